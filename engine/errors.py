@@ -1,0 +1,106 @@
+"""Typed engine errors.
+
+Every error a user can cause carries a stable ``code`` (the protocol sends it), a one-line
+``message`` naming the problem, and a ``fix`` naming what to do about it. The CLI prints
+``error: <message> (<fix>)`` and exits non-zero; the service sends ``{code, message}`` and the
+client rebuilds the type from ``code``.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class: a problem the user can act on (never a bug)."""
+
+    code = "engine_error"
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    @property
+    def user_message(self) -> str:
+        """The one line shown to an artist: problem, then fix."""
+        return f"{self.message} ({self.fix})" if self.fix else self.message
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.user_message}
+
+
+class InputError(EngineError):
+    """The source media is missing, unreadable, truncated or not what was asked for."""
+
+    code = "input_error"
+
+
+class FrameRangeError(EngineError):
+    """Requested frames lie outside the source or the range text is malformed."""
+
+    code = "frame_range"
+
+
+class NoFaceError(EngineError):
+    """No face was found in any frame of the shot."""
+
+    code = "no_face"
+
+
+class OutputError(EngineError):
+    """The output folder cannot be written, or writing would clobber the source."""
+
+    code = "output_error"
+
+
+class ModelFileError(EngineError):
+    """A checkpoint is missing, truncated, of the wrong model, or unsafe to load."""
+
+    code = "model_file"
+
+
+class ConfigError(EngineError):
+    """An option value is out of range or options contradict each other."""
+
+    code = "bad_config"
+
+
+class DeviceError(EngineError):
+    """The requested compute device is not available."""
+
+    code = "device"
+
+
+class OfflineError(EngineError):
+    """A download was asked for but the network cannot be reached."""
+
+    code = "offline"
+
+
+class JobCancelled(EngineError):
+    """The job was cancelled on request; never shown as an error."""
+
+    code = "cancelled"
+
+
+ERROR_TYPES: dict[str, type[EngineError]] = {
+    cls.code: cls
+    for cls in (
+        EngineError,
+        InputError,
+        FrameRangeError,
+        NoFaceError,
+        OutputError,
+        ModelFileError,
+        ConfigError,
+        DeviceError,
+        OfflineError,
+        JobCancelled,
+    )
+}
+
+
+def error_from_dict(data: dict) -> EngineError:
+    """Rebuild a typed error from its ``{code, message}`` form (unknown codes -> EngineError)."""
+    cls = ERROR_TYPES.get(str(data.get("code", "")), EngineError)
+    err = cls(str(data.get("message", "unknown engine error")))
+    return err

@@ -1,0 +1,156 @@
+"""The render job's settings: one frozen dataclass shared by the CLI, the service and the clients.
+
+The CLI flags, the protocol's ``submit`` fields and the job sidecar all map onto these fields by
+name, so there is one place that says what a job is and what values are legal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from engine.errors import ConfigError
+
+BACKENDS = ("auto", "vtoonify", "classic")
+FORMATS = ("exr", "png")
+OUTPUT_SPACES = ("plate", "crop")
+DEVICES = ("auto", "cpu", "cuda")
+EXR_COMPRESSIONS = ("zip", "dwaa", "piz", "none")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Everything that defines one render job."""
+
+    source: str
+    """Video file, image sequence pattern (``shot.####.exr``, ``shot.%04d.png``) or single image."""
+    output: str
+    """Output folder; the engine never writes outside it."""
+    frames: str | None = None
+    """Frame range text such as ``1001-1100`` or ``1-10,20-30``; None = the whole source."""
+    start_number: int = 1
+    """Number given to a video's first frame (image sequences keep their own numbers)."""
+    backend: str = "auto"
+    """``vtoonify`` (needs the official files), ``classic`` (no weights) or ``auto``."""
+    style: str = "cartoon"
+    """Style family, named as the official model folders (cartoon, caricature, arcane, ...)."""
+    style_id: int = 26
+    """Exemplar index in the family's ``exstyle_code.npy`` (VToonify-D only)."""
+    degree: float = 0.5
+    """Structure degree d_s in [0, 1] (VToonify-D only)."""
+    color_transfer: bool = False
+    """Take all 18 latents from the exemplar (its colours too), not only the first 7."""
+    exstyle_image: str | None = None
+    """A reference image encoded with pSp and used as a custom exemplar."""
+    models_dir: str | None = None
+    """Models folder; None = env ``VTOONIFY_MODELS``, then the user data folder."""
+    device: str = "auto"
+    """``auto`` picks CUDA when available."""
+    batch: int = 0
+    """Frames per forward pass; 0 = choose from free memory."""
+    format: str = "exr"
+    """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
+    exr_compression: str = "zip"
+    png_bits: int = 8
+    """PNG bit depth, 8 or 16."""
+    mattes: bool = False
+    """Write face-parsing mattes (EXR layers ``matte.<class>``, or PNG sequences)."""
+    matte_files: bool = False
+    """Also write each matte as its own grey sequence ``<stem>.matte_<class>.####.<ext>`` (for hosts
+    such as Blender's VSE that cannot read EXR layers)."""
+    matte_classes: str | None = None
+    """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
+    output_space: str = "plate"
+    """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
+    scale: float = 1.0
+    """Output resolution multiplier applied after placement."""
+    padding: tuple[int, int, int, int] = (200, 200, 200, 200)
+    """Crop padding around the eye centre in aligned pixels: left, right, top, bottom."""
+    smooth_parsing: bool = False
+    """Temporally smooth the parsing maps (paper Eq. 6-7) with optical flow."""
+    resume: bool = False
+    """Skip frames whose output files are already complete."""
+    name: str | None = None
+    """Output file stem; None = the source's stem."""
+    extra: dict = field(default_factory=dict, compare=False)
+    """Unknown keys kept for forward compatibility (ignored by the engine)."""
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, what: str, fix: str) -> None:
+            if not ok:
+                raise ConfigError(what, fix)
+
+        check(bool(self.source), "no source given", "pass a video, image sequence or image")
+        check(bool(self.output), "no output folder given", "pass -o/--output DIR")
+        check(self.backend in BACKENDS, f"unknown backend {self.backend!r}", f"use one of {', '.join(BACKENDS)}")
+        check(self.format in FORMATS, f"unknown format {self.format!r}", f"use one of {', '.join(FORMATS)}")
+        check(self.output_space in OUTPUT_SPACES, f"unknown output space {self.output_space!r}",
+              f"use one of {', '.join(OUTPUT_SPACES)}")
+        check(self.device in DEVICES, f"unknown device {self.device!r}", f"use one of {', '.join(DEVICES)}")
+        check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
+              f"use one of {', '.join(EXR_COMPRESSIONS)}")
+        check(self.png_bits in (8, 16), f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
+        check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
+        check(int(self.style_id) >= 0, f"style id {self.style_id} is negative", "use 0 or more")
+        check(int(self.batch) >= 0, f"batch {self.batch} is negative", "use 0 for automatic, or a positive size")
+        check(0.05 <= float(self.scale) <= 8.0, f"scale {self.scale} is out of range", "use a value from 0.05 to 8")
+        check(len(self.padding) == 4 and all(int(p) >= 0 for p in self.padding),
+              f"padding {self.padding} must be four non-negative integers", "give left,right,top,bottom")
+        object.__setattr__(self, "padding", tuple(int(p) for p in self.padding))
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        data["padding"] = list(self.padding)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RenderConfig":
+        """Build from a JSON-like dict; wrong types raise ConfigError naming the field."""
+        if not isinstance(data, dict):
+            raise ConfigError("job settings must be an object", "send a JSON object of render options")
+        known = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+        kwargs, extra = {}, {}
+        for key, value in data.items():
+            if key in known:
+                kwargs[key] = _coerce(key, value, known[key].type)
+            else:
+                extra[key] = value
+        for required in ("source", "output"):
+            if required not in kwargs:
+                raise ConfigError(f"missing field {required!r}", f"add {required!r} to the job settings")
+        return cls(**kwargs, extra=extra)
+
+
+def _coerce(key: str, value, type_text) -> object:
+    """Check a JSON value against the field's annotated type (annotations are strings here)."""
+    t = str(type_text)
+    optional = "None" in t
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"field {key!r} may not be null", f"give {key!r} a value")
+    if t.startswith("tuple"):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                           for v in value):
+            raise ConfigError(f"field {key!r} must be a list of integers", f"fix {key!r}")
+        return tuple(value)
+    if t.startswith("bool"):
+        ok = isinstance(value, bool)
+    elif t.startswith("int"):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif t.startswith("float"):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif t.startswith("str"):
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise ConfigError(f"field {key!r} has the wrong type ({type(value).__name__})",
+                          f"send {key!r} as {t.replace(' | None', '')}")
+    return value
