@@ -104,3 +104,33 @@ def error_from_dict(data: dict) -> EngineError:
     cls = ERROR_TYPES.get(str(data.get("code", "")), EngineError)
     err = cls(str(data.get("message", "unknown engine error")))
     return err
+
+
+# --- service / protocol errors (appended by the engine service) -------------------------------
+
+
+class UnreachableError(EngineError):
+    """The engine process is not running or does not answer on its port."""
+
+    code = "unreachable"
+
+
+class AuthError(EngineError):
+    """The engine refused the client's token or protocol version."""
+
+    code = "auth"
+
+
+class ProtocolError(EngineError):
+    """A message on the wire was not valid protocol (bad JSON, wrong field types, too long)."""
+
+    code = "protocol"
+
+
+class UnknownJobError(EngineError):
+    """A request named a job id the engine does not know."""
+
+    code = "unknown_job"
+
+
+ERROR_TYPES.update({cls.code: cls for cls in (UnreachableError, AuthError, ProtocolError, UnknownJobError)})

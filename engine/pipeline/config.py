@@ -16,6 +16,7 @@ BACKENDS = ("auto", "vtoonify", "classic")
 FORMATS = ("exr", "png")
 OUTPUT_SPACES = ("plate", "crop")
 DEVICES = ("auto", "cpu", "cuda")
+BACKBONES = ("auto", "dualstylegan", "toonify")
 EXR_COMPRESSIONS = ("zip", "dwaa", "piz", "none")
 
 
@@ -33,6 +34,8 @@ class RenderConfig:
     """Number given to a video's first frame (image sequences keep their own numbers)."""
     backend: str = "auto"
     """``vtoonify`` (needs the official files), ``classic`` (no weights) or ``auto``."""
+    backbone: str = "auto"
+    """VToonify backbone: ``dualstylegan`` (VToonify-D), ``toonify`` (VToonify-T) or ``auto`` (D if present)."""
     style: str = "cartoon"
     """Style family, named as the official model folders (cartoon, caricature, arcane, ...)."""
     style_id: int = 26
@@ -84,6 +87,10 @@ class RenderConfig:
         check(bool(self.source), "no source given", "pass a video, image sequence or image")
         check(bool(self.output), "no output folder given", "pass -o/--output DIR")
         check(self.backend in BACKENDS, f"unknown backend {self.backend!r}", f"use one of {', '.join(BACKENDS)}")
+        check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}",
+              f"use one of {', '.join(BACKBONES)}")
+        check(self.name is None or _safe_stem(self.name), f"output name {self.name!r} is not a plain file stem",
+              "use letters, digits, '.', '_' or '-' only (no folders)")
         check(self.format in FORMATS, f"unknown format {self.format!r}", f"use one of {', '.join(FORMATS)}")
         check(self.output_space in OUTPUT_SPACES, f"unknown output space {self.output_space!r}",
               f"use one of {', '.join(OUTPUT_SPACES)}")
@@ -124,6 +131,11 @@ class RenderConfig:
             if required not in kwargs:
                 raise ConfigError(f"missing field {required!r}", f"add {required!r} to the job settings")
         return cls(**kwargs, extra=extra)
+
+
+def _safe_stem(name: str) -> bool:
+    """A stem that cannot leave the output folder or hide as a dot file."""
+    return bool(name) and not name.startswith(".") and all(c.isalnum() or c in "._-" for c in name)
 
 
 def _coerce(key: str, value, type_text) -> object:

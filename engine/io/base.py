@@ -1,0 +1,77 @@
+"""``FrameSource``: the one interface the frame loop reads from, whatever the media is.
+
+Frames are addressed by *frame number* (a video's first frame is ``start_number``; an image sequence
+keeps the numbers in its file names) and come back as uint8 [H, W, 3] display-sRGB RGB arrays.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from engine.errors import FrameRangeError
+
+
+class FrameSource(abc.ABC):
+    """Random-access frames of one shot. Use as a context manager so decoders are closed."""
+
+    kind: str = ""
+    """``'video'``, ``'sequence'`` or ``'image'``."""
+    path_pattern: str = ""
+    """The file (video, image) or the ``####`` pattern of a sequence."""
+    fps: float | None = None
+    """Frames per second for videos; None for images and sequences."""
+    size: tuple[int, int] = (0, 0)
+    """(W, H) of every frame."""
+
+    @property
+    @abc.abstractmethod
+    def frame_numbers(self) -> list[int]:
+        """Every readable frame number, ascending."""
+
+    @abc.abstractmethod
+    def read(self, frame_number: int) -> np.ndarray:
+        """One frame as uint8 [H, W, 3] RGB; raises FrameRangeError / InputError."""
+
+    def read_many(self, frame_numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(frame_number, rgb)`` in the given order; subclasses make sequential runs cheap."""
+        for number in frame_numbers:
+            yield number, self.read(number)
+
+    def files(self) -> list[str]:
+        """Every file the source reads (so writers can refuse to overwrite the source)."""
+        return [self.path_pattern]
+
+    def close(self) -> None:
+        """Release decoders and file handles (idempotent)."""
+
+    def __len__(self) -> int:
+        return len(self.frame_numbers)
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _out_of_range(self, frame_number: int) -> FrameRangeError:
+        numbers = self.frame_numbers
+        span = f"{numbers[0]}-{numbers[-1]}" if numbers else "none"
+        return FrameRangeError(f"frame {frame_number} is not in {self.path_pattern} (frames {span})",
+                               f"pick frames within {span}")
+
+
+def describe_numbers(numbers: Iterable[int], limit: int = 20) -> str:
+    """Compact text for a list of frame numbers: ``1003, 1005-1007`` (ranges joined, long lists cut)."""
+    runs: list[list[int]] = []
+    for n in sorted(set(numbers)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    parts = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
+    if len(parts) > limit:
+        parts = parts[:limit] + [f"... ({len(parts) - limit} more gaps)"]
+    return ", ".join(parts)

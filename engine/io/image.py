@@ -1,0 +1,104 @@
+"""Still images through OIIO: ``read_image`` (float, any channels) and ``read_rgb8`` (what frames feed
+to the face pipeline: HxWx3 uint8 display sRGB).
+
+Why uint8 sRGB for frames: the official pipeline works on 8-bit RGB frames (``cv2`` decode), and the
+preprocessing goldens were computed on those exact bytes. 8-bit files are passed through untouched
+(OIIO's JPEG decode matches OpenCV's bit for bit on the sample photos); 16-bit files are rounded to
+8 bits; float files (EXR plates) are scene-linear by convention and go linear -> sRGB -> uint8.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from engine.errors import InputError
+from engine.io.colour import linear_to_srgb, quantise_uint8, uint16_to_uint8
+
+_FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
+
+
+def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
+    """Open and fully read an image; OIIO's error strings become InputError."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"no such file: {p}", "check the path")
+    if p.is_dir():
+        raise InputError(f"{p} is a folder, not an image", "give an image file or a sequence pattern")
+    # Ask for alpha as stored: OIIO would otherwise premultiply PNG/TIFF colour by alpha on read.
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    buf = oiio.ImageBuf(str(p), 0, 0, config)
+    if buf.has_error or not buf.read(force=True):
+        detail = buf.geterror() or oiio.geterror() or "unknown reason"
+        raise InputError(f"cannot read image {p}: {detail.strip()}",
+                         "check the file is a complete EXR/PNG/JPG/TIFF image")
+    return buf
+
+
+def _full_window(buf: oiio.ImageBuf) -> oiio.ImageBuf:
+    """Expand a data window that differs from the display window to the display window (black fill)."""
+    spec = buf.spec()
+    full = buf.roi_full
+    if (spec.x, spec.y, spec.width, spec.height) == (full.xbegin, full.ybegin, full.width, full.height):
+        return buf
+    out = oiio.ImageBufAlgo.crop(buf, full)
+    out.set_origin(0, 0)
+    return out
+
+
+def read_image(path: str | os.PathLike, full_window: bool = False) -> np.ndarray:
+    """Any image -> float32 [H, W, C] exactly as stored (no colour conversion, straight alpha left
+    straight; 8/16-bit normalised to [0, 1]).
+
+    ``full_window=True`` returns the display window (pixels outside the data window are 0); the default
+    returns the data window, which is what was written.
+    """
+    buf = _open_buf(path)
+    if full_window:
+        buf = _full_window(buf)
+    pixels = buf.get_pixels(oiio.FLOAT)
+    if pixels is None or buf.has_error:
+        raise InputError(f"cannot decode pixels of {path}: {buf.geterror()}", "check the file is not damaged")
+    return np.asarray(pixels, dtype=np.float32).reshape(buf.spec().height, buf.spec().width, -1)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(W, H) of the display window, read from the header only."""
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise InputError(f"cannot read image {path}: {oiio.geterror().strip()}",
+                         "check the file is a complete EXR/PNG/JPG/TIFF image")
+    try:
+        spec = inp.spec()
+        return int(spec.full_width), int(spec.full_height)
+    finally:
+        inp.close()
+
+
+def _to_three_channels(pixels: np.ndarray) -> np.ndarray:
+    """[H, W, C] -> [H, W, 3]: grey is repeated, alpha and extra channels are dropped."""
+    if pixels.shape[2] >= 3:
+        return pixels[:, :, :3]
+    return np.repeat(pixels[:, :, :1], 3, axis=2)
+
+
+def read_rgb8(path: str | os.PathLike) -> np.ndarray:
+    """Image file -> uint8 [H, W, 3] display sRGB, display window, EXIF orientation applied."""
+    buf = _full_window(_open_buf(path))
+    basetype = buf.spec().format.basetype
+    if basetype in _FLOAT_TYPES:
+        linear = _to_three_channels(buf.get_pixels(oiio.FLOAT))
+        rgb = quantise_uint8(linear_to_srgb(np.ascontiguousarray(linear)))
+    else:
+        # cv2.imread honours the EXIF orientation and the official code reads photos with it.
+        if buf.orientation != 1:
+            buf = oiio.ImageBufAlgo.reorient(buf)
+        if basetype in (oiio.UINT16, oiio.INT16, oiio.UINT32, oiio.INT32):
+            rgb = uint16_to_uint8(_to_three_channels(buf.get_pixels(oiio.UINT16)))
+        else:
+            rgb = _to_three_channels(buf.get_pixels(oiio.UINT8))
+    return np.ascontiguousarray(rgb, dtype=np.uint8)

@@ -1,0 +1,153 @@
+"""Numbered image sequences: ``shot.####.exr``, ``shot.%04d.png``, ``shot.@@@@.png`` or one member
+file (``shot.1001.png``) whose siblings are found on disk.
+
+Frame numbers are the ones in the file names. Gaps are allowed until a missing frame is asked for;
+then the InputError lists every missing number in the sequence's span.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.io.base import FrameSource, describe_numbers
+from engine.io.image import image_size, read_rgb8
+
+_PRINTF = re.compile(r"%(0?)(\d*)d")
+_HASHES = re.compile(r"#+|@+")
+_TRAILING_DIGITS = re.compile(r"^(?P<prefix>.*?)(?P<digits>\d+)$")
+
+
+@dataclass(frozen=True)
+class SequencePattern:
+    """A sequence's folder, the text around the number, and the number's zero padding."""
+
+    folder: Path
+    prefix: str
+    suffix: str
+    padding: int
+
+    def name_for(self, frame_number: int) -> str:
+        return f"{self.prefix}{int(frame_number):0{self.padding}d}{self.suffix}"
+
+    def path_for(self, frame_number: int) -> Path:
+        return self.folder / self.name_for(frame_number)
+
+    @property
+    def hash_pattern(self) -> str:
+        """The pattern written with ``#`` per digit (``shot.####.exr``)."""
+        return str(self.folder / f"{self.prefix}{'#' * self.padding}{self.suffix}")
+
+    def number_of(self, name: str) -> int | None:
+        """Frame number encoded in ``name``, or None if the name is not a member of this sequence."""
+        if not (name.startswith(self.prefix) and name.endswith(self.suffix)):
+            return None
+        digits = name[len(self.prefix):len(name) - len(self.suffix)]
+        if not digits.isdigit() or not digits.isascii():
+            return None
+        # Same width as the padding, or wider without a leading zero (frame 10000 of a #### sequence).
+        if len(digits) == self.padding or (len(digits) > self.padding and digits[0] != "0"):
+            return int(digits)
+        return None
+
+
+def parse_pattern(path: str) -> SequencePattern | None:
+    """``shot.####.exr`` / ``shot.%04d.exr`` / ``shot.@@@@.exr`` -> SequencePattern; None if no placeholder."""
+    folder, name = os.path.split(path)
+    match = _PRINTF.search(name)
+    if match:
+        padding = int(match.group(2) or 1)
+    else:
+        match = None
+        for match in _HASHES.finditer(name):
+            pass  # the last run of # or @ is the frame number
+        if match is None:
+            return None
+        padding = len(match.group(0))
+    return SequencePattern(Path(folder or "."), name[:match.start()], name[match.end():], padding)
+
+
+def pattern_from_member(path: Path) -> SequencePattern | None:
+    """``shot.1001.png`` -> its sequence pattern, if the stem ends with digits after a name.
+
+    Names made only of digits (``077436.jpg``) are not taken as sequence members: folders of photos
+    are often named that way; pass ``######.jpg`` explicitly for such a sequence.
+    """
+    stem, ext = os.path.splitext(path.name)
+    match = _TRAILING_DIGITS.match(stem)
+    if not match or not match.group("prefix"):
+        return None
+    digits = match.group("digits")
+    return SequencePattern(path.parent, match.group("prefix"), ext, len(digits))
+
+
+def scan(pattern: SequencePattern) -> dict[int, Path]:
+    """Frame number -> file for every file on disk that belongs to ``pattern``."""
+    try:
+        names = os.listdir(pattern.folder)
+    except OSError:
+        return {}
+    found: dict[int, Path] = {}
+    for name in sorted(names):
+        number = pattern.number_of(name)
+        if number is not None and number not in found:
+            found[number] = pattern.folder / name
+    return found
+
+
+class SequenceSource(FrameSource):
+    """Frames from numbered image files; every frame must have the first frame's size."""
+
+    kind = "sequence"
+
+    def __init__(self, pattern: SequencePattern, files: dict[int, Path] | None = None) -> None:
+        self.pattern = pattern
+        self.path_pattern = pattern.hash_pattern
+        self._files = dict(sorted((files if files is not None else scan(pattern)).items()))
+        if not self._files:
+            raise InputError(f"no files match the sequence {self.path_pattern}",
+                             "check the path, the padding (#### = 4 digits) and the extension")
+        self._numbers = list(self._files)
+        self.fps = None
+        self.size = image_size(self._files[self._numbers[0]])
+
+    @property
+    def frame_numbers(self) -> list[int]:
+        return list(self._numbers)
+
+    def files(self) -> list[str]:
+        return [str(path) for path in self._files.values()]
+
+    @property
+    def missing_frames(self) -> list[int]:
+        """Numbers between the first and last frame that have no file."""
+        present = set(self._numbers)
+        return [n for n in range(self._numbers[0], self._numbers[-1] + 1) if n not in present]
+
+    def require(self, frame_numbers) -> None:
+        """Raise one InputError listing every requested frame that has no file."""
+        missing = [n for n in frame_numbers if n not in self._files]
+        if missing:
+            raise InputError(f"sequence {self.path_pattern} is missing frames {describe_numbers(missing)}",
+                             "render those frames again upstream or choose a range without gaps")
+
+    def read(self, frame_number: int) -> np.ndarray:
+        number = int(frame_number)
+        if number not in self._files:
+            if self._numbers[0] <= number <= self._numbers[-1]:
+                raise InputError(
+                    f"frame {number} is missing from {self.path_pattern} "
+                    f"(missing: {describe_numbers(self.missing_frames)})",
+                    "render the missing frames upstream or choose a range without gaps")
+            raise self._out_of_range(number)
+        rgb = read_rgb8(self._files[number])
+        if (rgb.shape[1], rgb.shape[0]) != self.size:
+            raise InputError(f"frame {number} of {self.path_pattern} is {rgb.shape[1]}x{rgb.shape[0]} "
+                             f"but the sequence is {self.size[0]}x{self.size[1]}",
+                             "make every frame of the sequence the same resolution")
+        return rgb

@@ -1,0 +1,68 @@
+"""``open_source``: pick the right FrameSource for a path (video, image sequence or single image)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.io.base import FrameSource
+from engine.io.image import image_size, read_rgb8
+from engine.io.sequence import SequenceSource, parse_pattern, pattern_from_member, scan
+from engine.io.video import VideoSource
+
+IMAGE_EXTENSIONS = frozenset({".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp", ".webp",
+                              ".hdr", ".tga", ".sgi", ".rgb", ".cin", ".jp2", ".jxl", ".heic", ".avif"})
+
+
+class ImageSource(FrameSource):
+    """One still image as a one-frame source numbered ``start_number``."""
+
+    kind = "image"
+
+    def __init__(self, path: str | os.PathLike, start_number: int = 1) -> None:
+        self._path = Path(path)
+        self.path_pattern = str(self._path)
+        self.start_number = int(start_number)
+        self.fps = None
+        self.size = image_size(self._path)
+        self._rgb: np.ndarray | None = None
+
+    @property
+    def frame_numbers(self) -> list[int]:
+        return [self.start_number]
+
+    def read(self, frame_number: int) -> np.ndarray:
+        if int(frame_number) != self.start_number:
+            raise self._out_of_range(frame_number)
+        if self._rgb is None:
+            self._rgb = read_rgb8(self._path)
+            self.size = (self._rgb.shape[1], self._rgb.shape[0])
+        return self._rgb.copy()
+
+
+def open_source(path: str | os.PathLike, start_number: int = 1) -> FrameSource:
+    """Open a video, an image sequence (pattern or one member file) or a single image.
+
+    Raises InputError with a fix for missing, unreadable, truncated or non-media files.
+    """
+    text = os.path.expanduser(str(path))
+    pattern = parse_pattern(text)
+    if pattern is not None and not Path(text).exists():
+        return SequenceSource(pattern)
+    file = Path(text)
+    if not file.exists():
+        raise InputError(f"no such file: {file}", "check the path")
+    if file.is_dir():
+        raise InputError(f"{file} is a folder", "give a video, an image, or a sequence pattern such as "
+                         "shot.####.exr")
+    if file.suffix.lower() in IMAGE_EXTENSIONS:
+        member = pattern_from_member(file)
+        if member is not None:
+            siblings = scan(member)
+            if len(siblings) > 1 and file in siblings.values():
+                return SequenceSource(member, siblings)
+        return ImageSource(file, start_number)
+    return VideoSource(file, start_number)

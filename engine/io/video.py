@@ -1,0 +1,246 @@
+"""Frame-accurate video reading with PyAV, addressed by frame index.
+
+Why not ``cv2.VideoCapture``: its ``CAP_PROP_FRAME_COUNT`` (what the official ``style_transfer.py``
+uses) is an estimate from the container header and its seeking is not frame-accurate. Here the frame
+index is built at open time by demuxing the packets (no decoding) and sorting their presentation
+timestamps, so frame *i* is the *i*-th presentation time (variable frame rate works). ``read(n)`` seeks
+to the keyframe at or before that time and decodes forward to the frame with exactly that pts;
+consecutive reads keep decoding without seeking.
+
+Damaged files: if demuxing fails, the container says it holds more frames than were found, or a packet
+lies past the end of the file, the file is treated as truncated and the index is rebuilt by decoding,
+keeping only frames that decode (``truncated`` is then True and ``frame_numbers`` counts real frames).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.errors import InputError
+from engine.io.base import FrameSource
+
+# First bytes of container formats we recognise, to tell "damaged video" from "not a video at all".
+_SIGNATURES = (
+    (4, b"ftyp"),  # MP4 / MOV / M4V
+    (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"),  # QuickTime without ftyp
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
+    (0, b"RIFF"),  # AVI
+    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
+    (0, b"\x47"),  # MPEG-TS sync byte
+    (0, b"\x06\x0e\x2b\x34"),  # MXF
+    (0, b"GIF8"),
+)
+
+
+def looks_like_video(path: Path) -> bool:
+    """True if the file starts like a known video container (used only to word errors)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    return any(head[offset:offset + len(magic)] == magic for offset, magic in _SIGNATURES)
+
+
+@dataclass(frozen=True)
+class _FrameIndex:
+    """Presentation timestamps of every frame (ascending) and of every keyframe."""
+
+    pts: list[int]
+    keyframe_pts: list[int]
+    truncated: bool
+    expected_frames: int
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        if looks_like_video(path):
+            raise InputError(f"video {path} is truncated or damaged and cannot be opened ({exc.__class__.__name__})",
+                             "re-export or re-copy the file; a partial download or copy has no index") from exc
+        raise InputError(f"{path} is not a readable video file", "check the path points at a video "
+                         "(mp4, mov, mkv, ...) or give an image sequence pattern") from exc
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{path} has no video stream", "give a file with picture, not audio only")
+    return container
+
+
+def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool]:
+    """Packet pts without decoding -> (frame pts, keyframe pts, complete?)."""
+    file_size = path.stat().st_size
+    pts: list[int] = []
+    keyframes: list[int] = []
+    complete = True
+    container = _open_container(path)
+    try:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # flush packet at the end of the stream
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is None:
+                return [], [], False  # no timestamps: only a decode can number the frames
+            if packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size > file_size:
+                complete = False
+            pts.append(int(stamp))
+            if packet.is_keyframe:
+                keyframes.append(int(stamp))
+        if stream.frames and stream.frames > len(pts):
+            complete = False
+    except (av.FFmpegError, OSError):
+        complete = False
+    finally:
+        container.close()
+    return sorted(pts), sorted(keyframes), complete
+
+
+def _index_by_decode(path: Path) -> tuple[list[int], list[int]]:
+    """Decode every frame that decodes; used for truncated files and streams without timestamps."""
+    pts: list[int] = []
+    keyframes: list[int] = []
+    container = _open_container(path)
+    try:
+        stream = container.streams.video[0]
+        for count, frame in enumerate(container.decode(stream)):
+            stamp = int(frame.pts) if frame.pts is not None else count
+            pts.append(stamp)
+            if frame.key_frame:
+                keyframes.append(stamp)
+    except (av.FFmpegError, OSError):
+        pass  # keep the frames decoded before the damage
+    finally:
+        container.close()
+    return sorted(pts), sorted(keyframes)
+
+
+def build_frame_index(path: Path) -> _FrameIndex:
+    """Frame pts list for ``path`` (demux only when the file is intact)."""
+    container = _open_container(path)
+    expected = int(container.streams.video[0].frames or 0)
+    container.close()
+    pts, keyframes, complete = _index_by_demux(path)
+    if complete and pts:
+        return _FrameIndex(pts, keyframes, truncated=False, expected_frames=expected or len(pts))
+    pts, keyframes = _index_by_decode(path)
+    truncated = not complete
+    if not pts:
+        raise InputError(f"video {path} has no decodable frames (it looks truncated or damaged)",
+                         "re-export or re-copy the file")
+    return _FrameIndex(pts, keyframes or pts[:1], truncated=truncated, expected_frames=max(expected, len(pts)))
+
+
+class VideoSource(FrameSource):
+    """A video file; frame ``start_number + i`` is the i-th frame in presentation order."""
+
+    kind = "video"
+
+    def __init__(self, path: str | os.PathLike, start_number: int = 1) -> None:
+        self._path = Path(path)
+        self.path_pattern = str(self._path)
+        self.start_number = int(start_number)
+        index = build_frame_index(self._path)
+        self._pts = index.pts
+        self._keyframe_pts = index.keyframe_pts
+        self.truncated = index.truncated
+        """True when the file is damaged; only the frames that decode are numbered."""
+        self.expected_frames = index.expected_frames
+        """Frame count the container claims (equals ``len(self)`` for intact files)."""
+        self._container = _open_container(self._path)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        self.size = (int(self._stream.codec_context.width), int(self._stream.codec_context.height))
+        self._decoder: Iterator[av.VideoFrame] | None = None
+        self._last_index = -1  # index of the frame the decoder returned last
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    @property
+    def frame_numbers(self) -> list[int]:
+        return list(range(self.start_number, self.start_number + len(self._pts)))
+
+    def __len__(self) -> int:
+        return len(self._pts)
+
+    def _index_of(self, frame_number: int) -> int:
+        index = int(frame_number) - self.start_number
+        if not 0 <= index < len(self._pts):
+            raise self._out_of_range(frame_number)
+        return index
+
+    def _seek_before(self, target_pts: int) -> None:
+        """Position the decoder at the keyframe at or before ``target_pts``."""
+        slot = bisect.bisect_right(self._keyframe_pts, target_pts) - 1
+        seek_pts = self._keyframe_pts[slot] if slot >= 0 else self._pts[0]
+        self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
+        self._decoder = self._container.decode(self._stream)
+        self._last_index = -1
+
+    def _needs_seek(self, index: int) -> bool:
+        if self._decoder is None or index <= self._last_index:
+            return True
+        if index == self._last_index + 1:
+            return False
+        # Continue decoding unless a keyframe lies between us and the target (then seeking is cheaper).
+        slot = bisect.bisect_right(self._keyframe_pts, self._pts[index]) - 1
+        return slot >= 0 and self._keyframe_pts[slot] > self._pts[self._last_index]
+
+    def _decode_to(self, index: int) -> np.ndarray:
+        target = self._pts[index]
+        for attempt in range(2):
+            if attempt == 1 or self._needs_seek(index):
+                if attempt == 1:
+                    # The seek landed after the target (bad container index): start from the top.
+                    self._container.seek(self._pts[0], stream=self._stream, backward=True, any_frame=False)
+                    self._decoder = self._container.decode(self._stream)
+                    self._last_index = -1
+                else:
+                    self._seek_before(target)
+            try:
+                for frame in self._decoder:
+                    stamp = frame.pts
+                    if stamp is None:
+                        continue
+                    if stamp == target:
+                        self._last_index = index
+                        return frame.to_ndarray(format="rgb24")
+                    if stamp > target:
+                        break
+                    self._last_index = bisect.bisect_left(self._pts, stamp)
+            except (av.FFmpegError, OSError) as exc:
+                self._decoder = None
+                raise InputError(f"frame {self.start_number + index} of {self._path} cannot be decoded: {exc}",
+                                 "the file is damaged; re-export it or render a range before the damage") from exc
+            self._decoder = None
+        raise InputError(f"frame {self.start_number + index} of {self._path} could not be found by seeking",
+                         "the file's timestamps are broken; re-export it (e.g. ffmpeg -c copy) and retry")
+
+    def read(self, frame_number: int) -> np.ndarray:
+        index = self._index_of(frame_number)
+        if self._cached is not None and self._cached[0] == index:
+            return self._cached[1].copy()
+        if self._container is None:
+            raise InputError(f"video {self._path} is closed", "open the source again")
+        rgb = np.ascontiguousarray(self._decode_to(index))
+        self._cached = (index, rgb)
+        return rgb.copy()
+
+    def read_many(self, frame_numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Sequential runs decode straight through (``read`` only seeks when it must)."""
+        for number in frame_numbers:
+            yield number, self.read(number)
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._decoder = None
+            self._container.close()
+            self._container = None

@@ -1,0 +1,252 @@
+"""Safe checkpoint reading: no pickled code ever runs, and every mismatch becomes one clear error.
+
+Model files come from the internet and from artists' disks, so loading must never execute code
+(``torch.load(weights_only=True)`` only; ``exstyle_code.npy`` through a restricted unpickler), and a
+wrong, truncated or foreign file must say what it is and what was expected instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.lib import format as npy_format
+from torch import nn
+
+from engine.errors import ModelFileError
+
+_REFETCH_FIX = "download it again with `vtoonify models fetch` or copy the original file into the models folder"
+
+IGNORABLE_MISSING_SUFFIXES = ("num_batches_tracked", ".kernel")
+"""Keys a file may lack: BatchNorm counters (unused in eval; old files lack them) and FIR kernels
+(constants derived from [1,3,3,1] that the module computes itself)."""
+IGNORABLE_UNEXPECTED_SUFFIXES = (".kernel",)
+"""Keys a file may carry that a module need not have (a module may compute its FIR kernels)."""
+
+
+def _display(path: str | Path) -> str:
+    return str(Path(path))
+
+
+def load_torch_file(path: str | Path) -> Any:
+    """``torch.load(path, map_location='cpu', weights_only=True)`` with typed errors.
+
+    Missing -> ModelFileError; pickle asks for code or a non-tensor class -> ModelFileError (nothing
+    runs: the weights-only unpickler refuses before calling anything); truncated/corrupt ->
+    ModelFileError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {_display(path)}", _REFETCH_FIX)
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", _REFETCH_FIX)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            first = str(exc).strip().splitlines()[-1][:200]
+            raise ModelFileError(
+                f"refusing to load {_display(path)}: it contains objects other than tensors and plain "
+                f"data (a pickle that could run code): {first}",
+                "use the official checkpoint files; never load model files from untrusted sources",
+            ) from None
+        raise ModelFileError(f"model file {_display(path)} is corrupt ({exc})", _REFETCH_FIX) from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError, IndexError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(
+            f"model file {_display(path)} is truncated or corrupt ({reason})", _REFETCH_FIX
+        ) from None
+
+
+# --- exstyle_code.npy -------------------------------------------------------------------------
+
+_NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("builtins", "dict"),
+}
+"""The only globals an ``np.save``-d dict of float arrays needs (array rebuild, dtype, dict)."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`_NUMPY_GLOBALS`; any other global aborts before it runs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _NUMPY_GLOBALS:
+            raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+        if name == "dict":
+            return dict
+        if name == "ndarray":
+            return np.ndarray
+        if name == "dtype":
+            return np.dtype
+        # Files written by numpy 1.x name ``numpy.core``, numpy 2 ``numpy._core``: same functions.
+        try:
+            from numpy._core import multiarray
+        except ImportError:  # numpy 1.x
+            from numpy.core import multiarray  # type: ignore[no-redef]
+        return getattr(multiarray, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not allowed")
+
+
+def _unpickle_restricted(data: bytes) -> Any:
+    return _RestrictedUnpickler(io.BytesIO(data)).load()
+
+
+def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read an official ``exstyle_code.npy``: style name -> extrinsic z+ code [1,18,512] (float32).
+
+    The file is a 0-d object array holding a pickled dict, which ``np.load(allow_pickle=True)`` would
+    unpickle without limits; here only numpy's array/dtype rebuild and ``dict`` are allowed, so a
+    hostile file raises ModelFileError and nothing in it runs. Order is kept (``style_id`` indexes it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"style code file not found: {_display(path)}", _REFETCH_FIX)
+    raw = path.read_bytes()
+    stream = io.BytesIO(raw)
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, _fortran, dtype = npy_format.read_array_header_1_0(stream)
+        else:
+            shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
+    except (ValueError, OSError, SyntaxError, EOFError) as exc:
+        raise ModelFileError(f"{_display(path)} is not a valid .npy file ({exc})", _REFETCH_FIX) from None
+    if not dtype.hasobject:
+        raise ModelFileError(
+            f"{_display(path)} holds a plain {dtype} array of shape {list(shape)}, "
+            "expected a pickled dict of style codes (official exstyle_code.npy)",
+            _REFETCH_FIX,
+        )
+    try:
+        array = _unpickle_restricted(raw[stream.tell():])
+    except pickle.UnpicklingError as exc:
+        raise ModelFileError(
+            f"refusing to load {_display(path)}: its pickle asks for code ({exc})",
+            "use the official exstyle_code.npy; never load style files from untrusted sources",
+        ) from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
+        # a truncated or garbled pickle stream surfaces as any of these decoder errors
+        raise ModelFileError(f"{_display(path)} is truncated or corrupt ({type(exc).__name__}: {exc})",
+                             _REFETCH_FIX) from None
+    codes = array.item() if isinstance(array, np.ndarray) and array.shape == () else array
+    if not isinstance(codes, dict) or not codes:
+        raise ModelFileError(f"{_display(path)} does not hold a dict of style codes "
+                             f"(found {type(codes).__name__})", _REFETCH_FIX)
+    result: dict[str, torch.Tensor] = {}
+    for name, code in codes.items():
+        if not isinstance(code, np.ndarray) or code.dtype.kind != "f" or code.ndim < 1:
+            raise ModelFileError(f"{_display(path)}: entry {name!r} is not a float array "
+                                 f"(found {type(code).__name__})", _REFETCH_FIX)
+        tensor = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))
+        if tensor.ndim == 2:
+            tensor = tensor.unsqueeze(0)  # [18,512] -> [1,18,512]
+        result[str(name)] = tensor
+    return result
+
+
+# --- recognising what a state dict is -----------------------------------------------------------
+
+
+def unwrap_checkpoint(obj: Any) -> Mapping[str, Any] | None:
+    """The state dict inside an official file layout, or None when there is none."""
+    if not isinstance(obj, Mapping):
+        return None
+    for key in ("g_ema", "state_dict"):
+        inner = obj.get(key)
+        if isinstance(inner, Mapping):
+            return inner
+    if obj and all(isinstance(k, str) for k in obj) and any(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj
+    return None
+
+
+def describe_checkpoint(obj: Any) -> str:
+    """Human name of the model a loaded checkpoint looks like (for "this is not X" messages)."""
+    sd = unwrap_checkpoint(obj)
+    if sd is None:
+        if isinstance(obj, Mapping):
+            return f"an unknown file (top-level keys: {', '.join(map(str, list(obj)[:6]))})"
+        return f"an unknown file (a {type(obj).__name__}, not a dict)"
+    keys = set(sd)
+    if isinstance(obj, Mapping) and "latent_avg" in obj and any(k.startswith("encoder.input_layer.") for k in keys):
+        return "the pSp style encoder (encoder.pt)"
+    if "cp.resnet.conv1.weight" in keys:
+        return "the BiSeNet face parser (faceparsing.pth)"
+    if "input_layer.0.weight" in keys or "encoder.input_layer.0.weight" in keys:
+        return "a pSp style encoder (encoder.pt)"
+    if any(k.startswith("fusion_skip.") for k in keys):
+        if any(k.startswith("generator.generator.") for k in keys):
+            return "a VToonify-D model (vtoonify_d_*/vtoonify_*.pt)"
+        return "a VToonify-T model (vtoonify_t_*/vtoonify.pt)"
+    if any(k.startswith("generator.") for k in keys) and any(k.startswith("res.") for k in keys):
+        return "a DualStyleGAN generator (generator.pt)"
+    if "style.1.weight" in keys and "conv1.conv.weight" in keys:
+        return "a StyleGAN2 generator (e.g. finetune-*.pt or stylegan2-ffhq-config-f.pt)"
+    if any(k.startswith("convs.") for k in keys) and any("final_linear" in k for k in keys):
+        return "a StyleGAN discriminator"
+    sample = ", ".join(sorted(keys)[:3])
+    return f"an unknown model (keys such as {sample})"
+
+
+# --- strict key and shape check -----------------------------------------------------------------
+
+
+def _few(names: list[str], limit: int = 3) -> str:
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
+def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> list[str]:
+    """Every way ``state_dict`` differs from ``module`` (missing/unexpected keys, shape mismatches)."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state_dict and not k.endswith(IGNORABLE_MISSING_SUFFIXES)]
+    unexpected = [k for k in state_dict if k not in expected and not k.endswith(IGNORABLE_UNEXPECTED_SUFFIXES)]
+    problems: list[str] = []
+    if missing:
+        problems.append(f"missing {len(missing)} keys such as {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)} keys such as {_few(unexpected)}")
+    mismatched = []
+    for key, target in expected.items():
+        value = state_dict.get(key)
+        if isinstance(value, torch.Tensor) and tuple(value.shape) != tuple(target.shape):
+            mismatched.append(f"{key} (file {list(value.shape)}, model {list(target.shape)})")
+        elif key in state_dict and not isinstance(value, torch.Tensor):
+            mismatched.append(f"{key} (file holds a {type(value).__name__}, not a tensor)")
+    if mismatched:
+        problems.append(f"shape mismatch at {len(mismatched)} tensors such as {_few(mismatched, 2)}")
+    return problems
+
+
+def load_state_dict_strict(
+    module: nn.Module, state_dict: Mapping[str, Any], path: str | Path, model_name: str
+) -> nn.Module:
+    """Check names and shapes, then load; one ModelFileError lists every kind of mismatch.
+
+    Keys in :data:`IGNORABLE_MISSING_SUFFIXES` absent from the file keep the module's own values;
+    float16 tensors are cast to the module's dtype by ``load_state_dict``.
+    """
+    problems = state_dict_problems(module, state_dict)
+    if problems:
+        raise ModelFileError(
+            f"{_display(path)} does not fit {model_name}: " + "; ".join(problems),
+            "use the file made for this model, or download it again with `vtoonify models fetch`",
+        )
+    own = module.state_dict()
+    complete = {k: v for k, v in state_dict.items() if k in own}
+    for key, value in own.items():
+        complete.setdefault(key, value)
+    module.load_state_dict(complete, strict=True)
+    return module

@@ -1,0 +1,259 @@
+"""``models fetch``: download the official files from Hugging Face, resumably and verified.
+
+Only runs when explicitly called (the engine never touches the network on its own). Each file is
+streamed into ``<file>.part`` (an HTTP Range request continues a cut download), hashed, checked
+against a pinned sha256 or the sha256 that Hugging Face reports for LFS files (``X-Linked-Etag``),
+recorded in ``<models_dir>/SHA256SUMS`` (``sha256sum -c`` format) and renamed into place atomically,
+so a half-written or wrong file never carries the real name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+from engine.errors import ModelFileError, OfflineError
+
+HF_BASE_URL = "https://huggingface.co/PKUWilliamYang/VToonify/resolve/main/models/"
+SUMS_FILE = "SHA256SUMS"
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+ProgressCallback = Callable[[str, int, "int | None"], None]
+"""progress(relpath, bytes_done, bytes_total_or_None), called as data arrives."""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What happened to one file."""
+
+    relpath: str
+    path: str
+    sha256: str
+    bytes: int
+    verified: bool
+    """True when the hash matched a pinned or server-reported sha256 (False: recorded on first use)."""
+    skipped: bool = False
+    """Already present and matching SHA256SUMS: nothing was downloaded."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    relpath: str
+    status: str
+    """'ok', 'missing' or 'mismatch'."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_relpath(relpath: str) -> str:
+    """Reject paths that would escape the models folder (absolute, '..', backslashes)."""
+    pure = PurePosixPath(relpath)
+    if not relpath or pure.is_absolute() or ".." in pure.parts or "\\" in relpath or ":" in relpath:
+        raise ModelFileError(f"bad model file name {relpath!r}", "use paths relative to the models folder")
+    return pure.as_posix()
+
+
+def sha256_of(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_sums(models_dir: str | Path) -> dict[str, str]:
+    """relpath -> sha256 from ``SHA256SUMS`` (missing file -> empty)."""
+    sums_path = Path(models_dir) / SUMS_FILE
+    if not sums_path.is_file():
+        return {}
+    sums: dict[str, str] = {}
+    for line in sums_path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split(maxsplit=1)
+        if len(parts) == 2 and _SHA256_RE.match(parts[0].lower()):
+            sums[parts[1].lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def _write_sums(models_dir: Path, sums: Mapping[str, str]) -> None:
+    """Rewrite SHA256SUMS atomically (temp file in the same folder, then os.replace)."""
+    text = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(sums.items()))
+    fd, tmp = tempfile.mkstemp(prefix=".SHA256SUMS.", dir=models_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, models_dir / SUMS_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _RecordingRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects and keeps each hop's headers: Hugging Face sends ``X-Linked-Etag`` (the LFS
+    sha256) on the first 302 response, not on the CDN response that carries the bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hop_headers: list[Mapping[str, str]] = []
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        self.hop_headers.append(headers)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _server_sha256(headers_list: Iterable[Mapping[str, str]]) -> str | None:
+    """The sha256 a server states for a file: ``X-Linked-Etag`` (LFS) or an ETag that is a sha256."""
+    for headers in headers_list:
+        for name in ("X-Linked-Etag", "ETag"):
+            value = headers.get(name)
+            if not value:
+                continue
+            value = value.strip()
+            value = value.removeprefix("W/")
+            value = value.strip('"').lower()
+            if _SHA256_RE.match(value):
+                return value
+    return None
+
+
+def _offline(base_url: str, models_dir: Path, reason: object) -> OfflineError:
+    parsed = urlparse(base_url)
+    host = parsed.netloc or base_url
+    return OfflineError(
+        f"cannot reach {host} to download models ({reason})",
+        f"check the network, or copy the files by hand into {models_dir}, see `vtoonify models list`",
+    )
+
+
+def _download_one(
+    relpath: str,
+    models_dir: Path,
+    base_url: str,
+    expected: str | None,
+    progress: ProgressCallback | None,
+    timeout_s: float,
+    chunk_bytes: int,
+) -> FetchResult:
+    dest = models_dir / relpath
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    have = part.stat().st_size if part.is_file() else 0
+    url = base_url.rstrip("/") + "/" + relpath
+    request = urllib.request.Request(url, headers={"User-Agent": "vtoonify-studio"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    redirects = _RecordingRedirects()
+    opener = urllib.request.build_opener(redirects)
+    try:
+        response = opener.open(request, timeout=timeout_s)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the .part is already complete (or longer than the file)
+            part.unlink()
+            return _download_one(relpath, models_dir, base_url, expected, progress, timeout_s, chunk_bytes)
+        if exc.code in (401, 403, 404):
+            raise ModelFileError(f"{url} is not available (HTTP {exc.code})",
+                                 "check the file name against `vtoonify models list`") from None
+        raise _offline(base_url, models_dir, f"HTTP {exc.code} for {relpath}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise _offline(base_url, models_dir, reason) from None
+
+    with response:
+        resumed = have > 0 and response.status == 206
+        if not resumed:
+            have = 0  # server ignored the range (or nothing to resume): start over
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length and length.isdigit() else None
+        server_sha = _server_sha256([*redirects.hop_headers, response.headers])
+        done = have
+        try:
+            with open(part, "ab" if resumed else "wb") as handle:
+                while block := response.read(chunk_bytes):
+                    handle.write(block)
+                    done += len(block)
+                    if progress is not None:
+                        progress(relpath, done, total)
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+            raise OfflineError(
+                f"download of {relpath} was interrupted after {done} bytes ({exc})",
+                "run `vtoonify models fetch` again to resume",
+            ) from None
+    if total is not None and done < total:
+        raise OfflineError(
+            f"download of {relpath} was interrupted after {done} of {total} bytes",
+            "run `vtoonify models fetch` again to resume",
+        )
+
+    actual = sha256_of(part)
+    wanted = expected or server_sha
+    if wanted is not None and actual != wanted:
+        part.unlink(missing_ok=True)
+        raise ModelFileError(
+            f"checksum mismatch for {relpath}: expected sha256 {wanted}, got {actual}; the download was deleted",
+            "run `vtoonify models fetch` again; if it repeats, the server or a proxy is serving a wrong file",
+        )
+    os.replace(part, dest)
+    return FetchResult(relpath, str(dest), actual, done, verified=wanted is not None)
+
+
+def fetch_models(
+    models_dir: str | Path,
+    files: Iterable[str],
+    base_url: str = HF_BASE_URL,
+    progress: ProgressCallback | None = None,
+    checksums: Mapping[str, str] | None = None,
+    timeout_s: float = 30.0,
+    chunk_bytes: int = 1 << 20,
+) -> list[FetchResult]:
+    """Download ``files`` (paths relative to the models folder) from ``base_url`` into ``models_dir``.
+
+    Files already present whose sha256 matches SHA256SUMS are skipped. ``checksums`` pins expected
+    sha256 values (relpath -> hex); otherwise the server's LFS sha256 is used when it states one.
+    Raises OfflineError (no network / cut connection; the ``.part`` stays for resuming) or
+    ModelFileError (404, checksum mismatch: the partial file is deleted).
+    """
+    root = Path(models_dir).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    pinned = {k: v.lower() for k, v in (checksums or {}).items()}
+    results: list[FetchResult] = []
+    for raw in files:
+        relpath = _check_relpath(raw)
+        sums = read_sums(root)
+        dest = root / relpath
+        if dest.is_file() and relpath in sums:
+            digest = sha256_of(dest)
+            if digest == sums[relpath] and pinned.get(relpath, digest) == digest:
+                results.append(FetchResult(relpath, str(dest), digest, dest.stat().st_size, True, skipped=True))
+                continue
+        result = _download_one(relpath, root, base_url, pinned.get(relpath), progress, timeout_s, chunk_bytes)
+        sums = read_sums(root)
+        sums[relpath] = result.sha256
+        _write_sums(root, sums)
+        results.append(result)
+    return results
+
+
+def verify_models(models_dir: str | Path) -> list[VerifyResult]:
+    """Check every file listed in SHA256SUMS: 'ok', 'missing' or 'mismatch'."""
+    root = Path(models_dir).expanduser()
+    results = []
+    for relpath, digest in sorted(read_sums(root).items()):
+        path = root / relpath
+        if not path.is_file():
+            status = "missing"
+        else:
+            status = "ok" if sha256_of(path) == digest else "mismatch"
+        results.append(VerifyResult(relpath, status))
+    return results

@@ -1,0 +1,337 @@
+"""What the models folder holds, what each style family still lacks, and which checkpoint a job uses.
+
+The folder follows the official ``checkpoint/`` layout (the Hugging Face repo
+``PKUWilliamYang/VToonify`` ships the same tree under ``models/``)::
+
+    encoder.pt  faceparsing.pth
+    vtoonify_t_<style>/vtoonify.pt
+    vtoonify_d_<style>/exstyle_code.npy  vtoonify_s_d.pt  vtoonify_s_d_c.pt  vtoonify_sNNN_dX[_c].pt
+
+VToonify-D file names encode what a model supports (official README): ``_sNNN`` one fixed exemplar
+(``_s`` alone: any exemplar), ``_dX`` one fixed style degree (``_d`` alone: any degree in [0, 1]),
+``_c`` colour transfer. Results are frozen dataclasses with ``to_dict()`` (sent as JSON by the service).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from engine.errors import ModelFileError
+
+BACKBONES = ("dualstylegan", "toonify")
+"""VToonify-D uses DualStyleGAN (exemplar, degree, colour controls); VToonify-T a fine-tuned StyleGAN2."""
+
+ENCODER_FILE = "encoder.pt"
+FACE_PARSER_FILE = "faceparsing.pth"
+SHARED_FILES = (ENCODER_FILE, FACE_PARSER_FILE)
+EXSTYLE_FILE = "exstyle_code.npy"
+TOONIFY_FILE = "vtoonify.pt"
+
+OFFICIAL_FILES: Mapping[tuple[str, str], tuple[str, ...]] = {
+    ("cartoon", "dualstylegan"): ("vtoonify_s_d.pt", "vtoonify_s026_d0.5.pt", "vtoonify_s299_d0.5.pt", EXSTYLE_FILE),
+    ("caricature", "dualstylegan"): ("vtoonify_s039_d0.5.pt", "vtoonify_s068_d0.5.pt", EXSTYLE_FILE),
+    ("arcane", "dualstylegan"): ("vtoonify_s_d.pt", "vtoonify_s000_d0.5.pt", "vtoonify_s077_d0.5.pt", EXSTYLE_FILE),
+    ("comic", "dualstylegan"): ("vtoonify_s_d.pt", EXSTYLE_FILE),
+    ("pixar", "dualstylegan"): ("vtoonify_s_d.pt", "vtoonify_s052_d0.5.pt", EXSTYLE_FILE),
+    ("illustration", "dualstylegan"): (
+        "vtoonify_s054_d_c.pt", "vtoonify_s004_d_c.pt", "vtoonify_s009_d_c.pt", "vtoonify_s043_d_c.pt",
+        "vtoonify_s086_d_c.pt", EXSTYLE_FILE,
+    ),
+    ("cartoon", "toonify"): (TOONIFY_FILE,),
+    ("caricature", "toonify"): (TOONIFY_FILE,),
+    ("arcane", "toonify"): (TOONIFY_FILE,),
+    ("comic", "toonify"): (TOONIFY_FILE,),
+    ("pixar", "toonify"): (TOONIFY_FILE,),
+}
+"""Files per official family, as the authors' Hugging Face demo and README name them (what
+``models fetch`` downloads by default). Other ``vtoonify_*.pt`` files found on disk are used too."""
+
+_FOLDER_RE = re.compile(r"^vtoonify_(?P<kind>[dt])_(?P<style>[A-Za-z0-9][A-Za-z0-9_-]*)$")
+_D_FILE_RE = re.compile(r"^vtoonify_s(?P<style_id>\d*)_d(?P<degree>\d*(?:\.\d+)?)(?P<color>_c)?\.pt$")
+
+_FETCH_FIX = "run `vtoonify models fetch` or copy the files by hand into the models folder (see `vtoonify models list`)"
+
+
+def normalise_backbone(backbone: str) -> str:
+    """'dualstylegan' | 'toonify' from the official names or the short 'd' / 't'."""
+    value = backbone.strip().lower()
+    aliases = {"d": "dualstylegan", "vtoonify_d": "dualstylegan", "t": "toonify", "vtoonify_t": "toonify"}
+    value = aliases.get(value, value)
+    if value not in BACKBONES:
+        raise ModelFileError(f"unknown backbone {backbone!r}", "use 'dualstylegan' (VToonify-D) or 'toonify' (VToonify-T)")
+    return value
+
+
+def family_folder(style: str, backbone: str) -> str:
+    """Folder of a family relative to the models folder, e.g. ``vtoonify_d_cartoon``."""
+    return f"vtoonify_{'d' if normalise_backbone(backbone) == 'dualstylegan' else 't'}_{style}"
+
+
+def official_files(style: str | None = None, backbone: str | None = None) -> list[str]:
+    """Relative paths ``models fetch`` downloads: shared files plus the chosen families' files."""
+    wanted_backbone = normalise_backbone(backbone) if backbone else None
+    files = list(SHARED_FILES)
+    for (fam_style, fam_backbone), names in OFFICIAL_FILES.items():
+        if style not in (None, fam_style) or wanted_backbone not in (None, fam_backbone):
+            continue
+        files += [f"{family_folder(fam_style, fam_backbone)}/{name}" for name in names]
+    return files
+
+
+@dataclass(frozen=True)
+class CheckpointFile:
+    """One VToonify checkpoint and the controls it supports (None = any value)."""
+
+    relpath: str
+    """Path relative to the models folder, with '/' separators."""
+    style_id: int | None = None
+    """Fixed exemplar index (``_sNNN``); None = any exemplar of ``exstyle_code.npy``."""
+    degree: float | None = None
+    """Fixed structure degree (``_dX``); None = any degree in [0, 1]."""
+    color_transfer: bool = False
+    """``_c`` models transfer the exemplar's colours too."""
+
+    def fits(self, style_id: int | None, degree: float | None) -> bool:
+        style_ok = self.style_id is None or self.style_id == style_id  # None asks for any-exemplar models
+        degree_ok = self.degree is None or degree is None or abs(self.degree - degree) < 1e-6
+        return style_ok and degree_ok
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_checkpoint_name(relpath: str) -> CheckpointFile | None:
+    """CheckpointFile for a VToonify-D file name (``vtoonify_s026_d0.5.pt``), None if it is not one."""
+    match = _D_FILE_RE.match(Path(relpath).name)
+    if match is None:
+        return None
+    return CheckpointFile(
+        relpath=relpath,
+        style_id=int(match["style_id"]) if match["style_id"] else None,
+        degree=float(match["degree"]) if match["degree"] else None,
+        color_transfer=bool(match["color"]),
+    )
+
+
+@dataclass(frozen=True)
+class StyleFamily:
+    """One style family (e.g. cartoon) with one backbone, as found in the models folder."""
+
+    style: str
+    backbone: str
+    folder: str
+    checkpoints: tuple[CheckpointFile, ...] = ()
+    exstyle_codes: str | None = None
+    """Relative path of ``exstyle_code.npy`` when present (VToonify-D only)."""
+    missing: tuple[str, ...] = ()
+    """Relative paths needed before this family can render (shared files included)."""
+
+    @property
+    def usable(self) -> bool:
+        return not self.missing
+
+    def to_dict(self) -> dict:
+        return {
+            "style": self.style,
+            "backbone": self.backbone,
+            "folder": self.folder,
+            "usable": self.usable,
+            "checkpoints": [c.to_dict() for c in self.checkpoints],
+            "exstyle_codes": self.exstyle_codes,
+            "missing": list(self.missing),
+        }
+
+
+@dataclass(frozen=True)
+class ModelInventory:
+    """Everything :func:`scan_models` found in one models folder."""
+
+    models_dir: str
+    shared_missing: tuple[str, ...] = ()
+    families: tuple[StyleFamily, ...] = field(default_factory=tuple)
+
+    def family(self, style: str, backbone: str) -> StyleFamily | None:
+        wanted = normalise_backbone(backbone)
+        return next((f for f in self.families if f.style == style and f.backbone == wanted), None)
+
+    def usable_families(self) -> tuple[StyleFamily, ...]:
+        return tuple(f for f in self.families if f.usable)
+
+    def to_dict(self) -> dict:
+        return {
+            "models_dir": self.models_dir,
+            "shared_missing": list(self.shared_missing),
+            "families": [f.to_dict() for f in self.families],
+            "usable": [f"{f.style}/{f.backbone}" for f in self.usable_families()],
+        }
+
+
+@dataclass(frozen=True)
+class CheckpointChoice:
+    """The files one job needs, picked by :func:`pick_checkpoint` (absolute paths)."""
+
+    style: str
+    backbone: str
+    checkpoint: str
+    encoder: str
+    face_parser: str
+    exstyle_codes: str | None
+    style_id: int | None
+    degree: float | None
+    color_transfer: bool
+    """Whether the job must take all 18 latents from the exemplar (may be forced by the model)."""
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _family_from_disk(root: Path, folder: str, style: str, backbone: str, shared_missing: tuple[str, ...]) -> StyleFamily:
+    directory = root / folder
+    checkpoints: list[CheckpointFile] = []
+    missing = list(shared_missing)
+    exstyle = None
+    if backbone == "toonify":
+        if (directory / TOONIFY_FILE).is_file():
+            checkpoints.append(CheckpointFile(relpath=f"{folder}/{TOONIFY_FILE}"))
+        else:
+            missing.append(f"{folder}/{TOONIFY_FILE}")
+    else:
+        names = sorted(p.name for p in directory.glob("vtoonify_*.pt")) if directory.is_dir() else []
+        checkpoints = [c for n in names if (c := parse_checkpoint_name(f"{folder}/{n}")) is not None]
+        if not checkpoints:
+            default = next((n for n in OFFICIAL_FILES.get((style, backbone), ()) if n.endswith(".pt")), "vtoonify_s_d.pt")
+            missing.append(f"{folder}/{default}")
+        if (directory / EXSTYLE_FILE).is_file():
+            exstyle = f"{folder}/{EXSTYLE_FILE}"
+        else:
+            missing.append(f"{folder}/{EXSTYLE_FILE}")
+    return StyleFamily(style, backbone, folder, tuple(checkpoints), exstyle, tuple(missing))
+
+
+def scan_models(models_dir: str | Path) -> ModelInventory:
+    """List the official families (present or not) plus any other ``vtoonify_[dt]_*`` folder found."""
+    root = Path(models_dir).expanduser()
+    shared_missing = tuple(name for name in SHARED_FILES if not (root / name).is_file())
+    keys = list(OFFICIAL_FILES)
+    if root.is_dir():
+        for entry in sorted(root.iterdir()):
+            match = _FOLDER_RE.match(entry.name)
+            if entry.is_dir() and match:
+                key = (match["style"], "dualstylegan" if match["kind"] == "d" else "toonify")
+                if key not in keys:
+                    keys.append(key)
+    families = tuple(
+        _family_from_disk(root, family_folder(style, backbone), style, backbone, shared_missing)
+        for style, backbone in keys
+    )
+    return ModelInventory(str(root), shared_missing, families)
+
+
+def _rank(checkpoint: CheckpointFile, style_id: int | None, degree: float | None) -> int:
+    """Lower is better: models trained for exactly these settings beat general ones."""
+    return (0 if checkpoint.style_id is not None and checkpoint.style_id == style_id else 2) + (
+        0 if checkpoint.degree is not None and degree is not None else 1
+    )
+
+
+def pick_checkpoint(
+    inventory: ModelInventory,
+    style: str,
+    backbone: str = "dualstylegan",
+    style_id: int | None = 26,  # None: a custom exemplar (needs an any-exemplar ``_s_`` model)
+    degree: float | None = 0.5,
+    color_transfer: bool = False,
+) -> CheckpointChoice:
+    """Choose the checkpoint (and its companion files) for one job, or say exactly what is missing.
+
+    VToonify-D: among the family's models that fit ``style_id`` and ``degree``, prefer one trained for
+    exactly that exemplar/degree, then the general ``vtoonify_s_d*.pt``. Colour transfer needs a ``_c``
+    model; a family that has only ``_c`` models (illustration) renders with colour transfer on, as the
+    authors' demo does. VToonify-T ignores style_id, degree and colour transfer.
+    """
+    backbone = normalise_backbone(backbone)
+    family = inventory.family(style, backbone)
+    root = Path(inventory.models_dir)
+    if family is None:
+        known = sorted({f.style for f in inventory.families if f.backbone == backbone})
+        raise ModelFileError(
+            f"unknown style family {style!r} for {backbone}", f"choose one of {', '.join(known)}"
+        )
+    if not family.usable:
+        raise ModelFileError(
+            f"style {style!r} ({backbone}) cannot render: missing {', '.join(family.missing)} in {root}",
+            _FETCH_FIX,
+        )
+
+    def absolute(rel: str | None) -> str | None:
+        return str(root / rel) if rel else None
+
+    common = {
+        "style": style,
+        "backbone": backbone,
+        "encoder": str(root / ENCODER_FILE),
+        "face_parser": str(root / FACE_PARSER_FILE),
+    }
+    if backbone == "toonify":
+        return CheckpointChoice(
+            checkpoint=str(root / family.checkpoints[0].relpath), exstyle_codes=None, style_id=None,
+            degree=None, color_transfer=False, note="VToonify-T: style id, degree and colour transfer do not apply",
+            **common,
+        )
+
+    fitting = [c for c in family.checkpoints if c.fits(style_id, degree)]
+    note = ""
+    candidates = [c for c in fitting if c.color_transfer == color_transfer]
+    if not candidates and not color_transfer and fitting and all(c.color_transfer for c in family.checkpoints):
+        candidates, color_transfer = fitting, True
+        note = f"the {style} models are colour-transfer models; colour transfer is on"
+    if not candidates:
+        have = ", ".join(Path(c.relpath).name for c in family.checkpoints)
+        wanted = f"style id {style_id}, degree {degree}" + (", colour transfer" if color_transfer else "")
+        raise ModelFileError(
+            f"no {style} VToonify-D model supports {wanted} (found: {have})",
+            "pick a style id / degree one of these models supports, or fetch vtoonify_s_d.pt "
+            "(any exemplar and degree) or vtoonify_s_d_c.pt (colour transfer)",
+        )
+    best = min(candidates, key=lambda c: (_rank(c, style_id, degree), c.relpath))
+    if best.style_id is not None and not note:
+        note = f"model trained for exemplar {best.style_id}" + (f" at degree {best.degree}" if best.degree is not None else "")
+    return CheckpointChoice(
+        checkpoint=str(root / best.relpath),
+        exstyle_codes=absolute(family.exstyle_codes),
+        style_id=style_id if style_id is not None else best.style_id,
+        degree=degree,
+        color_transfer=color_transfer,
+        note=note,
+        **common,
+    )
+
+
+def default_models_dir(
+    environ: Mapping[str, str] | None = None, platform: str | None = None, home: str | Path | None = None
+) -> Path:
+    """Models folder: ``$VTOONIFY_MODELS``, else the per-user data folder of this platform.
+
+    Linux/BSD: ``$XDG_DATA_HOME/vtoonify/models`` or ``~/.local/share/vtoonify/models``;
+    macOS: ``~/Library/Application Support/vtoonify/models``; Windows: ``%LOCALAPPDATA%\\vtoonify\\models``.
+    ``environ``/``platform``/``home`` default to this process's and exist for tests.
+    """
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    home_dir = Path(home) if home is not None else Path.home()
+    if env.get("VTOONIFY_MODELS"):
+        return Path(env["VTOONIFY_MODELS"]).expanduser()
+    if platform.startswith("win"):
+        base = Path(env["LOCALAPPDATA"]) if env.get("LOCALAPPDATA") else home_dir / "AppData" / "Local"
+    elif platform == "darwin":
+        base = home_dir / "Library" / "Application Support"
+    else:
+        xdg = env.get("XDG_DATA_HOME")
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else home_dir / ".local" / "share"
+    return base / "vtoonify" / "models"

@@ -1,0 +1,234 @@
+"""The two stylizers behind one small interface: VToonify (official weights) and classic (none).
+
+A backend turns a batch of crops (uint8 [h,w,3], sides divisible by 8) into stylized crops at 4x
+(float32 [4h,4w,3] sRGB in [0,1]) plus optional mattes (float32 [4h,4w] in [0,1] per class name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import ConfigError, ModelFileError
+
+PARSING_NAMES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear",
+                 "ear_r", "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat")
+"""BiSeNet's 19 classes in output-channel order (CelebAMask-HQ labels)."""
+
+
+@dataclass
+class Stylized:
+    rgb: np.ndarray
+    """[4h,4w,3] float32 sRGB in [0,1]."""
+    mattes: dict[str, np.ndarray] = field(default_factory=dict)
+    """class name -> [4h,4w] float32 coverage."""
+
+
+def frames_to_tensor(crops: list[np.ndarray], device) -> torch.Tensor:
+    """uint8 [h,w,3] crops -> [B,3,h,w] in [-1,1], as the official ToTensor + Normalize(0.5, 0.5)."""
+    x = torch.from_numpy(np.stack(crops)).to(device)            # [B,h,w,3]
+    x = x.permute(0, 3, 1, 2).float().div(255.0)                # [B,3,h,w]
+    return (x - 0.5) / 0.5
+
+
+def matte_selection(names: str | None, available: tuple[str, ...]) -> tuple[str, ...]:
+    if names is None:
+        return available
+    wanted = tuple(n.strip() for n in names.split(",") if n.strip())
+    unknown = [n for n in wanted if n not in PARSING_NAMES]
+    if unknown:
+        raise ConfigError(f"unknown matte class {', '.join(unknown)}",
+                          f"use names from: {', '.join(PARSING_NAMES[1:])}")
+    return tuple(n for n in wanted if n in available)
+
+
+class ClassicBackend:
+    """Non-neural toon look (OpenCV) with landmark mattes; needs no weights at all."""
+
+    name = "classic"
+    matte_classes = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip", "l_lip")
+
+    def __init__(self, config) -> None:
+        from engine.pipeline.classic import ClassicStylizer
+
+        self.config = config
+        self.stylizer = ClassicStylizer()
+        self.mattes = matte_selection(config.matte_classes, self.matte_classes) if config.mattes else ()
+
+    def model_files(self) -> dict[str, str]:
+        return {}
+
+    def describe_style(self) -> dict:
+        return {"family": "classic", "backbone": "none", "note": "non-neural OpenCV toon look"}
+
+    def style_code(self, rgb, landmarks, crop):
+        return None
+
+    def prepare(self, analysis, wplus) -> None:
+        pass
+
+    def stylize(self, crops: list[np.ndarray], frame_numbers: list[int] | None = None) -> list[Stylized]:
+        from engine.face import find_landmarks, landmark_mattes
+
+        results = []
+        for crop in crops:
+            rgb = self.stylizer.stylize(crop).astype(np.float32) / 255.0
+            mattes = {}
+            if self.mattes:
+                landmarks = find_landmarks(crop)
+                h, w = rgb.shape[:2]
+                if landmarks is None:
+                    mattes = {n: np.zeros((h, w), np.float32) for n in self.mattes}
+                else:
+                    scale = w / crop.shape[1]
+                    all_mattes = landmark_mattes(np.asarray(landmarks, np.float64) * scale, (h, w))
+                    mattes = {n: all_mattes[n].astype(np.float32) for n in self.mattes if n in all_mattes}
+            results.append(Stylized(rgb, mattes))
+        return results
+
+
+class VToonifyBackend:
+    """VToonify-D or -T with BiSeNet parsing and the pSp style code, as the official pipeline."""
+
+    name = "vtoonify"
+    matte_classes = PARSING_NAMES[1:]
+
+    def __init__(self, config, files: dict[str, str], cache) -> None:
+        self.config = config
+        self.files = files
+        self.cache = cache
+        self.device = cache.device
+        from engine.models import load_face_parser, load_vtoonify
+
+        self.vtoonify = cache.get("vtoonify", files["vtoonify"], load_vtoonify)
+        self.parser = cache.get("faceparsing", files["faceparsing"], load_face_parser)
+        self.mattes = matte_selection(config.matte_classes, self.matte_classes) if config.mattes else ()
+        self.wplus: torch.Tensor | None = None
+        self.smoother = None
+
+    @property
+    def backbone(self) -> str:
+        return self.vtoonify.backbone
+
+    def model_files(self) -> dict[str, str]:
+        return dict(self.files)
+
+    def describe_style(self) -> dict:
+        info = {"family": self.config.style, "backbone": self.backbone,
+                "checkpoint": Path(self.files["vtoonify"]).name}
+        if self.backbone == "dualstylegan":
+            info.update(style_id=self.config.style_id, degree=self.config.degree,
+                        color_transfer=self.config.color_transfer)
+            if self.config.exstyle_image:
+                info["exstyle_image"] = str(self.config.exstyle_image)
+            else:
+                info["style_name"] = self._exstyle_name()
+        return info
+
+    # -- style code (once per shot) ------------------------------------------------------------------
+    def _exstyle_codes(self) -> dict:
+        from engine.models import load_exstyles
+
+        key = ("exstyles", self.files["exstyle"])
+        if key not in self.cache.memo:
+            self.cache.memo[key] = load_exstyles(self.files["exstyle"])
+        return self.cache.memo[key]
+
+    def _exstyle_name(self) -> str:
+        names = list(self._exstyle_codes())
+        if not 0 <= self.config.style_id < len(names):
+            raise ConfigError(f"style id {self.config.style_id} is out of range for {self.config.style}",
+                              f"use a style id from 0 to {len(names) - 1}")
+        return str(names[self.config.style_id])
+
+    def _encode_face(self, rgb: np.ndarray, landmarks=None) -> torch.Tensor:
+        """pSp z+ [1,18,512] of the aligned face in ``rgb``."""
+        from engine.face import align_face, find_landmarks
+        from engine.models import load_style_encoder
+
+        if landmarks is None:
+            landmarks = find_landmarks(rgb)
+            if landmarks is None:
+                from engine.errors import InputError
+
+                raise InputError("no face found in the exemplar image", "use a clear, frontal portrait")
+        encoder = self.cache.get("encoder", self.files["encoder"], load_style_encoder)
+        aligned = align_face(rgb, landmarks)
+        x = frames_to_tensor([aligned], self.device)
+        with torch.no_grad():
+            return encoder(x)
+
+    @torch.no_grad()
+    def style_code(self, rgb: np.ndarray, landmarks, crop) -> torch.Tensor:
+        """W+ [1,18,512] for the shot: pSp of the aligned crop, exstyle mixed as style_transfer.py."""
+        from engine.face import find_landmarks, scale_and_crop
+
+        net = self.vtoonify
+        exstyle = None
+        if self.backbone == "dualstylegan":
+            if self.config.exstyle_image:
+                from engine.io import open_source
+
+                with open_source(self.config.exstyle_image) as ex:
+                    ex_rgb = ex.read(ex.frame_numbers[0])
+                z_ex = self._encode_face(ex_rgb)
+            else:
+                z_ex = torch.as_tensor(self._exstyle_codes()[self._exstyle_name()]).float().to(self.device)
+            exstyle = net.zplus2wplus(z_ex.reshape(1, -1, z_ex.shape[-1]))
+            if self.config.color_transfer:
+                return exstyle  # all 18 latents from the exemplar: the face code does not matter
+        cropped = scale_and_crop(rgb, crop)
+        crop_landmarks = find_landmarks(cropped)
+        if crop_landmarks is None:  # the detector can miss at the new scale; map the frame's landmarks
+            sx, sy = crop.w / rgb.shape[1], crop.h / rgb.shape[0]
+            crop_landmarks = np.stack([np.asarray(landmarks)[:, 0] * sx - crop.left,
+                                       np.asarray(landmarks)[:, 1] * sy - crop.top], 1).round().astype(int)
+        wplus = net.zplus2wplus(self._encode_face(cropped, crop_landmarks))
+        if exstyle is not None:
+            wplus[:, :7] = exstyle[:, :7]
+        return wplus
+
+    def prepare(self, analysis, wplus: torch.Tensor) -> None:
+        if wplus is None:
+            raise ModelFileError("the job sidecar has no style code", "render again without --resume")
+        self.wplus = wplus.to(self.device).float()
+
+    # -- per batch ------------------------------------------------------------------------------------
+    def parsing(self, x: torch.Tensor) -> torch.Tensor:
+        from engine.models import parsing_maps
+
+        return parsing_maps(self.parser, x)
+
+    @torch.no_grad()
+    def network_input(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None) -> torch.Tensor:
+        """[B,22,h,w]: frames in [-1,1] and their parsing logits / 16 (the official weighting)."""
+        x = frames_to_tensor(crops, self.device)
+        x_p = self.parsing(x) if parsing is None else parsing.to(self.device)
+        return torch.cat((x, x_p / 16.0), dim=1)
+
+    @torch.no_grad()
+    def stylize(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None) -> list[Stylized]:
+        inputs = self.network_input(crops, parsing)
+        style = self.wplus.repeat(inputs.shape[0], 1, 1)
+        y = self.vtoonify(inputs, style, d_s=self.config.degree).clamp(-1, 1)   # [B,3,4h,4w]
+        rgb = ((y + 1) / 2).permute(0, 2, 3, 1).float().cpu().numpy()
+        mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
+        return [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(crops))]
+
+    def _mattes(self, y: torch.Tensor) -> list[dict[str, np.ndarray]]:
+        """Soft mattes of the *stylized* image, so they follow its (possibly deformed) features.
+
+        BiSeNet runs at half the stylized size (2x the crop, where it was trained to work best) and
+        its softmax probabilities are upsampled back to the stylized size.
+        """
+        import torch.nn.functional as F
+
+        small = F.interpolate(y, scale_factor=0.5, mode="bilinear", align_corners=False)
+        logits = self.parser(small)[0]                               # [B,19,2h,2w]
+        probs = F.interpolate(logits.softmax(1), size=y.shape[-2:], mode="bilinear", align_corners=False)
+        index = [PARSING_NAMES.index(n) for n in self.mattes]
+        probs = probs[:, index].float().cpu().numpy()
+        return [{n: np.ascontiguousarray(p[k]) for k, n in enumerate(self.mattes)} for p in probs]

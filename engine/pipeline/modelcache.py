@@ -1,0 +1,68 @@
+"""Loaded models kept warm across jobs (the service holds one cache per worker).
+
+Loading 1-2 GB of weights per request would make the add-on unusable, so models are cached by
+(kind, file, mtime) and evicted least-recently-used when their memory passes ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter, OrderedDict
+from typing import Callable
+
+import torch
+
+from engine.pipeline.device import resolve_device
+
+
+def module_bytes(module: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
+
+
+class ModelCache:
+    """An LRU of loaded modules; ``loads`` counts real loads per model name (tests read it)."""
+
+    def __init__(self, device: str = "auto", max_bytes: int | None = None) -> None:
+        self.device = resolve_device(device)
+        self.max_bytes = max_bytes if max_bytes is not None else 8 * 1024**3
+        self.loads: Counter[str] = Counter()
+        self._entries: OrderedDict[tuple, tuple[torch.nn.Module, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.memo: dict = {}
+        """Small per-cache results worth keeping between calls (e.g. shot analyses for previews)."""
+
+    def get(self, kind: str, path: str, loader: Callable[[str], torch.nn.Module]) -> torch.nn.Module:
+        """Return the model in ``path`` on this cache's device, loading it once."""
+        stat = os.stat(path)
+        key = (kind, os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key][0]
+            module = loader(path).to(self.device).eval()
+            size = module_bytes(module)
+            self._entries[key] = (module, size)
+            self.loads[f"{kind}:{os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}"] += 1
+            self._evict()
+            return module
+
+    def _evict(self) -> None:
+        while len(self._entries) > 1 and self.memory_bytes > self.max_bytes:
+            self._entries.popitem(last=False)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    @property
+    def memory_bytes(self) -> int:
+        return sum(size for _, size in self._entries.values())
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {
+                "device": str(self.device),
+                "loads": dict(self.loads),
+                "total_loads": sum(self.loads.values()),
+                "models": [f"{k[0]}:{k[1]}" for k in self._entries],
+                "memory_bytes": self.memory_bytes,
+            }

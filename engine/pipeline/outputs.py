@@ -1,0 +1,125 @@
+"""Output file names, the no-clobber and writability checks, and stale temp-file cleanup.
+
+Output frame N of a job is always ``<stem>.<N padded>.<ext>``, whatever chunk renders it, so farm
+chunks and resumed runs agree on names and a complete file is one that exists (writes are atomic).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import OutputError
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
+
+
+def safe_stem(text: str) -> str:
+    """A file stem with only letters, digits, '.', '_' and '-' (so it cannot name another folder)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
+    return stem or "render"
+
+
+def source_stem(path_pattern: str) -> str:
+    """``/a/shot.####.exr`` -> ``shot``; ``/a/clip.mp4`` -> ``clip``."""
+    name = os.path.basename(path_pattern)
+    name = re.sub(r"(%0?\d*d|#+|@+)", "", name)
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return safe_stem(stem.rstrip("._-"))
+
+
+@dataclass(frozen=True)
+class OutputNaming:
+    out_dir: Path
+    stem: str
+    ext: str
+    digits: int
+    mattes: tuple[str, ...] = ()
+    matte_files: bool = False
+
+    def beauty(self, frame: int) -> Path:
+        return self.out_dir / f"{self.stem}.{frame:0{self.digits}d}.{self.ext}"
+
+    def matte(self, name: str, frame: int) -> Path:
+        return self.out_dir / f"{self.stem}.matte_{name}.{frame:0{self.digits}d}.{self.ext}"
+
+    def files(self, frame: int) -> list[Path]:
+        files = [self.beauty(frame)]
+        if self.matte_files:
+            files += [self.matte(n, frame) for n in self.mattes]
+        return files
+
+    def complete(self, frame: int) -> bool:
+        return all(p.exists() and p.stat().st_size > 0 for p in self.files(frame))
+
+    @property
+    def pattern(self) -> str:
+        return str(self.out_dir / f"{self.stem}.{'#' * self.digits}.{self.ext}")
+
+    def matte_patterns(self) -> dict[str, str]:
+        if not self.matte_files:
+            return {}
+        return {n: str(self.out_dir / f"{self.stem}.matte_{n}.{'#' * self.digits}.{self.ext}")
+                for n in self.mattes}
+
+
+def frame_digits(frames: list[int]) -> int:
+    return max(4, max((len(str(abs(f))) for f in frames), default=4))
+
+
+def prepare_output_dir(path: str) -> Path:
+    """Create the folder and prove it is writable, with a clear error if not."""
+    out = Path(path).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output path {out} is a file, not a folder", "give a folder for -o/--output")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".vtoonify-write-test.{os.getpid()}.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to output folder {out} ({exc.strerror or exc})",
+                          "choose a folder you can write to, or fix its permissions") from None
+    return out
+
+
+def check_no_clobber(naming: OutputNaming, frames: list[int], source_files: list[str]) -> None:
+    """Refuse output names that are source files (e.g. output folder = source folder, same stem)."""
+    sources = {os.path.realpath(p) for p in source_files}
+    for frame in frames:
+        for path in naming.files(frame):
+            if os.path.realpath(path) in sources:
+                raise OutputError(
+                    f"output file {path.name} would overwrite a source frame in {naming.out_dir}",
+                    "choose another output folder or --name")
+
+
+def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:
+    """Delete temp files of this job left by killed processes (their pid is gone)."""
+    removed = []
+    for entry in out_dir.iterdir():
+        m = _TEMP.match(entry.name)
+        if not m or not m.group("name").startswith(stem):
+            continue
+        if _pid_alive(int(m.group("pid"))):
+            continue
+        try:
+            entry.unlink()
+            removed.append(entry)
+        except OSError:
+            pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

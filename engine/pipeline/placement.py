@@ -1,0 +1,136 @@
+"""Put the 4x stylized crop back over the source frame, with a feathered alpha.
+
+Coordinates follow OpenCV's half-pixel convention (``cv2.resize`` maps pixel centres
+``(p + 0.5) * s - 0.5``), so a stylized pixel ``u`` of the 4x crop lands at output position
+
+    o = ((u + 0.5) / 4 + left) * (W / w) * scale - 0.5
+
+per axis, where ``W`` is the source width, ``w`` the resized (eye distance 64 px) width, ``left`` the
+crop's offset in the resized frame and ``scale`` the output resolution multiplier. The placed element
+covers only the crop's box; the EXR data window is that box, the display window the whole plate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+FEATHER_FRACTION = 0.06
+"""Feather width as a fraction of the crop's shorter side (only on edges inside the frame)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the stylized crop goes in the output image."""
+
+    out_size: tuple[int, int]
+    """Output image (display window) width, height."""
+    window: tuple[int, int, int, int]
+    """Data window x0, y0, x1, y1 (exclusive) in output pixels."""
+    matrix: tuple[tuple[float, float, float], tuple[float, float, float]]
+    """Affine map from stylized-crop pixels to data-window pixels."""
+    feather_edges: tuple[bool, bool, bool, bool]
+    """Feather left, right, top, bottom (False where the crop touches the frame edge)."""
+
+    @property
+    def window_size(self) -> tuple[int, int]:
+        x0, y0, x1, y1 = self.window
+        return x1 - x0, y1 - y0
+
+
+def plan_plate_placement(crop, source_size: tuple[int, int], scale: float, stylized_size: tuple[int, int]
+                         ) -> Placement:
+    """Placement of a stylized crop (``stylized_size`` = 4x crop w,h) over a plate of ``source_size``."""
+    src_w, src_h = source_size
+    out_w, out_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    kx = src_w * scale / crop.w   # output px per resized px
+    ky = src_h * scale / crop.h
+    sw, sh = stylized_size
+    ax, ay = kx * (crop.right - crop.left) / sw, ky * (crop.bottom - crop.top) / sh
+    bx = (0.5 * (crop.right - crop.left) / sw + crop.left) * kx - 0.5
+    by = (0.5 * (crop.bottom - crop.top) / sh + crop.top) * ky - 0.5
+    x0 = max(0, math.floor(crop.left * kx))
+    y0 = max(0, math.floor(crop.top * ky))
+    x1 = min(out_w, math.ceil(crop.right * kx))
+    y1 = min(out_h, math.ceil(crop.bottom * ky))
+    matrix = ((ax, 0.0, bx - x0), (0.0, ay, by - y0))
+    edges = (crop.left > 0, crop.right < crop.w, crop.top > 0, crop.bottom < crop.h)
+    return Placement((out_w, out_h), (x0, y0, x1, y1), matrix, edges)
+
+
+def plan_crop_placement(stylized_size: tuple[int, int], scale: float) -> Placement:
+    """``--output-space crop``: the native 4x crop, only scaled."""
+    sw, sh = stylized_size
+    out_w, out_h = max(1, round(sw * scale)), max(1, round(sh * scale))
+    ax, ay = out_w / sw, out_h / sh
+    matrix = ((ax, 0.0, 0.5 * ax - 0.5), (0.0, ay, 0.5 * ay - 0.5))
+    return Placement((out_w, out_h), (0, 0, out_w, out_h), matrix, (False, False, False, False))
+
+
+def feather_alpha(size: tuple[int, int], edges: tuple[bool, bool, bool, bool],
+                  fraction: float = FEATHER_FRACTION) -> np.ndarray:
+    """Alpha of the stylized crop [H,W]: 1 inside, a linear ramp to 0 over the feathered edges."""
+    w, h = size
+    width = max(1.0, fraction * min(w, h))
+
+    def ramp(n: int, start: bool, end: bool) -> np.ndarray:
+        pos = np.arange(n, dtype=np.float32) + 0.5
+        a = np.ones(n, dtype=np.float32)
+        if start:
+            a = np.minimum(a, pos / width)
+        if end:
+            a = np.minimum(a, (n - pos) / width)
+        return np.clip(a, 0.0, 1.0)
+
+    left, right, top, bottom = edges
+    return np.outer(ramp(h, top, bottom), ramp(w, left, right)).astype(np.float32)
+
+
+def warp_to_window(img: np.ndarray, placement: Placement) -> np.ndarray:
+    """Resample ``img`` [H,W,C] (stylized-crop pixels) into the data window, zero outside.
+
+    A strong downscale is first done with area averaging so the bilinear warp does not alias.
+    """
+    matrix = np.array(placement.matrix, dtype=np.float64)
+    channels_last = img.ndim == 3
+    h, w = img.shape[:2]
+    factor = min(matrix[0, 0], matrix[1, 1])
+    if factor < 0.75:
+        nw, nh = max(1, round(w * matrix[0, 0])), max(1, round(h * matrix[1, 1]))
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+        rx, ry = w / nw, h / nh                   # old px per new px: u = (u' + 0.5) r - 0.5
+        matrix = np.array([
+            [matrix[0, 0] * rx, 0.0, matrix[0, 2] + matrix[0, 0] * (0.5 * rx - 0.5)],
+            [0.0, matrix[1, 1] * ry, matrix[1, 2] + matrix[1, 1] * (0.5 * ry - 0.5)],
+        ])
+    out = cv2.warpAffine(np.ascontiguousarray(img), matrix, placement.window_size, flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if out.ndim == 2 and channels_last:
+        out = out[:, :, None]
+    return out
+
+
+def place_rgba(rgb: np.ndarray, placement: Placement) -> np.ndarray:
+    """Premultiplied RGBA [h,w,4] float32 in the data window from a stylized sRGB-or-linear crop."""
+    alpha = feather_alpha((rgb.shape[1], rgb.shape[0]), placement.feather_edges)
+    premult = np.concatenate([rgb * alpha[:, :, None], alpha[:, :, None]], axis=2).astype(np.float32)
+    return warp_to_window(premult, placement)
+
+
+def place_matte(matte: np.ndarray, placement: Placement) -> np.ndarray:
+    """A matte [H,W] in stylized-crop pixels -> [h,w] in the data window (times the crop's alpha)."""
+    alpha = feather_alpha((matte.shape[1], matte.shape[0]), placement.feather_edges)
+    return warp_to_window((matte * alpha).astype(np.float32)[:, :, None], placement)[:, :, 0]
+
+
+def composite_over(element_rgba: np.ndarray, plate: np.ndarray, placement: Placement) -> np.ndarray:
+    """Premultiplied element over a plate [H,W,3] (same space, already at output size)."""
+    out = plate.astype(np.float32).copy()
+    x0, y0, x1, y1 = placement.window
+    region = out[y0:y1, x0:x1]
+    alpha = element_rgba[:, :, 3:4]
+    out[y0:y1, x0:x1] = element_rgba[:, :, :3] + region * (1.0 - alpha)
+    return out

@@ -1,0 +1,59 @@
+"""Terminal progress for long renders: a bar with fps and ETA, or JSON lines for wrappers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+class ProgressBar:
+    """Redraws one stderr line per event; silent when stderr is not a terminal except at the end."""
+
+    def __init__(self, stream=None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "warning":
+            self._line(f"warning: {event['message']}\n")
+        elif kind == "progress":
+            total, done = event.get("total") or 0, event.get("done") or 0
+            now = time.monotonic()
+            if not self.tty and done not in (0, total) and now - self._last < 5.0:
+                return
+            self._last = now
+            filled = int(self.width * done / total) if total else self.width
+            eta = event.get("eta_s")
+            text = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total} frames"
+                    f"  {event.get('fps') or 0:.2f} fps  ETA {_clock(eta) if eta is not None else '--:--'}")
+            if event.get("skipped"):
+                text += f"  ({event['skipped']} already done)"
+            self._line(("\r" + text) if self.tty else text + "\n")
+            if self.tty and total and done >= total:
+                self._line("\n")
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+class JsonProgress:
+    """One JSON object per line on stdout (``--json-progress``)."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: dict) -> None:
+        self.stream.write(json.dumps(event, default=str) + "\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

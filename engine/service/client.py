@@ -1,0 +1,313 @@
+"""Engine client: talks docs/PROTOCOL.md to a running engine (used by the add-on, the panel, tests).
+
+STDLIB ONLY and relative-import safe: the Blender add-on copies protocol.py, client.py, connection.py
+and errors.py verbatim into its package. A background reader thread routes replies to the waiting
+call by ``id`` and events to a queue (``poll_events`` for Blender's modal timer, ``wait_event`` for
+headless use) or to ``on_event`` when set (called on the reader thread; nothing is queued then).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+try:  # inside a package copy (the add-on) the siblings are relative
+    from . import connection, protocol
+    from .errors import AuthError, EngineError, ProtocolError, UnreachableError, error_from_dict
+except ImportError:  # pragma: no cover - depends on where the file was copied
+    from engine.errors import AuthError, EngineError, ProtocolError, UnreachableError, error_from_dict
+    from engine.service import connection, protocol
+
+ConnectionInfo = connection.ConnectionInfo
+read_connection_file = connection.read_connection_file
+
+DEFAULT_TIMEOUT_S = 30.0
+PREVIEW_TIMEOUT_S = 300.0
+ENGINE_ENTRY = ("-m", "engine", "serve")
+
+
+class _PendingReply:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.message: dict | None = None
+
+
+class EngineClient:
+    """One authenticated connection to the engine; requests are thread-safe."""
+
+    def __init__(self, sock: socket.socket, reader: protocol.LineReader, hello_reply: dict,
+                 info: ConnectionInfo | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.info = info
+        self.hello = hello_reply
+        self.client_id = hello_reply.get("client_id")
+        self.engine_version = hello_reply.get("engine_version")
+        self.timeout_s = timeout_s
+        self.on_event: Callable[[dict], None] | None = None
+        self._sock = sock
+        self._reader = reader
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, _PendingReply] = {}
+        self._pending_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._events: queue.Queue[dict] = queue.Queue()
+        self._closed = threading.Event()
+        self.close_reason: str | None = None
+        self._thread = threading.Thread(target=self._read_loop, name="engine-client-reader", daemon=True)
+        self._thread.start()
+
+    # --- connecting ------------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, info: ConnectionInfo | None, timeout_s: float = 5.0) -> EngineClient:
+        """Open the socket and say hello; UnreachableError / AuthError say what went wrong and what to do."""
+        if info is None:
+            raise UnreachableError("no running engine found (no live connection file)",
+                                   "start it with `python -m engine serve` or from the add-on preferences")
+        try:
+            sock = socket.create_connection((info.host, info.port), timeout=timeout_s)
+        except OSError as exc:
+            raise UnreachableError(f"cannot reach the engine at {info.host}:{info.port} ({exc})",
+                                   "start the engine again; the connection file may be stale") from None
+        reader = protocol.LineReader(sock)
+        try:
+            sock.sendall(protocol.encode(protocol.hello(info.token)))
+            line = reader.readline()
+        except OSError as exc:
+            sock.close()
+            raise UnreachableError(f"the engine at {info.host}:{info.port} did not answer hello ({exc})",
+                                   "check that the engine is healthy, or restart it") from None
+        if line is None:
+            sock.close()
+            raise UnreachableError("the engine closed the connection during hello", "restart the engine")
+        try:
+            reply = protocol.decode(line)
+        except ProtocolError:
+            sock.close()
+            raise
+        if not reply.get("ok"):
+            sock.close()
+            error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            raise AuthError(str(error.get("message", "the engine refused the connection")),
+                            "re-read the connection file (the engine may have restarted)")
+        sock.settimeout(None)
+        return cls(sock, reader, reply, info)
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def request(self, kind: str, timeout_s: float | None = None, **fields) -> dict:
+        """Send one request and wait for its reply; an error reply raises its typed EngineError."""
+        if self._closed.is_set():
+            raise UnreachableError(f"the connection to the engine is closed ({self.close_reason})",
+                                   "reconnect with EngineClient.connect")
+        request_id = next(self._ids)
+        pending = _PendingReply()
+        with self._pending_lock:
+            self._pending[request_id] = pending
+        data = protocol.encode({"type": kind, "id": request_id, **fields})
+        try:
+            with self._send_lock:
+                self._sock.sendall(data)
+        except OSError as exc:
+            with self._pending_lock:
+                self._pending.pop(request_id, None)
+            self._mark_closed(f"send failed: {exc}")
+            raise UnreachableError(f"lost the connection to the engine ({exc})", "reconnect") from None
+        wait_s = self.timeout_s if timeout_s is None else timeout_s
+        if not pending.done.wait(wait_s):
+            with self._pending_lock:
+                self._pending.pop(request_id, None)
+            raise UnreachableError(f"the engine did not answer {kind!r} within {wait_s:g} s",
+                                   "the engine may be overloaded or hung; try again or restart it")
+        reply = pending.message
+        if reply is None:
+            raise UnreachableError(f"the engine closed the connection ({self.close_reason})", "reconnect")
+        if not reply.get("ok"):
+            raise error_from_dict(reply.get("error") or {})
+        return reply
+
+    def ping(self) -> dict:
+        return self.request("ping")
+
+    def capabilities(self) -> dict:
+        return self.request("capabilities")["capabilities"]
+
+    def submit(self, settings: dict) -> str:
+        return self.request("submit", settings=settings)["job"]
+
+    def status(self, job: str) -> dict:
+        reply = self.request("status", job=job)
+        return {k: v for k, v in reply.items() if k not in ("id", "ok")}
+
+    def jobs(self) -> list:
+        return self.request("jobs")["jobs"]
+
+    def cancel(self, job: str) -> str:
+        return self.request("cancel", job=job)["state"]
+
+    def subscribe(self, job: str) -> str:
+        return self.request("subscribe", job=job)["state"]
+
+    def resume(self, job: str) -> str:
+        return self.request("resume", job=job)["job"]
+
+    def preview(self, settings: dict, frame: int, timeout_s: float = PREVIEW_TIMEOUT_S) -> dict:
+        reply = self.request("preview", timeout_s=timeout_s, settings=settings, frame=frame)
+        return {k: v for k, v in reply.items() if k not in ("id", "ok")}
+
+    def shutdown(self) -> None:
+        self.request("shutdown")
+
+    # --- events --------------------------------------------------------------------------------
+
+    def poll_events(self, max_n: int = 100) -> list[dict]:
+        """Non-blocking: up to max_n queued events (Blender's modal timer calls this)."""
+        events = []
+        while len(events) < max_n:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        return events
+
+    def wait_event(self, timeout_s: float) -> dict | None:
+        """Blocking: the next event, or None after timeout_s."""
+        try:
+            return self._events.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        self._mark_closed("closed by the client")
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- reader thread ------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        reason = "the engine closed the connection"
+        try:
+            while True:
+                line = self._reader.readline()
+                if line is None:
+                    break
+                message = protocol.decode(line)
+                if "event" in message:
+                    self._deliver_event(message)
+                    continue
+                request_id = message.get("id")
+                with self._pending_lock:
+                    pending = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
+                if pending is not None:
+                    pending.message = message
+                    pending.done.set()
+                elif not message.get("ok", True):  # an error not tied to a request (e.g. line too long)
+                    self._deliver_event({"event": "error", "error": message.get("error")})
+        except (OSError, EngineError) as exc:
+            reason = str(exc)
+        self._mark_closed(reason)
+
+    def _deliver_event(self, message: dict) -> None:
+        callback = self.on_event
+        if callback is None:
+            self._events.put(message)
+            return
+        try:
+            callback(message)
+        except Exception:  # a broken UI callback must not kill the connection
+            pass
+
+    def _mark_closed(self, reason: str) -> None:
+        if self._closed.is_set():
+            return
+        self.close_reason = reason
+        self._closed.set()
+        with self._pending_lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for item in pending:
+            item.done.set()
+
+
+def start_engine(python_exe: str, args: list[str] | tuple[str, ...] = (), connection_file: str | None = None,
+                 env: dict | None = None, timeout_s: float = 60, *,
+                 entry: tuple[str, ...] = ENGINE_ENTRY, cwd: str | None = None
+                 ) -> tuple[subprocess.Popen, ConnectionInfo]:
+    """Start ``python -m engine serve`` as a child; wait for its connection file and a good hello.
+
+    ``entry`` replaces ``-m engine serve`` (e.g. ``("-m", "engine.service.server")``). The child's
+    stderr goes to an unlinked temp file (never a pipe: a chatty engine must not block on it); when it
+    dies or does not come up in time, the error carries the last lines of that stderr.
+    """
+    path = connection_file or str(connection.default_connection_path())
+    command = [python_exe, *entry, "--connection-file", path, *args]
+    stderr_log = tempfile.TemporaryFile()
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=stderr_log, env=env, cwd=cwd)
+    except OSError as exc:
+        stderr_log.close()
+        raise UnreachableError(f"cannot start the engine with {python_exe} ({exc})",
+                               "check the Python executable in the preferences") from None
+    proc.stderr_log = stderr_log  # type: ignore[attr-defined]  # kept open for the engine's lifetime
+    deadline = time.monotonic() + timeout_s
+    last_error = "no connection file yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UnreachableError(f"the engine exited with code {proc.returncode} while starting:\n"
+                                   f"{engine_stderr_tail(proc)}", "fix the error above and start it again")
+        info = connection.load_connection_file(path)
+        if info is not None and info.pid == proc.pid:
+            try:
+                EngineClient.connect(info, timeout_s=max(1.0, deadline - time.monotonic())).close()
+                return proc, info
+            except EngineError as exc:
+                last_error = exc.user_message
+        time.sleep(0.05)
+    stop_engine(proc)
+    raise UnreachableError(f"the engine did not come up within {timeout_s:g} s ({last_error}):\n"
+                           f"{engine_stderr_tail(proc)}", "see the engine output above; try a longer timeout")
+
+
+def engine_stderr_tail(proc: subprocess.Popen, max_chars: int = 4000) -> str:
+    """The last characters the engine wrote to stderr (start_engine keeps them in a temp file)."""
+    log = getattr(proc, "stderr_log", None)
+    if log is None:
+        return ""
+    try:
+        log.flush()
+        size = log.seek(0, os.SEEK_END)
+        log.seek(max(0, size - max_chars))
+        return log.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return ""
+
+
+def stop_engine(proc: subprocess.Popen, timeout_s: float = 10.0) -> int:
+    """Terminate (SIGTERM: a clean shutdown), then kill if it does not exit in time; returns the code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout_s)
+    return proc.returncode

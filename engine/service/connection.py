@@ -1,0 +1,134 @@
+"""The connection file: how clients find a running engine and prove they may talk to it.
+
+JSON ``{"host", "port", "token", "pid", "protocol"}`` written with mode 0600 (the token is the only
+secret: anyone who can read the file may drive the engine). STDLIB ONLY — the add-on copies this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+APP_DIR_NAME = "vtoonify"
+FILE_NAME = "engine.json"
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """Where a running engine listens and the token its clients must present."""
+
+    host: str
+    port: int
+    token: str
+    pid: int
+    protocol: int = 1
+    path: str | None = None
+    """The file this came from (not written into the file)."""
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("path")
+        return data
+
+
+def default_connection_path() -> Path:
+    """Per-user runtime location: $XDG_RUNTIME_DIR/vtoonify, else the user cache dir (per platform)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / APP_DIR_NAME / FILE_NAME
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / APP_DIR_NAME / FILE_NAME
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / APP_DIR_NAME / FILE_NAME
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / APP_DIR_NAME / FILE_NAME
+
+
+def write_connection_file(info: ConnectionInfo, path: str | os.PathLike | None = None) -> Path:
+    """Write atomically with mode 0600 (created 0600, never world-readable even for an instant)."""
+    target = Path(path) if path else default_connection_path()
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp_name = tempfile.mkstemp(prefix=".engine-", suffix=".tmp", dir=str(target.parent))
+    try:
+        os.chmod(tmp_name, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(info.to_dict(), handle)
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+    return target
+
+
+def load_connection_file(path: str | os.PathLike | None = None) -> ConnectionInfo | None:
+    """Parse the file without checking liveness; None if absent or not a valid connection file."""
+    target = Path(path) if path else default_connection_path()
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+        info = ConnectionInfo(host=str(data["host"]), port=int(data["port"]), token=str(data["token"]),
+                              pid=int(data["pid"]), protocol=int(data.get("protocol", 1)), path=str(target))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
+
+
+def read_connection_file(path: str | os.PathLike | None = None) -> ConnectionInfo | None:
+    """The live engine's connection info; None if the file is absent, unreadable or stale."""
+    info = load_connection_file(path)
+    if info is None or is_stale(info):
+        return None
+    return info
+
+
+def is_stale(info: ConnectionInfo, timeout_s: float = 1.0) -> bool:
+    """Stale when the pid is gone or nothing accepts connections on the port."""
+    if not pid_alive(info.pid):
+        return True
+    try:
+        with socket.create_connection((info.host, info.port), timeout=timeout_s):
+            return False
+    except OSError:
+        return True
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a zombie child still counts until reaped)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_connection_file(path: str | os.PathLike | None, token: str | None = None) -> bool:
+    """Delete the file if it is still ours (same token), so a newer engine's file is never removed."""
+    target = Path(path) if path else default_connection_path()
+    if token is not None:
+        current = load_connection_file(target)
+        if current is None or current.token != token:
+            return False
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,0 +1,348 @@
+"""Job queue: one worker thread per device runs jobs in submission order with a warm ModelCache.
+
+The queue knows nothing about sockets: it reports every job event through ``publish(job_id, event)``
+and the server fans events out to subscribed clients. Job states survive an engine restart through a
+small JSON journal; jobs that were queued or running when the engine died come back "interrupted" and
+can be resubmitted with ``resume`` (the pipeline's resume=True skips frames already written).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import queue
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import ConfigError, EngineError, JobCancelled, UnknownJobError
+from engine.pipeline.config import RenderConfig
+
+from . import protocol
+
+JobRunner = Callable[[RenderConfig, Callable[[dict], None], threading.Event, object], dict]
+"""runner(config, on_event, cancel, models) -> result dict; raises EngineError / JobCancelled."""
+PreviewRunner = Callable[[RenderConfig, int, str, object], dict]
+"""preview_runner(config, frame, out_dir, models) -> {"path", "source_path", "frame"}."""
+Publish = Callable[[str, dict], None]
+
+JOURNAL_KEEP = 200
+"""Finished jobs kept in the journal (oldest dropped first) so it stays small."""
+ACTIVE_STATES = ("queued", "running")
+
+
+def pipeline_runner(config: RenderConfig, on_event, cancel: threading.Event, models) -> dict:
+    """The real job: engine.pipeline.render (imported here so the service starts without torch)."""
+    from engine.pipeline.render import render
+
+    return render(config, on_event=on_event, cancel=cancel, models=models).to_dict()
+
+
+def pipeline_preview(config: RenderConfig, frame: int, out_dir: str, models) -> dict:
+    from engine.pipeline.render import render_preview
+
+    return render_preview(config, frame, out_dir, models=models)
+
+
+def pipeline_model_cache(device: str):
+    """One ModelCache per worker keeps models warm between jobs on that device."""
+    from engine.pipeline.modelcache import ModelCache
+
+    return ModelCache(device=device)
+
+
+@dataclass
+class Job:
+    """Mutable record of one submitted job (the settings themselves are a frozen RenderConfig)."""
+
+    id: str
+    settings: dict
+    device: str
+    state: str = "queued"
+    created_s: float = field(default_factory=time.time)
+    progress: dict | None = None
+    result: dict | None = None
+    error: dict | None = None
+    last_event: dict | None = None
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"job": self.id, "state": self.state, "device": self.device, "created_s": self.created_s,
+                "progress": self.progress, "result": self.result, "error": self.error,
+                "settings": self.settings}
+
+    def to_journal(self) -> dict:
+        return {"id": self.id, "settings": self.settings, "device": self.device, "state": self.state,
+                "created_s": self.created_s, "progress": self.progress, "result": self.result,
+                "error": self.error}
+
+    @classmethod
+    def from_journal(cls, data: dict) -> Job:
+        state = data["state"]
+        job = cls(id=str(data["id"]), settings=dict(data["settings"]), device=str(data.get("device", "auto")),
+                  state="interrupted" if state in ACTIVE_STATES else state,
+                  created_s=float(data.get("created_s", 0.0)), progress=data.get("progress"),
+                  result=data.get("result"), error=data.get("error"))
+        if job.state == "interrupted":
+            job.last_event = protocol.event("job_failed", job.id, state="interrupted", error={
+                "code": "interrupted", "message": "the engine stopped before this job finished "
+                                                  "(send resume to continue it)"})
+        return job
+
+
+class _Worker:
+    """One thread + one FIFO + one model cache for one device."""
+
+    def __init__(self, device: str, run_job: Callable[[_Worker, Job], None],
+                 make_models: Callable[[str], object] | None) -> None:
+        self.device = device
+        self.fifo: queue.Queue[Job | None] = queue.Queue()
+        self._make_models = make_models
+        self._models = None
+        self._models_lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, args=(run_job,), name=f"engine-worker-{device}",
+                                       daemon=True)
+        self.thread.start()
+
+    def models(self):
+        """The worker's ModelCache, created on first use (None when the pipeline has none)."""
+        with self._models_lock:
+            if self._models is None and self._make_models is not None:
+                try:
+                    self._models = self._make_models(self.device)
+                except ImportError:
+                    self._make_models = None
+            return self._models
+
+    def stats(self) -> dict:
+        models = self._models
+        if models is None or not hasattr(models, "stats"):
+            return {"loads": {}, "memory_bytes": 0, "device": self.device}
+        return models.stats()
+
+    def _loop(self, run_job) -> None:
+        while True:
+            job = self.fifo.get()
+            if job is None:
+                return
+            run_job(self, job)
+
+
+class JobQueue:
+    """Accepts jobs, runs them per device in submission order, journals their states."""
+
+    def __init__(self, publish: Publish, *, runner: JobRunner | None = None,
+                 preview_runner: PreviewRunner | None = None,
+                 model_cache_factory: Callable[[str], object] | None = pipeline_model_cache,
+                 state_dir: str | os.PathLike | None = None, default_device: str = "auto",
+                 models_dir: str | None = None) -> None:
+        self._publish = publish
+        self._runner = runner or pipeline_runner
+        self._preview_runner = preview_runner or pipeline_preview
+        self._make_models = model_cache_factory
+        self._default_device = default_device
+        self._models_dir = models_dir
+        self._state_dir = Path(state_dir) if state_dir else None
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._workers: dict[str, _Worker] = {}
+        self._preview_worker: _Worker | None = None
+        self._closing = False
+        self._load_journal()
+
+    # --- requests -------------------------------------------------------------------------
+
+    def submit(self, settings: dict, on_created: Callable[[Job], None] | None = None,
+               job_id: str | None = None) -> Job:
+        """Validate settings (ConfigError names the bad field) and queue the job on its device."""
+        config = self._config_for(settings)
+        with self._lock:
+            if self._closing:
+                raise EngineError("the engine is shutting down", "start it again and resubmit")
+            settings = {**config.extra, **config.to_dict()}  # unknown keys travel on (forward compatible)
+            job = Job(id=job_id or uuid.uuid4().hex[:12], settings=settings, device=config.device)
+            self._jobs[job.id] = job
+            self._write_journal()
+            if on_created is not None:
+                on_created(job)  # subscribe before the worker can emit anything
+            self._worker_for(config.device).fifo.put(job)
+        return job
+
+    def resume(self, job_id: str, on_created: Callable[[Job], None] | None = None) -> Job:
+        """Requeue an interrupted/failed/cancelled job under the same id with resume=True."""
+        with self._lock:
+            old = self.get(job_id)
+            if old.state in ACTIVE_STATES:
+                raise ConfigError(f"job {job_id} is still {old.state}", "wait for it to finish or cancel it")
+            settings = dict(old.settings, resume=True)
+            del self._jobs[job_id]
+            return self.submit(settings, on_created=on_created, job_id=job_id)
+
+    def get(self, job_id: str) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise UnknownJobError(f"no job {job_id!r}", "list jobs with the 'jobs' request")
+        return job
+
+    def status(self, job_id: str) -> dict:
+        job = self.get(job_id)
+        worker = self._workers.get(job.device)
+        return dict(job.to_dict(), model_cache=worker.stats() if worker else None)
+
+    def list(self) -> list[dict]:
+        with self._lock:
+            return [{"job": j.id, "state": j.state, "progress": j.progress, "source": j.settings.get("source"),
+                     "output": j.settings.get("output"), "created_s": j.created_s} for j in self._jobs.values()]
+
+    def cancel(self, job_id: str) -> str:
+        """Queued -> cancelled now; running -> the worker stops between batches; finished -> unchanged."""
+        job = self.get(job_id)
+        with self._lock:
+            job.cancel.set()
+            if job.state != "queued":
+                return job.state
+            job.state = "cancelled"
+            self._write_journal()
+        self._emit(job, protocol.event("job_cancelled", job.id, state="cancelled"))
+        return job.state
+
+    def preview(self, settings: dict, frame: int, out_dir: str) -> dict:
+        """Runs on the caller's thread with the preview cache (never waits behind long renders)."""
+        config = self._config_for(settings)
+        with self._lock:
+            if self._preview_worker is None:
+                self._preview_worker = _Worker(config.device, lambda worker, job: None, self._make_models)
+        return self._preview_runner(config, frame, out_dir, self._preview_worker.models())
+
+    def model_stats(self) -> dict:
+        """{device: ModelCache.stats()} for the render workers (plus 'preview' once used)."""
+        with self._lock:
+            stats = {device: worker.stats() for device, worker in self._workers.items()}
+            if self._preview_worker is not None:
+                stats["preview"] = self._preview_worker.stats()
+        return stats
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop accepting jobs, stop the running ones (they become 'interrupted'), join workers."""
+        with self._lock:
+            self._closing = True
+            for job in self._jobs.values():
+                if job.state in ACTIVE_STATES:
+                    job.cancel.set()
+            workers = list(self._workers.values())
+            for worker in workers:
+                worker.fifo.put(None)
+        deadline = time.monotonic() + timeout_s
+        for worker in workers:
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            for job in self._jobs.values():
+                if job.state in ACTIVE_STATES:
+                    job.state = "interrupted"
+            self._write_journal()
+
+    # --- worker side ----------------------------------------------------------------------
+
+    def _run(self, worker: _Worker, job: Job) -> None:
+        with self._lock:
+            if job.state != "queued":  # cancelled while waiting
+                return
+            if self._closing:
+                job.state = "interrupted"
+                return
+            job.state = "running"
+            self._write_journal()
+
+        def on_event(data: dict) -> None:
+            kind = str(data.get("event", "progress"))
+            fields = {k: v for k, v in data.items() if k not in ("event", "job")}
+            message = protocol.event(kind, job.id, **fields)
+            if kind == "progress":
+                job.progress = fields
+                job.last_event = message
+            self._publish(job.id, message)
+
+        try:
+            config = RenderConfig.from_dict(job.settings)
+            result = self._runner(config, on_event, job.cancel, worker.models())
+            state = "done"
+            job.result = dict(result)
+            message = protocol.event("job_done", job.id, state=state, result=job.result)
+        except JobCancelled:
+            state = "interrupted" if self._closing else "cancelled"
+            message = protocol.event("job_cancelled", job.id, state=state)
+        except EngineError as exc:
+            state = "failed"
+            job.error = exc.to_dict()
+            message = protocol.event("job_failed", job.id, state=state, error=job.error)
+        except ImportError as exc:
+            state = "failed"
+            job.error = {"code": "engine_error", "message": f"the render pipeline is not installed ({exc})"}
+            message = protocol.event("job_failed", job.id, state=state, error=job.error)
+        except Exception as exc:  # a bug, not a user error: report it instead of killing the worker
+            state = "failed"
+            job.error = {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"}
+            message = protocol.event("job_failed", job.id, state=state, error=job.error)
+        with self._lock:
+            job.state = state
+            self._write_journal()
+        self._emit(job, message)
+
+    def _emit(self, job: Job, message: dict) -> None:
+        job.last_event = message
+        self._publish(job.id, message)
+
+    def _config_for(self, settings: dict) -> RenderConfig:
+        """Settings -> RenderConfig with the engine's defaults for device and models folder."""
+        config = RenderConfig.from_dict(settings)
+        changes = {}
+        if config.device == "auto" and self._default_device != "auto":
+            changes["device"] = self._default_device
+        if config.models_dir is None and self._models_dir:
+            changes["models_dir"] = self._models_dir
+        return dataclasses.replace(config, **changes) if changes else config
+
+    def _worker_for(self, device: str) -> _Worker:
+        worker = self._workers.get(device)
+        if worker is None:
+            worker = self._workers[device] = _Worker(device, self._run, self._make_models)
+        return worker
+
+    # --- journal ----------------------------------------------------------------------------
+
+    @property
+    def journal_path(self) -> Path | None:
+        return self._state_dir / "jobs.json" if self._state_dir else None
+
+    def _load_journal(self) -> None:
+        path = self.journal_path
+        if path is None or not path.exists():
+            return
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8")).get("jobs", [])
+            jobs = [Job.from_journal(entry) for entry in entries]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return  # a corrupt journal only loses history; never stop the engine for it
+        self._jobs = {job.id: job for job in jobs}
+        self._write_journal()
+
+    def _write_journal(self) -> None:
+        """Atomic rewrite (temp file + rename); called under the lock on every state change."""
+        path = self.journal_path
+        if path is None:
+            return
+        jobs = list(self._jobs.values())
+        finished = [j for j in jobs if j.state not in ACTIVE_STATES]
+        drop = {j.id for j in finished[: max(0, len(finished) - JOURNAL_KEEP)]}
+        data = {"version": 1, "jobs": [j.to_journal() for j in jobs if j.id not in drop]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".jobs-", suffix=".tmp", dir=str(path.parent))
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)

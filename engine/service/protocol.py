@@ -1,0 +1,134 @@
+"""Wire format of the engine service: newline-delimited UTF-8 JSON over a loopback TCP socket.
+
+Framing and message shapes only — no sockets policy, no jobs. STDLIB ONLY: the Blender add-on copies
+this file verbatim (see docs/PROTOCOL.md), so it imports nothing from ``engine`` but ``errors``, and
+that through a relative-import fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+try:  # inside a package copy (the add-on) the sibling is ``.errors``; in the repo it is engine.errors
+    from .errors import ProtocolError
+except ImportError:  # pragma: no cover - depends on where the file was copied
+    try:
+        from engine.errors import ProtocolError
+    except ImportError:
+        from errors import ProtocolError  # type: ignore[no-redef]
+
+PROTOCOL_VERSION = 1
+MAX_LINE_BYTES = 1 << 20
+"""Longest accepted line (1 MiB, newline excluded); longer -> error reply, then the server closes."""
+
+REQUEST_TYPES = (
+    "hello", "ping", "capabilities", "submit", "jobs", "status", "cancel", "subscribe",
+    "preview", "resume", "shutdown",
+)
+EVENT_TYPES = ("progress", "frame_done", "job_done", "job_failed", "job_cancelled")
+TERMINAL_EVENTS = ("job_done", "job_failed", "job_cancelled")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+
+
+class LineTooLong(ProtocolError):
+    """A peer sent more than MAX_LINE_BYTES without a newline."""
+
+
+def encode(message: dict) -> bytes:
+    """One message -> one wire line (compact JSON + b'\\n'); raises ProtocolError if too long."""
+    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    if len(data) > MAX_LINE_BYTES + 1:
+        raise ProtocolError(f"message of {len(data)} bytes exceeds the 1 MiB line limit",
+                            "send smaller settings")
+    return data
+
+
+def decode(line: bytes) -> dict:
+    """One wire line -> a JSON object; anything else raises ProtocolError with a precise reason."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"line is not UTF-8 ({exc.reason} at byte {exc.start})",
+                            "send UTF-8 JSON, one object per line") from None
+    if not text.strip():
+        raise ProtocolError("empty line", "send one JSON object per line")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"malformed JSON: {str(exc)[:120]}", "send one JSON object per line") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"message is a JSON {type(value).__name__}, not an object",
+                            "send a JSON object such as {\"type\": \"ping\", \"id\": 1}")
+    return value
+
+
+class LineReader:
+    """Reads newline-framed lines from a socket with a hard length limit (never buffers > 1 MiB).
+
+    ``readline()`` returns the line without its newline, ``None`` at end of stream, and raises
+    LineTooLong once the pending bytes pass ``max_bytes`` without a newline.
+    """
+
+    def __init__(self, sock: socket.socket, max_bytes: int = MAX_LINE_BYTES) -> None:
+        self._sock = sock
+        self._max_bytes = max_bytes
+        self._buffer = bytearray()
+
+    def readline(self) -> bytes | None:
+        while True:
+            newline_at = self._buffer.find(b"\n")
+            if newline_at >= 0:
+                line = bytes(self._buffer[:newline_at])
+                del self._buffer[: newline_at + 1]
+                if len(line) > self._max_bytes:
+                    raise LineTooLong(f"line of {len(line)} bytes exceeds the {self._max_bytes}-byte limit",
+                                      "send one JSON object per line, at most 1 MiB")
+                return line
+            if len(self._buffer) > self._max_bytes:
+                size = len(self._buffer)
+                self._buffer.clear()
+                raise LineTooLong(f"line of more than {size} bytes exceeds the {self._max_bytes}-byte limit",
+                                  "send one JSON object per line, at most 1 MiB")
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                return None
+            self._buffer.extend(chunk)
+
+
+# --- message builders (both sides use these, so the shapes live in one place) ----------------
+
+
+def hello(token: str) -> dict:
+    return {"type": "hello", "token": token, "protocol": PROTOCOL_VERSION}
+
+
+def reply_ok(request_id: int | None, **fields) -> dict:
+    return {"id": request_id, "ok": True, **fields}
+
+
+def reply_error(request_id: int | None, code: str, message: str) -> dict:
+    return {"id": request_id, "ok": False, "error": {"code": code, "message": message}}
+
+
+def event(kind: str, job_id: str, **fields) -> dict:
+    return {"event": kind, "job": job_id, **fields}
+
+
+def request_id_of(message: dict) -> int | None:
+    """The request's id if it is a proper int (bools are not ids), else None."""
+    value = message.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def require_field(message: dict, name: str, kind: type | tuple[type, ...]) -> object:
+    """Fetch a required request field of the given JSON type, or raise ProtocolError naming it."""
+    if name not in message:
+        raise ProtocolError(f"request {message.get('type')!r} needs field {name!r}", f"add {name!r}")
+    value = message[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        wanted = "/".join(k.__name__ for k in kinds)
+        raise ProtocolError(f"field {name!r} must be {wanted}, not {type(value).__name__}",
+                            f"send {name!r} as {wanted}")
+    return value

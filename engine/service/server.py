@@ -1,0 +1,479 @@
+"""The engine service: a loopback TCP server speaking docs/PROTOCOL.md in front of a JobQueue.
+
+Threads, not asyncio: one accept loop (the caller of ``serve``), per client one reader thread that
+answers requests in order and one writer thread that drains a bounded outgoing queue, and the job
+queue's worker threads. Workers never block on a client: events go into each subscriber's queue with
+``put_nowait`` semantics; a full queue drops progress events and disconnects the client rather than
+lose a terminal event (the client can reconnect and ``subscribe`` to get it replayed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hmac
+import importlib
+import itertools
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import engine
+from engine.errors import AuthError, ConfigError, EngineError, ProtocolError
+
+from . import protocol
+from .connection import (
+    ConnectionInfo,
+    default_connection_path,
+    is_stale,
+    load_connection_file,
+    remove_connection_file,
+    write_connection_file,
+)
+from .jobs import JobQueue
+
+LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1"}
+HELLO_TIMEOUT_S = 10.0
+"""An unauthenticated connection gets this long to say hello, so idle sockets cannot pile up."""
+DROPPABLE_LIMIT = 256
+"""Queued messages above which a client's progress/frame_done events are dropped."""
+HARD_LIMIT = 4096
+"""Queued messages above which a client is disconnected (its terminal events are never dropped)."""
+DROPPABLE_EVENTS = ("progress", "frame_done")
+
+
+def default_state_dir() -> Path:
+    """Where the job journal and previews live: $VTOONIFY_STATE_DIR, else the per-user state dir."""
+    if os.environ.get("VTOONIFY_STATE_DIR"):
+        return Path(os.environ["VTOONIFY_STATE_DIR"])
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "vtoonify" / "state"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "vtoonify" / "state"
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "vtoonify"
+
+
+def loopback_host(host: str) -> str:
+    """Only loopback is allowed: the token is the only guard, so the port must not be reachable."""
+    if host not in LOOPBACK_HOSTS:
+        raise ConfigError(f"refusing to listen on {host!r}: the engine binds 127.0.0.1 only",
+                          "use --host 127.0.0.1 (reach remote machines through an SSH tunnel)")
+    return LOOPBACK_HOSTS[host]
+
+
+class OutgoingQueue:
+    """Bounded per-client send queue that never blocks its producers."""
+
+    def __init__(self, droppable_limit: int = DROPPABLE_LIMIT, hard_limit: int = HARD_LIMIT) -> None:
+        self._items: collections.deque[bytes | None] = collections.deque()
+        self._cond = threading.Condition()
+        self._droppable_limit = droppable_limit
+        self._hard_limit = hard_limit
+        self.dropped = 0
+
+    def put(self, data: bytes, droppable: bool) -> bool:
+        """False when the client is hopelessly behind (caller disconnects it)."""
+        with self._cond:
+            if droppable and len(self._items) >= self._droppable_limit:
+                self.dropped += 1
+                return True
+            if len(self._items) >= self._hard_limit:
+                return False
+            self._items.append(data)
+            self._cond.notify()
+            return True
+
+    def close(self) -> None:
+        with self._cond:
+            self._items.append(None)
+            self._cond.notify()
+
+    def get(self) -> bytes | None:
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            return self._items.popleft()
+
+
+class ClientSession:
+    """One authenticated (or authenticating) connection."""
+
+    def __init__(self, server: EngineServer, sock: socket.socket, client_id: int) -> None:
+        self.server = server
+        self.sock = sock
+        self.client_id = client_id
+        self.outgoing = OutgoingQueue()
+        self.closed = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name=f"engine-writer-{client_id}", daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name=f"engine-reader-{client_id}", daemon=True)
+
+    def start(self) -> None:
+        self._writer.start()
+        self._reader.start()
+
+    def send(self, message: dict, droppable: bool = False) -> None:
+        if self.closed.is_set():
+            return
+        try:
+            data = protocol.encode(message)
+        except EngineError as exc:
+            data = protocol.encode(protocol.reply_error(message.get("id"), exc.code, exc.user_message))
+        if not self.outgoing.put(data, droppable):
+            self.close()  # too far behind: better to drop the client than a terminal event
+
+    def close(self) -> None:
+        """Idempotent; wakes both threads (shutdown unblocks a recv/send in progress)."""
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.outgoing.close()
+        self.server.forget(self)
+
+    def close_after_flush(self) -> None:
+        """Send what is queued, then close (used after auth / line-length errors)."""
+        self.outgoing.close()
+
+    def join(self, timeout_s: float) -> None:
+        self._writer.join(timeout_s)
+
+    def _write_loop(self) -> None:
+        try:
+            while True:
+                data = self.outgoing.get()
+                if data is None:
+                    break
+                self.sock.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self.close()
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _read_loop(self) -> None:
+        reader = protocol.LineReader(self.sock)
+        try:
+            self.sock.settimeout(HELLO_TIMEOUT_S)
+            if not self._handshake(reader):
+                self.close_after_flush()
+                return
+            self.sock.settimeout(None)
+            while not self.closed.is_set():
+                try:
+                    line = reader.readline()
+                except protocol.LineTooLong as exc:
+                    self.send(protocol.reply_error(None, exc.code, exc.user_message))
+                    self.close_after_flush()
+                    return
+                if line is None:
+                    break
+                self.server.handle_line(self, line)
+        except OSError:
+            pass
+        finally:
+            if not self.closed.is_set() and not self._writer.is_alive():
+                self.close()
+            elif not self.closed.is_set():
+                self.close_after_flush()
+
+    def _handshake(self, reader: protocol.LineReader) -> bool:
+        try:
+            line = reader.readline()
+            if line is None:
+                return False
+            message = protocol.decode(line)
+        except TimeoutError:
+            self.send(protocol.reply_error(None, "auth", "no hello within 10 s"))
+            return False
+        except ProtocolError as exc:
+            self.send(protocol.reply_error(None, exc.code, exc.user_message))
+            return False
+        request_id = protocol.request_id_of(message)
+        token = message.get("token")
+        if message.get("type") != "hello" or not isinstance(token, str):
+            error = AuthError("the first message must be hello with the engine token",
+                              "send {\"type\": \"hello\", \"token\": ..., \"protocol\": 1}")
+        elif not hmac.compare_digest(token.encode("utf-8"), self.server.token.encode("utf-8")):
+            error = AuthError("wrong engine token", "re-read the connection file; the engine restarted")
+        elif message.get("protocol") != protocol.PROTOCOL_VERSION:
+            error = AuthError(f"protocol {message.get('protocol')!r} is not supported by this engine",
+                              f"use protocol {protocol.PROTOCOL_VERSION} (update the add-on or the engine)")
+        else:
+            reply = {"ok": True, "protocol": protocol.PROTOCOL_VERSION, "engine_version": engine.__version__,
+                     "client_id": self.client_id}
+            if request_id is not None:
+                reply["id"] = request_id
+            self.send(reply)
+            return True
+        reply = protocol.reply_error(request_id, error.code, error.user_message)
+        if request_id is None:
+            reply.pop("id")
+        self.send(reply)
+        return False
+
+
+class EngineServer:
+    """Listening socket + sessions + subscriptions; requests are dispatched to the JobQueue."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
+                 jobs_factory: Callable[[Callable[[str, dict], None]], JobQueue] | None = None,
+                 state_dir: str | os.PathLike | None = None) -> None:
+        self.host = loopback_host(host)
+        self.token = token or secrets.token_urlsafe(32)
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.stop_requested = threading.Event()
+        self._lock = threading.RLock()
+        self._sessions: set[ClientSession] = set()
+        self._subscribers: dict[str, set[ClientSession]] = {}
+        self._ids = itertools.count(1)
+        self._listener = socket.create_server((self.host, port))
+        self.port = self._listener.getsockname()[1]
+        make_jobs = jobs_factory or (lambda publish: JobQueue(publish, state_dir=self.state_dir))
+        self.jobs = make_jobs(self.publish)
+        self._handlers = {
+            "ping": self._ping, "capabilities": self._capabilities, "submit": self._submit,
+            "jobs": self._jobs, "status": self._status, "cancel": self._cancel,
+            "subscribe": self._subscribe, "preview": self._preview, "resume": self._resume,
+            "shutdown": self._shutdown, "hello": self._hello_again,
+        }
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def serve_forever(self, poll_s: float = 0.2) -> None:
+        """Accept clients until stop_requested is set (by shutdown, SIGTERM or SIGINT)."""
+        self._listener.settimeout(poll_s)
+        while not self.stop_requested.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self.stop_requested.is_set():
+                    break
+                raise
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = ClientSession(self, sock, next(self._ids))
+            with self._lock:
+                self._sessions.add(session)
+            session.start()
+
+    def close(self) -> None:
+        """Stop listening, stop jobs (running ones become 'interrupted'), flush replies, disconnect."""
+        self._listener.close()
+        self.jobs.close()
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.close_after_flush()
+        for session in sessions:
+            session.join(1.0)
+            session.close()
+
+    def forget(self, session: ClientSession) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+            for subscribers in self._subscribers.values():
+                subscribers.discard(session)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def publish(self, job_id: str, message: dict) -> None:
+        """Called from worker threads: never blocks (queues are bounded and non-blocking)."""
+        droppable = message.get("event") in DROPPABLE_EVENTS
+        with self._lock:
+            subscribers = list(self._subscribers.get(job_id, ()))
+        for session in subscribers:
+            session.send(message, droppable=droppable)
+
+    def subscribe(self, job_id: str, session: ClientSession) -> None:
+        with self._lock:
+            self._subscribers.setdefault(job_id, set()).add(session)
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def handle_line(self, session: ClientSession, line: bytes) -> None:
+        request_id = None
+        try:
+            message = protocol.decode(line)
+            request_id = protocol.request_id_of(message)
+            if request_id is None:
+                raise ProtocolError("request has no integer 'id'", "give every request an integer id")
+            kind = message.get("type")
+            handler = self._handlers.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                raise ProtocolError(f"unknown request type {str(kind)[:60]!r}",
+                                    f"use one of {', '.join(protocol.REQUEST_TYPES[1:])}")
+            handler(session, request_id, message)
+        except EngineError as exc:
+            session.send(protocol.reply_error(request_id, exc.code, exc.user_message))
+        except Exception as exc:  # a bug must not kill the connection thread silently
+            session.send(protocol.reply_error(request_id, "internal", f"internal error: {type(exc).__name__}: {exc}"))
+
+    def _hello_again(self, session, request_id, message) -> None:
+        raise ProtocolError("already authenticated", "send hello only once per connection")
+
+    def _ping(self, session, request_id, message) -> None:
+        session.send(protocol.reply_ok(request_id, pong=True, time_s=time.time()))
+
+    def _capabilities(self, session, request_id, message) -> None:
+        models_dir = getattr(self.jobs, "models_dir", None)
+        try:
+            caps = importlib.import_module("engine.pipeline.capabilities").capabilities(models_dir)
+        except ImportError as exc:
+            caps = {"backends": [], "devices": [], "models": {}, "pipeline_error": str(exc)}
+        caps = dict(caps, protocol=protocol.PROTOCOL_VERSION, engine_version=engine.__version__,
+                    model_cache=self.jobs.model_stats())
+        session.send(protocol.reply_ok(request_id, capabilities=caps))
+
+    def _submit(self, session, request_id, message) -> None:
+        settings = message.get("settings")
+        if settings is None:
+            settings = {k: v for k, v in message.items() if k not in ("type", "id")}
+        elif not isinstance(settings, dict):
+            raise ProtocolError("field 'settings' must be an object", "send the render options as an object")
+        job = self.jobs.submit(settings, on_created=lambda job: self.subscribe(job.id, session))
+        session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
+
+    def _jobs(self, session, request_id, message) -> None:
+        session.send(protocol.reply_ok(request_id, jobs=self.jobs.list()))
+
+    def _status(self, session, request_id, message) -> None:
+        job_id = protocol.require_field(message, "job", str)
+        session.send(protocol.reply_ok(request_id, **self.jobs.status(job_id)))
+
+    def _cancel(self, session, request_id, message) -> None:
+        job_id = protocol.require_field(message, "job", str)
+        state = self.jobs.cancel(job_id)
+        session.send(protocol.reply_ok(request_id, job=job_id, state=state))
+
+    def _subscribe(self, session, request_id, message) -> None:
+        """Re-attach to a job; the latest progress or terminal event is replayed after the reply."""
+        job_id = protocol.require_field(message, "job", str)
+        job = self.jobs.get(job_id)
+        self.subscribe(job_id, session)
+        session.send(protocol.reply_ok(request_id, job=job_id, state=job.state))
+        if job.last_event is not None:
+            session.send(job.last_event)
+
+    def _resume(self, session, request_id, message) -> None:
+        job_id = protocol.require_field(message, "job", str)
+        job = self.jobs.resume(job_id, on_created=lambda job: self.subscribe(job.id, session))
+        session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
+
+    def _preview(self, session, request_id, message) -> None:
+        """Previews run on their own thread with their own model cache: never behind long renders."""
+        settings = protocol.require_field(message, "settings", dict)
+        frame = protocol.require_field(message, "frame", int)
+        out_dir = message.get("out_dir")
+        if out_dir is not None and not isinstance(out_dir, str):
+            raise ProtocolError("field 'out_dir' must be str", "send a folder path or leave it out")
+        out_dir = out_dir or str(self.state_dir / "previews")
+
+        def run() -> None:
+            try:
+                result = self.jobs.preview(settings, frame, out_dir)
+                session.send(protocol.reply_ok(request_id, **result))
+            except EngineError as exc:
+                session.send(protocol.reply_error(request_id, exc.code, exc.user_message))
+            except ImportError as exc:
+                session.send(protocol.reply_error(request_id, "engine_error",
+                                                  f"the preview pipeline is not installed ({exc})"))
+            except Exception as exc:
+                session.send(protocol.reply_error(request_id, "internal", f"internal error: {exc!r}"))
+
+        threading.Thread(target=run, name=f"engine-preview-{request_id}", daemon=True).start()
+
+    def _shutdown(self, session, request_id, message) -> None:
+        session.send(protocol.reply_ok(request_id, stopping=True))
+        self.stop_requested.set()
+
+
+def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.PathLike | None = None,
+          models_dir: str | None = None, device: str = "auto",
+          ready_callback: Callable[[ConnectionInfo], None] | None = None, *,
+          state_dir: str | os.PathLike | None = None, runner=None, preview_runner=None) -> int:
+    """Run the engine service until shutdown / SIGTERM / SIGINT; returns the exit code (0 = clean).
+
+    Raises ConfigError for a non-loopback host or when a live engine already owns the connection file.
+    ``runner``/``preview_runner`` replace the pipeline (see jobs.JobRunner); None = the real pipeline.
+    """
+    host = loopback_host(host)
+    conn_path = Path(connection_file) if connection_file else default_connection_path()
+    existing = load_connection_file(conn_path)
+    if existing is not None and existing.pid != os.getpid() and not is_stale(existing):
+        raise ConfigError(f"an engine is already running (pid {existing.pid}, port {existing.port}) "
+                          f"and owns {conn_path}", "connect to it, shut it down, or pass --connection-file")
+    state = Path(state_dir) if state_dir else default_state_dir()
+
+    def make_jobs(publish):
+        kwargs = {"runner": runner, "preview_runner": preview_runner}
+        if runner is not None:
+            kwargs["model_cache_factory"] = None
+        queue = JobQueue(publish, state_dir=state, default_device=device, models_dir=models_dir, **kwargs)
+        queue.models_dir = models_dir
+        return queue
+
+    server = EngineServer(host, port, jobs_factory=make_jobs, state_dir=state)
+    info = ConnectionInfo(host=server.host, port=server.port, token=server.token, pid=os.getpid(),
+                          protocol=protocol.PROTOCOL_VERSION, path=str(conn_path))
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: server.stop_requested.set())
+    try:
+        write_connection_file(info, conn_path)
+        if ready_callback is not None:
+            ready_callback(info)
+        server.serve_forever()
+    finally:
+        remove_connection_file(conn_path, token=server.token)
+        server.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+def _load_callable(dotted: str):
+    """'package.module:function' -> the function (for --job-runner, a plug-in/test hook)."""
+    module_name, _, attr = dotted.partition(":")
+    if not attr:
+        raise ConfigError(f"{dotted!r} is not module:function", "write it as package.module:function")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m engine.service.server`` (the same options as ``python -m engine serve``)."""
+    parser = argparse.ArgumentParser(prog="python -m engine.service.server", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="loopback only (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="0 = any free port (default)")
+    parser.add_argument("--connection-file", default=None, help="default: the user runtime dir")
+    parser.add_argument("--models", default=None, help="models folder")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--state-dir", default=None, help="job journal + previews (default: user state dir)")
+    parser.add_argument("--job-runner", default=None, help="module:function replacing the render pipeline")
+    parser.add_argument("--preview-runner", default=None, help="module:function replacing render_preview")
+    args = parser.parse_args(argv)
+    try:
+        return serve(args.host, args.port, args.connection_file, args.models, args.device,
+                     state_dir=args.state_dir,
+                     runner=_load_callable(args.job_runner) if args.job_runner else None,
+                     preview_runner=_load_callable(args.preview_runner) if args.preview_runner else None)
+    except EngineError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Build the Blender extension zip: dist/vtoonify-<version>.zip.
+
+Run with the bpy venv's Python (Blender's own extension tool ships in the bpy wheel):
+
+    .venv-blender/bin/python scripts/build_addon.py
+
+Steps: copy the stdlib engine client (``engine/service/{protocol,connection,client,launcher}.py`` and
+``engine/errors.py``) into ``vtoonify_addon/engine_client/`` with ``engine.*`` imports rewritten to
+package-relative ones (the copies are git-ignored build output; nobody edits them), stage the
+manifest + package contents in a temp folder, then ``blender_ext.py build`` and ``validate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "vtoonify_addon"
+CLIENT_DIR = PACKAGE / "engine_client"
+CLIENT_SOURCES = {
+    "errors.py": REPO / "engine" / "errors.py",
+    "protocol.py": REPO / "engine" / "service" / "protocol.py",
+    "connection.py": REPO / "engine" / "service" / "connection.py",
+    "client.py": REPO / "engine" / "service" / "client.py",
+    "launcher.py": REPO / "engine" / "service" / "launcher.py",
+}
+REQUIRED_CLIENT = ("errors.py", "client.py")
+_ENGINE_IMPORT = re.compile(r"^(\s*)from engine(?:\.service)?(\.[\w.]*)? import ", re.MULTILINE)
+_ENGINE_IMPORT_MODULE = re.compile(r"^(\s*)import engine\.", re.MULTILINE)
+
+
+class BuildError(RuntimeError):
+    """The build cannot go on (missing client module, tool failure)."""
+
+
+def relative_imports(text: str) -> str:
+    """``from engine.errors import X`` / ``from engine.service.protocol import Y`` -> ``from .errors``..."""
+    def fix(match: re.Match) -> str:
+        tail = match.group(2) or ""
+        module = tail.rsplit(".", 1)[-1] if tail else ""
+        return f"{match.group(1)}from .{module} import "
+
+    out = _ENGINE_IMPORT.sub(fix, text)
+    if _ENGINE_IMPORT_MODULE.search(out):
+        raise BuildError("client code uses `import engine.x`; write `from engine.x import y` so it can be copied")
+    return out
+
+
+def copy_client(client_dir: Path = CLIENT_DIR) -> list[Path]:
+    """Copy the client modules next to the add-on's ``engine_client/__init__.py``."""
+    missing = [name for name in REQUIRED_CLIENT if not CLIENT_SOURCES[name].is_file()]
+    if missing:
+        raise BuildError(f"engine client module(s) missing: {', '.join(str(CLIENT_SOURCES[m]) for m in missing)}")
+    written = []
+    for name, source in CLIENT_SOURCES.items():
+        target = client_dir / name
+        if not source.is_file():
+            target.unlink(missing_ok=True)
+            continue
+        header = f"# COPY of {source.relative_to(REPO)} made by scripts/build_addon.py -- do not edit.\n"
+        target.write_text(header + relative_imports(source.read_text(encoding="utf-8")), encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def blender_ext_tool() -> Path:
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError("bpy is not importable: run this script with the bpy venv (.venv-blender/bin/python)")
+    bpy_dir = Path(next(iter(spec.submodule_search_locations)))
+    tools = sorted(bpy_dir.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    if not tools:
+        raise BuildError(f"blender_ext.py not found under {bpy_dir}")
+    return tools[-1]
+
+
+def stage(staging: Path) -> None:
+    """Manifest + package contents at the root of ``staging`` (what the zip root must hold)."""
+    shutil.copy2(REPO / "blender_manifest.toml", staging / "blender_manifest.toml")
+    shutil.copytree(PACKAGE, staging, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".gitignore"))
+
+
+def run_tool(tool: Path, *args: str) -> None:
+    proc = subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BuildError(f"blender_ext.py {args[0]} failed:\n{proc.stdout}{proc.stderr}")
+
+
+def build(output_dir: Path) -> Path:
+    version = tomllib.loads((REPO / "blender_manifest.toml").read_text(encoding="utf-8"))["version"]
+    copy_client()
+    tool = blender_ext_tool()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    zip_path = output_dir / f"vtoonify-{version}.zip"
+    zip_path.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="vtoonify-stage-") as tmp:
+        stage(Path(tmp))
+        run_tool(tool, "build", "--source-dir", tmp, "--output-filepath", str(zip_path))
+    run_tool(tool, "validate", str(zip_path))
+    return zip_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", type=Path, default=REPO / "dist", help="where the zip goes (default dist/)")
+    args = parser.parse_args(argv)
+    try:
+        print(build(args.output_dir))
+    except BuildError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Render the panel in use, offscreen, to docs/panel.png (for the README).
+
+Starts a real engine (classic backend, no weights), queues three demo shots, renders a preview and
+grabs the window once the preview is shown and the queue has moved. Everything temporary (settings,
+connection file, renders) lives in a temp folder that is removed afterwards.
+
+    python scripts/panel_screenshot.py [--out docs/panel.png] [--media ../shared/media]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(app, predicate, timeout_s: float) -> bool:
+    """Run the Qt event loop until predicate() is true or timeout_s passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "panel.png"))
+    parser.add_argument("--media", default=os.environ.get("VTOONIFY_SHARED", str(REPO_ROOT.parent / "shared"))
+                        + "/media")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the engine")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path.insert(0, str(REPO_ROOT))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from ui.engine_bridge import EngineBridge
+    from ui.main_window import MainWindow
+
+    media = Path(args.media)
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory(prefix="vtoonify-panel-shot-") as tmp:
+        tmp_dir = Path(tmp)
+        os.environ["VTOONIFY_STATE_DIR"] = str(tmp_dir / "state")  # the engine child inherits it
+        bridge = EngineBridge(connection_file=str(tmp_dir / "engine.json"), start_timeout_s=args.timeout)
+        window = MainWindow(bridge, QSettings(str(tmp_dir / "panel.ini"), QSettings.Format.IniFormat))
+        window.resize(1280, 860)
+        window.show()
+        bridge.start_engine()
+        if not wait_until(app, lambda: window.indicator.state == "connected", args.timeout):
+            print(f"engine did not connect: {window.indicator.text()}", file=sys.stderr)
+            window.close()
+            return 1
+
+        panel, style = window.source_panel, window.style_panel
+        if style.backend_combo.findText("classic") < 0:
+            style.backend_combo.addItem("classic")
+        style.backend_combo.setCurrentText("classic")
+        panel.format_combo.setCurrentText("png")
+        for name, first, last in (("529_2.mp4", 1, 3), ("651.mp4", 1, 12), ("908.mp4", 1, 39)):
+            panel.set_source(str(media / name))
+            panel.set_frame_range(first, last)
+            panel.output_edit.setText(str(tmp_dir / "renders" / Path(name).stem))
+            window.add_to_queue()
+        panel.set_source(str(media / "529_2.mp4"))
+        panel.set_frame_range(1, 3)
+        panel.output_edit.setText(str(tmp_dir / "renders" / "529_2"))
+        window.preview_panel.frame_spin.setValue(1)
+        window.preview_panel.preview_button.click()
+
+        records = window.queue_model.records
+        ready = wait_until(app, lambda: not window.preview_panel.view.after_pixmap().isNull()
+                           and records()[0].finished and records()[1].done > 0, args.timeout)
+        window.preview_panel.view.set_split(0.45)
+        window.queue_panel.select_row(1)
+        panel.wait_for_thumbnail()
+        wait_until(app, lambda: False, 0.3)  # let the thumbnail and last events paint
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        saved = window.grab().save(str(out))
+        window.close()
+        print(f"{'wrote' if saved else 'FAILED to write'} {out} (engine {'ready' if ready else 'timed out'})")
+        return 0 if saved and ready else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

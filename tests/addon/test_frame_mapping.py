@@ -1,0 +1,102 @@
+"""Strip -> engine frame numbers, checked against what Blender 5.0 shows for the same strips.
+
+Expected numbers were read in bpy 5.0.1 (``strip_elem_from_frame`` / frame_final_* on a 29-frame
+movie at frame 101) and by hand from Blender's give-frame-index rule.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from vtoonify_addon.core.frame_mapping import (
+    StripTiming,
+    media_index,
+    playback_rate,
+    range_text,
+    source_frame_numbers,
+)
+
+
+def movie(frame_start=101, length=29, head=0, tail=0, anim_head=0, anim_tail=0, rate=1.0, **kw) -> StripTiming:
+    duration = round((length - anim_head - anim_tail) / rate)
+    return StripTiming(frame_start=frame_start, frame_final_start=frame_start + head,
+                       frame_final_end=frame_start + duration - tail, frame_duration=duration,
+                       animation_offset_start=anim_head, playback_rate=rate, **kw)
+
+
+def test_untrimmed_strip_maps_to_all_frames_from_one():
+    assert source_frame_numbers(movie()) == list(range(1, 30))
+
+
+def test_trimmed_handles_at_101():
+    timing = movie(head=3, tail=5)  # the acceptance scene: visible 104..124
+    assert (timing.frame_final_start, timing.frame_final_end) == (104, 125)
+    numbers = source_frame_numbers(timing)
+    assert len(numbers) == 21
+    assert numbers[0] == 4 and numbers[-1] == 24
+
+
+def test_animation_offset_shifts_media_not_timeline():
+    timing = movie(anim_head=2, head=1)
+    assert timing.frame_duration == 27
+    assert source_frame_numbers(timing)[:3] == [4, 5, 6]  # media index 2 + 1 visible-cut + start 1
+
+
+def test_start_number_follows_engine_convention():
+    assert source_frame_numbers(movie(head=3, tail=5), start_number=1001)[0] == 1004
+
+
+def test_fps_ratio_15_on_24_stretches_and_holds_frames():
+    timing = movie(rate=15 / 24)  # 29 media frames last 46 scene frames
+    assert timing.frame_duration == 46
+    numbers = source_frame_numbers(timing)
+    assert numbers[:8] == [1, 1, 2, 2, 3, 4, 4, 5]  # floor(k * 0.625) + 1
+    assert numbers[-1] == 29
+    assert sorted(set(numbers)) == list(range(1, 30))
+
+
+def test_fps_ratio_30_on_24_skips_frames():
+    timing = movie(length=30, rate=30 / 24)
+    assert source_frame_numbers(timing)[:5] == [1, 2, 3, 4, 6]
+
+
+def test_reversed_strip_counts_back_from_the_end():
+    timing = movie(head=3, tail=5, reverse=True)
+    numbers = source_frame_numbers(timing)
+    assert numbers[0] == 26 and numbers[-1] == 6
+
+
+def test_strobe_holds_frames():
+    assert source_frame_numbers(movie(strobe=3.0))[:7] == [1, 1, 1, 4, 4, 4, 7]
+
+
+def test_fractional_frame_start_uses_floor():
+    timing = StripTiming(frame_start=100.5, frame_final_start=101, frame_final_end=104, frame_duration=29)
+    assert [media_index(timing, t) for t in range(101, 104)] == [0, 1, 2]
+
+
+def test_empty_range_is_rejected():
+    with pytest.raises(ValueError, match="empty strip range"):
+        StripTiming(frame_start=1, frame_final_start=5, frame_final_end=5, frame_duration=10)
+
+
+def test_playback_rate_detection_compares_media_length():
+    assert playback_rate(15.0, 24.0, media_frames=29, frame_duration=29) == 1.0
+    assert playback_rate(15.0, 24.0, media_frames=29, frame_duration=46) == pytest.approx(0.625)
+    assert playback_rate(15.0, 24.0, media_frames=29, frame_duration=27, animation_offsets=2) == 1.0
+    assert playback_rate(15.0, 24.0, media_frames=None, frame_duration=46) == 1.0
+
+
+@pytest.mark.parametrize("numbers, text", [
+    ([4, 5, 6], "4-6"), ([1, 1, 2, 2, 3], "1-3"), ([9, 4, 5, 6], "4-6,9"), ([7], "7"),
+    ([1, 2, 4, 6, 7], "1-2,4,6-7"),
+])
+def test_range_text(numbers, text):
+    assert range_text(numbers) == text
+
+
+def test_range_text_round_trips_through_the_engine_parser():
+    from engine.pipeline.frames import parse_frame_ranges
+
+    numbers = source_frame_numbers(movie(rate=30 / 24, length=30, head=2, tail=3))
+    assert parse_frame_ranges(range_text(numbers)) == sorted(set(numbers))

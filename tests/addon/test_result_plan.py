@@ -1,0 +1,74 @@
+"""Result-strip planning, sequence file names and job settings (no bpy)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.pipeline.config import RenderConfig
+from vtoonify_addon.core.job_settings import StylizeOptions, build_job_settings, safe_stem, settings_from_json
+from vtoonify_addon.core.result_plan import free_channel, missing_files, plan_result_strips
+from vtoonify_addon.core.sequence_files import frame_path, pattern_from_file
+
+
+def test_frame_path_pads_to_hash_count():
+    assert frame_path("/o/shot.####.png", 7) == "/o/shot.0007.png"
+    assert frame_path("/o/shot.%04d.exr", 1001) == "/o/shot.1001.exr"
+    assert frame_path("/o/s.##.png", 123) == "/o/s.123.png"
+    with pytest.raises(ValueError, match="no #### or"):
+        frame_path("/o/shot.png", 1)
+
+
+def test_pattern_from_file():
+    assert pattern_from_file("/p/plate.1001.exr") == ("/p/plate.####.exr", 1001)
+    assert pattern_from_file("img_07.png") == ("img_##.png", 7)
+    with pytest.raises(ValueError):
+        pattern_from_file("plate.png")
+
+
+def test_plan_lines_up_with_source_frames_and_stacks_mattes():
+    result = {"pattern": "/out/sh/sh.####.png",
+              "matte_patterns": {"skin": "/out/sh/sh.matte_skin.####.png", "hair": "/out/sh/sh.matte_hair.####.png"}}
+    plans = plan_result_strips(result, [4, 5, 5, 6], frame_start=104, channel=3, name="plate.vtoonify")
+    beauty, hair, skin = plans
+    assert beauty.directory == "/out/sh" and beauty.files == ("sh.0004.png", "sh.0005.png", "sh.0005.png", "sh.0006.png")
+    assert (beauty.frame_start, beauty.frame_end, beauty.channel, beauty.mute) == (104, 108, 3, False)
+    assert (hair.channel, hair.mute, hair.role) == (4, True, "matte_hair")
+    assert skin.files[0] == "sh.matte_skin.0004.png" and skin.channel == 5
+
+
+def test_missing_files_lists_only_absent(tmp_path):
+    (tmp_path / "a.0001.png").write_bytes(b"x")
+    plans = plan_result_strips({"pattern": str(tmp_path / "a.####.png")}, [1, 2], 1, 2, "r")
+    assert missing_files(plans) == [str(tmp_path / "a.0002.png")]
+
+
+def test_free_channel_skips_overlaps_only():
+    occupied = [(3, 100, 130), (4, 200, 210)]
+    assert free_channel(occupied, 104, 125, lowest=3) == 4
+    assert free_channel(occupied, 130, 140, lowest=3) == 3  # end is exclusive
+    assert free_channel(occupied, 104, 125, lowest=3, needed=2) == 4
+    assert free_channel([(3, 100, 130), (5, 100, 130)], 104, 125, lowest=3, needed=2) == 6
+
+
+def test_job_settings_are_a_valid_render_config():
+    options = StylizeOptions(backend="classic", style="arcane", style_id=3, degree=0.25, mattes=True, format="exr")
+    settings = build_job_settings("/m/529_2.mp4", "/out/plate", "4-24", options, stem="plate")
+    config = RenderConfig.from_dict(settings)
+    assert config.extra == {}
+    assert (config.frames, config.start_number, config.backend, config.format) == ("4-24", 1, "classic", "exr")
+    assert config.mattes and config.matte_files and config.name == "plate" and config.degree == 0.25
+
+
+def test_stylize_options_reject_bad_values():
+    with pytest.raises(ValueError, match="backend"):
+        StylizeOptions(backend="magic")
+    with pytest.raises(ValueError, match="degree"):
+        StylizeOptions(degree=1.5)
+    assert StylizeOptions.from_dict({"style": "comic", "output": "/x"}).style == "comic"
+
+
+def test_safe_stem_and_settings_json():
+    assert safe_stem("Shot 010.mp4") == "Shot_010"
+    assert safe_stem("***") == "strip"
+    assert settings_from_json('{"a": 1}') == {"a": 1}
+    assert settings_from_json("not json") == {} and settings_from_json("[1]") == {}

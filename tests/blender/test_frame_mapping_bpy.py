@@ -1,0 +1,54 @@
+"""The add-on's frame mapping agrees with what Blender itself shows, frame by frame.
+
+An image strip of 29 numbered files makes Blender's choice visible: ``strip_elem_from_frame(t)``
+names the file shown at timeline frame ``t``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+
+@pytest.fixture()
+def image_strip(addon, tmp_path):
+    for n in range(1001, 1030):
+        (tmp_path / f"plate.{n}.png").write_bytes(b"")
+    scene = bpy.data.scenes.new("vtoonify_map")
+    editor = scene.sequence_editor_create()
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    strip = strips.new_image("seq", str(tmp_path / "plate.1001.png"), 1, 101)
+    for n in range(1002, 1030):
+        strip.elements.append(f"plate.{n}.png")
+    yield scene, strip
+    bpy.data.scenes.remove(scene)
+
+
+@pytest.mark.parametrize("setup", [
+    {},
+    {"frame_offset_start": 3, "frame_offset_end": 5},
+    {"animation_offset_start": 2, "animation_offset_end": 1, "frame_offset_start": 1},
+    {"use_reverse_frames": True, "frame_offset_start": 3, "frame_offset_end": 5},
+    {"strobe": 3.0, "frame_offset_start": 4},
+])
+def test_mapping_matches_blender(addon, image_strip, setup):
+    scene, strip = image_strip
+    for key, value in setup.items():
+        setattr(strip, key, value)
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])
+    source, numbers, _start = stylize.strip_source(scene, strip)
+    assert source.endswith("plate.####.png")
+    shown = [int(re.search(r"(\d+)\.png$", strip.strip_elem_from_frame(t).filename).group(1))
+             for t in range(strip.frame_final_start, strip.frame_final_end)]
+    assert numbers == shown
+
+
+def test_movie_strip_mapping_uses_source_numbers_from_one(addon, trimmed_scene):
+    scene, strip = trimmed_scene
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])
+    source, numbers, start = stylize.strip_source(scene, strip)
+    assert source.endswith("529_2.mp4") and start == 1
+    assert numbers == list(range(4, 25))

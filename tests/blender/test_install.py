@@ -1,0 +1,61 @@
+"""The built zip is a valid Blender extension that installs and enables in bpy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import tomllib
+
+pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+
+def _blender_ext(bpy) -> Path:
+    return Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+
+
+def test_zip_root_holds_manifest_and_package(addon_zip, repo_root):
+    names = set(zipfile.ZipFile(addon_zip).namelist())
+    assert "blender_manifest.toml" in names
+    assert "__init__.py" in names and "core/frame_mapping.py" in names
+    for copied in ("engine_client/client.py", "engine_client/protocol.py", "engine_client/errors.py",
+                   "engine_client/connection.py"):
+        assert copied in names, copied
+    assert not any("__pycache__" in n or n.endswith(".gitignore") for n in names)
+    manifest = tomllib.loads(zipfile.ZipFile(addon_zip).read("blender_manifest.toml").decode())
+    assert addon_zip.name == f"vtoonify-{manifest['version']}.zip"
+
+
+def test_copied_client_matches_original_apart_from_imports(addon_zip, repo_root):
+    text = zipfile.ZipFile(addon_zip).read("engine_client/protocol.py").decode()
+    original = (repo_root / "engine" / "service" / "protocol.py").read_text()
+    body = [ln for ln in text.splitlines()[1:] if "import" not in ln]
+    assert body == [ln for ln in original.splitlines() if "import" not in ln]
+    assert "from engine" not in text
+
+
+def test_blender_ext_validates_zip(bpy_module, addon_zip):
+    proc = subprocess.run([sys.executable, str(_blender_ext(bpy_module)), "validate", str(addon_zip)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_installed_and_enabled_with_operators_and_panel(bpy_module, addon):
+    bpy = bpy_module
+    assert addon.__file__.startswith(bpy.utils.user_resource("EXTENSIONS"))
+    assert "user_default" in addon.__file__ and not addon.__file__.startswith(str(Path.home() / ".config"))
+    for op in ("vtoonify_stylize", "vtoonify_cancel", "vtoonify_preview"):
+        assert hasattr(bpy.ops.sequencer, op)
+        assert getattr(bpy.ops.sequencer, op).get_rna_type().identifier.startswith("SEQUENCER_OT_")
+    assert hasattr(bpy.types, "VTOON_PT_stylize")
+    prefs = bpy.context.preferences.addons[addon.__name__].preferences
+    assert prefs.output_dir == "//vtoonify/" and prefs.auto_start is True
+    assert hasattr(bpy.types.Scene, "vtoonify")
+
+
+def test_client_api_comes_from_the_copies(client_api, addon):
+    assert client_api.EngineClient.__module__ == addon.__name__ + ".engine_client.client"
+    assert client_api.read_connection_file is not None and client_api.start_engine is not None

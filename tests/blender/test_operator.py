@@ -1,0 +1,77 @@
+"""The Stylize operator: clear report when the engine is unreachable; auto-start brings it up."""
+
+from __future__ import annotations
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _strips(scene):
+    editor = scene.sequence_editor
+    return list(editor.strips if hasattr(editor, "strips") else editor.sequences)
+
+
+def test_unreachable_engine_cancels_with_clear_message(prefs, trimmed_scene, tmp_path):
+    scene, _source = trimmed_scene
+    prefs.connection_file = str(tmp_path / "no-engine.json")
+    prefs.auto_start = False
+    prefs.output_dir = str(tmp_path / "out")
+    # an ERROR report makes bpy.ops raise, carrying the report text (the operator returned CANCELLED)
+    with pytest.raises(RuntimeError, match="engine is not running.*Auto-start"):
+        bpy.ops.sequencer.vtoonify_stylize()
+    assert "engine is not running" in bpy.context.window_manager.vtoonify_status
+    assert len(_strips(scene)) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_stale_connection_file_reports_unreachable(prefs, trimmed_scene, tmp_path):
+    scene, _source = trimmed_scene
+    conn = tmp_path / "stale.json"
+    conn.write_text('{"host": "127.0.0.1", "port": 9, "token": "x", "pid": 999999, "protocol": 1}')
+    prefs.connection_file = str(conn)
+    prefs.auto_start = False
+    prefs.output_dir = str(tmp_path / "out")
+    with pytest.raises(RuntimeError, match="(?i)engine|connect|refused"):
+        bpy.ops.sequencer.vtoonify_stylize()
+    assert "Traceback" not in bpy.context.window_manager.vtoonify_status
+    assert len(_strips(scene)) == 1
+
+
+def test_bad_engine_python_is_reported(prefs, trimmed_scene, tmp_path):
+    prefs.connection_file = str(tmp_path / "none.json")
+    prefs.auto_start = True
+    prefs.engine_python = str(tmp_path / "missing-python")
+    prefs.output_dir = str(tmp_path / "out")
+    with pytest.raises(RuntimeError, match="Python interpreter .* not found"):
+        bpy.ops.sequencer.vtoonify_stylize()
+
+
+def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, trimmed_scene, tmp_path, repo_root):
+    scene, source = trimmed_scene
+    source.frame_offset_end = 21  # 5 frames: 104..108 keeps the render short
+    conn = tmp_path / "auto.json"
+    prefs.connection_file = str(conn)
+    prefs.auto_start = True
+    prefs.engine_python = str(repo_root / ".venv" / "bin" / "python")
+    prefs.engine_root = str(repo_root)
+    prefs.engine_args = "--device cpu"
+    prefs.output_dir = str(tmp_path / "out")
+    prefs.output_format = "png"
+    scene.vtoonify.backend = "classic"
+    try:
+        result = bpy.ops.sequencer.vtoonify_stylize()
+        assert result == {"FINISHED"}, bpy.context.window_manager.vtoonify_status
+        strips = _strips(scene)
+        assert len(strips) == 2
+        added = next(s for s in strips if s.name != source.name)
+        assert (added.frame_final_start, added.frame_final_end) == (104, 109)
+        assert added.channel == source.channel + 1
+    finally:
+        info = client_api.read_connection_file(str(conn))
+        if info is not None:
+            client = client_api.EngineClient.connect(info, timeout_s=10)
+            client.shutdown()
+            client.close()

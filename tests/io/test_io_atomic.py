@@ -1,0 +1,103 @@
+"""Atomic writes leave either the finished file or nothing: never a temp file, never a partial file."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from engine.errors import OutputError
+from engine.io import atomic_path, write_exr, write_png
+from engine.io.atomic import temp_path_for
+
+
+def test_success_renames_temp_onto_target(tmp_path):
+    target = tmp_path / "frame.0001.png"
+    with atomic_path(target) as temp:
+        assert temp.parent == tmp_path and temp.name == f".frame.0001.png.{os.getpid()}.tmp"
+        temp.write_bytes(b"data")
+        assert not target.exists()
+    assert target.read_bytes() == b"data"
+    assert os.listdir(tmp_path) == ["frame.0001.png"]
+
+
+def test_exception_mid_write_removes_temp_and_keeps_old_file(tmp_path):
+    target = tmp_path / "frame.exr"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_path(target) as temp:
+            temp.write_bytes(b"half")
+            raise RuntimeError("boom")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["frame.exr"]
+
+
+def test_missing_folder_is_output_error(tmp_path):
+    with pytest.raises(OutputError, match="does not exist"):
+        write_png(tmp_path / "nope" / "a.png", np.zeros((4, 4, 3), np.uint8))
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores folder permissions")
+def test_unwritable_folder_is_output_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(OutputError):
+            write_png(folder / "a.png", np.zeros((4, 4, 3), np.uint8))
+        assert os.listdir(folder) == []
+    finally:
+        folder.chmod(0o700)
+
+
+def test_writer_failure_leaves_no_temp(tmp_path, monkeypatch):
+    """Make OIIO's write fail mid-way (as on a full disk) and check nothing is left behind."""
+    import OpenImageIO as oiio
+
+    real_create = oiio.ImageOutput.create
+
+    class FailingOutput:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def open(self, path, spec):
+            ok = self.inner.open(path, spec)
+            self.inner.write_scanline(0, 0, np.zeros((spec.width, spec.nchannels), np.float32))
+            return ok
+
+        def write_image(self, pixels):
+            return False
+
+        def geterror(self):
+            return "simulated disk full"
+
+        def close(self):
+            return self.inner.close()
+
+    monkeypatch.setattr(oiio.ImageOutput, "create", staticmethod(lambda name: FailingOutput(real_create(name))))
+    target = tmp_path / "beauty.0001.exr"
+    with pytest.raises(OutputError, match="simulated disk full"):
+        write_exr(target, np.zeros((8, 8, 4), np.float32))
+    assert os.listdir(tmp_path) == []
+    assert not temp_path_for(target).exists()
+
+
+def test_unknown_writer_format_is_output_error(tmp_path, monkeypatch):
+    import OpenImageIO as oiio
+
+    monkeypatch.setattr(oiio.ImageOutput, "create", staticmethod(lambda name: None))
+    with pytest.raises(OutputError, match="no png writer"):
+        write_png(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    assert os.listdir(tmp_path) == []
+
+
+def test_rename_failure_removes_temp(tmp_path):
+    """The file is fully written but cannot take its name (a folder is in the way): real OS failure."""
+    blocker = tmp_path / "beauty.0001.png"
+    blocker.mkdir()
+    (blocker / "keep").write_text("x")
+    with pytest.raises(OutputError, match="could not write"):
+        write_png(blocker, np.zeros((4, 4, 3), np.uint8))
+    assert sorted(os.listdir(tmp_path)) == ["beauty.0001.png"]
+    assert blocker.is_dir()

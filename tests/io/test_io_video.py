@@ -1,0 +1,162 @@
+"""Video sources: exact frame counts, frame-accurate random access, damaged and non-video files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from engine.errors import FrameRangeError, InputError
+from engine.io import FrameSource, open_source
+
+
+def decode_all(path) -> list[np.ndarray]:
+    """Independent ground truth: one plain sequential PyAV decode, no seeking."""
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+@pytest.mark.parametrize("name,count,fps,size", [("529_2.mp4", 29, 15.0, (376, 352)),
+                                                 ("651.mp4", 62, 24.0, (392, 360))])
+def test_random_order_reads_equal_sequential_decode(media_dir, name, count, fps, size):
+    truth = decode_all(media_dir / name)
+    assert len(truth) == count
+    with open_source(media_dir / name) as src:
+        assert isinstance(src, FrameSource) and src.kind == "video"
+        assert src.frame_numbers == list(range(1, count + 1))
+        assert src.fps == pytest.approx(fps) and src.size == size
+        assert src.path_pattern == str(media_dir / name) and src.files() == [str(media_dir / name)]
+        order = list(src.frame_numbers)
+        random.Random(7).shuffle(order)
+        for number in order:
+            np.testing.assert_array_equal(src.read(number), truth[number - 1], err_msg=f"frame {number}")
+
+
+def test_many_keyframes_seek_and_read_many(media_dir):
+    """529.mp4 has a keyframe every 12 frames, so random access really seeks."""
+    truth = decode_all(media_dir / "529.mp4")
+    with open_source(media_dir / "529.mp4", start_number=1001) as src:
+        assert len(src) == 300 and src.frame_numbers[0] == 1001 and src.frame_numbers[-1] == 1300
+        picks = random.Random(3).sample(src.frame_numbers, 40) + [1300, 1001, 1013, 1012, 1024, 1025]
+        for number in picks:
+            np.testing.assert_array_equal(src.read(number), truth[number - 1001], err_msg=f"frame {number}")
+        run = list(range(1150, 1190)) + [1010, 1011]
+        got = list(src.read_many(run))
+        assert [n for n, _ in got] == run
+        for number, rgb in got:
+            np.testing.assert_array_equal(rgb, truth[number - 1001], err_msg=f"frame {number}")
+
+
+@pytest.mark.parametrize("stem", ["529_2", "651", "7154235"])
+def test_first_frame_matches_opencv_reference(media_dir, reference_dir, stem):
+    """The official code decodes with OpenCV; our first frame is byte-identical to the golden PNG."""
+    golden = json.loads((reference_dir / "preprocess_golden.json").read_text())
+    entry = next(e for e in golden["entries"] if e["source"].endswith(f"{stem}.mp4"))
+    with open_source(media_dir / f"{stem}.mp4") as src:
+        frame = src.read(1)
+        assert len(src) == entry["video_meta"]["frame_count"]
+        assert src.fps == pytest.approx(entry["video_meta"]["fps"])
+    reference = cv2.cvtColor(cv2.imread(str(reference_dir / "preprocess" / f"{stem}_frame0.png")),
+                             cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(frame, reference)
+    assert hashlib.sha256(frame.tobytes()).hexdigest() == entry["decoded_rgb_sha256"]
+
+
+def _write_vfr_video(path, count: int) -> list[int]:
+    """Tiny H.264 (B-frames, GOP 6) with irregular frame durations; frame i is grey level 6*i."""
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    durations = random.Random(1)
+    stamps = []
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=1000)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"bf": "2", "g": "6", "keyint_min": "6", "sc_threshold": "0"}
+        t = 0
+        for i in range(count):
+            image = np.full((48, 64, 3), 6 * i, np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            stamps.append(t)
+            t += durations.choice([20, 33, 50, 100])
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return stamps
+
+
+def test_variable_frame_rate_with_b_frames(tmp_path):
+    path = tmp_path / "vfr.mp4"
+    _write_vfr_video(path, 40)
+    with open_source(path, start_number=101) as src:
+        assert src.frame_numbers == list(range(101, 141))
+        for number in [140, 105, 101, 120, 119, 133, 102, 103, 139]:
+            level = float(src.read(number).mean())
+            assert abs(level - 6 * (number - 101)) < 3, f"frame {number} has level {level}"
+
+
+def test_truncated_without_index_is_input_error(media_dir, tmp_path):
+    data = (media_dir / "529_2.mp4").read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as info:
+        open_source(path)
+    assert "cut.mp4" in info.value.message and "truncated" in info.value.message
+    assert info.value.fix
+
+
+def test_truncated_with_index_first_keeps_decodable_frames(media_dir, tmp_path):
+    """A 'faststart' file cut in half still opens: only the frames that decode are numbered."""
+    full = tmp_path / "faststart.mp4"
+    with av.open(str(media_dir / "651.mp4")) as src, av.open(str(full), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = full.read_bytes()
+    cut = tmp_path / "faststart_cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    truth = decode_all(media_dir / "651.mp4")
+    with open_source(cut) as src:
+        assert src.truncated and src.expected_frames == 62
+        assert 0 < len(src) < 62 and src.frame_numbers == list(range(1, len(src) + 1))
+        for number in reversed(src.frame_numbers):
+            np.testing.assert_array_equal(src.read(number), truth[number - 1])
+        with pytest.raises(FrameRangeError):
+            src.read(len(src) + 1)
+    with open_source(full) as intact:
+        assert not intact.truncated and len(intact) == 62
+
+
+def test_text_file_named_mp4_is_input_error(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is not a video\n")
+    with pytest.raises(InputError, match="not a readable video"):
+        open_source(path)
+
+
+def test_missing_file_is_input_error(tmp_path):
+    with pytest.raises(InputError) as info:
+        open_source(tmp_path / "nope.mp4")
+    assert "no such file" in info.value.message and "check the path" in info.value.fix
+
+
+def test_out_of_range_and_closed(media_dir):
+    src = open_source(media_dir / "908.mp4", start_number=0)
+    assert src.frame_numbers == list(range(0, 39))
+    with pytest.raises(FrameRangeError, match="0-38"):
+        src.read(39)
+    with pytest.raises(FrameRangeError):
+        src.read(-1)
+    src.read(5)
+    src.close()
+    src.close()  # idempotent
+    with pytest.raises(InputError, match="closed"):
+        src.read(6)

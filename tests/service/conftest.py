@@ -1,0 +1,29 @@
+"""Fixtures for the service tests: a module-wide engine process with the test job runner."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# pytest 9 imports test modules without putting their folder on sys.path; the service tests share
+# service_helpers.py and the engine process imports jobrunners.py from here (PYTHONPATH).
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="module")
+def fake_engine(tmp_path_factory):
+    from service_helpers import start_test_engine
+
+    engine = start_test_engine(tmp_path_factory.mktemp("engine"))
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
+def source_file(tmp_path) -> Path:
+    path = tmp_path / "plate.bin"
+    path.write_bytes(b"\x00plate-bytes" * 100)
+    return path

@@ -1,0 +1,72 @@
+"""A small, real job runner for service tests: it reads the source and writes one file per frame.
+
+It stands in for engine.pipeline.render where the test is about transport, queueing and robustness
+(fast and torch-free), with the same contract: progress/frame_done events, cancel checked between
+frames, InputError when the source vanishes, files written to a temp name then renamed (no partial
+file ever has the final name). Started in the engine process via ``--job-runner jobrunners:write_frames``.
+
+Knobs (unknown RenderConfig keys travel in ``config.extra``): ``delay_s`` per frame, ``pad_bytes``
+of filler in each progress event (to flood slow readers), ``progress_per_frame`` events per frame.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from engine.errors import FrameRangeError, InputError, JobCancelled
+
+
+def frame_numbers(text: str | None) -> list[int]:
+    if not text:
+        return [1]
+    first, _, last = text.partition("-")
+    try:
+        return list(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise FrameRangeError(f"bad frame range {text!r}", "use FIRST-LAST") from None
+
+
+def write_frames(config, on_event, cancel, models) -> dict:
+    source = Path(config.source)
+    frames = frame_numbers(config.frames)
+    delay_s = float(config.extra.get("delay_s", 0.0))
+    pad = "x" * int(config.extra.get("pad_bytes", 0))
+    per_frame = int(config.extra.get("progress_per_frame", 1))
+    out_dir = Path(config.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = config.name or source.stem
+    outputs, skipped = [], 0
+    started = time.monotonic()
+    for done, frame in enumerate(frames, start=1):
+        if cancel.is_set():
+            raise JobCancelled("job cancelled")
+        try:
+            data = source.read_bytes()
+        except OSError:
+            raise InputError(f"cannot read source {source}", "check the file still exists") from None
+        target = out_dir / f"{stem}.{frame:04d}.txt"
+        if config.resume and target.exists():
+            skipped += 1
+        else:
+            time.sleep(delay_s)
+            tmp = out_dir / f".{target.name}.tmp"
+            tmp.write_text(f"frame {frame} of {source.name}: {len(data)} bytes\n")
+            os.replace(tmp, target)
+        outputs.append(str(target))
+        on_event({"event": "frame_done", "frame": frame, "path": str(target)})
+        elapsed = time.monotonic() - started
+        for _ in range(per_frame):
+            on_event({"event": "progress", "done": done, "total": len(frames), "frame": frame,
+                      "fps": done / max(elapsed, 1e-6), "eta_s": 0.0, "pad": pad})
+    return {"outputs": outputs, "pattern": str(out_dir / f"{stem}.####.txt"), "matte_patterns": {},
+            "frames": [frames[0], frames[-1]], "count": len(frames), "backend": "test-writer",
+            "sidecar": "", "skipped": skipped}
+
+
+def write_preview(config, frame, out_dir, models) -> dict:
+    target = Path(out_dir) / f"preview.{frame:04d}.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(f"preview of {config.source} frame {frame}\n")
+    return {"path": str(target), "source_path": str(config.source), "frame": frame}

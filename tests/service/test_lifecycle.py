@@ -1,0 +1,106 @@
+"""Engine process lifecycle: clean shutdown, signals, stale connection files, journal + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from service_helpers import REPO, SERVER_ENTRY, engine_env, start_test_engine, wait_terminal
+
+from engine.errors import ConfigError, UnreachableError
+from engine.service.client import start_engine
+from engine.service.connection import (ConnectionInfo, load_connection_file, read_connection_file,
+                                       write_connection_file)
+
+
+def test_shutdown_request_exits_cleanly_and_removes_the_connection_file(tmp_path):
+    engine = start_test_engine(tmp_path)
+    conn = Path(engine.info.path)
+    assert read_connection_file(conn) == engine.info
+    with engine.connect() as client:
+        client.shutdown()
+    assert engine.proc.wait(10) == 0
+    assert not conn.exists()
+    assert read_connection_file(conn) is None
+
+
+def test_sigterm_exits_cleanly_and_removes_the_connection_file(tmp_path):
+    engine = start_test_engine(tmp_path)
+    engine.proc.send_signal(signal.SIGTERM)
+    assert engine.proc.wait(10) == 0
+    assert not Path(engine.info.path).exists()
+
+
+def test_stale_connection_file_is_replaced(tmp_path):
+    conn = tmp_path / "engine.json"
+    dead = ConnectionInfo("127.0.0.1", 9, "old-token", pid=2**22 + 12345)
+    write_connection_file(dead, conn)
+    assert read_connection_file(conn) is None  # stale: no such process
+    engine = start_test_engine(tmp_path)
+    try:
+        fresh = load_connection_file(conn)
+        assert fresh.pid == engine.proc.pid and fresh.token != "old-token"
+    finally:
+        engine.stop()
+
+
+def test_second_engine_refuses_a_live_connection_file_and_says_why(tmp_path):
+    engine = start_test_engine(tmp_path)
+    try:
+        with pytest.raises(UnreachableError) as err:
+            start_engine(sys.executable, ["--state-dir", str(tmp_path / "s2")], connection_file=engine.info.path,
+                         env=engine_env(tmp_path / "s2"), timeout_s=20, entry=SERVER_ENTRY, cwd=str(REPO))
+        assert "already running" in err.value.message  # the child's stderr tail is in the error
+        assert load_connection_file(engine.info.path) == engine.info  # the live file was left alone
+    finally:
+        engine.stop()
+
+
+def test_killed_engine_marks_jobs_interrupted_and_resume_finishes_them(tmp_path):
+    source = tmp_path / "plate.bin"
+    source.write_bytes(b"plate" * 10)
+    out = tmp_path / "out"
+    engine = start_test_engine(tmp_path / "e")
+    with engine.connect() as client:
+        job = client.submit({"source": str(source), "output": str(out), "frames": "1-200", "delay_s": 0.02})
+        while client.wait_event(10)["event"] != "frame_done":
+            pass
+        queued = client.submit({"source": str(source), "output": str(tmp_path / "q"), "frames": "1-2"})
+    os.kill(engine.proc.pid, signal.SIGKILL)  # no chance to clean up
+    engine.proc.wait(10)
+    journal = json.loads((tmp_path / "e" / "state" / "jobs.json").read_text())
+    assert {j["id"]: j["state"] for j in journal["jobs"]} == {job: "running", queued: "queued"}
+    written = len(list(out.glob("*.txt")))
+    assert 1 <= written < 200
+
+    engine = start_test_engine(tmp_path / "e")  # same state dir, stale connection file replaced
+    try:
+        with engine.connect() as client:
+            assert client.status(job)["state"] == "interrupted"
+            assert client.status(queued)["state"] == "interrupted"
+            assert client.subscribe(job) == "interrupted"
+            assert client.wait_event(5)["state"] == "interrupted"
+            assert client.resume(job) == job  # same id, requeued with resume=True
+            with pytest.raises(ConfigError):  # it is queued/running again: not resumable twice
+                client.resume(job)
+            end, _ = wait_terminal(client, job, timeout_s=30)
+            assert end["event"] == "job_done"
+            assert end["result"]["skipped"] >= written  # resume=True: frames already written were kept
+            assert client.status(job)["settings"]["resume"] is True
+        assert len(list(out.glob("*.txt"))) == 200
+    finally:
+        engine.stop()
+
+
+def test_start_engine_reports_the_engine_stderr_when_it_dies(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(UnreachableError) as err:
+        start_engine(sys.executable, ["--device", "tpu"], connection_file=str(tmp_path / "c.json"),
+                     env=engine_env(tmp_path), timeout_s=20, entry=SERVER_ENTRY, cwd=str(REPO))
+    assert "exited with code 2" in err.value.message and "invalid choice: 'tpu'" in err.value.message
+    assert time.monotonic() - started < 15

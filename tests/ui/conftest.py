@@ -1,0 +1,94 @@
+"""Panel test fixtures: offscreen Qt, a throw-away QSettings file, a real engine process.
+
+QT_QPA_PLATFORM must be set before the QApplication exists (pytest-qt makes it on first use), so it
+is set when this module is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, QTimer
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture
+def ini_settings(tmp_path) -> QSettings:
+    """A QSettings backed by an INI file in tmp_path (never the user's real store)."""
+    return QSettings(str(tmp_path / "panel.ini"), QSettings.Format.IniFormat)
+
+
+def engine_env(repo_root: Path, state_dir: Path) -> dict:
+    """Environment for an engine child: this checkout importable, journal/previews in state_dir."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root), env.get("PYTHONPATH", "")) if p)
+    env["VTOONIFY_STATE_DIR"] = str(state_dir)
+    return env
+
+
+@pytest.fixture(scope="module")
+def running_engine(tmp_path_factory, repo_root):
+    """A real ``python -m engine serve`` for the module's tests; yields its connection file path."""
+    from engine.service.launcher import EngineProcess
+
+    state_dir = tmp_path_factory.mktemp("engine-state")
+    connection_file = state_dir / "engine.json"
+    engine = EngineProcess(connection_file=str(connection_file), env=engine_env(repo_root, state_dir),
+                           cwd=str(repo_root), timeout_s=120, python_exe=sys.executable)
+    engine.start()
+    yield connection_file
+    engine.stop()
+
+
+class TickMonitor:
+    """A QTimer ticking every ``interval_ms`` on the UI thread; ``max_gap_s`` shows any stall."""
+
+    def __init__(self, interval_ms: int = 15) -> None:
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.monotonic()))
+
+    def start(self) -> None:
+        self.ticks.clear()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    @property
+    def max_gap_s(self) -> float:
+        return max((b - a for a, b in zip(self.ticks, self.ticks[1:])), default=float("inf"))
+
+
+@pytest.fixture
+def tick_monitor(qapp):
+    monitor = TickMonitor()
+    yield monitor
+    monitor.stop()
+
+
+@pytest.fixture
+def make_window(qtbot, ini_settings):
+    """Build MainWindow(s) on a real EngineBridge; every window is closed (bridge shut down) after."""
+    from ui.engine_bridge import EngineBridge
+    from ui.main_window import MainWindow
+
+    windows = []
+
+    def make(connection_file: str | os.PathLike | None = None, store: QSettings | None = None) -> MainWindow:
+        bridge = EngineBridge(connection_file=str(connection_file) if connection_file else None,
+                              start_timeout_s=120)
+        window = MainWindow(bridge, store if store is not None else ini_settings)
+        qtbot.addWidget(window)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()

@@ -1,0 +1,30 @@
+"""Style choices read from the capabilities reply in the shapes the protocol may send."""
+
+from ui.capabilities import DEFAULT_FAMILY, parse_capabilities
+
+
+def test_dict_of_families_with_ids_and_backbones():
+    caps = parse_capabilities({
+        "backends": ["vtoonify", "classic"], "devices": [{"name": "cpu"}, {"name": "cuda", "available": False}],
+        "models": {"cartoon": {"backbones": ["dualstylegan", "toonify"], "style_ids": [0, 26, 3]},
+                   "arcane": {"backbones": ["toonify"], "style_ids": []}},
+        "engine_version": "0.1.0"})
+    assert caps.backends == ("auto", "vtoonify", "classic")
+    assert caps.devices == ("auto", "cpu")
+    assert caps.family_names == ("cartoon", "arcane")
+    assert caps.family("cartoon").style_ids == (0, 3, 26)
+    assert caps.family("arcane").backbones == ("toonify",)
+    assert caps.engine_version == "0.1.0"
+
+
+def test_list_of_family_objects_and_counts():
+    caps = parse_capabilities({"backends": [{"name": "classic"}],
+                               "models": {"families": [{"style": "pixar", "style_ids": 3}]}})
+    assert caps.family("pixar").style_ids == (0, 1, 2)
+    assert caps.backends == ("auto", "classic")
+
+
+def test_empty_reply_still_offers_a_default_family():
+    caps = parse_capabilities({"backends": [], "devices": [], "models": {}, "pipeline_error": "x"})
+    assert caps.backends == ("auto",) and caps.family_names == (DEFAULT_FAMILY,)
+    assert parse_capabilities(None).family_names == (DEFAULT_FAMILY,)

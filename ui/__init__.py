@@ -1,0 +1,8 @@
+"""VToonify Studio panel: a PySide6 client of the engine protocol.
+
+The panel never runs the model. It builds job settings (``engine.pipeline.config.RenderConfig``
+fields), sends them to an engine process through ``engine.service.client`` on worker threads, and
+shows replies and events that come back as Qt signals. Modules without ``Qt`` in their job
+(``job_records``, ``capabilities``, ``sources``, ``job_form``) are plain Python and tested without a
+display.
+"""

@@ -1,0 +1,40 @@
+"""``python -m ui`` / ``vtoonify-panel``: open the panel and join (or start) an engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="vtoonify-panel", description="VToonify Studio batch panel")
+    parser.add_argument("--connection-file", default=None,
+                        help="engine connection file (default: the engine's standard location)")
+    parser.add_argument("--start-engine", action="store_true",
+                        help="start a local engine instead of joining a running one")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from PySide6.QtWidgets import QApplication
+
+    from ui.engine_bridge import EngineBridge
+    from ui.main_window import MainWindow
+    from ui.panel_settings import APPLICATION, ORGANISATION, default_settings
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    bridge = EngineBridge(connection_file=args.connection_file)
+    window = MainWindow(bridge, default_settings())
+    window.show()
+    if args.start_engine:
+        bridge.start_engine()
+    else:
+        bridge.connect_to_engine()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Before/after comparison: the source frame left of a draggable split, the stylized frame right.
+
+Both images are drawn into the same aspect-fitted rectangle, so the split line shows the same
+pixel column of each; dragging (or clicking) moves the split.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+
+class SplitCompareView(QWidget):
+    """Custom-painted split view; ``split`` is the fraction of the image width showing "before"."""
+
+    split_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._before = QPixmap()
+        self._after = QPixmap()
+        self._split = 0.5
+        self.setMinimumSize(240, 180)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(False)
+        self.setCursor(Qt.CursorShape.SplitHCursor)
+
+    # --- images -------------------------------------------------------------------------------
+    def set_images(self, before: QImage, after: QImage) -> None:
+        """Show a new pair (converted to pixmaps here, on the UI thread, as Qt requires)."""
+        self._after = QPixmap.fromImage(after)
+        self._before = QPixmap.fromImage(before) if not before.isNull() else QPixmap()
+        self.update()
+
+    def clear(self) -> None:
+        self._before, self._after = QPixmap(), QPixmap()
+        self.update()
+
+    def before_pixmap(self) -> QPixmap:
+        return self._before
+
+    def after_pixmap(self) -> QPixmap:
+        return self._after
+
+    # --- split --------------------------------------------------------------------------------
+    @property
+    def split(self) -> float:
+        return self._split
+
+    def set_split(self, fraction: float) -> None:
+        fraction = min(1.0, max(0.0, float(fraction)))
+        if fraction != self._split:
+            self._split = fraction
+            self.split_changed.emit(fraction)
+            self.update()
+
+    def image_rect(self) -> QRectF:
+        """Where the images are drawn: the largest rect of the stylized image's aspect that fits."""
+        source = self._after if not self._after.isNull() else self._before
+        if source.isNull():
+            return QRectF(self.rect())
+        size = QSize(source.size())
+        size.scale(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        x = (self.width() - size.width()) / 2
+        y = (self.height() - size.height()) / 2
+        return QRectF(x, y, size.width(), size.height())
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self._drag_to(event.position())
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._drag_to(event.position())
+
+    def _drag_to(self, pos: QPointF) -> None:
+        rect = self.image_rect()
+        if rect.width() > 0:
+            self.set_split((pos.x() - rect.left()) / rect.width())
+
+    def sizeHint(self) -> QSize:
+        return QSize(480, 360)
+
+    # --- painting -----------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(32, 32, 36))
+        if self._after.isNull() and self._before.isNull():
+            painter.setPen(QColor(150, 150, 150))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No preview yet")
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        target = self.image_rect()
+        split_x = target.left() + self._split * target.width()
+        left = QRectF(target.left(), target.top(), split_x - target.left(), target.height())
+        right = QRectF(split_x, target.top(), target.right() - split_x, target.height())
+        if not self._before.isNull():
+            painter.save()
+            painter.setClipRect(left)
+            painter.drawPixmap(target, self._before, QRectF(self._before.rect()))
+            painter.restore()
+        if not self._after.isNull():
+            painter.save()
+            painter.setClipRect(right)
+            painter.drawPixmap(target, self._after, QRectF(self._after.rect()))
+            painter.restore()
+        painter.setPen(QPen(QColor(255, 255, 255, 220), 2))
+        painter.drawLine(QPointF(split_x, target.top()), QPointF(split_x, target.bottom()))
+        handle = QRect(int(split_x) - 5, int(target.center().y()) - 14, 10, 28)
+        painter.fillRect(handle, QColor(255, 255, 255, 200))
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(target.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                         "source")
+        painter.drawText(target.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+                         "stylized")

@@ -1,0 +1,37 @@
+"""Status area: the newest message on top, errors in red with the engine's own wording."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+
+MAX_MESSAGES = 200
+
+
+class StatusLog(QListWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMaximumHeight(110)
+        self.setAlternatingRowColors(True)
+
+    def show_info(self, message: str) -> None:
+        self._add(message, None)
+
+    def show_error(self, code: str, message: str) -> None:
+        self._add(f"error [{code}]: {message}", QColor(220, 70, 70))
+
+    def messages(self) -> list[str]:
+        """Newest first, without the time stamp."""
+        return [self.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.count())]
+
+    def _add(self, text: str, colour: QColor | None) -> None:
+        item = QListWidgetItem(f"{time.strftime('%H:%M:%S')}  {text}")
+        item.setData(Qt.ItemDataRole.UserRole, text)  # the bare message, for messages()
+        if colour is not None:
+            item.setForeground(colour)
+        self.insertItem(0, item)
+        while self.count() > MAX_MESSAGES:
+            self.takeItem(self.count() - 1)

@@ -1,0 +1,124 @@
+"""The style section, filled from the engine's capabilities: backend, family, backbone, style id,
+degree, colour transfer and a custom exemplar image."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QWidget,
+)
+
+from ui.capabilities import Capabilities
+from ui.form_rows import hbox_row
+
+DEGREE_STEPS = 100
+
+
+class StylePanel(QGroupBox):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Style", parent)
+        self.capabilities = Capabilities()
+        self.backend_combo = QComboBox(self)
+        self.family_combo = QComboBox(self)
+        self.backbone_combo = QComboBox(self)
+        self.style_id_spin = QSpinBox(self)
+        self.style_id_spin.setRange(0, 9999)
+        self.style_id_spin.setValue(26)
+        self.style_id_hint = QLabel("", self)
+        self.degree_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.degree_slider.setRange(0, DEGREE_STEPS)
+        self.degree_slider.setValue(DEGREE_STEPS // 2)
+        self.degree_label = QLabel("0.50", self)
+        self.degree_slider.valueChanged.connect(lambda v: self.degree_label.setText(f"{v / DEGREE_STEPS:.2f}"))
+        self.color_transfer_check = QCheckBox("Colour transfer (take the exemplar's colours)", self)
+        self.exemplar_edit = QLineEdit(self)
+        self.exemplar_edit.setPlaceholderText("optional custom exemplar image")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse_exemplar)
+
+        form = QFormLayout(self)
+        form.addRow("Backend", self.backend_combo)
+        form.addRow("Style family", self.family_combo)
+        form.addRow("Backbone", self.backbone_combo)
+        form.addRow("Style id", hbox_row(self, self.style_id_spin, self.style_id_hint))
+        form.addRow("Degree", hbox_row(self, self.degree_slider, self.degree_label))
+        form.addRow("", self.color_transfer_check)
+        form.addRow("Exemplar", hbox_row(self, self.exemplar_edit, browse))
+        self.family_combo.currentTextChanged.connect(self._family_changed)
+        self.set_capabilities(Capabilities())
+
+    def set_capabilities(self, capabilities: Capabilities) -> None:
+        """Offer only what the engine has; keep the artist's picks when they are still offered."""
+        self.capabilities = capabilities
+        _refill(self.backend_combo, capabilities.backends)
+        _refill(self.family_combo, capabilities.family_names)
+        self._family_changed(self.family_combo.currentText())
+
+    def _family_changed(self, name: str) -> None:
+        family = self.capabilities.family(name)
+        _refill(self.backbone_combo, ("auto", *(b for b in (family.backbones if family else ()) if b != "auto")))
+        ids = family.style_ids if family else ()
+        if ids:
+            self.style_id_spin.setRange(min(ids), max(ids))
+            self.style_id_hint.setText(f"{len(ids)} exemplars")
+        else:
+            self.style_id_spin.setRange(0, 9999)
+            self.style_id_hint.setText("")
+        self.style_id_spin.setEnabled(family is None or bool(ids))
+
+    def values(self) -> dict:
+        exemplar = self.exemplar_edit.text().strip()
+        return {
+            "backend": self.backend_combo.currentText() or "auto",
+            "style": self.family_combo.currentText() or "cartoon",
+            "backbone": self.backbone_combo.currentText() or "auto",
+            "style_id": self.style_id_spin.value(),
+            "degree": self.degree_slider.value() / DEGREE_STEPS,
+            "color_transfer": self.color_transfer_check.isChecked(),
+            "exstyle_image": exemplar or None,
+        }
+
+    def set_values(self, values: dict) -> None:
+        _select(self.backend_combo, values.get("backend"))
+        _select(self.family_combo, values.get("style"))
+        _select(self.backbone_combo, values.get("backbone"))
+        if values.get("style_id") is not None:
+            self.style_id_spin.setValue(int(values["style_id"]))
+        if values.get("degree") is not None:
+            self.degree_slider.setValue(round(float(values["degree"]) * DEGREE_STEPS))
+        self.color_transfer_check.setChecked(bool(values.get("color_transfer", False)))
+        self.exemplar_edit.setText(values.get("exstyle_image") or "")
+
+    def _browse_exemplar(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Exemplar image", self.exemplar_edit.text(),
+                                              "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
+        if path:
+            self.exemplar_edit.setText(path)
+
+
+def _refill(combo: QComboBox, items: tuple[str, ...]) -> None:
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(list(items))
+    combo.blockSignals(False)
+    _select(combo, current)
+
+
+def _select(combo: QComboBox, text) -> None:
+    if text is None:
+        return
+    index = combo.findText(str(text))
+    if index >= 0:
+        combo.setCurrentIndex(index)
+

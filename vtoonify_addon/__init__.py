@@ -1,0 +1,38 @@
+"""VToonify for Blender's Video Sequencer: stylize portrait strips with the VToonify engine.
+
+Outside Blender (plain pytest of ``vtoonify_addon.core``) bpy is absent: the bpy modules are then
+not imported and ``classes`` is empty.
+"""
+
+from __future__ import annotations
+
+try:
+    import bpy
+except ImportError:  # plain Python: only the bpy-free core is usable
+    bpy = None
+
+if bpy is not None:
+    from . import operators, panels, preferences, props
+
+    classes = (
+        props.VToonifySceneSettings,
+        preferences.VToonifyPreferences,
+        operators.VTOON_OT_stylize,
+        operators.VTOON_OT_cancel,
+        operators.VTOON_OT_preview,
+        panels.VTOON_PT_stylize,
+    )
+else:
+    classes = ()
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    props.register_properties()
+
+
+def unregister() -> None:
+    props.unregister_properties()
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,40 @@
+"""Blender 4.2-5.0 differences in one place (Strip vs Sequence naming).
+
+5.0 renamed ``SequenceEditor.sequences``/``sequences_all`` to ``strips``/``strips_all``; 4.x has
+only the old names. Everything else reads strips through these helpers.
+"""
+
+from __future__ import annotations
+
+
+def top_level_strips(sequence_editor):
+    """The collection with ``new_image``/``new_movie``/``remove`` (top level of the editor)."""
+    if hasattr(sequence_editor, "strips"):
+        return sequence_editor.strips
+    return sequence_editor.sequences
+
+
+def all_strips(sequence_editor):
+    """Every strip, including those inside meta strips."""
+    if hasattr(sequence_editor, "strips_all"):
+        return sequence_editor.strips_all
+    return sequence_editor.sequences_all
+
+
+def active_strip(scene):
+    editor = scene.sequence_editor
+    return editor.active_strip if editor is not None else None
+
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / (scene.render.fps_base or 1.0)
+
+
+def blend_relative_path_options() -> set[str]:
+    """``options`` for path properties that accept ``//``: the flag exists (and is required to avoid a
+    warning) only in Blender versions whose RNA has ``is_path_supports_blend_relative``."""
+    import bpy
+
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties:
+        return {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    return set()

@@ -1,0 +1,77 @@
+"""Find or start the engine and connect to it (no bpy: the client API is passed in).
+
+Order: the connection file (preferences, else the engine's default place) -> connect; if that
+fails and auto-start is on -> ``python -m engine serve`` with the preferred interpreter -> connect.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineLaunchSettings:
+    """The add-on preferences that say where the engine is and how to start it."""
+
+    python_exe: str = ""
+    """Interpreter of the engine's venv (e.g. ``.../.venv/bin/python``)."""
+    extra_args: str = ""
+    """Extra ``engine serve`` arguments, shell-quoted (e.g. ``--device cpu``)."""
+    engine_root: str = ""
+    """Folder holding the ``engine`` package when it is not installed (added to PYTHONPATH)."""
+    connection_file: str = ""
+    """Connection file to read/write; empty = the engine's default location."""
+    auto_start: bool = True
+    models_dir: str = ""
+    connect_timeout_s: float = 5.0
+    start_timeout_s: float = 60.0
+
+
+def launch_args(settings: EngineLaunchSettings) -> tuple[str, ...]:
+    args = tuple(shlex.split(settings.extra_args))
+    if settings.models_dir:
+        args += ("--models", settings.models_dir)
+    return args
+
+
+def launch_env(settings: EngineLaunchSettings, base: dict | None = None) -> dict:
+    """Environment for the engine process: PYTHONPATH gains ``engine_root`` when set."""
+    env = dict(os.environ if base is None else base)
+    if settings.engine_root:
+        parts = [settings.engine_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+    return env
+
+
+def connect(settings: EngineLaunchSettings, api, on_start=None):
+    """A connected ``EngineClient``; raises ``api.EngineError`` with a message and a fix.
+
+    ``on_start(popen)`` is told about a process this call started (the caller owns it).
+    """
+    connection_file = settings.connection_file or None
+    info = api.read_connection_file(connection_file)
+    first_error = None
+    if info is not None:
+        try:
+            return api.EngineClient.connect(info, timeout_s=settings.connect_timeout_s)
+        except api.EngineError as err:
+            first_error = err
+    if not settings.auto_start:
+        if first_error is not None:
+            raise first_error
+        raise api.EngineError(
+            "the VToonify engine is not running (no connection file"
+            + (f" at {connection_file}" if connection_file else "") + ")",
+            "start it with `python -m engine serve`, or turn on Auto-start in the add-on preferences")
+    if not settings.python_exe or not os.path.isfile(settings.python_exe):
+        raise api.EngineError(
+            f"cannot auto-start the engine: Python interpreter {settings.python_exe!r} not found",
+            "set the engine's Python (its .venv/bin/python) in the VToonify add-on preferences")
+    proc, info = api.start_engine(settings.python_exe, args=launch_args(settings),
+                                  connection_file=connection_file, env=launch_env(settings),
+                                  timeout_s=settings.start_timeout_s)
+    if on_start is not None:
+        on_start(proc)
+    return api.EngineClient.connect(info, timeout_s=settings.connect_timeout_s)

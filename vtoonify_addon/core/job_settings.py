@@ -1,0 +1,92 @@
+"""Build the engine's job settings (fields of ``engine.pipeline.config.RenderConfig``) for a strip."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+BACKENDS = ("auto", "vtoonify", "classic")
+FORMATS = ("exr", "png")
+OUTPUT_SPACES = ("plate", "crop")
+
+SETTINGS_PROPERTY = "vtoonify_job"
+"""Custom property on the result strip holding the job settings JSON (for re-render in place)."""
+SOURCE_PROPERTY = "vtoonify_source"
+"""Custom property on the result strip naming the source strip it was rendered from."""
+ROLE_PROPERTY = "vtoonify_role"
+"""``result`` or ``matte_<class>``: which output a VToonify strip shows."""
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """What the artist picks in the panel; the strip supplies source, frames and names."""
+
+    backend: str = "auto"
+    style: str = "cartoon"
+    style_id: int = 26
+    degree: float = 0.5
+    color_transfer: bool = False
+    format: str = "png"
+    mattes: bool = False
+    output_space: str = "plate"
+    models_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown format {self.format!r}")
+        if self.output_space not in OUTPUT_SPACES:
+            raise ValueError(f"unknown output space {self.output_space!r}")
+        if not 0.0 <= float(self.degree) <= 1.0:
+            raise ValueError(f"degree {self.degree} is outside [0, 1]")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StylizeOptions:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def safe_stem(name: str) -> str:
+    """A strip name made safe as a file stem (``Shot 010.mp4`` -> ``Shot_010``)."""
+    stem = re.sub(r"\.[A-Za-z0-9]{2,4}$", "", name.strip())
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")
+    return stem or "strip"
+
+
+def build_job_settings(source: str, output_dir: str, frames: str, options: StylizeOptions,
+                       stem: str, start_number: int = 1) -> dict:
+    """The ``submit`` payload: a plain JSON-able dict keyed like RenderConfig."""
+    settings = {
+        "source": source,
+        "output": output_dir,
+        "frames": frames,
+        "start_number": int(start_number),
+        "backend": options.backend,
+        "style": options.style,
+        "style_id": int(options.style_id),
+        "degree": float(options.degree),
+        "color_transfer": bool(options.color_transfer),
+        "format": options.format,
+        "mattes": bool(options.mattes),
+        "matte_files": bool(options.mattes),
+        "output_space": options.output_space,
+        "name": stem,
+    }
+    if options.models_dir:
+        settings["models_dir"] = options.models_dir
+    return settings
+
+
+def settings_to_json(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True)
+
+
+def settings_from_json(text: str) -> dict:
+    """Read settings back from a strip property; broken text gives an empty dict, not a crash."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,61 @@
+"""Follow one engine job through its events; shared by the modal operator and batch mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+
+
+@dataclass
+class JobTracker:
+    """Consumes event dicts; ignores other jobs' events. Mutable on purpose: one per running job."""
+
+    job: str
+    state: str = RUNNING
+    done_frames: int = 0
+    total_frames: int = 0
+    fps: float = 0.0
+    eta_s: float | None = None
+    result: dict | None = None
+    error: dict | None = None
+    written: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.state != RUNNING
+
+    @property
+    def fraction(self) -> float:
+        return self.done_frames / self.total_frames if self.total_frames else 0.0
+
+    def feed(self, event: dict) -> bool:
+        """Apply one event; True when it belonged to this job."""
+        if str(event.get("job")) != str(self.job) or self.finished:
+            return False
+        kind = event.get("event")
+        if kind == "progress":
+            self.done_frames = int(event.get("done", self.done_frames))
+            self.total_frames = int(event.get("total", self.total_frames))
+            self.fps = float(event.get("fps") or 0.0)
+            self.eta_s = event.get("eta_s")
+        elif kind == "frame_done":
+            if event.get("path"):
+                self.written.append(str(event["path"]))
+        elif kind == "job_done":
+            self.state, self.result = DONE, dict(event.get("result") or {})
+            self.done_frames = self.total_frames = int(self.result.get("count", self.total_frames) or 0)
+        elif kind == "job_failed":
+            self.state, self.error = FAILED, dict(event.get("error") or {})
+        elif kind == "job_cancelled":
+            self.state = CANCELLED
+        return True
+
+    def status_line(self) -> str:
+        """Short text for the header/status bar."""
+        if self.state == RUNNING:
+            eta = f", {self.eta_s:.0f}s left" if isinstance(self.eta_s, (int, float)) else ""
+            return f"VToonify: {self.done_frames}/{self.total_frames or '?'} frames{eta} (Esc cancels)"
+        if self.state == FAILED:
+            return f"VToonify failed: {(self.error or {}).get('message', 'unknown error')}"
+        return f"VToonify: {self.state}"

@@ -1,0 +1,78 @@
+"""Plan the strips that show a finished job: which files, which channel, which frames."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .sequence_files import frame_paths
+
+
+@dataclass(frozen=True)
+class SequenceStripPlan:
+    """One image-sequence strip: a directory plus one file name per visible timeline frame."""
+
+    name: str
+    role: str
+    channel: int
+    frame_start: int
+    directory: str
+    files: tuple[str, ...]
+    mute: bool = False
+
+    @property
+    def frame_end(self) -> int:
+        """One past the last frame, like ``frame_final_end``."""
+        return self.frame_start + len(self.files)
+
+
+def _split(paths: list[str]) -> tuple[str, tuple[str, ...]]:
+    dirs = {os.path.dirname(p) for p in paths}
+    if len(dirs) != 1:
+        raise ValueError(f"sequence files span several folders: {sorted(dirs)}")
+    return dirs.pop(), tuple(os.path.basename(p) for p in paths)
+
+
+def plan_result_strips(result: dict, source_numbers: list[int], frame_start: int, channel: int,
+                       name: str) -> list[SequenceStripPlan]:
+    """Result strip (then one muted strip per matte) for a ``job_done`` result.
+
+    ``source_numbers[k]`` is the engine frame rendered for timeline frame ``frame_start + k``, so
+    the new strip lines up frame for frame with the source strip's visible range.
+    """
+    pattern = result.get("pattern")
+    if not pattern:
+        raise ValueError("the engine's result names no output pattern")
+    directory, files = _split(frame_paths(pattern, source_numbers))
+    plans = [SequenceStripPlan(name, "result", channel, frame_start, directory, files)]
+    for offset, (matte, matte_pattern) in enumerate(sorted((result.get("matte_patterns") or {}).items()), 1):
+        m_dir, m_files = _split(frame_paths(matte_pattern, source_numbers))
+        plans.append(SequenceStripPlan(f"{name}.{matte}", f"matte_{matte}", channel + offset, frame_start,
+                                       m_dir, m_files, mute=True))
+    return plans
+
+
+def missing_files(plans: list[SequenceStripPlan]) -> list[str]:
+    """Planned files that are not on disk (a strip would show them as missing media)."""
+    missing = []
+    for plan in plans:
+        for f in sorted(set(plan.files)):
+            path = os.path.join(plan.directory, f)
+            if not os.path.isfile(path):
+                missing.append(path)
+    return missing
+
+
+def free_channel(occupied: list[tuple[int, int, int]], start: int, end: int, lowest: int,
+                 needed: int = 1, max_channel: int = 128) -> int:
+    """Lowest channel >= ``lowest`` with ``needed`` free channels over [start, end).
+
+    ``occupied`` holds (channel, frame_final_start, frame_final_end) of the other strips.
+    """
+    def busy(ch: int) -> bool:
+        return any(c == ch and s < end and start < e for c, s, e in occupied)
+
+    for ch in range(lowest, max_channel - needed + 2):
+        if not any(busy(ch + k) for k in range(needed)):
+            return ch
+    raise ValueError(f"no {needed} free channel(s) above {lowest - 1} for frames {start}-{end - 1}")

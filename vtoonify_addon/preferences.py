@@ -1,0 +1,60 @@
+"""Add-on preferences: where the engine lives and the defaults for every job."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, StringProperty
+
+from .compat import blend_relative_path_options
+from .core.engine_link import EngineLaunchSettings
+
+_RELATIVE = blend_relative_path_options()
+
+
+class VToonifyPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    engine_python: StringProperty(name="Engine Python", subtype="FILE_PATH", default="", options=_RELATIVE,
+                                  description="Python of the engine's venv, used to auto-start it")
+    engine_args: StringProperty(name="Extra Arguments", default="",
+                                description="Extra arguments for `engine serve`, e.g. --device cpu")
+    engine_root: StringProperty(name="Engine Folder", subtype="DIR_PATH", default="", options=_RELATIVE,
+                                description="Folder holding the engine package when it is not installed")
+    connection_file: StringProperty(name="Connection File", subtype="FILE_PATH", default="", options=_RELATIVE,
+                                    description="Engine connection file; empty uses the engine's default")
+    auto_start: BoolProperty(name="Auto-start Engine", default=True,
+                             description="Start the engine when none is running")
+    models_dir: StringProperty(name="Models Folder", subtype="DIR_PATH", default="", options=_RELATIVE,
+                               description="Folder with the VToonify model files; empty = engine default")
+    output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default="//vtoonify/", options=_RELATIVE,
+                               description="Where rendered sequences go (// = beside the .blend)")
+    output_format: EnumProperty(name="Format", default="png",
+                                items=(("exr", "EXR", "Half-float scene-linear OpenEXR"),
+                                       ("png", "PNG", "8-bit sRGB PNG")),
+                                description="File format of the rendered frames")
+    mattes: BoolProperty(name="Always Write Mattes", default=False,
+                         description="Write face mattes for every job, whatever the panel says")
+
+    def launch_settings(self) -> EngineLaunchSettings:
+        return EngineLaunchSettings(
+            python_exe=bpy.path.abspath(self.engine_python) if self.engine_python else "",
+            extra_args=self.engine_args,
+            engine_root=bpy.path.abspath(self.engine_root) if self.engine_root else "",
+            connection_file=bpy.path.abspath(self.connection_file) if self.connection_file else "",
+            auto_start=self.auto_start,
+            models_dir=bpy.path.abspath(self.models_dir) if self.models_dir else "")
+
+    def draw(self, context):
+        layout = self.layout
+        box = layout.box()
+        box.label(text="Engine")
+        for name in ("engine_python", "engine_args", "engine_root", "connection_file", "auto_start", "models_dir"):
+            box.prop(self, name)
+        box = layout.box()
+        box.label(text="Output")
+        for name in ("output_dir", "output_format", "mattes"):
+            box.prop(self, name)
+
+
+def get_preferences(context) -> VToonifyPreferences:
+    return context.preferences.addons[__package__].preferences
