@@ -129,9 +129,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from engine.models import cli_models
+    from engine import models_cli
 
-    return cli_models.run(args)
+    return models_cli.run(args)
 
 
 def main(argv: list[str] | None = None) -> int:

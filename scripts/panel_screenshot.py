@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["VTOONIFY_STATE_DIR"] = str(tmp_dir / "state")  # the engine child inherits it
         bridge = EngineBridge(connection_file=str(tmp_dir / "engine.json"), start_timeout_s=args.timeout)
         window = MainWindow(bridge, QSettings(str(tmp_dir / "panel.ini"), QSettings.Format.IniFormat))
-        window.resize(1280, 860)
+        window.resize(1280, 900)
         window.show()
         bridge.start_engine()
         if not wait_until(app, lambda: window.indicator.state == "connected", args.timeout):

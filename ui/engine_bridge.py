@@ -15,10 +15,12 @@ re-emits them as a Qt signal, which Qt queues into the UI thread.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -49,6 +51,17 @@ class EngineApi:
         return cls(read_connection_file=client.read_connection_file,
                    connect=client.EngineClient.connect, start_engine=client.start_engine,
                    stop_engine=client.stop_engine)
+
+
+def engine_environment() -> dict:
+    """The panel's environment with the ``engine`` package it imports put first on PYTHONPATH, so
+    ``python -m engine serve`` finds the same engine when the panel runs from a checkout."""
+    import engine
+
+    env = dict(os.environ)
+    package_root = str(Path(engine.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def _connection_broken(exc: BaseException) -> bool:
@@ -96,12 +109,15 @@ class _ControlWorker(QObject):
 
     @Slot(str, list)
     def start_local(self, connection_file: str, args: list) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.connect_file(connection_file)  # ours is still running: join it, never start a second
+            return
         self.state_changed.emit(CONNECTING, "starting engine")
         try:
             self._drop_client()
             process, info = self._api.start_engine(sys.executable, args=tuple(args),
                                                    connection_file=connection_file or None,
-                                                   timeout_s=self._start_timeout_s)
+                                                   env=engine_environment(), timeout_s=self._start_timeout_s)
             self.process = process
             self._open(info)
         except Exception as exc:  # noqa: BLE001
@@ -131,6 +147,19 @@ class _ControlWorker(QObject):
                 self._lost(exc)
             return
         self.job_submitted.emit(key, job_id)  # the engine subscribed this connection on submit
+
+    @Slot(str)
+    def subscribe(self, job_id: str) -> None:
+        """Re-attach to a job after a reconnect; the engine replays its latest event. A job the
+        engine no longer knows (it restarted) is reported as failed so its row does not hang."""
+        if self.client is None:
+            return
+        try:
+            self.client.subscribe(job_id)
+        except Exception as exc:  # noqa: BLE001
+            code, message = _error_parts(exc)
+            self.engine_event.emit({"event": "job_failed", "job": job_id,
+                                    "error": {"code": code, "message": f"lost track of the job: {message}"}})
 
     @Slot(str)
     def cancel(self, job_id: str) -> None:
@@ -242,6 +271,7 @@ class EngineBridge(QObject):
     _start_requested = Signal(str, list)
     _submit_requested = Signal(int, dict)
     _cancel_requested = Signal(str)
+    _subscribe_requested = Signal(str)
     _ping_requested = Signal()
     _preview_requested = Signal(int, dict, int)
 
@@ -268,6 +298,7 @@ class EngineBridge(QObject):
         self._start_requested.connect(self._control.start_local)
         self._submit_requested.connect(self._control.submit)
         self._cancel_requested.connect(self._control.cancel)
+        self._subscribe_requested.connect(self._control.subscribe)
         self._ping_requested.connect(self._control.ping)
         self._preview_requested.connect(self._preview.preview)
         self._control.connection_ready.connect(self._preview.set_connection)
@@ -297,6 +328,9 @@ class EngineBridge(QObject):
 
     def cancel(self, job_id: str) -> None:
         self._cancel_requested.emit(job_id)
+
+    def subscribe(self, job_id: str) -> None:
+        self._subscribe_requested.emit(job_id)
 
     def ping(self) -> None:
         if self.state == CONNECTED:

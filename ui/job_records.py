@@ -7,6 +7,7 @@ tested event by event and keeps the model a thin adapter.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,11 @@ class JobRecord:
     fps: float | None = None
     eta_s: float | None = None
     last_frame_path: str | None = None
+    frames_written: int = 0
+    """``frame_done`` events seen: moves the bar between coarse ``progress`` events (the engine may
+    report progress once per batch of frames)."""
+    started_s: float | None = None
+    """Monotonic time of the first frame written (for an fps estimate when the engine sends none)."""
     error: str | None = None
     result: dict | None = None
     cancel_requested: bool = False
@@ -68,22 +74,35 @@ def shot_label(settings: dict) -> str:
     return Path(source).name or source
 
 
-def apply_event(record: JobRecord, event: dict) -> JobRecord:
+def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> JobRecord:
     """Return the record after one engine event (events of other jobs are the caller's filter).
 
-    Late progress after a terminal event is ignored so a finished row never flips back.
+    Late progress after a terminal event is ignored so a finished row never flips back. ``now_s``
+    (monotonic seconds, default now) times ``frame_done`` events for a local fps/ETA estimate.
     """
+    now_s = time.monotonic() if now_s is None else now_s
     kind = event.get("event")
     if record.finished:
         return record
     if kind == "progress":
         total = int(event.get("total") or record.total)
         status = CANCELLING if record.status == CANCELLING else RUNNING
+        done = max(int(event.get("done") or 0), record.frames_written)
         return dataclasses.replace(
-            record, status=status, done=int(event.get("done") or 0), total=total,
-            fps=_float_or_none(event.get("fps")), eta_s=_float_or_none(event.get("eta_s")))
+            record, status=status, done=done, total=total,
+            fps=_positive_or(event.get("fps"), record.fps), eta_s=_positive_or(event.get("eta_s"), record.eta_s))
     if kind == "frame_done":
-        return dataclasses.replace(record, last_frame_path=event.get("path") or record.last_frame_path)
+        written = record.frames_written + 1
+        status = CANCELLING if record.status == CANCELLING else RUNNING
+        done = max(record.done, written)
+        started_s = record.started_s if record.started_s is not None else now_s
+        fps, eta_s = record.fps, record.eta_s
+        if written > 1 and now_s > started_s:  # frames after the first, over the time since the first
+            fps = (written - 1) / (now_s - started_s)
+            eta_s = max(0, record.total - done) / fps if record.total else None
+        return dataclasses.replace(record, status=status, frames_written=written, done=done, started_s=started_s,
+                                   fps=fps, eta_s=eta_s,
+                                   last_frame_path=event.get("path") or record.last_frame_path)
     if kind == "job_done":
         return dataclasses.replace(record, status=DONE, eta_s=0.0, result=event.get("result") or {},
                                    done=max(record.done, record.total))
@@ -134,8 +153,10 @@ def format_fps(fps: float | None) -> str:
     return f"{fps:.2f}" if fps < 10 else f"{fps:.1f}"
 
 
-def _float_or_none(value) -> float | None:
+def _positive_or(value, fallback: float | None) -> float | None:
+    """The engine's number when it sent a usable one (fps 0.0 before the first frame is not)."""
     try:
-        return None if value is None else float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        return None
+        return fallback
+    return number if number > 0 or (number == 0 and fallback is None) else fallback

@@ -13,9 +13,10 @@ from PySide6.QtWidgets import QMainWindow, QPushButton, QSplitter, QVBoxLayout, 
 from engine.errors import EngineError
 from ui.capabilities import parse_capabilities
 from ui.connection_indicator import ConnectionIndicator
-from ui.engine_bridge import CONNECTED, EngineBridge
+from ui.engine_bridge import CONNECTED, FAILED, EngineBridge
 from ui.form_rows import hbox_row
 from ui.job_form import build_job_settings, preview_settings
+from ui.job_records import shot_label
 from ui.panel_settings import PanelSettings
 from ui.preview_panel import PreviewPanel
 from ui.queue_model import JobQueueModel
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self.status_log = StatusLog(self)
         self._build_layout()
         self._wire()
+        self.preview_panel.preview_button.setEnabled(False)  # enabled once an engine is connected
         self._restore()
 
         self._ping_timer = QTimer(self)
@@ -74,6 +76,7 @@ class MainWindow(QMainWindow):
         main.addWidget(self.queue_panel)
         main.setStretchFactor(0, 3)
         main.setStretchFactor(1, 2)
+        main.setSizes([560, 240])
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -81,7 +84,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(main, 1)
         layout.addWidget(self.status_log)
         self.setCentralWidget(central)
-        self.resize(1200, 820)
+        self.resize(1280, 900)
 
     def _wire(self) -> None:
         bridge = self.bridge
@@ -118,7 +121,7 @@ class MainWindow(QMainWindow):
             return None
         key = self.queue_model.add_job(settings)
         self.bridge.submit(key, settings)
-        self.status_log.show_info(f"queued {self.queue_model.record(self.queue_model.rowCount() - 1).shot}")
+        self.status_log.show_info(f"queued {shot_label(settings)}")
         return key
 
     def request_preview(self, frame: int) -> int | None:
@@ -146,12 +149,19 @@ class MainWindow(QMainWindow):
     # --- bridge signals -----------------------------------------------------------------------
     def _on_state(self, state: str, detail: str) -> None:
         self.indicator.set_state(state, detail)
-        self.add_button.setEnabled(True)
         self.preview_panel.preview_button.setEnabled(state == CONNECTED)
+        if state == FAILED:
+            return  # the failure itself is already in the status area (request_failed)
         self.status_log.show_info(f"engine {state}" + (f": {detail}" if detail else ""))
+        if state == CONNECTED:  # after a reconnect, pick up the events of jobs still in flight
+            for record in self.queue_model.records():
+                if record.job_id and not record.finished:
+                    self.bridge.subscribe(record.job_id)
 
     def _on_capabilities(self, reply: dict) -> None:
         self.style_panel.set_capabilities(parse_capabilities(reply))
+        if reply.get("pipeline_error"):
+            self.status_log.show_error("engine_error", f"engine pipeline unavailable: {reply['pipeline_error']}")
 
     def _on_submit_failed(self, key: int, code: str, message: str) -> None:
         self.queue_model.mark_submit_failed(key, message)

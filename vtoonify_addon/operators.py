@@ -7,10 +7,11 @@ import bpy
 from . import compat, engine_client, stylize
 from .core import job_settings as js
 from .core.engine_link import connect
-from .core.job_tracker import JobTracker
 from .preferences import get_preferences
 
 _STRIP_TYPES = {"MOVIE", "IMAGE"}
+CANCEL_WAIT_S = 60.0
+"""How long to wait for the engine's ``job_cancelled`` before giving up on it."""
 
 
 def _source_of(scene, strip):
@@ -75,7 +76,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             return self._fail(context, _user_message(err))
         if not modal:
             try:
-                tracker = stylize.run_job(self._client, api, self._prepared)
+                tracker = stylize.run_job(self._client, api, self._prepared.settings)
                 result = stylize.finish_job(context.scene, self._source, self._prepared, tracker, api)
             except api.JobCancelled:
                 wm.vtoonify_status = "VToonify: cancelled"
@@ -88,49 +89,39 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             self.report({"INFO"}, wm.vtoonify_status)
             return {"FINISHED"}
         try:
-            job = str(self._client.submit(self._prepared.settings))
-            self._client.subscribe(job)
+            self._job = stylize.PolledJob(self._client, api, self._prepared.settings, cancel_wait_s=CANCEL_WAIT_S)
         except api.EngineError as err:
             self._client.close()
             return self._fail(context, _user_message(err))
-        self._tracker = JobTracker(job)
+        # strips are not IDs: keep names, not references, across timer ticks (the artist may edit meanwhile)
+        self._scene_name, self._source_name = context.scene.name, self._source.name
+        self._source = None
         wm.vtoonify_running, wm.vtoonify_cancel_requested, wm.vtoonify_progress = True, False, 0.0
         wm.vtoonify_status = "VToonify: submitted"
-        self._cancel_sent = False
         self._timer = wm.event_timer_add(0.2, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        wm = context.window_manager
-        if event.type == "ESC" or (wm.vtoonify_cancel_requested and not self._cancel_sent):
-            if not self._cancel_sent:
-                self._cancel_sent = True
-                try:
-                    self._client.cancel(self._tracker.job)
-                except self._api.EngineError:
-                    self._tracker.state = "cancelled"
-            return {"RUNNING_MODAL"}
+        """Timer ticks poll the engine (never block); Esc or the panel's Cancel asks it to stop."""
+        if event.type == "ESC" or context.window_manager.vtoonify_cancel_requested:
+            self._job.cancel()
         if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        try:
-            for item in self._client.poll_events(max_n=100):
-                self._tracker.feed(item)
-        except self._api.EngineError as err:
-            self._tracker.state, self._tracker.error = "failed", {"message": _user_message(err)}
+            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
+        self._job.tick()
         self._show_progress(context)
-        if not self._tracker.finished:
+        if not self._job.tracker.finished:
             return {"PASS_THROUGH"}
         return self._finish(context)
 
     def _show_progress(self, context):
         wm = context.window_manager
-        wm.vtoonify_progress = self._tracker.fraction
-        wm.vtoonify_status = self._tracker.status_line()
+        wm.vtoonify_progress = self._job.tracker.fraction
+        wm.vtoonify_status = self._job.tracker.status_line()
         if context.workspace is not None:
-            context.workspace.status_text_set(wm.vtoonify_status if not self._tracker.finished else None)
+            context.workspace.status_text_set(wm.vtoonify_status if not self._job.tracker.finished else None)
         if context.area is not None:
-            context.area.header_text_set(wm.vtoonify_status if not self._tracker.finished else None)
+            context.area.header_text_set(wm.vtoonify_status if not self._job.tracker.finished else None)
             context.area.tag_redraw()
 
     def _finish(self, context):
@@ -138,8 +129,14 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         wm.event_timer_remove(self._timer)
         wm.vtoonify_running = wm.vtoonify_cancel_requested = False
         self._client.close()
+        scene = bpy.data.scenes.get(self._scene_name)
+        editor = scene.sequence_editor if scene is not None else None
+        source = compat.all_strips(editor).get(self._source_name) if editor is not None else None
+        if source is None:
+            stylize.discard_partial_output(self._prepared)
+            return self._fail(context, f"strip {self._source_name!r} was removed during the render")
         try:
-            result = stylize.finish_job(context.scene, self._source, self._prepared, self._tracker, self._api)
+            result = stylize.finish_job(scene, source, self._prepared, self._job.tracker, self._api)
         except self._api.JobCancelled:
             wm.vtoonify_status = "VToonify: cancelled"
             self.report({"WARNING"}, wm.vtoonify_status)

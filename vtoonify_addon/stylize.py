@@ -1,13 +1,12 @@
 """Stylize one VSE strip: read it, submit the job, and lay the result strips over it.
 
 ``stylize_strip`` is the blocking form (``blender -b shot.blend --python-expr ...``); the modal
-operator uses the same pieces (``prepare_job``, ``JobTracker``, ``apply_result``) on a timer.
+operator uses the same pieces (``prepare_job``, ``PolledJob``, ``finish_job``) on a timer.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 import bpy
@@ -16,9 +15,12 @@ from . import compat
 from .core import job_settings as js
 from .core.cleanup import remove_new_files, snapshot
 from .core.frame_mapping import StripTiming, playback_rate, range_text, source_frame_numbers
-from .core.job_tracker import CANCELLED, DONE, FAILED, JobTracker
+from .core.job_runner import PolledJob, run_job
+from .core.job_tracker import DONE, FAILED, JobTracker
 from .core.result_plan import free_channel, missing_files, plan_result_strips
 from .core.sequence_files import pattern_from_file
+
+__all__ = ("PolledJob", "apply_result", "finish_job", "prepare_job", "run_job", "stylize_strip")
 
 
 class StripError(Exception):
@@ -161,50 +163,6 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     return created[0]
 
 
-def _status_event(client, api, job: str) -> dict | None:
-    """Turn a ``status`` reply into the matching final event (covers events missed before subscribe)."""
-    try:
-        status = client.status(job)
-    except api.EngineError:  # a status probe must never mask the real outcome
-        return None
-    state = str(status.get("state", ""))
-    if state in ("done", "finished", "job_done") and status.get("result"):
-        return {"event": "job_done", "job": job, "result": status["result"]}
-    if state in ("failed", "error", "job_failed"):
-        return {"event": "job_failed", "job": job, "error": status.get("error") or {}}
-    if state in ("cancelled", "job_cancelled"):
-        return {"event": "job_cancelled", "job": job}
-    return None
-
-
-def run_job(client, api, prepared: PreparedJob, progress=None, poll_s: float = 0.5,
-            cancel_wait_s: float = 60.0) -> JobTracker:
-    """Submit and wait for the job's end; ``progress(tracker)`` returning False cancels it."""
-    job = str(client.submit(prepared.settings))
-    tracker = JobTracker(job)
-    try:
-        client.subscribe(job)
-    except api.EngineError as err:  # the status probe below still finds the outcome
-        print(f"VToonify: subscribe to job {job} failed: {err}")
-    cancel_deadline = None
-    quiet_since = time.monotonic()
-    while not tracker.finished:
-        event = client.wait_event(poll_s)
-        if event is not None and tracker.feed(event):
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 2.0:
-            final = _status_event(client, api, job)
-            if final is not None:
-                tracker.feed(final)
-            quiet_since = time.monotonic()
-        if cancel_deadline is None and progress is not None and progress(tracker) is False:
-            client.cancel(job)
-            cancel_deadline = time.monotonic() + cancel_wait_s
-        if cancel_deadline is not None and time.monotonic() > cancel_deadline:
-            tracker.state = CANCELLED
-    return tracker
-
-
 def finish_job(scene, strip, prepared: PreparedJob, tracker: JobTracker, api):
     """Result strip for a done job; otherwise clean up and raise the typed error."""
     if tracker.state == DONE:
@@ -227,5 +185,5 @@ def stylize_strip(scene, strip, settings, client, progress=None):
     api = engine_client.load()
     options = js.StylizeOptions.from_dict(settings)
     prepared = prepare_job(scene, strip, options, settings.get("output", "//vtoonify/"), settings.get("name"))
-    tracker = run_job(client, api, prepared, progress=progress)
+    tracker = run_job(client, api, prepared.settings, progress=progress)
     return finish_job(scene, strip, prepared, tracker, api)

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import FrameRangeError
+
+if TYPE_CHECKING:  # annotations only: typing.Self needs Python 3.11
+    from typing_extensions import Self
 
 
 class FrameSource(abc.ABC):
@@ -36,7 +40,8 @@ class FrameSource(abc.ABC):
         """One frame as uint8 [H, W, 3] RGB; raises FrameRangeError / InputError."""
 
     def read_many(self, frame_numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(frame_number, rgb)`` in the given order; subclasses make sequential runs cheap."""
+        """Yield ``(frame_number, rgb)`` in the given order (a video decodes consecutive numbers straight
+        through, without seeking)."""
         for number in frame_numbers:
             yield number, self.read(number)
 
@@ -50,7 +55,7 @@ class FrameSource(abc.ABC):
     def __len__(self) -> int:
         return len(self.frame_numbers)
 
-    def __enter__(self) -> FrameSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:

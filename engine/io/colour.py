@@ -70,6 +70,20 @@ def linear_to_srgb(rgb: np.ndarray, impl: str = "oiio") -> np.ndarray:
     return linear_to_srgb_ref(rgb) if impl == "ref" else _convert_oiio(rgb, LINEAR_SPACE, SRGB_SPACE)
 
 
+def float_to_srgb(rgb: np.ndarray, from_space: str | None) -> np.ndarray:
+    """Float pixels [..., 3] in a file's declared colour space (None = scene-linear Rec.709) -> sRGB.
+
+    Why honour the declaration: an ACEScg EXR plate (``colorInteropID`` lin_ap1_scene) read as Rec.709
+    would come out with skewed hues; a float TIFF that says it is sRGB-encoded must not be encoded twice.
+    """
+    if from_space:
+        try:
+            return _convert_oiio(rgb, from_space, SRGB_SPACE)
+        except EngineError:
+            pass  # a space the OCIO config does not know: fall back to the EXR convention
+    return linear_to_srgb(rgb)
+
+
 def quantise_uint8(rgb_float: np.ndarray) -> np.ndarray:
     """Display float in [0, 1] -> uint8 with rounding (values outside are clipped)."""
     return np.clip(np.rint(np.asarray(rgb_float, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)

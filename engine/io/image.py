@@ -4,7 +4,8 @@ to the face pipeline: HxWx3 uint8 display sRGB).
 Why uint8 sRGB for frames: the official pipeline works on 8-bit RGB frames (``cv2`` decode), and the
 preprocessing goldens were computed on those exact bytes. 8-bit files are passed through untouched
 (OIIO's JPEG decode matches OpenCV's bit for bit on the sample photos); 16-bit files are rounded to
-8 bits; float files (EXR plates) are scene-linear by convention and go linear -> sRGB -> uint8.
+8 bits; float files (EXR plates) go from their declared colour space (scene-linear Rec.709 when they
+declare none) to sRGB, then uint8.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from engine.errors import InputError
-from engine.io.colour import linear_to_srgb, quantise_uint8, uint16_to_uint8
+from engine.io.colour import float_to_srgb, quantise_uint8, uint16_to_uint8
 
 _FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 
@@ -74,7 +75,10 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
                          "check the file is a complete EXR/PNG/JPG/TIFF image")
     try:
         spec = inp.spec()
-        return int(spec.full_width), int(spec.full_height)
+        width, height = int(spec.full_width), int(spec.full_height)
+        if spec.format.basetype not in _FLOAT_TYPES and spec.getattribute("Orientation") in (5, 6, 7, 8):
+            width, height = height, width  # read_rgb8 applies the 90-degree EXIF rotation
+        return width, height
     finally:
         inp.close()
 
@@ -91,8 +95,9 @@ def read_rgb8(path: str | os.PathLike) -> np.ndarray:
     buf = _full_window(_open_buf(path))
     basetype = buf.spec().format.basetype
     if basetype in _FLOAT_TYPES:
-        linear = _to_three_channels(buf.get_pixels(oiio.FLOAT))
-        rgb = quantise_uint8(linear_to_srgb(np.ascontiguousarray(linear)))
+        declared = buf.spec().getattribute("oiio:ColorSpace")  # e.g. lin_rec709_scene, lin_ap1_scene
+        linear = np.ascontiguousarray(_to_three_channels(buf.get_pixels(oiio.FLOAT)))
+        rgb = quantise_uint8(float_to_srgb(linear, declared if isinstance(declared, str) else None))
     else:
         # cv2.imread honours the EXIF orientation and the official code reads photos with it.
         if buf.orientation != 1:

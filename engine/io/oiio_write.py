@@ -21,9 +21,7 @@ MetadataValue = str | int | float
 def set_metadata(spec: oiio.ImageSpec, metadata: dict[str, MetadataValue] | None) -> None:
     """Copy ``metadata`` into header attributes, keeping int/float types (bools become ints)."""
     for key, value in (metadata or {}).items():
-        if isinstance(value, bool):
-            spec.attribute(str(key), int(value))
-        elif isinstance(value, (int, np.integer)):
+        if isinstance(value, (bool, int, np.integer)):
             spec.attribute(str(key), int(value))
         elif isinstance(value, (float, np.floating)):
             spec.attribute(str(key), float(value))

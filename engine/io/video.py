@@ -7,16 +7,18 @@ timestamps, so frame *i* is the *i*-th presentation time (variable frame rate wo
 to the keyframe at or before that time and decodes forward to the frame with exactly that pts;
 consecutive reads keep decoding without seeking.
 
-Damaged files: if demuxing fails, the container says it holds more frames than were found, or a packet
-lies past the end of the file, the file is treated as truncated and the index is rebuilt by decoding,
-keeping only frames that decode (``truncated`` is then True and ``frame_numbers`` counts real frames).
+Damaged files: if demuxing fails, the container says it holds more frames (or a longer duration) than
+were found, or a packet lies past the end of the file, the file is treated as truncated and the index is
+rebuilt by decoding, keeping only frames that decode (``truncated`` is then True and ``frame_numbers``
+counts real frames). A file that cannot even be opened raises InputError. Streams without timestamps
+(raw ``.h264``) are numbered in decode order and re-decoded from the start when reading backwards.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +35,7 @@ _SIGNATURES = (
     (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
     (0, b"RIFF"),  # AVI
     (0, b"\x00\x00\x01\xba"),  # MPEG-PS
-    (0, b"\x47"),  # MPEG-TS sync byte
+    (0, b"\x47\x40"),  # MPEG-TS sync byte + PAT packet start
     (0, b"\x06\x0e\x2b\x34"),  # MXF
     (0, b"GIF8"),
 )
@@ -57,6 +59,8 @@ class _FrameIndex:
     keyframe_pts: list[int]
     truncated: bool
     expected_frames: int
+    by_count: bool = False
+    """True when the stream has no timestamps: frame i is the i-th decoded frame."""
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
@@ -74,68 +78,86 @@ def _open_container(path: Path) -> av.container.InputContainer:
     return container
 
 
-def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool]:
-    """Packet pts without decoding -> (frame pts, keyframe pts, complete?)."""
+def _ends_early(container, stream, pts: list[int]) -> bool:
+    """The header's duration reaches well past the last packet (formats with no frame count, e.g. MKV)."""
+    if not pts or container.duration is None or stream.time_base is None:
+        return False
+    rate = stream.average_rate or stream.guessed_rate
+    frame_s = 1.0 / float(rate) if rate else 0.04
+    start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    last_s = float(max(pts) * stream.time_base) - start_s
+    return container.duration / av.time_base - last_s > max(3 * frame_s, 0.25)
+
+
+def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool, int]:
+    """Packet pts without decoding -> (frame pts, keyframe pts, intact?, frames the header claims).
+
+    No pts list (empty) with intact=True means the stream has no timestamps (raw elementary stream).
+    """
     file_size = path.stat().st_size
     pts: list[int] = []
     keyframes: list[int] = []
     complete = True
     container = _open_container(path)
+    stream = container.streams.video[0]
+    claimed = int(stream.frames or 0)
     try:
-        stream = container.streams.video[0]
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue  # flush packet at the end of the stream
             stamp = packet.pts if packet.pts is not None else packet.dts
             if stamp is None:
-                return [], [], False  # no timestamps: only a decode can number the frames
+                return [], [], True, claimed  # no timestamps: only a decode can number the frames
             if packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size > file_size:
                 complete = False
             pts.append(int(stamp))
             if packet.is_keyframe:
                 keyframes.append(int(stamp))
-        if stream.frames and stream.frames > len(pts):
+        if claimed > len(pts) or _ends_early(container, stream, pts):
             complete = False
     except (av.FFmpegError, OSError):
         complete = False
     finally:
         container.close()
-    return sorted(pts), sorted(keyframes), complete
+    return sorted(pts), sorted(keyframes), complete, claimed
 
 
-def _index_by_decode(path: Path) -> tuple[list[int], list[int]]:
-    """Decode every frame that decodes; used for truncated files and streams without timestamps."""
+def _index_by_decode(path: Path) -> tuple[list[int], list[int], bool, bool]:
+    """Decode every frame that decodes -> (frame pts, keyframe pts, intact?, numbered by count?);
+    for damaged files and streams without timestamps (then frames are numbered by decode order)."""
     pts: list[int] = []
     keyframes: list[int] = []
+    intact = True
+    by_count = False
     container = _open_container(path)
     try:
         stream = container.streams.video[0]
         for count, frame in enumerate(container.decode(stream)):
-            stamp = int(frame.pts) if frame.pts is not None else count
-            pts.append(stamp)
+            by_count = by_count or frame.pts is None
+            pts.append(count if by_count else int(frame.pts))
             if frame.key_frame:
-                keyframes.append(stamp)
+                keyframes.append(pts[-1])
     except (av.FFmpegError, OSError):
-        pass  # keep the frames decoded before the damage
+        intact = False  # keep the frames decoded before the damage
     finally:
         container.close()
-    return sorted(pts), sorted(keyframes)
+    if by_count:
+        return list(range(len(pts))), [0], intact, True
+    return sorted(pts), sorted(keyframes), intact, False
 
 
 def build_frame_index(path: Path) -> _FrameIndex:
     """Frame pts list for ``path`` (demux only when the file is intact)."""
-    container = _open_container(path)
-    expected = int(container.streams.video[0].frames or 0)
-    container.close()
-    pts, keyframes, complete = _index_by_demux(path)
-    if complete and pts:
+    pts, keyframes, intact, expected = _index_by_demux(path)
+    if intact and pts:
         return _FrameIndex(pts, keyframes, truncated=False, expected_frames=expected or len(pts))
-    pts, keyframes = _index_by_decode(path)
-    truncated = not complete
+    pts, keyframes, decoded_intact, by_count = _index_by_decode(path)
+    truncated = not (intact and decoded_intact) or len(pts) < expected
     if not pts:
         raise InputError(f"video {path} has no decodable frames (it looks truncated or damaged)",
                          "re-export or re-copy the file")
-    return _FrameIndex(pts, keyframes or pts[:1], truncated=truncated, expected_frames=max(expected, len(pts)))
+    return _FrameIndex(pts, keyframes or pts[:1], truncated=truncated, expected_frames=max(expected, len(pts)),
+                       by_count=by_count)
 
 
 class VideoSource(FrameSource):
@@ -154,15 +176,22 @@ class VideoSource(FrameSource):
         """True when the file is damaged; only the frames that decode are numbered."""
         self.expected_frames = index.expected_frames
         """Frame count the container claims (equals ``len(self)`` for intact files)."""
+        self._by_count = index.by_count
+        self._counter = 0  # frames decoded since the last restart (count mode)
         self._container = _open_container(self._path)
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else None
-        self.size = (int(self._stream.codec_context.width), int(self._stream.codec_context.height))
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._last_index = -1  # index of the frame the decoder returned last
         self._cached: tuple[int, np.ndarray] | None = None
+        try:
+            first = self._decode_to(0)  # size after display rotation; kept for read(start_number)
+        except BaseException:
+            self.close()
+            raise
+        self._cached = (0, first)
+        self.size = (int(first.shape[1]), int(first.shape[0]))
 
     @property
     def frame_numbers(self) -> list[int]:
@@ -177,11 +206,27 @@ class VideoSource(FrameSource):
             raise self._out_of_range(frame_number)
         return index
 
+    def _restart(self) -> None:
+        """Decode from the first frame again (streams that cannot seek, or a seek that overshot)."""
+        self._container.close()
+        self._container = _open_container(self._path)
+        self._stream = self._container.streams.video[0]
+        self._decoder = self._container.decode(self._stream)
+        self._last_index = -1
+        self._counter = 0
+
     def _seek_before(self, target_pts: int) -> None:
         """Position the decoder at the keyframe at or before ``target_pts``."""
+        if self._by_count:
+            self._restart()
+            return
         slot = bisect.bisect_right(self._keyframe_pts, target_pts) - 1
         seek_pts = self._keyframe_pts[slot] if slot >= 0 else self._pts[0]
-        self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
+        try:
+            self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
+        except (av.FFmpegError, OSError):
+            self._restart()  # raw streams (.h264) cannot seek
+            return
         self._decoder = self._container.decode(self._stream)
         self._last_index = -1
 
@@ -195,24 +240,27 @@ class VideoSource(FrameSource):
         return slot >= 0 and self._keyframe_pts[slot] > self._pts[self._last_index]
 
     def _decode_to(self, index: int) -> np.ndarray:
+        """Decode frame ``index`` -> uint8 [H, W, 3] RGB, display rotation applied."""
         target = self._pts[index]
         for attempt in range(2):
-            if attempt == 1 or self._needs_seek(index):
-                if attempt == 1:
-                    # The seek landed after the target (bad container index): start from the top.
-                    self._container.seek(self._pts[0], stream=self._stream, backward=True, any_frame=False)
-                    self._decoder = self._container.decode(self._stream)
-                    self._last_index = -1
-                else:
-                    self._seek_before(target)
             try:
+                if attempt == 1:
+                    self._restart()  # the seek landed after the target (bad container index)
+                elif self._needs_seek(index):
+                    self._seek_before(target)
                 for frame in self._decoder:
-                    stamp = frame.pts
+                    if self._by_count:
+                        stamp, self._counter = self._counter, self._counter + 1
+                    else:
+                        stamp = frame.pts
                     if stamp is None:
                         continue
                     if stamp == target:
                         self._last_index = index
-                        return frame.to_ndarray(format="rgb24")
+                        # Phone footage carries a display rotation (counter-clockwise degrees);
+                        # cv2.VideoCapture applies it too, so frames match the official code.
+                        turns = round(frame.rotation / 90) % 4 if frame.rotation else 0
+                        return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
                     if stamp > target:
                         break
                     self._last_index = bisect.bisect_left(self._pts, stamp)
@@ -230,14 +278,9 @@ class VideoSource(FrameSource):
             return self._cached[1].copy()
         if self._container is None:
             raise InputError(f"video {self._path} is closed", "open the source again")
-        rgb = np.ascontiguousarray(self._decode_to(index))
+        rgb = self._decode_to(index)
         self._cached = (index, rgb)
         return rgb.copy()
-
-    def read_many(self, frame_numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        """Sequential runs decode straight through (``read`` only seeks when it must)."""
-        for number in frame_numbers:
-            yield number, self.read(number)
 
     def close(self) -> None:
         if self._container is not None:

@@ -14,6 +14,7 @@ package imports even where they are unavailable (and importing it stays cheap).
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,13 +23,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import ConfigError, ModelFileError
+from engine.errors import ConfigError, DeviceError, ModelFileError
 from engine.models.bisenet import BiSeNet, parsing_maps
 from engine.models.checkpoints import (
     describe_checkpoint,
     load_exstyle_codes,
     load_state_dict_strict,
     load_torch_file,
+    state_dict_problems,
 )
 from engine.models.psp import DEFAULT_WIDTHS, UNITS_PER_STAGE, GradualStyleEncoder, StyleEncoder, n_styles_for
 
@@ -44,8 +46,17 @@ __all__ = [
 ]
 
 _MODEL_ARGS: dict[str, tuple[str, ...]] = {
-    "VToonify": ("in_size", "out_size", "img_channels", "style_channels", "num_mlps", "channel_multiplier",
-                 "num_res_layers", "backbone", "channels"),
+    "VToonify": (
+        "in_size",
+        "out_size",
+        "img_channels",
+        "style_channels",
+        "num_mlps",
+        "channel_multiplier",
+        "num_res_layers",
+        "backbone",
+        "channels",
+    ),
     "DualStyleGAN": ("size", "style_dim", "n_mlp", "channel_multiplier", "twoRes", "res_index", "channels"),
     "GradualStyleEncoder": ("num_layers", "mode", "input_nc", "output_size", "n_styles", "widths"),
     "BiSeNet": ("n_classes",),
@@ -63,7 +74,9 @@ def _channel_table(channels: Mapping[Any, Any] | None) -> dict[int, int] | None:
     try:
         return {int(res): int(width) for res, width in channels.items()}
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad channel table {channels!r}: {exc}", "use {resolution: width} integers") from None
+        raise ConfigError(
+            f"bad channel table {channels!r}: {exc}", "use {resolution: width} integers"
+        ) from None
 
 
 def build_model(config: Mapping[str, Any]) -> nn.Module:
@@ -105,6 +118,54 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
         args.setdefault("n_styles", n_styles_for(output_size))
         return GradualStyleEncoder(**args)
     return BiSeNet(**args)
+
+
+def _import_model_modules(class_name: str) -> None:
+    """Import generator modules before any ``torch.device('meta')`` block, so that tensors made at
+    import time (if any) are real, not meta."""
+    if class_name in ("VToonify", "DualStyleGAN"):
+        importlib.import_module("engine.models.dualstylegan")
+        importlib.import_module("engine.models.vtoonify")
+
+
+def build_loaded(
+    config: Mapping[str, Any], state_dict: Mapping[str, Any], path: str | Path, model_name: str
+) -> nn.Module:
+    """Build the module for ``config`` and strictly load ``state_dict`` into it.
+
+    The module is first built on the meta device, which checks names and shapes without allocating;
+    when the file holds every tensor (official files do; missing BatchNorm counters are filled with
+    0), the random initialisation is skipped (``to_empty``), which saves seconds on the full-size
+    models. Otherwise (e.g. a file without the FIR kernel constants) a normally built module keeps
+    its own values for what the file lacks.
+    """
+    _import_model_modules(str(config.get("class_name")))
+    with torch.device("meta"):
+        skeleton = build_model(config)
+    problems = state_dict_problems(skeleton, state_dict)
+    if problems:
+        raise ModelFileError(
+            f"{path} does not fit {model_name}: " + "; ".join(problems),
+            "use the file made for this model, or download it again with `vtoonify models fetch`",
+        )
+    missing = [k for k in skeleton.state_dict() if k not in state_dict]
+    if all(k.endswith("num_batches_tracked") for k in missing):
+        complete = dict(state_dict)
+        complete.update({k: torch.zeros((), dtype=torch.long) for k in missing})
+        model = skeleton.to_empty(device="cpu")
+        return load_state_dict_strict(model, complete, path, model_name)
+    return load_state_dict_strict(build_model(config), state_dict, path, model_name)
+
+
+def _to_device(model: nn.Module, device: str | torch.device) -> nn.Module:
+    """Move a loaded model, turning an unusable device into a DeviceError."""
+    try:
+        return model.to(device)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise DeviceError(
+            f"cannot use device {device!r} ({str(exc).splitlines()[0][:120]})",
+            "choose --device cpu, or check the GPU driver and the torch build",
+        ) from None
 
 
 # --- VToonify ---------------------------------------------------------------------------------
@@ -173,10 +234,9 @@ def load_vtoonify(path: str | Path, device: str | torch.device = "cpu") -> nn.Mo
             f"{path} looks like VToonify but its layout is incomplete (no tensor {exc})",
             "download the file again with `vtoonify models fetch`",
         ) from None
-    model = build_model(config)
     kind = "VToonify-D" if config["backbone"] == "dualstylegan" else "VToonify-T"
-    load_state_dict_strict(model, sd, path, f"{kind} (out_size {config['out_size']})")
-    return model.float().eval().to(device)
+    model = build_loaded(config, sd, path, f"{kind} (out_size {config['out_size']})")
+    return _to_device(model.float().eval(), device)
 
 
 # --- pSp style encoder ------------------------------------------------------------------------
@@ -198,8 +258,9 @@ def infer_psp_config(encoder_sd: Mapping[str, torch.Tensor], opts: Mapping[str, 
     n_styles = len(_indices(keys, "styles.", ".linear.weight"))
     output_size = int((opts or {}).get("output_size", 1024))
     if n_styles != n_styles_for(output_size):
-        raise ValueError(f"{n_styles} style heads, but opts.output_size {output_size} needs "
-                         f"{n_styles_for(output_size)}")
+        raise ValueError(
+            f"{n_styles} style heads, but opts.output_size {output_size} needs {n_styles_for(output_size)}"
+        )
     return {
         "class_name": "GradualStyleEncoder",
         "num_layers": depth,
@@ -227,17 +288,19 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
         )
     latent_avg = obj.get("latent_avg")
     if not isinstance(latent_avg, torch.Tensor):
-        raise ModelFileError(f"{path} has no 'latent_avg' tensor (the pSp mean latent)",
-                             "use encoder.pt from the official VToonify models")
-    encoder_sd = {k[len("encoder."):]: v for k, v in full.items() if k.startswith("encoder.")}
+        raise ModelFileError(
+            f"{path} has no 'latent_avg' tensor (the pSp mean latent)",
+            "use encoder.pt from the official VToonify models",
+        )
+    encoder_sd = {k[len("encoder.") :]: v for k, v in full.items() if k.startswith("encoder.")}
     opts = obj.get("opts") if isinstance(obj.get("opts"), Mapping) else {}
     try:
         config = infer_psp_config(encoder_sd, opts)
     except (KeyError, IndexError, ValueError) as exc:
-        raise ModelFileError(f"{path} has an unexpected pSp layout ({exc})",
-                             "use encoder.pt from the official VToonify models") from None
-    encoder = build_model(config)
-    load_state_dict_strict(encoder, encoder_sd, path, "the pSp GradualStyleEncoder")
+        raise ModelFileError(
+            f"{path} has an unexpected pSp layout ({exc})", "use encoder.pt from the official VToonify models"
+        ) from None
+    encoder = build_loaded(config, encoder_sd, path, "the pSp GradualStyleEncoder")
     width = config["widths"]["W4"] if config["widths"] else DEFAULT_WIDTHS["W4"]
     if latent_avg.shape[-1] != width or latent_avg.numel() not in (width, config["n_styles"] * width):
         raise ModelFileError(
@@ -245,7 +308,7 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
             f"[{config['n_styles']}, {width}] or [{width}]",
             "use encoder.pt from the official VToonify models",
         )
-    return StyleEncoder(encoder, latent_avg).float().eval().to(device)
+    return _to_device(StyleEncoder(encoder, latent_avg).float().eval(), device)
 
 
 # --- face parser and style codes ----------------------------------------------------------------
@@ -262,9 +325,10 @@ def load_face_parser(path: str | Path, device: str | torch.device = "cpu") -> Bi
         )
     head = obj.get("conv_out.conv_out.weight")
     n_classes = int(head.shape[0]) if isinstance(head, torch.Tensor) else 19
-    parser = BiSeNet(n_classes)
-    load_state_dict_strict(parser, obj, path, f"BiSeNet({n_classes} classes)")
-    return parser.float().eval().to(device)
+    parser = build_loaded(
+        {"class_name": "BiSeNet", "n_classes": n_classes}, obj, path, "the BiSeNet face parser"
+    )
+    return _to_device(parser.float().eval(), device)
 
 
 def load_exstyles(path: str | Path) -> dict[str, torch.Tensor]:

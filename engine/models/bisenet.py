@@ -48,7 +48,9 @@ class BasicBlock(nn.Module):
 
 
 def _stage(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(BasicBlock(in_channels, out_channels, stride), BasicBlock(out_channels, out_channels))
+    return nn.Sequential(
+        BasicBlock(in_channels, out_channels, stride), BasicBlock(out_channels, out_channels)
+    )
 
 
 class ResNet18(nn.Module):

@@ -20,7 +20,9 @@ from torch import nn
 
 from engine.errors import ModelFileError
 
-_REFETCH_FIX = "download it again with `vtoonify models fetch` or copy the original file into the models folder"
+_REFETCH_FIX = (
+    "download it again with `vtoonify models fetch` or copy the original file into the models folder"
+)
 
 IGNORABLE_MISSING_SUFFIXES = ("num_batches_tracked", ".kernel")
 """Keys a file may lack: BatchNorm counters (unused in eval; old files lack them) and FIR kernels
@@ -45,6 +47,13 @@ def load_torch_file(path: str | Path) -> Any:
         raise ModelFileError(f"model file not found: {_display(path)}", _REFETCH_FIX)
     if path.stat().st_size == 0:
         raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", _REFETCH_FIX)
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic == b"\x93NUMPY":
+        raise ModelFileError(
+            f"{_display(path)} is a numpy .npy file (such as exstyle_code.npy), not a torch checkpoint",
+            "pick the .pt/.pth model file; style codes are read from the family folder automatically",
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -77,12 +86,16 @@ _NUMPY_GLOBALS = {
 """The only globals an ``np.save``-d dict of float arrays needs (array rebuild, dtype, dict)."""
 
 
+class _ForbiddenPickle(pickle.UnpicklingError):
+    """The pickle asked for something outside the allow-list (raised before anything is called)."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that resolves only :data:`_NUMPY_GLOBALS`; any other global aborts before it runs."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _NUMPY_GLOBALS:
-            raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+            raise _ForbiddenPickle(f"forbidden global {module}.{name}")
         if name == "dict":
             return dict
         if name == "ndarray":
@@ -97,7 +110,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return getattr(multiarray, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("persistent ids are not allowed")
+        raise _ForbiddenPickle("persistent ids are not allowed")
 
 
 def _unpickle_restricted(data: bytes) -> Any:
@@ -131,25 +144,39 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
             _REFETCH_FIX,
         )
     try:
-        array = _unpickle_restricted(raw[stream.tell():])
-    except pickle.UnpicklingError as exc:
+        array = _unpickle_restricted(raw[stream.tell() :])
+    except _ForbiddenPickle as exc:
         raise ModelFileError(
             f"refusing to load {_display(path)}: its pickle asks for code ({exc})",
             "use the official exstyle_code.npy; never load style files from untrusted sources",
         ) from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+    ) as exc:
         # a truncated or garbled pickle stream surfaces as any of these decoder errors
-        raise ModelFileError(f"{_display(path)} is truncated or corrupt ({type(exc).__name__}: {exc})",
-                             _REFETCH_FIX) from None
+        raise ModelFileError(
+            f"{_display(path)} is truncated or corrupt ({type(exc).__name__}: {exc})", _REFETCH_FIX
+        ) from None
     codes = array.item() if isinstance(array, np.ndarray) and array.shape == () else array
     if not isinstance(codes, dict) or not codes:
-        raise ModelFileError(f"{_display(path)} does not hold a dict of style codes "
-                             f"(found {type(codes).__name__})", _REFETCH_FIX)
+        raise ModelFileError(
+            f"{_display(path)} does not hold a dict of style codes (found {type(codes).__name__})",
+            _REFETCH_FIX,
+        )
     result: dict[str, torch.Tensor] = {}
     for name, code in codes.items():
         if not isinstance(code, np.ndarray) or code.dtype.kind != "f" or code.ndim < 1:
-            raise ModelFileError(f"{_display(path)}: entry {name!r} is not a float array "
-                                 f"(found {type(code).__name__})", _REFETCH_FIX)
+            raise ModelFileError(
+                f"{_display(path)}: entry {name!r} is not a float array (found {type(code).__name__})",
+                _REFETCH_FIX,
+            )
         tensor = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))
         if tensor.ndim == 2:
             tensor = tensor.unsqueeze(0)  # [18,512] -> [1,18,512]
@@ -168,7 +195,11 @@ def unwrap_checkpoint(obj: Any) -> Mapping[str, Any] | None:
         inner = obj.get(key)
         if isinstance(inner, Mapping):
             return inner
-    if obj and all(isinstance(k, str) for k in obj) and any(isinstance(v, torch.Tensor) for v in obj.values()):
+    if (
+        obj
+        and all(isinstance(k, str) for k in obj)
+        and any(isinstance(v, torch.Tensor) for v in obj.values())
+    ):
         return obj
     return None
 
@@ -181,7 +212,11 @@ def describe_checkpoint(obj: Any) -> str:
             return f"an unknown file (top-level keys: {', '.join(map(str, list(obj)[:6]))})"
         return f"an unknown file (a {type(obj).__name__}, not a dict)"
     keys = set(sd)
-    if isinstance(obj, Mapping) and "latent_avg" in obj and any(k.startswith("encoder.input_layer.") for k in keys):
+    if (
+        isinstance(obj, Mapping)
+        and "latent_avg" in obj
+        and any(k.startswith("encoder.input_layer.") for k in keys)
+    ):
         return "the pSp style encoder (encoder.pt)"
     if "cp.resnet.conv1.weight" in keys:
         return "the BiSeNet face parser (faceparsing.pth)"
@@ -212,7 +247,9 @@ def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> lis
     """Every way ``state_dict`` differs from ``module`` (missing/unexpected keys, shape mismatches)."""
     expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict and not k.endswith(IGNORABLE_MISSING_SUFFIXES)]
-    unexpected = [k for k in state_dict if k not in expected and not k.endswith(IGNORABLE_UNEXPECTED_SUFFIXES)]
+    unexpected = [
+        k for k in state_dict if k not in expected and not k.endswith(IGNORABLE_UNEXPECTED_SUFFIXES)
+    ]
     problems: list[str] = []
     if missing:
         problems.append(f"missing {len(missing)} keys such as {_few(missing)}")

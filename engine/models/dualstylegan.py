@@ -88,7 +88,7 @@ class DualStyleGAN(nn.Module):
         style_dim: int,
         n_mlp: int,
         channel_multiplier: int = 2,
-        twoRes: bool = True,  # noqa: N803 - official argument name
+        twoRes: bool = True,
         res_index: int = 6,
         channels: Mapping | None = None,
     ) -> None:
@@ -96,7 +96,8 @@ class DualStyleGAN(nn.Module):
         self.style = mapping_network(style_dim, n_mlp - 6, 0.01)
         self.generator = Generator(size, style_dim, n_mlp, channel_multiplier, channels=channels)
         self.res_index = res_index // 2 * 2
-        self.twoRes = twoRes  # accepted for checkpoint configs; the official model always builds two per level
+        # Official argument name, kept for checkpoint configs; the official model builds two blocks per level anyway.
+        self.twoRes = twoRes
         self.res = nn.ModuleList([AdaResBlock(self.generator.channels[4], style_dim)])  # for conv1
         for i in range(3, self.generator.log_size + 1):
             width = self.generator.channels[2**i]

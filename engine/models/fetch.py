@@ -148,6 +148,7 @@ def _download_one(
 ) -> FetchResult:
     dest = models_dir / relpath
     part = dest.with_name(dest.name + ".part")
+    new_folders = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.is_file() else 0
     url = base_url.rstrip("/") + "/" + relpath
@@ -163,8 +164,10 @@ def _download_one(
             part.unlink()
             return _download_one(relpath, models_dir, base_url, expected, progress, timeout_s, chunk_bytes)
         if exc.code in (401, 403, 404):
-            raise ModelFileError(f"{url} is not available (HTTP {exc.code})",
-                                 "check the file name against `vtoonify models list`") from None
+            raise ModelFileError(
+                f"{url} is not available (HTTP {exc.code})",
+                "check the file name against `vtoonify models list`",
+            ) from None
         raise _offline(base_url, models_dir, f"HTTP {exc.code} for {relpath}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
@@ -200,6 +203,9 @@ def _download_one(
     wanted = expected or server_sha
     if wanted is not None and actual != wanted:
         part.unlink(missing_ok=True)
+        for folder in new_folders:  # deepest first: leave no trace of a rejected download
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise ModelFileError(
             f"checksum mismatch for {relpath}: expected sha256 {wanted}, got {actual}; the download was deleted",
             "run `vtoonify models fetch` again; if it repeats, the server or a proxy is serving a wrong file",
@@ -235,7 +241,9 @@ def fetch_models(
         if dest.is_file() and relpath in sums:
             digest = sha256_of(dest)
             if digest == sums[relpath] and pinned.get(relpath, digest) == digest:
-                results.append(FetchResult(relpath, str(dest), digest, dest.stat().st_size, True, skipped=True))
+                results.append(
+                    FetchResult(relpath, str(dest), digest, dest.stat().st_size, True, skipped=True)
+                )
                 continue
         result = _download_one(relpath, root, base_url, pinned.get(relpath), progress, timeout_s, chunk_bytes)
         sums = read_sums(root)

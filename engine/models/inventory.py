@@ -33,14 +33,28 @@ EXSTYLE_FILE = "exstyle_code.npy"
 TOONIFY_FILE = "vtoonify.pt"
 
 OFFICIAL_FILES: Mapping[tuple[str, str], tuple[str, ...]] = {
-    ("cartoon", "dualstylegan"): ("vtoonify_s_d.pt", "vtoonify_s026_d0.5.pt", "vtoonify_s299_d0.5.pt", EXSTYLE_FILE),
+    ("cartoon", "dualstylegan"): (
+        "vtoonify_s_d.pt",
+        "vtoonify_s026_d0.5.pt",
+        "vtoonify_s299_d0.5.pt",
+        EXSTYLE_FILE,
+    ),
     ("caricature", "dualstylegan"): ("vtoonify_s039_d0.5.pt", "vtoonify_s068_d0.5.pt", EXSTYLE_FILE),
-    ("arcane", "dualstylegan"): ("vtoonify_s_d.pt", "vtoonify_s000_d0.5.pt", "vtoonify_s077_d0.5.pt", EXSTYLE_FILE),
+    ("arcane", "dualstylegan"): (
+        "vtoonify_s_d.pt",
+        "vtoonify_s000_d0.5.pt",
+        "vtoonify_s077_d0.5.pt",
+        EXSTYLE_FILE,
+    ),
     ("comic", "dualstylegan"): ("vtoonify_s_d.pt", EXSTYLE_FILE),
     ("pixar", "dualstylegan"): ("vtoonify_s_d.pt", "vtoonify_s052_d0.5.pt", EXSTYLE_FILE),
     ("illustration", "dualstylegan"): (
-        "vtoonify_s054_d_c.pt", "vtoonify_s004_d_c.pt", "vtoonify_s009_d_c.pt", "vtoonify_s043_d_c.pt",
-        "vtoonify_s086_d_c.pt", EXSTYLE_FILE,
+        "vtoonify_s054_d_c.pt",
+        "vtoonify_s004_d_c.pt",
+        "vtoonify_s009_d_c.pt",
+        "vtoonify_s043_d_c.pt",
+        "vtoonify_s086_d_c.pt",
+        EXSTYLE_FILE,
     ),
     ("cartoon", "toonify"): (TOONIFY_FILE,),
     ("caricature", "toonify"): (TOONIFY_FILE,),
@@ -63,7 +77,9 @@ def normalise_backbone(backbone: str) -> str:
     aliases = {"d": "dualstylegan", "vtoonify_d": "dualstylegan", "t": "toonify", "vtoonify_t": "toonify"}
     value = aliases.get(value, value)
     if value not in BACKBONES:
-        raise ModelFileError(f"unknown backbone {backbone!r}", "use 'dualstylegan' (VToonify-D) or 'toonify' (VToonify-T)")
+        raise ModelFileError(
+            f"unknown backbone {backbone!r}", "use 'dualstylegan' (VToonify-D) or 'toonify' (VToonify-T)"
+        )
     return value
 
 
@@ -191,7 +207,9 @@ class CheckpointChoice:
         return asdict(self)
 
 
-def _family_from_disk(root: Path, folder: str, style: str, backbone: str, shared_missing: tuple[str, ...]) -> StyleFamily:
+def _family_from_disk(
+    root: Path, folder: str, style: str, backbone: str, shared_missing: tuple[str, ...]
+) -> StyleFamily:
     directory = root / folder
     checkpoints: list[CheckpointFile] = []
     missing = list(shared_missing)
@@ -205,7 +223,9 @@ def _family_from_disk(root: Path, folder: str, style: str, backbone: str, shared
         names = sorted(p.name for p in directory.glob("vtoonify_*.pt")) if directory.is_dir() else []
         checkpoints = [c for n in names if (c := parse_checkpoint_name(f"{folder}/{n}")) is not None]
         if not checkpoints:
-            default = next((n for n in OFFICIAL_FILES.get((style, backbone), ()) if n.endswith(".pt")), "vtoonify_s_d.pt")
+            default = next(
+                (n for n in OFFICIAL_FILES.get((style, backbone), ()) if n.endswith(".pt")), "vtoonify_s_d.pt"
+            )
             missing.append(f"{folder}/{default}")
         if (directory / EXSTYLE_FILE).is_file():
             exstyle = f"{folder}/{EXSTYLE_FILE}"
@@ -280,15 +300,24 @@ def pick_checkpoint(
     }
     if backbone == "toonify":
         return CheckpointChoice(
-            checkpoint=str(root / family.checkpoints[0].relpath), exstyle_codes=None, style_id=None,
-            degree=None, color_transfer=False, note="VToonify-T: style id, degree and colour transfer do not apply",
+            checkpoint=str(root / family.checkpoints[0].relpath),
+            exstyle_codes=None,
+            style_id=None,
+            degree=None,
+            color_transfer=False,
+            note="VToonify-T: style id, degree and colour transfer do not apply",
             **common,
         )
 
     fitting = [c for c in family.checkpoints if c.fits(style_id, degree)]
     note = ""
     candidates = [c for c in fitting if c.color_transfer == color_transfer]
-    if not candidates and not color_transfer and fitting and all(c.color_transfer for c in family.checkpoints):
+    if (
+        not candidates
+        and not color_transfer
+        and fitting
+        and all(c.color_transfer for c in family.checkpoints)
+    ):
         candidates, color_transfer = fitting, True
         note = f"the {style} models are colour-transfer models; colour transfer is on"
     if not candidates:
@@ -301,7 +330,9 @@ def pick_checkpoint(
         )
     best = min(candidates, key=lambda c: (_rank(c, style_id, degree), c.relpath))
     if best.style_id is not None and not note:
-        note = f"model trained for exemplar {best.style_id}" + (f" at degree {best.degree}" if best.degree is not None else "")
+        note = f"model trained for exemplar {best.style_id}" + (
+            f" at degree {best.degree}" if best.degree is not None else ""
+        )
     return CheckpointChoice(
         checkpoint=str(root / best.relpath),
         exstyle_codes=absolute(family.exstyle_codes),

@@ -3,8 +3,10 @@
 One small module per idea; attribute names are checkpoint keys, so an official ``state_dict``
 loads with ``strict=True``. Departures from the official file: the channel table can be
 overridden (``channels``), blur kernels are tuples (no mutable defaults), the ops are the
-plain-PyTorch ones from ``engine.ops`` (``impl`` picks ref/fast), and StyledConv can skip the noise
-term (VToonify multiplies its noise by 0).
+plain-PyTorch ones from ``engine.ops`` (layers default to the ``'fast'`` routes, which the golden
+tests check against the official numbers; ``set_ops_impl(model, 'ref')`` selects the reference
+routes, which reproduce the official CPU ops bit for bit), and StyledConv can skip the noise term
+(VToonify multiplies its noise by 0).
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ BLUR_KERNEL = (1, 3, 3, 1)
 def default_channels(channel_multiplier: int = 2) -> dict[int, int]:
     """Official width per resolution (4..32 -> 512, then halving from 64 with multiplier 2)."""
     m = channel_multiplier
-    return {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * m, 128: 128 * m, 256: 64 * m, 512: 32 * m, 1024: 16 * m}
+    return {
+        4: 512,
+        8: 512,
+        16: 512,
+        32: 512,
+        64: 256 * m,
+        128: 128 * m,
+        256: 64 * m,
+        512: 32 * m,
+        1024: 16 * m,
+    }
 
 
 def normalize_channels(channels: Mapping | None, channel_multiplier: int = 2) -> dict[int, int]:
@@ -52,7 +64,9 @@ class PixelNorm(nn.Module):
 class Upsample(nn.Module):
     """2x FIR upsampling of the RGB skip (ToRGB): kernel x factor^2, pads from the kernel length."""
 
-    def __init__(self, blur_kernel: Sequence[float] = BLUR_KERNEL, factor: int = 2, impl: str = "ref") -> None:
+    def __init__(
+        self, blur_kernel: Sequence[float] = BLUR_KERNEL, factor: int = 2, impl: str = "fast"
+    ) -> None:
         super().__init__()
         self.factor = factor
         self.impl = impl
@@ -68,7 +82,7 @@ class Blur(nn.Module):
     """FIR low-pass at constant rate (after the transposed conv of an upsampling ModulatedConv2d)."""
 
     def __init__(
-        self, blur_kernel: Sequence[float], pad: tuple[int, int], upsample_factor: int = 1, impl: str = "ref"
+        self, blur_kernel: Sequence[float], pad: tuple[int, int], upsample_factor: int = 1, impl: str = "fast"
     ) -> None:
         super().__init__()
         self.register_buffer("kernel", make_fir_kernel(blur_kernel, upsample_factor**2))
@@ -102,7 +116,12 @@ class EqualConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(
-            x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.padding, dilation=self.dilation
+            x,
+            self.weight * self.scale,
+            self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
         )
 
     def extra_repr(self) -> str:
@@ -157,7 +176,7 @@ class ModulatedConv2d(nn.Module):
         upsample: bool = False,
         blur_kernel: Sequence[float] = BLUR_KERNEL,
         fused: bool = True,
-        impl: str = "ref",
+        impl: str = "fast",
     ) -> None:
         super().__init__()
         self.eps = 1e-8
@@ -170,7 +189,9 @@ class ModulatedConv2d(nn.Module):
         if upsample:
             factor = 2
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
-            self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor, impl=impl)
+            self.blur = Blur(
+                blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor, impl=impl
+            )
         self.scale = 1 / math.sqrt(in_channel * kernel_size**2)
         self.padding = kernel_size // 2
         self.weight = nn.Parameter(torch.randn(1, out_channel, in_channel, kernel_size, kernel_size))
@@ -262,14 +283,23 @@ class StyledConv(nn.Module):
     ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(
-            in_channel, out_channel, kernel_size, style_dim, demodulate=demodulate, upsample=upsample,
+            in_channel,
+            out_channel,
+            kernel_size,
+            style_dim,
+            demodulate=demodulate,
+            upsample=upsample,
             blur_kernel=blur_kernel,
         )
         self.noise = NoiseInjection()
-        self.activate = FusedLeakyReLU(out_channel)
+        self.activate = FusedLeakyReLU(out_channel, impl="fast")
 
     def forward(
-        self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None, inject_noise: bool = True
+        self,
+        x: torch.Tensor,
+        style: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        inject_noise: bool = True,
     ) -> torch.Tensor:
         """``inject_noise=False`` skips the noise term (VToonify scales its noise by 0)."""
         out = self.conv(x, style)
@@ -282,7 +312,11 @@ class ToRGB(nn.Module):
     """Unnormalised 1x1 modulated conv to RGB + bias, plus the 2x-upsampled previous skip."""
 
     def __init__(
-        self, in_channel: int, style_dim: int, upsample: bool = True, blur_kernel: Sequence[float] = BLUR_KERNEL
+        self,
+        in_channel: int,
+        style_dim: int,
+        upsample: bool = True,
+        blur_kernel: Sequence[float] = BLUR_KERNEL,
     ) -> None:
         super().__init__()
         if upsample:
@@ -314,17 +348,26 @@ class ConvLayer(nn.Sequential):
     ) -> None:
         padding = kernel_size // 2 + dilation - 1
         layers: list[nn.Module] = [
-            EqualConv2d(in_channel, out_channel, kernel_size, padding=padding, bias=bias and not activate, dilation=dilation)
+            EqualConv2d(
+                in_channel,
+                out_channel,
+                kernel_size,
+                padding=padding,
+                bias=bias and not activate,
+                dilation=dilation,
+            )
         ]
         if activate:
-            layers.append(FusedLeakyReLU(out_channel, bias=bias))
+            layers.append(FusedLeakyReLU(out_channel, bias=bias, impl="fast"))
         super().__init__(*layers)
 
 
 def mapping_network(style_dim: int, n_layers: int, lr_mul: float) -> nn.Sequential:
     """PixelNorm + ``n_layers`` equalized linears with biased leaky ReLU (index 0 has no weights)."""
     layers: list[nn.Module] = [PixelNorm()]
-    layers += [EqualLinear(style_dim, style_dim, lr_mul=lr_mul, activation="fused_lrelu") for _ in range(n_layers)]
+    layers += [
+        EqualLinear(style_dim, style_dim, lr_mul=lr_mul, activation="fused_lrelu") for _ in range(n_layers)
+    ]
     return nn.Sequential(*layers)
 
 
@@ -352,7 +395,8 @@ def mix_latents(styles: list[torch.Tensor], n_latent: int, inject_index: int | N
     a, b = styles[0], styles[1]
     if a.ndim < 3:
         return torch.cat(
-            [a.unsqueeze(1).repeat(1, inject_index, 1), b.unsqueeze(1).repeat(1, n_latent - inject_index, 1)], 1
+            [a.unsqueeze(1).repeat(1, inject_index, 1), b.unsqueeze(1).repeat(1, n_latent - inject_index, 1)],
+            1,
         )
     return torch.cat([a[:, :inject_index], b[:, inject_index:]], 1)
 
@@ -395,7 +439,9 @@ class Generator(nn.Module):
         in_channel = c4
         for i in range(3, self.log_size + 1):
             out_channel = self.channels[2**i]
-            self.convs.append(StyledConv(in_channel, out_channel, 3, style_dim, upsample=True, blur_kernel=blur_kernel))
+            self.convs.append(
+                StyledConv(in_channel, out_channel, 3, style_dim, upsample=True, blur_kernel=blur_kernel)
+            )
             self.convs.append(StyledConv(out_channel, out_channel, 3, style_dim, blur_kernel=blur_kernel))
             self.to_rgbs.append(ToRGB(out_channel, style_dim, blur_kernel=blur_kernel))
             in_channel = out_channel

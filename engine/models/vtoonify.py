@@ -71,7 +71,9 @@ class Fusion(nn.Module):
             nn.Linear(1, 64), nn.LeakyReLU(0.2), nn.Linear(64, 128), nn.LeakyReLU(0.2)
         )
 
-    def forward(self, f_g: torch.Tensor, f_e: torch.Tensor, d_s: float = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, f_g: torch.Tensor, f_e: torch.Tensor, d_s: float = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """f_g, f_e ``[N,C,h,w]`` -> (fused feature ``[N,C_out,h,w]``, mask ``[N,1,h,w]``)."""
         label = self.linear(torch.zeros(f_g.shape[0], 1, device=f_g.device, dtype=f_g.dtype) + d_s)  # [N,128]
         diff = torch.cat([f_g, (f_g - f_e).abs()], dim=1)
@@ -81,8 +83,10 @@ class Fusion(nn.Module):
 
 def _down_block(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(out_channels, out_channels, 3, 1, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(in_channels, out_channels, 3, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(out_channels, out_channels, 3, 1, 1),
+        nn.LeakyReLU(0.2),
     )
 
 
@@ -107,26 +111,36 @@ class VToonify(nn.Module):
             raise ValueError(f"backbone must be 'dualstylegan' or 'toonify', got {backbone!r}")
         self.backbone = backbone
         if backbone == "dualstylegan":
-            self.generator = DualStyleGAN(out_size, style_channels, num_mlps, channel_multiplier, channels=channels)
+            self.generator = DualStyleGAN(
+                out_size, style_channels, num_mlps, channel_multiplier, channels=channels
+            )
         else:
-            self.generator = Generator(out_size, style_channels, num_mlps, channel_multiplier, channels=channels)
+            self.generator = Generator(
+                out_size, style_channels, num_mlps, channel_multiplier, channels=channels
+            )
         self.in_size = in_size
         self.style_channels = style_channels
         self.img_channels = img_channels
         ch = self.generator.channels
 
         encoder_res = [2**i for i in range(int(math.log2(in_size)), 4, -1)]  # e.g. 256,128,64,32
-        self.encoder = nn.ModuleList([
-            nn.Sequential(
-                nn.Conv2d(img_channels + PARSING_CLASSES, 32, 3, 1, 1), nn.LeakyReLU(0.2),
-                nn.Conv2d(32, ch[in_size], 3, 1, 1), nn.LeakyReLU(0.2),
-            )
-        ])
+        self.encoder = nn.ModuleList(
+            [
+                nn.Sequential(
+                    nn.Conv2d(img_channels + PARSING_CLASSES, 32, 3, 1, 1),
+                    nn.LeakyReLU(0.2),
+                    nn.Conv2d(32, ch[in_size], 3, 1, 1),
+                    nn.LeakyReLU(0.2),
+                )
+            ]
+        )
         for res in encoder_res:
             if res > 32:
                 self.encoder.append(_down_block(ch[res], ch[res // 2]))
             else:
-                self.encoder.append(nn.Sequential(*[VToonifyResBlock(ch[res]) for _ in range(num_res_layers)]))
+                self.encoder.append(
+                    nn.Sequential(*[VToonifyResBlock(ch[res]) for _ in range(num_res_layers)])
+                )
                 self.encoder.append(nn.Conv2d(ch[res], img_channels, 1, 1, 0))  # initial RGB skip
 
         self.fusion_out = nn.ModuleList()
@@ -160,11 +174,14 @@ class VToonify(nn.Module):
         if style.ndim < 3:
             resstyles = (
                 self.generator.style(style).unsqueeze(1).repeat(1, n_latent, 1)
-                if self.backbone == "dualstylegan" else None
+                if self.backbone == "dualstylegan"
+                else None
             )
             adastyles = style.unsqueeze(1).repeat(1, n_latent, 1)
         else:
-            resstyles = map_each_latent(self.generator.style, style) if self.backbone == "dualstylegan" else None
+            resstyles = (
+                map_each_latent(self.generator.style, style) if self.backbone == "dualstylegan" else None
+            )
             adastyles = style
         if self.backbone == "dualstylegan":
             structure = [self.generator.res[i](adastyles[:, i]) for i in range(FIRST_DECODED_LAYER, n_latent)]
@@ -188,7 +205,8 @@ class VToonify(nn.Module):
         assert_vtoonify_input(x, self.img_channels + PARSING_CLASSES)
         if style is None and not (return_feat and self.backbone == "toonify"):
             raise InputError(
-                "VToonify needs a style code", "pass a W+ code [N,18,512] (e.g. zplus2wplus of the pSp output)"
+                "VToonify needs a style code",
+                "pass a W+ code [N,18,512] (e.g. zplus2wplus of the pSp output)",
             )
         resstyles, adastyles = self._styles(style) if style is not None else (None, None)
 

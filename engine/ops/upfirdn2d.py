@@ -63,7 +63,9 @@ def upfirdn2d(
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if x.ndim != 4 or kernel.ndim != 2:
-        raise ValueError(f"expected x [N,C,H,W] and kernel [kh,kw], got {tuple(x.shape)}, {tuple(kernel.shape)}")
+        raise ValueError(
+            f"expected x [N,C,H,W] and kernel [kh,kw], got {tuple(x.shape)}, {tuple(kernel.shape)}"
+        )
     up_x, up_y = _pair(up)
     down_x, down_y = _pair(down)
     pads = _pads(pad)
@@ -127,7 +129,7 @@ def _upfirdn2d_strided(
     x: torch.Tensor, kernel: torch.Tensor, down_x: int, down_y: int, pads: tuple[int, int, int, int]
 ) -> torch.Tensor:
     """Filter and downsample in one strided depthwise conv (no discarded outputs)."""
-    n, c, h, w = x.shape
+    c = x.shape[1]
     kh, kw = kernel.shape
     weight = torch.flip(kernel, [0, 1]).to(x.dtype).reshape(1, 1, kh, kw).expand(c, 1, kh, kw)
     y = _pad_or_crop(x, pads)

@@ -68,24 +68,40 @@ class ClassicBackend:
         return None
 
     def prepare(self, analysis, wplus) -> None:
-        pass
+        crop = analysis.crop_params()
+        sx, sy = crop.w / analysis.source_size[0], crop.h / analysis.source_size[1]
+        points = np.asarray(analysis.landmarks, np.float64)
+        self.shot_landmarks = np.stack([points[:, 0] * sx - crop.left, points[:, 1] * sy - crop.top], 1)
 
-    def stylize(self, crops: list[np.ndarray], frame_numbers: list[int] | None = None) -> list[Stylized]:
-        from engine.face import find_landmarks, landmark_mattes
+    def crop_landmarks(self, crop: np.ndarray) -> np.ndarray:
+        """Landmarks of this frame's face in crop pixels.
+
+        dlib's detector needs a margin around a face, and a tight crop has none, so the crop is
+        padded with black first; a frame where detection still fails uses the shot's landmarks.
+        """
+        import cv2
+
+        from engine.face import find_landmarks
+
+        pad = max(crop.shape[:2]) // 2
+        padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        found = find_landmarks(padded)
+        if found is None:
+            return self.shot_landmarks
+        return np.asarray(found, np.float64) - pad
+
+    def stylize(self, crops: list[np.ndarray], parsing=None) -> list[Stylized]:
+        from engine.face import landmark_mattes
 
         results = []
         for crop in crops:
             rgb = self.stylizer.stylize(crop).astype(np.float32) / 255.0
             mattes = {}
             if self.mattes:
-                landmarks = find_landmarks(crop)
                 h, w = rgb.shape[:2]
-                if landmarks is None:
-                    mattes = {n: np.zeros((h, w), np.float32) for n in self.mattes}
-                else:
-                    scale = w / crop.shape[1]
-                    all_mattes = landmark_mattes(np.asarray(landmarks, np.float64) * scale, (h, w))
-                    mattes = {n: all_mattes[n].astype(np.float32) for n in self.mattes if n in all_mattes}
+                scale = w / crop.shape[1]
+                all_mattes = landmark_mattes(self.crop_landmarks(crop) * scale, (h, w))
+                mattes = {n: all_mattes[n].astype(np.float32) for n in self.mattes if n in all_mattes}
             results.append(Stylized(rgb, mattes))
         return results
 

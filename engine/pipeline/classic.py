@@ -49,6 +49,8 @@ class ClassicStylizer:
     """A pixel becomes ink when it is this many levels darker than its neighbourhood mean."""
     line_median_px: int = 7
     """Median blur on the luma before thresholding (odd); removes skin-pore speckle."""
+    line_min_area_px: int = 12
+    """Ink blobs smaller than this many crop pixels are dropped (freckles, noise), 0 keeps all."""
 
     def __post_init__(self) -> None:
         def check(ok: bool, what: str, fix: str) -> None:
@@ -65,7 +67,8 @@ class ClassicStylizer:
         check(self.line_block_px >= 3 and self.line_block_px % 2 == 1, "line block size must be odd and >= 3",
               "use e.g. 9")
         check(self.line_median_px >= 1 and self.line_median_px % 2 == 1, "line median size must be odd",
-              "use e.g. 5")
+              "use e.g. 7")
+        check(self.line_min_area_px >= 0, "minimum ink blob area must be 0 or more", "use e.g. 12")
 
     def stylize(self, crop_rgb: np.ndarray) -> np.ndarray:
         """uint8 [H, W, 3] RGB crop -> uint8 [4H, 4W, 3] toon image (deterministic)."""
@@ -133,8 +136,13 @@ class ClassicStylizer:
         luma = cv2.medianBlur(luma, self.line_median_px)
         lines = cv2.adaptiveThreshold(luma, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
                                       self.line_block_px, self.line_offset)
-        # Drop isolated specks: a line pixel needs line neighbours.
+        # Drop isolated specks: a line pixel needs line neighbours, and a stroke needs some length.
         lines = cv2.morphologyEx(lines, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        if self.line_min_area_px > 0:
+            _, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)  # stats [N, 5]
+            keep = stats[:, cv2.CC_STAT_AREA] >= self.line_min_area_px  # [N]
+            keep[0] = False  # label 0 is the background
+            lines = np.where(keep[labels], np.uint8(255), np.uint8(0))
         return lines.astype(np.float32) / 255.0
 
 

@@ -21,6 +21,10 @@ import numpy as np
 FEATHER_FRACTION = 0.06
 """Feather width as a fraction of the crop's shorter side (only on edges inside the frame)."""
 
+EDGE_GAP_PX = 8
+"""Crop edges closer than this to the frame edge (in resized pixels; the official crop snaps edges to
+multiples of 8, so a crop meant to reach the edge can stop up to 7 px short) are not feathered."""
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -57,7 +61,8 @@ def plan_plate_placement(crop, source_size: tuple[int, int], scale: float, styli
     x1 = min(out_w, math.ceil(crop.right * kx))
     y1 = min(out_h, math.ceil(crop.bottom * ky))
     matrix = ((ax, 0.0, bx - x0), (0.0, ay, by - y0))
-    edges = (crop.left > 0, crop.right < crop.w, crop.top > 0, crop.bottom < crop.h)
+    edges = (crop.left >= EDGE_GAP_PX, crop.w - crop.right >= EDGE_GAP_PX,
+             crop.top >= EDGE_GAP_PX, crop.h - crop.bottom >= EDGE_GAP_PX)
     return Placement((out_w, out_h), (x0, y0, x1, y1), matrix, edges)
 
 

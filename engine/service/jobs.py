@@ -31,6 +31,9 @@ PreviewRunner = Callable[[RenderConfig, int, str, object], dict]
 """preview_runner(config, frame, out_dir, models) -> {"path", "source_path", "frame"}."""
 Publish = Callable[[str, dict], None]
 
+MAX_LISTED_OUTPUTS = 1000
+"""Longer ``outputs`` lists are left out of results (``pattern`` + ``frames`` name every file), so a
+job_done event stays far below the 1 MiB line limit and the journal stays small."""
 JOURNAL_KEEP = 200
 """Finished jobs kept in the journal (oldest dropped first) so it stays small."""
 ACTIVE_STATES = ("queued", "running")
@@ -54,6 +57,16 @@ def pipeline_model_cache(device: str):
     from engine.pipeline.modelcache import ModelCache
 
     return ModelCache(device=device)
+
+
+def compact_result(result: dict) -> dict:
+    """The pipeline's result dict, with a very long ``outputs`` list replaced by its length."""
+    result = dict(result)
+    outputs = result.get("outputs")
+    if isinstance(outputs, list) and len(outputs) > MAX_LISTED_OUTPUTS:
+        result["outputs"] = []
+        result["outputs_omitted"] = len(outputs)
+    return result
 
 
 @dataclass
@@ -154,6 +167,11 @@ class JobQueue:
         self._preview_worker: _Worker | None = None
         self._closing = False
         self._load_journal()
+
+    @property
+    def models_dir(self) -> str | None:
+        """The engine's --models folder (jobs without their own ``models_dir`` use it)."""
+        return self._models_dir
 
     # --- requests -------------------------------------------------------------------------
 
@@ -272,7 +290,7 @@ class JobQueue:
             config = RenderConfig.from_dict(job.settings)
             result = self._runner(config, on_event, job.cancel, worker.models())
             state = "done"
-            job.result = dict(result)
+            job.result = compact_result(result)
             message = protocol.event("job_done", job.id, state=state, result=job.result)
         except JobCancelled:
             state = "interrupted" if self._closing else "cancelled"
@@ -285,7 +303,7 @@ class JobQueue:
             state = "failed"
             job.error = {"code": "engine_error", "message": f"the render pipeline is not installed ({exc})"}
             message = protocol.event("job_failed", job.id, state=state, error=job.error)
-        except Exception as exc:  # a bug, not a user error: report it instead of killing the worker
+        except Exception as exc:  # noqa: BLE001 - a bug, not a user error: report it, keep the worker alive
             state = "failed"
             job.error = {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"}
             message = protocol.event("job_failed", job.id, state=state, error=job.error)

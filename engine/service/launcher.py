@@ -9,10 +9,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from engine.errors import EngineError
-
-from .client import EngineClient, engine_stderr_tail, start_engine, stop_engine
-from .connection import ConnectionInfo
+try:  # STDLIB ONLY and relative-import safe: scripts/build_addon.py copies this file into the add-on
+    from .client import EngineClient, engine_stderr_tail, start_engine, stop_engine
+    from .connection import ConnectionInfo
+    from .errors import EngineError
+except ImportError:
+    from engine.errors import EngineError
+    from engine.service.client import EngineClient, engine_stderr_tail, start_engine, stop_engine
+    from engine.service.connection import ConnectionInfo
 
 
 class EngineProcess:
@@ -21,8 +25,8 @@ class EngineProcess:
     def __init__(self, args: list[str] | tuple[str, ...] = (), connection_file: str | None = None,
                  env: dict | None = None, timeout_s: float = 60.0, python_exe: str = sys.executable,
                  entry: tuple[str, ...] = ("-m", "engine", "serve"), cwd: str | None = None) -> None:
-        self._start_args = dict(python_exe=python_exe, args=list(args), connection_file=connection_file,
-                                env=env, timeout_s=timeout_s, entry=tuple(entry), cwd=cwd)
+        self._start_args = {"python_exe": python_exe, "args": list(args), "connection_file": connection_file,
+                            "env": env, "timeout_s": timeout_s, "entry": tuple(entry), "cwd": cwd}
         self.proc: subprocess.Popen | None = None
         self.info: ConnectionInfo | None = None
 
@@ -49,7 +53,7 @@ class EngineProcess:
                 pass
         return stop_engine(self.proc, timeout_s)
 
-    def __enter__(self) -> EngineProcess:
+    def __enter__(self) -> EngineProcess:  # noqa: PYI034 - typing.Self needs 3.11
         return self.start()
 
     def __exit__(self, *exc) -> None:

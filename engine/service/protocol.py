@@ -37,7 +37,11 @@ class LineTooLong(ProtocolError):
 
 def encode(message: dict) -> bytes:
     """One message -> one wire line (compact JSON + b'\\n'); raises ProtocolError if too long."""
-    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    try:
+        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:  # NaN/Infinity are not JSON: strict peers would reject the line
+        raise ProtocolError(f"message cannot be sent as JSON ({exc})", "send finite numbers only") from None
+    data = data.encode("utf-8") + b"\n"
     if len(data) > MAX_LINE_BYTES + 1:
         raise ProtocolError(f"message of {len(data)} bytes exceeds the 1 MiB line limit",
                             "send smaller settings")
@@ -54,13 +58,17 @@ def decode(line: bytes) -> dict:
     if not text.strip():
         raise ProtocolError("empty line", "send one JSON object per line")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"malformed JSON: {str(exc)[:120]}", "send one JSON object per line") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"message is a JSON {type(value).__name__}, not an object",
                             "send a JSON object such as {\"type\": \"ping\", \"id\": 1}")
     return value
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class LineReader:

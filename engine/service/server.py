@@ -163,11 +163,12 @@ class ClientSession:
                 pass
 
     def _read_loop(self) -> None:
+        """Hello, then one request per line until end of stream; any way out ends the session after
+        what is already queued for this client has been sent (the writer closes the socket)."""
         reader = protocol.LineReader(self.sock)
         try:
             self.sock.settimeout(HELLO_TIMEOUT_S)
             if not self._handshake(reader):
-                self.close_after_flush()
                 return
             self.sock.settimeout(None)
             while not self.closed.is_set():
@@ -175,18 +176,14 @@ class ClientSession:
                     line = reader.readline()
                 except protocol.LineTooLong as exc:
                     self.send(protocol.reply_error(None, exc.code, exc.user_message))
-                    self.close_after_flush()
                     return
                 if line is None:
-                    break
+                    return
                 self.server.handle_line(self, line)
         except OSError:
             pass
         finally:
-            if not self.closed.is_set() and not self._writer.is_alive():
-                self.close()
-            elif not self.closed.is_set():
-                self.close_after_flush()
+            self.close_after_flush()
 
     def _handshake(self, reader: protocol.LineReader) -> bool:
         try:
@@ -318,7 +315,7 @@ class EngineServer:
             handler(session, request_id, message)
         except EngineError as exc:
             session.send(protocol.reply_error(request_id, exc.code, exc.user_message))
-        except Exception as exc:  # a bug must not kill the connection thread silently
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the connection thread silently
             session.send(protocol.reply_error(request_id, "internal", f"internal error: {type(exc).__name__}: {exc}"))
 
     def _hello_again(self, session, request_id, message) -> None:
@@ -328,9 +325,8 @@ class EngineServer:
         session.send(protocol.reply_ok(request_id, pong=True, time_s=time.time()))
 
     def _capabilities(self, session, request_id, message) -> None:
-        models_dir = getattr(self.jobs, "models_dir", None)
         try:
-            caps = importlib.import_module("engine.pipeline.capabilities").capabilities(models_dir)
+            caps = importlib.import_module("engine.pipeline.capabilities").capabilities(self.jobs.models_dir)
         except ImportError as exc:
             caps = {"backends": [], "devices": [], "models": {}, "pipeline_error": str(exc)}
         caps = dict(caps, protocol=protocol.PROTOCOL_VERSION, engine_version=engine.__version__,
@@ -390,7 +386,7 @@ class EngineServer:
             except ImportError as exc:
                 session.send(protocol.reply_error(request_id, "engine_error",
                                                   f"the preview pipeline is not installed ({exc})"))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the client waits for this reply whatever happens
                 session.send(protocol.reply_error(request_id, "internal", f"internal error: {exc!r}"))
 
         threading.Thread(target=run, name=f"engine-preview-{request_id}", daemon=True).start()
@@ -403,11 +399,13 @@ class EngineServer:
 def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.PathLike | None = None,
           models_dir: str | None = None, device: str = "auto",
           ready_callback: Callable[[ConnectionInfo], None] | None = None, *,
-          state_dir: str | os.PathLike | None = None, runner=None, preview_runner=None) -> int:
+          state_dir: str | os.PathLike | None = None, runner=None, preview_runner=None,
+          model_cache: bool = True) -> int:
     """Run the engine service until shutdown / SIGTERM / SIGINT; returns the exit code (0 = clean).
 
     Raises ConfigError for a non-loopback host or when a live engine already owns the connection file.
     ``runner``/``preview_runner`` replace the pipeline (see jobs.JobRunner); None = the real pipeline.
+    ``model_cache=False`` gives runners ``models=None`` (no torch import: for torch-free runners).
     """
     host = loopback_host(host)
     conn_path = Path(connection_file) if connection_file else default_connection_path()
@@ -419,11 +417,9 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
 
     def make_jobs(publish):
         kwargs = {"runner": runner, "preview_runner": preview_runner}
-        if runner is not None:
+        if not model_cache:
             kwargs["model_cache_factory"] = None
-        queue = JobQueue(publish, state_dir=state, default_device=device, models_dir=models_dir, **kwargs)
-        queue.models_dir = models_dir
-        return queue
+        return JobQueue(publish, state_dir=state, default_device=device, models_dir=models_dir, **kwargs)
 
     server = EngineServer(host, port, jobs_factory=make_jobs, state_dir=state)
     info = ConnectionInfo(host=server.host, port=server.port, token=server.token, pid=os.getpid(),
@@ -464,12 +460,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=None, help="job journal + previews (default: user state dir)")
     parser.add_argument("--job-runner", default=None, help="module:function replacing the render pipeline")
     parser.add_argument("--preview-runner", default=None, help="module:function replacing render_preview")
+    parser.add_argument("--no-model-cache", action="store_true", help="give runners no ModelCache (torch-free)")
     args = parser.parse_args(argv)
     try:
         return serve(args.host, args.port, args.connection_file, args.models, args.device,
                      state_dir=args.state_dir,
                      runner=_load_callable(args.job_runner) if args.job_runner else None,
-                     preview_runner=_load_callable(args.preview_runner) if args.preview_runner else None)
+                     preview_runner=_load_callable(args.preview_runner) if args.preview_runner else None,
+                     model_cache=not args.no_model_cache)
     except EngineError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 
+pytestmark = pytest.mark.blender
+
 
 @pytest.fixture()
 def image_strip(addon, tmp_path):
@@ -52,3 +54,16 @@ def test_movie_strip_mapping_uses_source_numbers_from_one(addon, trimmed_scene):
     source, numbers, start = stylize.strip_source(scene, strip)
     assert source.endswith("529_2.mp4") and start == 1
     assert numbers == list(range(4, 25))
+
+
+def test_relative_output_needs_a_saved_blend(addon, trimmed_scene, tmp_path):
+    scene, strip = trimmed_scene
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["prepare_job"])
+    options = __import__(addon.__name__ + ".core.job_settings", fromlist=["StylizeOptions"]).StylizeOptions()
+    assert not bpy.data.filepath
+    with pytest.raises(stylize.StripError, match="not saved"):
+        stylize.prepare_job(scene, strip, options, "//vtoonify/")
+    prepared = stylize.prepare_job(scene, strip, options, str(tmp_path / "renders"))
+    assert prepared.output_dir == str(tmp_path / "renders" / "plate")
+    assert prepared.settings["frames"] == "4-24" and prepared.settings["start_number"] == 1
+    assert prepared.frame_start == 104 and len(prepared.source_numbers) == 21

@@ -12,6 +12,8 @@ import tomllib
 
 pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 
+pytestmark = pytest.mark.blender
+
 
 def _blender_ext(bpy) -> Path:
     return Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
@@ -59,3 +61,16 @@ def test_installed_and_enabled_with_operators_and_panel(bpy_module, addon):
 def test_client_api_comes_from_the_copies(client_api, addon):
     assert client_api.EngineClient.__module__ == addon.__name__ + ".engine_client.client"
     assert client_api.read_connection_file is not None and client_api.start_engine is not None
+
+
+def test_disable_unregisters_and_enable_restores(bpy_module, addon):
+    bpy = bpy_module
+    bpy.ops.preferences.addon_disable(module=addon.__name__)
+    try:
+        assert not hasattr(bpy.types, "VTOON_PT_stylize")
+        assert not hasattr(bpy.types.Scene, "vtoonify")
+        with pytest.raises(KeyError):
+            bpy.ops.sequencer.vtoonify_stylize.get_rna_type()
+    finally:
+        bpy.ops.preferences.addon_enable(module=addon.__name__)
+    assert hasattr(bpy.types, "VTOON_PT_stylize") and hasattr(bpy.types.Scene, "vtoonify")

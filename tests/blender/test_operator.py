@@ -6,7 +6,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 
 
 def _strips(scene):
@@ -49,6 +49,7 @@ def test_bad_engine_python_is_reported(prefs, trimmed_scene, tmp_path):
         bpy.ops.sequencer.vtoonify_stylize()
 
 
+@pytest.mark.slow
 def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, trimmed_scene, tmp_path, repo_root):
     scene, source = trimmed_scene
     source.frame_offset_end = 21  # 5 frames: 104..108 keeps the render short

@@ -9,7 +9,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender, pytest.mark.slow]
 
 
 def _strips(scene):
@@ -83,3 +83,60 @@ def test_cancel_leaves_timeline_and_folder_clean(addon, client_api, connected, t
     assert [(s.name, s.channel, s.frame_final_start, s.frame_final_end) for s in _strips(scene)] == before
     leftovers = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
     assert leftovers == []
+
+
+def test_preview_renders_the_source_frame_under_the_playhead(prefs, engine, trimmed_scene, tmp_path):
+    scene, _source = trimmed_scene
+    prefs.connection_file = str(engine)
+    prefs.auto_start = False
+    prefs.output_dir = str(tmp_path / "out")
+    prefs.output_format = "png"
+    scene.vtoonify.backend = "classic"
+    scene.frame_current = 110  # timeline 110 = media index 9 = engine frame 10
+    assert bpy.ops.sequencer.vtoonify_preview() == {"FINISHED"}
+    status = bpy.context.window_manager.vtoonify_status
+    assert "source frame 10" in status
+    image = next(img for img in bpy.data.images if img.name in status)
+    assert tuple(image.size) == (376, 352)  # plate-sized composite of the 376x352 clip
+    scene.frame_current = 130  # past the trimmed end
+    with pytest.raises(RuntimeError, match="outside strip"):
+        bpy.ops.sequencer.vtoonify_preview()
+
+
+def test_mattes_become_muted_strips_above_the_result(addon, connected, trimmed_scene, tmp_path):
+    scene, source = trimmed_scene
+    source.frame_offset_end = 23  # 3 frames: 104..106
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    result = stylize.stylize_strip(scene, source, {"backend": "classic", "format": "png", "mattes": True,
+                                                   "output": str(tmp_path)}, connected)
+    mattes = [s for s in _strips(scene) if str(s.get("vtoonify_role", "")).startswith("matte_")]
+    assert mattes, "the classic backend gives at least one matte"
+    assert all(m.mute and m.type == "IMAGE" for m in mattes)
+    assert sorted(m.channel for m in mattes) == list(range(result.channel + 1, result.channel + 1 + len(mattes)))
+    for m in mattes:
+        assert (m.frame_final_start, m.frame_final_end) == (104, 107)
+        assert [_frame_number(e.filename) for e in m.elements] == [4, 5, 6]
+        assert os.path.isfile(os.path.join(bpy.path.abspath(m.directory), m.elements[0].filename))
+
+
+def test_modal_ticks_never_block_and_finish_the_job(addon, client_api, connected, trimmed_scene, tmp_path):
+    """What the modal operator does on each timer event, driven by hand (no event loop in bpy)."""
+    import time
+
+    scene, source = trimmed_scene
+    source.frame_offset_end = 24  # 2 frames: 104, 105
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["PolledJob"])
+    options = __import__(addon.__name__ + ".core.job_settings", fromlist=["x"]).StylizeOptions(
+        backend="classic", format="png")
+    prepared = stylize.prepare_job(scene, source, options, str(tmp_path))
+    job = stylize.PolledJob(connected, client_api, prepared.settings)
+    slowest, deadline = 0.0, time.monotonic() + 120
+    while not job.tracker.finished and time.monotonic() < deadline:
+        t0 = time.monotonic()
+        job.tick()
+        slowest = max(slowest, time.monotonic() - t0)
+        time.sleep(0.05)
+    assert job.tracker.state == "done", job.tracker.error
+    assert slowest < 0.25, f"a timer tick blocked for {slowest:.2f}s"
+    result = stylize.finish_job(scene, source, prepared, job.tracker, client_api)
+    assert (result.frame_final_start, result.frame_final_end) == (104, 106)

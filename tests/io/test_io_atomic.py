@@ -25,10 +25,9 @@ def test_success_renames_temp_onto_target(tmp_path):
 def test_exception_mid_write_removes_temp_and_keeps_old_file(tmp_path):
     target = tmp_path / "frame.exr"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_path(target) as temp:
-            temp.write_bytes(b"half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), atomic_path(target) as temp:
+        temp.write_bytes(b"half")
+        raise RuntimeError("boom")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["frame.exr"]
 

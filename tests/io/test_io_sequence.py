@@ -104,9 +104,9 @@ def test_sixteen_bit_png_is_rounded_to_8_bit(tmp_path):
 def test_mixed_resolution_is_input_error(tmp_path):
     write_png(tmp_path / "m.0001.png", _frame(1, (20, 12)))
     write_png(tmp_path / "m.0002.png", _frame(2, (22, 12)))
-    with open_source(str(tmp_path / "m.####.png")) as src:
-        with pytest.raises(InputError, match="is 22x12 but the sequence is 20x12"):
-            src.read(2)
+    with open_source(str(tmp_path / "m.####.png")) as src, \
+            pytest.raises(InputError, match="is 22x12 but the sequence is 20x12"):
+        src.read(2)
 
 
 def test_empty_pattern_is_input_error(tmp_path):
@@ -164,3 +164,51 @@ def test_parse_pattern():
     assert parse_pattern("/a/b/shot.exr") is None
     assert parse_pattern("s.##.png").number_of("s.07.png") == 7
     assert parse_pattern("s.##.png").number_of("s.7.png") is None
+
+
+def test_float_plate_in_declared_acescg_is_converted_from_acescg(tmp_path):
+    """An EXR that declares ACEScg (colorInteropID lin_ap1_scene) is not read as Rec.709."""
+    import OpenImageIO as oiio
+
+    from engine.io.colour import linear_to_srgb
+
+    pixels = np.tile(np.array([0.5, 0.1, 0.05], np.float32), (4, 6, 1))  # [4, 6, 3]
+    for space, name in (("ACEScg", "aces.exr"), ("lin_rec709", "rec709.exr")):
+        spec = oiio.ImageSpec(6, 4, 3, oiio.FLOAT)
+        spec.attribute("oiio:ColorSpace", space)
+        out = oiio.ImageOutput.create(str(tmp_path / name))
+        assert out.open(str(tmp_path / name), spec) and out.write_image(pixels) and out.close()
+    aces = read_rgb8(tmp_path / "aces.exr")[0, 0].astype(int)
+    rec709 = read_rgb8(tmp_path / "rec709.exr")[0, 0].astype(int)
+    expected_rec709 = np.rint(linear_to_srgb(pixels[:1, :1], impl="ref")[0, 0] * 255).astype(int)
+    assert np.abs(rec709 - expected_rec709).max() <= 1
+    assert aces[0] - rec709[0] > 20  # AP1 red is far more saturated than Rec.709 red
+
+
+def test_tiff_sequence_member(tmp_path):
+    import OpenImageIO as oiio
+
+    for n in (10, 11):
+        buf = oiio.ImageBuf(_frame(n))
+        assert buf.write(str(tmp_path / f"scan_{n:03d}.tif")), oiio.geterror()
+    with open_source(tmp_path / "scan_011.tif") as src:
+        assert src.kind == "sequence" and src.frame_numbers == [10, 11]
+        np.testing.assert_array_equal(src.read(10), _frame(10))
+
+
+def test_exif_orientation_is_applied_like_opencv(tmp_path):
+    """The official code reads photos with cv2.imread, which applies the EXIF rotation."""
+    import cv2
+    import OpenImageIO as oiio
+
+    path = tmp_path / "portrait.jpg"
+    spec = oiio.ImageSpec(40, 24, 3, oiio.UINT8)
+    spec.attribute("Orientation", 6)  # stored landscape, shown rotated 90 degrees clockwise
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(_frame(5, (40, 24))) and out.close()
+    with open_source(path) as src:
+        assert src.size == (24, 40)
+        rgb = src.read(1)
+    assert rgb.shape == (40, 24, 3)
+    expected = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(rgb, expected)

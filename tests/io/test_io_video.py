@@ -135,6 +135,40 @@ def test_truncated_with_index_first_keeps_decodable_frames(media_dir, tmp_path):
         assert not intact.truncated and len(intact) == 62
 
 
+def _remux(source, target, container_format: str) -> bytes:
+    with av.open(str(source)) as src, av.open(str(target), "w", format=container_format) as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return target.read_bytes()
+
+
+def test_truncated_mkv_without_frame_count_is_flagged(media_dir, tmp_path):
+    """Matroska stores no frame count: the header duration reveals the cut."""
+    data = _remux(media_dir / "651.mp4", tmp_path / "full.mkv", "matroska")
+    with open_source(tmp_path / "full.mkv") as intact:
+        assert not intact.truncated and len(intact) == 62
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    truth = decode_all(media_dir / "651.mp4")
+    with open_source(cut) as src:
+        assert src.truncated and 10 < len(src) < 62
+        for number in (len(src), 1, len(src) // 2):
+            np.testing.assert_array_equal(src.read(number), truth[number - 1])
+
+
+def test_raw_h264_without_timestamps_reads_by_count(media_dir, tmp_path):
+    """An elementary stream has no timestamps and cannot seek: frames are numbered in decode order."""
+    _remux(media_dir / "529_2.mp4", tmp_path / "raw.h264", "h264")
+    truth = decode_all(media_dir / "529_2.mp4")
+    with open_source(tmp_path / "raw.h264") as src:
+        assert len(src) == 29
+        for number in (29, 2, 1, 15, 16, 3):
+            np.testing.assert_array_equal(src.read(number), truth[number - 1], err_msg=f"frame {number}")
+
+
 def test_text_file_named_mp4_is_input_error(tmp_path):
     path = tmp_path / "notes.mp4"
     path.write_text("this is not a video\n")
@@ -150,7 +184,7 @@ def test_missing_file_is_input_error(tmp_path):
 
 def test_out_of_range_and_closed(media_dir):
     src = open_source(media_dir / "908.mp4", start_number=0)
-    assert src.frame_numbers == list(range(0, 39))
+    assert src.frame_numbers == list(range(39))
     with pytest.raises(FrameRangeError, match="0-38"):
         src.read(39)
     with pytest.raises(FrameRangeError):
@@ -160,3 +194,28 @@ def test_out_of_range_and_closed(media_dir):
     src.close()  # idempotent
     with pytest.raises(InputError, match="closed"):
         src.read(6)
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_display_rotation_is_applied_like_opencv(media_dir, tmp_path, degrees):
+    """Phone footage: the display matrix turns the picture; OpenCV (the official reader) applies it."""
+    path = tmp_path / f"rot{degrees}.mp4"
+    with av.open(str(media_dir / "529_2.mp4")) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        stream.set_display_rotation(degrees)
+        for packet in src.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    capture = cv2.VideoCapture(str(path))
+    expected = []
+    for _ in range(3):
+        ok, bgr = capture.read()
+        assert ok
+        expected.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    capture.release()
+    with open_source(path) as src:
+        assert src.size == (expected[0].shape[1], expected[0].shape[0])
+        assert src.size == ((352, 376) if degrees != 180 else (376, 352))
+        for number in (3, 1, 2):
+            np.testing.assert_array_equal(src.read(number), expected[number - 1])

@@ -80,7 +80,13 @@ def test_full_size_names_and_shapes_equal_manifest(reference_dir, golden):
 def test_parser_file_of_other_model_is_named(tmp_path, reference_dir):
     psp = torch.load(reference_dir / "psp_narrow_golden.pt")
     path = tmp_path / "faceparsing.pth"
-    torch.save({"opts": {}, "state_dict": {"encoder." + k: v for k, v in psp["state_dict"].items()},
-                "latent_avg": psp["latent_avg"]}, path)
+    torch.save(
+        {
+            "opts": {},
+            "state_dict": {"encoder." + k: v for k, v in psp["state_dict"].items()},
+            "latent_avg": psp["latent_avg"],
+        },
+        path,
+    )
     with pytest.raises(ModelFileError, match=r"faceparsing\.pth is not the BiSeNet face parser.*pSp"):
         load_face_parser(path)

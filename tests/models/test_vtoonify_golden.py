@@ -13,11 +13,23 @@ from engine.models.vtoonify import VToonify
 
 ATOL = RTOL = 1e-4
 D_CASES = [
-    "main", "ds_0.0", "ds_1.0", "nonsquare", "style2d", "pipeline_exstyle_mix", "pipeline_color_transfer",
-    "dualstylegan_return_feat_training", "zplus2wplus",
+    "main",
+    "ds_0.0",
+    "ds_1.0",
+    "nonsquare",
+    "style2d",
+    "pipeline_exstyle_mix",
+    "pipeline_color_transfer",
+    "dualstylegan_return_feat_training",
+    "zplus2wplus",
 ]
 T_CASES = [
-    "main", "feat_style_none", "nonsquare", "style2d", "pipeline_toonify", "generator_return_feature_ind6",
+    "main",
+    "feat_style_none",
+    "nonsquare",
+    "style2d",
+    "pipeline_toonify",
+    "generator_return_feature_ind6",
     "zplus2wplus",
 ]
 EXSTYLE_LATENTS = 7  # style_transfer.py takes the first 7 W+ latents from the exemplar
@@ -169,9 +181,9 @@ def test_vtoonify_t_ignores_style_degree(golden_t):
     assert model(case["inputs"]["x"], case["inputs"]["style"], return_mask=True).shape == a.shape
 
 
-@pytest.mark.parametrize("impl,fused", [("fast", True), ("ref", False)])
+@pytest.mark.parametrize("impl,fused", [("ref", True), ("fast", False)])
 def test_vtoonify_d_alternative_op_routes_match_golden(golden_d, impl, fused):
-    """The fast FIR/activation ops and the unfused modulated conv reproduce the golden too."""
+    """The reference FIR/activation ops (bitwise official) and the unfused modulated conv match too."""
     golden, model = golden_d
     model = set_modulated_conv_fused(set_ops_impl(copy.deepcopy(model), impl), fused)
     case = cases_by_name(golden)["style2d"]
@@ -215,4 +227,6 @@ def test_dualstylegan_backbone_needs_a_style(golden_d):
 
 def test_unknown_backbone_rejected():
     with pytest.raises(ValueError, match="backbone"):
-        VToonify(backbone="stylegan3", channels={4: 8, 8: 8, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8, 512: 8, 1024: 8})
+        VToonify(
+            backbone="stylegan3", channels={4: 8, 8: 8, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8, 512: 8, 1024: 8}
+        )

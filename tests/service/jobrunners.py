@@ -70,3 +70,19 @@ def write_preview(config, frame, out_dir, models) -> dict:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(f"preview of {config.source} frame {frame}\n")
     return {"path": str(target), "source_path": str(config.source), "frame": frame}
+
+
+def write_frames_with_model(config, on_event, cancel, models) -> dict:
+    """Like write_frames, but first gets ``config.extra['model_path']`` from the worker's ModelCache
+    (a real load through engine.pipeline.modelcache, counted in its stats)."""
+    model = models.get("tiny", config.extra["model_path"], load_tiny_model)
+    result = write_frames(config, on_event, cancel, models)
+    return dict(result, model_id=id(model))
+
+
+def load_tiny_model(path: str):
+    import torch
+
+    model = torch.nn.Linear(4, 4)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model

@@ -26,22 +26,25 @@ def engine_env(state_dir: Path) -> dict:
     return env
 
 
-def start_test_engine(root: Path, runner: bool = True, extra_args: tuple[str, ...] = ()) -> EngineProcess:
+def start_test_engine(root: Path, runner: str | None = "jobrunners:write_frames",
+                      extra_args: tuple[str, ...] | None = None) -> EngineProcess:
     """A fresh engine process with its own connection file and state dir under ``root``.
 
-    ``runner=True``: the service's own entry point with the test job runner. ``runner=False``: the real
-    pipeline behind the product entry point ``python -m engine serve`` (the state dir travels in
-    VTOONIFY_STATE_DIR, which both entry points honour).
+    ``runner`` (module:function in jobrunners.py): the service's own entry point with that job runner
+    and, unless ``extra_args`` are given, no ModelCache (the engine never imports torch).
+    ``runner=None``: the real pipeline behind the product entry point ``python -m engine serve`` (the
+    state dir travels in VTOONIFY_STATE_DIR, which both entry points honour).
     """
     root.mkdir(parents=True, exist_ok=True)
     if runner:
         entry = SERVER_ENTRY
-        args = ["--state-dir", str(root / "state"), "--job-runner", "jobrunners:write_frames",
-                "--preview-runner", "jobrunners:write_preview"]
+        args = ["--state-dir", str(root / "state"), "--job-runner", runner,
+                "--preview-runner", "jobrunners:write_preview",
+                *(("--no-model-cache",) if extra_args is None else extra_args)]
     else:
         entry = CLI_ENTRY if (REPO / "engine" / "cli.py").exists() else SERVER_ENTRY
-        args = []
-    engine = EngineProcess(args=[*args, "--device", "cpu", *extra_args], connection_file=str(root / "engine.json"),
+        args = list(extra_args or ())
+    engine = EngineProcess(args=[*args, "--device", "cpu"], connection_file=str(root / "engine.json"),
                            env=engine_env(root / "state"), python_exe=sys.executable, entry=entry, cwd=str(REPO),
                            timeout_s=60)
     return engine.start()

@@ -10,11 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from service_helpers import wait_terminal
 
+from engine.errors import ProtocolError
 from engine.service import protocol
 
 JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
 JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=5)
 NOT_STR = JSON_VALUES.filter(lambda v: not isinstance(v, str))
 NOT_INT = JSON_VALUES.filter(lambda v: not isinstance(v, int) or isinstance(v, bool))
 NOT_DICT = JSON_VALUES.filter(lambda v: not isinstance(v, dict))
@@ -53,6 +54,8 @@ HOSTILE_LINES = st.one_of(
     # pathological shapes: deep nesting, invalid UTF-8 inside JSON, over-long lines
     st.integers(min_value=1000, max_value=30_000).map(lambda n: b"[" * n),
     st.just(b'{"type": "ping", "id": 1, "x": "\xff\xfe"}'),
+    st.sampled_from([b'{"type": "ping", "id": 2, "x": NaN}', b'{"type": "submit", "id": 3, "settings": Infinity}',
+                     b'{"type": "ping", "id": 4' + b"0" * 5000 + b"}"]),
     st.sampled_from([b"{" + b" " * (protocol.MAX_LINE_BYTES + 10) + b"}", b"x" * (protocol.MAX_LINE_BYTES + 1)]),
 )
 
@@ -99,9 +102,9 @@ def _assert_error_reply(reply: dict, line: bytes) -> None:
     assert reply["ok"] is False, (line[:200], reply)
     assert set(reply["error"]) == {"code", "message"} and reply["error"]["message"]
     try:
-        sent = json.loads(line)
-    except (ValueError, RecursionError):
-        sent = None
+        sent = protocol.decode(line)
+    except ProtocolError:
+        sent = None  # the engine cannot know the id of a line it could not parse
     if isinstance(sent, dict) and isinstance(sent.get("id"), int) and not isinstance(sent.get("id"), bool):
         assert reply["id"] == sent["id"]
     else:

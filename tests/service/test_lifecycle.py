@@ -14,8 +14,12 @@ from service_helpers import REPO, SERVER_ENTRY, engine_env, start_test_engine, w
 
 from engine.errors import ConfigError, UnreachableError
 from engine.service.client import start_engine
-from engine.service.connection import (ConnectionInfo, load_connection_file, read_connection_file,
-                                       write_connection_file)
+from engine.service.connection import (
+    ConnectionInfo,
+    load_connection_file,
+    read_connection_file,
+    write_connection_file,
+)
 
 
 def test_shutdown_request_exits_cleanly_and_removes_the_connection_file(tmp_path):

@@ -1,7 +1,9 @@
 """End to end with the REAL pipeline: ``python -m engine serve`` renders a real clip for a client.
 
 Classic backend (no weights) on frames 1-4 of media/529_2.mp4: progress and frame_done events, EXR
-files read back with OpenImageIO, the job sidecar, a preview, and the capabilities report.
+files read back with OpenImageIO, the job sidecar, a preview, and the capabilities report. Then the
+narrow reference VToonify-D (tests/conftest.py ``narrow_models_dir``) twice: the second job finds its
+models warm in the worker's cache (load counts over the socket).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def real_engine(tmp_path_factory):
-    engine = start_test_engine(tmp_path_factory.mktemp("real-engine"), runner=False)
+def real_engine(tmp_path_factory, narrow_models_dir):
+    """``python -m engine serve --models <narrow models>``: the real pipeline, small random-weight models."""
+    engine = start_test_engine(tmp_path_factory.mktemp("real-engine"), runner=None,
+                               extra_args=("--models", str(narrow_models_dir)))
     yield engine
     engine.stop()
 
@@ -74,3 +78,33 @@ def test_capabilities_report_backends_devices_and_cache(real_engine):
     assert "classic" in caps["backends"]
     assert "cpu" in caps["devices"]
     assert isinstance(caps["model_cache"], dict)
+
+
+def test_narrow_vtoonify_jobs_reuse_the_warm_models(real_engine, media_dir, narrow_models_dir, tmp_path):
+    import OpenImageIO as oiio
+
+    expected_loads = {"vtoonify:vtoonify_d_cartoon/vtoonify_s_d_c.pt": 1,
+                      f"faceparsing:{narrow_models_dir.name}/faceparsing.pth": 1}
+    statuses = []
+    with real_engine.connect() as client:
+        for run in ("first", "second"):
+            job = client.submit({"source": str(media_dir / "529_2.mp4"), "output": str(tmp_path / run),
+                                 "frames": "1-2", "backend": "vtoonify", "padding": [32, 32, 32, 32],
+                                 "format": "png"})
+            end, events = wait_terminal(client, job, timeout_s=240)
+            assert end["event"] == "job_done", end
+            assert end["result"]["backend"] == "vtoonify" and end["result"]["count"] == 2
+            assert [e["frame"] for e in events if e["event"] == "frame_done"] == [1, 2]
+            statuses.append(client.status(job))
+        caps = client.capabilities()
+    first, second = statuses
+    assert first["model_cache"]["loads"] == expected_loads
+    assert second["model_cache"]["loads"] == expected_loads  # not loaded again for the second job
+    assert second["model_cache"]["memory_bytes"] > 0
+    assert caps["model_cache"]["cpu"]["loads"] == expected_loads
+    for run in ("first", "second"):
+        files = sorted((tmp_path / run).glob("529_2.*.png"))
+        assert [p.name for p in files] == ["529_2.0001.png", "529_2.0002.png"]
+        image = oiio.ImageInput.open(str(files[0]))
+        assert image is not None, oiio.geterror()
+        image.close()

@@ -18,10 +18,32 @@ def test_progress_then_done_fills_the_bar():
     assert record.status == jr.RUNNING
     assert abs(record.fraction - 1 / 3) < 1e-9
     assert record.fps == 2.5 and record.eta_s == 0.8
-    record = jr.apply_event(record, {"event": "frame_done", "job": "abc", "frame": 1, "path": "/r/a.0001.png"})
-    assert record.last_frame_path == "/r/a.0001.png"
+    record = jr.apply_event(record, {"event": "frame_done", "job": "abc", "frame": 2, "path": "/r/a.0002.png"})
+    assert record.last_frame_path == "/r/a.0002.png"
+    assert record.done == 1  # the frame_done count never outruns what progress already said
     record = jr.apply_event(record, {"event": "job_done", "job": "abc", "result": {"frames": 3}})
     assert record.status == jr.DONE and record.fraction == 1.0 and record.result == {"frames": 3}
+
+
+def test_frame_done_moves_the_bar_between_batched_progress_events():
+    record = jr.apply_event(_submitted(), {"event": "progress", "job": "abc", "done": 0, "total": 3})
+    for n in (1, 2):
+        record = jr.apply_event(record, {"event": "frame_done", "job": "abc", "frame": n, "path": f"/r/{n}"})
+        assert record.done == n
+    record = jr.apply_event(record, {"event": "progress", "job": "abc", "done": 0, "total": 3})
+    assert record.done == 2 and record.status == jr.RUNNING
+
+
+def test_fps_and_eta_are_estimated_from_frame_times_when_the_engine_sends_none():
+    record = jr.apply_event(_submitted(), {"event": "progress", "job": "abc", "done": 0, "total": 5,
+                                           "fps": 0.0, "eta_s": None})
+    for n, t in ((1, 10.0), (2, 10.5), (3, 11.0)):
+        record = jr.apply_event(record, {"event": "frame_done", "job": "abc", "frame": n}, now_s=t)
+    assert abs(record.fps - 2.0) < 1e-9
+    assert abs(record.eta_s - 1.0) < 1e-9  # 2 frames left at 2 fps
+    record = jr.apply_event(record, {"event": "progress", "job": "abc", "done": 3, "total": 5,
+                                     "fps": 2.5, "eta_s": 0.8})
+    assert (record.fps, record.eta_s) == (2.5, 0.8)
 
 
 def test_late_progress_never_reopens_a_finished_job():

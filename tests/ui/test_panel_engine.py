@@ -93,8 +93,17 @@ def test_cancel_a_long_job(make_window, running_engine, media_dir, tmp_path, qtb
     qtbot.waitUntil(lambda: model.record(0).finished, timeout=60_000)
     assert model.record(0).status == "cancelled"
     assert len(_pngs(out)) < 62
+    first_id = model.record(0).job_id
+
     window.queue_panel.select_row(0)
     assert window.queue_panel.retry_button.isEnabled()
+    window.queue_panel.retry_button.click()  # same row, a new engine job with the same settings
+    qtbot.waitUntil(lambda: model.record(0).job_id not in (None, first_id) and model.record(0).done >= 1,
+                    timeout=JOB_TIMEOUT_MS)
+    assert model.rowCount() == 1 and model.record(0).settings["frames"] is None
+    window.cancel_row(0)
+    qtbot.waitUntil(lambda: model.record(0).finished, timeout=60_000)
+    assert model.record(0).status == "cancelled"
 
 
 def test_preview_shows_before_and_after(make_window, running_engine, media_dir, tmp_path, qtbot, tick_monitor):
@@ -127,13 +136,33 @@ def test_engine_errors_reach_the_status_area(make_window, running_engine, tmp_pa
     assert any(record.error in m and m.startswith("error [") for m in window.status_log.messages())
 
 
-def test_panel_starts_its_own_engine_and_stops_it(make_window, repo_root, tmp_path, qtbot, monkeypatch):
+def test_panel_starts_its_own_engine_and_stops_it(make_window, tmp_path, qtbot, monkeypatch):
     monkeypatch.setenv("VTOONIFY_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)  # the engine must be found from anywhere, not only the checkout
     window = make_window(tmp_path / "own-engine.json")
     window.start_button.click()
     qtbot.waitUntil(lambda: window.indicator.state == "connected", timeout=120_000)
     process = window.bridge.started_process
     assert process is not None and process.poll() is None
     assert (tmp_path / "own-engine.json").exists()
+    with qtbot.waitSignal(window.bridge.state_changed, check_params_cb=lambda s, _: s == "connected",
+                          timeout=30_000):
+        window.start_button.click()  # pressed again: joins the same engine instead of failing
+    assert window.bridge.started_process is process
     window.close()
     assert process.poll() is not None
+
+
+def test_reconnect_picks_up_a_job_in_flight(make_window, running_engine, media_dir, tmp_path, qtbot):
+    window = make_window(running_engine)
+    _connect(window, qtbot)
+    _set_shot(window, media_dir / "908.mp4", tmp_path / "reconnect", 1, 8)
+    window.add_to_queue()
+    model = window.queue_model
+    qtbot.waitUntil(lambda: model.record(0).done >= 1, timeout=JOB_TIMEOUT_MS)
+    with qtbot.waitSignal(window.bridge.state_changed, check_params_cb=lambda s, _: s == "connected",
+                          timeout=30_000):
+        window.connect_button.click()  # a new connection: the old one's subscription is gone
+    qtbot.waitUntil(lambda: model.record(0).finished, timeout=JOB_TIMEOUT_MS)
+    assert model.record(0).status == "done"
+    assert len(_pngs(tmp_path / "reconnect")) == 8

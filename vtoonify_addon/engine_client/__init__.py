@@ -30,7 +30,7 @@ def _from_copies() -> dict | None:
 
 def _from_source_tree() -> dict:
     if importlib.util.find_spec("engine") is None:
-        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
         if os.path.isdir(os.path.join(repo, "engine", "service")) and repo not in sys.path:
             sys.path.append(repo)
     names = {"errors": importlib.import_module("engine.errors")}

@@ -1,0 +1,268 @@
+"""Models-folder inventory, checkpoint choice, default folder, and `models fetch` against a real
+loopback HTTP server (redirect with X-Linked-Etag as Hugging Face sends it, Range resume, cuts)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ModelFileError, OfflineError
+from engine.models.fetch import SUMS_FILE, fetch_models, read_sums, verify_models
+from engine.models.inventory import (
+    default_models_dir,
+    official_files,
+    parse_checkpoint_name,
+    pick_checkpoint,
+    scan_models,
+)
+
+# --- inventory ------------------------------------------------------------------------------------
+
+LAYOUT = [
+    "encoder.pt",
+    "faceparsing.pth",
+    "vtoonify_d_cartoon/vtoonify_s_d.pt",
+    "vtoonify_d_cartoon/vtoonify_s026_d0.5.pt",
+    "vtoonify_d_cartoon/exstyle_code.npy",
+    "vtoonify_d_illustration/vtoonify_s054_d_c.pt",
+    "vtoonify_d_illustration/exstyle_code.npy",
+    "vtoonify_d_comic/exstyle_code.npy",  # no checkpoint: unusable
+    "vtoonify_t_arcane/vtoonify.pt",
+    "vtoonify_d_mystyle/vtoonify_s_d_c.pt",  # a custom family, no exstyle codes
+]
+
+
+@pytest.fixture
+def models_dir(tmp_path):
+    for rel in LAYOUT:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    return tmp_path
+
+
+def test_scan_lists_usable_families_and_what_is_missing(models_dir):
+    inventory = scan_models(models_dir)
+    usable = {(f.style, f.backbone) for f in inventory.usable_families()}
+    assert usable == {("cartoon", "dualstylegan"), ("illustration", "dualstylegan"), ("arcane", "toonify")}
+    comic = inventory.family("comic", "d")
+    assert comic.missing == ("vtoonify_d_comic/vtoonify_s_d.pt",) and not comic.usable
+    assert inventory.family("mystyle", "dualstylegan").missing == ("vtoonify_d_mystyle/exstyle_code.npy",)
+    assert inventory.family("pixar", "toonify").missing == ("vtoonify_t_pixar/vtoonify.pt",)
+    cartoon = inventory.family("cartoon", "dualstylegan")
+    assert [c.relpath for c in cartoon.checkpoints] == [
+        "vtoonify_d_cartoon/vtoonify_s026_d0.5.pt",
+        "vtoonify_d_cartoon/vtoonify_s_d.pt",
+    ]
+    payload = json.loads(json.dumps(inventory.to_dict()))  # what the service sends
+    assert "cartoon/dualstylegan" in payload["usable"] and payload["shared_missing"] == []
+
+
+def test_missing_shared_file_blocks_every_family(models_dir):
+    (models_dir / "encoder.pt").unlink()
+    inventory = scan_models(models_dir)
+    assert inventory.shared_missing == ("encoder.pt",) and not inventory.usable_families()
+    with pytest.raises(ModelFileError, match=r"missing encoder\.pt") as info:
+        pick_checkpoint(inventory, "cartoon", "dualstylegan")
+    assert "models fetch" in info.value.fix
+
+
+def test_checkpoint_names_parse():
+    fixed = parse_checkpoint_name("vtoonify_d_cartoon/vtoonify_s026_d0.5.pt")
+    assert (fixed.style_id, fixed.degree, fixed.color_transfer) == (26, 0.5, False)
+    general = parse_checkpoint_name("x/vtoonify_s_d_c.pt")
+    assert (general.style_id, general.degree, general.color_transfer) == (None, None, True)
+    assert parse_checkpoint_name("x/pretrain.pt") is None
+
+
+def test_pick_prefers_dedicated_model_then_general(models_dir):
+    inventory = scan_models(models_dir)
+    exact = pick_checkpoint(inventory, "cartoon", "dualstylegan", style_id=26, degree=0.5)
+    assert Path(exact.checkpoint).name == "vtoonify_s026_d0.5.pt"
+    assert exact.exstyle_codes == str(models_dir / "vtoonify_d_cartoon/exstyle_code.npy")
+    assert exact.encoder == str(models_dir / "encoder.pt")
+    assert (
+        Path(pick_checkpoint(inventory, "cartoon", "d", style_id=26, degree=0.8).checkpoint).name
+        == "vtoonify_s_d.pt"
+    )
+    assert (
+        Path(pick_checkpoint(inventory, "cartoon", "d", style_id=3, degree=0.5).checkpoint).name
+        == "vtoonify_s_d.pt"
+    )
+    custom = pick_checkpoint(inventory, "cartoon", "d", style_id=None, degree=0.5)  # own exemplar image
+    assert Path(custom.checkpoint).name == "vtoonify_s_d.pt"
+    toonify = pick_checkpoint(inventory, "arcane", "toonify", style_id=5, degree=0.1, color_transfer=True)
+    assert Path(toonify.checkpoint).name == "vtoonify.pt" and toonify.exstyle_codes is None
+    assert json.loads(json.dumps(toonify.to_dict()))["backbone"] == "toonify"
+
+
+def test_pick_colour_transfer_rules(models_dir):
+    inventory = scan_models(models_dir)
+    with pytest.raises(ModelFileError, match="colour transfer"):
+        pick_checkpoint(inventory, "cartoon", "dualstylegan", style_id=26, degree=0.5, color_transfer=True)
+    forced = pick_checkpoint(inventory, "illustration", "dualstylegan", style_id=54, degree=0.3)
+    assert forced.color_transfer and "colour-transfer models" in forced.note
+    with pytest.raises(ModelFileError, match="style id 4"):
+        pick_checkpoint(inventory, "illustration", "dualstylegan", style_id=4, degree=0.3)
+    with pytest.raises(ModelFileError, match="unknown style family 'noir'"):
+        pick_checkpoint(inventory, "noir", "dualstylegan")
+
+
+def test_default_models_dir_per_platform(tmp_path):
+    home = tmp_path / "home"
+    assert default_models_dir({"VTOONIFY_MODELS": "/data/m"}, "linux", home) == Path("/data/m")
+    assert default_models_dir({}, "linux", home) == home / ".local/share/vtoonify/models"
+    assert default_models_dir({"XDG_DATA_HOME": "/xdg"}, "linux", home) == Path("/xdg/vtoonify/models")
+    assert default_models_dir({}, "darwin", home) == home / "Library/Application Support/vtoonify/models"
+    assert default_models_dir({"LOCALAPPDATA": "/la"}, "win32", home) == Path("/la/vtoonify/models")
+
+
+def test_official_file_list_for_one_family():
+    files = official_files("cartoon", "dualstylegan")
+    assert files[:2] == ["encoder.pt", "faceparsing.pth"]
+    assert "vtoonify_d_cartoon/exstyle_code.npy" in files and "vtoonify_d_cartoon/vtoonify_s_d.pt" in files
+    assert all(f.startswith("vtoonify_d_cartoon/") for f in files[2:])
+
+
+# --- fetch against a loopback server ---------------------------------------------------------------
+
+
+class FakeHub:
+    """A tiny Hugging Face look-alike: /resolve/<rel> answers 302 with ``X-Linked-Etag`` (the LFS
+    sha256, or a deliberately wrong one) to /cdn/<rel>, which serves bytes with Range support and can
+    cut the connection after ``cut_after`` bytes on its first response."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.wrong_etag: set[str] = set()
+        self.cut_after: dict[str, int] = {}
+        self.range_headers: list[str | None] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                kind, _, rel = self.path.lstrip("/").partition("/")
+                data = hub.files.get(rel)
+                if data is None:
+                    self.send_error(404)
+                    return
+                if kind == "resolve":
+                    digest = "0" * 64 if rel in hub.wrong_etag else hashlib.sha256(data).hexdigest()
+                    self.send_response(302)
+                    self.send_header("Location", f"/cdn/{rel}")
+                    self.send_header("X-Linked-Etag", f'"{digest}"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                requested = self.headers.get("Range")
+                hub.range_headers.append(requested)
+                start = int(requested.split("=")[1].rstrip("-")) if requested else 0
+                body = data[start:]
+                self.send_response(206 if requested else 200)
+                if requested:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", '"not-a-sha"')
+                self.end_headers()
+                cut = hub.cut_after.pop(rel, None)
+                if cut is not None:
+                    self.wfile.write(body[:cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/resolve/"
+
+
+@pytest.fixture
+def hub():
+    rng_bytes = os.urandom(700_000)
+    server = FakeHub({"encoder.pt": rng_bytes, "vtoonify_d_cartoon/exstyle_code.npy": b"codes" * 1000})
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def test_fetch_downloads_verifies_and_records(hub, tmp_path):
+    seen: list[tuple[str, int, int | None]] = []
+    results = fetch_models(
+        tmp_path,
+        ["encoder.pt", "vtoonify_d_cartoon/exstyle_code.npy"],
+        base_url=hub.base_url,
+        progress=lambda rel, done, total: seen.append((rel, done, total)),
+        chunk_bytes=65536,
+    )
+    assert [r.verified for r in results] == [True, True]
+    for rel, data in hub.files.items():
+        assert (tmp_path / rel).read_bytes() == data
+        assert read_sums(tmp_path)[rel] == hashlib.sha256(data).hexdigest()
+    encoder_progress = [s for s in seen if s[0] == "encoder.pt"]
+    assert encoder_progress[-1] == ("encoder.pt", 700_000, 700_000) and len(encoder_progress) > 5
+    assert not list(tmp_path.rglob("*.part"))
+    assert [v.status for v in verify_models(tmp_path)] == ["ok", "ok"]
+
+    again = fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)
+    assert again[0].skipped and len(hub.range_headers) == 2  # nothing downloaded the second time
+
+    (tmp_path / "encoder.pt").write_bytes(b"tampered")
+    (tmp_path / "vtoonify_d_cartoon/exstyle_code.npy").unlink()
+    assert {v.relpath: v.status for v in verify_models(tmp_path)} == {
+        "encoder.pt": "mismatch",
+        "vtoonify_d_cartoon/exstyle_code.npy": "missing",
+    }
+
+
+def test_fetch_resumes_after_a_cut(hub, tmp_path):
+    hub.cut_after["encoder.pt"] = 250_000
+    with pytest.raises(OfflineError, match="interrupted after 250000 of 700000 bytes") as info:
+        fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)
+    assert "again to resume" in info.value.fix
+    part = tmp_path / "encoder.pt.part"
+    assert part.stat().st_size == 250_000 and not (tmp_path / "encoder.pt").exists()
+
+    result = fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)[0]
+    assert hub.range_headers == [None, "bytes=250000-"]
+    assert (tmp_path / "encoder.pt").read_bytes() == hub.files["encoder.pt"]
+    assert result.verified and not part.exists()
+
+
+def test_checksum_mismatch_is_rejected_and_leaves_nothing(hub, tmp_path):
+    with pytest.raises(ModelFileError, match="checksum mismatch for encoder.pt"):
+        fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url, checksums={"encoder.pt": "ab" * 32})
+    hub.wrong_etag.add("vtoonify_d_cartoon/exstyle_code.npy")
+    with pytest.raises(ModelFileError, match=r"expected sha256 0{64}"):
+        fetch_models(tmp_path, ["vtoonify_d_cartoon/exstyle_code.npy"], base_url=hub.base_url)
+    assert list(tmp_path.rglob("*")) == []  # no file, no .part, no SHA256SUMS, no new folder
+    assert not (tmp_path / SUMS_FILE).exists()
+
+
+def test_offline_error_names_the_folder(tmp_path):
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(OfflineError) as info:
+        fetch_models(tmp_path, ["encoder.pt"], base_url=f"http://127.0.0.1:{port}/models/", timeout_s=5)
+    assert f"cannot reach 127.0.0.1:{port}" in info.value.message
+    assert str(tmp_path) in info.value.fix and "models list" in info.value.fix
+
+
+def test_fetch_refuses_paths_outside_the_folder(tmp_path):
+    with pytest.raises(ModelFileError, match="bad model file name"):
+        fetch_models(tmp_path, ["../evil.pt"], base_url="http://127.0.0.1:9/")

@@ -1,0 +1,158 @@
+"""End-to-end renders on real sample media: files read back, frame accuracy, narrow VToonify."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+import torch
+
+from engine.io import open_source, read_image
+from engine.pipeline.config import RenderConfig
+from engine.pipeline.modelcache import ModelCache
+from engine.pipeline.render import render, render_preview
+
+SMALL = (64, 64, 64, 64)  # crop padding that keeps test crops ~128 px (the default is 200)
+
+
+def _spec(path):
+    inp = oiio.ImageInput.open(str(path))
+    assert inp is not None, oiio.geterror()
+    try:
+        return inp.spec()
+    finally:
+        inp.close()
+
+
+def test_classic_exr_with_mattes_reads_back(media_dir, tmp_path, empty_models_dir):
+    events = []
+    config = RenderConfig(source=str(media_dir / "7154235.mp4"), output=str(tmp_path / "out"),
+                          frames="1-3", start_number=1001 - 0, mattes=True, padding=SMALL)
+    with pytest.raises(Exception):
+        render(config, on_event=events.append)              # frames 1-3 do not exist once renumbered
+    config = RenderConfig(**{**config.to_dict(), "frames": "1001-1003", "padding": SMALL, "start_number": 1001})
+    result = render(config, on_event=events.append)
+    assert result.backend == "classic"
+    assert [e for e in events if e["event"] == "warning" and "classic" in e["message"]]
+    assert [e["frame"] for e in events if e["event"] == "frame_done"] == [1001, 1002, 1003]
+    assert events[-1]["event"] == "progress" and events[-1]["done"] == events[-1]["total"] == 3
+    sidecar = json.loads((tmp_path / "out" / "7154235.vtoonify.json").read_text())
+    crop, (src_w, src_h) = sidecar["crop"], sidecar["source_size"]
+    assert (src_w, src_h) == (640, 576)
+    for frame in (1001, 1002, 1003):
+        path = tmp_path / "out" / f"7154235.{frame}.exr"
+        spec = _spec(path)
+        names = list(spec.channelnames)
+        assert names[:4] == ["R", "G", "B", "A"]
+        assert {"matte.skin", "matte.l_eye", "matte.r_eye", "matte.nose"} <= set(names)
+        assert spec.format == oiio.HALF
+        assert (spec.full_width, spec.full_height) == (640, 576)
+        sx, sy = src_w / crop["w"], src_h / crop["h"]
+        assert spec.x == int(np.floor(crop["left"] * sx)) and spec.y == int(np.floor(crop["top"] * sy))
+        assert spec.width < 640 and spec.height < 576     # the data window is the face box, not the plate
+        assert spec.getattribute("vtoonify/frame") == frame
+        assert spec.getattribute("vtoonify/backend") == "classic"
+        assert spec.getattribute("compression") == "zip"
+        pixels = read_image(path)
+        alpha = pixels[..., 3]
+        assert alpha.max() == pytest.approx(1.0, abs=1e-3) and alpha.min() < 0.05
+        skin = pixels[..., names.index("matte.skin")]
+        assert 0.02 < skin.mean() < 0.9                     # the tight test crop is mostly face, not all
+
+
+def test_classic_png_without_weights_and_frame_count(media_dir, tmp_path, empty_models_dir):
+    source = media_dir / "529_2.mp4"
+    with open_source(str(source)) as src:
+        count = len(src.frame_numbers)
+    result = render(RenderConfig(source=str(source), output=str(tmp_path), format="png", padding=SMALL))
+    files = sorted(tmp_path.glob("529_2.*.png"))
+    assert len(files) == count == 29 == len(result.frames)
+    assert [f.name for f in files][:2] == ["529_2.0001.png", "529_2.0002.png"]
+    img = read_image(files[0])
+    assert img.shape == (352, 376, 4)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_network_input_matches_official_preprocessing(narrow_models_dir, reference_dir):
+    """cat(x, parsing_maps(x)/16) built by the backend equals the official numbers of the golden."""
+    from engine.pipeline.backends import VToonifyBackend
+    from engine.pipeline.selection import choose_files
+
+    golden = torch.load(reference_dir / "bisenet_golden.pt", weights_only=True)
+    case = next(c for c in golden["cases"] if c["name"] == "pipeline")
+    x = case["inputs"]["x"]                                            # [2,3,64,48] = uint8/255*2-1
+    crops = [np.round((f.permute(1, 2, 0).numpy() + 1) / 2 * 255).astype(np.uint8) for f in x]
+    config = RenderConfig(source="unused.mp4", output="unused", models_dir=str(narrow_models_dir),
+                          backend="vtoonify")
+    config, files, _ = choose_files(config)
+    backend = VToonifyBackend(config, files, ModelCache("cpu"))
+    inputs = backend.network_input(crops)
+    ref = case["outputs"]["vtoonify_input"]
+    assert inputs.shape == ref.shape == (2, 22, 64, 48)
+    assert torch.allclose(inputs[:, :3], x, atol=1e-6)
+    assert torch.allclose(inputs, ref, atol=2e-4, rtol=1e-4)
+
+
+def test_decoded_crop_matches_official_crop(media_dir, reference_dir):
+    """PyAV frame 1 -> official crop parameters -> scaled crop equals the official crop image."""
+    from engine.face import crop_parameters, find_landmarks, scale_and_crop
+
+    golden = json.loads((reference_dir / "preprocess_golden.json").read_text())
+    entry = next(e for e in golden["entries"] if e["source"].endswith("529_2.mp4"))
+    with open_source(str(media_dir / "529_2.mp4")) as src:
+        frame = src.read(1)
+    landmarks = find_landmarks(frame)
+    crop = crop_parameters(landmarks, frame.shape[:2], (200, 200, 200, 200))
+    assert list(crop.as_tuple()) == list(entry["crop_params"]["as_tuple"])
+    ours = scale_and_crop(frame, crop)
+    ref = read_image(reference_dir / "preprocess" / "529_2_crop.png")[..., :3]
+    assert ours.shape == ref.shape
+    assert np.abs(ours.astype(np.float32) - ref * 255).mean() < 1.0
+
+
+def test_narrow_vtoonify_d_renders_every_frame(media_dir, narrow_models_dir, tmp_path):
+    source = media_dir / "908.mp4"
+    with open_source(str(source)) as src:
+        count = len(src.frame_numbers)
+    cache = ModelCache("cpu")
+    events = []
+    config = RenderConfig(source=str(source), output=str(tmp_path), models_dir=str(narrow_models_dir),
+                          backend="vtoonify", padding=(32, 32, 32, 32), mattes=True, batch=4)
+    result = render(config, on_event=events.append, models=cache)
+    files = sorted(tmp_path.glob("908.*.exr"))
+    assert len(files) == count == len(result.frames)
+    assert result.backend == "vtoonify"
+    assert cache.stats()["loads"] == {"vtoonify:vtoonify_d_cartoon/vtoonify_s_d_c.pt": 1,
+                                      "faceparsing:" + narrow_models_dir.name + "/faceparsing.pth": 1}
+    spec = _spec(files[0])
+    assert "matte.hair" in spec.channelnames and "matte.skin" in spec.channelnames
+    assert spec.getattribute("vtoonify/backend") == "vtoonify"
+    assert spec.getattribute("vtoonify/checkpoint") == "vtoonify_s_d_c.pt"
+    assert spec.getattribute("vtoonify/style_id") == "26"
+    # style code = exemplar 26's W+ (colour-transfer model), stored once for the whole shot
+    sidecar = json.loads((tmp_path / "908.vtoonify.json").read_text())
+    wplus = torch.load(tmp_path / sidecar["style_code"], weights_only=True)
+    assert wplus.shape == (1, 18, 512)
+
+
+def test_narrow_toonify_runs_the_psp_style_path(media_dir, narrow_models_dir, tmp_path):
+    result = render(RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), frames="1-2",
+                                 models_dir=str(narrow_models_dir), style="narrow48", backend="vtoonify",
+                                 padding=(32, 32, 32, 32), format="png"))
+    assert result.backend == "vtoonify" and len(result.outputs) == 2
+    sidecar = json.loads((tmp_path / "529_2.vtoonify.json").read_text())
+    assert sidecar["style"]["backbone"] == "toonify"
+    wplus = torch.load(tmp_path / sidecar["style_code"], weights_only=True)
+    assert wplus.shape == (1, 18, 48) and torch.isfinite(wplus).all()
+
+
+def test_preview_writes_before_and_after(media_dir, tmp_path, empty_models_dir):
+    config = RenderConfig(source=str(media_dir / "651.mp4"), output=str(tmp_path / "job"), padding=SMALL)
+    info = render_preview(config, 5, str(tmp_path / "preview"))
+    after, before = read_image(info["path"]), read_image(info["source_path"])
+    assert after.shape[:2] == before.shape[:2] == (360, 392)
+    changed = np.abs(after[..., :3] - before[..., :3]).max(axis=2) > 0.05
+    assert info["frame"] == 5 and 0.03 < changed.mean() < 0.5     # the face box changed, the rest did not
+    assert not (tmp_path / "job").exists()                   # a preview never writes into the job folder
