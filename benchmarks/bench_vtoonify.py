@@ -34,21 +34,22 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
 def bench_ops(repeats: int) -> None:
     up_kernel = make_fir_kernel((1, 3, 3, 1), 4.0)  # [4,4]
     cases = [
-        ("blur pad(1,1)   [1,32,513,513]", torch.randn(1, 32, 513, 513), dict(pad=(1, 1))),
-        ("up2 pad(2,1)    [1,3,512,512]", torch.randn(1, 3, 512, 512), dict(up=2, pad=(2, 1))),
-        ("down2 pad(1,1)  [1,64,256,256]", torch.randn(1, 64, 256, 256), dict(down=2, pad=(1, 1))),
+        ("blur pad(1,1)   [1,32,513,513]", torch.randn(1, 32, 513, 513), {"pad": (1, 1)}),
+        ("up2 pad(2,1)    [1,3,512,512]", torch.randn(1, 3, 512, 512), {"up": 2, "pad": (2, 1)}),
+        ("down2 pad(1,1)  [1,64,256,256]", torch.randn(1, 64, 256, 256), {"down": 2, "pad": (1, 1)}),
     ]
     with torch.no_grad():
         for name, x, kwargs in cases:
-            ref = best_of(lambda: upfirdn2d(x, up_kernel, impl="ref", **kwargs), repeats)
-            fast = best_of(lambda: upfirdn2d(x, up_kernel, impl="fast", **kwargs), repeats)
+            ref = best_of(lambda x=x, kw=kwargs: upfirdn2d(x, up_kernel, impl="ref", **kw), repeats)
+            fast = best_of(lambda x=x, kw=kwargs: upfirdn2d(x, up_kernel, impl="fast", **kw), repeats)
             print(f"upfirdn2d {name}: ref {ref * 1e3:8.1f} ms  fast {fast * 1e3:8.1f} ms  x{ref / fast:.2f}")
         x = torch.randn(1, 32, 1024, 1024)
         bias = torch.randn(32)
         ref = best_of(lambda: fused_leaky_relu(x, bias, impl="ref"), repeats)
         fast = best_of(lambda: fused_leaky_relu(x, bias, impl="fast"), repeats)
         print(
-            f"fused_leaky_relu [1,32,1024,1024]: ref {ref * 1e3:8.1f} ms  fast {fast * 1e3:8.1f} ms  x{ref / fast:.2f}"
+            f"fused_leaky_relu [1,32,1024,1024]: ref {ref * 1e3:8.1f} ms  fast {fast * 1e3:8.1f} ms"
+            f"  x{ref / fast:.2f}"
         )
 
 

@@ -21,7 +21,9 @@ class StyleFamily:
     name: str
     backbones: tuple[str, ...] = ()
     style_ids: tuple[int, ...] = ()
-    """Exemplar indices in ``exstyle_code.npy``; empty when the family has no exemplars (VToonify-T)."""
+    """Exemplar indices the installed checkpoints are fixed to (``vtoonify_s026_d0.5.pt``)."""
+    any_style_id: bool = False
+    """An ``exstyle_code.npy`` is installed, so any exemplar index works (VToonify-D)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ def _names(items) -> tuple[str, ...]:
 
 
 def _families(models) -> tuple[StyleFamily, ...]:
-    """Accept ``{"families": [...]}``, ``{family: {...}}`` or ``[{"name"|"style": ..., ...}]``."""
+    """Accept the inventory form ``{"families": [{"style", "backbone", "usable", "checkpoints",
+    "exstyle_codes"}, ...]}`` (one entry per style and backbone, merged here by style), a
+    ``{family: {...}}`` mapping, or a list of names. Families the engine marks unusable are left out."""
     if isinstance(models, dict) and "families" in models:
         models = models["families"]
     entries: list[tuple[str, dict]] = []
@@ -77,14 +81,21 @@ def _families(models) -> tuple[StyleFamily, ...]:
         for item in models:
             if isinstance(item, str):
                 entries.append((item, {}))
-            elif isinstance(item, dict) and (item.get("name") or item.get("style") or item.get("family")):
-                entries.append((str(item.get("name") or item.get("style") or item.get("family")), item))
-    families = []
+            elif isinstance(item, dict) and (item.get("style") or item.get("name") or item.get("family")):
+                entries.append((str(item.get("style") or item.get("name") or item.get("family")), item))
+    merged: dict[str, StyleFamily] = {}
     for name, info in entries:
-        backbones = _names(info.get("backbones"))
+        if info.get("usable") is False:
+            continue
+        backbones = _names(info.get("backbones")) or _names([info["backbone"]] if info.get("backbone") else [])
         ids = info.get("style_ids") or info.get("styles") or ()
-        if isinstance(ids, int):
-            ids = range(ids)
-        style_ids = tuple(sorted({int(i) for i in ids if isinstance(i, int) or str(i).isdigit()}))
-        families.append(StyleFamily(name=name, backbones=backbones, style_ids=style_ids))
-    return tuple(families)
+        ids = range(ids) if isinstance(ids, int) else ids
+        fixed = [c.get("style_id") for c in info.get("checkpoints") or () if isinstance(c, dict)]
+        style_ids = {int(i) for i in (*ids, *fixed) if isinstance(i, int) or str(i).isdigit()}
+        old = merged.get(name, StyleFamily(name=name))
+        merged[name] = StyleFamily(
+            name=name,
+            backbones=old.backbones + tuple(b for b in backbones if b not in old.backbones),
+            style_ids=tuple(sorted(set(old.style_ids) | style_ids)),
+            any_style_id=old.any_style_id or bool(info.get("exstyle_codes")))
+    return tuple(merged.values())

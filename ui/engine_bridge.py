@@ -349,14 +349,19 @@ class EngineBridge(QObject):
         self.state = state
         self.state_changed.emit(state, detail)
 
-    def shutdown(self, wait_ms: int = 15000) -> None:
-        """Stop both threads (a running request finishes first), close the connections and stop the
-        engine if this panel started it."""
-        for thread in (self._preview_thread, self._control_thread):
+    def shutdown(self, wait_ms: int = 30000) -> None:
+        """Stop both threads, close the connections and stop the engine if this panel started it.
+
+        The connections are closed first (the client allows that from any thread): a preview or
+        request still waiting on the engine then fails at once instead of holding the thread.
+        """
+        threads = (self._preview_thread, self._control_thread)
+        for thread in threads:
             thread.quit()
-        for thread in (self._preview_thread, self._control_thread):
-            thread.wait(wait_ms)
         self._preview._drop_client()
+        self._control._drop_client()
+        for thread in threads:
+            thread.wait(wait_ms)
         self._control.close()
 
 

@@ -218,6 +218,7 @@ class MainWindow(QMainWindow):
             "shot/first_frame": source.first_frame.value(),
             "shot/last_frame": source.last_frame.value(),
             "style/backend": style["backend"],
+            "style/device": style["device"],
             "style/style": style["style"],
             "style/backbone": style["backbone"],
             "style/style_id": style["style_id"],

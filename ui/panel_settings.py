@@ -19,7 +19,7 @@ def default_settings() -> QSettings:
 class PanelSettings:
     """Typed get/set over one QSettings object (no global store: the window is given one)."""
 
-    _STRINGS = ("shot/source", "shot/output", "shot/format", "shot/output_space", "style/backend",
+    _STRINGS = ("shot/source", "shot/output", "shot/format", "shot/output_space", "style/backend", "style/device",
                 "style/style", "style/backbone", "style/exstyle_image")
     _BOOLS = ("shot/mattes", "shot/whole_source", "style/color_transfer")
     _INTS = ("shot/first_frame", "shot/last_frame", "style/style_id", "preview/frame")

@@ -69,6 +69,7 @@ class SourcePanel(QGroupBox):
         form.addRow("Format", hbox_row(self, self.format_combo, self.mattes_check))
         form.addRow("Output space", self.output_space_combo)
 
+        self._thumbnail_source = ""
         self._loader = ThumbnailLoader(THUMBNAIL_PX, self)
         self._loader.ready.connect(self._show_thumbnail)
         self.source_edit.editingFinished.connect(lambda: self.set_source(self.source_edit.text()))
@@ -99,7 +100,7 @@ class SourcePanel(QGroupBox):
         source = source.strip()
         if self.source_edit.text() != source:
             self.source_edit.setText(source)
-        if source and source != getattr(self, "_thumbnail_source", None):
+        if source and source != self._thumbnail_source:
             self._thumbnail_source = source
             self._loader.load(source)
             self.source_changed.emit(source)

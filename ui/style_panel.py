@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.pipeline.config import BACKENDS, DEVICES
 from ui.capabilities import Capabilities
 from ui.form_rows import hbox_row
 
@@ -29,6 +30,7 @@ class StylePanel(QGroupBox):
         super().__init__("Style", parent)
         self.capabilities = Capabilities()
         self.backend_combo = QComboBox(self)
+        self.device_combo = QComboBox(self)
         self.family_combo = QComboBox(self)
         self.backbone_combo = QComboBox(self)
         self.style_id_spin = QSpinBox(self)
@@ -47,7 +49,7 @@ class StylePanel(QGroupBox):
         browse.clicked.connect(self._browse_exemplar)
 
         form = QFormLayout(self)
-        form.addRow("Backend", self.backend_combo)
+        form.addRow("Backend", hbox_row(self, self.backend_combo, QLabel("Device"), self.device_combo))
         form.addRow("Style family", self.family_combo)
         form.addRow("Backbone", self.backbone_combo)
         form.addRow("Style id", hbox_row(self, self.style_id_spin, self.style_id_hint))
@@ -60,7 +62,8 @@ class StylePanel(QGroupBox):
     def set_capabilities(self, capabilities: Capabilities) -> None:
         """Offer only what the engine has; keep the artist's picks when they are still offered."""
         self.capabilities = capabilities
-        _refill(self.backend_combo, capabilities.backends)
+        _refill(self.backend_combo, tuple(b for b in capabilities.backends if b in BACKENDS))
+        _refill(self.device_combo, tuple(d for d in capabilities.devices if d in DEVICES))
         _refill(self.family_combo, capabilities.family_names)
         self._family_changed(self.family_combo.currentText())
 
@@ -68,18 +71,21 @@ class StylePanel(QGroupBox):
         family = self.capabilities.family(name)
         _refill(self.backbone_combo, ("auto", *(b for b in (family.backbones if family else ()) if b != "auto")))
         ids = family.style_ids if family else ()
-        if ids:
+        if family is None or family.any_style_id:
+            self.style_id_spin.setRange(0, 9999)
+            self.style_id_hint.setText("any exemplar" if family else "")
+        elif ids:
             self.style_id_spin.setRange(min(ids), max(ids))
             self.style_id_hint.setText(f"{len(ids)} exemplars")
         else:
-            self.style_id_spin.setRange(0, 9999)
-            self.style_id_hint.setText("")
-        self.style_id_spin.setEnabled(family is None or bool(ids))
+            self.style_id_hint.setText("no exemplars")
+        self.style_id_spin.setEnabled(family is None or family.any_style_id or bool(ids))
 
     def values(self) -> dict:
         exemplar = self.exemplar_edit.text().strip()
         return {
             "backend": self.backend_combo.currentText() or "auto",
+            "device": self.device_combo.currentText() or "auto",
             "style": self.family_combo.currentText() or "cartoon",
             "backbone": self.backbone_combo.currentText() or "auto",
             "style_id": self.style_id_spin.value(),
@@ -90,6 +96,7 @@ class StylePanel(QGroupBox):
 
     def set_values(self, values: dict) -> None:
         _select(self.backend_combo, values.get("backend"))
+        _select(self.device_combo, values.get("device"))
         _select(self.family_combo, values.get("style"))
         _select(self.backbone_combo, values.get("backbone"))
         if values.get("style_id") is not None:

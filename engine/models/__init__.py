@@ -35,6 +35,7 @@ from engine.models.checkpoints import (
 from engine.models.psp import DEFAULT_WIDTHS, UNITS_PER_STAGE, GradualStyleEncoder, StyleEncoder, n_styles_for
 
 __all__ = [
+    "build_loaded",
     "build_model",
     "infer_psp_config",
     "infer_vtoonify_config",

@@ -96,7 +96,7 @@ class DualStyleGAN(nn.Module):
         self.style = mapping_network(style_dim, n_mlp - 6, 0.01)
         self.generator = Generator(size, style_dim, n_mlp, channel_multiplier, channels=channels)
         self.res_index = res_index // 2 * 2
-        # Official argument name, kept for checkpoint configs; the official model builds two blocks per level anyway.
+        # Official argument name, kept for checkpoint configs; two blocks per level are built either way.
         self.twoRes = twoRes
         self.res = nn.ModuleList([AdaResBlock(self.generator.channels[4], style_dim)])  # for conv1
         for i in range(3, self.generator.log_size + 1):

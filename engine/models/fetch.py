@@ -265,3 +265,7 @@ def verify_models(models_dir: str | Path) -> list[VerifyResult]:
             status = "ok" if sha256_of(path) == digest else "mismatch"
         results.append(VerifyResult(relpath, status))
     return results
+
+
+verify = verify_models
+"""Short name used by the task brief and the CLI (``vtoonify models verify``)."""

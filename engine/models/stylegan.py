@@ -155,7 +155,8 @@ class EqualLinear(nn.Module):
         return F.linear(x, self.weight * self.scale, bias)
 
     def extra_repr(self) -> str:
-        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, lr_mul={self.lr_mul}, activation={self.activation}"
+        out_dim, in_dim = self.weight.shape
+        return f"{in_dim}, {out_dim}, lr_mul={self.lr_mul}, activation={self.activation}"
 
 
 class ModulatedConv2d(nn.Module):
@@ -481,8 +482,11 @@ class Generator(nn.Module):
         z_plus_latent: bool = False,
         return_feature_ind: int = 999,
     ):
-        """styles: list of 1–2 codes ``[N,D]`` / ``[N,L,D]``. Returns ``(image [N,3,size,size], latent|None)``,
-        or ``(feature, skip)`` right after the block whose last latent index exceeds ``return_feature_ind``."""
+        """styles: list of 1–2 codes ``[N,D]`` / ``[N,L,D]``.
+
+        Returns ``(image [N,3,size,size], latent | None)``, or ``(feature, skip)`` right after the
+        block whose last latent index exceeds ``return_feature_ind``.
+        """
         styles = self.map_styles(styles, input_is_latent, z_plus_latent)
         noise = self.resolve_noise(noise, randomize_noise)
         styles = truncate(styles, truncation, truncation_latent)

@@ -43,6 +43,16 @@ def assert_vtoonify_input(x: torch.Tensor, channels: int) -> None:
         )
 
 
+def assert_style_shape(style: torch.Tensor, batch: int, n_latent: int, dim: int) -> None:
+    """style must be W ``[N, dim]`` or W+ ``[N, n_latent, dim]`` with N equal to the frame batch."""
+    ok = style.ndim == 2 or (style.ndim == 3 and style.shape[1] == n_latent)
+    if not ok or style.shape[0] != batch or style.shape[-1] != dim:
+        raise InputError(
+            f"VToonify style must be [{batch}, {dim}] or [{batch}, {n_latent}, {dim}], got {list(style.shape)}",
+            "repeat the shot's W+ code over the batch (style.repeat(N, 1, 1))",
+        )
+
+
 class VToonifyResBlock(nn.Module):
     """Plain residual block: ``(lrelu(conv2(lrelu(conv(x)))) + x) / sqrt(2)`` (ordinary convs)."""
 
@@ -208,7 +218,10 @@ class VToonify(nn.Module):
                 "VToonify needs a style code",
                 "pass a W+ code [N,18,512] (e.g. zplus2wplus of the pSp output)",
             )
-        resstyles, adastyles = self._styles(style) if style is not None else (None, None)
+        resstyles, adastyles = None, None
+        if style is not None:
+            assert_style_shape(style, x.shape[0], self.stylegan().n_latent, self.style_channels)
+            resstyles, adastyles = self._styles(style)
 
         feat = x
         encoder_features = []

@@ -59,9 +59,10 @@ def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, tr
     prefs.engine_python = str(repo_root / ".venv" / "bin" / "python")
     prefs.engine_root = str(repo_root)
     prefs.engine_args = "--device cpu"
-    prefs.output_dir = str(tmp_path / "out")
+    prefs.output_dir = "//vtoonify/"  # the default: beside the saved .blend
     prefs.output_format = "png"
     scene.vtoonify.backend = "classic"
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))
     try:
         result = bpy.ops.sequencer.vtoonify_stylize()
         assert result == {"FINISHED"}, bpy.context.window_manager.vtoonify_status
@@ -70,6 +71,9 @@ def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, tr
         added = next(s for s in strips if s.name != source.name)
         assert (added.frame_final_start, added.frame_final_end) == (104, 109)
         assert added.channel == source.channel + 1
+        assert bpy.path.abspath(added.directory).rstrip("/") == str(tmp_path / "vtoonify" / "plate")
+        assert sorted(p.name for p in (tmp_path / "vtoonify" / "plate").glob("*.png")) == [
+            f"plate.{n:04d}.png" for n in range(4, 9)]
     finally:
         info = client_api.read_connection_file(str(conn))
         if info is not None:

@@ -127,7 +127,7 @@ def test_modal_ticks_never_block_and_finish_the_job(addon, client_api, connected
     source.frame_offset_end = 24  # 2 frames: 104, 105
     stylize = __import__(addon.__name__ + ".stylize", fromlist=["PolledJob"])
     options = __import__(addon.__name__ + ".core.job_settings", fromlist=["x"]).StylizeOptions(
-        backend="classic", format="png")
+        backend="classic", format="exr")
     prepared = stylize.prepare_job(scene, source, options, str(tmp_path))
     job = stylize.PolledJob(connected, client_api, prepared.settings)
     slowest, deadline = 0.0, time.monotonic() + 120
@@ -140,3 +140,6 @@ def test_modal_ticks_never_block_and_finish_the_job(addon, client_api, connected
     assert slowest < 0.25, f"a timer tick blocked for {slowest:.2f}s"
     result = stylize.finish_job(scene, source, prepared, job.tracker, client_api)
     assert (result.frame_final_start, result.frame_final_end) == (104, 106)
+    assert [e.filename for e in result.elements] == ["plate.0004.exr", "plate.0005.exr"]
+    image = bpy.data.images.load(os.path.join(bpy.path.abspath(result.directory), "plate.0004.exr"))
+    assert tuple(image.size) == (376, 352) and image.is_float  # Blender reads the engine's EXR

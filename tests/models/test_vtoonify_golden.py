@@ -85,7 +85,7 @@ def check_forward_case(model: VToonify, case: dict) -> None:
 
 
 def check_glue(model: VToonify, case: dict) -> None:
-    """Rebuild the case's style from its z+ codes as style_transfer.py does; it must equal the stored style."""
+    """Rebuild the case's style from its z+ codes as style_transfer.py does; it must equal the stored one."""
     inputs, name = case["inputs"], case["name"]
     batch = inputs["x"].shape[0]
     with torch.no_grad():
@@ -217,6 +217,14 @@ def test_wrong_input_shape_gives_clear_error(golden_t, shape, needle):
     assert needle in info.value.message
     assert info.value.fix
     assert isinstance(info.value, EngineError)
+
+
+@pytest.mark.parametrize("style_shape", [(2, 18, 512), (1, 14, 512), (1, 18, 256), (1, 1, 18, 512)])
+def test_wrong_style_shape_gives_clear_error(golden_d, style_shape):
+    _, model = golden_d
+    with pytest.raises(InputError, match="style must be") as info:
+        model(torch.zeros(1, 22, 32, 32), torch.zeros(style_shape))
+    assert "repeat" in info.value.fix
 
 
 def test_dualstylegan_backbone_needs_a_style(golden_d):

@@ -154,5 +154,5 @@ def test_preview_writes_before_and_after(media_dir, tmp_path, empty_models_dir):
     after, before = read_image(info["path"]), read_image(info["source_path"])
     assert after.shape[:2] == before.shape[:2] == (360, 392)
     changed = np.abs(after[..., :3] - before[..., :3]).max(axis=2) > 0.05
-    assert info["frame"] == 5 and 0.03 < changed.mean() < 0.5     # the face box changed, the rest did not
+    assert info["frame"] == 5 and 0.01 < changed.mean() < 0.5     # the face box changed, the rest did not
     assert not (tmp_path / "job").exists()                   # a preview never writes into the job folder

@@ -28,3 +28,20 @@ def test_empty_reply_still_offers_a_default_family():
     caps = parse_capabilities({"backends": [], "devices": [], "models": {}, "pipeline_error": "x"})
     assert caps.backends == ("auto",) and caps.family_names == (DEFAULT_FAMILY,)
     assert parse_capabilities(None).family_names == (DEFAULT_FAMILY,)
+
+
+def test_inventory_form_merges_backbones_and_skips_unusable_families():
+    caps = parse_capabilities({"backends": ["classic", "vtoonify"], "models": {
+        "models_dir": "/m", "families": [
+            {"style": "cartoon", "backbone": "dualstylegan", "usable": True, "exstyle_codes": "c/exstyle_code.npy",
+             "checkpoints": [{"relpath": "c/vtoonify_s_d.pt", "style_id": None, "degree": None}]},
+            {"style": "cartoon", "backbone": "toonify", "usable": True, "exstyle_codes": None,
+             "checkpoints": [{"relpath": "t/vtoonify.pt", "style_id": None}]},
+            {"style": "arcane", "backbone": "dualstylegan", "usable": True, "exstyle_codes": None,
+             "checkpoints": [{"relpath": "a/vtoonify_s077_d0.5.pt", "style_id": 77, "degree": 0.5}]},
+            {"style": "pixar", "backbone": "dualstylegan", "usable": False, "missing": ["p/x.pt"]}]}})
+    assert caps.family_names == ("cartoon", "arcane")
+    cartoon = caps.family("cartoon")
+    assert cartoon.backbones == ("dualstylegan", "toonify") and cartoon.any_style_id
+    arcane = caps.family("arcane")
+    assert arcane.style_ids == (77,) and not arcane.any_style_id

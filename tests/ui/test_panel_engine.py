@@ -166,3 +166,4 @@ def test_reconnect_picks_up_a_job_in_flight(make_window, running_engine, media_d
     qtbot.waitUntil(lambda: model.record(0).finished, timeout=JOB_TIMEOUT_MS)
     assert model.record(0).status == "done"
     assert len(_pngs(tmp_path / "reconnect")) == 8
+

@@ -165,16 +165,28 @@ def test_style_panel_offers_only_what_the_engine_has(qtbot):
     panel = StylePanel()
     qtbot.addWidget(panel)
     panel.set_capabilities(parse_capabilities({
-        "backends": ["classic", "vtoonify"],
+        "backends": ["classic", "vtoonify"], "devices": ["cpu", "cuda"],
         "models": {"cartoon": {"backbones": ["dualstylegan", "toonify"], "style_ids": [0, 5, 26, 299]},
                    "arcane": {"backbones": ["toonify"], "style_ids": []}}}))
     assert combo_items(panel.backend_combo) == ["auto", "classic", "vtoonify"]
+    assert combo_items(panel.device_combo) == ["auto", "cpu", "cuda"]
     assert combo_items(panel.family_combo) == ["cartoon", "arcane"]
     assert combo_items(panel.backbone_combo) == ["auto", "dualstylegan", "toonify"]
     assert (panel.style_id_spin.minimum(), panel.style_id_spin.maximum()) == (0, 299)
     panel.family_combo.setCurrentText("arcane")
     assert combo_items(panel.backbone_combo) == ["auto", "toonify"]
     assert not panel.style_id_spin.isEnabled()
+    panel.set_capabilities(parse_capabilities({"models": {"families": [
+        {"style": "comic", "backbone": "dualstylegan", "exstyle_codes": "x/exstyle_code.npy"}]}}))
+    assert panel.style_id_spin.isEnabled() and panel.style_id_spin.maximum() == 9999
     panel.degree_slider.setValue(75)
     values = panel.values()
-    assert (values["style"], values["backbone"], values["degree"]) == ("arcane", "auto", 0.75)
+    assert (values["style"], values["backbone"], values["degree"]) == ("comic", "auto", 0.75)
+
+
+def test_sequence_thumbnail_is_its_first_frame(tmp_path):
+    _solid("#00ff00", 64, 48).save(str(tmp_path / "sh020.1001.png"))
+    _solid("#ff00ff", 64, 48).save(str(tmp_path / "sh020.1002.png"))
+    image = read_first_frame(str(tmp_path / "sh020.####.png"), 256)
+    assert (image.width(), image.height()) == (64, 48)
+    assert _rgb(image, 10, 10) == (0, 255, 0)

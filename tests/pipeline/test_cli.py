@@ -1,0 +1,173 @@
+"""The render CLI as farms and artists run it: real processes, chunks, kills, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.io import read_image
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = "48"
+
+
+def run_cli(*args, env_extra=None, timeout=300):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "engine", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=REPO)
+
+
+def start_cli(*args, env_extra=None):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.update(env_extra or {})
+    return subprocess.Popen([sys.executable, "-m", "engine", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+
+
+@pytest.fixture()
+def no_models(tmp_path):
+    folder = tmp_path / "no-models"
+    folder.mkdir()
+    return {"VTOONIFY_MODELS": str(folder)}
+
+
+def frame_files(folder: Path, pattern="*.exr"):
+    return sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
+
+
+def test_concurrent_chunks_equal_one_run(media_dir, tmp_path, no_models):
+    """Two processes rendering 1-10 and 11-20 into one folder == one process rendering 1-20."""
+    clip = media_dir / "529_2.mp4"
+    chunked, whole = tmp_path / "chunked", tmp_path / "whole"
+    common = ["--backend", "classic", "--mattes", "--padding", SMALL]
+    a = start_cli("render", clip, "-o", chunked, "--frames", "1-10", *common, env_extra=no_models)
+    b = start_cli("render", clip, "-o", chunked, "--frames", "11-20", *common, env_extra=no_models)
+    one = run_cli("render", clip, "-o", whole, "--frames", "1-20", *common, env_extra=no_models)
+    assert one.returncode == 0, one.stderr
+    for proc in (a, b):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    names = [p.name for p in frame_files(whole)]
+    assert names == [p.name for p in frame_files(chunked)] and len(names) == 20
+    for name in names:
+        x, y = read_image(chunked / name), read_image(whole / name)
+        assert x.shape == y.shape and np.array_equal(x, y), name
+    assert json.loads((chunked / "529_2.vtoonify.json").read_text())["job_key"] == \
+        json.loads((whole / "529_2.vtoonify.json").read_text())["job_key"]
+
+
+def test_sigkill_then_resume_completes_cleanly(media_dir, tmp_path, no_models):
+    out = tmp_path / "out"
+    args = ["render", media_dir / "908.mp4", "-o", out, "--backend", "classic", "--padding", SMALL,
+            "--batch", "1", "--json-progress"]
+    proc = start_cli(*args, env_extra=no_models)
+    deadline = time.monotonic() + 240
+    while len(frame_files(out)) < 4 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    done_before = frame_files(out)
+    assert 4 <= len(done_before) < 39, "the kill must land mid-job"
+    resumed = run_cli(*args, "--resume", env_extra=no_models)
+    assert resumed.returncode == 0, resumed.stderr
+    events = [json.loads(line) for line in resumed.stdout.splitlines()]
+    final = events[-1]
+    assert final["event"] == "job_done"
+    assert final["result"]["skipped"] == len(done_before) and final["result"]["count"] == 39
+    files = frame_files(out)
+    assert [int(p.name.split(".")[1]) for p in files] == list(range(1, 40))
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    for path in files:                                          # every file complete and readable
+        assert read_image(path).shape[2] == 4
+
+
+def _no_frames_written(folder: Path) -> bool:
+    return not folder.exists() or not [p for p in folder.iterdir() if p.suffix in (".exr", ".png", ".tmp")]
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr      # no traceback, one error line
+    assert all(line.startswith(("warning: ", "error: ", "[")) for line in lines), result.stderr
+    assert "(" in errors[0] and errors[0].endswith(")"), "the message names a fix in parentheses"
+    return errors[0]
+
+
+def _make_faceless_video(path: Path, frames: int = 6):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for i in range(frames):
+            img = np.full((96, 128, 3), 40 + 20 * i, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_bad_inputs_give_one_line_errors(media_dir, reference_dir, tmp_path, no_models):
+    out = tmp_path / "out"
+    cases = {}
+    cases["missing"] = run_cli("render", tmp_path / "nope.mp4", "-o", out, env_extra=no_models)
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n")
+    cases["not_video"] = run_cli("render", text, "-o", out, env_extra=no_models)
+    truncated = tmp_path / "cut.mp4"
+    data = (media_dir / "529.mp4").read_bytes()
+    truncated.write_bytes(data[: len(data) // 3])
+    cases["truncated"] = run_cli("render", truncated, "-o", out, env_extra=no_models)
+    faceless = tmp_path / "wall.mp4"
+    _make_faceless_video(faceless)
+    cases["no_face"] = run_cli("render", faceless, "-o", out, env_extra=no_models)
+    cases["range"] = run_cli("render", media_dir / "529_2.mp4", "-o", out, "--frames", "25-40",
+                             env_extra=no_models)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    cases["unwritable"] = run_cli("render", media_dir / "529_2.mp4", "-o", blocker / "sub", env_extra=no_models)
+
+    messages = {name: _one_line_error(result) for name, result in cases.items()}
+    assert "no such file" in messages["missing"]
+    assert "notes.mp4" in messages["not_video"]
+    assert "cut.mp4" in messages["truncated"]
+    assert "no face" in messages["no_face"]
+    assert "outside the source" in messages["range"] and "1-29" in messages["range"]
+    assert "cannot write" in messages["unwritable"] or "not a folder" in messages["unwritable"]
+    assert _no_frames_written(out)
+
+
+def test_output_folder_equal_to_source_folder_is_refused(reference_dir, tmp_path, no_models):
+    shot = tmp_path / "plates"
+    shot.mkdir()
+    for n in (1, 2):
+        shutil.copy(reference_dir / "preprocess" / "651_frame0.png", shot / f"shot.{n:04d}.png")
+    before = {p.name: p.read_bytes() for p in shot.iterdir()}
+    result = run_cli("render", shot / "shot.####.png", "-o", shot, "--format", "png", env_extra=no_models)
+    assert "would overwrite a source frame" in _one_line_error(result)
+    assert {p.name: p.read_bytes() for p in shot.iterdir()} == before
+
+
+def test_wrong_model_file_is_named(media_dir, reference_dir, tmp_path):
+    models = tmp_path / "models"
+    (models / "vtoonify_d_cartoon").mkdir(parents=True)
+    shutil.copy(reference_dir / "bisenet_golden.pt", models / "vtoonify_d_cartoon" / "vtoonify_s_d.pt")
+    for name in ("encoder.pt", "faceparsing.pth", "vtoonify_d_cartoon/exstyle_code.npy"):
+        (models / name).write_bytes(b"placeholder")
+    out = tmp_path / "out"
+    result = run_cli("render", media_dir / "529_2.mp4", "-o", out, "--models", models)
+    line = _one_line_error(result)
+    assert "vtoonify_s_d.pt" in line and "not a VToonify model" in line
+    assert _no_frames_written(out)
