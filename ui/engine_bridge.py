@@ -104,7 +104,7 @@ class _ControlWorker(QObject):
                 self.state_changed.emit(DISCONNECTED, "no running engine found (start one)")
                 return
             self._open(info)
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the status area
+        except Exception as exc:
             self._fail("connect", exc)
 
     @Slot(str, list)
@@ -120,7 +120,7 @@ class _ControlWorker(QObject):
                                                    env=engine_environment(), timeout_s=self._start_timeout_s)
             self.process = process
             self._open(info)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail("start engine", exc)
 
     def _open(self, info) -> None:
@@ -140,7 +140,7 @@ class _ControlWorker(QObject):
             return
         try:
             job_id = str(self.client.submit(settings))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             code, message = _error_parts(exc)
             self.submit_failed.emit(key, code, message)
             if _connection_broken(exc):
@@ -156,7 +156,7 @@ class _ControlWorker(QObject):
             return
         try:
             self.client.subscribe(job_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             code, message = _error_parts(exc)
             self.engine_event.emit({"event": "job_failed", "job": job_id,
                                     "error": {"code": code, "message": f"lost track of the job: {message}"}})
@@ -167,7 +167,7 @@ class _ControlWorker(QObject):
             return
         try:
             self.client.cancel(job_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             code, message = _error_parts(exc)
             self.request_failed.emit("cancel", code, message)
 
@@ -177,7 +177,7 @@ class _ControlWorker(QObject):
             return
         try:
             self.client.ping()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _connection_broken(exc):
                 self._lost(exc)
 
@@ -241,7 +241,7 @@ class _PreviewWorker(QObject):
                 raise EngineError(f"preview image {reply.get('path')!r} could not be read",
                                   "check the engine's temp folder")
             self.preview_ready.emit(key, before, after, int(reply.get("frame", frame)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _connection_broken(exc):
                 self._drop_client()
             code, message = _error_parts(exc)

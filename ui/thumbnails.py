@@ -48,7 +48,7 @@ def _read_video_frame(path: str) -> QImage:
                 height, width, _ = rgb.shape
                 data = rgb.tobytes()  # packed rows: exactly 3 * width bytes each
                 return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-    except Exception:  # noqa: BLE001 - an unreadable video simply has no thumbnail
+    except Exception:
         return QImage()
     return QImage()
 

@@ -81,7 +81,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             except api.JobCancelled:
                 wm.vtoonify_status = "VToonify: cancelled"
                 return {"CANCELLED"}
-            except (api.EngineError, stylize.StripError, ValueError, OSError) as err:
+            except (api.EngineError, stylize.StripError, ValueError, OSError, RuntimeError) as err:
                 return self._fail(context, _user_message(err))
             finally:
                 self._client.close()
@@ -108,11 +108,28 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             self._job.cancel()
         if event.type != "TIMER":
             return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
-        self._job.tick()
-        self._show_progress(context)
-        if not self._job.tracker.finished:
-            return {"PASS_THROUGH"}
-        return self._finish(context)
+        try:
+            self._job.tick()
+            self._show_progress(context)
+            if not self._job.tracker.finished:
+                return {"PASS_THROUGH"}
+            return self._finish(context)
+        except Exception as err:  # UI boundary: a bug must not leave the render flag stuck
+            self._release(context)
+            return self._fail(context, f"VToonify stopped on an internal error: {type(err).__name__}: {err}")
+
+    def _release(self, context):
+        """Undo what invoke set up: timer, running flag, header/status text, connection."""
+        wm = context.window_manager
+        if getattr(self, "_timer", None) is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.vtoonify_running = wm.vtoonify_cancel_requested = False
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        if context.area is not None:
+            context.area.header_text_set(None)
+        self._client.close()
 
     def _show_progress(self, context):
         wm = context.window_manager
@@ -126,9 +143,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
 
     def _finish(self, context):
         wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.vtoonify_running = wm.vtoonify_cancel_requested = False
-        self._client.close()
+        self._release(context)
         scene = bpy.data.scenes.get(self._scene_name)
         editor = scene.sequence_editor if scene is not None else None
         source = compat.all_strips(editor).get(self._source_name) if editor is not None else None
@@ -141,7 +156,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             wm.vtoonify_status = "VToonify: cancelled"
             self.report({"WARNING"}, wm.vtoonify_status)
             return {"CANCELLED"}
-        except (self._api.EngineError, stylize.StripError, ValueError, OSError) as err:
+        except (self._api.EngineError, stylize.StripError, ValueError, OSError, RuntimeError) as err:
             return self._fail(context, _user_message(err))
         wm.vtoonify_status = f"VToonify: added {result.name}"
         self.report({"INFO"}, wm.vtoonify_status)

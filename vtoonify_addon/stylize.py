@@ -124,6 +124,14 @@ def discard_partial_output(prepared: PreparedJob) -> list[str]:
     return remove_new_files(prepared.output_dir, prepared.files_before, prepared.output_existed)
 
 
+def _portable_dir(directory: str) -> str:
+    """``//``-relative when the folder lies beside the saved .blend, so the project moves as a whole."""
+    blend_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
+    if blend_dir and os.path.commonpath([blend_dir, directory]) == blend_dir:
+        return bpy.path.relpath(directory).rstrip("/\\") + "/"
+    return directory.rstrip("/\\") + "/"
+
+
 def _strips_of_source(editor, source_name: str) -> list:
     return [s for s in compat.top_level_strips(editor) if s.get(js.SOURCE_PROPERTY) == source_name]
 
@@ -155,6 +163,7 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
                                  plan.frame_start)
         for filename in plan.files[1:]:
             strip.elements.append(filename)
+        strip.directory = _portable_dir(plan.directory)
         strip.mute = plan.mute
         strip[js.SOURCE_PROPERTY] = source_name
         strip[js.ROLE_PROPERTY] = plan.role

@@ -116,7 +116,7 @@ class RenderConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RenderConfig":
+    def from_dict(cls, data: dict) -> RenderConfig:
         """Build from a JSON-like dict; wrong types raise ConfigError naming the field."""
         if not isinstance(data, dict):
             raise ConfigError("job settings must be an object", "send a JSON object of render options")

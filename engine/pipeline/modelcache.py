@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter, OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

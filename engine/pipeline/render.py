@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -20,8 +20,14 @@ from engine.pipeline.backends import Stylized
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import select_frames
 from engine.pipeline.modelcache import ModelCache
-from engine.pipeline.placement import Placement, composite_over, place_matte, place_rgba, \
-    plan_crop_placement, plan_plate_placement
+from engine.pipeline.placement import (
+    Placement,
+    composite_over,
+    place_matte,
+    place_rgba,
+    plan_crop_placement,
+    plan_plate_placement,
+)
 from engine.pipeline.selection import make_backend
 from engine.pipeline.shot import job_key, load_or_analyse
 

@@ -58,7 +58,7 @@ class ShotAnalysis:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ShotAnalysis":
+    def from_dict(cls, data: dict) -> ShotAnalysis:
         fields = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in fields}
         data["landmarks"] = tuple(tuple(int(v) for v in p) for p in data["landmarks"])

@@ -136,7 +136,7 @@ class SourceParsingSmoother:
         position = {n: i for i, n in enumerate(self.numbers)}
         for number, crop_rgb in zip(frame_numbers, crops):
             index = position[number]
-            centre_img, centre_logits, centre_grey = self._frame(index, crop_rgb)
+            centre_img, _, centre_grey = self._frame(index, crop_rgb)
             neighbours = padded_neighbours(index, len(self.numbers))
             images, logits, offsets, flows = [], [], [], []
             for slot, j in enumerate(neighbours):

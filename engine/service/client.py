@@ -195,7 +195,7 @@ class EngineClient:
             pass
         self._sock.close()
 
-    def __enter__(self) -> EngineClient:  # noqa: PYI034 - typing.Self needs 3.11; Blender add-on targets 3.10+
+    def __enter__(self) -> EngineClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -233,7 +233,7 @@ class EngineClient:
             return
         try:
             callback(message)
-        except Exception:  # noqa: BLE001, S110 - a broken UI callback must not kill the connection
+        except Exception:
             pass
 
     def _mark_closed(self, reason: str) -> None:
@@ -259,7 +259,7 @@ def start_engine(python_exe: str, args: list[str] | tuple[str, ...] = (), connec
     """
     path = connection_file or str(connection.default_connection_path())
     command = [python_exe, *entry, "--connection-file", path, *args]
-    stderr_log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child (proc.stderr_log)
+    stderr_log = tempfile.TemporaryFile()
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=stderr_log, env=env, cwd=cwd)

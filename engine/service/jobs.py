@@ -303,7 +303,7 @@ class JobQueue:
             state = "failed"
             job.error = {"code": "engine_error", "message": f"the render pipeline is not installed ({exc})"}
             message = protocol.event("job_failed", job.id, state=state, error=job.error)
-        except Exception as exc:  # noqa: BLE001 - a bug, not a user error: report it, keep the worker alive
+        except Exception as exc:
             state = "failed"
             job.error = {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"}
             message = protocol.event("job_failed", job.id, state=state, error=job.error)

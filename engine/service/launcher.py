@@ -53,7 +53,7 @@ class EngineProcess:
                 pass
         return stop_engine(self.proc, timeout_s)
 
-    def __enter__(self) -> EngineProcess:  # noqa: PYI034 - typing.Self needs 3.11
+    def __enter__(self) -> EngineProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

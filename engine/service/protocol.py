@@ -135,7 +135,7 @@ def require_field(message: dict, name: str, kind: type | tuple[type, ...]) -> ob
         raise ProtocolError(f"request {message.get('type')!r} needs field {name!r}", f"add {name!r}")
     value = message[name]
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         wanted = "/".join(k.__name__ for k in kinds)
         raise ProtocolError(f"field {name!r} must be {wanted}, not {type(value).__name__}",
                             f"send {name!r} as {wanted}")

@@ -315,7 +315,7 @@ class EngineServer:
             handler(session, request_id, message)
         except EngineError as exc:
             session.send(protocol.reply_error(request_id, exc.code, exc.user_message))
-        except Exception as exc:  # noqa: BLE001 - a bug must not kill the connection thread silently
+        except Exception as exc:
             session.send(protocol.reply_error(request_id, "internal", f"internal error: {type(exc).__name__}: {exc}"))
 
     def _hello_again(self, session, request_id, message) -> None:
@@ -386,7 +386,7 @@ class EngineServer:
             except ImportError as exc:
                 session.send(protocol.reply_error(request_id, "engine_error",
                                                   f"the preview pipeline is not installed ({exc})"))
-            except Exception as exc:  # noqa: BLE001 - the client waits for this reply whatever happens
+            except Exception as exc:
                 session.send(protocol.reply_error(request_id, "internal", f"internal error: {exc!r}"))
 
         threading.Thread(target=run, name=f"engine-preview-{request_id}", daemon=True).start()

@@ -30,7 +30,8 @@ def test_plan_lines_up_with_source_frames_and_stacks_mattes():
               "matte_patterns": {"skin": "/out/sh/sh.matte_skin.####.png", "hair": "/out/sh/sh.matte_hair.####.png"}}
     plans = plan_result_strips(result, [4, 5, 5, 6], frame_start=104, channel=3, name="plate.vtoonify")
     beauty, hair, skin = plans
-    assert beauty.directory == "/out/sh" and beauty.files == ("sh.0004.png", "sh.0005.png", "sh.0005.png", "sh.0006.png")
+    assert beauty.directory == "/out/sh"
+    assert beauty.files == ("sh.0004.png", "sh.0005.png", "sh.0005.png", "sh.0006.png")
     assert (beauty.frame_start, beauty.frame_end, beauty.channel, beauty.mute) == (104, 108, 3, False)
     assert (hair.channel, hair.mute, hair.role) == (4, True, "matte_hair")
     assert skin.files[0] == "sh.matte_skin.0004.png" and skin.channel == 5

@@ -20,7 +20,7 @@ def test_unreachable_engine_cancels_with_clear_message(prefs, trimmed_scene, tmp
     prefs.auto_start = False
     prefs.output_dir = str(tmp_path / "out")
     # an ERROR report makes bpy.ops raise, carrying the report text (the operator returned CANCELLED)
-    with pytest.raises(RuntimeError, match="engine is not running.*Auto-start"):
+    with pytest.raises(RuntimeError, match=r"engine is not running.*Auto-start"):
         bpy.ops.sequencer.vtoonify_stylize()
     assert "engine is not running" in bpy.context.window_manager.vtoonify_status
     assert len(_strips(scene)) == 1
@@ -34,7 +34,7 @@ def test_stale_connection_file_reports_unreachable(prefs, trimmed_scene, tmp_pat
     prefs.connection_file = str(conn)
     prefs.auto_start = False
     prefs.output_dir = str(tmp_path / "out")
-    with pytest.raises(RuntimeError, match="(?i)engine|connect|refused"):
+    with pytest.raises(RuntimeError, match=r"(?i)engine|connect|refused"):
         bpy.ops.sequencer.vtoonify_stylize()
     assert "Traceback" not in bpy.context.window_manager.vtoonify_status
     assert len(_strips(scene)) == 1
@@ -45,7 +45,7 @@ def test_bad_engine_python_is_reported(prefs, trimmed_scene, tmp_path):
     prefs.auto_start = True
     prefs.engine_python = str(tmp_path / "missing-python")
     prefs.output_dir = str(tmp_path / "out")
-    with pytest.raises(RuntimeError, match="Python interpreter .* not found"):
+    with pytest.raises(RuntimeError, match=r"Python interpreter .* not found"):
         bpy.ops.sequencer.vtoonify_stylize()
 
 
@@ -71,6 +71,7 @@ def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, tr
         added = next(s for s in strips if s.name != source.name)
         assert (added.frame_final_start, added.frame_final_end) == (104, 109)
         assert added.channel == source.channel + 1
+        assert added.directory == "//vtoonify/plate/"  # relative: the project folder can move
         assert bpy.path.abspath(added.directory).rstrip("/") == str(tmp_path / "vtoonify" / "plate")
         assert sorted(p.name for p in (tmp_path / "vtoonify" / "plate").glob("*.png")) == [
             f"plate.{n:04d}.png" for n in range(4, 9)]

@@ -9,8 +9,13 @@ from engine.errors import ConfigError, FrameRangeError
 from engine.face import CropParams
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import format_frame_ranges, parse_frame_ranges, select_frames
-from engine.pipeline.placement import composite_over, feather_alpha, place_rgba, plan_crop_placement, \
-    plan_plate_placement
+from engine.pipeline.placement import (
+    composite_over,
+    feather_alpha,
+    place_rgba,
+    plan_crop_placement,
+    plan_plate_placement,
+)
 
 
 def test_parse_ranges_and_lists():

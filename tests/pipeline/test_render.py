@@ -9,6 +9,7 @@ import OpenImageIO as oiio
 import pytest
 import torch
 
+from engine.errors import FrameRangeError
 from engine.io import open_source, read_image
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.modelcache import ModelCache
@@ -30,7 +31,7 @@ def test_classic_exr_with_mattes_reads_back(media_dir, tmp_path, empty_models_di
     events = []
     config = RenderConfig(source=str(media_dir / "7154235.mp4"), output=str(tmp_path / "out"),
                           frames="1-3", start_number=1001 - 0, mattes=True, padding=SMALL)
-    with pytest.raises(Exception):
+    with pytest.raises(FrameRangeError):
         render(config, on_event=events.append)              # frames 1-3 do not exist once renumbered
     config = RenderConfig(**{**config.to_dict(), "frames": "1001-1003", "padding": SMALL, "start_number": 1001})
     result = render(config, on_event=events.append)
