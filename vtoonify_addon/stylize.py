@@ -187,7 +187,10 @@ def stylize_strip(scene, strip, settings, client, progress=None):
 
     ``settings``: dict of ``StylizeOptions`` fields plus ``output`` (root folder, default
     ``//vtoonify/``). Blocks until the job ends; raises the engine's typed errors (JobCancelled
-    when ``progress`` returned False).
+    when ``progress`` returned False). Batch use of the whole operator, on the active strip::
+
+        blender -b shot.blend --python-expr "import bpy; bpy.ops.sequencer.vtoonify_stylize(); \
+            bpy.ops.wm.save_mainfile()"
     """
     from . import engine_client
 

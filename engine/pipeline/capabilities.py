@@ -1,0 +1,46 @@
+"""What this engine can do right now: backends, devices, and the styles in its models folder."""
+
+from __future__ import annotations
+
+from engine import __version__
+
+
+def capabilities(models_dir: str | None = None) -> dict:
+    """JSON-ready description sent by the service's ``capabilities`` request.
+
+    ``styles`` lists each usable family with its backbone and, for VToonify-D, the exemplar names
+    (their index is the ``style_id``); the classic backend is always available.
+    """
+    from engine.models.inventory import default_models_dir, scan_models
+    from engine.pipeline.device import available_devices
+
+    folder = str(models_dir or default_models_dir())
+    inventory = scan_models(folder)
+    styles = []
+    for family in inventory.usable_families():
+        entry = {"style": family.style, "backbone": family.backbone,
+                 "checkpoints": [c.relpath.rsplit("/", 1)[-1] for c in family.checkpoints]}
+        if family.exstyle_codes:
+            entry["style_ids"] = _style_names(f"{inventory.models_dir}/{family.exstyle_codes}")
+        styles.append(entry)
+    backends = ["auto", "classic"] + (["vtoonify"] if styles else [])
+    return {
+        "engine_version": __version__,
+        "backends": backends,
+        "devices": available_devices(),
+        "models_dir": folder,
+        "styles": styles,
+        "models": inventory.to_dict(),
+        "formats": ["exr", "png"],
+        "output_spaces": ["plate", "crop"],
+    }
+
+
+def _style_names(path: str) -> list[str]:
+    from engine.errors import ModelFileError
+    from engine.models import load_exstyles
+
+    try:
+        return list(load_exstyles(path))
+    except ModelFileError:
+        return []
