@@ -63,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
         panel, style = window.source_panel, window.style_panel
-        if style.backend_combo.findText("classic") < 0:
-            style.backend_combo.addItem("classic")
         style.backend_combo.setCurrentText("classic")
         panel.format_combo.setCurrentText("png")
         for name, first, last in (("529_2.mp4", 1, 3), ("651.mp4", 1, 12), ("908.mp4", 1, 39)):

@@ -8,6 +8,7 @@ panel must survive a protocol that grows fields.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # RenderConfig's default family; offered when the engine lists none (the classic backend needs no model).
@@ -21,9 +22,13 @@ class StyleFamily:
     name: str
     backbones: tuple[str, ...] = ()
     style_ids: tuple[int, ...] = ()
-    """Exemplar indices the installed checkpoints are fixed to (``vtoonify_s026_d0.5.pt``)."""
+    """Exemplar indices a job may use: every index of ``exstyle_code.npy`` when an any-exemplar
+    checkpoint (``vtoonify_s_d.pt``) is installed, else the ones checkpoints are fixed to
+    (``vtoonify_s026_d0.5.pt``). Empty for VToonify-T (no exemplars)."""
+    style_names: tuple[str, ...] = ()
+    """Exemplar names in index order, when the engine sent them."""
     any_style_id: bool = False
-    """An ``exstyle_code.npy`` is installed, so any exemplar index works (VToonify-D)."""
+    """Exemplar codes are installed but their count is unknown: any index may be asked for."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ def parse_capabilities(reply: dict) -> Capabilities:
     devices = _names(reply.get("devices")) or ("auto",)
     if "auto" not in devices:
         devices = ("auto", *devices)
-    return Capabilities(backends=backends, devices=devices, families=_families(reply.get("models")),
+    families = _families(reply["styles"]) if "styles" in reply else _families(reply.get("models"))
+    return Capabilities(backends=backends, devices=devices, families=families,
                         engine_version=str(reply.get("engine_version", "")))
 
 
@@ -69,9 +75,10 @@ def _names(items) -> tuple[str, ...]:
 
 
 def _families(models) -> tuple[StyleFamily, ...]:
-    """Accept the inventory form ``{"families": [{"style", "backbone", "usable", "checkpoints",
-    "exstyle_codes"}, ...]}`` (one entry per style and backbone, merged here by style), a
-    ``{family: {...}}`` mapping, or a list of names. Families the engine marks unusable are left out."""
+    """Read ``styles`` (usable families: ``{"style", "backbone", "checkpoints": [file names],
+    "style_ids": [exemplar names]}``) or the inventory form ``{"families": [{..., "usable",
+    "checkpoints": [{"style_id": ...}], "exstyle_codes"}]}``, or ``{family: {...}}`` / a list of names.
+    Entries are per style and backbone; they are merged by style. Unusable families are left out."""
     if isinstance(models, dict) and "families" in models:
         models = models["families"]
     entries: list[tuple[str, dict]] = []
@@ -87,15 +94,49 @@ def _families(models) -> tuple[StyleFamily, ...]:
     for name, info in entries:
         if info.get("usable") is False:
             continue
-        backbones = _names(info.get("backbones")) or _names([info["backbone"]] if info.get("backbone") else [])
-        ids = info.get("style_ids") or info.get("styles") or ()
-        ids = range(ids) if isinstance(ids, int) else ids
-        fixed = [c.get("style_id") for c in info.get("checkpoints") or () if isinstance(c, dict)]
-        style_ids = {int(i) for i in (*ids, *fixed) if isinstance(i, int) or str(i).isdigit()}
-        old = merged.get(name, StyleFamily(name=name))
-        merged[name] = StyleFamily(
-            name=name,
-            backbones=old.backbones + tuple(b for b in backbones if b not in old.backbones),
-            style_ids=tuple(sorted(set(old.style_ids) | style_ids)),
-            any_style_id=old.any_style_id or bool(info.get("exstyle_codes")))
+        family = _family_entry(name, info)
+        old = merged.get(name)
+        if old is not None:
+            family = StyleFamily(
+                name=name,
+                backbones=old.backbones + tuple(b for b in family.backbones if b not in old.backbones),
+                style_ids=tuple(sorted(set(old.style_ids) | set(family.style_ids))),
+                style_names=old.style_names if len(old.style_names) >= len(family.style_names)
+                else family.style_names,
+                any_style_id=old.any_style_id or family.any_style_id)
+        merged[name] = family
     return tuple(merged.values())
+
+
+def _family_entry(name: str, info: dict) -> StyleFamily:
+    """One style+backbone entry: which exemplar indices its installed checkpoints accept."""
+    backbones = _names(info.get("backbones")) or _names([info["backbone"]] if info.get("backbone") else [])
+    raw_ids = info.get("style_ids") or info.get("styles") or ()
+    raw_ids = range(raw_ids) if isinstance(raw_ids, int) else raw_ids
+    names = tuple(str(n) for n in raw_ids if isinstance(n, str) and not n.isdigit())
+    listed = {int(i) for i in raw_ids if isinstance(i, int) or (isinstance(i, str) and i.isdigit())}
+    fixed: set[int] = set()
+    free = False
+    for checkpoint in info.get("checkpoints") or ():
+        style_id = checkpoint.get("style_id") if isinstance(checkpoint, dict) else _fixed_style_id(str(checkpoint))
+        if style_id is None:
+            free = True
+        else:
+            fixed.add(int(style_id))
+    if names:
+        exemplar_ids = set(range(len(names)))
+        style_ids = exemplar_ids if free or not fixed else fixed & exemplar_ids or fixed
+    else:
+        style_ids = listed | fixed
+    any_id = bool(info.get("exstyle_codes")) and free and not names and not listed
+    return StyleFamily(name=name, backbones=backbones, style_ids=tuple(sorted(style_ids)), style_names=names,
+                       any_style_id=any_id)
+
+
+_FIXED_STYLE = re.compile(r"_s(\d+)_")
+
+
+def _fixed_style_id(file_name: str) -> int | None:
+    """``vtoonify_s026_d0.5.pt`` -> 26; ``vtoonify_s_d.pt`` (any exemplar) -> None."""
+    match = _FIXED_STYLE.search(file_name)
+    return int(match.group(1)) if match else None

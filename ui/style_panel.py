@@ -57,6 +57,7 @@ class StylePanel(QGroupBox):
         form.addRow("", self.color_transfer_check)
         form.addRow("Exemplar", hbox_row(self, self.exemplar_edit, browse))
         self.family_combo.currentTextChanged.connect(self._family_changed)
+        self.style_id_spin.valueChanged.connect(self._show_style_name)
         self.set_capabilities(Capabilities())
 
     def set_capabilities(self, capabilities: Capabilities) -> None:
@@ -73,13 +74,24 @@ class StylePanel(QGroupBox):
         ids = family.style_ids if family else ()
         if family is None or family.any_style_id:
             self.style_id_spin.setRange(0, 9999)
-            self.style_id_hint.setText("any exemplar" if family else "")
         elif ids:
             self.style_id_spin.setRange(min(ids), max(ids))
-            self.style_id_hint.setText(f"{len(ids)} exemplars")
-        else:
-            self.style_id_hint.setText("no exemplars")
         self.style_id_spin.setEnabled(family is None or family.any_style_id or bool(ids))
+        self._show_style_name(self.style_id_spin.value())
+
+    def _show_style_name(self, style_id: int) -> None:
+        """Name the exemplar the id picks (the engine sends names in index order)."""
+        family = self.capabilities.family(self.family_combo.currentText())
+        if family is None:
+            self.style_id_hint.setText("")
+        elif family.style_names and 0 <= style_id < len(family.style_names):
+            self.style_id_hint.setText(f"{family.style_names[style_id]} ({len(family.style_names)} exemplars)")
+        elif family.any_style_id:
+            self.style_id_hint.setText("any exemplar")
+        elif not family.style_ids:
+            self.style_id_hint.setText("no exemplars")
+        else:
+            self.style_id_hint.setText(f"{len(family.style_ids)} exemplars")
 
     def values(self) -> dict:
         exemplar = self.exemplar_edit.text().strip()

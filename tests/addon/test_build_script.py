@@ -37,3 +37,17 @@ def test_copies_compile_and_keep_the_api(build, tmp_path):
         assert text.startswith("# COPY of engine/") and "from engine" not in text
         compile(text, str(path), "exec")
     assert "def start_engine(" in (tmp_path / "client.py").read_text()
+
+
+def test_copies_are_ignored_build_output(repo_root):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (repo_root / ".git").exists():
+        pytest.skip("not a git checkout")
+    client_dir = "vtoonify_addon/engine_client"
+    paths = [f"{client_dir}/{name}" for name in ("client.py", "protocol.py", "errors.py", "__init__.py")]
+    proc = subprocess.run(["git", "check-ignore", *paths], cwd=repo_root, capture_output=True, text=True,
+                          check=False)
+    ignored = set(proc.stdout.split())
+    assert ignored == set(paths[:3]), proc.stdout + proc.stderr

@@ -70,13 +70,19 @@ def test_preview_of_a_real_frame(real_engine, media_dir, tmp_path):
         image.close()
 
 
-def test_capabilities_report_backends_devices_and_cache(real_engine):
+def test_capabilities_report_backends_devices_styles_and_cache(real_engine, narrow_models_dir):
     with real_engine.connect() as client:
         caps = client.capabilities()
     assert caps["protocol"] == 1 and caps["engine_version"] == "0.1.0"
     assert "pipeline_error" not in caps, caps.get("pipeline_error")
-    assert "classic" in caps["backends"]
+    assert {"classic", "vtoonify"} <= set(caps["backends"])
     assert "cpu" in caps["devices"]
+    assert caps["models_dir"] == str(narrow_models_dir)  # the engine's --models
+    styles = {(s["style"], s["backbone"]): s for s in caps["styles"]}
+    cartoon = styles[("cartoon", "dualstylegan")]
+    assert cartoon["checkpoints"] == ["vtoonify_s_d_c.pt"]
+    assert cartoon["style_ids"] == [f"Cartoons_{i:05d}.jpg" for i in range(30)]  # index = style_id
+    assert ("narrow48", "toonify") in styles
     assert isinstance(caps["model_cache"], dict)
 
 

@@ -45,3 +45,18 @@ def test_inventory_form_merges_backbones_and_skips_unusable_families():
     assert cartoon.backbones == ("dualstylegan", "toonify") and cartoon.any_style_id
     arcane = caps.family("arcane")
     assert arcane.style_ids == (77,) and not arcane.any_style_id
+
+
+def test_styles_form_names_exemplars_and_limits_fixed_checkpoints():
+    caps = parse_capabilities({"backends": ["auto", "classic", "vtoonify"], "devices": ["cpu"], "styles": [
+        {"style": "cartoon", "backbone": "dualstylegan", "checkpoints": ["vtoonify_s_d.pt"],
+         "style_ids": ["a.jpg", "b.jpg", "c.jpg"]},
+        {"style": "cartoon", "backbone": "toonify", "checkpoints": ["vtoonify_t.pt"]},
+        {"style": "caricature", "backbone": "dualstylegan", "checkpoints": ["vtoonify_s039_d0.5.pt"],
+         "style_ids": [f"{i}.jpg" for i in range(50)]}],
+        "models": {"families": [{"style": "ignored-when-styles-present"}]}})
+    assert caps.family_names == ("cartoon", "caricature")
+    cartoon = caps.family("cartoon")
+    assert cartoon.style_ids == (0, 1, 2) and cartoon.style_names[1] == "b.jpg"
+    assert cartoon.backbones == ("dualstylegan", "toonify")
+    assert caps.family("caricature").style_ids == (39,)

@@ -34,8 +34,7 @@ def _set_shot(window, source: Path, output: Path, first: int, last: int | None) 
     panel.format_combo.setCurrentText("png")
     panel.output_space_combo.setCurrentText("plate")
     style = window.style_panel
-    if style.backend_combo.findText("classic") < 0:
-        style.backend_combo.addItem("classic")  # an engine without capabilities still takes the field
+    assert style.backend_combo.findText("classic") >= 0, "the engine's capabilities offer the classic backend"
     style.backend_combo.setCurrentText("classic")
 
 

@@ -177,8 +177,15 @@ def test_style_panel_offers_only_what_the_engine_has(qtbot):
     assert combo_items(panel.backbone_combo) == ["auto", "toonify"]
     assert not panel.style_id_spin.isEnabled()
     panel.set_capabilities(parse_capabilities({"models": {"families": [
-        {"style": "comic", "backbone": "dualstylegan", "exstyle_codes": "x/exstyle_code.npy"}]}}))
+        {"style": "comic", "backbone": "dualstylegan", "exstyle_codes": "x/exstyle_code.npy",
+         "checkpoints": [{"relpath": "x/vtoonify_s_d.pt", "style_id": None}]}]}}))
     assert panel.style_id_spin.isEnabled() and panel.style_id_spin.maximum() == 9999
+    assert panel.style_id_hint.text() == "any exemplar"
+    panel.set_capabilities(parse_capabilities({"styles": [
+        {"style": "comic", "backbone": "dualstylegan", "checkpoints": ["vtoonify_s_d.pt"],
+         "style_ids": ["anna.jpg", "ben.jpg"]}]}))
+    panel.style_id_spin.setValue(1)
+    assert panel.style_id_spin.maximum() == 1 and panel.style_id_hint.text() == "ben.jpg (2 exemplars)"
     panel.degree_slider.setValue(75)
     values = panel.values()
     assert (values["style"], values["backbone"], values["degree"]) == ("comic", "auto", 0.75)
