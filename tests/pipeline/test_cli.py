@@ -171,3 +171,40 @@ def test_wrong_model_file_is_named(media_dir, reference_dir, tmp_path):
     line = _one_line_error(result)
     assert "vtoonify_s_d.pt" in line and "not a VToonify model" in line
     assert _no_frames_written(out)
+
+
+def test_scale_and_crop_output_space(media_dir, tmp_path, no_models):
+    clip = media_dir / "7154235.mp4"
+    half = run_cli("render", clip, "-o", tmp_path / "half", "--frames", "2", "--scale", "0.5",
+                   "--format", "png", "--padding", SMALL, env_extra=no_models)
+    assert half.returncode == 0, half.stderr
+    assert read_image(tmp_path / "half" / "7154235.0002.png").shape == (288, 320, 4)
+    crop = run_cli("render", clip, "-o", tmp_path / "crop", "--frames", "2", "--output-space", "crop",
+                   "--format", "png", "--padding", SMALL, env_extra=no_models)
+    assert crop.returncode == 0, crop.stderr
+    sidecar = json.loads((tmp_path / "crop" / "7154235.vtoonify.json").read_text())["crop"]
+    img = read_image(tmp_path / "crop" / "7154235.0002.png")
+    assert img.shape == (4 * (sidecar["bottom"] - sidecar["top"]), 4 * (sidecar["right"] - sidecar["left"]), 4)
+    assert img[..., 3].min() == 1.0                     # the native crop is opaque
+
+
+def test_models_commands(tmp_path):
+    models = tmp_path / "models"
+    listing = run_cli("models", "list", "--models", models, "--json")
+    assert listing.returncode == 0, listing.stderr
+    data = json.loads(listing.stdout)
+    assert data["usable"] == [] and "encoder.pt" in data["shared_missing"]
+    offline = run_cli("models", "fetch", "--models", models, "--base-url", "http://127.0.0.1:9/models/")
+    line = _one_line_error(offline)
+    assert "cannot reach" in line and str(models) in line
+    verify = run_cli("models", "verify", "--models", models)
+    assert verify.returncode == 0 and "no SHA256SUMS" in verify.stdout
+
+
+def test_resume_refuses_a_folder_of_another_job(media_dir, tmp_path, no_models):
+    clip = media_dir / "529_2.mp4"
+    first = run_cli("render", clip, "-o", tmp_path, "--frames", "1", "--padding", SMALL, env_extra=no_models)
+    assert first.returncode == 0, first.stderr
+    other = run_cli("render", clip, "-o", tmp_path, "--frames", "2", "--padding", "64", "--resume",
+                    env_extra=no_models)
+    assert "belongs to a job with other settings" in _one_line_error(other)
