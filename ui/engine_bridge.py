@@ -129,9 +129,10 @@ class _ControlWorker(QObject):
         client.on_event = self.engine_event.emit  # reader thread -> queued into receivers' threads
         self.client = client
         caps = client.capabilities()
-        self.state_changed.emit(CONNECTED, _describe(info))
-        self.connection_ready.emit(info)
+        # choices first: once the UI sees "connected" its style controls already match the engine
         self.capabilities_ready.emit(caps if isinstance(caps, dict) else {})
+        self.connection_ready.emit(info)
+        self.state_changed.emit(CONNECTED, _describe(info))
 
     @Slot(int, dict)
     def submit(self, key: int, settings: dict) -> None:

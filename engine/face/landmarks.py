@@ -9,8 +9,8 @@ only locate that package's folder (importing it needs ``pkg_resources``).
 
 from __future__ import annotations
 
-import functools
 import importlib.util
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -83,10 +83,20 @@ class FaceLandmarker:
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.int64)  # [68,2]
 
 
-@functools.lru_cache(maxsize=1)
+_per_thread = threading.local()
+
+
 def default_landmarker() -> FaceLandmarker:
-    """The process-wide landmarker built on first use (``default_landmarker.cache_clear()`` resets it)."""
-    return FaceLandmarker()
+    """This thread's landmarker, built on first use.
+
+    One per thread because dlib's detector and predictor objects are not documented as thread-safe,
+    and the service renders and previews on different threads.
+    """
+    landmarker = getattr(_per_thread, "landmarker", None)
+    if landmarker is None:
+        landmarker = _per_thread.landmarker = FaceLandmarker()
+    return landmarker
+
 
 
 def find_landmarks(rgb_uint8_hwc: np.ndarray, landmarker: FaceLandmarker | None = None) -> np.ndarray | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import OutputError
+from engine.service.connection import pid_alive  # stdlib-only; also knows Windows
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 
@@ -103,7 +104,7 @@ def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:
         m = _TEMP.match(entry.name)
         if not m or not m.group("name").startswith(stem):
             continue
-        if _pid_alive(int(m.group("pid"))):
+        if pid_alive(int(m.group("pid"))):
             continue
         try:
             entry.unlink()
@@ -112,14 +113,3 @@ def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:
             pass
     return removed
 
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
