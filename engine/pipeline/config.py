@@ -58,7 +58,7 @@ class RenderConfig:
     png_bits: int = 8
     """PNG bit depth, 8 or 16."""
     mattes: bool = False
-    """Write face-parsing mattes (EXR layers ``matte.<class>``, or PNG sequences)."""
+    """Write face-parsing mattes: EXR layers ``matte.<class>``; with PNG, one grey sequence per class."""
     matte_files: bool = False
     """Also write each matte as its own grey sequence ``<stem>.matte_<class>.####.<ext>`` (for hosts
     such as Blender's VSE that cannot read EXR layers)."""

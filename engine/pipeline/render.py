@@ -97,8 +97,9 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         for message in warnings:
             _emit(on_event, {"event": "warning", "message": message})
         stem = config.name or out.source_stem(source.path_pattern)
+        separate_mattes = bool(backend.mattes) and (config.matte_files or config.format == "png")
         naming = out.OutputNaming(out_dir, stem, config.format, out.frame_digits(source.frame_numbers),
-                                  backend.mattes, config.matte_files and bool(backend.mattes))
+                                  backend.mattes, separate_mattes)
         source_files = source.files() if hasattr(source, "files") else [source.path_pattern]
         out.check_no_clobber(naming, frames, source_files)
         out.clean_stale_temps(out_dir, stem)

@@ -157,3 +157,17 @@ def test_preview_writes_before_and_after(media_dir, tmp_path, empty_models_dir):
     changed = np.abs(after[..., :3] - before[..., :3]).max(axis=2) > 0.05
     assert info["frame"] == 5 and 0.01 < changed.mean() < 0.5     # the face box changed, the rest did not
     assert not (tmp_path / "job").exists()                   # a preview never writes into the job folder
+
+
+def test_png_mattes_are_separate_grey_sequences(media_dir, tmp_path, empty_models_dir):
+    result = render(RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), frames="2",
+                                 format="png", png_bits=16, mattes=True, matte_classes="skin,l_eye",
+                                 padding=SMALL))
+    assert set(result.matte_patterns) == {"skin", "l_eye"}
+    skin = read_image(tmp_path / "529_2.matte_skin.0002.png")
+    eye = read_image(tmp_path / "529_2.matte_l_eye.0002.png")
+    assert skin.shape[:2] == eye.shape[:2] == (352, 376)
+    assert 0.0 < eye.mean() < skin.mean() < 0.5
+    beauty = oiio.ImageInput.open(str(tmp_path / "529_2.0002.png"))
+    assert beauty.spec().format == oiio.UINT16 and beauty.spec().nchannels == 4
+    beauty.close()
