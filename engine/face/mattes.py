@@ -3,8 +3,8 @@
 Gives the same class names as the BiSeNet parser (``engine.face.PARSING_CLASSES``) so compositors
 see one set of matte layers whichever backend rendered the shot. Parts are exclusive like parser
 labels: ``skin`` is the face oval (jaw line closed over a forehead estimated above the brows) minus
-every other part, and all mattes of a pixel sum to at most 1. Edges are anti-aliased (sub-pixel polygon fill) and feathered by a Gaussian whose
-width follows the face size.
+every other part, and all mattes of a pixel sum to at most 1. Edges are anti-aliased (sub-pixel
+polygon fill) and feathered by a Gaussian whose width follows the face size.
 
 Left/right: ``l_*`` is the part on the **image's left** (dlib points 17-21 brow, 36-41 eye; the
 official code calls these ``lm_eye_left``). That is also how the CelebAMask-HQ labels are commonly

@@ -49,7 +49,7 @@ class FrameSource(abc.ABC):
         """Every file the source reads (so writers can refuse to overwrite the source)."""
         return [self.path_pattern]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: sources without handles need no override
         """Release decoders and file handles (idempotent)."""
 
     def __len__(self) -> int:

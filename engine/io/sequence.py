@@ -63,11 +63,10 @@ def parse_pattern(path: str) -> SequencePattern | None:
     if match:
         padding = int(match.group(2) or 1)
     else:
-        match = None
-        for match in _HASHES.finditer(name):
-            pass  # the last run of # or @ is the frame number
-        if match is None:
+        runs = list(_HASHES.finditer(name))
+        if not runs:
             return None
+        match = runs[-1]  # the last run of # or @ is the frame number
         padding = len(match.group(0))
     return SequencePattern(Path(folder or "."), name[:match.start()], name[match.end():], padding)
 

@@ -100,8 +100,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         separate_mattes = bool(backend.mattes) and (config.matte_files or config.format == "png")
         naming = out.OutputNaming(out_dir, stem, config.format, out.frame_digits(source.frame_numbers),
                                   backend.mattes, separate_mattes)
-        source_files = source.files() if hasattr(source, "files") else [source.path_pattern]
-        out.check_no_clobber(naming, frames, source_files)
+        out.check_no_clobber(naming, frames, source.files())
         out.clean_stale_temps(out_dir, stem)
         key = job_key(config, backend.name, backend.model_files())
         analysis, wplus = load_or_analyse(config, source, backend, key, out_dir, stem, cancel)

@@ -244,7 +244,7 @@ def test_fetch_resumes_after_a_cut(hub, tmp_path):
 
 
 def test_checksum_mismatch_is_rejected_and_leaves_nothing(hub, tmp_path):
-    with pytest.raises(ModelFileError, match="checksum mismatch for encoder.pt"):
+    with pytest.raises(ModelFileError, match=r"checksum mismatch for encoder\.pt"):
         fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url, checksums={"encoder.pt": "ab" * 32})
     hub.wrong_etag.add("vtoonify_d_cartoon/exstyle_code.npy")
     with pytest.raises(ModelFileError, match=r"expected sha256 0{64}"):
