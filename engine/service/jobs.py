@@ -164,7 +164,6 @@ class JobQueue:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._workers: dict[str, _Worker] = {}
-        self._preview_worker: _Worker | None = None
         self._closing = False
         self._load_journal()
 
@@ -231,20 +230,18 @@ class JobQueue:
         return job.state
 
     def preview(self, settings: dict, frame: int, out_dir: str) -> dict:
-        """Runs on the caller's thread with the preview cache (never waits behind long renders)."""
+        """Runs on the caller's thread (never waits behind long renders) with the device worker's
+        warm models: sharing them keeps one copy of 1-2 GB of weights (inference never mutates them,
+        and ModelCache loads under a lock)."""
         config = self._config_for(settings)
         with self._lock:
-            if self._preview_worker is None:
-                self._preview_worker = _Worker(config.device, lambda worker, job: None, self._make_models)
-        return self._preview_runner(config, frame, out_dir, self._preview_worker.models())
+            worker = self._worker_for(config.device)
+        return self._preview_runner(config, frame, out_dir, worker.models())
 
     def model_stats(self) -> dict:
-        """{device: ModelCache.stats()} for the render workers (plus 'preview' once used)."""
+        """{device: ModelCache.stats()} for the render workers."""
         with self._lock:
-            stats = {device: worker.stats() for device, worker in self._workers.items()}
-            if self._preview_worker is not None:
-                stats["preview"] = self._preview_worker.stats()
-        return stats
+            return {device: worker.stats() for device, worker in self._workers.items()}
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop accepting jobs, stop the running ones (they become 'interrupted'), join workers."""
