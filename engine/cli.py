@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from engine.errors import EngineError, JobCancelled
 
 EXIT_USER_ERROR = 2
 EXIT_CANCELLED = 130
+EXIT_INTERNAL_ERROR = 1
 
 
 def _padding(text: str) -> tuple[int, int, int, int]:
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="crop padding around the eyes: left,right,top,bottom (default 200 each)")
     r.add_argument("--smooth-parsing", action="store_true", help="temporally smooth parsing maps (optical flow)")
     r.add_argument("--resume", action="store_true", help="skip frames whose files are already complete")
+    r.add_argument("--overwrite", action="store_true",
+                   help="delete frames of an earlier job with other settings in the output folder first")
     r.add_argument("--name", help="output file stem (default: the source's)")
     r.add_argument("--json-progress", action="store_true", help="print one JSON object per line to stdout")
 
@@ -147,3 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"event": "job_failed", "error": exc.to_dict()}))
         print(f"error: {exc.user_message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: one line for the artist, the traceback on request
+        if os.environ.get("VTOONIFY_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (please report it; set VTOONIFY_DEBUG=1 "
+              "to see the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR

@@ -34,14 +34,49 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
-    from engine.models.fetch import verify_models
+def _present_model_files(models_dir: str) -> list[str]:
+    """Relative paths of every model file the inventory sees in the folder."""
+    from engine.models.inventory import SHARED_FILES, scan_models
 
-    results = verify_models(_models_dir(args))
+    inventory = scan_models(models_dir)
+    files = [name for name in SHARED_FILES if name not in inventory.shared_missing]
+    for family in inventory.families:
+        files += [c.relpath for c in family.checkpoints]
+        if family.exstyle_codes:
+            files.append(family.exstyle_codes)
+    return files
+
+
+def _load_check(models_dir: str, relpath: str) -> str:
+    """'loads' or the ModelFileError text, for a file whose checksum was never recorded."""
+    from engine import models
+    from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE
+
+    name = relpath.rsplit("/", 1)[-1]
+    loader = {ENCODER_FILE: models.load_style_encoder, FACE_PARSER_FILE: models.load_face_parser,
+              EXSTYLE_FILE: models.load_exstyles}.get(name, models.load_vtoonify)
+    try:
+        loader(f"{models_dir}/{relpath}")
+    except ModelFileError as exc:
+        return exc.message
+    return "loads"
+
+
+def cmd_verify(args) -> int:
+    """Checksums recorded by ``fetch``; files copied in by hand are checked by loading them."""
+    from engine.models.fetch import VerifyResult, verify_models
+
+    folder = _models_dir(args)
+    results = verify_models(folder)
+    recorded = {r.relpath for r in results}
+    for relpath in _present_model_files(folder):
+        if relpath not in recorded:
+            outcome = _load_check(folder, relpath)
+            results.append(VerifyResult(relpath, "ok" if outcome == "loads" else f"corrupt: {outcome}"))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     elif not results:
-        print("no SHA256SUMS in the models folder: fetch files with `vtoonify models fetch` to record checksums")
+        print(f"no model files in {folder} (see `vtoonify models list`); the classic backend needs none")
     for r in results if not args.json else ():
         print(f"  {r.status:<9} {r.relpath}")
     bad = [r for r in results if r.status != "ok"]

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if not wait_until(app, lambda: window.indicator.state == "connected", args.timeout):
             print(f"engine did not connect: {window.indicator.text()}", file=sys.stderr)
             window.close()
+            bridge.wait_stopped(30)
             return 1
 
         panel, style = window.source_panel, window.style_panel
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         saved = window.grab().save(str(out))
         window.close()
+        bridge.wait_stopped(30)  # the engine stops in the background; let it leave the temp folder first
         print(f"{'wrote' if saved else 'FAILED to write'} {out} (engine {'ready' if ready else 'timed out'})")
         return 0 if saved and ready else 1
 

@@ -28,12 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName(APPLICATION)
     bridge = EngineBridge(connection_file=args.connection_file)
     window = MainWindow(bridge, default_settings())
+    # closing the window starts the bridge's background teardown; the app (event loop) ends when it has
+    # finished, so an engine the panel started is stopped before the process exits
+    app.setQuitOnLastWindowClosed(False)
+    bridge.stopped.connect(app.quit)
     window.show()
     if args.start_engine:
         bridge.start_engine()
     else:
         bridge.connect_to_engine()
-    return app.exec()
+    code = app.exec()
+    bridge.shutdown()  # no-op after a window close; covers a quit that came another way
+    bridge.wait_stopped(30.0)
+    return code
 
 
 if __name__ == "__main__":

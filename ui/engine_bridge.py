@@ -10,6 +10,10 @@ blocking calls:
 
 Engine events arrive on the client's reader thread through ``client.on_event``; the bridge
 re-emits them as a Qt signal, which Qt queues into the UI thread.
+
+Closing never blocks the UI thread either: ``shutdown`` cancels and closes what it can at once and
+leaves the waiting (threads, the exit of an engine the panel started) to a background thread that
+emits ``stopped``; see its docstring.
 """
 
 from __future__ import annotations
@@ -18,20 +22,28 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from engine.errors import EngineError, ProtocolError, UnreachableError
+from engine.errors import EngineError, JobCancelled, ProtocolError, UnreachableError
+from ui.engine_launch import spawn_engine, wait_until_ready
 
 DISCONNECTED = "disconnected"
 CONNECTING = "connecting"
 CONNECTED = "connected"
 FAILED = "error"
+
+TEARDOWN_CAP_S = 15.0
+"""The longest the background teardown waits for the worker threads before stopping the engine anyway."""
+STOP_TIMEOUT_S = 5.0
+"""How long a started engine gets to exit after SIGTERM before it is killed."""
 
 
 @dataclass(frozen=True)
@@ -40,17 +52,23 @@ class EngineApi:
     ``engine.service.client``, imported only when first used)."""
 
     read_connection_file: Callable[..., Any]
+    load_connection_file: Callable[..., Any]
+    default_connection_path: Callable[[], Any]
     connect: Callable[..., Any]
-    start_engine: Callable[..., Any]
     stop_engine: Callable[..., Any]
+    stderr_tail: Callable[..., str]
+    engine_entry: tuple[str, ...]
+    """What follows the Python executable to run an engine (``-m engine serve``)."""
 
     @classmethod
     def default(cls) -> EngineApi:
-        from engine.service import client
+        from engine.service import client, connection
 
         return cls(read_connection_file=client.read_connection_file,
-                   connect=client.EngineClient.connect, start_engine=client.start_engine,
-                   stop_engine=client.stop_engine)
+                   load_connection_file=connection.load_connection_file,
+                   default_connection_path=connection.default_connection_path,
+                   connect=client.EngineClient.connect, stop_engine=client.stop_engine,
+                   stderr_tail=client.engine_stderr_tail, engine_entry=tuple(client.ENGINE_ENTRY))
 
 
 def engine_environment() -> dict:
@@ -76,8 +94,20 @@ def _error_parts(exc: BaseException) -> tuple[str, str]:
     return "client_error", f"{type(exc).__name__}: {exc}"
 
 
+def _terminate(process: subprocess.Popen) -> None:
+    """SIGTERM (the engine's clean shutdown) without waiting: safe on the UI thread."""
+    if process.poll() is None:
+        with contextlib.suppress(OSError):
+            process.terminate()
+
+
 class _ControlWorker(QObject):
-    """Lives in the control thread; every slot may block on the socket."""
+    """Lives in the control thread; every slot may block on the socket.
+
+    ``stop_now`` runs on the UI thread while a slot may be blocked here, so ``client`` and
+    ``process`` are swapped under ``_lock`` and each side re-checks ``closing`` after its swap:
+    whichever comes second closes the client / terminates the engine, so neither is ever left behind.
+    """
 
     state_changed = Signal(str, str)          # state, detail
     connection_ready = Signal(object)         # ConnectionInfo (handed to the preview worker)
@@ -87,16 +117,22 @@ class _ControlWorker(QObject):
     request_failed = Signal(str, str, str)    # what, code, message
     engine_event = Signal(dict)
 
-    def __init__(self, api: EngineApi, connect_timeout_s: float, start_timeout_s: float) -> None:
+    def __init__(self, api: EngineApi, connect_timeout_s: float, start_timeout_s: float, stop_timeout_s: float,
+                 closing: threading.Event) -> None:
         super().__init__()
         self._api = api
         self._connect_timeout_s = connect_timeout_s
         self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._closing = closing
+        self._lock = threading.Lock()
         self.client = None
         self.process: subprocess.Popen | None = None
 
     @Slot(str)
     def connect_file(self, connection_file: str) -> None:
+        if self._closing.is_set():
+            return
         self.state_changed.emit(CONNECTING, "looking for a running engine")
         try:
             info = self._api.read_connection_file(connection_file or None)
@@ -109,25 +145,46 @@ class _ControlWorker(QObject):
 
     @Slot(str, list)
     def start_local(self, connection_file: str, args: list) -> None:
+        if self._closing.is_set():
+            return
         if self.process is not None and self.process.poll() is None:
             self.connect_file(connection_file)  # ours is still running: join it, never start a second
             return
         self.state_changed.emit(CONNECTING, "starting engine")
+        process = None
         try:
             self._drop_client()
-            process, info = self._api.start_engine(sys.executable, args=tuple(args),
-                                                   connection_file=connection_file or None,
-                                                   env=engine_environment(), timeout_s=self._start_timeout_s)
-            self.process = process
+            process, path = spawn_engine(self._api, sys.executable, tuple(args), connection_file or None,
+                                         engine_environment())
+            self._adopt(process)
+            info = wait_until_ready(self._api, process, path, self._start_timeout_s, self._closing)
+        except Exception as exc:
+            if process is not None:  # died, timed out or cancelled: never leave a half-started engine
+                self._api.stop_engine(process, timeout_s=self._stop_timeout_s)
+            self._fail("start engine", exc)
+            return
+        try:
             self._open(info)
         except Exception as exc:
             self._fail("start engine", exc)
+
+    def _adopt(self, process: subprocess.Popen) -> None:
+        """Publish the new child at once, so a close from now on can stop it."""
+        with self._lock:
+            self.process = process
+        if self._closing.is_set():
+            _terminate(process)
+            raise JobCancelled("engine start cancelled: the panel is closing")
 
     def _open(self, info) -> None:
         self._drop_client()
         client = self._api.connect(info, timeout_s=self._connect_timeout_s)
         client.on_event = self.engine_event.emit  # reader thread -> queued into receivers' threads
-        self.client = client
+        with self._lock:
+            self.client = client
+        if self._closing.is_set():
+            self._drop_client()
+            raise JobCancelled("connection dropped: the panel is closing")
         caps = client.capabilities()
         # choices first: once the UI sees "connected" its style controls already match the engine
         self.capabilities_ready.emit(caps if isinstance(caps, dict) else {})
@@ -136,6 +193,8 @@ class _ControlWorker(QObject):
 
     @Slot(int, dict)
     def submit(self, key: int, settings: dict) -> None:
+        if self._closing.is_set():
+            return
         if self.client is None:
             self.submit_failed.emit(key, "not_connected", "not connected to an engine (connect or start one)")
             return
@@ -153,10 +212,11 @@ class _ControlWorker(QObject):
     def subscribe(self, job_id: str) -> None:
         """Re-attach to a job after a reconnect; the engine replays its latest event. A job the
         engine no longer knows (it restarted) is reported as failed so its row does not hang."""
-        if self.client is None:
+        client = self.client
+        if client is None or self._closing.is_set():
             return
         try:
-            self.client.subscribe(job_id)
+            client.subscribe(job_id)
         except Exception as exc:
             code, message = _error_parts(exc)
             self.engine_event.emit({"event": "job_failed", "job": job_id,
@@ -164,58 +224,83 @@ class _ControlWorker(QObject):
 
     @Slot(str)
     def cancel(self, job_id: str) -> None:
-        if self.client is None:
+        client = self.client
+        if client is None or self._closing.is_set():
             return
         try:
-            self.client.cancel(job_id)
+            client.cancel(job_id)
         except Exception as exc:
             code, message = _error_parts(exc)
             self.request_failed.emit("cancel", code, message)
 
     @Slot()
     def ping(self) -> None:
-        if self.client is None:
+        client = self.client
+        if client is None or self._closing.is_set():
             return
         try:
-            self.client.ping()
+            client.ping()
         except Exception as exc:
             if _connection_broken(exc):
                 self._lost(exc)
 
     def _lost(self, exc: BaseException) -> None:
         self._drop_client()
+        if self._closing.is_set():
+            return
         _, message = _error_parts(exc)
         self.state_changed.emit(DISCONNECTED, f"connection lost: {message}")
 
     def _fail(self, what: str, exc: BaseException) -> None:
+        if self._closing.is_set() or isinstance(exc, JobCancelled):
+            return  # a close is no failure; nothing would show it anyway
         code, message = _error_parts(exc)
         self.request_failed.emit(what, code, message)
         self.state_changed.emit(FAILED, message)
 
     def _drop_client(self) -> None:
-        client, self.client = self.client, None
+        with self._lock:
+            client, self.client = self.client, None
         if client is not None:
             with contextlib.suppress(Exception):  # closing a dead socket may fail; nothing to tell
                 client.close()
 
-    def close(self) -> None:
-        """Called from the UI thread after this worker's thread stopped."""
+    def stop_now(self) -> None:
+        """UI thread, on close; never blocks: a waiting request fails at once (its socket is
+        closed), a start in progress gives up within one poll, and the engine this panel started
+        (or is starting) gets SIGTERM now."""
+        self._closing.set()
         self._drop_client()
-        process, self.process = self.process, None
+        with self._lock:
+            process = self.process
         if process is not None:
-            self._api.stop_engine(process)
+            _terminate(process)
+
+    def stop_started_engine(self) -> None:
+        """Teardown thread: wait for the engine this panel started to exit (kill it if it will not)."""
+        self._drop_client()
+        with self._lock:
+            process = self.process
+        if process is not None:
+            self._api.stop_engine(process, timeout_s=self._stop_timeout_s)
 
 
 class _PreviewWorker(QObject):
-    """Lives in the preview thread with its own connection; only the newest request is rendered."""
+    """Lives in the preview thread with its own connection; only the newest request is rendered.
+
+    Like the control worker, ``client`` is swapped under ``_lock`` so ``stop_now`` (UI thread)
+    can close a connection a preview is waiting on.
+    """
 
     preview_ready = Signal(int, QImage, QImage, int)   # request key, before, after, frame
     preview_failed = Signal(int, str, str)             # request key, code, message
 
-    def __init__(self, api: EngineApi, connect_timeout_s: float) -> None:
+    def __init__(self, api: EngineApi, connect_timeout_s: float, closing: threading.Event) -> None:
         super().__init__()
         self._api = api
         self._connect_timeout_s = connect_timeout_s
+        self._closing = closing
+        self._lock = threading.Lock()
         self._info = None
         self.client = None
         self.latest_key = 0  # written by the UI thread; a plain int store is atomic under the GIL
@@ -227,15 +312,21 @@ class _PreviewWorker(QObject):
 
     @Slot(int, dict, int)
     def preview(self, key: int, settings: dict, frame: int) -> None:
-        if key < self.latest_key:
-            return  # a newer request is queued behind this one
+        if key < self.latest_key or self._closing.is_set():
+            return  # a newer request is queued behind this one, or the panel is closing
         if self._info is None:
             self.preview_failed.emit(key, "not_connected", "not connected to an engine (connect or start one)")
             return
         try:
-            if self.client is None:
-                self.client = self._api.connect(self._info, timeout_s=self._connect_timeout_s)
-            reply = self.client.preview(settings, frame)
+            client = self.client
+            if client is None:
+                client = self._api.connect(self._info, timeout_s=self._connect_timeout_s)
+                with self._lock:
+                    self.client = client
+                if self._closing.is_set():
+                    self._drop_client()
+                    return
+            reply = client.preview(settings, frame)
             before = QImage(str(reply.get("source_path", "")))
             after = QImage(str(reply.get("path", "")))
             if after.isNull():
@@ -245,14 +336,22 @@ class _PreviewWorker(QObject):
         except Exception as exc:
             if _connection_broken(exc):
                 self._drop_client()
+            if self._closing.is_set():
+                return
             code, message = _error_parts(exc)
             self.preview_failed.emit(key, code, message)
 
     def _drop_client(self) -> None:
-        client, self.client = self.client, None
+        with self._lock:
+            client, self.client = self.client, None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
+
+    def stop_now(self) -> None:
+        """UI thread, on close: a preview waiting on the engine fails at once."""
+        self._closing.set()
+        self._drop_client()
 
 
 class EngineBridge(QObject):
@@ -266,6 +365,7 @@ class EngineBridge(QObject):
     engine_event = Signal(dict)
     preview_ready = Signal(int, QImage, QImage, int)
     preview_failed = Signal(int, str, str)
+    stopped = Signal()  # the teardown finished: threads done, the engine this panel started has exited
 
     # requests into the worker threads (queued: the workers live there)
     _connect_requested = Signal(str)
@@ -278,7 +378,8 @@ class EngineBridge(QObject):
 
     def __init__(self, api: EngineApi | None = None, connection_file: str | None = None,
                  engine_args: tuple[str, ...] = (), connect_timeout_s: float = 5.0,
-                 start_timeout_s: float = 120.0, parent: QObject | None = None) -> None:
+                 start_timeout_s: float = 120.0, stop_timeout_s: float = STOP_TIMEOUT_S,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         api = api or EngineApi.default()
         self.connection_file = connection_file or ""
@@ -286,13 +387,17 @@ class EngineBridge(QObject):
         self.state = DISCONNECTED
         self._preview_key = 0
 
+        self._closing = threading.Event()   # set once by shutdown; every worker slot checks it
+        self._stopped = threading.Event()   # set when the teardown has finished
+        self._teardown: threading.Thread | None = None
+
         self._control_thread = QThread(self)
         self._control_thread.setObjectName("engine-control")
-        self._control = _ControlWorker(api, connect_timeout_s, start_timeout_s)
+        self._control = _ControlWorker(api, connect_timeout_s, start_timeout_s, stop_timeout_s, self._closing)
         self._control.moveToThread(self._control_thread)
         self._preview_thread = QThread(self)
         self._preview_thread.setObjectName("engine-preview")
-        self._preview = _PreviewWorker(api, connect_timeout_s)
+        self._preview = _PreviewWorker(api, connect_timeout_s, self._closing)
         self._preview.moveToThread(self._preview_thread)
 
         self._connect_requested.connect(self._control.connect_file)
@@ -347,23 +452,55 @@ class EngineBridge(QObject):
 
     @Slot(str, str)
     def _on_state(self, state: str, detail: str) -> None:
+        if self._closing.is_set():
+            return
         self.state = state
         self.state_changed.emit(state, detail)
 
-    def shutdown(self, wait_ms: int = 30000) -> None:
-        """Stop both threads, close the connections and stop the engine if this panel started it.
+    @property
+    def is_stopped(self) -> bool:
+        return self._stopped.is_set()
 
-        The connections are closed first (the client allows that from any thread): a preview or
-        request still waiting on the engine then fails at once instead of holding the thread.
+    def wait_stopped(self, timeout_s: float) -> bool:
+        """Block until the teardown has finished (for callers that exit without an event loop)."""
+        return self._stopped.wait(timeout_s)
+
+    def shutdown(self, cap_s: float = TEARDOWN_CAP_S) -> None:
+        """Begin the teardown and return at once: the UI thread never waits on engine I/O.
+
+        Now (UI thread, no waiting): every worker is told to stop, open connections are closed so
+        a waiting request fails at once, a start in progress is cancelled, and the engine this
+        panel started (or is starting) gets SIGTERM. Then a plain thread waits for the worker
+        threads (at most ``cap_s``), waits for that engine to exit (kills it after
+        ``stop_timeout_s``) and emits ``stopped``. The thread is not a daemon, so even a script
+        that exits right after closing the window leaves no engine behind. The bridge moves under
+        the application object (one small object per closed window, kept until the application
+        ends) so that deleting the window cannot destroy threads that are still running.
+        Calling it again does nothing.
         """
-        threads = (self._preview_thread, self._control_thread)
-        for thread in threads:
+        if self._teardown is not None:
+            return
+        self._closing.set()
+        self._preview.stop_now()
+        self._control.stop_now()
+        for thread in (self._preview_thread, self._control_thread):
             thread.quit()
-        self._preview._drop_client()
-        self._control._drop_client()
-        for thread in threads:
-            thread.wait(wait_ms)
-        self._control.close()
+        app = QCoreApplication.instance()
+        if app is not None and self.thread() is app.thread():
+            self.setParent(app)
+        self._teardown = threading.Thread(target=self._finish_teardown, args=(cap_s,),
+                                          name="engine-bridge-teardown")
+        self._teardown.start()
+
+    def _finish_teardown(self, cap_s: float) -> None:
+        deadline = time.monotonic() + cap_s
+        try:
+            for thread in (self._preview_thread, self._control_thread):
+                thread.wait(max(0, int((deadline - time.monotonic()) * 1000)))
+            self._control.stop_started_engine()  # also when a thread overran the cap: never orphan it
+        finally:
+            self._stopped.set()
+            self.stopped.emit()
 
 
 def _describe(info) -> str:

@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         bridge.capabilities_ready.connect(self._on_capabilities)
         bridge.job_submitted.connect(self.queue_model.assign_job_id)
         bridge.submit_failed.connect(self._on_submit_failed)
-        bridge.request_failed.connect(lambda what, code, message: self.status_log.show_error(code, message))
+        bridge.request_failed.connect(self._on_request_failed)
         bridge.engine_event.connect(self._on_event)
         bridge.preview_ready.connect(self._on_preview)
         bridge.preview_failed.connect(self._on_preview_failed)
@@ -162,6 +162,9 @@ class MainWindow(QMainWindow):
         self.style_panel.set_capabilities(parse_capabilities(reply))
         if reply.get("pipeline_error"):
             self.status_log.show_error("engine_error", f"engine pipeline unavailable: {reply['pipeline_error']}")
+
+    def _on_request_failed(self, what: str, code: str, message: str) -> None:
+        self.status_log.show_error(code, message)
 
     def _on_submit_failed(self, key: int, code: str, message: str) -> None:
         self.queue_model.mark_submit_failed(key, message)
@@ -231,6 +234,8 @@ class MainWindow(QMainWindow):
         self.settings.save_geometry(self.saveGeometry())
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """The window goes away at once; the bridge finishes its teardown in the background
+        (``bridge.stopped`` says when; an engine this panel started is stopped, never orphaned)."""
         self._ping_timer.stop()
         self.save_settings()
         self.bridge.shutdown()

@@ -12,7 +12,7 @@ except ImportError:  # plain Python: only the bpy-free core is usable
     bpy = None
 
 if bpy is not None:
-    from . import operators, panels, preferences, props
+    from . import engines, operators, panels, preferences, props
 
     classes = (
         props.VToonifySceneSettings,
@@ -30,9 +30,11 @@ def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
     props.register_properties()
+    engines.start_tracking()
 
 
 def unregister() -> None:
+    engines.stop_tracking()  # auto-started engines go with the add-on
     props.unregister_properties()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

@@ -21,6 +21,12 @@ def all_strips(sequence_editor):
     return sequence_editor.sequences_all
 
 
+def vse_scene(context):
+    """The scene the Sequencer edits: 5.0's ``context.sequencer_scene`` (the workspace's sequencer
+    scene, which may differ from the window's scene), else ``context.scene`` (4.2-4.5)."""
+    return getattr(context, "sequencer_scene", None) or context.scene
+
+
 def active_strip(scene):
     editor = scene.sequence_editor
     return editor.active_strip if editor is not None else None

@@ -1,17 +1,28 @@
-"""Thin operators: read the UI state, call ``stylize``, report. Errors become reports, never tracebacks."""
+"""Thin operators: read the UI state, call ``stylize``, report. Errors become reports, never tracebacks.
+
+Nothing slow runs on Blender's main thread in the UI: connecting (which may auto-start the engine,
+up to its start timeout), submitting and previews run on worker threads and are picked up by a
+modal timer or ``bpy.app.timers``. Background mode (``blender -b``) and ``execute`` keep the
+blocking path, which batch scripts need.
+"""
 
 from __future__ import annotations
 
+import functools
+
 import bpy
 
-from . import compat, engine_client, stylize
+from . import compat, engine_client, engines, stylize
 from .core import job_settings as js
-from .core.engine_link import connect
+from .core.background import BackgroundCall, timer_callback
+from .core.engine_link import connect, preview_frame
+from .core.job_session import CONNECTING, FINISHED, JobSession
 from .preferences import get_preferences
 
 _STRIP_TYPES = {"MOVIE", "IMAGE"}
 CANCEL_WAIT_S = 60.0
 """How long to wait for the engine's ``job_cancelled`` before giving up on it."""
+POLL_INTERVAL_S = 0.2
 
 
 def _source_of(scene, strip):
@@ -26,13 +37,19 @@ def _user_message(err) -> str:
     return getattr(err, "user_message", None) or str(err)
 
 
+def _errors(api) -> tuple:
+    """What the operators turn into reports (anything else is a bug and keeps its traceback)."""
+    return (api.EngineError, stylize.StripError, ValueError, OSError, KeyError, RuntimeError)
+
+
 class _EngineOperator:
-    """Shared poll and engine connection for the VToonify operators."""
+    """Shared poll, job preparation and engine connection for the VToonify operators."""
 
     @classmethod
     def poll(cls, context):
-        strip = compat.active_strip(context.scene)
-        source = _source_of(context.scene, strip) if strip is not None else None
+        scene = compat.vse_scene(context)
+        strip = compat.active_strip(scene) if scene is not None else None
+        source = _source_of(scene, strip) if strip is not None else None
         return source is not None and source.type in _STRIP_TYPES
 
     def _fail(self, context, message: str):
@@ -40,13 +57,17 @@ class _EngineOperator:
         self.report({"ERROR"}, message)
         return {"CANCELLED"}
 
-    def _connect(self, context, api):
-        return connect(get_preferences(context).launch_settings(), api)
+    def _connector(self, context, api):
+        """A no-argument connect function: preferences are read now (main thread), the call may run
+        on a worker thread. Engines it starts are tracked so the add-on stops them later."""
+        launch = get_preferences(context).launch_settings()
+        owner = engines.current()
+        return functools.partial(connect, launch, api, on_start=owner.add if owner is not None else None)
 
-    def _prepare(self, context, source):
+    def _prepare(self, context, scene, source):
         prefs = get_preferences(context)
-        options = context.scene.vtoonify.options(prefs.output_format, prefs.mattes, prefs.models_dir)
-        return stylize.prepare_job(context.scene, source, options, prefs.output_dir)
+        options = scene.vtoonify.options(prefs.output_format, prefs.mattes, prefs.models_dir)
+        return stylize.prepare_job(scene, source, options, prefs.output_dir)
 
 
 class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
@@ -54,71 +75,98 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
 
     bl_idname = "sequencer.vtoonify_stylize"
     bl_label = "Stylize"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - one undo step: Ctrl+Z removes only the render
 
     def execute(self, context):
         """Blocking run (batch mode, scripts): same job, no UI updates."""
-        return self._start(context, modal=False)
+        return self._run_blocking(context)
 
     def invoke(self, context, event):
-        return self._start(context, modal=not bpy.app.background)
+        if bpy.app.background:
+            return self._run_blocking(context)
+        return self._start_modal(context)
 
-    def _start(self, context, modal: bool):
-        wm = context.window_manager
-        if wm.vtoonify_running:
+    def _begin(self, context):
+        """(api, scene, source, prepared) or the operator's CANCELLED set after a report."""
+        if context.window_manager.vtoonify_running:
             return self._fail(context, "a VToonify render is already running (cancel it first)")
         api = engine_client.load()
+        scene = compat.vse_scene(context)
+        source = _source_of(scene, compat.active_strip(scene))
+        try:
+            return api, scene, source, self._prepare(context, scene, source)
+        except _errors(api) as err:
+            return self._fail(context, _user_message(err))
+
+    def _run_blocking(self, context):
+        begun = self._begin(context)
+        if isinstance(begun, set):
+            return begun
+        api, scene, source, prepared = begun
+        wm = context.window_manager
+        try:
+            client = self._connector(context, api)()
+        except _errors(api) as err:
+            return self._fail(context, _user_message(err))
+        try:
+            tracker = stylize.run_job(client, api, prepared.settings)
+            result = stylize.finish_job(scene, source, prepared, tracker, api)
+        except api.JobCancelled:
+            wm.vtoonify_status = "VToonify: cancelled"
+            return {"CANCELLED"}
+        except _errors(api) as err:
+            return self._fail(context, _user_message(err))
+        finally:
+            client.close()
+        wm.vtoonify_status = f"VToonify: added {result.name}"
+        self.report({"INFO"}, wm.vtoonify_status)
+        return {"FINISHED"}
+
+    def _start_modal(self, context):
+        begun = self._begin(context)
+        if isinstance(begun, set):
+            return begun
+        api, scene, source, self._prepared = begun
         self._api = api
-        self._source = _source_of(context.scene, compat.active_strip(context.scene))
-        try:
-            self._prepared = self._prepare(context, self._source)
-            self._client = self._connect(context, api)
-        except (api.EngineError, stylize.StripError, ValueError, OSError) as err:
-            return self._fail(context, _user_message(err))
-        if not modal:
-            try:
-                tracker = stylize.run_job(self._client, api, self._prepared.settings)
-                result = stylize.finish_job(context.scene, self._source, self._prepared, tracker, api)
-            except api.JobCancelled:
-                wm.vtoonify_status = "VToonify: cancelled"
-                return {"CANCELLED"}
-            except (api.EngineError, stylize.StripError, ValueError, OSError, RuntimeError) as err:
-                return self._fail(context, _user_message(err))
-            finally:
-                self._client.close()
-            wm.vtoonify_status = f"VToonify: added {result.name}"
-            self.report({"INFO"}, wm.vtoonify_status)
-            return {"FINISHED"}
-        try:
-            self._job = stylize.PolledJob(self._client, api, self._prepared.settings, cancel_wait_s=CANCEL_WAIT_S)
-        except api.EngineError as err:
-            self._client.close()
-            return self._fail(context, _user_message(err))
+        self._session = JobSession(self._connector(context, api), api, self._prepared.settings,
+                                   cancel_wait_s=CANCEL_WAIT_S)
         # strips are not IDs: keep names, not references, across timer ticks (the artist may edit meanwhile)
-        self._scene_name, self._source_name = context.scene.name, self._source.name
-        self._source = None
+        self._scene_name, self._source_name = scene.name, source.name
+        wm = context.window_manager
         wm.vtoonify_running, wm.vtoonify_cancel_requested, wm.vtoonify_progress = True, False, 0.0
-        wm.vtoonify_status = "VToonify: submitted"
-        self._timer = wm.event_timer_add(0.2, window=context.window)
+        wm.vtoonify_status = "VToonify: connecting to the engine..."
+        self._timer = wm.event_timer_add(POLL_INTERVAL_S, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        """Timer ticks poll the engine (never block); Esc or the panel's Cancel asks it to stop."""
+        """Timer ticks poll the worker and the engine (never block); Esc or the panel's Cancel stops it."""
         if event.type == "ESC" or context.window_manager.vtoonify_cancel_requested:
-            self._job.cancel()
+            self._session.cancel()
         if event.type != "TIMER":
             return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
         try:
-            self._job.tick()
-            self._show_progress(context)
-            if not self._job.tracker.finished:
+            phase = self._session.tick()
+            self._show_progress(context, phase)
+            if phase != FINISHED:
                 return {"PASS_THROUGH"}
             return self._finish(context)
         except Exception as err:  # UI boundary: a bug must not leave the render flag stuck
-            self._release(context)
+            self.cancel(context)
             return self._fail(context, f"VToonify stopped on an internal error: {type(err).__name__}: {err}")
 
-    def _release(self, context):
+    def cancel(self, context):
+        """Blender dropped the modal handler (window closed, file loaded, internal error): stop the
+        engine job and free timer, flag and connection now; the partial output is deleted by a worker
+        thread once the engine confirms the job ended (never while it may still write)."""
+        session, prepared = getattr(self, "_session", None), getattr(self, "_prepared", None)
+        self._release(context, close_client=False)
+        if session is not None and prepared is not None:
+            session.abandon(functools.partial(_discard_when_stopped, prepared))
+        self._session = None
+        context.window_manager.vtoonify_status = "VToonify: cancelled"
+
+    def _release(self, context, close_client: bool = True):
         """Undo what invoke set up: timer, running flag, header/status text, connection."""
         wm = context.window_manager
         if getattr(self, "_timer", None) is not None:
@@ -129,38 +177,55 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             context.workspace.status_text_set(None)
         if context.area is not None:
             context.area.header_text_set(None)
-        self._client.close()
+        if close_client and getattr(self, "_session", None) is not None:
+            self._session.close()
 
-    def _show_progress(self, context):
+    def _show_progress(self, context, phase: str):
         wm = context.window_manager
-        wm.vtoonify_progress = self._job.tracker.fraction
-        wm.vtoonify_status = self._job.tracker.status_line()
+        job = self._session.job
+        if phase == CONNECTING or job is None:
+            text = "VToonify: connecting to the engine..." + (" (cancelling)" if self._session.cancel_requested else "")
+        else:
+            wm.vtoonify_progress = job.tracker.fraction
+            text = job.tracker.status_line() + (" (cancelling)" if job.cancelling and not job.tracker.finished else "")
+        wm.vtoonify_status = text
+        live = phase != FINISHED
         if context.workspace is not None:
-            context.workspace.status_text_set(wm.vtoonify_status if not self._job.tracker.finished else None)
+            context.workspace.status_text_set(text if live else None)
         if context.area is not None:
-            context.area.header_text_set(wm.vtoonify_status if not self._job.tracker.finished else None)
+            context.area.header_text_set(text if live else None)
             context.area.tag_redraw()
 
     def _finish(self, context):
         wm = context.window_manager
         self._release(context)
+        session, api = self._session, self._api
+        if session.start_error is not None:
+            return self._fail(context, _user_message(session.start_error))
+        tracker = session.job.tracker
         scene = bpy.data.scenes.get(self._scene_name)
         editor = scene.sequence_editor if scene is not None else None
         source = compat.all_strips(editor).get(self._source_name) if editor is not None else None
         if source is None:
-            stylize.discard_partial_output(self._prepared)
+            _discard_when_stopped(self._prepared, tracker.ended_by_engine)
             return self._fail(context, f"strip {self._source_name!r} was removed during the render")
         try:
-            result = stylize.finish_job(scene, source, self._prepared, self._job.tracker, self._api)
-        except self._api.JobCancelled:
+            result = stylize.finish_job(scene, source, self._prepared, tracker, api)
+        except api.JobCancelled:
             wm.vtoonify_status = "VToonify: cancelled"
             self.report({"WARNING"}, wm.vtoonify_status)
             return {"CANCELLED"}
-        except (self._api.EngineError, stylize.StripError, ValueError, OSError, RuntimeError) as err:
+        except _errors(api) as err:
             return self._fail(context, _user_message(err))
         wm.vtoonify_status = f"VToonify: added {result.name}"
         self.report({"INFO"}, wm.vtoonify_status)
         return {"FINISHED"}
+
+
+def _discard_when_stopped(prepared, engine_stopped: bool) -> None:
+    """Cleanup callback (may run on a worker thread: files only, no bpy)."""
+    if engine_stopped:
+        stylize.discard_partial_output(prepared)
 
 
 class VTOON_OT_cancel(bpy.types.Operator):
@@ -184,30 +249,68 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
     bl_idname = "sequencer.vtoonify_preview"
     bl_label = "Preview Current Frame"
 
-    def execute(self, context):
+    def _request(self, context):
+        """(api, source frame number, no-argument preview call) or CANCELLED after a report."""
         api = engine_client.load()
-        scene = context.scene
+        scene = compat.vse_scene(context)
         source = _source_of(scene, compat.active_strip(scene))
         frame = scene.frame_current
         if not source.frame_final_start <= frame < source.frame_final_end:
             return self._fail(context, f"frame {frame} is outside strip {source.name!r}")
         try:
-            prepared = self._prepare(context, source)
-            number = prepared.source_numbers[frame - prepared.frame_start]
-            client = self._connect(context, api)
-            try:
-                reply = client.preview(prepared.settings, number)
-            finally:
-                client.close()
-            image = bpy.data.images.load(reply["path"], check_existing=True)
-            image.reload()
-        except (api.EngineError, stylize.StripError, ValueError, OSError, KeyError, RuntimeError) as err:
+            prepared = self._prepare(context, scene, source)
+        except _errors(api) as err:
             return self._fail(context, _user_message(err))
-        for area in context.screen.areas if context.screen else ():
-            if area.type == "IMAGE_EDITOR":
-                area.spaces.active.image = image
-        context.window_manager.vtoonify_status = f"VToonify preview of source frame {number}: {image.name}"
-        self.report({"INFO"}, context.window_manager.vtoonify_status)
+        number = prepared.source_numbers[frame - prepared.frame_start]
+        return api, number, functools.partial(preview_frame, self._connector(context, api), prepared.settings,
+                                              number)
+
+    def execute(self, context):
+        """Blocking (scripts, background mode)."""
+        request = self._request(context)
+        if isinstance(request, set):
+            return request
+        api, number, call = request
+        try:
+            message = _show_preview(call(), number)
+        except _errors(api) as err:
+            return self._fail(context, _user_message(err))
+        context.window_manager.vtoonify_status = message
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        """In the UI the engine call runs on a worker thread; a ``bpy.app.timers`` callback shows it."""
+        if bpy.app.background:
+            return self.execute(context)
+        request = self._request(context)
+        if isinstance(request, set):
+            return request
+        api, number, call = request
+        worker = BackgroundCall(call, name="vtoonify-preview")
+        bpy.app.timers.register(timer_callback(worker, functools.partial(_preview_arrived, api, number),
+                                               POLL_INTERVAL_S), first_interval=POLL_INTERVAL_S)
+        context.window_manager.vtoonify_status = f"VToonify: previewing source frame {number}..."
         return {"FINISHED"}
 
 
+def _show_preview(reply: dict, number: int) -> str:
+    """Main thread: load the preview image into every image editor; returns the status line."""
+    image = bpy.data.images.load(reply["path"], check_existing=True)
+    image.reload()
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas if window.screen else ():
+            if area.type == "IMAGE_EDITOR":
+                area.spaces.active.image = image
+                area.tag_redraw()
+    return f"VToonify preview of source frame {number}: {image.name}"
+
+
+def _preview_arrived(api, number: int, worker: BackgroundCall) -> None:
+    """``bpy.app.timers`` callback once the worker ended: show the image or the error."""
+    wm = bpy.context.window_manager
+    try:
+        wm.vtoonify_status = _show_preview(worker.outcome(), number)
+    except _errors(api) as err:
+        wm.vtoonify_status = f"VToonify preview failed: {_user_message(err)}"
+        print(wm.vtoonify_status)

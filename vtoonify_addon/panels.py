@@ -16,11 +16,12 @@ class VTOON_PT_stylize(bpy.types.Panel):
 
     @classmethod
     def poll(cls, context):
-        return context.scene is not None and context.scene.sequence_editor is not None
+        scene = compat.vse_scene(context)
+        return scene is not None and scene.sequence_editor is not None
 
     def draw(self, context):
         layout = self.layout
-        scene, wm = context.scene, context.window_manager
+        scene, wm = compat.vse_scene(context), context.window_manager
         strip = compat.active_strip(scene)
         if strip is None or (strip.type not in {"MOVIE", "IMAGE"} and not strip.get(js.SOURCE_PROPERTY)):
             layout.label(text="Select a movie or image strip", icon="INFO")

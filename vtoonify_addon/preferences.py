@@ -23,7 +23,9 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
     connection_file: StringProperty(name="Connection File", subtype="FILE_PATH", default="", options=_RELATIVE,
                                     description="Engine connection file; empty uses the engine's default")
     auto_start: BoolProperty(name="Auto-start Engine", default=True,
-                             description="Start the engine when none is running")
+                             description="Start the engine when none is running. An engine started this way "
+                                         "belongs to the add-on: it is shut down when the add-on is disabled "
+                                         "or Blender quits")
     models_dir: StringProperty(name="Models Folder", subtype="DIR_PATH", default="", options=_RELATIVE,
                                description="Folder with the VToonify model files; empty = engine default")
     output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default="//vtoonify/", options=_RELATIVE,
@@ -50,6 +52,7 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
         box.label(text="Engine")
         for name in ("engine_python", "engine_args", "engine_root", "connection_file", "auto_start", "models_dir"):
             box.prop(self, name)
+        box.label(text="An auto-started engine stops when the add-on is disabled or Blender quits", icon="INFO")
         box = layout.box()
         box.label(text="Output")
         for name in ("output_dir", "output_format", "mattes"):

@@ -13,10 +13,10 @@ import bpy
 
 from . import compat
 from .core import job_settings as js
-from .core.cleanup import remove_new_files, snapshot
 from .core.frame_mapping import StripTiming, playback_rate, range_text, source_frame_numbers
 from .core.job_runner import PolledJob, run_job
 from .core.job_tracker import DONE, FAILED, JobTracker
+from .core.output_versions import next_version_dir, remove_version_dir
 from .core.result_plan import free_channel, missing_files, plan_result_strips
 from .core.sequence_files import pattern_from_file
 
@@ -44,8 +44,7 @@ class PreparedJob:
     source_numbers: tuple[int, ...]
     frame_start: int
     output_dir: str
-    output_existed: bool
-    files_before: frozenset[str]
+    """This job's own version folder (``.../<stem>/v003``): nothing else writes there."""
 
 
 def _media_frame_count(path: str) -> int | None:
@@ -112,16 +111,15 @@ def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem
     """Everything the engine needs for the strip's visible range, with the output folder noted."""
     source, numbers, start_number = strip_source(scene, strip)
     stem = stem or js.safe_stem(strip.name)
-    out_dir = output_folder(output_root, stem)
+    out_dir = next_version_dir(output_folder(output_root, stem))
     settings = js.build_job_settings(source, out_dir, range_text(numbers), options, stem,
                                      start_number=start_number if strip.type == "MOVIE" else 1)
-    return PreparedJob(settings, tuple(numbers), int(strip.frame_final_start), out_dir,
-                       os.path.isdir(out_dir), snapshot(out_dir))
+    return PreparedJob(settings, tuple(numbers), int(strip.frame_final_start), out_dir)
 
 
-def discard_partial_output(prepared: PreparedJob) -> list[str]:
-    """After cancel/failure: delete only what this job wrote."""
-    return remove_new_files(prepared.output_dir, prepared.files_before, prepared.output_existed)
+def discard_partial_output(prepared: PreparedJob) -> bool:
+    """After cancel/failure, once the engine has stopped writing: delete this job's version folder."""
+    return remove_version_dir(prepared.output_dir)
 
 
 def _portable_dir(directory: str) -> str:
@@ -146,29 +144,42 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
         raise StripError(f"the engine reported success but {len(missing)} output file(s) are missing, "
                          f"e.g. {missing[0]}", "check the engine log and the output folder")
     previous = _strips_of_source(editor, source_name)
+    previous_names = {s.name for s in previous}
     old_result = [s for s in previous if s.get(js.ROLE_PROPERTY) == "result"]
     channel_hint = old_result[0].channel if old_result else None
     name = old_result[0].name if old_result else f"{source_name}.vtoonify"
-    for s in previous:
-        strips.remove(s)
     start, end = prepared.frame_start, prepared.frame_start + len(prepared.source_numbers)
     needed = 1 + len(result.get("matte_patterns") or {})
-    occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips]
-    channel = free_channel(occupied, start, end, lowest=channel_hint or source_strip.channel + 1, needed=needed)
-    plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name)
+    others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips if s.name not in previous_names]
+    channel = free_channel(others, start, end, lowest=channel_hint or source_strip.channel + 1, needed=needed)
+    # build the new strips first in channels free of everything (the old result included), so a
+    # failure on the way never loses the old result; only then swap them in
+    everything = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips]
+    staging = free_channel(everything, start, end, lowest=channel, needed=needed)
+    plans = plan_result_strips(result, list(prepared.source_numbers), start, staging, name)
     settings_json = js.settings_to_json(prepared.settings)
     created = []
-    for plan in plans:
-        strip = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), plan.channel,
-                                 plan.frame_start)
-        for filename in plan.files[1:]:
-            strip.elements.append(filename)
-        strip.directory = _portable_dir(plan.directory)
-        strip.mute = plan.mute
-        strip[js.SOURCE_PROPERTY] = source_name
-        strip[js.ROLE_PROPERTY] = plan.role
-        strip[js.SETTINGS_PROPERTY] = settings_json
-        created.append(strip)
+    try:
+        for plan in plans:
+            strip = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), plan.channel,
+                                     plan.frame_start)
+            created.append(strip)
+            for filename in plan.files[1:]:
+                strip.elements.append(filename)
+            strip.directory = _portable_dir(plan.directory)
+            strip.mute = plan.mute
+            strip[js.SOURCE_PROPERTY] = source_name
+            strip[js.ROLE_PROPERTY] = plan.role
+            strip[js.SETTINGS_PROPERTY] = settings_json
+    except BaseException:
+        for strip in created:
+            strips.remove(strip)
+        raise
+    for s in previous:
+        strips.remove(s)
+    for offset, (strip, plan) in enumerate(zip(created, plans)):
+        strip.channel = channel + offset  # ascending: each target channel is free by then
+        strip.name = plan.name  # the old strips' names are free now
     return created[0]
 
 
@@ -176,7 +187,11 @@ def finish_job(scene, strip, prepared: PreparedJob, tracker: JobTracker, api):
     """Result strip for a done job; otherwise clean up and raise the typed error."""
     if tracker.state == DONE:
         return apply_result(scene, strip, prepared, tracker.result or {})
-    discard_partial_output(prepared)
+    if tracker.ended_by_engine:  # never delete while the engine may still be writing
+        discard_partial_output(prepared)
+    else:
+        print(f"VToonify: the engine did not confirm the end of job {tracker.job}; "
+              f"left {prepared.output_dir} in place")
     if tracker.state == FAILED:
         raise api.error_from_dict(tracker.error or {})
     raise api.JobCancelled("the render was cancelled")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +17,19 @@ from engine.errors import EngineError, OutputError
 
 
 def temp_path_for(path: str | os.PathLike) -> Path:
-    """The hidden temp name used while ``path`` is being written."""
+    """The hidden temp name used while ``path`` is being written: ``.<name>.<host>-<pid>.tmp``.
+
+    The host is part of the name because farm nodes share output folders: only the node that wrote a
+    temp can tell whether its process is gone (``engine.pipeline.outputs.clean_stale_temps``).
+    """
     target = Path(path)
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    return target.with_name(f".{target.name}.{host_tag()}-{os.getpid()}.tmp")
+
+
+def host_tag() -> str:
+    """This machine's name, reduced to characters that are safe in a file name."""
+    name = socket.gethostname().split(".")[0] or "host"
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
 
 
 def _remove_quietly(path: Path) -> None:

@@ -65,7 +65,11 @@ def load_torch_file(path: str | Path) -> Any:
                 "use the official checkpoint files; never load model files from untrusted sources",
             ) from None
         raise ModelFileError(f"model file {_display(path)} is corrupt ({exc})", _REFETCH_FIX) from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError, IndexError, TypeError) as exc:
+    except Exception as exc:  # any decoder error of a damaged file (struct, zip, runtime...) is the same fault
+        if magic[:2] != b"PK":  # every torch.save file since 1.6 is a zip archive
+            raise ModelFileError(
+                f"model file {_display(path)} is not a PyTorch checkpoint (expected a zip archive; found "
+                f"{path.stat().st_size} bytes starting with {magic!r})", _REFETCH_FIX) from None
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(
             f"model file {_display(path)} is truncated or corrupt ({reason})", _REFETCH_FIX

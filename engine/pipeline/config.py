@@ -74,6 +74,8 @@ class RenderConfig:
     """Temporally smooth the parsing maps (paper Eq. 6-7) with optical flow."""
     resume: bool = False
     """Skip frames whose output files are already complete."""
+    overwrite: bool = False
+    """Delete the frames of an earlier job with other settings in the output folder before rendering."""
     name: str | None = None
     """Output file stem; None = the source's stem."""
     extra: dict = field(default_factory=dict, compare=False)

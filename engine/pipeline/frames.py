@@ -40,14 +40,30 @@ def select_frames(text: str | None, available: list[int]) -> list[int]:
         return list(available)
     wanted = parse_frame_ranges(text)
     have = set(available)
-    missing = [f for f in wanted if f not in have]
-    if missing:
-        lo, hi = (available[0], available[-1]) if available else (None, None)
-        shown = ", ".join(str(f) for f in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    lo, hi = (available[0], available[-1]) if available else (None, None)
+    outside = [f for f in wanted if f not in have and not (available and lo <= f <= hi)]
+    if outside:
         raise FrameRangeError(
-            f"frames {shown} are outside the source (it has frames {lo}-{hi}, {len(available)} in all)",
+            f"{_frames_text(outside)} outside the source (it has frames {lo}-{hi}, {len(available)} in all)",
             f"ask for frames within {lo}-{hi}, or set --start-number to renumber a video")
+    gaps = [f for f in wanted if f not in have]
+    if gaps:
+        raise FrameRangeError(
+            f"{_frames_text(gaps)} missing from the source (a gap in its frames {lo}-{hi})",
+            "render the missing frames upstream, or ask for a range without gaps")
     return wanted
+
+
+def _frames_text(frames: list[int]) -> str:
+    if len(frames) == 1:
+        return f"frame {frames[0]} is"
+    return f"frames {format_frame_ranges(frames[:50])}{' ...' if len(frames) > 50 else ''} are"
+
+
+def gaps_in(frames: list[int]) -> list[int]:
+    """Numbers missing between the first and last of ``frames`` (holes in an image sequence)."""
+    have = set(frames)
+    return [f for f in range(frames[0], frames[-1] + 1) if f not in have] if frames else []
 
 
 def format_frame_ranges(frames: list[int]) -> str:

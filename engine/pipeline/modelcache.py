@@ -15,6 +15,44 @@ import torch
 
 from engine.pipeline.device import resolve_device
 
+MEMO_ENTRIES = 16
+
+
+class BoundedMemo:
+    """A tiny thread-safe LRU mapping (``in``, ``[]``, ``[]=``, ``get``, ``len``) for ModelCache.memo."""
+
+    def __init__(self, max_entries: int = MEMO_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __getitem__(self, key):
+        with self._lock:
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def __setitem__(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
 
 def module_bytes(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
@@ -29,8 +67,9 @@ class ModelCache:
         self.loads: Counter[str] = Counter()
         self._entries: OrderedDict[tuple, tuple[torch.nn.Module, int]] = OrderedDict()
         self._lock = threading.Lock()
-        self.memo: dict = {}
-        """Small per-cache results worth keeping between calls (e.g. shot analyses for previews)."""
+        self.memo = BoundedMemo()
+        """Small per-cache results worth keeping between calls (e.g. shot analyses for previews);
+        bounded LRU, so a long-lived engine previewing many shots does not grow without limit."""
 
     def get(self, kind: str, path: str, loader: Callable[[str], torch.nn.Module]) -> torch.nn.Module:
         """Return the model in ``path`` on this cache's device, loading it once."""

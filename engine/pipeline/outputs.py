@@ -6,15 +6,17 @@ chunks and resumed runs agree on names and a complete file is one that exists (w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import OutputError
 from engine.service.connection import pid_alive  # stdlib-only; also knows Windows
 
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.tmp$")
 
 
 def safe_stem(text: str) -> str:
@@ -66,15 +68,24 @@ class OutputNaming:
                 for n in self.mattes}
 
 
+def existing_frame_files(out_dir: Path, stem: str) -> list[Path]:
+    """Frame and matte files of a job with this stem: ``<stem>[.matte_<class>].<frame>.<exr|png>``."""
+    pattern = re.compile(rf"^{re.escape(stem)}\.(?:matte_[A-Za-z0-9_]+\.)?-?\d+\.(?:exr|png)$")
+    return sorted(p for p in out_dir.iterdir() if pattern.match(p.name) and p.is_file())
+
+
 def frame_digits(frames: list[int]) -> int:
     return max(4, max((len(str(abs(f))) for f in frames), default=4))
 
 
-def prepare_output_dir(path: str) -> Path:
-    """Create the folder and prove it is writable, with a clear error if not."""
+@contextlib.contextmanager
+def output_folder(path: str) -> Iterator[Path]:
+    """Create the output folder, prove it is writable, and remove what was created if the job fails
+    before putting anything in it (so a bad input leaves no empty folders behind)."""
     out = Path(path).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise OutputError(f"output path {out} is a file, not a folder", "give a folder for -o/--output")
+    created = [p for p in [out, *out.parents] if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".vtoonify-write-test.{os.getpid()}.tmp"
@@ -83,7 +94,15 @@ def prepare_output_dir(path: str) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write to output folder {out} ({exc.strerror or exc})",
                           "choose a folder you can write to, or fix its permissions") from None
-    return out
+    try:
+        yield out
+    except BaseException:
+        for folder in created:  # deepest first; stops at the first folder that is not empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def check_no_clobber(naming: OutputNaming, frames: list[int], source_files: list[str]) -> None:
@@ -98,11 +117,17 @@ def check_no_clobber(naming: OutputNaming, frames: list[int], source_files: list
 
 
 def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:
-    """Delete temp files of this job left by killed processes (their pid is gone)."""
+    """Delete temp files of this job left by killed processes of this host (their pid is gone).
+
+    Temps of other hosts are left alone: a farm node cannot see another node's processes.
+    """
+    from engine.io.atomic import host_tag
+
+    here = host_tag()
     removed = []
     for entry in out_dir.iterdir():
         m = _TEMP.match(entry.name)
-        if not m or not m.group("name").startswith(stem):
+        if not m or not m.group("name").startswith(stem) or m.group("host") != here:
             continue
         if pid_alive(int(m.group("pid"))):
             continue

@@ -18,7 +18,7 @@ from engine.errors import JobCancelled
 from engine.pipeline import outputs as out
 from engine.pipeline.backends import Stylized
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.frames import select_frames
+from engine.pipeline.frames import format_frame_ranges, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.placement import (
     Placement,
@@ -71,6 +71,17 @@ def _check_cancel(cancel) -> None:
         raise JobCancelled("job cancelled", "")
 
 
+def check_source(source) -> None:
+    """Refuse a damaged video up front: rendering only its decodable head would silently drop frames."""
+    if getattr(source, "truncated", False):
+        from engine.errors import InputError
+
+        raise InputError(
+            f"video {source.path_pattern} is truncated: only {len(source.frame_numbers)} of its "
+            f"{source.expected_frames} frames decode",
+            "copy or export the file again (the end of the file is missing)")
+
+
 def auto_batch(backend_name: str, device, crop_pixels: int) -> int:
     """Frames per forward pass: small on CPU (no gain from more), by free memory on CUDA."""
     if backend_name != "vtoonify":
@@ -86,58 +97,40 @@ def auto_batch(backend_name: str, device, crop_pixels: int) -> int:
 
 def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
            models: ModelCache | None = None) -> RenderResult:
-    """Render ``config``; output frame N is stylized input frame N. Raises EngineError subclasses."""
+    """Render ``config``; output frame N is stylized input frame N. Raises EngineError subclasses.
+
+    Everything that can be checked before writing is checked first (source, frames, model files); an
+    output folder this call created is removed again if the job fails before writing a frame.
+    """
     from engine.io import open_source
 
-    out_dir = out.prepare_output_dir(config.output)
     cache = models or ModelCache(config.device)
     with open_source(config.source, config.start_number) as source:
+        check_source(source)
         frames = select_frames(config.frames, source.frame_numbers)
         backend, warnings = make_backend(config, cache)
-        for message in warnings:
-            _emit(on_event, {"event": "warning", "message": message})
-        stem = config.name or out.source_stem(source.path_pattern)
-        separate_mattes = bool(backend.mattes) and (config.matte_files or config.format == "png")
-        naming = out.OutputNaming(out_dir, stem, config.format, out.frame_digits(source.frame_numbers),
-                                  backend.mattes, separate_mattes)
-        out.check_no_clobber(naming, frames, source.files())
-        out.clean_stale_temps(out_dir, stem)
-        key = job_key(config, backend.name, backend.model_files())
-        analysis, wplus = load_or_analyse(config, source, backend, key, out_dir, stem, cancel)
-        backend.prepare(analysis, wplus)
-        todo = [f for f in frames if not (config.resume and naming.complete(f))]
-        skipped = len(frames) - len(todo)
-        writer = FrameWriter(config, naming, analysis, backend)
-        crop = analysis.crop_params()
-        batch = config.batch or auto_batch(backend.name, cache.device,
-                                           (crop.bottom - crop.top) * (crop.right - crop.left))
-        _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
-                         "fps": 0.0, "eta_s": None, "skipped": skipped})
-        start = time.monotonic()
-        done = 0
-        smoother = _make_smoother(config, backend, source, crop, cache)
-        reader = iter(source.read_many(todo))
-        while done < len(todo):
-            _check_cancel(cancel)
-            chunk = [next(reader) for _ in range(min(batch, len(todo) - done))]
-            numbers = [n for n, _ in chunk]
-            from engine.face import scale_and_crop
-
-            crops = [scale_and_crop(rgb, crop) for _, rgb in chunk]
-            if smoother is not None:
-                results = backend.stylize(crops, smoother.parsing_for(numbers, crops))
-            else:
-                results = backend.stylize(crops)
-            _check_cancel(cancel)
-            for number, (_, plate), result in zip(numbers, chunk, results):
-                path = writer.write(number, result, plate)
-                _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
-            done += len(chunk)
-            elapsed = time.monotonic() - start
-            fps = done / elapsed if elapsed > 0 else 0.0
-            _emit(on_event, {"event": "progress", "done": done, "total": len(todo), "frame": numbers[-1],
-                             "fps": round(fps, 3), "eta_s": round((len(todo) - done) / fps, 1) if fps else None,
-                             "skipped": skipped})
+        holes = gaps_in(frames) if not config.frames else []
+        if holes:
+            warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
+                            "they are skipped, so the output has the same gaps")
+        with out.output_folder(config.output) as out_dir:
+            for message in warnings:
+                _emit(on_event, {"event": "warning", "message": message})
+            stem = config.name or out.source_stem(source.path_pattern)
+            separate_mattes = bool(backend.mattes) and (config.matte_files or config.format == "png")
+            naming = out.OutputNaming(out_dir, stem, config.format, out.frame_digits(source.frame_numbers),
+                                      backend.mattes, separate_mattes)
+            out.check_no_clobber(naming, frames, source.files())
+            out.clean_stale_temps(out_dir, stem)
+            key = job_key(config, backend.name, backend.model_files())
+            analysis, wplus = load_or_analyse(config, source, backend, key, out_dir, stem, cancel)
+            backend.prepare(analysis, wplus)
+            todo = [f for f in frames if not (config.resume and naming.complete(f))]
+            skipped = len(frames) - len(todo)
+            _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
+                             "fps": 0.0, "eta_s": None, "skipped": skipped})
+            done = render_frames(config, source, backend, FrameWriter(config, naming, analysis, backend),
+                                 todo, skipped, cache, on_event, cancel)
     return RenderResult(
         outputs=[str(naming.beauty(f)) for f in frames],
         pattern=naming.pattern,
@@ -149,6 +142,38 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         sidecar=str(out_dir / f"{stem}.vtoonify.json"),
         warnings=warnings,
     )
+
+
+def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, todo: list[int], skipped: int,
+                  cache: ModelCache, on_event: EventSink | None, cancel) -> int:
+    """The batch loop: read, crop, stylize, write; cancel is checked before and after each batch."""
+    from engine.face import scale_and_crop
+
+    crop = writer.crop
+    batch = config.batch or auto_batch(backend.name, cache.device,
+                                       (crop.bottom - crop.top) * (crop.right - crop.left))
+    smoother = _make_smoother(config, backend, source, crop, cache)
+    reader = iter(source.read_many(todo))
+    start = time.monotonic()
+    done = 0
+    while done < len(todo):
+        _check_cancel(cancel)
+        chunk = [next(reader) for _ in range(min(batch, len(todo) - done))]
+        numbers = [n for n, _ in chunk]
+        crops = [scale_and_crop(rgb, crop) for _, rgb in chunk]
+        parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
+        results = backend.stylize(crops, parsing)
+        _check_cancel(cancel)
+        for number, (_, plate), result in zip(numbers, chunk, results):
+            path = writer.write(number, result, plate)
+            _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
+        done += len(chunk)
+        elapsed = time.monotonic() - start
+        fps = done / elapsed if elapsed > 0 else 0.0
+        _emit(on_event, {"event": "progress", "done": done, "total": len(todo), "frame": numbers[-1],
+                         "fps": round(fps, 3), "eta_s": round((len(todo) - done) / fps, 1) if fps else None,
+                         "skipped": skipped})
+    return done
 
 
 def _make_smoother(config, backend, source, crop, cache):

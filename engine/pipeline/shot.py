@@ -88,15 +88,23 @@ def sidecar_path(out_dir: Path, stem: str) -> Path:
 
 @contextlib.contextmanager
 def folder_lock(folder: Path):
-    """Exclusive advisory lock on the output folder (POSIX flock; no lock file is left behind)."""
+    """Exclusive advisory lock on the output folder (POSIX flock; no lock file is left behind).
+
+    Where the filesystem has no flock (some network mounts, Windows) chunks still agree, because the
+    analysis is deterministic; they only may compute it twice.
+    """
     try:
         import fcntl
-    except ImportError:  # Windows: chunks there must not share a folder concurrently
+    except ImportError:
         yield
         return
-    fd = os.open(folder, os.O_RDONLY)
     try:
+        fd = os.open(folder, os.O_RDONLY)
         fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        yield
+        return
+    try:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -104,16 +112,10 @@ def folder_lock(folder: Path):
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from engine.io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
 
 
 def read_sidecar(path: Path) -> ShotAnalysis | None:
@@ -176,22 +178,22 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
 def _save_tensor_atomic(path: Path, tensor) -> None:
     import torch
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    from engine.io import atomic_path
+
+    with atomic_path(path) as tmp:
         torch.save(tensor.detach().cpu().contiguous(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def load_or_analyse(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None):
     """The job's shot analysis: reused from the sidecar when its job key matches, else computed.
 
-    Returns (analysis, wplus or None). With ``--resume`` a sidecar of other settings is an error: the
-    frames already there were rendered differently.
+    Returns (analysis, wplus or None). A sidecar of other settings means the folder holds frames
+    rendered differently: with ``--resume`` that is an error; otherwise those frames are an error too
+    unless ``--overwrite`` deletes them first, so one folder never mixes two looks.
     """
     import torch
+
+    from engine.pipeline.outputs import existing_frame_files
 
     path = sidecar_path(out_dir, stem)
     with folder_lock(out_dir):
@@ -210,6 +212,14 @@ def load_or_analyse(config, source, backend, key: str, out_dir: Path, stem: str,
             raise ConfigError(
                 f"{path.name} in the output folder belongs to a job with other settings",
                 "render into a new output folder, or run without --resume to start the job again")
+        elif existing is not None:
+            others = existing_frame_files(out_dir, stem)
+            if others and not config.overwrite:
+                raise ConfigError(
+                    f"{out_dir} holds {len(others)} files of an earlier {stem} job with other settings",
+                    "render into a new output folder, or pass --overwrite to delete them first")
+            for old in others:
+                old.unlink(missing_ok=True)
         analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel)
         write_json_atomic(path, analysis.to_dict())
         return analysis, wplus

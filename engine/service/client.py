@@ -8,9 +8,9 @@ headless use) or to ``on_event`` when set (called on the reader thread; nothing 
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
-import queue
 import socket
 import subprocess
 import tempfile
@@ -31,6 +31,50 @@ read_connection_file = connection.read_connection_file
 DEFAULT_TIMEOUT_S = 30.0
 PREVIEW_TIMEOUT_S = 300.0
 ENGINE_ENTRY = ("-m", "engine", "serve")
+
+
+MAX_QUEUED_EVENTS = 2000
+"""Events kept for poll_events/wait_event; beyond it progress events are dropped, terminal ones never."""
+DROPPABLE_EVENTS = ("progress", "frame_done")
+
+
+class EventQueue:
+    """Bounded event buffer for a client whose UI polls slowly: a stalled Blender timer must not grow
+    memory without bound, yet a job's end (job_done/job_failed/job_cancelled) is never lost."""
+
+    def __init__(self, limit: int = MAX_QUEUED_EVENTS) -> None:
+        self._items: collections.deque[dict] = collections.deque()
+        self._cond = threading.Condition()
+        self._limit = limit
+        self.dropped = 0
+
+    def put(self, event: dict) -> None:
+        with self._cond:
+            if len(self._items) >= self._limit:
+                if event.get("event") in DROPPABLE_EVENTS:
+                    self.dropped += 1
+                    return
+                self._drop_oldest_droppable()  # make room; a terminal event is kept even if none is found
+            self._items.append(event)
+            self._cond.notify()
+
+    def _drop_oldest_droppable(self) -> bool:
+        for index, queued in enumerate(self._items):
+            if queued.get("event") in DROPPABLE_EVENTS:
+                del self._items[index]
+                self.dropped += 1
+                return True
+        return False
+
+    def get(self, timeout_s: float | None = None) -> dict | None:
+        """The oldest event; None if none arrives within timeout_s (0 = do not wait)."""
+        with self._cond:
+            if not self._items and timeout_s:
+                self._cond.wait_for(lambda: bool(self._items), timeout_s)
+            return self._items.popleft() if self._items else None
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class _PendingReply:
@@ -56,7 +100,7 @@ class EngineClient:
         self._pending: dict[int, _PendingReply] = {}
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._events: queue.Queue[dict] = queue.Queue()
+        self._events = EventQueue()
         self._closed = threading.Event()
         self.close_reason: str | None = None
         self._thread = threading.Thread(target=self._read_loop, name="engine-client-reader", daemon=True)
@@ -170,18 +214,15 @@ class EngineClient:
         """Non-blocking: up to max_n queued events (Blender's modal timer calls this)."""
         events = []
         while len(events) < max_n:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
+            event = self._events.get(0)
+            if event is None:
                 break
+            events.append(event)
         return events
 
     def wait_event(self, timeout_s: float) -> dict | None:
         """Blocking: the next event, or None after timeout_s."""
-        try:
-            return self._events.get(timeout=timeout_s)
-        except queue.Empty:
-            return None
+        return self._events.get(max(timeout_s, 1e-6))
 
     @property
     def closed(self) -> bool:

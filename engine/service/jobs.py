@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -37,6 +38,18 @@ job_done event stays far below the 1 MiB line limit and the journal stays small.
 JOURNAL_KEEP = 200
 """Finished jobs kept in the journal (oldest dropped first) so it stays small."""
 ACTIVE_STATES = ("queued", "running")
+MAX_ACTIVE_JOBS = 500
+"""Queued + running jobs across all clients; more are refused with a 'busy' error."""
+PREVIEW_QUEUE_LIMIT = 4
+"""Previews waiting per device (each is a full one-frame render); more are refused with 'busy'."""
+PREVIEWS_KEPT = 64
+"""Preview folders (one per request) kept under <state dir>/previews; older ones are deleted."""
+
+
+class BusyError(EngineError):
+    """The engine has too much waiting work of this kind; the client should retry later."""
+
+    code = "busy"
 
 
 def pipeline_runner(config: RenderConfig, on_event, cancel: threading.Event, models) -> dict:
@@ -115,6 +128,7 @@ class _Worker:
                  make_models: Callable[[str], object] | None) -> None:
         self.device = device
         self.fifo: queue.Queue[Job | None] = queue.Queue()
+        self.on_crash: Callable[[Job, Exception], None] = lambda job, exc: None
         self._make_models = make_models
         self._models = None
         self._models_lock = threading.Lock()
@@ -135,15 +149,53 @@ class _Worker:
     def stats(self) -> dict:
         models = self._models
         if models is None or not hasattr(models, "stats"):
-            return {"loads": {}, "memory_bytes": 0, "device": self.device}
+            return {"device": self.device, "loads": {}, "total_loads": 0, "models": [], "memory_bytes": 0}
         return models.stats()
 
     def _loop(self, run_job) -> None:
+        """Nothing a job does may end this thread: a dead worker would stall its device's queue for good."""
         while True:
             job = self.fifo.get()
             if job is None:
                 return
-            run_job(self, job)
+            try:
+                run_job(self, job)
+            except Exception as exc:  # a bug outside the runner (journal, publish): fail the job, go on
+                try:
+                    self.on_crash(job, exc)
+                except Exception:
+                    pass
+
+
+class _PreviewLane:
+    """One thread + one bounded FIFO per device: previews never pile up as unbounded full renders,
+    and they never wait behind the device's long jobs (they share its warm ModelCache)."""
+
+    def __init__(self, device: str, run: Callable[[tuple], None]) -> None:
+        self.fifo: queue.Queue[tuple | None] = queue.Queue(maxsize=PREVIEW_QUEUE_LIMIT)
+        self.thread = threading.Thread(target=self._loop, args=(run,), name=f"engine-preview-{device}",
+                                       daemon=True)
+        self.thread.start()
+
+    def offer(self, item: tuple) -> None:
+        try:
+            self.fifo.put_nowait(item)
+        except queue.Full:
+            raise BusyError(f"{PREVIEW_QUEUE_LIMIT} previews are already waiting on this device",
+                            "wait for them to finish, then ask again") from None
+
+    def stop(self) -> None:
+        try:
+            self.fifo.put_nowait(None)
+        except queue.Full:
+            pass  # daemon thread; it ends with the process
+
+    def _loop(self, run) -> None:
+        while True:
+            item = self.fifo.get()
+            if item is None:
+                return
+            run(item)
 
 
 class JobQueue:
@@ -164,6 +216,8 @@ class JobQueue:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._workers: dict[str, _Worker] = {}
+        self._preview_lanes: dict[str, _PreviewLane] = {}
+        self.max_active_jobs = MAX_ACTIVE_JOBS
         self._closing = False
         self._load_journal()
 
@@ -179,26 +233,41 @@ class JobQueue:
         """Validate settings (ConfigError names the bad field) and queue the job on its device."""
         config = self._config_for(settings)
         with self._lock:
-            if self._closing:
-                raise EngineError("the engine is shutting down", "start it again and resubmit")
-            settings = {**config.extra, **config.to_dict()}  # unknown keys travel on (forward compatible)
-            job = Job(id=job_id or uuid.uuid4().hex[:12], settings=settings, device=config.device)
-            self._jobs[job.id] = job
-            self._write_journal()
-            if on_created is not None:
-                on_created(job)  # subscribe before the worker can emit anything
-            self._worker_for(config.device).fifo.put(job)
-        return job
+            return self._enqueue(config, job_id or uuid.uuid4().hex[:12], on_created)
 
     def resume(self, job_id: str, on_created: Callable[[Job], None] | None = None) -> Job:
-        """Requeue an interrupted/failed/cancelled job under the same id with resume=True."""
+        """Requeue an interrupted/failed/cancelled job under the same id with resume=True.
+
+        The settings are validated BEFORE the old record is replaced, so a resume that fails (bad
+        settings, engine shutting down, queue full) leaves the job exactly as it was."""
         with self._lock:
             old = self.get(job_id)
             if old.state in ACTIVE_STATES:
                 raise ConfigError(f"job {job_id} is still {old.state}", "wait for it to finish or cancel it")
-            settings = dict(old.settings, resume=True)
-            del self._jobs[job_id]
-            return self.submit(settings, on_created=on_created, job_id=job_id)
+            if old.state == "done":
+                raise ConfigError(f"job {job_id} is already done; there is nothing to resume",
+                                  "submit it again to render it anew")
+            config = self._config_for(dict(old.settings, resume=True))
+            return self._enqueue(config, job_id, on_created)
+
+    def _enqueue(self, config: RenderConfig, job_id: str, on_created: Callable[[Job], None] | None) -> Job:
+        """Under the lock: refuse when closing or full, then record (replacing any old record) and queue."""
+        if self._closing:
+            raise EngineError("the engine is shutting down", "start it again and resubmit")
+        active = sum(1 for j in self._jobs.values() if j.state in ACTIVE_STATES)
+        if active >= self.max_active_jobs:
+            raise BusyError(f"{active} jobs are already queued or running (limit {self.max_active_jobs})",
+                            "wait for some to finish or cancel them, then submit again")
+        settings = {**config.extra, **config.to_dict()}  # unknown keys travel on (forward compatible)
+        job = Job(id=job_id, settings=settings, device=config.device)
+        self._jobs.pop(job_id, None)  # a resumed job moves to the end (newest)
+        self._jobs[job.id] = job
+        self._prune()
+        self._write_journal()
+        if on_created is not None:
+            on_created(job)  # subscribe before the worker can emit anything
+        self._worker_for(config.device).fifo.put(job)
+        return job
 
     def get(self, job_id: str) -> Job:
         with self._lock:
@@ -229,14 +298,43 @@ class JobQueue:
         self._emit(job, protocol.event("job_cancelled", job.id, state="cancelled"))
         return job.state
 
-    def preview(self, settings: dict, frame: int, out_dir: str) -> dict:
-        """Runs on the caller's thread (never waits behind long renders) with the device worker's
-        warm models: sharing them keeps one copy of 1-2 GB of weights (inference never mutates them,
-        and ModelCache loads under a lock)."""
+    def preview(self, settings: dict, frame: int, out_root: str | os.PathLike,
+                on_done: Callable[[dict | None, BaseException | None], None]) -> None:
+        """Queue one preview on its device's preview lane; ``on_done(result, error)`` is called there.
+
+        Validation and 'busy' (lane full) raise here, at once. Each preview writes into its own new
+        folder under ``out_root`` (the engine's <state dir>/previews), so concurrent previews never
+        overwrite each other's files. The lane uses the device worker's warm models: sharing them
+        keeps one copy of 1-2 GB of weights (inference never mutates them; ModelCache loads under a
+        lock)."""
         config = self._config_for(settings)
         with self._lock:
+            if self._closing:
+                raise EngineError("the engine is shutting down", "start it again")
             worker = self._worker_for(config.device)
-        return self._preview_runner(config, frame, out_dir, worker.models())
+            lane = self._preview_lanes.get(config.device)
+            if lane is None:
+                lane = self._preview_lanes[config.device] = _PreviewLane(config.device, self._run_preview)
+        lane.offer((config, frame, Path(out_root), worker, on_done))
+
+    def _run_preview(self, item: tuple) -> None:
+        config, frame, out_root, worker, on_done = item
+        try:
+            out_root.mkdir(parents=True, exist_ok=True)
+            prune_preview_folders(out_root, PREVIEWS_KEPT - 1)
+            out_dir = tempfile.mkdtemp(prefix=f"{int(time.time())}-", dir=str(out_root))
+            result = self._preview_runner(config, frame, out_dir, worker.models())
+        except BaseException as exc:  # reported to the requester; the lane thread goes on
+            error = exc
+            try:
+                on_done(None, error)
+            except Exception:
+                pass
+            return
+        try:
+            on_done(result, None)
+        except Exception:
+            pass
 
     def model_stats(self) -> dict:
         """{device: ModelCache.stats()} for the render workers."""
@@ -253,6 +351,8 @@ class JobQueue:
             workers = list(self._workers.values())
             for worker in workers:
                 worker.fifo.put(None)
+            for lane in self._preview_lanes.values():
+                lane.stop()
         deadline = time.monotonic() + timeout_s
         for worker in workers:
             worker.thread.join(max(0.0, deadline - time.monotonic()))
@@ -327,7 +427,25 @@ class JobQueue:
         worker = self._workers.get(device)
         if worker is None:
             worker = self._workers[device] = _Worker(device, self._run, self._make_models)
+            worker.on_crash = self._crashed
         return worker
+
+    def _crashed(self, job: Job, exc: Exception) -> None:
+        """The worker caught a bug outside the runner: the job fails, visibly; the worker lives on."""
+        with self._lock:
+            job.state = "failed"
+            job.error = {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"}
+            try:
+                self._write_journal()
+            except Exception:
+                pass
+        self._emit(job, protocol.event("job_failed", job.id, state="failed", error=job.error))
+
+    def _prune(self) -> None:
+        """Keep at most JOURNAL_KEEP finished jobs in memory too (oldest first), like the journal."""
+        finished = [j.id for j in self._jobs.values() if j.state not in ACTIVE_STATES]
+        for job_id in finished[: max(0, len(finished) - JOURNAL_KEEP)]:
+            del self._jobs[job_id]
 
     # --- journal ----------------------------------------------------------------------------
 
@@ -345,6 +463,7 @@ class JobQueue:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return  # a corrupt journal only loses history; never stop the engine for it
         self._jobs = {job.id: job for job in jobs}
+        self._prune()
         self._write_journal()
 
     def _write_journal(self) -> None:
@@ -361,3 +480,13 @@ class JobQueue:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
         os.replace(tmp, path)
+
+
+def prune_preview_folders(root: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest preview folders (previews are throwaway; the disk is not)."""
+    try:
+        folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return
+    for folder in folders[: max(0, len(folders) - keep)]:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 try:  # inside a package copy (the add-on) the sibling is ``.errors``; in the repo it is engine.errors
     from .errors import ProtocolError
@@ -21,6 +22,8 @@ except ImportError:  # pragma: no cover - depends on where the file was copied
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 1 << 20
 """Longest accepted line (1 MiB, newline excluded); longer -> error reply, then the server closes."""
+MAX_HELLO_BYTES = 4096
+"""Longest accepted line before authentication: a hello is ~100 bytes, so strangers buffer little."""
 
 REQUEST_TYPES = (
     "hello", "ping", "capabilities", "submit", "jobs", "status", "cancel", "subscribe",
@@ -35,17 +38,34 @@ class LineTooLong(ProtocolError):
     """A peer sent more than MAX_LINE_BYTES without a newline."""
 
 
-def encode(message: dict) -> bytes:
-    """One message -> one wire line (compact JSON + b'\\n'); raises ProtocolError if too long."""
+def encode(message: dict, lossy: bool = False) -> bytes:
+    """One message -> one wire line (compact JSON + b'\\n'); raises ProtocolError, never anything else.
+
+    Lone surrogates (e.g. from undecodable file names) cannot be UTF-8: ``lossy=True`` (the engine's
+    outgoing side) replaces them with U+FFFD so a reply or event is always sendable; the default
+    refuses them so a client never sends something other than what it was given.
+    """
     try:
-        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError as exc:  # NaN/Infinity are not JSON: strict peers would reject the line
-        raise ProtocolError(f"message cannot be sent as JSON ({exc})", "send finite numbers only") from None
-    data = data.encode("utf-8") + b"\n"
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:  # NaN/Infinity, non-JSON types, cycles
+        raise ProtocolError(f"message cannot be sent as JSON ({str(exc)[:120]})",
+                            "send finite numbers, strings, lists and objects only") from None
+    try:
+        data = text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        if not lossy:
+            raise ProtocolError("message contains a lone surrogate, which is not valid UTF-8",
+                                "send valid Unicode text (no unpaired \\ud800-\\udfff)") from None
+        data = replace_surrogates(text).encode("utf-8") + b"\n"
     if len(data) > MAX_LINE_BYTES + 1:
         raise ProtocolError(f"message of {len(data)} bytes exceeds the 1 MiB line limit",
                             "send smaller settings")
     return data
+
+
+def replace_surrogates(text: str) -> str:
+    """Unpaired surrogates -> U+FFFD (a round trip through UTF-16 pairs the valid ones)."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def decode(line: bytes) -> dict:
@@ -64,7 +84,19 @@ def decode(line: bytes) -> dict:
     if not isinstance(value, dict):
         raise ProtocolError(f"message is a JSON {type(value).__name__}, not an object",
                             "send a JSON object such as {\"type\": \"ping\", \"id\": 1}")
+    if "\\u" in text and not _encodable(value):  # only an escape can smuggle in a lone surrogate
+        raise ProtocolError("message contains a lone surrogate (\\ud800-\\udfff escape), which is not "
+                            "valid Unicode text", "send valid Unicode text")
     return value
+
+
+def _encodable(value) -> bool:
+    """Whether every string in a decoded message (keys included) can be written back as UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
 
 
 def _reject_constant(name: str) -> None:
@@ -72,33 +104,43 @@ def _reject_constant(name: str) -> None:
 
 
 class LineReader:
-    """Reads newline-framed lines from a socket with a hard length limit (never buffers > 1 MiB).
+    """Reads newline-framed lines from a socket with a hard length limit (never buffers > max_bytes).
 
     ``readline()`` returns the line without its newline, ``None`` at end of stream, and raises
-    LineTooLong once the pending bytes pass ``max_bytes`` without a newline.
+    LineTooLong once the pending bytes pass ``max_bytes`` without a newline. ``max_bytes`` may be
+    raised later (the server reads the hello with a 4 KiB limit, then allows 1 MiB). A socket timeout
+    (TimeoutError) leaves the partial line buffered, so the caller may simply call again.
     """
 
     def __init__(self, sock: socket.socket, max_bytes: int = MAX_LINE_BYTES) -> None:
         self._sock = sock
-        self._max_bytes = max_bytes
+        self.max_bytes = max_bytes
         self._buffer = bytearray()
 
-    def readline(self) -> bytes | None:
+    def readline(self, deadline: float | None = None) -> bytes | None:
+        """``deadline`` (time.monotonic()): the whole line must arrive by then, else TimeoutError —
+        an absolute limit, so a byte every few seconds cannot keep a connection open."""
         while True:
             newline_at = self._buffer.find(b"\n")
             if newline_at >= 0:
                 line = bytes(self._buffer[:newline_at])
                 del self._buffer[: newline_at + 1]
-                if len(line) > self._max_bytes:
-                    raise LineTooLong(f"line of {len(line)} bytes exceeds the {self._max_bytes}-byte limit",
-                                      "send one JSON object per line, at most 1 MiB")
+                if len(line) > self.max_bytes:
+                    raise LineTooLong(f"line of {len(line)} bytes exceeds the {self.max_bytes}-byte limit",
+                                      f"send one JSON object per line, at most {self.max_bytes} bytes")
                 return line
-            if len(self._buffer) > self._max_bytes:
+            if len(self._buffer) > self.max_bytes:
                 size = len(self._buffer)
                 self._buffer.clear()
-                raise LineTooLong(f"line of more than {size} bytes exceeds the {self._max_bytes}-byte limit",
-                                  "send one JSON object per line, at most 1 MiB")
-            chunk = self._sock.recv(65536)
+                raise LineTooLong(f"line of more than {size} bytes exceeds the {self.max_bytes}-byte limit",
+                                  f"send one JSON object per line, at most {self.max_bytes} bytes")
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("line deadline passed")
+                self._sock.settimeout(remaining)
+            # never much more than max_bytes buffered: 4 KiB reads while a small (pre-auth) limit applies
+            chunk = self._sock.recv(min(65536, max(4096, self.max_bytes + 1 - len(self._buffer))))
             if not chunk:
                 return None
             self._buffer.extend(chunk)

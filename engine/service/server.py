@@ -1,10 +1,12 @@
 """The engine service: a loopback TCP server speaking docs/PROTOCOL.md in front of a JobQueue.
 
-Threads, not asyncio: one accept loop (the caller of ``serve``), per client one reader thread that
-answers requests in order and one writer thread that drains a bounded outgoing queue, and the job
-queue's worker threads. Workers never block on a client: events go into each subscriber's queue with
+Threads, not asyncio: one accept loop (the caller of ``serve``); per connection a reader thread and,
+once the client has said hello, a writer thread that drains a bounded outgoing queue; the job queue's
+worker threads (one per device) and preview lanes (one per device, bounded, sharing that worker's
+ModelCache). Workers never block on a client: events go into each subscriber's queue with
 ``put_nowait`` semantics; a full queue drops progress events and disconnects the client rather than
-lose a terminal event (the client can reconnect and ``subscribe`` to get it replayed).
+lose a terminal event (the client can reconnect and ``subscribe`` to get it replayed). Strangers are
+bounded too: MAX_PENDING_HELLOS at once, MAX_HELLO_BYTES each, HELLO_TIMEOUT_S in all.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine
-from engine.errors import AuthError, ConfigError, EngineError, ProtocolError
+from engine.errors import AuthError, ConfigError, EngineError, OutputError, ProtocolError
 
 from . import protocol
 from .connection import (
@@ -40,7 +42,13 @@ from .jobs import JobQueue
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1"}
 HELLO_TIMEOUT_S = 10.0
-"""An unauthenticated connection gets this long to say hello, so idle sockets cannot pile up."""
+"""An unauthenticated connection gets this long IN ALL (not per recv) to deliver its hello line."""
+MAX_PENDING_HELLOS = 16
+"""Connections that have not said hello yet; more are refused at once (pre-auth exhaustion guard)."""
+SEND_TIMEOUT_S = 10.0
+"""A client that reads nothing for this long while the engine has data for it is disconnected."""
+CLOSE_JOIN_S = 3.0
+"""Shutdown waits at most this long in all for connections to flush their last messages."""
 DROPPABLE_LIMIT = 256
 """Queued messages above which a client's progress/frame_done events are dropped."""
 HARD_LIMIT = 4096
@@ -65,6 +73,40 @@ def loopback_host(host: str) -> str:
         raise ConfigError(f"refusing to listen on {host!r}: the engine binds 127.0.0.1 only",
                           "use --host 127.0.0.1 (reach remote machines through an SSH tunnel)")
     return LOOPBACK_HOSTS[host]
+
+
+def is_inside(path: str | os.PathLike, root: Path) -> bool:
+    """Whether ``path`` (symlinks and '..' resolved) is ``root`` or below it."""
+    try:
+        resolved = Path(path).resolve()
+        base = root.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return resolved == base or base in resolved.parents
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket; a busy or forbidden port is a ConfigError (one line, exit 2), not a traceback."""
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port} ({reason})",
+                          "pass another --port, or --port 0 for any free port") from None
+
+
+def refuse_crowded(sock: socket.socket, limit: int) -> None:
+    """Over the pre-auth cap: one error line (never blocking), then hang up."""
+    message = protocol.reply_error(None, "busy", f"more than {limit} connections are waiting to "
+                                                 "authenticate (try again in a few seconds)")
+    message.pop("id")
+    try:
+        sock.setblocking(False)
+        sock.send(protocol.encode(message))
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 class OutgoingQueue:
@@ -102,7 +144,11 @@ class OutgoingQueue:
 
 
 class ClientSession:
-    """One authenticated (or authenticating) connection."""
+    """One connection: a reader thread from the start, a writer thread only once authenticated.
+
+    Before hello a stranger costs one thread and at most MAX_HELLO_BYTES of buffer, for at most
+    HELLO_TIMEOUT_S in all; the server caps how many strangers may wait at once.
+    """
 
     def __init__(self, server: EngineServer, sock: socket.socket, client_id: int) -> None:
         self.server = server
@@ -110,20 +156,21 @@ class ClientSession:
         self.client_id = client_id
         self.outgoing = OutgoingQueue()
         self.closed = threading.Event()
+        self.authenticated = threading.Event()
+        self._hello_reply: dict = {}
         self._writer = threading.Thread(target=self._write_loop, name=f"engine-writer-{client_id}", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name=f"engine-reader-{client_id}", daemon=True)
 
     def start(self) -> None:
-        self._writer.start()
         self._reader.start()
 
     def send(self, message: dict, droppable: bool = False) -> None:
-        if self.closed.is_set():
+        """Queue one message; never raises (a worker thread may be the caller)."""
+        if self.closed.is_set() or not self.authenticated.is_set():
             return
-        try:
-            data = protocol.encode(message)
-        except EngineError as exc:
-            data = protocol.encode(protocol.reply_error(message.get("id"), exc.code, exc.user_message))
+        data = encode_for_peer(message)
+        if data is None:
+            return
         if not self.outgoing.put(data, droppable):
             self.close()  # too far behind: better to drop the client than a terminal event
 
@@ -137,43 +184,73 @@ class ClientSession:
         except OSError:
             pass
         self.outgoing.close()
+        if not self._writer.is_alive():
+            self._close_socket()
         self.server.forget(self)
 
     def close_after_flush(self) -> None:
         """Send what is queued, then close (used after auth / line-length errors)."""
-        self.outgoing.close()
+        if self._writer.is_alive():
+            self.outgoing.close()
+        else:
+            self.close()
 
     def join(self, timeout_s: float) -> None:
-        self._writer.join(timeout_s)
+        if self._writer.is_alive():
+            self._writer.join(timeout_s)
+
+    def _close_socket(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _send_now(self, message: dict) -> None:
+        """Before hello there is no writer thread: answer directly (bounded by SEND_TIMEOUT_S)."""
+        data = encode_for_peer(message)
+        if data is None:
+            return
+        try:
+            self.sock.settimeout(self.server.send_timeout_s)
+            self.sock.sendall(data)
+        except OSError:
+            pass
 
     def _write_loop(self) -> None:
+        """A client that stops reading makes sendall time out: it is dropped, the engine goes on."""
         try:
             while True:
                 data = self.outgoing.get()
                 if data is None:
                     break
                 self.sock.sendall(data)
-        except OSError:
+        except OSError:  # includes TimeoutError after SEND_TIMEOUT_S
             pass
         finally:
             self.close()
-            try:
-                self.sock.close()
-            except OSError:
-                pass
+            self._close_socket()
 
     def _read_loop(self) -> None:
         """Hello, then one request per line until end of stream; any way out ends the session after
         what is already queued for this client has been sent (the writer closes the socket)."""
-        reader = protocol.LineReader(self.sock)
+        reader = protocol.LineReader(self.sock, max_bytes=protocol.MAX_HELLO_BYTES)
         try:
-            self.sock.settimeout(HELLO_TIMEOUT_S)
-            if not self._handshake(reader):
+            try:
+                authenticated = self._handshake(reader)
+            finally:
+                self.server.hello_finished(self)
+            if not authenticated:
                 return
-            self.sock.settimeout(None)
+            reader.max_bytes = protocol.MAX_LINE_BYTES
+            self.sock.settimeout(self.server.send_timeout_s)  # bounds the writer's sendall; recv timeouts are retried
+            self.authenticated.set()
+            self._writer.start()
+            self.send(self._hello_reply)
             while not self.closed.is_set():
                 try:
                     line = reader.readline()
+                except TimeoutError:
+                    continue  # an idle client is fine; the partial line stays buffered
                 except protocol.LineTooLong as exc:
                     self.send(protocol.reply_error(None, exc.code, exc.user_message))
                     return
@@ -182,43 +259,61 @@ class ClientSession:
                 self.server.handle_line(self, line)
         except OSError:
             pass
+        except Exception as exc:  # a bug must end this session only, never leak the socket
+            self.send(protocol.reply_error(None, "internal", f"internal error: {type(exc).__name__}"))
         finally:
             self.close_after_flush()
 
     def _handshake(self, reader: protocol.LineReader) -> bool:
+        deadline = time.monotonic() + self.server.hello_timeout_s
         try:
-            line = reader.readline()
+            line = reader.readline(deadline=deadline)
             if line is None:
                 return False
             message = protocol.decode(line)
         except TimeoutError:
-            self.send(protocol.reply_error(None, "auth", "no hello within 10 s"))
+            self._send_now(protocol.reply_error(None, "auth", f"no hello within {self.server.hello_timeout_s:g} s"))
             return False
         except ProtocolError as exc:
-            self.send(protocol.reply_error(None, exc.code, exc.user_message))
+            self._send_now(protocol.reply_error(None, exc.code, exc.user_message))
             return False
         request_id = protocol.request_id_of(message)
         token = message.get("token")
         if message.get("type") != "hello" or not isinstance(token, str):
             error = AuthError("the first message must be hello with the engine token",
                               "send {\"type\": \"hello\", \"token\": ..., \"protocol\": 1}")
-        elif not hmac.compare_digest(token.encode("utf-8"), self.server.token.encode("utf-8")):
+        elif not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.server.token.encode("utf-8")):
             error = AuthError("wrong engine token", "re-read the connection file; the engine restarted")
         elif message.get("protocol") != protocol.PROTOCOL_VERSION:
-            error = AuthError(f"protocol {message.get('protocol')!r} is not supported by this engine",
+            error = AuthError(f"protocol {str(message.get('protocol'))[:40]!r} is not supported by this engine",
                               f"use protocol {protocol.PROTOCOL_VERSION} (update the add-on or the engine)")
         else:
             reply = {"ok": True, "protocol": protocol.PROTOCOL_VERSION, "engine_version": engine.__version__,
                      "client_id": self.client_id}
             if request_id is not None:
                 reply["id"] = request_id
-            self.send(reply)
+            self._hello_reply = reply  # sent by the writer thread, started once the hello is accepted
             return True
         reply = protocol.reply_error(request_id, error.code, error.user_message)
         if request_id is None:
             reply.pop("id")
-        self.send(reply)
+        self._send_now(reply)
         return False
+
+
+def encode_for_peer(message: dict) -> bytes | None:
+    """A message the engine sends -> wire bytes; an unsendable one becomes an error reply, and if even
+    that fails, None (the caller drops it). Never raises: it runs on worker and preview threads."""
+    try:
+        return protocol.encode(message, lossy=True)
+    except EngineError as exc:
+        try:
+            return protocol.encode(protocol.reply_error(protocol.request_id_of(message), exc.code,
+                                                        exc.user_message), lossy=True)
+        except Exception:
+            return None
+    except Exception:
+        return None
 
 
 class EngineServer:
@@ -230,12 +325,17 @@ class EngineServer:
         self.host = loopback_host(host)
         self.token = token or secrets.token_urlsafe(32)
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.previews_dir = self.state_dir / "previews"
         self.stop_requested = threading.Event()
         self._lock = threading.RLock()
         self._sessions: set[ClientSession] = set()
         self._subscribers: dict[str, set[ClientSession]] = {}
         self._ids = itertools.count(1)
-        self._listener = socket.create_server((self.host, port))
+        self._pending_hellos = 0
+        self.max_pending_hellos = MAX_PENDING_HELLOS
+        self.hello_timeout_s = HELLO_TIMEOUT_S
+        self.send_timeout_s = SEND_TIMEOUT_S
+        self._listener = listen(self.host, port)
         self.port = self._listener.getsockname()[1]
         make_jobs = jobs_factory or (lambda publish: JobQueue(publish, state_dir=self.state_dir))
         self.jobs = make_jobs(self.publish)
@@ -261,21 +361,38 @@ class EngineServer:
                     break
                 raise
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                crowded = self._pending_hellos >= self.max_pending_hellos
+                if not crowded:
+                    self._pending_hellos += 1
+            if crowded:
+                refuse_crowded(sock, self.max_pending_hellos)
+                continue
             session = ClientSession(self, sock, next(self._ids))
             with self._lock:
                 self._sessions.add(session)
             session.start()
 
+    def hello_finished(self, session: ClientSession) -> None:
+        """A stranger either authenticated or left: it no longer counts against the pre-auth cap."""
+        with self._lock:
+            self._pending_hellos -= 1
+
     def close(self) -> None:
-        """Stop listening, stop jobs (running ones become 'interrupted'), flush replies, disconnect."""
+        """Stop listening, stop jobs (running ones become 'interrupted'), flush replies, disconnect.
+
+        Every connection flushes in parallel under one shared deadline, so a client that stopped
+        reading cannot stretch shutdown past CLOSE_JOIN_S (its socket is then shut down)."""
         self._listener.close()
         self.jobs.close()
         with self._lock:
             sessions = list(self._sessions)
         for session in sessions:
             session.close_after_flush()
+        deadline = time.monotonic() + CLOSE_JOIN_S
         for session in sessions:
-            session.join(1.0)
+            session.join(max(0.0, deadline - time.monotonic()))
+        for session in sessions:
             session.close()
 
     def forget(self, session: ClientSession) -> None:
@@ -369,27 +486,33 @@ class EngineServer:
         session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
 
     def _preview(self, session, request_id, message) -> None:
-        """Previews run on their own thread with their own model cache: never behind long renders."""
+        """Previews go to the device's bounded preview lane (not the job queue, so they answer while a
+        long render runs) and are written under <state dir>/previews only, one new folder each."""
         settings = protocol.require_field(message, "settings", dict)
         frame = protocol.require_field(message, "frame", int)
+        out_root = self.previews_dir
         out_dir = message.get("out_dir")
-        if out_dir is not None and not isinstance(out_dir, str):
-            raise ProtocolError("field 'out_dir' must be str", "send a folder path or leave it out")
-        out_dir = out_dir or str(self.state_dir / "previews")
+        if out_dir is not None:
+            if not isinstance(out_dir, str):
+                raise ProtocolError("field 'out_dir' must be str", "send a folder path or leave it out")
+            if not is_inside(out_dir, out_root):
+                raise OutputError(f"previews are written under {out_root} only, not {out_dir[:200]!r}",
+                                  "leave out_dir out; the reply names the files")
+            out_root = Path(out_dir)
 
-        def run() -> None:
-            try:
-                result = self.jobs.preview(settings, frame, out_dir)
+        def done(result: dict | None, error: BaseException | None) -> None:
+            if error is None:
                 session.send(protocol.reply_ok(request_id, **result))
-            except EngineError as exc:
-                session.send(protocol.reply_error(request_id, exc.code, exc.user_message))
-            except ImportError as exc:
+            elif isinstance(error, EngineError):
+                session.send(protocol.reply_error(request_id, error.code, error.user_message))
+            elif isinstance(error, ImportError):
                 session.send(protocol.reply_error(request_id, "engine_error",
-                                                  f"the preview pipeline is not installed ({exc})"))
-            except Exception as exc:
-                session.send(protocol.reply_error(request_id, "internal", f"internal error: {exc!r}"))
+                                                  f"the preview pipeline is not installed ({error})"))
+            else:
+                session.send(protocol.reply_error(request_id, "internal",
+                                                  f"internal error: {type(error).__name__}: {error}"))
 
-        threading.Thread(target=run, name=f"engine-preview-{request_id}", daemon=True).start()
+        self.jobs.preview(settings, frame, out_root, done)
 
     def _shutdown(self, session, request_id, message) -> None:
         session.send(protocol.reply_ok(request_id, stopping=True))
@@ -429,7 +552,11 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, lambda *_: server.stop_requested.set())
     try:
-        write_connection_file(info, conn_path)
+        try:
+            write_connection_file(info, conn_path)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the connection file {conn_path} ({exc.strerror or exc})",
+                              "pass a writable --connection-file, or fix the folder's permissions") from None
         if ready_callback is not None:
             ready_callback(info)
         server.serve_forever()

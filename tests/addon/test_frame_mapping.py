@@ -100,3 +100,26 @@ def test_range_text_round_trips_through_the_engine_parser():
 
     numbers = source_frame_numbers(movie(rate=30 / 24, length=30, head=2, tail=3))
     assert parse_frame_ranges(range_text(numbers)) == sorted(set(numbers))
+
+
+def test_frames_past_the_media_end_hold_the_last_frame():
+    # right handle dragged 4 frames past the 29-frame clip: Blender keeps showing media frame 29
+    timing = StripTiming(frame_start=101, frame_final_start=104, frame_final_end=134, frame_duration=29)
+    numbers = source_frame_numbers(timing)
+    assert numbers == list(range(4, 30)) + [29, 29, 29, 29]
+    assert range_text(numbers) == "4-29"
+
+
+def test_frames_before_the_media_start_hold_the_first_frame_and_reverse_holds_too():
+    timing = StripTiming(frame_start=101, frame_final_start=98, frame_final_end=103, frame_duration=29)
+    assert source_frame_numbers(timing) == [1, 1, 1, 1, 2]
+    rev = StripTiming(frame_start=101, frame_final_start=128, frame_final_end=132, frame_duration=29, reverse=True)
+    assert source_frame_numbers(rev) == [2, 1, 1, 1]
+
+
+def test_hold_respects_animation_offset_and_rate():
+    # 10 media frames cut from the head; 15 fps media stretched on 30 fps: index never passes the clip
+    timing = StripTiming(frame_start=1, frame_final_start=1, frame_final_end=50, frame_duration=38,
+                         animation_offset_start=10, playback_rate=0.5)
+    numbers = source_frame_numbers(timing)
+    assert numbers[0] == 11 and max(numbers) == 11 + 18 and numbers[-12:] == [29] * 12

@@ -97,11 +97,16 @@ def trimmed_scene(bpy_module, addon, media_dir):
     strip.frame_offset_end = 5
     editor.active_strip = strip
     window = bpy.context.window_manager.windows[0]
-    previous = window.scene
+    previous_name, scene_name = window.scene.name, scene.name
     window.scene = scene  # operators read context.scene
     yield scene, strip
-    window.scene = previous
-    bpy.data.scenes.remove(scene)
+    # by name: an undo in the test reloads the scenes, so the Python references above may be stale
+    window = bpy.context.window_manager.windows[0]
+    previous = bpy.data.scenes.get(previous_name)
+    if previous is not None:
+        window.scene = previous
+    if bpy.data.scenes.get(scene_name) is not None:
+        bpy.data.scenes.remove(bpy.data.scenes[scene_name])
 
 
 

@@ -35,6 +35,8 @@ def image_strip(addon, tmp_path):
     {"animation_offset_start": 2, "animation_offset_end": 1, "frame_offset_start": 1},
     {"use_reverse_frames": True, "frame_offset_start": 3, "frame_offset_end": 5},
     {"strobe": 3.0, "frame_offset_start": 4},
+    {"frame_offset_end": -4},  # right handle dragged 4 frames past the media: Blender holds the last file
+    {"frame_offset_start": -3, "frame_offset_end": -2},  # both handles past the media
 ])
 def test_mapping_matches_blender(addon, image_strip, setup):
     scene, strip = image_strip
@@ -64,6 +66,20 @@ def test_relative_output_needs_a_saved_blend(addon, trimmed_scene, tmp_path):
     with pytest.raises(stylize.StripError, match="not saved"):
         stylize.prepare_job(scene, strip, options, "//vtoonify/")
     prepared = stylize.prepare_job(scene, strip, options, str(tmp_path / "renders"))
-    assert prepared.output_dir == str(tmp_path / "renders" / "plate")
+    assert prepared.output_dir == str(tmp_path / "renders" / "plate" / "v001")  # a fresh version per job
+    (tmp_path / "renders" / "plate" / "v001").mkdir(parents=True)
+    assert stylize.prepare_job(scene, strip, options, str(tmp_path / "renders")).output_dir.endswith("v002")
     assert prepared.settings["frames"] == "4-24" and prepared.settings["start_number"] == 1
     assert prepared.frame_start == 104 and len(prepared.source_numbers) == 21
+
+
+def test_movie_strip_extended_past_its_end_holds_the_last_frame(addon, trimmed_scene):
+    scene, strip = trimmed_scene
+    strip.frame_offset_end = -4  # 529_2.mp4 has 29 frames: timeline 130..133 are past its end
+    assert strip.frame_final_end == 134
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])
+    _source, numbers, _start = stylize.strip_source(scene, strip)
+    assert numbers == list(range(4, 30)) + [29, 29, 29, 29]
+    prepared = stylize.prepare_job(scene, strip, __import__(addon.__name__ + ".core.job_settings",
+                                                            fromlist=["x"]).StylizeOptions(), "/tmp/unused-vt")
+    assert prepared.settings["frames"] == "4-29"  # never asks the engine for frames the clip lacks

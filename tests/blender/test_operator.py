@@ -71,10 +71,17 @@ def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, tr
         added = next(s for s in strips if s.name != source.name)
         assert (added.frame_final_start, added.frame_final_end) == (104, 109)
         assert added.channel == source.channel + 1
-        assert added.directory == "//vtoonify/plate/"  # relative: the project folder can move
-        assert bpy.path.abspath(added.directory).rstrip("/") == str(tmp_path / "vtoonify" / "plate")
-        assert sorted(p.name for p in (tmp_path / "vtoonify" / "plate").glob("*.png")) == [
+        assert added.directory == "//vtoonify/plate/v001/"  # relative: the project folder can move
+        assert bpy.path.abspath(added.directory).rstrip("/") == str(tmp_path / "vtoonify" / "plate" / "v001")
+        assert sorted(p.name for p in (tmp_path / "vtoonify" / "plate" / "v001").glob("*.png")) == [
             f"plate.{n:04d}.png" for n in range(4, 9)]
+        # the add-on owns the engine it started: disabling the add-on shuts it down
+        started = addon.engines.current().running()
+        assert len(started) == 1 and client_api.read_connection_file(str(conn)) is not None
+        bpy.ops.preferences.addon_disable(module=addon.__name__)
+        bpy.ops.preferences.addon_enable(module=addon.__name__)
+        assert started[0].poll() is not None, "unregister left the auto-started engine running"
+        assert client_api.read_connection_file(str(conn)) is None  # clean shutdown removed its file
     finally:
         info = client_api.read_connection_file(str(conn))
         if info is not None:

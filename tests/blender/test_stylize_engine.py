@@ -143,3 +143,77 @@ def test_modal_ticks_never_block_and_finish_the_job(addon, client_api, connected
     assert [e.filename for e in result.elements] == ["plate.0004.exr", "plate.0005.exr"]
     image = bpy.data.images.load(os.path.join(bpy.path.abspath(result.directory), "plate.0004.exr"))
     assert tuple(image.size) == (376, 352) and image.is_float  # Blender reads the engine's EXR
+
+
+def test_cancelled_rerender_keeps_the_previous_result_and_its_files(addon, client_api, connected, trimmed_scene,
+                                                                   tmp_path):
+    scene, source = trimmed_scene
+    source.frame_offset_end = 22  # 4 frames: 104..107
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    settings = {"backend": "classic", "format": "png", "output": str(tmp_path)}
+    first = stylize.stylize_strip(scene, source, settings, connected)
+    first_channel = first.channel
+    v1 = tmp_path / "plate" / "v001"
+    assert os.path.normpath(bpy.path.abspath(first.directory)) == str(v1)
+    files_v1 = {p.name: p.read_bytes() for p in v1.iterdir()}
+    assert sorted(n for n in files_v1 if n.endswith(".png")) == [f"plate.{n:04d}.png" for n in range(4, 8)]
+
+    def stop_after_first_frame(tracker):
+        return not tracker.written
+
+    source.frame_offset_end = 5  # 21 frames: long enough to still be running when cancelled
+    with pytest.raises(client_api.JobCancelled):
+        stylize.stylize_strip(scene, source, dict(settings, degree=0.9), connected, progress=stop_after_first_frame)
+    source.frame_offset_end = 22
+    result = next(s for s in _strips(scene) if s.get("vtoonify_role") == "result")
+    assert os.path.normpath(bpy.path.abspath(result.directory)) == str(v1)
+    assert '"degree": 0.5' in result["vtoonify_job"]
+    assert {p.name: p.read_bytes() for p in v1.iterdir()} == files_v1  # untouched
+    assert not (tmp_path / "plate" / "v002").exists()  # the cancelled job's folder is gone
+
+    second = stylize.stylize_strip(scene, source, dict(settings, degree=0.9), connected)
+    assert second.get("vtoonify_role") == "result" and second.channel == first_channel
+    assert os.path.normpath(bpy.path.abspath(second.directory)) == str(tmp_path / "plate" / "v002")
+    assert len(_strips(scene)) == 2
+    assert {p.name: p.read_bytes() for p in v1.iterdir()} == files_v1  # older versions stay on disk
+
+
+def test_dropped_modal_handler_cancels_the_job_and_cleans_up(addon, client_api, engine, trimmed_scene, tmp_path):
+    """What Blender does when it drops a running modal operator (window closed, file loaded): it
+    calls ``cancel(context)``. Driven on a stand-in ``self`` (operators cannot be built from Python)."""
+    import functools
+    import time
+    from types import SimpleNamespace
+
+    scene, source = trimmed_scene
+    operators = __import__(addon.__name__ + ".operators", fromlist=["VTOON_OT_stylize"])
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["prepare_job"])
+    js = __import__(addon.__name__ + ".core.job_settings", fromlist=["StylizeOptions"])
+    session_mod = __import__(addon.__name__ + ".core.job_session", fromlist=["JobSession"])
+    prepared = stylize.prepare_job(scene, source, js.StylizeOptions(backend="classic", format="png"), str(tmp_path))
+    info = client_api.read_connection_file(str(engine))
+    session = session_mod.JobSession(lambda: client_api.EngineClient.connect(info, timeout_s=10), client_api,
+                                     prepared.settings)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (session.job and session.job.tracker.written):
+        session.tick()
+        time.sleep(0.05)
+    assert session.job.tracker.written and not session.job.tracker.finished, "the job should still be running"
+    job_id = session.job.tracker.job
+    wm = bpy.context.window_manager
+    wm.vtoonify_running = True
+    op = operators.VTOON_OT_stylize
+    fake_self = SimpleNamespace(_timer=None, _session=session, _prepared=prepared)
+    fake_self._release = functools.partial(op._release, fake_self)
+    t0 = time.monotonic()
+    op.cancel(fake_self, bpy.context)
+    assert time.monotonic() - t0 < 0.5, "cancel() blocked Blender's main thread"
+    assert not wm.vtoonify_running and fake_self._session is None
+    assert wm.vtoonify_status == "VToonify: cancelled"
+    folder = prepared.output_dir
+    while time.monotonic() < deadline and os.path.exists(folder):
+        time.sleep(0.1)
+    assert not os.path.exists(folder), "partial output left behind"
+    with client_api.EngineClient.connect(info, timeout_s=10) as other:
+        assert other.status(job_id)["state"] == "cancelled"
+    assert len(_strips(scene)) == 1

@@ -105,6 +105,18 @@ def _one_line_error(result) -> str:
     return errors[0]
 
 
+def _remux_faststart(src: Path, dst: Path) -> None:
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            out.mux(packet)
+
+
 def _make_faceless_video(path: Path, frames: int = 6):
     import av
 
@@ -130,6 +142,11 @@ def test_bad_inputs_give_one_line_errors(media_dir, reference_dir, tmp_path, no_
     data = (media_dir / "529.mp4").read_bytes()
     truncated.write_bytes(data[: len(data) // 3])
     cases["truncated"] = run_cli("render", truncated, "-o", out, env_extra=no_models)
+    faststart = tmp_path / "fast.mp4"                       # index at the front: the head still decodes
+    _remux_faststart(media_dir / "529_2.mp4", faststart)
+    data = faststart.read_bytes()
+    (tmp_path / "fastcut.mp4").write_bytes(data[: len(data) // 2])
+    cases["truncated_head_decodes"] = run_cli("render", tmp_path / "fastcut.mp4", "-o", out, env_extra=no_models)
     faceless = tmp_path / "wall.mp4"
     _make_faceless_video(faceless)
     cases["no_face"] = run_cli("render", faceless, "-o", out, env_extra=no_models)
@@ -143,10 +160,11 @@ def test_bad_inputs_give_one_line_errors(media_dir, reference_dir, tmp_path, no_
     assert "no such file" in messages["missing"]
     assert "notes.mp4" in messages["not_video"]
     assert "cut.mp4" in messages["truncated"]
+    assert "fastcut.mp4 is truncated: only" in messages["truncated_head_decodes"]
     assert "no face" in messages["no_face"]
     assert "outside the source" in messages["range"] and "1-29" in messages["range"]
     assert "cannot write" in messages["unwritable"] or "not a folder" in messages["unwritable"]
-    assert _no_frames_written(out)
+    assert not out.exists()                      # inputs are checked before the output folder is made
 
 
 def test_output_folder_equal_to_source_folder_is_refused(reference_dir, tmp_path, no_models):
@@ -198,13 +216,51 @@ def test_models_commands(tmp_path):
     line = _one_line_error(offline)
     assert "cannot reach" in line and str(models) in line
     verify = run_cli("models", "verify", "--models", models)
-    assert verify.returncode == 0 and "no SHA256SUMS" in verify.stdout
+    assert verify.returncode == 0 and "no model files" in verify.stdout
 
 
-def test_resume_refuses_a_folder_of_another_job(media_dir, tmp_path, no_models):
+def test_models_verify_loads_files_copied_by_hand(tmp_path, narrow_models_dir):
+    models = tmp_path / "models"
+    shutil.copytree(narrow_models_dir, models)
+    good = run_cli("models", "verify", "--models", models, "--json")
+    assert good.returncode == 0, good.stderr
+    assert {r["relpath"]: r["status"] for r in json.loads(good.stdout)}["faceparsing.pth"] == "ok"
+    (models / "encoder.pt").write_bytes(b"junk")
+    bad = run_cli("models", "verify", "--models", models)
+    line = _one_line_error(bad)
+    assert "encoder.pt" in line and "corrupt: " in bad.stdout and "not a PyTorch checkpoint" in bad.stdout
+
+
+def test_one_folder_never_mixes_two_jobs(media_dir, tmp_path, no_models):
     clip = media_dir / "529_2.mp4"
     first = run_cli("render", clip, "-o", tmp_path, "--frames", "1", "--padding", SMALL, env_extra=no_models)
     assert first.returncode == 0, first.stderr
     other = run_cli("render", clip, "-o", tmp_path, "--frames", "2", "--padding", "64", "--resume",
                     env_extra=no_models)
     assert "belongs to a job with other settings" in _one_line_error(other)
+    mixed = run_cli("render", clip, "-o", tmp_path, "--frames", "2", "--padding", "64", env_extra=no_models)
+    assert "--overwrite" in _one_line_error(mixed)
+    assert [p.name for p in frame_files(tmp_path)] == ["529_2.0001.exr"]
+    replaced = run_cli("render", clip, "-o", tmp_path, "--frames", "2", "--padding", "64", "--overwrite",
+                       env_extra=no_models)
+    assert replaced.returncode == 0, replaced.stderr
+    assert [p.name for p in frame_files(tmp_path)] == ["529_2.0002.exr"]
+
+
+def test_earlier_faceless_frames_use_the_first_face(reference_dir, tmp_path, no_models):
+    """Frames before the first face are rendered too, with the crop the first face defines."""
+    shot = tmp_path / "plates"
+    shot.mkdir()
+    face = reference_dir / "preprocess" / "651_frame0.png"
+    grey = (read_image(face)[..., :3] * 0 + 0.5)
+    from engine.io import write_png
+
+    for n in (1, 2):
+        write_png(shot / f"plate.{n:04d}.png", (grey * 255).astype(np.uint8))
+    for n in (3, 4):
+        shutil.copy(face, shot / f"plate.{n:04d}.png")
+    result = run_cli("render", shot / "plate.####.png", "-o", tmp_path / "out", "--padding", SMALL,
+                     "--format", "png", env_extra=no_models)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in frame_files(tmp_path / "out", "*.png")] == [f"plate.{n:04d}.png" for n in (1, 2, 3, 4)]
+    assert json.loads((tmp_path / "out" / "plate.vtoonify.json").read_text())["face_frame"] == 3

@@ -8,7 +8,7 @@ import pytest
 from engine.errors import ConfigError, FrameRangeError
 from engine.face import CropParams
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.frames import format_frame_ranges, parse_frame_ranges, select_frames
+from engine.pipeline.frames import format_frame_ranges, gaps_in, parse_frame_ranges, select_frames
 from engine.pipeline.placement import (
     composite_over,
     feather_alpha,
@@ -35,8 +35,11 @@ def test_bad_ranges_name_the_problem(text):
 
 def test_select_frames_outside_source():
     assert select_frames(None, [1, 2, 3]) == [1, 2, 3]
-    with pytest.raises(FrameRangeError, match=r"frames 4, 5 are outside the source \(it has frames 1-3"):
+    with pytest.raises(FrameRangeError, match=r"frames 4-5 are outside the source \(it has frames 1-3"):
         select_frames("2-5", [1, 2, 3])
+    with pytest.raises(FrameRangeError, match=r"frame 3 is missing from the source \(a gap in its frames 1-5"):
+        select_frames("1-4", [1, 2, 4, 5])
+    assert gaps_in([1, 2, 5, 7]) == [3, 4, 6]
 
 
 def test_config_checks_and_json_round_trip():

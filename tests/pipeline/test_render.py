@@ -9,6 +9,8 @@ import OpenImageIO as oiio
 import pytest
 import torch
 
+import engine
+
 from engine.errors import FrameRangeError
 from engine.io import open_source, read_image
 from engine.pipeline.config import RenderConfig
@@ -96,8 +98,9 @@ def test_network_input_matches_official_preprocessing(narrow_models_dir, referen
     assert torch.allclose(inputs, ref, atol=2e-4, rtol=1e-4)
 
 
-def test_decoded_crop_matches_official_crop(media_dir, reference_dir):
-    """PyAV frame 1 -> official crop parameters -> scaled crop equals the official crop image."""
+def test_real_frame_network_input_matches_official(media_dir, reference_dir, narrow_models_dir):
+    """PyAV frame 1 -> official crop parameters -> scaled crop equals the official crop image, and
+    the backend's network input for it is cat(x, parsing_maps(x)/16) of that official crop."""
     from engine.face import crop_parameters, find_landmarks, scale_and_crop
 
     golden = json.loads((reference_dir / "preprocess_golden.json").read_text())
@@ -108,9 +111,20 @@ def test_decoded_crop_matches_official_crop(media_dir, reference_dir):
     crop = crop_parameters(landmarks, frame.shape[:2], (200, 200, 200, 200))
     assert list(crop.as_tuple()) == list(entry["crop_params"]["as_tuple"])
     ours = scale_and_crop(frame, crop)
-    ref = read_image(reference_dir / "preprocess" / "529_2_crop.png")[..., :3]
+    ref = np.round(read_image(reference_dir / "preprocess" / "529_2_crop.png")[..., :3] * 255).astype(np.uint8)
     assert ours.shape == ref.shape
-    assert np.abs(ours.astype(np.float32) - ref * 255).mean() < 1.0
+    assert np.abs(ours.astype(np.float32) - ref).mean() < 0.5
+
+    from engine.models import load_face_parser, parsing_maps
+    from engine.pipeline.backends import VToonifyBackend
+    from engine.pipeline.selection import choose_files
+
+    config, files, _ = choose_files(RenderConfig(source="unused.mp4", output="unused", backend="vtoonify",
+                                                 models_dir=str(narrow_models_dir)))
+    backend = VToonifyBackend(config, files, ModelCache("cpu"))
+    x = torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 255 * 2 - 1    # ToTensor + Normalize(.5,.5)
+    expected = torch.cat((x, parsing_maps(load_face_parser(narrow_models_dir / "faceparsing.pth"), x) / 16), 1)
+    assert torch.allclose(backend.network_input([ours]), expected, atol=2e-4, rtol=1e-4)
 
 
 def test_narrow_vtoonify_d_renders_every_frame(media_dir, narrow_models_dir, tmp_path):
@@ -127,13 +141,27 @@ def test_narrow_vtoonify_d_renders_every_frame(media_dir, narrow_models_dir, tmp
     assert result.backend == "vtoonify"
     assert cache.stats()["loads"] == {"vtoonify:vtoonify_d_cartoon/vtoonify_s_d_c.pt": 1,
                                       "faceparsing:" + narrow_models_dir.name + "/faceparsing.pth": 1}
-    spec = _spec(files[0])
-    assert "matte.hair" in spec.channelnames and "matte.skin" in spec.channelnames
-    assert spec.getattribute("vtoonify/backend") == "vtoonify"
-    assert spec.getattribute("vtoonify/checkpoint") == "vtoonify_s_d_c.pt"
-    assert spec.getattribute("vtoonify/style_id") == "26"
-    # style code = exemplar 26's W+ (colour-transfer model), stored once for the whole shot
     sidecar = json.loads((tmp_path / "908.vtoonify.json").read_text())
+    crop, (src_w, src_h) = sidecar["crop"], sidecar["source_size"]
+    sx, sy = src_w / crop["w"], src_h / crop["h"]
+    for index in (0, count - 1):
+        spec = _spec(files[index])
+        assert list(spec.channelnames[:4]) == ["R", "G", "B", "A"]
+        assert "matte.hair" in spec.channelnames and "matte.skin" in spec.channelnames
+        assert (spec.full_width, spec.full_height) == (src_w, src_h)
+        assert (spec.x, spec.y) == (int(np.floor(crop["left"] * sx)), int(np.floor(crop["top"] * sy)))
+        assert spec.x + spec.width == min(src_w, int(np.ceil(crop["right"] * sx)))
+        assert spec.getattribute("vtoonify/frame") == index + 1
+        assert spec.getattribute("vtoonify/backend") == "vtoonify"
+        assert spec.getattribute("vtoonify/checkpoint") == "vtoonify_s_d_c.pt"
+        assert spec.getattribute("vtoonify/style_id") == "26"
+        assert spec.getattribute("vtoonify/degree") == "0.5"
+        assert spec.getattribute("vtoonify/source") == str(source)
+        assert spec.getattribute("vtoonify/version") == engine.__version__
+        box = [float(v) for v in spec.getattribute("vtoonify/crop_box").split(",")]
+        assert box == pytest.approx([crop["left"] * sx, crop["top"] * sy, crop["right"] * sx, crop["bottom"] * sy],
+                                    abs=1e-3)
+    # style code = exemplar 26's W+ (colour-transfer model), stored once for the whole shot
     wplus = torch.load(tmp_path / sidecar["style_code"], weights_only=True)
     assert wplus.shape == (1, 18, 512)
 
@@ -171,3 +199,37 @@ def test_png_mattes_are_separate_grey_sequences(media_dir, tmp_path, empty_model
     beauty = oiio.ImageInput.open(str(tmp_path / "529_2.0002.png"))
     assert beauty.spec().format == oiio.UINT16 and beauty.spec().nchannels == 4
     beauty.close()
+
+
+def test_style_code_mixes_the_exemplar_as_the_official_pipeline(narrow_models_dir, reference_dir, tmp_path,
+                                                                 monkeypatch):
+    """W+ = zplus2wplus(pSp) with latents 0-6 from the exemplar (all 18 with colour transfer): the
+    golden's own intermediates. pSp itself is checked by its golden; here its output is the golden's z+."""
+    from engine.face import CropParams
+    from engine.pipeline.backends import VToonifyBackend
+    from engine.pipeline.selection import choose_files
+
+    golden = torch.load(reference_dir / "vtoonify_d_golden.pt", weights_only=True)
+    case = next(c for c in golden["cases"] if c["name"] == "pipeline_exstyle_mix")
+    models = tmp_path / "models"
+    (models / "vtoonify_d_cartoon").mkdir(parents=True)
+    for name in ("encoder.pt", "faceparsing.pth"):
+        (models / name).symlink_to(narrow_models_dir / name)
+    for name in ("vtoonify_s_d.pt", "vtoonify_s_d_c.pt"):   # any-exemplar model, and its colour-transfer twin
+        (models / "vtoonify_d_cartoon" / name).symlink_to(
+            narrow_models_dir / "vtoonify_d_cartoon" / "vtoonify_s_d_c.pt")
+    codes = {f"style_{i}.jpg": np.zeros((1, 18, 512), np.float32) for i in range(5)}
+    codes["style_3.jpg"] = case["inputs"]["zplus_exstyle"].numpy()
+    np.save(models / "vtoonify_d_cartoon" / "exstyle_code.npy", np.array(codes, dtype=object), allow_pickle=True)
+
+    frame = np.zeros((64, 64, 3), np.uint8)
+    for color_transfer, expected in ((False, case["intermediates"]["s_w"]),
+                                     (True, case["intermediates"]["exstyle_wplus"])):
+        config, files, _ = choose_files(RenderConfig(source="unused.mp4", output="unused", backend="vtoonify",
+                                                     models_dir=str(models), style_id=3,
+                                                     color_transfer=color_transfer))
+        backend = VToonifyBackend(config, files, ModelCache("cpu"))
+        monkeypatch.setattr(backend, "_encode_face", lambda rgb, landmarks=None: case["inputs"]["zplus_psp"])
+        crop = CropParams(h=64, w=64, top=0, bottom=64, left=0, right=64, scale=1.0)
+        wplus = backend.style_code(frame, np.zeros((68, 2), int), crop)
+        assert torch.allclose(wplus, expected, atol=1e-4, rtol=1e-4), color_transfer

@@ -13,9 +13,15 @@ from service_helpers import wait_terminal
 from engine.errors import ProtocolError
 from engine.service import protocol
 
-JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+# st.text() leaves out surrogates; a lone "\ud800" once killed the device worker, so mix them in
+LONE_SURROGATE = st.integers(min_value=0xD800, max_value=0xDFFF).map(chr)
+SURROGATE_TEXT = st.builds(lambda a, s, b: a + s + b, st.text(max_size=5), LONE_SURROGATE, st.text(max_size=5))
+TEXT = st.one_of(st.text(max_size=20), st.text(st.characters(codec=None, categories=None), max_size=20),
+                 SURROGATE_TEXT)
+KEYS = st.one_of(st.text(max_size=8), SURROGATE_TEXT)
+JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), TEXT)
 JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=5)
+    st.lists(inner, max_size=3), st.dictionaries(KEYS, inner, max_size=3)), max_leaves=5)
 NOT_STR = JSON_VALUES.filter(lambda v: not isinstance(v, str))
 NOT_INT = JSON_VALUES.filter(lambda v: not isinstance(v, int) or isinstance(v, bool))
 NOT_DICT = JSON_VALUES.filter(lambda v: not isinstance(v, dict))
@@ -51,6 +57,11 @@ HOSTILE_LINES = st.one_of(
     st.builds(lambda s, f, i: _line({"type": "preview", "id": i, "settings": s, "frame": f}),
               st.one_of(NOT_DICT, st.just({})), NOT_INT, IDS),
     st.builds(lambda i: _line({"type": "hello", "id": i, "token": "x", "protocol": 1}), IDS),
+    # well-formed requests whose strings hold a lone surrogate (JSON \udXXX escapes)
+    st.builds(lambda src, i: _line({"type": "submit", "id": i, "settings": {"source": src, "output": "o"}}),
+              SURROGATE_TEXT, IDS),
+    st.builds(lambda t, job, i: _line({"type": t, "id": i, "job": job}),
+              st.sampled_from(["status", "cancel", "subscribe", "resume"]), SURROGATE_TEXT, IDS),
     # pathological shapes: deep nesting, invalid UTF-8 inside JSON, over-long lines
     st.integers(min_value=1000, max_value=30_000).map(lambda n: b"[" * n),
     st.just(b'{"type": "ping", "id": 1, "x": "\xff\xfe"}'),
@@ -144,7 +155,7 @@ def test_hostile_first_messages_are_refused_and_disconnected(fake_engine):
     hostile_hello = st.one_of(
         HOSTILE_LINES,
         st.builds(lambda tok, p: _line({"type": "hello", "token": tok, "protocol": p}),
-                  st.one_of(st.text(max_size=60), NOT_STR), st.one_of(IDS, NOT_INT)),
+                  st.one_of(st.text(max_size=60), SURROGATE_TEXT, NOT_STR), st.one_of(IDS, NOT_INT)),
     )
 
     @settings(max_examples=150, deadline=None, database=None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -108,3 +110,31 @@ def test_start_engine_reports_the_engine_stderr_when_it_dies(tmp_path):
                      env=engine_env(tmp_path), timeout_s=20, entry=SERVER_ENTRY, cwd=str(REPO))
     assert "exited with code 2" in err.value.message and "invalid choice: 'tpu'" in err.value.message
     assert time.monotonic() - started < 15
+
+
+def run_engine_briefly(args: list[str], tmp_path: Path, entry: tuple[str, ...]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *entry, *args], check=False, cwd=REPO, env=engine_env(tmp_path / "state"),
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("entry", [SERVER_ENTRY, ("-m", "engine", "serve")])
+def test_busy_port_is_a_one_line_config_error(tmp_path, entry):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = run_engine_briefly(["--port", str(port), "--connection-file", str(tmp_path / "c.json")], tmp_path,
+                                  entry)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}"), proc.stderr
+    assert "--port" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_unwritable_connection_file_is_a_one_line_config_error(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    proc = run_engine_briefly(["--connection-file", str(blocker / "engine.json")], tmp_path, SERVER_ENTRY)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write the connection file"), proc.stderr
+    assert "--connection-file" in lines[0]

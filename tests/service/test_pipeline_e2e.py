@@ -3,15 +3,21 @@
 Classic backend (no weights) on frames 1-4 of media/529_2.mp4: progress and frame_done events, EXR
 files read back with OpenImageIO, the job sidecar, a preview, and the capabilities report. Then the
 narrow reference VToonify-D (tests/conftest.py ``narrow_models_dir``) twice: the second job finds its
-models warm in the worker's cache (load counts over the socket).
+models warm in the worker's cache (load counts over the socket). Finally the whole of
+media/651.mp4: cancel mid-job, and kill -9 + restart + resume, both with the real pipeline.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 from service_helpers import start_test_engine, wait_terminal
+
+from engine.errors import ConfigError
+from engine.service import protocol
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +120,68 @@ def test_narrow_vtoonify_jobs_reuse_the_warm_models(real_engine, media_dir, narr
         image = oiio.ImageInput.open(str(files[0]))
         assert image is not None, oiio.geterror()
         image.close()
+
+
+def whole_clip_settings(media_dir: Path, out: Path) -> dict:
+    """All 62 frames of media/651.mp4, classic, small padding and a fixed batch (fast, known bound)."""
+    return {"source": str(media_dir / "651.mp4"), "output": str(out), "backend": "classic", "device": "cpu",
+            "padding": [48, 48, 48, 48], "batch": CLASSIC_BATCH, "format": "png"}
+
+
+CLASSIC_BATCH = 4
+CLIP_FRAMES = 62
+
+
+def leftovers(out: Path) -> list[str]:
+    """Temp or hidden files the pipeline must never leave behind (``.*.tmp`` and friends)."""
+    return [p.name for p in out.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp")]
+
+
+def test_cancel_mid_job_with_the_real_pipeline_stops_within_a_batch(real_engine, media_dir, tmp_path):
+    out = tmp_path / "out"
+    with real_engine.connect() as client:
+        job = client.submit(whole_clip_settings(media_dir, out))
+        seen_done = 0
+        while True:
+            event = client.wait_event(120)
+            assert event is not None and event["event"] not in protocol.TERMINAL_EVENTS, event
+            if event["event"] == "frame_done":
+                seen_done = 1
+                break
+        client.cancel(job)
+        end, events = wait_terminal(client, job, timeout_s=120)
+        status = client.status(job)
+    frame_done = seen_done + sum(1 for e in events if e["event"] == "frame_done")
+    assert end["event"] == "job_cancelled" and end["state"] == "cancelled" and status["state"] == "cancelled"
+    written = sorted(out.glob("651.*.png"))
+    assert 1 <= len(written) <= frame_done + CLASSIC_BATCH and len(written) < CLIP_FRAMES
+    assert len(written) <= seen_done + 2 * CLASSIC_BATCH  # the batch in flight at most, then it stopped
+    assert leftovers(out) == []
+
+
+def test_killed_engine_then_resume_with_the_real_pipeline_renders_every_frame(media_dir, tmp_path):
+    out = tmp_path / "out"
+    engine = start_test_engine(tmp_path / "e", runner=None)
+    with engine.connect() as client:
+        job = client.submit(whole_clip_settings(media_dir, out))
+        while client.wait_event(120)["event"] != "frame_done":
+            pass
+    os.kill(engine.proc.pid, signal.SIGKILL)  # no clean-up at all
+    engine.proc.wait(10)
+    before = len(list(out.glob("651.*.png")))
+    assert 1 <= before < CLIP_FRAMES
+
+    engine = start_test_engine(tmp_path / "e", runner=None)  # same state dir: the journal survives
+    try:
+        with engine.connect() as client:
+            assert client.status(job)["state"] == "interrupted"
+            assert client.resume(job) == job
+            end, _ = wait_terminal(client, job, timeout_s=180)
+            assert end["event"] == "job_done", end
+            assert end["result"]["skipped"] >= before and end["result"]["rendered"] + end["result"]["skipped"] == 62
+            with pytest.raises(ConfigError, match="already done"):
+                client.resume(job)
+    finally:
+        engine.stop()
+    assert [p.name for p in sorted(out.glob("651.*.png"))] == [f"651.{n:04d}.png" for n in range(1, CLIP_FRAMES + 1)]
+    assert leftovers(out) == []

@@ -75,7 +75,8 @@ def tick_monitor(qapp):
 
 @pytest.fixture
 def make_window(qtbot, ini_settings):
-    """Build MainWindow(s) on a real EngineBridge; every window is closed (bridge shut down) after."""
+    """Build MainWindow(s) on a real EngineBridge; every window is closed after and its bridge's
+    background teardown (threads, an engine it started) waited for."""
     from ui.engine_bridge import EngineBridge
     from ui.main_window import MainWindow
 
@@ -91,4 +92,6 @@ def make_window(qtbot, ini_settings):
 
     yield make
     for window in windows:
-        window.close()
+        window.close()  # returns at once; the bridge tears down in the background
+    for window in windows:
+        assert window.bridge.wait_stopped(30.0), "the bridge teardown did not finish"

@@ -149,6 +149,7 @@ def test_panel_starts_its_own_engine_and_stops_it(make_window, tmp_path, qtbot, 
         window.start_button.click()  # pressed again: joins the same engine instead of failing
     assert window.bridge.started_process is process
     window.close()
+    qtbot.waitUntil(lambda: window.bridge.is_stopped, timeout=20_000)
     assert process.poll() is not None
 
 

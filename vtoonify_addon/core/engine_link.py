@@ -48,7 +48,8 @@ def launch_env(settings: EngineLaunchSettings, base: dict | None = None) -> dict
 def connect(settings: EngineLaunchSettings, api, on_start=None):
     """A connected ``EngineClient``; raises ``api.EngineError`` with a message and a fix.
 
-    ``on_start(popen)`` is told about a process this call started (the caller owns it).
+    ``on_start(popen, info)`` is told about a process this call started (the caller owns it and
+    must stop it: see ``engine_owner.StartedEngines``).
     """
     connection_file = settings.connection_file or None
     info = api.read_connection_file(connection_file)
@@ -73,5 +74,18 @@ def connect(settings: EngineLaunchSettings, api, on_start=None):
                                   connection_file=connection_file, env=launch_env(settings),
                                   timeout_s=settings.start_timeout_s)
     if on_start is not None:
-        on_start(proc)
+        on_start(proc, info)
     return api.EngineClient.connect(info, timeout_s=settings.connect_timeout_s)
+
+
+def preview_frame(connector, settings: dict, number: int) -> dict:
+    """Connect (``connector()``, may auto-start), render one source frame, disconnect.
+
+    Slow (an engine start, then up to the client's 300 s preview timeout): the UI runs it on a
+    ``BackgroundCall`` worker, never on Blender's main thread.
+    """
+    client = connector()
+    try:
+        return client.preview(settings, number)
+    finally:
+        client.close()

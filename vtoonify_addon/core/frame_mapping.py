@@ -3,7 +3,9 @@
 Blender shows timeline frame ``t`` of a movie strip as media frame (0-based)
 ``animation_offset_start + floor((t - frame_start) * rate)`` where ``rate`` is the media-to-scene
 playback rate (1.0 unless the strip was added with "adjust playback rate", then
-``strip_fps / scene_fps``); reversed strips count back from the content end. The engine numbers a
+``strip_fps / scene_fps``); reversed strips count back from the content end. Frames before the
+content start hold the first frame and frames past the content end hold the last one (a handle
+dragged past the media), as Blender's own ``frame_index`` clamp does. The engine numbers a
 video's first frame ``start_number`` (1 here), image sequences keep their own numbers.
 """
 
@@ -52,7 +54,7 @@ def media_index(timing: StripTiming, timeline_frame: int) -> int:
         local = (timing.frame_start + timing.frame_duration - 1) - timeline_frame
     else:
         local = timeline_frame - timing.frame_start
-    local = max(local, 0.0)
+    local = min(max(local, 0.0), timing.frame_duration - 1)  # hold the first / last content frame
     if timing.strobe > 1.0:
         local -= math.fmod(local, timing.strobe)
     index = math.floor(local * timing.playback_rate + 1e-6)

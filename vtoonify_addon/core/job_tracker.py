@@ -20,6 +20,8 @@ class JobTracker:
     result: dict | None = None
     error: dict | None = None
     written: list[str] = field(default_factory=list)
+    ended_by_engine: bool = False
+    """True once the engine itself sent the job's final event: only then has it stopped writing."""
 
     @property
     def finished(self) -> bool:
@@ -42,7 +44,9 @@ class JobTracker:
         elif kind == "frame_done":
             if event.get("path"):
                 self.written.append(str(event["path"]))
-        elif kind == "job_done":
+        if kind in ("job_done", "job_failed", "job_cancelled"):
+            self.ended_by_engine = True
+        if kind == "job_done":
             self.state, self.result = DONE, dict(event.get("result") or {})
             self.done_frames = self.total_frames = int(self.result.get("count", self.total_frames) or 0)
         elif kind == "job_failed":

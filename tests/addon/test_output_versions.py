@@ -1,0 +1,47 @@
+"""Each job renders into a fresh vNNN folder; cleanup deletes that folder and nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from vtoonify_addon.core.output_versions import existing_versions, next_version_dir, remove_version_dir
+
+
+def test_versions_count_up_past_the_highest(tmp_path):
+    stem = tmp_path / "plate"
+    assert next_version_dir(str(stem)) == str(stem / "v001")
+    for name in ("v001", "v007", "v0012", "notes", "vx"):
+        (stem / name).mkdir(parents=True)
+    (stem / "v099").write_text("a file, not a version folder")
+    assert existing_versions(str(stem)) == [1, 7, 12]
+    assert next_version_dir(str(stem)) == str(stem / "v013")
+
+
+def test_remove_deletes_the_job_folder_and_keeps_older_versions(tmp_path):
+    stem = tmp_path / "plate"
+    old, new = stem / "v001", stem / "v002"
+    for folder in (old, new / "mattes"):
+        folder.mkdir(parents=True)
+    (old / "plate.0004.png").write_bytes(b"previous result")
+    (new / "plate.0004.png").write_bytes(b"partial")
+    (new / "mattes" / "plate.skin.0004.png").write_bytes(b"partial")
+    assert remove_version_dir(str(new)) is True
+    assert not new.exists()
+    assert (old / "plate.0004.png").read_bytes() == b"previous result"
+    assert remove_version_dir(str(new)) is False  # already gone: fine
+
+
+def test_remove_drops_an_emptied_stem_folder(tmp_path):
+    version = tmp_path / "plate" / "v001"
+    version.mkdir(parents=True)
+    (version / "plate.0001.png").write_bytes(b"x")
+    remove_version_dir(str(version))
+    assert not (tmp_path / "plate").exists() and tmp_path.exists()
+
+
+def test_remove_refuses_anything_but_a_version_folder(tmp_path):
+    (tmp_path / "plate").mkdir()
+    (tmp_path / "plate" / "keep.png").write_bytes(b"x")
+    with pytest.raises(ValueError, match="not a versioned"):
+        remove_version_dir(str(tmp_path / "plate"))
+    assert (tmp_path / "plate" / "keep.png").exists()

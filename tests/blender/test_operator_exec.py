@@ -1,0 +1,109 @@
+"""The real Stylize operator (EXEC path, background mode) against the real engine fixture: the
+result strip's frame k is, pixel for pixel, the engine's own render of the source frame that the
+source strip shows at that timeline frame; the workspace's sequencer scene is the one edited; one
+undo step removes the render."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
+
+
+def _strips(scene):
+    editor = scene.sequence_editor
+    return list(editor.strips if hasattr(editor, "strips") else editor.sequences)
+
+
+def _pixels(path) -> np.ndarray:
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        out = np.empty(len(image.pixels), dtype=np.float32)
+        image.pixels.foreach_get(out)
+        return out.reshape(image.size[1], image.size[0], image.channels)
+    finally:
+        bpy.data.images.remove(image)
+
+
+def _engine_render(repo, source, frames: str, out_dir) -> None:
+    """The engine CLI's own render with the settings the panel defaults give (classic, PNG, plate)."""
+    python = os.environ.get("VTOONIFY_ENGINE_PYTHON", str(repo / ".venv" / "bin" / "python"))
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    env.pop("BLENDER_USER_RESOURCES", None)
+    proc = subprocess.run([python, "-m", "engine", "render", str(source), "-o", str(out_dir),
+                           "--frames", frames, "--format", "png", "--backend", "classic", "--name", "plate",
+                           "--device", "cpu"], capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture()
+def engine_prefs(prefs, engine, tmp_path):
+    prefs.connection_file = str(engine)
+    prefs.auto_start = False
+    prefs.output_dir = str(tmp_path / "renders")
+    prefs.output_format = "png"
+    prefs.mattes = False
+    return prefs
+
+
+def test_exec_operator_result_frames_are_the_engine_render_of_the_right_source_frames(
+        engine_prefs, trimmed_scene, media_dir, repo_root, tmp_path, png_text):
+    scene, source = trimmed_scene
+    source.use_reverse_frames = True  # timeline 104..108 show media frames 26, 25, 24, 23, 22 (1-based)
+    source.frame_offset_end = 21
+    scene.vtoonify.backend = "classic"
+    bpy.ops.ed.undo_push(message="before stylize")
+    # undo=True: run as the UI runs it (Python calls skip undo pushes by default)
+    assert bpy.ops.sequencer.vtoonify_stylize("EXEC_DEFAULT", True) == {"FINISHED"}, \
+        bpy.context.window_manager.vtoonify_status
+    result = next(s for s in _strips(scene) if s.get("vtoonify_role") == "result")
+    assert (result.frame_final_start, result.frame_final_end) == (104, 109)
+    assert result.channel == source.channel + 1
+    directory = bpy.path.abspath(result.directory)
+    assert os.path.normpath(directory) == str(tmp_path / "renders" / "plate" / "v001")
+
+    reference = tmp_path / "engine_cli"
+    _engine_render(repo_root, media_dir / "529_2.mp4", "22-26", reference)
+    expected_numbers = [26, 25, 24, 23, 22]
+    cli = {n: _pixels(reference / f"plate.{n:04d}.png") for n in expected_numbers}
+    assert np.abs(cli[26] - cli[22]).max() > 0.05, "source frames too alike for this check to mean anything"
+    for k, number in enumerate(expected_numbers):
+        shown = os.path.join(directory, os.path.basename(result.strip_elem_from_frame(104 + k).filename))
+        assert int(png_text(shown)["vtoonify/frame"]) == number
+        np.testing.assert_allclose(_pixels(shown), cli[number], atol=1.5 / 255,
+                                   err_msg=f"timeline frame {104 + k} is not the engine's frame {number}")
+
+    # one undo step takes the render back, and only the render
+    scene_name, source_name = scene.name, source.name
+    bpy.ops.ed.undo()
+    scene = bpy.data.scenes[scene_name]
+    assert [s.name for s in _strips(scene)] == [source_name]
+
+
+def test_operators_edit_the_workspace_sequencer_scene(engine_prefs, trimmed_scene):
+    """5.0: the Sequencer edits the workspace's sequencer_scene, which may not be the window's scene."""
+    scene, _source = trimmed_scene
+    window = bpy.context.window_manager.windows[0]
+    if not hasattr(window.workspace, "sequencer_scene"):
+        pytest.skip("this Blender has no sequencer_scene (before 5.0)")
+    bare = bpy.data.scenes.new("vtoonify_window_scene")  # no sequence editor at all
+    window.scene, window.workspace.sequencer_scene = bare, scene
+    try:
+        assert bpy.context.scene == bare and bpy.context.sequencer_scene == scene
+        assert bpy.ops.sequencer.vtoonify_stylize.poll() and bpy.ops.sequencer.vtoonify_preview.poll()
+        assert bpy.types.VTOON_PT_stylize.poll(bpy.context)
+        scene.vtoonify.backend = "classic"
+        scene.frame_current = 110  # the sequencer scene's playhead: media frame 10
+        bare.frame_current = 1
+        assert bpy.ops.sequencer.vtoonify_preview() == {"FINISHED"}
+        assert "source frame 10" in bpy.context.window_manager.vtoonify_status
+    finally:
+        window.workspace.sequencer_scene = None
+        window.scene = scene
+        bpy.data.scenes.remove(bare)

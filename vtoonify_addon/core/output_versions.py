@@ -1,0 +1,44 @@
+"""Versioned output folders (``<root>/<source>/v003/``): every job writes into a folder of its own.
+
+A cancelled or failed re-render then never mixes files with the previous result (whose strip keeps
+pointing at its own version), and cleanup can delete the new version folder as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+_VERSION = re.compile(r"^v(\d{3,})$")
+
+
+def existing_versions(stem_dir: str) -> list[int]:
+    """Version numbers of the ``vNNN`` folders already in ``stem_dir`` (ascending)."""
+    try:
+        names = [e.name for e in os.scandir(stem_dir) if e.is_dir()]
+    except FileNotFoundError:
+        return []
+    return sorted(int(m.group(1)) for m in map(_VERSION.match, names) if m)
+
+
+def next_version_dir(stem_dir: str) -> str:
+    """``stem_dir/vNNN`` one past the highest existing version (``v001`` in an empty folder)."""
+    versions = existing_versions(stem_dir)
+    return os.path.join(stem_dir, f"v{(versions[-1] + 1 if versions else 1):03d}")
+
+
+def remove_version_dir(version_dir: str) -> bool:
+    """Delete a job's own version folder (never anything else); drop its parent if that is left empty.
+
+    Only call once the engine has stopped writing. Refuses paths that are not ``.../vNNN``.
+    """
+    if not _VERSION.match(os.path.basename(os.path.normpath(version_dir))):
+        raise ValueError(f"{version_dir!r} is not a versioned output folder")
+    existed = os.path.isdir(version_dir)
+    shutil.rmtree(version_dir, ignore_errors=True)
+    try:
+        os.rmdir(os.path.dirname(os.path.normpath(version_dir)))
+    except OSError:
+        pass
+    return existed
