@@ -133,4 +133,11 @@ class UnknownJobError(EngineError):
     code = "unknown_job"
 
 
-ERROR_TYPES.update({cls.code: cls for cls in (UnreachableError, AuthError, ProtocolError, UnknownJobError)})
+class BusyError(EngineError):
+    """The engine has too much waiting work of this kind; the client should retry later."""
+
+    code = "busy"
+
+
+ERROR_TYPES.update({cls.code: cls for cls in (UnreachableError, AuthError, ProtocolError, UnknownJobError,
+                                               BusyError)})

@@ -66,8 +66,19 @@ class _EngineOperator:
 
     def _prepare(self, context, scene, source):
         prefs = get_preferences(context)
-        options = scene.vtoonify.options(prefs.output_format, prefs.mattes, prefs.models_dir)
+        options = job_options(context, scene, compat.active_strip(scene))
         return stylize.prepare_job(scene, source, options, prefs.output_dir)
+
+
+def job_options(context, scene, active) -> js.StylizeOptions:
+    """The panel's options; with a VToonify result strip active, the settings stored on it (a
+    re-render reproduces that result: select the source strip to render with the panel's options)."""
+    prefs = get_preferences(context)
+    options = scene.vtoonify.options(prefs.output_format, prefs.mattes, prefs.models_dir)
+    stored = active.get(js.SETTINGS_PROPERTY) if active is not None and active.get(js.SOURCE_PROPERTY) else None
+    if stored:
+        options = js.options_from_settings(js.settings_from_json(stored), options)
+    return options
 
 
 class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
@@ -123,6 +134,15 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         return {"FINISHED"}
 
     def _start_modal(self, context):
+        begun = self._setup_session(context)
+        if isinstance(begun, set):
+            return begun
+        self._timer = context.window_manager.event_timer_add(POLL_INTERVAL_S, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def _setup_session(self, context):
+        """Prepare, start connecting on a worker, set the running state; None, or CANCELLED after a report."""
         begun = self._begin(context)
         if isinstance(begun, set):
             return begun
@@ -135,9 +155,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         wm = context.window_manager
         wm.vtoonify_running, wm.vtoonify_cancel_requested, wm.vtoonify_progress = True, False, 0.0
         wm.vtoonify_status = "VToonify: connecting to the engine..."
-        self._timer = wm.event_timer_add(POLL_INTERVAL_S, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return None
 
     def modal(self, context, event):
         """Timer ticks poll the worker and the engine (never block); Esc or the panel's Cancel stops it."""

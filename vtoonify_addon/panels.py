@@ -27,6 +27,12 @@ class VTOON_PT_stylize(bpy.types.Panel):
             layout.label(text="Select a movie or image strip", icon="INFO")
         elif strip.get(js.SOURCE_PROPERTY):
             layout.label(text=f"Result of {strip[js.SOURCE_PROPERTY]}: Stylize re-renders it", icon="FILE_REFRESH")
+            stored = js.settings_from_json(strip.get(js.SETTINGS_PROPERTY, ""))
+            if stored:
+                box = layout.box()
+                box.label(text="With its stored settings (select the source strip to use these below):")
+                box.label(text=f"{stored.get('backend')} / {stored.get('style')} #{stored.get('style_id')}, "
+                               f"degree {stored.get('degree')}")
         settings = scene.vtoonify
         col = layout.column()
         col.enabled = not wm.vtoonify_running

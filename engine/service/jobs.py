@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import ConfigError, EngineError, JobCancelled, UnknownJobError
+from engine.errors import BusyError, ConfigError, EngineError, JobCancelled, UnknownJobError
 from engine.pipeline.config import RenderConfig
 
 from . import protocol
@@ -44,12 +44,6 @@ PREVIEW_QUEUE_LIMIT = 4
 """Previews waiting per device (each is a full one-frame render); more are refused with 'busy'."""
 PREVIEWS_KEPT = 64
 """Preview folders (one per request) kept under <state dir>/previews; older ones are deleted."""
-
-
-class BusyError(EngineError):
-    """The engine has too much waiting work of this kind; the client should retry later."""
-
-    code = "busy"
 
 
 def pipeline_runner(config: RenderConfig, on_event, cancel: threading.Event, models) -> dict:

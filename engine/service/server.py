@@ -398,8 +398,10 @@ class EngineServer:
     def forget(self, session: ClientSession) -> None:
         with self._lock:
             self._sessions.discard(session)
-            for subscribers in self._subscribers.values():
+            for job_id, subscribers in list(self._subscribers.items()):
                 subscribers.discard(session)
+                if not subscribers:
+                    del self._subscribers[job_id]
 
     # --- events ------------------------------------------------------------------------------
 
@@ -407,7 +409,10 @@ class EngineServer:
         """Called from worker threads: never blocks (queues are bounded and non-blocking)."""
         droppable = message.get("event") in DROPPABLE_EVENTS
         with self._lock:
-            subscribers = list(self._subscribers.get(job_id, ()))
+            if message.get("event") in protocol.TERMINAL_EVENTS:  # the job is over: forget its fan-out
+                subscribers = list(self._subscribers.pop(job_id, ()))
+            else:
+                subscribers = list(self._subscribers.get(job_id, ()))
         for session in subscribers:
             session.send(message, droppable=droppable)
 
@@ -475,7 +480,8 @@ class EngineServer:
         """Re-attach to a job; the latest progress or terminal event is replayed after the reply."""
         job_id = protocol.require_field(message, "job", str)
         job = self.jobs.get(job_id)
-        self.subscribe(job_id, session)
+        if job.state in ("queued", "running"):  # a finished job sends nothing more but its replay
+            self.subscribe(job_id, session)
         session.send(protocol.reply_ok(request_id, job=job_id, state=job.state))
         if job.last_event is not None:
             session.send(job.last_event)

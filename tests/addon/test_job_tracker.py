@@ -1,8 +1,7 @@
-"""Job event tracking and partial-output cleanup (shared by modal and batch stylize)."""
+"""Job event tracking (shared by modal and batch stylize)."""
 
 from __future__ import annotations
 
-from vtoonify_addon.core.cleanup import remove_new_files, snapshot
 from vtoonify_addon.core.job_tracker import JobTracker
 
 
@@ -27,22 +26,16 @@ def test_tracker_failure_and_cancel():
     assert c.state == "cancelled"
 
 
-def test_cleanup_removes_only_new_files(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.0001.png").write_bytes(b"keep")
-    before = snapshot(str(out))
-    (out / "new.0001.png").write_bytes(b"x")
-    (out / "new.vtoonify.json").write_text("{}")
-    removed = remove_new_files(str(out), before, existed=True)
-    assert sorted(p.rsplit("/", 1)[1] for p in removed) == ["new.0001.png", "new.vtoonify.json"]
-    assert [p.name for p in out.iterdir()] == ["old.0001.png"]
-
-
-def test_cleanup_drops_folder_it_created(tmp_path):
-    out = tmp_path / "fresh"
-    before = snapshot(str(out))
-    out.mkdir()
-    (out / "a.0001.png").write_bytes(b"x")
-    remove_new_files(str(out), before, existed=False)
-    assert not out.exists()
+def test_only_the_engines_own_final_event_counts_as_ended():
+    """Cleanup may delete files only once the engine itself said the job ended."""
+    t = JobTracker("j")
+    t.feed({"event": "progress", "job": "j", "done": 1, "total": 4})
+    assert not t.ended_by_engine
+    t.state = "cancelled"  # what PolledJob does when it gives up waiting (engine silent)
+    assert t.finished and not t.ended_by_engine
+    assert not t.feed({"event": "job_cancelled", "job": "j"})  # too late to count
+    for kind in ("job_done", "job_failed", "job_cancelled"):
+        u = JobTracker("k")
+        assert not u.feed({"event": kind, "job": "other"}) and not u.ended_by_engine
+        u.feed({"event": kind, "job": "k", "result": {"count": 1}, "error": {}})
+        assert u.finished and u.ended_by_engine

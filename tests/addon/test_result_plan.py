@@ -73,3 +73,22 @@ def test_safe_stem_and_settings_json():
     assert safe_stem("***") == "strip"
     assert settings_from_json('{"a": 1}') == {"a": 1}
     assert settings_from_json("not json") == {} and settings_from_json("[1]") == {}
+
+
+def test_rerender_options_come_from_the_stored_settings():
+    from vtoonify_addon.core.job_settings import (
+        StylizeOptions,
+        build_job_settings,
+        options_from_settings,
+        settings_from_json,
+        settings_to_json,
+    )
+
+    rendered = StylizeOptions(backend="classic", style="arcane", style_id=3, degree=0.9, color_transfer=True,
+                              format="exr", mattes=True, output_space="crop")
+    stored = settings_from_json(settings_to_json(build_job_settings("/a.mp4", "/out/v001", "1-3", rendered, "a")))
+    panel = StylizeOptions()  # what the panel shows now: ignored for a re-render
+    assert options_from_settings(stored, panel) == rendered
+    # broken or missing fields fall back to the panel, one by one
+    assert options_from_settings({"degree": 7.0, "style": "pixar"}, panel) == StylizeOptions(style="pixar")
+    assert options_from_settings({}, panel) == panel

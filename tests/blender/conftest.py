@@ -81,6 +81,8 @@ def prefs(bpy_module, addon):
     saved = {k: getattr(p, k) for k in ("engine_python", "engine_root", "connection_file", "auto_start",
                                         "output_dir", "output_format", "mattes", "engine_args")}
     yield p
+    # fetched again: a test that disables and re-enables the add-on frees the old preferences struct
+    p = bpy_module.context.preferences.addons[ADDON_MODULE].preferences
     for k, v in saved.items():
         setattr(p, k, v)
 

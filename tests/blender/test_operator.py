@@ -79,7 +79,7 @@ def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, tr
         started = addon.engines.current().running()
         assert len(started) == 1 and client_api.read_connection_file(str(conn)) is not None
         bpy.ops.preferences.addon_disable(module=addon.__name__)
-        bpy.ops.preferences.addon_enable(module=addon.__name__)
+        bpy.ops.preferences.addon_enable(module=addon.__name__)  # `prefs` is stale from here on
         assert started[0].poll() is not None, "unregister left the auto-started engine running"
         assert client_api.read_connection_file(str(conn)) is None  # clean shutdown removed its file
     finally:

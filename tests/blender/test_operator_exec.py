@@ -107,3 +107,67 @@ def test_operators_edit_the_workspace_sequencer_scene(engine_prefs, trimmed_scen
         window.workspace.sequencer_scene = None
         window.scene = scene
         bpy.data.scenes.remove(bare)
+
+
+def _stand_in_operator(addon, reports: list):
+    """``self`` for the modal operator's methods (bpy operators cannot be built from Python)."""
+    import functools
+    from types import SimpleNamespace
+
+    op = addon.operators.VTOON_OT_stylize
+    fake = SimpleNamespace(_timer=None, report=lambda kind, message: reports.append((set(kind), message)))
+    for name in ("_begin", "_prepare", "_connector", "_fail", "_setup_session", "_show_progress", "_finish",
+                 "_release", "cancel", "modal"):
+        setattr(fake, name, functools.partial(getattr(op, name), fake))
+    return fake
+
+
+def test_modal_path_connects_off_thread_polls_and_adds_the_strip(addon, engine_prefs, trimmed_scene, tmp_path):
+    """The modal operator's timer ticks, driven by hand (bpy has no event loop): every tick is quick,
+    the first ones while the worker connects, the last one lays the result strip."""
+    import time
+    from types import SimpleNamespace
+
+    scene, source = trimmed_scene
+    source.frame_offset_end = 23  # 104..106
+    scene.vtoonify.backend = "classic"
+    reports: list = []
+    op = _stand_in_operator(addon, reports)
+    wm = bpy.context.window_manager
+    t0 = time.monotonic()
+    assert op._setup_session(bpy.context) is None, reports
+    assert time.monotonic() - t0 < 0.5 and wm.vtoonify_running
+    timer = SimpleNamespace(type="TIMER")
+    slowest, outcome, deadline = 0.0, {"PASS_THROUGH"}, time.monotonic() + 120
+    while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        t0 = time.monotonic()
+        outcome = op.modal(bpy.context, timer)
+        slowest = max(slowest, time.monotonic() - t0)
+        time.sleep(0.05)
+    assert outcome == {"FINISHED"}, (reports, wm.vtoonify_status)
+    assert slowest < 0.5, f"a modal tick blocked for {slowest:.2f}s"
+    assert not wm.vtoonify_running and "added" in wm.vtoonify_status
+    result = next(s for s in _strips(scene) if s.get("vtoonify_role") == "result")
+    assert (result.frame_final_start, result.frame_final_end) == (104, 107)
+
+
+def test_modal_esc_cancels_and_leaves_nothing(addon, engine_prefs, trimmed_scene, tmp_path):
+    import time
+    from types import SimpleNamespace
+
+    scene, _source = trimmed_scene
+    scene.vtoonify.backend = "classic"
+    reports: list = []
+    op = _stand_in_operator(addon, reports)
+    assert op._setup_session(bpy.context) is None, reports
+    assert op.modal(bpy.context, SimpleNamespace(type="ESC")) == {"RUNNING_MODAL"}  # asked while connecting
+    outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 120
+    while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER"))
+        time.sleep(0.05)
+    assert outcome == {"CANCELLED"}
+    assert bpy.context.window_manager.vtoonify_status == "VToonify: cancelled"
+    assert not bpy.context.window_manager.vtoonify_running
+    assert len(_strips(scene)) == 1
+    renders = tmp_path / "renders"
+    assert not renders.exists() or not [p for p in renders.rglob("*") if p.is_file()]

@@ -72,3 +72,26 @@ def prefs_proxy(prefs, log):
             return getattr(prefs, name)
 
     return Proxy()
+
+
+def test_result_strip_rerenders_with_its_stored_settings(addon, trimmed_scene, media_dir):
+    scene, source = trimmed_scene
+    editor = scene.sequence_editor
+    result = editor.strips.new_movie("plate.vtoonify", str(media_dir / "529_2.mp4"), 3, 101)
+    result["vtoonify_source"] = source.name
+    result["vtoonify_role"] = "result"
+    result["vtoonify_job"] = ('{"backend": "classic", "style": "arcane", "style_id": 3, "degree": 0.9, '
+                              '"color_transfer": true, "format": "png", "output_space": "crop"}')
+    operators = __import__(addon.__name__ + ".operators", fromlist=["job_options"])
+    scene.vtoonify.degree, scene.vtoonify.style = 0.2, "pixar"
+    editor.active_strip = result
+    options = operators.job_options(bpy.context, scene, result)
+    assert (options.backend, options.style, options.style_id, options.degree, options.output_space) == (
+        "classic", "arcane", 3, 0.9, "crop")
+    editor.active_strip = source  # the source strip renders with the panel's options
+    options = operators.job_options(bpy.context, scene, source)
+    assert options.style == "pixar" and options.degree == pytest.approx(0.2)
+    log: list = []
+    editor.active_strip = result
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    assert any(kind == "label" and "arcane #3, degree 0.9" in text for kind, text in log)

@@ -90,3 +90,19 @@ def settings_from_json(text: str) -> dict:
     except (TypeError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def options_from_settings(stored: dict, fallback: StylizeOptions) -> StylizeOptions:
+    """The options a result strip was rendered with (its stored job settings), for a re-render that
+    reproduces it; fields missing from or invalid in ``stored`` come from ``fallback`` (the panel).
+    ``models_dir`` is this machine's setup, not part of the look: always the fallback's."""
+    merged = {name: getattr(fallback, name) for name in StylizeOptions.__dataclass_fields__}
+    for name in merged:
+        if name != "models_dir" and name in stored and stored[name] is not None:
+            candidate = dict(merged, **{name: stored[name]})
+            try:
+                StylizeOptions.from_dict(candidate)
+            except (TypeError, ValueError):
+                continue
+            merged = candidate
+    return StylizeOptions.from_dict(merged)
