@@ -24,8 +24,8 @@ from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.outputs import OutputNaming
-from engine.pipeline.render import FrameWriter
 from engine.pipeline.shot import ShotAnalysis
+from engine.pipeline.writer import FrameWriter
 
 DEFAULT_SOURCE = Path(__file__).resolve().parents[1].parent / "shared" / "media" / "529_2.mp4"
 

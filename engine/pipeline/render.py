@@ -5,31 +5,18 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
-
-from engine import __version__
 from engine.errors import JobCancelled
 from engine.pipeline import outputs as out
-from engine.pipeline.backends import Stylized
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import format_frame_ranges, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
-from engine.pipeline.placement import (
-    Placement,
-    composite_over,
-    place_matte,
-    place_rgba,
-    plan_crop_placement,
-    plan_plate_placement,
-)
 from engine.pipeline.selection import make_backend
 from engine.pipeline.shot import job_key, load_or_analyse
+from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
 
@@ -182,121 +169,3 @@ def _make_smoother(config, backend, source, crop, cache):
     from engine.pipeline.smoothing import SourceParsingSmoother
 
     return SourceParsingSmoother(source, crop, backend, cache.device)
-
-
-class FrameWriter:
-    """Places a stylized crop and writes its files (atomically) with the job's metadata."""
-
-    def __init__(self, config: RenderConfig, naming: out.OutputNaming, analysis, backend) -> None:
-        self.config = config
-        self.naming = naming
-        self.analysis = analysis
-        self.crop = analysis.crop_params()
-        self.backend_name = backend.name
-        self.mattes = backend.mattes if config.mattes else ()
-        self._placement: Placement | None = None
-
-    def placement(self, stylized_size: tuple[int, int]) -> Placement:
-        if self._placement is None:
-            if self.config.output_space == "plate":
-                self._placement = plan_plate_placement(self.crop, tuple(self.analysis.source_size),
-                                                       self.config.scale, stylized_size)
-            else:
-                self._placement = plan_crop_placement(stylized_size, self.config.scale)
-        return self._placement
-
-    def metadata(self, frame: int) -> dict:
-        c = self.crop
-        sx, sy = self.analysis.source_size[0] / c.w, self.analysis.source_size[1] / c.h
-        style = self.analysis.style
-        meta = {
-            "vtoonify/version": __version__,
-            "vtoonify/source": self.analysis.source,
-            "vtoonify/frame": int(frame),
-            "vtoonify/backend": self.backend_name,
-            "vtoonify/style": str(style.get("family", "")),
-            "vtoonify/style_id": str(style.get("style_id", "")),
-            "vtoonify/degree": str(style.get("degree", "")),
-            "vtoonify/color_transfer": str(style.get("color_transfer", "")),
-            "vtoonify/checkpoint": str(style.get("checkpoint", "")),
-            "vtoonify/output_space": self.config.output_space,
-            "vtoonify/crop_box": f"{c.left * sx:.3f},{c.top * sy:.3f},{c.right * sx:.3f},{c.bottom * sy:.3f}",
-            "vtoonify/job": self.analysis.job_key,
-            "Software": f"VToonify Studio {__version__}",
-        }
-        return meta
-
-    def write(self, frame: int, result: Stylized, plate: np.ndarray) -> Path:
-        from engine.io import srgb_to_linear, write_exr, write_grey, write_png
-
-        h, w = result.rgb.shape[:2]
-        placement = self.placement((w, h))
-        meta = self.metadata(frame)
-        x0, y0, x1, y1 = placement.window
-        out_w, out_h = placement.out_size
-        mattes = {n: place_matte(result.mattes[n], placement) for n in self.mattes if n in result.mattes}
-        path = self.naming.beauty(frame)
-        if self.config.format == "exr":
-            rgba = place_rgba(srgb_to_linear(result.rgb), placement)
-            write_exr(path, rgba, mattes=mattes or None, metadata=meta, compression=self.config.exr_compression,
-                      full_size=(out_w, out_h), origin=(x0, y0))
-        else:
-            rgba = place_rgba(result.rgb, placement)
-            canvas = np.zeros((out_h, out_w, 4), np.float32)
-            canvas[y0:y1, x0:x1] = rgba
-            alpha = canvas[:, :, 3:4]
-            canvas[:, :, :3] = np.where(alpha > 1e-6, canvas[:, :, :3] / np.maximum(alpha, 1e-6), 0.0)
-            write_png(path, _quantise(canvas, self.config.png_bits), metadata=meta)
-        if self.naming.matte_files:
-            for name, matte in mattes.items():
-                full = np.zeros((out_h, out_w), np.float32)
-                full[y0:y1, x0:x1] = matte
-                write_grey(self.naming.matte(name, frame), full, fmt=self.config.format,
-                           bits=self.config.png_bits)
-        return path
-
-
-def _quantise(img: np.ndarray, bits: int) -> np.ndarray:
-    top = 255 if bits == 8 else 65535
-    dtype = np.uint8 if bits == 8 else np.uint16
-    return (np.clip(img, 0.0, 1.0) * top + 0.5).astype(dtype)
-
-
-def render_preview(config: RenderConfig, frame: int, out_dir: str, models: ModelCache | None = None) -> dict:
-    """One frame stylized and composited over its plate, as PNGs in ``out_dir`` (not the job's folder).
-
-    Returns ``{"path": stylized png, "source_path": source png, "frame": n}``.
-    """
-    from engine.face import scale_and_crop
-    from engine.io import open_source, write_png
-
-    cache = models or ModelCache(config.device)
-    target = Path(out_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    with open_source(config.source, config.start_number) as source:
-        select_frames(str(frame), source.frame_numbers)
-        backend, _ = make_backend(config, cache)
-        key = job_key(config, backend.name, backend.model_files())
-        memo_key = ("preview-shot", key, os.path.getmtime(source.path_pattern)
-                    if os.path.exists(source.path_pattern) else 0)
-        if memo_key not in cache.memo:
-            from engine.pipeline.shot import analyse_shot
-
-            cache.memo[memo_key] = analyse_shot(config, source, backend, key, None, "preview")
-        analysis, wplus = cache.memo[memo_key]
-        backend.prepare(analysis, wplus)
-        plate = source.read(frame)
-        result = backend.stylize([scale_and_crop(plate, analysis.crop_params())])[0]
-        stem = config.name or out.source_stem(source.path_pattern)
-    if config.output_space == "plate":
-        placement = plan_plate_placement(analysis.crop_params(), tuple(analysis.source_size), 1.0,
-                                         (result.rgb.shape[1], result.rgb.shape[0]))
-        image = composite_over(place_rgba(result.rgb, placement), plate.astype(np.float32) / 255.0, placement)
-    else:
-        image = result.rgb
-    stylized_path = target / f"preview_{stem}_{frame}.png"
-    source_path = target / f"preview_{stem}_{frame}_source.png"
-    write_png(stylized_path, _quantise(image, 8))
-    write_png(source_path, plate)
-    return {"path": str(stylized_path), "source_path": str(source_path), "frame": int(frame),
-            "backend": backend.name}

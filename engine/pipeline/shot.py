@@ -145,8 +145,10 @@ def find_face_frame(source, cancel=None):
 
 
 def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: str,
-                 cancel=None) -> ShotAnalysis:
-    """Detect, crop and (for VToonify) encode the style; write the sidecar when ``out_dir`` is given."""
+                 cancel=None) -> tuple[ShotAnalysis, object]:
+    """Detect, crop and (for VToonify) encode the style: (analysis, W+ tensor or None).
+
+    The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None)."""
     from engine.face import crop_parameters, num_preblurs
 
     face_frame, rgb, landmarks = find_face_frame(source, cancel)

@@ -54,7 +54,7 @@ def pipeline_runner(config: RenderConfig, on_event, cancel: threading.Event, mod
 
 
 def pipeline_preview(config: RenderConfig, frame: int, out_dir: str, models) -> dict:
-    from engine.pipeline.render import render_preview
+    from engine.pipeline.preview import render_preview
 
     return render_preview(config, frame, out_dir, models=models)
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import engine
-
 from engine.errors import FrameRangeError
 from engine.io import open_source, read_image
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.modelcache import ModelCache
-from engine.pipeline.render import render, render_preview
+from engine.pipeline.preview import render_preview
+from engine.pipeline.render import render
 
 SMALL = (64, 64, 64, 64)  # crop padding that keeps test crops ~128 px (the default is 200)
 

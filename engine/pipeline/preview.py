@@ -1,0 +1,55 @@
+"""One frame stylized and composited over its plate, for before/after previews in the clients."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.pipeline import outputs as out
+from engine.pipeline.config import RenderConfig
+from engine.pipeline.frames import select_frames
+from engine.pipeline.modelcache import ModelCache
+from engine.pipeline.placement import composite_over, place_rgba, plan_plate_placement
+from engine.pipeline.selection import make_backend
+from engine.pipeline.shot import analyse_shot, job_key
+from engine.pipeline.writer import quantise
+
+
+def render_preview(config: RenderConfig, frame: int, out_dir: str, models: ModelCache | None = None) -> dict:
+    """One frame stylized and composited over its plate, as PNGs in ``out_dir`` (not the job's folder).
+
+    Returns ``{"path": stylized png, "source_path": source png, "frame": n}``.
+    """
+    from engine.face import scale_and_crop
+    from engine.io import open_source, write_png
+
+    cache = models or ModelCache(config.device)
+    target = Path(out_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    with open_source(config.source, config.start_number) as source:
+        select_frames(str(frame), source.frame_numbers)
+        backend, _ = make_backend(config, cache)
+        key = job_key(config, backend.name, backend.model_files())
+        memo_key = ("preview-shot", key, os.path.getmtime(source.path_pattern)
+                    if os.path.exists(source.path_pattern) else 0)
+        if memo_key not in cache.memo:
+            cache.memo[memo_key] = analyse_shot(config, source, backend, key, None, "preview")
+        analysis, wplus = cache.memo[memo_key]
+        backend.prepare(analysis, wplus)
+        plate = source.read(frame)
+        result = backend.stylize([scale_and_crop(plate, analysis.crop_params())])[0]
+        stem = config.name or out.source_stem(source.path_pattern)
+    if config.output_space == "plate":
+        placement = plan_plate_placement(analysis.crop_params(), tuple(analysis.source_size), 1.0,
+                                         (result.rgb.shape[1], result.rgb.shape[0]))
+        image = composite_over(place_rgba(result.rgb, placement), plate.astype(np.float32) / 255.0, placement)
+    else:
+        image = result.rgb
+    stylized_path = target / f"preview_{stem}_{frame}.png"
+    source_path = target / f"preview_{stem}_{frame}_source.png"
+    write_png(stylized_path, quantise(image, 8))
+    write_png(source_path, plate)
+    return {"path": str(stylized_path), "source_path": str(source_path), "frame": int(frame),
+            "backend": backend.name}
