@@ -9,13 +9,13 @@ import pytest
 
 from engine.errors import OutputError
 from engine.io import atomic_path, write_exr, write_png
-from engine.io.atomic import temp_path_for
+from engine.io.atomic import host_tag, temp_path_for
 
 
 def test_success_renames_temp_onto_target(tmp_path):
     target = tmp_path / "frame.0001.png"
     with atomic_path(target) as temp:
-        assert temp.parent == tmp_path and temp.name == f".frame.0001.png.{os.getpid()}.tmp"
+        assert temp.parent == tmp_path and temp.name == f".frame.0001.png.{host_tag()}-{os.getpid()}.tmp"
         temp.write_bytes(b"data")
         assert not target.exists()
     assert target.read_bytes() == b"data"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,23 @@ def test_feather_only_on_interior_edges():
 def test_crop_space_keeps_native_resolution():
     p = plan_crop_placement((1120, 960), 0.5)
     assert p.out_size == (560, 480) and p.window == (0, 0, 560, 480)
+
+
+def test_stale_temps_of_this_host_only_are_removed(tmp_path):
+    """A farm node reaps temps of its own dead processes, never another node's in-flight ones."""
+    import subprocess
+    import sys
+
+    from engine.io.atomic import host_tag
+    from engine.pipeline.outputs import clean_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    mine_dead = tmp_path / f".shot.0001.exr.{host_tag()}-{dead}.tmp"
+    mine_alive = tmp_path / f".shot.0002.exr.{host_tag()}-{os.getpid()}.tmp"
+    other_host = tmp_path / f".shot.0003.exr.{host_tag()}x-other-{dead}.tmp"
+    other_job = tmp_path / f".plate.0001.exr.{host_tag()}-{dead}.tmp"
+    for path in (mine_dead, mine_alive, other_host, other_job):
+        path.write_bytes(b"partial")
+    assert clean_stale_temps(tmp_path, "shot") == [mine_dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (mine_alive, other_host, other_job))
