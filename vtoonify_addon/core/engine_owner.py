@@ -35,7 +35,8 @@ class StartedEngines:
 
 
 def _stop(proc: subprocess.Popen, info, api, timeout_s: float) -> int | None:
-    if proc.poll() is None and info is not None and api is not None:
+    """Polite shutdown request first; the client's ``stop_engine`` (SIGTERM, then kill) if it lingers."""
+    if proc.poll() is None and info is not None:
         try:
             client = api.EngineClient.connect(info, timeout_s=2.0)
             try:
@@ -45,11 +46,4 @@ def _stop(proc: subprocess.Popen, info, api, timeout_s: float) -> int | None:
             proc.wait(timeout_s)
         except (api.EngineError, OSError, subprocess.TimeoutExpired):
             pass
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout_s)
-    return proc.returncode
+    return api.stop_engine(proc, timeout_s)
