@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -16,24 +14,16 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
-def api():
-    from vtoonify_addon import engine_client
-
-    return engine_client.load()
+def api(engine_api):
+    return engine_api
 
 
 @pytest.fixture(scope="module")
-def client(api, repo_root, tmp_path_factory):
-    state = tmp_path_factory.mktemp("svc")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo_root), str(HERE)]))
-    proc, info = api.start_engine(sys.executable, args=("--job-runner", "burst_runner:run", "--no-model-cache",
-                                                        "--state-dir", str(state / "state")),
-                                  connection_file=str(state / "conn.json"), env=env, timeout_s=60,
-                                  entry=("-m", "engine.service.server"))
-    c = api.EngineClient.connect(info, timeout_s=10)
+def client(engine_api, burst_engine):
+    """A client of the session's burst engine (conftest), closed after this module."""
+    c = engine_api.EngineClient.connect(burst_engine[1], timeout_s=10)
     yield c
     c.close()
-    sys.modules[api.EngineClient.__module__].stop_engine(proc)
 
 
 def _settings(out: Path, frames: str, name: str) -> dict:
