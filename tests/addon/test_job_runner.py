@@ -9,7 +9,6 @@ import pytest
 
 from vtoonify_addon.core.job_runner import PolledJob, run_job
 
-HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.timeout(120)
 
 
