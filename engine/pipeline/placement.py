@@ -12,6 +12,7 @@ covers only the crop's box; the EXR data window is that box, the display window 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -38,6 +39,13 @@ class Placement:
     """Affine map from stylized-crop pixels to data-window pixels."""
     feather_edges: tuple[bool, bool, bool, bool]
     """Feather left, right, top, bottom (False where the crop touches the frame edge)."""
+    stylized_size: tuple[int, int]
+    """Width, height of the stylized crop this placement takes."""
+
+    @functools.cached_property
+    def alpha(self) -> np.ndarray:
+        """The crop's feathered alpha [H,W] in stylized pixels: computed once per job, not per frame."""
+        return feather_alpha(self.stylized_size, self.feather_edges)
 
     @property
     def window_size(self) -> tuple[int, int]:
@@ -63,7 +71,7 @@ def plan_plate_placement(crop, source_size: tuple[int, int], scale: float, styli
     matrix = ((ax, 0.0, bx - x0), (0.0, ay, by - y0))
     edges = (crop.left >= EDGE_GAP_PX, crop.w - crop.right >= EDGE_GAP_PX,
              crop.top >= EDGE_GAP_PX, crop.h - crop.bottom >= EDGE_GAP_PX)
-    return Placement((out_w, out_h), (x0, y0, x1, y1), matrix, edges)
+    return Placement((out_w, out_h), (x0, y0, x1, y1), matrix, edges, (sw, sh))
 
 
 def plan_crop_placement(stylized_size: tuple[int, int], scale: float) -> Placement:
@@ -72,7 +80,7 @@ def plan_crop_placement(stylized_size: tuple[int, int], scale: float) -> Placeme
     out_w, out_h = max(1, round(sw * scale)), max(1, round(sh * scale))
     ax, ay = out_w / sw, out_h / sh
     matrix = ((ax, 0.0, 0.5 * ax - 0.5), (0.0, ay, 0.5 * ay - 0.5))
-    return Placement((out_w, out_h), (0, 0, out_w, out_h), matrix, (False, False, False, False))
+    return Placement((out_w, out_h), (0, 0, out_w, out_h), matrix, (False, False, False, False), (sw, sh))
 
 
 def feather_alpha(size: tuple[int, int], edges: tuple[bool, bool, bool, bool],
@@ -120,15 +128,14 @@ def warp_to_window(img: np.ndarray, placement: Placement) -> np.ndarray:
 
 def place_rgba(rgb: np.ndarray, placement: Placement) -> np.ndarray:
     """Premultiplied RGBA [h,w,4] float32 in the data window from a stylized sRGB-or-linear crop."""
-    alpha = feather_alpha((rgb.shape[1], rgb.shape[0]), placement.feather_edges)
+    alpha = placement.alpha
     premult = np.concatenate([rgb * alpha[:, :, None], alpha[:, :, None]], axis=2).astype(np.float32)
     return warp_to_window(premult, placement)
 
 
 def place_matte(matte: np.ndarray, placement: Placement) -> np.ndarray:
     """A matte [H,W] in stylized-crop pixels -> [h,w] in the data window (times the crop's alpha)."""
-    alpha = feather_alpha((matte.shape[1], matte.shape[0]), placement.feather_edges)
-    return warp_to_window((matte * alpha).astype(np.float32)[:, :, None], placement)[:, :, 0]
+    return warp_to_window((matte * placement.alpha).astype(np.float32)[:, :, None], placement)[:, :, 0]
 
 
 def composite_over(element_rgba: np.ndarray, plate: np.ndarray, placement: Placement) -> np.ndarray:
