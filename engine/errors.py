@@ -8,6 +8,14 @@ client rebuilds the type from ``code``.
 
 from __future__ import annotations
 
+# Process exit codes shared by the CLI and farm wrappers (docs/FARM.md): 0 done, 1 a bug,
+# 2 the job itself is wrong (do not retry), 75 a transient resource failure (retry), 130 cancelled.
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_USER_ERROR = 2
+EXIT_RETRY = 75
+EXIT_CANCELLED = 130
+
 
 class EngineError(Exception):
     """Base class: a problem the user can act on (never a bug)."""
@@ -76,6 +84,27 @@ class OfflineError(EngineError):
     code = "offline"
 
 
+class TransientError(EngineError):
+    """A resource ran short (device memory, disk space, a busy device): the same job may succeed on retry.
+
+    The CLI exits with ``EXIT_RETRY`` for these so a render farm can requeue the task.
+    """
+
+    code = "transient"
+
+
+class DeviceOutOfMemoryError(TransientError):
+    """The compute device ran out of memory (retry with a smaller batch or on another worker)."""
+
+    code = "device_oom"
+
+
+class DiskFullError(TransientError):
+    """The output volume is full or over quota."""
+
+    code = "disk_full"
+
+
 class JobCancelled(EngineError):
     """The job was cancelled on request; never shown as an error."""
 
@@ -94,6 +123,9 @@ ERROR_TYPES: dict[str, type[EngineError]] = {
         ConfigError,
         DeviceError,
         OfflineError,
+        TransientError,
+        DeviceOutOfMemoryError,
+        DiskFullError,
         JobCancelled,
     )
 }
