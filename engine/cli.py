@@ -11,9 +11,10 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from engine import __version__
-from engine.errors import EngineError, JobCancelled
+from engine.errors import EXIT_RETRY, EngineError, JobCancelled, TransientError
 
 EXIT_USER_ERROR = 2
 EXIT_CANCELLED = 130
@@ -96,6 +97,55 @@ def _config_from_args(args):
     return RenderConfig(**fields)
 
 
+CANCEL_GRACE_S = 5.0
+"""After Ctrl-C or SIGTERM, how long a render may take to stop at its next check before the CLI ends
+anyway (it may be inside a read that never returns: a stalled network mount)."""
+
+
+def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRACE_S):
+    """Run ``job()`` on a worker thread while the main thread watches for Ctrl-C / SIGTERM.
+
+    A signal sets ``cancel`` (the frame loop stops cleanly at its next check); if the job is still busy
+    ``grace_s`` later, e.g. blocked in a read, JobCancelled is raised here anyway so the process ends.
+    Frames already written stay complete (atomic writes); a temp left behind is reaped by the next run.
+    """
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["result"] = job()
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    def on_signal(signum, frame) -> None:
+        cancel.set()
+
+    signals = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.signal(sig, on_signal) for sig in signals}
+    worker = threading.Thread(target=work, name="render", daemon=True)
+    deadline = None
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+            if cancel.is_set() and worker.is_alive():
+                deadline = deadline or time.monotonic() + grace_s
+                if time.monotonic() > deadline:
+                    raise JobCancelled("render interrupted while it waited on a read",
+                                       "run again with --resume to finish it")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if "error" in box:
+        error = box["error"]
+        if isinstance(error, KeyboardInterrupt):
+            raise JobCancelled("render interrupted", "run again with --resume to finish it") from None
+        raise error
+    if cancel.is_set() and "result" not in box:
+        raise JobCancelled("render interrupted", "run again with --resume to finish it")
+    return box["result"]
+
+
 def cmd_render(args) -> int:
     from engine.pipeline.render import render
     from engine.progress import JsonProgress, ProgressBar
@@ -103,17 +153,7 @@ def cmd_render(args) -> int:
     config = _config_from_args(args)
     sink = JsonProgress() if args.json_progress else ProgressBar()
     cancel = threading.Event()
-
-    def on_signal(signum, frame):
-        cancel.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    try:
-        result = render(config, on_event=sink, cancel=cancel)
-    except KeyboardInterrupt:
-        raise JobCancelled("render interrupted", "run again with --resume to finish it") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    result = run_interruptibly(lambda: render(config, on_event=sink, cancel=cancel), cancel)
     data = result.to_dict()
     if args.json_progress:
         sink({"event": "job_done", "result": data})
@@ -146,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     except JobCancelled as exc:
         print(f"cancelled: {exc.user_message}", file=sys.stderr)
         return EXIT_CANCELLED
+    except TransientError as exc:  # disk full, device memory: the same job may succeed on retry
+        if getattr(args, "json_progress", False):
+            print(json.dumps({"event": "job_failed", "error": exc.to_dict()}))
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return EXIT_RETRY
     except EngineError as exc:
         if getattr(args, "json_progress", False):
             print(json.dumps({"event": "job_failed", "error": exc.to_dict()}))

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,10 +13,10 @@ from dataclasses import dataclass, field
 from engine.errors import JobCancelled
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.frames import format_frame_ranges, gaps_in, select_frames
+from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import job_key, load_or_analyse
+from engine.pipeline.shot import claim_job, job_key
 from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
@@ -58,17 +59,6 @@ def _check_cancel(cancel) -> None:
         raise JobCancelled("job cancelled", "")
 
 
-def check_source(source) -> None:
-    """Refuse a damaged video up front: rendering only its decodable head would silently drop frames."""
-    if getattr(source, "truncated", False):
-        from engine.errors import InputError
-
-        raise InputError(
-            f"video {source.path_pattern} is truncated: only {len(source.frame_numbers)} of its "
-            f"{source.expected_frames} frames decode",
-            "copy or export the file again (the end of the file is missing)")
-
-
 def auto_batch(backend_name: str, device, crop_pixels: int) -> int:
     """Frames per forward pass: small on CPU (no gain from more), by free memory on CUDA."""
     if backend_name != "vtoonify":
@@ -93,14 +83,15 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
 
     cache = models or ModelCache(config.device)
     with open_source(config.source, config.start_number) as source:
-        check_source(source)
+        check_decodable(source, config.frames)
         frames = select_frames(config.frames, source.frame_numbers)
+        out.check_output_memory(config, source.size)
         backend, warnings = make_backend(config, cache)
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
                             "they are skipped, so the output has the same gaps")
-        with out.output_folder(config.output) as out_dir:
+        with out.output_folder(config.output) as out_dir, contextlib.ExitStack() as claim:
             for message in warnings:
                 _emit(on_event, {"event": "warning", "message": message})
             stem = config.name or out.source_stem(source.path_pattern)
@@ -110,9 +101,13 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
             out.check_no_clobber(naming, frames, source.files())
             out.clean_stale_temps(out_dir, stem)
             key = job_key(config, backend.name, backend.model_files())
-            analysis, wplus = load_or_analyse(config, source, backend, key, out_dir, stem, cancel)
+            analysis, wplus = claim.enter_context(claim_job(config, source, backend, key, out_dir, stem, cancel))
+            for message in analysis.warnings:
+                warnings.append(message)
+                _emit(on_event, {"event": "warning", "message": message})
             backend.prepare(analysis, wplus)
-            todo = [f for f in frames if not (config.resume and naming.complete(f))]
+            todo = [f for f in frames if not (config.resume and naming.complete(f, key))]
+            out.check_foreign_files(naming, todo, key)
             skipped = len(frames) - len(todo)
             _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
                              "fps": 0.0, "eta_s": None, "skipped": skipped})
