@@ -64,12 +64,13 @@ def select_frames(text: str | None, available: list[int]) -> list[int]:
     if not available:
         raise FrameRangeError("the source has no frames", "check the source")
     lo, hi = available[0], available[-1]
-    outside = [r for r in parts if r[0] < lo or r[-1] > hi]
+    outside = [piece for r in parts for piece in _outside(r, lo, hi) if len(piece)]
     if outside:
-        shown = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in outside[:5])
+        shown = ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in outside[:5])
+        single = len(outside) == 1 and len(outside[0]) == 1
         raise FrameRangeError(
-            f"frames {shown} {'is' if len(outside) == 1 and len(outside[0]) == 1 else 'are'} outside the "
-            f"source (it has frames {lo}-{hi}, {len(available)} in all)",
+            f"{'frame' if single else 'frames'} {shown}{' ...' if len(outside) > 5 else ''} "
+            f"{'is' if single else 'are'} outside the source (it has frames {lo}-{hi}, {len(available)} in all)",
             f"ask for frames within {lo}-{hi}, or set --start-number to renumber a video")
     wanted = sorted(set().union(*parts))  # every part lies within the source now: bounded by its span
     have = set(available)
@@ -79,6 +80,13 @@ def select_frames(text: str | None, available: list[int]) -> list[int]:
             f"{_frames_text(gaps)} missing from the source (a gap in its frames {lo}-{hi})",
             "render the missing frames upstream, or ask for a range without gaps")
     return wanted
+
+
+def _outside(r: range, lo: int, hi: int) -> tuple[range, range]:
+    """The parts of ``r`` below ``lo`` and above ``hi`` (as ranges: never expanded)."""
+    below = range(r.start, min(r.stop, lo), r.step)
+    first_above = r.start + max(0, -(-(hi + 1 - r.start) // r.step)) * r.step
+    return below, range(max(first_above, r.start), r.stop, r.step)
 
 
 def check_decodable(source, requested: str | None) -> None:

@@ -17,7 +17,7 @@ import pytest
 from engine.errors import DiskFullError, InputError, OutputError
 from engine.io import atomic as atomic_mod
 from engine.io import open_source, read_rgb8, write_exr, write_png
-from engine.io.atomic import atomic_open, host_tag
+from engine.io.atomic import host_tag
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,6 +54,8 @@ def test_png_on_a_full_disk_is_disk_full_and_leaves_nothing(tmp_path):
 
 def test_python_writes_on_enospc_are_disk_full(tmp_path, monkeypatch):
     """Injected ENOSPC at the write call (where no tmpfs can be mounted): sidecars and style codes."""
+    from engine.io.atomic import atomic_open
+
     real_fdopen = os.fdopen
 
     class FullFile:
@@ -80,6 +82,8 @@ def test_python_writes_on_enospc_are_disk_full(tmp_path, monkeypatch):
 
 
 def test_sidecar_on_a_full_disk_is_disk_full(tmp_path):
+    from engine.io.atomic import atomic_open
+
     with small_tmpfs(tmp_path / "full", "64k") as disk:
         with pytest.raises(DiskFullError), atomic_open(disk / "shot.vtoonify.json", "w") as fh:
             fh.write("x" * 200_000)
@@ -105,6 +109,8 @@ def test_planted_links_at_temp_names_leave_their_target_untouched(tmp_path, monk
     victim.write_bytes(b"do not touch")
     target = out / f"shot.0001.{kind}"
     links = _plant_links(monkeypatch, tmp_path, target, victim)
+    from engine.io.atomic import atomic_open
+
     if kind == "png":
         write_png(target, _noise(16, 16, 3))
     elif kind == "exr":
