@@ -36,6 +36,12 @@ def small_tmpfs(folder: Path, size: str):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+def _release(fifo: Path) -> None:
+    """Give a reader stuck on ``fifo`` its end of file (never blocks: no reader, no open)."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
 def _noise(h, w, c, seed=0):
     return np.random.default_rng(seed).integers(0, 255, (h, w, c), dtype=np.uint8)
 
@@ -156,8 +162,7 @@ def test_fifo_source_is_refused_before_it_is_opened(tmp_path, name):
     worker.start()
     worker.join(20)
     if worker.is_alive():  # unblock the stuck open so the test process can end
-        with open(fifo, "wb"):
-            pass
+        _release(fifo)
         pytest.fail("open_source blocked on a FIFO")
     assert outcome and "FIFO" in str(outcome[0])
 

@@ -5,6 +5,7 @@ Each test names the hostile or unlucky case it covers; renders use the classic b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -27,6 +28,12 @@ from engine.pipeline.render import render
 
 SMALL = (48, 48, 48, 48)
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _release(fifo: Path) -> None:
+    """Give a reader stuck on ``fifo`` its end of file (never blocks: no reader, no open)."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
 @pytest.fixture()
@@ -228,8 +235,7 @@ def test_signal_ends_the_cli_inside_a_blocking_read(tmp_path, face_png, sig):
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=40)
     except subprocess.TimeoutExpired:
-        with open(fifo, "wb"):                              # release the stuck read so the process can go
-            pass
+        _release(fifo)                                      # free the stuck read so the process can go
         proc.kill()
         proc.communicate()
         pytest.fail("the CLI kept waiting on a blocked read after the signal")
