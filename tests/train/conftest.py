@@ -157,10 +157,13 @@ def write_directions(path: Path, n_latent: int, width: int, seed: int, count: in
     np.save(path, rng.standard_normal((count, n_latent, width)).astype(np.float32) * 0.5)
 
 
-def write_teacher_files(root: Path, seed: int = 0) -> TeacherFiles:
-    """Write one complete set of tiny teacher files under ``root`` (created) and return their paths."""
+def write_teacher_files(root: Path, seed: int = 0, size: int = TINY_SIZE) -> TeacherFiles:
+    """Write one complete set of tiny teacher files under ``root`` (created) and return their paths.
+
+    ``size`` (a power of two >= 128) sets the generators' resolution and the pSp style count with it.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    n_latent = int(np.log2(TINY_SIZE)) * 2 - 2
+    n_latent = int(np.log2(size)) * 2 - 2
     names = [f"Cartoons_{i:05d}.jpg" for i in range(TINY_N_STYLES)]
     files = TeacherFiles(
         root=root,
@@ -171,14 +174,16 @@ def write_teacher_files(root: Path, seed: int = 0) -> TeacherFiles:
         faceparsing=root / "faceparsing.pth",
         encoder=root / "encoder.pt",
         directions=root / "directions.npy",
+        size=size,
         n_latent=n_latent,
+        channels={r: c for r, c in TINY_CHANNELS.items() if r <= size},
         exstyle_names=tuple(names),
     )
-    write_dualstylegan(files.dualstylegan, seed + 10)
-    write_stylegan_pair(files.ffhq, files.finetune, seed + 20)
+    write_dualstylegan(files.dualstylegan, seed + 10, size)
+    write_stylegan_pair(files.ffhq, files.finetune, seed + 20, size)
     write_exstyle_npy(files.exstyle, names, n_latent, TINY_STYLE_DIM, seed + 30)
     write_faceparsing(files.faceparsing)
-    write_psp(files.encoder, seed + 40)
+    write_psp(files.encoder, seed + 40, size)
     write_directions(files.directions, n_latent, TINY_STYLE_DIM, seed + 50)
     return files
 
@@ -191,7 +196,15 @@ def tiny_teachers(tmp_path_factory) -> TeacherFiles:
     return write_teacher_files(tmp_path_factory.mktemp("teachers"))
 
 
+@pytest.fixture(scope="session")
+def tiny_teachers_128(tmp_path_factory) -> TeacherFiles:
+    """The same kinds of files at size 128 (12 latents, student input 32 px): 4x cheaper per sample."""
+    if not (_reference_dir() / "bisenet_golden.pt").is_file():
+        pytest.fail(f"shared reference data missing at {_reference_dir()}: set VTOONIFY_SHARED")
+    return write_teacher_files(tmp_path_factory.mktemp("teachers128"), size=128)
+
+
 @pytest.fixture()
 def teacher_files():
-    """Factory: ``teacher_files(root, seed=0)`` writes a fresh set (for tests that damage a file)."""
+    """Factory: ``teacher_files(root, seed=0, size=256)`` writes a fresh set (for tests that damage a file)."""
     return write_teacher_files
