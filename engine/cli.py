@@ -1,4 +1,4 @@
-"""Command line: ``vtoonify render | serve | models`` (also ``python -m engine``).
+"""Command line: ``vtoonify render | serve | models | train`` (also ``python -m engine``).
 
 User mistakes print one line, ``error: <problem> (<fix>)``, and exit 2; a cancelled render exits 130.
 """
@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--backbone", choices=("dualstylegan", "toonify", "both"), default="dualstylegan")
     m.add_argument("--base-url", help="download mirror (default: the official Hugging Face repository)")
     m.add_argument("--json", action="store_true", help="machine-readable output")
+
+    from engine.train.cli import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -138,9 +142,15 @@ def cmd_models(args) -> int:
     return models_cli.run(args)
 
 
+def cmd_train(args) -> int:
+    from engine.train.cli import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"render": cmd_render, "serve": cmd_serve, "models": cmd_models}
+    handlers = {"render": cmd_render, "serve": cmd_serve, "models": cmd_models, "train": cmd_train}
     try:
         return handlers[args.command](args)
     except JobCancelled as exc:
