@@ -78,16 +78,19 @@ class PairBatch:
     interp_weights: tuple[float, ...] = ()
     """DualStyleGAN per-layer weights used for the target (D); empty for T."""
     feat: torch.Tensor | None = None
-    """Pre-training only: teacher feature [B,C32,h/8,w/8] (output of the 32x32 block), see teacher_features."""
+    """Pre-training only: teacher feature [B,C,32,32] after its 32x32 block, see teacher_features."""
     skip: torch.Tensor | None = None
-    """Pre-training only: teacher RGB skip [B,3,h/8,w/8] at the same layer."""
+    """Pre-training only: teacher RGB skip [B,3,32,32] at the same layer."""
 
     def student_input(self) -> torch.Tensor:
         """``cat(x, parsing)`` [B,22,h,w]: what VToonify's forward takes."""
         return torch.cat([self.x, self.parsing], dim=1)
 
     def degree(self) -> float:
-        """The batch's structure degree as the scalar VToonify's forward takes."""
+        """The batch's structure degree as the scalar VToonify's forward takes (exact: the value the
+        teacher was called with, not its float32 copy in ``d_s``)."""
+        if self.interp_weights:
+            return float(self.interp_weights[0])
         return float(self.d_s[0]) if self.d_s.numel() else 0.0
 
 
@@ -411,8 +414,8 @@ class PairGenerator:
         self, batch: PairBatch, noise: list[torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The pre-training target (Eq. 1 / 8): the teacher's feature and RGB skip right after its 32x32
-        block, i.e. the input of the layers the student keeps; shapes [B,C32,size/32,size/32] and
-        [B,3,size/32,size/32] (= the student encoder's output size for input ``x``).
+        block, i.e. the input of the layers the student keeps; shapes [B,C,32,32] and [B,3,32,32] (= the
+        student encoder's output for the size/4 input ``x``: its last level is always the 32x32 one).
 
         D: ``DualStyleGAN([w'], exemplar, truncation 0.5, use_res, interp_weights=[d_s]*L, return_feat)``;
         T: the blended StyleGAN of ``[w']`` at truncation 0.5, ``return_feature_ind=6``.
