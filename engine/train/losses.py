@@ -240,7 +240,8 @@ def load_perceptual_loss(
         if not isinstance(obj, Mapping):
             raise ModelFileError(f"{path} holds no weight dict", "pass VGG16 / LPIPS weight files (.pth)")
         merged.update({str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)})
-    model = PerceptualLoss()
+    with torch.device("meta"):  # names and shapes only: every tensor comes from the files
+        model = PerceptualLoss()
     state = _lpips_state(merged)
     expected = {k for k in model.state_dict() if k not in ("shift", "scale")}
     missing = sorted(expected - set(state))
@@ -254,6 +255,9 @@ def load_perceptual_loss(
     if bad:
         raise ModelFileError(f"perceptual weights: wrong shape for {', '.join(bad[:3])}",
                              "use VGG16 (not VGG19 or another net) and the LPIPS vgg lin weights")
-    model.load_state_dict({**model.state_dict(), **state}, strict=True)
+    model = model.to_empty(device="cpu")
+    constants = {"shift": torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1),
+                 "scale": torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1)}
+    model.load_state_dict({**state, **constants}, strict=True)
     model.requires_grad_(False)
     return model.eval().to(device)
