@@ -7,6 +7,7 @@ Every function returns the *unweighted* term; the training loop multiplies by th
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -61,13 +62,14 @@ def flicker_loss(
 
     The window is ``size - max_shift`` pixels square (a multiple of 32, so its quarter feeds VToonify) at a
     random full-resolution offset in ``[margin, max_shift - margin]`` on each axis (drawn from
-    ``generator``); ``max_shift`` defaults to ``size / 8`` (official: 896 of 1024). ``fake`` is the student's
+    ``generator``); ``max_shift`` defaults to ``size / 8`` rounded up to a multiple of 32 (official: a 896
+    window of 1024; 224 of 256; 96 of 128). ``fake`` is the student's
     output for the whole batch when the caller already has it (gradients flow through both outputs, as
     official). ``student(x, style, d_s)`` is VToonify's call. The official ramp (weight 0 in the first half)
     is :func:`flicker_ramp`.
     """
     size = batch.x_full.shape[-1]
-    max_shift = size // 8 if max_shift is None else int(max_shift)
+    max_shift = 32 * math.ceil(size / 8 / 32) if max_shift is None else int(max_shift)
     crop = size - max_shift
     if crop % 32 or max_shift < 2 * margin or crop <= 0:
         raise ConfigError(

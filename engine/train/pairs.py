@@ -119,9 +119,20 @@ def _randint(high: int, shape, generator: torch.Generator, device) -> torch.Tens
     return torch.randint(0, high, shape, generator=generator, device=_device_of(generator)).to(device)
 
 
+def _generator_on(device, generator: torch.Generator) -> torch.Generator:
+    """``generator`` itself when it lives on ``device``'s kind; else a generator there, seeded by one draw
+    from ``generator`` (large draws, such as 1024x1024 noise maps, then stay on the GPU)."""
+    device = torch.device(device)
+    if device.type == _device_of(generator).type:
+        return generator
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=_device_of(generator)))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def random_noise(stylegan, batch: int, generator: torch.Generator, device) -> list[torch.Tensor]:
-    """Per-sample noise maps for every layer of a StyleGAN (drawn from ``generator``)."""
-    return [_randn((batch, *n.shape[1:]), generator, device) for n in stylegan.fixed_noises()]
+    """Per-sample noise maps for every layer of a StyleGAN (drawn from ``generator``, on ``device``)."""
+    gen = _generator_on(device, generator)
+    return [_randn((batch, *n.shape[1:]), gen, device) for n in stylegan.fixed_noises()]
 
 
 def zero_noise(stylegan, batch: int, device) -> list[torch.Tensor]:

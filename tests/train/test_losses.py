@@ -150,6 +150,12 @@ def test_flicker_loss_uses_the_given_full_output_and_backpropagates():
     assert model.weight.grad is not None and model.weight.grad.abs().sum() > 0
 
 
+def test_flicker_window_defaults_to_an_eighth_of_the_frame_rounded_to_32():
+    batch = ramp_batch()  # 128 px: 128 / 8 = 16 -> 32, a 96 px window
+    default = flicker_loss(PinnedPattern(), batch, torch.Generator().manual_seed(5))
+    assert torch.equal(default, flicker_loss(PinnedPattern(), batch, torch.Generator().manual_seed(5), max_shift=32))
+
+
 def test_flicker_loss_rejects_crops_the_student_cannot_take():
     with pytest.raises(ConfigError, match="multiple of 32"):
         flicker_loss(LinearUpsampler(), ramp_batch(), torch.Generator(), max_shift=20)
