@@ -25,8 +25,9 @@ Departures from the official scripts, all on purpose:
   pure function of the generator state and a resumed run repeats exactly;
 * the colour-jitter partner is a fresh random code instead of the previous iteration's ``w'`` (the same
   distribution, without state between calls);
-* the affine augmentation is our own compact version of the official mild ADA transform (flip, translation,
-  isotropic/anisotropic scale, rotation; reflection padding, bilinear), see :func:`random_affine`.
+* the affine augmentation is our own compact version of the official mild ADA transform (flip, sub-pixel
+  translation, isotropic/anisotropic scale, rotation; one bilinear warp with reflection padding instead of
+  the official 2x-upsampled warp), see :func:`random_affine`.
 """
 
 from __future__ import annotations
@@ -144,13 +145,17 @@ def _matrix(rows: list[list[torch.Tensor]]) -> torch.Tensor:
     return torch.stack([torch.stack(r, -1) for r in rows], -2)  # [B,3,3]
 
 
-def random_affine(batch: int, generator: torch.Generator, p: float = 0.2) -> torch.Tensor:
-    """[B,2,3] ``affine_grid`` matrices (normalised coordinates) of a mild random transform.
+def random_affine(batch: int, generator: torch.Generator, p: float = 0.2, size: int = 256) -> torch.Tensor:
+    """[B,2,3] ``affine_grid`` matrices (normalised coordinates) of a mild random transform of a
+    ``size``-pixel square image.
 
     Each step applies with probability ``p`` (rotations with ``1 - sqrt(1 - p)``), in the official order and
-    ranges: x-flip; integer translation uniform +-0.125 of the side; isotropic scale lognormal(0, 0.1 ln 2);
-    rotation uniform +-45 deg; anisotropic scale lognormal(0, 0.1 ln 2); rotation; fractional translation
-    normal(0, 0.125). Translations here are fractions of the image side (StyleGAN2-ADA's definition).
+    ranges: x-flip; "integer" translation ``round(u * size) / size`` pixels, u uniform +-0.125; isotropic
+    scale lognormal(0, 0.1 ln 2); rotation uniform +-45 deg; anisotropic scale lognormal(0, 0.1 ln 2);
+    rotation; fractional translation normal(0, 0.125) pixels. Translations are in pixels, as the official
+    script effectively applies them (its ADA port reads the translation parameters in pixel units, so
+    shifts stay below a pixel; we checked this by running it): the faces keep their place and only
+    orientation, scale and mirroring vary.
     """
     cpu = torch.device("cpu")
 
@@ -175,13 +180,14 @@ def random_affine(batch: int, generator: torch.Generator, p: float = 0.2) -> tor
 
     p_rot = 1 - math.sqrt(1 - p)
     log2 = math.log(2)
+    pixel = 2.0 / size  # one pixel in normalised coordinates
     flip = 1 - 2 * (_rand((batch,), generator, cpu) < 0.5).float()
-    shift = (_rand((batch,), generator, cpu) * 0.25 - 0.125) * 2  # normalised coords span 2
+    shift = torch.round((_rand((batch,), generator, cpu) * 0.25 - 0.125) * size) / size * pixel
     iso = torch.exp(_randn((batch,), generator, cpu) * 0.1 * log2)
     rot1 = (_rand((batch,), generator, cpu) * 2 - 1) * math.pi / 4
     aniso = torch.exp(_randn((batch,), generator, cpu) * 0.1 * log2)
     rot2 = (_rand((batch,), generator, cpu) * 2 - 1) * math.pi / 4
-    frac = _randn((batch,), generator, cpu) * 0.125 * 2
+    frac = _randn((batch,), generator, cpu) * 0.125 * pixel
     steps = [
         maybe(scale(flip, one), p),
         maybe(translate(shift, shift), p),
@@ -381,7 +387,8 @@ class PairGenerator:
         if self.is_d and not self.fix_color and not self.fix_style and iteration > 0 \
                 and iteration >= total_iterations / 2.0:
             face = self.render_face(self.jitter_colour(w, generator, iteration, total_iterations), generator)
-        both = apply_affine(torch.cat([face, target], 1), random_affine(batch, generator, self.affine_p))
+        theta = random_affine(batch, generator, self.affine_p, face.shape[-1])
+        both = apply_affine(torch.cat([face, target], 1), theta)
         x_full, y = both[:, :3], both[:, 3:]
         half = blur_downsample(x_full)
         logits_half = self.parse(half)

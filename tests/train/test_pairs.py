@@ -190,8 +190,8 @@ def test_input_and_target_share_one_random_affine_transform(d_teachers, known, m
     plain = PairGenerator(t, stage="full", affine_p=0.0).sample(2, gen(7))
     thetas = []
 
-    def spy(batch, generator, p=0.2):
-        theta = random_affine(batch, generator, p)
+    def spy(*args, **kwargs):
+        theta = random_affine(*args, **kwargs)
         thetas.append(theta)
         return theta
 
@@ -211,6 +211,9 @@ def test_random_affine_is_identity_at_p0_and_draws_from_the_generator():
     assert torch.equal(a, b) and not torch.equal(a, random_affine(4, gen(2), p=1.0))
     flips = torch.linalg.det(random_affine(64, gen(3), p=1.0)[:, :, :2])
     assert (flips < 0).any() and (flips > 0).any()  # x-flips happen, about half of the time at p = 1
+    # translations stay below a pixel, as the official augmentation effectively applies them
+    centres = random_affine(256, gen(4), p=1.0, size=128)[:, :, 2] * 128 / 2  # in pixels
+    assert centres.abs().max() < 1.5 and centres.abs().max() > 0.05
 
 
 @torch.no_grad()
