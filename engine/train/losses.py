@@ -106,6 +106,8 @@ def mask_loss(masks: Sequence[torch.Tensor], d_s: torch.Tensor | float) -> torch
     ``d_s`` a float: ``mean`` runs over the whole batch (the official code, one degree per batch);
     ``d_s`` a [B] tensor: per sample (Eq. 9 as written), then averaged over the batch.
     """
+    if not masks:  # VToonify-T has no fusion masks
+        return torch.zeros(())
     total = masks[0].new_zeros(())
     for m in masks:
         if isinstance(d_s, torch.Tensor) and d_s.ndim == 1:

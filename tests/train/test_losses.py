@@ -180,6 +180,7 @@ def test_mask_loss_matches_eq9_on_hand_computed_values():
     # per-sample degrees [0, 1] and per-sample means [0.5, 0.3]: (relu(0.5-1) + relu(0.3-0.1)) / 2 = 0.1
     per = torch.stack([torch.full((1, 4, 4), 0.5), torch.full((1, 4, 4), 0.3)])
     assert mask_loss([per], torch.tensor([0.0, 1.0])).item() == pytest.approx(0.1, abs=1e-6)
+    assert mask_loss([], 0.5).item() == 0.0  # VToonify-T: no masks
 
 
 def test_adversarial_terms_on_known_predictions():
