@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from engine.errors import ConfigError, ModelFileError
 from engine.models import build_model, load_exstyles
-from engine.models.stylegan import map_each_latent
-from engine.train.teachers import DEFAULT_T_WEIGHT, load_teachers
+from engine.models.checkpoints import state_dict_problems
+from engine.models.stylegan import Generator, default_channels, map_each_latent
+from engine.train.teachers import DEFAULT_T_WEIGHT, infer_stylegan_config, load_teachers
 
 TINY_CHANNELS = {4: 48, 8: 32, 16: 32, 32: 32, 64: 28, 128: 24, 256: 20}  # conftest's table
 
@@ -161,3 +164,22 @@ def test_options_of_the_other_backbone_and_unknown_backbones_are_config_errors(t
     with pytest.raises(ConfigError, match="need the pSp style encoder") as err:
         no_encoder.style_encoder()
     assert "--style-encoder-path" in err.value.fix
+
+
+@pytest.mark.parametrize("manifest,prefix,model", [
+    ("vtoonify_d_keys.json", "generator.", "DualStyleGAN"),
+    ("vtoonify_t_keys.json", "generator.", "StyleGAN2"),
+])
+def test_official_full_size_teachers_fit_the_inferred_architecture(reference_dir, manifest, prefix, model):
+    """The official VToonify checkpoints embed their teacher under ``generator.``: widths read off those
+    (meta) tensors give the official 1024 / 512 / 8-layer generator, and a strict key/shape check of our
+    module against them finds nothing, i.e. an official generator.pt / stylegan2-ffhq g_ema would load."""
+    keys = json.loads((reference_dir / manifest).read_text())["keys"]
+    state = {k[len(prefix):]: torch.empty(v["shape"], device="meta") for k, v in keys.items() if k.startswith(prefix)}
+    inner = "generator." if model == "DualStyleGAN" else ""
+    config = infer_stylegan_config(state, inner)
+    assert config == {"size": 1024, "style_dim": 512, "n_mlp": 8, "channels": default_channels(2)}
+    with torch.device("meta"):
+        module = (build_model({"class_name": "DualStyleGAN", **config}) if model == "DualStyleGAN"
+                  else Generator(**config))
+    assert state_dict_problems(module, state) == []
