@@ -3,10 +3,11 @@
 Per iteration, as ``train_vtoonify_d.py`` / ``train_vtoonify_t.py``:
 
 1. a :class:`PairBatch` (input x, target y, style code w'', degree d_s);
-2. discriminator step: ``adv * d_logistic(D(y), D(G(x)))`` on 256-px average-pooled images, conditioned on
+2. discriminator step: ``adv * d_logistic(D(y), D(G(x)))`` on images average-pooled to a quarter (256 px for
+   the official 1024-px teachers), conditioned on
    d_s and the exemplar index for D; optional lazy R1 (``--r1``, off as official);
 3. generator step (encoder + fusion modules): ``adv * nonsaturating(D(G(x))) + grec * MSE(G(x), y)
-   + perc * LPIPS(G(x), y) (512-px pooled) + tmp * ramp * flicker (Eq. 4) + msk * mask (Eq. 9, D)``;
+   + perc * LPIPS(G(x), y) (pooled to half: 512 px officially) + tmp * ramp * flicker (Eq. 4) + msk * mask (Eq. 9, D)``;
    the flicker weight ramps from 0 at half the iterations to 1 at the end (official);
 4. EMA of encoder and fusion modules into ``g_ema``.
 
@@ -38,10 +39,11 @@ from engine.train.pretrain import run_pretrain
 from engine.train.session import ADAM_BETAS, Session, mean_over_processes, open_session, wrap_ddp
 from engine.train.student import TRAINED_PARTS, accumulate, init_fusion
 
-D_SIZE = 256
-"""The official discriminator scores 256x256 images (outputs are average-pooled to it)."""
-PERCEPTUAL_SIZE = 512
-"""The official perceptual loss compares 512x512 pooled images ("1024 will out of memory")."""
+D_SHRINK = 4
+"""The official discriminator scores outputs average-pooled to 256 = size / 4 (1024-px teachers); smaller
+teachers keep the ratio, so a 256-px test teacher is scored at 64 px."""
+PERCEPTUAL_SHRINK = 2
+"""The official perceptual loss compares images pooled to 512 = size / 2 ("1024 will out of memory")."""
 
 
 def discriminator_channels(teacher_channels: dict[int, int], size: int) -> dict[int, int] | None:
@@ -55,7 +57,7 @@ def discriminator_channels(teacher_channels: dict[int, int], size: int) -> dict[
 
 def build_discriminator(session: Session) -> ConditionalDiscriminator:
     t = session.teachers
-    size = min(D_SIZE, t.size)
+    size = t.size // D_SHRINK
     styles = t.exstyles.shape[0] if session.is_d else None
     return ConditionalDiscriminator(
         size, use_condition=session.is_d, style_num=styles, channels=discriminator_channels(t.channels, size)
@@ -106,7 +108,7 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
     total = g_adv + rec
     losses["g_adv"], losses["rec"] = g_adv.detach(), rec.detach()
     if percept is not None and o.perc_loss > 0:
-        size = min(PERCEPTUAL_SIZE, fake.shape[-1])
+        size = fake.shape[-1] // PERCEPTUAL_SHRINK
         perc = percept(_pool(fake, size), _pool(real, size)).sum() * o.perc_loss
         total = total + perc
         losses["perc"] = perc.detach()
