@@ -92,14 +92,19 @@ def init_processes(device_name: str) -> tuple[Processes, torch.device]:
 
 
 def wrap_ddp(module: nn.Module, processes: Processes, device: torch.device) -> nn.Module:
-    """DDP wrapper in a multi-process job (unused parameters allowed: D has conditional paths)."""
+    """DDP wrapper in a multi-process job (every trained parameter is used in each forward)."""
     if not processes.distributed:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(
-        module, device_ids=ids, output_device=ids[0] if ids else None, broadcast_buffers=False,
-        find_unused_parameters=True,
-    )
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, output_device=ids[0] if ids else None)
+
+
+def close_processes() -> None:
+    """Leave the process group (a ``torchrun`` job) when this process joined one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def mean_over_processes(

@@ -36,7 +36,14 @@ from engine.train.losses import (
 )
 from engine.train.options import TrainOptions
 from engine.train.pretrain import run_pretrain
-from engine.train.session import ADAM_BETAS, Session, mean_over_processes, open_session, wrap_ddp
+from engine.train.session import (
+    ADAM_BETAS,
+    Session,
+    close_processes,
+    mean_over_processes,
+    open_session,
+    wrap_ddp,
+)
 from engine.train.student import TRAINED_PARTS, accumulate, init_fusion
 
 D_SHRINK = 4
@@ -220,6 +227,7 @@ def run_full(options: TrainOptions, session: Session | None = None) -> Path:
 
 def train(options: TrainOptions) -> Path:
     """``engine train``: run one stage; every user mistake is raised before the first step."""
-    if options.stage == "pretrain":
-        return run_pretrain(options)
-    return run_full(options)
+    try:
+        return run_pretrain(options) if options.stage == "pretrain" else run_full(options)
+    finally:
+        close_processes()

@@ -146,7 +146,7 @@ def _write_1024_teachers(root: Path, faceparsing: Path) -> Path:
     codes = {n: rng.standard_normal((1, 18, STYLE_DIM)).astype(np.float32) for n in ("a.jpg", "b.jpg")}
     np.save(root / "exstyle_code.npy", np.array(codes, dtype=object), allow_pickle=True)
     psp = build_model({"class_name": "GradualStyleEncoder", "num_layers": 50, "mode": "ir_se", "output_size": 1024,
-                       "widths": {"W1": 8, "W2": 8, "W3": 16, "W4": STYLE_DIM}})
+                       "widths": {"W1": 16, "W2": 24, "W3": 32, "W4": STYLE_DIM}})
     torch.save({"opts": {"output_size": 1024, "input_nc": 3},
                 "state_dict": {"encoder." + k: v for k, v in psp.state_dict().items()},
                 "latent_avg": torch.zeros(18, STYLE_DIM)}, root / "encoder.pt")
