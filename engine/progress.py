@@ -1,4 +1,5 @@
-"""Terminal progress for long renders: a bar with fps and ETA, or JSON lines for wrappers."""
+"""Terminal progress for long renders: a bar with fps and ETA, JSON lines for wrappers, or the
+``openjd_progress`` / ``openjd_status`` / ``openjd_fail`` lines Open Job Description workers read."""
 
 from __future__ import annotations
 
@@ -49,6 +50,30 @@ class JsonProgress:
 
     def __call__(self, event: dict) -> None:
         self.stream.write(json.dumps(event, default=str) + "\n")
+        self.stream.flush()
+
+
+class OpenJDProgress:
+    """Open Job Description stdout messages (``--openjd-progress``): the worker agent turns
+    ``openjd_progress: <percent>`` into the task's progress bar and ``openjd_fail: <text>`` into its
+    failure message; everything else is plain log text."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "progress" and event.get("total"):
+            self._line(f"openjd_progress: {100.0 * (event.get('done') or 0) / event['total']:.1f}")
+        elif kind == "warning":
+            self._line(f"openjd_status: warning: {event['message']}")
+        elif kind == "job_done":
+            self._line("openjd_progress: 100.0")
+        elif kind == "job_failed":
+            self._line(f"openjd_fail: {event['error']['message']}")
+
+    def _line(self, text: str) -> None:
+        self.stream.write(" ".join(text.splitlines()) + "\n")
         self.stream.flush()
 
 
