@@ -55,22 +55,32 @@ class JsonProgress:
 
 class OpenJDProgress:
     """Open Job Description stdout messages (``--openjd-progress``): the worker agent turns
-    ``openjd_progress: <percent>`` into the task's progress bar and ``openjd_fail: <text>`` into its
-    failure message; everything else is plain log text."""
+    ``openjd_progress: <percent>`` into the task's progress bar, ``openjd_status: <text>`` into its
+    status line and ``openjd_fail: <text>`` into its failure message; other output is plain log text."""
 
     def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stdout
+        self.percent: float | None = None
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
         if kind == "progress" and event.get("total"):
-            self._line(f"openjd_progress: {100.0 * (event.get('done') or 0) / event['total']:.1f}")
+            self._progress(100.0 * (event.get("done") or 0) / event["total"])
         elif kind == "warning":
             self._line(f"openjd_status: warning: {event['message']}")
         elif kind == "job_done":
-            self._line("openjd_progress: 100.0")
+            result = event.get("result") or {}
+            if "analysed" in result:
+                self._line(f"openjd_status: shot analysis {'computed' if result['analysed'] else 'reused'} "
+                           f"({result.get('sidecar', '')})")
+            if self.percent != 100.0:
+                self._progress(100.0)
         elif kind == "job_failed":
             self._line(f"openjd_fail: {event['error']['message']}")
+
+    def _progress(self, percent: float) -> None:
+        self.percent = round(percent, 1)
+        self._line(f"openjd_progress: {self.percent:.1f}")
 
     def _line(self, text: str) -> None:
         self.stream.write(" ".join(text.splitlines()) + "\n")
