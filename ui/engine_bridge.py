@@ -11,9 +11,15 @@ blocking calls:
 Engine events arrive on the client's reader thread through ``client.on_event``; the bridge
 re-emits them as a Qt signal, which Qt queues into the UI thread.
 
-Closing never blocks the UI thread either: ``shutdown`` cancels and closes what it can at once and
-leaves the waiting (threads, the exit of an engine the panel started) to a background thread that
-emits ``stopped``; see its docstring.
+The connection is watched: when the engine goes away (crash, ``kill -9``) ``connection_lost`` fires
+within ``LOST_CHECK_MS``, and the bridge then looks for an engine again every
+``RECONNECT_INTERVAL_MS`` until one is back.
+
+An engine the panel starts runs with ``--idle-timeout``: it outlives the panel while any client's
+job is queued or running and exits by itself once no job and no client is left. Closing never
+blocks the UI thread: ``shutdown`` cancels this panel's jobs (when asked) and closes what it can,
+and leaves the waiting (threads, an engine still starting) to a background thread that emits
+``stopped``; see its docstring.
 """
 
 from __future__ import annotations
@@ -586,7 +592,7 @@ class EngineBridge(QObject):
         was = self.state
         self.state = state
         self.state_changed.emit(state, detail)
-        if was == CONNECTED and state != CONNECTED:
+        if was == CONNECTED and state == DISCONNECTED:  # a reconnect the artist asked for passes CONNECTING
             self.connection_lost.emit(detail)
 
     @property

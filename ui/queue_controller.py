@@ -51,6 +51,8 @@ class QueueController(QObject):
         self.running = bool(running)
         if running:
             self._ran_any = False
+            if self.bridge.state != CONNECTED:
+                self.notice.emit("the queue starts sending once an engine is connected")
         self.dispatch()
 
     def dispatch(self) -> None:
