@@ -162,7 +162,7 @@ def test_a_crash_outside_the_runner_fails_the_job_and_the_worker_goes_on(tmp_pat
 
 
 def test_hello_deadline_is_absolute_not_per_byte(engine):
-    engine.server.hello_timeout_s = 1.0
+    engine.server.doorman.timeout_s = 1.0
     sock, reader = engine.raw()
     started = time.monotonic()
     with sock:
@@ -192,22 +192,20 @@ def test_pre_auth_lines_are_limited_to_4_kib(engine):
         assert client.request("ping", padding="p" * 100_000)["pong"] is True
 
 
-def test_unauthenticated_connections_are_capped_and_get_no_writer_thread(engine):
-    engine.server.max_pending_hellos = 3
+def test_unauthenticated_connections_cost_no_thread_and_the_oldest_is_pushed_out(engine):
+    engine.server.doorman.limit = 3
+    threads_before = threading.active_count()
     idle = [engine.raw() for _ in range(3)]
-    assert wait_until(lambda: engine.server._pending_hellos == 3)
-    assert len(engine.server._sessions) == 3 and writer_threads(engine.server) == 0  # one thread each, not two
-    sock, reader = engine.raw()
-    with sock:
-        reply = protocol.decode(reader.readline())
-        assert reply["ok"] is False and reply["error"]["code"] == "busy"
-        assert reader.readline() is None
-    idle[0][0].close()
-    assert wait_until(lambda: engine.server._pending_hellos == 2)
-    with engine.connect() as client:
+    assert wait_until(lambda: len(engine.server.doorman) == 3)
+    assert threading.active_count() == threads_before and not engine.server._sessions  # no thread each
+    newcomer, _ = engine.raw()  # a fourth stranger pushes out the one that waited longest
+    reply = protocol.decode(idle[0][1].readline())
+    assert reply["ok"] is False and reply["error"]["code"] == "busy" and "waited longest" in reply["error"]["message"]
+    assert idle[0][1].readline() is None
+    with engine.connect() as client:  # a real client is admitted however many strangers wait
         assert client.ping()["pong"] is True
         assert writer_threads(engine.server) == 1
-    for s, _ in idle[1:]:
+    for s, _ in [*idle[1:], (newcomer, None)]:
         s.close()
 
 
