@@ -28,6 +28,7 @@ from pathlib import Path
 
 import engine
 from engine.errors import ConfigError, EngineError, OutputError, ProtocolError
+from engine.pipeline.config import RenderConfig
 
 from . import protocol
 from .connection import (
@@ -40,9 +41,13 @@ from .connection import (
     write_connection_file,
 )
 from .doorman import Admitted, Doorman
-from .jobs import JobQueue
+from .jobs import JobQueue, check_settings, is_inside
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1"}
+JOBS_PAGE_BYTES = 512 * 1024
+"""A ``jobs`` reply holds job summaries up to about this many bytes (half the line limit)."""
+JOBS_PAGE_MAX = 1000
+"""And at most this many jobs."""
 ACCEPT_BATCH = 16
 """Connections accepted per turn of the accept loop before the strangers' hellos are read again."""
 SEND_TIMEOUT_S = 10.0
@@ -78,16 +83,6 @@ def loopback_host(host: str) -> str:
         raise ConfigError(f"refusing to listen on {host!r}: the engine binds 127.0.0.1 only",
                           "use --host 127.0.0.1 (reach remote machines through an SSH tunnel)")
     return LOOPBACK_HOSTS[host]
-
-
-def is_inside(path: str | os.PathLike, root: Path) -> bool:
-    """Whether ``path`` (symlinks and '..' resolved) is ``root`` or below it."""
-    try:
-        resolved = Path(path).resolve()
-        base = root.resolve()
-    except (OSError, RuntimeError, ValueError):
-        return False
-    return resolved == base or base in resolved.parents
 
 
 def process_alive(pid: int) -> bool:
@@ -497,12 +492,32 @@ class EngineServer:
             settings = {k: v for k, v in message.items() if k not in ("type", "id")}
         elif not isinstance(settings, dict):
             raise ProtocolError("field 'settings' must be an object", "send the render options as an object")
+        check_settings(settings, self.state_dir)
         job = self.jobs.submit(settings, on_created=lambda job: self.subscribe(job.id, session),
                                owner=session.client_id)
-        session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
+        ignored = [key[:100] for key in RenderConfig.unknown_keys(settings)][:50]
+        session.send(protocol.reply_ok(request_id, job=job.id, state=job.state,
+                                       **({"ignored": ignored} if ignored else {})))
 
     def _jobs(self, session, request_id, message) -> None:
-        session.send(protocol.reply_ok(request_id, jobs=self.jobs.list()))
+        """One page of job summaries: from ``offset`` (default 0), at most ``limit`` jobs and at most
+        JOBS_PAGE_BYTES of JSON; ``next`` is the offset of the next page (None on the last one)."""
+        offset = message.get("offset", 0)
+        limit = message.get("limit", JOBS_PAGE_MAX)
+        for name, value in (("offset", offset), ("limit", limit)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ProtocolError(f"field {name!r} must be a non-negative integer", f"send {name!r} as an int")
+        summaries = self.jobs.list()
+        page, size, index = [], 0, offset
+        while index < len(summaries) and len(page) < max(1, min(limit, JOBS_PAGE_MAX)):
+            entry_size = len(protocol.encode(summaries[index], lossy=True))
+            if page and size + entry_size > JOBS_PAGE_BYTES:
+                break
+            page.append(summaries[index])
+            size += entry_size
+            index += 1
+        session.send(protocol.reply_ok(request_id, jobs=page, total=len(summaries),
+                                       next=index if index < len(summaries) else None))
 
     def _status(self, session, request_id, message) -> None:
         job_id = protocol.require_field(message, "job", str)
@@ -525,6 +540,7 @@ class EngineServer:
 
     def _resume(self, session, request_id, message) -> None:
         job_id = protocol.require_field(message, "job", str)
+        check_settings(self.jobs.get(job_id).settings, self.state_dir)  # a journal of an older engine
         job = self.jobs.resume(job_id, on_created=lambda job: self.subscribe(job.id, session),
                                owner=session.client_id)
         session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
@@ -534,6 +550,7 @@ class EngineServer:
         long render runs) and are written under <state dir>/previews only, one new folder each."""
         settings = protocol.require_field(message, "settings", dict)
         frame = protocol.require_field(message, "frame", int)
+        check_settings(settings, self.state_dir)
         out_root = self.previews_dir
         out_dir = message.get("out_dir")
         if out_dir is not None:
@@ -624,16 +641,11 @@ def add_lifetime_options(parser: argparse.ArgumentParser) -> None:
                              f"once idle for {PARENT_GRACE_S:g} s")
 
 
-def _load_callable(dotted: str):
-    """'package.module:function' -> the function (for --job-runner, a plug-in/test hook)."""
-    module_name, _, attr = dotted.partition(":")
-    if not attr:
-        raise ConfigError(f"{dotted!r} is not module:function", "write it as package.module:function")
-    return getattr(importlib.import_module(module_name), attr)
+def main(argv: list[str] | None = None, **serve_options) -> int:
+    """``python -m engine.service.server`` (the options of ``python -m engine serve`` plus --state-dir).
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m engine.service.server`` (the same options as ``python -m engine serve``)."""
+    ``serve_options`` go to ``serve`` as they are (Python callers only, e.g. a test entry point that
+    passes its own ``runner``); the command line offers no way to load code."""
     parser = argparse.ArgumentParser(prog="python -m engine.service.server", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback only (127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port (default)")
@@ -642,17 +654,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--state-dir", default=None, help="job journal + previews (default: user state dir)")
     add_lifetime_options(parser)
-    parser.add_argument("--job-runner", default=None, help="module:function replacing the render pipeline")
-    parser.add_argument("--preview-runner", default=None, help="module:function replacing render_preview")
-    parser.add_argument("--no-model-cache", action="store_true", help="give runners no ModelCache (torch-free)")
     args = parser.parse_args(argv)
     try:
         return serve(args.host, args.port, args.connection_file, args.models, args.device,
-                     state_dir=args.state_dir,
-                     runner=_load_callable(args.job_runner) if args.job_runner else None,
-                     preview_runner=_load_callable(args.preview_runner) if args.preview_runner else None,
-                     model_cache=not args.no_model_cache, idle_timeout_s=args.idle_timeout,
-                     parent_pid=args.parent_pid)
+                     state_dir=args.state_dir, idle_timeout_s=args.idle_timeout, parent_pid=args.parent_pid,
+                     **serve_options)
     except EngineError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 2
