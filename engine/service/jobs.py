@@ -100,6 +100,15 @@ def small_fields(fields: dict | None, limit: int = 4096) -> dict | None:
     return {k: v for k, v in fields.items() if len(json.dumps(v, default=str)) <= limit}
 
 
+def bounded_settings(settings: dict) -> dict:
+    """A job's settings for listings: whole when within MAX_SETTINGS_BYTES (always, for jobs this
+    engine accepted), else only the short fields (a journal written before the limit existed)."""
+    if len(json.dumps(settings, default=str)) <= MAX_SETTINGS_BYTES:
+        return settings
+    short = {k: v for k, v in settings.items() if len(json.dumps(v, default=str)) <= MAX_PATH_CHARS + 2}
+    return dict(short, settings_trimmed=True)
+
+
 def check_settings(settings: dict, state_dir: Path | None) -> None:
     """What the service refuses before RenderConfig sees the settings (#9 items 9 and 10): oversized
     settings, paths that are not absolute (the engine's working folder is nobody's folder; clients
@@ -198,7 +207,7 @@ class Job:
     def to_dict(self) -> dict:
         return {"job": self.id, "state": self.state, "device": self.device, "created_s": self.created_s,
                 "progress": small_fields(self.progress), "result": self.result, "error": small_fields(self.error),
-                "settings": self.settings, "warnings": self.warnings[:MAX_WARNINGS]}
+                "settings": bounded_settings(self.settings), "warnings": self.warnings[:MAX_WARNINGS]}
 
     def summary(self) -> dict:
         """What the ``jobs`` reply says about a job, whoever submitted it (see docs/PROTOCOL.md)."""
@@ -207,7 +216,7 @@ class Job:
         return {"job": self.id, "state": self.state, "source": self.settings.get("source"),
                 "output": self.settings.get("output"), "backend_asked": self.settings.get("backend"),
                 "backend_used": self.backend_used or result.get("backend"), "device": self.device,
-                "progress": small_fields(self.progress), "settings": self.settings,
+                "progress": small_fields(self.progress), "settings": bounded_settings(self.settings),
                 "warnings": warnings[:MAX_WARNINGS], "error": small_fields(self.error), "created_s": self.created_s}
 
     def to_journal(self) -> dict:

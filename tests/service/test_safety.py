@@ -95,6 +95,23 @@ def test_huge_settings_are_refused_and_listings_page(fake_engine, source_file, t
     assert set(jobs) <= listed
 
 
+def test_a_huge_job_from_an_old_journal_is_listed_trimmed(tmp_path):
+    import json
+
+    huge = {"id": "old", "state": "done", "device": "cpu",
+            "settings": {"source": "/s.mp4", "output": "/o", "note": "n" * 3_000_000}}
+    (tmp_path / journal.LEGACY_FILE_NAME).write_text(json.dumps({"version": 1, "jobs": [huge]}))
+    queue = JobQueue(lambda *_: None, runner=quick_runner, model_cache_factory=None, state_dir=tmp_path)
+    try:
+        (summary,) = queue.list()
+        assert summary["settings"] == {"source": "/s.mp4", "output": "/o", "settings_trimmed": True}
+        assert len(protocol.encode({"id": 1, "ok": True, "jobs": [summary], **queue.status("old")})) < 1 << 17
+    finally:
+        queue.close()
+    assert not (tmp_path / journal.LEGACY_FILE_NAME).exists()  # replaced by the append-only journal
+    assert [r["id"] for r in read_journal(tmp_path / journal.FILE_NAME)] == ["old"]
+
+
 def quick_runner(config, on_event, cancel, models) -> dict:
     on_event({"event": "progress", "done": 1, "total": 1})
     return {"outputs": [], "count": 0}
