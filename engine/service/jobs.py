@@ -22,7 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import BusyError, ConfigError, EngineError, JobCancelled, OutputError, UnknownJobError
+from engine.errors import (
+    BusyError,
+    ConfigError,
+    EngineError,
+    JobCancelled,
+    OutputError,
+    TransientError,
+    UnknownJobError,
+)
 from engine.pipeline.config import RenderConfig
 
 from . import protocol
@@ -47,6 +55,9 @@ MAX_PATH_CHARS = 4096
 PATH_FIELDS = ("source", "output", "models_dir")
 MAX_LISTED_OUTPUT_BYTES = 256 * 1024
 """``outputs`` lists longer than this as JSON are left out of results too (long folder names)."""
+PREVIEW_TIMEOUT_S = 240.0
+"""A preview still rendering after this long (stuck reading its source) is given up, so the device's
+preview lane goes on with the next one (clients wait up to 300 s)."""
 CANCEL_GRACE_S = 10.0
 """A cancelled job that has not stopped this long after the cancel (stuck in a blocking read the
 engine cannot interrupt) is abandoned: the device's worker moves on to the next job."""
@@ -339,6 +350,7 @@ class JobQueue:
         self._preview_lanes: dict[str, _PreviewLane] = {}
         self.max_active_jobs = MAX_ACTIVE_JOBS
         self.cancel_grace_s = CANCEL_GRACE_S
+        self.preview_timeout_s = PREVIEW_TIMEOUT_S
         self._previews_in_flight = 0
         self._closing = False
         self._journal = Journal(self._state_dir) if self._state_dir else None
@@ -480,7 +492,20 @@ class JobQueue:
             out_root.mkdir(parents=True, exist_ok=True)
             prune_preview_folders(out_root, PREVIEWS_KEPT - 1)
             out_dir = tempfile.mkdtemp(prefix=f"{int(time.time())}-", dir=str(out_root))
-            result = self._preview_runner(config, frame, out_dir, worker.models())
+            models = worker.models()
+            too_long = threading.Event()
+            timer = threading.Timer(self.preview_timeout_s, too_long.set)
+            timer.daemon = True
+            timer.start()
+            try:
+                result = run_abandonable(lambda: self._preview_runner(config, frame, out_dir, models), too_long,
+                                         0.0, "engine-preview-render")
+            except JobAbandoned:
+                raise TransientError(f"the preview of frame {frame} did not finish within "
+                                     f"{self.preview_timeout_s:g} s (is the source readable?)",
+                                     "check the source, then ask again") from None
+            finally:
+                timer.cancel()
         except BaseException as exc:  # reported to the requester; the lane thread goes on
             error = exc
             try:

@@ -223,6 +223,38 @@ def test_an_engine_job_reading_a_fifo_can_be_cancelled(fake_engine, tmp_path):
         release_fifo(fifo)
 
 
+def fifo_preview(config, frame, out_dir, models) -> dict:
+    with open(config.source, "rb") as handle:
+        handle.read()
+    return {"path": str(Path(out_dir) / "p.png"), "frame": frame}
+
+
+def test_a_preview_stuck_in_a_blocking_read_is_given_up_and_the_lane_goes_on(tmp_path):
+    fifo, regular = tmp_path / "plate.fifo", tmp_path / "plate.bin"
+    os.mkfifo(fifo)
+    regular.write_bytes(b"x")
+    replies: list[tuple[dict | None, BaseException | None]] = []
+    answered = threading.Semaphore(0)
+
+    def done(result, error):
+        replies.append((result, error))
+        answered.release()
+
+    queue = JobQueue(lambda *_: None, runner=quick_runner, preview_runner=fifo_preview, model_cache_factory=None,
+                     state_dir=tmp_path / "state", default_device="cpu")
+    queue.preview_timeout_s = 0.5
+    try:
+        queue.preview({"source": str(fifo), "output": "/o"}, 3, tmp_path / "state" / "previews", done)
+        assert answered.acquire(timeout=5)
+        assert "did not finish within 0.5 s" in str(replies[0][1]) and replies[0][1].code == "transient"
+        queue.preview({"source": str(regular), "output": "/o"}, 4, tmp_path / "state" / "previews", done)
+        assert answered.acquire(timeout=5) and replies[1][0]["frame"] == 4
+        assert not queue.busy()
+    finally:
+        release_fifo(fifo)
+        queue.close()
+
+
 # --- item 14: no test hooks in the product ---------------------------------------------------------
 
 
