@@ -47,7 +47,7 @@ def test_job_type_settings_match_the_engine(node):
     assert tuple(settings) == FLAMENCO_KEYS
     assert {k for k, s in settings.items() if s.get("required")} == {"source", "output", "frames"}
     assert all(s["type"] in ("string", "int32", "float", "bool") for s in settings.values())
-    assert all(s.get("visible", "submission") in ("submission", "web", "hidden", "none") for s in settings.values())
+    assert all(s.get("visible", "visible") in ("visible", "hidden", "submission", "web") for s in settings.values())
     for key in ("style", "style_id", "degree", "color_transfer", "format", "device", "backend"):
         assert settings[key]["default"] == catalog.DEFAULTS[key], key
     assert tuple(settings["style"]["choices"]) == catalog.STYLE_FAMILIES
