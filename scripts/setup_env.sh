@@ -39,6 +39,16 @@ fi
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[test]"
 
+# Node.js runs the Flamenco job type (farm/flamenco/vtoonify.js) in tests/farm; it comes from the system
+# package manager. Without it that test fails in CI (CI=true) and is skipped elsewhere.
+if ! command -v node >/dev/null 2>&1 && ! command -v nodejs >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs
+  else
+    echo "note: node is missing (install Node.js 18+, e.g. apt-get install nodejs) for tests/farm" >&2
+  fi
+fi
+
 if [ "${1:-}" != "--no-blender" ]; then
   if [ ! -x .venv-blender/bin/python ]; then
     "$PY" -m venv .venv-blender
