@@ -53,23 +53,29 @@ class PreparedJob:
     """This job's own version folder (``.../<stem>/v003``): nothing else writes there."""
 
 
+def content_length(strip) -> int:
+    """Timeline frames the strip's content spans before its handles. Read from the handles because
+    ``frame_duration`` is that length in 5.0 but the media length, unscaled, in 4.2."""
+    return round(strip.frame_final_end + strip.frame_offset_end - strip.frame_start)
+
+
 def movie_rate(scene, strip) -> tuple[float, int | None]:
     """(playback rate, media length) of a movie strip, read without opening the file again.
 
     Blender keeps its "adjust playback rate" flag out of Python, but an adjusted strip's content length
     follows the scene rate while a 1:1 strip's does not: briefly set a scene rate of 4x the clip's,
-    read ``frame_duration`` again, restore the rate. At that rate each media length gives its own
+    read the content length again, restore the rate. At that rate each media length gives its own
     content length, so the probe also yields the media length (for Blender's end-of-media clamp).
     """
     media_fps = float(getattr(strip, "fps", 0.0) or 0.0)
     render = scene.render
     if media_fps <= 0.0:
         return 1.0, None
-    duration, fps, base = int(strip.frame_duration), render.fps, render.fps_base
+    duration, fps, base = content_length(strip), render.fps, render.fps_base
     probe_fps = media_fps * (4.0 if abs(media_fps * 4.0 - compat.scene_fps(scene)) > 1e-3 else 8.0)
     try:
         render.fps_base = fps / probe_fps
-        probed = int(strip.frame_duration)
+        probed = content_length(strip)
         probe_factor = playback_factor(media_fps, fps / render.fps_base)
     finally:
         render.fps_base = base
@@ -108,7 +114,7 @@ def strip_timing(scene, strip) -> StripTiming:
     rate, media_length = movie_rate(scene, strip) if strip.type == "MOVIE" else (1.0, None)
     start, end = visible_range(strip)
     return StripTiming(frame_start=float(strip.frame_start), frame_final_start=start, frame_final_end=end,
-                       frame_duration=int(strip.frame_duration),
+                       frame_duration=content_length(strip),
                        animation_offset_start=int(getattr(strip, "animation_offset_start", 0)),
                        playback_rate=rate, media_length=media_length,
                        reverse=bool(getattr(strip, "use_reverse_frames", False)),
