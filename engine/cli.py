@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 raise JobCancelled(f"{args.command} interrupted", "run again with --resume to finish it") from None
     except JobCancelled as exc:
+        if args.json_progress:
+            sink({"event": "job_cancelled"})
         print(f"cancelled: {exc.user_message}", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:
