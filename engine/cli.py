@@ -75,6 +75,8 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--matte-classes", help="comma-separated matte classes (default: all the backend gives)")
     r.add_argument("--output-space", choices=("plate", "crop"), default="plate",
                    help="plate: over the source frame with alpha (default); crop: the native 4x crop")
+    r.add_argument("--data-window", choices=("face", "full"), default="face",
+                   help="EXR data window: face box (default, for comp) or full frame (Blender's sequencer)")
     r.add_argument("--scale", type=float, default=1.0, help="output resolution multiplier (default 1)")
     r.add_argument("--padding", type=_padding, default=(200, 200, 200, 200),
                    help="crop padding around the eyes: left,right,top,bottom (default 200 each)")
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 raise JobCancelled(f"{args.command} interrupted", "run again with --resume to finish it") from None
     except JobCancelled as exc:
+        if args.json_progress:
+            sink({"event": "job_cancelled"})
         print(f"cancelled: {exc.user_message}", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:
