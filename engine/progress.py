@@ -1,4 +1,5 @@
-"""Terminal progress for long renders: a bar with fps and ETA, or JSON lines for wrappers."""
+"""Terminal progress for long renders and training: a bar with rate and ETA, JSON lines for wrappers, or
+the ``openjd_progress`` / ``openjd_status`` / ``openjd_fail`` lines Open Job Description workers read."""
 
 from __future__ import annotations
 
@@ -41,6 +42,42 @@ class ProgressBar:
         self.stream.flush()
 
 
+class StepBar:
+    """Progress of an iteration loop (training): ``[###---] 120/2000 it  1.3 it/s  ETA 24:05  <detail>``.
+
+    Redraws one stderr line on a terminal; elsewhere prints a line at most every 5 s and at the end.
+    """
+
+    def __init__(self, total: int, start: int = 0, stream=None, width: int = 30, unit: str = "it") -> None:
+        self.total = total
+        self.start = start
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.unit = unit
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._start = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int, detail: str = "") -> None:
+        now = time.monotonic()
+        if not self.tty and done < self.total and now - self._last < 5.0:
+            return
+        self._last = now
+        rate = (done - self.start) / max(now - self._start, 1e-9)
+        eta = (self.total - done) / rate if rate > 0 else None
+        filled = int(self.width * done / self.total) if self.total else self.width
+        text = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{self.total} {self.unit}"
+                f"  {rate:.2f} {self.unit}/s  ETA {_clock(eta) if eta is not None else '--:--'}  {detail}")
+        self.stream.write(("\r" + text) if self.tty else text + "\n")
+        if self.tty and done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def warn(self, message: str) -> None:
+        self.stream.write(f"warning: {message}\n")
+        self.stream.flush()
+
+
 class JsonProgress:
     """One JSON object per line on stdout (``--json-progress``)."""
 
@@ -49,6 +86,40 @@ class JsonProgress:
 
     def __call__(self, event: dict) -> None:
         self.stream.write(json.dumps(event, default=str) + "\n")
+        self.stream.flush()
+
+
+class OpenJDProgress:
+    """Open Job Description stdout messages (``--openjd-progress``): the worker agent turns
+    ``openjd_progress: <percent>`` into the task's progress bar, ``openjd_status: <text>`` into its
+    status line and ``openjd_fail: <text>`` into its failure message; other output is plain log text."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        self.percent: float | None = None
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "progress" and event.get("total"):
+            self._progress(100.0 * (event.get("done") or 0) / event["total"])
+        elif kind == "warning":
+            self._line(f"openjd_status: warning: {event['message']}")
+        elif kind == "job_done":
+            result = event.get("result") or {}
+            if "analysed" in result:
+                self._line(f"openjd_status: shot analysis {'computed' if result['analysed'] else 'reused'} "
+                           f"({result.get('sidecar', '')})")
+            if self.percent != 100.0:
+                self._progress(100.0)
+        elif kind == "job_failed":
+            self._line(f"openjd_fail: {event['error']['message']}")
+
+    def _progress(self, percent: float) -> None:
+        self.percent = round(percent, 1)
+        self._line(f"openjd_progress: {self.percent:.1f}")
+
+    def _line(self, text: str) -> None:
+        self.stream.write(" ".join(text.splitlines()) + "\n")
         self.stream.flush()
 
 

@@ -13,9 +13,9 @@ from engine.io.files import require_regular_file
 from engine.io.image import display_window, read_rgb8
 from engine.io.sequence import SequenceSource, parse_pattern, pattern_from_member, scan
 from engine.io.video import VideoSource
+from engine.service import catalog
 
-IMAGE_EXTENSIONS = frozenset({".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp", ".webp",
-                              ".hdr", ".tga", ".sgi", ".rgb", ".cin", ".jp2", ".jxl", ".heic", ".avif"})
+IMAGE_EXTENSIONS = frozenset(catalog.IMAGE_SUFFIXES)
 
 
 class ImageSource(FrameSource):

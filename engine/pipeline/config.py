@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.errors import ConfigError
+from engine.service.catalog import (  # the one list of choices and defaults (shared with the clients)
+    BACKBONES,
+    BACKENDS,
+    DEFAULTS,
+    DEVICES,
+    EXR_COMPRESSIONS,
+    FORMATS,
+    OUTPUT_SPACES,
+    PNG_BITS,
+)
 
-BACKENDS = ("auto", "vtoonify", "classic")
-FORMATS = ("exr", "png")
-OUTPUT_SPACES = ("plate", "crop")
-DEVICES = ("auto", "cpu", "cuda")
-BACKBONES = ("auto", "dualstylegan", "toonify")
-EXR_COMPRESSIONS = ("zip", "dwaa", "piz", "none")
+DATA_WINDOWS = ("face", "full")
+
+__all__ = ["BACKBONES", "BACKENDS", "DATA_WINDOWS", "DEVICES", "EXR_COMPRESSIONS", "FORMATS", "OUTPUT_SPACES",
+           "RenderConfig"]
 
 
 @dataclass(frozen=True)
@@ -30,17 +38,17 @@ class RenderConfig:
     """Output folder; the engine never writes outside it."""
     frames: str | None = None
     """Frame range text such as ``1001-1100`` or ``1-10,20-30``; None = the whole source."""
-    start_number: int = 1
+    start_number: int = DEFAULTS["start_number"]
     """Number given to a video's first frame (image sequences keep their own numbers)."""
-    backend: str = "auto"
+    backend: str = DEFAULTS["backend"]
     """``vtoonify`` (needs the official files), ``classic`` (no weights) or ``auto``."""
-    backbone: str = "auto"
+    backbone: str = DEFAULTS["backbone"]
     """VToonify backbone: ``dualstylegan`` (VToonify-D), ``toonify`` (VToonify-T) or ``auto`` (D if present)."""
-    style: str = "cartoon"
+    style: str = DEFAULTS["style"]
     """Style family, named as the official model folders (cartoon, caricature, arcane, ...)."""
-    style_id: int = 26
+    style_id: int = DEFAULTS["style_id"]
     """Exemplar index in the family's ``exstyle_code.npy`` (VToonify-D only)."""
-    degree: float = 0.5
+    degree: float = DEFAULTS["degree"]
     """Structure degree d_s in [0, 1] (VToonify-D only)."""
     color_transfer: bool = False
     """Take all 18 latents from the exemplar (its colours too), not only the first 7."""
@@ -48,14 +56,14 @@ class RenderConfig:
     """A reference image encoded with pSp and used as a custom exemplar."""
     models_dir: str | None = None
     """Models folder; None = env ``VTOONIFY_MODELS``, then the user data folder."""
-    device: str = "auto"
+    device: str = DEFAULTS["device"]
     """``auto`` picks CUDA when available."""
-    batch: int = 0
+    batch: int = DEFAULTS["batch"]
     """Frames per forward pass; 0 = choose from free memory."""
-    format: str = "exr"
+    format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
-    exr_compression: str = "zip"
-    png_bits: int = 8
+    exr_compression: str = DEFAULTS["exr_compression"]
+    png_bits: int = DEFAULTS["png_bits"]
     """PNG bit depth, 8 or 16."""
     mattes: bool = False
     """Write face-parsing mattes: EXR layers ``matte.<class>``; with PNG, one grey sequence per class."""
@@ -64,9 +72,12 @@ class RenderConfig:
     such as Blender's VSE that cannot read EXR layers)."""
     matte_classes: str | None = None
     """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
-    output_space: str = "plate"
+    output_space: str = DEFAULTS["output_space"]
     """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
-    scale: float = 1.0
+    data_window: str = "face"
+    """EXR data window: ``face`` (the stylized box inside the plate's display window, for comp) or
+    ``full`` (the whole frame: hosts that ignore data windows, such as Blender's sequencer)."""
+    scale: float = DEFAULTS["scale"]
     """Output resolution multiplier applied after placement."""
     padding: tuple[int, int, int, int] = (200, 200, 200, 200)
     """Crop padding around the eye centre in aligned pixels: left, right, top, bottom."""
@@ -78,8 +89,6 @@ class RenderConfig:
     """Delete the frames of an earlier job with other settings in the output folder before rendering."""
     name: str | None = None
     """Output file stem; None = the source's stem."""
-    extra: dict = field(default_factory=dict, compare=False)
-    """Unknown keys kept for forward compatibility (ignored by the engine)."""
 
     def __post_init__(self) -> None:
         def check(ok: bool, what: str, fix: str) -> None:
@@ -94,12 +103,14 @@ class RenderConfig:
         check(self.name is None or _safe_stem(self.name), f"output name {self.name!r} is not a plain file stem",
               "use letters, digits, '.', '_' or '-' only (no folders)")
         check(self.format in FORMATS, f"unknown format {self.format!r}", f"use one of {', '.join(FORMATS)}")
+        check(self.data_window in DATA_WINDOWS, f"unknown data window {self.data_window!r}",
+              f"use one of {', '.join(DATA_WINDOWS)}")
         check(self.output_space in OUTPUT_SPACES, f"unknown output space {self.output_space!r}",
               f"use one of {', '.join(OUTPUT_SPACES)}")
         check(self.device in DEVICES, f"unknown device {self.device!r}", f"use one of {', '.join(DEVICES)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
-        check(self.png_bits in (8, 16), f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
+        check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
         check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
         check(int(self.style_id) >= 0, f"style id {self.style_id} is negative", "use 0 or more")
         check(int(self.batch) >= 0, f"batch {self.batch} is negative", "use 0 for automatic, or a positive size")
@@ -110,7 +121,6 @@ class RenderConfig:
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
-        data.pop("extra")
         data["padding"] = list(self.padding)
         return data
 
@@ -119,20 +129,23 @@ class RenderConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> RenderConfig:
-        """Build from a JSON-like dict; wrong types raise ConfigError naming the field."""
+        """Build from a JSON-like dict; wrong types raise ConfigError naming the field; unknown keys
+        are ignored (see ``unknown_keys``)."""
         if not isinstance(data, dict):
             raise ConfigError("job settings must be an object", "send a JSON object of render options")
-        known = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
-        kwargs, extra = {}, {}
-        for key, value in data.items():
-            if key in known:
-                kwargs[key] = _coerce(key, value, known[key].type)
-            else:
-                extra[key] = value
+        known = {f.name: f for f in dataclasses.fields(RenderConfig)}
+        kwargs = {key: _coerce(key, value, known[key].type) for key, value in data.items() if key in known}
         for required in ("source", "output"):
             if required not in kwargs:
                 raise ConfigError(f"missing field {required!r}", f"add {required!r} to the job settings")
-        return cls(**kwargs, extra=extra)
+        return cls(**kwargs)
+
+    @staticmethod
+    def unknown_keys(data: dict) -> list[str]:
+        """Keys of a settings dict that are no RenderConfig field: ``from_dict`` ignores them (a newer
+        client may send options this engine does not know yet); the service names them in its reply."""
+        known = {f.name for f in dataclasses.fields(RenderConfig)}
+        return sorted(str(key) for key in data if key not in known)
 
 
 def _safe_stem(name: str) -> bool:

@@ -49,8 +49,11 @@ class OutputNaming:
     matte_files: bool = False
 
     def number(self, frame: int) -> str:
-        """``digits`` digits, after a minus sign for negative frames (``-0005``), as ``#`` announces."""
-        return f"{'-' if frame < 0 else ''}{abs(int(frame)):0{self.digits}d}"
+        """``digits`` digits, after a minus sign for negative frames (``-0005``), as ``#`` announces
+        (the one grammar the panel and the add-on use too)."""
+        from engine.service import catalog
+
+        return catalog.frame_name("", frame, self.digits, "")
 
     def beauty(self, frame: int) -> Path:
         return self.out_dir / f"{self.stem}.{self.number(frame)}.{self.ext}"

@@ -123,15 +123,25 @@ PIXEL_SETTINGS = ("backend", "backbone", "style", "style_id", "degree", "color_t
                   "png_bits", "mattes", "matte_files", "matte_classes", "start_number", "name")
 
 
-def job_key(config, backend: str, model_files: dict[str, str]) -> str:
-    """Stable hash of the settings and model files that decide a job's pixels."""
+def job_key(config, backend: str, model_files: dict[str, str], device: str = "cpu") -> str:
+    """Stable hash of the settings, model files and device kind that decide a job's pixels.
+
+    The device kind (``cpu``/``cuda``) is part of it because the two give slightly different pixels:
+    a farm chunk on a GPU worker must not add frames to a look a CPU worker started."""
     settings = {k: getattr(config, k) for k in PIXEL_SETTINGS}
     settings["backend"] = backend
+    settings["device"] = device
     settings["source"] = os.path.abspath(config.source)
     settings["padding"] = list(config.padding)
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def job_device(backend, cache) -> str:
+    """The device kind that computes a job's pixels: the cache's for VToonify; the classic look is
+    OpenCV on the CPU wherever it runs, so its frames may come from any worker."""
+    return cache.device.type if backend.name == "vtoonify" else "cpu"
 
 
 def sidecar_path(out_dir: Path, stem: str) -> Path:
@@ -294,7 +304,8 @@ def _load_style_code(path: Path):
 
 @contextlib.contextmanager
 def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None):
-    """Claim the output folder for this job and yield (analysis, wplus or None) while it renders.
+    """Claim the output folder for this job and yield (analysis, wplus or None, analysed) while it
+    renders; ``analysed`` is True when this call computed the analysis, False when it reused the sidecar.
 
     The analysis is reused from the sidecar when its job key matches and it passes the checks, else
     computed. A sidecar of other settings means the folder holds frames rendered differently: while its
@@ -328,7 +339,7 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
                 for old in others:
                     old.unlink(missing_ok=True)
             if result is None:
-                result = analyse_shot(config, source, backend, key, out_dir, stem, cancel)
+                result = (*analyse_shot(config, source, backend, key, out_dir, stem, cancel), True)
                 write_json_atomic(path, result[0].to_dict())
         finally:
             if fd is not None:
@@ -352,7 +363,7 @@ def _reuse(existing: ShotAnalysis, source, config, out_dir: Path, stem: str):
         wplus = _load_style_code(out_dir / existing.style_code)
         if wplus is None:
             return None
-    return existing, wplus
+    return existing, wplus, False
 
 
 def _try_lock(fd: int, shared: bool) -> bool:
@@ -371,6 +382,6 @@ def _try_lock(fd: int, shared: bool) -> bool:
 
 
 def load_or_analyse(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None):
-    """The job's shot analysis without holding the claim (callers that render nothing)."""
+    """(analysis, wplus, analysed) without holding the claim afterwards (callers that render nothing)."""
     with claim_job(config, source, backend, key, out_dir, stem, cancel) as result:
         return result

@@ -15,7 +15,6 @@ import OpenImageIO as oiio
 import pytest
 
 from engine.errors import DiskFullError, InputError, OutputError
-from engine.io import atomic as atomic_mod
 from engine.io import open_source, read_rgb8, write_exr, write_png
 from engine.io.atomic import host_tag
 
@@ -99,7 +98,7 @@ def test_sidecar_on_a_full_disk_is_disk_full(tmp_path):
 def _plant_links(monkeypatch, tmp_path, target: Path, victim: Path) -> list[Path]:
     """Links to ``victim`` at the old predictable temp name and at the first random name to be drawn."""
     tokens = iter(["0123456789ab", "ba9876543210"])
-    monkeypatch.setattr(atomic_mod.secrets, "token_hex", lambda n: next(tokens))
+    monkeypatch.setattr("secrets.token_hex", lambda n: next(tokens))
     legacy = target.with_name(f".{target.name}.{host_tag()}-{os.getpid()}.tmp")
     drawn = target.with_name(f".{target.name}.{host_tag()}-{os.getpid()}.0123456789ab.tmp")
     for link in (legacy, drawn):
@@ -115,13 +114,13 @@ def test_planted_links_at_temp_names_leave_their_target_untouched(tmp_path, monk
     victim.write_bytes(b"do not touch")
     target = out / f"shot.0001.{kind}"
     links = _plant_links(monkeypatch, tmp_path, target, victim)
-    from engine.io.atomic import atomic_open
-
     if kind == "png":
         write_png(target, _noise(16, 16, 3))
     elif kind == "exr":
         write_exr(target, np.ones((8, 8, 4), np.float32))
     else:
+        from engine.io.atomic import atomic_open
+
         with atomic_open(target, "w", encoding="utf-8") as fh:
             fh.write("{}")
     assert victim.read_bytes() == b"do not touch"

@@ -139,10 +139,18 @@ def test_negative_frames_are_named_as_the_pattern_announces(tmp_path):
 
 
 def test_negative_start_number_renders_names_with_four_digits(media_dir, tmp_path, empty_models_dir):
+    from engine.service import catalog
+    from vtoonify_addon.core.sequence_files import frame_path
+
     result = render(RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), start_number=-3,
                                  frames="-3--2", padding=SMALL))
     assert result.pattern.endswith("529_2.####.exr")
     assert sorted(p.name for p in tmp_path.glob("*.exr")) == ["529_2.-0002.exr", "529_2.-0003.exr"]
+    for frame in (-3, -2):                      # the panel's and the add-on's names for them agree
+        assert catalog.frame_path(result.pattern, frame) == frame_path(result.pattern, frame) == \
+            str(tmp_path / f"529_2.{frame:+05d}.exr".replace("+", ""))
+    with open_source(result.pattern) as again:  # and the engine reads them back as frames -3, -2
+        assert again.frame_numbers == [-3, -2]
 
 
 # --- item 7: a damaged container does not shift frames ----------------------------------------------
