@@ -45,21 +45,22 @@ def earlier_render(folder: str | os.PathLike, stem: str) -> bool:
         return False
 
 
-def version_folder(root: str, stem: str, taken: set[str] = frozenset()) -> str:
-    """The first ``root/vNNN`` with no render of ``stem`` on disk and not given to a queued job."""
+def version_folder(root: str, stem: str, taken: set[tuple[str, str]] = frozenset()) -> str:
+    """The first ``root/vNNN`` with no render of ``stem`` on disk and not given to another job of
+    this shot (``taken``: (folder, stem) pairs of jobs sent before)."""
     number = 1
     while True:
         folder = os.path.join(root, f"v{number:03d}")
-        if folder not in taken and not earlier_render(folder, stem):
+        if (folder, stem) not in taken and not earlier_render(folder, stem):
             return folder
         number += 1
 
 
-def resolve(settings: dict, policy: str, taken: set[str] = frozenset()) -> dict:
+def resolve(settings: dict, policy: str, taken: set[tuple[str, str]] = frozenset()) -> dict:
     """The settings to send: output folder and resume/overwrite flags set per ``policy``.
 
-    ``taken`` holds (folder, stem) output folders of jobs queued before this one, so two queued
-    renders of one shot never share a version folder."""
+    ``taken`` holds the (folder, stem) pairs of jobs sent before this one, so two renders of one
+    shot never share a version folder (other shots may share it: their files differ by stem)."""
     root = str(settings.get("output", ""))
     out = dict(settings, resume=False, overwrite=False)
     if policy == VERSION:

@@ -24,7 +24,10 @@ def test_new_version_takes_the_first_free_folder(tmp_path):
     _render_in(tmp_path / "v001")
     _render_in(tmp_path / "v002", stem="other")   # another shot's render does not take v002 from 908
     assert op.resolve(settings, op.VERSION)["output"] == str(tmp_path / "v002")
-    assert op.resolve(settings, op.VERSION, taken={str(tmp_path / "v002")})["output"] == str(tmp_path / "v003")
+    assert op.resolve(settings, op.VERSION, taken={(str(tmp_path / "v002"), "908")})["output"] == \
+        str(tmp_path / "v003")
+    assert op.resolve(settings, op.VERSION, taken={(str(tmp_path / "v002"), "651")})["output"] == \
+        str(tmp_path / "v002")  # another shot's job does not take the folder
     named = dict(settings, name="hero")
     assert op.resolve(named, op.VERSION)["output"] == str(tmp_path / "v001")
     resumed = op.resolve(settings, op.RESUME)
