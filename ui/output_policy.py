@@ -4,12 +4,14 @@ The engine refuses a folder that holds another job's frames of the same shot (so
 mixes two looks) unless told to overwrite them. The panel sees that first and acts per policy:
 
 * ``version`` (default): write into the first ``<output>/vNNN`` that holds no render of this shot;
-* ``resume``: the given folder, skipping frames already there (same settings only);
+* ``resume``: the given folder, skipping frames already there (same settings only: a folder of other
+  settings is refused in the panel when it can tell, see ``resume_conflict``);
 * ``overwrite``: the given folder, replacing an earlier render (the panel asks first).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -72,6 +74,27 @@ def resolve(settings: dict, policy: str, taken: set[tuple[str, str]] = frozenset
     else:
         raise ValueError(f"unknown output policy {policy!r}")
     return out
+
+
+def resume_conflict(settings: dict) -> str | None:
+    """Why the engine would refuse to resume into the output folder, when the panel can know it:
+    the folder's sidecar belongs to other settings. Exact for the classic backend (its job key
+    depends on the settings only); None otherwise (the engine then decides)."""
+    if settings.get("backend") != "classic":
+        return None
+    from engine.pipeline.config import RenderConfig
+    from engine.pipeline.shot import job_key, sidecar_path
+
+    stem = shot_stem(settings)
+    try:
+        recorded = json.loads(sidecar_path(Path(settings.get("output", "")), stem).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = RenderConfig.from_dict({k: v for k, v in settings.items() if k not in ("resume", "overwrite")})
+    if recorded.get("job_key") in (None, job_key(config, "classic", {}, "cpu")):
+        return None
+    return (f"{settings.get('output')} holds a render of {stem} with other settings, so Resume cannot "
+            "continue it; pick New version (a new folder) or Overwrite")
 
 
 def needs_confirmation(settings: dict, policy: str) -> bool:
