@@ -45,6 +45,8 @@ class ShotAnalysis:
     """File name (in the output folder) of the W+ style code [1,18,512], VToonify only."""
     engine_version: str = __version__
     version: int = SIDECAR_VERSION
+    timecode: dict | None = None
+    """The source's start timecode (``SourceTimecode.to_dict()``), None when it has none."""
 
     def crop_params(self):
         from engine.face import CropParams
@@ -81,6 +83,8 @@ def job_key(config, backend: str, model_files: dict[str, str], device: str = "cp
     settings["device"] = device
     settings["source"] = os.path.abspath(config.source)
     settings["padding"] = list(config.padding)
+    if getattr(config, "cryptomatte", False):  # only when set, so keys of earlier jobs stay the same
+        settings["cryptomatte"] = True
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -184,7 +188,15 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         style=style_info,
         job_key=key,
         style_code=style_code_name,
+        timecode=_source_timecode_dict(source),
     ), wplus
+
+
+def _source_timecode_dict(source) -> dict | None:
+    from engine.io.timecode import source_timecode
+
+    found = source_timecode(source)
+    return found.to_dict() if found is not None else None
 
 
 def _save_tensor_atomic(path: Path, tensor) -> None:
