@@ -8,6 +8,7 @@ blocking path, which batch scripts need.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import bpy
@@ -16,7 +17,9 @@ from . import compat, engine_client, engines, stylize
 from .core import job_settings as js
 from .core.background import BackgroundCall, timer_callback
 from .core.engine_link import connect, preview_frame
+from .core.engine_status import EngineStatus, query_status
 from .core.job_session import CONNECTING, FINISHED, JobSession
+from .core.job_tracker import outcome_notes
 from .preferences import get_preferences
 
 _STRIP_TYPES = {"MOVIE", "IMAGE"}
@@ -104,8 +107,11 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         api = engine_client.load()
         scene = compat.vse_scene(context)
         source = _source_of(scene, compat.active_strip(scene))
+        context.window_manager.vtoonify_notes = ""
         try:
-            return api, scene, source, self._prepare(context, scene, source)
+            prepared = self._prepare(context, scene, source)
+            self._asked_backend = prepared.settings.get("backend", "auto")
+            return api, scene, source, prepared
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
 
@@ -120,7 +126,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
         try:
-            tracker = stylize.run_job(client, api, prepared.settings)
+            tracker = stylize.run_job(client, api, prepared.settings, progress=_print_progress())
             result = stylize.finish_job(scene, source, prepared, tracker, api)
         except api.JobCancelled:
             wm.vtoonify_status = "VToonify: cancelled"
@@ -129,9 +135,21 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             return self._fail(context, _user_message(err))
         finally:
             client.close()
-        wm.vtoonify_status = f"VToonify: added {result.name}"
-        self.report({"INFO"}, wm.vtoonify_status)
+        self._tell_outcome(context, result, tracker)
         return {"FINISHED"}
+
+    def _tell_outcome(self, context, result, tracker) -> None:
+        """Status line, and in the panel and the status bar what the artist must know: a fallback to
+        the classic backend, the engine's warnings."""
+        wm = context.window_manager
+        notes = outcome_notes(tracker, str(self._asked_backend))
+        wm.vtoonify_status = f"VToonify: added {result.name}"
+        wm.vtoonify_notes = "; ".join(notes)
+        if notes:
+            self.report({"WARNING"}, f"VToonify: {wm.vtoonify_notes}")
+            print(f"VToonify: {wm.vtoonify_notes}")
+        else:
+            self.report({"INFO"}, wm.vtoonify_status)
 
     def _start_modal(self, context):
         begun = self._setup_session(context)
@@ -158,11 +176,13 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         return None
 
     def modal(self, context, event):
-        """Timer ticks poll the worker and the engine (never block); Esc or the panel's Cancel stops it."""
-        if event.type == "ESC" or context.window_manager.vtoonify_cancel_requested:
+        """Timer ticks poll the worker and the engine (never block). Only the add-on's own Cancel
+        (panel button or its operator) stops the render: every other event, Esc included (it stops
+        playback, closes menus...), passes through to Blender untouched."""
+        if context.window_manager.vtoonify_cancel_requested:
             self._session.cancel()
         if event.type != "TIMER":
-            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
+            return {"PASS_THROUGH"}
         try:
             phase = self._session.tick()
             self._show_progress(context, phase)
@@ -193,8 +213,6 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         wm.vtoonify_running = wm.vtoonify_cancel_requested = False
         if context.workspace is not None:
             context.workspace.status_text_set(None)
-        if context.area is not None:
-            context.area.header_text_set(None)
         if close_client and getattr(self, "_session", None) is not None:
             self._session.close()
 
@@ -205,13 +223,13 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             text = "VToonify: connecting to the engine..." + (" (cancelling)" if self._session.cancel_requested else "")
         else:
             wm.vtoonify_progress = job.tracker.fraction
+            wm.vtoonify_done, wm.vtoonify_total = job.tracker.done_frames, job.tracker.total_frames
             text = job.tracker.status_line() + (" (cancelling)" if job.cancelling and not job.tracker.finished else "")
         wm.vtoonify_status = text
         live = phase != FINISHED
-        if context.workspace is not None:
+        if context.workspace is not None:  # the status bar; the Sequencer header keeps its menus
             context.workspace.status_text_set(text if live else None)
         if context.area is not None:
-            context.area.header_text_set(text if live else None)
             context.area.tag_redraw()
 
     def _finish(self, context):
@@ -235,9 +253,22 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             return {"CANCELLED"}
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
-        wm.vtoonify_status = f"VToonify: added {result.name}"
-        self.report({"INFO"}, wm.vtoonify_status)
+        self._tell_outcome(context, result, tracker)
         return {"FINISHED"}
+
+
+def _print_progress():
+    """``run_job`` callback for batch mode (``blender -b``): one line per change of the frame count."""
+    last = [None]
+
+    def show(tracker) -> bool:
+        line = tracker.status_line()
+        if line != last[0]:
+            print(line, flush=True)
+            last[0] = line
+        return True
+
+    return show
 
 
 def _discard_when_stopped(prepared, engine_stopped: bool) -> None:
@@ -333,3 +364,83 @@ def _preview_arrived(api, number: int, worker: BackgroundCall) -> None:
     except _errors(api) as err:
         wm.vtoonify_status = f"VToonify preview failed: {_user_message(err)}"
         print(wm.vtoonify_status)
+
+
+class _EngineStatusOperator(bpy.types.Operator):
+    """Ask the engine for its capabilities off the main thread; the panel shows the answer."""
+
+    auto_start = False
+
+    def _connector(self, context, api):
+        launch = dataclasses.replace(get_preferences(context).launch_settings(), auto_start=self.auto_start)
+        owner = engines.current()
+        return functools.partial(connect, launch, api, on_start=owner.add if owner is not None else None)
+
+    def execute(self, context):
+        api = engine_client.load()
+        call = functools.partial(query_status, self._connector(context, api), api)
+        if bpy.app.background:
+            _status_arrived(BackgroundCall(call, name="vtoonify-status").outcome_when_done())
+            return {"FINISHED"}
+        worker = BackgroundCall(call, name="vtoonify-status")
+        bpy.app.timers.register(timer_callback(worker, lambda done: _status_arrived(done.outcome()), POLL_INTERVAL_S),
+                                first_interval=POLL_INTERVAL_S)
+        context.window_manager.vtoonify_status = "VToonify: asking the engine..."
+        return {"FINISHED"}
+
+
+def _status_arrived(status: EngineStatus) -> None:
+    engines.remember_status(status)
+    wm = bpy.context.window_manager
+    wm.vtoonify_status = f"VToonify: {status.summary()}"
+    for window in wm.windows:
+        for area in window.screen.areas if window.screen else ():
+            if area.type == "SEQUENCE_EDITOR":
+                area.tag_redraw()
+
+
+class VTOON_OT_engine_refresh(_EngineStatusOperator):
+    """Ask the running engine which backend Auto will use and which styles are installed"""
+
+    bl_idname = "sequencer.vtoonify_engine_refresh"
+    bl_label = "Refresh"
+
+
+class VTOON_OT_engine_start(_EngineStatusOperator):
+    """Start the engine now (it stops when Blender quits, and after 15 idle minutes)"""
+
+    bl_idname = "sequencer.vtoonify_engine_start"
+    bl_label = "Start"
+    auto_start = True
+
+
+class VTOON_OT_engine_stop(bpy.types.Operator):
+    """Stop the engines this Blender started (an engine someone else started is left running)"""
+
+    bl_idname = "sequencer.vtoonify_engine_stop"
+    bl_label = "Stop"
+
+    @classmethod
+    def poll(cls, context):
+        owner = engines.current()
+        return owner is not None and bool(owner.running()) and not context.window_manager.vtoonify_running
+
+    def execute(self, context):
+        engines.stop_all()
+        engines.remember_status(EngineStatus(running=False, error="stopped"))
+        context.window_manager.vtoonify_status = "VToonify: engine stopped"
+        return {"FINISHED"}
+
+
+class VTOON_OT_copy_fetch_command(bpy.types.Operator):
+    """Copy the command that downloads this style's model files"""
+
+    bl_idname = "sequencer.vtoonify_copy_fetch_command"
+    bl_label = "Copy Command"
+
+    command: bpy.props.StringProperty(options={"HIDDEN", "SKIP_SAVE"})
+
+    def execute(self, context):
+        context.window_manager.clipboard = self.command
+        self.report({"INFO"}, "Copied: " + self.command)
+        return {"FINISHED"}
