@@ -24,6 +24,8 @@ if bpy is not None:
         operators.VTOON_OT_engine_start,
         operators.VTOON_OT_engine_stop,
         operators.VTOON_OT_copy_fetch_command,
+        operators.VTOON_OT_version_step,
+        operators.VTOON_OT_versions_purge,
         panels.VTOON_PT_stylize,
     )
 else:

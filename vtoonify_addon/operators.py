@@ -293,7 +293,7 @@ class VTOON_OT_cancel(bpy.types.Operator):
 
 
 class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
-    """Stylize only the current frame and show it in the image editor"""
+    """Stylize only the current frame: a before/after overlay in the Sequencer preview"""
 
     bl_idname = "sequencer.vtoonify_preview"
     bl_label = "Preview Current Frame"
@@ -312,8 +312,9 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
         number = prepared.source_numbers[frame - prepared.frame_start]
-        return api, number, functools.partial(preview_frame, self._connector(context, api), prepared.settings,
-                                              number)
+        where = (scene.name, source.name, frame, prepared.settings.get("output_space", "plate"))
+        return api, (number, where), functools.partial(preview_frame, self._connector(context, api),
+                                                       prepared.settings, number)
 
     def execute(self, context):
         """Blocking (scripts, background mode)."""
@@ -340,12 +341,18 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         worker = BackgroundCall(call, name="vtoonify-preview")
         bpy.app.timers.register(timer_callback(worker, functools.partial(_preview_arrived, api, number),
                                                POLL_INTERVAL_S), first_interval=POLL_INTERVAL_S)
-        context.window_manager.vtoonify_status = f"VToonify: previewing source frame {number}..."
+        context.window_manager.vtoonify_status = f"VToonify: previewing source frame {number[0]}..."
         return {"FINISHED"}
 
 
-def _show_preview(reply: dict, number: int) -> str:
-    """Main thread: load the preview image into every image editor; returns the status line."""
+def _show_preview(reply: dict, request: tuple) -> str:
+    """Main thread: show the preview where the artist works, as a before/after overlay strip in the
+    Sequencer (stylized right half over the source) and in any image editor; returns the status line."""
+    number, (scene_name, source_name, frame, output_space) = request
+    scene = bpy.data.scenes.get(scene_name)
+    source = compat.all_strips(scene.sequence_editor).get(source_name) if scene is not None else None
+    if source is not None and output_space == "plate":
+        stylize.show_preview_strip(scene, source, reply["path"], frame)
     image = bpy.data.images.load(reply["path"], check_existing=True)
     image.reload()
     for window in bpy.context.window_manager.windows:
@@ -353,10 +360,10 @@ def _show_preview(reply: dict, number: int) -> str:
             if area.type == "IMAGE_EDITOR":
                 area.spaces.active.image = image
                 area.tag_redraw()
-    return f"VToonify preview of source frame {number}: {image.name}"
+    return f"VToonify preview of source frame {number}: {image.name} (before | after in the Sequencer)"
 
 
-def _preview_arrived(api, number: int, worker: BackgroundCall) -> None:
+def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
     """``bpy.app.timers`` callback once the worker ended: show the image or the error."""
     wm = bpy.context.window_manager
     try:
@@ -443,4 +450,66 @@ class VTOON_OT_copy_fetch_command(bpy.types.Operator):
     def execute(self, context):
         context.window_manager.clipboard = self.command
         self.report({"INFO"}, "Copied: " + self.command)
+        return {"FINISHED"}
+
+
+def _active_result(context):
+    scene = compat.vse_scene(context)
+    strip = compat.active_strip(scene) if scene is not None else None
+    return (scene, strip) if strip is not None and strip.get(js.SOURCE_PROPERTY) else (scene, None)
+
+
+class VTOON_OT_version_step(bpy.types.Operator):
+    """Show the previous or next rendered version (vNNN) of the active result strip"""
+
+    bl_idname = "sequencer.vtoonify_version_step"
+    bl_label = "Switch Version"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
+
+    step: bpy.props.IntProperty(default=1, options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+
+    def execute(self, context):
+        scene, strip = _active_result(context)
+        _stem, versions, current = stylize.result_versions(strip)
+        if current not in versions or not versions:
+            return self._fail(context, "the result strip does not show a versioned folder")
+        index = versions.index(current) + self.step
+        if not 0 <= index < len(versions):
+            self.report({"INFO"}, f"VToonify: v{current:03d} is the {'newest' if self.step > 0 else 'oldest'}")
+            return {"CANCELLED"}
+        try:
+            stylize.switch_version(scene, strip, versions[index])
+        except stylize.StripError as err:
+            return self._fail(context, err.user_message)
+        context.window_manager.vtoonify_status = f"VToonify: {strip.name} shows v{versions[index]:03d}"
+        return {"FINISHED"}
+
+    def _fail(self, context, message):
+        context.window_manager.vtoonify_status = message
+        self.report({"ERROR"}, message)
+        return {"CANCELLED"}
+
+
+class VTOON_OT_versions_purge(bpy.types.Operator):
+    """Delete the rendered versions of this result that no strip shows (the shown one is kept)"""
+
+    bl_idname = "sequencer.vtoonify_versions_purge"
+    bl_label = "Purge Old Versions"
+
+    @classmethod
+    def poll(cls, context):
+        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context):
+        scene, strip = _active_result(context)
+        removed = stylize.purge_old_versions(scene, strip)
+        context.window_manager.vtoonify_status = f"VToonify: deleted {len(removed)} old version(s)"
+        self.report({"INFO"}, context.window_manager.vtoonify_status)
         return {"FINISHED"}

@@ -49,6 +49,18 @@ def _engine_box(layout, context, settings, width: int) -> None:
     row.operator("sequencer.vtoonify_engine_stop", icon="X")
 
 
+def _versions_row(layout, strip) -> None:
+    """``v002 of v001..v003``, previous / next, purge."""
+    _stem, versions, current = stylize.result_versions(strip)
+    if current is None or not versions:
+        return
+    row = layout.row(align=True)
+    row.label(text=f"Version v{current:03d} ({len(versions)}: v{versions[0]:03d}..v{versions[-1]:03d})")
+    row.operator("sequencer.vtoonify_version_step", text="", icon="TRIA_LEFT").step = -1
+    row.operator("sequencer.vtoonify_version_step", text="", icon="TRIA_RIGHT").step = 1
+    row.operator("sequencer.vtoonify_versions_purge", text="", icon="TRASH")
+
+
 class VTOON_PT_stylize(bpy.types.Panel):
     bl_space_type = "SEQUENCE_EDITOR"
     bl_region_type = "UI"
@@ -79,6 +91,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
                 box = layout.box()
                 box.label(text=f"{stored.get('backend')} / {stored.get('style')} #{stored.get('style_id')}, "
                                f"degree {stored.get('degree')}")
+            _versions_row(layout, strip)
         elif source is not strip:
             layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
         col = layout.column()
