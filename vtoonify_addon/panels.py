@@ -51,6 +51,8 @@ def _engine_box(layout, context, settings, width: int) -> None:
 
 def _versions_row(layout, strip) -> None:
     """``v002 of v001..v003``, previous / next, purge."""
+    if strip.type != "IMAGE":
+        return
     _stem, versions, current = stylize.result_versions(strip)
     if current is None or not versions:
         return
