@@ -1,4 +1,4 @@
-"""Command line: ``vtoonify render | prepare | serve | models`` (also ``python -m engine``).
+"""Command line: ``vtoonify render | prepare | serve | models | train`` (also ``python -m engine``).
 
 User mistakes print one line, ``error: <problem> (<fix>)``, and exit 2; a resource that ran short (GPU
 memory, disk space, a busy device) exits 75 so a farm retries; a cancelled or SIGTERM'd job exits 130
@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "render settings define, so the render chunks of a farm job never repeat it.")
     add_job_settings(p)
     add_service_commands(sub)
+    from engine.train.cli import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -218,9 +221,15 @@ def _job_failed(args, sink, exc: Exception) -> int:
     return code
 
 
+def cmd_train(args) -> int:
+    from engine.train.cli import run
+
+    return run(args)
+
+
 def _run_tool(args) -> int:
-    """serve / models: their own exit codes; user mistakes exit 2."""
-    handlers = {"serve": cmd_serve, "models": cmd_models}
+    """serve / models / train: their own exit codes; user mistakes exit 2."""
+    handlers = {"serve": cmd_serve, "models": cmd_models, "train": cmd_train}
     try:
         return handlers[args.command](args)
     except JobCancelled as exc:
