@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--connection-file", help="where to write host/port/token (default: user runtime folder)")
     s.add_argument("--models", dest="models_dir", help="models folder")
     s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    s.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
+                   help="exit once no client is connected and no job is queued or running for this long "
+                        "(default 0 = never)")
+    s.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                   help="when this process is gone (even killed), cancel the jobs of closed connections "
+                        "and exit once idle")
 
     m = sub.add_parser("models", help="list, verify or fetch the official model files")
     m.add_argument("action", choices=("list", "verify", "fetch"))
@@ -129,7 +135,8 @@ def cmd_serve(args) -> int:
     from engine.service.server import serve
 
     return serve(host=args.host, port=args.port, connection_file=args.connection_file,
-                 models_dir=args.models_dir, device=args.device)
+                 models_dir=args.models_dir, device=args.device, idle_timeout_s=args.idle_timeout,
+                 parent_pid=args.parent_pid)
 
 
 def cmd_models(args) -> int:

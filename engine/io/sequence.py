@@ -8,7 +8,6 @@ then the InputError lists every missing number in the sequence's span.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +16,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.io.base import FrameSource, describe_numbers
 from engine.io.image import image_size, read_rgb8
-
-_PRINTF = re.compile(r"%(0?)(\d*)d")
-_HASHES = re.compile(r"#+|@+")
-_TRAILING_DIGITS = re.compile(r"^(?P<prefix>.*?)(?P<digits>\d+)$")
+from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
 
 @dataclass(frozen=True)
@@ -33,7 +29,7 @@ class SequencePattern:
     padding: int
 
     def name_for(self, frame_number: int) -> str:
-        return f"{self.prefix}{int(frame_number):0{self.padding}d}{self.suffix}"
+        return catalog.frame_name(self.prefix, frame_number, self.padding, self.suffix)
 
     def path_for(self, frame_number: int) -> Path:
         return self.folder / self.name_for(frame_number)
@@ -41,34 +37,21 @@ class SequencePattern:
     @property
     def hash_pattern(self) -> str:
         """The pattern written with ``#`` per digit (``shot.####.exr``)."""
-        return str(self.folder / f"{self.prefix}{'#' * self.padding}{self.suffix}")
+        return str(self.folder / catalog.pattern_name(self.prefix, self.padding, self.suffix))
 
     def number_of(self, name: str) -> int | None:
         """Frame number encoded in ``name``, or None if the name is not a member of this sequence."""
-        if not (name.startswith(self.prefix) and name.endswith(self.suffix)):
-            return None
-        digits = name[len(self.prefix):len(name) - len(self.suffix)]
-        if not digits.isdigit() or not digits.isascii():
-            return None
-        # Same width as the padding, or wider without a leading zero (frame 10000 of a #### sequence).
-        if len(digits) == self.padding or (len(digits) > self.padding and digits[0] != "0"):
-            return int(digits)
-        return None
+        return catalog.member_number(name, self.prefix, self.padding, self.suffix)
 
 
 def parse_pattern(path: str) -> SequencePattern | None:
     """``shot.####.exr`` / ``shot.%04d.exr`` / ``shot.@@@@.exr`` -> SequencePattern; None if no placeholder."""
     folder, name = os.path.split(path)
-    match = _PRINTF.search(name)
-    if match:
-        padding = int(match.group(2) or 1)
-    else:
-        runs = list(_HASHES.finditer(name))
-        if not runs:
-            return None
-        match = runs[-1]  # the last run of # or @ is the frame number
-        padding = len(match.group(0))
-    return SequencePattern(Path(folder or "."), name[:match.start()], name[match.end():], padding)
+    parts = catalog.split_pattern(name)
+    if parts is None:
+        return None
+    prefix, padding, suffix = parts
+    return SequencePattern(Path(folder or "."), prefix, suffix, padding)
 
 
 def pattern_from_member(path: Path) -> SequencePattern | None:
@@ -77,12 +60,11 @@ def pattern_from_member(path: Path) -> SequencePattern | None:
     Names made only of digits (``077436.jpg``) are not taken as sequence members: folders of photos
     are often named that way; pass ``######.jpg`` explicitly for such a sequence.
     """
-    stem, ext = os.path.splitext(path.name)
-    match = _TRAILING_DIGITS.match(stem)
-    if not match or not match.group("prefix"):
+    parts = catalog.split_member(path.name)
+    if parts is None:
         return None
-    digits = match.group("digits")
-    return SequencePattern(path.parent, match.group("prefix"), ext, len(digits))
+    prefix, digits, suffix = parts
+    return SequencePattern(path.parent, prefix, suffix, len(digits))
 
 
 def scan(pattern: SequencePattern) -> dict[int, Path]:

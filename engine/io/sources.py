@@ -12,9 +12,9 @@ from engine.io.base import FrameSource
 from engine.io.image import image_size, read_rgb8
 from engine.io.sequence import SequenceSource, parse_pattern, pattern_from_member, scan
 from engine.io.video import VideoSource
+from engine.service import catalog
 
-IMAGE_EXTENSIONS = frozenset({".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp", ".webp",
-                              ".hdr", ".tga", ".sgi", ".rgb", ".cin", ".jp2", ".jxl", ".heic", ".avif"})
+IMAGE_EXTENSIONS = frozenset(catalog.IMAGE_SUFFIXES)
 
 
 class ImageSource(FrameSource):

@@ -11,13 +11,18 @@ import json
 from dataclasses import dataclass, field
 
 from engine.errors import ConfigError
+from engine.service.catalog import (  # the one list of choices and defaults (shared with the clients)
+    BACKBONES,
+    BACKENDS,
+    DEFAULTS,
+    DEVICES,
+    EXR_COMPRESSIONS,
+    FORMATS,
+    OUTPUT_SPACES,
+    PNG_BITS,
+)
 
-BACKENDS = ("auto", "vtoonify", "classic")
-FORMATS = ("exr", "png")
-OUTPUT_SPACES = ("plate", "crop")
-DEVICES = ("auto", "cpu", "cuda")
-BACKBONES = ("auto", "dualstylegan", "toonify")
-EXR_COMPRESSIONS = ("zip", "dwaa", "piz", "none")
+__all__ = ["BACKBONES", "BACKENDS", "DEVICES", "EXR_COMPRESSIONS", "FORMATS", "OUTPUT_SPACES", "RenderConfig"]
 
 
 @dataclass(frozen=True)
@@ -30,17 +35,17 @@ class RenderConfig:
     """Output folder; the engine never writes outside it."""
     frames: str | None = None
     """Frame range text such as ``1001-1100`` or ``1-10,20-30``; None = the whole source."""
-    start_number: int = 1
+    start_number: int = DEFAULTS["start_number"]
     """Number given to a video's first frame (image sequences keep their own numbers)."""
-    backend: str = "auto"
+    backend: str = DEFAULTS["backend"]
     """``vtoonify`` (needs the official files), ``classic`` (no weights) or ``auto``."""
-    backbone: str = "auto"
+    backbone: str = DEFAULTS["backbone"]
     """VToonify backbone: ``dualstylegan`` (VToonify-D), ``toonify`` (VToonify-T) or ``auto`` (D if present)."""
-    style: str = "cartoon"
+    style: str = DEFAULTS["style"]
     """Style family, named as the official model folders (cartoon, caricature, arcane, ...)."""
-    style_id: int = 26
+    style_id: int = DEFAULTS["style_id"]
     """Exemplar index in the family's ``exstyle_code.npy`` (VToonify-D only)."""
-    degree: float = 0.5
+    degree: float = DEFAULTS["degree"]
     """Structure degree d_s in [0, 1] (VToonify-D only)."""
     color_transfer: bool = False
     """Take all 18 latents from the exemplar (its colours too), not only the first 7."""
@@ -48,14 +53,14 @@ class RenderConfig:
     """A reference image encoded with pSp and used as a custom exemplar."""
     models_dir: str | None = None
     """Models folder; None = env ``VTOONIFY_MODELS``, then the user data folder."""
-    device: str = "auto"
+    device: str = DEFAULTS["device"]
     """``auto`` picks CUDA when available."""
-    batch: int = 0
+    batch: int = DEFAULTS["batch"]
     """Frames per forward pass; 0 = choose from free memory."""
-    format: str = "exr"
+    format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
-    exr_compression: str = "zip"
-    png_bits: int = 8
+    exr_compression: str = DEFAULTS["exr_compression"]
+    png_bits: int = DEFAULTS["png_bits"]
     """PNG bit depth, 8 or 16."""
     mattes: bool = False
     """Write face-parsing mattes: EXR layers ``matte.<class>``; with PNG, one grey sequence per class."""
@@ -64,9 +69,9 @@ class RenderConfig:
     such as Blender's VSE that cannot read EXR layers)."""
     matte_classes: str | None = None
     """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
-    output_space: str = "plate"
+    output_space: str = DEFAULTS["output_space"]
     """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
-    scale: float = 1.0
+    scale: float = DEFAULTS["scale"]
     """Output resolution multiplier applied after placement."""
     padding: tuple[int, int, int, int] = (200, 200, 200, 200)
     """Crop padding around the eye centre in aligned pixels: left, right, top, bottom."""
@@ -99,7 +104,7 @@ class RenderConfig:
         check(self.device in DEVICES, f"unknown device {self.device!r}", f"use one of {', '.join(DEVICES)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
-        check(self.png_bits in (8, 16), f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
+        check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
         check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
         check(int(self.style_id) >= 0, f"style id {self.style_id} is negative", "use 0 or more")
         check(int(self.batch) >= 0, f"batch {self.batch} is negative", "use 0 for automatic, or a positive size")

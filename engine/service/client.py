@@ -290,16 +290,24 @@ class EngineClient:
 
 def start_engine(python_exe: str, args: list[str] | tuple[str, ...] = (), connection_file: str | None = None,
                  env: dict | None = None, timeout_s: float = 60, *,
-                 entry: tuple[str, ...] = ENGINE_ENTRY, cwd: str | None = None
+                 entry: tuple[str, ...] = ENGINE_ENTRY, cwd: str | None = None,
+                 idle_timeout: float | None = None, parent_pid: int | None = None
                  ) -> tuple[subprocess.Popen, ConnectionInfo]:
     """Start ``python -m engine serve`` as a child; wait for its connection file and a good hello.
 
     ``entry`` replaces ``-m engine serve`` (e.g. ``("-m", "engine.service.server")``). The child's
     stderr goes to an unlinked temp file (never a pipe: a chatty engine must not block on it); when it
     dies or does not come up in time, the error carries the last lines of that stderr.
+    ``idle_timeout`` (seconds) and ``parent_pid`` (e.g. ``os.getpid()``) make the engine exit by itself
+    when nobody needs it any more, even if this process is killed (``--idle-timeout``/``--parent-pid``).
     """
     path = connection_file or str(connection.default_connection_path())
-    command = [python_exe, *entry, "--connection-file", path, *args]
+    lifetime = []
+    if idle_timeout:
+        lifetime += ["--idle-timeout", f"{float(idle_timeout):g}"]
+    if parent_pid is not None:
+        lifetime += ["--parent-pid", str(int(parent_pid))]
+    command = [python_exe, *entry, "--connection-file", path, *lifetime, *args]
     stderr_log = tempfile.TemporaryFile()
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

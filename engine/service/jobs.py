@@ -44,6 +44,8 @@ PREVIEW_QUEUE_LIMIT = 4
 """Previews waiting per device (each is a full one-frame render); more are refused with 'busy'."""
 PREVIEWS_KEPT = 64
 """Preview folders (one per request) kept under <state dir>/previews; older ones are deleted."""
+MAX_WARNINGS = 20
+"""Warnings kept per job (``warning`` events and the result's list) for the ``jobs`` summary."""
 
 
 def pipeline_runner(config: RenderConfig, on_event, cancel: threading.Event, models) -> dict:
@@ -89,6 +91,11 @@ class Job:
     result: dict | None = None
     error: dict | None = None
     last_event: dict | None = None
+    owner: int | None = None
+    """client_id of the connection that submitted (or resumed) it; not journaled (connections die
+    with the engine). The engine cancels a dead owner's jobs once its --parent-pid is gone."""
+    warnings: list[str] = field(default_factory=list)
+    backend_used: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict:
@@ -96,10 +103,20 @@ class Job:
                 "progress": self.progress, "result": self.result, "error": self.error,
                 "settings": self.settings}
 
+    def summary(self) -> dict:
+        """What the ``jobs`` reply says about a job, whoever submitted it (see docs/PROTOCOL.md)."""
+        result = self.result if isinstance(self.result, dict) else {}
+        warnings = list(self.warnings) or [str(w) for w in result.get("warnings") or []]
+        return {"job": self.id, "state": self.state, "source": self.settings.get("source"),
+                "output": self.settings.get("output"), "backend_asked": self.settings.get("backend"),
+                "backend_used": self.backend_used or result.get("backend"), "device": self.device,
+                "progress": self.progress, "settings": self.settings,
+                "warnings": warnings[:MAX_WARNINGS], "error": self.error, "created_s": self.created_s}
+
     def to_journal(self) -> dict:
         return {"id": self.id, "settings": self.settings, "device": self.device, "state": self.state,
                 "created_s": self.created_s, "progress": self.progress, "result": self.result,
-                "error": self.error}
+                "error": self.error, "warnings": self.warnings[:MAX_WARNINGS], "backend_used": self.backend_used}
 
     @classmethod
     def from_journal(cls, data: dict) -> Job:
@@ -107,7 +124,9 @@ class Job:
         job = cls(id=str(data["id"]), settings=dict(data["settings"]), device=str(data.get("device", "auto")),
                   state="interrupted" if state in ACTIVE_STATES else state,
                   created_s=float(data.get("created_s", 0.0)), progress=data.get("progress"),
-                  result=data.get("result"), error=data.get("error"))
+                  result=data.get("result"), error=data.get("error"),
+                  warnings=[str(w) for w in data.get("warnings") or []][:MAX_WARNINGS],
+                  backend_used=data.get("backend_used"))
         if job.state == "interrupted":
             job.last_event = protocol.event("job_failed", job.id, state="interrupted", error={
                 "code": "interrupted", "message": "the engine stopped before this job finished "
@@ -212,6 +231,7 @@ class JobQueue:
         self._workers: dict[str, _Worker] = {}
         self._preview_lanes: dict[str, _PreviewLane] = {}
         self.max_active_jobs = MAX_ACTIVE_JOBS
+        self._previews_in_flight = 0
         self._closing = False
         self._load_journal()
 
@@ -223,13 +243,14 @@ class JobQueue:
     # --- requests -------------------------------------------------------------------------
 
     def submit(self, settings: dict, on_created: Callable[[Job], None] | None = None,
-               job_id: str | None = None) -> Job:
+               job_id: str | None = None, owner: int | None = None) -> Job:
         """Validate settings (ConfigError names the bad field) and queue the job on its device."""
         config = self._config_for(settings)
         with self._lock:
-            return self._enqueue(config, job_id or uuid.uuid4().hex[:12], on_created)
+            return self._enqueue(config, job_id or uuid.uuid4().hex[:12], on_created, owner)
 
-    def resume(self, job_id: str, on_created: Callable[[Job], None] | None = None) -> Job:
+    def resume(self, job_id: str, on_created: Callable[[Job], None] | None = None,
+               owner: int | None = None) -> Job:
         """Requeue an interrupted/failed/cancelled job under the same id with resume=True.
 
         The settings are validated BEFORE the old record is replaced, so a resume that fails (bad
@@ -242,9 +263,10 @@ class JobQueue:
                 raise ConfigError(f"job {job_id} is already done; there is nothing to resume",
                                   "submit it again to render it anew")
             config = self._config_for(dict(old.settings, resume=True))
-            return self._enqueue(config, job_id, on_created)
+            return self._enqueue(config, job_id, on_created, owner)
 
-    def _enqueue(self, config: RenderConfig, job_id: str, on_created: Callable[[Job], None] | None) -> Job:
+    def _enqueue(self, config: RenderConfig, job_id: str, on_created: Callable[[Job], None] | None,
+                 owner: int | None = None) -> Job:
         """Under the lock: refuse when closing or full, then record (replacing any old record) and queue."""
         if self._closing:
             raise EngineError("the engine is shutting down", "start it again and resubmit")
@@ -253,7 +275,7 @@ class JobQueue:
             raise BusyError(f"{active} jobs are already queued or running (limit {self.max_active_jobs})",
                             "wait for some to finish or cancel them, then submit again")
         settings = {**config.extra, **config.to_dict()}  # unknown keys travel on (forward compatible)
-        job = Job(id=job_id, settings=settings, device=config.device)
+        job = Job(id=job_id, settings=settings, device=config.device, owner=owner)
         self._jobs.pop(job_id, None)  # a resumed job moves to the end (newest)
         self._jobs[job.id] = job
         self._prune()
@@ -276,9 +298,27 @@ class JobQueue:
         return dict(job.to_dict(), model_cache=worker.stats() if worker else None)
 
     def list(self) -> list[dict]:
+        """Every job's owner-independent summary (any client sees the engine's whole queue)."""
         with self._lock:
-            return [{"job": j.id, "state": j.state, "progress": j.progress, "source": j.settings.get("source"),
-                     "output": j.settings.get("output"), "created_s": j.created_s} for j in self._jobs.values()]
+            return [job.summary() for job in self._jobs.values()]
+
+    def active_count(self) -> int:
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.state in ACTIVE_STATES)
+
+    def busy(self) -> bool:
+        """Whether any job is queued or running or any preview is waiting or rendering."""
+        with self._lock:
+            return self._previews_in_flight > 0 or any(j.state in ACTIVE_STATES for j in self._jobs.values())
+
+    def cancel_orphans(self, live_owners: set[int]) -> list[str]:
+        """Cancel the queued/running jobs whose submitting connection is gone; returns their ids."""
+        with self._lock:
+            orphans = [j.id for j in self._jobs.values()
+                       if j.state in ACTIVE_STATES and not j.cancel.is_set() and j.owner not in live_owners]
+        for job_id in orphans:
+            self.cancel(job_id)
+        return orphans
 
     def cancel(self, job_id: str) -> str:
         """Queued -> cancelled now; running -> the worker stops between batches; finished -> unchanged."""
@@ -309,10 +349,24 @@ class JobQueue:
             lane = self._preview_lanes.get(config.device)
             if lane is None:
                 lane = self._preview_lanes[config.device] = _PreviewLane(config.device, self._run_preview)
-        lane.offer((config, frame, Path(out_root), worker, on_done))
+            self._previews_in_flight += 1
+        try:
+            lane.offer((config, frame, Path(out_root), worker, on_done))
+        except BaseException:
+            self._preview_finished()
+            raise
+
+    def _preview_finished(self) -> None:
+        with self._lock:
+            self._previews_in_flight -= 1
 
     def _run_preview(self, item: tuple) -> None:
-        config, frame, out_root, worker, on_done = item
+        try:
+            self._render_preview(*item)
+        finally:
+            self._preview_finished()
+
+    def _render_preview(self, config, frame, out_root, worker, on_done) -> None:
         try:
             out_root.mkdir(parents=True, exist_ok=True)
             prune_preview_folders(out_root, PREVIEWS_KEPT - 1)
@@ -375,6 +429,8 @@ class JobQueue:
             if kind == "progress":
                 job.progress = fields
                 job.last_event = message
+            elif kind == "warning" and len(job.warnings) < MAX_WARNINGS:
+                job.warnings.append(str(fields.get("message", ""))[:1000])
             self._publish(job.id, message)
 
         try:
@@ -382,6 +438,8 @@ class JobQueue:
             result = self._runner(config, on_event, job.cancel, worker.models())
             state = "done"
             job.result = compact_result(result)
+            if isinstance(job.result.get("backend"), str):
+                job.backend_used = job.result["backend"]
             message = protocol.event("job_done", job.id, state=state, result=job.result)
         except JobCancelled:
             state = "interrupted" if self._closing else "cancelled"

@@ -1,7 +1,9 @@
 """Run an engine as a child process for the length of a ``with`` block (panel, farm tools, tests).
 
-``start_engine`` (client.py, stdlib) does the starting; this adds the orderly stop: a ``shutdown``
-request first (the engine flushes its journal and removes its connection file), SIGTERM, then kill.
+``start_engine`` (client.py, stdlib; re-exported here) does the starting; this adds the orderly stop:
+a ``shutdown`` request first (the engine flushes its journal and removes its connection file),
+SIGTERM, then kill. ``idle_timeout=`` / ``parent_pid=`` (both functions) let the engine end by
+itself: after that many idle seconds, or once the parent process is gone (even after a kill -9).
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ except ImportError:
     from engine.service.connection import ConnectionInfo
 
 
+__all__ = ["EngineProcess", "start_engine", "stop_engine"]
+
+
 class EngineProcess:
     """``with EngineProcess(connection_file=...) as engine: engine.connect().ping()``."""
 
     def __init__(self, args: list[str] | tuple[str, ...] = (), connection_file: str | None = None,
                  env: dict | None = None, timeout_s: float = 60.0, python_exe: str = sys.executable,
-                 entry: tuple[str, ...] = ("-m", "engine", "serve"), cwd: str | None = None) -> None:
+                 entry: tuple[str, ...] = ("-m", "engine", "serve"), cwd: str | None = None,
+                 idle_timeout: float | None = None, parent_pid: int | None = None) -> None:
         self._start_args = {"python_exe": python_exe, "args": list(args), "connection_file": connection_file,
-                            "env": env, "timeout_s": timeout_s, "entry": tuple(entry), "cwd": cwd}
+                            "env": env, "timeout_s": timeout_s, "entry": tuple(entry), "cwd": cwd,
+                            "idle_timeout": idle_timeout, "parent_pid": parent_pid}
         self.proc: subprocess.Popen | None = None
         self.info: ConnectionInfo | None = None
 

@@ -35,6 +35,7 @@ from .connection import (
     default_connection_path,
     is_stale,
     load_connection_file,
+    pid_alive,
     remove_connection_file,
     write_connection_file,
 )
@@ -54,6 +55,11 @@ DROPPABLE_LIMIT = 256
 HARD_LIMIT = 4096
 """Queued messages above which a client is disconnected (its terminal events are never dropped)."""
 DROPPABLE_EVENTS = ("progress", "frame_done")
+PARENT_AT_START = os.getppid()
+PARENT_GRACE_S = 3.0
+"""Once the --parent-pid process is gone, the engine exits after this long with nothing to do."""
+LIFETIME_POLL_S = 0.25
+"""How often the idle timer and the parent process are checked."""
 
 
 def default_state_dir() -> Path:
@@ -83,6 +89,76 @@ def is_inside(path: str | os.PathLike, root: Path) -> bool:
     except (OSError, RuntimeError, ValueError):
         return False
     return resolved == base or base in resolved.parents
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: a zombie (killed, not yet reaped) counts as gone, and so does our
+    own parent once we have been re-parented (its pid may already belong to another process)."""
+    if pid == PARENT_AT_START and os.getppid() != pid:
+        return False
+    if not pid_alive(pid):
+        return False
+    if not sys.platform.startswith("linux"):
+        return True  # no /proc (macOS, Windows): pid_alive has the last word
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
+
+
+class Lifetime:
+    """When the engine should exit by itself: ``idle_timeout_s`` of nothing to do (0 = never), and
+    once the ``parent_pid`` process is gone, PARENT_GRACE_S of nothing to do. "Nothing to do" = no
+    authenticated connection, no queued or running job, no preview in flight."""
+
+    def __init__(self, idle_timeout_s: float = 0.0, parent_pid: int | None = None) -> None:
+        if idle_timeout_s < 0:
+            raise ConfigError(f"idle timeout {idle_timeout_s:g} s is negative", "pass 0 (never) or more seconds")
+        if parent_pid is not None and parent_pid <= 0:
+            raise ConfigError(f"parent pid {parent_pid} is not a process id", "pass the pid of the process to follow")
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.parent_pid = parent_pid
+        self.parent_gone = False
+        self._idle_since: float | None = None
+        self._next_check = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.idle_timeout_s > 0 or self.parent_pid is not None
+
+    def limit_s(self) -> float | None:
+        """Seconds of idleness after which to exit now; None = never."""
+        limits = [self.idle_timeout_s] if self.idle_timeout_s > 0 else []
+        if self.parent_gone:
+            limits.append(PARENT_GRACE_S)
+        return min(limits) if limits else None
+
+    def due(self, now: float) -> bool:
+        """Rate-limits the checks to one per LIFETIME_POLL_S."""
+        if not self.active or now < self._next_check:
+            return False
+        self._next_check = now + LIFETIME_POLL_S
+        return True
+
+    def check_parent(self) -> bool:
+        """True the first time the parent is seen gone."""
+        if self.parent_pid is None or self.parent_gone or process_alive(self.parent_pid):
+            return False
+        self.parent_gone = True
+        return True
+
+    def should_exit(self, idle: bool, now: float) -> bool:
+        if not idle:
+            self._idle_since = None
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+        limit = self.limit_s()
+        return limit is not None and now - self._idle_since >= limit
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -321,8 +397,9 @@ class EngineServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
                  jobs_factory: Callable[[Callable[[str, dict], None]], JobQueue] | None = None,
-                 state_dir: str | os.PathLike | None = None) -> None:
+                 state_dir: str | os.PathLike | None = None, lifetime: Lifetime | None = None) -> None:
         self.host = loopback_host(host)
+        self.lifetime = lifetime or Lifetime()
         self.token = token or secrets.token_urlsafe(32)
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.previews_dir = self.state_dir / "previews"
@@ -350,8 +427,9 @@ class EngineServer:
 
     def serve_forever(self, poll_s: float = 0.2) -> None:
         """Accept clients until stop_requested is set (by shutdown, SIGTERM or SIGINT)."""
-        self._listener.settimeout(poll_s)
+        self._listener.settimeout(min(poll_s, LIFETIME_POLL_S) if self.lifetime.active else poll_s)
         while not self.stop_requested.is_set():
+            self.check_lifetime()
             try:
                 sock, _ = self._listener.accept()
             except TimeoutError:
@@ -372,6 +450,26 @@ class EngineServer:
             with self._lock:
                 self._sessions.add(session)
             session.start()
+
+    def check_lifetime(self, now: float | None = None) -> None:
+        """Idle timeout and parent watch (see Lifetime); sets stop_requested when it is time to go."""
+        now = time.monotonic() if now is None else now
+        if not self.lifetime.due(now):
+            return
+        if self.lifetime.check_parent():
+            print(f"engine: parent process {self.lifetime.parent_pid} is gone; cancelling its jobs and "
+                  f"exiting once idle", file=sys.stderr, flush=True)
+        if self.lifetime.parent_gone:  # jobs whose submitter has disconnected have no one to report to
+            self.jobs.cancel_orphans(self.live_client_ids())
+        idle = not self.live_client_ids() and not self.jobs.busy()
+        if self.lifetime.should_exit(idle, now):
+            print(f"engine: idle for {self.lifetime.limit_s():g} s; exiting", file=sys.stderr, flush=True)
+            self.stop_requested.set()
+
+    def live_client_ids(self) -> set[int]:
+        """Authenticated connections that are still open (strangers do not keep the engine alive)."""
+        with self._lock:
+            return {s.client_id for s in self._sessions if s.authenticated.is_set() and not s.closed.is_set()}
 
     def hello_finished(self, session: ClientSession) -> None:
         """A stranger either authenticated or left: it no longer counts against the pre-auth cap."""
@@ -461,7 +559,8 @@ class EngineServer:
             settings = {k: v for k, v in message.items() if k not in ("type", "id")}
         elif not isinstance(settings, dict):
             raise ProtocolError("field 'settings' must be an object", "send the render options as an object")
-        job = self.jobs.submit(settings, on_created=lambda job: self.subscribe(job.id, session))
+        job = self.jobs.submit(settings, on_created=lambda job: self.subscribe(job.id, session),
+                               owner=session.client_id)
         session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
 
     def _jobs(self, session, request_id, message) -> None:
@@ -488,7 +587,8 @@ class EngineServer:
 
     def _resume(self, session, request_id, message) -> None:
         job_id = protocol.require_field(message, "job", str)
-        job = self.jobs.resume(job_id, on_created=lambda job: self.subscribe(job.id, session))
+        job = self.jobs.resume(job_id, on_created=lambda job: self.subscribe(job.id, session),
+                               owner=session.client_id)
         session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
 
     def _preview(self, session, request_id, message) -> None:
@@ -529,14 +629,16 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
           models_dir: str | None = None, device: str = "auto",
           ready_callback: Callable[[ConnectionInfo], None] | None = None, *,
           state_dir: str | os.PathLike | None = None, runner=None, preview_runner=None,
-          model_cache: bool = True) -> int:
+          model_cache: bool = True, idle_timeout_s: float = 0.0, parent_pid: int | None = None) -> int:
     """Run the engine service until shutdown / SIGTERM / SIGINT; returns the exit code (0 = clean).
 
     Raises ConfigError for a non-loopback host or when a live engine already owns the connection file.
     ``runner``/``preview_runner`` replace the pipeline (see jobs.JobRunner); None = the real pipeline.
     ``model_cache=False`` gives runners ``models=None`` (no torch import: for torch-free runners).
+    ``idle_timeout_s`` / ``parent_pid``: exit by itself when idle / when that process is gone (Lifetime).
     """
     host = loopback_host(host)
+    lifetime = Lifetime(idle_timeout_s, parent_pid)
     conn_path = Path(connection_file) if connection_file else default_connection_path()
     existing = load_connection_file(conn_path)
     if existing is not None and existing.pid != os.getpid() and not is_stale(existing):
@@ -550,7 +652,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
             kwargs["model_cache_factory"] = None
         return JobQueue(publish, state_dir=state, default_device=device, models_dir=models_dir, **kwargs)
 
-    server = EngineServer(host, port, jobs_factory=make_jobs, state_dir=state)
+    server = EngineServer(host, port, jobs_factory=make_jobs, state_dir=state, lifetime=lifetime)
     info = ConnectionInfo(host=server.host, port=server.port, token=server.token, pid=os.getpid(),
                           protocol=protocol.PROTOCOL_VERSION, path=str(conn_path))
     previous = {}
@@ -574,6 +676,16 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
     return 0
 
 
+def add_lifetime_options(parser: argparse.ArgumentParser) -> None:
+    """--idle-timeout / --parent-pid (shared by ``engine serve`` and ``python -m engine.service.server``)."""
+    parser.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
+                        help="exit once no client is connected and no job is queued or running for this "
+                             "long (default 0 = never)")
+    parser.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                        help="when this process is gone, cancel the jobs of closed connections and exit "
+                             f"once idle for {PARENT_GRACE_S:g} s")
+
+
 def _load_callable(dotted: str):
     """'package.module:function' -> the function (for --job-runner, a plug-in/test hook)."""
     module_name, _, attr = dotted.partition(":")
@@ -591,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=None, help="models folder")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--state-dir", default=None, help="job journal + previews (default: user state dir)")
+    add_lifetime_options(parser)
     parser.add_argument("--job-runner", default=None, help="module:function replacing the render pipeline")
     parser.add_argument("--preview-runner", default=None, help="module:function replacing render_preview")
     parser.add_argument("--no-model-cache", action="store_true", help="give runners no ModelCache (torch-free)")
@@ -600,7 +713,8 @@ def main(argv: list[str] | None = None) -> int:
                      state_dir=args.state_dir,
                      runner=_load_callable(args.job_runner) if args.job_runner else None,
                      preview_runner=_load_callable(args.preview_runner) if args.preview_runner else None,
-                     model_cache=not args.no_model_cache)
+                     model_cache=not args.no_model_cache, idle_timeout_s=args.idle_timeout,
+                     parent_pid=args.parent_pid)
     except EngineError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 2

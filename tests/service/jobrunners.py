@@ -6,7 +6,8 @@ frames, InputError when the source vanishes, files written to a temp name then r
 file ever has the final name). Started in the engine process via ``--job-runner jobrunners:write_frames``.
 
 Knobs (unknown RenderConfig keys travel in ``config.extra``): ``delay_s`` per frame, ``pad_bytes``
-of filler in each progress event (to flood slow readers), ``progress_per_frame`` events per frame.
+of filler in each progress event (to flood slow readers), ``progress_per_frame`` events per frame,
+``warning`` (a message sent as a ``warning`` event before the first frame).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def write_frames(config, on_event, cancel, models) -> dict:
     out_dir = Path(config.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = config.name or source.stem
+    if config.extra.get("warning"):
+        on_event({"event": "warning", "message": str(config.extra["warning"])})
     outputs, skipped = [], 0
     started = time.monotonic()
     for done, frame in enumerate(frames, start=1):

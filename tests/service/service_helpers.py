@@ -26,6 +26,12 @@ def engine_env(state_dir: Path) -> dict:
     return env
 
 
+def runner_args(root: Path, runner: str = "jobrunners:write_frames") -> list[str]:
+    """Options that give a SERVER_ENTRY engine the torch-free test job runner and its own state dir."""
+    return ["--state-dir", str(root / "state"), "--job-runner", runner,
+            "--preview-runner", "jobrunners:write_preview", "--no-model-cache"]
+
+
 def start_test_engine(root: Path, runner: str | None = "jobrunners:write_frames",
                       extra_args: tuple[str, ...] | None = None) -> EngineProcess:
     """A fresh engine process with its own connection file and state dir under ``root``.

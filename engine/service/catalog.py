@@ -1,0 +1,189 @@
+"""The one list of styles, render defaults and image-sequence names the engine, the panel and the
+Blender add-on share.
+
+STDLIB ONLY and import-free (no engine, torch or numpy import), so the add-on can copy this file into
+its package and the panel can import it without the render stack. RenderConfig
+(engine/pipeline/config.py) takes its choices and defaults from here; engine/io/sequence.py its name
+grammar.
+
+Sequence name grammar: a pattern names the frame number with a run of ``#`` or ``@`` (one per digit;
+the LAST run is the frame number) or a printf field ``%04d`` (``%d`` = no padding). A member file is
+``<prefix><digits><suffix>`` where the stem ends in digits after at least one other character, so
+``shot.1001.png`` belongs to ``shot.####.png`` while ``077436.jpg`` (a photo named by number) belongs
+to no sequence. A member is wider than the padding only without a leading zero (frame 10000 of a
+``####`` sequence).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+# --- choices ------------------------------------------------------------------------------------
+
+STYLE_FAMILIES = ("cartoon", "caricature", "arcane", "comic", "pixar", "illustration")
+"""The official VToonify model families (folder ``vtoonify_<d|t>_<family>``)."""
+MODEL_BACKBONES = ("dualstylegan", "toonify")
+"""VToonify-D (exemplar, degree, colour transfer) and VToonify-T (a fine-tuned StyleGAN2)."""
+FAMILY_BACKBONES = {
+    "cartoon": MODEL_BACKBONES, "caricature": MODEL_BACKBONES, "arcane": MODEL_BACKBONES,
+    "comic": MODEL_BACKBONES, "pixar": MODEL_BACKBONES, "illustration": ("dualstylegan",),
+}
+"""Which backbones the authors published for each family."""
+
+BACKENDS = ("auto", "vtoonify", "classic")
+BACKBONES = ("auto", *MODEL_BACKBONES)
+FORMATS = ("exr", "png")
+OUTPUT_SPACES = ("plate", "crop")
+DEVICES = ("auto", "cpu", "cuda")
+EXR_COMPRESSIONS = ("zip", "dwaa", "piz", "none")
+PNG_BITS = (8, 16)
+MATTE_CLASSES = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r", "nose",
+                 "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat")
+"""Face-parsing classes a job may ask for (BiSeNet's, less background)."""
+CLASSIC_MATTE_CLASSES = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip", "l_lip")
+"""The landmark mattes the classic backend draws (a subset of MATTE_CLASSES)."""
+
+STYLE_ONLY_SETTINGS = ("style", "backbone", "style_id", "degree", "color_transfer", "exstyle_image")
+"""Settings only the VToonify backend uses; the classic backend ignores them."""
+
+DEFAULTS = {
+    "backend": "auto",
+    "backbone": "auto",
+    "style": "cartoon",
+    "style_id": 26,
+    "degree": 0.5,
+    "color_transfer": False,
+    "device": "auto",
+    "format": "exr",
+    "exr_compression": "zip",
+    "png_bits": 8,
+    "start_number": 1,
+    "output_space": "plate",
+    "scale": 1.0,
+    "mattes": False,
+    "matte_files": False,
+    "batch": 0,
+}
+"""Render defaults (RenderConfig's field defaults are these values)."""
+
+SCALE_RANGE = (0.05, 8.0)
+DEGREE_RANGE = (0.0, 1.0)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf")
+IMAGE_SUFFIXES = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp", ".webp", ".hdr", ".tga",
+                  ".sgi", ".rgb", ".cin", ".jp2", ".jxl", ".heic", ".avif")
+"""Still-image file types the engine reads (OpenImageIO); only these can be sequence members."""
+
+
+# --- sequence names -----------------------------------------------------------------------------
+
+_PRINTF = re.compile(r"%(0?)(\d*)d")
+_HASHES = re.compile(r"#+|@+")
+_TRAILING_DIGITS = re.compile(r"^(?P<prefix>.*?)(?P<digits>\d+)$")
+
+
+def split_pattern(name: str) -> tuple[str, int, str] | None:
+    """``shot.####.exr`` / ``shot.%04d.exr`` / ``shot.@@@@.exr`` -> (prefix, padding, suffix); None
+    when the name has no frame placeholder."""
+    match = _PRINTF.search(name)
+    if match:
+        return name[:match.start()], int(match.group(2) or 1), name[match.end():]
+    runs = list(_HASHES.finditer(name))
+    if not runs:
+        return None
+    last = runs[-1]
+    return name[:last.start()], len(last.group(0)), name[last.end():]
+
+
+def is_pattern(path: str) -> bool:
+    """Whether the file name holds a frame placeholder (``####``, ``@@@@`` or ``%04d``)."""
+    return split_pattern(os.path.basename(path)) is not None
+
+
+def split_member(name: str) -> tuple[str, str, str] | None:
+    """``shot.1001.png`` -> (``shot.``, ``1001``, ``.png``): a name that may be a sequence member.
+
+    None for names whose stem does not end in digits, names made only of digits (``077436.jpg``)
+    and files that are not still images (``908.mp4`` and ``sh010_plate_v001.mov`` are videos)."""
+    stem, ext = os.path.splitext(name)
+    if ext.lower() not in IMAGE_SUFFIXES:
+        return None
+    match = _TRAILING_DIGITS.match(stem)
+    if not match or not match.group("prefix"):
+        return None
+    return match.group("prefix"), match.group("digits"), ext
+
+
+def member_number(name: str, prefix: str, padding: int, suffix: str) -> int | None:
+    """Frame number of ``name`` in the sequence (prefix, padding, suffix), or None if not a member."""
+    if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) < len(prefix) + len(suffix):
+        return None
+    digits = name[len(prefix):len(name) - len(suffix)]
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    if len(digits) == padding or (len(digits) > padding and digits[0] != "0"):
+        return int(digits)
+    return None
+
+
+def frame_name(prefix: str, number: int, padding: int, suffix: str) -> str:
+    return f"{prefix}{int(number):0{padding}d}{suffix}"
+
+
+def frame_path(pattern: str, number: int) -> str:
+    """``/a/shot.####.png`` + 7 -> ``/a/shot.0007.png`` (also ``%04d`` and ``@@@@``)."""
+    folder, name = os.path.split(pattern)
+    parts = split_pattern(name)
+    if parts is None:
+        raise ValueError(f"sequence pattern {pattern!r} has no #### or %0Nd frame field")
+    prefix, padding, suffix = parts
+    return os.path.join(folder, frame_name(prefix, number, padding, suffix))
+
+
+def pattern_name(prefix: str, padding: int, suffix: str) -> str:
+    """The file name pattern written with ``#`` per digit (``shot.####.exr``)."""
+    return f"{prefix}{'#' * padding}{suffix}"
+
+
+def hash_pattern(folder: str, prefix: str, padding: int, suffix: str) -> str:
+    """The pattern with its folder (``/a/shot.####.exr``)."""
+    return os.path.join(folder, pattern_name(prefix, padding, suffix))
+
+
+def pattern_of_member(path: str) -> tuple[str, int] | None:
+    """A picked frame ``/a/shot.1001.png`` -> (``/a/shot.####.png``, 1001); None when the file cannot
+    be a sequence member (see ``split_member``). Nothing on disk is looked at."""
+    folder, name = os.path.split(path)
+    parts = split_member(name)
+    if parts is None:
+        return None
+    prefix, digits, suffix = parts
+    return hash_pattern(folder, prefix, len(digits), suffix), int(digits)
+
+
+def sequence_members(pattern: str) -> dict[int, str]:
+    """Frame number -> path of every file on disk that belongs to ``pattern`` (sorted by number)."""
+    folder, name = os.path.split(pattern)
+    parts = split_pattern(name)
+    if parts is None:
+        return {}
+    prefix, padding, suffix = parts
+    try:
+        names = sorted(os.listdir(folder or "."))
+    except OSError:
+        return {}
+    found: dict[int, str] = {}
+    for entry in names:
+        number = member_number(entry, prefix, padding, suffix)
+        if number is not None and number not in found:
+            found[number] = os.path.join(folder, entry)
+    return dict(sorted(found.items()))
+
+
+def sequence_for_frames(paths: list[str]) -> str | None:
+    """Several picked files that are frames of ONE sequence -> its pattern; None otherwise."""
+    patterns = {pattern_of_member(p)[0] if pattern_of_member(p) else None for p in paths}
+    if len(paths) < 2 or len(patterns) != 1 or None in patterns:
+        return None
+    return patterns.pop()
