@@ -20,6 +20,7 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
     FORMATS,
     OUTPUT_SPACES,
     PNG_BITS,
+    PRECISIONS,
 )
 
 __all__ = ["BACKBONES", "BACKENDS", "DEVICES", "EXR_COMPRESSIONS", "FORMATS", "OUTPUT_SPACES", "RenderConfig"]
@@ -57,6 +58,9 @@ class RenderConfig:
     """``auto`` picks CUDA when available."""
     batch: int = DEFAULTS["batch"]
     """Frames per forward pass; 0 = choose from free memory."""
+    precision: str = DEFAULTS["precision"]
+    """Network compute dtype: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the device has fast
+    bf16: CPUs with AVX512-BF16/AMX, CUDA GPUs from Ampere on; else fp32). Part of the job key."""
     format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
     exr_compression: str = DEFAULTS["exr_compression"]
@@ -101,7 +105,10 @@ class RenderConfig:
         check(self.format in FORMATS, f"unknown format {self.format!r}", f"use one of {', '.join(FORMATS)}")
         check(self.output_space in OUTPUT_SPACES, f"unknown output space {self.output_space!r}",
               f"use one of {', '.join(OUTPUT_SPACES)}")
-        check(self.device in DEVICES, f"unknown device {self.device!r}", f"use one of {', '.join(DEVICES)}")
+        check(self.device in DEVICES or _cuda_index(self.device), f"unknown device {self.device!r}",
+              f"use one of {', '.join(DEVICES)} or cuda:N")
+        check(self.precision in PRECISIONS, f"unknown precision {self.precision!r}",
+              f"use one of {', '.join(PRECISIONS)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
         check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
@@ -138,6 +145,12 @@ class RenderConfig:
             if required not in kwargs:
                 raise ConfigError(f"missing field {required!r}", f"add {required!r} to the job settings")
         return cls(**kwargs, extra=extra)
+
+
+def _cuda_index(device: str) -> bool:
+    """``cuda:N`` names one GPU by index."""
+    head, _, index = str(device).partition(":")
+    return head == "cuda" and index.isdigit()
 
 
 def _safe_stem(name: str) -> bool:

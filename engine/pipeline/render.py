@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
                                       backend.mattes, separate_mattes)
             out.check_no_clobber(naming, frames, source.files())
             out.clean_stale_temps(out_dir, stem)
-            key = job_key(config, backend.name, backend.model_files())
+            key = job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
+                          backend.model_files())
             analysis, wplus = load_or_analyse(config, source, backend, key, out_dir, stem, cancel)
             backend.prepare(analysis, wplus)
             todo = [f for f in frames if not (config.resume and naming.complete(f))]
