@@ -1,9 +1,16 @@
 """What the style controls may offer, read from the engine's ``capabilities`` reply (plain Python).
 
-The reply lists backends, devices and the style families found in the engine's models folder. The
-panel only offers what the engine said it has, so a job never names a model that is not installed.
-Lists of names and lists of ``{"name": ...}`` objects are both accepted because the add-on and the
-panel must survive a protocol that grows fields.
+The reply is exactly what ``engine/pipeline/capabilities.py`` builds (plus the service's
+``protocol`` and ``model_cache``): ``backends`` and ``devices`` as lists of names, and ``styles``
+as one entry per usable family and backbone::
+
+    {"style": "cartoon", "backbone": "dualstylegan",
+     "checkpoints": ["vtoonify_s_d.pt", "vtoonify_s026_d0.5.pt"],
+     "style_ids": ["Cartoons_00001.jpg", ...]}      # exemplar names; a name's index is its style_id
+
+If the engine's pipeline cannot load, ``pipeline_error`` says why and the lists are empty. The panel
+offers only what the engine said it has, so a job never names a model that is not installed, and it
+can say before queueing which backend ``auto`` will pick.
 """
 
 from __future__ import annotations
@@ -11,126 +18,110 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# RenderConfig's default family; offered when the engine lists none (the classic backend needs no model).
-DEFAULT_FAMILY = "cartoon"
+from engine.service import catalog
+
+DEFAULT_FAMILY = catalog.DEFAULTS["style"]
 
 
 @dataclass(frozen=True)
 class StyleFamily:
-    """One official model folder (``cartoon``, ``arcane``, ...)."""
+    """One official model family (``cartoon``, ``arcane``, ...) with what is installed of it."""
 
     name: str
     backbones: tuple[str, ...] = ()
     style_ids: tuple[int, ...] = ()
-    """Exemplar indices a job may use: every index of ``exstyle_code.npy`` when an any-exemplar
-    checkpoint (``vtoonify_s_d.pt``) is installed, else the ones checkpoints are fixed to
-    (``vtoonify_s026_d0.5.pt``). Empty for VToonify-T (no exemplars)."""
+    """Exemplar indices a job may use: every exemplar when an any-exemplar checkpoint
+    (``vtoonify_s_d.pt``) is installed, else the ones the fixed checkpoints were trained for
+    (``vtoonify_s026_d0.5.pt`` -> 26). Empty for VToonify-T (no exemplars)."""
     style_names: tuple[str, ...] = ()
-    """Exemplar names in index order, when the engine sent them."""
-    any_style_id: bool = False
-    """Exemplar codes are installed but their count is unknown: any index may be asked for."""
+    """Exemplar names in index order."""
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    backends: tuple[str, ...] = ("auto",)
+    backends: tuple[str, ...] = ("auto", "classic")
     devices: tuple[str, ...] = ("auto",)
     families: tuple[StyleFamily, ...] = ()
     engine_version: str = ""
+    formats: tuple[str, ...] = catalog.FORMATS
+    output_spaces: tuple[str, ...] = catalog.OUTPUT_SPACES
+    models_dir: str = ""
+    pipeline_error: str = ""
 
     def family(self, name: str) -> StyleFamily | None:
         return next((f for f in self.families if f.name == name), None)
 
     @property
     def family_names(self) -> tuple[str, ...]:
+        """Installed families first; the classic backend needs none, so the default is offered too."""
         return tuple(f.name for f in self.families) or (DEFAULT_FAMILY,)
+
+    def planned_backend(self, backend: str, style: str, backbone: str = "auto") -> tuple[str, str]:
+        """(backend that will render, why) for a job's choices, as the engine decides it."""
+        family = self.family(style)
+        usable = family is not None and (backbone == "auto" or backbone in family.backbones)
+        if backend == "classic":
+            return "classic", "the classic backend needs no model files"
+        if usable:
+            return "vtoonify", f"VToonify models for {style} are installed"
+        missing = f"no VToonify {style} models{'' if backbone == 'auto' else f' ({backbone})'} are installed"
+        if backend == "vtoonify":
+            return "vtoonify", f"{missing}: the engine will refuse the job (install them, or pick auto/classic)"
+        return "classic", f"{missing}, so auto falls back to the classic look"
 
 
 def parse_capabilities(reply: dict) -> Capabilities:
     """Turn the engine's reply into the choices the panel shows."""
     reply = reply if isinstance(reply, dict) else {}
-    backends = _names(reply.get("backends")) or ("auto",)
-    if "auto" not in backends:
-        backends = ("auto", *backends)
-    devices = _names(reply.get("devices")) or ("auto",)
-    if "auto" not in devices:
-        devices = ("auto", *devices)
-    families = _families(reply["styles"]) if "styles" in reply else _families(reply.get("models"))
-    return Capabilities(backends=backends, devices=devices, families=families,
-                        engine_version=str(reply.get("engine_version", "")))
-
-
-def _names(items) -> tuple[str, ...]:
-    """``["cpu", "cuda"]``, ``[{"name": "cpu", ...}]`` or ``{"cpu": {...}}`` -> names in order."""
-    if isinstance(items, dict):
-        return tuple(str(k) for k in items)
-    out: list[str] = []
-    for item in items or ():
-        name = item.get("name") if isinstance(item, dict) else item
-        if name is not None and str(name) not in out:
-            if isinstance(item, dict) and item.get("available") is False:
-                continue
-            out.append(str(name))
-    return tuple(out)
-
-
-def _families(models) -> tuple[StyleFamily, ...]:
-    """Read ``styles`` (usable families: ``{"style", "backbone", "checkpoints": [file names],
-    "style_ids": [exemplar names]}``) or the inventory form ``{"families": [{..., "usable",
-    "checkpoints": [{"style_id": ...}], "exstyle_codes"}]}``, or ``{family: {...}}`` / a list of names.
-    Entries are per style and backbone; they are merged by style. Unusable families are left out."""
-    if isinstance(models, dict) and "families" in models:
-        models = models["families"]
-    entries: list[tuple[str, dict]] = []
-    if isinstance(models, dict):
-        entries = [(str(k), v if isinstance(v, dict) else {}) for k, v in models.items()]
-    elif isinstance(models, (list, tuple)):
-        for item in models:
-            if isinstance(item, str):
-                entries.append((item, {}))
-            elif isinstance(item, dict) and (item.get("style") or item.get("name") or item.get("family")):
-                entries.append((str(item.get("style") or item.get("name") or item.get("family")), item))
-    merged: dict[str, StyleFamily] = {}
-    for name, info in entries:
-        if info.get("usable") is False:
+    backends = _strings(reply.get("backends"))
+    backends = tuple(b for b in catalog.BACKENDS if b in backends or b in ("auto", "classic"))
+    devices = ("auto", *(d for d in _strings(reply.get("devices")) if d != "auto" and d in catalog.DEVICES))
+    families: dict[str, StyleFamily] = {}
+    for entry in reply.get("styles") or ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("style"), str):
             continue
-        family = _family_entry(name, info)
-        old = merged.get(name)
+        family = _family_entry(entry)
+        old = families.get(family.name)
         if old is not None:
             family = StyleFamily(
-                name=name,
+                name=family.name,
                 backbones=old.backbones + tuple(b for b in family.backbones if b not in old.backbones),
                 style_ids=tuple(sorted(set(old.style_ids) | set(family.style_ids))),
-                style_names=old.style_names if len(old.style_names) >= len(family.style_names)
-                else family.style_names,
-                any_style_id=old.any_style_id or family.any_style_id)
-        merged[name] = family
-    return tuple(merged.values())
+                style_names=max(old.style_names, family.style_names, key=len))
+        families[family.name] = family
+    return Capabilities(backends=backends, devices=devices, families=tuple(families.values()),
+                        engine_version=str(reply.get("engine_version", "")),
+                        formats=tuple(f for f in _strings(reply.get("formats")) if f in catalog.FORMATS)
+                        or catalog.FORMATS,
+                        output_spaces=tuple(s for s in _strings(reply.get("output_spaces"))
+                                            if s in catalog.OUTPUT_SPACES) or catalog.OUTPUT_SPACES,
+                        models_dir=str(reply.get("models_dir") or ""),
+                        pipeline_error=str(reply.get("pipeline_error") or ""))
 
 
-def _family_entry(name: str, info: dict) -> StyleFamily:
+def _strings(items) -> tuple[str, ...]:
+    return tuple(str(i) for i in items) if isinstance(items, list) else ()
+
+
+def _family_entry(entry: dict) -> StyleFamily:
     """One style+backbone entry: which exemplar indices its installed checkpoints accept."""
-    backbones = _names(info.get("backbones")) or _names([info["backbone"]] if info.get("backbone") else [])
-    raw_ids = info.get("style_ids") or info.get("styles") or ()
-    raw_ids = range(raw_ids) if isinstance(raw_ids, int) else raw_ids
-    names = tuple(str(n) for n in raw_ids if isinstance(n, str) and not n.isdigit())
-    listed = {int(i) for i in raw_ids if isinstance(i, int) or (isinstance(i, str) and i.isdigit())}
+    backbone = str(entry.get("backbone") or "")
+    names = _strings(entry.get("style_ids"))
     fixed: set[int] = set()
     free = False
-    for checkpoint in info.get("checkpoints") or ():
-        style_id = checkpoint.get("style_id") if isinstance(checkpoint, dict) else _fixed_style_id(str(checkpoint))
+    for checkpoint in _strings(entry.get("checkpoints")):
+        style_id = _fixed_style_id(checkpoint)
         if style_id is None:
             free = True
         else:
-            fixed.add(int(style_id))
-    if names:
-        exemplar_ids = set(range(len(names)))
-        style_ids = exemplar_ids if free or not fixed else fixed & exemplar_ids or fixed
+            fixed.add(style_id)
+    if backbone != "dualstylegan" or not names:
+        style_ids: set[int] = set()
     else:
-        style_ids = listed | fixed
-    any_id = bool(info.get("exstyle_codes")) and free and not names and not listed
-    return StyleFamily(name=name, backbones=backbones, style_ids=tuple(sorted(style_ids)), style_names=names,
-                       any_style_id=any_id)
+        everything = set(range(len(names)))
+        style_ids = everything if free or not fixed else (fixed & everything)
+    return StyleFamily(name=str(entry["style"]), backbones=(backbone,) if backbone else (),
+                       style_ids=tuple(sorted(style_ids)), style_names=names)
 
 
 _FIXED_STYLE = re.compile(r"_s(\d+)_")

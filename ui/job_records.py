@@ -11,6 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ui.wording import plain
+
+PENDING = "waiting"
+"""Built in the panel, not sent yet (the queue sends it when started)."""
 SUBMITTING = "submitting"
 QUEUED = "queued"
 RUNNING = "running"
@@ -18,8 +22,14 @@ CANCELLING = "cancelling"
 DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
+INTERRUPTED = "interrupted"
+"""The engine stopped (crash, restart) before the job finished; Resume continues it."""
 
-FINISHED_STATES = (DONE, FAILED, CANCELLED)
+FINISHED_STATES = (DONE, FAILED, CANCELLED, INTERRUPTED)
+ACTIVE_STATES = (SUBMITTING, QUEUED, RUNNING, CANCELLING)
+RESUMABLE_STATES = (FAILED, CANCELLED, INTERRUPTED)
+ENGINE_STATES = {"queued": QUEUED, "running": RUNNING, "done": DONE, "failed": FAILED, "cancelled": CANCELLED,
+                 "interrupted": INTERRUPTED}
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,20 @@ class JobRecord:
     result: dict | None = None
     cancel_requested: bool = False
     """Cancel was pressed before the engine job id was known; send it when the id arrives."""
+    mine: bool = True
+    """Sent by this panel (closing the panel cancels only these); False for jobs of other clients."""
+    policy: str = "version"
+    """Output policy (ui.output_policy): ``version``, ``resume`` or ``overwrite``."""
+    sent: dict | None = None
+    """The settings as sent (output folder and flags resolved by the policy); None until sent."""
+    warnings: tuple[str, ...] = ()
+    """Every warning the engine gave for this job, in order."""
+    backend: str | None = None
+    """The backend that rendered (from the engine), e.g. ``classic`` after an ``auto`` fallback."""
+    skipped: int = 0
+    """Frames a resumed job found already rendered."""
+    planned_backend: str | None = None
+    """The backend the panel expects to render (``auto`` resolved from the engine's models)."""
 
     @property
     def finished(self) -> bool:
@@ -64,8 +88,30 @@ class JobRecord:
         return shot_label(self.settings)
 
     @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATES
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in RESUMABLE_STATES
+
+    @property
+    def effective(self) -> dict:
+        """The settings the engine has (or will have): the sent ones once sent."""
+        return self.sent if self.sent is not None else self.settings
+
+    @property
     def output(self) -> str:
-        return str(self.settings.get("output", ""))
+        return str(self.effective.get("output", ""))
+
+    @property
+    def pattern(self) -> str:
+        """Where the frames are (the engine's result), or will be (predicted from the settings)."""
+        if self.result and self.result.get("pattern"):
+            return str(self.result["pattern"])
+        from ui.output_policy import output_pattern
+
+        return output_pattern(self.effective) if self.sent is not None else ""
 
 
 def shot_label(settings: dict) -> str:
@@ -82,6 +128,10 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
     """
     now_s = time.monotonic() if now_s is None else now_s
     kind = event.get("event")
+    if kind == "warning":
+        message = str(event.get("message") or "")
+        return record if not message or message in record.warnings else \
+            dataclasses.replace(record, warnings=record.warnings + (message,))
     if record.finished:
         return record
     if kind == "progress":
@@ -89,7 +139,7 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
         status = CANCELLING if record.status == CANCELLING else RUNNING
         done = max(int(event.get("done") or 0), record.frames_written)
         return dataclasses.replace(
-            record, status=status, done=done, total=total,
+            record, status=status, done=done, total=total, skipped=int(event.get("skipped") or record.skipped),
             fps=_positive_or(event.get("fps"), record.fps), eta_s=_positive_or(event.get("eta_s"), record.eta_s))
     if kind == "frame_done":
         written = record.frames_written + 1
@@ -104,15 +154,75 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
                                    fps=fps, eta_s=eta_s,
                                    last_frame_path=event.get("path") or record.last_frame_path)
     if kind == "job_done":
-        return dataclasses.replace(record, status=DONE, eta_s=0.0, result=event.get("result") or {},
+        result = event.get("result") or {}
+        warnings = record.warnings + tuple(str(w) for w in result.get("warnings") or () if str(w) not in
+                                           record.warnings)
+        return dataclasses.replace(record, status=DONE, eta_s=0.0, result=result, warnings=warnings,
+                                   backend=result.get("backend") or record.backend,
+                                   skipped=int(result.get("skipped") or record.skipped),
                                    done=max(record.done, record.total))
     if kind == "job_failed":
         error = event.get("error") or {}
-        message = str(error.get("message") or "the engine reported a failure")
-        return dataclasses.replace(record, status=FAILED, error=message, eta_s=None)
+        message = plain(str(error.get("message") or "the engine reported a failure"))
+        status = INTERRUPTED if "interrupted" in (event.get("state"), error.get("code")) else FAILED
+        return dataclasses.replace(record, status=status, error=message, eta_s=None)
     if kind == "job_cancelled":
-        return dataclasses.replace(record, status=CANCELLED, eta_s=None)
+        status = INTERRUPTED if event.get("state") == "interrupted" else CANCELLED
+        return dataclasses.replace(record, status=status, eta_s=None)
     return record
+
+
+def from_summary(key: int, summary: dict) -> JobRecord:
+    """A row for a job the engine lists (``jobs`` reply) that this panel did not send."""
+    settings = summary.get("settings") if isinstance(summary.get("settings"), dict) else {}
+    settings = settings or {"source": summary.get("source") or "", "output": summary.get("output") or ""}
+    record = JobRecord(key=key, settings=dict(settings), job_id=str(summary.get("job")), mine=False,
+                       sent=dict(settings))
+    return apply_summary(record, summary)
+
+
+def apply_summary(record: JobRecord, summary: dict) -> JobRecord:
+    """Bring a row in line with the engine's listing of its job (the engine is the truth)."""
+    status = ENGINE_STATES.get(str(summary.get("state")), record.status)
+    if record.status == CANCELLING and status in (QUEUED, RUNNING):
+        status = CANCELLING
+    progress = summary.get("progress") if isinstance(summary.get("progress"), dict) else {}
+    error = summary.get("error") if isinstance(summary.get("error"), dict) else None
+    warnings = record.warnings + tuple(str(w) for w in summary.get("warnings") or () if str(w) not in
+                                       record.warnings)
+    total = int(progress.get("total") or record.total)
+    done = max(int(progress.get("done") or 0), record.done if status == record.status else 0)
+    return dataclasses.replace(
+        record, status=status, total=total, done=min(done, total) if total else done,
+        skipped=int(progress.get("skipped") or record.skipped), warnings=warnings,
+        backend=summary.get("backend_used") or record.backend,
+        error=plain(str(error.get("message"))) if error and status in (FAILED, INTERRUPTED) else record.error)
+
+
+def interrupted(record: JobRecord, message: str) -> JobRecord:
+    """The engine went away while the job was on it."""
+    if not record.active:
+        return record
+    if record.status == CANCELLING or record.job_id is None:  # nothing left to resume: it was stopping or never arrived
+        return dataclasses.replace(record, status=CANCELLED if record.status == CANCELLING else FAILED,
+                                   error=None if record.status == CANCELLING else message, eta_s=None, fps=None)
+    return dataclasses.replace(record, status=INTERRUPTED, error=message, eta_s=None, fps=None)
+
+
+def sent(record: JobRecord, settings: dict) -> JobRecord:
+    """The queue is sending the job now, with the settings its output policy resolved."""
+    return dataclasses.replace(record, status=SUBMITTING, sent=dict(settings), error=None)
+
+
+def resuming(record: JobRecord) -> JobRecord:
+    """Resume asked for: same engine job, frames already written are skipped."""
+    return dataclasses.replace(record, status=SUBMITTING, error=None, eta_s=None, fps=None,
+                               frames_written=0, started_s=None, cancel_requested=False)
+
+
+def cancelled_here(record: JobRecord) -> JobRecord:
+    """A row that is not on any engine (waiting, or the engine is gone) is cancelled at once."""
+    return dataclasses.replace(record, status=CANCELLED, eta_s=None, cancel_requested=False)
 
 
 def with_job_id(record: JobRecord, job_id: str) -> JobRecord:
@@ -122,7 +232,7 @@ def with_job_id(record: JobRecord, job_id: str) -> JobRecord:
 
 
 def submit_failed(record: JobRecord, message: str) -> JobRecord:
-    return dataclasses.replace(record, status=FAILED, error=message)
+    return dataclasses.replace(record, status=FAILED, error=plain(message))
 
 
 def request_cancel(record: JobRecord) -> JobRecord:
@@ -133,8 +243,9 @@ def request_cancel(record: JobRecord) -> JobRecord:
 
 
 def reset_for_retry(record: JobRecord) -> JobRecord:
-    """Same row and settings, fresh engine job."""
-    return JobRecord(key=record.key, settings=dict(record.settings))
+    """Same row and settings, waiting to be sent again as a fresh engine job."""
+    return JobRecord(key=record.key, settings=dict(record.settings), policy=record.policy, status=PENDING,
+                     planned_backend=record.planned_backend)
 
 
 def format_eta(eta_s: float | None) -> str:

@@ -1,55 +1,105 @@
-"""The panel window: wires the sections to the engine bridge and the queue model.
+"""The panel window: wires the sections to the engine bridge, the queue model and its controller.
 
 Everything here runs on the UI thread and only ever calls bridge methods that return at once;
-replies and events come back as signals.
+replies and events come back as signals. Keyboard: Enter adds the shot to the queue, Delete
+removes the selected rows, Tab moves between controls (never between queue rows).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QImage
-from PySide6.QtWidgets import QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
+import shutil
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, QUrl
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import EngineError
+from engine.service import catalog
+from ui import output_policy
 from ui.capabilities import parse_capabilities
 from ui.connection_indicator import ConnectionIndicator
 from ui.engine_bridge import CONNECTED, FAILED, EngineBridge
 from ui.form_rows import hbox_row
+from ui.job_details import JobDetailsDialog
 from ui.job_form import build_job_settings, preview_settings
 from ui.job_records import shot_label
 from ui.panel_settings import PanelSettings
+from ui.presets import PresetStore
 from ui.preview_panel import PreviewPanel
+from ui.queue_controller import QueueController
 from ui.queue_model import JobQueueModel
 from ui.queue_panel import QueuePanel
 from ui.source_panel import SourcePanel
+from ui.sources import shots_from_paths
 from ui.status_log import StatusLog
 from ui.style_panel import StylePanel
 
 PING_INTERVAL_MS = 3000
+DEFAULT_SIZE = (1280, 720)
+"""Fits a 1366x768 screen with its task bar; the left column scrolls when the window is smaller."""
+CLOSE_CANCEL, CLOSE_KEEP, CLOSE_STAY = "cancel", "keep", "stay"
+
+
+def default_presets_dir() -> Path:
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppConfigLocation)
+    return Path(location or Path.home() / ".config" / "vtoonify") / "presets"
+
+
+def file_manager_available() -> bool:
+    """Whether this system can open a folder in a file manager (Linux needs xdg-open or gio)."""
+    return not sys.platform.startswith("linux") or bool(shutil.which("xdg-open") or shutil.which("gio"))
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, bridge: EngineBridge, store: QSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, bridge: EngineBridge, store: QSettings, parent: QWidget | None = None,
+                 presets_dir: str | Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("VToonify Studio")
         self.bridge = bridge
         bridge.setParent(self)
         self.settings = PanelSettings(store)
+        self.presets = PresetStore(presets_dir or default_presets_dir())
         self.queue_model = JobQueueModel(self)
+        self.queue = QueueController(self.queue_model, bridge, self)
         self._latest_preview_key = 0
+        self._preview_source = ""
+        self.finish_notice = ""
 
         self.indicator = ConnectionIndicator(self)
         self.connect_button = QPushButton("Connect", self)
         self.start_button = QPushButton("Start engine", self)
+        self.preset_combo = QComboBox(self)
+        self.preset_combo.setToolTip("Saved looks and output options")
+        self.preset_combo.setMinimumWidth(140)
+        self.load_preset_button = QPushButton("Load", self)
+        self.save_preset_button = QPushButton("Save preset…", self)
+        self.delete_preset_button = QPushButton("Delete", self)
         self.source_panel = SourcePanel(self)
         self.style_panel = StylePanel(self)
-        self.add_button = QPushButton("Add to queue", self)
+        self.add_button = QPushButton("Add to queue  (Enter)", self)
+        self.add_button.setToolTip("Add the shot with these settings to the queue (Start queue sends it)")
         self.preview_panel = PreviewPanel(self)
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.status_log = StatusLog(self)
+        self.notice_label = QLabel("", self)
         self._build_layout()
         self._wire()
         self.preview_panel.preview_button.setEnabled(False)  # enabled once an engine is connected
+        self._refresh_presets()
         self._restore()
 
         self._ping_timer = QTimer(self)
@@ -59,16 +109,21 @@ class MainWindow(QMainWindow):
 
     # --- layout & wiring ----------------------------------------------------------------------
     def _build_layout(self) -> None:
-        left = QWidget(self)
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.source_panel)
-        left_layout.addWidget(self.style_panel)
-        left_layout.addWidget(self.add_button)
-        left_layout.addStretch(1)
+        form = QWidget(self)
+        form_layout = QVBoxLayout(form)
+        form_layout.setContentsMargins(0, 0, 0, 0)
+        form_layout.addWidget(self.source_panel)
+        form_layout.addWidget(self.style_panel)
+        form_layout.addWidget(self.add_button)
+        form_layout.addStretch(1)
+        self.form_scroll = QScrollArea(self)
+        self.form_scroll.setWidget(form)
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll.setMinimumWidth(form.sizeHint().width() + 24)
 
         top = QSplitter(Qt.Orientation.Horizontal, self)
-        top.addWidget(left)
+        top.addWidget(self.form_scroll)
         top.addWidget(self.preview_panel)
         top.setStretchFactor(1, 1)
         main = QSplitter(Qt.Orientation.Vertical, self)
@@ -76,54 +131,216 @@ class MainWindow(QMainWindow):
         main.addWidget(self.queue_panel)
         main.setStretchFactor(0, 3)
         main.setStretchFactor(1, 2)
-        main.setSizes([560, 240])
+        main.setSizes([400, 230])
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
-        layout.addWidget(hbox_row(central, self.indicator, self.connect_button, self.start_button))
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(hbox_row(central, self.indicator, self.connect_button, self.start_button, QLabel("Preset"),
+                                  self.preset_combo, self.load_preset_button, self.save_preset_button,
+                                  self.delete_preset_button))
         layout.addWidget(main, 1)
+        layout.addWidget(self.notice_label)
         layout.addWidget(self.status_log)
         self.setCentralWidget(central)
-        self.resize(1280, 900)
+        self.resize(*DEFAULT_SIZE)
 
     def _wire(self) -> None:
-        bridge = self.bridge
+        bridge, queue, panel = self.bridge, self.queue, self.queue_panel
         self.connect_button.clicked.connect(bridge.connect_to_engine)
         self.start_button.clicked.connect(bridge.start_engine)
         self.add_button.clicked.connect(self.add_to_queue)
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            shortcut = QShortcut(QKeySequence(key), self.form_scroll)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(self.add_to_queue)
+        self.load_preset_button.clicked.connect(lambda: self.load_preset(self.preset_combo.currentText()))
+        self.save_preset_button.clicked.connect(self._ask_save_preset)
+        self.delete_preset_button.clicked.connect(self._delete_preset)
+        self.source_panel.source_changed.connect(self._on_source_changed)
+        self.source_panel.info_ready.connect(self._on_source_info)
+        self.source_panel.shots_picked.connect(self.add_shots)
         self.preview_panel.preview_requested.connect(self.request_preview)
-        self.queue_panel.cancel_requested.connect(self.cancel_row)
-        self.queue_panel.retry_requested.connect(self.retry_row)
-        self.queue_panel.open_output_requested.connect(self.open_output)
 
+        panel.start_toggled.connect(queue.set_running)
+        panel.cancel_requested.connect(queue.cancel_rows)
+        panel.retry_requested.connect(queue.retry_rows)
+        panel.remove_requested.connect(queue.remove_rows)
+        panel.clear_finished_requested.connect(queue.clear_finished)
+        panel.duplicate_requested.connect(self.duplicate_rows)
+        panel.apply_style_requested.connect(self.apply_style_to_rows)
+        panel.move_requested.connect(self.move_row)
+        panel.details_requested.connect(self.show_details)
+        panel.open_output_requested.connect(self.open_output)
+        panel.copy_path_requested.connect(self.copy_output_path)
+        panel.files_dropped.connect(self.add_dropped)
+
+        queue.notice.connect(self.status_log.show_info)
+        queue.problem.connect(self.status_log.show_error)
+        queue.warning.connect(self.status_log.show_warning)
+        queue.queue_finished.connect(self._on_queue_finished)
         bridge.state_changed.connect(self._on_state)
         bridge.capabilities_ready.connect(self._on_capabilities)
-        bridge.job_submitted.connect(self.queue_model.assign_job_id)
-        bridge.submit_failed.connect(self._on_submit_failed)
-        bridge.request_failed.connect(self._on_request_failed)
-        bridge.engine_event.connect(self._on_event)
+        bridge.request_failed.connect(lambda what, code, message: self.status_log.show_error(code, message))
         bridge.preview_ready.connect(self._on_preview)
         bridge.preview_failed.connect(self._on_preview_failed)
-        self.queue_model.cancel_needed.connect(bridge.cancel)
-        self.queue_model.job_finished.connect(self._on_job_finished)
 
-    # --- actions ------------------------------------------------------------------------------
+    # --- building the queue -------------------------------------------------------------------
     def current_settings(self) -> dict:
-        """The job the form describes, checked (raises ConfigError)."""
-        return build_job_settings(self.source_panel.values(), self.style_panel.values())
+        """The job the form describes, checked (raises ConfigError). With the classic backend the
+        style-only settings it ignores are sent at their defaults, so changing them never makes an
+        identical classic render look like a different job."""
+        style = self.style_panel.values()
+        if style["backend"] == "classic":
+            style.update({k: catalog.DEFAULTS.get(k) for k in catalog.STYLE_ONLY_SETTINGS})
+            style["exstyle_image"] = None
+        return build_job_settings(self.source_panel.values(), style)
 
     def add_to_queue(self) -> int | None:
         """Queue the current shot; returns the row's key, or None when the form is invalid."""
+        text = self.source_panel.source_edit.text().strip()
+        if text:
+            self.source_panel.set_source(text)  # Enter in the field commits it
         try:
             settings = self.current_settings()
         except EngineError as exc:
             self.status_log.show_error(exc.code, exc.user_message)
             return None
-        key = self.queue_model.add_job(settings)
-        self.bridge.submit(key, settings)
-        self.status_log.show_info(f"queued {shot_label(settings)}")
+        policy = self.source_panel.policy
+        if output_policy.needs_confirmation(settings, policy) and not self.confirm_overwrite(settings):
+            self.status_log.show_info("not queued: the earlier render was kept")
+            return None
+        key = self.queue_model.add_job(settings, policy, self.style_panel.planned[0])
+        where = "" if self.queue.running else " (press Start queue to render)"
+        self.status_log.show_info(f"added {shot_label(settings)} to the queue{where}")
+        self.queue.dispatch()
         return key
 
+    def add_shots(self, sources: list[str]) -> list[int]:
+        """One row per shot, with the form's style and output settings and each shot's whole clip."""
+        keys = []
+        try:
+            base = self.current_settings() if self.source_panel.source_edit.text().strip() else None
+        except EngineError:
+            base = None
+        if base is None:
+            try:
+                base = build_job_settings(dict(self.source_panel.values(), source="placeholder"),
+                                          self.style_panel.values())
+            except EngineError as exc:
+                self.status_log.show_error(exc.code, exc.user_message)
+                return keys
+        for source in sources:
+            settings = dict(base, source=source, frames=None, name=None)
+            keys.append(self.queue_model.add_job(settings, self.source_panel.policy, self.style_panel.planned[0]))
+        if keys:
+            self.status_log.show_info(f"added {len(keys)} shots to the queue")
+        self.queue.dispatch()
+        return keys
+
+    def add_dropped(self, paths: list[str]) -> list[int]:
+        return self.add_shots(shots_from_paths(paths))
+
+    def duplicate_rows(self, rows: list[int]) -> None:
+        for row in rows:
+            self.queue_model.duplicate(row)
+        self.queue.dispatch()
+
+    def apply_style_to_rows(self, rows: list[int]) -> int:
+        """Give waiting rows the current style (their shot, frames and output stay)."""
+        try:
+            style = self.style_panel.values()
+        except EngineError as exc:
+            self.status_log.show_error(exc.code, exc.user_message)
+            return 0
+        changed = 0
+        for row in rows:
+            record = self.queue_model.record(row)
+            if self.queue_model.replace_settings(row, {**record.settings, **style}, self.style_panel.planned[0]):
+                changed += 1
+        skipped = len(rows) - changed
+        self.status_log.show_info(f"style applied to {changed} row{'s' if changed != 1 else ''}"
+                                  + (f"; {skipped} already sent kept theirs" if skipped else ""))
+        return changed
+
+    def move_row(self, row: int, delta: int) -> None:
+        self.queue_panel.select_row(self.queue_model.move_row(row, delta))
+
+    # --- outputs ------------------------------------------------------------------------------
+    def show_details(self, row: int) -> JobDetailsDialog:
+        dialog = JobDetailsDialog(self.queue_model.record(row), self)
+        dialog.show()
+        return dialog
+
+    def open_output(self, row: int) -> bool:
+        """Reveal the output folder (the nearest one that exists); say so in the UI when this
+        system has no file manager to open."""
+        folder = Path(self.queue_model.record(row).output)
+        while not folder.is_dir() and folder.parent != folder:
+            folder = folder.parent
+        opened = file_manager_available() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if not opened:
+            QGuiApplication.clipboard().setText(str(folder))
+            self.status_log.show_error("no_file_manager", f"no file manager could be opened on this system; "
+                                                         f"the folder {folder} was copied to the clipboard "
+                                                         "(on Linux install xdg-utils)")
+        return bool(opened)
+
+    def copy_output_path(self, row: int) -> str:
+        record = self.queue_model.record(row)
+        text = record.pattern or record.output
+        QGuiApplication.clipboard().setText(text)
+        self.status_log.show_info(f"copied {text}")
+        return text
+
+    # --- presets ------------------------------------------------------------------------------
+    def form_values(self) -> dict:
+        """Every option of the form (unchecked: a preset may be saved mid-edit)."""
+        shot = dict(self.source_panel.values(), policy=self.source_panel.policy)
+        return {**shot, **self.style_panel.values()}
+
+    def save_preset(self, name: str) -> bool:
+        try:
+            self.presets.save(name, self.form_values())
+        except (EngineError, OSError) as exc:
+            self.status_log.show_error(getattr(exc, "code", "output_error"),
+                                       getattr(exc, "user_message", str(exc)))
+            return False
+        self._refresh_presets(name)
+        self.status_log.show_info(f"preset {name} saved")
+        return True
+
+    def load_preset(self, name: str) -> bool:
+        if not name:
+            return False
+        try:
+            values = self.presets.load(name)
+        except EngineError as exc:
+            self.status_log.show_error(exc.code, exc.user_message)
+            return False
+        self.source_panel.set_values(values)
+        self.style_panel.set_values(values)
+        self.status_log.show_info(f"preset {name} loaded")
+        return True
+
+    def _ask_save_preset(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save preset", "Preset name:", text=self.preset_combo.currentText())
+        if ok and name.strip():
+            self.save_preset(name.strip())
+
+    def _delete_preset(self) -> None:
+        name = self.preset_combo.currentText()
+        if name:
+            self.presets.delete(name)
+            self._refresh_presets()
+
+    def _refresh_presets(self, select: str | None = None) -> None:
+        self.preset_combo.clear()
+        self.preset_combo.addItems(self.presets.names())
+        if select:
+            self.preset_combo.setCurrentText(select)
+
+    # --- preview ------------------------------------------------------------------------------
     def request_preview(self, frame: int) -> int | None:
         try:
             settings = preview_settings(self.current_settings())
@@ -131,20 +348,26 @@ class MainWindow(QMainWindow):
             self.status_log.show_error(exc.code, exc.user_message)
             return None
         self._latest_preview_key = self.bridge.request_preview(settings, frame)
+        self._preview_source = settings["source"]
         self.preview_panel.set_busy(frame)
         return self._latest_preview_key
 
-    def cancel_row(self, row: int) -> None:
-        record = self.queue_model.mark_cancelling(row)
-        if record.job_id and not record.finished:
-            self.bridge.cancel(record.job_id)
+    def _on_source_changed(self, source: str) -> None:
+        self._latest_preview_key = -1  # a preview of the old source still rendering is not shown
+        self.preview_panel.clear("new source: render a preview to see it")
 
-    def retry_row(self, row: int) -> None:
-        record = self.queue_model.reset_for_retry(row)
-        self.bridge.submit(record.key, record.settings)
+    def _on_source_info(self, info) -> None:
+        if not info.error:
+            self.preview_panel.set_frame_range(info.first, info.last)
 
-    def open_output(self, row: int) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(self.queue_model.record(row).output))
+    def _on_preview(self, key: int, before: QImage, after: QImage, frame: int) -> None:
+        if key == self._latest_preview_key and self._preview_source == self.source_panel.source_edit.text().strip():
+            self.preview_panel.show_result(before, after, frame)
+
+    def _on_preview_failed(self, key: int, code: str, message: str) -> None:
+        if key == self._latest_preview_key:
+            self.preview_panel.show_failure(message)
+        self.status_log.show_error(code, message)
 
     # --- bridge signals -----------------------------------------------------------------------
     def _on_state(self, state: str, detail: str) -> None:
@@ -153,42 +376,39 @@ class MainWindow(QMainWindow):
         if state == FAILED:
             return  # the failure itself is already in the status area (request_failed)
         self.status_log.show_info(f"engine {state}" + (f": {detail}" if detail else ""))
-        if state == CONNECTED:  # after a reconnect, pick up the events of jobs still in flight
-            for record in self.queue_model.records():
-                if record.job_id and not record.finished:
-                    self.bridge.subscribe(record.job_id)
 
     def _on_capabilities(self, reply: dict) -> None:
-        self.style_panel.set_capabilities(parse_capabilities(reply))
-        if reply.get("pipeline_error"):
-            self.status_log.show_error("engine_error", f"engine pipeline unavailable: {reply['pipeline_error']}")
+        capabilities = parse_capabilities(reply)
+        self.style_panel.set_capabilities(capabilities)
+        if capabilities.pipeline_error:
+            self.status_log.show_error("engine_error", f"the engine cannot render: {capabilities.pipeline_error}")
 
-    def _on_request_failed(self, what: str, code: str, message: str) -> None:
-        self.status_log.show_error(code, message)
+    def _on_queue_finished(self, text: str) -> None:
+        self.finish_notice = text
+        self.notice_label.setText(text)
+        self.status_log.show_info(text)
+        QApplication.alert(self)
 
-    def _on_submit_failed(self, key: int, code: str, message: str) -> None:
-        self.queue_model.mark_submit_failed(key, message)
-        self.status_log.show_error(code, message)
+    # --- questions (tests replace these) ------------------------------------------------------
+    def confirm_overwrite(self, settings: dict) -> bool:
+        answer = QMessageBox.warning(
+            self, "Replace the earlier render?",
+            f"{settings.get('output')} already holds a render of {output_policy.shot_stem(settings)}.\n\n"
+            "Overwrite deletes those frames when the job starts. Continue?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
-    def _on_event(self, event: dict) -> None:
-        self.queue_model.apply_event(event)
-        if event.get("event") == "job_failed":
-            error = event.get("error") or {}
-            self.status_log.show_error(str(error.get("code", "engine_error")), str(error.get("message", "")))
-
-    def _on_job_finished(self, key: int, status: str) -> None:
-        row = self.queue_model.row_of_key(key)
-        if row is not None and status != "failed":
-            self.status_log.show_info(f"{self.queue_model.record(row).shot}: {status}")
-
-    def _on_preview(self, key: int, before: QImage, after: QImage, frame: int) -> None:
-        if key == self._latest_preview_key:
-            self.preview_panel.show_result(before, after, frame)
-
-    def _on_preview_failed(self, key: int, code: str, message: str) -> None:
-        if key == self._latest_preview_key:
-            self.preview_panel.show_failure(message)
-        self.status_log.show_error(code, message)
+    def ask_close(self, running: int) -> str:
+        """This panel's jobs are still on the engine: cancel them, leave them rendering, or stay."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Jobs still rendering",
+                          f"{running} job{'s' if running > 1 else ''} sent from this panel "
+                          f"{'are' if running > 1 else 'is'} queued or rendering.", parent=self)
+        cancel = box.addButton("Cancel them and close", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Close, keep rendering", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Don't close", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return CLOSE_CANCEL if box.clickedButton() is cancel else CLOSE_KEEP if box.clickedButton() is keep \
+            else CLOSE_STAY
 
     # --- persistence --------------------------------------------------------------------------
     def _restore(self) -> None:
@@ -198,9 +418,8 @@ class MainWindow(QMainWindow):
         self.source_panel.set_values(shot)
         if shot.get("source"):
             self.source_panel.set_source(shot["source"])
-        if "first_frame" in shot and "last_frame" in shot:
+        if not shot.get("whole_source", True) and "first_frame" in shot and "last_frame" in shot:
             self.source_panel.set_frame_range(shot["first_frame"], shot["last_frame"])
-        self.source_panel.whole_source.setChecked(bool(shot.get("whole_source", False)))
         self.style_panel.set_values(style)
         self.preview_panel.frame_spin.setValue(int(saved.get("preview/frame", 1)))
         self.preview_panel.view.set_split(float(saved.get("preview/split", 0.5)))
@@ -210,13 +429,21 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         source = self.source_panel
-        style = self.style_panel.values()
+        style = self._style_values_unchecked()
         self.settings.save({
             "shot/source": source.source_edit.text().strip(),
             "shot/output": source.output_edit.text().strip(),
             "shot/format": source.format_combo.currentText(),
+            "shot/exr_compression": source.exr_compression_combo.currentText(),
+            "shot/png_bits": catalog.PNG_BITS[source.png_bits_combo.currentIndex()],
+            "shot/start_number": source.start_number.value(),
             "shot/output_space": source.output_space_combo.currentText(),
+            "shot/scale": source.scale_spin.value(),
+            "shot/name": source.name_edit.text().strip(),
+            "shot/policy": source.policy,
             "shot/mattes": source.mattes_check.isChecked(),
+            "shot/matte_files": source.matte_files_check.isChecked(),
+            "shot/matte_classes": source.matte_classes_edit.text().strip(),
             "shot/whole_source": source.whole_source.isChecked(),
             "shot/first_frame": source.first_frame.value(),
             "shot/last_frame": source.last_frame.value(),
@@ -233,10 +460,26 @@ class MainWindow(QMainWindow):
         })
         self.settings.save_geometry(self.saveGeometry())
 
+    def _style_values_unchecked(self) -> dict:
+        panel = self.style_panel
+        try:
+            return panel.values()
+        except EngineError:  # a missing exemplar is kept as typed; it is refused only when queueing
+            text = panel.exemplar_edit.text()
+            panel.exemplar_edit.setText("")
+            values = panel.values()
+            panel.exemplar_edit.setText(text)
+            return dict(values, exstyle_image=text)
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """The window goes away at once; the bridge finishes its teardown in the background
-        (``bridge.stopped`` says when; an engine this panel started is stopped, never orphaned)."""
+        """Closing cancels only this panel's jobs, after asking while any is queued or rendering;
+        other clients' jobs go on, and an engine this panel started stays while anyone uses it."""
+        mine = self.queue.mine_active_job_ids()
+        choice = self.ask_close(len(mine)) if mine and self.bridge.state == CONNECTED else CLOSE_KEEP
+        if choice == CLOSE_STAY:
+            event.ignore()
+            return
         self._ping_timer.stop()
         self.save_settings()
-        self.bridge.shutdown()
+        self.bridge.shutdown(cancel_jobs=mine if choice == CLOSE_CANCEL else [])
         super().closeEvent(event)

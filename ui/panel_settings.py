@@ -19,11 +19,13 @@ def default_settings() -> QSettings:
 class PanelSettings:
     """Typed get/set over one QSettings object (no global store: the window is given one)."""
 
-    _STRINGS = ("shot/source", "shot/output", "shot/format", "shot/output_space", "style/backend", "style/device",
+    _STRINGS = ("shot/source", "shot/output", "shot/format", "shot/output_space", "shot/exr_compression",
+                "shot/name", "shot/policy", "shot/matte_classes", "style/backend", "style/device",
                 "style/style", "style/backbone", "style/exstyle_image")
-    _BOOLS = ("shot/mattes", "shot/whole_source", "style/color_transfer")
-    _INTS = ("shot/first_frame", "shot/last_frame", "style/style_id", "preview/frame")
-    _FLOATS = ("style/degree", "preview/split")
+    _BOOLS = ("shot/mattes", "shot/matte_files", "shot/whole_source", "style/color_transfer")
+    _INTS = ("shot/first_frame", "shot/last_frame", "shot/png_bits", "shot/start_number", "style/style_id",
+             "preview/frame")
+    _FLOATS = ("shot/scale", "style/degree", "preview/split")
 
     def __init__(self, store: QSettings) -> None:
         self.store = store

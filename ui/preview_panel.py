@@ -1,13 +1,29 @@
-"""Preview section: pick a frame, ask the engine for it, compare before/after with a split."""
+"""Preview section: scrub to a frame, ask the engine for it, compare before/after (split, A, B, 1:1).
+
+The preview always belongs to the current source: a new source clears it, so a stale frame of
+another shot is never mistaken for this one.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ui.form_rows import hbox_row
-from ui.split_view import SplitCompareView
+from ui.split_view import SHOW_A, SHOW_B, SPLIT, SplitCompareView
+
+SCRUB_SETTLE_MS = 350
+"""A scrubbed frame is rendered once the slider rests this long (not for every frame passed)."""
 
 
 class PreviewPanel(QGroupBox):
@@ -21,12 +37,71 @@ class PreviewPanel(QGroupBox):
         self.frame_spin = QSpinBox(self)
         self.frame_spin.setRange(0, 9_999_999)
         self.frame_spin.setValue(1)
+        self.scrub = QSlider(Qt.Orientation.Horizontal, self)
+        self.scrub.setRange(1, 1)
+        self.scrub.setToolTip("Scrub through the shot; the frame under the handle is previewed when you stop")
         self.preview_button = QPushButton("Render preview", self)
         self.preview_button.clicked.connect(lambda: self.preview_requested.emit(self.frame_spin.value()))
         self.info_label = QLabel("", self)
+        self.mode_buttons = QButtonGroup(self)
+        buttons = []
+        for mode, text, tip in ((SPLIT, "Split", "Source left of the line, stylized right (drag the line)"),
+                                (SHOW_A, "A", "Only the source frame"), (SHOW_B, "B", "Only the stylized frame")):
+            button = QPushButton(text, self)
+            button.setCheckable(True)
+            button.setToolTip(tip)
+            button.setProperty("mode", mode)
+            self.mode_buttons.addButton(button)
+            buttons.append(button)
+        buttons[0].setChecked(True)
+        self.mode_buttons.buttonClicked.connect(lambda b: self.view.set_mode(b.property("mode")))
+        self.ab_button = QPushButton("A/B", self)
+        self.ab_button.setToolTip("Flip between the source (A) and the stylized frame (B)")
+        self.ab_button.clicked.connect(self.toggle_ab)
+        self.zoom_button = QPushButton("1:1", self)
+        self.zoom_button.setCheckable(True)
+        self.zoom_button.setToolTip("Show the frames at their real pixel size")
+        self.zoom_button.toggled.connect(self.view.set_one_to_one)
+
+        self._scrub_timer = QTimer(self)
+        self._scrub_timer.setSingleShot(True)
+        self._scrub_timer.setInterval(SCRUB_SETTLE_MS)
+        self._scrub_timer.timeout.connect(lambda: self.preview_requested.emit(self.frame_spin.value()))
+        self.scrub.valueChanged.connect(self._scrubbed)
+        self.frame_spin.valueChanged.connect(lambda v: self.scrub.setValue(v) if self.scrub.value() != v else None)
+
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, 1)
-        layout.addWidget(hbox_row(self, QLabel("Frame"), self.frame_spin, self.preview_button, self.info_label))
+        layout.addWidget(self.scrub)
+        layout.addWidget(hbox_row(self, QLabel("Frame"), self.frame_spin, self.preview_button, *buttons,
+                                  self.ab_button, self.zoom_button))
+        layout.addWidget(self.info_label)
+
+    def set_frame_range(self, first: int, last: int) -> None:
+        """The scrub bar spans the source's frames; the frame box is clamped to them."""
+        for widget in (self.scrub, self.frame_spin):
+            widget.blockSignals(True)
+            widget.setRange(first, max(first, last))
+        self.scrub.setValue(self.frame_spin.value())
+        for widget in (self.scrub, self.frame_spin):
+            widget.blockSignals(False)
+
+    def toggle_ab(self) -> None:
+        mode = SHOW_B if self.view.mode == SHOW_A else SHOW_A
+        self.view.set_mode(mode)
+        for button in self.mode_buttons.buttons():
+            button.setChecked(button.property("mode") == mode)
+
+    def clear(self, reason: str = "") -> None:
+        """Forget the shown frames (the source changed)."""
+        self.view.clear()
+        self.info_label.setText(reason)
+
+    def _scrubbed(self, value: int) -> None:
+        if self.frame_spin.value() != value:
+            self.frame_spin.setValue(value)
+        if self.preview_button.isEnabled():
+            self._scrub_timer.start()
 
     def set_busy(self, frame: int) -> None:
         self.info_label.setText(f"rendering frame {frame}…")
@@ -36,5 +111,5 @@ class PreviewPanel(QGroupBox):
         self.info_label.setText(f"frame {frame}: {after.width()}x{after.height()}")
 
     def show_failure(self, message: str) -> None:
-        self.info_label.setText("preview failed")
+        self.info_label.setText(f"preview failed: {message}")
         self.info_label.setToolTip(message)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
 
 from ui import job_records as jr
 from ui.job_records import JobRecord
 
-COLUMNS = ("Shot", "Frames", "Status", "Progress", "FPS", "ETA")
+COLUMNS = ("Shot", "Frames", "Status", "Progress", "Backend", "Output", "Notes", "FPS", "ETA")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
 STATUS_COLUMN = COLUMNS.index("Status")
+BACKEND_COLUMN = COLUMNS.index("Backend")
+OUTPUT_COLUMN = COLUMNS.index("Output")
+NOTES_COLUMN = COLUMNS.index("Notes")
 
 # Custom role: the row's progress in [0, 1] for the delegate, the record itself for actions.
 FractionRole = Qt.ItemDataRole.UserRole + 1
 RecordRole = Qt.ItemDataRole.UserRole + 2
+WARNING_COLOUR = QColor(230, 150, 30)
+ERROR_COLOUR = QColor(220, 70, 70)
 
 
 class JobQueueModel(QAbstractTableModel):
@@ -51,33 +59,126 @@ class JobQueueModel(QAbstractTableModel):
         if role == FractionRole:
             return record.fraction
         if role == Qt.ItemDataRole.ToolTipRole:
-            return record.error or record.output
+            return _tooltip(record, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column in (STATUS_COLUMN, NOTES_COLUMN):
+            if record.error and record.status in (jr.FAILED, jr.INTERRUPTED):
+                return ERROR_COLOUR
+            return WARNING_COLOUR if record.warnings else None
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        if column == 0:
-            return record.shot
-        if column == 1:
-            return record.settings.get("frames") or "all"
-        if column == STATUS_COLUMN:
-            return record.status if not record.error else f"{record.status}: {record.error}"
-        if column == PROGRESS_COLUMN:
-            return f"{record.done}/{record.total}" if record.total else ""
-        if column == 4:
-            return jr.format_fps(record.fps)
-        if column == 5:
-            return jr.format_eta(record.eta_s)
-        return None
+        return _cell(record, column)
 
     # --- queue operations ---------------------------------------------------------------------
-    def add_job(self, settings: dict) -> int:
-        """Append a row for settings about to be submitted; returns its panel key."""
+    def add_job(self, settings: dict, policy: str = "version", planned_backend: str | None = None,
+                status: str = jr.PENDING) -> int:
+        """Append a row (waiting to be sent, unless ``status`` says otherwise); returns its panel key."""
+        return self._append(JobRecord(key=self._take_key(), settings=dict(settings), policy=policy,
+                                      status=status, planned_backend=planned_backend))
+
+    def add_engine_job(self, summary: dict) -> int:
+        """A row for a job the engine knows but this panel did not send."""
+        return self._append(jr.from_summary(self._take_key(), summary))
+
+    def _take_key(self) -> int:
         key = self._next_key
         self._next_key += 1
+        return key
+
+    def _append(self, record: JobRecord) -> int:
         row = len(self._records)
         self.beginInsertRows(QModelIndex(), row, row)
-        self._records.append(JobRecord(key=key, settings=dict(settings)))
+        self._records.append(record)
         self.endInsertRows()
-        return key
+        return record.key
+
+    def remove_rows(self, rows: list[int]) -> list[JobRecord]:
+        """Take rows out of the queue (the caller cancels active ones first)."""
+        removed = []
+        for row in sorted(set(rows), reverse=True):
+            if 0 <= row < len(self._records):
+                self.beginRemoveRows(QModelIndex(), row, row)
+                removed.append(self._records.pop(row))
+                self.endRemoveRows()
+        return removed[::-1]
+
+    def move_row(self, row: int, delta: int) -> int:
+        """Move a row up (-1) or down (+1); returns its new row."""
+        target = row + delta
+        if not (0 <= row < len(self._records) and 0 <= target < len(self._records)) or delta == 0:
+            return row
+        destination = target + 1 if delta > 0 else target
+        self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), destination)
+        self._records.insert(target, self._records.pop(row))
+        self.endMoveRows()
+        return target
+
+    def duplicate(self, row: int) -> int:
+        """A new waiting row with the same shot and settings; returns its key."""
+        record = self._records[row]
+        return self.add_job(record.settings, record.policy, record.planned_backend)
+
+    def replace_settings(self, row: int, settings: dict, planned_backend: str | None = None) -> bool:
+        """New settings for a row not sent yet; False (unchanged) once it is on an engine."""
+        record = self._records[row]
+        if record.status != jr.PENDING:
+            return False
+        self._set(row, dataclasses.replace(record, settings=dict(settings),
+                                           planned_backend=planned_backend or record.planned_backend))
+        return True
+
+    def set_policy(self, row: int, policy: str) -> None:
+        self._set(row, dataclasses.replace(self._records[row], policy=policy))
+
+    def next_waiting(self) -> int | None:
+        return next((i for i, r in enumerate(self._records) if r.status == jr.PENDING), None)
+
+    def mark_sent(self, row: int, settings: dict) -> JobRecord:
+        self._set(row, jr.sent(self._records[row], settings))
+        return self._records[row]
+
+    def mark_resuming(self, row: int) -> JobRecord:
+        self._set(row, jr.resuming(self._records[row]))
+        return self._records[row]
+
+    def cancel_here(self, row: int) -> None:
+        self._set(row, jr.cancelled_here(self._records[row]))
+
+    def mark_interrupted(self, message: str) -> list[int]:
+        """The engine is gone: every row that was on it stops; returns those rows."""
+        rows = []
+        for row, record in enumerate(self._records):
+            changed = jr.interrupted(record, message)
+            if changed is not record:
+                self._set(row, changed)
+                rows.append(row)
+        return rows
+
+    def merge_listing(self, summaries: list[dict], hidden: set[str] = frozenset()) -> list[str]:
+        """Apply the engine's ``jobs`` listing: rows of known ids follow it, unknown jobs get rows
+        (``hidden``: ids the artist removed from this panel). Returns ids of active jobs to follow."""
+        follow = []
+        for summary in summaries:
+            job_id = str(summary.get("job", ""))
+            if not job_id or job_id in hidden:
+                continue
+            row = self.row_of_job(job_id)
+            if row is None:
+                self.add_engine_job(summary)
+            else:
+                self._set(row, jr.apply_summary(self._records[row], summary))
+            if summary.get("state") in ("queued", "running"):
+                follow.append(job_id)
+        return follow
+
+    def row_of_job(self, job_id: str) -> int | None:
+        return next((i for i, r in enumerate(self._records) if r.job_id == job_id), None)
+
+    def totals(self) -> tuple[int, int, int, int]:
+        """(frames done, frames to do, jobs finished, jobs) over the rows of this queue."""
+        done = sum(r.total if r.status == jr.DONE else r.done for r in self._records)
+        total = sum(r.total for r in self._records)
+        finished = sum(1 for r in self._records if r.finished)
+        return done, total, finished, len(self._records)
 
     def record(self, row: int) -> JobRecord:
         return self._records[row]
@@ -117,7 +218,7 @@ class JobQueueModel(QAbstractTableModel):
         job_id = str(event.get("job", ""))
         if not job_id:
             return
-        row = next((i for i, r in enumerate(self._records) if r.job_id == job_id), None)
+        row = self.row_of_job(job_id)
         if row is None:
             if any(r.status == jr.SUBMITTING for r in self._records):
                 self._held_events.setdefault(job_id, []).append(event)
@@ -130,3 +231,46 @@ class JobQueueModel(QAbstractTableModel):
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
         if record.finished and not was_finished:
             self.job_finished.emit(record.key, record.status)
+
+
+def _cell(record: JobRecord, column: int) -> str | None:
+    if column == 0:
+        return record.shot
+    if column == 1:
+        return record.settings.get("frames") or "all"
+    if column == STATUS_COLUMN:
+        text = record.status
+        if record.skipped and record.status in (jr.RUNNING, jr.DONE):
+            text += f" ({record.skipped} kept)"
+        if record.warnings:
+            text += f" · {len(record.warnings)} warning{'s' if len(record.warnings) > 1 else ''}"
+        return text
+    if column == PROGRESS_COLUMN:
+        return f"{record.done}/{record.total}" if record.total else ""
+    if column == BACKEND_COLUMN:
+        if record.backend:
+            asked = record.effective.get("backend", "auto")
+            return record.backend if asked == record.backend else f"{asked} → {record.backend}"
+        return f"{record.planned_backend} (planned)" if record.planned_backend else \
+            str(record.settings.get("backend", "auto"))
+    if column == OUTPUT_COLUMN:
+        return record.pattern or record.output
+    if column == NOTES_COLUMN:
+        if record.error and record.status in (jr.FAILED, jr.INTERRUPTED, jr.CANCELLED):
+            return record.error
+        return record.warnings[-1] if record.warnings else ("" if record.mine else "sent by another client")
+    if column == COLUMNS.index("FPS"):
+        return jr.format_fps(record.fps)
+    if column == COLUMNS.index("ETA"):
+        return jr.format_eta(record.eta_s)
+    return None
+
+
+def _tooltip(record: JobRecord, column: int) -> str:
+    lines = [record.pattern or record.output]
+    if record.error:
+        lines.append(record.error)
+    lines += [f"warning: {w}" for w in record.warnings]
+    if not record.mine:
+        lines.append("sent by another client")
+    return "\n".join(line for line in lines if line)

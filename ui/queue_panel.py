@@ -1,73 +1,210 @@
-"""Queue section: the job table with per-row progress bars, and cancel / retry / open folder."""
+"""Queue section: the job table (drop files and folders on it), the queue controls and the total.
+
+Buttons act on the selected rows; the main window turns them into engine requests. Delete removes
+the selected rows; Tab leaves the table instead of walking its cells (the selection stays).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
     QHeaderView,
+    QLabel,
+    QProgressBar,
     QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from ui.drop_edit import dropped_paths
 from ui.form_rows import hbox_row
 from ui.progress_delegate import ProgressBarDelegate
-from ui.queue_model import PROGRESS_COLUMN, JobQueueModel
+from ui.queue_model import NOTES_COLUMN, OUTPUT_COLUMN, PROGRESS_COLUMN, JobQueueModel
+
+
+class QueueTable(QTableView):
+    """The job table: files and folders dropped on it become rows; Delete asks to remove rows."""
+
+    files_dropped = Signal(list)
+    delete_pressed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+        self.setTabKeyNavigation(False)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = dropped_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.files_dropped.emit(paths)
+        else:
+            event.ignore()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_pressed.emit()
+            return
+        super().keyPressEvent(event)
 
 
 class QueuePanel(QGroupBox):
-    """Buttons act on the selected row; the main window turns them into engine requests."""
-
-    cancel_requested = Signal(int)        # row
-    retry_requested = Signal(int)
+    cancel_requested = Signal(list)        # rows
+    retry_requested = Signal(list)
+    remove_requested = Signal(list)
+    duplicate_requested = Signal(list)
+    apply_style_requested = Signal(list)
+    details_requested = Signal(int)
     open_output_requested = Signal(int)
+    copy_path_requested = Signal(int)
+    move_requested = Signal(int, int)      # row, -1 up / +1 down
+    clear_finished_requested = Signal()
+    start_toggled = Signal(bool)           # True = send waiting rows, False = hold them
+    files_dropped = Signal(list)
 
     def __init__(self, model: JobQueueModel, parent: QWidget | None = None) -> None:
         super().__init__("Queue", parent)
         self.model = model
-        self.table = QTableView(self)
+        self.table = QueueTable(self)
         self.table.setModel(model)
         self.table.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressBarDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(PROGRESS_COLUMN, QHeaderView.ResizeMode.Stretch)
-        self.table.setColumnWidth(0, 150)
-        self.table.setColumnWidth(2, 120)
+        header.setSectionResizeMode(NOTES_COLUMN, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((0, 130), (1, 60), (2, 150), (PROGRESS_COLUMN, 110), (4, 120),
+                              (OUTPUT_COLUMN, 220), (7, 45), (8, 50)):
+            self.table.setColumnWidth(column, width)
+        self.table.files_dropped.connect(self.files_dropped)
+        self.table.delete_pressed.connect(lambda: self._emit_rows(self.remove_requested))
+        self.table.doubleClicked.connect(lambda index: self.details_requested.emit(index.row()))
 
-        self.cancel_button = QPushButton("Cancel", self)
-        self.retry_button = QPushButton("Retry", self)
-        self.open_button = QPushButton("Open output folder", self)
-        self.cancel_button.clicked.connect(lambda: self._emit_for_selection(self.cancel_requested))
-        self.retry_button.clicked.connect(lambda: self._emit_for_selection(self.retry_requested))
-        self.open_button.clicked.connect(lambda: self._emit_for_selection(self.open_output_requested))
+        self.start_button = QPushButton("Start queue", self)
+        self.start_button.setCheckable(True)
+        self.start_button.setToolTip("Send the waiting rows to the engine one after another; "
+                                     "press again to pause (a running job finishes)")
+        self.start_button.toggled.connect(self._start_toggled)
+        self.cancel_button = self._button("Cancel", "Stop the selected jobs", self.cancel_requested)
+        self.retry_button = self._button("Retry", "Continue the selected stopped jobs; frames already "
+                                                  "rendered are kept", self.retry_requested)
+        self.remove_button = self._button("Remove", "Take the selected rows out of the queue (Delete)",
+                                          self.remove_requested)
+        self.duplicate_button = self._button("Duplicate", "A new waiting row with the same shot and settings",
+                                             self.duplicate_requested)
+        self.apply_button = self._button("Apply style", "Give the selected waiting rows the current style "
+                                                        "and output settings", self.apply_style_requested)
+        self.up_button = QPushButton("↑", self)
+        self.up_button.setToolTip("Move up (earlier in the queue)")
+        self.up_button.clicked.connect(lambda: self._move(-1))
+        self.down_button = QPushButton("↓", self)
+        self.down_button.setToolTip("Move down")
+        self.down_button.clicked.connect(lambda: self._move(1))
+        self.clear_button = QPushButton("Clear finished", self)
+        self.clear_button.clicked.connect(self.clear_finished_requested)
+        self.details_button = QPushButton("Details…", self)
+        self.details_button.clicked.connect(lambda: self._emit_row(self.details_requested))
+        self.open_button = QPushButton("Reveal output", self)
+        self.open_button.setToolTip("Open the output folder in the file manager")
+        self.open_button.clicked.connect(lambda: self._emit_row(self.open_output_requested))
+        self.copy_button = QPushButton("Copy path", self)
+        self.copy_button.setToolTip("Copy the output pattern (shot.####.exr) to the clipboard")
+        self.copy_button.clicked.connect(lambda: self._emit_row(self.copy_path_requested))
+        for button in (self.up_button, self.down_button):
+            button.setFixedWidth(32)
+        self.total_bar = QProgressBar(self)
+        self.total_bar.setRange(0, 1)
+        self.total_bar.setValue(0)
+        self.total_bar.setTextVisible(True)
+        self.total_label = QLabel("", self)
+
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
-        layout.addWidget(hbox_row(self, self.cancel_button, self.retry_button, self.open_button))
+        layout.addWidget(hbox_row(self, self.start_button, self.cancel_button, self.retry_button, self.remove_button,
+                                  self.clear_button, self.up_button, self.down_button, self.duplicate_button,
+                                  self.apply_button))
+        layout.addWidget(hbox_row(self, self.details_button, self.open_button, self.copy_button,
+                                  self.total_bar, self.total_label))
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
-        model.dataChanged.connect(self._update_buttons)
+        for signal in (model.dataChanged, model.rowsInserted, model.rowsRemoved, model.rowsMoved):
+            signal.connect(self._update_buttons)
         self._update_buttons()
 
+    def _button(self, text: str, tip: str, signal) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setToolTip(tip)
+        button.clicked.connect(lambda: self._emit_rows(signal))
+        return button
+
+    # --- selection ----------------------------------------------------------------------------
+    def selected_rows(self) -> list[int]:
+        return sorted(index.row() for index in self.table.selectionModel().selectedRows())
+
     def selected_row(self) -> int | None:
-        rows = self.table.selectionModel().selectedRows()
-        return rows[0].row() if rows else None
+        rows = self.selected_rows()
+        return rows[0] if rows else None
 
     def select_row(self, row: int) -> None:
         self.table.selectRow(row)
 
-    def _emit_for_selection(self, signal) -> None:
+    def _emit_rows(self, signal) -> None:
+        rows = self.selected_rows()
+        if rows:
+            signal.emit(rows)
+
+    def _emit_row(self, signal) -> None:
         row = self.selected_row()
         if row is not None:
             signal.emit(row)
 
-    def _update_buttons(self, *_) -> None:
+    def _move(self, delta: int) -> None:
         row = self.selected_row()
-        record = self.model.record(row) if row is not None and row < self.model.rowCount() else None
-        self.cancel_button.setEnabled(record is not None and not record.finished)
-        self.retry_button.setEnabled(record is not None and record.status in ("failed", "cancelled"))
-        self.open_button.setEnabled(record is not None)
+        if row is not None:
+            self.move_requested.emit(row, delta)
+
+    def _start_toggled(self, running: bool) -> None:
+        self.start_button.setText("Pause queue" if running else "Start queue")
+        self.start_toggled.emit(running)
+
+    def set_running(self, running: bool) -> None:
+        self.start_button.setChecked(running)
+
+    # --- state --------------------------------------------------------------------------------
+    def _update_buttons(self, *_) -> None:
+        rows = [r for r in self.selected_rows() if r < self.model.rowCount()]
+        records = [self.model.record(r) for r in rows]
+        one = len(records) == 1
+        self.cancel_button.setEnabled(any(not r.finished for r in records))
+        self.retry_button.setEnabled(any(r.resumable for r in records))
+        self.remove_button.setEnabled(bool(records))
+        self.duplicate_button.setEnabled(bool(records))
+        self.apply_button.setEnabled(any(r.status == "waiting" for r in records))
+        self.up_button.setEnabled(one and rows[0] > 0)
+        self.down_button.setEnabled(one and rows[0] < self.model.rowCount() - 1)
+        for button in (self.details_button, self.open_button, self.copy_button):
+            button.setEnabled(one)
+        self.clear_button.setEnabled(any(r.finished for r in self.model.records()))
+        self._update_total()
+
+    def _update_total(self) -> None:
+        done, total, finished, jobs = self.model.totals()
+        self.total_bar.setRange(0, max(1, total))
+        self.total_bar.setValue(min(done, max(1, total)))
+        self.total_bar.setFormat(f"{done}/{total} frames" if total else "no frames yet")
+        self.total_label.setText(f"{finished}/{jobs} jobs finished" if jobs else "queue empty")

@@ -1,111 +1,252 @@
-"""The shot section: source, frame range, thumbnail, output folder and output options."""
+"""The shot section: source (Browse, drag-and-drop), its facts, frame range, output and file options."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
-from engine.pipeline.config import FORMATS, OUTPUT_SPACES
+from engine.errors import ConfigError
+from engine.service import catalog
+from ui import output_policy
+from ui.drop_edit import PathDropEdit
 from ui.form_rows import hbox_row
 from ui.job_form import frame_range_text
-from ui.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, sequence_pattern_for
+from ui.source_info import SourceInfo, probe_source
+from ui.sources import MEDIA_SUFFIXES, SequenceOffer, sequence_offer, shots_from_paths, source_for_picks
 from ui.thumbnails import ThumbnailLoader
 
-THUMBNAIL_PX = 160
+THUMBNAIL_PX = 120
+EXR_ONLY = "Only EXR output uses a compression"
+PNG_ONLY = "Only PNG output has a bit depth choice"
+
+
+class _ProbeJob(QRunnable):
+    def __init__(self, owner: SourcePanel, source: str, start_number: int) -> None:
+        super().__init__()
+        self._owner, self._source, self._start = owner, source, start_number
+
+    def run(self) -> None:
+        self._owner._prober.ready.emit(probe_source(self._source, self._start))
+
+
+class _Prober(QObject):
+    ready = Signal(object)  # SourceInfo
 
 
 class SourcePanel(QGroupBox):
-    """Emits ``source_changed`` when the artist settles on a new source."""
+    """Emits ``source_changed`` when the artist settles on a new source, ``info_ready`` once its
+    facts are read, and ``shots_picked`` when several shots were picked or dropped at once."""
 
     source_changed = Signal(str)
+    info_ready = Signal(object)      # SourceInfo
+    shots_picked = Signal(list)      # sources, one per shot
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Shot", parent)
-        self.source_edit = QLineEdit(self)
-        self.source_edit.setPlaceholderText("video, shot.####.png or image")
-        browse_source = QPushButton("Browse…", self)
-        browse_source.clicked.connect(self._browse_source)
+        self.info: SourceInfo | None = None
+        self.source_edit = PathDropEdit(self)
+        self.source_edit.setPlaceholderText("video, shot.####.exr or image — or drop files here")
+        self.browse_button = QPushButton("Browse…", self)
+        self.browse_button.clicked.connect(self._browse_source)
         self.thumbnail = QLabel("no source", self)
         self.thumbnail.setFixedSize(THUMBNAIL_PX, THUMBNAIL_PX * 3 // 4)
         self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumbnail.setStyleSheet("background: #202024; color: #888;")
+        self.info_label = QLabel("", self)
+        self.info_label.setWordWrap(True)
 
-        self.whole_source = QCheckBox("All frames", self)
+        self.whole_source = QCheckBox("All", self)
+        self.whole_source.setChecked(True)
         self.first_frame = QSpinBox(self)
         self.last_frame = QSpinBox(self)
         for box in (self.first_frame, self.last_frame):
             box.setRange(0, 9_999_999)
             box.setValue(1)
+        self.start_number = QSpinBox(self)
+        self.start_number.setRange(0, 9_999_999)
+        self.start_number.setValue(catalog.DEFAULTS["start_number"])
+        self.start_number.setToolTip("Number of a video's first frame (image sequences keep their own numbers)")
         self.whole_source.toggled.connect(lambda whole: self._enable_range(not whole))
+        self._enable_range(False)
 
-        self.output_edit = QLineEdit(self)
+        self.output_edit = PathDropEdit(self)
         self.output_edit.setPlaceholderText("output folder")
+        self.output_edit.paths_dropped.connect(lambda paths: self.output_edit.setText(paths[0]))
         browse_output = QPushButton("Browse…", self)
         browse_output.clicked.connect(self._browse_output)
+        self.policy_combo = QComboBox(self)
+        for key, label in output_policy.POLICIES.items():
+            self.policy_combo.addItem(label, key)
+            self.policy_combo.setItemData(self.policy_combo.count() - 1, output_policy.POLICY_TIPS[key],
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.policy_combo.setToolTip("What to do when the output folder already holds a render of this shot")
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setPlaceholderText("file name (default: the source's)")
         self.format_combo = QComboBox(self)
-        self.format_combo.addItems(list(FORMATS))
-        self.mattes_check = QCheckBox("Write mattes", self)
+        self.format_combo.addItems(list(catalog.FORMATS))
+        self.exr_compression_combo = QComboBox(self)
+        self.exr_compression_combo.addItems(list(catalog.EXR_COMPRESSIONS))
+        self.png_bits_combo = QComboBox(self)
+        self.png_bits_combo.addItems([f"{b}-bit" for b in catalog.PNG_BITS])
+        self.format_combo.currentTextChanged.connect(self._format_changed)
         self.output_space_combo = QComboBox(self)
-        self.output_space_combo.addItems(list(OUTPUT_SPACES))
+        self.output_space_combo.addItems(list(catalog.OUTPUT_SPACES))
+        self.output_space_combo.setToolTip("plate: the stylized face placed back over the full frame; "
+                                           "crop: the stylized face crop only")
+        self.scale_spin = QDoubleSpinBox(self)
+        self.scale_spin.setRange(*catalog.SCALE_RANGE)
+        self.scale_spin.setSingleStep(0.25)
+        self.scale_spin.setValue(catalog.DEFAULTS["scale"])
+        self.scale_spin.setToolTip("Output resolution multiplier")
+        self.mattes_check = QCheckBox("Mattes", self)
+        self.matte_files_check = QCheckBox("as files", self)
+        self.matte_files_check.setToolTip("Also write each matte as its own grey sequence (for hosts that "
+                                          "cannot read EXR layers)")
+        self.matte_classes_edit = QLineEdit(self)
+        self.matte_classes_edit.setPlaceholderText("all classes (or e.g. skin,hair)")
+        self.matte_classes_edit.setToolTip("Classes: " + ", ".join(catalog.MATTE_CLASSES))
+        self.mattes_check.toggled.connect(self._mattes_changed)
+        self._mattes_changed(False)
+        self._format_changed(self.format_combo.currentText())
 
         form = QFormLayout(self)
-        form.addRow("Source", hbox_row(self, self.source_edit, browse_source))
-        form.addRow("", self.thumbnail)
+        form.addRow("Source", hbox_row(self, self.source_edit, self.browse_button))
+        form.addRow(hbox_row(self, self.thumbnail, self.info_label))
         form.addRow("Frames", hbox_row(self, self.whole_source, QLabel("first"), self.first_frame,
-                                   QLabel("last"), self.last_frame))
+                                       QLabel("last"), self.last_frame, QLabel("start #"), self.start_number))
         form.addRow("Output", hbox_row(self, self.output_edit, browse_output))
-        form.addRow("Format", hbox_row(self, self.format_combo, self.mattes_check))
-        form.addRow("Output space", self.output_space_combo)
+        form.addRow("If it exists", hbox_row(self, self.policy_combo, self.name_edit))
+        form.addRow("Format", hbox_row(self, self.format_combo, self.exr_compression_combo, self.png_bits_combo,
+                                       QLabel("space"), self.output_space_combo, QLabel("scale"), self.scale_spin))
+        form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.matte_classes_edit))
 
         self._thumbnail_source = ""
-        self._loader = ThumbnailLoader(THUMBNAIL_PX, self)
+        self._loader = ThumbnailLoader(THUMBNAIL_PX * 2, self)
         self._loader.ready.connect(self._show_thumbnail)
+        self._prober = _Prober(self)
+        self._prober.ready.connect(self._show_info)
+        self._probe_pool = QThreadPool(self)
+        self._probe_pool.setMaxThreadCount(1)
         self.source_edit.editingFinished.connect(lambda: self.set_source(self.source_edit.text()))
+        self.source_edit.paths_dropped.connect(self.pick)
+        self.start_number.valueChanged.connect(lambda _: self._probe(self.source_edit.text().strip()))
 
     # --- values -------------------------------------------------------------------------------
     def values(self) -> dict:
-        """RenderConfig fields of this section (raises ConfigError for a backwards range)."""
+        """RenderConfig fields of this section (raises ConfigError for a bad range or matte class)."""
+        classes = [c.strip() for c in self.matte_classes_edit.text().split(",") if c.strip()]
+        unknown = [c for c in classes if c not in catalog.MATTE_CLASSES]
+        if unknown and self.mattes_check.isChecked():
+            raise ConfigError(f"unknown matte class {', '.join(unknown)}",
+                              f"use names from: {', '.join(catalog.MATTE_CLASSES)}")
         return {
             "source": self.source_edit.text().strip(),
             "output": self.output_edit.text().strip(),
             "frames": frame_range_text(self.first_frame.value(), self.last_frame.value(),
                                        self.whole_source.isChecked()),
+            "start_number": self.start_number.value(),
             "format": self.format_combo.currentText(),
+            "exr_compression": self.exr_compression_combo.currentText(),
+            "png_bits": catalog.PNG_BITS[self.png_bits_combo.currentIndex()],
             "mattes": self.mattes_check.isChecked(),
+            "matte_files": self.mattes_check.isChecked() and self.matte_files_check.isChecked(),
+            "matte_classes": ",".join(classes) if classes and self.mattes_check.isChecked() else None,
             "output_space": self.output_space_combo.currentText(),
+            "scale": round(self.scale_spin.value(), 4),
+            "name": self.name_edit.text().strip() or None,
         }
+
+    @property
+    def policy(self) -> str:
+        return str(self.policy_combo.currentData())
 
     def set_values(self, values: dict) -> None:
         """Restore saved choices (the source itself is restored by ``set_source``)."""
-        self.output_edit.setText(str(values.get("output") or ""))
-        for combo, key in ((self.format_combo, "format"), (self.output_space_combo, "output_space")):
+        if "output" in values:
+            self.output_edit.setText(str(values.get("output") or ""))
+        for combo, key in ((self.format_combo, "format"), (self.output_space_combo, "output_space"),
+                           (self.exr_compression_combo, "exr_compression")):
             index = combo.findText(str(values.get(key) or ""))
             if index >= 0:
                 combo.setCurrentIndex(index)
-        self.mattes_check.setChecked(bool(values.get("mattes", False)))
+        if values.get("png_bits") in catalog.PNG_BITS:
+            self.png_bits_combo.setCurrentIndex(catalog.PNG_BITS.index(values["png_bits"]))
+        if values.get("policy") in output_policy.POLICIES:
+            self.policy_combo.setCurrentIndex(list(output_policy.POLICIES).index(values["policy"]))
+        if values.get("start_number") is not None:
+            self.start_number.setValue(int(values["start_number"]))
+        if values.get("scale") is not None:
+            self.scale_spin.setValue(float(values["scale"]))
+        if "name" in values:
+            self.name_edit.setText(str(values.get("name") or ""))
+        self.mattes_check.setChecked(bool(values.get("mattes", self.mattes_check.isChecked())))
+        self.matte_files_check.setChecked(bool(values.get("matte_files", self.matte_files_check.isChecked())))
+        if "matte_classes" in values:
+            self.matte_classes_edit.setText(str(values.get("matte_classes") or ""))
 
     def set_source(self, source: str) -> None:
+        """Take ``source`` exactly as given; its facts and thumbnail follow in the background."""
         source = source.strip()
         if self.source_edit.text() != source:
             self.source_edit.setText(source)
         if source and source != self._thumbnail_source:
             self._thumbnail_source = source
+            self.info = None
+            self.info_label.setText("reading…")
+            for box in (self.first_frame, self.last_frame):
+                box.setRange(0, 9_999_999)  # the new clip's range arrives with its facts
+            self.whole_source.setChecked(True)
             self._loader.load(source)
+            self._probe(source)
             self.source_changed.emit(source)
 
+    def pick(self, paths: list[str]) -> None:
+        """Paths from Browse or a drop onto the Source field: one file is that file (a still that is
+        a frame of a sequence is offered as the sequence, if the artist confirms); several frames of
+        one sequence are that sequence; several shots go to the queue, one row each."""
+        if not paths:
+            return
+        if len(paths) == 1 and not Path(paths[0]).is_dir():
+            offer = sequence_offer(paths[0])
+            self.set_source(offer.pattern if offer and self.confirm_sequence(offer) else paths[0])
+            return
+        single = source_for_picks(paths) if not any(Path(p).is_dir() for p in paths) else None
+        if single is not None:
+            self.set_source(single)
+            return
+        shots = shots_from_paths(paths)
+        if len(shots) == 1:
+            self.set_source(shots[0])
+        elif shots:
+            self.shots_picked.emit(shots)
+
+    def confirm_sequence(self, offer: SequenceOffer) -> bool:
+        """Ask whether a picked still means its whole sequence (tests replace this)."""
+        answer = QMessageBox.question(
+            self, "Image sequence?",
+            f"{Path(offer.picked).name} is one of {offer.frames} numbered frames "
+            f"({Path(offer.pattern).name}).\n\nUse the whole sequence?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
     def set_frame_range(self, first: int, last: int) -> None:
+        """A sub-range, clamped to the source's frames once they are known."""
         self.whole_source.setChecked(False)
         self.first_frame.setValue(first)
         self.last_frame.setValue(last)
@@ -116,10 +257,36 @@ class SourcePanel(QGroupBox):
     def wait_for_thumbnail(self, timeout_ms: int = 10000) -> bool:
         return self._loader.wait(timeout_ms)
 
+    def wait_for_info(self, timeout_ms: int = 10000) -> bool:
+        return self._probe_pool.waitForDone(timeout_ms)
+
     # --- slots --------------------------------------------------------------------------------
+    def _probe(self, source: str) -> None:
+        if source:
+            self._probe_pool.start(_ProbeJob(self, source, self.start_number.value()))
+
+    def _show_info(self, info: SourceInfo) -> None:
+        if info.source != self.source_edit.text().strip():
+            return  # an older pick finished late
+        self.info = info
+        self.info_label.setText(info.describe())
+        self.info_label.setStyleSheet("color: #d05050;" if info.error else "")
+        if not info.error:
+            keep_range = not self.whole_source.isChecked()
+            first, last = self.first_frame.value(), self.last_frame.value()
+            for box in (self.first_frame, self.last_frame):
+                box.setRange(info.first, info.last)
+            if keep_range:  # an explicit range is clamped to the clip
+                self.first_frame.setValue(min(max(first, info.first), info.last))
+                self.last_frame.setValue(min(max(last, info.first), info.last))
+            else:           # the whole clip by default
+                self.first_frame.setValue(info.first)
+                self.last_frame.setValue(info.last)
+        self.info_ready.emit(info)
+
     def _show_thumbnail(self, source: str, image: QImage) -> None:
         if source != self.source_edit.text().strip():
-            return  # an older pick finished late
+            return
         if image.isNull():
             self.thumbnail.setPixmap(QPixmap())
             self.thumbnail.setText("no thumbnail")
@@ -131,15 +298,25 @@ class SourcePanel(QGroupBox):
         self.first_frame.setEnabled(enabled)
         self.last_frame.setEnabled(enabled)
 
+    def _format_changed(self, fmt: str) -> None:
+        exr = fmt == "exr"
+        self.exr_compression_combo.setEnabled(exr)
+        self.exr_compression_combo.setToolTip("EXR compression" if exr else EXR_ONLY)
+        self.png_bits_combo.setEnabled(not exr)
+        self.png_bits_combo.setToolTip("PNG bit depth" if not exr else PNG_ONLY)
+
+    def _mattes_changed(self, on: bool) -> None:
+        self.matte_files_check.setEnabled(on)
+        self.matte_classes_edit.setEnabled(on)
+
     def _browse_source(self) -> None:
-        patterns = " ".join(f"*{s}" for s in VIDEO_SUFFIXES + IMAGE_SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Pick a video, a frame of a sequence, or an image",
-                                              self.source_edit.text(), f"Media ({patterns});;All files (*)")
-        if path:
-            self.set_source(sequence_pattern_for(path))
+        patterns = " ".join(f"*{s}" for s in MEDIA_SUFFIXES)
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Pick videos, images, or frames of a sequence", self.source_edit.text(),
+            f"Media ({patterns});;All files (*)")
+        self.pick(list(paths))
 
     def _browse_output(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
         if path:
             self.output_edit.setText(path)
-

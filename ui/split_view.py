@@ -10,6 +10,8 @@ from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+SPLIT, SHOW_A, SHOW_B = "split", "a", "b"
+
 
 class SplitCompareView(QWidget):
     """Custom-painted split view; ``split`` is the fraction of the image width showing "before"."""
@@ -21,7 +23,11 @@ class SplitCompareView(QWidget):
         self._before = QPixmap()
         self._after = QPixmap()
         self._split = 0.5
-        self.setMinimumSize(240, 180)
+        self.mode = SPLIT
+        """``split``: before left of the line, after right; ``a``: only the source; ``b``: only the result."""
+        self.one_to_one = False
+        """Draw at 1:1 pixels (centred, cropped by the view) instead of fitting the view."""
+        self.setMinimumSize(200, 150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(False)
         self.setCursor(Qt.CursorShape.SplitHCursor)
@@ -43,6 +49,14 @@ class SplitCompareView(QWidget):
     def after_pixmap(self) -> QPixmap:
         return self._after
 
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.update()
+
+    def set_one_to_one(self, on: bool) -> None:
+        self.one_to_one = bool(on)
+        self.update()
+
     # --- split --------------------------------------------------------------------------------
     @property
     def split(self) -> float:
@@ -61,7 +75,8 @@ class SplitCompareView(QWidget):
         if source.isNull():
             return QRectF(self.rect())
         size = QSize(source.size())
-        size.scale(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        if not self.one_to_one:
+            size.scale(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
         x = (self.width() - size.width()) / 2
         y = (self.height() - size.height()) / 2
         return QRectF(x, y, size.width(), size.height())
@@ -91,7 +106,8 @@ class SplitCompareView(QWidget):
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         target = self.image_rect()
-        split_x = target.left() + self._split * target.width()
+        split = {SHOW_A: 1.0, SHOW_B: 0.0}.get(self.mode, self._split)
+        split_x = target.left() + split * target.width()
         left = QRectF(target.left(), target.top(), split_x - target.left(), target.height())
         right = QRectF(split_x, target.top(), target.right() - split_x, target.height())
         if not self._before.isNull():
@@ -104,6 +120,12 @@ class SplitCompareView(QWidget):
             painter.setClipRect(right)
             painter.drawPixmap(target, self._after, QRectF(self._after.rect()))
             painter.restore()
+        painter.setPen(QColor(255, 255, 255))
+        if self.mode != SPLIT:
+            label = "source (A)" if self.mode == SHOW_A else "stylized (B)"
+            painter.drawText(target.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                             label)
+            return
         painter.setPen(QPen(QColor(255, 255, 255, 220), 2))
         painter.drawLine(QPointF(split_x, target.top()), QPointF(split_x, target.bottom()))
         handle = QRect(int(split_x) - 5, int(target.center().y()) - 14, 10, 28)

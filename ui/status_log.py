@@ -1,4 +1,4 @@
-"""Status area: the newest message on top, errors in red with the engine's own wording."""
+"""Status area: the newest message on top; errors in red and warnings in orange, in the panel's words."""
 
 from __future__ import annotations
 
@@ -8,20 +8,25 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
+from ui.wording import plain, titled
+
 MAX_MESSAGES = 200
 
 
 class StatusLog(QListWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMaximumHeight(110)
+        self.setMaximumHeight(80)
         self.setAlternatingRowColors(True)
 
     def show_info(self, message: str) -> None:
         self._add(message, None)
 
     def show_error(self, code: str, message: str) -> None:
-        self._add(f"error [{code}]: {message}", QColor(220, 70, 70))
+        self._add(titled(code, message), QColor(220, 70, 70))
+
+    def show_warning(self, message: str) -> None:
+        self._add(f"Warning: {plain(message)}", QColor(230, 150, 30))
 
     def messages(self) -> list[str]:
         """Newest first, without the time stamp."""

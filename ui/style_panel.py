@@ -1,9 +1,16 @@
 """The style section, filled from the engine's capabilities: backend, family, backbone, style id,
-degree, colour transfer and a custom exemplar image."""
+degree, colour transfer and a custom exemplar image.
+
+It says which backend will render before anything is queued (``auto`` falls back to the classic
+look when the family's VToonify models are missing), and disables the controls that backend
+ignores, with a tooltip saying why.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,46 +25,61 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.pipeline.config import BACKENDS, DEVICES
+from engine.errors import ConfigError
+from engine.service import catalog
 from ui.capabilities import Capabilities
 from ui.form_rows import hbox_row
+
+BACKENDS, DEVICES = catalog.BACKENDS, catalog.DEVICES
+CLASSIC_IGNORES = "The classic backend ignores this (it has no style models); pick VToonify to use it"
+TOONIFY_IGNORES = "VToonify-T (toonify backbone) has no exemplars, degree or colour transfer"
 
 DEGREE_STEPS = 100
 
 
 class StylePanel(QGroupBox):
+    """``plan_changed(backend, why)`` says which backend the current choices will render with."""
+
+    plan_changed = Signal(str, str)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Style", parent)
         self.capabilities = Capabilities()
+        self.planned = ("classic", "")
         self.backend_combo = QComboBox(self)
         self.device_combo = QComboBox(self)
         self.family_combo = QComboBox(self)
         self.backbone_combo = QComboBox(self)
         self.style_id_spin = QSpinBox(self)
         self.style_id_spin.setRange(0, 9999)
-        self.style_id_spin.setValue(26)
+        self.style_id_spin.setValue(catalog.DEFAULTS["style_id"])
         self.style_id_hint = QLabel("", self)
         self.degree_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.degree_slider.setRange(0, DEGREE_STEPS)
-        self.degree_slider.setValue(DEGREE_STEPS // 2)
+        self.degree_slider.setValue(round(catalog.DEFAULTS["degree"] * DEGREE_STEPS))
         self.degree_label = QLabel("0.50", self)
         self.degree_slider.valueChanged.connect(lambda v: self.degree_label.setText(f"{v / DEGREE_STEPS:.2f}"))
         self.color_transfer_check = QCheckBox("Colour transfer (take the exemplar's colours)", self)
         self.exemplar_edit = QLineEdit(self)
         self.exemplar_edit.setPlaceholderText("optional custom exemplar image")
-        browse = QPushButton("Browse…", self)
-        browse.clicked.connect(self._browse_exemplar)
+        self.exemplar_browse = QPushButton("Browse…", self)
+        self.exemplar_browse.clicked.connect(self._browse_exemplar)
+        self.plan_label = QLabel("", self)
+        self.plan_label.setWordWrap(True)
 
         form = QFormLayout(self)
         form.addRow("Backend", hbox_row(self, self.backend_combo, QLabel("Device"), self.device_combo))
+        form.addRow("Renders with", self.plan_label)
         form.addRow("Style family", self.family_combo)
         form.addRow("Backbone", self.backbone_combo)
         form.addRow("Style id", hbox_row(self, self.style_id_spin, self.style_id_hint))
         form.addRow("Degree", hbox_row(self, self.degree_slider, self.degree_label))
         form.addRow("", self.color_transfer_check)
-        form.addRow("Exemplar", hbox_row(self, self.exemplar_edit, browse))
+        form.addRow("Exemplar", hbox_row(self, self.exemplar_edit, self.exemplar_browse))
         self.family_combo.currentTextChanged.connect(self._family_changed)
         self.style_id_spin.valueChanged.connect(self._show_style_name)
+        self.backend_combo.currentTextChanged.connect(lambda _: self._update_plan())
+        self.backbone_combo.currentTextChanged.connect(lambda _: self._update_plan())
         self.set_capabilities(Capabilities())
 
     def set_capabilities(self, capabilities: Capabilities) -> None:
@@ -68,16 +90,43 @@ class StylePanel(QGroupBox):
         _refill(self.family_combo, capabilities.family_names)
         self._family_changed(self.family_combo.currentText())
 
+    def _update_plan(self) -> None:
+        """Say which backend will render, and disable what it ignores (with the reason)."""
+        backend, why = self.capabilities.planned_backend(self.backend_combo.currentText() or "auto",
+                                                         self.family_combo.currentText() or "cartoon",
+                                                         self.backbone_combo.currentText() or "auto")
+        self.planned = (backend, why)
+        asked = self.backend_combo.currentText() or "auto"
+        self.plan_label.setText(f"{backend}" + (" (auto)" if asked == "auto" else "") + f" — {why}")
+        classic = backend == "classic"
+        family = self.capabilities.family(self.family_combo.currentText())
+        toonify_only = (bool(family) and family.backbones == ("toonify",)) or \
+            self.backbone_combo.currentText() == "toonify"
+        for widget in (self.family_combo, self.backbone_combo):
+            widget.setEnabled(not classic)
+            widget.setToolTip(CLASSIC_IGNORES if classic else "")
+        for widget in (self.style_id_spin, self.degree_slider, self.color_transfer_check, self.exemplar_edit,
+                       self.exemplar_browse):
+            ignored = CLASSIC_IGNORES if classic else TOONIFY_IGNORES if toonify_only else ""
+            usable = not ignored and (widget is not self.style_id_spin or self._style_ids_usable())
+            widget.setEnabled(usable)
+            widget.setToolTip(ignored)
+        self.plan_changed.emit(backend, why)
+
+    def _style_ids_usable(self) -> bool:
+        family = self.capabilities.family(self.family_combo.currentText())
+        return family is None or bool(family.style_ids)
+
     def _family_changed(self, name: str) -> None:
         family = self.capabilities.family(name)
         _refill(self.backbone_combo, ("auto", *(b for b in (family.backbones if family else ()) if b != "auto")))
         ids = family.style_ids if family else ()
-        if family is None or family.any_style_id:
+        if family is None:
             self.style_id_spin.setRange(0, 9999)
         elif ids:
             self.style_id_spin.setRange(min(ids), max(ids))
-        self.style_id_spin.setEnabled(family is None or family.any_style_id or bool(ids))
         self._show_style_name(self.style_id_spin.value())
+        self._update_plan()
 
     def _show_style_name(self, style_id: int) -> None:
         """Name the exemplar the id picks (the engine sends names in index order)."""
@@ -86,15 +135,19 @@ class StylePanel(QGroupBox):
             self.style_id_hint.setText("")
         elif family.style_names and 0 <= style_id < len(family.style_names):
             self.style_id_hint.setText(f"{family.style_names[style_id]} ({len(family.style_names)} exemplars)")
-        elif family.any_style_id:
-            self.style_id_hint.setText("any exemplar")
         elif not family.style_ids:
             self.style_id_hint.setText("no exemplars")
         else:
             self.style_id_hint.setText(f"{len(family.style_ids)} exemplars")
 
     def values(self) -> dict:
+        """RenderConfig fields of this section; an exemplar image that does not exist is refused."""
         exemplar = self.exemplar_edit.text().strip()
+        if exemplar and self.exemplar_edit.isEnabled() and not Path(exemplar).is_file():
+            raise ConfigError(f"the exemplar image {exemplar} does not exist",
+                              "pick an existing portrait image, or clear the Exemplar field")
+        if not self.exemplar_edit.isEnabled():
+            exemplar = ""
         return {
             "backend": self.backend_combo.currentText() or "auto",
             "device": self.device_combo.currentText() or "auto",

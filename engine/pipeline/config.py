@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.errors import ConfigError
 from engine.service.catalog import (  # the one list of choices and defaults (shared with the clients)
@@ -87,8 +87,6 @@ class RenderConfig:
     """Delete the frames of an earlier job with other settings in the output folder before rendering."""
     name: str | None = None
     """Output file stem; None = the source's stem."""
-    extra: dict = field(default_factory=dict, compare=False)
-    """Unknown keys kept for forward compatibility (ignored by the engine)."""
 
     def __post_init__(self) -> None:
         def check(ok: bool, what: str, fix: str) -> None:
@@ -122,7 +120,6 @@ class RenderConfig:
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
-        data.pop("extra")
         data["padding"] = list(self.padding)
         return data
 
@@ -131,20 +128,23 @@ class RenderConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> RenderConfig:
-        """Build from a JSON-like dict; wrong types raise ConfigError naming the field."""
+        """Build from a JSON-like dict; wrong types raise ConfigError naming the field; unknown keys
+        are ignored (see ``unknown_keys``)."""
         if not isinstance(data, dict):
             raise ConfigError("job settings must be an object", "send a JSON object of render options")
-        known = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
-        kwargs, extra = {}, {}
-        for key, value in data.items():
-            if key in known:
-                kwargs[key] = _coerce(key, value, known[key].type)
-            else:
-                extra[key] = value
+        known = {f.name: f for f in dataclasses.fields(RenderConfig)}
+        kwargs = {key: _coerce(key, value, known[key].type) for key, value in data.items() if key in known}
         for required in ("source", "output"):
             if required not in kwargs:
                 raise ConfigError(f"missing field {required!r}", f"add {required!r} to the job settings")
-        return cls(**kwargs, extra=extra)
+        return cls(**kwargs)
+
+    @staticmethod
+    def unknown_keys(data: dict) -> list[str]:
+        """Keys of a settings dict that are no RenderConfig field: ``from_dict`` ignores them (a newer
+        client may send options this engine does not know yet); the service names them in its reply."""
+        known = {f.name for f in dataclasses.fields(RenderConfig)}
+        return sorted(str(key) for key in data if key not in known)
 
 
 def _cuda_index(device: str) -> bool:

@@ -77,6 +77,21 @@ class EventQueue:
         return len(self._items)
 
 
+PATH_SETTINGS = ("source", "output", "models_dir")
+
+
+def absolute_paths(settings: dict) -> dict:
+    """``settings`` with relative path fields made absolute against this process's working folder."""
+    if not isinstance(settings, dict):
+        return settings
+    fixed = dict(settings)
+    for key in PATH_SETTINGS:
+        value = fixed.get(key)
+        if isinstance(value, str) and value and "\x00" not in value and not os.path.isabs(value):
+            fixed[key] = os.path.abspath(value)
+    return fixed
+
+
 class _PendingReply:
     def __init__(self) -> None:
         self.done = threading.Event()
@@ -183,14 +198,22 @@ class EngineClient:
         return self.request("capabilities")["capabilities"]
 
     def submit(self, settings: dict) -> str:
-        return self.request("submit", settings=settings)["job"]
+        """Relative ``source``/``output``/``models_dir`` are resolved against THIS process's working
+        folder (the engine refuses relative paths: its own working folder means nothing to you)."""
+        return self.request("submit", settings=absolute_paths(settings))["job"]
 
     def status(self, job: str) -> dict:
         reply = self.request("status", job=job)
         return {k: v for k, v in reply.items() if k not in ("id", "ok")}
 
     def jobs(self) -> list:
-        return self.request("jobs")["jobs"]
+        """Every job's summary, all pages (the engine pages long listings, see PROTOCOL.md)."""
+        jobs, offset = [], 0
+        while offset is not None:
+            reply = self.request("jobs", offset=offset)
+            jobs.extend(reply["jobs"])
+            offset = reply.get("next")
+        return jobs
 
     def cancel(self, job: str) -> str:
         return self.request("cancel", job=job)["state"]
@@ -202,7 +225,7 @@ class EngineClient:
         return self.request("resume", job=job)["job"]
 
     def preview(self, settings: dict, frame: int, timeout_s: float = PREVIEW_TIMEOUT_S) -> dict:
-        reply = self.request("preview", timeout_s=timeout_s, settings=settings, frame=frame)
+        reply = self.request("preview", timeout_s=timeout_s, settings=absolute_paths(settings), frame=frame)
         return {k: v for k, v in reply.items() if k not in ("id", "ok")}
 
     def shutdown(self) -> None:

@@ -1,14 +1,15 @@
 """Job queue: one worker thread per device runs jobs in submission order with a warm ModelCache.
 
 The queue knows nothing about sockets: it reports every job event through ``publish(job_id, event)``
-and the server fans events out to subscribed clients. Job states survive an engine restart through a
-small JSON journal; jobs that were queued or running when the engine died come back "interrupted" and
+and the server fans events out to subscribed clients. Job states survive an engine restart through an
+append-only journal (journal.py); jobs that were queued or running when the engine died come back "interrupted" and
 can be resubmitted with ``resume`` (the pipeline's resume=True skips frames already written).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import queue
@@ -21,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import BusyError, ConfigError, EngineError, JobCancelled, UnknownJobError
+from engine.errors import BusyError, ConfigError, EngineError, JobCancelled, OutputError, UnknownJobError
 from engine.pipeline.config import RenderConfig
 
 from . import protocol
+from .journal import Journal
 
 JobRunner = Callable[[RenderConfig, Callable[[dict], None], threading.Event, object], dict]
 """runner(config, on_event, cancel, models) -> result dict; raises EngineError / JobCancelled."""
@@ -37,6 +39,17 @@ MAX_LISTED_OUTPUTS = 1000
 job_done event stays far below the 1 MiB line limit and the journal stays small."""
 JOURNAL_KEEP = 200
 """Finished jobs kept in the journal (oldest dropped first) so it stays small."""
+MAX_SETTINGS_BYTES = 32 * 1024
+"""A job's settings as JSON may be at most this big (a real job's are ~1 KiB): every job is listed in
+``jobs`` replies and journaled, so one huge job must not make those unsendable or unbounded."""
+MAX_PATH_CHARS = 4096
+"""Longest accepted path in job settings (Linux PATH_MAX)."""
+PATH_FIELDS = ("source", "output", "models_dir")
+MAX_LISTED_OUTPUT_BYTES = 256 * 1024
+"""``outputs`` lists longer than this as JSON are left out of results too (long folder names)."""
+CANCEL_GRACE_S = 10.0
+"""A cancelled job that has not stopped this long after the cancel (stuck in a blocking read the
+engine cannot interrupt) is abandoned: the device's worker moves on to the next job."""
 ACTIVE_STATES = ("queued", "running")
 MAX_ACTIVE_JOBS = 500
 """Queued + running jobs across all clients; more are refused with a 'busy' error."""
@@ -72,10 +85,91 @@ def compact_result(result: dict) -> dict:
     """The pipeline's result dict, with a very long ``outputs`` list replaced by its length."""
     result = dict(result)
     outputs = result.get("outputs")
-    if isinstance(outputs, list) and len(outputs) > MAX_LISTED_OUTPUTS:
+    if isinstance(outputs, list) and (len(outputs) > MAX_LISTED_OUTPUTS
+                                      or len(json.dumps(outputs)) > MAX_LISTED_OUTPUT_BYTES):
         result["outputs"] = []
         result["outputs_omitted"] = len(outputs)
     return result
+
+
+def small_fields(fields: dict | None, limit: int = 4096) -> dict | None:
+    """A progress/error dict without any value longer than ``limit`` as JSON (a runner's event may
+    carry anything; the ``jobs`` summary of hundreds of jobs must stay sendable)."""
+    if not isinstance(fields, dict):
+        return fields
+    return {k: v for k, v in fields.items() if len(json.dumps(v, default=str)) <= limit}
+
+
+def check_settings(settings: dict, state_dir: Path | None) -> None:
+    """What the service refuses before RenderConfig sees the settings (#9 items 9 and 10): oversized
+    settings, paths that are not absolute (the engine's working folder is nobody's folder; clients
+    send absolute paths, client.py makes them so), NUL bytes and other unusable paths, and an output
+    folder inside the engine's own state folder (its preview pruning would delete it)."""
+    if not isinstance(settings, dict):
+        raise ConfigError("job settings must be an object", "send a JSON object of render options")
+    size = len(json.dumps(settings, default=str))
+    if size > MAX_SETTINGS_BYTES:
+        raise ConfigError(f"job settings of {size} bytes exceed the {MAX_SETTINGS_BYTES // 1024} KiB limit",
+                          "send only the render options (a job's settings are about 1 KiB)")
+    for name in PATH_FIELDS:
+        value = settings.get(name)
+        if value is None and name == "models_dir":
+            continue
+        if not isinstance(value, str):
+            continue  # RenderConfig names the missing field or the wrong type
+        shown = repr(value[:200])
+        if "\x00" in value:
+            raise ConfigError(f"{name} {shown} contains a NUL byte", f"send {name} as a plain path")
+        if len(value) > MAX_PATH_CHARS:
+            raise ConfigError(f"{name} is {len(value)} characters long (limit {MAX_PATH_CHARS})",
+                              f"send a shorter {name} path")
+        if not os.path.isabs(value):
+            raise ConfigError(f"{name} {shown} is a relative path; the engine does not know your working folder",
+                              f"send an absolute {name} path (EngineClient.submit makes relative ones absolute)")
+    output = settings.get("output")
+    if state_dir is not None and isinstance(output, str) and is_inside(output, state_dir):
+        raise OutputError(f"output {output[:200]!r} is inside the engine's state folder {state_dir}",
+                          "render into a folder of your own (the engine deletes old previews there)")
+
+
+def is_inside(path: str | os.PathLike, root: Path) -> bool:
+    """Whether ``path`` (symlinks and '..' resolved) is ``root`` or below it."""
+    try:
+        resolved = Path(path).resolve()
+        base = root.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return resolved == base or base in resolved.parents
+
+
+class JobAbandoned(Exception):
+    """A cancelled job did not stop within CANCEL_GRACE_S; its thread is left behind."""
+
+
+def run_abandonable(call: Callable[[], dict], cancel: threading.Event, grace_s: float, name: str) -> dict:
+    """``call()`` on a thread of its own; its result or exception. Once ``cancel`` is set, the call
+    gets ``grace_s`` to end, else JobAbandoned: a read blocked on a stalled source (a FIFO, a hung
+    network share) can then never wedge the device's worker."""
+    box: dict = {}
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # handed to the worker thread below
+            box["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    while not finished.wait(0.25):
+        if cancel.is_set():
+            if not finished.wait(grace_s):
+                raise JobAbandoned(f"still running {grace_s:g} s after the cancel")
+            break
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 @dataclass
@@ -96,12 +190,15 @@ class Job:
     with the engine). The engine cancels a dead owner's jobs once its --parent-pid is gone."""
     warnings: list[str] = field(default_factory=list)
     backend_used: str | None = None
+    seq: int = 0
+    """Order of submission (a resumed job counts as new); the journal's records sort by it."""
+    abandoned: bool = False
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict:
         return {"job": self.id, "state": self.state, "device": self.device, "created_s": self.created_s,
-                "progress": self.progress, "result": self.result, "error": self.error,
-                "settings": self.settings}
+                "progress": small_fields(self.progress), "result": self.result, "error": small_fields(self.error),
+                "settings": self.settings, "warnings": self.warnings[:MAX_WARNINGS]}
 
     def summary(self) -> dict:
         """What the ``jobs`` reply says about a job, whoever submitted it (see docs/PROTOCOL.md)."""
@@ -110,13 +207,14 @@ class Job:
         return {"job": self.id, "state": self.state, "source": self.settings.get("source"),
                 "output": self.settings.get("output"), "backend_asked": self.settings.get("backend"),
                 "backend_used": self.backend_used or result.get("backend"), "device": self.device,
-                "progress": self.progress, "settings": self.settings,
-                "warnings": warnings[:MAX_WARNINGS], "error": self.error, "created_s": self.created_s}
+                "progress": small_fields(self.progress), "settings": self.settings,
+                "warnings": warnings[:MAX_WARNINGS], "error": small_fields(self.error), "created_s": self.created_s}
 
     def to_journal(self) -> dict:
         return {"id": self.id, "settings": self.settings, "device": self.device, "state": self.state,
                 "created_s": self.created_s, "progress": self.progress, "result": self.result,
-                "error": self.error, "warnings": self.warnings[:MAX_WARNINGS], "backend_used": self.backend_used}
+                "error": self.error, "warnings": self.warnings[:MAX_WARNINGS], "backend_used": self.backend_used,
+                "seq": self.seq}
 
     @classmethod
     def from_journal(cls, data: dict) -> Job:
@@ -126,7 +224,7 @@ class Job:
                   created_s=float(data.get("created_s", 0.0)), progress=data.get("progress"),
                   result=data.get("result"), error=data.get("error"),
                   warnings=[str(w) for w in data.get("warnings") or []][:MAX_WARNINGS],
-                  backend_used=data.get("backend_used"))
+                  backend_used=data.get("backend_used"), seq=int(data.get("seq") or 0))
         if job.state == "interrupted":
             job.last_event = protocol.event("job_failed", job.id, state="interrupted", error={
                 "code": "interrupted", "message": "the engine stopped before this job finished "
@@ -231,8 +329,11 @@ class JobQueue:
         self._workers: dict[str, _Worker] = {}
         self._preview_lanes: dict[str, _PreviewLane] = {}
         self.max_active_jobs = MAX_ACTIVE_JOBS
+        self.cancel_grace_s = CANCEL_GRACE_S
         self._previews_in_flight = 0
         self._closing = False
+        self._journal = Journal(self._state_dir) if self._state_dir else None
+        self._seq = itertools.count(1)
         self._load_journal()
 
     @property
@@ -274,12 +375,11 @@ class JobQueue:
         if active >= self.max_active_jobs:
             raise BusyError(f"{active} jobs are already queued or running (limit {self.max_active_jobs})",
                             "wait for some to finish or cancel them, then submit again")
-        settings = {**config.extra, **config.to_dict()}  # unknown keys travel on (forward compatible)
-        job = Job(id=job_id, settings=settings, device=config.device, owner=owner)
+        job = Job(id=job_id, settings=config.to_dict(), device=config.device, owner=owner, seq=next(self._seq))
         self._jobs.pop(job_id, None)  # a resumed job moves to the end (newest)
         self._jobs[job.id] = job
         self._prune()
-        self._write_journal()
+        self._record(job)
         if on_created is not None:
             on_created(job)  # subscribe before the worker can emit anything
         self._worker_for(config.device).fifo.put(job)
@@ -328,7 +428,7 @@ class JobQueue:
             if job.state != "queued":
                 return job.state
             job.state = "cancelled"
-            self._write_journal()
+            self._record(job)
         self._emit(job, protocol.event("job_cancelled", job.id, state="cancelled"))
         return job.state
 
@@ -408,7 +508,7 @@ class JobQueue:
             for job in self._jobs.values():
                 if job.state in ACTIVE_STATES:
                     job.state = "interrupted"
-            self._write_journal()
+                    self._record(job)
 
     # --- worker side ----------------------------------------------------------------------
 
@@ -418,11 +518,14 @@ class JobQueue:
                 return
             if self._closing:
                 job.state = "interrupted"
+                self._record(job)
                 return
             job.state = "running"
-            self._write_journal()
+            self._record(job)
 
         def on_event(data: dict) -> None:
+            if job.abandoned:  # the worker has moved on: stop this runner at its next event
+                raise JobCancelled("job cancelled")
             kind = str(data.get("event", "progress"))
             fields = {k: v for k, v in data.items() if k not in ("event", "job")}
             message = protocol.event(kind, job.id, **fields)
@@ -435,7 +538,9 @@ class JobQueue:
 
         try:
             config = RenderConfig.from_dict(job.settings)
-            result = self._runner(config, on_event, job.cancel, worker.models())
+            models = worker.models()
+            result = run_abandonable(lambda: self._runner(config, on_event, job.cancel, models), job.cancel,
+                                     self.cancel_grace_s, f"engine-job-{job.id}")
             state = "done"
             job.result = compact_result(result)
             if isinstance(job.result.get("backend"), str):
@@ -444,6 +549,13 @@ class JobQueue:
         except JobCancelled:
             state = "interrupted" if self._closing else "cancelled"
             message = protocol.event("job_cancelled", job.id, state=state)
+        except JobAbandoned:
+            job.abandoned = True
+            state = "interrupted" if self._closing else "cancelled"
+            job.warnings.append(f"the job did not stop within {self.cancel_grace_s:g} s of the cancel (blocked "
+                                "reading its source?); the engine went on without it")
+            message = protocol.event("job_cancelled", job.id, state=state, abandoned=True,
+                                     message=job.warnings[-1])
         except EngineError as exc:
             state = "failed"
             job.error = exc.to_dict()
@@ -458,7 +570,7 @@ class JobQueue:
             message = protocol.event("job_failed", job.id, state=state, error=job.error)
         with self._lock:
             job.state = state
-            self._write_journal()
+            self._record(job)
         self._emit(job, message)
 
     def _emit(self, job: Job, message: dict) -> None:
@@ -488,7 +600,7 @@ class JobQueue:
             job.state = "failed"
             job.error = {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"}
             try:
-                self._write_journal()
+                self._record(job)
             except Exception:
                 pass
         self._emit(job, protocol.event("job_failed", job.id, state="failed", error=job.error))
@@ -503,35 +615,35 @@ class JobQueue:
 
     @property
     def journal_path(self) -> Path | None:
-        return self._state_dir / "jobs.json" if self._state_dir else None
+        return self._journal.path if self._journal else None
 
     def _load_journal(self) -> None:
-        path = self.journal_path
-        if path is None or not path.exists():
+        if self._journal is None:
             return
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8")).get("jobs", [])
-            jobs = [Job.from_journal(entry) for entry in entries]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return  # a corrupt journal only loses history; never stop the engine for it
+        jobs = []
+        for entry in self._journal.load():
+            try:
+                jobs.append(Job.from_journal(entry))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a damaged record only loses that job's history
+        jobs.sort(key=lambda job: job.seq)
         self._jobs = {job.id: job for job in jobs}
+        self._seq = itertools.count(max((job.seq for job in jobs), default=0) + 1)
         self._prune()
-        self._write_journal()
+        self._compact()
 
-    def _write_journal(self) -> None:
-        """Atomic rewrite (temp file + rename); called under the lock on every state change."""
-        path = self.journal_path
-        if path is None:
+    def _record(self, job: Job) -> None:
+        """Append the job's new state (called under the lock on every state change); compact once
+        the file is mostly stale records."""
+        if self._journal is None:
             return
-        jobs = list(self._jobs.values())
-        finished = [j for j in jobs if j.state not in ACTIVE_STATES]
-        drop = {j.id for j in finished[: max(0, len(finished) - JOURNAL_KEEP)]}
-        data = {"version": 1, "jobs": [j.to_journal() for j in jobs if j.id not in drop]}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".jobs-", suffix=".tmp", dir=str(path.parent))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
+        self._journal.append(job.to_journal())
+        if self._journal.needs_compaction(len(self._jobs)):
+            self._compact()
+
+    def _compact(self) -> None:
+        if self._journal is not None:
+            self._journal.rewrite([job.to_journal() for job in self._jobs.values()])
 
 
 def prune_preview_folders(root: Path, keep: int) -> None:

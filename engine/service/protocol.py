@@ -117,6 +117,10 @@ class LineReader:
         self.max_bytes = max_bytes
         self._buffer = bytearray()
 
+    def push(self, data: bytes) -> None:
+        """Bytes already read from the socket by someone else (e.g. sent right after the hello)."""
+        self._buffer.extend(data)
+
     def readline(self, deadline: float | None = None) -> bytes | None:
         """``deadline`` (time.monotonic()): the whole line must arrive by then, else TimeoutError —
         an absolute limit, so a byte every few seconds cannot keep a connection open."""

@@ -1,19 +1,19 @@
 """The engine service: a loopback TCP server speaking docs/PROTOCOL.md in front of a JobQueue.
 
-Threads, not asyncio: one accept loop (the caller of ``serve``); per connection a reader thread and,
-once the client has said hello, a writer thread that drains a bounded outgoing queue; the job queue's
+Threads, not asyncio: one accept loop (the caller of ``serve``); per authenticated connection a reader
+thread and a writer thread that drains a bounded outgoing queue; the job queue's
 worker threads (one per device) and preview lanes (one per device, bounded, sharing that worker's
 ModelCache). Workers never block on a client: events go into each subscriber's queue with
 ``put_nowait`` semantics; a full queue drops progress events and disconnects the client rather than
-lose a terminal event (the client can reconnect and ``subscribe`` to get it replayed). Strangers are
-bounded too: MAX_PENDING_HELLOS at once, MAX_HELLO_BYTES each, HELLO_TIMEOUT_S in all.
+lose a terminal event (the client can reconnect and ``subscribe`` to get it replayed). Strangers
+(no hello yet) cost no thread: the accept thread reads their hellos (doorman.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import hmac
+import errno
 import importlib
 import itertools
 import os
@@ -27,7 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine
-from engine.errors import AuthError, ConfigError, EngineError, OutputError, ProtocolError
+from engine.errors import ConfigError, EngineError, OutputError, ProtocolError
+from engine.pipeline.config import RenderConfig
 
 from . import protocol
 from .connection import (
@@ -39,13 +40,16 @@ from .connection import (
     remove_connection_file,
     write_connection_file,
 )
-from .jobs import JobQueue
+from .doorman import Admitted, Doorman
+from .jobs import JobQueue, check_settings, is_inside
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1"}
-HELLO_TIMEOUT_S = 10.0
-"""An unauthenticated connection gets this long IN ALL (not per recv) to deliver its hello line."""
-MAX_PENDING_HELLOS = 16
-"""Connections that have not said hello yet; more are refused at once (pre-auth exhaustion guard)."""
+JOBS_PAGE_BYTES = 512 * 1024
+"""A ``jobs`` reply holds job summaries up to about this many bytes (half the line limit)."""
+JOBS_PAGE_MAX = 1000
+"""And at most this many jobs."""
+ACCEPT_BATCH = 16
+"""Connections accepted per turn of the accept loop before the strangers' hellos are read again."""
 SEND_TIMEOUT_S = 10.0
 """A client that reads nothing for this long while the engine has data for it is disconnected."""
 CLOSE_JOIN_S = 3.0
@@ -79,16 +83,6 @@ def loopback_host(host: str) -> str:
         raise ConfigError(f"refusing to listen on {host!r}: the engine binds 127.0.0.1 only",
                           "use --host 127.0.0.1 (reach remote machines through an SSH tunnel)")
     return LOOPBACK_HOSTS[host]
-
-
-def is_inside(path: str | os.PathLike, root: Path) -> bool:
-    """Whether ``path`` (symlinks and '..' resolved) is ``root`` or below it."""
-    try:
-        resolved = Path(path).resolve()
-        base = root.resolve()
-    except (OSError, RuntimeError, ValueError):
-        return False
-    return resolved == base or base in resolved.parents
 
 
 def process_alive(pid: int) -> bool:
@@ -171,20 +165,6 @@ def listen(host: str, port: int) -> socket.socket:
                           "pass another --port, or --port 0 for any free port") from None
 
 
-def refuse_crowded(sock: socket.socket, limit: int) -> None:
-    """Over the pre-auth cap: one error line (never blocking), then hang up."""
-    message = protocol.reply_error(None, "busy", f"more than {limit} connections are waiting to "
-                                                 "authenticate (try again in a few seconds)")
-    message.pop("id")
-    try:
-        sock.setblocking(False)
-        sock.send(protocol.encode(message))
-    except OSError:
-        pass
-    finally:
-        sock.close()
-
-
 class OutgoingQueue:
     """Bounded per-client send queue that never blocks its producers."""
 
@@ -220,24 +200,28 @@ class OutgoingQueue:
 
 
 class ClientSession:
-    """One connection: a reader thread from the start, a writer thread only once authenticated.
+    """One authenticated connection (the Doorman admitted it): a reader and a writer thread."""
 
-    Before hello a stranger costs one thread and at most MAX_HELLO_BYTES of buffer, for at most
-    HELLO_TIMEOUT_S in all; the server caps how many strangers may wait at once.
-    """
-
-    def __init__(self, server: EngineServer, sock: socket.socket, client_id: int) -> None:
+    def __init__(self, server: EngineServer, admitted: Admitted, client_id: int) -> None:
         self.server = server
-        self.sock = sock
+        self.sock = admitted.sock
         self.client_id = client_id
         self.outgoing = OutgoingQueue()
         self.closed = threading.Event()
         self.authenticated = threading.Event()
-        self._hello_reply: dict = {}
+        self._reader_input = protocol.LineReader(self.sock, max_bytes=protocol.MAX_LINE_BYTES)
+        self._reader_input.push(admitted.rest)
+        request_id = protocol.request_id_of(admitted.hello)
+        self._hello_reply = {"ok": True, "protocol": protocol.PROTOCOL_VERSION, "engine_version": engine.__version__,
+                             "client_id": client_id, **({"id": request_id} if request_id is not None else {})}
         self._writer = threading.Thread(target=self._write_loop, name=f"engine-writer-{client_id}", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name=f"engine-reader-{client_id}", daemon=True)
 
     def start(self) -> None:
+        self.sock.settimeout(self.server.send_timeout_s)  # bounds the writer's sendall; recv timeouts are retried
+        self.authenticated.set()
+        self._writer.start()
+        self.send(self._hello_reply)
         self._reader.start()
 
     def send(self, message: dict, droppable: bool = False) -> None:
@@ -265,7 +249,7 @@ class ClientSession:
         self.server.forget(self)
 
     def close_after_flush(self) -> None:
-        """Send what is queued, then close (used after auth / line-length errors)."""
+        """Send what is queued, then close (used after line-length errors and at shutdown)."""
         if self._writer.is_alive():
             self.outgoing.close()
         else:
@@ -278,17 +262,6 @@ class ClientSession:
     def _close_socket(self) -> None:
         try:
             self.sock.close()
-        except OSError:
-            pass
-
-    def _send_now(self, message: dict) -> None:
-        """Before hello there is no writer thread: answer directly (bounded by SEND_TIMEOUT_S)."""
-        data = encode_for_peer(message)
-        if data is None:
-            return
-        try:
-            self.sock.settimeout(self.server.send_timeout_s)
-            self.sock.sendall(data)
         except OSError:
             pass
 
@@ -307,21 +280,10 @@ class ClientSession:
             self._close_socket()
 
     def _read_loop(self) -> None:
-        """Hello, then one request per line until end of stream; any way out ends the session after
-        what is already queued for this client has been sent (the writer closes the socket)."""
-        reader = protocol.LineReader(self.sock, max_bytes=protocol.MAX_HELLO_BYTES)
+        """One request per line until end of stream; any way out ends the session after what is
+        already queued for this client has been sent (the writer closes the socket)."""
+        reader = self._reader_input
         try:
-            try:
-                authenticated = self._handshake(reader)
-            finally:
-                self.server.hello_finished(self)
-            if not authenticated:
-                return
-            reader.max_bytes = protocol.MAX_LINE_BYTES
-            self.sock.settimeout(self.server.send_timeout_s)  # bounds the writer's sendall; recv timeouts are retried
-            self.authenticated.set()
-            self._writer.start()
-            self.send(self._hello_reply)
             while not self.closed.is_set():
                 try:
                     line = reader.readline()
@@ -339,42 +301,6 @@ class ClientSession:
             self.send(protocol.reply_error(None, "internal", f"internal error: {type(exc).__name__}"))
         finally:
             self.close_after_flush()
-
-    def _handshake(self, reader: protocol.LineReader) -> bool:
-        deadline = time.monotonic() + self.server.hello_timeout_s
-        try:
-            line = reader.readline(deadline=deadline)
-            if line is None:
-                return False
-            message = protocol.decode(line)
-        except TimeoutError:
-            self._send_now(protocol.reply_error(None, "auth", f"no hello within {self.server.hello_timeout_s:g} s"))
-            return False
-        except ProtocolError as exc:
-            self._send_now(protocol.reply_error(None, exc.code, exc.user_message))
-            return False
-        request_id = protocol.request_id_of(message)
-        token = message.get("token")
-        if message.get("type") != "hello" or not isinstance(token, str):
-            error = AuthError("the first message must be hello with the engine token",
-                              "send {\"type\": \"hello\", \"token\": ..., \"protocol\": 1}")
-        elif not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.server.token.encode("utf-8")):
-            error = AuthError("wrong engine token", "re-read the connection file; the engine restarted")
-        elif message.get("protocol") != protocol.PROTOCOL_VERSION:
-            error = AuthError(f"protocol {str(message.get('protocol'))[:40]!r} is not supported by this engine",
-                              f"use protocol {protocol.PROTOCOL_VERSION} (update the add-on or the engine)")
-        else:
-            reply = {"ok": True, "protocol": protocol.PROTOCOL_VERSION, "engine_version": engine.__version__,
-                     "client_id": self.client_id}
-            if request_id is not None:
-                reply["id"] = request_id
-            self._hello_reply = reply  # sent by the writer thread, started once the hello is accepted
-            return True
-        reply = protocol.reply_error(request_id, error.code, error.user_message)
-        if request_id is None:
-            reply.pop("id")
-        self._send_now(reply)
-        return False
 
 
 def encode_for_peer(message: dict) -> bytes | None:
@@ -408,9 +334,7 @@ class EngineServer:
         self._sessions: set[ClientSession] = set()
         self._subscribers: dict[str, set[ClientSession]] = {}
         self._ids = itertools.count(1)
-        self._pending_hellos = 0
-        self.max_pending_hellos = MAX_PENDING_HELLOS
-        self.hello_timeout_s = HELLO_TIMEOUT_S
+        self.doorman = Doorman(self.token)
         self.send_timeout_s = SEND_TIMEOUT_S
         self._listener = listen(self.host, port)
         self.port = self._listener.getsockname()[1]
@@ -426,30 +350,43 @@ class EngineServer:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def serve_forever(self, poll_s: float = 0.2) -> None:
-        """Accept clients until stop_requested is set (by shutdown, SIGTERM or SIGINT)."""
-        self._listener.settimeout(min(poll_s, LIFETIME_POLL_S) if self.lifetime.active else poll_s)
+        """Accept clients until stop_requested is set (by shutdown, SIGTERM or SIGINT). This one thread
+        also reads every stranger's hello (Doorman), so waiting strangers cost no thread."""
+        poll_s = min(poll_s, LIFETIME_POLL_S) if self.lifetime.active else poll_s
+        self.doorman.watch(self._listener)
         while not self.stop_requested.is_set():
             self.check_lifetime()
+            listener_ready, admitted = self.doorman.poll(poll_s)
+            for entry in admitted:
+                self._admit(entry)
+            if listener_ready:
+                self._accept_some(poll_s)
+
+    def _accept_some(self, poll_s: float) -> None:
+        for _ in range(ACCEPT_BATCH):
             try:
                 sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
                 if self.stop_requested.is_set():
-                    break
+                    return
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    if not self.doorman.push_out_oldest():  # free a descriptor for a real client
+                        time.sleep(poll_s)
+                    return
                 raise
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                crowded = self._pending_hellos >= self.max_pending_hellos
-                if not crowded:
-                    self._pending_hellos += 1
-            if crowded:
-                refuse_crowded(sock, self.max_pending_hellos)
-                continue
-            session = ClientSession(self, sock, next(self._ids))
-            with self._lock:
-                self._sessions.add(session)
-            session.start()
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            self.doorman.add(sock)
+
+    def _admit(self, entry: Admitted) -> None:
+        session = ClientSession(self, entry, next(self._ids))
+        with self._lock:
+            self._sessions.add(session)
+        session.start()
 
     def check_lifetime(self, now: float | None = None) -> None:
         """Idle timeout and parent watch (see Lifetime); sets stop_requested when it is time to go."""
@@ -471,17 +408,13 @@ class EngineServer:
         with self._lock:
             return {s.client_id for s in self._sessions if s.authenticated.is_set() and not s.closed.is_set()}
 
-    def hello_finished(self, session: ClientSession) -> None:
-        """A stranger either authenticated or left: it no longer counts against the pre-auth cap."""
-        with self._lock:
-            self._pending_hellos -= 1
-
     def close(self) -> None:
         """Stop listening, stop jobs (running ones become 'interrupted'), flush replies, disconnect.
 
         Every connection flushes in parallel under one shared deadline, so a client that stopped
         reading cannot stretch shutdown past CLOSE_JOIN_S (its socket is then shut down)."""
         self._listener.close()
+        self.doorman.close()
         self.jobs.close()
         with self._lock:
             sessions = list(self._sessions)
@@ -559,12 +492,32 @@ class EngineServer:
             settings = {k: v for k, v in message.items() if k not in ("type", "id")}
         elif not isinstance(settings, dict):
             raise ProtocolError("field 'settings' must be an object", "send the render options as an object")
+        check_settings(settings, self.state_dir)
         job = self.jobs.submit(settings, on_created=lambda job: self.subscribe(job.id, session),
                                owner=session.client_id)
-        session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
+        ignored = [key[:100] for key in RenderConfig.unknown_keys(settings)][:50]
+        session.send(protocol.reply_ok(request_id, job=job.id, state=job.state,
+                                       **({"ignored": ignored} if ignored else {})))
 
     def _jobs(self, session, request_id, message) -> None:
-        session.send(protocol.reply_ok(request_id, jobs=self.jobs.list()))
+        """One page of job summaries: from ``offset`` (default 0), at most ``limit`` jobs and at most
+        JOBS_PAGE_BYTES of JSON; ``next`` is the offset of the next page (None on the last one)."""
+        offset = message.get("offset", 0)
+        limit = message.get("limit", JOBS_PAGE_MAX)
+        for name, value in (("offset", offset), ("limit", limit)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ProtocolError(f"field {name!r} must be a non-negative integer", f"send {name!r} as an int")
+        summaries = self.jobs.list()
+        page, size, index = [], 0, offset
+        while index < len(summaries) and len(page) < max(1, min(limit, JOBS_PAGE_MAX)):
+            entry_size = len(protocol.encode(summaries[index], lossy=True))
+            if page and size + entry_size > JOBS_PAGE_BYTES:
+                break
+            page.append(summaries[index])
+            size += entry_size
+            index += 1
+        session.send(protocol.reply_ok(request_id, jobs=page, total=len(summaries),
+                                       next=index if index < len(summaries) else None))
 
     def _status(self, session, request_id, message) -> None:
         job_id = protocol.require_field(message, "job", str)
@@ -587,6 +540,7 @@ class EngineServer:
 
     def _resume(self, session, request_id, message) -> None:
         job_id = protocol.require_field(message, "job", str)
+        check_settings(self.jobs.get(job_id).settings, self.state_dir)  # a journal of an older engine
         job = self.jobs.resume(job_id, on_created=lambda job: self.subscribe(job.id, session),
                                owner=session.client_id)
         session.send(protocol.reply_ok(request_id, job=job.id, state=job.state))
@@ -596,6 +550,7 @@ class EngineServer:
         long render runs) and are written under <state dir>/previews only, one new folder each."""
         settings = protocol.require_field(message, "settings", dict)
         frame = protocol.require_field(message, "frame", int)
+        check_settings(settings, self.state_dir)
         out_root = self.previews_dir
         out_dir = message.get("out_dir")
         if out_dir is not None:
@@ -686,16 +641,11 @@ def add_lifetime_options(parser: argparse.ArgumentParser) -> None:
                              f"once idle for {PARENT_GRACE_S:g} s")
 
 
-def _load_callable(dotted: str):
-    """'package.module:function' -> the function (for --job-runner, a plug-in/test hook)."""
-    module_name, _, attr = dotted.partition(":")
-    if not attr:
-        raise ConfigError(f"{dotted!r} is not module:function", "write it as package.module:function")
-    return getattr(importlib.import_module(module_name), attr)
+def main(argv: list[str] | None = None, **serve_options) -> int:
+    """``python -m engine.service.server`` (the options of ``python -m engine serve`` plus --state-dir).
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m engine.service.server`` (the same options as ``python -m engine serve``)."""
+    ``serve_options`` go to ``serve`` as they are (Python callers only, e.g. a test entry point that
+    passes its own ``runner``); the command line offers no way to load code."""
     parser = argparse.ArgumentParser(prog="python -m engine.service.server", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback only (127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port (default)")
@@ -704,17 +654,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--state-dir", default=None, help="job journal + previews (default: user state dir)")
     add_lifetime_options(parser)
-    parser.add_argument("--job-runner", default=None, help="module:function replacing the render pipeline")
-    parser.add_argument("--preview-runner", default=None, help="module:function replacing render_preview")
-    parser.add_argument("--no-model-cache", action="store_true", help="give runners no ModelCache (torch-free)")
     args = parser.parse_args(argv)
     try:
         return serve(args.host, args.port, args.connection_file, args.models, args.device,
-                     state_dir=args.state_dir,
-                     runner=_load_callable(args.job_runner) if args.job_runner else None,
-                     preview_runner=_load_callable(args.preview_runner) if args.preview_runner else None,
-                     model_cache=not args.no_model_cache, idle_timeout_s=args.idle_timeout,
-                     parent_pid=args.parent_pid)
+                     state_dir=args.state_dir, idle_timeout_s=args.idle_timeout, parent_pid=args.parent_pid,
+                     **serve_options)
     except EngineError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 2

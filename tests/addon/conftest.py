@@ -78,7 +78,7 @@ def burst_engine(engine_api, repo_root, tmp_path_factory):
                                                                "--no-model-cache", "--state-dir",
                                                                str(state / "state")),
                                          connection_file=str(state / "conn.json"), env=env, timeout_s=60,
-                                         entry=("-m", "engine.service.server"))
+                                         entry=(str(repo_root / "tests" / "service" / "engine_entry.py"),))
     yield proc, info
     sys.modules[engine_api.EngineClient.__module__].stop_engine(proc)
 

@@ -55,7 +55,7 @@ def test_job_settings_are_a_valid_render_config():
     options = StylizeOptions(backend="classic", style="arcane", style_id=3, degree=0.25, mattes=True, format="exr")
     settings = build_job_settings("/m/529_2.mp4", "/out/plate", "4-24", options, stem="plate")
     config = RenderConfig.from_dict(settings)
-    assert config.extra == {}
+    assert RenderConfig.unknown_keys(settings) == []
     assert (config.frames, config.start_number, config.backend, config.format) == ("4-24", 1, "classic", "exr")
     assert config.mattes and config.matte_files and config.name == "plate" and config.degree == 0.25
 

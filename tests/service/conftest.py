@@ -13,6 +13,16 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+@pytest.fixture(autouse=True)
+def knob_settings(monkeypatch):
+    """In-process queues build KnobConfig, so the stand-in runners get their knobs (knobs.py)."""
+    from knobs import KnobConfig
+
+    from engine.service import jobs
+
+    monkeypatch.setattr(jobs, "RenderConfig", KnobConfig)
+
+
 @pytest.fixture(scope="module")
 def fake_engine(tmp_path_factory):
     from service_helpers import start_test_engine

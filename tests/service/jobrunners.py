@@ -3,10 +3,12 @@
 It stands in for engine.pipeline.render where the test is about transport, queueing and robustness
 (fast and torch-free), with the same contract: progress/frame_done events, cancel checked between
 frames, InputError when the source vanishes, files written to a temp name then renamed (no partial
-file ever has the final name). Started in the engine process via ``--job-runner jobrunners:write_frames``.
+file ever has the final name). Started in the engine process via
+``engine_entry.py --job-runner jobrunners:write_frames``.
 
-Knobs (unknown RenderConfig keys travel in ``config.extra``): ``delay_s`` per frame, ``pad_bytes``
-of filler in each progress event (to flood slow readers), ``progress_per_frame`` events per frame,
+Knobs (settings keys that are no RenderConfig field, ``config.knobs``: see knobs.py): ``delay_s`` per
+frame, ``pad_bytes`` of filler in each progress event (to flood slow readers), ``progress_per_frame``
+events per frame,
 ``warning`` (a message sent as a ``warning`` event before the first frame).
 """
 
@@ -32,14 +34,14 @@ def frame_numbers(text: str | None) -> list[int]:
 def write_frames(config, on_event, cancel, models) -> dict:
     source = Path(config.source)
     frames = frame_numbers(config.frames)
-    delay_s = float(config.extra.get("delay_s", 0.0))
-    pad = "x" * int(config.extra.get("pad_bytes", 0))
-    per_frame = int(config.extra.get("progress_per_frame", 1))
+    delay_s = float(config.knobs.get("delay_s", 0.0))
+    pad = "x" * int(config.knobs.get("pad_bytes", 0))
+    per_frame = int(config.knobs.get("progress_per_frame", 1))
     out_dir = Path(config.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = config.name or source.stem
-    if config.extra.get("warning"):
-        on_event({"event": "warning", "message": str(config.extra["warning"])})
+    if config.knobs.get("warning"):
+        on_event({"event": "warning", "message": str(config.knobs["warning"])})
     outputs, skipped = [], 0
     started = time.monotonic()
     for done, frame in enumerate(frames, start=1):
@@ -76,9 +78,9 @@ def write_preview(config, frame, out_dir, models) -> dict:
 
 
 def write_frames_with_model(config, on_event, cancel, models) -> dict:
-    """Like write_frames, but first gets ``config.extra['model_path']`` from the worker's ModelCache
+    """Like write_frames, but first gets ``config.knobs['model_path']`` from the worker's ModelCache
     (a real load through engine.pipeline.modelcache, counted in its stats)."""
-    model = models.get("tiny", config.extra["model_path"], load_tiny_model)
+    model = models.get("tiny", config.knobs["model_path"], load_tiny_model)
     result = write_frames(config, on_event, cancel, models)
     return dict(result, model_id=id(model))
 

@@ -15,7 +15,8 @@ from engine.service.launcher import EngineProcess
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-SERVER_ENTRY = ("-m", "engine.service.server")
+SERVER_ENTRY = (str(HERE / "engine_entry.py"),)
+"""The service with a stand-in job runner (engine_entry.py: test-only options on top of the server's)."""
 CLI_ENTRY = ("-m", "engine", "serve")
 
 
@@ -36,7 +37,7 @@ def start_test_engine(root: Path, runner: str | None = "jobrunners:write_frames"
                       extra_args: tuple[str, ...] | None = None) -> EngineProcess:
     """A fresh engine process with its own connection file and state dir under ``root``.
 
-    ``runner`` (module:function in jobrunners.py): the service's own entry point with that job runner
+    ``runner`` (module:function in jobrunners.py): the test entry point (engine_entry.py) with that runner
     and, unless ``extra_args`` are given, no ModelCache (the engine never imports torch).
     ``runner=None``: the real pipeline behind the product entry point ``python -m engine serve`` (the
     state dir travels in VTOONIFY_STATE_DIR, which both entry points honour).

@@ -22,6 +22,7 @@ from engine.service import protocol
 from engine.service.client import EngineClient, EventQueue
 from engine.service.connection import ConnectionInfo
 from engine.service.jobs import JobQueue
+from engine.service.journal import read_journal
 from engine.service.server import EngineServer, encode_for_peer
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -29,15 +30,15 @@ from engine.service.server import EngineServer, encode_for_peer
 
 def quick_runner(config, on_event, cancel, models) -> dict:
     """Emits ``events`` progress events of ``pad`` bytes each, waits on ``gate`` if asked, no files."""
-    pad = "x" * int(config.extra.get("pad", 0))
-    for done in range(int(config.extra.get("events", 1))):
+    pad = "x" * int(config.knobs.get("pad", 0))
+    for done in range(int(config.knobs.get("events", 1))):
         if cancel.is_set():
             raise JobCancelled("cancelled")
         on_event({"event": "progress", "done": done + 1, "total": 1, "pad": pad})
-    time.sleep(float(config.extra.get("delay_s", 0.0)))
+    time.sleep(float(config.knobs.get("delay_s", 0.0)))
     if cancel.is_set():
         raise JobCancelled("cancelled")
-    return {"outputs": [], "count": 0, "name": config.extra.get("label", "")}
+    return {"outputs": [], "count": 0, "name": config.knobs.get("label", "")}
 
 
 class InProcessEngine:
@@ -162,7 +163,7 @@ def test_a_crash_outside_the_runner_fails_the_job_and_the_worker_goes_on(tmp_pat
 
 
 def test_hello_deadline_is_absolute_not_per_byte(engine):
-    engine.server.hello_timeout_s = 1.0
+    engine.server.doorman.timeout_s = 1.0
     sock, reader = engine.raw()
     started = time.monotonic()
     with sock:
@@ -192,22 +193,20 @@ def test_pre_auth_lines_are_limited_to_4_kib(engine):
         assert client.request("ping", padding="p" * 100_000)["pong"] is True
 
 
-def test_unauthenticated_connections_are_capped_and_get_no_writer_thread(engine):
-    engine.server.max_pending_hellos = 3
+def test_unauthenticated_connections_cost_no_thread_and_the_oldest_is_pushed_out(engine):
+    engine.server.doorman.limit = 3
+    threads_before = threading.active_count()
     idle = [engine.raw() for _ in range(3)]
-    assert wait_until(lambda: engine.server._pending_hellos == 3)
-    assert len(engine.server._sessions) == 3 and writer_threads(engine.server) == 0  # one thread each, not two
-    sock, reader = engine.raw()
-    with sock:
-        reply = protocol.decode(reader.readline())
-        assert reply["ok"] is False and reply["error"]["code"] == "busy"
-        assert reader.readline() is None
-    idle[0][0].close()
-    assert wait_until(lambda: engine.server._pending_hellos == 2)
-    with engine.connect() as client:
+    assert wait_until(lambda: len(engine.server.doorman) == 3)
+    assert threading.active_count() == threads_before and not engine.server._sessions  # no thread each
+    newcomer, _ = engine.raw()  # a fourth stranger pushes out the one that waited longest
+    reply = protocol.decode(idle[0][1].readline())
+    assert reply["ok"] is False and reply["error"]["code"] == "busy" and "waited longest" in reply["error"]["message"]
+    assert idle[0][1].readline() is None
+    with engine.connect() as client:  # a real client is admitted however many strangers wait
         assert client.ping()["pong"] is True
         assert writer_threads(engine.server) == 1
-    for s, _ in idle[1:]:
+    for s, _ in [*idle[1:], (newcomer, None)]:
         s.close()
 
 
@@ -290,8 +289,7 @@ def test_a_failed_resume_keeps_the_job_and_a_done_job_is_not_resumed(tmp_path):
     with pytest.raises(BusyError):
         queue.resume(waiting.id)
     assert queue.get(waiting.id).state == "cancelled"  # still there, unchanged
-    journal = json.loads((tmp_path / "jobs.json").read_text())
-    assert waiting.id in {j["id"] for j in journal["jobs"]}
+    assert waiting.id in {j["id"] for j in read_journal(tmp_path / "jobs.jsonl")}
     queue.max_active_jobs = 10
     assert queue.resume(waiting.id).settings["resume"] is True
     queue.close()
@@ -311,7 +309,7 @@ def test_a_client_that_stops_reading_is_dropped_and_shutdown_stays_fast(tmp_path
     assert protocol.decode(reader.readline())["ok"] is True
     # thousands of 64 KiB events: far more than socket buffers hold; the client reads none of them
     stalled.sendall(protocol.encode({"type": "submit", "id": 1, "settings": {
-        "source": "s", "output": "o", "events": 3000, "pad": 65536}}))
+        "source": "/s", "output": "/o", "events": 3000, "pad": 65536}}))
     try:
         assert wait_until(lambda: not running.server._sessions, timeout_s=15), "stalled client never dropped"
         with running.connect() as other:

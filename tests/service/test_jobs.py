@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -10,6 +9,7 @@ import pytest
 
 from engine.errors import ConfigError, EngineError, JobCancelled, UnknownJobError
 from engine.service.jobs import MAX_LISTED_OUTPUTS, JobQueue
+from engine.service.journal import read_journal
 
 
 class Recorder:
@@ -38,14 +38,14 @@ class Recorder:
 
 def touch_runner(config, on_event, cancel, models):
     """Writes one file per job (named by the job's output) and records the start order."""
-    order_file = config.extra["order_file"]
+    order_file = config.knobs["order_file"]
     with open(order_file, "a") as handle:
         handle.write(config.output + "\n")
-    time.sleep(float(config.extra.get("delay_s", 0.0)))
+    time.sleep(float(config.knobs.get("delay_s", 0.0)))
     if cancel.is_set():
         raise JobCancelled("cancelled")
     on_event({"event": "progress", "done": 1, "total": 1, "frame": 1, "fps": 1.0, "eta_s": 0.0})
-    count = int(config.extra.get("outputs", 1))
+    count = int(config.knobs.get("outputs", 1))
     return {"outputs": [f"{config.output}/f.{i:05d}.exr" for i in range(count)], "pattern": "f.#####.exr",
             "frames": [0, count - 1], "count": count, "backend": "touch"}
 
@@ -89,8 +89,8 @@ def test_close_marks_unfinished_jobs_interrupted_in_the_journal(tmp_path):
     waiting = queue.submit({"source": "s", "output": "b", "order_file": str(tmp_path / "o.txt")})
     time.sleep(0.1)
     queue.close()
-    journal = json.loads((tmp_path / "state" / "jobs.json").read_text())
-    assert {j["id"]: j["state"] for j in journal["jobs"]} == {slow.id: "interrupted", waiting.id: "interrupted"}
+    journal = read_journal(tmp_path / "state" / "jobs.jsonl")
+    assert {j["id"]: j["state"] for j in journal} == {slow.id: "interrupted", waiting.id: "interrupted"}
     with pytest.raises(EngineError, match="shutting down"):
         queue.submit({"source": "s", "output": "c"})
     reopened = make_queue(tmp_path, Recorder())

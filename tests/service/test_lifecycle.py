@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -22,6 +21,7 @@ from engine.service.connection import (
     read_connection_file,
     write_connection_file,
 )
+from engine.service.journal import read_journal
 
 
 def test_shutdown_request_exits_cleanly_and_removes_the_connection_file(tmp_path):
@@ -79,8 +79,8 @@ def test_killed_engine_marks_jobs_interrupted_and_resume_finishes_them(tmp_path)
         queued = client.submit({"source": str(source), "output": str(tmp_path / "q"), "frames": "1-2"})
     os.kill(engine.proc.pid, signal.SIGKILL)  # no chance to clean up
     engine.proc.wait(10)
-    journal = json.loads((tmp_path / "e" / "state" / "jobs.json").read_text())
-    assert {j["id"]: j["state"] for j in journal["jobs"]} == {job: "running", queued: "queued"}
+    journal = read_journal(tmp_path / "e" / "state" / "jobs.jsonl")
+    assert {j["id"]: j["state"] for j in journal} == {job: "running", queued: "queued"}
     written = len(list(out.glob("*.txt")))
     assert 1 <= written < 200
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from service_helpers import SERVER_ENTRY, engine_env, runner_args, wait_terminal
 
 from engine.service.connection import load_connection_file
+from engine.service.journal import read_journal
 from engine.service.launcher import EngineProcess
 from engine.service.server import PARENT_GRACE_S, Lifetime, process_alive
 
@@ -40,8 +41,7 @@ def wait_gone(pid: int, timeout_s: float) -> float:
 
 
 def journal_states(root: Path) -> dict[str, str]:
-    data = json.loads((root / "state" / "jobs.json").read_text())
-    return {job["id"]: job["state"] for job in data["jobs"]}
+    return {job["id"]: job["state"] for job in read_journal(root / "state" / "jobs.jsonl")}
 
 
 def test_idle_engine_exits_cleanly_and_removes_its_connection_file(tmp_path):

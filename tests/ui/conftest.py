@@ -15,6 +15,9 @@ import pytest
 from PySide6.QtCore import QSettings, QTimer
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# pytest imports test modules without their folder on sys.path; the panel tests share panel_helpers.py
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture
@@ -28,6 +31,7 @@ def engine_env(repo_root: Path, state_dir: Path) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root), env.get("PYTHONPATH", "")) if p)
     env["VTOONIFY_STATE_DIR"] = str(state_dir)
+    env["VTOONIFY_MODELS"] = str(state_dir / "no-models")  # no VToonify weights: auto renders classic
     return env
 
 
@@ -74,18 +78,23 @@ def tick_monitor(qapp):
 
 
 @pytest.fixture
-def make_window(qtbot, ini_settings):
+def make_window(qtbot, ini_settings, tmp_path):
     """Build MainWindow(s) on a real EngineBridge; every window is closed after and its bridge's
-    background teardown (threads, an engine it started) waited for."""
+    background teardown waited for. Engines a window started outlive it by design (idle timeout);
+    they are stopped here so no test leaves one behind."""
     from ui.engine_bridge import EngineBridge
-    from ui.main_window import MainWindow
+    from ui.main_window import CLOSE_CANCEL, MainWindow
 
     windows = []
 
-    def make(connection_file: str | os.PathLike | None = None, store: QSettings | None = None) -> MainWindow:
-        bridge = EngineBridge(connection_file=str(connection_file) if connection_file else None,
-                              start_timeout_s=120)
-        window = MainWindow(bridge, store if store is not None else ini_settings)
+    def make(connection_file: str | os.PathLike | None = None, store: QSettings | None = None,
+             **bridge_args) -> MainWindow:
+        bridge_args.setdefault("start_timeout_s", 120)
+        bridge_args.setdefault("reconnect_interval_ms", 300)
+        bridge = EngineBridge(connection_file=str(connection_file) if connection_file else None, **bridge_args)
+        window = MainWindow(bridge, store if store is not None else ini_settings,
+                            presets_dir=tmp_path / f"presets-{len(windows)}")
+        window.ask_close = lambda running: CLOSE_CANCEL  # never a modal box in tests
         qtbot.addWidget(window)
         windows.append(window)
         return window
@@ -95,3 +104,37 @@ def make_window(qtbot, ini_settings):
         window.close()  # returns at once; the bridge tears down in the background
     for window in windows:
         assert window.bridge.wait_stopped(30.0), "the bridge teardown did not finish"
+    from engine.service.client import stop_engine
+
+    for window in windows:
+        process = window.bridge.started_process
+        if process is not None:
+            stop_engine(process, timeout_s=10)
+
+
+@pytest.fixture
+def engines(tmp_path, repo_root):
+    """Start real engines on one connection file and state dir (a restart finds the journal);
+    ``engines.start()`` returns the EngineProcess; all are stopped (or were killed) after."""
+    from engine.service.launcher import EngineProcess
+
+    class Engines:
+        state_dir = tmp_path / "engine-state"
+        connection_file = tmp_path / "engine-state" / "engine.json"
+
+        def __init__(self) -> None:
+            self.started: list = []
+
+        def start(self, *args: str):
+            self.state_dir.mkdir(exist_ok=True)
+            engine = EngineProcess(list(args), connection_file=str(self.connection_file),
+                                   env=engine_env(repo_root, self.state_dir), cwd=str(repo_root),
+                                   timeout_s=120, python_exe=sys.executable)
+            engine.start()
+            self.started.append(engine)
+            return engine
+
+    box = Engines()
+    yield box
+    for engine in box.started:
+        engine.stop(timeout_s=5)

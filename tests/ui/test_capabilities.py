@@ -1,62 +1,87 @@
-"""Style choices read from the capabilities reply in the shapes the protocol may send."""
+"""Item 12: the style choices come from exactly what engine/pipeline/capabilities.py sends.
 
+Every reply here is built by the engine's own ``capabilities()`` over a models folder laid out as
+the official one (file contents do not matter to the inventory; exstyle codes are real .npy files).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.pipeline.capabilities import capabilities
+from engine.service import catalog
 from ui.capabilities import DEFAULT_FAMILY, parse_capabilities
 
 
-def test_dict_of_families_with_ids_and_backbones():
-    caps = parse_capabilities({
-        "backends": ["vtoonify", "classic"], "devices": [{"name": "cpu"}, {"name": "cuda", "available": False}],
-        "models": {"cartoon": {"backbones": ["dualstylegan", "toonify"], "style_ids": [0, 26, 3]},
-                   "arcane": {"backbones": ["toonify"], "style_ids": []}},
-        "engine_version": "0.1.0"})
+def make_models(root):
+    """encoder + parser, cartoon-D (any exemplar + s026), caricature-D (only s039), arcane-T."""
+    (root / "encoder.pt").write_bytes(b"x")
+    (root / "faceparsing.pth").write_bytes(b"x")
+    for family, files, count in (("cartoon", ("vtoonify_s_d.pt", "vtoonify_s026_d0.5.pt"), 3),
+                                 ("caricature", ("vtoonify_s039_d0.5.pt",), 50)):
+        folder = root / f"vtoonify_d_{family}"
+        folder.mkdir()
+        for name in files:
+            (folder / name).write_bytes(b"x")
+        codes = {f"{family}_{i:05d}.jpg": np.zeros((1, 18, 512), np.float32) for i in range(count)}
+        np.save(folder / "exstyle_code.npy", np.array(codes, dtype=object), allow_pickle=True)
+    (root / "vtoonify_t_arcane").mkdir()
+    (root / "vtoonify_t_arcane" / "vtoonify.pt").write_bytes(b"x")
+    return root
+
+
+def test_installed_models_become_the_offered_styles(tmp_path):
+    reply = capabilities(str(make_models(tmp_path)))
+    caps = parse_capabilities(dict(reply, protocol=1, model_cache={}))
     assert caps.backends == ("auto", "vtoonify", "classic")
-    assert caps.devices == ("auto", "cpu")
-    assert caps.family_names == ("cartoon", "arcane")
-    assert caps.family("cartoon").style_ids == (0, 3, 26)
-    assert caps.family("arcane").backbones == ("toonify",)
-    assert caps.engine_version == "0.1.0"
+    assert caps.devices[0] == "auto" and "cpu" in caps.devices
+    assert caps.family_names == ("cartoon", "caricature", "arcane")
+    cartoon = caps.family("cartoon")
+    assert cartoon.backbones == ("dualstylegan",)
+    assert cartoon.style_ids == (0, 1, 2)                       # the any-exemplar checkpoint allows all
+    assert cartoon.style_names[2] == "cartoon_00002.jpg"
+    assert caps.family("caricature").style_ids == (39,)        # only the fixed checkpoint's exemplar
+    assert caps.family("arcane").backbones == ("toonify",) and caps.family("arcane").style_ids == ()
+    assert caps.formats == tuple(reply["formats"]) and caps.models_dir == str(tmp_path)
+    assert set(caps.family_names) <= set(catalog.STYLE_FAMILIES)
+    assert caps.planned_backend("auto", "cartoon")[0] == "vtoonify"
+    assert caps.planned_backend("auto", "arcane", "dualstylegan")[0] == "classic"
+    assert caps.planned_backend("classic", "cartoon")[0] == "classic"
 
 
-def test_list_of_family_objects_and_counts():
-    caps = parse_capabilities({"backends": [{"name": "classic"}],
-                               "models": {"families": [{"style": "pixar", "style_ids": 3}]}})
-    assert caps.family("pixar").style_ids == (0, 1, 2)
+def test_no_models_offers_classic_and_the_default_family(tmp_path):
+    caps = parse_capabilities(capabilities(str(tmp_path)))
     assert caps.backends == ("auto", "classic")
+    assert caps.family_names == (DEFAULT_FAMILY,) and caps.families == ()
+    backend, why = caps.planned_backend("auto", "cartoon")
+    assert backend == "classic" and "falls back to the classic look" in why
+    backend, why = caps.planned_backend("vtoonify", "cartoon")
+    assert "will refuse" in why
 
 
-def test_empty_reply_still_offers_a_default_family():
-    caps = parse_capabilities({"backends": [], "devices": [], "models": {}, "pipeline_error": "x"})
-    assert caps.backends == ("auto",) and caps.family_names == (DEFAULT_FAMILY,)
+def test_a_pipeline_that_cannot_load_is_said_not_hidden():
+    # the service's reply when the pipeline does not import (engine/service/server.py)
+    caps = parse_capabilities({"backends": [], "devices": [], "models": {}, "pipeline_error": "No module torch",
+                               "protocol": 1, "engine_version": "0.1.0", "model_cache": {}})
+    assert caps.pipeline_error == "No module torch"
+    assert caps.backends == ("auto", "classic") and caps.family_names == (DEFAULT_FAMILY,)
     assert parse_capabilities(None).family_names == (DEFAULT_FAMILY,)
 
 
-def test_inventory_form_merges_backbones_and_skips_unusable_families():
-    caps = parse_capabilities({"backends": ["classic", "vtoonify"], "models": {
-        "models_dir": "/m", "families": [
-            {"style": "cartoon", "backbone": "dualstylegan", "usable": True, "exstyle_codes": "c/exstyle_code.npy",
-             "checkpoints": [{"relpath": "c/vtoonify_s_d.pt", "style_id": None, "degree": None}]},
-            {"style": "cartoon", "backbone": "toonify", "usable": True, "exstyle_codes": None,
-             "checkpoints": [{"relpath": "t/vtoonify.pt", "style_id": None}]},
-            {"style": "arcane", "backbone": "dualstylegan", "usable": True, "exstyle_codes": None,
-             "checkpoints": [{"relpath": "a/vtoonify_s077_d0.5.pt", "style_id": 77, "degree": 0.5}]},
-            {"style": "pixar", "backbone": "dualstylegan", "usable": False, "missing": ["p/x.pt"]}]}})
-    assert caps.family_names == ("cartoon", "arcane")
-    cartoon = caps.family("cartoon")
-    assert cartoon.backbones == ("dualstylegan", "toonify") and cartoon.any_style_id
-    arcane = caps.family("arcane")
-    assert arcane.style_ids == (77,) and not arcane.any_style_id
+@pytest.mark.parametrize("backend", ["classic", "auto"])
+def test_style_panel_follows_the_engine_reply(qtbot, tmp_path, backend):
+    from ui.style_panel import CLASSIC_IGNORES, StylePanel
 
-
-def test_styles_form_names_exemplars_and_limits_fixed_checkpoints():
-    caps = parse_capabilities({"backends": ["auto", "classic", "vtoonify"], "devices": ["cpu"], "styles": [
-        {"style": "cartoon", "backbone": "dualstylegan", "checkpoints": ["vtoonify_s_d.pt"],
-         "style_ids": ["a.jpg", "b.jpg", "c.jpg"]},
-        {"style": "cartoon", "backbone": "toonify", "checkpoints": ["vtoonify_t.pt"]},
-        {"style": "caricature", "backbone": "dualstylegan", "checkpoints": ["vtoonify_s039_d0.5.pt"],
-         "style_ids": [f"{i}.jpg" for i in range(50)]}],
-        "models": {"families": [{"style": "ignored-when-styles-present"}]}})
-    assert caps.family_names == ("cartoon", "caricature")
-    cartoon = caps.family("cartoon")
-    assert cartoon.style_ids == (0, 1, 2) and cartoon.style_names[1] == "b.jpg"
-    assert cartoon.backbones == ("dualstylegan", "toonify")
-    assert caps.family("caricature").style_ids == (39,)
+    panel = StylePanel()
+    qtbot.addWidget(panel)
+    panel.set_capabilities(parse_capabilities(capabilities(str(make_models(tmp_path)))))
+    assert [panel.family_combo.itemText(i) for i in range(panel.family_combo.count())] == \
+        ["cartoon", "caricature", "arcane"]
+    panel.family_combo.setCurrentText("caricature")
+    assert (panel.style_id_spin.minimum(), panel.style_id_spin.maximum()) == (39, 39)
+    panel.backend_combo.setCurrentText(backend)
+    if backend == "classic":
+        assert not panel.degree_slider.isEnabled() and panel.degree_slider.toolTip() == CLASSIC_IGNORES
+    else:
+        assert panel.planned[0] == "vtoonify" and panel.degree_slider.isEnabled()

@@ -65,7 +65,7 @@ def test_cancel_before_the_id_is_known_is_remembered_and_retry_resets():
     sent = jr.request_cancel(_submitted())
     assert not sent.cancel_requested
     retried = jr.reset_for_retry(jr.apply_event(sent, {"event": "job_cancelled", "job": "abc"}))
-    assert retried.key == 1 and retried.job_id is None and retried.status == jr.SUBMITTING
+    assert retried.key == 1 and retried.job_id is None and retried.status == jr.PENDING
     assert retried.settings == SETTINGS
 
 

@@ -9,37 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from panel_helpers import connect as _connect
+from panel_helpers import pngs as _pngs
+from panel_helpers import set_shot as _set_shot
+from panel_helpers import start_queue
 from PySide6.QtGui import QImage
 
 pytestmark = pytest.mark.slow
 
 GAP_LIMIT_S = 0.25
 JOB_TIMEOUT_MS = 240_000
+# frames land in <output>/v001 (the default "new version" policy); pngs() searches below the folder
 SOURCE_SIZES = {"529_2.mp4": (376, 352), "651.mp4": (392, 360)}
 
-
-def _connect(window, qtbot) -> None:
-    window.connect_button.click()
-    qtbot.waitUntil(lambda: window.indicator.state == "connected", timeout=30_000)
-
-
-def _set_shot(window, source: Path, output: Path, first: int, last: int | None) -> None:
-    panel = window.source_panel
-    panel.set_source(str(source))
-    if last is None:
-        panel.whole_source.setChecked(True)
-    else:
-        panel.set_frame_range(first, last)
-    panel.output_edit.setText(str(output))
-    panel.format_combo.setCurrentText("png")
-    panel.output_space_combo.setCurrentText("plate")
-    style = window.style_panel
-    assert style.backend_combo.findText("classic") >= 0, "the engine's capabilities offer the classic backend"
-    style.backend_combo.setCurrentText("classic")
-
-
-def _pngs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.png") if ".matte" not in p.name)
 
 
 def test_two_shots_render_with_progress_and_files_on_disk(make_window, running_engine, media_dir, tmp_path,
@@ -59,6 +41,8 @@ def test_two_shots_render_with_progress_and_files_on_disk(make_window, running_e
         _set_shot(window, media_dir / name, tmp_path / Path(name).stem, 1, 3)
         assert window.add_to_queue() is not None
     assert window.queue_model.rowCount() == 2
+    assert [r.status for r in window.queue_model.records()] == ["waiting", "waiting"]  # built first
+    start_queue(window)
 
     qtbot.waitUntil(lambda: all(r.finished for r in window.queue_model.records()), timeout=JOB_TIMEOUT_MS)
     tick_monitor.stop()
@@ -82,27 +66,31 @@ def test_cancel_a_long_job(make_window, running_engine, media_dir, tmp_path, qtb
     window = make_window(running_engine)
     _connect(window, qtbot)
     out = tmp_path / "long"
-    _set_shot(window, media_dir / "651.mp4", out, 1, None)  # all 62 frames
-    window.add_to_queue()
+    _set_shot(window, media_dir / "651.mp4", out)  # all 62 frames
+    key = window.add_to_queue()
+    start_queue(window)
     model = window.queue_model
-    qtbot.waitUntil(lambda: model.record(0).done >= 1, timeout=JOB_TIMEOUT_MS)
-    window.queue_panel.select_row(0)
+
+    def record():  # the engine's earlier jobs are rows too (the queue is the engine's)
+        return model.record(model.row_of_key(key))
+
+    qtbot.waitUntil(lambda: record().done >= 1, timeout=JOB_TIMEOUT_MS)
+    window.queue_panel.select_row(model.row_of_key(key))
     assert window.queue_panel.cancel_button.isEnabled()
     window.queue_panel.cancel_button.click()
-    qtbot.waitUntil(lambda: model.record(0).finished, timeout=60_000)
-    assert model.record(0).status == "cancelled"
+    qtbot.waitUntil(lambda: record().finished, timeout=60_000)
+    assert record().status == "cancelled"
     assert len(_pngs(out)) < 62
-    first_id = model.record(0).job_id
+    first_id = record().job_id
 
-    window.queue_panel.select_row(0)
+    window.queue_panel.select_row(model.row_of_key(key))
     assert window.queue_panel.retry_button.isEnabled()
-    window.queue_panel.retry_button.click()  # same row, a new engine job with the same settings
-    qtbot.waitUntil(lambda: model.record(0).job_id not in (None, first_id) and model.record(0).done >= 1,
-                    timeout=JOB_TIMEOUT_MS)
-    assert model.rowCount() == 1 and model.record(0).settings["frames"] is None
-    window.cancel_row(0)
-    qtbot.waitUntil(lambda: model.record(0).finished, timeout=60_000)
-    assert model.record(0).status == "cancelled"
+    window.queue_panel.retry_button.click()  # same row and engine job, resumed: frames on disk are kept
+    qtbot.waitUntil(lambda: record().status == "running" and record().skipped >= 1, timeout=JOB_TIMEOUT_MS)
+    assert record().job_id == first_id and record().settings["frames"] is None
+    window.queue.cancel_rows([model.row_of_key(key)])
+    qtbot.waitUntil(lambda: record().finished, timeout=60_000)
+    assert record().status == "cancelled"
 
 
 def test_preview_shows_before_and_after(make_window, running_engine, media_dir, tmp_path, qtbot, tick_monitor):
@@ -128,17 +116,20 @@ def test_engine_errors_reach_the_status_area(make_window, running_engine, tmp_pa
     window = make_window(running_engine)
     _connect(window, qtbot)
     _set_shot(window, tmp_path / "no_such_shot.mp4", tmp_path / "out", 1, 3)
-    window.add_to_queue()
-    qtbot.waitUntil(lambda: window.queue_model.record(0).finished, timeout=60_000)
-    record = window.queue_model.record(0)
-    assert record.status == "failed" and record.error
-    assert any(record.error in m and m.startswith("error [") for m in window.status_log.messages())
+    key = window.add_to_queue()
+    start_queue(window)
+    model = window.queue_model
+    qtbot.waitUntil(lambda: model.record(model.row_of_key(key)).finished, timeout=60_000)
+    record = model.record(model.row_of_key(key))
+    assert record.status == "failed" and "no such file" in record.error
+    assert any(record.error in m and m.startswith("Source cannot be read:") for m in window.status_log.messages())
+    assert not any("[" in m for m in window.status_log.messages())
 
 
-def test_panel_starts_its_own_engine_and_stops_it(make_window, tmp_path, qtbot, monkeypatch):
+def test_panel_starts_its_own_engine_which_exits_when_idle(make_window, tmp_path, qtbot, monkeypatch):
     monkeypatch.setenv("VTOONIFY_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)  # the engine must be found from anywhere, not only the checkout
-    window = make_window(tmp_path / "own-engine.json")
+    window = make_window(tmp_path / "own-engine.json", engine_grace_s=2)
     window.start_button.click()
     qtbot.waitUntil(lambda: window.indicator.state == "connected", timeout=120_000)
     process = window.bridge.started_process
@@ -150,20 +141,22 @@ def test_panel_starts_its_own_engine_and_stops_it(make_window, tmp_path, qtbot, 
     assert window.bridge.started_process is process
     window.close()
     qtbot.waitUntil(lambda: window.bridge.is_stopped, timeout=20_000)
-    assert process.poll() is not None
+    # no job and no client left: the engine exits by itself after its grace time
+    qtbot.waitUntil(lambda: process.poll() is not None, timeout=20_000)
+    assert not (tmp_path / "own-engine.json").exists()
 
 
 def test_reconnect_picks_up_a_job_in_flight(make_window, running_engine, media_dir, tmp_path, qtbot):
     window = make_window(running_engine)
     _connect(window, qtbot)
     _set_shot(window, media_dir / "908.mp4", tmp_path / "reconnect", 1, 8)
-    window.add_to_queue()
+    key = window.add_to_queue()
+    start_queue(window)
     model = window.queue_model
-    qtbot.waitUntil(lambda: model.record(0).done >= 1, timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: model.record(model.row_of_key(key)).done >= 1, timeout=JOB_TIMEOUT_MS)
     with qtbot.waitSignal(window.bridge.state_changed, check_params_cb=lambda s, _: s == "connected",
                           timeout=30_000):
         window.connect_button.click()  # a new connection: the old one's subscription is gone
-    qtbot.waitUntil(lambda: model.record(0).finished, timeout=JOB_TIMEOUT_MS)
-    assert model.record(0).status == "done"
+    qtbot.waitUntil(lambda: model.record(model.row_of_key(key)).finished, timeout=JOB_TIMEOUT_MS)
+    assert model.record(model.row_of_key(key)).status == "done"
     assert len(_pngs(tmp_path / "reconnect")) == 8
-

@@ -1,0 +1,91 @@
+"""The job journal: one JSON line per job state change, appended; compacted once mostly stale.
+
+Appending makes a state change cost one short write (a whole-file rewrite on every change grew with
+the number of jobs). Compaction rewrites only the live records (temp file + rename, atomic) once the
+file holds COMPACT_FACTOR times more lines than live jobs, so it stays within a constant factor of
+the jobs the engine keeps. On load the last line of each job wins; a torn last line (a crash in mid
+write) or any other undecodable line is skipped. ``jobs.json`` (the whole-file journal of earlier
+versions) is read once and replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+FILE_NAME = "jobs.jsonl"
+LEGACY_FILE_NAME = "jobs.json"
+COMPACT_FACTOR = 3
+COMPACT_MIN_LINES = 64
+
+
+def read_journal(path: str | os.PathLike) -> list[dict]:
+    """The latest record of every job in a journal file, in the order of their ``seq`` (oldest first)."""
+    latest: dict[str, dict] = {}
+    try:
+        with open(path, "rb") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("id"), str):
+                    latest[record["id"]] = record
+    except FileNotFoundError:
+        return []
+    return sorted(latest.values(), key=lambda r: r.get("seq", 0) if isinstance(r.get("seq"), int) else 0)
+
+
+class Journal:
+    """Append-only job records in ``<state dir>/jobs.jsonl``."""
+
+    def __init__(self, state_dir: str | os.PathLike) -> None:
+        self.path = Path(state_dir) / FILE_NAME
+        self.lines = 0
+
+    def load(self) -> list[dict]:
+        """Every job's latest record; a legacy ``jobs.json`` is read when there is no journal yet."""
+        legacy = self.path.with_name(LEGACY_FILE_NAME)
+        if not self.path.exists() and legacy.exists():
+            try:
+                records = json.loads(legacy.read_text(encoding="utf-8")).get("jobs", [])
+            except (OSError, ValueError, AttributeError):
+                return []
+            return [dict(r, seq=i) for i, r in enumerate(records) if isinstance(r, dict)]
+        try:
+            records = read_journal(self.path)
+        except OSError:
+            return []
+        self.lines = len(records)  # compacted right after loading
+        return records
+
+    def append(self, record: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        self.lines += 1
+
+    def needs_compaction(self, live: int) -> bool:
+        return self.lines > max(COMPACT_MIN_LINES, COMPACT_FACTOR * live)
+
+    def rewrite(self, records: list[dict]) -> None:
+        """Replace the file with exactly these records (atomic); the legacy file is then retired."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".jobs-", suffix=".tmp", dir=str(self.path.parent))
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(record) + "\n" for record in records)
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.lines = len(records)
+        try:
+            self.path.with_name(LEGACY_FILE_NAME).unlink()
+        except OSError:
+            pass

@@ -1,0 +1,225 @@
+"""#9, service half: output paths (item 9), bounded settings, listings and journal (item 10), jobs
+stuck in a blocking read (item 5), no test hooks in the product (item 14). Each test fails on the
+code before the fix."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from service_helpers import REPO, SERVER_ENTRY, engine_env, wait_terminal
+
+from engine.errors import ConfigError, JobCancelled, OutputError
+from engine.pipeline.config import RenderConfig
+from engine.service import journal, protocol
+from engine.service.jobs import JOURNAL_KEEP, MAX_SETTINGS_BYTES, JobQueue
+from engine.service.journal import read_journal
+
+
+def raw_request(info, message: dict) -> dict:
+    """One request on a fresh raw connection (no client-side path fixing)."""
+    with socket.create_connection((info.host, info.port), timeout=10) as sock:
+        reader = protocol.LineReader(sock)
+        sock.sendall(protocol.encode(protocol.hello(info.token)))
+        assert protocol.decode(reader.readline())["ok"] is True
+        sock.sendall(protocol.encode({"id": 1, **message}))
+        return protocol.decode(reader.readline())
+
+
+def state_dir_of(engine) -> Path:
+    return Path(engine.info.path).parent / "state"
+
+
+# --- item 9: where a job may write -----------------------------------------------------------------
+
+
+def test_output_inside_the_engine_state_folder_is_refused(fake_engine, source_file, tmp_path):
+    state = state_dir_of(fake_engine)
+    link = tmp_path / "innocent"
+    link.symlink_to(state)
+    with fake_engine.connect() as client:
+        for output in (state / "previews" / "mine", link / "previews" / "x", state):
+            with pytest.raises(OutputError, match="state folder"):
+                client.submit({"source": str(source_file), "output": str(output)})
+    assert not (state / "previews" / "mine").exists() and not (state / "previews" / "x").exists()
+
+
+def test_relative_paths_are_refused_on_the_wire_and_resolved_by_the_client(fake_engine, source_file, tmp_path,
+                                                                            monkeypatch):
+    reply = raw_request(fake_engine.info, {"type": "submit", "settings": {"source": str(source_file),
+                                                                           "output": "toon"}})
+    assert reply["ok"] is False and reply["error"]["code"] == "bad_config"
+    assert "relative" in reply["error"]["message"] and "'toon'" in reply["error"]["message"]
+    monkeypatch.chdir(tmp_path)
+    with fake_engine.connect() as client:  # the client resolves against ITS folder, never the engine's
+        job = client.submit({"source": source_file.name, "output": "toon", "frames": "1-2"})
+        assert wait_terminal(client, job)[0]["event"] == "job_done"
+    assert sorted(p.name for p in (tmp_path / "toon").iterdir()) == ["plate.0001.txt", "plate.0002.txt"]
+    assert not (REPO / "toon").exists()
+
+
+@pytest.mark.parametrize("settings", [
+    {"output": "/tmp/out\x00put"},
+    {"source": "/tmp/pl\x00ate.mp4"},
+    {"models_dir": "/m\x00"},
+    {"output": "/" + "x" * 5000},
+])
+def test_nul_bytes_and_unusable_paths_are_bad_config_not_internal(fake_engine, source_file, tmp_path, settings):
+    full = {"source": str(source_file), "output": str(tmp_path / "o"), **settings}
+    for kind, extra in (("submit", {}), ("preview", {"frame": 1})):
+        reply = raw_request(fake_engine.info, {"type": kind, "settings": full, **extra})
+        assert reply["ok"] is False and reply["error"]["code"] == "bad_config", reply
+
+
+# --- item 10: bounded settings, paged listings, append-only journal --------------------------------
+
+
+def test_huge_settings_are_refused_and_listings_page(fake_engine, source_file, tmp_path):
+    with fake_engine.connect() as client:
+        with pytest.raises(ConfigError, match="KiB limit"):
+            client.submit({"source": str(source_file), "output": str(tmp_path / "h"), "note": "n" * 900_000})
+        jobs = [client.submit({"source": str(source_file), "output": str(tmp_path / f"o{i}"), "frames": "1",
+                               "note": "n" * (MAX_SETTINGS_BYTES - 2000)}) for i in range(40)]
+        for job in jobs:
+            client.subscribe(job)
+        listed = {j["job"] for j in client.jobs()}  # ~1.2 MB of settings: more than one line may hold
+        first_page = client.request("jobs")
+        assert first_page["next"] is not None and 0 < len(first_page["jobs"]) < first_page["total"]
+        assert client.status(jobs[-1])["settings"]["note"].startswith("n")
+    assert set(jobs) <= listed
+
+
+def quick_runner(config, on_event, cancel, models) -> dict:
+    on_event({"event": "progress", "done": 1, "total": 1})
+    return {"outputs": [], "count": 0}
+
+
+def test_the_journal_is_appended_to_and_compacted_not_rewritten_per_change(tmp_path):
+    done = threading.Semaphore(0)
+
+    def publish(job_id, message):
+        if message.get("event") == "job_done":
+            done.release()
+
+    queue = JobQueue(publish, runner=quick_runner, model_cache_factory=None, state_dir=tmp_path,
+                     default_device="cpu")
+    first = queue.submit({"source": "/s", "output": "/o"})
+    assert done.acquire(timeout=10)
+    path = tmp_path / journal.FILE_NAME
+    inode, size = path.stat().st_ino, path.stat().st_size
+    second = queue.submit({"source": "/s", "output": "/o2"})
+    assert done.acquire(timeout=10)
+    assert path.stat().st_ino == inode and path.stat().st_size > size  # appended, not replaced
+    assert [r["state"] for r in read_journal(path)] == ["done", "done"]
+    total = JOURNAL_KEEP + 250
+    for _ in range(total - 2):
+        queue.submit({"source": "/s", "output": "/o"})
+        assert done.acquire(timeout=10)
+    lines = path.read_bytes().count(b"\n")
+    assert lines <= max(journal.COMPACT_MIN_LINES, journal.COMPACT_FACTOR * JOURNAL_KEEP) + 1
+    queue.close()
+    reopened = JobQueue(publish, runner=quick_runner, model_cache_factory=None, state_dir=tmp_path)
+    kept = reopened.list()
+    assert len(kept) == JOURNAL_KEEP and first.id not in {j["job"] for j in kept}
+    assert second.id not in {j["job"] for j in kept}
+    reopened.close()
+
+
+# --- item 5: a job stuck in a blocking read -------------------------------------------------------
+
+
+def fifo_reader(config, on_event, cancel, models) -> dict:
+    """Opens its source for reading: on a FIFO nobody writes to, that blocks, whatever ``cancel`` says."""
+    with open(config.source, "rb") as handle:
+        handle.read()
+    on_event({"event": "progress", "done": 1, "total": 1})
+    if cancel.is_set():
+        raise JobCancelled("cancelled")
+    return {"outputs": [], "count": 1}
+
+
+def release_fifo(path: Path) -> None:
+    """Open the FIFO for writing and close it: a reader blocked on it sees end of file."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+def test_a_job_stuck_in_a_blocking_read_is_abandoned_on_cancel_and_the_worker_goes_on(tmp_path):
+    fifo = tmp_path / "plate.fifo"
+    os.mkfifo(fifo)
+    events: list[tuple[str, dict]] = []
+    ended = threading.Event()
+
+    def publish(job_id, message):
+        events.append((job_id, message))
+        if message.get("event") in protocol.TERMINAL_EVENTS:
+            ended.set()
+
+    queue = JobQueue(publish, runner=fifo_reader, model_cache_factory=None, state_dir=tmp_path / "state",
+                     default_device="cpu")
+    queue.cancel_grace_s = 0.5
+    try:
+        stuck = queue.submit({"source": str(fifo), "output": "/o"})
+        time.sleep(0.3)
+        assert queue.get(stuck.id).state == "running"
+        started = time.monotonic()
+        queue.cancel(stuck.id)
+        assert ended.wait(5), "the cancel never ended the stuck job"
+        assert time.monotonic() - started < 3.0
+        terminal = [m for j, m in events if j == stuck.id][-1]
+        assert terminal["event"] == "job_cancelled" and terminal["abandoned"] is True
+        regular = tmp_path / "plate.bin"
+        regular.write_bytes(b"x")
+        ended.clear()
+        after = queue.submit({"source": str(regular), "output": "/o"})
+        assert ended.wait(5) and queue.get(after.id).state == "done"  # the device's worker is free
+    finally:
+        release_fifo(fifo)
+        queue.close()
+    assert queue.get(stuck.id).state == "cancelled"
+    assert not [m for j, m in events if j == stuck.id and m["event"] == "progress"]  # it stayed silent
+
+
+def test_an_engine_job_reading_a_fifo_can_be_cancelled(fake_engine, tmp_path):
+    fifo = tmp_path / "plate.fifo"
+    os.mkfifo(fifo)
+    try:
+        with fake_engine.connect() as client:
+            job = client.submit({"source": str(fifo), "output": str(tmp_path / "o"), "frames": "1-3"})
+            time.sleep(0.3)
+            client.cancel(job)
+            terminal, _ = wait_terminal(client, job, timeout_s=30)
+            assert terminal["event"] == "job_cancelled"
+            other = tmp_path / "plate.bin"
+            other.write_bytes(b"x")
+            second = client.submit({"source": str(other), "output": str(tmp_path / "o2"), "frames": "1"})
+            assert wait_terminal(client, second)[0]["event"] == "job_done"
+    finally:
+        release_fifo(fifo)
+
+
+# --- item 14: no test hooks in the product ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("entry", [("-m", "engine.service.server"), ("-m", "engine", "serve")])
+def test_product_entry_points_cannot_load_code(tmp_path, entry):
+    proc = subprocess.run([sys.executable, *entry, "--connection-file", str(tmp_path / "c.json"),
+                           "--job-runner", "os:system"], env=engine_env(tmp_path / "s"), cwd=str(REPO),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "unrecognized arguments: --job-runner" in proc.stderr
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_render_config_carries_no_extra_settings(fake_engine, source_file, tmp_path):
+    config = RenderConfig.from_dict({"source": "/a", "output": "/b", "delay_s": 5})
+    assert not hasattr(config, "extra") and "delay_s" not in config.to_dict()
+    assert RenderConfig.unknown_keys({"source": "/a", "output": "/b", "delay_s": 5}) == ["delay_s"]
+    assert SERVER_ENTRY[0].startswith(str(REPO / "tests"))  # the stand-in runner lives in test code only

@@ -1,0 +1,47 @@
+"""The details of one queue row: what was asked, what rendered, every warning, where the files are."""
+
+from __future__ import annotations
+
+import html
+import json
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+
+from ui.job_records import JobRecord
+
+
+def details_html(record: JobRecord) -> str:
+    """The row as an HTML page (plain data; every value escaped)."""
+    settings = record.effective
+    asked = settings.get("backend", "auto")
+    used = record.backend or (f"{record.planned_backend} (planned)" if record.planned_backend else "not yet known")
+    rows = [("Shot", record.shot), ("Source", settings.get("source", "")), ("Status", record.status),
+            ("Frames", settings.get("frames") or "all"), ("Progress", f"{record.done}/{record.total}"),
+            ("Backend asked", asked), ("Backend used", used), ("Output", record.pattern or record.output),
+            ("Output policy", record.policy), ("Engine job", record.job_id or "not sent yet"),
+            ("Sent by", "this panel" if record.mine else "another client")]
+    if record.skipped:
+        rows.append(("Frames kept from before", str(record.skipped)))
+    parts = ["<table>"] + [f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>"
+                           for k, v in rows] + ["</table>"]
+    if record.error:
+        parts.append(f"<h4 style='color:#d04040'>Problem</h4><p>{html.escape(record.error)}</p>")
+    if record.warnings:
+        parts.append("<h4 style='color:#d08020'>Warnings</h4><ul>"
+                     + "".join(f"<li>{html.escape(w)}</li>" for w in record.warnings) + "</ul>")
+    parts.append("<h4>Settings</h4><pre>" + html.escape(json.dumps(settings, indent=1, sort_keys=True)) + "</pre>")
+    return "".join(parts)
+
+
+class JobDetailsDialog(QDialog):
+    def __init__(self, record: JobRecord, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Job details — {record.shot}")
+        self.browser = QTextBrowser(self)
+        self.browser.setHtml(details_html(record))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser)
+        layout.addWidget(buttons)
+        self.resize(560, 480)

@@ -1,0 +1,184 @@
+"""The queue's behaviour: send waiting rows one at a time, follow every job the engine knows,
+and keep rows truthful when the engine goes away or comes back.
+
+* Start/Pause: waiting rows are sent one after another while the queue runs, each with its output
+  folder resolved by its policy just before sending (``ui.output_policy``).
+* The engine's ``jobs`` listing (on connect and every few seconds) adds rows for jobs other
+  clients sent and brings known rows in line; active ones are followed (``subscribe``).
+* Engine lost: rows on it turn "interrupted" at once; Retry resumes them on the engine that comes
+  back (``resume``; a new engine without the journal gets the same settings with ``resume``).
+* Cancel never waits on an engine: a row not on one is cancelled here at once.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from ui import job_records as jr
+from ui import output_policy
+from ui.engine_bridge import CONNECTED, EngineBridge
+from ui.queue_model import JobQueueModel
+
+LOST_MESSAGE = "the engine stopped before this job finished; press Retry to continue it once an engine is back"
+
+
+class QueueController(QObject):
+    notice = Signal(str)           # a line for the status area
+    problem = Signal(str, str)     # code, message
+    warning = Signal(str)
+    queue_finished = Signal(str)   # the finish notice
+
+    def __init__(self, model: JobQueueModel, bridge: EngineBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.bridge = bridge
+        self.running = False
+        self.hidden: set[str] = set()       # engine jobs the artist removed from this panel
+        self._following: set[str] = set()   # jobs this connection gets events of
+        self._ran_any = False
+        bridge.job_submitted.connect(self._on_submitted)
+        bridge.submit_failed.connect(self._on_submit_failed)
+        bridge.engine_event.connect(self.on_event)
+        bridge.jobs_listed.connect(self.on_jobs_listed)
+        bridge.resume_unknown.connect(self._on_resume_unknown)
+        bridge.connection_lost.connect(self.on_lost)
+        bridge.state_changed.connect(self._on_state)
+        model.cancel_needed.connect(bridge.cancel)
+        model.job_finished.connect(self._on_finished)
+
+    # --- start / pause / dispatch -------------------------------------------------------------
+    def set_running(self, running: bool) -> None:
+        self.running = bool(running)
+        if running:
+            self._ran_any = False
+            if self.bridge.state != CONNECTED:
+                self.notice.emit("the queue starts sending once an engine is connected")
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        """Send the next waiting row when the queue runs, an engine is there and none of this
+        panel's jobs is on it (one at a time keeps Pause and the row order meaningful)."""
+        if not self.running or self.bridge.state != CONNECTED:
+            return
+        if any(r.mine and r.active for r in self.model.records()):
+            return
+        row = self.model.next_waiting()
+        if row is None:
+            return
+        record = self.model.record(row)
+        taken = {r.output for r in self.model.records() if r.sent is not None and r.status != jr.DONE}
+        settings = output_policy.resolve(record.settings, record.policy, taken)
+        self.model.mark_sent(row, settings)
+        self._ran_any = True
+        self.bridge.submit(record.key, settings)
+
+    # --- row actions --------------------------------------------------------------------------
+    def cancel_rows(self, rows: list[int]) -> None:
+        connected = self.bridge.state == CONNECTED
+        for row in rows:
+            record = self.model.record(row)
+            if record.finished:
+                continue
+            if record.status == jr.PENDING or not connected:
+                self.model.cancel_here(row)
+                continue
+            record = self.model.mark_cancelling(row)
+            if record.job_id:
+                self.bridge.cancel(record.job_id)
+
+    def retry_rows(self, rows: list[int]) -> None:
+        """Continue stopped jobs: frames already written are kept (the engine's resume)."""
+        for row in rows:
+            record = self.model.record(row)
+            if not record.resumable:
+                continue
+            if record.job_id is None or record.sent is None:
+                self.model.reset_for_retry(row)   # never reached an engine: wait to be sent again
+                continue
+            if self.bridge.state != CONNECTED:
+                self.problem.emit("not_connected", "no engine is connected; Retry once one is back "
+                                                   "(the panel reconnects by itself)")
+                return
+            record = self.model.mark_resuming(row)
+            self.bridge.resume(record.key, record.job_id)
+        self.dispatch()
+
+    def remove_rows(self, rows: list[int]) -> None:
+        """Rows leave this panel; active jobs are cancelled first (the engine keeps its history)."""
+        self.cancel_rows([r for r in rows if self.model.record(r).active])
+        for record in self.model.remove_rows(rows):
+            if record.job_id:
+                self.hidden.add(record.job_id)
+        self.dispatch()
+
+    def clear_finished(self) -> None:
+        self.remove_rows([i for i, r in enumerate(self.model.records()) if r.finished])
+
+    def mine_active_job_ids(self) -> list[str]:
+        return [r.job_id for r in self.model.records() if r.mine and r.active and r.job_id]
+
+    # --- engine -------------------------------------------------------------------------------
+    def _on_state(self, state: str, detail: str) -> None:
+        if state == CONNECTED:
+            self._following = set()
+            self.dispatch()
+
+    def on_lost(self, detail: str) -> None:
+        rows = self.model.mark_interrupted(LOST_MESSAGE)
+        self._following = set()
+        if rows:
+            self.problem.emit("interrupted", f"lost the engine ({detail}); {len(rows)} job"
+                                             f"{'s' if len(rows) > 1 else ''} interrupted")
+
+    def on_jobs_listed(self, jobs: list) -> None:
+        for job_id in self.model.merge_listing([j for j in jobs if isinstance(j, dict)], self.hidden):
+            if job_id not in self._following:
+                self._following.add(job_id)
+                self.bridge.subscribe(job_id)
+        self.dispatch()
+
+    def on_event(self, event: dict) -> None:
+        self.model.apply_event(event)
+        kind = event.get("event")
+        row = self.model.row_of_job(str(event.get("job", "")))
+        shot = self.model.record(row).shot if row is not None else "a job"
+        if kind == "warning":
+            self.warning.emit(f"{shot}: {event.get('message', '')}")
+        elif kind == "job_failed" and row is not None and self.model.record(row).status == jr.FAILED:
+            error = event.get("error") or {}
+            self.problem.emit(str(error.get("code", "engine_error")), f"{shot}: {error.get('message', '')}")
+
+    def _on_submitted(self, key: int, job_id: str) -> None:
+        self._following.add(job_id)  # submit and resume subscribe this connection
+        self.model.assign_job_id(key, job_id)
+
+    def _on_submit_failed(self, key: int, code: str, message: str) -> None:
+        self.model.mark_submit_failed(key, message)
+        row = self.model.row_of_key(key)
+        shot = self.model.record(row).shot if row is not None else "job"
+        self.problem.emit(code, f"{shot}: {message}")
+        self.dispatch()
+
+    def _on_resume_unknown(self, key: int, job_id: str) -> None:
+        """The engine that came back does not know the job (no journal): send it again with
+        resume, so the frames already on disk are kept."""
+        row = self.model.row_of_key(key)
+        if row is None:
+            return
+        record = self.model.record(row)
+        self.bridge.submit(key, dict(record.sent or record.settings, resume=True, overwrite=False))
+
+    def _on_finished(self, key: int, status: str) -> None:
+        row = self.model.row_of_key(key)
+        if row is not None and status == jr.DONE:
+            record = self.model.record(row)
+            kept = f", {record.skipped} frames kept from before" if record.skipped else ""
+            self.notice.emit(f"{record.shot}: done with {record.backend or 'the engine'}{kept}")
+        self.dispatch()
+        records = self.model.records()
+        if self.running and self._ran_any and records and not any(r.status == jr.PENDING or (r.mine and r.active)
+                                                                   for r in records):
+            self._ran_any = False
+            done = sum(1 for r in records if r.status == jr.DONE)
+            other = len(records) - done
+            self.queue_finished.emit(f"Queue finished: {done} done" + (f", {other} not done" if other else ""))

@@ -1,0 +1,57 @@
+"""Frame count, frame numbers, fps, resolution and duration of a source (plain Python, no Qt).
+
+Read with the engine's own readers (``engine.io.open_source``), so the numbers the panel shows and
+clamps the frame range to are the numbers the engine will render; videos are indexed from their
+container, which takes milliseconds, not a decode of every frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    source: str
+    kind: str
+    """``video``, ``sequence`` or ``image``."""
+    first: int
+    last: int
+    count: int
+    width: int
+    height: int
+    fps: float | None = None
+    error: str | None = None
+    """Why the source cannot be read (the other fields are then zero)."""
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.count / self.fps if self.fps else None
+
+    def describe(self) -> str:
+        """One line for the panel: ``39 frames (1-39) · 392x360 · 15 fps · 2.6 s``."""
+        if self.error:
+            return self.error
+        parts = [f"{self.count} frame{'s' if self.count != 1 else ''} ({self.first}-{self.last})",
+                 f"{self.width}x{self.height}"]
+        if self.fps:
+            parts.append(f"{self.fps:g} fps")
+            parts.append(f"{self.duration_s:.1f} s")
+        return " · ".join(parts)
+
+
+def probe_source(source: str, start_number: int = 1) -> SourceInfo:
+    """Open the source the way the engine will; an unreadable one gives ``error`` with the reason."""
+    try:
+        from engine.io import open_source
+    except ImportError as exc:
+        return SourceInfo(source, "", 0, 0, 0, 0, 0, error=f"cannot read sources here ({exc})")
+    try:
+        with open_source(source, start_number) as opened:
+            numbers = opened.frame_numbers
+            width, height = opened.size
+            return SourceInfo(source, str(getattr(opened, "kind", "")), numbers[0], numbers[-1], len(numbers),
+                              int(width), int(height), opened.fps)
+    except Exception as exc:  # any reader failure is shown on the form, never raised into Qt
+        message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
+        return SourceInfo(source, "", 0, 0, 0, 0, 0, error=message)

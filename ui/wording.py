@@ -1,0 +1,59 @@
+"""Engine messages in the panel's words (plain Python, no Qt).
+
+The engine's errors are written for the command line (``pass --overwrite``, ``send resume``); an
+artist sees the panel's buttons and choices instead, and never an error code in brackets.
+"""
+
+from __future__ import annotations
+
+import re
+
+_REWRITES = (
+    (re.compile(r"pass --overwrite to delete them first"), "pick 'Overwrite' as the output policy to replace them"),
+    (re.compile(r"render into a new output folder, or pass --overwrite[^)]*"),
+     "pick 'New version' (a new folder) or 'Overwrite' as the output policy"),
+    (re.compile(r"run without --resume to start the job again"), "pick 'New version' to start it again"),
+    (re.compile(r"render again without --resume"), "render it again as a new version"),
+    (re.compile(r"\(?send resume to continue it\)?"), "(press Resume to continue it)"),
+    (re.compile(r"send resume"), "press Resume"),
+    (re.compile(r"--overwrite"), "the Overwrite policy"),
+    (re.compile(r"--resume"), "the Resume policy"),
+    (re.compile(r"pass -o/--output DIR"), "pick an output folder"),
+    (re.compile(r"list jobs with the 'jobs' request"), "the engine no longer knows this job"),
+    (re.compile(r"reconnect with EngineClient\.connect"), "the panel reconnects by itself"),
+    (re.compile(r"`python -m engine serve`"), "the Start engine button"),
+    (re.compile(r"--(\w[\w-]*)"), r"the \1 option"),
+)
+
+_TITLES = {
+    "bad_config": "Setting not accepted",
+    "input_error": "Source cannot be read",
+    "frame_range": "Frame range",
+    "no_face": "No face found",
+    "output_error": "Output folder",
+    "model_file": "Model files",
+    "device": "Device",
+    "offline": "Offline",
+    "cancelled": "Cancelled",
+    "unreachable": "Engine not reachable",
+    "not_connected": "Not connected",
+    "busy": "Engine busy",
+    "auth": "Engine refused the panel",
+    "unknown_job": "Job unknown to the engine",
+    "interrupted": "Interrupted",
+    "internal": "Engine problem",
+}
+
+
+def plain(message: str) -> str:
+    """The engine's message with command-line wording replaced by the panel's."""
+    text = str(message or "")
+    for pattern, replacement in _REWRITES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def titled(code: str, message: str) -> str:
+    """``Output folder: <message>`` — a heading an artist understands instead of ``[output_error]``."""
+    title = _TITLES.get(str(code), "Problem")
+    return f"{title}: {plain(message)}"
