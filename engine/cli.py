@@ -13,7 +13,7 @@ import sys
 import threading
 
 from engine import __version__
-from engine.errors import EngineError, JobCancelled
+from engine.errors import EXIT_RETRY, EngineError, JobCancelled, TransientError
 
 EXIT_USER_ERROR = 2
 EXIT_CANCELLED = 130
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "json_progress", False):
             print(json.dumps({"event": "job_failed", "error": exc.to_dict()}))
         print(f"error: {exc.user_message}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return EXIT_RETRY if isinstance(exc, TransientError) else EXIT_USER_ERROR  # 75: a farm retries
     except Exception as exc:  # a bug: one line for the artist, the traceback on request
         if os.environ.get("VTOONIFY_DEBUG"):
             raise
