@@ -1,23 +1,24 @@
-"""Command line: ``vtoonify render | serve | models`` (also ``python -m engine``).
+"""Command line: ``vtoonify render | prepare | serve | models`` (also ``python -m engine``).
 
-User mistakes print one line, ``error: <problem> (<fix>)``, and exit 2; a cancelled render exits 130.
+User mistakes print one line, ``error: <problem> (<fix>)``, and exit 2; a resource that ran short (GPU
+memory, disk space, a busy device) exits 75 so a farm retries; a cancelled or SIGTERM'd job exits 130
+(``engine.errors`` holds the codes, ``engine.failures`` picks one, docs/FARM.md says what to do).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import signal
 import sys
 import threading
 
 from engine import __version__
-from engine.errors import EXIT_RETRY, EngineError, JobCancelled, TransientError
+from engine.errors import EXIT_CANCELLED, EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_USER_ERROR, EngineError, JobCancelled
 
-EXIT_USER_ERROR = 2
-EXIT_CANCELLED = 130
-EXIT_INTERNAL_ERROR = 1
+JOB_COMMANDS = ("render", "prepare")
+"""Commands that run a job: SIGTERM cancels them cleanly and their failures map to farm exit codes."""
 
 
 def _device(text: str) -> str:
@@ -44,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="stylize a video, image sequence or image into EXR/PNG frames",
                        description="Render SOURCE to OUTDIR/<stem>.####.<ext>; output frame N is input frame N.")
+    add_job_settings(r)
+    p = sub.add_parser("prepare", help="analyse a shot once (face, crop, style code) before farm chunks",
+                       description="Write OUTDIR/<stem>.vtoonify.json (+ the style code) for the job these "
+                                   "render settings define, so the render chunks of a farm job never repeat it.")
+    add_job_settings(p)
+    add_service_commands(sub)
+    return parser
+
+
+def add_job_settings(r: argparse.ArgumentParser) -> None:
+    """The settings of a job, shared by ``render`` and ``prepare`` (same flags, same job key)."""
     r.add_argument("source", help="video file, image sequence (shot.####.exr, shot.%%04d.png) or image")
     r.add_argument("-o", "--output", required=True, help="output folder (nothing is written outside it)")
     r.add_argument("--frames", help="frames to render, e.g. 1001-1100 or 1-10,20-30 (default: all)")
@@ -79,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete frames of an earlier job with other settings in the output folder first")
     r.add_argument("--name", help="output file stem (default: the source's)")
     r.add_argument("--json-progress", action="store_true", help="print one JSON object per line to stdout")
+    r.add_argument("--openjd-progress", action="store_true",
+                   help="print openjd_progress/openjd_status/openjd_fail lines (Open Job Description workers)")
 
+
+def add_service_commands(sub) -> None:
     s = sub.add_parser("serve", help="run the engine service on 127.0.0.1 for Blender and the panel")
     s.add_argument("--host", default="127.0.0.1", help="only loopback addresses are accepted")
     s.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
@@ -100,45 +116,61 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--backbone", choices=("dualstylegan", "toonify", "both"), default="dualstylegan")
     m.add_argument("--base-url", help="download mirror (default: the official Hugging Face repository)")
     m.add_argument("--json", action="store_true", help="machine-readable output")
-    return parser
 
 
 def _config_from_args(args):
     from engine.pipeline.config import RenderConfig
 
     fields = dict(vars(args))
-    for key in ("command", "json_progress"):
+    for key in ("command", "json_progress", "openjd_progress"):
         fields.pop(key, None)
     return RenderConfig(**fields)
 
 
-def cmd_render(args) -> int:
-    from engine.pipeline.render import render
-    from engine.progress import JsonProgress, ProgressBar
+def _progress_sink(args):
+    from engine.progress import JsonProgress, OpenJDProgress, ProgressBar
 
-    config = _config_from_args(args)
-    sink = JsonProgress() if args.json_progress else ProgressBar()
+    if args.json_progress:
+        return JsonProgress()
+    return OpenJDProgress() if args.openjd_progress else ProgressBar()
+
+
+@contextlib.contextmanager
+def cancel_on_sigterm():
+    """A cancel event that SIGTERM (a farm killing the task) sets; the job stops between batches,
+    so every frame file is complete or absent, and the process exits 130."""
     cancel = threading.Event()
-
-    def on_signal(signum, frame):
-        cancel.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: cancel.set())
     try:
-        result = render(config, on_event=sink, cancel=cancel)
-    except KeyboardInterrupt:
-        raise JobCancelled("render interrupted", "run again with --resume to finish it") from None
+        yield cancel
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_render(args, sink, cancel) -> int:
+    from engine.pipeline.render import render
+
+    result = render(_config_from_args(args), on_event=sink, cancel=cancel)
     data = result.to_dict()
-    if args.json_progress:
-        sink({"event": "job_done", "result": data})
-    else:
+    sink({"event": "job_done", "result": data})
+    if not (args.json_progress or args.openjd_progress):
         done = f"{result.rendered} rendered" + (f", {result.skipped} already done" if result.skipped else "")
         print(f"{len(result.frames)} frames ({done}) with the {result.backend} backend -> {result.pattern}")
         for name, pattern in result.matte_patterns.items():
             print(f"  matte {name}: {pattern}")
-    return 0
+    return EXIT_OK
+
+
+def cmd_prepare(args, sink, cancel) -> int:
+    from engine.pipeline.render import prepare
+
+    result = prepare(_config_from_args(args), on_event=sink, cancel=cancel)
+    sink({"event": "job_done", "result": result.to_dict()})
+    if not (args.json_progress or args.openjd_progress):
+        how = "analysed" if result.analysed else "already analysed (sidecar reused)"
+        print(f"shot {how}: face in frame {result.face_frame}, {len(result.frames)} frames with the "
+              f"{result.backend} backend -> {result.sidecar}")
+    return EXIT_OK
 
 
 def cmd_serve(args) -> int:
@@ -157,17 +189,52 @@ def cmd_models(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"render": cmd_render, "serve": cmd_serve, "models": cmd_models}
+    if args.command not in JOB_COMMANDS:
+        return _run_tool(args)
+    sink = _progress_sink(args)
+    try:
+        with cancel_on_sigterm() as cancel:
+            handler = cmd_render if args.command == "render" else cmd_prepare
+            try:
+                return handler(args, sink, cancel)
+            except KeyboardInterrupt:
+                raise JobCancelled(f"{args.command} interrupted", "run again with --resume to finish it") from None
+    except JobCancelled as exc:
+        print(f"cancelled: {exc.user_message}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as exc:
+        return _job_failed(args, sink, exc)
+
+
+def _job_failed(args, sink, exc: Exception) -> int:
+    """Report a failed job in one line (and as an event) and return the exit code a farm acts on."""
+    from engine.failures import as_transient, exit_code_for
+
+    code = exit_code_for(exc)
+    error = as_transient(exc) or exc
+    if not isinstance(error, EngineError):  # a bug: one line for the artist, the traceback on request
+        if os.environ.get("VTOONIFY_DEBUG"):
+            raise exc
+        print(f"internal error: {type(exc).__name__}: {exc} (please report it; set VTOONIFY_DEBUG=1 "
+              "to see the traceback)", file=sys.stderr)
+        return code
+    if args.json_progress or args.openjd_progress:
+        sink({"event": "job_failed", "error": error.to_dict()})
+    print(f"error: {error.user_message}", file=sys.stderr)
+    return code
+
+
+def _run_tool(args) -> int:
+    """serve / models: their own exit codes; user mistakes exit 2."""
+    handlers = {"serve": cmd_serve, "models": cmd_models}
     try:
         return handlers[args.command](args)
     except JobCancelled as exc:
         print(f"cancelled: {exc.user_message}", file=sys.stderr)
         return EXIT_CANCELLED
     except EngineError as exc:
-        if getattr(args, "json_progress", False):
-            print(json.dumps({"event": "job_failed", "error": exc.to_dict()}))
         print(f"error: {exc.user_message}", file=sys.stderr)
-        return EXIT_RETRY if isinstance(exc, TransientError) else EXIT_USER_ERROR  # 75: a farm retries
+        return EXIT_USER_ERROR
     except Exception as exc:  # a bug: one line for the artist, the traceback on request
         if os.environ.get("VTOONIFY_DEBUG"):
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from engine.errors import ModelFileError
 
@@ -50,9 +51,13 @@ def _present_model_files(models_dir: str) -> list[str]:
 def _load_check(models_dir: str, relpath: str) -> str:
     """'loads' or the ModelFileError text, for a file whose checksum was never recorded."""
     from engine import models
+    from engine.models.fetch import link_problem
     from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE
 
     name = relpath.rsplit("/", 1)[-1]
+    problem = link_problem(f"{models_dir}/{relpath}")
+    if problem:
+        return problem
     loader = {ENCODER_FILE: models.load_style_encoder, FACE_PARSER_FILE: models.load_face_parser,
               EXSTYLE_FILE: models.load_exstyles}.get(name, models.load_vtoonify)
     try:
@@ -62,17 +67,31 @@ def _load_check(models_dir: str, relpath: str) -> str:
     return "loads"
 
 
+def _dangling_links(models_dir: str) -> list[str]:
+    """Model-looking links in the folder and its family folders that lead nowhere (the inventory,
+    which asks ``is_file``, would call them simply missing)."""
+    from engine.models.fetch import link_problem
+
+    root = Path(models_dir)
+    folders = [root, *sorted(p for p in root.glob("vtoonify_*") if p.is_dir())]
+    return [p.relative_to(root).as_posix() for folder in folders for p in sorted(folder.iterdir())
+            if p.suffix in (".pt", ".pth", ".npy") and link_problem(p)]
+
+
 def cmd_verify(args) -> int:
     """Checksums recorded by ``fetch``; files copied in by hand are checked by loading them."""
-    from engine.models.fetch import VerifyResult, verify_models
+    from engine.models.fetch import VerifyResult, check_models_folder, link_problem, verify_models
 
-    folder = _models_dir(args)
+    folder = str(check_models_folder(_models_dir(args)))  # missing / a file / a loop: an error, exit 2
     results = verify_models(folder)
     recorded = {r.relpath for r in results}
     for relpath in _present_model_files(folder):
         if relpath not in recorded:
             outcome = _load_check(folder, relpath)
             results.append(VerifyResult(relpath, "ok" if outcome == "loads" else f"corrupt: {outcome}"))
+    for relpath in _dangling_links(folder):
+        if relpath not in {r.relpath for r in results}:
+            results.append(VerifyResult(relpath, link_problem(f"{folder}/{relpath}") or "missing"))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     elif not results:
@@ -82,7 +101,7 @@ def cmd_verify(args) -> int:
     bad = [r for r in results if r.status != "ok"]
     if bad:
         raise ModelFileError(f"{len(bad)} model file(s) are missing or damaged: "
-                             + ", ".join(r.relpath for r in bad[:5]),
+                             + ", ".join(f"{r.relpath} ({r.status})" for r in bad[:5]),
                              "run `vtoonify models fetch` to download them again")
     return 0
 

@@ -1,4 +1,5 @@
-"""Terminal progress for long renders: a bar with fps and ETA, or JSON lines for wrappers."""
+"""Terminal progress for long renders: a bar with fps and ETA, JSON lines for wrappers, or the
+``openjd_progress`` / ``openjd_status`` / ``openjd_fail`` lines Open Job Description workers read."""
 
 from __future__ import annotations
 
@@ -49,6 +50,40 @@ class JsonProgress:
 
     def __call__(self, event: dict) -> None:
         self.stream.write(json.dumps(event, default=str) + "\n")
+        self.stream.flush()
+
+
+class OpenJDProgress:
+    """Open Job Description stdout messages (``--openjd-progress``): the worker agent turns
+    ``openjd_progress: <percent>`` into the task's progress bar, ``openjd_status: <text>`` into its
+    status line and ``openjd_fail: <text>`` into its failure message; other output is plain log text."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        self.percent: float | None = None
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "progress" and event.get("total"):
+            self._progress(100.0 * (event.get("done") or 0) / event["total"])
+        elif kind == "warning":
+            self._line(f"openjd_status: warning: {event['message']}")
+        elif kind == "job_done":
+            result = event.get("result") or {}
+            if "analysed" in result:
+                self._line(f"openjd_status: shot analysis {'computed' if result['analysed'] else 'reused'} "
+                           f"({result.get('sidecar', '')})")
+            if self.percent != 100.0:
+                self._progress(100.0)
+        elif kind == "job_failed":
+            self._line(f"openjd_fail: {event['error']['message']}")
+
+    def _progress(self, percent: float) -> None:
+        self.percent = round(percent, 1)
+        self._line(f"openjd_progress: {self.percent:.1f}")
+
+    def _line(self, text: str) -> None:
+        self.stream.write(" ".join(text.splitlines()) + "\n")
         self.stream.flush()
 
 

@@ -11,8 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication, QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -64,6 +64,20 @@ def file_manager_available() -> bool:
     return not sys.platform.startswith("linux") or bool(shutil.which("xdg-open") or shutil.which("gio"))
 
 
+class _FormHolder(QWidget):
+    """The shot and style form: Enter anywhere in it (line edits, spin boxes and combo boxes pass
+    Enter on) adds the shot to the queue."""
+
+    enter_pressed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+            self.enter_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge, store: QSettings, parent: QWidget | None = None,
                  presets_dir: str | Path | None = None) -> None:
@@ -109,7 +123,7 @@ class MainWindow(QMainWindow):
 
     # --- layout & wiring ----------------------------------------------------------------------
     def _build_layout(self) -> None:
-        form = QWidget(self)
+        form = self._form = _FormHolder(self)
         form_layout = QVBoxLayout(form)
         form_layout.setContentsMargins(0, 0, 0, 0)
         form_layout.addWidget(self.source_panel)
@@ -150,10 +164,7 @@ class MainWindow(QMainWindow):
         self.connect_button.clicked.connect(bridge.connect_to_engine)
         self.start_button.clicked.connect(bridge.start_engine)
         self.add_button.clicked.connect(self.add_to_queue)
-        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            shortcut = QShortcut(QKeySequence(key), self.form_scroll)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(self.add_to_queue)
+        self._form.enter_pressed.connect(self.add_to_queue)
         self.load_preset_button.clicked.connect(lambda: self.load_preset(self.preset_combo.currentText()))
         self.save_preset_button.clicked.connect(self._ask_save_preset)
         self.delete_preset_button.clicked.connect(self._delete_preset)

@@ -42,7 +42,11 @@ class _ProbeJob(QRunnable):
         self._owner, self._source, self._start = owner, source, start_number
 
     def run(self) -> None:
-        self._owner._prober.ready.emit(probe_source(self._source, self._start))
+        info = probe_source(self._source, self._start)
+        try:
+            self._owner._prober.ready.emit(info)
+        except RuntimeError:
+            pass  # the panel was closed while the file was read
 
 
 class _Prober(QObject):

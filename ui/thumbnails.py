@@ -61,7 +61,11 @@ class _ThumbnailJob(QRunnable):
         self._max_side_px = max_side_px
 
     def run(self) -> None:
-        self._loader.ready.emit(self._source, read_first_frame(self._source, self._max_side_px))
+        image = read_first_frame(self._source, self._max_side_px)
+        try:
+            self._loader.ready.emit(self._source, image)
+        except RuntimeError:
+            pass  # the panel was closed while the frame was read
 
 
 class ThumbnailLoader(QObject):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 _REWRITES = (
-    (re.compile(r"pass --overwrite to delete them first"), "pick 'Overwrite' as the output policy to replace them"),
     (re.compile(r"render into a new output folder, or pass --overwrite[^)]*"),
      "pick 'New version' (a new folder) or 'Overwrite' as the output policy"),
+    (re.compile(r"pass --overwrite to delete them first"), "pick 'Overwrite' as the output policy to replace them"),
     (re.compile(r"run without --resume to start the job again"), "pick 'New version' to start it again"),
     (re.compile(r"render again without --resume"), "render it again as a new version"),
     (re.compile(r"\(?send resume to continue it\)?"), "(press Resume to continue it)"),

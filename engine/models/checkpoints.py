@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,34 @@ IGNORABLE_UNEXPECTED_SUFFIXES = (".kernel",)
 """Keys a file may carry that a module need not have (a module may compute its FIR kernels)."""
 
 
+MAX_INFLATED_BYTES = 16 << 30
+"""Largest checkpoint accepted once unpacked (the biggest official file, encoder.pt, is ~1.2 GB)."""
+MAX_INFLATE_RATIO = 4.0
+"""``torch.save`` stores its zip entries uncompressed, so a real checkpoint unpacks to about its size
+on disk; one that claims more than this many times that is a zip bomb (or no torch file)."""
+MAX_ZIP_ENTRIES = 1_000_000
+
+
 def _display(path: str | Path) -> str:
     return str(Path(path))
+
+
+def check_zip_sizes(path: Path) -> None:
+    """Refuse a checkpoint zip whose central directory promises more than it can honestly hold,
+    BEFORE anything is inflated: the directory is read, no entry is."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # not a readable zip: torch.load reports it as corrupt
+    on_disk = path.stat().st_size
+    inflated = sum(entry.file_size for entry in entries)
+    if len(entries) > MAX_ZIP_ENTRIES or inflated > MAX_INFLATED_BYTES or inflated > MAX_INFLATE_RATIO * on_disk:
+        raise ModelFileError(
+            f"refusing to load {_display(path)}: its {len(entries)} zip entries would unpack to "
+            f"{inflated / 1e6:.1f} MB from {on_disk / 1e6:.1f} MB on disk (a zip bomb, not a checkpoint "
+            f"written by torch.save)", "use the official checkpoint files; never load model files from "
+                                       "untrusted sources")
 
 
 def load_torch_file(path: str | Path) -> Any:
@@ -49,6 +76,8 @@ def load_torch_file(path: str | Path) -> Any:
         raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", _REFETCH_FIX)
     with open(path, "rb") as handle:
         magic = handle.read(6)
+    if magic[:2] == b"PK":
+        check_zip_sizes(path)
     if magic == b"\x93NUMPY":
         raise ModelFileError(
             f"{_display(path)} is a numpy .npy file (such as exstyle_code.npy), not a torch checkpoint",

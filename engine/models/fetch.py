@@ -9,6 +9,7 @@ so a half-written or wrong file never carries the real name.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -52,7 +53,7 @@ class FetchResult:
 class VerifyResult:
     relpath: str
     status: str
-    """'ok', 'missing' or 'mismatch'."""
+    """'ok', 'missing', 'mismatch', 'symlink loop' or 'refused: <why>' (an entry outside the folder)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,6 +65,18 @@ def _check_relpath(relpath: str) -> str:
     if not relpath or pure.is_absolute() or ".." in pure.parts or "\\" in relpath or ":" in relpath:
         raise ModelFileError(f"bad model file name {relpath!r}", "use paths relative to the models folder")
     return pure.as_posix()
+
+
+def link_problem(path: str | Path) -> str | None:
+    """'symlink loop' / 'dangling symlink' when ``path`` is a link that leads nowhere, else None."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if os.path.islink(path):
+            return "dangling symlink"
+    return None
 
 
 def sha256_of(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
@@ -253,13 +266,39 @@ def fetch_models(
     return results
 
 
-def verify_models(models_dir: str | Path) -> list[VerifyResult]:
-    """Check every file listed in SHA256SUMS: 'ok', 'missing' or 'mismatch'."""
+def check_models_folder(models_dir: str | Path) -> Path:
+    """The models folder, or ModelFileError when it is missing, a file or a symlink loop."""
     root = Path(models_dir).expanduser()
+    problem = link_problem(root)
+    if problem:
+        raise ModelFileError(f"models folder {root} is a {problem}",
+                             "fix or remove the link, or pass --models with a real folder")
+    if not root.exists():
+        raise ModelFileError(f"models folder {root} does not exist",
+                             "pass --models with the folder that holds the model files, or run "
+                             "`vtoonify models fetch` to create it")
+    if not root.is_dir():
+        raise ModelFileError(f"--models {root} is a file, not a folder",
+                             "pass the folder that holds the model files (e.g. the folder of encoder.pt)")
+    return root
+
+
+def verify_models(models_dir: str | Path) -> list[VerifyResult]:
+    """Check every file listed in SHA256SUMS. An entry that would lead outside the folder
+    (absolute, '..', a drive) is refused, never read; a link that leads nowhere is named as such."""
+    root = check_models_folder(models_dir)
     results = []
     for relpath, digest in sorted(read_sums(root).items()):
+        try:
+            _check_relpath(relpath)
+        except ModelFileError:
+            results.append(VerifyResult(relpath, "refused: outside the models folder"))
+            continue
         path = root / relpath
-        if not path.is_file():
+        problem = link_problem(path)
+        if problem:
+            status = problem
+        elif not path.is_file():
             status = "missing"
         else:
             status = "ok" if sha256_of(path) == digest else "mismatch"

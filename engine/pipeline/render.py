@@ -1,13 +1,15 @@
 """The frame loop: one job from source frames to EXR/PNG files, with progress and cancel.
 
-``render()`` is the single implementation behind the CLI, the farm chunks and the service workers.
+``render()`` is the single implementation behind the CLI, the farm chunks and the service workers;
+``prepare()`` runs the same job setup up to the shot analysis and stops (a farm's once-per-job step).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from engine.errors import JobCancelled
@@ -16,7 +18,7 @@ from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import format_frame_ranges, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import job_key, load_or_analyse
+from engine.pipeline.shot import job_device, job_key, load_or_analyse, sidecar_path
 from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
@@ -33,6 +35,8 @@ class RenderResult:
     backend: str
     sidecar: str
     warnings: list[str] = field(default_factory=list)
+    analysed: bool = False
+    """True when this run computed the shot analysis (False: reused the sidecar a prepare step wrote)."""
 
     def to_dict(self) -> dict:
         return {
@@ -45,6 +49,32 @@ class RenderResult:
             "skipped": self.skipped,
             "backend": self.backend,
             "sidecar": self.sidecar,
+            "warnings": self.warnings,
+            "analysed": self.analysed,
+        }
+
+
+@dataclass
+class PrepareResult:
+    sidecar: str
+    job_key: str
+    analysed: bool
+    face_frame: int
+    frames: list[int]
+    backend: str
+    style_code: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "sidecar": self.sidecar,
+            "job_key": self.job_key,
+            "analysed": self.analysed,
+            "face_frame": self.face_frame,
+            "frames": [self.frames[0], self.frames[-1]] if self.frames else [],
+            "count": len(self.frames),
+            "backend": self.backend,
+            "style_code": self.style_code,
             "warnings": self.warnings,
         }
 
@@ -83,16 +113,30 @@ def auto_batch(backend_name: str, device, crop_pixels: int) -> int:
     return int(max(1, min(16, (free * 0.6) // max(per_frame, 1))))
 
 
-def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
-           models: ModelCache | None = None) -> RenderResult:
-    """Render ``config``; output frame N is stylized input frame N. Raises EngineError subclasses.
+@dataclass
+class JobSetup:
+    """A job opened up to its first frame: what ``render`` and ``prepare`` both need."""
 
-    Everything that can be checked before writing is checked first (source, frames, model files); an
-    output folder this call created is removed again if the job fails before writing a frame.
-    """
+    source: object
+    frames: list[int]
+    backend: object
+    naming: out.OutputNaming
+    analysis: object
+    wplus: object
+    analysed: bool
+    """True when this run computed the shot analysis, False when it reused the sidecar."""
+    sidecar: str
+    warnings: list[str]
+
+
+@contextlib.contextmanager
+def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None = None,
+             cancel=None) -> Iterator[JobSetup]:
+    """Open the source, check everything that can be checked before writing (frames, model files,
+    output folder), then load or compute the once-per-shot analysis. An output folder this call
+    created is removed again if the job fails before writing a file into it."""
     from engine.io import open_source
 
-    cache = models or ModelCache(config.device)
     with open_source(config.source, config.start_number) as source:
         check_source(source)
         frames = select_frames(config.frames, source.frame_numbers)
@@ -111,15 +155,41 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
             out.check_no_clobber(naming, frames, source.files())
             out.clean_stale_temps(out_dir, stem)
             key = job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
-                          backend.model_files())
-            analysis, wplus = load_or_analyse(config, source, backend, key, out_dir, stem, cancel)
-            backend.prepare(analysis, wplus)
-            todo = [f for f in frames if not (config.resume and naming.complete(f))]
-            skipped = len(frames) - len(todo)
-            _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
-                             "fps": 0.0, "eta_s": None, "skipped": skipped})
-            done = render_frames(config, source, backend, FrameWriter(config, naming, analysis, backend),
-                                 todo, skipped, cache, on_event, cancel)
+                          backend.model_files(), job_device(backend, cache))
+            analysis, wplus, analysed = load_or_analyse(config, source, backend, key, out_dir, stem, cancel)
+            yield JobSetup(source, frames, backend, naming, analysis, wplus, analysed,
+                           str(sidecar_path(out_dir, stem)), warnings)
+
+
+def prepare(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
+            models: ModelCache | None = None) -> PrepareResult:
+    """The once-per-shot analysis alone (sidecar + style code), through the same code as ``render``.
+
+    A farm runs this once per job, before the chunk tasks; each chunk then reuses the sidecar."""
+    with open_job(config, models or ModelCache(config.device), on_event, cancel) as job:
+        return PrepareResult(sidecar=job.sidecar, job_key=job.analysis.job_key, analysed=job.analysed,
+                             face_frame=job.analysis.face_frame, frames=job.frames, backend=job.backend.name,
+                             style_code=job.analysis.style_code, warnings=job.warnings)
+
+
+def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
+           models: ModelCache | None = None) -> RenderResult:
+    """Render ``config``; output frame N is stylized input frame N. Raises EngineError subclasses.
+
+    Everything that can be checked before writing is checked first (source, frames, model files); an
+    output folder this call created is removed again if the job fails before writing a frame.
+    """
+    cache = models or ModelCache(config.device)
+    with open_job(config, cache, on_event, cancel) as job:
+        _check_cancel(cancel)
+        job.backend.prepare(job.analysis, job.wplus)
+        naming, frames = job.naming, job.frames
+        todo = [f for f in frames if not (config.resume and naming.complete(f))]
+        skipped = len(frames) - len(todo)
+        _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
+                         "fps": 0.0, "eta_s": None, "skipped": skipped})
+        writer = FrameWriter(config, naming, job.analysis, job.backend)
+        done = render_frames(config, job.source, job.backend, writer, todo, skipped, cache, on_event, cancel)
     return RenderResult(
         outputs=[str(naming.beauty(f)) for f in frames],
         pattern=naming.pattern,
@@ -127,9 +197,10 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         frames=frames,
         rendered=done,
         skipped=skipped,
-        backend=backend.name,
-        sidecar=str(out_dir / f"{stem}.vtoonify.json"),
-        warnings=warnings,
+        backend=job.backend.name,
+        sidecar=job.sidecar,
+        warnings=job.warnings,
+        analysed=job.analysed,
     )
 
 

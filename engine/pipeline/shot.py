@@ -71,15 +71,25 @@ PIXEL_SETTINGS = ("backend", "backbone", "style", "style_id", "degree", "color_t
                   "png_bits", "mattes", "matte_files", "matte_classes", "start_number", "name", "precision")
 
 
-def job_key(config, backend: str, model_files: dict[str, str]) -> str:
-    """Stable hash of the settings and model files that decide a job's pixels."""
+def job_key(config, backend: str, model_files: dict[str, str], device: str = "cpu") -> str:
+    """Stable hash of the settings, model files and device kind that decide a job's pixels.
+
+    The device kind (``cpu``/``cuda``) is part of it because the two give slightly different pixels:
+    a farm chunk on a GPU worker must not add frames to a look a CPU worker started."""
     settings = {k: getattr(config, k) for k in PIXEL_SETTINGS}
     settings["backend"] = backend
+    settings["device"] = device
     settings["source"] = os.path.abspath(config.source)
     settings["padding"] = list(config.padding)
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def job_device(backend, cache) -> str:
+    """The device kind that computes a job's pixels: the cache's for VToonify; the classic look is
+    OpenCV on the CPU wherever it runs, so its frames may come from any worker."""
+    return cache.device.type if backend.name == "vtoonify" else "cpu"
 
 
 def sidecar_path(out_dir: Path, stem: str) -> Path:
@@ -189,9 +199,10 @@ def _save_tensor_atomic(path: Path, tensor) -> None:
 def load_or_analyse(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None):
     """The job's shot analysis: reused from the sidecar when its job key matches, else computed.
 
-    Returns (analysis, wplus or None). A sidecar of other settings means the folder holds frames
-    rendered differently: with ``--resume`` that is an error; otherwise those frames are an error too
-    unless ``--overwrite`` deletes them first, so one folder never mixes two looks.
+    Returns (analysis, wplus or None, analysed: True when computed by this call). A sidecar of other
+    settings means the folder holds frames rendered differently: with ``--resume`` that is an error;
+    otherwise those frames are an error too unless ``--overwrite`` deletes them first, so one folder
+    never mixes two looks.
     """
     import torch
 
@@ -209,7 +220,7 @@ def load_or_analyse(config, source, backend, key: str, out_dir: Path, stem: str,
                 else:
                     existing = None
             if existing is not None:
-                return existing, wplus
+                return existing, wplus, False
         elif existing is not None and config.resume:
             raise ConfigError(
                 f"{path.name} in the output folder belongs to a job with other settings",
@@ -224,4 +235,4 @@ def load_or_analyse(config, source, backend, key: str, out_dir: Path, stem: str,
                 old.unlink(missing_ok=True)
         analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel)
         write_json_atomic(path, analysis.to_dict())
-        return analysis, wplus
+        return analysis, wplus, True

@@ -211,3 +211,35 @@ def test_minimal_config_means_official_full_size(backbone, manifest, reference_d
         state = build_model({"class_name": "VToonify", "backbone": backbone}).state_dict()
     assert list(state) == list(keys)
     assert all(list(state[k].shape) == v["shape"] for k, v in keys.items())
+
+
+def write_zip_bomb(path, inflated_mb: int = 32) -> None:
+    """A zip shaped like a torch checkpoint whose one entry inflates ~1000x (zeros deflate to nothing)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/data.pkl", pickle.dumps({"w": 0}))
+        with archive.open("bomb/data/0", "w") as entry:
+            block = bytes(1 << 20)
+            for _ in range(inflated_mb):
+                entry.write(block)
+
+
+def test_zip_bomb_checkpoint_is_refused_before_anything_is_inflated(tmp_path, monkeypatch):
+    bomb = tmp_path / "vtoonify_s_d.pt"
+    write_zip_bomb(bomb)
+    assert bomb.stat().st_size < 1 << 20
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("torch.load ran on a zip bomb")
+
+    monkeypatch.setattr(torch, "load", must_not_run)
+    with pytest.raises(ModelFileError, match="zip bomb") as info:
+        load_torch_file(bomb)
+    assert str(bomb) in info.value.message and "33.6 MB" in info.value.message
+
+
+def test_a_real_checkpoint_passes_the_zip_size_check(tmp_path):
+    path = tmp_path / "real.pt"
+    torch.save({"w": torch.arange(100_000, dtype=torch.float32)}, path)
+    assert torch.equal(load_torch_file(path)["w"], torch.arange(100_000, dtype=torch.float32))

@@ -266,3 +266,48 @@ def test_offline_error_names_the_folder(tmp_path):
 def test_fetch_refuses_paths_outside_the_folder(tmp_path):
     with pytest.raises(ModelFileError, match="bad model file name"):
         fetch_models(tmp_path, ["../evil.pt"], base_url="http://127.0.0.1:9/")
+
+
+# --- models verify on hostile or wrong folders (#9 item 12) ----------------------------------------
+
+
+def run_models_cli(*args) -> int:
+    from engine.cli import main
+
+    return main(["models", *args])
+
+
+def test_verify_needs_a_real_models_folder(tmp_path, capsys):
+    assert run_models_cli("verify", "--models", str(tmp_path / "nowhere")) == 2
+    assert "does not exist" in capsys.readouterr().err
+    a_file = tmp_path / "encoder.pt"
+    a_file.write_bytes(b"x")
+    assert run_models_cli("verify", "--models", str(a_file)) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert run_models_cli("verify", "--models", str(loop)) == 2
+    assert "symlink loop" in capsys.readouterr().err
+
+
+def test_verify_refuses_sums_entries_outside_the_folder(tmp_path, capsys):
+    models, outside = tmp_path / "models", tmp_path / "secret.pt"
+    models.mkdir()
+    outside.write_bytes(b"not yours")
+    digest = hashlib.sha256(b"not yours").hexdigest()
+    (models / SUMS_FILE).write_text(f"{digest}  ../secret.pt\n{digest}  {outside}\n")
+    results = {r.relpath: r.status for r in verify_models(models)}
+    assert results == {"../secret.pt": "refused: outside the models folder",
+                       str(outside): "refused: outside the models folder"}
+    assert run_models_cli("verify", "--models", str(models)) == 2
+    assert "refused" in capsys.readouterr().err
+
+
+def test_verify_names_a_symlink_loop(tmp_path, capsys):
+    (tmp_path / "encoder.pt").symlink_to(tmp_path / "faceparsing.pth")
+    (tmp_path / "faceparsing.pth").symlink_to(tmp_path / "encoder.pt")
+    (tmp_path / SUMS_FILE).write_text(f"{'0' * 64}  encoder.pt\n")
+    assert {r.relpath: r.status for r in verify_models(tmp_path)} == {"encoder.pt": "symlink loop"}
+    assert run_models_cli("verify", "--models", str(tmp_path)) == 2
+    captured = capsys.readouterr()
+    assert "symlink loop" in captured.out and "faceparsing.pth (symlink loop)" in captured.err

@@ -1,0 +1,53 @@
+"""Submit one VToonify Studio shot to OpenCue with PyOutline: a one-frame ``prepare`` layer (the shot
+analysis), then a ``render`` layer of frame chunks that waits for all of it.
+
+    python submit_vtoonify.py /plates/shot010.mp4 /renders/shot010/v001 --frames 1-120 --chunk 10 \
+        --python /opt/vtoonify/.venv/bin/python -- --style cartoon --device cuda --models /shared/vtoonify-models
+
+Everything after ``--`` goes to both engine commands unchanged, so prepare and every chunk agree on the
+job key. Cuebot replaces ``#FRAME_START#``/``#FRAME_END#`` with each chunk's first and last frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from outline import Outline, cuerun
+from outline.modules.shell import Shell
+
+
+def build_outline(args: argparse.Namespace) -> Outline:
+    engine = [args.python, "-m", "engine"]
+    shot = [args.source, "-o", args.output]
+    prepare = Shell("prepare", command=[*engine, "prepare", *shot, "--frames", args.frames, *args.settings],
+                    range="1", chunk=1)
+    render = Shell("render", command=[*engine, "render", *shot, "--frames", "#FRAME_START#-#FRAME_END#", "--resume",
+                                      *args.settings],
+                   range=args.frames, chunk=args.chunk)
+    render.depend_all(prepare)
+    job = Outline(f"{args.shot}_vtoonify", shot=args.shot, show=args.show, user=getpass.getuser())
+    job.add_layer(prepare)
+    job.add_layer(render)
+    return job
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    own, settings = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="video or image sequence, as the render hosts see it")
+    parser.add_argument("output", help="output folder on shared storage")
+    parser.add_argument("--frames", required=True, help="one contiguous source range, e.g. 1-120")
+    parser.add_argument("--chunk", type=int, default=10, help="frames per render task (default 10)")
+    parser.add_argument("--python", required=True, help="the engine's Python on the render hosts")
+    parser.add_argument("--show", default="vtoonify")
+    parser.add_argument("--shot", default="shot")
+    args = parser.parse_args(own)
+    args.settings = settings  # after "--": engine settings for both commands (--style ..., --device ...)
+    cuerun.launch(build_outline(args), use_pycuerun=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Helpers shared by the farm tests: engine processes as a farm worker starts them, frame files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FLAMENCO_KEYS = ("source", "output", "frames", "chunk_size", "style", "style_id", "degree", "color_transfer",
+                 "format", "mattes", "models_dir", "engine_python", "device", "backend")
+"""The settings of the Flamenco job type (issue #12); the OpenJD job parameters are the same in CamelCase."""
+SAMPLE_FRAMES = "1-6"
+"""A few frames of ``529_2.mp4``: enough for two chunks of three, quick on the classic backend."""
+
+
+def engine_env(models_dir: Path) -> dict:
+    """The environment of a farm worker: this checkout's engine and a models folder (here empty)."""
+    return dict(os.environ, PYTHONPATH=str(REPO), VTOONIFY_MODELS=str(models_dir))
+
+
+def run_engine(*args, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=REPO)
+
+
+def frame_files(folder: Path, pattern: str = "*.exr") -> list[Path]:
+    return sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
+
+
+def frame_number(path: Path) -> int:
+    return int(path.name.split(".")[-2])

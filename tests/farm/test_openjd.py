@@ -1,0 +1,131 @@
+"""The Open Job Description bundle: valid for openjd, parameters named as the Flamenco keys, and run
+locally with ``openjd run``: prepare once, then every chunk, frames equal to one single render."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from farm_helpers import FLAMENCO_KEYS, REPO, SAMPLE_FRAMES, frame_files, frame_number
+
+from engine.errors import EXIT_USER_ERROR
+from engine.io import read_image
+from engine.pipeline.frames import parse_frame_ranges
+
+TEMPLATE = REPO / "farm" / "openjd" / "template.yaml"
+
+
+@pytest.fixture(scope="session")
+def openjd() -> str:
+    """``openjd`` from PyPI's openjd-cli (the test extras); missing fails in CI, skips elsewhere."""
+    beside = Path(sys.executable).with_name("openjd")
+    found = str(beside) if beside.exists() else shutil.which("openjd")
+    if found:
+        return found
+    message = "openjd (PyPI openjd-cli) is not installed: pip install -e '.[test]'"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
+
+
+def camel(key: str) -> str:
+    return "".join(part.capitalize() for part in key.split("_"))
+
+
+def test_template_passes_openjd_check(openjd):
+    done = subprocess.run([openjd, "check", str(TEMPLATE)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "passes validation" in done.stdout, done.stdout + done.stderr
+
+
+def test_parameters_steps_and_chunking(template):
+    assert template["specificationVersion"] == "jobtemplate-2023-09"
+    assert template["extensions"] == ["TASK_CHUNKING"]
+    assert [p["name"] for p in template["parameterDefinitions"]] == [camel(k) for k in FLAMENCO_KEYS]
+    prepare, render = template["steps"]
+    assert (prepare["name"], render["name"]) == ("Prepare", "Render")
+    assert "parameterSpace" not in prepare and render["dependencies"] == [{"dependsOn": "Prepare"}]
+    (frame,) = render["parameterSpace"]["taskParameterDefinitions"]
+    assert frame["type"] == "CHUNK[INT]" and frame["range"] == "{{Param.Frames}}"
+    assert frame["chunks"] == {"defaultTaskCount": "{{Param.ChunkSize}}", "rangeConstraint": "CONTIGUOUS"}
+    for step, verb in ((prepare, "prepare"), (render, "render")):
+        args = step["script"]["actions"]["onRun"]["args"]
+        assert args[:2] == ["{{Task.File.Launch}}", verb] and "--openjd-progress" in args
+        used = {a.split("{{Param.")[1].split("}}")[0] for a in args if "{{Param." in a}
+        assert used == {camel(k) for k in FLAMENCO_KEYS} - {"ChunkSize", "EnginePython", "Frames"} | (
+            {"Frames"} if verb == "prepare" else set())
+    assert prepare["script"]["embeddedFiles"] == render["script"]["embeddedFiles"]
+
+
+def test_launcher_turns_job_values_into_engine_flags(template, monkeypatch):
+    """OpenJD has no boolean or optional parameters: the embedded launcher maps them onto the CLI."""
+    import engine.cli
+
+    code = template["steps"][1]["script"]["embeddedFiles"][0]["data"]
+    seen = []
+    monkeypatch.setattr(engine.cli, "main", lambda argv: seen.append(argv) or 75)
+    monkeypatch.setattr(sys, "argv", ["vtoonify_launch.py", "render", "/plates/a b.mp4", "-o", "/out",
+                                      "--frames=4-6", "--style=arcane", "--color-transfer=false", "--mattes=true",
+                                      "--models=", "--resume"])
+    with pytest.raises(SystemExit) as stopped:
+        exec(compile(code, "vtoonify_launch.py", "exec"), {"__name__": "__main__"})
+    assert stopped.value.code == 75                                   # the engine's exit code, unchanged
+    assert seen == [["render", "/plates/a b.mp4", "-o", "/out", "--frames", "4-6", "--style", "arcane",
+                     "--mattes", "--resume"]]
+
+
+def _run_bundle(openjd: str, env: dict, **params) -> tuple[int, list[str], str]:
+    """Run the whole job locally: (exit code, the session log's messages, openjd's full output)."""
+    args = [openjd, "run", str(TEMPLATE)]
+    for name, value in params.items():
+        args += ["-p", f"{name}={value}"]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    log = [line.split("\t", 1)[1] for line in done.stdout.splitlines() if "\t" in line]  # "<time>\t<message>"
+    return done.returncode, log, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_bundle_runs_locally_prepare_once_then_every_chunk(openjd, media_dir, tmp_path, worker_env, single_render):
+    out = tmp_path / "openjd"
+    code, log, text = _run_bundle(openjd, worker_env, Source=media_dir / "529_2.mp4", Output=out,
+                                  Frames=SAMPLE_FRAMES, ChunkSize=3, Backend="classic", EnginePython=sys.executable)
+    assert code == 0 and "All actions completed successfully" in text, text[-3000:]
+    steps = [m.split("'")[1] for m in log if m.startswith("Open Job Description CLI: Running step")]
+    assert steps == ["Prepare", "Render"]
+    render_at = log.index("Open Job Description CLI: Running step 'Render'")
+    analyses = [(i, m) for i, m in enumerate(log) if m.startswith("openjd_status: shot analysis")]
+    assert [m.split()[3] for _, m in analyses] == ["computed", "reused", "reused"]
+    assert analyses[0][0] < render_at < analyses[1][0]            # prepared once, before any chunk
+    chunks = [m.split(" = ")[1] for m in log if m.startswith("Frame(CHUNK[INT]) = ")]
+    assert chunks == ["1-3", "4-6"]
+    assert "openjd_progress: 100.0" in log
+
+    farm_frames, single_frames = frame_files(out), frame_files(single_render)
+    assert [frame_number(p) for p in farm_frames] == parse_frame_ranges(SAMPLE_FRAMES)
+    assert [p.name for p in farm_frames] == [p.name for p in single_frames]
+    for mine, reference in zip(farm_frames, single_frames):
+        a, b = read_image(mine), read_image(reference)
+        assert a.shape == b.shape and np.array_equal(a, b), mine.name
+
+
+@pytest.mark.slow
+def test_a_wrong_job_stops_at_prepare_with_exit_2(openjd, media_dir, tmp_path, worker_env):
+    out = tmp_path / "openjd"
+    code, log, text = _run_bundle(openjd, worker_env, Source=media_dir / "529_2.mp4", Output=out, Frames="25-40",
+                                  Backend="classic", EnginePython=sys.executable)
+    assert code != 0 and "Session ended with errors" in text
+    assert any(m.startswith("Process pid ") and f"exited with code: {EXIT_USER_ERROR} " in m for m in log), text
+    fail = [m for m in log if m.startswith("openjd_fail: ")]
+    assert len(fail) == 1 and "outside the source" in fail[0]
+    assert "Open Job Description CLI: Running step 'Render'" not in log
+    assert not out.exists()

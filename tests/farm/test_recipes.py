@@ -1,0 +1,112 @@
+"""The Deadline and OpenCue recipes: docs/FARM.md shows the exact files, and every command in them is a
+valid engine command line whose prepare and chunk settings agree (one job key)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import subprocess
+import sys
+import types
+
+import pytest
+from farm_helpers import REPO
+
+from engine.cli import _config_from_args, build_parser
+
+FARM_DOC = REPO / "docs" / "FARM.md"
+RECIPE_FILES = ["farm/deadline/prepare.job", "farm/deadline/prepare.plugin", "farm/deadline/render.job",
+                "farm/deadline/render.plugin", "farm/deadline/submit.sh", "farm/opencue/submit_vtoonify.py"]
+
+
+def engine_config(argv: list[str]):
+    """(verb, RenderConfig) of ``python -m engine ARGV`` as the engine's own parser reads it."""
+    assert argv[:2] == ["-m", "engine"], argv
+    args = build_parser().parse_args(argv[2:])
+    return args.command, _config_from_args(args)
+
+
+def same_job(prepare, chunk) -> bool:
+    return prepare.to_dict() | {"frames": None, "resume": False} == chunk.to_dict() | {"frames": None,
+                                                                                        "resume": False}
+
+
+@pytest.mark.parametrize("name", RECIPE_FILES)
+def test_farm_doc_shows_the_exact_file(name):
+    text = (REPO / name).read_text(encoding="utf-8")
+    assert f"`{name}`:\n\n```" in FARM_DOC.read_text(encoding="utf-8")
+    assert f"\n{text}```" in FARM_DOC.read_text(encoding="utf-8"), f"docs/FARM.md shows another {name}"
+
+
+def _ini(name: str) -> dict[str, str]:
+    lines = (REPO / "farm" / "deadline" / name).read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip())
+
+
+def test_deadline_jobs_prepare_once_then_chunks():
+    prepare_job, render_job = _ini("prepare.job"), _ini("render.job")
+    assert prepare_job["Plugin"] == render_job["Plugin"] == "CommandLine"
+    assert prepare_job["Frames"] == "0" and render_job["ChunkSize"].isdigit()
+    assert "JobDependencies" in render_job                       # submit.sh puts the prepare job's id here
+    prepare_verb, prepare = engine_config(shlex.split(_ini("prepare.plugin")["Arguments"]))
+    arguments = _ini("render.plugin")["Arguments"]
+    assert "--frames <STARTFRAME>-<ENDFRAME>" in arguments
+    render_verb, chunk = engine_config(shlex.split(arguments.replace("<STARTFRAME>", "11").replace("<ENDFRAME>",
+                                                                                                  "20")))
+    assert (prepare_verb, render_verb) == ("prepare", "render")
+    assert prepare.frames == render_job["Frames"] and chunk.frames == "11-20" and chunk.resume
+    assert same_job(prepare, chunk)
+    assert _ini("prepare.plugin")["Executable"] == _ini("render.plugin")["Executable"]
+    assert subprocess.run(["bash", "-n", str(REPO / "farm" / "deadline" / "submit.sh")]).returncode == 0
+
+
+class _Layer:
+    def __init__(self, name, command, **args):
+        self.name, self.command, self.args, self.depends = name, command, args, []
+
+    def depend_all(self, other):
+        self.depends.append(other.name)
+
+
+class _Outline:
+    def __init__(self, name, **args):
+        self.name, self.args, self.layers = name, args, []
+
+    def add_layer(self, layer):
+        self.layers.append(layer)
+
+
+def _load_opencue_script(monkeypatch):
+    """Import the OpenCue recipe with stand-ins for PyOutline (not installable here)."""
+    shell = types.ModuleType("outline.modules.shell")
+    shell.Shell = _Layer
+    outline = types.ModuleType("outline")
+    outline.Outline, outline.cuerun = _Outline, types.SimpleNamespace(launch=None)
+    for name, module in {"outline": outline, "outline.modules": types.ModuleType("outline.modules"),
+                         "outline.modules.shell": shell}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("submit_vtoonify", REPO / "farm" / "opencue" / "submit_vtoonify.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_opencue_outline_prepare_layer_then_chunked_render(monkeypatch):
+    script = _load_opencue_script(monkeypatch)
+    launched = []
+    monkeypatch.setattr(script.cuerun, "launch", lambda job, use_pycuerun: launched.append((job, use_pycuerun)))
+    monkeypatch.setattr(sys, "argv", ["submit_vtoonify.py", "/plates/s.mp4", "/renders/s", "--frames", "1-120",
+                                      "--chunk", "12", "--python", "/opt/vt/bin/python", "--shot", "s010", "--",
+                                      "--style", "arcane", "--mattes"])
+    script.main()
+    (job, use_pycuerun), = launched
+    assert not use_pycuerun and job.name == "s010_vtoonify"
+    prepare, render = job.layers
+    assert (prepare.name, prepare.args) == ("prepare", {"range": "1", "chunk": 1})
+    assert (render.name, render.args, render.depends) == ("render", {"range": "1-120", "chunk": 12}, ["prepare"])
+    assert prepare.command[0] == render.command[0] == "/opt/vt/bin/python"
+    verb, prep = engine_config(prepare.command[1:])
+    assert verb == "prepare" and prep.frames == "1-120" and prep.style == "arcane" and prep.mattes
+    chunk_args = [a.replace("#FRAME_START#", "13").replace("#FRAME_END#", "24") for a in render.command[1:]]
+    verb, chunk = engine_config(chunk_args)
+    assert verb == "render" and chunk.frames == "13-24" and chunk.resume and same_job(prep, chunk)

@@ -1,0 +1,82 @@
+"""Item 10: usable on a 1366x768 screen; Enter queues, Delete removes, Tab never changes the
+selected row; messages in the panel's words (no error codes in brackets, no command-line flags)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QRect, Qt
+
+from ui.job_records import JobRecord, apply_event
+from ui.wording import plain, titled
+
+SCREEN = QRect(0, 0, 1366, 768 - 40)   # minus a task bar
+
+
+def test_fits_1366x768_with_every_control_reachable(make_window, tmp_path, qtbot):
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    hint = window.minimumSizeHint()
+    assert hint.width() <= SCREEN.width() and hint.height() <= SCREEN.height(), hint
+    assert window.width() <= SCREEN.width() and window.height() <= SCREEN.height()
+    window.resize(SCREEN.size())
+    qtbot.wait(50)
+    controls = [window.connect_button, window.start_button, window.add_button, window.preview_panel.preview_button,
+                window.preview_panel.zoom_button, window.queue_panel.start_button, window.queue_panel.cancel_button,
+                window.queue_panel.retry_button, window.queue_panel.copy_button, window.queue_panel.apply_button,
+                window.status_log, window.queue_panel.table]
+    for widget in controls:
+        window.form_scroll.ensureWidgetVisible(widget) if window.form_scroll.isAncestorOf(widget) else None
+        top_left = widget.mapTo(window, QPoint(0, 0))
+        inside = QRect(top_left, widget.size())
+        assert widget.isVisible() and window.rect().contains(inside), (widget, inside)
+        assert widget.width() >= min(40, widget.sizeHint().width()), widget
+    for widget in (window.style_panel.exemplar_edit, window.source_panel.matte_classes_edit):
+        window.form_scroll.ensureWidgetVisible(widget)
+        qtbot.wait(20)
+        top_left = widget.mapTo(window.form_scroll.viewport(), QPoint(0, 0))
+        assert window.form_scroll.viewport().rect().contains(QRect(top_left, widget.size())), widget
+
+
+def test_enter_queues_delete_removes_tab_keeps_the_row(make_window, media_dir, tmp_path, qtbot):
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    panel = window.source_panel
+    panel.output_edit.setText(str(tmp_path / "out"))
+    panel.source_edit.setFocus()
+    panel.source_edit.setText(str(media_dir / "908.mp4"))
+    qtbot.keyClick(panel.source_edit, Qt.Key.Key_Return)
+    assert window.queue_model.rowCount() == 1
+    assert window.queue_model.record(0).settings["source"] == str(media_dir / "908.mp4")
+    qtbot.keyClick(panel.output_edit, Qt.Key.Key_Enter)
+    assert window.queue_model.rowCount() == 2
+
+    table = window.queue_panel.table
+    table.setFocus()
+    window.queue_panel.select_row(1)
+    qtbot.keyClick(table, Qt.Key.Key_Tab)
+    assert window.queue_panel.selected_rows() == [1]
+    window.queue_panel.select_row(0)
+    qtbot.keyClick(table, Qt.Key.Key_Delete)
+    assert window.queue_model.rowCount() == 1
+
+
+def test_engine_wording_becomes_the_panels():
+    # the engine's own messages (engine/pipeline/shot.py, engine/service/jobs.py)
+    lock = ("/r/out holds 2 files of an earlier 908 job with other settings (render into a new output "
+            "folder, or pass --overwrite to delete them first)")
+    assert "--overwrite" not in plain(lock) and "Overwrite" in plain(lock) and "New version" in plain(lock)
+    journal = "the engine stopped before this job finished (send resume to continue it)"
+    assert plain(journal) == "the engine stopped before this job finished (press Resume to continue it)"
+    assert titled("bad_config", "x") == "Setting not accepted: x"
+    record = apply_event(JobRecord(key=1, settings={}, job_id="j", status="running"),
+                         {"event": "job_failed", "job": "j", "state": "interrupted",
+                          "error": {"code": "interrupted", "message": journal}})
+    assert record.status == "interrupted" and "send resume" not in record.error
+
+
+def test_status_area_has_no_codes_in_brackets(make_window, tmp_path):
+    window = make_window(tmp_path / "none.json")
+    window.source_panel.set_source("/m/a.mp4")
+    window.source_panel.output_edit.setText("")
+    window.add_to_queue()
+    message = window.status_log.messages()[0]
+    assert message.startswith("Setting not accepted: no output folder picked") and "[" not in message
