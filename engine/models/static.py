@@ -62,16 +62,44 @@ class StaticConv(nn.Module):
         return F.leaky_relu_(y, SLOPE) if self.activate else y
 
 
-def instance_norm_affine(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5):
+class NormStats:
+    """Whole-frame instance-norm statistics handed to a norm that sees only part of the frame.
+
+    Strips of a frame must normalise with the frame's statistics, not their own, or each strip gets
+    its own colour cast; ``fusion_statistics`` computes them once, every strip replays them.
+    """
+
+    def __init__(self, values: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.values = values
+        self._next = 0
+
+    def replay(self) -> NormStats:
+        self._next = 0
+        return self
+
+    def __call__(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next kept (mean, var) ``[N,1,C]`` (``v`` ``[N,HW,C]`` is the part being normalised)."""
+        mean, var = self.values[self._next]
+        self._next += 1
+        return mean, var
+
+
+def instance_norm_affine(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5,
+                         stats: NormStats | None = None):
     """``gamma * InstanceNorm(x) + beta`` with float32 two-pass statistics; gamma/beta ``[1,C,1,1]``.
 
     Reduces over ``[N, H*W, C]`` (a view of a channels_last tensor), which runs several times faster
     than ``var_mean`` over dims (2, 3) of the strided NCHW view. Returns channels_last in x's dtype.
+    ``stats`` supplies whole-frame statistics (frames decoded in strips).
     """
     n, c, h, w = x.shape
     v = x.float().permute(0, 2, 3, 1).reshape(n, h * w, c)  # [N,HW,C]
-    centred = v - v.mean(1, keepdim=True)
-    var = centred.square().mean(1, keepdim=True)  # [N,1,C]
+    if stats is None:
+        centred = v - v.mean(1, keepdim=True)
+        var = centred.square().mean(1, keepdim=True)  # [N,1,C]
+    else:
+        mean, var = stats(v)
+        centred = v - mean
     out = centred.mul_(gamma.view(1, 1, c) * torch.rsqrt(var + eps)).add_(beta.view(1, 1, c))
     return out.view(n, h, w, c).permute(0, 3, 1, 2).to(x.dtype)  # [N,C,H,W] channels_last
 
@@ -123,9 +151,9 @@ class StaticModRes(nn.Module):
         eq, act = layer[0], layer[1]
         return StaticConv(eq.weight * (eq.scale * gain), act.bias * gain, dtype, 1, eq.padding, eq.dilation, True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv(instance_norm_affine(x, self.norm_gamma, self.norm_beta))
-        out = self.conv2(instance_norm_affine(out, self.norm2_gamma, self.norm2_beta))
+    def forward(self, x: torch.Tensor, stats: NormStats | None = None) -> torch.Tensor:
+        out = self.conv(instance_norm_affine(x, self.norm_gamma, self.norm_beta, stats=stats))
+        out = self.conv2(instance_norm_affine(out, self.norm2_gamma, self.norm2_beta, stats=stats))
         return out.mul_(self.post_scale).add_(x) if self.post_scale != 1.0 else out.add_(x)
 
 
@@ -147,12 +175,12 @@ class StaticFusion(nn.Module):
         self.conv = StaticConv.from_conv(fusion_out.conv, dtype)
         self.mask_conv = StaticConv.from_conv(fusion_out.conv2, dtype)
 
-    def forward(self, f_g: torch.Tensor, skip: torch.Tensor, f_e: torch.Tensor):
+    def forward(self, f_g: torch.Tensor, skip: torch.Tensor, f_e: torch.Tensor, stats: NormStats | None = None):
         """-> (feature, skip, mask ``[N,1,h,w]`` or None)."""
         if not self.gated:
             return self.conv(torch.cat([f_g, f_e], 1)), self.skip_conv(torch.cat([skip, f_e], 1)), None
         diff = torch.cat([f_g, (f_g - f_e).abs_()], 1)
-        m_e = F.relu_(self.mask_conv(instance_norm_affine(diff, self.gamma, self.beta))).tanh_()
+        m_e = F.relu_(self.mask_conv(instance_norm_affine(diff, self.gamma, self.beta, stats=stats))).tanh_()
         gated = f_e * m_e
         return self.conv(torch.cat([f_g, gated], 1)), self.skip_conv(torch.cat([skip, gated], 1)), m_e
 
@@ -244,10 +272,9 @@ class StaticVToonify(nn.Module):
     def extra_repr(self) -> str:
         return f"backbone={self.backbone}, d_s={self.d_s}, precision={self.precision}"
 
-    def forward(self, x: torch.Tensor, return_mask: bool = False):
-        """x ``[N,22,H,W]`` as for ``VToonify.forward`` (H, W multiples of 8)."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """x ``[N,22,H,W]`` -> (feature ``[N,C,H/8,W/8]``, RGB skip, encoder features [H/8 .. H])."""
         assert_vtoonify_input(x, self.in_channels)
-        out_dtype = x.dtype if x.is_floating_point() else torch.float32
         feat = x.to(self.dtype).contiguous(memory_format=CHANNELS_LAST)
         features = []
         for block in self.encoder:
@@ -258,19 +285,110 @@ class StaticVToonify(nn.Module):
             feat = block(feat)
             if self.mod_res:
                 feat = self.mod_res[j](feat)
-        skip = self.to_skip(feat)
+        return feat, self.to_skip(feat), features
+
+    def decode(self, k: int, feat: torch.Tensor, skip: torch.Tensor, f_e: torch.Tensor | None,
+               stats: NormStats | None = None):
+        """Stage ``k``: fusion with encoder feature ``f_e`` (stages with one), then the stage's convs.
+        Returns (feature, skip, mask or None)."""
+        m_e = None
+        if k < len(self.fusions):
+            feat, skip, m_e = self.fusions[k](feat, skip, f_e, stats)
+        feat, skip = self.stages[k](feat, skip)
+        return feat, skip, m_e
+
+    def forward(self, x: torch.Tensor, return_mask: bool = False):
+        """x ``[N,22,H,W]`` as for ``VToonify.forward`` (H, W multiples of 8)."""
+        out_dtype = x.dtype if x.is_floating_point() else torch.float32
+        feat, skip, features = self.encode(x)
         masks = []
-        for k, stage in enumerate(self.stages):
-            if k < len(self.fusions):
-                feat, skip, m_e = self.fusions[k](feat, skip, features[k])
-                if m_e is not None:
-                    masks.append(m_e.to(out_dtype))
+        for k in range(len(self.stages)):
+            f_e = features[k] if k < len(features) else None
+            if k < len(features):
                 features[k] = None  # free each encoder feature once it is used
-            feat, skip = stage(feat, skip)
+            feat, skip, m_e = self.decode(k, feat, skip, f_e)
+            if m_e is not None:
+                masks.append(m_e.to(out_dtype))
         image = skip.to(out_dtype)
         if return_mask and self.backbone == "dualstylegan":
             return image, masks
         return image
+
+
+def fusion_statistics(fusion: StaticFusion, f_g: torch.Tensor, f_e: torch.Tensor, rows: int) -> NormStats:
+    """The (mean, var) of a gated fusion's norm input ``cat[f_g, |f_g - f_e|]`` over the whole frame,
+    accumulated over row blocks (two passes, float32), so the full-size tensor never exists."""
+    n, c, h, w = f_g.shape
+
+    def blocks():
+        for r in range(0, h, rows):
+            g, e = f_g[:, :, r : r + rows].float(), f_e[:, :, r : r + rows].float()
+            yield torch.cat([g, (g - e).abs_()], 1).permute(0, 2, 3, 1).reshape(n, -1, 2 * c)  # [N,hw,2C]
+
+    count = h * w
+    mean = sum(b.sum(1, keepdim=True) for b in blocks()) / count  # [N,1,2C]
+    var = sum((b - mean).square_().sum(1, keepdim=True) for b in blocks()) / count
+    return NormStats([(mean, var)])
+
+
+def _in_strips(net: StaticVToonify, stages: range, feat: torch.Tensor, skip: torch.Tensor,
+               f_e: torch.Tensor | None, stats: NormStats | None, rows: int, margin: int, keep_feat: bool):
+    """Run decoder ``stages`` on horizontal strips of ``rows`` rows (plus ``margin`` context rows on
+    each side, cropped off again) and assemble (feature or None, skip) for the whole frame."""
+    fh = feat.shape[2]
+    out_feat = out_skip = None
+    for top in range(0, fh, rows):
+        bottom = min(fh, top + rows)
+        lo, hi = max(0, top - margin), min(fh, bottom + margin)
+        part_feat, part_skip = feat[:, :, lo:hi], skip[:, :, lo:hi]
+        for k in stages:
+            fused = f_e[:, :, lo:hi] if k == stages.start and f_e is not None else None
+            part_feat, part_skip, _ = net.decode(k, part_feat, part_skip, fused,
+                                                 stats.replay() if stats is not None else None)
+        up = part_skip.shape[2] // (hi - lo)  # 2 per stage
+        if out_skip is None:
+            n, _, _, w = part_skip.shape
+            out_skip = part_skip.new_empty(n, 3, fh * up, w).contiguous(memory_format=CHANNELS_LAST)
+            if keep_feat:
+                out_feat = part_feat.new_empty(n, part_feat.shape[1], fh * up, w).contiguous(
+                    memory_format=CHANNELS_LAST)
+        out_skip[:, :, top * up : bottom * up] = part_skip[:, :, (top - lo) * up : (bottom - lo) * up]
+        if keep_feat:
+            out_feat[:, :, top * up : bottom * up] = part_feat[:, :, (top - lo) * up : (bottom - lo) * up]
+    return out_feat, out_skip
+
+
+@torch.no_grad()
+def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, margin: int = 8) -> torch.Tensor:
+    """``net(x)`` with the high-resolution decoder stages run in horizontal strips, so the largest
+    tensors (up to 64 channels at 2x-4x the input size) exist one strip at a time.
+
+    The encoder and the decoder stages whose input has at most ``strip_pixels`` pixels run on the
+    whole frame; a gated fusion's instance norm takes its whole-frame statistics block by block
+    (``fusion_statistics``). The rest is convolutions with a receptive field of a few pixels, so
+    strips with ``margin`` context rows on each side, cropped back to their own rows, give the same
+    numbers as the whole frame (float rounding aside: no seams). The last fused stage and the stage
+    after it run strip by strip straight into the image. x ``[N,22,H,W]`` -> ``[N,3,4H,4W]`` float32.
+    """
+    out_dtype = x.dtype if x.is_floating_point() else torch.float32
+    feat, skip, features = net.encode(x)
+    k, n_stages, n_fused = 0, len(net.stages), len(net.fusions)
+    while k < n_stages:
+        f_e = features[k] if k < len(features) else None
+        if k < len(features):
+            features[k] = None
+        if feat.shape[2] * feat.shape[3] <= strip_pixels:
+            feat, skip, _ = net.decode(k, feat, skip, f_e)
+            k += 1
+            continue
+        last_group = k >= n_fused - 1
+        stages = range(k, n_stages) if last_group else range(k, k + 1)
+        gated = f_e is not None and k < n_fused and net.fusions[k].gated
+        stats = fusion_statistics(net.fusions[k], feat, f_e, 64) if gated else None
+        rows = max(8, strip_pixels // feat.shape[3])
+        feat, skip = _in_strips(net, stages, feat, skip, f_e, stats, rows, margin, keep_feat=not last_group)
+        k = stages.stop
+    return skip.to(out_dtype)
 
 
 @torch.no_grad()

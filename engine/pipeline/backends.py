@@ -14,6 +14,11 @@ import torch
 
 from engine.errors import ConfigError, DeviceOutOfMemoryError, ModelFileError
 from engine.models.precision import resolve_precision
+from engine.models.static import tiled
+
+STRIP_PIXELS = 1 << 18
+"""Decoder stages whose input is larger than this run in strips (exact, see ``static.tiled``): a
+256x256 crop runs whole; a 1600x1280 crop -> 6400x5120 keeps its 32-64 channel tensors per strip."""
 
 PARSING_NAMES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear",
                  "ear_r", "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat")
@@ -91,6 +96,13 @@ class ClassicBackend:
         if found is None:
             return self.shot_landmarks
         return np.asarray(found, np.float64) - pad
+
+    def batch_input(self, crops: list[np.ndarray], parsing=None, parse: bool = False):
+        """What ``stylize_batch`` needs beyond the crops (nothing for the classic look)."""
+        return None
+
+    def stylize_batch(self, batch, crops: list[np.ndarray]) -> list[Stylized]:
+        return self.stylize(crops)
 
     def stylize(self, crops: list[np.ndarray], parsing=None) -> list[Stylized]:
         from engine.face import landmark_mattes
@@ -236,13 +248,26 @@ class VToonifyBackend:
         x_p = self.parsing(x) if parsing is None else parsing.to(self.device)
         return torch.cat((x, x_p / 16.0), dim=1)
 
-    def stylize(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None) -> list[Stylized]:
+    def batch_input(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None, parse: bool = False):
+        """The decode stage's share: the network input when ``parse`` (GPU: parsing overlaps the
+        network), else the parsing given (smoothed) or None, computed next to the network (CPU)."""
+        if parse:
+            return {"inputs": self.network_input(crops, parsing)}
+        return {"parsing": parsing}
+
+    def stylize_batch(self, batch, crops: list[np.ndarray]) -> list[Stylized]:
+        """Stylize what ``batch_input`` prepared: the [B,22,h,w] network input, or the parsing (or None)."""
         with torch.inference_mode(), device_memory_errors(self.device):
-            inputs = self.network_input(crops, parsing)
-            y = self.net(inputs).clamp_(-1, 1)                                    # [B,3,4h,4w]
+            inputs = batch.get("inputs")
+            if inputs is None:
+                inputs = self.network_input(crops, batch.get("parsing"))
+            y = tiled(self.net, inputs, strip_pixels=STRIP_PIXELS).clamp_(-1, 1)  # [B,3,4h,4w]
             rgb = y.add(1).mul_(0.5).permute(0, 2, 3, 1).float().cpu().numpy()
             mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
         return [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(crops))]
+
+    def stylize(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None) -> list[Stylized]:
+        return self.stylize_batch({"parsing": parsing}, crops)
 
     def _mattes(self, y: torch.Tensor) -> list[dict[str, np.ndarray]]:
         """Soft mattes of the *stylized* image, so they follow its (possibly deformed) features.
