@@ -1,4 +1,4 @@
-"""Command line: ``vtoonify render | prepare | serve | models`` (also ``python -m engine``).
+"""Command line: ``vtoonify render | prepare | serve | models | train`` (also ``python -m engine``).
 
 User mistakes print one line, ``error: <problem> (<fix>)``, and exit 2; a resource that ran short (GPU
 memory, disk space, a busy device) exits 75 so a farm retries; a cancelled or SIGTERM'd job exits 130
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "render settings define, so the render chunks of a farm job never repeat it.")
     add_job_settings(p)
     add_service_commands(sub)
+    from engine.train.cli import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -82,6 +85,8 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--matte-classes", help="comma-separated matte classes (default: all the backend gives)")
     r.add_argument("--output-space", choices=("plate", "crop"), default="plate",
                    help="plate: over the source frame with alpha (default); crop: the native 4x crop")
+    r.add_argument("--data-window", choices=("face", "full"), default="face",
+                   help="EXR data window: face box (default, for comp) or full frame (Blender's sequencer)")
     r.add_argument("--scale", type=float, default=1.0, help="output resolution multiplier (default 1)")
     r.add_argument("--padding", type=_padding, default=(200, 200, 200, 200),
                    help="crop padding around the eyes: left,right,top,bottom (default 200 each)")
@@ -200,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 raise JobCancelled(f"{args.command} interrupted", "run again with --resume to finish it") from None
     except JobCancelled as exc:
+        if args.json_progress:
+            sink({"event": "job_cancelled"})
         print(f"cancelled: {exc.user_message}", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:
@@ -224,9 +231,15 @@ def _job_failed(args, sink, exc: Exception) -> int:
     return code
 
 
+def cmd_train(args) -> int:
+    from engine.train.cli import run
+
+    return run(args)
+
+
 def _run_tool(args) -> int:
-    """serve / models: their own exit codes; user mistakes exit 2."""
-    handlers = {"serve": cmd_serve, "models": cmd_models}
+    """serve / models / train: their own exit codes; user mistakes exit 2."""
+    handlers = {"serve": cmd_serve, "models": cmd_models, "train": cmd_train}
     try:
         return handlers[args.command](args)
     except JobCancelled as exc:

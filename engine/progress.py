@@ -1,5 +1,5 @@
-"""Terminal progress for long renders: a bar with fps and ETA, JSON lines for wrappers, or the
-``openjd_progress`` / ``openjd_status`` / ``openjd_fail`` lines Open Job Description workers read."""
+"""Terminal progress for long renders and training: a bar with rate and ETA, JSON lines for wrappers, or
+the ``openjd_progress`` / ``openjd_status`` / ``openjd_fail`` lines Open Job Description workers read."""
 
 from __future__ import annotations
 
@@ -39,6 +39,42 @@ class ProgressBar:
 
     def _line(self, text: str) -> None:
         self.stream.write(text)
+        self.stream.flush()
+
+
+class StepBar:
+    """Progress of an iteration loop (training): ``[###---] 120/2000 it  1.3 it/s  ETA 24:05  <detail>``.
+
+    Redraws one stderr line on a terminal; elsewhere prints a line at most every 5 s and at the end.
+    """
+
+    def __init__(self, total: int, start: int = 0, stream=None, width: int = 30, unit: str = "it") -> None:
+        self.total = total
+        self.start = start
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.unit = unit
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._start = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int, detail: str = "") -> None:
+        now = time.monotonic()
+        if not self.tty and done < self.total and now - self._last < 5.0:
+            return
+        self._last = now
+        rate = (done - self.start) / max(now - self._start, 1e-9)
+        eta = (self.total - done) / rate if rate > 0 else None
+        filled = int(self.width * done / self.total) if self.total else self.width
+        text = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{self.total} {self.unit}"
+                f"  {rate:.2f} {self.unit}/s  ETA {_clock(eta) if eta is not None else '--:--'}  {detail}")
+        self.stream.write(("\r" + text) if self.tty else text + "\n")
+        if self.tty and done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def warn(self, message: str) -> None:
+        self.stream.write(f"warning: {message}\n")
         self.stream.flush()
 
 

@@ -1,8 +1,10 @@
 """Render the panel in use, offscreen, to docs/panel.png (for the README).
 
-Starts a real engine (classic backend, no weights), queues three demo shots, renders a preview and
-grabs the window once the preview is shown and the queue has moved. Everything temporary (settings,
-connection file, renders) lives in a temp folder that is removed afterwards.
+Starts a real engine with an empty models folder, queues four demo shots (one on ``auto``, which
+falls back to the classic look and says so with a warning), starts the queue, renders a preview and
+grabs the window once two shots are done, the third is rendering and the warning is on its row.
+Everything temporary (settings, connection file, models folder, renders) lives in a temp folder
+that is removed afterwards.
 
     python scripts/panel_screenshot.py [--out docs/panel.png] [--media ../shared/media]
 """
@@ -51,10 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory(prefix="vtoonify-panel-shot-") as tmp:
         tmp_dir = Path(tmp)
-        os.environ["VTOONIFY_STATE_DIR"] = str(tmp_dir / "state")  # the engine child inherits it
-        bridge = EngineBridge(connection_file=str(tmp_dir / "engine.json"), start_timeout_s=args.timeout)
-        window = MainWindow(bridge, QSettings(str(tmp_dir / "panel.ini"), QSettings.Format.IniFormat))
-        window.resize(1280, 900)
+        os.environ["VTOONIFY_STATE_DIR"] = str(tmp_dir / "state")  # the engine child inherits these
+        os.environ["VTOONIFY_MODELS"] = str(tmp_dir / "no-models")    # auto falls back to classic, warning
+        bridge = EngineBridge(connection_file=str(tmp_dir / "engine.json"), start_timeout_s=args.timeout,
+                              engine_grace_s=1)
+        window = MainWindow(bridge, QSettings(str(tmp_dir / "panel.ini"), QSettings.Format.IniFormat),
+                            presets_dir=tmp_dir / "presets")
+        window.ask_close = lambda running: "cancel"  # the last shot is still rendering: stop it
+        window.resize(1366, 740)
         window.show()
         bridge.start_engine()
         if not wait_until(app, lambda: window.indicator.state == "connected", args.timeout):
@@ -64,22 +70,29 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
         panel, style = window.source_panel, window.style_panel
-        style.backend_combo.setCurrentText("classic")
         panel.format_combo.setCurrentText("png")
-        for name, first, last in (("529_2.mp4", 1, 3), ("651.mp4", 1, 12), ("908.mp4", 1, 39)):
+        shots = (("529_2.mp4", 1, 3, "classic"), ("651.mp4", 1, 4, "auto"), ("908.mp4", 1, 39, "classic"),
+                 ("7154235.mp4", 1, 35, "classic"))
+        for name, first, last, backend in shots:
+            style.backend_combo.setCurrentText(backend)
             panel.set_source(str(media / name))
+            panel.wait_for_info()
+            app.processEvents()
             panel.set_frame_range(first, last)
             panel.output_edit.setText(str(tmp_dir / "renders" / Path(name).stem))
             window.add_to_queue()
+        window.queue_panel.set_running(True)
+        style.backend_combo.setCurrentText("classic")
         panel.set_source(str(media / "529_2.mp4"))
-        panel.set_frame_range(1, 3)
+        panel.wait_for_info()
+        app.processEvents()
         panel.output_edit.setText(str(tmp_dir / "renders" / "529_2"))
-        window.preview_panel.frame_spin.setValue(1)
+        window.preview_panel.frame_spin.setValue(12)
         window.preview_panel.preview_button.click()
 
         records = window.queue_model.records
         ready = wait_until(app, lambda: not window.preview_panel.view.after_pixmap().isNull()
-                           and records()[0].finished and records()[1].done > 0, args.timeout)
+                           and records()[1].finished and records()[2].done >= 3, args.timeout)
         window.preview_panel.view.set_split(0.45)
         window.queue_panel.select_row(1)
         panel.wait_for_thumbnail()
@@ -88,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         saved = window.grab().save(str(out))
         window.close()
-        bridge.wait_stopped(30)  # the engine stops in the background; let it leave the temp folder first
+        bridge.wait_stopped(30)
+        engine = bridge.started_process  # idle now (its jobs cancelled, no client): it exits by itself
+        if engine is not None:
+            try:
+                engine.wait(30)
+            except Exception:
+                engine.kill()
         print(f"{'wrote' if saved else 'FAILED to write'} {out} (engine {'ready' if ready else 'timed out'})")
         return 0 if saved and ready else 1
 

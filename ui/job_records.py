@@ -248,6 +248,19 @@ def reset_for_retry(record: JobRecord) -> JobRecord:
                      planned_backend=record.planned_backend)
 
 
+def frames_in(frames: str | None) -> int:
+    """Frames a range text names (``1-10,20`` -> 11) before the engine counts them; 0 when unknown
+    (the whole clip)."""
+    count = 0
+    for part in str(frames or "").split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            count += int(last or first) - int(first) + 1 if first else 0
+        except ValueError:
+            return 0
+    return max(count, 0)
+
+
 def format_eta(eta_s: float | None) -> str:
     """``1:05`` style remaining time; empty when unknown."""
     if eta_s is None or eta_s < 0:

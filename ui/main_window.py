@@ -440,7 +440,7 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         source = self.source_panel
-        style = self._style_values_unchecked()
+        style = self.style_panel.values(check=False)  # a missing exemplar is kept as typed
         self.settings.save({
             "shot/source": source.source_edit.text().strip(),
             "shot/output": source.output_edit.text().strip(),
@@ -470,17 +470,6 @@ class MainWindow(QMainWindow):
             "preview/split": self.preview_panel.view.split,
         })
         self.settings.save_geometry(self.saveGeometry())
-
-    def _style_values_unchecked(self) -> dict:
-        panel = self.style_panel
-        try:
-            return panel.values()
-        except EngineError:  # a missing exemplar is kept as typed; it is refused only when queueing
-            text = panel.exemplar_edit.text()
-            panel.exemplar_edit.setText("")
-            values = panel.values()
-            panel.exemplar_edit.setText(text)
-            return dict(values, exstyle_image=text)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing cancels only this panel's jobs, after asking while any is queued or rendering;

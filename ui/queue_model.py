@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
@@ -176,7 +177,7 @@ class JobQueueModel(QAbstractTableModel):
     def totals(self) -> tuple[int, int, int, int]:
         """(frames done, frames to do, jobs finished, jobs) over the rows of this queue."""
         done = sum(r.total if r.status == jr.DONE else r.done for r in self._records)
-        total = sum(r.total for r in self._records)
+        total = sum(r.total or jr.frames_in(r.settings.get("frames")) for r in self._records)
         finished = sum(1 for r in self._records if r.finished)
         return done, total, finished, len(self._records)
 
@@ -253,8 +254,10 @@ def _cell(record: JobRecord, column: int) -> str | None:
             return record.backend if asked == record.backend else f"{asked} → {record.backend}"
         return f"{record.planned_backend} (planned)" if record.planned_backend else \
             str(record.settings.get("backend", "auto"))
-    if column == OUTPUT_COLUMN:
-        return record.pattern or record.output
+    if column == OUTPUT_COLUMN:  # the version folder and file pattern; the full path is the tooltip
+        path = record.pattern or record.output
+        parts = Path(path).parts
+        return str(Path(*parts[-2:])) if len(parts) > 2 else path
     if column == NOTES_COLUMN:
         if record.error and record.status in (jr.FAILED, jr.INTERRUPTED, jr.CANCELLED):
             return record.error

@@ -91,7 +91,7 @@ class SourcePanel(QGroupBox):
 
         self.output_edit = PathDropEdit(self)
         self.output_edit.setPlaceholderText("output folder")
-        self.output_edit.paths_dropped.connect(lambda paths: self.output_edit.setText(paths[0]))
+        self.output_edit.paths_dropped.connect(self._output_dropped)
         browse_output = QPushButton("Browse…", self)
         browse_output.clicked.connect(self._browse_output)
         self.policy_combo = QComboBox(self)
@@ -319,6 +319,11 @@ class SourcePanel(QGroupBox):
             self, "Pick videos, images, or frames of a sequence", self.source_edit.text(),
             f"Media ({patterns});;All files (*)")
         self.pick(list(paths))
+
+    def _output_dropped(self, paths: list[str]) -> None:
+        """A dropped folder is the output folder; a dropped file means the folder it is in."""
+        path = Path(paths[0])
+        self.output_edit.setText(str(path if path.is_dir() or not path.exists() else path.parent))
 
     def _browse_output(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())

@@ -140,13 +140,14 @@ class StylePanel(QGroupBox):
         else:
             self.style_id_hint.setText(f"{len(family.style_ids)} exemplars")
 
-    def values(self) -> dict:
-        """RenderConfig fields of this section; an exemplar image that does not exist is refused."""
+    def values(self, check: bool = True) -> dict:
+        """RenderConfig fields of this section; with ``check`` an exemplar image that does not exist
+        is refused (ConfigError), without it the text is kept as typed (for saving the form)."""
         exemplar = self.exemplar_edit.text().strip()
-        if exemplar and self.exemplar_edit.isEnabled() and not Path(exemplar).is_file():
+        if check and exemplar and self.exemplar_edit.isEnabled() and not Path(exemplar).is_file():
             raise ConfigError(f"the exemplar image {exemplar} does not exist",
                               "pick an existing portrait image, or clear the Exemplar field")
-        if not self.exemplar_edit.isEnabled():
+        if check and not self.exemplar_edit.isEnabled():
             exemplar = ""
         return {
             "backend": self.backend_combo.currentText() or "auto",

@@ -42,6 +42,7 @@ _TITLES = {
     "unknown_job": "Job unknown to the engine",
     "interrupted": "Interrupted",
     "internal": "Engine problem",
+    "no_file_manager": "No file manager",
 }
 
 

@@ -44,3 +44,23 @@ def blend_relative_path_options() -> set[str]:
     if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties:
         return {"PATH_SUPPORTS_BLEND_RELATIVE"}
     return set()
+
+
+def meta_strips(meta):
+    """The strips directly inside a meta strip (5.0 ``strips``, 4.x ``sequences``)."""
+    return meta.strips if hasattr(meta, "strips") else meta.sequences
+
+
+def container_of(sequence_editor, strip):
+    """The collection holding ``strip``: its meta's strips, or the editor's top level."""
+    parent = strip.parent_meta()
+    return meta_strips(parent) if parent is not None else top_level_strips(sequence_editor)
+
+
+def parent_metas(strip) -> list:
+    """The metas around ``strip``, innermost first."""
+    metas, parent = [], strip.parent_meta()
+    while parent is not None:
+        metas.append(parent)
+        parent = parent.parent_meta()
+    return metas

@@ -30,7 +30,7 @@ def _source_of(scene, strip):
     source_name = strip.get(js.SOURCE_PROPERTY) if strip is not None else None
     if source_name:
         return compat.all_strips(scene.sequence_editor).get(source_name)
-    return strip
+    return stylize.render_source(strip)
 
 
 def _user_message(err) -> str:
@@ -273,7 +273,8 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         scene = compat.vse_scene(context)
         source = _source_of(scene, compat.active_strip(scene))
         frame = scene.frame_current
-        if not source.frame_final_start <= frame < source.frame_final_end:
+        start, end = stylize.visible_range(source)
+        if not start <= frame < end:
             return self._fail(context, f"frame {frame} is outside strip {source.name!r}")
         try:
             prepared = self._prepare(context, scene, source)

@@ -13,7 +13,13 @@ import bpy
 
 from . import compat
 from .core import job_settings as js
-from .core.frame_mapping import StripTiming, playback_rate, range_text, source_frame_numbers
+from .core.frame_mapping import (
+    StripTiming,
+    media_length_from_probe,
+    playback_factor,
+    range_text,
+    source_frame_numbers,
+)
 from .core.job_runner import PolledJob, run_job
 from .core.job_tracker import DONE, FAILED, JobTracker
 from .core.output_versions import next_version_dir, remove_version_dir
@@ -47,31 +53,70 @@ class PreparedJob:
     """This job's own version folder (``.../<stem>/v003``): nothing else writes there."""
 
 
-def _media_frame_count(path: str) -> int | None:
-    """Frames in a movie file, via a temporary MovieClip (Blender's own decoder)."""
+def content_length(strip) -> int:
+    """Timeline frames the strip's content spans before its handles. Read from the handles because
+    ``frame_duration`` is that length in 5.0 but the media length, unscaled, in 4.2."""
+    return round(strip.frame_final_end + strip.frame_offset_end - strip.frame_start)
+
+
+def movie_rate(scene, strip) -> tuple[float, int | None]:
+    """(playback rate, media length) of a movie strip, read without opening the file again.
+
+    Blender keeps its "adjust playback rate" flag out of Python, but an adjusted strip's content length
+    follows the scene rate while a 1:1 strip's does not: briefly set a scene rate of 4x the clip's,
+    read the content length again, restore the rate. At that rate each media length gives its own
+    content length, so the probe also yields the media length (for Blender's end-of-media clamp).
+    """
+    media_fps = float(getattr(strip, "fps", 0.0) or 0.0)
+    render = scene.render
+    if media_fps <= 0.0:
+        return 1.0, None
+    duration, fps, base = content_length(strip), render.fps, render.fps_base
+    probe_fps = media_fps * (4.0 if abs(media_fps * 4.0 - compat.scene_fps(scene)) > 1e-3 else 8.0)
     try:
-        clip = bpy.data.movieclips.load(path, check_existing=False)
-    except RuntimeError:
-        return None
-    try:
-        return int(clip.frame_duration)
+        render.fps_base = fps / probe_fps
+        probed = content_length(strip)
+        probe_factor = playback_factor(media_fps, fps / render.fps_base)
     finally:
-        bpy.data.movieclips.remove(clip)
+        render.fps_base = base
+    if probed == duration:
+        return 1.0, None
+    return playback_factor(media_fps, fps / base), media_length_from_probe(probed, probe_factor)
 
 
-def strip_timing(scene, strip, media_frames: int | None = None) -> StripTiming:
+def visible_range(strip) -> tuple[int, int]:
+    """Timeline frames of ``strip`` that can show: its own cut within every enclosing meta's cut."""
+    start, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    for meta in compat.parent_metas(strip):
+        start, end = max(start, int(meta.frame_final_start)), min(end, int(meta.frame_final_end))
+    if end <= start:
+        raise StripError(f"strip {strip.name!r} lies outside its meta strip's cut", "move it into the meta's range")
+    return start, end
+
+
+def render_source(strip):
+    """The movie/image strip that shows through ``strip``: itself, or for a meta strip the topmost
+    unmuted movie/image strip inside it that overlaps the meta's cut (searched into nested metas)."""
+    seen = 0
+    while strip is not None and strip.type == "META" and seen < 32:
+        lo, hi = int(strip.frame_final_start), int(strip.frame_final_end)
+        inner = [s for s in compat.meta_strips(strip) if not s.mute and s.type in {"MOVIE", "IMAGE", "META"}
+                 and s.frame_final_start < hi and lo < s.frame_final_end]
+        strip = max(inner, key=lambda s: s.channel) if inner else None
+        seen += 1
+    return strip
+
+
+def strip_timing(scene, strip) -> StripTiming:
     """Read the timing attributes of ``strip`` into the bpy-free dataclass."""
     if len(getattr(strip, "retiming_keys", ())) > 2:
         raise StripError(f"strip {strip.name!r} is retimed", "remove its retiming keys, or render it first")
-    anim_start = int(getattr(strip, "animation_offset_start", 0))
-    anim_end = int(getattr(strip, "animation_offset_end", 0))
-    rate = 1.0
-    if strip.type == "MOVIE":
-        rate = playback_rate(float(strip.fps), compat.scene_fps(scene), media_frames,
-                             int(strip.frame_duration), anim_start + anim_end)
-    return StripTiming(frame_start=float(strip.frame_start), frame_final_start=int(strip.frame_final_start),
-                       frame_final_end=int(strip.frame_final_end), frame_duration=int(strip.frame_duration),
-                       animation_offset_start=anim_start, playback_rate=rate,
+    rate, media_length = movie_rate(scene, strip) if strip.type == "MOVIE" else (1.0, None)
+    start, end = visible_range(strip)
+    return StripTiming(frame_start=float(strip.frame_start), frame_final_start=start, frame_final_end=end,
+                       frame_duration=content_length(strip),
+                       animation_offset_start=int(getattr(strip, "animation_offset_start", 0)),
+                       playback_rate=rate, media_length=media_length,
                        reverse=bool(getattr(strip, "use_reverse_frames", False)),
                        strobe=float(getattr(strip, "strobe", 1.0)))
 
@@ -82,8 +127,7 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
         path = bpy.path.abspath(strip.filepath)
         if not os.path.isfile(path):
             raise StripError(f"movie {path} not found", "relink the strip's file")
-        timing = strip_timing(scene, strip, _media_frame_count(path))
-        return path, source_frame_numbers(timing, start_number=1), 1
+        return path, source_frame_numbers(strip_timing(scene, strip), start_number=1), 1
     if strip.type == "IMAGE":
         directory = bpy.path.abspath(strip.directory)
         names = [e.filename for e in strip.elements]
@@ -114,7 +158,7 @@ def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem
     out_dir = next_version_dir(output_folder(output_root, stem))
     settings = js.build_job_settings(source, out_dir, range_text(numbers), options, stem,
                                      start_number=start_number if strip.type == "MOVIE" else 1)
-    return PreparedJob(settings, tuple(numbers), int(strip.frame_final_start), out_dir)
+    return PreparedJob(settings, tuple(numbers), visible_range(strip)[0], out_dir)
 
 
 def discard_partial_output(prepared: PreparedJob) -> bool:
@@ -130,57 +174,115 @@ def _portable_dir(directory: str) -> str:
     return directory.rstrip("/\\") + "/"
 
 
-def _strips_of_source(editor, source_name: str) -> list:
-    return [s for s in compat.top_level_strips(editor) if s.get(js.SOURCE_PROPERTY) == source_name]
+def _strips_of_source(strips, source_name: str) -> list:
+    return [s for s in strips if s.get(js.SOURCE_PROPERTY) == source_name]
+
+
+_LOOK = ("use_flip_x", "use_flip_y", "color_saturation", "color_multiply")
+"""Strip settings besides transform and crop that change what the source strip shows."""
+
+
+def match_source_look(result, source, settings: dict) -> None:
+    """Give ``result`` the source strip's placement (fit scale, offset, rotation, origin, filter, crop,
+    flips) and colour settings, so Blender draws both the same way. Exact for plate output: its
+    frames have the source's pixel size. The crop output is a different picture and keeps its own."""
+    if settings.get("output_space", "plate") != "plate":
+        return
+    for group in ("transform", "crop"):
+        src, dst = getattr(source, group), getattr(result, group)
+        for prop in src.bl_rna.properties:
+            if prop.identifier != "rna_type" and not prop.is_readonly:
+                value = getattr(src, prop.identifier)
+                setattr(dst, prop.identifier, tuple(value) if prop.type == "FLOAT" and prop.is_array else value)
+    for name in _LOOK:
+        if hasattr(source, name) and hasattr(result, name):
+            value = getattr(source, name)
+            setattr(result, name, tuple(value) if name == "color_multiply" and not isinstance(value, float) else value)
+    if settings.get("format") == "png":  # the engine keeps the source's encoded values in PNG
+        result.colorspace_settings.name = source.colorspace_settings.name
+    else:  # EXR: premultiplied scene-linear (the file says so; Blender reads it by extension)
+        result.alpha_mode = "PREMUL"
+
+
+def _refill(strip, plan) -> None:
+    """Point an existing result strip at a new version's files in place, so the artist's edits on it
+    (name, channel, opacity, blend mode, modifiers) stay; timing follows the plan."""
+    elements = strip.elements
+    while len(elements) > len(plan.files):
+        elements.pop(len(elements) - 1)
+    for index, filename in enumerate(plan.files):
+        if index < len(elements):
+            elements[index].filename = filename
+        else:
+            elements.append(filename)
+    strip.directory = _portable_dir(plan.directory)
+    strip.animation_offset_start = strip.animation_offset_end = 0
+    strip.frame_offset_start = strip.frame_offset_end = 0
+    strip.frame_start = plan.frame_start
+    strip.invalidate_cache("RAW")
 
 
 def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
-    """Add (or replace in place) the result strip above the source and muted matte strips above it."""
+    """Show a finished job: the result strip right above the source (in the same meta), lined up with
+    it frame for frame and pixel for pixel; muted, unselected matte strips above the result.
+
+    A re-render updates the existing result strip in place (keeping the artist's edits on it)."""
     editor = scene.sequence_editor
-    strips = compat.top_level_strips(editor)
+    strips = compat.container_of(editor, source_strip)
     source_name = source_strip.name
-    missing = missing_files(plan_result_strips(result, list(prepared.source_numbers), 0, 1, "check")[:1])
+    plans = plan_result_strips(result, list(prepared.source_numbers), prepared.frame_start, 0, "check")
+    missing = missing_files(plans[:1])
     if missing:
         raise StripError(f"the engine reported success but {len(missing)} output file(s) are missing, "
                          f"e.g. {missing[0]}", "check the engine log and the output folder")
-    previous = _strips_of_source(editor, source_name)
-    previous_names = {s.name for s in previous}
-    old_result = [s for s in previous if s.get(js.ROLE_PROPERTY) == "result"]
-    channel_hint = old_result[0].channel if old_result else None
-    name = old_result[0].name if old_result else f"{source_name}.vtoonify"
+    previous = _strips_of_source(strips, source_name)
+    old_result = next((s for s in previous if s.get(js.ROLE_PROPERTY) == "result"), None)
+    old_mattes = [s for s in previous if s is not old_result]
     start, end = prepared.frame_start, prepared.frame_start + len(prepared.source_numbers)
-    needed = 1 + len(result.get("matte_patterns") or {})
-    others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips if s.name not in previous_names]
-    channel = free_channel(others, start, end, lowest=channel_hint or source_strip.channel + 1, needed=needed)
-    # build the new strips first in channels free of everything (the old result included), so a
-    # failure on the way never loses the old result; only then swap them in
-    everything = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips]
-    staging = free_channel(everything, start, end, lowest=channel, needed=needed)
-    plans = plan_result_strips(result, list(prepared.source_numbers), start, staging, name)
+    old_names = {s.name for s in old_mattes}
+    others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips
+              if s.name not in old_names and s is not old_result]
+    if old_result is not None:
+        channel = old_result.channel
+    else:
+        channel = free_channel(others, start, end, lowest=source_strip.channel + 1)
+    name = old_result.name if old_result is not None else f"{source_name}.vtoonify"
+    plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name)
     settings_json = js.settings_to_json(prepared.settings)
-    created = []
-    try:
-        for plan in plans:
-            strip = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), plan.channel,
-                                     plan.frame_start)
-            created.append(strip)
-            for filename in plan.files[1:]:
-                strip.elements.append(filename)
-            strip.directory = _portable_dir(plan.directory)
-            strip.mute = plan.mute
-            strip[js.SOURCE_PROPERTY] = source_name
-            strip[js.ROLE_PROPERTY] = plan.role
-            strip[js.SETTINGS_PROPERTY] = settings_json
-    except BaseException:
-        for strip in created:
-            strips.remove(strip)
-        raise
-    for s in previous:
-        strips.remove(s)
-    for offset, (strip, plan) in enumerate(zip(created, plans)):
-        strip.channel = channel + offset  # ascending: each target channel is free by then
-        strip.name = plan.name  # the old strips' names are free now
-    return created[0]
+    if old_result is None:
+        created = strips.new_image(name, os.path.join(plans[0].directory, plans[0].files[0]), channel, start)
+        for filename in plans[0].files[1:]:
+            created.elements.append(filename)
+        created.directory = _portable_dir(plans[0].directory)
+        created.blend_type = "ALPHA_OVER"
+        main = created
+    else:
+        _refill(old_result, plans[0])
+        main = old_result
+    match_source_look(main, source_strip, prepared.settings)
+    main[js.SOURCE_PROPERTY] = source_name
+    main[js.ROLE_PROPERTY] = "result"
+    main[js.SETTINGS_PROPERTY] = settings_json
+    for strip in old_mattes:
+        strips.remove(strip)
+    taken = [(main.channel, start, end)] + others
+    for plan in plans[1:]:
+        matte_channel = free_channel(taken, start, end, lowest=main.channel + 1)
+        taken.append((matte_channel, start, end))
+        matte = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), matte_channel, start)
+        for filename in plan.files[1:]:
+            matte.elements.append(filename)
+        matte.directory = _portable_dir(plan.directory)
+        matte.mute, matte.select = True, False
+        match_source_look(matte, source_strip, prepared.settings)
+        matte.colorspace_settings.name = _NON_COLOUR  # a matte is data, not a picture
+        matte[js.SOURCE_PROPERTY] = source_name
+        matte[js.ROLE_PROPERTY] = plan.role
+        matte[js.SETTINGS_PROPERTY] = settings_json
+    return main
+
+
+_NON_COLOUR = "Non-Color"
 
 
 def finish_job(scene, strip, prepared: PreparedJob, tracker: JobTracker, api):
@@ -210,6 +312,9 @@ def stylize_strip(scene, strip, settings, client, progress=None):
     from . import engine_client
 
     api = engine_client.load()
+    strip = render_source(strip)
+    if strip is None:
+        raise StripError("the meta strip shows no movie or image strip", "select a movie or image strip")
     options = js.StylizeOptions.from_dict(settings)
     prepared = prepare_job(scene, strip, options, settings.get("output", "//vtoonify/"), settings.get("name"))
     tracker = run_job(client, api, prepared.settings, progress=progress)

@@ -8,7 +8,8 @@ encoder -> features at H, H/2, H/4, H/8 -> residual blocks at H/8 (D: each follo
 block weighted by ``d_s``) -> initial RGB skip -> 5 StyleGAN stages (32->64 ... 512->1024 in
 generator terms), the first four fused with the encoder features -> image ``[N, 3, 4H, 4W]``.
 Departures: the decoding noise (official: a random map times 0.0) is skipped, and the input
-shape is checked up front with a typed error.
+shape is checked up front with a typed error; the D ModRes AdaIN layers take ``style_channels``-wide
+codes (official: a fixed 512, equal for every official model).
 """
 
 from __future__ import annotations
@@ -165,10 +166,12 @@ class VToonify(nn.Module):
 
         if backbone == "dualstylegan":
             # Built with generator widths at 8/16/32 but applied at the 32 level (so these must match).
-            self.res = nn.ModuleList([AdaResBlock(ch[4])])  # index 0 unused, kept for the checkpoint
+            # Official: AdaIN style width fixed at 512 (= style_channels of every official model); here
+            # style_channels, so narrow-style teachers (tests) work too.
+            self.res = nn.ModuleList([AdaResBlock(ch[4], style_channels)])  # index 0 unused, kept for the checkpoint
             for i in range(3, 6):
                 for _ in range(2):
-                    self.res.append(AdaResBlock(ch[2**i], dilation=2 ** (5 - i)))
+                    self.res.append(AdaResBlock(ch[2**i], style_channels, dilation=2 ** (5 - i)))
 
     def stylegan(self) -> Generator:
         """The StyleGAN2 generator whose upper layers decode (inside DualStyleGAN for D)."""

@@ -80,7 +80,7 @@ class ClassicStylizer:
         flat = self._quantise(smooth) if self.colours else smooth
         ink = self._ink_mask(crop)  # [H, W] float32, 1 = line
         size = (width * UPSCALE, height * UPSCALE)
-        big = cv2.resize(flat, size, interpolation=cv2.INTER_NEAREST)
+        big = np.repeat(np.repeat(flat, UPSCALE, axis=0), UPSCALE, axis=1)  # each pixel a centred 4x4 block
         big = cv2.medianBlur(big, 5)  # round the nearest-neighbour staircase (5 = OpenCV's fast path)
         if self.line_strength > 0:
             big_ink = cv2.resize(ink, size, interpolation=cv2.INTER_LINEAR)
@@ -137,13 +137,22 @@ class ClassicStylizer:
         lines = cv2.adaptiveThreshold(luma, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
                                       self.line_block_px, self.line_offset)
         # Drop isolated specks: a line pixel needs line neighbours, and a stroke needs some length.
-        lines = cv2.morphologyEx(lines, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        lines = centred_open(lines)
         if self.line_min_area_px > 0:
             _, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)  # stats [N, 5]
             keep = stats[:, cv2.CC_STAT_AREA] >= self.line_min_area_px  # [N]
             keep[0] = False  # label 0 is the background
             lines = np.where(keep[labels], np.uint8(255), np.uint8(0))
         return lines.astype(np.float32) / 255.0
+
+
+def centred_open(mask: np.ndarray) -> np.ndarray:
+    """Morphological opening by a 2x2 square that moves nothing: erode with the square's anchor at its
+    bottom-right, dilate with the reflected square (anchor top-left). OpenCV's ``MORPH_OPEN`` with an
+    even kernel uses one anchor for both steps, which shifts every stroke one pixel down-right."""
+    square = np.ones((2, 2), np.uint8)
+    eroded = cv2.erode(mask, square, anchor=(1, 1), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.dilate(eroded, square, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def _nearest(samples: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -23,7 +23,10 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
     PRECISIONS,
 )
 
-__all__ = ["BACKBONES", "BACKENDS", "DEVICES", "EXR_COMPRESSIONS", "FORMATS", "OUTPUT_SPACES", "RenderConfig"]
+DATA_WINDOWS = ("face", "full")
+
+__all__ = ["BACKBONES", "BACKENDS", "DATA_WINDOWS", "DEVICES", "EXR_COMPRESSIONS", "FORMATS", "OUTPUT_SPACES",
+           "RenderConfig"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class RenderConfig:
     """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     output_space: str = DEFAULTS["output_space"]
     """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
+    data_window: str = "face"
+    """EXR data window: ``face`` (the stylized box inside the plate's display window, for comp) or
+    ``full`` (the whole frame: hosts that ignore data windows, such as Blender's sequencer)."""
     scale: float = DEFAULTS["scale"]
     """Output resolution multiplier applied after placement."""
     padding: tuple[int, int, int, int] = (200, 200, 200, 200)
@@ -101,6 +107,8 @@ class RenderConfig:
         check(self.name is None or _safe_stem(self.name), f"output name {self.name!r} is not a plain file stem",
               "use letters, digits, '.', '_' or '-' only (no folders)")
         check(self.format in FORMATS, f"unknown format {self.format!r}", f"use one of {', '.join(FORMATS)}")
+        check(self.data_window in DATA_WINDOWS, f"unknown data window {self.data_window!r}",
+              f"use one of {', '.join(DATA_WINDOWS)}")
         check(self.output_space in OUTPUT_SPACES, f"unknown output space {self.output_space!r}",
               f"use one of {', '.join(OUTPUT_SPACES)}")
         check(self.device in DEVICES or _cuda_index(self.device), f"unknown device {self.device!r}",

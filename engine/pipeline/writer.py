@@ -72,8 +72,11 @@ class FrameWriter:
         path = self.naming.beauty(frame)
         if self.config.format == "exr":
             rgba = place_rgba(srgb_to_linear(result.rgb), placement)
-            write_exr(path, rgba, mattes=mattes or None, metadata=meta, compression=self.config.exr_compression,
-                      full_size=(out_w, out_h), origin=(x0, y0))
+            layers, origin = (rgba, mattes), (x0, y0)
+            if self.config.data_window == "full":  # hosts that ignore the data window see the face in place
+                layers, origin = full_frame(rgba, mattes, placement), (0, 0)
+            write_exr(path, layers[0], mattes=layers[1] or None, metadata=meta,
+                      compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin)
         else:
             rgba = place_rgba(result.rgb, placement)
             canvas = np.zeros((out_h, out_w, 4), np.float32)
@@ -88,6 +91,20 @@ class FrameWriter:
                 write_grey(self.naming.matte(name, frame), full, fmt=self.config.format,
                            bits=self.config.png_bits)
         return path
+
+
+def full_frame(rgba: np.ndarray, mattes: dict[str, np.ndarray], placement: Placement
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The data-window element and mattes pasted into zero frames of the display window's size."""
+    x0, y0, x1, y1 = placement.window
+    out_w, out_h = placement.out_size
+    canvas = np.zeros((out_h, out_w, rgba.shape[2]), np.float32)
+    canvas[y0:y1, x0:x1] = rgba
+    full = {}
+    for name, matte in mattes.items():
+        full[name] = np.zeros((out_h, out_w), np.float32)
+        full[name][y0:y1, x0:x1] = matte
+    return canvas, full
 
 
 def quantise(img: np.ndarray, bits: int) -> np.ndarray:

@@ -22,7 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import BusyError, ConfigError, EngineError, JobCancelled, OutputError, UnknownJobError
+from engine.errors import (
+    BusyError,
+    ConfigError,
+    EngineError,
+    JobCancelled,
+    OutputError,
+    TransientError,
+    UnknownJobError,
+)
 from engine.pipeline.config import RenderConfig
 
 from . import protocol
@@ -47,6 +55,9 @@ MAX_PATH_CHARS = 4096
 PATH_FIELDS = ("source", "output", "models_dir")
 MAX_LISTED_OUTPUT_BYTES = 256 * 1024
 """``outputs`` lists longer than this as JSON are left out of results too (long folder names)."""
+PREVIEW_TIMEOUT_S = 240.0
+"""A preview still rendering after this long (stuck reading its source) is given up, so the device's
+preview lane goes on with the next one (clients wait up to 300 s)."""
 CANCEL_GRACE_S = 10.0
 """A cancelled job that has not stopped this long after the cancel (stuck in a blocking read the
 engine cannot interrupt) is abandoned: the device's worker moves on to the next job."""
@@ -98,6 +109,15 @@ def small_fields(fields: dict | None, limit: int = 4096) -> dict | None:
     if not isinstance(fields, dict):
         return fields
     return {k: v for k, v in fields.items() if len(json.dumps(v, default=str)) <= limit}
+
+
+def bounded_settings(settings: dict) -> dict:
+    """A job's settings for listings: whole when within MAX_SETTINGS_BYTES (always, for jobs this
+    engine accepted), else only the short fields (a journal written before the limit existed)."""
+    if len(json.dumps(settings, default=str)) <= MAX_SETTINGS_BYTES:
+        return settings
+    short = {k: v for k, v in settings.items() if len(json.dumps(v, default=str)) <= MAX_PATH_CHARS + 2}
+    return dict(short, settings_trimmed=True)
 
 
 def check_settings(settings: dict, state_dir: Path | None) -> None:
@@ -198,7 +218,7 @@ class Job:
     def to_dict(self) -> dict:
         return {"job": self.id, "state": self.state, "device": self.device, "created_s": self.created_s,
                 "progress": small_fields(self.progress), "result": self.result, "error": small_fields(self.error),
-                "settings": self.settings, "warnings": self.warnings[:MAX_WARNINGS]}
+                "settings": bounded_settings(self.settings), "warnings": self.warnings[:MAX_WARNINGS]}
 
     def summary(self) -> dict:
         """What the ``jobs`` reply says about a job, whoever submitted it (see docs/PROTOCOL.md)."""
@@ -207,7 +227,7 @@ class Job:
         return {"job": self.id, "state": self.state, "source": self.settings.get("source"),
                 "output": self.settings.get("output"), "backend_asked": self.settings.get("backend"),
                 "backend_used": self.backend_used or result.get("backend"), "device": self.device,
-                "progress": small_fields(self.progress), "settings": self.settings,
+                "progress": small_fields(self.progress), "settings": bounded_settings(self.settings),
                 "warnings": warnings[:MAX_WARNINGS], "error": small_fields(self.error), "created_s": self.created_s}
 
     def to_journal(self) -> dict:
@@ -330,6 +350,7 @@ class JobQueue:
         self._preview_lanes: dict[str, _PreviewLane] = {}
         self.max_active_jobs = MAX_ACTIVE_JOBS
         self.cancel_grace_s = CANCEL_GRACE_S
+        self.preview_timeout_s = PREVIEW_TIMEOUT_S
         self._previews_in_flight = 0
         self._closing = False
         self._journal = Journal(self._state_dir) if self._state_dir else None
@@ -471,7 +492,20 @@ class JobQueue:
             out_root.mkdir(parents=True, exist_ok=True)
             prune_preview_folders(out_root, PREVIEWS_KEPT - 1)
             out_dir = tempfile.mkdtemp(prefix=f"{int(time.time())}-", dir=str(out_root))
-            result = self._preview_runner(config, frame, out_dir, worker.models())
+            models = worker.models()
+            too_long = threading.Event()
+            timer = threading.Timer(self.preview_timeout_s, too_long.set)
+            timer.daemon = True
+            timer.start()
+            try:
+                result = run_abandonable(lambda: self._preview_runner(config, frame, out_dir, models), too_long,
+                                         0.0, "engine-preview-render")
+            except JobAbandoned:
+                raise TransientError(f"the preview of frame {frame} did not finish within "
+                                     f"{self.preview_timeout_s:g} s (is the source readable?)",
+                                     "check the source, then ask again") from None
+            finally:
+                timer.cancel()
         except BaseException as exc:  # reported to the requester; the lane thread goes on
             error = exc
             try:

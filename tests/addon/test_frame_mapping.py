@@ -1,7 +1,8 @@
-"""Strip -> engine frame numbers, checked against what Blender 5.0 shows for the same strips.
+"""Strip -> engine frame numbers, checked against what Blender shows for the same strips.
 
-Expected numbers were read in bpy 5.0.1 (``strip_elem_from_frame`` / frame_final_* on a 29-frame
-movie at frame 101) and by hand from Blender's give-frame-index rule.
+Expected numbers were read from Blender's own renders (bpy 4.2.23 and 5.0.1: a 29-frame 15 fps clip
+whose frames carry their index as a bit pattern, added with "adjust playback rate" to 24/30/20 fps
+scenes) and by hand from Blender's give-frame-index rule (round half up, single precision).
 """
 
 from __future__ import annotations
@@ -10,18 +11,22 @@ import pytest
 
 from vtoonify_addon.core.frame_mapping import (
     StripTiming,
+    content_length,
     media_index,
-    playback_rate,
+    media_length_from_probe,
+    playback_factor,
     range_text,
     source_frame_numbers,
 )
 
 
-def movie(frame_start=101, length=29, head=0, tail=0, anim_head=0, anim_tail=0, rate=1.0, **kw) -> StripTiming:
-    duration = round((length - anim_head - anim_tail) / rate)
+def movie(frame_start=101, length=29, head=0, tail=0, anim_head=0, anim_tail=0, scene_fps=None, **kw) -> StripTiming:
+    media = length - anim_head - anim_tail
+    rate = playback_factor(15.0, scene_fps) if scene_fps else 1.0
+    duration = content_length(media, rate)
     return StripTiming(frame_start=frame_start, frame_final_start=frame_start + head,
                        frame_final_end=frame_start + duration - tail, frame_duration=duration,
-                       animation_offset_start=anim_head, playback_rate=rate, **kw)
+                       animation_offset_start=anim_head, playback_rate=rate, media_length=media, **kw)
 
 
 def test_untrimmed_strip_maps_to_all_frames_from_one():
@@ -46,18 +51,32 @@ def test_start_number_follows_engine_convention():
     assert source_frame_numbers(movie(head=3, tail=5), start_number=1001)[0] == 1004
 
 
+# what Blender 4.2.23 and 5.0.1 render for the coded 15 fps clip (media index + 1), first 16 frames
+BLENDER_SHOWS = {
+    24: [1, 2, 2, 3, 4, 4, 5, 5, 6, 7, 7, 8, 9, 9, 10, 10],
+    20: [1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9, 9, 10, 11, 12, 12],
+    30: [1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9],
+}
+
+
+@pytest.mark.parametrize("scene_fps", sorted(BLENDER_SHOWS))
+def test_adjusted_rate_rounds_half_up_like_blender(scene_fps):
+    timing = movie(scene_fps=scene_fps, head=0)
+    assert source_frame_numbers(timing)[:16] == BLENDER_SHOWS[scene_fps]
+
+
 def test_fps_ratio_15_on_24_stretches_and_holds_frames():
-    timing = movie(rate=15 / 24)  # 29 media frames last 46 scene frames
+    timing = movie(scene_fps=24)  # 29 media frames last 46 scene frames
     assert timing.frame_duration == 46
     numbers = source_frame_numbers(timing)
-    assert numbers[:8] == [1, 1, 2, 2, 3, 4, 4, 5]  # floor(k * 0.625) + 1
     assert numbers[-1] == 29
     assert sorted(set(numbers)) == list(range(1, 30))
 
 
-def test_fps_ratio_30_on_24_skips_frames():
-    timing = movie(length=30, rate=30 / 24)
-    assert source_frame_numbers(timing)[:5] == [1, 2, 3, 4, 6]
+def test_fps_ratio_on_a_faster_clip_skips_frames():
+    timing = StripTiming(frame_start=1, frame_final_start=1, frame_final_end=25, frame_duration=24,
+                         playback_rate=1.25, media_length=30)
+    assert source_frame_numbers(timing)[:5] == [1, 2, 4, 5, 6]
 
 
 def test_reversed_strip_counts_back_from_the_end():
@@ -70,9 +89,9 @@ def test_strobe_holds_frames():
     assert source_frame_numbers(movie(strobe=3.0))[:7] == [1, 1, 1, 4, 4, 4, 7]
 
 
-def test_fractional_frame_start_uses_floor():
+def test_fractional_frame_start_rounds_half_up():
     timing = StripTiming(frame_start=100.5, frame_final_start=101, frame_final_end=104, frame_duration=29)
-    assert [media_index(timing, t) for t in range(101, 104)] == [0, 1, 2]
+    assert [media_index(timing, t) for t in range(101, 104)] == [1, 2, 3]
 
 
 def test_empty_range_is_rejected():
@@ -80,11 +99,11 @@ def test_empty_range_is_rejected():
         StripTiming(frame_start=1, frame_final_start=5, frame_final_end=5, frame_duration=10)
 
 
-def test_playback_rate_detection_compares_media_length():
-    assert playback_rate(15.0, 24.0, media_frames=29, frame_duration=29) == 1.0
-    assert playback_rate(15.0, 24.0, media_frames=29, frame_duration=46) == pytest.approx(0.625)
-    assert playback_rate(15.0, 24.0, media_frames=29, frame_duration=27, animation_offsets=2) == 1.0
-    assert playback_rate(15.0, 24.0, media_frames=None, frame_duration=46) == 1.0
+def test_media_length_comes_back_from_a_fast_probe_rate():
+    probe = playback_factor(15.0, 60.0)  # the add-on probes at 4x the clip's rate
+    for length in (1, 2, 29, 30, 1001, 86399):
+        assert media_length_from_probe(content_length(length, probe), probe) == length
+    assert content_length(29, playback_factor(15.0, 24.0)) == 46  # Blender's frame_duration
 
 
 @pytest.mark.parametrize("numbers, text", [
@@ -98,7 +117,7 @@ def test_range_text(numbers, text):
 def test_range_text_round_trips_through_the_engine_parser():
     from engine.pipeline.frames import parse_frame_ranges
 
-    numbers = source_frame_numbers(movie(rate=30 / 24, length=30, head=2, tail=3))
+    numbers = source_frame_numbers(movie(scene_fps=10, length=30, head=2, tail=3))
     assert parse_frame_ranges(range_text(numbers)) == sorted(set(numbers))
 
 
@@ -120,6 +139,6 @@ def test_frames_before_the_media_start_hold_the_first_frame_and_reverse_holds_to
 def test_hold_respects_animation_offset_and_rate():
     # 10 media frames cut from the head; 15 fps media stretched on 30 fps: index never passes the clip
     timing = StripTiming(frame_start=1, frame_final_start=1, frame_final_end=50, frame_duration=38,
-                         animation_offset_start=10, playback_rate=0.5)
+                         animation_offset_start=10, playback_rate=0.5, media_length=19)
     numbers = source_frame_numbers(timing)
     assert numbers[0] == 11 and max(numbers) == 11 + 18 and numbers[-12:] == [29] * 12

@@ -77,7 +77,8 @@ def prefs_proxy(prefs, log):
 def test_result_strip_rerenders_with_its_stored_settings(addon, trimmed_scene, media_dir):
     scene, source = trimmed_scene
     editor = scene.sequence_editor
-    result = editor.strips.new_movie("plate.vtoonify", str(media_dir / "529_2.mp4"), 3, 101)
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences  # 4.x: sequences
+    result = strips.new_movie("plate.vtoonify", str(media_dir / "529_2.mp4"), 3, 101)
     result["vtoonify_source"] = source.name
     result["vtoonify_role"] = "result"
     result["vtoonify_job"] = ('{"backend": "classic", "style": "arcane", "style_id": 3, "degree": 0.9, '

@@ -123,15 +123,16 @@ def test_a_bug_exits_1(media_dir, tmp_path, monkeypatch, capsys):
 def test_sigterm_exits_130_leaving_only_complete_frames(media_dir, tmp_path, worker_env):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "engine", "render", str(media_dir / "908.mp4"), "-o", str(out),
-                             "--backend", "classic", "--padding", SMALL, "--batch", "1"],
+                             "--backend", "classic", "--padding", SMALL, "--batch", "1", "--json-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_env, cwd=REPO)
     deadline = time.monotonic() + 240
     while len(frame_files(out)) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    out_text, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_CANCELLED, err
     assert err.strip().splitlines()[-1].startswith("cancelled: ")
+    assert json.loads(out_text.splitlines()[-1]) == {"event": "job_cancelled"}
     done = frame_files(out)
     assert 2 <= len(done) < 39, "the signal must land mid-job"
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

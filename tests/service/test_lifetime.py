@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from service_helpers import SERVER_ENTRY, engine_env, runner_args, wait_terminal
 
 from engine.service.connection import load_connection_file
@@ -44,8 +45,13 @@ def journal_states(root: Path) -> dict[str, str]:
     return {job["id"]: job["state"] for job in read_journal(root / "state" / "jobs.jsonl")}
 
 
-def test_idle_engine_exits_cleanly_and_removes_its_connection_file(tmp_path):
-    engine = start_engine_with(tmp_path, idle_timeout=1.0)
+@pytest.mark.parametrize("product", [False, True], ids=["test-entry", "engine-serve"])
+def test_idle_engine_exits_cleanly_and_removes_its_connection_file(tmp_path, product):
+    if product:  # the product entry point, python -m engine serve
+        engine = EngineProcess(args=["--device", "cpu"], connection_file=str(tmp_path / "engine.json"),
+                               env=engine_env(tmp_path / "state"), timeout_s=60, idle_timeout=1.0).start()
+    else:
+        engine = start_engine_with(tmp_path, idle_timeout=1.0)
     try:
         assert engine.proc.wait(1.0 + EXIT_SLACK_S) == 0
         assert not (tmp_path / "engine.json").exists()

@@ -95,6 +95,23 @@ def test_huge_settings_are_refused_and_listings_page(fake_engine, source_file, t
     assert set(jobs) <= listed
 
 
+def test_a_huge_job_from_an_old_journal_is_listed_trimmed(tmp_path):
+    import json
+
+    huge = {"id": "old", "state": "done", "device": "cpu",
+            "settings": {"source": "/s.mp4", "output": "/o", "note": "n" * 3_000_000}}
+    (tmp_path / journal.LEGACY_FILE_NAME).write_text(json.dumps({"version": 1, "jobs": [huge]}))
+    queue = JobQueue(lambda *_: None, runner=quick_runner, model_cache_factory=None, state_dir=tmp_path)
+    try:
+        (summary,) = queue.list()
+        assert summary["settings"] == {"source": "/s.mp4", "output": "/o", "settings_trimmed": True}
+        assert len(protocol.encode({"id": 1, "ok": True, "jobs": [summary], **queue.status("old")})) < 1 << 17
+    finally:
+        queue.close()
+    assert not (tmp_path / journal.LEGACY_FILE_NAME).exists()  # replaced by the append-only journal
+    assert [r["id"] for r in read_journal(tmp_path / journal.FILE_NAME)] == ["old"]
+
+
 def quick_runner(config, on_event, cancel, models) -> dict:
     on_event({"event": "progress", "done": 1, "total": 1})
     return {"outputs": [], "count": 0}
@@ -204,6 +221,38 @@ def test_an_engine_job_reading_a_fifo_can_be_cancelled(fake_engine, tmp_path):
             assert wait_terminal(client, second)[0]["event"] == "job_done"
     finally:
         release_fifo(fifo)
+
+
+def fifo_preview(config, frame, out_dir, models) -> dict:
+    with open(config.source, "rb") as handle:
+        handle.read()
+    return {"path": str(Path(out_dir) / "p.png"), "frame": frame}
+
+
+def test_a_preview_stuck_in_a_blocking_read_is_given_up_and_the_lane_goes_on(tmp_path):
+    fifo, regular = tmp_path / "plate.fifo", tmp_path / "plate.bin"
+    os.mkfifo(fifo)
+    regular.write_bytes(b"x")
+    replies: list[tuple[dict | None, BaseException | None]] = []
+    answered = threading.Semaphore(0)
+
+    def done(result, error):
+        replies.append((result, error))
+        answered.release()
+
+    queue = JobQueue(lambda *_: None, runner=quick_runner, preview_runner=fifo_preview, model_cache_factory=None,
+                     state_dir=tmp_path / "state", default_device="cpu")
+    queue.preview_timeout_s = 0.5
+    try:
+        queue.preview({"source": str(fifo), "output": "/o"}, 3, tmp_path / "state" / "previews", done)
+        assert answered.acquire(timeout=5)
+        assert "did not finish within 0.5 s" in str(replies[0][1]) and replies[0][1].code == "transient"
+        queue.preview({"source": str(regular), "output": "/o"}, 4, tmp_path / "state" / "previews", done)
+        assert answered.acquire(timeout=5) and replies[1][0]["frame"] == 4
+        assert not queue.busy()
+    finally:
+        release_fifo(fifo)
+        queue.close()
 
 
 # --- item 14: no test hooks in the product ---------------------------------------------------------

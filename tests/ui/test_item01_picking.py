@@ -108,3 +108,11 @@ def test_the_picked_plate_is_what_the_engine_renders(make_window, running_engine
     wait_finished(window, qtbot, [row])
     assert window.queue_model.record(row).status == "done", window.queue_model.record(row).error
     assert [p.name for p in pngs(tmp_path / "out")] == ["sh010_plate_v001.0001.png", "sh010_plate_v001.0002.png"]
+
+
+def test_a_file_dropped_on_the_output_field_means_its_folder(make_window, plates, tmp_path):
+    window = make_window(tmp_path / "none.json")
+    _drop(window.source_panel.output_edit, [plates / "908.mp4"])
+    assert window.source_panel.output_edit.text() == str(plates)
+    _drop(window.source_panel.output_edit, [tmp_path])
+    assert window.source_panel.output_edit.text() == str(tmp_path)

@@ -29,7 +29,7 @@ def test_closing_panel_a_leaves_panel_b_rendering(make_window, media_dir, tmp_pa
     panel_b.connect_button.click()
     qtbot.waitUntil(lambda: panel_b.indicator.state == "connected", timeout=30_000)
 
-    set_shot(panel_a, media_dir / "908.mp4", tmp_path / "a", 1, 12)
+    set_shot(panel_a, media_dir / "908.mp4", tmp_path / "a", 1, 8)
     key_a = panel_a.add_to_queue()
     start_queue(panel_a)
     set_shot(panel_b, media_dir / "529_2.mp4", tmp_path / "b", 1, 3)
@@ -60,14 +60,14 @@ def test_closing_panel_a_leaves_panel_b_rendering(make_window, media_dir, tmp_pa
         assert not model_b.record(model_b.row_of_job(job_a)).mine
 
         # panel B closes but keeps its new job rendering: the engine finishes it, then idles out
-        set_shot(panel_b, media_dir / "651.mp4", tmp_path / "b2", 1, 4)
+        set_shot(panel_b, media_dir / "651.mp4", tmp_path / "b2", 1, 2)
         key_b2 = panel_b.add_to_queue()
         qtbot.waitUntil(lambda: model_b.record(model_b.row_of_key(key_b2)).job_id is not None, timeout=30_000)
         job_b2 = model_b.record(model_b.row_of_key(key_b2)).job_id
         panel_b.ask_close = lambda running: CLOSE_KEEP
         panel_b.close()
         qtbot.waitUntil(lambda: _state(watcher, job_b2) == "done", timeout=JOB_TIMEOUT_MS)
-        assert len(pngs(tmp_path / "b2")) == 4
+        assert len(pngs(tmp_path / "b2")) == 2
     finally:
         watcher.close()
     qtbot.waitUntil(lambda: engine.poll() is not None, timeout=(GRACE_S + 15) * 1000)

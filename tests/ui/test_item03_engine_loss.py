@@ -12,7 +12,7 @@ import pytest
 from panel_helpers import JOB_TIMEOUT_MS, pngs, set_shot, start_queue
 
 pytestmark = pytest.mark.slow
-FRAMES = 12
+FRAMES = 8
 
 
 def test_kill_9_interrupts_rows_and_a_restarted_engine_resumes_them(make_window, engines, media_dir, tmp_path,

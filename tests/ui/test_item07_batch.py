@@ -67,6 +67,7 @@ def test_start_pause_total_and_finish_notice(make_window, engines, media_dir, tm
     model, panel = window.queue_model, window.queue_panel
     qtbot.wait(500)
     assert [r.status for r in model.records()] == ["waiting", "waiting"]  # built first, nothing sent
+    assert panel.total_bar.format() == "0/4 frames"
     panel.start_button.click()
     assert panel.start_button.text() == "Pause queue"
     qtbot.waitUntil(lambda: model.record(0).job_id is not None, timeout=30_000)

@@ -1,18 +1,35 @@
 """Map a VSE strip's visible timeline frames to the source frame numbers the engine renders.
 
-Blender shows timeline frame ``t`` of a movie strip as media frame (0-based)
-``animation_offset_start + floor((t - frame_start) * rate)`` where ``rate`` is the media-to-scene
-playback rate (1.0 unless the strip was added with "adjust playback rate", then
-``strip_fps / scene_fps``); reversed strips count back from the content end. Frames before the
-content start hold the first frame and frames past the content end hold the last one (a handle
-dragged past the media), as Blender's own ``frame_index`` clamp does. The engine numbers a
-video's first frame ``start_number`` (1 here), image sequences keep their own numbers.
+Blender's rule (``give_frame_index`` + the movie/image render path; the same in 4.2, 4.5 and 5.0,
+all in single-precision floats): for timeline frame ``t``
+
+    index = t - frame_start                (reversed: content_end - 1 - t), at least 0
+    index = index * playback_rate          (media fps / scene fps when the strip was added with
+                                            "adjust playback rate", else 1)
+    index = clamp(index, 0, media_length - 1)
+    index = index - fmod(index, strobe)    (strobe > 1 only)
+    shown = animation_offset_start + floor(index + 0.5)   (round_fl_to_int)
+
+so a 15 fps clip in a 24 fps scene shows media frames 0, 1, 1, 2, 3, 3, 4, 4, 5, ... and frames
+past the content's ends hold the first / last frame. The engine numbers a video's first frame
+``start_number`` (1 here); image sequences keep their own numbers.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
+
+
+def f32(value: float) -> float:
+    """``value`` rounded to the nearest single-precision float (Blender computes frame indices in float)."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def round_fl_to_int(value: float) -> int:
+    """Blender's ``round_fl_to_int``: ``floor(value + 0.5)`` in single precision (halves round up)."""
+    return math.floor(f32(value + 0.5))
 
 
 @dataclass(frozen=True)
@@ -22,15 +39,17 @@ class StripTiming:
     frame_start: float
     """Timeline frame of the content's first frame (``strip.frame_start``, may lie before the cut)."""
     frame_final_start: int
-    """First visible timeline frame (``strip.frame_final_start``)."""
+    """First visible timeline frame (``strip.frame_final_start``, or a meta's cut)."""
     frame_final_end: int
-    """One past the last visible timeline frame (``strip.frame_final_end``, exclusive)."""
+    """One past the last visible timeline frame (``strip.frame_final_end``, or a meta's cut)."""
     frame_duration: int
     """Content length in timeline frames (``strip.frame_duration``)."""
     animation_offset_start: int = 0
     """Media frames cut from the head of the source (``strip.animation_offset_start``)."""
     playback_rate: float = 1.0
-    """Media frames advanced per timeline frame (1.0, or strip fps / scene fps when adjusted)."""
+    """Media frames advanced per timeline frame (1.0, or media fps / scene fps when adjusted)."""
+    media_length: int | None = None
+    """Media frames in the content (Blender's ``len``); None = ``frame_duration`` (1:1 strips)."""
     reverse: bool = False
     """``strip.use_reverse_frames``."""
     strobe: float = 1.0
@@ -47,18 +66,24 @@ class StripTiming:
         """The visible frames, end exclusive, as Blender counts them."""
         return range(self.frame_final_start, self.frame_final_end)
 
+    @property
+    def index_max(self) -> int:
+        return (self.media_length if self.media_length is not None else self.frame_duration) - 1
+
 
 def media_index(timing: StripTiming, timeline_frame: int) -> int:
-    """0-based media frame shown at ``timeline_frame`` (mirrors Blender's give-frame-index)."""
+    """0-based media frame Blender shows at ``timeline_frame`` (see the module docstring)."""
+    start = f32(timing.frame_start)
     if timing.reverse:
-        local = (timing.frame_start + timing.frame_duration - 1) - timeline_frame
+        index = f32(f32(start + timing.frame_duration - 1) - timeline_frame)
     else:
-        local = timeline_frame - timing.frame_start
-    local = min(max(local, 0.0), timing.frame_duration - 1)  # hold the first / last content frame
+        index = f32(timeline_frame - start)
+    index = max(index, 0.0)
+    index = f32(index * f32(timing.playback_rate))
+    index = min(max(index, 0.0), float(timing.index_max))
     if timing.strobe > 1.0:
-        local -= math.fmod(local, timing.strobe)
-    index = math.floor(local * timing.playback_rate + 1e-6)
-    return int(timing.animation_offset_start + index)
+        index = f32(index - math.fmod(index, f32(timing.strobe)))
+    return int(timing.animation_offset_start + round_fl_to_int(index))
 
 
 def source_frame_numbers(timing: StripTiming, start_number: int = 1) -> list[int]:
@@ -82,16 +107,24 @@ def range_text(numbers: list[int]) -> str:
     return ",".join(parts)
 
 
-def playback_rate(strip_fps: float, scene_fps: float, media_frames: int | None, frame_duration: int,
-                  animation_offsets: int = 0) -> float:
-    """Tell whether Blender stretches the media to scene time, and by how much.
+def playback_factor(media_fps: float, scene_fps: float) -> float:
+    """Blender's media-to-scene rate of an adjusted strip: ``media_fps / scene_fps`` in single precision."""
+    return f32(f32(media_fps) / f32(scene_fps))
 
-    Blender does not expose its "adjust playback rate" flag to Python, so compare the content
-    length with the media's own frame count: equal lengths mean 1:1, otherwise the rate is
-    ``strip_fps / scene_fps`` (the only other rate Blender applies).
+
+def content_length(media_length: int, factor: float) -> int:
+    """Blender's ``frame_duration`` of a strip of ``media_length`` frames at ``factor`` (truncated)."""
+    return int(f32(media_length / factor))
+
+
+def media_length_from_probe(duration_probe: int, probe_factor: float) -> int | None:
+    """The media length whose content length at ``probe_factor`` (< 1) is ``duration_probe``, or None.
+
+    With a factor below one each media length gives a different content length, so the length is
+    found without decoding the file (Blender 4.2.0 aborts when a movie is opened a second time).
     """
-    if media_frames is None or strip_fps <= 0 or scene_fps <= 0:
-        return 1.0
-    if media_frames - animation_offsets == frame_duration:
-        return 1.0
-    return strip_fps / scene_fps
+    guess = round(duration_probe * probe_factor)
+    for candidate in (guess - 1, guess, guess + 1):
+        if candidate >= 1 and content_length(candidate, probe_factor) == duration_probe:
+            return candidate
+    return None

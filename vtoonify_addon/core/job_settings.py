@@ -72,6 +72,7 @@ def build_job_settings(source: str, output_dir: str, frames: str, options: Styli
         "mattes": bool(options.mattes),
         "matte_files": bool(options.mattes),
         "output_space": options.output_space,
+        "data_window": "full",  # Blender's sequencer ignores EXR data windows and centres the data
         "name": stem,
     }
     if options.models_dir:

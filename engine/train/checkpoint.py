@@ -1,0 +1,248 @@
+"""Training outputs in the official ``checkpoint/NAME/`` layout, so ``--out DIR`` is a models folder.
+
+``--out DIR --name NAME`` writes (official names, ``train_vtoonify_d.py`` / ``train_vtoonify_t.py``)::
+
+    DIR/NAME/pretrain.pt               encoder pre-training: {'g_ema': encoder state dict, ...}
+    DIR/NAME/vtoonify_s026_d0.5.pt     D: _s[NNN] fixed/any exemplar, _d[X] fixed/any degree, _c colour
+    DIR/NAME/vtoonify.pt               T
+    DIR/NAME/exstyle_code.npy          D: the exemplar codes the model was trained with
+    DIR/encoder.pt, DIR/faceparsing.pth  copied when absent (the renderer needs them beside the family)
+
+``engine.models.inventory`` finds families in folders named ``vtoonify_d_<style>`` / ``vtoonify_t_<style>``;
+a plain NAME is given that prefix so the result renders with ``--models DIR --style <style>``.
+Every file is written to a hidden temp name and renamed (a crash never leaves half a checkpoint).
+Departure: the official files hold only ``g_ema``; ours add ``g``, ``d``, optimiser states and the
+iteration (the official loaders read ``['g_ema']`` and ignore the rest), which makes ``--resume`` exact.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import ConfigError, ModelFileError, OutputError
+from engine.io.atomic import atomic_path
+from engine.models.checkpoints import describe_checkpoint, load_torch_file
+from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, TOONIFY_FILE
+
+FORMAT = "vtoonify-studio-train/1"
+"""Marks files written by this trainer (``--resume`` accepts only these)."""
+PRETRAIN_FILE = "pretrain.pt"
+_FOLDER_RE = re.compile(r"^vtoonify_(?P<kind>[dt])_(?P<style>[A-Za-z0-9][A-Za-z0-9_-]*)$")
+_PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def family_folder_name(name: str, backbone: str) -> str:
+    """Folder for ``--name``: ``vtoonify_d_<style>`` / ``vtoonify_t_<style>`` (the inventory's pattern).
+
+    A plain style name gets the prefix of its backbone; a prefixed name of the other backbone is an
+    error (the renderer would load it as the wrong model kind).
+    """
+    kind = "d" if backbone == "dualstylegan" else "t"
+    match = _FOLDER_RE.match(name)
+    if match:
+        if match["kind"] != kind:
+            raise ConfigError(
+                f"--name {name!r} is a VToonify-{match['kind'].upper()} folder but --backbone is {backbone}",
+                f"use --name vtoonify_{kind}_{match['style']} (or the other backbone)",
+            )
+        return name
+    if not _PLAIN_NAME_RE.match(name):
+        raise ConfigError(
+            f"--name {name!r} is not a usable folder name",
+            "use letters, digits, '_' or '-', e.g. --name vtoonify_d_cartoon",
+        )
+    return f"vtoonify_{kind}_{name}"
+
+
+def model_file_name(
+    backbone: str,
+    *,
+    fix_style: bool = False,
+    style_id: int = 26,
+    fix_degree: bool = False,
+    style_degree: float = 0.5,
+    fix_color: bool = False,
+) -> str:
+    """Official file name of a trained model: ``vtoonify.pt`` (T) or ``vtoonify_s[NNN]_d[X][_c].pt`` (D).
+
+    As ``train_vtoonify_d.py``: ``_sNNN`` only with ``--fix-style``, ``_dX`` (one decimal) only with
+    ``--fix-degree``, ``_c`` unless ``--fix-color`` (colour transfer is the default there).
+    """
+    if backbone == "toonify":
+        return TOONIFY_FILE
+    suffix = "_s" + (f"{style_id:03d}" if fix_style else "")
+    suffix += "_d" + (f"{style_degree:1.1f}" if fix_degree else "")
+    suffix += "" if fix_color else "_c"
+    return f"vtoonify{suffix}.pt"
+
+
+def numbered(path: Path, iteration: int) -> Path:
+    """Intermediate save name, official style: ``pretrain-00300.pt`` / ``vtoonify_s_d_c_00300.pt``."""
+    sep = "-" if path.stem == "pretrain" else "_"
+    return path.with_name(f"{path.stem}{sep}{iteration:05d}{path.suffix}")
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """Where one training run writes (nothing exists until :meth:`create`)."""
+
+    models_dir: Path
+    """``--out``: a models folder (shared files at its root)."""
+    folder: str
+    """Family folder name, ``vtoonify_[dt]_<style>``."""
+    model_name: str
+    """File name of the full-stage model (see :func:`model_file_name`)."""
+
+    @property
+    def family_dir(self) -> Path:
+        return self.models_dir / self.folder
+
+    @property
+    def pretrain_path(self) -> Path:
+        return self.family_dir / PRETRAIN_FILE
+
+    @property
+    def model_path(self) -> Path:
+        return self.family_dir / self.model_name
+
+    @property
+    def exstyle_path(self) -> Path:
+        return self.family_dir / EXSTYLE_FILE
+
+    @property
+    def style(self) -> str:
+        return self.folder.split("_", 2)[2]
+
+    def check_writable(self) -> None:
+        """OutputError unless every folder to create or write is (or can be made) writable. Creates nothing."""
+        for folder in (self.models_dir, self.family_dir):
+            probe = folder
+            while not probe.exists():
+                if probe.is_symlink():
+                    raise OutputError(f"output folder {folder} is a broken link", "pick another --out")
+                if probe.parent == probe:
+                    break
+                probe = probe.parent
+            if not probe.is_dir():
+                raise OutputError(
+                    f"cannot write to {folder}: {probe} is not a folder", "pick another --out folder"
+                )
+            if not os.access(probe, os.W_OK | os.X_OK):
+                raise OutputError(
+                    f"output folder {probe} is not writable", "check its permissions or pick another --out"
+                )
+
+    def create(self) -> None:
+        """Make ``DIR/NAME`` (after every check passed)."""
+        try:
+            self.family_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create {self.family_dir}: {exc.strerror or exc}", "pick another --out folder"
+            ) from None
+
+
+def output_layout(out: str | Path, name: str, backbone: str, **variant: Any) -> OutputLayout:
+    """The layout for ``--out``/``--name`` and the D variant flags (see :func:`model_file_name`)."""
+    folder = family_folder_name(name, backbone)
+    return OutputLayout(Path(out).expanduser(), folder, model_file_name(backbone, **variant))
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
+    """``torch.save`` to a hidden temp file beside ``path``, then rename (never half a file)."""
+    data = {"format": FORMAT, **payload}
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
+    return path
+
+
+def copy_file_atomic(source: Path, target: Path) -> None:
+    """Copy bytes (not a link: the models folder must not depend on where the teacher files live)."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def install_companions(
+    layout: OutputLayout,
+    *,
+    style_encoder: str | Path | None,
+    face_parser: str | Path | None,
+    exstyles: str | Path | None,
+) -> list[str]:
+    """Put the files the renderer needs next to the trained model; returns what is still missing.
+
+    Existing files are never overwritten (the user may keep other models there). ``exstyle_code.npy``
+    is the family's own file and follows the training run, as the official script saves it.
+    """
+    wanted = {
+        layout.models_dir / ENCODER_FILE: style_encoder,
+        layout.models_dir / FACE_PARSER_FILE: face_parser,
+    }
+    missing = []
+    for target, source in wanted.items():
+        if target.exists():
+            continue
+        if source is None:
+            missing.append(str(target))
+            continue
+        copy_file_atomic(Path(source), target)
+    if exstyles is not None and not layout.exstyle_path.exists():
+        copy_file_atomic(Path(exstyles), layout.exstyle_path)
+    return missing
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+_STAGE_KEYS = {
+    "pretrain": ("g_ema", "g", "g_optim", "iter"),
+    "full": ("g_ema", "g", "d", "g_optim", "d_optim", "iter"),
+}
+
+
+def load_training_checkpoint(path: str | Path, stage: str, backbone: str) -> dict[str, Any]:
+    """A file this trainer wrote for ``stage``/``backbone`` (``weights_only``), or one clear error."""
+    path = Path(path)
+    obj = load_torch_file(path)
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{path} was not written by `engine train` (it looks like {describe_checkpoint(obj)})",
+            "resume from a pretrain.pt / vtoonify*.pt written by `engine train`, or start without --resume",
+        )
+    if obj.get("stage") != stage:
+        raise ModelFileError(
+            f"{path} is a {obj.get('stage')!r} checkpoint, not a {stage!r} one",
+            f"resume `train {stage}` from a file that stage wrote",
+        )
+    if obj.get("backbone") != backbone:
+        raise ModelFileError(
+            f"{path} was trained with --backbone {obj.get('backbone')}, not {backbone}",
+            f"use --backbone {obj.get('backbone')} or another checkpoint",
+        )
+    missing = [k for k in _STAGE_KEYS[stage] if k not in obj]
+    if missing:
+        raise ModelFileError(f"{path} lacks {', '.join(missing)}", "resume from an intact checkpoint")
+    return dict(obj)
+
+
+def load_pretrained_encoder(path: str | Path) -> Mapping[str, torch.Tensor]:
+    """Encoder weights of a ``pretrain.pt`` (ours or the official ``{'g_ema': encoder state dict}``)."""
+    path = Path(path)
+    obj = load_torch_file(path)
+    sd = obj.get("g_ema") if isinstance(obj, Mapping) else None
+    if not isinstance(sd, Mapping) or not any(str(k).startswith("0.") for k in sd):
+        raise ModelFileError(
+            f"{path} is not an encoder pre-training file (it looks like {describe_checkpoint(obj)})",
+            "run `engine train pretrain` first, or pass its pretrain.pt with --encoder-path",
+        )
+    return sd

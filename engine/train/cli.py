@@ -1,0 +1,103 @@
+"""``python -m engine train pretrain|full --backbone dualstylegan|toonify [options]``.
+
+Flags use the project's hyphen spelling; the official underscore spellings (``--stylegan_path``,
+``--fix_style``, ``--grec_loss``...) are accepted as aliases so official command lines work as they are.
+Several GPUs: ``torchrun --nproc_per_node N -m engine train full ...`` (one process per GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.train.options import DEFAULT_BLEND, TrainOptions
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
+    """``--a-b`` plus the official alias ``--a_b`` (same destination)."""
+    names = [f"--{name}"]
+    if "-" in name:
+        names.append("--" + name.replace("-", "_"))
+    parser.add_argument(*names, dest=name.replace("-", "_"), **kwargs)
+
+
+def add_train_parser(sub) -> argparse.ArgumentParser:
+    """Register ``train`` on the engine's subparsers."""
+    t = sub.add_parser(
+        "train",
+        help="distil a VToonify-D/T style from its StyleGAN teacher (pretrain, then full)",
+        description="Train VToonify as the paper (Sec. 4): `pretrain` the encoder, then the `full` stage. "
+        "Writes OUT/NAME/ in the official checkpoint layout, so OUT is a models folder for `render --models`.",
+    )
+    t.add_argument("stage", choices=("pretrain", "full"), help="pretrain: encoder (Eq. 1/8); full: Eq. 5")
+    t.add_argument("--backbone", required=True, choices=("dualstylegan", "toonify"),
+                   help="dualstylegan: VToonify-D; toonify: VToonify-T")
+    files = t.add_argument_group("teacher files")
+    _flag(files, "stylegan-path", required=True, help="D: DualStyleGAN generator.pt; T: FFHQ StyleGAN2 (g_ema)")
+    _flag(files, "faceparsing-path", required=True, help="BiSeNet faceparsing.pth")
+    _flag(files, "exstyle-path", help="D: exstyle_code.npy or refined_exstyle_code.npy")
+    _flag(files, "style-encoder-path", help="pSp encoder.pt (full stage)")
+    _flag(files, "direction-path", help="directions.npy (editing directions; optional)")
+    _flag(files, "finetunegan-path", help="T: the fine-tuned StyleGAN2 (e.g. finetune-000600.pt)")
+    _flag(files, "weight", type=float, nargs=18, default=list(DEFAULT_BLEND),
+          help="T: 18 per-layer blend weights (default 1 x9, 0 x9)")
+    _flag(files, "encoder-path", help="full: pretrained encoder (default OUT/NAME/pretrain.pt)")
+    _flag(files, "perceptual-weights", help="local LPIPS-VGG weights (.pth); without it the perceptual term is off")
+
+    run = t.add_argument_group("run")
+    _flag(run, "out", default="checkpoint", help="models folder to write (default ./checkpoint)")
+    _flag(run, "name", default="", help="family folder, e.g. vtoonify_d_mystyle (default vtoonify_[dt]_cartoon)")
+    _flag(run, "iter", type=int, default=2000, help="iterations (default 2000)")
+    _flag(run, "batch", type=int, default=8, help="batch per process (default 8)")
+    _flag(run, "lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    _flag(run, "seed", type=int, default=0, help="random seed (same seed, same run)")
+    _flag(run, "device", default="auto", help="auto, cpu, cuda or cuda:N (torchrun: one GPU per process)")
+    _flag(run, "resume", help="continue from a checkpoint this trainer wrote (same options)")
+    _flag(run, "save-every", type=int, default=0, help="also save numbered checkpoints every N iterations")
+    _flag(run, "log-every", type=int, default=200, help="log losses every N iterations (default 200)")
+    _flag(run, "json-log", action="store_true", help="one JSON object per logged iteration on stdout")
+    _flag(run, "no-progress", action="store_true", help="no progress bar")
+    _flag(run, "overwrite", action="store_true", help="replace this run's existing final checkpoint")
+    _flag(run, "local-rank", type=int, default=0, help=argparse.SUPPRESS)  # official flag; torchrun sets env
+
+    loss = t.add_argument_group("loss weights (Eq. 5, 9)")
+    _flag(loss, "adv-loss", type=float, default=0.01)
+    _flag(loss, "grec-loss", type=float, default=0.1)
+    _flag(loss, "perc-loss", type=float, default=0.01)
+    _flag(loss, "tmp-loss", type=float, default=1.0)
+    _flag(loss, "msk-loss", type=float, default=0.0005)
+    _flag(loss, "r1", type=float, default=0.0, help="R1 penalty on D (official: 0)")
+    _flag(loss, "d-reg-every", type=int, default=16, help="lazy R1 interval")
+    _flag(loss, "fusion-init-scale", type=float, default=0.0,
+          help="random f_E part of the fusion kernels at init (0: exact teacher; official 0.01)")
+
+    variant = t.add_argument_group("VToonify-D variants")
+    _flag(variant, "fix-style", action="store_true", help="one exemplar (--style-id)")
+    _flag(variant, "style-id", type=int, default=26)
+    _flag(variant, "fix-degree", action="store_true", help="one style degree (--style-degree)")
+    _flag(variant, "style-degree", type=float, default=0.5)
+    _flag(variant, "fix-color", action="store_true", help="keep the face's colours (no colour transfer)")
+    return t
+
+
+def options_from_args(args: argparse.Namespace) -> TrainOptions:
+    return TrainOptions(
+        stage=args.stage, backbone=args.backbone, stylegan_path=args.stylegan_path,
+        faceparsing_path=args.faceparsing_path, out=args.out, name=args.name, exstyle_path=args.exstyle_path,
+        style_encoder_path=args.style_encoder_path, direction_path=args.direction_path,
+        finetunegan_path=args.finetunegan_path, weight=tuple(args.weight), encoder_path=args.encoder_path,
+        perceptual_weights=args.perceptual_weights, iter=args.iter, batch=args.batch, lr=args.lr,
+        seed=args.seed, device=args.device, save_every=args.save_every,
+        log_every=args.log_every, json_log=args.json_log, progress=not args.no_progress, resume=args.resume,
+        overwrite=args.overwrite, adv_loss=args.adv_loss, grec_loss=args.grec_loss, perc_loss=args.perc_loss,
+        tmp_loss=args.tmp_loss, msk_loss=args.msk_loss, r1=args.r1, d_reg_every=args.d_reg_every,
+        fix_style=args.fix_style, style_id=args.style_id, fix_degree=args.fix_degree,
+        style_degree=args.style_degree, fix_color=args.fix_color, fusion_init_scale=args.fusion_init_scale,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything, then train; user mistakes raise typed errors before any step."""
+    from engine.train.trainer import train
+
+    train(options_from_args(args))
+    return 0

@@ -1,0 +1,128 @@
+"""``TrainOptions``: the one definition of a training run (CLI flags -> checked, frozen values).
+
+Names and defaults follow the official ``train_vtoonify_d.py`` / ``train_vtoonify_t.py`` (``--iter 2000
+--batch 8 --lr 1e-4``, loss weights ``--grec-loss 0.1 --perc-loss 0.01 --adv-loss 0.01 --tmp-loss 1
+--msk-loss 0.0005``, ``--style-id 26 --style-degree 0.5``, T blend ``--weight 1*9 0*9``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from engine.errors import ConfigError
+
+STAGES = ("pretrain", "full")
+BACKBONES = ("dualstylegan", "toonify")
+DEFAULT_BLEND = (1.0,) * 9 + (0.0,) * 9
+"""Official ``--weight`` of VToonify-T: layers 0-8 from the fine-tuned model, 9-17 from FFHQ."""
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    stage: str
+    """'pretrain' (encoder, Eq. 1 / 8) or 'full' (Eq. 5)."""
+    backbone: str
+    """'dualstylegan' (VToonify-D) or 'toonify' (VToonify-T)."""
+    stylegan_path: str
+    """D: DualStyleGAN ``generator.pt``; T: the FFHQ StyleGAN2 (``g_ema``)."""
+    faceparsing_path: str
+    """BiSeNet ``faceparsing.pth`` (parsing maps of the input frames)."""
+    out: str = "checkpoint"
+    """Models folder to write into (``DIR/NAME/...``)."""
+    name: str = ""
+    """Family folder; '' -> ``vtoonify_d_cartoon`` / ``vtoonify_t_cartoon`` (official defaults)."""
+    exstyle_path: str | None = None
+    """D: ``exstyle_code.npy`` / ``refined_exstyle_code.npy`` (required for D)."""
+    style_encoder_path: str | None = None
+    """pSp ``encoder.pt``: the style code of the face (full stage, unless D with a fixed, colour-kept style)."""
+    direction_path: str | None = None
+    """``directions.npy`` (attribute edits added to latents 3-6); None -> no edits, one warning."""
+    finetunegan_path: str | None = None
+    """T: the fine-tuned StyleGAN2 (required for T)."""
+    weight: tuple[float, ...] = DEFAULT_BLEND
+    """T: per-layer blend of the fine-tuned and the FFHQ model (18 values)."""
+    encoder_path: str | None = None
+    """Full stage: the pre-trained encoder; None -> ``DIR/NAME/pretrain.pt`` (official default)."""
+    perceptual_weights: str | None = None
+    """Local LPIPS-VGG weights file; None -> perceptual term off (one warning). Never downloaded."""
+    iter: int = 2000
+    batch: int = 8
+    lr: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    save_every: int = 0
+    """Also save ``..._%05d.pt`` every N iterations (0: only the final file)."""
+    log_every: int = 200
+    json_log: bool = False
+    progress: bool = True
+    resume: str | None = None
+    overwrite: bool = False
+    """Replace an existing final file of this run (otherwise refused)."""
+    adv_loss: float = 0.01
+    grec_loss: float = 0.1
+    perc_loss: float = 0.01
+    tmp_loss: float = 1.0
+    msk_loss: float = 0.0005
+    r1: float = 0.0
+    """R1 penalty weight (official: none; StyleGAN2 uses 10 every 16 D steps)."""
+    d_reg_every: int = 16
+    fix_style: bool = False
+    style_id: int = 26
+    fix_degree: bool = False
+    style_degree: float = 0.5
+    fix_color: bool = False
+    fusion_init_scale: float = 0.0
+    """Scale of the random f_E half of the fusion kernels at initialisation (official: 0.01; 0 makes the
+    initialised student reproduce the teacher exactly, as the paper states)."""
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ConfigError(f"unknown stage {self.stage!r}", "use `engine train pretrain` or `engine train full`")
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"unknown backbone {self.backbone!r}", "use --backbone dualstylegan or toonify")
+        checks = [
+            (self.iter >= 1, f"--iter must be at least 1, got {self.iter}", "e.g. --iter 2000"),
+            (self.batch >= 1, f"--batch must be at least 1, got {self.batch}", "e.g. --batch 8"),
+            (self.lr > 0, f"--lr must be positive, got {self.lr}", "official default 1e-4"),
+            (self.log_every >= 1, f"--log-every must be at least 1, got {self.log_every}", "e.g. --log-every 200"),
+            (self.save_every >= 0, f"--save-every must be >= 0, got {self.save_every}", "0 saves only at the end"),
+            (0.0 <= self.style_degree <= 1.0, f"--style-degree must lie in [0, 1], got {self.style_degree}",
+             "official default 0.5"),
+            (self.style_id >= 0, f"--style-id must be >= 0, got {self.style_id}", "an index into exstyle_code.npy"),
+            (len(self.weight) == 18, f"--weight needs 18 values, got {len(self.weight)}", "one per W+ layer"),
+            (self.d_reg_every >= 1, f"--d-reg-every must be at least 1, got {self.d_reg_every}", "e.g. 16"),
+            (self.fusion_init_scale >= 0, "--fusion-init-scale must be >= 0", "0 (exact) or 0.01 (official)"),
+        ]
+        weights = (self.adv_loss, self.grec_loss, self.perc_loss, self.tmp_loss, self.msk_loss, self.r1)
+        checks.append((min(weights) >= 0, "loss weights must be >= 0", "use 0 to switch a term off"))
+        for ok, message, fix in checks:
+            if not ok:
+                raise ConfigError(message, fix)
+        if self.backbone == "dualstylegan" and not self.exstyle_path:
+            raise ConfigError("VToonify-D training needs the exemplar style codes",
+                              "pass --exstyle-path exstyle_code.npy (or refined_exstyle_code.npy)")
+        if self.backbone == "toonify" and not self.finetunegan_path:
+            raise ConfigError("VToonify-T training needs the fine-tuned StyleGAN",
+                              "pass --finetunegan-path (e.g. finetune-000600.pt)")
+        if self.stage == "full" and self.needs_style_encoder and not self.style_encoder_path:
+            raise ConfigError("the full stage needs the pSp style encoder for the face's style code",
+                              "pass --style-encoder-path encoder.pt")
+
+    @property
+    def needs_style_encoder(self) -> bool:
+        """The official D script skips pSp only for a fixed exemplar with colour transfer."""
+        return not (self.backbone == "dualstylegan" and self.fix_style and not self.fix_color)
+
+    @property
+    def folder_name(self) -> str:
+        return self.name or ("vtoonify_d_cartoon" if self.backbone == "dualstylegan" else "vtoonify_t_cartoon")
+
+    def variant(self) -> dict:
+        """Arguments of :func:`engine.train.checkpoint.model_file_name`."""
+        return {"fix_style": self.fix_style, "style_id": self.style_id, "fix_degree": self.fix_degree,
+                "style_degree": self.style_degree, "fix_color": self.fix_color}
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["weight"] = list(self.weight)
+        return data

@@ -1,0 +1,285 @@
+"""What both training stages share: every check and load before the first step, device and DDP,
+per-step random generators, logging and checkpoint writing.
+
+Order matters for bad input: :func:`open_session` checks the output folder, loads and checks every
+teacher file and builds the student, raising one typed error on the first problem; nothing is written
+until the stage calls :meth:`Session.begin`, after its own checks (resume file, pre-trained encoder,
+perceptual weights) passed too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.errors import DeviceError, OutputError
+from engine.progress import StepBar
+from engine.train.checkpoint import (
+    OutputLayout,
+    install_companions,
+    numbered,
+    output_layout,
+    save_checkpoint,
+)
+from engine.train.options import TrainOptions
+from engine.train.pairs import PairGenerator
+from engine.train.student import build_student, make_ema, trained_parameters
+from engine.train.teachers import TeacherSet, load_teachers
+
+ADAM_BETAS = (0.9, 0.99)
+"""Official optimiser settings (both stages, generator and discriminator)."""
+
+
+# --- device and processes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> this process's GPU when there is one, else CPU; an unusable choice -> DeviceError."""
+    if name == "auto":
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    elif name == "cuda":
+        name = f"cuda:{local_rank}"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r}", "use --device auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise DeviceError(f"device {name} is not available here", "use --device cpu, or check the GPU driver")
+    if device.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device type {device.type!r} is not supported for training", "use cpu or cuda")
+    return device
+
+
+def init_processes(device_name: str) -> tuple[Processes, torch.device]:
+    """Join the ``torchrun`` process group when ``WORLD_SIZE > 1`` (NCCL on GPU, Gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Processes(), resolve_device(device_name)
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Processes(rank, world, local_rank), device
+
+
+def wrap_ddp(module: nn.Module, processes: Processes, device: torch.device) -> nn.Module:
+    """DDP wrapper in a multi-process job (every trained parameter is used in each forward)."""
+    if not processes.distributed:
+        return module
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, output_device=ids[0] if ids else None)
+
+
+def close_processes() -> None:
+    """Leave the process group (a ``torchrun`` job) when this process joined one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def mean_over_processes(
+    values: Mapping[str, torch.Tensor | float], processes: Processes, device: torch.device
+) -> dict[str, float]:
+    """Loss values as floats (in the given order), averaged over all processes (what rank 0 logs)."""
+    names = list(values)
+    numbers = torch.tensor([float(values[n]) for n in names], dtype=torch.float64)
+    if processes.distributed:
+        import torch.distributed as dist
+
+        numbers = numbers.to(device)
+        dist.all_reduce(numbers)
+        numbers = numbers.cpu() / processes.world_size
+    return dict(zip(names, numbers.tolist()))
+
+
+# --- logging ----------------------------------------------------------------------------------
+
+
+class TrainLog:
+    """Progress bar on stderr and, with ``--json-log``, one JSON object per logged iteration on stdout."""
+
+    def __init__(self, options: TrainOptions, start: int, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.json = options.json_log
+        self.bar = StepBar(options.iter, start=start) if enabled and options.progress else None
+        self.warned: set[str] = set()
+
+    def restart(self, start: int) -> None:
+        """Count the rate from ``start`` (a resumed run)."""
+        if self.bar is not None:
+            self.bar.start = start
+
+    def warn(self, message: str) -> None:
+        if not self.enabled or message in self.warned:
+            return
+        self.warned.add(message)
+        if self.json:
+            self._emit({"event": "warning", "message": message})
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    def progress(self, done: int, losses: Mapping[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.update(done, "  ".join(f"{k} {v:.4g}" for k, v in losses.items()))
+
+    def record(self, record: Mapping[str, Any]) -> None:
+        if self.enabled and self.json:
+            self._emit(record)
+
+    def note(self, message: str) -> None:
+        if self.enabled:
+            print(message, file=sys.stderr, flush=True)
+
+    @staticmethod
+    def _emit(obj: Mapping[str, Any]) -> None:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+
+# --- the session ------------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """One stage's loaded state. ``student`` is the bare module (saved, EMA source); ``model`` is what
+    the loop calls (the DDP wrapper in a multi-process job, else ``student``)."""
+
+    options: TrainOptions
+    processes: Processes
+    device: torch.device
+    layout: OutputLayout
+    teachers: TeacherSet
+    pairs: PairGenerator
+    student: nn.Module
+    model: nn.Module
+    ema: nn.Module
+    g_optim: torch.optim.Optimizer
+    log: TrainLog
+    start_iter: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_d(self) -> bool:
+        return self.options.backbone == "dualstylegan"
+
+    def step_generator(self, iteration: int) -> torch.Generator:
+        """Every random choice of step ``iteration`` comes from here: a resumed run repeats it exactly."""
+        key = (self.options.seed * 1_000_003 + iteration * 7_919 + self.processes.rank * 104_729) % (2**62)
+        return torch.Generator().manual_seed(key)
+
+    def begin(self) -> None:
+        """All checks passed: create ``OUT/NAME`` and put the renderer's companion files in place."""
+        if not self.processes.main:
+            return
+        self.layout.create()
+        o = self.options
+        missing = install_companions(
+            self.layout,
+            style_encoder=o.style_encoder_path if o.stage == "full" else None,
+            face_parser=o.faceparsing_path if o.stage == "full" else None,
+            exstyles=o.exstyle_path if self.is_d else None,
+        )
+        if o.stage == "full" and missing:
+            self.log.warn(f"{', '.join(missing)} missing: copy it there before rendering with --models {o.out}")
+
+    def save(self, path: Path, payload: Mapping[str, Any]) -> None:
+        if self.processes.main:
+            save_checkpoint(path, {"stage": self.options.stage, "backbone": self.options.backbone,
+                                   "options": self.options.to_dict(), **payload})
+
+    def save_path(self, done: int, final: Path) -> Path | None:
+        """Where to save after ``done`` iterations: the final name at the end, numbered every --save-every."""
+        if done == self.options.iter:
+            return final
+        if self.options.save_every and done % self.options.save_every == 0:
+            return numbered(final, done)
+        return None
+
+    def should_log(self, done: int) -> bool:
+        return done == self.start_iter + 1 or done % self.options.log_every == 0 or done == self.options.iter
+
+
+def planned_outputs(options: TrainOptions, final: Path) -> list[Path]:
+    every = options.save_every
+    extra = [numbered(final, k) for k in range(every, options.iter, every)] if every else []
+    return [final, *extra]
+
+
+def check_outputs_free(options: TrainOptions, layout: OutputLayout, final: Path) -> None:
+    """Refuse to replace earlier results unless resuming or ``--overwrite``."""
+    layout.check_writable()
+    if options.resume or options.overwrite:
+        return
+    taken = [p for p in planned_outputs(options, final) if p.exists() or p.is_symlink()]
+    if taken:
+        raise OutputError(
+            f"{taken[0]} already exists",
+            "pick another --name or --out, continue it with --resume, or pass --overwrite to replace it",
+        )
+
+
+def open_session(options: TrainOptions) -> Session:
+    """Checks, loads and builds everything a stage needs; writes nothing (see :meth:`Session.begin`)."""
+    processes, device = init_processes(options.device)
+    layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
+    final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
+    check_outputs_free(options, layout, final)
+    teachers = load_teachers(
+        options.backbone,
+        stylegan_path=options.stylegan_path,
+        faceparsing_path=options.faceparsing_path,
+        exstyle_path=options.exstyle_path,
+        style_encoder_path=options.style_encoder_path,
+        direction_path=options.direction_path,
+        finetunegan_path=options.finetunegan_path,
+        weight=list(options.weight) if options.backbone == "toonify" else None,
+        device=device,
+    )
+    pairs = PairGenerator(
+        teachers, stage=options.stage, fix_style=options.fix_style, style_id=options.style_id,
+        fix_degree=options.fix_degree, style_degree=options.style_degree, fix_color=options.fix_color,
+        device=device,
+    )
+    torch.manual_seed(options.seed)  # the same seed builds the same untrained student
+    student = build_student(teachers)
+    student.requires_grad_(False)
+    params = trained_parameters(student, options.stage)
+    for p in params:
+        p.requires_grad_(True)
+    g_optim = torch.optim.Adam(params, lr=options.lr, betas=ADAM_BETAS)
+    log = TrainLog(options, 0, enabled=processes.main)
+    for warning in teachers.warnings:
+        log.warn(warning)
+    return Session(
+        options=options, processes=processes, device=device, layout=layout, teachers=teachers, pairs=pairs,
+        student=student, model=student, ema=make_ema(student), g_optim=g_optim, log=log,
+    )

@@ -1,0 +1,233 @@
+"""Stage 2 (``full``): the paper's Eq. 5 on paired data made on the fly, and the ``train`` entry point.
+
+Per iteration, as ``train_vtoonify_d.py`` / ``train_vtoonify_t.py``:
+
+1. a :class:`PairBatch` (input x, target y, style code w'', degree d_s);
+2. discriminator step: ``adv * d_logistic(D(y), D(G(x)))`` on images average-pooled to a quarter (256 px for
+   the official 1024-px teachers), conditioned on
+   d_s and the exemplar index for D; optional lazy R1 (``--r1``, off as official);
+3. generator step (encoder + fusion modules): ``adv * nonsaturating(D(G(x))) + grec * MSE(G(x), y)
+   + perc * LPIPS(G(x), y) (pooled to half: 512 px officially) + tmp * ramp * flicker (Eq. 4) + msk * mask (Eq. 9, D)``;
+   the flicker weight ramps from 0 at half the iterations to 1 at the end (official);
+4. EMA of encoder and fusion modules into ``g_ema``.
+
+Logged terms (JSON ``--json-log``) are the weighted values, as the official progress line: ``d_adv``,
+``g_adv``, ``rec``, ``perc``, ``tmp``, ``msk`` (D), ``r1`` (when on) and ``d_s``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from engine.errors import ConfigError, ModelFileError
+from engine.train.checkpoint import load_pretrained_encoder, load_training_checkpoint
+from engine.train.discriminator import ConditionalDiscriminator
+from engine.train.losses import (
+    d_logistic_loss,
+    flicker_loss,
+    flicker_ramp,
+    g_nonsaturating_loss,
+    load_perceptual_loss,
+    mask_loss,
+    r1_penalty,
+)
+from engine.train.options import TrainOptions
+from engine.train.pretrain import run_pretrain
+from engine.train.session import (
+    ADAM_BETAS,
+    Session,
+    close_processes,
+    mean_over_processes,
+    open_session,
+    wrap_ddp,
+)
+from engine.train.student import TRAINED_PARTS, accumulate, init_fusion
+
+D_SHRINK = 4
+"""The official discriminator scores outputs average-pooled to 256 = size / 4 (1024-px teachers); smaller
+teachers keep the ratio, so a 256-px test teacher is scored at 64 px."""
+PERCEPTUAL_SHRINK = 2
+"""The official perceptual loss compares images pooled to 512 = size / 2 ("1024 will out of memory")."""
+
+
+def discriminator_channels(teacher_channels: dict[int, int], size: int) -> dict[int, int] | None:
+    """Official widths for official (512-wide) teachers; for narrow test teachers, the teacher's own
+    widths (a full-width D would dominate the run time of a tiny model)."""
+    if teacher_channels.get(4) == 512:
+        return None
+    table = {r: w for r, w in teacher_channels.items() if r <= size}
+    return table
+
+
+def build_discriminator(session: Session) -> ConditionalDiscriminator:
+    t = session.teachers
+    size = t.size // D_SHRINK
+    styles = t.exstyles.shape[0] if session.is_d else None
+    return ConditionalDiscriminator(
+        size, use_condition=session.is_d, style_num=styles, channels=discriminator_channels(t.channels, size)
+    ).to(session.device)
+
+
+def _pool(img: torch.Tensor, size: int) -> torch.Tensor:
+    return img if img.shape[-1] == size else F.adaptive_avg_pool2d(img, size)
+
+
+def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
+    """One D step and one G step (see the module docstring); returns the weighted loss terms."""
+    o, ex = session.options, session.extra
+    disc, disc_model, d_optim, percept = ex["d"], ex["d_model"], ex["d_optim"], ex["percept"]
+    gen = session.step_generator(iteration)
+    batch = session.pairs.sample(o.batch, gen, iteration=iteration, total_iterations=o.iter)
+    x, style, d_s, real = batch.student_input(), batch.style, batch.degree(), batch.y
+    cond = (batch.d_s.view(-1, 1).to(real), batch.style_ids) if session.is_d else ()
+    d_size = disc.size
+    losses: dict[str, torch.Tensor] = {}
+
+    # discriminator
+    disc.requires_grad_(True)
+    with torch.no_grad():
+        fake = session.model(x, style, d_s)
+    d_loss = d_logistic_loss(disc_model(_pool(real, d_size), *cond), disc_model(_pool(fake, d_size), *cond))
+    d_loss = d_loss * o.adv_loss
+    d_optim.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_optim.step()
+    losses["d_adv"] = d_loss.detach()
+    if o.r1 > 0 and iteration % o.d_reg_every == 0:
+        real_img = _pool(real, d_size).detach().requires_grad_(True)
+        r1 = r1_penalty(disc_model(real_img, *cond), real_img) * (o.r1 / 2)
+        d_optim.zero_grad(set_to_none=True)
+        (r1 * o.d_reg_every).backward()
+        d_optim.step()
+        losses["r1"] = r1.detach()
+
+    # generator (encoder + fusion modules)
+    disc.requires_grad_(False)
+    if session.is_d:
+        fake, masks = session.model(x, style, d_s, return_mask=True)
+    else:
+        fake, masks = session.model(x, style, d_s), []
+    g_adv = g_nonsaturating_loss(disc_model(_pool(fake, d_size), *cond)) * o.adv_loss
+    rec = F.mse_loss(fake, real) * o.grec_loss
+    total = g_adv + rec
+    losses["g_adv"], losses["rec"] = g_adv.detach(), rec.detach()
+    if percept is not None and o.perc_loss > 0:
+        size = fake.shape[-1] // PERCEPTUAL_SHRINK
+        perc = percept(_pool(fake, size), _pool(real, size)).sum() * o.perc_loss
+        total = total + perc
+        losses["perc"] = perc.detach()
+    if session.is_d:
+        msk = mask_loss(masks, d_s) * o.msk_loss
+        total = total + msk
+        losses["msk"] = msk.detach()
+    ramp = flicker_ramp(iteration, o.iter) * o.tmp_loss
+    tmp = flicker_loss(session.model, batch, gen, fake=fake) * ramp if ramp > 0 else fake.new_zeros(())
+    total = total + tmp
+    losses["tmp"] = tmp.detach()
+    session.g_optim.zero_grad(set_to_none=True)
+    total.backward()
+    session.g_optim.step()
+    accumulate(session.ema, session.student, TRAINED_PARTS)
+    losses["d_s"] = torch.tensor(d_s)
+    return losses
+
+
+def _load_pretrained(session: Session) -> None:
+    """Encoder from ``pretrain.pt`` into student and EMA, then the fusion initialisation."""
+    o = session.options
+    path = Path(o.encoder_path) if o.encoder_path else session.layout.pretrain_path
+    if not path.is_file():
+        raise ModelFileError(
+            f"pre-trained encoder not found: {path}",
+            "run `engine train pretrain` with the same --out/--name first, or pass --encoder-path",
+        )
+    state = load_pretrained_encoder(path)
+    try:
+        session.student.encoder.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"{path} was pre-trained for another teacher ({str(exc).splitlines()[1].strip()[:160]})",
+            "pre-train again with these teacher files",
+        ) from None
+    init_fusion(session.student, o.fusion_init_scale)
+    session.ema.load_state_dict(session.student.state_dict())
+
+
+def _resume_full(session: Session, path: str | Path) -> None:
+    ckpt = load_training_checkpoint(path, "full", session.options.backbone)
+    ex = session.extra
+    try:
+        session.student.load_state_dict(ckpt["g"])
+        session.ema.load_state_dict(ckpt["g_ema"])
+        ex["d"].load_state_dict(ckpt["d"])
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"{path} does not fit these teachers ({str(exc).splitlines()[1].strip()[:160]})",
+            "resume with the same teacher files it was trained with",
+        ) from None
+    session.g_optim.load_state_dict(ckpt["g_optim"])
+    ex["d_optim"].load_state_dict(ckpt["d_optim"])
+    session.start_iter = int(ckpt["iter"])
+    if session.start_iter >= session.options.iter:
+        raise ConfigError(
+            f"{path} already holds {session.start_iter} iterations (--iter is {session.options.iter})",
+            "raise --iter to continue training",
+        )
+
+
+def full_payload(session: Session, done: int) -> dict:
+    ex = session.extra
+    return {
+        "g_ema": session.ema.state_dict(),
+        "g": session.student.state_dict(),
+        "d": ex["d"].state_dict(),
+        "g_optim": session.g_optim.state_dict(),
+        "d_optim": ex["d_optim"].state_dict(),
+        "iter": done,
+    }
+
+
+def run_full(options: TrainOptions, session: Session | None = None) -> Path:
+    """Check and load everything, then run the full stage; returns the path of the final model."""
+    session = session or open_session(options)
+    ex = session.extra
+    ex["d"] = build_discriminator(session)
+    ex["d_optim"] = torch.optim.Adam(ex["d"].parameters(), lr=options.lr, betas=ADAM_BETAS)
+    ex["percept"] = None
+    if options.perceptual_weights:
+        ex["percept"] = load_perceptual_loss(options.perceptual_weights, session.device)
+    elif options.perc_loss > 0:
+        session.log.warn("no --perceptual-weights: the perceptual (LPIPS) term is off")
+    if options.resume:
+        _resume_full(session, options.resume)
+    else:
+        _load_pretrained(session)
+    session.log.restart(session.start_iter)
+    session.begin()
+    session.model = wrap_ddp(session.student, session.processes, session.device)
+    ex["d_model"] = wrap_ddp(ex["d"], session.processes, session.device)
+    session.student.train()
+    final = session.layout.model_path
+    for i in range(session.start_iter, options.iter):
+        losses = full_step(session, i)
+        done = i + 1
+        values = mean_over_processes(losses, session.processes, session.device)
+        session.log.progress(done, values)
+        if session.should_log(done):
+            session.log.record({"stage": "full", "iter": done, **values})
+        path = session.save_path(done, final)
+        if path is not None:
+            session.save(path, full_payload(session, done))
+    session.log.note(f"trained model -> {final} (render with --models {options.out} --style {session.layout.style})")
+    return final
+
+
+def train(options: TrainOptions) -> Path:
+    """``engine train``: run one stage; every user mistake is raised before the first step."""
+    try:
+        return run_pretrain(options) if options.stage == "pretrain" else run_full(options)
+    finally:
+        close_processes()

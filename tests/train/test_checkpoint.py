@@ -1,0 +1,165 @@
+"""Training outputs: official names, a layout the renderer's inventory finds, atomic and safe writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.errors import ConfigError, ModelFileError, OutputError
+from engine.models.inventory import parse_checkpoint_name, pick_checkpoint, scan_models
+from engine.train.checkpoint import (
+    FORMAT,
+    family_folder_name,
+    install_companions,
+    load_pretrained_encoder,
+    load_training_checkpoint,
+    model_file_name,
+    numbered,
+    output_layout,
+    save_checkpoint,
+)
+
+# (variant flags, official file name as train_vtoonify_d.py builds it)
+D_NAMES = [
+    ({}, "vtoonify_s_d_c.pt"),
+    ({"fix_color": True}, "vtoonify_s_d.pt"),
+    ({"fix_style": True, "style_id": 26, "fix_degree": True, "style_degree": 0.5}, "vtoonify_s026_d0.5_c.pt"),
+    ({"fix_style": True, "style_id": 299, "fix_degree": True, "style_degree": 0.5, "fix_color": True},
+     "vtoonify_s299_d0.5.pt"),
+    ({"fix_style": True, "style_id": 4}, "vtoonify_s004_d_c.pt"),
+    ({"fix_degree": True, "style_degree": 1.0}, "vtoonify_s_d1.0_c.pt"),
+]
+
+
+@pytest.mark.parametrize(("variant", "expected"), D_NAMES)
+def test_d_file_names_match_official_and_the_inventory_reads_them_back(variant, expected):
+    name = model_file_name("dualstylegan", **variant)
+    assert name == expected
+    parsed = parse_checkpoint_name(f"vtoonify_d_x/{name}")
+    assert parsed is not None
+    assert parsed.style_id == (variant["style_id"] if variant.get("fix_style") else None)
+    assert parsed.degree == (variant["style_degree"] if variant.get("fix_degree") else None)
+    assert parsed.color_transfer == (not variant.get("fix_color", False))
+
+
+def test_t_file_name_and_numbered_saves():
+    assert model_file_name("toonify", fix_style=True, fix_degree=True) == "vtoonify.pt"
+    assert numbered(Path("a/vtoonify_s_d_c.pt"), 300).name == "vtoonify_s_d_c_00300.pt"
+    assert numbered(Path("a/pretrain.pt"), 42).name == "pretrain-00042.pt"
+    # numbered saves are not mistaken for models by the renderer
+    assert parse_checkpoint_name("f/vtoonify_s_d_c_00300.pt") is None
+
+
+def test_family_folder_names():
+    assert family_folder_name("vtoonify_d_cartoon", "dualstylegan") == "vtoonify_d_cartoon"
+    assert family_folder_name("mystyle", "toonify") == "vtoonify_t_mystyle"
+    with pytest.raises(ConfigError, match="VToonify-T folder"):
+        family_folder_name("vtoonify_t_cartoon", "dualstylegan")
+    with pytest.raises(ConfigError, match="not a usable folder name"):
+        family_folder_name("../evil", "dualstylegan")
+
+
+def _touch_models(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("enc.pt", "parse.pth"):
+        (folder / name).write_bytes(b"x")
+    np.save(folder / "codes.npy", np.array({"a": np.zeros((1, 18, 8), np.float32)}, dtype=object), allow_pickle=True)
+
+
+def test_output_folder_is_a_models_folder_for_the_renderer(tmp_path):
+    src = tmp_path / "teachers"
+    _touch_models(src)
+    layout = output_layout(tmp_path / "models", "mystyle", "dualstylegan", fix_style=True, style_id=3,
+                           fix_degree=True, style_degree=0.5)
+    layout.check_writable()
+    assert not (tmp_path / "models").exists()  # checking creates nothing
+    layout.create()
+    save_checkpoint(layout.model_path, {"g_ema": {"w": torch.zeros(2)}})
+    missing = install_companions(layout, style_encoder=src / "enc.pt", face_parser=src / "parse.pth",
+                                 exstyles=src / "codes.npy")
+    assert missing == []
+    inventory = scan_models(tmp_path / "models")
+    family = inventory.family("mystyle", "dualstylegan")
+    assert family is not None and family.usable, family
+    choice = pick_checkpoint(inventory, "mystyle", "dualstylegan", style_id=3, degree=0.5, color_transfer=True)
+    assert Path(choice.checkpoint) == layout.model_path
+    assert Path(choice.encoder).read_bytes() == b"x"
+    assert (layout.family_dir / "exstyle_code.npy").read_bytes() == (src / "codes.npy").read_bytes()
+
+
+def test_companions_never_overwrite_existing_files(tmp_path):
+    src = tmp_path / "teachers"
+    _touch_models(src)
+    layout = output_layout(tmp_path / "models", "t1", "toonify")
+    layout.create()
+    (layout.models_dir / "encoder.pt").write_bytes(b"mine")
+    missing = install_companions(layout, style_encoder=src / "enc.pt", face_parser=None, exstyles=None)
+    assert (layout.models_dir / "encoder.pt").read_bytes() == b"mine"
+    assert missing == [str(layout.models_dir / "faceparsing.pth")]
+
+
+def test_save_is_atomic_and_weights_only(tmp_path):
+    path = tmp_path / "vtoonify.pt"
+    save_checkpoint(path, {"stage": "full", "backbone": "toonify", "g_ema": {"a": torch.ones(3)}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vtoonify.pt"]  # no temp file left
+    data = torch.load(path, weights_only=True)
+    assert data["format"] == FORMAT and torch.equal(data["g_ema"]["a"], torch.ones(3))
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("disk died")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint(path, {"g_ema": Boom()})
+    assert torch.load(path, weights_only=True)["g_ema"]["a"].sum() == 3  # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vtoonify.pt"]
+
+
+def test_resume_accepts_only_our_files_of_the_right_stage_and_backbone(tmp_path):
+    official = tmp_path / "official.pt"
+    torch.save({"g_ema": {"a": torch.zeros(1)}}, official)
+    with pytest.raises(ModelFileError, match="not written by `engine train`"):
+        load_training_checkpoint(official, "full", "dualstylegan")
+    ours = tmp_path / "ours.pt"
+    save_checkpoint(ours, {"stage": "pretrain", "backbone": "toonify", "g_ema": {}, "g": {}, "g_optim": {},
+                           "iter": 3})
+    assert load_training_checkpoint(ours, "pretrain", "toonify")["iter"] == 3
+    with pytest.raises(ModelFileError, match="not a 'full' one"):
+        load_training_checkpoint(ours, "full", "toonify")
+    with pytest.raises(ModelFileError, match="--backbone toonify"):
+        load_training_checkpoint(ours, "pretrain", "dualstylegan")
+
+
+def test_pretrained_encoder_reads_official_layout(tmp_path):
+    official = tmp_path / "pretrain.pt"
+    torch.save({"g_ema": {"0.0.weight": torch.zeros(1)}}, official)
+    assert set(load_pretrained_encoder(official)) == {"0.0.weight"}
+    torch.save({"g_ema": {"generator.x": torch.zeros(1)}}, official)
+    with pytest.raises(ModelFileError, match="not an encoder pre-training file"):
+        load_pretrained_encoder(official)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
+def test_unwritable_output_is_refused_before_anything_is_created(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        layout = output_layout(locked / "models", "x", "toonify")
+        with pytest.raises(OutputError, match="not writable"):
+            layout.check_writable()
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_file_in_the_way_is_refused(tmp_path):
+    blocker = tmp_path / "models"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError, match="not a folder"):
+        output_layout(blocker, "x", "toonify").check_writable()
+    assert blocker.read_text() == "not a folder"

@@ -1,0 +1,151 @@
+"""``engine train`` command line: official aliases, and bad input rejected with one clear error before
+any training step, with nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.cli import build_parser, main
+from engine.models import build_model
+from engine.train.cli import options_from_args
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _d_args(files, out: Path, stage: str = "pretrain", **override) -> list[str]:
+    paths = {"stylegan-path": files.dualstylegan, "faceparsing-path": files.faceparsing,
+             "exstyle-path": files.exstyle, "style-encoder-path": files.encoder, "direction-path": files.directions}
+    paths.update(override)
+    args = ["train", stage, "--backbone", "dualstylegan", "--out", str(out), "--name", "vtoonify_d_tiny",
+            "--iter", "2", "--batch", "1", "--no-progress"]
+    for flag, value in paths.items():
+        if value is not None:
+            args += [f"--{flag}", str(value)]
+    return args
+
+
+def _fails(capsys, argv: list[str], *needles: str) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_official_underscore_spellings_are_aliases(tmp_path):
+    hyphen = ["train", "full", "--backbone", "dualstylegan", "--stylegan-path", "g.pt", "--faceparsing-path", "f.pth",
+              "--exstyle-path", "e.npy", "--style-encoder-path", "enc.pt", "--fix-style", "--style-id", "3",
+              "--fix-degree", "--style-degree", "0.3", "--fix-color", "--grec-loss", "0.2", "--msk-loss", "0.001",
+              "--save-every", "5", "--log-every", "7", "--encoder-path", "p.pt"]
+    underscore = ["--" + a[2:].replace("-", "_") if a.startswith("--") else a for a in hyphen]
+    parser = build_parser()
+    a = options_from_args(parser.parse_args(hyphen))
+    b = options_from_args(parser.parse_args(underscore))
+    assert a == b
+    assert (a.fix_style, a.style_id, a.fix_degree, a.style_degree, a.fix_color) == (True, 3, True, 0.3, True)
+    assert (a.grec_loss, a.msk_loss, a.save_every, a.log_every, a.encoder_path) == (0.2, 0.001, 5, 7, "p.pt")
+
+
+def test_official_defaults(tmp_path):
+    args = build_parser().parse_args(["train", "pretrain", "--backbone", "toonify", "--stylegan_path", "g.pt",
+                                      "--faceparsing_path", "f.pth", "--finetunegan_path", "t.pt"])
+    o = options_from_args(args)
+    assert (o.iter, o.batch, o.lr) == (2000, 8, 1e-4)
+    assert (o.adv_loss, o.grec_loss, o.perc_loss, o.tmp_loss, o.msk_loss) == (0.01, 0.1, 0.01, 1.0, 0.0005)
+    assert (o.style_id, o.style_degree, o.r1) == (26, 0.5, 0.0)
+    assert list(o.weight) == [1.0] * 9 + [0.0] * 9
+    assert o.folder_name == "vtoonify_t_cartoon"
+
+
+def test_teacher_of_the_wrong_kind(tiny_teachers, tmp_path, capsys):
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out, **{"stylegan-path": tiny_teachers.ffhq}),
+           "not a DualStyleGAN generator", "--backbone toonify")
+    assert not out.exists()
+
+
+def test_missing_file(tiny_teachers, tmp_path, capsys):
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out, **{"faceparsing-path": tmp_path / "nope.pth"}), "nope.pth")
+    assert not out.exists()
+
+
+def test_widths_that_do_not_fit(tiny_teachers, tmp_path, capsys):
+    bad = tmp_path / "generator.pt"
+    channels = {4: 16, 8: 16, 16: 12, 32: 16, 64: 8, 128: 8}  # VToonify-D needs 8 == 16 == 32
+    model = build_model({"class_name": "DualStyleGAN", "size": 128, "style_dim": 48, "n_mlp": 8,
+                         "channels": channels})
+    torch.save({"g_ema": model.state_dict()}, bad)
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out, **{"stylegan-path": bad}), "8/16/32")
+    assert not out.exists()
+
+
+def test_unwritable_out(tiny_teachers, tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _fails(capsys, _d_args(tiny_teachers, blocker / "models"), "not a folder")
+    assert blocker.read_text() == "x"
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    import engine.train.checkpoint as ckpt
+
+    real_access = ckpt.os.access
+    monkeypatch.setattr(ckpt.os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    _fails(capsys, _d_args(tiny_teachers, locked / "models"), "not writable")
+    assert list(locked.iterdir()) == []
+
+
+def test_full_without_pretrained_encoder(tiny_teachers, tmp_path, capsys):
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out, stage="full"), "pre-trained encoder not found", "pretrain")
+    assert not out.exists()
+
+
+def test_existing_result_is_not_replaced(tiny_teachers, tmp_path, capsys):
+    out = tmp_path / "out"
+    final = out / "vtoonify_d_tiny" / "pretrain.pt"
+    final.parent.mkdir(parents=True)
+    final.write_bytes(b"earlier run")
+    _fails(capsys, _d_args(tiny_teachers, out), "already exists", "--overwrite")
+    assert final.read_bytes() == b"earlier run"
+    assert sorted(p.name for p in final.parent.iterdir()) == ["pretrain.pt"]
+
+
+def test_bad_options_and_foreign_resume(tiny_teachers, tmp_path, capsys):
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out) + ["--style-degree", "1.5"], "--style-degree")
+    _fails(capsys, _d_args(tiny_teachers, out) + ["--fix-style", "--style-id", "99"], "--style-id 99")
+    foreign = tmp_path / "official.pt"
+    torch.save({"g_ema": {}}, foreign)
+    _fails(capsys, _d_args(tiny_teachers, out) + ["--resume", str(foreign)], "not written by `engine train`")
+    assert not out.exists()
+
+
+def test_real_process_exit_code_and_one_line(tiny_teachers, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", *_d_args(tiny_teachers, out, **{"exstyle-path": tmp_path / "x.npy"})],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "x.npy" in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--finetunegan-path"])
+def test_option_of_the_other_backbone(tiny_teachers, tmp_path, capsys, flag):
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out) + [flag, str(tiny_teachers.finetune)], "VToonify-T option")
+    assert not out.exists()

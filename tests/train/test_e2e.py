@@ -1,0 +1,177 @@
+"""End to end: tiny random teachers -> ``engine train pretrain`` -> ``engine train full`` -> a models folder
+that ``engine render --models DIR`` renders a real clip with (VToonify backend); resume repeats the next
+step exactly; at full size the written checkpoint has the official key names."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.cli import main
+from engine.models import build_model, load_vtoonify
+
+REPO = Path(__file__).resolve().parents[2]
+PRE_ITERS, FULL_ITERS = 8, 10
+NAME = "vtoonify_d_tiny"
+STYLE_ID = 1
+MODEL_FILE = f"vtoonify_s{STYLE_ID:03d}_d0.5_c.pt"
+
+
+def run_cli(argv: list[str]) -> list[dict]:
+    """``engine`` in this process; returns the JSON log records (stdout lines)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([str(a) for a in argv])
+    assert code == 0, out.getvalue()[-2000:]
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+
+
+def d_args(files, out: Path, stage: str, iters: int, lr: float, batch: int = 2, *extra) -> list:
+    return ["train", stage, "--backbone", "dualstylegan", "--stylegan-path", files.dualstylegan,
+            "--faceparsing-path", files.faceparsing, "--exstyle-path", files.exstyle,
+            "--style-encoder-path", files.encoder, "--direction-path", files.directions,
+            "--out", out, "--name", NAME, "--iter", iters, "--batch", batch, "--lr", lr, "--seed", 5,
+            "--log-every", 1, "--json-log", "--no-progress",
+            "--fix-style", "--style-id", STYLE_ID, "--fix-degree", "--style-degree", 0.5, *extra]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_teachers, tmp_path_factory):
+    """Pre-train, then train the full stage (saving one step before the end for the resume test)."""
+    models = tmp_path_factory.mktemp("trained") / "models"
+    pre = run_cli(d_args(tiny_teachers, models, "pretrain", PRE_ITERS, 5e-3))
+    full = run_cli(d_args(tiny_teachers, models, "full", FULL_ITERS, 5e-4, 2,
+                          "--save-every", FULL_ITERS - 1))
+    return models, pre, full
+
+
+def _losses(records: list[dict], key: str) -> list[float]:
+    return [r[key] for r in records if key in r]
+
+
+@pytest.mark.slow
+def test_training_reduces_reconstruction_losses(trained):
+    _, pre, full = trained
+    assert [r["iter"] for r in pre if "iter" in r] == list(range(1, PRE_ITERS + 1))
+    assert [r["iter"] for r in full if "iter" in r] == list(range(1, FULL_ITERS + 1))
+    assert {"d_adv", "g_adv", "rec", "msk", "tmp", "d_s"} <= set(full[-1])
+    emse = _losses(pre, "emse")
+    print("emse", emse, "rec", _losses(full, "rec"))
+    assert sum(emse[-3:]) / 3 <= 0.5 * emse[0], emse  # Eq. 8: the encoder learns the teacher's feature
+    rec = _losses(full, "rec")
+    assert sum(rec[-3:]) / 3 <= 0.5 * rec[0], rec  # Eq. 5's L_rec
+
+
+@pytest.mark.slow
+def test_checkpoint_layout_and_official_contents(trained, reference_dir):
+    models, _, _ = trained
+    family = models / NAME
+    names = sorted(p.name for p in family.iterdir())
+    assert names == sorted(["pretrain.pt", MODEL_FILE, MODEL_FILE.replace(".pt", f"_{FULL_ITERS - 1:05d}.pt"),
+                            "exstyle_code.npy"])
+    assert (models / "encoder.pt").is_file() and (models / "faceparsing.pth").is_file()
+    ckpt = torch.load(family / MODEL_FILE, weights_only=True)
+    assert {"g_ema", "g", "d", "g_optim", "d_optim", "iter"} <= set(ckpt) and ckpt["iter"] == FULL_ITERS
+    model = load_vtoonify(family / MODEL_FILE)
+    assert model.backbone == "dualstylegan" and model.in_size == 64
+    # a 256-px teacher has fewer layers than the official 1024 one (see the full-size test below): the same
+    # modules, nothing extra (no DDP 'module.' prefix), and the g_ema tensors are the loaded model's
+    manifest = json.loads((reference_dir / "vtoonify_d_keys.json").read_text())["keys"]
+    assert {k.split(".")[0] for k in ckpt["g_ema"]} == {k.split(".")[0] for k in manifest}
+    assert set(ckpt["g_ema"]) == set(model.state_dict())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in ckpt["g_ema"].items())
+    pre = torch.load(family / "pretrain.pt", weights_only=True)
+    model.encoder.load_state_dict(pre["g_ema"])  # the official full stage loads ['g_ema'] into the encoder
+
+
+@pytest.mark.slow
+def test_resume_repeats_the_next_step(trained, tiny_teachers, tmp_path):
+    models, _, full = trained
+    saved = models / NAME / MODEL_FILE.replace(".pt", f"_{FULL_ITERS - 1:05d}.pt")
+    other = tmp_path / "resumed"
+    again = run_cli(d_args(tiny_teachers, other, "full", FULL_ITERS, 5e-4, 2, "--resume", saved))
+    steps = [r for r in again if "iter" in r]
+    assert [r["iter"] for r in steps] == [FULL_ITERS]
+    assert steps[0] == full[-1]
+    first = torch.load(models / NAME / MODEL_FILE, weights_only=True)["g_ema"]
+    second = torch.load(other / NAME / MODEL_FILE, weights_only=True)["g_ema"]
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.slow
+def test_render_uses_the_trained_model(trained, media_dir, tmp_path):
+    models, _, _ = trained
+    out = tmp_path / "render"
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "render", str(media_dir / "529_2.mp4"), "-o", str(out), "--frames", "1-2",
+         "--models", str(models), "--style", "tiny", "--style-id", str(STYLE_ID), "--degree", "0.5",
+         "--backend", "vtoonify", "--device", "cpu", "--format", "png", "--json-progress"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = [json.loads(line) for line in proc.stdout.splitlines() if '"job_done"' in line][-1]["result"]
+    assert done["backend"] == "vtoonify"
+    assert done["frames"] == [1, 2]
+    assert len(list(out.glob("*.png"))) == 2
+
+
+# --- full size: the official key set ----------------------------------------------------------------
+
+FULL_TABLE = {4: 16, 8: 16, 16: 16, 32: 16, 64: 12, 128: 8, 256: 8, 512: 4, 1024: 4}
+STYLE_DIM = 48
+"""A 1024-px generator, as narrow as possible (8 == 16 == 32 for VToonify-D)."""
+
+
+def _write_1024_teachers(root: Path, faceparsing: Path) -> Path:
+    """Official layouts at size 1024 (18 latents), 48-wide styles to match a narrow pSp."""
+    root.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    dsg = build_model({"class_name": "DualStyleGAN", "size": 1024, "style_dim": STYLE_DIM, "n_mlp": 8,
+                       "channels": FULL_TABLE})
+    torch.save({"g_ema": dsg.state_dict()}, root / "generator.pt")
+    base = dsg.generator.state_dict()
+    torch.save({"g_ema": base}, root / "ffhq.pt")
+    torch.save({"g_ema": {k: v * 1.1 if v.is_floating_point() else v for k, v in base.items()}}, root / "tuned.pt")
+    rng = np.random.default_rng(1)
+    codes = {n: rng.standard_normal((1, 18, STYLE_DIM)).astype(np.float32) for n in ("a.jpg", "b.jpg")}
+    np.save(root / "exstyle_code.npy", np.array(codes, dtype=object), allow_pickle=True)
+    psp = build_model({"class_name": "GradualStyleEncoder", "num_layers": 50, "mode": "ir_se", "output_size": 1024,
+                       "widths": {"W1": 16, "W2": 24, "W3": 32, "W4": STYLE_DIM}})
+    torch.save({"opts": {"output_size": 1024, "input_nc": 3},
+                "state_dict": {"encoder." + k: v for k, v in psp.state_dict().items()},
+                "latent_avg": torch.zeros(18, STYLE_DIM)}, root / "encoder.pt")
+    shutil.copyfile(faceparsing, root / "faceparsing.pth")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["dualstylegan", "toonify"])
+def test_full_size_checkpoint_has_the_official_keys(backbone, tiny_teachers, tmp_path, reference_dir):
+    t = _write_1024_teachers(tmp_path / "teachers", tiny_teachers.faceparsing)
+    out = tmp_path / "models"
+    common = ["--backbone", backbone, "--faceparsing-path", t / "faceparsing.pth", "--style-encoder-path",
+              t / "encoder.pt", "--out", out, "--name", "full", "--iter", 1, "--batch", 1, "--no-progress"]
+    if backbone == "dualstylegan":
+        common += ["--stylegan-path", t / "generator.pt", "--exstyle-path", t / "exstyle_code.npy",
+                   "--fix-style", "--style-id", 0]
+        kind, path = "d", out / "vtoonify_d_full" / "vtoonify_s000_d_c.pt"
+    else:
+        common += ["--stylegan-path", t / "ffhq.pt", "--finetunegan-path", t / "tuned.pt"]
+        kind, path = "t", out / "vtoonify_t_full" / "vtoonify.pt"
+    run_cli(["train", "pretrain", *common])
+    run_cli(["train", "full", *common])
+    keys = set(torch.load(path, weights_only=True)["g_ema"])
+    manifest = set(json.loads((reference_dir / f"vtoonify_{kind}_keys.json").read_text())["keys"])
+    assert keys == manifest, (sorted(keys - manifest)[:5], sorted(manifest - keys)[:5])
+    model = load_vtoonify(path)
+    assert (model.in_size, model.stylegan().size) == (256, 1024)
