@@ -3,6 +3,7 @@
 The panel never runs the model. It builds job settings (``engine.pipeline.config.RenderConfig``
 fields), sends them to an engine process through ``engine.service.client`` on worker threads, and
 shows replies and events that come back as Qt signals. Modules without ``Qt`` in their job
-(``job_records``, ``capabilities``, ``sources``, ``job_form``) are plain Python and tested without a
-display.
+(``job_records``, ``capabilities``, ``sources``, ``source_info``, ``output_policy``, ``job_form``,
+``presets``, ``wording``) are plain Python and tested without a display. Choices, defaults and the
+sequence-name grammar come from ``engine.service.catalog``, shared with the engine and the add-on.
 """

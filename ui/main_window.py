@@ -218,6 +218,10 @@ class MainWindow(QMainWindow):
             self.status_log.show_error(exc.code, exc.user_message)
             return None
         policy = self.source_panel.policy
+        conflict = output_policy.resume_conflict(settings) if policy == output_policy.RESUME else None
+        if conflict:
+            self.status_log.show_error("output_error", conflict)
+            return None
         if output_policy.needs_confirmation(settings, policy) and not self.confirm_overwrite(settings):
             self.status_log.show_info("not queued: the earlier render was kept")
             return None

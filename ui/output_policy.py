@@ -4,12 +4,14 @@ The engine refuses a folder that holds another job's frames of the same shot (so
 mixes two looks) unless told to overwrite them. The panel sees that first and acts per policy:
 
 * ``version`` (default): write into the first ``<output>/vNNN`` that holds no render of this shot;
-* ``resume``: the given folder, skipping frames already there (same settings only);
+* ``resume``: the given folder, skipping frames already there (same settings only: a folder of other
+  settings is refused in the panel when it can tell, see ``resume_conflict``);
 * ``overwrite``: the given folder, replacing an earlier render (the panel asks first).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -45,21 +47,22 @@ def earlier_render(folder: str | os.PathLike, stem: str) -> bool:
         return False
 
 
-def version_folder(root: str, stem: str, taken: set[str] = frozenset()) -> str:
-    """The first ``root/vNNN`` with no render of ``stem`` on disk and not given to a queued job."""
+def version_folder(root: str, stem: str, taken: set[tuple[str, str]] = frozenset()) -> str:
+    """The first ``root/vNNN`` with no render of ``stem`` on disk and not given to another job of
+    this shot (``taken``: (folder, stem) pairs of jobs sent before)."""
     number = 1
     while True:
         folder = os.path.join(root, f"v{number:03d}")
-        if folder not in taken and not earlier_render(folder, stem):
+        if (folder, stem) not in taken and not earlier_render(folder, stem):
             return folder
         number += 1
 
 
-def resolve(settings: dict, policy: str, taken: set[str] = frozenset()) -> dict:
+def resolve(settings: dict, policy: str, taken: set[tuple[str, str]] = frozenset()) -> dict:
     """The settings to send: output folder and resume/overwrite flags set per ``policy``.
 
-    ``taken`` holds (folder, stem) output folders of jobs queued before this one, so two queued
-    renders of one shot never share a version folder."""
+    ``taken`` holds the (folder, stem) pairs of jobs sent before this one, so two renders of one
+    shot never share a version folder (other shots may share it: their files differ by stem)."""
     root = str(settings.get("output", ""))
     out = dict(settings, resume=False, overwrite=False)
     if policy == VERSION:
@@ -71,6 +74,27 @@ def resolve(settings: dict, policy: str, taken: set[str] = frozenset()) -> dict:
     else:
         raise ValueError(f"unknown output policy {policy!r}")
     return out
+
+
+def resume_conflict(settings: dict) -> str | None:
+    """Why the engine would refuse to resume into the output folder, when the panel can know it:
+    the folder's sidecar belongs to other settings. Exact for the classic backend (its job key
+    depends on the settings only); None otherwise (the engine then decides)."""
+    if settings.get("backend") != "classic":
+        return None
+    from engine.pipeline.config import RenderConfig
+    from engine.pipeline.shot import job_key, sidecar_path
+
+    stem = shot_stem(settings)
+    try:
+        recorded = json.loads(sidecar_path(Path(settings.get("output", "")), stem).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = RenderConfig.from_dict({k: v for k, v in settings.items() if k not in ("resume", "overwrite")})
+    if recorded.get("job_key") in (None, job_key(config, "classic", {}, "cpu")):
+        return None
+    return (f"{settings.get('output')} holds a render of {stem} with other settings, so Resume cannot "
+            "continue it; pick New version (a new folder) or Overwrite")
 
 
 def needs_confirmation(settings: dict, policy: str) -> bool:

@@ -66,7 +66,7 @@ class QueueController(QObject):
         if row is None:
             return
         record = self.model.record(row)
-        taken = {r.output for r in self.model.records() if r.sent is not None and r.status != jr.DONE}
+        taken = {(r.output, output_policy.shot_stem(r.effective)) for r in self.model.records() if r.sent is not None}
         settings = output_policy.resolve(record.settings, record.policy, taken)
         self.model.mark_sent(row, settings)
         self._ran_any = True

@@ -20,8 +20,9 @@ COMPRESSIONS = ("zip", "dwaa", "piz", "none")
 _MATTE_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
-def _stack_channels(rgba: np.ndarray, mattes: dict[str, np.ndarray] | None) -> tuple[np.ndarray, list[str]]:
-    """[H, W, 4] + {name: [H, W]} -> [H, W, 4 + K] float32 and the channel names."""
+def _stack_channels(rgba: np.ndarray, mattes: dict[str, np.ndarray] | None,
+                    float_channels: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
+    """[H, W, 4] + {name: [H, W]} (+ {channel: [H, W]}) -> [H, W, 4 + K] float32 and the channel names."""
     image = np.asarray(rgba, dtype=np.float32)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise ValueError(f"write_exr wants [H, W, 4] (or [H, W, 3]) float data, got shape {image.shape}")
@@ -37,6 +38,11 @@ def _stack_channels(rgba: np.ndarray, mattes: dict[str, np.ndarray] | None) -> t
             raise ValueError(f"matte {name!r} is {plane.shape}, the image is {image.shape[:2]}")
         planes.append(plane[:, :, None])
         names.append(f"matte.{name}")
+    for name, plane in (float_channels or {}).items():
+        if np.shape(plane) != image.shape[:2]:
+            raise ValueError(f"channel {name!r} is {np.shape(plane)}, the image is {image.shape[:2]}")
+        planes.append(np.asarray(plane, dtype=np.float32)[:, :, None])
+        names.append(name)
     return np.concatenate(planes, axis=2), names
 
 
@@ -48,19 +54,23 @@ def write_exr(
     compression: str = "zip",
     full_size: tuple[int, int] | None = None,
     origin: tuple[int, int] = (0, 0),
+    float_channels: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write scene-linear ``rgba`` [H, W, 4] float32 as half-float EXR, atomically.
 
     ``mattes``: {class: [H, W] float32} stored as channels ``matte.<class>``.
     ``metadata``: header attributes (e.g. ``vtoonify/frame``), types kept.
     ``full_size`` (W, H): display window; the data window is the image placed at ``origin`` (x, y).
+    ``float_channels``: {full channel name: [H, W]} kept as 32-bit float (Cryptomatte ids need every bit).
     """
     if compression not in COMPRESSIONS:
         raise OutputError(f"unknown EXR compression {compression!r}", f"use one of {', '.join(COMPRESSIONS)}")
-    pixels, names = _stack_channels(rgba, mattes)
+    pixels, names = _stack_channels(rgba, mattes, float_channels)
     height, width = pixels.shape[:2]
     spec = oiio.ImageSpec(width, height, len(names), oiio.HALF)
     spec.channelnames = tuple(names)
+    if float_channels:
+        spec.channelformats = (oiio.HALF,) * (len(names) - len(float_channels)) + (oiio.FLOAT,) * len(float_channels)
     spec.alpha_channel = 3
     spec.x, spec.y = int(origin[0]), int(origin[1])
     full_w, full_h = (int(full_size[0]), int(full_size[1])) if full_size is not None else (width, height)

@@ -110,7 +110,7 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
         fake, masks = session.model(x, style, d_s, return_mask=True)
     else:
         fake, masks = session.model(x, style, d_s), []
-    g_adv = g_nonsaturating_loss(disc_model(_pool(fake, d_size), *cond)) * o.adv_loss
+    g_adv = g_nonsaturating_loss(disc(_pool(fake, d_size), *cond)) * o.adv_loss  # D frozen: no DDP sync
     rec = F.mse_loss(fake, real) * o.grec_loss
     total = g_adv + rec
     losses["g_adv"], losses["rec"] = g_adv.detach(), rec.detach()

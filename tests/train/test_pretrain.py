@@ -91,3 +91,31 @@ def test_pretrain_target_matches_student_feature_shape(tiny_teachers):
     batch = pairs.sample(2, torch.Generator().manual_seed(0), iteration=0, total_iterations=4)
     feat, skip = student(batch.student_input(), batch.style, batch.degree(), return_feat=True)
     assert feat.shape == batch.feat.shape and skip.shape == batch.skip.shape
+
+
+def test_pretrain_resume_repeats_the_next_step(tiny_teachers, tmp_path):
+    import contextlib
+    import io
+    import json
+
+    from engine.cli import main
+
+    def run(out, *extra):
+        common = ["train", "pretrain", "--backbone", "toonify", "--stylegan-path", tiny_teachers.ffhq,
+                  "--finetunegan-path", tiny_teachers.finetune, "--faceparsing-path", tiny_teachers.faceparsing,
+                  "--out", out, "--name", "t", "--iter", 2, "--batch", 1, "--seed", 3, "--lr", 1e-3,
+                  "--log-every", 1, "--json-log", "--no-progress", *extra]
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            assert main([str(a) for a in common]) == 0
+        return [json.loads(line) for line in text.getvalue().splitlines() if '"iter"' in line]
+
+    first = run(tmp_path / "a", "--save-every", 1)
+    saved = tmp_path / "a" / "vtoonify_t_t" / "pretrain-00001.pt"
+    again = run(tmp_path / "b", "--resume", saved)
+    assert [r["iter"] for r in first] == [1, 2] and [r["iter"] for r in again] == [2]
+    assert again[0] == first[1]
+    a = torch.load(tmp_path / "a" / "vtoonify_t_t" / "pretrain.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "vtoonify_t_t" / "pretrain.pt", weights_only=True)
+    assert a["iter"] == b["iter"] == 2
+    assert all(torch.equal(a["g_ema"][k], b["g_ema"][k]) for k in a["g_ema"])

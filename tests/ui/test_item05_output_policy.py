@@ -24,7 +24,10 @@ def test_new_version_takes_the_first_free_folder(tmp_path):
     _render_in(tmp_path / "v001")
     _render_in(tmp_path / "v002", stem="other")   # another shot's render does not take v002 from 908
     assert op.resolve(settings, op.VERSION)["output"] == str(tmp_path / "v002")
-    assert op.resolve(settings, op.VERSION, taken={str(tmp_path / "v002")})["output"] == str(tmp_path / "v003")
+    assert op.resolve(settings, op.VERSION, taken={(str(tmp_path / "v002"), "908")})["output"] == \
+        str(tmp_path / "v003")
+    assert op.resolve(settings, op.VERSION, taken={(str(tmp_path / "v002"), "651")})["output"] == \
+        str(tmp_path / "v002")  # another shot's job does not take the folder
     named = dict(settings, name="hero")
     assert op.resolve(named, op.VERSION)["output"] == str(tmp_path / "v001")
     resumed = op.resolve(settings, op.RESUME)
@@ -73,10 +76,15 @@ def test_policies_against_the_real_engine(make_window, running_engine, media_dir
     assert second.output == str(out / "v002")
     assert QImage(str(out / "v002" / "908.0001.png")).width() * 2 in range(390, 395)
     window.confirm_overwrite = lambda settings: True
-    # resume into v001 with its own settings keeps both frames
+    # resume into v001 with other settings: refused in the panel, nothing sent
     set_shot(window, media_dir / "908.mp4", out / "v001", 1, 2)
-    window.source_panel.scale_spin.setValue(1.0)
     window.source_panel.policy_combo.setCurrentText(op.POLICIES[op.RESUME])
+    window.source_panel.scale_spin.setValue(0.5)
+    rows = model.rowCount()
+    assert window.add_to_queue() is None and model.rowCount() == rows
+    assert "Resume cannot continue it" in window.status_log.messages()[0]
+    # resume into v001 with its own settings keeps both frames
+    window.source_panel.scale_spin.setValue(1.0)
     key = window.add_to_queue()
     qtbot.waitUntil(lambda: model.record(model.row_of_key(key)).finished, timeout=JOB_TIMEOUT_MS)
     assert model.record(model.row_of_key(key)).skipped == 2
