@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from engine import __version__
 from engine.errors import EXIT_CANCELLED, EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_USER_ERROR, EngineError, JobCancelled
@@ -140,6 +141,48 @@ def _progress_sink(args):
     return OpenJDProgress() if args.openjd_progress else ProgressBar()
 
 
+CANCEL_GRACE_S = 5.0
+"""After Ctrl-C or SIGTERM, how long a job may take to stop at its next check before the CLI ends
+anyway (it may be inside a read that never returns: a stalled network mount)."""
+
+
+def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRACE_S):
+    """Run ``job()`` on a worker thread while the main thread watches for Ctrl-C / SIGTERM.
+
+    A signal sets ``cancel`` (the frame loop stops cleanly at its next check); if the job is still busy
+    ``grace_s`` later, e.g. blocked in a read, JobCancelled is raised here anyway so the process ends.
+    Frames already written stay complete (atomic writes); a temp left behind is reaped by the next run.
+    """
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["result"] = job()
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    def on_signal(signum, frame) -> None:
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    worker = threading.Thread(target=work, name="job", daemon=True)
+    deadline = None
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+            if cancel.is_set() and worker.is_alive():
+                deadline = deadline or time.monotonic() + grace_s
+                if time.monotonic() > deadline:
+                    raise JobCancelled("interrupted while it waited on a read", "run again with --resume to finish it")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 @contextlib.contextmanager
 def cancel_on_sigterm():
     """A cancel event that SIGTERM (a farm killing the task) sets; the job stops between batches,
@@ -201,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         with cancel_on_sigterm() as cancel:
             handler = cmd_render if args.command == "render" else cmd_prepare
             try:
-                return handler(args, sink, cancel)
+                return run_interruptibly(lambda: handler(args, sink, cancel), cancel)
             except KeyboardInterrupt:
                 raise JobCancelled(f"{args.command} interrupted", "run again with --resume to finish it") from None
     except JobCancelled as exc:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from engine.errors import JobCancelled
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.frames import format_frame_ranges, gaps_in, select_frames
+from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import job_device, job_key, load_or_analyse, sidecar_path
+from engine.pipeline.shot import claim_job, job_device, job_key, sidecar_path
 from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
@@ -90,17 +90,6 @@ def _check_cancel(cancel) -> None:
         raise JobCancelled("job cancelled", "")
 
 
-def check_source(source) -> None:
-    """Refuse a damaged video up front: rendering only its decodable head would silently drop frames."""
-    if getattr(source, "truncated", False):
-        from engine.errors import InputError
-
-        raise InputError(
-            f"video {source.path_pattern} is truncated: only {len(source.frame_numbers)} of its "
-            f"{source.expected_frames} frames decode",
-            "copy or export the file again (the end of the file is missing)")
-
-
 def auto_batch(backend_name: str, device, crop_pixels: int) -> int:
     """Frames per forward pass before any measurement: 4 for classic; 1 for VToonify (on CPU a larger
     batch was never faster per frame and peaks higher; on CUDA the first batch is measured and the
@@ -161,8 +150,9 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
     from engine.io import open_source
 
     with open_source(config.source, config.start_number) as source:
-        check_source(source)
+        check_decodable(source, config.frames)
         frames = select_frames(config.frames, source.frame_numbers)
+        out.check_output_memory(config, source.size)
         backend, warnings = make_backend(config, cache)
         holes = gaps_in(frames) if not config.frames else []
         if holes:
@@ -179,9 +169,12 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.clean_stale_temps(out_dir, stem)
             key = job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
                           backend.model_files(), job_device(backend, cache))
-            analysis, wplus, analysed = load_or_analyse(config, source, backend, key, out_dir, stem, cancel)
-            yield JobSetup(source, frames, backend, naming, analysis, wplus, analysed,
-                           str(sidecar_path(out_dir, stem)), warnings)
+            with claim_job(config, source, backend, key, out_dir, stem, cancel) as (analysis, wplus, analysed):
+                for message in analysis.warnings:
+                    warnings.append(message)
+                    _emit(on_event, {"event": "warning", "message": message})
+                yield JobSetup(source, frames, backend, naming, analysis, wplus, analysed,
+                               str(sidecar_path(out_dir, stem)), warnings)
 
 
 def prepare(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
@@ -207,7 +200,9 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         _check_cancel(cancel)
         job.backend.prepare(job.analysis, job.wplus)
         naming, frames = job.naming, job.frames
-        todo = [f for f in frames if not (config.resume and naming.complete(f))]
+        key = job.analysis.job_key
+        todo = [f for f in frames if not (config.resume and naming.complete(f, key))]
+        out.check_foreign_files(naming, todo, key)
         skipped = len(frames) - len(todo)
         _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
                          "fps": 0.0, "eta_s": None, "skipped": skipped})

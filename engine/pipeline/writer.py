@@ -36,8 +36,19 @@ class FrameWriter:
                 self._placement = plan_plate_placement(self.crop, tuple(self.analysis.source_size),
                                                        self.config.scale, stylized_size)
             else:
+                w, h = stylized_size
+                out.check_frame_memory(round(w * self.config.scale), round(h * self.config.scale),
+                                       "use a smaller --scale", f"--scale {self.config.scale:g} in crop space")
                 self._placement = plan_crop_placement(stylized_size, self.config.scale)
         return self._placement
+
+    def display_origin(self) -> tuple[int, int]:
+        """Top-left of the output's display window: the plate's (scaled) in plate space, so an EXR
+        output lines up over a plate whose window does not start at (0, 0); (0, 0) for crops."""
+        if self.config.output_space != "plate":
+            return 0, 0
+        ox, oy = getattr(self.analysis, "display_origin", (0, 0))
+        return round(ox * self.config.scale), round(oy * self.config.scale)
 
     def metadata(self, frame: int) -> dict:
         c = self.crop
@@ -68,15 +79,17 @@ class FrameWriter:
         meta = self.metadata(frame)
         x0, y0, x1, y1 = placement.window
         out_w, out_h = placement.out_size
+        ox, oy = self.display_origin()
         mattes = {n: place_matte(result.mattes[n], placement) for n in self.mattes if n in result.mattes}
         path = self.naming.beauty(frame)
         if self.config.format == "exr":
             rgba = place_rgba(srgb_to_linear(result.rgb), placement)
-            layers, origin = (rgba, mattes), (x0, y0)
+            layers, origin = (rgba, mattes), (ox + x0, oy + y0)
             if self.config.data_window == "full":  # hosts that ignore the data window see the face in place
-                layers, origin = full_frame(rgba, mattes, placement), (0, 0)
+                layers, origin = full_frame(rgba, mattes, placement), (ox, oy)
             write_exr(path, layers[0], mattes=layers[1] or None, metadata=meta,
-                      compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin)
+                      compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin,
+                      full_origin=(ox, oy))
         else:
             rgba = place_rgba(result.rgb, placement)
             canvas = np.zeros((out_h, out_w, 4), np.float32)
@@ -89,7 +102,7 @@ class FrameWriter:
                 full = np.zeros((out_h, out_w), np.float32)
                 full[y0:y1, x0:x1] = matte
                 write_grey(self.naming.matte(name, frame), full, fmt=self.config.format,
-                           bits=self.config.png_bits)
+                           bits=self.config.png_bits, metadata=meta)
         return path
 
 

@@ -124,15 +124,20 @@ def member_number(name: str, prefix: str, padding: int, suffix: str) -> int | No
     if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) < len(prefix) + len(suffix):
         return None
     digits = name[len(prefix):len(name) - len(suffix)]
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits[1:] if sign < 0 else digits
     if not digits.isdigit() or not digits.isascii():
         return None
     if len(digits) == padding or (len(digits) > padding and digits[0] != "0"):
-        return int(digits)
+        return sign * int(digits)
     return None
 
 
 def frame_name(prefix: str, number: int, padding: int, suffix: str) -> str:
-    return f"{prefix}{int(number):0{padding}d}{suffix}"
+    """Frame ``number`` with ``padding`` digits; a negative frame puts its sign before them
+    (``-0005`` for ``####``, as Blender expands ``#``), so every name has the digits the pattern shows."""
+    number = int(number)
+    return f"{prefix}{'-' if number < 0 else ''}{abs(number):0{padding}d}{suffix}"
 
 
 def frame_path(pattern: str, number: int) -> str:

@@ -13,10 +13,15 @@ _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)(\D*)$")
 def frame_path(pattern: str, number: int) -> str:
     """Expand ``####`` (or ``%04d``) in ``pattern`` to ``number``, zero padded to the hash count."""
     if _HASHES.search(pattern):
-        return _HASHES.sub(lambda m: f"{number:0{len(m.group(0))}d}", pattern, count=1)
+        return _HASHES.sub(lambda m: _digits(number, len(m.group(0))), pattern, count=1)
     if _PRINTF.search(pattern):
-        return _PRINTF.sub(lambda m: f"{number:0{int(m.group(1) or 0)}d}", pattern, count=1)
+        return _PRINTF.sub(lambda m: _digits(number, int(m.group(1) or 0)), pattern, count=1)
     raise ValueError(f"sequence pattern {pattern!r} has no #### or %0Nd frame field")
+
+
+def _digits(number: int, width: int) -> str:
+    """``width`` digits after the sign of a negative frame (``-0005``), as the engine names its files."""
+    return f"{'-' if number < 0 else ''}{abs(int(number)):0{width}d}"
 
 
 def frame_paths(pattern: str, numbers: list[int]) -> list[str]:
