@@ -20,6 +20,7 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
     FORMATS,
     OUTPUT_SPACES,
     PNG_BITS,
+    PRECISIONS,
 )
 
 DATA_WINDOWS = ("face", "full")
@@ -60,6 +61,9 @@ class RenderConfig:
     """``auto`` picks CUDA when available."""
     batch: int = DEFAULTS["batch"]
     """Frames per forward pass; 0 = choose from free memory."""
+    precision: str = DEFAULTS["precision"]
+    """Network compute dtype: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the device has fast
+    bf16: CPUs with AVX512-BF16/AMX, CUDA GPUs from Ampere on; else fp32). Part of the job key."""
     format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
     exr_compression: str = DEFAULTS["exr_compression"]
@@ -109,7 +113,10 @@ class RenderConfig:
               f"use one of {', '.join(DATA_WINDOWS)}")
         check(self.output_space in OUTPUT_SPACES, f"unknown output space {self.output_space!r}",
               f"use one of {', '.join(OUTPUT_SPACES)}")
-        check(self.device in DEVICES, f"unknown device {self.device!r}", f"use one of {', '.join(DEVICES)}")
+        check(self.device in DEVICES or _cuda_index(self.device), f"unknown device {self.device!r}",
+              f"use one of {', '.join(DEVICES)} or cuda:N")
+        check(self.precision in PRECISIONS, f"unknown precision {self.precision!r}",
+              f"use one of {', '.join(PRECISIONS)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
         check(not self.cryptomatte or self.format == "exr", "Cryptomatte is an EXR feature; PNG cannot hold it",
@@ -152,6 +159,12 @@ class RenderConfig:
         client may send options this engine does not know yet); the service names them in its reply."""
         known = {f.name for f in dataclasses.fields(RenderConfig)}
         return sorted(str(key) for key in data if key not in known)
+
+
+def _cuda_index(device: str) -> bool:
+    """``cuda:N`` names one GPU by index."""
+    head, _, index = str(device).partition(":")
+    return head == "cuda" and index.isdigit()
 
 
 def _safe_stem(name: str) -> bool:
