@@ -13,12 +13,21 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from engine import __version__
 from engine.errors import EXIT_CANCELLED, EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_USER_ERROR, EngineError, JobCancelled
 
 JOB_COMMANDS = ("render", "prepare")
 """Commands that run a job: SIGTERM cancels them cleanly and their failures map to farm exit codes."""
+
+
+def _device(text: str) -> str:
+    """auto | cpu | cuda | cuda:N."""
+    head, _, index = text.partition(":")
+    if text in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown device {text!r} (use auto, cpu, cuda or cuda:N)")
 
 
 def _padding(text: str) -> tuple[int, int, int, int]:
@@ -65,13 +74,17 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--color-transfer", action="store_true", help="also take the exemplar's colours")
     r.add_argument("--exstyle-image", help="portrait image encoded with pSp as a custom exemplar")
     r.add_argument("--models", dest="models_dir", help="models folder (default: $VTOONIFY_MODELS, then user data)")
-    r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    r.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     r.add_argument("--batch", type=int, default=0, help="frames per forward pass (0 = automatic)")
+    r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="network compute precision; auto = bf16 where the CPU/GPU has fast bf16, else fp32")
     r.add_argument("--format", choices=("exr", "png"), default="exr")
     r.add_argument("--exr-compression", choices=("zip", "dwaa", "piz", "none"), default="zip")
     r.add_argument("--png-bits", type=int, choices=(8, 16), default=8)
     r.add_argument("--mattes", action="store_true", help="write face-parsing mattes (EXR layers matte.<class>)")
     r.add_argument("--matte-files", action="store_true", help="also write each matte as its own sequence")
+    r.add_argument("--cryptomatte", action="store_true",
+                   help="also write the mattes as Cryptomatte layers (EXR only; needs --mattes)")
     r.add_argument("--matte-classes", help="comma-separated matte classes (default: all the backend gives)")
     r.add_argument("--output-space", choices=("plate", "crop"), default="plate",
                    help="plate: over the source frame with alpha (default); crop: the native 4x crop")
@@ -96,7 +109,7 @@ def add_service_commands(sub) -> None:
     s.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
     s.add_argument("--connection-file", help="where to write host/port/token (default: user runtime folder)")
     s.add_argument("--models", dest="models_dir", help="models folder")
-    s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    s.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
                    help="exit once no client is connected and no job is queued or running for this long "
                         "(default 0 = never)")
@@ -128,6 +141,48 @@ def _progress_sink(args):
     if args.json_progress:
         return JsonProgress()
     return OpenJDProgress() if args.openjd_progress else ProgressBar()
+
+
+CANCEL_GRACE_S = 5.0
+"""After Ctrl-C or SIGTERM, how long a job may take to stop at its next check before the CLI ends
+anyway (it may be inside a read that never returns: a stalled network mount)."""
+
+
+def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRACE_S):
+    """Run ``job()`` on a worker thread while the main thread watches for Ctrl-C / SIGTERM.
+
+    A signal sets ``cancel`` (the frame loop stops cleanly at its next check); if the job is still busy
+    ``grace_s`` later, e.g. blocked in a read, JobCancelled is raised here anyway so the process ends.
+    Frames already written stay complete (atomic writes); a temp left behind is reaped by the next run.
+    """
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["result"] = job()
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    def on_signal(signum, frame) -> None:
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    worker = threading.Thread(target=work, name="job", daemon=True)
+    deadline = None
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+            if cancel.is_set() and worker.is_alive():
+                deadline = deadline or time.monotonic() + grace_s
+                if time.monotonic() > deadline:
+                    raise JobCancelled("interrupted while it waited on a read", "run again with --resume to finish it")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 @contextlib.contextmanager
@@ -191,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         with cancel_on_sigterm() as cancel:
             handler = cmd_render if args.command == "render" else cmd_prepare
             try:
-                return handler(args, sink, cancel)
+                return run_interruptibly(lambda: handler(args, sink, cancel), cancel)
             except KeyboardInterrupt:
                 raise JobCancelled(f"{args.command} interrupted", "run again with --resume to finish it") from None
     except JobCancelled as exc:

@@ -23,8 +23,8 @@ from engine.errors import (
 )
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
-OOM_TEXTS = ("out of memory", "cudnn_status_not_alloc", "cublas_status_alloc_failed")
-"""Lower-case fragments of the RuntimeErrors torch raises when a device cannot allocate."""
+OOM_TEXTS = ("out of memory", "can't allocate memory", "cudnn_status_not_alloc", "cublas_status_alloc_failed")
+"""Lower-case fragments of the RuntimeErrors torch raises when a device (or the CPU allocator) cannot allocate."""
 BUSY_TEXTS = ("busy or unavailable",)
 """CUDA's "all CUDA-capable devices are busy or unavailable" (exclusive-process GPUs)."""
 

@@ -6,7 +6,13 @@
 
 from engine.face.align import AlignmentPlan, FaceQuad, align_face, face_quad, plan_alignment
 from engine.face.crop import CropParams, crop_parameters, num_preblurs, scale_and_crop
-from engine.face.landmarks import FaceLandmarker, default_landmarker, find_landmarks
+from engine.face.landmarks import (
+    FaceLandmarker,
+    default_landmarker,
+    find_landmarks,
+    locate_faces,
+    several_faces_warning,
+)
 from engine.face.mattes import MATTE_CLASSES, landmark_mattes
 
 PARSING_CLASSES: tuple[str, ...] = (
@@ -44,7 +50,9 @@ __all__ = [
     "face_quad",
     "find_landmarks",
     "landmark_mattes",
+    "locate_faces",
     "num_preblurs",
     "plan_alignment",
     "scale_and_crop",
+    "several_faces_warning",
 ]

@@ -73,15 +73,22 @@ class FaceLandmarker:
         """Face rectangles in detection order (dlib ``rectangles``)."""
         return list(self._detector(_as_dlib_image(rgb_uint8_hwc), DETECTOR_UPSAMPLE))
 
-    def __call__(self, rgb_uint8_hwc: np.ndarray) -> np.ndarray | None:
-        """68x2 int64 ``[x, y]`` pixel positions of the last detected face, or None if no face."""
+    def locate(self, rgb_uint8_hwc: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int, int, int]]]:
+        """(68x2 int64 landmarks of the face used, or None; every face box as (left, top, right, bottom)).
+
+        The face used is the last detection, as in the official code; callers warn when there are several.
+        """
         img = _as_dlib_image(rgb_uint8_hwc)
         faces = self._detector(img, DETECTOR_UPSAMPLE)
+        boxes = [(int(f.left()), int(f.top()), int(f.right()), int(f.bottom())) for f in faces]
         if len(faces) == 0:
-            return None
+            return None, boxes
         shape = self._predictor(img, faces[len(faces) - 1])  # official keeps the LAST face
-        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.int64)  # [68,2]
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.int64), boxes  # [68,2]
 
+    def __call__(self, rgb_uint8_hwc: np.ndarray) -> np.ndarray | None:
+        """68x2 int64 ``[x, y]`` pixel positions of the last detected face, or None if no face."""
+        return self.locate(rgb_uint8_hwc)[0]
 
 _per_thread = threading.local()
 
@@ -99,6 +106,21 @@ def default_landmarker() -> FaceLandmarker:
 
 
 
+def locate_faces(rgb_uint8_hwc: np.ndarray, landmarker: FaceLandmarker | None = None):
+    """(landmarks of the face used or None, every face box): see ``FaceLandmarker.locate``."""
+    return (landmarker or default_landmarker()).locate(rgb_uint8_hwc)
+
+
+def several_faces_warning(frame: int, boxes: list[tuple[int, int, int, int]]) -> str | None:
+    """The artist-facing note when a frame shows more than one face (None for one face)."""
+    if len(boxes) < 2:
+        return None
+    left, top, right, bottom = boxes[-1]
+    return (f"frame {frame} shows {len(boxes)} faces; the crop follows the face at x {left}-{right}, "
+            f"y {top}-{bottom} (the last one found, as the official code does): crop the plate to one "
+            "face to choose another")
+
+
 def find_landmarks(rgb_uint8_hwc: np.ndarray, landmarker: FaceLandmarker | None = None) -> np.ndarray | None:
     """68x2 int landmarks ``[x, y]`` of the last face dlib finds in an RGB uint8 frame, or None."""
-    return (landmarker or default_landmarker())(rgb_uint8_hwc)
+    return locate_faces(rgb_uint8_hwc, landmarker)[0]

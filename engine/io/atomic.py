@@ -1,29 +1,41 @@
-"""Atomic file writes: write to a hidden temp name in the target folder, then ``os.replace``.
+"""Atomic file writes: write to a hidden temp name in the target folder, check it, then ``os.replace``.
 
 Why: farm chunks and ``--resume`` decide "is frame N done?" by the file existing, so a file must
 never exist half-written. The temp file sits in the same folder (same filesystem, so the rename is
-atomic) and is named ``.<name>.<pid>.tmp`` so it is hidden and cannot be mistaken for output.
+atomic) and is named ``.<name>.<host>-<pid>.<random>.tmp`` so it is hidden and cannot be mistaken for
+output. It is created here with ``O_CREAT|O_EXCL|O_NOFOLLOW`` under a name nobody can predict, so a
+link planted in the folder is never written through; the rename checks it is still the file created.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import socket
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.errors import EngineError, OutputError
+from engine.errors import DiskFullError, EngineError, OutputError
+
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_EXCLUSIVE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+LOW_SPACE_BYTES = 1 << 20
+"""Free space under which a failed write is reported as a full disk (writers that hide the errno)."""
 
 
-def temp_path_for(path: str | os.PathLike) -> Path:
-    """The hidden temp name used while ``path`` is being written: ``.<name>.<host>-<pid>.tmp``.
+def temp_path_for(path: str | os.PathLike, token: str | None = None) -> Path:
+    """A hidden temp name for writing ``path``: ``.<name>.<host>-<pid>.<random>.tmp``.
 
-    The host is part of the name because farm nodes share output folders: only the node that wrote a
-    temp can tell whether its process is gone (``engine.pipeline.outputs.clean_stale_temps``).
+    The host and pid are part of the name because farm nodes share output folders: only the node that
+    wrote a temp can tell whether its process is gone (``engine.pipeline.outputs.clean_stale_temps``).
+    The random part makes the name unpredictable, so nobody can plant a link there in advance.
     """
     target = Path(path)
-    return target.with_name(f".{target.name}.{host_tag()}-{os.getpid()}.tmp")
+    token = token or secrets.token_hex(6)
+    return target.with_name(f".{target.name}.{host_tag()}-{os.getpid()}.{token}.tmp")
 
 
 def host_tag() -> str:
@@ -32,37 +44,122 @@ def host_tag() -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
 
 
+def create_exclusive(path: Path, mode: int = 0o644) -> int:
+    """Create ``path`` as a new regular file and return its fd; never opens an existing file or link."""
+    return os.open(path, _EXCLUSIVE, mode)
+
+
+def new_temp(target: Path, attempts: int = 8) -> tuple[Path, int]:
+    """Create a fresh temp file beside ``target``: (path, open fd). A name that exists is skipped."""
+    for _ in range(attempts):
+        temp = temp_path_for(target)
+        try:
+            return temp, create_exclusive(temp)
+        except FileExistsError:
+            continue
+    raise OutputError(f"cannot create a temporary file beside {target}: every name tried exists",
+                      "remove stray hidden files from the output folder")
+
+
+def is_disk_full(exc: BaseException | None, folder: Path) -> bool:
+    """True for ENOSPC/EDQUOT, or when a writer failed without an errno and the volume is (nearly) full."""
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < LOW_SPACE_BYTES
+
+
+def disk_full_error(target: Path) -> DiskFullError:
+    return DiskFullError(f"the disk holding {target.parent} is full or over quota; {target.name} was not written",
+                         "free space (or raise the quota) and run again with --resume")
+
+
 def _remove_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path to write; on success rename it onto ``path``, on any failure delete it.
+def _same_file(temp: Path, created: os.stat_result) -> bool:
+    try:
+        now = os.lstat(temp)
+    except OSError:
+        return False
+    return stat.S_ISREG(now.st_mode) and (now.st_dev, now.st_ino) == (created.st_dev, created.st_ino)
 
-    The folder must already exist (the engine creates the output folder once, up front); a missing
-    or read-only folder raises OutputError naming it.
-    """
+
+@contextlib.contextmanager
+def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None) -> Iterator[tuple[Path, int]]:
+    """Create the temp exclusively, yield (temp, open fd), then check it and rename it onto ``path``."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"output folder {folder} does not exist", "create it or pick another output folder")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder} is not writable", "check its permissions or pick another folder")
-    temp = temp_path_for(target)
     try:
-        yield temp
-        if not temp.exists():
+        temp, fd = new_temp(target)
+    except OSError as exc:
+        if is_disk_full(exc, folder):
+            raise disk_full_error(target) from exc
+        raise OutputError(f"could not write {target}: {exc.strerror or exc}", "check folder permissions") from exc
+    created = os.fstat(fd)
+    try:
+        yield temp, fd
+        if not _same_file(temp, created):
+            raise OutputError(f"the temporary file for {target.name} was replaced while it was written",
+                              "make sure no other program writes into the output folder")
+        if os.lstat(temp).st_size == 0:
             raise OutputError(f"nothing was written for {target}", "check free disk space and permissions")
+        if verify is not None:
+            verify(temp)
         os.replace(temp, target)
-    except EngineError:
+    except DiskFullError:
         _remove_quietly(temp)
         raise
-    except OSError as exc:
+    except EngineError as exc:
+        full = isinstance(exc, OutputError) and is_disk_full(None, folder)  # before the temp frees space
         _remove_quietly(temp)
+        if full:
+            raise disk_full_error(target) from exc
+        raise
+    except OSError as exc:
+        full = is_disk_full(exc, folder)
+        _remove_quietly(temp)
+        if full:
+            raise disk_full_error(target) from exc
         raise OutputError(f"could not write {target}: {exc.strerror or exc}",
                           "check free disk space and folder permissions") from exc
     except BaseException:
         _remove_quietly(temp)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, verify: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Yield a freshly created, empty temp path to write (for writers that take a name, such as OIIO);
+    on success rename it onto ``path``.
+
+    ``verify(temp)`` runs before the rename and raises OutputError if the file is not complete (a writer
+    that failed silently). On any failure the temp is deleted; a full disk raises DiskFullError. The
+    folder must already exist (the engine creates the output folder once, up front).
+    """
+    with _atomic_temp(path, verify) as (temp, _fd):
+        yield temp
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator:
+    """Like ``atomic_path`` but yields the temp as a file object on the exclusively created fd (Python
+    writers: JSON, torch.save), so nothing is reopened by name."""
+    with _atomic_temp(path, None) as (_temp, fd):
+        fh = os.fdopen(os.dup(fd), mode, **kwargs)
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())

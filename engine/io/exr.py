@@ -54,13 +54,15 @@ def write_exr(
     compression: str = "zip",
     full_size: tuple[int, int] | None = None,
     origin: tuple[int, int] = (0, 0),
+    full_origin: tuple[int, int] = (0, 0),
     float_channels: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write scene-linear ``rgba`` [H, W, 4] float32 as half-float EXR, atomically.
 
     ``mattes``: {class: [H, W] float32} stored as channels ``matte.<class>``.
     ``metadata``: header attributes (e.g. ``vtoonify/frame``), types kept.
-    ``full_size`` (W, H): display window; the data window is the image placed at ``origin`` (x, y).
+    ``full_size`` (W, H): display window, starting at ``full_origin`` (x, y) (overscan plates, negative
+    origins); the data window is the image placed at ``origin`` (x, y), in the same coordinates.
     ``float_channels``: {full channel name: [H, W]} kept as 32-bit float (Cryptomatte ids need every bit).
     """
     if compression not in COMPRESSIONS:
@@ -74,7 +76,8 @@ def write_exr(
     spec.alpha_channel = 3
     spec.x, spec.y = int(origin[0]), int(origin[1])
     full_w, full_h = (int(full_size[0]), int(full_size[1])) if full_size is not None else (width, height)
-    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, full_w, full_h
+    spec.full_x, spec.full_y = int(full_origin[0]), int(full_origin[1])
+    spec.full_width, spec.full_height = full_w, full_h
     spec.attribute("compression", compression)
     spec.attribute("oiio:ColorSpace", "lin_rec709")
     set_metadata(spec, metadata)

@@ -18,6 +18,7 @@ import OpenImageIO as oiio
 
 from engine.errors import InputError
 from engine.io.colour import float_to_srgb, quantise_uint8, uint16_to_uint8
+from engine.io.files import require_regular_file
 
 _FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 
@@ -25,10 +26,9 @@ _FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
     """Open and fully read an image; OIIO's error strings become InputError."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"no such file: {p}", "check the path")
     if p.is_dir():
         raise InputError(f"{p} is a folder, not an image", "give an image file or a sequence pattern")
+    require_regular_file(p)
     # Ask for alpha as stored: OIIO would otherwise premultiply PNG/TIFF colour by alpha on read.
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)
@@ -69,6 +69,13 @@ def read_image(path: str | os.PathLike, full_window: bool = False) -> np.ndarray
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(W, H) of the display window, read from the header only."""
+    return display_window(path)[2:]
+
+
+def display_window(path: str | os.PathLike) -> tuple[int, int, int, int]:
+    """(x, y, W, H) of the display window, read from the header only (x, y are 0 except for EXR plates
+    with overscan or a moved origin; W, H are swapped for EXIF-rotated photos as ``read_rgb8`` turns them)."""
+    require_regular_file(path)
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         raise InputError(f"cannot read image {path}: {oiio.geterror().strip()}",
@@ -78,7 +85,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         width, height = int(spec.full_width), int(spec.full_height)
         if spec.format.basetype not in _FLOAT_TYPES and spec.getattribute("Orientation") in (5, 6, 7, 8):
             width, height = height, width  # read_rgb8 applies the 90-degree EXIF rotation
-        return width, height
+        return int(spec.full_x), int(spec.full_y), width, height
     finally:
         inp.close()
 
@@ -97,6 +104,8 @@ def read_rgb8(path: str | os.PathLike) -> np.ndarray:
     if basetype in _FLOAT_TYPES:
         declared = buf.spec().getattribute("oiio:ColorSpace")  # e.g. lin_rec709_scene, lin_ap1_scene
         linear = np.ascontiguousarray(_to_three_channels(buf.get_pixels(oiio.FLOAT)))
+        # NaN/inf pixels (bad renders, broken comps) become black / clipped, without numpy warnings.
+        linear = np.nan_to_num(linear, nan=0.0, posinf=np.finfo(np.float32).max, neginf=0.0)
         rgb = quantise_uint8(float_to_srgb(linear, declared if isinstance(declared, str) else None))
     else:
         # cv2.imread honours the EXIF orientation and the official code reads photos with it.

@@ -1,8 +1,9 @@
 """One place that writes an array through an OIIO ImageOutput, atomically.
 
 OIIO reports failure through ``None``/``False`` return values and ``geterror()`` instead of raising;
-this turns those into OutputError. The temp file ends in ``.tmp``, so the plugin is chosen by
-format name, not by extension.
+this turns those into OutputError. Some of its writers (PNG) also fail *without* reporting it when the
+disk fills, so every file is read back (header, then its last row, which needs every byte before it)
+before it takes its name. The temp file ends in ``.tmp``, so the plugin is chosen by format name.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import OpenImageIO as oiio
 from engine.errors import OutputError
 from engine.io.atomic import atomic_path
 
-MetadataValue = str | int | float
+MetadataValue = str | int | float | tuple
+"""A plain value, or (oiio.TypeDesc, values) for typed attributes such as ``smpte:TimeCode``."""
 
 
 def set_metadata(spec: oiio.ImageSpec, metadata: dict[str, MetadataValue] | None) -> None:
     """Copy ``metadata`` into header attributes, keeping int/float types (bools become ints)."""
     for key, value in (metadata or {}).items():
-        if isinstance(value, (bool, int, np.integer)):
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], oiio.TypeDesc):
+            spec.attribute(str(key), value[0], value[1])
+        elif isinstance(value, (bool, int, np.integer)):
             spec.attribute(str(key), int(value))
         elif isinstance(value, (float, np.floating)):
             spec.attribute(str(key), float(value))
@@ -29,9 +33,42 @@ def set_metadata(spec: oiio.ImageSpec, metadata: dict[str, MetadataValue] | None
             spec.attribute(str(key), str(value))
 
 
+def check_written(path: str | os.PathLike, format_name: str, spec: oiio.ImageSpec | None = None,
+                  name: str | None = None) -> None:
+    """Raise OutputError unless ``path`` is a complete ``format_name`` image (matching ``spec`` if given).
+
+    Reads the header, then the last row of pixels: PNG decodes as one stream and EXR's last chunk sits
+    at the end of the file, so a truncated or empty file fails here.
+    """
+    label = name or os.path.basename(str(path))
+    inp = oiio.ImageInput.open(str(path))  # found by content: the temp name ends in .tmp
+    if inp is None or inp.format_name() != format_name:
+        detail = oiio.geterror().strip() if inp is None else f"it reads as {inp.format_name()}"
+        if inp is not None:
+            inp.close()
+        raise OutputError(f"{label} is not a readable {format_name} file ({detail or 'bad header'})",
+                          "check free disk space; the frame was not written")
+    try:
+        got = inp.spec()
+        if spec is not None and (got.width, got.height, got.nchannels, got.x, got.y) != \
+                (spec.width, spec.height, spec.nchannels, spec.x, spec.y):
+            raise OutputError(f"{label} reads back as {got.width}x{got.height}x{got.nchannels}, "
+                              f"not {spec.width}x{spec.height}x{spec.nchannels}", "check free disk space")
+        last = inp.read_scanline(got.y + got.height - 1, got.z, oiio.FLOAT)
+        if last is None or inp.has_error:
+            raise OutputError(f"{label} is truncated ({inp.geterror().strip() or 'last row unreadable'})",
+                              "check free disk space; the frame was not written")
+    finally:
+        inp.close()
+
+
 def write_with_oiio(path: str | os.PathLike, format_name: str, spec: oiio.ImageSpec, pixels: np.ndarray) -> None:
-    """Write ``pixels`` [H, W, C] described by ``spec`` to ``path`` with plugin ``format_name``."""
-    with atomic_path(path) as temp:
+    """Write ``pixels`` [H, W, C] described by ``spec`` to ``path`` with plugin ``format_name``; the file
+    is read back before it is renamed into place."""
+    def verify(temp) -> None:
+        check_written(temp, format_name, spec, os.path.basename(str(path)))
+
+    with atomic_path(path, verify) as temp:
         out = oiio.ImageOutput.create(format_name)
         if out is None:
             raise OutputError(f"OIIO has no {format_name} writer: {oiio.geterror().strip()}",

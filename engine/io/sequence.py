@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource, describe_numbers
-from engine.io.image import image_size, read_rgb8
+from engine.io.image import display_window, read_rgb8
 from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
 
@@ -95,7 +95,10 @@ class SequenceSource(FrameSource):
                              "check the path, the padding (#### = 4 digits) and the extension")
         self._numbers = list(self._files)
         self.fps = None
-        self.size = image_size(self._files[self._numbers[0]])
+        x, y, w, h = display_window(self._files[self._numbers[0]])
+        self.size = (w, h)
+        self.display_origin = (x, y)
+        """Top-left of the first frame's display window (EXR overscan / moved origin)."""
 
     @property
     def frame_numbers(self) -> list[int]:

@@ -9,7 +9,8 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource
-from engine.io.image import image_size, read_rgb8
+from engine.io.files import require_regular_file
+from engine.io.image import display_window, read_rgb8
 from engine.io.sequence import SequenceSource, parse_pattern, pattern_from_member, scan
 from engine.io.video import VideoSource
 from engine.service import catalog
@@ -27,7 +28,9 @@ class ImageSource(FrameSource):
         self.path_pattern = str(self._path)
         self.start_number = int(start_number)
         self.fps = None
-        self.size = image_size(self._path)
+        x, y, w, h = display_window(self._path)
+        self.size = (w, h)
+        self.display_origin = (x, y)
         self._rgb: np.ndarray | None = None
 
     @property
@@ -58,6 +61,7 @@ def open_source(path: str | os.PathLike, start_number: int = 1) -> FrameSource:
     if file.is_dir():
         raise InputError(f"{file} is a folder", "give a video, an image, or a sequence pattern such as "
                          "shot.####.exr")
+    require_regular_file(file)  # a FIFO, socket or device would block the read forever
     if file.suffix.lower() in IMAGE_EXTENSIONS:
         member = pattern_from_member(file)
         if member is not None:

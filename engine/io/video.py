@@ -9,14 +9,19 @@ consecutive reads keep decoding without seeking.
 
 Damaged files: if demuxing fails, the container says it holds more frames (or a longer duration) than
 were found, or a packet lies past the end of the file, the file is treated as truncated and the index is
-rebuilt by decoding, keeping only frames that decode (``truncated`` is then True and ``frame_numbers``
-counts real frames). A file that cannot even be opened raises InputError. Streams without timestamps
-(raw ``.h264``) are numbered in decode order and re-decoded from the start when reading backwards.
+rebuilt by decoding, keeping every frame that decodes. Frames are numbered by their timestamp against
+the stream's frame rate, so a hole mid-file does not shift the frames after it: the missing numbers
+are ``damaged_frames`` ("frames 10-18 cannot be decoded") and the others read normally. Streams whose
+timestamps do not sit on one rate (variable frame rate) are numbered in presentation order. A file that
+cannot even be opened raises InputError. Streams without timestamps (raw ``.h264``) are numbered in
+decode order and re-decoded from the start when reading backwards.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource
+from engine.io.files import require_regular_file
 
 # First bytes of container formats we recognise, to tell "damaged video" from "not a video at all".
 _SIGNATURES = (
@@ -61,9 +67,14 @@ class _FrameIndex:
     expected_frames: int
     by_count: bool = False
     """True when the stream has no timestamps: frame i is the i-th decoded frame."""
+    indices: tuple[int, ...] = ()
+    """Frame index (from 0) of each entry of ``pts``; gaps are frames that cannot be decoded."""
+    damaged: tuple[int, ...] = ()
+    """Frame indices the container should hold but that cannot be decoded."""
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
+    require_regular_file(path)  # av.open on a FIFO or device would block forever
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -124,44 +135,106 @@ def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool, int]:
 
 def _index_by_decode(path: Path) -> tuple[list[int], list[int], bool, bool]:
     """Decode every frame that decodes -> (frame pts, keyframe pts, intact?, numbered by count?);
-    for damaged files and streams without timestamps (then frames are numbered by decode order)."""
+    for damaged files and streams without timestamps (then frames are numbered by decode order).
+
+    Packets are decoded one by one, so a packet that fails to decode is skipped and decoding goes on
+    after the damage; only a container that cannot be demuxed any further ends the scan."""
     pts: list[int] = []
     keyframes: list[int] = []
     intact = True
     by_count = False
     container = _open_container(path)
-    try:
-        stream = container.streams.video[0]
-        for count, frame in enumerate(container.decode(stream)):
+    stream = container.streams.video[0]
+
+    def take(frames) -> None:
+        nonlocal by_count
+        for frame in frames:
             by_count = by_count or frame.pts is None
-            pts.append(count if by_count else int(frame.pts))
+            pts.append(len(pts) if by_count else int(frame.pts))
             if frame.key_frame:
                 keyframes.append(pts[-1])
+
+    try:
+        for packet in container.demux(stream):
+            try:
+                take(packet.decode())
+            except (av.FFmpegError, OSError, ValueError):
+                intact = False  # this packet is damaged: keep going
     except (av.FFmpegError, OSError):
-        intact = False  # keep the frames decoded before the damage
+        intact = False  # the container ends here: keep the frames decoded before the damage
     finally:
         container.close()
     if by_count:
         return list(range(len(pts))), [0], intact, True
-    return sorted(pts), sorted(keyframes), intact, False
+    return sorted(set(pts)), sorted(set(keyframes)), intact, False
+
+
+def _stream_timing(path: Path) -> tuple[float | None, float | None, int | None, float | None]:
+    """(time base, frame rate, start pts, container duration in seconds) of the video stream."""
+    container = _open_container(path)
+    try:
+        stream = container.streams.video[0]
+        rate = stream.guessed_rate or stream.average_rate
+        duration = container.duration / av.time_base if container.duration else None
+        return (float(stream.time_base) if stream.time_base else None, float(rate) if rate else None,
+                stream.start_time, duration)
+    finally:
+        container.close()
+
+
+def number_by_time(pts: list[int], time_base: float | None, rate: float | None,
+                   start: int | None) -> list[int] | None:
+    """Frame index of each pts on the stream's rate grid; None when the timestamps are not on one grid
+    (variable frame rate: numbered in order instead)."""
+    if not pts or not time_base or not rate:
+        return None
+    origin = start if start is not None and start <= pts[0] else pts[0]
+    exact = [(p - origin) * time_base * rate for p in pts]
+    indices = [round(x) for x in exact]
+    if any(abs(x - i) > 0.3 for x, i in zip(exact, indices)) or indices[0] < 0:
+        return None
+    if any(b <= a for a, b in itertools.pairwise(indices)):
+        return None
+    return indices
+
+
+def _with_numbers(index: _FrameIndex, path: Path) -> _FrameIndex:
+    """Number the frames of ``index`` by timestamp and list the frames that are missing."""
+    in_order = dataclasses.replace(index, indices=tuple(range(len(index.pts))))
+    if index.by_count:
+        return in_order
+    time_base, rate, start, duration = _stream_timing(path)
+    indices = number_by_time(index.pts, time_base, rate, start)
+    if indices is None:
+        return in_order
+    total = max(indices[-1] + 1, index.expected_frames if index.truncated else 0)
+    if index.truncated and duration and rate:
+        total = max(total, min(round(duration * rate), indices[-1] + 1 + 100_000))
+    have = set(indices)
+    damaged = tuple(i for i in range(total) if i not in have)
+    return dataclasses.replace(index, indices=tuple(indices), damaged=damaged,
+                               truncated=bool(damaged) or index.truncated,
+                               expected_frames=max(index.expected_frames, total))
 
 
 def build_frame_index(path: Path) -> _FrameIndex:
     """Frame pts list for ``path`` (demux only when the file is intact)."""
     pts, keyframes, intact, expected = _index_by_demux(path)
     if intact and pts:
-        return _FrameIndex(pts, keyframes, truncated=False, expected_frames=expected or len(pts))
+        return _with_numbers(_FrameIndex(pts, keyframes, truncated=False, expected_frames=expected or len(pts)),
+                             path)
     pts, keyframes, decoded_intact, by_count = _index_by_decode(path)
     truncated = not (intact and decoded_intact) or len(pts) < expected
     if not pts:
         raise InputError(f"video {path} has no decodable frames (it looks truncated or damaged)",
                          "re-export or re-copy the file")
-    return _FrameIndex(pts, keyframes or pts[:1], truncated=truncated, expected_frames=max(expected, len(pts)),
-                       by_count=by_count)
+    return _with_numbers(_FrameIndex(pts, keyframes or pts[:1], truncated=truncated,
+                                     expected_frames=max(expected, len(pts)), by_count=by_count), path)
 
 
 class VideoSource(FrameSource):
-    """A video file; frame ``start_number + i`` is the i-th frame in presentation order."""
+    """A video file; frame ``start_number + i`` is the frame at time i / rate (the i-th frame in
+    presentation order for variable frame rate)."""
 
     kind = "video"
 
@@ -172,8 +245,11 @@ class VideoSource(FrameSource):
         index = build_frame_index(self._path)
         self._pts = index.pts
         self._keyframe_pts = index.keyframe_pts
+        self._indices = list(index.indices)
         self.truncated = index.truncated
         """True when the file is damaged; only the frames that decode are numbered."""
+        self.damaged_frames = [self.start_number + i for i in index.damaged]
+        """Frame numbers the file should hold but that cannot be decoded (empty for intact files)."""
         self.expected_frames = index.expected_frames
         """Frame count the container claims (equals ``len(self)`` for intact files)."""
         self._by_count = index.by_count
@@ -195,23 +271,41 @@ class VideoSource(FrameSource):
 
     @property
     def frame_numbers(self) -> list[int]:
-        return list(range(self.start_number, self.start_number + len(self._pts)))
+        return [self.start_number + i for i in self._indices]
 
     def __len__(self) -> int:
         return len(self._pts)
 
     def _index_of(self, frame_number: int) -> int:
-        index = int(frame_number) - self.start_number
-        if not 0 <= index < len(self._pts):
-            raise self._out_of_range(frame_number)
-        return index
+        """Position in ``_pts`` of ``frame_number``."""
+        wanted = int(frame_number) - self.start_number
+        position = bisect.bisect_left(self._indices, wanted)
+        if position < len(self._indices) and self._indices[position] == wanted:
+            return position
+        if int(frame_number) in self.damaged_frames:
+            raise InputError(f"frame {frame_number} of {self._path} cannot be decoded (the file is damaged there)",
+                             "re-export or re-copy the file, or render frames that decode")
+        raise self._out_of_range(frame_number)
+
+    def _number_at(self, position: int) -> int:
+        return self.start_number + self._indices[position]
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames from the current position; a packet that fails to decode (damage) is skipped,
+        as when the index was built, so the frames after it stay reachable."""
+        for packet in self._container.demux(self._stream):
+            try:
+                frames = packet.decode()
+            except (av.FFmpegError, ValueError):
+                continue
+            yield from frames
 
     def _restart(self) -> None:
         """Decode from the first frame again (streams that cannot seek, or a seek that overshot)."""
         self._container.close()
         self._container = _open_container(self._path)
         self._stream = self._container.streams.video[0]
-        self._decoder = self._container.decode(self._stream)
+        self._decoder = self._frames()
         self._last_index = -1
         self._counter = 0
 
@@ -227,7 +321,7 @@ class VideoSource(FrameSource):
         except (av.FFmpegError, OSError):
             self._restart()  # raw streams (.h264) cannot seek
             return
-        self._decoder = self._container.decode(self._stream)
+        self._decoder = self._frames()
         self._last_index = -1
 
     def _needs_seek(self, index: int) -> bool:
@@ -266,10 +360,10 @@ class VideoSource(FrameSource):
                     self._last_index = bisect.bisect_left(self._pts, stamp)
             except (av.FFmpegError, OSError) as exc:
                 self._decoder = None
-                raise InputError(f"frame {self.start_number + index} of {self._path} cannot be decoded: {exc}",
+                raise InputError(f"frame {self._number_at(index)} of {self._path} cannot be decoded: {exc}",
                                  "the file is damaged; re-export it or render a range before the damage") from exc
             self._decoder = None
-        raise InputError(f"frame {self.start_number + index} of {self._path} could not be found by seeking",
+        raise InputError(f"frame {self._number_at(index)} of {self._path} could not be found by seeking",
                          "the file's timestamps are broken; re-export it (e.g. ffmpeg -c copy) and retry")
 
     def read(self, frame_number: int) -> np.ndarray:

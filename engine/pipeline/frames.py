@@ -13,11 +13,15 @@ from engine.errors import FrameRangeError
 _PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?(?:x\s*(\d+)\s*)?$")
 
 
-def parse_frame_ranges(text: str) -> list[int]:
-    """Parse ``a-b[xstep]`` parts separated by commas; duplicates removed, order ascending."""
+MAX_FRAMES = 10_000_000
+"""Most frames one range text may expand to without a source to check it against."""
+
+
+def parse_frame_parts(text: str) -> list[range]:
+    """Parse ``a-b[xstep]`` parts separated by commas into ranges, without expanding them."""
     if text is None or not str(text).strip():
-        raise FrameRangeError("empty frame range", "give frames like 1-10 or 1001-1100,1200")
-    frames: set[int] = set()
+        raise FrameRangeError("empty frame range", "give frames like 1-10 or 1001-1100, or leave --frames out")
+    parts = []
     for part in str(text).split(","):
         m = _PART.match(part)
         if not m:
@@ -30,28 +34,81 @@ def parse_frame_ranges(text: str) -> list[int]:
             raise FrameRangeError(f"frame range {part.strip()!r} runs backwards", f"write it as {last}-{first}")
         if step < 1:
             raise FrameRangeError(f"frame step in {part.strip()!r} must be at least 1", "use x1 or more")
-        frames.update(range(first, last + 1, step))
+        parts.append(range(first, last + 1, step))
+    return parts
+
+
+def parse_frame_ranges(text: str, limit: int = MAX_FRAMES) -> list[int]:
+    """Parse ``a-b[xstep]`` parts separated by commas; duplicates removed, order ascending.
+
+    The size is checked before anything is expanded, so a typo like ``1-99999999999`` is an error, not
+    an allocation of billions of numbers.
+    """
+    parts = parse_frame_parts(text)
+    count = sum(len(r) for r in parts)
+    if count > limit:
+        raise FrameRangeError(f"frame range {str(text).strip()!r} asks for {count} frames",
+                              f"ask for at most {limit} frames")
+    frames: set[int] = set()
+    for r in parts:
+        frames.update(r)
     return sorted(frames)
 
 
 def select_frames(text: str | None, available: list[int]) -> list[int]:
-    """Frames to render: all available ones, or the requested ones, each of which must exist."""
-    if text is None or not str(text).strip():
+    """Frames to render: all available ones (``text`` None), or the requested ones, each of which must
+    exist. Each range is checked against the source's span before it is expanded."""
+    if text is None:
         return list(available)
-    wanted = parse_frame_ranges(text)
-    have = set(available)
-    lo, hi = (available[0], available[-1]) if available else (None, None)
-    outside = [f for f in wanted if f not in have and not (available and lo <= f <= hi)]
+    parts = parse_frame_parts(text)
+    if not available:
+        raise FrameRangeError("the source has no frames", "check the source")
+    lo, hi = available[0], available[-1]
+    outside = [piece for r in parts for piece in _outside(r, lo, hi) if len(piece)]
     if outside:
+        shown = ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in outside[:5])
+        single = len(outside) == 1 and len(outside[0]) == 1
         raise FrameRangeError(
-            f"{_frames_text(outside)} outside the source (it has frames {lo}-{hi}, {len(available)} in all)",
+            f"{'frame' if single else 'frames'} {shown}{' ...' if len(outside) > 5 else ''} "
+            f"{'is' if single else 'are'} outside the source (it has frames {lo}-{hi}, {len(available)} in all)",
             f"ask for frames within {lo}-{hi}, or set --start-number to renumber a video")
+    wanted = sorted(set().union(*parts))  # every part lies within the source now: bounded by its span
+    have = set(available)
     gaps = [f for f in wanted if f not in have]
     if gaps:
         raise FrameRangeError(
             f"{_frames_text(gaps)} missing from the source (a gap in its frames {lo}-{hi})",
             "render the missing frames upstream, or ask for a range without gaps")
     return wanted
+
+
+def _outside(r: range, lo: int, hi: int) -> tuple[range, range]:
+    """The parts of ``r`` below ``lo`` and above ``hi`` (as ranges: never expanded)."""
+    below = range(r.start, min(r.stop, lo), r.step)
+    first_above = r.start + max(0, -(-(hi + 1 - r.start) // r.step)) * r.step
+    return below, range(max(first_above, r.start), r.stop, r.step)
+
+
+def check_decodable(source, requested: str | None) -> None:
+    """Refuse frames a damaged video cannot decode, naming them; frames that decode render normally.
+
+    Without a frame range every frame is asked for, so any damage is refused: rendering only the
+    frames that decode would silently leave holes.
+    """
+    damaged = list(getattr(source, "damaged_frames", ()) or ())
+    if not damaged:
+        return
+    span = sorted(set(source.frame_numbers) | set(damaged))
+    hit = damaged if requested is None else sorted(set(select_frames(requested, span)) & set(damaged))
+    if not hit:
+        return
+    from engine.errors import InputError
+
+    good = [f for f in source.frame_numbers if f not in set(damaged)]
+    raise InputError(
+        f"frames {format_frame_ranges(hit)} of {source.path_pattern} cannot be decoded (the file is damaged)",
+        f"re-export or re-copy the file, or render only frames that decode: --frames {format_frame_ranges(good)}"
+        if good else "re-export or re-copy the file")
 
 
 def _frames_text(frames: list[int]) -> str:

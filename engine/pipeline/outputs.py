@@ -1,7 +1,10 @@
 """Output file names, the no-clobber and writability checks, and stale temp-file cleanup.
 
 Output frame N of a job is always ``<stem>.<N padded>.<ext>``, whatever chunk renders it, so farm
-chunks and resumed runs agree on names and a complete file is one that exists (writes are atomic).
+chunks and resumed runs agree on names. Every file the engine writes carries its job key in the header
+(``vtoonify/job``): that stamp, not a name pattern, is what makes a file "ours" to skip on ``--resume`` or
+delete on ``--overwrite``. A file counts as done only if it is a regular file (not a link) that reads back
+completely and carries this job's stamp.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +20,9 @@ from pathlib import Path
 from engine.errors import OutputError
 from engine.service.connection import pid_alive  # stdlib-only; also knows Windows
 
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.tmp$")
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)(?:\.[0-9a-f]{12})?\.tmp$")
+JOB_STAMP = "vtoonify/job"
+"""Header attribute holding the job key of every file the engine writes."""
 
 
 def safe_stem(text: str) -> str:
@@ -42,11 +48,18 @@ class OutputNaming:
     mattes: tuple[str, ...] = ()
     matte_files: bool = False
 
+    def number(self, frame: int) -> str:
+        """``digits`` digits, after a minus sign for negative frames (``-0005``), as ``#`` announces
+        (the one grammar the panel and the add-on use too)."""
+        from engine.service import catalog
+
+        return catalog.frame_name("", frame, self.digits, "")
+
     def beauty(self, frame: int) -> Path:
-        return self.out_dir / f"{self.stem}.{frame:0{self.digits}d}.{self.ext}"
+        return self.out_dir / f"{self.stem}.{self.number(frame)}.{self.ext}"
 
     def matte(self, name: str, frame: int) -> Path:
-        return self.out_dir / f"{self.stem}.matte_{name}.{frame:0{self.digits}d}.{self.ext}"
+        return self.out_dir / f"{self.stem}.matte_{name}.{self.number(frame)}.{self.ext}"
 
     def files(self, frame: int) -> list[Path]:
         files = [self.beauty(frame)]
@@ -54,8 +67,9 @@ class OutputNaming:
             files += [self.matte(n, frame) for n in self.mattes]
         return files
 
-    def complete(self, frame: int) -> bool:
-        return all(p.exists() and p.stat().st_size > 0 for p in self.files(frame))
+    def complete(self, frame: int, job: str | None = None) -> bool:
+        """Every file of ``frame`` is a regular file that reads back whole (and carries ``job``'s stamp)."""
+        return all(is_complete_file(p, self.ext, job) for p in self.files(frame))
 
     @property
     def pattern(self) -> str:
@@ -68,10 +82,72 @@ class OutputNaming:
                 for n in self.mattes}
 
 
-def existing_frame_files(out_dir: Path, stem: str) -> list[Path]:
-    """Frame and matte files of a job with this stem: ``<stem>[.matte_<class>].<frame>.<exr|png>``."""
+def job_stamp(path: Path) -> str | None:
+    """The ``vtoonify/job`` key in a regular file's header; None for links, other files, unreadable ones."""
+    import OpenImageIO as oiio
+
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+    except OSError:
+        return None
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        oiio.geterror()  # clear it
+        return None
+    try:
+        value = inp.spec().getattribute(JOB_STAMP)
+    finally:
+        inp.close()
+    return value if isinstance(value, str) and value else None
+
+
+def is_complete_file(path: Path, fmt: str, job: str | None = None) -> bool:
+    """A regular file (never a link) that reads back to its last row, stamped ``job`` when given."""
+    from engine.errors import OutputError
+    from engine.io.oiio_write import check_written
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return False
+    try:
+        check_written(path, "openexr" if fmt == "exr" else fmt)
+    except OutputError:
+        return False
+    return job is None or job_stamp(path) == job
+
+
+def earlier_job_files(out_dir: Path, stem: str, keep_job: str, sources: list[str] = ()) -> list[Path]:
+    """Files of an earlier job in ``out_dir``: named like this stem's frames or mattes AND stamped by the
+    engine with another job key. Source files, links and unstamped files are never included."""
     pattern = re.compile(rf"^{re.escape(stem)}\.(?:matte_[A-Za-z0-9_]+\.)?-?\d+\.(?:exr|png)$")
-    return sorted(p for p in out_dir.iterdir() if pattern.match(p.name) and p.is_file())
+    protected = {os.path.realpath(p) for p in sources}
+    found = []
+    for path in sorted(out_dir.iterdir()):
+        if not pattern.match(path.name) or os.path.realpath(path) in protected:
+            continue
+        stamp = job_stamp(path)
+        if stamp is not None and stamp != keep_job:
+            found.append(path)
+    return found
+
+
+def check_foreign_files(naming: OutputNaming, frames: list[int], job: str) -> None:
+    """Refuse to replace a file at an output name that this engine did not write (no job stamp).
+
+    Empty files and links hold nothing to lose (the rename replaces a link, never its target)."""
+    for frame in frames:
+        for path in naming.files(frame):
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size > 0 and job_stamp(path) is None:
+                raise OutputError(f"{path.name} in {naming.out_dir} was not written by VToonify Studio "
+                                  "and would be overwritten", "move it away, or choose another output folder or --name")
 
 
 def frame_digits(frames: list[int]) -> int:
@@ -88,9 +164,7 @@ def output_folder(path: str) -> Iterator[Path]:
     created = [p for p in [out, *out.parents] if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".vtoonify-write-test.{os.getpid()}.tmp"
-        probe.write_bytes(b"")
-        probe.unlink()
+        write_probe(out)
     except OSError as exc:
         raise OutputError(f"cannot write to output folder {out} ({exc.strerror or exc})",
                           "choose a folder you can write to, or fix its permissions") from None
@@ -103,6 +177,15 @@ def output_folder(path: str) -> Iterator[Path]:
             except OSError:
                 break
         raise
+
+
+def write_probe(folder: Path) -> None:
+    """Prove ``folder`` is writable by creating (exclusively, under a random name) and removing a file."""
+    from engine.io.atomic import new_temp
+
+    probe, fd = new_temp(folder / ".vtoonify-write-test")
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_no_clobber(naming: OutputNaming, frames: list[int], source_files: list[str]) -> None:
@@ -129,7 +212,7 @@ def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:
         m = _TEMP.match(entry.name)
         if not m or not m.group("name").startswith(stem) or m.group("host") != here:
             continue
-        if pid_alive(int(m.group("pid"))):
+        if pid_alive(int(m.group("pid"))) or entry.is_symlink():
             continue
         try:
             entry.unlink()
@@ -138,3 +221,48 @@ def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:
             pass
     return removed
 
+
+
+BYTES_PER_OUTPUT_PIXEL = 48
+"""Peak bytes per output pixel while a frame is placed and written: float RGBA canvas, the placed crop,
+the quantised or half copy handed to the writer, mattes."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_frame_memory(out_w: int, out_h: int, fix: str, cause: str = "this job") -> None:
+    """Refuse, before allocating, an output frame whose memory clearly exceeds what is available."""
+    from engine.errors import ConfigError
+
+    need = int(out_w) * int(out_h) * BYTES_PER_OUTPUT_PIXEL
+    free = available_memory()
+    if free is not None and need > free:
+        raise ConfigError(f"{cause} makes {out_w}x{out_h} output frames that need about {need / 2**30:.1f} GiB "
+                          f"of memory each, but only {free / 2**30:.1f} GiB is available", fix)
+
+
+def check_output_memory(config, source_size: tuple[int, int]) -> None:
+    """Up-front check of a plate-space job's frame size (``--scale 8`` on an 8K plate), with the fix."""
+    if config.output_space != "plate":
+        return  # crop-space frames are sized by the face; FrameWriter checks them once it is known
+    w, h = int(source_size[0]), int(source_size[1])
+    scale = float(config.scale)
+    free = available_memory() or 0
+    fitting = (free / max(w * h * BYTES_PER_OUTPUT_PIXEL, 1)) ** 0.5
+    fix = (f"use --scale {max(0.05, int(fitting * 100) / 100):g} or less on this {w}x{h} plate, or "
+           "--output-space crop" if fitting >= 0.05 else "render on a machine with more memory")
+    check_frame_memory(max(1, round(w * scale)), max(1, round(h * scale)), fix,
+                       f"--scale {scale:g} on a {w}x{h} plate")

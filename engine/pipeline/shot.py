@@ -4,6 +4,11 @@ The first frame of the *shot* (not of the chunk) that shows a face defines the c
 earlier frames included, as the official pipeline defines it from its first valid frame. The result is
 written atomically to ``OUTDIR/<stem>.vtoonify.json`` (and the style code to ``<stem>.vtoonify.style.pt``)
 under a lock on the output folder, so concurrent farm chunks read one set of values.
+
+The job claim: a running job holds a shared lock on its sidecar until its last frame. A job with other
+settings takes the folder lock, finds that sidecar held, and is refused, so two looks never mix in one
+folder even when both start at the same moment. A sidecar is checked against the source and recomputed
+crop before it is used (a hand-edited one is analysed again, never trusted).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +49,14 @@ class ShotAnalysis:
     """Hash of every setting that changes pixels: chunks of one job must agree on it."""
     style_code: str | None = None
     """File name (in the output folder) of the W+ style code [1,18,512], VToonify only."""
+    display_origin: tuple[int, int] = (0, 0)
+    """Top-left of the plate's display window (EXR overscan / negative origins); outputs keep it."""
+    warnings: tuple[str, ...] = ()
+    """What the analysis had to decide for the artist (e.g. which of several faces was used)."""
     engine_version: str = __version__
     version: int = SIDECAR_VERSION
+    timecode: dict | None = None
+    """The source's start timecode (``SourceTimecode.to_dict()``), None when it has none."""
 
     def crop_params(self):
         from engine.face import CropParams
@@ -55,20 +67,62 @@ class ShotAnalysis:
         data = dataclasses.asdict(self)
         data["landmarks"] = [list(p) for p in self.landmarks]
         data["source_size"] = list(self.source_size)
+        data["display_origin"] = list(self.display_origin)
+        data["warnings"] = list(self.warnings)
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ShotAnalysis:
         fields = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in fields}
-        data["landmarks"] = tuple(tuple(int(v) for v in p) for p in data["landmarks"])
-        data["source_size"] = tuple(data["source_size"])
+        data["landmarks"] = tuple(tuple(_int(v) for v in p) for p in data["landmarks"])
+        data["source_size"] = tuple(_int(v) for v in data["source_size"])
+        data["display_origin"] = tuple(_int(v) for v in data.get("display_origin", (0, 0)))
+        data["warnings"] = tuple(str(w) for w in data.get("warnings", ()))
         return cls(**data)
+
+
+def _int(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{value!r} is not an integer")
+    return value
+
+
+def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | None:
+    """Why a sidecar cannot be used for this source and job (None if it can): every value that sizes
+    memory or names a file is checked, and the crop is recomputed from the landmarks."""
+    import numpy as np
+
+    from engine.face import crop_parameters, num_preblurs
+
+    w, h = (int(v) for v in source.size)
+    if analysis.version != SIDECAR_VERSION:
+        return f"sidecar version {analysis.version!r}"
+    if tuple(analysis.source_size) != (w, h):
+        return f"source size {analysis.source_size} is not the plate's {w}x{h}"
+    if analysis.face_frame not in set(source.frame_numbers):
+        return f"face frame {analysis.face_frame} is not in the source"
+    if len(analysis.landmarks) != 68 or any(len(p) != 2 or not (-w <= p[0] <= 2 * w and -h <= p[1] <= 2 * h)
+                                            for p in analysis.landmarks):
+        return "landmarks are not 68 points on the plate"
+    if analysis.style_code not in (None, f"{stem}.vtoonify.style.pt"):
+        return f"style code file {analysis.style_code!r} is not this job's"
+    if len(analysis.display_origin) != 2 or not all(abs(v) < 1 << 30 for v in analysis.display_origin):
+        return "display window origin out of range"
+    if not isinstance(analysis.style, dict) or not isinstance(analysis.crop, dict):
+        return "malformed style or crop"
+    try:
+        crop = crop_parameters(np.array(analysis.landmarks, dtype=np.int64), (h, w), tuple(config.padding))
+    except Exception as exc:  # any failure means the landmarks are unusable
+        return f"crop cannot be computed ({exc})"
+    if crop.to_dict() != analysis.crop or analysis.preblurs != num_preblurs(crop.scale):
+        return "crop does not follow from the landmarks"
+    return None
 
 
 PIXEL_SETTINGS = ("backend", "backbone", "style", "style_id", "degree", "color_transfer", "exstyle_image",
                   "output_space", "scale", "padding", "smooth_parsing", "format", "exr_compression",
-                  "png_bits", "mattes", "matte_files", "matte_classes", "start_number", "name")
+                  "png_bits", "mattes", "matte_files", "matte_classes", "start_number", "name", "precision")
 
 
 def job_key(config, backend: str, model_files: dict[str, str], device: str = "cpu") -> str:
@@ -81,6 +135,8 @@ def job_key(config, backend: str, model_files: dict[str, str], device: str = "cp
     settings["device"] = device
     settings["source"] = os.path.abspath(config.source)
     settings["padding"] = list(config.padding)
+    if getattr(config, "cryptomatte", False):  # only when set, so keys of earlier jobs stay the same
+        settings["cryptomatte"] = True
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -122,33 +178,66 @@ def folder_lock(folder: Path):
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    from engine.io import atomic_path
+    from engine.io.atomic import atomic_open
 
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
 
 
+MAX_SIDECAR_BYTES = 1 << 20
+
+
+def open_sidecar(path: Path) -> int | None:
+    """Open the sidecar (a regular file, never through a link) for reading and locking; None if absent."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path.name} in the output folder cannot be opened ({exc.strerror or exc})",
+                          "remove it if it is not a VToonify sidecar (links are never followed)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"{path.name} in the output folder is not a regular file", "remove it")
+    return fd
+
+
+def parse_sidecar(fd: int) -> ShotAnalysis | None:
+    """The analysis in an open sidecar; None if it is unreadable or oversized (then analysed again)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        raw = os.read(fd, MAX_SIDECAR_BYTES + 1)
+        if len(raw) > MAX_SIDECAR_BYTES:
+            return None
+        data = json.loads(raw.decode("utf-8"))
+        return ShotAnalysis.from_dict(data) if isinstance(data, dict) else None
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+
+
 def read_sidecar(path: Path) -> ShotAnalysis | None:
-    if not path.exists():
+    fd = open_sidecar(path)
+    if fd is None:
         return None
     try:
-        return ShotAnalysis.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError):
-        return None  # unreadable: analysed again and replaced
+        return parse_sidecar(fd)
+    finally:
+        os.close(fd)
 
 
 def find_face_frame(source, cancel=None):
-    """First frame (in source order) with a face: (frame number, rgb, landmarks)."""
-    from engine.face import find_landmarks
+    """First frame (in source order) with a face: (frame number, rgb, landmarks, warnings)."""
+    from engine.face import locate_faces, several_faces_warning
 
     for number, rgb in source.read_many(source.frame_numbers):
         if cancel is not None and cancel.is_set():
             from engine.errors import JobCancelled
 
             raise JobCancelled("job cancelled during shot analysis")
-        landmarks = find_landmarks(rgb)
+        landmarks, boxes = locate_faces(rgb)
         if landmarks is not None:
-            return number, rgb, landmarks
+            note = several_faces_warning(number, boxes)
+            return number, rgb, landmarks, (note,) if note else ()
     raise NoFaceError(
         f"no face was found in any of the {len(source.frame_numbers)} frames of {source.path_pattern}",
         "use a shot where a face is visible and at least ~64 px between the eyes, or crop the plate")
@@ -161,7 +250,7 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
     The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None)."""
     from engine.face import crop_parameters, num_preblurs
 
-    face_frame, rgb, landmarks = find_face_frame(source, cancel)
+    face_frame, rgb, landmarks, notes = find_face_frame(source, cancel)
     h, w = rgb.shape[:2]
     crop = crop_parameters(landmarks, (h, w), tuple(config.padding))
     if crop.bottom - crop.top < 8 or crop.right - crop.left < 8:
@@ -184,55 +273,127 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         style=style_info,
         job_key=key,
         style_code=style_code_name,
+        display_origin=tuple(int(v) for v in getattr(source, "display_origin", (0, 0))),
+        warnings=tuple(notes),
+        timecode=_source_timecode_dict(source),
     ), wplus
+
+
+def _source_timecode_dict(source) -> dict | None:
+    from engine.io.timecode import source_timecode
+
+    found = source_timecode(source)
+    return found.to_dict() if found is not None else None
 
 
 def _save_tensor_atomic(path: Path, tensor) -> None:
     import torch
 
-    from engine.io import atomic_path
+    from engine.io.atomic import atomic_open
 
-    with atomic_path(path) as tmp:
-        torch.save(tensor.detach().cpu().contiguous(), tmp)
+    with atomic_open(path) as fh:
+        torch.save(tensor.detach().cpu().contiguous(), fh)
 
 
-def load_or_analyse(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None):
-    """The job's shot analysis: reused from the sidecar when its job key matches, else computed.
-
-    Returns (analysis, wplus or None, analysed: True when computed by this call). A sidecar of other
-    settings means the folder holds frames rendered differently: with ``--resume`` that is an error;
-    otherwise those frames are an error too unless ``--overwrite`` deletes them first, so one folder
-    never mixes two looks.
-    """
+def _load_style_code(path: Path):
+    """The saved W+ code, or None when it is missing, a link, or not a finite [1, 18, C] tensor."""
     import torch
 
-    from engine.pipeline.outputs import existing_frame_files
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            wplus = torch.load(fh, map_location="cpu", weights_only=True)
+    except Exception:  # a damaged or foreign file is recomputed, whatever the reason
+        return None
+    ok = (isinstance(wplus, torch.Tensor) and wplus.is_floating_point() and wplus.ndim == 3
+          and wplus.shape[0] == 1 and wplus.shape[1] == 18 and 0 < wplus.shape[2] <= 4096
+          and bool(torch.isfinite(wplus).all()))
+    return wplus if ok else None
+
+
+@contextlib.contextmanager
+def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None):
+    """Claim the output folder for this job and yield (analysis, wplus or None, analysed) while it
+    renders; ``analysed`` is True when this call computed the analysis, False when it reused the sidecar.
+
+    The analysis is reused from the sidecar when its job key matches and it passes the checks, else
+    computed. A sidecar of other settings means the folder holds frames rendered differently: while its
+    job still runs that is always refused; with ``--resume`` too; otherwise its files (known by their job
+    stamp, never by name alone; source files never) are an error unless ``--overwrite`` deletes them.
+    """
+    from engine.pipeline.outputs import earlier_job_files
 
     path = sidecar_path(out_dir, stem)
     with folder_lock(out_dir):
-        existing = read_sidecar(path)
-        if existing is not None and existing.job_key == key:
-            wplus = None
-            if existing.style_code:
-                code_path = out_dir / existing.style_code
-                if code_path.exists():
-                    wplus = torch.load(code_path, map_location="cpu", weights_only=True)
-                else:
-                    existing = None
-            if existing is not None:
-                return existing, wplus, False
-        elif existing is not None and config.resume:
-            raise ConfigError(
-                f"{path.name} in the output folder belongs to a job with other settings",
-                "render into a new output folder, or run without --resume to start the job again")
-        elif existing is not None:
-            others = existing_frame_files(out_dir, stem)
-            if others and not config.overwrite:
-                raise ConfigError(
-                    f"{out_dir} holds {len(others)} files of an earlier {stem} job with other settings",
-                    "render into a new output folder, or pass --overwrite to delete them first")
-            for old in others:
-                old.unlink(missing_ok=True)
-        analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel)
-        write_json_atomic(path, analysis.to_dict())
-        return analysis, wplus, True
+        fd = open_sidecar(path)
+        try:
+            existing = parse_sidecar(fd) if fd is not None else None
+            result = None
+            if existing is not None and existing.job_key == key:
+                result = _reuse(existing, source, config, out_dir, stem)
+            elif existing is not None:
+                if fd is not None and not _try_lock(fd, shared=False):
+                    raise ConfigError(
+                        f"another render with other settings is writing {stem} frames into {out_dir}",
+                        "wait for it to finish, or render into another output folder or --name")
+                if config.resume:
+                    raise ConfigError(
+                        f"{path.name} in the output folder belongs to a job with other settings",
+                        "render into a new output folder, or run without --resume to start the job again")
+                others = earlier_job_files(out_dir, stem, key, source.files())
+                if others and not config.overwrite:
+                    raise ConfigError(
+                        f"{out_dir} holds {len(others)} files of an earlier {stem} job with other settings",
+                        "render into a new output folder, or pass --overwrite to delete them first")
+                for old in others:
+                    old.unlink(missing_ok=True)
+            if result is None:
+                result = (*analyse_shot(config, source, backend, key, out_dir, stem, cancel), True)
+                write_json_atomic(path, result[0].to_dict())
+        finally:
+            if fd is not None:
+                os.close(fd)
+        held = open_sidecar(path)
+        if held is not None:
+            _try_lock(held, shared=True)
+    try:
+        yield result
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _reuse(existing: ShotAnalysis, source, config, out_dir: Path, stem: str):
+    """(analysis, wplus) from a matching sidecar, or None when it or its style code fails the checks."""
+    if sidecar_problem(existing, source, config, stem) is not None:
+        return None
+    wplus = None
+    if existing.style_code:
+        wplus = _load_style_code(out_dir / existing.style_code)
+        if wplus is None:
+            return None
+    return existing, wplus, False
+
+
+def _try_lock(fd: int, shared: bool) -> bool:
+    """Non-blocking flock; True where locks are unsupported (then claims are advisory only)."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def load_or_analyse(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None):
+    """(analysis, wplus, analysed) without holding the claim afterwards (callers that render nothing)."""
+    with claim_job(config, source, backend, key, out_dir, stem, cancel) as result:
+        return result

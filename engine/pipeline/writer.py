@@ -21,7 +21,7 @@ from engine.pipeline.placement import Placement, place_matte, place_rgba, plan_c
 class FrameWriter:
     """Places a stylized crop and writes its files (atomically) with the job's metadata."""
 
-    def __init__(self, config: RenderConfig, naming: out.OutputNaming, analysis, backend) -> None:
+    def __init__(self, config: RenderConfig, naming: out.OutputNaming, analysis, backend, timecode=None) -> None:
         self.config = config
         self.naming = naming
         self.analysis = analysis
@@ -29,6 +29,8 @@ class FrameWriter:
         self.backend_name = backend.name
         self.mattes = backend.mattes if config.mattes else ()
         self._placement: Placement | None = None
+        self.timecode = timecode
+        """``engine.io.timecode.SourceTimecode`` of the source, or None (then no timecode is written)."""
 
     def placement(self, stylized_size: tuple[int, int]) -> Placement:
         if self._placement is None:
@@ -36,8 +38,19 @@ class FrameWriter:
                 self._placement = plan_plate_placement(self.crop, tuple(self.analysis.source_size),
                                                        self.config.scale, stylized_size)
             else:
+                w, h = stylized_size
+                out.check_frame_memory(round(w * self.config.scale), round(h * self.config.scale),
+                                       "use a smaller --scale", f"--scale {self.config.scale:g} in crop space")
                 self._placement = plan_crop_placement(stylized_size, self.config.scale)
         return self._placement
+
+    def display_origin(self) -> tuple[int, int]:
+        """Top-left of the output's display window: the plate's (scaled) in plate space, so an EXR
+        output lines up over a plate whose window does not start at (0, 0); (0, 0) for crops."""
+        if self.config.output_space != "plate":
+            return 0, 0
+        ox, oy = getattr(self.analysis, "display_origin", (0, 0))
+        return round(ox * self.config.scale), round(oy * self.config.scale)
 
     def metadata(self, frame: int) -> dict:
         c = self.crop
@@ -58,6 +71,8 @@ class FrameWriter:
             "vtoonify/job": self.analysis.job_key,
             "Software": f"VToonify Studio {__version__}",
         }
+        if self.timecode is not None:
+            meta.update(self.timecode.text_attributes(frame))
         return meta
 
     def write(self, frame: int, result: Stylized, plate: np.ndarray) -> Path:
@@ -68,15 +83,26 @@ class FrameWriter:
         meta = self.metadata(frame)
         x0, y0, x1, y1 = placement.window
         out_w, out_h = placement.out_size
+        ox, oy = self.display_origin()
         mattes = {n: place_matte(result.mattes[n], placement) for n in self.mattes if n in result.mattes}
         path = self.naming.beauty(frame)
         if self.config.format == "exr":
             rgba = place_rgba(srgb_to_linear(result.rgb), placement)
-            layers, origin = (rgba, mattes), (x0, y0)
+            if self.timecode is not None:
+                meta.update(self.timecode.exr_attributes(frame))
+            crypto = {}
+            if self.config.cryptomatte:
+                from engine.io.cryptomatte import cryptomatte_layers
+
+                crypto, crypto_meta = cryptomatte_layers(mattes, rgba[:, :, 3])
+                meta.update(crypto_meta)
+            layers, origin = (rgba, mattes), (ox + x0, oy + y0)
             if self.config.data_window == "full":  # hosts that ignore the data window see the face in place
-                layers, origin = full_frame(rgba, mattes, placement), (0, 0)
+                layers, origin = full_frame(rgba, mattes, placement), (ox, oy)
+                crypto = full_frame(rgba[:, :, :1], crypto, placement)[1]
             write_exr(path, layers[0], mattes=layers[1] or None, metadata=meta,
-                      compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin)
+                      compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin,
+                      full_origin=(ox, oy), float_channels=crypto or None)
         else:
             rgba = place_rgba(result.rgb, placement)
             canvas = np.zeros((out_h, out_w, 4), np.float32)
@@ -89,7 +115,7 @@ class FrameWriter:
                 full = np.zeros((out_h, out_w), np.float32)
                 full[y0:y1, x0:x1] = matte
                 write_grey(self.naming.matte(name, frame), full, fmt=self.config.format,
-                           bits=self.config.png_bits)
+                           bits=self.config.png_bits, metadata=meta)
         return path
 
 

@@ -36,6 +36,9 @@ BACKBONES = ("auto", *MODEL_BACKBONES)
 FORMATS = ("exr", "png")
 OUTPUT_SPACES = ("plate", "crop")
 DEVICES = ("auto", "cpu", "cuda")
+"""Device names; ``cuda:N`` (a GPU by index) is accepted too."""
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""Network compute precision; auto = bf16 where the device has fast bf16, else fp32."""
 EXR_COMPRESSIONS = ("zip", "dwaa", "piz", "none")
 PNG_BITS = (8, 16)
 MATTE_CLASSES = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r", "nose",
@@ -64,6 +67,7 @@ DEFAULTS = {
     "mattes": False,
     "matte_files": False,
     "batch": 0,
+    "precision": "auto",
 }
 """Render defaults (RenderConfig's field defaults are these values)."""
 
@@ -120,15 +124,20 @@ def member_number(name: str, prefix: str, padding: int, suffix: str) -> int | No
     if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) < len(prefix) + len(suffix):
         return None
     digits = name[len(prefix):len(name) - len(suffix)]
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits[1:] if sign < 0 else digits
     if not digits.isdigit() or not digits.isascii():
         return None
     if len(digits) == padding or (len(digits) > padding and digits[0] != "0"):
-        return int(digits)
+        return sign * int(digits)
     return None
 
 
 def frame_name(prefix: str, number: int, padding: int, suffix: str) -> str:
-    return f"{prefix}{int(number):0{padding}d}{suffix}"
+    """Frame ``number`` with ``padding`` digits; a negative frame puts its sign before them
+    (``-0005`` for ``####``, as Blender expands ``#``), so every name has the digits the pattern shows."""
+    number = int(number)
+    return f"{prefix}{'-' if number < 0 else ''}{abs(number):0{padding}d}{suffix}"
 
 
 def frame_path(pattern: str, number: int) -> str:

@@ -53,7 +53,8 @@ def _no_frames_or_temps(out) -> bool:
     torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total capacity)"),
     RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported"),
     RuntimeError("cuDNN error: CUDNN_STATUS_NOT_ALLOC"),
-], ids=["torch_oom", "cuda_runtime_oom", "cudnn_alloc"])
+    RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8589934592 bytes"),
+], ids=["torch_oom", "cuda_runtime_oom", "cudnn_alloc", "cpu_allocator"])
 def test_device_out_of_memory_exits_75(media_dir, tmp_path, monkeypatch, capsys, oom):
     def stylize(self, crops, parsing=None):
         raise oom

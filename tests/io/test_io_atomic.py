@@ -15,7 +15,8 @@ from engine.io.atomic import host_tag, temp_path_for
 def test_success_renames_temp_onto_target(tmp_path):
     target = tmp_path / "frame.0001.png"
     with atomic_path(target) as temp:
-        assert temp.parent == tmp_path and temp.name == f".frame.0001.png.{host_tag()}-{os.getpid()}.tmp"
+        assert temp.parent == tmp_path and temp.name.startswith(f".frame.0001.png.{host_tag()}-{os.getpid()}.")
+        assert temp.is_file() and not temp.is_symlink()     # created exclusively before it is handed out
         temp.write_bytes(b"data")
         assert not target.exists()
     assert target.read_bytes() == b"data"

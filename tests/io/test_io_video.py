@@ -129,8 +129,11 @@ def test_truncated_with_index_first_keeps_decodable_frames(media_dir, tmp_path):
         assert 0 < len(src) < 62 and src.frame_numbers == list(range(1, len(src) + 1))
         for number in reversed(src.frame_numbers):
             np.testing.assert_array_equal(src.read(number), truth[number - 1])
-        with pytest.raises(FrameRangeError):
+        assert src.damaged_frames == list(range(len(src) + 1, 63))   # the lost tail is damage, named
+        with pytest.raises(InputError, match="cannot be decoded"):
             src.read(len(src) + 1)
+        with pytest.raises(FrameRangeError):
+            src.read(63)
     with open_source(full) as intact:
         assert not intact.truncated and len(intact) == 62
 

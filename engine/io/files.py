@@ -1,0 +1,31 @@
+"""Refuse anything but a regular file as media, before it is opened.
+
+Why: opening a FIFO for reading blocks until a writer appears, a socket or device never ends, so one
+typo (or a hostile path sent to the service) would wedge the CLI or a service worker. ``stat`` never
+blocks on these, so the check runs first; links are followed (a plate may be a link to a real file).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from engine.errors import InputError
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def require_regular_file(path: str | os.PathLike) -> None:
+    """Raise InputError unless ``path`` is (a link to) an existing regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}", "check the path") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", "check the path and its permissions") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise InputError(f"{path} is {kind}, not a media file",
+                     "give a video, an image, or a sequence pattern such as shot.####.exr")

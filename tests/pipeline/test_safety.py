@@ -1,0 +1,371 @@
+"""Issue 9, pipeline half: nothing lost, nothing written outside the output folder, no hang.
+
+Each test names the hostile or unlucky case it covers; renders use the classic backend on small plates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from engine.errors import ConfigError, FrameRangeError, InputError
+from engine.io import open_source, read_image
+from engine.pipeline.config import RenderConfig
+from engine.pipeline.frames import parse_frame_ranges, select_frames
+from engine.pipeline.outputs import OutputNaming
+from engine.pipeline.render import render
+
+SMALL = (48, 48, 48, 48)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _release(fifo: Path) -> None:
+    """Give a reader stuck on ``fifo`` its end of file (never blocks: no reader, no open)."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+@pytest.fixture()
+def face_png(reference_dir):
+    return reference_dir / "preprocess" / "529_2_frame0.png"
+
+
+def _plates(folder, face_png, numbers=(1, 2)):
+    folder.mkdir(exist_ok=True)
+    for n in numbers:
+        shutil.copy(face_png, folder / f"shot.{n:04d}.png")
+    return {n: (folder / f"shot.{n:04d}.png").read_bytes() for n in numbers}
+
+
+# --- item 1: --overwrite touches only files this engine wrote ---------------------------------------
+
+def test_overwrite_into_the_plate_folder_never_deletes_plates(tmp_path, face_png, empty_models_dir):
+    plates = tmp_path / "plates"
+    originals = _plates(plates, face_png)
+    first = RenderConfig(source=str(plates / "shot.####.png"), output=str(plates), padding=SMALL)
+    render(first)                                                  # shot.0001.exr, shot.0002.exr beside the plates
+    other = RenderConfig(**{**first.to_dict(), "padding": (64, 64, 64, 64)})
+    with pytest.raises(ConfigError, match="holds 2 files"):       # the two EXRs, not the plates too
+        render(other)
+    render(RenderConfig(**{**other.to_dict(), "overwrite": True}))
+    for n, data in originals.items():
+        assert (plates / f"shot.{n:04d}.png").read_bytes() == data
+    assert sorted(p.name for p in plates.glob("shot.*.exr")) == ["shot.0001.exr", "shot.0002.exr"]
+
+
+def test_overwrite_leaves_unstamped_and_linked_files_alone(tmp_path, face_png, empty_models_dir):
+    out = tmp_path / "out"
+    source = tmp_path / "in"
+    _plates(source, face_png, (1,))
+    render(RenderConfig(source=str(source / "shot.####.png"), output=str(out), padding=SMALL, format="png"))
+    foreign = out / "shot.0007.png"                                  # an artist's file that matches the pattern
+    shutil.copy(face_png, foreign)
+    victim = tmp_path / "precious.png"
+    shutil.copy(face_png, victim)
+    (out / "shot.0008.png").symlink_to(victim)
+    render(RenderConfig(source=str(source / "shot.####.png"), output=str(out), padding=(64, 64, 64, 64),
+                        format="png", overwrite=True))
+    assert foreign.read_bytes() == face_png.read_bytes() and victim.read_bytes() == face_png.read_bytes()
+    assert (out / "shot.0008.png").is_symlink()
+
+
+def test_output_name_held_by_a_foreign_file_is_refused(tmp_path, face_png, empty_models_dir):
+    source = tmp_path / "in"
+    _plates(source, face_png, (1,))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "shot.0001.png").write_bytes(b"an artist's file")
+    with pytest.raises(Exception, match="not written by VToonify"):
+        render(RenderConfig(source=str(source / "shot.####.png"), output=str(out), padding=SMALL, format="png"))
+    assert (out / "shot.0001.png").read_bytes() == b"an artist's file"
+
+
+# --- item 2: --resume counts only complete, regular files of this job ------------------------------
+
+def test_resume_redoes_truncated_empty_and_linked_frames(tmp_path, face_png, empty_models_dir):
+    source = tmp_path / "in"
+    _plates(source, face_png, (1, 2, 3, 4))
+    out = tmp_path / "out"
+    config = RenderConfig(source=str(source / "shot.####.png"), output=str(out), padding=SMALL, format="png")
+    render(config)
+    good = (out / "shot.0001.png").read_bytes()
+    (out / "shot.0002.png").write_bytes(good[: len(good) // 2])      # truncated by a full disk
+    (out / "shot.0003.png").write_bytes(b"")                          # empty
+    (out / "shot.0004.png").unlink()
+    link_target = tmp_path / "elsewhere.png"
+    link_target.write_bytes(good)
+    (out / "shot.0004.png").symlink_to(link_target)                   # a link planted at an output name
+    result = render(RenderConfig(**{**config.to_dict(), "resume": True}))
+    assert (result.skipped, result.rendered) == (1, 3)
+    for n in (2, 3, 4):
+        path = out / f"shot.{n:04d}.png"
+        assert path.is_file() and not path.is_symlink() and read_image(path).shape == (352, 376, 4)
+    assert link_target.read_bytes() == good
+
+
+# --- item 6 and 13: frame ranges --------------------------------------------------------------------
+
+def test_huge_frame_range_is_an_instant_clear_error():
+    start = time.monotonic()
+    with pytest.raises(FrameRangeError, match="outside the source"):
+        select_frames("1-99999999999", list(range(1, 30)))
+    with pytest.raises(FrameRangeError, match="asks for"):
+        parse_frame_ranges("1-99999999999")
+    assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize("text", ["", "  ", " , "])
+def test_blank_frame_range_is_an_error(text):
+    with pytest.raises(FrameRangeError):
+        select_frames(text, [1, 2, 3])
+
+
+def test_negative_frames_are_named_as_the_pattern_announces(tmp_path):
+    naming = OutputNaming(tmp_path, "shot", "exr", 4)
+    assert naming.pattern.endswith("shot.####.exr")
+    assert [naming.beauty(f).name for f in (-12, -1, 0, 7)] == [
+        "shot.-0012.exr", "shot.-0001.exr", "shot.0000.exr", "shot.0007.exr"]
+
+
+def test_negative_start_number_renders_names_with_four_digits(media_dir, tmp_path, empty_models_dir):
+    from engine.service import catalog
+    from vtoonify_addon.core.sequence_files import frame_path
+
+    result = render(RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), start_number=-3,
+                                 frames="-3--2", padding=SMALL))
+    assert result.pattern.endswith("529_2.####.exr")
+    assert sorted(p.name for p in tmp_path.glob("*.exr")) == ["529_2.-0002.exr", "529_2.-0003.exr"]
+    for frame in (-3, -2):                      # the panel's and the add-on's names for them agree
+        assert catalog.frame_path(result.pattern, frame) == frame_path(result.pattern, frame) == \
+            str(tmp_path / f"529_2.{frame:+05d}.exr".replace("+", ""))
+    with open_source(result.pattern) as again:  # and the engine reads them back as frames -3, -2
+        assert again.frame_numbers == [-3, -2]
+
+
+# --- item 7: a damaged container does not shift frames ----------------------------------------------
+
+def _mkv_with_a_hole(path, frames=29, hole=(9, 18)):
+    """An intra-only MKV whose frame i is noise around grey 8*i, with the bytes of frames hole[0]..hole[1]-1
+    (0-based) zeroed as a damaged copy would have them."""
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size = 1
+        for i in range(frames):
+            img = (np.random.default_rng(i).integers(0, 24, (48, 64, 3)) + 8 * i).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    start, end = packets[hole[0]][0] - 8, packets[hole[1] - 1][0] + packets[hole[1] - 1][1]
+    data[start:end] = bytes(end - start)
+    path.write_bytes(bytes(data))
+
+
+def _grey_level(rgb) -> int:
+    return round((float(rgb.mean()) - 11.5) / 8)
+
+
+def test_hole_in_an_mkv_keeps_frame_numbers_and_names_the_damage(tmp_path):
+    clip = tmp_path / "holed.mkv"
+    _mkv_with_a_hole(clip)
+    with open_source(clip) as src:
+        for number in src.frame_numbers:
+            assert _grey_level(src.read(number)) == number - 1, number    # frame N is source frame N
+        assert set(range(10, 19)) <= set(src.damaged_frames)
+        assert sorted(src.frame_numbers + src.damaged_frames) == list(range(1, 30))
+        with pytest.raises(InputError, match="cannot be decoded"):
+            src.read(src.damaged_frames[0])
+
+
+def test_render_of_a_damaged_mkv_names_the_frames_and_renders_the_rest(tmp_path, empty_models_dir):
+    clip = tmp_path / "holed.mkv"
+    _mkv_with_a_hole(clip)
+    with pytest.raises(InputError, match=r"frames 10-\d+ of .*holed.mkv cannot be decoded"):
+        render(RenderConfig(source=str(clip), output=str(tmp_path / "all"), padding=SMALL))
+    with pytest.raises(InputError, match="cannot be decoded"):
+        render(RenderConfig(source=str(clip), output=str(tmp_path / "some"), frames="8-12", padding=SMALL))
+    assert not (tmp_path / "all").exists() and not (tmp_path / "some").exists()
+
+
+# --- item 6: memory clearly too large is refused up front -------------------------------------------
+
+def test_scale_too_large_for_memory_is_refused_with_the_figure(tmp_path, face_png, empty_models_dir, monkeypatch):
+    from engine.pipeline import outputs
+
+    monkeypatch.setattr(outputs, "available_memory", lambda: 256 << 20)   # 256 MiB free
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        render(RenderConfig(source=str(face_png), output=str(tmp_path / "out"), scale=8.0, padding=SMALL))
+    text = info.value.user_message
+    assert "3008x2816" in text and "0.4 GiB" in text and "use --scale 6.5 or less" in text, text
+    assert time.monotonic() - start < 5
+    assert not (tmp_path / "out").exists()
+
+
+# --- item 5: Ctrl-C and SIGTERM end the CLI even inside a blocking read -----------------------------
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX signals and FIFOs")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_the_cli_inside_a_blocking_read(tmp_path, face_png, sig):
+    plates = tmp_path / "plates"
+    _plates(plates, face_png, (1,))
+    fifo, marker = tmp_path / "stalled", tmp_path / "reading"
+    os.mkfifo(fifo)
+    env = dict(os.environ, PYTHONPATH=str(REPO), VTOONIFY_MODELS=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "pipeline" / "blocking_render.py"), str(fifo),
+                             str(marker), "render", str(plates / "shot.####.png"), "-o", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), proc.communicate(timeout=5)
+        time.sleep(0.3)                                     # now inside open(2) on the FIFO
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=40)
+    except subprocess.TimeoutExpired:
+        _release(fifo)                                      # free the stuck read so the process can go
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the CLI kept waiting on a blocked read after the signal")
+    assert proc.returncode == 130, err
+    assert "cancelled:" in err and "--resume" in err
+
+
+# --- item 4: two jobs with other settings into one folder at once: one is refused -------------------
+
+def test_two_renders_with_other_settings_at_once_one_is_refused(tmp_path, face_png, empty_models_dir):
+    import threading
+
+    plates = tmp_path / "plates"
+    _plates(plates, face_png, (1, 2, 3, 4, 5, 6))
+    out = tmp_path / "out"
+    start = threading.Barrier(2)
+    outcome: dict = {}
+
+    def job(name, padding):
+        config = RenderConfig(source=str(plates / "shot.####.png"), output=str(out), padding=padding, format="png")
+        start.wait()
+        try:
+            outcome[name] = render(config).to_dict()
+        except ConfigError as exc:
+            outcome[name] = exc
+
+    threads = [threading.Thread(target=job, args=("a", SMALL)), threading.Thread(target=job, args=("b", (64,) * 4))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    refused = [k for k, v in outcome.items() if isinstance(v, ConfigError)]
+    assert len(outcome) == 2 and len(refused) == 1, outcome
+    import json
+
+    key = json.loads((out / "shot.vtoonify.json").read_text())["job_key"]
+    frames = sorted(out.glob("shot.*.png"))
+    stamps = {_spec(p).getattribute("vtoonify/job") for p in frames}
+    assert len(frames) == 6 and stamps == {key}                               # one look only
+
+
+# --- item 6: a tampered sidecar is validated, never trusted -----------------------------------------
+
+def test_tampered_sidecar_is_recomputed_not_trusted(tmp_path, face_png, empty_models_dir):
+    import json
+
+    plates = tmp_path / "plates"
+    _plates(plates, face_png, (1, 2))
+    out = tmp_path / "out"
+    config = RenderConfig(source=str(plates / "shot.####.png"), output=str(out), padding=SMALL, frames="1")
+    render(config)
+    sidecar = out / "shot.vtoonify.json"
+    honest = json.loads(sidecar.read_text())
+    tampered = dict(honest, crop={**honest["crop"], "left": honest["crop"]["left"] + 16,
+                                  "right": honest["crop"]["right"] + 16})
+    sidecar.write_text(json.dumps(tampered))
+    render(RenderConfig(**{**config.to_dict(), "frames": "2"}))
+    assert json.loads(sidecar.read_text())["crop"] == honest["crop"]
+    from engine.pipeline.shot import read_sidecar, sidecar_problem
+
+    with open_source(str(plates / "shot.####.png")) as source:
+        for bad in ({"style_code": "../../outside.pt"}, {"source_size": [99999, 99999]},
+                    {"landmarks": honest["landmarks"][:5]}, {"face_frame": 77}):
+            sidecar.write_text(json.dumps({**honest, **bad}))
+            assert sidecar_problem(read_sidecar(sidecar), source, config, "shot") is not None, bad
+    a, b = read_image(out / "shot.0001.exr"), read_image(out / "shot.0002.exr")   # same plate, same crop
+    assert a.shape == b.shape and np.array_equal(a, b)
+
+
+# --- item 11: EXR plates with a display window away from (0, 0) -------------------------------------
+
+def _exr_plate(path, rgb8, origin):
+    from engine.io import srgb_to_linear
+
+    h, w = rgb8.shape[:2]
+    spec = oiio.ImageSpec(w, h, 3, oiio.HALF)
+    spec.x, spec.y = origin
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = origin[0], origin[1], w, h
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    out.write_image(srgb_to_linear(rgb8.astype(np.float32) / 255.0).astype(np.float32))
+    out.close()
+
+
+def _spec(path):
+    inp = oiio.ImageInput.open(str(path))
+    try:
+        return inp.spec()
+    finally:
+        inp.close()
+
+
+def test_exr_plate_display_window_is_kept(tmp_path, face_png, empty_models_dir):
+    from engine.io import read_rgb8
+
+    rgb8 = read_rgb8(face_png)
+    shifted, plain = tmp_path / "shifted", tmp_path / "plain"
+    shifted.mkdir()
+    plain.mkdir()
+    _exr_plate(shifted / "plate.0001.exr", rgb8, (-40, -24))
+    _exr_plate(plain / "plate.0001.exr", rgb8, (0, 0))
+    moved_path, base_path = (render(RenderConfig(source=str(folder / "plate.0001.exr"), output=str(folder / "out"),
+                                                 padding=SMALL)).outputs[0] for folder in (shifted, plain))
+    moved, base = _spec(moved_path), _spec(base_path)
+    assert (moved.full_x, moved.full_y, moved.full_width, moved.full_height) == (-40, -24, 376, 352)
+    assert (base.full_x, base.full_y) == (0, 0)
+    assert (moved.x - moved.full_x, moved.y - moved.full_y) == (base.x, base.y)   # same place over the plate
+    assert np.array_equal(read_image(moved_path), read_image(base_path))
+
+
+# --- item 13: two faces in the face frame ----------------------------------------------------------
+
+def test_two_faces_warn_which_face_was_used(tmp_path, face_png, empty_models_dir):
+    from engine.io import read_rgb8, write_png
+
+    face = read_rgb8(face_png)
+    pair = np.concatenate([face, face[:, ::-1]], axis=1)                 # 752x352, a face in each half
+    write_png(tmp_path / "pair.png", pair)
+    events = []
+    result = render(RenderConfig(source=str(tmp_path / "pair.png"), output=str(tmp_path / "out"), padding=SMALL),
+                    on_event=events.append)
+    notes = [e["message"] for e in events if e["event"] == "warning" and "shows" in e["message"]]
+    assert len(notes) == 1 and "shows 2 faces" in notes[0] and notes[0] in result.warnings
+    import json
+    import re
+
+    left, right = (int(v) for v in re.search(r"x (-?\d+)-(-?\d+)", notes[0]).groups())
+    landmarks = np.array(json.loads((tmp_path / "out" / "pair.vtoonify.json").read_text())["landmarks"])
+    assert left <= landmarks[:, 0].mean() <= right                       # the named face is the one used
