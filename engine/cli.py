@@ -22,6 +22,14 @@ JOB_COMMANDS = ("render", "prepare")
 """Commands that run a job: SIGTERM cancels them cleanly and their failures map to farm exit codes."""
 
 
+def _device(text: str) -> str:
+    """auto | cpu | cuda | cuda:N."""
+    head, _, index = text.partition(":")
+    if text in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown device {text!r} (use auto, cpu, cuda or cuda:N)")
+
+
 def _padding(text: str) -> tuple[int, int, int, int]:
     parts = [p for p in text.replace(",", " ").split() if p]
     if len(parts) == 1:
@@ -66,13 +74,17 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--color-transfer", action="store_true", help="also take the exemplar's colours")
     r.add_argument("--exstyle-image", help="portrait image encoded with pSp as a custom exemplar")
     r.add_argument("--models", dest="models_dir", help="models folder (default: $VTOONIFY_MODELS, then user data)")
-    r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    r.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     r.add_argument("--batch", type=int, default=0, help="frames per forward pass (0 = automatic)")
+    r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="network compute precision; auto = bf16 where the CPU/GPU has fast bf16, else fp32")
     r.add_argument("--format", choices=("exr", "png"), default="exr")
     r.add_argument("--exr-compression", choices=("zip", "dwaa", "piz", "none"), default="zip")
     r.add_argument("--png-bits", type=int, choices=(8, 16), default=8)
     r.add_argument("--mattes", action="store_true", help="write face-parsing mattes (EXR layers matte.<class>)")
     r.add_argument("--matte-files", action="store_true", help="also write each matte as its own sequence")
+    r.add_argument("--cryptomatte", action="store_true",
+                   help="also write the mattes as Cryptomatte layers (EXR only; needs --mattes)")
     r.add_argument("--matte-classes", help="comma-separated matte classes (default: all the backend gives)")
     r.add_argument("--output-space", choices=("plate", "crop"), default="plate",
                    help="plate: over the source frame with alpha (default); crop: the native 4x crop")
@@ -97,7 +109,7 @@ def add_service_commands(sub) -> None:
     s.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
     s.add_argument("--connection-file", help="where to write host/port/token (default: user runtime folder)")
     s.add_argument("--models", dest="models_dir", help="models folder")
-    s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    s.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
                    help="exit once no client is connected and no job is queued or running for this long "
                         "(default 0 = never)")

@@ -44,6 +44,7 @@ __all__ = [
     "load_style_encoder",
     "load_vtoonify",
     "parsing_maps",
+    "static_vtoonify",
 ]
 
 _MODEL_ARGS: dict[str, tuple[str, ...]] = {
@@ -156,6 +157,14 @@ def build_loaded(
         model = skeleton.to_empty(device="cpu")
         return load_state_dict_strict(model, complete, path, model_name)
     return load_state_dict_strict(build_model(config), state_dict, path, model_name)
+
+
+def static_vtoonify(model: nn.Module, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32") -> nn.Module:
+    """The per-shot static network of a VToonify (see ``engine.models.static``): ``forward(x)``
+    returns what ``model(x, style, d_s=d_s)`` returns, computing in ``precision`` (fp32|bf16|fp16|auto)."""
+    from engine.models.static import static_vtoonify as build
+
+    return build(model, style, d_s, precision)
 
 
 def _to_device(model: nn.Module, device: str | torch.device) -> nn.Module:

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import ConfigError, ModelFileError
+from engine.errors import ConfigError, DeviceOutOfMemoryError, ModelFileError
+from engine.models.precision import resolve_precision
+from engine.models.static import tiled
+
+STRIP_PIXELS = 1 << 18
+"""Decoder stages whose input is larger than this run in strips (exact, see ``static.tiled``): a
+256x256 crop runs whole; a 1600x1280 crop -> 6400x5120 keeps its 32-64 channel tensors per strip."""
 
 PARSING_NAMES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear",
                  "ear_r", "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat")
@@ -49,6 +55,7 @@ class ClassicBackend:
     """Non-neural toon look (OpenCV) with landmark mattes; needs no weights at all."""
 
     name = "classic"
+    precision = "fp32"  # no network: the job key does not depend on --precision
     matte_classes = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip", "l_lip")
 
     def __init__(self, config) -> None:
@@ -90,6 +97,13 @@ class ClassicBackend:
             return self.shot_landmarks
         return np.asarray(found, np.float64) - pad
 
+    def batch_input(self, crops: list[np.ndarray], parsing=None, parse: bool = False):
+        """What ``stylize_batch`` needs beyond the crops (nothing for the classic look)."""
+        return None
+
+    def stylize_batch(self, batch, crops: list[np.ndarray]) -> list[Stylized]:
+        return self.stylize(crops)
+
     def stylize(self, crops: list[np.ndarray], parsing=None) -> list[Stylized]:
         from engine.face import landmark_mattes
 
@@ -122,7 +136,10 @@ class VToonifyBackend:
         self.vtoonify = cache.get("vtoonify", files["vtoonify"], load_vtoonify)
         self.parser = cache.get("faceparsing", files["faceparsing"], load_face_parser)
         self.mattes = matte_selection(config.matte_classes, self.matte_classes) if config.mattes else ()
+        self.precision = resolve_precision(config.precision, self.device)
         self.wplus: torch.Tensor | None = None
+        self.net: torch.nn.Module | None = None
+        """The shot's static network (``engine.models.static``), built in ``prepare``."""
         self.smoother = None
 
     @property
@@ -208,9 +225,15 @@ class VToonifyBackend:
         return wplus
 
     def prepare(self, analysis, wplus: torch.Tensor) -> None:
+        """Fold the shot's style into its static network; the pSp encoder (1 GB) is not needed again."""
+        from engine.models import static_vtoonify
+
         if wplus is None:
             raise ModelFileError("the job sidecar has no style code", "render again without --resume")
         self.wplus = wplus.to(self.device).float()
+        self.cache.release("encoder")
+        with device_memory_errors(self.device):
+            self.net = static_vtoonify(self.vtoonify, self.wplus, d_s=self.config.degree, precision=self.precision)
 
     # -- per batch ------------------------------------------------------------------------------------
     def parsing(self, x: torch.Tensor) -> torch.Tensor:
@@ -225,14 +248,26 @@ class VToonifyBackend:
         x_p = self.parsing(x) if parsing is None else parsing.to(self.device)
         return torch.cat((x, x_p / 16.0), dim=1)
 
-    @torch.no_grad()
-    def stylize(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None) -> list[Stylized]:
-        inputs = self.network_input(crops, parsing)
-        style = self.wplus.repeat(inputs.shape[0], 1, 1)
-        y = self.vtoonify(inputs, style, d_s=self.config.degree).clamp(-1, 1)   # [B,3,4h,4w]
-        rgb = ((y + 1) / 2).permute(0, 2, 3, 1).float().cpu().numpy()
-        mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
+    def batch_input(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None, parse: bool = False):
+        """The decode stage's share: the network input when ``parse`` (GPU: parsing overlaps the
+        network), else the parsing given (smoothed) or None, computed next to the network (CPU)."""
+        if parse:
+            return {"inputs": self.network_input(crops, parsing)}
+        return {"parsing": parsing}
+
+    def stylize_batch(self, batch, crops: list[np.ndarray]) -> list[Stylized]:
+        """Stylize what ``batch_input`` prepared: the [B,22,h,w] network input, or the parsing (or None)."""
+        with torch.inference_mode(), device_memory_errors(self.device):
+            inputs = batch.get("inputs")
+            if inputs is None:
+                inputs = self.network_input(crops, batch.get("parsing"))
+            y = tiled(self.net, inputs, strip_pixels=STRIP_PIXELS).clamp_(-1, 1)  # [B,3,4h,4w]
+            rgb = y.add(1).mul_(0.5).permute(0, 2, 3, 1).float().cpu().numpy()
+            mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
         return [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(crops))]
+
+    def stylize(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None) -> list[Stylized]:
+        return self.stylize_batch({"parsing": parsing}, crops)
 
     def _mattes(self, y: torch.Tensor) -> list[dict[str, np.ndarray]]:
         """Soft mattes of the *stylized* image, so they follow its (possibly deformed) features.
@@ -248,3 +283,30 @@ class VToonifyBackend:
         index = [PARSING_NAMES.index(n) for n in self.mattes]
         probs = probs[:, index].float().cpu().numpy()
         return [{n: np.ascontiguousarray(p[k]) for k, n in enumerate(self.mattes)} for p in probs]
+
+
+class device_memory_errors:
+    """Turn running out of device memory into ``DeviceOutOfMemoryError`` (exit 75: a farm retries the
+    chunk with a smaller ``--batch`` or on another node); other errors pass through unchanged."""
+
+    def __init__(self, device) -> None:
+        self.device = torch.device(device)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None or not _is_out_of_memory(exc):
+            return False
+        raise DeviceOutOfMemoryError(
+            f"the {self.device} device ran out of memory ({str(exc).splitlines()[0][:160]})",
+            "render with a smaller --batch (e.g. --batch 1), close other GPU programs, or use another device",
+        ) from None
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the CPU allocator's 'can't allocate memory' RuntimeError."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        isinstance(exc, MemoryError) or "can't allocate memory" in str(exc) or "out of memory" in str(exc))

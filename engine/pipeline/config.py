@@ -20,6 +20,7 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
     FORMATS,
     OUTPUT_SPACES,
     PNG_BITS,
+    PRECISIONS,
 )
 
 DATA_WINDOWS = ("face", "full")
@@ -60,6 +61,9 @@ class RenderConfig:
     """``auto`` picks CUDA when available."""
     batch: int = DEFAULTS["batch"]
     """Frames per forward pass; 0 = choose from free memory."""
+    precision: str = DEFAULTS["precision"]
+    """Network compute dtype: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the device has fast
+    bf16: CPUs with AVX512-BF16/AMX, CUDA GPUs from Ampere on; else fp32). Part of the job key."""
     format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
     exr_compression: str = DEFAULTS["exr_compression"]
@@ -71,6 +75,8 @@ class RenderConfig:
     """Also write each matte as its own grey sequence ``<stem>.matte_<class>.####.<ext>`` (for hosts
     such as Blender's VSE that cannot read EXR layers)."""
     matte_classes: str | None = None
+    cryptomatte: bool = False
+    """Also write the mattes as a Cryptomatte (layers ``CryptoFace00..02``, objects ``face/<class>``), EXR only."""
     """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     output_space: str = DEFAULTS["output_space"]
     """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
@@ -107,9 +113,16 @@ class RenderConfig:
               f"use one of {', '.join(DATA_WINDOWS)}")
         check(self.output_space in OUTPUT_SPACES, f"unknown output space {self.output_space!r}",
               f"use one of {', '.join(OUTPUT_SPACES)}")
-        check(self.device in DEVICES, f"unknown device {self.device!r}", f"use one of {', '.join(DEVICES)}")
+        check(self.device in DEVICES or _cuda_index(self.device), f"unknown device {self.device!r}",
+              f"use one of {', '.join(DEVICES)} or cuda:N")
+        check(self.precision in PRECISIONS, f"unknown precision {self.precision!r}",
+              f"use one of {', '.join(PRECISIONS)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
+        check(not self.cryptomatte or self.format == "exr", "Cryptomatte is an EXR feature; PNG cannot hold it",
+              "use --format exr, or drop --cryptomatte")
+        check(not self.cryptomatte or self.mattes, "--cryptomatte encodes the face-parsing mattes",
+              "add --mattes")
         check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
         check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
         check(int(self.style_id) >= 0, f"style id {self.style_id} is negative", "use 0 or more")
@@ -146,6 +159,12 @@ class RenderConfig:
         client may send options this engine does not know yet); the service names them in its reply."""
         known = {f.name for f in dataclasses.fields(RenderConfig)}
         return sorted(str(key) for key in data if key not in known)
+
+
+def _cuda_index(device: str) -> bool:
+    """``cuda:N`` names one GPU by index."""
+    head, _, index = str(device).partition(":")
+    return head == "cuda" and index.isdigit()
 
 
 def _safe_stem(name: str) -> bool:

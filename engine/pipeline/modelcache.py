@@ -87,8 +87,27 @@ class ModelCache:
             return module
 
     def _evict(self) -> None:
+        evicted = False
         while len(self._entries) > 1 and self.memory_bytes > self.max_bytes:
             self._entries.popitem(last=False)
+            evicted = True
+        if evicted:
+            self._return_gpu_memory()
+
+    def release(self, kind: str) -> int:
+        """Drop every cached model of ``kind`` (e.g. the 1 GB pSp encoder once a shot's style code
+        exists); returns how many were dropped. A later ``get`` loads it again."""
+        with self._lock:
+            keys = [k for k in self._entries if k[0] == kind]
+            for key in keys:
+                del self._entries[key]
+        if keys:
+            self._return_gpu_memory()
+        return len(keys)
+
+    def _return_gpu_memory(self) -> None:
+        """Give freed blocks back to the driver only after an eviction (not on every load: emptying
+        the caching allocator each time makes the next allocations slow)."""
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 

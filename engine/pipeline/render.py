@@ -7,15 +7,18 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from engine.errors import JobCancelled
+from engine.io.timecode import source_timecode
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
+from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
 from engine.pipeline.shot import claim_job, job_device, job_key, sidecar_path
 from engine.pipeline.writer import FrameWriter
@@ -36,6 +39,8 @@ class RenderResult:
     warnings: list[str] = field(default_factory=list)
     analysed: bool = False
     """True when this run computed the shot analysis (False: reused the sidecar a prepare step wrote)."""
+    timecode: dict | None = None
+    """The source's start timecode (``SourceTimecode.to_dict()``); None when the source has none."""
 
     def to_dict(self) -> dict:
         return {
@@ -50,6 +55,7 @@ class RenderResult:
             "sidecar": self.sidecar,
             "warnings": self.warnings,
             "analysed": self.analysed,
+            "timecode": self.timecode,
         }
 
 
@@ -89,16 +95,38 @@ def _check_cancel(cancel) -> None:
 
 
 def auto_batch(backend_name: str, device, crop_pixels: int) -> int:
-    """Frames per forward pass: small on CPU (no gain from more), by free memory on CUDA."""
-    if backend_name != "vtoonify":
-        return 4
-    if device.type != "cuda":
-        return 2
-    import torch
+    """Frames per forward pass before any measurement: 4 for classic; 1 for VToonify (on CPU a larger
+    batch was never faster per frame and peaks higher; on CUDA the first batch is measured and the
+    size then grows, see ``BatchPlan``)."""
+    return 4 if backend_name != "vtoonify" else 1
 
-    free, _ = torch.cuda.mem_get_info(device)
-    per_frame = crop_pixels * 16 * 4 * 160  # ~activations of the 4x decoder per input pixel, bytes
-    return int(max(1, min(16, (free * 0.6) // max(per_frame, 1))))
+
+class BatchPlan:
+    """The batch size, fixed by ``--batch`` or chosen from a measurement on CUDA: after the first
+    one-frame batch, as many frames as fit in 70% of the free memory at the measured peak per frame."""
+
+    MAX_BATCH = 16
+
+    def __init__(self, config: RenderConfig, backend_name: str, device, crop_pixels: int) -> None:
+        self.size = config.batch or auto_batch(backend_name, device, crop_pixels)
+        self.device = device
+        self.measure = not config.batch and backend_name == "vtoonify" and device.type == "cuda"
+        if self.measure:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(device)
+            self._base = torch.cuda.memory_allocated(device)
+
+    def measured(self, frames: int) -> None:
+        """Called after a network batch of ``frames``: sets the size once, from the peak it took."""
+        if not self.measure:
+            return
+        import torch
+
+        self.measure = False
+        per_frame = max(1, (torch.cuda.max_memory_allocated(self.device) - self._base) // max(frames, 1))
+        free, _ = torch.cuda.mem_get_info(self.device)
+        self.size = int(max(1, min(self.MAX_BATCH, (free * 0.7) // per_frame)))
 
 
 @dataclass
@@ -143,7 +171,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
                                       backend.mattes, separate_mattes)
             out.check_no_clobber(naming, frames, source.files())
             out.clean_stale_temps(out_dir, stem)
-            key = job_key(config, backend.name, backend.model_files(), job_device(backend, cache))
+            key = job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
+                          backend.model_files(), job_device(backend, cache))
             with claim_job(config, source, backend, key, out_dir, stem, cancel) as (analysis, wplus, analysed):
                 for message in analysis.warnings:
                     warnings.append(message)
@@ -181,7 +210,8 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         skipped = len(frames) - len(todo)
         _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
                          "fps": 0.0, "eta_s": None, "skipped": skipped})
-        writer = FrameWriter(config, naming, job.analysis, job.backend)
+        timecode = source_timecode(job.source)
+        writer = FrameWriter(config, naming, job.analysis, job.backend, timecode)
         done = render_frames(config, job.source, job.backend, writer, todo, skipped, cache, on_event, cancel)
     return RenderResult(
         outputs=[str(naming.beauty(f)) for f in frames],
@@ -194,39 +224,85 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         sidecar=job.sidecar,
         warnings=job.warnings,
         analysed=job.analysed,
+        timecode=timecode.to_dict() if timecode is not None else None,
     )
 
 
 def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, todo: list[int], skipped: int,
                   cache: ModelCache, on_event: EventSink | None, cancel) -> int:
-    """The batch loop: read, crop, stylize, write; cancel is checked before and after each batch."""
+    """Decode + crop (+ parsing on a GPU) -> network -> place + write, as three overlapping stages.
+
+    Bounded queues keep at most a few batches in flight; frames stay in order (one thread per stage),
+    so output frame N is input frame N. Cancel is checked between batches (the writer stops before
+    its next frame; every written file is complete); the first error of any stage is raised here.
+    """
     from engine.face import scale_and_crop
 
     crop = writer.crop
-    batch = config.batch or auto_batch(backend.name, cache.device,
-                                       (crop.bottom - crop.top) * (crop.right - crop.left))
+    plan = BatchPlan(config, backend.name, cache.device, (crop.bottom - crop.top) * (crop.right - crop.left))
     smoother = _make_smoother(config, backend, source, crop, cache)
-    reader = iter(source.read_many(todo))
+    parse_early = cache.device.type == "cuda"  # on a CPU both networks share the same cores
+    stages = Stages()
+    decoded, stylized = stages.queue(2), stages.queue(1)
+    progress = {"done": 0}
     start = time.monotonic()
-    done = 0
-    while done < len(todo):
-        _check_cancel(cancel)
-        chunk = [next(reader) for _ in range(min(batch, len(todo) - done))]
-        numbers = [n for n, _ in chunk]
-        crops = [scale_and_crop(rgb, crop) for _, rgb in chunk]
-        parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
-        results = backend.stylize(crops, parsing)
-        _check_cancel(cancel)
-        for number, (_, plate), result in zip(numbers, chunk, results):
-            path = writer.write(number, result, plate)
-            _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
-        done += len(chunk)
-        elapsed = time.monotonic() - start
-        fps = done / elapsed if elapsed > 0 else 0.0
-        _emit(on_event, {"event": "progress", "done": done, "total": len(todo), "frame": numbers[-1],
-                         "fps": round(fps, 3), "eta_s": round((len(todo) - done) / fps, 1) if fps else None,
-                         "skipped": skipped})
-    return done
+
+    def decode() -> None:
+        reader = iter(source.read_many(todo))
+        position = 0
+        while position < len(todo):
+            stages.check()
+            chunk = [next(reader) for _ in range(min(plan.size, len(todo) - position))]
+            position += len(chunk)
+            numbers = [n for n, _ in chunk]
+            crops = [scale_and_crop(rgb, crop) for _, rgb in chunk]
+            parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
+            batch = backend.batch_input(crops, parsing, parse=parse_early)
+            stages.put(decoded, (numbers, [plate for _, plate in chunk], crops, batch))
+        stages.put(decoded, DONE)
+
+    def write() -> None:
+        while (item := stages.get(stylized)) is not DONE:
+            numbers, plates, results = item
+            for number, plate, result in zip(numbers, plates, results):
+                stages.check()
+                path = writer.write(number, result, plate)
+                progress["done"] += 1
+                _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
+            done = progress["done"]
+            elapsed = time.monotonic() - start
+            fps = done / elapsed if elapsed > 0 else 0.0
+            _emit(on_event, {"event": "progress", "done": done, "total": len(todo), "frame": numbers[-1],
+                             "fps": round(fps, 3), "eta_s": round((len(todo) - done) / fps, 1) if fps else None,
+                             "skipped": skipped})
+
+    stages.start("decode", decode)
+    stages.start("write", write)
+    try:
+        while True:
+            _check_cancel(cancel)
+            item = stages.get(decoded)
+            if item is DONE:
+                break
+            numbers, plates, crops, batch = item
+            results = backend.stylize_batch(batch, crops)
+            plan.measured(len(crops))
+            _check_cancel(cancel)
+            stages.put(stylized, (numbers, plates, results))
+        stages.put(stylized, DONE)
+        while any(t.is_alive() for t in stages._threads):  # the writer finishes the last batches
+            _check_cancel(cancel)
+            stages.join(POLL_S)
+            stages.raise_error()
+    except Stopped:
+        stages.join()
+        stages.raise_error()
+        raise
+    finally:
+        stages.stop()
+        stages.join()
+    stages.raise_error()
+    return progress["done"]
 
 
 def _make_smoother(config, backend, source, crop, cache):

@@ -36,6 +36,9 @@ BACKBONES = ("auto", *MODEL_BACKBONES)
 FORMATS = ("exr", "png")
 OUTPUT_SPACES = ("plate", "crop")
 DEVICES = ("auto", "cpu", "cuda")
+"""Device names; ``cuda:N`` (a GPU by index) is accepted too."""
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""Network compute precision; auto = bf16 where the device has fast bf16, else fp32."""
 EXR_COMPRESSIONS = ("zip", "dwaa", "piz", "none")
 PNG_BITS = (8, 16)
 MATTE_CLASSES = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r", "nose",
@@ -64,6 +67,7 @@ DEFAULTS = {
     "mattes": False,
     "matte_files": False,
     "batch": 0,
+    "precision": "auto",
 }
 """Render defaults (RenderConfig's field defaults are these values)."""
 

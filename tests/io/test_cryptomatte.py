@@ -44,6 +44,26 @@ def test_manifest_ids_match_the_specification_example():
     assert struct.pack(">f", cm.object_id("bunny")).hex() == "13851a76"
 
 
+# Ids and a layer key another production implementation computes (Gaffer's Cryptomatte tests).
+INDEPENDENT_IDS = {
+    "hello": 6.0705627102400005616e-17,
+    "cube": -4.08461912519e+15,
+    "sphere": 2.79018604383e+15,
+    "plane": 3.66557617593e-11,
+    "/GAFFERBOT/C_torso_GRP/C_head_GRP/C_head_CPT/C_head001_REN": -2.5222249091461295e+36,
+    "shader:b0d1fe5b982bcae64d6329033cbadc70": 876260905451520.0,
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEPENDENT_IDS))
+def test_ids_match_an_independent_implementation(name):
+    assert cm.object_id(name) == np.float32(INDEPENDENT_IDS[name])
+
+
+def test_layer_key_matches_an_independent_implementation():
+    assert cm.layer_key("crypto_object") == "f834d0a"
+
+
 def _spec_rule(hash32: int) -> float:
     """The specification's reference conversion, written out as the spec's pseudo-code reads."""
     mantissa = hash32 & ((1 << 23) - 1)

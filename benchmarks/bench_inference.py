@@ -1,0 +1,121 @@
+"""Reference VToonify vs the per-shot static network, timed alternately in one process (run by hand).
+
+    .venv/bin/python benchmarks/bench_inference.py [--size 256|400x320] [--backbone dualstylegan|toonify]
+        [--precision fp32|bf16|fp16|auto] [--repeats 3] [--device cpu|cuda] [--compile]
+
+One full-size random VToonify (official widths, seed 0) and one random input; the reference path is
+``model(x, style, d_s)`` in float32 (the general model, as the engine ran before), the fast path is
+``static_vtoonify(model, style, d_s, precision)``. Each repeat times both, one after the other, so
+machine load hits both alike. Prints per-path median seconds per frame, GFLOP per frame and
+achieved GFLOP/s, and as its last line exactly ``speedup: <ratio>x max_abs_diff: <value> psnr_db: <value>``
+(difference and PSNR of the fast output against the reference; PSNR on the clamped [0,1] image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+
+from engine.models.static import static_vtoonify
+from engine.models.vtoonify import VToonify
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``256`` -> (256, 256); ``400x320`` -> (400, 320) as height x width (multiples of 8)."""
+    h, _, w = text.lower().partition("x")
+    size = (int(h), int(w or h))
+    if size[0] % 8 or size[1] % 8:
+        raise SystemExit(f"--size {text}: both sides must be multiples of 8")
+    return size
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device) -> tuple[torch.Tensor, float]:
+    sync(device)
+    start = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - start
+
+
+def gflop(fn) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def to_unit(y: torch.Tensor) -> torch.Tensor:
+    return (y.float().clamp(-1, 1) + 1) / 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="256", help="input HxW (output is 4x): 256 or 400x320")
+    parser.add_argument("--backbone", default="dualstylegan", choices=("dualstylegan", "toonify"))
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16", "auto"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--d-s", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    h, w = parse_size(args.size)
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = VToonify(backbone=args.backbone).eval()
+        rgb = torch.rand(1, 3, h, w) * 2 - 1
+        parsing = torch.randn(1, 19, h, w) * 2
+        x = torch.cat([rgb, parsing / 16], 1)  # [1,22,h,w]
+    with torch.inference_mode():
+        style = model.zplus2wplus(torch.randn(1, 18, 512, device=device))  # [1,18,512] W+
+        (fast, t_build) = timed(lambda: static_vtoonify(model, style, args.d_s, args.precision), device)
+        run_fast = torch.compile(fast) if args.compile else fast
+
+        def reference():
+            return model(x, style, d_s=args.d_s)
+
+        def fast_path():
+            return run_fast(x)
+
+        print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
+              f"{args.backbone} {h}x{w} -> {4 * h}x{4 * w}, fast path {fast.precision}"
+              f"{' compiled' if args.compile else ''}; static build {t_build:.2f} s")
+        y_ref, t = timed(reference, device)
+        print(f"  warm-up reference {t:.2f} s")
+        y_fast, t = timed(fast_path, device)
+        print(f"  warm-up fast      {t:.2f} s")
+        times: dict[str, list[float]] = {"reference": [], "fast": []}
+        for k in range(args.repeats):
+            y_ref, t_ref = timed(reference, device)
+            y_fast, t_fast = timed(fast_path, device)
+            times["reference"].append(t_ref)
+            times["fast"].append(t_fast)
+            print(f"  repeat {k + 1}: reference {t_ref:.3f} s  fast {t_fast:.3f} s")
+        flops = {"reference": gflop(reference), "fast": gflop(lambda: fast(x))}
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name in ("reference", "fast"):
+        print(f"{name:>9}: {medians[name]:.3f} s/frame (median of {args.repeats}), "
+              f"{flops[name]:.1f} GFLOP/frame, {flops[name] / medians[name]:.1f} GFLOP/s")
+    diff = (y_fast.float() - y_ref.float()).abs().max().item()
+    mse = (to_unit(y_fast) - to_unit(y_ref)).pow(2).mean().item()
+    psnr = math.inf if mse == 0 else 10 * math.log10(1 / mse)
+    print(f"speedup: {medians['reference'] / medians['fast']:.2f}x max_abs_diff: {diff:.3g} psnr_db: {psnr:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,401 @@
+"""Per-shot static VToonify: the shot's constant style folded into plain conv weights, once.
+
+In a shot the W+ code, the exemplar and d_s never change, so everything that depends only on them
+is computed when the shot starts: modulation and demodulation become ordinary conv weights (one
+set, not one per frame of the batch), the ModRes and fusion AdaIN parameters and the d_s label MLP
+become per-channel constants, the zero noise is dropped, and the sqrt(2) activation gains, the
+1/sqrt(2) of the residual blocks and the d_s weight of the ModRes blocks move into the weights of
+the conv in front of them (leaky ReLU is positively homogeneous). What is left per frame are
+convolutions in channels_last (the layout oneDNN and cuDNN run fastest), in-place activations,
+and instance-norm statistics, which are always taken in float32.
+
+The general ``VToonify`` stays the reference path: ``static_vtoonify(model, style, d_s)(x)`` returns
+what ``model(x, style.expand(N, ...), d_s=d_s)`` returns, within float rounding (tests check it
+on the official goldens).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from engine.errors import InputError
+from engine.models.precision import DTYPES, resolve_precision
+from engine.models.stylegan import ModulatedConv2d, StyledConv, ToRGB
+from engine.models.vtoonify import FIRST_DECODED_LAYER, PARSING_CLASSES, VToonify, assert_vtoonify_input
+from engine.ops.fir import fir_filter, fir_upsample2x
+
+SLOPE = 0.2
+GAIN = math.sqrt(2.0)
+CHANNELS_LAST = torch.channels_last
+
+
+class StaticConv(nn.Module):
+    """Plain conv with precomputed weight and bias, optionally followed by an in-place leaky ReLU."""
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        dtype: torch.dtype,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        activate: bool = False,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.detach().to(dtype).contiguous(memory_format=CHANNELS_LAST))
+        self.register_buffer("bias", None if bias is None else bias.detach().to(dtype))
+        self.stride, self.padding, self.dilation, self.activate = stride, padding, dilation, activate
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, dtype: torch.dtype, activate: bool = False, gain: float = 1.0):
+        """An ``nn.Conv2d``; ``gain`` (> 0) scales weight and bias (the activation gain moved in)."""
+        bias = None if conv.bias is None else conv.bias * gain
+        return cls(conv.weight * gain, bias, dtype, conv.stride[0], conv.padding[0], conv.dilation[0], activate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return F.leaky_relu_(y, SLOPE) if self.activate else y
+
+
+class NormStats:
+    """Whole-frame instance-norm statistics handed to a norm that sees only part of the frame.
+
+    Strips of a frame must normalise with the frame's statistics, not their own, or each strip gets
+    its own colour cast; ``fusion_statistics`` computes them once, every strip replays them.
+    """
+
+    def __init__(self, values: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.values = values
+        self._next = 0
+
+    def replay(self) -> NormStats:
+        self._next = 0
+        return self
+
+    def __call__(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next kept (mean, var) ``[N,1,C]`` (``v`` ``[N,HW,C]`` is the part being normalised)."""
+        mean, var = self.values[self._next]
+        self._next += 1
+        return mean, var
+
+
+def instance_norm_affine(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5,
+                         stats: NormStats | None = None):
+    """``gamma * InstanceNorm(x) + beta`` with float32 two-pass statistics; gamma/beta ``[1,C,1,1]``.
+
+    Reduces over ``[N, H*W, C]`` (a view of a channels_last tensor), which runs several times faster
+    than ``var_mean`` over dims (2, 3) of the strided NCHW view. Returns channels_last in x's dtype.
+    ``stats`` supplies whole-frame statistics (frames decoded in strips).
+    """
+    n, c, h, w = x.shape
+    v = x.float().permute(0, 2, 3, 1).reshape(n, h * w, c)  # [N,HW,C]
+    if stats is None:
+        centred = v - v.mean(1, keepdim=True)
+        var = centred.square().mean(1, keepdim=True)  # [N,1,C]
+    else:
+        mean, var = stats(v)
+        centred = v - mean
+    out = centred.mul_(gamma.view(1, 1, c) * torch.rsqrt(var + eps)).add_(beta.view(1, 1, c))
+    return out.view(n, h, w, c).permute(0, 3, 1, 2).to(x.dtype)  # [N,C,H,W] channels_last
+
+
+def _adain_constants(norm: nn.Module, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """AdaptiveInstanceNorm's ``(gamma, beta)`` for a fixed style ``[1,D]`` -> ``[1,C,1,1]`` each."""
+    gamma, beta = norm.style(style).float().view(1, -1, 1, 1).chunk(2, 1)
+    return gamma.contiguous(), beta.contiguous()
+
+
+def modulated_weight(conv: ModulatedConv2d, style: torch.Tensor) -> torch.Tensor:
+    """The per-sample weight of ``conv`` for one style ``[1,D]`` -> ``[Cout,Cin,k,k]`` (float32 sums)."""
+    s = conv.modulation(style.float()).view(1, -1, 1, 1)  # [1,Cin,1,1]
+    weight = conv.scale * conv.weight.float()[0] * s  # [Cout,Cin,k,k]
+    if conv.demodulate:
+        weight = weight * torch.rsqrt(weight.pow(2).sum([1, 2, 3], keepdim=True) + conv.eps)
+    return weight
+
+
+class StaticResBlock(nn.Module):
+    """VToonifyResBlock ``(lrelu(conv2(lrelu(conv(x)))) + x) / sqrt(2)``, the 1/sqrt(2) inside conv2."""
+
+    def __init__(self, block: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.conv = StaticConv.from_conv(block.conv, dtype, activate=True)
+        self.conv2 = StaticConv.from_conv(block.conv2, dtype, activate=True, gain=1 / GAIN)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.conv(x)).add_(x, alpha=1 / GAIN)
+
+
+class StaticModRes(nn.Module):
+    """AdaResBlock at a fixed style and weight ``w``: ``x + w * conv2(AdaIN2(conv1(AdaIN1(x))))``
+    (``w > 0`` is folded into conv2, as leaky ReLU commutes with a positive scale)."""
+
+    def __init__(self, block: nn.Module, style: torch.Tensor, w: float, dtype: torch.dtype) -> None:
+        super().__init__()
+        for name, norm in (("norm", block.norm), ("norm2", block.norm2)):
+            gamma, beta = _adain_constants(norm, style)
+            self.register_buffer(f"{name}_gamma", gamma)
+            self.register_buffer(f"{name}_beta", beta)
+        self.conv = self._conv(block.conv, GAIN, dtype)
+        self.conv2 = self._conv(block.conv2, GAIN * w if w > 0 else GAIN, dtype)
+        self.post_scale = 1.0 if w > 0 else float(w)
+
+    @staticmethod
+    def _conv(layer: nn.Sequential, gain: float, dtype: torch.dtype) -> StaticConv:
+        """ConvLayer = EqualConv2d (no bias) + FusedLeakyReLU(bias, sqrt 2): one conv with the bias."""
+        eq, act = layer[0], layer[1]
+        return StaticConv(eq.weight * (eq.scale * gain), act.bias * gain, dtype, 1, eq.padding, eq.dilation, True)
+
+    def forward(self, x: torch.Tensor, stats: NormStats | None = None) -> torch.Tensor:
+        out = self.conv(instance_norm_affine(x, self.norm_gamma, self.norm_beta, stats=stats))
+        out = self.conv2(instance_norm_affine(out, self.norm2_gamma, self.norm2_beta, stats=stats))
+        return out.mul_(self.post_scale).add_(x) if self.post_scale != 1.0 else out.add_(x)
+
+
+class StaticFusion(nn.Module):
+    """One fused stage's encoder/decoder merge; D: the d_s label and its AdaIN are constants."""
+
+    def __init__(self, fusion_out: nn.Module, fusion_skip: nn.Conv2d, d_s: float, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.gated = not isinstance(fusion_out, nn.Conv2d)  # VToonify-D's Fusion module
+        self.skip_conv = StaticConv.from_conv(fusion_skip, dtype)
+        if not self.gated:
+            self.conv = StaticConv.from_conv(fusion_out, dtype)
+            return
+        p = fusion_out.linear[0].weight
+        label = fusion_out.linear(torch.full((1, 1), float(d_s), device=p.device, dtype=p.dtype))  # [1,128]
+        gamma, beta = _adain_constants(fusion_out.norm, label)
+        self.register_buffer("gamma", gamma)
+        self.register_buffer("beta", beta)
+        self.conv = StaticConv.from_conv(fusion_out.conv, dtype)
+        self.mask_conv = StaticConv.from_conv(fusion_out.conv2, dtype)
+
+    def forward(self, f_g: torch.Tensor, skip: torch.Tensor, f_e: torch.Tensor, stats: NormStats | None = None):
+        """-> (feature, skip, mask ``[N,1,h,w]`` or None)."""
+        if not self.gated:
+            return self.conv(torch.cat([f_g, f_e], 1)), self.skip_conv(torch.cat([skip, f_e], 1)), None
+        diff = torch.cat([f_g, (f_g - f_e).abs_()], 1)
+        m_e = F.relu_(self.mask_conv(instance_norm_affine(diff, self.gamma, self.beta, stats=stats))).tanh_()
+        gated = f_e * m_e
+        return self.conv(torch.cat([f_g, gated], 1)), self.skip_conv(torch.cat([skip, gated], 1)), m_e
+
+
+class StaticStage(nn.Module):
+    """One decoder stage at fixed styles: upsampling conv + blur, conv, ToRGB + upsampled skip."""
+
+    def __init__(
+        self, conv_up: StyledConv, conv: StyledConv, to_rgb: ToRGB, styles: torch.Tensor, dtype: torch.dtype
+    ) -> None:
+        super().__init__()
+        up = conv_up.conv
+        w_up = modulated_weight(up, styles[:, 0]) * GAIN  # [Cout,Cin,k,k]
+        self.register_buffer("up_weight", w_up.transpose(0, 1).to(dtype).contiguous(memory_format=CHANNELS_LAST))
+        self.register_buffer("up_bias", (conv_up.activate.bias * GAIN).detach().to(dtype))
+        self.register_buffer("blur_kernel", up.blur.kernel.detach().clone())
+        self.blur_pad = up.blur.pad
+        self.conv = StaticConv(
+            modulated_weight(conv.conv, styles[:, 1]) * GAIN, conv.activate.bias * GAIN, dtype,
+            padding=conv.conv.padding, activate=True,
+        )
+        self.rgb = StaticConv(modulated_weight(to_rgb.conv, styles[:, 2]), to_rgb.bias.view(-1), dtype)
+        self.register_buffer("skip_kernel", to_rgb.upsample.kernel.detach().clone())
+        self.skip_pad = to_rgb.upsample.pad
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x ``[N,Cin,h,w]``, skip ``[N,3,h,w]`` -> (``[N,Cout,2h,2w]``, ``[N,3,2h,2w]``)."""
+        x = F.conv_transpose2d(x, self.up_weight, stride=2)  # [N,Cout,2h+1,2w+1]
+        x = F.leaky_relu_(fir_filter(x, self.blur_kernel, self.blur_pad, self.up_bias), SLOPE)
+        x = self.conv(x)
+        return x, self.rgb(x).add_(fir_upsample2x(skip, self.skip_kernel, self.skip_pad))
+
+
+def _single_style(style: torch.Tensor, model: VToonify) -> torch.Tensor:
+    """One shot style: W ``[1,D]`` / ``[D]`` or W+ ``[1,L,D]`` / ``[L,D]`` -> batch of one."""
+    n_latent, dim = model.stylegan().n_latent, model.style_channels
+    if style.ndim == 1 or (style.ndim == 2 and style.shape[0] == n_latent and n_latent != 1):
+        style = style.unsqueeze(0)
+    ok = style.shape[0] == 1 and style.shape[-1] == dim and (style.ndim == 2 or style.shape[1] == n_latent)
+    if not ok:
+        raise InputError(
+            f"a static VToonify needs one style, [1, {dim}] or [1, {n_latent}, {dim}], got {list(style.shape)}",
+            "pass the shot's W+ code once (not repeated over the batch)",
+        )
+    return style
+
+
+class StaticVToonify(nn.Module):
+    """VToonify for one shot: ``forward(x)`` -> image ``[N,3,4H,4W]`` (``(image, masks)`` with
+    ``return_mask`` on VToonify-D), float32 out whatever the compute dtype (``precision``)."""
+
+    def __init__(self, model: VToonify, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32") -> None:
+        super().__init__()
+        device = next(model.parameters()).device
+        self.precision = resolve_precision(precision, device)
+        self.dtype = dtype = DTYPES[self.precision]
+        self.backbone = model.backbone
+        self.in_channels = model.img_channels + PARSING_CLASSES
+        self.d_s = float(d_s)
+        style = _single_style(style.to(device=device, dtype=torch.float32), model)
+        resstyles, adastyles = model._styles(style)  # [1,L,D] each (reference code, once)
+
+        blocks = list(model.encoder)
+        self.encoder = nn.ModuleList(
+            nn.Sequential(*[StaticConv.from_conv(c, dtype, activate=True) for c in block if isinstance(c, nn.Conv2d)])
+            for block in blocks[:-2]
+        )
+        self.res_blocks = nn.ModuleList(StaticResBlock(b, dtype) for b in blocks[-2])
+        use_modres = self.backbone == "dualstylegan" and self.d_s != 0
+        self.mod_res = nn.ModuleList(
+            StaticModRes(model.res[j + 1], resstyles[:, j + 1], self.d_s, dtype)
+            for j in range(len(self.res_blocks)) if use_modres
+        )
+        self.to_skip = StaticConv.from_conv(blocks[-1], dtype)
+
+        g = model.stylegan()
+        n_fused = len(blocks) - 2
+        self.fusions = nn.ModuleList(
+            StaticFusion(model.fusion_out[k], model.fusion_skip[k], self.d_s, dtype) for k in range(n_fused)
+        )
+        stages = zip(g.convs[6::2], g.convs[7::2], g.to_rgbs[3:])
+        self.stages = nn.ModuleList(
+            StaticStage(up, conv, rgb, adastyles[:, FIRST_DECODED_LAYER + 2 * k : FIRST_DECODED_LAYER + 2 * k + 3],
+                        dtype)
+            for k, (up, conv, rgb) in enumerate(stages)
+        )
+        self.eval()
+
+    def extra_repr(self) -> str:
+        return f"backbone={self.backbone}, d_s={self.d_s}, precision={self.precision}"
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """x ``[N,22,H,W]`` -> (feature ``[N,C,H/8,W/8]``, RGB skip, encoder features [H/8 .. H])."""
+        assert_vtoonify_input(x, self.in_channels)
+        feat = x.to(self.dtype).contiguous(memory_format=CHANNELS_LAST)
+        features = []
+        for block in self.encoder:
+            feat = block(feat)
+            features.append(feat)
+        features.reverse()  # [H/8, H/4, H/2, H]
+        for j, block in enumerate(self.res_blocks):
+            feat = block(feat)
+            if self.mod_res:
+                feat = self.mod_res[j](feat)
+        return feat, self.to_skip(feat), features
+
+    def decode(self, k: int, feat: torch.Tensor, skip: torch.Tensor, f_e: torch.Tensor | None,
+               stats: NormStats | None = None):
+        """Stage ``k``: fusion with encoder feature ``f_e`` (stages with one), then the stage's convs.
+        Returns (feature, skip, mask or None)."""
+        m_e = None
+        if k < len(self.fusions):
+            feat, skip, m_e = self.fusions[k](feat, skip, f_e, stats)
+        feat, skip = self.stages[k](feat, skip)
+        return feat, skip, m_e
+
+    def forward(self, x: torch.Tensor, return_mask: bool = False):
+        """x ``[N,22,H,W]`` as for ``VToonify.forward`` (H, W multiples of 8)."""
+        out_dtype = x.dtype if x.is_floating_point() else torch.float32
+        feat, skip, features = self.encode(x)
+        masks = []
+        for k in range(len(self.stages)):
+            f_e = features[k] if k < len(features) else None
+            if k < len(features):
+                features[k] = None  # free each encoder feature once it is used
+            feat, skip, m_e = self.decode(k, feat, skip, f_e)
+            if m_e is not None:
+                masks.append(m_e.to(out_dtype))
+        image = skip.to(out_dtype)
+        if return_mask and self.backbone == "dualstylegan":
+            return image, masks
+        return image
+
+
+def fusion_statistics(fusion: StaticFusion, f_g: torch.Tensor, f_e: torch.Tensor, rows: int) -> NormStats:
+    """The (mean, var) of a gated fusion's norm input ``cat[f_g, |f_g - f_e|]`` over the whole frame,
+    accumulated over row blocks (two passes, float32), so the full-size tensor never exists."""
+    n, c, h, w = f_g.shape
+
+    def blocks():
+        for r in range(0, h, rows):
+            g, e = f_g[:, :, r : r + rows].float(), f_e[:, :, r : r + rows].float()
+            yield torch.cat([g, (g - e).abs_()], 1).permute(0, 2, 3, 1).reshape(n, -1, 2 * c)  # [N,hw,2C]
+
+    count = h * w
+    mean = sum(b.sum(1, keepdim=True) for b in blocks()) / count  # [N,1,2C]
+    var = sum((b - mean).square_().sum(1, keepdim=True) for b in blocks()) / count
+    return NormStats([(mean, var)])
+
+
+def _in_strips(net: StaticVToonify, stages: range, feat: torch.Tensor, skip: torch.Tensor,
+               f_e: torch.Tensor | None, stats: NormStats | None, rows: int, margin: int, keep_feat: bool):
+    """Run decoder ``stages`` on horizontal strips of ``rows`` rows (plus ``margin`` context rows on
+    each side, cropped off again) and assemble (feature or None, skip) for the whole frame."""
+    fh = feat.shape[2]
+    out_feat = out_skip = None
+    for top in range(0, fh, rows):
+        bottom = min(fh, top + rows)
+        lo, hi = max(0, top - margin), min(fh, bottom + margin)
+        part_feat, part_skip = feat[:, :, lo:hi], skip[:, :, lo:hi]
+        for k in stages:
+            fused = f_e[:, :, lo:hi] if k == stages.start and f_e is not None else None
+            part_feat, part_skip, _ = net.decode(k, part_feat, part_skip, fused,
+                                                 stats.replay() if stats is not None else None)
+        up = part_skip.shape[2] // (hi - lo)  # 2 per stage
+        if out_skip is None:
+            n, _, _, w = part_skip.shape
+            out_skip = part_skip.new_empty(n, 3, fh * up, w).contiguous(memory_format=CHANNELS_LAST)
+            if keep_feat:
+                out_feat = part_feat.new_empty(n, part_feat.shape[1], fh * up, w).contiguous(
+                    memory_format=CHANNELS_LAST)
+        out_skip[:, :, top * up : bottom * up] = part_skip[:, :, (top - lo) * up : (bottom - lo) * up]
+        if keep_feat:
+            out_feat[:, :, top * up : bottom * up] = part_feat[:, :, (top - lo) * up : (bottom - lo) * up]
+    return out_feat, out_skip
+
+
+@torch.no_grad()
+def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, margin: int = 8) -> torch.Tensor:
+    """``net(x)`` with the high-resolution decoder stages run in horizontal strips, so the largest
+    tensors (up to 64 channels at 2x-4x the input size) exist one strip at a time.
+
+    The encoder and the decoder stages whose input has at most ``strip_pixels`` pixels run on the
+    whole frame; a gated fusion's instance norm takes its whole-frame statistics block by block
+    (``fusion_statistics``). The rest is convolutions with a receptive field of a few pixels, so
+    strips with ``margin`` context rows on each side, cropped back to their own rows, give the same
+    numbers as the whole frame (float rounding aside: no seams). The last fused stage and the stage
+    after it run strip by strip straight into the image. x ``[N,22,H,W]`` -> ``[N,3,4H,4W]`` float32.
+    """
+    out_dtype = x.dtype if x.is_floating_point() else torch.float32
+    feat, skip, features = net.encode(x)
+    k, n_stages, n_fused = 0, len(net.stages), len(net.fusions)
+    while k < n_stages:
+        f_e = features[k] if k < len(features) else None
+        if k < len(features):
+            features[k] = None
+        if feat.shape[2] * feat.shape[3] <= strip_pixels:
+            feat, skip, _ = net.decode(k, feat, skip, f_e)
+            k += 1
+            continue
+        last_group = k >= n_fused - 1
+        stages = range(k, n_stages) if last_group else range(k, k + 1)
+        gated = f_e is not None and k < n_fused and net.fusions[k].gated
+        stats = fusion_statistics(net.fusions[k], feat, f_e, 64) if gated else None
+        rows = max(8, strip_pixels // feat.shape[3])
+        feat, skip = _in_strips(net, stages, feat, skip, f_e, stats, rows, margin, keep_feat=not last_group)
+        k = stages.stop
+    return skip.to(out_dtype)
+
+
+@torch.no_grad()
+def static_vtoonify(
+    model: VToonify, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32"
+) -> StaticVToonify:
+    """The shot's static network: ``forward(x)`` returns what ``model(x, style, d_s=d_s)`` returns
+    for any batch of ``x``. ``style``: the shot's W ``[1,512]`` or W+ ``[1,18,512]``; ``precision``:
+    fp32 | bf16 | fp16 | auto (bf16 where the device has fast bf16)."""
+    return StaticVToonify(model, style, d_s, precision)

@@ -1,0 +1,109 @@
+"""The backend's use of the static network, precision and device settings, device-memory errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from engine.errors import ConfigError, DeviceError, DeviceOutOfMemoryError, TransientError
+from engine.pipeline.config import RenderConfig
+from engine.pipeline.modelcache import ModelCache
+
+
+def narrow_backend(models_dir, **settings):
+    from engine.pipeline.backends import VToonifyBackend
+    from engine.pipeline.selection import choose_files
+
+    config = RenderConfig(source="unused.mp4", output="unused", models_dir=str(models_dir), backend="vtoonify",
+                          **settings)
+    config, files, _ = choose_files(config)
+    cache = ModelCache("cpu")
+    return VToonifyBackend(config, files, cache), cache
+
+
+@pytest.mark.parametrize("degree", [0.7])
+def test_backend_stylizes_with_the_static_network_as_the_reference_path(narrow_models_dir, degree):
+    """fp32 backend output == clamp(general model(x, W+ repeated, d_s)), for a batch of 2 crops."""
+    backend, _ = narrow_backend(narrow_models_dir, precision="fp32", degree=degree)
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (40, 32, 3), dtype=np.uint8) for _ in range(2)]
+    wplus = torch.randn(1, 18, 512, generator=torch.Generator().manual_seed(3))
+    backend.prepare(None, wplus)
+    assert backend.net.precision == "fp32" and backend.net.d_s == degree
+    results = backend.stylize(crops)
+    with torch.no_grad():
+        x = backend.network_input(crops)
+        expected = backend.vtoonify(x, wplus.repeat(2, 1, 1), d_s=degree).clamp(-1, 1)
+    expected = ((expected + 1) / 2).permute(0, 2, 3, 1).numpy()
+    for result, ref in zip(results, expected):
+        assert result.rgb.shape == (160, 128, 3) and result.rgb.dtype == np.float32
+        np.testing.assert_allclose(result.rgb, ref, atol=1e-4)
+
+
+def test_backend_releases_the_style_encoder_after_the_style_code(narrow_models_dir, tmp_path):
+    from engine.models import load_style_encoder
+
+    backend, cache = narrow_backend(narrow_models_dir, precision="fp32")
+    encoder_file = next(narrow_models_dir.rglob("encoder.pt"))
+    cache.get("encoder", str(encoder_file), load_style_encoder)
+    assert any(m.startswith("encoder:") for m in cache.stats()["models"])
+    backend.prepare(None, torch.zeros(1, 18, 512))
+    assert not any(m.startswith("encoder:") for m in cache.stats()["models"])
+    assert any(m.startswith("vtoonify:") for m in cache.stats()["models"])
+
+
+def test_precision_and_cuda_index_settings_are_checked():
+    base = {"source": "a.mp4", "output": "out"}
+    assert RenderConfig(**base).precision == "auto"
+    assert RenderConfig(**base, precision="bf16", device="cuda:1").device == "cuda:1"
+    with pytest.raises(ConfigError, match="precision"):
+        RenderConfig(**base, precision="fp8")
+    with pytest.raises(ConfigError, match="device"):
+        RenderConfig(**base, device="cuda:x")
+    assert RenderConfig.from_dict({**base, "precision": "fp16"}).precision == "fp16"
+
+
+def test_cli_takes_precision_and_gpu_index():
+    from engine.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(["render", "a.mp4", "-o", "out", "--precision", "bf16", "--device", "cuda:2"])
+    config = _config_from_args(args)
+    assert (config.precision, config.device) == ("bf16", "cuda:2")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["render", "a.mp4", "-o", "out", "--device", "gpu"])
+
+
+def test_job_key_separates_precisions():
+    """Chunks rendered in bf16 and fp32 must never share one output folder's sidecar."""
+    from engine.pipeline.shot import job_key
+
+    config = RenderConfig(source="a.mp4", output="out")
+    keys = {job_key(dataclasses.replace(config, precision=p), "vtoonify", {}) for p in ("fp32", "bf16", "fp16")}
+    assert len(keys) == 3
+
+
+def test_unknown_or_missing_gpu_is_a_device_error(monkeypatch):
+    from engine.pipeline.device import resolve_device
+
+    with pytest.raises(DeviceError, match="unknown device"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(DeviceError, match="no GPU cuda:2"):
+        resolve_device("cuda:2")
+
+
+def test_out_of_device_memory_is_a_retryable_error():
+    from engine.pipeline.backends import device_memory_errors
+
+    with pytest.raises(DeviceOutOfMemoryError, match="ran out of memory") as info:
+        with device_memory_errors("cuda:0"):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert isinstance(info.value, TransientError)  # exit 75: a farm retries it
+    with pytest.raises(ValueError):  # anything else passes through untouched
+        with device_memory_errors("cpu"):
+            raise ValueError("other")

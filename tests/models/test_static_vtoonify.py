@@ -1,0 +1,153 @@
+"""The per-shot static VToonify against the official goldens and the general (reference) model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.errors import InputError
+from engine.models import static_vtoonify
+from engine.models.precision import resolve_precision
+from tests.models.test_vtoonify_golden import assert_close, cases_by_name, load_golden
+
+D_IMAGE_CASES = ["main", "ds_0.0", "ds_1.0", "nonsquare", "style2d", "pipeline_exstyle_mix",
+                 "pipeline_color_transfer"]
+T_IMAGE_CASES = ["main", "nonsquare", "style2d", "pipeline_toonify"]
+
+
+@pytest.fixture(scope="module")
+def golden_d(reference_dir):
+    return load_golden(reference_dir, "vtoonify_d_golden.pt")
+
+
+@pytest.fixture(scope="module")
+def golden_t(reference_dir):
+    return load_golden(reference_dir, "vtoonify_t_golden.pt")
+
+
+def check_static_case(model, case: dict) -> None:
+    """One static network per distinct style row; a repeated shot style runs as one batch."""
+    x, style, outputs = case["inputs"]["x"], case["inputs"]["style"], case["outputs"]
+    d_s = case["call"]["d_s"]
+    one_style = bool((style == style[:1]).all())
+    groups = [slice(0, x.shape[0])] if one_style else [slice(i, i + 1) for i in range(x.shape[0])]
+    for rows in groups:
+        net = static_vtoonify(model, style[rows][:1], d_s=d_s)
+        with torch.no_grad():
+            if "masks" in outputs:
+                image, masks = net(x[rows], return_mask=True)
+                assert len(masks) == len(outputs["masks"])
+                for k, (m, ref) in enumerate(zip(masks, outputs["masks"])):
+                    assert_close(m, ref[rows], f"{case['name']} mask {k}")
+                assert_close(net(x[rows]), image, "plain call == return_mask image")
+            else:
+                image = net(x[rows])
+        assert image.dtype == torch.float32
+        assert_close(image, outputs["image"][rows], f"{case['name']} image rows {rows}")
+
+
+@pytest.mark.parametrize("name", D_IMAGE_CASES)
+def test_static_vtoonify_d_matches_golden(golden_d, name):
+    golden, model = golden_d
+    check_static_case(model, cases_by_name(golden)[name])
+
+
+@pytest.mark.parametrize("name", T_IMAGE_CASES)
+def test_static_vtoonify_t_matches_golden(golden_t, name):
+    golden, model = golden_t
+    check_static_case(model, cases_by_name(golden)[name])
+
+
+@pytest.mark.parametrize("d_s", [0.0, 0.25, 0.6, 1.0])
+def test_static_matches_reference_path_over_style_degrees_and_batches(golden_d, d_s):
+    """Any d_s, a batch of 3 frames: static == general model with the style repeated."""
+    golden, model = golden_d
+    case = cases_by_name(golden)["pipeline_exstyle_mix"]
+    style = case["inputs"]["style"][:1]
+    x = torch.cat([case["inputs"]["x"], case["inputs"]["x"][:1].flip(3)])  # [3,22,48,40]
+    with torch.no_grad():
+        expected, expected_masks = model(x, style.repeat(3, 1, 1), d_s=d_s, return_mask=True)
+        image, masks = static_vtoonify(model, style, d_s=d_s)(x, return_mask=True)
+    assert_close(image, expected, f"d_s={d_s}")
+    for m, ref in zip(masks, expected_masks):
+        assert_close(m, ref, f"d_s={d_s} mask")
+
+
+def test_static_t_ignores_degree_and_returns_a_tensor_with_return_mask(golden_t):
+    golden, model = golden_t
+    case = cases_by_name(golden)["pipeline_toonify"]
+    x, style = case["inputs"]["x"], case["inputs"]["style"][:1]
+    with torch.no_grad():
+        a = static_vtoonify(model, style, d_s=0.0)(x)
+        b = static_vtoonify(model, style, d_s=1.0)(x, return_mask=True)
+    assert isinstance(b, torch.Tensor) and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_low_precision_stays_close_to_fp32(golden_d, precision):
+    """bf16/fp16 compute, float32 out: PSNR of the clamped [0,1] image against fp32 above 30 dB here
+    (narrow random weights; the full-size figure is in benchmarks/bench_inference.py)."""
+    golden, model = golden_d
+    case = cases_by_name(golden)["pipeline_color_transfer"]
+    x, style = case["inputs"]["x"], case["inputs"]["style"][:1]
+    with torch.no_grad():
+        ref = static_vtoonify(model, style)(x)
+        low = static_vtoonify(model, style, precision=precision)(x)
+    assert low.dtype == torch.float32 and low.shape == ref.shape
+    a, b = ((ref.clamp(-1, 1) + 1) / 2), ((low.clamp(-1, 1) + 1) / 2)
+    psnr = 10 * torch.log10(1 / (a - b).pow(2).mean())
+    assert psnr > 30, psnr
+    assert not torch.equal(ref, low)
+
+
+def test_static_rejects_a_batch_of_different_styles_and_bad_input(golden_d):
+    golden, model = golden_d
+    case = cases_by_name(golden)["main"]
+    with pytest.raises(InputError, match="one style"):
+        static_vtoonify(model, case["inputs"]["style"])
+    net = static_vtoonify(model, case["inputs"]["style"][:1])
+    with pytest.raises(InputError, match="multiples of 8"):
+        net(torch.zeros(1, 22, 30, 32))
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    import engine.models.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("fp16", "cpu") == "fp16"
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown precision"):
+        resolve_precision("fp8", "cpu")
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    from engine.models.precision import cpu_has_fast_bf16
+
+    with_bf16 = tmp_path / "a"
+    with_bf16.write_text("processor : 0\nflags : fpu avx512f avx512_bf16\n")
+    without = tmp_path / "b"
+    without.write_text("processor : 0\nflags : fpu avx2\n")
+    assert cpu_has_fast_bf16(str(with_bf16)) and not cpu_has_fast_bf16(str(without))
+    assert not cpu_has_fast_bf16(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("golden_name", ["vtoonify_d_golden.pt", "vtoonify_t_golden.pt"])
+def test_strip_decoding_equals_the_whole_frame(reference_dir, golden_name):
+    """Decoding the high-resolution stages in strips (bounded memory) gives the whole-frame numbers:
+    whole-frame norm statistics and margins wider than the receptive field leave no seams."""
+    from engine.models.static import tiled
+
+    golden, model = load_golden(reference_dir, golden_name)
+    case = cases_by_name(golden)["main"]
+    x = torch.nn.functional.interpolate(case["inputs"]["x"], size=(96, 80), mode="bilinear")
+    net = static_vtoonify(model, case["inputs"]["style"][:1], d_s=0.6)
+    with torch.no_grad():
+        whole = net(x)
+        for strip_pixels in (80 * 24, 80 * 8):  # several strips per stage, down to one row block
+            strips = tiled(net, x, strip_pixels=strip_pixels)
+            assert strips.shape == whole.shape == (2, 3, 384, 320)
+            torch.testing.assert_close(strips, whole, atol=1e-5, rtol=0)

@@ -1,0 +1,88 @@
+"""The overlapped frame loop: order kept, errors from any stage raised, cancel between batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from engine.errors import JobCancelled, OutputError
+from engine.pipeline.config import RenderConfig
+from engine.pipeline.overlap import DONE, Stages, Stopped
+from engine.pipeline.render import render
+from engine.pipeline.writer import FrameWriter
+
+SMALL = (64, 64, 64, 64)
+
+
+def test_stage_error_reaches_the_caller_and_stops_the_other_stages():
+    stages = Stages()
+    q = stages.queue(1)
+
+    def producer():
+        stages.put(q, 1)
+        raise OutputError("disk gone", "fix it")
+
+    stages.start("producer", producer)
+    with pytest.raises(Stopped):  # the pipeline stopped on the error (in-flight items are dropped)
+        while True:
+            stages.get(q)
+    stages.join(5)
+    with pytest.raises(OutputError, match="disk gone"):
+        stages.raise_error()
+
+
+def test_items_keep_their_order_through_bounded_queues():
+    stages = Stages()
+    q = stages.queue(2)
+    stages.start("producer", lambda: [stages.put(q, i) for i in range(50)] and stages.put(q, DONE))
+    seen = []
+    while (item := stages.get(q)) is not DONE:
+        seen.append(item)
+    assert seen == list(range(50))
+
+
+def test_frames_come_out_in_order_with_matching_numbers(media_dir, tmp_path, empty_models_dir):
+    events = []
+    config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), frames="3-9",
+                          backend="classic", format="png", padding=SMALL, batch=2)
+    result = render(config, on_event=events.append)
+    assert [e["frame"] for e in events if e["event"] == "frame_done"] == list(range(3, 10))
+    assert result.rendered == 7
+    assert sorted(p.name for p in tmp_path.glob("529_2.*.png")) == [f"529_2.{n:04d}.png" for n in range(3, 10)]
+
+
+def test_a_writer_error_fails_the_render_without_hanging(media_dir, tmp_path, empty_models_dir, monkeypatch):
+    original = FrameWriter.write
+
+    def failing(self, frame, result, plate):
+        if frame == 4:
+            raise OutputError("cannot write frame 4", "free some space")
+        return original(self, frame, result, plate)
+
+    monkeypatch.setattr(FrameWriter, "write", failing)
+    config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), frames="1-12",
+                          backend="classic", format="png", padding=SMALL, batch=1)
+    start = time.monotonic()
+    with pytest.raises(OutputError, match="frame 4"):
+        render(config)
+    assert time.monotonic() - start < 120
+    written = sorted(p.name for p in tmp_path.glob("529_2.*.png"))
+    assert written[:3] == ["529_2.0001.png", "529_2.0002.png", "529_2.0003.png"]
+    assert "529_2.0004.png" not in written and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cancel_stops_between_batches_leaving_only_complete_frames(media_dir, tmp_path, empty_models_dir):
+    cancel = threading.Event()
+
+    def on_event(event):
+        if event["event"] == "frame_done":
+            cancel.set()
+
+    config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), backend="classic",
+                          format="png", padding=SMALL, batch=1)
+    with pytest.raises(JobCancelled):
+        render(config, on_event=on_event, cancel=cancel)
+    written = list(tmp_path.glob("529_2.*.png"))
+    assert 1 <= len(written) < 29 and not list(tmp_path.glob(".*.tmp"))
