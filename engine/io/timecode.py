@@ -7,7 +7,9 @@ the source says so. A source without timecode gets none: the engine never invent
 
 Where it is read: a video's ``timecode`` tag (container, video stream or the ``tmcd`` data stream
 of MOV/MP4, as FFmpeg exposes them); an image sequence's first file's ``smpte:TimeCode`` (EXR
-``timeCode``, DPX) with its rate from ``FramesPerSecond`` (EXR ``framesPerSecond``) or the DPX frame rate.
+``timeCode``, DPX) with its rate from EXR ``framesPerSecond`` (or OIIO's ``FramesPerSecond``) or the DPX
+frame rate. OIIO stores ``smpte:TimeCode`` as the EXR ``timeCode`` attribute but writes other names as
+given, so the rate is written under the OpenEXR standard name ``framesPerSecond``.
 """
 
 from __future__ import annotations
@@ -111,23 +113,34 @@ def frames_to_timecode(count: int, rate: Fraction, drop_frame: bool = False) -> 
     return Timecode(hours % 24, minutes, seconds, frames, drop_frame)
 
 
-def to_smpte_words(tc: Timecode) -> tuple[int, int]:
-    """SMPTE 12M packed BCD (time-and-flags word, user-bits word): OIIO ``smpte:TimeCode``, EXR ``timeCode``."""
+_FIELD_MARK = 0x8000  # TV60 packing's field/phase bit: the second frame of a pair above 30 fps
+
+
+def to_smpte_words(tc: Timecode, fps: int = 30) -> tuple[int, int]:
+    """SMPTE 12M packed BCD (time-and-flags word, user-bits word): OIIO ``smpte:TimeCode``, EXR ``timeCode``.
+
+    The frames field holds 0-29 (two BCD tens bits), so above 30 fps (``fps``: nominal) it counts frame
+    pairs and the field mark tells the pair's second frame apart, as SMPTE 12M-1 does for 50/60 fps.
+    """
     def bcd(value: int) -> int:
         return (value // 10) << 4 | value % 10
 
-    word = bcd(tc.frames) | (0x40 if tc.drop_frame else 0) | bcd(tc.seconds) << 8 | bcd(tc.minutes) << 16
+    frames, mark = (tc.frames // 2, _FIELD_MARK * (tc.frames % 2)) if fps > 30 else (tc.frames, 0)
+    word = bcd(frames) | (0x40 if tc.drop_frame else 0) | mark | bcd(tc.seconds) << 8 | bcd(tc.minutes) << 16
     return word | bcd(tc.hours) << 24, 0
 
 
-def from_smpte_words(words) -> Timecode:
-    """Inverse of ``to_smpte_words`` (flags other than drop-frame are ignored)."""
+def from_smpte_words(words, fps: int = 30) -> Timecode:
+    """Inverse of ``to_smpte_words`` (flags other than drop-frame and, above 30 fps, the field mark are ignored)."""
     word = int(words[0]) & 0xFFFFFFFF
 
     def unbcd(value: int, tens_bits: int) -> int:
         return ((value >> 4) & ((1 << tens_bits) - 1)) * 10 + (value & 0xF)
 
-    return Timecode(unbcd(word >> 24, 2), unbcd(word >> 16, 3), unbcd(word >> 8, 3), unbcd(word, 2),
+    frames = unbcd(word, 2)
+    if fps > 30:
+        frames = frames * 2 + bool(word & _FIELD_MARK)
+    return Timecode(unbcd(word >> 24, 2), unbcd(word >> 16, 3), unbcd(word >> 8, 3), frames,
                     drop_frame=bool(word & 0x40))
 
 
@@ -152,11 +165,12 @@ class SourceTimecode:
                 "first_frame": self.first_frame}
 
     def exr_attributes(self, frame_number: int) -> dict:
-        """Typed EXR header attributes for one frame: OIIO writes them as ``timeCode``, ``framesPerSecond``."""
+        """Typed EXR header attributes for one frame, the OpenEXR standard ``timeCode`` and ``framesPerSecond``."""
         import OpenImageIO as oiio
 
-        return {"smpte:TimeCode": (oiio.TypeTimeCode, to_smpte_words(self.at(frame_number))),
-                "FramesPerSecond": (oiio.TypeRational, (self.rate.numerator, self.rate.denominator))}
+        words = to_smpte_words(self.at(frame_number), nominal_fps(self.rate))
+        return {"smpte:TimeCode": (oiio.TypeTimeCode, words),
+                "framesPerSecond": (oiio.TypeRational, (self.rate.numerator, self.rate.denominator))}
 
     def text_attributes(self, frame_number: int) -> dict[str, str]:
         """Plain-text attributes for every format (PNG text chunks)."""
@@ -204,7 +218,7 @@ def image_timecode(path, first_frame: int) -> SourceTimecode | None:
     try:
         spec = inp.spec()
         words = spec.getattribute("smpte:TimeCode")
-        rational = spec.getattribute("FramesPerSecond")
+        rational = spec.getattribute("framesPerSecond") or spec.getattribute("FramesPerSecond")
         dpx_rate = spec.getattribute("dpx:FrameRate")
     finally:
         inp.close()
@@ -216,7 +230,7 @@ def image_timecode(path, first_frame: int) -> SourceTimecode | None:
         rate = standard_rate(dpx_rate)
     else:
         return None  # a label without a rate cannot be counted on: write none rather than guess
-    return _checked(from_smpte_words(words), rate, first_frame, f"image {path}")
+    return _checked(from_smpte_words(words, nominal_fps(rate)), rate, first_frame, f"image {path}")
 
 
 def source_timecode(source) -> SourceTimecode | None:

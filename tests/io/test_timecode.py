@@ -101,6 +101,15 @@ def test_smpte_words_round_trip_and_match_oiio_decoding():
     assert "smpte:TimeCode: 23:59:58:27" in spec.serialize("text", "detailedhuman")  # OIIO's own decoder
 
 
+@pytest.mark.parametrize("frames", [0, 1, 38, 59])
+def test_above_30_fps_the_word_counts_frame_pairs(frames):
+    tc = Timecode(1, 2, 3, frames, True)
+    words = to_smpte_words(tc, fps=60)
+    assert words[0] & 0x3F == int(f"{frames // 2:02d}", 16)  # BCD pair number, never spilling into flags
+    assert bool(words[0] & 0x40) and bool(words[0] & 0x8000) == bool(frames % 2)
+    assert from_smpte_words(words, fps=60) == tc
+
+
 def _mov(path, timecode, rate=NTSC, frames=2):
     with av.open(str(path), "w") as out:
         if timecode:
@@ -153,6 +162,19 @@ def test_sequence_timecode_comes_from_its_first_file(tmp_path):
         tc = source_timecode(source)
     assert (str(tc.start), tc.rate, tc.first_frame) == ("10:00:00:23", 24, 11)
     assert str(tc.at(12)) == "10:00:01:00"
+
+
+def test_dpx_sequence_timecode_and_frame_rate(tmp_path):
+    spec = oiio.ImageSpec(8, 8, 3, oiio.UINT16)
+    spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, to_smpte_words(parse_timecode("10:00:59;29")))
+    spec.attribute("dpx:FrameRate", 29.97)
+    out = oiio.ImageOutput.create("dpx")
+    assert out.open(str(tmp_path / "scan.0100.dpx"), spec)
+    out.write_image(np.zeros((8, 8, 3), np.uint16))
+    out.close()
+    with open_source(str(tmp_path / "scan.####.dpx")) as source:
+        tc = source_timecode(source)
+    assert tc.rate == NTSC and str(tc.at(101)) == "10:01:00;02"
 
 
 def test_sequence_without_timecode_or_rate_gives_none(tmp_path):
