@@ -4,10 +4,11 @@ Run with the bpy venv's Python (Blender's own extension tool ships in the bpy wh
 
     .venv-blender/bin/python scripts/build_addon.py
 
-Steps: copy the stdlib engine client (``engine/service/{protocol,connection,client,launcher}.py`` and
-``engine/errors.py``) into ``vtoonify_addon/engine_client/`` with ``engine.*`` imports rewritten to
-package-relative ones (the copies are git-ignored build output; nobody edits them), stage the
-manifest + package contents in a temp folder, then ``blender_ext.py build`` and ``validate``.
+Steps: stage the manifest + package contents in a temp folder, copy the stdlib engine client
+(``engine/service/{protocol,connection,client,launcher,catalog}.py`` and ``engine/errors.py``) into the
+staged ``engine_client/`` with ``engine.*`` imports rewritten to package-relative ones, then
+``blender_ext.py build`` and ``validate``. Nothing is written into the source tree, so tests and a
+checkout always import the real client, never a stale copy.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CLIENT_SOURCES = {
     "connection.py": REPO / "engine" / "service" / "connection.py",
     "client.py": REPO / "engine" / "service" / "client.py",
     "launcher.py": REPO / "engine" / "service" / "launcher.py",
+    "catalog.py": REPO / "engine" / "service" / "catalog.py",
 }
 REQUIRED_CLIENT = ("errors.py", "client.py")
 _ENGINE_IMPORT = re.compile(r"^(\s*)from engine(?:\.service)?(\.[\w.]*)? import ", re.MULTILINE)
@@ -55,8 +57,8 @@ def relative_imports(text: str) -> str:
     return out
 
 
-def copy_client(client_dir: Path = CLIENT_DIR) -> list[Path]:
-    """Copy the client modules next to the add-on's ``engine_client/__init__.py``."""
+def copy_client(client_dir: Path) -> list[Path]:
+    """Copy the client modules into a staged ``engine_client/`` (never the source tree's)."""
     missing = [name for name in REQUIRED_CLIENT if not CLIENT_SOURCES[name].is_file()]
     if missing:
         raise BuildError(f"engine client module(s) missing: {', '.join(str(CLIENT_SOURCES[m]) for m in missing)}")
@@ -84,10 +86,11 @@ def blender_ext_tool() -> Path:
 
 
 def stage(staging: Path) -> None:
-    """Manifest + package contents at the root of ``staging`` (what the zip root must hold)."""
+    """Manifest + package contents + client copies at the root of ``staging`` (what the zip root holds)."""
     shutil.copy2(REPO / "blender_manifest.toml", staging / "blender_manifest.toml")
     shutil.copytree(PACKAGE, staging, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".gitignore"))
+    copy_client(staging / CLIENT_DIR.name)
 
 
 def run_tool(tool: Path, *args: str) -> None:
@@ -98,7 +101,6 @@ def run_tool(tool: Path, *args: str) -> None:
 
 def build(output_dir: Path) -> Path:
     version = tomllib.loads((REPO / "blender_manifest.toml").read_text(encoding="utf-8"))["version"]
-    copy_client()
     tool = blender_ext_tool()
     output_dir.mkdir(parents=True, exist_ok=True)
     zip_path = output_dir / f"vtoonify-{version}.zip"

@@ -20,6 +20,12 @@ if bpy is not None:
         operators.VTOON_OT_stylize,
         operators.VTOON_OT_cancel,
         operators.VTOON_OT_preview,
+        operators.VTOON_OT_engine_refresh,
+        operators.VTOON_OT_engine_start,
+        operators.VTOON_OT_engine_stop,
+        operators.VTOON_OT_copy_fetch_command,
+        operators.VTOON_OT_version_step,
+        operators.VTOON_OT_versions_purge,
         panels.VTOON_PT_stylize,
     )
 else:

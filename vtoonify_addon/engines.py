@@ -14,6 +14,17 @@ from . import engine_client
 from .core.engine_owner import StartedEngines
 
 _tracked: list[StartedEngines] = []
+_status: list = []
+"""The last EngineStatus the panel asked for (a list so that the module keeps no rebindable global)."""
+
+
+def last_status():
+    return _status[-1] if _status else None
+
+
+def remember_status(status) -> None:
+    """Keep ``status`` for the panel (None forgets it)."""
+    _status[:] = [status] if status is not None else []
 
 
 def current() -> StartedEngines | None:
@@ -39,5 +50,6 @@ def stop_all() -> list[int | None]:
 def stop_tracking() -> list[int | None]:
     codes = stop_all()
     _tracked.clear()
+    _status.clear()
     atexit.unregister(stop_all)
     return codes

@@ -8,6 +8,7 @@ blocking path, which batch scripts need.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import bpy
@@ -16,7 +17,9 @@ from . import compat, engine_client, engines, stylize
 from .core import job_settings as js
 from .core.background import BackgroundCall, timer_callback
 from .core.engine_link import connect, preview_frame
+from .core.engine_status import EngineStatus, query_status
 from .core.job_session import CONNECTING, FINISHED, JobSession
+from .core.job_tracker import outcome_notes
 from .preferences import get_preferences
 
 _STRIP_TYPES = {"MOVIE", "IMAGE"}
@@ -104,8 +107,11 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         api = engine_client.load()
         scene = compat.vse_scene(context)
         source = _source_of(scene, compat.active_strip(scene))
+        context.window_manager.vtoonify_notes = ""
         try:
-            return api, scene, source, self._prepare(context, scene, source)
+            prepared = self._prepare(context, scene, source)
+            self._asked_backend = prepared.settings.get("backend", "auto")
+            return api, scene, source, prepared
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
 
@@ -120,7 +126,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
         try:
-            tracker = stylize.run_job(client, api, prepared.settings)
+            tracker = stylize.run_job(client, api, prepared.settings, progress=_print_progress())
             result = stylize.finish_job(scene, source, prepared, tracker, api)
         except api.JobCancelled:
             wm.vtoonify_status = "VToonify: cancelled"
@@ -129,9 +135,21 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             return self._fail(context, _user_message(err))
         finally:
             client.close()
-        wm.vtoonify_status = f"VToonify: added {result.name}"
-        self.report({"INFO"}, wm.vtoonify_status)
+        self._tell_outcome(context, result, tracker)
         return {"FINISHED"}
+
+    def _tell_outcome(self, context, result, tracker) -> None:
+        """Status line, and in the panel and the status bar what the artist must know: a fallback to
+        the classic backend, the engine's warnings."""
+        wm = context.window_manager
+        notes = outcome_notes(tracker, str(self._asked_backend))
+        wm.vtoonify_status = f"VToonify: added {result.name}"
+        wm.vtoonify_notes = "; ".join(notes)
+        if notes:
+            self.report({"WARNING"}, f"VToonify: {wm.vtoonify_notes}")
+            print(f"VToonify: {wm.vtoonify_notes}")
+        else:
+            self.report({"INFO"}, wm.vtoonify_status)
 
     def _start_modal(self, context):
         begun = self._setup_session(context)
@@ -158,11 +176,13 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         return None
 
     def modal(self, context, event):
-        """Timer ticks poll the worker and the engine (never block); Esc or the panel's Cancel stops it."""
-        if event.type == "ESC" or context.window_manager.vtoonify_cancel_requested:
+        """Timer ticks poll the worker and the engine (never block). Only the add-on's own Cancel
+        (panel button or its operator) stops the render: every other event, Esc included (it stops
+        playback, closes menus...), passes through to Blender untouched."""
+        if context.window_manager.vtoonify_cancel_requested:
             self._session.cancel()
         if event.type != "TIMER":
-            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
+            return {"PASS_THROUGH"}
         try:
             phase = self._session.tick()
             self._show_progress(context, phase)
@@ -193,8 +213,6 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         wm.vtoonify_running = wm.vtoonify_cancel_requested = False
         if context.workspace is not None:
             context.workspace.status_text_set(None)
-        if context.area is not None:
-            context.area.header_text_set(None)
         if close_client and getattr(self, "_session", None) is not None:
             self._session.close()
 
@@ -205,13 +223,13 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             text = "VToonify: connecting to the engine..." + (" (cancelling)" if self._session.cancel_requested else "")
         else:
             wm.vtoonify_progress = job.tracker.fraction
+            wm.vtoonify_done, wm.vtoonify_total = job.tracker.done_frames, job.tracker.total_frames
             text = job.tracker.status_line() + (" (cancelling)" if job.cancelling and not job.tracker.finished else "")
         wm.vtoonify_status = text
         live = phase != FINISHED
-        if context.workspace is not None:
+        if context.workspace is not None:  # the status bar; the Sequencer header keeps its menus
             context.workspace.status_text_set(text if live else None)
         if context.area is not None:
-            context.area.header_text_set(text if live else None)
             context.area.tag_redraw()
 
     def _finish(self, context):
@@ -235,9 +253,22 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             return {"CANCELLED"}
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
-        wm.vtoonify_status = f"VToonify: added {result.name}"
-        self.report({"INFO"}, wm.vtoonify_status)
+        self._tell_outcome(context, result, tracker)
         return {"FINISHED"}
+
+
+def _print_progress():
+    """``run_job`` callback for batch mode (``blender -b``): one line per change of the frame count."""
+    last = [None]
+
+    def show(tracker) -> bool:
+        line = tracker.status_line()
+        if line != last[0]:
+            print(line, flush=True)
+            last[0] = line
+        return True
+
+    return show
 
 
 def _discard_when_stopped(prepared, engine_stopped: bool) -> None:
@@ -262,7 +293,7 @@ class VTOON_OT_cancel(bpy.types.Operator):
 
 
 class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
-    """Stylize only the current frame and show it in the image editor"""
+    """Stylize only the current frame: a before/after overlay in the Sequencer preview"""
 
     bl_idname = "sequencer.vtoonify_preview"
     bl_label = "Preview Current Frame"
@@ -281,8 +312,9 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
         number = prepared.source_numbers[frame - prepared.frame_start]
-        return api, number, functools.partial(preview_frame, self._connector(context, api), prepared.settings,
-                                              number)
+        where = (scene.name, source.name, frame, prepared.settings.get("output_space", "plate"))
+        return api, (number, where), functools.partial(preview_frame, self._connector(context, api),
+                                                       prepared.settings, number)
 
     def execute(self, context):
         """Blocking (scripts, background mode)."""
@@ -309,12 +341,18 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         worker = BackgroundCall(call, name="vtoonify-preview")
         bpy.app.timers.register(timer_callback(worker, functools.partial(_preview_arrived, api, number),
                                                POLL_INTERVAL_S), first_interval=POLL_INTERVAL_S)
-        context.window_manager.vtoonify_status = f"VToonify: previewing source frame {number}..."
+        context.window_manager.vtoonify_status = f"VToonify: previewing source frame {number[0]}..."
         return {"FINISHED"}
 
 
-def _show_preview(reply: dict, number: int) -> str:
-    """Main thread: load the preview image into every image editor; returns the status line."""
+def _show_preview(reply: dict, request: tuple) -> str:
+    """Main thread: show the preview where the artist works, as a before/after overlay strip in the
+    Sequencer (stylized right half over the source) and in any image editor; returns the status line."""
+    number, (scene_name, source_name, frame, output_space) = request
+    scene = bpy.data.scenes.get(scene_name)
+    source = compat.all_strips(scene.sequence_editor).get(source_name) if scene is not None else None
+    if source is not None and output_space == "plate":
+        stylize.show_preview_strip(scene, source, reply["path"], frame)
     image = bpy.data.images.load(reply["path"], check_existing=True)
     image.reload()
     for window in bpy.context.window_manager.windows:
@@ -322,10 +360,10 @@ def _show_preview(reply: dict, number: int) -> str:
             if area.type == "IMAGE_EDITOR":
                 area.spaces.active.image = image
                 area.tag_redraw()
-    return f"VToonify preview of source frame {number}: {image.name}"
+    return f"VToonify preview of source frame {number}: {image.name} (before | after in the Sequencer)"
 
 
-def _preview_arrived(api, number: int, worker: BackgroundCall) -> None:
+def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
     """``bpy.app.timers`` callback once the worker ended: show the image or the error."""
     wm = bpy.context.window_manager
     try:
@@ -333,3 +371,145 @@ def _preview_arrived(api, number: int, worker: BackgroundCall) -> None:
     except _errors(api) as err:
         wm.vtoonify_status = f"VToonify preview failed: {_user_message(err)}"
         print(wm.vtoonify_status)
+
+
+class _EngineStatusOperator(bpy.types.Operator):
+    """Ask the engine for its capabilities off the main thread; the panel shows the answer."""
+
+    auto_start = False
+
+    def _connector(self, context, api):
+        launch = dataclasses.replace(get_preferences(context).launch_settings(), auto_start=self.auto_start)
+        owner = engines.current()
+        return functools.partial(connect, launch, api, on_start=owner.add if owner is not None else None)
+
+    def execute(self, context):
+        api = engine_client.load()
+        call = functools.partial(query_status, self._connector(context, api), api)
+        if bpy.app.background:
+            _status_arrived(BackgroundCall(call, name="vtoonify-status").outcome_when_done())
+            return {"FINISHED"}
+        worker = BackgroundCall(call, name="vtoonify-status")
+        bpy.app.timers.register(timer_callback(worker, lambda done: _status_arrived(done.outcome()), POLL_INTERVAL_S),
+                                first_interval=POLL_INTERVAL_S)
+        context.window_manager.vtoonify_status = "VToonify: asking the engine..."
+        return {"FINISHED"}
+
+
+def _status_arrived(status: EngineStatus) -> None:
+    engines.remember_status(status)
+    wm = bpy.context.window_manager
+    wm.vtoonify_status = f"VToonify: {status.summary()}"
+    for window in wm.windows:
+        for area in window.screen.areas if window.screen else ():
+            if area.type == "SEQUENCE_EDITOR":
+                area.tag_redraw()
+
+
+class VTOON_OT_engine_refresh(_EngineStatusOperator):
+    """Ask the running engine which backend Auto will use and which styles are installed"""
+
+    bl_idname = "sequencer.vtoonify_engine_refresh"
+    bl_label = "Refresh"
+
+
+class VTOON_OT_engine_start(_EngineStatusOperator):
+    """Start the engine now (it stops when Blender quits, and after 15 idle minutes)"""
+
+    bl_idname = "sequencer.vtoonify_engine_start"
+    bl_label = "Start"
+    auto_start = True
+
+
+class VTOON_OT_engine_stop(bpy.types.Operator):
+    """Stop the engines this Blender started (an engine someone else started is left running)"""
+
+    bl_idname = "sequencer.vtoonify_engine_stop"
+    bl_label = "Stop"
+
+    @classmethod
+    def poll(cls, context):
+        owner = engines.current()
+        return owner is not None and bool(owner.running()) and not context.window_manager.vtoonify_running
+
+    def execute(self, context):
+        engines.stop_all()
+        engines.remember_status(EngineStatus(running=False, error="stopped"))
+        context.window_manager.vtoonify_status = "VToonify: engine stopped"
+        return {"FINISHED"}
+
+
+class VTOON_OT_copy_fetch_command(bpy.types.Operator):
+    """Copy the command that downloads this style's model files"""
+
+    bl_idname = "sequencer.vtoonify_copy_fetch_command"
+    bl_label = "Copy Command"
+
+    command: bpy.props.StringProperty(options={"HIDDEN", "SKIP_SAVE"})
+
+    def execute(self, context):
+        context.window_manager.clipboard = self.command
+        self.report({"INFO"}, "Copied: " + self.command)
+        return {"FINISHED"}
+
+
+def _active_result(context):
+    scene = compat.vse_scene(context)
+    strip = compat.active_strip(scene) if scene is not None else None
+    return (scene, strip) if strip is not None and strip.get(js.SOURCE_PROPERTY) else (scene, None)
+
+
+class VTOON_OT_version_step(bpy.types.Operator):
+    """Show the previous or next rendered version (vNNN) of the active result strip"""
+
+    bl_idname = "sequencer.vtoonify_version_step"
+    bl_label = "Switch Version"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
+
+    step: bpy.props.IntProperty(default=1, options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+
+    def execute(self, context):
+        scene, strip = _active_result(context)
+        _stem, versions, current = stylize.result_versions(strip)
+        if current not in versions or not versions:
+            return self._fail(context, "the result strip does not show a versioned folder")
+        index = versions.index(current) + self.step
+        if not 0 <= index < len(versions):
+            self.report({"INFO"}, f"VToonify: v{current:03d} is the {'newest' if self.step > 0 else 'oldest'}")
+            return {"CANCELLED"}
+        try:
+            stylize.switch_version(scene, strip, versions[index])
+        except stylize.StripError as err:
+            return self._fail(context, err.user_message)
+        context.window_manager.vtoonify_status = f"VToonify: {strip.name} shows v{versions[index]:03d}"
+        return {"FINISHED"}
+
+    def _fail(self, context, message):
+        context.window_manager.vtoonify_status = message
+        self.report({"ERROR"}, message)
+        return {"CANCELLED"}
+
+
+class VTOON_OT_versions_purge(bpy.types.Operator):
+    """Delete the rendered versions of this result that no strip shows (the shown one is kept)"""
+
+    bl_idname = "sequencer.vtoonify_versions_purge"
+    bl_label = "Purge Old Versions"
+
+    @classmethod
+    def poll(cls, context):
+        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context):
+        scene, strip = _active_result(context)
+        removed = stylize.purge_old_versions(scene, strip)
+        context.window_manager.vtoonify_status = f"VToonify: deleted {len(removed)} old version(s)"
+        self.report({"INFO"}, context.window_manager.vtoonify_status)
+        return {"FINISHED"}

@@ -1,11 +1,66 @@
-"""The VSE sidebar tab "VToonify": job options, Stylize / Cancel / Preview, progress."""
+"""The VSE sidebar tab "VToonify": engine status, job options, Stylize / Cancel / Preview, progress,
+what the last render reported, and the result's versions."""
 
 from __future__ import annotations
 
 import bpy
 
-from . import compat
+from . import compat, engines, stylize
 from .core import job_settings as js
+from .core.engine_status import fetch_command, wrap
+from .preferences import get_preferences
+
+
+def _lines(layout, text: str, width: int, icon: str = "NONE") -> None:
+    """``text`` as wrapped labels (a label alone cuts long text in the middle)."""
+    for index, line in enumerate(wrap(text, width)):
+        layout.label(text=line, icon=icon if index == 0 else "BLANK1" if icon != "NONE" else "NONE")
+
+
+def _progress(layout, wm) -> None:
+    """A real progress bar (percent, n/N) where Blender has one (4.0+), else the factor slider."""
+    done, total = wm.vtoonify_done, wm.vtoonify_total
+    text = f"{100 * wm.vtoonify_progress:.0f}%  ({done}/{total})" if total else "Starting..."
+    if hasattr(layout, "progress"):
+        layout.progress(factor=wm.vtoonify_progress, type="BAR", text=text)
+    else:
+        layout.prop(wm, "vtoonify_progress", text=text, slider=True)
+
+
+def _engine_box(layout, context, settings, width: int) -> None:
+    box = layout.box()
+    status = engines.last_status()
+    if status is None:
+        box.label(text="Engine: not asked yet", icon="QUESTION")
+    else:
+        _lines(box, status.summary(), width, icon="CHECKMARK" if status.running else "ERROR")
+        if status.running:
+            installed = ", ".join(status.styles) or "none (classic look only)"
+            _lines(box, f"Installed styles: {installed}", width)
+            if settings.style not in status.styles and settings.backend != "classic":
+                prefs = get_preferences(context)
+                command = fetch_command(prefs.engine_python, settings.style, prefs.models_dir)
+                _lines(box, f"{settings.style} is not installed; fetch it with:", width, icon="INFO")
+                _lines(box, command, width)
+                box.operator("sequencer.vtoonify_copy_fetch_command", icon="COPYDOWN").command = command
+    row = box.row(align=True)
+    row.operator("sequencer.vtoonify_engine_refresh", icon="FILE_REFRESH")
+    row.operator("sequencer.vtoonify_engine_start", icon="PLAY")
+    row.operator("sequencer.vtoonify_engine_stop", icon="X")
+
+
+def _versions_row(layout, strip) -> None:
+    """``v002 of v001..v003``, previous / next, purge."""
+    if strip.type != "IMAGE":
+        return
+    _stem, versions, current = stylize.result_versions(strip)
+    if current is None or not versions:
+        return
+    row = layout.row(align=True)
+    row.label(text=f"Version v{current:03d} ({len(versions)}: v{versions[0]:03d}..v{versions[-1]:03d})")
+    row.operator("sequencer.vtoonify_version_step", text="", icon="TRIA_LEFT").step = -1
+    row.operator("sequencer.vtoonify_version_step", text="", icon="TRIA_RIGHT").step = 1
+    row.operator("sequencer.vtoonify_versions_purge", text="", icon="TRASH")
 
 
 class VTOON_PT_stylize(bpy.types.Panel):
@@ -22,20 +77,27 @@ class VTOON_PT_stylize(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         scene, wm = compat.vse_scene(context), context.window_manager
+        width = context.region.width if context.region is not None else 300
+        settings = scene.vtoonify
+        _engine_box(layout, context, settings, width)
         strip = compat.active_strip(scene)
-        if strip is None or (strip.type not in {"MOVIE", "IMAGE"} and not strip.get(js.SOURCE_PROPERTY)):
-            layout.label(text="Select a movie or image strip", icon="INFO")
-        elif strip.get(js.SOURCE_PROPERTY):
-            layout.label(text=f"Result of {strip[js.SOURCE_PROPERTY]}: Stylize re-renders it", icon="FILE_REFRESH")
+        is_result = strip is not None and bool(strip.get(js.SOURCE_PROPERTY))
+        source = stylize.render_source(strip) if strip is not None and not is_result else None
+        if strip is None or (not is_result and (source is None or source.type not in {"MOVIE", "IMAGE"})):
+            layout.label(text="Select a movie, image or meta strip", icon="INFO")
+        elif is_result:
+            _lines(layout, f"Result of {strip[js.SOURCE_PROPERTY]}: Stylize re-renders it with its stored "
+                           "settings (select the source strip to change them)", width, icon="FILE_REFRESH")
             stored = js.settings_from_json(strip.get(js.SETTINGS_PROPERTY, ""))
             if stored:
                 box = layout.box()
-                box.label(text="With its stored settings (select the source strip to use these below):")
                 box.label(text=f"{stored.get('backend')} / {stored.get('style')} #{stored.get('style_id')}, "
                                f"degree {stored.get('degree')}")
-        settings = scene.vtoonify
+            _versions_row(layout, strip)
+        elif source is not strip:
+            layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
         col = layout.column()
-        col.enabled = not wm.vtoonify_running
+        col.enabled = not wm.vtoonify_running and not is_result  # stored settings win on a result strip
         col.prop(settings, "backend")
         col.prop(settings, "style")
         col.prop(settings, "style_id")
@@ -45,10 +107,12 @@ class VTOON_PT_stylize(bpy.types.Panel):
         col.prop(settings, "output_space")
         row = layout.row(align=True)
         if wm.vtoonify_running:
-            row.prop(wm, "vtoonify_progress", text="Progress", slider=True)
-            row.operator("sequencer.vtoonify_cancel", icon="CANCEL")
+            _progress(row, wm)
+            layout.operator("sequencer.vtoonify_cancel", icon="CANCEL")
         else:
             row.operator("sequencer.vtoonify_stylize", icon="RENDER_ANIMATION")
             row.operator("sequencer.vtoonify_preview", icon="IMAGE_DATA", text="Preview")
         if wm.vtoonify_status:
-            layout.label(text=wm.vtoonify_status)
+            _lines(layout, wm.vtoonify_status, width)
+        if wm.vtoonify_notes:
+            _lines(layout, wm.vtoonify_notes, width, icon="ERROR")

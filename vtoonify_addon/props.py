@@ -5,9 +5,11 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from . import engine_client
 from .core.job_settings import StylizeOptions
 
-STYLES = ("cartoon", "caricature", "arcane", "comic", "pixar", "illustration")
+STYLES = engine_client.shared_catalog().STYLE_FAMILIES
+"""Every official family; the panel marks which ones the engine has installed (its capabilities)."""
 
 
 class VToonifySceneSettings(bpy.types.PropertyGroup):
@@ -46,12 +48,18 @@ def register_properties() -> None:
     wm.vtoonify_cancel_requested = BoolProperty(default=False, options={"SKIP_SAVE"})
     wm.vtoonify_progress = FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
     wm.vtoonify_status = StringProperty(default="", options={"SKIP_SAVE"})
+    wm.vtoonify_done = IntProperty(default=0, options={"SKIP_SAVE"})
+    wm.vtoonify_total = IntProperty(default=0, options={"SKIP_SAVE"})
+    wm.vtoonify_notes = StringProperty(default="", options={"SKIP_SAVE"},
+                                       description="What the last render reported: fallback backend, warnings")
 
 
 def unregister_properties() -> None:
     for owner, name in ((bpy.types.Scene, "vtoonify"), (bpy.types.WindowManager, "vtoonify_running"),
                         (bpy.types.WindowManager, "vtoonify_cancel_requested"),
                         (bpy.types.WindowManager, "vtoonify_progress"),
-                        (bpy.types.WindowManager, "vtoonify_status")):
+                        (bpy.types.WindowManager, "vtoonify_status"),
+                        (bpy.types.WindowManager, "vtoonify_done"), (bpy.types.WindowManager, "vtoonify_total"),
+                        (bpy.types.WindowManager, "vtoonify_notes")):
         if hasattr(owner, name):
             delattr(owner, name)

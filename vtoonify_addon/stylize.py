@@ -22,7 +22,15 @@ from .core.frame_mapping import (
 )
 from .core.job_runner import PolledJob, run_job
 from .core.job_tracker import DONE, FAILED, JobTracker
-from .core.output_versions import next_version_dir, remove_version_dir
+from .core.output_versions import (
+    existing_versions,
+    missing_in_version,
+    next_version_dir,
+    purge_versions,
+    remove_version_dir,
+    version_dir,
+    version_number,
+)
 from .core.result_plan import free_channel, missing_files, plan_result_strips
 from .core.sequence_files import pattern_from_file
 
@@ -283,6 +291,73 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
 
 
 _NON_COLOUR = "Non-Color"
+
+
+PREVIEW_ROLE = "preview"
+
+
+def show_preview_strip(scene, source, path: str, frame: int):
+    """A one-frame overlay strip at ``frame`` showing the stylized preview over the right half of the
+    picture and the source on the left (before | after), placed exactly as the source. Replaces the
+    previous preview strip; the artist deletes it like any strip."""
+    strips = compat.container_of(scene.sequence_editor, source)
+    for old in [s for s in strips if s.get(js.ROLE_PROPERTY) == PREVIEW_ROLE]:
+        strips.remove(old)
+    occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips]
+    channel = free_channel(occupied, frame, frame + 1, lowest=source.channel + 1)
+    strip = strips.new_image("VToonify Preview", path, channel, frame)
+    strip[js.ROLE_PROPERTY] = PREVIEW_ROLE
+    match_source_look(strip, source, {"output_space": "plate", "format": "png"})
+    strip.blend_type = "ALPHA_OVER"
+    width = int(getattr(source.elements[0], "orig_width", 0) or 0) if len(source.elements) else 0
+    if width:  # crop away the stylized left half: the source shows through there
+        visible = width - source.crop.min_x - source.crop.max_x
+        strip.crop.min_x = source.crop.min_x + visible // 2
+    strip.select = False
+    return strip
+
+
+def _version_strips(scene, strip) -> list:
+    """The result strip and its mattes: the strips that show one version together."""
+    source_name = strip.get(js.SOURCE_PROPERTY)
+    if not source_name:
+        raise StripError(f"strip {strip.name!r} is not a VToonify result", "select a VToonify result strip")
+    return [s for s in compat.all_strips(scene.sequence_editor) if s.get(js.SOURCE_PROPERTY) == source_name]
+
+
+def result_versions(strip) -> tuple[str, list[int], int | None]:
+    """(stem folder, its versions, the version ``strip`` shows) of a result strip."""
+    folder = os.path.normpath(bpy.path.abspath(strip.directory))
+    return os.path.dirname(folder), existing_versions(os.path.dirname(folder)), version_number(folder)
+
+
+def switch_version(scene, strip, number: int) -> None:
+    """Show version ``number`` on the result strip (and its mattes); refused when that version lacks
+    some of the strip's files (it was rendered with other frames or format: re-render instead)."""
+    strips = _version_strips(scene, strip)
+    stem_dir, versions, _current = result_versions(strip)
+    if number not in versions:
+        raise StripError(f"version v{number:03d} does not exist in {stem_dir}", "pick one of the listed versions")
+    for member in strips:
+        missing = missing_in_version(stem_dir, number, [e.filename for e in member.elements])
+        if missing:
+            raise StripError(f"v{number:03d} has no {missing[0]} (it holds other frames or another format)",
+                             "re-render, or pick another version")
+    for member in strips:
+        member.directory = _portable_dir(version_dir(stem_dir, number))
+        member.invalidate_cache("RAW")
+
+
+def purge_old_versions(scene, strip) -> list[str]:
+    """Delete the versions of this result that no strip shows (never the one in use)."""
+    stem_dir, _versions, _current = result_versions(strip)
+    keep = set()
+    for member in compat.all_strips(scene.sequence_editor):
+        if member.get(js.SOURCE_PROPERTY) and member.type == "IMAGE":
+            folder = os.path.normpath(bpy.path.abspath(member.directory))
+            if os.path.dirname(folder) == stem_dir and version_number(folder) is not None:
+                keep.add(version_number(folder))
+    return purge_versions(stem_dir, keep)
 
 
 def finish_job(scene, strip, prepared: PreparedJob, tracker: JobTracker, api):

@@ -16,13 +16,16 @@ import OpenImageIO as oiio
 from engine.errors import OutputError
 from engine.io.atomic import atomic_path
 
-MetadataValue = str | int | float
+MetadataValue = str | int | float | tuple
+"""A plain value, or (oiio.TypeDesc, values) for typed attributes such as ``smpte:TimeCode``."""
 
 
 def set_metadata(spec: oiio.ImageSpec, metadata: dict[str, MetadataValue] | None) -> None:
     """Copy ``metadata`` into header attributes, keeping int/float types (bools become ints)."""
     for key, value in (metadata or {}).items():
-        if isinstance(value, (bool, int, np.integer)):
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], oiio.TypeDesc):
+            spec.attribute(str(key), value[0], value[1])
+        elif isinstance(value, (bool, int, np.integer)):
             spec.attribute(str(key), int(value))
         elif isinstance(value, (float, np.floating)):
             spec.attribute(str(key), float(value))

@@ -75,6 +75,8 @@ class RenderConfig:
     """Also write each matte as its own grey sequence ``<stem>.matte_<class>.####.<ext>`` (for hosts
     such as Blender's VSE that cannot read EXR layers)."""
     matte_classes: str | None = None
+    cryptomatte: bool = False
+    """Also write the mattes as a Cryptomatte (layers ``CryptoFace00..02``, objects ``face/<class>``), EXR only."""
     """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     output_space: str = DEFAULTS["output_space"]
     """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
@@ -117,6 +119,10 @@ class RenderConfig:
               f"use one of {', '.join(PRECISIONS)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
+        check(not self.cryptomatte or self.format == "exr", "Cryptomatte is an EXR feature; PNG cannot hold it",
+              "use --format exr, or drop --cryptomatte")
+        check(not self.cryptomatte or self.mattes, "--cryptomatte encodes the face-parsing mattes",
+              "add --mattes")
         check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
         check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
         check(int(self.style_id) >= 0, f"style id {self.style_id} is negative", "use 0 or more")

@@ -6,7 +6,11 @@ Coordinates follow OpenCV's half-pixel convention (``cv2.resize`` maps pixel cen
     o = ((u + 0.5) / 4 + left) * (W / w) * scale - 0.5
 
 per axis, where ``W`` is the source width, ``w`` the resized (eye distance 64 px) width, ``left`` the
-crop's offset in the resized frame and ``scale`` the output resolution multiplier. The placed element
+crop's offset in the resized frame and ``scale`` the output resolution multiplier. Both backends meet
+that 4x grid: the classic one by construction (each crop pixel becomes a centred 4x4 block, strokes
+kept in place: tests/pipeline/test_plate_registration.py measures its plate output within 0.1 px of
+the plate), VToonify by its architecture (exactly 4x, with one constant offset that trained weights
+fix: tests/pipeline/test_vtoonify_grid.py). The placed element
 covers only the crop's box; the EXR data window is that box, the display window the whole plate.
 """
 

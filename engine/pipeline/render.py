@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from engine.errors import JobCancelled
+from engine.io.timecode import source_timecode
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in, select_frames
@@ -38,6 +39,8 @@ class RenderResult:
     warnings: list[str] = field(default_factory=list)
     analysed: bool = False
     """True when this run computed the shot analysis (False: reused the sidecar a prepare step wrote)."""
+    timecode: dict | None = None
+    """The source's start timecode (``SourceTimecode.to_dict()``); None when the source has none."""
 
     def to_dict(self) -> dict:
         return {
@@ -52,6 +55,7 @@ class RenderResult:
             "sidecar": self.sidecar,
             "warnings": self.warnings,
             "analysed": self.analysed,
+            "timecode": self.timecode,
         }
 
 
@@ -206,7 +210,8 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         skipped = len(frames) - len(todo)
         _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
                          "fps": 0.0, "eta_s": None, "skipped": skipped})
-        writer = FrameWriter(config, naming, job.analysis, job.backend)
+        timecode = source_timecode(job.source)
+        writer = FrameWriter(config, naming, job.analysis, job.backend, timecode)
         done = render_frames(config, job.source, job.backend, writer, todo, skipped, cache, on_event, cancel)
     return RenderResult(
         outputs=[str(naming.beauty(f)) for f in frames],
@@ -219,6 +224,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         sidecar=job.sidecar,
         warnings=job.warnings,
         analysed=job.analysed,
+        timecode=timecode.to_dict() if timecode is not None else None,
     )
 
 

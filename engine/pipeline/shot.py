@@ -55,6 +55,8 @@ class ShotAnalysis:
     """What the analysis had to decide for the artist (e.g. which of several faces was used)."""
     engine_version: str = __version__
     version: int = SIDECAR_VERSION
+    timecode: dict | None = None
+    """The source's start timecode (``SourceTimecode.to_dict()``), None when it has none."""
 
     def crop_params(self):
         from engine.face import CropParams
@@ -120,7 +122,8 @@ def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | 
 
 PIXEL_SETTINGS = ("backend", "backbone", "style", "style_id", "degree", "color_transfer", "exstyle_image",
                   "output_space", "scale", "padding", "smooth_parsing", "format", "exr_compression",
-                  "png_bits", "mattes", "matte_files", "matte_classes", "start_number", "name", "precision")
+                  "png_bits", "mattes", "matte_files", "matte_classes", "start_number", "name", "precision",
+                  "data_window")
 
 
 def job_key(config, backend: str, model_files: dict[str, str], device: str = "cpu") -> str:
@@ -133,6 +136,8 @@ def job_key(config, backend: str, model_files: dict[str, str], device: str = "cp
     settings["device"] = device
     settings["source"] = os.path.abspath(config.source)
     settings["padding"] = list(config.padding)
+    if getattr(config, "cryptomatte", False):  # only when set, so keys of earlier jobs stay the same
+        settings["cryptomatte"] = True
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -271,7 +276,15 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         style_code=style_code_name,
         display_origin=tuple(int(v) for v in getattr(source, "display_origin", (0, 0))),
         warnings=tuple(notes),
+        timecode=_source_timecode_dict(source),
     ), wplus
+
+
+def _source_timecode_dict(source) -> dict | None:
+    from engine.io.timecode import source_timecode
+
+    found = source_timecode(source)
+    return found.to_dict() if found is not None else None
 
 
 def _save_tensor_atomic(path: Path, tensor) -> None:

@@ -21,7 +21,7 @@ from engine.pipeline.placement import Placement, place_matte, place_rgba, plan_c
 class FrameWriter:
     """Places a stylized crop and writes its files (atomically) with the job's metadata."""
 
-    def __init__(self, config: RenderConfig, naming: out.OutputNaming, analysis, backend) -> None:
+    def __init__(self, config: RenderConfig, naming: out.OutputNaming, analysis, backend, timecode=None) -> None:
         self.config = config
         self.naming = naming
         self.analysis = analysis
@@ -29,6 +29,8 @@ class FrameWriter:
         self.backend_name = backend.name
         self.mattes = backend.mattes if config.mattes else ()
         self._placement: Placement | None = None
+        self.timecode = timecode
+        """``engine.io.timecode.SourceTimecode`` of the source, or None (then no timecode is written)."""
 
     def placement(self, stylized_size: tuple[int, int]) -> Placement:
         if self._placement is None:
@@ -69,6 +71,8 @@ class FrameWriter:
             "vtoonify/job": self.analysis.job_key,
             "Software": f"VToonify Studio {__version__}",
         }
+        if self.timecode is not None:
+            meta.update(self.timecode.text_attributes(frame))
         return meta
 
     def write(self, frame: int, result: Stylized, plate: np.ndarray) -> Path:
@@ -84,12 +88,21 @@ class FrameWriter:
         path = self.naming.beauty(frame)
         if self.config.format == "exr":
             rgba = place_rgba(srgb_to_linear(result.rgb), placement)
+            if self.timecode is not None:
+                meta.update(self.timecode.exr_attributes(frame))
+            crypto = {}
+            if self.config.cryptomatte:
+                from engine.io.cryptomatte import cryptomatte_layers
+
+                crypto, crypto_meta = cryptomatte_layers(mattes, rgba[:, :, 3])
+                meta.update(crypto_meta)
             layers, origin = (rgba, mattes), (ox + x0, oy + y0)
             if self.config.data_window == "full":  # hosts that ignore the data window see the face in place
                 layers, origin = full_frame(rgba, mattes, placement), (ox, oy)
+                crypto = full_frame(rgba[:, :, :1], crypto, placement)[1]
             write_exr(path, layers[0], mattes=layers[1] or None, metadata=meta,
                       compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin,
-                      full_origin=(ox, oy))
+                      full_origin=(ox, oy), float_channels=crypto or None)
         else:
             rgba = place_rgba(result.rgb, placement)
             canvas = np.zeros((out_h, out_w, 4), np.float32)

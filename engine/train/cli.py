@@ -97,7 +97,14 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Check everything, then train; user mistakes raise typed errors before any step."""
+    from engine.errors import JobCancelled
     from engine.train.trainer import train
 
-    train(options_from_args(args))
+    options = options_from_args(args)
+    try:
+        train(options)
+    except KeyboardInterrupt:
+        raise JobCancelled(
+            "training interrupted", "continue from the last saved checkpoint with --resume (see --save-every)"
+        ) from None
     return 0

@@ -228,6 +228,18 @@ class Session:
         return done == self.start_iter + 1 or done % self.options.log_every == 0 or done == self.options.iter
 
 
+RECIPE_OPTIONS = ("batch", "lr", "seed", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss", "r1",
+                  "fix_style", "style_id", "fix_degree", "style_degree", "fix_color", "weight")
+"""Options a resumed run should keep; a change is allowed but named once (it changes the recipe)."""
+
+
+def warn_changed_options(session: Session, saved: Mapping[str, Any], path) -> None:
+    now = session.options.to_dict()
+    changed = [k for k in RECIPE_OPTIONS if k in saved and saved[k] != now[k]]
+    if changed:
+        session.log.warn(f"resuming {path} with other {', '.join(changed)} than it was trained with")
+
+
 def planned_outputs(options: TrainOptions, final: Path) -> list[Path]:
     every = options.save_every
     extra = [numbered(final, k) for k in range(every, options.iter, every)] if every else []

@@ -42,6 +42,7 @@ from engine.train.session import (
     close_processes,
     mean_over_processes,
     open_session,
+    warn_changed_options,
     wrap_ddp,
 )
 from engine.train.student import TRAINED_PARTS, accumulate, init_fusion
@@ -170,6 +171,7 @@ def _resume_full(session: Session, path: str | Path) -> None:
         ) from None
     session.g_optim.load_state_dict(ckpt["g_optim"])
     ex["d_optim"].load_state_dict(ckpt["d_optim"])
+    warn_changed_options(session, ckpt.get("options") or {}, path)
     session.start_iter = int(ckpt["iter"])
     if session.start_iter >= session.options.iter:
         raise ConfigError(

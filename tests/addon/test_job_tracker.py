@@ -39,3 +39,15 @@ def test_only_the_engines_own_final_event_counts_as_ended():
         assert not u.feed({"event": kind, "job": "other"}) and not u.ended_by_engine
         u.feed({"event": kind, "job": "k", "result": {"count": 1}, "error": {}})
         assert u.finished and u.ended_by_engine
+
+
+def test_fallback_and_warnings_become_notes():
+    from vtoonify_addon.core.job_tracker import JobTracker, outcome_notes
+
+    t = JobTracker("j1")
+    t.feed({"event": "warning", "job": "j1", "message": "no VToonify models found: using the classic backend"})
+    t.feed({"event": "warning", "job": "other", "message": "not ours"})
+    t.feed({"event": "job_done", "job": "j1", "result": {"backend": "classic", "count": 2, "warnings": ["w2"]}})
+    assert outcome_notes(t, "auto") == ["rendered with the classic backend (auto was asked for)",
+                                        "no VToonify models found: using the classic backend", "w2"]
+    assert outcome_notes(t, "classic")[0].startswith("no VToonify")

@@ -45,3 +45,32 @@ def test_remove_refuses_anything_but_a_version_folder(tmp_path):
     with pytest.raises(ValueError, match="not a versioned"):
         remove_version_dir(str(tmp_path / "plate"))
     assert (tmp_path / "plate" / "keep.png").exists()
+
+
+def test_switch_check_and_purge_keep_the_version_in_use(tmp_path):
+    from vtoonify_addon.core.output_versions import missing_in_version, purge_versions, version_number
+
+    stem = tmp_path / "plate"
+    for n, frames in ((1, (4, 5)), (2, (4, 5)), (3, (4,))):
+        folder = stem / f"v{n:03d}"
+        folder.mkdir(parents=True)
+        for f in frames:
+            (folder / f"plate.{f:04d}.png").write_bytes(b"x")
+    (stem / "notes").mkdir()  # not a version: never touched
+    assert version_number(str(stem / "v002") + "/") == 2 and version_number(str(stem / "notes")) is None
+    names = ["plate.0004.png", "plate.0005.png", "plate.0005.png"]
+    assert missing_in_version(str(stem), 1, names) == []
+    assert missing_in_version(str(stem), 3, names) == ["plate.0005.png"]
+    removed = purge_versions(str(stem), keep={2})
+    assert sorted(p.rsplit("/", 1)[-1] for p in removed) == ["v001", "v003"]
+    assert sorted(p.name for p in stem.iterdir()) == ["notes", "v002"]
+
+
+def test_a_failed_render_leaves_no_sidecar_only_folder(tmp_path):
+    from vtoonify_addon.core.output_versions import remove_version_dir
+
+    folder = tmp_path / "plate" / "v001"
+    folder.mkdir(parents=True)
+    (folder / "plate.vtoonify.json").write_text("{}")  # the engine got as far as its sidecar
+    assert remove_version_dir(str(folder))
+    assert not (tmp_path / "plate").exists()  # the emptied stem folder goes too

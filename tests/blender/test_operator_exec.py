@@ -117,7 +117,7 @@ def _stand_in_operator(addon, reports: list):
     op = addon.operators.VTOON_OT_stylize
     fake = SimpleNamespace(_timer=None, report=lambda kind, message: reports.append((set(kind), message)))
     for name in ("_begin", "_prepare", "_connector", "_fail", "_setup_session", "_show_progress", "_finish",
-                 "_release", "cancel", "modal"):
+                 "_release", "cancel", "modal", "_tell_outcome"):
         setattr(fake, name, functools.partial(getattr(op, name), fake))
     return fake
 
@@ -151,7 +151,9 @@ def test_modal_path_connects_off_thread_polls_and_adds_the_strip(addon, engine_p
     assert (result.frame_final_start, result.frame_final_end) == (104, 107)
 
 
-def test_modal_esc_cancels_and_leaves_nothing(addon, engine_prefs, trimmed_scene, tmp_path):
+def test_esc_is_left_to_blender_and_only_the_cancel_button_stops(addon, engine_prefs, trimmed_scene, tmp_path):
+    """Esc stops playback in Blender: it must not cancel the render (and delete its frames); the
+    panel's Cancel button does."""
     import time
     from types import SimpleNamespace
 
@@ -160,8 +162,14 @@ def test_modal_esc_cancels_and_leaves_nothing(addon, engine_prefs, trimmed_scene
     reports: list = []
     op = _stand_in_operator(addon, reports)
     assert op._setup_session(bpy.context) is None, reports
-    assert op.modal(bpy.context, SimpleNamespace(type="ESC")) == {"RUNNING_MODAL"}  # asked while connecting
+    assert op.modal(bpy.context, SimpleNamespace(type="ESC")) == {"PASS_THROUGH"}  # while connecting
     outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 120
+    while not (op._session.job and op._session.job.tracker.written) and time.monotonic() < deadline:
+        outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER"))
+        time.sleep(0.05)
+    assert op.modal(bpy.context, SimpleNamespace(type="ESC")) == {"PASS_THROUGH"}  # while rendering
+    assert not op._session.cancel_requested and not op._session.job.tracker.finished
+    assert bpy.ops.sequencer.vtoonify_cancel() == {"FINISHED"}
     while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
         outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER"))
         time.sleep(0.05)
@@ -171,3 +179,20 @@ def test_modal_esc_cancels_and_leaves_nothing(addon, engine_prefs, trimmed_scene
     assert len(_strips(scene)) == 1
     renders = tmp_path / "renders"
     assert not renders.exists() or not [p for p in renders.rglob("*") if p.is_file()]
+
+
+def test_auto_falling_back_to_classic_is_told_after_the_render(engine_prefs, trimmed_scene, tmp_path, capsys):
+    """No model files: ``auto`` renders with the classic backend, and the artist is told so (panel note,
+    a WARNING report in the status bar, a printed line in batch mode), not just "added"."""
+    scene, source = trimmed_scene
+    source.frame_offset_end = 24  # 2 frames: 104, 105
+    (tmp_path / "no-models").mkdir()
+    engine_prefs.models_dir = str(tmp_path / "no-models")
+    scene.vtoonify.backend = "auto"
+    assert bpy.ops.sequencer.vtoonify_stylize() == {"FINISHED"}
+    wm = bpy.context.window_manager
+    assert "added" in wm.vtoonify_status
+    assert "rendered with the classic backend (auto was asked for)" in wm.vtoonify_notes
+    printed = capsys.readouterr().out
+    assert "classic backend" in printed
+    assert "/2 frames" in printed  # batch mode (blender -b) prints progress lines

@@ -53,15 +53,25 @@ def test_result_strip_lines_up_with_trimmed_source(addon, connected, trimmed_sce
 
 
 def test_rerender_updates_result_in_place(addon, connected, trimmed_scene, tmp_path):
+    """A re-render keeps the artist's edits on the result strip: name, channel, opacity, blend mode,
+    modifiers; only its frames (and its placement over the source) change."""
     scene, source = trimmed_scene
     stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
     source.frame_offset_end = 20  # 6 frames: 104..109
     settings = {"backend": "classic", "format": "png", "output": str(tmp_path)}
     first = stylize.stylize_strip(scene, source, settings, connected)
-    first.channel = 5
-    name = first.name
+    first.channel, first.name, first.blend_type, first.blend_alpha = 5, "toon look", "ADD", 0.6
+    with_modifier = bpy.app.version < (5, 0, 0)  # bpy 5.0.1 segfaults in modifiers.new() without a UI
+    if with_modifier:
+        first.modifiers.new(name="grade", type="COLOR_BALANCE")
+    source.frame_offset_end = 18  # the source's cut changed: 8 frames now
     second = stylize.stylize_strip(scene, source, dict(settings, degree=0.9), connected)
-    assert second.name == name and second.channel == 5
+    assert second.name == "toon look" and second.channel == 5
+    assert (second.blend_type, round(second.blend_alpha, 3)) == ("ADD", 0.6)
+    assert [m.name for m in second.modifiers] == (["grade"] if with_modifier else [])
+    assert (second.frame_final_start, second.frame_final_end) == (104, 112)
+    assert [int(e.filename.split(".")[-2]) for e in second.elements] == list(range(4, 12))
+    assert bpy.path.abspath(second.directory).rstrip("/").endswith("v002")
     assert len(_strips(scene)) == 2
     assert '"degree": 0.9' in second["vtoonify_job"]
 
@@ -98,6 +108,11 @@ def test_preview_renders_the_source_frame_under_the_playhead(prefs, engine, trim
     assert "source frame 10" in status
     image = next(img for img in bpy.data.images if img.name in status)
     assert tuple(image.size) == (376, 352)  # plate-sized composite of the 376x352 clip
+    overlay = [s for s in _strips(scene) if s.get("vtoonify_role") == "preview"]
+    assert len(overlay) == 1 and (overlay[0].frame_final_start, overlay[0].frame_final_end) == (110, 111)
+    assert overlay[0].crop.min_x == 376 // 2 and overlay[0].channel > _source.channel  # before | after
+    assert bpy.ops.sequencer.vtoonify_preview() == {"FINISHED"}  # again: the overlay is replaced
+    assert len([s for s in _strips(scene) if s.get("vtoonify_role") == "preview"]) == 1
     scene.frame_current = 130  # past the trimmed end
     with pytest.raises(RuntimeError, match="outside strip"):
         bpy.ops.sequencer.vtoonify_preview()
@@ -111,7 +126,7 @@ def test_mattes_become_muted_strips_above_the_result(addon, connected, trimmed_s
                                                    "output": str(tmp_path)}, connected)
     mattes = [s for s in _strips(scene) if str(s.get("vtoonify_role", "")).startswith("matte_")]
     assert mattes, "the classic backend gives at least one matte"
-    assert all(m.mute and m.type == "IMAGE" for m in mattes)
+    assert all(m.mute and m.type == "IMAGE" and not m.select for m in mattes)  # muted, not selected
     assert sorted(m.channel for m in mattes) == list(range(result.channel + 1, result.channel + 1 + len(mattes)))
     for m in mattes:
         assert (m.frame_final_start, m.frame_final_end) == (104, 107)
@@ -217,3 +232,25 @@ def test_dropped_modal_handler_cancels_the_job_and_cleans_up(addon, client_api, 
     with client_api.EngineClient.connect(info, timeout_s=10) as other:
         assert other.status(job_id)["state"] == "cancelled"
     assert len(_strips(scene)) == 1
+
+
+def test_versions_switch_and_purge(addon, connected, trimmed_scene, tmp_path):
+    scene, source = trimmed_scene
+    source.frame_offset_end = 22  # 4 frames: 104..107
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    settings = {"backend": "classic", "format": "png", "output": str(tmp_path)}
+    stylize.stylize_strip(scene, source, settings, connected)
+    result = stylize.stylize_strip(scene, source, dict(settings, degree=0.9), connected)
+    stem = tmp_path / "plate"
+    assert stylize.result_versions(result) == (str(stem), [1, 2], 2)
+    scene.sequence_editor.active_strip = result
+    assert bpy.ops.sequencer.vtoonify_version_step(step=-1) == {"FINISHED"}
+    assert os.path.normpath(bpy.path.abspath(result.directory)) == str(stem / "v001")
+    assert os.path.isfile(os.path.join(bpy.path.abspath(result.directory), result.elements[0].filename))
+    assert bpy.ops.sequencer.vtoonify_version_step(step=-1) == {"CANCELLED"}  # v001 is the oldest
+    assert bpy.ops.sequencer.vtoonify_versions_purge() == {"FINISHED"}  # exec: no confirmation popup
+    assert sorted(p.name for p in stem.iterdir()) == ["v001"]  # the shown version stays
+    source.frame_offset_end = 21  # a longer cut: v003 holds a frame v001 lacks
+    stylize.stylize_strip(scene, source, settings, connected)
+    with pytest.raises(stylize.StripError, match="v001 has no"):
+        stylize.switch_version(scene, result, 1)

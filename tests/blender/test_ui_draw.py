@@ -28,11 +28,28 @@ class CheckingLayout:
     def prop(self, data, name, **kwargs):
         assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name!r}"
         self.log.append(("prop", name))
+        if not self.enabled:
+            self.log.append(("disabled", name))
 
     def operator(self, idname, **kwargs):
         category, name = idname.split(".")
-        getattr(getattr(bpy.ops, category), name).get_rna_type()  # KeyError when not registered
+        rna = getattr(getattr(bpy.ops, category), name).get_rna_type()  # KeyError when not registered
         self.log.append(("operator", idname))
+        return _OperatorProps(rna)
+
+    def progress(self, factor=0.0, type="BAR", text=""):
+        assert 0.0 <= factor <= 1.0 and type in ("BAR", "RING")
+        self.log.append(("progress", text))
+
+
+class _OperatorProps:
+    """What ``layout.operator`` returns: setting a property it lacks is an error, as in Blender."""
+
+    def __init__(self, rna):
+        object.__setattr__(self, "_rna", rna)
+
+    def __setattr__(self, name, value):
+        assert name in self._rna.properties, f"operator has no property {name!r}"
 
 
 def test_panel_draws_idle_and_running(addon, trimmed_scene):
@@ -44,10 +61,12 @@ def test_panel_draws_idle_and_running(addon, trimmed_scene):
         n for kind, n in log if kind == "prop"}
     wm = bpy.context.window_manager
     wm.vtoonify_running, wm.vtoonify_status = True, "VToonify: 3/21 frames"
+    wm.vtoonify_progress, wm.vtoonify_done, wm.vtoonify_total = 3 / 21, 3, 21
     try:
         log.clear()
         bpy.types.VTOON_PT_stylize.draw(panel, bpy.context)
-        assert ("operator", "sequencer.vtoonify_cancel") in log and ("prop", "vtoonify_progress") in log
+        assert ("operator", "sequencer.vtoonify_cancel") in log
+        assert ("progress", "14%  (3/21)") in log or ("prop", "vtoonify_progress") in log
         assert ("label", "VToonify: 3/21 frames") in log
         assert bpy.ops.sequencer.vtoonify_cancel() == {"FINISHED"} and wm.vtoonify_cancel_requested
     finally:
@@ -96,3 +115,44 @@ def test_result_strip_rerenders_with_its_stored_settings(addon, trimmed_scene, m
     editor.active_strip = result
     bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
     assert any(kind == "label" and "arcane #3, degree 0.9" in text for kind, text in log)
+
+
+def test_panel_tells_the_fallback_wraps_long_text_and_shows_the_engine(addon, trimmed_scene):
+    engines = __import__(addon.__name__ + ".engines", fromlist=["remember_status"])
+    status_mod = __import__(addon.__name__ + ".core.engine_status", fromlist=["EngineStatus"])
+    wm = bpy.context.window_manager
+    scene, _source = trimmed_scene
+    scene.vtoonify.style, scene.vtoonify.backend = "pixar", "auto"
+    long_error = "the engine reported success but 3 output file(s) are missing, e.g. " + "/very/long" * 12
+    engines.remember_status(status_mod.EngineStatus(running=True, version="0.1.0", devices=("cpu",),
+                                                    backends=("auto", "classic"), styles=()))
+    wm.vtoonify_status, wm.vtoonify_notes = long_error, "rendered with the classic backend (auto was asked for)"
+    try:
+        log: list = []
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    finally:
+        wm.vtoonify_status = wm.vtoonify_notes = ""
+        engines.remember_status(None)
+    labels = [text for kind, text in log if kind == "label"]
+    assert any("Auto uses Classic" in text for text in labels)
+    assert "modelsfetch--stylepixar" in "".join(labels).replace(" ", "")
+    assert ("operator", "sequencer.vtoonify_copy_fetch_command") in log
+    joined = "".join(labels).replace(" ", "")
+    assert "classicbackend(autowasaskedfor)" in joined
+    assert long_error.replace(" ", "") in joined and max(len(text) for text in labels) < 60  # wrapped, whole
+
+
+def test_options_are_disabled_while_a_result_strip_is_active(addon, trimmed_scene, media_dir):
+    scene, source = trimmed_scene
+    editor = scene.sequence_editor
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    result = strips.new_image("plate.vtoonify", str(media_dir / "038648.jpg"), 4, 101)
+    result["vtoonify_source"], result["vtoonify_role"] = source.name, "result"
+    editor.active_strip = result
+    log: list = []
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    assert {"backend", "style", "degree"} <= {n for kind, n in log if kind == "disabled"}
+    editor.active_strip = source
+    log.clear()
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    assert not [n for kind, n in log if kind == "disabled"]

@@ -369,3 +369,52 @@ def test_two_faces_warn_which_face_was_used(tmp_path, face_png, empty_models_dir
     left, right = (int(v) for v in re.search(r"x (-?\d+)-(-?\d+)", notes[0]).groups())
     landmarks = np.array(json.loads((tmp_path / "out" / "pair.vtoonify.json").read_text())["landmarks"])
     assert left <= landmarks[:, 0].mean() <= right                       # the named face is the one used
+
+
+# --- item 2 at the CLI: a full disk is exit 75 (retry) and leaves no frame that is not whole ----------
+
+def test_render_onto_a_full_disk_exits_75_with_no_partial_frame(media_dir, tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+    from engine.errors import EXIT_RETRY
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here; tests/io/test_io_safety.py injects the failure instead")
+    try:
+        monkeypatch.setenv("VTOONIFY_MODELS", str(tmp_path))
+        code = main(["render", str(media_dir / "529_2.mp4"), "-o", str(disk / "out"), "--frames", "1-5",
+                     "--format", "png", "--padding", "48"])
+        assert code == EXIT_RETRY, capsys.readouterr().err
+        assert "is full" in capsys.readouterr().err
+        for path in (disk / "out").glob("529_2.*.png"):          # whatever was renamed into place is whole
+            assert read_image(path).shape == (352, 376, 4)
+        assert not [p for p in (disk / "out").iterdir() if p.name.endswith(".tmp")]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_blank_frames_flag_is_a_one_line_error(media_dir, tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+
+    monkeypatch.setenv("VTOONIFY_MODELS", str(tmp_path))
+    assert main(["render", str(media_dir / "529_2.mp4"), "-o", str(tmp_path / "out"), "--frames", "  "]) == 2
+    assert "empty frame range" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_stale_temps_with_random_names_are_reaped_but_links_are_not(tmp_path):
+    from engine.io.atomic import host_tag
+    from engine.pipeline.outputs import clean_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f".shot.0001.exr.{host_tag()}-{dead}.0123456789ab.tmp"
+    stale.write_bytes(b"partial")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    link = tmp_path / f".shot.0002.exr.{host_tag()}-{dead}.ba9876543210.tmp"
+    link.symlink_to(victim)
+    assert clean_stale_temps(tmp_path, "shot") == [stale]
+    assert link.is_symlink() and victim.read_bytes() == b"keep"

@@ -37,6 +37,11 @@ class BackgroundCall:
         """Block until the call ends (tests, background mode); True when it has."""
         return self._done.wait(timeout_s)
 
+    def outcome_when_done(self):
+        """Block until the call ends, then its outcome (background mode and scripts only)."""
+        self.wait()
+        return self.outcome()
+
     def outcome(self):
         """The call's return value; re-raises what it raised. Only valid once ``done``."""
         if not self._done.is_set():

@@ -27,6 +27,9 @@ class EngineLaunchSettings:
     models_dir: str = ""
     connect_timeout_s: float = 5.0
     start_timeout_s: float = 60.0
+    idle_timeout_s: float = 900.0
+    """An engine the add-on starts exits after this long with nothing to do (and a few seconds after
+    Blender is gone, crash or not: it watches Blender's pid), so none is left behind or adopted later."""
 
 
 def launch_args(settings: EngineLaunchSettings) -> tuple[str, ...]:
@@ -72,7 +75,8 @@ def connect(settings: EngineLaunchSettings, api, on_start=None):
             "set the engine's Python (its .venv/bin/python) in the VToonify add-on preferences")
     proc, info = api.start_engine(settings.python_exe, args=launch_args(settings),
                                   connection_file=connection_file, env=launch_env(settings),
-                                  timeout_s=settings.start_timeout_s)
+                                  timeout_s=settings.start_timeout_s, idle_timeout=settings.idle_timeout_s,
+                                  parent_pid=os.getpid())
     if on_start is not None:
         on_start(proc, info)
     return api.EngineClient.connect(info, timeout_s=settings.connect_timeout_s)

@@ -6,9 +6,11 @@ import json
 import re
 from dataclasses import dataclass
 
-BACKENDS = ("auto", "vtoonify", "classic")
-FORMATS = ("exr", "png")
-OUTPUT_SPACES = ("plate", "crop")
+from ..engine_client import shared_catalog
+
+_CATALOG = shared_catalog()
+BACKENDS, FORMATS, OUTPUT_SPACES = _CATALOG.BACKENDS, _CATALOG.FORMATS, _CATALOG.OUTPUT_SPACES
+"""The engine's choices (``engine/service/catalog.py``), not copies."""
 
 SETTINGS_PROPERTY = "vtoonify_job"
 """Custom property on the result strip holding the job settings JSON (for re-render in place)."""

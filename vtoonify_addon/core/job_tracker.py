@@ -20,6 +20,8 @@ class JobTracker:
     result: dict | None = None
     error: dict | None = None
     written: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """The job's ``warning`` events (e.g. auto fell back to the classic backend), in order."""
     ended_by_engine: bool = False
     """True once the engine itself sent the job's final event: only then has it stopped writing."""
 
@@ -41,6 +43,10 @@ class JobTracker:
             self.total_frames = int(event.get("total", self.total_frames))
             self.fps = float(event.get("fps") or 0.0)
             self.eta_s = event.get("eta_s")
+        elif kind == "warning":
+            message = str(event.get("message") or "")
+            if message and message not in self.warnings:
+                self.warnings.append(message)
         elif kind == "frame_done":
             if event.get("path"):
                 self.written.append(str(event["path"]))
@@ -59,7 +65,22 @@ class JobTracker:
         """Short text for the header/status bar."""
         if self.state == RUNNING:
             eta = f", {self.eta_s:.0f}s left" if isinstance(self.eta_s, (int, float)) else ""
-            return f"VToonify: {self.done_frames}/{self.total_frames or '?'} frames{eta} (Esc cancels)"
+            percent = f"{100 * self.fraction:.0f}% " if self.total_frames else ""
+            return f"VToonify: {percent}{self.done_frames}/{self.total_frames or '?'} frames{eta}"
         if self.state == FAILED:
             return f"VToonify failed: {(self.error or {}).get('message', 'unknown error')}"
         return f"VToonify: {self.state}"
+
+
+def outcome_notes(tracker: JobTracker, asked_backend: str) -> list[str]:
+    """What the artist must know about a finished job beyond "done": the backend that really ran when
+    it is not the one asked for (``auto`` fell back to classic), and every warning."""
+    result = tracker.result or {}
+    notes = []
+    used = result.get("backend")
+    if used and used != asked_backend:
+        notes.append(f"rendered with the {used} backend ({asked_backend} was asked for)")
+    for message in list(tracker.warnings) + [str(w) for w in result.get("warnings") or []]:
+        if message not in notes:
+            notes.append(message)
+    return notes

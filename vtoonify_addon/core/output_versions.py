@@ -42,3 +42,30 @@ def remove_version_dir(version_dir: str) -> bool:
     except OSError:
         pass
     return existed
+
+
+def version_number(version_dir: str) -> int | None:
+    """3 for ``.../v003`` (trailing slash allowed), None for any other folder."""
+    match = _VERSION.match(os.path.basename(os.path.normpath(version_dir)))
+    return int(match.group(1)) if match else None
+
+
+def version_dir(stem_dir: str, number: int) -> str:
+    return os.path.join(stem_dir, f"v{number:03d}")
+
+
+def missing_in_version(stem_dir: str, number: int, filenames: list[str]) -> list[str]:
+    """Which of a strip's files version ``number`` lacks (a version with other frames or format)."""
+    folder = version_dir(stem_dir, number)
+    return [name for name in dict.fromkeys(filenames) if not os.path.isfile(os.path.join(folder, name))]
+
+
+def purge_versions(stem_dir: str, keep: set[int]) -> list[str]:
+    """Delete every ``vNNN`` folder of ``stem_dir`` whose number is not in ``keep``; returns them."""
+    removed = []
+    for number in existing_versions(stem_dir):
+        if number not in keep:
+            folder = version_dir(stem_dir, number)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

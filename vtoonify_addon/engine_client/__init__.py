@@ -1,8 +1,8 @@
 """The engine client for the add-on: the copied modules in a built add-on, the repo's in a checkout.
 
-``scripts/build_addon.py`` copies ``engine/service/{protocol,client,connection,launcher}.py`` and
-``engine/errors.py`` here (imports rewritten to this package). Running from the source tree, where
-the copies are absent, the repo's own ``engine`` package is used instead, so there is one client.
+``scripts/build_addon.py`` copies ``engine/service/{protocol,client,connection,launcher,catalog}.py``
+and ``engine/errors.py`` here in the staged zip (imports rewritten to this package); it never writes
+them into the source tree, where the repo's own ``engine`` package is used, so there is one client.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from types import SimpleNamespace
 
 _API_NAMES = ("read_connection_file", "EngineClient", "start_engine", "stop_engine", "ConnectionInfo")
-_COPIED_MODULES = ("errors", "protocol", "connection", "client", "launcher")
+_COPIED_MODULES = ("errors", "protocol", "connection", "client", "launcher", "catalog")
 
 
 def _from_copies() -> dict | None:
@@ -56,3 +56,12 @@ def load() -> SimpleNamespace:
     for name in _API_NAMES:
         api.setdefault(name, None)
     return SimpleNamespace(**api)
+
+
+def shared_catalog():
+    """The engine's shared catalog (style families, render defaults, image-sequence names): the copy in
+    a built add-on, else the repo's ``engine.service.catalog``, so no list is kept twice."""
+    if os.path.isfile(os.path.join(os.path.dirname(__file__), "catalog.py")):
+        return importlib.import_module(f"{__name__}.catalog")
+    _from_source_tree()  # puts the repository on sys.path when the engine is not installed
+    return importlib.import_module("engine.service.catalog")

@@ -1,0 +1,48 @@
+"""Engine status for the panel: from a REAL engine's capabilities (burst engine service)."""
+
+from __future__ import annotations
+
+import shlex
+
+from vtoonify_addon.core.engine_status import EngineStatus, fetch_command, query_status, status_from_capabilities, wrap
+
+
+def test_status_comes_from_the_engines_capabilities(engine_api, burst_engine):
+    _proc, info = burst_engine
+    status = query_status(lambda: engine_api.EngineClient.connect(info, timeout_s=10), engine_api)
+    assert status.running and status.version and "classic" in status.backends
+    assert status.auto_backend in ("classic", "vtoonify")
+    assert "Auto uses" in status.summary()
+
+
+def test_engine_not_running_is_a_status_not_an_error(engine_api, tmp_path):
+    def refuse():
+        raise engine_api.EngineError("the VToonify engine is not running", "start it")
+
+    status = query_status(refuse, engine_api)
+    assert not status.running and "not running" in status.summary()
+
+
+def test_auto_backend_follows_installed_styles():
+    caps = {"engine_version": "0.1.0", "backends": ["auto", "classic", "vtoonify"], "devices": ["cpu"],
+            "styles": [{"style": "arcane", "backbone": "toonify"}, {"style": "cartoon", "backbone": "dualstylegan"}]}
+    status = status_from_capabilities(caps)
+    assert status.styles == ("arcane", "cartoon") and status.auto_backend == "vtoonify"
+    assert EngineStatus(running=True, backends=("auto", "classic")).auto_backend == "classic"
+
+
+def test_fetch_command_is_a_real_cli_line():
+    from engine.cli import build_parser
+
+    line = fetch_command("/opt/venv/bin/python", "pixar", "/data/my models")
+    words = shlex.split(line)
+    assert words[:3] == ["/opt/venv/bin/python", "-m", "engine"]
+    args = build_parser().parse_args(words[3:])
+    assert (args.command, args.style, args.models_dir) == ("models", ["pixar"], "/data/my models")
+
+
+def test_wrap_keeps_every_word():
+    text = "the engine reported success but 3 output file(s) are missing, e.g. /very/long/path/plate.0001.png"
+    lines = wrap(text, 200)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "") and all(len(line) <= 28 for line in lines)
+    assert len(lines) > 3

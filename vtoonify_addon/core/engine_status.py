@@ -1,0 +1,67 @@
+"""What the panel says about the engine: running or not, which backend ``auto`` will use, which
+style families are installed (from the engine's ``capabilities``, not a list kept here), and the
+exact command that fetches missing models. No bpy."""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    running: bool
+    version: str = ""
+    devices: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    """Families whose model files the engine found (usable now)."""
+    models_dir: str = ""
+    error: str = ""
+
+    @property
+    def auto_backend(self) -> str:
+        """What ``auto`` renders with: VToonify when some family is installed, else classic."""
+        return "vtoonify" if "vtoonify" in self.backends and self.styles else "classic"
+
+    def summary(self) -> str:
+        if not self.running:
+            return f"Engine not running{': ' + self.error if self.error else ''}"
+        devices = ", ".join(self.devices) or "?"
+        return f"Engine {self.version} on {devices}: Auto uses {self.auto_backend.title()}"
+
+
+def status_from_capabilities(caps: dict) -> EngineStatus:
+    styles = sorted({str(s.get("style")) for s in caps.get("styles") or [] if s.get("style")})
+    return EngineStatus(running=True, version=str(caps.get("engine_version", "")),
+                        devices=tuple(caps.get("devices") or ()), backends=tuple(caps.get("backends") or ()),
+                        styles=tuple(styles), models_dir=str(caps.get("models_dir") or ""))
+
+
+def query_status(connector, api) -> EngineStatus:
+    """Connect (``connector()``), ask for capabilities, disconnect; a failure is a not-running status."""
+    try:
+        client = connector()
+    except (api.EngineError, OSError) as err:
+        return EngineStatus(running=False, error=getattr(err, "user_message", None) or str(err))
+    try:
+        return status_from_capabilities(client.capabilities())
+    except (api.EngineError, OSError) as err:
+        return EngineStatus(running=False, error=getattr(err, "user_message", None) or str(err))
+    finally:
+        client.close()
+
+
+def fetch_command(python_exe: str, style: str, models_dir: str = "", backbone: str = "dualstylegan") -> str:
+    """The shell command that downloads the official files of ``style`` (what the panel shows to copy)."""
+    words = [python_exe or "python", "-m", "engine", "models", "fetch", "--style", style, "--backbone", backbone]
+    if models_dir:
+        words += ["--models", models_dir]
+    return shlex.join(words)
+
+
+def wrap(text: str, width_px: int, char_px: float = 7.0) -> list[str]:
+    """Panel lines for ``text`` at a region ``width_px`` wide (labels cut long text in the middle)."""
+    columns = max(20, int(width_px / char_px))
+    return textwrap.wrap(text, columns) or [""]
