@@ -114,7 +114,8 @@ def test_exr_sequence_timecode_full_data_window_and_png_text(media_dir, tmp_path
         out.write_image(np.ascontiguousarray(srgb_to_linear(rgb.astype(np.float32) / 255.0)))
         out.close()
     config = RenderConfig(source=str(plates / "plate.####.exr"), output=str(tmp_path / "exr"), frames="1002-1003",
-                          mattes=True, cryptomatte=True, data_window="full", padding=SMALL, backend="classic")
+                          mattes=True, matte_files=True, cryptomatte=True, data_window="full", padding=SMALL,
+                          backend="classic")
     result = render(config)
     assert result.timecode["start"] == "10:00:00:22" and result.timecode["first_frame"] == 1001
     for frame, label in ((1002, "10:00:00:23"), (1003, "10:00:01:00")):
@@ -127,6 +128,9 @@ def test_exr_sequence_timecode_full_data_window_and_png_text(media_dir, tmp_path
         assert (spec.width, spec.height) == (640, 576)                        # full data window
         pairs = pixels[:, :, [names.index(n) for n in cm.channel_names(cm.TYPE_NAME)]]
         np.testing.assert_allclose(pairs[:, :, 1::2].sum(axis=2), pixels[:, :, names.index("A")], atol=2e-3)
+        grey, _ = _read(tmp_path / "exr" / f"plate.matte_skin.{frame}.exr")   # matte files: same timecode,
+        assert str(from_smpte_words(grey.getattribute("smpte:TimeCode"))) == label
+        assert not [a.name for a in grey.extra_attribs if a.name.startswith("cryptomatte/")]  # no Cryptomatte
     png = RenderConfig(source=str(plates / "plate.####.exr"), output=str(tmp_path / "png"), frames="1003",
                        format="png", padding=SMALL, backend="classic")
     render(png)
