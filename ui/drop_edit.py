@@ -20,15 +20,12 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent) -> list[str]:
     return []
 
 
-class PathDropEdit(QLineEdit):
-    """``paths_dropped(list)`` fires with the dropped paths; the text is not edited by Qt's default
-    drop (which inserts the URL text at the cursor)."""
+class PathDropMixin:
+    """Drag-and-drop of local paths for any widget (put it before the Qt class in the bases): a drop
+    carrying paths calls ``on_paths_dropped(paths)``; anything else is refused, never pasted as text."""
 
-    paths_dropped = Signal(list)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAcceptDrops(True)
+    def on_paths_dropped(self, paths: list[str]) -> None:
+        raise NotImplementedError
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if dropped_paths(event):
@@ -43,6 +40,20 @@ class PathDropEdit(QLineEdit):
         paths = dropped_paths(event)
         if paths:
             event.acceptProposedAction()
-            self.paths_dropped.emit(paths)
+            self.on_paths_dropped(paths)
         else:
             event.ignore()
+
+
+class PathDropEdit(PathDropMixin, QLineEdit):
+    """``paths_dropped(list)`` fires with the dropped paths; the text is not edited by Qt's default
+    drop (which inserts the URL text at the cursor)."""
+
+    paths_dropped = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+
+    def on_paths_dropped(self, paths: list[str]) -> None:
+        self.paths_dropped.emit(paths)

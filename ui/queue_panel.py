@@ -7,7 +7,7 @@ the selected rows; Tab leaves the table instead of walking its cells (the select
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeyEvent
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -20,13 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.drop_edit import dropped_paths
+from ui.drop_edit import PathDropMixin
 from ui.form_rows import hbox_row
 from ui.progress_delegate import ProgressBarDelegate
 from ui.queue_model import NOTES_COLUMN, OUTPUT_COLUMN, PROGRESS_COLUMN, JobQueueModel
 
 
-class QueueTable(QTableView):
+class QueueTable(PathDropMixin, QTableView):
     """The job table: files and folders dropped on it become rows; Delete asks to remove rows."""
 
     files_dropped = Signal(list)
@@ -38,22 +38,8 @@ class QueueTable(QTableView):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.setTabKeyNavigation(False)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if dropped_paths(event):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event) -> None:
-        event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = dropped_paths(event)
-        if paths:
-            event.acceptProposedAction()
-            self.files_dropped.emit(paths)
-        else:
-            event.ignore()
+    def on_paths_dropped(self, paths: list[str]) -> None:
+        self.files_dropped.emit(paths)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):

@@ -104,13 +104,16 @@ def encode_ranks(coverage: np.ndarray, ids: np.ndarray, ranks: int = RANKS) -> n
         raise ValueError(f"encode_ranks wants [K, H, W] coverage and K ids, got {cov.shape} and {ids.shape}")
     k, h, w = cov.shape
     out = np.zeros((h, w, 2 * ranks), np.float32)
-    if k == 0:
-        return out
-    order = np.argsort(-cov, axis=0, kind="stable")[:ranks]  # [min(K, ranks), H, W]
-    top = np.take_along_axis(cov, order, axis=0)
-    present = top > 0.0
-    out[:, :, 0:2 * len(order):2] = np.where(present, ids[order], 0.0).transpose(1, 2, 0)
-    out[:, :, 1:2 * len(order):2] = np.where(present, top, 0.0).transpose(1, 2, 0)
+    remaining = cov.reshape(k, -1).T.copy(order="C")  # [H*W, K], a copy: the caller's array is left alone
+    flat = out.reshape(h * w, 2 * ranks)
+    for rank in range(min(k, ranks)):  # repeated argmax: O(K) per rank, not a full sort of K objects
+        best = np.argmax(remaining, axis=1)[:, None]  # the first of equal maxima: the earlier object
+        top = np.take_along_axis(remaining, best, axis=1)[:, 0]
+        if not (top > 0.0).any():
+            break
+        flat[:, 2 * rank] = np.where(top > 0.0, ids[best[:, 0]], 0.0)
+        flat[:, 2 * rank + 1] = np.maximum(top, 0.0)
+        np.put_along_axis(remaining, best, -1.0, axis=1)
     return out
 
 

@@ -7,7 +7,9 @@ the source says so. A source without timecode gets none: the engine never invent
 
 Where it is read: a video's ``timecode`` tag (container, video stream or the ``tmcd`` data stream
 of MOV/MP4, as FFmpeg exposes them); an image sequence's first file's ``smpte:TimeCode`` (EXR
-``timeCode``, DPX) with its rate from ``FramesPerSecond`` (EXR ``framesPerSecond``) or the DPX frame rate.
+``timeCode``, DPX) with its rate from EXR ``framesPerSecond`` (or OIIO's ``FramesPerSecond``) or the DPX
+frame rate. OIIO stores ``smpte:TimeCode`` as the EXR ``timeCode`` attribute but writes other names as
+given, so the rate is written under the OpenEXR standard name ``framesPerSecond``.
 """
 
 from __future__ import annotations
@@ -163,12 +165,12 @@ class SourceTimecode:
                 "first_frame": self.first_frame}
 
     def exr_attributes(self, frame_number: int) -> dict:
-        """Typed EXR header attributes for one frame: OIIO writes them as ``timeCode``, ``framesPerSecond``."""
+        """Typed EXR header attributes for one frame, the OpenEXR standard ``timeCode`` and ``framesPerSecond``."""
         import OpenImageIO as oiio
 
         words = to_smpte_words(self.at(frame_number), nominal_fps(self.rate))
         return {"smpte:TimeCode": (oiio.TypeTimeCode, words),
-                "FramesPerSecond": (oiio.TypeRational, (self.rate.numerator, self.rate.denominator))}
+                "framesPerSecond": (oiio.TypeRational, (self.rate.numerator, self.rate.denominator))}
 
     def text_attributes(self, frame_number: int) -> dict[str, str]:
         """Plain-text attributes for every format (PNG text chunks)."""
@@ -216,7 +218,7 @@ def image_timecode(path, first_frame: int) -> SourceTimecode | None:
     try:
         spec = inp.spec()
         words = spec.getattribute("smpte:TimeCode")
-        rational = spec.getattribute("FramesPerSecond")
+        rational = spec.getattribute("framesPerSecond") or spec.getattribute("FramesPerSecond")
         dpx_rate = spec.getattribute("dpx:FrameRate")
     finally:
         inp.close()

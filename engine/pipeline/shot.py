@@ -126,7 +126,8 @@ def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | 
 
 PIXEL_SETTINGS = ("backend", "backbone", "style", "style_id", "degree", "color_transfer", "exstyle_image",
                   "output_space", "scale", "padding", "smooth_parsing", "format", "exr_compression",
-                  "png_bits", "mattes", "matte_files", "matte_classes", "start_number", "name", "precision")
+                  "png_bits", "mattes", "matte_files", "matte_classes", "start_number", "name", "precision",
+                  "data_window")
 
 
 def job_key(config, backend: str, model_files: dict[str, str], device: str = "cpu") -> str:

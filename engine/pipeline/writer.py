@@ -90,17 +90,16 @@ class FrameWriter:
             rgba = place_rgba(srgb_to_linear(result.rgb), placement)
             if self.timecode is not None:
                 meta.update(self.timecode.exr_attributes(frame))
-            crypto = {}
+            crypto, crypto_meta = {}, {}  # the beauty's only: a matte file must not claim Cryptomatte layers
             if self.config.cryptomatte:
                 from engine.io.cryptomatte import cryptomatte_layers
 
                 crypto, crypto_meta = cryptomatte_layers(mattes, rgba[:, :, 3])
-                meta.update(crypto_meta)
             layers, origin = (rgba, mattes), (ox + x0, oy + y0)
             if self.config.data_window == "full":  # hosts that ignore the data window see the face in place
                 layers, origin = full_frame(rgba, mattes, placement), (ox, oy)
                 crypto = full_frame(rgba[:, :, :1], crypto, placement)[1]
-            write_exr(path, layers[0], mattes=layers[1] or None, metadata=meta,
+            write_exr(path, layers[0], mattes=layers[1] or None, metadata={**meta, **crypto_meta},
                       compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin,
                       full_origin=(ox, oy), float_channels=crypto or None)
         else:

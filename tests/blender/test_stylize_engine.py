@@ -126,7 +126,7 @@ def test_mattes_become_muted_strips_above_the_result(addon, connected, trimmed_s
                                                    "output": str(tmp_path)}, connected)
     mattes = [s for s in _strips(scene) if str(s.get("vtoonify_role", "")).startswith("matte_")]
     assert mattes, "the classic backend gives at least one matte"
-    assert all(m.mute and m.type == "IMAGE" for m in mattes)
+    assert all(m.mute and m.type == "IMAGE" and not m.select for m in mattes)  # muted, not selected
     assert sorted(m.channel for m in mattes) == list(range(result.channel + 1, result.channel + 1 + len(mattes)))
     for m in mattes:
         assert (m.frame_final_start, m.frame_final_end) == (104, 107)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -14,10 +15,12 @@ from engine.pipeline.config import RenderConfig
 from engine.pipeline.shot import job_device, job_key
 
 
-def test_key_depends_on_the_device_kind():
-    config = RenderConfig(source="/plates/a.mp4", output="/out")
+def test_key_depends_on_the_device_kind_and_precision():
+    config = RenderConfig(source="/plates/a.mp4", output="/out", precision="fp32")
     files = {"vtoonify": "/m/vtoonify_d_cartoon/vtoonify_s_d.pt"}
     assert job_key(config, "vtoonify", files, "cpu") != job_key(config, "vtoonify", files, "cuda")
+    bf16 = dataclasses.replace(config, precision="bf16")
+    assert job_key(config, "vtoonify", files, "cuda") != job_key(bf16, "vtoonify", files, "cuda")
     gpu = SimpleNamespace(device=SimpleNamespace(type="cuda"))
     assert job_device(SimpleNamespace(name="vtoonify"), gpu) == "cuda"
     assert job_device(SimpleNamespace(name="classic"), gpu) == "cpu"     # OpenCV on the CPU on every worker

@@ -112,6 +112,22 @@ def test_ranks_sorted_by_coverage_with_zero_past_the_objects():
     np.testing.assert_array_equal(pairs, np.float32([2.5, 0.6, 4.5, 0.3, 1.5, 0.1, 0, 0, 0, 0, 0, 0]))
     two = cm.encode_ranks(cov, ids, ranks=2)[0, 0]  # fewer ranks than objects: the smallest is dropped
     np.testing.assert_array_equal(two, np.float32([2.5, 0.6, 4.5, 0.3]))
+    np.testing.assert_array_equal(cov[:, 0, 0], np.float32([0.1, 0.6, 0.0, 0.3]))  # the input is left alone
+    tie = cm.encode_ranks(np.full((3, 1, 1), 0.25, np.float32), ids[:3], ranks=2)[0, 0]
+    np.testing.assert_array_equal(tie, np.float32([1.5, 0.25, 2.5, 0.25]))  # equal coverage: object order
+
+
+def test_ranks_match_a_full_sort_reference():
+    rng = np.random.default_rng(7)
+    cov = rng.random((11, 9, 13)).astype(np.float32)
+    cov[cov < 0.4] = 0.0  # some pixels have fewer objects than ranks
+    ids = rng.normal(size=11).astype(np.float32)
+    order = np.argsort(-cov, axis=0, kind="stable")[:6]
+    top = np.take_along_axis(cov, order, axis=0)
+    expected = np.zeros((9, 13, 12), np.float32)
+    expected[:, :, 0::2] = np.where(top > 0, ids[order], 0).transpose(1, 2, 0)
+    expected[:, :, 1::2] = top.transpose(1, 2, 0)
+    np.testing.assert_array_equal(cm.encode_ranks(cov, ids, ranks=6), expected)
 
 
 def test_layers_reproduce_the_mattes_and_fill_the_alpha():

@@ -89,3 +89,12 @@ def test_full_data_window_exr_matches_the_face_window(media_dir, tmp_path, empty
     outside = full.copy()
     outside[y0:y0 + face_spec.height, x0:x0 + face_spec.width] = 0
     assert not outside.any()
+
+
+def test_data_window_is_part_of_the_job_key():
+    """A resumed job never mixes face-window and full-frame EXR files."""
+    from engine.pipeline.shot import job_key
+
+    face = RenderConfig(source="/a/shot.mp4", output="/out", data_window="face")
+    full = RenderConfig(source="/a/shot.mp4", output="/out", data_window="full")
+    assert job_key(face, "classic", {}) != job_key(full, "classic", {})

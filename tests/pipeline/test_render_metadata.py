@@ -67,7 +67,7 @@ def test_mov_timecode_and_cryptomatte_in_every_exr(df_mov, tmp_path, empty_model
     for frame, label in expected.items():
         spec, pixels = _read(tmp_path / "out" / f"shot.{frame}.exr")
         assert str(from_smpte_words(spec.getattribute("smpte:TimeCode"))) == label
-        assert tuple(spec.getattribute("FramesPerSecond")) == (30000, 1001)
+        assert tuple(spec.getattribute("framesPerSecond")) == (30000, 1001)
         assert spec.getattribute("vtoonify/timecode") == label
         # Cryptomatte: channels, header, manifest, and coverage that decodes back to the mattes.
         names = list(spec.channelnames)
@@ -108,23 +108,29 @@ def test_exr_sequence_timecode_full_data_window_and_png_text(media_dir, tmp_path
         spec = oiio.ImageSpec(640, 576, 3, oiio.HALF)
         spec.attribute("smpte:TimeCode", oiio.TypeTimeCode,
                        to_smpte_words(SourceTimecode(start, Fraction(24), 1001).at(frame)))
-        spec.attribute("FramesPerSecond", oiio.TypeRational, (24, 1))
+        spec.attribute("framesPerSecond", oiio.TypeRational, (24, 1))
         out = oiio.ImageOutput.create("openexr")
         assert out.open(str(plates / f"plate.{frame}.exr"), spec)
         out.write_image(np.ascontiguousarray(srgb_to_linear(rgb.astype(np.float32) / 255.0)))
         out.close()
     config = RenderConfig(source=str(plates / "plate.####.exr"), output=str(tmp_path / "exr"), frames="1002-1003",
-                          mattes=True, cryptomatte=True, data_window="full", padding=SMALL, backend="classic")
+                          mattes=True, matte_files=True, cryptomatte=True, data_window="full", padding=SMALL,
+                          backend="classic")
     result = render(config)
     assert result.timecode["start"] == "10:00:00:22" and result.timecode["first_frame"] == 1001
     for frame, label in ((1002, "10:00:00:23"), (1003, "10:00:01:00")):
         spec, pixels = _read(tmp_path / "exr" / f"plate.{frame}.exr")
         assert str(from_smpte_words(spec.getattribute("smpte:TimeCode"))) == label
-        assert tuple(spec.getattribute("FramesPerSecond")) == (24, 1)
+        assert tuple(spec.getattribute("framesPerSecond")) == (24, 1)
+        header = (tmp_path / "exr" / f"plate.{frame}.exr").read_bytes()[:4096]  # OpenEXR's standard names
+        assert b"timeCode\x00timecode\x00" in header and b"framesPerSecond\x00rational\x00" in header
         names = list(spec.channelnames)
         assert (spec.width, spec.height) == (640, 576)                        # full data window
         pairs = pixels[:, :, [names.index(n) for n in cm.channel_names(cm.TYPE_NAME)]]
         np.testing.assert_allclose(pairs[:, :, 1::2].sum(axis=2), pixels[:, :, names.index("A")], atol=2e-3)
+        grey, _ = _read(tmp_path / "exr" / f"plate.matte_skin.{frame}.exr")   # matte files: same timecode,
+        assert str(from_smpte_words(grey.getattribute("smpte:TimeCode"))) == label
+        assert not [a.name for a in grey.extra_attribs if a.name.startswith("cryptomatte/")]  # no Cryptomatte
     png = RenderConfig(source=str(plates / "plate.####.exr"), output=str(tmp_path / "png"), frames="1003",
                        format="png", padding=SMALL, backend="classic")
     render(png)

@@ -19,6 +19,7 @@ import torch
 
 from engine.cli import main
 from engine.models import build_model, load_vtoonify
+from engine.models.inventory import scan_models
 
 REPO = Path(__file__).resolve().parents[2]
 PRE_ITERS, FULL_ITERS = 6, 8
@@ -79,6 +80,8 @@ def test_checkpoint_layout_and_official_contents(trained, reference_dir):
     assert names == sorted(["pretrain.pt", MODEL_FILE, MODEL_FILE.replace(".pt", f"_{FULL_ITERS - 1:05d}.pt"),
                             "exstyle_code.npy"])
     assert (models / "encoder.pt").is_file() and (models / "faceparsing.pth").is_file()
+    family_info = scan_models(models).family("tiny", "dualstylegan")  # what `models list` and the panel show
+    assert family_info is not None and family_info.usable, family_info
     ckpt = torch.load(family / MODEL_FILE, weights_only=True)
     assert {"g_ema", "g", "d", "g_optim", "d_optim", "iter"} <= set(ckpt) and ckpt["iter"] == FULL_ITERS
     model = load_vtoonify(family / MODEL_FILE)
