@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from engine.errors import ConfigError
 from engine.train.checkpoint import load_training_checkpoint
 from engine.train.options import TrainOptions
-from engine.train.session import Session, mean_over_processes, open_session, warn_changed_options, wrap_ddp
+from engine.train.session import Session, open_session, warn_changed_options, wrap_ddp
 from engine.train.student import accumulate
 
 
@@ -82,15 +82,6 @@ def run_pretrain(options: TrainOptions, session: Session | None = None) -> Path:
     session.model = wrap_ddp(session.student, session.processes, session.device)
     session.student.train()
     final = session.layout.pretrain_path
-    for i in range(session.start_iter, options.iter):
-        losses = pretrain_step(session, i)
-        done = i + 1
-        values = mean_over_processes(losses, session.processes, session.device)
-        session.log.progress(done, values)
-        if session.should_log(done):
-            session.log.record({"stage": "pretrain", "iter": done, **values})
-        path = session.save_path(done, final)
-        if path is not None:
-            session.save(path, encoder_payload(session, done))
+    session.run_loop("pretrain", pretrain_step, encoder_payload, final)
     session.log.note(f"pre-trained encoder -> {final}")
     return final

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +226,19 @@ class Session:
 
     def should_log(self, done: int) -> bool:
         return done == self.start_iter + 1 or done % self.options.log_every == 0 or done == self.options.iter
+
+    def run_loop(self, stage: str, step: Callable[[Session, int], Mapping[str, torch.Tensor]],
+                 payload: Callable[[Session, int], Mapping[str, Any]], final: Path) -> None:
+        """The loop both stages share: step, average over processes, show, log, save on schedule."""
+        for i in range(self.start_iter, self.options.iter):
+            done = i + 1
+            values = mean_over_processes(step(self, i), self.processes, self.device)
+            self.log.progress(done, values)
+            if self.should_log(done):
+                self.log.record({"stage": stage, "iter": done, **values})
+            path = self.save_path(done, final)
+            if path is not None:
+                self.save(path, payload(self, done))
 
 
 RECIPE_OPTIONS = ("batch", "lr", "seed", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss", "r1",

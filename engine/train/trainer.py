@@ -40,7 +40,6 @@ from engine.train.session import (
     ADAM_BETAS,
     Session,
     close_processes,
-    mean_over_processes,
     open_session,
     warn_changed_options,
     wrap_ddp,
@@ -213,16 +212,7 @@ def run_full(options: TrainOptions, session: Session | None = None) -> Path:
     ex["d_model"] = wrap_ddp(ex["d"], session.processes, session.device)
     session.student.train()
     final = session.layout.model_path
-    for i in range(session.start_iter, options.iter):
-        losses = full_step(session, i)
-        done = i + 1
-        values = mean_over_processes(losses, session.processes, session.device)
-        session.log.progress(done, values)
-        if session.should_log(done):
-            session.log.record({"stage": "full", "iter": done, **values})
-        path = session.save_path(done, final)
-        if path is not None:
-            session.save(path, full_payload(session, done))
+    session.run_loop("full", full_step, full_payload, final)
     session.log.note(f"trained model -> {final} (render with --models {options.out} --style {session.layout.style})")
     return final
 
