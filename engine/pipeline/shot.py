@@ -111,6 +111,10 @@ def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | 
         return "display window origin out of range"
     if not isinstance(analysis.style, dict) or not isinstance(analysis.crop, dict):
         return "malformed style or crop"
+    if len(analysis.warnings) > 16 or any(len(w) > 1000 for w in analysis.warnings):
+        return "warnings are not the engine's"
+    if getattr(analysis, "timecode", None) is not None and not isinstance(analysis.timecode, dict):
+        return "malformed timecode"
     try:
         crop = crop_parameters(np.array(analysis.landmarks, dtype=np.int64), (h, w), tuple(config.padding))
     except Exception as exc:  # any failure means the landmarks are unusable

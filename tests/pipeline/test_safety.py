@@ -155,15 +155,19 @@ def test_negative_start_number_renders_names_with_four_digits(media_dir, tmp_pat
 
 # --- item 7: a damaged container does not shift frames ----------------------------------------------
 
-def _mkv_with_a_hole(path, frames=29, hole=(9, 18)):
-    """An intra-only MKV whose frame i is noise around grey 8*i, with the bytes of frames hole[0]..hole[1]-1
-    (0-based) zeroed as a damaged copy would have them."""
+def _mkv_with_a_hole(path, frames=29, hole=(9, 18), face=None):
+    """An intra-only MKV whose frame i is noise around grey 8*i (or ``face`` brightened by 2*i), with the
+    bytes of frames hole[0]..hole[1]-1 (0-based) zeroed as a damaged copy would have them."""
+    h, w = (48, 64) if face is None else face.shape[:2]
     with av.open(str(path), "w", format="matroska") as out:
         stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.codec_context.gop_size = 1
         for i in range(frames):
-            img = (np.random.default_rng(i).integers(0, 24, (48, 64, 3)) + 8 * i).astype(np.uint8)
+            if face is not None:
+                img = (face.astype(np.int32) * 3 // 4 + 2 * i).astype(np.uint8)
+            else:
+                img = (np.random.default_rng(i).integers(0, 24, (48, 64, 3)) + 8 * i).astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():
@@ -192,14 +196,23 @@ def test_hole_in_an_mkv_keeps_frame_numbers_and_names_the_damage(tmp_path):
             src.read(src.damaged_frames[0])
 
 
-def test_render_of_a_damaged_mkv_names_the_frames_and_renders_the_rest(tmp_path, empty_models_dir):
+def test_render_of_a_damaged_mkv_names_the_frames_and_renders_the_rest(tmp_path, face_png, empty_models_dir):
+    from engine.io import read_rgb8
+
     clip = tmp_path / "holed.mkv"
-    _mkv_with_a_hole(clip)
+    _mkv_with_a_hole(clip, face=read_rgb8(face_png))
     with pytest.raises(InputError, match=r"frames 10-\d+ of .*holed.mkv cannot be decoded"):
         render(RenderConfig(source=str(clip), output=str(tmp_path / "all"), padding=SMALL))
-    with pytest.raises(InputError, match="cannot be decoded"):
+    with pytest.raises(InputError, match=r"frames 10-12 of .*holed.mkv cannot be decoded"):
         render(RenderConfig(source=str(clip), output=str(tmp_path / "some"), frames="8-12", padding=SMALL))
     assert not (tmp_path / "all").exists() and not (tmp_path / "some").exists()
+    result = render(RenderConfig(source=str(clip), output=str(tmp_path / "good"), frames="7-9,28-29",
+                                 padding=SMALL))                      # frames that decode render as asked
+    assert result.rendered == 5
+    assert sorted(p.name for p in (tmp_path / "good").glob("*.exr")) == [
+        f"holed.{n:04d}.exr" for n in (7, 8, 9, 28, 29)]
+    for n in (9, 28):                                   # output frame N carries source frame N
+        assert _spec(tmp_path / "good" / f"holed.{n:04d}.exr").getattribute("vtoonify/frame") == n
 
 
 # --- item 6: memory clearly too large is refused up front -------------------------------------------
@@ -302,7 +315,7 @@ def test_tampered_sidecar_is_recomputed_not_trusted(tmp_path, face_png, empty_mo
 
     with open_source(str(plates / "shot.####.png")) as source:
         for bad in ({"style_code": "../../outside.pt"}, {"source_size": [99999, 99999]},
-                    {"landmarks": honest["landmarks"][:5]}, {"face_frame": 77}):
+                    {"landmarks": honest["landmarks"][:5]}, {"face_frame": 77}, {"warnings": ["x" * 5000]}):
             sidecar.write_text(json.dumps({**honest, **bad}))
             assert sidecar_problem(read_sidecar(sidecar), source, config, "shot") is not None, bad
     a, b = read_image(out / "shot.0001.exr"), read_image(out / "shot.0002.exr")   # same plate, same crop
