@@ -130,18 +130,21 @@ def huge_child(args) -> None:
 
 
 def seam_error(models: Path, precision: str) -> None:
-    """Strips (forced small) against the whole frame on one 400x320 crop, same process."""
+    """Strips (forced small) against the whole frame on one 400x320 crop, in fp32 (where the two
+    must agree to float rounding) and in the job's precision (where rounding is bf16/fp16's)."""
     from engine.models import load_vtoonify, static_vtoonify
     from engine.models.static import tiled
 
     model = load_vtoonify(models / "vtoonify_d_cartoon" / "vtoonify_s_d_c.pt")
-    net = static_vtoonify(model, model.zplus2wplus(torch.randn(1, 18, 512)), 0.5, precision)
+    style = model.zplus2wplus(torch.randn(1, 18, 512))
     x = torch.cat([torch.rand(1, 3, 400, 320) * 2 - 1, torch.randn(1, 19, 400, 320) / 8], 1)
-    with torch.inference_mode():
-        whole = net(x)
-        strips = tiled(net, x, strip_pixels=1 << 14)
-    print(f"seam error (400x320, strips of {(1 << 14) // 320} rows vs whole frame, {net.precision}): "
-          f"max_abs_diff {(strips - whole).abs().max().item():.3g}")
+    for name in dict.fromkeys(("fp32", precision)):
+        net = static_vtoonify(model, style, 0.5, name)
+        with torch.inference_mode():
+            whole = net(x)
+            strips = tiled(net, x, strip_pixels=1 << 14)
+        print(f"seam error (400x320, strips of {(1 << 14) // 320} rows vs whole frame, {net.precision}): "
+              f"max_abs_diff {(strips - whole).abs().max().item():.3g}")
 
 
 def main() -> None:
@@ -151,6 +154,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     parser.add_argument("--huge", default="1600x1280", help="HxW of the big-crop memory check ('' = skip)")
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--seam-only", action="store_true", help="only the strip seam error")
     parser.add_argument("--models", help=argparse.SUPPRESS)  # the child process's models folder
     args = parser.parse_args()
     if args.models:
@@ -159,11 +163,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
         models = build_models(Path(tmp))
-        if not args.skip_e2e:
+        if not (args.skip_e2e or args.seam_only):
             end_to_end(args, models)
-        if args.huge:
+        if args.huge and not args.seam_only:
             subprocess.run([sys.executable, __file__, "--models", str(models), "--huge", args.huge,
                             "--precision", args.precision], check=True)
+        if args.huge or args.seam_only:
             seam_error(models, args.precision)
 
 

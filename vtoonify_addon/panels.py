@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import compat, engines, stylize
+from . import compat, engines, props, stylize
 from .core import job_settings as js
 from .core.engine_status import fetch_command, wrap
 from .preferences import get_preferences
@@ -37,12 +37,16 @@ def _engine_box(layout, context, settings, width: int) -> None:
         if status.running:
             installed = ", ".join(status.styles) or "none (classic look only)"
             _lines(box, f"Installed styles: {installed}", width)
-            if settings.style not in status.styles and settings.backend != "classic":
+            style = settings.style_name
+            if style not in status.styles and settings.backend != "classic" and style in props.STYLES:
                 prefs = get_preferences(context)
-                command = fetch_command(prefs.engine_python, settings.style, prefs.models_dir)
-                _lines(box, f"{settings.style} is not installed; fetch it with:", width, icon="INFO")
+                command = fetch_command(prefs.engine_python, style, prefs.models_dir)
+                _lines(box, f"{style} is not installed; fetch it with:", width, icon="INFO")
                 _lines(box, command, width)
                 box.operator("sequencer.vtoonify_copy_fetch_command", icon="COPYDOWN").command = command
+            elif style not in status.styles and settings.backend != "classic":
+                _lines(box, f"{style} is not in the engine's models folder; set Models Folder to the folder "
+                            "'engine train' wrote it to", width, icon="INFO")
     row = box.row(align=True)
     row.operator("sequencer.vtoonify_engine_refresh", icon="FILE_REFRESH")
     row.operator("sequencer.vtoonify_engine_start", icon="PLAY")

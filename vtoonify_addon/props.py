@@ -5,11 +5,44 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from . import engine_client
+from . import engine_client, engines
 from .core.job_settings import StylizeOptions
+from .core.style_choices import style_items
 
 STYLES = engine_client.shared_catalog().STYLE_FAMILIES
-"""Every official family; the panel marks which ones the engine has installed (its capabilities)."""
+"""Every official family: the Style menu's entries while no engine has answered ``capabilities``."""
+
+_STYLE_ITEMS: dict[tuple, list] = {}
+"""Every Style item list handed to Blender, kept alive here: Blender keeps pointers to the strings of
+an items callback's result and crashes (or shows garbage) once Python frees them."""
+
+
+def _style_enum_items(settings) -> list:
+    """The Style menu for ``settings``: installed families of the last engine reply, else the catalog,
+    plus the chosen style when it is not among them. Numbered by position (get/set below use it)."""
+    status = engines.last_status()
+    installed = status.installed if status is not None and status.running else None
+    items = style_items(installed, STYLES, settings.style_name if settings is not None else "")
+    numbered = tuple((ident, label, desc, index) for index, (ident, label, desc) in enumerate(items))
+    return _STYLE_ITEMS.setdefault(numbered, list(numbered))
+
+
+def _style_items_callback(self, _context):
+    return _style_enum_items(self)
+
+
+def _get_style(self) -> int:
+    for ident, _label, _desc, number in _style_enum_items(self):
+        if ident == self.style_name:
+            return number
+    return 0
+
+
+def _set_style(self, number: int) -> None:
+    for ident, _label, _desc, item_number in _style_enum_items(self):
+        if item_number == number:
+            self.style_name = ident
+            return
 
 
 class VToonifySceneSettings(bpy.types.PropertyGroup):
@@ -19,8 +52,11 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
                ("vtoonify", "VToonify", "The neural VToonify-D/T models (needs the official files)"),
                ("classic", "Classic", "Image-processing toon look, needs no model files")),
         description="Which renderer the engine uses")
-    style: EnumProperty(name="Style", default="cartoon", items=[(s, s.title(), f"{s} style family") for s in STYLES],
-                        description="Style family, named as the official model folders")
+    style_name: StringProperty(name="Style Name", default="cartoon", options={"HIDDEN"},
+                               description="The chosen style family (kept even when the engine lacks it)")
+    style: EnumProperty(name="Style", items=_style_items_callback, get=_get_style, set=_set_style,
+                        description="Style family the engine has installed (official or trained with "
+                                    "'engine train'), named as its model folder")
     style_id: IntProperty(name="Style ID", default=26, min=0, description="Exemplar index in the style family")
     degree: FloatProperty(name="Degree", default=0.5, min=0.0, max=1.0,
                           description="Structure degree: 0 keeps the face, 1 gives the full style")
@@ -35,7 +71,7 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
         description="Where the stylized face lands")
 
     def options(self, output_format: str, mattes_default: bool, models_dir: str) -> StylizeOptions:
-        return StylizeOptions(backend=self.backend, style=self.style, style_id=self.style_id,
+        return StylizeOptions(backend=self.backend, style=self.style_name, style_id=self.style_id,
                               degree=self.degree, color_transfer=self.color_transfer,
                               format=output_format, mattes=self.mattes or mattes_default,
                               output_space=self.output_space, models_dir=models_dir or None)

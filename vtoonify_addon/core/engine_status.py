@@ -8,6 +8,8 @@ import shlex
 import textwrap
 from dataclasses import dataclass
 
+from .style_choices import InstalledStyle, installed_styles
+
 
 @dataclass(frozen=True)
 class EngineStatus:
@@ -19,6 +21,8 @@ class EngineStatus:
     """Families whose model files the engine found (usable now)."""
     models_dir: str = ""
     error: str = ""
+    installed: tuple[InstalledStyle, ...] = ()
+    """The installed families with their backbones and exemplar counts (the Style menu's entries)."""
 
     @property
     def auto_backend(self) -> str:
@@ -36,7 +40,8 @@ def status_from_capabilities(caps: dict) -> EngineStatus:
     styles = sorted({str(s.get("style")) for s in caps.get("styles") or [] if s.get("style")})
     return EngineStatus(running=True, version=str(caps.get("engine_version", "")),
                         devices=tuple(caps.get("devices") or ()), backends=tuple(caps.get("backends") or ()),
-                        styles=tuple(styles), models_dir=str(caps.get("models_dir") or ""))
+                        styles=tuple(styles), models_dir=str(caps.get("models_dir") or ""),
+                        installed=installed_styles(caps))
 
 
 def query_status(connector, api) -> EngineStatus:
