@@ -11,6 +11,7 @@ mixes two looks) unless told to overwrite them. The panel sees that first and ac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -82,6 +83,7 @@ def resume_conflict(settings: dict) -> str | None:
     depends on the settings only); None otherwise (the engine then decides)."""
     if settings.get("backend") != "classic":
         return None
+    from engine.pipeline.backends import ClassicBackend
     from engine.pipeline.config import RenderConfig
     from engine.pipeline.shot import job_key, sidecar_path
 
@@ -91,6 +93,8 @@ def resume_conflict(settings: dict) -> str | None:
     except (OSError, ValueError):
         return None
     config = RenderConfig.from_dict({k: v for k, v in settings.items() if k not in ("resume", "overwrite")})
+    # the key as the engine forms it: with the backend's own precision (classic has no network)
+    config = dataclasses.replace(config, precision=ClassicBackend.precision)
     if recorded.get("job_key") in (None, job_key(config, "classic", {}, "cpu")):
         return None
     return (f"{settings.get('output')} holds a render of {stem} with other settings, so Resume cannot "
