@@ -17,17 +17,10 @@ import time
 
 from engine import __version__
 from engine.errors import EXIT_CANCELLED, EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_USER_ERROR, EngineError, JobCancelled
+from engine.service.catalog import device_arg
 
 JOB_COMMANDS = ("render", "prepare")
 """Commands that run a job: SIGTERM cancels them cleanly and their failures map to farm exit codes."""
-
-
-def _device(text: str) -> str:
-    """auto | cpu | cuda | cuda:N."""
-    head, _, index = text.partition(":")
-    if text in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
-        return text
-    raise argparse.ArgumentTypeError(f"unknown device {text!r} (use auto, cpu, cuda or cuda:N)")
 
 
 def _padding(text: str) -> tuple[int, int, int, int]:
@@ -74,7 +67,7 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--color-transfer", action="store_true", help="also take the exemplar's colours")
     r.add_argument("--exstyle-image", help="portrait image encoded with pSp as a custom exemplar")
     r.add_argument("--models", dest="models_dir", help="models folder (default: $VTOONIFY_MODELS, then user data)")
-    r.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    r.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     r.add_argument("--batch", type=int, default=0, help="frames per forward pass (0 = automatic)")
     r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="network compute precision; auto = bf16 where the CPU/GPU has fast bf16, else fp32")
@@ -109,7 +102,7 @@ def add_service_commands(sub) -> None:
     s.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
     s.add_argument("--connection-file", help="where to write host/port/token (default: user runtime folder)")
     s.add_argument("--models", dest="models_dir", help="models folder")
-    s.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
                    help="exit once no client is connected and no job is queued or running for this long "
                         "(default 0 = never)")

@@ -21,6 +21,7 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
     OUTPUT_SPACES,
     PNG_BITS,
     PRECISIONS,
+    is_device_name,
 )
 
 DATA_WINDOWS = ("face", "full")
@@ -113,7 +114,7 @@ class RenderConfig:
               f"use one of {', '.join(DATA_WINDOWS)}")
         check(self.output_space in OUTPUT_SPACES, f"unknown output space {self.output_space!r}",
               f"use one of {', '.join(OUTPUT_SPACES)}")
-        check(self.device in DEVICES or _cuda_index(self.device), f"unknown device {self.device!r}",
+        check(is_device_name(self.device), f"unknown device {self.device!r}",
               f"use one of {', '.join(DEVICES)} or cuda:N")
         check(self.precision in PRECISIONS, f"unknown precision {self.precision!r}",
               f"use one of {', '.join(PRECISIONS)}")
@@ -159,12 +160,6 @@ class RenderConfig:
         client may send options this engine does not know yet); the service names them in its reply."""
         known = {f.name for f in dataclasses.fields(RenderConfig)}
         return sorted(str(key) for key in data if key not in known)
-
-
-def _cuda_index(device: str) -> bool:
-    """``cuda:N`` names one GPU by index."""
-    head, _, index = str(device).partition(":")
-    return head == "cuda" and index.isdigit()
 
 
 def _safe_stem(name: str) -> bool:

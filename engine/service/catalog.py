@@ -36,7 +36,7 @@ BACKBONES = ("auto", *MODEL_BACKBONES)
 FORMATS = ("exr", "png")
 OUTPUT_SPACES = ("plate", "crop")
 DEVICES = ("auto", "cpu", "cuda")
-"""Device names; ``cuda:N`` (a GPU by index) is accepted too."""
+"""Device names; ``cuda:N`` (a GPU by index) is accepted too (``is_device_name``)."""
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 """Network compute precision; auto = bf16 where the device has fast bf16, else fp32."""
 EXR_COMPRESSIONS = ("zip", "dwaa", "piz", "none")
@@ -85,6 +85,21 @@ IMAGE_SUFFIXES = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bm
 _PRINTF = re.compile(r"%(0?)(\d*)d")
 _HASHES = re.compile(r"#+|@+")
 _TRAILING_DIGITS = re.compile(r"^(?P<prefix>.*?)(?P<digits>\d+)$")
+
+
+def is_device_name(name: str) -> bool:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (one GPU by index): the one rule for every --device."""
+    head, _, index = str(name).partition(":")
+    return name in DEVICES or (head == "cuda" and index.isdigit())
+
+
+def device_arg(text: str) -> str:
+    """argparse ``type=`` for --device: the name as given, or a usage error naming the choices."""
+    if is_device_name(text):
+        return text
+    import argparse
+
+    raise argparse.ArgumentTypeError(f"unknown device {text!r} (use auto, cpu, cuda or cuda:N)")
 
 
 def split_pattern(name: str) -> tuple[str, int, str] | None:

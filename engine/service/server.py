@@ -29,6 +29,7 @@ from pathlib import Path
 import engine
 from engine.errors import ConfigError, EngineError, OutputError, ProtocolError
 from engine.pipeline.config import RenderConfig
+from engine.service.catalog import device_arg
 
 from . import protocol
 from .connection import (
@@ -651,7 +652,7 @@ def main(argv: list[str] | None = None, **serve_options) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 = any free port (default)")
     parser.add_argument("--connection-file", default=None, help="default: the user runtime dir")
     parser.add_argument("--models", default=None, help="models folder")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--state-dir", default=None, help="job journal + previews (default: user state dir)")
     add_lifetime_options(parser)
     args = parser.parse_args(argv)
