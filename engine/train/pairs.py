@@ -390,38 +390,27 @@ class PairGenerator:
         theta = random_affine(batch, generator, self.affine_p, face.shape[-1])
         both = apply_affine(torch.cat([face, target], 1), theta)
         x_full, y = both[:, :3], both[:, 3:]
+        return PairBatch(y=y, style=style, d_s=d_tensor, style_ids=style_ids, w=w, interp_weights=weights,
+                         **self._student_inputs(x_full))
+
+    def _student_inputs(self, x_full: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the student sees of a full-resolution frame: the frame and its parsing (logits /16)
+        blurred down 4x, and the full-resolution versions the flicker loss crops from."""
         half = blur_downsample(x_full)
         logits_half = self.parse(half)
-        return PairBatch(
-            x=blur_downsample(half),
-            parsing=blur_downsample(logits_half) / 16.0,
-            y=y,
-            style=style,
-            d_s=d_tensor,
-            style_ids=style_ids,
-            w=w,
-            x_full=x_full,
-            parsing_full=F.adaptive_avg_pool2d(logits_half, x_full.shape[-2:]) / 16.0,
-            interp_weights=weights,
-        )
+        return {
+            "x": blur_downsample(half),
+            "parsing": blur_downsample(logits_half) / 16.0,
+            "x_full": x_full,
+            "parsing_full": F.adaptive_avg_pool2d(logits_half, x_full.shape[-2:]) / 16.0,
+        }
 
     def _pretrain_batch(self, face, w, exemplar, d_s, d_tensor, style_ids, generator) -> PairBatch:
         t = self.teachers
-        half = blur_downsample(face)
-        logits_half = self.parse(half)
         style = exemplar if self.is_d else w
-        batch = PairBatch(
-            x=blur_downsample(half),
-            parsing=blur_downsample(logits_half) / 16.0,
-            y=face,
-            style=style,
-            d_s=d_tensor,
-            style_ids=style_ids,
-            w=w,
-            x_full=face,
-            parsing_full=F.adaptive_avg_pool2d(logits_half, face.shape[-2:]) / 16.0,
-            interp_weights=self.interp_weights(d_s) if self.is_d else (),
-        )
+        batch = PairBatch(y=face, style=style, d_s=d_tensor, style_ids=style_ids, w=w,
+                          interp_weights=self.interp_weights(d_s) if self.is_d else (),
+                          **self._student_inputs(face))
         batch.feat, batch.skip = self.teacher_features(
             batch, noise=random_noise(t.stylegan(), w.shape[0], generator, self.device)
         )

@@ -15,10 +15,9 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from engine.errors import ConfigError
 from engine.train.checkpoint import load_training_checkpoint
 from engine.train.options import TrainOptions
-from engine.train.session import Session, open_session, warn_changed_options, wrap_ddp
+from engine.train.session import Session, open_session, wrap_ddp
 from engine.train.student import accumulate
 
 
@@ -41,13 +40,7 @@ def resume_pretrain(session: Session, path: str | Path) -> None:
     ckpt = load_training_checkpoint(path, "pretrain", session.options.backbone)
     _load_encoder_states(session, ckpt, path)
     session.g_optim.load_state_dict(ckpt["g_optim"])
-    warn_changed_options(session, ckpt.get("options") or {}, path)
-    session.start_iter = int(ckpt["iter"])
-    if session.start_iter >= session.options.iter:
-        raise ConfigError(
-            f"{path} already holds {session.start_iter} iterations (--iter is {session.options.iter})",
-            "raise --iter to continue training",
-        )
+    session.continue_from(ckpt, path)
 
 
 def _load_encoder_states(session: Session, ckpt: dict, path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import DeviceError, OutputError
+from engine.errors import ConfigError, DeviceError, OutputError
 from engine.progress import StepBar
 from engine.train.checkpoint import (
     OutputLayout,
@@ -226,6 +226,17 @@ class Session:
 
     def should_log(self, done: int) -> bool:
         return done == self.start_iter + 1 or done % self.options.log_every == 0 or done == self.options.iter
+
+    def continue_from(self, ckpt: Mapping[str, Any], path) -> None:
+        """Resume bookkeeping both stages share: name changed recipe options, start after the saved
+        iteration, and refuse a checkpoint that already reached --iter."""
+        warn_changed_options(self, ckpt.get("options") or {}, path)
+        self.start_iter = int(ckpt["iter"])
+        if self.start_iter >= self.options.iter:
+            raise ConfigError(
+                f"{path} already holds {self.start_iter} iterations (--iter is {self.options.iter})",
+                "raise --iter to continue training",
+            )
 
     def run_loop(self, stage: str, step: Callable[[Session, int], Mapping[str, torch.Tensor]],
                  payload: Callable[[Session, int], Mapping[str, Any]], final: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from engine.errors import ConfigError, ModelFileError
+from engine.errors import ModelFileError
 from engine.train.checkpoint import load_pretrained_encoder, load_training_checkpoint
 from engine.train.discriminator import ConditionalDiscriminator
 from engine.train.losses import (
@@ -41,7 +41,6 @@ from engine.train.session import (
     Session,
     close_processes,
     open_session,
-    warn_changed_options,
     wrap_ddp,
 )
 from engine.train.student import TRAINED_PARTS, accumulate, init_fusion
@@ -170,13 +169,7 @@ def _resume_full(session: Session, path: str | Path) -> None:
         ) from None
     session.g_optim.load_state_dict(ckpt["g_optim"])
     ex["d_optim"].load_state_dict(ckpt["d_optim"])
-    warn_changed_options(session, ckpt.get("options") or {}, path)
-    session.start_iter = int(ckpt["iter"])
-    if session.start_iter >= session.options.iter:
-        raise ConfigError(
-            f"{path} already holds {session.start_iter} iterations (--iter is {session.options.iter})",
-            "raise --iter to continue training",
-        )
+    session.continue_from(ckpt, path)
 
 
 def full_payload(session: Session, done: int) -> dict:
