@@ -74,7 +74,7 @@ class ClassicBackend:
     def style_code(self, rgb, landmarks, crop):
         return None
 
-    def prepare(self, analysis, wplus) -> None:
+    def prepare(self, analysis, wplus, frames: int | None = None, warn=None) -> None:
         crop = analysis.crop_params()
         sx, sy = crop.w / analysis.source_size[0], crop.h / analysis.source_size[1]
         points = np.asarray(analysis.landmarks, np.float64)
@@ -140,6 +140,8 @@ class VToonifyBackend:
         self.wplus: torch.Tensor | None = None
         self.net: torch.nn.Module | None = None
         """The shot's static network (``engine.models.static``), built in ``prepare``."""
+        self.whole = None
+        """``net`` compiled (``engine.models.compiled``) for frames decoded whole, when ``--compile`` says so."""
         self.smoother = None
 
     @property
@@ -224,9 +226,12 @@ class VToonifyBackend:
             wplus[:, :7] = exstyle[:, :7]
         return wplus
 
-    def prepare(self, analysis, wplus: torch.Tensor) -> None:
-        """Fold the shot's style into its static network; the pSp encoder (1 GB) is not needed again."""
+    def prepare(self, analysis, wplus: torch.Tensor, frames: int | None = None, warn=None) -> None:
+        """Fold the shot's style into its static network; the pSp encoder (1 GB) is not needed again.
+        ``frames`` (the job's frame count; None for a preview) decides ``--compile auto``; ``warn``
+        gets a message if compiling fails (the network then runs uncompiled)."""
         from engine.models import static_vtoonify
+        from engine.models.compiled import CompiledForward, should_compile
 
         if wplus is None:
             raise ModelFileError("the job sidecar has no style code", "render again without --resume")
@@ -234,6 +239,10 @@ class VToonifyBackend:
         self.cache.release("encoder")
         with device_memory_errors(self.device):
             self.net = static_vtoonify(self.vtoonify, self.wplus, d_s=self.config.degree, precision=self.precision)
+        mode = getattr(self.config, "compile", "off")
+        self.whole = None
+        if should_compile(mode, self.device, frames):  # auto: only if the job's frames pay for the compile
+            self.whole = CompiledForward(self.net, warn, frames=frames if mode == "auto" else None)
 
     # -- per batch ------------------------------------------------------------------------------------
     def parsing(self, x: torch.Tensor) -> torch.Tensor:
@@ -261,7 +270,7 @@ class VToonifyBackend:
             inputs = batch.get("inputs")
             if inputs is None:
                 inputs = self.network_input(crops, batch.get("parsing"))
-            y = tiled(self.net, inputs, strip_pixels=STRIP_PIXELS).clamp_(-1, 1)  # [B,3,4h,4w]
+            y = tiled(self.net, inputs, strip_pixels=STRIP_PIXELS, whole=self.whole).clamp_(-1, 1)  # [B,3,4h,4w]
             rgb = y.add(1).mul_(0.5).permute(0, 2, 3, 1).float().cpu().numpy()
             mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
         return [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(crops))]
