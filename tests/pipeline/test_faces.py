@@ -265,4 +265,28 @@ def test_narrow_vtoonify_gives_each_face_its_own_style_code_and_chunks_reuse_the
     prepare(config(tmp_path / "chunks", "3-4"), models=cache)
     chunk = render(config(tmp_path / "chunks", "4"), models=cache)
     assert not chunk.analysed and cache.stats()["loads"].get("encoder:" + narrow_models_dir.name + "/encoder.pt") == 1
-    assert np.array_equal(read_image(tmp_path / "chunks" / "two.0004.exr"), read_image(tmp_path / "full" / "two.0004.exr"))
+    assert np.array_equal(read_image(tmp_path / "chunks" / "two.0004.exr"),
+                          read_image(tmp_path / "full" / "two.0004.exr"))
+
+
+def test_cli_png_with_matte_files_per_face_and_one_line_errors(two_faces, tmp_path, empty_models_dir):
+    from .test_cli import run_cli
+
+    env = {"VTOONIFY_MODELS": str(empty_models_dir)}
+    out = tmp_path / "png"
+    done = run_cli("render", two_faces, "-o", out, "--frames", "3", "--faces", "all", "--max-faces", "2",
+                   "--format", "png", "--mattes", "--matte-files", "--matte-classes", "skin",
+                   "--padding", "64,64,64,64", env_extra=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.glob("*.png")) == ["two.0003.png", "two.matte_face01_skin.0003.png",
+                                                         "two.matte_face02_skin.0003.png"]
+    beauty = read_image(out / "two.0003.png")
+    for name, side in (("face01", slice(0, 500)), ("face02", slice(500, None))):
+        skin = read_image(out / f"two.matte_{name}_skin.0003.png")
+        assert skin.shape[:2] == beauty.shape[:2] == (384, 1008)
+        other = slice(500, None) if side.start == 0 else slice(0, 500)
+        assert skin[:, side].max() > 0.9 and skin[:, other].max() == 0.0
+    refused = run_cli("render", two_faces, "-o", tmp_path / "crop", "--faces", "all", "--output-space", "crop",
+                      env_extra=env)
+    assert refused.returncode == 2 and "a crop output holds one face" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "crop").exists()
