@@ -290,3 +290,17 @@ def test_cli_png_with_matte_files_per_face_and_one_line_errors(two_faces, tmp_pa
                       env_extra=env)
     assert refused.returncode == 2 and "a crop output holds one face" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "crop").exists()
+
+
+def test_submit_fields_pass_through_and_bad_values_name_the_field():
+    from engine.errors import ConfigError
+
+    settings = {"source": "a.mp4", "output": "o", "faces": "all", "max_faces": 3}
+    config = RenderConfig.from_dict(settings)
+    assert (config.faces, config.max_faces) == ("all", 3) and RenderConfig.unknown_keys(settings) == []
+    with pytest.raises(ConfigError, match="max_faces"):
+        RenderConfig.from_dict({**settings, "max_faces": "3"})
+    with pytest.raises(ConfigError, match="unknown faces mode 'every'"):
+        RenderConfig.from_dict({**settings, "faces": "every"})
+    with pytest.raises(ConfigError, match="max faces 0"):
+        RenderConfig.from_dict({**settings, "max_faces": 0})
