@@ -458,6 +458,7 @@ class MainWindow(QMainWindow):
             "shot/policy": source.policy,
             "shot/mattes": source.mattes_check.isChecked(),
             "shot/matte_files": source.matte_files_check.isChecked(),
+            "shot/cryptomatte": source.cryptomatte_check.isChecked(),
             "shot/matte_classes": source.matte_classes_edit.text().strip(),
             "shot/whole_source": source.whole_source.isChecked(),
             "shot/first_frame": source.first_frame.value(),
