@@ -96,7 +96,7 @@ class SourcePanel(QGroupBox):
         self.output_edit = PathDropEdit(self)
         self.output_edit.setPlaceholderText("output folder")
         self.output_edit.paths_dropped.connect(self._output_dropped)
-        browse_output = QPushButton("Browse…", self)
+        browse_output = self.browse_output_button = QPushButton("Browse…", self)
         browse_output.clicked.connect(self._browse_output)
         self.policy_combo = QComboBox(self)
         for key, label in output_policy.POLICIES.items():
@@ -128,7 +128,7 @@ class SourcePanel(QGroupBox):
                                           "cannot read EXR layers)")
         self.cryptomatte_check = QCheckBox("Cryptomatte", self)
         self.matte_classes_edit = QLineEdit(self)
-        self.matte_classes_edit.setPlaceholderText("all classes (or e.g. skin,hair)")
+        self.matte_classes_edit.setPlaceholderText("all classes, or skin,hair")
         self.matte_classes_edit.setToolTip("Classes: " + ", ".join(catalog.MATTE_CLASSES))
         self.mattes_check.toggled.connect(self._mattes_changed)
         self._mattes_changed(False)
@@ -345,6 +345,7 @@ class SourcePanel(QGroupBox):
         self.output_edit.setText(str(path if path.is_dir() or not path.exists() else path.parent))
 
     def _browse_output(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
+        start = self.output_edit.text().strip() or str(Path(self.source_edit.text().strip()).parent)
+        path = QFileDialog.getExistingDirectory(self, "Output folder", start)
         if path:
             self.output_edit.setText(path)

@@ -276,3 +276,31 @@ def test_mattes_stack_on_their_result_which_still_registers(addon, connected, vs
         m.name for m in mattes}
     assert vse.sequence_editor.active_strip == result
     assert_registered(vse, 1, {source.name}, {result.name}, tmp_path, zoom=source.transform.scale_x)
+
+
+def test_group_meta_holds_result_and_mattes_and_a_rerender_refills_it(addon, connected, vse, media_dir, tmp_path):
+    """"Group in Meta Strip": the result and its mattes in one meta on the result's channel, cut to the
+    result's frames; the group still registers on the source, and re-rendering (the group selected)
+    refills the same meta with the new version instead of adding strips."""
+    source = _top(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source.frame_offset_end = 28  # 1 frame
+    module = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    settings = {"backend": "classic", "format": "png", "mattes": True, "group_meta": True,
+                "output": str(tmp_path / "out")}
+    result = module.stylize_strip(vse, source, settings, connected)
+    metas = [s for s in _top(vse.sequence_editor) if s.type == "META"]
+    assert len(metas) == 1 and metas[0].name == "plate.vtoonify.group"
+    group = metas[0]
+    inside = {s.name: s for s in _inside(group)}
+    assert result.parent_meta() == group and group.channel == 3
+    assert len(inside) >= 3 and all(n == result.name or n.startswith(result.name + ".matte_") for n in inside)
+    assert (group.frame_final_start, group.frame_final_end) == (result.frame_final_start, result.frame_final_end)
+    assert_registered(vse, 1, {source.name}, {group.name, result.name}, tmp_path, zoom=source.transform.scale_x)
+    vse.sequence_editor.active_strip = group  # the group stands for its result: Stylize re-renders it
+    operators = __import__(addon.__name__ + ".operators", fromlist=["_source_of"])
+    assert operators._source_of(vse, group).name == source.name
+    again = module.stylize_strip(vse, source, settings, connected)
+    assert again.name == result.name and again.parent_meta().name == group.name
+    assert again.directory.rstrip("/").endswith("v002")
+    assert [s.name for s in _top(vse.sequence_editor) if s.type == "META"] == [group.name]
+    assert len(list(_inside(group))) == len(inside)
