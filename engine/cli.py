@@ -91,6 +91,10 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--overwrite", action="store_true",
                    help="delete frames of an earlier job with other settings in the output folder first")
     r.add_argument("--name", help="output file stem (default: the source's)")
+    r.add_argument("--faces", choices=("one", "all"), default="one",
+                   help="one: the last face found, as the official code (default); all: every face of the "
+                        "shot, each with its own crop, style code, mattes and Cryptomatte id")
+    r.add_argument("--max-faces", type=int, default=8, help="with --faces all: at most this many faces (default 8)")
     r.add_argument("--json-progress", action="store_true", help="print one JSON object per line to stdout")
     r.add_argument("--openjd-progress", action="store_true",
                    help="print openjd_progress/openjd_status/openjd_fail lines (Open Job Description workers)")

@@ -31,7 +31,7 @@ from .core.output_versions import (
     version_dir,
     version_number,
 )
-from .core.result_plan import free_channel, missing_files, plan_result_strips
+from .core.result_plan import free_channel, missing_files, plan_result_strips, result_channels
 from .core.sequence_files import pattern_from_file
 
 __all__ = ("PolledJob", "apply_result", "finish_job", "prepare_job", "run_job", "stylize_strip")
@@ -250,12 +250,11 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     old_names = {s.name for s in old_mattes}
     others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips
               if s.name not in old_names and s is not old_result]
-    if old_result is not None:
-        channel = old_result.channel
-    else:
-        channel = free_channel(others, start, end, lowest=source_strip.channel + 1)
+    matte_count = len(result.get("matte_patterns") or {})
+    channel, matte_channel = result_channels(others, start, end, source_strip.channel + 1, matte_count,
+                                             old_result.channel if old_result is not None else None)
     name = old_result.name if old_result is not None else f"{source_name}.vtoonify"
-    plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name)
+    plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name, matte_channel)
     settings_json = js.settings_to_json(prepared.settings)
     if old_result is None:
         created = strips.new_image(name, os.path.join(plans[0].directory, plans[0].files[0]), channel, start)
@@ -271,13 +270,11 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     main[js.SOURCE_PROPERTY] = source_name
     main[js.ROLE_PROPERTY] = "result"
     main[js.SETTINGS_PROPERTY] = settings_json
+    _label_result(main, js.result_label(result, prepared.settings))
     for strip in old_mattes:
         strips.remove(strip)
-    taken = [(main.channel, start, end)] + others
     for plan in plans[1:]:
-        matte_channel = free_channel(taken, start, end, lowest=main.channel + 1)
-        taken.append((matte_channel, start, end))
-        matte = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), matte_channel, start)
+        matte = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), plan.channel, start)
         for filename in plan.files[1:]:
             matte.elements.append(filename)
         matte.directory = _portable_dir(plan.directory)
@@ -291,6 +288,15 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
 
 
 _NON_COLOUR = "Non-Color"
+
+
+def _label_result(strip, label: str) -> None:
+    """What the panel shows for a result beyond its settings: the source's start timecode (the frames
+    carry it per frame; Blender's sequencer does not read it) and whether Cryptomatte layers are in."""
+    if label:
+        strip[js.LABEL_PROPERTY] = label
+    elif js.LABEL_PROPERTY in strip:
+        del strip[js.LABEL_PROPERTY]
 
 
 PREVIEW_ROLE = "preview"
@@ -315,6 +321,21 @@ def show_preview_strip(scene, source, path: str, frame: int):
         strip.crop.min_x = source.crop.min_x + visible // 2
     strip.select = False
     return strip
+
+
+def result_group(scene, strip, with_source: bool = False) -> list:
+    """The strips of ``strip``'s VToonify result: the result and its mattes (their channel block),
+    plus the source strip when asked; ``strip`` may be any of them. Empty when there is no result."""
+    if strip is None or scene.sequence_editor is None:
+        return []
+    source_name = strip.get(js.SOURCE_PROPERTY) or strip.name
+    every = compat.all_strips(scene.sequence_editor)
+    group = [s for s in every if s.get(js.SOURCE_PROPERTY) == source_name
+             and s.get(js.ROLE_PROPERTY) != PREVIEW_ROLE]
+    source = every.get(source_name)
+    if group and with_source and source is not None:
+        group.insert(0, source)
+    return group
 
 
 def _version_strips(scene, strip) -> list:
