@@ -34,6 +34,10 @@ from ui.thumbnails import ThumbnailLoader
 THUMBNAIL_PX = 120
 EXR_ONLY = "Only EXR output uses a compression"
 PNG_ONLY = "Only PNG output has a bit depth choice"
+CRYPTOMATTE_TIP = ("Also write the mattes as Cryptomatte layers (CryptoFace, objects face/<class>) into the EXR "
+                   "frames: pick them by name in Nuke, Fusion, Blender or Houdini")
+CRYPTOMATTE_NEEDS_EXR = "Cryptomatte is an EXR feature: set Format to exr"
+CRYPTOMATTE_NEEDS_MATTES = "Cryptomatte encodes the mattes: turn Mattes on first"
 
 
 class _ProbeJob(QRunnable):
@@ -92,7 +96,7 @@ class SourcePanel(QGroupBox):
         self.output_edit = PathDropEdit(self)
         self.output_edit.setPlaceholderText("output folder")
         self.output_edit.paths_dropped.connect(self._output_dropped)
-        browse_output = QPushButton("Browse…", self)
+        browse_output = self.browse_output_button = QPushButton("Browse…", self)
         browse_output.clicked.connect(self._browse_output)
         self.policy_combo = QComboBox(self)
         for key, label in output_policy.POLICIES.items():
@@ -122,8 +126,9 @@ class SourcePanel(QGroupBox):
         self.matte_files_check = QCheckBox("as files", self)
         self.matte_files_check.setToolTip("Also write each matte as its own grey sequence (for hosts that "
                                           "cannot read EXR layers)")
+        self.cryptomatte_check = QCheckBox("Cryptomatte", self)
         self.matte_classes_edit = QLineEdit(self)
-        self.matte_classes_edit.setPlaceholderText("all classes (or e.g. skin,hair)")
+        self.matte_classes_edit.setPlaceholderText("all classes, or skin,hair")
         self.matte_classes_edit.setToolTip("Classes: " + ", ".join(catalog.MATTE_CLASSES))
         self.mattes_check.toggled.connect(self._mattes_changed)
         self._mattes_changed(False)
@@ -138,7 +143,8 @@ class SourcePanel(QGroupBox):
         form.addRow("If it exists", hbox_row(self, self.policy_combo, self.name_edit))
         form.addRow("Format", hbox_row(self, self.format_combo, self.exr_compression_combo, self.png_bits_combo,
                                        QLabel("space"), self.output_space_combo, QLabel("scale"), self.scale_spin))
-        form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.matte_classes_edit))
+        form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.cryptomatte_check,
+                                       self.matte_classes_edit))
 
         self._thumbnail_source = ""
         self._loader = ThumbnailLoader(THUMBNAIL_PX * 2, self)
@@ -171,6 +177,7 @@ class SourcePanel(QGroupBox):
             "mattes": self.mattes_check.isChecked(),
             "matte_files": self.mattes_check.isChecked() and self.matte_files_check.isChecked(),
             "matte_classes": ",".join(classes) if classes and self.mattes_check.isChecked() else None,
+            "cryptomatte": self.cryptomatte_check.isEnabled() and self.cryptomatte_check.isChecked(),
             "output_space": self.output_space_combo.currentText(),
             "scale": round(self.scale_spin.value(), 4),
             "name": self.name_edit.text().strip() or None,
@@ -201,6 +208,7 @@ class SourcePanel(QGroupBox):
             self.name_edit.setText(str(values.get("name") or ""))
         self.mattes_check.setChecked(bool(values.get("mattes", self.mattes_check.isChecked())))
         self.matte_files_check.setChecked(bool(values.get("matte_files", self.matte_files_check.isChecked())))
+        self.cryptomatte_check.setChecked(bool(values.get("cryptomatte", self.cryptomatte_check.isChecked())))
         if "matte_classes" in values:
             self.matte_classes_edit.setText(str(values.get("matte_classes") or ""))
 
@@ -308,10 +316,21 @@ class SourcePanel(QGroupBox):
         self.exr_compression_combo.setToolTip("EXR compression" if exr else EXR_ONLY)
         self.png_bits_combo.setEnabled(not exr)
         self.png_bits_combo.setToolTip("PNG bit depth" if not exr else PNG_ONLY)
+        self._cryptomatte_usable()
 
     def _mattes_changed(self, on: bool) -> None:
         self.matte_files_check.setEnabled(on)
         self.matte_classes_edit.setEnabled(on)
+        self._cryptomatte_usable()
+
+    def _cryptomatte_usable(self) -> None:
+        """Cryptomatte encodes the mattes into the EXR frames: offered with mattes on and EXR output,
+        greyed otherwise with the reason in its tooltip."""
+        mattes = self.mattes_check.isChecked()
+        exr = self.format_combo.currentText() == "exr"
+        self.cryptomatte_check.setEnabled(mattes and exr)
+        self.cryptomatte_check.setToolTip(
+            CRYPTOMATTE_TIP if mattes and exr else CRYPTOMATTE_NEEDS_EXR if mattes else CRYPTOMATTE_NEEDS_MATTES)
 
     def _browse_source(self) -> None:
         patterns = " ".join(f"*{s}" for s in MEDIA_SUFFIXES)
@@ -326,6 +345,7 @@ class SourcePanel(QGroupBox):
         self.output_edit.setText(str(path if path.is_dir() or not path.exists() else path.parent))
 
     def _browse_output(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
+        start = self.output_edit.text().strip() or str(Path(self.source_edit.text().strip()).parent)
+        path = QFileDialog.getExistingDirectory(self, "Output folder", start)
         if path:
             self.output_edit.setText(path)

@@ -97,6 +97,9 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
                               description="Also write the mattes as Cryptomatte layers (CryptoFace, objects "
                                           "face/<class>) into the EXR frames, for picking in the compositor. "
                                           "Needs Mattes and the EXR format (add-on preferences)")
+    group_meta: BoolProperty(name="Group in Meta Strip", default=False,
+                             description="Lay the result and its matte strips in one meta strip, so they move, "
+                                         "trim and mute as one (Tab opens it). Registration is unchanged")
     output_space: EnumProperty(
         name="Output Space", default="plate",
         items=(("plate", "Plate", "Stylized face placed back over the full frame"),

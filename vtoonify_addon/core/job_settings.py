@@ -18,6 +18,8 @@ SOURCE_PROPERTY = "vtoonify_source"
 """Custom property on the result strip naming the source strip it was rendered from."""
 ROLE_PROPERTY = "vtoonify_role"
 """``result`` or ``matte_<class>``: which output a VToonify strip shows."""
+GROUP_PROPERTY = "vtoonify_group"
+"""Custom property on a meta strip grouping a result and its mattes: the source strip's name."""
 LABEL_PROPERTY = "vtoonify_label"
 """Custom property on the result strip: what its files carry beyond the picture (timecode, Cryptomatte)."""
 
