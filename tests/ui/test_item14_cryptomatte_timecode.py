@@ -31,7 +31,7 @@ def test_source_facts_show_the_start_timecode(make_window, media_dir, tmp_path):
     panel.wait_for_info()
     QApplication.processEvents()
     assert panel.info.timecode["start"] == "01:00:59;28" and panel.info.timecode["drop_frame"]
-    assert panel.info_label.text().endswith("· TC 01:00:59;28 @ 29.97 (DF)")
+    assert panel.info_label.text().endswith(" fps · 0.1 s\nTC 01:00:59;28 @ 29.97 (DF)")
     panel.start_number.setValue(1001)  # the timecode labels the first frame, whatever its number
     panel.wait_for_info()
     QApplication.processEvents()
