@@ -32,6 +32,7 @@ POLL_INTERVAL_S = 0.2
 
 def _source_of(scene, strip):
     """The strip to render: the strip itself, or the source of a VToonify result (re-render)."""
+    strip = stylize.shown_result(strip)
     source_name = strip.get(js.SOURCE_PROPERTY) if strip is not None else None
     if source_name:
         return compat.all_strips(scene.sequence_editor).get(source_name)
@@ -68,7 +69,7 @@ def blocker(context, needs_idle: bool = True) -> str:
     wm = context.window_manager
     return stylize_blocker(has_editor=editor is not None, strip_type=strip.type if strip is not None else None,
                            source_type=source.type if source is not None else None,
-                           is_result=strip is not None and bool(strip.get(js.SOURCE_PROPERTY)),
+                           is_result=strip is not None and bool(stylize.shown_result(strip).get(js.SOURCE_PROPERTY)),
                            running=needs_idle and bool(getattr(wm, "vtoonify_running", False)),
                            engine_missing=_engine_missing(context))
 
@@ -101,7 +102,7 @@ class _EngineOperator:
     def _prepare(self, context, scene, source):
         prefs = get_preferences(context)
         options = job_options(context, scene, compat.active_strip(scene))
-        return stylize.prepare_job(scene, source, options, prefs.output_dir)
+        return stylize.prepare_job(scene, source, options, prefs.output_dir, group_meta=scene.vtoonify.group_meta)
 
 
 def job_options(context, scene, active) -> js.StylizeOptions:
@@ -109,6 +110,7 @@ def job_options(context, scene, active) -> js.StylizeOptions:
     re-render reproduces that result: select the source strip to render with the panel's options)."""
     prefs = get_preferences(context)
     options = scene.vtoonify.options(prefs.output_format, prefs.mattes, prefs.models_dir)
+    active = stylize.shown_result(active)
     stored = active.get(js.SETTINGS_PROPERTY) if active is not None and active.get(js.SOURCE_PROPERTY) else None
     if stored:
         options = js.options_from_settings(js.settings_from_json(stored), options)
@@ -505,7 +507,7 @@ class VTOON_OT_copy_fetch_command(bpy.types.Operator):
 
 def _active_result(context):
     scene = compat.vse_scene(context)
-    strip = compat.active_strip(scene) if scene is not None else None
+    strip = stylize.shown_result(compat.active_strip(scene)) if scene is not None else None
     return (scene, strip) if strip is not None and strip.get(js.SOURCE_PROPERTY) else (scene, None)
 
 

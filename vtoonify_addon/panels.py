@@ -93,7 +93,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
         width = context.region.width if context.region is not None else 300
         settings = scene.vtoonify
         _engine_box(layout, context, settings, width)
-        strip = compat.active_strip(scene)
+        strip = stylize.shown_result(compat.active_strip(scene))
         is_result = strip is not None and bool(strip.get(js.SOURCE_PROPERTY))
         source = stylize.render_source(strip) if strip is not None and not is_result else None
         if strip is None or (not is_result and (source is None or source.type not in {"MOVIE", "IMAGE"})):
@@ -120,7 +120,9 @@ class VTOON_PT_stylize(bpy.types.Panel):
         col.prop(settings, "color_transfer")
         col.prop(settings, "mattes")
         _cryptomatte_row(col, settings, get_preferences(context).output_format, width)
+        col.prop(settings, "group_meta")
         col.prop(settings, "output_space")
+        col.prop(settings, "faces", expand=True)
         row = layout.row(align=True)
         if wm.vtoonify_running:
             _progress(row, wm)

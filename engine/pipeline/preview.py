@@ -13,7 +13,7 @@ from engine.pipeline.frames import select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.placement import composite_over, place_rgba, plan_plate_placement
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import analyse_shot, job_device, job_key
+from engine.pipeline.shot import analyse_shot, resolved_job_key
 from engine.pipeline.writer import quantise
 
 
@@ -31,7 +31,7 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
     with open_source(config.source, config.start_number) as source:
         select_frames(str(frame), source.frame_numbers)
         backend, _ = make_backend(config, cache)
-        key = job_key(config, backend.name, backend.model_files(), job_device(backend, cache))
+        key = resolved_job_key(config, backend, cache)
         memo_key = ("preview-shot", key, os.path.getmtime(source.path_pattern)
                     if os.path.exists(source.path_pattern) else 0)
         if memo_key not in cache.memo:

@@ -20,7 +20,7 @@ from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import claim_job, job_device, job_key, sidecar_path
+from engine.pipeline.shot import claim_job, resolved_job_key, sidecar_path
 from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
@@ -171,8 +171,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
                                       backend.mattes, separate_mattes)
             out.check_no_clobber(naming, frames, source.files())
             out.clean_stale_temps(out_dir, stem)
-            key = job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
-                          backend.model_files(), job_device(backend, cache))
+            key = resolved_job_key(config, backend, cache)
             with claim_job(config, source, backend, key, out_dir, stem, cancel) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names

@@ -233,6 +233,13 @@ def job_key(config, backend: str, model_files: dict[str, str], device: str = "cp
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def resolved_job_key(config, backend, cache) -> str:
+    """The job key of ``config`` run by ``backend``: with the precision the backend resolved ("auto" is
+    bf16 or fp32 by device), so the same pixels always get the same key (render, prepare, preview)."""
+    return job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
+                   backend.model_files(), job_device(backend, cache))
+
+
 def job_device(backend, cache) -> str:
     """The device kind that computes a job's pixels: the cache's for VToonify; the classic look is
     OpenCV on the CPU wherever it runs, so its frames may come from any worker."""
