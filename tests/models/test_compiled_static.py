@@ -146,16 +146,16 @@ def test_backend_compiles_only_when_the_setting_says_so(narrow_models_dir):
     wplus = torch.randn(1, 18, 512, generator=torch.Generator().manual_seed(3))
     backend, _ = narrow_backend(narrow_models_dir, precision="fp32", compile="off")
     backend.prepare(None, wplus, frames=1000)
-    assert backend.whole is None
+    assert backend.wholes == [None]
     backend, _ = narrow_backend(narrow_models_dir, precision="fp32", compile="auto")
     backend.prepare(None, wplus, frames=None)
-    assert backend.whole is None
+    assert backend.wholes == [None]
     crops = [np.random.default_rng(2).integers(0, 256, (40, 32, 3), dtype=np.uint8)]
     expected = backend.stylize(crops)[0].rgb
     backend, _ = narrow_backend(narrow_models_dir, precision="fp32", compile="on")
     warnings = []
     backend.prepare(None, wplus, frames=2, warn=warnings.append)
-    assert isinstance(backend.whole, CompiledForward) and backend.whole.frames_left is None  # on: no timing
-    backend.whole = CompiledForward(backend.net, warnings.append, backend=failing_backend)
+    assert isinstance(backend.wholes[0], CompiledForward) and backend.wholes[0].frames_left is None  # on
+    backend.wholes = [CompiledForward(backend.net, warnings.append, backend=failing_backend)]
     np.testing.assert_array_equal(backend.stylize(crops)[0].rgb, expected)
     assert len(warnings) == 1 and "compiler exploded" in warnings[0]
