@@ -78,9 +78,9 @@ class RenderConfig:
     """Also write each matte as its own grey sequence ``<stem>.matte_<class>.####.<ext>`` (for hosts
     such as Blender's VSE that cannot read EXR layers)."""
     matte_classes: str | None = None
+    """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     cryptomatte: bool = False
     """Also write the mattes as a Cryptomatte (layers ``CryptoFace00..02``, objects ``face/<class>``), EXR only."""
-    """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     output_space: str = DEFAULTS["output_space"]
     """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
     data_window: str = "face"
