@@ -504,6 +504,7 @@ class MainWindow(QMainWindow):
             "shot/png_bits": catalog.PNG_BITS[source.png_bits_combo.currentIndex()],
             "shot/start_number": source.start_number.value(),
             "shot/output_space": source.output_space_combo.currentText(),
+            "shot/faces": str(source.faces_combo.currentData()),
             "shot/scale": source.scale_spin.value(),
             "shot/name": source.name_edit.text().strip(),
             "shot/policy": source.policy,

@@ -44,7 +44,7 @@ class SourceInfo:
         return self.count / self.fps if self.fps else None
 
     def describe(self) -> str:
-        """One line for the panel: ``39 frames (1-39) · 392x360 · 15 fps · 2.6 s``."""
+        """For the panel: ``39 frames (1-39) · 392x360 · 15 fps · 2.6 s``, the start timecode below."""
         if self.error:
             return self.error
         parts = [f"{self.count} frame{'s' if self.count != 1 else ''} ({self.first}-{self.last})",
@@ -52,11 +52,12 @@ class SourceInfo:
         if self.fps:
             parts.append(f"{self.fps:g} fps")
             parts.append(f"{self.duration_s:.1f} s")
-        if self.timecode_text:
-            parts.append(self.timecode_text)
+        text = " · ".join(parts)
+        if self.timecode_text:  # a line of its own: a wrapped "TC" apart from its value reads badly
+            text += f"\n{self.timecode_text}"
         elif self.timecode_error:
-            parts.append(f"timecode unreadable: {self.timecode_error}")
-        return " · ".join(parts)
+            text += f"\ntimecode unreadable: {self.timecode_error}"
+        return text
 
 
 def probe_source(source: str, start_number: int = 1) -> SourceInfo:

@@ -34,6 +34,10 @@ from ui.thumbnails import ThumbnailLoader
 THUMBNAIL_PX = 120
 EXR_ONLY = "Only EXR output uses a compression"
 PNG_ONLY = "Only PNG output has a bit depth choice"
+FACE_LABELS = {"one": "one (the official pick: the last face found)", "all": "all faces in the shot"}
+FACES_TIP = ("all: every face of the shot is tracked and stylized with its own crop, style code and mattes "
+             "(face01, face02, …)")
+FACES_NEED_PLATE = "A crop output holds one face: set space to plate to stylize all faces"
 CRYPTOMATTE_TIP = ("Also write the mattes as Cryptomatte layers (CryptoFace, objects face/<class>) into the EXR "
                    "frames: pick them by name in Nuke, Fusion, Blender or Houdini")
 CRYPTOMATTE_NEEDS_EXR = "Cryptomatte is an EXR feature: set Format to exr"
@@ -117,6 +121,10 @@ class SourcePanel(QGroupBox):
         self.output_space_combo.addItems(list(catalog.OUTPUT_SPACES))
         self.output_space_combo.setToolTip("plate: the stylized face placed back over the full frame; "
                                            "crop: the stylized face crop only")
+        self.faces_combo = QComboBox(self)
+        for mode in catalog.FACE_MODES:
+            self.faces_combo.addItem(FACE_LABELS.get(mode, mode), mode)
+        self.output_space_combo.currentTextChanged.connect(self._space_changed)
         self.scale_spin = QDoubleSpinBox(self)
         self.scale_spin.setRange(*catalog.SCALE_RANGE)
         self.scale_spin.setSingleStep(0.25)
@@ -133,6 +141,7 @@ class SourcePanel(QGroupBox):
         self.mattes_check.toggled.connect(self._mattes_changed)
         self._mattes_changed(False)
         self._format_changed(self.format_combo.currentText())
+        self._space_changed(self.output_space_combo.currentText())
 
         form = QFormLayout(self)
         form.addRow("Source", hbox_row(self, self.source_edit, self.browse_button))
@@ -143,6 +152,7 @@ class SourcePanel(QGroupBox):
         form.addRow("If it exists", hbox_row(self, self.policy_combo, self.name_edit))
         form.addRow("Format", hbox_row(self, self.format_combo, self.exr_compression_combo, self.png_bits_combo,
                                        QLabel("space"), self.output_space_combo, QLabel("scale"), self.scale_spin))
+        form.addRow("Faces", self.faces_combo)
         form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.cryptomatte_check,
                                        self.matte_classes_edit))
 
@@ -179,6 +189,7 @@ class SourcePanel(QGroupBox):
             "matte_classes": ",".join(classes) if classes and self.mattes_check.isChecked() else None,
             "cryptomatte": self.cryptomatte_check.isEnabled() and self.cryptomatte_check.isChecked(),
             "output_space": self.output_space_combo.currentText(),
+            "faces": str(self.faces_combo.currentData()) if self.faces_combo.isEnabled() else "one",
             "scale": round(self.scale_spin.value(), 4),
             "name": self.name_edit.text().strip() or None,
         }
@@ -200,6 +211,9 @@ class SourcePanel(QGroupBox):
             self.png_bits_combo.setCurrentIndex(catalog.PNG_BITS.index(values["png_bits"]))
         if values.get("policy") in output_policy.POLICIES:
             self.policy_combo.setCurrentIndex(list(output_policy.POLICIES).index(values["policy"]))
+        faces = self.faces_combo.findData(values.get("faces"))
+        if faces >= 0:
+            self.faces_combo.setCurrentIndex(faces)
         if values.get("start_number") is not None:
             self.start_number.setValue(int(values["start_number"]))
         if values.get("scale") is not None:
@@ -317,6 +331,11 @@ class SourcePanel(QGroupBox):
         self.png_bits_combo.setEnabled(not exr)
         self.png_bits_combo.setToolTip("PNG bit depth" if not exr else PNG_ONLY)
         self._cryptomatte_usable()
+
+    def _space_changed(self, space: str) -> None:
+        plate = space == "plate"
+        self.faces_combo.setEnabled(plate)
+        self.faces_combo.setToolTip(FACES_TIP if plate else FACES_NEED_PLATE)
 
     def _mattes_changed(self, on: bool) -> None:
         self.matte_files_check.setEnabled(on)

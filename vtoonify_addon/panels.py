@@ -122,6 +122,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
         _cryptomatte_row(col, settings, get_preferences(context).output_format, width)
         col.prop(settings, "group_meta")
         col.prop(settings, "output_space")
+        col.prop(settings, "faces", expand=True)
         row = layout.row(align=True)
         if wm.vtoonify_running:
             _progress(row, wm)

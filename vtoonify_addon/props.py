@@ -97,6 +97,12 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
                               description="Also write the mattes as Cryptomatte layers (CryptoFace, objects "
                                           "face/<class>) into the EXR frames, for picking in the compositor. "
                                           "Needs Mattes and the EXR format (add-on preferences)")
+    faces: EnumProperty(
+        name="Faces", default="one",
+        items=(("one", "One", "The face the official VToonify picks (the last one dlib finds)"),
+               ("all", "All", "Every face of the shot, each tracked with its own crop, style code and mattes "
+                              "(Plate output only)")),
+        description="Which faces of the shot are stylized")
     group_meta: BoolProperty(name="Group in Meta Strip", default=False,
                              description="Lay the result and its matte strips in one meta strip, so they move, "
                                          "trim and mute as one (Tab opens it). Registration is unchanged")
@@ -110,7 +116,7 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
         return StylizeOptions(backend=self.backend, style=chosen_style(self), style_id=self.style_id,
                               degree=self.degree, color_transfer=self.color_transfer,
                               format=output_format, mattes=self.mattes or mattes_default,
-                              cryptomatte=self.cryptomatte,
+                              cryptomatte=self.cryptomatte, faces=self.faces,
                               output_space=self.output_space, models_dir=models_dir or None)
 
 

@@ -17,6 +17,7 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
     DEFAULTS,
     DEVICES,
     EXR_COMPRESSIONS,
+    FACE_MODES,
     FORMATS,
     OUTPUT_SPACES,
     PNG_BITS,
@@ -25,7 +26,6 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
 )
 
 DATA_WINDOWS = ("face", "full")
-FACE_MODES = ("one", "all")
 MAX_FACES_LIMIT = 32
 
 __all__ = ["BACKBONES", "BACKENDS", "DATA_WINDOWS", "DEVICES", "EXR_COMPRESSIONS", "FORMATS", "OUTPUT_SPACES",

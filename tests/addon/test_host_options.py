@@ -91,3 +91,16 @@ def test_old_file_style_is_read_from_the_old_enum_index():
 def test_greyed_out_operators_say_why(kwargs, expected):
     reason = stylize_blocker(**kwargs)
     assert (expected in reason) if expected else reason == ""
+
+
+def test_faces_choice_reaches_the_engine_and_needs_plate():
+    all_faces = StylizeOptions(backend="classic", faces="all")
+    config = RenderConfig.from_dict(build_job_settings("/m/a.mp4", "/o", "1-3", all_faces, "a"))
+    assert config.faces == "all"
+    assert "faces" not in build_job_settings("/m/a.mp4", "/o", "1", StylizeOptions(), "a")  # default: one
+    with pytest.raises(ValueError, match="Output Space to Plate"):
+        StylizeOptions(faces="all", output_space="crop")
+    with pytest.raises(ValueError, match="unknown faces"):
+        StylizeOptions(faces="two")
+    # a result rendered before the choice existed re-renders its one face, whatever the panel says
+    assert options_from_settings({"backend": "classic"}, all_faces).faces == "one"

@@ -174,3 +174,17 @@ def test_old_blend_keeps_its_style(addon, tmp_path):
         assert settings.style_name == "arcane"
     finally:
         bpy.data.scenes.remove(scene)
+
+
+def test_faces_choice_is_drawn_and_sent(addon, prefs, trimmed_scene):
+    scene, source = trimmed_scene
+    log: list = []
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    assert ("prop", "faces") in log and scene.vtoonify.faces == "one"
+    scene.vtoonify.faces = "all"
+    operators = _module(addon, "operators")
+    prefs.output_format = "png"
+    assert operators.job_options(bpy.context, scene, source).faces == "all"
+    scene.vtoonify.output_space = "crop"
+    with pytest.raises(ValueError, match="Output Space to Plate"):
+        operators.job_options(bpy.context, scene, source)

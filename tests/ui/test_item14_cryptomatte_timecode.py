@@ -31,7 +31,7 @@ def test_source_facts_show_the_start_timecode(make_window, media_dir, tmp_path):
     panel.wait_for_info()
     QApplication.processEvents()
     assert panel.info.timecode["start"] == "01:00:59;28" and panel.info.timecode["drop_frame"]
-    assert panel.info_label.text().endswith("· TC 01:00:59;28 @ 29.97 (DF)")
+    assert panel.info_label.text().endswith(" fps · 0.1 s\nTC 01:00:59;28 @ 29.97 (DF)")
     panel.start_number.setValue(1001)  # the timecode labels the first frame, whatever its number
     panel.wait_for_info()
     QApplication.processEvents()
@@ -61,3 +61,19 @@ def test_cryptomatte_is_offered_with_mattes_and_exr_only(make_window, media_dir,
     assert window.form_values()["cryptomatte"] is True  # presets keep it
     window.save_settings()  # and the next session starts with it
     assert window.settings.load()["shot/cryptomatte"] is True
+
+
+def test_faces_choice_is_sent_and_greyed_for_crop_output(make_window, media_dir, tmp_path):
+    window = make_window(tmp_path / "none.json")
+    panel = window.source_panel
+    panel.set_source(str(media_dir / "908.mp4"))
+    panel.output_edit.setText(str(tmp_path / "out"))
+    assert window.current_settings()["faces"] == "one"  # the official behaviour by default
+    panel.faces_combo.setCurrentIndex(panel.faces_combo.findData("all"))
+    assert RenderConfig.from_dict(window.current_settings()).faces == "all"
+    panel.output_space_combo.setCurrentText("crop")
+    assert not panel.faces_combo.isEnabled() and "plate" in panel.faces_combo.toolTip()
+    assert window.current_settings()["faces"] == "one"  # a crop holds one face: never refused for it
+    panel.output_space_combo.setCurrentText("plate")
+    window.save_settings()
+    assert window.settings.load()["shot/faces"] == "all"

@@ -10,6 +10,7 @@ from ..engine_client import shared_catalog
 
 _CATALOG = shared_catalog()
 BACKENDS, FORMATS, OUTPUT_SPACES = _CATALOG.BACKENDS, _CATALOG.FORMATS, _CATALOG.OUTPUT_SPACES
+FACE_MODES = getattr(_CATALOG, "FACE_MODES", ("one",))
 """The engine's choices (``engine/service/catalog.py``), not copies."""
 
 SETTINGS_PROPERTY = "vtoonify_job"
@@ -38,6 +39,8 @@ class StylizeOptions:
     cryptomatte: bool = False
     """Also write the mattes as Cryptomatte layers (EXR only; needs ``mattes``)."""
     output_space: str = "plate"
+    faces: str = "one"
+    """``one`` (the official last face) or ``all`` (every face of the shot, plate output only)."""
     models_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -49,6 +52,11 @@ class StylizeOptions:
             raise ValueError(f"unknown output space {self.output_space!r}")
         if not 0.0 <= float(self.degree) <= 1.0:
             raise ValueError(f"degree {self.degree} is outside [0, 1]")
+        if self.faces not in FACE_MODES:
+            raise ValueError(f"unknown faces choice {self.faces!r}")
+        if self.faces == "all" and self.output_space != "plate":
+            raise ValueError("Faces 'All' places every face over the plate; a crop holds one face "
+                             "(set Output Space to Plate, or Faces to One)")
         if self.cryptomatte and self.mattes and self.format != "exr":
             raise ValueError("Cryptomatte is an EXR feature; PNG cannot hold it (set Format to EXR in the "
                              "VToonify add-on preferences, or turn Cryptomatte off)")
@@ -87,6 +95,8 @@ def build_job_settings(source: str, output_dir: str, frames: str, options: Styli
         "data_window": "full",  # Blender's sequencer ignores EXR data windows and centres the data
         "name": stem,
     }
+    if options.faces != "one":  # sent only when asked: an engine without the choice still takes every job
+        settings["faces"] = options.faces
     if options.models_dir:
         settings["models_dir"] = options.models_dir
     return settings
@@ -110,8 +120,8 @@ def options_from_settings(stored: dict, fallback: StylizeOptions) -> StylizeOpti
     reproduces it; fields missing from or invalid in ``stored`` come from ``fallback`` (the panel).
     ``models_dir`` is this machine's setup, not part of the look: always the fallback's."""
     merged = {name: getattr(fallback, name) for name in StylizeOptions.__dataclass_fields__}
-    if stored:  # results rendered before the Cryptomatte option had none
-        stored = {"cryptomatte": False, **stored}
+    if stored:  # results rendered before these options had none of them
+        stored = {"cryptomatte": False, "faces": "one", **stored}
     for name in merged:
         if name != "models_dir" and name in stored and stored[name] is not None:
             candidate = dict(merged, **{name: stored[name]})
