@@ -117,8 +117,6 @@ def _int(value) -> int:
 def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | None:
     """Why a sidecar cannot be used for this source and job (None if it can): every value that sizes
     memory or names a file is checked, and the crop is recomputed from the landmarks."""
-
-
     w, h = (int(v) for v in source.size)
     wants_faces = getattr(config, "faces", "one") == "all"
     if analysis.version != (FACES_SIDECAR_VERSION if wants_faces else SIDECAR_VERSION):
