@@ -16,7 +16,7 @@ import threading
 import time
 
 from engine import __version__
-from engine.errors import EXIT_CANCELLED, EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_USER_ERROR, EngineError, JobCancelled
+from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled
 from engine.service.catalog import device_arg
 
 JOB_COMMANDS = ("render", "prepare")
@@ -91,6 +91,10 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--overwrite", action="store_true",
                    help="delete frames of an earlier job with other settings in the output folder first")
     r.add_argument("--name", help="output file stem (default: the source's)")
+    r.add_argument("--faces", choices=("one", "all"), default="one",
+                   help="one: the last face found, as the official code (default); all: every face of the "
+                        "shot, each with its own crop, style code, mattes and Cryptomatte id")
+    r.add_argument("--max-faces", type=int, default=8, help="with --faces all: at most this many faces (default 8)")
     r.add_argument("--json-progress", action="store_true", help="print one JSON object per line to stdout")
     r.add_argument("--openjd-progress", action="store_true",
                    help="print openjd_progress/openjd_status/openjd_fail lines (Open Job Description workers)")
@@ -263,7 +267,7 @@ def _job_failed(args, sink, exc: Exception) -> int:
         print(f"internal error: {type(exc).__name__}: {exc} (please report it; set VTOONIFY_DEBUG=1 "
               "to see the traceback)", file=sys.stderr)
         return code
-    if args.json_progress or args.openjd_progress:
+    if sink is not None and (args.json_progress or args.openjd_progress):
         sink({"event": "job_failed", "error": error.to_dict()})
     print(f"error: {error.user_message}", file=sys.stderr)
     return code
@@ -276,19 +280,14 @@ def cmd_train(args) -> int:
 
 
 def _run_tool(args) -> int:
-    """serve / models / train: their own exit codes; user mistakes exit 2."""
+    """serve / models / train: their own exit codes; failures get the same codes as a job's
+    (2 fix it, 75 retry: out of memory, disk full, a busy device; 130 cancelled)."""
     handlers = {"serve": cmd_serve, "models": cmd_models, "train": cmd_train}
     try:
         return handlers[args.command](args)
-    except JobCancelled as exc:
-        print(f"cancelled: {exc.user_message}", file=sys.stderr)
+    except (JobCancelled, KeyboardInterrupt) as exc:
+        text = exc.user_message if isinstance(exc, JobCancelled) else f"{args.command} interrupted"
+        print(f"cancelled: {text}", file=sys.stderr)
         return EXIT_CANCELLED
-    except EngineError as exc:
-        print(f"error: {exc.user_message}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except Exception as exc:  # a bug: one line for the artist, the traceback on request
-        if os.environ.get("VTOONIFY_DEBUG"):
-            raise
-        print(f"internal error: {type(exc).__name__}: {exc} (please report it; set VTOONIFY_DEBUG=1 "
-              "to see the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL_ERROR
+    except Exception as exc:
+        return _job_failed(args, None, exc)

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication, QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -43,6 +43,8 @@ from ui.preview_panel import PreviewPanel
 from ui.queue_controller import QueueController
 from ui.queue_model import JobQueueModel
 from ui.queue_panel import QueuePanel
+from ui.shortcuts import install as install_shortcuts
+from ui.shortcuts import with_key
 from ui.source_panel import SourcePanel
 from ui.sources import shots_from_paths
 from ui.status_log import StatusLog
@@ -62,6 +64,12 @@ def default_presets_dir() -> Path:
 def file_manager_available() -> bool:
     """Whether this system can open a folder in a file manager (Linux needs xdg-open or gio)."""
     return not sys.platform.startswith("linux") or bool(shutil.which("xdg-open") or shutil.which("gio"))
+
+
+def fitted_size(available: QSize) -> tuple[int, int]:
+    """The first-start window size: DEFAULT_SIZE, but never larger than the screen's free area (a
+    1920x1080 laptop at 200 % offers 960x540), so no button starts off screen."""
+    return min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height())
 
 
 class _FormHolder(QWidget):
@@ -110,8 +118,10 @@ class MainWindow(QMainWindow):
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.status_log = StatusLog(self)
         self.notice_label = QLabel("", self)
+        self.notice_label.setVisible(False)  # shown with the queue's finish notice
         self._build_layout()
         self._wire()
+        self._install_shortcuts()
         self.preview_panel.preview_button.setEnabled(False)  # enabled once an engine is connected
         self._refresh_presets()
         self._restore()
@@ -140,12 +150,23 @@ class MainWindow(QMainWindow):
         top.addWidget(self.form_scroll)
         top.addWidget(self.preview_panel)
         top.setStretchFactor(1, 1)
-        main = QSplitter(Qt.Orientation.Vertical, self)
+        messages = QWidget(self)
+        messages_layout = QVBoxLayout(messages)
+        messages_layout.setContentsMargins(0, 0, 0, 0)
+        messages_layout.setSpacing(2)
+        messages_layout.addWidget(self.notice_label)
+        messages_layout.addWidget(self.status_log, 1)
+        # the message list sits in the splitter (drag it taller to read back), so at 1280x720 the form
+        # keeps the room to show the Style section's first rows next to the shot
+        main = self.main_splitter = QSplitter(Qt.Orientation.Vertical, self)
         main.addWidget(top)
         main.addWidget(self.queue_panel)
+        main.addWidget(messages)
         main.setStretchFactor(0, 3)
         main.setStretchFactor(1, 2)
-        main.setSizes([400, 230])
+        main.setStretchFactor(2, 0)
+        main.setCollapsible(2, False)
+        main.setSizes([430, 190, 60])
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -154,10 +175,45 @@ class MainWindow(QMainWindow):
                                   self.preset_combo, self.load_preset_button, self.save_preset_button,
                                   self.delete_preset_button))
         layout.addWidget(main, 1)
-        layout.addWidget(self.notice_label)
-        layout.addWidget(self.status_log)
         self.setCentralWidget(central)
-        self.resize(*DEFAULT_SIZE)
+        self.resize(*fitted_size(self.screen().availableGeometry().size()))
+
+    def _install_shortcuts(self) -> None:
+        """Window-wide keys for what a keyboard user does most; named in the buttons' tooltips. The
+        Source field has the focus first: a path can be typed (or Ctrl+O picked) straight away."""
+        source, queue, preview = self.source_panel, self.queue_panel, self.preview_panel
+        self.shortcuts = install_shortcuts(self, {
+            "open_source": source.browse_button.click,
+            "focus_source": self._focus_source,
+            "open_output": source.browse_output_button.click,
+            "toggle_queue": queue.start_button.click,
+            "preview": lambda: preview.preview_button.isEnabled() and preview.preview_button.click(),
+            "cancel": self._cancel_by_key,
+            "quit": self.close,
+        })
+        source.browse_button.setToolTip(with_key("Pick a video, image sequence or image", "open_source"))
+        source.source_edit.setToolTip(with_key("Type or paste a source path, then press Tab", "focus_source"))
+        source.browse_output_button.setToolTip(with_key("Pick the output folder", "open_output"))
+        queue.start_button.setToolTip(with_key(queue.start_button.toolTip(), "toggle_queue"))
+        queue.cancel_button.setToolTip(with_key(queue.cancel_button.toolTip(), "cancel"))
+        preview.preview_button.setToolTip(with_key(preview.preview_button.toolTip() or "Render this frame",
+                                                   "preview"))
+        source.source_edit.setFocus()
+
+    def _cancel_by_key(self) -> None:
+        """The selected unfinished jobs; with none selected, the ones running now (what a keyboard
+        user means: stop the render)."""
+        rows = [r for r in self.queue_panel.selected_rows() if not self.queue_model.record(r).finished]
+        if not rows:
+            rows = [r for r in range(self.queue_model.rowCount()) if self.queue_model.record(r).active]
+        if rows:
+            self.queue.cancel_rows(rows)
+
+    def _focus_source(self) -> None:
+        field = self.source_panel.source_edit
+        self.form_scroll.ensureWidgetVisible(field)
+        field.setFocus()
+        field.selectAll()
 
     def _wire(self) -> None:
         bridge, queue, panel = self.bridge, self.queue, self.queue_panel
@@ -401,6 +457,7 @@ class MainWindow(QMainWindow):
     def _on_queue_finished(self, text: str) -> None:
         self.finish_notice = text
         self.notice_label.setText(text)
+        self.notice_label.setVisible(bool(text))
         self.status_log.show_info(text)
         QApplication.alert(self)
 
@@ -453,11 +510,13 @@ class MainWindow(QMainWindow):
             "shot/png_bits": catalog.PNG_BITS[source.png_bits_combo.currentIndex()],
             "shot/start_number": source.start_number.value(),
             "shot/output_space": source.output_space_combo.currentText(),
+            "shot/faces": str(source.faces_combo.currentData()),
             "shot/scale": source.scale_spin.value(),
             "shot/name": source.name_edit.text().strip(),
             "shot/policy": source.policy,
             "shot/mattes": source.mattes_check.isChecked(),
             "shot/matte_files": source.matte_files_check.isChecked(),
+            "shot/cryptomatte": source.cryptomatte_check.isChecked(),
             "shot/matte_classes": source.matte_classes_edit.text().strip(),
             "shot/whole_source": source.whole_source.isChecked(),
             "shot/first_frame": source.first_frame.value(),

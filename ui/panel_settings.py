@@ -20,9 +20,9 @@ class PanelSettings:
     """Typed get/set over one QSettings object (no global store: the window is given one)."""
 
     _STRINGS = ("shot/source", "shot/output", "shot/format", "shot/output_space", "shot/exr_compression",
-                "shot/name", "shot/policy", "shot/matte_classes", "style/backend", "style/device",
+                "shot/name", "shot/policy", "shot/matte_classes", "shot/faces", "style/backend", "style/device",
                 "style/style", "style/backbone", "style/exstyle_image")
-    _BOOLS = ("shot/mattes", "shot/matte_files", "shot/whole_source", "style/color_transfer")
+    _BOOLS = ("shot/mattes", "shot/matte_files", "shot/cryptomatte", "shot/whole_source", "style/color_transfer")
     _INTS = ("shot/first_frame", "shot/last_frame", "shot/png_bits", "shot/start_number", "style/style_id",
              "preview/frame")
     _FLOATS = ("shot/scale", "style/degree", "preview/split")

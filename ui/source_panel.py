@@ -34,6 +34,14 @@ from ui.thumbnails import ThumbnailLoader
 THUMBNAIL_PX = 120
 EXR_ONLY = "Only EXR output uses a compression"
 PNG_ONLY = "Only PNG output has a bit depth choice"
+FACE_LABELS = {"one": "one (the official pick: the last face found)", "all": "all faces in the shot"}
+FACES_TIP = ("all: every face of the shot is tracked and stylized with its own crop, style code and mattes "
+             "(face01, face02, …)")
+FACES_NEED_PLATE = "A crop output holds one face: set space to plate to stylize all faces"
+CRYPTOMATTE_TIP = ("Also write the mattes as Cryptomatte layers (CryptoFace, objects face/<class>) into the EXR "
+                   "frames: pick them by name in Nuke, Fusion, Blender or Houdini")
+CRYPTOMATTE_NEEDS_EXR = "Cryptomatte is an EXR feature: set Format to exr"
+CRYPTOMATTE_NEEDS_MATTES = "Cryptomatte encodes the mattes: turn Mattes on first"
 
 
 class _ProbeJob(QRunnable):
@@ -92,7 +100,7 @@ class SourcePanel(QGroupBox):
         self.output_edit = PathDropEdit(self)
         self.output_edit.setPlaceholderText("output folder")
         self.output_edit.paths_dropped.connect(self._output_dropped)
-        browse_output = QPushButton("Browse…", self)
+        browse_output = self.browse_output_button = QPushButton("Browse…", self)
         browse_output.clicked.connect(self._browse_output)
         self.policy_combo = QComboBox(self)
         for key, label in output_policy.POLICIES.items():
@@ -113,6 +121,10 @@ class SourcePanel(QGroupBox):
         self.output_space_combo.addItems(list(catalog.OUTPUT_SPACES))
         self.output_space_combo.setToolTip("plate: the stylized face placed back over the full frame; "
                                            "crop: the stylized face crop only")
+        self.faces_combo = QComboBox(self)
+        for mode in catalog.FACE_MODES:
+            self.faces_combo.addItem(FACE_LABELS.get(mode, mode), mode)
+        self.output_space_combo.currentTextChanged.connect(self._space_changed)
         self.scale_spin = QDoubleSpinBox(self)
         self.scale_spin.setRange(*catalog.SCALE_RANGE)
         self.scale_spin.setSingleStep(0.25)
@@ -122,12 +134,14 @@ class SourcePanel(QGroupBox):
         self.matte_files_check = QCheckBox("as files", self)
         self.matte_files_check.setToolTip("Also write each matte as its own grey sequence (for hosts that "
                                           "cannot read EXR layers)")
+        self.cryptomatte_check = QCheckBox("Cryptomatte", self)
         self.matte_classes_edit = QLineEdit(self)
-        self.matte_classes_edit.setPlaceholderText("all classes (or e.g. skin,hair)")
+        self.matte_classes_edit.setPlaceholderText("all classes, or skin,hair")
         self.matte_classes_edit.setToolTip("Classes: " + ", ".join(catalog.MATTE_CLASSES))
         self.mattes_check.toggled.connect(self._mattes_changed)
         self._mattes_changed(False)
         self._format_changed(self.format_combo.currentText())
+        self._space_changed(self.output_space_combo.currentText())
 
         form = QFormLayout(self)
         form.addRow("Source", hbox_row(self, self.source_edit, self.browse_button))
@@ -138,7 +152,9 @@ class SourcePanel(QGroupBox):
         form.addRow("If it exists", hbox_row(self, self.policy_combo, self.name_edit))
         form.addRow("Format", hbox_row(self, self.format_combo, self.exr_compression_combo, self.png_bits_combo,
                                        QLabel("space"), self.output_space_combo, QLabel("scale"), self.scale_spin))
-        form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.matte_classes_edit))
+        form.addRow("Faces", self.faces_combo)
+        form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.cryptomatte_check,
+                                       self.matte_classes_edit))
 
         self._thumbnail_source = ""
         self._loader = ThumbnailLoader(THUMBNAIL_PX * 2, self)
@@ -171,7 +187,9 @@ class SourcePanel(QGroupBox):
             "mattes": self.mattes_check.isChecked(),
             "matte_files": self.mattes_check.isChecked() and self.matte_files_check.isChecked(),
             "matte_classes": ",".join(classes) if classes and self.mattes_check.isChecked() else None,
+            "cryptomatte": self.cryptomatte_check.isEnabled() and self.cryptomatte_check.isChecked(),
             "output_space": self.output_space_combo.currentText(),
+            "faces": str(self.faces_combo.currentData()) if self.faces_combo.isEnabled() else "one",
             "scale": round(self.scale_spin.value(), 4),
             "name": self.name_edit.text().strip() or None,
         }
@@ -193,6 +211,9 @@ class SourcePanel(QGroupBox):
             self.png_bits_combo.setCurrentIndex(catalog.PNG_BITS.index(values["png_bits"]))
         if values.get("policy") in output_policy.POLICIES:
             self.policy_combo.setCurrentIndex(list(output_policy.POLICIES).index(values["policy"]))
+        faces = self.faces_combo.findData(values.get("faces"))
+        if faces >= 0:
+            self.faces_combo.setCurrentIndex(faces)
         if values.get("start_number") is not None:
             self.start_number.setValue(int(values["start_number"]))
         if values.get("scale") is not None:
@@ -201,6 +222,7 @@ class SourcePanel(QGroupBox):
             self.name_edit.setText(str(values.get("name") or ""))
         self.mattes_check.setChecked(bool(values.get("mattes", self.mattes_check.isChecked())))
         self.matte_files_check.setChecked(bool(values.get("matte_files", self.matte_files_check.isChecked())))
+        self.cryptomatte_check.setChecked(bool(values.get("cryptomatte", self.cryptomatte_check.isChecked())))
         if "matte_classes" in values:
             self.matte_classes_edit.setText(str(values.get("matte_classes") or ""))
 
@@ -308,10 +330,26 @@ class SourcePanel(QGroupBox):
         self.exr_compression_combo.setToolTip("EXR compression" if exr else EXR_ONLY)
         self.png_bits_combo.setEnabled(not exr)
         self.png_bits_combo.setToolTip("PNG bit depth" if not exr else PNG_ONLY)
+        self._cryptomatte_usable()
+
+    def _space_changed(self, space: str) -> None:
+        plate = space == "plate"
+        self.faces_combo.setEnabled(plate)
+        self.faces_combo.setToolTip(FACES_TIP if plate else FACES_NEED_PLATE)
 
     def _mattes_changed(self, on: bool) -> None:
         self.matte_files_check.setEnabled(on)
         self.matte_classes_edit.setEnabled(on)
+        self._cryptomatte_usable()
+
+    def _cryptomatte_usable(self) -> None:
+        """Cryptomatte encodes the mattes into the EXR frames: offered with mattes on and EXR output,
+        greyed otherwise with the reason in its tooltip."""
+        mattes = self.mattes_check.isChecked()
+        exr = self.format_combo.currentText() == "exr"
+        self.cryptomatte_check.setEnabled(mattes and exr)
+        self.cryptomatte_check.setToolTip(
+            CRYPTOMATTE_TIP if mattes and exr else CRYPTOMATTE_NEEDS_EXR if mattes else CRYPTOMATTE_NEEDS_MATTES)
 
     def _browse_source(self) -> None:
         patterns = " ".join(f"*{s}" for s in MEDIA_SUFFIXES)
@@ -326,6 +364,7 @@ class SourcePanel(QGroupBox):
         self.output_edit.setText(str(path if path.is_dir() or not path.exists() else path.parent))
 
     def _browse_output(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
+        start = self.output_edit.text().strip() or str(Path(self.source_edit.text().strip()).parent)
+        path = QFileDialog.getExistingDirectory(self, "Output folder", start)
         if path:
             self.output_edit.setText(path)

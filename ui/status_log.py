@@ -16,8 +16,11 @@ MAX_MESSAGES = 200
 class StatusLog(QListWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMaximumHeight(80)
+        self.setMinimumHeight(self.fontMetrics().lineSpacing() * 2 + 6)  # two messages, newest on top
         self.setAlternatingRowColors(True)
+        # a long message is cut with "…" (its tooltip has it whole) instead of a scroll bar that hides a line
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
 
     def show_info(self, message: str) -> None:
         self._add(message, None)
@@ -35,6 +38,7 @@ class StatusLog(QListWidget):
     def _add(self, text: str, colour: QColor | None) -> None:
         item = QListWidgetItem(f"{time.strftime('%H:%M:%S')}  {text}")
         item.setData(Qt.ItemDataRole.UserRole, text)  # the bare message, for messages()
+        item.setToolTip(text)
         if colour is not None:
             item.setForeground(colour)
         self.insertItem(0, item)

@@ -15,6 +15,8 @@ _REWRITES = (
     (re.compile(r"run without --resume to start the job again"), "pick 'New version' to start it again"),
     (re.compile(r"render again without --resume"), "render it again as a new version"),
     (re.compile(r"\(?send resume to continue it\)?"), "(press Resume to continue it)"),
+    (re.compile(r"\(continue it with the protocol's 'resume' request.*?Resume in the Qt panel\)"),
+     "(press Resume to continue it)"),
     (re.compile(r"send resume"), "press Resume"),
     (re.compile(r"--overwrite"), "the Overwrite policy"),
     (re.compile(r"--resume"), "the Resume policy"),

@@ -12,7 +12,7 @@ except ImportError:  # plain Python: only the bpy-free core is usable
     bpy = None
 
 if bpy is not None:
-    from . import engines, operators, panels, preferences, props
+    from . import engines, menus, operators, panels, preferences, props
 
     classes = (
         props.VToonifySceneSettings,
@@ -26,6 +26,7 @@ if bpy is not None:
         operators.VTOON_OT_copy_fetch_command,
         operators.VTOON_OT_version_step,
         operators.VTOON_OT_versions_purge,
+        operators.VTOON_OT_select_result,
         panels.VTOON_PT_stylize,
     )
 else:
@@ -36,11 +37,13 @@ def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
     props.register_properties()
+    menus.register()
     engines.start_tracking()
 
 
 def unregister() -> None:
     engines.stop_tracking()  # auto-started engines go with the add-on
+    menus.unregister()
     props.unregister_properties()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

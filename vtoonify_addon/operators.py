@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 
 import bpy
 
 from . import compat, engine_client, engines, stylize
 from .core import job_settings as js
+from .core.availability import stylize_blocker
 from .core.background import BackgroundCall, timer_callback
 from .core.engine_link import connect, preview_frame
 from .core.engine_status import EngineStatus, query_status
@@ -30,6 +32,7 @@ POLL_INTERVAL_S = 0.2
 
 def _source_of(scene, strip):
     """The strip to render: the strip itself, or the source of a VToonify result (re-render)."""
+    strip = stylize.shown_result(strip)
     source_name = strip.get(js.SOURCE_PROPERTY) if strip is not None else None
     if source_name:
         return compat.all_strips(scene.sequence_editor).get(source_name)
@@ -45,15 +48,44 @@ def _errors(api) -> tuple:
     return (api.EngineError, stylize.StripError, ValueError, OSError, KeyError, RuntimeError)
 
 
+def _engine_missing(context) -> bool:
+    """Auto-start is off and no connection file exists: nothing could answer a job (a cheap file
+    check: poll runs on every redraw, so it never connects)."""
+    prefs = get_preferences(context)
+    if prefs.auto_start:
+        return False
+    if prefs.connection_file:
+        return not os.path.isfile(bpy.path.abspath(prefs.connection_file))
+    default = engine_client.load().default_connection_path
+    return default is not None and not os.path.isfile(str(default()))
+
+
+def blocker(context, needs_idle: bool = True) -> str:
+    """Why Stylize / Preview cannot run now (empty when they can)."""
+    scene = compat.vse_scene(context)
+    editor = scene.sequence_editor if scene is not None else None
+    strip = editor.active_strip if editor is not None else None
+    source = _source_of(scene, strip) if strip is not None else None
+    wm = context.window_manager
+    return stylize_blocker(has_editor=editor is not None, strip_type=strip.type if strip is not None else None,
+                           source_type=source.type if source is not None else None,
+                           is_result=strip is not None and bool(stylize.shown_result(strip).get(js.SOURCE_PROPERTY)),
+                           running=needs_idle and bool(getattr(wm, "vtoonify_running", False)),
+                           engine_missing=_engine_missing(context))
+
+
 class _EngineOperator:
     """Shared poll, job preparation and engine connection for the VToonify operators."""
 
+    _needs_idle = True
+    """Refused while a render runs (Stylize); Preview has its own lane in the engine."""
+
     @classmethod
     def poll(cls, context):
-        scene = compat.vse_scene(context)
-        strip = compat.active_strip(scene) if scene is not None else None
-        source = _source_of(scene, strip) if strip is not None else None
-        return source is not None and source.type in _STRIP_TYPES
+        reason = blocker(context, cls._needs_idle)
+        if reason:
+            cls.poll_message_set(reason)  # Blender shows it in the greyed-out entry's tooltip
+        return not reason
 
     def _fail(self, context, message: str):
         context.window_manager.vtoonify_status = message
@@ -70,7 +102,7 @@ class _EngineOperator:
     def _prepare(self, context, scene, source):
         prefs = get_preferences(context)
         options = job_options(context, scene, compat.active_strip(scene))
-        return stylize.prepare_job(scene, source, options, prefs.output_dir)
+        return stylize.prepare_job(scene, source, options, prefs.output_dir, group_meta=scene.vtoonify.group_meta)
 
 
 def job_options(context, scene, active) -> js.StylizeOptions:
@@ -78,6 +110,7 @@ def job_options(context, scene, active) -> js.StylizeOptions:
     re-render reproduces that result: select the source strip to render with the panel's options)."""
     prefs = get_preferences(context)
     options = scene.vtoonify.options(prefs.output_format, prefs.mattes, prefs.models_dir)
+    active = stylize.shown_result(active)
     stored = active.get(js.SETTINGS_PROPERTY) if active is not None and active.get(js.SOURCE_PROPERTY) else None
     if stored:
         options = js.options_from_settings(js.settings_from_json(stored), options)
@@ -87,8 +120,11 @@ def job_options(context, scene, active) -> js.StylizeOptions:
 class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
     """Stylize the active strip's visible frames with the VToonify engine"""
 
+    bl_description = ("Stylize the active strip's visible frames with the VToonify engine; the result lands "
+                      "right above it. Esc cancels a running render")
+
     bl_idname = "sequencer.vtoonify_stylize"
-    bl_label = "Stylize"
+    bl_label = "Stylize with VToonify"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - one undo step: Ctrl+Z removes only the render
 
     def execute(self, context):
@@ -176,10 +212,17 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         return None
 
     def modal(self, context, event):
-        """Timer ticks poll the worker and the engine (never block). Only the add-on's own Cancel
-        (panel button or its operator) stops the render: every other event, Esc included (it stops
-        playback, closes menus...), passes through to Blender untouched."""
-        if context.window_manager.vtoonify_cancel_requested:
+        """Timer ticks poll the worker and the engine (never block). Esc (pressed while no playback
+        runs: then Esc stops playback, as always) or the add-on's Cancel stops the render; every other
+        event passes through to Blender untouched. Open menus and text fields get their Esc first:
+        Blender hands it to them before any modal operator."""
+        wm = context.window_manager
+        if event.type == "ESC" and event.value == "PRESS" and not _playing(context):
+            wm.vtoonify_cancel_requested = True
+            self._session.cancel()
+            self._show_progress(context, self._session.phase)
+            return {"RUNNING_MODAL"}
+        if wm.vtoonify_cancel_requested:
             self._session.cancel()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
@@ -257,6 +300,11 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _playing(context) -> bool:
+    screen = context.screen
+    return bool(screen is not None and screen.is_animation_playing)
+
+
 def _print_progress():
     """``run_job`` callback for batch mode (``blender -b``): one line per change of the frame count."""
     last = [None]
@@ -278,14 +326,17 @@ def _discard_when_stopped(prepared, engine_stopped: bool) -> None:
 
 
 class VTOON_OT_cancel(bpy.types.Operator):
-    """Cancel the running VToonify render (frames written so far are removed)"""
+    """Cancel the running VToonify render (frames written so far are removed). Esc does the same"""
 
     bl_idname = "sequencer.vtoonify_cancel"
-    bl_label = "Cancel"
+    bl_label = "Cancel VToonify Render"
 
     @classmethod
     def poll(cls, context):
-        return context.window_manager.vtoonify_running
+        if not context.window_manager.vtoonify_running:
+            cls.poll_message_set("No VToonify render is running")
+            return False
+        return True
 
     def execute(self, context):
         context.window_manager.vtoonify_cancel_requested = True
@@ -296,7 +347,8 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
     """Stylize only the current frame: a before/after overlay in the Sequencer preview"""
 
     bl_idname = "sequencer.vtoonify_preview"
-    bl_label = "Preview Current Frame"
+    bl_label = "Preview VToonify Frame"
+    _needs_idle = False
 
     def _request(self, context):
         """(api, source frame number, no-argument preview call) or CANCELLED after a report."""
@@ -414,7 +466,7 @@ class VTOON_OT_engine_refresh(_EngineStatusOperator):
 
 
 class VTOON_OT_engine_start(_EngineStatusOperator):
-    """Start the engine now (it stops when Blender quits, and after 15 idle minutes)"""
+    """Start the engine now (it stops when Blender quits, and after the idle timeout of the add-on preferences)"""
 
     bl_idname = "sequencer.vtoonify_engine_start"
     bl_label = "Start"
@@ -455,7 +507,7 @@ class VTOON_OT_copy_fetch_command(bpy.types.Operator):
 
 def _active_result(context):
     scene = compat.vse_scene(context)
-    strip = compat.active_strip(scene) if scene is not None else None
+    strip = stylize.shown_result(compat.active_strip(scene)) if scene is not None else None
     return (scene, strip) if strip is not None and strip.get(js.SOURCE_PROPERTY) else (scene, None)
 
 
@@ -512,4 +564,40 @@ class VTOON_OT_versions_purge(bpy.types.Operator):
         removed = stylize.purge_old_versions(scene, strip)
         context.window_manager.vtoonify_status = f"VToonify: deleted {len(removed)} old version(s)"
         self.report({"INFO"}, context.window_manager.vtoonify_status)
+        return {"FINISHED"}
+
+
+class VTOON_OT_select_result(bpy.types.Operator):
+    """Select a VToonify result with its matte strips (and its source)"""
+
+    bl_description = ("Select the VToonify result of the active strip with its matte strips (and its source), "
+                      "so they move, trim and delete together")
+
+    bl_idname = "sequencer.vtoonify_select_result"
+    bl_label = "Select VToonify Result Group"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
+
+    with_source: bpy.props.BoolProperty(name="With Source", default=True,
+                                        description="Select the source strip too (moving it along keeps the "
+                                                    "result registered on it)")
+
+    @classmethod
+    def poll(cls, context):
+        scene = compat.vse_scene(context)
+        if scene is None or not stylize.result_group(scene, compat.active_strip(scene)):
+            cls.poll_message_set("The active strip has no VToonify result: stylize it, or select a result")
+            return False
+        return True
+
+    def execute(self, context):
+        scene = compat.vse_scene(context)
+        group = stylize.result_group(scene, compat.active_strip(scene), with_source=self.with_source)
+        for strip in compat.all_strips(scene.sequence_editor):
+            strip.select = False
+        for strip in group:
+            strip.select = True
+        result = next((s for s in group if s.get(js.ROLE_PROPERTY) == "result"), None)
+        if result is not None:
+            scene.sequence_editor.active_strip = result
+        self.report({"INFO"}, f"VToonify: selected {len(group)} strips")
         return {"FINISHED"}

@@ -67,6 +67,15 @@ def _versions_row(layout, strip) -> None:
     row.operator("sequencer.vtoonify_versions_purge", text="", icon="TRASH")
 
 
+def _cryptomatte_row(layout, settings, output_format: str, width: int) -> None:
+    """Cryptomatte under Mattes: usable with mattes on and EXR output, else greyed with the reason."""
+    row = layout.row()
+    row.enabled = settings.mattes
+    row.prop(settings, "cryptomatte")
+    if settings.cryptomatte and settings.mattes and output_format != "exr":
+        _lines(layout, "Cryptomatte needs EXR: set Format to EXR in the add-on preferences", width, icon="ERROR")
+
+
 class VTOON_PT_stylize(bpy.types.Panel):
     bl_space_type = "SEQUENCE_EDITOR"
     bl_region_type = "UI"
@@ -84,7 +93,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
         width = context.region.width if context.region is not None else 300
         settings = scene.vtoonify
         _engine_box(layout, context, settings, width)
-        strip = compat.active_strip(scene)
+        strip = stylize.shown_result(compat.active_strip(scene))
         is_result = strip is not None and bool(strip.get(js.SOURCE_PROPERTY))
         source = stylize.render_source(strip) if strip is not None and not is_result else None
         if strip is None or (not is_result and (source is None or source.type not in {"MOVIE", "IMAGE"})):
@@ -97,6 +106,8 @@ class VTOON_PT_stylize(bpy.types.Panel):
                 box = layout.box()
                 box.label(text=f"{stored.get('backend')} / {stored.get('style')} #{stored.get('style_id')}, "
                                f"degree {stored.get('degree')}")
+                if strip.get(js.LABEL_PROPERTY):
+                    _lines(box, str(strip[js.LABEL_PROPERTY]), width, icon="TIME")
             _versions_row(layout, strip)
         elif source is not strip:
             layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
@@ -108,13 +119,16 @@ class VTOON_PT_stylize(bpy.types.Panel):
         col.prop(settings, "degree", slider=True)
         col.prop(settings, "color_transfer")
         col.prop(settings, "mattes")
+        _cryptomatte_row(col, settings, get_preferences(context).output_format, width)
+        col.prop(settings, "group_meta")
         col.prop(settings, "output_space")
+        col.prop(settings, "faces", expand=True)
         row = layout.row(align=True)
         if wm.vtoonify_running:
             _progress(row, wm)
-            layout.operator("sequencer.vtoonify_cancel", icon="CANCEL")
+            layout.operator("sequencer.vtoonify_cancel", icon="CANCEL", text="Cancel (Esc)")
         else:
-            row.operator("sequencer.vtoonify_stylize", icon="RENDER_ANIMATION")
+            row.operator("sequencer.vtoonify_stylize", icon="RENDER_ANIMATION", text="Stylize")
             row.operator("sequencer.vtoonify_preview", icon="IMAGE_DATA", text="Preview")
         if wm.vtoonify_status:
             _lines(layout, wm.vtoonify_status, width)

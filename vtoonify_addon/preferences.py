@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from .compat import blend_relative_path_options
 from .core.engine_link import EngineLaunchSettings
@@ -26,6 +26,11 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
                              description="Start the engine when none is running. An engine started this way "
                                          "belongs to the add-on: it is shut down when the add-on is disabled "
                                          "or Blender quits")
+    idle_timeout_min: FloatProperty(name="Idle Timeout (min)", default=15.0, min=0.0, soft_max=240.0, step=100,
+                                    precision=1,
+                                    description="An engine the add-on starts exits after this many minutes with "
+                                                "no job, preview or client (0 = only when Blender quits or the "
+                                                "add-on is disabled). Sent as `engine serve --idle-timeout`")
     models_dir: StringProperty(name="Models Folder", subtype="DIR_PATH", default="", options=_RELATIVE,
                                description="Folder with the VToonify model files; empty = engine default")
     output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default="//vtoonify/", options=_RELATIVE,
@@ -44,13 +49,15 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
             engine_root=bpy.path.abspath(self.engine_root) if self.engine_root else "",
             connection_file=bpy.path.abspath(self.connection_file) if self.connection_file else "",
             auto_start=self.auto_start,
+            idle_timeout_s=round(60.0 * self.idle_timeout_min, 3),
             models_dir=bpy.path.abspath(self.models_dir) if self.models_dir else "")
 
     def draw(self, context):
         layout = self.layout
         box = layout.box()
         box.label(text="Engine")
-        for name in ("engine_python", "engine_args", "engine_root", "connection_file", "auto_start", "models_dir"):
+        for name in ("engine_python", "engine_args", "engine_root", "connection_file", "auto_start",
+                     "idle_timeout_min", "models_dir"):
             box.prop(self, name)
         box.label(text="An auto-started engine stops when the add-on is disabled or Blender quits", icon="INFO")
         box = layout.box()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import bpy
+from bpy.app.handlers import persistent
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from . import engine_client, engines
 from .core.job_settings import StylizeOptions
 from .core.style_choices import style_items
+from .core.style_migration import LEGACY_KEY, style_to_keep
 
 STYLES = engine_client.shared_catalog().STYLE_FAMILIES
 """Every official family: the Style menu's entries while no engine has answered ``capabilities``."""
@@ -22,7 +24,7 @@ def _style_enum_items(settings) -> list:
     plus the chosen style when it is not among them. Numbered by position (get/set below use it)."""
     status = engines.last_status()
     installed = status.installed if status is not None and status.running else None
-    items = style_items(installed, STYLES, settings.style_name if settings is not None else "")
+    items = style_items(installed, STYLES, chosen_style(settings) if settings is not None else "")
     numbered = tuple((ident, label, desc, index) for index, (ident, label, desc) in enumerate(items))
     return _STYLE_ITEMS.setdefault(numbered, list(numbered))
 
@@ -31,9 +33,35 @@ def _style_items_callback(self, _context):
     return _style_enum_items(self)
 
 
+def chosen_style(settings) -> str:
+    """The scene's style: ``style_name``, or in a .blend saved before it existed the old Style enum's
+    value (read only: drawing may not write; ``migrate_legacy_style`` stores it on load)."""
+    return style_to_keep(settings.is_property_set("style_name"), settings.style_name,
+                         settings.get(LEGACY_KEY), STYLES)
+
+
+def migrate_legacy_style(settings) -> bool:
+    """Store an old file's Style choice in ``style_name`` and drop the old value; True when it did."""
+    if settings.get(LEGACY_KEY) is None:
+        return False
+    settings.style_name = chosen_style(settings)
+    del settings[LEGACY_KEY]
+    return True
+
+
+@persistent
+def migrate_loaded_file(_filepath="") -> None:
+    """``load_post`` handler: every scene of the file just opened keeps the style it was saved with."""
+    for scene in bpy.data.scenes:
+        settings = getattr(scene, "vtoonify", None)
+        if settings is not None:
+            migrate_legacy_style(settings)
+
+
 def _get_style(self) -> int:
+    chosen = chosen_style(self)
     for ident, _label, _desc, number in _style_enum_items(self):
-        if ident == self.style_name:
+        if ident == chosen:
             return number
     return 0
 
@@ -63,7 +91,21 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
     color_transfer: BoolProperty(name="Colour Transfer", default=False,
                                  description="Take the exemplar's colours too, not only its structure")
     mattes: BoolProperty(name="Mattes", default=False,
-                         description="Also write face-parsing mattes as muted strips above the result")
+                         description="Also write face-parsing mattes as muted strips stacked right above "
+                                     "the result")
+    cryptomatte: BoolProperty(name="Cryptomatte", default=False,
+                              description="Also write the mattes as Cryptomatte layers (CryptoFace, objects "
+                                          "face/<class>) into the EXR frames, for picking in the compositor. "
+                                          "Needs Mattes and the EXR format (add-on preferences)")
+    faces: EnumProperty(
+        name="Faces", default="one",
+        items=(("one", "One", "The face the official VToonify picks (the last one dlib finds)"),
+               ("all", "All", "Every face of the shot, each tracked with its own crop, style code and mattes "
+                              "(Plate output only)")),
+        description="Which faces of the shot are stylized")
+    group_meta: BoolProperty(name="Group in Meta Strip", default=False,
+                             description="Lay the result and its matte strips in one meta strip, so they move, "
+                                         "trim and mute as one (Tab opens it). Registration is unchanged")
     output_space: EnumProperty(
         name="Output Space", default="plate",
         items=(("plate", "Plate", "Stylized face placed back over the full frame"),
@@ -71,14 +113,16 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
         description="Where the stylized face lands")
 
     def options(self, output_format: str, mattes_default: bool, models_dir: str) -> StylizeOptions:
-        return StylizeOptions(backend=self.backend, style=self.style_name, style_id=self.style_id,
+        return StylizeOptions(backend=self.backend, style=chosen_style(self), style_id=self.style_id,
                               degree=self.degree, color_transfer=self.color_transfer,
                               format=output_format, mattes=self.mattes or mattes_default,
+                              cryptomatte=self.cryptomatte, faces=self.faces,
                               output_space=self.output_space, models_dir=models_dir or None)
 
 
 def register_properties() -> None:
     bpy.types.Scene.vtoonify = PointerProperty(type=VToonifySceneSettings)
+    bpy.app.handlers.load_post.append(migrate_loaded_file)
     wm = bpy.types.WindowManager
     wm.vtoonify_running = BoolProperty(default=False, options={"SKIP_SAVE"})
     wm.vtoonify_cancel_requested = BoolProperty(default=False, options={"SKIP_SAVE"})
@@ -91,6 +135,8 @@ def register_properties() -> None:
 
 
 def unregister_properties() -> None:
+    if migrate_loaded_file in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(migrate_loaded_file)
     for owner, name in ((bpy.types.Scene, "vtoonify"), (bpy.types.WindowManager, "vtoonify_running"),
                         (bpy.types.WindowManager, "vtoonify_cancel_requested"),
                         (bpy.types.WindowManager, "vtoonify_progress"),

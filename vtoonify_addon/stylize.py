@@ -31,7 +31,7 @@ from .core.output_versions import (
     version_dir,
     version_number,
 )
-from .core.result_plan import free_channel, missing_files, plan_result_strips
+from .core.result_plan import free_channel, missing_files, plan_result_strips, result_channels
 from .core.sequence_files import pattern_from_file
 
 __all__ = ("PolledJob", "apply_result", "finish_job", "prepare_job", "run_job", "stylize_strip")
@@ -59,6 +59,8 @@ class PreparedJob:
     frame_start: int
     output_dir: str
     """This job's own version folder (``.../<stem>/v003``): nothing else writes there."""
+    group_meta: bool = False
+    """Lay the result and its mattes in one meta strip (kept once made: re-renders refill it)."""
 
 
 def content_length(strip) -> int:
@@ -159,14 +161,15 @@ def output_folder(root: str, stem: str) -> str:
     return os.path.join(os.path.abspath(bpy.path.abspath(root)), stem)
 
 
-def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem: str | None = None) -> PreparedJob:
+def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem: str | None = None,
+                group_meta: bool = False) -> PreparedJob:
     """Everything the engine needs for the strip's visible range, with the output folder noted."""
     source, numbers, start_number = strip_source(scene, strip)
     stem = stem or js.safe_stem(strip.name)
     out_dir = next_version_dir(output_folder(output_root, stem))
     settings = js.build_job_settings(source, out_dir, range_text(numbers), options, stem,
                                      start_number=start_number if strip.type == "MOVIE" else 1)
-    return PreparedJob(settings, tuple(numbers), visible_range(strip)[0], out_dir)
+    return PreparedJob(settings, tuple(numbers), visible_range(strip)[0], out_dir, group_meta)
 
 
 def discard_partial_output(prepared: PreparedJob) -> bool:
@@ -236,13 +239,15 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
 
     A re-render updates the existing result strip in place (keeping the artist's edits on it)."""
     editor = scene.sequence_editor
-    strips = compat.container_of(editor, source_strip)
+    outer = compat.container_of(editor, source_strip)
     source_name = source_strip.name
     plans = plan_result_strips(result, list(prepared.source_numbers), prepared.frame_start, 0, "check")
     missing = missing_files(plans[:1])
     if missing:
         raise StripError(f"the engine reported success but {len(missing)} output file(s) are missing, "
                          f"e.g. {missing[0]}", "check the engine log and the output folder")
+    group = group_meta_of(outer, source_name)
+    strips = compat.meta_strips(group) if group is not None else outer
     previous = _strips_of_source(strips, source_name)
     old_result = next((s for s in previous if s.get(js.ROLE_PROPERTY) == "result"), None)
     old_mattes = [s for s in previous if s is not old_result]
@@ -250,12 +255,11 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     old_names = {s.name for s in old_mattes}
     others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips
               if s.name not in old_names and s is not old_result]
-    if old_result is not None:
-        channel = old_result.channel
-    else:
-        channel = free_channel(others, start, end, lowest=source_strip.channel + 1)
+    matte_count = len(result.get("matte_patterns") or {})
+    channel, matte_channel = result_channels(others, start, end, source_strip.channel + 1, matte_count,
+                                             old_result.channel if old_result is not None else None)
     name = old_result.name if old_result is not None else f"{source_name}.vtoonify"
-    plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name)
+    plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name, matte_channel)
     settings_json = js.settings_to_json(prepared.settings)
     if old_result is None:
         created = strips.new_image(name, os.path.join(plans[0].directory, plans[0].files[0]), channel, start)
@@ -271,13 +275,11 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     main[js.SOURCE_PROPERTY] = source_name
     main[js.ROLE_PROPERTY] = "result"
     main[js.SETTINGS_PROPERTY] = settings_json
+    _label_result(main, js.result_label(result, prepared.settings))
     for strip in old_mattes:
         strips.remove(strip)
-    taken = [(main.channel, start, end)] + others
     for plan in plans[1:]:
-        matte_channel = free_channel(taken, start, end, lowest=main.channel + 1)
-        taken.append((matte_channel, start, end))
-        matte = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), matte_channel, start)
+        matte = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), plan.channel, start)
         for filename in plan.files[1:]:
             matte.elements.append(filename)
         matte.directory = _portable_dir(plan.directory)
@@ -287,10 +289,62 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
         matte[js.SOURCE_PROPERTY] = source_name
         matte[js.ROLE_PROPERTY] = plan.role
         matte[js.SETTINGS_PROPERTY] = settings_json
+    if group is None and prepared.group_meta:
+        mattes = [s for s in strips if s.get(js.SOURCE_PROPERTY) == source_name and s.name != main.name]
+        group = _make_group(outer, source_name, [main, *mattes], start)
+    if group is not None:
+        _fit_group(group, start, end)
     return main
 
 
+def shown_result(strip):
+    """The result strip a group meta holds, else ``strip`` itself: a selected group stands for its result
+    (the panel shows its settings and versions; Stylize re-renders it)."""
+    if strip is not None and strip.type == "META" and strip.get(js.GROUP_PROPERTY):
+        return next((s for s in compat.meta_strips(strip) if s.get(js.ROLE_PROPERTY) == "result"), strip)
+    return strip
+
+
+def group_meta_of(strips, source_name: str):
+    """The meta strip grouping ``source_name``'s result and mattes in ``strips``, or None."""
+    return next((s for s in strips if s.type == "META" and s.get(js.GROUP_PROPERTY) == source_name), None)
+
+
+def _make_group(strips, source_name: str, members: list, start: int):
+    """One meta strip on the result's channel holding the result and its mattes (channels kept inside),
+    named ``<result>.group``: the editor moves, trims or mutes them as one strip."""
+    channel, name = members[0].channel, f"{members[0].name}.group"
+    meta = strips.new_meta(name, max(s.channel for s in members) + 1, start)
+    for member in members:
+        member.move_to_meta(meta)
+    meta.channel = channel  # the members left their channels free
+    meta.blend_type = "ALPHA_OVER"
+    meta[js.GROUP_PROPERTY] = source_name
+    meta.select = False
+    return meta
+
+
+def _fit_group(meta, start: int, end: int) -> None:
+    """The group meta shows exactly the result's frames (a new meta keeps its first length until a
+    handle moves: the far handle first, so the range never becomes empty)."""
+    if end > meta.frame_final_end:
+        meta.frame_final_end = end
+        meta.frame_final_start = start
+    else:
+        meta.frame_final_start = start
+        meta.frame_final_end = end
+
+
 _NON_COLOUR = "Non-Color"
+
+
+def _label_result(strip, label: str) -> None:
+    """What the panel shows for a result beyond its settings: the source's start timecode (the frames
+    carry it per frame; Blender's sequencer does not read it) and whether Cryptomatte layers are in."""
+    if label:
+        strip[js.LABEL_PROPERTY] = label
+    elif js.LABEL_PROPERTY in strip:
+        del strip[js.LABEL_PROPERTY]
 
 
 PREVIEW_ROLE = "preview"
@@ -315,6 +369,21 @@ def show_preview_strip(scene, source, path: str, frame: int):
         strip.crop.min_x = source.crop.min_x + visible // 2
     strip.select = False
     return strip
+
+
+def result_group(scene, strip, with_source: bool = False) -> list:
+    """The strips of ``strip``'s VToonify result: the result and its mattes (their channel block),
+    plus the source strip when asked; ``strip`` may be any of them. Empty when there is no result."""
+    if strip is None or scene.sequence_editor is None:
+        return []
+    source_name = strip.get(js.SOURCE_PROPERTY) or strip.get(js.GROUP_PROPERTY) or strip.name
+    every = compat.all_strips(scene.sequence_editor)
+    group = [s for s in every if (s.get(js.SOURCE_PROPERTY) or s.get(js.GROUP_PROPERTY)) == source_name
+             and s.get(js.ROLE_PROPERTY) != PREVIEW_ROLE]
+    source = every.get(source_name)
+    if group and with_source and source is not None:
+        group.insert(0, source)
+    return group
 
 
 def _version_strips(scene, strip) -> list:
@@ -391,6 +460,7 @@ def stylize_strip(scene, strip, settings, client, progress=None):
     if strip is None:
         raise StripError("the meta strip shows no movie or image strip", "select a movie or image strip")
     options = js.StylizeOptions.from_dict(settings)
-    prepared = prepare_job(scene, strip, options, settings.get("output", "//vtoonify/"), settings.get("name"))
+    prepared = prepare_job(scene, strip, options, settings.get("output", "//vtoonify/"), settings.get("name"),
+                           group_meta=bool(settings.get("group_meta")))
     tracker = run_job(client, api, prepared.settings, progress=progress)
     return finish_job(scene, strip, prepared, tracker, api)

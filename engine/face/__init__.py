@@ -10,6 +10,7 @@ from engine.face.landmarks import (
     FaceLandmarker,
     default_landmarker,
     find_landmarks,
+    locate_all_faces,
     locate_faces,
     several_faces_warning,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "face_quad",
     "find_landmarks",
     "landmark_mattes",
+    "locate_all_faces",
     "locate_faces",
     "num_preblurs",
     "plan_alignment",

@@ -86,6 +86,16 @@ class FaceLandmarker:
         shape = self._predictor(img, faces[len(faces) - 1])  # official keeps the LAST face
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.int64), boxes  # [68,2]
 
+    def locate_all(self, rgb_uint8_hwc: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+        """Every face as (box (left, top, right, bottom), 68x2 int64 landmarks), in detection order."""
+        img = _as_dlib_image(rgb_uint8_hwc)
+        found = []
+        for face in self._detector(img, DETECTOR_UPSAMPLE):
+            shape = self._predictor(img, face)
+            box = (int(face.left()), int(face.top()), int(face.right()), int(face.bottom()))
+            found.append((box, np.array([[p.x, p.y] for p in shape.parts()], dtype=np.int64)))
+        return found
+
     def __call__(self, rgb_uint8_hwc: np.ndarray) -> np.ndarray | None:
         """68x2 int64 ``[x, y]`` pixel positions of the last detected face, or None if no face."""
         return self.locate(rgb_uint8_hwc)[0]
@@ -109,6 +119,11 @@ def default_landmarker() -> FaceLandmarker:
 def locate_faces(rgb_uint8_hwc: np.ndarray, landmarker: FaceLandmarker | None = None):
     """(landmarks of the face used or None, every face box): see ``FaceLandmarker.locate``."""
     return (landmarker or default_landmarker()).locate(rgb_uint8_hwc)
+
+
+def locate_all_faces(rgb_uint8_hwc: np.ndarray, landmarker: FaceLandmarker | None = None):
+    """Every face's (box, landmarks): see ``FaceLandmarker.locate_all``."""
+    return (landmarker or default_landmarker()).locate_all(rgb_uint8_hwc)
 
 
 def several_faces_warning(frame: int, boxes: list[tuple[int, int, int, int]]) -> str | None:

@@ -155,3 +155,16 @@ def cryptomatte_layers(mattes: dict[str, np.ndarray], alpha: np.ndarray, type_na
     pairs = encode_ranks(coverage, ids, ranks)
     channels = {name: pairs[:, :, i] for i, name in enumerate(channel_names(type_name, ranks))}
     return channels, header(type_name, names)
+
+
+def coverage_layers(coverage: dict[str, np.ndarray], type_name: str = TYPE_NAME, ranks: int = RANKS
+                    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Named coverage planes [H, W] (one object each, e.g. ``face01``, ``face02``) -> (channels, header).
+
+    Used for several faces per shot: one id per person, so a comp picks each face with one click."""
+    names = list(coverage)
+    stack = np.stack([np.clip(np.asarray(coverage[n], np.float32), 0.0, 1.0) for n in names])
+    ids = np.array([object_id(name) for name in names], np.float32)
+    pairs = encode_ranks(stack, ids, ranks)
+    channels = {name: pairs[:, :, i] for i, name in enumerate(channel_names(type_name, ranks))}
+    return channels, header(type_name, names)

@@ -21,6 +21,39 @@ from engine.io.colour import float_to_srgb, quantise_uint8, uint16_to_uint8
 from engine.io.files import require_regular_file
 
 _FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
+MAX_IMAGE_PIXELS = 1 << 28
+"""Largest display or data window read (268 M pixels, e.g. 16384x16384). The header is checked first:
+a 200-byte EXR may claim a 1M x 1M display window, which reading would try to allocate (6 TB)."""
+MAX_IMAGE_VALUES = 1 << 30
+"""Largest width x height x channels read (4 GiB as float): many-channel EXRs are read whole."""
+
+
+def _check_header(spec: oiio.ImageSpec, path) -> None:
+    """InputError for a header whose windows or channel count are absurd, before any pixel is allocated."""
+    for what, w, h in (("display window", spec.full_width, spec.full_height), ("data window", spec.width, spec.height)):
+        if w <= 0 or h <= 0 or w * h > MAX_IMAGE_PIXELS:
+            raise InputError(f"image {path} declares a {w}x{h} {what}, beyond the {MAX_IMAGE_PIXELS:,} pixels "
+                             "the engine reads (a damaged or hostile header)",
+                             "re-export the image, or crop/scale it below 16384x16384")
+    if spec.width * spec.height * max(spec.nchannels, 1) * max(spec.depth, 1) > MAX_IMAGE_VALUES:
+        raise InputError(f"image {path} holds {spec.nchannels} channels of {spec.width}x{spec.height}"
+                         + (f"x{spec.depth}" if spec.depth > 1 else "") + ", too much to read as one frame",
+                         "write the plate with its colour channels only (RGB or RGBA)")
+
+
+def _read_header(path) -> oiio.ImageSpec:
+    """The checked header of ``path`` (a regular file), without reading pixels."""
+    require_regular_file(path)
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise InputError(f"cannot read image {path}: {oiio.geterror().strip()}",
+                         "check the file is a complete EXR/PNG/JPG/TIFF image")
+    try:
+        spec = inp.spec()
+        _check_header(spec, path)
+        return spec
+    finally:
+        inp.close()
 
 
 def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
@@ -28,7 +61,7 @@ def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{p} is a folder, not an image", "give an image file or a sequence pattern")
-    require_regular_file(p)
+    _read_header(p)  # sizes checked before ImageBuf allocates anything
     # Ask for alpha as stored: OIIO would otherwise premultiply PNG/TIFF colour by alpha on read.
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)
@@ -75,19 +108,11 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 def display_window(path: str | os.PathLike) -> tuple[int, int, int, int]:
     """(x, y, W, H) of the display window, read from the header only (x, y are 0 except for EXR plates
     with overscan or a moved origin; W, H are swapped for EXIF-rotated photos as ``read_rgb8`` turns them)."""
-    require_regular_file(path)
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        raise InputError(f"cannot read image {path}: {oiio.geterror().strip()}",
-                         "check the file is a complete EXR/PNG/JPG/TIFF image")
-    try:
-        spec = inp.spec()
-        width, height = int(spec.full_width), int(spec.full_height)
-        if spec.format.basetype not in _FLOAT_TYPES and spec.getattribute("Orientation") in (5, 6, 7, 8):
-            width, height = height, width  # read_rgb8 applies the 90-degree EXIF rotation
-        return int(spec.full_x), int(spec.full_y), width, height
-    finally:
-        inp.close()
+    spec = _read_header(path)
+    width, height = int(spec.full_width), int(spec.full_height)
+    if spec.format.basetype not in _FLOAT_TYPES and spec.getattribute("Orientation") in (5, 6, 7, 8):
+        width, height = height, width  # read_rgb8 applies the 90-degree EXIF rotation
+    return int(spec.full_x), int(spec.full_y), width, height
 
 
 def _to_three_channels(pixels: np.ndarray) -> np.ndarray:

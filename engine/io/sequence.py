@@ -129,9 +129,12 @@ class SequenceSource(FrameSource):
                     f"(missing: {describe_numbers(self.missing_frames)})",
                     "render the missing frames upstream or choose a range without gaps")
             raise self._out_of_range(number)
-        rgb = read_rgb8(self._files[number])
-        if (rgb.shape[1], rgb.shape[0]) != self.size:
-            raise InputError(f"frame {number} of {self.path_pattern} is {rgb.shape[1]}x{rgb.shape[0]} "
+        # The header first: a member that claims another (maybe huge) size is refused before decoding.
+        width, height = display_window(self._files[number])[2:]
+        rgb = read_rgb8(self._files[number]) if (width, height) == self.size else None
+        if rgb is None or (rgb.shape[1], rgb.shape[0]) != self.size:
+            width, height = (width, height) if rgb is None else (rgb.shape[1], rgb.shape[0])
+            raise InputError(f"frame {number} of {self.path_pattern} is {width}x{height} "
                              f"but the sequence is {self.size[0]}x{self.size[1]}",
                              "make every frame of the sequence the same resolution")
         return rgb

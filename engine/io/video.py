@@ -75,6 +75,8 @@ class _FrameIndex:
 
 def _open_container(path: Path) -> av.container.InputContainer:
     require_regular_file(path)  # av.open on a FIFO or device would block forever
+    if path.stat().st_size == 0:
+        raise InputError(f"video {path} is empty (0 bytes)", "re-copy or re-export it: the copy or download failed")
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -198,6 +200,12 @@ def number_by_time(pts: list[int], time_base: float | None, rate: float | None,
     return indices
 
 
+MAX_MISSING_FRAMES = 100_000
+"""Most frames a file may lack (holes, a missing tail) before its numbers are distrusted. A header
+claiming 2^31 frames or a timestamp 50 years in would otherwise be enumerated frame by frame (a hang
+and gigabytes from a 1 KB file); such files are numbered in presentation order instead."""
+
+
 def _with_numbers(index: _FrameIndex, path: Path) -> _FrameIndex:
     """Number the frames of ``index`` by timestamp and list the frames that are missing."""
     in_order = dataclasses.replace(index, indices=tuple(range(len(index.pts))))
@@ -205,11 +213,12 @@ def _with_numbers(index: _FrameIndex, path: Path) -> _FrameIndex:
         return in_order
     time_base, rate, start, duration = _stream_timing(path)
     indices = number_by_time(index.pts, time_base, rate, start)
-    if indices is None:
+    if indices is None or indices[-1] + 1 - len(indices) > MAX_MISSING_FRAMES:
         return in_order
-    total = max(indices[-1] + 1, index.expected_frames if index.truncated else 0)
+    most = indices[-1] + 1 + MAX_MISSING_FRAMES
+    total = max(indices[-1] + 1, min(index.expected_frames, most) if index.truncated else 0)
     if index.truncated and duration and rate:
-        total = max(total, min(round(duration * rate), indices[-1] + 1 + 100_000))
+        total = max(total, min(round(duration * rate), most))
     have = set(indices)
     damaged = tuple(i for i in range(total) if i not in have)
     return dataclasses.replace(index, indices=tuple(indices), damaged=damaged,

@@ -71,40 +71,47 @@ class ClassicBackend:
     def describe_style(self) -> dict:
         return {"family": "classic", "backbone": "none", "note": "non-neural OpenCV toon look"}
 
-    def style_code(self, rgb, landmarks, crop):
+    def style_code(self, rgb, landmarks, crop, several: bool = False):
         return None
 
     def prepare(self, analysis, wplus) -> None:
-        crop = analysis.crop_params()
-        sx, sy = crop.w / analysis.source_size[0], crop.h / analysis.source_size[1]
-        points = np.asarray(analysis.landmarks, np.float64)
-        self.shot_landmarks = np.stack([points[:, 0] * sx - crop.left, points[:, 1] * sy - crop.top], 1)
+        faces = analysis.faces or ({"landmarks": analysis.landmarks, "crop": analysis.crop},)
+        self.face_landmarks = [_crop_space(f["landmarks"], analysis.face_crops()[i], analysis.source_size)
+                               for i, f in enumerate(faces)]
+        self.shot_landmarks = self.face_landmarks[0]
+        self.several = bool(analysis.faces)
 
-    def crop_landmarks(self, crop: np.ndarray) -> np.ndarray:
+    def crop_landmarks(self, crop: np.ndarray, face: int = 0) -> np.ndarray:
         """Landmarks of this frame's face in crop pixels.
 
         dlib's detector needs a margin around a face, and a tight crop has none, so the crop is
         padded with black first; a frame where detection still fails uses the shot's landmarks.
+        With several faces the crop may show a neighbour: the face nearest the shot's is taken.
         """
         import cv2
 
-        from engine.face import find_landmarks
+        from engine.face import find_landmarks, locate_all_faces
+        from engine.face.tracks import nearest_landmarks
 
         pad = max(crop.shape[:2]) // 2
         padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-        found = find_landmarks(padded)
+        fallback = self.face_landmarks[face]
+        if getattr(self, "several", False):
+            found = nearest_landmarks(locate_all_faces(padded), fallback + pad)
+        else:
+            found = find_landmarks(padded)
         if found is None:
-            return self.shot_landmarks
+            return fallback
         return np.asarray(found, np.float64) - pad
 
     def batch_input(self, crops: list[np.ndarray], parsing=None, parse: bool = False):
         """What ``stylize_batch`` needs beyond the crops (nothing for the classic look)."""
         return None
 
-    def stylize_batch(self, batch, crops: list[np.ndarray]) -> list[Stylized]:
-        return self.stylize(crops)
+    def stylize_batch(self, batch, crops: list[np.ndarray], face: int = 0) -> list[Stylized]:
+        return self.stylize(crops, face=face)
 
-    def stylize(self, crops: list[np.ndarray], parsing=None) -> list[Stylized]:
+    def stylize(self, crops: list[np.ndarray], parsing=None, face: int = 0) -> list[Stylized]:
         from engine.face import landmark_mattes
 
         results = []
@@ -114,7 +121,7 @@ class ClassicBackend:
             if self.mattes:
                 h, w = rgb.shape[:2]
                 scale = w / crop.shape[1]
-                all_mattes = landmark_mattes(self.crop_landmarks(crop) * scale, (h, w))
+                all_mattes = landmark_mattes(self.crop_landmarks(crop, face) * scale, (h, w))
                 mattes = {n: all_mattes[n].astype(np.float32) for n in self.mattes if n in all_mattes}
             results.append(Stylized(rgb, mattes))
         return results
@@ -140,6 +147,8 @@ class VToonifyBackend:
         self.wplus: torch.Tensor | None = None
         self.net: torch.nn.Module | None = None
         """The shot's static network (``engine.models.static``), built in ``prepare``."""
+        self.nets: list[torch.nn.Module] = []
+        """One static network per face (``--faces all``); ``[self.net]`` for one face."""
         self.smoother = None
 
     @property
@@ -195,9 +204,12 @@ class VToonifyBackend:
             return encoder(x)
 
     @torch.no_grad()
-    def style_code(self, rgb: np.ndarray, landmarks, crop) -> torch.Tensor:
-        """W+ [1,18,512] for the shot: pSp of the aligned crop, exstyle mixed as style_transfer.py."""
-        from engine.face import find_landmarks, scale_and_crop
+    def style_code(self, rgb: np.ndarray, landmarks, crop, several: bool = False) -> torch.Tensor:
+        """W+ [1,18,512] for the shot: pSp of the aligned crop, exstyle mixed as style_transfer.py.
+
+        ``several``: the crop may show a neighbour's face too; the one nearest ``landmarks`` is aligned."""
+        from engine.face import find_landmarks, locate_all_faces, scale_and_crop
+        from engine.face.tracks import nearest_landmarks
 
         net = self.vtoonify
         exstyle = None
@@ -214,11 +226,13 @@ class VToonifyBackend:
             if self.config.color_transfer:
                 return exstyle  # all 18 latents from the exemplar: the face code does not matter
         cropped = scale_and_crop(rgb, crop)
-        crop_landmarks = find_landmarks(cropped)
+        mapped = _crop_space(landmarks, crop, (rgb.shape[1], rgb.shape[0]))
+        if several:
+            crop_landmarks = nearest_landmarks(locate_all_faces(cropped), mapped)
+        else:
+            crop_landmarks = find_landmarks(cropped)
         if crop_landmarks is None:  # the detector can miss at the new scale; map the frame's landmarks
-            sx, sy = crop.w / rgb.shape[1], crop.h / rgb.shape[0]
-            crop_landmarks = np.stack([np.asarray(landmarks)[:, 0] * sx - crop.left,
-                                       np.asarray(landmarks)[:, 1] * sy - crop.top], 1).round().astype(int)
+            crop_landmarks = mapped.round().astype(int)
         wplus = net.zplus2wplus(self._encode_face(cropped, crop_landmarks))
         if exstyle is not None:
             wplus[:, :7] = exstyle[:, :7]
@@ -228,12 +242,18 @@ class VToonifyBackend:
         """Fold the shot's style into its static network; the pSp encoder (1 GB) is not needed again."""
         from engine.models import static_vtoonify
 
-        if wplus is None:
+        codes = wplus if isinstance(wplus, list) else [wplus]
+        if not codes or any(code is None for code in codes):
             raise ModelFileError("the job sidecar has no style code", "render again without --resume")
-        self.wplus = wplus.to(self.device).float()
         self.cache.release("encoder")
+        self.nets = []
         with device_memory_errors(self.device):
-            self.net = static_vtoonify(self.vtoonify, self.wplus, d_s=self.config.degree, precision=self.precision)
+            for code in codes:  # one folded network per face, built once per job
+                self.wplus = code.to(self.device).float()
+                self.nets.append(static_vtoonify(self.vtoonify, self.wplus, d_s=self.config.degree,
+                                                 precision=self.precision))
+        self.wplus = codes[0].to(self.device).float()
+        self.net = self.nets[0]
 
     # -- per batch ------------------------------------------------------------------------------------
     def parsing(self, x: torch.Tensor) -> torch.Tensor:
@@ -255,19 +275,21 @@ class VToonifyBackend:
             return {"inputs": self.network_input(crops, parsing)}
         return {"parsing": parsing}
 
-    def stylize_batch(self, batch, crops: list[np.ndarray]) -> list[Stylized]:
-        """Stylize what ``batch_input`` prepared: the [B,22,h,w] network input, or the parsing (or None)."""
+    def stylize_batch(self, batch, crops: list[np.ndarray], face: int = 0) -> list[Stylized]:
+        """Stylize what ``batch_input`` prepared: the [B,22,h,w] network input, or the parsing (or None),
+        with face ``face``'s network (0 = the only one of a one-face job)."""
         with torch.inference_mode(), device_memory_errors(self.device):
             inputs = batch.get("inputs")
             if inputs is None:
                 inputs = self.network_input(crops, batch.get("parsing"))
-            y = tiled(self.net, inputs, strip_pixels=STRIP_PIXELS).clamp_(-1, 1)  # [B,3,4h,4w]
+            net = self.nets[face] if self.nets else self.net
+            y = tiled(net, inputs, strip_pixels=STRIP_PIXELS).clamp_(-1, 1)  # [B,3,4h,4w]
             rgb = y.add(1).mul_(0.5).permute(0, 2, 3, 1).float().cpu().numpy()
             mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
         return [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(crops))]
 
-    def stylize(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None) -> list[Stylized]:
-        return self.stylize_batch({"parsing": parsing}, crops)
+    def stylize(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None, face: int = 0) -> list[Stylized]:
+        return self.stylize_batch({"parsing": parsing}, crops, face)
 
     def _mattes(self, y: torch.Tensor) -> list[dict[str, np.ndarray]]:
         """Soft mattes of the *stylized* image, so they follow its (possibly deformed) features.
@@ -283,6 +305,13 @@ class VToonifyBackend:
         index = [PARSING_NAMES.index(n) for n in self.mattes]
         probs = probs[:, index].float().cpu().numpy()
         return [{n: np.ascontiguousarray(p[k]) for k, n in enumerate(self.mattes)} for p in probs]
+
+
+def _crop_space(landmarks, crop, source_size) -> np.ndarray:
+    """Source-pixel landmarks [68,2] -> float pixels of ``crop`` (resized frame, minus the crop offset)."""
+    sx, sy = crop.w / source_size[0], crop.h / source_size[1]
+    points = np.asarray(landmarks, np.float64)
+    return np.stack([points[:, 0] * sx - crop.left, points[:, 1] * sy - crop.top], 1)
 
 
 class device_memory_errors:

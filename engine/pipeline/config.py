@@ -17,6 +17,7 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
     DEFAULTS,
     DEVICES,
     EXR_COMPRESSIONS,
+    FACE_MODES,
     FORMATS,
     OUTPUT_SPACES,
     PNG_BITS,
@@ -25,6 +26,7 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
 )
 
 DATA_WINDOWS = ("face", "full")
+MAX_FACES_LIMIT = 32
 
 __all__ = ["BACKBONES", "BACKENDS", "DATA_WINDOWS", "DEVICES", "EXR_COMPRESSIONS", "FORMATS", "OUTPUT_SPACES",
            "RenderConfig"]
@@ -96,6 +98,11 @@ class RenderConfig:
     """Delete the frames of an earlier job with other settings in the output folder before rendering."""
     name: str | None = None
     """Output file stem; None = the source's stem."""
+    faces: str = "one"
+    """``one``: the last face dlib finds, as the official code; ``all``: every face of the shot, each
+    tracked with its own crop, style code, mattes and Cryptomatte id (``face01``, ``face02``, ...)."""
+    max_faces: int = 8
+    """With ``faces=all``: at most this many faces (those seen most often in the shot)."""
 
     def __post_init__(self) -> None:
         def check(ok: bool, what: str, fix: str) -> None:
@@ -124,6 +131,12 @@ class RenderConfig:
               "use --format exr, or drop --cryptomatte")
         check(not self.cryptomatte or self.mattes, "--cryptomatte encodes the face-parsing mattes",
               "add --mattes")
+        check(self.faces in FACE_MODES, f"unknown faces mode {self.faces!r}", f"use one of {', '.join(FACE_MODES)}")
+        check(1 <= int(self.max_faces) <= MAX_FACES_LIMIT, f"max faces {self.max_faces} is out of range",
+              f"use 1 to {MAX_FACES_LIMIT}")
+        check(self.faces == "one" or self.output_space == "plate",
+              "--faces all places every face over the plate; a crop output holds one face",
+              "use --output-space plate, or --faces one")
         check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
         check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
         check(int(self.style_id) >= 0, f"style id {self.style_id} is negative", "use 0 or more")

@@ -13,7 +13,7 @@ from engine.pipeline.frames import select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.placement import composite_over, place_rgba, plan_plate_placement
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import analyse_shot, job_device, job_key
+from engine.pipeline.shot import analyse_shot, resolved_job_key
 from engine.pipeline.writer import quantise
 
 
@@ -31,7 +31,7 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
     with open_source(config.source, config.start_number) as source:
         select_frames(str(frame), source.frame_numbers)
         backend, _ = make_backend(config, cache)
-        key = job_key(config, backend.name, backend.model_files(), job_device(backend, cache))
+        key = resolved_job_key(config, backend, cache)
         memo_key = ("preview-shot", key, os.path.getmtime(source.path_pattern)
                     if os.path.exists(source.path_pattern) else 0)
         if memo_key not in cache.memo:
@@ -39,9 +39,20 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
         analysis, wplus = cache.memo[memo_key]
         backend.prepare(analysis, wplus)
         plate = source.read(frame)
-        result = backend.stylize([scale_and_crop(plate, analysis.crop_params())])[0]
+        if analysis.faces:
+            results = [backend.stylize([scale_and_crop(plate, c)], face=i)[0]
+                       for i, c in enumerate(analysis.face_crops())]
+        else:
+            result = backend.stylize([scale_and_crop(plate, analysis.crop_params())])[0]
         stem = config.name or out.source_stem(source.path_pattern)
-    if config.output_space == "plate":
+    if analysis.faces:  # several faces are plate-space only (RenderConfig)
+        from engine.pipeline.multiface import composite_faces, union_placement
+
+        placements = [plan_plate_placement(c, tuple(analysis.source_size), 1.0, (r.rgb.shape[1], r.rgb.shape[0]))
+                      for c, r in zip(analysis.face_crops(), results)]
+        faces = composite_faces(analysis.face_names(), results, placements, ())
+        image = composite_over(faces.rgba, plate.astype(np.float32) / 255.0, union_placement(placements))
+    elif config.output_space == "plate":
         placement = plan_plate_placement(analysis.crop_params(), tuple(analysis.source_size), 1.0,
                                          (result.rgb.shape[1], result.rgb.shape[0]))
         image = composite_over(place_rgba(result.rgb, placement), plate.astype(np.float32) / 255.0, placement)

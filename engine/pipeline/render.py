@@ -20,7 +20,7 @@ from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import claim_job, job_device, job_key, sidecar_path
+from engine.pipeline.shot import claim_job, resolved_job_key, sidecar_path
 from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
@@ -171,9 +171,14 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
                                       backend.mattes, separate_mattes)
             out.check_no_clobber(naming, frames, source.files())
             out.clean_stale_temps(out_dir, stem)
-            key = job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
-                          backend.model_files(), job_device(backend, cache))
+            key = resolved_job_key(config, backend, cache)
             with claim_job(config, source, backend, key, out_dir, stem, cancel) as (analysis, wplus, analysed):
+                if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
+                    from engine.pipeline.multiface import face_matte_names
+
+                    naming = dataclasses.replace(naming, mattes=face_matte_names(analysis.face_names(),
+                                                                                 tuple(backend.mattes)))
+                    out.check_no_clobber(naming, frames, source.files())
                 for message in analysis.warnings:
                     warnings.append(message)
                     _emit(on_event, {"event": "warning", "message": message})
@@ -240,7 +245,9 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
 
     crop = writer.crop
     plan = BatchPlan(config, backend.name, cache.device, (crop.bottom - crop.top) * (crop.right - crop.left))
-    smoother = _make_smoother(config, backend, source, crop, cache)
+    face_crops = writer.crops  # one per face, in id order (a one-face job: just ``crop``)
+    several = bool(writer.face_names)
+    smoothers = [_make_smoother(config, backend, source, c, cache) for c in face_crops]
     parse_early = cache.device.type == "cuda"  # on a CPU both networks share the same cores
     stages = Stages()
     decoded, stylized = stages.queue(2), stages.queue(1)
@@ -255,18 +262,23 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             chunk = [next(reader) for _ in range(min(plan.size, len(todo) - position))]
             position += len(chunk)
             numbers = [n for n, _ in chunk]
-            crops = [scale_and_crop(rgb, crop) for _, rgb in chunk]
-            parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
-            batch = backend.batch_input(crops, parsing, parse=parse_early)
-            stages.put(decoded, (numbers, [plate for _, plate in chunk], crops, batch))
+            per_face = []
+            for face_crop, smoother in zip(face_crops, smoothers):
+                crops = [scale_and_crop(rgb, face_crop) for _, rgb in chunk]
+                parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
+                per_face.append((crops, backend.batch_input(crops, parsing, parse=parse_early)))
+            stages.put(decoded, (numbers, [plate for _, plate in chunk], per_face))
         stages.put(decoded, DONE)
 
     def write() -> None:
         while (item := stages.get(stylized)) is not DONE:
-            numbers, plates, results = item
-            for number, plate, result in zip(numbers, plates, results):
+            numbers, plates, face_results = item
+            for i, (number, plate) in enumerate(zip(numbers, plates)):
                 stages.check()
-                path = writer.write(number, result, plate)
+                if several:
+                    path = writer.write_faces(number, [results[i] for results in face_results], plate)
+                else:
+                    path = writer.write(number, face_results[0][i], plate)
                 progress["done"] += 1
                 _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
             done = progress["done"]
@@ -284,11 +296,14 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             item = stages.get(decoded)
             if item is DONE:
                 break
-            numbers, plates, crops, batch = item
-            results = backend.stylize_batch(batch, crops)
-            plan.measured(len(crops))
-            _check_cancel(cancel)
-            stages.put(stylized, (numbers, plates, results))
+            numbers, plates, per_face = item
+            face_results = []
+            for face, (crops, batch) in enumerate(per_face):
+                face_results.append(backend.stylize_batch(batch, crops, face) if several
+                                    else backend.stylize_batch(batch, crops))
+                _check_cancel(cancel)
+            plan.measured(len(numbers))
+            stages.put(stylized, (numbers, plates, face_results))
         stages.put(stylized, DONE)
         while any(t.is_alive() for t in stages._threads):  # the writer finishes the last batches
             _check_cancel(cancel)

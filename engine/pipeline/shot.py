@@ -26,6 +26,11 @@ from engine import __version__
 from engine.errors import ConfigError, InputError, NoFaceError
 
 SIDECAR_VERSION = 1
+FACES_SIDECAR_VERSION = 2
+"""Written when a job stylizes every face (``faces``); one-face sidecars stay version 1, byte for byte."""
+
+SAMPLED_FRAMES = 16
+"""With ``--faces all``: frames (from the first face frame to the last) searched for faces."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,24 @@ class ShotAnalysis:
     version: int = SIDECAR_VERSION
     timecode: dict | None = None
     """The source's start timecode (``SourceTimecode.to_dict()``), None when it has none."""
+    faces: tuple[dict, ...] = ()
+    """``--faces all``: one entry per face in id order (``id``, ``name``, ``frame``, ``box``,
+    ``landmarks``, ``crop``, ``preblurs``, ``style_code``, ``seen``); the fields above then repeat
+    face01's. Empty for one-face jobs (then not written at all)."""
 
     def crop_params(self):
         from engine.face import CropParams
 
         return CropParams.from_dict(self.crop)
+
+    def face_crops(self) -> list:
+        """Every stylized face's ``CropParams`` in id order (one entry for a one-face job)."""
+        from engine.face import CropParams
+
+        return [CropParams.from_dict(f["crop"]) for f in self.faces] if self.faces else [self.crop_params()]
+
+    def face_names(self) -> list[str]:
+        return [f["name"] for f in self.faces]
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -69,6 +87,10 @@ class ShotAnalysis:
         data["source_size"] = list(self.source_size)
         data["display_origin"] = list(self.display_origin)
         data["warnings"] = list(self.warnings)
+        if self.faces:
+            data["faces"] = [dict(f) for f in self.faces]
+        else:
+            del data["faces"]
         return data
 
     @classmethod
@@ -79,6 +101,10 @@ class ShotAnalysis:
         data["source_size"] = tuple(_int(v) for v in data["source_size"])
         data["display_origin"] = tuple(_int(v) for v in data.get("display_origin", (0, 0)))
         data["warnings"] = tuple(str(w) for w in data.get("warnings", ()))
+        faces = data.get("faces", ())
+        if not isinstance(faces, list | tuple) or not all(isinstance(f, dict) for f in faces):
+            raise TypeError("faces is not a list of objects")
+        data["faces"] = tuple(dict(f) for f in faces)
         return cls(**data)
 
 
@@ -91,13 +117,16 @@ def _int(value) -> int:
 def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | None:
     """Why a sidecar cannot be used for this source and job (None if it can): every value that sizes
     memory or names a file is checked, and the crop is recomputed from the landmarks."""
-    import numpy as np
-
-    from engine.face import crop_parameters, num_preblurs
-
     w, h = (int(v) for v in source.size)
-    if analysis.version != SIDECAR_VERSION:
+    wants_faces = getattr(config, "faces", "one") == "all"
+    if analysis.version != (FACES_SIDECAR_VERSION if wants_faces else SIDECAR_VERSION):
         return f"sidecar version {analysis.version!r}"
+    if wants_faces:
+        problem = _faces_problem(analysis, source, config, stem)
+        if problem is not None:
+            return problem
+    elif analysis.faces:
+        return "a one-face sidecar lists faces"
     if tuple(analysis.source_size) != (w, h):
         return f"source size {analysis.source_size} is not the plate's {w}x{h}"
     if analysis.face_frame not in set(source.frame_numbers):
@@ -105,7 +134,7 @@ def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | 
     if len(analysis.landmarks) != 68 or any(len(p) != 2 or not (-w <= p[0] <= 2 * w and -h <= p[1] <= 2 * h)
                                             for p in analysis.landmarks):
         return "landmarks are not 68 points on the plate"
-    if analysis.style_code not in (None, f"{stem}.vtoonify.style.pt"):
+    if analysis.style_code not in (None, style_code_name(stem, analysis.faces[0]["name"] if analysis.faces else None)):
         return f"style code file {analysis.style_code!r} is not this job's"
     if len(analysis.display_origin) != 2 or not all(abs(v) < 1 << 30 for v in analysis.display_origin):
         return "display window origin out of range"
@@ -115,13 +144,67 @@ def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | 
         return "warnings are not the engine's"
     if getattr(analysis, "timecode", None) is not None and not isinstance(analysis.timecode, dict):
         return "malformed timecode"
+    return _crop_problem(analysis.landmarks, analysis.crop, analysis.preblurs, (w, h), config)
+
+
+def _crop_problem(landmarks, crop_dict, preblurs, size: tuple[int, int], config) -> str | None:
+    """Why a stored crop does not follow from its landmarks (None when it does)."""
+    import numpy as np
+
+    from engine.face import crop_parameters, num_preblurs
+
+    w, h = size
     try:
-        crop = crop_parameters(np.array(analysis.landmarks, dtype=np.int64), (h, w), tuple(config.padding))
+        crop = crop_parameters(np.array(landmarks, dtype=np.int64), (h, w), tuple(config.padding))
     except Exception as exc:  # any failure means the landmarks are unusable
         return f"crop cannot be computed ({exc})"
-    if crop.to_dict() != analysis.crop or analysis.preblurs != num_preblurs(crop.scale):
+    if crop.to_dict() != crop_dict or preblurs != num_preblurs(crop.scale):
         return "crop does not follow from the landmarks"
     return None
+
+
+def _on_plate(points, w: int, h: int) -> bool:
+    return len(points) == 68 and all(isinstance(p, list | tuple) and len(p) == 2
+                                     and all(isinstance(v, int) and not isinstance(v, bool) for v in p)
+                                     and -w <= p[0] <= 2 * w and -h <= p[1] <= 2 * h for p in points)
+
+
+def _faces_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | None:
+    """Why a several-faces sidecar cannot be used (None if it can): ids, names, frames, crops, codes."""
+    w, h = (int(v) for v in source.size)
+    faces = analysis.faces
+    if not 1 <= len(faces) <= int(config.max_faces):
+        return f"{len(faces)} faces is not 1 to {config.max_faces}"
+    frames = set(source.frame_numbers)
+    for index, face in enumerate(faces, 1):
+        if face.get("id") != index or face.get("name") != face_name(index):
+            return f"face {index} has id {face.get('id')!r} / name {face.get('name')!r}"
+        if face.get("frame") not in frames:
+            return f"{face['name']}: frame {face.get('frame')!r} is not in the source"
+        if not _on_plate(face.get("landmarks", ()), w, h):
+            return f"{face['name']}: landmarks are not 68 points on the plate"
+        if face.get("style_code") not in (None, style_code_name(stem, face["name"])):
+            return f"{face['name']}: style code file {face.get('style_code')!r} is not this job's"
+        if not isinstance(face.get("crop"), dict):
+            return f"{face['name']}: malformed crop"
+        problem = _crop_problem(face["landmarks"], face["crop"], face.get("preblurs"), (w, h), config)
+        if problem is not None:
+            return f"{face['name']}: {problem}"
+    first = faces[0]
+    if (analysis.face_frame, [list(p) for p in analysis.landmarks], analysis.crop, analysis.style_code) != (
+            first["frame"], [list(p) for p in first["landmarks"]], first["crop"], first["style_code"]):
+        return "the shot's face is not face01"
+    return None
+
+
+def face_name(index: int) -> str:
+    """The name of face ``index`` (1-based) in mattes, Cryptomatte and file names: ``face01``."""
+    return f"face{index:02d}"
+
+
+def style_code_name(stem: str, face: str | None = None) -> str:
+    """File name of a style code in the output folder (one per face with ``--faces all``)."""
+    return f"{stem}.vtoonify.{face}.style.pt" if face else f"{stem}.vtoonify.style.pt"
 
 
 PIXEL_SETTINGS = ("backend", "backbone", "style", "style_id", "degree", "color_transfer", "exstyle_image",
@@ -142,9 +225,19 @@ def job_key(config, backend: str, model_files: dict[str, str], device: str = "cp
     settings["padding"] = list(config.padding)
     if getattr(config, "cryptomatte", False):  # only when set, so keys of earlier jobs stay the same
         settings["cryptomatte"] = True
+    if getattr(config, "faces", "one") != "one":  # likewise: one-face keys are those of earlier jobs
+        settings["faces"] = config.faces
+        settings["max_faces"] = int(config.max_faces)
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resolved_job_key(config, backend, cache) -> str:
+    """The job key of ``config`` run by ``backend``: with the precision the backend resolved ("auto" is
+    bf16 or fp32 by device), so the same pixels always get the same key (render, prepare, preview)."""
+    return job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
+                   backend.model_files(), job_device(backend, cache))
 
 
 def job_device(backend, cache) -> str:
@@ -255,6 +348,8 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
     The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None)."""
     from engine.face import crop_parameters, num_preblurs
 
+    if getattr(config, "faces", "one") == "all":
+        return analyse_faces(config, source, backend, key, out_dir, stem, cancel)
     face_frame, rgb, landmarks, notes = find_face_frame(source, cancel)
     h, w = rgb.shape[:2]
     crop = crop_parameters(landmarks, (h, w), tuple(config.padding))
@@ -282,6 +377,96 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         warnings=tuple(notes),
         timecode=_source_timecode_dict(source),
     ), wplus
+
+
+def find_face_tracks(source, max_faces: int, cancel=None):
+    """Every face of the shot: (kept ``FaceTrack``s in id order, warnings).
+
+    The first frame with a face is found as in the one-face analysis; from there ``SAMPLED_FRAMES``
+    frames spread to the shot's end are searched, so a face that enters later is found too."""
+    from engine.errors import JobCancelled
+    from engine.face import locate_all_faces
+    from engine.face.tracks import choose_tracks, link_tracks, sample_frames
+
+    numbers = list(source.frame_numbers)
+
+    def stop_if_cancelled() -> None:
+        if cancel is not None and cancel.is_set():
+            raise JobCancelled("job cancelled during shot analysis")
+
+    first = None
+    for number, rgb in source.read_many(numbers):
+        stop_if_cancelled()
+        found = locate_all_faces(rgb)
+        if found:
+            first = number
+            break
+    if first is None:
+        raise NoFaceError(
+            f"no face was found in any of the {len(numbers)} frames of {source.path_pattern}",
+            "use a shot where a face is visible and at least ~64 px between the eyes, or crop the plate")
+    detections = [(first, found)]
+    picks = sample_frames(numbers, numbers.index(first), SAMPLED_FRAMES)[1:]
+    for number, rgb in source.read_many(picks):
+        stop_if_cancelled()
+        detections.append((number, locate_all_faces(rgb)))
+    order = {n: i for i, n in enumerate(numbers)}
+    return choose_tracks(link_tracks(detections), max_faces, order)
+
+
+def analyse_faces(config, source, backend, key: str, out_dir: Path | None, stem: str,
+                  cancel=None) -> tuple[ShotAnalysis, list]:
+    """``--faces all``: every face's own fixed crop (from its first sighting, the official crop rule)
+    and style code; (analysis, [W+ or None per face])."""
+    from engine.face import crop_parameters, num_preblurs
+
+    tracks, notes = find_face_tracks(source, int(config.max_faces), cancel)
+    frames: dict[int, object] = {}
+    faces, codes = [], []
+    for track in tracks:
+        sight = track.first
+        if sight.frame not in frames:
+            frames[sight.frame] = source.read(sight.frame)
+        rgb = frames[sight.frame]
+        h, w = rgb.shape[:2]
+        crop = crop_parameters(sight.landmarks, (h, w), tuple(config.padding))
+        if crop.bottom - crop.top < 8 or crop.right - crop.left < 8:
+            notes.append(f"the face at x {sight.box[0]}-{sight.box[2]}, y {sight.box[1]}-{sight.box[3]} of "
+                         f"frame {sight.frame} leaves no usable crop: it is not stylized")
+            continue
+        name = face_name(len(faces) + 1)
+        wplus = backend.style_code(rgb, sight.landmarks, crop, several=True)
+        code_name = None
+        if wplus is not None and out_dir is not None:
+            code_name = style_code_name(stem, name)
+            _save_tensor_atomic(out_dir / code_name, wplus)
+        faces.append({"id": len(faces) + 1, "name": name, "frame": int(sight.frame),
+                      "box": [int(v) for v in sight.box], "landmarks": [[int(x), int(y)] for x, y in sight.landmarks],
+                      "crop": crop.to_dict(), "preblurs": num_preblurs(crop.scale), "style_code": code_name,
+                      "seen": len(track.sightings)})
+        codes.append(wplus)
+    if not faces:
+        raise InputError(f"no face of {source.path_pattern} leaves a usable crop",
+                         "check the plate: the faces must be inside the frame")
+    first = faces[0]
+    w, h = (int(v) for v in source.size)
+    return ShotAnalysis(
+        source=os.path.abspath(config.source),
+        source_size=(w, h),
+        face_frame=first["frame"],
+        landmarks=tuple(tuple(p) for p in first["landmarks"]),
+        crop=first["crop"],
+        preblurs=first["preblurs"],
+        backend=backend.name,
+        style=backend.describe_style(),
+        job_key=key,
+        style_code=first["style_code"],
+        display_origin=tuple(int(v) for v in getattr(source, "display_origin", (0, 0))),
+        warnings=tuple(notes),
+        version=FACES_SIDECAR_VERSION,
+        timecode=_source_timecode_dict(source),
+        faces=tuple(faces),
+    ), codes
 
 
 def _source_timecode_dict(source) -> dict | None:
@@ -375,6 +560,14 @@ def _reuse(existing: ShotAnalysis, source, config, out_dir: Path, stem: str):
     """(analysis, wplus) from a matching sidecar, or None when it or its style code fails the checks."""
     if sidecar_problem(existing, source, config, stem) is not None:
         return None
+    if existing.faces:
+        codes = []
+        for face in existing.faces:
+            code = _load_style_code(out_dir / face["style_code"]) if face["style_code"] else None
+            if face["style_code"] and code is None:
+                return None
+            codes.append(code)
+        return existing, codes, False
     wplus = None
     if existing.style_code:
         wplus = _load_style_code(out_dir / existing.style_code)

@@ -29,6 +29,10 @@ class FrameWriter:
         self.backend_name = backend.name
         self.mattes = backend.mattes if config.mattes else ()
         self._placement: Placement | None = None
+        self.face_names = analysis.face_names() if getattr(analysis, "faces", ()) else []
+        """``face01``, ``face02``, ... for a several-faces job (``write_faces``); empty for one face."""
+        self.crops = analysis.face_crops() if self.face_names else [self.crop]
+        self._face_placements: dict[int, Placement] = {}
         self.timecode = timecode
         """``engine.io.timecode.SourceTimecode`` of the source, or None (then no timecode is written)."""
 
@@ -43,6 +47,13 @@ class FrameWriter:
                                        "use a smaller --scale", f"--scale {self.config.scale:g} in crop space")
                 self._placement = plan_crop_placement(stylized_size, self.config.scale)
         return self._placement
+
+    def face_placement(self, index: int, stylized_size: tuple[int, int]) -> Placement:
+        """Face ``index``'s placement over the plate (computed once per job)."""
+        if index not in self._face_placements:
+            self._face_placements[index] = plan_plate_placement(
+                self.crops[index], tuple(self.analysis.source_size), self.config.scale, stylized_size)
+        return self._face_placements[index]
 
     def display_origin(self) -> tuple[int, int]:
         """Top-left of the output's display window: the plate's (scaled) in plate space, so an EXR
@@ -71,30 +82,65 @@ class FrameWriter:
             "vtoonify/job": self.analysis.job_key,
             "Software": f"VToonify Studio {__version__}",
         }
+        if self.face_names:
+            boxes = []
+            for name, crop in zip(self.face_names, self.crops):
+                fx, fy = self.analysis.source_size[0] / crop.w, self.analysis.source_size[1] / crop.h
+                boxes.append(f"{name}:{crop.left * fx:.3f},{crop.top * fy:.3f},{crop.right * fx:.3f},"
+                             f"{crop.bottom * fy:.3f}")
+            meta["vtoonify/faces"] = ";".join(boxes)
         if self.timecode is not None:
             meta.update(self.timecode.text_attributes(frame))
         return meta
 
     def write(self, frame: int, result: Stylized, plate: np.ndarray) -> Path:
-        from engine.io import srgb_to_linear, write_exr, write_grey, write_png
+        from engine.io import srgb_to_linear
 
         h, w = result.rgb.shape[:2]
         placement = self.placement((w, h))
+        mattes = {n: place_matte(result.mattes[n], placement) for n in self.mattes if n in result.mattes}
+        if self.config.format != "exr":
+            return self._write_files(frame, place_rgba(result.rgb, placement), mattes, placement)
+        rgba = place_rgba(srgb_to_linear(result.rgb), placement)
+        crypto = None
+        if self.config.cryptomatte:
+            from engine.io.cryptomatte import cryptomatte_layers
+
+            crypto = cryptomatte_layers(mattes, rgba[:, :, 3])
+        return self._write_files(frame, rgba, mattes, placement, crypto)
+
+    def write_faces(self, frame: int, results: list[Stylized], plate: np.ndarray) -> Path:
+        """A several-faces frame: every face placed and painted (``multiface``), the data window their
+        union, mattes ``<face>_<class>``, Cryptomatte one id per face."""
+        from engine.io import srgb_to_linear
+        from engine.pipeline.multiface import composite_faces, union_placement
+
+        placements = [self.face_placement(i, (r.rgb.shape[1], r.rgb.shape[0])) for i, r in enumerate(results)]
+        exr = self.config.format == "exr"
+        faces = composite_faces(self.face_names, results, placements, self.mattes,
+                                srgb_to_linear if exr else (lambda rgb: rgb))
+        crypto = None
+        if exr and self.config.cryptomatte:
+            from engine.io.cryptomatte import coverage_layers
+
+            crypto = coverage_layers(faces.coverage)
+        return self._write_files(frame, faces.rgba, faces.mattes, union_placement(placements), crypto)
+
+    def _write_files(self, frame: int, rgba: np.ndarray, mattes: dict[str, np.ndarray], placement: Placement,
+                     crypto_layers=None) -> Path:
+        """Write the placed element (premultiplied; linear for EXR, sRGB for PNG) and its mattes."""
+        from engine.io import write_exr, write_grey, write_png
+
         meta = self.metadata(frame)
         x0, y0, x1, y1 = placement.window
         out_w, out_h = placement.out_size
         ox, oy = self.display_origin()
-        mattes = {n: place_matte(result.mattes[n], placement) for n in self.mattes if n in result.mattes}
         path = self.naming.beauty(frame)
         if self.config.format == "exr":
-            rgba = place_rgba(srgb_to_linear(result.rgb), placement)
             if self.timecode is not None:
                 meta.update(self.timecode.exr_attributes(frame))
-            crypto, crypto_meta = {}, {}  # the beauty's only: a matte file must not claim Cryptomatte layers
-            if self.config.cryptomatte:
-                from engine.io.cryptomatte import cryptomatte_layers
-
-                crypto, crypto_meta = cryptomatte_layers(mattes, rgba[:, :, 3])
+            # the beauty's only: a matte file must not claim Cryptomatte layers
+            crypto, crypto_meta = crypto_layers if crypto_layers is not None else ({}, {})
             layers, origin = (rgba, mattes), (ox + x0, oy + y0)
             if self.config.data_window == "full":  # hosts that ignore the data window see the face in place
                 layers, origin = full_frame(rgba, mattes, placement), (ox, oy)
@@ -103,7 +149,6 @@ class FrameWriter:
                       compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin,
                       full_origin=(ox, oy), float_channels=crypto or None)
         else:
-            rgba = place_rgba(result.rgb, placement)
             canvas = np.zeros((out_h, out_w, 4), np.float32)
             canvas[y0:y1, x0:x1] = rgba
             alpha = canvas[:, :, 3:4]

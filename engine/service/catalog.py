@@ -35,6 +35,8 @@ BACKENDS = ("auto", "vtoonify", "classic")
 BACKBONES = ("auto", *MODEL_BACKBONES)
 FORMATS = ("exr", "png")
 OUTPUT_SPACES = ("plate", "crop")
+FACE_MODES = ("one", "all")
+"""``one``: the official last face; ``all``: every face of the shot (plate output only)."""
 DEVICES = ("auto", "cpu", "cuda")
 """Device names; ``cuda:N`` (a GPU by index) is accepted too (``is_device_name``)."""
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -247,9 +247,14 @@ class Job:
                   backend_used=data.get("backend_used"), seq=int(data.get("seq") or 0))
         if job.state == "interrupted":
             job.last_event = protocol.event("job_failed", job.id, state="interrupted", error={
-                "code": "interrupted", "message": "the engine stopped before this job finished "
-                                                  "(send resume to continue it)"})
+                "code": "interrupted", "message": interrupted_message(job.id)})
         return job
+
+
+def interrupted_message(job_id: str) -> str:
+    """Why a journaled job is ``interrupted`` and the exact action that continues it."""
+    return (f"the engine stopped before this job finished (continue it with the protocol's 'resume' request "
+            f"for job {job_id}: EngineClient.resume({job_id!r}), or Resume in the Qt panel)")
 
 
 class _Worker:

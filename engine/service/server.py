@@ -619,6 +619,11 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
         try:
             write_connection_file(info, conn_path)
         except OSError as exc:
+            from engine.failures import as_transient
+
+            transient = as_transient(exc)  # a full disk: retry later (exit 75), not "fix your options"
+            if transient is not None:
+                raise transient from None
             raise ConfigError(f"cannot write the connection file {conn_path} ({exc.strerror or exc})",
                               "pass a writable --connection-file, or fix the folder's permissions") from None
         if ready_callback is not None:
@@ -661,8 +666,10 @@ def main(argv: list[str] | None = None, **serve_options) -> int:
                      state_dir=args.state_dir, idle_timeout_s=args.idle_timeout, parent_pid=args.parent_pid,
                      **serve_options)
     except EngineError as exc:
+        from engine.failures import exit_code_for
+
         print(f"error: {exc.user_message}", file=sys.stderr)
-        return 2
+        return exit_code_for(exc)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def test_modal_path_connects_off_thread_polls_and_adds_the_strip(addon, engine_p
     t0 = time.monotonic()
     assert op._setup_session(bpy.context) is None, reports
     assert time.monotonic() - t0 < 0.5 and wm.vtoonify_running
-    timer = SimpleNamespace(type="TIMER")
+    timer = SimpleNamespace(type="TIMER", value="NOTHING")
     slowest, outcome, deadline = 0.0, {"PASS_THROUGH"}, time.monotonic() + 120
     while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
         t0 = time.monotonic()
@@ -151,9 +151,9 @@ def test_modal_path_connects_off_thread_polls_and_adds_the_strip(addon, engine_p
     assert (result.frame_final_start, result.frame_final_end) == (104, 107)
 
 
-def test_esc_is_left_to_blender_and_only_the_cancel_button_stops(addon, engine_prefs, trimmed_scene, tmp_path):
-    """Esc stops playback in Blender: it must not cancel the render (and delete its frames); the
-    panel's Cancel button does."""
+def test_esc_cancels_the_render_unless_it_stops_playback(addon, engine_prefs, trimmed_scene, tmp_path):
+    """Esc cancels a running render (its frames are removed) like the panel's Cancel button; while
+    playback runs, Esc stops the playback as always and the render goes on."""
     import time
     from types import SimpleNamespace
 
@@ -162,16 +162,23 @@ def test_esc_is_left_to_blender_and_only_the_cancel_button_stops(addon, engine_p
     reports: list = []
     op = _stand_in_operator(addon, reports)
     assert op._setup_session(bpy.context) is None, reports
-    assert op.modal(bpy.context, SimpleNamespace(type="ESC")) == {"PASS_THROUGH"}  # while connecting
+    esc = SimpleNamespace(type="ESC", value="PRESS")
     outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 120
     while not (op._session.job and op._session.job.tracker.written) and time.monotonic() < deadline:
-        outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER"))
+        outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))
         time.sleep(0.05)
-    assert op.modal(bpy.context, SimpleNamespace(type="ESC")) == {"PASS_THROUGH"}  # while rendering
-    assert not op._session.cancel_requested and not op._session.job.tracker.finished
-    assert bpy.ops.sequencer.vtoonify_cancel() == {"FINISHED"}
+    window = bpy.context.window_manager.windows[0]
+    with bpy.context.temp_override(window=window, screen=window.screen):
+        assert bpy.ops.screen.animation_play() == {"FINISHED"}
+        try:
+            assert op.modal(bpy.context, esc) == {"PASS_THROUGH"}  # Blender's Esc: stop playback
+            assert not op._session.cancel_requested and not op._session.job.tracker.finished
+        finally:
+            bpy.ops.screen.animation_cancel(restore_frame=True)
+    assert op.modal(bpy.context, esc) == {"RUNNING_MODAL"}  # no playback: Esc is the render's
+    assert op._session.cancel_requested and "cancelling" in bpy.context.window_manager.vtoonify_status
     while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
-        outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER"))
+        outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))
         time.sleep(0.05)
     assert outcome == {"CANCELLED"}
     assert bpy.context.window_manager.vtoonify_status == "VToonify: cancelled"

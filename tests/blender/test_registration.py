@@ -240,3 +240,67 @@ def test_meta_strip_renders_its_cut_and_keeps_the_result_inside(addon, connected
     assert [int(e.filename.split(".")[-2]) for e in result.elements] == [5, 6, 7]  # timeline 105 = media 4
     assert_registered(vse, 106, {meta.name, inner.name}, {meta.name, result.name}, tmp_path,
                       zoom=inner.transform.scale_x * 0.8)
+
+
+def test_mattes_stack_on_their_result_which_still_registers(addon, connected, vse, media_dir, tmp_path):
+    """EXR with mattes and Cryptomatte: the matte strips form one block right above the result, drawn
+    with the result's placement, named after it; one click selects the group; the result registers."""
+    source = _top(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source.frame_offset_end = 28  # 1 frame
+    _top(vse.sequence_editor).new_movie("busy", str(media_dir / "529_2.mp4"), 4, 1)  # channel 4 is taken
+    module = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    result = module.stylize_strip(vse, source, {"backend": "classic", "format": "exr", "mattes": True,
+                                                "cryptomatte": True, "output": str(tmp_path / "out")}, connected)
+    mattes = sorted((s for s in _all(vse.sequence_editor) if str(s.get("vtoonify_role", "")).startswith("matte_")),
+                    key=lambda s: s.channel)
+    assert len(mattes) >= 2
+    assert result.channel == 5  # the lowest channel with a free block for the result and all its mattes
+    assert [m.channel for m in mattes] == list(range(6, 6 + len(mattes)))
+    assert all(m.name == f"{result.name}.{m['vtoonify_role']}" and m.mute for m in mattes)
+    for matte in mattes:
+        for group in ("transform", "crop"):
+            for prop in getattr(result, group).bl_rna.properties:
+                if prop.identifier != "rna_type":
+                    mine, theirs = (getattr(getattr(s, group), prop.identifier) for s in (matte, result))
+                    if getattr(prop, "is_array", False):
+                        mine, theirs = tuple(mine), tuple(theirs)
+                    assert mine == theirs, (matte.name, group, prop.identifier)
+        assert (matte.frame_final_start, matte.frame_final_end) == (result.frame_final_start, result.frame_final_end)
+    assert "Cryptomatte" in result["vtoonify_label"]
+    exr = Path(bpy.path.abspath(result.directory)) / result.elements[0].filename
+    header = exr.read_bytes()[:65536]
+    assert b"cryptomatte/" in header and b"CryptoFace00" in header
+    vse.sequence_editor.active_strip = mattes[-1]
+    assert bpy.ops.sequencer.vtoonify_select_result() == {"FINISHED"}
+    assert {s.name for s in _all(vse.sequence_editor) if s.select} == {source.name, result.name} | {
+        m.name for m in mattes}
+    assert vse.sequence_editor.active_strip == result
+    assert_registered(vse, 1, {source.name}, {result.name}, tmp_path, zoom=source.transform.scale_x)
+
+
+def test_group_meta_holds_result_and_mattes_and_a_rerender_refills_it(addon, connected, vse, media_dir, tmp_path):
+    """"Group in Meta Strip": the result and its mattes in one meta on the result's channel, cut to the
+    result's frames; the group still registers on the source, and re-rendering (the group selected)
+    refills the same meta with the new version instead of adding strips."""
+    source = _top(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source.frame_offset_end = 28  # 1 frame
+    module = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    settings = {"backend": "classic", "format": "png", "mattes": True, "group_meta": True,
+                "output": str(tmp_path / "out")}
+    result = module.stylize_strip(vse, source, settings, connected)
+    metas = [s for s in _top(vse.sequence_editor) if s.type == "META"]
+    assert len(metas) == 1 and metas[0].name == "plate.vtoonify.group"
+    group = metas[0]
+    inside = {s.name: s for s in _inside(group)}
+    assert result.parent_meta() == group and group.channel == 3
+    assert len(inside) >= 3 and all(n == result.name or n.startswith(result.name + ".matte_") for n in inside)
+    assert (group.frame_final_start, group.frame_final_end) == (result.frame_final_start, result.frame_final_end)
+    assert_registered(vse, 1, {source.name}, {group.name, result.name}, tmp_path, zoom=source.transform.scale_x)
+    vse.sequence_editor.active_strip = group  # the group stands for its result: Stylize re-renders it
+    operators = __import__(addon.__name__ + ".operators", fromlist=["_source_of"])
+    assert operators._source_of(vse, group).name == source.name
+    again = module.stylize_strip(vse, source, settings, connected)
+    assert again.name == result.name and again.parent_meta().name == group.name
+    assert again.directory.rstrip("/").endswith("v002")
+    assert [s.name for s in _top(vse.sequence_editor) if s.type == "META"] == [group.name]
+    assert len(list(_inside(group))) == len(inside)

@@ -18,7 +18,12 @@ class CheckingLayout:
         self.log, self.enabled = log, True
 
     def _child(self, *args, **kwargs):
-        return CheckingLayout(self.log)
+        child = CheckingLayout(self.log)
+        child.enabled = self.enabled
+        return child
+
+    def separator(self, **kwargs):
+        self.log.append(("separator", ""))
 
     row = column = box = _child
 
@@ -155,4 +160,4 @@ def test_options_are_disabled_while_a_result_strip_is_active(addon, trimmed_scen
     editor.active_strip = source
     log.clear()
     bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
-    assert not [n for kind, n in log if kind == "disabled"]
+    assert [n for kind, n in log if kind == "disabled"] == ["cryptomatte"]  # only it: greyed until Mattes is on

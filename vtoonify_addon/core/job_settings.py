@@ -10,6 +10,7 @@ from ..engine_client import shared_catalog
 
 _CATALOG = shared_catalog()
 BACKENDS, FORMATS, OUTPUT_SPACES = _CATALOG.BACKENDS, _CATALOG.FORMATS, _CATALOG.OUTPUT_SPACES
+FACE_MODES = getattr(_CATALOG, "FACE_MODES", ("one",))
 """The engine's choices (``engine/service/catalog.py``), not copies."""
 
 SETTINGS_PROPERTY = "vtoonify_job"
@@ -18,6 +19,10 @@ SOURCE_PROPERTY = "vtoonify_source"
 """Custom property on the result strip naming the source strip it was rendered from."""
 ROLE_PROPERTY = "vtoonify_role"
 """``result`` or ``matte_<class>``: which output a VToonify strip shows."""
+GROUP_PROPERTY = "vtoonify_group"
+"""Custom property on a meta strip grouping a result and its mattes: the source strip's name."""
+LABEL_PROPERTY = "vtoonify_label"
+"""Custom property on the result strip: what its files carry beyond the picture (timecode, Cryptomatte)."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,11 @@ class StylizeOptions:
     color_transfer: bool = False
     format: str = "png"
     mattes: bool = False
+    cryptomatte: bool = False
+    """Also write the mattes as Cryptomatte layers (EXR only; needs ``mattes``)."""
     output_space: str = "plate"
+    faces: str = "one"
+    """``one`` (the official last face) or ``all`` (every face of the shot, plate output only)."""
     models_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -43,6 +52,14 @@ class StylizeOptions:
             raise ValueError(f"unknown output space {self.output_space!r}")
         if not 0.0 <= float(self.degree) <= 1.0:
             raise ValueError(f"degree {self.degree} is outside [0, 1]")
+        if self.faces not in FACE_MODES:
+            raise ValueError(f"unknown faces choice {self.faces!r}")
+        if self.faces == "all" and self.output_space != "plate":
+            raise ValueError("Faces 'All' places every face over the plate; a crop holds one face "
+                             "(set Output Space to Plate, or Faces to One)")
+        if self.cryptomatte and self.mattes and self.format != "exr":
+            raise ValueError("Cryptomatte is an EXR feature; PNG cannot hold it (set Format to EXR in the "
+                             "VToonify add-on preferences, or turn Cryptomatte off)")
 
     @classmethod
     def from_dict(cls, data: dict) -> StylizeOptions:
@@ -73,10 +90,13 @@ def build_job_settings(source: str, output_dir: str, frames: str, options: Styli
         "format": options.format,
         "mattes": bool(options.mattes),
         "matte_files": bool(options.mattes),
+        "cryptomatte": bool(options.cryptomatte and options.mattes),
         "output_space": options.output_space,
         "data_window": "full",  # Blender's sequencer ignores EXR data windows and centres the data
         "name": stem,
     }
+    if options.faces != "one":  # sent only when asked: an engine without the choice still takes every job
+        settings["faces"] = options.faces
     if options.models_dir:
         settings["models_dir"] = options.models_dir
     return settings
@@ -100,6 +120,8 @@ def options_from_settings(stored: dict, fallback: StylizeOptions) -> StylizeOpti
     reproduces it; fields missing from or invalid in ``stored`` come from ``fallback`` (the panel).
     ``models_dir`` is this machine's setup, not part of the look: always the fallback's."""
     merged = {name: getattr(fallback, name) for name in StylizeOptions.__dataclass_fields__}
+    if stored:  # results rendered before these options had none of them
+        stored = {"cryptomatte": False, "faces": "one", **stored}
     for name in merged:
         if name != "models_dir" and name in stored and stored[name] is not None:
             candidate = dict(merged, **{name: stored[name]})
@@ -109,3 +131,26 @@ def options_from_settings(stored: dict, fallback: StylizeOptions) -> StylizeOpti
                 continue
             merged = candidate
     return StylizeOptions.from_dict(merged)
+
+
+def timecode_text(timecode: dict | None) -> str:
+    """``source TC 01:00:59;28 at frame 1001, 29.97 fps (drop-frame)`` for the engine's ``timecode``
+    dict (a job result's or the sidecar's); empty when the source has none."""
+    if not isinstance(timecode, dict) or not timecode.get("start"):
+        return ""
+    text = f"source TC {timecode['start']}"
+    if timecode.get("first_frame") is not None:
+        text += f" at frame {timecode['first_frame']}"
+    if timecode.get("fps"):
+        text += f", {float(timecode['fps']):g} fps"
+    if timecode.get("drop_frame"):
+        text += " (drop-frame)"
+    return text
+
+
+def result_label(result: dict, settings: dict) -> str:
+    """One line for a result strip: the source timecode its frames carry, and the Cryptomatte layers."""
+    parts = [timecode_text(result.get("timecode"))]
+    if settings.get("cryptomatte"):
+        parts.append("Cryptomatte CryptoFace in the EXR")
+    return "; ".join(p for p in parts if p)

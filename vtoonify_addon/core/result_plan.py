@@ -33,23 +33,47 @@ def _split(paths: list[str]) -> tuple[str, tuple[str, ...]]:
     return dirs.pop(), tuple(os.path.basename(p) for p in paths)
 
 
+def matte_strip_name(result_name: str, matte: str) -> str:
+    """``plate.vtoonify`` + ``skin`` -> ``plate.vtoonify.matte_skin``: the result's name first, so the
+    strips of one result sort together, then the matte's file tag (``<stem>.matte_skin.####.png``)."""
+    return f"{result_name}.matte_{matte}"
+
+
 def plan_result_strips(result: dict, source_numbers: list[int], frame_start: int, channel: int,
-                       name: str) -> list[SequenceStripPlan]:
-    """Result strip (then one muted strip per matte) for a ``job_done`` result.
+                       name: str, matte_channel: int | None = None) -> list[SequenceStripPlan]:
+    """Result strip (then one muted strip per matte, in class order) for a ``job_done`` result.
 
     ``source_numbers[k]`` is the engine frame rendered for timeline frame ``frame_start + k``, so
-    the new strip lines up frame for frame with the source strip's visible range.
+    the new strip lines up frame for frame with the source strip's visible range. The mattes sit on
+    the channels right above ``matte_channel`` (default: the result's), one block per result, so the
+    editor selects and moves a result and its mattes as one.
     """
     pattern = result.get("pattern")
     if not pattern:
         raise ValueError("the engine's result names no output pattern")
     directory, files = _split(frame_paths(pattern, source_numbers))
     plans = [SequenceStripPlan(name, "result", channel, frame_start, directory, files)]
-    for offset, (matte, matte_pattern) in enumerate(sorted((result.get("matte_patterns") or {}).items()), 1):
+    first = (channel if matte_channel is None else matte_channel - 1) + 1
+    for offset, (matte, matte_pattern) in enumerate(sorted((result.get("matte_patterns") or {}).items())):
         m_dir, m_files = _split(frame_paths(matte_pattern, source_numbers))
-        plans.append(SequenceStripPlan(f"{name}.{matte}", f"matte_{matte}", channel + offset, frame_start,
-                                       m_dir, m_files, mute=True))
+        plans.append(SequenceStripPlan(matte_strip_name(name, matte), f"matte_{matte}", first + offset,
+                                       frame_start, m_dir, m_files, mute=True))
     return plans
+
+
+def result_channels(occupied: list[tuple[int, int, int]], start: int, end: int, lowest: int, mattes: int,
+                    result_channel: int | None = None) -> tuple[int, int]:
+    """(result channel, first matte channel) for a result with ``mattes`` matte strips over [start, end).
+
+    A new result takes the lowest block of ``1 + mattes`` free channels from ``lowest``, so its mattes
+    are stacked right on it. A re-render keeps its result's channel (the editor may have moved it) and
+    puts the mattes on the lowest free block right above it."""
+    if result_channel is None:
+        result_channel = free_channel(occupied, start, end, lowest, needed=1 + mattes)
+        return result_channel, result_channel + 1
+    if not mattes:
+        return result_channel, result_channel + 1
+    return result_channel, free_channel(occupied, start, end, result_channel + 1, needed=mattes)
 
 
 def missing_files(plans: list[SequenceStripPlan]) -> list[str]:

@@ -13,7 +13,8 @@ import os
 import sys
 from types import SimpleNamespace
 
-_API_NAMES = ("read_connection_file", "EngineClient", "start_engine", "stop_engine", "ConnectionInfo")
+_API_NAMES = ("read_connection_file", "EngineClient", "start_engine", "stop_engine", "ConnectionInfo",
+              "default_connection_path")
 _COPIED_MODULES = ("errors", "protocol", "connection", "client", "launcher", "catalog")
 
 

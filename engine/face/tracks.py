@@ -1,0 +1,122 @@
+"""Several faces per shot: dlib boxes on sampled frames linked into tracks with stable ids.
+
+Why sampled frames: the crop of each face is fixed for the whole shot (the official video rule), so
+the analysis only needs to know which faces the shot holds and where each is first seen; a bounded
+number of frames spread over the shot finds faces that enter later without decoding every frame.
+Linking is greedy and deterministic (best overlap first, ties by track then box order), and ids
+follow first appearance, then left to right, so every farm chunk that repeats it gets the same ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+"""left, top, right, bottom in source pixels (dlib's rectangle)."""
+
+MIN_IOU = 0.2
+"""Boxes overlapping less than this belong to different faces, unless their centres are close."""
+
+MAX_CENTRE_SHIFT = 0.5
+"""...closer than this fraction of the larger box side (a face moved between two sampled frames)."""
+
+
+@dataclass(frozen=True)
+class Sighting:
+    frame: int
+    box: Box
+    landmarks: np.ndarray
+    """68x2 int64 dlib landmarks of this face in this frame."""
+
+
+@dataclass
+class FaceTrack:
+    sightings: list[Sighting] = field(default_factory=list)
+
+    @property
+    def first(self) -> Sighting:
+        return self.sightings[0]
+
+    @property
+    def last(self) -> Sighting:
+        return self.sightings[-1]
+
+
+def sample_frames(numbers: list[int], start: int, count: int) -> list[int]:
+    """Up to ``count`` frame numbers spread evenly from ``numbers[start]`` to the last, both included."""
+    tail = numbers[start:]
+    if len(tail) <= count:
+        return list(tail)
+    picks = np.linspace(0, len(tail) - 1, count).round().astype(int)
+    return [tail[i] for i in sorted(set(picks.tolist()))]
+
+
+def iou(a: Box, b: Box) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_score(a: Box, b: Box) -> float:
+    """How surely ``b`` continues ``a``: the IoU, or a small score for close centres, 0 = never."""
+    overlap = iou(a, b)
+    if overlap >= MIN_IOU:
+        return overlap
+    side = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1], 1)
+    shift = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / side
+    return 1e-3 * (1.0 - shift / MAX_CENTRE_SHIFT) if shift < MAX_CENTRE_SHIFT else 0.0
+
+
+def link_tracks(detections: list[tuple[int, list[tuple[Box, np.ndarray]]]]) -> list[FaceTrack]:
+    """Greedy frame-to-frame association of ``(frame, [(box, landmarks), ...])`` in frame order.
+
+    Per frame, (track, box) pairs are taken best score first (ties: lower track, then lower box
+    index); a box left over starts a new track, left to right."""
+    tracks: list[FaceTrack] = []
+    for frame, faces in detections:
+        pairs = sorted(((-s, t, f) for t, track in enumerate(tracks) for f, (box, _) in enumerate(faces)
+                        if (s := match_score(track.last.box, box)) > 0))
+        used_tracks, used_faces = set(), set()
+        for _, t, f in pairs:
+            if t in used_tracks or f in used_faces:
+                continue
+            used_tracks.add(t)
+            used_faces.add(f)
+            tracks[t].sightings.append(Sighting(frame, faces[f][0], faces[f][1]))
+        new = sorted((faces[f][0][0], faces[f][0][1], f) for f in range(len(faces)) if f not in used_faces)
+        for _, _, f in new:
+            tracks.append(FaceTrack([Sighting(frame, faces[f][0], faces[f][1])]))
+    return tracks
+
+
+def choose_tracks(tracks: list[FaceTrack], max_faces: int, frame_order: dict[int, int]
+                  ) -> tuple[list[FaceTrack], list[str]]:
+    """At most ``max_faces`` tracks, ordered by first appearance then left to right (ids 1, 2, ...).
+
+    When there are more, the ones seen on most sampled frames are kept (ties: earlier, then further
+    left), and a warning names how many were left out."""
+    def place(t: FaceTrack):
+        return frame_order[t.first.frame], t.first.box[0], t.first.box[1]
+
+    kept = sorted(tracks, key=lambda t: (-len(t.sightings), *place(t)))[:max_faces]
+    notes = []
+    if len(tracks) > max_faces:
+        notes.append(f"the shot shows {len(tracks)} faces; the {max_faces} seen most often are stylized "
+                     "(raise --max-faces to include more)")
+    return sorted(kept, key=place), notes
+
+
+def nearest_landmarks(found: list[tuple[Box, np.ndarray]], expected: np.ndarray) -> np.ndarray | None:
+    """The landmarks among ``found`` whose centre is nearest ``expected``'s (68x2), or None if none:
+    a crop may show part of a neighbour, which must not stand in for its own face."""
+    if not found:
+        return None
+    centre = np.asarray(expected, np.float64).mean(axis=0)
+    distances = [float(np.hypot(*(np.asarray(points, np.float64).mean(axis=0) - centre))) for _, points in found]
+    return found[int(np.argmin(distances))][1]

@@ -1,0 +1,190 @@
+"""The add-on as a user drives it: Strip menu / F3 entries, greyed-out reasons, Esc, the Cryptomatte
+option, the idle-timeout preference, the result group, and an old .blend's Style choice."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
+HERE = Path(__file__).resolve().parent
+ENGINE_PYTHON = Path(os.environ.get("VTOONIFY_ENGINE_PYTHON", HERE.parents[1] / ".venv" / "bin" / "python"))
+
+
+def _load_draw_helpers():
+    """CheckingLayout and prefs_proxy of test_ui_draw.py (tests/blender is no package)."""
+    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers", HERE / "test_ui_draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_draw = _load_draw_helpers()
+CheckingLayout, prefs_proxy = _draw.CheckingLayout, _draw.prefs_proxy
+
+
+def _module(addon, name):
+    return __import__(f"{addon.__name__}.{name}", fromlist=["_"])
+
+
+def test_strip_menu_and_context_menu_offer_the_operators(addon):
+    for menu in ("SEQUENCER_MT_strip", "SEQUENCER_MT_context_menu"):
+        log: list = []
+        for draw in getattr(bpy.types, menu)._dyn_ui_initialize():  # the functions add-ons appended
+            if getattr(draw, "__module__", "").startswith(addon.__name__):
+                draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+        assert ("operator", "sequencer.vtoonify_stylize") in log, menu
+        assert ("operator", "sequencer.vtoonify_preview") in log, menu
+    # F3 lists menu entries by their labels: these name the add-on
+    assert bpy.ops.sequencer.vtoonify_stylize.get_rna_type().name == "Stylize with VToonify"
+    assert "Esc" in bpy.ops.sequencer.vtoonify_stylize.get_rna_type().description
+
+
+def test_greyed_out_stylize_says_why(addon, prefs, trimmed_scene, tmp_path, media_dir):
+    scene, source = trimmed_scene
+    editor = scene.sequence_editor
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    prefs.auto_start, prefs.connection_file = True, ""
+    editor.active_strip = None
+    with pytest.raises(RuntimeError, match="No active strip"):
+        bpy.ops.sequencer.vtoonify_stylize()
+    sound = strips.new_sound("voice", str(media_dir / "529_2.mp4"), 5, 101)
+    editor.active_strip = sound
+    with pytest.raises(RuntimeError, match="sound strip: select a movie, image or meta strip"):
+        bpy.ops.sequencer.vtoonify_stylize()
+    editor.active_strip = source
+    prefs.auto_start, prefs.connection_file = False, str(tmp_path / "absent.json")
+    with pytest.raises(RuntimeError, match="engine is not running and Auto-start is off"):
+        bpy.ops.sequencer.vtoonify_preview()
+    wm = bpy.context.window_manager
+    prefs.auto_start = True
+    wm.vtoonify_running = True
+    try:
+        with pytest.raises(RuntimeError, match=r"render is running.*Esc"):
+            bpy.ops.sequencer.vtoonify_stylize()
+    finally:
+        wm.vtoonify_running = False
+    assert bpy.ops.sequencer.vtoonify_stylize.poll()
+
+
+class _Session:
+    phase = "running"
+
+    def __init__(self):
+        self.cancelled = 0
+
+    def cancel(self):
+        self.cancelled += 1
+
+
+def test_esc_cancels_the_running_render_other_keys_pass(addon):
+    """The modal handler's event rule, on the real operator class and window manager."""
+    op_class = bpy.types.SEQUENCER_OT_vtoonify_stylize
+    shown = []
+    fake = SimpleNamespace(_session=_Session(), _show_progress=lambda context, phase: shown.append(phase))
+    wm = bpy.context.window_manager
+    try:
+        key = SimpleNamespace(type="A", value="PRESS")
+        assert op_class.modal(fake, bpy.context, key) == {"PASS_THROUGH"}
+        assert fake._session.cancelled == 0 and not wm.vtoonify_cancel_requested
+        esc = SimpleNamespace(type="ESC", value="PRESS")
+        assert op_class.modal(fake, bpy.context, esc) == {"RUNNING_MODAL"}  # consumed: nothing else reacts
+        assert fake._session.cancelled == 1 and wm.vtoonify_cancel_requested and shown == ["running"]
+    finally:
+        wm.vtoonify_cancel_requested = False
+
+
+def test_cryptomatte_option_is_drawn_under_mattes_and_sent(addon, prefs, trimmed_scene):
+    scene, source = trimmed_scene
+    settings = scene.vtoonify
+    settings.mattes, settings.cryptomatte = False, True
+    log: list = []
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    props = [n for kind, n in log if kind == "prop"]
+    assert props.index("cryptomatte") == props.index("mattes") + 1
+    assert ("disabled", "cryptomatte") in log  # greyed until Mattes is on
+    settings.mattes = True
+    prefs.output_format = "png"
+    log.clear()
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    assert any("Cryptomatte needs EXR" in text for kind, text in log if kind == "label")
+    operators = _module(addon, "operators")
+    with pytest.raises(ValueError, match="EXR"):
+        operators.job_options(bpy.context, scene, source)
+    prefs.output_format = "exr"
+    options = operators.job_options(bpy.context, scene, source)
+    assert options.cryptomatte and options.mattes and options.format == "exr"
+
+
+def test_idle_timeout_preference_reaches_the_engine_it_starts(addon, prefs, client_api, repo_root, tmp_path):
+    assert prefs.idle_timeout_min == 15.0  # the default: 15 minutes
+    assert prefs.launch_settings().idle_timeout_s == 900.0
+    log: list = []
+    type(prefs).draw(prefs_proxy(prefs, log), bpy.context)
+    assert ("prop", "idle_timeout_min") in log
+    prefs.idle_timeout_min = 0.05  # 3 s
+    prefs.engine_python = str(ENGINE_PYTHON)
+    prefs.engine_root, prefs.engine_args = str(repo_root), "--device cpu"
+    prefs.connection_file, prefs.auto_start = str(tmp_path / "idle.json"), True
+    link = _module(addon, "core.engine_link")
+    started = []
+    client = link.connect(prefs.launch_settings(), client_api, on_start=lambda proc, info: started.append(proc))
+    proc = started[0]
+    try:
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as handle:
+            words = handle.read().split(b"\0")
+        assert words[words.index(b"--idle-timeout") + 1] == b"3"
+        client.close()
+        assert proc.wait(timeout=60) == 0  # exits by itself once idle, cleanly
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_old_blend_keeps_its_style(addon, tmp_path):
+    old = tmp_path / "old.blend"
+    env = {k: v for k, v in os.environ.items() if k != "BLENDER_USER_RESOURCES"}
+    proc = subprocess.run([sys.executable, str(HERE / "make_old_blend.py"), str(old), "pixar"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with bpy.data.libraries.load(str(old), link=False) as (_src, dst):
+        dst.scenes = ["old_shot"]
+    scene = bpy.data.scenes["old_shot"]
+    try:
+        settings = scene.vtoonify
+        assert not settings.is_property_set("style_name") and settings.get("style") is not None
+        # read before any migration ran (appended data, or a draw): the old choice, not the default
+        assert settings.style == "pixar"
+        assert settings.options("png", False, "").style == "pixar"
+        assert settings.degree == pytest.approx(0.8)
+        props = _module(addon, "props")
+        props.migrate_loaded_file()  # what load_post runs when such a file is opened
+        assert settings.style_name == "pixar" and settings.get("style") is None
+        assert props.migrate_loaded_file in bpy.app.handlers.load_post
+        settings.style = "arcane"  # the artist's next pick is kept as usual
+        assert settings.style_name == "arcane"
+    finally:
+        bpy.data.scenes.remove(scene)
+
+
+def test_faces_choice_is_drawn_and_sent(addon, prefs, trimmed_scene):
+    scene, source = trimmed_scene
+    log: list = []
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    assert ("prop", "faces") in log and scene.vtoonify.faces == "one"
+    scene.vtoonify.faces = "all"
+    operators = _module(addon, "operators")
+    prefs.output_format = "png"
+    assert operators.job_options(bpy.context, scene, source).faces == "all"
+    scene.vtoonify.output_space = "crop"
+    with pytest.raises(ValueError, match="Output Space to Plate"):
+        operators.job_options(bpy.context, scene, source)

@@ -1,0 +1,140 @@
+"""Media an outside reviewer crafts in a minute: lying headers, absurd timestamps, odd pixel formats.
+
+Each file is made in tmp_path in milliseconds; each must give a clear InputError or the right pixels,
+never a hang, a traceback or a multi-gigabyte allocation.
+"""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+
+import av
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from engine.errors import InputError
+from engine.io import open_source
+from engine.io.sequence import SequenceSource, parse_pattern
+
+
+def _video(path, frames, codec="ffv1", pix_fmt="yuv444p", pts=None, fmt_in="rgb24"):
+    """A tiny video of the given RGB(A) frames (optionally with explicit pts in 1/24 s)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=24)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = pix_fmt
+        for i, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(pixels, format=fmt_in)
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], Fraction(1, 24)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _grey_frames(n, h=16, w=16, channels=3):
+    return [np.full((h, w, channels), 40 * i + 20, np.uint8) for i in range(n)]
+
+
+def _write_image(path, pixels, fmt=oiio.UINT8, edit=None):
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], fmt)
+    if edit:
+        edit(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(pixels) and out.close()
+    return path
+
+
+@pytest.mark.timeout(20)
+def test_avi_header_claiming_two_billion_frames_opens_at_once(tmp_path):
+    # Before: the 2^31 frames the header claims were enumerated one by one as "damaged" (a hang).
+    path = _video(tmp_path / "liar.avi", _grey_frames(3), codec="mpeg4", pix_fmt="yuv420p")
+    data = bytearray(path.read_bytes())
+    strh = data.find(b"strh")  # AVISTREAMHEADER: dwLength is 32 bytes into its payload
+    data[strh + 40:strh + 44] = struct.pack("<I", 0x7FFFFFF0)
+    avih = data.find(b"avih")  # AVIMAINHEADER: dwTotalFrames is 16 bytes into its payload
+    data[avih + 24:avih + 28] = struct.pack("<I", 0x7FFFFFF0)
+    path.write_bytes(bytes(data))
+    with open_source(path) as source:
+        assert source.frame_numbers == [1, 2, 3]
+        assert np.allclose([source.read(n).mean() for n in (1, 2, 3)], [20, 60, 100], atol=2)
+
+
+@pytest.mark.timeout(20)
+def test_a_timestamp_fifty_years_in_is_numbered_in_presentation_order(tmp_path):
+    # Before: the 1.5e12 "missing" frames between pts 1 and pts 50 years were enumerated (a hang).
+    fifty_years = 24 * 3600 * 24 * 365 * 50
+    path = _video(tmp_path / "jump.mkv", _grey_frames(3), pts=[0, 1, fifty_years])
+    with open_source(path) as source:
+        assert source.frame_numbers == [1, 2, 3] and source.damaged_frames == []
+        assert np.allclose([source.read(n).mean() for n in (3, 1, 2)], [100, 20, 60], atol=2)
+
+
+def test_exr_header_claiming_a_terapixel_display_window_is_refused_before_allocating(tmp_path):
+    # Before: OIIO tried to allocate the 1M x 1M display window: MemoryError (std::bad_alloc) traceback.
+    def huge(spec):
+        spec.full_width = spec.full_height = 1 << 20
+
+    path = _write_image(tmp_path / "bomb.exr", np.full((8, 8, 3), 0.5, np.float32), oiio.HALF, huge)
+    assert path.stat().st_size < 2000
+    with pytest.raises(InputError, match=r"declares a 1048576x1048576 display window"):
+        open_source(path)
+
+
+def test_sequence_member_claiming_another_size_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    for n in (1, 3):
+        _write_image(tmp_path / f"shot.{n:04d}.png", np.full((16, 16, 3), 99, np.uint8))
+    _write_image(tmp_path / "shot.0002.png", np.zeros((4000, 3000, 3), np.uint8))  # zlib: a few KB
+    decoded = []
+    from engine.io import sequence
+
+    real = sequence.read_rgb8
+    monkeypatch.setattr(sequence, "read_rgb8", lambda p: decoded.append(p.name) or real(p))
+    source = SequenceSource(parse_pattern(str(tmp_path / "shot.####.png")))
+    assert source.read(1).mean() == 99
+    with pytest.raises(InputError, match=r"frame 2 of .* is 3000x4000 but the sequence is 16x16"):
+        source.read(2)
+    assert decoded == ["shot.0001.png"]  # the 12-megapixel member was judged by its header alone
+
+
+def test_zero_byte_video_says_it_is_empty(tmp_path):
+    (tmp_path / "plate.mp4").write_bytes(b"")
+    with pytest.raises(InputError, match=r"is empty \(0 bytes\)"):
+        open_source(tmp_path / "plate.mp4")
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt, channels", [
+    ("ten_bit.mov", "prores_ks", "yuv444p10le", 3),
+    ("prores4444_alpha.mov", "prores_ks", "yuva444p10le", 4),
+    ("vp9_alpha.webm", "libvpx-vp9", "yuva420p", 4),
+    ("odd_3x5.mkv", "ffv1", "yuv444p", 3),
+])
+def test_deep_alpha_and_odd_sized_video_read_as_rgb8(tmp_path, name, codec, pix_fmt, channels):
+    h, w = (5, 3) if "odd" in name else (16, 16)
+    frames = _grey_frames(2, h, w, channels)
+    for frame in frames:
+        if channels == 4:
+            frame[..., 3] = 128  # half-transparent: the alpha is dropped, colour kept as stored
+    path = _video(tmp_path / name, frames, codec, pix_fmt, fmt_in="rgba" if channels == 4 else "rgb24")
+    with open_source(path) as source:
+        assert source.size == (w, h)
+        for n, expected in ((2, 60), (1, 20)):
+            rgb = source.read(n)
+            assert rgb.shape == (h, w, 3) and rgb.dtype == np.uint8
+            assert abs(float(rgb.mean()) - expected) <= 2
+
+
+def test_cmyk_jpeg_palette_and_16_bit_grey_png_read_as_display_rgb(tmp_path):
+    from PIL import Image
+
+    Image.new("CMYK", (8, 8), (0, 128, 255, 0)).save(tmp_path / "cmyk.jpg", quality=100)
+    Image.new("P", (8, 8), 0).save(tmp_path / "palette.png")  # palette entry 0 is black
+    _write_image(tmp_path / "grey16.png", np.full((8, 8, 1), 0x8080, np.uint16), oiio.UINT16)
+    cmyk = open_source(tmp_path / "cmyk.jpg").read(1)
+    assert np.abs(cmyk[4, 4].astype(int) - (255, 127, 0)).max() <= 3  # C0 M50% Y100% K0 is orange
+    assert open_source(tmp_path / "palette.png").read(1).max() == 0
+    assert (open_source(tmp_path / "grey16.png").read(1) == 128).all()

@@ -1,0 +1,36 @@
+"""Why a VToonify operator is greyed out, in words an artist can act on (no bpy).
+
+Blender shows an operator's ``poll_message_set`` text in the tooltip of a greyed-out button or menu
+entry; a bare grey button tells nothing. The operators read the context into these arguments.
+"""
+
+from __future__ import annotations
+
+RENDERABLE = frozenset({"MOVIE", "IMAGE"})
+
+
+def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: str | None,
+                    is_result: bool = False, running: bool = False, engine_missing: bool = False) -> str:
+    """Empty when Stylize (or Preview) can run, else the reason and what to do.
+
+    ``strip_type``: the active strip's type (None: no active strip); ``source_type``: the type of the
+    strip that would be rendered (the strip itself, the one a meta shows, or a result's source);
+    ``engine_missing``: Auto-start is off and no engine connection file exists."""
+    if not has_editor:
+        return "This scene has no Sequencer strips: add a movie or image strip first"
+    if strip_type is None:
+        return "No active strip: click the movie, image or meta strip to stylize"
+    if source_type is None:
+        if is_result:
+            return "The source strip of this VToonify result is gone: select a movie or image strip"
+        if strip_type == "META":
+            return "The meta strip shows no movie or image strip over its cut"
+        return f"The active strip is a {strip_type.lower()} strip: select a movie, image or meta strip"
+    if source_type not in RENDERABLE:
+        return f"The active strip is a {source_type.lower()} strip: select a movie, image or meta strip"
+    if running:
+        return "A VToonify render is running: wait for it, or press Esc (or Cancel) to stop it"
+    if engine_missing:
+        return ("The VToonify engine is not running and Auto-start is off: press Start in the VToonify "
+                "panel, or turn on Auto-start in the add-on preferences")
+    return ""
