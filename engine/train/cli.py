@@ -127,11 +127,11 @@ def stop_on_signals(cancel: threading.Event):
 def run(args: argparse.Namespace) -> int:
     """Check everything, then train; user mistakes raise typed errors before any step.
 
-    Exit codes as a farm reads them (``engine.failures``): a full disk or an out-of-memory device exits
-    75 (retry, then ``--resume``), a stop by Ctrl-C / SIGTERM 130 after saving, user mistakes 2.
+    ``engine.cli`` turns the errors into exit codes a farm reads (``engine.failures``): a full disk or an
+    out-of-memory device 75 (retry, then ``--resume``), a stop by Ctrl-C / SIGTERM 130 (after saving),
+    user mistakes 2.
     """
-    from engine.errors import EXIT_RETRY, JobCancelled
-    from engine.failures import as_transient
+    from engine.errors import JobCancelled
     from engine.train.trainer import train
 
     options = options_from_args(args)
@@ -143,10 +143,4 @@ def run(args: argparse.Namespace) -> int:
         raise JobCancelled(
             "training interrupted", "continue from the last saved checkpoint with --resume (see --save-every)"
         ) from None
-    except Exception as exc:
-        transient = as_transient(exc)
-        if transient is None:
-            raise
-        print(f"error: {transient.user_message}", file=sys.stderr)
-        return EXIT_RETRY
     return 0
