@@ -268,6 +268,8 @@ class Session:
         A stop request (Ctrl-C, SIGTERM) ends the loop after the iteration in progress with a numbered
         checkpoint of it, so ``--resume`` continues exactly where the run stopped (JobCancelled, exit 130).
         """
+        if self.stop_requested():  # stopped while loading: nothing trained, nothing to save
+            raise JobCancelled("training stopped before its first iteration", "run the command again")
         for i in range(self.start_iter, self.options.iter):
             done = i + 1
             values = mean_over_processes(step(self, i), self.processes, self.device)

@@ -208,3 +208,38 @@ def test_full_disk_exits_75_and_leaves_no_partial_checkpoint(tiny_teachers_128, 
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "full" in lines[0] and "pretrain.pt" in lines[0], err
     assert sorted(p.name for p in (out / "vtoonify_d_tiny").iterdir()) == ["exstyle_code.npy"]
+
+
+def test_first_ctrl_c_asks_to_stop_the_second_stops_at_once(capsys):
+    import signal
+    import threading
+    import time
+
+    from engine.train.cli import stop_on_signals
+
+    cancel = threading.Event()
+    before = signal.getsignal(signal.SIGINT)
+    with stop_on_signals(cancel):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs between bytecodes of this thread
+        assert cancel.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert "press Ctrl-C again" in capsys.readouterr().err
+
+
+def test_stop_asked_while_loading_trains_and_saves_nothing(tiny_teachers_128, tmp_path):
+    import threading
+
+    from engine.errors import JobCancelled
+    from engine.train.trainer import train
+
+    cancel = threading.Event()
+    cancel.set()
+    out = tmp_path / "out"
+    options = options_from_args(build_parser().parse_args(_d_args(tiny_teachers_128, out)))
+    with pytest.raises(JobCancelled, match="before its first iteration"):
+        train(options, cancel=cancel)
+    assert not list(out.rglob("*.pt"))
