@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication, QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -64,6 +64,12 @@ def default_presets_dir() -> Path:
 def file_manager_available() -> bool:
     """Whether this system can open a folder in a file manager (Linux needs xdg-open or gio)."""
     return not sys.platform.startswith("linux") or bool(shutil.which("xdg-open") or shutil.which("gio"))
+
+
+def fitted_size(available: QSize) -> tuple[int, int]:
+    """The first-start window size: DEFAULT_SIZE, but never larger than the screen's free area (a
+    1920x1080 laptop at 200 % offers 960x540), so no button starts off screen."""
+    return min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height())
 
 
 class _FormHolder(QWidget):
@@ -170,7 +176,7 @@ class MainWindow(QMainWindow):
                                   self.delete_preset_button))
         layout.addWidget(main, 1)
         self.setCentralWidget(central)
-        self.resize(*DEFAULT_SIZE)
+        self.resize(*fitted_size(self.screen().availableGeometry().size()))
 
     def _install_shortcuts(self) -> None:
         """Window-wide keys for what a keyboard user does most; named in the buttons' tooltips. The

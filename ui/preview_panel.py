@@ -70,11 +70,21 @@ class PreviewPanel(QGroupBox):
         self.scrub.valueChanged.connect(self._scrubbed)
         self.frame_spin.valueChanged.connect(lambda v: self.scrub.setValue(v) if self.scrub.value() != v else None)
 
+        for button in (*buttons, self.ab_button, self.zoom_button):
+            # as wide as their short labels need (not the style's 80 px for text buttons): the scrub bar
+            # beside them gets the room
+            button.setFixedWidth(max(44, button.fontMetrics().horizontalAdvance(button.text()) + 24))
+        self.frame_spin.setMinimumWidth(self.frame_spin.fontMetrics().horizontalAdvance("0000000") + 36)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.scrub)
-        layout.addWidget(hbox_row(self, QLabel("Frame"), self.frame_spin, self.preview_button, *buttons,
-                                  self.ab_button, self.zoom_button))
+        # the view modes share the scrub bar's line and the frame controls have their own, so the panel
+        # fits beside the form on a small or HiDPI-scaled screen (960 px wide and up)
+        scrub_row = hbox_row(self, self.scrub, *buttons, self.ab_button, self.zoom_button)
+        scrub_row.layout().setStretch(0, 1)
+        layout.addWidget(scrub_row)
+        frame_row = hbox_row(self, QLabel("Frame"), self.frame_spin, self.preview_button)
+        frame_row.layout().addStretch(1)
+        layout.addWidget(frame_row)
         layout.addWidget(self.info_label)
 
     def set_frame_range(self, first: int, last: int) -> None:

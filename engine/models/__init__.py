@@ -297,9 +297,10 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
             "use encoder.pt from the official VToonify models",
         )
     latent_avg = obj.get("latent_avg")
-    if not isinstance(latent_avg, torch.Tensor):
+    if not (isinstance(latent_avg, torch.Tensor) and latent_avg.is_floating_point()
+            and bool(torch.isfinite(latent_avg).all())):
         raise ModelFileError(
-            f"{path} has no 'latent_avg' tensor (the pSp mean latent)",
+            f"{path} has no finite floating-point 'latent_avg' tensor (the pSp mean latent)",
             "use encoder.pt from the official VToonify models",
         )
     encoder_sd = {k[len("encoder.") :]: v for k, v in full.items() if k.startswith("encoder.")}

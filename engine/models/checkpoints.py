@@ -146,6 +146,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise _ForbiddenPickle("persistent ids are not allowed")
 
 
+MAX_EXSTYLE_BYTES = 256 << 20
+"""Largest ``exstyle_code.npy`` read (the official files are ~12 MB: a few hundred [1,18,512] codes)."""
+
+
 def _unpickle_restricted(data: bytes) -> Any:
     return _RestrictedUnpickler(io.BytesIO(data)).load()
 
@@ -160,6 +164,10 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"style code file not found: {_display(path)}", _REFETCH_FIX)
+    size = path.stat().st_size
+    if size > MAX_EXSTYLE_BYTES:  # checked before the file is read into memory
+        raise ModelFileError(f"{_display(path)} is {size / 1e6:.0f} MB; an official exstyle_code.npy is about "
+                             f"12 MB (at most {MAX_EXSTYLE_BYTES >> 20} MB is read)", _REFETCH_FIX)
     raw = path.read_bytes()
     stream = io.BytesIO(raw)
     try:
@@ -211,6 +219,9 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
                 _REFETCH_FIX,
             )
         tensor = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"{_display(path)}: style code {name!r} holds NaN or infinite values",
+                                 _REFETCH_FIX)
         if tensor.ndim == 2:
             tensor = tensor.unsqueeze(0)  # [18,512] -> [1,18,512]
         result[str(name)] = tensor
@@ -288,15 +299,25 @@ def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> lis
         problems.append(f"missing {len(missing)} keys such as {_few(missing)}")
     if unexpected:
         problems.append(f"unexpected {len(unexpected)} keys such as {_few(unexpected)}")
-    mismatched = []
+    mismatched, wrong_type, non_finite = [], [], []
     for key, target in expected.items():
         value = state_dict.get(key)
         if isinstance(value, torch.Tensor) and tuple(value.shape) != tuple(target.shape):
             mismatched.append(f"{key} (file {list(value.shape)}, model {list(target.shape)})")
         elif key in state_dict and not isinstance(value, torch.Tensor):
             mismatched.append(f"{key} (file holds a {type(value).__name__}, not a tensor)")
+        elif isinstance(value, torch.Tensor) and target.is_floating_point():
+            # load_state_dict would silently cast int/bool weights and keep NaN/Inf: black or NaN frames
+            if not value.is_floating_point():
+                wrong_type.append(f"{key} ({str(value.dtype).removeprefix('torch.')})")
+            elif not bool(torch.isfinite(value).all()):
+                non_finite.append(key)
     if mismatched:
         problems.append(f"shape mismatch at {len(mismatched)} tensors such as {_few(mismatched, 2)}")
+    if wrong_type:
+        problems.append(f"{len(wrong_type)} weight tensors are not floating point, such as {_few(wrong_type, 2)}")
+    if non_finite:
+        problems.append(f"NaN or infinite values in {len(non_finite)} tensors such as {_few(non_finite, 2)}")
     return problems
 
 

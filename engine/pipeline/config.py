@@ -14,6 +14,7 @@ from engine.errors import ConfigError
 from engine.service.catalog import (  # the one list of choices and defaults (shared with the clients)
     BACKBONES,
     BACKENDS,
+    COMPILE_MODES,
     DEFAULTS,
     DEVICES,
     EXR_COMPRESSIONS,
@@ -67,6 +68,10 @@ class RenderConfig:
     precision: str = DEFAULTS["precision"]
     """Network compute dtype: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the device has fast
     bf16: CPUs with AVX512-BF16/AMX, CUDA GPUs from Ampere on; else fp32). Part of the job key."""
+    compile: str = DEFAULTS["compile"]
+    """``torch.compile`` the network once per job: ``on``, ``off`` or ``auto`` (CPU with a C++ compiler, when
+    the first frame's time says the job's frames pay for the compile). Same pixels within float
+    rounding, so not part of the job key."""
     format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
     exr_compression: str = DEFAULTS["exr_compression"]
@@ -78,9 +83,9 @@ class RenderConfig:
     """Also write each matte as its own grey sequence ``<stem>.matte_<class>.####.<ext>`` (for hosts
     such as Blender's VSE that cannot read EXR layers)."""
     matte_classes: str | None = None
+    """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     cryptomatte: bool = False
     """Also write the mattes as a Cryptomatte (layers ``CryptoFace00..02``, objects ``face/<class>``), EXR only."""
-    """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     output_space: str = DEFAULTS["output_space"]
     """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
     data_window: str = "face"
@@ -125,6 +130,8 @@ class RenderConfig:
               f"use one of {', '.join(DEVICES)} or cuda:N")
         check(self.precision in PRECISIONS, f"unknown precision {self.precision!r}",
               f"use one of {', '.join(PRECISIONS)}")
+        check(self.compile in COMPILE_MODES, f"unknown compile mode {self.compile!r}",
+              f"use one of {', '.join(COMPILE_MODES)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
         check(not self.cryptomatte or self.format == "exr", "Cryptomatte is an EXR feature; PNG cannot hold it",
@@ -138,6 +145,13 @@ class RenderConfig:
               "--faces all places every face over the plate; a crop output holds one face",
               "use --output-space plate, or --faces one")
         check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
+        for key in ("degree", "scale", "style_id", "batch", "start_number", "max_faces", "padding"):
+            values = getattr(self, key) if key == "padding" else (getattr(self, key),)
+            huge = [v for v in values if isinstance(v, int) and abs(v) > MAX_SETTING_INT]  # JSON allows 10**4000
+            check(not huge, f"{key} {str(huge[0])[:12] if huge else ''}... ({len(str(huge[0])) if huge else 0} "
+                  "digits) is out of range", f"send {key} as an ordinary number")
+        check(abs(int(self.start_number)) <= 1_000_000_000, f"start number {self.start_number} is out of range",
+              "use a start number within +-1000000000")
         check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
         check(int(self.style_id) >= 0, f"style id {self.style_id} is negative", "use 0 or more")
         check(int(self.batch) >= 0, f"batch {self.batch} is negative", "use 0 for automatic, or a positive size")
@@ -175,6 +189,10 @@ class RenderConfig:
         return sorted(str(key) for key in data if key not in known)
 
 
+MAX_SETTING_INT = 10**18
+"""Largest integer any numeric setting may be (JSON and Python allow 10**4000; float() of it overflows)."""
+
+
 def _safe_stem(name: str) -> bool:
     """A stem that cannot leave the output folder or hide as a dot file."""
     return bool(name) and not name.startswith(".") and all(c.isalnum() or c in "._-" for c in name)
@@ -199,6 +217,8 @@ def _coerce(key: str, value, type_text) -> object:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif t.startswith("float"):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(value, int) and abs(value) > MAX_SETTING_INT:
+            raise ConfigError(f"field {key!r} is a {len(str(abs(value)))}-digit number", f"send {key!r} in range")
         value = float(value) if ok else value
     elif t.startswith("str"):
         ok = isinstance(value, str)

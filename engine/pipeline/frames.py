@@ -15,6 +15,9 @@ _PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?(?:x\s*(\d+)\s*)?$")
 
 MAX_FRAMES = 10_000_000
 """Most frames one range text may expand to without a source to check it against."""
+MAX_FRAME_NUMBER = 1_000_000_000
+"""Largest frame number (either sign) rendered: every file records its frame in 32-bit metadata, so
+``--start-number 10**20`` or ``shot.100000000000000000000.png`` is refused up front, not mid-write."""
 
 
 def parse_frame_parts(text: str) -> list[range]:
@@ -27,6 +30,9 @@ def parse_frame_parts(text: str) -> list[range]:
         if not m:
             raise FrameRangeError(f"cannot read frame range {part.strip()!r}",
                                   "use forms like 1-10, 20-30x2 or 7, separated by commas")
+        if any(len(g.lstrip("-")) > 12 for g in m.groups() if g):  # 10**4000 would overflow range() / len()
+            raise FrameRangeError(f"frame range {part.strip()[:40]!r} holds a number of more than 12 digits",
+                                  f"frame numbers lie within +-{MAX_FRAME_NUMBER:,}")
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) is not None else first
         step = int(m.group(3) or 1)
@@ -55,11 +61,21 @@ def parse_frame_ranges(text: str, limit: int = MAX_FRAMES) -> list[int]:
     return sorted(frames)
 
 
+def check_frame_numbers(frames: list[int]) -> list[int]:
+    """``frames`` (ascending), or FrameRangeError when one lies beyond +-MAX_FRAME_NUMBER."""
+    if frames and max(-frames[0], frames[-1]) > MAX_FRAME_NUMBER:
+        worst = frames[0] if -frames[0] > frames[-1] else frames[-1]
+        raise FrameRangeError(f"frame number {worst} is beyond the {MAX_FRAME_NUMBER:,} the engine numbers "
+                              "files with", "renumber the frames: --start-number for a video, or rename "
+                                            "the sequence's files")
+    return frames
+
+
 def select_frames(text: str | None, available: list[int]) -> list[int]:
     """Frames to render: all available ones (``text`` None), or the requested ones, each of which must
     exist. Each range is checked against the source's span before it is expanded."""
     if text is None:
-        return list(available)
+        return check_frame_numbers(list(available))
     parts = parse_frame_parts(text)
     if not available:
         raise FrameRangeError("the source has no frames", "check the source")
@@ -79,7 +95,7 @@ def select_frames(text: str | None, available: list[int]) -> list[int]:
         raise FrameRangeError(
             f"{_frames_text(gaps)} missing from the source (a gap in its frames {lo}-{hi})",
             "render the missing frames upstream, or ask for a range without gaps")
-    return wanted
+    return check_frame_numbers(wanted)
 
 
 def _outside(r: range, lo: int, hi: int) -> tuple[range, range]:

@@ -159,6 +159,10 @@ def output_folder(path: str) -> Iterator[Path]:
     """Create the output folder, prove it is writable, and remove what was created if the job fails
     before putting anything in it (so a bad input leaves no empty folders behind)."""
     out = Path(path).expanduser().resolve()
+    system = system_folder(out)
+    if system is not None:
+        raise OutputError(f"output folder {out} is {'inside ' if str(out) != system else ''}the system folder "
+                          f"{system}; the engine never writes there", "render into a folder of your own")
     if out.exists() and not out.is_dir():
         raise OutputError(f"output path {out} is a file, not a folder", "give a folder for -o/--output")
     created = [p for p in [out, *out.parents] if not p.exists()]
@@ -177,6 +181,23 @@ def output_folder(path: str) -> Iterator[Path]:
             except OSError:
                 break
         raise
+
+
+SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys",
+                  "/usr", "/System")
+"""Folders of the operating system (and the filesystem root itself): an output there, e.g. sent over the
+socket by a confused or hostile client to an engine running as root, is refused (symlinks resolved)."""
+
+
+def system_folder(resolved: Path) -> str | None:
+    """The system folder that ``resolved`` (an absolute, resolved path) is or lies in, else None."""
+    text = resolved.as_posix()
+    if text == "/" or (os.name == "nt" and resolved == Path(resolved.anchor)):
+        return text
+    if os.name == "nt":
+        windows = Path(os.environ.get("SystemRoot", "C:/Windows"))
+        return str(windows) if resolved == windows or windows in resolved.parents else None
+    return next((f for f in SYSTEM_FOLDERS if text == f or text.startswith(f + "/")), None)
 
 
 def write_probe(folder: Path) -> None:

@@ -213,10 +213,15 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
     cache = models or ModelCache(config.device)
     with open_job(config, cache, on_event, cancel) as job:
         _check_cancel(cancel)
-        job.backend.prepare(job.analysis, job.wplus)
         naming, frames = job.naming, job.frames
         key = job.analysis.job_key
         todo = [f for f in frames if not (config.resume and naming.complete(f, key))]
+
+        def warn(message: str) -> None:
+            job.warnings.append(message)
+            _emit(on_event, {"event": "warning", "message": message})
+
+        job.backend.prepare(job.analysis, job.wplus, frames=len(todo), warn=warn)
         out.check_foreign_files(naming, todo, key)
         skipped = len(frames) - len(todo)
         _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,

@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -150,6 +151,13 @@ def check_settings(settings: dict, state_dir: Path | None) -> None:
     if state_dir is not None and isinstance(output, str) and is_inside(output, state_dir):
         raise OutputError(f"output {output[:200]!r} is inside the engine's state folder {state_dir}",
                           "render into a folder of your own (the engine deletes old previews there)")
+    if isinstance(output, str) and os.path.isabs(output):
+        from engine.pipeline.outputs import system_folder
+
+        system = system_folder(Path(os.path.realpath(output)))
+        if system is not None:
+            raise OutputError(f"output {output[:200]!r} is or lies in the system folder {system}; the engine "
+                              "never writes there", "render into a folder of your own")
 
 
 def is_inside(path: str | os.PathLike, root: Path) -> bool:
@@ -495,6 +503,10 @@ class JobQueue:
     def _render_preview(self, config, frame, out_root, worker, on_done) -> None:
         try:
             out_root.mkdir(parents=True, exist_ok=True)
+            if out_root.is_symlink():  # pruning through it would delete someone's folders
+                raise OutputError(f"the previews folder {out_root} is a link; the engine writes and prunes "
+                                  "previews only in a folder of its own", f"remove the link {out_root} "
+                                  "(the engine creates the folder again)")
             prune_preview_folders(out_root, PREVIEWS_KEPT - 1)
             out_dir = tempfile.mkdtemp(prefix=f"{int(time.time())}-", dir=str(out_root))
             models = worker.models()
@@ -685,10 +697,15 @@ class JobQueue:
             self._journal.rewrite([job.to_journal() for job in self._jobs.values()])
 
 
+PREVIEW_FOLDER = re.compile(r"\d+-[A-Za-z0-9_]+")
+"""Names of the folders ``_render_preview`` makes (``tempfile.mkdtemp(prefix="<unix time>-")``)."""
+
+
 def prune_preview_folders(root: Path, keep: int) -> None:
     """Delete all but the ``keep`` newest preview folders (previews are throwaway; the disk is not)."""
-    try:
-        folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    try:  # only the engine's own folders (mkdtemp "<unix time>-<random>"), never a link or anyone else's
+        folders = sorted((p for p in root.iterdir() if PREVIEW_FOLDER.fullmatch(p.name) and p.is_dir()
+                          and not p.is_symlink()), key=lambda p: p.stat().st_mtime)
     except OSError:
         return
     for folder in folders[: max(0, len(folders) - keep)]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -22,19 +23,30 @@ COMPACT_MIN_LINES = 64
 
 
 def read_journal(path: str | os.PathLike) -> list[dict]:
-    """The latest record of every job in a journal file, in the order of their ``seq`` (oldest first)."""
+    """The latest record of every job in a journal file, in the order of their ``seq`` (oldest first).
+
+    Only a regular file is read, never through a link (a journal swapped for a link between runs would
+    feed the engine another file's lines; a FIFO would block start-up): anything else reads as empty,
+    and the compaction that follows every load replaces it (the file a link points at is left alone)."""
     latest: dict[str, dict] = {}
     try:
-        with open(path, "rb") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and isinstance(record.get("id"), str):
-                    latest[record["id"]] = record
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return []
+    except OSError:
+        if os.path.islink(path):
+            return []
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("id"), str):
+                latest[record["id"]] = record
     return sorted(latest.values(), key=lambda r: r.get("seq", 0) if isinstance(r.get("seq"), int) else 0)
 
 
@@ -48,7 +60,7 @@ class Journal:
     def load(self) -> list[dict]:
         """Every job's latest record; a legacy ``jobs.json`` is read when there is no journal yet."""
         legacy = self.path.with_name(LEGACY_FILE_NAME)
-        if not self.path.exists() and legacy.exists():
+        if not self.path.exists() and not self.path.is_symlink() and legacy.is_file() and not legacy.is_symlink():
             try:
                 records = json.loads(legacy.read_text(encoding="utf-8")).get("jobs", [])
             except (OSError, ValueError, AttributeError):
@@ -62,8 +74,19 @@ class Journal:
         return records
 
     def append(self, record: dict) -> None:
+        """One line at the end; a link planted at the journal's name is never written through: the
+        write is skipped and the next ``needs_compaction`` asks for a rewrite, which replaces the link
+        with the whole journal (every record is in memory)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError:
+            if not self.path.is_symlink():
+                raise
+            self.lines = 1 << 62  # forces the rewrite
+            return
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         self.lines += 1
 

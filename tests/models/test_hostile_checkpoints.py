@@ -1,0 +1,73 @@
+"""Checkpoints a reviewer edits by hand: weights of the wrong kind, NaN/Inf, oversized style files.
+
+Decision: non-finite or non-float weights are refused (ModelFileError naming the tensors), not warned
+about: they can only give NaN or black frames, and an official file never holds them. float64 and
+float16 weights load (cast to the module's float32), as ``load_state_dict`` does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.errors import ModelFileError
+from engine.models import load_exstyles, load_vtoonify
+from engine.models.checkpoints import MAX_EXSTYLE_BYTES
+
+
+@pytest.fixture(scope="module")
+def golden_state(reference_dir):
+    return dict(torch.load(reference_dir / "vtoonify_t_golden.pt", weights_only=True)["state_dict"])
+
+
+KEY = "fusion_out.0.weight"
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda w: w.clone().index_fill_(0, torch.tensor([0]), float("nan")), r"NaN or infinite values in 1 tensors"),
+    (lambda w: torch.full_like(w, float("inf")), r"NaN or infinite values in 1 tensors"),
+    (lambda w: w.round().to(torch.int64), r"not floating point, such as fusion_out\.0\.weight \(int64\)"),
+    (lambda w: w > 0, r"not floating point, such as fusion_out\.0\.weight \(bool\)"),
+], ids=["nan", "inf", "int64", "bool"])
+def test_non_finite_or_non_float_weights_are_refused_naming_the_tensor(golden_state, tmp_path, damage, expected):
+    # Before: load_state_dict cast int/bool weights and kept NaN/Inf, and every frame came out NaN or black.
+    path = tmp_path / "vtoonify.pt"
+    torch.save({"g_ema": {**golden_state, KEY: damage(golden_state[KEY])}}, path)
+    with pytest.raises(ModelFileError, match=expected) as info:
+        load_vtoonify(path)
+    assert str(path) in info.value.message and KEY in info.value.message
+
+
+def test_float64_and_float16_weights_still_load(golden_state, tmp_path):
+    path = tmp_path / "vtoonify.pt"
+    torch.save({"g_ema": {**golden_state, KEY: golden_state[KEY].double(),
+                          "fusion_out.0.bias": golden_state["fusion_out.0.bias"].half()}}, path)
+    model = load_vtoonify(path)
+    assert torch.equal(model.state_dict()[KEY], golden_state[KEY])
+
+
+def _exstyle_file(path, codes):
+    array = np.empty((), dtype=object)
+    array[()] = codes
+    np.save(path, array, allow_pickle=True)
+    return path
+
+
+def test_nan_style_code_is_refused(tmp_path):
+    good = np.zeros((1, 18, 512), np.float32)
+    bad = good.copy()
+    bad[0, 3, 7] = np.nan
+    path = _exstyle_file(tmp_path / "exstyle_code.npy", {"a.jpg": good, "b.jpg": bad})
+    with pytest.raises(ModelFileError, match=r"style code 'b\.jpg' holds NaN or infinite values"):
+        load_exstyles(path)
+
+
+def test_oversized_style_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    # Before: the whole file was read into memory first, whatever its size.
+    path = _exstyle_file(tmp_path / "exstyle_code.npy", {"a.jpg": np.zeros((1, 18, 512), np.float32)})
+    with open(path, "r+b") as handle:
+        handle.truncate(MAX_EXSTYLE_BYTES + 1)  # sparse: no disk space used
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("the file was read"))
+    with pytest.raises(ModelFileError, match=r"is 268 MB; an official exstyle_code\.npy is about 12 MB"):
+        load_exstyles(path)

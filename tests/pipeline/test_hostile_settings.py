@@ -1,0 +1,60 @@
+"""Settings a reviewer types (or sends over the socket) to break the engine: numbers of thousands of
+digits (JSON and Python allow 10**4000), frame numbers that no 32-bit header can hold, outputs in
+system folders. Each must be one clear error before anything is written."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from engine.cli import main
+from engine.errors import EXIT_USER_ERROR, ConfigError, FrameRangeError, OutputError
+from engine.io import open_source, write_png
+from engine.pipeline import outputs
+from engine.pipeline.config import RenderConfig
+from engine.pipeline.frames import select_frames
+
+HUGE = 10**4000
+
+
+@pytest.mark.parametrize("field, value", [
+    ("degree", HUGE), ("scale", HUGE), ("style_id", HUGE), ("batch", HUGE), ("start_number", HUGE),
+    ("start_number", -HUGE), ("padding", [HUGE, 1, 1, 1]), ("start_number", 10**12),
+], ids=["degree", "scale", "style_id", "batch", "start_number", "negative_start", "padding", "start_1e12"])
+def test_numbers_of_thousands_of_digits_are_bad_config(field, value):
+    # Before: degree/scale raised OverflowError (an 'internal' reply); the others were accepted.
+    with pytest.raises(ConfigError) as info:
+        RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", field: value})
+    assert len(info.value.user_message) < 300  # the number is named, not printed in full
+
+
+def test_a_frame_range_with_a_4000_digit_number_is_a_frame_range_error():
+    # Before: OverflowError (Python int too large to convert to C ssize_t): an 'internal' job failure.
+    with pytest.raises(FrameRangeError, match="more than 12 digits"):
+        select_frames("1-" + "9" * 4000, [1, 2, 3])
+
+
+def test_a_sequence_numbered_beyond_a_billion_is_refused_before_anything_is_written(media_dir, tmp_path,
+                                                                                    empty_models_dir, capsys):
+    # Before: the shot was analysed, its sidecar written, then the EXR writer died with std::bad_cast.
+    with open_source(media_dir / "529_2.mp4") as video:
+        plate = video.read(1)
+    for number in (10**20, 10**20 + 1):
+        write_png(tmp_path / f"shot.{number}.png", plate)
+    out = tmp_path / "out"
+    code = main(["render", str(tmp_path / f"shot.{10**20}.png"), "-o", str(out), "--backend", "classic",
+                 "--padding", "48"])
+    assert code == EXIT_USER_ERROR and "beyond the 1,000,000,000" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_pipeline_never_creates_an_output_folder_in_a_system_folder(tmp_path):
+    target = "/etc/vtoonify-hostile-test"
+    try:
+        with pytest.raises(OutputError, match="system folder /etc"), outputs.output_folder(target):
+            pass
+    finally:
+        if os.path.isdir(target):
+            os.rmdir(target)
+    assert not os.path.exists(target)

@@ -1,0 +1,33 @@
+"""A 1920x1080 laptop at 200 % offers 960x540 (logical) pixels: the panel starts inside that, keeps
+every main control on screen, and a long engine error does not widen the window past it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QRect, QSize
+
+from ui.engine_bridge import FAILED
+from ui.main_window import DEFAULT_SIZE, fitted_size
+
+SMALL = QSize(960, 540)
+
+
+def test_first_start_size_fits_the_screen():
+    assert fitted_size(QSize(2560, 1400)) == DEFAULT_SIZE
+    assert fitted_size(SMALL) == (960, 540)
+
+
+def test_panel_fits_960x540_even_with_a_long_engine_error(make_window, tmp_path, qtbot):
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.indicator.set_state(FAILED, "cannot start the engine: " + "a very long reason " * 30)
+    qtbot.wait(20)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= SMALL.width() and hint.height() <= SMALL.height(), hint
+    assert window.indicator.text().endswith("reason ")  # the whole text is kept (tooltip, tests)
+    window.resize(SMALL)
+    qtbot.wait(50)
+    preview, queue = window.preview_panel, window.queue_panel
+    for widget in (window.connect_button, window.delete_preset_button, preview.preview_button, preview.zoom_button,
+                   preview.ab_button, queue.start_button, queue.apply_button, window.status_log):
+        inside = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+        assert widget.isVisible() and window.rect().contains(inside), (widget, inside)
