@@ -14,6 +14,7 @@ from engine.errors import ConfigError
 from engine.service.catalog import (  # the one list of choices and defaults (shared with the clients)
     BACKBONES,
     BACKENDS,
+    COMPILE_MODES,
     DEFAULTS,
     DEVICES,
     EXR_COMPRESSIONS,
@@ -67,6 +68,10 @@ class RenderConfig:
     precision: str = DEFAULTS["precision"]
     """Network compute dtype: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the device has fast
     bf16: CPUs with AVX512-BF16/AMX, CUDA GPUs from Ampere on; else fp32). Part of the job key."""
+    compile: str = DEFAULTS["compile"]
+    """``torch.compile`` the network once per job: ``on``, ``off`` or ``auto`` (CPU with a C++ compiler, when
+    the first frame's time says the job's frames pay for the compile). Same pixels within float
+    rounding, so not part of the job key."""
     format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
     exr_compression: str = DEFAULTS["exr_compression"]
@@ -125,6 +130,8 @@ class RenderConfig:
               f"use one of {', '.join(DEVICES)} or cuda:N")
         check(self.precision in PRECISIONS, f"unknown precision {self.precision!r}",
               f"use one of {', '.join(PRECISIONS)}")
+        check(self.compile in COMPILE_MODES, f"unknown compile mode {self.compile!r}",
+              f"use one of {', '.join(COMPILE_MODES)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
         check(not self.cryptomatte or self.format == "exr", "Cryptomatte is an EXR feature; PNG cannot hold it",
