@@ -218,7 +218,11 @@ def cmd_prepare(args, sink, cancel) -> int:
     sink({"event": "job_done", "result": result.to_dict()})
     if not (args.json_progress or args.openjd_progress):
         how = "analysed" if result.analysed else "already analysed (sidecar reused)"
-        print(f"shot {how}: face in frame {result.face_frame}, {len(result.frames)} frames with the "
+        faces = f"face in frame {result.face_frame}"
+        if result.faces:
+            firsts = ", ".join(f"{face['name']} from frame {face['frame']}" for face in result.faces)
+            faces = f"{len(result.faces)} faces ({firsts})"
+        print(f"shot {how}: {faces}, {len(result.frames)} frames with the "
               f"{result.backend} backend -> {result.sidecar}")
     return EXIT_OK
 

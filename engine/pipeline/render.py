@@ -69,9 +69,11 @@ class PrepareResult:
     backend: str
     style_code: str | None
     warnings: list[str] = field(default_factory=list)
+    faces: list[dict] = field(default_factory=list)
+    """``--faces all``: ``{"name", "frame", "style_code"}`` per face in id order; empty for one face."""
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "sidecar": self.sidecar,
             "job_key": self.job_key,
             "analysed": self.analysed,
@@ -82,6 +84,9 @@ class PrepareResult:
             "style_code": self.style_code,
             "warnings": self.warnings,
         }
+        if self.faces:  # one-face results keep their old shape
+            data["faces"] = self.faces
+        return data
 
 
 def _emit(on_event: EventSink | None, event: dict) -> None:
@@ -194,7 +199,8 @@ def prepare(config: RenderConfig, on_event: EventSink | None = None, cancel=None
     with open_job(config, models or ModelCache(config.device), on_event, cancel) as job:
         return PrepareResult(sidecar=job.sidecar, job_key=job.analysis.job_key, analysed=job.analysed,
                              face_frame=job.analysis.face_frame, frames=job.frames, backend=job.backend.name,
-                             style_code=job.analysis.style_code, warnings=job.warnings)
+                             style_code=job.analysis.style_code, warnings=job.warnings,
+                             faces=[{k: f[k] for k in ("name", "frame", "style_code")} for f in job.analysis.faces])
 
 
 def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
