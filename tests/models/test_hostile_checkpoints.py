@@ -71,3 +71,12 @@ def test_oversized_style_file_is_refused_before_it_is_read(tmp_path, monkeypatch
     monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("the file was read"))
     with pytest.raises(ModelFileError, match=r"is 268 MB; an official exstyle_code\.npy is about 12 MB"):
         load_exstyles(path)
+
+
+def test_a_huge_npy_header_is_refused_without_advice_to_lift_the_limit(tmp_path):
+    header = b"{'descr': '|O', 'fortran_order': False, 'shape': (), }" + b" " * 200_000 + b"\n"
+    path = tmp_path / "exstyle_code.npy"
+    path.write_bytes(b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header)
+    with pytest.raises(ModelFileError, match=r"is not a valid \.npy file \(Header info length") as info:
+        load_exstyles(path)
+    assert "max_header_size" not in info.value.user_message and "\n" not in info.value.user_message
