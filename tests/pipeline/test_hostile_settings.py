@@ -71,3 +71,10 @@ def test_a_source_name_too_long_for_the_output_names_asks_for_a_shorter_name(med
     err = capsys.readouterr().err
     assert code == EXIT_USER_ERROR and "over the 255-byte file name limit" in err and "--name" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("style", ["../../elsewhere", "a/b", "", ".hidden"])
+def test_a_style_that_is_no_family_name_is_bad_config(style):
+    # Before: accepted, and the models folder path vtoonify_d_<style> could climb out of --models.
+    with pytest.raises(ConfigError, match="is not a style family name"):
+        RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "style": style})
