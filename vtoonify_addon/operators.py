@@ -24,7 +24,6 @@ from .core.job_session import CONNECTING, FINISHED, JobSession
 from .core.job_tracker import outcome_notes
 from .preferences import get_preferences
 
-_STRIP_TYPES = {"MOVIE", "IMAGE"}
 CANCEL_WAIT_S = 60.0
 """How long to wait for the engine's ``job_cancelled`` before giving up on it."""
 POLL_INTERVAL_S = 0.2

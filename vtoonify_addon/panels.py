@@ -122,7 +122,9 @@ class VTOON_PT_stylize(bpy.types.Panel):
         _cryptomatte_row(col, settings, get_preferences(context).output_format, width)
         col.prop(settings, "group_meta")
         col.prop(settings, "output_space")
-        col.prop(settings, "faces", expand=True)
+        col.prop(settings, "faces")
+        if settings.faces == "all" and settings.output_space != "plate":
+            _lines(col, "Faces All needs Output Space Plate (a crop holds one face)", width, icon="ERROR")
         row = layout.row(align=True)
         if wm.vtoonify_running:
             _progress(row, wm)

@@ -17,6 +17,7 @@ on the official goldens).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -358,8 +359,16 @@ def _in_strips(net: StaticVToonify, stages: range, feat: torch.Tensor, skip: tor
     return out_feat, out_skip
 
 
+def needs_strips(net: StaticVToonify, x: torch.Tensor, strip_pixels: int) -> bool:
+    """Whether ``tiled`` would run any decoder stage of ``net`` on ``x`` in strips (its last stage's
+    input, ``H/8 * W/8 * 4**(stages-1)`` pixels, is the largest)."""
+    h, w = x.shape[-2:]
+    return (h // 8) * (w // 8) * 4 ** (len(net.stages) - 1) > strip_pixels
+
+
 @torch.no_grad()
-def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, margin: int = 8) -> torch.Tensor:
+def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, margin: int = 8,
+          whole: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """``net(x)`` with the high-resolution decoder stages run in horizontal strips, so the largest
     tensors (up to 64 channels at 2x-4x the input size) exist one strip at a time.
 
@@ -369,7 +378,10 @@ def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, mar
     strips with ``margin`` context rows on each side, cropped back to their own rows, give the same
     numbers as the whole frame (float rounding aside: no seams). The last fused stage and the stage
     after it run strip by strip straight into the image. x ``[N,22,H,W]`` -> ``[N,3,4H,4W]`` float32.
+    ``whole`` (e.g. a compiled ``net``) runs frames that need no strip at all.
     """
+    if not needs_strips(net, x, strip_pixels):
+        return (whole or net)(x)
     out_dtype = x.dtype if x.is_floating_point() else torch.float32
     feat, skip, features = net.encode(x)
     k, n_stages, n_fused = 0, len(net.stages), len(net.fusions)

@@ -74,7 +74,7 @@ class ClassicBackend:
     def style_code(self, rgb, landmarks, crop, several: bool = False):
         return None
 
-    def prepare(self, analysis, wplus) -> None:
+    def prepare(self, analysis, wplus, frames: int | None = None, warn=None) -> None:
         faces = analysis.faces or ({"landmarks": analysis.landmarks, "crop": analysis.crop},)
         self.face_landmarks = [_crop_space(f["landmarks"], analysis.face_crops()[i], analysis.source_size)
                                for i, f in enumerate(faces)]
@@ -149,6 +149,8 @@ class VToonifyBackend:
         """The shot's static network (``engine.models.static``), built in ``prepare``."""
         self.nets: list[torch.nn.Module] = []
         """One static network per face (``--faces all``); ``[self.net]`` for one face."""
+        self.wholes: list = []
+        """``nets`` compiled (``engine.models.compiled``) for frames decoded whole, when ``--compile`` says so."""
         self.smoother = None
 
     @property
@@ -238,9 +240,12 @@ class VToonifyBackend:
             wplus[:, :7] = exstyle[:, :7]
         return wplus
 
-    def prepare(self, analysis, wplus: torch.Tensor) -> None:
-        """Fold the shot's style into its static network; the pSp encoder (1 GB) is not needed again."""
+    def prepare(self, analysis, wplus: torch.Tensor, frames: int | None = None, warn=None) -> None:
+        """Fold the shot's style into its static network; the pSp encoder (1 GB) is not needed again.
+        ``frames`` (the job's frame count; None for a preview) decides ``--compile auto``; ``warn``
+        gets a message if compiling fails (the network then runs uncompiled)."""
         from engine.models import static_vtoonify
+        from engine.models.compiled import CompiledForward, should_compile
 
         codes = wplus if isinstance(wplus, list) else [wplus]
         if not codes or any(code is None for code in codes):
@@ -254,6 +259,10 @@ class VToonifyBackend:
                                                  precision=self.precision))
         self.wplus = codes[0].to(self.device).float()
         self.net = self.nets[0]
+        mode = getattr(self.config, "compile", "off")
+        self.wholes = [None] * len(self.nets)
+        if should_compile(mode, self.device, frames):  # auto: only if the job's frames pay for the compile
+            self.wholes = [CompiledForward(net, warn, frames=frames if mode == "auto" else None) for net in self.nets]
 
     # -- per batch ------------------------------------------------------------------------------------
     def parsing(self, x: torch.Tensor) -> torch.Tensor:
@@ -283,7 +292,8 @@ class VToonifyBackend:
             if inputs is None:
                 inputs = self.network_input(crops, batch.get("parsing"))
             net = self.nets[face] if self.nets else self.net
-            y = tiled(net, inputs, strip_pixels=STRIP_PIXELS).clamp_(-1, 1)  # [B,3,4h,4w]
+            whole = self.wholes[face] if self.wholes else None
+            y = tiled(net, inputs, strip_pixels=STRIP_PIXELS, whole=whole).clamp_(-1, 1)  # [B,3,4h,4w]
             rgb = y.add(1).mul_(0.5).permute(0, 2, 3, 1).float().cpu().numpy()
             mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
         return [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(crops))]

@@ -15,6 +15,7 @@ from engine.errors import ConfigError
 from engine.service.catalog import (  # the one list of choices and defaults (shared with the clients)
     BACKBONES,
     BACKENDS,
+    COMPILE_MODES,
     DEFAULTS,
     DEVICES,
     EXR_COMPRESSIONS,
@@ -68,6 +69,10 @@ class RenderConfig:
     precision: str = DEFAULTS["precision"]
     """Network compute dtype: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the device has fast
     bf16: CPUs with AVX512-BF16/AMX, CUDA GPUs from Ampere on; else fp32). Part of the job key."""
+    compile: str = DEFAULTS["compile"]
+    """``torch.compile`` the network once per job: ``on``, ``off`` or ``auto`` (CPU with a C++ compiler, when
+    the first frame's time says the job's frames pay for the compile). Same pixels within float
+    rounding, so not part of the job key."""
     format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
     exr_compression: str = DEFAULTS["exr_compression"]
@@ -79,9 +84,9 @@ class RenderConfig:
     """Also write each matte as its own grey sequence ``<stem>.matte_<class>.####.<ext>`` (for hosts
     such as Blender's VSE that cannot read EXR layers)."""
     matte_classes: str | None = None
+    """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     cryptomatte: bool = False
     """Also write the mattes as a Cryptomatte (layers ``CryptoFace00..02``, objects ``face/<class>``), EXR only."""
-    """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     output_space: str = DEFAULTS["output_space"]
     """``plate``: stylized crop placed back over the source frame with alpha; ``crop``: the 4x crop."""
     data_window: str = "face"
@@ -129,6 +134,8 @@ class RenderConfig:
               f"use one of {', '.join(DEVICES)} or cuda:N")
         check(self.precision in PRECISIONS, f"unknown precision {self.precision!r}",
               f"use one of {', '.join(PRECISIONS)}")
+        check(self.compile in COMPILE_MODES, f"unknown compile mode {self.compile!r}",
+              f"use one of {', '.join(COMPILE_MODES)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
         check(not self.cryptomatte or self.format == "exr", "Cryptomatte is an EXR feature; PNG cannot hold it",

@@ -69,9 +69,11 @@ class PrepareResult:
     backend: str
     style_code: str | None
     warnings: list[str] = field(default_factory=list)
+    faces: list[dict] = field(default_factory=list)
+    """``--faces all``: ``{"name", "frame", "style_code"}`` per face in id order; empty for one face."""
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "sidecar": self.sidecar,
             "job_key": self.job_key,
             "analysed": self.analysed,
@@ -82,6 +84,9 @@ class PrepareResult:
             "style_code": self.style_code,
             "warnings": self.warnings,
         }
+        if self.faces:  # one-face results keep their old shape
+            data["faces"] = self.faces
+        return data
 
 
 def _emit(on_event: EventSink | None, event: dict) -> None:
@@ -195,7 +200,8 @@ def prepare(config: RenderConfig, on_event: EventSink | None = None, cancel=None
     with open_job(config, models or ModelCache(config.device), on_event, cancel) as job:
         return PrepareResult(sidecar=job.sidecar, job_key=job.analysis.job_key, analysed=job.analysed,
                              face_frame=job.analysis.face_frame, frames=job.frames, backend=job.backend.name,
-                             style_code=job.analysis.style_code, warnings=job.warnings)
+                             style_code=job.analysis.style_code, warnings=job.warnings,
+                             faces=[{k: f[k] for k in ("name", "frame", "style_code")} for f in job.analysis.faces])
 
 
 def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
@@ -208,10 +214,15 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
     cache = models or ModelCache(config.device)
     with open_job(config, cache, on_event, cancel) as job:
         _check_cancel(cancel)
-        job.backend.prepare(job.analysis, job.wplus)
         naming, frames = job.naming, job.frames
         key = job.analysis.job_key
         todo = [f for f in frames if not (config.resume and naming.complete(f, key))]
+
+        def warn(message: str) -> None:
+            job.warnings.append(message)
+            _emit(on_event, {"event": "warning", "message": message})
+
+        job.backend.prepare(job.analysis, job.wplus, frames=len(todo), warn=warn)
         out.check_foreign_files(naming, todo, key)
         skipped = len(frames) - len(todo)
         _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,

@@ -8,6 +8,10 @@ Several GPUs: ``torchrun --nproc_per_node N -m engine train full ...`` (one proc
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import sys
+import threading
 
 from engine.train.options import DEFAULT_BLEND, TrainOptions
 
@@ -51,6 +55,8 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     _flag(run, "lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     _flag(run, "seed", type=int, default=0, help="random seed (same seed, same run)")
     _flag(run, "device", default="auto", help="auto, cpu, cuda or cuda:N (torchrun: one GPU per process)")
+    _flag(run, "precision", default="fp32", choices=("fp32", "bf16", "auto"),
+          help="forward passes in bf16 autocast (float32 weights and optimiser); auto: bf16 where fast")
     _flag(run, "resume", help="continue from a checkpoint this trainer wrote (same options)")
     _flag(run, "save-every", type=int, default=0, help="also save numbered checkpoints every N iterations")
     _flag(run, "log-every", type=int, default=200, help="log losses every N iterations (default 200)")
@@ -86,7 +92,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         style_encoder_path=args.style_encoder_path, direction_path=args.direction_path,
         finetunegan_path=args.finetunegan_path, weight=tuple(args.weight), encoder_path=args.encoder_path,
         perceptual_weights=args.perceptual_weights, iter=args.iter, batch=args.batch, lr=args.lr,
-        seed=args.seed, device=args.device, save_every=args.save_every,
+        seed=args.seed, device=args.device, precision=args.precision, save_every=args.save_every,
         log_every=args.log_every, json_log=args.json_log, progress=not args.no_progress, resume=args.resume,
         overwrite=args.overwrite, adv_loss=args.adv_loss, grec_loss=args.grec_loss, perc_loss=args.perc_loss,
         tmp_loss=args.tmp_loss, msk_loss=args.msk_loss, r1=args.r1, d_reg_every=args.d_reg_every,
@@ -95,14 +101,44 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     )
 
 
+@contextlib.contextmanager
+def stop_on_signals(cancel: threading.Event):
+    """First Ctrl-C / SIGTERM: set ``cancel`` (the loop saves and stops after the iteration in progress);
+    a second one: stop at once (KeyboardInterrupt). Signal handlers exist only on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nstopping after this iteration to save a checkpoint to resume from "
+              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Check everything, then train; user mistakes raise typed errors before any step."""
+    """Check everything, then train; user mistakes raise typed errors before any step.
+
+    ``engine.cli`` turns the errors into exit codes a farm reads (``engine.failures``): a full disk or an
+    out-of-memory device 75 (retry, then ``--resume``), a stop by Ctrl-C / SIGTERM 130 (after saving),
+    user mistakes 2.
+    """
     from engine.errors import JobCancelled
     from engine.train.trainer import train
 
     options = options_from_args(args)
+    cancel = threading.Event()
     try:
-        train(options)
+        with stop_on_signals(cancel):
+            train(options, cancel=cancel)
     except KeyboardInterrupt:
         raise JobCancelled(
             "training interrupted", "continue from the last saved checkpoint with --resume (see --save-every)"

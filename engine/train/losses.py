@@ -84,7 +84,7 @@ def flicker_loss(
     if fake is None:
         fake = student(batch.student_input(), batch.style, d_s)
     crop_out = student(flicker_crop_input(batch, top, left, crop, margin), batch.style, d_s)
-    return F.mse_loss(crop_out, fake[:, :, top : top + crop, left : left + crop])
+    return F.mse_loss(crop_out.float(), fake[:, :, top : top + crop, left : left + crop].float())
 
 
 def flicker_ramp(iteration: int, total_iterations: int) -> float:

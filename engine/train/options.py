@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from engine.errors import ConfigError
 
 STAGES = ("pretrain", "full")
+TRAIN_PRECISIONS = ("fp32", "bf16", "auto")
 BACKBONES = ("dualstylegan", "toonify")
 DEFAULT_BLEND = (1.0,) * 9 + (0.0,) * 9
 """Official ``--weight`` of VToonify-T: layers 0-8 from the fine-tuned model, 9-17 from FFHQ."""
@@ -44,12 +45,16 @@ class TrainOptions:
     encoder_path: str | None = None
     """Full stage: the pre-trained encoder; None -> ``DIR/NAME/pretrain.pt`` (official default)."""
     perceptual_weights: str | None = None
-    """Local LPIPS-VGG weights file; None -> perceptual term off (one warning). Never downloaded."""
+    """Local LPIPS-VGG weights (torchvision VGG16 + LPIPS v0.1 lin layers, one file or two joined with
+    ``os.pathsep``). Never downloaded; the full stage needs it unless ``perc_loss`` is 0."""
     iter: int = 2000
     batch: int = 8
     lr: float = 1e-4
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"
+    """Forward passes in 'fp32' or 'bf16' (autocast; weights, gradients and Adam stay float32); 'auto':
+    bf16 where the device multiplies bf16 natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32."""
     save_every: int = 0
     """Also save ``..._%05d.pt`` every N iterations (0: only the final file)."""
     log_every: int = 200
@@ -92,6 +97,8 @@ class TrainOptions:
             (len(self.weight) == 18, f"--weight needs 18 values, got {len(self.weight)}", "one per W+ layer"),
             (self.d_reg_every >= 1, f"--d-reg-every must be at least 1, got {self.d_reg_every}", "e.g. 16"),
             (self.fusion_init_scale >= 0, "--fusion-init-scale must be >= 0", "0 (exact) or 0.01 (official)"),
+            (self.precision in TRAIN_PRECISIONS, f"unknown --precision {self.precision!r}",
+             "use fp32, bf16 or auto (fp16 would need loss scaling and is not offered)"),
         ]
         weights = (self.adv_loss, self.grec_loss, self.perc_loss, self.tmp_loss, self.msk_loss, self.r1)
         checks.append((min(weights) >= 0, "loss weights must be >= 0", "use 0 to switch a term off"))
@@ -104,6 +111,13 @@ class TrainOptions:
         if self.backbone == "toonify" and not self.finetunegan_path:
             raise ConfigError("VToonify-T training needs the fine-tuned StyleGAN",
                               "pass --finetunegan-path (e.g. finetune-000600.pt)")
+        if self.stage == "full" and self.perc_loss > 0 and not self.perceptual_weights:
+            raise ConfigError(
+                f"the full stage's perceptual term (--perc-loss {self.perc_loss:g}, paper Eq. 2) needs the "
+                "LPIPS-VGG weights, which are never downloaded",
+                "pass --perceptual-weights vgg16-397923af.pth:vgg.pth (torchvision VGG16 + LPIPS v0.1 lin "
+                "weights), or --perc-loss 0 to train without the term",
+            )
         if self.stage == "full" and self.needs_style_encoder and not self.style_encoder_path:
             raise ConfigError("the full stage needs the pSp style encoder for the face's style code",
                               "pass --style-encoder-path encoder.pt")

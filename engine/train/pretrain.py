@@ -24,11 +24,12 @@ from engine.train.student import accumulate
 def pretrain_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
     """One optimisation step of Eq. 1 / 8; returns the (unweighted) loss ``emse``."""
     o = session.options
-    batch = session.pairs.sample(o.batch, session.step_generator(iteration), iteration=iteration,
-                                 total_iterations=o.iter)
-    style = batch.style if session.is_d else None  # the T encoder has no style input
-    feat, skip = session.model(batch.student_input(), style, batch.degree(), return_feat=True)
-    loss = F.mse_loss(feat, batch.feat) + F.mse_loss(skip, batch.skip)
+    with session.autocast():
+        batch = session.pairs.sample(o.batch, session.step_generator(iteration), iteration=iteration,
+                                     total_iterations=o.iter)
+        style = batch.style if session.is_d else None  # the T encoder has no style input
+        feat, skip = session.model(batch.student_input(), style, batch.degree(), return_feat=True)
+    loss = F.mse_loss(feat.float(), batch.feat.float()) + F.mse_loss(skip.float(), batch.skip.float())
     session.g_optim.zero_grad(set_to_none=True)
     loss.backward()
     session.g_optim.step()
@@ -65,15 +66,21 @@ def encoder_payload(session: Session, done: int) -> dict:
     }
 
 
-def run_pretrain(options: TrainOptions, session: Session | None = None) -> Path:
-    """Check and load everything, then pre-train; returns the path of ``pretrain.pt``."""
-    session = session or open_session(options)
+def prepare_pretrain(options: TrainOptions, session: Session | None = None, cancel=None) -> Session:
+    """Everything before the first pre-training step (``pretrain_step(session, i)`` can run after it)."""
+    session = session or open_session(options, cancel)
     if options.resume:
         resume_pretrain(session, options.resume)
     session.log.restart(session.start_iter)
     session.begin()
     session.model = wrap_ddp(session.student, session.processes, session.device)
     session.student.train()
+    return session
+
+
+def run_pretrain(options: TrainOptions, session: Session | None = None, cancel=None) -> Path:
+    """Check and load everything, then pre-train; returns the path of ``pretrain.pt``."""
+    session = prepare_pretrain(options, session, cancel)
     final = session.layout.pretrain_path
     session.run_loop("pretrain", pretrain_step, encoder_payload, final)
     session.log.note(f"pre-trained encoder -> {final}")

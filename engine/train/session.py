@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import ConfigError, DeviceError, OutputError
+from engine.errors import ConfigError, DeviceError, JobCancelled, OutputError
+from engine.models.precision import resolve_precision
 from engine.progress import StepBar
 from engine.train.checkpoint import (
     OutputLayout,
@@ -29,6 +31,7 @@ from engine.train.checkpoint import (
     output_layout,
     save_checkpoint,
 )
+from engine.train.files import check_training_files
 from engine.train.options import TrainOptions
 from engine.train.pairs import PairGenerator
 from engine.train.student import build_student, make_ema, trained_parameters
@@ -135,9 +138,9 @@ class TrainLog:
         self.warned: set[str] = set()
 
     def restart(self, start: int) -> None:
-        """Count the rate from ``start`` (a resumed run)."""
+        """Count the rate from ``start`` (a resumed run) and from now (loading is not training time)."""
         if self.bar is not None:
-            self.bar.start = start
+            self.bar = StepBar(self.bar.total, start=start)
 
     def warn(self, message: str) -> None:
         if not self.enabled or message in self.warned:
@@ -186,10 +189,19 @@ class Session:
     log: TrainLog
     start_iter: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    cancel: threading.Event | None = None
+    """Set by Ctrl-C / SIGTERM (``engine.train.cli``): stop after the current iteration, save, exit 130."""
+    precision: str = "fp32"
+    """Resolved ``--precision``: 'fp32' or 'bf16'."""
 
     @property
     def is_d(self) -> bool:
         return self.options.backbone == "dualstylegan"
+
+    def autocast(self):
+        """Context for forward passes: bf16 autocast with ``--precision bf16`` (the parameters, their
+        gradients and the Adam states stay float32: the master weights), else a no-op."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def step_generator(self, iteration: int) -> torch.Generator:
         """Every random choice of step ``iteration`` comes from here: a resumed run repeats it exactly."""
@@ -238,9 +250,26 @@ class Session:
                 "raise --iter to continue training",
             )
 
+    def stop_requested(self) -> bool:
+        """True when any process was asked to stop (all processes agree, so none waits on the others)."""
+        asked = self.cancel is not None and self.cancel.is_set()
+        if not self.processes.distributed:
+            return asked
+        import torch.distributed as dist
+
+        flag = torch.tensor([float(asked)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def run_loop(self, stage: str, step: Callable[[Session, int], Mapping[str, torch.Tensor]],
                  payload: Callable[[Session, int], Mapping[str, Any]], final: Path) -> None:
-        """The loop both stages share: step, average over processes, show, log, save on schedule."""
+        """The loop both stages share: step, average over processes, show, log, save on schedule.
+
+        A stop request (Ctrl-C, SIGTERM) ends the loop after the iteration in progress with a numbered
+        checkpoint of it, so ``--resume`` continues exactly where the run stopped (JobCancelled, exit 130).
+        """
+        if self.stop_requested():  # stopped while loading: nothing trained, nothing to save
+            raise JobCancelled("training stopped before its first iteration", "run the command again")
         for i in range(self.start_iter, self.options.iter):
             done = i + 1
             values = mean_over_processes(step(self, i), self.processes, self.device)
@@ -250,10 +279,18 @@ class Session:
             path = self.save_path(done, final)
             if path is not None:
                 self.save(path, payload(self, done))
+            if done < self.options.iter and self.stop_requested():
+                kept = path or numbered(final, done)
+                if path is None:
+                    self.save(kept, payload(self, done))
+                raise JobCancelled(
+                    f"training stopped after iteration {done} of {self.options.iter}; saved {kept}",
+                    f"continue it with the same command plus --resume {kept}",
+                )
 
 
-RECIPE_OPTIONS = ("batch", "lr", "seed", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss", "r1",
-                  "fix_style", "style_id", "fix_degree", "style_degree", "fix_color", "weight")
+RECIPE_OPTIONS = ("batch", "lr", "seed", "precision", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss",
+                  "r1", "fix_style", "style_id", "fix_degree", "style_degree", "fix_color", "weight")
 """Options a resumed run should keep; a change is allowed but named once (it changes the recipe)."""
 
 
@@ -283,8 +320,9 @@ def check_outputs_free(options: TrainOptions, layout: OutputLayout, final: Path)
         )
 
 
-def open_session(options: TrainOptions) -> Session:
+def open_session(options: TrainOptions, cancel: threading.Event | None = None) -> Session:
     """Checks, loads and builds everything a stage needs; writes nothing (see :meth:`Session.begin`)."""
+    check_training_files(options)
     processes, device = init_processes(options.device)
     layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
     final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
@@ -317,5 +355,6 @@ def open_session(options: TrainOptions) -> Session:
         log.warn(warning)
     return Session(
         options=options, processes=processes, device=device, layout=layout, teachers=teachers, pairs=pairs,
-        student=student, model=student, ema=make_ema(student), g_optim=g_optim, log=log,
+        student=student, model=student, ema=make_ema(student), g_optim=g_optim, log=log, cancel=cancel,
+        precision=resolve_precision(options.precision, device),
     )

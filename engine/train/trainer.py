@@ -79,24 +79,27 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
     o, ex = session.options, session.extra
     disc, disc_model, d_optim, percept = ex["d"], ex["d_model"], ex["d_optim"], ex["percept"]
     gen = session.step_generator(iteration)
-    batch = session.pairs.sample(o.batch, gen, iteration=iteration, total_iterations=o.iter)
+    with session.autocast():
+        batch = session.pairs.sample(o.batch, gen, iteration=iteration, total_iterations=o.iter)
     x, style, d_s, real = batch.student_input(), batch.style, batch.degree(), batch.y
-    cond = (batch.d_s.view(-1, 1).to(real), batch.style_ids) if session.is_d else ()
+    cond = (batch.d_s.view(-1, 1).float(), batch.style_ids) if session.is_d else ()
     d_size = disc.size
     losses: dict[str, torch.Tensor] = {}
 
     # discriminator
     disc.requires_grad_(True)
-    with torch.no_grad():
-        fake = session.model(x, style, d_s)
-    d_loss = d_logistic_loss(disc_model(_pool(real, d_size), *cond), disc_model(_pool(fake, d_size), *cond))
-    d_loss = d_loss * o.adv_loss
+    with session.autocast():
+        with torch.no_grad():
+            fake = session.model(x, style, d_s)
+        real_pred = disc_model(_pool(real, d_size), *cond).float()
+        fake_pred = disc_model(_pool(fake, d_size), *cond).float()
+    d_loss = d_logistic_loss(real_pred, fake_pred) * o.adv_loss
     d_optim.zero_grad(set_to_none=True)
     d_loss.backward()
     d_optim.step()
     losses["d_adv"] = d_loss.detach()
-    if o.r1 > 0 and iteration % o.d_reg_every == 0:
-        real_img = _pool(real, d_size).detach().requires_grad_(True)
+    if o.r1 > 0 and iteration % o.d_reg_every == 0:  # float32: a gradient penalty needs the precision
+        real_img = _pool(real.float(), d_size).detach().requires_grad_(True)
         r1 = r1_penalty(disc_model(real_img, *cond), real_img) * (o.r1 / 2)
         d_optim.zero_grad(set_to_none=True)
         (r1 * o.d_reg_every).backward()
@@ -105,25 +108,30 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
 
     # generator (encoder + fusion modules)
     disc.requires_grad_(False)
-    if session.is_d:
-        fake, masks = session.model(x, style, d_s, return_mask=True)
-    else:
-        fake, masks = session.model(x, style, d_s), []
-    g_adv = g_nonsaturating_loss(disc(_pool(fake, d_size), *cond)) * o.adv_loss  # D frozen: no DDP sync
-    rec = F.mse_loss(fake, real) * o.grec_loss
+    with session.autocast():
+        if session.is_d:
+            fake, masks = session.model(x, style, d_s, return_mask=True)
+        else:
+            fake, masks = session.model(x, style, d_s), []
+        fake_pred = disc(_pool(fake, d_size), *cond).float()  # D frozen: no DDP sync
+        perc = None
+        if percept is not None and o.perc_loss > 0:
+            size = fake.shape[-1] // PERCEPTUAL_SHRINK
+            perc = percept(_pool(fake, size), _pool(real, size)).float().sum() * o.perc_loss
+        ramp = flicker_ramp(iteration, o.iter) * o.tmp_loss
+        tmp = flicker_loss(session.model, batch, gen, fake=fake) * ramp if ramp > 0 else None
+    g_adv = g_nonsaturating_loss(fake_pred) * o.adv_loss
+    rec = F.mse_loss(fake.float(), real.float()) * o.grec_loss
     total = g_adv + rec
     losses["g_adv"], losses["rec"] = g_adv.detach(), rec.detach()
-    if percept is not None and o.perc_loss > 0:
-        size = fake.shape[-1] // PERCEPTUAL_SHRINK
-        perc = percept(_pool(fake, size), _pool(real, size)).sum() * o.perc_loss
+    if perc is not None:
         total = total + perc
         losses["perc"] = perc.detach()
     if session.is_d:
-        msk = mask_loss(masks, d_s) * o.msk_loss
+        msk = mask_loss([m.float() for m in masks], d_s) * o.msk_loss
         total = total + msk
         losses["msk"] = msk.detach()
-    ramp = flicker_ramp(iteration, o.iter) * o.tmp_loss
-    tmp = flicker_loss(session.model, batch, gen, fake=fake) * ramp if ramp > 0 else fake.new_zeros(())
+    tmp = tmp if tmp is not None else total.new_zeros(())
     total = total + tmp
     losses["tmp"] = tmp.detach()
     session.g_optim.zero_grad(set_to_none=True)
@@ -184,17 +192,16 @@ def full_payload(session: Session, done: int) -> dict:
     }
 
 
-def run_full(options: TrainOptions, session: Session | None = None) -> Path:
-    """Check and load everything, then run the full stage; returns the path of the final model."""
-    session = session or open_session(options)
+def prepare_full(options: TrainOptions, session: Session | None = None, cancel=None) -> Session:
+    """Everything before the full stage's first step: D, optimisers, LPIPS, pre-trained encoder (or the
+    resumed state), the output folder, DDP. ``full_step(session, i)`` can run after this."""
+    session = session or open_session(options, cancel)
     ex = session.extra
     ex["d"] = build_discriminator(session)
     ex["d_optim"] = torch.optim.Adam(ex["d"].parameters(), lr=options.lr, betas=ADAM_BETAS)
     ex["percept"] = None
-    if options.perceptual_weights:
+    if options.perc_loss > 0:  # TrainOptions already refused a weight without --perceptual-weights
         ex["percept"] = load_perceptual_loss(options.perceptual_weights, session.device)
-    elif options.perc_loss > 0:
-        session.log.warn("no --perceptual-weights: the perceptual (LPIPS) term is off")
     if options.resume:
         _resume_full(session, options.resume)
     else:
@@ -204,15 +211,26 @@ def run_full(options: TrainOptions, session: Session | None = None) -> Path:
     session.model = wrap_ddp(session.student, session.processes, session.device)
     ex["d_model"] = wrap_ddp(ex["d"], session.processes, session.device)
     session.student.train()
+    return session
+
+
+def run_full(options: TrainOptions, session: Session | None = None, cancel=None) -> Path:
+    """Check and load everything, then run the full stage; returns the path of the final model."""
+    session = prepare_full(options, session, cancel)
     final = session.layout.model_path
     session.run_loop("full", full_step, full_payload, final)
     session.log.note(f"trained model -> {final} (render with --models {options.out} --style {session.layout.style})")
     return final
 
 
-def train(options: TrainOptions) -> Path:
-    """``engine train``: run one stage; every user mistake is raised before the first step."""
+def train(options: TrainOptions, cancel=None) -> Path:
+    """``engine train``: run one stage; every user mistake is raised before the first step.
+
+    ``cancel`` (a ``threading.Event``): once set, the run stops after the iteration in progress, saves a
+    numbered checkpoint and raises JobCancelled naming it (see :meth:`Session.run_loop`).
+    """
     try:
-        return run_pretrain(options) if options.stage == "pretrain" else run_full(options)
+        stage = run_pretrain if options.stage == "pretrain" else run_full
+        return stage(options, cancel=cancel)
     finally:
         close_processes()

@@ -150,12 +150,27 @@ def test_idle_timeout_preference_reaches_the_engine_it_starts(addon, prefs, clie
             proc.wait()
 
 
-def test_old_blend_keeps_its_style(addon, tmp_path):
+OPEN_OLD_FILE = """
+import sys, bpy
+assert bpy.ops.extensions.package_install_files(filepath=sys.argv[1], repo="user_default",
+                                                enable_on_install=True) == {"FINISHED"}
+bpy.ops.wm.open_mainfile(filepath=sys.argv[2])  # load_post runs the add-on's migration
+settings = bpy.data.scenes["old_shot"].vtoonify
+print("STYLE", settings.style_name, settings.get("style"), settings.is_property_set("style_name"), flush=True)
+"""
+
+
+def test_old_blend_keeps_its_style(addon, addon_zip, tmp_path):
     old = tmp_path / "old.blend"
     env = {k: v for k, v in os.environ.items() if k != "BLENDER_USER_RESOURCES"}
     proc = subprocess.run([sys.executable, str(HERE / "make_old_blend.py"), str(old), "pixar"], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # opened as a user opens it, in a Blender with the add-on installed: migrated on load
+    opened = subprocess.run([sys.executable, "-c", OPEN_OLD_FILE, str(addon_zip), str(old)],
+                            env=dict(env, BLENDER_USER_RESOURCES=str(tmp_path / "user")), capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert "STYLE pixar None True" in opened.stdout, opened.stdout[-2000:] + opened.stderr[-2000:]
     with bpy.data.libraries.load(str(old), link=False) as (_src, dst):
         dst.scenes = ["old_shot"]
     scene = bpy.data.scenes["old_shot"]

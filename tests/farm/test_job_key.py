@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from farm_helpers import frame_files
 
-import engine.pipeline.render as render_module
+import engine.pipeline.shot as shot_module
 from engine.cli import main
 from engine.errors import EXIT_USER_ERROR
 from engine.pipeline.config import RenderConfig
@@ -33,7 +33,7 @@ def test_a_chunk_on_another_device_kind_stops_with_exit_2(media_dir, tmp_path, m
     job = [str(media_dir / "529_2.mp4"), "-o", str(out), "--backend", "classic", "--padding", "48"]
     assert main(["prepare", *job, "--frames", "1-4"]) == 0
     sidecar = (out / "529_2.vtoonify.json").read_text()
-    monkeypatch.setattr(render_module, "job_device", lambda backend, cache: "cuda")   # as a GPU worker keys it
+    monkeypatch.setattr(shot_module, "job_device", lambda backend, cache: "cuda")   # as a GPU worker keys it
     assert main(["render", *job, "--frames", "1-2", "--resume", "--json-progress"]) == EXIT_USER_ERROR
     failed = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert failed["event"] == "job_failed" and "belongs to a job with other settings" in failed["error"]["message"]

@@ -180,7 +180,8 @@ def test_farm_chunks_match_one_full_render(full_render, two_faces, tmp_path):
     out, _ = full_render
     config = _config(two_faces, tmp_path)
     prepared = prepare(config)
-    assert prepared.analysed
+    assert prepared.analysed and prepared.to_dict()["faces"] == [
+        {"name": "face01", "frame": 1, "style_code": None}, {"name": "face02", "frame": 2, "style_code": None}]
     for frames in ("1-2", "3-4"):
         chunk = render(RenderConfig(**{**config.to_dict(), "frames": frames}))
         assert not chunk.analysed                                       # the chunk reused the sidecar
@@ -274,9 +275,12 @@ def test_cli_png_with_matte_files_per_face_and_one_line_errors(two_faces, tmp_pa
 
     env = {"VTOONIFY_MODELS": str(empty_models_dir)}
     out = tmp_path / "png"
-    done = run_cli("render", two_faces, "-o", out, "--frames", "3", "--faces", "all", "--max-faces", "2",
-                   "--format", "png", "--mattes", "--matte-files", "--matte-classes", "skin",
-                   "--padding", "64,64,64,64", env_extra=env)
+    job = [two_faces, "-o", out, "--frames", "3", "--faces", "all", "--max-faces", "2", "--format", "png",
+           "--mattes", "--matte-files", "--matte-classes", "skin", "--padding", "64,64,64,64"]
+    prepared = run_cli("prepare", *job, env_extra=env)                 # a farm's once-per-job step
+    assert prepared.returncode == 0, prepared.stderr
+    assert "shot analysed: 2 faces (face01 from frame 1, face02 from frame 2)" in prepared.stdout
+    done = run_cli("render", *job, env_extra=env)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.glob("*.png")) == ["two.0003.png", "two.matte_face01_skin.0003.png",
                                                          "two.matte_face02_skin.0003.png"]

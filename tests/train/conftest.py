@@ -188,6 +188,28 @@ def write_teacher_files(root: Path, seed: int = 0, size: int = TINY_SIZE) -> Tea
     return files
 
 
+def write_perceptual_weights(root: Path, seed: int = 0) -> str:
+    """Random LPIPS-VGG weights in the two official layouts: torchvision's ``vgg16-397923af.pth``
+    (``features.N.*``, float16 to halve the file; a classifier key the loader ignores) and LPIPS's
+    ``weights/v0.1/vgg.pth`` (``lin{k}.model.1.weight``). Returns the ``--perceptual-weights`` value."""
+    from engine.train.losses import LPIPS_CHANNELS, PerceptualLoss
+
+    root.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    vgg = {k: v.half() for k, v in PerceptualLoss().state_dict().items() if k.startswith("features.")}
+    vgg["classifier.0.weight"] = torch.zeros(2, 2)
+    lins = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(LPIPS_CHANNELS)}
+    torch.save(vgg, root / "vgg16-397923af.pth")
+    torch.save(lins, root / "vgg.pth")
+    return f"{root / 'vgg16-397923af.pth'}{os.pathsep}{root / 'vgg.pth'}"
+
+
+@pytest.fixture(scope="session")
+def perceptual_weights(tmp_path_factory) -> str:
+    """``--perceptual-weights`` value of one random LPIPS-VGG set (written once per run)."""
+    return write_perceptual_weights(tmp_path_factory.mktemp("lpips"))
+
+
 @pytest.fixture(scope="session")
 def tiny_teachers(tmp_path_factory) -> TeacherFiles:
     """One set of tiny teacher files for the whole run (read-only by convention: copy before damaging)."""

@@ -3,6 +3,7 @@ any training step, with nothing written."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,7 @@ def test_official_underscore_spellings_are_aliases(tmp_path):
     hyphen = ["train", "full", "--backbone", "dualstylegan", "--stylegan-path", "g.pt", "--faceparsing-path", "f.pth",
               "--exstyle-path", "e.npy", "--style-encoder-path", "enc.pt", "--fix-style", "--style-id", "3",
               "--fix-degree", "--style-degree", "0.3", "--fix-color", "--grec-loss", "0.2", "--msk-loss", "0.001",
-              "--save-every", "5", "--log-every", "7", "--encoder-path", "p.pt"]
+              "--save-every", "5", "--log-every", "7", "--encoder-path", "p.pt", "--perceptual-weights", "v.pth"]
     underscore = ["--" + a[2:].replace("-", "_") if a.startswith("--") else a for a in hyphen]
     parser = build_parser()
     a = options_from_args(parser.parse_args(hyphen))
@@ -52,6 +53,7 @@ def test_official_underscore_spellings_are_aliases(tmp_path):
     assert a == b
     assert (a.fix_style, a.style_id, a.fix_degree, a.style_degree, a.fix_color) == (True, 3, True, 0.3, True)
     assert (a.grec_loss, a.msk_loss, a.save_every, a.log_every, a.encoder_path) == (0.2, 0.001, 5, 7, "p.pt")
+    assert a.perceptual_weights == "v.pth"
 
 
 def test_official_defaults(tmp_path):
@@ -107,7 +109,43 @@ def test_unwritable_out(tiny_teachers, tmp_path, capsys, monkeypatch):
 
 def test_full_without_pretrained_encoder(tiny_teachers, tmp_path, capsys):
     out = tmp_path / "out"
-    _fails(capsys, _d_args(tiny_teachers, out, stage="full"), "pre-trained encoder not found", "pretrain")
+    _fails(capsys, _d_args(tiny_teachers, out, stage="full") + ["--perc-loss", "0"],
+           "pre-trained encoder not found", "pretrain")
+    assert not out.exists()
+
+
+def test_full_stage_needs_perceptual_weights_or_an_explicit_perc_loss_0(tiny_teachers, tmp_path, capsys):
+    """The paper's recipe has a perceptual term whose weights are never downloaded: leaving them out is a
+    choice the user makes explicitly (--perc-loss 0), never a silent change of the recipe."""
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out, stage="full"),
+           "--perc-loss 0.01", "--perceptual-weights", "--perc-loss 0")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("stylegan-path", "nope/generator.pt", "--stylegan-path: file not found: nope/generator.pt"),
+    ("stylegan-path", ".", "--stylegan-path . is a folder"),
+    ("faceparsing-path", "nope.pth", "--faceparsing-path: file not found"),
+    ("exstyle-path", "nope.npy", "--exstyle-path: file not found"),
+    ("direction-path", "nope.npy", "--direction-path: file not found"),
+])
+def test_missing_files_are_named_by_their_flag(tiny_teachers, tmp_path, capsys, monkeypatch, flag, value, needle):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    line = _fails(capsys, _d_args(tiny_teachers, out, **{flag: value}), needle, "Files you need")
+    assert "models fetch" not in line  # the renderer's advice does not apply to training inputs
+    assert not out.exists()
+
+
+def test_empty_or_missing_perceptual_weights_and_resume_file(tiny_teachers, perceptual_weights, tmp_path, capsys):
+    out = tmp_path / "out"
+    empty = tmp_path / "vgg.pth"
+    empty.write_bytes(b"")
+    vgg16 = perceptual_weights.split(os.pathsep)[0]
+    _fails(capsys, _d_args(tiny_teachers, out, stage="full") + ["--perceptual-weights", f"{vgg16}{os.pathsep}{empty}"],
+           "--perceptual-weights", "is empty")
+    _fails(capsys, _d_args(tiny_teachers, out) + ["--resume", str(tmp_path / "gone.pt")], "--resume: file not found")
     assert not out.exists()
 
 
@@ -136,7 +174,7 @@ def test_real_process_exit_code_and_one_line(tiny_teachers, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "engine", *_d_args(tiny_teachers, out, **{"exstyle-path": tmp_path / "x.npy"})],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
@@ -149,3 +187,59 @@ def test_option_of_the_other_backbone(tiny_teachers, tmp_path, capsys, flag):
     out = tmp_path / "out"
     _fails(capsys, _d_args(tiny_teachers, out) + [flag, str(tiny_teachers.finetune)], "VToonify-T option")
     assert not out.exists()
+
+
+def test_full_disk_exits_75_and_leaves_no_partial_checkpoint(tiny_teachers_128, tmp_path, capsys, monkeypatch):
+    """ENOSPC while the checkpoint is written: one error line, exit 75 (EXIT_RETRY: a farm retries), and
+    neither the checkpoint nor its hidden temp file stays behind."""
+    import errno
+
+    import engine.train.checkpoint as checkpoint
+
+    def full_disk(obj, path):
+        Path(path).write_bytes(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    out = tmp_path / "out"
+    code = main(_d_args(tiny_teachers_128, out) + ["--iter", "1"])
+    err = capsys.readouterr().err
+    assert code == 75, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "full" in lines[0] and "pretrain.pt" in lines[0], err
+    assert sorted(p.name for p in (out / "vtoonify_d_tiny").iterdir()) == ["exstyle_code.npy"]
+
+
+def test_first_ctrl_c_asks_to_stop_the_second_stops_at_once(capsys):
+    import signal
+    import threading
+    import time
+
+    from engine.train.cli import stop_on_signals
+
+    cancel = threading.Event()
+    before = signal.getsignal(signal.SIGINT)
+    with stop_on_signals(cancel):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs between bytecodes of this thread
+        assert cancel.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert "press Ctrl-C again" in capsys.readouterr().err
+
+
+def test_stop_asked_while_loading_trains_and_saves_nothing(tiny_teachers_128, tmp_path):
+    import threading
+
+    from engine.errors import JobCancelled
+    from engine.train.trainer import train
+
+    cancel = threading.Event()
+    cancel.set()
+    out = tmp_path / "out"
+    options = options_from_args(build_parser().parse_args(_d_args(tiny_teachers_128, out)))
+    with pytest.raises(JobCancelled, match="before its first iteration"):
+        train(options, cancel=cancel)
+    assert not list(out.rglob("*.pt"))

@@ -1,6 +1,7 @@
-"""End to end: tiny random teachers -> ``engine train pretrain`` -> ``engine train full`` -> a models folder
-that ``engine render --models DIR`` renders a real clip with (VToonify backend); resume repeats the next
-step exactly; at full size the written checkpoint has the official key names."""
+"""End to end: tiny random teachers -> ``engine train pretrain`` -> ``engine train full`` (every loss term
+of the recipe on, the LPIPS-VGG one from local random weights) -> a models folder that ``engine render
+--models DIR`` renders a real clip with (VToonify backend); resume repeats the next step exactly, also
+after a real process was stopped by SIGTERM mid-run; at full size the checkpoint has the official keys."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,13 +48,17 @@ def d_args(files, out: Path, stage: str, iters: int, lr: float, batch: int = 2, 
             "--fix-style", "--style-id", STYLE_ID, "--fix-degree", "--style-degree", 0.5, *extra]
 
 
+def full_args(files, out: Path, perceptual: str, *extra) -> list:
+    """The full stage as the fixture trains it (one place, so resumed runs repeat it exactly)."""
+    return d_args(files, out, "full", FULL_ITERS, 5e-4, 2, "--perceptual-weights", perceptual, *extra)
+
+
 @pytest.fixture(scope="module")
-def trained(tiny_teachers, tmp_path_factory):
+def trained(tiny_teachers, perceptual_weights, tmp_path_factory):
     """Pre-train, then train the full stage (saving one step before the end for the resume test)."""
     models = tmp_path_factory.mktemp("trained") / "models"
     pre = run_cli(d_args(tiny_teachers, models, "pretrain", PRE_ITERS, 5e-3))
-    full = run_cli(d_args(tiny_teachers, models, "full", FULL_ITERS, 5e-4, 2,
-                          "--save-every", FULL_ITERS - 1))
+    full = run_cli(full_args(tiny_teachers, models, perceptual_weights, "--save-every", FULL_ITERS - 1))
     return models, pre, full
 
 
@@ -65,7 +71,10 @@ def test_training_reduces_reconstruction_losses(trained):
     _, pre, full = trained
     assert [r["iter"] for r in pre if "iter" in r] == list(range(1, PRE_ITERS + 1))
     assert [r["iter"] for r in full if "iter" in r] == list(range(1, FULL_ITERS + 1))
-    assert {"d_adv", "g_adv", "rec", "msk", "tmp", "d_s"} <= set(full[-1])
+    assert {"d_adv", "g_adv", "rec", "perc", "msk", "tmp", "d_s"} <= set(full[-1])
+    perc = _losses(full, "perc")  # LPIPS-VGG (random local weights) at half size, weight 0.01, every step
+    assert len(perc) == FULL_ITERS and all(0 < p < 1 for p in perc), perc
+    assert _losses(full, "tmp")[-1] > 0  # the flicker term is ramped in over the second half
     emse = _losses(pre, "emse")
     assert sum(emse[-3:]) / 3 <= 0.5 * emse[0], emse  # Eq. 8: the encoder learns the teacher's feature
     rec = _losses(full, "rec")
@@ -97,17 +106,51 @@ def test_checkpoint_layout_and_official_contents(trained, reference_dir):
 
 
 @pytest.mark.slow
-def test_resume_repeats_the_next_step(trained, tiny_teachers, tmp_path):
+def test_resume_repeats_the_next_step(trained, tiny_teachers, perceptual_weights, tmp_path):
     models, _, full = trained
     saved = models / NAME / MODEL_FILE.replace(".pt", f"_{FULL_ITERS - 1:05d}.pt")
     other = tmp_path / "resumed"
-    again = run_cli(d_args(tiny_teachers, other, "full", FULL_ITERS, 5e-4, 2, "--resume", saved))
+    again = run_cli(full_args(tiny_teachers, other, perceptual_weights, "--resume", saved))
     steps = [r for r in again if "iter" in r]
     assert [r["iter"] for r in steps] == [FULL_ITERS]
     assert steps[0] == full[-1]
     first = torch.load(models / NAME / MODEL_FILE, weights_only=True)["g_ema"]
     second = torch.load(other / NAME / MODEL_FILE, weights_only=True)["g_ema"]
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_saves_and_resume_is_bit_identical(trained, tiny_teachers, perceptual_weights, tmp_path):
+    """A farm's SIGTERM stops a real training process after the iteration in progress: exit 130, one
+    numbered checkpoint named in the message; ``--resume`` from it ends with exactly (torch.equal, CPU,
+    same thread count) the weights and loss records of the uninterrupted run."""
+    models, _, full = trained
+    out = tmp_path / "stopped"
+    argv = full_args(tiny_teachers, out, perceptual_weights, "--encoder-path", models / NAME / "pretrain.pt")
+    proc = subprocess.Popen([sys.executable, "-m", "engine", *map(str, argv)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    seen = []
+    for line in proc.stdout:  # stop it once iteration 2 is logged (the run has 8)
+        seen.append(json.loads(line))
+        if seen[-1].get("iter") == 2:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    records = seen + [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+    stopped_at = records[-1]["iter"]
+    assert 2 <= stopped_at < FULL_ITERS
+    kept = out / NAME / MODEL_FILE.replace(".pt", f"_{stopped_at:05d}.pt")
+    assert f"--resume {kept}" in err and err.count("cancelled:") == 1, err[-2000:]
+    assert sorted(p.name for p in (out / NAME).iterdir()) == sorted([kept.name, "exstyle_code.npy"])  # no temp
+    assert records == full[:stopped_at]  # the stopped run is the same run so far
+
+    resumed = run_cli(full_args(tiny_teachers, out, perceptual_weights, "--resume", kept))
+    assert resumed == full[stopped_at:]
+    first = torch.load(models / NAME / MODEL_FILE, weights_only=True)
+    second = torch.load(out / NAME / MODEL_FILE, weights_only=True)
+    for part in ("g_ema", "g", "d"):
+        assert all(torch.equal(first[part][k], second[part][k]) for k in first[part]), part
 
 
 @pytest.mark.slow
@@ -162,7 +205,8 @@ def test_full_size_checkpoint_has_the_official_keys(backbone, tiny_teachers, tmp
     t = _write_1024_teachers(tmp_path / "teachers", tiny_teachers.faceparsing)
     out = tmp_path / "models"
     common = ["--backbone", backbone, "--faceparsing-path", t / "faceparsing.pth", "--style-encoder-path",
-              t / "encoder.pt", "--out", out, "--name", "full", "--iter", 1, "--batch", 1, "--no-progress"]
+              t / "encoder.pt", "--out", out, "--name", "full", "--iter", 1, "--batch", 1, "--no-progress",
+              "--perc-loss", 0]  # keys only: LPIPS at 512 px would cost more than the rest
     if backbone == "dualstylegan":
         common += ["--stylegan-path", t / "generator.pt", "--exstyle-path", t / "exstyle_code.npy",
                    "--fix-style", "--style-id", 0]

@@ -77,3 +77,13 @@ def test_faces_choice_is_sent_and_greyed_for_crop_output(make_window, media_dir,
     panel.output_space_combo.setCurrentText("plate")
     window.save_settings()
     assert window.settings.load()["shot/faces"] == "all"
+
+
+def test_a_broken_timecode_is_told_beside_facts_it_does_not_hide(tmp_path):
+    from ui.source_info import probe_source
+
+    clip = tmp_path / "bad.mov"
+    _mov_with_timecode(clip, "25:61:00:00")
+    info = probe_source(str(clip))
+    assert info.error is None and info.count == 3 and info.timecode is None
+    assert "timecode unreadable" in info.describe() and info.describe().startswith("3 frames (1-3)")
