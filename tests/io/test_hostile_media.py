@@ -152,3 +152,12 @@ def test_a_timecode_with_an_impossible_frame_rate_is_an_input_error(tmp_path, ra
     path = _write_image(tmp_path / "plate.0001.exr", np.full((8, 8, 3), 0.5, np.float32), oiio.HALF, stamped)
     with open_source(path) as source, pytest.raises(InputError, match="invalid frame rate"):
         source_timecode(source)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("name", ["shot.%0999999999999999999d.png", "shot." + "#" * 5000 + ".png",
+                                  "x" * 300 + ".mp4"], ids=["printf_padding", "hash_padding", "long_name"])
+def test_absurd_patterns_and_names_are_input_errors(tmp_path, name):
+    # Before: MemoryError (a pattern string of 10**18 '#') and OSError (File name too long) tracebacks.
+    with pytest.raises(InputError):
+        open_source(tmp_path / name)
