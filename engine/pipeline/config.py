@@ -121,7 +121,7 @@ class RenderConfig:
         check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}",
               f"use one of {', '.join(BACKBONES)}")
         check(self.name is None or _safe_stem(self.name), f"output name {self.name!r} is not a plain file stem",
-              "use letters, digits, '.', '_' or '-' only (no folders)")
+              "use letters, digits, '.', '_' or '-' only (no folders; no '.' or '-' first)")
         check(isinstance(self.style, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", self.style) is not None,
               f"style {str(self.style)[:80]!r} is not a style family name",  # it names a folder under --models
               "use letters, digits, '_' or '-', e.g. cartoon (see `vtoonify models list`)")
@@ -198,8 +198,9 @@ MAX_SETTING_INT = 10**18
 
 
 def _safe_stem(name: str) -> bool:
-    """A stem that cannot leave the output folder or hide as a dot file."""
-    return bool(name) and not name.startswith(".") and all(c.isalnum() or c in "._-" for c in name)
+    """A stem that cannot leave the output folder, hide as a dot file, or read as an option in a shell
+    (``-rf.0001.exr``): source stems are cleaned the same way (``outputs.safe_stem``)."""
+    return bool(name) and not name.startswith((".", "-")) and all(c.isalnum() or c in "._-" for c in name)
 
 
 def _coerce(key: str, value, type_text) -> object:
