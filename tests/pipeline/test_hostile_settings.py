@@ -85,7 +85,6 @@ def test_an_output_name_that_reads_as_a_shell_option_is_refused(media_dir, tmp_p
     with pytest.raises(ConfigError, match="is not a plain file stem"):
         RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "name": "-rf"})
     from engine.pipeline.outputs import source_stem
-
     from vtoonify_addon.core.job_settings import safe_stem
 
     assert source_stem(str(tmp_path / "-x.mp4")) == "x"  # a source named like an option gives a plain stem
