@@ -89,3 +89,10 @@ def test_an_output_name_that_reads_as_a_shell_option_is_refused(media_dir, tmp_p
 
     assert source_stem(str(tmp_path / "-x.mp4")) == "x"  # a source named like an option gives a plain stem
     assert safe_stem("-take1.mp4") == "take1"  # and so does a Blender strip (the add-on sends it as 'name')
+
+
+def test_a_batch_that_would_decode_a_whole_shot_at_once_is_refused():
+    # Before: accepted; --batch 100000 decoded every frame into memory before the first forward pass.
+    RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "batch": 64})
+    with pytest.raises(ConfigError, match="batch 100000 is larger than 64 frames"):
+        RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "batch": 100000})
