@@ -181,3 +181,40 @@ def test_chunks_on_two_parallel_workers_equal_one_render(node, media_dir, tmp_pa
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     assert json.loads(sidecar.read_text())["job_key"] == \
         json.loads((single_render / "529_2.vtoonify.json").read_text())["job_key"]
+
+
+@pytest.mark.slow
+def test_two_face_chunks_with_cryptomatte_equal_one_render(node, media_dir, tmp_path, worker_env):
+    """``faces = all``: prepare finds both faces once; two chunk workers then give the pixels, mattes and
+    Cryptomatte layers of one single-process render, channel for channel."""
+    from farm_helpers import two_face_plate
+
+    from engine.pipeline.render import render
+
+    plate = two_face_plate(media_dir, tmp_path / "plate")
+    out = tmp_path / "farm"
+    job = compile_job(node, {"source": plate, "output": str(out), "frames": "1-4", "chunk_size": 2,
+                             "engine_python": sys.executable, "backend": "classic", "mattes": True,
+                             "cryptomatte": True, "faces": "all", "max_faces": 4})
+    prepare, *renders = job["tasks"]
+    assert [t["name"] for t in renders] == ["render-1-2", "render-3-4"]
+    analysed = _popen(prepare["commands"][0], worker_env)
+    stdout, stderr = analysed.communicate(timeout=300)
+    assert analysed.returncode == 0, stderr
+    assert "2 faces (face01 from frame 1, face02 from frame 2)" in stdout
+    workers = [_popen(t["commands"][0], worker_env) for t in renders]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=300)
+        assert worker.returncode == 0, stderr
+
+    _, config = engine_config(prepare["commands"][0])            # the same settings, one process, all frames
+    single = render(RenderConfig(**{**config.to_dict(), "output": str(tmp_path / "single")}))
+    assert single.rendered == 4
+    farm_frames, single_frames = frame_files(out), frame_files(tmp_path / "single")
+    assert [p.name for p in farm_frames] == [p.name for p in single_frames] == [f"two.{n:04d}.exr" for n in range(1, 5)]
+    for mine, reference in zip(farm_frames, single_frames):
+        a, b = read_image(mine), read_image(reference)
+        assert a.shape == b.shape and a.shape[2] > 4 + 12 and np.array_equal(a, b), mine.name  # RGBA, mattes, crypto
+    sidecar = json.loads((out / "two.vtoonify.json").read_text())
+    assert [f["name"] for f in sidecar["faces"]] == ["face01", "face02"]
+    assert sidecar == json.loads((tmp_path / "single" / "two.vtoonify.json").read_text())
