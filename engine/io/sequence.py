@@ -44,6 +44,10 @@ class SequencePattern:
         return catalog.member_number(name, self.prefix, self.padding, self.suffix)
 
 
+MAX_PADDING = 32
+"""Most digits a sequence pattern may pad frame numbers to (frame numbers have at most 10)."""
+
+
 def parse_pattern(path: str) -> SequencePattern | None:
     """``shot.####.exr`` / ``shot.%04d.exr`` / ``shot.@@@@.exr`` -> SequencePattern; None if no placeholder."""
     folder, name = os.path.split(path)
@@ -51,6 +55,9 @@ def parse_pattern(path: str) -> SequencePattern | None:
     if parts is None:
         return None
     prefix, padding, suffix = parts
+    if padding > MAX_PADDING:  # %0999999999999999999d would build a pattern string of 10**18 '#'
+        raise InputError(f"sequence pattern {name[:60]!r} asks for {str(padding)[:20]}-digit frame numbers",
+                         f"use at most {MAX_PADDING} digits, e.g. shot.####.exr or shot.%04d.exr")
     return SequencePattern(Path(folder or "."), prefix, suffix, padding)
 
 

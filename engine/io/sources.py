@@ -53,10 +53,14 @@ def open_source(path: str | os.PathLike, start_number: int = 1) -> FrameSource:
     """
     text = os.path.expanduser(str(path))
     pattern = parse_pattern(text)
-    if pattern is not None and not Path(text).exists():
-        return SequenceSource(pattern)
     file = Path(text)
-    if not file.exists():
+    try:
+        exists = file.exists()
+    except OSError as exc:  # a name or path too long for the file system, a permission problem
+        raise InputError(f"cannot read {text[:200]}: {exc.strerror or exc}", "check the path") from None
+    if pattern is not None and not exists:
+        return SequenceSource(pattern)
+    if not exists:
         raise InputError(f"no such file: {file}", "check the path")
     if file.is_dir():
         raise InputError(f"{file} is a folder", "give a video, an image, or a sequence pattern such as "

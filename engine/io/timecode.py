@@ -224,12 +224,16 @@ def image_timecode(path, first_frame: int) -> SourceTimecode | None:
         inp.close()
     if words is None:
         return None
-    if rational is not None and rational[1]:
-        rate = standard_rate(Fraction(int(rational[0]), int(rational[1])))
-    elif isinstance(dpx_rate, float) and dpx_rate > 0:
-        rate = standard_rate(dpx_rate)
-    else:
-        return None  # a label without a rate cannot be counted on: write none rather than guess
+    try:  # a header may declare any rate: 0/1, -24/1, inf
+        if rational is not None and rational[1]:
+            rate = standard_rate(Fraction(int(rational[0]), int(rational[1])))
+        elif isinstance(dpx_rate, float) and dpx_rate > 0:
+            rate = standard_rate(dpx_rate)
+        else:
+            return None  # a label without a rate cannot be counted on: write none rather than guess
+    except (ValueError, OverflowError, ZeroDivisionError) as exc:
+        raise InputError(f"image {path} carries a timecode with an invalid frame rate ({exc})",
+                         "fix the file's frame rate (framesPerSecond) or re-export it") from None
     return _checked(from_smpte_words(words, nominal_fps(rate)), rate, first_frame, f"image {path}")
 
 

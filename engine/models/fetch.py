@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from engine.errors import ModelFileError, OfflineError
+from engine.errors import DiskFullError, ModelFileError, OfflineError
+from engine.failures import DISK_FULL_ERRNOS
 
 HF_BASE_URL = "https://huggingface.co/PKUWilliamYang/VToonify/resolve/main/models/"
 SUMS_FILE = "SHA256SUMS"
@@ -202,6 +203,10 @@ def _download_one(
                     if progress is not None:
                         progress(relpath, done, total)
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:  # a full disk is no network fault
+                raise DiskFullError(f"the disk is full or over quota writing {part} after {done} bytes",
+                                    "free space (or raise the quota), then run `vtoonify models fetch` again "
+                                    "to resume") from None
             raise OfflineError(
                 f"download of {relpath} was interrupted after {done} bytes ({exc})",
                 "run `vtoonify models fetch` again to resume",

@@ -200,6 +200,26 @@ def system_folder(resolved: Path) -> str | None:
     return next((f for f in SYSTEM_FOLDERS if text == f or text.startswith(f + "/")), None)
 
 
+def check_name_lengths(naming: OutputNaming, frames: list[int], margin: int = 0) -> None:
+    """Refuse, before anything is written, a stem whose files (or their temp names, which add the host,
+    pid and a random part) would pass the file system's name limit: a 245-character source name
+    otherwise fails mid-job with a misleading "cannot be opened (File name too long)"."""
+    from engine.errors import ConfigError
+    from engine.io.atomic import temp_path_for
+
+    names = [p.name for frame in {frames[0], frames[-1]} for p in naming.files(frame)] if frames else []
+    names += [f"{naming.stem}.vtoonify.json", f"{naming.stem}.vtoonify.style.pt"]
+    need = max(len(os.fsencode(temp_path_for(naming.out_dir / name).name)) for name in names) + margin
+    try:
+        limit = int(os.pathconf(naming.out_dir, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or no answer
+        limit = 255
+    if need > limit:
+        raise ConfigError(f"output names for the stem '{naming.stem[:40]}...' ({len(naming.stem)} characters) "
+                          f"would be {need} bytes long, over the {limit}-byte file name limit of {naming.out_dir}",
+                          "give a shorter output name (--name, the 'name' setting)")
+
+
 def write_probe(folder: Path) -> None:
     """Prove ``folder`` is writable by creating (exclusively, under a random name) and removing a file."""
     from engine.io.atomic import new_temp

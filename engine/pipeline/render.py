@@ -175,6 +175,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             naming = out.OutputNaming(out_dir, stem, config.format, out.frame_digits(source.frame_numbers),
                                       backend.mattes, separate_mattes)
             out.check_no_clobber(naming, frames, source.files())
+            out.check_name_lengths(naming, frames, margin=len("face01_") if config.faces == "all" else 0)
             out.clean_stale_temps(out_dir, stem)
             key = resolved_job_key(config, backend, cache)
             with claim_job(config, source, backend, key, out_dir, stem, cancel) as (analysis, wplus, analysed):

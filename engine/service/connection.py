@@ -49,6 +49,10 @@ def default_connection_path() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / APP_DIR_NAME / FILE_NAME
 
 
+LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+"""Hosts a connection file may name; anything else would send the client's jobs off this machine."""
+
+
 def write_connection_file(info: ConnectionInfo, path: str | os.PathLike | None = None) -> Path:
     """Write atomically with mode 0600 (created 0600, never world-readable even for an instant)."""
     target = Path(path) if path else default_connection_path()
@@ -72,16 +76,23 @@ def load_connection_file(path: str | os.PathLike | None = None) -> ConnectionInf
     """Parse the file without checking liveness; None if absent or not a valid connection file."""
     target = Path(path) if path else default_connection_path()
     try:
+        # A file another user owns (planted in a shared folder such as /tmp) is not trusted: their engine
+        # would receive this user's jobs and paths.
+        if hasattr(os, "getuid") and target.stat().st_uid != os.getuid():
+            return None
         data = json.loads(target.read_text(encoding="utf-8"))
         info = ConnectionInfo(host=str(data["host"]), port=int(data["port"]), token=str(data["token"]),
                               pid=int(data["pid"]), protocol=int(data.get("protocol", 1)), path=str(target))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    if info.host not in LOOPBACK_ADDRESSES:  # an engine only ever listens on loopback
+        return None
     return info
 
 
 def read_connection_file(path: str | os.PathLike | None = None) -> ConnectionInfo | None:
-    """The live engine's connection info; None if the file is absent, unreadable or stale."""
+    """The live engine's connection info; None if the file is absent, unreadable, stale, owned by another
+    user or naming a host that is not loopback."""
     info = load_connection_file(path)
     if info is None or is_stale(info):
         return None

@@ -62,6 +62,23 @@ const JOB_TYPE = {
             description: "Write face-parsing mattes (EXR layers matte.<class>; PNG: grey sequences)",
         },
         {
+            key: "cryptomatte", type: "bool", default: false,
+            description: "Also write the mattes as Cryptomatte layers (EXR only; needs mattes)",
+        },
+        {
+            key: "faces", type: "string", default: "one", choices: ["one", "all"],
+            description: "one: the last face found (the official rule); all: every face of the shot, each its own crop",
+        },
+        {
+            key: "max_faces", type: "int32", default: 8,
+            description: "With faces 'all': at most this many faces (each needs its own network in memory)",
+        },
+        {
+            key: "precision", type: "string", default: "fp32", choices: ["fp32", "bf16", "fp16", "auto"],
+            description: "Network precision; fp32 or bf16 on a farm. auto resolves per worker, so on a farm "
+                + "of mixed CPUs/GPUs a chunk that resolves otherwise than prepare is refused (exit 2)",
+        },
+        {
             key: "models_dir", type: "string", subtype: "dir_path", default: "", visible: "submission",
             description: "Models folder as the workers see it; empty = each worker's $VTOONIFY_MODELS",
         },
@@ -109,6 +126,12 @@ function checkSettings(settings) {
     if (!(settings.chunk_size >= 1)) {
         throw `chunk_size must be 1 or more, not ${settings.chunk_size}`;
     }
+    if (settings.cryptomatte && !(settings.mattes && settings.format === "exr")) {
+        throw "cryptomatte needs mattes and format exr";
+    }
+    if (settings.faces === "all" && !(settings.max_faces >= 1 && settings.max_faces <= 32)) {
+        throw `max_faces must be 1 to 32, not ${settings.max_faces}`;
+    }
 }
 
 // `ENGINE_PYTHON -m engine <verb> SOURCE -o OUTPUT --frames FRAMES <settings>`: prepare and render get
@@ -127,9 +150,12 @@ function engineSettingArgs(settings) {
         "--format", settings.format,
         "--device", settings.device,
         "--backend", settings.backend,
+        "--precision", settings.precision || "fp32",
     ];
     if (settings.color_transfer) args.push("--color-transfer");
     if (settings.mattes) args.push("--mattes");
+    if (settings.cryptomatte) args.push("--cryptomatte");
+    if (settings.faces === "all") args.push("--faces", "all", "--max-faces", String(settings.max_faces));
     if (settings.models_dir) args.push("--models", settings.models_dir);
     return args;
 }

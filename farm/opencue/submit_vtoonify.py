@@ -5,7 +5,8 @@ analysis), then a ``render`` layer of frame chunks that waits for all of it.
         --python /opt/vtoonify/.venv/bin/python -- --style cartoon --device cuda --models /shared/vtoonify-models
 
 Everything after ``--`` goes to both engine commands unchanged, so prepare and every chunk agree on the
-job key. Cuebot replaces ``#FRAME_START#``/``#FRAME_END#`` with each chunk's first and last frame.
+job key; without ``--precision`` both get ``--precision fp32`` (``auto`` would resolve per host).
+Cuebot replaces ``#FRAME_START#``/``#FRAME_END#`` with each chunk's first and last frame.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def build_outline(args: argparse.Namespace) -> Outline:
     return job
 
 
+def pinned_precision(settings: list[str]) -> list[str]:
+    """``settings`` with ``--precision fp32`` added when none is given: the engine's default ``auto`` resolves
+    per host (bf16 where the CPU/GPU has it), and a chunk resolving otherwise than prepare is refused."""
+    given = any(a == "--precision" or a.startswith("--precision=") for a in settings)
+    return settings if given else [*settings, "--precision", "fp32"]
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     own, settings = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
@@ -45,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--show", default="vtoonify")
     parser.add_argument("--shot", default="shot")
     args = parser.parse_args(own)
-    args.settings = settings  # after "--": engine settings for both commands (--style ..., --device ...)
+    args.settings = pinned_precision(settings)  # after "--": engine settings for both commands (--style ...)
     cuerun.launch(build_outline(args), use_pycuerun=False)
 
 

@@ -56,7 +56,7 @@ def _no_frames_or_temps(out) -> bool:
     RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8589934592 bytes"),
 ], ids=["torch_oom", "cuda_runtime_oom", "cudnn_alloc", "cpu_allocator"])
 def test_device_out_of_memory_exits_75(media_dir, tmp_path, monkeypatch, capsys, oom):
-    def stylize(self, crops, parsing=None):
+    def stylize(self, crops, parsing=None, face=0):
         raise oom
 
     monkeypatch.setattr(ClassicBackend, "stylize", stylize)
@@ -70,7 +70,7 @@ def test_device_out_of_memory_exits_75(media_dir, tmp_path, monkeypatch, capsys,
 
 def test_typed_transient_error_is_reported_as_raised(media_dir, tmp_path, monkeypatch, capsys):
     """A DeviceOutOfMemoryError from the backend keeps its own message: the backstop adds nothing."""
-    def stylize(self, crops, parsing=None):
+    def stylize(self, crops, parsing=None, face=0):
         raise DeviceOutOfMemoryError("batch of 2 frames did not fit in GPU memory", "the backend's own fix")
 
     monkeypatch.setattr(ClassicBackend, "stylize", stylize)
@@ -112,7 +112,7 @@ def test_raw_disk_full_anywhere_in_a_render_exits_75(media_dir, tmp_path, monkey
 
 
 def test_a_bug_exits_1(media_dir, tmp_path, monkeypatch, capsys):
-    def stylize(self, crops, parsing=None):
+    def stylize(self, crops, parsing=None, face=0):
         raise ValueError("a bug")
 
     monkeypatch.setattr(ClassicBackend, "stylize", stylize)

@@ -138,3 +138,26 @@ def test_cmyk_jpeg_palette_and_16_bit_grey_png_read_as_display_rgb(tmp_path):
     assert np.abs(cmyk[4, 4].astype(int) - (255, 127, 0)).max() <= 3  # C0 M50% Y100% K0 is orange
     assert open_source(tmp_path / "palette.png").read(1).max() == 0
     assert (open_source(tmp_path / "grey16.png").read(1) == 128).all()
+
+
+@pytest.mark.parametrize("rate", [(0, 1), (-24, 1)], ids=["zero", "negative"])
+def test_a_timecode_with_an_impossible_frame_rate_is_an_input_error(tmp_path, rate):
+    # Before: ValueError("frame rate 0 is not positive") escaped: an 'internal error' for a bad header.
+    from engine.io.timecode import parse_timecode, source_timecode, to_smpte_words
+
+    def stamped(spec):
+        spec.attribute("framesPerSecond", oiio.TypeDesc("rational2i"), rate)
+        spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), to_smpte_words(parse_timecode("01:00:00:00")))
+
+    path = _write_image(tmp_path / "plate.0001.exr", np.full((8, 8, 3), 0.5, np.float32), oiio.HALF, stamped)
+    with open_source(path) as source, pytest.raises(InputError, match="invalid frame rate"):
+        source_timecode(source)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("name", ["shot.%0999999999999999999d.png", "shot." + "#" * 5000 + ".png",
+                                  "x" * 300 + ".mp4"], ids=["printf_padding", "hash_padding", "long_name"])
+def test_absurd_patterns_and_names_are_input_errors(tmp_path, name):
+    # Before: MemoryError (a pattern string of 10**18 '#') and OSError (File name too long) tracebacks.
+    with pytest.raises(InputError):
+        open_source(tmp_path / name)

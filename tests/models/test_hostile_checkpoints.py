@@ -71,3 +71,57 @@ def test_oversized_style_file_is_refused_before_it_is_read(tmp_path, monkeypatch
     monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("the file was read"))
     with pytest.raises(ModelFileError, match=r"is 268 MB; an official exstyle_code\.npy is about 12 MB"):
         load_exstyles(path)
+
+
+def test_a_huge_npy_header_is_refused_without_advice_to_lift_the_limit(tmp_path):
+    header = b"{'descr': '|O', 'fortran_order': False, 'shape': (), }" + b" " * 200_000 + b"\n"
+    path = tmp_path / "exstyle_code.npy"
+    path.write_bytes(b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header)
+    with pytest.raises(ModelFileError, match=r"is not a valid \.npy file \(Header info length") as info:
+        load_exstyles(path)
+    assert "max_header_size" not in info.value.user_message and "\n" not in info.value.user_message
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 256 KiB filesystem that really fills up; skipped where mounting is not allowed."""
+    import subprocess
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_models_fetch_onto_a_full_disk_exits_75_not_offline(full_disk, capsys):
+    # Before: ENOSPC while writing the download became OfflineError ("download ... was interrupted"):
+    # exit 2 and a network diagnosis for a disk problem.
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from engine.cli import main
+    from engine.errors import EXIT_RETRY
+
+    class Megabyte(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 20))
+            self.end_headers()
+            self.wfile.write(bytes(1 << 20))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Megabyte)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code = main(["models", "fetch", "--models", str(full_disk), "--base-url",
+                     f"http://127.0.0.1:{server.server_address[1]}/"])
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err
+    assert code == EXIT_RETRY and "error: the disk is full or over quota writing" in err and "interrupted" not in err

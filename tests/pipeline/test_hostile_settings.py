@@ -58,3 +58,41 @@ def test_the_pipeline_never_creates_an_output_folder_in_a_system_folder(tmp_path
         if os.path.isdir(target):
             os.rmdir(target)
     assert not os.path.exists(target)
+
+
+def test_a_source_name_too_long_for_the_output_names_asks_for_a_shorter_name(media_dir, tmp_path,
+                                                                               empty_models_dir, capsys):
+    # Before: "….vtoonify.json in the output folder cannot be opened (File name too long) (remove it if
+    # it is not a VToonify sidecar)": a wrong diagnosis, mid-job.
+    source = tmp_path / ("a" * 230 + ".mp4")
+    os.symlink(media_dir / "529_2.mp4", source)
+    out = tmp_path / "out"
+    code = main(["render", str(source), "-o", str(out), "--backend", "classic", "--frames", "1"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR and "over the 255-byte file name limit" in err and "--name" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("style", ["../../elsewhere", "a/b", "", ".hidden"])
+def test_a_style_that_is_no_family_name_is_bad_config(style):
+    # Before: accepted, and the models folder path vtoonify_d_<style> could climb out of --models.
+    with pytest.raises(ConfigError, match="is not a style family name"):
+        RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "style": style})
+
+
+def test_an_output_name_that_reads_as_a_shell_option_is_refused(media_dir, tmp_path):
+    # Before: --name -rf wrote -rf.0001.exr, which an artist's `rm *` or `ls *` takes for options.
+    with pytest.raises(ConfigError, match="is not a plain file stem"):
+        RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "name": "-rf"})
+    from engine.pipeline.outputs import source_stem
+    from vtoonify_addon.core.job_settings import safe_stem
+
+    assert source_stem(str(tmp_path / "-x.mp4")) == "x"  # a source named like an option gives a plain stem
+    assert safe_stem("-take1.mp4") == "take1"  # and so does a Blender strip (the add-on sends it as 'name')
+
+
+def test_a_batch_that_would_decode_a_whole_shot_at_once_is_refused():
+    # Before: accepted; --batch 100000 decoded every frame into memory before the first forward pass.
+    RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "batch": 64})
+    with pytest.raises(ConfigError, match="batch 100000 is larger than 64 frames"):
+        RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "batch": 100000})

@@ -134,3 +134,20 @@ def test_an_output_link_into_a_system_folder_is_refused(tmp_path):
     (tmp_path / "innocent").symlink_to("/etc")
     with pytest.raises(OutputError, match="system folder /etc"):
         check_settings({"source": "/plate.mp4", "output": str(tmp_path / "innocent" / "renders")}, None)
+
+
+def test_a_connection_file_of_another_user_or_a_remote_host_is_not_trusted(tmp_path):
+    # Before: a file planted in a shared folder sent this user's jobs (paths, settings) to its engine.
+    from engine.service.connection import ConnectionInfo, load_connection_file, write_connection_file
+
+    info = ConnectionInfo(host="127.0.0.1", port=40117, token="t" * 43, pid=os.getpid(), protocol=1)
+    mine = write_connection_file(info, tmp_path / "mine.json")
+    assert load_connection_file(mine).port == 40117
+    remote = write_connection_file(ConnectionInfo(**{**info.__dict__, "host": "203.0.113.7"}),
+                                   tmp_path / "remote.json")
+    assert load_connection_file(remote) is None
+    if os.getuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    planted = write_connection_file(info, tmp_path / "planted.json")
+    os.chown(planted, 4242, 4242)
+    assert load_connection_file(planted) is None
