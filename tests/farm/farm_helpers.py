@@ -9,9 +9,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FLAMENCO_KEYS = ("source", "output", "frames", "chunk_size", "style", "style_id", "degree", "color_transfer",
-                 "format", "mattes", "cryptomatte", "faces", "max_faces", "precision", "models_dir", "engine_python",
-                 "device", "backend")
-"""The settings of the Flamenco job type (issue #12, then faces, Cryptomatte and precision); the OpenJD
+                 "format", "mattes", "cryptomatte", "faces", "max_faces", "precision", "data_window", "models_dir",
+                 "engine_python", "device", "backend")
+"""The settings of the Flamenco job type (issue #12, then faces, Cryptomatte, precision, data window); the OpenJD
 job parameters are the same in CamelCase."""
 SAMPLE_FRAMES = "1-6"
 """A few frames of ``529_2.mp4``: enough for two chunks of three, quick on the classic backend."""

@@ -16,7 +16,7 @@ from farm_helpers import FLAMENCO_KEYS, REPO, SAMPLE_FRAMES, frame_files, frame_
 
 from engine.cli import build_parser
 from engine.io import read_image
-from engine.pipeline.config import RenderConfig
+from engine.pipeline.config import DATA_WINDOWS, RenderConfig
 from engine.pipeline.frames import parse_frame_ranges
 from engine.service import catalog
 
@@ -60,6 +60,8 @@ def test_job_type_settings_match_the_engine(node):
     # the farm pins fp32: the engine's "auto" resolves per worker and would split a mixed farm's job key
     assert set(settings["precision"]["choices"]) == set(catalog.PRECISIONS)
     assert settings["precision"]["default"] == "fp32" != catalog.DEFAULTS["precision"]
+    assert tuple(settings["data_window"]["choices"]) == DATA_WINDOWS
+    assert settings["data_window"]["default"] == RenderConfig.data_window
 
 
 def test_eval_expressions_read_the_active_strip(node):
@@ -79,7 +81,8 @@ def test_compiled_tasks_commands_and_dependencies(node):
     settings = {"source": "/plates/shot010.mp4", "output": "/renders/shot010", "frames": "1-10,20-30",
                 "chunk_size": 4, "style": "arcane", "style_id": 3, "degree": 0.25, "color_transfer": True,
                 "format": "png", "mattes": True, "models_dir": "/farm/models", "engine_python": "/opt/vt/bin/python",
-                "device": "cuda", "backend": "vtoonify", "faces": "all", "max_faces": 3, "precision": "bf16"}
+                "device": "cuda", "backend": "vtoonify", "faces": "all", "max_faces": 3, "precision": "bf16",
+                "data_window": "full"}
     tasks = compile_job(node, settings)["tasks"]
     prepare, renders = tasks[0], tasks[1:]
     assert prepare["name"] == "prepare" and prepare["dependencies"] == []
@@ -97,7 +100,7 @@ def test_compiled_tasks_commands_and_dependencies(node):
     expected = {"source": "/plates/shot010.mp4", "output": "/renders/shot010", "style": "arcane", "style_id": 3,
                 "degree": 0.25, "color_transfer": True, "format": "png", "mattes": True,
                 "models_dir": "/farm/models", "device": "cuda", "backend": "vtoonify", "faces": "all", "max_faces": 3,
-                "precision": "bf16", "cryptomatte": False}
+                "precision": "bf16", "cryptomatte": False, "data_window": "full"}
     assert {k: getattr(config, k) for k in expected} == expected
     for task, chunk in zip(renders, chunks):
         verb, chunk_config = engine_config(task["commands"][0])
@@ -114,6 +117,7 @@ def test_defaults_add_no_optional_flags(node):
     _, config = engine_config(tasks[1]["commands"][0])
     assert config.models_dir is None and config.style == "cartoon" and config.device == "auto"
     assert config.faces == "one" and not config.cryptomatte and config.precision == "fp32"
+    assert config.data_window == "face"
     assert [engine_config(t["commands"][0])[1].precision for t in tasks] == ["fp32"] * 4
 
 
