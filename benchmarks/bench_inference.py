@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -42,11 +43,14 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device: torch.device) -> tuple[torch.Tensor, float]:
+def timed(fn, device: torch.device, cpu: list[float] | None = None) -> tuple[torch.Tensor, float]:
+    """(fn(), wall seconds); the process CPU seconds are appended to ``cpu`` when given."""
     sync(device)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     out = fn()
     sync(device)
+    if cpu is not None:
+        cpu.append(time.process_time() - start_cpu)
     return out, time.perf_counter() - start
 
 
@@ -111,9 +115,10 @@ def main() -> None:
         else:
             print(f"  warm-up fast      {t:.2f} s")
         times: dict[str, list[float]] = {"reference": [], "fast": []}
+        cpu: dict[str, list[float]] = {"reference": [], "fast": []}
         for k in range(args.repeats):
-            y_ref, t_ref = timed(reference, device)
-            y_fast, t_fast = timed(fast_path, device)
+            y_ref, t_ref = timed(reference, device, cpu["reference"])
+            y_fast, t_fast = timed(fast_path, device, cpu["fast"])
             times["reference"].append(t_ref)
             times["fast"].append(t_fast)
             print(f"  repeat {k + 1}: reference {t_ref:.3f} s  fast {t_fast:.3f} s")
@@ -123,6 +128,10 @@ def main() -> None:
     for name in ("reference", "fast"):
         print(f"{name:>9}: {medians[name]:.3f} s/frame (median of {args.repeats}, warm-up excluded), "
               f"{flops[name]:.1f} GFLOP/frame, {flops[name] / medians[name]:.1f} GFLOP/s")
+    pairs = [r / f for r, f in zip(times["reference"], times["fast"])]
+    cpu_ratio = statistics.median(cpu["reference"]) / statistics.median(cpu["fast"])
+    print(f"load check: 1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, per-repeat ratios "
+          f"{' '.join(f'{r:.2f}' for r in pairs)}, process CPU-time ratio {cpu_ratio:.2f}x")
     diff = (y_fast.float() - y_ref.float()).abs().max().item()
     mse = (to_unit(y_fast) - to_unit(y_ref)).pow(2).mean().item()
     psnr = math.inf if mse == 0 else 10 * math.log10(1 / mse)

@@ -3,9 +3,11 @@
 Inductor with ``freezing`` treats the shot's folded weights as constants: it prepacks them once
 for oneDNN, runs each conv with its bias and leaky ReLU as one oneDNN call, and fuses the
 elementwise rest (instance-norm statistics, skip adds, the fusion gate) into a few C++ loops, so
-the large feature maps are read fewer times. The price is a one-off compile (tens of seconds on
-two cores). Pixels match the eager network within float rounding, so the setting is not part of
-the job key.
+the large feature maps are read fewer times. The price is a one-off compile (a minute or two on
+two cores). The frozen weights are bound when a compiled graph is loaded, not baked into it, so
+another shot of the same input shape reuses inductor's cached kernels (seconds, in the same
+process or a later one); a network's compiled entry goes when the network does. Pixels match the
+eager network within float rounding, so the setting is not part of the job key.
 
 Modes: ``off``; ``on`` (compile; warn and stay eager where that fails); ``auto`` (CPU jobs with a
 C++ compiler: the first batch runs eager and is timed, and the network compiles only if the frames

@@ -257,12 +257,27 @@ class VToonifyBackend:
                 self.wplus = code.to(self.device).float()
                 self.nets.append(static_vtoonify(self.vtoonify, self.wplus, d_s=self.config.degree,
                                                  precision=self.precision))
+                if len(codes) > 1 and len(self.nets) == 1:  # face01's bytes stand for every face's
+                    self._check_face_memory(analysis, len(codes))
         self.wplus = codes[0].to(self.device).float()
         self.net = self.nets[0]
         mode = getattr(self.config, "compile", "off")
         self.wholes = [None] * len(self.nets)
         if should_compile(mode, self.device, frames):  # auto: only if the job's frames pay for the compile
             self.wholes = [CompiledForward(net, warn, frames=frames if mode == "auto" else None) for net in self.nets]
+
+    def _check_face_memory(self, analysis, faces: int) -> None:
+        """Refuse (exit 2 or 75, ``engine.pipeline.memory``) before building the other faces' networks."""
+        from engine.pipeline.memory import check_face_networks, working_bytes
+        from engine.pipeline.modelcache import module_bytes
+
+        crop_pixels = max((c.bottom - c.top) * (c.right - c.left) for c in analysis.face_crops())
+        w, h = analysis.source_size
+        scale = float(getattr(self.config, "scale", 1.0))
+        working = working_bytes(self.device, crop_pixels, self.nets[0].dtype.itemsize,
+                                round(w * scale) * round(h * scale))
+        check_face_networks(self.device, faces, module_bytes(self.nets[0]), built=1, working=working,
+                            resident=self.cache.memory_bytes, precision=self.precision)
 
     # -- per batch ------------------------------------------------------------------------------------
     def parsing(self, x: torch.Tensor) -> torch.Tensor:

@@ -121,7 +121,7 @@ class RenderConfig:
         check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}",
               f"use one of {', '.join(BACKBONES)}")
         check(self.name is None or _safe_stem(self.name), f"output name {self.name!r} is not a plain file stem",
-              "use letters, digits, '.', '_' or '-' only (no folders)")
+              "use letters, digits, '.', '_' or '-' only (no folders; no '.' or '-' first)")
         check(isinstance(self.style, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", self.style) is not None,
               f"style {str(self.style)[:80]!r} is not a style family name",  # it names a folder under --models
               "use letters, digits, '_' or '-', e.g. cartoon (see `vtoonify models list`)")
@@ -159,6 +159,8 @@ class RenderConfig:
         check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
         check(int(self.style_id) >= 0, f"style id {self.style_id} is negative", "use 0 or more")
         check(int(self.batch) >= 0, f"batch {self.batch} is negative", "use 0 for automatic, or a positive size")
+        check(int(self.batch) <= MAX_BATCH, f"batch {self.batch} is larger than {MAX_BATCH} frames",
+              f"use 0 (automatic: measured on a GPU) or at most {MAX_BATCH}")  # all decoded at once
         check(0.05 <= float(self.scale) <= 8.0, f"scale {self.scale} is out of range", "use a value from 0.05 to 8")
         check(len(self.padding) == 4 and all(int(p) >= 0 for p in self.padding),
               f"padding {self.padding} must be four non-negative integers", "give left,right,top,bottom")
@@ -193,13 +195,17 @@ class RenderConfig:
         return sorted(str(key) for key in data if key not in known)
 
 
+MAX_BATCH = 64
+"""Largest --batch: a batch's frames are decoded and held at once (--batch 100000 would decode a whole
+shot into memory, and a farm would retry the resulting out-of-memory exit 75 forever)."""
 MAX_SETTING_INT = 10**18
 """Largest integer any numeric setting may be (JSON and Python allow 10**4000; float() of it overflows)."""
 
 
 def _safe_stem(name: str) -> bool:
-    """A stem that cannot leave the output folder or hide as a dot file."""
-    return bool(name) and not name.startswith(".") and all(c.isalnum() or c in "._-" for c in name)
+    """A stem that cannot leave the output folder, hide as a dot file, or read as an option in a shell
+    (``-rf.0001.exr``): source stems are cleaned the same way (``outputs.safe_stem``)."""
+    return bool(name) and not name.startswith((".", "-")) and all(c.isalnum() or c in "._-" for c in name)
 
 
 def _coerce(key: str, value, type_text) -> object:

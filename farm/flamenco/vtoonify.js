@@ -79,6 +79,10 @@ const JOB_TYPE = {
                 + "of mixed CPUs/GPUs a chunk that resolves otherwise than prepare is refused (exit 2)",
         },
         {
+            key: "data_window", type: "string", default: "face", choices: ["face", "full"],
+            description: "EXR data window: the face box (compositing) or the full frame (Blender's sequencer)",
+        },
+        {
             key: "models_dir", type: "string", subtype: "dir_path", default: "", visible: "submission",
             description: "Models folder as the workers see it; empty = each worker's $VTOONIFY_MODELS",
         },
@@ -151,6 +155,7 @@ function engineSettingArgs(settings) {
         "--device", settings.device,
         "--backend", settings.backend,
         "--precision", settings.precision || "fp32",
+        "--data-window", settings.data_window || "face",
     ];
     if (settings.color_transfer) args.push("--color-transfer");
     if (settings.mattes) args.push("--mattes");

@@ -9,9 +9,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FLAMENCO_KEYS = ("source", "output", "frames", "chunk_size", "style", "style_id", "degree", "color_transfer",
-                 "format", "mattes", "cryptomatte", "faces", "max_faces", "precision", "models_dir", "engine_python",
-                 "device", "backend")
-"""The settings of the Flamenco job type (issue #12, then faces, Cryptomatte and precision); the OpenJD
+                 "format", "mattes", "cryptomatte", "faces", "max_faces", "precision", "data_window", "models_dir",
+                 "engine_python", "device", "backend")
+"""The settings of the Flamenco job type (issue #12, then faces, Cryptomatte, precision, data window); the OpenJD
 job parameters are the same in CamelCase."""
 SAMPLE_FRAMES = "1-6"
 """A few frames of ``529_2.mp4``: enough for two chunks of three, quick on the classic backend."""
@@ -33,3 +33,26 @@ def frame_files(folder: Path, pattern: str = "*.exr") -> list[Path]:
 
 def frame_number(path: Path) -> int:
     return int(path.name.split(".")[-2])
+
+
+def two_face_plate(media_dir: Path, folder: Path, frames: int = 4) -> str:
+    """A PNG sequence 1008x384 of two real portraits side by side, the right one entering on frame 2 and
+    moving 2 px left per frame (as tests/pipeline/test_faces.py builds it); returns its pattern."""
+    import numpy as np
+
+    from engine.io import open_source, write_png
+
+    def portrait(name: str):
+        with open_source(str(media_dir / name)) as src:
+            return src.read(src.frame_numbers[0])
+
+    left, right = portrait("077436.jpg"), portrait("038648.jpg")
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in range(1, frames + 1):
+        canvas = np.full((384, 1008, 3), 90, np.uint8)
+        canvas[:375, :500] = left
+        if frame > 1:
+            shift = 2 * (frame - 1)
+            canvas[20:353, 508 - shift:1008 - shift] = right
+        write_png(folder / f"two.{frame:04d}.png", canvas)
+    return str(folder / "two.####.png")

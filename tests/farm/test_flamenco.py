@@ -16,7 +16,7 @@ from farm_helpers import FLAMENCO_KEYS, REPO, SAMPLE_FRAMES, frame_files, frame_
 
 from engine.cli import build_parser
 from engine.io import read_image
-from engine.pipeline.config import RenderConfig
+from engine.pipeline.config import DATA_WINDOWS, RenderConfig
 from engine.pipeline.frames import parse_frame_ranges
 from engine.service import catalog
 
@@ -60,6 +60,8 @@ def test_job_type_settings_match_the_engine(node):
     # the farm pins fp32: the engine's "auto" resolves per worker and would split a mixed farm's job key
     assert set(settings["precision"]["choices"]) == set(catalog.PRECISIONS)
     assert settings["precision"]["default"] == "fp32" != catalog.DEFAULTS["precision"]
+    assert tuple(settings["data_window"]["choices"]) == DATA_WINDOWS
+    assert settings["data_window"]["default"] == RenderConfig.data_window
 
 
 def test_eval_expressions_read_the_active_strip(node):
@@ -79,7 +81,8 @@ def test_compiled_tasks_commands_and_dependencies(node):
     settings = {"source": "/plates/shot010.mp4", "output": "/renders/shot010", "frames": "1-10,20-30",
                 "chunk_size": 4, "style": "arcane", "style_id": 3, "degree": 0.25, "color_transfer": True,
                 "format": "png", "mattes": True, "models_dir": "/farm/models", "engine_python": "/opt/vt/bin/python",
-                "device": "cuda", "backend": "vtoonify", "faces": "all", "max_faces": 3, "precision": "bf16"}
+                "device": "cuda", "backend": "vtoonify", "faces": "all", "max_faces": 3, "precision": "bf16",
+                "data_window": "full"}
     tasks = compile_job(node, settings)["tasks"]
     prepare, renders = tasks[0], tasks[1:]
     assert prepare["name"] == "prepare" and prepare["dependencies"] == []
@@ -97,7 +100,7 @@ def test_compiled_tasks_commands_and_dependencies(node):
     expected = {"source": "/plates/shot010.mp4", "output": "/renders/shot010", "style": "arcane", "style_id": 3,
                 "degree": 0.25, "color_transfer": True, "format": "png", "mattes": True,
                 "models_dir": "/farm/models", "device": "cuda", "backend": "vtoonify", "faces": "all", "max_faces": 3,
-                "precision": "bf16", "cryptomatte": False}
+                "precision": "bf16", "cryptomatte": False, "data_window": "full"}
     assert {k: getattr(config, k) for k in expected} == expected
     for task, chunk in zip(renders, chunks):
         verb, chunk_config = engine_config(task["commands"][0])
@@ -114,6 +117,7 @@ def test_defaults_add_no_optional_flags(node):
     _, config = engine_config(tasks[1]["commands"][0])
     assert config.models_dir is None and config.style == "cartoon" and config.device == "auto"
     assert config.faces == "one" and not config.cryptomatte and config.precision == "fp32"
+    assert config.data_window == "face"
     assert [engine_config(t["commands"][0])[1].precision for t in tasks] == ["fp32"] * 4
 
 
@@ -181,3 +185,40 @@ def test_chunks_on_two_parallel_workers_equal_one_render(node, media_dir, tmp_pa
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     assert json.loads(sidecar.read_text())["job_key"] == \
         json.loads((single_render / "529_2.vtoonify.json").read_text())["job_key"]
+
+
+@pytest.mark.slow
+def test_two_face_chunks_with_cryptomatte_equal_one_render(node, media_dir, tmp_path, worker_env):
+    """``faces = all``: prepare finds both faces once; two chunk workers then give the pixels, mattes and
+    Cryptomatte layers of one single-process render, channel for channel."""
+    from farm_helpers import two_face_plate
+
+    from engine.pipeline.render import render
+
+    plate = two_face_plate(media_dir, tmp_path / "plate")
+    out = tmp_path / "farm"
+    job = compile_job(node, {"source": plate, "output": str(out), "frames": "1-4", "chunk_size": 2,
+                             "engine_python": sys.executable, "backend": "classic", "mattes": True,
+                             "cryptomatte": True, "faces": "all", "max_faces": 4})
+    prepare, *renders = job["tasks"]
+    assert [t["name"] for t in renders] == ["render-1-2", "render-3-4"]
+    analysed = _popen(prepare["commands"][0], worker_env)
+    stdout, stderr = analysed.communicate(timeout=300)
+    assert analysed.returncode == 0, stderr
+    assert "2 faces (face01 from frame 1, face02 from frame 2)" in stdout
+    workers = [_popen(t["commands"][0], worker_env) for t in renders]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=300)
+        assert worker.returncode == 0, stderr
+
+    _, config = engine_config(prepare["commands"][0])            # the same settings, one process, all frames
+    single = render(RenderConfig(**{**config.to_dict(), "output": str(tmp_path / "single")}))
+    assert single.rendered == 4
+    farm_frames, single_frames = frame_files(out), frame_files(tmp_path / "single")
+    assert [p.name for p in farm_frames] == [p.name for p in single_frames] == [f"two.{n:04d}.exr" for n in range(1, 5)]
+    for mine, reference in zip(farm_frames, single_frames):
+        a, b = read_image(mine), read_image(reference)
+        assert a.shape == b.shape and a.shape[2] > 4 + 12 and np.array_equal(a, b), mine.name  # RGBA, mattes, crypto
+    sidecar = json.loads((out / "two.vtoonify.json").read_text())
+    assert [f["name"] for f in sidecar["faces"]] == ["face01", "face02"]
+    assert sidecar == json.loads((tmp_path / "single" / "two.vtoonify.json").read_text())

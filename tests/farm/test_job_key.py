@@ -6,11 +6,12 @@ import dataclasses
 import json
 from types import SimpleNamespace
 
+import pytest
 from farm_helpers import frame_files
 
 import engine.pipeline.shot as shot_module
 from engine.cli import main
-from engine.errors import EXIT_USER_ERROR
+from engine.errors import EXIT_OK, EXIT_USER_ERROR
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.shot import job_device, job_key
 
@@ -38,3 +39,25 @@ def test_a_chunk_on_another_device_kind_stops_with_exit_2(media_dir, tmp_path, m
     failed = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert failed["event"] == "job_failed" and "belongs to a job with other settings" in failed["error"]["message"]
     assert frame_files(out) == [] and (out / "529_2.vtoonify.json").read_text() == sidecar
+
+
+@pytest.mark.slow
+def test_auto_precision_splits_a_mixed_farm_and_the_farm_default_fp32_does_not(media_dir, narrow_models_dir,
+                                                                                tmp_path, monkeypatch, capsys):
+    """Prepare on a worker without fast bf16, a chunk on one with it (AVX512-BF16): with ``auto`` they resolve
+    fp32 and bf16, two job keys, and the chunk is refused; with the farm default fp32 it renders."""
+    import engine.models.precision as precision
+
+    def job(out, name):
+        return [str(media_dir / "529_2.mp4"), "-o", str(out), "--backend", "vtoonify", "--models",
+                str(narrow_models_dir), "--style", "narrow48", "--precision", name, "--padding", "48"]
+
+    for name, code in (("auto", EXIT_USER_ERROR), ("fp32", EXIT_OK)):
+        out = tmp_path / name
+        monkeypatch.setattr(precision, "device_has_fast_bf16", lambda device: False)
+        assert main(["prepare", *job(out, name), "--frames", "1-2"]) == EXIT_OK
+        monkeypatch.setattr(precision, "device_has_fast_bf16", lambda device: True)
+        assert main(["render", *job(out, name), "--frames", "2", "--resume"]) == code
+        err = capsys.readouterr().err
+        assert ("belongs to a job with other settings" in err) == (code == EXIT_USER_ERROR), err
+        assert [p.name for p in frame_files(out)] == ([] if code else ["529_2.0002.exr"])

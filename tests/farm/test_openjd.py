@@ -129,3 +129,50 @@ def test_a_wrong_job_stops_at_prepare_with_exit_2(openjd, media_dir, tmp_path, w
     assert len(fail) == 1 and "outside the source" in fail[0]
     assert "Open Job Description CLI: Running step 'Render'" not in log
     assert not out.exists()
+
+
+def _task_argv(template: dict, step: dict, params: dict, monkeypatch) -> list[str]:
+    """The engine argv one task of ``step`` runs: its args with the job's parameters filled in (defaults
+    for those not given), through the embedded launcher."""
+    import engine.cli
+
+    values = {p["name"]: p.get("default", "") for p in template["parameterDefinitions"]} | params
+    filled = []
+    for arg in step["script"]["actions"]["onRun"]["args"]:
+        arg = arg.replace("{{Task.File.Launch}}", "vtoonify_launch.py").replace("{{Task.Param.Frame}}", "3-4")
+        for name, value in values.items():
+            arg = arg.replace(f"{{{{Param.{name}}}}}", str(value))
+        assert "{{" not in arg, arg
+        filled.append(arg)
+    seen = []
+    monkeypatch.setattr(engine.cli, "main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(sys, "argv", filled)
+    code = step["script"]["embeddedFiles"][0]["data"]
+    with pytest.raises(SystemExit):
+        exec(compile(code, "vtoonify_launch.py", "exec"), {"__name__": "__main__"})
+    return seen[0]
+
+
+def test_faces_cryptomatte_precision_reach_prepare_and_chunks_alike(template, monkeypatch):
+    from engine.cli import _config_from_args, build_parser
+
+    params = {"Source": "/plates/two.mp4", "Output": "/renders/two", "Frames": "1-4", "Mattes": "true",
+              "Cryptomatte": "true", "Faces": "all", "MaxFaces": 3, "Precision": "bf16", "DataWindow": "full"}
+    configs = []
+    for step, verb in zip(template["steps"], ("prepare", "render")):
+        args = build_parser().parse_args(_task_argv(template, step, params, monkeypatch))
+        assert args.command == verb
+        configs.append(_config_from_args(args))
+    prepare, chunk = configs
+    assert (prepare.frames, chunk.frames, chunk.resume) == ("1-4", "3-4", True)
+    assert (chunk.faces, chunk.max_faces, chunk.cryptomatte, chunk.mattes, chunk.precision, chunk.data_window) == (
+        "all", 3, True, True, "bf16", "full")
+    assert prepare.to_dict() | {"frames": None} == chunk.to_dict() | {"frames": None, "resume": False}
+    # the defaults: one face, no Cryptomatte, and fp32 rather than the engine's per-machine "auto"
+    args = build_parser().parse_args(_task_argv(template, template["steps"][1], params | {
+        "Faces": "one", "Cryptomatte": "false", "Mattes": "false", "Precision": "fp32"}, monkeypatch))
+    default = _config_from_args(args)
+    assert (default.faces, default.cryptomatte, default.precision) == ("one", False, "fp32")
+    assert {p["name"]: p["default"] for p in template["parameterDefinitions"] if p["name"] in (
+        "Faces", "Cryptomatte", "MaxFaces", "Precision", "DataWindow")} == {
+        "Faces": "one", "Cryptomatte": "false", "MaxFaces": 8, "Precision": "fp32", "DataWindow": "face"}

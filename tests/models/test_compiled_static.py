@@ -138,6 +138,16 @@ def test_inductor_compiled_network_gives_the_eager_pixels(narrow_d, tmp_path, mo
     assert warnings == [] and run.failure is None and seconds > 0
     assert_close(compiled, expected, "compiled vs eager")
     assert torch.equal(again, compiled)
+    # Another shot in the same process (a service runs many jobs): its own weights, not the frozen
+    # constants of the first compile, and the first runner still gives its own pixels.
+    net_b = static_vtoonify(model, style.flip(1), d_s=0.8)
+    run_b = CompiledForward(net_b, warnings.append)
+    with torch.inference_mode():
+        expected_b = net_b(x)
+        assert (expected_b - expected).abs().max() > 1e-3  # the two shots really differ
+        assert_close(run_b(x), expected_b, "second shot compiled vs eager")
+        assert torch.equal(run(x), compiled)
+    assert warnings == [] and run_b.failure is None
 
 
 def test_backend_compiles_only_when_the_setting_says_so(narrow_models_dir):

@@ -78,3 +78,21 @@ def test_a_style_that_is_no_family_name_is_bad_config(style):
     # Before: accepted, and the models folder path vtoonify_d_<style> could climb out of --models.
     with pytest.raises(ConfigError, match="is not a style family name"):
         RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "style": style})
+
+
+def test_an_output_name_that_reads_as_a_shell_option_is_refused(media_dir, tmp_path):
+    # Before: --name -rf wrote -rf.0001.exr, which an artist's `rm *` or `ls *` takes for options.
+    with pytest.raises(ConfigError, match="is not a plain file stem"):
+        RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "name": "-rf"})
+    from engine.pipeline.outputs import source_stem
+    from vtoonify_addon.core.job_settings import safe_stem
+
+    assert source_stem(str(tmp_path / "-x.mp4")) == "x"  # a source named like an option gives a plain stem
+    assert safe_stem("-take1.mp4") == "take1"  # and so does a Blender strip (the add-on sends it as 'name')
+
+
+def test_a_batch_that_would_decode_a_whole_shot_at_once_is_refused():
+    # Before: accepted; --batch 100000 decoded every frame into memory before the first forward pass.
+    RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "batch": 64})
+    with pytest.raises(ConfigError, match="batch 100000 is larger than 64 frames"):
+        RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "batch": 100000})

@@ -70,7 +70,7 @@ class StylizeOptions:
 def safe_stem(name: str) -> str:
     """A strip name made safe as a file stem (``Shot 010.mp4`` -> ``Shot_010``)."""
     stem = re.sub(r"\.[A-Za-z0-9]{2,4}$", "", name.strip())
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")  # no leading "-": the engine refuses it
     return stem or "strip"
 
 

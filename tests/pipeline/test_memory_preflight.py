@@ -1,0 +1,113 @@
+"""The memory preflight of ``--faces all`` (engine/pipeline/memory.py): the available and total memory
+are faked through ``memory_figures`` (the one function that reads them), never by exhausting RAM."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import EXIT_RETRY, EXIT_USER_ERROR, ConfigError, DeviceOutOfMemoryError
+from engine.pipeline import memory
+
+MB = 2**20
+GIB = 2**30
+# VToonify-D at fp32: ~320 MB network per face; models loaded ~1.2 GiB; ~0.4 GiB per frame
+PER_FACE, RESIDENT, WORKING = 320 * MB, int(1.2 * GIB), int(0.4 * GIB)
+
+
+def _figures(monkeypatch, available, total):
+    monkeypatch.setattr(memory, "memory_figures", lambda device: (available, total))
+
+
+def _check(faces=8, precision="fp32", per_face=PER_FACE):
+    memory.check_face_networks("cpu", faces, per_face, built=1, working=WORKING, resident=RESIDENT,
+                               precision=precision)
+
+
+def test_faces_that_fit_pass(monkeypatch):
+    _figures(monkeypatch, available=7 * PER_FACE + WORKING, total=5 * GIB)           # 1.2 + 2.5 + 0.4 < 5 GiB
+    _check()
+    _figures(monkeypatch, available=None, total=None)                                # unknown: never refuse
+    _check(faces=32)
+
+
+def test_a_machine_too_small_for_the_job_is_exit_2_with_the_faces_that_fit(monkeypatch):
+    _figures(monkeypatch, available=3 * GIB, total=3 * GIB)
+    with pytest.raises(ConfigError) as caught:
+        _check()
+    error = caught.value
+    assert not isinstance(error, DeviceOutOfMemoryError)
+    assert error.message == ("8 faces need about 4.1 GiB of CPU memory (320 MiB network per face at fp32, "
+                             "410 MiB per frame, 1.2 GiB models), more than the 3.0 GiB this machine has")
+    fit = (3 * GIB - RESIDENT - WORKING) // PER_FACE                                  # 4 networks fit
+    assert fit == 4 and error.fix == ("use --max-faces 4 to keep the faces seen most often, or --precision bf16 "
+                                      "to halve the network memory, or a machine with more memory")
+    with pytest.raises(ConfigError) as caught:                                        # bf16 already: no bf16 hint
+        _check(faces=16, precision="bf16", per_face=PER_FACE // 2)
+    assert "--precision" not in caught.value.fix and "--max-faces" in caught.value.fix
+    _figures(monkeypatch, available=GIB, total=GIB)                                   # not even the models fit
+    with pytest.raises(ConfigError) as caught:
+        _check()
+    assert caught.value.fix.startswith("use --precision bf16") and "--max-faces" not in caught.value.fix
+
+
+def test_memory_held_by_others_is_exit_75(monkeypatch):
+    _figures(monkeypatch, available=2 * GIB, total=16 * GIB)
+    with pytest.raises(DeviceOutOfMemoryError) as caught:
+        _check()
+    assert "2.6 GiB more is needed but only 2.0 GiB is free now" in caught.value.message  # 7 networks + a frame
+    assert caught.value.fix.startswith("retry when other jobs have freed memory")
+
+
+def test_cpu_figures_read_meminfo_and_a_cgroup_limit(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16384000 kB\nMemFree:  1000 kB\nMemAvailable:    8192000 kB\n")
+    no_cgroup = tmp_path / "none"
+    assert memory.cpu_memory_figures(str(meminfo), str(no_cgroup)) == (8192000 * 1024, 16384000 * 1024)
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "memory.max").write_text(f"{4 * GIB}\n")
+    (cgroup / "memory.current").write_text(f"{3 * GIB}\n")
+    assert memory.cpu_memory_figures(str(meminfo), str(cgroup)) == (GIB, 4 * GIB)     # the container's limit
+    (cgroup / "memory.max").write_text("max\n")
+    assert memory.cpu_memory_figures(str(meminfo), str(cgroup)) == (8192000 * 1024, 16384000 * 1024)
+    assert memory.cpu_memory_figures(str(tmp_path / "missing"), str(no_cgroup)) == (None, None)
+
+
+def _two_face_plate(media_dir, folder) -> str:
+    """Two real portraits side by side on one frame 1008x384 (as test_faces.py builds its plate)."""
+    import numpy as np
+
+    from engine.io import open_source, write_png
+
+    canvas = np.full((384, 1008, 3), 90, np.uint8)
+    for name, (y, x) in (("077436.jpg", (0, 0)), ("038648.jpg", (20, 508))):
+        with open_source(str(media_dir / name)) as src:
+            face = src.read(src.frame_numbers[0])[:375, :500]
+        canvas[y:y + face.shape[0], x:x + face.shape[1]] = face[:384 - y, :1008 - x]
+    folder.mkdir()
+    write_png(folder / "two.0001.png", canvas)
+    return str(folder / "two.####.png")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("figures", "code"), [((1, 1), EXIT_USER_ERROR), ((1, 2**50), EXIT_RETRY)],
+                         ids=["never_fits", "busy"])
+def test_a_two_face_vtoonify_job_stops_before_the_second_network(figures, code, narrow_models_dir, media_dir,
+                                                                 tmp_path, monkeypatch, capsys):
+    """The real path: analysis, face01's network built and measured, then the refusal before face02's,
+    with the CLI's exit code and no frame written."""
+    import engine.models
+    from engine.cli import main
+
+    built = []
+    real = engine.models.static_vtoonify
+    monkeypatch.setattr(engine.models, "static_vtoonify", lambda *a, **k: built.append(1) or real(*a, **k))
+    _figures(monkeypatch, *figures)
+    plate = _two_face_plate(media_dir, tmp_path / "plate")
+    out = tmp_path / "out"
+    result = main(["render", plate, "-o", str(out), "--models", str(narrow_models_dir), "--style", "narrow48",
+                   "--backend", "vtoonify", "--faces", "all", "--precision", "fp32", "--padding", "32,32,32,32"])
+    assert result == code and built == [1]
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: 2 faces need about ") and "network per face at fp32" in line, line
+    assert not list(out.glob("*.exr")) and not list(out.glob(".*tmp*"))
