@@ -274,8 +274,7 @@ class VToonifyBackend:
         crop_pixels = max((c.bottom - c.top) * (c.right - c.left) for c in analysis.face_crops())
         w, h = analysis.source_size
         scale = float(getattr(self.config, "scale", 1.0))
-        working = working_bytes(self.device, crop_pixels, self.nets[0].dtype.itemsize,
-                                round(w * scale) * round(h * scale))
+        working = working_bytes(self.device, crop_pixels, round(w * scale) * round(h * scale))
         check_face_networks(self.device, faces, module_bytes(self.nets[0]), built=1, working=working,
                             resident=self.cache.memory_bytes, precision=self.precision)
 

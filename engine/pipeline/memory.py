@@ -16,14 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.errors import ConfigError, DeviceOutOfMemoryError
+from engine.pipeline.outputs import BYTES_PER_OUTPUT_PIXEL
 
-WORKING_BYTES_PER_CROP_PIXEL = 512
-"""Rough peak activation elements per crop pixel of one frame through a static network (encoder and
-decoder features kept at once; the largest decoder stages run in strips, ``STRIP_PIXELS``)."""
-WORKING_STRIP_BYTES = (1 << 18) * 64 * 4 * 4
-"""One decoder strip: ``STRIP_PIXELS`` pixels, 64 channels, about four float32 tensors alive."""
-BYTES_PER_OUTPUT_PIXEL = 48
-"""Frame placement and writing (CPU memory): ``engine.pipeline.outputs.BYTES_PER_OUTPUT_PIXEL``."""
+WORKING_BYTES_PER_CROP_PIXEL = 4096
+WORKING_BASE_BYTES = 128 * 2**20
+"""Peak memory of one frame through a static network, over the network itself: measured on a CPU
+(VToonify-D/-T, random weights, ``tiled`` with ``STRIP_PIXELS``; VmHWM over VmRSS) at 3.7-5.2 KB per
+crop pixel for crops of 256-768 px at fp32, less at bf16; these figures lie above every measurement."""
 GIB = 2**30
 MIB = 2**20
 
@@ -63,10 +62,10 @@ def cpu_memory_figures(meminfo: str = "/proc/meminfo", cgroup: str = "/sys/fs/cg
     return available, total
 
 
-def working_bytes(device, crop_pixels: int, dtype_bytes: int, output_pixels: int) -> int:
+def working_bytes(device, crop_pixels: int, output_pixels: int) -> int:
     """Memory one frame needs besides the networks: activations on the device, plus (CPU jobs, same
     memory) the placed and written output frame."""
-    need = crop_pixels * WORKING_BYTES_PER_CROP_PIXEL * dtype_bytes + WORKING_STRIP_BYTES
+    need = WORKING_BASE_BYTES + crop_pixels * WORKING_BYTES_PER_CROP_PIXEL
     if not getattr(device, "type", str(device)).startswith("cuda"):
         need += output_pixels * BYTES_PER_OUTPUT_PIXEL
     return need

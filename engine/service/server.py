@@ -45,6 +45,9 @@ from .doorman import Admitted, Doorman
 from .jobs import JobQueue, check_settings, is_inside
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1"}
+MAX_SESSIONS = 256
+"""Most authenticated connections at once (each has a reader and a writer thread); one more gets a
+``busy`` reply and is closed."""
 JOBS_PAGE_BYTES = 512 * 1024
 """A ``jobs`` reply holds job summaries up to about this many bytes (half the line limit)."""
 JOBS_PAGE_MAX = 1000
@@ -333,6 +336,7 @@ class EngineServer:
         self.stop_requested = threading.Event()
         self._lock = threading.RLock()
         self._sessions: set[ClientSession] = set()
+        self.max_sessions = MAX_SESSIONS
         self._subscribers: dict[str, set[ClientSession]] = {}
         self._ids = itertools.count(1)
         self.doorman = Doorman(self.token)
@@ -384,6 +388,19 @@ class EngineServer:
             self.doorman.add(sock)
 
     def _admit(self, entry: Admitted) -> None:
+        with self._lock:
+            full = sum(1 for s in self._sessions if not s.closed.is_set()) >= self.max_sessions
+        if full:  # two threads per client: a client stuck in a reconnect loop must not exhaust them
+            refusal = protocol.reply_error(protocol.request_id_of(entry.hello), "busy", (
+                f"{self.max_sessions} clients are connected to this engine already (close connections "
+                "you no longer use, then connect again)"))
+            try:
+                entry.sock.settimeout(1.0)
+                entry.sock.sendall(encode_for_peer(refusal) or b"")
+            except OSError:
+                pass
+            entry.sock.close()
+            return
         session = ClientSession(self, entry, next(self._ids))
         with self._lock:
             self._sessions.add(session)

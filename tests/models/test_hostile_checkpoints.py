@@ -125,3 +125,17 @@ def test_models_fetch_onto_a_full_disk_exits_75_not_offline(full_disk, capsys):
         server.shutdown()
     err = capsys.readouterr().err
     assert code == EXIT_RETRY and "error: the disk is full or over quota writing" in err and "interrupted" not in err
+
+
+def test_an_encoder_with_a_nan_mean_latent_is_refused(reference_dir, tmp_path):
+    # Before: a NaN latent_avg loaded; every style code, so every frame, came out NaN.
+    from engine.models import load_style_encoder
+
+    golden = torch.load(reference_dir / "psp_narrow_golden.pt", weights_only=True)
+    layout = golden["checkpoint_layout_example"]
+    state = {layout["state_dict_prefix"] + k: v for k, v in golden["state_dict"].items()}
+    path = tmp_path / "encoder.pt"
+    torch.save({"opts": dict(layout["opts"]), "state_dict": state,
+                "latent_avg": torch.full_like(golden["latent_avg"], float("nan"))}, path)
+    with pytest.raises(ModelFileError, match="no finite floating-point 'latent_avg'"):
+        load_style_encoder(path)

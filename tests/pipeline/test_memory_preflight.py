@@ -58,6 +58,15 @@ def test_memory_held_by_others_is_exit_75(monkeypatch):
     assert caught.value.fix.startswith("retry when other jobs have freed memory")
 
 
+def test_working_memory_counts_the_output_frame_only_where_it_shares_the_memory():
+    import torch
+
+    crop, plate = 512 * 512, 1920 * 1080
+    gpu = memory.working_bytes(torch.device("cuda", 0), crop, plate)
+    assert gpu == 128 * MB + crop * 4096                                   # 1.1 GiB: above the 1.0 GiB measured
+    assert memory.working_bytes(torch.device("cpu"), crop, plate) == gpu + plate * 48
+
+
 def test_cpu_figures_read_meminfo_and_a_cgroup_limit(tmp_path):
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       16384000 kB\nMemFree:  1000 kB\nMemAvailable:    8192000 kB\n")

@@ -151,3 +151,31 @@ def test_a_connection_file_of_another_user_or_a_remote_host_is_not_trusted(tmp_p
     planted = write_connection_file(info, tmp_path / "planted.json")
     os.chown(planted, 4242, 4242)
     assert load_connection_file(planted) is None
+
+
+def test_authenticated_connections_are_capped_and_a_freed_slot_is_reused(tmp_path):
+    # Before: every authenticated connection got two threads, without limit (a reconnect loop that
+    # never closes exhausted the engine's threads).
+    from test_hardening import InProcessEngine
+
+    from engine.errors import AuthError
+
+    engine = InProcessEngine(tmp_path)
+    engine.server.max_sessions = 3
+    clients = [engine.connect() for _ in range(3)]
+    try:
+        with pytest.raises(AuthError, match="3 clients are connected to this engine already"):
+            engine.connect()
+        assert all(c.ping()["pong"] for c in clients)  # the connected ones are untouched
+        clients.pop().close()
+        deadline = threading.Event()
+        for _ in range(100):
+            if len([s for s in engine.server._sessions if not s.closed.is_set()]) < 3:
+                break
+            deadline.wait(0.02)
+        clients.append(engine.connect())
+        assert clients[-1].ping()["pong"] is True
+    finally:
+        for client in clients:
+            client.close()
+        engine.stop()
