@@ -7,7 +7,9 @@ One full-size random VToonify (official widths, seed 0) and one random input; th
 ``model(x, style, d_s)`` in float32 (the general model, as the engine ran before), the fast path is
 ``static_vtoonify(model, style, d_s, precision)``, compiled as a long render job would compile it
 (``--compile auto``: on CPU when a C++ compiler is found; the compile is timed on its own and, like
-the warm-up calls, left out of the medians). Each repeat times both, one after the other, so
+the warm-up calls, left out of the medians). Both paths run as the engine renders on CPU, with freed
+heap pages kept for the next frame (``engine.pipeline.heap``; ``--heap default``: glibc's default,
+as before). Each repeat times both, one after the other, so
 machine load hits both alike. Prints per-path median seconds per frame, GFLOP per frame and
 achieved GFLOP/s, and as its last line exactly ``speedup: <ratio>x max_abs_diff: <value> psnr_db: <value>``
 (difference and PSNR of the fast output against the reference; PSNR on the clamped [0,1] image).
@@ -16,6 +18,7 @@ achieved GFLOP/s, and as its last line exactly ``speedup: <ratio>x max_abs_diff:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import statistics
@@ -26,6 +29,7 @@ import torch
 from engine.models.compiled import CompiledForward, should_compile
 from engine.models.static import static_vtoonify
 from engine.models.vtoonify import VToonify
+from engine.pipeline.heap import reused_heap
 from engine.service.catalog import COMPILE_MODES
 
 
@@ -75,6 +79,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--d-s", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
+    parser.add_argument("--heap", default="reused", choices=("reused", "default"),
+                        help="both paths under the engine's CPU render heap setting (engine.pipeline.heap) "
+                             "or glibc's default")
     parser.add_argument("--compile", default="auto", choices=COMPILE_MODES,
                         help="torch.compile the fast path (auto: on CPU when a C++ compiler is found)")
     args = parser.parse_args()
@@ -82,7 +89,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     h, w = parse_size(args.size)
+    with reused_heap() if args.heap == "reused" else contextlib.nullcontext():
+        run(args, device, h, w)
 
+
+def run(args, device: torch.device, h: int, w: int) -> None:
+    """Build, time and compare both paths; prints the report (last line: speedup, diff, PSNR)."""
     torch.manual_seed(0)
     with torch.device(device):
         model = VToonify(backbone=args.backbone).eval()
@@ -103,7 +115,7 @@ def main() -> None:
 
         print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
               f"{args.backbone} {h}x{w} -> {4 * h}x{4 * w}, fast path {fast.precision}"
-              f"{' compiled' if compile_on else ' eager'}; static build {t_build:.2f} s")
+              f"{' compiled' if compile_on else ' eager'}, {args.heap} heap; static build {t_build:.2f} s")
         y_ref, t = timed(reference, device)
         print(f"  warm-up reference {t:.2f} s")
         y_fast, t = timed(fast_path, device)
