@@ -85,7 +85,7 @@ def resume_conflict(settings: dict) -> str | None:
         return None
     from engine.pipeline.backends import ClassicBackend
     from engine.pipeline.config import RenderConfig
-    from engine.pipeline.shot import job_key, sidecar_path
+    from engine.pipeline.shot import job_key, job_settings, settings_difference, sidecar_path
 
     stem = shot_stem(settings)
     try:
@@ -97,8 +97,10 @@ def resume_conflict(settings: dict) -> str | None:
     config = dataclasses.replace(config, precision=ClassicBackend.precision)
     if recorded.get("job_key") in (None, job_key(config, "classic", {}, "cpu")):
         return None
-    return (f"{settings.get('output')} holds a render of {stem} with other settings, so Resume cannot "
-            "continue it; pick New version (a new folder) or Overwrite")
+    diff = settings_difference(recorded.get("job_settings"), job_settings(config, "classic", {}, "cpu"))
+    return (f"{settings.get('output')} holds a render of {stem} with other settings"
+            f"{f' ({diff[0]})' if diff else ''}, so Resume cannot continue it; pick New version (a new "
+            "folder) or Overwrite")
 
 
 def needs_confirmation(settings: dict, policy: str) -> bool:

@@ -21,7 +21,7 @@ from engine.pipeline.heap import reused_heap
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import claim_job, resolved_job_key, sidecar_path
+from engine.pipeline.shot import claim_job, resolved_job_key, resolved_job_settings, sidecar_path
 from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
@@ -179,7 +179,9 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.check_name_lengths(naming, frames, margin=len("face01_") if config.faces == "all" else 0)
             out.clean_stale_temps(out_dir, stem)
             key = resolved_job_key(config, backend, cache)
-            with claim_job(config, source, backend, key, out_dir, stem, cancel) as (analysis, wplus, analysed):
+            settings = resolved_job_settings(config, backend, cache)
+            with claim_job(config, source, backend, key, out_dir, stem, cancel,
+                           settings) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names
 

@@ -66,6 +66,9 @@ class ShotAnalysis:
     """``--faces all``: one entry per face in id order (``id``, ``name``, ``frame``, ``box``,
     ``landmarks``, ``crop``, ``preblurs``, ``style_code``, ``seen``); the fields above then repeat
     face01's. Empty for one-face jobs (then not written at all)."""
+    job_settings: dict | None = None
+    """The settings ``job_key`` hashes (``job_settings()``), so a refusal can name what differs; None
+    in sidecars of earlier engines (then not written at all)."""
 
     def crop_params(self):
         from engine.face import CropParams
@@ -91,6 +94,8 @@ class ShotAnalysis:
             data["faces"] = [dict(f) for f in self.faces]
         else:
             del data["faces"]
+        if self.job_settings is None:
+            del data["job_settings"]
         return data
 
     @classmethod
@@ -105,6 +110,8 @@ class ShotAnalysis:
         if not isinstance(faces, list | tuple) or not all(isinstance(f, dict) for f in faces):
             raise TypeError("faces is not a list of objects")
         data["faces"] = tuple(dict(f) for f in faces)
+        if not isinstance(data.get("job_settings"), dict | None):
+            raise TypeError("job_settings is not an object")
         return cls(**data)
 
 
@@ -218,6 +225,12 @@ def job_key(config, backend: str, model_files: dict[str, str], device: str = "cp
 
     The device kind (``cpu``/``cuda``) is part of it because the two give slightly different pixels:
     a farm chunk on a GPU worker must not add frames to a look a CPU worker started."""
+    text = json.dumps(job_settings(config, backend, model_files, device), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def job_settings(config, backend: str, model_files: dict[str, str], device: str = "cpu") -> dict:
+    """The settings ``job_key`` hashes, as JSON values (what the sidecar records beside the key)."""
     settings = {k: getattr(config, k) for k in PIXEL_SETTINGS}
     settings["backend"] = backend
     settings["device"] = device
@@ -229,8 +242,7 @@ def job_key(config, backend: str, model_files: dict[str, str], device: str = "cp
         settings["faces"] = config.faces
         settings["max_faces"] = int(config.max_faces)
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
-    text = json.dumps(settings, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return json.loads(json.dumps(settings, default=str))
 
 
 def resolved_job_key(config, backend, cache) -> str:
@@ -238,6 +250,51 @@ def resolved_job_key(config, backend, cache) -> str:
     bf16 or fp32 by device), so the same pixels always get the same key (render, prepare, preview)."""
     return job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
                    backend.model_files(), job_device(backend, cache))
+
+
+def resolved_job_settings(config, backend, cache) -> dict:
+    """The settings behind ``resolved_job_key`` (same resolved precision and device kind)."""
+    return job_settings(dataclasses.replace(config, precision=backend.precision), backend.name,
+                        backend.model_files(), job_device(backend, cache))
+
+
+_SETTING_FIXES = {
+    "precision": "pass --precision {old} to every task",
+    "device": "run every task on {old} workers (--device {old})",
+    "faces": "pass --faces {old} to every task",
+    "max_faces": "pass --max-faces {old} to every task",
+    "padding": "pass the same --padding to every task",
+}
+
+
+def settings_difference(recorded: dict | None, current: dict | None) -> tuple[str, str] | None:
+    """(which settings differ with both values, how to make the tasks agree), or None when the sidecar
+    does not record its settings (earlier engines) or nothing recorded differs."""
+    if not isinstance(recorded, dict) or not isinstance(current, dict):
+        return None
+    names = sorted(k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k))
+    if not names:
+        return None
+    shown = "; ".join(f"{k}: prepare/sidecar has {_shown(recorded.get(k))}, this task resolves "
+                      f"{_shown(current.get(k))}" for k in names)
+    fixes = [_SETTING_FIXES.get(k, "give every task the same {name} as prepare ({old})")
+             .format(name=k, old=_shown(recorded.get(k))) for k in names]
+    return shown, "; ".join(fixes) + " (see docs/FARM.md)"
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "(not set)"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _refusal(message: str, fix: str, existing: ShotAnalysis, settings: dict | None) -> ConfigError:
+    """The refusal of a job with other settings, naming the settings that differ when the sidecar
+    records them (else the generic message of earlier engines)."""
+    diff = settings_difference(existing.job_settings, settings)
+    if diff is None:
+        return ConfigError(message, fix)
+    return ConfigError(f"{message}: {diff[0]}", f"{diff[1]}; or {fix}")
 
 
 def job_device(backend, cache) -> str:
@@ -505,7 +562,8 @@ def _load_style_code(path: Path):
 
 
 @contextlib.contextmanager
-def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None):
+def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None,
+              settings: dict | None = None):
     """Claim the output folder for this job and yield (analysis, wplus or None, analysed) while it
     renders; ``analysed`` is True when this call computed the analysis, False when it reused the sidecar.
 
@@ -513,6 +571,7 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
     computed. A sidecar of other settings means the folder holds frames rendered differently: while its
     job still runs that is always refused; with ``--resume`` too; otherwise its files (known by their job
     stamp, never by name alone; source files never) are an error unless ``--overwrite`` deletes them.
+    ``settings`` (``resolved_job_settings``) are recorded in the sidecar so refusals can name what differs.
     """
     from engine.pipeline.outputs import earlier_job_files
 
@@ -526,22 +585,26 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
                 result = _reuse(existing, source, config, out_dir, stem)
             elif existing is not None:
                 if fd is not None and not _try_lock(fd, shared=False):
-                    raise ConfigError(
+                    raise _refusal(
                         f"another render with other settings is writing {stem} frames into {out_dir}",
-                        "wait for it to finish, or render into another output folder or --name")
+                        "wait for it to finish, or render into another output folder or --name",
+                        existing, settings)
                 if config.resume:
-                    raise ConfigError(
+                    raise _refusal(
                         f"{path.name} in the output folder belongs to a job with other settings",
-                        "render into a new output folder, or run without --resume to start the job again")
+                        "render into a new output folder, or run without --resume to start the job again",
+                        existing, settings)
                 others = earlier_job_files(out_dir, stem, key, source.files())
                 if others and not config.overwrite:
-                    raise ConfigError(
+                    raise _refusal(
                         f"{out_dir} holds {len(others)} files of an earlier {stem} job with other settings",
-                        "render into a new output folder, or pass --overwrite to delete them first")
+                        "render into a new output folder, or pass --overwrite to delete them first",
+                        existing, settings)
                 for old in others:
                     old.unlink(missing_ok=True)
             if result is None:
-                result = (*analyse_shot(config, source, backend, key, out_dir, stem, cancel), True)
+                analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel)
+                result = (dataclasses.replace(analysis, job_settings=settings), wplus, True)
                 write_json_atomic(path, result[0].to_dict())
         finally:
             if fd is not None:

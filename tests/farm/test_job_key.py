@@ -38,7 +38,37 @@ def test_a_chunk_on_another_device_kind_stops_with_exit_2(media_dir, tmp_path, m
     assert main(["render", *job, "--frames", "1-2", "--resume", "--json-progress"]) == EXIT_USER_ERROR
     failed = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert failed["event"] == "job_failed" and "belongs to a job with other settings" in failed["error"]["message"]
+    assert "device: prepare/sidecar has cpu, this task resolves cuda" in failed["error"]["message"]
+    assert "(run every task on cpu workers (--device cpu) (see docs/FARM.md); or" in failed["error"]["message"]
     assert frame_files(out) == [] and (out / "529_2.vtoonify.json").read_text() == sidecar
+
+
+def test_a_refusal_names_each_differing_setting_and_an_old_sidecar_keeps_the_plain_message(
+        media_dir, tmp_path, monkeypatch, capsys):
+    """Prepare with one setting, a chunk with another: --resume and the plain render both name it with
+    both values; a sidecar of an earlier engine (no recorded settings) still gives the generic message."""
+    monkeypatch.setenv("VTOONIFY_MODELS", str(tmp_path / "no-models"))
+    out = tmp_path / "out"
+    job = [str(media_dir / "529_2.mp4"), "-o", str(out), "--backend", "classic"]
+    assert main(["render", *job, "--padding", "48", "--frames", "1"]) == EXIT_OK
+    sidecar = out / "529_2.vtoonify.json"
+    assert json.loads(sidecar.read_text())["job_settings"]["padding"] == [48, 48, 48, 48]
+    capsys.readouterr()
+    assert main(["render", *job, "--padding", "64", "--frames", "2", "--resume"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "padding: prepare/sidecar has [48, 48, 48, 48], this task resolves [64, 64, 64, 64]" in err, err
+    assert "pass the same --padding to every task" in err and "precision" not in err, err
+    assert main(["render", *job, "--padding", "64", "--frames", "2"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "1 files of an earlier 529_2 job with other settings: padding: prepare/sidecar has" in err, err
+    assert "--overwrite" in err
+    old = json.loads(sidecar.read_text())
+    del old["job_settings"]                              # as an earlier engine wrote it
+    sidecar.write_text(json.dumps(old))
+    assert main(["render", *job, "--padding", "64", "--frames", "2", "--resume"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "belongs to a job with other settings (render into a new output folder" in err, err
+    assert "padding:" not in err and [p.name for p in frame_files(out)] == ["529_2.0001.exr"]
 
 
 @pytest.mark.slow
@@ -60,4 +90,7 @@ def test_auto_precision_splits_a_mixed_farm_and_the_farm_default_fp32_does_not(m
         assert main(["render", *job(out, name), "--frames", "2", "--resume"]) == code
         err = capsys.readouterr().err
         assert ("belongs to a job with other settings" in err) == (code == EXIT_USER_ERROR), err
+        if code:
+            assert "precision: prepare/sidecar has fp32, this task resolves bf16" in err, err
+            assert "pass --precision fp32 to every task" in err and "docs/FARM.md" in err, err
         assert [p.name for p in frame_files(out)] == ([] if code else ["529_2.0002.exr"])

@@ -64,6 +64,21 @@ def test_classic_job_on_a_real_clip_writes_the_frames(real_engine, media_dir, tm
     assert status["state"] == "done" and status["model_cache"]["device"] == "cpu"
 
 
+def test_a_submitted_job_with_other_settings_is_refused_naming_them(real_engine, media_dir, tmp_path):
+    """The panel/add-on see which setting differs from the folder's job, both values and the fix."""
+    out = tmp_path / "out"
+    with real_engine.connect() as client:
+        first = client.submit(classic_settings(media_dir, out, frames="1", padding=[48, 48, 48, 48]))
+        assert wait_terminal(client, first, timeout_s=240)[0]["event"] == "job_done"
+        other = client.submit(classic_settings(media_dir, out, frames="2", padding=[64, 64, 64, 64], resume=True))
+        end, _ = wait_terminal(client, other, timeout_s=240)
+    assert end["event"] == "job_failed" and end["error"]["code"] == "bad_config", end
+    message = end["error"]["message"]
+    assert "padding: prepare/sidecar has [48, 48, 48, 48], this task resolves [64, 64, 64, 64]" in message
+    assert "pass the same --padding to every task" in message
+    assert [p.name for p in out.glob("*.exr")] == ["529_2.0001.exr"]
+
+
 def test_preview_of_a_real_frame(real_engine, media_dir, tmp_path):
     import OpenImageIO as oiio
 
