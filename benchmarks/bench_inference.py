@@ -5,11 +5,11 @@
 
 One full-size random VToonify (official widths, seed 0) and one random input; the reference path is
 ``model(x, style, d_s)`` in float32 (the general model, as the engine ran before), the fast path is
-``static_vtoonify(model, style, d_s, precision)``, compiled as a long render job would compile it
-(``--compile auto``: on CPU when a C++ compiler is found; the compile is timed on its own and, like
-the warm-up calls, left out of the medians). Both paths run as the engine renders on CPU, with freed
-heap pages kept for the next frame (``engine.pipeline.heap``; ``--heap default``: glibc's default,
-as before). Each repeat times both, one after the other, so
+``static_vtoonify(model, style, d_s, precision)``, eager as the engine runs it by default, or with
+``--compile on|auto`` compiled (the compile is timed on its own and, like the warm-up calls, left
+out of the medians). Both paths run under glibc's default heap, or with ``--heap reused``
+under the engine's CPU render setting (freed pages kept for the next frame, ``engine.pipeline.heap``),
+which removes most of the reference path's page faults too. Each repeat times both, one after the other, so
 machine load hits both alike. Prints per-path median seconds per frame, GFLOP per frame and
 achieved GFLOP/s, and as its last line exactly ``speedup: <ratio>x max_abs_diff: <value> psnr_db: <value>``
 (difference and PSNR of the fast output against the reference; PSNR on the clamped [0,1] image).
@@ -30,7 +30,7 @@ from engine.models.compiled import CompiledForward, should_compile
 from engine.models.static import static_vtoonify
 from engine.models.vtoonify import VToonify
 from engine.pipeline.heap import reused_heap
-from engine.service.catalog import COMPILE_MODES
+from engine.service.catalog import COMPILE_MODES, DEFAULTS
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -79,11 +79,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--d-s", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
-    parser.add_argument("--heap", default="reused", choices=("reused", "default"),
-                        help="both paths under the engine's CPU render heap setting (engine.pipeline.heap) "
-                             "or glibc's default")
-    parser.add_argument("--compile", default="auto", choices=COMPILE_MODES,
-                        help="torch.compile the fast path (auto: on CPU when a C++ compiler is found)")
+    parser.add_argument("--heap", default="default", choices=("default", "reused"),
+                        help="both paths under glibc's default heap (as the targets were set) or under the "
+                             "engine's CPU render setting (engine.pipeline.heap), which speeds up both")
+    parser.add_argument("--compile", default=DEFAULTS["compile"], choices=COMPILE_MODES,
+                        help="torch.compile the fast path (default: the engine's default; auto: on CPU when a "
+                             "C++ compiler is found, as a long job would)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -71,9 +71,9 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--batch", type=int, default=0, help="frames per forward pass (0 = automatic)")
     r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="network compute precision; auto = bf16 where the CPU/GPU has fast bf16, else fp32")
-    r.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
-                   help="torch.compile the network once per job (auto = on CPU with a C++ compiler when "
-                        "the job is long enough to pay for the compile; a failed compile warns, runs uncompiled)")
+    r.add_argument("--compile", choices=("auto", "on", "off"), default="off",
+                   help="torch.compile the network once per job (default off; auto = on CPU with a C++ compiler "
+                        "when the job is long enough to pay for the compile; a failed compile warns, runs uncompiled)")
     r.add_argument("--format", choices=("exr", "png"), default="exr")
     r.add_argument("--exr-compression", choices=("zip", "dwaa", "piz", "none"), default="zip")
     r.add_argument("--png-bits", type=int, choices=(8, 16), default=8)

@@ -9,7 +9,7 @@ another shot of the same input shape reuses inductor's cached kernels (seconds, 
 process or a later one); a network's compiled entry goes when the network does. Pixels match the
 eager network within float rounding, so the setting is not part of the job key.
 
-Modes: ``off``; ``on`` (compile; warn and stay eager where that fails); ``auto`` (CPU jobs with a
+Modes: ``off`` (default); ``on`` (compile; warn and stay eager where that fails); ``auto`` (CPU jobs with a
 C++ compiler: the first batch runs eager and is timed, and the network compiles only if the frames
 left would save more time than a compile costs, so short jobs and small models never compile).
 """
@@ -24,8 +24,10 @@ import torch
 from engine.errors import ConfigError
 from engine.service.catalog import COMPILE_MODES
 
-AUTO_GAIN = 0.3
-"""Fraction of the eager time per frame that compiling saves, at least (measured 0.35-0.4 on CPU)."""
+AUTO_GAIN = 0.05
+"""Fraction of the eager time per frame that compiling is assumed to save. Measured on 2 CPU cores:
+0-1% on an idle machine (fp32, 256x256, with ``engine.pipeline.heap``), 35-40% while other
+processes kept the cores busy; hence ``off`` by default and a cautious ``auto``."""
 AUTO_COMPILE_S = 60.0
 """What one compile costs ``auto`` is assumed to cost (seconds; 45-100 s measured on two busy cores)."""
 

@@ -70,9 +70,10 @@ class RenderConfig:
     """Network compute dtype: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the device has fast
     bf16: CPUs with AVX512-BF16/AMX, CUDA GPUs from Ampere on; else fp32). Part of the job key."""
     compile: str = DEFAULTS["compile"]
-    """``torch.compile`` the network once per job: ``on``, ``off`` or ``auto`` (CPU with a C++ compiler, when
-    the first frame's time says the job's frames pay for the compile). Same pixels within float
-    rounding, so not part of the job key."""
+    """``torch.compile`` the network once per job: ``off`` (default: on an idle 2-core CPU it measured no
+    faster than the eager network), ``on``, or ``auto`` (CPU with a C++ compiler, when the first frame's
+    time says the job's frames pay for the compile). Same pixels within float rounding, so not part
+    of the job key."""
     format: str = DEFAULTS["format"]
     """``exr`` (half float, scene-linear) or ``png`` (sRGB)."""
     exr_compression: str = DEFAULTS["exr_compression"]

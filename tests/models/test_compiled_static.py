@@ -91,7 +91,7 @@ def test_compile_setting_is_checked_and_stays_out_of_the_job_key():
     from engine.pipeline.shot import job_key
 
     base = RenderConfig(source="a.mp4", output="out")
-    assert base.compile == "auto"
+    assert base.compile == "off"
     with pytest.raises(ConfigError, match="compile"):
         RenderConfig(source="a.mp4", output="out", compile="yes")
     keys = {job_key(dataclasses.replace(base, compile=m), "vtoonify", {}) for m in ("auto", "on", "off")}
