@@ -269,30 +269,29 @@ BYTES_PER_OUTPUT_PIXEL = 48
 the quantised or half copy handed to the writer, mattes."""
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), None where unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+def host_memory() -> tuple[int | None, int | None]:
+    """(available, total) bytes of host memory, None where unknown: ``memory.memory_figures``, the one
+    place that reads them (tests fake it there)."""
+    from engine.pipeline import memory
+
+    return memory.memory_figures("cpu")
 
 
 def check_frame_memory(out_w: int, out_h: int, fix: str, cause: str = "this job") -> None:
-    """Refuse, before allocating, an output frame whose memory clearly exceeds what is available."""
-    from engine.errors import ConfigError
+    """Refuse, before allocating, an output frame that does not fit: more than the machine has at all
+    (exit 2, ``fix``), or more than is free now because other processes hold memory (exit 75: a farm
+    retries the task later or on another worker), as ``engine.pipeline.memory`` decides for faces."""
+    from engine.errors import ConfigError, DeviceOutOfMemoryError
 
     need = int(out_w) * int(out_h) * BYTES_PER_OUTPUT_PIXEL
-    free = available_memory()
-    if free is not None and need > free:
-        raise ConfigError(f"{cause} makes {out_w}x{out_h} output frames that need about {need / 2**30:.1f} GiB "
-                          f"of memory each, but only {free / 2**30:.1f} GiB is available", fix)
+    available, total = host_memory()
+    what = f"{cause} makes {out_w}x{out_h} output frames that need about {need / 2**30:.1f} GiB of memory each"
+    if total is not None and need > total:
+        raise ConfigError(f"{what}, more than the {total / 2**30:.1f} GiB this machine has", fix)
+    if available is not None and need > available:
+        raise DeviceOutOfMemoryError(f"{what}, but only {available / 2**30:.1f} GiB is free now "
+                                     "(other processes hold the rest)",
+                                     f"retry when memory is free, or on another worker; or {fix}")
 
 
 def check_output_memory(config, source_size: tuple[int, int]) -> None:
@@ -301,8 +300,10 @@ def check_output_memory(config, source_size: tuple[int, int]) -> None:
         return  # crop-space frames are sized by the face; FrameWriter checks them once it is known
     w, h = int(source_size[0]), int(source_size[1])
     scale = float(config.scale)
-    free = available_memory() or 0
-    fitting = (free / max(w * h * BYTES_PER_OUTPUT_PIXEL, 1)) ** 0.5
+    available, total = host_memory()
+    per_pixel = max(w * h * BYTES_PER_OUTPUT_PIXEL, 1)
+    never = total is not None and per_pixel * scale * scale > total   # then the scale that ever fits
+    fitting = ((total if never else available or 0) / per_pixel) ** 0.5
     fix = (f"use --scale {max(0.05, int(fitting * 100) / 100):g} or less on this {w}x{h} plate, or "
            "--output-space crop" if fitting >= 0.05 else "render on a machine with more memory")
     check_frame_memory(max(1, round(w * scale)), max(1, round(h * scale)), fix,

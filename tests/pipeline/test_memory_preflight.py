@@ -58,6 +58,29 @@ def test_memory_held_by_others_is_exit_75(monkeypatch):
     assert caught.value.fix.startswith("retry when other jobs have freed memory")
 
 
+@pytest.mark.parametrize(("figures", "error"),
+                         [((GIB, GIB), ConfigError), ((GIB, 64 * GIB), DeviceOutOfMemoryError)],
+                         ids=["never_fits", "held_by_others"])
+def test_an_output_frame_too_large_is_exit_2_only_when_it_can_never_fit(figures, error, monkeypatch):
+    """A 2 GiB output frame (48 bytes a pixel): on a 1 GiB machine a config error with the given fix; on a
+    64 GiB machine with 1 GiB free now a retry (exit 75) that keeps that fix as the alternative."""
+    from engine.failures import exit_code_for
+    from engine.pipeline.outputs import check_frame_memory
+
+    _figures(monkeypatch, *figures)
+    with pytest.raises(error) as caught:
+        check_frame_memory(8192, 5462, "use --scale 0.5 or less", "--scale 8 on a 1024x683 plate")
+    assert exit_code_for(caught.value) == (EXIT_RETRY if error is DeviceOutOfMemoryError else EXIT_USER_ERROR)
+    text = caught.value.user_message
+    assert text.startswith("--scale 8 on a 1024x683 plate makes 8192x5462 output frames that need about 2.0 GiB")
+    assert ("1.0 GiB is free now" in text) == (error is DeviceOutOfMemoryError), text
+    assert text.endswith("use --scale 0.5 or less)"), text
+    _figures(monkeypatch, 3 * GIB, 64 * GIB)                                          # fits now: no error
+    check_frame_memory(8192, 5462, "use --scale 0.5 or less")
+    _figures(monkeypatch, None, None)                                                 # unknown: never refuse
+    check_frame_memory(8192, 5462, "use --scale 0.5 or less")
+
+
 def test_working_memory_counts_the_output_frame_only_where_it_shares_the_memory():
     import torch
 
@@ -112,6 +135,7 @@ def test_a_two_face_vtoonify_job_stops_before_the_second_network(figures, code, 
     real = engine.models.static_vtoonify
     monkeypatch.setattr(engine.models, "static_vtoonify", lambda *a, **k: built.append(1) or real(*a, **k))
     _figures(monkeypatch, *figures)
+    monkeypatch.setattr("engine.pipeline.outputs.host_memory", lambda: (None, None))  # frames: not checked
     plate = _two_face_plate(media_dir, tmp_path / "plate")
     out = tmp_path / "out"
     result = main(["render", plate, "-o", str(out), "--models", str(narrow_models_dir), "--style", "narrow48",

@@ -218,9 +218,9 @@ def test_render_of_a_damaged_mkv_names_the_frames_and_renders_the_rest(tmp_path,
 # --- item 6: memory clearly too large is refused up front -------------------------------------------
 
 def test_scale_too_large_for_memory_is_refused_with_the_figure(tmp_path, face_png, empty_models_dir, monkeypatch):
-    from engine.pipeline import outputs
+    from engine.pipeline import memory
 
-    monkeypatch.setattr(outputs, "available_memory", lambda: 256 << 20)   # 256 MiB free
+    monkeypatch.setattr(memory, "memory_figures", lambda device: (256 << 20, 256 << 20))   # a 256 MiB machine
     start = time.monotonic()
     with pytest.raises(ConfigError) as info:
         render(RenderConfig(source=str(face_png), output=str(tmp_path / "out"), scale=8.0, padding=SMALL))
