@@ -26,7 +26,7 @@ from engine.service.catalog import COMPILE_MODES
 
 AUTO_GAIN = 0.05
 """Fraction of the eager time per frame that compiling is assumed to save. Measured on 2 CPU cores:
-0-1% on an idle machine (fp32, 256x256, with ``engine.pipeline.heap``), 35-40% while other
+0-1% on an idle machine (fp32, 256x256, with ``engine.models.heap``), 35-40% while other
 processes kept the cores busy; hence ``off`` by default and a cautious ``auto``."""
 AUTO_COMPILE_S = 60.0
 """What one compile costs ``auto`` is assumed to cost (seconds; 45-100 s measured on two busy cores)."""

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.errors import InputError
+from engine.models.heap import reused_heap
 from engine.models.precision import DTYPES, resolve_precision
 from engine.models.stylegan import ModulatedConv2d, StyledConv, ToRGB
 from engine.models.vtoonify import FIRST_DECODED_LAYER, PARSING_CLASSES, VToonify, assert_vtoonify_input
@@ -299,7 +300,14 @@ class StaticVToonify(nn.Module):
         return feat, skip, m_e
 
     def forward(self, x: torch.Tensor, return_mask: bool = False):
-        """x ``[N,22,H,W]`` as for ``VToonify.forward`` (H, W multiples of 8)."""
+        """x ``[N,22,H,W]`` as for ``VToonify.forward`` (H, W multiples of 8). On CPU the frame's freed
+        feature maps are reused within the frame (``engine.models.heap``; a render keeps them across frames)."""
+        if x.device.type != "cpu" or torch.compiler.is_compiling():  # a compiled graph holds no ctypes calls
+            return self._forward(x, return_mask)
+        with reused_heap():
+            return self._forward(x, return_mask)
+
+    def _forward(self, x: torch.Tensor, return_mask: bool):
         out_dtype = x.dtype if x.is_floating_point() else torch.float32
         feat, skip, features = self.encode(x)
         masks = []

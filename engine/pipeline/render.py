@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from engine.errors import JobCancelled
 from engine.io.timecode import source_timecode
+from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in, select_frames
-from engine.pipeline.heap import reused_heap
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
@@ -306,7 +306,7 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     stages.start("decode", decode)
     stages.start("write", write)
     heap = reused_heap() if cache.device.type == "cpu" else contextlib.nullcontext()
-    heap.__enter__()  # CPU: each frame reuses the last frame's pages (engine.pipeline.heap)
+    heap.__enter__()  # CPU: each frame reuses the last frame's pages (engine.models.heap)
     try:
         while True:
             _check_cancel(cancel)

@@ -151,3 +151,30 @@ def test_strip_decoding_equals_the_whole_frame(reference_dir, golden_name):
             strips = tiled(net, x, strip_pixels=strip_pixels)
             assert strips.shape == whole.shape == (2, 3, 384, 320)
             torch.testing.assert_close(strips, whole, atol=1e-5, rtol=0)
+
+
+def test_cpu_forward_keeps_its_freed_pages_within_the_frame(golden_t, monkeypatch):
+    """On CPU ``forward`` runs inside ``reused_heap`` (engine.models.heap), so API callers get the
+    within-frame page reuse too; the pixels are the same either way."""
+    import contextlib
+
+    from engine.models import static as static_module
+
+    golden, model = golden_t
+    case = cases_by_name(golden)["main"]
+    x, style = case["inputs"]["x"][:1], case["inputs"]["style"][:1]
+    net = static_vtoonify(model, style, d_s=case["call"]["d_s"])
+    with torch.no_grad():
+        plain = net(x)
+    entered = []
+
+    @contextlib.contextmanager
+    def recording_heap():
+        entered.append(True)
+        yield True
+
+    monkeypatch.setattr(static_module, "reused_heap", recording_heap)
+    with torch.no_grad():
+        recorded = net(x)
+    assert entered == [True]
+    assert torch.equal(plain, recorded)

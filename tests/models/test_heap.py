@@ -1,4 +1,4 @@
-"""engine.pipeline.heap: inside ``reused_heap`` a frame's freed feature maps are reused by the next
+"""engine.models.heap: inside ``reused_heap`` a frame's freed feature maps are reused by the next
 frame instead of coming back as fresh, page-faulted memory; outside, glibc's defaults apply."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from engine.pipeline.heap import reused_heap
+from engine.models.heap import reused_heap
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc heap setting (Linux)")
 
@@ -42,3 +42,4 @@ def test_frames_reuse_freed_pages_inside_and_fault_them_in_again_outside():
             inside.append(frame_faults(x, w))
     assert max(inside) < upsampled_pages // 20
     assert min(frame_faults(x, w) for _ in range(2)) > upsampled_pages // 2  # defaults are back
+
