@@ -79,6 +79,9 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--png-bits", type=int, choices=(8, 16), default=8)
     r.add_argument("--mattes", action="store_true", help="write face-parsing mattes (EXR layers matte.<class>)")
     r.add_argument("--matte-files", action="store_true", help="also write each matte as its own sequence")
+    r.add_argument("--no-matte-layers", dest="matte_layers", action="store_false",
+                   help="EXR: leave the mattes out of the beauty file (needs --matte-files; for hosts such as "
+                        "Blender 4.2's sequencer that cannot show multilayer EXRs)")
     r.add_argument("--cryptomatte", action="store_true",
                    help="also write the mattes as Cryptomatte layers (EXR only; needs --mattes)")
     r.add_argument("--matte-classes", help="comma-separated matte classes (default: all the backend gives)")

@@ -70,8 +70,11 @@ def _versions_row(layout, strip) -> None:
 def _cryptomatte_row(layout, settings, output_format: str, width: int) -> None:
     """Cryptomatte under Mattes: usable with mattes on and EXR output, else greyed with the reason."""
     row = layout.row()
-    row.enabled = settings.mattes
+    too_old = js.cryptomatte_problem(js.StylizeOptions(format="exr", mattes=True, cryptomatte=True), bpy.app.version)
+    row.enabled = settings.mattes and too_old is None
     row.prop(settings, "cryptomatte")
+    if too_old is not None and settings.mattes:
+        _lines(layout, f"Cryptomatte: {too_old[0]}", width, icon="INFO")
     if settings.cryptomatte and settings.mattes and output_format != "exr":
         _lines(layout, "Cryptomatte needs EXR: set Format to EXR in the add-on preferences", width, icon="ERROR")
 

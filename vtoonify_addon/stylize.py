@@ -164,11 +164,15 @@ def output_folder(root: str, stem: str) -> str:
 def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem: str | None = None,
                 group_meta: bool = False) -> PreparedJob:
     """Everything the engine needs for the strip's visible range, with the output folder noted."""
+    problem = js.cryptomatte_problem(options, bpy.app.version)
+    if problem is not None:
+        raise StripError(*problem)
     source, numbers, start_number = strip_source(scene, strip)
     stem = stem or js.safe_stem(strip.name)
     out_dir = next_version_dir(output_folder(output_root, stem))
     settings = js.build_job_settings(source, out_dir, range_text(numbers), options, stem,
                                      start_number=start_number if strip.type == "MOVIE" else 1)
+    settings.update(js.host_settings(options, bpy.app.version))
     return PreparedJob(settings, tuple(numbers), visible_range(strip)[0], out_dir, group_meta)
 
 

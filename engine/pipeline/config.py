@@ -84,6 +84,9 @@ class RenderConfig:
     matte_files: bool = False
     """Also write each matte as its own grey sequence ``<stem>.matte_<class>.####.<ext>`` (for hosts
     such as Blender's VSE that cannot read EXR layers)."""
+    matte_layers: bool = DEFAULTS["matte_layers"]
+    """Keep the mattes as layers of the beauty EXR. Off (needs ``matte_files``): the beauty EXR is plain
+    RGBA, for hosts such as Blender 4.2's sequencer that cannot show a multilayer EXR."""
     matte_classes: str | None = None
     """Comma-separated class names to write (e.g. ``skin,hair``); None = every class the backend gives."""
     cryptomatte: bool = False
@@ -139,6 +142,8 @@ class RenderConfig:
               f"use one of {', '.join(COMPILE_MODES)}")
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
+        check(self.matte_layers or self.matte_files or not self.mattes or self.format != "exr",
+              "--no-matte-layers would leave the EXR mattes nowhere", "add --matte-files, or drop --no-matte-layers")
         check(not self.cryptomatte or self.format == "exr", "Cryptomatte is an EXR feature; PNG cannot hold it",
               "use --format exr, or drop --cryptomatte")
         check(not self.cryptomatte or self.mattes, "--cryptomatte encodes the face-parsing mattes",

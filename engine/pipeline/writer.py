@@ -145,7 +145,8 @@ class FrameWriter:
             if self.config.data_window == "full":  # hosts that ignore the data window see the face in place
                 layers, origin = full_frame(rgba, mattes, placement), (ox, oy)
                 crypto = full_frame(rgba[:, :, :1], crypto, placement)[1]
-            write_exr(path, layers[0], mattes=layers[1] or None, metadata={**meta, **crypto_meta},
+            beauty_mattes = layers[1] if self.config.matte_layers else None  # off: plain RGBA + matte files
+            write_exr(path, layers[0], mattes=beauty_mattes or None, metadata={**meta, **crypto_meta},
                       compression=self.config.exr_compression, full_size=(out_w, out_h), origin=origin,
                       full_origin=(ox, oy), float_channels=crypto or None)
         else:

@@ -70,6 +70,7 @@ DEFAULTS = {
     "scale": 1.0,
     "mattes": False,
     "matte_files": False,
+    "matte_layers": True,
     "batch": 0,
     "precision": "auto",
     "compile": "off",

@@ -104,3 +104,30 @@ def test_faces_choice_reaches_the_engine_and_needs_plate():
         StylizeOptions(faces="two")
     # a result rendered before the choice existed re-renders its one face, whatever the panel says
     assert options_from_settings({"backend": "classic"}, all_faces).faces == "one"
+
+
+def test_cryptomatte_is_refused_where_the_sequencer_cannot_show_multilayer_exrs():
+    """Blender 4.2.23's sequencer says "can't process EXR multilayer file" (measured); 5.0.1 shows it."""
+    from vtoonify_addon.core.job_settings import cryptomatte_problem
+
+    wanted = StylizeOptions(backend="classic", format="exr", mattes=True, cryptomatte=True)
+    problem, fix = cryptomatte_problem(wanted, (4, 2, 23))
+    assert "Blender 4.2" in problem and "multilayer" in problem and "--cryptomatte" in fix
+    assert cryptomatte_problem(wanted, (5, 0, 1)) is None
+    assert cryptomatte_problem(StylizeOptions(format="exr", mattes=True), (4, 2, 23)) is None
+
+
+def test_blender_4_gets_a_plain_rgba_beauty_and_the_engine_takes_it(tmp_path):
+    """bpy 4.2.23 shows nothing for an EXR with matte layers: the add-on asks for matte files only."""
+    from vtoonify_addon.core.job_settings import host_settings
+
+    options = StylizeOptions(backend="classic", format="exr", mattes=True)
+    assert host_settings(options, (4, 2, 23)) == {"matte_layers": False}
+    assert host_settings(options, (5, 0, 1)) == {}
+    assert host_settings(StylizeOptions(format="png", mattes=True), (4, 2, 23)) == {}
+    settings = {**build_job_settings("in.mp4", str(tmp_path), "1-3", options, "plate"),
+                **host_settings(options, (4, 2, 23))}
+    config = RenderConfig(**settings)
+    assert config.matte_files and not config.matte_layers
+    with pytest.raises(ConfigError, match="no-matte-layers"):
+        RenderConfig(**{**settings, "matte_files": False})

@@ -48,6 +48,10 @@ def _pixels(path) -> np.ndarray:
         bpy.data.images.remove(image)
 
 
+@pytest.mark.xfail(bpy.app.version < (5, 0, 0), strict=True,
+                   reason="known: bpy 4.2.23's sequencer ignores a movie's display rotation (shows 376x352 where "
+                          "the engine and Blender 5.0 read 352x376), so a rotated phone clip's result does not "
+                          "sit over its plate there; see README, Blender add-on")
 def test_a_rotated_phone_clip_shows_in_the_sequencer_as_the_engine_reads_it(media_dir, tmp_path):
     rotated, engine_png = tmp_path / "phone.mp4", tmp_path / "engine.png"
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -56,7 +60,9 @@ def test_a_rotated_phone_clip_shows_in_the_sequencer_as_the_engine_reads_it(medi
                     str(engine_png)], env=env, check=True, timeout=120)
     scene = bpy.data.scenes.new("vtoonify_rotation")
     try:
-        strip = scene.sequence_editor_create().strips.new_movie("phone", str(rotated), 1, 1)
+        editor = scene.sequence_editor_create()
+        strips = editor.strips if hasattr(editor, "strips") else editor.sequences  # 5.0 | 4.2
+        strip = strips.new_movie("phone", str(rotated), 1, 1)
         assert (strip.elements[0].orig_width, strip.elements[0].orig_height) == (352, 376)  # turned: portrait
         scene.render.resolution_x, scene.render.resolution_y = 352, 376
         scene.render.resolution_percentage = 100

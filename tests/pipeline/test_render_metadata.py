@@ -155,3 +155,22 @@ def test_cryptomatte_needs_exr_and_mattes(tmp_path):
     assert "--format exr" in err.value.fix
     with pytest.raises(ConfigError, match="mattes"):
         RenderConfig(source="a.mov", output=str(tmp_path), cryptomatte=True)
+
+
+def test_no_matte_layers_gives_a_plain_rgba_beauty_beside_its_matte_files(media_dir, tmp_path, empty_models_dir):
+    """For sequencers that cannot show multilayer EXRs (Blender 4.2): RGBA beauty, mattes as their own files,
+    and a job key of its own (a folder never mixes the two layouts)."""
+    common = dict(source=str(media_dir / "7154235.mp4"), frames="1", padding=SMALL, backend="classic",
+                  format="exr", mattes=True, matte_files=True)
+    plain = render(RenderConfig(output=str(tmp_path / "plain"), matte_layers=False, **common))
+    layered = render(RenderConfig(output=str(tmp_path / "layered"), **common))
+    plain_spec, plain_pixels = _read(plain.outputs[0])
+    layered_spec, layered_pixels = _read(layered.outputs[0])
+    assert list(plain_spec.channelnames) == ["R", "G", "B", "A"]
+    assert any(name.startswith("matte.") for name in layered_spec.channelnames)
+    np.testing.assert_array_equal(plain_pixels[..., :4], layered_pixels[..., :4])
+    mattes = sorted(p.name for p in (tmp_path / "plain").glob("7154235.matte_*.exr"))
+    assert mattes and mattes == sorted(p.name for p in (tmp_path / "layered").glob("7154235.matte_*.exr"))
+    assert plain_spec.getattribute("vtoonify/job") != layered_spec.getattribute("vtoonify/job")
+    with pytest.raises(ConfigError, match="no-matte-layers"):
+        RenderConfig(output=str(tmp_path / "x"), matte_layers=False, **{**common, "matte_files": False})

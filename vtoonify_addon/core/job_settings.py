@@ -67,6 +67,30 @@ class StylizeOptions:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+SEQUENCER_MULTILAYER_EXR = (5, 0)
+"""First Blender line whose sequencer shows multilayer EXRs (measured: 5.0.1 shows them, 4.2.23 says
+"can't process EXR multilayer file"); Cryptomatte layers make a result EXR multilayer."""
+
+
+def cryptomatte_problem(options: StylizeOptions, blender_version: tuple) -> tuple[str, str] | None:
+    """(problem, fix) when this Blender cannot show the result strip Cryptomatte would give, else None."""
+    if not (options.cryptomatte and options.mattes) or tuple(blender_version[:2]) >= SEQUENCER_MULTILAYER_EXR:
+        return None
+    version = ".".join(str(n) for n in blender_version[:2])
+    return (f"Blender {version}'s sequencer cannot show multilayer EXRs, and Cryptomatte layers make the "
+            "result EXR multilayer",
+            "turn Cryptomatte off here (the matte strips stay), use Blender 5.0 or later, or render the "
+            "Cryptomatte version with the VToonify panel or `python -m engine render --mattes --cryptomatte`")
+
+
+def host_settings(options: StylizeOptions, blender_version: tuple) -> dict:
+    """Settings this Blender needs beyond the options: where its sequencer cannot show a multilayer EXR,
+    the beauty stays plain RGBA and the mattes come only as their own files (the matte strips)."""
+    if options.mattes and options.format == "exr" and tuple(blender_version[:2]) < SEQUENCER_MULTILAYER_EXR:
+        return {"matte_layers": False}
+    return {}
+
+
 def safe_stem(name: str) -> str:
     """A strip name made safe as a file stem (``Shot 010.mp4`` -> ``Shot_010``)."""
     stem = re.sub(r"\.[A-Za-z0-9]{2,4}$", "", name.strip())
