@@ -97,6 +97,9 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--overwrite", action="store_true",
                    help="delete frames of an earlier job with other settings in the output folder first")
     r.add_argument("--name", help="output file stem (default: the source's)")
+    r.add_argument("--orientation", choices=("display", "stored"), default="display",
+                   help="videos: display = turned by the file's display rotation as players show it (default); "
+                        "stored = as coded, for hosts that ignore the rotation (Blender 4.2's sequencer)")
     r.add_argument("--faces", choices=("one", "all"), default="one",
                    help="one: the last face found, as the official code (default); all: every face of the "
                         "shot, each with its own crop, style code, mattes and Cryptomatte id")

@@ -46,8 +46,9 @@ class ImageSource(FrameSource):
         return self._rgb.copy()
 
 
-def open_source(path: str | os.PathLike, start_number: int = 1) -> FrameSource:
-    """Open a video, an image sequence (pattern or one member file) or a single image.
+def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str = "display") -> FrameSource:
+    """Open a video, an image sequence (pattern or one member file) or a single image. ``orientation``
+    (videos): ``display`` turns frames by the container's display rotation, ``stored`` keeps them as coded.
 
     Raises InputError with a fix for missing, unreadable, truncated or non-media files.
     """
@@ -73,4 +74,4 @@ def open_source(path: str | os.PathLike, start_number: int = 1) -> FrameSource:
             if len(siblings) > 1 and file in siblings.values():
                 return SequenceSource(member, siblings)
         return ImageSource(file, start_number)
-    return VideoSource(file, start_number)
+    return VideoSource(file, start_number, apply_rotation=orientation == "display")

@@ -247,8 +247,9 @@ class VideoSource(FrameSource):
 
     kind = "video"
 
-    def __init__(self, path: str | os.PathLike, start_number: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike, start_number: int = 1, apply_rotation: bool = True) -> None:
         self._path = Path(path)
+        self._apply_rotation = apply_rotation
         self.path_pattern = str(self._path)
         self.start_number = int(start_number)
         index = build_frame_index(self._path)
@@ -362,7 +363,7 @@ class VideoSource(FrameSource):
                         self._last_index = index
                         # Phone footage carries a display rotation (counter-clockwise degrees);
                         # cv2.VideoCapture applies it too, so frames match the official code.
-                        turns = round(frame.rotation / 90) % 4 if frame.rotation else 0
+                        turns = round(frame.rotation / 90) % 4 if frame.rotation and self._apply_rotation else 0
                         return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
                     if stamp > target:
                         break

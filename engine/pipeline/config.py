@@ -21,6 +21,7 @@ from engine.service.catalog import (  # the one list of choices and defaults (sh
     EXR_COMPRESSIONS,
     FACE_MODES,
     FORMATS,
+    ORIENTATIONS,
     OUTPUT_SPACES,
     PNG_BITS,
     PRECISIONS,
@@ -111,6 +112,10 @@ class RenderConfig:
     faces: str = "one"
     """``one``: the last face dlib finds, as the official code; ``all``: every face of the shot, each
     tracked with its own crop, style code, mattes and Cryptomatte id (``face01``, ``face02``, ...)."""
+    orientation: str = "display"
+    """Videos: ``display`` turns frames by the container's display rotation (phone footage), as players
+    and Blender 5.0 show them; ``stored`` keeps them as coded, for hosts that ignore the rotation (Blender
+    4.2's sequencer), so the result still sits over the plate there."""
     max_faces: int = 8
     """With ``faces=all``: at most this many faces (those seen most often in the shot)."""
 
@@ -148,6 +153,8 @@ class RenderConfig:
               "use --format exr, or drop --cryptomatte")
         check(not self.cryptomatte or self.mattes, "--cryptomatte encodes the face-parsing mattes",
               "add --mattes")
+        check(self.orientation in ORIENTATIONS, f"unknown orientation {self.orientation!r}",
+              f"use one of {', '.join(ORIENTATIONS)}")
         check(self.faces in FACE_MODES, f"unknown faces mode {self.faces!r}", f"use one of {', '.join(FACE_MODES)}")
         check(1 <= int(self.max_faces) <= MAX_FACES_LIMIT, f"max faces {self.max_faces} is out of range",
               f"use 1 to {MAX_FACES_LIMIT}")

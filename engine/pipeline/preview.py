@@ -28,7 +28,7 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
     cache = models or ModelCache(config.device)
     target = Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
-    with open_source(config.source, config.start_number) as source:
+    with open_source(config.source, config.start_number, orientation=config.orientation) as source:
         select_frames(str(frame), source.frame_numbers)
         backend, _ = make_backend(config, cache)
         key = resolved_job_key(config, backend, cache)

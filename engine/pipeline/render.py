@@ -159,7 +159,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
     created is removed again if the job fails before writing a file into it."""
     from engine.io import open_source
 
-    with open_source(config.source, config.start_number) as source:
+    with open_source(config.source, config.start_number, orientation=config.orientation) as source:
         check_decodable(source, config.frames)
         frames = select_frames(config.frames, source.frame_numbers)
         out.check_output_memory(config, source.size)

@@ -238,6 +238,8 @@ def job_settings(config, backend: str, model_files: dict[str, str], device: str 
     settings["padding"] = list(config.padding)
     if getattr(config, "cryptomatte", False):  # only when set, so keys of earlier jobs stay the same
         settings["cryptomatte"] = True
+    if getattr(config, "orientation", "display") != "display":  # likewise
+        settings["orientation"] = config.orientation
     if not getattr(config, "matte_layers", True):  # only when off: earlier keys stay the same
         settings["matte_layers"] = False
     if getattr(config, "faces", "one") != "one":  # likewise: one-face keys are those of earlier jobs

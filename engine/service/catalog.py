@@ -37,6 +37,9 @@ FORMATS = ("exr", "png")
 OUTPUT_SPACES = ("plate", "crop")
 FACE_MODES = ("one", "all")
 """``one``: the official last face; ``all``: every face of the shot (plate output only)."""
+ORIENTATIONS = ("display", "stored")
+"""Video frames turned by the container's display rotation (as players and Blender 5.0 show them), or as
+stored (as Blender 4.2's sequencer shows them)."""
 DEVICES = ("auto", "cpu", "cuda")
 """Device names; ``cuda:N`` (a GPU by index) is accepted too (``is_device_name``)."""
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

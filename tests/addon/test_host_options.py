@@ -122,12 +122,17 @@ def test_blender_4_gets_a_plain_rgba_beauty_and_the_engine_takes_it(tmp_path):
     from vtoonify_addon.core.job_settings import host_settings
 
     options = StylizeOptions(backend="classic", format="exr", mattes=True)
-    assert host_settings(options, (4, 2, 23)) == {"matte_layers": False}
+    assert host_settings(options, (4, 2, 23)) == {"matte_layers": False, "orientation": "stored"}
     assert host_settings(options, (5, 0, 1)) == {}
-    assert host_settings(StylizeOptions(format="png", mattes=True), (4, 2, 23)) == {}
+    assert host_settings(StylizeOptions(format="png", mattes=True), (4, 2, 23)) == {"orientation": "stored"}
     settings = {**build_job_settings("in.mp4", str(tmp_path), "1-3", options, "plate"),
                 **host_settings(options, (4, 2, 23))}
     config = RenderConfig(**settings)
-    assert config.matte_files and not config.matte_layers
+    assert config.matte_files and not config.matte_layers and config.orientation == "stored"
+    from engine.pipeline.shot import job_key
+
+    default = RenderConfig(**{**settings, "orientation": "display", "matte_layers": True})
+    only_stored = RenderConfig(**{**settings, "matte_layers": True})
+    assert len({job_key(c, "classic", {}) for c in (config, default, only_stored)}) == 3  # each in the key
     with pytest.raises(ConfigError, match="no-matte-layers"):
         RenderConfig(**{**settings, "matte_files": False})

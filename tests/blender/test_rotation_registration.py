@@ -24,7 +24,7 @@ ENGINE_PYTHON = Path(os.environ.get("VTOONIFY_ENGINE_PYTHON", REPO / ".venv" / "
 ENGINE_SIDE = """
 import sys, av
 from engine.io import open_source, write_png
-plate, rotated, frame_png = sys.argv[1:4]
+plate, rotated, frame_png, orientation = sys.argv[1:5]
 with av.open(plate) as src, av.open(rotated, "w") as out:
     stream = out.add_stream_from_template(src.streams.video[0])
     stream.set_display_rotation(90)
@@ -32,7 +32,7 @@ with av.open(plate) as src, av.open(rotated, "w") as out:
         if packet.dts is not None:
             packet.stream = stream
             out.mux(packet)
-with open_source(rotated) as source:
+with open_source(rotated, orientation=orientation) as source:
     write_png(frame_png, source.read(1))
 """
 
@@ -48,23 +48,24 @@ def _pixels(path) -> np.ndarray:
         bpy.data.images.remove(image)
 
 
-@pytest.mark.xfail(bpy.app.version < (5, 0, 0), strict=True,
-                   reason="known: bpy 4.2.23's sequencer ignores a movie's display rotation (shows 376x352 where "
-                          "the engine and Blender 5.0 read 352x376), so a rotated phone clip's result does not "
-                          "sit over its plate there; see README, Blender add-on")
-def test_a_rotated_phone_clip_shows_in_the_sequencer_as_the_engine_reads_it(media_dir, tmp_path):
+def test_a_rotated_phone_clip_shows_in_the_sequencer_as_the_engine_reads_it(addon, media_dir, tmp_path):
+    """Blender 5.0 turns a phone clip by its display rotation, 4.2 shows it as stored: with the
+    orientation the add-on asks for on this Blender, the engine's frame is the sequencer's."""
+    settings = __import__(f"{addon.__name__}.core.job_settings", fromlist=["_"])
+    orientation = settings.host_settings(settings.StylizeOptions(), bpy.app.version).get("orientation", "display")
+    shown_size = (352, 376) if orientation == "display" else (376, 352)  # the clip is 376x352 as stored
     rotated, engine_png = tmp_path / "phone.mp4", tmp_path / "engine.png"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("BLENDER_USER_RESOURCES", None)
     subprocess.run([str(ENGINE_PYTHON), "-c", ENGINE_SIDE, str(media_dir / "529_2.mp4"), str(rotated),
-                    str(engine_png)], env=env, check=True, timeout=120)
+                    str(engine_png), orientation], env=env, check=True, timeout=120)
     scene = bpy.data.scenes.new("vtoonify_rotation")
     try:
         editor = scene.sequence_editor_create()
         strips = editor.strips if hasattr(editor, "strips") else editor.sequences  # 5.0 | 4.2
         strip = strips.new_movie("phone", str(rotated), 1, 1)
-        assert (strip.elements[0].orig_width, strip.elements[0].orig_height) == (352, 376)  # turned: portrait
-        scene.render.resolution_x, scene.render.resolution_y = 352, 376
+        assert (strip.elements[0].orig_width, strip.elements[0].orig_height) == shown_size
+        scene.render.resolution_x, scene.render.resolution_y = shown_size
         scene.render.resolution_percentage = 100
         scene.frame_start = scene.frame_end = scene.frame_current = 1
         scene.view_settings.view_transform = "Standard"
@@ -75,7 +76,7 @@ def test_a_rotated_phone_clip_shows_in_the_sequencer_as_the_engine_reads_it(medi
     finally:
         bpy.data.scenes.remove(scene)
     shown, engine = _pixels(tmp_path / "blender.png"), _pixels(engine_png)
-    assert shown.shape == engine.shape == (376, 352, 3)
+    assert shown.shape == engine.shape == (shown_size[1], shown_size[0], 3)
     assert np.abs(shown - engine).mean() < 3 / 255  # codec-level differences only
     assert np.abs(shown - engine[::-1, ::-1]).mean() > 30 / 255  # a half turn would be plainly visible
 

@@ -222,3 +222,6 @@ def test_display_rotation_is_applied_like_opencv(media_dir, tmp_path, degrees):
         assert src.size == ((352, 376) if degrees != 180 else (376, 352))
         for number in (3, 1, 2):
             np.testing.assert_array_equal(src.read(number), expected[number - 1])
+    with open_source(path, orientation="stored") as stored, open_source(media_dir / "529_2.mp4") as plain:
+        assert stored.size == plain.size == (376, 352)  # as coded: what Blender 4.2's sequencer shows
+        np.testing.assert_array_equal(stored.read(2), plain.read(2))

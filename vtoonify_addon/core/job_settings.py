@@ -84,11 +84,15 @@ def cryptomatte_problem(options: StylizeOptions, blender_version: tuple) -> tupl
 
 
 def host_settings(options: StylizeOptions, blender_version: tuple) -> dict:
-    """Settings this Blender needs beyond the options: where its sequencer cannot show a multilayer EXR,
-    the beauty stays plain RGBA and the mattes come only as their own files (the matte strips)."""
-    if options.mattes and options.format == "exr" and tuple(blender_version[:2]) < SEQUENCER_MULTILAYER_EXR:
-        return {"matte_layers": False}
-    return {}
+    """Settings this Blender needs beyond the options. Blender 4.x's sequencer (measured on 4.2.23) shows
+    no multilayer EXR, so the beauty stays plain RGBA and the mattes come only as their own files (the
+    matte strips); it also ignores a movie's display rotation, so the engine reads frames as stored."""
+    if tuple(blender_version[:2]) >= SEQUENCER_MULTILAYER_EXR:
+        return {}
+    settings = {"orientation": "stored"}
+    if options.mattes and options.format == "exr":
+        settings["matte_layers"] = False
+    return settings
 
 
 def safe_stem(name: str) -> str:
