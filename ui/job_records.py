@@ -54,6 +54,8 @@ class JobRecord:
     started_s: float | None = None
     """Monotonic time of the first frame written (for an fps estimate when the engine sends none)."""
     error: str | None = None
+    error_code: str | None = None
+    """The engine's error code of a failure (``input_error``...): the status area's heading."""
     result: dict | None = None
     cancel_requested: bool = False
     """Cancel was pressed before the engine job id was known; send it when the id arrives."""
@@ -165,11 +167,15 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
         error = event.get("error") or {}
         message = plain(str(error.get("message") or "the engine reported a failure"))
         status = INTERRUPTED if "interrupted" in (event.get("state"), error.get("code")) else FAILED
-        return dataclasses.replace(record, status=status, error=message, eta_s=None)
+        return dataclasses.replace(record, status=status, error=message, error_code=_code(error), eta_s=None)
     if kind == "job_cancelled":
         status = INTERRUPTED if event.get("state") == "interrupted" else CANCELLED
         return dataclasses.replace(record, status=status, eta_s=None)
     return record
+
+
+def _code(error: dict) -> str:
+    return str(error.get("code") or "engine_error")
 
 
 def from_summary(key: int, summary: dict) -> JobRecord:
@@ -196,7 +202,8 @@ def apply_summary(record: JobRecord, summary: dict) -> JobRecord:
         record, status=status, total=total, done=min(done, total) if total else done,
         skipped=int(progress.get("skipped") or record.skipped), warnings=warnings,
         backend=summary.get("backend_used") or record.backend,
-        error=plain(str(error.get("message"))) if error and status in (FAILED, INTERRUPTED) else record.error)
+        error=plain(str(error.get("message"))) if error and status in (FAILED, INTERRUPTED) else record.error,
+        error_code=_code(error) if error and status in (FAILED, INTERRUPTED) else record.error_code)
 
 
 def interrupted(record: JobRecord, message: str) -> JobRecord:
@@ -205,18 +212,20 @@ def interrupted(record: JobRecord, message: str) -> JobRecord:
         return record
     if record.status == CANCELLING or record.job_id is None:  # nothing left to resume: it was stopping or never arrived
         return dataclasses.replace(record, status=CANCELLED if record.status == CANCELLING else FAILED,
-                                   error=None if record.status == CANCELLING else message, eta_s=None, fps=None)
-    return dataclasses.replace(record, status=INTERRUPTED, error=message, eta_s=None, fps=None)
+                                   error=None if record.status == CANCELLING else message,
+                                   error_code="interrupted", eta_s=None, fps=None)
+    return dataclasses.replace(record, status=INTERRUPTED, error=message, error_code="interrupted", eta_s=None,
+                               fps=None)
 
 
 def sent(record: JobRecord, settings: dict) -> JobRecord:
     """The queue is sending the job now, with the settings its output policy resolved."""
-    return dataclasses.replace(record, status=SUBMITTING, sent=dict(settings), error=None)
+    return dataclasses.replace(record, status=SUBMITTING, sent=dict(settings), error=None, error_code=None)
 
 
 def resuming(record: JobRecord) -> JobRecord:
     """Resume asked for: same engine job, frames already written are skipped."""
-    return dataclasses.replace(record, status=SUBMITTING, error=None, eta_s=None, fps=None,
+    return dataclasses.replace(record, status=SUBMITTING, error=None, error_code=None, eta_s=None, fps=None,
                                frames_written=0, started_s=None, cancel_requested=False)
 
 
@@ -231,8 +240,8 @@ def with_job_id(record: JobRecord, job_id: str) -> JobRecord:
     return dataclasses.replace(record, job_id=job_id, status=status)
 
 
-def submit_failed(record: JobRecord, message: str) -> JobRecord:
-    return dataclasses.replace(record, status=FAILED, error=plain(message))
+def submit_failed(record: JobRecord, message: str, code: str = "engine_error") -> JobRecord:
+    return dataclasses.replace(record, status=FAILED, error=plain(message), error_code=code)
 
 
 def request_cancel(record: JobRecord) -> JobRecord:
