@@ -2,7 +2,8 @@
 and keep rows truthful when the engine goes away or comes back.
 
 * Start/Pause: waiting rows are sent one after another while the queue runs, each with its output
-  folder resolved by its policy just before sending (``ui.output_policy``).
+  folder resolved by its policy just before sending (``ui.output_policy``). Once every row it sent
+  has finished and none waits, the queue stops by itself (``running_changed(False)``): idle again.
 * The engine's ``jobs`` listing (on connect and every few seconds) adds rows for jobs other
   clients sent and brings known rows in line; active ones are followed (``subscribe``).
 * Engine lost: rows on it turn "interrupted" at once; Retry resumes them on the engine that comes
@@ -18,6 +19,7 @@ from ui import job_records as jr
 from ui import output_policy
 from ui.engine_bridge import CONNECTED, EngineBridge
 from ui.queue_model import JobQueueModel
+from ui.wording import with_fix
 
 LOST_MESSAGE = "the engine stopped before this job finished; press Retry to continue it once an engine is back"
 
@@ -27,6 +29,7 @@ class QueueController(QObject):
     problem = Signal(str, str)     # code, message
     warning = Signal(str)
     queue_finished = Signal(str)   # the finish notice
+    running_changed = Signal(bool)  # the queue stopped by itself (drained): the panel shows it idle
 
     def __init__(self, model: JobQueueModel, bridge: EngineBridge, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -179,12 +182,15 @@ class QueueController(QObject):
             kept = f", {record.skipped} frames kept from before" if record.skipped else ""
             self.notice.emit(f"{record.shot}: done with {record.backend or 'the engine'}{kept}")
         elif record is not None and status == jr.FAILED and record.error_code != "interrupted":
-            self.problem.emit(record.error_code or "engine_error", f"{record.shot}: {record.error or ''}")
+            text = with_fix(record.error or "", record.fix)
+            self.problem.emit(record.error_code or "engine_error", f"{record.shot}: {text}")
         self.dispatch()
         records = self.model.records()
         if self.running and self._ran_any and records and not any(r.status == jr.PENDING or (r.mine and r.active)
                                                                    for r in records):
             self._ran_any = False
+            self.running = False  # drained: idle again, so rows added later wait for Start (as they did before)
+            self.running_changed.emit(False)
             done = sum(1 for r in records if r.status == jr.DONE)
             other = len(records) - done
             self.queue_finished.emit(f"Queue finished: {done} done" + (f", {other} not done" if other else ""))

@@ -26,10 +26,12 @@ from engine.models.precision import resolve_precision
 from engine.progress import StepBar
 from engine.train.checkpoint import (
     OutputLayout,
+    check_replaceable,
     install_companions,
     numbered,
     output_layout,
-    save_checkpoint,
+    save_stop_checkpoint,
+    save_training_checkpoint,
 )
 from engine.train.files import check_training_files
 from engine.train.options import TrainOptions
@@ -223,10 +225,21 @@ class Session:
         if o.stage == "full" and missing:
             self.log.warn(f"{', '.join(missing)} missing: copy it there before rendering with --models {o.out}")
 
+    def checkpoint_data(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """What every checkpoint holds besides the stage's state: ``precision`` is the one that ran
+        ('fp32'/'bf16'); ``options['precision']`` keeps what was asked for ('auto' included)."""
+        return {"stage": self.options.stage, "backbone": self.options.backbone, "precision": self.precision,
+                "options": self.options.to_dict(), **payload}
+
     def save(self, path: Path, payload: Mapping[str, Any]) -> None:
         if self.processes.main:
-            save_checkpoint(path, {"stage": self.options.stage, "backbone": self.options.backbone,
-                                   "options": self.options.to_dict(), **payload})
+            save_training_checkpoint(path, self.checkpoint_data(payload))
+
+    def save_on_stop(self, path: Path, payload: Mapping[str, Any]) -> Path:
+        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path."""
+        if not self.processes.main:
+            return path
+        return save_stop_checkpoint(path, self.checkpoint_data(payload))
 
     def save_path(self, done: int, final: Path) -> Path | None:
         """Where to save after ``done`` iterations: the final name at the end, numbered every --save-every."""
@@ -243,6 +256,7 @@ class Session:
         """Resume bookkeeping both stages share: name changed recipe options, start after the saved
         iteration, and refuse a checkpoint that already reached --iter."""
         warn_changed_options(self, ckpt.get("options") or {}, path)
+        self.precision = resumed_precision(self, ckpt, path)
         self.start_iter = int(ckpt["iter"])
         if self.start_iter >= self.options.iter:
             raise ConfigError(
@@ -280,18 +294,17 @@ class Session:
             if path is not None:
                 self.save(path, payload(self, done))
             if done < self.options.iter and self.stop_requested():
-                kept = path or numbered(final, done)
-                if path is None:
-                    self.save(kept, payload(self, done))
+                kept = path or self.save_on_stop(numbered(final, done), payload(self, done))
                 raise JobCancelled(
                     f"training stopped after iteration {done} of {self.options.iter}; saved {kept}",
                     f"continue it with the same command plus --resume {kept}",
                 )
 
 
-RECIPE_OPTIONS = ("batch", "lr", "seed", "precision", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss",
+RECIPE_OPTIONS = ("batch", "lr", "seed", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss",
                   "r1", "fix_style", "style_id", "fix_degree", "style_degree", "fix_color", "weight")
-"""Options a resumed run should keep; a change is allowed but named once (it changes the recipe)."""
+"""Options a resumed run should keep; a change is allowed but named once (it changes the recipe).
+The precision is compared as it ran, not as asked for (see :func:`resumed_precision`)."""
 
 
 def warn_changed_options(session: Session, saved: Mapping[str, Any], path) -> None:
@@ -301,6 +314,40 @@ def warn_changed_options(session: Session, saved: Mapping[str, Any], path) -> No
         session.log.warn(f"resuming {path} with other {', '.join(changed)} than it was trained with")
 
 
+def resumed_precision(session: Session, ckpt: Mapping[str, Any], path) -> str:
+    """The precision a resumed run computes in.
+
+    Rule: ``--precision auto`` continues in the precision the checkpoint ran in, so the resumed run
+    repeats the uninterrupted one even on a machine where ``auto`` would pick otherwise (bf16 runs
+    everywhere, only slower without native support: said once). An explicit ``--precision`` is obeyed;
+    when it differs from the checkpoint's, a warning says the rest of the run will not match.
+    Checkpoints from before the precision was recorded: their options tell, unless they say 'auto'.
+    """
+    asked = session.options.precision
+    saved = ckpt.get("precision")
+    if saved not in ("fp32", "bf16"):
+        saved = (ckpt.get("options") or {}).get("precision")
+    here = session.precision
+    if saved not in ("fp32", "bf16"):
+        session.log.warn(f"{path} does not record the precision it was trained in; continuing in {here}")
+        return here
+    if asked != "auto":
+        if asked != saved:
+            session.log.warn(f"resuming {path}, trained in {saved}, in {asked} (--precision {asked}): the rest "
+                             "of the run will not repeat an uninterrupted one")
+        return asked
+    if saved == here:
+        return saved
+    if saved == "bf16" and session.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        session.log.warn(f"{path} was trained in bf16, which this GPU cannot run; continuing in {here}: the rest "
+                         "of the run will not repeat an uninterrupted one")
+        return here
+    why = "computes bf16 slowly" if saved == "bf16" else "has fast bf16"
+    session.log.warn(f"resuming {path} in {saved}, the precision it was trained in (--precision auto would pick "
+                     f"{here} here: this {session.device.type} {why}); pass --precision {here} to switch")
+    return saved
+
+
 def planned_outputs(options: TrainOptions, final: Path) -> list[Path]:
     every = options.save_every
     extra = [numbered(final, k) for k in range(every, options.iter, every)] if every else []
@@ -308,9 +355,12 @@ def planned_outputs(options: TrainOptions, final: Path) -> list[Path]:
 
 
 def check_outputs_free(options: TrainOptions, layout: OutputLayout, final: Path) -> None:
-    """Refuse to replace earlier results unless resuming or ``--overwrite``."""
+    """Refuse to replace earlier results unless resuming or ``--overwrite``, and even then any file at
+    an output name that this trainer did not write (an official model, a link, someone's file)."""
     layout.check_writable()
     if options.resume or options.overwrite:
+        for path in planned_outputs(options, final):
+            check_replaceable(path)
         return
     taken = [p for p in planned_outputs(options, final) if p.exists() or p.is_symlink()]
     if taken:
