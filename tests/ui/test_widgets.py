@@ -4,7 +4,7 @@ painting, thumbnails, persisted settings, visible errors. No engine process here
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QImage
+from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication, QImage
 
 from ui.queue_model import PROGRESS_COLUMN, FractionRole, JobQueueModel
 from ui.split_view import SplitCompareView
@@ -98,6 +98,27 @@ def test_an_engine_failure_reaches_the_status_area_once_whichever_way_it_arrives
     bridge.submit_failed.emit(key, "bad_config", "frames: '9-1' is backwards")
     assert log.messages()[0] == "Setting not accepted: gone.mp4: frames: '9-1' is backwards"
     assert len(log.messages()) == 3
+
+
+def test_select_row_selects_that_row_even_after_a_ctrl_shortcut(make_window, qtbot):
+    """A Ctrl shortcut (here Ctrl+., as tests press it) leaves Ctrl as the application's modifier
+    state; the panel's own row selection must still select exactly the row it names."""
+    window = make_window()
+    window.show()
+    qtbot.waitExposed(window)
+    model, panel = window.queue_model, window.queue_panel
+    for name in ("a", "b", "c"):
+        model.add_job({"source": f"/m/{name}.mp4", "output": "/r"})
+    qtbot.keyClick(window, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.keyboardModifiers() == Qt.KeyboardModifier.ControlModifier  # the state later tests see
+    try:
+        panel.select_row(1)
+        panel.select_row(2)
+        panel.select_row(2)
+        assert panel.selected_rows() == [2]
+        assert panel.table.currentIndex().row() == 2
+    finally:
+        qtbot.keyClick(window, Qt.Key.Key_F35)  # a plain key: no modifier left for the next test
 
 
 def test_progress_delegate_draws_the_fraction(make_window, qtbot):
