@@ -2,7 +2,8 @@
 and keep rows truthful when the engine goes away or comes back.
 
 * Start/Pause: waiting rows are sent one after another while the queue runs, each with its output
-  folder resolved by its policy just before sending (``ui.output_policy``).
+  folder resolved by its policy just before sending (``ui.output_policy``). Once every row it sent
+  has finished and none waits, the queue stops by itself (``running_changed(False)``): idle again.
 * The engine's ``jobs`` listing (on connect and every few seconds) adds rows for jobs other
   clients sent and brings known rows in line; active ones are followed (``subscribe``).
 * Engine lost: rows on it turn "interrupted" at once; Retry resumes them on the engine that comes
@@ -18,6 +19,7 @@ from ui import job_records as jr
 from ui import output_policy
 from ui.engine_bridge import CONNECTED, EngineBridge
 from ui.queue_model import JobQueueModel
+from ui.wording import error_text
 
 LOST_MESSAGE = "the engine stopped before this job finished; press Retry to continue it once an engine is back"
 
@@ -27,6 +29,7 @@ class QueueController(QObject):
     problem = Signal(str, str)     # code, message
     warning = Signal(str)
     queue_finished = Signal(str)   # the finish notice
+    running_changed = Signal(bool)  # the queue stopped by itself (drained): the panel shows it idle
 
     def __init__(self, model: JobQueueModel, bridge: EngineBridge, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -145,8 +148,8 @@ class QueueController(QObject):
         if kind == "warning":
             self.warning.emit(f"{shot}: {event.get('message', '')}")
         elif kind == "job_failed" and row is not None and self.model.record(row).status == jr.FAILED:
-            error = event.get("error") or {}
-            self.problem.emit(str(error.get("code", "engine_error")), f"{shot}: {error.get('message', '')}")
+            error = event.get("error") if isinstance(event.get("error"), dict) else {}
+            self.problem.emit(str(error.get("code", "engine_error")), f"{shot}: {error_text(error)}")
 
     def _on_submitted(self, key: int, job_id: str) -> None:
         self._following.add(job_id)  # submit and resume subscribe this connection
@@ -179,6 +182,8 @@ class QueueController(QObject):
         if self.running and self._ran_any and records and not any(r.status == jr.PENDING or (r.mine and r.active)
                                                                    for r in records):
             self._ran_any = False
+            self.running = False  # drained: idle again, so rows added later wait for Start (as they did before)
+            self.running_changed.emit(False)
             done = sum(1 for r in records if r.status == jr.DONE)
             other = len(records) - done
             self.queue_finished.emit(f"Queue finished: {done} done" + (f", {other} not done" if other else ""))

@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor
 
 from ui import job_records as jr
 from ui.job_records import JobRecord
+from ui.wording import FIX_PREFIX, with_fix
 
 COLUMNS = ("Shot", "Frames", "Status", "Progress", "Backend", "Output", "Notes", "FPS", "ETA")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
@@ -260,7 +261,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
         return str(Path(*parts[-2:])) if len(parts) > 2 else path
     if column == NOTES_COLUMN:
         if record.error and record.status in (jr.FAILED, jr.INTERRUPTED, jr.CANCELLED):
-            return record.error
+            return f"{record.error} — {FIX_PREFIX}{record.fix}" if record.fix else record.error
         return record.warnings[-1] if record.warnings else ("" if record.mine else "sent by another client")
     if column == COLUMNS.index("FPS"):
         return jr.format_fps(record.fps)
@@ -272,7 +273,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
 def _tooltip(record: JobRecord, column: int) -> str:
     lines = [record.pattern or record.output]
     if record.error:
-        lines.append(record.error)
+        lines.append(with_fix(record.error, record.fix))  # the fix on a line of its own
     lines += [f"warning: {w}" for w in record.warnings]
     if not record.mine:
         lines.append("sent by another client")

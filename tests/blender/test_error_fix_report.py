@@ -1,0 +1,45 @@
+"""A failing Stylize in real Blender: the error report and the panel's status say the problem, then
+what to do about it on a line of its own."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
+HERE = Path(__file__).resolve().parent
+
+
+def _checking_layout():
+    """CheckingLayout of test_ui_draw.py (tests/blender is no package)."""
+    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers_fix", HERE / "test_ui_draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CheckingLayout
+
+
+def test_a_failed_stylize_reports_the_fix_on_its_own_line(prefs, trimmed_scene, tmp_path):
+    prefs.connection_file = str(tmp_path / "none.json")
+    prefs.auto_start = True
+    prefs.engine_python = str(tmp_path / "missing-python")
+    prefs.output_dir = str(tmp_path / "out")
+    wm = bpy.context.window_manager
+    try:
+        with pytest.raises(RuntimeError) as failed:  # the ERROR report, as bpy.ops raises it
+            bpy.ops.sequencer.vtoonify_stylize()
+        problem, fix = wm.vtoonify_status.split("\n")
+        assert problem.endswith("not found") and "(" not in problem.rsplit("'", 1)[-1]
+        assert fix == "Fix: set the engine's Python (its .venv/bin/python) in the VToonify add-on preferences"
+        assert f"{problem}\n{fix}" in str(failed.value)
+        log: list = []
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=_checking_layout()(log)), bpy.context)
+        labels = [text for kind, text in log if kind == "label"]
+        fix_at = next(i for i, text in enumerate(labels) if text.startswith("Fix: set the engine's Python"))
+        assert labels[fix_at - 1].endswith("not found") or "not found" in " ".join(labels[:fix_at])
+    finally:
+        wm.vtoonify_status = ""
