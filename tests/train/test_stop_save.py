@@ -89,8 +89,12 @@ def test_stop_at_an_iteration_whose_checkpoint_holds_the_same_state_keeps_that_f
     kept = family / "pretrain-00002.pt"
     kept.write_bytes((periodic / NAME / "pretrain-00002.pt").read_bytes())  # same command, run before
     before = _signature(kept)
-    stop, _ = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
+    stop, err = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
     assert f"saved {kept}" in stop.message and f"--resume {kept}" in stop.fix
+    # starting afresh beside an earlier run's checkpoint is said once, with the --resume that continues it
+    assert err.count("warning:") == 1 and f"add --resume {kept}" in err, err
+    # without a bar or --json-log, each logged iteration (the first, then every --log-every) is one line
+    assert "pretrain: iterations 1-3, batch 1, cpu, fp32 -> " in err and "pretrain iteration 1/3  emse " in err
     assert _signature(kept) == before  # not rewritten: it already holds this state
     assert sorted(p.name for p in family.iterdir()) == ["exstyle_code.npy", "pretrain-00002.pt"]
 
@@ -184,7 +188,20 @@ def test_auto_precision_is_recorded_as_it_ran_and_a_resume_follows_it(tiny_teach
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "in bf16, the precision it was trained in" in warnings[0], err
     assert "--precision fp32 to switch" in warnings[0]
+    assert "pretrain: iterations 2-2, batch 1, cpu, bf16 (--precision auto)" in err, err  # what runs, up front
 
     err = _quiet_train(_options(tiny_teachers_128, tmp_path / "b", iter=2, precision="fp32", resume=resume))
     assert torch.load(tmp_path / "b" / NAME / "pretrain.pt", weights_only=True)["precision"] == "fp32"
     assert "trained in bf16, in fp32 (--precision fp32)" in err and "will not repeat" in err
+
+
+def test_help_names_the_workflow_and_the_real_perceptual_rule(capsys):
+    from engine.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert info.value.code == 0
+    assert "required unless --perc-loss 0" in text and "without it the perceptual term is off" not in text
+    assert "render clip.mp4 -o out --models models --style mystyle" in text and "--resume" in text
+    assert "W W W" in text and "WEIGHT WEIGHT" not in text
