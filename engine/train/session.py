@@ -30,6 +30,7 @@ from engine.train.checkpoint import (
     check_replaceable,
     check_resume_file,
     install_companions,
+    is_training_checkpoint,
     numbered,
     output_layout,
     save_stop_checkpoint,
@@ -127,6 +128,19 @@ def mean_over_processes(
         dist.all_reduce(numbers)
         numbers = numbers.cpu() / processes.world_size
     return dict(zip(names, numbers.tolist()))
+
+
+def broadcast_text(text: str, device: torch.device, limit: int = 8192) -> str:
+    """Rank 0's ``text`` on every process, as bytes in a tensor (no pickle between processes)."""
+    import torch.distributed as dist
+
+    data = text.encode()[:limit]
+    buffer = torch.zeros(limit + 1, dtype=torch.int32, device=device)
+    buffer[0] = len(data)
+    buffer[1:len(data) + 1] = torch.tensor(list(data), dtype=torch.int32)
+    dist.broadcast(buffer, src=0)
+    size = int(buffer[0])
+    return bytes(buffer[1:size + 1].cpu().tolist()).decode(errors="replace")
 
 
 # --- logging ----------------------------------------------------------------------------------
@@ -247,10 +261,12 @@ class Session:
             save_training_checkpoint(path, self.checkpoint_data(payload))
 
     def save_on_stop(self, path: Path, payload: Mapping[str, Any]) -> Path:
-        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path."""
-        if not self.processes.main:
-            return path
-        return save_stop_checkpoint(path, self.checkpoint_data(payload))
+        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path,
+        the one rank 0 chose on every process (each names it in its message)."""
+        kept = save_stop_checkpoint(path, self.checkpoint_data(payload)) if self.processes.main else path
+        if self.processes.distributed:
+            kept = Path(broadcast_text(str(kept), self.device))
+        return kept
 
     def save_path(self, done: int, final: Path) -> Path | None:
         """Where to save after ``done`` iterations: the final name at the end, numbered every --save-every."""
@@ -397,8 +413,8 @@ def warn_earlier_run(log: TrainLog, final: Path) -> None:
             match = pattern.match(path.name)
             if match and path.is_file() and not path.is_symlink():
                 found.append((int(match[1]), path.stat().st_mtime, path))
-    if found:
-        latest = max(found)[2]
+    latest = next((path for *_, path in sorted(found, reverse=True) if is_training_checkpoint(path)), None)
+    if latest is not None:
         log.warn(f"{final.parent} holds an earlier run's checkpoints (latest {latest.name}); this run starts "
                  f"again from iteration 0 (to continue that run instead, add --resume {latest})")
 

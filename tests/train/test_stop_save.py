@@ -115,7 +115,8 @@ def test_stop_never_replaces_another_file_and_its_state_resumes_exactly(
         other["g"][first] = other["g"][first] + 1
         torch.save(other, taken)
     before = _signature(taken)
-    stop, _ = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
+    stop, err = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
+    assert ("earlier run" in err) == (occupant == "other_state"), err  # only the trainer's files count
     saved = family / "pretrain-00002_stopped.pt"
     assert f"saved {saved}" in stop.message and f"--resume {saved}" in stop.fix
     assert _signature(taken) == before
