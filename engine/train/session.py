@@ -28,6 +28,7 @@ from engine.progress import StepBar
 from engine.train.checkpoint import (
     OutputLayout,
     check_replaceable,
+    check_resume_file,
     install_companions,
     numbered,
     output_layout,
@@ -409,6 +410,8 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
     final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
     check_outputs_free(options, layout, final)
+    if options.resume:
+        check_resume_file(options.resume, options.stage, options.backbone, options.iter)
     log = TrainLog(options, 0, enabled=processes.main)
     if not options.resume:
         warn_earlier_run(log, final)

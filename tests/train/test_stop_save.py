@@ -205,3 +205,25 @@ def test_help_names_the_workflow_and_the_real_perceptual_rule(capsys):
     assert "required unless --perc-loss 0" in text and "without it the perceptual term is off" not in text
     assert "render clip.mp4 -o out --models models --style mystyle" in text and "--resume" in text
     assert "W W W" in text and "WEIGHT WEIGHT" not in text
+
+
+def test_a_resume_file_of_the_wrong_stage_or_already_done_is_refused_before_the_teachers_load(
+        tiny_teachers_128, tmp_path, monkeypatch):
+    import engine.train.session as session_module
+    from engine.errors import ConfigError, ModelFileError
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the teachers were loaded before the --resume file was checked")
+
+    monkeypatch.setattr(session_module, "load_teachers", no_loading)
+    pre = tmp_path / "pretrain.pt"
+    save_checkpoint(pre, {"stage": "pretrain", "backbone": "dualstylegan", "g_ema": {}, "g": {}, "g_optim": {},
+                          "iter": 3})
+    full = _options(tiny_teachers_128, tmp_path / "m", stage="full", perc_loss=0.0,
+                    style_encoder_path=str(tiny_teachers_128.encoder), resume=str(pre))
+    with pytest.raises(ModelFileError, match="not a 'full' one") as info:
+        train(full)
+    assert "drop --resume" in info.value.fix and "--encoder-path" in info.value.fix
+    with pytest.raises(ConfigError, match="already holds 3 iterations"):
+        train(_options(tiny_teachers_128, tmp_path / "m", resume=str(pre)))
+    assert not (tmp_path / "m").exists()
