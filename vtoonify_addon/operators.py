@@ -209,6 +209,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         self._scene_name, self._source_name = scene.name, source.name
         wm = context.window_manager
         wm.vtoonify_running, wm.vtoonify_cancel_requested, wm.vtoonify_progress = True, False, 0.0
+        wm.vtoonify_done = wm.vtoonify_total = 0  # the last render's count is no progress of this one
         wm.vtoonify_status = "VToonify: connecting to the engine..."
         return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -27,7 +28,9 @@ from engine.progress import StepBar
 from engine.train.checkpoint import (
     OutputLayout,
     check_replaceable,
+    check_resume_file,
     install_companions,
+    is_training_checkpoint,
     numbered,
     output_layout,
     save_stop_checkpoint,
@@ -127,6 +130,19 @@ def mean_over_processes(
     return dict(zip(names, numbers.tolist()))
 
 
+def broadcast_text(text: str, device: torch.device, limit: int = 8192) -> str:
+    """Rank 0's ``text`` on every process, as bytes in a tensor (no pickle between processes)."""
+    import torch.distributed as dist
+
+    data = text.encode()[:limit]
+    buffer = torch.zeros(limit + 1, dtype=torch.int32, device=device)
+    buffer[0] = len(data)
+    buffer[1:len(data) + 1] = torch.tensor(list(data), dtype=torch.int32)
+    dist.broadcast(buffer, src=0)
+    size = int(buffer[0])
+    return bytes(buffer[1:size + 1].cpu().tolist()).decode(errors="replace")
+
+
 # --- logging ----------------------------------------------------------------------------------
 
 
@@ -136,6 +152,7 @@ class TrainLog:
     def __init__(self, options: TrainOptions, start: int, enabled: bool = True) -> None:
         self.enabled = enabled
         self.json = options.json_log
+        self.total = options.iter
         self.bar = StepBar(options.iter, start=start) if enabled and options.progress else None
         self.warned: set[str] = set()
 
@@ -157,8 +174,16 @@ class TrainLog:
             self.bar.update(done, "  ".join(f"{k} {v:.4g}" for k, v in losses.items()))
 
     def record(self, record: Mapping[str, Any]) -> None:
-        if self.enabled and self.json:
+        """A logged iteration: JSON on stdout with ``--json-log``; else, without a bar (``--no-progress``,
+        farm logs), one text line on stderr, so a log always shows the run moving."""
+        if not self.enabled:
+            return
+        if self.json:
             self._emit(record)
+        elif self.bar is None:
+            values = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("stage", "iter"))
+            print(f"{record.get('stage', '')} iteration {record.get('iter')}/{self.total}  {values}",
+                  file=sys.stderr, flush=True)
 
     def note(self, message: str) -> None:
         if self.enabled:
@@ -236,10 +261,12 @@ class Session:
             save_training_checkpoint(path, self.checkpoint_data(payload))
 
     def save_on_stop(self, path: Path, payload: Mapping[str, Any]) -> Path:
-        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path."""
-        if not self.processes.main:
-            return path
-        return save_stop_checkpoint(path, self.checkpoint_data(payload))
+        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path,
+        the one rank 0 chose on every process (each names it in its message)."""
+        kept = save_stop_checkpoint(path, self.checkpoint_data(payload)) if self.processes.main else path
+        if self.processes.distributed:
+            kept = Path(broadcast_text(str(kept), self.device))
+        return kept
 
     def save_path(self, done: int, final: Path) -> Path | None:
         """Where to save after ``done`` iterations: the final name at the end, numbered every --save-every."""
@@ -284,6 +311,11 @@ class Session:
         """
         if self.stop_requested():  # stopped while loading: nothing trained, nothing to save
             raise JobCancelled("training stopped before its first iteration", "run the command again")
+        o = self.options
+        asked = f" (--precision {o.precision})" if o.precision != self.precision else ""
+        procs = f" x {self.processes.world_size} processes" if self.processes.distributed else ""
+        self.log.note(f"{stage}: iterations {self.start_iter + 1}-{o.iter}, batch {o.batch}{procs}, "
+                      f"{self.device}, {self.precision}{asked} -> {final}")
         for i in range(self.start_iter, self.options.iter):
             done = i + 1
             values = mean_over_processes(step(self, i), self.processes, self.device)
@@ -370,6 +402,23 @@ def check_outputs_free(options: TrainOptions, layout: OutputLayout, final: Path)
         )
 
 
+def warn_earlier_run(log: TrainLog, final: Path) -> None:
+    """A fresh start beside an earlier run's numbered checkpoints (a stopped run, typically) is allowed,
+    but said once with the ``--resume`` that would continue it instead."""
+    sep = "-" if final.stem == "pretrain" else "_"
+    pattern = re.compile(re.escape(final.stem + sep) + r"(\d{5,})(_stopped\d*)?" + re.escape(final.suffix) + "$")
+    found = []
+    if final.parent.is_dir():
+        for path in final.parent.iterdir():
+            match = pattern.match(path.name)
+            if match and path.is_file() and not path.is_symlink():
+                found.append((int(match[1]), path.stat().st_mtime, path))
+    latest = next((path for *_, path in sorted(found, reverse=True) if is_training_checkpoint(path)), None)
+    if latest is not None:
+        log.warn(f"{final.parent} holds an earlier run's checkpoints (latest {latest.name}); this run starts "
+                 f"again from iteration 0 (to continue that run instead, add --resume {latest})")
+
+
 def open_session(options: TrainOptions, cancel: threading.Event | None = None) -> Session:
     """Checks, loads and builds everything a stage needs; writes nothing (see :meth:`Session.begin`)."""
     check_training_files(options)
@@ -377,6 +426,12 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
     final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
     check_outputs_free(options, layout, final)
+    if options.resume:
+        check_resume_file(options.resume, options.stage, options.backbone, options.iter)
+    log = TrainLog(options, 0, enabled=processes.main)
+    if not options.resume:
+        warn_earlier_run(log, final)
+    log.note(f"loading the teacher files on {device} ...")
     teachers = load_teachers(
         options.backbone,
         stylegan_path=options.stylegan_path,
@@ -400,7 +455,6 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     for p in params:
         p.requires_grad_(True)
     g_optim = torch.optim.Adam(params, lr=options.lr, betas=ADAM_BETAS)
-    log = TrainLog(options, 0, enabled=processes.main)
     for warning in teachers.warnings:
         log.warn(warning)
     return Session(

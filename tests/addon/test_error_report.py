@@ -48,3 +48,38 @@ def test_errors_without_a_fix_stay_one_line(engine_api):
     assert report_text(OSError("disk gone")) == "disk gone"
     assert report_text(engine_api.EngineError("the strip is retimed", "set its speed to 100 %")) == \
         "the strip is retimed\nFix: set its speed to 100 %"
+
+
+def test_an_engine_lost_mid_render_says_to_start_it_again(engine_api, repo_root, tmp_path):
+    """The engine process dies while the job renders: the job fails with what to do, not "reconnect"."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from vtoonify_addon.core.job_runner import LOST_FIX
+
+    here = repo_root / "tests" / "addon"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo_root), str(here)]))
+    proc, info = engine_api.start_engine(sys.executable, args=("--job-runner", "burst_runner:run", "--no-model-cache",
+                                                               "--state-dir", str(tmp_path / "state")),
+                                         connection_file=str(tmp_path / "conn.json"), env=env, timeout_s=60,
+                                         entry=(str(repo_root / "tests" / "service" / "engine_entry.py"),))
+    client = engine_api.EngineClient.connect(info, timeout_s=10)
+    try:
+        job = PolledJob(client, engine_api, _settings(tmp_path, name="slow"))  # runs until cancelled
+        assert client.status(job.tracker.job)["state"] in ("queued", "running")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 20
+        while not job.tracker.finished and time.monotonic() < deadline:
+            job.tick(wait_s=0.2)
+        assert job.tracker.state == "failed" and not job.tracker.ended_by_engine
+        err = engine_api.error_from_dict(job.tracker.error)
+        assert isinstance(err, engine_api.UnreachableError)
+        problem, fix = report_text(err).split("\n")
+        assert "connection to the engine" in problem and fix == f"Fix: {LOST_FIX}"
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
