@@ -191,21 +191,24 @@ class JobQueueModel(QAbstractTableModel):
     def row_of_key(self, key: int) -> int | None:
         return next((i for i, r in enumerate(self._records) if r.key == key), None)
 
-    def assign_job_id(self, key: int, job_id: str) -> None:
+    def assign_job_id(self, key: int, job_id: str) -> list[dict]:
+        """The submit reply: the row gets its job id and the events held for it; returns those events."""
         row = self.row_of_key(key)
         if row is None:
-            return
+            return []
         record = self._records[row]
         self._set(row, jr.with_job_id(record, job_id))
         if record.cancel_requested:
             self.cancel_needed.emit(job_id)
-        for event in self._held_events.pop(job_id, []):
+        held = self._held_events.pop(job_id, [])
+        for event in held:
             self.apply_event(event)
+        return held
 
-    def mark_submit_failed(self, key: int, message: str) -> None:
+    def mark_submit_failed(self, key: int, message: str, code: str = "engine_error") -> None:
         row = self.row_of_key(key)
         if row is not None:
-            self._set(row, jr.submit_failed(self._records[row], message))
+            self._set(row, jr.submit_failed(self._records[row], message, code))
 
     def mark_cancelling(self, row: int) -> JobRecord:
         self._set(row, jr.request_cancel(self._records[row]))

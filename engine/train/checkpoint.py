@@ -194,6 +194,30 @@ def save_training_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     return save_checkpoint(path, payload)
 
 
+def run_checkpoint_files(final: Path) -> list[Path]:
+    """Files in ``final``'s folder named as this run's checkpoints: ``final`` itself, its numbered saves
+    and stop saves (``..._%05d.pt``, ``..._%05d_stopped[N].pt``); names only, nothing is read."""
+    sep = "-" if final.stem == "pretrain" else "_"
+    pattern = re.compile(re.escape(final.stem + sep) + r"\d{5,}(_stopped\d*)?" + re.escape(final.suffix) + "$")
+    if not final.parent.is_dir():
+        return []
+    return [p for p in final.parent.iterdir() if p.name == final.name or pattern.match(p.name)]
+
+
+def latest_checkpoint(final: Path, stage: str, backbone: str) -> tuple[Path, int] | None:
+    """(path, iteration) of the most advanced checkpoint of this run that this trainer wrote for
+    ``stage``/``backbone`` (ties: the newest file), or None."""
+    best = None
+    for path in run_checkpoint_files(final):
+        obj = _peek(path) if is_training_checkpoint(path) else None
+        if not isinstance(obj, Mapping) or (obj.get("stage"), obj.get("backbone")) != (stage, backbone):
+            continue
+        key = (int(obj.get("iter", -1)), path.stat().st_mtime_ns)
+        if best is None or key > best[0]:
+            best = (key, path)
+    return (best[1], best[0][0]) if best else None
+
+
 STOP_NAME_ATTEMPTS = 100
 
 
@@ -306,16 +330,40 @@ def load_training_checkpoint(path: str | Path, stage: str, backbone: str) -> dic
     """A file this trainer wrote for ``stage``/``backbone`` (``weights_only``), or one clear error."""
     path = Path(path)
     obj = load_torch_file(path)
+    check_training_checkpoint(obj, path, stage, backbone)
+    return dict(obj)
+
+
+def check_resume_file(path: str | Path, stage: str, backbone: str, iterations: int) -> None:
+    """The ``--resume`` checks, made before the teachers load (minutes for official ones): tensors are
+    memory-mapped, not read. Also refuses a file that already reached ``--iter``."""
+    from engine.errors import ConfigError
+
+    path = Path(path)
+    obj = _peek(path)
+    if obj is None:
+        obj = load_torch_file(path)  # the precise reason (corrupt, unsafe, not a checkpoint)
+    check_training_checkpoint(obj, path, stage, backbone)
+    if int(obj["iter"]) >= iterations:
+        raise ConfigError(
+            f"{path} already holds {int(obj['iter'])} iterations (--iter is {iterations})",
+            "raise --iter to continue training",
+        )
+
+
+def check_training_checkpoint(obj: Any, path: Path, stage: str, backbone: str) -> None:
+    """ModelFileError unless ``obj`` is this trainer's checkpoint of ``stage``/``backbone``, complete."""
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         raise ModelFileError(
             f"{path} was not written by `engine train` (it looks like {describe_checkpoint(obj)})",
             "resume from a pretrain.pt / vtoonify*.pt written by `engine train`, or start without --resume",
         )
     if obj.get("stage") != stage:
-        raise ModelFileError(
-            f"{path} is a {obj.get('stage')!r} checkpoint, not a {stage!r} one",
-            f"resume `train {stage}` from a file that stage wrote",
-        )
+        fix = f"resume `train {stage}` from a file that stage wrote"
+        if stage == "full" and obj.get("stage") == "pretrain":
+            fix = ("to start the full stage from pre-training, drop --resume: it reads OUT/NAME/pretrain.pt "
+                   "itself (or give that file as --encoder-path)")
+        raise ModelFileError(f"{path} is a {obj.get('stage')!r} checkpoint, not a {stage!r} one", fix)
     if obj.get("backbone") != backbone:
         raise ModelFileError(
             f"{path} was trained with --backbone {obj.get('backbone')}, not {backbone}",
@@ -324,7 +372,6 @@ def load_training_checkpoint(path: str | Path, stage: str, backbone: str) -> dic
     missing = [k for k in _STAGE_KEYS[stage] if k not in obj]
     if missing:
         raise ModelFileError(f"{path} lacks {', '.join(missing)}", "resume from an intact checkpoint")
-    return dict(obj)
 
 
 def load_pretrained_encoder(path: str | Path) -> Mapping[str, torch.Tensor]:

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,13 @@ from engine.progress import StepBar
 from engine.train.checkpoint import (
     OutputLayout,
     check_replaceable,
+    check_resume_file,
     install_companions,
+    is_training_checkpoint,
+    latest_checkpoint,
     numbered,
     output_layout,
+    run_checkpoint_files,
     save_stop_checkpoint,
     save_training_checkpoint,
 )
@@ -127,6 +131,19 @@ def mean_over_processes(
     return dict(zip(names, numbers.tolist()))
 
 
+def broadcast_text(text: str, device: torch.device, limit: int = 8192) -> str:
+    """Rank 0's ``text`` on every process, as bytes in a tensor (no pickle between processes)."""
+    import torch.distributed as dist
+
+    data = text.encode()[:limit]
+    buffer = torch.zeros(limit + 1, dtype=torch.int32, device=device)
+    buffer[0] = len(data)
+    buffer[1:len(data) + 1] = torch.tensor(list(data), dtype=torch.int32)
+    dist.broadcast(buffer, src=0)
+    size = int(buffer[0])
+    return bytes(buffer[1:size + 1].cpu().tolist()).decode(errors="replace")
+
+
 # --- logging ----------------------------------------------------------------------------------
 
 
@@ -136,6 +153,7 @@ class TrainLog:
     def __init__(self, options: TrainOptions, start: int, enabled: bool = True) -> None:
         self.enabled = enabled
         self.json = options.json_log
+        self.total = options.iter
         self.bar = StepBar(options.iter, start=start) if enabled and options.progress else None
         self.warned: set[str] = set()
 
@@ -157,8 +175,16 @@ class TrainLog:
             self.bar.update(done, "  ".join(f"{k} {v:.4g}" for k, v in losses.items()))
 
     def record(self, record: Mapping[str, Any]) -> None:
-        if self.enabled and self.json:
+        """A logged iteration: JSON on stdout with ``--json-log``; else, without a bar (``--no-progress``,
+        farm logs), one text line on stderr, so a log always shows the run moving."""
+        if not self.enabled:
+            return
+        if self.json:
             self._emit(record)
+        elif self.bar is None:
+            values = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("stage", "iter"))
+            print(f"{record.get('stage', '')} iteration {record.get('iter')}/{self.total}  {values}",
+                  file=sys.stderr, flush=True)
 
     def note(self, message: str) -> None:
         if self.enabled:
@@ -236,10 +262,12 @@ class Session:
             save_training_checkpoint(path, self.checkpoint_data(payload))
 
     def save_on_stop(self, path: Path, payload: Mapping[str, Any]) -> Path:
-        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path."""
-        if not self.processes.main:
-            return path
-        return save_stop_checkpoint(path, self.checkpoint_data(payload))
+        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path,
+        the one rank 0 chose on every process (each names it in its message)."""
+        kept = save_stop_checkpoint(path, self.checkpoint_data(payload)) if self.processes.main else path
+        if self.processes.distributed:
+            kept = Path(broadcast_text(str(kept), self.device))
+        return kept
 
     def save_path(self, done: int, final: Path) -> Path | None:
         """Where to save after ``done`` iterations: the final name at the end, numbered every --save-every."""
@@ -284,6 +312,11 @@ class Session:
         """
         if self.stop_requested():  # stopped while loading: nothing trained, nothing to save
             raise JobCancelled("training stopped before its first iteration", "run the command again")
+        o = self.options
+        asked = f" (--precision {o.precision})" if o.precision != self.precision else ""
+        procs = f" x {self.processes.world_size} processes" if self.processes.distributed else ""
+        self.log.note(f"{stage}: iterations {self.start_iter + 1}-{o.iter}, batch {o.batch}{procs}, "
+                      f"{self.device}, {self.precision}{asked} -> {final}")
         for i in range(self.start_iter, self.options.iter):
             done = i + 1
             values = mean_over_processes(step(self, i), self.processes, self.device)
@@ -370,6 +403,39 @@ def check_outputs_free(options: TrainOptions, layout: OutputLayout, final: Path)
         )
 
 
+def warn_earlier_run(log: TrainLog, final: Path) -> None:
+    """A fresh start beside an earlier run's checkpoints (a stopped run, typically) is allowed, but said
+    once with the ``--resume`` that would continue it instead."""
+    numbered_files = [p for p in run_checkpoint_files(final) if p != final]
+    found = sorted(((p.stat().st_mtime_ns, p) for p in numbered_files if p.is_file()), reverse=True)
+    latest = next((path for _, path in found if is_training_checkpoint(path)), None)
+    if latest is not None:
+        log.warn(f"{final.parent} holds an earlier run's checkpoints (newest {latest.name}); this run starts "
+                 f"again from iteration 0 (to continue that run instead, add --resume {latest}, or "
+                 "--resume auto)")
+
+
+def resolve_auto_resume(options: TrainOptions) -> TrainOptions | Path:
+    """``--resume auto`` (a farm's retry runs the same command): the most advanced checkpoint of this
+    run in OUT/NAME, or a fresh start when there is none; the final file's path when the run is already
+    complete (nothing to do). Reads only checkpoint headers (memory-mapped)."""
+    layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
+    final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
+    found = latest_checkpoint(final, options.stage, options.backbone)
+    say = print if int(os.environ.get("RANK", "0")) == 0 else (lambda *a, **k: None)
+    if found is None:
+        say(f"--resume auto: no checkpoint of this run in {layout.family_dir}; starting at iteration 0",
+            file=sys.stderr, flush=True)
+        return replace(options, resume=None)
+    path, done = found
+    if done >= options.iter:
+        say(f"--resume auto: {path} already holds {done} iterations (--iter {options.iter}); nothing to do",
+            file=sys.stderr, flush=True)
+        return path
+    say(f"--resume auto: continuing from {path} (iteration {done})", file=sys.stderr, flush=True)
+    return replace(options, resume=str(path))
+
+
 def open_session(options: TrainOptions, cancel: threading.Event | None = None) -> Session:
     """Checks, loads and builds everything a stage needs; writes nothing (see :meth:`Session.begin`)."""
     check_training_files(options)
@@ -377,6 +443,12 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
     final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
     check_outputs_free(options, layout, final)
+    if options.resume:
+        check_resume_file(options.resume, options.stage, options.backbone, options.iter)
+    log = TrainLog(options, 0, enabled=processes.main)
+    if not options.resume:
+        warn_earlier_run(log, final)
+    log.note(f"loading the teacher files on {device} ...")
     teachers = load_teachers(
         options.backbone,
         stylegan_path=options.stylegan_path,
@@ -400,7 +472,6 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     for p in params:
         p.requires_grad_(True)
     g_optim = torch.optim.Adam(params, lr=options.lr, betas=ADAM_BETAS)
-    log = TrainLog(options, 0, enabled=processes.main)
     for warning in teachers.warnings:
         log.warn(warning)
     return Session(

@@ -89,8 +89,12 @@ def test_stop_at_an_iteration_whose_checkpoint_holds_the_same_state_keeps_that_f
     kept = family / "pretrain-00002.pt"
     kept.write_bytes((periodic / NAME / "pretrain-00002.pt").read_bytes())  # same command, run before
     before = _signature(kept)
-    stop, _ = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
+    stop, err = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
     assert f"saved {kept}" in stop.message and f"--resume {kept}" in stop.fix
+    # starting afresh beside an earlier run's checkpoint is said once, with the --resume that continues it
+    assert err.count("warning:") == 1 and f"add --resume {kept}" in err, err
+    # without a bar or --json-log, each logged iteration (the first, then every --log-every) is one line
+    assert "pretrain: iterations 1-3, batch 1, cpu, fp32 -> " in err and "pretrain iteration 1/3  emse " in err
     assert _signature(kept) == before  # not rewritten: it already holds this state
     assert sorted(p.name for p in family.iterdir()) == ["exstyle_code.npy", "pretrain-00002.pt"]
 
@@ -111,7 +115,8 @@ def test_stop_never_replaces_another_file_and_its_state_resumes_exactly(
         other["g"][first] = other["g"][first] + 1
         torch.save(other, taken)
     before = _signature(taken)
-    stop, _ = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
+    stop, err = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
+    assert ("earlier run" in err) == (occupant == "other_state"), err  # only the trainer's files count
     saved = family / "pretrain-00002_stopped.pt"
     assert f"saved {saved}" in stop.message and f"--resume {saved}" in stop.fix
     assert _signature(taken) == before
@@ -119,12 +124,25 @@ def test_stop_never_replaces_another_file_and_its_state_resumes_exactly(
     state = torch.load(saved, weights_only=True)
     assert state["format"] == FORMAT and state["iter"] == 2
 
-    _quiet_train(_options(tiny_teachers_128, out, resume=str(saved)))
+    # a farm retry runs the same command with --resume auto: it finds the stop save (the foreign file and
+    # the other state's pretrain-00002.pt, older, are not taken)
+    err = _quiet_train(_options(tiny_teachers_128, out, resume="auto"))
+    assert f"--resume auto: continuing from {saved} (iteration 2)" in err, err
     resumed = torch.load(family / "pretrain.pt", weights_only=True)
     reference = torch.load(periodic / NAME / "pretrain.pt", weights_only=True)
     assert resumed["iter"] == 3
     for part in ("g", "g_ema"):
         assert all(torch.equal(reference[part][k], resumed[part][k]) for k in reference[part]), part
+    # retried once more: the run is complete, nothing loads, nothing is written
+    before = _signature(family / "pretrain.pt")
+    monkeypatch.setattr("engine.train.session.load_teachers", _never_called)
+    err = _quiet_train(_options(tiny_teachers_128, out, resume="auto"))
+    assert "already holds 3 iterations (--iter 3); nothing to do" in err, err
+    assert _signature(family / "pretrain.pt") == before
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("nothing should load")
 
 
 def test_resume_and_overwrite_never_replace_a_file_the_trainer_did_not_write(tiny_teachers_128, tmp_path):
@@ -173,7 +191,8 @@ def test_stop_checkpoint_rename_refuses_a_name_taken_meanwhile(tmp_path, monkeyp
 def test_auto_precision_is_recorded_as_it_ran_and_a_resume_follows_it(tiny_teachers_128, tmp_path, monkeypatch):
     out = tmp_path / "models"
     monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: True)  # the training machine
-    _quiet_train(_options(tiny_teachers_128, out, iter=1, precision="auto"))
+    err = _quiet_train(_options(tiny_teachers_128, out, iter=1, precision="auto", resume="auto"))
+    assert "--resume auto: no checkpoint of this run" in err, err  # a first try starts at 0
     first = torch.load(out / NAME / "pretrain.pt", weights_only=True)
     assert first["precision"] == "bf16" and first["options"]["precision"] == "auto"
 
@@ -184,7 +203,42 @@ def test_auto_precision_is_recorded_as_it_ran_and_a_resume_follows_it(tiny_teach
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "in bf16, the precision it was trained in" in warnings[0], err
     assert "--precision fp32 to switch" in warnings[0]
+    assert "pretrain: iterations 2-2, batch 1, cpu, bf16 (--precision auto)" in err, err  # what runs, up front
 
     err = _quiet_train(_options(tiny_teachers_128, tmp_path / "b", iter=2, precision="fp32", resume=resume))
     assert torch.load(tmp_path / "b" / NAME / "pretrain.pt", weights_only=True)["precision"] == "fp32"
     assert "trained in bf16, in fp32 (--precision fp32)" in err and "will not repeat" in err
+
+
+def test_help_names_the_workflow_and_the_real_perceptual_rule(capsys):
+    from engine.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert info.value.code == 0
+    assert "required unless --perc-loss 0" in text and "without it the perceptual term is off" not in text
+    assert "render clip.mp4 -o out --models models --style mystyle" in text and "--resume" in text
+    assert "W W W" in text and "WEIGHT WEIGHT" not in text
+
+
+def test_a_resume_file_of_the_wrong_stage_or_already_done_is_refused_before_the_teachers_load(
+        tiny_teachers_128, tmp_path, monkeypatch):
+    import engine.train.session as session_module
+    from engine.errors import ConfigError, ModelFileError
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the teachers were loaded before the --resume file was checked")
+
+    monkeypatch.setattr(session_module, "load_teachers", no_loading)
+    pre = tmp_path / "pretrain.pt"
+    save_checkpoint(pre, {"stage": "pretrain", "backbone": "dualstylegan", "g_ema": {}, "g": {}, "g_optim": {},
+                          "iter": 3})
+    full = _options(tiny_teachers_128, tmp_path / "m", stage="full", perc_loss=0.0,
+                    style_encoder_path=str(tiny_teachers_128.encoder), resume=str(pre))
+    with pytest.raises(ModelFileError, match="not a 'full' one") as info:
+        train(full)
+    assert "drop --resume" in info.value.fix and "--encoder-path" in info.value.fix
+    with pytest.raises(ConfigError, match="already holds 3 iterations"):
+        train(_options(tiny_teachers_128, tmp_path / "m", resume=str(pre)))
+    assert not (tmp_path / "m").exists()
