@@ -147,3 +147,13 @@ def test_render_numbers_output_on_the_grid_and_records_it(media_dir, tmp_path, e
     pixels = {n: cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for n, p in out.items()}
     assert np.array_equal(pixels[3], pixels[4])  # one picture held over two frames
     assert not np.array_equal(pixels[2], pixels[3]) and not np.array_equal(pixels[4], pixels[5])
+
+
+def test_the_panel_shows_the_frames_the_engine_renders(tmp_path, media_dir):
+    from ui.source_info import probe_source
+
+    write_clip(tmp_path / "dropped.mp4", [20, 20, 40, 20, 20, 60, 20, 20])
+    info = probe_source(str(tmp_path / "dropped.mp4"), 1001)
+    assert (info.first, info.last, info.count, info.fps) == (1001, 1011, 11, 30.0)
+    assert "variable frame rate: 8 pictures, numbered on the 30 fps grid" in info.describe()
+    assert "variable" not in probe_source(str(media_dir / "529_2.mp4")).describe()
