@@ -24,6 +24,7 @@ from torch import nn
 from engine.errors import ConfigError, DeviceError, JobCancelled, OutputError
 from engine.models.precision import resolve_precision
 from engine.progress import StepBar
+from engine.train.budget import check_batch_fits
 from engine.train.checkpoint import (
     OutputLayout,
     check_replaceable,
@@ -465,6 +466,8 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
         fix_degree=options.fix_degree, style_degree=options.style_degree, fix_color=options.fix_color,
         device=device,
     )
+    precision = resolve_precision(options.precision, device)
+    check_batch_fits(options.batch, teachers.channels, precision, device)
     torch.manual_seed(options.seed)  # the same seed builds the same untrained student
     student = build_student(teachers)
     student.requires_grad_(False)
@@ -477,5 +480,5 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     return Session(
         options=options, processes=processes, device=device, layout=layout, teachers=teachers, pairs=pairs,
         student=student, model=student, ema=make_ema(student), g_optim=g_optim, log=log, cancel=cancel,
-        precision=resolve_precision(options.precision, device),
+        precision=precision,
     )
