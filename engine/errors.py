@@ -2,8 +2,9 @@
 
 Every error a user can cause carries a stable ``code`` (the protocol sends it), a one-line
 ``message`` naming the problem, and a ``fix`` naming what to do about it. The CLI prints
-``error: <message> (<fix>)`` and exits non-zero; the service sends ``{code, message}`` and the
-client rebuilds the type from ``code``.
+``error: <message> (<fix>)`` and exits non-zero; the service sends ``{code, message, fix}``
+(``message`` still ends with `` (<fix>)`` for clients older than ``fix``) and the client rebuilds
+the type from ``code``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class EngineError(Exception):
         return f"{self.message} ({self.fix})" if self.fix else self.message
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.user_message}
+        """The protocol's error object: ``message`` is the whole line (older clients show only it),
+        ``fix`` the action on its own ('' when there is none)."""
+        return {"code": self.code, "message": self.user_message, "fix": self.fix}
 
 
 class InputError(EngineError):
@@ -111,6 +114,26 @@ class JobCancelled(EngineError):
     code = "cancelled"
 
 
+class JobInterrupted(EngineError):
+    """The engine stopped (restart, crash, shutdown) before the job finished; resume continues it."""
+
+    code = "interrupted"
+
+
+class InternalError(EngineError):
+    """A bug in the engine, not a problem with the job: the engine goes on with the next one."""
+
+    code = "internal"
+    FIX = "retry; if it happens again it is a bug in the engine: report it with the engine's output"
+
+    def __init__(self, message: str, fix: str = FIX) -> None:
+        super().__init__(message, fix)
+
+    @classmethod
+    def of(cls, exc: BaseException) -> InternalError:
+        return cls(f"internal error: {type(exc).__name__}: {exc}")
+
+
 ERROR_TYPES: dict[str, type[EngineError]] = {
     cls.code: cls
     for cls in (
@@ -127,15 +150,29 @@ ERROR_TYPES: dict[str, type[EngineError]] = {
         DeviceOutOfMemoryError,
         DiskFullError,
         JobCancelled,
+        JobInterrupted,
+        InternalError,
     )
 }
 
 
+def problem_and_fix(data: dict) -> tuple[str, str]:
+    """(problem, fix) of a protocol error object. ``message`` ends with `` (<fix>)`` when there is a
+    fix; an older engine's error (no ``fix`` field) gives (message, '')."""
+    message = str(data.get("message") or "")
+    fix = data.get("fix") if isinstance(data.get("fix"), str) else ""
+    suffix = f" ({fix})"
+    if fix and message.endswith(suffix):
+        return message[: -len(suffix)], fix
+    return message, fix
+
+
 def error_from_dict(data: dict) -> EngineError:
-    """Rebuild a typed error from its ``{code, message}`` form (unknown codes -> EngineError)."""
+    """Rebuild a typed error from its ``{code, message, fix}`` form (unknown codes -> EngineError);
+    its ``user_message`` is the ``message`` that was sent."""
     cls = ERROR_TYPES.get(str(data.get("code", "")), EngineError)
-    err = cls(str(data.get("message", "unknown engine error")))
-    return err
+    problem, fix = problem_and_fix(data)
+    return cls(problem or "unknown engine error", fix)
 
 
 # --- service / protocol errors (appended by the engine service) -------------------------------

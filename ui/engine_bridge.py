@@ -40,6 +40,7 @@ from PySide6.QtGui import QImage
 
 from engine.errors import EngineError, JobCancelled, ProtocolError, UnknownJobError, UnreachableError
 from ui.engine_launch import spawn_engine, wait_until_ready
+from ui.wording import exception_text
 
 DISCONNECTED = "disconnected"
 CONNECTING = "connecting"
@@ -101,10 +102,11 @@ def _connection_broken(exc: BaseException) -> bool:
     return isinstance(exc, (UnreachableError, ProtocolError)) or not isinstance(exc, EngineError)
 
 
-def _error_parts(exc: BaseException) -> tuple[str, str]:
-    """(code, one-line message) for the status area; unexpected errors keep their type name."""
+def _error_parts(exc: BaseException, fix_line: bool = False) -> tuple[str, str]:
+    """(code, message); unexpected errors keep their type name. ``fix_line``: the engine's fix on a
+    line of its own (status area, rows); else one line (the connection indicator)."""
     if isinstance(exc, EngineError):
-        return exc.code, exc.user_message
+        return exc.code, exception_text(exc) if fix_line else exc.user_message
     return "client_error", f"{type(exc).__name__}: {exc}"
 
 
@@ -258,7 +260,7 @@ class _ControlWorker(QObject):
             self.resume_unknown.emit(key, job_id)  # a new engine without this job: the panel resubmits
             return
         except Exception as exc:
-            code, message = _error_parts(exc)
+            code, message = _error_parts(exc, fix_line=True)
             self.submit_failed.emit(key, code, message)
             if _connection_broken(exc):
                 self._lost(exc)
@@ -282,7 +284,7 @@ class _ControlWorker(QObject):
         try:
             job_id = str(self.client.submit(settings))
         except Exception as exc:
-            code, message = _error_parts(exc)
+            code, message = _error_parts(exc, fix_line=True)
             self.submit_failed.emit(key, code, message)
             if _connection_broken(exc):
                 self._lost(exc)
@@ -311,7 +313,7 @@ class _ControlWorker(QObject):
         try:
             client.cancel(job_id)
         except Exception as exc:
-            code, message = _error_parts(exc)
+            code, message = _error_parts(exc, fix_line=True)
             self.request_failed.emit("cancel", code, message)
 
     @Slot()
@@ -329,9 +331,9 @@ class _ControlWorker(QObject):
     def _fail(self, what: str, exc: BaseException) -> None:
         if self._closing.is_set() or isinstance(exc, JobCancelled):
             return  # a close is no failure; nothing would show it anyway
-        code, message = _error_parts(exc)
+        code, message = _error_parts(exc, fix_line=True)
         self.request_failed.emit(what, code, message)
-        self.state_changed.emit(FAILED, message)
+        self.state_changed.emit(FAILED, _error_parts(exc)[1])
 
     def _drop_client(self) -> None:
         with self._lock:
@@ -425,7 +427,7 @@ class _PreviewWorker(QObject):
                 self._drop_client()
             if self._closing.is_set():
                 return
-            code, message = _error_parts(exc)
+            code, message = _error_parts(exc, fix_line=True)
             self.preview_failed.emit(key, code, message)
 
     def _drop_client(self) -> None:

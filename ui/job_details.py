@@ -26,6 +26,8 @@ def details_html(record: JobRecord) -> str:
                            for k, v in rows] + ["</table>"]
     if record.error:
         parts.append(f"<h4 style='color:#d04040'>Problem</h4><p>{html.escape(record.error)}</p>")
+        if record.fix:
+            parts.append(f"<h4>Fix</h4><p>{html.escape(record.fix)}</p>")
     if record.warnings:
         parts.append("<h4 style='color:#d08020'>Warnings</h4><ul>"
                      + "".join(f"<li>{html.escape(w)}</li>" for w in record.warnings) + "</ul>")

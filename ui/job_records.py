@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ui.wording import plain
+from engine.errors import problem_and_fix
+from ui.wording import plain, split_fix
 
 PENDING = "waiting"
 """Built in the panel, not sent yet (the queue sends it when started)."""
@@ -54,6 +55,11 @@ class JobRecord:
     started_s: float | None = None
     """Monotonic time of the first frame written (for an fps estimate when the engine sends none)."""
     error: str | None = None
+    """What went wrong, in the panel's words (without the fix)."""
+    error_code: str | None = None
+    """The engine's error code of a failure (``input_error``...): the status area's heading."""
+    fix: str = ""
+    """What to do about ``error`` (the engine's ``fix``), shown on its own line; '' when none."""
     result: dict | None = None
     cancel_requested: bool = False
     """Cancel was pressed before the engine job id was known; send it when the id arrives."""
@@ -162,14 +168,19 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
                                    skipped=int(result.get("skipped") or record.skipped),
                                    done=max(record.done, record.total))
     if kind == "job_failed":
-        error = event.get("error") or {}
-        message = plain(str(error.get("message") or "the engine reported a failure"))
+        error = event.get("error") if isinstance(event.get("error"), dict) else {}
+        problem, fix = problem_and_fix(error)
         status = INTERRUPTED if "interrupted" in (event.get("state"), error.get("code")) else FAILED
-        return dataclasses.replace(record, status=status, error=message, eta_s=None)
-    if kind == "job_cancelled":
+        return dataclasses.replace(record, status=status, error=plain(problem or "the engine reported a failure"),
+                                   error_code=_code(error), fix=plain(fix), eta_s=None, fps=None)
+    if kind == "job_cancelled":  # a stopped job renders at no rate: no last fps left standing in its row
         status = INTERRUPTED if event.get("state") == "interrupted" else CANCELLED
-        return dataclasses.replace(record, status=status, eta_s=None)
+        return dataclasses.replace(record, status=status, eta_s=None, fps=None)
     return record
+
+
+def _code(error: dict) -> str:
+    return str(error.get("code") or "engine_error")
 
 
 def from_summary(key: int, summary: dict) -> JobRecord:
@@ -192,11 +203,14 @@ def apply_summary(record: JobRecord, summary: dict) -> JobRecord:
                                        record.warnings)
     total = int(progress.get("total") or record.total)
     done = max(int(progress.get("done") or 0), record.done if status == record.status else 0)
+    problem, fix = problem_and_fix(error) if error and status in (FAILED, INTERRUPTED) else (None, None)
     return dataclasses.replace(
         record, status=status, total=total, done=min(done, total) if total else done,
         skipped=int(progress.get("skipped") or record.skipped), warnings=warnings,
         backend=summary.get("backend_used") or record.backend,
-        error=plain(str(error.get("message"))) if error and status in (FAILED, INTERRUPTED) else record.error)
+        error=plain(problem) if problem is not None else record.error,
+        error_code=_code(error) if problem is not None else record.error_code,
+        fix=plain(fix) if fix is not None else record.fix)
 
 
 def interrupted(record: JobRecord, message: str) -> JobRecord:
@@ -205,24 +219,26 @@ def interrupted(record: JobRecord, message: str) -> JobRecord:
         return record
     if record.status == CANCELLING or record.job_id is None:  # nothing left to resume: it was stopping or never arrived
         return dataclasses.replace(record, status=CANCELLED if record.status == CANCELLING else FAILED,
-                                   error=None if record.status == CANCELLING else message, eta_s=None, fps=None)
-    return dataclasses.replace(record, status=INTERRUPTED, error=message, eta_s=None, fps=None)
+                                   error=None if record.status == CANCELLING else message,
+                                   error_code="interrupted", eta_s=None, fps=None)
+    return dataclasses.replace(record, status=INTERRUPTED, error=message, error_code="interrupted", fix="",
+                               eta_s=None, fps=None)
 
 
 def sent(record: JobRecord, settings: dict) -> JobRecord:
     """The queue is sending the job now, with the settings its output policy resolved."""
-    return dataclasses.replace(record, status=SUBMITTING, sent=dict(settings), error=None)
+    return dataclasses.replace(record, status=SUBMITTING, sent=dict(settings), error=None, error_code=None, fix="")
 
 
 def resuming(record: JobRecord) -> JobRecord:
     """Resume asked for: same engine job, frames already written are skipped."""
-    return dataclasses.replace(record, status=SUBMITTING, error=None, eta_s=None, fps=None,
+    return dataclasses.replace(record, status=SUBMITTING, error=None, error_code=None, fix="", eta_s=None, fps=None,
                                frames_written=0, started_s=None, cancel_requested=False)
 
 
 def cancelled_here(record: JobRecord) -> JobRecord:
     """A row that is not on any engine (waiting, or the engine is gone) is cancelled at once."""
-    return dataclasses.replace(record, status=CANCELLED, eta_s=None, cancel_requested=False)
+    return dataclasses.replace(record, status=CANCELLED, eta_s=None, fps=None, cancel_requested=False)
 
 
 def with_job_id(record: JobRecord, job_id: str) -> JobRecord:
@@ -231,8 +247,10 @@ def with_job_id(record: JobRecord, job_id: str) -> JobRecord:
     return dataclasses.replace(record, job_id=job_id, status=status)
 
 
-def submit_failed(record: JobRecord, message: str) -> JobRecord:
-    return dataclasses.replace(record, status=FAILED, error=plain(message))
+def submit_failed(record: JobRecord, message: str, code: str = "engine_error") -> JobRecord:
+    """The engine refused the job; ``message`` may carry its fix on a line of its own (``with_fix``)."""
+    problem, fix = split_fix(message)
+    return dataclasses.replace(record, status=FAILED, error=plain(problem), error_code=code, fix=plain(fix))
 
 
 def request_cancel(record: JobRecord) -> JobRecord:

@@ -49,6 +49,7 @@ from ui.source_panel import SourcePanel
 from ui.sources import shots_from_paths
 from ui.status_log import StatusLog
 from ui.style_panel import StylePanel
+from ui.wording import exception_text
 
 PING_INTERVAL_MS = 3000
 DEFAULT_SIZE = (1280, 720)
@@ -230,6 +231,8 @@ class MainWindow(QMainWindow):
         self.preview_panel.preview_requested.connect(self.request_preview)
 
         panel.start_toggled.connect(queue.set_running)
+        panel.start_toggled.connect(self._on_start_toggled)
+        queue.running_changed.connect(panel.set_running)
         panel.cancel_requested.connect(queue.cancel_rows)
         panel.retry_requested.connect(queue.retry_rows)
         panel.remove_requested.connect(queue.remove_rows)
@@ -271,7 +274,7 @@ class MainWindow(QMainWindow):
         try:
             settings = self.current_settings()
         except EngineError as exc:
-            self.status_log.show_error(exc.code, exc.user_message)
+            self.status_log.show_error(exc.code, exception_text(exc))
             return None
         policy = self.source_panel.policy
         conflict = output_policy.resume_conflict(settings) if policy == output_policy.RESUME else None
@@ -299,7 +302,7 @@ class MainWindow(QMainWindow):
                 base = build_job_settings(dict(self.source_panel.values(), source="placeholder"),
                                           self.style_panel.values())
             except EngineError as exc:
-                self.status_log.show_error(exc.code, exc.user_message)
+                self.status_log.show_error(exc.code, exception_text(exc))
                 return keys
         for source in sources:
             settings = dict(base, source=source, frames=None, name=None)
@@ -322,7 +325,7 @@ class MainWindow(QMainWindow):
         try:
             style = self.style_panel.values()
         except EngineError as exc:
-            self.status_log.show_error(exc.code, exc.user_message)
+            self.status_log.show_error(exc.code, exception_text(exc))
             return 0
         changed = 0
         for row in rows:
@@ -374,8 +377,7 @@ class MainWindow(QMainWindow):
         try:
             self.presets.save(name, self.form_values())
         except (EngineError, OSError) as exc:
-            self.status_log.show_error(getattr(exc, "code", "output_error"),
-                                       getattr(exc, "user_message", str(exc)))
+            self.status_log.show_error(getattr(exc, "code", "output_error"), exception_text(exc))
             return False
         self._refresh_presets(name)
         self.status_log.show_info(f"preset {name} saved")
@@ -387,7 +389,7 @@ class MainWindow(QMainWindow):
         try:
             values = self.presets.load(name)
         except EngineError as exc:
-            self.status_log.show_error(exc.code, exc.user_message)
+            self.status_log.show_error(exc.code, exception_text(exc))
             return False
         self.source_panel.set_values(values)
         self.style_panel.set_values(values)
@@ -416,7 +418,7 @@ class MainWindow(QMainWindow):
         try:
             settings = preview_settings(self.current_settings())
         except EngineError as exc:
-            self.status_log.show_error(exc.code, exc.user_message)
+            self.status_log.show_error(exc.code, exception_text(exc))
             return None
         self._latest_preview_key = self.bridge.request_preview(settings, frame)
         self._preview_source = settings["source"]
@@ -453,6 +455,13 @@ class MainWindow(QMainWindow):
         self.style_panel.set_capabilities(capabilities)
         if capabilities.pipeline_error:
             self.status_log.show_error("engine_error", f"the engine cannot render: {capabilities.pipeline_error}")
+
+    def _on_start_toggled(self, running: bool) -> None:
+        """A new run: the last run's finish notice no longer describes the queue."""
+        if running and self.finish_notice:
+            self.finish_notice = ""
+            self.notice_label.clear()
+            self.notice_label.setVisible(False)
 
     def _on_queue_finished(self, text: str) -> None:
         self.finish_notice = text

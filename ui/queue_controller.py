@@ -2,7 +2,8 @@
 and keep rows truthful when the engine goes away or comes back.
 
 * Start/Pause: waiting rows are sent one after another while the queue runs, each with its output
-  folder resolved by its policy just before sending (``ui.output_policy``).
+  folder resolved by its policy just before sending (``ui.output_policy``). Once every row it sent
+  has finished and none waits, the queue stops by itself (``running_changed(False)``): idle again.
 * The engine's ``jobs`` listing (on connect and every few seconds) adds rows for jobs other
   clients sent and brings known rows in line; active ones are followed (``subscribe``).
 * Engine lost: rows on it turn "interrupted" at once; Retry resumes them on the engine that comes
@@ -18,6 +19,7 @@ from ui import job_records as jr
 from ui import output_policy
 from ui.engine_bridge import CONNECTED, EngineBridge
 from ui.queue_model import JobQueueModel
+from ui.wording import with_fix
 
 LOST_MESSAGE = "the engine stopped before this job finished; press Retry to continue it once an engine is back"
 
@@ -27,6 +29,7 @@ class QueueController(QObject):
     problem = Signal(str, str)     # code, message
     warning = Signal(str)
     queue_finished = Signal(str)   # the finish notice
+    running_changed = Signal(bool)  # the queue stopped by itself (drained): the panel shows it idle
 
     def __init__(self, model: JobQueueModel, bridge: EngineBridge, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -139,24 +142,25 @@ class QueueController(QObject):
 
     def on_event(self, event: dict) -> None:
         self.model.apply_event(event)
-        kind = event.get("event")
+        self._tell_warning(event)
+
+    def _tell_warning(self, event: dict) -> None:
         row = self.model.row_of_job(str(event.get("job", "")))
-        shot = self.model.record(row).shot if row is not None else "a job"
-        if kind == "warning":
-            self.warning.emit(f"{shot}: {event.get('message', '')}")
-        elif kind == "job_failed" and row is not None and self.model.record(row).status == jr.FAILED:
-            error = event.get("error") or {}
-            self.problem.emit(str(error.get("code", "engine_error")), f"{shot}: {error.get('message', '')}")
+        if event.get("event") == "warning" and row is not None:  # held events are told once their row is known
+            self.warning.emit(f"{self.model.record(row).shot}: {event.get('message', '')}")
 
     def _on_submitted(self, key: int, job_id: str) -> None:
         self._following.add(job_id)  # submit and resume subscribe this connection
-        self.model.assign_job_id(key, job_id)
+        for event in self.model.assign_job_id(key, job_id):
+            self._tell_warning(event)
 
     def _on_submit_failed(self, key: int, code: str, message: str) -> None:
-        self.model.mark_submit_failed(key, message)
         row = self.model.row_of_key(key)
-        shot = self.model.record(row).shot if row is not None else "job"
-        self.problem.emit(code, f"{shot}: {message}")
+        was_finished = row is None or self.model.record(row).finished
+        self.model.mark_submit_failed(key, message, code)  # a row turning failed is reported by _on_finished
+        if was_finished:
+            shot = self.model.record(row).shot if row is not None else "job"
+            self.problem.emit(code, f"{shot}: {message}")
         self.dispatch()
 
     def _on_resume_unknown(self, key: int, job_id: str) -> None:
@@ -169,16 +173,24 @@ class QueueController(QObject):
         self.bridge.submit(key, dict(record.sent or record.settings, resume=True, overwrite=False))
 
     def _on_finished(self, key: int, status: str) -> None:
+        """Every row that ends is told here, whichever way the panel learnt it: a job_failed event,
+        one held until the submit reply (the engine can fail a job before that reply arrives), or
+        the ``jobs`` listing. Rows the engine loss interrupted are told by on_lost in one line."""
         row = self.model.row_of_key(key)
-        if row is not None and status == jr.DONE:
-            record = self.model.record(row)
+        record = self.model.record(row) if row is not None else None
+        if record is not None and status == jr.DONE:
             kept = f", {record.skipped} frames kept from before" if record.skipped else ""
             self.notice.emit(f"{record.shot}: done with {record.backend or 'the engine'}{kept}")
+        elif record is not None and status == jr.FAILED and record.error_code != "interrupted":
+            text = with_fix(record.error or "", record.fix)
+            self.problem.emit(record.error_code or "engine_error", f"{record.shot}: {text}")
         self.dispatch()
         records = self.model.records()
         if self.running and self._ran_any and records and not any(r.status == jr.PENDING or (r.mine and r.active)
                                                                    for r in records):
             self._ran_any = False
+            self.running = False  # drained: idle again, so rows added later wait for Start (as they did before)
+            self.running_changed.emit(False)
             done = sum(1 for r in records if r.status == jr.DONE)
             other = len(records) - done
             self.queue_finished.emit(f"Queue finished: {done} done" + (f", {other} not done" if other else ""))

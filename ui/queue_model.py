@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor
 
 from ui import job_records as jr
 from ui.job_records import JobRecord
+from ui.wording import FIX_PREFIX, with_fix
 
 COLUMNS = ("Shot", "Frames", "Status", "Progress", "Backend", "Output", "Notes", "FPS", "ETA")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
@@ -190,21 +191,24 @@ class JobQueueModel(QAbstractTableModel):
     def row_of_key(self, key: int) -> int | None:
         return next((i for i, r in enumerate(self._records) if r.key == key), None)
 
-    def assign_job_id(self, key: int, job_id: str) -> None:
+    def assign_job_id(self, key: int, job_id: str) -> list[dict]:
+        """The submit reply: the row gets its job id and the events held for it; returns those events."""
         row = self.row_of_key(key)
         if row is None:
-            return
+            return []
         record = self._records[row]
         self._set(row, jr.with_job_id(record, job_id))
         if record.cancel_requested:
             self.cancel_needed.emit(job_id)
-        for event in self._held_events.pop(job_id, []):
+        held = self._held_events.pop(job_id, [])
+        for event in held:
             self.apply_event(event)
+        return held
 
-    def mark_submit_failed(self, key: int, message: str) -> None:
+    def mark_submit_failed(self, key: int, message: str, code: str = "engine_error") -> None:
         row = self.row_of_key(key)
         if row is not None:
-            self._set(row, jr.submit_failed(self._records[row], message))
+            self._set(row, jr.submit_failed(self._records[row], message, code))
 
     def mark_cancelling(self, row: int) -> JobRecord:
         self._set(row, jr.request_cancel(self._records[row]))
@@ -260,7 +264,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
         return str(Path(*parts[-2:])) if len(parts) > 2 else path
     if column == NOTES_COLUMN:
         if record.error and record.status in (jr.FAILED, jr.INTERRUPTED, jr.CANCELLED):
-            return record.error
+            return f"{record.error} — {FIX_PREFIX}{record.fix}" if record.fix else record.error
         return record.warnings[-1] if record.warnings else ("" if record.mine else "sent by another client")
     if column == COLUMNS.index("FPS"):
         return jr.format_fps(record.fps)
@@ -272,7 +276,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
 def _tooltip(record: JobRecord, column: int) -> str:
     lines = [record.pattern or record.output]
     if record.error:
-        lines.append(record.error)
+        lines.append(with_fix(record.error, record.fix))  # the fix on a line of its own
     lines += [f"warning: {w}" for w in record.warnings]
     if not record.mine:
         lines.append("sent by another client")

@@ -6,7 +6,7 @@ the selected rows; Tab leaves the table instead of walking its cells (the select
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -148,7 +148,10 @@ class QueuePanel(QGroupBox):
         return rows[0] if rows else None
 
     def select_row(self, row: int) -> None:
-        self.table.selectRow(row)
+        """Exactly this row, selected and current: ``QTableView.selectRow`` would toggle it while Ctrl
+        is held (extended selection), so a second call, or one after a Ctrl shortcut, unselected it."""
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.table.selectionModel().setCurrentIndex(self.model.index(row, 0), flags)
 
     def _emit_rows(self, signal) -> None:
         rows = self.selected_rows()

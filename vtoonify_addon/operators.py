@@ -20,6 +20,7 @@ from .core.availability import stylize_blocker
 from .core.background import BackgroundCall, timer_callback
 from .core.engine_link import connect, preview_frame
 from .core.engine_status import EngineStatus, query_status
+from .core.error_report import report_text
 from .core.job_session import CONNECTING, FINISHED, JobSession
 from .core.job_tracker import outcome_notes
 from .preferences import get_preferences
@@ -39,7 +40,8 @@ def _source_of(scene, strip):
 
 
 def _user_message(err) -> str:
-    return getattr(err, "user_message", None) or str(err)
+    """The problem, then the engine's fix on a line of its own (the report and the panel show both)."""
+    return report_text(err)
 
 
 def _errors(api) -> tuple:
@@ -207,6 +209,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         self._scene_name, self._source_name = scene.name, source.name
         wm = context.window_manager
         wm.vtoonify_running, wm.vtoonify_cancel_requested, wm.vtoonify_progress = True, False, 0.0
+        wm.vtoonify_done = wm.vtoonify_total = 0  # the last render's count is no progress of this one
         wm.vtoonify_status = "VToonify: connecting to the engine..."
         return None
 
@@ -535,7 +538,7 @@ class VTOON_OT_version_step(bpy.types.Operator):
         try:
             stylize.switch_version(scene, strip, versions[index])
         except stylize.StripError as err:
-            return self._fail(context, err.user_message)
+            return self._fail(context, _user_message(err))
         context.window_manager.vtoonify_status = f"VToonify: {strip.name} shows v{versions[index]:03d}"
         return {"FINISHED"}
 

@@ -8,6 +8,7 @@ import bpy
 from . import compat, engines, props, stylize
 from .core import job_settings as js
 from .core.engine_status import fetch_command, wrap
+from .core.error_report import split_status
 from .preferences import get_preferences
 
 
@@ -136,6 +137,9 @@ class VTOON_PT_stylize(bpy.types.Panel):
             row.operator("sequencer.vtoonify_stylize", icon="RENDER_ANIMATION", text="Stylize")
             row.operator("sequencer.vtoonify_preview", icon="IMAGE_DATA", text="Preview")
         if wm.vtoonify_status:
-            _lines(layout, wm.vtoonify_status, width)
+            problem, fix = split_status(wm.vtoonify_status)
+            _lines(layout, problem, width)
+            if fix:  # what to do about a failure, on its own line
+                _lines(layout, fix, width, icon="INFO")
         if wm.vtoonify_notes:
             _lines(layout, wm.vtoonify_notes, width, icon="ERROR")

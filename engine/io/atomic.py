@@ -82,6 +82,27 @@ def _remove_quietly(path: Path) -> None:
         path.unlink()
 
 
+class TargetExistsError(OutputError):
+    """``replace=False`` and a file (or link) already sits at the target name; nothing was written there."""
+
+
+def _rename_new(temp: Path, target: Path) -> None:
+    """Rename that never replaces: a hard link fails when the name is taken (atomic); file systems
+    without hard links fall back to a check and a rename."""
+    try:
+        os.link(temp, target, follow_symlinks=False)
+    except FileExistsError:
+        raise TargetExistsError(f"{target} already exists", "pick another name") from None
+    except OSError as exc:
+        if exc.errno not in {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}:
+            raise
+        if os.path.lexists(target):
+            raise TargetExistsError(f"{target} already exists", "pick another name") from None
+        os.rename(temp, target)
+        return
+    os.unlink(temp)
+
+
 def _same_file(temp: Path, created: os.stat_result) -> bool:
     try:
         now = os.lstat(temp)
@@ -91,8 +112,10 @@ def _same_file(temp: Path, created: os.stat_result) -> bool:
 
 
 @contextlib.contextmanager
-def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None) -> Iterator[tuple[Path, int]]:
-    """Create the temp exclusively, yield (temp, open fd), then check it and rename it onto ``path``."""
+def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
+                 replace: bool = True) -> Iterator[tuple[Path, int]]:
+    """Create the temp exclusively, yield (temp, open fd), then check it and rename it onto ``path``
+    (``replace=False``: only if that name is free, else TargetExistsError)."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
@@ -115,8 +138,11 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None)
             raise OutputError(f"nothing was written for {target}", "check free disk space and permissions")
         if verify is not None:
             verify(temp)
-        os.replace(temp, target)
-    except DiskFullError:
+        if replace:
+            os.replace(temp, target)
+        else:
+            _rename_new(temp, target)
+    except (DiskFullError, TargetExistsError):
         _remove_quietly(temp)
         raise
     except EngineError as exc:
@@ -141,15 +167,17 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None)
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, verify: Callable[[Path], None] | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, verify: Callable[[Path], None] | None = None, *,
+                replace: bool = True) -> Iterator[Path]:
     """Yield a freshly created, empty temp path to write (for writers that take a name, such as OIIO);
     on success rename it onto ``path``.
 
     ``verify(temp)`` runs before the rename and raises OutputError if the file is not complete (a writer
     that failed silently). On any failure the temp is deleted; a full disk raises DiskFullError. The
-    folder must already exist (the engine creates the output folder once, up front).
+    folder must already exist (the engine creates the output folder once, up front). ``replace=False``
+    never replaces a file already at ``path`` (TargetExistsError, the temp is deleted).
     """
-    with _atomic_temp(path, verify) as (temp, _fd):
+    with _atomic_temp(path, verify, replace) as (temp, _fd):
         yield temp
 
 

@@ -42,6 +42,8 @@ class RenderResult:
     """True when this run computed the shot analysis (False: reused the sidecar a prepare step wrote)."""
     timecode: dict | None = None
     """The source's start timecode (``SourceTimecode.to_dict()``); None when the source has none."""
+    frame_grid: dict | None = None
+    """Variable-frame-rate source: ``FrameGrid.to_dict()`` (how pictures map onto frame numbers)."""
 
     def to_dict(self) -> dict:
         return {
@@ -57,6 +59,7 @@ class RenderResult:
             "warnings": self.warnings,
             "analysed": self.analysed,
             "timecode": self.timecode,
+            "frame_grid": self.frame_grid,
         }
 
 
@@ -164,6 +167,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         frames = select_frames(config.frames, source.frame_numbers)
         out.check_output_memory(config, source.size)
         backend, warnings = make_backend(config, cache)
+        if getattr(source, "frame_grid", None) is not None:
+            warnings.append(source.frame_grid.warning(source.path_pattern))
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
@@ -178,8 +183,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.check_no_clobber(naming, frames, source.files())
             out.check_name_lengths(naming, frames, margin=len("face01_") if config.faces == "all" else 0)
             out.clean_stale_temps(out_dir, stem)
-            key = resolved_job_key(config, backend, cache)
-            settings = resolved_job_settings(config, backend, cache)
+            key = resolved_job_key(config, backend, cache, source)
+            settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel,
                            settings) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
@@ -245,6 +250,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         warnings=job.warnings,
         analysed=job.analysed,
         timecode=timecode.to_dict() if timecode is not None else None,
+        frame_grid=job.analysis.frame_grid,
     )
 
 

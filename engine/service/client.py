@@ -20,9 +20,9 @@ from collections.abc import Callable
 
 try:  # inside a package copy (the add-on) the siblings are relative
     from . import connection, protocol
-    from .errors import AuthError, EngineError, ProtocolError, UnreachableError, error_from_dict
+    from .errors import AuthError, EngineError, ProtocolError, UnreachableError, error_from_dict, problem_and_fix
 except ImportError:  # pragma: no cover - depends on where the file was copied
-    from engine.errors import AuthError, EngineError, ProtocolError, UnreachableError, error_from_dict
+    from engine.errors import AuthError, EngineError, ProtocolError, UnreachableError, error_from_dict, problem_and_fix
     from engine.service import connection, protocol
 
 ConnectionInfo = connection.ConnectionInfo
@@ -153,8 +153,9 @@ class EngineClient:
         if not reply.get("ok"):
             sock.close()
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
-            raise AuthError(str(error.get("message", "the engine refused the connection")),
-                            "re-read the connection file (the engine may have restarted)")
+            problem, fix = problem_and_fix(error)  # the engine's own fix when it sends one
+            raise AuthError(problem or "the engine refused the connection",
+                            fix or "re-read the connection file (the engine may have restarted)")
         sock.settimeout(None)
         return cls(sock, reader, reply, info)
 

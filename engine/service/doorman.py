@@ -15,7 +15,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from engine.errors import AuthError, EngineError, ProtocolError
+from engine.errors import AuthError, BusyError, EngineError, ProtocolError
 
 from . import protocol
 
@@ -94,8 +94,8 @@ class Doorman:
             return False
         _, oldest = self._waiting.popitem(last=False)
         self.pushed_out += 1
-        self._refuse(oldest, "busy", f"more than {self.limit} connections were waiting to authenticate and "
-                                     "this one had waited longest (send hello as soon as you connect)")
+        self._refuse(oldest, BusyError(f"more than {self.limit} connections were waiting to authenticate and "
+                                       "this one had waited longest", "send hello as soon as you connect"))
         return True
 
     def poll(self, timeout_s: float) -> tuple[bool, list[Admitted]]:
@@ -136,19 +136,19 @@ class Doorman:
         if newline_at < 0 and len(stranger.buffer) <= protocol.MAX_HELLO_BYTES:
             return None  # more to come
         if newline_at < 0 or newline_at > protocol.MAX_HELLO_BYTES:
-            self._refuse(stranger, "protocol", f"hello line exceeds the {protocol.MAX_HELLO_BYTES}-byte limit "
-                                               f"(send one JSON object per line, at most "
-                                               f"{protocol.MAX_HELLO_BYTES} bytes)")
+            self._refuse(stranger, ProtocolError(f"hello line exceeds the {protocol.MAX_HELLO_BYTES}-byte limit",
+                                                 f"send one JSON object per line, at most "
+                                                 f"{protocol.MAX_HELLO_BYTES} bytes"))
             return None
         line, rest = bytes(stranger.buffer[:newline_at]), bytes(stranger.buffer[newline_at + 1:])
         try:
             message = protocol.decode(line)
         except ProtocolError as exc:
-            self._refuse(stranger, exc.code, exc.user_message)
+            self._refuse(stranger, exc)
             return None
         error = check_hello(message, self.token)
         if error is not None:
-            self._refuse(stranger, error.code, error.user_message, protocol.request_id_of(message))
+            self._refuse(stranger, error, protocol.request_id_of(message))
             return None
         self._forget(stranger)
         stranger.sock.setblocking(True)
@@ -159,11 +159,12 @@ class Doorman:
             oldest = next(iter(self._waiting.values()))
             if oldest.deadline > now:
                 return
-            self._refuse(oldest, "auth", f"no hello within {self.timeout_s:g} s")
+            self._refuse(oldest, AuthError(f"no hello within {self.timeout_s:g} s",
+                                           "send hello with the engine token right after connecting"))
 
-    def _refuse(self, stranger: _Stranger, code: str, message: str, request_id: int | None = None) -> None:
+    def _refuse(self, stranger: _Stranger, error: EngineError, request_id: int | None = None) -> None:
         """One error line (never blocking: a fresh socket's send buffer holds it), then hang up."""
-        reply = protocol.reply_error(request_id, code, message)
+        reply = protocol.reply_exception(request_id, error)
         if request_id is None:
             reply.pop("id")
         try:

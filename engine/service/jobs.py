@@ -27,7 +27,9 @@ from engine.errors import (
     BusyError,
     ConfigError,
     EngineError,
+    InternalError,
     JobCancelled,
+    JobInterrupted,
     OutputError,
     TransientError,
     UnknownJobError,
@@ -254,15 +256,27 @@ class Job:
                   warnings=[str(w) for w in data.get("warnings") or []][:MAX_WARNINGS],
                   backend_used=data.get("backend_used"), seq=int(data.get("seq") or 0))
         if job.state == "interrupted":
-            job.last_event = protocol.event("job_failed", job.id, state="interrupted", error={
-                "code": "interrupted", "message": interrupted_message(job.id)})
+            job.last_event = protocol.event("job_failed", job.id, state="interrupted",
+                                            error=interrupted_error(job.id).to_dict())
         return job
 
 
+def interrupted_error(job_id: str) -> JobInterrupted:
+    """Why a journaled job is ``interrupted``, and the exact action that continues it as its fix."""
+    return JobInterrupted("the engine stopped before this job finished",
+                          f"continue it with the protocol's 'resume' request for job {job_id}: "
+                          f"EngineClient.resume({job_id!r}), or Resume in the Qt panel")
+
+
 def interrupted_message(job_id: str) -> str:
-    """Why a journaled job is ``interrupted`` and the exact action that continues it."""
-    return (f"the engine stopped before this job finished (continue it with the protocol's 'resume' request "
-            f"for job {job_id}: EngineClient.resume({job_id!r}), or Resume in the Qt panel)")
+    """The whole line (problem and fix), as older clients show it."""
+    return interrupted_error(job_id).user_message
+
+
+def pipeline_missing(what: str, exc: ImportError) -> EngineError:
+    """The engine started without the packages its pipeline imports (torch, OpenImageIO, ...)."""
+    return EngineError(f"the {what} pipeline is not installed ({exc})",
+                       "install the engine's packages into the Python that runs it (scripts/setup_env.sh)")
 
 
 class _Worker:
@@ -613,11 +627,11 @@ class JobQueue:
             message = protocol.event("job_failed", job.id, state=state, error=job.error)
         except ImportError as exc:
             state = "failed"
-            job.error = {"code": "engine_error", "message": f"the render pipeline is not installed ({exc})"}
+            job.error = pipeline_missing("render", exc).to_dict()
             message = protocol.event("job_failed", job.id, state=state, error=job.error)
         except Exception as exc:
             state = "failed"
-            job.error = {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"}
+            job.error = InternalError.of(exc).to_dict()
             message = protocol.event("job_failed", job.id, state=state, error=job.error)
         with self._lock:
             job.state = state
@@ -649,7 +663,7 @@ class JobQueue:
         """The worker caught a bug outside the runner: the job fails, visibly; the worker lives on."""
         with self._lock:
             job.state = "failed"
-            job.error = {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"}
+            job.error = InternalError.of(exc).to_dict()
             try:
                 self._record(job)
             except Exception:

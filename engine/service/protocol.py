@@ -161,8 +161,14 @@ def reply_ok(request_id: int | None, **fields) -> dict:
     return {"id": request_id, "ok": True, **fields}
 
 
-def reply_error(request_id: int | None, code: str, message: str) -> dict:
-    return {"id": request_id, "ok": False, "error": {"code": code, "message": message}}
+def reply_error(request_id: int | None, code: str, message: str, fix: str = "") -> dict:
+    """``message`` is the whole line (problem, then `` (<fix>)``); ``fix`` repeats the action alone."""
+    return {"id": request_id, "ok": False, "error": {"code": code, "message": message, "fix": fix}}
+
+
+def reply_exception(request_id: int | None, exc) -> dict:
+    """The error reply for a typed ``EngineError``."""
+    return {"id": request_id, "ok": False, "error": exc.to_dict()}
 
 
 def event(kind: str, job_id: str, **fields) -> dict:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine
-from engine.errors import ConfigError, EngineError, OutputError, ProtocolError
+from engine.errors import BusyError, ConfigError, EngineError, InternalError, OutputError, ProtocolError
 from engine.pipeline.config import RenderConfig
 from engine.service.catalog import device_arg
 
@@ -42,7 +42,7 @@ from .connection import (
     write_connection_file,
 )
 from .doorman import Admitted, Doorman
-from .jobs import JobQueue, check_settings, is_inside
+from .jobs import JobQueue, check_settings, is_inside, pipeline_missing
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1"}
 MAX_SESSIONS = 256
@@ -294,7 +294,7 @@ class ClientSession:
                 except TimeoutError:
                     continue  # an idle client is fine; the partial line stays buffered
                 except protocol.LineTooLong as exc:
-                    self.send(protocol.reply_error(None, exc.code, exc.user_message))
+                    self.send(protocol.reply_exception(None, exc))
                     return
                 if line is None:
                     return
@@ -302,7 +302,7 @@ class ClientSession:
         except OSError:
             pass
         except Exception as exc:  # a bug must end this session only, never leak the socket
-            self.send(protocol.reply_error(None, "internal", f"internal error: {type(exc).__name__}"))
+            self.send(protocol.reply_exception(None, InternalError(f"internal error: {type(exc).__name__}")))
         finally:
             self.close_after_flush()
 
@@ -314,8 +314,7 @@ def encode_for_peer(message: dict) -> bytes | None:
         return protocol.encode(message, lossy=True)
     except EngineError as exc:
         try:
-            return protocol.encode(protocol.reply_error(protocol.request_id_of(message), exc.code,
-                                                        exc.user_message), lossy=True)
+            return protocol.encode(protocol.reply_exception(protocol.request_id_of(message), exc), lossy=True)
         except Exception:
             return None
     except Exception:
@@ -391,9 +390,9 @@ class EngineServer:
         with self._lock:
             full = sum(1 for s in self._sessions if not s.closed.is_set()) >= self.max_sessions
         if full:  # two threads per client: a client stuck in a reconnect loop must not exhaust them
-            refusal = protocol.reply_error(protocol.request_id_of(entry.hello), "busy", (
-                f"{self.max_sessions} clients are connected to this engine already (close connections "
-                "you no longer use, then connect again)"))
+            refusal = protocol.reply_exception(protocol.request_id_of(entry.hello), BusyError(
+                f"{self.max_sessions} clients are connected to this engine already",
+                "close connections you no longer use, then connect again"))
             try:
                 entry.sock.settimeout(1.0)
                 entry.sock.sendall(encode_for_peer(refusal) or b"")
@@ -485,9 +484,9 @@ class EngineServer:
                                     f"use one of {', '.join(protocol.REQUEST_TYPES[1:])}")
             handler(session, request_id, message)
         except EngineError as exc:
-            session.send(protocol.reply_error(request_id, exc.code, exc.user_message))
+            session.send(protocol.reply_exception(request_id, exc))
         except Exception as exc:
-            session.send(protocol.reply_error(request_id, "internal", f"internal error: {type(exc).__name__}: {exc}"))
+            session.send(protocol.reply_exception(request_id, InternalError.of(exc)))
 
     def _hello_again(self, session, request_id, message) -> None:
         raise ProtocolError("already authenticated", "send hello only once per connection")
@@ -583,13 +582,11 @@ class EngineServer:
             if error is None:
                 session.send(protocol.reply_ok(request_id, **result))
             elif isinstance(error, EngineError):
-                session.send(protocol.reply_error(request_id, error.code, error.user_message))
+                session.send(protocol.reply_exception(request_id, error))
             elif isinstance(error, ImportError):
-                session.send(protocol.reply_error(request_id, "engine_error",
-                                                  f"the preview pipeline is not installed ({error})"))
+                session.send(protocol.reply_exception(request_id, pipeline_missing("preview", error)))
             else:
-                session.send(protocol.reply_error(request_id, "internal",
-                                                  f"internal error: {type(error).__name__}: {error}"))
+                session.send(protocol.reply_exception(request_id, InternalError.of(error)))
 
         self.jobs.preview(settings, frame, out_root, done)
 

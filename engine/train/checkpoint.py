@@ -10,7 +10,9 @@
 
 ``engine.models.inventory`` finds families in folders named ``vtoonify_d_<style>`` / ``vtoonify_t_<style>``;
 a plain NAME is given that prefix so the result renders with ``--models DIR --style <style>``.
-Every file is written to a hidden temp name and renamed (a crash never leaves half a checkpoint).
+Every file is written to a hidden temp name and renamed (a crash never leaves half a checkpoint); only a
+file this trainer wrote is ever replaced, and the checkpoint saved on a stop replaces nothing
+(:func:`save_stop_checkpoint`).
 Departure: the official files hold only ``g_ema``; ours add ``g``, ``d``, optimiser states and the
 iteration (the official loaders read ``['g_ema']`` and ignore the rest), which makes ``--resume`` exact.
 """
@@ -28,8 +30,8 @@ from typing import Any
 import torch
 
 from engine.errors import ConfigError, ModelFileError, OutputError
-from engine.io.atomic import atomic_path
-from engine.models.checkpoints import describe_checkpoint, load_torch_file
+from engine.io.atomic import TargetExistsError, atomic_path
+from engine.models.checkpoints import check_zip_sizes, describe_checkpoint, load_torch_file
 from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, TOONIFY_FILE
 
 FORMAT = "vtoonify-studio-train/1"
@@ -167,6 +169,120 @@ def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     return path
 
 
+def is_training_checkpoint(path: Path) -> bool:
+    """True for a regular file (not a link) that this trainer wrote (its ``format`` mark); cheap: the
+    tensors are memory-mapped, not read."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    obj = _peek(path)
+    return isinstance(obj, Mapping) and obj.get("format") == FORMAT
+
+
+def check_replaceable(path: Path) -> None:
+    """OutputError when a file at ``path`` exists that this trainer did not write (never replaced)."""
+    if (path.exists() or path.is_symlink()) and not is_training_checkpoint(path):
+        what = "a link" if path.is_symlink() else "a file `engine train` did not write"
+        raise OutputError(
+            f"{path} is {what}; training never replaces it",
+            "move it away, or pick another --name or --out",
+        )
+
+
+def save_training_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
+    """A periodic or final save: replaces an earlier checkpoint of this trainer, nothing else."""
+    check_replaceable(path)
+    return save_checkpoint(path, payload)
+
+
+def run_checkpoint_files(final: Path) -> list[Path]:
+    """Files in ``final``'s folder named as this run's checkpoints: ``final`` itself, its numbered saves
+    and stop saves (``..._%05d.pt``, ``..._%05d_stopped[N].pt``); names only, nothing is read."""
+    sep = "-" if final.stem == "pretrain" else "_"
+    pattern = re.compile(re.escape(final.stem + sep) + r"\d{5,}(_stopped\d*)?" + re.escape(final.suffix) + "$")
+    if not final.parent.is_dir():
+        return []
+    return [p for p in final.parent.iterdir() if p.name == final.name or pattern.match(p.name)]
+
+
+def latest_checkpoint(final: Path, stage: str, backbone: str) -> tuple[Path, int] | None:
+    """(path, iteration) of the most advanced checkpoint of this run that this trainer wrote for
+    ``stage``/``backbone`` (ties: the newest file), or None."""
+    best = None
+    for path in run_checkpoint_files(final):
+        obj = _peek(path) if is_training_checkpoint(path) else None
+        if not isinstance(obj, Mapping) or (obj.get("stage"), obj.get("backbone")) != (stage, backbone):
+            continue
+        key = (int(obj.get("iter", -1)), path.stat().st_mtime_ns)
+        if best is None or key > best[0]:
+            best = (key, path)
+    return (best[1], best[0][0]) if best else None
+
+
+STOP_NAME_ATTEMPTS = 100
+
+
+def stop_checkpoint_names(path: Path):
+    """``path``, then ``<stem>_stopped.pt``, ``<stem>_stopped2.pt``... (names no periodic save uses)."""
+    yield path
+    for k in range(1, STOP_NAME_ATTEMPTS):
+        yield path.with_name(f"{path.stem}_stopped{k if k > 1 else ''}{path.suffix}")
+
+
+def save_stop_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
+    """The checkpoint written when a run is stopped (Ctrl-C, SIGTERM); returns where the state is.
+
+    It replaces nothing: a checkpoint of this trainer already holding the same state (a periodic save of
+    this iteration, an earlier run of the same command) is kept as it is and named; any other file keeps
+    its name and the state goes to the first free ``<stem>_stopped[N].pt``. The rename itself refuses a
+    taken name, so a file appearing meanwhile is not replaced either.
+    """
+    data = {"format": FORMAT, **payload}
+    for candidate in stop_checkpoint_names(path):
+        if candidate.exists() or candidate.is_symlink():
+            if is_training_checkpoint(candidate) and holds_state(candidate, data):
+                return candidate
+            continue
+        try:
+            with atomic_path(candidate, replace=False) as tmp:
+                torch.save(data, tmp)
+        except TargetExistsError:
+            continue
+        return candidate
+    raise OutputError(f"no free name for the stop checkpoint beside {path}",
+                      "clear old *_stopped*.pt files from the folder")
+
+
+def holds_state(path: Path, data: Mapping[str, Any]) -> bool:
+    """True when the checkpoint at ``path`` holds exactly ``data``'s training state (every tensor equal)."""
+    saved = _peek(path)
+    if not isinstance(saved, Mapping):
+        return False
+    stage = data.get("stage")
+    keys = ("stage", "backbone", *_STAGE_KEYS.get(stage, ("iter",)))
+    return all(k in saved and same_value(saved[k], data[k]) for k in keys if k in data)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Deep equality of checkpoint contents (tensors: same dtype, shape and values)."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
+                and a.shape == b.shape and torch.equal(a.cpu(), b.cpu()))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _peek(path: Path) -> Any:
+    """``weights_only`` load with memory-mapped tensors; None for anything unreadable."""
+    try:
+        check_zip_sizes(path)  # a planted zip bomb is refused unopened, as every model load
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a torch zip file, damaged, refused by the weights-only unpickler: not ours
+        return None
+
+
 def copy_file_atomic(source: Path, target: Path) -> None:
     """Copy bytes (not a link: the models folder must not depend on where the teacher files live)."""
     with atomic_path(target) as tmp:
@@ -214,16 +330,40 @@ def load_training_checkpoint(path: str | Path, stage: str, backbone: str) -> dic
     """A file this trainer wrote for ``stage``/``backbone`` (``weights_only``), or one clear error."""
     path = Path(path)
     obj = load_torch_file(path)
+    check_training_checkpoint(obj, path, stage, backbone)
+    return dict(obj)
+
+
+def check_resume_file(path: str | Path, stage: str, backbone: str, iterations: int) -> None:
+    """The ``--resume`` checks, made before the teachers load (minutes for official ones): tensors are
+    memory-mapped, not read. Also refuses a file that already reached ``--iter``."""
+    from engine.errors import ConfigError
+
+    path = Path(path)
+    obj = _peek(path)
+    if obj is None:
+        obj = load_torch_file(path)  # the precise reason (corrupt, unsafe, not a checkpoint)
+    check_training_checkpoint(obj, path, stage, backbone)
+    if int(obj["iter"]) >= iterations:
+        raise ConfigError(
+            f"{path} already holds {int(obj['iter'])} iterations (--iter is {iterations})",
+            "raise --iter to continue training",
+        )
+
+
+def check_training_checkpoint(obj: Any, path: Path, stage: str, backbone: str) -> None:
+    """ModelFileError unless ``obj`` is this trainer's checkpoint of ``stage``/``backbone``, complete."""
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         raise ModelFileError(
             f"{path} was not written by `engine train` (it looks like {describe_checkpoint(obj)})",
             "resume from a pretrain.pt / vtoonify*.pt written by `engine train`, or start without --resume",
         )
     if obj.get("stage") != stage:
-        raise ModelFileError(
-            f"{path} is a {obj.get('stage')!r} checkpoint, not a {stage!r} one",
-            f"resume `train {stage}` from a file that stage wrote",
-        )
+        fix = f"resume `train {stage}` from a file that stage wrote"
+        if stage == "full" and obj.get("stage") == "pretrain":
+            fix = ("to start the full stage from pre-training, drop --resume: it reads OUT/NAME/pretrain.pt "
+                   "itself (or give that file as --encoder-path)")
+        raise ModelFileError(f"{path} is a {obj.get('stage')!r} checkpoint, not a {stage!r} one", fix)
     if obj.get("backbone") != backbone:
         raise ModelFileError(
             f"{path} was trained with --backbone {obj.get('backbone')}, not {backbone}",
@@ -232,7 +372,6 @@ def load_training_checkpoint(path: str | Path, stage: str, backbone: str) -> dic
     missing = [k for k in _STAGE_KEYS[stage] if k not in obj]
     if missing:
         raise ModelFileError(f"{path} lacks {', '.join(missing)}", "resume from an intact checkpoint")
-    return dict(obj)
 
 
 def load_pretrained_encoder(path: str | Path) -> Mapping[str, torch.Tensor]:

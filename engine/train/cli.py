@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -29,8 +30,17 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train",
         help="distil a VToonify-D/T style from its StyleGAN teacher (pretrain, then full)",
-        description="Train VToonify as the paper (Sec. 4): `pretrain` the encoder, then the `full` stage. "
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train VToonify as the paper (Sec. 4): `pretrain` the encoder, then the `full` stage.\n"
         "Writes OUT/NAME/ in the official checkpoint layout, so OUT is a models folder for `render --models`.",
+        epilog="typical run (VToonify-D):\n"
+        "  train pretrain --backbone dualstylegan --stylegan-path generator.pt \\\n"
+        "      --exstyle-path exstyle_code.npy --faceparsing-path faceparsing.pth --out models --name mystyle\n"
+        "  train full     ...the same flags... --style-encoder-path encoder.pt \\\n"
+        f"      --perceptual-weights vgg16-397923af.pth{os.pathsep}vgg.pth\n"
+        "  render clip.mp4 -o out --models models --style mystyle\n"
+        "Ctrl-C / SIGTERM stop after the current iteration with a checkpoint; the message names the\n"
+        "--resume that continues it. Files you need and the recipe: docs/TRAINING.md.",
     )
     t.add_argument("stage", choices=("pretrain", "full"), help="pretrain: encoder (Eq. 1/8); full: Eq. 5")
     t.add_argument("--backbone", required=True, choices=("dualstylegan", "toonify"),
@@ -42,10 +52,12 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     _flag(files, "style-encoder-path", help="pSp encoder.pt (full stage)")
     _flag(files, "direction-path", help="directions.npy (editing directions; optional)")
     _flag(files, "finetunegan-path", help="T: the fine-tuned StyleGAN2 (e.g. finetune-000600.pt)")
-    _flag(files, "weight", type=float, nargs=18, default=list(DEFAULT_BLEND),
-          help="T: 18 per-layer blend weights (default 1 x9, 0 x9)")
+    _flag(files, "weight", type=float, nargs=18, default=list(DEFAULT_BLEND), metavar="W",
+          help="T: 18 per-layer blend weights of the fine-tuned model (default 1 x9, 0 x9)")
     _flag(files, "encoder-path", help="full: pretrained encoder (default OUT/NAME/pretrain.pt)")
-    _flag(files, "perceptual-weights", help="local LPIPS-VGG weights (.pth); without it the perceptual term is off")
+    _flag(files, "perceptual-weights", metavar=f"VGG16{os.pathsep}LPIPS",
+          help=f"full: local LPIPS-VGG weights, vgg16-397923af.pth and LPIPS v0.1 vgg.pth joined with '{os.pathsep}' "
+               "(never downloaded; required unless --perc-loss 0)")
 
     run = t.add_argument_group("run")
     _flag(run, "out", default="checkpoint", help="models folder to write (default ./checkpoint)")
@@ -56,21 +68,26 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     _flag(run, "seed", type=int, default=0, help="random seed (same seed, same run)")
     _flag(run, "device", default="auto", help="auto, cpu, cuda or cuda:N (torchrun: one GPU per process)")
     _flag(run, "precision", default="fp32", choices=("fp32", "bf16", "auto"),
-          help="forward passes in bf16 autocast (float32 weights and optimiser); auto: bf16 where fast")
-    _flag(run, "resume", help="continue from a checkpoint this trainer wrote (same options)")
+          help="bf16: forward passes in bf16 autocast (float32 weights and optimiser); auto: bf16 where "
+               "the device has fast bf16 (default fp32)")
+    _flag(run, "resume", metavar="CHECKPOINT|auto",
+          help="continue from a checkpoint this trainer wrote (pretrain*.pt / vtoonify*.pt), with the "
+               "original command's options; auto: this run's most advanced checkpoint in OUT/NAME "
+               "(none: start at 0; already complete: nothing to do), for farm retries")
     _flag(run, "save-every", type=int, default=0, help="also save numbered checkpoints every N iterations")
     _flag(run, "log-every", type=int, default=200, help="log losses every N iterations (default 200)")
     _flag(run, "json-log", action="store_true", help="one JSON object per logged iteration on stdout")
     _flag(run, "no-progress", action="store_true", help="no progress bar")
-    _flag(run, "overwrite", action="store_true", help="replace this run's existing final checkpoint")
+    _flag(run, "overwrite", action="store_true",
+          help="replace this run's existing checkpoints (only files `engine train` wrote)")
     _flag(run, "local-rank", type=int, default=0, help=argparse.SUPPRESS)  # official flag; torchrun sets env
 
-    loss = t.add_argument_group("loss weights (Eq. 5, 9)")
-    _flag(loss, "adv-loss", type=float, default=0.01)
-    _flag(loss, "grec-loss", type=float, default=0.1)
-    _flag(loss, "perc-loss", type=float, default=0.01)
-    _flag(loss, "tmp-loss", type=float, default=1.0)
-    _flag(loss, "msk-loss", type=float, default=0.0005)
+    loss = t.add_argument_group("loss weights (Eq. 5, 9; 0 switches a term off)")
+    _flag(loss, "adv-loss", type=float, default=0.01, help="adversarial (default 0.01)")
+    _flag(loss, "grec-loss", type=float, default=0.1, help="reconstruction MSE (default 0.1)")
+    _flag(loss, "perc-loss", type=float, default=0.01, help="LPIPS perceptual, full stage (default 0.01)")
+    _flag(loss, "tmp-loss", type=float, default=1.0, help="flicker suppression, Eq. 4 (default 1)")
+    _flag(loss, "msk-loss", type=float, default=0.0005, help="mask sparsity, Eq. 9, D only (default 0.0005)")
     _flag(loss, "r1", type=float, default=0.0, help="R1 penalty on D (official: 0)")
     _flag(loss, "d-reg-every", type=int, default=16, help="lazy R1 interval")
     _flag(loss, "fusion-init-scale", type=float, default=0.0,
@@ -78,9 +95,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
 
     variant = t.add_argument_group("VToonify-D variants")
     _flag(variant, "fix-style", action="store_true", help="one exemplar (--style-id)")
-    _flag(variant, "style-id", type=int, default=26)
+    _flag(variant, "style-id", type=int, default=26, help="exemplar index with --fix-style (default 26)")
     _flag(variant, "fix-degree", action="store_true", help="one style degree (--style-degree)")
-    _flag(variant, "style-degree", type=float, default=0.5)
+    _flag(variant, "style-degree", type=float, default=0.5, help="degree in [0, 1] with --fix-degree (default 0.5)")
     _flag(variant, "fix-color", action="store_true", help="keep the face's colours (no colour transfer)")
     return t
 

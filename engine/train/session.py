@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,19 @@ from torch import nn
 from engine.errors import ConfigError, DeviceError, JobCancelled, OutputError
 from engine.models.precision import resolve_precision
 from engine.progress import StepBar
+from engine.train.budget import check_batch_fits
 from engine.train.checkpoint import (
     OutputLayout,
+    check_replaceable,
+    check_resume_file,
     install_companions,
+    is_training_checkpoint,
+    latest_checkpoint,
     numbered,
     output_layout,
-    save_checkpoint,
+    run_checkpoint_files,
+    save_stop_checkpoint,
+    save_training_checkpoint,
 )
 from engine.train.files import check_training_files
 from engine.train.options import TrainOptions
@@ -125,6 +132,19 @@ def mean_over_processes(
     return dict(zip(names, numbers.tolist()))
 
 
+def broadcast_text(text: str, device: torch.device, limit: int = 8192) -> str:
+    """Rank 0's ``text`` on every process, as bytes in a tensor (no pickle between processes)."""
+    import torch.distributed as dist
+
+    data = text.encode()[:limit]
+    buffer = torch.zeros(limit + 1, dtype=torch.int32, device=device)
+    buffer[0] = len(data)
+    buffer[1:len(data) + 1] = torch.tensor(list(data), dtype=torch.int32)
+    dist.broadcast(buffer, src=0)
+    size = int(buffer[0])
+    return bytes(buffer[1:size + 1].cpu().tolist()).decode(errors="replace")
+
+
 # --- logging ----------------------------------------------------------------------------------
 
 
@@ -134,6 +154,7 @@ class TrainLog:
     def __init__(self, options: TrainOptions, start: int, enabled: bool = True) -> None:
         self.enabled = enabled
         self.json = options.json_log
+        self.total = options.iter
         self.bar = StepBar(options.iter, start=start) if enabled and options.progress else None
         self.warned: set[str] = set()
 
@@ -155,8 +176,16 @@ class TrainLog:
             self.bar.update(done, "  ".join(f"{k} {v:.4g}" for k, v in losses.items()))
 
     def record(self, record: Mapping[str, Any]) -> None:
-        if self.enabled and self.json:
+        """A logged iteration: JSON on stdout with ``--json-log``; else, without a bar (``--no-progress``,
+        farm logs), one text line on stderr, so a log always shows the run moving."""
+        if not self.enabled:
+            return
+        if self.json:
             self._emit(record)
+        elif self.bar is None:
+            values = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("stage", "iter"))
+            print(f"{record.get('stage', '')} iteration {record.get('iter')}/{self.total}  {values}",
+                  file=sys.stderr, flush=True)
 
     def note(self, message: str) -> None:
         if self.enabled:
@@ -223,10 +252,23 @@ class Session:
         if o.stage == "full" and missing:
             self.log.warn(f"{', '.join(missing)} missing: copy it there before rendering with --models {o.out}")
 
+    def checkpoint_data(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """What every checkpoint holds besides the stage's state: ``precision`` is the one that ran
+        ('fp32'/'bf16'); ``options['precision']`` keeps what was asked for ('auto' included)."""
+        return {"stage": self.options.stage, "backbone": self.options.backbone, "precision": self.precision,
+                "options": self.options.to_dict(), **payload}
+
     def save(self, path: Path, payload: Mapping[str, Any]) -> None:
         if self.processes.main:
-            save_checkpoint(path, {"stage": self.options.stage, "backbone": self.options.backbone,
-                                   "options": self.options.to_dict(), **payload})
+            save_training_checkpoint(path, self.checkpoint_data(payload))
+
+    def save_on_stop(self, path: Path, payload: Mapping[str, Any]) -> Path:
+        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path,
+        the one rank 0 chose on every process (each names it in its message)."""
+        kept = save_stop_checkpoint(path, self.checkpoint_data(payload)) if self.processes.main else path
+        if self.processes.distributed:
+            kept = Path(broadcast_text(str(kept), self.device))
+        return kept
 
     def save_path(self, done: int, final: Path) -> Path | None:
         """Where to save after ``done`` iterations: the final name at the end, numbered every --save-every."""
@@ -243,6 +285,7 @@ class Session:
         """Resume bookkeeping both stages share: name changed recipe options, start after the saved
         iteration, and refuse a checkpoint that already reached --iter."""
         warn_changed_options(self, ckpt.get("options") or {}, path)
+        self.precision = resumed_precision(self, ckpt, path)
         self.start_iter = int(ckpt["iter"])
         if self.start_iter >= self.options.iter:
             raise ConfigError(
@@ -270,6 +313,11 @@ class Session:
         """
         if self.stop_requested():  # stopped while loading: nothing trained, nothing to save
             raise JobCancelled("training stopped before its first iteration", "run the command again")
+        o = self.options
+        asked = f" (--precision {o.precision})" if o.precision != self.precision else ""
+        procs = f" x {self.processes.world_size} processes" if self.processes.distributed else ""
+        self.log.note(f"{stage}: iterations {self.start_iter + 1}-{o.iter}, batch {o.batch}{procs}, "
+                      f"{self.device}, {self.precision}{asked} -> {final}")
         for i in range(self.start_iter, self.options.iter):
             done = i + 1
             values = mean_over_processes(step(self, i), self.processes, self.device)
@@ -280,18 +328,17 @@ class Session:
             if path is not None:
                 self.save(path, payload(self, done))
             if done < self.options.iter and self.stop_requested():
-                kept = path or numbered(final, done)
-                if path is None:
-                    self.save(kept, payload(self, done))
+                kept = path or self.save_on_stop(numbered(final, done), payload(self, done))
                 raise JobCancelled(
                     f"training stopped after iteration {done} of {self.options.iter}; saved {kept}",
                     f"continue it with the same command plus --resume {kept}",
                 )
 
 
-RECIPE_OPTIONS = ("batch", "lr", "seed", "precision", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss",
+RECIPE_OPTIONS = ("batch", "lr", "seed", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss",
                   "r1", "fix_style", "style_id", "fix_degree", "style_degree", "fix_color", "weight")
-"""Options a resumed run should keep; a change is allowed but named once (it changes the recipe)."""
+"""Options a resumed run should keep; a change is allowed but named once (it changes the recipe).
+The precision is compared as it ran, not as asked for (see :func:`resumed_precision`)."""
 
 
 def warn_changed_options(session: Session, saved: Mapping[str, Any], path) -> None:
@@ -301,6 +348,40 @@ def warn_changed_options(session: Session, saved: Mapping[str, Any], path) -> No
         session.log.warn(f"resuming {path} with other {', '.join(changed)} than it was trained with")
 
 
+def resumed_precision(session: Session, ckpt: Mapping[str, Any], path) -> str:
+    """The precision a resumed run computes in.
+
+    Rule: ``--precision auto`` continues in the precision the checkpoint ran in, so the resumed run
+    repeats the uninterrupted one even on a machine where ``auto`` would pick otherwise (bf16 runs
+    everywhere, only slower without native support: said once). An explicit ``--precision`` is obeyed;
+    when it differs from the checkpoint's, a warning says the rest of the run will not match.
+    Checkpoints from before the precision was recorded: their options tell, unless they say 'auto'.
+    """
+    asked = session.options.precision
+    saved = ckpt.get("precision")
+    if saved not in ("fp32", "bf16"):
+        saved = (ckpt.get("options") or {}).get("precision")
+    here = session.precision
+    if saved not in ("fp32", "bf16"):
+        session.log.warn(f"{path} does not record the precision it was trained in; continuing in {here}")
+        return here
+    if asked != "auto":
+        if asked != saved:
+            session.log.warn(f"resuming {path}, trained in {saved}, in {asked} (--precision {asked}): the rest "
+                             "of the run will not repeat an uninterrupted one")
+        return asked
+    if saved == here:
+        return saved
+    if saved == "bf16" and session.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        session.log.warn(f"{path} was trained in bf16, which this GPU cannot run; continuing in {here}: the rest "
+                         "of the run will not repeat an uninterrupted one")
+        return here
+    why = "computes bf16 slowly" if saved == "bf16" else "has fast bf16"
+    session.log.warn(f"resuming {path} in {saved}, the precision it was trained in (--precision auto would pick "
+                     f"{here} here: this {session.device.type} {why}); pass --precision {here} to switch")
+    return saved
+
+
 def planned_outputs(options: TrainOptions, final: Path) -> list[Path]:
     every = options.save_every
     extra = [numbered(final, k) for k in range(every, options.iter, every)] if every else []
@@ -308,9 +389,12 @@ def planned_outputs(options: TrainOptions, final: Path) -> list[Path]:
 
 
 def check_outputs_free(options: TrainOptions, layout: OutputLayout, final: Path) -> None:
-    """Refuse to replace earlier results unless resuming or ``--overwrite``."""
+    """Refuse to replace earlier results unless resuming or ``--overwrite``, and even then any file at
+    an output name that this trainer did not write (an official model, a link, someone's file)."""
     layout.check_writable()
     if options.resume or options.overwrite:
+        for path in planned_outputs(options, final):
+            check_replaceable(path)
         return
     taken = [p for p in planned_outputs(options, final) if p.exists() or p.is_symlink()]
     if taken:
@@ -320,6 +404,39 @@ def check_outputs_free(options: TrainOptions, layout: OutputLayout, final: Path)
         )
 
 
+def warn_earlier_run(log: TrainLog, final: Path) -> None:
+    """A fresh start beside an earlier run's checkpoints (a stopped run, typically) is allowed, but said
+    once with the ``--resume`` that would continue it instead."""
+    numbered_files = [p for p in run_checkpoint_files(final) if p != final]
+    found = sorted(((p.stat().st_mtime_ns, p) for p in numbered_files if p.is_file()), reverse=True)
+    latest = next((path for _, path in found if is_training_checkpoint(path)), None)
+    if latest is not None:
+        log.warn(f"{final.parent} holds an earlier run's checkpoints (newest {latest.name}); this run starts "
+                 f"again from iteration 0 (to continue that run instead, add --resume {latest}, or "
+                 "--resume auto)")
+
+
+def resolve_auto_resume(options: TrainOptions) -> TrainOptions | Path:
+    """``--resume auto`` (a farm's retry runs the same command): the most advanced checkpoint of this
+    run in OUT/NAME, or a fresh start when there is none; the final file's path when the run is already
+    complete (nothing to do). Reads only checkpoint headers (memory-mapped)."""
+    layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
+    final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
+    found = latest_checkpoint(final, options.stage, options.backbone)
+    say = print if int(os.environ.get("RANK", "0")) == 0 else (lambda *a, **k: None)
+    if found is None:
+        say(f"--resume auto: no checkpoint of this run in {layout.family_dir}; starting at iteration 0",
+            file=sys.stderr, flush=True)
+        return replace(options, resume=None)
+    path, done = found
+    if done >= options.iter:
+        say(f"--resume auto: {path} already holds {done} iterations (--iter {options.iter}); nothing to do",
+            file=sys.stderr, flush=True)
+        return path
+    say(f"--resume auto: continuing from {path} (iteration {done})", file=sys.stderr, flush=True)
+    return replace(options, resume=str(path))
+
+
 def open_session(options: TrainOptions, cancel: threading.Event | None = None) -> Session:
     """Checks, loads and builds everything a stage needs; writes nothing (see :meth:`Session.begin`)."""
     check_training_files(options)
@@ -327,6 +444,12 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
     final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
     check_outputs_free(options, layout, final)
+    if options.resume:
+        check_resume_file(options.resume, options.stage, options.backbone, options.iter)
+    log = TrainLog(options, 0, enabled=processes.main)
+    if not options.resume:
+        warn_earlier_run(log, final)
+    log.note(f"loading the teacher files on {device} ...")
     teachers = load_teachers(
         options.backbone,
         stylegan_path=options.stylegan_path,
@@ -343,6 +466,8 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
         fix_degree=options.fix_degree, style_degree=options.style_degree, fix_color=options.fix_color,
         device=device,
     )
+    precision = resolve_precision(options.precision, device)
+    check_batch_fits(options.batch, teachers.channels, precision, device)
     torch.manual_seed(options.seed)  # the same seed builds the same untrained student
     student = build_student(teachers)
     student.requires_grad_(False)
@@ -350,11 +475,10 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     for p in params:
         p.requires_grad_(True)
     g_optim = torch.optim.Adam(params, lr=options.lr, betas=ADAM_BETAS)
-    log = TrainLog(options, 0, enabled=processes.main)
     for warning in teachers.warnings:
         log.warn(warning)
     return Session(
         options=options, processes=processes, device=device, layout=layout, teachers=teachers, pairs=pairs,
         student=student, model=student, ema=make_ema(student), g_optim=g_optim, log=log, cancel=cancel,
-        precision=resolve_precision(options.precision, device),
+        precision=precision,
     )

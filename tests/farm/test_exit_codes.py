@@ -77,7 +77,7 @@ def test_typed_transient_error_is_reported_as_raised(media_dir, tmp_path, monkey
     assert _render_in_process(media_dir, tmp_path / "out", monkeypatch) == EXIT_RETRY
     error, stderr = _failure(capsys)
     assert error == {"code": "device_oom", "message": "batch of 2 frames did not fit in GPU memory "
-                                                      "(the backend's own fix)"}
+                                                      "(the backend's own fix)", "fix": "the backend's own fix"}
     assert stderr.count("error: ") == 1
 
 

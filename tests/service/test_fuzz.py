@@ -111,7 +111,8 @@ class Connection:
 
 def _assert_error_reply(reply: dict, line: bytes) -> None:
     assert reply["ok"] is False, (line[:200], reply)
-    assert set(reply["error"]) == {"code", "message"} and reply["error"]["message"]
+    assert set(reply["error"]) == {"code", "message", "fix"} and reply["error"]["message"]
+    assert isinstance(reply["error"]["fix"], str)
     try:
         sent = protocol.decode(line)
     except ProtocolError:

@@ -76,7 +76,7 @@ def test_require_field_checks_json_types():
 def test_error_codes_rebuild_typed_errors():
     for cls in (UnreachableError, AuthError, ProtocolError, UnknownJobError):
         rebuilt = error_from_dict(cls("boom", "do this").to_dict())
-        assert type(rebuilt) is cls and rebuilt.message == "boom (do this)"
+        assert type(rebuilt) is cls and rebuilt.user_message == "boom (do this)" and rebuilt.fix == "do this"
 
 
 def test_client_side_modules_are_stdlib_only():

@@ -35,7 +35,8 @@ def _flat(modules) -> torch.Tensor:
 
 def main(result_dir: str, argv: list[str]) -> None:
     writes: list = []
-    session_module.save_checkpoint = _recording(writes, "save", session_module.save_checkpoint)
+    for name in ("save_training_checkpoint", "save_stop_checkpoint"):
+        setattr(session_module, name, _recording(writes, "save", getattr(session_module, name)))
     session_module.install_companions = _recording(writes, "companions", session_module.install_companions)
     options = options_from_args(build_parser().parse_args(argv))
     session = open_session(options)

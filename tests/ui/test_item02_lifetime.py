@@ -62,6 +62,7 @@ def test_closing_panel_a_leaves_panel_b_rendering(make_window, media_dir, tmp_pa
         # panel B closes but keeps its new job rendering: the engine finishes it, then idles out
         set_shot(panel_b, media_dir / "651.mp4", tmp_path / "b2", 1, 2)
         key_b2 = panel_b.add_to_queue()
+        start_queue(panel_b)  # its last run drained: the queue is idle until started again
         qtbot.waitUntil(lambda: model_b.record(model_b.row_of_key(key_b2)).job_id is not None, timeout=30_000)
         job_b2 = model_b.record(model_b.row_of_key(key_b2)).job_id
         panel_b.ask_close = lambda running: CLOSE_KEEP

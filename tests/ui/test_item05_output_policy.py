@@ -87,6 +87,7 @@ def test_policies_against_the_real_engine(make_window, running_engine, media_dir
     # resume into v001 with its own settings keeps both frames
     window.source_panel.scale_spin.setValue(1.0)
     key = window.add_to_queue()
+    start_queue(window)  # the last run drained: the queue is idle until started again
     qtbot.waitUntil(lambda: model.record(model.row_of_key(key)).finished, timeout=JOB_TIMEOUT_MS)
     assert model.record(model.row_of_key(key)).skipped == 2
     # overwrite v001 at half size: replaced after the confirmation
@@ -94,6 +95,7 @@ def test_policies_against_the_real_engine(make_window, running_engine, media_dir
     window.source_panel.scale_spin.setValue(0.5)
     window.source_panel.policy_combo.setCurrentText(op.POLICIES[op.OVERWRITE])
     key = window.add_to_queue()
+    start_queue(window)
     qtbot.waitUntil(lambda: model.record(model.row_of_key(key)).finished, timeout=JOB_TIMEOUT_MS)
     assert model.record(model.row_of_key(key)).status == "done", model.record(model.row_of_key(key)).error
     assert QImage(str(out / "v001" / "908.0001.png")).width() == QImage(str(out / "v002" / "908.0001.png")).width()

@@ -4,7 +4,7 @@ painting, thumbnails, persisted settings, visible errors. No engine process here
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QImage
+from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication, QImage
 
 from ui.queue_model import PROGRESS_COLUMN, FractionRole, JobQueueModel
 from ui.split_view import SplitCompareView
@@ -65,6 +65,60 @@ def test_cancel_pressed_before_submit_reply_is_sent_with_the_id(qtbot):
     with qtbot.waitSignal(model.cancel_needed) as needed:
         model.assign_job_id(key, "j9")
     assert needed.args == ["j9"]
+
+
+def test_an_engine_failure_reaches_the_status_area_once_whichever_way_it_arrives(make_window):
+    """The engine fails a missing source at once: its job_failed event (reader thread) can reach the
+    panel before the submit reply (bridge thread), or the ``jobs`` listing before the event. Each way
+    the artist gets the engine's message in the status area, once."""
+    window = make_window()  # no engine: the bridge's signals are driven in the order seen in CI
+    model, bridge, log = window.queue_model, window.bridge, window.status_log
+    failed = {"event": "job_failed", "state": "failed",
+              "error": {"code": "input_error", "message": "no such file: /m/gone.mp4"}}
+    expected = "Source cannot be read: gone.mp4: no such file: /m/gone.mp4"
+
+    key = model.add_job({"source": "/m/gone.mp4", "output": "/r", "frames": "1-3"})
+    model.mark_sent(model.row_of_key(key), model.record(model.row_of_key(key)).settings)
+    bridge.engine_event.emit(dict(failed, job="j1"))  # before the reply: held by the model
+    assert log.messages() == []
+    bridge.job_submitted.emit(key, "j1")
+    assert model.record(model.row_of_key(key)).status == "failed"
+    assert log.messages() == [expected]
+
+    key = model.add_job({"source": "/m/gone.mp4", "output": "/r2", "frames": "1-3"})
+    model.mark_sent(model.row_of_key(key), model.record(model.row_of_key(key)).settings)
+    bridge.job_submitted.emit(key, "j2")
+    bridge.jobs_listed.emit([{"job": "j2", "state": "failed", "error": failed["error"]}])
+    assert model.record(model.row_of_key(key)).status == "failed"
+    bridge.engine_event.emit(dict(failed, job="j2"))  # the event after the listing adds nothing
+    assert log.messages() == [expected, expected]
+
+    key = model.add_job({"source": "/m/gone.mp4", "output": "/r3"})
+    model.mark_sent(model.row_of_key(key), model.record(model.row_of_key(key)).settings)
+    bridge.submit_failed.emit(key, "bad_config", "frames: '9-1' is backwards")
+    assert log.messages()[0] == "Setting not accepted: gone.mp4: frames: '9-1' is backwards"
+    assert len(log.messages()) == 3
+
+
+def test_select_row_selects_that_row_even_after_a_ctrl_shortcut(make_window, qtbot):
+    """A Ctrl shortcut (here Ctrl+., as tests press it) leaves Ctrl as the application's modifier
+    state; the panel's own row selection must still select exactly the row it names."""
+    window = make_window()
+    window.show()
+    qtbot.waitExposed(window)
+    model, panel = window.queue_model, window.queue_panel
+    for name in ("a", "b", "c"):
+        model.add_job({"source": f"/m/{name}.mp4", "output": "/r"})
+    qtbot.keyClick(window, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.keyboardModifiers() == Qt.KeyboardModifier.ControlModifier  # the state later tests see
+    try:
+        panel.select_row(1)
+        panel.select_row(2)
+        panel.select_row(2)
+        assert panel.selected_rows() == [2]
+        assert panel.table.currentIndex().row() == 2
+    finally:
+        qtbot.keyClick(window, Qt.Key.Key_F35)  # a plain key: no modifier left for the next test
 
 
 def test_progress_delegate_draws_the_fraction(make_window, qtbot):

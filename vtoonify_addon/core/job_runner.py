@@ -10,6 +10,9 @@ import time
 
 from .job_tracker import CANCELLED, FAILED, JobTracker
 
+LOST_FIX = "start the engine again (Start in the VToonify panel, or turn on Auto-start), then press Stylize again"
+"""What to do when the engine went away mid-render: "reconnect" means nothing to an artist in Blender."""
+
 
 def _status_event(client, api, job: str) -> dict | None:
     """Turn a ``status`` reply into the matching final event (covers events missed before subscribe)."""
@@ -63,6 +66,12 @@ class PolledJob:
         except self.api.EngineError:
             self.tracker.state = CANCELLED
 
+    def _error_of(self, err) -> dict:
+        """The protocol's error object (problem, fix) for an error raised while following the job."""
+        if isinstance(err, self.api.UnreachableError):
+            err = self.api.UnreachableError(err.message, LOST_FIX)
+        return err.to_dict()
+
     def tick(self, wait_s: float = 0.0) -> JobTracker:
         """Apply the queued events (waiting up to ``wait_s`` for the first one) and return the tracker."""
         tracker = self.tracker
@@ -73,7 +82,7 @@ class PolledJob:
                 events = [first] if first is not None else []
             events += self.client.poll_events(max_n=100)
         except self.api.EngineError as err:
-            tracker.state, tracker.error = FAILED, {"message": getattr(err, "user_message", str(err))}
+            tracker.state, tracker.error = FAILED, self._error_of(err)
             return tracker
         fed = [tracker.feed(e) for e in events]  # every event, in order (any() would stop at the first)
         if any(fed):
@@ -81,7 +90,8 @@ class PolledJob:
         now = time.monotonic()
         if not tracker.finished and getattr(self.client, "closed", False):
             tracker.state = FAILED
-            tracker.error = {"message": "lost the connection to the engine (it stopped or crashed)"}
+            tracker.error = self.api.UnreachableError("lost the connection to the engine (it stopped or crashed)",
+                                                      LOST_FIX).to_dict()
         if not tracker.finished and not self.subscribed and now - self._quiet_since > self.probe_after_s:
             self._quiet_since = now
             final = _status_event(self.client, self.api, tracker.job)

@@ -1,0 +1,87 @@
+"""A failing Stylize in real Blender: the error report and the panel's status say the problem, then
+what to do about it on a line of its own."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
+HERE = Path(__file__).resolve().parent
+
+
+def _checking_layout():
+    """CheckingLayout of test_ui_draw.py (tests/blender is no package)."""
+    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers_fix", HERE / "test_ui_draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CheckingLayout
+
+
+def test_a_failed_stylize_reports_the_fix_on_its_own_line(prefs, trimmed_scene, tmp_path):
+    prefs.connection_file = str(tmp_path / "none.json")
+    prefs.auto_start = True
+    prefs.engine_python = str(tmp_path / "missing-python")
+    prefs.output_dir = str(tmp_path / "out")
+    wm = bpy.context.window_manager
+    try:
+        with pytest.raises(RuntimeError) as failed:  # the ERROR report, as bpy.ops raises it
+            bpy.ops.sequencer.vtoonify_stylize()
+        problem, fix = wm.vtoonify_status.split("\n")
+        assert problem.endswith("not found") and "(" not in problem.rsplit("'", 1)[-1]
+        assert fix == "Fix: set the engine's Python (its .venv/bin/python) in the VToonify add-on preferences"
+        assert f"{problem}\n{fix}" in str(failed.value)
+        log: list = []
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=_checking_layout()(log)), bpy.context)
+        labels = [text for kind, text in log if kind == "label"]
+        fix_at = next(i for i, text in enumerate(labels) if text.startswith("Fix: set the engine's Python"))
+        assert labels[fix_at - 1].endswith("not found") or "not found" in " ".join(labels[:fix_at])
+    finally:
+        wm.vtoonify_status = ""
+
+
+def _stand_in_operator(addon, reports: list):
+    """``self`` for the modal operator's methods (bpy operators cannot be built from Python)."""
+    import functools
+
+    op = addon.operators.VTOON_OT_stylize
+    fake = SimpleNamespace(_timer=None, report=lambda kind, message: reports.append((set(kind), message)))
+    for name in ("_begin", "_prepare", "_connector", "_fail", "_setup_session", "_show_progress", "_finish",
+                 "_release", "cancel", "modal", "_tell_outcome"):
+        setattr(fake, name, functools.partial(getattr(op, name), fake))
+    return fake
+
+
+def test_a_new_render_starts_without_the_last_ones_frame_count(addon, prefs, trimmed_scene, tmp_path):
+    """The modal render while it connects shows "Starting...", not the last render's "0% (21/21)";
+    when connecting fails, the report and the status give the fix on a line of their own."""
+    import time
+
+    prefs.connection_file = str(tmp_path / "none.json")  # no engine, no Auto-start: connecting fails
+    prefs.auto_start = False
+    prefs.output_dir = str(tmp_path / "out")
+    wm = bpy.context.window_manager
+    wm.vtoonify_done, wm.vtoonify_total = 21, 21  # what the last render left
+    reports: list = []
+    op = _stand_in_operator(addon, reports)
+    try:
+        assert op._setup_session(bpy.context) is None, reports
+        log: list = []
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=_checking_layout()(log)), bpy.context)
+        assert [text for kind, text in log if kind == "progress"] == ["Starting..."]
+        outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 30
+        while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
+            outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))
+            time.sleep(0.02)
+        assert outcome == {"CANCELLED"} and not wm.vtoonify_running
+        (kind, message), = reports
+        assert kind == {"ERROR"} and message == wm.vtoonify_status
+        problem, fix = message.split("\n")
+        assert "engine is not running" in problem and fix.startswith("Fix: start it with")
+    finally:
+        wm.vtoonify_status, wm.vtoonify_running = "", False
