@@ -8,8 +8,9 @@ Measured in Blender 4.2.23 and 5.0.1 (``tests/blender/test_vfr_frames.py``): a c
 30 then 20 fps is a 60 fps strip of 74 frames, frame 3 repeating picture 2.
 
 The engine numbers VFR videos the same way, so output frame N is the picture the host shows at its
-frame N and a result strip sits over its plate frame for frame. Frames that repeat a picture render
-the same picture again; ``FrameGrid.advice`` says how to conform the clip so every frame is a new one.
+frame N and a result strip sits over its plate frame for frame. Frames that repeat a picture are
+stylized once and written under each number (``render.held_pictures``); ``FrameGrid.advice`` says how
+to conform the clip so every frame is a new picture.
 """
 
 from __future__ import annotations

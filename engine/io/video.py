@@ -371,6 +371,11 @@ class VideoSource(FrameSource):
                              "re-export or re-copy the file, or render frames that decode")
         raise self._out_of_range(frame_number)
 
+    def picture_index(self, frame_number: int) -> int:
+        """Which picture of the file ``frame_number`` shows (0-based, presentation order): equal for the
+        frames a variable-frame-rate clip holds one picture over."""
+        return self._index_of(frame_number)
+
     def _number_at(self, position: int) -> int:
         return self.start_number + self._indices[position]
 

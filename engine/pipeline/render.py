@@ -265,6 +265,7 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     from engine.face import scale_and_crop
 
     crop = writer.crop
+    firsts, repeats = held_pictures(source, todo)
     plan = BatchPlan(config, backend.name, cache.device, (crop.bottom - crop.top) * (crop.right - crop.left))
     face_crops = writer.crops  # one per face, in id order (a one-face job: just ``crop``)
     several = bool(writer.face_names)
@@ -276,11 +277,11 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     start = time.monotonic()
 
     def decode() -> None:
-        reader = iter(source.read_many(todo))
+        reader = iter(source.read_many(firsts))
         position = 0
-        while position < len(todo):
+        while position < len(firsts):
             stages.check()
-            chunk = [next(reader) for _ in range(min(plan.size, len(todo) - position))]
+            chunk = [next(reader) for _ in range(min(plan.size, len(firsts) - position))]
             position += len(chunk)
             numbers = [n for n, _ in chunk]
             per_face = []
@@ -294,14 +295,15 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     def write() -> None:
         while (item := stages.get(stylized)) is not DONE:
             numbers, plates, face_results = item
-            for i, (number, plate) in enumerate(zip(numbers, plates)):
-                stages.check()
-                if several:
-                    path = writer.write_faces(number, [results[i] for results in face_results], plate)
-                else:
-                    path = writer.write(number, face_results[0][i], plate)
-                progress["done"] += 1
-                _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
+            for i, (first, plate) in enumerate(zip(numbers, plates)):
+                for number in (first, *repeats.get(first, ())):  # frames holding one picture: one stylization
+                    stages.check()
+                    if several:
+                        path = writer.write_faces(number, [results[i] for results in face_results], plate)
+                    else:
+                        path = writer.write(number, face_results[0][i], plate)
+                    progress["done"] += 1
+                    _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
             done = progress["done"]
             elapsed = time.monotonic() - start
             fps = done / elapsed if elapsed > 0 else 0.0
@@ -342,6 +344,28 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
         heap.__exit__(None, None, None)
     stages.raise_error()
     return progress["done"]
+
+
+def held_pictures(source, todo: list[int]) -> tuple[list[int], dict[int, list[int]]]:
+    """(frames to stylize, {frame: the frames right after it in ``todo`` that show the same picture}).
+
+    A variable-frame-rate video holds a picture over several frame numbers (``engine/io/frame_grid.py``):
+    it is stylized once and written under each of them, so held frames cost no network time and carry
+    identical pixels. Other sources: every frame is its own picture."""
+    picture = getattr(source, "picture_index", None)
+    if picture is None or getattr(source, "frame_grid", None) is None:
+        return list(todo), {}
+    firsts: list[int] = []
+    repeats: dict[int, list[int]] = {}
+    last = None
+    for number in todo:
+        key = picture(number)
+        if firsts and key == last and number == (repeats.get(firsts[-1]) or [firsts[-1]])[-1] + 1:
+            repeats.setdefault(firsts[-1], []).append(number)
+        else:
+            firsts.append(number)
+        last = key
+    return firsts, repeats
 
 
 def _make_smoother(config, backend, source, crop, cache):

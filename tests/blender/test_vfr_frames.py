@@ -149,6 +149,7 @@ def test_stylized_vfr_strip_shows_the_plate_picture_at_every_frame(addon, connec
                                                  "output": str(tmp_path / "out")}, connected)
     frames = range(source.frame_final_start, source.frame_final_end)
     assert (result.frame_final_start, result.frame_final_end) == (frames.start, frames.stop) == (12, 28)
+    assert "variable frame rate: 24 pictures on a 60 fps grid" in result.get("vtoonify_label", "")
     shown = {t: shown_code(vse, t, {source.name}, tmp_path / "s.png") for t in reversed(frames)}
     stylized = {t: shown_code(vse, t, {result.name}, tmp_path / "r.png") for t in frames}
     assert [stylized[t] for t in frames] == [shown[t] for t in frames]

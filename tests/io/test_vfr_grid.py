@@ -14,8 +14,9 @@ import pytest
 
 from engine.io import open_source
 from engine.io.frame_grid import FrameGrid, conform_rate, grid_frame_count, host_grid
+from engine.pipeline.backends import ClassicBackend
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.render import render
+from engine.pipeline.render import held_pictures, render
 
 SMALL = (64, 64, 64, 64)
 
@@ -108,18 +109,34 @@ def test_warning_names_the_grid_and_the_conform_command():
     assert json.loads(json.dumps(grid.to_dict()))["rate"] == "60/1"
 
 
+def test_held_frames_are_stylized_once(tmp_path, media_dir):
+    write_clip(tmp_path / "dropped.mp4", [20, 20, 40, 20, 20, 60, 20, 20])  # pictures 0 1 2 2 3 4 5 5 5 6 7
+    with open_source(tmp_path / "dropped.mp4") as src:
+        assert held_pictures(src, list(range(1, 12))) == ([1, 2, 3, 5, 6, 7, 10, 11], {3: [4], 7: [8, 9]})
+        assert held_pictures(src, [4, 8, 9, 2]) == ([4, 8, 2], {8: [9]})  # the frames asked for, in order
+        assert src.picture_index(9) == src.picture_index(7) == 5
+    with open_source(media_dir / "529_2.mp4") as cfr:
+        assert held_pictures(cfr, [1, 2, 3]) == ([1, 2, 3], {})
+
+
 @pytest.mark.slow
-def test_render_numbers_output_on_the_grid_and_records_it(media_dir, tmp_path, empty_models_dir):
-    """Output frame N is the picture the host shows at N: frames that hold one picture get the same
-    stylized pixels; the sidecar and result record the grid; the job warns with the conform command."""
+def test_render_numbers_output_on_the_grid_and_records_it(media_dir, tmp_path, empty_models_dir, monkeypatch):
+    """Output frame N is the picture the host shows at N: frames that hold one picture are stylized once
+    and get the same pixels; the sidecar and result record the grid; the job warns with the conform command."""
     with av.open(str(media_dir / "529_2.mp4")) as clip:
         faces = [f.to_ndarray(format="rgb24") for f in clip.decode(video=0)][:6]
     write_clip(tmp_path / "phone.mp4", [20, 20, 40, 20, 20, 20], pictures=faces)  # frames 3 and 4: picture 2
+    stylized = []
+    original = ClassicBackend.stylize_batch
+    monkeypatch.setattr(ClassicBackend, "stylize_batch",
+                        lambda self, batch, crops, *a: stylized.extend(crops) or original(self, batch, crops, *a))
     events = []
     config = RenderConfig(source=str(tmp_path / "phone.mp4"), output=str(tmp_path / "out"), frames="2-5",
                           backend="classic", format="png", padding=SMALL)
     result = render(config, on_event=events.append)
-    assert result.frames == [2, 3, 4, 5] and result.frame_grid["frames"] == 7 and result.frame_grid["rate"] == "30/1"
+    assert result.frames == [2, 3, 4, 5] and result.rendered == 4 and len(stylized) == 3
+    assert [e["frame"] for e in events if e["event"] == "frame_done"] == [2, 3, 4, 5]
+    assert result.frame_grid["frames"] == 7 and result.frame_grid["rate"] == "30/1"
     assert any("variable frame rate" in w and "ffmpeg" in w for w in result.warnings)
     assert any(e["event"] == "warning" and "variable frame rate" in e["message"] for e in events)
     sidecar = json.loads((tmp_path / "out" / "phone.vtoonify.json").read_text())
@@ -130,3 +147,13 @@ def test_render_numbers_output_on_the_grid_and_records_it(media_dir, tmp_path, e
     pixels = {n: cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for n, p in out.items()}
     assert np.array_equal(pixels[3], pixels[4])  # one picture held over two frames
     assert not np.array_equal(pixels[2], pixels[3]) and not np.array_equal(pixels[4], pixels[5])
+
+
+def test_the_panel_shows_the_frames_the_engine_renders(tmp_path, media_dir):
+    from ui.source_info import probe_source
+
+    write_clip(tmp_path / "dropped.mp4", [20, 20, 40, 20, 20, 60, 20, 20])
+    info = probe_source(str(tmp_path / "dropped.mp4"), 1001)
+    assert (info.first, info.last, info.count, info.fps) == (1001, 1011, 11, 30.0)
+    assert "variable frame rate: 8 pictures, numbered on the 30 fps grid" in info.describe()
+    assert "variable" not in probe_source(str(media_dir / "529_2.mp4")).describe()
