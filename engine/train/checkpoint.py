@@ -194,6 +194,30 @@ def save_training_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     return save_checkpoint(path, payload)
 
 
+def run_checkpoint_files(final: Path) -> list[Path]:
+    """Files in ``final``'s folder named as this run's checkpoints: ``final`` itself, its numbered saves
+    and stop saves (``..._%05d.pt``, ``..._%05d_stopped[N].pt``); names only, nothing is read."""
+    sep = "-" if final.stem == "pretrain" else "_"
+    pattern = re.compile(re.escape(final.stem + sep) + r"\d{5,}(_stopped\d*)?" + re.escape(final.suffix) + "$")
+    if not final.parent.is_dir():
+        return []
+    return [p for p in final.parent.iterdir() if p.name == final.name or pattern.match(p.name)]
+
+
+def latest_checkpoint(final: Path, stage: str, backbone: str) -> tuple[Path, int] | None:
+    """(path, iteration) of the most advanced checkpoint of this run that this trainer wrote for
+    ``stage``/``backbone`` (ties: the newest file), or None."""
+    best = None
+    for path in run_checkpoint_files(final):
+        obj = _peek(path) if is_training_checkpoint(path) else None
+        if not isinstance(obj, Mapping) or (obj.get("stage"), obj.get("backbone")) != (stage, backbone):
+            continue
+        key = (int(obj.get("iter", -1)), path.stat().st_mtime_ns)
+        if best is None or key > best[0]:
+            best = (key, path)
+    return (best[1], best[0][0]) if best else None
+
+
 STOP_NAME_ATTEMPTS = 100
 
 
