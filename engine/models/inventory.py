@@ -273,7 +273,8 @@ def pick_checkpoint(
     VToonify-D: among the family's models that fit ``style_id`` and ``degree``, prefer one trained for
     exactly that exemplar/degree, then the general ``vtoonify_s_d*.pt``. Colour transfer needs a ``_c``
     model; a family that has only ``_c`` models (illustration) renders with colour transfer on, as the
-    authors' demo does. VToonify-T ignores style_id, degree and colour transfer.
+    authors' demo does. VToonify-T ignores style_id, degree and colour transfer (the renderer
+    warns only when a job asks for them: ``engine.pipeline.selection.toonify_ignored``).
     """
     backbone = normalise_backbone(backbone)
     family = inventory.family(style, backbone)
@@ -305,7 +306,6 @@ def pick_checkpoint(
             style_id=None,
             degree=None,
             color_transfer=False,
-            note="VToonify-T: style id, degree and colour transfer do not apply",
             **common,
         )
 
