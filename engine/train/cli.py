@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             train(options, cancel=cancel)
     except KeyboardInterrupt:
         raise JobCancelled(
-            "training interrupted", "continue from the last saved checkpoint with --resume (see --save-every)"
+            "training interrupted at once, without saving",
+            "continue from the last saved checkpoint: the same command plus --resume auto (see --save-every)"
         ) from None
     return 0
