@@ -24,10 +24,7 @@ def choose_files(config):
     from engine.models.inventory import pick_checkpoint, scan_models
 
     inventory = scan_models(models_dir_for(config))
-    backbone = config.backbone
-    if backbone == "auto":
-        usable = {f.backbone for f in inventory.usable_families() if f.style == config.style}
-        backbone = "dualstylegan" if "dualstylegan" in usable or "toonify" not in usable else "toonify"
+    backbone = config.backbone if config.backbone != "auto" else auto_backbone(inventory, config.style)
     custom = bool(config.exstyle_image)
     choice = pick_checkpoint(inventory, config.style, backbone, None if custom else config.style_id,
                              config.degree, config.color_transfer)
@@ -42,6 +39,17 @@ def choose_files(config):
     if choice.exstyle_codes:
         files["exstyle"] = choice.exstyle_codes
     return config, files, note
+
+
+def auto_backbone(inventory, style: str) -> str:
+    """``--backbone auto``: VToonify-D when it can render, else VToonify-T when it can; when neither can,
+    the one the folder has (so a VToonify-T family still missing its model is named as such, not as an
+    unknown VToonify-D style); VToonify-D when the style is not there at all."""
+    for wanted in (inventory.usable_families(), inventory.families):
+        found = {f.backbone for f in wanted if f.style == style}
+        if found:
+            return "dualstylegan" if "dualstylegan" in found else "toonify"
+    return "dualstylegan"
 
 
 def toonify_ignored(config) -> list[str]:

@@ -32,7 +32,7 @@ import torch
 from engine.errors import ConfigError, ModelFileError, OutputError
 from engine.io.atomic import TargetExistsError, atomic_path
 from engine.models.checkpoints import check_zip_sizes, describe_checkpoint, load_torch_file
-from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, TOONIFY_FILE
+from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, model_file_name
 
 FORMAT = "vtoonify-studio-train/1"
 """Marks files written by this trainer (``--resume`` accepts only these)."""
@@ -62,28 +62,6 @@ def family_folder_name(name: str, backbone: str) -> str:
             "use letters, digits, '_' or '-', e.g. --name vtoonify_d_cartoon",
         )
     return f"vtoonify_{kind}_{name}"
-
-
-def model_file_name(
-    backbone: str,
-    *,
-    fix_style: bool = False,
-    style_id: int = 26,
-    fix_degree: bool = False,
-    style_degree: float = 0.5,
-    fix_color: bool = False,
-) -> str:
-    """Official file name of a trained model: ``vtoonify.pt`` (T) or ``vtoonify_s[NNN]_d[X][_c].pt`` (D).
-
-    As ``train_vtoonify_d.py``: ``_sNNN`` only with ``--fix-style``, ``_dX`` (one decimal) only with
-    ``--fix-degree``, ``_c`` unless ``--fix-color`` (colour transfer is the default there).
-    """
-    if backbone == "toonify":
-        return TOONIFY_FILE
-    suffix = "_s" + (f"{style_id:03d}" if fix_style else "")
-    suffix += "_d" + (f"{style_degree:1.1f}" if fix_degree else "")
-    suffix += "" if fix_color else "_c"
-    return f"vtoonify{suffix}.pt"
 
 
 def numbered(path: Path, iteration: int) -> Path:
