@@ -16,22 +16,29 @@ def _models_dir(args) -> str:
 
 
 def cmd_list(args) -> int:
-    from engine.models.inventory import scan_models
+    from engine.models.inventory import fetch_command, scan_models, unusable_reason
 
     inventory = scan_models(_models_dir(args))
     if args.json:
         print(json.dumps(inventory.to_dict(), indent=1))
         return 0
-    print(f"models folder: {inventory.models_dir}")
+    exists = "" if Path(inventory.models_dir).is_dir() else " (does not exist yet)"
+    print(f"models folder: {inventory.models_dir}{exists}")
     if inventory.shared_missing:
         print(f"  missing shared files: {', '.join(inventory.shared_missing)}")
     for family in inventory.families:
-        state = "ready" if family.usable else "missing " + ", ".join(
-            m for m in family.missing if m not in inventory.shared_missing) or "shared files"
+        own = [m for m in family.missing if m not in inventory.shared_missing]
+        state = "ready" if family.usable else f"missing {', '.join(own)}" if own else "missing the shared files"
         names = ", ".join(c.relpath.split("/")[-1] for c in family.checkpoints)
         print(f"  {family.style:<13} {family.backbone:<13} {state}" + (f"  [{names}]" if names else ""))
+        if own and not family.official:  # fetch cannot help: say what can (finish training, copy files)
+            print(f"  {'':<27} -> {unusable_reason(family, inventory.models_dir)[1]}")
     usable = inventory.usable_families()
     print(f"{len(usable)} style families ready; the classic backend needs no files.")
+    if inventory.shared_missing or any(f.official and not f.usable for f in inventory.families):
+        example = fetch_command("cartoon", "dualstylegan", inventory.models_dir)
+        print(f"Official styles: `{example}` downloads the shared files and cartoon (VToonify-D); add "
+              "--style NAME (repeatable) and --backbone toonify|both for others.")
     return 0
 
 

@@ -28,6 +28,8 @@ class SourceInfo:
     (``SourceTimecode.to_dict()``: start, rate, fps, drop_frame, first_frame); None when it has none."""
     timecode_error: str | None = None
     """Why the source's timecode could not be read (the frames are still readable)."""
+    frame_grid: dict | None = None
+    """Variable-frame-rate video: how its pictures map onto the frame numbers (``FrameGrid.to_dict()``)."""
 
     @property
     def timecode_text(self) -> str:
@@ -57,6 +59,9 @@ class SourceInfo:
             text += f"\n{self.timecode_text}"
         elif self.timecode_error:
             text += f"\ntimecode unreadable: {self.timecode_error}"
+        if self.frame_grid:
+            text += (f"\nvariable frame rate: {self.frame_grid.get('pictures')} pictures, numbered on the "
+                     f"{float(self.frame_grid.get('fps') or 0):g} fps grid as Blender shows them")
         return text
 
 
@@ -73,10 +78,15 @@ def probe_source(source: str, start_number: int = 1) -> SourceInfo:
             timecode, timecode_error = _timecode(opened)
             return SourceInfo(source, str(getattr(opened, "kind", "")), numbers[0], numbers[-1], len(numbers),
                               int(width), int(height), opened.fps, timecode=timecode,
-                              timecode_error=timecode_error)
+                              timecode_error=timecode_error, frame_grid=_frame_grid(opened))
     except Exception as exc:  # any reader failure is shown on the form, never raised into Qt
         message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
         return SourceInfo(source, "", 0, 0, 0, 0, 0, error=message)
+
+
+def _frame_grid(opened) -> dict | None:
+    grid = getattr(opened, "frame_grid", None)
+    return grid.to_dict() if grid is not None else None
 
 
 def _timecode(opened) -> tuple[dict | None, str | None]:

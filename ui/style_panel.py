@@ -46,6 +46,8 @@ class StylePanel(QGroupBox):
         super().__init__("Style", parent)
         self.capabilities = Capabilities()
         self.planned = ("classic", "")
+        self.toonify_only = False
+        """True when the chosen family renders with VToonify-T, which has no exemplar, degree or colours."""
         self.backend_combo = QComboBox(self)
         self.device_combo = QComboBox(self)
         self.family_combo = QComboBox(self)
@@ -102,6 +104,7 @@ class StylePanel(QGroupBox):
         family = self.capabilities.family(self.family_combo.currentText())
         toonify_only = (bool(family) and family.backbones == ("toonify",)) or \
             self.backbone_combo.currentText() == "toonify"
+        self.toonify_only = toonify_only and not classic
         for widget in (self.family_combo, self.backbone_combo):
             widget.setEnabled(not classic)
             widget.setToolTip(CLASSIC_IGNORES if classic else "")
@@ -149,7 +152,7 @@ class StylePanel(QGroupBox):
                               "pick an existing portrait image, or clear the Exemplar field")
         if check and not self.exemplar_edit.isEnabled():
             exemplar = ""
-        return {
+        values = {
             "backend": self.backend_combo.currentText() or "auto",
             "device": self.device_combo.currentText() or "auto",
             "style": self.family_combo.currentText() or "cartoon",
@@ -159,6 +162,9 @@ class StylePanel(QGroupBox):
             "color_transfer": self.color_transfer_check.isChecked(),
             "exstyle_image": exemplar or None,
         }
+        if check and self.toonify_only:  # greyed out: what a VToonify-D family left there is no request
+            values.update({k: catalog.DEFAULTS[k] for k in ("style_id", "degree", "color_transfer")})
+        return values
 
     def set_values(self, values: dict) -> None:
         _select(self.backend_combo, values.get("backend"))

@@ -3,7 +3,7 @@
 Why not ``cv2.VideoCapture``: its ``CAP_PROP_FRAME_COUNT`` (what the official ``style_transfer.py``
 uses) is an estimate from the container header and its seeking is not frame-accurate. Here the frame
 index is built at open time by demuxing the packets (no decoding) and sorting their presentation
-timestamps, so frame *i* is the *i*-th presentation time (variable frame rate works). ``read(n)`` seeks
+timestamps, so frame *i* is the picture at the *i*-th presentation time. ``read(n)`` seeks
 to the keyframe at or before that time and decodes forward to the frame with exactly that pts;
 consecutive reads keep decoding without seeking.
 
@@ -11,10 +11,12 @@ Damaged files: if demuxing fails, the container says it holds more frames (or a 
 were found, or a packet lies past the end of the file, the file is treated as truncated and the index is
 rebuilt by decoding, keeping every frame that decodes. Frames are numbered by their timestamp against
 the stream's frame rate, so a hole mid-file does not shift the frames after it: the missing numbers
-are ``damaged_frames`` ("frames 10-18 cannot be decoded") and the others read normally. Streams whose
-timestamps do not sit on one rate (variable frame rate) are numbered in presentation order. A file that
-cannot even be opened raises InputError. Streams without timestamps (raw ``.h264``) are numbered in
-decode order and re-decoded from the start when reading backwards.
+are ``damaged_frames`` ("frames 10-18 cannot be decoded") and the others read normally. An intact file
+whose timestamps are not one picture per frame of its rate (variable frame rate: phone footage) is
+numbered as Blender and other FFmpeg-based hosts show it: frame k is the picture on screen at time
+k / rate (``frame_grid.py``; ``frame_grid`` says so). A file that cannot even be opened raises
+InputError. Streams without timestamps (raw ``.h264``) are numbered in decode order and re-decoded from
+the start when reading backwards.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -33,6 +36,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.io.base import FrameSource
 from engine.io.files import require_regular_file
+from engine.io.frame_grid import FrameGrid, grid_frame_count, host_grid
 
 # First bytes of container formats we recognise, to tell "damaged video" from "not a video at all".
 _SIGNATURES = (
@@ -71,6 +75,9 @@ class _FrameIndex:
     """Frame index (from 0) of each entry of ``pts``; gaps are frames that cannot be decoded."""
     damaged: tuple[int, ...] = ()
     """Frame indices the container should hold but that cannot be decoded."""
+    grid: tuple[int, ...] = ()
+    """Variable frame rate: position in ``pts`` of the picture each frame index shows (empty otherwise)."""
+    frame_grid: FrameGrid | None = None
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
@@ -102,13 +109,15 @@ def _ends_early(container, stream, pts: list[int]) -> bool:
     return container.duration / av.time_base - last_s > max(3 * frame_s, 0.25)
 
 
-def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool, int]:
-    """Packet pts without decoding -> (frame pts, keyframe pts, intact?, frames the header claims).
+def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool, int, list[int]]:
+    """Packet pts without decoding -> (frame pts, keyframe pts, intact?, frames the header claims,
+    packet durations (0 where a packet has none)).
 
     No pts list (empty) with intact=True means the stream has no timestamps (raw elementary stream).
     """
     file_size = path.stat().st_size
     pts: list[int] = []
+    durations: list[int] = []
     keyframes: list[int] = []
     complete = True
     container = _open_container(path)
@@ -120,10 +129,11 @@ def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool, int]:
                 continue  # flush packet at the end of the stream
             stamp = packet.pts if packet.pts is not None else packet.dts
             if stamp is None:
-                return [], [], True, claimed  # no timestamps: only a decode can number the frames
+                return [], [], True, claimed, []  # no timestamps: only a decode can number the frames
             if packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size > file_size:
                 complete = False
             pts.append(int(stamp))
+            durations.append(max(0, int(packet.duration or 0)))
             if packet.is_keyframe:
                 keyframes.append(int(stamp))
         if claimed > len(pts) or _ends_early(container, stream, pts):
@@ -132,7 +142,7 @@ def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool, int]:
         complete = False
     finally:
         container.close()
-    return sorted(pts), sorted(keyframes), complete, claimed
+    return sorted(pts), sorted(keyframes), complete, claimed, durations
 
 
 def _index_by_decode(path: Path) -> tuple[list[int], list[int], bool, bool]:
@@ -171,15 +181,32 @@ def _index_by_decode(path: Path) -> tuple[list[int], list[int], bool, bool]:
     return sorted(set(pts)), sorted(set(keyframes)), intact, False
 
 
-def _stream_timing(path: Path) -> tuple[float | None, float | None, int | None, float | None]:
-    """(time base, frame rate, start pts, container duration in seconds) of the video stream."""
+@dataclass(frozen=True)
+class _Timing:
+    time_base: Fraction | None
+    rate: Fraction | None
+    """FFmpeg's guessed rate (``av_guess_frame_rate``): the rate hosts lay over the stream."""
+    start: int | None
+    duration: float | None
+    """Container duration in seconds."""
+    stream_end: int | None
+    """End of the stream in ticks (start + stream duration), None when the header has no duration."""
+    average_rate: float | None
+
+
+def _stream_timing(path: Path) -> _Timing:
+    """Timing facts of the video stream, from its header."""
     container = _open_container(path)
     try:
         stream = container.streams.video[0]
         rate = stream.guessed_rate or stream.average_rate
         duration = container.duration / av.time_base if container.duration else None
-        return (float(stream.time_base) if stream.time_base else None, float(rate) if rate else None,
-                stream.start_time, duration)
+        end = None
+        if stream.duration and stream.duration > 0:
+            end = (stream.start_time or 0) + int(stream.duration)
+        return _Timing(Fraction(stream.time_base) if stream.time_base else None,
+                       Fraction(rate) if rate else None, stream.start_time, duration, end,
+                       float(stream.average_rate) if stream.average_rate else None)
     finally:
         container.close()
 
@@ -206,13 +233,30 @@ claiming 2^31 frames or a timestamp 50 years in would otherwise be enumerated fr
 and gigabytes from a 1 KB file); such files are numbered in presentation order instead."""
 
 
-def _with_numbers(index: _FrameIndex, path: Path) -> _FrameIndex:
+def _timing_gaps_only(indices: list[int] | None, pts: list[int], durations: list[int]) -> bool:
+    """True when the holes in on-rate ``indices`` are timing (a phone's dropped frames: the packets'
+    durations still fill the clip, the picture before a hole stays up), False when they are lost data:
+    packets are missing, so their durations are too (or the packets carry none, and it cannot be told).
+    Off-rate timestamps (None) are variable frame rate by themselves."""
+    if indices is None:
+        return True
+    if indices[0] != 0 or not durations or min(durations) <= 0:
+        return False
+    return sum(durations) >= pts[-1] - pts[0] + min(durations) / 2
+
+
+def _with_numbers(index: _FrameIndex, path: Path, durations: list[int] | None = None) -> _FrameIndex:
     """Number the frames of ``index`` by timestamp and list the frames that are missing."""
     in_order = dataclasses.replace(index, indices=tuple(range(len(index.pts))))
     if index.by_count:
         return in_order
-    time_base, rate, start, duration = _stream_timing(path)
+    timing = _stream_timing(path)
+    time_base, rate, start, duration = (float(timing.time_base) if timing.time_base else None,
+                                        float(timing.rate) if timing.rate else None, timing.start, timing.duration)
     indices = number_by_time(index.pts, time_base, rate, start)
+    if (not index.truncated and indices != list(range(len(index.pts)))
+            and _timing_gaps_only(indices, index.pts, durations or [])):
+        return _on_host_grid(in_order, timing) or in_order
     if indices is None or indices[-1] + 1 - len(indices) > MAX_MISSING_FRAMES:
         return in_order
     most = indices[-1] + 1 + MAX_MISSING_FRAMES
@@ -226,12 +270,33 @@ def _with_numbers(index: _FrameIndex, path: Path) -> _FrameIndex:
                                expected_frames=max(index.expected_frames, total))
 
 
+def _on_host_grid(index: _FrameIndex, timing: _Timing) -> _FrameIndex | None:
+    """An intact VFR index numbered on the host's grid (``frame_grid.py``); None when the header's
+    rate or time base is missing or the grid would be absurdly long."""
+    if not timing.time_base or not timing.rate or timing.rate <= 0:
+        return None
+    pts = index.pts
+    origin = timing.start if timing.start is not None and timing.start <= pts[0] else pts[0]
+    count = grid_frame_count(pts, origin, timing.stream_end, timing.time_base, timing.rate)
+    if count > len(pts) + MAX_MISSING_FRAMES:
+        return None
+    grid = host_grid(pts, origin, count, timing.time_base, timing.rate)
+    first_frame = {}
+    for k, position in enumerate(grid):
+        first_frame.setdefault(position, k)
+    repeats = sum(1 for a, b in itertools.pairwise(grid) if a == b)
+    summary = FrameGrid(timing.rate, len(pts), count, repeats, len(pts) - len(first_frame), timing.average_rate)
+    # a picture no frame shows keeps the number of the frame shown in its place (for messages only)
+    indices = tuple(first_frame.get(p, bisect.bisect_left(grid, p)) for p in range(len(pts)))
+    return dataclasses.replace(index, indices=indices, grid=tuple(grid), frame_grid=summary)
+
+
 def build_frame_index(path: Path) -> _FrameIndex:
     """Frame pts list for ``path`` (demux only when the file is intact)."""
-    pts, keyframes, intact, expected = _index_by_demux(path)
+    pts, keyframes, intact, expected, durations = _index_by_demux(path)
     if intact and pts:
         return _with_numbers(_FrameIndex(pts, keyframes, truncated=False, expected_frames=expected or len(pts)),
-                             path)
+                             path, durations)
     pts, keyframes, decoded_intact, by_count = _index_by_decode(path)
     truncated = not (intact and decoded_intact) or len(pts) < expected
     if not pts:
@@ -242,8 +307,8 @@ def build_frame_index(path: Path) -> _FrameIndex:
 
 
 class VideoSource(FrameSource):
-    """A video file; frame ``start_number + i`` is the frame at time i / rate (the i-th frame in
-    presentation order for variable frame rate)."""
+    """A video file; frame ``start_number + i`` is the picture on screen at time i / rate (for variable
+    frame rate too: then on FFmpeg's guessed rate, as hosts number it; see ``frame_grid``)."""
 
     kind = "video"
 
@@ -263,11 +328,14 @@ class VideoSource(FrameSource):
         self.expected_frames = index.expected_frames
         """Frame count the container claims (equals ``len(self)`` for intact files)."""
         self._by_count = index.by_count
+        self._grid = list(index.grid)
+        self.frame_grid = index.frame_grid
+        """Variable frame rate: how its pictures map onto frame numbers (None for constant rate)."""
         self._counter = 0  # frames decoded since the last restart (count mode)
         self._container = _open_container(self._path)
         self._stream = self._container.streams.video[0]
         rate = self._stream.average_rate or self._stream.guessed_rate
-        self.fps = float(rate) if rate else None
+        self.fps = float(self.frame_grid.rate) if self.frame_grid else float(rate) if rate else None
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._last_index = -1  # index of the frame the decoder returned last
         self._cached: tuple[int, np.ndarray] | None = None
@@ -281,14 +349,20 @@ class VideoSource(FrameSource):
 
     @property
     def frame_numbers(self) -> list[int]:
+        if self._grid:
+            return list(range(self.start_number, self.start_number + len(self._grid)))
         return [self.start_number + i for i in self._indices]
 
     def __len__(self) -> int:
-        return len(self._pts)
+        return len(self._grid) if self._grid else len(self._pts)
 
     def _index_of(self, frame_number: int) -> int:
         """Position in ``_pts`` of ``frame_number``."""
         wanted = int(frame_number) - self.start_number
+        if self._grid:
+            if 0 <= wanted < len(self._grid):
+                return self._grid[wanted]
+            raise self._out_of_range(frame_number)
         position = bisect.bisect_left(self._indices, wanted)
         if position < len(self._indices) and self._indices[position] == wanted:
             return position
@@ -296,6 +370,11 @@ class VideoSource(FrameSource):
             raise InputError(f"frame {frame_number} of {self._path} cannot be decoded (the file is damaged there)",
                              "re-export or re-copy the file, or render frames that decode")
         raise self._out_of_range(frame_number)
+
+    def picture_index(self, frame_number: int) -> int:
+        """Which picture of the file ``frame_number`` shows (0-based, presentation order): equal for the
+        frames a variable-frame-rate clip holds one picture over."""
+        return self._index_of(frame_number)
 
     def _number_at(self, position: int) -> int:
         return self.start_number + self._indices[position]

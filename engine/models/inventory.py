@@ -68,9 +68,6 @@ OFFICIAL_FILES: Mapping[tuple[str, str], tuple[str, ...]] = {
 _FOLDER_RE = re.compile(r"^vtoonify_(?P<kind>[dt])_(?P<style>[A-Za-z0-9][A-Za-z0-9_-]*)$")
 _D_FILE_RE = re.compile(r"^vtoonify_s(?P<style_id>\d*)_d(?P<degree>\d*(?:\.\d+)?)(?P<color>_c)?\.pt$")
 
-_FETCH_FIX = "run `vtoonify models fetch` or copy the files by hand into the models folder (see `vtoonify models list`)"
-
-
 def normalise_backbone(backbone: str) -> str:
     """'dualstylegan' | 'toonify' from the official names or the short 'd' / 't'."""
     value = backbone.strip().lower()
@@ -134,6 +131,82 @@ def parse_checkpoint_name(relpath: str) -> CheckpointFile | None:
     )
 
 
+def model_file_name(
+    backbone: str,
+    *,
+    fix_style: bool = False,
+    style_id: int = 26,
+    fix_degree: bool = False,
+    style_degree: float = 0.5,
+    fix_color: bool = False,
+) -> str:
+    """Official file name of a trained model: ``vtoonify.pt`` (T) or ``vtoonify_s[NNN]_d[X][_c].pt`` (D).
+
+    As ``train_vtoonify_d.py``: ``_sNNN`` only with ``--fix-style``, ``_dX`` (one decimal) only with
+    ``--fix-degree``, ``_c`` unless ``--fix-color`` (colour transfer is the default there).
+    """
+    if backbone == "toonify":
+        return TOONIFY_FILE
+    suffix = "_s" + (f"{style_id:03d}" if fix_style else "")
+    suffix += "_d" + (f"{style_degree:1.1f}" if fix_degree else "")
+    suffix += "" if fix_color else "_c"
+    return f"vtoonify{suffix}.pt"
+
+
+PRETRAIN_FILE = "pretrain.pt"
+_PRETRAIN_RE = re.compile(r"^pretrain(?:-\d{5,}(?:_stopped\d*)?)?\.pt$")
+_MODEL_SAVE_RE = re.compile(r"^(?P<model>vtoonify(?:_s\d*_d\d*(?:\.\d+)?(?:_c)?)?)_\d{5,}(?:_stopped\d*)?\.pt$")
+"""What ``engine train`` leaves in a family folder besides the model: ``pretrain.pt`` and its numbered /
+stop saves, and the full stage's numbered / stop saves (``vtoonify_s_d_c_00300.pt``), which only
+``--resume`` reads (docs/TRAINING.md)."""
+
+
+def _training_files(directory: Path) -> list[str]:
+    """Names of the training files in a family folder (names only; links are not ours, so skipped)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir()
+                  if (_PRETRAIN_RE.match(p.name) or _MODEL_SAVE_RE.match(p.name)) and not p.is_symlink()
+                  and p.is_file())
+
+
+def _trained_model_name(directory: Path, backbone: str, training: list[str]) -> str | None:
+    """The file ``engine train full`` writes for this folder's run: from its own numbered saves, else from
+    the options recorded in ``pretrain.pt``; None when neither says."""
+    if backbone == "toonify":
+        return TOONIFY_FILE
+    saved = [m["model"] + ".pt" for name in training if (m := _MODEL_SAVE_RE.match(name))]
+    if saved:
+        return saved[-1]
+    pretrain = [name for name in training if _PRETRAIN_RE.match(name)]
+    options = _recorded_options(directory / (PRETRAIN_FILE if PRETRAIN_FILE in pretrain else pretrain[-1])) \
+        if pretrain else None
+    if not isinstance(options, Mapping):
+        return None
+    try:
+        return model_file_name(backbone, fix_style=bool(options.get("fix_style")),
+                               style_id=int(options.get("style_id", 26)), fix_degree=bool(options.get("fix_degree")),
+                               style_degree=float(options.get("style_degree", 0.5)),
+                               fix_color=bool(options.get("fix_color")))
+    except (TypeError, ValueError):
+        return None
+
+
+def _recorded_options(path: Path) -> object:
+    """The ``options`` a training checkpoint recorded, or None (weights-only load, size-checked first,
+    tensors memory-mapped and never read)."""
+    import torch
+
+    from engine.models.checkpoints import check_zip_sizes
+
+    try:
+        check_zip_sizes(path)
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # damaged or not ours: the listing then names the usual default file
+        return None
+    return data.get("options") if isinstance(data, Mapping) else None
+
+
 @dataclass(frozen=True)
 class StyleFamily:
     """One style family (e.g. cartoon) with one backbone, as found in the models folder."""
@@ -146,10 +219,18 @@ class StyleFamily:
     """Relative path of ``exstyle_code.npy`` when present (VToonify-D only)."""
     missing: tuple[str, ...] = ()
     """Relative paths needed before this family can render (shared files included)."""
+    training_files: tuple[str, ...] = ()
+    """Relative paths of what ``engine train`` left here (``pretrain.pt``, numbered and stop saves): a
+    family trained in this studio, which ``models fetch`` cannot download."""
 
     @property
     def usable(self) -> bool:
         return not self.missing
+
+    @property
+    def official(self) -> bool:
+        """One of the authors' published families (``models fetch`` can download its files)."""
+        return (self.style, self.backbone) in OFFICIAL_FILES
 
     def to_dict(self) -> dict:
         return {
@@ -160,6 +241,7 @@ class StyleFamily:
             "checkpoints": [c.to_dict() for c in self.checkpoints],
             "exstyle_codes": self.exstyle_codes,
             "missing": list(self.missing),
+            "training_files": list(self.training_files),
         }
 
 
@@ -214,6 +296,7 @@ def _family_from_disk(
     checkpoints: list[CheckpointFile] = []
     missing = list(shared_missing)
     exstyle = None
+    training = _training_files(directory)
     if backbone == "toonify":
         if (directory / TOONIFY_FILE).is_file():
             checkpoints.append(CheckpointFile(relpath=f"{folder}/{TOONIFY_FILE}"))
@@ -223,7 +306,8 @@ def _family_from_disk(
         names = sorted(p.name for p in directory.glob("vtoonify_*.pt")) if directory.is_dir() else []
         checkpoints = [c for n in names if (c := parse_checkpoint_name(f"{folder}/{n}")) is not None]
         if not checkpoints:
-            default = next(
+            trained = _trained_model_name(directory, backbone, training) if training else None
+            default = trained or next(
                 (n for n in OFFICIAL_FILES.get((style, backbone), ()) if n.endswith(".pt")), "vtoonify_s_d.pt"
             )
             missing.append(f"{folder}/{default}")
@@ -231,7 +315,8 @@ def _family_from_disk(
             exstyle = f"{folder}/{EXSTYLE_FILE}"
         else:
             missing.append(f"{folder}/{EXSTYLE_FILE}")
-    return StyleFamily(style, backbone, folder, tuple(checkpoints), exstyle, tuple(missing))
+    return StyleFamily(style, backbone, folder, tuple(checkpoints), exstyle, tuple(missing),
+                       tuple(f"{folder}/{name}" for name in training))
 
 
 def scan_models(models_dir: str | Path) -> ModelInventory:
@@ -251,6 +336,60 @@ def scan_models(models_dir: str | Path) -> ModelInventory:
         for style, backbone in keys
     )
     return ModelInventory(str(root), shared_missing, families)
+
+
+def fetch_command(style: str, backbone: str, models_dir: str | Path) -> str:
+    """The ``models fetch`` command line that downloads this family into this folder (its defaults,
+    cartoon / dualstylegan / the default folder, left out)."""
+    import shlex
+
+    command = "vtoonify models fetch"
+    if style != "cartoon":
+        command += f" --style {shlex.quote(style)}"
+    if normalise_backbone(backbone) == "toonify":
+        command += " --backbone toonify"
+    if os.path.abspath(Path(models_dir).expanduser()) != os.path.abspath(default_models_dir()):
+        command += f" --models {shlex.quote(str(models_dir))}"
+    return command
+
+
+def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, str]:
+    """(problem, fix) for a family that cannot render.
+
+    Why not simply "fetch it": ``models fetch`` downloads only the authors' families. A family this studio
+    trained (``engine train`` left its files in the folder) is told which training step has not written
+    the model yet; any other unofficial family is told to copy its files in.
+    """
+    what = f"style {family.style!r} ({family.backbone})"
+    own = [m for m in family.missing if "/" in m]
+    names = [Path(t).name for t in family.training_files]
+    not_official = "`vtoonify models fetch` only downloads the official styles"
+    if names and own:
+        model = next((m for m in own if not m.endswith(".npy")), own[0])
+        made = Path(model).name
+        others = [m for m in family.missing if m != model]
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        problem = (f"{what} has no model to render yet: `engine train` wrote only {shown} in "
+                   f"{Path(models_dir) / family.folder}, not {made}")
+        problem += f"; also missing {', '.join(others)}" if others else ""
+        shared = [m for m in family.missing if "/" not in m]  # train full copies the ones it is given
+        companions = f" and copy {' and '.join(shared)} into the models folder" if shared else ""
+        if any(_MODEL_SAVE_RE.match(n) for n in names):
+            fix = (f"`engine train full` stopped before its last iteration: run the same command plus `--resume auto` "
+                   f"to finish it and write {made}{companions}; see docs/TRAINING.md. {not_official}")
+        elif PRETRAIN_FILE in names:
+            fix = (f"run `engine train full` with the flags `engine train pretrain` had, to write {made}{companions}; "
+                   f"see docs/TRAINING.md. {not_official}")
+        else:
+            fix = ("`engine train pretrain` stopped before its last iteration: finish it with the same command plus "
+                   f"`--resume auto`, then run `engine train full`; see docs/TRAINING.md. {not_official}")
+        return problem, fix
+    problem = f"{what} cannot render: missing {', '.join(family.missing)} in {models_dir}"
+    if own and not family.official:
+        return problem, (f"{family.style!r} is not an official style ({not_official}): copy its files into "
+                         f"{Path(models_dir) / family.folder}, or train it with `engine train` (docs/TRAINING.md)")
+    return problem, (f"run `{fetch_command(family.style, family.backbone, models_dir)}` or copy the files by hand "
+                     "into the models folder (see `vtoonify models list`)")
 
 
 def _rank(checkpoint: CheckpointFile, style_id: int | None, degree: float | None) -> int:
@@ -273,7 +412,8 @@ def pick_checkpoint(
     VToonify-D: among the family's models that fit ``style_id`` and ``degree``, prefer one trained for
     exactly that exemplar/degree, then the general ``vtoonify_s_d*.pt``. Colour transfer needs a ``_c``
     model; a family that has only ``_c`` models (illustration) renders with colour transfer on, as the
-    authors' demo does. VToonify-T ignores style_id, degree and colour transfer.
+    authors' demo does. VToonify-T ignores style_id, degree and colour transfer (the renderer
+    warns only when a job asks for them: ``engine.pipeline.selection.toonify_ignored``).
     """
     backbone = normalise_backbone(backbone)
     family = inventory.family(style, backbone)
@@ -284,10 +424,7 @@ def pick_checkpoint(
             f"unknown style family {style!r} for {backbone}", f"choose one of {', '.join(known)}"
         )
     if not family.usable:
-        raise ModelFileError(
-            f"style {style!r} ({backbone}) cannot render: missing {', '.join(family.missing)} in {root}",
-            _FETCH_FIX,
-        )
+        raise ModelFileError(*unusable_reason(family, root))
 
     def absolute(rel: str | None) -> str | None:
         return str(root / rel) if rel else None
@@ -305,7 +442,6 @@ def pick_checkpoint(
             style_id=None,
             degree=None,
             color_transfer=False,
-            note="VToonify-T: style id, degree and colour transfer do not apply",
             **common,
         )
 

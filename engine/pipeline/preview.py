@@ -31,7 +31,7 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
     with open_source(config.source, config.start_number, orientation=config.orientation) as source:
         select_frames(str(frame), source.frame_numbers)
         backend, _ = make_backend(config, cache)
-        key = resolved_job_key(config, backend, cache)
+        key = resolved_job_key(config, backend, cache, source)
         memo_key = ("preview-shot", key, os.path.getmtime(source.path_pattern)
                     if os.path.exists(source.path_pattern) else 0)
         if memo_key not in cache.memo:

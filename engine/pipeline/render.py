@@ -42,6 +42,8 @@ class RenderResult:
     """True when this run computed the shot analysis (False: reused the sidecar a prepare step wrote)."""
     timecode: dict | None = None
     """The source's start timecode (``SourceTimecode.to_dict()``); None when the source has none."""
+    frame_grid: dict | None = None
+    """Variable-frame-rate source: ``FrameGrid.to_dict()`` (how pictures map onto frame numbers)."""
 
     def to_dict(self) -> dict:
         return {
@@ -57,6 +59,7 @@ class RenderResult:
             "warnings": self.warnings,
             "analysed": self.analysed,
             "timecode": self.timecode,
+            "frame_grid": self.frame_grid,
         }
 
 
@@ -164,6 +167,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         frames = select_frames(config.frames, source.frame_numbers)
         out.check_output_memory(config, source.size)
         backend, warnings = make_backend(config, cache)
+        if getattr(source, "frame_grid", None) is not None:
+            warnings.append(source.frame_grid.warning(source.path_pattern))
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
@@ -178,8 +183,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.check_no_clobber(naming, frames, source.files())
             out.check_name_lengths(naming, frames, margin=len("face01_") if config.faces == "all" else 0)
             out.clean_stale_temps(out_dir, stem)
-            key = resolved_job_key(config, backend, cache)
-            settings = resolved_job_settings(config, backend, cache)
+            key = resolved_job_key(config, backend, cache, source)
+            settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel,
                            settings) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
@@ -245,6 +250,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         warnings=job.warnings,
         analysed=job.analysed,
         timecode=timecode.to_dict() if timecode is not None else None,
+        frame_grid=job.analysis.frame_grid,
     )
 
 
@@ -259,6 +265,7 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     from engine.face import scale_and_crop
 
     crop = writer.crop
+    firsts, repeats = held_pictures(source, todo)
     plan = BatchPlan(config, backend.name, cache.device, (crop.bottom - crop.top) * (crop.right - crop.left))
     face_crops = writer.crops  # one per face, in id order (a one-face job: just ``crop``)
     several = bool(writer.face_names)
@@ -270,11 +277,11 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     start = time.monotonic()
 
     def decode() -> None:
-        reader = iter(source.read_many(todo))
+        reader = iter(source.read_many(firsts))
         position = 0
-        while position < len(todo):
+        while position < len(firsts):
             stages.check()
-            chunk = [next(reader) for _ in range(min(plan.size, len(todo) - position))]
+            chunk = [next(reader) for _ in range(min(plan.size, len(firsts) - position))]
             position += len(chunk)
             numbers = [n for n, _ in chunk]
             per_face = []
@@ -288,14 +295,15 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     def write() -> None:
         while (item := stages.get(stylized)) is not DONE:
             numbers, plates, face_results = item
-            for i, (number, plate) in enumerate(zip(numbers, plates)):
-                stages.check()
-                if several:
-                    path = writer.write_faces(number, [results[i] for results in face_results], plate)
-                else:
-                    path = writer.write(number, face_results[0][i], plate)
-                progress["done"] += 1
-                _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
+            for i, (first, plate) in enumerate(zip(numbers, plates)):
+                for number in (first, *repeats.get(first, ())):  # frames holding one picture: one stylization
+                    stages.check()
+                    if several:
+                        path = writer.write_faces(number, [results[i] for results in face_results], plate)
+                    else:
+                        path = writer.write(number, face_results[0][i], plate)
+                    progress["done"] += 1
+                    _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
             done = progress["done"]
             elapsed = time.monotonic() - start
             fps = done / elapsed if elapsed > 0 else 0.0
@@ -336,6 +344,28 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
         heap.__exit__(None, None, None)
     stages.raise_error()
     return progress["done"]
+
+
+def held_pictures(source, todo: list[int]) -> tuple[list[int], dict[int, list[int]]]:
+    """(frames to stylize, {frame: the frames right after it in ``todo`` that show the same picture}).
+
+    A variable-frame-rate video holds a picture over several frame numbers (``engine/io/frame_grid.py``):
+    it is stylized once and written under each of them, so held frames cost no network time and carry
+    identical pixels. Other sources: every frame is its own picture."""
+    picture = getattr(source, "picture_index", None)
+    if picture is None or getattr(source, "frame_grid", None) is None:
+        return list(todo), {}
+    firsts: list[int] = []
+    repeats: dict[int, list[int]] = {}
+    last = None
+    for number in todo:
+        key = picture(number)
+        if firsts and key == last and number == (repeats.get(firsts[-1]) or [firsts[-1]])[-1] + 1:
+            repeats.setdefault(firsts[-1], []).append(number)
+        else:
+            firsts.append(number)
+        last = key
+    return firsts, repeats
 
 
 def _make_smoother(config, backend, source, crop, cache):

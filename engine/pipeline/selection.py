@@ -24,19 +24,52 @@ def choose_files(config):
     from engine.models.inventory import pick_checkpoint, scan_models
 
     inventory = scan_models(models_dir_for(config))
-    backbone = config.backbone
-    if backbone == "auto":
-        usable = {f.backbone for f in inventory.usable_families() if f.style == config.style}
-        backbone = "dualstylegan" if "dualstylegan" in usable or "toonify" not in usable else "toonify"
+    backbone = config.backbone if config.backbone != "auto" else auto_backbone(inventory, config.style)
     custom = bool(config.exstyle_image)
     choice = pick_checkpoint(inventory, config.style, backbone, None if custom else config.style_id,
                              config.degree, config.color_transfer)
+    note = choice.note
+    if choice.backbone == "toonify":
+        asked = toonify_ignored(config)
+        note = (f"the {config.style} VToonify-T model ignores {', '.join(asked)}: only VToonify-D models take an "
+                "exemplar, a degree or colour transfer" if asked else "")
     if choice.color_transfer != config.color_transfer:
         config = dataclasses.replace(config, color_transfer=choice.color_transfer)
     files = {"vtoonify": choice.checkpoint, "encoder": choice.encoder, "faceparsing": choice.face_parser}
     if choice.exstyle_codes:
         files["exstyle"] = choice.exstyle_codes
-    return config, files, choice.note
+    return config, files, note
+
+
+def auto_backbone(inventory, style: str) -> str:
+    """``--backbone auto``: VToonify-D when it can render, else VToonify-T when it can; when neither can,
+    the one the folder has (so a VToonify-T family still missing its model is named as such, not as an
+    unknown VToonify-D style); VToonify-D when the style is not there at all."""
+    for wanted in (inventory.usable_families(), inventory.families):
+        found = {f.backbone for f in wanted if f.style == style}
+        if found:
+            return "dualstylegan" if "dualstylegan" in found else "toonify"
+    return "dualstylegan"
+
+
+def toonify_ignored(config) -> list[str]:
+    """The VToonify-D controls this job asks for, as flags (a VToonify-T model has none of them).
+
+    Only values other than the defaults count: the panel, the add-on and the farm templates always send
+    style id, degree and colour transfer, so a default value is no request and earns no warning.
+    """
+    from engine.service.catalog import DEFAULTS
+
+    asked = []
+    if int(config.style_id) != DEFAULTS["style_id"] and not config.exstyle_image:
+        asked.append(f"--style-id {config.style_id}")
+    if float(config.degree) != DEFAULTS["degree"]:
+        asked.append(f"--degree {float(config.degree):g}")
+    if config.color_transfer:
+        asked.append("--color-transfer")
+    if config.exstyle_image:
+        asked.append("--exstyle-image")
+    return asked
 
 
 def make_backend(config, cache):

@@ -69,6 +69,9 @@ class ShotAnalysis:
     job_settings: dict | None = None
     """The settings ``job_key`` hashes (``job_settings()``), so a refusal can name what differs; None
     in sidecars of earlier engines (then not written at all)."""
+    frame_grid: dict | None = None
+    """Variable-frame-rate source: how its pictures map onto frame numbers (``FrameGrid.to_dict()``);
+    None for constant rate (then not written at all)."""
 
     def crop_params(self):
         from engine.face import CropParams
@@ -96,6 +99,8 @@ class ShotAnalysis:
             del data["faces"]
         if self.job_settings is None:
             del data["job_settings"]
+        if self.frame_grid is None:
+            del data["frame_grid"]
         return data
 
     @classmethod
@@ -112,6 +117,8 @@ class ShotAnalysis:
         data["faces"] = tuple(dict(f) for f in faces)
         if not isinstance(data.get("job_settings"), dict | None):
             raise TypeError("job_settings is not an object")
+        if not isinstance(data.get("frame_grid"), dict | None):
+            raise TypeError("frame_grid is not an object")
         return cls(**data)
 
 
@@ -151,6 +158,8 @@ def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | 
         return "warnings are not the engine's"
     if getattr(analysis, "timecode", None) is not None and not isinstance(analysis.timecode, dict):
         return "malformed timecode"
+    if analysis.frame_grid != _frame_grid_dict(source):
+        return "the source's frames are numbered differently (variable frame rate)"
     return _crop_problem(analysis.landmarks, analysis.crop, analysis.preblurs, (w, h), config)
 
 
@@ -220,16 +229,19 @@ PIXEL_SETTINGS = ("backend", "backbone", "style", "style_id", "degree", "color_t
                   "data_window")
 
 
-def job_key(config, backend: str, model_files: dict[str, str], device: str = "cpu") -> str:
+def job_key(config, backend: str, model_files: dict[str, str], device: str = "cpu",
+            frame_grid=None) -> str:
     """Stable hash of the settings, model files and device kind that decide a job's pixels.
 
     The device kind (``cpu``/``cuda``) is part of it because the two give slightly different pixels:
-    a farm chunk on a GPU worker must not add frames to a look a CPU worker started."""
-    text = json.dumps(job_settings(config, backend, model_files, device), sort_keys=True, default=str)
+    a farm chunk on a GPU worker must not add frames to a look a CPU worker started. A variable-frame-rate
+    source's grid (``FrameGrid``) is too: it decides which picture frame N is."""
+    text = json.dumps(job_settings(config, backend, model_files, device, frame_grid), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def job_settings(config, backend: str, model_files: dict[str, str], device: str = "cpu") -> dict:
+def job_settings(config, backend: str, model_files: dict[str, str], device: str = "cpu",
+                 frame_grid=None) -> dict:
     """The settings ``job_key`` hashes, as JSON values (what the sidecar records beside the key)."""
     settings = {k: getattr(config, k) for k in PIXEL_SETTINGS}
     settings["backend"] = backend
@@ -245,21 +257,24 @@ def job_settings(config, backend: str, model_files: dict[str, str], device: str 
     if getattr(config, "faces", "one") != "one":  # likewise: one-face keys are those of earlier jobs
         settings["faces"] = config.faces
         settings["max_faces"] = int(config.max_faces)
+    if frame_grid is not None:  # VFR only: constant-rate keys stay those of earlier engines
+        settings["frame_grid"] = f"{frame_grid.rate.numerator}/{frame_grid.rate.denominator} fps"
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
     return json.loads(json.dumps(settings, default=str))
 
 
-def resolved_job_key(config, backend, cache) -> str:
+def resolved_job_key(config, backend, cache, source=None) -> str:
     """The job key of ``config`` run by ``backend``: with the precision the backend resolved ("auto" is
-    bf16 or fp32 by device), so the same pixels always get the same key (render, prepare, preview)."""
+    bf16 or fp32 by device), so the same pixels always get the same key (render, prepare, preview);
+    ``source``: the opened source, whose frame grid (variable frame rate) is part of the key."""
     return job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
-                   backend.model_files(), job_device(backend, cache))
+                   backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
 
 
-def resolved_job_settings(config, backend, cache) -> dict:
-    """The settings behind ``resolved_job_key`` (same resolved precision and device kind)."""
+def resolved_job_settings(config, backend, cache, source=None) -> dict:
+    """The settings behind ``resolved_job_key`` (same resolved precision, device kind and frame grid)."""
     return job_settings(dataclasses.replace(config, precision=backend.precision), backend.name,
-                        backend.model_files(), job_device(backend, cache))
+                        backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
 
 
 _SETTING_FIXES = {
@@ -268,6 +283,8 @@ _SETTING_FIXES = {
     "faces": "pass --faces {old} to every task",
     "max_faces": "pass --max-faces {old} to every task",
     "padding": "pass the same --padding to every task",
+    "frame_grid": "render every task with the same engine version: this source has a variable frame rate, "
+                  "which earlier engines numbered picture by picture instead of on its frame grid",
 }
 
 
@@ -437,6 +454,7 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         display_origin=tuple(int(v) for v in getattr(source, "display_origin", (0, 0))),
         warnings=tuple(notes),
         timecode=_source_timecode_dict(source),
+        frame_grid=_frame_grid_dict(source),
     ), wplus
 
 
@@ -527,7 +545,13 @@ def analyse_faces(config, source, backend, key: str, out_dir: Path | None, stem:
         version=FACES_SIDECAR_VERSION,
         timecode=_source_timecode_dict(source),
         faces=tuple(faces),
+        frame_grid=_frame_grid_dict(source),
     ), codes
+
+
+def _frame_grid_dict(source) -> dict | None:
+    grid = getattr(source, "frame_grid", None)
+    return grid.to_dict() if grid is not None else None
 
 
 def _source_timecode_dict(source) -> dict | None:

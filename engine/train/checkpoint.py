@@ -32,7 +32,7 @@ import torch
 from engine.errors import ConfigError, ModelFileError, OutputError
 from engine.io.atomic import TargetExistsError, atomic_path
 from engine.models.checkpoints import check_zip_sizes, describe_checkpoint, load_torch_file
-from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, TOONIFY_FILE
+from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, model_file_name
 
 FORMAT = "vtoonify-studio-train/1"
 """Marks files written by this trainer (``--resume`` accepts only these)."""
@@ -62,28 +62,6 @@ def family_folder_name(name: str, backbone: str) -> str:
             "use letters, digits, '_' or '-', e.g. --name vtoonify_d_cartoon",
         )
     return f"vtoonify_{kind}_{name}"
-
-
-def model_file_name(
-    backbone: str,
-    *,
-    fix_style: bool = False,
-    style_id: int = 26,
-    fix_degree: bool = False,
-    style_degree: float = 0.5,
-    fix_color: bool = False,
-) -> str:
-    """Official file name of a trained model: ``vtoonify.pt`` (T) or ``vtoonify_s[NNN]_d[X][_c].pt`` (D).
-
-    As ``train_vtoonify_d.py``: ``_sNNN`` only with ``--fix-style``, ``_dX`` (one decimal) only with
-    ``--fix-degree``, ``_c`` unless ``--fix-color`` (colour transfer is the default there).
-    """
-    if backbone == "toonify":
-        return TOONIFY_FILE
-    suffix = "_s" + (f"{style_id:03d}" if fix_style else "")
-    suffix += "_d" + (f"{style_degree:1.1f}" if fix_degree else "")
-    suffix += "" if fix_color else "_c"
-    return f"vtoonify{suffix}.pt"
 
 
 def numbered(path: Path, iteration: int) -> Path:
@@ -192,6 +170,30 @@ def save_training_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     """A periodic or final save: replaces an earlier checkpoint of this trainer, nothing else."""
     check_replaceable(path)
     return save_checkpoint(path, payload)
+
+
+def run_checkpoint_files(final: Path) -> list[Path]:
+    """Files in ``final``'s folder named as this run's checkpoints: ``final`` itself, its numbered saves
+    and stop saves (``..._%05d.pt``, ``..._%05d_stopped[N].pt``); names only, nothing is read."""
+    sep = "-" if final.stem == "pretrain" else "_"
+    pattern = re.compile(re.escape(final.stem + sep) + r"\d{5,}(_stopped\d*)?" + re.escape(final.suffix) + "$")
+    if not final.parent.is_dir():
+        return []
+    return [p for p in final.parent.iterdir() if p.name == final.name or pattern.match(p.name)]
+
+
+def latest_checkpoint(final: Path, stage: str, backbone: str) -> tuple[Path, int] | None:
+    """(path, iteration) of the most advanced checkpoint of this run that this trainer wrote for
+    ``stage``/``backbone`` (ties: the newest file), or None."""
+    best = None
+    for path in run_checkpoint_files(final):
+        obj = _peek(path) if is_training_checkpoint(path) else None
+        if not isinstance(obj, Mapping) or (obj.get("stage"), obj.get("backbone")) != (stage, backbone):
+            continue
+        key = (int(obj.get("iter", -1)), path.stat().st_mtime_ns)
+        if best is None or key > best[0]:
+            best = (key, path)
+    return (best[1], best[0][0]) if best else None
 
 
 STOP_NAME_ATTEMPTS = 100

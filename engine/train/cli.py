@@ -70,9 +70,10 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     _flag(run, "precision", default="fp32", choices=("fp32", "bf16", "auto"),
           help="bf16: forward passes in bf16 autocast (float32 weights and optimiser); auto: bf16 where "
                "the device has fast bf16 (default fp32)")
-    _flag(run, "resume", metavar="CHECKPOINT",
-          help="continue from a checkpoint this trainer wrote (pretrain*.pt / vtoonify*.pt); repeat the "
-               "original command's options")
+    _flag(run, "resume", metavar="CHECKPOINT|auto",
+          help="continue from a checkpoint this trainer wrote (pretrain*.pt / vtoonify*.pt), with the "
+               "original command's options; auto: this run's most advanced checkpoint in OUT/NAME "
+               "(none: start at 0; already complete: nothing to do), for farm retries")
     _flag(run, "save-every", type=int, default=0, help="also save numbered checkpoints every N iterations")
     _flag(run, "log-every", type=int, default=200, help="log losses every N iterations (default 200)")
     _flag(run, "json-log", action="store_true", help="one JSON object per logged iteration on stdout")
@@ -157,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             train(options, cancel=cancel)
     except KeyboardInterrupt:
         raise JobCancelled(
-            "training interrupted", "continue from the last saved checkpoint with --resume (see --save-every)"
+            "training interrupted at once, without saving",
+            "continue from the last saved checkpoint: the same command plus --resume auto (see --save-every)"
         ) from None
     return 0

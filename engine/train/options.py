@@ -132,7 +132,7 @@ class TrainOptions:
         return self.name or ("vtoonify_d_cartoon" if self.backbone == "dualstylegan" else "vtoonify_t_cartoon")
 
     def variant(self) -> dict:
-        """Arguments of :func:`engine.train.checkpoint.model_file_name`."""
+        """Arguments of :func:`engine.models.inventory.model_file_name`."""
         return {"fix_style": self.fix_style, "style_id": self.style_id, "fix_degree": self.fix_degree,
                 "style_degree": self.style_degree, "fix_color": self.fix_color}
 

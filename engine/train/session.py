@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,17 @@ from torch import nn
 from engine.errors import ConfigError, DeviceError, JobCancelled, OutputError
 from engine.models.precision import resolve_precision
 from engine.progress import StepBar
+from engine.train.budget import check_batch_fits
 from engine.train.checkpoint import (
     OutputLayout,
     check_replaceable,
     check_resume_file,
     install_companions,
     is_training_checkpoint,
+    latest_checkpoint,
     numbered,
     output_layout,
+    run_checkpoint_files,
     save_stop_checkpoint,
     save_training_checkpoint,
 )
@@ -403,20 +405,36 @@ def check_outputs_free(options: TrainOptions, layout: OutputLayout, final: Path)
 
 
 def warn_earlier_run(log: TrainLog, final: Path) -> None:
-    """A fresh start beside an earlier run's numbered checkpoints (a stopped run, typically) is allowed,
-    but said once with the ``--resume`` that would continue it instead."""
-    sep = "-" if final.stem == "pretrain" else "_"
-    pattern = re.compile(re.escape(final.stem + sep) + r"(\d{5,})(_stopped\d*)?" + re.escape(final.suffix) + "$")
-    found = []
-    if final.parent.is_dir():
-        for path in final.parent.iterdir():
-            match = pattern.match(path.name)
-            if match and path.is_file() and not path.is_symlink():
-                found.append((int(match[1]), path.stat().st_mtime, path))
-    latest = next((path for *_, path in sorted(found, reverse=True) if is_training_checkpoint(path)), None)
+    """A fresh start beside an earlier run's checkpoints (a stopped run, typically) is allowed, but said
+    once with the ``--resume`` that would continue it instead."""
+    numbered_files = [p for p in run_checkpoint_files(final) if p != final]
+    found = sorted(((p.stat().st_mtime_ns, p) for p in numbered_files if p.is_file()), reverse=True)
+    latest = next((path for _, path in found if is_training_checkpoint(path)), None)
     if latest is not None:
-        log.warn(f"{final.parent} holds an earlier run's checkpoints (latest {latest.name}); this run starts "
-                 f"again from iteration 0 (to continue that run instead, add --resume {latest})")
+        log.warn(f"{final.parent} holds an earlier run's checkpoints (newest {latest.name}); this run starts "
+                 f"again from iteration 0 (to continue that run instead, add --resume {latest}, or "
+                 "--resume auto)")
+
+
+def resolve_auto_resume(options: TrainOptions) -> TrainOptions | Path:
+    """``--resume auto`` (a farm's retry runs the same command): the most advanced checkpoint of this
+    run in OUT/NAME, or a fresh start when there is none; the final file's path when the run is already
+    complete (nothing to do). Reads only checkpoint headers (memory-mapped)."""
+    layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
+    final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
+    found = latest_checkpoint(final, options.stage, options.backbone)
+    say = print if int(os.environ.get("RANK", "0")) == 0 else (lambda *a, **k: None)
+    if found is None:
+        say(f"--resume auto: no checkpoint of this run in {layout.family_dir}; starting at iteration 0",
+            file=sys.stderr, flush=True)
+        return replace(options, resume=None)
+    path, done = found
+    if done >= options.iter:
+        say(f"--resume auto: {path} already holds {done} iterations (--iter {options.iter}); nothing to do",
+            file=sys.stderr, flush=True)
+        return path
+    say(f"--resume auto: continuing from {path} (iteration {done})", file=sys.stderr, flush=True)
+    return replace(options, resume=str(path))
 
 
 def open_session(options: TrainOptions, cancel: threading.Event | None = None) -> Session:
@@ -448,6 +466,8 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
         fix_degree=options.fix_degree, style_degree=options.style_degree, fix_color=options.fix_color,
         device=device,
     )
+    precision = resolve_precision(options.precision, device)
+    check_batch_fits(options.batch, teachers.channels, precision, device)
     torch.manual_seed(options.seed)  # the same seed builds the same untrained student
     student = build_student(teachers)
     student.requires_grad_(False)
@@ -460,5 +480,5 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     return Session(
         options=options, processes=processes, device=device, layout=layout, teachers=teachers, pairs=pairs,
         student=student, model=student, ema=make_ema(student), g_optim=g_optim, log=log, cancel=cancel,
-        precision=resolve_precision(options.precision, device),
+        precision=precision,
     )

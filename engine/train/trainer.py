@@ -41,6 +41,7 @@ from engine.train.session import (
     Session,
     close_processes,
     open_session,
+    resolve_auto_resume,
     wrap_ddp,
 )
 from engine.train.student import TRAINED_PARTS, accumulate, init_fusion
@@ -229,6 +230,11 @@ def train(options: TrainOptions, cancel=None) -> Path:
     ``cancel`` (a ``threading.Event``): once set, the run stops after the iteration in progress, saves a
     numbered checkpoint and raises JobCancelled naming it (see :meth:`Session.run_loop`).
     """
+    if options.resume == "auto":
+        resolved = resolve_auto_resume(options)
+        if isinstance(resolved, Path):
+            return resolved
+        options = resolved
     try:
         stage = run_pretrain if options.stage == "pretrain" else run_full
         return stage(options, cancel=cancel)

@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # Submits one shot to Thinkbox Deadline: the prepare job, then the chunked render job that waits for it.
 # Edit the four files beside this script first (paths, frames, settings); both plugin files must carry
-# the same settings, so both runs compute the same job key.
+# the same settings, so both runs compute the same job key. Per-shot engine settings given as arguments
+# (submit.sh --style arcane --mattes) are added to both Arguments lines; the engine takes an option's
+# last value, so they override the files'.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-prepare_id="$(deadlinecommand "$here/prepare.job" "$here/prepare.plugin" | sed -n 's/^JobID=//p' | tr -d '\r')"
+extra=""
+for arg in "$@"; do
+  case "$arg" in
+    --frames|--frames=*|-o|--output|--output=*|--resume|--overwrite|--json-progress|--openjd-progress)
+      echo "$arg is set by the job files, not per shot (docs/FARM.md)" >&2; exit 2 ;;
+    *\"*) echo "$arg: a setting may not hold a double quote" >&2; exit 2 ;;
+    *[[:space:]]*) extra+=" \"$arg\"" ;;
+    *) extra+=" $arg" ;;
+  esac
+done
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+for plugin in prepare.plugin render.plugin; do
+  EXTRA="$extra" awk '/^Arguments=/ { $0 = $0 ENVIRON["EXTRA"] } { print }' "$here/$plugin" > "$work/$plugin"
+done
+prepare_id="$(deadlinecommand "$here/prepare.job" "$work/prepare.plugin" | sed -n 's/^JobID=//p' | tr -d '\r')"
 if [ -z "$prepare_id" ]; then
   echo "the prepare job was not submitted (see deadlinecommand's output above)" >&2
   exit 1
 fi
-render_job="$(mktemp)"
-trap 'rm -f "$render_job"' EXIT
-sed "s/^JobDependencies=.*/JobDependencies=$prepare_id/" "$here/render.job" > "$render_job"
-deadlinecommand "$render_job" "$here/render.plugin"
+sed "s/^JobDependencies=.*/JobDependencies=$prepare_id/" "$here/render.job" > "$work/render.job"
+deadlinecommand "$work/render.job" "$work/render.plugin"

@@ -54,12 +54,41 @@ const JOB_TYPE = {
             description: "Also take the exemplar's colours",
         },
         {
+            key: "backbone", type: "string", default: "auto", choices: ["auto", "dualstylegan", "toonify"],
+            description: "VToonify-D (dualstylegan: exemplar, degree, colours) or VToonify-T (toonify); auto = D if present",
+        },
+        {
+            key: "exstyle_image", type: "string", subtype: "file_path", default: "",
+            description: "Portrait image (as the workers see it) encoded with pSp as a custom exemplar; empty = style_id",
+        },
+        {
             key: "format", type: "string", default: "exr", choices: ["exr", "png"],
             description: "EXR (half float, scene-linear, premultiplied) or PNG (sRGB)",
         },
         {
+            key: "exr_compression", type: "string", default: "zip", choices: ["zip", "dwaa", "piz", "none"],
+            description: "EXR compression",
+        },
+        {
+            key: "png_bits", type: "int32", default: 8,
+            description: "PNG bit depth: 8 or 16",
+        },
+        {
             key: "mattes", type: "bool", default: false,
             description: "Write face-parsing mattes (EXR layers matte.<class>; PNG: grey sequences)",
+        },
+        {
+            key: "matte_files", type: "bool", default: false,
+            description: "Also write each matte as its own grey sequence <stem>.matte_<class>.####.<ext>",
+        },
+        {
+            key: "matte_layers", type: "bool", default: true,
+            description: "EXR: keep the mattes as layers of the beauty file; off (needs matte_files) for "
+                + "hosts such as Blender 4.2's sequencer that cannot show multilayer EXRs",
+        },
+        {
+            key: "matte_classes", type: "string", default: "",
+            description: "Comma-separated matte classes, e.g. 'skin,hair'; empty = all the backend gives",
         },
         {
             key: "cryptomatte", type: "bool", default: false,
@@ -74,13 +103,42 @@ const JOB_TYPE = {
             description: "With faces 'all': at most this many faces (each needs its own network in memory)",
         },
         {
-            key: "precision", type: "string", default: "fp32", choices: ["fp32", "bf16", "fp16", "auto"],
-            description: "Network precision; fp32 or bf16 on a farm. auto resolves per worker, so on a farm "
-                + "of mixed CPUs/GPUs a chunk that resolves otherwise than prepare is refused (exit 2)",
+            key: "output_space", type: "string", default: "plate", choices: ["plate", "crop"],
+            description: "plate: over the source frame with alpha; crop: the native 4x face crop (faces 'one' only)",
         },
         {
             key: "data_window", type: "string", default: "face", choices: ["face", "full"],
             description: "EXR data window: the face box (compositing) or the full frame (Blender's sequencer)",
+        },
+        {
+            key: "scale", type: "float", default: 1.0,
+            description: "Output resolution multiplier, 0.05 to 8",
+        },
+        {
+            key: "padding", type: "string", default: "200,200,200,200",
+            description: "Crop padding around the eyes: left,right,top,bottom (or one number for all four)",
+        },
+        {
+            key: "smooth_parsing", type: "bool", default: false,
+            description: "Temporally smooth the parsing maps with optical flow",
+        },
+        {
+            key: "orientation", type: "string", default: "display", choices: ["display", "stored"],
+            description: "Videos: display = turned by the file's rotation as players show it; stored = as "
+                + "coded, for hosts that ignore the rotation (Blender 4.2's sequencer)",
+        },
+        {
+            key: "start_number", type: "int32", default: 1,
+            description: "Number of a video's first frame (image sequences keep their numbers)",
+        },
+        {
+            key: "output_name", type: "string", default: "",
+            description: "Output file stem (<stem>.####.<ext>); empty = the source's",
+        },
+        {
+            key: "precision", type: "string", default: "fp32", choices: ["fp32", "bf16", "fp16", "auto"],
+            description: "Network precision; fp32 or bf16 on a farm. auto resolves per worker, so on a farm "
+                + "of mixed CPUs/GPUs a chunk that resolves otherwise than prepare is refused (exit 2)",
         },
         {
             key: "models_dir", type: "string", subtype: "dir_path", default: "", visible: "submission",
@@ -99,6 +157,14 @@ const JOB_TYPE = {
             key: "backend", type: "string", default: "auto", choices: ["auto", "vtoonify", "classic"],
             visible: "submission",
             description: "vtoonify needs the official model files; classic (non-neural) needs none",
+        },
+        {
+            key: "batch", type: "int32", default: 0, visible: "submission",
+            description: "Frames per forward pass, 0 = automatic; lower it if GPU workers run out of memory (exit 75)",
+        },
+        {
+            key: "compile", type: "string", default: "off", choices: ["auto", "on", "off"], visible: "submission",
+            description: "torch.compile the network once per task (same pixels; auto = on CPU for long chunks)",
         },
     ],
 };
@@ -136,6 +202,24 @@ function checkSettings(settings) {
     if (settings.faces === "all" && !(settings.max_faces >= 1 && settings.max_faces <= 32)) {
         throw `max_faces must be 1 to 32, not ${settings.max_faces}`;
     }
+    if (settings.faces === "all" && settings.output_space !== "plate") {
+        throw "faces 'all' places every face over the plate: use output_space plate";
+    }
+    if (settings.mattes && settings.format === "exr" && !settings.matte_layers && !settings.matte_files) {
+        throw "matte_layers off needs matte_files (the EXR mattes would go nowhere)";
+    }
+    if (![8, 16].includes(settings.png_bits)) {
+        throw `png_bits must be 8 or 16, not ${settings.png_bits}`;
+    }
+    if (!(settings.scale >= 0.05 && settings.scale <= 8)) {
+        throw `scale must be 0.05 to 8, not ${settings.scale}`;
+    }
+    if (!/^\s*\d+(\s*,\s*\d+){3}\s*$|^\s*\d+\s*$/.test(settings.padding)) {
+        throw `padding must be one number or four (left,right,top,bottom), not "${settings.padding}"`;
+    }
+    if (!(settings.batch >= 0 && settings.batch <= 64)) {
+        throw `batch must be 0 (automatic) to 64, not ${settings.batch}`;
+    }
 }
 
 // `ENGINE_PYTHON -m engine <verb> SOURCE -o OUTPUT --frames FRAMES <settings>`: prepare and render get
@@ -156,11 +240,27 @@ function engineSettingArgs(settings) {
         "--backend", settings.backend,
         "--precision", settings.precision || "fp32",
         "--data-window", settings.data_window || "face",
+        "--backbone", settings.backbone,
+        "--exr-compression", settings.exr_compression,
+        "--png-bits", String(settings.png_bits),
+        "--output-space", settings.output_space,
+        "--scale", String(settings.scale),
+        "--padding", settings.padding.replace(/\s+/g, ""),
+        "--orientation", settings.orientation,
+        "--start-number", String(settings.start_number),
+        "--batch", String(settings.batch),
+        "--compile", settings.compile,
     ];
     if (settings.color_transfer) args.push("--color-transfer");
+    if (settings.exstyle_image) args.push("--exstyle-image", settings.exstyle_image);
     if (settings.mattes) args.push("--mattes");
+    if (settings.matte_files) args.push("--matte-files");
+    if (!settings.matte_layers) args.push("--no-matte-layers");
+    if (settings.matte_classes) args.push("--matte-classes", settings.matte_classes);
     if (settings.cryptomatte) args.push("--cryptomatte");
     if (settings.faces === "all") args.push("--faces", "all", "--max-faces", String(settings.max_faces));
+    if (settings.smooth_parsing) args.push("--smooth-parsing");
+    if (settings.output_name) args.push("--name", settings.output_name);
     if (settings.models_dir) args.push("--models", settings.models_dir);
     return args;
 }

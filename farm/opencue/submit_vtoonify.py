@@ -5,7 +5,9 @@ analysis), then a ``render`` layer of frame chunks that waits for all of it.
         --python /opt/vtoonify/.venv/bin/python -- --style cartoon --device cuda --models /shared/vtoonify-models
 
 Everything after ``--`` goes to both engine commands unchanged, so prepare and every chunk agree on the
-job key; without ``--precision`` both get ``--precision fp32`` (``auto`` would resolve per host).
+job key; without ``--precision`` both get ``--precision fp32`` (``auto`` would resolve per host). The
+options this script sets itself (frames, output, --resume, progress) or that delete files (--overwrite)
+are refused there.
 Cuebot replaces ``#FRAME_START#``/``#FRAME_END#`` with each chunk's first and last frame.
 """
 
@@ -41,6 +43,16 @@ def pinned_precision(settings: list[str]) -> list[str]:
     return settings if given else [*settings, "--precision", "fp32"]
 
 
+OWN_OPTIONS = ("--frames", "-o", "--output", "--resume", "--overwrite", "--json-progress", "--openjd-progress")
+"""Engine options the settings after ``--`` may not give: this script sets them per layer (a second
+``--frames`` would make every chunk render the whole range), or they delete files (docs/FARM.md)."""
+
+
+def own_option(settings: list[str]) -> str | None:
+    """The first option of ``settings`` that OWN_OPTIONS reserves, or None."""
+    return next((a.split("=")[0] for a in settings if a.split("=")[0] in OWN_OPTIONS), None)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     own, settings = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
@@ -53,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--show", default="vtoonify")
     parser.add_argument("--shot", default="shot")
     args = parser.parse_args(own)
+    if own_option(settings):
+        parser.error(f"{own_option(settings)} after -- is set by this script, not per shot (docs/FARM.md)")
     args.settings = pinned_precision(settings)  # after "--": engine settings for both commands (--style ...)
     cuerun.launch(build_outline(args), use_pycuerun=False)
 

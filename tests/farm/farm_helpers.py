@@ -9,10 +9,38 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FLAMENCO_KEYS = ("source", "output", "frames", "chunk_size", "style", "style_id", "degree", "color_transfer",
-                 "format", "mattes", "cryptomatte", "faces", "max_faces", "precision", "data_window", "models_dir",
-                 "engine_python", "device", "backend")
-"""The settings of the Flamenco job type (issue #12, then faces, Cryptomatte, precision, data window); the OpenJD
-job parameters are the same in CamelCase."""
+                 "backbone", "exstyle_image", "format", "exr_compression", "png_bits", "mattes", "matte_files",
+                 "matte_layers", "matte_classes", "cryptomatte", "faces", "max_faces", "output_space", "data_window",
+                 "scale", "padding", "smooth_parsing", "orientation", "start_number", "output_name", "precision",
+                 "models_dir", "engine_python", "device", "backend", "batch", "compile")
+"""The settings of the Flamenco job type: the ``engine render`` options a TD sets per shot (named as the
+CLI's dest, but for ``output_name``) plus the farm's own ``chunk_size`` and ``engine_python``. The OpenJD
+job parameters are the same in CamelCase (``camel``)."""
+FARM_KEY_OF_DEST = {"name": "output_name"}
+"""CLI dests whose farm setting has another name: a Blender PropertyGroup (which the Flamenco add-on builds
+from the job type's settings) already has a ``name`` property."""
+FARM_OWN_KEYS = ("chunk_size", "engine_python")
+"""Farm settings that are no engine option."""
+NOT_ON_THE_FARM = {
+    "resume": "set by the job types themselves: every render chunk passes --resume, so a retried chunk only "
+              "renders the frames it did not finish",
+    "overwrite": "deletes the frames of another look in the output folder; a farm job renders into a fresh "
+                 "version folder, and a resubmission into a folder holding another look must stop (exit 2), "
+                 "not delete frames other tasks may be writing. Clear such a folder by hand (engine prepare "
+                 "... --overwrite) before submitting",
+    "json_progress": "progress output format, chosen by each job type (the OpenJD bundle passes "
+                     "--openjd-progress; Flamenco/Deadline/OpenCue log the plain progress lines)",
+    "openjd_progress": "progress output format, chosen by each job type (see json_progress)",
+}
+"""``engine render`` options deliberately left out of every farm integration, each with the reason. An
+option the CLI gains must be exposed by every job type or be added here (tests/farm/test_farm_settings.py)."""
+
+
+def camel(key: str) -> str:
+    """The OpenJD parameter name of a Flamenco key: ``style_id`` -> ``StyleId``."""
+    return "".join(part.capitalize() for part in key.split("_"))
+
+
 SAMPLE_FRAMES = "1-6"
 """A few frames of ``529_2.mp4``: enough for two chunks of three, quick on the classic backend."""
 

@@ -139,6 +139,12 @@ def test_cryptomatte_and_faces_reach_prepare_and_every_chunk(node):
     ({"cryptomatte": True}, "cryptomatte needs mattes and format exr"),
     ({"cryptomatte": True, "mattes": True, "format": "png"}, "cryptomatte needs mattes and format exr"),
     ({"faces": "all", "max_faces": 0}, "max_faces must be 1 to 32, not 0"),
+    ({"faces": "all", "output_space": "crop"}, "faces 'all' places every face over the plate"),
+    ({"mattes": True, "matte_layers": False}, "matte_layers off needs matte_files"),
+    ({"png_bits": 12}, "png_bits must be 8 or 16, not 12"),
+    ({"scale": 0}, "scale must be 0.05 to 8, not 0"),
+    ({"padding": "10,20"}, 'padding must be one number or four (left,right,top,bottom), not "10,20"'),
+    ({"batch": 65}, "batch must be 0 (automatic) to 64, not 65"),
 ])
 def test_bad_jobs_are_refused_at_compile_time(node, settings, message):
     base = {"source": "/s.mp4", "output": "/o", "frames": "1-5", "engine_python": "py"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from farm_helpers import FLAMENCO_KEYS, REPO, SAMPLE_FRAMES, frame_files, frame_number
+from farm_helpers import FLAMENCO_KEYS, REPO, SAMPLE_FRAMES, camel, frame_files, frame_number
 
 from engine.errors import EXIT_USER_ERROR
 from engine.io import read_image
@@ -37,10 +37,6 @@ def openjd() -> str:
 @pytest.fixture(scope="module")
 def template() -> dict:
     return yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
-
-
-def camel(key: str) -> str:
-    return "".join(part.capitalize() for part in key.split("_"))
 
 
 def test_template_passes_openjd_check(openjd):

@@ -243,3 +243,13 @@ def test_stop_asked_while_loading_trains_and_saves_nothing(tiny_teachers_128, tm
     with pytest.raises(JobCancelled, match="before its first iteration"):
         train(options, cancel=cancel)
     assert not list(out.rglob("*.pt"))
+
+
+def test_a_batch_that_can_never_fit_is_refused_before_any_step(tiny_teachers_128, tmp_path, capsys):
+    """A mistyped --batch would otherwise meet the kernel's OOM killer (no message); the teacher's largest
+    feature map (128 px x 24 channels, float32: 1.5 MiB a sample) x 10**7 exceeds any machine."""
+    out = tmp_path / "out"
+    line = _fails(capsys, _d_args(tiny_teachers_128, out) + ["--batch", str(10**7)], "--batch 10000000",
+                  "cannot fit on cpu", "128-px feature maps", "smaller --batch")
+    assert f"{24 * 128 * 128 * 4 * 10**7 / 2**30:.1f} GiB for it" in line, line  # 14648.4
+    assert not list(out.rglob("*.pt"))

@@ -124,12 +124,25 @@ def test_stop_never_replaces_another_file_and_its_state_resumes_exactly(
     state = torch.load(saved, weights_only=True)
     assert state["format"] == FORMAT and state["iter"] == 2
 
-    _quiet_train(_options(tiny_teachers_128, out, resume=str(saved)))
+    # a farm retry runs the same command with --resume auto: it finds the stop save (the foreign file and
+    # the other state's pretrain-00002.pt, older, are not taken)
+    err = _quiet_train(_options(tiny_teachers_128, out, resume="auto"))
+    assert f"--resume auto: continuing from {saved} (iteration 2)" in err, err
     resumed = torch.load(family / "pretrain.pt", weights_only=True)
     reference = torch.load(periodic / NAME / "pretrain.pt", weights_only=True)
     assert resumed["iter"] == 3
     for part in ("g", "g_ema"):
         assert all(torch.equal(reference[part][k], resumed[part][k]) for k in reference[part]), part
+    # retried once more: the run is complete, nothing loads, nothing is written
+    before = _signature(family / "pretrain.pt")
+    monkeypatch.setattr("engine.train.session.load_teachers", _never_called)
+    err = _quiet_train(_options(tiny_teachers_128, out, resume="auto"))
+    assert "already holds 3 iterations (--iter 3); nothing to do" in err, err
+    assert _signature(family / "pretrain.pt") == before
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("nothing should load")
 
 
 def test_resume_and_overwrite_never_replace_a_file_the_trainer_did_not_write(tiny_teachers_128, tmp_path):
@@ -178,7 +191,8 @@ def test_stop_checkpoint_rename_refuses_a_name_taken_meanwhile(tmp_path, monkeyp
 def test_auto_precision_is_recorded_as_it_ran_and_a_resume_follows_it(tiny_teachers_128, tmp_path, monkeypatch):
     out = tmp_path / "models"
     monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: True)  # the training machine
-    _quiet_train(_options(tiny_teachers_128, out, iter=1, precision="auto"))
+    err = _quiet_train(_options(tiny_teachers_128, out, iter=1, precision="auto", resume="auto"))
+    assert "--resume auto: no checkpoint of this run" in err, err  # a first try starts at 0
     first = torch.load(out / NAME / "pretrain.pt", weights_only=True)
     assert first["precision"] == "bf16" and first["options"]["precision"] == "auto"
 

@@ -176,9 +176,19 @@ def timecode_text(timecode: dict | None) -> str:
     return text
 
 
+def frame_grid_text(grid: dict | None) -> str:
+    """``variable frame rate: 32 pictures on a 60 fps grid (42 frames repeat one)`` for the engine's
+    ``frame_grid`` dict; empty for constant-rate sources."""
+    if not isinstance(grid, dict) or not grid.get("fps"):
+        return ""
+    text = f"variable frame rate: {grid.get('pictures', '?')} pictures on a {float(grid['fps']):g} fps grid"
+    return text + (f" ({grid['repeats']} frames repeat one)" if grid.get("repeats") else "")
+
+
 def result_label(result: dict, settings: dict) -> str:
-    """One line for a result strip: the source timecode its frames carry, and the Cryptomatte layers."""
-    parts = [timecode_text(result.get("timecode"))]
+    """One line for a result strip: the source timecode its frames carry, a variable frame rate's grid
+    (its frames are numbered as the strip shows them), and the Cryptomatte layers."""
+    parts = [timecode_text(result.get("timecode")), frame_grid_text(result.get("frame_grid"))]
     if settings.get("cryptomatte"):
         parts.append("Cryptomatte CryptoFace in the EXR")
     return "; ".join(p for p in parts if p)
