@@ -27,7 +27,13 @@ SKIP_REASON = "bpy is not installed: create .venv-blender (pip install bpy==5.0.
 
 @pytest.fixture(scope="session")
 def bpy_module():
-    return pytest.importorskip("bpy", reason=SKIP_REASON)
+    bpy = pytest.importorskip("bpy", reason=SKIP_REASON)
+    # Add > Movie (sequencer.movie_strip_add) with proxy setup "Automatic", Blender's default, queues a
+    # proxy-build job. bpy as a module runs no event loop, so that job waits until exit, where Blender
+    # ends it on a scene a test has since removed: a use after free that segfaulted the process after
+    # the last test (gdb: WM_jobs_kill_all -> proxy_endjob -> relations_free_imbuf, 4.2.23 and 5.0.1).
+    bpy.context.preferences.system.sequencer_proxy_setup = "MANUAL"
+    return bpy
 
 
 @pytest.fixture(scope="session")

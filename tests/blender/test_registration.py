@@ -192,11 +192,6 @@ def _add_rate_adjusted_movie(scene, path: Path, channel: int, frame_start: int):
     area = window.screen.areas[0]
     old_type = area.type
     area.type = "SEQUENCE_EDITOR"
-    # Proxy setup "Automatic" (the default) queues a proxy-build job on the scene; bpy as a module runs
-    # no event loop, so the job waits until exit, where Blender ends it on the scene this test removed
-    # (use after free: a segfault after the last test, seen in gdb in 4.2.23 and 5.0.1). No proxies here.
-    system = bpy.context.preferences.system
-    old_proxy_setup, system.sequencer_proxy_setup = system.sequencer_proxy_setup, "MANUAL"
     try:
         with bpy.context.temp_override(window=window, area=area, scene=scene):
             assert bpy.ops.sequencer.movie_strip_add(
@@ -205,9 +200,8 @@ def _add_rate_adjusted_movie(scene, path: Path, channel: int, frame_start: int):
                 sound=False, fit_method="FIT") == {"FINISHED"}
     finally:
         area.type = old_type
-        system.sequencer_proxy_setup = old_proxy_setup
     strip = next(s for s in _top(scene.sequence_editor) if s.type == "MOVIE")
-    assert not strip.use_proxy  # no proxy job was queued for it
+    assert not strip.use_proxy  # no proxy job was queued (conftest: proxy setup Manual)
     return strip
 
 
