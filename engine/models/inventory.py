@@ -458,17 +458,17 @@ def pick_checkpoint(
         note = f"the {style} models are colour-transfer models; colour transfer is on"
     if not candidates:
         have = ", ".join(Path(c.relpath).name for c in family.checkpoints)
-        wanted = f"style id {style_id}, degree {degree}" + (", colour transfer" if color_transfer else "")
+        exemplar = "a custom exemplar (--exstyle-image)" if style_id is None else f"style id {style_id}"
+        wanted = f"{exemplar}, degree {degree}" + (", colour transfer" if color_transfer else "")
+        get_more = ("fetch vtoonify_s_d.pt (any exemplar and degree) or vtoonify_s_d_c.pt (colour transfer)"
+                    if family.official else "train one without --fix-style / --fix-degree (docs/TRAINING.md)")
         raise ModelFileError(
             f"no {style} VToonify-D model supports {wanted} (found: {have})",
-            "pick a style id / degree one of these models supports, or fetch vtoonify_s_d.pt "
-            "(any exemplar and degree) or vtoonify_s_d_c.pt (colour transfer)",
+            f"pick a style id / degree one of these models supports, or {get_more}",
         )
+    # An exemplar's own model is picked only when it is exactly what was asked: no note (it would be a
+    # warning on every default cartoon render); the sidecar and the EXR headers name the checkpoint.
     best = min(candidates, key=lambda c: (_rank(c, style_id, degree), c.relpath))
-    if best.style_id is not None and not note:
-        note = f"model trained for exemplar {best.style_id}" + (
-            f" at degree {best.degree}" if best.degree is not None else ""
-        )
     return CheckpointChoice(
         checkpoint=str(root / best.relpath),
         exstyle_codes=absolute(family.exstyle_codes),
