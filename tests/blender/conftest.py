@@ -25,25 +25,6 @@ ADDON_MODULE = "bl_ext.user_default.vtoonify"
 SKIP_REASON = "bpy is not installed: create .venv-blender (pip install bpy==5.0.1 pytest pytest-timeout)"
 
 
-_SESSION_STATUS = {"code": 0}
-
-
-def pytest_sessionfinish(session, exitstatus):
-    _SESSION_STATUS["code"] = int(exitstatus)
-
-
-def pytest_unconfigure(config):
-    """bpy 5.0.1 as a Python module can crash (SIGSEGV, no Python frame) in its own teardown at
-    interpreter exit after several sequencer renders in one process, when every test has already
-    passed and been reported. Leave with the session's own status before that teardown runs, so the
-    suite's result is the tests' result. Blender 4.2 exits cleanly and is left alone."""
-    bpy = sys.modules.get("bpy")
-    if bpy is not None and bpy.app.version >= (5, 0, 0):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_SESSION_STATUS["code"])
-
-
 @pytest.fixture(scope="session")
 def bpy_module():
     return pytest.importorskip("bpy", reason=SKIP_REASON)

@@ -192,6 +192,11 @@ def _add_rate_adjusted_movie(scene, path: Path, channel: int, frame_start: int):
     area = window.screen.areas[0]
     old_type = area.type
     area.type = "SEQUENCE_EDITOR"
+    # Proxy setup "Automatic" (the default) queues a proxy-build job on the scene; bpy as a module runs
+    # no event loop, so the job waits until exit, where Blender ends it on the scene this test removed
+    # (use after free: a segfault after the last test, seen in gdb in 4.2.23 and 5.0.1). No proxies here.
+    system = bpy.context.preferences.system
+    old_proxy_setup, system.sequencer_proxy_setup = system.sequencer_proxy_setup, "MANUAL"
     try:
         with bpy.context.temp_override(window=window, area=area, scene=scene):
             assert bpy.ops.sequencer.movie_strip_add(
@@ -200,7 +205,10 @@ def _add_rate_adjusted_movie(scene, path: Path, channel: int, frame_start: int):
                 sound=False, fit_method="FIT") == {"FINISHED"}
     finally:
         area.type = old_type
-    return next(s for s in _top(scene.sequence_editor) if s.type == "MOVIE")
+        system.sequencer_proxy_setup = old_proxy_setup
+    strip = next(s for s in _top(scene.sequence_editor) if s.type == "MOVIE")
+    assert not strip.use_proxy  # no proxy job was queued for it
+    return strip
 
 
 def _codes(render_rgba: np.ndarray) -> int:
