@@ -36,9 +36,9 @@ def cmd_list(args) -> int:
     usable = inventory.usable_families()
     print(f"{len(usable)} style families ready; the classic backend needs no files.")
     if inventory.shared_missing or any(f.official and not f.usable for f in inventory.families):
-        example = fetch_command("cartoon", "dualstylegan", inventory.models_dir)
-        print(f"Official styles: `{example}` downloads the shared files and cartoon (VToonify-D); add "
-              "--style NAME (repeatable) and --backbone toonify|both for others.")
+        command = fetch_command("NAME", "dualstylegan", inventory.models_dir)
+        print(f"Get official styles with `{command} [--backbone toonify|both]` (--style repeatable; without it: "
+              "cartoon, VToonify-D; the shared files come with any style).")
     return 0
 
 

@@ -419,9 +419,16 @@ def pick_checkpoint(
     family = inventory.family(style, backbone)
     root = Path(inventory.models_dir)
     if family is None:
-        known = sorted({f.style for f in inventory.families if f.backbone == backbone})
+        ready = sorted({f.style for f in inventory.usable_families() if f.backbone == backbone})
+        others = sorted({f.style for f in inventory.families if f.backbone == backbone and f.official} - set(ready))
+        choices = [f"one of {', '.join(ready)} (in this folder)"] if ready else []
+        choices += [f"an official one to fetch ({', '.join(others)})"] if others else []
+        other = next((f.backbone for f in inventory.families if f.style == style), None)
+        if other:
+            choices = [f"--backbone {other} (or auto): {style} is a {other} style"]
         raise ModelFileError(
-            f"unknown style family {style!r} for {backbone}", f"choose one of {', '.join(known)}"
+            f"unknown style family {style!r} for {backbone}: no {family_folder(style, backbone)} folder in {root}",
+            f"choose {' or '.join(choices) or 'another style'}; see `vtoonify models list`",
         )
     if not family.usable:
         raise ModelFileError(*unusable_reason(family, root))

@@ -52,7 +52,8 @@ def test_models_list_names_missing_shared_files_and_how_to_get_them(capsys, tmp_
     out = capsys.readouterr().out
     assert "  missing shared files: encoder.pt, faceparsing.pth\n" in out
     assert "  arcane        toonify       missing the shared files  [vtoonify.pt]\n" in out
-    assert f"`vtoonify models fetch --models {models}` downloads the shared files and cartoon" in out
+    fetch = f"vtoonify models fetch --style NAME --models {models} [--backbone toonify|both]"
+    assert f"Get official styles with `{fetch}`" in out
 
     assert main(["models", "list", "--models", str(tmp_path / "nowhere")]) == 0
     assert f"models folder: {tmp_path / 'nowhere'} (does not exist yet)\n" in capsys.readouterr().out
@@ -99,3 +100,16 @@ def test_unsupported_exemplar_is_worded_for_a_custom_image_and_a_trained_style(t
     assert info.value.message == ("no mine VToonify-D model supports style id 3, degree 0.5 "
                                   "(found: vtoonify_s026_d_c.pt)")
     assert "train one without --fix-style / --fix-degree" in info.value.fix and "fetch" not in info.value.fix
+
+
+def test_a_mistyped_style_lists_what_is_here_and_what_can_be_fetched(capsys, media_dir, tmp_path):
+    models = tmp_path / "models"
+    _family(models, ".", "encoder.pt", "faceparsing.pth")
+    _family(models, "vtoonify_d_mine", "vtoonify_s_d.pt", "exstyle_code.npy")
+    _family(models, "vtoonify_t_toony", "vtoonify.pt")
+    err = _render_error(capsys, media_dir, models, "--style", "mien")
+    assert f"unknown style family 'mien' for dualstylegan: no vtoonify_d_mien folder in {models}" in err
+    assert "choose one of mine (in this folder) or an official one to fetch (arcane, caricature, cartoon, comic, " \
+           "illustration, pixar)" in err
+    err = _render_error(capsys, media_dir, models, "--style", "toony", "--backbone", "dualstylegan")
+    assert "choose --backbone toonify (or auto): toony is a toonify style" in err
