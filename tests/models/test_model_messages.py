@@ -113,3 +113,16 @@ def test_a_mistyped_style_lists_what_is_here_and_what_can_be_fetched(capsys, med
            "illustration, pixar)" in err
     err = _render_error(capsys, media_dir, models, "--style", "toony", "--backbone", "dualstylegan")
     assert "choose --backbone toonify (or auto): toony is a toonify style" in err
+
+
+def test_fetch_refuses_a_style_that_is_not_published(capsys, tmp_path):
+    """A typo (or a style trained here) would otherwise download the shared files only and look fetched."""
+    models = tmp_path / "models"
+    base = ["models", "fetch", "--models", str(models), "--base-url", "http://127.0.0.1:9/"]  # never reached
+    assert main([*base, "--style", "pixr"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: no official style 'pixr' with dualstylegan to fetch (choose from arcane, ")
+    assert "comes from `engine train`" in err
+    assert main([*base, "--style", "illustration", "--backbone", "toonify"]) == EXIT_USER_ERROR
+    assert "(use --backbone dualstylegan)" in capsys.readouterr().err
+    assert not models.exists()  # nothing created, nothing downloaded
