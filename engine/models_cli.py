@@ -36,9 +36,9 @@ def cmd_list(args) -> int:
     usable = inventory.usable_families()
     print(f"{len(usable)} style families ready; the classic backend needs no files.")
     if inventory.shared_missing or any(f.official and not f.usable for f in inventory.families):
-        example = fetch_command("cartoon", "dualstylegan", inventory.models_dir)
-        print(f"Official styles: `{example}` downloads the shared files and cartoon (VToonify-D); add "
-              "--style NAME (repeatable) and --backbone toonify|both for others.")
+        command = fetch_command("NAME", "dualstylegan", inventory.models_dir)
+        print(f"Get official styles with `{command} [--backbone toonify|both]` (--style repeatable; without it: "
+              "cartoon, VToonify-D; the shared files come with any style).")
     return 0
 
 
@@ -134,6 +134,7 @@ def cmd_fetch(args) -> int:
     backbones = ("dualstylegan", "toonify") if args.backbone == "both" else (args.backbone,)
     files: list[str] = []
     for style in args.style or ["cartoon"]:
+        _check_official(style, backbones)
         for backbone in backbones:
             files += [f for f in official_files(style, backbone) if f not in files]
     bar = _FetchBar()
@@ -143,6 +144,20 @@ def cmd_fetch(args) -> int:
         state = "already there" if r.skipped else ("verified" if r.verified else "recorded (no published checksum)")
         print(f"  {r.relpath}: {state} sha256={r.sha256[:12]}")
     return 0
+
+
+def _check_official(style: str, backbones: tuple[str, ...]) -> None:
+    """ModelFileError for a style the authors did not publish with these backbones (without it a typo, or
+    a style trained here, would download the shared files only and look fetched)."""
+    from engine.models.inventory import OFFICIAL_FILES
+
+    if any((style, backbone) in OFFICIAL_FILES for backbone in backbones):
+        return
+    published = sorted({s for s, b in OFFICIAL_FILES if b in backbones})
+    other = [b for s, b in OFFICIAL_FILES if s == style]
+    fix = (f"use --backbone {other[0]}" if other else
+           f"choose from {', '.join(published)}; a style trained here comes from `engine train` (docs/TRAINING.md)")
+    raise ModelFileError(f"no official style {style!r} with {' or '.join(backbones)} to fetch", fix)
 
 
 def run(args) -> int:

@@ -419,9 +419,16 @@ def pick_checkpoint(
     family = inventory.family(style, backbone)
     root = Path(inventory.models_dir)
     if family is None:
-        known = sorted({f.style for f in inventory.families if f.backbone == backbone})
+        ready = sorted({f.style for f in inventory.usable_families() if f.backbone == backbone})
+        others = sorted({f.style for f in inventory.families if f.backbone == backbone and f.official} - set(ready))
+        choices = [f"one of {', '.join(ready)} (in this folder)"] if ready else []
+        choices += [f"an official one to fetch ({', '.join(others)})"] if others else []
+        other = next((f.backbone for f in inventory.families if f.style == style), None)
+        if other:
+            choices = [f"--backbone {other} (or auto): {style} is a {other} style"]
         raise ModelFileError(
-            f"unknown style family {style!r} for {backbone}", f"choose one of {', '.join(known)}"
+            f"unknown style family {style!r} for {backbone}: no {family_folder(style, backbone)} folder in {root}",
+            f"choose {' or '.join(choices) or 'another style'}; see `vtoonify models list`",
         )
     if not family.usable:
         raise ModelFileError(*unusable_reason(family, root))
@@ -458,17 +465,17 @@ def pick_checkpoint(
         note = f"the {style} models are colour-transfer models; colour transfer is on"
     if not candidates:
         have = ", ".join(Path(c.relpath).name for c in family.checkpoints)
-        wanted = f"style id {style_id}, degree {degree}" + (", colour transfer" if color_transfer else "")
+        exemplar = "a custom exemplar (--exstyle-image)" if style_id is None else f"style id {style_id}"
+        wanted = f"{exemplar}, degree {degree}" + (", colour transfer" if color_transfer else "")
+        get_more = ("fetch vtoonify_s_d.pt (any exemplar and degree) or vtoonify_s_d_c.pt (colour transfer)"
+                    if family.official else "train one without --fix-style / --fix-degree (docs/TRAINING.md)")
         raise ModelFileError(
             f"no {style} VToonify-D model supports {wanted} (found: {have})",
-            "pick a style id / degree one of these models supports, or fetch vtoonify_s_d.pt "
-            "(any exemplar and degree) or vtoonify_s_d_c.pt (colour transfer)",
+            f"pick a style id / degree one of these models supports, or {get_more}",
         )
+    # An exemplar's own model is picked only when it is exactly what was asked: no note (it would be a
+    # warning on every default cartoon render); the sidecar and the EXR headers name the checkpoint.
     best = min(candidates, key=lambda c: (_rank(c, style_id, degree), c.relpath))
-    if best.style_id is not None and not note:
-        note = f"model trained for exemplar {best.style_id}" + (
-            f" at degree {best.degree}" if best.degree is not None else ""
-        )
     return CheckpointChoice(
         checkpoint=str(root / best.relpath),
         exstyle_codes=absolute(family.exstyle_codes),

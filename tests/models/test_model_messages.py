@@ -5,6 +5,9 @@ is not official is never sent to `models fetch`, and `models list` names what is
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
+
+import pytest
 
 from engine.cli import build_parser, main
 from engine.errors import EXIT_USER_ERROR
@@ -49,7 +52,77 @@ def test_models_list_names_missing_shared_files_and_how_to_get_them(capsys, tmp_
     out = capsys.readouterr().out
     assert "  missing shared files: encoder.pt, faceparsing.pth\n" in out
     assert "  arcane        toonify       missing the shared files  [vtoonify.pt]\n" in out
-    assert f"`vtoonify models fetch --models {models}` downloads the shared files and cartoon" in out
+    fetch = f"vtoonify models fetch --style NAME --models {models} [--backbone toonify|both]"
+    assert f"Get official styles with `{fetch}`" in out
 
     assert main(["models", "list", "--models", str(tmp_path / "nowhere")]) == 0
     assert f"models folder: {tmp_path / 'nowhere'} (does not exist yet)\n" in capsys.readouterr().out
+
+
+def _family(models, folder: str, *names: str) -> None:
+    (models / folder).mkdir(parents=True)
+    for name in names:
+        (models / folder / name).write_bytes(b"x")  # the inventory and the choice go by names only
+
+
+def test_default_render_with_the_fetched_cartoon_files_warns_nothing(tmp_path):
+    from engine.pipeline.config import RenderConfig
+    from engine.pipeline.selection import choose_files
+
+    models = tmp_path / "models"
+    _family(models, ".", "encoder.pt", "faceparsing.pth")
+    _family(models, "vtoonify_d_cartoon", *[Path(f).name for f in official_files("cartoon", "dualstylegan")
+                                            if f.startswith("vtoonify_d_cartoon/")])
+    config, files, note = choose_files(RenderConfig(source="shot.mp4", output="out", models_dir=str(models)))
+    assert Path(files["vtoonify"]).name == "vtoonify_s026_d0.5.pt"  # exemplar 26's own model: what was asked
+    assert note == "" and not config.color_transfer
+    _, _, note = choose_files(RenderConfig(source="shot.mp4", output="out", models_dir=str(models), style="cartoon",
+                                           degree=0.7))
+    assert note == ""
+
+
+def test_unsupported_exemplar_is_worded_for_a_custom_image_and_a_trained_style(tmp_path):
+    from engine.errors import ModelFileError
+    from engine.pipeline.config import RenderConfig
+    from engine.pipeline.selection import choose_files
+
+    models = tmp_path / "models"
+    _family(models, ".", "encoder.pt", "faceparsing.pth")
+    _family(models, "vtoonify_d_caricature", "vtoonify_s039_d0.5.pt", "exstyle_code.npy")
+    _family(models, "vtoonify_d_mine", "vtoonify_s026_d_c.pt", "exstyle_code.npy")  # --fix-style --style-id 26
+    with pytest.raises(ModelFileError) as info:
+        choose_files(RenderConfig(source="shot.mp4", output="out", models_dir=str(models), style="caricature",
+                                  exstyle_image="face.png"))
+    assert "supports a custom exemplar (--exstyle-image), degree 0.5" in info.value.message
+    assert "fetch vtoonify_s_d.pt" in info.value.fix
+    with pytest.raises(ModelFileError) as info:
+        choose_files(RenderConfig(source="shot.mp4", output="out", models_dir=str(models), style="mine", style_id=3))
+    assert info.value.message == ("no mine VToonify-D model supports style id 3, degree 0.5 "
+                                  "(found: vtoonify_s026_d_c.pt)")
+    assert "train one without --fix-style / --fix-degree" in info.value.fix and "fetch" not in info.value.fix
+
+
+def test_a_mistyped_style_lists_what_is_here_and_what_can_be_fetched(capsys, media_dir, tmp_path):
+    models = tmp_path / "models"
+    _family(models, ".", "encoder.pt", "faceparsing.pth")
+    _family(models, "vtoonify_d_mine", "vtoonify_s_d.pt", "exstyle_code.npy")
+    _family(models, "vtoonify_t_toony", "vtoonify.pt")
+    err = _render_error(capsys, media_dir, models, "--style", "mien")
+    assert f"unknown style family 'mien' for dualstylegan: no vtoonify_d_mien folder in {models}" in err
+    assert "choose one of mine (in this folder) or an official one to fetch (arcane, caricature, cartoon, comic, " \
+           "illustration, pixar)" in err
+    err = _render_error(capsys, media_dir, models, "--style", "toony", "--backbone", "dualstylegan")
+    assert "choose --backbone toonify (or auto): toony is a toonify style" in err
+
+
+def test_fetch_refuses_a_style_that_is_not_published(capsys, tmp_path):
+    """A typo (or a style trained here) would otherwise download the shared files only and look fetched."""
+    models = tmp_path / "models"
+    base = ["models", "fetch", "--models", str(models), "--base-url", "http://127.0.0.1:9/"]  # never reached
+    assert main([*base, "--style", "pixr"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: no official style 'pixr' with dualstylegan to fetch (choose from arcane, ")
+    assert "comes from `engine train`" in err
+    assert main([*base, "--style", "illustration", "--backbone", "toonify"]) == EXIT_USER_ERROR
+    assert "(use --backbone dualstylegan)" in capsys.readouterr().err
+    assert not models.exists()  # nothing created, nothing downloaded
