@@ -35,18 +35,10 @@ import time
 from pathlib import Path
 
 import torch
+from bench_inference import parse_size, to_unit  # the sibling script (run from benchmarks/)
 
 from engine.models import load_vtoonify
 from engine.models.static import static_vtoonify
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``256`` -> (256, 256); ``400x320`` -> (400, 320) as height x width (multiples of 8)."""
-    h, _, w = text.lower().partition("x")
-    size = (int(h), int(w or h))
-    if size[0] % 8 or size[1] % 8:
-        raise SystemExit(f"--size {text}: both sides must be multiples of 8")
-    return size
 
 
 def official_vtoonify_class(root: Path):
@@ -71,10 +63,6 @@ def timed(fn, device: torch.device) -> tuple[torch.Tensor, float]:
     out = fn()
     sync(device)
     return out, time.perf_counter() - start
-
-
-def to_unit(y: torch.Tensor) -> torch.Tensor:
-    return (y.float().clamp(-1, 1) + 1) / 2
 
 
 def main() -> None:

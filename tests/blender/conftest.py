@@ -22,6 +22,7 @@ _USER_RESOURCES = tempfile.mkdtemp(prefix="vtoonify-blender-user-")
 os.environ["BLENDER_USER_RESOURCES"] = _USER_RESOURCES  # read once, when bpy is first imported
 ENGINE_PYTHON = Path(os.environ.get("VTOONIFY_ENGINE_PYTHON", REPO / ".venv" / "bin" / "python"))
 ADDON_MODULE = "bl_ext.user_default.vtoonify"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper modules beside the tests (vse_scene)
 SKIP_REASON = "bpy is not installed: create .venv-blender (pip install bpy==5.0.1 pytest pytest-timeout)"
 
 

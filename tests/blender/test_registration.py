@@ -17,6 +17,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 np = pytest.importorskip("numpy")
+from vse_scene import add_rate_adjusted_movie, all_strips, shown_scene, top_strips  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender, pytest.mark.slow]
 
@@ -36,16 +37,6 @@ LIMIT_PX = 0.25
 """Largest shift, in pixels of the source media (see ``assert_registered``)."""
 
 
-def _all(editor):
-    return list(editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)
-
-
-def _top(editor):
-    return editor.strips if hasattr(editor, "strips") else editor.sequences
-
-
-def _inside(meta):
-    return meta.strips if hasattr(meta, "strips") else meta.sequences
 
 
 @pytest.fixture()
@@ -68,31 +59,13 @@ def coded_clip(media_dir, tmp_path_factory) -> Path:
 @pytest.fixture()
 def vse(addon):
     """A fresh 1920x1080, 24 fps scene shown in the window (and as 5.0's sequencer scene)."""
-    scene = bpy.data.scenes.new("vtoonify_registration")
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 1920, 1080, 100
-    scene.render.fps, scene.render.fps_base = 24, 1.0
-    scene.view_settings.view_transform = "Standard"
-    scene.render.image_settings.file_format = "PNG"
-    scene.render.image_settings.color_mode = "RGBA"
-    scene.render.image_settings.color_depth = "16"
-    scene.sequence_editor_create()
-    window = bpy.context.window_manager.windows[0]
-    previous, workspace = window.scene.name, window.workspace
-    previous_vse = getattr(workspace, "sequencer_scene", None)
-    window.scene = scene
-    if hasattr(workspace, "sequencer_scene"):
-        workspace.sequencer_scene = scene
-    yield scene
-    window = bpy.context.window_manager.windows[0]
-    window.scene = bpy.data.scenes[previous]
-    if hasattr(workspace, "sequencer_scene"):
-        workspace.sequencer_scene = previous_vse
-    bpy.data.scenes.remove(bpy.data.scenes["vtoonify_registration"])
+    with shown_scene("vtoonify_registration", 1920, 1080, color_mode="RGBA", color_depth="16") as scene:
+        yield scene
 
 
 def render(scene, frame: int, show: set[str], path: Path) -> np.ndarray:
     """Blender's sequencer render of ``frame`` with only the strips named in ``show`` unmuted: [H, W, 4]."""
-    strips = _all(scene.sequence_editor)
+    strips = all_strips(scene.sequence_editor)
     saved = {s.name: s.mute for s in strips}
     for s in strips:
         s.mute = s.name not in show
@@ -101,7 +74,7 @@ def render(scene, frame: int, show: set[str], path: Path) -> np.ndarray:
         scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True)
     finally:
-        for s in _all(scene.sequence_editor):
+        for s in all_strips(scene.sequence_editor):
             s.mute = saved.get(s.name, s.mute)
     image = bpy.data.images.load(str(path), check_existing=False)
     try:
@@ -145,7 +118,7 @@ def assert_registered(scene, frame, source_names, result_names, tmp_path, zoom) 
 
 def test_default_fit_into_full_hd(addon, connected, vse, media_dir, tmp_path):
     """A clip added with the defaults (Fit) is scaled 3.07x into 1920x1080; the result must be too."""
-    source = _top(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
     source.frame_offset_end = 27  # 2 frames: 1, 2
     assert source.transform.scale_x == pytest.approx(1080 / 352, abs=1e-3)
     result = stylize(addon, vse, source, connected, tmp_path / "out")
@@ -154,7 +127,7 @@ def test_default_fit_into_full_hd(addon, connected, vse, media_dir, tmp_path):
 
 
 def test_offset_scale_rotation_crop_and_flip(addon, connected, vse, media_dir, tmp_path):
-    source = _top(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
     source.frame_offset_end = 27
     t = source.transform
     t.offset_x, t.offset_y, t.scale_x, t.scale_y, t.rotation = 140.0, -60.0, 2.4, 2.1, 0.2
@@ -170,13 +143,13 @@ def test_offset_scale_rotation_crop_and_flip(addon, connected, vse, media_dir, t
 def test_exr_result_lands_on_the_plate(addon, connected, vse, media_dir, tmp_path):
     """EXR frames are full frames (the sequencer ignores data windows and would centre the face box).
     Against the PNG result of the same frame (both toon pictures) the match is exact, not just close."""
-    source = _top(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
     source.frame_offset_end = 28  # 1 frame
     exr = stylize(addon, vse, source, connected, tmp_path / "exr", fmt="exr")
     assert exr.elements[0].filename.endswith(".exr")
     zoom = source.transform.scale_x
     assert_registered(vse, 1, {source.name}, {exr.name}, tmp_path, zoom=zoom)
-    png_source = _top(vse.sequence_editor).new_movie("plate_png", str(media_dir / "529_2.mp4"), 5, 1,
+    png_source = top_strips(vse.sequence_editor).new_movie("plate_png", str(media_dir / "529_2.mp4"), 5, 1,
                                                      fit_method="FIT")
     png_source.frame_offset_end = 28
     png = stylize(addon, vse, png_source, connected, tmp_path / "png", fmt="png")
@@ -184,25 +157,6 @@ def test_exr_result_lands_on_the_plate(addon, connected, vse, media_dir, tmp_pat
                        render(vse, 1, {exr.name}, tmp_path / "exr.png"), zoom=zoom)
     print(f"EXR vs PNG result ({bpy.app.version_string}): {reg['all']}")
     assert max(abs(reg["all"][0]), abs(reg["all"][1])) < LIMIT_PX, reg
-
-
-def _add_rate_adjusted_movie(scene, path: Path, channel: int, frame_start: int):
-    """What an artist gets from Add > Movie with "Adjust Playback Rate" on (a strip Python cannot make)."""
-    window = bpy.context.window_manager.windows[0]
-    area = window.screen.areas[0]
-    old_type = area.type
-    area.type = "SEQUENCE_EDITOR"
-    try:
-        with bpy.context.temp_override(window=window, area=area, scene=scene):
-            assert bpy.ops.sequencer.movie_strip_add(
-                filepath=str(path), directory=str(path.parent) + os.sep, files=[{"name": path.name}],
-                frame_start=frame_start, channel=channel, adjust_playback_rate=True, use_framerate=False,
-                sound=False, fit_method="FIT") == {"FINISHED"}
-    finally:
-        area.type = old_type
-    strip = next(s for s in _top(scene.sequence_editor) if s.type == "MOVIE")
-    assert not strip.use_proxy  # no proxy job was queued (conftest: proxy setup Manual)
-    return strip
 
 
 def _codes(render_rgba: np.ndarray) -> int:
@@ -214,7 +168,7 @@ def test_rate_adjusted_strip_matches_every_frame_blender_shows(addon, connected,
     """24 fps scene, 15 fps clip added with "adjust playback rate": Blender shows media frames
     0,1,1,2,3,3,... (round half up); every timeline frame of the result must show the same frame."""
     vse.render.resolution_x, vse.render.resolution_y = 376, 352  # 1:1 with the clip: codes read in place
-    source = _add_rate_adjusted_movie(vse, coded_clip, 2, 1)
+    source = add_rate_adjusted_movie(vse, coded_clip, 2, 1, fit_method="FIT")
     assert source.frame_final_end - source.frame_start == 46  # 29 frames stretched by 24/15
     source.frame_offset_start, source.frame_offset_end = 3, 22  # 21 visible frames: 4..24
     result = stylize(addon, vse, source, connected, tmp_path / "out")
@@ -228,10 +182,10 @@ def test_rate_adjusted_strip_matches_every_frame_blender_shows(addon, connected,
     assert_registered(vse, frames.start + 5, {source.name}, {result.name}, tmp_path, zoom=1.0)
 
 
-def test_meta_strip_renders_its_cut_and_keeps_the_result_inside(addon, connected, vse, media_dir, tmp_path):
+def test_meta_strip_renders_its_cut_and_keeps_the_resulttop_strips(addon, connected, vse, media_dir, tmp_path):
     editor = vse.sequence_editor
-    meta = _top(editor).new_meta("meta", 3, 101)
-    inner = _inside(meta).new_movie("plate", str(media_dir / "529_2.mp4"), 1, 101, fit_method="FIT")
+    meta = top_strips(editor).new_meta("meta", 3, 101)
+    inner = top_strips(meta).new_movie("plate", str(media_dir / "529_2.mp4"), 1, 101, fit_method="FIT")
     meta.frame_final_end = 108  # the meta shows 3 of the clip's 29 frames (end first: a new meta
     meta.frame_final_start = 105  # keeps its old length until a handle moves)
     meta.transform.offset_x, meta.transform.scale_x = 90.0, 0.8
@@ -247,9 +201,9 @@ def test_meta_strip_renders_its_cut_and_keeps_the_result_inside(addon, connected
 def test_mattes_stack_on_their_result_which_still_registers(addon, connected, vse, media_dir, tmp_path):
     """EXR with mattes and Cryptomatte: the matte strips form one block right above the result, drawn
     with the result's placement, named after it; one click selects the group; the result registers."""
-    source = _top(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
     source.frame_offset_end = 28  # 1 frame
-    _top(vse.sequence_editor).new_movie("busy", str(media_dir / "529_2.mp4"), 4, 1)  # channel 4 is taken
+    top_strips(vse.sequence_editor).new_movie("busy", str(media_dir / "529_2.mp4"), 4, 1)  # channel 4 is taken
     module = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
     settings = {"backend": "classic", "format": "exr", "mattes": True, "cryptomatte": True,
                 "output": str(tmp_path / "out")}
@@ -259,7 +213,8 @@ def test_mattes_stack_on_their_result_which_still_registers(addon, connected, vs
             module.stylize_strip(vse, source, settings, connected)
         settings["cryptomatte"] = False
     result = module.stylize_strip(vse, source, settings, connected)
-    mattes = sorted((s for s in _all(vse.sequence_editor) if str(s.get("vtoonify_role", "")).startswith("matte_")),
+    roles = {s.name: str(s.get("vtoonify_role", "")) for s in all_strips(vse.sequence_editor)}
+    mattes = sorted((s for s in all_strips(vse.sequence_editor) if roles[s.name].startswith("matte_")),
                     key=lambda s: s.channel)
     assert len(mattes) >= 2
     assert result.channel == 5  # the lowest channel with a free block for the result and all its mattes
@@ -280,7 +235,7 @@ def test_mattes_stack_on_their_result_which_still_registers(addon, connected, vs
     assert (b"cryptomatte/" in header and b"CryptoFace00" in header) == crypto
     vse.sequence_editor.active_strip = mattes[-1]
     assert bpy.ops.sequencer.vtoonify_select_result() == {"FINISHED"}
-    assert {s.name for s in _all(vse.sequence_editor) if s.select} == {source.name, result.name} | {
+    assert {s.name for s in all_strips(vse.sequence_editor) if s.select} == {source.name, result.name} | {
         m.name for m in mattes}
     assert vse.sequence_editor.active_strip == result
     assert_registered(vse, 1, {source.name}, {result.name}, tmp_path, zoom=source.transform.scale_x)
@@ -290,16 +245,16 @@ def test_group_meta_holds_result_and_mattes_and_a_rerender_refills_it(addon, con
     """"Group in Meta Strip": the result and its mattes in one meta on the result's channel, cut to the
     result's frames; the group still registers on the source, and re-rendering (the group selected)
     refills the same meta with the new version instead of adding strips."""
-    source = _top(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
     source.frame_offset_end = 28  # 1 frame
     module = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
     settings = {"backend": "classic", "format": "png", "mattes": True, "group_meta": True,
                 "output": str(tmp_path / "out")}
     result = module.stylize_strip(vse, source, settings, connected)
-    metas = [s for s in _top(vse.sequence_editor) if s.type == "META"]
+    metas = [s for s in top_strips(vse.sequence_editor) if s.type == "META"]
     assert len(metas) == 1 and metas[0].name == "plate.vtoonify.group"
     group = metas[0]
-    inside = {s.name: s for s in _inside(group)}
+    inside = {s.name: s for s in top_strips(group)}
     assert result.parent_meta() == group and group.channel == 3
     assert len(inside) >= 3 and all(n == result.name or n.startswith(result.name + ".matte_") for n in inside)
     assert (group.frame_final_start, group.frame_final_end) == (result.frame_final_start, result.frame_final_end)
@@ -310,5 +265,5 @@ def test_group_meta_holds_result_and_mattes_and_a_rerender_refills_it(addon, con
     again = module.stylize_strip(vse, source, settings, connected)
     assert again.name == result.name and again.parent_meta().name == group.name
     assert again.directory.rstrip("/").endswith("v002")
-    assert [s.name for s in _top(vse.sequence_editor) if s.type == "META"] == [group.name]
-    assert len(list(_inside(group))) == len(inside)
+    assert [s.name for s in top_strips(vse.sequence_editor) if s.type == "META"] == [group.name]
+    assert len(list(top_strips(group))) == len(inside)

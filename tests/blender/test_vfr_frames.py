@@ -19,6 +19,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 np = pytest.importorskip("numpy")
+from vse_scene import add_rate_adjusted_movie, all_strips, shown_scene, top_strips  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 
@@ -63,17 +64,9 @@ def engine_frames(path: Path) -> dict:
     return json.loads(_engine_python("-c", ENGINE_SIDE, str(path)))
 
 
-def _strips(container):
-    return container.strips if hasattr(container, "strips") else container.sequences  # 5.0 | 4.2
-
-
-def _all(editor):
-    return list(editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)
-
-
 def shown_code(scene, frame: int, show: set[str], path: Path) -> int:
     """The picture index Blender's sequencer render of ``frame`` spells, only ``show`` unmuted."""
-    for strip in _all(scene.sequence_editor):
+    for strip in all_strips(scene.sequence_editor):
         strip.mute = strip.name not in show
     scene.frame_set(frame)
     scene.render.filepath = str(path)
@@ -93,31 +86,15 @@ def shown_code(scene, frame: int, show: set[str], path: Path) -> int:
 @pytest.fixture()
 def vse(addon):
     """A fresh 376x352 (the clip's size: codes read in place), 24 fps scene shown in the window."""
-    scene = bpy.data.scenes.new("vtoonify_vfr")
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 376, 352, 100
-    scene.render.fps, scene.render.fps_base = 24, 1.0
-    scene.view_settings.view_transform = "Standard"
-    scene.render.image_settings.file_format = "PNG"
-    scene.sequence_editor_create()
-    window = bpy.context.window_manager.windows[0]
-    previous, workspace = window.scene.name, window.workspace
-    previous_vse = getattr(workspace, "sequencer_scene", None)
-    window.scene = scene
-    if hasattr(workspace, "sequencer_scene"):
-        workspace.sequencer_scene = scene
-    yield scene
-    window = bpy.context.window_manager.windows[0]
-    window.scene = bpy.data.scenes[previous]
-    if hasattr(workspace, "sequencer_scene"):
-        workspace.sequencer_scene = previous_vse
-    bpy.data.scenes.remove(bpy.data.scenes["vtoonify_vfr"])
+    with shown_scene("vtoonify_vfr", 376, 352) as scene:
+        yield scene
 
 
 @pytest.mark.parametrize("timing", sorted(TIMINGS))
 def test_engine_numbers_a_vfr_clip_as_blender_shows_it(vse, media_dir, tmp_path, timing):
     clip = make_vfr_clip(media_dir, tmp_path / f"{timing}.mp4", timing)
     engine = engine_frames(clip)
-    strip = _strips(vse.sequence_editor).new_movie("plate", str(clip), 1, 1)
+    strip = top_strips(vse.sequence_editor).new_movie("plate", str(clip), 1, 1)
     length = round(strip.frame_final_end - strip.frame_start)
     # descending: every render seeks (as in test_registration.py)
     shown = {t: shown_code(vse, t, {strip.name}, tmp_path / "s.png") for t in reversed(range(1, 1 + length))}
@@ -137,23 +114,6 @@ def connected(client_api, engine):
     client.close()
 
 
-def _add_rate_adjusted_movie(scene, path: Path, channel: int, frame_start: int):
-    """What an artist gets from Add > Movie with "Adjust Playback Rate" on (a strip Python cannot make)."""
-    window = bpy.context.window_manager.windows[0]
-    area = window.screen.areas[0]
-    old_type = area.type
-    area.type = "SEQUENCE_EDITOR"
-    try:
-        with bpy.context.temp_override(window=window, area=area, scene=scene):
-            assert bpy.ops.sequencer.movie_strip_add(
-                filepath=str(path), directory=str(path.parent) + os.sep, files=[{"name": path.name}],
-                frame_start=frame_start, channel=channel, adjust_playback_rate=True, use_framerate=False,
-                sound=False) == {"FINISHED"}
-    finally:
-        area.type = old_type
-    return next(s for s in _strips(scene.sequence_editor) if s.type == "MOVIE")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("adjusted", [False, True], ids=["one-to-one", "rate-adjusted"])
 def test_stylized_vfr_strip_shows_the_plate_picture_at_every_frame(addon, connected, vse, media_dir, tmp_path,
@@ -163,10 +123,10 @@ def test_stylized_vfr_strip_shows_the_plate_picture_at_every_frame(addon, connec
     the add-on by a real engine (classic): the result shows the plate's picture at every timeline frame."""
     clip = make_vfr_clip(media_dir, tmp_path / "phone.mp4", "slowdown")
     if adjusted:
-        source = _add_rate_adjusted_movie(vse, clip, 2, 1)
+        source = add_rate_adjusted_movie(vse, clip, 2, 1)
         source.frame_offset_start, source.frame_offset_end = 2, 6  # 56 media frames / 2.5 = 22 long: 3..16
     else:
-        source = _strips(vse.sequence_editor).new_movie("plate", str(clip), 2, 1)
+        source = top_strips(vse.sequence_editor).new_movie("plate", str(clip), 2, 1)
         source.frame_offset_start, source.frame_offset_end = 11, 29  # 56 frames long: 12..27
     stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
     result = stylize.stylize_strip(vse, source, {"backend": "classic", "format": "png",
