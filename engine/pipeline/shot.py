@@ -267,14 +267,27 @@ def resolved_job_key(config, backend, cache, source=None) -> str:
     """The job key of ``config`` run by ``backend``: with the precision the backend resolved ("auto" is
     bf16 or fp32 by device), so the same pixels always get the same key (render, prepare, preview);
     ``source``: the opened source, whose frame grid (variable frame rate) is part of the key."""
-    return job_key(dataclasses.replace(config, precision=backend.precision), backend.name,
+    return job_key(pixel_config(config, backend), backend.name,
                    backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
 
 
 def resolved_job_settings(config, backend, cache, source=None) -> dict:
     """The settings behind ``resolved_job_key`` (same resolved precision, device kind and frame grid)."""
-    return job_settings(dataclasses.replace(config, precision=backend.precision), backend.name,
+    return job_settings(pixel_config(config, backend), backend.name,
                         backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
+
+
+def pixel_config(config, backend):
+    """``config`` as its pixels see it: the precision the backend resolved and, for a VToonify-T model
+    (which has no exemplar, degree or colour transfer), the catalog defaults for those controls, so farm
+    chunks differing only in values the model ignores share a key (jobs at the defaults keep theirs)."""
+    config = dataclasses.replace(config, precision=backend.precision)
+    if backend.name != "vtoonify" or getattr(backend, "backbone", None) != "toonify":
+        return config
+    from engine.service.catalog import DEFAULTS
+
+    return dataclasses.replace(config, style_id=DEFAULTS["style_id"], degree=DEFAULTS["degree"],
+                               color_transfer=DEFAULTS["color_transfer"], exstyle_image=None)
 
 
 _SETTING_FIXES = {
