@@ -206,8 +206,9 @@ def stop_checkpoint_names(path: Path):
         yield path.with_name(f"{path.stem}_stopped{k if k > 1 else ''}{path.suffix}")
 
 
-def save_stop_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
-    """The checkpoint written when a run is stopped (Ctrl-C, SIGTERM); returns where the state is.
+def save_stop_checkpoint(path: Path, payload: Mapping[str, Any]) -> tuple[Path, bool]:
+    """The checkpoint written when a run is stopped (Ctrl-C, SIGTERM); returns (where the state is,
+    whether this call wrote it), so the stop message never says "saved" for a file it only kept.
 
     It replaces nothing: a checkpoint of this trainer already holding the same state (a periodic save of
     this iteration, an earlier run of the same command) is kept as it is and named; any other file keeps
@@ -218,14 +219,14 @@ def save_stop_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     for candidate in stop_checkpoint_names(path):
         if candidate.exists() or candidate.is_symlink():
             if is_training_checkpoint(candidate) and holds_state(candidate, data):
-                return candidate
+                return candidate, False
             continue
         try:
             with atomic_path(candidate, replace=False) as tmp:
                 torch.save(data, tmp)
         except TargetExistsError:
             continue
-        return candidate
+        return candidate, True
     raise OutputError(f"no free name for the stop checkpoint beside {path}",
                       "clear old *_stopped*.pt files from the folder")
 

@@ -262,13 +262,15 @@ class Session:
         if self.processes.main:
             save_training_checkpoint(path, self.checkpoint_data(payload))
 
-    def save_on_stop(self, path: Path, payload: Mapping[str, Any]) -> Path:
-        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns its path,
-        the one rank 0 chose on every process (each names it in its message)."""
-        kept = save_stop_checkpoint(path, self.checkpoint_data(payload)) if self.processes.main else path
-        if self.processes.distributed:
-            kept = Path(broadcast_text(str(kept), self.device))
-        return kept
+    def save_on_stop(self, path: Path, payload: Mapping[str, Any]) -> tuple[Path, bool]:
+        """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns (its path,
+        whether it was written), as rank 0 found them, on every process (each names it in its message)."""
+        kept, written = (save_stop_checkpoint(path, self.checkpoint_data(payload)) if self.processes.main
+                         else (path, True))
+        if self.processes.distributed:  # one text: "1" or "0" for written, then the path
+            text = broadcast_text(f"{int(written)}{kept}", self.device)
+            kept, written = Path(text[1:]), text[:1] == "1"
+        return kept, written
 
     def save_path(self, done: int, final: Path) -> Path | None:
         """Where to save after ``done`` iterations: the final name at the end, numbered every --save-every."""
@@ -328,9 +330,11 @@ class Session:
             if path is not None:
                 self.save(path, payload(self, done))
             if done < self.options.iter and self.stop_requested():
-                kept = path or self.save_on_stop(numbered(final, done), payload(self, done))
+                kept, written = (path, True) if path else self.save_on_stop(numbered(final, done),
+                                                                             payload(self, done))
+                saved = f"saved {kept}" if written else f"its state is already in {kept} (kept, nothing written)"
                 raise JobCancelled(
-                    f"training stopped after iteration {done} of {self.options.iter}; saved {kept}",
+                    f"training stopped after iteration {done} of {self.options.iter}; {saved}",
                     f"continue it with the same command plus --resume {kept}",
                 )
 

@@ -90,7 +90,9 @@ def test_stop_at_an_iteration_whose_checkpoint_holds_the_same_state_keeps_that_f
     kept.write_bytes((periodic / NAME / "pretrain-00002.pt").read_bytes())  # same command, run before
     before = _signature(kept)
     stop, err = _stopped_after(_options(tiny_teachers_128, out, overwrite=True), 2, monkeypatch)
-    assert f"saved {kept}" in stop.message and f"--resume {kept}" in stop.fix
+    # nothing was written, so the message says the state is in that file, never "saved"
+    assert stop.message.endswith(f"; its state is already in {kept} (kept, nothing written)"), stop.message
+    assert "saved" not in stop.message and f"--resume {kept}" in stop.fix
     # starting afresh beside an earlier run's checkpoint is said once, with the --resume that continues it
     assert err.count("warning:") == 1 and f"add --resume {kept}" in err, err
     # without a bar or --json-log, each logged iteration (the first, then every --log-every) is one line
@@ -178,9 +180,10 @@ def test_stop_checkpoint_rename_refuses_a_name_taken_meanwhile(tmp_path, monkeyp
     state = {"stage": "pretrain", "backbone": "toonify", "g_ema": {"a": torch.ones(2)}, "g": {"a": torch.ones(2)},
              "g_optim": {}, "iter": 4}
     save_checkpoint(target.with_name("vtoonify_00004_stopped.pt"), {**state, "iter": 3})
-    path = save_stop_checkpoint(target, state)  # both names taken by other states: the next free one
-    assert path.name == "vtoonify_00004_stopped2.pt" and torch.load(path, weights_only=True)["iter"] == 4
-    assert save_stop_checkpoint(target, state) == path  # the same state again: kept, nothing new
+    path, written = save_stop_checkpoint(target, state)  # both names taken by other states: the next free one
+    assert written and path.name == "vtoonify_00004_stopped2.pt"
+    assert torch.load(path, weights_only=True)["iter"] == 4
+    assert save_stop_checkpoint(target, state) == (path, False)  # the same state again: kept, nothing new
     assert len(list(tmp_path.iterdir())) == 3
 
 
