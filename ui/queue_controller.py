@@ -4,8 +4,9 @@ and keep rows truthful when the engine goes away or comes back.
 * Start/Pause: waiting rows are sent one after another while the queue runs, each with its output
   folder resolved by its policy just before sending (``ui.output_policy``). Once every row it sent
   has finished and none waits, the queue stops by itself (``running_changed(False)``): idle again.
-  Start with nothing waiting is refused with a status line and the queue stays idle: it never
-  stays "armed" to send rows added later (those wait for the next Start, as after a drain).
+  Start with nothing waiting is refused with a status line and the queue stays idle, and removing
+  the last waiting rows before they are sent idles it too: it never stays "armed" to send rows
+  added later (those wait for the next Start, as after a drain).
 * The engine's ``jobs`` listing (on connect and every few seconds) adds rows for jobs other
   clients sent and brings known rows in line; active ones are followed (``subscribe``).
 * Engine lost: rows on it turn "interrupted" at once; Retry resumes them on the engine that comes
@@ -120,6 +121,9 @@ class QueueController(QObject):
             if record.job_id:
                 self.hidden.add(record.job_id)
         self.dispatch()
+        if self.running and not any(r.status == jr.PENDING or (r.mine and r.active) for r in self.model.records()):
+            self.running = False  # the last waiting rows left before being sent: idle, not armed for later rows
+            self.running_changed.emit(False)
 
     def clear_finished(self) -> None:
         self.remove_rows([i for i, r in enumerate(self.model.records()) if r.finished])

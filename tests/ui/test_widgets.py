@@ -152,6 +152,18 @@ def test_cancelled_frames_leave_the_total_and_retry_brings_them_back(make_window
     assert panel.total_bar.format().endswith("/16 frames")
 
 
+def test_removing_every_waiting_row_leaves_the_queue_idle(make_window, tmp_path):
+    window = make_window(tmp_path / "no-engine.json")  # no engine: the started queue waits for one
+    panel = window.queue_panel
+    window.queue_model.add_job({"source": "/m/a.mp4", "output": "/r", "frames": "1-3"})
+    assert panel.start_button.isEnabled()
+    panel.start_button.click()
+    assert window.queue.running and panel.start_button.text() == "Pause queue"
+    window.queue.remove_rows([0])  # nothing left to send: idle, so a row added later waits for Start
+    assert not window.queue.running and panel.start_button.text() == "Start queue"
+    assert not panel.start_button.isChecked() and not panel.start_button.isEnabled()
+
+
 def test_thumbnails_from_image_and_video(media_dir):
     photo = read_first_frame(str(media_dir / "077436.jpg"), 256)  # 500x375
     assert (photo.width(), photo.height()) == (256, 192)
