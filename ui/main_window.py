@@ -187,7 +187,7 @@ class MainWindow(QMainWindow):
             "open_source": source.browse_button.click,
             "focus_source": self._focus_source,
             "open_output": source.browse_output_button.click,
-            "toggle_queue": queue.start_button.click,
+            "toggle_queue": self._toggle_queue_by_key,
             "preview": lambda: preview.preview_button.isEnabled() and preview.preview_button.click(),
             "cancel": self._cancel_by_key,
             "quit": self.close,
@@ -200,6 +200,14 @@ class MainWindow(QMainWindow):
         preview.preview_button.setToolTip(with_key(preview.preview_button.toolTip() or "Render this frame",
                                                    "preview"))
         source.source_edit.setFocus()
+
+    def _toggle_queue_by_key(self) -> None:
+        """Start/Pause; with the button off (nothing waiting) the controller says why it stays idle."""
+        button = self.queue_panel.start_button
+        if button.isEnabled():
+            button.click()
+        else:
+            self.queue.set_running(True)
 
     def _cancel_by_key(self) -> None:
         """The selected unfinished jobs; with none selected, the ones running now (what a keyboard
@@ -458,7 +466,7 @@ class MainWindow(QMainWindow):
 
     def _on_start_toggled(self, running: bool) -> None:
         """A new run: the last run's finish notice no longer describes the queue."""
-        if running and self.finish_notice:
+        if running and self.queue.running and self.finish_notice:  # a refused Start keeps it
             self.finish_notice = ""
             self.notice_label.clear()
             self.notice_label.setVisible(False)

@@ -4,6 +4,9 @@ and keep rows truthful when the engine goes away or comes back.
 * Start/Pause: waiting rows are sent one after another while the queue runs, each with its output
   folder resolved by its policy just before sending (``ui.output_policy``). Once every row it sent
   has finished and none waits, the queue stops by itself (``running_changed(False)``): idle again.
+  Start with nothing waiting is refused with a status line and the queue stays idle, and removing
+  the last waiting rows before they are sent idles it too: it never stays "armed" to send rows
+  added later (those wait for the next Start, as after a drain).
 * The engine's ``jobs`` listing (on connect and every few seconds) adds rows for jobs other
   clients sent and brings known rows in line; active ones are followed (``subscribe``).
 * Engine lost: rows on it turn "interrupted" at once; Retry resumes them on the engine that comes
@@ -21,6 +24,7 @@ from ui.engine_bridge import CONNECTED, EngineBridge
 from ui.queue_model import JobQueueModel
 from ui.wording import with_fix
 
+NOTHING_WAITING = "Nothing waiting in the queue: add a shot first"
 LOST_MESSAGE = "the engine stopped before this job finished; press Retry to continue it once an engine is back"
 
 
@@ -51,6 +55,10 @@ class QueueController(QObject):
 
     # --- start / pause / dispatch -------------------------------------------------------------
     def set_running(self, running: bool) -> None:
+        if running and not self.running and self.model.next_waiting() is None:
+            self.notice.emit(NOTHING_WAITING)
+            self.running_changed.emit(False)  # the panel's Start button goes back to idle
+            return
         self.running = bool(running)
         if running:
             self._ran_any = False
@@ -113,6 +121,9 @@ class QueueController(QObject):
             if record.job_id:
                 self.hidden.add(record.job_id)
         self.dispatch()
+        if self.running and not any(r.status == jr.PENDING or (r.mine and r.active) for r in self.model.records()):
+            self.running = False  # the last waiting rows left before being sent: idle, not armed for later rows
+            self.running_changed.emit(False)
 
     def clear_finished(self) -> None:
         self.remove_rows([i for i, r in enumerate(self.model.records()) if r.finished])

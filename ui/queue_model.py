@@ -175,12 +175,15 @@ class JobQueueModel(QAbstractTableModel):
     def row_of_job(self, job_id: str) -> int | None:
         return next((i for i, r in enumerate(self._records) if r.job_id == job_id), None)
 
-    def totals(self) -> tuple[int, int, int, int]:
-        """(frames done, frames to do, jobs finished, jobs) over the rows of this queue."""
+    def totals(self) -> tuple[int, int, int, int, int]:
+        """(frames done, frames to do, frames cancelled, jobs finished, jobs) over the rows of this
+        queue. A cancelled row's frames it will not render leave "to do" (the bar describes the
+        work that is done or still coming) and are counted apart; Retry brings them back."""
         done = sum(r.total if r.status == jr.DONE else r.done for r in self._records)
-        total = sum(r.total or jr.frames_in(r.settings.get("frames")) for r in self._records)
+        planned = [r.total or jr.frames_in(r.settings.get("frames")) for r in self._records]
+        cancelled = sum(max(0, p - r.done) for p, r in zip(planned, self._records) if r.status == jr.CANCELLED)
         finished = sum(1 for r in self._records if r.finished)
-        return done, total, finished, len(self._records)
+        return done, sum(planned) - cancelled, cancelled, finished, len(self._records)
 
     def record(self, row: int) -> JobRecord:
         return self._records[row]

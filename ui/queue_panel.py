@@ -171,6 +171,7 @@ class QueuePanel(QGroupBox):
     def _start_toggled(self, running: bool) -> None:
         self.start_button.setText("Pause queue" if running else "Start queue")
         self.start_toggled.emit(running)
+        self._update_buttons()
 
     def set_running(self, running: bool) -> None:
         self.start_button.setChecked(running)
@@ -180,6 +181,8 @@ class QueuePanel(QGroupBox):
         rows = [r for r in self.selected_rows() if r < self.model.rowCount()]
         records = [self.model.record(r) for r in rows]
         one = len(records) == 1
+        self.start_button.setEnabled(self.start_button.isChecked()  # Pause stays available
+                                     or any(r.status == "waiting" for r in self.model.records()))
         self.cancel_button.setEnabled(any(not r.finished for r in records))
         self.retry_button.setEnabled(any(r.resumable for r in records))
         self.remove_button.setEnabled(bool(records))
@@ -193,8 +196,9 @@ class QueuePanel(QGroupBox):
         self._update_total()
 
     def _update_total(self) -> None:
-        done, total, finished, jobs = self.model.totals()
+        done, total, cancelled, finished, jobs = self.model.totals()
         self.total_bar.setRange(0, max(1, total))
         self.total_bar.setValue(min(done, max(1, total)))
-        self.total_bar.setFormat(f"{done}/{total} frames" if total else "no frames yet")
+        text = f"{done}/{total} frames" if total else "no frames yet"
+        self.total_bar.setFormat(text + (f", {cancelled} cancelled" if cancelled else ""))
         self.total_label.setText(f"{finished}/{jobs} jobs finished" if jobs else "queue empty")

@@ -2,8 +2,10 @@
 
 Once every row it sent has finished (done, cancelled or failed) the queue is idle again: Start
 reads "Start queue", rows added later wait for it, Ctrl+Return starts it (not "pauses" it first),
-and stopped rows show no rate or time left. A failed job shows the engine's fix on a line of its
-own in the status area, the row's tooltip and its details.
+and stopped rows show no rate or time left. Start with nothing waiting is refused (it would leave
+the queue armed, sending rows the moment they are added). After a cancel the total counts only the
+frames that are or will be rendered and names the cancelled ones apart. A failed job shows the
+engine's fix on a line of its own in the status area, the row's tooltip and its details.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pytest
 from panel_helpers import JOB_TIMEOUT_MS, connect, set_shot
 from PySide6.QtCore import Qt
 
+from ui.queue_controller import NOTHING_WAITING
 from ui.queue_model import COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -60,6 +63,12 @@ def test_a_drained_queue_is_idle_again_and_failures_say_what_to_do(make_window, 
     for key in (long_key, failed_key):
         assert (_cell(model, key, "FPS"), _cell(model, key, "ETA")) == ("", ""), record(key)
     assert panel.total_label.text() == "3/3 jobs finished"
+    # the total: the cancelled job's unrendered frames (of 62) leave it and are named apart
+    rendered = record(long_key).done
+    assert 2 <= rendered < 62 and record(long_key).total == 62
+    cancelled = 62 - rendered
+    assert panel.total_bar.format() == f"{2 + rendered}/{2 + rendered + 2} frames, {cancelled} cancelled"
+    assert (panel.total_bar.value(), panel.total_bar.maximum()) == (2 + rendered, 2 + rendered + 2)
     panel.select_row(model.row_of_key(done_key))
     assert not panel.cancel_button.isEnabled()
 
@@ -86,3 +95,27 @@ def test_a_drained_queue_is_idle_again_and_failures_say_what_to_do(make_window, 
     qtbot.waitUntil(lambda: window.finish_notice != "", timeout=10_000)
     assert window.finish_notice == "Queue finished: 2 done, 2 not done"
     assert panel.start_button.text() == "Start queue" and not window.queue.running
+
+
+def test_start_with_nothing_waiting_is_refused_and_leaves_the_queue_idle(make_window, running_engine, media_dir,
+                                                                          tmp_path, qtbot):
+    window = make_window(running_engine)
+    window.show()
+    connect(window, qtbot)
+    model, panel = window.queue_model, window.queue_panel
+    assert not panel.start_button.isEnabled()  # nothing to start yet
+    _press(window, qtbot, Qt.Key.Key_Return)   # Ctrl+Return says why instead of arming the queue
+    assert window.status_log.messages()[0] == NOTHING_WAITING
+    assert not window.queue.running and panel.start_button.text() == "Start queue"
+    assert not panel.start_button.isChecked()
+    panel.set_running(True)  # a Start that reaches the controller anyway is refused the same way
+    assert not window.queue.running and not panel.start_button.isChecked()
+    assert panel.start_button.text() == "Start queue"
+
+    set_shot(window, media_dir / "908.mp4", tmp_path / "later", 1, 1)
+    key = window.add_to_queue()
+    assert window.status_log.messages()[0].endswith("(press Start queue to render)")
+    assert panel.start_button.isEnabled()
+    qtbot.wait(500)
+    record = model.record(model.row_of_key(key))
+    assert record.status == "waiting" and record.sent is None  # not sent behind the artist's back

@@ -137,6 +137,33 @@ def test_progress_delegate_draws_the_fraction(make_window, qtbot):
     assert empty.size() == full.size() and empty != full
 
 
+def test_cancelled_frames_leave_the_total_and_retry_brings_them_back(make_window):
+    window = make_window()
+    model, panel = window.queue_model, window.queue_panel
+    first = model.add_job({"source": "/m/a.mp4", "output": "/r", "frames": "1-10"})
+    model.add_job({"source": "/m/b.mp4", "output": "/r2", "frames": "1-6"})
+    model.assign_job_id(first, "j1")
+    model.apply_event({"event": "progress", "job": "j1", "done": 4, "total": 10})
+    assert panel.total_bar.format() == "4/16 frames"
+    model.apply_event({"event": "job_cancelled", "job": "j1"})
+    assert model.record(0).status == "cancelled"
+    assert panel.total_bar.format() == "4/10 frames, 6 cancelled" and panel.total_bar.maximum() == 10
+    window.queue.retry_rows([0])  # no engine: back to waiting, its frames are work to do again
+    assert panel.total_bar.format().endswith("/16 frames")
+
+
+def test_removing_every_waiting_row_leaves_the_queue_idle(make_window, tmp_path):
+    window = make_window(tmp_path / "no-engine.json")  # no engine: the started queue waits for one
+    panel = window.queue_panel
+    window.queue_model.add_job({"source": "/m/a.mp4", "output": "/r", "frames": "1-3"})
+    assert panel.start_button.isEnabled()
+    panel.start_button.click()
+    assert window.queue.running and panel.start_button.text() == "Pause queue"
+    window.queue.remove_rows([0])  # nothing left to send: idle, so a row added later waits for Start
+    assert not window.queue.running and panel.start_button.text() == "Start queue"
+    assert not panel.start_button.isChecked() and not panel.start_button.isEnabled()
+
+
 def test_thumbnails_from_image_and_video(media_dir):
     photo = read_first_frame(str(media_dir / "077436.jpg"), 256)  # 500x375
     assert (photo.width(), photo.height()) == (256, 192)
