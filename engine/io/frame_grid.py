@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import shlex
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -85,7 +86,7 @@ class FrameGrid:
         target = conform_rate(self.average_rate) or self.rate
         shown = f"{target.numerator}/{target.denominator}" if target.denominator != 1 else str(target.numerator)
         return (f"to get one new picture per frame, conform it to a constant rate before editing, e.g. "
-                f"ffmpeg -i {path} -vf fps={shown} -c:v libx264 -crf 12 -c:a copy conformed.mp4")
+                f"ffmpeg -i {shlex.quote(path)} -vf fps={shown} -c:v libx264 -crf 12 -c:a copy conformed.mp4")
 
     def warning(self, path: str) -> str:
         """The job warning for a VFR source: what the numbers mean, and the way out."""

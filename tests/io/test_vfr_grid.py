@@ -106,6 +106,7 @@ def test_warning_names_the_grid_and_the_conform_command():
     text = grid.warning("/shots/phone.mp4")
     assert "variable frame rate" in text and "60 fps" in text and "74 frames" in text and "42 repeat" in text
     assert "ffmpeg -i /shots/phone.mp4 -vf fps=25 " in text
+    assert "ffmpeg -i '/shots/sh 010/phone.mp4' -vf" in grid.advice("/shots/sh 010/phone.mp4")  # pastes into a shell
     assert json.loads(json.dumps(grid.to_dict()))["rate"] == "60/1"
 
 
