@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from stand_in import stand_in_operator  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 HERE = Path(__file__).resolve().parent
@@ -45,18 +46,6 @@ def test_a_failed_stylize_reports_the_fix_on_its_own_line(prefs, trimmed_scene, 
         wm.vtoonify_status = ""
 
 
-def _stand_in_operator(addon, reports: list):
-    """``self`` for the modal operator's methods (bpy operators cannot be built from Python)."""
-    import functools
-
-    op = addon.operators.VTOON_OT_stylize
-    fake = SimpleNamespace(_timer=None, report=lambda kind, message: reports.append((set(kind), message)))
-    for name in ("_begin", "_prepare", "_connector", "_fail", "_setup_session", "_show_progress", "_finish",
-                 "_release", "cancel", "modal", "_tell_outcome"):
-        setattr(fake, name, functools.partial(getattr(op, name), fake))
-    return fake
-
-
 def test_a_new_render_starts_without_the_last_ones_frame_count(addon, prefs, trimmed_scene, tmp_path):
     """The modal render while it connects shows "Starting...", not the last render's "0% (21/21)";
     when connecting fails, the report and the status give the fix on a line of their own."""
@@ -68,7 +57,7 @@ def test_a_new_render_starts_without_the_last_ones_frame_count(addon, prefs, tri
     wm = bpy.context.window_manager
     wm.vtoonify_done, wm.vtoonify_total = 21, 21  # what the last render left
     reports: list = []
-    op = _stand_in_operator(addon, reports)
+    op = stand_in_operator(addon, reports)
     try:
         assert op._setup_session(bpy.context) is None, reports
         log: list = []

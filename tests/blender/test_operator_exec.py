@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from stand_in import stand_in_operator  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 
@@ -109,19 +110,6 @@ def test_operators_edit_the_workspace_sequencer_scene(engine_prefs, trimmed_scen
         bpy.data.scenes.remove(bare)
 
 
-def _stand_in_operator(addon, reports: list):
-    """``self`` for the modal operator's methods (bpy operators cannot be built from Python)."""
-    import functools
-    from types import SimpleNamespace
-
-    op = addon.operators.VTOON_OT_stylize
-    fake = SimpleNamespace(_timer=None, report=lambda kind, message: reports.append((set(kind), message)))
-    for name in ("_begin", "_prepare", "_connector", "_fail", "_setup_session", "_show_progress", "_finish",
-                 "_release", "cancel", "modal", "_tell_outcome"):
-        setattr(fake, name, functools.partial(getattr(op, name), fake))
-    return fake
-
-
 def test_modal_path_connects_off_thread_polls_and_adds_the_strip(addon, engine_prefs, trimmed_scene, tmp_path):
     """The modal operator's timer ticks, driven by hand (bpy has no event loop): every tick is quick,
     the first ones while the worker connects, the last one lays the result strip."""
@@ -132,7 +120,7 @@ def test_modal_path_connects_off_thread_polls_and_adds_the_strip(addon, engine_p
     source.frame_offset_end = 23  # 104..106
     scene.vtoonify.backend = "classic"
     reports: list = []
-    op = _stand_in_operator(addon, reports)
+    op = stand_in_operator(addon, reports)
     wm = bpy.context.window_manager
     t0 = time.monotonic()
     assert op._setup_session(bpy.context) is None, reports
@@ -160,7 +148,7 @@ def test_esc_cancels_the_render_unless_it_stops_playback(addon, engine_prefs, tr
     scene, _source = trimmed_scene
     scene.vtoonify.backend = "classic"
     reports: list = []
-    op = _stand_in_operator(addon, reports)
+    op = stand_in_operator(addon, reports)
     assert op._setup_session(bpy.context) is None, reports
     esc = SimpleNamespace(type="ESC", value="PRESS")
     outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 120
