@@ -6,7 +6,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from .compat import blend_relative_path_options
-from .core.engine_link import EngineLaunchSettings
+from .core.engine_link import EngineLaunchSettings, python_problem
 
 _RELATIVE = blend_relative_path_options()
 
@@ -59,11 +59,24 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
         for name in ("engine_python", "engine_args", "engine_root", "connection_file", "auto_start",
                      "idle_timeout_min", "models_dir"):
             box.prop(self, name)
+            if name == "engine_python" and self.engine_python:
+                self._draw_problem(box, python_problem(bpy.path.abspath(self.engine_python)))
         box.label(text="An auto-started engine stops when the add-on is disabled or Blender quits", icon="INFO")
         box = layout.box()
         box.label(text="Output")
         for name in ("output_dir", "output_format", "mattes"):
             box.prop(self, name)
+
+
+    @staticmethod
+    def _draw_problem(layout, problem) -> None:
+        """A wrong setting says so under its field, with the fix, before any render fails on it."""
+        if problem is None:
+            return
+        col = layout.column(align=True)
+        col.alert = True
+        col.label(text=problem[0].removeprefix("cannot auto-start the engine: "), icon="ERROR")
+        col.label(text=f"Fix: {problem[1]}", icon="BLANK1")
 
 
 def get_preferences(context) -> VToonifyPreferences:

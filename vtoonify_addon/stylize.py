@@ -22,6 +22,7 @@ from .core.frame_mapping import (
 )
 from .core.job_runner import PolledJob, run_job
 from .core.job_tracker import DONE, FAILED, JobTracker
+from .core.landing import SourceMark, find_source
 from .core.output_versions import (
     existing_versions,
     missing_in_version,
@@ -151,6 +152,35 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
         return os.path.join(directory, pattern), [numbers[i] for i in indices], numbers[0]
     raise StripError(f"strip {strip.name!r} is a {strip.type.lower()} strip",
                      "select a movie or image strip")
+
+
+def source_mark(scene, strip) -> SourceMark:
+    """What a render of ``strip`` is made for: its media and the frames it shows where (raises
+    ``StripError`` when it cannot be rendered as it now is)."""
+    media, numbers, _start = strip_source(scene, strip)
+    return SourceMark(strip.name, media, tuple(numbers), visible_range(strip)[0])
+
+
+def source_now(scene, before: SourceMark):
+    """(strip, its mark) of a render's source strip now: the strip of that name, else the one renamed
+    strip showing the same frames at the same place; (None, None) when it is gone. A strip that can
+    no longer be rendered (its file gone, retimed) comes back with the ``StripError`` as its mark."""
+    editor = scene.sequence_editor
+    strips = compat.all_strips(editor) if editor is not None else []
+    named = strips.get(before.strip_name) if editor is not None else None
+    pool = [named] if named is not None else [
+        s for s in strips if s.type in {"MOVIE", "IMAGE"} and int(s.frame_final_start) <= before.frame_start
+        < int(s.frame_final_end)]
+    marks, errors = {}, {}
+    for strip in pool:
+        try:
+            marks[strip.name] = source_mark(scene, strip)
+        except StripError as err:
+            errors[strip.name] = err
+    if named is not None and named.name in errors:
+        return named, errors[named.name]
+    found = find_source(before, marks)
+    return (strips.get(found.strip_name), found) if found is not None else (None, None)
 
 
 def output_folder(root: str, stem: str) -> str:
