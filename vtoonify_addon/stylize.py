@@ -27,6 +27,7 @@ from .core.output_versions import (
     existing_versions,
     missing_in_version,
     next_version_dir,
+    output_root_problem,
     purge_versions,
     remove_version_dir,
     version_dir,
@@ -188,7 +189,11 @@ def output_folder(root: str, stem: str) -> str:
     if root.startswith("//") and not bpy.data.filepath:
         raise StripError("the output folder is relative (//) but the .blend file is not saved",
                          "save the .blend file, or set an absolute output folder in the preferences")
-    return os.path.join(os.path.abspath(bpy.path.abspath(root)), stem)
+    folder = os.path.abspath(bpy.path.abspath(root))
+    problem = output_root_problem(folder)
+    if problem is not None:
+        raise StripError(*problem)
+    return os.path.join(folder, stem)
 
 
 def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem: str | None = None,

@@ -11,6 +11,7 @@ from vtoonify_addon.core.engine_link import (
     PYTHON_FIX,
     EngineLaunchSettings,
     connect,
+    engine_root_problem,
     launch_args,
     launch_env,
     python_problem,
@@ -84,3 +85,11 @@ def test_engine_python_problems_name_the_fix(tmp_path):
     assert "is not executable" in problem and "chmod +x" in fix
     problem, fix = python_problem("")
     assert "no engine Python is set" in problem and ".venv/bin/python" in fix
+
+
+def test_engine_folder_without_the_engine_package_names_the_fix(tmp_path, repo_root):
+    assert engine_root_problem("") is None and engine_root_problem(str(repo_root)) is None
+    problem, fix = engine_root_problem(str(tmp_path / "missing"))
+    assert "does not exist" in problem and "engine/ inside" in fix
+    problem, _fix = engine_root_problem(str(tmp_path))  # a folder, but not the checkout
+    assert "holds no engine package" in problem

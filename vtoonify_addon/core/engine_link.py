@@ -74,6 +74,20 @@ def python_problem(path: str) -> tuple[str, str] | None:
     return None
 
 
+def engine_root_problem(path: str) -> tuple[str, str] | None:
+    """(problem, fix) when the Engine Folder is set but holds no ``engine`` package; None when it is
+    empty (the engine is installed in its venv) or right."""
+    if not path:
+        return None
+    fix = ("set Engine Folder to the VToonify Studio folder (the one with engine/ inside), or clear it "
+           "when the engine is installed in its venv")
+    if not os.path.isdir(path):
+        return f"cannot auto-start the engine: Engine Folder {path!r} does not exist", fix
+    if not os.path.isfile(os.path.join(path, "engine", "__init__.py")):
+        return f"cannot auto-start the engine: Engine Folder {path!r} holds no engine package", fix
+    return None
+
+
 def connect(settings: EngineLaunchSettings, api, on_start=None):
     """A connected ``EngineClient``; raises ``api.EngineError`` with a message and a fix.
 
@@ -95,7 +109,7 @@ def connect(settings: EngineLaunchSettings, api, on_start=None):
             "the VToonify engine is not running (no connection file"
             + (f" at {connection_file}" if connection_file else "") + ")",
             "start it with `python -m engine serve`, or turn on Auto-start in the add-on preferences")
-    problem = python_problem(settings.python_exe)
+    problem = python_problem(settings.python_exe) or engine_root_problem(settings.engine_root)
     if problem is not None:
         raise api.EngineError(*problem)
     proc, info = api.start_engine(settings.python_exe, args=launch_args(settings),
