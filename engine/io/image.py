@@ -129,6 +129,22 @@ def display_window(path: str | os.PathLike) -> tuple[int, int, int, int]:
     return int(spec.full_x), int(spec.full_y), width, height
 
 
+def empty_plate_reason(path: str | os.PathLike) -> str | None:
+    """Why an image's display window holds no pixels at all (its data window lies wholly outside it, as a
+    comp with a mis-set data window writes), or None: the plate the engine reads is then black."""
+    try:
+        spec = _read_header(path)
+    except InputError:
+        return None
+    data = (spec.x, spec.y, spec.x + spec.width, spec.y + spec.height)
+    full = (spec.full_x, spec.full_y, spec.full_x + spec.full_width, spec.full_y + spec.full_height)
+    if data[0] < full[2] and full[0] < data[2] and data[1] < full[3] and full[1] < data[3]:
+        return None
+    return (f"the pixels of {Path(path).name} lie wholly outside its display window (data window "
+            f"{data[0]},{data[1]}-{data[2]},{data[3]}, display window {full[0]},{full[1]}-{full[2]},{full[3]}), "
+            "so the plate is empty")
+
+
 def _to_three_channels(pixels: np.ndarray) -> np.ndarray:
     """[H, W, C] -> [H, W, 3]: grey is repeated, alpha and extra channels are dropped."""
     if pixels.shape[2] >= 3:
