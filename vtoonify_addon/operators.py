@@ -127,7 +127,9 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
 
     bl_idname = "sequencer.vtoonify_stylize"
     bl_label = "Stylize with VToonify"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - one undo step: Ctrl+Z removes only the render
+    # one undo step: Ctrl+Z removes only the render. Not REGISTER: Repeat Last (Shift+R) and Adjust Last
+    # Operation would run the whole render again through execute, blocking Blender for minutes
+    bl_options = {"UNDO"}  # noqa: RUF012
 
     def execute(self, context):
         """Blocking run (batch mode, scripts): same job, no UI updates."""
