@@ -280,6 +280,34 @@ def copy_file_atomic(source: Path, target: Path) -> None:
         pass
 
 
+def check_family_exstyles(layout: OutputLayout, exstyles: str | Path) -> None:
+    """ConfigError when ``OUT/NAME/exstyle_code.npy`` exists with other codes than ``--exstyle-path``.
+
+    Why: that file is kept (never replaced), and the renderer pairs the family's models with it, so a
+    model trained on other codes (``refined_exstyle_code.npy`` after ``exstyle_code.npy``, another
+    style's file) would render every ``--style-id`` with the wrong exemplar, without a word.
+    """
+    from engine.models import load_exstyles
+
+    target = layout.exstyle_path
+    if not target.is_file():
+        return
+    try:
+        there = load_exstyles(target)
+    except ModelFileError as exc:
+        raise ConfigError(f"{target} is unreadable ({exc.message})",
+                          "remove it: training writes the codes of --exstyle-path there") from None
+    given = load_exstyles(exstyles)
+    same = list(there) == list(given) and all(
+        there[k].shape == given[k].shape and torch.equal(there[k], given[k]) for k in given)
+    if not same:
+        raise ConfigError(
+            f"{target} holds other style codes than --exstyle-path {exstyles}; the renderer would pair "
+            "this model with them (every --style-id a wrong exemplar)",
+            f"train into another --name, pass the codes already there ({target}), or remove that file",
+        )
+
+
 def install_companions(
     layout: OutputLayout,
     *,
