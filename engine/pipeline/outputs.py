@@ -174,17 +174,23 @@ def output_folder(path: str) -> Iterator[Path]:
         out.mkdir(parents=True, exist_ok=True)
         write_probe(out)
     except OSError as exc:
+        _remove_empty(created)  # mkdir may succeed where files may not be made (ACLs, quotas)
         raise OutputError(f"cannot write to output folder {out} ({exc.strerror or exc})",
                           "choose a folder you can write to, or fix its permissions") from None
     try:
         yield out
     except BaseException:
-        for folder in created:  # deepest first; stops at the first folder that is not empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        _remove_empty(created)
         raise
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the folders a failed job created, deepest first; stops at the first that is not empty."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys",

@@ -134,3 +134,22 @@ def test_an_output_folder_under_a_file_names_the_file(media_dir, tmp_path, empty
     assert code == EXIT_USER_ERROR, err
     assert f"cannot be made: {notes} is a file, not a folder (give a folder for -o/--output" in err, err
     assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["no-models", "notes.txt"]
+
+
+def test_an_output_folder_where_no_file_can_be_made_is_refused_and_left_as_found(media_dir, tmp_path,
+                                                                                    empty_models_dir, capsys,
+                                                                                    monkeypatch):
+    """The folders can be made but no file in them (an ACL, a read-only bind mount under a writable one):
+    exit 2 naming the folder and the fix, and the folders the engine made are gone again. (Root ignores
+    chmod, so the refusal of the write probe stands in for the filesystem.)"""
+    def refuse(folder):
+        raise PermissionError(13, "Permission denied", str(folder / ".vtoonify-write-test"))
+
+    monkeypatch.setattr(outputs, "write_probe", refuse)
+    code = main(["render", str(media_dir / "529_2.mp4"), "-o", str(tmp_path / "shows" / "shot" / "v1"),
+                 "--frames", "1", "--backend", "classic"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR, err
+    assert f"cannot write to output folder {tmp_path / 'shows' / 'shot' / 'v1'} (Permission denied)" in err
+    assert "(choose a folder you can write to, or fix its permissions)" in err
+    assert not (tmp_path / "shows").exists()
