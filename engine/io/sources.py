@@ -62,10 +62,12 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
     if pattern is not None and not exists:
         return SequenceSource(pattern)
     if not exists:
+        if file.is_symlink():
+            raise InputError(f"{file} is a link that leads nowhere (its target is missing, or links form a loop)",
+                             "point the link at the media file, or give the file itself")
         raise InputError(f"no such file: {file}", "check the path")
     if file.is_dir():
-        raise InputError(f"{file} is a folder", "give a video, an image, or a sequence pattern such as "
-                         "shot.####.exr")
+        raise InputError(f"{file} is a folder", _folder_fix(file))
     require_regular_file(file)  # a FIFO, socket or device would block the read forever
     if file.suffix.lower() in IMAGE_EXTENSIONS:
         member = pattern_from_member(file)
@@ -75,3 +77,24 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
                 return SequenceSource(member, siblings)
         return ImageSource(file, start_number)
     return VideoSource(file, start_number, apply_rotation=orientation == "display")
+
+
+def _folder_fix(folder: Path, limit: int = 5000) -> str:
+    """The fix for a folder given as the source: the sequences in it by pattern (the first few hundred
+    names looked at), else the generic advice."""
+    found: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for count, entry in enumerate(entries):
+                if count >= limit:
+                    break
+                name = Path(entry.name)
+                member = pattern_from_member(folder / name) if name.suffix.lower() in IMAGE_EXTENSIONS else None
+                if member is not None and member.hash_pattern not in found:
+                    found.append(member.hash_pattern)
+    except OSError:
+        found = []
+    if found:
+        shown = " or ".join(sorted(found)[:3])
+        return f"give the image sequence in it as a pattern: {shown}"
+    return "give a video, an image, or a sequence pattern such as shot.####.exr"

@@ -158,7 +158,11 @@ def frame_digits(frames: list[int]) -> int:
 def output_folder(path: str) -> Iterator[Path]:
     """Create the output folder, prove it is writable, and remove what was created if the job fails
     before putting anything in it (so a bad input leaves no empty folders behind)."""
-    out = Path(path).expanduser().resolve()
+    try:
+        out = Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop: RuntimeError before Python 3.13, then OSError
+        raise OutputError(f"output folder {path} cannot be reached: {exc}",
+                          "fix or remove the symlink loop, or give another folder for -o/--output") from None
     system = system_folder(out)
     if system is not None:
         raise OutputError(f"output folder {out} is {'inside ' if str(out) != system else ''}the system folder "

@@ -180,3 +180,28 @@ def test_png_header_claiming_a_million_pixels_square_is_one_clear_line(tmp_path)
     assert f"image {path} declares a 1000000x1000000 image, beyond what the engine reads" in info.value.message
     assert "\n" not in info.value.user_message and "OIIO" not in info.value.user_message
     assert "crop/scale it below 16384x16384" in info.value.fix
+
+
+def test_a_folder_as_source_names_the_sequences_in_it(tmp_path):
+    for n in (1, 2):
+        _write_image(tmp_path / f"plate.{n:04d}.png", np.full((8, 8, 3), 50, np.uint8))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError) as info:
+        open_source(tmp_path)
+    assert info.value.message == f"{tmp_path} is a folder"
+    assert info.value.fix == f"give the image sequence in it as a pattern: {tmp_path / 'plate.####.png'}"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError) as info:
+        open_source(tmp_path / "empty")
+    assert info.value.fix == "give a video, an image, or a sequence pattern such as shot.####.exr"
+
+
+def test_a_link_that_leads_nowhere_is_named_as_a_link(tmp_path):
+    (tmp_path / "loop_a.mp4").symlink_to(tmp_path / "loop_b.mp4")
+    (tmp_path / "loop_b.mp4").symlink_to(tmp_path / "loop_a.mp4")
+    (tmp_path / "gone.mp4").symlink_to(tmp_path / "moved-away.mp4")
+    for name in ("loop_a.mp4", "gone.mp4"):
+        with pytest.raises(InputError) as info:
+            open_source(tmp_path / name)
+        assert info.value.message.endswith("is a link that leads nowhere (its target is missing, or links form a loop)")
+        assert info.value.fix == "point the link at the media file, or give the file itself"

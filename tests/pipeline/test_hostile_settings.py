@@ -153,3 +153,17 @@ def test_an_output_folder_where_no_file_can_be_made_is_refused_and_left_as_found
     assert f"cannot write to output folder {tmp_path / 'shows' / 'shot' / 'v1'} (Permission denied)" in err
     assert "(choose a folder you can write to, or fix its permissions)" in err
     assert not (tmp_path / "shows").exists()
+
+
+@pytest.mark.parametrize("below", ["", "shot"])
+def test_an_output_folder_through_a_symlink_loop_is_bad_input(media_dir, tmp_path, empty_models_dir, capsys, below):
+    # Before: "internal error: RuntimeError: Symlink loop from ..." and exit 1 (a bug, to a farm).
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    out = tmp_path / "a" / below if below else tmp_path / "a"
+    code = main(["render", str(media_dir / "529_2.mp4"), "-o", str(out), "--frames", "1", "--backend", "classic"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR, err
+    assert err.startswith(f"error: output folder {out} cannot be reached: ") and "internal" not in err, err
+    assert "(fix or remove the symlink loop, or give another folder for -o/--output)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "no-models"]
