@@ -17,6 +17,7 @@ import time
 
 from engine import __version__
 from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled
+from engine.progress import one_line
 from engine.service.catalog import device_arg
 
 RESUME_FIX = "run the same command again with --resume to finish it"
@@ -214,9 +215,9 @@ def cmd_render(args, sink, cancel) -> int:
     sink({"event": "job_done", "result": data})
     if not (args.json_progress or args.openjd_progress):
         done = f"{result.rendered} rendered" + (f", {result.skipped} already done" if result.skipped else "")
-        print(f"{len(result.frames)} frames ({done}) with the {result.backend} backend -> {result.pattern}")
+        print(f"{len(result.frames)} frames ({done}) with the {result.backend} backend -> {one_line(result.pattern)}")
         for name, pattern in result.matte_patterns.items():
-            print(f"  matte {name}: {pattern}")
+            print(f"  matte {name}: {one_line(pattern)}")
     return EXIT_OK
 
 
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             sink({"event": "job_cancelled"})
         if not exc.fix:  # stopped between frames: every frame file is complete or absent
             exc = JobCancelled(exc.message, RESUME_FIX if args.command == "render" else "run the same command again")
-        print(f"cancelled: {exc.user_message}", file=sys.stderr)
+        print(f"cancelled: {one_line(exc.user_message)}", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:
         return _job_failed(args, sink, exc)
@@ -306,12 +307,12 @@ def _job_failed(args, sink, exc: Exception) -> int:
     if not isinstance(error, EngineError):  # a bug: one line for the artist, the traceback on request
         if os.environ.get("VTOONIFY_DEBUG"):
             raise exc
-        print(f"internal error: {type(exc).__name__}: {exc} (please report it; set VTOONIFY_DEBUG=1 "
+        print(f"internal error: {type(exc).__name__}: {one_line(exc)} (please report it; set VTOONIFY_DEBUG=1 "
               "to see the traceback)", file=sys.stderr)
         return code
     if sink is not None and (args.json_progress or args.openjd_progress):
         sink({"event": "job_failed", "error": error.to_dict()})
-    print(f"error: {error.user_message}", file=sys.stderr)
+    print(f"error: {one_line(error.user_message)}", file=sys.stderr)
     return code
 
 
@@ -329,7 +330,7 @@ def _run_tool(args) -> int:
         return handlers[args.command](args)
     except (JobCancelled, KeyboardInterrupt) as exc:
         text = exc.user_message if isinstance(exc, JobCancelled) else f"{args.command} interrupted"
-        print(f"cancelled: {text}", file=sys.stderr)
+        print(f"cancelled: {one_line(text)}", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:
         return _job_failed(args, None, exc)

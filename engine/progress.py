@@ -8,6 +8,12 @@ import sys
 import time
 
 
+def one_line(text: str) -> str:
+    """``text`` as one log line: a newline, tab or terminal escape in a file name is written as ``\\n``,
+    ``\\t``, ``\\x1b`` (farm logs and artists' terminals read one message per line, and only text)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 class ProgressBar:
     """Redraws one stderr line per event; silent when stderr is not a terminal except at the end."""
 
@@ -20,7 +26,7 @@ class ProgressBar:
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
         if kind == "warning":
-            self._line(f"warning: {event['message']}\n")
+            self._line(f"warning: {one_line(event['message'])}\n")
         elif kind == "progress":
             total, done = event.get("total") or 0, event.get("done") or 0
             now = time.monotonic()
@@ -74,7 +80,7 @@ class StepBar:
         self.stream.flush()
 
     def warn(self, message: str) -> None:
-        self.stream.write(f"warning: {message}\n")
+        self.stream.write(f"warning: {one_line(message)}\n")
         self.stream.flush()
 
 
@@ -119,7 +125,7 @@ class OpenJDProgress:
         self._line(f"openjd_progress: {self.percent:.1f}")
 
     def _line(self, text: str) -> None:
-        self.stream.write(" ".join(text.splitlines()) + "\n")
+        self.stream.write(one_line(text) + "\n")
         self.stream.flush()
 
 

@@ -167,3 +167,13 @@ def test_an_output_folder_through_a_symlink_loop_is_bad_input(media_dir, tmp_pat
     assert err.startswith(f"error: output folder {out} cannot be reached: ") and "internal" not in err, err
     assert "(fix or remove the symlink loop, or give another folder for -o/--output)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "no-models"]
+
+
+def test_a_newline_or_terminal_escape_in_a_path_stays_inside_one_error_line(media_dir, tmp_path, capsys):
+    """A file name with a newline (or an ANSI escape) is printed escaped: one line per message, which farm
+    log parsers and the panel's one-line status read. Before: the error line broke in two."""
+    source = tmp_path / "bad\nname\x1b[31m.mp4"
+    code = main(["render", str(source), "-o", str(tmp_path / "out"), "--backend", "classic"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR
+    assert err == f"error: no such file: {tmp_path}/bad\\nname\\x1b[31m.mp4 (check the path)\n"
