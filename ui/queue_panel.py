@@ -20,10 +20,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.control_tips import describe, set_available
 from ui.drop_edit import PathDropMixin
 from ui.form_rows import hbox_row
 from ui.progress_delegate import ProgressBarDelegate
 from ui.queue_model import NOTES_COLUMN, OUTPUT_COLUMN, PROGRESS_COLUMN, JobQueueModel
+from ui.shortcuts import with_key
+
+START_TIP = with_key("Send the waiting rows to the engine one after another", "toggle_queue")
+PAUSE_TIP = with_key("Pause: hold the waiting rows (a running job finishes)", "toggle_queue")
+NO_ENGINE_YET = "No engine is connected yet: the rows are sent once one is (Connect or Start engine)"
 
 
 class QueueTable(PathDropMixin, QTableView):
@@ -37,6 +43,8 @@ class QueueTable(PathDropMixin, QTableView):
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.setTabKeyNavigation(False)
+        self.setToolTip("The shots to render, in order. Drop videos, sequences or folders here; double-click a "
+                        "row for its details; Delete removes the selected rows")
 
     def on_paths_dropped(self, paths: list[str]) -> None:
         self.files_dropped.emit(paths)
@@ -85,10 +93,11 @@ class QueuePanel(QGroupBox):
 
         self.start_button = QPushButton("Start queue", self)
         self.start_button.setCheckable(True)
-        self.start_button.setToolTip("Send the waiting rows to the engine one after another; "
-                                     "press again to pause (a running job finishes)")
+        self.engine_connected = False
+        """Told by the window: Start stays offered without an engine (rows go once one connects), and
+        its tip says so."""
         self.start_button.toggled.connect(self._start_toggled)
-        self.cancel_button = self._button("Cancel", "Stop the selected jobs", self.cancel_requested)
+        self.cancel_button = self._button("Cancel", with_key("Stop the selected jobs", "cancel"), self.cancel_requested)
         self.retry_button = self._button("Retry", "Continue the selected stopped jobs; frames already "
                                                   "rendered are kept", self.retry_requested)
         self.remove_button = self._button("Remove", "Take the selected rows out of the queue (Delete)",
@@ -98,20 +107,22 @@ class QueuePanel(QGroupBox):
         self.apply_button = self._button("Apply style", "Give the selected waiting rows the current style "
                                                         "and output settings", self.apply_style_requested)
         self.up_button = QPushButton("↑", self)
-        self.up_button.setToolTip("Move up (earlier in the queue)")
+        describe(self.up_button, "Move the selected row up (earlier in the queue)")
         self.up_button.clicked.connect(lambda: self._move(-1))
         self.down_button = QPushButton("↓", self)
-        self.down_button.setToolTip("Move down")
+        describe(self.down_button, "Move the selected row down (later in the queue)")
         self.down_button.clicked.connect(lambda: self._move(1))
         self.clear_button = QPushButton("Clear finished", self)
+        describe(self.clear_button, "Take the done, failed and cancelled rows out of the list (their files stay)")
         self.clear_button.clicked.connect(self.clear_finished_requested)
         self.details_button = QPushButton("Details…", self)
+        describe(self.details_button, "Settings, messages and files of the selected job (or double-click its row)")
         self.details_button.clicked.connect(lambda: self._emit_row(self.details_requested))
         self.open_button = QPushButton("Reveal output", self)
-        self.open_button.setToolTip("Open the output folder in the file manager")
+        describe(self.open_button, "Open the selected job's output folder in the file manager")
         self.open_button.clicked.connect(lambda: self._emit_row(self.open_output_requested))
         self.copy_button = QPushButton("Copy path", self)
-        self.copy_button.setToolTip("Copy the output pattern (shot.####.exr) to the clipboard")
+        describe(self.copy_button, "Copy the selected job's output pattern (shot.####.exr) to the clipboard")
         self.copy_button.clicked.connect(lambda: self._emit_row(self.copy_path_requested))
         for button in (self.up_button, self.down_button):
             button.setFixedWidth(32)
@@ -119,6 +130,7 @@ class QueuePanel(QGroupBox):
         self.total_bar.setRange(0, 1)
         self.total_bar.setValue(0)
         self.total_bar.setTextVisible(True)
+        self.total_bar.setToolTip("Frames rendered of every row in the list")
         self.total_label = QLabel("", self)
 
         layout = QVBoxLayout(self)
@@ -135,7 +147,7 @@ class QueuePanel(QGroupBox):
 
     def _button(self, text: str, tip: str, signal) -> QPushButton:
         button = QPushButton(text, self)
-        button.setToolTip(tip)
+        describe(button, tip)
         button.clicked.connect(lambda: self._emit_rows(signal))
         return button
 
@@ -178,22 +190,37 @@ class QueuePanel(QGroupBox):
 
     # --- state --------------------------------------------------------------------------------
     def _update_buttons(self, *_) -> None:
+        """Offer what applies to the selection; every greyed button says why (its tooltip)."""
         rows = [r for r in self.selected_rows() if r < self.model.rowCount()]
         records = [self.model.record(r) for r in rows]
-        one = len(records) == 1
-        self.start_button.setEnabled(self.start_button.isChecked()  # Pause stays available
-                                     or any(r.status == "waiting" for r in self.model.records()))
-        self.cancel_button.setEnabled(any(not r.finished for r in records))
-        self.retry_button.setEnabled(any(r.resumable for r in records))
-        self.remove_button.setEnabled(bool(records))
-        self.duplicate_button.setEnabled(bool(records))
-        self.apply_button.setEnabled(any(r.status == "waiting" for r in records))
-        self.up_button.setEnabled(one and rows[0] > 0)
-        self.down_button.setEnabled(one and rows[0] < self.model.rowCount() - 1)
+        select = "select a row in the queue first" if not records else ""
+        one = "" if len(records) == 1 else select or "select exactly one row"
+        waiting = any(r.status == "waiting" for r in self.model.records())
+        running = self.start_button.isChecked()
+        describe(self.start_button, (PAUSE_TIP if running else START_TIP)
+                 + ("" if self.engine_connected else f"\n{NO_ENGINE_YET}"))
+        set_available(self.start_button, "" if running or waiting  # Pause stays offered
+                      else "nothing is waiting in the queue: add a shot first (Enter)")
+        set_available(self.cancel_button, select or ("" if any(not r.finished for r in records)
+                                                     else "the selected jobs have already finished"))
+        set_available(self.retry_button, select or ("" if any(r.resumable for r in records) else
+                                                    "only failed, cancelled or interrupted jobs can be retried"))
+        set_available(self.remove_button, select)
+        set_available(self.duplicate_button, select)
+        set_available(self.apply_button, select or ("" if any(r.status == "waiting" for r in records) else
+                                                    "only waiting rows take a new style: these were already sent"))
+        set_available(self.up_button, one or ("already first in the queue" if rows[0] == 0 else ""))
+        set_available(self.down_button, one or ("already last in the queue" if rows[0] == self.model.rowCount() - 1
+                                                else ""))
         for button in (self.details_button, self.open_button, self.copy_button):
-            button.setEnabled(one)
-        self.clear_button.setEnabled(any(r.finished for r in self.model.records()))
+            set_available(button, one)
+        set_available(self.clear_button, "" if any(r.finished for r in self.model.records())
+                      else "no row has finished yet")
         self._update_total()
+
+    def set_engine_connected(self, connected: bool) -> None:
+        self.engine_connected = connected
+        self._update_buttons()
 
     def _update_total(self) -> None:
         done, total, cancelled, finished, jobs = self.model.totals()

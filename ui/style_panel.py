@@ -28,11 +28,25 @@ from PySide6.QtWidgets import (
 from engine.errors import ConfigError
 from engine.service import catalog
 from ui.capabilities import Capabilities
+from ui.control_tips import describe, set_available
 from ui.form_rows import hbox_row
 
 BACKENDS, DEVICES = catalog.BACKENDS, catalog.DEVICES
-CLASSIC_IGNORES = "The classic backend ignores this (it has no style models); pick VToonify to use it"
+CLASSIC_IGNORES = "the classic backend ignores this (it has no style models); pick VToonify to use it"
 TOONIFY_IGNORES = "VToonify-T (toonify backbone) has no exemplars, degree or colour transfer"
+NO_EXEMPLARS = "no exemplars are listed for this family (its exstyle_code.npy names none)"
+TIPS = {
+    "backend": "auto: VToonify when the style's models are installed, else the classic look; vtoonify: the "
+               "neural models (refused without them); classic: image processing, needs no model files",
+    "device": "Where the engine renders: auto picks a GPU when it has one",
+    "family": "Style family: the model folders the connected engine has installed",
+    "backbone": "VToonify-D (dualstylegan: exemplar, degree and colour controls) or VToonify-T (toonify)",
+    "style_id": "Exemplar index in the family: which reference cartoon the style follows",
+    "degree": "Structure degree: 0 keeps the face's shape, 1 gives the full style",
+    "color_transfer": "Also take the exemplar's colours, not only its structure (needs a _c model)",
+    "exemplar": "A portrait image used as the exemplar instead of the style id (needs an any-exemplar model)",
+    "browse": "Pick a custom exemplar image",
+}
 
 DEGREE_STEPS = 100
 
@@ -68,6 +82,12 @@ class StylePanel(QGroupBox):
         self.exemplar_browse.clicked.connect(self._browse_exemplar)
         self.plan_label = QLabel("", self)
         self.plan_label.setWordWrap(True)
+        for widget, key in ((self.backend_combo, "backend"), (self.device_combo, "device"),
+                            (self.family_combo, "family"), (self.backbone_combo, "backbone"),
+                            (self.style_id_spin, "style_id"), (self.degree_slider, "degree"),
+                            (self.color_transfer_check, "color_transfer"), (self.exemplar_edit, "exemplar"),
+                            (self.exemplar_browse, "browse")):
+            describe(widget, TIPS[key])
 
         form = QFormLayout(self)
         form.addRow("Backend", hbox_row(self, self.backend_combo, QLabel("Device"), self.device_combo))
@@ -106,14 +126,13 @@ class StylePanel(QGroupBox):
             self.backbone_combo.currentText() == "toonify"
         self.toonify_only = toonify_only and not classic
         for widget in (self.family_combo, self.backbone_combo):
-            widget.setEnabled(not classic)
-            widget.setToolTip(CLASSIC_IGNORES if classic else "")
+            set_available(widget, CLASSIC_IGNORES if classic else "")
         for widget in (self.style_id_spin, self.degree_slider, self.color_transfer_check, self.exemplar_edit,
                        self.exemplar_browse):
             ignored = CLASSIC_IGNORES if classic else TOONIFY_IGNORES if toonify_only else ""
-            usable = not ignored and (widget is not self.style_id_spin or self._style_ids_usable())
-            widget.setEnabled(usable)
-            widget.setToolTip(ignored)
+            if not ignored and widget is self.style_id_spin and not self._style_ids_usable():
+                ignored = NO_EXEMPLARS
+            set_available(widget, ignored)
         self.plan_changed.emit(backend, why)
 
     def _style_ids_usable(self) -> bool:

@@ -21,7 +21,13 @@ from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import claim_job, resolved_job_key, resolved_job_settings, sidecar_path
+from engine.pipeline.shot import (
+    claim_job,
+    legacy_job_keys,
+    resolved_job_key,
+    resolved_job_settings,
+    sidecar_path,
+)
 from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
@@ -185,8 +191,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.clean_stale_temps(out_dir, stem)
             key = resolved_job_key(config, backend, cache, source)
             settings = resolved_job_settings(config, backend, cache, source)
-            with claim_job(config, source, backend, key, out_dir, stem, cancel,
-                           settings) as (analysis, wplus, analysed):
+            with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
+                           legacy_job_keys(config, backend, cache, source)) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names
 

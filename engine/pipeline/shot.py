@@ -303,6 +303,16 @@ def resolved_job_key(config, backend, cache, source=None) -> str:
                    backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
 
 
+def legacy_job_keys(config, backend, cache, source=None) -> tuple[str, ...]:
+    """Keys earlier engines gave this job (they hashed ``--backbone`` as given), so a job started with an
+    explicit backbone before keys held the resolved one still resumes its own sidecar and frames."""
+    if config.backbone == "auto":
+        return ()
+    old = dataclasses.replace(pixel_config(config, backend), backbone=config.backbone)
+    return (job_key(old, backend.name, backend.model_files(), job_device(backend, cache),
+                    getattr(source, "frame_grid", None)),)
+
+
 def resolved_job_settings(config, backend, cache, source=None) -> dict:
     """The settings behind ``resolved_job_key`` (same resolved precision, device kind and frame grid)."""
     return job_settings(pixel_config(config, backend), backend.name,
@@ -310,10 +320,16 @@ def resolved_job_settings(config, backend, cache, source=None) -> dict:
 
 
 def pixel_config(config, backend):
-    """``config`` as its pixels see it: the precision the backend resolved and, for a VToonify-T model
-    (which has no exemplar, degree or colour transfer), the catalog defaults for those controls, so farm
-    chunks differing only in values the model ignores share a key (jobs at the defaults keep theirs)."""
-    config = dataclasses.replace(config, precision=backend.precision)
+    """``config`` as its pixels see it: the precision the backend resolved, the backbone as ``auto`` and,
+    for a VToonify-T model (which has no exemplar, degree or colour transfer), the catalog defaults for
+    those controls, so farm chunks differing only in values the model ignores share a key (jobs at the
+    defaults keep theirs).
+
+    The backbone a job resolved is in its key already, through the checkpoint names of ``model_files``
+    (``vtoonify.pt`` for VToonify-T, ``vtoonify_s*_d*.pt`` and the exemplar codes for VToonify-D), and
+    the classic backend has none: so ``--backbone auto`` and the backbone it resolves to share one job,
+    and default (``auto``) keys stay those of earlier engines (``legacy_job_keys`` covers the others)."""
+    config = dataclasses.replace(config, precision=backend.precision, backbone="auto")
     if backend.name != "vtoonify" or getattr(backend, "backbone", None) != "toonify":
         return config
     from engine.service.catalog import DEFAULTS
@@ -650,7 +666,7 @@ def _load_style_code(path: Path):
 
 @contextlib.contextmanager
 def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None,
-              settings: dict | None = None):
+              settings: dict | None = None, legacy_keys: tuple[str, ...] = ()):
     """Claim the output folder for this job and yield (analysis, wplus or None, analysed) while it
     renders; ``analysed`` is True when this call computed the analysis, False when it reused the sidecar.
 
@@ -659,6 +675,8 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
     job still runs that is always refused; with ``--resume`` too; otherwise its files (known by their job
     stamp, never by name alone; source files never) are an error unless ``--overwrite`` deletes them.
     ``settings`` (``resolved_job_settings``) are recorded in the sidecar so refusals can name what differs.
+    A sidecar keyed by one of ``legacy_keys`` (``legacy_job_keys``: the same job as an earlier engine keyed
+    it) is this job too: it is reused with its own key, so its frames and the new ones match.
     """
     from engine.pipeline.outputs import earlier_job_files
 
@@ -668,6 +686,8 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
         try:
             existing = parse_sidecar(fd) if fd is not None else None
             result = None
+            if existing is not None and existing.job_key in legacy_keys:
+                key = existing.job_key  # an earlier engine's key of this job: its frames carry it
             if existing is not None and existing.job_key == key:
                 result = _reuse(existing, source, config, out_dir, stem)
             elif existing is not None:
