@@ -129,6 +129,15 @@ def test_without_follow_the_crop_stays_where_the_face_was_first_seen(slide, tmp_
     assert "follow" not in json.loads((tmp_path / "slide.vtoonify.json").read_text())
 
 
+def test_crop_output_of_a_following_crop_keeps_its_size_and_names_its_box(slide, tmp_path):
+    render(_config(slide[0], tmp_path, follow_faces=True, output_space="crop", frames="1,8"))
+    (first, spec1), (last, spec8) = _read(tmp_path / "slide.0001.exr"), _read(tmp_path / "slide.0008.exr")
+    assert first.shape == last.shape == (512, 512, 4)  # the 4x crop of a 128 px crop, every frame
+    box1, box8 = ([float(v) for v in s.getattribute("vtoonify/crop_box").split(",")] for s in (spec1, spec8))
+    scale = json.loads((tmp_path / "slide.vtoonify.json").read_text())["crop"]["scale"]
+    assert abs(box8[0] - box1[0] - 7 * SLIDE) < 0.75 * 8 / scale + 1.5 and box8[1] == box1[1]
+
+
 def test_the_sidecar_carries_every_frames_position_and_chunks_match_one_whole_render(followed, slide, tmp_path):
     out, _ = followed
     whole = json.loads((out / "slide.vtoonify.json").read_text())
@@ -221,3 +230,42 @@ def test_follow_reaches_the_job_key_only_when_on_and_the_cli_sets_it(tmp_path):
     with pytest.raises(ConfigError) as refused:
         RenderConfig(**{**on.to_dict(), "smooth_parsing": True})
     assert "--smooth-parsing" in refused.value.message and "--follow-faces" in refused.value.fix
+
+
+@pytest.mark.slow
+def test_the_vtoonify_step_shifts_the_output_exactly_and_a_still_face_repeats_its_pixels(narrow_models_dir,
+                                                                                          media_dir, tmp_path):
+    import torch
+
+    from engine.face.follow import downsampling_factor
+    from engine.models import load_vtoonify
+
+    # VToonify-T (no instance statistics over the crop): a crop moved by the step gives exactly the
+    # moved output away from the borders; half a step does not (VToonify-D is only near: its AdaIN)
+    model = load_vtoonify(narrow_models_dir / "vtoonify_t_narrow48" / "vtoonify.pt")
+    step = downsampling_factor(model.encoder)
+    assert step == 8
+    torch.manual_seed(2)
+    wide = torch.rand(1, 22, 64, 256 + step) * 2 - 1
+    style = torch.randn(1, 18, model.style_channels) * 0.5
+    errors = {}
+    with torch.no_grad():
+        base = model(wide[..., :256], style)[0]
+        for shift in (step, step // 2):
+            moved = model(wide[..., shift:256 + shift], style)[0]
+            errors[shift] = float((moved[..., 448:576] - base[..., 448 + 4 * shift:576 + 4 * shift]).abs().max())
+    assert errors[step] < 1e-6 and errors[step // 2] > 100 * errors[step], errors
+    # end to end: a still face whose landmarks jitter keeps one crop and repeats its pixels exactly
+    face = _portrait(media_dir, "077436.jpg")
+    canvases = []
+    for dx in (0, 1, 0, 1):
+        canvas = np.full((400, 640, 3), 90, np.uint8)
+        canvas[10:385, 60 + dx:560 + dx] = face
+        canvases.append(canvas)
+    pattern = _sequence(tmp_path, "still", canvases)
+    render(RenderConfig(source=pattern, output=str(tmp_path / "out"), models_dir=str(narrow_models_dir),
+                        style="narrow48", backend="vtoonify", padding=(32, 32, 32, 32), follow_faces=True))
+    sidecar = json.loads((tmp_path / "out" / "still.vtoonify.json").read_text())
+    assert sidecar["follow"]["step"] == 8 and len(sidecar["follow"]["faces"][0]["runs"]) == 1
+    frames = [read_image(tmp_path / "out" / f"still.{f:04d}.exr") for f in range(1, 5)]
+    assert np.array_equal(frames[0], frames[2]) and np.array_equal(frames[1], frames[3])
