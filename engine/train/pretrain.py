@@ -85,6 +85,8 @@ def run_pretrain(options: TrainOptions, session: Session | None = None, cancel=N
     session = prepare_pretrain(options, session, cancel)
     final = session.layout.pretrain_path
     session.run_loop("pretrain", pretrain_step, encoder_payload, final)
-    session.log.note(f"pre-trained encoder -> {final} (not a model to render yet; next: `engine train full` "
-                     "with the same flags)")
+    from engine.commands import engine_command
+
+    session.log.note(f"pre-trained encoder -> {final} (not a model to render yet; next: "
+                     f"`{engine_command('train', 'full')}` with the same flags)")
     return final

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from engine.commands import engine_command
 from engine.errors import ModelFileError
 from engine.train.checkpoint import load_pretrained_encoder, load_training_checkpoint
 from engine.train.discriminator import ConditionalDiscriminator
@@ -151,7 +152,7 @@ def _load_pretrained(session: Session) -> None:
     if not path.is_file():
         raise ModelFileError(
             f"pre-trained encoder not found: {path}",
-            "run `engine train pretrain` with the same --out/--name first, or pass --encoder-path",
+            f"run `{engine_command('train', 'pretrain')}` with the same --out/--name first, or pass --encoder-path",
         )
     with named_by_flag("encoder_path"):
         state = load_pretrained_encoder(path)
