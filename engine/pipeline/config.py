@@ -131,9 +131,12 @@ class RenderConfig:
               f"use one of {', '.join(BACKBONES)}")
         check(self.name is None or _safe_stem(self.name), f"output name {self.name!r} is not a plain file stem",
               "use letters, digits, '.', '_' or '-' only (no folders; no '.' or '-' first)")
-        check(isinstance(self.style, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", self.style) is not None,
-              f"style {str(self.style)[:80]!r} is not a style family name",  # it names a folder under --models
-              "use letters, digits, '_' or '-', e.g. cartoon (see `vtoonify models list`)")
+        if not (isinstance(self.style, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", self.style)):
+            from engine.models.inventory import models_command
+
+            raise ConfigError(f"style {str(self.style)[:80]!r} is not a style family name",  # a folder under --models
+                              "use letters, digits, '_' or '-', e.g. cartoon (see "
+                              f"`{models_command('list', models_dir=self.models_dir)}`)")
         check(self.format in FORMATS, f"unknown format {self.format!r}", f"use one of {', '.join(FORMATS)}")
         check(self.data_window in DATA_WINDOWS, f"unknown data window {self.data_window!r}",
               f"use one of {', '.join(DATA_WINDOWS)}")

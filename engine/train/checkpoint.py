@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from engine.commands import engine_command
 from engine.errors import ConfigError, ModelFileError, OutputError
 from engine.io.atomic import TargetExistsError, atomic_path
 from engine.models.checkpoints import check_zip_sizes, describe_checkpoint, load_torch_file
@@ -361,6 +362,6 @@ def load_pretrained_encoder(path: str | Path) -> Mapping[str, torch.Tensor]:
     if not isinstance(sd, Mapping) or not any(str(k).startswith("0.") for k in sd):
         raise ModelFileError(
             f"{path} is not an encoder pre-training file (it looks like {describe_checkpoint(obj)})",
-            "run `engine train pretrain` first, or pass its pretrain.pt with --encoder-path",
+            f"run `{engine_command('train', 'pretrain')}` first, or pass its pretrain.pt with --encoder-path",
         )
     return sd

@@ -38,7 +38,7 @@ from engine.train.checkpoint import (
     save_stop_checkpoint,
     save_training_checkpoint,
 )
-from engine.train.files import check_training_files
+from engine.train.files import check_training_files, named_by_flag
 from engine.train.options import TrainOptions
 from engine.train.pairs import PairGenerator
 from engine.train.student import build_student, make_ema, trained_parameters
@@ -449,7 +449,8 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
     check_outputs_free(options, layout, final)
     if options.resume:
-        check_resume_file(options.resume, options.stage, options.backbone, options.iter)
+        with named_by_flag("resume"):
+            check_resume_file(options.resume, options.stage, options.backbone, options.iter)
     log = TrainLog(options, 0, enabled=processes.main)
     if not options.resume:
         warn_earlier_run(log, final)

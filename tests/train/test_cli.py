@@ -138,6 +138,35 @@ def test_missing_files_are_named_by_their_flag(tiny_teachers, tmp_path, capsys, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("flag", "stage", "expected"), [
+    ("stylegan-path", "pretrain", "DualStyleGAN generator.pt"),
+    ("exstyle-path", "pretrain", "exstyle_code.npy"),
+    ("faceparsing-path", "pretrain", "faceparsing.pth"),
+    ("style-encoder-path", "full", "pSp encoder.pt"),
+    ("encoder-path", "full", "`engine train pretrain`"),
+    ("resume", "pretrain", "written by `engine train`"),
+    ("perceptual-weights", "full", "vgg16-397923af.pth"),
+])
+def test_a_truncated_file_is_named_by_its_flag_with_the_training_fix(tiny_teachers, perceptual_weights, tmp_path,
+                                                                     capsys, flag, stage, expected):
+    """A corrupt training input (a half-copied file) names the flag and what belongs there, not the
+    renderer's `models fetch` advice (which downloads no DualStyleGAN generator), and writes nothing."""
+    out = tmp_path / "out"
+    source = {"stylegan-path": tiny_teachers.dualstylegan, "exstyle-path": tiny_teachers.exstyle,
+              "faceparsing-path": tiny_teachers.faceparsing}.get(flag, tiny_teachers.dualstylegan)
+    broken = tmp_path / f"broken{source.suffix}"
+    broken.write_bytes(source.read_bytes()[:4000])
+    args = _d_args(tiny_teachers, out, stage=stage, **({flag: broken} if flag in (
+        "stylegan-path", "exstyle-path", "faceparsing-path", "style-encoder-path") else {}))
+    if flag in ("encoder-path", "resume", "perceptual-weights"):
+        args += [f"--{flag}", str(broken)]
+    if stage == "full" and flag != "perceptual-weights":
+        args += ["--perceptual-weights", perceptual_weights]
+    line = _fails(capsys, args, f"--{flag}: ", "truncated or corrupt", expected, "Files you need")
+    assert "models fetch" not in line and "models folder" not in line
+    assert not out.exists()
+
+
 def test_empty_or_missing_perceptual_weights_and_resume_file(tiny_teachers, perceptual_weights, tmp_path, capsys):
     out = tmp_path / "out"
     empty = tmp_path / "vgg.pth"
