@@ -20,7 +20,9 @@ _notice: list[str] = []
 @persistent
 def end_renders_before_load(_filepath="") -> None:
     jobs = engines.live_jobs()
-    labels = jobs.abandon_all() if jobs is not None else []
+    if jobs is not None:
+        jobs.abandon_all()
+    labels = jobs.take_ended() if jobs is not None else []  # also those Blender cancelled just before
     running = bool(getattr(bpy.context.window_manager, "vtoonify_running", False))
     if labels or running:
         names = ", ".join(repr(n) for n in labels) or "the running strip"

@@ -127,7 +127,9 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
 
     bl_idname = "sequencer.vtoonify_stylize"
     bl_label = "Stylize with VToonify"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - one undo step: Ctrl+Z removes only the render
+    # one undo step: Ctrl+Z removes only the render. Not REGISTER: Repeat Last (Shift+R) and Adjust Last
+    # Operation would run the whole render again through execute, blocking Blender for minutes
+    bl_options = {"UNDO"}  # noqa: RUF012
 
     def execute(self, context):
         """Blocking run (batch mode, scripts): same job, no UI updates."""
@@ -532,7 +534,15 @@ class VTOON_OT_engine_stop(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         owner = engines.current()
-        return owner is not None and bool(owner.running()) and not context.window_manager.vtoonify_running
+        reason = ""
+        if context.window_manager.vtoonify_running:
+            reason = "A VToonify render is running: cancel it first (Esc)"
+        elif owner is None or not owner.running():
+            reason = ("No engine started by this Blender is running (an engine started elsewhere is "
+                      "stopped where it was started)")
+        if reason:
+            cls.poll_message_set(reason)
+        return not reason
 
     def execute(self, context):
         engines.stop_all()
@@ -561,6 +571,18 @@ def _active_result(context):
     return (scene, strip) if strip is not None and strip.get(js.SOURCE_PROPERTY) else (scene, None)
 
 
+def _versions_poll(cls, context) -> bool:
+    """Version switching and purging need a result strip and no render writing a new version."""
+    reason = ""
+    if _active_result(context)[1] is None:
+        reason = "The active strip is no VToonify result: select a result strip (or its group)"
+    elif context.window_manager.vtoonify_running:
+        reason = "A VToonify render is running: wait for it, or cancel it (Esc)"
+    if reason:
+        cls.poll_message_set(reason)
+    return not reason
+
+
 class VTOON_OT_version_step(bpy.types.Operator):
     """Show the previous or next rendered version (vNNN) of the active result strip"""
 
@@ -572,7 +594,7 @@ class VTOON_OT_version_step(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+        return _versions_poll(cls, context)
 
     def execute(self, context):
         scene, strip = _active_result(context)
@@ -604,7 +626,7 @@ class VTOON_OT_versions_purge(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+        return _versions_poll(cls, context)
 
     def invoke(self, context, event):
         return context.window_manager.invoke_confirm(self, event)

@@ -443,9 +443,22 @@ def find_face_frame(source, cancel=None):
         if landmarks is not None:
             note = several_faces_warning(number, boxes)
             return number, rgb, landmarks, (note,) if note else ()
-    raise NoFaceError(
-        f"no face was found in any of the {len(source.frame_numbers)} frames of {source.path_pattern}",
-        "use a shot where a face is visible and at least ~64 px between the eyes, or crop the plate")
+    raise no_face_error(source, len(source.frame_numbers))
+
+
+def no_face_error(source, count: int) -> NoFaceError:
+    """No face in ``count`` frames; for an image or sequence whose first file has no pixels inside its
+    display window (a mis-set EXR data window), that is named as the cause instead of the face size."""
+    empty = None
+    if getattr(source, "kind", "") in ("image", "sequence"):
+        from engine.io.image import empty_plate_reason
+
+        empty = empty_plate_reason(source.files()[0])
+    if empty:
+        return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}: {empty}",
+                           "re-export the plate with its data window inside the display window")
+    return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}",
+                       "use a shot where a face is visible and at least ~64 px between the eyes, or crop the plate")
 
 
 def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: str,
@@ -510,9 +523,7 @@ def find_face_tracks(source, max_faces: int, cancel=None):
             first = number
             break
     if first is None:
-        raise NoFaceError(
-            f"no face was found in any of the {len(numbers)} frames of {source.path_pattern}",
-            "use a shot where a face is visible and at least ~64 px between the eyes, or crop the plate")
+        raise no_face_error(source, len(numbers))
     detections = [(first, found)]
     picks = sample_frames(numbers, numbers.index(first), SAMPLED_FRAMES)[1:]
     for number, rgb in source.read_many(picks):

@@ -39,6 +39,7 @@ def test_abandon_all_cancels_each_live_render_once_and_wait_sees_the_cleanup():
     assert jobs.wait(5.0) and time.monotonic() - t0 < 2.0
     assert (first.cleaned, second.cleaned, finished.cleaned) == ([True], [True], [])
     assert (first.abandoned, second.abandoned, finished.abandoned) == (1, 1, 0)
+    assert sorted(jobs.take_ended()) == ["hero", "plate"] and jobs.take_ended() == []  # told once
 
 
 def test_wait_is_bounded_when_the_engine_never_answers():

@@ -160,10 +160,13 @@ def test_undo_during_the_render_then_undo_redo_of_the_result(short_render, addon
     assert os.path.isfile(first) and result["vtoonify_source"] == source_name
 
 
+@pytest.mark.parametrize("blender_cancels_first", [False, True])
 def test_opening_a_file_during_the_render_cancels_it_and_lands_nothing(addon, engine_prefs, trimmed_scene,
-                                                                      client_api, engine, tmp_path):
+                                                                      client_api, engine, tmp_path,
+                                                                      blender_cancels_first):
     """A file with the same scene and strip names is opened mid-render: the engine job is cancelled,
-    its partial frames removed, nothing lands in the opened file, and its status line says why."""
+    its partial frames removed, nothing lands in the opened file, and its status line says why,
+    whether the add-on's load handler or Blender dropping the modal operator (``cancel``) comes first."""
     scene, _source = trimmed_scene
     scene.vtoonify.backend = "classic"
     other = tmp_path / "other.blend"
@@ -173,10 +176,13 @@ def test_opening_a_file_during_the_render_cancels_it_and_lands_nothing(addon, en
     assert op._setup_session(bpy.context) is None, reports
     _tick_until_written(op)
     job_id, folder = op._session.job.tracker.job, op._prepared.output_dir
+    if blender_cancels_first:
+        op.cancel(bpy.context)
     bpy.ops.wm.open_mainfile(filepath=str(other))
     wm = bpy.context.window_manager
-    assert "cancelled because another file was opened" in wm.vtoonify_status
-    assert op.modal(bpy.context, TIMER) == {"CANCELLED"}
+    assert "render of 'plate' was cancelled because another file was opened" in wm.vtoonify_status
+    if not blender_cancels_first:
+        assert op.modal(bpy.context, TIMER) == {"CANCELLED"}
     loaded = bpy.data.scenes["vtoonify_test"]  # the opened file's scene of the same name
     assert [s.name for s in _strips(loaded)] == ["plate"]
     deadline = time.monotonic() + 60

@@ -167,6 +167,35 @@ def test_a_truncated_file_is_named_by_its_flag_with_the_training_fix(tiny_teache
     assert not out.exists()
 
 
+def test_a_family_exstyle_file_with_other_codes_is_refused_before_any_write(tiny_teachers, tmp_path, capsys):
+    """OUT/NAME/exstyle_code.npy is kept, and the renderer pairs the family's models with it: training on
+    other codes into that folder would render every --style-id with a wrong exemplar."""
+    import numpy as np
+
+    out = tmp_path / "out"
+    family = out / "vtoonify_d_tiny"
+    family.mkdir(parents=True)
+    there = family / "exstyle_code.npy"
+    other = {name: code + 1 for name, code in np.load(tiny_teachers.exstyle, allow_pickle=True).item().items()}
+    np.save(there, np.array(other, dtype=object), allow_pickle=True)
+    before = there.read_bytes()
+    _fails(capsys, _d_args(tiny_teachers, out), "holds other style codes than --exstyle-path", "another --name")
+    assert there.read_bytes() == before
+    assert [p.name for p in family.iterdir()] == ["exstyle_code.npy"]
+
+
+def test_the_same_codes_saved_again_pass_the_family_exstyle_check(tiny_teachers, tmp_path):
+    import numpy as np
+
+    from engine.train.checkpoint import check_family_exstyles, output_layout
+
+    layout = output_layout(tmp_path / "out", "tiny", "dualstylegan")
+    layout.family_dir.mkdir(parents=True)
+    codes = np.load(tiny_teachers.exstyle, allow_pickle=True).item()
+    np.save(layout.exstyle_path, np.array(dict(codes), dtype=object), allow_pickle=True)  # official re-save
+    check_family_exstyles(layout, tiny_teachers.exstyle)
+
+
 def test_empty_or_missing_perceptual_weights_and_resume_file(tiny_teachers, perceptual_weights, tmp_path, capsys):
     out = tmp_path / "out"
     empty = tmp_path / "vgg.pth"

@@ -21,6 +21,7 @@ class LiveJobs:
         self._lock = threading.Lock()
         self._live: dict[int, tuple[object, Callable[[bool], None], str]] = {}
         self._cleanups: list[threading.Thread] = []
+        self._ended: list[str] = []
 
     def add(self, session, on_stopped: Callable[[bool], None], label: str) -> None:
         """``session``: a ``JobSession``; ``on_stopped(ended)`` removes its partial output."""
@@ -45,7 +46,14 @@ class LiveJobs:
         thread = entry[0].abandon(entry[1])
         with self._lock:
             self._cleanups = [t for t in self._cleanups if t.is_alive()] + [thread]
+            self._ended.append(entry[2])
         return thread
+
+    def take_ended(self) -> list[str]:
+        """Labels of the renders abandoned since the last call (what a new file's status tells)."""
+        with self._lock:
+            ended, self._ended = self._ended, []
+        return ended
 
     def abandon_all(self) -> list[str]:
         """Abandon every live render; returns their labels (what to tell the artist)."""
