@@ -277,7 +277,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
 
 
 def _tooltip(record: JobRecord, column: int) -> str:
-    lines = [record.pattern or record.output]
+    lines = [f"Source: {record.settings.get('source', '')}", f"Output: {record.pattern or record.output}"]
     if record.error:
         lines.append(with_fix(record.error, record.fix))  # the fix on a line of its own
     lines += [f"warning: {w}" for w in record.warnings]

@@ -81,6 +81,9 @@ class QueuePanel(QGroupBox):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # paths keep their file name visible
+        # one line per cell: a wrapped cell in a one-line row is cut (and ElideMiddle then cut a long
+        # shot name at both ends: "sh010 pl…nïcode …" instead of "sh010 pl…v001.mp4")
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NOTES_COLUMN, QHeaderView.ResizeMode.Stretch)

@@ -25,7 +25,7 @@ from engine.errors import ConfigError
 from engine.pipeline.config import MAX_FACES_LIMIT
 from engine.service import catalog
 from ui import output_policy
-from ui.control_tips import describe, set_available
+from ui.control_tips import describe, set_available, show_value
 from ui.drop_edit import PathDropEdit
 from ui.form_rows import hbox_row
 from ui.job_form import frame_range_text
@@ -193,6 +193,8 @@ class SourcePanel(QGroupBox):
         self._probe_pool.setMaxThreadCount(1)
         self.source_edit.editingFinished.connect(lambda: self.set_source(self.source_edit.text()))
         self.source_edit.paths_dropped.connect(self.pick)
+        for edit in (self.source_edit, self.output_edit):  # a long path shows its end: the tooltip has it whole
+            edit.textChanged.connect(lambda text, edit=edit: show_value(edit, text.strip()))
         self.start_number.valueChanged.connect(lambda _: self._probe(self.source_edit.text().strip()))
 
     # --- values -------------------------------------------------------------------------------

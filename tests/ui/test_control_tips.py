@@ -86,3 +86,26 @@ def test_ctrl_p_without_an_engine_says_why_there_is_no_preview(make_window, tmp_
     qtbot.waitUntil(window.isActiveWindow, timeout=5_000)  # window shortcuts answer in the active window
     QTest.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert window.status_log.messages()[0].startswith("no preview: no engine is connected")
+
+
+def test_tab_walks_the_window_through_controls_that_say_what_they_do(make_window, tmp_path, qtbot):
+    """Tab from the Source field around the whole window and back: every stop is a control with a
+    tooltip (no silent stop on a container such as the form's scroll area)."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    first = QApplication.focusWidget()
+    assert first is window.source_panel.source_edit  # the focus starts where a path is typed
+    stops = []
+    for _ in range(80):
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        widget = QApplication.focusWidget()
+        if widget is first:
+            break
+        stops.append(widget)
+    else:
+        raise AssertionError("Tab never came back to the Source field")
+    silent = [type(w).__name__ for w in stops if not w.toolTip().strip()]
+    assert len(stops) > 15 and silent == []
+    assert window.connect_button in stops and window.queue_panel.table in stops
