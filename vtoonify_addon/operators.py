@@ -349,7 +349,11 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         if place.frame_start is None:
             return report_text(stylize.StripError(place.problem, place.fix))
         prepared = dataclasses.replace(self._prepared, frame_start=place.frame_start)
-        return scene, strip, prepared, place.note
+        note = place.note
+        shown = compat.vse_scene(bpy.context)
+        if shown is None or shown.session_uid != scene.session_uid:  # the artist switched scenes meanwhile
+            note = "; ".join(filter(None, [note, f"the result is in scene {scene.name!r}"]))
+        return scene, strip, prepared, note
 
 
 def _playing(context) -> bool:
