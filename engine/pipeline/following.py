@@ -38,8 +38,10 @@ def follow_shot(analysis, source, config, step: int, cancel=None) -> dict:
     seeds = [(face["frame"], tuple(face["box"])) for face in analysis.faces] if analysis.faces else [
         (analysis.face_frame, _box_of(detections.get(analysis.face_frame, []), analysis.landmarks))]
     found = link_to_seeds(frames, detections, seeds)
+    firsts = [face["landmarks"] for face in analysis.faces] or [analysis.landmarks]
     faces = []
-    for crop, sightings in zip(analysis.face_crops(), found):
+    for crop, sightings, (seed_frame, _), first in zip(analysis.face_crops(), found, seeds, firsts):
+        sightings.setdefault(seed_frame, np.asarray(first))  # the analysis saw it there, whatever dlib says now
         centres = np.full((len(frames), 2), np.nan)
         for i, number in enumerate(frames):
             if number in sightings:
