@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import ModelFileError
+from engine.models.inventory import models_command
 
 
 def _models_dir(args) -> str:
@@ -102,14 +103,16 @@ def cmd_verify(args) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     elif not results:
-        print(f"no model files in {folder} (see `vtoonify models list`); the classic backend needs none")
+        print(f"no model files in {folder} (see `{models_command('list', models_dir=folder)}`); "
+              "the classic backend needs none")
     for r in results if not args.json else ():
         print(f"  {r.status:<9} {r.relpath}")
     bad = [r for r in results if r.status != "ok"]
     if bad:
         raise ModelFileError(f"{len(bad)} model file(s) are missing or damaged: "
                              + ", ".join(f"{r.relpath} ({r.status})" for r in bad[:5]),
-                             "run `vtoonify models fetch` to download them again")
+                             f"run `{models_command('fetch', models_dir=folder)}` (with the --style and "
+                             "--backbone of those files) to download them again")
     return 0
 
 

@@ -32,6 +32,7 @@ from engine.service import catalog
 from ui import output_policy
 from ui.capabilities import parse_capabilities
 from ui.connection_indicator import ConnectionIndicator
+from ui.control_tips import base_tip, describe, set_available, why_not
 from ui.engine_bridge import CONNECTED, FAILED, EngineBridge
 from ui.form_rows import hbox_row
 from ui.job_details import JobDetailsDialog
@@ -55,6 +56,8 @@ PING_INTERVAL_MS = 3000
 DEFAULT_SIZE = (1280, 720)
 """Fits a 1366x768 screen with its task bar; the left column scrolls when the window is smaller."""
 CLOSE_CANCEL, CLOSE_KEEP, CLOSE_STAY = "cancel", "keep", "stay"
+NOT_CONNECTED = "no engine is connected: press Connect or Start engine (top left)"
+NO_PRESETS = "no preset is saved yet: set the form up, then Save preset…"
 
 
 def default_presets_dir() -> Path:
@@ -106,15 +109,20 @@ class MainWindow(QMainWindow):
         self.connect_button = QPushButton("Connect", self)
         self.start_button = QPushButton("Start engine", self)
         self.preset_combo = QComboBox(self)
-        self.preset_combo.setToolTip("Saved looks and output options")
+        describe(self.connect_button, "Connect to the engine already running for this user (its connection file)")
+        describe(self.start_button, "Start an engine on this machine and connect to it")
+        describe(self.preset_combo, "Saved looks and output options")
         self.preset_combo.setMinimumWidth(140)
         self.load_preset_button = QPushButton("Load", self)
         self.save_preset_button = QPushButton("Save preset…", self)
         self.delete_preset_button = QPushButton("Delete", self)
+        describe(self.load_preset_button, "Fill the form from the chosen preset")
+        describe(self.save_preset_button, "Save the style and output options under a name")
+        describe(self.delete_preset_button, "Delete the chosen preset")
         self.source_panel = SourcePanel(self)
         self.style_panel = StylePanel(self)
         self.add_button = QPushButton("Add to queue  (Enter)", self)
-        self.add_button.setToolTip("Add the shot with these settings to the queue (Start queue sends it)")
+        describe(self.add_button, "Add the shot with these settings to the queue (Start queue sends it)")
         self.preview_panel = PreviewPanel(self)
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.status_log = StatusLog(self)
@@ -123,7 +131,7 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._wire()
         self._install_shortcuts()
-        self.preview_panel.preview_button.setEnabled(False)  # enabled once an engine is connected
+        set_available(self.preview_panel.preview_button, NOT_CONNECTED)  # offered once an engine is connected
         self._refresh_presets()
         self._restore()
 
@@ -145,6 +153,8 @@ class MainWindow(QMainWindow):
         self.form_scroll.setWidget(form)
         self.form_scroll.setWidgetResizable(True)
         self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # no Tab stop of its own (an empty focus frame with nothing to say): it scrolls to the focused field
+        self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.form_scroll.setMinimumWidth(form.sizeHint().width() + 24)
 
         top = QSplitter(Qt.Orientation.Horizontal, self)
@@ -182,23 +192,21 @@ class MainWindow(QMainWindow):
     def _install_shortcuts(self) -> None:
         """Window-wide keys for what a keyboard user does most; named in the buttons' tooltips. The
         Source field has the focus first: a path can be typed (or Ctrl+O picked) straight away."""
-        source, queue, preview = self.source_panel, self.queue_panel, self.preview_panel
+        source, preview = self.source_panel, self.preview_panel
         self.shortcuts = install_shortcuts(self, {
             "open_source": source.browse_button.click,
             "focus_source": self._focus_source,
             "open_output": source.browse_output_button.click,
             "toggle_queue": self._toggle_queue_by_key,
-            "preview": lambda: preview.preview_button.isEnabled() and preview.preview_button.click(),
+            "preview": self._preview_by_key,
             "cancel": self._cancel_by_key,
             "quit": self.close,
         })
         source.browse_button.setToolTip(with_key("Pick a video, image sequence or image", "open_source"))
-        source.source_edit.setToolTip(with_key("Type or paste a source path, then press Tab", "focus_source"))
+        describe(source.source_edit, with_key("Type or paste a source path, then press Tab", "focus_source"))
         source.browse_output_button.setToolTip(with_key("Pick the output folder", "open_output"))
-        queue.start_button.setToolTip(with_key(queue.start_button.toolTip(), "toggle_queue"))
-        queue.cancel_button.setToolTip(with_key(queue.cancel_button.toolTip(), "cancel"))
-        preview.preview_button.setToolTip(with_key(preview.preview_button.toolTip() or "Render this frame",
-                                                   "preview"))
+        describe(preview.preview_button, with_key(base_tip(preview.preview_button) or "Render this frame",
+                                                  "preview"))
         source.source_edit.setFocus()
 
     def _toggle_queue_by_key(self) -> None:
@@ -208,6 +216,14 @@ class MainWindow(QMainWindow):
             button.click()
         else:
             self.queue.set_running(True)
+
+    def _preview_by_key(self) -> None:
+        """Ctrl+P: the preview, or (the button greyed) a status line saying why there is none."""
+        button = self.preview_panel.preview_button
+        if button.isEnabled():
+            button.click()
+        else:
+            self.status_log.show_info(f"no preview: {why_not(button)}")
 
     def _cancel_by_key(self) -> None:
         """The selected unfinished jobs; with none selected, the ones running now (what a keyboard
@@ -420,6 +436,9 @@ class MainWindow(QMainWindow):
         self.preset_combo.addItems(self.presets.names())
         if select:
             self.preset_combo.setCurrentText(select)
+        none = "" if self.preset_combo.count() else NO_PRESETS
+        for widget in (self.preset_combo, self.load_preset_button, self.delete_preset_button):
+            set_available(widget, none)
 
     # --- preview ------------------------------------------------------------------------------
     def request_preview(self, frame: int) -> int | None:
@@ -453,7 +472,8 @@ class MainWindow(QMainWindow):
     # --- bridge signals -----------------------------------------------------------------------
     def _on_state(self, state: str, detail: str) -> None:
         self.indicator.set_state(state, detail)
-        self.preview_panel.preview_button.setEnabled(state == CONNECTED)
+        set_available(self.preview_panel.preview_button, "" if state == CONNECTED else NOT_CONNECTED)
+        self.queue_panel.set_engine_connected(state == CONNECTED)
         if state == FAILED:
             return  # the failure itself is already in the status area (request_failed)
         self.status_log.show_info(f"engine {state}" + (f": {detail}" if detail else ""))
@@ -528,6 +548,7 @@ class MainWindow(QMainWindow):
             "shot/start_number": source.start_number.value(),
             "shot/output_space": source.output_space_combo.currentText(),
             "shot/faces": str(source.faces_combo.currentData()),
+            "shot/max_faces": source.max_faces_spin.value(),
             "shot/scale": source.scale_spin.value(),
             "shot/name": source.name_edit.text().strip(),
             "shot/policy": source.policy,

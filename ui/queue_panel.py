@@ -1,13 +1,14 @@
 """Queue section: the job table (drop files and folders on it), the queue controls and the total.
 
 Buttons act on the selected rows; the main window turns them into engine requests. Delete removes
-the selected rows; Tab leaves the table instead of walking its cells (the selection stays).
+the selected rows, Enter shows the selected row's details (Escape closes them); Tab leaves the table
+instead of walking its cells (the selection stays), and tabbing in selects a row.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QFocusEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -20,10 +21,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.control_tips import describe, set_available
 from ui.drop_edit import PathDropMixin
 from ui.form_rows import hbox_row
+from ui.job_records import format_eta
 from ui.progress_delegate import ProgressBarDelegate
 from ui.queue_model import NOTES_COLUMN, OUTPUT_COLUMN, PROGRESS_COLUMN, JobQueueModel
+from ui.shortcuts import with_key
+
+START_TIP = with_key("Send the waiting rows to the engine one after another", "toggle_queue")
+PAUSE_TIP = with_key("Pause: hold the waiting rows (a running job finishes)", "toggle_queue")
+NO_ENGINE_YET = "No engine is connected yet: the rows are sent once one is (Connect or Start engine)"
 
 
 class QueueTable(PathDropMixin, QTableView):
@@ -31,12 +39,28 @@ class QueueTable(PathDropMixin, QTableView):
 
     files_dropped = Signal(list)
     delete_pressed = Signal()
+    enter_pressed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.setTabKeyNavigation(False)
+        self.setToolTip("The shots to render, in order. Drop videos, sequences or folders here; Enter or "
+                        "double-click shows a row's details; Delete removes the selected rows")
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        """Tabbed into with nothing selected: the current row (else the first) is selected, so the
+        row buttons and Enter act on it at once (arrows alone cannot select the only row)."""
+        super().focusInEvent(event)
+        keyboard = (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason,
+                    Qt.FocusReason.ShortcutFocusReason)
+        model = self.model()
+        if event.reason() in keyboard and model is not None and model.rowCount() \
+                and not self.selectionModel().hasSelection():
+            row = self.currentIndex().row() if self.currentIndex().isValid() else 0
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            self.selectionModel().setCurrentIndex(model.index(row, 0), flags)
 
     def on_paths_dropped(self, paths: list[str]) -> None:
         self.files_dropped.emit(paths)
@@ -44,6 +68,9 @@ class QueueTable(PathDropMixin, QTableView):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_pressed.emit()
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+            self.enter_pressed.emit()  # the keyboard's double-click: the row's details
             return
         super().keyPressEvent(event)
 
@@ -73,6 +100,9 @@ class QueuePanel(QGroupBox):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # paths keep their file name visible
+        # one line per cell: a wrapped cell in a one-line row is cut (and ElideMiddle then cut a long
+        # shot name at both ends: "sh010 pl…nïcode …" instead of "sh010 pl…v001.mp4")
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NOTES_COLUMN, QHeaderView.ResizeMode.Stretch)
@@ -82,13 +112,15 @@ class QueuePanel(QGroupBox):
         self.table.files_dropped.connect(self.files_dropped)
         self.table.delete_pressed.connect(lambda: self._emit_rows(self.remove_requested))
         self.table.doubleClicked.connect(lambda index: self.details_requested.emit(index.row()))
+        self.table.enter_pressed.connect(lambda: self._emit_row(self.details_requested))
 
         self.start_button = QPushButton("Start queue", self)
         self.start_button.setCheckable(True)
-        self.start_button.setToolTip("Send the waiting rows to the engine one after another; "
-                                     "press again to pause (a running job finishes)")
+        self.engine_connected = False
+        """Told by the window: Start stays offered without an engine (rows go once one connects), and
+        its tip says so."""
         self.start_button.toggled.connect(self._start_toggled)
-        self.cancel_button = self._button("Cancel", "Stop the selected jobs", self.cancel_requested)
+        self.cancel_button = self._button("Cancel", with_key("Stop the selected jobs", "cancel"), self.cancel_requested)
         self.retry_button = self._button("Retry", "Continue the selected stopped jobs; frames already "
                                                   "rendered are kept", self.retry_requested)
         self.remove_button = self._button("Remove", "Take the selected rows out of the queue (Delete)",
@@ -98,20 +130,22 @@ class QueuePanel(QGroupBox):
         self.apply_button = self._button("Apply style", "Give the selected waiting rows the current style "
                                                         "and output settings", self.apply_style_requested)
         self.up_button = QPushButton("↑", self)
-        self.up_button.setToolTip("Move up (earlier in the queue)")
+        describe(self.up_button, "Move the selected row up (earlier in the queue)")
         self.up_button.clicked.connect(lambda: self._move(-1))
         self.down_button = QPushButton("↓", self)
-        self.down_button.setToolTip("Move down")
+        describe(self.down_button, "Move the selected row down (later in the queue)")
         self.down_button.clicked.connect(lambda: self._move(1))
         self.clear_button = QPushButton("Clear finished", self)
+        describe(self.clear_button, "Take the done, failed and cancelled rows out of the list (their files stay)")
         self.clear_button.clicked.connect(self.clear_finished_requested)
         self.details_button = QPushButton("Details…", self)
+        describe(self.details_button, "Settings, messages and files of the selected job (or double-click its row)")
         self.details_button.clicked.connect(lambda: self._emit_row(self.details_requested))
         self.open_button = QPushButton("Reveal output", self)
-        self.open_button.setToolTip("Open the output folder in the file manager")
+        describe(self.open_button, "Open the selected job's output folder in the file manager")
         self.open_button.clicked.connect(lambda: self._emit_row(self.open_output_requested))
         self.copy_button = QPushButton("Copy path", self)
-        self.copy_button.setToolTip("Copy the output pattern (shot.####.exr) to the clipboard")
+        describe(self.copy_button, "Copy the selected job's output pattern (shot.####.exr) to the clipboard")
         self.copy_button.clicked.connect(lambda: self._emit_row(self.copy_path_requested))
         for button in (self.up_button, self.down_button):
             button.setFixedWidth(32)
@@ -119,6 +153,8 @@ class QueuePanel(QGroupBox):
         self.total_bar.setRange(0, 1)
         self.total_bar.setValue(0)
         self.total_bar.setTextVisible(True)
+        self.total_bar.setToolTip("Frames rendered of every row in the list, and the time left for this panel's "
+                                  "queue at the rate it renders now (≥: a waiting whole clip is not counted yet)")
         self.total_label = QLabel("", self)
 
         layout = QVBoxLayout(self)
@@ -135,7 +171,7 @@ class QueuePanel(QGroupBox):
 
     def _button(self, text: str, tip: str, signal) -> QPushButton:
         button = QPushButton(text, self)
-        button.setToolTip(tip)
+        describe(button, tip)
         button.clicked.connect(lambda: self._emit_rows(signal))
         return button
 
@@ -178,27 +214,44 @@ class QueuePanel(QGroupBox):
 
     # --- state --------------------------------------------------------------------------------
     def _update_buttons(self, *_) -> None:
+        """Offer what applies to the selection; every greyed button says why (its tooltip)."""
         rows = [r for r in self.selected_rows() if r < self.model.rowCount()]
         records = [self.model.record(r) for r in rows]
-        one = len(records) == 1
-        self.start_button.setEnabled(self.start_button.isChecked()  # Pause stays available
-                                     or any(r.status == "waiting" for r in self.model.records()))
-        self.cancel_button.setEnabled(any(not r.finished for r in records))
-        self.retry_button.setEnabled(any(r.resumable for r in records))
-        self.remove_button.setEnabled(bool(records))
-        self.duplicate_button.setEnabled(bool(records))
-        self.apply_button.setEnabled(any(r.status == "waiting" for r in records))
-        self.up_button.setEnabled(one and rows[0] > 0)
-        self.down_button.setEnabled(one and rows[0] < self.model.rowCount() - 1)
+        select = "select a row in the queue first" if not records else ""
+        one = "" if len(records) == 1 else select or "select exactly one row"
+        waiting = any(r.status == "waiting" for r in self.model.records())
+        running = self.start_button.isChecked()
+        describe(self.start_button, (PAUSE_TIP if running else START_TIP)
+                 + ("" if self.engine_connected else f"\n{NO_ENGINE_YET}"))
+        set_available(self.start_button, "" if running or waiting  # Pause stays offered
+                      else "nothing is waiting in the queue: add a shot first (Enter)")
+        set_available(self.cancel_button, select or ("" if any(not r.finished for r in records)
+                                                     else "the selected jobs have already finished"))
+        set_available(self.retry_button, select or ("" if any(r.resumable for r in records) else
+                                                    "only failed, cancelled or interrupted jobs can be retried"))
+        set_available(self.remove_button, select)
+        set_available(self.duplicate_button, select)
+        set_available(self.apply_button, select or ("" if any(r.status == "waiting" for r in records) else
+                                                    "only waiting rows take a new style: these were already sent"))
+        set_available(self.up_button, one or ("already first in the queue" if rows[0] == 0 else ""))
+        set_available(self.down_button, one or ("already last in the queue" if rows[0] == self.model.rowCount() - 1
+                                                else ""))
         for button in (self.details_button, self.open_button, self.copy_button):
-            button.setEnabled(one)
-        self.clear_button.setEnabled(any(r.finished for r in self.model.records()))
+            set_available(button, one)
+        set_available(self.clear_button, "" if any(r.finished for r in self.model.records())
+                      else "no row has finished yet")
         self._update_total()
+
+    def set_engine_connected(self, connected: bool) -> None:
+        self.engine_connected = connected
+        self._update_buttons()
 
     def _update_total(self) -> None:
         done, total, cancelled, finished, jobs = self.model.totals()
         self.total_bar.setRange(0, max(1, total))
         self.total_bar.setValue(min(done, max(1, total)))
         text = f"{done}/{total} frames" if total else "no frames yet"
-        self.total_bar.setFormat(text + (f", {cancelled} cancelled" if cancelled else ""))
+        eta, floor = self.model.queue_eta()
+        eta_text = f" · queue ETA {'≥ ' if floor else ''}{format_eta(eta)}" if eta is not None else ""
+        self.total_bar.setFormat(text + (f", {cancelled} cancelled" if cancelled else "") + eta_text)
         self.total_label.setText(f"{finished}/{jobs} jobs finished" if jobs else "queue empty")

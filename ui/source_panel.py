@@ -22,8 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import ConfigError
+from engine.pipeline.config import MAX_FACES_LIMIT
 from engine.service import catalog
 from ui import output_policy
+from ui.control_tips import describe, set_available, show_value
 from ui.drop_edit import PathDropEdit
 from ui.form_rows import hbox_row
 from ui.job_form import frame_range_text
@@ -32,12 +34,19 @@ from ui.sources import MEDIA_SUFFIXES, SequenceOffer, sequence_offer, shots_from
 from ui.thumbnails import ThumbnailLoader
 
 THUMBNAIL_PX = 120
-EXR_ONLY = "Only EXR output uses a compression"
-PNG_ONLY = "Only PNG output has a bit depth choice"
+EXR_ONLY = "only EXR output uses a compression: set Format to exr"
+PNG_ONLY = "only PNG output has a bit depth choice: set Format to png"
+NEEDS_MATTES = "turn Mattes on first"
+RANGE_NEEDS_PART = "untick All to render part of the shot"
 FACE_LABELS = {"one": "one (the official pick: the last face found)", "all": "all faces in the shot"}
 FACES_TIP = ("all: every face of the shot is tracked and stylized with its own crop, style code and mattes "
              "(face01, face02, …)")
-FACES_NEED_PLATE = "A crop output holds one face: set space to plate to stylize all faces"
+FACES_NEED_PLATE = "a crop output holds one face: set space to plate to stylize all faces"
+MAX_FACES_DEFAULT = 8
+"""The engine's default (RenderConfig.max_faces, ``--max-faces``)."""
+MAX_FACES_TIP = ("With all faces: at most this many are stylized, those seen most often in the shot "
+                 f"(1 to {MAX_FACES_LIMIT}; each face costs one network's memory)")
+MAX_FACES_NEED_ALL = "only used when Faces is 'all faces in the shot'"
 CRYPTOMATTE_TIP = ("Also write the mattes as Cryptomatte layers (CryptoFace, objects face/<class>) into the EXR "
                    "frames: pick them by name in Nuke, Fusion, Blender or Houdini")
 CRYPTOMATTE_NEEDS_EXR = "Cryptomatte is an EXR feature: set Format to exr"
@@ -85,20 +94,24 @@ class SourcePanel(QGroupBox):
 
         self.whole_source = QCheckBox("All", self)
         self.whole_source.setChecked(True)
+        describe(self.whole_source, "Render every frame of the source; untick to render first to last only")
         self.first_frame = QSpinBox(self)
         self.last_frame = QSpinBox(self)
         for box in (self.first_frame, self.last_frame):
             box.setRange(0, 9_999_999)
             box.setValue(1)
+        describe(self.first_frame, "First frame to render (the source's own numbering)")
+        describe(self.last_frame, "Last frame to render")
         self.start_number = QSpinBox(self)
         self.start_number.setRange(0, 9_999_999)
         self.start_number.setValue(catalog.DEFAULTS["start_number"])
-        self.start_number.setToolTip("Number of a video's first frame (image sequences keep their own numbers)")
+        describe(self.start_number, "Number of a video's first frame (image sequences keep their own numbers)")
         self.whole_source.toggled.connect(lambda whole: self._enable_range(not whole))
         self._enable_range(False)
 
         self.output_edit = PathDropEdit(self)
         self.output_edit.setPlaceholderText("output folder")
+        describe(self.output_edit, "Folder the frames are written to (made if missing); type, paste or drop a folder")
         self.output_edit.paths_dropped.connect(self._output_dropped)
         browse_output = self.browse_output_button = QPushButton("Browse…", self)
         browse_output.clicked.connect(self._browse_output)
@@ -107,37 +120,52 @@ class SourcePanel(QGroupBox):
             self.policy_combo.addItem(label, key)
             self.policy_combo.setItemData(self.policy_combo.count() - 1, output_policy.POLICY_TIPS[key],
                                           Qt.ItemDataRole.ToolTipRole)
-        self.policy_combo.setToolTip("What to do when the output folder already holds a render of this shot")
+        describe(self.policy_combo, "What to do when the output folder already holds a render of this shot")
         self.name_edit = QLineEdit(self)
         self.name_edit.setPlaceholderText("file name (default: the source's)")
+        describe(self.name_edit, "Output file stem: name.1001.exr (letters, digits, '.', '_' or '-'); empty: the "
+                                 "source's name")
         self.format_combo = QComboBox(self)
         self.format_combo.addItems(list(catalog.FORMATS))
+        describe(self.format_combo, "exr: linear half-float with alpha and matte layers; png: sRGB with alpha")
         self.exr_compression_combo = QComboBox(self)
         self.exr_compression_combo.addItems(list(catalog.EXR_COMPRESSIONS))
+        describe(self.exr_compression_combo, "EXR compression (zip and piz are lossless, dwaa is lossy and small)")
         self.png_bits_combo = QComboBox(self)
         self.png_bits_combo.addItems([f"{b}-bit" for b in catalog.PNG_BITS])
+        describe(self.png_bits_combo, "PNG bit depth")
         self.format_combo.currentTextChanged.connect(self._format_changed)
         self.output_space_combo = QComboBox(self)
         self.output_space_combo.addItems(list(catalog.OUTPUT_SPACES))
-        self.output_space_combo.setToolTip("plate: the stylized face placed back over the full frame; "
+        describe(self.output_space_combo, "plate: the stylized face placed back over the full frame; "
                                            "crop: the stylized face crop only")
         self.faces_combo = QComboBox(self)
         for mode in catalog.FACE_MODES:
             self.faces_combo.addItem(FACE_LABELS.get(mode, mode), mode)
+        self.max_faces_spin = QSpinBox(self)
+        self.max_faces_spin.setRange(1, MAX_FACES_LIMIT)
+        self.max_faces_spin.setValue(MAX_FACES_DEFAULT)
+        describe(self.faces_combo, FACES_TIP)
+        describe(self.max_faces_spin, MAX_FACES_TIP)
         self.output_space_combo.currentTextChanged.connect(self._space_changed)
+        self.faces_combo.currentIndexChanged.connect(lambda _: self._space_changed(
+            self.output_space_combo.currentText()))
         self.scale_spin = QDoubleSpinBox(self)
         self.scale_spin.setRange(*catalog.SCALE_RANGE)
         self.scale_spin.setSingleStep(0.25)
         self.scale_spin.setValue(catalog.DEFAULTS["scale"])
-        self.scale_spin.setToolTip("Output resolution multiplier")
+        describe(self.scale_spin, "Output resolution multiplier")
         self.mattes_check = QCheckBox("Mattes", self)
+        describe(self.mattes_check, "Also write face-parsing mattes (skin, hair, ...): EXR layers, or PNG files")
         self.matte_files_check = QCheckBox("as files", self)
-        self.matte_files_check.setToolTip("Also write each matte as its own grey sequence (for hosts that "
+        describe(self.matte_files_check, "Also write each matte as its own grey sequence (for hosts that "
                                           "cannot read EXR layers)")
         self.cryptomatte_check = QCheckBox("Cryptomatte", self)
+        describe(self.cryptomatte_check, CRYPTOMATTE_TIP)
         self.matte_classes_edit = QLineEdit(self)
         self.matte_classes_edit.setPlaceholderText("all classes, or skin,hair")
-        self.matte_classes_edit.setToolTip("Classes: " + ", ".join(catalog.MATTE_CLASSES))
+        describe(self.matte_classes_edit, "Matte classes, comma separated (empty: all): "
+                 + ", ".join(catalog.MATTE_CLASSES))
         self.mattes_check.toggled.connect(self._mattes_changed)
         self._mattes_changed(False)
         self._format_changed(self.format_combo.currentText())
@@ -152,7 +180,7 @@ class SourcePanel(QGroupBox):
         form.addRow("If it exists", hbox_row(self, self.policy_combo, self.name_edit))
         form.addRow("Format", hbox_row(self, self.format_combo, self.exr_compression_combo, self.png_bits_combo,
                                        QLabel("space"), self.output_space_combo, QLabel("scale"), self.scale_spin))
-        form.addRow("Faces", self.faces_combo)
+        form.addRow("Faces", hbox_row(self, self.faces_combo, QLabel("at most"), self.max_faces_spin))
         form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.cryptomatte_check,
                                        self.matte_classes_edit))
 
@@ -165,12 +193,15 @@ class SourcePanel(QGroupBox):
         self._probe_pool.setMaxThreadCount(1)
         self.source_edit.editingFinished.connect(lambda: self.set_source(self.source_edit.text()))
         self.source_edit.paths_dropped.connect(self.pick)
+        for edit in (self.source_edit, self.output_edit):  # a long path shows its end: the tooltip has it whole
+            edit.textChanged.connect(lambda text, edit=edit: show_value(edit, text.strip()))
         self.start_number.valueChanged.connect(lambda _: self._probe(self.source_edit.text().strip()))
 
     # --- values -------------------------------------------------------------------------------
     def values(self) -> dict:
         """RenderConfig fields of this section (raises ConfigError for a bad range or matte class)."""
         classes = [c.strip() for c in self.matte_classes_edit.text().split(",") if c.strip()]
+        faces = str(self.faces_combo.currentData()) if self.faces_combo.isEnabled() else "one"
         unknown = [c for c in classes if c not in catalog.MATTE_CLASSES]
         if unknown and self.mattes_check.isChecked():
             raise ConfigError(f"unknown matte class {', '.join(unknown)}",
@@ -189,7 +220,8 @@ class SourcePanel(QGroupBox):
             "matte_classes": ",".join(classes) if classes and self.mattes_check.isChecked() else None,
             "cryptomatte": self.cryptomatte_check.isEnabled() and self.cryptomatte_check.isChecked(),
             "output_space": self.output_space_combo.currentText(),
-            "faces": str(self.faces_combo.currentData()) if self.faces_combo.isEnabled() else "one",
+            "faces": faces,
+            "max_faces": self.max_faces_spin.value() if faces == "all" else MAX_FACES_DEFAULT,
             "scale": round(self.scale_spin.value(), 4),
             "name": self.name_edit.text().strip() or None,
         }
@@ -214,6 +246,8 @@ class SourcePanel(QGroupBox):
         faces = self.faces_combo.findData(values.get("faces"))
         if faces >= 0:
             self.faces_combo.setCurrentIndex(faces)
+        if values.get("max_faces") is not None:
+            self.max_faces_spin.setValue(int(values["max_faces"]))
         if values.get("start_number") is not None:
             self.start_number.setValue(int(values["start_number"]))
         if values.get("scale") is not None:
@@ -321,25 +355,24 @@ class SourcePanel(QGroupBox):
             self.thumbnail.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
 
     def _enable_range(self, enabled: bool) -> None:
-        self.first_frame.setEnabled(enabled)
-        self.last_frame.setEnabled(enabled)
+        set_available(self.first_frame, "" if enabled else RANGE_NEEDS_PART)
+        set_available(self.last_frame, "" if enabled else RANGE_NEEDS_PART)
 
     def _format_changed(self, fmt: str) -> None:
         exr = fmt == "exr"
-        self.exr_compression_combo.setEnabled(exr)
-        self.exr_compression_combo.setToolTip("EXR compression" if exr else EXR_ONLY)
-        self.png_bits_combo.setEnabled(not exr)
-        self.png_bits_combo.setToolTip("PNG bit depth" if not exr else PNG_ONLY)
+        set_available(self.exr_compression_combo, "" if exr else EXR_ONLY)
+        set_available(self.png_bits_combo, PNG_ONLY if exr else "")
         self._cryptomatte_usable()
 
     def _space_changed(self, space: str) -> None:
         plate = space == "plate"
-        self.faces_combo.setEnabled(plate)
-        self.faces_combo.setToolTip(FACES_TIP if plate else FACES_NEED_PLATE)
+        set_available(self.faces_combo, "" if plate else FACES_NEED_PLATE)
+        every = self.faces_combo.currentData() == "all"
+        set_available(self.max_faces_spin, FACES_NEED_PLATE if not plate else "" if every else MAX_FACES_NEED_ALL)
 
     def _mattes_changed(self, on: bool) -> None:
-        self.matte_files_check.setEnabled(on)
-        self.matte_classes_edit.setEnabled(on)
+        set_available(self.matte_files_check, "" if on else NEEDS_MATTES)
+        set_available(self.matte_classes_edit, "" if on else NEEDS_MATTES)
         self._cryptomatte_usable()
 
     def _cryptomatte_usable(self) -> None:
@@ -347,9 +380,8 @@ class SourcePanel(QGroupBox):
         greyed otherwise with the reason in its tooltip."""
         mattes = self.mattes_check.isChecked()
         exr = self.format_combo.currentText() == "exr"
-        self.cryptomatte_check.setEnabled(mattes and exr)
-        self.cryptomatte_check.setToolTip(
-            CRYPTOMATTE_TIP if mattes and exr else CRYPTOMATTE_NEEDS_EXR if mattes else CRYPTOMATTE_NEEDS_MATTES)
+        set_available(self.cryptomatte_check,
+                      "" if mattes and exr else CRYPTOMATTE_NEEDS_EXR if mattes else CRYPTOMATTE_NEEDS_MATTES)
 
     def _browse_source(self) -> None:
         patterns = " ".join(f"*{s}" for s in MEDIA_SUFFIXES)

@@ -21,6 +21,7 @@ class StatusLog(QListWidget):
         # a long message is cut with "…" (its tooltip has it whole) instead of a scroll bar that hides a line
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setToolTip("Messages, newest first; hover one to read it whole")
 
     def show_info(self, message: str) -> None:
         self._add(message, None)

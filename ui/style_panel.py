@@ -3,7 +3,9 @@ degree, colour transfer and a custom exemplar image.
 
 It says which backend will render before anything is queued (``auto`` falls back to the classic
 look when the family's VToonify models are missing), and disables the controls that backend
-ignores, with a tooltip saying why.
+ignores, with a tooltip saying why. Families ``engine train`` has not finished are listed greyed
+(they cannot be picked), and a note under the family names the missing file and the command that
+writes it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,14 +30,31 @@ from PySide6.QtWidgets import (
 
 from engine.errors import ConfigError
 from engine.service import catalog
-from ui.capabilities import Capabilities
+from ui.capabilities import Capabilities, NotReadyFamily
+from ui.control_tips import describe, set_available
 from ui.form_rows import hbox_row
+from ui.wording import FIX_PREFIX
 
 BACKENDS, DEVICES = catalog.BACKENDS, catalog.DEVICES
-CLASSIC_IGNORES = "The classic backend ignores this (it has no style models); pick VToonify to use it"
+CLASSIC_IGNORES = "the classic backend ignores this (it has no style models); pick VToonify to use it"
 TOONIFY_IGNORES = "VToonify-T (toonify backbone) has no exemplars, degree or colour transfer"
+NO_EXEMPLARS = "no exemplars are listed for this family (its exstyle_code.npy names none)"
+TIPS = {
+    "backend": "auto: VToonify when the style's models are installed, else the classic look; vtoonify: the "
+               "neural models (refused without them); classic: image processing, needs no model files",
+    "device": "Where the engine renders: auto picks a GPU when it has one",
+    "family": "Style family: the model folders the connected engine has installed",
+    "backbone": "VToonify-D (dualstylegan: exemplar, degree and colour controls) or VToonify-T (toonify)",
+    "style_id": "Exemplar index in the family: which reference cartoon the style follows",
+    "degree": "Structure degree: 0 keeps the face's shape, 1 gives the full style",
+    "color_transfer": "Also take the exemplar's colours, not only its structure (needs a _c model)",
+    "exemplar": "A portrait image used as the exemplar instead of the style id (needs an any-exemplar model)",
+    "browse": "Pick a custom exemplar image",
+}
 
 DEGREE_STEPS = 100
+NOT_READY = " (not ready)"
+"""After a greyed family name: ``engine train`` has not written its model yet."""
 
 
 class StylePanel(QGroupBox):
@@ -68,11 +88,26 @@ class StylePanel(QGroupBox):
         self.exemplar_browse.clicked.connect(self._browse_exemplar)
         self.plan_label = QLabel("", self)
         self.plan_label.setWordWrap(True)
+        self.not_ready_label = QLabel("", self)
+        self.not_ready_label.setWordWrap(True)
+        self.not_ready_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.not_ready_label.setStyleSheet("color: #c08030;")
+        self.not_ready_label.setToolTip("Styles whose training has not finished: what is missing and the "
+                                        "command that writes it (select the text to copy it)")
+        self.not_ready_label.setVisible(False)
+        for widget, key in ((self.backend_combo, "backend"), (self.device_combo, "device"),
+                            (self.family_combo, "family"), (self.backbone_combo, "backbone"),
+                            (self.style_id_spin, "style_id"), (self.degree_slider, "degree"),
+                            (self.color_transfer_check, "color_transfer"), (self.exemplar_edit, "exemplar"),
+                            (self.exemplar_browse, "browse")):
+            describe(widget, TIPS[key])
 
         form = QFormLayout(self)
         form.addRow("Backend", hbox_row(self, self.backend_combo, QLabel("Device"), self.device_combo))
         form.addRow("Renders with", self.plan_label)
         form.addRow("Style family", self.family_combo)
+        form.addRow("", self.not_ready_label)
         form.addRow("Backbone", self.backbone_combo)
         form.addRow("Style id", hbox_row(self, self.style_id_spin, self.style_id_hint))
         form.addRow("Degree", hbox_row(self, self.degree_slider, self.degree_label))
@@ -90,7 +125,26 @@ class StylePanel(QGroupBox):
         _refill(self.backend_combo, tuple(b for b in capabilities.backends if b in BACKENDS))
         _refill(self.device_combo, tuple(d for d in capabilities.devices if d in DEVICES))
         _refill(self.family_combo, capabilities.family_names)
+        self._show_not_ready(capabilities.not_ready)
         self._family_changed(self.family_combo.currentText())
+
+    def _show_not_ready(self, families: tuple[NotReadyFamily, ...]) -> None:
+        """Half-trained families: a greyed entry each (never picked: the engine would refuse it) with
+        the problem and fix as its tooltip, and the same words under the combo box for keyboard users."""
+        offered = set(self.capabilities.family_names)
+        model = self.family_combo.model()
+        for family in families:
+            if family.name in offered:
+                continue  # its other backbone renders; the note below still tells this one
+            offered.add(family.name)
+            self.family_combo.addItem(family.name + NOT_READY, family.name)
+            index = self.family_combo.count() - 1
+            if isinstance(model, QStandardItemModel):
+                model.item(index).setEnabled(False)
+            self.family_combo.setItemData(index, _problem_and_fix(family), Qt.ItemDataRole.ToolTipRole)
+        lines = [_problem_and_fix(f) for f in families]
+        self.not_ready_label.setText("\n\n".join(lines))
+        self.not_ready_label.setVisible(bool(lines))
 
     def _update_plan(self) -> None:
         """Say which backend will render, and disable what it ignores (with the reason)."""
@@ -106,14 +160,13 @@ class StylePanel(QGroupBox):
             self.backbone_combo.currentText() == "toonify"
         self.toonify_only = toonify_only and not classic
         for widget in (self.family_combo, self.backbone_combo):
-            widget.setEnabled(not classic)
-            widget.setToolTip(CLASSIC_IGNORES if classic else "")
+            set_available(widget, CLASSIC_IGNORES if classic else "")
         for widget in (self.style_id_spin, self.degree_slider, self.color_transfer_check, self.exemplar_edit,
                        self.exemplar_browse):
             ignored = CLASSIC_IGNORES if classic else TOONIFY_IGNORES if toonify_only else ""
-            usable = not ignored and (widget is not self.style_id_spin or self._style_ids_usable())
-            widget.setEnabled(usable)
-            widget.setToolTip(ignored)
+            if not ignored and widget is self.style_id_spin and not self._style_ids_usable():
+                ignored = NO_EXEMPLARS
+            set_available(widget, ignored)
         self.plan_changed.emit(backend, why)
 
     def _style_ids_usable(self) -> bool:
@@ -183,6 +236,12 @@ class StylePanel(QGroupBox):
                                               "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
         if path:
             self.exemplar_edit.setText(path)
+
+
+def _problem_and_fix(family: NotReadyFamily) -> str:
+    """The engine's words as they are: its fix is a shell command (``--resume auto``), which the panel's
+    usual rewording of command-line options (``ui.wording.plain``) would spoil."""
+    return f"{family.problem}\n{FIX_PREFIX}{family.fix}"
 
 
 def _refill(combo: QComboBox, items: tuple[str, ...]) -> None:

@@ -31,7 +31,7 @@ _REWRITES = (
     (re.compile(r"pass -o/--output DIR"), "pick an output folder"),
     (re.compile(r"list jobs with the 'jobs' request"), "the engine no longer knows this job"),
     (re.compile(r"reconnect with EngineClient\.connect"), "the panel reconnects by itself"),
-    (re.compile(r"`python -m engine serve`"), "the Start engine button"),
+    (re.compile(r"`(?:[^`]*-m engine|vtoonify) serve`"), "the Start engine button"),  # engine.commands' forms
     (re.compile(r"--(\w[\w-]*)"), r"the \1 option"),
 )
 

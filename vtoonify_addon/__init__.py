@@ -12,7 +12,7 @@ except ImportError:  # plain Python: only the bpy-free core is usable
     bpy = None
 
 if bpy is not None:
-    from . import engines, menus, operators, panels, preferences, props
+    from . import engines, file_events, menus, operators, panels, preferences, props
 
     classes = (
         props.VToonifySceneSettings,
@@ -39,9 +39,11 @@ def register() -> None:
     props.register_properties()
     menus.register()
     engines.start_tracking()
+    file_events.register()
 
 
 def unregister() -> None:
+    file_events.unregister()
     engines.stop_tracking()  # auto-started engines go with the add-on
     menus.unregister()
     props.unregister_properties()

@@ -1,9 +1,11 @@
-"""The engines this add-on auto-started, for as long as the add-on is registered.
+"""The engines this add-on auto-started and the renders in flight, for as long as the add-on is registered.
 
-``register()`` creates the tracker and hooks it to ``atexit``; ``unregister()`` (and Blender's
-exit) stops every engine in it: a ``shutdown`` request, then SIGTERM, then kill. Engines found
-through a connection file were started by someone else and are left running. This module holds
-the add-on's only lifetime state, created by register and dropped by unregister.
+``register()`` creates the trackers and hooks them to ``atexit``; ``unregister()`` (Blender runs it
+when it quits, after dropping running operators) first cancels every render still in flight and
+waits, bounded, for its partial frames to be removed, then stops every engine it started: a
+``shutdown`` request, then SIGTERM, then kill. Engines found through a connection file were started
+by someone else and are left running. This module holds the add-on's only lifetime state, created
+by register and dropped by unregister.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ import atexit
 
 from . import engine_client
 from .core.engine_owner import StartedEngines
+from .core.live_jobs import LiveJobs
+
+EXIT_WAIT_S = 15.0
+"""How long quitting (or disabling the add-on) waits for cancelled renders to be cleaned up."""
 
 _tracked: list[StartedEngines] = []
+_jobs: list[LiveJobs] = []
 _status: list = []
 """The last EngineStatus the panel asked for (a list so that the module keeps no rebindable global)."""
 
@@ -32,15 +39,26 @@ def current() -> StartedEngines | None:
     return _tracked[-1] if _tracked else None
 
 
+def live_jobs() -> LiveJobs | None:
+    """The renders in flight (None when the add-on is not registered)."""
+    return _jobs[-1] if _jobs else None
+
+
 def start_tracking() -> StartedEngines:
     owner = StartedEngines()
     _tracked.append(owner)
+    _jobs.append(LiveJobs())
     atexit.register(stop_all)
     return owner
 
 
 def stop_all() -> list[int | None]:
-    """Stop every engine the add-on started (safe to call twice)."""
+    """Cancel the renders in flight (their partial frames removed, up to ``EXIT_WAIT_S``), then stop
+    every engine the add-on started (safe to call twice)."""
+    for jobs in list(_jobs):
+        jobs.abandon_all()
+        if not jobs.wait(EXIT_WAIT_S):
+            print("VToonify: a cancelled render did not end in time; its partial frames may remain")
     codes: list[int | None] = []
     for owner in list(_tracked):
         codes += owner.stop_all(engine_client.load())
@@ -50,6 +68,7 @@ def stop_all() -> list[int | None]:
 def stop_tracking() -> list[int | None]:
     codes = stop_all()
     _tracked.clear()
+    _jobs.clear()
     _status.clear()
     atexit.unregister(stop_all)
     return codes

@@ -22,7 +22,8 @@ from .core.engine_link import connect, preview_frame
 from .core.engine_status import EngineStatus, query_status
 from .core.error_report import report_text
 from .core.job_session import CONNECTING, FINISHED, JobSession
-from .core.job_tracker import outcome_notes
+from .core.job_tracker import DONE, outcome_notes
+from .core.landing import landing
 from .preferences import get_preferences
 
 CANCEL_WAIT_S = 60.0
@@ -126,7 +127,9 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
 
     bl_idname = "sequencer.vtoonify_stylize"
     bl_label = "Stylize with VToonify"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - one undo step: Ctrl+Z removes only the render
+    # one undo step: Ctrl+Z removes only the render. Not REGISTER: Repeat Last (Shift+R) and Adjust Last
+    # Operation would run the whole render again through execute, blocking Blender for minutes
+    bl_options = {"UNDO"}  # noqa: RUF012
 
     def execute(self, context):
         """Blocking run (batch mode, scripts): same job, no UI updates."""
@@ -175,11 +178,11 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         self._tell_outcome(context, result, tracker)
         return {"FINISHED"}
 
-    def _tell_outcome(self, context, result, tracker) -> None:
+    def _tell_outcome(self, context, result, tracker, note: str = "") -> None:
         """Status line, and in the panel and the status bar what the artist must know: a fallback to
-        the classic backend, the engine's warnings."""
+        the classic backend, the engine's warnings, a source strip that moved during the render."""
         wm = context.window_manager
-        notes = outcome_notes(tracker, str(self._asked_backend))
+        notes = ([note] if note else []) + outcome_notes(tracker, str(self._asked_backend))
         wm.vtoonify_status = f"VToonify: added {result.name}"
         wm.vtoonify_notes = "; ".join(notes)
         if notes:
@@ -203,10 +206,21 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             return begun
         api, scene, source, self._prepared = begun
         self._api = api
+        try:
+            mark = stylize.source_mark(scene, source)
+        except _errors(api) as err:
+            return self._fail(context, _user_message(err))
         self._session = JobSession(self._connector(context, api), api, self._prepared.settings,
                                    cancel_wait_s=CANCEL_WAIT_S)
-        # strips are not IDs: keep names, not references, across timer ticks (the artist may edit meanwhile)
+        # no references across timer ticks (the artist may edit meanwhile, an undo reloads every ID):
+        # the scene's session uid (the same across undo, renames and saves; not across file loads)
+        # and what the source strip shows, checked again before the result lands
         self._scene_name, self._source_name = scene.name, source.name
+        self._scene_uid = scene.session_uid
+        self._mark = mark
+        jobs = engines.live_jobs()
+        if jobs is not None:  # ended cleanly if a file is opened or Blender quits meanwhile
+            jobs.add(self._session, functools.partial(_discard_when_stopped, self._prepared), source.name)
         wm = context.window_manager
         wm.vtoonify_running, wm.vtoonify_cancel_requested, wm.vtoonify_progress = True, False, 0.0
         wm.vtoonify_done = wm.vtoonify_total = 0  # the last render's count is no progress of this one
@@ -219,6 +233,8 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         event passes through to Blender untouched. Open menus and text fields get their Esc first:
         Blender hands it to them before any modal operator."""
         wm = context.window_manager
+        if getattr(self, "_session", None) is None or getattr(self._session, "abandoned", False):
+            return self._ended_from_outside(context)
         if event.type == "ESC" and event.value == "PRESS" and not _playing(context):
             wm.vtoonify_cancel_requested = True
             self._session.cancel()
@@ -244,10 +260,24 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         thread once the engine confirms the job ended (never while it may still write)."""
         session, prepared = getattr(self, "_session", None), getattr(self, "_prepared", None)
         self._release(context, close_client=False)
-        if session is not None and prepared is not None:
+        jobs = engines.live_jobs()
+        if session is not None and not (jobs is not None and jobs.abandon(session)) and prepared is not None \
+                and not session.abandoned:
             session.abandon(functools.partial(_discard_when_stopped, prepared))
         self._session = None
         context.window_manager.vtoonify_status = "VToonify: cancelled"
+        print(f"VToonify: the render of {getattr(self, '_source_name', '?')!r} was cancelled (Blender ended it); "
+              "its partial frames are removed")
+
+    def _ended_from_outside(self, context):
+        """The render was abandoned by the add-on (a file was opened, the add-on disabled): free the
+        timer and flag, report once, touch no data (it may be another file's)."""
+        self._release(context, close_client=False)
+        self._session = None
+        message = f"VToonify: the render of {getattr(self, '_source_name', '?')!r} was cancelled"
+        context.window_manager.vtoonify_status = message
+        self.report({"WARNING"}, message)
+        return {"CANCELLED"}
 
     def _release(self, context, close_client: bool = True):
         """Undo what invoke set up: timer, running flag, header/status text, connection."""
@@ -258,8 +288,12 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         wm.vtoonify_running = wm.vtoonify_cancel_requested = False
         if context.workspace is not None:
             context.workspace.status_text_set(None)
-        if close_client and getattr(self, "_session", None) is not None:
-            self._session.close()
+        session = getattr(self, "_session", None)
+        jobs = engines.live_jobs()
+        if close_client and session is not None:
+            if jobs is not None:
+                jobs.done(session)
+            session.close()
 
     def _show_progress(self, context, phase: str):
         wm = context.window_manager
@@ -284,22 +318,42 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         if session.start_error is not None:
             return self._fail(context, _user_message(session.start_error))
         tracker = session.job.tracker
-        scene = bpy.data.scenes.get(self._scene_name)
-        editor = scene.sequence_editor if scene is not None else None
-        source = compat.all_strips(editor).get(self._source_name) if editor is not None else None
-        if source is None:
-            _discard_when_stopped(self._prepared, tracker.ended_by_engine)
-            return self._fail(context, f"strip {self._source_name!r} was removed during the render")
+        scene, source, prepared, note = None, None, self._prepared, ""
+        if tracker.state == DONE:  # only a finished render lands: check where, after the artist's edits
+            placed = self._landing()
+            if isinstance(placed, str):
+                return self._fail(context, placed)
+            scene, source, prepared, note = placed
         try:
-            result = stylize.finish_job(scene, source, self._prepared, tracker, api)
+            result = stylize.finish_job(scene, source, prepared, tracker, api)
         except api.JobCancelled:
             wm.vtoonify_status = "VToonify: cancelled"
             self.report({"WARNING"}, wm.vtoonify_status)
             return {"CANCELLED"}
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
-        self._tell_outcome(context, result, tracker)
+        self._tell_outcome(context, result, tracker, note)
         return {"FINISHED"}
+
+    def _landing(self):
+        """(scene, source strip, prepared job placed where the source now is, note), or the report
+        text when the result must not land (its frames stay on disk, the text says where)."""
+        scene = next((s for s in bpy.data.scenes if s.session_uid == self._scene_uid), None)
+        strip, now = stylize.source_now(scene, self._mark) if scene is not None else (None, None)
+        kept_in = self._prepared.output_dir
+        if isinstance(now, stylize.StripError):
+            return report_text(stylize.StripError(
+                f"strip {strip.name!r} changed during the render ({now.message}); the rendered frames are "
+                f"kept in {kept_in}", "Stylize the strip again"))
+        place = landing(self._mark, now, self._scene_name, scene is not None, kept_in)
+        if place.frame_start is None:
+            return report_text(stylize.StripError(place.problem, place.fix))
+        prepared = dataclasses.replace(self._prepared, frame_start=place.frame_start)
+        note = place.note
+        shown = compat.vse_scene(bpy.context)
+        if shown is None or shown.session_uid != scene.session_uid:  # the artist switched scenes meanwhile
+            note = "; ".join(filter(None, [note, f"the result is in scene {scene.name!r}"]))
+        return scene, strip, prepared, note
 
 
 def _playing(context) -> bool:
@@ -484,7 +538,15 @@ class VTOON_OT_engine_stop(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         owner = engines.current()
-        return owner is not None and bool(owner.running()) and not context.window_manager.vtoonify_running
+        reason = ""
+        if context.window_manager.vtoonify_running:
+            reason = "A VToonify render is running: cancel it first (Esc)"
+        elif owner is None or not owner.running():
+            reason = ("No engine started by this Blender is running (an engine started elsewhere is "
+                      "stopped where it was started)")
+        if reason:
+            cls.poll_message_set(reason)
+        return not reason
 
     def execute(self, context):
         engines.stop_all()
@@ -513,6 +575,18 @@ def _active_result(context):
     return (scene, strip) if strip is not None and strip.get(js.SOURCE_PROPERTY) else (scene, None)
 
 
+def _versions_poll(cls, context) -> bool:
+    """Version switching and purging need a result strip and no render writing a new version."""
+    reason = ""
+    if _active_result(context)[1] is None:
+        reason = "The active strip is no VToonify result: select a result strip (or its group)"
+    elif context.window_manager.vtoonify_running:
+        reason = "A VToonify render is running: wait for it, or cancel it (Esc)"
+    if reason:
+        cls.poll_message_set(reason)
+    return not reason
+
+
 class VTOON_OT_version_step(bpy.types.Operator):
     """Show the previous or next rendered version (vNNN) of the active result strip"""
 
@@ -524,7 +598,7 @@ class VTOON_OT_version_step(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+        return _versions_poll(cls, context)
 
     def execute(self, context):
         scene, strip = _active_result(context)
@@ -556,7 +630,7 @@ class VTOON_OT_versions_purge(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+        return _versions_poll(cls, context)
 
     def invoke(self, context, event):
         return context.window_manager.invoke_confirm(self, event)

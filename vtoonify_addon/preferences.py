@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from .compat import blend_relative_path_options
-from .core.engine_link import EngineLaunchSettings
+from .core.engine_link import EngineLaunchSettings, engine_root_problem, python_problem
+from .core.output_versions import output_root_problem
 
 _RELATIVE = blend_relative_path_options()
 
@@ -59,11 +62,29 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
         for name in ("engine_python", "engine_args", "engine_root", "connection_file", "auto_start",
                      "idle_timeout_min", "models_dir"):
             box.prop(self, name)
+            if name == "engine_python" and self.engine_python:
+                self._draw_problem(box, python_problem(bpy.path.abspath(self.engine_python)))
+            elif name == "engine_root" and self.engine_root:
+                self._draw_problem(box, engine_root_problem(bpy.path.abspath(self.engine_root)))
         box.label(text="An auto-started engine stops when the add-on is disabled or Blender quits", icon="INFO")
         box = layout.box()
         box.label(text="Output")
         for name in ("output_dir", "output_format", "mattes"):
             box.prop(self, name)
+            if name == "output_dir" and self.output_dir and not (self.output_dir.startswith("//")
+                                                                 and not bpy.data.filepath):
+                self._draw_problem(box, output_root_problem(os.path.abspath(bpy.path.abspath(self.output_dir))))
+
+
+    @staticmethod
+    def _draw_problem(layout, problem) -> None:
+        """A wrong setting says so under its field, with the fix, before any render fails on it."""
+        if problem is None:
+            return
+        col = layout.column(align=True)
+        col.alert = True
+        col.label(text=problem[0].removeprefix("cannot auto-start the engine: "), icon="ERROR")
+        col.label(text=f"Fix: {problem[1]}", icon="BLANK1")
 
 
 def get_preferences(context) -> VToonifyPreferences:

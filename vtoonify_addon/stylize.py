@@ -22,10 +22,12 @@ from .core.frame_mapping import (
 )
 from .core.job_runner import PolledJob, run_job
 from .core.job_tracker import DONE, FAILED, JobTracker
+from .core.landing import SourceMark, find_source
 from .core.output_versions import (
     existing_versions,
     missing_in_version,
     next_version_dir,
+    output_root_problem,
     purge_versions,
     remove_version_dir,
     version_dir,
@@ -131,6 +133,14 @@ def strip_timing(scene, strip) -> StripTiming:
                        strobe=float(getattr(strip, "strobe", 1.0)))
 
 
+def _numbered(filename: str) -> bool:
+    try:
+        pattern_from_file(filename)
+    except ValueError:
+        return False
+    return True
+
+
 def strip_source(scene, strip) -> tuple[str, list[int], int]:
     """(engine source path, engine frame number per visible frame, start_number)."""
     if strip.type == "MOVIE":
@@ -142,6 +152,9 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
         directory = bpy.path.abspath(strip.directory)
         names = [e.filename for e in strip.elements]
         timing = strip_timing(scene, strip)
+        if len(names) == 1 and not _numbered(names[0]):  # one still (a photo): held on every frame
+            shown = source_frame_numbers(timing, start_number=0)
+            return os.path.join(directory, names[0]), [1] * len(shown), 1
         try:
             pattern, _ = pattern_from_file(names[0])
             numbers = [pattern_from_file(n)[1] for n in names]
@@ -153,12 +166,45 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
                      "select a movie or image strip")
 
 
+def source_mark(scene, strip) -> SourceMark:
+    """What a render of ``strip`` is made for: its media and the frames it shows where (raises
+    ``StripError`` when it cannot be rendered as it now is)."""
+    media, numbers, _start = strip_source(scene, strip)
+    return SourceMark(strip.name, media, tuple(numbers), visible_range(strip)[0])
+
+
+def source_now(scene, before: SourceMark):
+    """(strip, its mark) of a render's source strip now: the strip of that name, else the one renamed
+    strip showing the same frames at the same place; (None, None) when it is gone. A strip that can
+    no longer be rendered (its file gone, retimed) comes back with the ``StripError`` as its mark."""
+    editor = scene.sequence_editor
+    strips = compat.all_strips(editor) if editor is not None else []
+    named = strips.get(before.strip_name) if editor is not None else None
+    pool = [named] if named is not None else [
+        s for s in strips if s.type in {"MOVIE", "IMAGE"} and int(s.frame_final_start) <= before.frame_start
+        < int(s.frame_final_end)]
+    marks, errors = {}, {}
+    for strip in pool:
+        try:
+            marks[strip.name] = source_mark(scene, strip)
+        except StripError as err:
+            errors[strip.name] = err
+    if named is not None and named.name in errors:
+        return named, errors[named.name]
+    found = find_source(before, marks)
+    return (strips.get(found.strip_name), found) if found is not None else (None, None)
+
+
 def output_folder(root: str, stem: str) -> str:
     """``//vtoonify/`` + stem, made absolute; a relative root needs a saved .blend file."""
     if root.startswith("//") and not bpy.data.filepath:
         raise StripError("the output folder is relative (//) but the .blend file is not saved",
                          "save the .blend file, or set an absolute output folder in the preferences")
-    return os.path.join(os.path.abspath(bpy.path.abspath(root)), stem)
+    folder = os.path.abspath(bpy.path.abspath(root))
+    problem = output_root_problem(folder)
+    if problem is not None:
+        raise StripError(*problem)
+    return os.path.join(folder, stem)
 
 
 def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem: str | None = None,

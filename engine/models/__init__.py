@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.commands import engine_command
 from engine.errors import ConfigError, DeviceError, ModelFileError
 from engine.models.bisenet import BiSeNet, parsing_maps
 from engine.models.checkpoints import (
@@ -148,7 +149,7 @@ def build_loaded(
     if problems:
         raise ModelFileError(
             f"{path} does not fit {model_name}: " + "; ".join(problems),
-            "use the file made for this model, or download it again with `vtoonify models fetch`",
+            f"use the file made for this model, or download it again with `{engine_command('models', 'fetch')}`",
         )
     missing = [k for k in skeleton.state_dict() if k not in state_dict]
     if all(k.endswith("num_batches_tracked") for k in missing):
@@ -242,7 +243,7 @@ def load_vtoonify(path: str | Path, device: str | torch.device = "cpu") -> nn.Mo
     except (KeyError, IndexError, ValueError) as exc:
         raise ModelFileError(
             f"{path} looks like VToonify but its layout is incomplete (no tensor {exc})",
-            "download the file again with `vtoonify models fetch`",
+            f"download the file again with `{engine_command('models', 'fetch')}`",
         ) from None
     kind = "VToonify-D" if config["backbone"] == "dualstylegan" else "VToonify-T"
     model = build_loaded(config, sd, path, f"{kind} (out_size {config['out_size']})")

@@ -19,11 +19,14 @@ import torch
 from numpy.lib import format as npy_format
 from torch import nn
 
+from engine.commands import engine_command
 from engine.errors import ModelFileError
 
-_REFETCH_FIX = (
-    "download it again with `vtoonify models fetch` or copy the original file into the models folder"
-)
+
+def _refetch_fix() -> str:
+    """How to replace a bad model file (the command as the user can paste it: ``engine.commands``)."""
+    return (f"download it again with `{engine_command('models', 'fetch')}` or copy the original file into the "
+            "models folder")
 
 IGNORABLE_MISSING_SUFFIXES = ("num_batches_tracked", ".kernel")
 """Keys a file may lack: BatchNorm counters (unused in eval; old files lack them) and FIR kernels
@@ -71,9 +74,9 @@ def load_torch_file(path: str | Path) -> Any:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"model file not found: {_display(path)}", _REFETCH_FIX)
+        raise ModelFileError(f"model file not found: {_display(path)}", _refetch_fix())
     if path.stat().st_size == 0:
-        raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", _REFETCH_FIX)
+        raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", _refetch_fix())
     with open(path, "rb") as handle:
         magic = handle.read(6)
     if magic[:2] == b"PK":
@@ -93,15 +96,15 @@ def load_torch_file(path: str | Path) -> Any:
                 f"data (a pickle that could run code): {first}",
                 "use the official checkpoint files; never load model files from untrusted sources",
             ) from None
-        raise ModelFileError(f"model file {_display(path)} is corrupt ({exc})", _REFETCH_FIX) from None
+        raise ModelFileError(f"model file {_display(path)} is corrupt ({exc})", _refetch_fix()) from None
     except Exception as exc:  # any decoder error of a damaged file (struct, zip, runtime...) is the same fault
         if magic[:2] != b"PK":  # every torch.save file since 1.6 is a zip archive
             raise ModelFileError(
                 f"model file {_display(path)} is not a PyTorch checkpoint (expected a zip archive; found "
-                f"{path.stat().st_size} bytes starting with {magic!r})", _REFETCH_FIX) from None
+                f"{path.stat().st_size} bytes starting with {magic!r})", _refetch_fix()) from None
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(
-            f"model file {_display(path)} is truncated or corrupt ({reason})", _REFETCH_FIX
+            f"model file {_display(path)} is truncated or corrupt ({reason})", _refetch_fix()
         ) from None
 
 
@@ -163,11 +166,11 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"style code file not found: {_display(path)}", _REFETCH_FIX)
+        raise ModelFileError(f"style code file not found: {_display(path)}", _refetch_fix())
     size = path.stat().st_size
     if size > MAX_EXSTYLE_BYTES:  # checked before the file is read into memory
         raise ModelFileError(f"{_display(path)} is {size / 1e6:.0f} MB; an official exstyle_code.npy is about "
-                             f"12 MB (at most {MAX_EXSTYLE_BYTES >> 20} MB is read)", _REFETCH_FIX)
+                             f"12 MB (at most {MAX_EXSTYLE_BYTES >> 20} MB is read)", _refetch_fix())
     raw = path.read_bytes()
     stream = io.BytesIO(raw)
     try:
@@ -178,12 +181,12 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
             shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
     except (ValueError, OSError, SyntaxError, EOFError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]  # not numpy's "adjust max_header_size"
-        raise ModelFileError(f"{_display(path)} is not a valid .npy file ({first})", _REFETCH_FIX) from None
+        raise ModelFileError(f"{_display(path)} is not a valid .npy file ({first})", _refetch_fix()) from None
     if not dtype.hasobject:
         raise ModelFileError(
             f"{_display(path)} holds a plain {dtype} array of shape {list(shape)}, "
             "expected a pickled dict of style codes (official exstyle_code.npy)",
-            _REFETCH_FIX,
+            _refetch_fix(),
         )
     try:
         array = _unpickle_restricted(raw[stream.tell() :])
@@ -204,25 +207,25 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
     ) as exc:
         # a truncated or garbled pickle stream surfaces as any of these decoder errors
         raise ModelFileError(
-            f"{_display(path)} is truncated or corrupt ({type(exc).__name__}: {exc})", _REFETCH_FIX
+            f"{_display(path)} is truncated or corrupt ({type(exc).__name__}: {exc})", _refetch_fix()
         ) from None
     codes = array.item() if isinstance(array, np.ndarray) and array.shape == () else array
     if not isinstance(codes, dict) or not codes:
         raise ModelFileError(
             f"{_display(path)} does not hold a dict of style codes (found {type(codes).__name__})",
-            _REFETCH_FIX,
+            _refetch_fix(),
         )
     result: dict[str, torch.Tensor] = {}
     for name, code in codes.items():
         if not isinstance(code, np.ndarray) or code.dtype.kind != "f" or code.ndim < 1:
             raise ModelFileError(
                 f"{_display(path)}: entry {name!r} is not a float array (found {type(code).__name__})",
-                _REFETCH_FIX,
+                _refetch_fix(),
             )
         tensor = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))
         if not bool(torch.isfinite(tensor).all()):
             raise ModelFileError(f"{_display(path)}: style code {name!r} holds NaN or infinite values",
-                                 _REFETCH_FIX)
+                                 _refetch_fix())
         if tensor.ndim == 2:
             tensor = tensor.unsqueeze(0)  # [18,512] -> [1,18,512]
         result[str(name)] = tensor
@@ -334,7 +337,7 @@ def load_state_dict_strict(
     if problems:
         raise ModelFileError(
             f"{_display(path)} does not fit {model_name}: " + "; ".join(problems),
-            "use the file made for this model, or download it again with `vtoonify models fetch`",
+            f"use the file made for this model, or download it again with `{engine_command('models', 'fetch')}`",
         )
     own = module.state_dict()
     complete = {k: v for k, v in state_dict.items() if k in own}

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 from engine.errors import DiskFullError, ModelFileError, OfflineError
 from engine.failures import DISK_FULL_ERRNOS
+from engine.models.inventory import models_command
 
 HF_BASE_URL = "https://huggingface.co/PKUWilliamYang/VToonify/resolve/main/models/"
 SUMS_FILE = "SHA256SUMS"
@@ -142,12 +143,18 @@ def _server_sha256(headers_list: Iterable[Mapping[str, str]]) -> str | None:
     return None
 
 
+def _fetch_again(models_dir: Path) -> str:
+    """'the same fetch again', as a command to paste (``engine.commands``)."""
+    return f"`{models_command('fetch', models_dir=models_dir)}` again"
+
+
 def _offline(base_url: str, models_dir: Path, reason: object) -> OfflineError:
     parsed = urlparse(base_url)
     host = parsed.netloc or base_url
     return OfflineError(
         f"cannot reach {host} to download models ({reason})",
-        f"check the network, or copy the files by hand into {models_dir}, see `vtoonify models list`",
+        f"check the network, or copy the files by hand into {models_dir}, see "
+        f"`{models_command('list', models_dir=models_dir)}`",
     )
 
 
@@ -180,7 +187,7 @@ def _download_one(
         if exc.code in (401, 403, 404):
             raise ModelFileError(
                 f"{url} is not available (HTTP {exc.code})",
-                "check the file name against `vtoonify models list`",
+                f"check the file name against `{models_command('list', models_dir=models_dir)}`",
             ) from None
         raise _offline(base_url, models_dir, f"HTTP {exc.code} for {relpath}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
@@ -205,16 +212,16 @@ def _download_one(
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:  # a full disk is no network fault
                 raise DiskFullError(f"the disk is full or over quota writing {part} after {done} bytes",
-                                    "free space (or raise the quota), then run `vtoonify models fetch` again "
-                                    "to resume") from None
+                                    f"free space (or raise the quota), then run {_fetch_again(models_dir)} "
+                                    "to resume (with the --style and --backbone given before)") from None
             raise OfflineError(
                 f"download of {relpath} was interrupted after {done} bytes ({exc})",
-                "run `vtoonify models fetch` again to resume",
+                f"run {_fetch_again(models_dir)} to resume (with the --style and --backbone given before)",
             ) from None
     if total is not None and done < total:
         raise OfflineError(
             f"download of {relpath} was interrupted after {done} of {total} bytes",
-            "run `vtoonify models fetch` again to resume",
+            f"run {_fetch_again(models_dir)} to resume (with the --style and --backbone given before)",
         )
 
     actual = sha256_of(part)
@@ -226,7 +233,8 @@ def _download_one(
                 folder.rmdir()
         raise ModelFileError(
             f"checksum mismatch for {relpath}: expected sha256 {wanted}, got {actual}; the download was deleted",
-            "run `vtoonify models fetch` again; if it repeats, the server or a proxy is serving a wrong file",
+            f"run {_fetch_again(models_dir)} (with the same --style and --backbone); if it repeats, the server "
+            "or a proxy is serving a wrong file",
         )
     os.replace(part, dest)
     return FetchResult(relpath, str(dest), actual, done, verified=wanted is not None)
@@ -281,7 +289,7 @@ def check_models_folder(models_dir: str | Path) -> Path:
     if not root.exists():
         raise ModelFileError(f"models folder {root} does not exist",
                              "pass --models with the folder that holds the model files, or run "
-                             "`vtoonify models fetch` to create it")
+                             f"`{models_command('fetch', models_dir=root)}` to create it")
     if not root.is_dir():
         raise ModelFileError(f"--models {root} is a file, not a folder",
                              "pass the folder that holds the model files (e.g. the folder of encoder.pt)")

@@ -340,17 +340,25 @@ def scan_models(models_dir: str | Path) -> ModelInventory:
 
 def fetch_command(style: str, backbone: str, models_dir: str | Path) -> str:
     """The ``models fetch`` command line that downloads this family into this folder (its defaults,
-    cartoon / dualstylegan / the default folder, left out)."""
-    import shlex
-
-    command = "vtoonify models fetch"
+    cartoon / dualstylegan / the default folder, left out), as the user can paste it (``engine.commands``)."""
+    words = ["fetch"]
     if style != "cartoon":
-        command += f" --style {shlex.quote(style)}"
+        words += ["--style", style]
     if normalise_backbone(backbone) == "toonify":
-        command += " --backbone toonify"
-    if os.path.abspath(Path(models_dir).expanduser()) != os.path.abspath(default_models_dir()):
-        command += f" --models {shlex.quote(str(models_dir))}"
-    return command
+        words += ["--backbone", "toonify"]
+    return models_command(*words, models_dir=models_dir)
+
+
+def models_command(*words: str, models_dir: str | Path | None = None) -> str:
+    """``<engine> models WORDS [--models DIR]`` to paste: ``--models`` only for a folder other than the
+    default one, which the command would otherwise not look at."""
+    from engine.commands import engine_command
+
+    extra = []
+    if models_dir is not None and os.path.abspath(Path(models_dir).expanduser()) != os.path.abspath(
+            default_models_dir()):
+        extra = ["--models", str(models_dir)]
+    return engine_command("models", *words, *extra)
 
 
 def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, str]:
@@ -360,10 +368,12 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
     trained (``engine train`` left its files in the folder) is told which training step has not written
     the model yet; any other unofficial family is told to copy its files in.
     """
+    from engine.commands import engine_command
+
     what = f"style {family.style!r} ({family.backbone})"
     own = [m for m in family.missing if "/" in m]
     names = [Path(t).name for t in family.training_files]
-    not_official = "`vtoonify models fetch` only downloads the official styles"
+    not_official = f"`{models_command('fetch')}` only downloads the official styles"
     if names and own:
         model = next((m for m in own if not m.endswith(".npy")), own[0])
         made = Path(model).name
@@ -378,18 +388,19 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
             fix = (f"`engine train full` stopped before its last iteration: run the same command plus `--resume auto` "
                    f"to finish it and write {made}{companions}; see docs/TRAINING.md. {not_official}")
         elif PRETRAIN_FILE in names:
-            fix = (f"run `engine train full` with the flags `engine train pretrain` had, to write {made}{companions}; "
-                   f"see docs/TRAINING.md. {not_official}")
+            fix = (f"run `{engine_command('train', 'full')}` with the flags `engine train pretrain` had, to write "
+                   f"{made}{companions}; see docs/TRAINING.md. {not_official}")
         else:
             fix = ("`engine train pretrain` stopped before its last iteration: finish it with the same command plus "
-                   f"`--resume auto`, then run `engine train full`; see docs/TRAINING.md. {not_official}")
+                   f"`--resume auto`, then run `{engine_command('train', 'full')}`; see docs/TRAINING.md. "
+                   f"{not_official}")
         return problem, fix
     problem = f"{what} cannot render: missing {', '.join(family.missing)} in {models_dir}"
     if own and not family.official:
         return problem, (f"{family.style!r} is not an official style ({not_official}): copy its files into "
                          f"{Path(models_dir) / family.folder}, or train it with `engine train` (docs/TRAINING.md)")
     return problem, (f"run `{fetch_command(family.style, family.backbone, models_dir)}` or copy the files by hand "
-                     "into the models folder (see `vtoonify models list`)")
+                     f"into the models folder (see `{models_command('list', models_dir=models_dir)}`)")
 
 
 def _rank(checkpoint: CheckpointFile, style_id: int | None, degree: float | None) -> int:
@@ -428,7 +439,7 @@ def pick_checkpoint(
             choices = [f"--backbone {other} (or auto): {style} is a {other} style"]
         raise ModelFileError(
             f"unknown style family {style!r} for {backbone}: no {family_folder(style, backbone)} folder in {root}",
-            f"choose {' or '.join(choices) or 'another style'}; see `vtoonify models list`",
+            f"choose {' or '.join(choices) or 'another style'}; see `{models_command('list', models_dir=root)}`",
         )
     if not family.usable:
         raise ModelFileError(*unusable_reason(family, root))

@@ -21,7 +21,13 @@ from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
-from engine.pipeline.shot import claim_job, resolved_job_key, resolved_job_settings, sidecar_path
+from engine.pipeline.shot import (
+    claim_job,
+    legacy_job_keys,
+    resolved_job_key,
+    resolved_job_settings,
+    sidecar_path,
+)
 from engine.pipeline.writer import FrameWriter
 
 EventSink = Callable[[dict], None]
@@ -185,8 +191,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.clean_stale_temps(out_dir, stem)
             key = resolved_job_key(config, backend, cache, source)
             settings = resolved_job_settings(config, backend, cache, source)
-            with claim_job(config, source, backend, key, out_dir, stem, cancel,
-                           settings) as (analysis, wplus, analysed):
+            with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
+                           legacy_job_keys(config, backend, cache, source)) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names
 
@@ -264,10 +270,10 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     """
     from engine.face import scale_and_crop
 
-    crop = writer.crop
     firsts, repeats = held_pictures(source, todo)
+    face_crops = writer.frame_crops(firsts[0]) if firsts else writer.crops  # one per face, in id order
+    crop = face_crops[0]  # a following crop keeps its size: any frame's gives the batch plan
     plan = BatchPlan(config, backend.name, cache.device, (crop.bottom - crop.top) * (crop.right - crop.left))
-    face_crops = writer.crops  # one per face, in id order (a one-face job: just ``crop``)
     several = bool(writer.face_names)
     smoothers = [_make_smoother(config, backend, source, c, cache) for c in face_crops]
     parse_early = cache.device.type == "cuda"  # on a CPU both networks share the same cores
@@ -285,8 +291,9 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             position += len(chunk)
             numbers = [n for n, _ in chunk]
             per_face = []
-            for face_crop, smoother in zip(face_crops, smoothers):
-                crops = [scale_and_crop(rgb, face_crop) for _, rgb in chunk]
+            frame_crops = [writer.frame_crops(n) for n in numbers]  # fixed, or where each face is (follow)
+            for face, smoother in enumerate(smoothers):
+                crops = [scale_and_crop(rgb, frame_crops[k][face]) for k, (_, rgb) in enumerate(chunk)]
                 parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
                 per_face.append((crops, backend.batch_input(crops, parsing, parse=parse_early)))
             stages.put(decoded, (numbers, [plate for _, plate in chunk], per_face))
@@ -299,9 +306,9 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
                 for number in (first, *repeats.get(first, ())):  # frames holding one picture: one stylization
                     stages.check()
                     if several:
-                        path = writer.write_faces(number, [results[i] for results in face_results], plate)
+                        path = writer.write_faces(number, [results[i] for results in face_results], plate, first)
                     else:
-                        path = writer.write(number, face_results[0][i], plate)
+                        path = writer.write(number, face_results[0][i], plate, first)
                     progress["done"] += 1
                     _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
             done = progress["done"]

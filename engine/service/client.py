@@ -127,8 +127,10 @@ class EngineClient:
     def connect(cls, info: ConnectionInfo | None, timeout_s: float = 5.0) -> EngineClient:
         """Open the socket and say hello; UnreachableError / AuthError say what went wrong and what to do."""
         if info is None:
+            from engine.commands import engine_command
+
             raise UnreachableError("no running engine found (no live connection file)",
-                                   "start it with `python -m engine serve` or from the add-on preferences")
+                                   f"start it with `{engine_command('serve')}` or from the add-on preferences")
         try:
             sock = socket.create_connection((info.host, info.port), timeout=timeout_s)
         except OSError as exc:

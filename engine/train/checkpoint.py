@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from engine.commands import engine_command
 from engine.errors import ConfigError, ModelFileError, OutputError
 from engine.io.atomic import TargetExistsError, atomic_path
 from engine.models.checkpoints import check_zip_sizes, describe_checkpoint, load_torch_file
@@ -102,7 +103,15 @@ class OutputLayout:
         return self.folder.split("_", 2)[2]
 
     def check_writable(self) -> None:
-        """OutputError unless every folder to create or write is (or can be made) writable. Creates nothing."""
+        """OutputError unless every folder to create or write is (or can be made) writable, and ``DIR/NAME``
+        is not a link (training writes through no link it did not make; ``--out`` itself may be one, the
+        user named it). Creates nothing."""
+        if self.family_dir.is_symlink():
+            raise OutputError(
+                f"{self.family_dir} is a link to {os.path.realpath(self.family_dir)}; training never writes "
+                "through a link it did not make",
+                "remove the link, or point --out (and --name) at the real folder",
+            )
         for folder in (self.models_dir, self.family_dir):
             probe = folder
             while not probe.exists():
@@ -263,9 +272,41 @@ def _peek(path: Path) -> Any:
 
 
 def copy_file_atomic(source: Path, target: Path) -> None:
-    """Copy bytes (not a link: the models folder must not depend on where the teacher files live)."""
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
+    """Copy bytes (not a link: the models folder must not depend on where the teacher files live) to a
+    free name; a file or link that appears there meanwhile is kept (nothing is replaced)."""
+    try:
+        with atomic_path(target, replace=False) as tmp:
+            shutil.copyfile(source, tmp)
+    except TargetExistsError:
+        pass
+
+
+def check_family_exstyles(layout: OutputLayout, exstyles: str | Path) -> None:
+    """ConfigError when ``OUT/NAME/exstyle_code.npy`` exists with other codes than ``--exstyle-path``.
+
+    Why: that file is kept (never replaced), and the renderer pairs the family's models with it, so a
+    model trained on other codes (``refined_exstyle_code.npy`` after ``exstyle_code.npy``, another
+    style's file) would render every ``--style-id`` with the wrong exemplar, without a word.
+    """
+    from engine.models import load_exstyles
+
+    target = layout.exstyle_path
+    if not target.is_file():
+        return
+    try:
+        there = load_exstyles(target)
+    except ModelFileError as exc:
+        raise ConfigError(f"{target} is unreadable ({exc.message})",
+                          "remove it: training writes the codes of --exstyle-path there") from None
+    given = load_exstyles(exstyles)
+    same = list(there) == list(given) and all(
+        there[k].shape == given[k].shape and torch.equal(there[k], given[k]) for k in given)
+    if not same:
+        raise ConfigError(
+            f"{target} holds other style codes than --exstyle-path {exstyles}; the renderer would pair "
+            "this model with them (every --style-id a wrong exemplar)",
+            f"train into another --name, pass the codes already there ({target}), or remove that file",
+        )
 
 
 def install_companions(
@@ -277,23 +318,26 @@ def install_companions(
 ) -> list[str]:
     """Put the files the renderer needs next to the trained model; returns what is still missing.
 
-    Existing files are never overwritten (the user may keep other models there). ``exstyle_code.npy``
-    is the family's own file and follows the training run, as the official script saves it.
+    Existing files and links, broken ones included, are never replaced (the user may keep other models
+    there; a broken link is named in the result). ``exstyle_code.npy`` is the family's own file and
+    follows the training run, as the official script saves it.
     """
     wanted = {
         layout.models_dir / ENCODER_FILE: style_encoder,
         layout.models_dir / FACE_PARSER_FILE: face_parser,
     }
+    if exstyles is not None:
+        wanted[layout.exstyle_path] = exstyles
     missing = []
     for target, source in wanted.items():
         if target.exists():
             continue
-        if source is None:
+        if target.is_symlink():
+            missing.append(f"{target} (a broken link, left as it is)")
+        elif source is not None:
+            copy_file_atomic(Path(source), target)
+        else:
             missing.append(str(target))
-            continue
-        copy_file_atomic(Path(source), target)
-    if exstyles is not None and not layout.exstyle_path.exists():
-        copy_file_atomic(Path(exstyles), layout.exstyle_path)
     return missing
 
 
@@ -361,6 +405,6 @@ def load_pretrained_encoder(path: str | Path) -> Mapping[str, torch.Tensor]:
     if not isinstance(sd, Mapping) or not any(str(k).startswith("0.") for k in sd):
         raise ModelFileError(
             f"{path} is not an encoder pre-training file (it looks like {describe_checkpoint(obj)})",
-            "run `engine train pretrain` first, or pass its pretrain.pt with --encoder-path",
+            f"run `{engine_command('train', 'pretrain')}` first, or pass its pretrain.pt with --encoder-path",
         )
     return sd

@@ -7,6 +7,7 @@ belongs there, before anything is loaded or written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -53,3 +54,23 @@ def check_training_files(options: TrainOptions) -> None:
         else:
             continue
         raise ModelFileError(problem, f"give {expected} (see docs/TRAINING.md, 'Files you need')")
+
+
+RENDERER_FIX_WORDS = ("models fetch", "models folder")
+"""The shared loaders' advice for the renderer's models folder; wrong for a file given to a training flag
+(``models fetch`` downloads no DualStyleGAN generator, and the trainer reads no models folder)."""
+
+
+@contextlib.contextmanager
+def named_by_flag(option: str):
+    """Re-raise a ModelFileError from loading the file of ``option`` so that it names the flag and, when
+    the shared loader advised a re-download for the renderer, says what file belongs to that flag."""
+    try:
+        yield
+    except ModelFileError as exc:
+        flag, expected = WHAT[option]
+        message = exc.message if flag in exc.message else f"{flag}: {exc.message}"
+        fix = exc.fix
+        if not fix or any(words in fix for words in RENDERER_FIX_WORDS):
+            fix = f"give {expected} (see docs/TRAINING.md, 'Files you need')"
+        raise ModelFileError(message, fix) from None

@@ -82,7 +82,10 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
-            raise ConfigError(f"unknown stage {self.stage!r}", "use `engine train pretrain` or `engine train full`")
+            from engine.commands import engine_command
+
+            raise ConfigError(f"unknown stage {self.stage!r}",
+                              f"use `{engine_command('train', 'pretrain')}` or `{engine_command('train', 'full')}`")
         if self.backbone not in BACKBONES:
             raise ConfigError(f"unknown backbone {self.backbone!r}", "use --backbone dualstylegan or toonify")
         checks = [

@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from engine.train.checkpoint import load_training_checkpoint
+from engine.train.files import named_by_flag
 from engine.train.options import TrainOptions
 from engine.train.session import Session, open_session, wrap_ddp
 from engine.train.student import accumulate
@@ -38,7 +39,8 @@ def pretrain_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
 
 
 def resume_pretrain(session: Session, path: str | Path) -> None:
-    ckpt = load_training_checkpoint(path, "pretrain", session.options.backbone)
+    with named_by_flag("resume"):
+        ckpt = load_training_checkpoint(path, "pretrain", session.options.backbone)
     _load_encoder_states(session, ckpt, path)
     session.g_optim.load_state_dict(ckpt["g_optim"])
     session.continue_from(ckpt, path)
@@ -83,6 +85,8 @@ def run_pretrain(options: TrainOptions, session: Session | None = None, cancel=N
     session = prepare_pretrain(options, session, cancel)
     final = session.layout.pretrain_path
     session.run_loop("pretrain", pretrain_step, encoder_payload, final)
-    session.log.note(f"pre-trained encoder -> {final} (not a model to render yet; next: `engine train full` "
-                     "with the same flags)")
+    from engine.commands import engine_command
+
+    session.log.note(f"pre-trained encoder -> {final} (not a model to render yet; next: "
+                     f"`{engine_command('train', 'full')}` with the same flags)")
     return final

@@ -27,6 +27,7 @@ from engine.progress import StepBar
 from engine.train.budget import check_batch_fits
 from engine.train.checkpoint import (
     OutputLayout,
+    check_family_exstyles,
     check_replaceable,
     check_resume_file,
     install_companions,
@@ -38,7 +39,7 @@ from engine.train.checkpoint import (
     save_stop_checkpoint,
     save_training_checkpoint,
 )
-from engine.train.files import check_training_files
+from engine.train.files import check_training_files, named_by_flag
 from engine.train.options import TrainOptions
 from engine.train.pairs import PairGenerator
 from engine.train.student import build_student, make_ema, trained_parameters
@@ -448,8 +449,12 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
     layout = output_layout(options.out, options.folder_name, options.backbone, **options.variant())
     final = layout.pretrain_path if options.stage == "pretrain" else layout.model_path
     check_outputs_free(options, layout, final)
+    if options.backbone == "dualstylegan" and options.exstyle_path:
+        with named_by_flag("exstyle_path"):
+            check_family_exstyles(layout, options.exstyle_path)
     if options.resume:
-        check_resume_file(options.resume, options.stage, options.backbone, options.iter)
+        with named_by_flag("resume"):
+            check_resume_file(options.resume, options.stage, options.backbone, options.iter)
     log = TrainLog(options, 0, enabled=processes.main)
     if not options.resume:
         warn_earlier_run(log, final)

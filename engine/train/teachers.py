@@ -33,6 +33,7 @@ from engine.errors import ConfigError, ModelFileError
 from engine.models import build_loaded, load_exstyles, load_face_parser, load_style_encoder
 from engine.models.checkpoints import describe_checkpoint, load_state_dict_strict, load_torch_file
 from engine.models.stylegan import Generator, map_each_latent
+from engine.train.files import named_by_flag
 
 BACKBONES = ("dualstylegan", "toonify")
 DEFAULT_T_WEIGHT = (1.0,) * 9 + (0.0,) * 9
@@ -86,7 +87,8 @@ class TeacherSet:
                     "these training settings need the pSp style encoder, but none was given",
                     "pass --style-encoder-path encoder.pt (from the official VToonify models)",
                 )
-            encoder = load_style_encoder(self.style_encoder_path, self.device)
+            with named_by_flag("style_encoder_path"):
+                encoder = load_style_encoder(self.style_encoder_path, self.device)
             n_styles = encoder.encoder.n_styles
             width = int(encoder.encoder.widths["W4"])
             if n_styles != self.n_latent or width != self.style_dim:
@@ -307,10 +309,12 @@ def load_teachers(
             raise ConfigError("VToonify-D needs the exemplar style codes", "pass --exstyle-path exstyle_code.npy")
         if finetunegan_path is not None:
             raise ConfigError("--finetunegan-path is a VToonify-T option", "leave it out, or use --backbone toonify")
-        generator = _load_dualstylegan(stylegan_path)
+        with named_by_flag("stylegan_path"):
+            generator = _load_dualstylegan(stylegan_path)
         config = infer_stylegan_config(generator.state_dict(), "generator.")
         _check_size(config, stylegan_path, backbone)
-        codes = load_exstyles(exstyle_path)
+        with named_by_flag("exstyle_path"):
+            codes = load_exstyles(exstyle_path)
         shapes = {tuple(c.shape[1:]) for c in codes.values()}
         if shapes != {(generator.n_latent, config["style_dim"])}:
             raise ModelFileError(
@@ -326,9 +330,11 @@ def load_teachers(
             raise ConfigError("VToonify-T needs the finetuned StyleGAN", "pass --finetunegan-path finetune-*.pt")
         if exstyle_path is not None:
             raise ConfigError("--exstyle-path is a VToonify-D option", "leave it out, or use --backbone dualstylegan")
-        base, config = _load_stylegan(stylegan_path, "ffhq")
+        with named_by_flag("stylegan_path"):
+            base, config = _load_stylegan(stylegan_path, "ffhq")
         _check_size(config, stylegan_path, backbone)
-        tuned, _ = _load_stylegan(Path(finetunegan_path), "finetune", config)
+        with named_by_flag("finetunegan_path"):
+            tuned, _ = _load_stylegan(Path(finetunegan_path), "finetune", config)
         weight = list(DEFAULT_T_WEIGHT if weight is None else weight)
         if len(weight) < base.n_latent or not all(math.isfinite(float(w)) for w in weight):
             raise ConfigError(
@@ -337,12 +343,14 @@ def load_teachers(
             )
         generator = Generator(config["size"], config["style_dim"], config["n_mlp"], channels=config["channels"])
         generator.load_state_dict(blend_stylegans(base.state_dict(), tuned.state_dict(), weight), strict=True)
-    parser = load_face_parser(faceparsing_path, device)
+    with named_by_flag("faceparsing_path"):
+        parser = load_face_parser(faceparsing_path, device)
     directions = None
     if direction_path is None:
         warnings.append("no --direction-path: training faces get no attribute edits (latents 3-6 unchanged)")
     else:
-        directions = _load_directions(Path(direction_path), config["style_dim"]).to(device)
+        with named_by_flag("direction_path"):
+            directions = _load_directions(Path(direction_path), config["style_dim"]).to(device)
     generator = _freeze(generator.float().to(device))
     base = _freeze(base.float().to(device))
     teachers = TeacherSet(

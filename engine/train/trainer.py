@@ -22,9 +22,11 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from engine.commands import engine_command
 from engine.errors import ModelFileError
 from engine.train.checkpoint import load_pretrained_encoder, load_training_checkpoint
 from engine.train.discriminator import ConditionalDiscriminator
+from engine.train.files import named_by_flag
 from engine.train.losses import (
     d_logistic_loss,
     flicker_loss,
@@ -150,9 +152,10 @@ def _load_pretrained(session: Session) -> None:
     if not path.is_file():
         raise ModelFileError(
             f"pre-trained encoder not found: {path}",
-            "run `engine train pretrain` with the same --out/--name first, or pass --encoder-path",
+            f"run `{engine_command('train', 'pretrain')}` with the same --out/--name first, or pass --encoder-path",
         )
-    state = load_pretrained_encoder(path)
+    with named_by_flag("encoder_path"):
+        state = load_pretrained_encoder(path)
     try:
         session.student.encoder.load_state_dict(state)
     except RuntimeError as exc:
@@ -165,7 +168,8 @@ def _load_pretrained(session: Session) -> None:
 
 
 def _resume_full(session: Session, path: str | Path) -> None:
-    ckpt = load_training_checkpoint(path, "full", session.options.backbone)
+    with named_by_flag("resume"):
+        ckpt = load_training_checkpoint(path, "full", session.options.backbone)
     ex = session.extra
     try:
         session.student.load_state_dict(ckpt["g"])
@@ -202,7 +206,8 @@ def prepare_full(options: TrainOptions, session: Session | None = None, cancel=N
     ex["d_optim"] = torch.optim.Adam(ex["d"].parameters(), lr=options.lr, betas=ADAM_BETAS)
     ex["percept"] = None
     if options.perc_loss > 0:  # TrainOptions already refused a weight without --perceptual-weights
-        ex["percept"] = load_perceptual_loss(options.perceptual_weights, session.device)
+        with named_by_flag("perceptual_weights"):
+            ex["percept"] = load_perceptual_loss(options.perceptual_weights, session.device)
     if options.resume:
         _resume_full(session, options.resume)
     else:

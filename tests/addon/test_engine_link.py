@@ -7,7 +7,15 @@ import socket
 
 import pytest
 
-from vtoonify_addon.core.engine_link import EngineLaunchSettings, connect, launch_args, launch_env
+from vtoonify_addon.core.engine_link import (
+    PYTHON_FIX,
+    EngineLaunchSettings,
+    connect,
+    engine_root_problem,
+    launch_args,
+    launch_env,
+    python_problem,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +66,30 @@ def test_source_tree_fallback_uses_the_repo_engine():
     modules = engine_client._from_source_tree()
     assert modules["client"].__name__ == "engine.service.client"
     assert modules["errors"].__name__ == "engine.errors"
+
+
+def test_engine_python_problems_name_the_fix(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    assert python_problem(str(python)) is None
+    problem, fix = python_problem(str(venv))  # the venv folder picked instead of its interpreter
+    assert "is a folder, not the Python program" in problem and fix == f"set Engine Python to {python}"
+    problem, fix = python_problem(str(tmp_path))  # a folder with no interpreter inside
+    assert "is a folder" in problem and fix == PYTHON_FIX
+    assert python_problem(str(tmp_path / "missing"))[0].endswith("not found")
+    python.chmod(0o644)
+    problem, fix = python_problem(str(python))
+    assert "is not executable" in problem and "chmod +x" in fix
+    problem, fix = python_problem("")
+    assert "no engine Python is set" in problem and ".venv/bin/python" in fix
+
+
+def test_engine_folder_without_the_engine_package_names_the_fix(tmp_path, repo_root):
+    assert engine_root_problem("") is None and engine_root_problem(str(repo_root)) is None
+    problem, fix = engine_root_problem(str(tmp_path / "missing"))
+    assert "does not exist" in problem and "engine/ inside" in fix
+    problem, _fix = engine_root_problem(str(tmp_path))  # a folder, but not the checkout
+    assert "holds no engine package" in problem

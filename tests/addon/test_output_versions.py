@@ -74,3 +74,23 @@ def test_a_failed_render_leaves_no_sidecar_only_folder(tmp_path):
     (folder / "plate.vtoonify.json").write_text("{}")  # the engine got as far as its sidecar
     assert remove_version_dir(str(folder))
     assert not (tmp_path / "plate").exists()  # the emptied stem folder goes too
+
+
+def test_output_root_that_is_a_file_or_read_only_names_the_fix(tmp_path):
+    import os
+
+    from vtoonify_addon.core.output_versions import output_root_problem
+
+    assert output_root_problem(str(tmp_path / "new" / "renders")) is None  # made by the engine
+    (tmp_path / "notes.txt").write_text("x")
+    problem, fix = output_root_problem(str(tmp_path / "notes.txt" / "renders"))
+    assert f"{tmp_path / 'notes.txt'} is a file" in problem and "Output Folder" in fix
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere: nothing to refuse
+            return
+        assert "is not writable" in output_root_problem(str(locked / "renders"))[0]
+    finally:
+        locked.chmod(0o755)

@@ -80,6 +80,15 @@ def test_exec_operator_result_frames_are_the_engine_render_of_the_right_source_f
         np.testing.assert_allclose(_pixels(shown), cli[number], atol=1.5 / 255,
                                    err_msg=f"timeline frame {104 + k} is not the engine's frame {number}")
 
+    # Shift+R (Repeat Last) would run the whole render again, blocking, on the main thread: it skips it
+    window = bpy.context.window_manager.windows[0]
+    with bpy.context.temp_override(window=window, area=window.screen.areas[0]):
+        try:
+            bpy.ops.screen.repeat_last()
+        except RuntimeError:  # nothing else to repeat in this session
+            pass
+    assert not (tmp_path / "renders" / "plate" / "v002").exists(), "Repeat Last rendered again"
+
     # one undo step takes the render back, and only the render
     scene_name, source_name = scene.name, source.name
     bpy.ops.ed.undo()

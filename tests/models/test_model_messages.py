@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import build_parser, main
+from engine.commands import engine_command
 from engine.errors import EXIT_USER_ERROR
 from engine.models.inventory import official_files, scan_models
 
@@ -27,8 +28,10 @@ def test_suggested_fetch_downloads_the_missing_family_into_this_folder(capsys, m
     models.mkdir()
     err = _render_error(capsys, media_dir, models, "--style", "arcane", "--backbone", "toonify")
     command = err.split("run `", 1)[1].split("`", 1)[0]
-    assert command == f"vtoonify models fetch --style arcane --backbone toonify --models '{models}'"
-    args = build_parser().parse_args(shlex.split(command)[1:])  # what `models fetch` would then download
+    assert command == engine_command("models", "fetch", "--style", "arcane", "--backbone", "toonify", "--models",
+                                     str(models))
+    words = shlex.split(command)
+    args = build_parser().parse_args(words[words.index("models"):])  # what `models fetch` would then download
     wanted = set(official_files(args.style[0], args.backbone))
     assert args.models_dir == str(models)
     assert set(scan_models(args.models_dir).family("arcane", "toonify").missing) <= wanted
@@ -41,7 +44,7 @@ def test_unofficial_style_is_not_sent_to_models_fetch(capsys, media_dir, tmp_pat
     err = _render_error(capsys, media_dir, models, "--style", "house")
     assert "missing encoder.pt, faceparsing.pth, vtoonify_d_house/vtoonify_s_d.pt" in err
     assert "'house' is not an official style" in err and f"copy its files into {models / 'vtoonify_d_house'}" in err
-    assert "run `vtoonify models fetch" not in err
+    assert "models fetch --style house" not in err and "run `" not in err
 
 
 def test_models_list_names_missing_shared_files_and_how_to_get_them(capsys, tmp_path):
@@ -52,7 +55,7 @@ def test_models_list_names_missing_shared_files_and_how_to_get_them(capsys, tmp_
     out = capsys.readouterr().out
     assert "  missing shared files: encoder.pt, faceparsing.pth\n" in out
     assert "  arcane        toonify       missing the shared files  [vtoonify.pt]\n" in out
-    fetch = f"vtoonify models fetch --style NAME --models {models} [--backbone toonify|both]"
+    fetch = engine_command("models", "fetch", "--style", "NAME", "--models", str(models)) + " [--backbone toonify|both]"
     assert f"Get official styles with `{fetch}`" in out
 
     assert main(["models", "list", "--models", str(tmp_path / "nowhere")]) == 0

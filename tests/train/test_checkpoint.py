@@ -163,3 +163,40 @@ def test_a_file_in_the_way_is_refused(tmp_path):
     with pytest.raises(OutputError, match="not a folder"):
         output_layout(blocker, "x", "toonify").check_writable()
     assert blocker.read_text() == "not a folder"
+
+
+def test_companions_never_replace_a_link_not_even_a_broken_one(tmp_path):
+    """A link someone made at a companion name (broken: its target moved) stays that link; the file it
+    pointed to is not created, and the broken link is reported so the user can fix it before rendering."""
+    src = tmp_path / "teachers"
+    _touch_models(src)
+    layout = output_layout(tmp_path / "models", "mystyle", "dualstylegan")
+    layout.create()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    links = [layout.models_dir / "encoder.pt", layout.family_dir / "exstyle_code.npy"]
+    for link in links:
+        link.symlink_to(elsewhere / link.name)
+    missing = install_companions(layout, style_encoder=src / "enc.pt", face_parser=src / "parse.pth",
+                                 exstyles=src / "codes.npy")
+    assert all(link.is_symlink() and os.readlink(link) == str(elsewhere / link.name) for link in links)
+    assert list(elsewhere.iterdir()) == []
+    assert missing == [f"{links[0]} (a broken link, left as it is)", f"{links[1]} (a broken link, left as it is)"]
+    assert (layout.models_dir / "faceparsing.pth").read_bytes() == (src / "parse.pth").read_bytes()
+
+
+def test_a_family_folder_that_is_a_link_is_refused(tmp_path):
+    """``--out`` may be a link (the user named it), but ``OUT/NAME`` being one would make training write
+    where the user never pointed it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    layout = output_layout(tmp_path / "models", "mystyle", "dualstylegan")
+    layout.models_dir.mkdir()
+    layout.family_dir.symlink_to(elsewhere)
+    with pytest.raises(OutputError, match=r"is a link to .*elsewhere.*never writes through a link") as info:
+        layout.check_writable()
+    assert "remove the link" in info.value.fix
+    linked_out = tmp_path / "linked-models"
+    linked_out.symlink_to(tmp_path / "models")
+    output_layout(linked_out, "other", "dualstylegan").check_writable()  # --out itself: the user's choice
+    assert list(elsewhere.iterdir()) == []

@@ -138,6 +138,64 @@ def test_missing_files_are_named_by_their_flag(tiny_teachers, tmp_path, capsys, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("flag", "stage", "expected"), [
+    ("stylegan-path", "pretrain", "DualStyleGAN generator.pt"),
+    ("exstyle-path", "pretrain", "exstyle_code.npy"),
+    ("faceparsing-path", "pretrain", "faceparsing.pth"),
+    ("style-encoder-path", "full", "pSp encoder.pt"),
+    ("encoder-path", "full", "`engine train pretrain`"),
+    ("resume", "pretrain", "written by `engine train`"),
+    ("perceptual-weights", "full", "vgg16-397923af.pth"),
+])
+def test_a_truncated_file_is_named_by_its_flag_with_the_training_fix(tiny_teachers, perceptual_weights, tmp_path,
+                                                                     capsys, flag, stage, expected):
+    """A corrupt training input (a half-copied file) names the flag and what belongs there, not the
+    renderer's `models fetch` advice (which downloads no DualStyleGAN generator), and writes nothing."""
+    out = tmp_path / "out"
+    source = {"stylegan-path": tiny_teachers.dualstylegan, "exstyle-path": tiny_teachers.exstyle,
+              "faceparsing-path": tiny_teachers.faceparsing}.get(flag, tiny_teachers.dualstylegan)
+    broken = tmp_path / f"broken{source.suffix}"
+    broken.write_bytes(source.read_bytes()[:4000])
+    args = _d_args(tiny_teachers, out, stage=stage, **({flag: broken} if flag in (
+        "stylegan-path", "exstyle-path", "faceparsing-path", "style-encoder-path") else {}))
+    if flag in ("encoder-path", "resume", "perceptual-weights"):
+        args += [f"--{flag}", str(broken)]
+    if stage == "full" and flag != "perceptual-weights":
+        args += ["--perceptual-weights", perceptual_weights]
+    line = _fails(capsys, args, f"--{flag}: ", "truncated or corrupt", expected, "Files you need")
+    assert "models fetch" not in line and "models folder" not in line
+    assert not out.exists()
+
+
+def test_a_family_exstyle_file_with_other_codes_is_refused_before_any_write(tiny_teachers, tmp_path, capsys):
+    """OUT/NAME/exstyle_code.npy is kept, and the renderer pairs the family's models with it: training on
+    other codes into that folder would render every --style-id with a wrong exemplar."""
+    import numpy as np
+
+    out = tmp_path / "out"
+    family = out / "vtoonify_d_tiny"
+    family.mkdir(parents=True)
+    there = family / "exstyle_code.npy"
+    other = {name: code + 1 for name, code in np.load(tiny_teachers.exstyle, allow_pickle=True).item().items()}
+    np.save(there, np.array(other, dtype=object), allow_pickle=True)
+    before = there.read_bytes()
+    _fails(capsys, _d_args(tiny_teachers, out), "holds other style codes than --exstyle-path", "another --name")
+    assert there.read_bytes() == before
+    assert [p.name for p in family.iterdir()] == ["exstyle_code.npy"]
+
+
+def test_the_same_codes_saved_again_pass_the_family_exstyle_check(tiny_teachers, tmp_path):
+    import numpy as np
+
+    from engine.train.checkpoint import check_family_exstyles, output_layout
+
+    layout = output_layout(tmp_path / "out", "tiny", "dualstylegan")
+    layout.family_dir.mkdir(parents=True)
+    codes = np.load(tiny_teachers.exstyle, allow_pickle=True).item()
+    np.save(layout.exstyle_path, np.array(dict(codes), dtype=object), allow_pickle=True)  # official re-save
+    check_family_exstyles(layout, tiny_teachers.exstyle)
+
+
 def test_empty_or_missing_perceptual_weights_and_resume_file(tiny_teachers, perceptual_weights, tmp_path, capsys):
     out = tmp_path / "out"
     empty = tmp_path / "vgg.pth"

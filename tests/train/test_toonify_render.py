@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from engine.cli import main
+from engine.commands import engine_command
 from engine.models.inventory import scan_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def test_trained_toonify_model_renders_a_frame(tiny_teachers_128, media_dir, tmp
     with contextlib.redirect_stderr(err):
         assert main([str(a) for a in ["train", "pretrain", *common]]) == 0
         assert main([str(a) for a in ["train", "full", *common, "--perc-loss", 0]]) == 0
-    assert "next: `engine train full`" in err.getvalue()  # the pretrain file is not a model to render
+    assert f"next: `{engine_command('train', 'full')}`" in err.getvalue()  # the pretrain file is not a model to render
     model = models / "vtoonify_t_mystyle" / "vtoonify.pt"
     assert f"trained model -> {model}" in err.getvalue()
     assert scan_models(models).family("mystyle", "toonify").usable

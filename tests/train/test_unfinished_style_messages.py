@@ -17,6 +17,7 @@ import pytest
 
 import engine.train.trainer as trainer_module
 from engine.cli import main
+from engine.commands import engine_command
 from engine.errors import EXIT_USER_ERROR, JobCancelled
 from engine.models.inventory import scan_models
 from engine.train.options import TrainOptions
@@ -77,18 +78,19 @@ def test_partly_trained_style_names_the_missing_file_and_the_training_step(tiny_
     assert code == EXIT_USER_ERROR
     assert f"style 'mystyle' (dualstylegan) has no model to render yet: `engine train` wrote only pretrain.pt in " \
            f"{models / 'vtoonify_d_mystyle'}, not {MODEL}" in err
-    assert "run `engine train full` with the flags `engine train pretrain` had" in err and "docs/TRAINING.md" in err
-    assert "run `vtoonify models fetch" not in err and "only downloads the official styles" in err
+    assert f"run `{engine_command('train', 'full')}` with the flags `engine train pretrain` had" in err
+    assert "docs/TRAINING.md" in err
+    assert f"run `{engine_command('models', 'fetch')}" not in err and "only downloads the official styles" in err
     # the default backend says the same in its fall-back warning, and renders classic
     code, _, events = _render(capsys, media_dir, models, tmp_path / "b", "mystyle", "--json-progress")
     warnings = [e["message"] for e in events if e["event"] == "warning"]
     assert code == 0 and [e for e in events if e["event"] == "job_done"][-1]["result"]["backend"] == "classic"
     assert len(warnings) == 1 and f"not {MODEL}" in warnings[0] and "engine train full" in warnings[0]
-    assert "run `vtoonify models fetch" not in warnings[0]
+    assert f"run `{engine_command('models', 'fetch')}" not in warnings[0]
     assert main(["models", "list", "--models", str(models)]) == 0
     listing = capsys.readouterr().out
     assert f"mystyle       dualstylegan  missing vtoonify_d_mystyle/{MODEL}\n" in listing
-    assert "-> run `engine train full` with the flags `engine train pretrain` had" in listing
+    assert f"-> run `{engine_command('train', 'full')}` with the flags `engine train pretrain` had" in listing
 
     # a stopped full stage: its stop save is no model; the fix is to resume
     stopped = _stop_full_after_first_iteration(t, models, monkeypatch)

@@ -9,6 +9,7 @@ from panel_helpers import JOB_TIMEOUT_MS, connect, set_shot, start_queue
 
 from engine.errors import ConfigError
 from ui.capabilities import parse_capabilities
+from ui.control_tips import why_not
 from ui.job_details import details_html
 from ui.queue_model import BACKEND_COLUMN, NOTES_COLUMN, STATUS_COLUMN
 from ui.style_panel import CLASSIC_IGNORES
@@ -21,7 +22,8 @@ def test_ignored_controls_are_disabled_with_the_reason(make_window, tmp_path):
     style.backend_combo.setCurrentText("classic")
     for widget in (style.style_id_spin, style.degree_slider, style.color_transfer_check, style.exemplar_edit,
                    style.family_combo):
-        assert not widget.isEnabled() and widget.toolTip() == CLASSIC_IGNORES
+        assert not widget.isEnabled() and why_not(widget) == CLASSIC_IGNORES
+        assert widget.toolTip().endswith(CLASSIC_IGNORES)  # after what the control does
     assert style.plan_label.text().startswith("classic")
     style.backend_combo.setCurrentText("auto")
     assert "falls back to the classic look" in style.plan_label.text()

@@ -48,6 +48,46 @@ def launch_env(settings: EngineLaunchSettings, base: dict | None = None) -> dict
     return env
 
 
+PYTHON_FIX = "set the engine's Python (its .venv/bin/python) in the VToonify add-on preferences"
+_VENV_PYTHONS = (("bin", "python"), ("bin", "python3"), ("Scripts", "python.exe"),
+                 (".venv", "bin", "python"), (".venv", "Scripts", "python.exe"))
+"""Where an interpreter sits inside a venv folder, or inside a checkout holding ``.venv``."""
+
+
+def python_problem(path: str) -> tuple[str, str] | None:
+    """(problem, fix) when ``path`` cannot be the engine's Python: empty, missing, a folder (the fix
+    names the interpreter inside it when there is one), or not executable; None when it can."""
+    if not path:
+        return ("cannot auto-start the engine: no engine Python is set",
+                "set Engine Python in the VToonify add-on preferences to the engine's .venv/bin/python")
+    if os.path.isdir(path):
+        inside = next((os.path.join(path, *parts) for parts in _VENV_PYTHONS
+                       if os.path.isfile(os.path.join(path, *parts))), None)
+        return (f"cannot auto-start the engine: Engine Python {path!r} is a folder, not the Python program",
+                f"set Engine Python to {inside}" if inside else PYTHON_FIX)
+    if not os.path.isfile(path):
+        return f"cannot auto-start the engine: Python interpreter {path!r} not found", PYTHON_FIX
+    if not os.access(path, os.X_OK):
+        return (f"cannot auto-start the engine: Engine Python {path!r} is not executable",
+                "pick the venv's python program itself (its bin/python), or make the file executable "
+                "(chmod +x)")
+    return None
+
+
+def engine_root_problem(path: str) -> tuple[str, str] | None:
+    """(problem, fix) when the Engine Folder is set but holds no ``engine`` package; None when it is
+    empty (the engine is installed in its venv) or right."""
+    if not path:
+        return None
+    fix = ("set Engine Folder to the VToonify Studio folder (the one with engine/ inside), or clear it "
+           "when the engine is installed in its venv")
+    if not os.path.isdir(path):
+        return f"cannot auto-start the engine: Engine Folder {path!r} does not exist", fix
+    if not os.path.isfile(os.path.join(path, "engine", "__init__.py")):
+        return f"cannot auto-start the engine: Engine Folder {path!r} holds no engine package", fix
+    return None
+
+
 def connect(settings: EngineLaunchSettings, api, on_start=None):
     """A connected ``EngineClient``; raises ``api.EngineError`` with a message and a fix.
 
@@ -69,10 +109,9 @@ def connect(settings: EngineLaunchSettings, api, on_start=None):
             "the VToonify engine is not running (no connection file"
             + (f" at {connection_file}" if connection_file else "") + ")",
             "start it with `python -m engine serve`, or turn on Auto-start in the add-on preferences")
-    if not settings.python_exe or not os.path.isfile(settings.python_exe):
-        raise api.EngineError(
-            f"cannot auto-start the engine: Python interpreter {settings.python_exe!r} not found",
-            "set the engine's Python (its .venv/bin/python) in the VToonify add-on preferences")
+    problem = python_problem(settings.python_exe) or engine_root_problem(settings.engine_root)
+    if problem is not None:
+        raise api.EngineError(*problem)
     proc, info = api.start_engine(settings.python_exe, args=launch_args(settings),
                                   connection_file=connection_file, env=launch_env(settings),
                                   timeout_s=settings.start_timeout_s, idle_timeout=settings.idle_timeout_s,

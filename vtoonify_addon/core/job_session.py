@@ -25,6 +25,8 @@ class JobSession:
         self.job: PolledJob | None = None
         self.start_error: BaseException | None = None
         self.cancel_requested = False
+        self.abandoned = False
+        """Set by ``abandon``: the render was ended from outside (file opened, add-on disabled, quit)."""
         self._call = BackgroundCall(lambda: self._start(connect, settings), name="vtoonify-connect")
 
     def _start(self, connect, settings: dict) -> PolledJob:
@@ -73,7 +75,7 @@ class JobSession:
         ``ended`` is True when the engine confirmed the job's end (or nothing was submitted), so
         its files may be deleted; False when it never answered (it may still be writing).
         """
-        self.cancel_requested = True
+        self.cancel_requested = self.abandoned = True
 
         def wait_and_clean() -> None:
             self._call.wait()

@@ -22,6 +22,21 @@ def existing_versions(stem_dir: str) -> list[int]:
     return sorted(int(m.group(1)) for m in map(_VERSION.match, names) if m)
 
 
+def output_root_problem(root: str) -> tuple[str, str] | None:
+    """(problem, fix) when renders cannot be written under ``root`` (absolute): it, or the nearest
+    folder above it that exists, is a file or is not writable; None when it can (missing folders are
+    made by the engine)."""
+    fix = "set Output Folder in the VToonify add-on preferences to a folder you can write to"
+    probe = os.path.normpath(root)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        return f"the output folder {root} cannot be made: {probe} is a file", fix
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"the output folder {root} is not writable ({probe} refuses new files)", fix
+    return None
+
+
 def next_version_dir(stem_dir: str) -> str:
     """``stem_dir/vNNN`` one past the highest existing version (``v001`` in an empty folder)."""
     versions = existing_versions(stem_dir)

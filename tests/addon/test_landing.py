@@ -1,0 +1,44 @@
+"""Where a finished render lands after the artist edited its source strip meanwhile (no bpy)."""
+
+from __future__ import annotations
+
+from vtoonify_addon.core.landing import SourceMark, find_source, landing
+
+BEFORE = SourceMark("plate", "/shots/529.mp4", (4, 5, 6), 104)
+
+
+def test_untouched_source_lands_where_it_was():
+    place = landing(BEFORE, BEFORE, "Scene", True, "/out/plate/v001")
+    assert (place.frame_start, place.strip_name, place.problem, place.note) == (104, "plate", "", "")
+
+
+def test_moved_source_takes_the_result_along_and_says_so():
+    place = landing(BEFORE, SourceMark("plate", "/shots/529.mp4", (4, 5, 6), 90), "Scene", True, "/out")
+    assert place.frame_start == 90 and "moved by -14 frames" in place.note
+
+
+def test_trimmed_slipped_or_reversed_source_gets_nothing():
+    for numbers in ((4, 5), (5, 6, 7), (6, 5, 4)):
+        place = landing(BEFORE, SourceMark("plate", "/shots/529.mp4", numbers, 104), "Scene", True, "/out/v001")
+        assert place.frame_start is None and "trimmed or retimed" in place.problem
+        assert "kept in /out/v001" in place.problem and place.fix
+
+
+def test_relinked_deleted_source_and_deleted_scene_get_nothing():
+    relinked = landing(BEFORE, SourceMark("plate", "/shots/other.mp4", (4, 5, 6), 104), "Scene", True, "/o")
+    assert relinked.frame_start is None and "another file" in relinked.problem
+    gone = landing(BEFORE, None, "Scene", True, "/o")
+    assert gone.frame_start is None and "'plate' was deleted" in gone.problem
+    no_scene = landing(BEFORE, BEFORE, "Shot 10", False, "/o")
+    assert no_scene.frame_start is None and "scene 'Shot 10' was deleted" in no_scene.problem
+
+
+def test_a_renamed_source_is_found_by_its_frames_only_when_unambiguous():
+    renamed = SourceMark("hero", "/shots/529.mp4", (4, 5, 6), 104)
+    assert find_source(BEFORE, {"hero": renamed}) == renamed
+    assert "renamed to 'hero'" in landing(BEFORE, renamed, "Scene", True, "/o").note
+    copy = SourceMark("hero.001", "/shots/529.mp4", (4, 5, 6), 104)
+    assert find_source(BEFORE, {"hero": renamed, "hero.001": copy}) is None  # two twins: no guessing
+    assert find_source(BEFORE, {"hero": SourceMark("hero", "/shots/529.mp4", (4, 5, 6), 110)}) is None
+    same_name = SourceMark("plate", "/shots/529.mp4", (1, 2), 104)  # the name wins: then judged as trimmed
+    assert find_source(BEFORE, {"plate": same_name, "hero": renamed}) == same_name

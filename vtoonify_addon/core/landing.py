@@ -1,0 +1,83 @@
+"""Where a finished render may land, given what the artist did to its source strip meanwhile (no bpy).
+
+A modal render takes minutes while the artist keeps editing: the source strip may be moved, trimmed,
+renamed, relinked or deleted, its scene deleted, an undo may bring back an older timeline. The
+result is laid only where it still shows the frames it was rendered from; otherwise nothing lands
+and the artist is told why and where the rendered frames are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SourceMark:
+    """What a render was made for, read from the source strip (when the job starts, and again when
+    it ends)."""
+
+    strip_name: str
+    media: str
+    """The file (or frame pattern) the engine read."""
+    numbers: tuple[int, ...]
+    """Engine frame number shown at each visible timeline frame, first to last."""
+    frame_start: int
+    """Timeline frame of the first visible frame."""
+
+    def same_frames(self, other: SourceMark) -> bool:
+        """The strip shows the same media frames in the same order (wherever it now sits)."""
+        return self.media == other.media and self.numbers == other.numbers
+
+
+@dataclass(frozen=True)
+class Landing:
+    """``frame_start`` is where the result goes (None: it must not land; ``problem``/``fix`` say why);
+    ``note`` tells the artist what was adapted (a moved or renamed source)."""
+
+    frame_start: int | None
+    strip_name: str = ""
+    problem: str = ""
+    fix: str = ""
+    note: str = ""
+
+
+def find_source(before: SourceMark, candidates: dict[str, SourceMark]) -> SourceMark | None:
+    """The source strip now: the strip of the same name, else the one strip showing exactly the same
+    frames at the same place (the source renamed). ``candidates``: marks of the scene's renderable strips."""
+    same_name = candidates.get(before.strip_name)
+    if same_name is not None:
+        return same_name
+    twins = [m for m in candidates.values() if m.same_frames(before) and m.frame_start == before.frame_start]
+    return twins[0] if len(twins) == 1 else None
+
+
+def landing(before: SourceMark, now: SourceMark | None, scene_name: str, scene_found: bool,
+            kept_in: str) -> Landing:
+    """Where the result of a render made for ``before`` lands, given the strip ``now`` (None: gone).
+
+    ``kept_in``: the folder holding the rendered frames (named when they do not land)."""
+    name = before.strip_name
+    keep = f"; the rendered frames are kept in {kept_in}" if kept_in else ""
+    if not scene_found:
+        return Landing(None, problem=f"scene {scene_name!r} was deleted (or another file opened) during the "
+                                     f"render of {name!r}{keep}",
+                       fix="undo the deletion if it was a mistake, then Stylize the strip again")
+    if now is None:
+        return Landing(None, problem=f"strip {name!r} was deleted during the render{keep}",
+                       fix="undo the deletion if it was a mistake, then Stylize the strip again")
+    if now.media != before.media:
+        return Landing(None, strip_name=now.strip_name,
+                       problem=f"strip {now.strip_name!r} now shows another file than the render was made "
+                               f"from{keep}", fix="Stylize the strip again")
+    if now.numbers != before.numbers:
+        return Landing(None, strip_name=now.strip_name,
+                       problem=f"strip {now.strip_name!r} was trimmed or retimed during the render, so the "
+                               f"rendered frames no longer match it{keep}",
+                       fix="Stylize the strip again (or undo the edit, then Stylize)")
+    notes = []
+    if now.strip_name != name:
+        notes.append(f"strip {name!r} was renamed to {now.strip_name!r} during the render")
+    if now.frame_start != before.frame_start:
+        notes.append(f"strip {now.strip_name!r} moved by {now.frame_start - before.frame_start:+d} frames "
+                     "during the render: the result follows it")
+    return Landing(now.frame_start, strip_name=now.strip_name, note="; ".join(notes))
