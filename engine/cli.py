@@ -19,6 +19,9 @@ from engine import __version__
 from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled
 from engine.service.catalog import device_arg
 
+RESUME_FIX = "run the same command again with --resume to finish it"
+"""What a render stopped by Ctrl-C / SIGTERM says: the frames written are complete, the rest follow."""
+
 JOB_COMMANDS = ("render", "prepare")
 """Commands that run a job: SIGTERM cancels them cleanly and their failures map to farm exit codes."""
 
@@ -104,6 +107,9 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
                    help="one: the last face found, as the official code (default); all: every face of the "
                         "shot, each with its own crop, style code, mattes and Cryptomatte id")
     r.add_argument("--max-faces", type=int, default=8, help="with --faces all: at most this many faces (default 8)")
+    r.add_argument("--follow-faces", action="store_true",
+                   help="each face's crop follows its face over the shot (dlib on every frame, smoothed); "
+                        "default: one fixed crop per face from its first sighting, as the official code")
     r.add_argument("--json-progress", action="store_true", help="print one JSON object per line to stdout")
     r.add_argument("--openjd-progress", action="store_true",
                    help="print openjd_progress/openjd_status/openjd_fail lines (Open Job Description workers)")
@@ -182,7 +188,7 @@ def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRAC
             if cancel.is_set() and worker.is_alive():
                 deadline = deadline or time.monotonic() + grace_s
                 if time.monotonic() > deadline:
-                    raise JobCancelled("interrupted while it waited on a read", "run again with --resume to finish it")
+                    raise JobCancelled("interrupted while it waited on a read", RESUME_FIX)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -247,8 +253,32 @@ def cmd_models(args) -> int:
     return models_cli.run(args)
 
 
+def _dash_file_hint(argv: list[str]) -> str | None:
+    """The fix for a usage error caused by a file whose name starts with '-' (argparse reads it as an
+    option): which token, and how to write it so it reads as a file."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    for word in words:
+        if word.startswith("-") and word != "-" and os.path.lexists(word):
+            return (f"{word!r} is a file, but it starts with '-' so it reads as an option: write it as "
+                    f"./{word} (or put it after --, after the options)")
+    return None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; a usage error caused by a file named like an option also says how to
+    write that file name (argparse alone only says an argument is missing)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return build_parser().parse_args(argv)
+    except SystemExit as exc:
+        hint = _dash_file_hint(argv) if exc.code == 2 else None
+        if hint:
+            print(f"vtoonify: {hint}", file=sys.stderr)
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if args.command not in JOB_COMMANDS:
         return _run_tool(args)
     sink = _progress_sink(args)
@@ -258,10 +288,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return run_interruptibly(lambda: handler(args, sink, cancel), cancel)
             except KeyboardInterrupt:
-                raise JobCancelled(f"{args.command} interrupted", "run again with --resume to finish it") from None
+                raise JobCancelled(f"{args.command} interrupted", RESUME_FIX) from None
     except JobCancelled as exc:
         if args.json_progress:
             sink({"event": "job_cancelled"})
+        if not exc.fix:  # stopped between frames: every frame file is complete or absent
+            exc = JobCancelled(exc.message, RESUME_FIX if args.command == "render" else "run the same command again")
         print(f"cancelled: {exc.user_message}", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:

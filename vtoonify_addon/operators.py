@@ -349,7 +349,11 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         if place.frame_start is None:
             return report_text(stylize.StripError(place.problem, place.fix))
         prepared = dataclasses.replace(self._prepared, frame_start=place.frame_start)
-        return scene, strip, prepared, place.note
+        note = place.note
+        shown = compat.vse_scene(bpy.context)
+        if shown is None or shown.session_uid != scene.session_uid:  # the artist switched scenes meanwhile
+            note = "; ".join(filter(None, [note, f"the result is in scene {scene.name!r}"]))
+        return scene, strip, prepared, note
 
 
 def _playing(context) -> bool:
@@ -534,7 +538,15 @@ class VTOON_OT_engine_stop(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         owner = engines.current()
-        return owner is not None and bool(owner.running()) and not context.window_manager.vtoonify_running
+        reason = ""
+        if context.window_manager.vtoonify_running:
+            reason = "A VToonify render is running: cancel it first (Esc)"
+        elif owner is None or not owner.running():
+            reason = ("No engine started by this Blender is running (an engine started elsewhere is "
+                      "stopped where it was started)")
+        if reason:
+            cls.poll_message_set(reason)
+        return not reason
 
     def execute(self, context):
         engines.stop_all()
@@ -563,6 +575,18 @@ def _active_result(context):
     return (scene, strip) if strip is not None and strip.get(js.SOURCE_PROPERTY) else (scene, None)
 
 
+def _versions_poll(cls, context) -> bool:
+    """Version switching and purging need a result strip and no render writing a new version."""
+    reason = ""
+    if _active_result(context)[1] is None:
+        reason = "The active strip is no VToonify result: select a result strip (or its group)"
+    elif context.window_manager.vtoonify_running:
+        reason = "A VToonify render is running: wait for it, or cancel it (Esc)"
+    if reason:
+        cls.poll_message_set(reason)
+    return not reason
+
+
 class VTOON_OT_version_step(bpy.types.Operator):
     """Show the previous or next rendered version (vNNN) of the active result strip"""
 
@@ -574,7 +598,7 @@ class VTOON_OT_version_step(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+        return _versions_poll(cls, context)
 
     def execute(self, context):
         scene, strip = _active_result(context)
@@ -606,7 +630,7 @@ class VTOON_OT_versions_purge(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_result(context)[1] is not None and not context.window_manager.vtoonify_running
+        return _versions_poll(cls, context)
 
     def invoke(self, context, event):
         return context.window_manager.invoke_confirm(self, event)

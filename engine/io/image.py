@@ -11,6 +11,7 @@ declare none) to sRGB, then uint8.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +42,28 @@ def _check_header(spec: oiio.ImageSpec, path) -> None:
                          "write the plate with its colour channels only (RGB or RGBA)")
 
 
+_CLAIMED_SIZE = re.compile(r"claimed to be (\d+)x(\d+)")
+
+
+def open_error(path, detail: str) -> InputError:
+    """InputError for an image OIIO would not open, in one line: a header claiming more pixels than OIIO's
+    memory limit gets the engine's own size message (OIIO's advice to raise its limit is not for artists)."""
+    claimed = _CLAIMED_SIZE.search(detail)
+    if claimed:
+        w, h = int(claimed[1]), int(claimed[2])
+        return InputError(f"image {path} declares a {w}x{h} image, beyond what the engine reads (a damaged or "
+                          "hostile header)", "re-export the image, or crop/scale it below 16384x16384")
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    return InputError(f"cannot read image {path}: {'; '.join(lines) or 'unknown reason'}",
+                      "check the file is a complete EXR/PNG/JPG/TIFF image")
+
+
 def _read_header(path) -> oiio.ImageSpec:
     """The checked header of ``path`` (a regular file), without reading pixels."""
     require_regular_file(path)
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        raise InputError(f"cannot read image {path}: {oiio.geterror().strip()}",
-                         "check the file is a complete EXR/PNG/JPG/TIFF image")
+        raise open_error(path, oiio.geterror())
     try:
         spec = inp.spec()
         _check_header(spec, path)
@@ -67,9 +83,7 @@ def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
     config.attribute("oiio:UnassociatedAlpha", 1)
     buf = oiio.ImageBuf(str(p), 0, 0, config)
     if buf.has_error or not buf.read(force=True):
-        detail = buf.geterror() or oiio.geterror() or "unknown reason"
-        raise InputError(f"cannot read image {p}: {detail.strip()}",
-                         "check the file is a complete EXR/PNG/JPG/TIFF image")
+        raise open_error(p, buf.geterror() or oiio.geterror())
     return buf
 
 
@@ -113,6 +127,22 @@ def display_window(path: str | os.PathLike) -> tuple[int, int, int, int]:
     if spec.format.basetype not in _FLOAT_TYPES and spec.getattribute("Orientation") in (5, 6, 7, 8):
         width, height = height, width  # read_rgb8 applies the 90-degree EXIF rotation
     return int(spec.full_x), int(spec.full_y), width, height
+
+
+def empty_plate_reason(path: str | os.PathLike) -> str | None:
+    """Why an image's display window holds no pixels at all (its data window lies wholly outside it, as a
+    comp with a mis-set data window writes), or None: the plate the engine reads is then black."""
+    try:
+        spec = _read_header(path)
+    except InputError:
+        return None
+    data = (spec.x, spec.y, spec.x + spec.width, spec.y + spec.height)
+    full = (spec.full_x, spec.full_y, spec.full_x + spec.full_width, spec.full_y + spec.full_height)
+    if data[0] < full[2] and full[0] < data[2] and data[1] < full[3] and full[1] < data[3]:
+        return None
+    return (f"the pixels of {Path(path).name} lie wholly outside its display window (data window "
+            f"{data[0]},{data[1]}-{data[2]},{data[3]}, display window {full[0]},{full[1]}-{full[2]},{full[3]}), "
+            "so the plate is empty")
 
 
 def _to_three_channels(pixels: np.ndarray) -> np.ndarray:

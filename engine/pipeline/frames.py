@@ -26,6 +26,9 @@ def parse_frame_parts(text: str) -> list[range]:
         raise FrameRangeError("empty frame range", "give frames like 1-10 or 1001-1100, or leave --frames out")
     parts = []
     for part in str(text).split(","):
+        if not part.strip():
+            raise FrameRangeError(f"frame range {str(text).strip()[:80]!r} has an empty part (two commas in a row "
+                                  "or a comma at an end)", "remove the extra comma, e.g. 1-10,20-30")
         m = _PART.match(part)
         if not m:
             raise FrameRangeError(f"cannot read frame range {part.strip()!r}",

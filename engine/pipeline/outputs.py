@@ -165,6 +165,10 @@ def output_folder(path: str) -> Iterator[Path]:
                           f"{system}; the engine never writes there", "render into a folder of your own")
     if out.exists() and not out.is_dir():
         raise OutputError(f"output path {out} is a file, not a folder", "give a folder for -o/--output")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # mkdir would only say "Not a directory"
+        raise OutputError(f"output folder {out} cannot be made: {blocker} is a file, not a folder",
+                          "give a folder for -o/--output whose parent folders are folders")
     created = [p for p in [out, *out.parents] if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,26 @@ def test_source_moved_during_the_render_takes_its_result_along(short_render, add
     assert addon.engines.live_jobs().labels() == []
 
 
+def test_switching_scenes_during_the_render_lands_in_the_rendered_scene_and_says_so(short_render):
+    op, scene, _source, reports = short_render
+    window = bpy.context.window_manager.windows[0]
+    other = bpy.data.scenes.new("vtoonify_other_shot")
+    other.sequence_editor_create()
+    window.scene = other  # 4.x: the Sequencer shows the window's scene
+    if hasattr(window.workspace, "sequencer_scene"):
+        window.workspace.sequencer_scene = other  # 5.0: the workspace's sequencer scene
+    try:
+        assert _tick_until_done(op) == {"FINISHED"}, reports
+        assert [s.get("vtoonify_role") for s in _strips(scene)] == [None, "result"]
+        assert _strips(other) == []
+        assert f"the result is in scene {scene.name!r}" in bpy.context.window_manager.vtoonify_notes
+    finally:
+        window.scene = scene
+        if hasattr(window.workspace, "sequencer_scene"):
+            window.workspace.sequencer_scene = None
+        bpy.data.scenes.remove(other)
+
+
 def test_source_trimmed_during_the_render_gets_no_result_and_keeps_the_frames(short_render, tmp_path):
     op, scene, source, reports = short_render
     source.frame_offset_end = 24  # one frame shorter: the 3 rendered frames no longer fit it

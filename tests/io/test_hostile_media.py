@@ -161,3 +161,22 @@ def test_absurd_patterns_and_names_are_input_errors(tmp_path, name):
     # Before: MemoryError (a pattern string of 10**18 '#') and OSError (File name too long) tracebacks.
     with pytest.raises(InputError):
         open_source(tmp_path / name)
+
+
+@pytest.mark.timeout(20)
+def test_png_header_claiming_a_million_pixels_square_is_one_clear_line(tmp_path):
+    """A 100-byte PNG claiming 1000000x1000000: OIIO refuses to open it with three lines of its own advice
+    ("raise the OIIO attribute limits:imagesize_MB"); the artist gets one line naming the size and the fix."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10**6, 10**6, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(InputError) as info:
+        open_source(path)
+    assert f"image {path} declares a 1000000x1000000 image, beyond what the engine reads" in info.value.message
+    assert "\n" not in info.value.user_message and "OIIO" not in info.value.user_message
+    assert "crop/scale it below 16384x16384" in info.value.fix

@@ -91,6 +91,29 @@ def test_sigkill_then_resume_completes_cleanly(media_dir, tmp_path, no_models):
         assert read_image(path).shape[2] == 4
 
 
+def test_ctrl_c_mid_render_exits_130_and_says_how_to_finish(media_dir, tmp_path, no_models):
+    """Ctrl-C (SIGINT) while frames are being written: exit 130, complete frames only, and the one line
+    says how to finish the job (before: "cancelled: job cancelled", with no fix); --resume then skips them."""
+    out = tmp_path / "out"
+    args = ["render", media_dir / "908.mp4", "-o", out, "--backend", "classic", "--padding", SMALL, "--batch", "1"]
+    proc = start_cli(*args, env_extra=no_models)
+    deadline = time.monotonic() + 240
+    while len(frame_files(out)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last == "cancelled: job cancelled (run the same command again with --resume to finish it)", err
+    done = frame_files(out)
+    assert 2 <= len(done) < 39 and "Traceback" not in err, "the signal must land mid-job"
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    resumed = run_cli(*args, "--frames", f"1-{len(done) + 1}", "--resume", "--json-progress", env_extra=no_models)
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout.splitlines()[-1])["result"]
+    assert (result["skipped"], result["rendered"]) == (len(done), 1)
+
+
 def _no_frames_written(folder: Path) -> bool:
     return not folder.exists() or not [p for p in folder.iterdir() if p.suffix in (".exr", ".png", ".tmp")]
 

@@ -96,3 +96,41 @@ def test_a_batch_that_would_decode_a_whole_shot_at_once_is_refused():
     RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "batch": 64})
     with pytest.raises(ConfigError, match="batch 100000 is larger than 64 frames"):
         RenderConfig.from_dict({"source": "/a.mp4", "output": "/out", "batch": 100000})
+
+
+@pytest.mark.parametrize("text", ["1-2,,3", "1-2,", ",5"])
+def test_a_frame_range_with_an_empty_part_names_the_comma(text):
+    # Before: "cannot read frame range ''", which names nothing the artist typed.
+    with pytest.raises(FrameRangeError) as info:
+        select_frames(text, [1, 2, 3, 4, 5])
+    assert info.value.message.startswith(f"frame range {text!r} has an empty part")
+    assert "remove the extra comma" in info.value.fix
+
+
+def test_a_source_named_like_an_option_gets_the_way_to_write_it(media_dir, tmp_path, monkeypatch, capsys):
+    """`render -clip.mp4 -o out`: argparse takes the file for an option and only says the source is
+    missing; the CLI also says it is a file and how to write it. Nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-clip.mp4").symlink_to(media_dir / "529_2.mp4")
+    with pytest.raises(SystemExit) as info:
+        main(["render", "-clip.mp4", "-o", "out", "--frames", "1"])
+    err = capsys.readouterr().err
+    assert info.value.code == EXIT_USER_ERROR
+    assert "the following arguments are required: source" in err and "Traceback" not in err
+    assert "'-clip.mp4' is a file, but it starts with '-' so it reads as an option: write it as ./-clip.mp4" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["-clip.mp4"]
+    with pytest.raises(SystemExit):                   # a plain usage error gets no such hint
+        main(["render", "-o", "out"])
+    assert "starts with '-'" not in capsys.readouterr().err
+
+
+def test_an_output_folder_under_a_file_names_the_file(media_dir, tmp_path, empty_models_dir, capsys):
+    # Before: "cannot write to output folder .../notes.txt/shot (Not a directory)", naming no culprit.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    code = main(["render", str(media_dir / "529_2.mp4"), "-o", str(notes / "shot" / "v1"), "--frames", "1",
+                 "--backend", "classic"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR, err
+    assert f"cannot be made: {notes} is a file, not a folder (give a folder for -o/--output" in err, err
+    assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["no-models", "notes.txt"]

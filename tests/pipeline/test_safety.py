@@ -363,6 +363,29 @@ def test_exr_plate_display_window_is_kept(tmp_path, face_png, empty_models_dir):
     assert np.array_equal(read_image(moved_path), read_image(base_path))
 
 
+def test_exr_whose_pixels_lie_outside_its_display_window_names_that(tmp_path, face_png, empty_models_dir):
+    """A face plate whose data window was set beside its display window (a comp's mistake): the plate the
+    engine renders is black. Before: "no face was found ... (use a shot where a face is visible ...)"."""
+    from engine.errors import NoFaceError
+    from engine.io import read_rgb8
+
+    rgb8 = read_rgb8(face_png)
+    h, w = rgb8.shape[:2]
+    spec = oiio.ImageSpec(w, h, 3, oiio.HALF)
+    spec.x, spec.y = w + 100, 50                                 # data window right of the display window
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, w, h
+    path = tmp_path / "plate.0001.exr"
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image((rgb8 / 255.0).astype(np.float32)) and out.close()
+    with pytest.raises(NoFaceError) as info:
+        render(RenderConfig(source=str(path), output=str(tmp_path / "out"), padding=SMALL))
+    assert info.value.message.endswith(
+        f"the pixels of plate.0001.exr lie wholly outside its display window (data window {w + 100},50-"
+        f"{2 * w + 100},{h + 50}, display window 0,0-{w},{h}), so the plate is empty")
+    assert info.value.fix == "re-export the plate with its data window inside the display window"
+    assert not (tmp_path / "out").exists()
+
+
 # --- item 13: two faces in the face frame ----------------------------------------------------------
 
 def test_two_faces_warn_which_face_was_used(tmp_path, face_png, empty_models_dir):

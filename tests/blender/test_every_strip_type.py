@@ -1,0 +1,101 @@
+"""The sidebar panel and the operators' greyed-out reasons with every kind of strip active, with none,
+and (5.0) with a sequencer scene that is not the window's scene."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+pytestmark = pytest.mark.blender
+HERE = Path(__file__).resolve().parent
+
+
+def _checking_layout():
+    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_types", HERE / "test_ui_draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CheckingLayout
+
+
+CheckingLayout = _checking_layout()
+
+
+def _effect(strips, name, kind, channel):
+    if bpy.app.version >= (4, 4, 0):  # frame_end became length in 4.4
+        return strips.new_effect(name, kind, channel, 1, length=10)
+    return strips.new_effect(name, kind, channel, 1, frame_end=11)
+
+
+def _add_every_type(scene, media_dir) -> dict:
+    editor = scene.sequence_editor
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    made = {
+        "IMAGE": strips.new_image("img", str(media_dir / "038648.jpg"), 1, 1),
+        "META": strips.new_meta("meta", 4, 1),
+        "SCENE": strips.new_scene("sc", bpy.data.scenes.new("vtoonify_inner"), 5, 1),
+        "COLOR": _effect(strips, "col", "COLOR", 6),
+        "TEXT": _effect(strips, "txt", "TEXT", 7),
+    }
+    try:
+        made["SOUND"] = strips.new_sound("snd", str(media_dir / "529_2.mp4"), 8, 1)
+    except RuntimeError:  # a bpy built without audio (4.2's wheel): no sound strips at all
+        pass
+    return made
+
+
+def _draw(log):
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+
+
+def test_panel_draws_and_stylize_says_why_for_every_strip_type(addon, prefs, trimmed_scene, media_dir):
+    scene, movie = trimmed_scene
+    prefs.auto_start = True
+    made = dict(_add_every_type(scene, media_dir), MOVIE=movie)
+    editor = scene.sequence_editor
+    for kind, strip in [*made.items(), ("none", None)]:
+        editor.active_strip = strip
+        log: list = []
+        _draw(log)
+        labels = [text for k, text in log if k == "label"]
+        if kind in {"MOVIE", "IMAGE"}:
+            assert bpy.ops.sequencer.vtoonify_stylize.poll(), kind
+            assert ("operator", "sequencer.vtoonify_stylize") in log
+            continue
+        assert "Select a movie, image or meta strip" in labels, kind
+        with pytest.raises(RuntimeError) as refused:
+            bpy.ops.sequencer.vtoonify_stylize()
+        expected = {"none": "No active strip", "META": "meta strip shows no movie or image strip"}.get(
+            kind, f"is a {kind.lower()} strip: select a movie, image or meta strip")
+        assert expected in str(refused.value), (kind, str(refused.value))
+        for op in ("vtoonify_version_step", "vtoonify_versions_purge"):
+            with pytest.raises(RuntimeError, match="no VToonify result: select a result strip"):
+                getattr(bpy.ops.sequencer, op)()
+    with pytest.raises(RuntimeError, match="No engine started by this Blender is running"):
+        bpy.ops.sequencer.vtoonify_engine_stop()
+
+
+def test_panel_follows_the_sequencer_scene_not_the_window_scene(addon, trimmed_scene, media_dir):
+    scene, movie = trimmed_scene
+    window = bpy.context.window_manager.windows[0]
+    if not hasattr(window.workspace, "sequencer_scene"):
+        pytest.skip("this Blender has no sequencer_scene (before 5.0)")
+    bare = bpy.data.scenes.new("vtoonify_bare_window")  # no sequence editor: drawing it would fail
+    window.scene, window.workspace.sequencer_scene = bare, scene
+    try:
+        assert bpy.types.VTOON_PT_stylize.poll(bpy.context)
+        for strip in (movie, None):
+            scene.sequence_editor.active_strip = strip
+            log: list = []
+            _draw(log)
+            assert ("prop", "backend") in log and ("operator", "sequencer.vtoonify_stylize") in log
+            assert (("label", "Select a movie, image or meta strip") in log) == (strip is None)
+            assert bpy.ops.sequencer.vtoonify_stylize.poll() == (strip is not None)
+    finally:
+        window.workspace.sequencer_scene = None
+        window.scene = scene
+        bpy.data.scenes.remove(bare)
