@@ -549,6 +549,7 @@ class MainWindow(QMainWindow):
             "shot/output_space": source.output_space_combo.currentText(),
             "shot/faces": str(source.faces_combo.currentData()),
             "shot/max_faces": source.max_faces_spin.value(),
+            "shot/follow_faces": source.follow_faces_check.isChecked(),
             "shot/scale": source.scale_spin.value(),
             "shot/name": source.name_edit.text().strip(),
             "shot/policy": source.policy,
