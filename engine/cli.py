@@ -108,6 +108,9 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
                    help="one: the last face found, as the official code (default); all: every face of the "
                         "shot, each with its own crop, style code, mattes and Cryptomatte id")
     r.add_argument("--max-faces", type=int, default=8, help="with --faces all: at most this many faces (default 8)")
+    r.add_argument("--follow-faces", action="store_true",
+                   help="each face's crop follows its face over the shot (dlib on every frame, smoothed); "
+                        "default: one fixed crop per face from its first sighting, as the official code")
     r.add_argument("--json-progress", action="store_true", help="print one JSON object per line to stdout")
     r.add_argument("--openjd-progress", action="store_true",
                    help="print openjd_progress/openjd_status/openjd_fail lines (Open Job Description workers)")

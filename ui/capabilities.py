@@ -8,6 +8,10 @@ as one entry per usable family and backbone::
      "checkpoints": ["vtoonify_s_d.pt", "vtoonify_s026_d0.5.pt"],
      "style_ids": ["Cartoons_00001.jpg", ...]}      # exemplar names; a name's index is its style_id
 
+A family ``engine train`` left half done (a ``pretrain.pt`` or numbered saves, no model yet) is not in
+``styles``; the reply's ``models`` inventory lists it with its ``missing`` and ``training_files``, and
+the panel shows it greyed with the engine's own problem and fix (``not_ready``).
+
 If the engine's pipeline cannot load, ``pipeline_error`` says why and the lists are empty. The panel
 offers only what the engine said it has, so a job never names a model that is not installed, and it
 can say before queueing which backend ``auto`` will pick.
@@ -38,6 +42,16 @@ class StyleFamily:
 
 
 @dataclass(frozen=True)
+class NotReadyFamily:
+    """A family ``engine train`` has started but not finished: shown greyed, with what to run."""
+
+    name: str
+    backbone: str
+    problem: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class Capabilities:
     backends: tuple[str, ...] = ("auto", "classic")
     devices: tuple[str, ...] = ("auto",)
@@ -47,6 +61,7 @@ class Capabilities:
     output_spaces: tuple[str, ...] = catalog.OUTPUT_SPACES
     models_dir: str = ""
     pipeline_error: str = ""
+    not_ready: tuple[NotReadyFamily, ...] = ()
 
     def family(self, name: str) -> StyleFamily | None:
         return next((f for f in self.families if f.name == name), None)
@@ -96,7 +111,31 @@ def parse_capabilities(reply: dict) -> Capabilities:
                         output_spaces=tuple(s for s in _strings(reply.get("output_spaces"))
                                             if s in catalog.OUTPUT_SPACES) or catalog.OUTPUT_SPACES,
                         models_dir=str(reply.get("models_dir") or ""),
-                        pipeline_error=str(reply.get("pipeline_error") or ""))
+                        pipeline_error=str(reply.get("pipeline_error") or ""),
+                        not_ready=_not_ready(reply.get("models")))
+
+
+def _not_ready(models) -> tuple[NotReadyFamily, ...]:
+    """The half-trained families of the reply's ``models`` inventory, with the engine's problem and fix
+    (``engine.models.inventory.unusable_reason``: which file is missing and which ``engine train`` step
+    writes it)."""
+    from engine.models.inventory import StyleFamily as InventoryFamily
+    from engine.models.inventory import unusable_reason
+
+    models = models if isinstance(models, dict) else {}
+    found = []
+    for entry in models.get("families") or ():
+        if not isinstance(entry, dict) or entry.get("usable") or not _strings(entry.get("training_files")):
+            continue
+        try:
+            family = InventoryFamily(style=str(entry["style"]), backbone=str(entry["backbone"]),
+                                     folder=str(entry["folder"]), missing=_strings(entry.get("missing")),
+                                     training_files=_strings(entry.get("training_files")))
+        except KeyError:
+            continue
+        problem, fix = unusable_reason(family, str(models.get("models_dir") or ""))
+        found.append(NotReadyFamily(family.style, family.backbone, problem, fix))
+    return tuple(found)
 
 
 def _strings(items) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QWidget
 UNAVAILABLE = "Unavailable: "
 _BASE = "vtoonify_tip"
 _WHY = "vtoonify_why_not"
+_VALUE = "vtoonify_value"
 
 
 def describe(widget: QWidget, tip: str) -> None:
@@ -42,8 +43,16 @@ def why_not(widget: QWidget) -> str:
     return str(value) if value and not widget.isEnabled() else ""
 
 
+def show_value(widget: QWidget, value: str) -> None:
+    """Put ``value`` (a path too long for its field) whole on the tooltip's first line."""
+    widget.setProperty(_VALUE, value)
+    if widget.property(_BASE) is None:
+        widget.setProperty(_BASE, widget.toolTip())
+    _show(widget)
+
+
 def _show(widget: QWidget) -> None:
-    base, why = base_tip(widget), str(widget.property(_WHY) or "")
-    text = "\n".join(t for t in (base, f"{UNAVAILABLE}{why}" if why else "") if t)
+    base, why, value = base_tip(widget), str(widget.property(_WHY) or ""), str(widget.property(_VALUE) or "")
+    text = "\n".join(t for t in (value, base, f"{UNAVAILABLE}{why}" if why else "") if t)
     widget.setToolTip(text)
     widget.setStatusTip(text.replace("\n", " — "))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from ui.job_records import JobRecord
@@ -39,6 +40,7 @@ class JobDetailsDialog(QDialog):
     def __init__(self, record: JobRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Job details — {record.shot}")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per look; closed ones do not pile up
         self.browser = QTextBrowser(self)
         self.browser.setHtml(details_html(record))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)

@@ -153,6 +153,8 @@ class MainWindow(QMainWindow):
         self.form_scroll.setWidget(form)
         self.form_scroll.setWidgetResizable(True)
         self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # no Tab stop of its own (an empty focus frame with nothing to say): it scrolls to the focused field
+        self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.form_scroll.setMinimumWidth(form.sizeHint().width() + 24)
 
         top = QSplitter(Qt.Orientation.Horizontal, self)
@@ -201,7 +203,7 @@ class MainWindow(QMainWindow):
             "quit": self.close,
         })
         source.browse_button.setToolTip(with_key("Pick a video, image sequence or image", "open_source"))
-        source.source_edit.setToolTip(with_key("Type or paste a source path, then press Tab", "focus_source"))
+        describe(source.source_edit, with_key("Type or paste a source path, then press Tab", "focus_source"))
         source.browse_output_button.setToolTip(with_key("Pick the output folder", "open_output"))
         describe(preview.preview_button, with_key(base_tip(preview.preview_button) or "Render this frame",
                                                   "preview"))
@@ -547,6 +549,7 @@ class MainWindow(QMainWindow):
             "shot/output_space": source.output_space_combo.currentText(),
             "shot/faces": str(source.faces_combo.currentData()),
             "shot/max_faces": source.max_faces_spin.value(),
+            "shot/follow_faces": source.follow_faces_check.isChecked(),
             "shot/scale": source.scale_spin.value(),
             "shot/name": source.name_edit.text().strip(),
             "shot/policy": source.policy,

@@ -22,7 +22,8 @@ class PanelSettings:
     _STRINGS = ("shot/source", "shot/output", "shot/format", "shot/output_space", "shot/exr_compression",
                 "shot/name", "shot/policy", "shot/matte_classes", "shot/faces", "style/backend", "style/device",
                 "style/style", "style/backbone", "style/exstyle_image")
-    _BOOLS = ("shot/mattes", "shot/matte_files", "shot/cryptomatte", "shot/whole_source", "style/color_transfer")
+    _BOOLS = ("shot/mattes", "shot/matte_files", "shot/cryptomatte", "shot/whole_source", "shot/follow_faces",
+              "style/color_transfer")
     _INTS = ("shot/first_frame", "shot/last_frame", "shot/png_bits", "shot/start_number", "shot/max_faces",
              "style/style_id",
              "preview/frame")

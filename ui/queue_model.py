@@ -185,6 +185,21 @@ class JobQueueModel(QAbstractTableModel):
         finished = sum(1 for r in self._records if r.finished)
         return done, sum(planned) - cancelled, cancelled, finished, len(self._records)
 
+    def queue_eta(self) -> tuple[float | None, bool]:
+        """(seconds until this panel's queue is rendered, whether that is a floor) — None before a
+        running job has a rate. The running rows' own ETA, plus the waiting rows' frames at the rate the
+        queue renders now; a waiting whole clip (frame count not known before the engine reads it)
+        makes the figure a floor ("at least")."""
+        running = [r for r in self._records if r.mine and r.active]
+        rates = [r.fps for r in running if r.fps]
+        if not running or not rates:
+            return None, False
+        waiting = [r for r in self._records if r.status == jr.PENDING]
+        frames = sum(jr.frames_in(r.settings.get("frames")) for r in waiting)
+        floor = any(not jr.frames_in(r.settings.get("frames")) for r in waiting) or \
+            any(r.eta_s is None for r in running)
+        return sum(r.eta_s or 0.0 for r in running) + frames / (sum(rates) / len(rates)), floor
+
     def record(self, row: int) -> JobRecord:
         return self._records[row]
 
@@ -277,7 +292,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
 
 
 def _tooltip(record: JobRecord, column: int) -> str:
-    lines = [record.pattern or record.output]
+    lines = [f"Source: {record.settings.get('source', '')}", f"Output: {record.pattern or record.output}"]
     if record.error:
         lines.append(with_fix(record.error, record.fix))  # the fix on a line of its own
     lines += [f"warning: {w}" for w in record.warnings]

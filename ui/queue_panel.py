@@ -1,13 +1,14 @@
 """Queue section: the job table (drop files and folders on it), the queue controls and the total.
 
 Buttons act on the selected rows; the main window turns them into engine requests. Delete removes
-the selected rows; Tab leaves the table instead of walking its cells (the selection stays).
+the selected rows, Enter shows the selected row's details (Escape closes them); Tab leaves the table
+instead of walking its cells (the selection stays), and tabbing in selects a row.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QFocusEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 from ui.control_tips import describe, set_available
 from ui.drop_edit import PathDropMixin
 from ui.form_rows import hbox_row
+from ui.job_records import format_eta
 from ui.progress_delegate import ProgressBarDelegate
 from ui.queue_model import NOTES_COLUMN, OUTPUT_COLUMN, PROGRESS_COLUMN, JobQueueModel
 from ui.shortcuts import with_key
@@ -37,14 +39,28 @@ class QueueTable(PathDropMixin, QTableView):
 
     files_dropped = Signal(list)
     delete_pressed = Signal()
+    enter_pressed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.setTabKeyNavigation(False)
-        self.setToolTip("The shots to render, in order. Drop videos, sequences or folders here; double-click a "
-                        "row for its details; Delete removes the selected rows")
+        self.setToolTip("The shots to render, in order. Drop videos, sequences or folders here; Enter or "
+                        "double-click shows a row's details; Delete removes the selected rows")
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        """Tabbed into with nothing selected: the current row (else the first) is selected, so the
+        row buttons and Enter act on it at once (arrows alone cannot select the only row)."""
+        super().focusInEvent(event)
+        keyboard = (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason,
+                    Qt.FocusReason.ShortcutFocusReason)
+        model = self.model()
+        if event.reason() in keyboard and model is not None and model.rowCount() \
+                and not self.selectionModel().hasSelection():
+            row = self.currentIndex().row() if self.currentIndex().isValid() else 0
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            self.selectionModel().setCurrentIndex(model.index(row, 0), flags)
 
     def on_paths_dropped(self, paths: list[str]) -> None:
         self.files_dropped.emit(paths)
@@ -52,6 +68,9 @@ class QueueTable(PathDropMixin, QTableView):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_pressed.emit()
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+            self.enter_pressed.emit()  # the keyboard's double-click: the row's details
             return
         super().keyPressEvent(event)
 
@@ -81,6 +100,9 @@ class QueuePanel(QGroupBox):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # paths keep their file name visible
+        # one line per cell: a wrapped cell in a one-line row is cut (and ElideMiddle then cut a long
+        # shot name at both ends: "sh010 pl…nïcode …" instead of "sh010 pl…v001.mp4")
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NOTES_COLUMN, QHeaderView.ResizeMode.Stretch)
@@ -90,6 +112,7 @@ class QueuePanel(QGroupBox):
         self.table.files_dropped.connect(self.files_dropped)
         self.table.delete_pressed.connect(lambda: self._emit_rows(self.remove_requested))
         self.table.doubleClicked.connect(lambda index: self.details_requested.emit(index.row()))
+        self.table.enter_pressed.connect(lambda: self._emit_row(self.details_requested))
 
         self.start_button = QPushButton("Start queue", self)
         self.start_button.setCheckable(True)
@@ -130,7 +153,8 @@ class QueuePanel(QGroupBox):
         self.total_bar.setRange(0, 1)
         self.total_bar.setValue(0)
         self.total_bar.setTextVisible(True)
-        self.total_bar.setToolTip("Frames rendered of every row in the list")
+        self.total_bar.setToolTip("Frames rendered of every row in the list, and the time left for this panel's "
+                                  "queue at the rate it renders now (≥: a waiting whole clip is not counted yet)")
         self.total_label = QLabel("", self)
 
         layout = QVBoxLayout(self)
@@ -227,5 +251,7 @@ class QueuePanel(QGroupBox):
         self.total_bar.setRange(0, max(1, total))
         self.total_bar.setValue(min(done, max(1, total)))
         text = f"{done}/{total} frames" if total else "no frames yet"
-        self.total_bar.setFormat(text + (f", {cancelled} cancelled" if cancelled else ""))
+        eta, floor = self.model.queue_eta()
+        eta_text = f" · queue ETA {'≥ ' if floor else ''}{format_eta(eta)}" if eta is not None else ""
+        self.total_bar.setFormat(text + (f", {cancelled} cancelled" if cancelled else "") + eta_text)
         self.total_label.setText(f"{finished}/{jobs} jobs finished" if jobs else "queue empty")

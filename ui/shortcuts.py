@@ -15,8 +15,8 @@ SHORTCUTS = {
     "cancel": ("Ctrl+.", "stop the selected jobs (none selected: the running ones)"),
     "quit": ("Ctrl+Q", "close the panel"),
 }
-"""Action name -> (key, what it does). Enter (add the shot to the queue) and Delete (remove the
-selected rows) are handled by the form and the queue table themselves."""
+"""Action name -> (key, what it does). Enter (in the form: add the shot to the queue; in the queue: the
+row's details) and Delete (remove the selected rows) are handled by the form and the queue table."""
 
 
 def native_text(action: str) -> str:

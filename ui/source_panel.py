@@ -25,7 +25,7 @@ from engine.errors import ConfigError
 from engine.pipeline.config import MAX_FACES_LIMIT
 from engine.service import catalog
 from ui import output_policy
-from ui.control_tips import describe, set_available
+from ui.control_tips import describe, set_available, show_value
 from ui.drop_edit import PathDropEdit
 from ui.form_rows import hbox_row
 from ui.job_form import frame_range_text
@@ -46,6 +46,9 @@ MAX_FACES_DEFAULT = 8
 """The engine's default (RenderConfig.max_faces, ``--max-faces``)."""
 MAX_FACES_TIP = ("With all faces: at most this many are stylized, those seen most often in the shot "
                  f"(1 to {MAX_FACES_LIMIT}; each face costs one network's memory)")
+FOLLOW_TIP = ("Each face's crop follows it over the shot instead of staying where the face was first seen. "
+              "The analysis then runs dlib on every frame (about 1 s of CPU per HD frame, before the first "
+              "frame renders); see docs/FACES.md")
 MAX_FACES_NEED_ALL = "only used when Faces is 'all faces in the shot'"
 CRYPTOMATTE_TIP = ("Also write the mattes as Cryptomatte layers (CryptoFace, objects face/<class>) into the EXR "
                    "frames: pick them by name in Nuke, Fusion, Blender or Houdini")
@@ -146,6 +149,8 @@ class SourcePanel(QGroupBox):
         self.max_faces_spin.setRange(1, MAX_FACES_LIMIT)
         self.max_faces_spin.setValue(MAX_FACES_DEFAULT)
         describe(self.faces_combo, FACES_TIP)
+        self.follow_faces_check = QCheckBox("Crops follow the faces (slower analysis)", self)
+        describe(self.follow_faces_check, FOLLOW_TIP)
         describe(self.max_faces_spin, MAX_FACES_TIP)
         self.output_space_combo.currentTextChanged.connect(self._space_changed)
         self.faces_combo.currentIndexChanged.connect(lambda _: self._space_changed(
@@ -181,6 +186,7 @@ class SourcePanel(QGroupBox):
         form.addRow("Format", hbox_row(self, self.format_combo, self.exr_compression_combo, self.png_bits_combo,
                                        QLabel("space"), self.output_space_combo, QLabel("scale"), self.scale_spin))
         form.addRow("Faces", hbox_row(self, self.faces_combo, QLabel("at most"), self.max_faces_spin))
+        form.addRow("", self.follow_faces_check)
         form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.cryptomatte_check,
                                        self.matte_classes_edit))
 
@@ -193,6 +199,8 @@ class SourcePanel(QGroupBox):
         self._probe_pool.setMaxThreadCount(1)
         self.source_edit.editingFinished.connect(lambda: self.set_source(self.source_edit.text()))
         self.source_edit.paths_dropped.connect(self.pick)
+        for edit in (self.source_edit, self.output_edit):  # a long path shows its end: the tooltip has it whole
+            edit.textChanged.connect(lambda text, edit=edit: show_value(edit, text.strip()))
         self.start_number.valueChanged.connect(lambda _: self._probe(self.source_edit.text().strip()))
 
     # --- values -------------------------------------------------------------------------------
@@ -220,6 +228,7 @@ class SourcePanel(QGroupBox):
             "output_space": self.output_space_combo.currentText(),
             "faces": faces,
             "max_faces": self.max_faces_spin.value() if faces == "all" else MAX_FACES_DEFAULT,
+            "follow_faces": self.follow_faces_check.isChecked(),
             "scale": round(self.scale_spin.value(), 4),
             "name": self.name_edit.text().strip() or None,
         }
@@ -246,6 +255,7 @@ class SourcePanel(QGroupBox):
             self.faces_combo.setCurrentIndex(faces)
         if values.get("max_faces") is not None:
             self.max_faces_spin.setValue(int(values["max_faces"]))
+        self.follow_faces_check.setChecked(bool(values.get("follow_faces", self.follow_faces_check.isChecked())))
         if values.get("start_number") is not None:
             self.start_number.setValue(int(values["start_number"]))
         if values.get("scale") is not None:

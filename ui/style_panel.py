@@ -3,7 +3,9 @@ degree, colour transfer and a custom exemplar image.
 
 It says which backend will render before anything is queued (``auto`` falls back to the classic
 look when the family's VToonify models are missing), and disables the controls that backend
-ignores, with a tooltip saying why.
+ignores, with a tooltip saying why. Families ``engine train`` has not finished are listed greyed
+(they cannot be picked), and a note under the family names the missing file and the command that
+writes it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,9 +30,10 @@ from PySide6.QtWidgets import (
 
 from engine.errors import ConfigError
 from engine.service import catalog
-from ui.capabilities import Capabilities
+from ui.capabilities import Capabilities, NotReadyFamily
 from ui.control_tips import describe, set_available
 from ui.form_rows import hbox_row
+from ui.wording import FIX_PREFIX
 
 BACKENDS, DEVICES = catalog.BACKENDS, catalog.DEVICES
 CLASSIC_IGNORES = "the classic backend ignores this (it has no style models); pick VToonify to use it"
@@ -49,6 +53,8 @@ TIPS = {
 }
 
 DEGREE_STEPS = 100
+NOT_READY = " (not ready)"
+"""After a greyed family name: ``engine train`` has not written its model yet."""
 
 
 class StylePanel(QGroupBox):
@@ -82,6 +88,14 @@ class StylePanel(QGroupBox):
         self.exemplar_browse.clicked.connect(self._browse_exemplar)
         self.plan_label = QLabel("", self)
         self.plan_label.setWordWrap(True)
+        self.not_ready_label = QLabel("", self)
+        self.not_ready_label.setWordWrap(True)
+        self.not_ready_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.not_ready_label.setStyleSheet("color: #c08030;")
+        self.not_ready_label.setToolTip("Styles whose training has not finished: what is missing and the "
+                                        "command that writes it (select the text to copy it)")
+        self.not_ready_label.setVisible(False)
         for widget, key in ((self.backend_combo, "backend"), (self.device_combo, "device"),
                             (self.family_combo, "family"), (self.backbone_combo, "backbone"),
                             (self.style_id_spin, "style_id"), (self.degree_slider, "degree"),
@@ -93,6 +107,7 @@ class StylePanel(QGroupBox):
         form.addRow("Backend", hbox_row(self, self.backend_combo, QLabel("Device"), self.device_combo))
         form.addRow("Renders with", self.plan_label)
         form.addRow("Style family", self.family_combo)
+        form.addRow("", self.not_ready_label)
         form.addRow("Backbone", self.backbone_combo)
         form.addRow("Style id", hbox_row(self, self.style_id_spin, self.style_id_hint))
         form.addRow("Degree", hbox_row(self, self.degree_slider, self.degree_label))
@@ -110,7 +125,26 @@ class StylePanel(QGroupBox):
         _refill(self.backend_combo, tuple(b for b in capabilities.backends if b in BACKENDS))
         _refill(self.device_combo, tuple(d for d in capabilities.devices if d in DEVICES))
         _refill(self.family_combo, capabilities.family_names)
+        self._show_not_ready(capabilities.not_ready)
         self._family_changed(self.family_combo.currentText())
+
+    def _show_not_ready(self, families: tuple[NotReadyFamily, ...]) -> None:
+        """Half-trained families: a greyed entry each (never picked: the engine would refuse it) with
+        the problem and fix as its tooltip, and the same words under the combo box for keyboard users."""
+        offered = set(self.capabilities.family_names)
+        model = self.family_combo.model()
+        for family in families:
+            if family.name in offered:
+                continue  # its other backbone renders; the note below still tells this one
+            offered.add(family.name)
+            self.family_combo.addItem(family.name + NOT_READY, family.name)
+            index = self.family_combo.count() - 1
+            if isinstance(model, QStandardItemModel):
+                model.item(index).setEnabled(False)
+            self.family_combo.setItemData(index, _problem_and_fix(family), Qt.ItemDataRole.ToolTipRole)
+        lines = [_problem_and_fix(f) for f in families]
+        self.not_ready_label.setText("\n\n".join(lines))
+        self.not_ready_label.setVisible(bool(lines))
 
     def _update_plan(self) -> None:
         """Say which backend will render, and disable what it ignores (with the reason)."""
@@ -202,6 +236,12 @@ class StylePanel(QGroupBox):
                                               "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
         if path:
             self.exemplar_edit.setText(path)
+
+
+def _problem_and_fix(family: NotReadyFamily) -> str:
+    """The engine's words as they are: its fix is a shell command (``--resume auto``), which the panel's
+    usual rewording of command-line options (``ui.wording.plain``) would spoil."""
+    return f"{family.problem}\n{FIX_PREFIX}{family.fix}"
 
 
 def _refill(combo: QComboBox, items: tuple[str, ...]) -> None:

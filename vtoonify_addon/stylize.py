@@ -133,6 +133,14 @@ def strip_timing(scene, strip) -> StripTiming:
                        strobe=float(getattr(strip, "strobe", 1.0)))
 
 
+def _numbered(filename: str) -> bool:
+    try:
+        pattern_from_file(filename)
+    except ValueError:
+        return False
+    return True
+
+
 def strip_source(scene, strip) -> tuple[str, list[int], int]:
     """(engine source path, engine frame number per visible frame, start_number)."""
     if strip.type == "MOVIE":
@@ -144,6 +152,9 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
         directory = bpy.path.abspath(strip.directory)
         names = [e.filename for e in strip.elements]
         timing = strip_timing(scene, strip)
+        if len(names) == 1 and not _numbered(names[0]):  # one still (a photo): held on every frame
+            shown = source_frame_numbers(timing, start_number=0)
+            return os.path.join(directory, names[0]), [1] * len(shown), 1
         try:
             pattern, _ = pattern_from_file(names[0])
             numbers = [pattern_from_file(n)[1] for n in names]

@@ -76,7 +76,7 @@ class ClassicBackend:
 
     def prepare(self, analysis, wplus, frames: int | None = None, warn=None) -> None:
         faces = analysis.faces or ({"landmarks": analysis.landmarks, "crop": analysis.crop},)
-        self.face_landmarks = [_crop_space(f["landmarks"], analysis.face_crops()[i], analysis.source_size)
+        self.face_landmarks = [_crop_space(f["landmarks"], analysis.sighting_crops()[i], analysis.source_size)
                                for i, f in enumerate(faces)]
         self.shot_landmarks = self.face_landmarks[0]
         self.several = bool(analysis.faces)
@@ -156,6 +156,13 @@ class VToonifyBackend:
     @property
     def backbone(self) -> str:
         return self.vtoonify.backbone
+
+    @property
+    def translation_step(self) -> int:
+        """Crop shifts (resized px) that shift the output exactly: the encoder's total downsampling."""
+        from engine.face.follow import downsampling_factor
+
+        return downsampling_factor(self.vtoonify.encoder)
 
     def model_files(self) -> dict[str, str]:
         return dict(self.files)
@@ -271,7 +278,7 @@ class VToonifyBackend:
         from engine.pipeline.memory import check_face_networks, working_bytes
         from engine.pipeline.modelcache import module_bytes
 
-        crop_pixels = max((c.bottom - c.top) * (c.right - c.left) for c in analysis.face_crops())
+        crop_pixels = max((c.bottom - c.top) * (c.right - c.left) for c in analysis.sighting_crops())
         w, h = analysis.source_size
         scale = float(getattr(self.config, "scale", 1.0))
         working = working_bytes(self.device, crop_pixels, round(w * scale) * round(h * scale))

@@ -118,6 +118,9 @@ class RenderConfig:
     4.2's sequencer), so the result still sits over the plate there."""
     max_faces: int = 8
     """With ``faces=all``: at most this many faces (those seen most often in the shot)."""
+    follow_faces: bool = False
+    """Each face's crop follows its face over the shot (found on every frame, smoothed, snapped to the
+    network's step), its size and scale fixed; off: one fixed crop per face, the official video rule."""
 
     def __post_init__(self) -> None:
         def check(ok: bool, what: str, fix: str) -> None:
@@ -164,6 +167,9 @@ class RenderConfig:
         check(self.faces == "one" or self.output_space == "plate",
               "--faces all places every face over the plate; a crop output holds one face",
               "use --output-space plate, or --faces one")
+        check(not (self.follow_faces and self.smooth_parsing),
+              "--smooth-parsing warps parsing maps between frames of one fixed crop; following crops move",
+              "drop --smooth-parsing, or drop --follow-faces")
         check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
         for key in ("degree", "scale", "style_id", "batch", "start_number", "max_faces", "padding"):
             values = getattr(self, key) if key == "padding" else (getattr(self, key),)

@@ -39,21 +39,21 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
         analysis, wplus = cache.memo[memo_key]
         backend.prepare(analysis, wplus)
         plate = source.read(frame)
+        crops = analysis.frame_crops(frame)  # fixed, or where each face is on this frame (follow_faces)
         if analysis.faces:
-            results = [backend.stylize([scale_and_crop(plate, c)], face=i)[0]
-                       for i, c in enumerate(analysis.face_crops())]
+            results = [backend.stylize([scale_and_crop(plate, c)], face=i)[0] for i, c in enumerate(crops)]
         else:
-            result = backend.stylize([scale_and_crop(plate, analysis.crop_params())])[0]
+            result = backend.stylize([scale_and_crop(plate, crops[0])])[0]
         stem = config.name or out.source_stem(source.path_pattern)
     if analysis.faces:  # several faces are plate-space only (RenderConfig)
         from engine.pipeline.multiface import composite_faces, union_placement
 
         placements = [plan_plate_placement(c, tuple(analysis.source_size), 1.0, (r.rgb.shape[1], r.rgb.shape[0]))
-                      for c, r in zip(analysis.face_crops(), results)]
+                      for c, r in zip(crops, results)]
         faces = composite_faces(analysis.face_names(), results, placements, ())
         image = composite_over(faces.rgba, plate.astype(np.float32) / 255.0, union_placement(placements))
     elif config.output_space == "plate":
-        placement = plan_plate_placement(analysis.crop_params(), tuple(analysis.source_size), 1.0,
+        placement = plan_plate_placement(crops[0], tuple(analysis.source_size), 1.0,
                                          (result.rgb.shape[1], result.rgb.shape[0]))
         image = composite_over(place_rgba(result.rgb, placement), plate.astype(np.float32) / 255.0, placement)
     else:

@@ -270,10 +270,10 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     """
     from engine.face import scale_and_crop
 
-    crop = writer.crop
     firsts, repeats = held_pictures(source, todo)
+    face_crops = writer.frame_crops(firsts[0]) if firsts else writer.crops  # one per face, in id order
+    crop = face_crops[0]  # a following crop keeps its size: any frame's gives the batch plan
     plan = BatchPlan(config, backend.name, cache.device, (crop.bottom - crop.top) * (crop.right - crop.left))
-    face_crops = writer.crops  # one per face, in id order (a one-face job: just ``crop``)
     several = bool(writer.face_names)
     smoothers = [_make_smoother(config, backend, source, c, cache) for c in face_crops]
     parse_early = cache.device.type == "cuda"  # on a CPU both networks share the same cores
@@ -291,8 +291,9 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             position += len(chunk)
             numbers = [n for n, _ in chunk]
             per_face = []
-            for face_crop, smoother in zip(face_crops, smoothers):
-                crops = [scale_and_crop(rgb, face_crop) for _, rgb in chunk]
+            frame_crops = [writer.frame_crops(n) for n in numbers]  # fixed, or where each face is (follow)
+            for face, smoother in enumerate(smoothers):
+                crops = [scale_and_crop(rgb, frame_crops[k][face]) for k, (_, rgb) in enumerate(chunk)]
                 parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
                 per_face.append((crops, backend.batch_input(crops, parsing, parse=parse_early)))
             stages.put(decoded, (numbers, [plate for _, plate in chunk], per_face))
@@ -305,9 +306,9 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
                 for number in (first, *repeats.get(first, ())):  # frames holding one picture: one stylization
                     stages.check()
                     if several:
-                        path = writer.write_faces(number, [results[i] for results in face_results], plate)
+                        path = writer.write_faces(number, [results[i] for results in face_results], plate, first)
                     else:
-                        path = writer.write(number, face_results[0][i], plate)
+                        path = writer.write(number, face_results[0][i], plate, first)
                     progress["done"] += 1
                     _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
             done = progress["done"]

@@ -72,6 +72,9 @@ class ShotAnalysis:
     frame_grid: dict | None = None
     """Variable-frame-rate source: how its pictures map onto frame numbers (``FrameGrid.to_dict()``);
     None for constant rate (then not written at all)."""
+    follow: dict | None = None
+    """``--follow-faces``: each face's crop size and per-frame offsets (``engine.pipeline.following``);
+    None when crops are fixed (then not written at all)."""
 
     def crop_params(self):
         from engine.face import CropParams
@@ -87,6 +90,21 @@ class ShotAnalysis:
     def face_names(self) -> list[str]:
         return [f["name"] for f in self.faces]
 
+    def frame_crops(self, frame: int) -> list:
+        """Every face's ``CropParams`` on ``frame``: the fixed crops, or with ``follow`` the frame's own."""
+        if self.follow is None:
+            return self.face_crops()
+        from engine.pipeline.following import frame_crops
+
+        return frame_crops(self, frame)
+
+    def sighting_crops(self) -> list:
+        """Every face's crop on the frame it was first seen (where its landmarks were found)."""
+        if self.follow is None:
+            return self.face_crops()
+        frames = [f["frame"] for f in self.faces] or [self.face_frame]
+        return [self.frame_crops(frame)[i] for i, frame in enumerate(frames)]
+
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["landmarks"] = [list(p) for p in self.landmarks]
@@ -101,6 +119,8 @@ class ShotAnalysis:
             del data["job_settings"]
         if self.frame_grid is None:
             del data["frame_grid"]
+        if self.follow is None:
+            del data["follow"]
         return data
 
     @classmethod
@@ -119,6 +139,8 @@ class ShotAnalysis:
             raise TypeError("job_settings is not an object")
         if not isinstance(data.get("frame_grid"), dict | None):
             raise TypeError("frame_grid is not an object")
+        if not isinstance(data.get("follow"), dict | None):
+            raise TypeError("follow is not an object")
         return cls(**data)
 
 
@@ -160,6 +182,14 @@ def sidecar_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | 
         return "malformed timecode"
     if analysis.frame_grid != _frame_grid_dict(source):
         return "the source's frames are numbered differently (variable frame rate)"
+    if bool(getattr(config, "follow_faces", False)) != (analysis.follow is not None):
+        return "the crops follow their faces in one of the sidecar and the job only"
+    if analysis.follow is not None:
+        from engine.pipeline.following import follow_problem
+
+        problem = follow_problem(analysis, source)
+        if problem is not None:
+            return problem
     return _crop_problem(analysis.landmarks, analysis.crop, analysis.preblurs, (w, h), config)
 
 
@@ -257,6 +287,8 @@ def job_settings(config, backend: str, model_files: dict[str, str], device: str 
     if getattr(config, "faces", "one") != "one":  # likewise: one-face keys are those of earlier jobs
         settings["faces"] = config.faces
         settings["max_faces"] = int(config.max_faces)
+    if getattr(config, "follow_faces", False):  # likewise: fixed-crop keys are those of earlier jobs
+        settings["follow_faces"] = True
     if frame_grid is not None:  # VFR only: constant-rate keys stay those of earlier engines
         settings["frame_grid"] = f"{frame_grid.rate.numerator}/{frame_grid.rate.denominator} fps"
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
@@ -389,7 +421,8 @@ def write_json_atomic(path: Path, data: dict) -> None:
         json.dump(data, f, indent=1, sort_keys=True)
 
 
-MAX_SIDECAR_BYTES = 1 << 20
+MAX_SIDECAR_BYTES = 1 << 24
+"""A following job stores every face's offset changes: 32 faces over a long shot stay far below this."""
 
 
 def open_sidecar(path: Path) -> int | None:
@@ -465,7 +498,20 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
                  cancel=None) -> tuple[ShotAnalysis, object]:
     """Detect, crop and (for VToonify) encode the style: (analysis, W+ tensor or None).
 
-    The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None)."""
+    The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None). With
+    ``follow_faces`` every frame is searched too and each face's per-frame crop stored (``following``)."""
+    analysis, wplus = _analyse_fixed(config, source, backend, key, out_dir, stem, cancel)
+    if getattr(config, "follow_faces", False):
+        from engine.face.follow import DEFAULT_STEP
+        from engine.pipeline.following import follow_shot
+
+        step = int(getattr(backend, "translation_step", DEFAULT_STEP))
+        analysis = dataclasses.replace(analysis, follow=follow_shot(analysis, source, config, step, cancel))
+    return analysis, wplus
+
+
+def _analyse_fixed(config, source, backend, key: str, out_dir: Path | None, stem: str, cancel=None):
+    """The fixed crops (and style codes) of the faces' first sightings: (analysis, W+ or list of them)."""
     from engine.face import crop_parameters, num_preblurs
 
     if getattr(config, "faces", "one") == "all":

@@ -32,11 +32,19 @@ class FrameWriter:
         self.face_names = analysis.face_names() if getattr(analysis, "faces", ()) else []
         """``face01``, ``face02``, ... for a several-faces job (``write_faces``); empty for one face."""
         self.crops = analysis.face_crops() if self.face_names else [self.crop]
-        self._face_placements: dict[int, Placement] = {}
+        self.follow = getattr(analysis, "follow", None) is not None
+        """Crops that follow their faces (``--follow-faces``): placed per frame, where the frame's crop is."""
+        self._face_placements: dict[tuple, Placement] = {}
         self.timecode = timecode
         """``engine.io.timecode.SourceTimecode`` of the source, or None (then no timecode is written)."""
 
-    def placement(self, stylized_size: tuple[int, int]) -> Placement:
+    def frame_crops(self, frame: int) -> list:
+        """Every face's crop on ``frame`` (the fixed crops unless they follow their faces)."""
+        return self.analysis.frame_crops(frame) if self.follow else self.crops
+
+    def placement(self, stylized_size: tuple[int, int], frame: int | None = None) -> Placement:
+        if self.follow and self.config.output_space == "plate":
+            return self.face_placement(0, stylized_size, frame)
         if self._placement is None:
             if self.config.output_space == "plate":
                 self._placement = plan_plate_placement(self.crop, tuple(self.analysis.source_size),
@@ -48,12 +56,16 @@ class FrameWriter:
                 self._placement = plan_crop_placement(stylized_size, self.config.scale)
         return self._placement
 
-    def face_placement(self, index: int, stylized_size: tuple[int, int]) -> Placement:
-        """Face ``index``'s placement over the plate (computed once per job)."""
-        if index not in self._face_placements:
-            self._face_placements[index] = plan_plate_placement(
-                self.crops[index], tuple(self.analysis.source_size), self.config.scale, stylized_size)
-        return self._face_placements[index]
+    def face_placement(self, index: int, stylized_size: tuple[int, int], frame: int | None = None) -> Placement:
+        """Face ``index``'s placement over the plate on ``frame`` (computed once per crop position)."""
+        crop = self.frame_crops(frame)[index] if self.follow and frame is not None else self.crops[index]
+        key = (index, crop.as_tuple(), tuple(stylized_size))
+        if key not in self._face_placements:
+            if len(self._face_placements) > 256:  # a following crop has few positions; bound it anyway
+                self._face_placements.clear()
+            self._face_placements[key] = plan_plate_placement(
+                crop, tuple(self.analysis.source_size), self.config.scale, stylized_size)
+        return self._face_placements[key]
 
     def display_origin(self) -> tuple[int, int]:
         """Top-left of the output's display window: the plate's (scaled) in plate space, so an EXR
@@ -63,8 +75,10 @@ class FrameWriter:
         ox, oy = getattr(self.analysis, "display_origin", (0, 0))
         return round(ox * self.config.scale), round(oy * self.config.scale)
 
-    def metadata(self, frame: int) -> dict:
-        c = self.crop
+    def metadata(self, frame: int, picture: int | None = None) -> dict:
+        """The frame's header attributes; ``picture``: the frame whose crop it shows (held VFR pictures)."""
+        crops = self.frame_crops(frame if picture is None else picture)
+        c = crops[0]
         sx, sy = self.analysis.source_size[0] / c.w, self.analysis.source_size[1] / c.h
         style = self.analysis.style
         meta = {
@@ -84,7 +98,7 @@ class FrameWriter:
         }
         if self.face_names:
             boxes = []
-            for name, crop in zip(self.face_names, self.crops):
+            for name, crop in zip(self.face_names, crops):
                 fx, fy = self.analysis.source_size[0] / crop.w, self.analysis.source_size[1] / crop.h
                 boxes.append(f"{name}:{crop.left * fx:.3f},{crop.top * fy:.3f},{crop.right * fx:.3f},"
                              f"{crop.bottom * fy:.3f}")
@@ -93,29 +107,35 @@ class FrameWriter:
             meta.update(self.timecode.text_attributes(frame))
         return meta
 
-    def write(self, frame: int, result: Stylized, plate: np.ndarray) -> Path:
+    def write(self, frame: int, result: Stylized, plate: np.ndarray, picture: int | None = None) -> Path:
+        """One face's frame; ``picture``: the frame whose crop was stylized (default ``frame``; a held
+        picture of a variable-frame-rate video is stylized once and written under several frames)."""
         from engine.io import srgb_to_linear
 
         h, w = result.rgb.shape[:2]
-        placement = self.placement((w, h))
+        picture = frame if picture is None else picture
+        placement = self.placement((w, h), picture)
         mattes = {n: place_matte(result.mattes[n], placement) for n in self.mattes if n in result.mattes}
         if self.config.format != "exr":
-            return self._write_files(frame, place_rgba(result.rgb, placement), mattes, placement)
+            return self._write_files(frame, place_rgba(result.rgb, placement), mattes, placement,
+                                     picture=picture)
         rgba = place_rgba(srgb_to_linear(result.rgb), placement)
         crypto = None
         if self.config.cryptomatte:
             from engine.io.cryptomatte import cryptomatte_layers
 
             crypto = cryptomatte_layers(mattes, rgba[:, :, 3])
-        return self._write_files(frame, rgba, mattes, placement, crypto)
+        return self._write_files(frame, rgba, mattes, placement, crypto, picture=picture)
 
-    def write_faces(self, frame: int, results: list[Stylized], plate: np.ndarray) -> Path:
+    def write_faces(self, frame: int, results: list[Stylized], plate: np.ndarray, picture: int | None = None
+                    ) -> Path:
         """A several-faces frame: every face placed and painted (``multiface``), the data window their
         union, mattes ``<face>_<class>``, Cryptomatte one id per face."""
         from engine.io import srgb_to_linear
         from engine.pipeline.multiface import composite_faces, union_placement
 
-        placements = [self.face_placement(i, (r.rgb.shape[1], r.rgb.shape[0])) for i, r in enumerate(results)]
+        picture = frame if picture is None else picture
+        placements = [self.face_placement(i, (r.rgb.shape[1], r.rgb.shape[0]), picture) for i, r in enumerate(results)]
         exr = self.config.format == "exr"
         faces = composite_faces(self.face_names, results, placements, self.mattes,
                                 srgb_to_linear if exr else (lambda rgb: rgb))
@@ -124,14 +144,14 @@ class FrameWriter:
             from engine.io.cryptomatte import coverage_layers
 
             crypto = coverage_layers(faces.coverage)
-        return self._write_files(frame, faces.rgba, faces.mattes, union_placement(placements), crypto)
+        return self._write_files(frame, faces.rgba, faces.mattes, union_placement(placements), crypto, picture=picture)
 
     def _write_files(self, frame: int, rgba: np.ndarray, mattes: dict[str, np.ndarray], placement: Placement,
-                     crypto_layers=None) -> Path:
+                     crypto_layers=None, picture: int | None = None) -> Path:
         """Write the placed element (premultiplied; linear for EXR, sRGB for PNG) and its mattes."""
         from engine.io import write_exr, write_grey, write_png
 
-        meta = self.metadata(frame)
+        meta = self.metadata(frame, picture)
         x0, y0, x1, y1 = placement.window
         out_w, out_h = placement.out_size
         ox, oy = self.display_origin()

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from torch import nn
 
 from engine.errors import ConfigError, DeviceError, JobCancelled, OutputError
 from engine.models.precision import resolve_precision
-from engine.progress import StepBar
+from engine.progress import StepBar, _clock
 from engine.train.budget import check_batch_fits
 from engine.train.checkpoint import (
     OutputLayout,
@@ -158,11 +159,19 @@ class TrainLog:
         self.total = options.iter
         self.bar = StepBar(options.iter, start=start) if enabled and options.progress else None
         self.warned: set[str] = set()
+        self._start, self._t0 = start, time.monotonic()
 
     def restart(self, start: int) -> None:
         """Count the rate from ``start`` (a resumed run) and from now (loading is not training time)."""
+        self._start, self._t0 = start, time.monotonic()
         if self.bar is not None:
             self.bar = StepBar(self.bar.total, start=start)
+
+    def pace(self, done: int) -> str:
+        """``0.52 it/s  ETA 57:40`` since :meth:`restart` (what the bar shows, for text-line logs)."""
+        rate = (done - self._start) / max(time.monotonic() - self._t0, 1e-9)
+        eta = _clock((self.total - done) / rate) if rate > 0 else "--:--"
+        return f"{rate:.2f} it/s  ETA {eta}"
 
     def warn(self, message: str) -> None:
         if not self.enabled or message in self.warned:
@@ -185,8 +194,8 @@ class TrainLog:
             self._emit(record)
         elif self.bar is None:
             values = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("stage", "iter"))
-            print(f"{record.get('stage', '')} iteration {record.get('iter')}/{self.total}  {values}",
-                  file=sys.stderr, flush=True)
+            print(f"{record.get('stage', '')} iteration {record.get('iter')}/{self.total}  {values}  "
+                  f"{self.pace(int(record.get('iter', 0)))}", file=sys.stderr, flush=True)
 
     def note(self, message: str) -> None:
         if self.enabled:

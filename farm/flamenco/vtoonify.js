@@ -103,6 +103,11 @@ const JOB_TYPE = {
             description: "With faces 'all': at most this many faces (each needs its own network in memory)",
         },
         {
+            key: "follow_faces", type: "bool", default: false,
+            description: "Each face's crop follows its face over the shot (found on every frame in prepare); "
+                + "off: one fixed crop per face, the official rule",
+        },
+        {
             key: "output_space", type: "string", default: "plate", choices: ["plate", "crop"],
             description: "plate: over the source frame with alpha; crop: the native 4x face crop (faces 'one' only)",
         },
@@ -202,6 +207,9 @@ function checkSettings(settings) {
     if (settings.faces === "all" && !(settings.max_faces >= 1 && settings.max_faces <= 32)) {
         throw `max_faces must be 1 to 32, not ${settings.max_faces}`;
     }
+    if (settings.follow_faces && settings.smooth_parsing) {
+        throw "smooth_parsing warps parsing maps within one fixed crop: turn it off with follow_faces";
+    }
     if (settings.faces === "all" && settings.output_space !== "plate") {
         throw "faces 'all' places every face over the plate: use output_space plate";
     }
@@ -260,6 +268,7 @@ function engineSettingArgs(settings) {
     if (settings.cryptomatte) args.push("--cryptomatte");
     if (settings.faces === "all") args.push("--faces", "all", "--max-faces", String(settings.max_faces));
     if (settings.smooth_parsing) args.push("--smooth-parsing");
+    if (settings.follow_faces) args.push("--follow-faces");
     if (settings.output_name) args.push("--name", settings.output_name);
     if (settings.models_dir) args.push("--models", settings.models_dir);
     return args;

@@ -65,6 +65,13 @@ def short_render(addon, engine_prefs, trimmed_scene):
     bpy.context.window_manager.vtoonify_status = bpy.context.window_manager.vtoonify_notes = ""
 
 
+@pytest.fixture()
+def unsaved_after(bpy_module):
+    """Back to an unsaved startup file afterwards: later tests expect no .blend path (preferences stay)."""
+    yield
+    bpy_module.ops.wm.read_homefile()
+
+
 def _version_files(tmp_path) -> list[str]:
     return sorted(p.name for p in (tmp_path / "renders" / "plate" / "v001").glob("*.png"))
 
@@ -77,6 +84,26 @@ def test_source_moved_during_the_render_takes_its_result_along(short_render, add
     assert (result.frame_final_start, result.frame_final_end) == (124, 127)  # over the source's new frames
     assert "moved by +20 frames" in bpy.context.window_manager.vtoonify_notes
     assert addon.engines.live_jobs().labels() == []
+
+
+def test_switching_scenes_during_the_render_lands_in_the_rendered_scene_and_says_so(short_render):
+    op, scene, _source, reports = short_render
+    window = bpy.context.window_manager.windows[0]
+    other = bpy.data.scenes.new("vtoonify_other_shot")
+    other.sequence_editor_create()
+    window.scene = other  # 4.x: the Sequencer shows the window's scene
+    if hasattr(window.workspace, "sequencer_scene"):
+        window.workspace.sequencer_scene = other  # 5.0: the workspace's sequencer scene
+    try:
+        assert _tick_until_done(op) == {"FINISHED"}, reports
+        assert [s.get("vtoonify_role") for s in _strips(scene)] == [None, "result"]
+        assert _strips(other) == []
+        assert f"the result is in scene {scene.name!r}" in bpy.context.window_manager.vtoonify_notes
+    finally:
+        window.scene = scene
+        if hasattr(window.workspace, "sequencer_scene"):
+            window.workspace.sequencer_scene = None
+        bpy.data.scenes.remove(other)
 
 
 def test_source_trimmed_during_the_render_gets_no_result_and_keeps_the_frames(short_render, tmp_path):
@@ -163,7 +190,7 @@ def test_undo_during_the_render_then_undo_redo_of_the_result(short_render, addon
 @pytest.mark.parametrize("blender_cancels_first", [False, True])
 def test_opening_a_file_during_the_render_cancels_it_and_lands_nothing(addon, engine_prefs, trimmed_scene,
                                                                       client_api, engine, tmp_path,
-                                                                      blender_cancels_first):
+                                                                      blender_cancels_first, unsaved_after):
     """A file with the same scene and strip names is opened mid-render: the engine job is cancelled,
     its partial frames removed, nothing lands in the opened file, and its status line says why,
     whether the add-on's load handler or Blender dropping the modal operator (``cancel``) comes first."""

@@ -254,3 +254,21 @@ def test_versions_switch_and_purge(addon, connected, trimmed_scene, tmp_path):
     stylize.stylize_strip(scene, source, settings, connected)
     with pytest.raises(stylize.StripError, match="v001 has no"):
         stylize.switch_version(scene, result, 1)
+
+
+def test_a_still_photo_strip_is_stylized_and_held_over_its_length(addon, connected, trimmed_scene, media_dir,
+                                                                  tmp_path):
+    """Add > Image with one portrait photo (its name has no frame number): the engine renders it once
+    and the result shows that frame on every frame the photo strip shows."""
+    scene, _movie = trimmed_scene
+    strips = scene.sequence_editor.strips if hasattr(scene.sequence_editor, "strips") else \
+        scene.sequence_editor.sequences
+    photo = strips.new_image("portrait", str(media_dir / "038648.jpg"), 4, 201)
+    photo.frame_final_end = 205  # held for 4 frames
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    result = stylize.stylize_strip(scene, photo, {"backend": "classic", "format": "png", "output": str(tmp_path)},
+                                   connected)
+    assert (result.frame_final_start, result.frame_final_end) == (201, 205) and result.channel == 5
+    assert [e.filename for e in result.elements] == ["portrait.0001.png"] * 4
+    assert sorted(p.name for p in (tmp_path / "portrait" / "v001").glob("*.png")) == ["portrait.0001.png"]
+    assert result.transform.scale_x == pytest.approx(photo.transform.scale_x)

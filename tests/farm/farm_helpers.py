@@ -10,7 +10,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 FLAMENCO_KEYS = ("source", "output", "frames", "chunk_size", "style", "style_id", "degree", "color_transfer",
                  "backbone", "exstyle_image", "format", "exr_compression", "png_bits", "mattes", "matte_files",
-                 "matte_layers", "matte_classes", "cryptomatte", "faces", "max_faces", "output_space", "data_window",
+                 "matte_layers", "matte_classes", "cryptomatte", "faces", "max_faces", "follow_faces",
+                 "output_space", "data_window",
                  "scale", "padding", "smooth_parsing", "orientation", "start_number", "output_name", "precision",
                  "models_dir", "engine_python", "device", "backend", "batch", "compile")
 """The settings of the Flamenco job type: the ``engine render`` options a TD sets per shot (named as the

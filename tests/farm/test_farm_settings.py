@@ -36,7 +36,8 @@ NON_DEFAULT_JOBS = [
      "smooth_parsing": True, "orientation": "stored", "start_number": 1001, "name": "shot010_toon",
      "precision": "bf16", "models_dir": "/farm/models", "device": "cuda", "backend": "vtoonify", "batch": 4,
      "compile": "auto"},
-    {"output_space": "crop", "format": "png", "precision": "auto", "start_number": -5, "scale": 2.0},
+    {"output_space": "crop", "format": "png", "precision": "auto", "start_number": -5, "scale": 2.0,
+     "follow_faces": True},
 ]
 """Two consistent jobs (crop output holds one face) that together give every farm setting a value other
 than the CLI's default."""

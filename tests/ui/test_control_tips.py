@@ -86,3 +86,52 @@ def test_ctrl_p_without_an_engine_says_why_there_is_no_preview(make_window, tmp_
     qtbot.waitUntil(window.isActiveWindow, timeout=5_000)  # window shortcuts answer in the active window
     QTest.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert window.status_log.messages()[0].startswith("no preview: no engine is connected")
+
+
+def test_tab_walks_the_window_through_controls_that_say_what_they_do(make_window, tmp_path, qtbot):
+    """Tab from the Source field around the whole window and back: every stop is a control with a
+    tooltip (no silent stop on a container such as the form's scroll area)."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    first = QApplication.focusWidget()
+    assert first is window.source_panel.source_edit  # the focus starts where a path is typed
+    stops = []
+    for _ in range(80):
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        widget = QApplication.focusWidget()
+        if widget is first:
+            break
+        stops.append(widget)
+    else:
+        raise AssertionError("Tab never came back to the Source field")
+    silent = [type(w).__name__ for w in stops if not w.toolTip().strip()]
+    assert len(stops) > 15 and silent == []
+    assert window.connect_button in stops and window.queue_panel.table in stops
+
+
+def test_enter_on_a_queue_row_shows_its_details_and_escape_closes_them(make_window, media_dir, tmp_path, qtbot):
+    from ui.job_details import JobDetailsDialog
+
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    window.source_panel.set_source(str(media_dir / "908.mp4"))
+    window.source_panel.output_edit.setText(str(tmp_path / "out"))
+    window.add_to_queue()
+    table = window.queue_panel.table
+    zoom = window.preview_panel.zoom_button                 # the stop before the queue in the Tab order
+    zoom.setFocus()
+    QTest.keyClick(zoom, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is table
+    assert window.queue_panel.selected_rows() == [0]        # tabbed in: the row is selected, buttons live
+    assert window.queue_panel.details_button.isEnabled()
+    QTest.keyClick(table, Qt.Key.Key_Return)                # ... and Enter opens it
+    dialogs = [d for d in window.findChildren(JobDetailsDialog) if d.isVisible()]
+    assert len(dialogs) == 1 and "908.mp4" in dialogs[0].windowTitle()
+    assert str(media_dir / "908.mp4") in dialogs[0].browser.toPlainText()
+    qtbot.waitUntil(dialogs[0].isActiveWindow, timeout=5_000)
+    QTest.keyClick(dialogs[0], Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not any(d.isVisible() for d in window.findChildren(JobDetailsDialog)), timeout=5_000)

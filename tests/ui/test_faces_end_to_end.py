@@ -65,3 +65,23 @@ def test_faces_all_with_max_faces_reaches_the_engine_job(make_window, running_en
     sidecar = json.loads((Path(record.sent["output"]) / "two.vtoonify.json").read_text())  # out/v001
     assert sidecar["version"] == 2 and len(sidecar["faces"]) == 1  # all faces, capped at one
     assert any("shows 2 faces" in w for w in record.warnings), record.warnings  # the engine's cap note
+
+
+def test_follow_faces_reaches_the_engine_job(make_window, running_engine, media_dir, tmp_path, qtbot):
+    window = make_window(running_engine)
+    connect(window, qtbot)
+    set_shot(window, media_dir / "529_2.mp4", tmp_path / "out", 1, 2)
+    check = window.source_panel.follow_faces_check
+    assert not check.isChecked() and "dlib on every frame" in check.toolTip()  # off: the official fixed crop
+    check.setFocus()
+    QTest.keyClick(check, Qt.Key.Key_Space)
+    QTest.keyClick(check, Qt.Key.Key_Return)                  # Enter in the form queues the shot
+    assert window.queue_model.record(0).settings["follow_faces"] is True
+    start_queue(window)
+    wait_finished(window, qtbot)
+    record = window.queue_model.record(0)
+    assert record.status == "done", record.error
+    sidecar = json.loads((Path(record.sent["output"]) / "529_2.vtoonify.json").read_text())
+    assert sidecar["follow"]["faces"] and sidecar["follow"]["step"] > 0  # the crops followed the face
+    window.save_settings()
+    assert window.settings.load()["shot/follow_faces"] is True

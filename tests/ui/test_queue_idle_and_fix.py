@@ -76,7 +76,7 @@ def test_a_drained_queue_is_idle_again_and_failures_say_what_to_do(make_window, 
     failed = record(failed_key)
     assert "no such file" in failed.error and failed.fix and f"({failed.fix})" not in failed.error
     tooltip = model.data(model.index(model.row_of_key(failed_key), 0), Qt.ItemDataRole.ToolTipRole)
-    assert tooltip.splitlines()[1:3] == [failed.error, f"Fix: {failed.fix}"]
+    assert tooltip.splitlines()[2:4] == [failed.error, f"Fix: {failed.fix}"]  # under Source: and Output:
     assert f"{failed.error} — Fix: {failed.fix}" == _cell(model, failed_key, "Notes")
     shown = f"Source cannot be read: no_such_shot.mp4: {failed.error}\nFix: {failed.fix}"
     assert shown in window.status_log.messages()

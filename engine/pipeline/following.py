@@ -1,0 +1,98 @@
+"""``--follow-faces``: every face's crop position on every frame, computed once per shot.
+
+The shot analysis (under the folder lock, once per farm job in ``prepare``) runs dlib on every frame
+(around each face's last box: a fraction of the frame's cost), links the faces found to the faces the
+analysis chose (their first sightings), and stores per face a fixed crop size and its offsets as runs
+``[[frame, left, top], ...]`` (an entry where the offset changes) in the sidecar's ``follow``. Every
+chunk reads the same runs, so chunked and whole renders give the same files; the math (gaps,
+smoothing, snapping to the network's step) is ``engine.face.follow``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.face.follow import (
+    SMOOTH_FRAMES,
+    SeedLinker,
+    detect_in,
+    eye_centre,
+    follow_offsets,
+    is_step,
+    offset_at,
+    runs_problem,
+    to_runs,
+)
+
+
+def follow_shot(analysis, source, config, step: int, cancel=None) -> dict:
+    """The ``follow`` entry of the sidecar: ``{"step", "smooth_frames", "faces": [{"size", "seen",
+    "runs"}]}``, one face per stylized face in id order (the one face of a one-face job)."""
+    from engine.errors import JobCancelled
+    from engine.face import locate_all_faces
+
+    frames = list(source.frame_numbers)
+    seeds = [(face["frame"], tuple(face["box"])) for face in analysis.faces] if analysis.faces else [
+        (analysis.face_frame, _box_of(locate_all_faces(source.read(analysis.face_frame)), analysis.landmarks))]
+    linker = SeedLinker(frames, seeds)
+    for number, rgb in source.read_many(frames):
+        if cancel is not None and cancel.is_set():
+            raise JobCancelled("job cancelled during shot analysis")
+        windows = linker.windows(number, (rgb.shape[1], rgb.shape[0]))
+        if windows != []:  # frames before the first face need no search
+            linker.add(number, detect_in(locate_all_faces, rgb, windows))
+    found = linker.found
+    firsts = [face["landmarks"] for face in analysis.faces] or [analysis.landmarks]
+    faces = []
+    for crop, sightings, (seed_frame, _), first in zip(analysis.face_crops(), found, seeds, firsts):
+        sightings.setdefault(seed_frame, np.asarray(first))  # the analysis saw it there, whatever dlib says now
+        centres = np.full((len(frames), 2), np.nan)
+        for i, number in enumerate(frames):
+            if number in sightings:
+                centres[i] = eye_centre(sightings[number])
+        size, offsets = follow_offsets(centres, crop, tuple(config.padding), step)
+        faces.append({"size": list(size), "seen": len(sightings), "runs": to_runs(frames, offsets)})
+    return {"step": int(step), "smooth_frames": SMOOTH_FRAMES, "faces": faces}
+
+
+def _box_of(found: list, landmarks) -> tuple:
+    """The box of the detection whose landmarks are the analysis's (the nearest, should dlib differ)."""
+    target = np.asarray(landmarks, np.float64).mean(axis=0)
+    if not found:
+        points = np.asarray(landmarks)
+        return (int(points[:, 0].min()), int(points[:, 1].min()), int(points[:, 0].max()), int(points[:, 1].max()))
+    distances = [float(np.hypot(*(np.asarray(lm, np.float64).mean(axis=0) - target))) for _, lm in found]
+    return tuple(found[int(np.argmin(distances))][0])
+
+
+def frame_crops(analysis, frame: int) -> list:
+    """Every face's ``CropParams`` on ``frame``: its following crop (same scale and size all shot)."""
+    from engine.face import CropParams
+
+    crops = []
+    for base, face in zip(analysis.face_crops(), analysis.follow["faces"]):
+        left, top = offset_at(face["runs"], frame)
+        width, height = face["size"]
+        crops.append(CropParams(base.h, base.w, top, top + height, left, left + width, base.scale))
+    return crops
+
+
+def follow_problem(analysis, source) -> str | None:
+    """Why a sidecar's ``follow`` cannot be used for this source (None when it can)."""
+    follow = analysis.follow
+    if not isinstance(follow, dict) or not is_step(follow.get("step")) or not isinstance(follow.get("faces"), list):
+        return "malformed follow"
+    bases = analysis.face_crops()
+    if len(follow["faces"]) != len(bases):
+        return f"follow lists {len(follow['faces'])} faces, the analysis {len(bases)}"
+    frames = list(source.frame_numbers)
+    for index, (base, face) in enumerate(zip(bases, follow["faces"]), 1):
+        size = face.get("size") if isinstance(face, dict) else None
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                  and v >= 8 and v % 8 == 0 for v in size)
+                and size[0] <= base.w and size[1] <= base.h):
+            return f"face {index}: follow crop size {size!r} is not whole multiples of 8 within the frame"
+        problem = runs_problem(face.get("runs"), frames, tuple(size), (base.w, base.h), follow["step"])
+        if problem is not None:
+            return f"face {index}: {problem}"
+    return None
