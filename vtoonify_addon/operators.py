@@ -474,6 +474,8 @@ def _show_preview(reply: dict, request: tuple) -> str:
 def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
     """``bpy.app.timers`` callback once the worker ended: show the image or the error."""
     wm = bpy.context.window_manager
+    if not _registered(wm):
+        return
     try:
         wm.vtoonify_status = _show_preview(worker.outcome(), number)
     except _errors(api) as err:
@@ -504,9 +506,17 @@ class _EngineStatusOperator(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _registered(wm) -> bool:
+    """False once the add-on was disabled: a timer it registered still fires then (Blender keeps it),
+    and must leave quietly instead of failing on properties that are gone."""
+    return wm is not None and hasattr(wm, "vtoonify_status")
+
+
 def _status_arrived(status: EngineStatus) -> None:
-    engines.remember_status(status)
     wm = bpy.context.window_manager
+    if not _registered(wm):
+        return
+    engines.remember_status(status)
     wm.vtoonify_status = f"VToonify: {status.summary()}"
     for window in wm.windows:
         for area in window.screen.areas if window.screen else ():

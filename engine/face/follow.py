@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from engine.face.tracks import match_score
+from engine.face.tracks import iou, match_score
 
 SMOOTH_FRAMES = 9
 """Width of the centred moving average over crop centres (frames; odd)."""
@@ -48,20 +48,43 @@ def eye_centre(landmarks) -> tuple[float, float]:
     return float(centre[0]), float(centre[1])
 
 
-def link_to_seeds(frames: list[int], detections: dict[int, list], seeds: list[tuple[int, tuple]]
-                  ) -> list[dict[int, np.ndarray]]:
-    """Each seeded face's landmarks per frame: ``detections`` maps frame -> [(box, landmarks), ...];
-    a seed is (first frame, box). From its first frame on, a face takes the box that best continues
-    its last one (``tracks.match_score``; best pair first, ties by face then box order)."""
-    last: list[tuple | None] = [None] * len(seeds)
-    found: list[dict[int, np.ndarray]] = [{} for _ in seeds]
-    position = {n: i for i, n in enumerate(frames)}
-    for frame in frames:
-        for face, (start, box) in enumerate(seeds):
-            if last[face] is None and position[frame] >= position[start]:
-                last[face] = tuple(box)
-        faces = detections.get(frame, [])
-        pairs = sorted((-s, face, k) for face, box in enumerate(last) if box is not None
+SEARCH_MARGIN = 1.0
+"""dlib searches each followed face within its last box grown by this many box sides on every side."""
+
+
+class SeedLinker:
+    """Links each frame's faces to the seeded faces, frame by frame, and says where to search next.
+
+    A seed is (first frame, box). From its first frame on, a face takes the box that best continues its
+    last one (``tracks.match_score``; best pair first, ties by face then box order)."""
+
+    def __init__(self, frames: list[int], seeds: list[tuple[int, tuple]]) -> None:
+        self.seeds = seeds
+        self.position = {n: i for i, n in enumerate(frames)}
+        self.last: list[tuple | None] = [None] * len(seeds)
+        self.found: list[dict[int, np.ndarray]] = [{} for _ in seeds]
+
+    def _activate(self, frame: int) -> None:
+        for face, (start, box) in enumerate(self.seeds):
+            if self.last[face] is None and self.position[frame] >= self.position[start]:
+                self.last[face] = tuple(box)
+
+    def windows(self, frame: int, size: tuple[int, int]) -> list[tuple[int, int, int, int]] | None:
+        """Where to search ``frame`` (width, height ``size``): boxes around the faces' last boxes, [] when
+        no face is followed yet, None (the whole frame) when the boxes would cover half of it."""
+        self._activate(frame)
+        w, h = size
+        out = []
+        for box in (b for b in self.last if b is not None):
+            grow = SEARCH_MARGIN * max(box[2] - box[0], box[3] - box[1], 1)
+            out.append((max(0, int(box[0] - grow)), max(0, int(box[1] - grow)),
+                        min(w, int(box[2] + grow) + 1), min(h, int(box[3] + grow) + 1)))
+        return None if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in out) > w * h / 2 else out
+
+    def add(self, frame: int, faces: list) -> None:
+        """Link ``frame``'s faces [(box, landmarks), ...] to the followed faces."""
+        self._activate(frame)
+        pairs = sorted((-s, face, k) for face, box in enumerate(self.last) if box is not None
                        for k, (candidate, _) in enumerate(faces) if (s := match_score(box, candidate)) > 0)
         used_faces, used_boxes = set(), set()
         for _, face, k in pairs:
@@ -69,8 +92,30 @@ def link_to_seeds(frames: list[int], detections: dict[int, list], seeds: list[tu
                 continue
             used_faces.add(face)
             used_boxes.add(k)
-            last[face] = tuple(faces[k][0])
-            found[face][frame] = np.asarray(faces[k][1])
+            self.last[face] = tuple(faces[k][0])
+            self.found[face][frame] = np.asarray(faces[k][1])
+
+
+def link_to_seeds(frames: list[int], detections: dict[int, list], seeds: list[tuple[int, tuple]]
+                  ) -> list[dict[int, np.ndarray]]:
+    """Each seeded face's landmarks per frame, from ``detections`` (frame -> [(box, landmarks), ...])."""
+    linker = SeedLinker(frames, seeds)
+    for frame in frames:
+        linker.add(frame, detections.get(frame, []))
+    return linker.found
+
+
+def detect_in(locate, rgb: np.ndarray, windows) -> list:
+    """``locate(rgb)`` (every face's (box, landmarks)) over the whole frame (``windows`` None) or only
+    inside each window, in frame pixels; a face found in two overlapping windows is kept once."""
+    if windows is None:
+        return locate(rgb)
+    found: list = []
+    for x0, y0, x1, y1 in windows:
+        for box, points in locate(np.ascontiguousarray(rgb[y0:y1, x0:x1])):
+            box = (box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0)
+            if all(iou(box, other) < 0.5 for other, _ in found):
+                found.append((box, np.asarray(points) + np.array([x0, y0])))
     return found
 
 

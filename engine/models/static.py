@@ -7,7 +7,8 @@ become per-channel constants, the zero noise is dropped, and the sqrt(2) activat
 1/sqrt(2) of the residual blocks and the d_s weight of the ModRes blocks move into the weights of
 the conv in front of them (leaky ReLU is positively homogeneous). What is left per frame are
 convolutions in channels_last (the layout oneDNN and cuDNN run fastest), in-place activations,
-and instance-norm statistics, which are always taken in float32.
+and instance-norm statistics, which are always taken in float32. On one CPU thread the wide 3x3
+convs of the small bottleneck maps run as Winograd F(2x2,3x3) (``engine.ops.winograd``).
 
 The general ``VToonify`` stays the reference path: ``static_vtoonify(model, style, d_s)(x)`` returns
 what ``model(x, style.expand(N, ...), d_s=d_s)`` returns, within float rounding (tests check it
@@ -28,6 +29,7 @@ from engine.models.heap import reused_heap
 from engine.models.precision import DTYPES, resolve_precision
 from engine.models.stylegan import ModulatedConv2d, StyledConv, ToRGB
 from engine.models.vtoonify import FIRST_DECODED_LAYER, PARSING_CLASSES, VToonify, assert_vtoonify_input
+from engine.ops import winograd
 from engine.ops.fir import fir_filter, fir_upsample2x
 
 SLOPE = 0.2
@@ -52,6 +54,9 @@ class StaticConv(nn.Module):
         self.register_buffer("weight", weight.detach().to(dtype).contiguous(memory_format=CHANNELS_LAST))
         self.register_buffer("bias", None if bias is None else bias.detach().to(dtype))
         self.stride, self.padding, self.dilation, self.activate = stride, padding, dilation, activate
+        k = tuple(weight.shape[-2:])
+        self.winograd_ok = k == (3, 3) and stride == 1 and padding == dilation and dtype == torch.float32
+        self._transformed: torch.Tensor | None = None  # winograd weight, made on first use (16/9 the size)
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, dtype: torch.dtype, activate: bool = False, gain: float = 1.0):
@@ -59,8 +64,17 @@ class StaticConv(nn.Module):
         bias = None if conv.bias is None else conv.bias * gain
         return cls(conv.weight * gain, bias, dtype, conv.stride[0], conv.padding[0], conv.dilation[0], activate)
 
+    def _use_winograd(self, x: torch.Tensor) -> bool:
+        cout, cin = self.weight.shape[:2]
+        return self.winograd_ok and winograd.usable(x, cin, cout) and not torch.compiler.is_compiling()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        if self._use_winograd(x):
+            if self._transformed is None or self._transformed.device != x.device:
+                self._transformed = winograd.winograd_weight(self.weight)
+            y = winograd.conv3x3(x, self.weight, self.bias, self.dilation, self._transformed)
+        else:
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
         return F.leaky_relu_(y, SLOPE) if self.activate else y
 
 

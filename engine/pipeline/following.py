@@ -1,10 +1,11 @@
 """``--follow-faces``: every face's crop position on every frame, computed once per shot.
 
-The shot analysis (under the folder lock, once per farm job in ``prepare``) runs dlib on every frame,
-links the faces found to the faces the analysis chose (their first sightings), and stores per face a
-fixed crop size and its offsets as runs ``[[frame, left, top], ...]`` (an entry where the offset
-changes) in the sidecar's ``follow``. Every chunk reads the same runs, so chunked and whole renders
-give the same files; the math (gaps, smoothing, snapping to the network's step) is ``engine.face.follow``.
+The shot analysis (under the folder lock, once per farm job in ``prepare``) runs dlib on every frame
+(around each face's last box: a fraction of the frame's cost), links the faces found to the faces the
+analysis chose (their first sightings), and stores per face a fixed crop size and its offsets as runs
+``[[frame, left, top], ...]`` (an entry where the offset changes) in the sidecar's ``follow``. Every
+chunk reads the same runs, so chunked and whole renders give the same files; the math (gaps,
+smoothing, snapping to the network's step) is ``engine.face.follow``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import numpy as np
 
 from engine.face.follow import (
     SMOOTH_FRAMES,
+    SeedLinker,
+    detect_in,
     eye_centre,
     follow_offsets,
     is_step,
-    link_to_seeds,
     offset_at,
     runs_problem,
     to_runs,
@@ -30,14 +32,16 @@ def follow_shot(analysis, source, config, step: int, cancel=None) -> dict:
     from engine.face import locate_all_faces
 
     frames = list(source.frame_numbers)
-    detections: dict[int, list] = {}
+    seeds = [(face["frame"], tuple(face["box"])) for face in analysis.faces] if analysis.faces else [
+        (analysis.face_frame, _box_of(locate_all_faces(source.read(analysis.face_frame)), analysis.landmarks))]
+    linker = SeedLinker(frames, seeds)
     for number, rgb in source.read_many(frames):
         if cancel is not None and cancel.is_set():
             raise JobCancelled("job cancelled during shot analysis")
-        detections[number] = locate_all_faces(rgb)
-    seeds = [(face["frame"], tuple(face["box"])) for face in analysis.faces] if analysis.faces else [
-        (analysis.face_frame, _box_of(detections.get(analysis.face_frame, []), analysis.landmarks))]
-    found = link_to_seeds(frames, detections, seeds)
+        windows = linker.windows(number, (rgb.shape[1], rgb.shape[0]))
+        if windows != []:  # frames before the first face need no search
+            linker.add(number, detect_in(locate_all_faces, rgb, windows))
+    found = linker.found
     firsts = [face["landmarks"] for face in analysis.faces] or [analysis.landmarks]
     faces = []
     for crop, sightings, (seed_frame, _), first in zip(analysis.face_crops(), found, seeds, firsts):

@@ -29,11 +29,19 @@ def connected(client_api, engine):
     client.close()
 
 
+@pytest.fixture()
+def unsaved_after(bpy_module):
+    """Back to an unsaved startup file afterwards: later tests expect no .blend path (preferences stay)."""
+    yield
+    bpy_module.ops.wm.read_homefile()
+
+
 def _result(scene_name: str):
     return next(s for s in _strips(bpy.data.scenes[scene_name]) if s.get("vtoonify_role") == "result")
 
 
-def test_saved_reopened_and_moved_project_keeps_its_result(addon, connected, trimmed_scene, media_dir, tmp_path):
+def test_saved_reopened_and_moved_project_keeps_its_result(addon, connected, trimmed_scene, media_dir, tmp_path,
+                                                            unsaved_after):
     scene, source = trimmed_scene
     project = tmp_path / "project"
     project.mkdir()

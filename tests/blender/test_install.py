@@ -74,3 +74,23 @@ def test_disable_unregisters_and_enable_restores(bpy_module, addon):
     finally:
         bpy.ops.preferences.addon_enable(module=addon.__name__)
     assert hasattr(bpy.types, "VTOON_PT_stylize") and hasattr(bpy.types.Scene, "vtoonify")
+
+
+def test_replies_arriving_after_disable_are_dropped_quietly(bpy_module, addon):
+    """An engine status or preview requested just before the add-on was disabled still arrives on a
+    ``bpy.app.timers`` callback (Blender keeps it): it must not fail on the add-on's removed properties."""
+    import importlib
+    from types import SimpleNamespace
+
+    bpy = bpy_module
+    operators = importlib.import_module(addon.__name__ + ".operators")
+    status_mod = importlib.import_module(addon.__name__ + ".core.engine_status")
+    bpy.ops.preferences.addon_disable(module=addon.__name__)
+    try:
+        operators._status_arrived(status_mod.EngineStatus(running=False, error="stopped"))
+        operators._preview_arrived(SimpleNamespace(EngineError=RuntimeError), (1, ("Scene", "plate", 1, "plate")),
+                                   SimpleNamespace(outcome=lambda: {"path": "/nonexistent.png"}))
+        assert not hasattr(bpy.context.window_manager, "vtoonify_status")
+    finally:
+        bpy.ops.preferences.addon_enable(module=addon.__name__)
+    assert addon.engines.last_status() is None  # nothing was kept for a panel that was gone

@@ -65,6 +65,13 @@ def short_render(addon, engine_prefs, trimmed_scene):
     bpy.context.window_manager.vtoonify_status = bpy.context.window_manager.vtoonify_notes = ""
 
 
+@pytest.fixture()
+def unsaved_after(bpy_module):
+    """Back to an unsaved startup file afterwards: later tests expect no .blend path (preferences stay)."""
+    yield
+    bpy_module.ops.wm.read_homefile()
+
+
 def _version_files(tmp_path) -> list[str]:
     return sorted(p.name for p in (tmp_path / "renders" / "plate" / "v001").glob("*.png"))
 
@@ -183,7 +190,7 @@ def test_undo_during_the_render_then_undo_redo_of_the_result(short_render, addon
 @pytest.mark.parametrize("blender_cancels_first", [False, True])
 def test_opening_a_file_during_the_render_cancels_it_and_lands_nothing(addon, engine_prefs, trimmed_scene,
                                                                       client_api, engine, tmp_path,
-                                                                      blender_cancels_first):
+                                                                      blender_cancels_first, unsaved_after):
     """A file with the same scene and strip names is opened mid-render: the engine job is cancelled,
     its partial frames removed, nothing lands in the opened file, and its status line says why,
     whether the add-on's load handler or Blender dropping the modal operator (``cancel``) comes first."""

@@ -97,3 +97,28 @@ def test_the_vtoonify_encoder_downsamples_by_eight():
     net = VToonify(backbone="toonify", channels={4: 8, 8: 8, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8, 512: 8, 1024: 8})
     assert downsampling_factor(net.encoder) == 8
     assert downsampling_factor(torch.nn.Conv2d(3, 3, 3, 1, 1)) == 1
+
+
+def test_search_windows_grow_the_last_boxes_and_skip_frames_before_any_face():
+    from engine.face.follow import SeedLinker, detect_in
+
+    linker = SeedLinker([1, 2, 3], [(2, (100, 100, 140, 150))])
+    assert linker.windows(1, (1000, 800)) == []                     # no face followed yet: no search
+    assert linker.windows(2, (1000, 800)) == [(50, 50, 191, 201)]   # grown by one box side, clipped
+    assert linker.windows(2, (200, 200)) is None                    # most of a small frame: search it all
+    linker.add(2, [((110, 100, 150, 150), np.zeros((68, 2)))])
+    assert linker.windows(3, (1000, 800)) == [(60, 50, 201, 201)]   # follows the face it linked
+
+    seen = []
+
+    def locate(rgb):
+        seen.append(rgb.shape[:2])
+        return [((5, 6, 25, 26), np.ones((68, 2), np.int64))]
+
+    frame = np.zeros((300, 400, 3), np.uint8)
+    found = detect_in(locate, frame, [(100, 50, 200, 150), (110, 50, 210, 150)])
+    assert seen == [(100, 100), (100, 100)]
+    assert [box for box, _ in found] == [(105, 56, 125, 76), (115, 56, 135, 76)]
+    assert found[0][1][0].tolist() == [101, 51]
+    assert len(detect_in(locate, frame, [(100, 50, 200, 150), (100, 50, 200, 150)])) == 1  # kept once
+    assert detect_in(locate, frame, None)[0][0] == (5, 6, 25, 26) and seen[-1] == (300, 400)
