@@ -13,6 +13,7 @@ from PySide6.QtTest import QTest
 
 from engine.io import open_source, write_png
 from engine.pipeline.config import MAX_FACES_LIMIT
+from ui.queue_model import JobQueueModel
 
 
 def _two_portraits(media_dir, path) -> str:
@@ -24,6 +25,13 @@ def _two_portraits(media_dir, path) -> str:
         canvas[:image.shape[0], x:x + image.shape[1]] = image
     write_png(path, canvas)
     return str(path)
+
+
+def _mine(model: JobQueueModel):
+    """This panel's rows (the engine's listing also brings the jobs earlier tests sent to it)."""
+    rows = [r for r in model.records() if r.mine]
+    assert len(rows) == 1, rows
+    return rows[0]
 
 
 def test_max_faces_is_offered_only_with_all_faces_on_the_plate(make_window, tmp_path):
@@ -56,11 +64,10 @@ def test_faces_all_with_max_faces_reaches_the_engine_job(make_window, running_en
     panel.max_faces_spin.selectAll()
     QTest.keyClicks(panel.max_faces_spin, "1")
     QTest.keyClick(panel.max_faces_spin, Qt.Key.Key_Return)  # Enter in the form queues the shot
-    assert window.queue_model.rowCount() == 1
-    assert window.queue_model.record(0).settings["max_faces"] == 1
+    assert _mine(window.queue_model).settings["max_faces"] == 1
     start_queue(window)
     wait_finished(window, qtbot)
-    record = window.queue_model.record(0)
+    record = _mine(window.queue_model)
     assert record.status == "done", record.error
     sidecar = json.loads((Path(record.sent["output"]) / "two.vtoonify.json").read_text())  # out/v001
     assert sidecar["version"] == 2 and len(sidecar["faces"]) == 1  # all faces, capped at one
@@ -76,10 +83,10 @@ def test_follow_faces_reaches_the_engine_job(make_window, running_engine, media_
     check.setFocus()
     QTest.keyClick(check, Qt.Key.Key_Space)
     QTest.keyClick(check, Qt.Key.Key_Return)                  # Enter in the form queues the shot
-    assert window.queue_model.record(0).settings["follow_faces"] is True
+    assert _mine(window.queue_model).settings["follow_faces"] is True
     start_queue(window)
     wait_finished(window, qtbot)
-    record = window.queue_model.record(0)
+    record = _mine(window.queue_model)
     assert record.status == "done", record.error
     sidecar = json.loads((Path(record.sent["output"]) / "529_2.vtoonify.json").read_text())
     assert sidecar["follow"]["faces"] and sidecar["follow"]["step"] > 0  # the crops followed the face
