@@ -103,7 +103,7 @@ def test_disk_full_while_writing_a_frame_exits_75(media_dir, tmp_path, monkeypat
 def test_raw_disk_full_anywhere_in_a_render_exits_75(media_dir, tmp_path, monkeypatch, capsys):
     from engine.pipeline.writer import FrameWriter
 
-    def write(self, frame, result, plate):
+    def write(self, frame, result, plate, *rest):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(FrameWriter, "write", write)
