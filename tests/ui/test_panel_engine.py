@@ -17,7 +17,7 @@ from PySide6.QtGui import QImage
 
 pytestmark = pytest.mark.slow
 
-GAP_LIMIT_S = 0.25
+GAP_LIMIT_S = 0.7  # the stalls guarded against last >= 1 s; a loaded 2-core CI box adds ~0.3 s of noise
 JOB_TIMEOUT_MS = 240_000
 # frames land in <output>/v001 (the default "new version" policy); pngs() searches below the folder
 SOURCE_SIZES = {"529_2.mp4": (376, 352), "651.mp4": (392, 360)}
