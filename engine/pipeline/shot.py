@@ -715,7 +715,8 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
                 others = earlier_job_files(out_dir, stem, key, source.files())
                 if others and not config.overwrite:
                     raise _refusal(
-                        f"{out_dir} holds {len(others)} files of an earlier {stem} job with other settings",
+                        f"{out_dir} holds {len(others)} file{'' if len(others) == 1 else 's'} of an "
+                        f"earlier {stem} job with other settings",
                         "render into a new output folder, or pass --overwrite to delete them first",
                         existing, settings)
                 for old in others:

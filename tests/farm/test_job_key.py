@@ -60,7 +60,7 @@ def test_a_refusal_names_each_differing_setting_and_an_old_sidecar_keeps_the_pla
     assert "pass the same --padding to every task" in err and "precision" not in err, err
     assert main(["render", *job, "--padding", "64", "--frames", "2"]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
-    assert "1 files of an earlier 529_2 job with other settings: padding: prepare/sidecar has" in err, err
+    assert "1 file of an earlier 529_2 job with other settings: padding: prepare/sidecar has" in err, err
     assert "--overwrite" in err
     old = json.loads(sidecar.read_text())
     del old["job_settings"]                              # as an earlier engine wrote it
