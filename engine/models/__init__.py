@@ -23,7 +23,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.commands import engine_command
 from engine.errors import ConfigError, DeviceError, ModelFileError
 from engine.models.bisenet import BiSeNet, parsing_maps
 from engine.models.checkpoints import (
@@ -31,6 +30,7 @@ from engine.models.checkpoints import (
     load_exstyle_codes,
     load_state_dict_strict,
     load_torch_file,
+    refetch_fix,
     state_dict_problems,
 )
 from engine.models.psp import DEFAULT_WIDTHS, UNITS_PER_STAGE, GradualStyleEncoder, StyleEncoder, n_styles_for
@@ -149,7 +149,7 @@ def build_loaded(
     if problems:
         raise ModelFileError(
             f"{path} does not fit {model_name}: " + "; ".join(problems),
-            f"use the file made for this model, or download it again with `{engine_command('models', 'fetch')}`",
+            f"use the file made for this model, or {refetch_fix(path)}",
         )
     missing = [k for k in skeleton.state_dict() if k not in state_dict]
     if all(k.endswith("num_batches_tracked") for k in missing):
@@ -243,7 +243,7 @@ def load_vtoonify(path: str | Path, device: str | torch.device = "cpu") -> nn.Mo
     except (KeyError, IndexError, ValueError) as exc:
         raise ModelFileError(
             f"{path} looks like VToonify but its layout is incomplete (no tensor {exc})",
-            f"download the file again with `{engine_command('models', 'fetch')}`",
+            refetch_fix(path),
         ) from None
     kind = "VToonify-D" if config["backbone"] == "dualstylegan" else "VToonify-T"
     model = build_loaded(config, sd, path, f"{kind} (out_size {config['out_size']})")

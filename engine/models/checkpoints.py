@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,11 +23,32 @@ from torch import nn
 from engine.commands import engine_command
 from engine.errors import ModelFileError
 
+_FAMILY_FOLDER_RE = re.compile(r"^vtoonify_(?P<kind>[dt])_(?P<style>[A-Za-z0-9][A-Za-z0-9_-]*)$")
+"""A family folder of the models folder (as ``inventory`` reads it): ``vtoonify_d_<style>``."""
 
-def _refetch_fix() -> str:
-    """How to replace a bad model file (the command as the user can paste it: ``engine.commands``)."""
-    return (f"download it again with `{engine_command('models', 'fetch')}` or copy the original file into the "
-            "models folder")
+
+def refetch_fix(path: str | Path) -> str:
+    """How to replace the bad model file ``path``: the ``models fetch`` command (as the user can paste it,
+    ``engine.commands``) that downloads its family into its folder (``--style``/``--backbone``, and
+    ``--models`` for a folder other than the default, as ``models list`` says it), when it is official."""
+    from engine.models.inventory import OFFICIAL_FILES, SHARED_FILES, fetch_command, models_command
+
+    path = Path(path)
+    parent = path.parent
+    match = _FAMILY_FOLDER_RE.match(parent.name)
+    if match:
+        style = match["style"]
+        backbone = "dualstylegan" if match["kind"] == "d" else "toonify"
+        if (style, backbone) not in OFFICIAL_FILES:  # a studio-trained style: `models fetch` has no copy
+            return (f"{style!r} is not an official style (`models fetch` only downloads those): copy the original "
+                    f"file into {parent}, or train it again with `engine train` (docs/TRAINING.md)")
+        command = fetch_command(style, backbone, parent.parent)
+    elif path.name in SHARED_FILES:
+        command = models_command("fetch", models_dir=parent)
+    else:  # not in a models folder's layout: no folder or style to name
+        return (f"download it again with `{engine_command('models', 'fetch')}` or copy the original file into the "
+                "models folder")
+    return f"download it again with `{command}` or copy the original file to {path}"
 
 IGNORABLE_MISSING_SUFFIXES = ("num_batches_tracked", ".kernel")
 """Keys a file may lack: BatchNorm counters (unused in eval; old files lack them) and FIR kernels
@@ -74,9 +96,9 @@ def load_torch_file(path: str | Path) -> Any:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"model file not found: {_display(path)}", _refetch_fix())
+        raise ModelFileError(f"model file not found: {_display(path)}", refetch_fix(path))
     if path.stat().st_size == 0:
-        raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", _refetch_fix())
+        raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", refetch_fix(path))
     with open(path, "rb") as handle:
         magic = handle.read(6)
     if magic[:2] == b"PK":
@@ -96,15 +118,15 @@ def load_torch_file(path: str | Path) -> Any:
                 f"data (a pickle that could run code): {first}",
                 "use the official checkpoint files; never load model files from untrusted sources",
             ) from None
-        raise ModelFileError(f"model file {_display(path)} is corrupt ({exc})", _refetch_fix()) from None
+        raise ModelFileError(f"model file {_display(path)} is corrupt ({exc})", refetch_fix(path)) from None
     except Exception as exc:  # any decoder error of a damaged file (struct, zip, runtime...) is the same fault
         if magic[:2] != b"PK":  # every torch.save file since 1.6 is a zip archive
             raise ModelFileError(
                 f"model file {_display(path)} is not a PyTorch checkpoint (expected a zip archive; found "
-                f"{path.stat().st_size} bytes starting with {magic!r})", _refetch_fix()) from None
+                f"{path.stat().st_size} bytes starting with {magic!r})", refetch_fix(path)) from None
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(
-            f"model file {_display(path)} is truncated or corrupt ({reason})", _refetch_fix()
+            f"model file {_display(path)} is truncated or corrupt ({reason})", refetch_fix(path)
         ) from None
 
 
@@ -166,11 +188,11 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"style code file not found: {_display(path)}", _refetch_fix())
+        raise ModelFileError(f"style code file not found: {_display(path)}", refetch_fix(path))
     size = path.stat().st_size
     if size > MAX_EXSTYLE_BYTES:  # checked before the file is read into memory
         raise ModelFileError(f"{_display(path)} is {size / 1e6:.0f} MB; an official exstyle_code.npy is about "
-                             f"12 MB (at most {MAX_EXSTYLE_BYTES >> 20} MB is read)", _refetch_fix())
+                             f"12 MB (at most {MAX_EXSTYLE_BYTES >> 20} MB is read)", refetch_fix(path))
     raw = path.read_bytes()
     stream = io.BytesIO(raw)
     try:
@@ -181,12 +203,12 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
             shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
     except (ValueError, OSError, SyntaxError, EOFError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]  # not numpy's "adjust max_header_size"
-        raise ModelFileError(f"{_display(path)} is not a valid .npy file ({first})", _refetch_fix()) from None
+        raise ModelFileError(f"{_display(path)} is not a valid .npy file ({first})", refetch_fix(path)) from None
     if not dtype.hasobject:
         raise ModelFileError(
             f"{_display(path)} holds a plain {dtype} array of shape {list(shape)}, "
             "expected a pickled dict of style codes (official exstyle_code.npy)",
-            _refetch_fix(),
+            refetch_fix(path),
         )
     try:
         array = _unpickle_restricted(raw[stream.tell() :])
@@ -207,25 +229,27 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
     ) as exc:
         # a truncated or garbled pickle stream surfaces as any of these decoder errors
         raise ModelFileError(
-            f"{_display(path)} is truncated or corrupt ({type(exc).__name__}: {exc})", _refetch_fix()
+            f"{_display(path)} is truncated or corrupt ({type(exc).__name__}: {exc})", refetch_fix(path)
         ) from None
     codes = array.item() if isinstance(array, np.ndarray) and array.shape == () else array
-    if not isinstance(codes, dict) or not codes:
+    if isinstance(codes, dict) and not codes:
+        raise ModelFileError(f"{_display(path)} holds no style codes (an empty dict)", refetch_fix(path))
+    if not isinstance(codes, dict):
         raise ModelFileError(
             f"{_display(path)} does not hold a dict of style codes (found {type(codes).__name__})",
-            _refetch_fix(),
+            refetch_fix(path),
         )
     result: dict[str, torch.Tensor] = {}
     for name, code in codes.items():
         if not isinstance(code, np.ndarray) or code.dtype.kind != "f" or code.ndim < 1:
             raise ModelFileError(
                 f"{_display(path)}: entry {name!r} is not a float array (found {type(code).__name__})",
-                _refetch_fix(),
+                refetch_fix(path),
             )
         tensor = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))
         if not bool(torch.isfinite(tensor).all()):
             raise ModelFileError(f"{_display(path)}: style code {name!r} holds NaN or infinite values",
-                                 _refetch_fix())
+                                 refetch_fix(path))
         if tensor.ndim == 2:
             tensor = tensor.unsqueeze(0)  # [18,512] -> [1,18,512]
         result[str(name)] = tensor
@@ -337,7 +361,7 @@ def load_state_dict_strict(
     if problems:
         raise ModelFileError(
             f"{_display(path)} does not fit {model_name}: " + "; ".join(problems),
-            f"use the file made for this model, or download it again with `{engine_command('models', 'fetch')}`",
+            f"use the file made for this model, or {refetch_fix(path)}",
         )
     own = module.state_dict()
     complete = {k: v for k, v in state_dict.items() if k in own}

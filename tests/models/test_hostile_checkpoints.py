@@ -139,3 +139,43 @@ def test_an_encoder_with_a_nan_mean_latent_is_refused(reference_dir, tmp_path):
                 "latent_avg": torch.full_like(golden["latent_avg"], float("nan"))}, path)
     with pytest.raises(ModelFileError, match="no finite floating-point 'latent_avg'"):
         load_style_encoder(path)
+
+
+def test_an_empty_style_code_file_says_so_and_names_the_fetch_for_its_style_and_folder(tmp_path):
+    """An exstyle_code.npy holding ``{}`` is said to hold no style codes (not "found dict"), and the fix is
+    the `models fetch` that downloads that very family into that very (non-default) folder."""
+    import shlex
+
+    from engine.cli import build_parser
+    from engine.commands import engine_command
+
+    models = tmp_path / "my models"
+    (models / "vtoonify_d_arcane").mkdir(parents=True)
+    path = _exstyle_file(models / "vtoonify_d_arcane" / "exstyle_code.npy", {})
+    with pytest.raises(ModelFileError, match=r"exstyle_code\.npy holds no style codes") as info:
+        load_exstyles(path)
+    assert "found dict" not in info.value.message
+    command = engine_command("models", "fetch", "--style", "arcane", "--models", str(models))
+    assert info.value.fix == f"download it again with `{command}` or copy the original file to {path}"
+    words = shlex.split(command)
+    args = build_parser().parse_args(words[words.index("models"):])
+    assert args.style == ["arcane"] and args.models_dir == str(models)
+
+
+def test_a_bad_checkpoint_in_the_default_folder_names_its_style_but_no_models_flag(tmp_path, monkeypatch):
+    from engine.commands import engine_command
+
+    monkeypatch.setenv("VTOONIFY_MODELS", str(tmp_path / "models"))
+    path = tmp_path / "models" / "vtoonify_t_pixar" / "vtoonify.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")  # a download cut off at its first byte
+    with pytest.raises(ModelFileError) as info:
+        load_vtoonify(path)
+    command = engine_command("models", "fetch", "--style", "pixar", "--backbone", "toonify")
+    assert f"download it again with `{command}` or copy the original file to {path}" in info.value.fix
+    house = tmp_path / "models" / "vtoonify_d_house" / "exstyle_code.npy"   # a studio-trained style
+    house.parent.mkdir()
+    _exstyle_file(house, {})
+    with pytest.raises(ModelFileError) as info:
+        load_exstyles(house)
+    assert "'house' is not an official style" in info.value.fix and "models fetch --style" not in info.value.fix
