@@ -15,6 +15,7 @@ from vtoonify_addon.core.engine_link import (
     launch_args,
     launch_env,
     python_problem,
+    serve_command,
 )
 
 
@@ -32,6 +33,39 @@ def test_no_connection_file_and_no_auto_start_names_the_fix(api, tmp_path):
     with pytest.raises(api.EngineError) as err:
         connect(settings, api)
     assert "not running" in err.value.message and "Auto-start" in err.value.fix
+
+
+def test_the_suggested_serve_command_starts_an_engine_the_add_on_then_finds(api, tmp_path, repo_root):
+    """Auto-start off: the fix's command, pasted into a shell in another folder, starts the engine with the
+    preferred Python, from the Engine Folder, writing the add-on's connection file (not `python -m engine`)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = EngineLaunchSettings(python_exe=sys.executable, engine_root=str(repo_root),
+                                    connection_file=str(tmp_path / "my conn" / "engine.json"),
+                                    models_dir=str(tmp_path / "my models"), auto_start=False)
+    with pytest.raises(api.EngineError) as err:
+        connect(settings, api)
+    command = err.value.fix.split("start it with `", 1)[1].split("`", 1)[0]
+    assert command == serve_command(settings) and not command.startswith("python ")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a fresh shell, not the test's
+    proc = subprocess.Popen(["/bin/sh", "-c", command + " --idle-timeout 60"], cwd=tmp_path, env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.isfile(settings.connection_file) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert os.path.isfile(settings.connection_file), proc.stderr.read().decode() if proc.poll() else "timeout"
+        client = connect(settings, api)  # found without starting anything: auto-start is off
+        client.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert serve_command(EngineLaunchSettings(python_exe=r"C:\VT\.venv\Scripts\python.exe",
+                                              engine_root=r"C:\My Studio"), os_name="nt") == \
+        r'cd /d "C:\My Studio" && C:\VT\.venv\Scripts\python.exe -m engine serve'
 
 
 def test_dead_port_is_unreachable(api, tmp_path):

@@ -1,13 +1,15 @@
 """Find or start the engine and connect to it (no bpy: the client API is passed in).
 
 Order: the connection file (preferences, else the engine's default place) -> connect; if that
-fails and auto-start is on -> ``python -m engine serve`` with the preferred interpreter -> connect.
+fails and auto-start is on -> ``<Engine Python> -m engine serve`` -> connect. With auto-start off, the
+error names the command that starts the engine by hand (:func:`serve_command`).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 from dataclasses import dataclass
 
 
@@ -37,6 +39,24 @@ def launch_args(settings: EngineLaunchSettings) -> tuple[str, ...]:
     if settings.models_dir:
         args += ("--models", settings.models_dir)
     return args
+
+
+def serve_command(settings: EngineLaunchSettings, os_name: str | None = None) -> str:
+    """The shell line that starts the engine these preferences describe, so the add-on finds it: the Engine
+    Python (a bare ``python`` is Blender's or none at all), from the Engine Folder when one is set (``-m``
+    finds ``engine`` in the current folder), writing the connection file the add-on reads, with its
+    models folder and extra arguments. POSIX quoting, or cmd.exe's on Windows."""
+    windows = (os_name or os.name) == "nt"
+    python = settings.python_exe or ("<engine venv>\\Scripts\\python.exe" if windows else "<engine venv>/bin/python")
+    words = [python, "-m", "engine", "serve"]
+    if settings.connection_file:
+        words += ["--connection-file", settings.connection_file]
+    words += list(launch_args(settings))
+    line = subprocess.list2cmdline(words) if windows else " ".join(shlex.quote(w) for w in words)
+    if settings.engine_root:
+        root = subprocess.list2cmdline([settings.engine_root]) if windows else shlex.quote(settings.engine_root)
+        line = f"cd {'/d ' if windows else ''}{root} && {line}"
+    return line
 
 
 def launch_env(settings: EngineLaunchSettings, base: dict | None = None) -> dict:
@@ -108,7 +128,7 @@ def connect(settings: EngineLaunchSettings, api, on_start=None):
         raise api.EngineError(
             "the VToonify engine is not running (no connection file"
             + (f" at {connection_file}" if connection_file else "") + ")",
-            "start it with `python -m engine serve`, or turn on Auto-start in the add-on preferences")
+            f"start it with `{serve_command(settings)}`, or turn on Auto-start in the add-on preferences")
     problem = python_problem(settings.python_exe) or engine_root_problem(settings.engine_root)
     if problem is not None:
         raise api.EngineError(*problem)
