@@ -116,9 +116,10 @@ def parse_capabilities(reply: dict) -> Capabilities:
 
 
 def _not_ready(models) -> tuple[NotReadyFamily, ...]:
-    """The half-trained families of the reply's ``models`` inventory, with the engine's problem and fix
-    (``engine.models.inventory.unusable_reason``: which file is missing and which ``engine train`` step
-    writes it)."""
+    """The half-trained families of the reply's ``models`` inventory, with the problem and fix the engine
+    sent (which file is missing and which ``engine train`` step writes it, as a command for the ENGINE's
+    interpreter). Only an older engine that sends none gets them made here
+    (``engine.models.inventory.unusable_reason``), naming this panel's interpreter."""
     from engine.models.inventory import StyleFamily as InventoryFamily
     from engine.models.inventory import unusable_reason
 
@@ -133,7 +134,9 @@ def _not_ready(models) -> tuple[NotReadyFamily, ...]:
                                      training_files=_strings(entry.get("training_files")))
         except KeyError:
             continue
-        problem, fix = unusable_reason(family, str(models.get("models_dir") or ""))
+        problem, fix = entry.get("problem"), entry.get("fix")
+        if not (isinstance(problem, str) and problem and isinstance(fix, str) and fix):
+            problem, fix = unusable_reason(family, str(models.get("models_dir") or ""))
         found.append(NotReadyFamily(family.style, family.backbone, problem, fix))
     return tuple(found)
 

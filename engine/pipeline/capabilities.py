@@ -9,9 +9,11 @@ def capabilities(models_dir: str | None = None) -> dict:
     """JSON-ready description sent by the service's ``capabilities`` request.
 
     ``styles`` lists each usable family with its backbone and, for VToonify-D, the exemplar names
-    (their index is the ``style_id``); the classic backend is always available.
+    (their index is the ``style_id``); the classic backend is always available. ``models`` is the whole
+    inventory; each family that cannot render also carries ``problem`` and ``fix``, made here because the
+    fix names commands as this engine's interpreter runs them (a client's would name its own).
     """
-    from engine.models.inventory import default_models_dir, scan_models
+    from engine.models.inventory import default_models_dir, scan_models, unusable_reason
     from engine.pipeline.device import available_devices
 
     folder = str(models_dir or default_models_dir())
@@ -24,13 +26,17 @@ def capabilities(models_dir: str | None = None) -> dict:
             entry["style_ids"] = _style_names(f"{inventory.models_dir}/{family.exstyle_codes}")
         styles.append(entry)
     backends = ["auto", "classic"] + (["vtoonify"] if styles else [])
+    models = inventory.to_dict()
+    for family, entry in zip(inventory.families, models["families"], strict=True):
+        if not family.usable:  # said here: its fix names THIS engine's command (engine.commands), not a client's
+            entry["problem"], entry["fix"] = unusable_reason(family, folder)
     return {
         "engine_version": __version__,
         "backends": backends,
         "devices": available_devices(),
         "models_dir": folder,
         "styles": styles,
-        "models": inventory.to_dict(),
+        "models": models,
         "formats": ["exr", "png"],
         "output_spaces": ["plate", "crop"],
     }

@@ -125,11 +125,11 @@ def engines(tmp_path, repo_root):
         def __init__(self) -> None:
             self.started: list = []
 
-        def start(self, *args: str):
+        def start(self, *args: str, python_exe: str = sys.executable):
             self.state_dir.mkdir(exist_ok=True)
             engine = EngineProcess(list(args), connection_file=str(self.connection_file),
                                    env=engine_env(repo_root, self.state_dir), cwd=str(repo_root),
-                                   timeout_s=120, python_exe=sys.executable)
+                                   timeout_s=120, python_exe=python_exe)
             engine.start()
             self.started.append(engine)
             return engine
