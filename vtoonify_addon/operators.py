@@ -14,7 +14,7 @@ import os
 
 import bpy
 
-from . import compat, engine_client, engines, stylize
+from . import compat, engine_client, engines, props, stylize
 from .core import job_settings as js
 from .core.availability import stylize_blocker
 from .core.background import BackgroundCall, timer_callback
@@ -69,11 +69,25 @@ def blocker(context, needs_idle: bool = True) -> str:
     strip = editor.active_strip if editor is not None else None
     source = _source_of(scene, strip) if strip is not None else None
     wm = context.window_manager
+    result = stylize.shown_result(strip) if strip is not None else None
+    is_result = result is not None and bool(result.get(js.SOURCE_PROPERTY))
+    stored = js.settings_from_json(result.get(js.SETTINGS_PROPERTY, "")) if is_result else {}
+    style = str(stored.get("style") or "") if stored else props.chosen_style(scene.vtoonify) if scene else ""
     return stylize_blocker(has_editor=editor is not None, strip_type=strip.type if strip is not None else None,
                            source_type=source.type if source is not None else None,
-                           is_result=strip is not None and bool(stylize.shown_result(strip).get(js.SOURCE_PROPERTY)),
+                           is_result=is_result,
                            running=needs_idle and bool(getattr(wm, "vtoonify_running", False)),
-                           engine_missing=_engine_missing(context))
+                           engine_missing=_engine_missing(context), style=style,
+                           style_problem=_style_problem(scene, style, stored.get("backend")))
+
+
+def _style_problem(scene, style: str, backend: str | None = None) -> str:
+    """The engine's problem and fix when the style to render is a half-trained family (the last reply);
+    ``backend`` is a result strip's stored one, else the panel's."""
+    status = engines.last_status()
+    if scene is None or status is None or not status.running or (backend or scene.vtoonify.backend) == "classic":
+        return ""
+    return status.style_problem(style)
 
 
 class _EngineOperator:

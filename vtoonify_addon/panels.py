@@ -80,6 +80,28 @@ def _cryptomatte_row(layout, settings, output_format: str, width: int) -> None:
         _lines(layout, "Cryptomatte needs EXR: set Format to EXR in the add-on preferences", width, icon="ERROR")
 
 
+def _faces_rows(layout, settings, width: int) -> None:
+    """Faces, its "at most" count (greyed with the reason unless all faces on a plate) and following."""
+    layout.prop(settings, "faces")
+    plate, every = settings.output_space == "plate", settings.faces == "all"
+    row = layout.row()
+    row.enabled = plate and every
+    row.prop(settings, "max_faces")
+    if every and not plate:
+        _lines(layout, "Faces All needs Output Space Plate (a crop holds one face)", width, icon="ERROR")
+    elif not every:
+        _lines(layout, "At Most: used only with Faces All", width, icon="INFO")
+    layout.prop(settings, "follow_faces")
+
+
+def _not_ready_note(layout, settings, width: int) -> None:
+    """The engine's problem and fix under Style when the chosen family is half trained."""
+    status = engines.last_status()
+    problem = status.style_problem(props.chosen_style(settings)) if status is not None and status.running else ""
+    if problem and settings.backend != "classic":
+        _lines(layout, f"Not ready: {problem}", width, icon="ERROR")
+
+
 class VTOON_PT_stylize(bpy.types.Panel):
     bl_space_type = "SEQUENCE_EDITOR"
     bl_region_type = "UI"
@@ -119,6 +141,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
         col.enabled = not wm.vtoonify_running and not is_result  # stored settings win on a result strip
         col.prop(settings, "backend")
         col.prop(settings, "style")
+        _not_ready_note(col, settings, width)
         col.prop(settings, "style_id")
         col.prop(settings, "degree", slider=True)
         col.prop(settings, "color_transfer")
@@ -126,9 +149,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
         _cryptomatte_row(col, settings, get_preferences(context).output_format, width)
         col.prop(settings, "group_meta")
         col.prop(settings, "output_space")
-        col.prop(settings, "faces")
-        if settings.faces == "all" and settings.output_space != "plate":
-            _lines(col, "Faces All needs Output Space Plate (a crop holds one face)", width, icon="ERROR")
+        _faces_rows(col, settings, width)
         row = layout.row(align=True)
         if wm.vtoonify_running:
             _progress(row, wm)

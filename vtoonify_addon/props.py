@@ -7,7 +7,7 @@ from bpy.app.handlers import persistent
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from . import engine_client, engines
-from .core.job_settings import StylizeOptions
+from .core.job_settings import MAX_FACES_DEFAULT, MAX_FACES_LIMIT, StylizeOptions
 from .core.style_choices import style_items
 from .core.style_migration import LEGACY_KEY, style_to_keep
 
@@ -24,7 +24,8 @@ def _style_enum_items(settings) -> list:
     plus the chosen style when it is not among them. Numbered by position (get/set below use it)."""
     status = engines.last_status()
     installed = status.installed if status is not None and status.running else None
-    items = style_items(installed, STYLES, chosen_style(settings) if settings is not None else "")
+    not_ready = status.not_ready if status is not None and status.running else ()
+    items = style_items(installed, STYLES, chosen_style(settings) if settings is not None else "", not_ready)
     numbered = tuple((ident, label, desc, index) for index, (ident, label, desc) in enumerate(items))
     return _STYLE_ITEMS.setdefault(numbered, list(numbered))
 
@@ -103,6 +104,15 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
                ("all", "All", "Every face of the shot, each tracked with its own crop, style code and mattes "
                               "(Plate output only)")),
         description="Which faces of the shot are stylized")
+    max_faces: IntProperty(name="At Most", default=MAX_FACES_DEFAULT, min=1, max=MAX_FACES_LIMIT,
+                           description="With Faces All: at most this many faces are stylized, those seen most "
+                                       f"often in the shot (1 to {MAX_FACES_LIMIT}; each face costs one "
+                                       "network's memory)")
+    follow_faces: BoolProperty(name="Crops Follow the Faces", default=False,
+                               description="Each face's crop follows it over the shot instead of staying where "
+                                           "the face was first seen. The analysis then runs dlib on every "
+                                           "frame (about 1 s of CPU per HD frame, before the first frame "
+                                           "renders); see docs/FACES.md")
     group_meta: BoolProperty(name="Group in Meta Strip", default=False,
                              description="Lay the result and its matte strips in one meta strip, so they move, "
                                          "trim and mute as one (Tab opens it). Registration is unchanged")
@@ -116,7 +126,8 @@ class VToonifySceneSettings(bpy.types.PropertyGroup):
         return StylizeOptions(backend=self.backend, style=chosen_style(self), style_id=self.style_id,
                               degree=self.degree, color_transfer=self.color_transfer,
                               format=output_format, mattes=self.mattes or mattes_default,
-                              cryptomatte=self.cryptomatte, faces=self.faces,
+                              cryptomatte=self.cryptomatte, faces=self.faces, max_faces=self.max_faces,
+                              follow_faces=self.follow_faces,
                               output_space=self.output_space, models_dir=models_dir or None)
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ConfigError
+from engine.pipeline import config as config_module
 from engine.pipeline.config import RenderConfig
 from engine.service.catalog import STYLE_FAMILIES
 from vtoonify_addon.core.availability import stylize_blocker
 from vtoonify_addon.core.job_settings import (
+    MAX_FACES_DEFAULT,
+    MAX_FACES_LIMIT,
     StylizeOptions,
     build_job_settings,
     options_from_settings,
@@ -104,6 +107,26 @@ def test_faces_choice_reaches_the_engine_and_needs_plate():
         StylizeOptions(faces="two")
     # a result rendered before the choice existed re-renders its one face, whatever the panel says
     assert options_from_settings({"backend": "classic"}, all_faces).faces == "one"
+
+
+def test_max_faces_and_following_crops_reach_the_engine():
+    assert (MAX_FACES_DEFAULT, MAX_FACES_LIMIT) == (RenderConfig.max_faces, config_module.MAX_FACES_LIMIT)
+    three = StylizeOptions(backend="classic", faces="all", max_faces=3, follow_faces=True)
+    sent = build_job_settings("/m/a.mp4", "/o", "1-3", three, "a")
+    config = RenderConfig.from_dict(sent)
+    assert (config.faces, config.max_faces, config.follow_faces) == ("all", 3, True)
+    # one face: the count is not sent (the engine's default, out of the job key); following still is
+    one = build_job_settings("/m/a.mp4", "/o", "1", StylizeOptions(max_faces=3, follow_faces=True), "a")
+    assert "max_faces" not in one and "faces" not in one and one["follow_faces"] is True
+    assert "follow_faces" not in build_job_settings("/m/a.mp4", "/o", "1", StylizeOptions(), "a")
+    for bad in (0, MAX_FACES_LIMIT + 1, True, 2.5):
+        with pytest.raises(ValueError, match="out of range"):
+            StylizeOptions(faces="all", max_faces=bad)
+    # a result re-renders with what it was rendered with; one rendered before these existed gets defaults
+    assert options_from_settings(sent, StylizeOptions()).max_faces == 3
+    assert options_from_settings(sent, StylizeOptions()).follow_faces is True
+    old = options_from_settings({"backend": "classic", "faces": "all"}, three)
+    assert (old.max_faces, old.follow_faces) == (MAX_FACES_DEFAULT, False)
 
 
 def test_cryptomatte_is_refused_where_the_sequencer_cannot_show_multilayer_exrs():

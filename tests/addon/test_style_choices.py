@@ -9,6 +9,7 @@ import torch
 from engine.pipeline.capabilities import capabilities
 from engine.service import catalog
 from engine.train.checkpoint import install_companions, output_layout, save_checkpoint
+from vtoonify_addon.core.availability import stylize_blocker
 from vtoonify_addon.core.engine_status import status_from_capabilities
 from vtoonify_addon.core.style_choices import installed_styles, style_items
 
@@ -81,3 +82,58 @@ def test_engine_with_no_models_lists_the_official_families_as_not_installed(tmp_
                         "cartoon")
     assert [i[0] for i in items] == list(catalog.STYLE_FAMILIES)
     assert all(i[1].endswith("(not installed)") for i in items)
+
+
+def make_half_trained(root):
+    """Official cartoon-D installed; ``studio`` stopped after ``engine train pretrain`` (D) and ``inked``
+    mid ``engine train full`` (T): the file names are what the inventory reads, not their contents."""
+    (root / "encoder.pt").write_bytes(b"x")
+    (root / "faceparsing.pth").write_bytes(b"x")
+    cartoon = root / "vtoonify_d_cartoon"
+    cartoon.mkdir()
+    (cartoon / "vtoonify_s_d.pt").write_bytes(b"x")
+    codes = {f"Cartoons_{i:05d}.jpg": np.zeros((1, 18, 8), np.float32) for i in range(3)}
+    np.save(cartoon / "exstyle_code.npy", np.array(codes, dtype=object), allow_pickle=True)
+    (root / "vtoonify_d_studio").mkdir()
+    (root / "vtoonify_d_studio" / "pretrain.pt").write_bytes(b"x")
+    (root / "vtoonify_d_studio" / "exstyle_code.npy").write_bytes(b"x")
+    (root / "vtoonify_t_inked").mkdir()
+    (root / "vtoonify_t_inked" / "vtoonify_00300.pt").write_bytes(b"x")
+    return root
+
+
+def test_half_trained_styles_are_listed_not_ready_with_the_engines_problem_and_fix(tmp_path):
+    reply = capabilities(str(make_half_trained(tmp_path)))
+    sent = {f["style"]: (f["problem"], f["fix"]) for f in reply["models"]["families"] if f["training_files"]}
+    assert set(sent) == {"studio", "inked"}
+    status = status_from_capabilities(reply)
+    assert {s.name: (s.problem, s.fix) for s in status.not_ready} == sent  # the engine's words, unchanged
+    items = style_items(status.installed, catalog.STYLE_FAMILIES, "cartoon", status.not_ready)
+    assert [i[:2] for i in items] == [("cartoon", "Cartoon"), ("studio", "Studio (not ready)"),
+                                      ("inked", "Inked (not ready)")]
+    studio = items[1][2]
+    assert sent["studio"][0] in studio and sent["studio"][1] in studio and studio.startswith("Not ready: ")
+    assert "wrote only pretrain.pt" in studio
+    assert status.style_problem("studio") == f"{sent['studio'][0]}; fix: {sent['studio'][1]}"
+    assert status.style_problem("cartoon") == "" and status.style_problem("arcane") == ""  # official, unfetched
+    # chosen while half trained: listed once, still not ready (not "not installed")
+    items = style_items(status.installed, catalog.STYLE_FAMILIES, "studio", status.not_ready)
+    assert [i[0] for i in items].count("studio") == 1 and items[1][1] == "Studio (not ready)"
+    # Stylize refuses it with the problem and the fix
+    reason = stylize_blocker(has_editor=True, strip_type="MOVIE", source_type="MOVIE", style="studio",
+                             style_problem=status.style_problem("studio"))
+    assert reason.startswith("Style 'studio' is not ready: ") and sent["studio"][1] in reason
+    assert stylize_blocker(has_editor=True, strip_type="MOVIE", source_type="MOVIE", style="cartoon",
+                           style_problem=status.style_problem("cartoon")) == ""
+
+
+def test_an_older_engine_without_problem_and_fix_still_marks_half_trained_styles(tmp_path):
+    reply = capabilities(str(make_half_trained(tmp_path)))
+    for family in reply["models"]["families"]:
+        family.pop("problem", None), family.pop("fix", None)
+    status = status_from_capabilities(reply)
+    assert [s.name for s in status.not_ready] == ["studio", "inked"]
+    assert "engine train" in status.style_problem("inked")
+    # a family that renders with one backbone is installed, not "not ready", whatever else it misses
+    reply["styles"].append({"style": "inked", "backbone": "dualstylegan", "checkpoints": ["vtoonify_s_d.pt"]})
+    assert [s.name for s in status_from_capabilities(reply).not_ready] == ["studio"]

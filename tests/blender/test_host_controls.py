@@ -181,6 +181,9 @@ def test_old_blend_keeps_its_style(addon, addon_zip, tmp_path):
         assert settings.style == "pixar"
         assert settings.options("png", False, "").style == "pixar"
         assert settings.degree == pytest.approx(0.8)
+        # options added later come back as their defaults
+        assert (settings.max_faces, settings.follow_faces) == (8, False)
+        assert settings.options("png", False, "").max_faces == 8
         props = _module(addon, "props")
         props.migrate_loaded_file()  # what load_post runs when such a file is opened
         assert settings.style_name == "pixar" and settings.get("style") is None
@@ -191,15 +194,40 @@ def test_old_blend_keeps_its_style(addon, addon_zip, tmp_path):
         bpy.data.scenes.remove(scene)
 
 
-def test_faces_choice_is_drawn_and_sent(addon, prefs, trimmed_scene):
-    scene, source = trimmed_scene
+def _panel_log() -> list:
     log: list = []
     bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    return log
+
+
+def test_faces_choice_is_drawn_and_sent(addon, prefs, trimmed_scene, tmp_path):
+    scene, source = trimmed_scene
+    log = _panel_log()
     assert ("prop", "faces") in log and scene.vtoonify.faces == "one"
+    # "at most" is greyed with the reason while Faces is One; following crops are offered either way
+    assert ("disabled", "max_faces") in log and ("label", "At Most: used only with Faces All") in log
+    assert ("prop", "follow_faces") in log and ("disabled", "follow_faces") not in log
+    assert (scene.vtoonify.max_faces, scene.vtoonify.follow_faces) == (8, False)
     scene.vtoonify.faces = "all"
+    log = _panel_log()
+    assert ("prop", "max_faces") in log and ("disabled", "max_faces") not in log
+    with pytest.raises(TypeError):  # Blender clamps a typed value; a wrong type is refused
+        scene.vtoonify.max_faces = "3"
+    scene.vtoonify.max_faces = 99
+    assert scene.vtoonify.max_faces == 32  # the engine's bound
+    scene.vtoonify.max_faces, scene.vtoonify.follow_faces = 3, True
     operators = _module(addon, "operators")
-    prefs.output_format = "png"
-    assert operators.job_options(bpy.context, scene, source).faces == "all"
+    prefs.output_format, prefs.output_dir = "png", str(tmp_path / "renders")
+    options = operators.job_options(bpy.context, scene, source)
+    assert (options.faces, options.max_faces, options.follow_faces) == ("all", 3, True)
+    # the settings Stylize submits to the engine
+    settings = _module(addon, "stylize").prepare_job(scene, source, options, prefs.output_dir).settings
+    assert (settings["faces"], settings["max_faces"], settings["follow_faces"]) == ("all", 3, True)
+    scene.vtoonify.faces = "one"
+    settings = _module(addon, "stylize").prepare_job(scene, source, operators.job_options(bpy.context, scene, source),
+                                                     prefs.output_dir).settings
+    assert "max_faces" not in settings and settings["follow_faces"] is True
+    scene.vtoonify.faces = "all"
     scene.vtoonify.output_space = "crop"
     with pytest.raises(ValueError, match="Output Space to Plate"):
         operators.job_options(bpy.context, scene, source)

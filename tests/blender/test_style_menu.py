@@ -5,9 +5,11 @@ are known, a render request sends it, and a chosen style the engine lacks stays 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -48,6 +50,14 @@ def trained_engine(client_api, tmp_path_factory):
                                           connection_file=str(conn), env=env, timeout_s=120)
     yield conn
     importlib.import_module(ADDON_MODULE + ".engine_client.client").stop_engine(proc)
+
+
+def _draw_helpers():
+    """test_ui_draw.py's CheckingLayout (tests/blender is no package)."""
+    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers", Path(__file__).parent / "test_ui_draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _menu(settings) -> dict[str, tuple[str, str]]:
@@ -106,3 +116,42 @@ def test_trained_style_is_listed_and_rendered(prefs, trained_engine, trimmed_sce
     finally:
         engines.remember_status(None)
         settings.style_name = "cartoon"
+
+
+def test_half_trained_style_is_marked_not_ready_and_refused(prefs, trimmed_scene):
+    """A family ``engine train`` left half done (the engine's ``models`` inventory with problem and fix):
+    listed "(not ready)" with them as its tooltip, said under Style, and Stylize refuses it with them."""
+    engines = importlib.import_module(ADDON_MODULE + ".engines")
+    status_mod = importlib.import_module(ADDON_MODULE + ".core.engine_status")
+    scene, _source = trimmed_scene
+    settings = scene.vtoonify
+    problem = "style 'studio' (dualstylegan) cannot render: `engine train` wrote only pretrain.pt"
+    fix = "run `/opt/vt/bin/python -m engine train full --name studio`"
+    engines.remember_status(status_mod.status_from_capabilities(
+        {"engine_version": "0", "backends": ["auto", "classic", "vtoonify"],
+         "styles": [{"style": "cartoon", "backbone": "dualstylegan", "style_ids": ["a.jpg"]}],
+         "models": {"families": [{"style": "studio", "backbone": "dualstylegan", "usable": False,
+                                  "training_files": ["pretrain.pt"], "problem": problem, "fix": fix}]}}))
+    prefs.auto_start, prefs.connection_file = True, ""
+    try:
+        menu = _menu(settings)
+        assert list(menu) == ["cartoon", "studio"]
+        label, description = menu["studio"]
+        assert label == "Studio (not ready)" and problem in description and fix in description
+        assert bpy.ops.sequencer.vtoonify_stylize.poll()  # cartoon renders
+        settings.style = "studio"
+        assert settings.style_name == "studio"
+        log: list = []
+        layout = _draw_helpers().CheckingLayout(log)
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=layout), bpy.context)
+        said = " ".join(text for kind, text in log if kind == "label")
+        assert "Not ready: " + problem.split(":")[0] in said and "train full" in said
+        assert not bpy.ops.sequencer.vtoonify_stylize.poll()
+        with pytest.raises(RuntimeError, match="not ready") as refused:
+            bpy.ops.sequencer.vtoonify_stylize()
+        assert fix in str(refused.value)
+        settings.backend = "classic"  # the classic look needs no model: allowed
+        assert bpy.ops.sequencer.vtoonify_stylize.poll()
+    finally:
+        engines.remember_status(None)
+        settings.style_name, settings.backend = "cartoon", "auto"

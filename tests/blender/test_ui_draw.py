@@ -160,4 +160,5 @@ def test_options_are_disabled_while_a_result_strip_is_active(addon, trimmed_scen
     editor.active_strip = source
     log.clear()
     bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
-    assert [n for kind, n in log if kind == "disabled"] == ["cryptomatte"]  # only it: greyed until Mattes is on
+    # only these: Cryptomatte greyed until Mattes is on, At Most until Faces is All
+    assert [n for kind, n in log if kind == "disabled"] == ["cryptomatte", "max_faces"]

@@ -10,12 +10,14 @@ RENDERABLE = frozenset({"MOVIE", "IMAGE"})
 
 
 def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: str | None,
-                    is_result: bool = False, running: bool = False, engine_missing: bool = False) -> str:
+                    is_result: bool = False, running: bool = False, engine_missing: bool = False,
+                    style: str = "", style_problem: str = "") -> str:
     """Empty when Stylize (or Preview) can run, else the reason and what to do.
 
     ``strip_type``: the active strip's type (None: no active strip); ``source_type``: the type of the
     strip that would be rendered (the strip itself, the one a meta shows, or a result's source);
-    ``engine_missing``: Auto-start is off and no engine connection file exists."""
+    ``engine_missing``: Auto-start is off and no engine connection file exists; ``style_problem``: the
+    engine's problem and fix for the chosen ``style`` when it cannot render it (a half-trained family)."""
     if not has_editor:
         return "This scene has no Sequencer strips: add a movie or image strip first"
     if strip_type is None:
@@ -30,6 +32,8 @@ def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: st
         return f"The active strip is a {source_type.lower()} strip: select a movie, image or meta strip"
     if running:
         return "A VToonify render is running: wait for it, or press Esc (or Cancel) to stop it"
+    if style_problem:
+        return f"Style '{style}' is not ready: {style_problem} (or pick another style, or Backend Classic)"
     if engine_missing:
         return ("The VToonify engine is not running and Auto-start is off: press Start in the VToonify "
                 "panel, or turn on Auto-start in the add-on preferences")

@@ -8,7 +8,7 @@ import shlex
 import textwrap
 from dataclasses import dataclass
 
-from .style_choices import InstalledStyle, installed_styles
+from .style_choices import InstalledStyle, NotReadyStyle, installed_styles, not_ready_styles
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,12 @@ class EngineStatus:
     error: str = ""
     installed: tuple[InstalledStyle, ...] = ()
     """The installed families with their backbones and exemplar counts (the Style menu's entries)."""
+    not_ready: tuple[NotReadyStyle, ...] = ()
+    """Families ``engine train`` left half done, with the engine's problem and fix."""
+
+    def style_problem(self, style: str) -> str:
+        """The engine's problem and fix when ``style`` is a half-trained family, else empty."""
+        return next((s.reason() for s in self.not_ready if s.name == style), "")
 
     @property
     def auto_backend(self) -> str:
@@ -41,7 +47,7 @@ def status_from_capabilities(caps: dict) -> EngineStatus:
     return EngineStatus(running=True, version=str(caps.get("engine_version", "")),
                         devices=tuple(caps.get("devices") or ()), backends=tuple(caps.get("backends") or ()),
                         styles=tuple(styles), models_dir=str(caps.get("models_dir") or ""),
-                        installed=installed_styles(caps))
+                        installed=installed_styles(caps), not_ready=not_ready_styles(caps))
 
 
 def query_status(connector, api) -> EngineStatus:

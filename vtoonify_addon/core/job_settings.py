@@ -12,6 +12,9 @@ _CATALOG = shared_catalog()
 BACKENDS, FORMATS, OUTPUT_SPACES = _CATALOG.BACKENDS, _CATALOG.FORMATS, _CATALOG.OUTPUT_SPACES
 FACE_MODES = getattr(_CATALOG, "FACE_MODES", ("one",))
 """The engine's choices (``engine/service/catalog.py``), not copies."""
+MAX_FACES_DEFAULT, MAX_FACES_LIMIT = 8, 32
+"""``RenderConfig.max_faces``'s default and bound (the engine package is not in a built add-on;
+tests/addon/test_host_options.py checks these equal the engine's)."""
 
 SETTINGS_PROPERTY = "vtoonify_job"
 """Custom property on the result strip holding the job settings JSON (for re-render in place)."""
@@ -41,6 +44,10 @@ class StylizeOptions:
     output_space: str = "plate"
     faces: str = "one"
     """``one`` (the official last face) or ``all`` (every face of the shot, plate output only)."""
+    max_faces: int = MAX_FACES_DEFAULT
+    """With ``faces=all``: at most this many faces (those seen most often in the shot)."""
+    follow_faces: bool = False
+    """Each face's crop follows its face over the shot (the engine's ``--follow-faces``)."""
     models_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -54,6 +61,9 @@ class StylizeOptions:
             raise ValueError(f"degree {self.degree} is outside [0, 1]")
         if self.faces not in FACE_MODES:
             raise ValueError(f"unknown faces choice {self.faces!r}")
+        if isinstance(self.max_faces, bool) or not isinstance(self.max_faces, int) \
+                or not 1 <= self.max_faces <= MAX_FACES_LIMIT:
+            raise ValueError(f"at most {self.max_faces!r} faces is out of range (use 1 to {MAX_FACES_LIMIT})")
         if self.faces == "all" and self.output_space != "plate":
             raise ValueError("Faces 'All' places every face over the plate; a crop holds one face "
                              "(set Output Space to Plate, or Faces to One)")
@@ -125,6 +135,9 @@ def build_job_settings(source: str, output_dir: str, frames: str, options: Styli
     }
     if options.faces != "one":  # sent only when asked: an engine without the choice still takes every job
         settings["faces"] = options.faces
+        settings["max_faces"] = int(options.max_faces)  # used only with all faces
+    if options.follow_faces:
+        settings["follow_faces"] = True
     if options.models_dir:
         settings["models_dir"] = options.models_dir
     return settings
@@ -149,7 +162,8 @@ def options_from_settings(stored: dict, fallback: StylizeOptions) -> StylizeOpti
     ``models_dir`` is this machine's setup, not part of the look: always the fallback's."""
     merged = {name: getattr(fallback, name) for name in StylizeOptions.__dataclass_fields__}
     if stored:  # results rendered before these options had none of them
-        stored = {"cryptomatte": False, "faces": "one", **stored}
+        stored = {"cryptomatte": False, "faces": "one", "max_faces": MAX_FACES_DEFAULT, "follow_faces": False,
+                  **stored}
     for name in merged:
         if name != "models_dir" and name in stored and stored[name] is not None:
             candidate = dict(merged, **{name: stored[name]})

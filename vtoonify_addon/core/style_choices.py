@@ -2,7 +2,9 @@
 reply, so a studio's own ``engine train`` styles appear), else the official catalog. No bpy.
 
 A value the artist chose earlier stays listed, marked ``(not installed)``, instead of being swapped
-for another style behind their back.
+for another style behind their back. A family ``engine train`` left half done is listed marked
+``(not ready)`` with the engine's problem and fix as its tooltip (Blender cannot grey one enum item);
+Stylize refuses it with the same words (``availability.stylize_blocker``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 BACKBONE_LABELS = {"dualstylegan": "VToonify-D", "toonify": "VToonify-T"}
 NOT_INSTALLED = " (not installed)"
+NOT_READY = " (not ready)"
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,47 @@ def installed_styles(caps: dict | None) -> tuple[InstalledStyle, ...]:
     return tuple(InstalledStyle(name, tuple(v["backbones"]), v["style_ids"]) for name, v in found.items())
 
 
+@dataclass(frozen=True)
+class NotReadyStyle:
+    """A family ``engine train`` started but did not finish: why it cannot render and what to run."""
+
+    name: str
+    problem: str
+    fix: str
+
+    def reason(self) -> str:
+        return f"{self.problem}; fix: {self.fix}"
+
+
+def not_ready_styles(caps: dict | None) -> tuple[NotReadyStyle, ...]:
+    """The half-trained families of a capabilities reply's ``models`` inventory (unusable, with training
+    files), with the problem and fix the engine wrote; one per family, none that also renders."""
+    models = (caps or {}).get("models")
+    usable = {s.name for s in installed_styles(caps)}
+    found: dict[str, NotReadyStyle] = {}
+    for entry in (models.get("families") or ()) if isinstance(models, dict) else ():
+        if not isinstance(entry, dict) or entry.get("usable") or not entry.get("training_files"):
+            continue
+        name = str(entry.get("style") or "")
+        if not name or name in usable or name in found:
+            continue
+        problem, fix = entry.get("problem"), entry.get("fix")
+        if not (isinstance(problem, str) and problem and isinstance(fix, str) and fix):  # an older engine
+            problem = f"style '{name}' has no finished model yet (its training stopped part way)"
+            fix = "finish it with `engine train` (docs/TRAINING.md), then press Refresh"
+        found[name] = NotReadyStyle(name, problem, fix)
+    return tuple(found.values())
+
+
 def style_items(installed: tuple[InstalledStyle, ...] | None, official: tuple[str, ...],
-                current: str = "") -> list[tuple[str, str, str]]:
+                current: str = "", not_ready: tuple[NotReadyStyle, ...] = ()) -> list[tuple[str, str, str]]:
     """EnumProperty items ``(identifier, label, description)`` for the Style menu.
 
     ``installed`` None (no engine connected): the official families. Else the engine's installed
     families (``installed_styles(reply)``); when none is installed, the official ones marked not
     installed (the panel then shows how to fetch the chosen one). ``current`` is always listed,
-    marked when it is not installed."""
+    marked when it is not installed. ``not_ready`` families follow, marked, their tooltip the engine's
+    problem and fix."""
     if installed is None:
         items = [(name, name.title(), f"{name} style family (official)") for name in official]
     else:
@@ -63,6 +99,9 @@ def style_items(installed: tuple[InstalledStyle, ...] | None, official: tuple[st
         if not items:
             items = [(name, name.title() + NOT_INSTALLED, f"{name}: not installed on the engine")
                      for name in official]
+    listed = {item[0] for item in items}
+    items += [(s.name, s.name.title() + NOT_READY, f"Not ready: {s.reason()}")
+              for s in not_ready if s.name not in listed]
     if current and current not in (item[0] for item in items):
         items.append((current, current + NOT_INSTALLED,
                       f"{current}: chosen earlier, but the engine has no model files for it"))
