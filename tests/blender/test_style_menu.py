@@ -88,6 +88,7 @@ def test_trained_style_is_listed_and_rendered(prefs, trained_engine, trimmed_sce
         assert f"VToonify-D ({N_EXEMPLARS} exemplar style ids)" in description and "VToonify-T" in description
         settings.style, settings.backend = "mystyle", "classic"
         assert settings.style == "mystyle"
+        settings.faces, settings.max_faces, settings.follow_faces = "all", 2, True
         assert bpy.ops.sequencer.vtoonify_stylize("EXEC_DEFAULT") == {"FINISHED"}, \
             bpy.context.window_manager.vtoonify_status
         editor = scene.sequence_editor
@@ -102,6 +103,8 @@ def test_trained_style_is_listed_and_rendered(prefs, trained_engine, trimmed_sce
             client.close()
         sent = [j["settings"] for j in jobs if str(j["settings"].get("output", "")).startswith(str(tmp_path))]
         assert sent and all(s["style"] == "mystyle" for s in sent), jobs
+        # the Faces options as the engine took them (its job's RenderConfig, read back)
+        assert all((s["faces"], s["max_faces"], s["follow_faces"]) == ("all", 2, True) for s in sent), sent
 
         # an engine without it: the choice stays, shown as not installed, and is still what is sent
         status_mod = importlib.import_module(ADDON_MODULE + ".core.engine_status")
@@ -115,7 +118,7 @@ def test_trained_style_is_listed_and_rendered(prefs, trained_engine, trimmed_sce
         assert operators.job_options(bpy.context, scene, _source).style == "mystyle"
     finally:
         engines.remember_status(None)
-        settings.style_name = "cartoon"
+        settings.style_name, settings.faces, settings.follow_faces = "cartoon", "one", False
 
 
 def test_half_trained_style_is_marked_not_ready_and_refused(prefs, trimmed_scene):
