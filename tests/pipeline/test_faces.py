@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
 import torch
 
@@ -21,6 +20,7 @@ from engine.pipeline.config import RenderConfig
 from engine.pipeline.render import prepare, render
 from engine.pipeline.shot import job_key
 
+from .test_plate_registration import read_float as _read
 from .test_plate_registration import registration
 
 SMALL = (64, 64, 64, 64)
@@ -50,15 +50,6 @@ def two_faces(media_dir, tmp_path_factory) -> str:
 def _config(source: str, output, **extra) -> RenderConfig:
     return RenderConfig(source=source, output=str(output), backend="classic", faces="all", mattes=True,
                         cryptomatte=True, padding=SMALL, **extra)
-
-
-def _read(path):
-    inp = oiio.ImageInput.open(str(path))
-    assert inp is not None, oiio.geterror()
-    try:
-        return inp.read_image(format="float"), inp.spec()
-    finally:
-        inp.close()
 
 
 @pytest.fixture(scope="module")

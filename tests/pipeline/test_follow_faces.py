@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
 
 from engine.cli import _config_from_args, build_parser
@@ -26,6 +25,7 @@ from engine.pipeline.config import RenderConfig
 from engine.pipeline.render import prepare, render
 from engine.pipeline.shot import job_key, job_settings
 
+from .test_plate_registration import read_float as _read
 from .test_plate_registration import registration
 
 SMALL = (64, 64, 64, 64)
@@ -66,15 +66,6 @@ def _config(source: str, output, **extra) -> RenderConfig:
 def followed(slide, tmp_path_factory):
     out = tmp_path_factory.mktemp("followed")
     return out, render(_config(slide[0], out, follow_faces=True, mattes=True, cryptomatte=True))
-
-
-def _read(path):
-    inp = oiio.ImageInput.open(str(path))
-    assert inp is not None, oiio.geterror()
-    try:
-        return inp.read_image(format="float"), inp.spec()
-    finally:
-        inp.close()
 
 
 def _solid_centre(path) -> tuple[float, float]:

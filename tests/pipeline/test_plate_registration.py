@@ -33,13 +33,12 @@ def registration(result: np.ndarray, plate: np.ndarray, box: tuple[int, int, int
     return dx, dy
 
 
-def _read(path) -> np.ndarray:
+def read_float(path) -> tuple[np.ndarray, oiio.ImageSpec]:
+    """(pixels as float, spec) of an image file, read back with OIIO (shared by the faces tests)."""
     inp = oiio.ImageInput.open(str(path))
     assert inp is not None, oiio.geterror()
     try:
-        spec = inp.spec()
-        pixels = inp.read_image(format="float")
-        return pixels, spec
+        return inp.read_image(format="float"), inp.spec()
     finally:
         inp.close()
 
@@ -58,7 +57,7 @@ def classic_plate(media_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("plate")
     render(RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(out), frames="1", backend="classic",
                         format="png", name="reg"))
-    result, _spec = _read(out / "reg.0001.png")
+    result, _spec = read_float(out / "reg.0001.png")
     plate = open_source(str(media_dir / "529_2.mp4")).read(1).astype(np.float32) / 255.0
     return result, plate
 
@@ -78,7 +77,7 @@ def test_full_data_window_exr_matches_the_face_window(media_dir, tmp_path, empty
         render(RenderConfig(source=str(media_dir / "7154235.mp4"), output=str(tmp_path / window), frames="1",
                             backend="classic", format="exr", data_window=window, padding=(64, 64, 64, 64),
                             name="dw"))
-        specs[window] = _read(tmp_path / window / "dw.0001.exr")
+        specs[window] = read_float(tmp_path / window / "dw.0001.exr")
     (face, face_spec), (full, full_spec) = specs["face"], specs["full"]
     assert (full_spec.x, full_spec.y, full_spec.width, full_spec.height) == (
         0, 0, full_spec.full_width, full_spec.full_height)
