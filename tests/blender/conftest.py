@@ -95,6 +95,17 @@ def prefs(bpy_module, addon):
 
 
 @pytest.fixture()
+def engine_prefs(prefs, engine, tmp_path):
+    """Preferences joined to the session's running engine: no auto-start, PNG into tmp, no mattes."""
+    prefs.connection_file = str(engine)
+    prefs.auto_start = False
+    prefs.output_dir = str(tmp_path / "renders")
+    prefs.output_format = "png"
+    prefs.mattes = False
+    return prefs
+
+
+@pytest.fixture()
 def trimmed_scene(bpy_module, addon, media_dir):
     """Fresh scene: 529_2.mp4 (29 frames) at frame 101 on channel 2, 3 head + 5 tail frames trimmed."""
     bpy = bpy_module

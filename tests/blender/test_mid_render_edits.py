@@ -42,16 +42,6 @@ def _tick_until_written(op, deadline_s: float = 120.0) -> None:
 
 
 @pytest.fixture()
-def engine_prefs(prefs, engine, tmp_path):
-    prefs.connection_file = str(engine)
-    prefs.auto_start = False
-    prefs.output_dir = str(tmp_path / "renders")
-    prefs.output_format = "png"
-    prefs.mattes = False
-    return prefs
-
-
-@pytest.fixture()
 def short_render(addon, engine_prefs, trimmed_scene):
     """A 3-frame render (timeline 104..106) set up and connecting; yields (op, scene, source, reports)."""
     scene, source = trimmed_scene

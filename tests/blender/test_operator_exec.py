@@ -43,16 +43,6 @@ def _engine_render(repo, source, frames: str, out_dir) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.fixture()
-def engine_prefs(prefs, engine, tmp_path):
-    prefs.connection_file = str(engine)
-    prefs.auto_start = False
-    prefs.output_dir = str(tmp_path / "renders")
-    prefs.output_format = "png"
-    prefs.mattes = False
-    return prefs
-
-
 def test_exec_operator_result_frames_are_the_engine_render_of_the_right_source_frames(
         engine_prefs, trimmed_scene, media_dir, repo_root, tmp_path, png_text):
     scene, source = trimmed_scene
