@@ -126,11 +126,10 @@ class EngineClient:
     @classmethod
     def connect(cls, info: ConnectionInfo | None, timeout_s: float = 5.0) -> EngineClient:
         """Open the socket and say hello; UnreachableError / AuthError say what went wrong and what to do."""
-        if info is None:
-            from engine.commands import engine_command
-
+        if info is None:  # stdlib only (copied into the add-on): the engine's Python is not known here
             raise UnreachableError("no running engine found (no live connection file)",
-                                   f"start it with `{engine_command('serve')}` or from the add-on preferences")
+                                   "start it from the add-on preferences or the panel, or in a shell with the "
+                                   "engine's Python: `<engine python> -m engine serve`")
         try:
             sock = socket.create_connection((info.host, info.port), timeout=timeout_s)
         except OSError as exc:

@@ -56,10 +56,10 @@ def test_frames_come_out_in_order_with_matching_numbers(media_dir, tmp_path, emp
 def test_a_writer_error_fails_the_render_without_hanging(media_dir, tmp_path, empty_models_dir, monkeypatch):
     original = FrameWriter.write
 
-    def failing(self, frame, result, plate):
+    def failing(self, frame, result, plate, *rest):
         if frame == 4:
             raise OutputError("cannot write frame 4", "free some space")
-        return original(self, frame, result, plate)
+        return original(self, frame, result, plate, *rest)
 
     monkeypatch.setattr(FrameWriter, "write", failing)
     config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), frames="1-12",
