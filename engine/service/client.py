@@ -128,8 +128,7 @@ class EngineClient:
         """Open the socket and say hello; UnreachableError / AuthError say what went wrong and what to do."""
         if info is None:  # stdlib only (copied into the add-on): the engine's Python is not known here
             raise UnreachableError("no running engine found (no live connection file)",
-                                   "start it from the add-on preferences or the panel, or in a shell with the "
-                                   "engine's Python: `<engine python> -m engine serve`")
+                                   "start it with `<engine python> -m engine serve` or from the add-on preferences")
         try:
             sock = socket.create_connection((info.host, info.port), timeout=timeout_s)
         except OSError as exc:

@@ -84,15 +84,19 @@ def test_a_missing_model_message_suggests_commands_that_run_as_pasted(media_dir,
 
 
 def test_the_panel_words_the_start_command_as_its_button():
-    """The client's 'no engine running' fix names the engine's own start command; the panel shows its
-    button instead, whichever form (``vtoonify serve`` or ``<python> -m engine serve``) the command took."""
+    """The client's 'no engine running' fix names the start command (the client is stdlib-only and copied
+    into the add-on, so it cannot know the engine's Python); the panel shows its button instead, whichever
+    form (``vtoonify serve`` or ``<python> -m engine serve``) the command took."""
     from engine.errors import UnreachableError
     from engine.service.client import EngineClient
     from ui.wording import plain
 
     with pytest.raises(UnreachableError) as info:
         EngineClient.connect(None)
-    assert f"`{engine_command('serve')}`" in info.value.fix
+    assert "`<engine python> -m engine serve`" in info.value.fix
+    assert plain(f"{info.value.message} ({info.value.fix})") == (
+        "no running engine found (no live connection file) (start it with the Start engine button or from the "
+        "add-on preferences)")
     for start in (engine_command("serve"), "vtoonify serve", "'/my venv/bin/python' -m engine serve"):
         shown = plain(f"no running engine found (start it with `{start}` or from the add-on preferences)")
         assert shown == "no running engine found (start it with the Start engine button or from the add-on preferences)"
