@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from engine.face.tracks import iou, match_score
+from engine.face.tracks import best_first_pairs, iou
 
 SMOOTH_FRAMES = 9
 """Width of the centred moving average over crop centres (frames; odd)."""
@@ -84,14 +84,7 @@ class SeedLinker:
     def add(self, frame: int, faces: list) -> None:
         """Link ``frame``'s faces [(box, landmarks), ...] to the followed faces."""
         self._activate(frame)
-        pairs = sorted((-s, face, k) for face, box in enumerate(self.last) if box is not None
-                       for k, (candidate, _) in enumerate(faces) if (s := match_score(box, candidate)) > 0)
-        used_faces, used_boxes = set(), set()
-        for _, face, k in pairs:
-            if face in used_faces or k in used_boxes:
-                continue
-            used_faces.add(face)
-            used_boxes.add(k)
+        for face, k in best_first_pairs(list(self.last), [box for box, _ in faces]):
             self.last[face] = tuple(faces[k][0])
             self.found[face][frame] = np.asarray(faces[k][1])
 

@@ -73,6 +73,20 @@ def match_score(a: Box, b: Box) -> float:
     return 1e-3 * (1.0 - shift / MAX_CENTRE_SHIFT) if shift < MAX_CENTRE_SHIFT else 0.0
 
 
+def best_first_pairs(previous: list[Box | None], boxes: list[Box]) -> list[tuple[int, int]]:
+    """Greedy one-to-one links ``(i, k)``: ``boxes[k]`` continues ``previous[i]`` (None: no box), best
+    ``match_score`` first, ties by lower ``i`` then lower ``k``; each side used at most once."""
+    pairs = sorted((-s, i, k) for i, old in enumerate(previous) if old is not None
+                   for k, box in enumerate(boxes) if (s := match_score(old, box)) > 0)
+    used_i, used_k, links = set(), set(), []
+    for _, i, k in pairs:
+        if i not in used_i and k not in used_k:
+            used_i.add(i)
+            used_k.add(k)
+            links.append((i, k))
+    return links
+
+
 def link_tracks(detections: list[tuple[int, list[tuple[Box, np.ndarray]]]]) -> list[FaceTrack]:
     """Greedy frame-to-frame association of ``(frame, [(box, landmarks), ...])`` in frame order.
 
@@ -80,13 +94,8 @@ def link_tracks(detections: list[tuple[int, list[tuple[Box, np.ndarray]]]]) -> l
     index); a box left over starts a new track, left to right."""
     tracks: list[FaceTrack] = []
     for frame, faces in detections:
-        pairs = sorted(((-s, t, f) for t, track in enumerate(tracks) for f, (box, _) in enumerate(faces)
-                        if (s := match_score(track.last.box, box)) > 0))
-        used_tracks, used_faces = set(), set()
-        for _, t, f in pairs:
-            if t in used_tracks or f in used_faces:
-                continue
-            used_tracks.add(t)
+        used_faces = set()
+        for t, f in best_first_pairs([track.last.box for track in tracks], [box for box, _ in faces]):
             used_faces.add(f)
             tracks[t].sightings.append(Sighting(frame, faces[f][0], faces[f][1]))
         new = sorted((faces[f][0][0], faces[f][0][1], f) for f in range(len(faces)) if f not in used_faces)
