@@ -8,7 +8,8 @@ become per-channel constants, the zero noise is dropped, and the sqrt(2) activat
 the conv in front of them (leaky ReLU is positively homogeneous). What is left per frame are
 convolutions in channels_last (the layout oneDNN and cuDNN run fastest), in-place activations,
 and instance-norm statistics, which are always taken in float32. On CPU (up to two threads) the
-wide 3x3 convs of the small bottleneck maps run as Winograd F(2x2,3x3) (``engine.ops.winograd``).
+wide 3x3 convs run as Winograd convs (``engine.ops.winograd``): F(2x2,3x3) on the small bottleneck
+maps, F(4x4,3x3) on the larger ones.
 
 The general ``VToonify`` stays the reference path: ``static_vtoonify(model, style, d_s)(x)`` returns
 what ``model(x, style.expand(N, ...), d_s=d_s)`` returns, within float rounding (tests check it
@@ -56,7 +57,7 @@ class StaticConv(nn.Module):
         self.stride, self.padding, self.dilation, self.activate = stride, padding, dilation, activate
         k = tuple(weight.shape[-2:])
         self.winograd_ok = k == (3, 3) and stride == 1 and padding == dilation and dtype == torch.float32
-        self._transformed: torch.Tensor | None = None  # winograd weight, made on first use (16/9 the size)
+        self._transformed: dict[int, torch.Tensor] = {}  # winograd weights by tile, made on first use
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, dtype: torch.dtype, activate: bool = False, gain: float = 1.0):
@@ -64,15 +65,19 @@ class StaticConv(nn.Module):
         bias = None if conv.bias is None else conv.bias * gain
         return cls(conv.weight * gain, bias, dtype, conv.stride[0], conv.padding[0], conv.dilation[0], activate)
 
-    def _use_winograd(self, x: torch.Tensor) -> bool:
+    def _winograd_tile(self, x: torch.Tensor) -> int:
+        if not self.winograd_ok or torch.compiler.is_compiling():
+            return 0
         cout, cin = self.weight.shape[:2]
-        return self.winograd_ok and winograd.usable(x, cin, cout) and not torch.compiler.is_compiling()
+        return winograd.tile_for(x, cin, cout, self.dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._use_winograd(x):
-            if self._transformed is None or self._transformed.device != x.device:
-                self._transformed = winograd.winograd_weight(self.weight)
-            y = winograd.conv3x3(x, self.weight, self.bias, self.dilation, self._transformed)
+        tile = self._winograd_tile(x)
+        if tile:
+            u = self._transformed.get(tile)
+            if u is None or u.device != x.device:
+                u = self._transformed[tile] = winograd.winograd_weight(self.weight, tile)
+            y = winograd.conv3x3(x, self.weight, self.bias, self.dilation, u, tile=tile)
         else:
             y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
         return F.leaky_relu_(y, SLOPE) if self.activate else y

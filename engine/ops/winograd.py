@@ -1,4 +1,4 @@
-"""3x3 stride-1 "same" convolution by Winograd F(2x2, 3x3) (fast beside ``F.conv2d``, CPU float32).
+"""3x3 stride-1 "same" convolution by Winograd F(2x2,3x3) / F(4x4,3x3) (fast beside ``F.conv2d``, CPU fp32).
 
 Each 2x2 output tile costs 16 multiplies per (in, out) channel pair instead of 36, so on the
 small, wide feature maps of the VToonify bottleneck (512 channels at H/8 x W/8: the residual and
@@ -12,6 +12,13 @@ EPYC: the fp32 static network 1.43x the reference path with it vs 1.20x without,
 Dilation ``d`` (ModRes blocks: 4, 2, 1) is the same maths on the ``d x d`` interleaved sub-grids:
 a tile's two outputs are ``d`` apart. ``impl='ref'`` is ``F.conv2d``; the fast route matches it
 within float32 rounding (the transformed weights are computed in float64).
+
+The wide convs on the larger maps (encoder, fusion and first decoder convs at 64x64-128x128 with
+256-1024 channels, a third of the network's FLOPs at 256x256) run F(4x4,3x3): 36 products per 16
+outputs (4x fewer multiplies), transforms done as matrix products on cache-sized bands of tile
+rows. Its float32 error is about 4x F(2x2,3x3)'s; over the whole network the output moves by
+under 1e-6 (``benchmarks/bench_inference.py``'s max_abs_diff). The transformed weights are 4x the
+size of the 3x3 ones (about 190 MB for the official widths, made once per shot).
 """
 
 from __future__ import annotations
@@ -20,31 +27,53 @@ import torch
 from torch.nn import functional as F
 
 IMPLS = ("ref", "fast")
+TILES = (2, 4)
+"""Output tile sides: F(2x2,3x3) (any dilation) and F(4x4,3x3) (dilation 1: 4x fewer multiplies
+than a direct conv, float32 error about 4x that of F(2x2,3x3), ~1e-5 of the output's scale)."""
 MAX_PIXELS = 48 * 48
-"""Largest H*W the fast route is used for (one thread, AVX2 EPYC, thread CPU time: 1.5-2x less than
+"""Largest H*W F(2x2,3x3) is used for (one thread, AVX2 EPYC, thread CPU time: 1.5-2x less than
 oneDNN's direct conv at 32x32 with 512 channels, even at 64x64, 2.6x more at 256x256)."""
 MIN_CHANNELS = 128
+MIN_CHANNELS_4 = 256
+"""Narrowest in or out width F(4x4,3x3) is used for on larger maps (one thread: 2.4x less CPU time
+than the direct conv at 512 channels on 64x64, 1.3x at 256 on 128x128, 2.5x more at 128 on 256x256)."""
+CHUNK = 1 << 16
+"""F(4x4,3x3) runs on bands of tile rows of about ``CHUNK`` input values each (36 times that
+transformed), so its buffers stay in cache and memory bounded whatever the map size."""
 MAX_THREADS = 2
 """Used only when torch runs this many intra-op threads or fewer (untested beyond two: see the module
 docstring)."""
 
 # F(2,3) matrices (Lavin & Gray 2016): Y = A^T [(G g G^T) * (B^T d B)] A.
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
+# F(4,3) at points 0, +-1, +-2 (Lavin & Gray 2016): 6x6 input tiles, 36 products per 16 outputs.
+_G4 = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24, 1 / 12, 1 / 6),
+       (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+_BT4 = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0),
+        (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+_AT4 = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
 
 
-def winograd_weight(weight: torch.Tensor) -> torch.Tensor:
-    """``[Cout,Cin,3,3]`` -> the transformed weight ``[16, Cin, Cout]`` (float64 maths, float32 out)."""
+def winograd_weight(weight: torch.Tensor, tile: int = 2) -> torch.Tensor:
+    """``[Cout,Cin,3,3]`` -> the transformed weight ``[(tile+2)**2, Cin, Cout]`` (float64 maths, float32 out)."""
     if weight.ndim != 4 or weight.shape[-2:] != (3, 3):
         raise ValueError(f"winograd_weight needs a [Cout,Cin,3,3] weight, got {tuple(weight.shape)}")
-    g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
-    u = torch.einsum("ak,oikl,bl->abio", g, weight.detach().double(), g)  # [4,4,Cin,Cout]
-    return u.reshape(16, weight.shape[1], weight.shape[0]).float().contiguous()
+    if tile not in TILES:
+        raise ValueError(f"tile must be one of {TILES}, got {tile!r}")
+    g = torch.tensor(_G if tile == 2 else _G4, dtype=torch.float64, device=weight.device)
+    u = torch.einsum("ak,oikl,bl->abio", g, weight.detach().double(), g)  # [t,t,Cin,Cout]
+    return u.reshape(-1, weight.shape[1], weight.shape[0]).float().contiguous()
 
 
-def usable(x: torch.Tensor, cin: int, cout: int) -> bool:
-    """Whether the fast route pays for ``x`` (CPU float32, wide in and out, small map, few threads)."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and min(cin, cout) >= MIN_CHANNELS
-            and x.shape[2] * x.shape[3] <= MAX_PIXELS and torch.get_num_threads() <= MAX_THREADS)
+def tile_for(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> int:
+    """The Winograd tile that pays for a 3x3 conv of ``x`` (CPU float32, wide in and out, few
+    threads): 2 on small maps, 4 on larger ones (dilation 1), 0 for the direct conv."""
+    if not (x.device.type == "cpu" and x.dtype == torch.float32 and min(cin, cout) >= MIN_CHANNELS
+            and torch.get_num_threads() <= MAX_THREADS):
+        return 0
+    if x.shape[2] * x.shape[3] <= MAX_PIXELS:
+        return 2
+    return 4 if dilation == 1 and min(cin, cout) >= MIN_CHANNELS_4 else 0
 
 
 def _input_transform(x: torch.Tensor, d: int) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -80,6 +109,29 @@ def _output_transform(m: torch.Tensor, grid: tuple[int, ...]) -> torch.Tensor:
     return out.view(n, hp, wp, co)
 
 
+def _conv_f4(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """F(4x4,3x3), dilation 1: x ``[N,C,H,W]``, u ``[36,C,Co]`` -> ``[N, 4*th, 4*tw, Co]`` (whole tiles).
+
+    Per band of tile rows: gather the 6x6 input tiles, transform them with one matrix product by
+    B^T (x) B^T (a 36x36 Kronecker matrix: one cache-friendly GEMM instead of 24 add passes), 36
+    products with the weights, and A^T (x) A^T back to 4x4 outputs."""
+    n, c, h, w = x.shape
+    co = u.shape[-1]
+    th, tw = -(-h // 4), -(-w // 4)
+    kb = torch.kron(*[torch.tensor(_BT4, dtype=x.dtype)] * 2)  # [36,36]
+    ka = torch.kron(*[torch.tensor(_AT4, dtype=x.dtype)] * 2)  # [16,36]
+    xp = F.pad(x, [1, 4 * tw - w + 1, 1, 4 * th - h + 1]).permute(0, 2, 3, 1)  # [N,4th+2,4tw+2,C]
+    out = x.new_empty(n, th, 4, tw, 4, co)
+    rows = max(1, CHUNK // (n * tw * max(c, co)))
+    for r in range(0, th, rows):
+        r1 = min(th, r + rows)
+        tiles = xp[:, 4 * r : 4 * r1 + 2].unfold(1, 6, 4).unfold(2, 6, 4)  # [N,r1-r,tw,C,6,6]
+        v = (kb @ tiles.permute(4, 5, 0, 1, 2, 3).reshape(36, -1)).view(36, -1, c)  # [36,T,C]
+        y = ka @ torch.bmm(v, u).view(36, -1)  # [16, T*Co]
+        out[:, r:r1].copy_(y.view(4, 4, n, r1 - r, tw, co).permute(2, 3, 0, 4, 1, 5))
+    return out.view(n, 4 * th, 4 * tw, co)
+
+
 def conv3x3(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -87,20 +139,27 @@ def conv3x3(
     dilation: int = 1,
     transformed: torch.Tensor | None = None,
     impl: str = "fast",
+    tile: int = 2,
 ) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=dilation, dilation=dilation)`` for a 3x3 ``weight``.
 
-    ``transformed``: ``winograd_weight(weight)``, computed once by callers that reuse the weight.
+    ``transformed``: ``winograd_weight(weight, tile)``, computed once by callers that reuse the
+    weight; ``tile``: 2 (F(2x2,3x3)) or 4 (F(4x4,3x3), dilation 1 only).
     Returns channels_last (like oneDNN's conv on channels_last input).
     """
     if impl == "ref":
         return F.conv2d(x, weight, bias, padding=dilation, dilation=dilation)
     if impl != "fast":
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    u = winograd_weight(weight) if transformed is None else transformed
+    if tile == 4 and dilation != 1:
+        raise ValueError(f"F(4x4,3x3) runs dilation 1 only, got {dilation}: use tile=2")
+    u = winograd_weight(weight, tile) if transformed is None else transformed
     h, w = x.shape[2:]
-    v, grid = _input_transform(x, dilation)
-    y = _output_transform(torch.bmm(v, u), grid)[:, :h, :w]  # [N,H,W,Co]
+    if tile == 4:
+        y = _conv_f4(x, u)[:, :h, :w]
+    else:
+        v, grid = _input_transform(x, dilation)
+        y = _output_transform(torch.bmm(v, u), grid)[:, :h, :w]  # [N,H,W,Co]
     if bias is not None:
         y.add_(bias)
     y = y.permute(0, 3, 1, 2)

@@ -181,9 +181,11 @@ def test_cpu_forward_keeps_its_freed_pages_within_the_frame(golden_t, monkeypatc
 
 
 @pytest.mark.parametrize("d_s", [0.0, 0.6, 1.0])
-def test_winograd_bottleneck_matches_the_reference_path(golden_d, d_s, monkeypatch):
-    """With the Winograd 3x3 route forced on for every eligible conv of the narrow model (residual,
-    ModRes with dilations 4/2/1, fusion convs), the static network still equals the general model."""
+@pytest.mark.parametrize("tile", [2, 4])
+def test_winograd_convs_match_the_reference_path(golden_d, d_s, tile, monkeypatch):
+    """With a Winograd 3x3 route forced on for every eligible conv of the narrow model (tile 2:
+    residual, ModRes with dilations 4/2/1, fusion convs; tile 4: every dilation-1 3x3 conv of the
+    encoder, fusions and decoder stages), the static network still equals the general model."""
     from engine.models import static as static_module
     from engine.ops import winograd
 
@@ -191,16 +193,17 @@ def test_winograd_bottleneck_matches_the_reference_path(golden_d, d_s, monkeypat
     case = cases_by_name(golden)["pipeline_exstyle_mix"]
     style, x = case["inputs"]["style"][:1], case["inputs"]["x"]
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
-    monkeypatch.setattr(winograd, "MAX_PIXELS", 1 << 30)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS_4", 1)
+    monkeypatch.setattr(winograd, "MAX_PIXELS", 1 << 30 if tile == 2 else 0)
     monkeypatch.setattr(winograd, "MAX_THREADS", 1 << 10)
     calls = []
     real = winograd.conv3x3
-    monkeypatch.setattr(winograd, "conv3x3", lambda *a, **k: calls.append(a[-1].shape) or real(*a, **k))
+    monkeypatch.setattr(winograd, "conv3x3", lambda *a, **k: calls.append(k["tile"]) or real(*a, **k))
     with torch.no_grad():
         expected, expected_masks = model(x, style.repeat(x.shape[0], 1, 1), d_s=d_s, return_mask=True)
         image, masks = static_module.static_vtoonify(model, style, d_s=d_s)(x, return_mask=True)
-    n_modres = 12 if d_s else 0  # 6 ModRes blocks x 2 convs, skipped at d_s = 0
-    assert len(calls) >= 12 + n_modres  # 6 residual blocks x 2 convs at least
-    assert_close(image, expected, f"winograd d_s={d_s}")
+    n_modres = 12 if d_s and tile == 2 else 0  # 6 ModRes blocks x 2 convs, none at d_s = 0 (dilated: direct at tile 4)
+    assert calls.count(tile) == len(calls) >= 12 + n_modres  # 6 residual blocks x 2 convs at least
+    assert_close(image, expected, f"winograd F({tile}x{tile},3x3) d_s={d_s}")
     for m, ref in zip(masks, expected_masks):
-        assert_close(m, ref, f"winograd d_s={d_s} mask")
+        assert_close(m, ref, f"winograd F({tile}x{tile},3x3) d_s={d_s} mask")

@@ -1,4 +1,4 @@
-"""engine.ops.winograd: Winograd F(2x2,3x3) against F.conv2d (its reference route)."""
+"""engine.ops.winograd: Winograd F(2x2,3x3) and F(4x4,3x3) against F.conv2d (their reference route)."""
 
 from __future__ import annotations
 
@@ -20,44 +20,67 @@ SHAPES = [  # (N, Cin, Cout, H, W, dilation): even, odd, smaller than a tile, ba
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_fast_route_matches_conv2d(shape, with_bias):
+@pytest.mark.parametrize("tile", winograd.TILES)
+def test_fast_route_matches_conv2d(shape, with_bias, tile):
     n, cin, cout, h, w, d = shape
+    if tile == 4 and d != 1:
+        pytest.skip("F(4x4,3x3) runs dilation 1 only")
     torch.manual_seed(0)
     x = torch.randn(n, cin, h, w).contiguous(memory_format=torch.channels_last)
     weight = torch.randn(cout, cin, 3, 3) / (9 * cin) ** 0.5
     bias = torch.randn(cout) if with_bias else None
     ref = winograd.conv3x3(x, weight, bias, d, impl="ref")
     torch.testing.assert_close(ref, F.conv2d(x, weight, bias, padding=d, dilation=d))
-    fast = winograd.conv3x3(x, weight, bias, d, transformed=winograd.winograd_weight(weight))
+    fast = winograd.conv3x3(x, weight, bias, d, transformed=winograd.winograd_weight(weight, tile), tile=tile)
     assert fast.shape == ref.shape
     assert fast.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(fast, ref, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(fast, ref, atol=2e-6 * tile**2, rtol=1e-5)
 
 
-def test_fast_route_takes_nchw_input_and_wide_layers():
+def test_f4_runs_in_bands_with_the_same_result(monkeypatch):
+    """Bands of tile rows (``CHUNK``) only bound memory: one band or many, the same numbers."""
+    torch.manual_seed(2)
+    x = torch.randn(2, 8, 37, 21)
+    weight = torch.randn(6, 8, 3, 3)
+    whole = winograd.conv3x3(x, weight, tile=4)
+    monkeypatch.setattr(winograd, "CHUNK", 1)  # one tile row per band
+    torch.testing.assert_close(winograd.conv3x3(x, weight, tile=4), whole, atol=0, rtol=0)
+    torch.testing.assert_close(whole, F.conv2d(x, weight, padding=1), atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("tile", winograd.TILES)
+def test_fast_route_takes_nchw_input_and_wide_layers(tile):
     """A wide bottleneck-like layer (256 channels, 16x16, NCHW input): float32 rounding only."""
     torch.manual_seed(1)
     x = torch.randn(1, 256, 16, 16)
     weight = torch.randn(256, 256, 3, 3) / (9 * 256) ** 0.5
-    err = (winograd.conv3x3(x, weight) - F.conv2d(x, weight, padding=1)).abs().max().item()
-    assert err < 5e-5, err
+    err = (winograd.conv3x3(x, weight, tile=tile) - F.conv2d(x, weight, padding=1)).abs().max().item()
+    assert err < 5e-5 * tile, err
 
 
-def test_usable_only_where_it_pays(monkeypatch):
+def test_tile_only_where_it_pays(monkeypatch):
     wide = torch.zeros(1, 512, 32, 32)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert winograd.usable(wide, 512, 512)
-    assert not winograd.usable(wide, 512, 3)  # a 3-channel output is cheap already
-    assert not winograd.usable(torch.zeros(1, 512, 128, 128), 512, 512)  # large map: transforms dominate
-    assert not winograd.usable(wide.to(torch.bfloat16), 512, 512)
+    assert winograd.tile_for(wide, 512, 512) == 2
+    assert winograd.tile_for(wide, 512, 512, dilation=4) == 2
+    assert winograd.tile_for(wide, 512, 3) == 0  # a 3-channel output is cheap already
+    big = torch.zeros(1, 512, 64, 64)
+    assert winograd.tile_for(big, 1024, 512) == 4  # larger map: F(4x4,3x3)'s cheaper transforms
+    assert winograd.tile_for(big, 1024, 512, dilation=2) == 0
+    assert winograd.tile_for(torch.zeros(1, 128, 256, 256), 256, 128) == 0  # narrow: transforms dominate
+    assert winograd.tile_for(wide.to(torch.bfloat16), 512, 512) == 0
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    assert winograd.usable(wide, 512, 512)  # two threads: still 1.2x faster end to end
+    assert winograd.tile_for(wide, 512, 512) == 2  # two threads: still 1.2x faster end to end
     monkeypatch.setattr(torch, "get_num_threads", lambda: winograd.MAX_THREADS + 1)
-    assert not winograd.usable(wide, 512, 512)  # more threads: unmeasured, barrier waits grow
+    assert winograd.tile_for(big, 1024, 512) == 0  # more threads: unmeasured, barrier waits grow
 
 
-def test_rejects_bad_weight_and_impl():
+def test_rejects_bad_weight_tile_and_impl():
     with pytest.raises(ValueError, match="3,3"):
         winograd.winograd_weight(torch.zeros(4, 4, 5, 5))
+    with pytest.raises(ValueError, match="tile"):
+        winograd.winograd_weight(torch.zeros(4, 4, 3, 3), tile=3)
     with pytest.raises(ValueError, match="impl"):
         winograd.conv3x3(torch.zeros(1, 4, 4, 4), torch.zeros(4, 4, 3, 3), impl="nnpack")
+    with pytest.raises(ValueError, match="dilation 1 only"):
+        winograd.conv3x3(torch.zeros(1, 4, 8, 8), torch.zeros(4, 4, 3, 3), dilation=2, tile=4)
