@@ -491,6 +491,15 @@ def no_face_error(source, count: int) -> NoFaceError:
     if empty:
         return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}: {empty}",
                            "re-export the plate with its data window inside the display window")
+    rotation = getattr(source, "display_rotation", 0) if getattr(source, "kind", "") == "video" else 0
+    if rotation:  # phone clips whose rotation metadata is wrong (or a host that ignores it) read sideways
+        applied = getattr(source, "rotation_applied", True)
+        other = "stored" if applied else "display"
+        return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}, read "
+                           f"{'turned by' if applied else 'without'} its {rotation}-degree display rotation"
+                           f"{' as players show it' if applied else ' (as coded)'}",
+                           f"if the face lies sideways there, render with --orientation {other} (the 'orientation' "
+                           "setting); else use a shot where a face is visible and at least ~64 px between the eyes")
     return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}",
                        "use a shot where a face is visible and at least ~64 px between the eyes, or crop the plate")
 
