@@ -31,3 +31,15 @@ def test_panel_fits_960x540_even_with_a_long_engine_error(make_window, tmp_path,
                    preview.ab_button, queue.start_button, queue.apply_button, window.status_log):
         inside = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
         assert widget.isVisible() and window.rect().contains(inside), (widget, inside)
+
+
+def test_queue_keeps_four_rows_in_small_windows(make_window, tmp_path, qtbot):
+    """At 900x600 the queue showed one and a half rows; the splitter now cannot squeeze it below four."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    table = window.queue_panel.table
+    for size in (QSize(900, 600), SMALL):
+        window.resize(size)
+        qtbot.wait(50)
+        assert window.size() == size
+        assert table.viewport().height() >= 4 * table.verticalHeader().defaultSectionSize(), size
