@@ -149,7 +149,6 @@ class MainWindow(QMainWindow):
         form_layout.setContentsMargins(0, 0, 0, 0)
         form_layout.addWidget(self.source_panel)
         form_layout.addWidget(self.style_panel)
-        form_layout.addWidget(self.add_button)
         form_layout.addStretch(1)
         self.form_scroll = QScrollArea(self)
         self.form_scroll.setWidget(form)
@@ -159,8 +158,17 @@ class MainWindow(QMainWindow):
         self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.form_scroll.setMinimumWidth(form.sizeHint().width() + 24)
 
+        # Add to queue sits under the scrolling form, always in view: at 1280x720 it was below the
+        # Style section, out of sight until the form was scrolled to its end
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(4)
+        left_layout.addWidget(self.form_scroll, 1)
+        left_layout.addWidget(self.add_button)
+        self.add_button.setAutoDefault(True)  # Enter on the focused button adds, as anywhere in the form
         top = QSplitter(Qt.Orientation.Horizontal, self)
-        top.addWidget(self.form_scroll)
+        top.addWidget(left)
         top.addWidget(self.preview_panel)
         top.setStretchFactor(1, 1)
         # the message list sits in the splitter (drag it taller to read back), so at 1280x720 the form
