@@ -167,7 +167,7 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.form_scroll, 1)
         left_layout.addWidget(self.add_button)
         self.add_button.setAutoDefault(True)  # Enter on the focused button adds, as anywhere in the form
-        top = QSplitter(Qt.Orientation.Horizontal, self)
+        top = self.top_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         top.addWidget(left)
         top.addWidget(self.preview_panel)
         top.setStretchFactor(1, 1)
@@ -566,6 +566,13 @@ class MainWindow(QMainWindow):
         geometry = self.settings.geometry()
         if geometry is not None:
             self.restoreGeometry(geometry)
+        for name, splitter in self._splitters():  # where the artist dragged the form, queue and messages
+            state = self.settings.geometry(name)
+            if state is not None:
+                splitter.restoreState(state)
+
+    def _splitters(self) -> tuple[tuple[str, QSplitter], ...]:
+        return ("main_splitter", self.main_splitter), ("top_splitter", self.top_splitter)
 
     def save_settings(self) -> None:
         source = self.source_panel
@@ -603,6 +610,8 @@ class MainWindow(QMainWindow):
             "preview/split": self.preview_panel.view.split,
         })
         self.settings.save_geometry(self.saveGeometry())
+        for name, splitter in self._splitters():
+            self.settings.save_geometry(splitter.saveState(), name)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing cancels only this panel's jobs, after asking while any is queued or rendering;
