@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
             base = None
         if base is None:
             try:
-                base = build_job_settings(dict(self.source_panel.values(), source="placeholder"),
+                base = build_job_settings(dict(self.source_panel.values(), source=sources[0] if sources else "/"),
                                           self.style_panel.values())
             except EngineError as exc:
                 self.status_log.show_error(exc.code, exception_text(exc))
