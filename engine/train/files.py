@@ -61,7 +61,11 @@ def _problem(flag: str, path: Path) -> str | None:
     if path.is_dir():
         return f"{flag} {path} is a folder, not a file"
     if not path.exists():
+        if path.is_symlink():
+            return f"{flag} {path} is a link to {os.readlink(path)}, which does not exist"
         return f"{flag}: file not found: {path}"
+    if not path.is_file():  # a FIFO, socket or device: reading it would block or never end
+        return f"{flag} {path} is not a regular file (a FIFO, socket or device)"
     if path.stat().st_size == 0:
         return f"{flag} {path} is empty (0 bytes)"
     return None

@@ -129,9 +129,13 @@ def test_full_stage_needs_perceptual_weights_or_an_explicit_perc_loss_0(tiny_tea
     ("faceparsing-path", "nope.pth", "--faceparsing-path: file not found"),
     ("exstyle-path", "nope.npy", "--exstyle-path: file not found"),
     ("direction-path", "nope.npy", "--direction-path: file not found"),
+    ("direction-path", "dangling.npy", "--direction-path dangling.npy is a link to gone.npy, which does not exist"),
+    ("exstyle-path", "fifo.npy", "--exstyle-path fifo.npy is not a regular file"),
 ])
 def test_missing_files_are_named_by_their_flag(tiny_teachers, tmp_path, capsys, monkeypatch, flag, value, needle):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "dangling.npy").symlink_to("gone.npy")
+    os.mkfifo(tmp_path / "fifo.npy")  # reading it would block the run forever
     out = tmp_path / "out"
     line = _fails(capsys, _d_args(tiny_teachers, out, **{flag: value}), needle, "Files you need")
     # `models fetch` downloads the parser and pSp encoder, never a teacher, its style codes or directions
