@@ -30,7 +30,16 @@ MAX_IMAGE_VALUES = 1 << 30
 
 
 def _check_header(spec: oiio.ImageSpec, path) -> None:
-    """InputError for a header whose windows or channel count are absurd, before any pixel is allocated."""
+    """InputError for a header whose windows or channel count are absurd, or that is no flat 2D picture
+    (a deep EXR: reading its pixels as flat ones crashes OIIO's Python binding), before any pixel is
+    allocated."""
+    if spec.deep:
+        raise InputError(f"image {path} is a deep EXR (a list of samples per pixel), not a flat picture",
+                         "render a flattened plate (e.g. Nuke's DeepToImage, or `oiiotool in.exr --flatten -o "
+                         "flat.exr`)")
+    if spec.depth > 1:
+        raise InputError(f"image {path} is a volume ({spec.depth} slices deep), not a flat picture",
+                         "render a 2D plate")
     for what, w, h in (("display window", spec.full_width, spec.full_height), ("data window", spec.width, spec.height)):
         if w <= 0 or h <= 0 or w * h > MAX_IMAGE_PIXELS:
             raise InputError(f"image {path} declares a {w}x{h} {what}, beyond the {MAX_IMAGE_PIXELS:,} pixels "

@@ -50,6 +50,8 @@ def check_written(path: str | os.PathLike, format_name: str, spec: oiio.ImageSpe
                           "check free disk space; the frame was not written")
     try:
         got = inp.spec()
+        if got.deep:  # a planted deep EXR is no frame of ours (and reading it as flat rows is unsafe)
+            raise OutputError(f"{label} is a deep EXR, not a flat frame", "move it away; the frame was not written")
         if spec is not None and (got.width, got.height, got.nchannels, got.x, got.y) != \
                 (spec.width, spec.height, spec.nchannels, spec.x, spec.y):
             raise OutputError(f"{label} reads back as {got.width}x{got.height}x{got.nchannels}, "
