@@ -238,6 +238,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         wm = context.window_manager
         wm.vtoonify_running, wm.vtoonify_cancel_requested, wm.vtoonify_progress = True, False, 0.0
         wm.vtoonify_done = wm.vtoonify_total = 0  # the last render's count is no progress of this one
+        wm.vtoonify_phase = ""
         wm.vtoonify_status = "VToonify: connecting to the engine..."
         return None
 
@@ -317,6 +318,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         else:
             wm.vtoonify_progress = job.tracker.fraction
             wm.vtoonify_done, wm.vtoonify_total = job.tracker.done_frames, job.tracker.total_frames
+            wm.vtoonify_phase = job.tracker.phase
             text = job.tracker.status_line() + (" (cancelling)" if job.cancelling and not job.tracker.finished else "")
         wm.vtoonify_status = text
         live = phase != FINISHED

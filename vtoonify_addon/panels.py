@@ -21,7 +21,8 @@ def _lines(layout, text: str, width: int, icon: str = "NONE") -> None:
 def _progress(layout, wm) -> None:
     """A real progress bar (percent, n/N) where Blender has one (4.0+), else the factor slider."""
     done, total = wm.vtoonify_done, wm.vtoonify_total
-    text = f"{100 * wm.vtoonify_progress:.0f}%  ({done}/{total})" if total else "Starting..."
+    what = "Finding faces " if wm.vtoonify_phase == "analysis" else ""
+    text = f"{what}{100 * wm.vtoonify_progress:.0f}%  ({done}/{total})" if total else "Starting..."
     if hasattr(layout, "progress"):
         layout.progress(factor=wm.vtoonify_progress, type="BAR", text=text)
     else:
