@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from types import SimpleNamespace
 
 import bpy
 
@@ -20,10 +21,10 @@ from .core.availability import stylize_blocker
 from .core.background import BackgroundCall, timer_callback
 from .core.engine_link import connect, preview_frame
 from .core.engine_status import EngineStatus, query_status
-from .core.error_report import report_text
+from .core.error_report import report_text, split_status
 from .core.job_session import CONNECTING, FINISHED, JobSession
 from .core.job_tracker import DONE, outcome_notes
-from .core.landing import landing
+from .core.landing import landing, preview_landing
 from .preferences import get_preferences
 
 CANCEL_WAIT_S = 60.0
@@ -436,7 +437,11 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
         number = prepared.source_numbers[frame - prepared.frame_start]
-        where = (scene.name, source.name, frame, prepared.settings.get("output_space", "plate"))
+        try:
+            mark = stylize.source_mark(scene, source)
+        except stylize.StripError as err:
+            return self._fail(context, _user_message(err))
+        where = (scene.session_uid, scene.name, mark, frame, prepared.settings.get("output_space", "plate"))
         return api, (number, where), functools.partial(preview_frame, self._connector(context, api),
                                                        prepared.settings, number)
 
@@ -451,7 +456,7 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
         context.window_manager.vtoonify_status = message
-        self.report({"INFO"}, message)
+        self.report({"WARNING"} if split_status(message)[1] else {"INFO"}, message)
         return {"FINISHED"}
 
     def invoke(self, context, event):
@@ -471,12 +476,20 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
 
 def _show_preview(reply: dict, request: tuple) -> str:
     """Main thread: show the preview where the artist works, as a before/after overlay strip in the
-    Sequencer (stylized right half over the source) and in any image editor; returns the status line."""
-    number, (scene_name, source_name, frame, output_space) = request
-    scene = bpy.data.scenes.get(scene_name)
-    source = compat.all_strips(scene.sequence_editor).get(source_name) if scene is not None else None
-    if source is not None and output_space == "plate":
-        stylize.show_preview_strip(scene, source, reply["path"], frame)
+    Sequencer (stylized right half over the source, registered to the strip where it is now, however
+    it was moved or trimmed while the engine rendered) and in any image editor; returns the status
+    line (problem, then fix on its own line, when no overlay could be laid)."""
+    number, (scene_uid, scene_name, mark, frame, output_space) = request
+    scene = next((s for s in bpy.data.scenes if s.session_uid == scene_uid), None)
+    source, now = stylize.source_now(scene, mark) if scene is not None else (None, None)
+    place = None
+    if isinstance(now, stylize.StripError):
+        place = SimpleNamespace(frame_start=None, note="", problem=f"strip {source.name!r} changed while its "
+                                f"preview rendered ({now.message}), so no preview strip was laid", fix="Preview again")
+    elif output_space == "plate":
+        place = preview_landing(mark, now, number, frame, scene_name, scene is not None)
+        if place.frame_start is not None:
+            stylize.show_preview_strip(scene, source, reply["path"], place.frame_start)
     image = bpy.data.images.load(reply["path"], check_existing=True)
     image.reload()
     for window in bpy.context.window_manager.windows:
@@ -484,7 +497,13 @@ def _show_preview(reply: dict, request: tuple) -> str:
             if area.type == "IMAGE_EDITOR":
                 area.spaces.active.image = image
                 area.tag_redraw()
-    return f"VToonify preview of source frame {number}: {image.name} (before | after in the Sequencer)"
+    if place is not None and place.frame_start is None:
+        return report_text(stylize.StripError(f"VToonify preview of source frame {number} ({image.name}): "
+                                              f"{place.problem}", place.fix))
+    if output_space != "plate":
+        return f"VToonify preview of source frame {number}: {image.name} (crop, in the Image Editor)"
+    moved = f"; {place.note} (timeline frame {place.frame_start})" if place.note else ""
+    return f"VToonify preview of source frame {number}: {image.name} (before | after in the Sequencer){moved}"
 
 
 def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
