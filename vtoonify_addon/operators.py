@@ -515,7 +515,29 @@ def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
         wm.vtoonify_status = _show_preview(worker.outcome(), number)
     except _errors(api) as err:
         wm.vtoonify_status = f"VToonify preview failed: {_user_message(err)}"
+    problem, fix = split_status(wm.vtoonify_status)
+    if fix:  # no overlay: a timer has no operator report, so say it where the artist looks
         print(wm.vtoonify_status)
+        _popup(wm, problem, fix)
+    for window in wm.windows:  # the sidebar's status line
+        for area in window.screen.areas if window.screen else ():
+            if area.type == "SEQUENCE_EDITOR":
+                area.tag_redraw()
+
+
+def _popup(wm, problem: str, fix: str) -> None:
+    """A small popup with the problem and its fix over the first window (UI sessions only)."""
+    if bpy.app.background or not wm.windows:
+        return
+
+    def draw(menu, _context):
+        menu.layout.label(text=fix)
+
+    try:
+        with bpy.context.temp_override(window=wm.windows[0]):
+            wm.popup_menu(draw, title=problem, icon="ERROR")
+    except (RuntimeError, TypeError, AttributeError) as err:  # no window to draw in: the status says it
+        print(f"VToonify: could not show a popup ({err})")
 
 
 class _EngineStatusOperator(bpy.types.Operator):
@@ -555,7 +577,7 @@ def _status_arrived(status: EngineStatus) -> None:
     wm.vtoonify_status = f"VToonify: {status.summary()}"
     for window in wm.windows:
         for area in window.screen.areas if window.screen else ():
-            if area.type == "SEQUENCE_EDITOR":
+            if area.type in {"SEQUENCE_EDITOR", "PREFERENCES"}:  # the sidebar and the add-on's preferences
                 area.tag_redraw()
 
 
@@ -563,14 +585,14 @@ class VTOON_OT_engine_refresh(_EngineStatusOperator):
     """Ask the running engine which backend Auto will use and which styles are installed"""
 
     bl_idname = "sequencer.vtoonify_engine_refresh"
-    bl_label = "Refresh"
+    bl_label = "Refresh VToonify Engine Status"  # F3 lists it by this name (the panel says "Refresh")
 
 
 class VTOON_OT_engine_start(_EngineStatusOperator):
     """Start the engine now (it stops when Blender quits, and after the idle timeout of the add-on preferences)"""
 
     bl_idname = "sequencer.vtoonify_engine_start"
-    bl_label = "Start"
+    bl_label = "Start VToonify Engine"
     auto_start = True
 
 
@@ -578,7 +600,7 @@ class VTOON_OT_engine_stop(bpy.types.Operator):
     """Stop the engines this Blender started (an engine someone else started is left running)"""
 
     bl_idname = "sequencer.vtoonify_engine_stop"
-    bl_label = "Stop"
+    bl_label = "Stop VToonify Engine"
 
     @classmethod
     def poll(cls, context):
@@ -604,7 +626,7 @@ class VTOON_OT_copy_fetch_command(bpy.types.Operator):
     """Copy the command that downloads this style's model files"""
 
     bl_idname = "sequencer.vtoonify_copy_fetch_command"
-    bl_label = "Copy Command"
+    bl_label = "Copy VToonify Fetch Command"
 
     command: bpy.props.StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
@@ -636,7 +658,7 @@ class VTOON_OT_version_step(bpy.types.Operator):
     """Show the previous or next rendered version (vNNN) of the active result strip"""
 
     bl_idname = "sequencer.vtoonify_version_step"
-    bl_label = "Switch Version"
+    bl_label = "Switch VToonify Result Version"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
 
     step: bpy.props.IntProperty(default=1, options={"SKIP_SAVE"})
@@ -671,7 +693,7 @@ class VTOON_OT_versions_purge(bpy.types.Operator):
     """Delete the rendered versions of this result that no strip shows (the shown one is kept)"""
 
     bl_idname = "sequencer.vtoonify_versions_purge"
-    bl_label = "Purge Old Versions"
+    bl_label = "Purge Old VToonify Versions"
 
     @classmethod
     def poll(cls, context):
