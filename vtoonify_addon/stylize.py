@@ -119,10 +119,19 @@ def render_source(strip):
     return strip
 
 
+def retimed(strip) -> bool:
+    """The strip has retiming keys (Strip > Retiming: a speed change, a freeze frame). Blender makes
+    them only when the artist retimes; its RNA keeps the speed itself out of Python (a key has only its
+    timeline frame, and the keys of a 2x strip sit exactly where a 1x strip's would after trimming)."""
+    return len(getattr(strip, "retiming_keys", ())) >= 2
+
+
 def strip_timing(scene, strip) -> StripTiming:
     """Read the timing attributes of ``strip`` into the bpy-free dataclass."""
-    if len(getattr(strip, "retiming_keys", ())) > 2:
-        raise StripError(f"strip {strip.name!r} is retimed", "remove its retiming keys, or render it first")
+    if retimed(strip):  # its speed is unknowable: the frames would not match what Blender shows
+        raise StripError(f"strip {strip.name!r} is retimed (Strip > Retiming), so its frames cannot be matched",
+                         "reset its retiming (Strip > Retiming > Reset Retiming), or render the retimed strip "
+                         "to a movie and stylize that")
     rate, media_length = movie_rate(scene, strip) if strip.type == "MOVIE" else (1.0, None)
     start, end = visible_range(strip)
     return StripTiming(frame_start=float(strip.frame_start), frame_final_start=start, frame_final_end=end,
@@ -151,10 +160,13 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
     if strip.type == "IMAGE":
         directory = bpy.path.abspath(strip.directory)
         names = [e.filename for e in strip.elements]
-        timing = strip_timing(scene, strip)
+        timing = None if retimed(strip) else strip_timing(scene, strip)
         if len(names) == 1 and not _numbered(names[0]):  # one still (a photo): held on every frame
-            shown = source_frame_numbers(timing, start_number=0)
+            start, end = visible_range(strip)
+            shown = source_frame_numbers(timing, start_number=0) if timing is not None else range(start, end)
             return os.path.join(directory, names[0]), [1] * len(shown), 1
+        if timing is None:  # retimed (5.0): the files Blender itself shows, frame by frame
+            return _shown_files(strip, directory, names)
         try:
             pattern, _ = pattern_from_file(names[0])
             numbers = [pattern_from_file(n)[1] for n in names]
@@ -164,6 +176,22 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
         return os.path.join(directory, pattern), [numbers[i] for i in indices], numbers[0]
     raise StripError(f"strip {strip.name!r} is a {strip.type.lower()} strip",
                      "select a movie or image strip")
+
+
+def _shown_files(strip, directory: str, names: list[str]) -> tuple[str, list[int], int]:
+    """(pattern, frame number per visible frame, first number) of a retimed image strip, read from
+    ``strip_elem_from_frame``: Blender's own choice of file, speed changes and freeze frames included."""
+    try:
+        pattern, first = pattern_from_file(names[0])
+        numbers = []
+        for frame in range(*visible_range(strip)):
+            element = strip.strip_elem_from_frame(frame)
+            if element is None:
+                raise StripError(f"strip {strip.name!r} shows no file at frame {frame}", "reset its retiming")
+            numbers.append(pattern_from_file(element.filename)[1])
+    except ValueError as err:
+        raise StripError(str(err)) from err
+    return os.path.join(directory, pattern), numbers, first
 
 
 def source_mark(scene, strip) -> SourceMark:
