@@ -258,7 +258,11 @@ def discard_partial_output(prepared: PreparedJob) -> bool:
 def _portable_dir(directory: str) -> str:
     """``//``-relative when the folder lies beside the saved .blend, so the project moves as a whole."""
     blend_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
-    if blend_dir and os.path.commonpath([blend_dir, directory]) == blend_dir:
+    try:
+        inside = bool(blend_dir) and os.path.commonpath([blend_dir, directory]) == blend_dir
+    except ValueError:  # Windows: another drive than the .blend's (no common path at all)
+        inside = False
+    if inside:
         return bpy.path.relpath(directory).rstrip("/\\") + "/"
     return directory.rstrip("/\\") + "/"
 
@@ -291,6 +295,45 @@ def match_source_look(result, source, settings: dict) -> None:
         result.colorspace_settings.name = source.colorspace_settings.name
     else:  # EXR: premultiplied scene-linear (the file says so; Blender reads it by extension)
         result.alpha_mode = "PREMUL"
+    copy_placement_animation(result.id_data, source, result)
+
+
+_PLACEMENT_PATHS = ("transform.", "crop.", *_LOOK)
+"""Strip properties (relative data paths) whose animation the result takes from its source."""
+
+_KEY_SETTINGS = ("interpolation", "handle_left_type", "handle_right_type", "easing", "back", "amplitude",
+                 "period", "co", "handle_left", "handle_right")
+"""Keyframe point settings copied as they are (types first: setting ``co`` then keeps the handles)."""
+
+
+def copy_placement_animation(scene, source, result) -> int:
+    """Give ``result`` the source's keyframed placement (an animated offset, scale, rotation, crop...),
+    so it stays over the plate on every frame, not only the one it landed on; replaces what an earlier
+    render copied. Returns the number of F-curves copied."""
+    src_root, dst_root = source.path_from_id(), result.path_from_id()
+    copied = 0
+    for curves in compat.scene_fcurve_collections(scene):
+        for old in [fc for fc in curves if _placement_of(fc.data_path, dst_root) is not None]:
+            curves.remove(old)
+        for fc in [fc for fc in curves if _placement_of(fc.data_path, src_root) is not None]:
+            new = curves.new(f"{dst_root}.{_placement_of(fc.data_path, src_root)}", index=fc.array_index)
+            new.keyframe_points.add(len(fc.keyframe_points))
+            for dst, src in zip(new.keyframe_points, fc.keyframe_points, strict=True):
+                for name in _KEY_SETTINGS:
+                    value = getattr(src, name)
+                    setattr(dst, name, tuple(value) if name in ("co", "handle_left", "handle_right") else value)
+            new.extrapolation = fc.extrapolation
+            new.update()
+            copied += 1
+    return copied
+
+
+def _placement_of(data_path: str, root: str) -> str | None:
+    """The placement property ``data_path`` animates on the strip at ``root``, else None."""
+    if not data_path.startswith(root + "."):
+        return None
+    prop = data_path[len(root) + 1:]
+    return prop if prop.startswith(_PLACEMENT_PATHS) else None
 
 
 def _refill(strip, plan) -> None:
