@@ -328,6 +328,14 @@ def copy_placement_animation(scene, source, result) -> int:
     return copied
 
 
+def _drop_animation(scene, strip, prop: str) -> None:
+    """Remove the F-curves animating ``strip``'s ``prop`` (a relative data path)."""
+    path = f"{strip.path_from_id()}.{prop}"
+    for curves in compat.scene_fcurve_collections(scene):
+        for fc in [fc for fc in curves if fc.data_path == path]:
+            curves.remove(fc)
+
+
 def _placement_of(data_path: str, root: str) -> str | None:
     """The placement property ``data_path`` animates on the strip at ``root``, else None."""
     if not data_path.startswith(root + "."):
@@ -486,6 +494,7 @@ def show_preview_strip(scene, source, path: str, frame: int):
     strip.blend_type = "ALPHA_OVER"
     width = int(getattr(source.elements[0], "orig_width", 0) or 0) if len(source.elements) else 0
     if width:  # crop away the stylized left half: the source shows through there
+        _drop_animation(scene, strip, "crop.min_x")  # the split is set here, not by the source's keys
         visible = width - source.crop.min_x - source.crop.max_x
         strip.crop.min_x = source.crop.min_x + visible // 2
     strip.select = False

@@ -291,3 +291,9 @@ def test_keyframed_placement_is_followed_on_every_frame(addon, connected, vse, m
     paths = [fc.data_path for curves in module.scene_fcurve_collections(vse) for fc in curves]
     assert sorted(p for p in paths if result.name in p) == sorted(
         p.replace(f'["{source.name}"]', f'["{result.name}"]') for p in paths if f'["{source.name}"]' in p)
+    # a preview overlay takes the keys too, except its before | after split, which it sets itself
+    lay = __import__(addon.__name__ + ".stylize", fromlist=["show_preview_strip"])
+    frame_file = os.path.join(bpy.path.abspath(result.directory), result.elements[2].filename)
+    overlay = lay.show_preview_strip(vse, source, frame_file, 3)
+    vse.frame_set(3)
+    assert overlay.transform.offset_x == pytest.approx(260.0) and overlay.crop.min_x == 30 + (376 - 30) // 2
