@@ -337,6 +337,7 @@ class VideoSource(FrameSource):
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(self.frame_grid.rate) if self.frame_grid else float(rate) if rate else None
         self._decoder: Iterator[av.VideoFrame] | None = None
+        self._skipped_error: Exception | None = None
         self._last_index = -1  # index of the frame the decoder returned last
         self._cached: tuple[int, np.ndarray] | None = None
         try:
@@ -385,7 +386,8 @@ class VideoSource(FrameSource):
         for packet in self._container.demux(self._stream):
             try:
                 frames = packet.decode()
-            except (av.FFmpegError, ValueError):
+            except (av.FFmpegError, ValueError) as exc:
+                self._skipped_error = exc  # named if the wanted frame never comes
                 continue
             yield from frames
 
@@ -425,6 +427,7 @@ class VideoSource(FrameSource):
     def _decode_to(self, index: int) -> np.ndarray:
         """Decode frame ``index`` -> uint8 [H, W, 3] RGB, display rotation applied."""
         target = self._pts[index]
+        self._skipped_error = None
         for attempt in range(2):
             try:
                 if attempt == 1:
@@ -452,6 +455,11 @@ class VideoSource(FrameSource):
                 raise InputError(f"frame {self._number_at(index)} of {self._path} cannot be decoded: {exc}",
                                  "the file is damaged; re-export it or render a range before the damage") from exc
             self._decoder = None
+        if self._skipped_error is not None:  # its packets are there but do not decode (a lying header, damage)
+            error = self._skipped_error
+            reason = (getattr(error, "strerror", None) or str(error).strip() or type(error).__name__)[:160]
+            raise InputError(f"frame {self._number_at(index)} of {self._path} cannot be decoded ({reason})",
+                             "the file is damaged; re-export it or render a range before the damage")
         raise InputError(f"frame {self._number_at(index)} of {self._path} could not be found by seeking",
                          "the file's timestamps are broken; re-export it (e.g. ffmpeg -c copy) and retry")
 

@@ -8,8 +8,11 @@ wrong, truncated or foreign file must say what it is and what was expected inste
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import re
+import stat
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -69,6 +72,40 @@ def _display(path: str | Path) -> str:
     return str(Path(path))
 
 
+def check_model_file(path: str | Path, what: str = "model file") -> None:
+    """Raise ModelFileError naming what is at ``path`` when it is not a readable regular file: missing,
+    a link to nothing or to itself, a folder, a FIFO/socket/device (whose read would block or never end).
+    A link to a real file is fine (shared model folders are often linked in)."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if os.path.islink(path):
+            target = os.readlink(path)
+            problem = ("links to itself round a loop" if getattr(exc, "errno", None) == 40
+                       else f"is a link to {target}, which does not exist")
+            raise ModelFileError(f"{what} {_display(path)} {problem}",
+                                 f"fix or remove the link, then {refetch_fix(path)}") from None
+        if isinstance(exc, FileNotFoundError):
+            raise ModelFileError(f"{what} not found: {_display(path)}", refetch_fix(path)) from None
+        raise ModelFileError(f"{what} {_display(path)} cannot be read ({exc.strerror or exc})",
+                             f"fix its permissions, or {refetch_fix(path)}") from None
+    if stat.S_ISDIR(mode):
+        raise ModelFileError(f"{what} {_display(path)} is a folder, not a file",
+                             f"move the folder away, then {refetch_fix(path)}")
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(f"{what} {_display(path)} is not a regular file (a FIFO, socket or device)",
+                             f"remove it, then {refetch_fix(path)}")
+
+
+def _refused_global(message: str) -> str:
+    """The line of torch's weights-only refusal that names what the pickle asked for
+    (``unsupported GLOBAL posix.system``), not its closing pointer to the documentation."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    named = [line for line in lines if "GLOBAL" in line or "Unsupported" in line or "unsupported" in line]
+    return (named or lines[-1:] or ["weights-only refusal"])[0][:200]
+
+
 def check_zip_sizes(path: Path) -> None:
     """Refuse a checkpoint zip whose central directory promises more than it can honestly hold,
     BEFORE anything is inflated: the directory is read, no entry is."""
@@ -95,8 +132,7 @@ def load_torch_file(path: str | Path) -> Any:
     ModelFileError naming the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {_display(path)}", refetch_fix(path))
+    check_model_file(path)
     if path.stat().st_size == 0:
         raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", refetch_fix(path))
     with open(path, "rb") as handle:
@@ -109,10 +145,12 @@ def load_torch_file(path: str | Path) -> Any:
             "pick the .pt/.pth model file; style codes are read from the family folder automatically",
         )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower():
-            first = str(exc).strip().splitlines()[-1][:200]
+            first = _refused_global(str(exc))
             raise ModelFileError(
                 f"refusing to load {_display(path)}: it contains objects other than tensors and plain "
                 f"data (a pickle that could run code): {first}",
@@ -187,8 +225,7 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
     hostile file raises ModelFileError and nothing in it runs. Order is kept (``style_id`` indexes it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"style code file not found: {_display(path)}", refetch_fix(path))
+    check_model_file(path, "style code file")
     size = path.stat().st_size
     if size > MAX_EXSTYLE_BYTES:  # checked before the file is read into memory
         raise ModelFileError(f"{_display(path)} is {size / 1e6:.0f} MB; an official exstyle_code.npy is about "

@@ -7,8 +7,8 @@ become per-channel constants, the zero noise is dropped, and the sqrt(2) activat
 1/sqrt(2) of the residual blocks and the d_s weight of the ModRes blocks move into the weights of
 the conv in front of them (leaky ReLU is positively homogeneous). What is left per frame are
 convolutions in channels_last (the layout oneDNN and cuDNN run fastest), in-place activations,
-and instance-norm statistics, which are always taken in float32. On one CPU thread the wide 3x3
-convs of the small bottleneck maps run as Winograd F(2x2,3x3) (``engine.ops.winograd``).
+and instance-norm statistics, which are always taken in float32. On CPU (up to two threads) the
+wide 3x3 convs of the small bottleneck maps run as Winograd F(2x2,3x3) (``engine.ops.winograd``).
 
 The general ``VToonify`` stays the reference path: ``static_vtoonify(model, style, d_s)(x)`` returns
 what ``model(x, style.expand(N, ...), d_s=d_s)`` returns, within float rounding (tests check it

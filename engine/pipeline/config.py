@@ -133,7 +133,8 @@ class RenderConfig:
         check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}",
               f"use one of {', '.join(BACKBONES)}")
         check(self.name is None or _safe_stem(self.name), f"output name {self.name!r} is not a plain file stem",
-              "use letters, digits, '.', '_' or '-' only (no folders; no '.' or '-' first)")
+              "use letters (any script), digits, '.', '_' or '-' only (no spaces, symbols or emoji; no folders; "
+              "no '.' or '-' first)")
         if not (isinstance(self.style, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", self.style)):
             from engine.models.inventory import models_command
 
@@ -227,7 +228,9 @@ MAX_SETTING_INT = 10**18
 def _safe_stem(name: str) -> bool:
     """A stem that cannot leave the output folder, hide as a dot file, or read as an option in a shell
     (``-rf.0001.exr``): source stems are cleaned the same way (``outputs.safe_stem``)."""
-    return bool(name) and not name.startswith((".", "-")) and all(c.isalnum() or c in "._-" for c in name)
+    from engine.service.catalog import is_file_stem
+
+    return is_file_stem(name)
 
 
 def _coerce(key: str, value, type_text) -> object:

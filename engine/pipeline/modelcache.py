@@ -73,6 +73,9 @@ class ModelCache:
 
     def get(self, kind: str, path: str, loader: Callable[[str], torch.nn.Module]) -> torch.nn.Module:
         """Return the model in ``path`` on this cache's device, loading it once."""
+        from engine.models.checkpoints import check_model_file
+
+        check_model_file(path)  # a dangling link or a folder is a bad model file, not an internal error
         stat = os.stat(path)
         key = (kind, os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
         with self._lock:

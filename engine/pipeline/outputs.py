@@ -26,9 +26,11 @@ JOB_STAMP = "vtoonify/job"
 
 
 def safe_stem(text: str) -> str:
-    """A file stem with only letters, digits, '.', '_' and '-' (so it cannot name another folder)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
-    return stem or "render"
+    """A file stem of letters (any script), digits, '.', '_' and '-' (so it cannot name another folder):
+    ``catalog.file_stem``, the one rule the panel shares."""
+    from engine.service import catalog
+
+    return catalog.file_stem(text)
 
 
 def source_stem(path_pattern: str) -> str:

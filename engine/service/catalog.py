@@ -89,6 +89,43 @@ IMAGE_SUFFIXES = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bm
 """Still-image file types the engine reads (OpenImageIO); only these can be sequence members."""
 
 
+# --- output file stems ---------------------------------------------------------------------------
+
+def _stem_char(c: str) -> bool:
+    """ASCII letters/digits, '.', '_', '-', and any script's letters, digits and combining marks
+    (``Ünïcödé``, ``日本``, Devanagari vowel signs). Never separators, spaces, symbols or emoji, controls,
+    bidi/zero-width format characters (they make a name read differently from what it is) or surrogate
+    escapes of undecodable bytes (they cannot be written back as UTF-8)."""
+    if c.isascii():
+        return c.isalnum() or c in "._-"
+    import unicodedata
+
+    return unicodedata.category(c)[0] in "LNM"
+
+
+def file_stem(text: str) -> str:
+    """A name made safe as an output file stem, keeping Unicode letters (``Ünïcödé 日本 😀 shot`` ->
+    ``Ünïcödé_日本_shot``): NFC (the form Linux and Windows tools type; macOS's decomposed names compose
+    the same), every run of other characters -> ``_``, no '.', '_', '-' or mark first (a dot file, an
+    option ``-rf``); ``render`` when nothing is left."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", text)
+    stem = "".join(c if _stem_char(c) else "\0" for c in text)
+    stem = re.sub("\0+", "_", stem).strip("._-")  # one '_' per run of unsafe characters
+    while stem and unicodedata.category(stem[0]).startswith("M"):
+        stem = stem[1:].lstrip("._-")
+    return stem or "render"
+
+
+def is_file_stem(name: str) -> bool:
+    """``name`` is usable as given as an output stem: no folder, dot file, option or unsafe character."""
+    import unicodedata
+
+    return (isinstance(name, str) and bool(name) and not name.startswith((".", "-"))
+            and not unicodedata.category(name[0]).startswith("M") and all(_stem_char(c) for c in name))
+
+
 # --- sequence names -----------------------------------------------------------------------------
 
 _PRINTF = re.compile(r"%(0?)(\d*)d")

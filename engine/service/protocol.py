@@ -80,6 +80,9 @@ def decode(line: bytes) -> dict:
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
+        if "integer string conversion" in str(exc):  # Python's own advice (set_int_max_str_digits) is not ours
+            raise ProtocolError("message holds an integer of more than 4300 digits",
+                                "send numbers of at most 18 digits (ids, frames and settings all fit)") from None
         raise ProtocolError(f"malformed JSON: {str(exc)[:120]}", "send one JSON object per line") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"message is a JSON {type(value).__name__}, not an object",

@@ -205,3 +205,24 @@ def test_a_link_that_leads_nowhere_is_named_as_a_link(tmp_path):
             open_source(tmp_path / name)
         assert info.value.message.endswith("is a link that leads nowhere (its target is missing, or links form a loop)")
         assert info.value.fix == "point the link at the media file, or give the file itself"
+
+
+def test_a_video_whose_frames_claim_a_size_their_data_cannot_fill_says_it_cannot_be_decoded(tmp_path):
+    # Before: "frame 1 ... could not be found by seeking (the file's timestamps are broken)": the packets
+    # are indexed, but each JPEG frame header claims 4000x4000 from a few hundred bytes and never decodes.
+    path = tmp_path / "lying.avi"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuvj420p"
+        for _ in range(3):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 90, np.uint8), format="rgb24")))
+        out.mux(stream.encode())
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\xff\xc0")
+    while at >= 0:  # every frame's start-of-frame marker: height, width
+        data[at + 5:at + 9] = struct.pack(">HH", 4000, 4000)
+        at = data.find(b"\xff\xc0", at + 2)
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"frame 1 of .*lying\.avi cannot be decoded \(") as info:
+        open_source(path)
+    assert "re-export" in info.value.fix

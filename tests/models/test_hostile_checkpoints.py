@@ -7,6 +7,8 @@ float16 weights load (cast to the module's float32), as ``load_state_dict`` does
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -179,3 +181,47 @@ def test_a_bad_checkpoint_in_the_default_folder_names_its_style_but_no_models_fl
     with pytest.raises(ModelFileError) as info:
         load_exstyles(house)
     assert "'house' is not an official style" in info.value.fix and "models fetch --style" not in info.value.fix
+
+
+def _plant(kind, path):
+    if kind == "dangling link":
+        path.symlink_to(path.parent / "moved-away.pt")
+    elif kind == "link loop":
+        path.symlink_to(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("dangling link", r"is a link to .*moved-away\.pt, which does not exist"),
+    ("link loop", r"links to itself round a loop"), ("folder", r"is a folder, not a file"),
+    ("fifo", r"is not a regular file \(a FIFO, socket or device\)"),
+])
+def test_a_model_path_that_is_no_file_names_what_it_is_and_blocks_nothing(tmp_path, kind, expected):
+    # Before: the model cache's stat raised FileNotFoundError/OSError (an 'internal error', exit 1) for
+    # a dangling link or a loop; a folder or a FIFO was reported as "model file not found".
+    from engine.models.checkpoints import load_exstyle_codes, load_torch_file
+    from engine.pipeline.modelcache import ModelCache
+
+    family = tmp_path / "vtoonify_d_cartoon"
+    family.mkdir()
+    for name, load in (("vtoonify_s_d_c.pt", load_torch_file), ("exstyle_code.npy", load_exstyle_codes),
+                       ("vtoonify_s_d.pt", lambda p: ModelCache("cpu").get("vtoonify", str(p), load_vtoonify))):
+        _plant(kind, family / name)
+        with pytest.raises(ModelFileError, match=expected) as info:
+            load(family / name)
+        assert "models fetch" in info.value.fix
+
+
+def test_a_pickle_asking_for_code_is_refused_naming_what_it_asked_for(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    hostile = tmp_path / "vtoonify.pt"
+    torch.save({"g_ema": Payload()}, hostile)
+    with pytest.raises(ModelFileError, match=r"GLOBAL (posix|nt)\.system") as info:
+        load_vtoonify(hostile)
+    assert "documentation" not in info.value.message  # torch's closing pointer, which named nothing
