@@ -434,10 +434,12 @@ def open_sidecar(path: Path) -> int | None:
     except OSError as exc:
         raise ConfigError(f"{path.name} in the output folder cannot be opened ({exc.strerror or exc})",
                           "remove it if it is not a VToonify sidecar (links are never followed)") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise ConfigError(f"{path.name} in the output folder is not a regular file (a FIFO, socket or device)",
-                          "remove it if it is not a VToonify sidecar")
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, socket or device)"
+        raise ConfigError(f"{path.name} in the output folder is {kind}",
+                          "move it away if it is not a VToonify sidecar")
     return fd
 
 
