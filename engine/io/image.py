@@ -20,6 +20,7 @@ import OpenImageIO as oiio
 from engine.errors import InputError
 from engine.io.colour import float_to_srgb, quantise_uint8, uint16_to_uint8
 from engine.io.files import require_regular_file
+from engine.io.oiio_errors import error_text
 
 _FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 MAX_IMAGE_PIXELS = 1 << 28
@@ -72,7 +73,7 @@ def _read_header(path) -> oiio.ImageSpec:
     require_regular_file(path)
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        raise open_error(path, oiio.geterror())
+        raise open_error(path, error_text())
     try:
         spec = inp.spec()
         _check_header(spec, path)
@@ -92,7 +93,7 @@ def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
     config.attribute("oiio:UnassociatedAlpha", 1)
     buf = oiio.ImageBuf(str(p), 0, 0, config)
     if buf.has_error or not buf.read(force=True):
-        raise open_error(p, buf.geterror() or oiio.geterror())
+        raise open_error(p, error_text(buf) or error_text())
     return buf
 
 
@@ -119,7 +120,7 @@ def read_image(path: str | os.PathLike, full_window: bool = False) -> np.ndarray
         buf = _full_window(buf)
     pixels = buf.get_pixels(oiio.FLOAT)
     if pixels is None or buf.has_error:
-        raise InputError(f"cannot decode pixels of {path}: {buf.geterror()}", "check the file is not damaged")
+        raise InputError(f"cannot decode pixels of {path}: {error_text(buf)}", "check the file is not damaged")
     return np.asarray(pixels, dtype=np.float32).reshape(buf.spec().height, buf.spec().width, -1)
 
 

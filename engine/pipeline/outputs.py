@@ -95,7 +95,9 @@ def job_stamp(path: Path) -> str | None:
         return None
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        oiio.geterror()  # clear it
+        from engine.io.oiio_errors import error_text
+
+        error_text()  # clear it (never raising, even for a garbled header)
         return None
     try:
         value = inp.spec().getattribute(JOB_STAMP)

@@ -261,3 +261,23 @@ def test_a_deep_exr_is_refused_by_name_not_read_as_a_flat_plate(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "deep.exr is a deep EXR (a list of samples per pixel), not a flat picture" in run.stdout
     assert "--flatten" in run.stdout and "resume: deep.exr is a deep EXR, not a flat frame" in run.stdout
+
+
+def test_a_header_whose_error_message_is_not_utf8_is_a_damaged_file_not_an_internal_error(tmp_path):
+    # Before: OIIO quoted the garbled attribute name in its error, the binding's geterror() raised
+    # UnicodeDecodeError, and `render` ended with "internal error: UnicodeDecodeError" (exit 1).
+    path = tmp_path / "garbled.exr"
+    spec = oiio.ImageSpec(16, 16, 3, oiio.HALF)
+    spec.attribute("QQQQ", "abcdefgh")
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(np.zeros((16, 16, 3), np.float32))
+    out.close()
+    # the attribute's name becomes bytes that are not UTF-8, its type one that cannot hold a string
+    path.write_bytes(path.read_bytes().replace(b"QQQQ\x00string\x00", b"\xbf\xbf\xbf\xbf\x00chlist\x00"))
+    with pytest.raises(InputError, match=r"garbled\.exr: its header holds garbled text") as info:
+        open_source(path)
+    assert "complete EXR/PNG/JPG/TIFF image" in info.value.fix
+    from engine.pipeline.outputs import job_stamp
+
+    assert job_stamp(path) is None  # --resume/--overwrite scans pass over it too
