@@ -160,6 +160,22 @@ class JobSetup:
     warnings: list[str]
 
 
+def rotation_note(source) -> str | None:
+    """How a phone clip's display rotation was handled, said on every job (hosts differ: players and
+    Blender 5.0's sequencer turn the clip, Blender 4.2's shows it as coded), so a result that does not
+    line up over the plate in the artist's host is explained before it is looked at."""
+    degrees = getattr(source, "display_rotation", 0) if getattr(source, "kind", "") == "video" else 0
+    if not degrees:
+        return None
+    if getattr(source, "rotation_applied", True):
+        return (f"{source.path_pattern} carries a {degrees}-degree display rotation: frames are read and written "
+                "turned by it, as players and Blender 5.0's sequencer show the clip (for a host that shows it "
+                "as coded, such as Blender 4.2's sequencer, render with --orientation stored)")
+    return (f"{source.path_pattern} carries a {degrees}-degree display rotation, ignored (--orientation stored): "
+            "frames are read and written as coded, as Blender 4.2's sequencer shows the clip (players and "
+            "Blender 5.0 show it turned; render with --orientation display for them)")
+
+
 @contextlib.contextmanager
 def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None = None,
              cancel=None) -> Iterator[JobSetup]:
@@ -175,6 +191,9 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         backend, warnings = make_backend(config, cache)
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
+        rotation = rotation_note(source)
+        if rotation:
+            warnings.append(rotation)
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
