@@ -219,7 +219,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             key = resolved_job_key(config, backend, cache, source)
             settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
-                           legacy_job_keys(config, backend, cache, source)) as (analysis, wplus, analysed):
+                           legacy_job_keys(config, backend, cache, source), on_event) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names
 
