@@ -176,6 +176,16 @@ def rotation_note(source) -> str | None:
             "Blender 5.0 show it turned; render with --orientation display for them)")
 
 
+def interlace_note(source) -> str | None:
+    """Interlaced video is stylized frame by frame as coded (both fields in one picture), as the official
+    code does; said on the job with a conform that keeps one frame per frame, so numbers stay the same."""
+    if getattr(source, "kind", "") != "video" or not getattr(source, "interlaced", False):
+        return None
+    return (f"{source.path_pattern} is interlaced: each frame holds two fields from different moments and is "
+            "stylized as one picture, so combing on motion stays in the result (deinterlace it first for clean "
+            "frames, keeping one frame per frame: ffmpeg -i IN -vf bwdif=mode=send_frame -c:v prores_ks OUT.mov)")
+
+
 @contextlib.contextmanager
 def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None = None,
              cancel=None) -> Iterator[JobSetup]:
@@ -191,9 +201,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         backend, warnings = make_backend(config, cache)
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
-        rotation = rotation_note(source)
-        if rotation:
-            warnings.append(rotation)
+        warnings += [note for note in (rotation_note(source), interlace_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
@@ -211,7 +219,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             key = resolved_job_key(config, backend, cache, source)
             settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
-                           legacy_job_keys(config, backend, cache, source)) as (analysis, wplus, analysed):
+                           legacy_job_keys(config, backend, cache, source), on_event) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names
 

@@ -257,3 +257,24 @@ def test_no_face_in_a_rotated_clip_names_its_rotation_and_the_other_orientation(
     assert ("Blender 5.0's sequencer show the clip" if orientation == "display" else "ignored") in note
     with open_source(media_dir / "529_2.mp4") as plain:
         assert "rotation" not in no_face_error(plain, 3).message and rotation_note(plain) is None
+
+
+def test_an_interlaced_clip_is_named_with_a_conform_that_keeps_the_frame_numbers(media_dir, tmp_path):
+    # Before: interlaced footage was stylized with its combing and nothing said so.
+    from engine.pipeline.render import interlace_note
+
+    path = tmp_path / "tape.mp4"
+    with av.open(str(media_dir / "529_2.mp4")) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 376, 352, "yuv420p"
+        stream.options = {"flags": "+ilme+ildct", "x264-params": "interlaced=1"}
+        for number, frame in enumerate(src.decode(video=0)):
+            if number == 2:
+                break
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")))
+        out.mux(stream.encode())
+    with open_source(path) as src:
+        note = interlace_note(src)
+    assert "tape.mp4 is interlaced" in note and "bwdif=mode=send_frame" in note
+    with open_source(media_dir / "529_2.mp4") as plain:
+        assert interlace_note(plain) is None
