@@ -160,6 +160,32 @@ class JobSetup:
     warnings: list[str]
 
 
+def rotation_note(source) -> str | None:
+    """How a phone clip's display rotation was handled, said on every job (hosts differ: players and
+    Blender 5.0's sequencer turn the clip, Blender 4.2's shows it as coded), so a result that does not
+    line up over the plate in the artist's host is explained before it is looked at."""
+    degrees = getattr(source, "display_rotation", 0) if getattr(source, "kind", "") == "video" else 0
+    if not degrees:
+        return None
+    if getattr(source, "rotation_applied", True):
+        return (f"{source.path_pattern} carries a {degrees}-degree display rotation: frames are read and written "
+                "turned by it, as players and Blender 5.0's sequencer show the clip (for a host that shows it "
+                "as coded, such as Blender 4.2's sequencer, render with --orientation stored)")
+    return (f"{source.path_pattern} carries a {degrees}-degree display rotation, ignored (--orientation stored): "
+            "frames are read and written as coded, as Blender 4.2's sequencer shows the clip (players and "
+            "Blender 5.0 show it turned; render with --orientation display for them)")
+
+
+def interlace_note(source) -> str | None:
+    """Interlaced video is stylized frame by frame as coded (both fields in one picture), as the official
+    code does; said on the job with a conform that keeps one frame per frame, so numbers stay the same."""
+    if getattr(source, "kind", "") != "video" or not getattr(source, "interlaced", False):
+        return None
+    return (f"{source.path_pattern} is interlaced: each frame holds two fields from different moments and is "
+            "stylized as one picture, so combing on motion stays in the result (deinterlace it first for clean "
+            "frames, keeping one frame per frame: ffmpeg -i IN -vf bwdif=mode=send_frame -c:v prores_ks OUT.mov)")
+
+
 @contextlib.contextmanager
 def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None = None,
              cancel=None) -> Iterator[JobSetup]:
@@ -175,6 +201,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         backend, warnings = make_backend(config, cache)
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
+        warnings += [note for note in (rotation_note(source), interlace_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
@@ -192,7 +219,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             key = resolved_job_key(config, backend, cache, source)
             settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
-                           legacy_job_keys(config, backend, cache, source)) as (analysis, wplus, analysed):
+                           legacy_job_keys(config, backend, cache, source), on_event) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names
 

@@ -434,10 +434,12 @@ def open_sidecar(path: Path) -> int | None:
     except OSError as exc:
         raise ConfigError(f"{path.name} in the output folder cannot be opened ({exc.strerror or exc})",
                           "remove it if it is not a VToonify sidecar (links are never followed)") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise ConfigError(f"{path.name} in the output folder is not a regular file (a FIFO, socket or device)",
-                          "remove it if it is not a VToonify sidecar")
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, socket or device)"
+        raise ConfigError(f"{path.name} in the output folder is {kind}",
+                          "move it away if it is not a VToonify sidecar")
     return fd
 
 
@@ -505,7 +507,7 @@ def no_face_error(source, count: int) -> NoFaceError:
 
 
 def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: str,
-                 cancel=None) -> tuple[ShotAnalysis, object]:
+                 cancel=None, on_event=None) -> tuple[ShotAnalysis, object]:
     """Detect, crop and (for VToonify) encode the style: (analysis, W+ tensor or None).
 
     The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None). With
@@ -516,7 +518,8 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         from engine.pipeline.following import follow_shot
 
         step = int(getattr(backend, "translation_step", DEFAULT_STEP))
-        analysis = dataclasses.replace(analysis, follow=follow_shot(analysis, source, config, step, cancel))
+        analysis = dataclasses.replace(analysis, follow=follow_shot(analysis, source, config, step, cancel,
+                                                                        on_event))
     return analysis, wplus
 
 
@@ -695,7 +698,7 @@ def _load_style_code(path: Path):
 
 @contextlib.contextmanager
 def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None,
-              settings: dict | None = None, legacy_keys: tuple[str, ...] = ()):
+              settings: dict | None = None, legacy_keys: tuple[str, ...] = (), on_event=None):
     """Claim the output folder for this job and yield (analysis, wplus or None, analysed) while it
     renders; ``analysed`` is True when this call computed the analysis, False when it reused the sidecar.
 
@@ -740,7 +743,7 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
                 for old in others:
                     old.unlink(missing_ok=True)
             if result is None:
-                analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel)
+                analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel, on_event)
                 result = (dataclasses.replace(analysis, job_settings=settings), wplus, True)
                 write_json_atomic(path, result[0].to_dict())
         finally:

@@ -26,10 +26,12 @@ pytestmark = [pytest.mark.timeout(120),
 
 
 @pytest.fixture
-def x_display(tmp_path):
-    """A private Xvfb server at 1280x720; yields its DISPLAY (the server picks a free number)."""
+def x_display(request):
+    """A private Xvfb server (1280x720 unless the test's ``screen`` parameter says otherwise); yields
+    its DISPLAY (the server picks a free number)."""
+    screen = getattr(request, "param", "1280x720")
     read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{screen}x24", "-nolisten", "tcp"],
                               pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write)
     with os.fdopen(read) as pipe:
@@ -145,7 +147,7 @@ def test_keyboard_only_source_output_and_quit(x_display, repo_root, media_dir, t
     assert Path(saved.get("shot", "output")) == out_dir
 
 
-def test_render_the_sample_by_keyboard_and_mouse(x_display, repo_root, media_dir, tmp_path):
+def test_render_the_sample_by_keyboard(x_display, repo_root, media_dir, tmp_path):
     """The whole artist path through the X server: the panel starts its engine, the sample clip is
     typed in, the output folder picked in the file dialog, frames 1-2 set by keyboard, Enter queues
     the shot, Ctrl+Enter starts the queue; the window title shows the frames as they come and the
@@ -187,7 +189,7 @@ def test_render_the_sample_by_keyboard_and_mouse(x_display, repo_root, media_dir
             panel.kill()
             panel.communicate()
         _stop_engine(connection)
-    assert panel.returncode == 0, output[-3000:]
+    assert panel.returncode == 0 and "Traceback" not in output, output[-3000:]
     frames = sorted((out_dir / "v001").glob("529_2.*.exr"))
     assert [f.name for f in frames] == ["529_2.0001.exr", "529_2.0002.exr"]
     for frame in frames:
@@ -198,3 +200,29 @@ def test_render_the_sample_by_keyboard_and_mouse(x_display, repo_root, media_dir
         assert pixels[..., :3].std() > 0.01, f"{frame} is flat"
     sidecar = json.loads((out_dir / "v001" / "529_2.vtoonify.json").read_text())
     assert sidecar["backend"] == "classic" and sidecar["job_settings"]["source"] == str(media_dir / "529_2.mp4")
+
+
+@pytest.mark.parametrize("x_display", ["1920x1080"], indirect=True)
+def test_hidpi_200_percent_fits_the_screen(x_display, repo_root, tmp_path):
+    """A 1080p screen at 200 % (QT_SCALE_FACTOR=2) leaves 960x540 logical pixels: the panel opens
+    inside the screen, is drawn, and Ctrl+Q still closes it."""
+    env = dict(_panel_env(x_display, repo_root, tmp_path), QT_SCALE_FACTOR="2")
+    panel = subprocess.Popen([sys.executable, "-m", "ui", "--connection-file", str(tmp_path / "none.json")],
+                             cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        window = _wait_window(x_display, "VToonify Studio")
+        geometry = dict(line.split("=") for line in _xdotool(x_display, "getwindowgeometry", "--shell", window).split())
+        x, y, w, h = (int(geometry[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+        assert x >= 0 and y >= 0 and x + w <= 1920 and y + h <= 1080, geometry
+        assert w >= 1600 and h >= 900, geometry  # 2x: device pixels, about the whole screen
+        picture = _window_picture(x_display, window)
+        if picture is not None:
+            assert len(picture.convert("RGB").getcolors(1 << 16) or range(1 << 16)) > 20
+        _xdotool(x_display, "windowfocus", "--sync", window)
+        _xdotool(x_display, "key", "ctrl+q")
+        output, _ = panel.communicate(timeout=60)
+    finally:
+        if panel.poll() is None:
+            panel.kill()
+            panel.communicate()
+    assert panel.returncode == 0 and "Traceback" not in output, output[-3000:]
