@@ -181,12 +181,14 @@ RESUME_FRAMES = 16
 def test_killed_engine_then_resume_with_the_real_pipeline_renders_every_frame(media_dir, tmp_path):
     out = tmp_path / "out"
     engine = start_test_engine(tmp_path / "e", runner=None)
-    with engine.connect() as client:
-        job = client.submit({**whole_clip_settings(media_dir, out), "frames": f"1-{RESUME_FRAMES}"})
-        while client.wait_event(240)["event"] != "frame_done":
-            pass
-    os.kill(engine.proc.pid, signal.SIGKILL)  # no clean-up at all
-    engine.proc.wait(10)
+    try:
+        with engine.connect() as client:
+            job = client.submit({**whole_clip_settings(media_dir, out), "frames": f"1-{RESUME_FRAMES}"})
+            while client.wait_event(240)["event"] != "frame_done":
+                pass
+    finally:  # also when no frame came: an engine left running would outlive the test run
+        os.kill(engine.proc.pid, signal.SIGKILL)  # no clean-up at all
+        engine.proc.wait(10)
     before = len(list(out.glob("651.*.png")))
     assert 1 <= before < RESUME_FRAMES
 

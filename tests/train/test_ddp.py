@@ -100,4 +100,4 @@ def test_sigterm_to_torchrun_saves_once_and_the_retry_continues_with_identical_r
     assert [r["iter"] for r in records] == [done + 1]
     assert records[-1]["tmp"] > 0 and records[-1]["perc"] > 0  # every term on (flicker ramped in)
     assert sorted(p.name for p in family.iterdir()) == sorted(
-        ["exstyle_code.npy", "pretrain.pt", "vtoonify_s_d_c.pt", saved[0].name])
+        ["exstyle_code.npy", "pretrain.pt", "vtoonify_s_d_c.pt", saved[0].name, "samples"])
