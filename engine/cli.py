@@ -211,9 +211,10 @@ def cancel_on_sigterm():
 
 
 def cmd_render(args, sink, cancel) -> int:
+    config = _config_from_args(args)  # first: a bad option exits before the pipeline (torch) is imported
     from engine.pipeline.render import render
 
-    result = render(_config_from_args(args), on_event=sink, cancel=cancel)
+    result = render(config, on_event=sink, cancel=cancel)
     data = result.to_dict()
     sink({"event": "job_done", "result": data})
     if not (args.json_progress or args.openjd_progress):
@@ -225,9 +226,10 @@ def cmd_render(args, sink, cancel) -> int:
 
 
 def cmd_prepare(args, sink, cancel) -> int:
+    config = _config_from_args(args)  # first: a bad option exits before the pipeline (torch) is imported
     from engine.pipeline.render import prepare
 
-    result = prepare(_config_from_args(args), on_event=sink, cancel=cancel)
+    result = prepare(config, on_event=sink, cancel=cancel)
     sink({"event": "job_done", "result": result.to_dict()})
     if not (args.json_progress or args.openjd_progress):
         how = "analysed" if result.analysed else "already analysed (sidecar reused)"

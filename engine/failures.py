@@ -9,6 +9,7 @@ conditions surfacing raw from anywhere else in a job (torch, OpenImageIO, PyAV, 
 from __future__ import annotations
 
 import errno
+import sys
 
 from engine.errors import (
     EXIT_CANCELLED,
@@ -39,10 +40,9 @@ def _chain(exc: BaseException):
 
 
 def _is_oom(exc: BaseException) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
+    # only when torch is loaded already: a torch error needs torch, and importing it here would cost
+    # seconds on every error exit of a process that never used torch (engine serve, a bad --frames)
+    torch = sys.modules.get("torch")
     oom_type = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
     if oom_type is not None and isinstance(exc, oom_type):
         return True

@@ -35,7 +35,8 @@ class ProgressBar:
             self._last = now
             filled = int(self.width * done / total) if total else self.width
             eta = event.get("eta_s")
-            text = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total} frames"
+            what = "frames searched for faces" if event.get("phase") == "analysis" else "frames"
+            text = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total} {what}"
                     f"  {event.get('fps') or 0:.2f} fps  ETA {_clock(eta) if eta is not None else '--:--'}")
             if event.get("skipped"):
                 text += f"  ({event['skipped']} already done)"
@@ -106,7 +107,11 @@ class OpenJDProgress:
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
-        if kind == "progress" and event.get("total"):
+        if kind == "progress" and event.get("phase") == "analysis":  # the shot analysis, before any frame
+            if event.get("done") in (0, event.get("total")):
+                self._line(f"openjd_status: shot analysis: faces searched in {event.get('done')}/"
+                           f"{event.get('total')} frames")
+        elif kind == "progress" and event.get("total"):
             self._progress(100.0 * (event.get("done") or 0) / event["total"])
         elif kind == "warning":
             self._line(f"openjd_status: warning: {event['message']}")

@@ -17,6 +17,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from ui.qt_platform import startup_problem
+
+    problem = startup_problem()  # before Qt, which would abort without naming the missing library
+    if problem:
+        print(f"vtoonify-panel: {problem[0]}\nFix: {problem[1]}", file=sys.stderr)
+        return 2
     from PySide6.QtWidgets import QApplication
 
     from ui.engine_bridge import EngineBridge

@@ -181,6 +181,11 @@ class _ControlWorker(QObject):
         if self.process is not None and self.process.poll() is None:
             self.connect_file(connection_file)  # ours is still running: join it, never start a second
             return
+        if self._api.read_connection_file(connection_file or None) is not None:
+            # a live engine owns the file (e.g. the one the last panel started, still in its idle
+            # grace): a second would refuse to start ("an engine is already running"), so join it
+            self.connect_file(connection_file)
+            return
         self.busy.set()
         try:
             self._start_local(connection_file, args)

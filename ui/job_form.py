@@ -6,6 +6,9 @@ with its fix before anything is sent; the engine checks them again on ``submit``
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from engine.errors import ConfigError
 from engine.pipeline.config import RenderConfig
 
@@ -31,7 +34,20 @@ def build_job_settings(shot: dict, style: dict) -> dict:
         raise ConfigError("no source picked", "pick a video, an image sequence or an image")
     if not str(merged.get("output") or "").strip():
         raise ConfigError("no output folder picked", "pick the folder the frames are written to")
+    for field, what in (("source", "source"), ("output", "output folder")):
+        merged[field] = full_path(str(merged[field]), what)
     return RenderConfig.from_dict(merged).to_dict()
+
+
+def full_path(text: str, what: str) -> str:
+    """``text`` as a whole path (``~`` expanded); a relative one is refused: it would be taken
+    from the folder the panel happened to be started in (a typed ``renders`` rendered into the
+    checkout the panel was launched from)."""
+    path = os.path.expanduser(text.strip())
+    if not os.path.isabs(path):
+        raise ConfigError(f"{what} {text.strip()!r} is not a full path",
+                          f"pick it with Browse… or type the whole path (e.g. {Path.home() / 'shots' / 'sh010'})")
+    return path
 
 
 def preview_settings(settings: dict) -> dict:

@@ -146,6 +146,7 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
         done = max(int(event.get("done") or 0), record.frames_written)
         return dataclasses.replace(
             record, status=status, done=done, total=total, skipped=int(event.get("skipped") or record.skipped),
+            backend=event.get("backend") if isinstance(event.get("backend"), str) else record.backend,
             fps=_positive_or(event.get("fps"), record.fps), eta_s=_positive_or(event.get("eta_s"), record.eta_s))
     if kind == "frame_done":
         written = record.frames_written + 1

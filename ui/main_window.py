@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStatusBar,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +54,7 @@ from ui.style_panel import StylePanel
 from ui.wording import exception_text
 
 PING_INTERVAL_MS = 3000
+TITLE = "VToonify Studio"
 DEFAULT_SIZE = (1280, 720)
 """Fits a 1366x768 screen with its task bar; the left column scrolls when the window is smaller."""
 CLOSE_CANCEL, CLOSE_KEEP, CLOSE_STAY = "cancel", "keep", "stay"
@@ -94,7 +96,7 @@ class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge, store: QSettings, parent: QWidget | None = None,
                  presets_dir: str | Path | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("VToonify Studio")
+        self.setWindowTitle(TITLE)
         self.bridge = bridge
         bridge.setParent(self)
         self.settings = PanelSettings(store)
@@ -147,7 +149,6 @@ class MainWindow(QMainWindow):
         form_layout.setContentsMargins(0, 0, 0, 0)
         form_layout.addWidget(self.source_panel)
         form_layout.addWidget(self.style_panel)
-        form_layout.addWidget(self.add_button)
         form_layout.addStretch(1)
         self.form_scroll = QScrollArea(self)
         self.form_scroll.setWidget(form)
@@ -157,27 +158,30 @@ class MainWindow(QMainWindow):
         self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.form_scroll.setMinimumWidth(form.sizeHint().width() + 24)
 
-        top = QSplitter(Qt.Orientation.Horizontal, self)
-        top.addWidget(self.form_scroll)
+        # Add to queue sits under the scrolling form, always in view: at 1280x720 it was below the
+        # Style section, out of sight until the form was scrolled to its end
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(4)
+        left_layout.addWidget(self.form_scroll, 1)
+        left_layout.addWidget(self.add_button)
+        self.add_button.setAutoDefault(True)  # Enter on the focused button adds, as anywhere in the form
+        top = self.top_splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        top.addWidget(left)
         top.addWidget(self.preview_panel)
         top.setStretchFactor(1, 1)
-        messages = QWidget(self)
-        messages_layout = QVBoxLayout(messages)
-        messages_layout.setContentsMargins(0, 0, 0, 0)
-        messages_layout.setSpacing(2)
-        messages_layout.addWidget(self.notice_label)
-        messages_layout.addWidget(self.status_log, 1)
         # the message list sits in the splitter (drag it taller to read back), so at 1280x720 the form
         # keeps the room to show the Style section's first rows next to the shot
         main = self.main_splitter = QSplitter(Qt.Orientation.Vertical, self)
         main.addWidget(top)
         main.addWidget(self.queue_panel)
-        main.addWidget(messages)
+        main.addWidget(self.status_log)
         main.setStretchFactor(0, 3)
         main.setStretchFactor(1, 2)
         main.setStretchFactor(2, 0)
         main.setCollapsible(2, False)
-        main.setSizes([430, 190, 60])
+        main.setSizes([400, 250, 60])  # about five queue rows at 1280x720
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -187,6 +191,10 @@ class MainWindow(QMainWindow):
                                   self.delete_preset_button))
         layout.addWidget(main, 1)
         self.setCentralWidget(central)
+        # the status bar shows the hovered control's tip (every control has one: control_tips) and,
+        # between hovers, the queue's finish notice
+        self.setStatusBar(QStatusBar(self))
+        self.statusBar().addWidget(self.notice_label, 1)
         self.resize(*fitted_size(self.screen().availableGeometry().size()))
 
     def _install_shortcuts(self) -> None:
@@ -269,6 +277,9 @@ class MainWindow(QMainWindow):
         panel.copy_path_requested.connect(self.copy_output_path)
         panel.files_dropped.connect(self.add_dropped)
 
+        model = self.queue_model
+        for signal in (model.dataChanged, model.rowsInserted, model.rowsRemoved, model.modelReset):
+            signal.connect(self._update_title)
         queue.notice.connect(self.status_log.show_info)
         queue.problem.connect(self.status_log.show_error)
         queue.warning.connect(self.status_log.show_warning)
@@ -280,15 +291,20 @@ class MainWindow(QMainWindow):
         bridge.preview_failed.connect(self._on_preview_failed)
 
     # --- building the queue -------------------------------------------------------------------
-    def current_settings(self) -> dict:
+    def current_settings(self, for_preview: bool = False) -> dict:
         """The job the form describes, checked (raises ConfigError). With the classic backend the
         style-only settings it ignores are sent at their defaults, so changing them never makes an
-        identical classic render look like a different job."""
+        identical classic render look like a different job. ``for_preview``: a blank output folder
+        is no reason to refuse a preview (the engine writes previews in its own folder and never
+        into ``output``), so the home folder stands in for it."""
         style = self.style_panel.values()
         if style["backend"] == "classic":
             style.update({k: catalog.DEFAULTS.get(k) for k in catalog.STYLE_ONLY_SETTINGS})
             style["exstyle_image"] = None
-        return build_job_settings(self.source_panel.values(), style)
+        shot = self.source_panel.values()
+        if for_preview and not str(shot.get("output") or "").strip():
+            shot["output"] = str(Path.home())
+        return build_job_settings(shot, style)
 
     def add_to_queue(self) -> int | None:
         """Queue the current shot; returns the row's key, or None when the form is invalid."""
@@ -323,7 +339,7 @@ class MainWindow(QMainWindow):
             base = None
         if base is None:
             try:
-                base = build_job_settings(dict(self.source_panel.values(), source="placeholder"),
+                base = build_job_settings(dict(self.source_panel.values(), source=sources[0] if sources else "/"),
                                           self.style_panel.values())
             except EngineError as exc:
                 self.status_log.show_error(exc.code, exception_text(exc))
@@ -443,7 +459,7 @@ class MainWindow(QMainWindow):
     # --- preview ------------------------------------------------------------------------------
     def request_preview(self, frame: int) -> int | None:
         try:
-            settings = preview_settings(self.current_settings())
+            settings = preview_settings(self.current_settings(for_preview=True))
         except EngineError as exc:
             self.status_log.show_error(exc.code, exception_text(exc))
             return None
@@ -490,13 +506,28 @@ class MainWindow(QMainWindow):
             self.finish_notice = ""
             self.notice_label.clear()
             self.notice_label.setVisible(False)
+            self._update_title()
 
     def _on_queue_finished(self, text: str) -> None:
         self.finish_notice = text
         self.notice_label.setText(text)
         self.notice_label.setVisible(bool(text))
         self.status_log.show_info(text)
+        self._update_title()
         QApplication.alert(self)
+
+    def window_title(self) -> str:
+        """The title leads with the queue's progress (then its finish notice), so the task bar or
+        window list tells how far a render is while the panel is hidden behind other windows."""
+        if any(record.active for record in self.queue_model.records()):
+            done, total = self.queue_model.totals()[:2]
+            return f"{done}/{total} frames · {TITLE}"
+        return f"{self.finish_notice} · {TITLE}" if self.finish_notice else TITLE
+
+    def _update_title(self, *_) -> None:
+        title = self.window_title()
+        if title != self.windowTitle():
+            self.setWindowTitle(title)
 
     # --- questions (tests replace these) ------------------------------------------------------
     def confirm_overwrite(self, settings: dict) -> bool:
@@ -535,6 +566,13 @@ class MainWindow(QMainWindow):
         geometry = self.settings.geometry()
         if geometry is not None:
             self.restoreGeometry(geometry)
+        for name, splitter in self._splitters():  # where the artist dragged the form, queue and messages
+            state = self.settings.geometry(name)
+            if state is not None:
+                splitter.restoreState(state)
+
+    def _splitters(self) -> tuple[tuple[str, QSplitter], ...]:
+        return ("main_splitter", self.main_splitter), ("top_splitter", self.top_splitter)
 
     def save_settings(self) -> None:
         source = self.source_panel
@@ -572,6 +610,8 @@ class MainWindow(QMainWindow):
             "preview/split": self.preview_panel.view.split,
         })
         self.settings.save_geometry(self.saveGeometry())
+        for name, splitter in self._splitters():
+            self.settings.save_geometry(splitter.saveState(), name)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing cancels only this panel's jobs, after asking while any is queued or rendering;

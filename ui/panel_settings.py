@@ -60,10 +60,11 @@ class PanelSettings:
                 self.store.setValue(key, value)
         self.store.sync()
 
-    def geometry(self) -> QByteArray | None:
-        value = self.store.value("window/geometry")
+    def geometry(self, name: str = "geometry") -> QByteArray | None:
+        """A saved window state: ``geometry`` (size and place) or a splitter's (its name)."""
+        value = self.store.value(f"window/{name}")
         return value if isinstance(value, QByteArray) else None
 
-    def save_geometry(self, geometry: QByteArray) -> None:
-        self.store.setValue("window/geometry", geometry)
+    def save_geometry(self, geometry: QByteArray, name: str = "geometry") -> None:
+        self.store.setValue(f"window/{name}", geometry)
         self.store.sync()

@@ -31,6 +31,9 @@ from ui.shortcuts import with_key
 
 START_TIP = with_key("Send the waiting rows to the engine one after another", "toggle_queue")
 PAUSE_TIP = with_key("Pause: hold the waiting rows (a running job finishes)", "toggle_queue")
+MIN_VISIBLE_ROWS = 4
+"""Rows the table always shows (the splitter cannot squeeze it below them): a 900x600 window showed
+one and a half (with the scroll bar), so a batch could not be read without scrolling."""
 NO_ENGINE_YET = "No engine is connected yet: the rows are sent once one is (Connect or Start engine)"
 
 
@@ -109,6 +112,7 @@ class QueuePanel(QGroupBox):
         for column, width in ((0, 130), (1, 60), (2, 150), (PROGRESS_COLUMN, 110), (4, 120),
                               (OUTPUT_COLUMN, 220), (7, 45), (8, 50)):
             self.table.setColumnWidth(column, width)
+        self.table.setMinimumHeight(self._rows_height(MIN_VISIBLE_ROWS))
         self.table.files_dropped.connect(self.files_dropped)
         self.table.delete_pressed.connect(lambda: self._emit_rows(self.remove_requested))
         self.table.doubleClicked.connect(lambda index: self.details_requested.emit(index.row()))
@@ -158,6 +162,8 @@ class QueuePanel(QGroupBox):
         self.total_label = QLabel("", self)
 
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)  # tight, so four rows fit a 960x540 window
+        layout.setSpacing(4)
         layout.addWidget(self.table, 1)
         layout.addWidget(hbox_row(self, self.start_button, self.cancel_button, self.retry_button, self.remove_button,
                                   self.clear_button, self.up_button, self.down_button, self.duplicate_button,
@@ -168,6 +174,12 @@ class QueuePanel(QGroupBox):
         for signal in (model.dataChanged, model.rowsInserted, model.rowsRemoved, model.rowsMoved):
             signal.connect(self._update_buttons)
         self._update_buttons()
+
+    def _rows_height(self, rows: int) -> int:
+        """Height of the table showing the header, ``rows`` rows and the horizontal scroll bar."""
+        table = self.table
+        return (table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
+                + table.horizontalScrollBar().sizeHint().height() + 2 * table.frameWidth())
 
     def _button(self, text: str, tip: str, signal) -> QPushButton:
         button = QPushButton(text, self)

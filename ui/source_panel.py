@@ -189,6 +189,8 @@ class SourcePanel(QGroupBox):
         form.addRow("", self.follow_faces_check)
         form.addRow("Mattes", hbox_row(self, self.mattes_check, self.matte_files_check, self.cryptomatte_check,
                                        self.matte_classes_edit))
+        # Tab follows the rows as drawn: scale (made after the face controls) right after space
+        QWidget.setTabOrder(self.output_space_combo, self.scale_spin)
 
         self._thumbnail_source = ""
         self._loader = ThumbnailLoader(THUMBNAIL_PX * 2, self)

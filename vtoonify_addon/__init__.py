@@ -28,6 +28,7 @@ if bpy is not None:
         operators.VTOON_OT_versions_purge,
         operators.VTOON_OT_select_result,
         panels.VTOON_PT_stylize,
+        menus.SEQUENCER_MT_vtoonify_engine,
     )
 else:
     classes = ()

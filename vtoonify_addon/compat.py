@@ -64,3 +64,25 @@ def parent_metas(strip) -> list:
         metas.append(parent)
         parent = parent.parent_meta()
     return metas
+
+
+def scene_fcurve_collections(scene) -> list:
+    """The F-curve collections (with ``new``/``remove``) of the scene's action, where strip animation
+    lives: 4.2's ``action.fcurves``; 4.4+ layered actions keep them per slot in channelbags (5.0 has
+    no ``action.fcurves`` at all)."""
+    animation = scene.animation_data
+    action = animation.action if animation is not None else None
+    if action is None:
+        return []
+    if not hasattr(action, "layers"):
+        return [action.fcurves]
+    slot = getattr(animation, "action_slot", None)
+    if slot is None:
+        return []
+    collections = []
+    for layer in action.layers:
+        for strip in layer.strips:
+            bag = strip.channelbag(slot)
+            if bag is not None:
+                collections.append(bag.fcurves)
+    return collections

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import bpy
 
-MENUS = ("SEQUENCER_MT_strip", "SEQUENCER_MT_context_menu")
-"""Strip (header menu) and the right-click menu over strips; both exist in 4.2 through 5.0."""
+
+class SEQUENCER_MT_vtoonify_engine(bpy.types.Menu):
+    """Strip > VToonify Engine: start, stop and ask the engine (F3 finds them by these entries)."""
+
+    bl_label = "VToonify Engine"
+
+    def draw(self, _context) -> None:
+        layout = self.layout
+        layout.operator("sequencer.vtoonify_engine_start", icon="PLAY")
+        layout.operator("sequencer.vtoonify_engine_stop", icon="X")
+        layout.operator("sequencer.vtoonify_engine_refresh", icon="FILE_REFRESH")
 
 
 def draw_entries(self, _context) -> None:
@@ -17,15 +26,25 @@ def draw_entries(self, _context) -> None:
     layout.operator("sequencer.vtoonify_select_result", icon="RESTRICT_SELECT_OFF")
 
 
+def draw_strip_menu(self, context) -> None:
+    """The header's Strip menu also holds Cancel and the engine (the right-click menu stays short)."""
+    draw_entries(self, context)
+    self.layout.operator("sequencer.vtoonify_cancel", icon="CANCEL")
+    self.layout.menu(SEQUENCER_MT_vtoonify_engine.__name__)
+
+
+DRAWERS = {"SEQUENCER_MT_strip": draw_strip_menu, "SEQUENCER_MT_context_menu": draw_entries}
+
+
 def register() -> None:
-    for name in MENUS:
+    for name, drawer in DRAWERS.items():
         menu = getattr(bpy.types, name, None)
         if menu is not None:
-            menu.append(draw_entries)
+            menu.append(drawer)
 
 
 def unregister() -> None:
-    for name in MENUS:
+    for name, drawer in DRAWERS.items():
         menu = getattr(bpy.types, name, None)
         if menu is not None:
-            menu.remove(draw_entries)
+            menu.remove(drawer)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from types import SimpleNamespace
 
 import bpy
 
@@ -20,10 +21,10 @@ from .core.availability import stylize_blocker
 from .core.background import BackgroundCall, timer_callback
 from .core.engine_link import connect, preview_frame
 from .core.engine_status import EngineStatus, query_status
-from .core.error_report import report_text
+from .core.error_report import report_text, split_status
 from .core.job_session import CONNECTING, FINISHED, JobSession
 from .core.job_tracker import DONE, outcome_notes
-from .core.landing import landing
+from .core.landing import landing, preview_landing
 from .preferences import get_preferences
 
 CANCEL_WAIT_S = 60.0
@@ -238,6 +239,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         wm = context.window_manager
         wm.vtoonify_running, wm.vtoonify_cancel_requested, wm.vtoonify_progress = True, False, 0.0
         wm.vtoonify_done = wm.vtoonify_total = 0  # the last render's count is no progress of this one
+        wm.vtoonify_phase = ""
         wm.vtoonify_status = "VToonify: connecting to the engine..."
         return None
 
@@ -317,6 +319,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         else:
             wm.vtoonify_progress = job.tracker.fraction
             wm.vtoonify_done, wm.vtoonify_total = job.tracker.done_frames, job.tracker.total_frames
+            wm.vtoonify_phase = job.tracker.phase
             text = job.tracker.status_line() + (" (cancelling)" if job.cancelling and not job.tracker.finished else "")
         wm.vtoonify_status = text
         live = phase != FINISHED
@@ -434,7 +437,11 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
         number = prepared.source_numbers[frame - prepared.frame_start]
-        where = (scene.name, source.name, frame, prepared.settings.get("output_space", "plate"))
+        try:
+            mark = stylize.source_mark(scene, source)
+        except stylize.StripError as err:
+            return self._fail(context, _user_message(err))
+        where = (scene.session_uid, scene.name, mark, frame, prepared.settings.get("output_space", "plate"))
         return api, (number, where), functools.partial(preview_frame, self._connector(context, api),
                                                        prepared.settings, number)
 
@@ -449,7 +456,7 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         except _errors(api) as err:
             return self._fail(context, _user_message(err))
         context.window_manager.vtoonify_status = message
-        self.report({"INFO"}, message)
+        self.report({"WARNING"} if split_status(message)[1] else {"INFO"}, message)
         return {"FINISHED"}
 
     def invoke(self, context, event):
@@ -469,12 +476,20 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
 
 def _show_preview(reply: dict, request: tuple) -> str:
     """Main thread: show the preview where the artist works, as a before/after overlay strip in the
-    Sequencer (stylized right half over the source) and in any image editor; returns the status line."""
-    number, (scene_name, source_name, frame, output_space) = request
-    scene = bpy.data.scenes.get(scene_name)
-    source = compat.all_strips(scene.sequence_editor).get(source_name) if scene is not None else None
-    if source is not None and output_space == "plate":
-        stylize.show_preview_strip(scene, source, reply["path"], frame)
+    Sequencer (stylized right half over the source, registered to the strip where it is now, however
+    it was moved or trimmed while the engine rendered) and in any image editor; returns the status
+    line (problem, then fix on its own line, when no overlay could be laid)."""
+    number, (scene_uid, scene_name, mark, frame, output_space) = request
+    scene = next((s for s in bpy.data.scenes if s.session_uid == scene_uid), None)
+    source, now = stylize.source_now(scene, mark) if scene is not None else (None, None)
+    place = None
+    if isinstance(now, stylize.StripError):
+        place = SimpleNamespace(frame_start=None, note="", problem=f"strip {source.name!r} changed while its "
+                                f"preview rendered ({now.message}), so no preview strip was laid", fix="Preview again")
+    elif output_space == "plate":
+        place = preview_landing(mark, now, number, frame, scene_name, scene is not None)
+        if place.frame_start is not None:
+            stylize.show_preview_strip(scene, source, reply["path"], place.frame_start)
     image = bpy.data.images.load(reply["path"], check_existing=True)
     image.reload()
     for window in bpy.context.window_manager.windows:
@@ -482,7 +497,13 @@ def _show_preview(reply: dict, request: tuple) -> str:
             if area.type == "IMAGE_EDITOR":
                 area.spaces.active.image = image
                 area.tag_redraw()
-    return f"VToonify preview of source frame {number}: {image.name} (before | after in the Sequencer)"
+    if place is not None and place.frame_start is None:
+        return report_text(stylize.StripError(f"VToonify preview of source frame {number} ({image.name}): "
+                                              f"{place.problem}", place.fix))
+    if output_space != "plate":
+        return f"VToonify preview of source frame {number}: {image.name} (crop, in the Image Editor)"
+    moved = f"; {place.note} (timeline frame {place.frame_start})" if place.note else ""
+    return f"VToonify preview of source frame {number}: {image.name} (before | after in the Sequencer){moved}"
 
 
 def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
@@ -494,7 +515,29 @@ def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
         wm.vtoonify_status = _show_preview(worker.outcome(), number)
     except _errors(api) as err:
         wm.vtoonify_status = f"VToonify preview failed: {_user_message(err)}"
+    problem, fix = split_status(wm.vtoonify_status)
+    if fix:  # no overlay: a timer has no operator report, so say it where the artist looks
         print(wm.vtoonify_status)
+        _popup(wm, problem, fix)
+    for window in wm.windows:  # the sidebar's status line
+        for area in window.screen.areas if window.screen else ():
+            if area.type == "SEQUENCE_EDITOR":
+                area.tag_redraw()
+
+
+def _popup(wm, problem: str, fix: str) -> None:
+    """A small popup with the problem and its fix over the first window (UI sessions only)."""
+    if bpy.app.background or not wm.windows:
+        return
+
+    def draw(menu, _context):
+        menu.layout.label(text=fix)
+
+    try:
+        with bpy.context.temp_override(window=wm.windows[0]):
+            wm.popup_menu(draw, title=problem, icon="ERROR")
+    except (RuntimeError, TypeError, AttributeError) as err:  # no window to draw in: the status says it
+        print(f"VToonify: could not show a popup ({err})")
 
 
 class _EngineStatusOperator(bpy.types.Operator):
@@ -534,7 +577,7 @@ def _status_arrived(status: EngineStatus) -> None:
     wm.vtoonify_status = f"VToonify: {status.summary()}"
     for window in wm.windows:
         for area in window.screen.areas if window.screen else ():
-            if area.type == "SEQUENCE_EDITOR":
+            if area.type in {"SEQUENCE_EDITOR", "PREFERENCES"}:  # the sidebar and the add-on's preferences
                 area.tag_redraw()
 
 
@@ -542,14 +585,14 @@ class VTOON_OT_engine_refresh(_EngineStatusOperator):
     """Ask the running engine which backend Auto will use and which styles are installed"""
 
     bl_idname = "sequencer.vtoonify_engine_refresh"
-    bl_label = "Refresh"
+    bl_label = "Refresh VToonify Engine Status"  # F3 lists it by this name (the panel says "Refresh")
 
 
 class VTOON_OT_engine_start(_EngineStatusOperator):
     """Start the engine now (it stops when Blender quits, and after the idle timeout of the add-on preferences)"""
 
     bl_idname = "sequencer.vtoonify_engine_start"
-    bl_label = "Start"
+    bl_label = "Start VToonify Engine"
     auto_start = True
 
 
@@ -557,7 +600,7 @@ class VTOON_OT_engine_stop(bpy.types.Operator):
     """Stop the engines this Blender started (an engine someone else started is left running)"""
 
     bl_idname = "sequencer.vtoonify_engine_stop"
-    bl_label = "Stop"
+    bl_label = "Stop VToonify Engine"
 
     @classmethod
     def poll(cls, context):
@@ -583,7 +626,7 @@ class VTOON_OT_copy_fetch_command(bpy.types.Operator):
     """Copy the command that downloads this style's model files"""
 
     bl_idname = "sequencer.vtoonify_copy_fetch_command"
-    bl_label = "Copy Command"
+    bl_label = "Copy VToonify Fetch Command"
 
     command: bpy.props.StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
@@ -615,7 +658,7 @@ class VTOON_OT_version_step(bpy.types.Operator):
     """Show the previous or next rendered version (vNNN) of the active result strip"""
 
     bl_idname = "sequencer.vtoonify_version_step"
-    bl_label = "Switch Version"
+    bl_label = "Switch VToonify Result Version"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
 
     step: bpy.props.IntProperty(default=1, options={"SKIP_SAVE"})
@@ -650,7 +693,7 @@ class VTOON_OT_versions_purge(bpy.types.Operator):
     """Delete the rendered versions of this result that no strip shows (the shown one is kept)"""
 
     bl_idname = "sequencer.vtoonify_versions_purge"
-    bl_label = "Purge Old Versions"
+    bl_label = "Purge Old VToonify Versions"
 
     @classmethod
     def poll(cls, context):

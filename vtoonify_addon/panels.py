@@ -21,11 +21,19 @@ def _lines(layout, text: str, width: int, icon: str = "NONE") -> None:
 def _progress(layout, wm) -> None:
     """A real progress bar (percent, n/N) where Blender has one (4.0+), else the factor slider."""
     done, total = wm.vtoonify_done, wm.vtoonify_total
-    text = f"{100 * wm.vtoonify_progress:.0f}%  ({done}/{total})" if total else "Starting..."
+    what = "Finding faces " if wm.vtoonify_phase == "analysis" else ""
+    text = f"{what}{100 * wm.vtoonify_progress:.0f}%  ({done}/{total})" if total else "Starting..."
     if hasattr(layout, "progress"):
         layout.progress(factor=wm.vtoonify_progress, type="BAR", text=text)
     else:
         layout.prop(wm, "vtoonify_progress", text=text, slider=True)
+
+
+def engine_buttons(row) -> None:
+    """Refresh / Start / Stop, short: their F3 names say "VToonify Engine" (shared with the preferences)."""
+    row.operator("sequencer.vtoonify_engine_refresh", icon="FILE_REFRESH", text="Refresh")
+    row.operator("sequencer.vtoonify_engine_start", icon="PLAY", text="Start")
+    row.operator("sequencer.vtoonify_engine_stop", icon="X", text="Stop")
 
 
 def _engine_box(layout, context, settings, width: int) -> None:
@@ -44,14 +52,12 @@ def _engine_box(layout, context, settings, width: int) -> None:
                 command = fetch_command(prefs.engine_python, style, prefs.models_dir)
                 _lines(box, f"{style} is not installed; fetch it with:", width, icon="INFO")
                 _lines(box, command, width)
-                box.operator("sequencer.vtoonify_copy_fetch_command", icon="COPYDOWN").command = command
+                box.operator("sequencer.vtoonify_copy_fetch_command", icon="COPYDOWN",
+                             text="Copy Command").command = command
             elif style not in status.styles and settings.backend != "classic":
                 _lines(box, f"{style} is not in the engine's models folder; set Models Folder to the folder "
                             "'engine train' wrote it to", width, icon="INFO")
-    row = box.row(align=True)
-    row.operator("sequencer.vtoonify_engine_refresh", icon="FILE_REFRESH")
-    row.operator("sequencer.vtoonify_engine_start", icon="PLAY")
-    row.operator("sequencer.vtoonify_engine_stop", icon="X")
+    engine_buttons(box.row(align=True))
 
 
 def _versions_row(layout, strip) -> None:
@@ -110,8 +116,8 @@ class VTOON_PT_stylize(bpy.types.Panel):
 
     @classmethod
     def poll(cls, context):
-        scene = compat.vse_scene(context)
-        return scene is not None and scene.sequence_editor is not None
+        # also before the first strip (no sequence_editor yet): the engine row and the hint still show
+        return compat.vse_scene(context) is not None
 
     def draw(self, context):
         layout = self.layout
@@ -122,7 +128,9 @@ class VTOON_PT_stylize(bpy.types.Panel):
         strip = stylize.shown_result(compat.active_strip(scene))
         is_result = strip is not None and bool(strip.get(js.SOURCE_PROPERTY))
         source = stylize.render_source(strip) if strip is not None and not is_result else None
-        if strip is None or (not is_result and (source is None or source.type not in {"MOVIE", "IMAGE"})):
+        if scene.sequence_editor is None:
+            layout.label(text="Add a movie or image strip (Add > Movie, Add > Image/Sequence)", icon="INFO")
+        elif strip is None or (not is_result and (source is None or source.type not in {"MOVIE", "IMAGE"})):
             layout.label(text="Select a movie, image or meta strip", icon="INFO")
         elif is_result:
             _lines(layout, f"Result of {strip[js.SOURCE_PROPERTY]}: Stylize re-renders it with its stored "

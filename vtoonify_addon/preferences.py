@@ -67,6 +67,9 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
             elif name == "engine_root" and self.engine_root:
                 self._draw_problem(box, engine_root_problem(bpy.path.abspath(self.engine_root)))
         box.label(text="An auto-started engine stops when the add-on is disabled or Blender quits", icon="INFO")
+        box.label(text="The engine's token is read from the connection file (owner-only, new each start); "
+                       "it is never stored in preferences or .blend files", icon="LOCKED")
+        self._draw_engine_status(layout.box())
         box = layout.box()
         box.label(text="Output")
         for name in ("output_dir", "output_format", "mattes"):
@@ -75,6 +78,20 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
                                                                  and not bpy.data.filepath):
                 self._draw_problem(box, output_root_problem(os.path.abspath(bpy.path.abspath(self.output_dir))))
 
+
+    @staticmethod
+    def _draw_engine_status(box) -> None:
+        """The engine's state as the last Refresh / Start found it, with the buttons that change it
+        (the same operators as the Sequencer sidebar's engine row)."""
+        from . import engines
+
+        status = engines.last_status()
+        text = status.summary() if status is not None else "Engine: not asked yet (Refresh asks it)"
+        box.label(text=text, icon="CHECKMARK" if status is not None and status.running else "QUESTION")
+        row = box.row(align=True)
+        row.operator("sequencer.vtoonify_engine_refresh", icon="FILE_REFRESH", text="Refresh")
+        row.operator("sequencer.vtoonify_engine_start", icon="PLAY", text="Start")
+        row.operator("sequencer.vtoonify_engine_stop", icon="X", text="Stop")
 
     @staticmethod
     def _draw_problem(layout, problem) -> None:

@@ -141,6 +141,8 @@ def register_properties() -> None:
     wm.vtoonify_status = StringProperty(default="", options={"SKIP_SAVE"})
     wm.vtoonify_done = IntProperty(default=0, options={"SKIP_SAVE"})
     wm.vtoonify_total = IntProperty(default=0, options={"SKIP_SAVE"})
+    wm.vtoonify_phase = StringProperty(default="", options={"SKIP_SAVE"},
+                                       description="What the progress counts: analysis (face search) or render")
     wm.vtoonify_notes = StringProperty(default="", options={"SKIP_SAVE"},
                                        description="What the last render reported: fallback backend, warnings")
 
@@ -153,6 +155,7 @@ def unregister_properties() -> None:
                         (bpy.types.WindowManager, "vtoonify_progress"),
                         (bpy.types.WindowManager, "vtoonify_status"),
                         (bpy.types.WindowManager, "vtoonify_done"), (bpy.types.WindowManager, "vtoonify_total"),
+                        (bpy.types.WindowManager, "vtoonify_phase"),
                         (bpy.types.WindowManager, "vtoonify_notes")):
         if hasattr(owner, name):
             delattr(owner, name)

@@ -119,10 +119,19 @@ def render_source(strip):
     return strip
 
 
+def retimed(strip) -> bool:
+    """The strip has retiming keys (Strip > Retiming: a speed change, a freeze frame). Blender makes
+    them only when the artist retimes; its RNA keeps the speed itself out of Python (a key has only its
+    timeline frame, and the keys of a 2x strip sit exactly where a 1x strip's would after trimming)."""
+    return len(getattr(strip, "retiming_keys", ())) >= 2
+
+
 def strip_timing(scene, strip) -> StripTiming:
     """Read the timing attributes of ``strip`` into the bpy-free dataclass."""
-    if len(getattr(strip, "retiming_keys", ())) > 2:
-        raise StripError(f"strip {strip.name!r} is retimed", "remove its retiming keys, or render it first")
+    if retimed(strip):  # its speed is unknowable: the frames would not match what Blender shows
+        raise StripError(f"strip {strip.name!r} is retimed (Strip > Retiming), so its frames cannot be matched",
+                         "reset its retiming (Strip > Retiming > Reset Retiming), or render the retimed strip "
+                         "to a movie and stylize that")
     rate, media_length = movie_rate(scene, strip) if strip.type == "MOVIE" else (1.0, None)
     start, end = visible_range(strip)
     return StripTiming(frame_start=float(strip.frame_start), frame_final_start=start, frame_final_end=end,
@@ -151,10 +160,13 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
     if strip.type == "IMAGE":
         directory = bpy.path.abspath(strip.directory)
         names = [e.filename for e in strip.elements]
-        timing = strip_timing(scene, strip)
+        timing = None if retimed(strip) else strip_timing(scene, strip)
         if len(names) == 1 and not _numbered(names[0]):  # one still (a photo): held on every frame
-            shown = source_frame_numbers(timing, start_number=0)
+            start, end = visible_range(strip)
+            shown = source_frame_numbers(timing, start_number=0) if timing is not None else range(start, end)
             return os.path.join(directory, names[0]), [1] * len(shown), 1
+        if timing is None:  # retimed (5.0): the files Blender itself shows, frame by frame
+            return _shown_files(strip, directory, names)
         try:
             pattern, _ = pattern_from_file(names[0])
             numbers = [pattern_from_file(n)[1] for n in names]
@@ -164,6 +176,22 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
         return os.path.join(directory, pattern), [numbers[i] for i in indices], numbers[0]
     raise StripError(f"strip {strip.name!r} is a {strip.type.lower()} strip",
                      "select a movie or image strip")
+
+
+def _shown_files(strip, directory: str, names: list[str]) -> tuple[str, list[int], int]:
+    """(pattern, frame number per visible frame, first number) of a retimed image strip, read from
+    ``strip_elem_from_frame``: Blender's own choice of file, speed changes and freeze frames included."""
+    try:
+        pattern, first = pattern_from_file(names[0])
+        numbers = []
+        for frame in range(*visible_range(strip)):
+            element = strip.strip_elem_from_frame(frame)
+            if element is None:
+                raise StripError(f"strip {strip.name!r} shows no file at frame {frame}", "reset its retiming")
+            numbers.append(pattern_from_file(element.filename)[1])
+    except ValueError as err:
+        raise StripError(str(err)) from err
+    return os.path.join(directory, pattern), numbers, first
 
 
 def source_mark(scene, strip) -> SourceMark:
@@ -230,7 +258,11 @@ def discard_partial_output(prepared: PreparedJob) -> bool:
 def _portable_dir(directory: str) -> str:
     """``//``-relative when the folder lies beside the saved .blend, so the project moves as a whole."""
     blend_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
-    if blend_dir and os.path.commonpath([blend_dir, directory]) == blend_dir:
+    try:
+        inside = bool(blend_dir) and os.path.commonpath([blend_dir, directory]) == blend_dir
+    except ValueError:  # Windows: another drive than the .blend's (no common path at all)
+        inside = False
+    if inside:
         return bpy.path.relpath(directory).rstrip("/\\") + "/"
     return directory.rstrip("/\\") + "/"
 
@@ -263,6 +295,53 @@ def match_source_look(result, source, settings: dict) -> None:
         result.colorspace_settings.name = source.colorspace_settings.name
     else:  # EXR: premultiplied scene-linear (the file says so; Blender reads it by extension)
         result.alpha_mode = "PREMUL"
+    copy_placement_animation(result.id_data, source, result)
+
+
+_PLACEMENT_PATHS = ("transform.", "crop.", *_LOOK)
+"""Strip properties (relative data paths) whose animation the result takes from its source."""
+
+_KEY_SETTINGS = ("interpolation", "handle_left_type", "handle_right_type", "easing", "back", "amplitude",
+                 "period", "co", "handle_left", "handle_right")
+"""Keyframe point settings copied as they are (types first: setting ``co`` then keeps the handles)."""
+
+
+def copy_placement_animation(scene, source, result) -> int:
+    """Give ``result`` the source's keyframed placement (an animated offset, scale, rotation, crop...),
+    so it stays over the plate on every frame, not only the one it landed on; replaces what an earlier
+    render copied. Returns the number of F-curves copied."""
+    src_root, dst_root = source.path_from_id(), result.path_from_id()
+    copied = 0
+    for curves in compat.scene_fcurve_collections(scene):
+        for old in [fc for fc in curves if _placement_of(fc.data_path, dst_root) is not None]:
+            curves.remove(old)
+        for fc in [fc for fc in curves if _placement_of(fc.data_path, src_root) is not None]:
+            new = curves.new(f"{dst_root}.{_placement_of(fc.data_path, src_root)}", index=fc.array_index)
+            new.keyframe_points.add(len(fc.keyframe_points))
+            for dst, src in zip(new.keyframe_points, fc.keyframe_points, strict=True):
+                for name in _KEY_SETTINGS:
+                    value = getattr(src, name)
+                    setattr(dst, name, tuple(value) if name in ("co", "handle_left", "handle_right") else value)
+            new.extrapolation = fc.extrapolation
+            new.update()
+            copied += 1
+    return copied
+
+
+def _drop_animation(scene, strip, prop: str) -> None:
+    """Remove the F-curves animating ``strip``'s ``prop`` (a relative data path)."""
+    path = f"{strip.path_from_id()}.{prop}"
+    for curves in compat.scene_fcurve_collections(scene):
+        for fc in [fc for fc in curves if fc.data_path == path]:
+            curves.remove(fc)
+
+
+def _placement_of(data_path: str, root: str) -> str | None:
+    """The placement property ``data_path`` animates on the strip at ``root``, else None."""
+    if not data_path.startswith(root + "."):
+        return None
+    prop = data_path[len(root) + 1:]
+    return prop if prop.startswith(_PLACEMENT_PATHS) else None
 
 
 def _refill(strip, plan) -> None:
@@ -415,6 +494,7 @@ def show_preview_strip(scene, source, path: str, frame: int):
     strip.blend_type = "ALPHA_OVER"
     width = int(getattr(source.elements[0], "orig_width", 0) or 0) if len(source.elements) else 0
     if width:  # crop away the stylized left half: the source shows through there
+        _drop_animation(scene, strip, "crop.min_x")  # the split is set here, not by the source's keys
         visible = width - source.crop.min_x - source.crop.max_x
         strip.crop.min_x = source.crop.min_x + visible // 2
     strip.select = False

@@ -156,6 +156,9 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
         _remove_quietly(temp)
         if full:
             raise disk_full_error(target) from exc
+        if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST) and os.path.isdir(target):
+            raise OutputError(f"{target.name} in {folder} is a folder, so the file of that name cannot be written",
+                              "move the folder away, or choose another output folder or --name") from exc
         raise OutputError(f"could not write {target}: {exc.strerror or exc}",
                           "check free disk space and folder permissions") from exc
     except BaseException:

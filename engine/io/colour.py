@@ -16,6 +16,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from engine.errors import EngineError
+from engine.io.oiio_errors import error_text
 
 SRGB_SPACE = "sRGB"
 LINEAR_SPACE = "linear"
@@ -48,7 +49,7 @@ def _convert_oiio(rgb: np.ndarray, from_space: str, to_space: str) -> np.ndarray
     buf = oiio.ImageBuf(flat)
     out = oiio.ImageBufAlgo.colorconvert(buf, from_space, to_space)
     if out.has_error:
-        raise EngineError(f"colour conversion {from_space} -> {to_space} failed: {out.geterror()}",
+        raise EngineError(f"colour conversion {from_space} -> {to_space} failed: {error_text(out)}",
                           "check the OCIO config ($OCIO) defines these colour spaces")
     return out.get_pixels(oiio.FLOAT).reshape(shape)
 

@@ -20,6 +20,7 @@ import OpenImageIO as oiio
 from engine.errors import InputError
 from engine.io.colour import float_to_srgb, quantise_uint8, uint16_to_uint8
 from engine.io.files import require_regular_file
+from engine.io.oiio_errors import error_text
 
 _FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 MAX_IMAGE_PIXELS = 1 << 28
@@ -30,7 +31,16 @@ MAX_IMAGE_VALUES = 1 << 30
 
 
 def _check_header(spec: oiio.ImageSpec, path) -> None:
-    """InputError for a header whose windows or channel count are absurd, before any pixel is allocated."""
+    """InputError for a header whose windows or channel count are absurd, or that is no flat 2D picture
+    (a deep EXR: reading its pixels as flat ones crashes OIIO's Python binding), before any pixel is
+    allocated."""
+    if spec.deep:
+        raise InputError(f"image {path} is a deep EXR (a list of samples per pixel), not a flat picture",
+                         "render a flattened plate (e.g. Nuke's DeepToImage, or `oiiotool in.exr --flatten -o "
+                         "flat.exr`)")
+    if spec.depth > 1:
+        raise InputError(f"image {path} is a volume ({spec.depth} slices deep), not a flat picture",
+                         "render a 2D plate")
     for what, w, h in (("display window", spec.full_width, spec.full_height), ("data window", spec.width, spec.height)):
         if w <= 0 or h <= 0 or w * h > MAX_IMAGE_PIXELS:
             raise InputError(f"image {path} declares a {w}x{h} {what}, beyond the {MAX_IMAGE_PIXELS:,} pixels "
@@ -63,7 +73,7 @@ def _read_header(path) -> oiio.ImageSpec:
     require_regular_file(path)
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        raise open_error(path, oiio.geterror())
+        raise open_error(path, error_text())
     try:
         spec = inp.spec()
         _check_header(spec, path)
@@ -83,7 +93,7 @@ def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
     config.attribute("oiio:UnassociatedAlpha", 1)
     buf = oiio.ImageBuf(str(p), 0, 0, config)
     if buf.has_error or not buf.read(force=True):
-        raise open_error(p, buf.geterror() or oiio.geterror())
+        raise open_error(p, error_text(buf) or error_text())
     return buf
 
 
@@ -110,7 +120,7 @@ def read_image(path: str | os.PathLike, full_window: bool = False) -> np.ndarray
         buf = _full_window(buf)
     pixels = buf.get_pixels(oiio.FLOAT)
     if pixels is None or buf.has_error:
-        raise InputError(f"cannot decode pixels of {path}: {buf.geterror()}", "check the file is not damaged")
+        raise InputError(f"cannot decode pixels of {path}: {error_text(buf)}", "check the file is not damaged")
     return np.asarray(pixels, dtype=np.float32).reshape(buf.spec().height, buf.spec().width, -1)
 
 

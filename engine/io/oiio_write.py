@@ -15,6 +15,7 @@ import OpenImageIO as oiio
 
 from engine.errors import OutputError
 from engine.io.atomic import atomic_path
+from engine.io.oiio_errors import error_text
 
 MetadataValue = str | int | float | tuple
 """A plain value, or (oiio.TypeDesc, values) for typed attributes such as ``smpte:TimeCode``."""
@@ -43,20 +44,22 @@ def check_written(path: str | os.PathLike, format_name: str, spec: oiio.ImageSpe
     label = name or os.path.basename(str(path))
     inp = oiio.ImageInput.open(str(path))  # found by content: the temp name ends in .tmp
     if inp is None or inp.format_name() != format_name:
-        detail = oiio.geterror().strip() if inp is None else f"it reads as {inp.format_name()}"
+        detail = error_text() if inp is None else f"it reads as {inp.format_name()}"
         if inp is not None:
             inp.close()
         raise OutputError(f"{label} is not a readable {format_name} file ({detail or 'bad header'})",
                           "check free disk space; the frame was not written")
     try:
         got = inp.spec()
+        if got.deep:  # a planted deep EXR is no frame of ours (and reading it as flat rows is unsafe)
+            raise OutputError(f"{label} is a deep EXR, not a flat frame", "move it away; the frame was not written")
         if spec is not None and (got.width, got.height, got.nchannels, got.x, got.y) != \
                 (spec.width, spec.height, spec.nchannels, spec.x, spec.y):
             raise OutputError(f"{label} reads back as {got.width}x{got.height}x{got.nchannels}, "
                               f"not {spec.width}x{spec.height}x{spec.nchannels}", "check free disk space")
         last = inp.read_scanline(got.y + got.height - 1, got.z, oiio.FLOAT)
         if last is None or inp.has_error:
-            raise OutputError(f"{label} is truncated ({inp.geterror().strip() or 'last row unreadable'})",
+            raise OutputError(f"{label} is truncated ({error_text(inp) or 'last row unreadable'})",
                               "check free disk space; the frame was not written")
     finally:
         inp.close()
@@ -71,16 +74,16 @@ def write_with_oiio(path: str | os.PathLike, format_name: str, spec: oiio.ImageS
     with atomic_path(path, verify) as temp:
         out = oiio.ImageOutput.create(format_name)
         if out is None:
-            raise OutputError(f"OIIO has no {format_name} writer: {oiio.geterror().strip()}",
+            raise OutputError(f"OIIO has no {format_name} writer: {error_text()}",
                               "install an OpenImageIO build with that format")
         try:
             if not out.open(str(temp), spec):
-                raise OutputError(f"cannot open {path} for writing: {out.geterror().strip()}",
+                raise OutputError(f"cannot open {path} for writing: {error_text(out)}",
                                   "check the folder is writable and the disk is not full")
             if not out.write_image(np.ascontiguousarray(pixels)):
-                raise OutputError(f"writing {path} failed: {out.geterror().strip()}",
+                raise OutputError(f"writing {path} failed: {error_text(out)}",
                                   "check free disk space")
         finally:
             closed = out.close()
         if not closed:
-            raise OutputError(f"finishing {path} failed: {out.geterror().strip()}", "check free disk space")
+            raise OutputError(f"finishing {path} failed: {error_text(out)}", "check free disk space")

@@ -338,6 +338,13 @@ class VideoSource(FrameSource):
         self.fps = float(self.frame_grid.rate) if self.frame_grid else float(rate) if rate else None
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._skipped_error: Exception | None = None
+        self.display_rotation = 0
+        """The container's display rotation (counter-clockwise degrees, as FFmpeg reports it), applied
+        on read unless ``apply_rotation`` is off: named when no face is found (a clip whose rotation
+        metadata is wrong reads sideways)."""
+        self.rotation_applied = apply_rotation
+        self.interlaced = False
+        """A decoded frame was coded as two fields (broadcast/camcorder footage): the job says so."""
         self._last_index = -1  # index of the frame the decoder returned last
         self._cached: tuple[int, np.ndarray] | None = None
         try:
@@ -445,6 +452,8 @@ class VideoSource(FrameSource):
                         self._last_index = index
                         # Phone footage carries a display rotation (counter-clockwise degrees);
                         # cv2.VideoCapture applies it too, so frames match the official code.
+                        self.display_rotation = round(frame.rotation or 0) % 360
+                        self.interlaced = self.interlaced or bool(getattr(frame, "interlaced_frame", False))
                         turns = round(frame.rotation / 90) % 4 if frame.rotation and self._apply_rotation else 0
                         return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
                     if stamp > target:

@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import os
 import re
+import stat
 import tempfile
 import urllib.error
 import urllib.request
@@ -102,6 +103,24 @@ def read_sums(models_dir: str | Path) -> dict[str, str]:
     return sums
 
 
+MAX_DOWNLOAD_BYTES = 4 << 30
+"""Most bytes read for one file (the largest official model, encoder.pt, is about 1.2 GB)."""
+
+
+def _partial_size(part: Path, relpath: str, models_dir: Path) -> int:
+    """Bytes of an earlier partial download at ``part`` to resume from (0: none). A link or anything but
+    a regular file there was not left by a download: refused, never written through."""
+    try:
+        info = os.lstat(part)
+    except FileNotFoundError:
+        return 0
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+        raise ModelFileError(f"{part} (where {relpath} is downloaded) is {kind}, not a partial download",
+                             f"remove it, then run {_fetch_again(models_dir)}")
+    return info.st_size
+
+
 def _write_sums(models_dir: Path, sums: Mapping[str, str]) -> None:
     """Rewrite SHA256SUMS atomically (temp file in the same folder, then os.replace)."""
     text = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(sums.items()))
@@ -171,7 +190,7 @@ def _download_one(
     part = dest.with_name(dest.name + ".part")
     new_folders = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.is_file() else 0
+    have = _partial_size(part, relpath, models_dir)
     url = base_url.rstrip("/") + "/" + relpath
     request = urllib.request.Request(url, headers={"User-Agent": "vtoonify-studio"})
     if have:
@@ -203,10 +222,14 @@ def _download_one(
         server_sha = _server_sha256([*redirects.hop_headers, response.headers])
         done = have
         try:
-            with open(part, "ab" if resumed else "wb") as handle:
+            # never through a link planted at the .part name (it would overwrite the link's target)
+            flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if resumed else os.O_TRUNC)
+            with os.fdopen(os.open(part, flags, 0o644), "ab" if resumed else "wb") as handle:
                 while block := response.read(chunk_bytes):
                     handle.write(block)
                     done += len(block)
+                    if done > MAX_DOWNLOAD_BYTES:
+                        break
                     if progress is not None:
                         progress(relpath, done, total)
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
@@ -218,6 +241,11 @@ def _download_one(
                 f"download of {relpath} was interrupted after {done} bytes ({exc})",
                 f"run {_fetch_again(models_dir)} to resume (with the --style and --backbone given before)",
             ) from None
+    if done > MAX_DOWNLOAD_BYTES:  # an endless or wrong answer: never fill the disk with it
+        part.unlink(missing_ok=True)
+        raise ModelFileError(f"{url} sent more than {MAX_DOWNLOAD_BYTES >> 30} GiB for {relpath}, more than any "
+                             "model file holds; the download was deleted",
+                             "check --base-url: the server or a proxy is not serving the model file")
     if total is not None and done < total:
         raise OfflineError(
             f"download of {relpath} was interrupted after {done} of {total} bytes",

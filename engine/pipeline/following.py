@@ -10,6 +10,8 @@ smoothing, snapping to the network's step) is ``engine.face.follow``.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from engine.face.follow import (
@@ -25,9 +27,12 @@ from engine.face.follow import (
 )
 
 
-def follow_shot(analysis, source, config, step: int, cancel=None) -> dict:
+def follow_shot(analysis, source, config, step: int, cancel=None, on_event=None) -> dict:
     """The ``follow`` entry of the sidecar: ``{"step", "smooth_frames", "faces": [{"size", "seen",
-    "runs"}]}``, one face per stylized face in id order (the one face of a one-face job)."""
+    "runs"}]}``, one face per stylized face in id order (the one face of a one-face job).
+
+    The per-frame search reads the whole shot before the first frame renders, so it reports itself
+    through ``on_event`` as ``progress`` events with ``"phase": "analysis"`` (docs/PROTOCOL.md)."""
     from engine.errors import JobCancelled
     from engine.face import locate_all_faces
 
@@ -35,12 +40,14 @@ def follow_shot(analysis, source, config, step: int, cancel=None) -> dict:
     seeds = [(face["frame"], tuple(face["box"])) for face in analysis.faces] if analysis.faces else [
         (analysis.face_frame, _box_of(locate_all_faces(source.read(analysis.face_frame)), analysis.landmarks))]
     linker = SeedLinker(frames, seeds)
-    for number, rgb in source.read_many(frames):
+    report = SearchProgress(on_event, len(frames))
+    for done, (number, rgb) in enumerate(source.read_many(frames), 1):
         if cancel is not None and cancel.is_set():
             raise JobCancelled("job cancelled during shot analysis")
         windows = linker.windows(number, (rgb.shape[1], rgb.shape[0]))
         if windows != []:  # frames before the first face need no search
             linker.add(number, detect_in(locate_all_faces, rgb, windows))
+        report(done, number)
     found = linker.found
     firsts = [face["landmarks"] for face in analysis.faces] or [analysis.landmarks]
     faces = []
@@ -53,6 +60,32 @@ def follow_shot(analysis, source, config, step: int, cancel=None) -> dict:
         size, offsets = follow_offsets(centres, crop, tuple(config.padding), step)
         faces.append({"size": list(size), "seen": len(sightings), "runs": to_runs(frames, offsets)})
     return {"step": int(step), "smooth_frames": SMOOTH_FRAMES, "faces": faces}
+
+
+class SearchProgress:
+    """``progress`` events of the per-frame face search: the first and last frame, and between them at
+    most one every ``interval_s`` (a fast search must not flood the clients' event queues)."""
+
+    def __init__(self, on_event, total: int, interval_s: float = 0.5, clock=time.monotonic) -> None:
+        self.on_event, self.total, self.interval_s, self.clock = on_event, total, interval_s, clock
+        self.started = self.last = clock()
+        self._send(0, None, self.started)
+
+    def __call__(self, done: int, frame: int) -> None:
+        now = self.clock()
+        if done >= self.total or done == 1 or now - self.last >= self.interval_s:
+            self._send(done, frame, now)
+
+    def _send(self, done: int, frame, now: float) -> None:
+        if self.on_event is None:
+            return
+        self.last = now
+        elapsed = now - self.started
+        fps = done / elapsed if done and elapsed > 0 else 0.0
+        eta = (self.total - done) / fps if fps > 0 else None
+        self.on_event({"event": "progress", "phase": "analysis", "done": done, "total": self.total,
+                       "frame": frame, "fps": round(fps, 3), "eta_s": None if eta is None else round(eta, 1),
+                       "skipped": 0})
 
 
 def _box_of(found: list, landmarks) -> tuple:

@@ -95,7 +95,9 @@ def job_stamp(path: Path) -> str | None:
         return None
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        oiio.geterror()  # clear it
+        from engine.io.oiio_errors import error_text
+
+        error_text()  # clear it (never raising, even for a garbled header)
         return None
     try:
         value = inp.spec().getattribute(JOB_STAMP)
@@ -147,6 +149,9 @@ def check_foreign_files(naming: OutputNaming, frames: list[int], job: str) -> No
                 st = os.lstat(path)
             except OSError:
                 continue
+            if stat.S_ISDIR(st.st_mode):  # a rename cannot replace it: refused before any frame is rendered
+                raise OutputError(f"{path.name} in {naming.out_dir} is a folder, so the frame of that name cannot "
+                                  "be written", "move the folder away, or choose another output folder or --name")
             if stat.S_ISREG(st.st_mode) and st.st_size > 0 and job_stamp(path) is None:
                 raise OutputError(f"{path.name} in {naming.out_dir} was not written by VToonify Studio "
                                   "and would be overwritten", "move it away, or choose another output folder or --name")

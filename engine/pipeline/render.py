@@ -104,6 +104,14 @@ def _emit(on_event: EventSink | None, event: dict) -> None:
         on_event(event)
 
 
+def with_backend(on_event: EventSink | None, name: str) -> EventSink | None:
+    """``on_event`` whose ``progress`` events also say the backend the job resolved to, so a host can
+    show it while the job runs and after a cancel (``job_done``'s result says it only at the end)."""
+    if on_event is None:
+        return None
+    return lambda event: on_event({**event, "backend": name} if event.get("event") == "progress" else event)
+
+
 def _check_cancel(cancel) -> None:
     if cancel is not None and cancel.is_set():
         raise JobCancelled("job cancelled", "")
@@ -160,6 +168,32 @@ class JobSetup:
     warnings: list[str]
 
 
+def rotation_note(source) -> str | None:
+    """How a phone clip's display rotation was handled, said on every job (hosts differ: players and
+    Blender 5.0's sequencer turn the clip, Blender 4.2's shows it as coded), so a result that does not
+    line up over the plate in the artist's host is explained before it is looked at."""
+    degrees = getattr(source, "display_rotation", 0) if getattr(source, "kind", "") == "video" else 0
+    if not degrees:
+        return None
+    if getattr(source, "rotation_applied", True):
+        return (f"{source.path_pattern} carries a {degrees}-degree display rotation: frames are read and written "
+                "turned by it, as players and Blender 5.0's sequencer show the clip (for a host that shows it "
+                "as coded, such as Blender 4.2's sequencer, render with --orientation stored)")
+    return (f"{source.path_pattern} carries a {degrees}-degree display rotation, ignored (--orientation stored): "
+            "frames are read and written as coded, as Blender 4.2's sequencer shows the clip (players and "
+            "Blender 5.0 show it turned; render with --orientation display for them)")
+
+
+def interlace_note(source) -> str | None:
+    """Interlaced video is stylized frame by frame as coded (both fields in one picture), as the official
+    code does; said on the job with a conform that keeps one frame per frame, so numbers stay the same."""
+    if getattr(source, "kind", "") != "video" or not getattr(source, "interlaced", False):
+        return None
+    return (f"{source.path_pattern} is interlaced: each frame holds two fields from different moments and is "
+            "stylized as one picture, so combing on motion stays in the result (deinterlace it first for clean "
+            "frames, keeping one frame per frame: ffmpeg -i IN -vf bwdif=mode=send_frame -c:v prores_ks OUT.mov)")
+
+
 @contextlib.contextmanager
 def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None = None,
              cancel=None) -> Iterator[JobSetup]:
@@ -173,8 +207,10 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         frames = select_frames(config.frames, source.frame_numbers)
         out.check_output_memory(config, source.size)
         backend, warnings = make_backend(config, cache)
+        on_event = with_backend(on_event, backend.name)
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
+        warnings += [note for note in (rotation_note(source), interlace_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
@@ -192,7 +228,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             key = resolved_job_key(config, backend, cache, source)
             settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
-                           legacy_job_keys(config, backend, cache, source)) as (analysis, wplus, analysed):
+                           legacy_job_keys(config, backend, cache, source), on_event) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names
 
@@ -227,6 +263,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
     """
     cache = models or ModelCache(config.device)
     with open_job(config, cache, on_event, cancel) as job:
+        on_event = with_backend(on_event, job.backend.name)
         _check_cancel(cancel)
         naming, frames = job.naming, job.frames
         key = job.analysis.job_key
@@ -267,6 +304,8 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     Bounded queues keep at most a few batches in flight; frames stay in order (one thread per stage),
     so output frame N is input frame N. Cancel is checked between batches (the writer stops before
     its next frame; every written file is complete); the first error of any stage is raised here.
+    Progress is reported per batch; a job stopped inside one reports once more after the writer has
+    stopped, so the last ``done`` counts exactly the files on disk (what a resume skips).
     """
     from engine.face import scale_and_crop
 
@@ -279,8 +318,17 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     parse_early = cache.device.type == "cuda"  # on a CPU both networks share the same cores
     stages = Stages()
     decoded, stylized = stages.queue(2), stages.queue(1)
-    progress = {"done": 0}
+    progress = {"done": 0, "reported": 0, "frame": None}
     start = time.monotonic()
+
+    def report(frame) -> None:
+        done = progress["done"]
+        elapsed = time.monotonic() - start
+        fps = done / elapsed if elapsed > 0 else 0.0
+        progress["reported"] = done
+        _emit(on_event, {"event": "progress", "done": done, "total": len(todo), "frame": frame,
+                         "fps": round(fps, 3), "eta_s": round((len(todo) - done) / fps, 1) if fps else None,
+                         "skipped": skipped})
 
     def decode() -> None:
         reader = iter(source.read_many(firsts))
@@ -310,13 +358,9 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
                     else:
                         path = writer.write(number, face_results[0][i], plate, first)
                     progress["done"] += 1
+                    progress["frame"] = number
                     _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
-            done = progress["done"]
-            elapsed = time.monotonic() - start
-            fps = done / elapsed if elapsed > 0 else 0.0
-            _emit(on_event, {"event": "progress", "done": done, "total": len(todo), "frame": numbers[-1],
-                             "fps": round(fps, 3), "eta_s": round((len(todo) - done) / fps, 1) if fps else None,
-                             "skipped": skipped})
+            report(numbers[-1])
 
     stages.start("decode", decode)
     stages.start("write", write)
@@ -349,6 +393,8 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
         stages.stop()
         stages.join()
         heap.__exit__(None, None, None)
+        if progress["done"] != progress["reported"]:  # stopped mid-batch (cancel, error): the files' true count
+            report(progress["frame"])
     stages.raise_error()
     return progress["done"]
 

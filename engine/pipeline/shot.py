@@ -427,16 +427,19 @@ MAX_SIDECAR_BYTES = 1 << 24
 
 def open_sidecar(path: Path) -> int | None:
     """Open the sidecar (a regular file, never through a link) for reading and locking; None if absent."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:  # O_NONBLOCK: a FIFO planted at the sidecar's name would block the open until a writer came
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ConfigError(f"{path.name} in the output folder cannot be opened ({exc.strerror or exc})",
                           "remove it if it is not a VToonify sidecar (links are never followed)") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise ConfigError(f"{path.name} in the output folder is not a regular file", "remove it")
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, socket or device)"
+        raise ConfigError(f"{path.name} in the output folder is {kind}",
+                          "move it away if it is not a VToonify sidecar")
     return fd
 
 
@@ -490,12 +493,21 @@ def no_face_error(source, count: int) -> NoFaceError:
     if empty:
         return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}: {empty}",
                            "re-export the plate with its data window inside the display window")
+    rotation = getattr(source, "display_rotation", 0) if getattr(source, "kind", "") == "video" else 0
+    if rotation:  # phone clips whose rotation metadata is wrong (or a host that ignores it) read sideways
+        applied = getattr(source, "rotation_applied", True)
+        other = "stored" if applied else "display"
+        return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}, read "
+                           f"{'turned by' if applied else 'without'} its {rotation}-degree display rotation"
+                           f"{' as players show it' if applied else ' (as coded)'}",
+                           f"if the face lies sideways there, render with --orientation {other} (the 'orientation' "
+                           "setting); else use a shot where a face is visible and at least ~64 px between the eyes")
     return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}",
                        "use a shot where a face is visible and at least ~64 px between the eyes, or crop the plate")
 
 
 def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: str,
-                 cancel=None) -> tuple[ShotAnalysis, object]:
+                 cancel=None, on_event=None) -> tuple[ShotAnalysis, object]:
     """Detect, crop and (for VToonify) encode the style: (analysis, W+ tensor or None).
 
     The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None). With
@@ -506,7 +518,8 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         from engine.pipeline.following import follow_shot
 
         step = int(getattr(backend, "translation_step", DEFAULT_STEP))
-        analysis = dataclasses.replace(analysis, follow=follow_shot(analysis, source, config, step, cancel))
+        analysis = dataclasses.replace(analysis, follow=follow_shot(analysis, source, config, step, cancel,
+                                                                        on_event))
     return analysis, wplus
 
 
@@ -656,13 +669,21 @@ def _save_tensor_atomic(path: Path, tensor) -> None:
         torch.save(tensor.detach().cpu().contiguous(), fh)
 
 
+MAX_STYLE_CODE_BYTES = 1 << 22
+"""A saved [1, 18, C<=4096] float32 W+ code is under 300 KB; anything far bigger is not one (never read)."""
+
+
 def _load_style_code(path: Path):
     """The saved W+ code, or None when it is missing, a link, or not a finite [1, 18, C] tensor."""
     import torch
 
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:  # never through a link; O_NONBLOCK: a FIFO at this name must not block the job
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_STYLE_CODE_BYTES:  # a FIFO, or no style code
+        os.close(fd)
         return None
     try:
         with os.fdopen(fd, "rb") as fh:
@@ -677,7 +698,7 @@ def _load_style_code(path: Path):
 
 @contextlib.contextmanager
 def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None,
-              settings: dict | None = None, legacy_keys: tuple[str, ...] = ()):
+              settings: dict | None = None, legacy_keys: tuple[str, ...] = (), on_event=None):
     """Claim the output folder for this job and yield (analysis, wplus or None, analysed) while it
     renders; ``analysed`` is True when this call computed the analysis, False when it reused the sidecar.
 
@@ -722,7 +743,7 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
                 for old in others:
                     old.unlink(missing_ok=True)
             if result is None:
-                analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel)
+                analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel, on_event)
                 result = (dataclasses.replace(analysis, job_settings=settings), wplus, True)
                 write_json_atomic(path, result[0].to_dict())
         finally:

@@ -596,6 +596,9 @@ class JobQueue:
             message = protocol.event(kind, job.id, **fields)
             if kind == "progress":
                 job.progress = fields
+                # the resolved backend, known once the job has opened (docs/PROTOCOL.md)
+                if isinstance(fields.get("backend"), str) and len(fields["backend"]) <= 64:
+                    job.backend_used = fields["backend"]
                 job.last_event = message
             elif kind == "warning" and len(job.warnings) < MAX_WARNINGS:
                 job.warnings.append(str(fields.get("message", ""))[:1000])

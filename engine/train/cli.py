@@ -76,6 +76,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
                "(none: start at 0; already complete: nothing to do), for farm retries")
     _flag(run, "save-every", type=int, default=0, help="also save numbered checkpoints every N iterations")
     _flag(run, "log-every", type=int, default=200, help="log losses every N iterations (default 200)")
+    _flag(run, "sample-every", type=int, default=200,
+          help="full stage: preview image OUT/NAME/samples/full_%%05d.png (targets over the EMA model's "
+               "output) every N iterations, 0 for none (default 200)")
     _flag(run, "json-log", action="store_true", help="one JSON object per logged iteration on stdout")
     _flag(run, "no-progress", action="store_true", help="no progress bar")
     _flag(run, "overwrite", action="store_true",
@@ -110,7 +113,8 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         finetunegan_path=args.finetunegan_path, weight=tuple(args.weight), encoder_path=args.encoder_path,
         perceptual_weights=args.perceptual_weights, iter=args.iter, batch=args.batch, lr=args.lr,
         seed=args.seed, device=args.device, precision=args.precision, save_every=args.save_every,
-        log_every=args.log_every, json_log=args.json_log, progress=not args.no_progress, resume=args.resume,
+        log_every=args.log_every, sample_every=args.sample_every, json_log=args.json_log,
+        progress=not args.no_progress, resume=args.resume,
         overwrite=args.overwrite, adv_loss=args.adv_loss, grec_loss=args.grec_loss, perc_loss=args.perc_loss,
         tmp_loss=args.tmp_loss, msk_loss=args.msk_loss, r1=args.r1, d_reg_every=args.d_reg_every,
         fix_style=args.fix_style, style_id=args.style_id, fix_degree=args.fix_degree,

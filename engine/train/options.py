@@ -58,6 +58,8 @@ class TrainOptions:
     save_every: int = 0
     """Also save ``..._%05d.pt`` every N iterations (0: only the final file)."""
     log_every: int = 200
+    sample_every: int = 200
+    """Full stage: write a preview ``OUT/NAME/samples/full_%05d.png`` every N iterations (0: none)."""
     json_log: bool = False
     progress: bool = True
     resume: str | None = None
@@ -94,6 +96,7 @@ class TrainOptions:
             (self.lr > 0, f"--lr must be positive, got {self.lr}", "official default 1e-4"),
             (self.log_every >= 1, f"--log-every must be at least 1, got {self.log_every}", "e.g. --log-every 200"),
             (self.save_every >= 0, f"--save-every must be >= 0, got {self.save_every}", "0 saves only at the end"),
+            (self.sample_every >= 0, f"--sample-every must be >= 0, got {self.sample_every}", "0 writes no previews"),
             (0.0 <= self.style_degree <= 1.0, f"--style-degree must lie in [0, 1], got {self.style_degree}",
              "official default 0.5"),
             (self.style_id >= 0, f"--style-id must be >= 0, got {self.style_id}", "an index into exstyle_code.npy"),

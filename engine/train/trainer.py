@@ -9,7 +9,9 @@ Per iteration, as ``train_vtoonify_d.py`` / ``train_vtoonify_t.py``:
 3. generator step (encoder + fusion modules): ``adv * nonsaturating(D(G(x))) + grec * MSE(G(x), y)
    + perc * LPIPS(G(x), y) (pooled to half: 512 px officially) + tmp * ramp * flicker (Eq. 4) + msk * mask (Eq. 9, D)``;
    the flicker weight ramps from 0 at half the iterations to 1 at the end (official);
-4. EMA of encoder and fusion modules into ``g_ema``.
+4. EMA of encoder and fusion modules into ``g_ema``;
+5. rank 0: every ``--sample-every`` iterations a preview PNG of ``g_ema`` on the run's first batch
+   (``engine.train.samples``, as the official ``log/NAME/%05d.jpg``).
 
 Logged terms (JSON ``--json-log``) are the weighted values, as the official progress line: ``d_adv``,
 ``g_adv``, ``rec``, ``perc``, ``tmp``, ``msk`` (D), ``r1`` (when on) and ``d_s``.
@@ -38,6 +40,7 @@ from engine.train.losses import (
 )
 from engine.train.options import TrainOptions
 from engine.train.pretrain import run_pretrain
+from engine.train.samples import SampleWriter
 from engine.train.session import (
     ADAM_BETAS,
     Session,
@@ -85,6 +88,9 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
     with session.autocast():
         batch = session.pairs.sample(o.batch, gen, iteration=iteration, total_iterations=o.iter)
     x, style, d_s, real = batch.student_input(), batch.style, batch.degree(), batch.y
+    samples = ex.get("samples")
+    if samples is not None:
+        samples.keep(batch)
     cond = (batch.d_s.view(-1, 1).float(), batch.style_ids) if session.is_d else ()
     d_size = disc.size
     losses: dict[str, torch.Tensor] = {}
@@ -141,6 +147,8 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
     total.backward()
     session.g_optim.step()
     accumulate(session.ema, session.student, TRAINED_PARTS)
+    if samples is not None:
+        samples.write(session.ema, iteration + 1, session.autocast)
     losses["d_s"] = torch.tensor(d_s)
     return losses
 
@@ -214,6 +222,9 @@ def prepare_full(options: TrainOptions, session: Session | None = None, cancel=N
         _load_pretrained(session)
     session.log.restart(session.start_iter)
     session.begin()
+    if session.processes.main:
+        ex["samples"] = SampleWriter(session.layout.family_dir, options.sample_every, session.start_iter,
+                                     options.iter, session.log.warn)
     session.model = wrap_ddp(session.student, session.processes, session.device)
     ex["d_model"] = wrap_ddp(ex["d"], session.processes, session.device)
     session.student.train()

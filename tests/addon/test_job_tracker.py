@@ -51,3 +51,14 @@ def test_fallback_and_warnings_become_notes():
     assert outcome_notes(t, "auto") == ["rendered with the classic backend (auto was asked for)",
                                         "no VToonify models found: using the classic backend", "w2"]
     assert outcome_notes(t, "classic")[0].startswith("no VToonify")
+
+
+def test_the_face_search_is_told_apart_from_rendering():
+    """Follow faces searches the whole shot before the first frame: its progress is named as such."""
+    t = JobTracker("j")
+    assert t.status_line() == "VToonify: analysing the shot (finding the face)..."
+    t.feed({"event": "progress", "job": "j", "phase": "analysis", "done": 12, "total": 48, "eta_s": 9.0})
+    assert t.phase == "analysis" and t.fraction == 0.25
+    assert t.status_line() == "VToonify: 25% 12/48 frames searched for faces, 9s left"
+    t.feed({"event": "progress", "job": "j", "done": 0, "total": 3, "frame": None, "eta_s": None})
+    assert t.phase == "render" and t.status_line() == "VToonify: 0% 0/3 frames"

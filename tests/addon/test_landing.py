@@ -42,3 +42,24 @@ def test_a_renamed_source_is_found_by_its_frames_only_when_unambiguous():
     assert find_source(BEFORE, {"hero": SourceMark("hero", "/shots/529.mp4", (4, 5, 6), 110)}) is None
     same_name = SourceMark("plate", "/shots/529.mp4", (1, 2), 104)  # the name wins: then judged as trimmed
     assert find_source(BEFORE, {"plate": same_name, "hero": renamed}) == same_name
+
+
+def test_a_preview_lands_over_the_source_frame_it_was_rendered_from():
+    """Preview of engine frame 5, asked at timeline 105 (offset 1 into BEFORE)."""
+    from vtoonify_addon.core.landing import preview_landing
+
+    still = preview_landing(BEFORE, BEFORE, 5, 105, "Scene", True)
+    assert (still.frame_start, still.note, still.problem) == (105, "", "")
+    moved = preview_landing(BEFORE, SourceMark("plate", "/shots/529.mp4", (4, 5, 6), 130), 5, 105, "Scene", True)
+    assert moved.frame_start == 131 and "the preview follows it" in moved.note
+    trimmed = preview_landing(BEFORE, SourceMark("plate", "/shots/529.mp4", (5, 6), 105), 5, 105, "Scene", True)
+    assert trimmed.frame_start == 105  # its first frame now shows engine frame 5
+    cut = preview_landing(BEFORE, SourceMark("plate", "/shots/529.mp4", (6,), 106), 5, 105, "Scene", True)
+    assert cut.frame_start is None and "no longer shows source frame 5" in cut.problem and cut.fix
+    gone = preview_landing(BEFORE, None, 5, 105, "Scene", True)
+    assert gone.frame_start is None and "strip 'plate' was deleted while its preview rendered" in gone.problem
+    assert "Preview again" in gone.fix
+    relinked = preview_landing(BEFORE, SourceMark("plate", "/x.mp4", (4, 5, 6), 104), 5, 105, "Scene", True)
+    assert relinked.frame_start is None and "another file" in relinked.problem
+    no_scene = preview_landing(BEFORE, BEFORE, 5, 105, "Shot", False)
+    assert no_scene.frame_start is None and "scene 'Shot' was deleted" in no_scene.problem

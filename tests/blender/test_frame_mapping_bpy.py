@@ -83,3 +83,54 @@ def test_movie_strip_extended_past_its_end_holds_the_last_frame(addon, trimmed_s
     prepared = stylize.prepare_job(scene, strip, __import__(addon.__name__ + ".core.job_settings",
                                                             fromlist=["x"]).StylizeOptions(), "/tmp/unused-vt")
     assert prepared.settings["frames"] == "4-29"  # never asks the engine for frames the clip lacks
+
+
+def _retime(scene, strip, speed_percent: float) -> None:
+    """Strip > Retiming: add the keys, then Set Speed, as the artist does in a Sequencer area."""
+    window = bpy.context.window_manager.windows[0]
+    previous, area = window.scene, window.screen.areas[0]
+    old_type, area.type = area.type, "SEQUENCE_EDITOR"
+    workspace = window.workspace
+    previous_vse = getattr(workspace, "sequencer_scene", None)
+    window.scene = scene
+    if hasattr(workspace, "sequencer_scene"):
+        workspace.sequencer_scene = scene
+    editor = scene.sequence_editor
+    for other in (editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all):
+        other.select = other == strip
+    editor.active_strip = strip
+    try:
+        region = next(r for r in area.regions if r.type == "WINDOW")
+        with bpy.context.temp_override(window=window, area=area, region=region, scene=scene):
+            assert bpy.ops.sequencer.retiming_key_add(timeline_frame=int(strip.frame_final_start)) == {"FINISHED"}
+            assert bpy.ops.sequencer.retiming_segment_speed_set(speed=speed_percent) == {"FINISHED"}
+    finally:
+        area.type = old_type
+        window.scene = previous
+        if hasattr(workspace, "sequencer_scene"):
+            workspace.sequencer_scene = previous_vse
+
+
+def test_a_retimed_movie_is_refused_with_the_fix(addon, trimmed_scene):
+    """Set Speed 200 %: Blender shows every other media frame, which the RNA does not tell (the keys
+    sit where a trimmed 1x strip's would), so the strip is refused instead of stylized wrong."""
+    scene, strip = trimmed_scene
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])
+    _retime(scene, strip, 200.0)
+    assert len(strip.retiming_keys) >= 2
+    with pytest.raises(stylize.StripError) as refused:
+        stylize.strip_source(scene, strip)
+    assert "is retimed" in refused.value.message and "Reset Retiming" in refused.value.fix
+
+
+def test_a_retimed_image_sequence_renders_the_files_blender_shows(addon, image_strip):
+    scene, strip = image_strip
+    if not hasattr(strip, "retiming_keys"):
+        pytest.skip(f"Blender {bpy.app.version_string} does not retime image strips")
+    _retime(scene, strip, 200.0)
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])
+    source, numbers, start = stylize.strip_source(scene, strip)
+    shown = [int(re.search(r"(\d+)\.png$", strip.strip_elem_from_frame(t).filename).group(1))
+             for t in range(strip.frame_final_start, strip.frame_final_end)]
+    assert source.endswith("plate.####.png") and start == 1001
+    assert numbers == shown and shown[:3] == [1001, 1003, 1005]  # really every other file

@@ -43,8 +43,19 @@ def test_strip_menu_and_context_menu_offer_the_operators(addon):
                 draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
         assert ("operator", "sequencer.vtoonify_stylize") in log, menu
         assert ("operator", "sequencer.vtoonify_preview") in log, menu
-    # F3 lists menu entries by their labels: these name the add-on
+        if menu == "SEQUENCER_MT_strip":  # Cancel and the engine are in the header's Strip menu (and F3)
+            assert ("operator", "sequencer.vtoonify_cancel") in log
+            assert ("menu", "SEQUENCER_MT_vtoonify_engine") in log
+    log = []
+    bpy.types.SEQUENCER_MT_vtoonify_engine.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    assert [n for kind, n in log if kind == "operator"] == ["sequencer.vtoonify_engine_start",
+                                                            "sequencer.vtoonify_engine_stop",
+                                                            "sequencer.vtoonify_engine_refresh"]
+    # F3 lists menu entries by their labels: every one names the add-on ("Start" alone would not)
     assert bpy.ops.sequencer.vtoonify_stylize.get_rna_type().name == "Stylize with VToonify"
+    for cls in addon.classes:
+        if issubclass(cls, bpy.types.Operator):
+            assert "VToonify" in cls.bl_label, cls.bl_idname
     assert "Esc" in bpy.ops.sequencer.vtoonify_stylize.get_rna_type().description
 
 

@@ -88,7 +88,7 @@ def test_replies_arriving_after_disable_are_dropped_quietly(bpy_module, addon):
     bpy.ops.preferences.addon_disable(module=addon.__name__)
     try:
         operators._status_arrived(status_mod.EngineStatus(running=False, error="stopped"))
-        operators._preview_arrived(SimpleNamespace(EngineError=RuntimeError), (1, ("Scene", "plate", 1, "plate")),
+        operators._preview_arrived(SimpleNamespace(EngineError=RuntimeError), (1, (0, "Scene", None, 1, "plate")),
                                    SimpleNamespace(outcome=lambda: {"path": "/nonexistent.png"}))
         assert not hasattr(bpy.context.window_manager, "vtoonify_status")
     finally:

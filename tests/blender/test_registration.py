@@ -267,3 +267,33 @@ def test_group_meta_holds_result_and_mattes_and_a_rerender_refills_it(addon, con
     assert again.directory.rstrip("/").endswith("v002")
     assert [s.name for s in top_strips(vse.sequence_editor) if s.type == "META"] == [group.name]
     assert len(list(top_strips(group))) == len(inside)
+
+
+def test_keyframed_placement_is_followed_on_every_frame(addon, connected, vse, media_dir, tmp_path):
+    """A plate whose offset, scale and crop are keyframed (a push-in): the result takes the same
+    animation, so it stays on the plate at frames other than the one it landed on."""
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source.frame_offset_end = 26  # 3 frames: 1..3
+    t, c = source.transform, source.crop
+    for frame, (x, scale, crop) in ((1, (0.0, 2.0, 0)), (3, (260.0, 2.6, 30))):
+        t.offset_x, t.scale_x, t.scale_y, c.min_x = x, scale, scale, crop
+        for prop in ("offset_x", "scale_x", "scale_y"):
+            t.keyframe_insert(prop, frame=frame)
+        c.keyframe_insert("min_x", frame=frame)
+    vse.frame_set(1)  # it lands while the playhead shows the first key's placement
+    result = stylize(addon, vse, source, connected, tmp_path / "out")
+    vse.frame_set(3)
+    assert (result.transform.offset_x, result.transform.scale_x, result.crop.min_x) == pytest.approx((260.0, 2.6, 30))
+    assert_registered(vse, 3, {source.name}, {result.name}, tmp_path, zoom=2.6)
+    again = stylize(addon, vse, source, connected, tmp_path / "out")  # a re-render replaces the copies
+    assert again == result
+    module = __import__(addon.__name__ + ".compat", fromlist=["scene_fcurve_collections"])
+    paths = [fc.data_path for curves in module.scene_fcurve_collections(vse) for fc in curves]
+    assert sorted(p for p in paths if result.name in p) == sorted(
+        p.replace(f'["{source.name}"]', f'["{result.name}"]') for p in paths if f'["{source.name}"]' in p)
+    # a preview overlay takes the keys too, except its before | after split, which it sets itself
+    lay = __import__(addon.__name__ + ".stylize", fromlist=["show_preview_strip"])
+    frame_file = os.path.join(bpy.path.abspath(result.directory), result.elements[2].filename)
+    overlay = lay.show_preview_strip(vse, source, frame_file, 3)
+    vse.frame_set(3)
+    assert overlay.transform.offset_x == pytest.approx(260.0) and overlay.crop.min_x == 30 + (376 - 30) // 2

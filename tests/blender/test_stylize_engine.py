@@ -118,6 +118,52 @@ def test_preview_renders_the_source_frame_under_the_playhead(prefs, engine, trim
         bpy.ops.sequencer.vtoonify_preview()
 
 
+def _preview_request(addon, reports: list):
+    """The preview operator's ``_request`` on a stand-in ``self``: (api, request, engine call)."""
+    import functools
+    from types import SimpleNamespace
+
+    op = addon.operators.VTOON_OT_preview
+    fake = SimpleNamespace(report=lambda kind, message: reports.append((set(kind), message)))
+    for name in ("_request", "_prepare", "_connector", "_fail"):
+        setattr(fake, name, functools.partial(getattr(op, name), fake))
+    request = fake._request(bpy.context)
+    assert not isinstance(request, set), reports
+    return request
+
+
+def test_a_preview_lands_over_its_source_frame_after_the_strip_moved_or_went(addon, prefs, engine,
+                                                                            trimmed_scene, tmp_path):
+    """The artist drags the strip (or deletes it) while the engine renders the preview."""
+    scene, source = trimmed_scene
+    prefs.connection_file, prefs.auto_start = str(engine), False
+    prefs.output_dir, prefs.output_format = str(tmp_path / "out"), "png"
+    scene.vtoonify.backend = "classic"
+    scene.frame_current = 110  # engine frame 10
+    _api, request, call = _preview_request(addon, [])
+    reply = call()
+    source.frame_start += 37  # moved meanwhile: engine frame 10 now shows at timeline 147
+    message = addon.operators._show_preview(reply, request)
+    overlay, = [s for s in _strips(scene) if s.get("vtoonify_role") == "preview"]
+    assert (overlay.frame_final_start, overlay.frame_final_end) == (147, 148), message
+    assert overlay.channel > source.channel and "the preview follows it (timeline frame 147)" in message
+    source.frame_offset_start += 4  # 4 more head frames trimmed: frame 10 still shows, still at 147
+    assert "(timeline frame 147)" in addon.operators._show_preview(reply, request)
+    source.frame_offset_start += 5  # trimmed past it: no overlay, the status says so
+    assert "no longer shows source frame 10" in addon.operators._show_preview(reply, request)
+    scene.frame_current = 150
+    _api, request, call = _preview_request(addon, [])
+    reply = call()
+    _strips_of = scene.sequence_editor.strips if hasattr(scene.sequence_editor, "strips") else \
+        scene.sequence_editor.sequences
+    _strips_of.remove(source)  # deleted meanwhile: no overlay, and the status says why and what to do
+    message = addon.operators._show_preview(reply, request)
+    assert [s for s in _strips(scene) if s.get("vtoonify_role") == "preview"] == [] or \
+        all(s.frame_final_start != 150 for s in _strips(scene) if s.get("vtoonify_role") == "preview")
+    problem, fix = message.split("\n")
+    assert "strip 'plate' was deleted while its preview rendered" in problem and fix.startswith("Fix: undo")
+
+
 def test_mattes_become_muted_strips_above_the_result(addon, connected, trimmed_scene, tmp_path):
     scene, source = trimmed_scene
     source.frame_offset_end = 23  # 3 frames: 104..106

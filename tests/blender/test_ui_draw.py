@@ -42,6 +42,10 @@ class CheckingLayout:
         self.log.append(("operator", idname))
         return _OperatorProps(rna)
 
+    def menu(self, idname, **kwargs):
+        assert hasattr(bpy.types, idname), f"no menu {idname!r} is registered"
+        self.log.append(("menu", idname))
+
     def progress(self, factor=0.0, type="BAR", text=""):
         assert 0.0 <= factor <= 1.0 and type in ("BAR", "RING")
         self.log.append(("progress", text))
@@ -84,6 +88,36 @@ def test_preferences_draw(addon):
     type(prefs).draw(prefs_proxy(prefs, log), bpy.context)
     assert {"engine_python", "engine_args", "connection_file", "auto_start", "models_dir", "output_dir",
             "output_format", "mattes"} <= {n for kind, n in log if kind == "prop"}
+    # the engine can be started, stopped and asked from the preferences too, and the token is explained
+    assert {"sequencer.vtoonify_engine_start", "sequencer.vtoonify_engine_stop",
+            "sequencer.vtoonify_engine_refresh"} <= {n for kind, n in log if kind == "operator"}
+    assert any("token" in text for kind, text in log if kind == "label")
+
+
+def test_panel_shows_before_the_first_strip(addon):
+    """A scene whose Sequencer has no strip yet (no sequence_editor): the tab still shows the engine row
+    and says what to add, instead of vanishing."""
+    scene = bpy.data.scenes.new("vtoonify_empty")
+    window = bpy.context.window_manager.windows[0]
+    previous = window.scene
+    window.scene = scene
+    workspace = window.workspace
+    previous_vse = getattr(workspace, "sequencer_scene", None)
+    if hasattr(workspace, "sequencer_scene"):
+        workspace.sequencer_scene = scene
+    try:
+        assert scene.sequence_editor is None and bpy.types.VTOON_PT_stylize.poll(bpy.context)
+        log: list = []
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+        assert ("operator", "sequencer.vtoonify_engine_start") in log
+        assert any(text.startswith("Add a movie or image strip") for kind, text in log if kind == "label")
+        with pytest.raises(RuntimeError, match="no Sequencer strips: add a movie or image strip"):
+            bpy.ops.sequencer.vtoonify_stylize()  # greyed, with its reason
+    finally:
+        window.scene = previous
+        if hasattr(workspace, "sequencer_scene"):
+            workspace.sequencer_scene = previous_vse
+        bpy.data.scenes.remove(scene)
 
 
 def prefs_proxy(prefs, log):

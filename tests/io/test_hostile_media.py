@@ -6,6 +6,7 @@ never a hang, a traceback or a multi-gigabyte allocation.
 
 from __future__ import annotations
 
+import os
 import struct
 from fractions import Fraction
 
@@ -226,3 +227,57 @@ def test_a_video_whose_frames_claim_a_size_their_data_cannot_fill_says_it_cannot
     with pytest.raises(InputError, match=r"frame 1 of .*lying\.avi cannot be decoded \(") as info:
         open_source(path)
     assert "re-export" in info.value.fix
+
+
+DEEP_SCRIPT = """
+import sys
+import OpenImageIO as oiio
+spec = oiio.ImageSpec(8, 8, 2, oiio.FLOAT)
+spec.channelnames = ("A", "Z")
+spec.deep = True
+oiio.ImageBuf(spec).write(sys.argv[1])
+from engine.errors import InputError, OutputError
+from engine.io import open_source
+from engine.io.oiio_write import check_written
+try:
+    open_source(sys.argv[1]).read(1)
+except InputError as exc:
+    print("source:", exc.message, "|", exc.fix)
+try:
+    check_written(sys.argv[1], "openexr")
+except OutputError as exc:
+    print("resume:", exc.message)
+"""
+
+
+def test_a_deep_exr_is_refused_by_name_not_read_as_a_flat_plate(tmp_path):
+    # Before: reading a deep EXR's pixels as a flat image crashed the process (SIGSEGV in OIIO's Python
+    # binding): a deep comp given as a plate killed `render`, or the whole engine under `serve`.
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", DEEP_SCRIPT, str(tmp_path / "deep.exr")], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "deep.exr is a deep EXR (a list of samples per pixel), not a flat picture" in run.stdout
+    assert "--flatten" in run.stdout and "resume: deep.exr is a deep EXR, not a flat frame" in run.stdout
+
+
+def test_a_header_whose_error_message_is_not_utf8_is_a_damaged_file_not_an_internal_error(tmp_path):
+    # Before: OIIO quoted the garbled attribute name in its error, the binding's geterror() raised
+    # UnicodeDecodeError, and `render` ended with "internal error: UnicodeDecodeError" (exit 1).
+    path = tmp_path / "garbled.exr"
+    spec = oiio.ImageSpec(16, 16, 3, oiio.HALF)
+    spec.attribute("QQQQ", "abcdefgh")
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(np.zeros((16, 16, 3), np.float32))
+    out.close()
+    # the attribute's name becomes bytes that are not UTF-8, its type one that cannot hold a string
+    path.write_bytes(path.read_bytes().replace(b"QQQQ\x00string\x00", b"\xbf\xbf\xbf\xbf\x00chlist\x00"))
+    with pytest.raises(InputError, match=r"garbled\.exr: its header holds garbled text") as info:
+        open_source(path)
+    assert "complete EXR/PNG/JPG/TIFF image" in info.value.fix
+    from engine.pipeline.outputs import job_stamp
+
+    assert job_stamp(path) is None  # --resume/--overwrite scans pass over it too

@@ -230,3 +230,51 @@ def test_display_rotation_is_applied_like_opencv(media_dir, tmp_path, degrees):
     with open_source(path, orientation="stored") as stored, open_source(media_dir / "529_2.mp4") as plain:
         assert stored.size == plain.size == (376, 352)  # as coded: what Blender 4.2's sequencer shows
         np.testing.assert_array_equal(stored.read(2), plain.read(2))
+
+
+@pytest.mark.parametrize("orientation, other", [("display", "stored"), ("stored", "display")])
+def test_no_face_in_a_rotated_clip_names_its_rotation_and_the_other_orientation(media_dir, tmp_path, orientation,
+                                                                                other):
+    # Before: the plain "no face was found" (face size advice) for a phone clip whose rotation metadata
+    # is wrong, though the face only lies sideways; the message now says how the clip was read.
+    from engine.pipeline.render import rotation_note
+    from engine.pipeline.shot import no_face_error
+
+    path = tmp_path / "phone.mp4"
+    with av.open(str(media_dir / "529_2.mp4")) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        stream.set_display_rotation(90)
+        for packet in src.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    with open_source(path, orientation=orientation) as src:
+        error = no_face_error(src, 3)
+        note = rotation_note(src)  # every job on a rotated clip says how it was read (a job warning)
+    assert "90-degree display rotation" in error.message
+    assert f"render with --orientation {other} (the 'orientation' setting)" in error.fix
+    assert "carries a 90-degree display rotation" in note and f"render with --orientation {other}" in note
+    assert ("Blender 5.0's sequencer show the clip" if orientation == "display" else "ignored") in note
+    with open_source(media_dir / "529_2.mp4") as plain:
+        assert "rotation" not in no_face_error(plain, 3).message and rotation_note(plain) is None
+
+
+def test_an_interlaced_clip_is_named_with_a_conform_that_keeps_the_frame_numbers(media_dir, tmp_path):
+    # Before: interlaced footage was stylized with its combing and nothing said so.
+    from engine.pipeline.render import interlace_note
+
+    path = tmp_path / "tape.mp4"
+    with av.open(str(media_dir / "529_2.mp4")) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 376, 352, "yuv420p"
+        stream.options = {"flags": "+ilme+ildct", "x264-params": "interlaced=1"}
+        for number, frame in enumerate(src.decode(video=0)):
+            if number == 2:
+                break
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")))
+        out.mux(stream.encode())
+    with open_source(path) as src:
+        note = interlace_note(src)
+    assert "tape.mp4 is interlaced" in note and "bwdif=mode=send_frame" in note
+    with open_source(media_dir / "529_2.mp4") as plain:
+        assert interlace_note(plain) is None

@@ -311,3 +311,27 @@ def test_verify_names_a_symlink_loop(tmp_path, capsys):
     assert run_models_cli("verify", "--models", str(tmp_path)) == 2
     captured = capsys.readouterr()
     assert "symlink loop" in captured.out and "faceparsing.pth (symlink loop)" in captured.err
+
+
+def test_a_link_planted_at_the_partial_download_name_is_never_written_through(hub, tmp_path):
+    # Before: open(part, "wb") followed the link and overwrote its target with the download.
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "encoder.pt.part").symlink_to(victim)
+    with pytest.raises(ModelFileError, match=r"encoder\.pt\.part \(where encoder\.pt is downloaded\) is a link") \
+            as info:
+        fetch_models(models, ["encoder.pt"], base_url=hub.base_url)
+    assert "remove it, then run" in info.value.fix and "models fetch" in info.value.fix
+    assert victim.read_bytes() == b"precious" and (models / "encoder.pt.part").is_symlink()
+    assert not (models / "encoder.pt").exists()
+
+
+def test_a_server_sending_more_than_any_model_file_is_cut_off_and_leaves_nothing(hub, tmp_path, monkeypatch):
+    from engine.models import fetch
+
+    monkeypatch.setattr(fetch, "MAX_DOWNLOAD_BYTES", 100_000)  # encoder.pt here is 700,000 bytes
+    with pytest.raises(ModelFileError, match=r"sent more than .* for encoder\.pt, more than any model file holds"):
+        fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url, chunk_bytes=65536)
+    assert not list(tmp_path.rglob("encoder.pt*"))

@@ -9,6 +9,7 @@ still face.
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -205,6 +206,50 @@ def test_every_face_follows_its_own_face(media_dir, tmp_path):
         boxes = dict(item.split(":") for item in spec.getattribute("vtoonify/faces").split(";"))
         box = [float(v) for v in boxes["face02"].split(",")]
         assert abs((box[0] + box[2]) / 2 - centre) < 1.5
+
+
+def test_the_per_frame_face_search_reports_progress_before_any_frame_renders(slide, tmp_path):
+    events: list[dict] = []
+    result = prepare(_config(slide[0], tmp_path / "out", follow_faces=True), on_event=events.append)
+    assert result.analysed
+    searched = [e for e in events if e.get("event") == "progress" and e.get("phase") == "analysis"]
+    assert searched[0]["done"] == 0 and searched[-1]["done"] == searched[-1]["total"] == FRAMES
+    assert searched[-1]["frame"] == FRAMES and searched[-1]["eta_s"] == 0.0 and searched[-1]["fps"] > 0
+    assert all(a["done"] < b["done"] for a, b in itertools.pairwise(searched))
+    assert set(searched[0]) == {"event", "phase", "done", "total", "frame", "fps", "eta_s", "skipped"}
+    events.clear()  # the sidecar is reused: no search, no analysis progress
+    assert not prepare(_config(slide[0], tmp_path / "out", follow_faces=True), on_event=events.append).analysed
+    assert not [e for e in events if e.get("phase") == "analysis"]
+
+
+def test_search_progress_is_throttled_but_always_reports_the_first_and_last_frame():
+    from engine.pipeline.following import SearchProgress
+
+    now, sent = [0.0], []
+    report = SearchProgress(sent.append, 100, interval_s=0.5, clock=lambda: now[0])
+    for done in range(1, 101):
+        now[0] += 0.125  # 8 frames a second: one event every 4 frames
+        report(done, 1000 + done)
+    assert [e["done"] for e in sent] == [0, 1] + list(range(5, 100, 4)) + [100]
+    assert sent[-1]["fps"] == 8.0 and sent[-1]["frame"] == 1100 and sent[1]["eta_s"] == 12.4
+
+
+def test_the_cli_bars_name_the_face_search():
+    import io
+
+    from engine.progress import OpenJDProgress, ProgressBar
+
+    stream = io.StringIO()
+    ProgressBar(stream)({"event": "progress", "phase": "analysis", "done": 4, "total": 4, "fps": 2.0, "eta_s": 0.0})
+    assert "4/4 frames searched for faces" in stream.getvalue()
+    stream = io.StringIO()
+    openjd = OpenJDProgress(stream)
+    for done in range(5):
+        openjd({"event": "progress", "phase": "analysis", "done": done, "total": 4})
+    openjd({"event": "progress", "done": 0, "total": 4})
+    assert stream.getvalue().splitlines() == ["openjd_status: shot analysis: faces searched in 0/4 frames",
+                                              "openjd_status: shot analysis: faces searched in 4/4 frames",
+                                              "openjd_progress: 0.0"]
 
 
 def test_follow_reaches_the_job_key_only_when_on_and_the_cli_sets_it(tmp_path):

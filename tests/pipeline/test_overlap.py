@@ -86,3 +86,28 @@ def test_cancel_stops_between_batches_leaving_only_complete_frames(media_dir, tm
         render(config, on_event=on_event, cancel=cancel)
     written = list(tmp_path.glob("529_2.*.png"))
     assert 1 <= len(written) < 29 and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cancel_mid_batch_reports_exactly_the_frames_on_disk_and_resume_skips_them(media_dir, tmp_path,
+                                                                                    empty_models_dir):
+    """A cancel inside a batch: the writer finishes the frame it is on, so the last progress event must
+    count the files written after the last batch's report (it said 4 while 5+ were on disk)."""
+    cancel = threading.Event()
+    events = []
+
+    def on_event(event):
+        events.append(event)
+        if event["event"] == "frame_done" and event["frame"] == 5:  # first frame of the second batch
+            cancel.set()
+
+    config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), frames="1-16",
+                          backend="classic", format="png", padding=SMALL, batch=4)
+    with pytest.raises(JobCancelled):
+        render(config, on_event=on_event, cancel=cancel)
+    on_disk = sorted(int(p.name.split(".")[1]) for p in tmp_path.glob("529_2.*.png"))
+    last = [e for e in events if e["event"] == "progress"][-1]
+    assert on_disk == list(range(1, len(on_disk) + 1)) and 5 <= len(on_disk) < 16
+    assert last["done"] == len(on_disk) and last["frame"] == on_disk[-1]
+    assert [e["frame"] for e in events if e["event"] == "frame_done"] == on_disk
+    resumed = render(RenderConfig(**{**config.__dict__, "resume": True}))
+    assert resumed.skipped == len(on_disk) and resumed.rendered == 16 - len(on_disk)

@@ -4,7 +4,7 @@ Classic backend (no weights) on frames 1-4 of media/529_2.mp4: progress and fram
 files read back with OpenImageIO, the job sidecar, a preview, and the capabilities report. Then the
 narrow reference VToonify-D (tests/conftest.py ``narrow_models_dir``) twice: the second job finds its
 models warm in the worker's cache (load counts over the socket). Finally the whole of
-media/651.mp4: cancel mid-job, and kill -9 + restart + resume, both with the real pipeline.
+media/651.mp4: cancel mid-job; frames 1-16 of it: kill -9 + restart + resume, both with the real pipeline.
 """
 
 from __future__ import annotations
@@ -174,17 +174,23 @@ def test_cancel_mid_job_with_the_real_pipeline_stops_within_a_batch(real_engine,
     assert leftovers(out) == []
 
 
+RESUME_FRAMES = 16
+"""Frames 1-16 of the clip for the kill test: four batches, so the kill lands mid-job (cheaper than all 62)."""
+
+
 def test_killed_engine_then_resume_with_the_real_pipeline_renders_every_frame(media_dir, tmp_path):
     out = tmp_path / "out"
     engine = start_test_engine(tmp_path / "e", runner=None)
-    with engine.connect() as client:
-        job = client.submit(whole_clip_settings(media_dir, out))
-        while client.wait_event(120)["event"] != "frame_done":
-            pass
-    os.kill(engine.proc.pid, signal.SIGKILL)  # no clean-up at all
-    engine.proc.wait(10)
+    try:
+        with engine.connect() as client:
+            job = client.submit({**whole_clip_settings(media_dir, out), "frames": f"1-{RESUME_FRAMES}"})
+            while client.wait_event(240)["event"] != "frame_done":
+                pass
+    finally:  # also when no frame came: an engine left running would outlive the test run
+        os.kill(engine.proc.pid, signal.SIGKILL)  # no clean-up at all
+        engine.proc.wait(10)
     before = len(list(out.glob("651.*.png")))
-    assert 1 <= before < CLIP_FRAMES
+    assert 1 <= before < RESUME_FRAMES
 
     engine = start_test_engine(tmp_path / "e", runner=None)  # same state dir: the journal survives
     try:
@@ -193,10 +199,11 @@ def test_killed_engine_then_resume_with_the_real_pipeline_renders_every_frame(me
             assert client.resume(job) == job
             end, _ = wait_terminal(client, job, timeout_s=180)
             assert end["event"] == "job_done", end
-            assert end["result"]["skipped"] >= before and end["result"]["rendered"] + end["result"]["skipped"] == 62
+            result = end["result"]
+            assert result["skipped"] >= before and result["rendered"] + result["skipped"] == RESUME_FRAMES
             with pytest.raises(ConfigError, match="already done"):
                 client.resume(job)
     finally:
         engine.stop()
-    assert [p.name for p in sorted(out.glob("651.*.png"))] == [f"651.{n:04d}.png" for n in range(1, CLIP_FRAMES + 1)]
+    assert [p.name for p in sorted(out.glob("651.*.png"))] == [f"651.{n:04d}.png" for n in range(1, RESUME_FRAMES + 1)]
     assert leftovers(out) == []

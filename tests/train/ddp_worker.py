@@ -1,8 +1,9 @@
 """One process of ``test_ddp.py``'s torchrun job: ``ddp_worker.py RESULT_DIR <engine train argv...>``.
 
 Runs the real full stage (``open_session`` joins the Gloo group from torchrun's environment, the student
-and D are DDP-wrapped), recording which files this rank writes and a checksum of the data it trained on;
-then gathers every rank's weights (student, EMA, discriminator) and writes ``RESULT_DIR/rank<N>.json``.
+and D are DDP-wrapped; ``--resume auto`` resolved as ``engine train`` does), recording which files this rank
+writes and a checksum of the data it trained on; then gathers every rank's weights (student, EMA,
+discriminator) and writes ``RESULT_DIR/rank<N>.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch.distributed as dist
 from engine.cli import build_parser
 from engine.train import session as session_module
 from engine.train.cli import options_from_args
-from engine.train.session import open_session
+from engine.train.session import open_session, resolve_auto_resume
 from engine.train.trainer import run_full
 
 
@@ -39,6 +40,8 @@ def main(result_dir: str, argv: list[str]) -> None:
         setattr(session_module, name, _recording(writes, "save", getattr(session_module, name)))
     session_module.install_companions = _recording(writes, "companions", session_module.install_companions)
     options = options_from_args(build_parser().parse_args(argv))
+    if options.resume == "auto":
+        options = resolve_auto_resume(options)
     session = open_session(options)
     sample = session.pairs.sample
     batches: list[float] = []
@@ -61,6 +64,8 @@ def main(result_dir: str, argv: list[str]) -> None:
         "numel": mine.numel(),
         "writes": writes,
         "batches": batches,
+        "start_iter": session.start_iter,
+        "adam_steps": sorted({int(s["step"]) for s in session.g_optim.state_dict()["state"].values()}),
     }
     Path(result_dir, f"rank{session.processes.rank}.json").write_text(json.dumps(record))
     dist.destroy_process_group()

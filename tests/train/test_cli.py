@@ -129,13 +129,35 @@ def test_full_stage_needs_perceptual_weights_or_an_explicit_perc_loss_0(tiny_tea
     ("faceparsing-path", "nope.pth", "--faceparsing-path: file not found"),
     ("exstyle-path", "nope.npy", "--exstyle-path: file not found"),
     ("direction-path", "nope.npy", "--direction-path: file not found"),
+    ("direction-path", "dangling.npy", "--direction-path dangling.npy is a link to gone.npy, which does not exist"),
+    ("exstyle-path", "fifo.npy", "--exstyle-path fifo.npy is not a regular file"),
 ])
 def test_missing_files_are_named_by_their_flag(tiny_teachers, tmp_path, capsys, monkeypatch, flag, value, needle):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "dangling.npy").symlink_to("gone.npy")
+    os.mkfifo(tmp_path / "fifo.npy")  # reading it would block the run forever
     out = tmp_path / "out"
     line = _fails(capsys, _d_args(tiny_teachers, out, **{flag: value}), needle, "Files you need")
-    assert "models fetch" not in line  # the renderer's advice does not apply to training inputs
+    # `models fetch` downloads the parser and pSp encoder, never a teacher, its style codes or directions
+    assert ("models fetch" in line) == (flag == "faceparsing-path"), line
     assert not out.exists()
+
+
+def test_every_missing_file_is_named_at_once(tmp_path, capsys, monkeypatch):
+    """The documented command on a fresh machine: one error lists every file to get, each by its flag
+    with where it comes from, instead of one file per attempt."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "pretrain", "--backbone", "dualstylegan", "--stylegan-path", "cartoon/generator.pt",
+            "--exstyle-path", "cartoon/refined_exstyle_code.npy", "--faceparsing-path", "faceparsing.pth",
+            "--direction-path", "directions.npy", "--out", "models", "--name", "mystyle"]
+    line = _fails(capsys, argv, "4 training files are missing or unusable",
+                  "--stylegan-path: file not found: cartoon/generator.pt",
+                  "--exstyle-path: file not found: cartoon/refined_exstyle_code.npy",
+                  "--faceparsing-path: file not found: faceparsing.pth",
+                  "--direction-path: file not found: directions.npy",
+                  "DualStyleGAN release", "models fetch", "Files you need")
+    assert line.count("--stylegan-path") == 2  # once in the problem, once in the fix
+    assert not (tmp_path / "models").exists()
 
 
 @pytest.mark.parametrize(("flag", "stage", "expected"), [
@@ -150,7 +172,8 @@ def test_missing_files_are_named_by_their_flag(tiny_teachers, tmp_path, capsys, 
 def test_a_truncated_file_is_named_by_its_flag_with_the_training_fix(tiny_teachers, perceptual_weights, tmp_path,
                                                                      capsys, flag, stage, expected):
     """A corrupt training input (a half-copied file) names the flag and what belongs there, not the
-    renderer's `models fetch` advice (which downloads no DualStyleGAN generator), and writes nothing."""
+    renderer's "download it again" advice (`models fetch` downloads no DualStyleGAN generator), and writes
+    nothing."""
     out = tmp_path / "out"
     source = {"stylegan-path": tiny_teachers.dualstylegan, "exstyle-path": tiny_teachers.exstyle,
               "faceparsing-path": tiny_teachers.faceparsing}.get(flag, tiny_teachers.dualstylegan)
@@ -163,7 +186,9 @@ def test_a_truncated_file_is_named_by_its_flag_with_the_training_fix(tiny_teache
     if stage == "full" and flag != "perceptual-weights":
         args += ["--perceptual-weights", perceptual_weights]
     line = _fails(capsys, args, f"--{flag}: ", "truncated or corrupt", expected, "Files you need")
-    assert "models fetch" not in line and "models folder" not in line
+    assert "download it again" not in line  # the renderer's advice for its own models folder
+    # `models fetch` downloads the parser and pSp encoder, never a teacher, style codes or checkpoints
+    assert ("models fetch" in line) == (flag in ("faceparsing-path", "style-encoder-path")), line
     assert not out.exists()
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import OpenImageIO as oiio
 import pytest
 import torch
 
@@ -87,7 +88,13 @@ def test_checkpoint_layout_and_official_contents(trained, reference_dir):
     family = models / NAME
     names = sorted(p.name for p in family.iterdir())
     assert names == sorted(["pretrain.pt", MODEL_FILE, MODEL_FILE.replace(".pt", f"_{FULL_ITERS - 1:05d}.pt"),
-                            "exstyle_code.npy"])
+                            "exstyle_code.npy", "samples"])
+    # previews (--sample-every 200): after the first and the last iteration, targets over g_ema's output
+    previews = sorted((family / "samples").iterdir())
+    assert [p.name for p in previews] == ["full_00001.png", f"full_{FULL_ITERS:05d}.png"]
+    image = oiio.ImageInput.open(str(previews[-1]))
+    assert (image.spec().width, image.spec().height, image.spec().nchannels) == (2 * 256, 2 * 256, 3)  # batch 2
+    image.close()
     assert (models / "encoder.pt").is_file() and (models / "faceparsing.pth").is_file()
     family_info = scan_models(models).family("tiny", "dualstylegan")  # what `models list` and the panel show
     assert family_info is not None and family_info.usable, family_info
@@ -142,7 +149,7 @@ def test_sigterm_mid_run_saves_and_resume_is_bit_identical(trained, tiny_teacher
     assert 2 <= stopped_at < FULL_ITERS
     kept = out / NAME / MODEL_FILE.replace(".pt", f"_{stopped_at:05d}.pt")
     assert f"--resume {kept}" in err and err.count("cancelled:") == 1, err[-2000:]
-    assert sorted(p.name for p in (out / NAME).iterdir()) == sorted([kept.name, "exstyle_code.npy"])  # no temp
+    assert sorted(p.name for p in (out / NAME).iterdir()) == sorted([kept.name, "exstyle_code.npy", "samples"])
     assert records == full[:stopped_at]  # the stopped run is the same run so far
 
     resumed = run_cli(full_args(tiny_teachers, out, perceptual_weights, "--resume", kept))

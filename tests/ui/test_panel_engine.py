@@ -146,6 +146,17 @@ def test_panel_starts_its_own_engine_which_exits_when_idle(make_window, tmp_path
     assert not (tmp_path / "own-engine.json").exists()
 
 
+def test_start_engine_joins_a_running_one_instead_of_failing(make_window, running_engine, qtbot):
+    """Start engine (or ``--start-engine``) while an engine owns the connection file, e.g. the one
+    the last panel started, still in its idle grace: the panel joins it; a second engine would exit
+    with "an engine is already running" and the panel would show that as its error."""
+    window = make_window(running_engine)
+    window.start_button.click()
+    qtbot.waitUntil(lambda: window.indicator.state == "connected", timeout=30_000)
+    assert window.bridge.started_process is None  # not ours: this panel never stops it
+    assert not any("already running" in m for m in window.status_log.messages())
+
+
 def test_reconnect_picks_up_a_job_in_flight(make_window, running_engine, media_dir, tmp_path, qtbot):
     window = make_window(running_engine)
     _connect(window, qtbot)

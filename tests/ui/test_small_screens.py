@@ -3,7 +3,7 @@ every main control on screen, and a long engine error does not widen the window 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QRect, QSize
+from PySide6.QtCore import QPoint, QRect, QSettings, QSize
 
 from ui.engine_bridge import FAILED
 from ui.main_window import DEFAULT_SIZE, fitted_size
@@ -31,3 +31,33 @@ def test_panel_fits_960x540_even_with_a_long_engine_error(make_window, tmp_path,
                    preview.ab_button, queue.start_button, queue.apply_button, window.status_log):
         inside = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
         assert widget.isVisible() and window.rect().contains(inside), (widget, inside)
+
+
+def test_queue_keeps_four_rows_in_small_windows(make_window, tmp_path, qtbot):
+    """At 900x600 the queue showed one and a half rows; the splitter now cannot squeeze it below four."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    table = window.queue_panel.table
+    for size in (QSize(900, 600), SMALL):
+        window.resize(size)
+        qtbot.wait(50)
+        assert window.size() == size
+        assert table.viewport().height() >= 4 * table.verticalHeader().defaultSectionSize(), size
+
+
+def test_dragged_splitters_come_back_next_start(make_window, ini_settings, tmp_path, qtbot):
+    """A small window's room is the artist's to share out (form, queue, messages): where the
+    splitters were dragged is kept, as the window's size is."""
+    first = make_window(tmp_path / "none.json", store=ini_settings)
+    first.show()
+    first.resize(SMALL)
+    qtbot.wait(50)
+    total = sum(first.main_splitter.sizes())
+    first.main_splitter.setSizes([total - 260 - 34, 260, 34])  # the queue dragged taller
+    main = first.main_splitter.sizes()
+    first.close()
+    second = make_window(tmp_path / "none.json", store=QSettings(ini_settings.fileName(), QSettings.Format.IniFormat))
+    second.show()
+    qtbot.wait(50)
+    # (the offscreen screen is 800x600: the restored width is cut to it, the height is not)
+    assert second.height() == SMALL.height() and second.main_splitter.sizes() == main

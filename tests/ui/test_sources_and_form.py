@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -99,6 +100,11 @@ def test_bad_settings_are_caught_with_a_fix():
     with pytest.raises(ConfigError) as missing:
         build_job_settings({"source": "", "output": "/r"}, {})
     assert missing.value.fix
+    with pytest.raises(ConfigError) as relative:  # it would render into the panel's working folder
+        build_job_settings({"source": "/m/a.mp4", "output": "renders"}, {})
+    assert relative.value.message == "output folder 'renders' is not a full path" and "Browse" in relative.value.fix
+    home = build_job_settings({"source": "~/a.mp4", "output": "~/renders"}, {})
+    assert (home["source"], home["output"]) == (os.path.expanduser("~/a.mp4"), os.path.expanduser("~/renders"))
     with pytest.raises(ConfigError) as degree:
         build_job_settings({"source": "/m/a.mp4", "output": "/r"}, {"degree": 1.5})
     assert "degree" in degree.value.message

@@ -45,7 +45,7 @@ def test_toonify_family_sends_default_d_controls(qtbot, tmp_path):
     style = panel.values()
     assert (style["style_id"], style["degree"], style["color_transfer"]) == (26, 0.5, False)
     assert panel.values(check=False)["style_id"] == 39  # the saved form keeps what the artist set
-    settings = build_job_settings({"source": "shot.mp4", "output": str(tmp_path / "out")},
+    settings = build_job_settings({"source": str(tmp_path / "shot.mp4"), "output": str(tmp_path / "out")},
                                   {**style, "models_dir": str(models)})
     _, files, note = choose_files(RenderConfig.from_dict(settings))
     assert files["vtoonify"].endswith("vtoonify_t_arcane/vtoonify.pt") and note == ""

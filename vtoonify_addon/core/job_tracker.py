@@ -17,6 +17,9 @@ class JobTracker:
     total_frames: int = 0
     fps: float = 0.0
     eta_s: float | None = None
+    phase: str = ""
+    """``analysis`` while the engine searches every frame for the faces (follow faces), ``render`` once
+    frames render, ``""`` before the first progress event (the job is queued or finding the face)."""
     result: dict | None = None
     error: dict | None = None
     written: list[str] = field(default_factory=list)
@@ -43,6 +46,7 @@ class JobTracker:
             self.total_frames = int(event.get("total", self.total_frames))
             self.fps = float(event.get("fps") or 0.0)
             self.eta_s = event.get("eta_s")
+            self.phase = "analysis" if event.get("phase") == "analysis" else "render"
         elif kind == "warning":
             message = str(event.get("message") or "")
             if message and message not in self.warnings:
@@ -64,9 +68,12 @@ class JobTracker:
     def status_line(self) -> str:
         """Short text for the header/status bar."""
         if self.state == RUNNING:
+            if not self.phase:
+                return "VToonify: analysing the shot (finding the face)..."
             eta = f", {self.eta_s:.0f}s left" if isinstance(self.eta_s, (int, float)) else ""
             percent = f"{100 * self.fraction:.0f}% " if self.total_frames else ""
-            return f"VToonify: {percent}{self.done_frames}/{self.total_frames or '?'} frames{eta}"
+            what = "frames searched for faces" if self.phase == "analysis" else "frames"
+            return f"VToonify: {percent}{self.done_frames}/{self.total_frames or '?'} {what}{eta}"
         if self.state == FAILED:
             return f"VToonify failed: {(self.error or {}).get('message', 'unknown error')}"
         return f"VToonify: {self.state}"

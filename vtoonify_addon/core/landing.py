@@ -81,3 +81,37 @@ def landing(before: SourceMark, now: SourceMark | None, scene_name: str, scene_f
         notes.append(f"strip {now.strip_name!r} moved by {now.frame_start - before.frame_start:+d} frames "
                      "during the render: the result follows it")
     return Landing(now.frame_start, strip_name=now.strip_name, note="; ".join(notes))
+
+
+def preview_landing(before: SourceMark, now: SourceMark | None, number: int, frame: int, scene_name: str,
+                    scene_found: bool) -> Landing:
+    """Timeline frame for the preview of engine frame ``number``, asked at timeline ``frame`` of the
+    strip marked ``before``: registered to the strip as it is now (moved: it follows; trimmed: it sits
+    wherever the strip still shows that frame), or None with the reason (the image is still shown in
+    the Image Editor, so the fix never asks to render again first)."""
+    name = before.strip_name
+    if not scene_found:
+        return Landing(None, problem=f"scene {scene_name!r} was deleted (or another file opened) while the "
+                                     f"preview of {name!r} rendered, so no preview strip was laid",
+                       fix="the preview image is in the Image Editor; Preview again to see it over the strip")
+    if now is None:
+        return Landing(None, problem=f"strip {name!r} was deleted while its preview rendered, so no preview "
+                                     "strip was laid",
+                       fix="undo the deletion if it was a mistake, then Preview again (the image is in the "
+                           "Image Editor)")
+    if now.media != before.media:
+        return Landing(None, strip_name=now.strip_name,
+                       problem=f"strip {now.strip_name!r} now shows another file than the preview was made from",
+                       fix="Preview again")
+    offset = frame - before.frame_start
+    if 0 <= offset < len(now.numbers) and now.numbers[offset] == number:
+        at = now.frame_start + offset
+    elif number in now.numbers:
+        at = now.frame_start + now.numbers.index(number)
+    else:
+        return Landing(None, strip_name=now.strip_name,
+                       problem=f"strip {now.strip_name!r} no longer shows source frame {number} (it was trimmed "
+                               "while the preview rendered)", fix="Preview a frame the strip shows")
+    note = f"strip {now.strip_name!r} changed while the preview rendered: the preview follows it" \
+        if at != frame else ""
+    return Landing(at, strip_name=now.strip_name, note=note)

@@ -1,0 +1,57 @@
+"""What the artist sees while a follow-faces render searches every frame for the faces: the status
+bar and the sidebar's progress bar count frames searched, then frames rendered (a real engine)."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from stand_in import stand_in_operator  # noqa: E402
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
+
+
+def _checking_layout():
+    """CheckingLayout of test_ui_draw.py (tests/blender is no package)."""
+    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers_phases",
+                                                  Path(__file__).resolve().parent / "test_ui_draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CheckingLayout
+
+
+def test_follow_faces_shows_the_face_search_then_the_frames(addon, engine_prefs, trimmed_scene):
+    scene, source = trimmed_scene
+    source.frame_offset_end = 23  # 3 frames render (timeline 104..106); the search reads all 29
+    scene.vtoonify.backend = "classic"
+    scene.vtoonify.follow_faces = True
+    wm = bpy.context.window_manager
+    reports: list = []
+    op = stand_in_operator(addon, reports)
+    seen, bars = [], []
+    try:
+        assert op._setup_session(bpy.context) is None, reports
+        outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 240
+        while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
+            outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))
+            if outcome == {"PASS_THROUGH"} and (not seen or seen[-1] != wm.vtoonify_status):
+                seen.append(wm.vtoonify_status)
+                log: list = []
+                bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=_checking_layout()(log)), bpy.context)
+                bars += [text for kind, text in log if kind == "progress"]
+            time.sleep(0.02)
+        assert outcome == {"FINISHED"}, reports
+    finally:
+        wm.vtoonify_running, wm.vtoonify_status, wm.vtoonify_notes = False, "", ""
+        scene.vtoonify.follow_faces = False
+    searching = [s for s in seen if "frames searched for faces" in s]
+    assert searching and searching[-1].startswith("VToonify: 100% 29/29 frames searched"), seen
+    rendering = [s for s in seen if s.endswith(" frames") or " frames," in s]
+    assert rendering and seen.index(searching[-1]) < seen.index(rendering[0]), seen
+    assert any(b.startswith("Finding faces ") and b.endswith("/29)") for b in bars), bars
+    assert any(b.endswith("/3)") and not b.startswith("Finding") for b in bars), bars
