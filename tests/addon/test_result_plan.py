@@ -75,6 +75,22 @@ def test_safe_stem_and_settings_json():
     assert settings_from_json("not json") == {} and settings_from_json("[1]") == {}
 
 
+@pytest.mark.parametrize("name, stem", [
+    ("Ünïcödé 日本 😀 take.mp4", "Ünïcödé_日本_take"),
+    ("Cafe\u0301 plate.mov", "Café_plate"),  # decomposed (macOS) -> NFC, as the engine writes it
+    ("shot\u202eevil\u200b.exr", "shot_evil"),  # bidi override, zero-width space -> '_'
+    ("-rf 010.mp4", "rf_010"),
+    ("😀😀.mp4", "strip"),
+])
+def test_addon_strip_names_follow_the_engines_file_stem(name, stem):
+    # Before: the add-on made names ASCII ('Ünïcödé 日本' -> 'n_c_d'), unlike the engine and panel.
+    from engine.service.catalog import file_stem
+
+    assert safe_stem(name) == stem
+    if stem != "strip":
+        assert file_stem(name.rsplit(".", 1)[0]) == stem
+
+
 def test_rerender_options_come_from_the_stored_settings():
     from vtoonify_addon.core.job_settings import (
         StylizeOptions,

@@ -106,10 +106,12 @@ def host_settings(options: StylizeOptions, blender_version: tuple) -> dict:
 
 
 def safe_stem(name: str) -> str:
-    """A strip name made safe as a file stem (``Shot 010.mp4`` -> ``Shot_010``)."""
+    """A strip name made safe as a file stem (``Shot 010.mp4`` -> ``Shot_010``, ``Ünïcödé 日本 😀 take.mp4``
+    -> ``Ünïcödé_日本_take``): the engine's own rule (``catalog.file_stem``: Unicode letters kept, no leading
+    '-' or '.'), so the add-on's folders and names match what the engine and panel write; ``strip`` when
+    the name has no letter or digit."""
     stem = re.sub(r"\.[A-Za-z0-9]{2,4}$", "", name.strip())
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")  # no leading "-": the engine refuses it
-    return stem or "strip"
+    return _CATALOG.file_stem(stem) if re.search(r"[^\W_]", stem) else "strip"
 
 
 def build_job_settings(source: str, output_dir: str, frames: str, options: StylizeOptions,
