@@ -130,6 +130,12 @@ class _FetchBar:
         sys.stderr.flush()
 
 
+WEIGHTS_LICENCE_NOTICE = (
+    "note: the official VToonify weights are the authors' work under the S-Lab License 1.0, which allows "
+    "non-commercial use only; for commercial use contact the VToonify authors "
+    "(https://github.com/williamyang1991/VToonify). This engine's own code is MIT-licensed.")
+
+
 def cmd_fetch(args) -> int:
     from engine.models.fetch import HF_BASE_URL, fetch_models
     from engine.models.inventory import official_files
@@ -140,6 +146,7 @@ def cmd_fetch(args) -> int:
         _check_official(style, backbones)
         for backbone in backbones:
             files += [f for f in official_files(style, backbone) if f not in files]
+    sys.stderr.write(WEIGHTS_LICENCE_NOTICE + "\n")
     bar = _FetchBar()
     results = fetch_models(_models_dir(args), files, base_url=args.base_url or HF_BASE_URL, progress=bar)
     sys.stderr.write("\n")

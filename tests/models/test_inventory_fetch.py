@@ -335,3 +335,16 @@ def test_a_server_sending_more_than_any_model_file_is_cut_off_and_leaves_nothing
     with pytest.raises(ModelFileError, match=r"sent more than .* for encoder\.pt, more than any model file holds"):
         fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url, chunk_bytes=65536)
     assert not list(tmp_path.rglob("encoder.pt*"))
+
+
+def test_fetch_names_the_weights_licence_before_downloading(tmp_path, capsys):
+    """The official weights are non-commercial (S-Lab License 1.0): a studio must read that before it has them."""
+    with socket.socket() as probe:  # a loopback port nobody listens on: the download fails after the notice
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = run_models_cli("fetch", "--style", "cartoon", "--models", str(tmp_path),
+                          "--base-url", f"http://127.0.0.1:{port}/models/")
+    err = capsys.readouterr().err
+    assert code in (2, 75)  # offline: fix-it or retry, never success
+    assert "S-Lab License 1.0" in err and "non-commercial" in err
+    assert err.index("S-Lab License") < err.index(f"127.0.0.1:{port}")
