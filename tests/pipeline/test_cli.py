@@ -124,7 +124,7 @@ def _one_line_error(result) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], result.stderr      # no traceback, one error line
-    assert all(line.startswith(("warning: ", "error: ", "[")) for line in lines), result.stderr
+    assert all(line.startswith(("warning: ", "note: ", "error: ", "[")) for line in lines), result.stderr
     assert "(" in errors[0] and errors[0].endswith(")"), "the message names a fix in parentheses"
     return errors[0]
 

@@ -216,7 +216,8 @@ def test_the_per_frame_face_search_reports_progress_before_any_frame_renders(sli
     assert searched[0]["done"] == 0 and searched[-1]["done"] == searched[-1]["total"] == FRAMES
     assert searched[-1]["frame"] == FRAMES and searched[-1]["eta_s"] == 0.0 and searched[-1]["fps"] > 0
     assert all(a["done"] < b["done"] for a, b in itertools.pairwise(searched))
-    assert set(searched[0]) == {"event", "phase", "done", "total", "frame", "fps", "eta_s", "skipped"}
+    assert set(searched[0]) == {"event", "phase", "done", "total", "frame", "fps", "eta_s", "skipped", "backend"}
+    assert len({e["backend"] for e in searched}) == 1  # the backend the job resolved to, the same on every event
     events.clear()  # the sidecar is reused: no search, no analysis progress
     assert not prepare(_config(slide[0], tmp_path / "out", follow_faces=True), on_event=events.append).analysed
     assert not [e for e in events if e.get("phase") == "analysis"]
