@@ -111,6 +111,21 @@ def _window_picture(display: str, window: str):
         return None
 
 
+def _type_source_and_pick_output(display: str, window: str, source: str, out_dir: Path) -> None:
+    """Types the source (focus starts in its field), Tab commits it, Ctrl+Shift+O picks the output
+    folder in the file dialog; focus is back on the panel afterwards."""
+    _xdotool(display, "windowfocus", "--sync", window)  # what a window manager does on map
+    _xdotool(display, "type", "--delay", "2", source)
+    _xdotool(display, "key", "Tab")
+    _xdotool(display, "key", "ctrl+shift+o")
+    dialog = _wait_window(display, "Output folder", timeout_s=20)
+    _xdotool(display, "windowfocus", "--sync", dialog)
+    _xdotool(display, "type", "--delay", "2", str(out_dir))
+    _xdotool(display, "key", "Return")
+    time.sleep(0.5)
+    _xdotool(display, "windowfocus", "--sync", window)
+
+
 def test_keyboard_only_source_output_and_quit(x_display, repo_root, media_dir, tmp_path):
     """Typed source (focus starts in its field), Tab commits it, Ctrl+Shift+O picks the output folder
     in the file dialog, Ctrl+Q closes the panel, which saves what was entered."""
@@ -124,16 +139,7 @@ def test_keyboard_only_source_output_and_quit(x_display, repo_root, media_dir, t
                              cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         window = _wait_window(x_display, "VToonify Studio")
-        _xdotool(x_display, "windowfocus", "--sync", window)  # what a window manager does on map
-        _xdotool(x_display, "type", "--delay", "2", source)
-        _xdotool(x_display, "key", "Tab")
-        _xdotool(x_display, "key", "ctrl+shift+o")
-        dialog = _wait_window(x_display, "Output folder", timeout_s=20)
-        _xdotool(x_display, "windowfocus", "--sync", dialog)
-        _xdotool(x_display, "type", "--delay", "2", str(out_dir))
-        _xdotool(x_display, "key", "Return")
-        time.sleep(0.5)
-        _xdotool(x_display, "windowfocus", "--sync", window)
+        _type_source_and_pick_output(x_display, window, source, out_dir)
         _xdotool(x_display, "key", "ctrl+q")
         output, _ = panel.communicate(timeout=60)
     finally:
@@ -165,16 +171,7 @@ def test_render_the_sample_by_keyboard(x_display, repo_root, media_dir, tmp_path
         picture = _window_picture(x_display, window)
         if picture is not None:  # drawn by Qt through xcb, not a blank or black window
             assert len(picture.convert("RGB").getcolors(1 << 16) or range(1 << 16)) > 20
-        _xdotool(x_display, "windowfocus", "--sync", window)
-        _xdotool(x_display, "type", "--delay", "2", str(media_dir / "529_2.mp4"))  # focus starts in Source
-        _xdotool(x_display, "key", "Tab")                       # commits it; focus on Browse
-        _xdotool(x_display, "key", "ctrl+shift+o")
-        dialog = _wait_window(x_display, "Output folder", timeout_s=20)
-        _xdotool(x_display, "windowfocus", "--sync", dialog)
-        _xdotool(x_display, "type", "--delay", "2", str(out_dir))
-        _xdotool(x_display, "key", "Return")
-        time.sleep(0.5)
-        _xdotool(x_display, "windowfocus", "--sync", window)
+        _type_source_and_pick_output(x_display, window, str(media_dir / "529_2.mp4"), out_dir)  # focus: Browse
         # Browse -> "All" (untick: a range) -> first -> last
         _xdotool(x_display, "key", "Tab", "space", "Tab", "ctrl+a", "1", "Tab", "ctrl+a", "2", "Return")
         _xdotool(x_display, "key", "ctrl+Return")  # Start queue (Enter queued the shot: 2 frames)
