@@ -70,6 +70,13 @@ def _panel_env(display: str, repo_root: Path, tmp_path: Path) -> dict:
     return env
 
 
+def _kill_if_running(panel: subprocess.Popen) -> None:
+    """A failed test leaves no panel (and its X client) behind."""
+    if panel.poll() is None:
+        panel.kill()
+        panel.communicate()
+
+
 def _titles_until(display: str, window: str, done, timeout_s: float) -> list[str]:
     """The window's titles seen (each once, in order) until ``done(title)`` or the timeout."""
     seen: list[str] = []
@@ -132,20 +139,16 @@ def test_keyboard_only_source_output_and_quit(x_display, repo_root, media_dir, t
     source = str(media_dir / "529_2.mp4")
     out_dir = tmp_path / "renders"
     out_dir.mkdir()
-    env = dict(os.environ, DISPLAY=x_display, XDG_CONFIG_HOME=str(tmp_path / "config"),
-               VTOONIFY_STATE_DIR=str(tmp_path / "state"), PYTHONPATH=str(repo_root))
-    env.pop("QT_QPA_PLATFORM", None)  # the real xcb platform
     panel = subprocess.Popen([sys.executable, "-m", "ui", "--connection-file", str(tmp_path / "none.json")],
-                             cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             cwd=str(tmp_path), env=_panel_env(x_display, repo_root, tmp_path),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         window = _wait_window(x_display, "VToonify Studio")
         _type_source_and_pick_output(x_display, window, source, out_dir)
         _xdotool(x_display, "key", "ctrl+q")
         output, _ = panel.communicate(timeout=60)
     finally:
-        if panel.poll() is None:
-            panel.kill()
-            panel.communicate()
+        _kill_if_running(panel)
     assert panel.returncode == 0, output[-3000:]
     saved = configparser.ConfigParser(interpolation=None)
     saved.read(tmp_path / "config" / "VToonifyStudio" / "Panel.conf")
@@ -182,9 +185,7 @@ def test_render_the_sample_by_keyboard(x_display, repo_root, media_dir, tmp_path
         _xdotool(x_display, "key", "ctrl+q")
         output, _ = panel.communicate(timeout=60)
     finally:
-        if panel.poll() is None:
-            panel.kill()
-            panel.communicate()
+        _kill_if_running(panel)
         _stop_engine(connection)
     assert panel.returncode == 0 and "Traceback" not in output, output[-3000:]
     frames = sorted((out_dir / "v001").glob("529_2.*.exr"))
@@ -219,7 +220,5 @@ def test_hidpi_200_percent_fits_the_screen(x_display, repo_root, tmp_path):
         _xdotool(x_display, "key", "ctrl+q")
         output, _ = panel.communicate(timeout=60)
     finally:
-        if panel.poll() is None:
-            panel.kill()
-            panel.communicate()
+        _kill_if_running(panel)
     assert panel.returncode == 0 and "Traceback" not in output, output[-3000:]
