@@ -276,7 +276,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except SystemExit as exc:
         hint = _dash_file_hint(argv) if exc.code == 2 else None
         if hint:
-            print(f"vtoonify: {hint}", file=sys.stderr)
+            _say(f"vtoonify: {hint}")
         raise
 
 
@@ -297,10 +297,17 @@ def main(argv: list[str] | None = None) -> int:
             sink({"event": "job_cancelled"})
         if not exc.fix:  # stopped between frames: every frame file is complete or absent
             exc = JobCancelled(exc.message, RESUME_FIX if args.command == "render" else "run the same command again")
-        print(f"cancelled: {one_line(exc.user_message)}", file=sys.stderr)
+        _say(f"cancelled: {one_line(exc.user_message)}")
         return EXIT_CANCELLED
     except Exception as exc:
         return _job_failed(args, sink, exc)
+
+
+def _say(line: str) -> None:
+    """One line to stderr in one write: ranks of a torchrun job share the pipe, and print() writes the
+    text and its newline separately, so two ranks' lines ran together."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _job_failed(args, sink, exc: Exception) -> int:
@@ -312,12 +319,12 @@ def _job_failed(args, sink, exc: Exception) -> int:
     if not isinstance(error, EngineError):  # a bug: one line for the artist, the traceback on request
         if os.environ.get("VTOONIFY_DEBUG"):
             raise exc
-        print(f"internal error: {type(exc).__name__}: {one_line(exc)} (please report it; set VTOONIFY_DEBUG=1 "
-              "to see the traceback)", file=sys.stderr)
+        _say(f"internal error: {type(exc).__name__}: {one_line(exc)} (please report it; set VTOONIFY_DEBUG=1 "
+              "to see the traceback)")
         return code
     if sink is not None and (args.json_progress or args.openjd_progress):
         sink({"event": "job_failed", "error": error.to_dict()})
-    print(f"error: {one_line(error.user_message)}", file=sys.stderr)
+    _say(f"error: {one_line(error.user_message)}")
     return code
 
 
@@ -335,7 +342,7 @@ def _run_tool(args) -> int:
         return handlers[args.command](args)
     except (JobCancelled, KeyboardInterrupt) as exc:
         text = exc.user_message if isinstance(exc, JobCancelled) else f"{args.command} interrupted"
-        print(f"cancelled: {one_line(text)}", file=sys.stderr)
+        _say(f"cancelled: {one_line(text)}")
         return EXIT_CANCELLED
     except Exception as exc:
         return _job_failed(args, None, exc)
