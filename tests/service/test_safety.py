@@ -278,7 +278,8 @@ def test_windows_device_names_are_refused_on_the_wire_before_anything_is_made(fa
     reply = raw_request(fake_engine.info, {"type": "submit", "settings": {
         "source": str(source_file), "output": str(tmp_path / "shows" / "CON")}})
     assert reply["ok"] is False and reply["error"]["code"] == "output_error"
-    assert "'CON'" in reply["error"]["message"] and reply["error"]["fix"] == "name the folder otherwise, e.g. 'CON_renders'"
+    assert "'CON'" in reply["error"]["message"]
+    assert reply["error"]["fix"] == "name the folder otherwise, e.g. 'CON_renders'"
     reply = raw_request(fake_engine.info, {"type": "submit", "settings": {
         "source": str(source_file), "output": str(tmp_path / "toon"), "name": "nul"}})
     assert reply["ok"] is False and reply["error"]["code"] == "bad_config" and "'nul'" in reply["error"]["message"]
