@@ -93,10 +93,11 @@ def job_stamp(path: Path) -> str | None:
             return None
     except OSError:
         return None
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        from engine.io.oiio_errors import error_text
+    from engine.io.oiio_errors import error_text, libpng_lines_dropped
 
+    with libpng_lines_dropped():
+        inp = oiio.ImageInput.open(str(path))
+    if inp is None:
         error_text()  # clear it (never raising, even for a garbled header)
         return None
     try:
