@@ -17,7 +17,7 @@ from engine.io.timecode import source_timecode
 from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in, select_frames
+from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
@@ -213,7 +213,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         warnings += [note for note in (rotation_note(source), interlace_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
-            warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
+            warnings.append(f"{source.path_pattern} has no frames {format_runs(holes[:20])}"
+                            f"{' ...' if len(holes) > 20 else ''}: "
                             "they are skipped, so the output has the same gaps")
         with out.output_folder(config.output) as out_dir:
             for message in warnings:
