@@ -132,6 +132,10 @@ class RenderConfig:
         check(self.backend in BACKENDS, f"unknown backend {self.backend!r}", f"use one of {', '.join(BACKENDS)}")
         check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}",
               f"use one of {', '.join(BACKBONES)}")
+        check(self.name is None or not _device_name(self.name),
+              f"output name {self.name!r} is a name Windows keeps for a device (CON, PRN, AUX, NUL, COM1-9, "
+              "LPT1-9): a Windows host could not open its frames over a shared folder",
+              f"choose another name, e.g. {str(self.name).split('.', 1)[0]}_shot")
         check(self.name is None or _safe_stem(self.name), f"output name {self.name!r} is not a plain file stem",
               "use letters (any script), digits, '.', '_' or '-' only (no spaces, symbols or emoji; no folders; "
               "no '.' or '-' first)")
@@ -236,6 +240,12 @@ def _safe_stem(name: str) -> bool:
     from engine.service.catalog import is_file_stem
 
     return is_file_stem(name)
+
+
+def _device_name(name) -> bool:
+    from engine.service.catalog import windows_device_name
+
+    return isinstance(name, str) and windows_device_name(name)
 
 
 def _coerce(key: str, value, type_text) -> object:
