@@ -18,6 +18,7 @@ from .core.frame_mapping import (
     media_length_from_probe,
     playback_factor,
     range_text,
+    retimed_movie_refusal,
     source_frame_numbers,
 )
 from .core.job_runner import PolledJob, run_job
@@ -120,18 +121,16 @@ def render_source(strip):
 
 
 def retimed(strip) -> bool:
-    """The strip has retiming keys (Strip > Retiming: a speed change, a freeze frame). Blender makes
-    them only when the artist retimes; its RNA keeps the speed itself out of Python (a key has only its
-    timeline frame, and the keys of a 2x strip sit exactly where a 1x strip's would after trimming)."""
+    """The strip has retiming keys (Strip > Retiming: a speed change, a freeze frame, or keys added and
+    never moved). Its RNA keeps the speed out of Python: a key has only its timeline frame (see
+    ``retimed_movie_refusal``)."""
     return len(getattr(strip, "retiming_keys", ())) >= 2
 
 
 def strip_timing(scene, strip) -> StripTiming:
     """Read the timing attributes of ``strip`` into the bpy-free dataclass."""
     if retimed(strip):  # its speed is unknowable: the frames would not match what Blender shows
-        raise StripError(f"strip {strip.name!r} is retimed (Strip > Retiming), so its frames cannot be matched",
-                         "reset its retiming (Strip > Retiming > Reset Retiming), or render the retimed strip "
-                         "to a movie and stylize that")
+        raise StripError(*retimed_movie_refusal(strip.name, len(strip.retiming_keys)))
     rate, media_length = movie_rate(scene, strip) if strip.type == "MOVIE" else (1.0, None)
     start, end = visible_range(strip)
     return StripTiming(frame_start=float(strip.frame_start), frame_final_start=start, frame_final_end=end,
