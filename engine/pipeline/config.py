@@ -164,6 +164,11 @@ class RenderConfig:
               "use --format exr, or drop --cryptomatte")
         check(not self.cryptomatte or self.mattes, "--cryptomatte encodes the face-parsing mattes",
               "add --mattes")
+        # DWAA quantises every channel named .R/.G/.B like colour (Cryptomatte's id channels too): ids
+        # no longer match any name (measured: 212 unknown ids in one two-face frame), so keyers miss pixels
+        check(not (self.cryptomatte and self.exr_compression == "dwaa"),
+              "--exr-compression dwaa is lossy and rounds the Cryptomatte id channels, so keying by name fails",
+              "use --exr-compression zip or piz with --cryptomatte (or drop --cryptomatte)")
         check(self.orientation in ORIENTATIONS, f"unknown orientation {self.orientation!r}",
               f"use one of {', '.join(ORIENTATIONS)}")
         check(self.faces in FACE_MODES, f"unknown faces mode {self.faces!r}", f"use one of {', '.join(FACE_MODES)}")
