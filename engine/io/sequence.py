@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource, describe_numbers
-from engine.io.image import display_window, read_rgb8
+from engine.io.image import display_window, part_names, read_rgb8
 from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
 
@@ -106,6 +106,7 @@ class SequenceSource(FrameSource):
         x, y, w, h = display_window(self._files[self._numbers[0]])
         self.size = (w, h)
         self.display_origin = (x, y)
+        self.parts = tuple(part_names(self._files[self._numbers[0]]))
         """Top-left of the first frame's display window (EXR overscan / moved origin)."""
 
     @property
