@@ -48,7 +48,7 @@ from ui.queue_panel import QueuePanel
 from ui.shortcuts import install as install_shortcuts
 from ui.shortcuts import with_key
 from ui.source_panel import SourcePanel
-from ui.sources import shots_from_paths
+from ui.sources import check_paths, shots_from_paths
 from ui.status_log import StatusLog
 from ui.style_panel import StylePanel
 from ui.wording import exception_text
@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self._latest_preview_key = 0
         self._preview_source = ""
         self.finish_notice = ""
+        self._refused_now: list[str] = []
 
         self.indicator = ConnectionIndicator(self)
         self.connect_button = QPushButton("Connect", self)
@@ -260,6 +261,7 @@ class MainWindow(QMainWindow):
         self.source_panel.source_changed.connect(self._on_source_changed)
         self.source_panel.info_ready.connect(self._on_source_info)
         self.source_panel.shots_picked.connect(self.add_shots)
+        self.source_panel.paths_refused.connect(self.show_refused)
         self.preview_panel.preview_requested.connect(self.request_preview)
 
         panel.start_toggled.connect(queue.set_running)
@@ -276,6 +278,7 @@ class MainWindow(QMainWindow):
         panel.open_output_requested.connect(self.open_output)
         panel.copy_path_requested.connect(self.copy_output_path)
         panel.files_dropped.connect(self.add_dropped)
+        panel.drop_refused.connect(self.show_refused)
 
         model = self.queue_model
         for signal in (model.dataChanged, model.rowsInserted, model.rowsRemoved, model.modelReset):
@@ -353,7 +356,23 @@ class MainWindow(QMainWindow):
         return keys
 
     def add_dropped(self, paths: list[str]) -> list[int]:
-        return self.add_shots(shots_from_paths(paths))
+        """Files and folders dropped on the queue: one row per shot; what cannot be one is named."""
+        check = check_paths(paths)
+        if check.refused:
+            self.show_refused(check.refused)
+        return self.add_shots(shots_from_paths(check.usable))
+
+    def show_refused(self, lines: list[str]) -> None:
+        """Dropped or picked items not used: each in the messages (red, with what to do), the first
+        in the status bar where the artist's eyes are after a drop."""
+        if not self._refused_now:  # one drop's refusals (URLs, then files) make one status line
+            QTimer.singleShot(0, self, self._refused_now.clear)
+        self._refused_now.extend(lines)
+        for line in lines:
+            self.status_log.show_error("drop_refused", line)
+        first, rest = self._refused_now[0], len(self._refused_now) - 1
+        more = f" (and {rest} more: see the messages)" if rest else ""
+        self.statusBar().showMessage(f"Not added: {first}{more}", 20_000)
 
     def duplicate_rows(self, rows: list[int]) -> None:
         for row in rows:
