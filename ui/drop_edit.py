@@ -54,49 +54,52 @@ def read_drop(mime: QMimeData) -> Drop:
 
 class PathDropMixin:
     """Drag-and-drop of local paths for any widget (put it before the Qt class in the bases): a drop
-    carrying paths calls ``on_paths_dropped(paths)``, and ``on_drop_refused(lines)`` names what it
-    could not take (a URL of another machine); a drag of no URL and no text is refused at once,
-    never pasted as text. Both calls come just after the drop has returned to the file manager, so
-    a question asked about the drop (a sequence?) never holds the file manager's drag."""
+    carrying paths calls ``on_paths_dropped(paths)``, and ``on_drop_refused(lines, True)`` names what
+    else it held that is not a file here. A drag of nothing but such items is refused as it enters
+    (the file manager shows it cannot drop, and is told nothing was taken), with
+    ``on_drop_refused(lines, False)`` saying why; text is never pasted. The drop's calls come just
+    after it has returned to the file manager, so a question about it (a sequence?) never holds the
+    file manager's drag."""
 
     def on_paths_dropped(self, paths: list[str]) -> None:
         raise NotImplementedError
 
-    def on_drop_refused(self, lines: list[str]) -> None:
+    def on_drop_refused(self, lines: list[str], dropped: bool) -> None:
         raise NotImplementedError
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         drop = read_drop(event.mimeData())
-        if drop.paths or drop.refused:  # a refused one is let in, to say why on the drop
+        if drop.paths:
             event.acceptProposedAction()
-        else:
-            event.ignore()
+            return
+        event.ignore()
+        if drop.refused:
+            self.on_drop_refused(drop.refused, False)
 
     def dragMoveEvent(self, event) -> None:
         event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
         drop = read_drop(event.mimeData())
-        if drop.paths:
-            event.acceptProposedAction()
-        else:
-            event.ignore()  # nothing taken: the file manager is told so
-        if drop.paths or drop.refused:
-            QTimer.singleShot(0, self, lambda: self._deliver(drop))
+        if not drop.paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        QTimer.singleShot(0, self, lambda: self._deliver(drop))
 
     def _deliver(self, drop: Drop) -> None:
         if drop.refused:
-            self.on_drop_refused(drop.refused)
-        if drop.paths:
-            self.on_paths_dropped(drop.paths)
+            self.on_drop_refused(drop.refused, True)
+        self.on_paths_dropped(drop.paths)
 
 
 class PathDropEdit(PathDropMixin, QLineEdit):
-    """``paths_dropped(list)`` fires with the dropped paths, ``drop_refused(list)`` with what was not
-    taken; the text is not edited by Qt's default drop (which inserts the URL text at the cursor)."""
+    """``paths_dropped(list)`` fires with the dropped paths, ``drop_refused(list, bool)`` with what was
+    not taken (and whether it was dropped, or refused on entering); the text is not edited by Qt's
+    default drop (which inserts the URL text at the cursor)."""
 
     paths_dropped = Signal(list)
-    drop_refused = Signal(list)
+    drop_refused = Signal(list, bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,5 +108,5 @@ class PathDropEdit(PathDropMixin, QLineEdit):
     def on_paths_dropped(self, paths: list[str]) -> None:
         self.paths_dropped.emit(paths)
 
-    def on_drop_refused(self, lines: list[str]) -> None:
-        self.drop_refused.emit(lines)
+    def on_drop_refused(self, lines: list[str], dropped: bool) -> None:
+        self.drop_refused.emit(lines, dropped)

@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.status_log = StatusLog(self)
         self.notice_label = QLabel("", self)
-        self.notice_label.setVisible(False)  # shown with the queue's finish notice
+        self.notice_label.setVisible(False)  # shown with the queue's finish notice, or what a drop could not use
         self._build_layout()
         self._wire()
         self._install_shortcuts()
@@ -359,20 +359,31 @@ class MainWindow(QMainWindow):
         """Files and folders dropped on the queue: one row per shot; what cannot be one is named."""
         check = check_paths(paths)
         if check.refused:
-            self.show_refused(check.refused)
+            self.show_refused(check.refused, True)
         return self.add_shots(shots_from_paths(check.usable))
 
-    def show_refused(self, lines: list[str]) -> None:
-        """Dropped or picked items not used: each in the messages (red, with what to do), the first
-        in the status bar where the artist's eyes are after a drop."""
-        if not self._refused_now:  # one drop's refusals (URLs, then files) make one status line
+    def show_refused(self, lines: list[str], dropped: bool = True) -> None:
+        """Items not used, said in the status bar's notice (it stays, where a hover tip would wipe a
+        status message) and, for a drop or pick, each in the messages (red, with what to do). A
+        drag refused as it enters (nothing in it is a file here) only sets the notice: the cursor
+        already says no, nothing was dropped."""
+        if not dropped:
+            self.show_notice(f"Cannot drop here: {lines[0]}"
+                             + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""))
+            return
+        if not self._refused_now:  # one drop's refusals (URLs, then files) make one notice
             QTimer.singleShot(0, self, self._refused_now.clear)
         self._refused_now.extend(lines)
         for line in lines:
             self.status_log.show_error("drop_refused", line)
         first, rest = self._refused_now[0], len(self._refused_now) - 1
-        more = f" (and {rest} more: see the messages)" if rest else ""
-        self.statusBar().showMessage(f"Not added: {first}{more}", 20_000)
+        self.show_notice(f"Not added: {first}" + (f" (and {rest} more: see the messages)" if rest else ""))
+
+    def show_notice(self, text: str) -> None:
+        """The status bar's lasting line (hover tips cover it only while they show)."""
+        self.notice_label.setText(text)
+        self.notice_label.setToolTip(text)
+        self.notice_label.setVisible(bool(text))
 
     def duplicate_rows(self, rows: list[int]) -> None:
         for row in rows:
@@ -523,14 +534,12 @@ class MainWindow(QMainWindow):
         """A new run: the last run's finish notice no longer describes the queue."""
         if running and self.queue.running and self.finish_notice:  # a refused Start keeps it
             self.finish_notice = ""
-            self.notice_label.clear()
-            self.notice_label.setVisible(False)
+            self.show_notice("")
             self._update_title()
 
     def _on_queue_finished(self, text: str) -> None:
         self.finish_notice = text
-        self.notice_label.setText(text)
-        self.notice_label.setVisible(bool(text))
+        self.show_notice(text)
         self.status_log.show_info(text)
         self._update_title()
         QApplication.alert(self)

@@ -41,7 +41,7 @@ class QueueTable(PathDropMixin, QTableView):
     """The job table: files and folders dropped on it become rows; Delete asks to remove rows."""
 
     files_dropped = Signal(list)
-    drop_refused = Signal(list)
+    drop_refused = Signal(list, bool)
     delete_pressed = Signal()
     enter_pressed = Signal()
 
@@ -69,8 +69,8 @@ class QueueTable(PathDropMixin, QTableView):
     def on_paths_dropped(self, paths: list[str]) -> None:
         self.files_dropped.emit(paths)
 
-    def on_drop_refused(self, lines: list[str]) -> None:
-        self.drop_refused.emit(lines)
+    def on_drop_refused(self, lines: list[str], dropped: bool) -> None:
+        self.drop_refused.emit(lines, dropped)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
@@ -95,7 +95,7 @@ class QueuePanel(QGroupBox):
     clear_finished_requested = Signal()
     start_toggled = Signal(bool)           # True = send waiting rows, False = hold them
     files_dropped = Signal(list)
-    drop_refused = Signal(list)            # lines: what a drop held that is not a file here
+    drop_refused = Signal(list, bool)      # lines: what a drag held that is not a file here; dropped
 
     def __init__(self, model: JobQueueModel, parent: QWidget | None = None) -> None:
         super().__init__("Queue", parent)

@@ -81,7 +81,7 @@ class SourcePanel(QGroupBox):
     source_changed = Signal(str)
     info_ready = Signal(object)      # SourceInfo
     shots_picked = Signal(list)      # sources, one per shot
-    paths_refused = Signal(list)     # lines: the item, what is wrong, what to do
+    paths_refused = Signal(list, bool)  # lines (the item, what is wrong, what to do); dropped
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Shot", parent)
@@ -298,7 +298,7 @@ class SourcePanel(QGroupBox):
         ``paths_refused``; the rest is still taken."""
         check = check_paths(paths)
         if check.refused:
-            self.paths_refused.emit(check.refused)
+            self.paths_refused.emit(check.refused, True)
         paths = check.usable
         if not paths:
             return

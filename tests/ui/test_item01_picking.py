@@ -122,18 +122,23 @@ def test_a_file_dropped_on_the_output_field_means_its_folder(make_window, plates
     assert window.source_panel.output_edit.text() == str(tmp_path)
 
 
-def test_a_drop_from_another_machine_is_refused_with_the_reason(make_window, plates, tmp_path):
-    """An https:// or smb:// item (a browser tab, a share the file manager did not mount) is not a
-    file here: nothing is typed into the field, the drop is refused, the reason is in the status
-    bar and the messages."""
+def test_a_drag_from_another_machine_is_refused_with_the_reason(make_window, plates, tmp_path):
+    """An https:// item (a browser tab, a share the file manager did not mount) is not a file here:
+    the drag is refused as it enters (the cursor says no, the file manager is told nothing was
+    taken), the status bar says why and what to do, and nothing is typed into the field."""
     window = make_window(tmp_path / "none.json")
     edit = window.source_panel.source_edit
     edit.setText(str(plates / "908.mp4"))
-    assert not _drop(edit, ["https://example.com/shots/sh010.mov"])
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://example.com/shots/sh010.mov")])
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(edit, enter)
+    assert not enter.isAccepted()
     assert edit.text() == str(plates / "908.mp4")
-    assert window.statusBar().currentMessage().startswith(
-        "Not added: https://example.com/shots/sh010.mov is not a file on this machine: download it first")
-    assert window.status_log.messages()[0].startswith("Not added: https://example.com/shots/sh010.mov")
+    assert window.notice_label.text() == (
+        "Cannot drop here: https://example.com/shots/sh010.mov is not a file on this machine: download it "
+        "first, or drop it from a local or mounted folder")
 
 
 def test_a_mixed_drop_on_the_queue_takes_the_shots_and_names_the_rest(make_window, plates, tmp_path):
@@ -155,7 +160,7 @@ def test_a_mixed_drop_on_the_queue_takes_the_shots_and_names_the_rest(make_windo
     assert f"{notes} is not a video or image the engine reads; use one of .mp4" in text
     assert f"{plates / 'gone.mov'} does not exist" in text
     assert f"{empty}: no videos or images in this folder" in text
-    assert window.statusBar().currentMessage().endswith("(and 3 more: see the messages)")
+    assert window.notice_label.text().endswith("(and 3 more: see the messages)")
 
 
 def test_an_unreadable_file_is_named_not_taken(make_window, plates, tmp_path, monkeypatch):
