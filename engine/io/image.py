@@ -20,7 +20,7 @@ import OpenImageIO as oiio
 from engine.errors import InputError
 from engine.io.colour import float_to_srgb, quantise_uint8, uint16_to_uint8
 from engine.io.files import require_regular_file
-from engine.io.oiio_errors import error_text
+from engine.io.oiio_errors import error_text, libpng_lines_dropped
 
 _FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 MAX_IMAGE_PIXELS = 1 << 28
@@ -64,6 +64,10 @@ def open_error(path, detail: str) -> InputError:
         return InputError(f"image {path} declares a {w}x{h} image, beyond what the engine reads (a damaged or "
                           "hostile header)", "re-export the image, or crop/scale it below 16384x16384")
     lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    # libpng's text comes back up to three times ("Read error: ...", "PNG read error: IDAT: Read error: ...",
+    # "PNG library error"): keep each reason once, the line that says most about it
+    lines = [line for line in dict.fromkeys(lines) if line != "PNG library error"
+             and not any(line != other and line in other for other in lines)] or lines
     return InputError(f"cannot read image {path}: {'; '.join(lines) or 'unknown reason'}",
                       "check the file is a complete EXR/PNG/JPG/TIFF image")
 
@@ -71,7 +75,8 @@ def open_error(path, detail: str) -> InputError:
 def _read_header(path) -> oiio.ImageSpec:
     """The checked header of ``path`` (a regular file), without reading pixels."""
     require_regular_file(path)
-    inp = oiio.ImageInput.open(str(path))
+    with libpng_lines_dropped():
+        inp = oiio.ImageInput.open(str(path))
     if inp is None:
         raise open_error(path, error_text())
     try:
@@ -91,8 +96,10 @@ def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
     # Ask for alpha as stored: OIIO would otherwise premultiply PNG/TIFF colour by alpha on read.
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)
-    buf = oiio.ImageBuf(str(p), 0, 0, config)
-    if buf.has_error or not buf.read(force=True):
+    with libpng_lines_dropped():
+        buf = oiio.ImageBuf(str(p), 0, 0, config)
+        read = not buf.has_error and buf.read(force=True)
+    if not read:
         raise open_error(p, error_text(buf) or error_text())
     return buf
 

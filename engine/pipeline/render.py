@@ -166,6 +166,8 @@ class JobSetup:
     """True when this run computed the shot analysis, False when it reused the sidecar."""
     sidecar: str
     warnings: list[str]
+    on_event: EventSink | None
+    """The caller's sink, its progress events tagged with the resolved backend (:func:`with_backend`)."""
 
 
 def rotation_note(source) -> str | None:
@@ -239,7 +241,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
                     warnings.append(message)
                     _emit(on_event, {"event": "warning", "message": message})
                 yield JobSetup(source, frames, backend, naming, analysis, wplus, analysed,
-                               str(sidecar_path(out_dir, stem)), warnings)
+                               str(sidecar_path(out_dir, stem)), warnings, on_event)
 
 
 def prepare(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
@@ -263,7 +265,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
     """
     cache = models or ModelCache(config.device)
     with open_job(config, cache, on_event, cancel) as job:
-        on_event = with_backend(on_event, job.backend.name)
+        on_event = job.on_event
         _check_cancel(cancel)
         naming, frames = job.naming, job.frames
         key = job.analysis.job_key

@@ -281,3 +281,51 @@ def test_a_header_whose_error_message_is_not_utf8_is_a_damaged_file_not_an_inter
     from engine.pipeline.outputs import job_stamp
 
     assert job_stamp(path) is None  # --resume/--overwrite scans pass over it too
+
+
+def _png(path, size=32):
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), oiio.ImageSpec(size, size, 3, oiio.UINT8))
+    out.write_image(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8))
+    out.close()
+    return path
+
+
+def test_a_truncated_png_is_one_error_line_without_libpngs_own(tmp_path, capfd):
+    # Before: libpng printed "libpng error: IDAT: Read error: hit end of file in png reader" straight to
+    # stderr (fd 2, past Python) above the engine's own error, which repeated the reason three times.
+    data = _png(tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as info:
+        with open_source(tmp_path / "cut.png") as source:
+            source.read(source.frame_numbers[0])
+    assert capfd.readouterr().err == ""
+    assert info.value.message.startswith(f"cannot read image {tmp_path / 'cut.png'}: ")
+    assert info.value.message.count("hit end of file") == 1 and "PNG library error" not in info.value.message
+    assert info.value.fix == "check the file is a complete EXR/PNG/JPG/TIFF image"
+
+
+def test_other_stderr_lines_written_while_libpng_is_held_come_through_in_order(tmp_path, capfd):
+    import threading
+
+    from engine.io.oiio_errors import libpng_lines_dropped
+
+    data = _png(tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    errors = []
+
+    def read_cut():
+        with libpng_lines_dropped():
+            buf = oiio.ImageBuf(str(tmp_path / "cut.png"))
+            errors.append(buf.read(force=True))
+
+    with libpng_lines_dropped():
+        os.write(2, b"engine line 1\n")
+        with libpng_lines_dropped():  # nested, and from another thread at once
+            reader = threading.Thread(target=read_cut)
+            reader.start()
+            reader.join()
+        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\nengine line 2\n")
+    os.write(2, b"engine line 3\n")
+    assert errors == [False]
+    assert capfd.readouterr().err == "engine line 1\nengine line 2\nengine line 3\n"

@@ -155,6 +155,11 @@ def test_cryptomatte_needs_exr_and_mattes(tmp_path):
     assert "--format exr" in err.value.fix
     with pytest.raises(ConfigError, match="mattes"):
         RenderConfig(source="a.mov", output=str(tmp_path), cryptomatte=True)
+    with pytest.raises(ConfigError, match="dwaa") as err:  # lossy: it rounds the id channels (tests/io)
+        RenderConfig(source="a.mov", output=str(tmp_path), mattes=True, cryptomatte=True, exr_compression="dwaa")
+    assert "--exr-compression zip or piz" in err.value.fix
+    for lossless in ("zip", "piz", "none"):
+        RenderConfig(source="a.mov", output=str(tmp_path), mattes=True, cryptomatte=True, exr_compression=lossless)
 
 
 def test_no_matte_layers_gives_a_plain_rgba_beauty_beside_its_matte_files(media_dir, tmp_path, empty_models_dir):
