@@ -146,6 +146,24 @@ def display_window(path: str | os.PathLike) -> tuple[int, int, int, int]:
     return int(spec.full_x), int(spec.full_y), width, height
 
 
+def part_names(path: str | os.PathLike, limit: int = 16) -> list[str]:
+    """The names of the parts (subimages) of a multi-part EXR or multi-page TIFF, first first; one name for
+    an ordinary image. The engine reads only the first part, so a caller can say which one that was."""
+    with libpng_lines_dropped():
+        inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        error_text()  # the frame read reports it
+        return []
+    names = []
+    try:
+        while len(names) <= limit and inp.seek_subimage(len(names), 0):
+            name = inp.spec().getattribute("name")
+            names.append(name if isinstance(name, str) and name else f"#{len(names)}")
+    finally:
+        inp.close()
+    return names
+
+
 def empty_plate_reason(path: str | os.PathLike) -> str | None:
     """Why an image's display window holds no pixels at all (its data window lies wholly outside it, as a
     comp with a mis-set data window writes), or None: the plate the engine reads is then black."""
