@@ -30,7 +30,7 @@ from ui.drop_edit import PathDropEdit
 from ui.form_rows import hbox_row
 from ui.job_form import frame_range_text
 from ui.source_info import SourceInfo, probe_source
-from ui.sources import MEDIA_SUFFIXES, SequenceOffer, sequence_offer, shots_from_paths, source_for_picks
+from ui.sources import MEDIA_SUFFIXES, SequenceOffer, check_paths, sequence_offer, shots_from_paths, source_for_picks
 from ui.thumbnails import ThumbnailLoader
 
 THUMBNAIL_PX = 120
@@ -76,11 +76,13 @@ class _Prober(QObject):
 
 class SourcePanel(QGroupBox):
     """Emits ``source_changed`` when the artist settles on a new source, ``info_ready`` once its
-    facts are read, and ``shots_picked`` when several shots were picked or dropped at once."""
+    facts are read, ``shots_picked`` when several shots were picked or dropped at once, and
+    ``paths_refused`` with one line (what and why) per dropped or picked item it could not use."""
 
     source_changed = Signal(str)
     info_ready = Signal(object)      # SourceInfo
     shots_picked = Signal(list)      # sources, one per shot
+    paths_refused = Signal(list, bool)  # lines (the item, what is wrong, what to do); dropped
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Shot", parent)
@@ -117,6 +119,7 @@ class SourcePanel(QGroupBox):
         self.output_edit.setPlaceholderText("output folder")
         describe(self.output_edit, "Folder the frames are written to (made if missing); type, paste or drop a folder")
         self.output_edit.paths_dropped.connect(self._output_dropped)
+        self.output_edit.drop_refused.connect(self.paths_refused)
         browse_output = self.browse_output_button = QPushButton("Browse…", self)
         browse_output.clicked.connect(self._browse_output)
         self.policy_combo = QComboBox(self)
@@ -203,6 +206,7 @@ class SourcePanel(QGroupBox):
         self._probe_pool.setMaxThreadCount(1)
         self.source_edit.editingFinished.connect(lambda: self.set_source(self.source_edit.text()))
         self.source_edit.paths_dropped.connect(self.pick)
+        self.source_edit.drop_refused.connect(self.paths_refused)
         for edit in (self.source_edit, self.output_edit):  # a long path shows its end: the tooltip has it whole
             edit.textChanged.connect(lambda text, edit=edit: show_value(edit, text.strip()))
         self.start_number.valueChanged.connect(lambda _: self._probe(self.source_edit.text().strip()))
@@ -291,7 +295,13 @@ class SourcePanel(QGroupBox):
     def pick(self, paths: list[str]) -> None:
         """Paths from Browse or a drop onto the Source field: one file is that file (a still that is
         a frame of a sequence is offered as the sequence, if the artist confirms); several frames of
-        one sequence are that sequence; several shots go to the queue, one row each."""
+        one sequence are that sequence; several shots go to the queue, one row each. What cannot be
+        a shot (a text file, a missing or unreadable one, a folder without media) is named in
+        ``paths_refused``; the rest is still taken."""
+        check = check_paths(paths)
+        if check.refused:
+            self.paths_refused.emit(check.refused, True)
+        paths = check.usable
         if not paths:
             return
         if len(paths) == 1 and not Path(paths[0]).is_dir():
