@@ -46,6 +46,9 @@ def _check_header(spec: oiio.ImageSpec, path) -> None:
             raise InputError(f"image {path} declares a {w}x{h} {what}, beyond the {MAX_IMAGE_PIXELS:,} pixels "
                              "the engine reads (a damaged or hostile header)",
                              "re-export the image, or crop/scale it below 16384x16384")
+    if spec.nchannels == 1 and spec.alpha_channel == 0:  # a matte or holdout pass: no picture to find a face in
+        raise InputError(f"image {path} holds only an alpha channel ({spec.channelnames[0]!r}), no colour",
+                         "give the plate with its colour (RGB or RGBA) channels, not a matte pass")
     if spec.width * spec.height * max(spec.nchannels, 1) * max(spec.depth, 1) > MAX_IMAGE_VALUES:
         raise InputError(f"image {path} holds {spec.nchannels} channels of {spec.width}x{spec.height}"
                          + (f"x{spec.depth}" if spec.depth > 1 else "") + ", too much to read as one frame",

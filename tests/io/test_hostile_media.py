@@ -384,3 +384,25 @@ def test_an_empty_image_or_sequence_member_says_it_is_empty(tmp_path, name):
             source.read(source.frame_numbers[-1])
     assert info.value.message == f"image {empty} is empty (0 bytes)"
     assert info.value.fix.startswith("render or copy it again")
+
+
+def test_an_alpha_only_image_is_refused_as_no_plate(tmp_path):
+    # Before: its alpha was read as a grey picture and the job ended in "no face was found".
+    path = tmp_path / "holdout.exr"
+    spec = oiio.ImageSpec(16, 16, 1, oiio.HALF)
+    spec.channelnames = ("A",)
+    spec.alpha_channel = 0
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(np.ones((16, 16, 1), np.float32))
+    out.close()
+    with pytest.raises(InputError, match=r"holdout\.exr holds only an alpha channel \('A'\), no colour") as info:
+        open_source(path)
+    assert info.value.fix == "give the plate with its colour (RGB or RGBA) channels, not a matte pass"
+    grey = tmp_path / "grey.png"
+    out = oiio.ImageOutput.create(str(grey))
+    out.open(str(grey), oiio.ImageSpec(16, 16, 1, oiio.UINT8))
+    out.write_image(np.full((16, 16, 1), 128, np.uint8))
+    out.close()
+    with open_source(grey) as source:  # a grey picture is still a picture
+        assert source.read(1).shape == (16, 16, 3) and int(source.read(1)[0, 0, 0]) == 128
