@@ -54,6 +54,7 @@ CRYPTOMATTE_TIP = ("Also write the mattes as Cryptomatte layers (CryptoFace, obj
                    "frames: pick them by name in Nuke, Fusion, Blender or Houdini")
 CRYPTOMATTE_NEEDS_EXR = "Cryptomatte is an EXR feature: set Format to exr"
 CRYPTOMATTE_NEEDS_MATTES = "Cryptomatte encodes the mattes: turn Mattes on first"
+CRYPTOMATTE_NEEDS_LOSSLESS = "Cryptomatte ids need lossless compression (dwaa rounds them): pick zip or piz"
 
 
 class _ProbeJob(QRunnable):
@@ -141,6 +142,7 @@ class SourcePanel(QGroupBox):
         self.png_bits_combo.addItems([f"{b}-bit" for b in catalog.PNG_BITS])
         describe(self.png_bits_combo, "PNG bit depth")
         self.format_combo.currentTextChanged.connect(self._format_changed)
+        self.exr_compression_combo.currentTextChanged.connect(lambda _: self._cryptomatte_usable())
         self.output_space_combo = QComboBox(self)
         self.output_space_combo.addItems(list(catalog.OUTPUT_SPACES))
         describe(self.output_space_combo, "plate: the stylized face placed back over the full frame; "
@@ -396,12 +398,14 @@ class SourcePanel(QGroupBox):
         self._cryptomatte_usable()
 
     def _cryptomatte_usable(self) -> None:
-        """Cryptomatte encodes the mattes into the EXR frames: offered with mattes on and EXR output,
-        greyed otherwise with the reason in its tooltip."""
+        """Cryptomatte encodes the mattes into the EXR frames: offered with mattes on and EXR output with
+        lossless compression, greyed otherwise with the reason in its tooltip."""
         mattes = self.mattes_check.isChecked()
         exr = self.format_combo.currentText() == "exr"
+        lossy = self.exr_compression_combo.currentText() == "dwaa"
         set_available(self.cryptomatte_check,
-                      "" if mattes and exr else CRYPTOMATTE_NEEDS_EXR if mattes else CRYPTOMATTE_NEEDS_MATTES)
+                      CRYPTOMATTE_NEEDS_MATTES if not mattes else CRYPTOMATTE_NEEDS_EXR if not exr
+                      else CRYPTOMATTE_NEEDS_LOSSLESS if lossy else "")
 
     def _browse_source(self) -> None:
         patterns = " ".join(f"*{s}" for s in MEDIA_SUFFIXES)

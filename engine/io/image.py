@@ -75,6 +75,9 @@ def open_error(path, detail: str) -> InputError:
 def _read_header(path) -> oiio.ImageSpec:
     """The checked header of ``path`` (a regular file), without reading pixels."""
     require_regular_file(path)
+    if os.stat(path).st_size == 0:  # a frame whose render or copy was killed: OIIO would say "Not a PNG file"
+        raise InputError(f"image {path} is empty (0 bytes)",
+                         "render or copy it again: the render, copy or download that made it did not finish")
     with libpng_lines_dropped():
         inp = oiio.ImageInput.open(str(path))
     if inp is None:

@@ -366,3 +366,21 @@ def test_a_multi_part_exr_says_its_first_part_is_the_one_read(tmp_path):
         assert sequence.parts == ("rgba", "utility") and "only the first, 'rgba'" in parts_note(sequence)
     with open_source(_png(tmp_path / "plain.png")) as plain:
         assert plain.parts == ("#0",) and parts_note(plain) is None
+
+
+@pytest.mark.parametrize("name", ["plate.exr", "plate.png", "shot.####.png"])
+def test_an_empty_image_or_sequence_member_says_it_is_empty(tmp_path, name):
+    # Before: "cannot read image ...: Not a PNG file" / "EXR_ERR_READ_IO Unable to read magic and version
+    # flags" for the 0-byte frame a killed render leaves behind.
+    if "#" in name:
+        _png(tmp_path / "shot.0001.png")
+        (tmp_path / "shot.0002.png").write_bytes(b"")
+        empty = tmp_path / "shot.0002.png"
+    else:
+        empty = tmp_path / name
+        empty.write_bytes(b"")
+    with pytest.raises(InputError) as info:
+        with open_source(tmp_path / name) as source:
+            source.read(source.frame_numbers[-1])
+    assert info.value.message == f"image {empty} is empty (0 bytes)"
+    assert info.value.fix.startswith("render or copy it again")
