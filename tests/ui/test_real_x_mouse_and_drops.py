@@ -12,7 +12,17 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from x_session import NEEDS_X, ProbedPanel, drag, has_wm, kill_if_running, wait_window, window_geometry, xdotool
+from x_session import (
+    NEEDS_X,
+    ProbedPanel,
+    drag,
+    has_wm,
+    kill_if_running,
+    stop_engine_of,
+    wait_window,
+    window_geometry,
+    xdotool,
+)
 
 pytestmark = [pytest.mark.timeout(120), NEEDS_X]
 SESSIONS = ["1920x1080", "1920x1080+openbox"]
@@ -153,6 +163,45 @@ def test_mouse_add_start_and_cancel_a_row(x_display, repo_root, media_dir, tmp_p
         panel.quit()
     finally:
         kill_if_running(panel.process)
+
+
+def test_mouse_start_renders_and_cancel_stops_the_running_job(x_display, repo_root, media_dir, tmp_path):
+    """With the engine the panel started: clicks on Add to queue and Start queue render the clip;
+    a click on the row and on Cancel stop it part-way. The row says what rendered (auto -> classic)
+    and how far; the frames on disk are the first ones, numbered from 1, fewer than the clip's 29."""
+    out_dir = tmp_path / "renders"
+    connection = tmp_path / "engine.json"
+    panel = ProbedPanel(x_display, repo_root, tmp_path, "--start-engine", "--connection-file", str(connection))
+    try:
+        xdotool(x_display, "windowfocus", "--sync", panel.window)  # what a window manager does on map
+        source = str(media_dir / "529_2.mp4")
+        for field, text in (("source_edit", source), ("output_edit", str(out_dir))):
+            panel.click_control(field)
+            panel.wait(lambda s, field=field: s["focus"] == field, f"a click puts the focus in {field}")
+            xdotool(x_display, "type", "--delay", "2", text)
+        panel.wait(lambda s: "29 frames" in s["source_info"] and any(m.startswith("engine connected")
+                                                                     for m in s["messages"]),
+                   "the clip's facts read and the engine connected", timeout_s=90)
+        panel.click_control("add_button")
+        panel.wait(lambda s: len(s["rows"]) == 1, "a queue row")
+        panel.click_control("start_queue")
+        state = panel.wait(lambda s: s["rows"][0]["done"] >= 2, "the job rendering", timeout_s=90)
+        x, y, w, h = state["rows"][0]["rect"]
+        panel.click(x + w // 2, y + h // 2)
+        panel.wait(lambda s: s["selected_rows"] == [0], "the clicked row selected")
+        panel.click_control("cancel_button")
+        state = panel.wait(lambda s: s["rows"][0]["status"] == "cancelled", "the job cancelled", timeout_s=60)
+        row = state["rows"][0]
+        assert row["backend"] == "auto → classic" and row["total"] == 29, row
+        frames = sorted(p.name for p in (out_dir / "v001").glob("529_2.*.exr"))
+        assert 2 <= len(frames) < 29, frames
+        assert frames == [f"529_2.{n:04d}.exr" for n in range(1, len(frames) + 1)]
+        assert row["done"] >= len(frames) - 1, (row, frames)  # the row lags the disk by a frame at most
+        assert state["title"] == "Queue finished: 0 done, 1 not done · VToonify Studio", state["title"]
+        panel.quit()
+    finally:
+        kill_if_running(panel.process)
+        stop_engine_of(connection)
 
 
 def _active_window(display: str) -> str:

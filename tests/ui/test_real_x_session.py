@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from x_session import NEEDS_X, window_geometry
+from x_session import NEEDS_X, stop_engine_of, window_geometry
 from x_session import kill_if_running as _kill_if_running
 from x_session import panel_env as _panel_env
 from x_session import wait_window as _wait_window
@@ -40,19 +38,6 @@ def _titles_until(display: str, window: str, done, timeout_s: float) -> list[str
             return seen
         time.sleep(0.1)
     raise AssertionError(f"window titles within {timeout_s} s: {seen}")
-
-
-def _stop_engine(connection: Path) -> None:
-    """The engine the panel started outlives it by design (idle timeout): stop it here."""
-    from engine.service.connection import pid_alive, read_connection_file
-
-    info = read_connection_file(connection)
-    if info is None or not pid_alive(info.pid):
-        return
-    os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while pid_alive(info.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def _window_picture(display: str, window: str):
@@ -137,7 +122,7 @@ def test_render_the_sample_by_keyboard(x_display, repo_root, media_dir, tmp_path
         output, _ = panel.communicate(timeout=60)
     finally:
         _kill_if_running(panel)
-        _stop_engine(connection)
+        stop_engine_of(connection)
     assert panel.returncode == 0 and "Traceback" not in output, output[-3000:]
     frames = sorted((out_dir / "v001").glob("529_2.*.exr"))
     assert [f.name for f in frames] == ["529_2.0001.exr", "529_2.0002.exr"]

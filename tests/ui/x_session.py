@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -155,6 +156,19 @@ class ProbedPanel:
         output, _ = self.process.communicate(timeout=60)
         assert self.process.returncode == 0 and "Traceback" not in output, output[-3000:]
         return output
+
+
+def stop_engine_of(connection: Path) -> None:
+    """The engine the panel started outlives it by design (idle timeout): stop it here."""
+    from engine.service.connection import pid_alive, read_connection_file
+
+    info = read_connection_file(connection)
+    if info is None or not pid_alive(info.pid):
+        return
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while pid_alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def has_wm(display: str) -> bool:
