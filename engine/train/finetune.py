@@ -201,8 +201,8 @@ def path_regularize(fake: torch.Tensor, latents: torch.Tensor, mean_length: torc
     y = torch.randn(fake.shape, generator=dev_gen, device=fake.device, dtype=fake.dtype) / (h * w) ** 0.5
     (grad,) = autograd.grad(outputs=(fake * y).sum(), inputs=latents, create_graph=True)
     lengths = torch.sqrt(grad.pow(2).sum(2).mean(1))
-    mean = mean_length + PATH_DECAY * (lengths.mean().detach() - mean_length)
-    return (lengths - mean).pow(2).mean(), mean, lengths
+    mean = mean_length + PATH_DECAY * (lengths.mean() - mean_length)  # the penalty sees it undetached, as official
+    return (lengths - mean).pow(2).mean(), mean.detach(), lengths
 
 
 def finetune_step(session: FinetuneSession, iteration: int) -> dict[str, torch.Tensor]:
