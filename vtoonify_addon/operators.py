@@ -163,6 +163,9 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         scene = compat.vse_scene(context)
         source = _source_of(scene, compat.active_strip(scene))
         context.window_manager.vtoonify_notes = ""
+        locked = stylize.locked_result_problem(scene, source)
+        if locked is not None:
+            return self._fail(context, _user_message(stylize.StripError(*locked)))
         try:
             prepared = self._prepare(context, scene, source)
             self._asked_backend = prepared.settings.get("backend", "auto")
@@ -515,6 +518,8 @@ def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
         wm.vtoonify_status = _show_preview(worker.outcome(), number)
     except _errors(api) as err:
         wm.vtoonify_status = f"VToonify preview failed: {_user_message(err)}"
+    else:
+        _undo_push(wm, PREVIEW_UNDO)
     problem, fix = split_status(wm.vtoonify_status)
     if fix:  # no overlay: a timer has no operator report, so say it where the artist looks
         print(wm.vtoonify_status)
@@ -523,6 +528,24 @@ def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
         for area in window.screen.areas if window.screen else ():
             if area.type == "SEQUENCE_EDITOR":
                 area.tag_redraw()
+
+
+PREVIEW_UNDO = "VToonify Preview"
+"""The undo step (Edit > Undo History) of a laid preview overlay."""
+
+
+def _undo_push(wm, message: str) -> None:
+    """Make what a timer callback changed its own undo step. A timer is no operator, so Blender pushes
+    nothing for it: Ctrl+Z would then go back past the artist's last edit as well, and redo could not
+    bring the change back."""
+    try:
+        if wm.windows:
+            with bpy.context.temp_override(window=wm.windows[0]):
+                bpy.ops.ed.undo_push(message=message)
+        else:
+            bpy.ops.ed.undo_push(message=message)
+    except RuntimeError as err:  # undo disabled (e.g. started with undo off): the change simply stays
+        print(f"VToonify: no undo step for {message!r} ({err})")
 
 
 def _popup(wm, problem: str, fix: str) -> None:
