@@ -163,6 +163,9 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         scene = compat.vse_scene(context)
         source = _source_of(scene, compat.active_strip(scene))
         context.window_manager.vtoonify_notes = ""
+        locked = stylize.locked_result_problem(scene, source)
+        if locked is not None:
+            return self._fail(context, _user_message(stylize.StripError(*locked)))
         try:
             prepared = self._prepare(context, scene, source)
             self._asked_backend = prepared.settings.get("backend", "auto")

@@ -423,6 +423,12 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     old_names = {s.name for s in old_mattes}
     others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips
               if s.name not in old_names and s is not old_result]
+    others += closed_channels(group if group is not None else _channel_owner(editor, source_strip), start, end)
+    if old_result is not None and result_lock(scene, old_result):
+        raise StripError(f"the result strip {old_result.name!r} is locked ({result_lock(scene, old_result)}), so "
+                         f"the new render cannot update it; its frames are in {prepared.output_dir}",
+                         "unlock it (Strip > Lock/Mute > Unlock Strips, or the channel's lock icon), then Stylize "
+                         "again")
     matte_count = len(result.get("matte_patterns") or {})
     channel, matte_channel = result_channels(others, start, end, source_strip.channel + 1, matte_count,
                                              old_result.channel if old_result is not None else None)
@@ -463,6 +469,40 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     if group is not None:
         _fit_group(group, start, end)
     return main
+
+
+def _channel_owner(editor, strip):
+    """What holds the channels ``strip`` sits in: its meta strip, or the editor."""
+    parent = strip.parent_meta()
+    return parent if parent is not None else editor
+
+
+def closed_channels(owner, start: int, end: int) -> list[tuple[int, int, int]]:
+    """Locked and muted channels of ``owner`` (the editor or a meta) as if a strip filled [start, end):
+    a strip laid in a locked channel cannot be moved, trimmed or deleted, one in a muted channel never
+    shows, so new strips skip them."""
+    channels = getattr(owner, "channels", None) or ()
+    return [(index, start, end) for index, channel in enumerate(channels) if index and (channel.lock or channel.mute)]
+
+
+def result_lock(scene, strip) -> str:
+    """Why ``strip`` (a result to refill) may not be changed: its own lock or its channel's; else ''."""
+    channels = getattr(_channel_owner(scene.sequence_editor, strip), "channels", None) or ()
+    if strip.channel < len(channels) and channels[strip.channel].lock:  # first: 5.0's strip.lock includes it
+        return f"its channel {strip.channel} is locked"
+    return "the strip is locked" if strip.lock else ""
+
+
+def locked_result_problem(scene, source) -> tuple[str, str] | None:
+    """(problem, fix) when a re-render of ``source`` could not update its locked result strip: said
+    before the engine renders for minutes, not after."""
+    for strip in result_group(scene, source):
+        why = result_lock(scene, strip) if strip.get(js.ROLE_PROPERTY) == "result" else ""
+        if why:
+            return (f"the result strip {strip.name!r} of {source.name!r} is locked ({why}), so a new render "
+                    "could not update it", "unlock it (Strip > Lock/Mute > Unlock Strips, or the channel's "
+                    "lock icon), then Stylize again")
+    return None
 
 
 def shown_result(strip):
@@ -526,6 +566,7 @@ def show_preview_strip(scene, source, path: str, frame: int):
     for old in [s for s in strips if s.get(js.ROLE_PROPERTY) == PREVIEW_ROLE]:
         strips.remove(old)
     occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips]
+    occupied += closed_channels(_channel_owner(scene.sequence_editor, source), frame, frame + 1)
     channel = free_channel(occupied, frame, frame + 1, lowest=source.channel + 1)
     strip = strips.new_image("VToonify Preview", path, channel, frame)
     strip[js.ROLE_PROPERTY] = PREVIEW_ROLE
@@ -628,6 +669,9 @@ def stylize_strip(scene, strip, settings, client, progress=None):
     strip = render_source(strip)
     if strip is None:
         raise StripError("the meta strip shows no movie or image strip", "select a movie or image strip")
+    locked = locked_result_problem(scene, strip)
+    if locked is not None:
+        raise StripError(*locked)
     options = js.StylizeOptions.from_dict(settings)
     prepared = prepare_job(scene, strip, options, settings.get("output", "//vtoonify/"), settings.get("name"),
                            group_meta=bool(settings.get("group_meta")))

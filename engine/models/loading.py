@@ -276,6 +276,11 @@ def infer_psp_config(encoder_sd: Mapping[str, torch.Tensor], opts: Mapping[str, 
     }
 
 
+MAX_LATENT_AVG_VALUES = 64 * 4096
+"""More values than any pSp mean latent holds ([18, 512] officially): checked before the tensor is read,
+since a file can store a stride-0 view that claims billions of values over a single stored number."""
+
+
 def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> StyleEncoder:
     """Official pSp ``encoder.pt`` -> StyleEncoder (output = encoder(x) + latent_avg), eval mode.
 
@@ -292,6 +297,7 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
         )
     latent_avg = obj.get("latent_avg")
     if not (isinstance(latent_avg, torch.Tensor) and latent_avg.is_floating_point()
+            and latent_avg.numel() <= MAX_LATENT_AVG_VALUES  # a view may claim 2**36 values over one number
             and bool(torch.isfinite(latent_avg).all())):
         raise ModelFileError(
             f"{path} has no finite floating-point 'latent_avg' tensor (the pSp mean latent)",
