@@ -20,9 +20,9 @@ from engine.errors import ConfigError, DeviceError, ModelFileError
 from engine.models.bisenet import BiSeNet, parsing_maps
 from engine.models.checkpoints import (
     describe_checkpoint,
-    load_exstyle_codes,
     load_state_dict_strict,
     load_torch_file,
+    read_exstyles,
     refetch_fix,
     state_dict_problems,
 )
@@ -344,11 +344,4 @@ def load_face_parser(path: str | Path, device: str | torch.device = "cpu") -> Bi
 
 def load_exstyles(path: str | Path) -> dict[str, torch.Tensor]:
     """Official ``exstyle_code.npy`` -> {style name: z+ [1,18,512]} (safe, no code runs)."""
-    codes = load_exstyle_codes(path)
-    bad = [name for name, code in codes.items() if code.ndim != 3 or code.shape[0] != 1]
-    if bad:
-        raise ModelFileError(
-            f"{path}: style codes must be [1, n_latent, 512]; {bad[0]!r} is {list(codes[bad[0]].shape)}",
-            "use exstyle_code.npy from the official vtoonify_d_<style> folder",
-        )
-    return codes
+    return {name: torch.from_numpy(code) for name, code in read_exstyles(path).items()}
