@@ -116,10 +116,15 @@ class _EngineOperator:
         owner = engines.current()
         return functools.partial(connect, launch, api, on_start=owner.add if owner is not None else None)
 
+    _preview = False
+    """A preview writes nothing to the output folder (the engine keeps previews in its own folder), so
+    it needs no saved .blend or writable output folder."""
+
     def _prepare(self, context, scene, source):
         prefs = get_preferences(context)
         options = job_options(context, scene, compat.active_strip(scene))
-        return stylize.prepare_job(scene, source, options, prefs.output_dir, group_meta=scene.vtoonify.group_meta)
+        return stylize.prepare_job(scene, source, options, prefs.output_dir, group_meta=scene.vtoonify.group_meta,
+                                   preview=self._preview)
 
 
 def job_options(context, scene, active) -> js.StylizeOptions:
@@ -425,6 +430,7 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
     bl_idname = "sequencer.vtoonify_preview"
     bl_label = "Preview VToonify Frame"
     _needs_idle = False
+    _preview = True
 
     def _request(self, context):
         """(api, source frame number, no-argument preview call) or CANCELLED after a report."""
