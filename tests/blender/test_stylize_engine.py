@@ -115,7 +115,7 @@ def test_preview_renders_the_source_frame_under_the_playhead(prefs, engine, trim
     assert bpy.ops.sequencer.vtoonify_preview() == {"FINISHED"}  # again: the overlay is replaced
     assert len([s for s in _strips(scene) if s.get("vtoonify_role") == "preview"]) == 1
     scene.frame_current = 130  # past the trimmed end
-    with pytest.raises(RuntimeError, match="outside strip"):
+    with pytest.raises(RuntimeError, match=r"The playhead \(frame 130\) is not on strip 'plate' \(frames 104-124\)"):
         bpy.ops.sequencer.vtoonify_preview()
 
 
