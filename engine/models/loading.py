@@ -20,9 +20,9 @@ from engine.errors import ConfigError, DeviceError, ModelFileError
 from engine.models.bisenet import BiSeNet, parsing_maps
 from engine.models.checkpoints import (
     describe_checkpoint,
-    load_exstyle_codes,
     load_state_dict_strict,
     load_torch_file,
+    read_exstyles,
     refetch_fix,
     state_dict_problems,
 )
@@ -276,6 +276,11 @@ def infer_psp_config(encoder_sd: Mapping[str, torch.Tensor], opts: Mapping[str, 
     }
 
 
+MAX_LATENT_AVG_VALUES = 64 * 4096
+"""More values than any pSp mean latent holds ([18, 512] officially): checked before the tensor is read,
+since a file can store a stride-0 view that claims billions of values over a single stored number."""
+
+
 def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> StyleEncoder:
     """Official pSp ``encoder.pt`` -> StyleEncoder (output = encoder(x) + latent_avg), eval mode.
 
@@ -292,6 +297,7 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
         )
     latent_avg = obj.get("latent_avg")
     if not (isinstance(latent_avg, torch.Tensor) and latent_avg.is_floating_point()
+            and latent_avg.numel() <= MAX_LATENT_AVG_VALUES  # a view may claim 2**36 values over one number
             and bool(torch.isfinite(latent_avg).all())):
         raise ModelFileError(
             f"{path} has no finite floating-point 'latent_avg' tensor (the pSp mean latent)",
@@ -338,11 +344,4 @@ def load_face_parser(path: str | Path, device: str | torch.device = "cpu") -> Bi
 
 def load_exstyles(path: str | Path) -> dict[str, torch.Tensor]:
     """Official ``exstyle_code.npy`` -> {style name: z+ [1,18,512]} (safe, no code runs)."""
-    codes = load_exstyle_codes(path)
-    bad = [name for name, code in codes.items() if code.ndim != 3 or code.shape[0] != 1]
-    if bad:
-        raise ModelFileError(
-            f"{path}: style codes must be [1, n_latent, 512]; {bad[0]!r} is {list(codes[bad[0]].shape)}",
-            "use exstyle_code.npy from the official vtoonify_d_<style> folder",
-        )
-    return codes
+    return {name: torch.from_numpy(code) for name, code in read_exstyles(path).items()}

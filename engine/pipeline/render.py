@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from engine.io.timecode import source_timecode
 from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in, select_frames
+from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
@@ -186,6 +187,24 @@ def rotation_note(source) -> str | None:
             "Blender 5.0 show it turned; render with --orientation display for them)")
 
 
+def parts_note(source) -> str | None:
+    """A multi-part EXR (or multi-page TIFF) plate is read from its first part only: said on the job, so a
+    file whose first part is a matte or a utility pass is not mistaken for a plate without a face."""
+    parts = tuple(getattr(source, "parts", ()) or ())
+    if len(parts) < 2:
+        return None
+    import shlex
+
+    from engine.service.catalog import file_stem
+
+    shown = ", ".join(repr(p) for p in parts[:8]) + (", ..." if len(parts) > 8 else "")
+    first = os.path.basename(source.path_pattern)
+    other = parts[1] if not parts[1].startswith("#") else "1"  # an unnamed part by its index
+    return (f"{first} holds {len(parts) if len(parts) <= 16 else 'more than 16'} parts ({shown}): only the first, "
+            f"{parts[0]!r}, is read as the plate (to render another, write it as its own file, e.g. "
+            f"oiiotool {shlex.quote(first)} --subimage {shlex.quote(other)} -o {file_stem(other)}.exr)")
+
+
 def interlace_note(source) -> str | None:
     """Interlaced video is stylized frame by frame as coded (both fields in one picture), as the official
     code does; said on the job with a conform that keeps one frame per frame, so numbers stay the same."""
@@ -212,10 +231,11 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         on_event = with_backend(on_event, backend.name)
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
-        warnings += [note for note in (rotation_note(source), interlace_note(source)) if note]
+        warnings += [note for note in (rotation_note(source), interlace_note(source), parts_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
-            warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
+            warnings.append(f"{source.path_pattern} has no frames {format_runs(holes[:20])}"
+                            f"{' ...' if len(holes) > 20 else ''}: "
                             "they are skipped, so the output has the same gaps")
         with out.output_folder(config.output) as out_dir:
             for message in warnings:

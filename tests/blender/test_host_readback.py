@@ -4,7 +4,8 @@ two-face shot over its own plate pixels in the sequencer, and the source timecod
 The engine renders with its own Python (classic backend, no model files); Blender (this bpy) keys,
 composites and renders; OIIO (``host_media.py layers``) reads both sides' files back as float32, so
 the comparisons below set Blender's output against the engine's own layers, not against our decoder.
-Measured on bpy 5.0.1 and 4.2.23: every key equals the engine's coverage to float precision.
+Measured on bpy 5.0.1 and 4.2.23: every key equals the engine's coverage to float precision, and the
+node's eyedropper names a picked id through the file's manifest.
 """
 
 from __future__ import annotations
@@ -110,6 +111,30 @@ def key_in_compositor(exr: Path, size: tuple[int, int], names: list[str], out_di
     return layer, paths
 
 
+def pick_in_compositor(exr: Path, ids: list[float]) -> list[str]:
+    """The Cryptomatte node's matte id after each picked pixel value (its eyedropper's ``add``): Blender
+    names a picked id through the file's manifest."""
+    image = bpy.data.images.load(str(exr), check_existing=False)
+    picked = []
+    with shown_scene(f"pick_{exr.stem}", 64, 64) as scene:
+        if hasattr(scene, "compositing_node_group"):
+            tree = bpy.data.node_groups.new(f"pick_{exr.stem}", "CompositorNodeTree")
+            scene.compositing_node_group = tree
+        else:
+            scene.use_nodes = True
+            tree = scene.node_tree
+        node = tree.nodes.new("CompositorNodeCryptomatteV2")
+        node.source = "IMAGE"
+        node.image = image
+        for value in ids:
+            node.add = (value, 0.0, 0.0)
+            picked.append(node.matte_id)
+        if hasattr(scene, "compositing_node_group"):
+            bpy.data.node_groups.remove(tree)
+    bpy.data.images.remove(image)
+    return picked
+
+
 @pytest.fixture(scope="module")
 def two_face_plates(media_dir, tmp_path_factory) -> Path:
     """1008x384 PNG frames 1-4: a still portrait left (face01), one moving 2 px left a frame right (face02)."""
@@ -157,6 +182,11 @@ def test_compositor_keys_each_face_by_name_on_every_frame_as_the_engine_matted_i
             centres[name].append((xs.mean() + x, ys.mean() + y))
             total += key
         assert np.abs(total - alpha).max() < 2e-3                        # the two ids together are the alpha
+    # the eyedropper: a pixel's rank-0 id (read from the file, not hashed here) is named by the manifest
+    x, y = engine[0]["header"]["window"][:2]
+    ids = [float(engine[0]["CryptoFace00.R"][round(cy) - y, round(cx) - x])
+           for cx, cy in (centres["face01"][0], centres["face02"][0])]
+    assert pick_in_compositor(frames[0], ids) == ["face01", "face01,face02"]
     for name in FACES:  # fixed crops: each id stays on its own face, frame after frame (never swapped)
         spread = np.ptp(np.array(centres[name]), axis=0)
         assert spread.max() < 0.5, (name, centres[name])
