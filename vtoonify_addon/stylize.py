@@ -32,6 +32,7 @@ from .core.output_versions import (
     output_root_problem,
     purge_versions,
     remove_version_dir,
+    stem_dir_problem,
     version_dir,
     version_number,
 )
@@ -229,7 +230,7 @@ def output_folder(root: str, stem: str) -> str:
         raise StripError("the output folder is relative (//) but the .blend file is not saved",
                          "save the .blend file, or set an absolute output folder in the preferences")
     folder = os.path.abspath(bpy.path.abspath(root))
-    problem = output_root_problem(folder)
+    problem = output_root_problem(folder) or stem_dir_problem(os.path.join(folder, stem))
     if problem is not None:
         raise StripError(*problem)
     return os.path.join(folder, stem)
