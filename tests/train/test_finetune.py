@@ -130,6 +130,7 @@ def test_stop_then_resume_auto_is_bit_identical_and_the_file_is_official_and_saf
     monkeypatch.setattr(finetune_module, "finetune_step", real_step)
     saved = tmp_path / "b" / "vtoonify_t_red" / "finetune-00003.pt"
     assert f"saved {saved}" in stop.value.message and "--resume" in stop.value.fix
+    assert "`engine train finetune` stopped before its last iteration" in _not_ready_fix(tmp_path / "b")
     resumed, err = quiet(run_finetune, options(ffhq, images, tmp_path / "b", resume="auto"))
     assert f"continuing from {saved} (iteration 3)" in err
     a = torch.load(whole, weights_only=True)  # no pickled code
@@ -223,9 +224,20 @@ def test_the_output_is_the_finetunegan_path_of_train_full_toonify(tiny_teachers_
     assert (models / "vtoonify_t_mystyle" / "samples" / "finetune_00001.png").is_file()
 
 
-def test_a_finetune_file_is_refused_as_a_resume_of_another_stage(small, tmp_path):
+def _not_ready_fix(models: Path) -> str:
+    """What `models list`, the panel and the add-on say about the family (the engine's fix text)."""
+    from engine.models.inventory import scan_models, unusable_reason
+
+    family = scan_models(models).family("red", "toonify")
+    assert not family.usable and family.training_files
+    return unusable_reason(family, str(models))[1]
+
+
+def test_a_finetuned_family_names_its_next_step_and_is_no_resume_of_another_stage(small, tmp_path):
     ffhq, images = small
     final, _ = quiet(run_finetune, options(ffhq, images, tmp_path, iter=1))
+    fix = _not_ready_fix(tmp_path)
+    assert f"made its fine-tuned StyleGAN {final}: pass it as --finetunegan-path" in fix and "--backbone toonify" in fix
     from engine.train.checkpoint import check_resume_file
 
     with pytest.raises(ModelFileError, match="is a 'finetune' checkpoint, not a 'full' one"):
