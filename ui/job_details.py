@@ -15,7 +15,9 @@ def details_html(record: JobRecord) -> str:
     """The row as an HTML page (plain data; every value escaped)."""
     settings = record.effective
     asked = settings.get("backend", "auto")
-    used = record.backend or (f"{record.planned_backend} (planned)" if record.planned_backend else "not yet known")
+    used = record.backend or (f"none: {record.status} before start" if record.finished and not record.started
+                              else f"{record.planned_backend} (planned)" if record.planned_backend
+                              else "not yet known")
     rows = [("Shot", record.shot), ("Source", settings.get("source", "")), ("Status", record.status),
             ("Frames", settings.get("frames") or "all"), ("Progress", f"{record.done}/{record.total}"),
             ("Backend asked", asked), ("Backend used", used), ("Output", record.pattern or record.output),

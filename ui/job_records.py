@@ -98,6 +98,11 @@ class JobRecord:
         return self.status in ACTIVE_STATES
 
     @property
+    def started(self) -> bool:
+        """The engine reported progress or a frame for this job (it began rendering)."""
+        return bool(self.total or self.done or self.frames_written or self.skipped)
+
+    @property
     def resumable(self) -> bool:
         return self.status in RESUMABLE_STATES
 
@@ -118,6 +123,19 @@ class JobRecord:
         from ui.output_policy import output_pattern
 
         return output_pattern(self.effective) if self.sent is not None else ""
+
+
+def backend_text(record: JobRecord) -> str:
+    """The Backend column: what the engine used once it said (``auto → classic``), the plan while the
+    row waits or runs, and for a row that finished before any progress event (cancelled while it
+    waited or queued, refused) what was asked and that it never started: no plan is left standing
+    for a job that will never render."""
+    asked = str(record.effective.get("backend", "auto"))
+    if record.backend:
+        return record.backend if asked == record.backend else f"{asked} → {record.backend}"
+    if record.finished and not record.started:
+        return f"{asked} ({record.status} before start)"
+    return f"{record.planned_backend} (planned)" if record.planned_backend else asked
 
 
 def shot_label(settings: dict) -> str:

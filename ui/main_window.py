@@ -48,7 +48,7 @@ from ui.queue_panel import QueuePanel
 from ui.shortcuts import install as install_shortcuts
 from ui.shortcuts import with_key
 from ui.source_panel import SourcePanel
-from ui.sources import shots_from_paths
+from ui.sources import check_paths, shots_from_paths
 from ui.status_log import StatusLog
 from ui.style_panel import StylePanel
 from ui.wording import exception_text
@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self._latest_preview_key = 0
         self._preview_source = ""
         self.finish_notice = ""
+        self._refused_now: list[str] = []
 
         self.indicator = ConnectionIndicator(self)
         self.connect_button = QPushButton("Connect", self)
@@ -129,7 +130,7 @@ class MainWindow(QMainWindow):
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.status_log = StatusLog(self)
         self.notice_label = QLabel("", self)
-        self.notice_label.setVisible(False)  # shown with the queue's finish notice
+        self.notice_label.setVisible(False)  # shown with the queue's finish notice, or what a drop could not use
         self._build_layout()
         self._wire()
         self._install_shortcuts()
@@ -260,6 +261,7 @@ class MainWindow(QMainWindow):
         self.source_panel.source_changed.connect(self._on_source_changed)
         self.source_panel.info_ready.connect(self._on_source_info)
         self.source_panel.shots_picked.connect(self.add_shots)
+        self.source_panel.paths_refused.connect(self.show_refused)
         self.preview_panel.preview_requested.connect(self.request_preview)
 
         panel.start_toggled.connect(queue.set_running)
@@ -276,6 +278,7 @@ class MainWindow(QMainWindow):
         panel.open_output_requested.connect(self.open_output)
         panel.copy_path_requested.connect(self.copy_output_path)
         panel.files_dropped.connect(self.add_dropped)
+        panel.drop_refused.connect(self.show_refused)
 
         model = self.queue_model
         for signal in (model.dataChanged, model.rowsInserted, model.rowsRemoved, model.modelReset):
@@ -353,7 +356,34 @@ class MainWindow(QMainWindow):
         return keys
 
     def add_dropped(self, paths: list[str]) -> list[int]:
-        return self.add_shots(shots_from_paths(paths))
+        """Files and folders dropped on the queue: one row per shot; what cannot be one is named."""
+        check = check_paths(paths)
+        if check.refused:
+            self.show_refused(check.refused, True)
+        return self.add_shots(shots_from_paths(check.usable))
+
+    def show_refused(self, lines: list[str], dropped: bool = True) -> None:
+        """Items not used, said in the status bar's notice (it stays, where a hover tip would wipe a
+        status message) and, for a drop or pick, each in the messages (red, with what to do). A
+        drag refused as it enters (nothing in it is a file here) only sets the notice: the cursor
+        already says no, nothing was dropped."""
+        if not dropped:
+            self.show_notice(f"Cannot drop here: {lines[0]}"
+                             + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""))
+            return
+        if not self._refused_now:  # one drop's refusals (URLs, then files) make one notice
+            QTimer.singleShot(0, self, self._refused_now.clear)
+        self._refused_now.extend(lines)
+        for line in lines:
+            self.status_log.show_error("drop_refused", line)
+        first, rest = self._refused_now[0], len(self._refused_now) - 1
+        self.show_notice(f"Not added: {first}" + (f" (and {rest} more: see the messages)" if rest else ""))
+
+    def show_notice(self, text: str) -> None:
+        """The status bar's lasting line (hover tips cover it only while they show)."""
+        self.notice_label.setText(text)
+        self.notice_label.setToolTip(text)
+        self.notice_label.setVisible(bool(text))
 
     def duplicate_rows(self, rows: list[int]) -> None:
         for row in rows:
@@ -504,14 +534,12 @@ class MainWindow(QMainWindow):
         """A new run: the last run's finish notice no longer describes the queue."""
         if running and self.queue.running and self.finish_notice:  # a refused Start keeps it
             self.finish_notice = ""
-            self.notice_label.clear()
-            self.notice_label.setVisible(False)
+            self.show_notice("")
             self._update_title()
 
     def _on_queue_finished(self, text: str) -> None:
         self.finish_notice = text
-        self.notice_label.setText(text)
-        self.notice_label.setVisible(bool(text))
+        self.show_notice(text)
         self.status_log.show_info(text)
         self._update_title()
         QApplication.alert(self)

@@ -271,11 +271,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
     if column == PROGRESS_COLUMN:
         return f"{record.done}/{record.total}" if record.total else ""
     if column == BACKEND_COLUMN:
-        if record.backend:
-            asked = record.effective.get("backend", "auto")
-            return record.backend if asked == record.backend else f"{asked} → {record.backend}"
-        return f"{record.planned_backend} (planned)" if record.planned_backend else \
-            str(record.settings.get("backend", "auto"))
+        return jr.backend_text(record)
     if column == OUTPUT_COLUMN:  # the version folder and file pattern; the full path is the tooltip
         path = record.pattern or record.output
         parts = Path(path).parts

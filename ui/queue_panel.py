@@ -41,6 +41,7 @@ class QueueTable(PathDropMixin, QTableView):
     """The job table: files and folders dropped on it become rows; Delete asks to remove rows."""
 
     files_dropped = Signal(list)
+    drop_refused = Signal(list, bool)
     delete_pressed = Signal()
     enter_pressed = Signal()
 
@@ -68,6 +69,9 @@ class QueueTable(PathDropMixin, QTableView):
     def on_paths_dropped(self, paths: list[str]) -> None:
         self.files_dropped.emit(paths)
 
+    def on_drop_refused(self, lines: list[str], dropped: bool) -> None:
+        self.drop_refused.emit(lines, dropped)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_pressed.emit()
@@ -91,6 +95,7 @@ class QueuePanel(QGroupBox):
     clear_finished_requested = Signal()
     start_toggled = Signal(bool)           # True = send waiting rows, False = hold them
     files_dropped = Signal(list)
+    drop_refused = Signal(list, bool)      # lines: what a drag held that is not a file here; dropped
 
     def __init__(self, model: JobQueueModel, parent: QWidget | None = None) -> None:
         super().__init__("Queue", parent)
@@ -114,6 +119,7 @@ class QueuePanel(QGroupBox):
             self.table.setColumnWidth(column, width)
         self.table.setMinimumHeight(self._rows_height(MIN_VISIBLE_ROWS))
         self.table.files_dropped.connect(self.files_dropped)
+        self.table.drop_refused.connect(self.drop_refused)
         self.table.delete_pressed.connect(lambda: self._emit_rows(self.remove_requested))
         self.table.doubleClicked.connect(lambda index: self.details_requested.emit(index.row()))
         self.table.enter_pressed.connect(lambda: self._emit_row(self.details_requested))

@@ -30,7 +30,7 @@ from ui.drop_edit import PathDropEdit
 from ui.form_rows import hbox_row
 from ui.job_form import frame_range_text
 from ui.source_info import SourceInfo, probe_source
-from ui.sources import MEDIA_SUFFIXES, SequenceOffer, sequence_offer, shots_from_paths, source_for_picks
+from ui.sources import MEDIA_SUFFIXES, SequenceOffer, check_paths, sequence_offer, shots_from_paths, source_for_picks
 from ui.thumbnails import ThumbnailLoader
 
 THUMBNAIL_PX = 120
@@ -54,6 +54,7 @@ CRYPTOMATTE_TIP = ("Also write the mattes as Cryptomatte layers (CryptoFace, obj
                    "frames: pick them by name in Nuke, Fusion, Blender or Houdini")
 CRYPTOMATTE_NEEDS_EXR = "Cryptomatte is an EXR feature: set Format to exr"
 CRYPTOMATTE_NEEDS_MATTES = "Cryptomatte encodes the mattes: turn Mattes on first"
+CRYPTOMATTE_NEEDS_LOSSLESS = "Cryptomatte ids need lossless compression (dwaa rounds them): pick zip or piz"
 
 
 class _ProbeJob(QRunnable):
@@ -75,11 +76,13 @@ class _Prober(QObject):
 
 class SourcePanel(QGroupBox):
     """Emits ``source_changed`` when the artist settles on a new source, ``info_ready`` once its
-    facts are read, and ``shots_picked`` when several shots were picked or dropped at once."""
+    facts are read, ``shots_picked`` when several shots were picked or dropped at once, and
+    ``paths_refused`` with one line (what and why) per dropped or picked item it could not use."""
 
     source_changed = Signal(str)
     info_ready = Signal(object)      # SourceInfo
     shots_picked = Signal(list)      # sources, one per shot
+    paths_refused = Signal(list, bool)  # lines (the item, what is wrong, what to do); dropped
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Shot", parent)
@@ -116,6 +119,7 @@ class SourcePanel(QGroupBox):
         self.output_edit.setPlaceholderText("output folder")
         describe(self.output_edit, "Folder the frames are written to (made if missing); type, paste or drop a folder")
         self.output_edit.paths_dropped.connect(self._output_dropped)
+        self.output_edit.drop_refused.connect(self.paths_refused)
         browse_output = self.browse_output_button = QPushButton("Browse…", self)
         browse_output.clicked.connect(self._browse_output)
         self.policy_combo = QComboBox(self)
@@ -138,6 +142,7 @@ class SourcePanel(QGroupBox):
         self.png_bits_combo.addItems([f"{b}-bit" for b in catalog.PNG_BITS])
         describe(self.png_bits_combo, "PNG bit depth")
         self.format_combo.currentTextChanged.connect(self._format_changed)
+        self.exr_compression_combo.currentTextChanged.connect(lambda _: self._cryptomatte_usable())
         self.output_space_combo = QComboBox(self)
         self.output_space_combo.addItems(list(catalog.OUTPUT_SPACES))
         describe(self.output_space_combo, "plate: the stylized face placed back over the full frame; "
@@ -201,6 +206,7 @@ class SourcePanel(QGroupBox):
         self._probe_pool.setMaxThreadCount(1)
         self.source_edit.editingFinished.connect(lambda: self.set_source(self.source_edit.text()))
         self.source_edit.paths_dropped.connect(self.pick)
+        self.source_edit.drop_refused.connect(self.paths_refused)
         for edit in (self.source_edit, self.output_edit):  # a long path shows its end: the tooltip has it whole
             edit.textChanged.connect(lambda text, edit=edit: show_value(edit, text.strip()))
         self.start_number.valueChanged.connect(lambda _: self._probe(self.source_edit.text().strip()))
@@ -289,7 +295,13 @@ class SourcePanel(QGroupBox):
     def pick(self, paths: list[str]) -> None:
         """Paths from Browse or a drop onto the Source field: one file is that file (a still that is
         a frame of a sequence is offered as the sequence, if the artist confirms); several frames of
-        one sequence are that sequence; several shots go to the queue, one row each."""
+        one sequence are that sequence; several shots go to the queue, one row each. What cannot be
+        a shot (a text file, a missing or unreadable one, a folder without media) is named in
+        ``paths_refused``; the rest is still taken."""
+        check = check_paths(paths)
+        if check.refused:
+            self.paths_refused.emit(check.refused, True)
+        paths = check.usable
         if not paths:
             return
         if len(paths) == 1 and not Path(paths[0]).is_dir():
@@ -386,12 +398,14 @@ class SourcePanel(QGroupBox):
         self._cryptomatte_usable()
 
     def _cryptomatte_usable(self) -> None:
-        """Cryptomatte encodes the mattes into the EXR frames: offered with mattes on and EXR output,
-        greyed otherwise with the reason in its tooltip."""
+        """Cryptomatte encodes the mattes into the EXR frames: offered with mattes on and EXR output with
+        lossless compression, greyed otherwise with the reason in its tooltip."""
         mattes = self.mattes_check.isChecked()
         exr = self.format_combo.currentText() == "exr"
+        lossy = self.exr_compression_combo.currentText() == "dwaa"
         set_available(self.cryptomatte_check,
-                      "" if mattes and exr else CRYPTOMATTE_NEEDS_EXR if mattes else CRYPTOMATTE_NEEDS_MATTES)
+                      CRYPTOMATTE_NEEDS_MATTES if not mattes else CRYPTOMATTE_NEEDS_EXR if not exr
+                      else CRYPTOMATTE_NEEDS_LOSSLESS if lossy else "")
 
     def _browse_source(self) -> None:
         patterns = " ".join(f"*{s}" for s in MEDIA_SUFFIXES)

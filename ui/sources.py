@@ -97,6 +97,51 @@ def shots_from_paths(paths: list[str]) -> list[str]:
     return _unique(shots)
 
 
+@dataclass(frozen=True)
+class PathCheck:
+    """Dropped or picked paths split into those that can be shots and one line per refused path
+    (what is wrong with it, and what to do)."""
+
+    usable: list[str]
+    refused: list[str]
+
+
+def check_paths(paths: list[str]) -> PathCheck:
+    """Which dropped paths can become shots: a folder holding media, a readable video or image, a
+    sequence pattern with frames on disk. Everything else gets a reason, so a drop is never
+    silently half taken."""
+    usable: list[str] = []
+    refused: list[str] = []
+    for path in paths:
+        name = path
+        if is_sequence_pattern(path) and not os.path.exists(path):
+            if catalog.sequence_members(path):
+                usable.append(path)
+            else:
+                refused.append(f"{name}: no frames of this sequence on disk; check the folder and the #### "
+                               "padding")
+        elif not os.path.lexists(path):
+            refused.append(f"{name} does not exist (moved or deleted?): drop it again from where it is now")
+        elif os.path.isdir(path):
+            if not os.access(path, os.R_OK | os.X_OK):
+                refused.append(f"{name}: no permission to read this folder; fix its permissions")
+            elif not _shots_in_folder(path):
+                refused.append(f"{name}: no videos or images in this folder (sub-folders are not searched); "
+                               "drop the folder that holds the frames")
+            else:
+                usable.append(path)
+        elif not os.path.isfile(path):
+            refused.append(f"{name} is not a file (a broken link or a device?): drop the file it stands for")
+        elif not is_media(path):
+            refused.append(f"{name} is not a video or image the engine reads; use one of "
+                           + " ".join(MEDIA_SUFFIXES))
+        elif not os.access(path, os.R_OK):
+            refused.append(f"{name}: no permission to read this file; fix its permissions")
+        else:
+            usable.append(path)
+    return PathCheck(usable, refused)
+
+
 def _shots_in_folder(folder: str) -> list[str]:
     try:
         names = sorted(os.listdir(folder))

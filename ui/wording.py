@@ -38,6 +38,7 @@ _REWRITES = (
 _TITLES = {
     "bad_config": "Setting not accepted",
     "input_error": "Source cannot be read",
+    "drop_refused": "Not added",
     "frame_range": "Frame range",
     "no_face": "No face found",
     "output_error": "Output folder",

@@ -12,7 +12,7 @@ except ImportError:  # plain Python: only the bpy-free core is usable
     bpy = None
 
 if bpy is not None:
-    from . import engines, file_events, menus, operators, panels, preferences, props
+    from . import engines, file_events, keymaps, menus, operators, panels, preferences, props
 
     classes = (
         props.VToonifySceneSettings,
@@ -39,6 +39,7 @@ def register() -> None:
         bpy.utils.register_class(cls)
     props.register_properties()
     menus.register()
+    keymaps.register()
     engines.start_tracking()
     file_events.register()
 
@@ -46,6 +47,7 @@ def register() -> None:
 def unregister() -> None:
     file_events.unregister()
     engines.stop_tracking()  # auto-started engines go with the add-on
+    keymaps.unregister()
     menus.unregister()
     props.unregister_properties()
     for cls in reversed(classes):

@@ -7,6 +7,7 @@ operator uses the same pieces (``prepare_job``, ``PolledJob``, ``finish_job``) o
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 
 import bpy
@@ -18,6 +19,7 @@ from .core.frame_mapping import (
     media_length_from_probe,
     playback_factor,
     range_text,
+    retimed_movie_refusal,
     source_frame_numbers,
 )
 from .core.job_runner import PolledJob, run_job
@@ -30,6 +32,7 @@ from .core.output_versions import (
     output_root_problem,
     purge_versions,
     remove_version_dir,
+    stem_dir_problem,
     version_dir,
     version_number,
 )
@@ -120,18 +123,16 @@ def render_source(strip):
 
 
 def retimed(strip) -> bool:
-    """The strip has retiming keys (Strip > Retiming: a speed change, a freeze frame). Blender makes
-    them only when the artist retimes; its RNA keeps the speed itself out of Python (a key has only its
-    timeline frame, and the keys of a 2x strip sit exactly where a 1x strip's would after trimming)."""
+    """The strip has retiming keys (Strip > Retiming: a speed change, a freeze frame, or keys added and
+    never moved). Its RNA keeps the speed out of Python: a key has only its timeline frame (see
+    ``retimed_movie_refusal``)."""
     return len(getattr(strip, "retiming_keys", ())) >= 2
 
 
 def strip_timing(scene, strip) -> StripTiming:
     """Read the timing attributes of ``strip`` into the bpy-free dataclass."""
     if retimed(strip):  # its speed is unknowable: the frames would not match what Blender shows
-        raise StripError(f"strip {strip.name!r} is retimed (Strip > Retiming), so its frames cannot be matched",
-                         "reset its retiming (Strip > Retiming > Reset Retiming), or render the retimed strip "
-                         "to a movie and stylize that")
+        raise StripError(*retimed_movie_refusal(strip.name, len(strip.retiming_keys)))
     rate, media_length = movie_rate(scene, strip) if strip.type == "MOVIE" else (1.0, None)
     start, end = visible_range(strip)
     return StripTiming(frame_start=float(strip.frame_start), frame_final_start=start, frame_final_end=end,
@@ -229,21 +230,30 @@ def output_folder(root: str, stem: str) -> str:
         raise StripError("the output folder is relative (//) but the .blend file is not saved",
                          "save the .blend file, or set an absolute output folder in the preferences")
     folder = os.path.abspath(bpy.path.abspath(root))
-    problem = output_root_problem(folder)
+    problem = output_root_problem(folder) or stem_dir_problem(os.path.join(folder, stem))
     if problem is not None:
         raise StripError(*problem)
     return os.path.join(folder, stem)
 
 
 def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem: str | None = None,
-                group_meta: bool = False) -> PreparedJob:
-    """Everything the engine needs for the strip's visible range, with the output folder noted."""
+                group_meta: bool = False, preview: bool = False) -> PreparedJob:
+    """Everything the engine needs for the strip's visible range, with the output folder noted.
+
+    ``preview``: for a one-frame preview, which the engine writes to its own previews folder only (never
+    to ``output``): an output root that cannot be used yet (a ``//`` folder while the .blend is unsaved,
+    an unwritable folder) then gives way to a nominal one in the temp folder instead of refusing."""
     problem = js.cryptomatte_problem(options, bpy.app.version)
     if problem is not None:
         raise StripError(*problem)
     source, numbers, start_number = strip_source(scene, strip)
     stem = stem or js.safe_stem(strip.name)
-    out_dir = next_version_dir(output_folder(output_root, stem))
+    try:
+        out_dir = next_version_dir(output_folder(output_root, stem))
+    except StripError:
+        if not preview:
+            raise
+        out_dir = os.path.join(tempfile.gettempdir(), "vtoonify-preview-output", stem, "v001")
     settings = js.build_job_settings(source, out_dir, range_text(numbers), options, stem,
                                      start_number=start_number if strip.type == "MOVIE" else 1)
     settings.update(js.host_settings(options, bpy.app.version))
@@ -307,9 +317,10 @@ _KEY_SETTINGS = ("interpolation", "handle_left_type", "handle_right_type", "easi
 
 
 def copy_placement_animation(scene, source, result) -> int:
-    """Give ``result`` the source's keyframed placement (an animated offset, scale, rotation, crop...),
-    so it stays over the plate on every frame, not only the one it landed on; replaces what an earlier
-    render copied. Returns the number of F-curves copied."""
+    """Give ``result`` the source's animated placement (keyframes with their F-curve modifiers, e.g. a
+    Noise shake, and drivers) on offset, scale, rotation, crop and colour, so it stays over the plate
+    on every frame, not only the one it landed on; replaces what an earlier render copied. Returns
+    the number of F-curves copied (drivers included)."""
     src_root, dst_root = source.path_from_id(), result.path_from_id()
     copied = 0
     for curves in compat.scene_fcurve_collections(scene):
@@ -322,16 +333,55 @@ def copy_placement_animation(scene, source, result) -> int:
                 for name in _KEY_SETTINGS:
                     value = getattr(src, name)
                     setattr(dst, name, tuple(value) if name in ("co", "handle_left", "handle_right") else value)
-            new.extrapolation = fc.extrapolation
+            new.extrapolation, new.mute = fc.extrapolation, fc.mute
+            copy_fcurve_modifiers(fc, new)
             new.update()
             copied += 1
+    return copied + _copy_placement_drivers(scene, src_root, dst_root)
+
+
+def _copy_placement_drivers(scene, src_root: str, dst_root: str) -> int:
+    """The source's drivers on placement properties, copied whole (variables, expression, modifiers)
+    onto the same properties of the strip at ``dst_root``; the result's earlier copies go first."""
+    animation = scene.animation_data
+    if animation is None:
+        return 0
+    drivers = animation.drivers
+    for old in [fc for fc in drivers if _placement_of(fc.data_path, dst_root) is not None]:
+        drivers.remove(old)
+    copied = 0
+    for fc in [fc for fc in drivers if _placement_of(fc.data_path, src_root) is not None]:
+        new = drivers.from_existing(src_driver=fc)
+        new.data_path = f"{dst_root}.{_placement_of(fc.data_path, src_root)}"
+        copied += 1
     return copied
 
 
+def copy_fcurve_modifiers(src_curve, dst_curve) -> None:
+    """Every F-curve modifier of ``src_curve`` (Noise, Cycles, Generator, Envelope...) onto
+    ``dst_curve``, with all its settings: the curve evaluates to the same value on every frame."""
+    for modifier in src_curve.modifiers:
+        copy = dst_curve.modifiers.new(modifier.type)
+        _copy_settings(modifier, copy)  # mode and poly order before the coefficients (RNA order)
+        for point in getattr(modifier, "control_points", ()):  # Envelope
+            added = copy.control_points.add(point.frame)
+            added.min, added.max = point.min, point.max
+
+
+def _copy_settings(src, dst) -> None:
+    """Every writable plain setting (numbers, flags, enums, strings, arrays) of one RNA struct."""
+    for prop in src.bl_rna.properties:
+        if prop.identifier == "rna_type" or prop.is_readonly or prop.type in {"POINTER", "COLLECTION"}:
+            continue
+        value = getattr(src, prop.identifier)
+        setattr(dst, prop.identifier, tuple(value) if getattr(prop, "is_array", False) else value)
+
+
 def _drop_animation(scene, strip, prop: str) -> None:
-    """Remove the F-curves animating ``strip``'s ``prop`` (a relative data path)."""
+    """Remove the F-curves and drivers animating ``strip``'s ``prop`` (a relative data path)."""
     path = f"{strip.path_from_id()}.{prop}"
-    for curves in compat.scene_fcurve_collections(scene):
+    driven = [scene.animation_data.drivers] if scene.animation_data is not None else []
+    for curves in [*compat.scene_fcurve_collections(scene), *driven]:
         for fc in [fc for fc in curves if fc.data_path == path]:
             curves.remove(fc)
 
@@ -384,6 +434,12 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     old_names = {s.name for s in old_mattes}
     others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips
               if s.name not in old_names and s is not old_result]
+    others += closed_channels(group if group is not None else _channel_owner(editor, source_strip), start, end)
+    if old_result is not None and result_lock(scene, old_result):
+        raise StripError(f"the result strip {old_result.name!r} is locked ({result_lock(scene, old_result)}), so "
+                         f"the new render cannot update it; its frames are in {prepared.output_dir}",
+                         "unlock it (Strip > Lock/Mute > Unlock Strips, or the channel's lock icon), then Stylize "
+                         "again")
     matte_count = len(result.get("matte_patterns") or {})
     channel, matte_channel = result_channels(others, start, end, source_strip.channel + 1, matte_count,
                                              old_result.channel if old_result is not None else None)
@@ -424,6 +480,40 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     if group is not None:
         _fit_group(group, start, end)
     return main
+
+
+def _channel_owner(editor, strip):
+    """What holds the channels ``strip`` sits in: its meta strip, or the editor."""
+    parent = strip.parent_meta()
+    return parent if parent is not None else editor
+
+
+def closed_channels(owner, start: int, end: int) -> list[tuple[int, int, int]]:
+    """Locked and muted channels of ``owner`` (the editor or a meta) as if a strip filled [start, end):
+    a strip laid in a locked channel cannot be moved, trimmed or deleted, one in a muted channel never
+    shows, so new strips skip them."""
+    channels = getattr(owner, "channels", None) or ()
+    return [(index, start, end) for index, channel in enumerate(channels) if index and (channel.lock or channel.mute)]
+
+
+def result_lock(scene, strip) -> str:
+    """Why ``strip`` (a result to refill) may not be changed: its own lock or its channel's; else ''."""
+    channels = getattr(_channel_owner(scene.sequence_editor, strip), "channels", None) or ()
+    if strip.channel < len(channels) and channels[strip.channel].lock:  # first: 5.0's strip.lock includes it
+        return f"its channel {strip.channel} is locked"
+    return "the strip is locked" if strip.lock else ""
+
+
+def locked_result_problem(scene, source) -> tuple[str, str] | None:
+    """(problem, fix) when a re-render of ``source`` could not update its locked result strip: said
+    before the engine renders for minutes, not after."""
+    for strip in result_group(scene, source):
+        why = result_lock(scene, strip) if strip.get(js.ROLE_PROPERTY) == "result" else ""
+        if why:
+            return (f"the result strip {strip.name!r} of {source.name!r} is locked ({why}), so a new render "
+                    "could not update it", "unlock it (Strip > Lock/Mute > Unlock Strips, or the channel's "
+                    "lock icon), then Stylize again")
+    return None
 
 
 def shown_result(strip):
@@ -487,6 +577,7 @@ def show_preview_strip(scene, source, path: str, frame: int):
     for old in [s for s in strips if s.get(js.ROLE_PROPERTY) == PREVIEW_ROLE]:
         strips.remove(old)
     occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips]
+    occupied += closed_channels(_channel_owner(scene.sequence_editor, source), frame, frame + 1)
     channel = free_channel(occupied, frame, frame + 1, lowest=source.channel + 1)
     strip = strips.new_image("VToonify Preview", path, channel, frame)
     strip[js.ROLE_PROPERTY] = PREVIEW_ROLE
@@ -589,6 +680,9 @@ def stylize_strip(scene, strip, settings, client, progress=None):
     strip = render_source(strip)
     if strip is None:
         raise StripError("the meta strip shows no movie or image strip", "select a movie or image strip")
+    locked = locked_result_problem(scene, strip)
+    if locked is not None:
+        raise StripError(*locked)
     options = js.StylizeOptions.from_dict(settings)
     prepared = prepare_job(scene, strip, options, settings.get("output", "//vtoonify/"), settings.get("name"),
                            group_meta=bool(settings.get("group_meta")))

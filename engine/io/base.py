@@ -29,6 +29,9 @@ class FrameSource(abc.ABC):
     """Frames per second for videos; None for images and sequences."""
     size: tuple[int, int] = (0, 0)
     """(W, H) of every frame."""
+    parts: tuple[str, ...] = ()
+    """The part (subimage) names of the first image file, one for an ordinary image, several for a multi-part
+    EXR or multi-page TIFF, of which only the first is read; empty for videos."""
 
     @property
     @abc.abstractmethod

@@ -20,7 +20,7 @@ import OpenImageIO as oiio
 from engine.errors import InputError
 from engine.io.colour import float_to_srgb, quantise_uint8, uint16_to_uint8
 from engine.io.files import require_regular_file
-from engine.io.oiio_errors import error_text
+from engine.io.oiio_errors import error_text, libpng_lines_dropped
 
 _FLOAT_TYPES = (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
 MAX_IMAGE_PIXELS = 1 << 28
@@ -46,6 +46,9 @@ def _check_header(spec: oiio.ImageSpec, path) -> None:
             raise InputError(f"image {path} declares a {w}x{h} {what}, beyond the {MAX_IMAGE_PIXELS:,} pixels "
                              "the engine reads (a damaged or hostile header)",
                              "re-export the image, or crop/scale it below 16384x16384")
+    if spec.nchannels == 1 and spec.alpha_channel == 0:  # a matte or holdout pass: no picture to find a face in
+        raise InputError(f"image {path} holds only an alpha channel ({spec.channelnames[0]!r}), no colour",
+                         "give the plate with its colour (RGB or RGBA) channels, not a matte pass")
     if spec.width * spec.height * max(spec.nchannels, 1) * max(spec.depth, 1) > MAX_IMAGE_VALUES:
         raise InputError(f"image {path} holds {spec.nchannels} channels of {spec.width}x{spec.height}"
                          + (f"x{spec.depth}" if spec.depth > 1 else "") + ", too much to read as one frame",
@@ -64,6 +67,10 @@ def open_error(path, detail: str) -> InputError:
         return InputError(f"image {path} declares a {w}x{h} image, beyond what the engine reads (a damaged or "
                           "hostile header)", "re-export the image, or crop/scale it below 16384x16384")
     lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    # libpng's text comes back up to three times ("Read error: ...", "PNG read error: IDAT: Read error: ...",
+    # "PNG library error"): keep each reason once, the line that says most about it
+    lines = [line for line in dict.fromkeys(lines) if line != "PNG library error"
+             and not any(line != other and line in other for other in lines)] or lines
     return InputError(f"cannot read image {path}: {'; '.join(lines) or 'unknown reason'}",
                       "check the file is a complete EXR/PNG/JPG/TIFF image")
 
@@ -71,7 +78,11 @@ def open_error(path, detail: str) -> InputError:
 def _read_header(path) -> oiio.ImageSpec:
     """The checked header of ``path`` (a regular file), without reading pixels."""
     require_regular_file(path)
-    inp = oiio.ImageInput.open(str(path))
+    if os.stat(path).st_size == 0:  # a frame whose render or copy was killed: OIIO would say "Not a PNG file"
+        raise InputError(f"image {path} is empty (0 bytes)",
+                         "render or copy it again: the render, copy or download that made it did not finish")
+    with libpng_lines_dropped():
+        inp = oiio.ImageInput.open(str(path))
     if inp is None:
         raise open_error(path, error_text())
     try:
@@ -91,10 +102,43 @@ def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
     # Ask for alpha as stored: OIIO would otherwise premultiply PNG/TIFF colour by alpha on read.
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)
-    buf = oiio.ImageBuf(str(p), 0, 0, config)
-    if buf.has_error or not buf.read(force=True):
+    with libpng_lines_dropped():
+        buf = oiio.ImageBuf(str(p), 0, 0, config)
+        read = not buf.has_error and buf.read(force=True)
+    if not read:
         raise open_error(p, error_text(buf) or error_text())
+    if buf.file_format_name == "jpeg" and jpeg_truncated(p):
+        raise InputError(f"image {p} is truncated: its JPEG data stops before the end-of-image marker (the "
+                         "lower part would be filled with grey)", "copy or export the file again")
     return buf
+
+
+def jpeg_truncated(path: str | os.PathLike) -> bool:
+    """Whether a JPEG's scan data never reaches its end-of-image marker (FF D9): a copy or download that
+    stopped. libjpeg fills the missing rows with grey and OIIO reports no error, so it is checked here.
+    The header segments are walked by their lengths to the image's first start-of-scan (FF DA; an EXIF
+    thumbnail's own scan and end marker sit inside a segment); in scan data every FF byte is followed by
+    00 or a restart marker, so an FF D9 after that is the real end."""
+    import mmap
+
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size < 4:
+            return True
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            pos = 2  # after SOI
+            while pos + 4 <= len(data):
+                if data[pos] != 0xFF:
+                    return False  # not the layout expected: leave it to the decoder
+                marker = data[pos + 1]
+                if marker == 0xFF:  # fill byte
+                    pos += 1
+                elif marker == 0xDA:
+                    return data.find(b"\xff\xd9", pos) < 0
+                elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+                    pos += 2
+                else:
+                    pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+            return True  # the header itself is cut short
 
 
 def _full_window(buf: oiio.ImageBuf) -> oiio.ImageBuf:
@@ -137,6 +181,24 @@ def display_window(path: str | os.PathLike) -> tuple[int, int, int, int]:
     if spec.format.basetype not in _FLOAT_TYPES and spec.getattribute("Orientation") in (5, 6, 7, 8):
         width, height = height, width  # read_rgb8 applies the 90-degree EXIF rotation
     return int(spec.full_x), int(spec.full_y), width, height
+
+
+def part_names(path: str | os.PathLike, limit: int = 16) -> list[str]:
+    """The names of the parts (subimages) of a multi-part EXR or multi-page TIFF, first first; one name for
+    an ordinary image. The engine reads only the first part, so a caller can say which one that was."""
+    with libpng_lines_dropped():
+        inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        error_text()  # the frame read reports it
+        return []
+    names = []
+    try:
+        while len(names) <= limit and inp.seek_subimage(len(names), 0):
+            name = inp.spec().getattribute("name")
+            names.append(name if isinstance(name, str) and name else f"#{len(names)}")
+    finally:
+        inp.close()
+    return names
 
 
 def empty_plate_reason(path: str | os.PathLike) -> str | None:

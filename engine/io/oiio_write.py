@@ -14,8 +14,8 @@ import numpy as np
 import OpenImageIO as oiio
 
 from engine.errors import OutputError
-from engine.io.atomic import atomic_path
-from engine.io.oiio_errors import error_text
+from engine.io.atomic import atomic_reopenable
+from engine.io.oiio_errors import error_text, libpng_lines_dropped
 
 MetadataValue = str | int | float | tuple
 """A plain value, or (oiio.TypeDesc, values) for typed attributes such as ``smpte:TimeCode``."""
@@ -41,7 +41,11 @@ def check_written(path: str | os.PathLike, format_name: str, spec: oiio.ImageSpe
     Reads the header, then the last row of pixels: PNG decodes as one stream and EXR's last chunk sits
     at the end of the file, so a truncated or empty file fails here.
     """
-    label = name or os.path.basename(str(path))
+    with libpng_lines_dropped():  # a truncated PNG's "libpng error:" line: our error says it
+        _check_written(path, format_name, spec, name or os.path.basename(str(path)))
+
+
+def _check_written(path, format_name: str, spec: oiio.ImageSpec | None, label: str) -> None:
     inp = oiio.ImageInput.open(str(path))  # found by content: the temp name ends in .tmp
     if inp is None or inp.format_name() != format_name:
         detail = error_text() if inp is None else f"it reads as {inp.format_name()}"
@@ -71,7 +75,7 @@ def write_with_oiio(path: str | os.PathLike, format_name: str, spec: oiio.ImageS
     def verify(temp) -> None:
         check_written(temp, format_name, spec, os.path.basename(str(path)))
 
-    with atomic_path(path, verify) as temp:
+    with atomic_reopenable(path, verify) as temp, libpng_lines_dropped():
         out = oiio.ImageOutput.create(format_name)
         if out is None:
             raise OutputError(f"OIIO has no {format_name} writer: {error_text()}",

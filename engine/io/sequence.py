@@ -7,6 +7,7 @@ then the InputError lists every missing number in the sequence's span.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource, describe_numbers
-from engine.io.image import display_window, read_rgb8
+from engine.io.image import display_window, part_names, read_rgb8
 from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
 
@@ -105,6 +106,7 @@ class SequenceSource(FrameSource):
         x, y, w, h = display_window(self._files[self._numbers[0]])
         self.size = (w, h)
         self.display_origin = (x, y)
+        self.parts = tuple(part_names(self._files[self._numbers[0]]))
         """Top-left of the first frame's display window (EXR overscan / moved origin)."""
 
     @property
@@ -114,11 +116,12 @@ class SequenceSource(FrameSource):
     def files(self) -> list[str]:
         return [str(path) for path in self._files.values()]
 
-    @property
-    def missing_frames(self) -> list[int]:
-        """Numbers between the first and last frame that have no file."""
-        present = set(self._numbers)
-        return [n for n in range(self._numbers[0], self._numbers[-1] + 1) if n not in present]
+    def missing_text(self, limit: int = 20) -> str:
+        """The numbers between the first and last frame that have no file, as text (``3, 5-7``): built from
+        the runs between files, never expanded (``shot.0001.png`` + ``shot.900000000.png``)."""
+        runs = [(a + 1, b - 1) for a, b in itertools.pairwise(self._numbers) if b > a + 1]
+        parts = [str(a) if a == b else f"{a}-{b}" for a, b in runs[:limit]]
+        return ", ".join(parts + ([f"... ({len(runs) - limit} more gaps)"] if len(runs) > limit else []))
 
     def require(self, frame_numbers) -> None:
         """Raise one InputError listing every requested frame that has no file."""
@@ -133,7 +136,7 @@ class SequenceSource(FrameSource):
             if self._numbers[0] <= number <= self._numbers[-1]:
                 raise InputError(
                     f"frame {number} is missing from {self.path_pattern} "
-                    f"(missing: {describe_numbers(self.missing_frames)})",
+                    f"(missing: {self.missing_text()})",
                     "render the missing frames upstream or choose a range without gaps")
             raise self._out_of_range(number)
         # The header first: a member that claims another (maybe huge) size is refused before decoding.

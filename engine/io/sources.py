@@ -10,7 +10,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.io.base import FrameSource
 from engine.io.files import require_regular_file
-from engine.io.image import display_window, read_rgb8
+from engine.io.image import display_window, part_names, read_rgb8
 from engine.io.sequence import SequenceSource, parse_pattern, pattern_from_member, scan
 from engine.io.video import VideoSource
 from engine.service import catalog
@@ -31,6 +31,7 @@ class ImageSource(FrameSource):
         x, y, w, h = display_window(self._path)
         self.size = (w, h)
         self.display_origin = (x, y)
+        self.parts = tuple(part_names(self._path))
         self._rgb: np.ndarray | None = None
 
     @property

@@ -212,9 +212,10 @@ def image_timecode(path, first_frame: int) -> SourceTimecode | None:
     """``smpte:TimeCode`` of an image file's header with its rate; None without either."""
     import OpenImageIO as oiio
 
-    from engine.io.oiio_errors import error_text
+    from engine.io.oiio_errors import error_text, libpng_lines_dropped
 
-    inp = oiio.ImageInput.open(str(path))
+    with libpng_lines_dropped():
+        inp = oiio.ImageInput.open(str(path))
     if inp is None:
         raise InputError(f"cannot read image {path}: {error_text()}", "check the file")
     try:

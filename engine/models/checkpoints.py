@@ -3,6 +3,10 @@
 Model files come from the internet and from artists' disks, so loading must never execute code
 (``torch.load(weights_only=True)`` only; ``exstyle_code.npy`` through a restricted unpickler), and a
 wrong, truncated or foreign file must say what it is and what was expected instead of a stack trace.
+
+torch is imported inside the functions that need it: ``inventory``, ``models list`` and the service's
+``capabilities`` (style names from ``exstyle_code.npy``, :func:`read_exstyle_arrays`) import this module
+without paying torch's seconds of import.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from numpy.lib import format as npy_format
-from torch import nn
 
 from engine.commands import engine_command
 from engine.errors import ModelFileError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 _FAMILY_FOLDER_RE = re.compile(r"^vtoonify_(?P<kind>[dt])_(?P<style>[A-Za-z0-9][A-Za-z0-9_-]*)$")
 """A family folder of the models folder (as ``inventory`` reads it): ``vtoonify_d_<style>``."""
@@ -144,6 +150,8 @@ def load_torch_file(path: str | Path) -> Any:
             f"{_display(path)} is a numpy .npy file (such as exstyle_code.npy), not a torch checkpoint",
             "pick the .pt/.pth model file; style codes are read from the family folder automatically",
         )
+    import torch
+
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
             warnings.simplefilter("ignore", UserWarning)
@@ -220,6 +228,17 @@ def _unpickle_restricted(data: bytes) -> Any:
 def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an official ``exstyle_code.npy``: style name -> extrinsic z+ code [1,18,512] (float32).
 
+    The tensors share memory with :func:`read_exstyle_arrays`'s arrays (every check is made there).
+    """
+    import torch
+
+    return {name: torch.from_numpy(code) for name, code in read_exstyle_arrays(path).items()}
+
+
+def read_exstyle_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """An official ``exstyle_code.npy`` as style name -> contiguous float32 array [1,18,512], without torch
+    (the service lists style names from it before any job has loaded torch).
+
     The file is a 0-d object array holding a pickled dict, which ``np.load(allow_pickle=True)`` would
     unpickle without limits; here only numpy's array/dtype rebuild and ``dict`` are allowed, so a
     hostile file raises ModelFileError and nothing in it runs. Order is kept (``style_id`` indexes it).
@@ -276,21 +295,34 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
             f"{_display(path)} does not hold a dict of style codes (found {type(codes).__name__})",
             refetch_fix(path),
         )
-    result: dict[str, torch.Tensor] = {}
+    result: dict[str, np.ndarray] = {}
     for name, code in codes.items():
         if not isinstance(code, np.ndarray) or code.dtype.kind != "f" or code.ndim < 1:
             raise ModelFileError(
                 f"{_display(path)}: entry {name!r} is not a float array (found {type(code).__name__})",
                 refetch_fix(path),
             )
-        tensor = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))
-        if not bool(torch.isfinite(tensor).all()):
+        array = np.ascontiguousarray(code, dtype=np.float32)
+        if not bool(np.isfinite(array).all()):
             raise ModelFileError(f"{_display(path)}: style code {name!r} holds NaN or infinite values",
                                  refetch_fix(path))
-        if tensor.ndim == 2:
-            tensor = tensor.unsqueeze(0)  # [18,512] -> [1,18,512]
-        result[str(name)] = tensor
+        if array.ndim == 2:
+            array = array[np.newaxis]  # [18,512] -> [1,18,512]
+        result[str(name)] = array
     return result
+
+
+def read_exstyles(path: str | Path) -> dict[str, np.ndarray]:
+    """:func:`read_exstyle_arrays`, each code checked to be [1, n_latent, width] (what VToonify-D takes;
+    ``engine.models.load_exstyles`` is this as tensors, the service's style list is its names)."""
+    codes = read_exstyle_arrays(path)
+    bad = [name for name, code in codes.items() if code.ndim != 3 or code.shape[0] != 1]
+    if bad:
+        raise ModelFileError(
+            f"{path}: style codes must be [1, n_latent, 512]; {bad[0]!r} is {list(codes[bad[0]].shape)}",
+            "use exstyle_code.npy from the official vtoonify_d_<style> folder",
+        )
+    return codes
 
 
 # --- recognising what a state dict is -----------------------------------------------------------
@@ -298,6 +330,8 @@ def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
 
 def unwrap_checkpoint(obj: Any) -> Mapping[str, Any] | None:
     """The state dict inside an official file layout, or None when there is none."""
+    import torch
+
     if not isinstance(obj, Mapping):
         return None
     for key in ("g_ema", "state_dict"):
@@ -354,6 +388,8 @@ def _few(names: list[str], limit: int = 3) -> str:
 
 def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> list[str]:
     """Every way ``state_dict`` differs from ``module`` (missing/unexpected keys, shape mismatches)."""
+    import torch
+
     expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict and not k.endswith(IGNORABLE_MISSING_SUFFIXES)]
     unexpected = [

@@ -44,9 +44,9 @@ def capabilities(models_dir: str | None = None) -> dict:
 
 def _style_names(path: str) -> list[str]:
     from engine.errors import ModelFileError
-    from engine.models import load_exstyles
+    from engine.models.checkpoints import read_exstyles  # the names, checked as a job checks them; no torch
 
     try:
-        return list(load_exstyles(path))
+        return list(read_exstyles(path))
     except ModelFileError:
         return []

@@ -6,7 +6,10 @@ theirs), so output frame N is always input frame N.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
+from collections.abc import Iterator
 
 from engine.errors import FrameRangeError
 
@@ -91,14 +94,32 @@ def select_frames(text: str | None, available: list[int]) -> list[int]:
             f"{'frame' if single else 'frames'} {shown}{' ...' if len(outside) > 5 else ''} "
             f"{'is' if single else 'are'} outside the source (it has frames {lo}-{hi}, {len(available)} in all)",
             f"ask for frames within {lo}-{hi}, or set --start-number to renumber a video")
-    wanted = sorted(set().union(*parts))  # every part lies within the source now: bounded by its span
+    # Every part lies within the source's span now, but a span may be huge (two files, shot.0001.png and
+    # shot.900000000.png): walk the asked-for frames in order, never expanding them, and stop after 51
+    # gaps, so the walk is bounded by the source's own frame count.
     have = set(available)
-    gaps = [f for f in wanted if f not in have]
+    wanted, gaps = [], []
+    for frame in _ascending(parts):
+        if frame in have:
+            wanted.append(frame)
+        else:
+            gaps.append(frame)
+            if len(gaps) > 50:
+                break
     if gaps:
         raise FrameRangeError(
             f"{_frames_text(gaps)} missing from the source (a gap in its frames {lo}-{hi})",
             "render the missing frames upstream, or ask for a range without gaps")
     return check_frame_numbers(wanted)
+
+
+def _ascending(parts: list[range]) -> Iterator[int]:
+    """The numbers of ``parts`` in ascending order, each once, produced lazily."""
+    last = None
+    for frame in heapq.merge(*parts):
+        if frame != last:
+            yield frame
+            last = frame
 
 
 def _outside(r: range, lo: int, hi: int) -> tuple[range, range]:
@@ -136,10 +157,16 @@ def _frames_text(frames: list[int]) -> str:
     return f"frames {format_frame_ranges(frames[:50])}{' ...' if len(frames) > 50 else ''} are"
 
 
-def gaps_in(frames: list[int]) -> list[int]:
-    """Numbers missing between the first and last of ``frames`` (holes in an image sequence)."""
-    have = set(frames)
-    return [f for f in range(frames[0], frames[-1] + 1) if f not in have] if frames else []
+def gaps_in(frames: list[int]) -> list[range]:
+    """The runs of numbers missing between the first and last of ``frames`` (ascending; holes in an image
+    sequence), as ranges: never expanded, as ``shot.0001.png`` + ``shot.900000000.png`` has a hole of
+    900 million frames."""
+    return [range(a + 1, b) for a, b in itertools.pairwise(frames) if b > a + 1]
+
+
+def format_runs(runs: list[range]) -> str:
+    """Compact text for runs of frames: [range(3, 5), range(6, 7)] -> '3-4,6'."""
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs if len(r))
 
 
 def format_frame_ranges(frames: list[int]) -> str:

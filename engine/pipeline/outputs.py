@@ -93,10 +93,11 @@ def job_stamp(path: Path) -> str | None:
             return None
     except OSError:
         return None
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        from engine.io.oiio_errors import error_text
+    from engine.io.oiio_errors import error_text, libpng_lines_dropped
 
+    with libpng_lines_dropped():
+        inp = oiio.ImageInput.open(str(path))
+    if inp is None:
         error_text()  # clear it (never raising, even for a garbled header)
         return None
     try:
@@ -181,6 +182,7 @@ def output_folder(path: str) -> Iterator[Path]:
         raise OutputError(f"output folder {out} cannot be made: {blocker} is a file, not a folder",
                           "give a folder for -o/--output whose parent folders are folders")
     created = [p for p in [out, *out.parents] if not p.exists()]
+    check_new_folder_names(created)
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_probe(out)
@@ -193,6 +195,26 @@ def output_folder(path: str) -> Iterator[Path]:
     except BaseException:
         _remove_empty(created)
         raise
+
+
+def check_new_folder_names(created: list[Path]) -> None:
+    """Refuse to create a folder Windows cannot open (``CON``, ``aux``, ``shot.``, ``take 2 ``), so a
+    studio sharing the output over SMB with Windows hosts never gets frames it cannot reach. Folders
+    that already exist are the user's and are used as they are."""
+    from engine.service.catalog import windows_device_name, windows_reserved
+
+    for folder in created:
+        name = folder.name
+        if not windows_reserved(name):
+            continue
+        if windows_device_name(name):
+            why = "is a name Windows keeps for a device (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+            better = f"{name.split('.', 1)[0].rstrip(' ')}_renders"
+        else:
+            why = f"ends in a {'dot' if name.endswith('.') else 'space'}, which Windows drops"
+            better = name.rstrip(". ") or "renders"
+        raise OutputError(f"output folder {folder} would be created, but its name {name!r} {why}: a Windows host "
+                          "could not open it over a shared folder", f"name the folder otherwise, e.g. {better!r}")
 
 
 def _remove_empty(created: list[Path]) -> None:

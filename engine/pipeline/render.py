@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from engine.io.timecode import source_timecode
 from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.frames import check_decodable, format_frame_ranges, gaps_in, select_frames
+from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
 from engine.pipeline.selection import make_backend
@@ -166,6 +167,8 @@ class JobSetup:
     """True when this run computed the shot analysis, False when it reused the sidecar."""
     sidecar: str
     warnings: list[str]
+    on_event: EventSink | None
+    """The caller's sink, its progress events tagged with the resolved backend (:func:`with_backend`)."""
 
 
 def rotation_note(source) -> str | None:
@@ -182,6 +185,24 @@ def rotation_note(source) -> str | None:
     return (f"{source.path_pattern} carries a {degrees}-degree display rotation, ignored (--orientation stored): "
             "frames are read and written as coded, as Blender 4.2's sequencer shows the clip (players and "
             "Blender 5.0 show it turned; render with --orientation display for them)")
+
+
+def parts_note(source) -> str | None:
+    """A multi-part EXR (or multi-page TIFF) plate is read from its first part only: said on the job, so a
+    file whose first part is a matte or a utility pass is not mistaken for a plate without a face."""
+    parts = tuple(getattr(source, "parts", ()) or ())
+    if len(parts) < 2:
+        return None
+    import shlex
+
+    from engine.service.catalog import file_stem
+
+    shown = ", ".join(repr(p) for p in parts[:8]) + (", ..." if len(parts) > 8 else "")
+    first = os.path.basename(source.path_pattern)
+    other = parts[1] if not parts[1].startswith("#") else "1"  # an unnamed part by its index
+    return (f"{first} holds {len(parts) if len(parts) <= 16 else 'more than 16'} parts ({shown}): only the first, "
+            f"{parts[0]!r}, is read as the plate (to render another, write it as its own file, e.g. "
+            f"oiiotool {shlex.quote(first)} --subimage {shlex.quote(other)} -o {file_stem(other)}.exr)")
 
 
 def interlace_note(source) -> str | None:
@@ -210,10 +231,11 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         on_event = with_backend(on_event, backend.name)
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
-        warnings += [note for note in (rotation_note(source), interlace_note(source)) if note]
+        warnings += [note for note in (rotation_note(source), interlace_note(source), parts_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
-            warnings.append(f"{source.path_pattern} has no frames {format_frame_ranges(holes)}: "
+            warnings.append(f"{source.path_pattern} has no frames {format_runs(holes[:20])}"
+                            f"{' ...' if len(holes) > 20 else ''}: "
                             "they are skipped, so the output has the same gaps")
         with out.output_folder(config.output) as out_dir:
             for message in warnings:
@@ -239,7 +261,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
                     warnings.append(message)
                     _emit(on_event, {"event": "warning", "message": message})
                 yield JobSetup(source, frames, backend, naming, analysis, wplus, analysed,
-                               str(sidecar_path(out_dir, stem)), warnings)
+                               str(sidecar_path(out_dir, stem)), warnings, on_event)
 
 
 def prepare(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
@@ -263,7 +285,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
     """
     cache = models or ModelCache(config.device)
     with open_job(config, cache, on_event, cancel) as job:
-        on_event = with_backend(on_event, job.backend.name)
+        on_event = job.on_event
         _check_cancel(cancel)
         naming, frames = job.naming, job.frames
         key = job.analysis.job_key

@@ -107,7 +107,8 @@ def file_stem(text: str) -> str:
     """A name made safe as an output file stem, keeping Unicode letters (``Ünïcödé 日本 😀 shot`` ->
     ``Ünïcödé_日本_shot``): NFC (the form Linux and Windows tools type; macOS's decomposed names compose
     the same), every run of other characters -> ``_``, no '.', '_', '-' or mark first (a dot file, an
-    option ``-rf``); ``render`` when nothing is left."""
+    option ``-rf``); ``render`` when nothing is left. A Windows device name (``con.mp4`` -> ``con``)
+    gets a ``_`` (``con_``), so a Windows host can open the frames over a shared folder."""
     import unicodedata
 
     text = unicodedata.normalize("NFC", text)
@@ -115,15 +116,42 @@ def file_stem(text: str) -> str:
     stem = re.sub("\0+", "_", stem).strip("._-")  # one '_' per run of unsafe characters
     while stem and unicodedata.category(stem[0]).startswith("M"):
         stem = stem[1:].lstrip("._-")
+    if windows_device_name(stem):
+        head, dot, tail = stem.partition(".")
+        stem = f"{head}_{dot}{tail}"
     return stem or "render"
 
 
 def is_file_stem(name: str) -> bool:
-    """``name`` is usable as given as an output stem: no folder, dot file, option or unsafe character."""
+    """``name`` is usable as given as an output stem: no folder, dot file, option or unsafe character,
+    and no Windows device name (``windows_device_name``)."""
     import unicodedata
 
     return (isinstance(name, str) and bool(name) and not name.startswith((".", "-"))
-            and not unicodedata.category(name[0]).startswith("M") and all(_stem_char(c) for c in name))
+            and not unicodedata.category(name[0]).startswith("M") and all(_stem_char(c) for c in name)
+            and not windows_device_name(name))
+
+
+WINDOWS_DEVICE_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{port}{n}" for port in ("COM", "LPT") for n in (*"0123456789", "\u00b9", "\u00b2", "\u00b3")])
+"""Names Windows gives to devices: a file or folder so named (with any extension: ``nul.0001.exr``) cannot
+be opened by a Windows host, e.g. over an SMB share of the output folder."""
+
+
+def windows_device_name(name: str) -> bool:
+    """Whether ``name`` is a Windows device name before its first dot (``CON``, ``com1.0001.exr``,
+    ``Aux .txt``): such a file or folder cannot be opened on Windows."""
+    return name.split(".", 1)[0].rstrip(" ").upper() in WINDOWS_DEVICE_NAMES
+
+
+def windows_reserved(name: str) -> bool:
+    """Whether Windows refuses ``name`` as a file or folder name: a device name (``windows_device_name``)
+    or a name ending in a dot or a space (Windows strips them, so ``shot.`` and ``shot`` are one name
+    there, and the files in ``shot.`` are out of reach)."""
+    if not name or name in (".", ".."):
+        return False
+    return name[-1] in ". " or windows_device_name(name)
 
 
 # --- sequence names -----------------------------------------------------------------------------

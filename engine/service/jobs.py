@@ -160,6 +160,10 @@ def check_settings(settings: dict, state_dir: Path | None) -> None:
         if system is not None:
             raise OutputError(f"output {output[:200]!r} is or lies in the system folder {system}; the engine "
                               "never writes there", "render into a folder of your own")
+        from engine.pipeline.outputs import check_new_folder_names
+
+        target = Path(os.path.abspath(output))
+        check_new_folder_names([p for p in [target, *target.parents] if not os.path.lexists(p)])
 
 
 def is_inside(path: str | os.PathLike, root: Path) -> bool:

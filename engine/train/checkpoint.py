@@ -65,9 +65,14 @@ def family_folder_name(name: str, backbone: str) -> str:
     return f"vtoonify_{kind}_{name}"
 
 
+DASHED_STEMS = ("pretrain", "finetune")
+"""Final files whose numbered saves join with '-' (official ``pretrain-%05d.pt``, ``finetune-%06d.pt``)."""
+
+
 def numbered(path: Path, iteration: int) -> Path:
-    """Intermediate save name, official style: ``pretrain-00300.pt`` / ``vtoonify_s_d_c_00300.pt``."""
-    sep = "-" if path.stem == "pretrain" else "_"
+    """Intermediate save name, official style: ``pretrain-00300.pt`` / ``finetune-00300.pt`` /
+    ``vtoonify_s_d_c_00300.pt``."""
+    sep = "-" if path.stem in DASHED_STEMS else "_"
     return path.with_name(f"{path.stem}{sep}{iteration:05d}{path.suffix}")
 
 
@@ -184,7 +189,7 @@ def save_training_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
 def run_checkpoint_files(final: Path) -> list[Path]:
     """Files in ``final``'s folder named as this run's checkpoints: ``final`` itself, its numbered saves
     and stop saves (``..._%05d.pt``, ``..._%05d_stopped[N].pt``); names only, nothing is read."""
-    sep = "-" if final.stem == "pretrain" else "_"
+    sep = "-" if final.stem in DASHED_STEMS else "_"
     pattern = re.compile(re.escape(final.stem + sep) + r"\d{5,}(_stopped\d*)?" + re.escape(final.suffix) + "$")
     if not final.parent.is_dir():
         return []
@@ -346,6 +351,7 @@ def install_companions(
 _STAGE_KEYS = {
     "pretrain": ("g_ema", "g", "g_optim", "iter"),
     "full": ("g_ema", "g", "d", "g_optim", "d_optim", "iter"),
+    "finetune": ("g_ema", "g", "d", "g_optim", "d_optim", "iter", "ada", "mean_path_length"),
 }
 
 

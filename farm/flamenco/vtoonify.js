@@ -204,6 +204,9 @@ function checkSettings(settings) {
     if (settings.cryptomatte && !(settings.mattes && settings.format === "exr")) {
         throw "cryptomatte needs mattes and format exr";
     }
+    if (settings.cryptomatte && settings.exr_compression === "dwaa") {
+        throw "cryptomatte needs lossless EXR compression: dwaa rounds its id channels, use zip or piz";
+    }
     if (settings.faces === "all" && !(settings.max_faces >= 1 && settings.max_faces <= 32)) {
         throw `max_faces must be 1 to 32, not ${settings.max_faces}`;
     }

@@ -142,3 +142,12 @@ def test_hold_respects_animation_offset_and_rate():
                          animation_offset_start=10, playback_rate=0.5, media_length=19)
     numbers = source_frame_numbers(timing)
     assert numbers[0] == 11 and max(numbers) == 11 + 18 and numbers[-12:] == [29] * 12
+
+
+def test_a_retimed_movie_refusal_names_the_keys_the_api_limit_and_both_fixes():
+    from vtoonify_addon.core.frame_mapping import retimed_movie_refusal
+
+    problem, fix = retimed_movie_refusal("plate", 3)
+    assert problem.startswith("movie strip 'plate' has 3 retiming keys (Strip > Retiming).")
+    assert "only its timeline frame, not the media frame it holds" in problem
+    assert "Strip > Retiming > Reset Retiming" in fix and "render the retimed strip to a movie" in fix

@@ -85,8 +85,9 @@ def test_movie_strip_extended_past_its_end_holds_the_last_frame(addon, trimmed_s
     assert prepared.settings["frames"] == "4-29"  # never asks the engine for frames the clip lacks
 
 
-def _retime(scene, strip, speed_percent: float) -> None:
-    """Strip > Retiming: add the keys, then Set Speed, as the artist does in a Sequencer area."""
+def _retime(scene, strip, speed_percent: float | None, key_frame: int | None = None) -> None:
+    """Strip > Retiming: add the keys (at ``key_frame``, else the strip's first frame), then Set Speed
+    unless ``speed_percent`` is None, as the artist does in a Sequencer area."""
     window = bpy.context.window_manager.windows[0]
     previous, area = window.scene, window.screen.areas[0]
     old_type, area.type = area.type, "SEQUENCE_EDITOR"
@@ -102,8 +103,10 @@ def _retime(scene, strip, speed_percent: float) -> None:
     try:
         region = next(r for r in area.regions if r.type == "WINDOW")
         with bpy.context.temp_override(window=window, area=area, region=region, scene=scene):
-            assert bpy.ops.sequencer.retiming_key_add(timeline_frame=int(strip.frame_final_start)) == {"FINISHED"}
-            assert bpy.ops.sequencer.retiming_segment_speed_set(speed=speed_percent) == {"FINISHED"}
+            frame = int(strip.frame_final_start) if key_frame is None else key_frame
+            assert bpy.ops.sequencer.retiming_key_add(timeline_frame=frame) == {"FINISHED"}
+            if speed_percent is not None:
+                assert bpy.ops.sequencer.retiming_segment_speed_set(speed=speed_percent) == {"FINISHED"}
     finally:
         area.type = old_type
         window.scene = previous
@@ -120,7 +123,28 @@ def test_a_retimed_movie_is_refused_with_the_fix(addon, trimmed_scene):
     assert len(strip.retiming_keys) >= 2
     with pytest.raises(stylize.StripError) as refused:
         stylize.strip_source(scene, strip)
-    assert "is retimed" in refused.value.message and "Reset Retiming" in refused.value.fix
+    assert re.search(r"has \d+ retiming keys", refused.value.message) and "Reset Retiming" in refused.value.fix
+
+
+def test_retiming_keys_that_keep_the_speed_are_refused_saying_why_and_reset_keeps_the_frames(addon, trimmed_scene):
+    """A key added and never moved leaves the speed at 1x, but the RNA gives a key only its timeline
+    frame, so that cannot be told from a real speed change: the refusal says exactly that, and
+    Reset Retiming (its fix) makes the same strip render the same frames as before the keys."""
+    scene, strip = trimmed_scene
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])
+    before = stylize.strip_source(scene, strip)
+    _retime(scene, strip, None, key_frame=110)
+    keys = len(strip.retiming_keys)
+    assert keys >= 3 and (strip.frame_final_start, strip.frame_final_end) == (104, 125)  # nothing moved
+    with pytest.raises(stylize.StripError) as refused:
+        stylize.strip_source(scene, strip)
+    assert f"has {keys} retiming keys" in refused.value.message
+    assert "only its timeline frame, not the media frame it holds" in refused.value.message
+    assert "even an unchanged one" in refused.value.message
+    assert refused.value.fix.startswith("if the speed was never changed, remove the keys with Strip > Retiming > "
+                                        "Reset Retiming")
+    strip.retiming_keys.reset()  # what Strip > Retiming > Reset Retiming does
+    assert stylize.strip_source(scene, strip) == before
 
 
 def test_a_retimed_image_sequence_renders_the_files_blender_shows(addon, image_strip):

@@ -297,3 +297,47 @@ def test_keyframed_placement_is_followed_on_every_frame(addon, connected, vse, m
     overlay = lay.show_preview_strip(vse, source, frame_file, 3)
     vse.frame_set(3)
     assert overlay.transform.offset_x == pytest.approx(260.0) and overlay.crop.min_x == 30 + (376 - 30) // 2
+
+
+def test_modifiers_and_drivers_on_the_placement_are_followed(addon, connected, vse, media_dir, tmp_path):
+    """A handheld shake (Noise modifier on keyed offset X), a Generator drift on offset Y and on the
+    crop, and a push-in driven by an expression on scale and saturation: the result takes them all,
+    so it registers on the plate at a frame other than the one it landed on."""
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source.frame_offset_end = 26  # 3 frames: 1..3
+    t, c = source.transform, source.crop
+    for frame, x in ((1, 0.0), (2, 60.0)):
+        t.offset_x = x
+        t.keyframe_insert("offset_x", frame=frame)
+    t.keyframe_insert("offset_y", frame=1)
+    c.min_x = 4
+    c.keyframe_insert("min_x", frame=1)
+    curves = [fc for group in addon.compat.scene_fcurve_collections(vse) for fc in group]
+    by_path = {fc.data_path.rsplit(".", 2)[-2] + "." + fc.data_path.rsplit(".", 1)[-1]: fc for fc in curves}
+    shake = by_path["transform.offset_x"].modifiers.new("NOISE")
+    shake.scale, shake.strength, shake.phase = 1.3, 90.0, 4.0
+    for path, slope in (("transform.offset_y", -35.0), ("crop.min_x", 6.0)):
+        drift = by_path[path].modifiers.new("GENERATOR")
+        drift.use_additive, drift.coefficients = True, (0.0, slope)
+    for prop, expression in (("scale_x", "2.0 + 0.3 * frame"), ("scale_y", "2.0 + 0.3 * frame")):
+        t.driver_add(prop).driver.expression = expression
+    source.driver_add("color_saturation").driver.expression = "0.5 + 0.1 * frame"
+    vse.frame_set(1)  # it lands while the playhead shows frame 1's placement
+    result = stylize(addon, vse, source, connected, tmp_path / "out")
+
+    def placement(strip):
+        return (strip.transform.offset_x, strip.transform.offset_y, strip.transform.scale_x,
+                strip.transform.scale_y, strip.crop.min_x, strip.color_saturation)
+
+    landed = placement(source)
+    vse.frame_set(3)
+    assert placement(source) != pytest.approx(landed), "the animation should move the plate"
+    assert placement(result) == pytest.approx(placement(source), abs=1e-4)
+    assert_registered(vse, 3, {source.name}, {result.name}, tmp_path, zoom=source.transform.scale_x)
+    again = stylize(addon, vse, source, connected, tmp_path / "out")  # a re-render replaces the copies
+    drivers = [fc.data_path for fc in vse.animation_data.drivers if f'["{again.name}"]' in fc.data_path]
+    assert sorted(drivers) == sorted(f'{again.path_from_id()}.{p}' for p in
+                                     ("transform.scale_x", "transform.scale_y", "color_saturation"))
+    result_curves = [fc for group in addon.compat.scene_fcurve_collections(vse) for fc in group
+                     if f'["{again.name}"]' in fc.data_path]
+    assert sorted(m.type for fc in result_curves for m in fc.modifiers) == ["GENERATOR", "GENERATOR", "NOISE"]

@@ -30,14 +30,14 @@ SHOT = {"source": "/plates/shot010.mp4", "output": "/renders/shot010/v001", "fra
 
 NON_DEFAULT_JOBS = [
     {"style": "arcane", "style_id": 3, "degree": 0.25, "color_transfer": True, "backbone": "toonify",
-     "exstyle_image": "/refs/my face.png", "exr_compression": "dwaa", "png_bits": 16,
+     "exstyle_image": "/refs/my face.png", "exr_compression": "piz", "png_bits": 16,
      "mattes": True, "matte_files": True, "matte_layers": False, "matte_classes": "skin,hair", "cryptomatte": True,
      "faces": "all", "max_faces": 3, "data_window": "full", "scale": 0.5, "padding": (100, 120, 140, 160),
      "smooth_parsing": True, "orientation": "stored", "start_number": 1001, "name": "shot010_toon",
      "precision": "bf16", "models_dir": "/farm/models", "device": "cuda", "backend": "vtoonify", "batch": 4,
      "compile": "auto"},
     {"output_space": "crop", "format": "png", "precision": "auto", "start_number": -5, "scale": 2.0,
-     "follow_faces": True},
+     "follow_faces": True, "exr_compression": "dwaa"},  # dwaa: lossy, so never with Cryptomatte
 ]
 """Two consistent jobs (crop output holds one face) that together give every farm setting a value other
 than the CLI's default."""

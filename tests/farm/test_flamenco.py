@@ -138,6 +138,8 @@ def test_cryptomatte_and_faces_reach_prepare_and_every_chunk(node):
     ({"frames": None}, 'required setting "frames" is missing'),
     ({"cryptomatte": True}, "cryptomatte needs mattes and format exr"),
     ({"cryptomatte": True, "mattes": True, "format": "png"}, "cryptomatte needs mattes and format exr"),
+    ({"cryptomatte": True, "mattes": True, "format": "exr", "exr_compression": "dwaa"},
+     "cryptomatte needs lossless EXR compression"),
     ({"faces": "all", "max_faces": 0}, "max_faces must be 1 to 32, not 0"),
     ({"faces": "all", "output_space": "crop"}, "faces 'all' places every face over the plate"),
     ({"mattes": True, "matte_layers": False}, "matte_layers off needs matte_files"),

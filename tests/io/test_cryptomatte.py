@@ -167,3 +167,25 @@ def test_exr_float_channels_keep_every_id_bit(tmp_path):
                                       channels[name].view(np.uint32))
     for key, value in meta.items():
         assert spec.getattribute(key) == value
+
+
+@pytest.mark.parametrize(("compression", "lossless"), [("zip", True), ("piz", True), ("dwaa", False)])
+def test_only_lossless_compression_keeps_the_ids(tmp_path, compression, lossless):
+    """Why the engine refuses --cryptomatte with dwaa: DWAA treats every ``.R``/``.G``/``.B`` channel as
+    colour, float ones included, and rounds the ids into values no name hashes to."""
+    rng = np.random.default_rng(5)
+    h, w = 64, 64
+    raw = rng.random((3, h, w)).astype(np.float32)
+    alpha = np.ones((h, w), np.float32)
+    mattes = {"skin": raw[0] / raw.sum(axis=0), "nose": raw[1] / raw.sum(axis=0)}
+    channels, meta = cm.cryptomatte_layers(mattes, alpha)
+    path = tmp_path / f"{compression}.exr"
+    write_exr(path, np.dstack([np.zeros((h, w, 3), np.float32), alpha]), metadata=meta, float_channels=channels,
+              compression=compression)
+    inp = oiio.ImageInput.open(str(path))
+    names, pixels = list(inp.spec().channelnames), inp.read_image(oiio.FLOAT)
+    inp.close()
+    ids = pixels[:, :, [names.index(n) for n in cm.channel_names(cm.TYPE_NAME)[0::2]]]
+    known = {int(v, 16) for v in json.loads(next(v for k, v in meta.items() if k.endswith("/manifest"))).values()}
+    unknown = set(np.unique(ids.view(np.uint32)).tolist()) - known - {0}
+    assert (not unknown) == lossless, f"{compression}: {len(unknown)} ids no name hashes to"

@@ -281,3 +281,159 @@ def test_a_header_whose_error_message_is_not_utf8_is_a_damaged_file_not_an_inter
     from engine.pipeline.outputs import job_stamp
 
     assert job_stamp(path) is None  # --resume/--overwrite scans pass over it too
+
+
+def _png(path, size=32):
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), oiio.ImageSpec(size, size, 3, oiio.UINT8))
+    out.write_image(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8))
+    out.close()
+    return path
+
+
+def test_a_truncated_png_is_one_error_line_without_libpngs_own(tmp_path, capfd):
+    # Before: libpng printed "libpng error: IDAT: Read error: hit end of file in png reader" straight to
+    # stderr (fd 2, past Python) above the engine's own error, which repeated the reason three times.
+    data = _png(tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as info:
+        with open_source(tmp_path / "cut.png") as source:
+            source.read(source.frame_numbers[0])
+    assert capfd.readouterr().err == ""
+    assert info.value.message.startswith(f"cannot read image {tmp_path / 'cut.png'}: ")
+    assert info.value.message.count("hit end of file") == 1 and "PNG library error" not in info.value.message
+    assert info.value.fix == "check the file is a complete EXR/PNG/JPG/TIFF image"
+
+
+def test_other_stderr_lines_written_while_libpng_is_held_come_through_in_order(tmp_path, capfd):
+    import threading
+
+    from engine.io.oiio_errors import libpng_lines_dropped
+
+    data = _png(tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    errors = []
+
+    def read_cut():
+        with libpng_lines_dropped():
+            buf = oiio.ImageBuf(str(tmp_path / "cut.png"))
+            errors.append(buf.read(force=True))
+
+    with libpng_lines_dropped():
+        os.write(2, b"engine line 1\n")
+        with libpng_lines_dropped():  # nested, and from another thread at once
+            reader = threading.Thread(target=read_cut)
+            reader.start()
+            reader.join()
+        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\nengine line 2\n")
+    os.write(2, b"engine line 3\n")
+    assert errors == [False]
+    assert capfd.readouterr().err == "engine line 1\nengine line 2\nengine line 3\n"
+
+
+def _multipart_exr(path, names):
+    specs = []
+    for name in names:
+        spec = oiio.ImageSpec(16, 16, 3, oiio.HALF)
+        spec.attribute("name", name)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), specs), out.geterror()
+    for index, spec in enumerate(specs):
+        if index:
+            assert out.open(str(path), spec, "AppendSubimage"), out.geterror()
+        out.write_image(np.full((16, 16, 3), float(index), np.float32))
+    out.close()
+    return path
+
+
+def test_a_multi_part_exr_says_its_first_part_is_the_one_read(tmp_path):
+    # Before: a comp's multi-part EXR whose first part is a matte was read as a black plate, and the job
+    # ended in "no face was found" with no word of the other parts.
+    from engine.pipeline.render import parts_note
+
+    path = _multipart_exr(tmp_path / "comp v2.exr", ["matte", "beauty", "depth"])
+    with open_source(path) as source:
+        assert source.parts == ("matte", "beauty", "depth")
+        assert float(source.read(1).max()) == 0.0  # the first part: the black matte
+        note = parts_note(source)
+    assert note.startswith("comp v2.exr holds 3 parts ('matte', 'beauty', 'depth'): only the first, 'matte', "
+                           "is read as the plate")
+    assert note.endswith("oiiotool 'comp v2.exr' --subimage beauty -o beauty.exr)")
+    for number in (1, 2):
+        _multipart_exr(tmp_path / f"shot.{number:04d}.exr", ["rgba", "utility"])
+    with open_source(tmp_path / "shot.####.exr") as sequence:
+        assert sequence.parts == ("rgba", "utility") and "only the first, 'rgba'" in parts_note(sequence)
+    with open_source(_png(tmp_path / "plain.png")) as plain:
+        assert plain.parts == ("#0",) and parts_note(plain) is None
+
+
+@pytest.mark.parametrize("name", ["plate.exr", "plate.png", "shot.####.png"])
+def test_an_empty_image_or_sequence_member_says_it_is_empty(tmp_path, name):
+    # Before: "cannot read image ...: Not a PNG file" / "EXR_ERR_READ_IO Unable to read magic and version
+    # flags" for the 0-byte frame a killed render leaves behind.
+    if "#" in name:
+        _png(tmp_path / "shot.0001.png")
+        (tmp_path / "shot.0002.png").write_bytes(b"")
+        empty = tmp_path / "shot.0002.png"
+    else:
+        empty = tmp_path / name
+        empty.write_bytes(b"")
+    with pytest.raises(InputError) as info:
+        with open_source(tmp_path / name) as source:
+            source.read(source.frame_numbers[-1])
+    assert info.value.message == f"image {empty} is empty (0 bytes)"
+    assert info.value.fix.startswith("render or copy it again")
+
+
+def test_an_alpha_only_image_is_refused_as_no_plate(tmp_path):
+    # Before: its alpha was read as a grey picture and the job ended in "no face was found".
+    path = tmp_path / "holdout.exr"
+    spec = oiio.ImageSpec(16, 16, 1, oiio.HALF)
+    spec.channelnames = ("A",)
+    spec.alpha_channel = 0
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(np.ones((16, 16, 1), np.float32))
+    out.close()
+    with pytest.raises(InputError, match=r"holdout\.exr holds only an alpha channel \('A'\), no colour") as info:
+        open_source(path)
+    assert info.value.fix == "give the plate with its colour (RGB or RGBA) channels, not a matte pass"
+    grey = tmp_path / "grey.png"
+    out = oiio.ImageOutput.create(str(grey))
+    out.open(str(grey), oiio.ImageSpec(16, 16, 1, oiio.UINT8))
+    out.write_image(np.full((16, 16, 1), 128, np.uint8))
+    out.close()
+    with open_source(grey) as source:  # a grey picture is still a picture
+        assert source.read(1).shape == (16, 16, 3) and int(source.read(1)[0, 0, 0]) == 128
+
+
+def _jpeg(path, thumbnail: bytes = b""):
+    """A 64x64 JPEG; ``thumbnail`` (a whole JPEG) goes into an APP1 segment as an EXIF thumbnail would."""
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), oiio.ImageSpec(64, 64, 3, oiio.UINT8))
+    out.write_image(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    out.close()
+    data = path.read_bytes()
+    if thumbnail:
+        segment = b"Exif\x00\x00" + thumbnail
+        data = data[:2] + b"\xff\xe1" + (len(segment) + 2).to_bytes(2, "big") + segment + data[2:]
+        path.write_bytes(data)
+    return path
+
+
+def test_a_truncated_jpeg_is_refused_not_rendered_half_grey(tmp_path):
+    # Before: libjpeg filled the missing rows with grey, OIIO reported nothing, and the frame rendered.
+    thumb = _jpeg(tmp_path / "thumb.jpg").read_bytes()
+    for name, thumbnail in (("plain.jpg", b""), ("with thumbnail.jpg", thumb)):
+        whole = _jpeg(tmp_path / name, thumbnail)
+        with open_source(whole) as source:
+            assert source.read(1).shape == (64, 64, 3)  # a complete file (its thumbnail's end marker aside)
+        cut = tmp_path / f"cut {name}"
+        data = whole.read_bytes()
+        cut.write_bytes(data[: len(data) - 200])
+        with pytest.raises(InputError) as info:
+            with open_source(cut) as source:
+                source.read(1)
+        assert info.value.message.startswith(f"image {cut} is truncated: its JPEG data stops before the end")
+        assert info.value.fix == "copy or export the file again"

@@ -129,6 +129,37 @@ def test_planted_links_at_temp_names_leave_their_target_untouched(tmp_path, monk
     assert sorted(p.name for p in out.iterdir()) == sorted([target.name, *(p.name for p in links)])
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reopening by fd needs Linux's /proc/self/fd")
+@pytest.mark.parametrize("kind", ["png", "exr"])
+def test_a_temp_swapped_for_a_link_right_after_it_was_created_is_not_written_through(tmp_path, monkeypatch, kind):
+    # Someone watching a shared output folder (inotify) sees the temp's random name the moment it is made
+    # and swaps it for a link to a file of the artist's. Before, OIIO then opened the temp BY NAME, so it
+    # truncated and overwrote that file; now it writes the file created, whatever the name points at.
+    from engine.io import atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"do not touch")
+    real_create = atomic.create_exclusive
+
+    def create_then_swap(path, mode=0o644):
+        fd = real_create(path, mode)
+        os.unlink(path)
+        os.symlink(victim, path)
+        return fd
+
+    monkeypatch.setattr(atomic, "create_exclusive", create_then_swap)
+    target = out / f"shot.0001.{kind}"
+    with pytest.raises(OutputError, match="was replaced while it was written"):
+        if kind == "png":
+            write_png(target, _noise(16, 16, 3))
+        else:
+            write_exr(target, np.ones((8, 8, 4), np.float32))
+    assert victim.read_bytes() == b"do not touch"
+    assert not target.exists() and os.listdir(out) == []
+
+
 def test_write_probe_never_follows_a_link(tmp_path, monkeypatch):
     from engine.pipeline.outputs import output_folder
 
@@ -229,3 +260,49 @@ def test_truncated_file_fails_the_read_back(tmp_path):
     (tmp_path / "b.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(OutputError, match="truncated"):
         check_written(tmp_path / "b.png", "png")
+
+
+# --- names a Windows host sharing the output folder cannot open ------------------------------------
+
+
+@pytest.mark.parametrize("source, stem", [("con.mp4", "con_"), ("/plates/NUL.####.exr", "NUL_"),
+                                          ("Com1.v2.mov", "Com1_.v2"), ("lpt\u00b9.png", "lpt\u00b9_"),
+                                          ("console.mp4", "console"), ("aux_take.mp4", "aux_take"),
+                                          ("prn2.mp4", "prn2")])
+def test_a_source_named_like_a_windows_device_gets_a_stem_windows_can_open(source, stem):
+    from engine.pipeline.outputs import source_stem
+
+    assert source_stem(source) == stem
+
+
+@pytest.mark.parametrize("name", ["CON", "con", "Aux", "nul.v2", "COM1", "lpt9", "CONOUT"])
+def test_an_output_name_windows_keeps_for_a_device_is_refused_naming_another(tmp_path, name):
+    from engine.errors import ConfigError
+    from engine.pipeline.config import RenderConfig
+
+    if name == "CONOUT":  # not a device: only CONOUT$ is, and '$' is no stem character anyway
+        assert RenderConfig(source="a.mp4", output=str(tmp_path), name=name).name == name
+        return
+    with pytest.raises(ConfigError, match="Windows keeps for a device") as info:
+        RenderConfig(source="a.mp4", output=str(tmp_path), name=name)
+    assert info.value.fix == f"choose another name, e.g. {name.split('.')[0]}_shot"
+
+
+@pytest.mark.parametrize("new, why", [("CON", "device"), ("aux.renders", "device"), ("shot.", "ends in a dot"),
+                                      ("take 2 ", "ends in a space")])
+def test_an_output_folder_windows_cannot_open_is_not_created(tmp_path, new, why):
+    from engine.pipeline.outputs import output_folder
+
+    target = tmp_path / "show" / new / "v001"
+    with pytest.raises(OutputError, match=why) as info, output_folder(str(target)):
+        pass
+    assert repr(new) in info.value.message and "name the folder otherwise" in info.value.fix
+    assert list(tmp_path.iterdir()) == []  # nothing was made, not even the parent 'show'
+
+
+def test_an_existing_folder_with_a_device_name_is_used_as_it_is(tmp_path):
+    from engine.pipeline.outputs import output_folder
+
+    (tmp_path / "aux").mkdir()  # a Linux studio's own folder: the user's choice, not the engine's
+    with output_folder(str(tmp_path / "aux")) as out:
+        assert out == tmp_path / "aux"

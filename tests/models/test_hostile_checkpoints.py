@@ -143,6 +143,23 @@ def test_an_encoder_with_a_nan_mean_latent_is_refused(reference_dir, tmp_path):
         load_style_encoder(path)
 
 
+def test_an_encoder_whose_mean_latent_claims_billions_of_values_is_refused_before_it_is_read(reference_dir,
+                                                                                             tmp_path):
+    # A stride-0 view: one stored number, 2**36 values claimed. Before, the finite check ran before the
+    # shape check and asked for 64 GiB (out of memory, or an 'internal' allocation error).
+    from engine.models import load_style_encoder
+
+    golden = torch.load(reference_dir / "psp_narrow_golden.pt", weights_only=True)
+    layout = golden["checkpoint_layout_example"]
+    state = {layout["state_dict_prefix"] + k: v for k, v in golden["state_dict"].items()}
+    path = tmp_path / "encoder.pt"
+    torch.save({"opts": dict(layout["opts"]), "state_dict": state,
+                "latent_avg": torch.zeros(1).expand(1 << 36)}, path)
+    assert path.stat().st_size < 10 << 20
+    with pytest.raises(ModelFileError, match="no finite floating-point 'latent_avg'"):
+        load_style_encoder(path)
+
+
 def test_an_empty_style_code_file_says_so_and_names_the_fetch_for_its_style_and_folder(tmp_path):
     """An exstyle_code.npy holding ``{}`` is said to hold no style codes (not "found dict"), and the fix is
     the `models fetch` that downloads that very family into that very (non-default) folder."""

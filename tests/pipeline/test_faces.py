@@ -299,3 +299,29 @@ def test_submit_fields_pass_through_and_bad_values_name_the_field():
         RenderConfig.from_dict({**settings, "faces": "every"})
     with pytest.raises(ConfigError, match="max faces 0"):
         RenderConfig.from_dict({**settings, "max_faces": 0})
+
+
+def test_ids_and_mattes_stay_with_their_faces_on_every_frame(full_render):
+    """Never swapped: face01's id and mattes stay on the still left portrait, face02's on the right one,
+    whose nose matte moves with it (2 px left a frame) inside its fixed crop (the skin matte fills the
+    tight crop, so its edge is the crop's, not the face's)."""
+    out, _ = full_render
+    nose_x = {"face01": [], "face02": []}
+    for frame in range(1, FRAMES + 1):
+        pixels, spec = _read(out / f"two.{frame:04d}.exr")
+        names = list(spec.channelnames)
+        crypto = pixels[..., [names.index(f"CryptoFace{layer:02d}.{c}") for layer in range(3) for c in "RGBA"]]
+        split = 500 - spec.x                                            # the portraits meet at x = 500
+        for name, own, other in (("face01", slice(0, split), slice(split, None)),
+                                 ("face02", slice(split, None), slice(0, split))):
+            coverage = decode(crypto, name)
+            skin = pixels[..., names.index(f"matte.{name}_skin")]
+            assert coverage[:, other].max() == 0.0 and skin[:, other].max() == 0.0, (frame, name)
+            if name == "face01" or frame > 1:                           # face02 enters on frame 2
+                assert coverage[:, own].max() > 0.99 and skin[:, own].max() > 0.5, (frame, name)
+                assert (skin <= coverage + 2e-3).all()
+                nose = pixels[..., names.index(f"matte.{name}_nose")]
+                nose_x[name].append(spec.x + (np.nonzero(nose > 0.5)[1]).mean())
+    assert np.ptp(nose_x["face01"]) < 0.25                               # the still face's matte holds still
+    steps = np.diff(nose_x["face02"])
+    assert (np.abs(steps + 2.0) < 0.5).all(), steps                      # the moving face's matte follows it

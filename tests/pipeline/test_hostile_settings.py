@@ -9,7 +9,7 @@ import os
 import pytest
 
 from engine.cli import main
-from engine.errors import EXIT_USER_ERROR, ConfigError, FrameRangeError, OutputError
+from engine.errors import EXIT_USER_ERROR, ConfigError, FrameRangeError, InputError, OutputError
 from engine.io import open_source, write_png
 from engine.pipeline import outputs
 from engine.pipeline.config import RenderConfig
@@ -177,3 +177,47 @@ def test_a_newline_or_terminal_escape_in_a_path_stays_inside_one_error_line(medi
     err = capsys.readouterr().err
     assert code == EXIT_USER_ERROR
     assert err == f"error: no such file: {tmp_path}/bad\\nname\\x1b[31m.mp4 (check the path)\n"
+
+
+def test_a_sequence_spanning_a_billion_frame_numbers_is_never_expanded(tmp_path):
+    # shot.0001.png + shot.900000000.png: two files, a span of 900 million numbers. Before, the gap
+    # warning and the frame selection each built every number of the span (tens of GB: the machine ran
+    # out of memory). Run under a 1 GiB address-space limit so the old code fails fast instead.
+    import subprocess
+    import sys
+
+    script = """
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+from engine.errors import FrameRangeError
+from engine.pipeline.frames import format_runs, gaps_in, select_frames
+span = [1, 900_000_000]
+assert select_frames(None, span) == span
+assert select_frames("1,900000000", span) == span
+assert format_runs(gaps_in(span)) == "2-899999999"
+try:
+    select_frames("1-900000000", span)
+except FrameRangeError as exc:
+    assert exc.message.startswith("frames 2-51 ... are missing from the source"), exc.message
+else:
+    raise AssertionError("no error")
+print("ok")
+"""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_missing_member_of_a_sequence_spanning_a_billion_numbers_is_named_without_expanding(tmp_path):
+    import numpy as np
+
+
+    for number in (1, 5, 900_000_000):
+        write_png(tmp_path / f"shot.{number:04d}.png", np.zeros((8, 8, 3), np.uint8))
+    with open_source(str(tmp_path / "shot.####.png")) as source:
+        assert source.missing_text() == "2-4, 6-899999999"
+        with pytest.raises(InputError, match=r"frame 3 is missing .*\(missing: 2-4, 6-899999999\)"):
+            source.read(3)

@@ -155,6 +155,11 @@ def test_cryptomatte_needs_exr_and_mattes(tmp_path):
     assert "--format exr" in err.value.fix
     with pytest.raises(ConfigError, match="mattes"):
         RenderConfig(source="a.mov", output=str(tmp_path), cryptomatte=True)
+    with pytest.raises(ConfigError, match="dwaa") as err:  # lossy: it rounds the id channels (tests/io)
+        RenderConfig(source="a.mov", output=str(tmp_path), mattes=True, cryptomatte=True, exr_compression="dwaa")
+    assert "--exr-compression zip or piz" in err.value.fix
+    for lossless in ("zip", "piz", "none"):
+        RenderConfig(source="a.mov", output=str(tmp_path), mattes=True, cryptomatte=True, exr_compression=lossless)
 
 
 def test_no_matte_layers_gives_a_plain_rgba_beauty_beside_its_matte_files(media_dir, tmp_path, empty_models_dir):
@@ -174,3 +179,61 @@ def test_no_matte_layers_gives_a_plain_rgba_beauty_beside_its_matte_files(media_
     assert plain_spec.getattribute("vtoonify/job") != layered_spec.getattribute("vtoonify/job")
     with pytest.raises(ConfigError, match="no-matte-layers"):
         RenderConfig(output=str(tmp_path / "x"), matte_layers=False, **{**common, "matte_files": False})
+
+
+def _small_mov(media_dir, path, timecode: str, rate: Fraction, count: int = 20):
+    """``count`` frames of the sample clip at 320x288 as an MJPEG MOV whose tmcd track starts at ``timecode``."""
+    with av.open(str(media_dir / "7154235.mp4")) as clip, av.open(str(path), "w") as out:
+        out.metadata["timecode"] = timecode
+        stream = out.add_stream("mjpeg", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 320, 288, "yuvj420p"
+        for index, frame in enumerate(clip.decode(video=0)):
+            if index == count:
+                break
+            rgb = frame.reformat(width=320, height=288).to_ndarray(format="rgb24")
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def _label(spec) -> str:
+    """The EXR ``timeCode`` as OIIO's own decoder spells it, ';' when its drop-frame bit (0x40) is set."""
+    attribute = next(a for a in spec.extra_attribs if a.name == "smpte:TimeCode")
+    text = oiio.ImageSpec.metadata_val(attribute)
+    return text[:8] + (";" if spec.getattribute("smpte:TimeCode")[0] & 0x40 else ":") + text[9:]
+
+
+def _non_drop_24(n: int) -> str:
+    count = (10 * 24 + 5) + n - 1  # 01:00:10:05 is frame 1
+    return f"01:00:{count // 24:02d}:{count % 24:02d}"
+
+
+def _drop_frame_29_97(n: int) -> str:
+    # 01:00:59;15 is frame 1; minute 01:01 is not a tenth minute, so its labels ;00 and ;01 do not exist
+    return f"01:00:59;{14 + n:02d}" if n <= 15 else f"01:01:00;{n - 14:02d}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("start", "rate", "label"), [("01:00:10:05", Fraction(24), _non_drop_24),
+                                                      ("01:00:59;15", NTSC, _drop_frame_29_97)])
+def test_frame_n_carries_the_source_timecode_plus_n_and_a_farm_chunk_the_same(media_dir, tmp_path, empty_models_dir,
+                                                                              start, rate, label):
+    mov = _small_mov(media_dir, tmp_path / "tc.mov", start, rate)
+    common = dict(source=str(mov), padding=SMALL, backend="classic")
+    full = render(RenderConfig(output=str(tmp_path / "full"), **common))
+    chunk = render(RenderConfig(output=str(tmp_path / "chunk"), frames="10-19", **common))
+    png = render(RenderConfig(output=str(tmp_path / "png"), frames="15-16", format="png", **common))
+    assert full.rendered == 20 and chunk.rendered == 10 and full.timecode == chunk.timecode == png.timecode
+    assert full.timecode["start"] == start and full.timecode["drop_frame"] == (";" in start)
+    for n in range(1, 21):
+        spec, _ = _read(tmp_path / "full" / f"tc.{n:04d}.exr")
+        assert _label(spec) == spec.getattribute("vtoonify/timecode") == label(n), n
+        assert tuple(spec.getattribute("framesPerSecond")) == (rate.numerator, rate.denominator)
+        if 10 <= n <= 19:  # a chunk labels its frames as the whole render does
+            chunk_spec, _ = _read(tmp_path / "chunk" / f"tc.{n:04d}.exr")
+            assert _label(chunk_spec) == label(n) and chunk_spec.getattribute("vtoonify/timecode") == label(n)
+        if n in (15, 16):
+            png_spec, _ = _read(tmp_path / "png" / f"tc.{n:04d}.png")
+            assert png_spec.getattribute("vtoonify/timecode") == label(n)
+    for folder in ("full", "chunk", "png"):
+        assert json.loads((tmp_path / folder / "tc.vtoonify.json").read_text())["timecode"]["start"] == start

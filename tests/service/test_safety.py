@@ -272,3 +272,15 @@ def test_render_config_carries_no_extra_settings(fake_engine, source_file, tmp_p
     assert not hasattr(config, "extra") and "delay_s" not in config.to_dict()
     assert RenderConfig.unknown_keys({"source": "/a", "output": "/b", "delay_s": 5}) == ["delay_s"]
     assert SERVER_ENTRY[0].startswith(str(REPO / "tests"))  # the stand-in runner lives in test code only
+
+
+def test_windows_device_names_are_refused_on_the_wire_before_anything_is_made(fake_engine, source_file, tmp_path):
+    reply = raw_request(fake_engine.info, {"type": "submit", "settings": {
+        "source": str(source_file), "output": str(tmp_path / "shows" / "CON")}})
+    assert reply["ok"] is False and reply["error"]["code"] == "output_error"
+    assert "'CON'" in reply["error"]["message"]
+    assert reply["error"]["fix"] == "name the folder otherwise, e.g. 'CON_renders'"
+    reply = raw_request(fake_engine.info, {"type": "submit", "settings": {
+        "source": str(source_file), "output": str(tmp_path / "toon"), "name": "nul"}})
+    assert reply["ok"] is False and reply["error"]["code"] == "bad_config" and "'nul'" in reply["error"]["message"]
+    assert not (tmp_path / "shows").exists() and not (tmp_path / "toon").exists()

@@ -138,3 +138,18 @@ def engines(tmp_path, repo_root):
     yield box
     for engine in box.started:
         engine.stop(timeout_s=5)
+
+
+@pytest.fixture
+def x_display(request):
+    """A private Xvfb server; yields its DISPLAY (the server picks a free number). The test's
+    ``x_display`` parameter is ``WxH`` (default 1280x720), optionally ``+openbox`` to run a window
+    manager on it (skipped, with the reason, where that window manager is not installed)."""
+    from x_session import start_x
+
+    screen, _, wm = str(getattr(request, "param", "1280x720")).partition("+")
+    display, processes = start_x(screen or "1280x720", wm or None)
+    yield display
+    for process in reversed(processes):
+        process.terminate()
+        process.wait(timeout=10)

@@ -47,3 +47,21 @@ def test_an_older_engine_without_backend_in_progress_keeps_the_plan_until_the_li
     model.merge_listing([{"job": "j2", "state": "cancelled", "backend_used": "classic",
                           "progress": {"done": 2, "total": 16}}])
     assert _backend(model, row) == "auto → classic"
+
+
+def test_a_job_cancelled_before_its_first_progress_event_says_what_was_asked(qtbot):
+    """Cancelled while queued on the engine (no progress event yet) or while still waiting in the
+    panel: the row says the backend asked and that it never started, never a plan for a job that
+    will not render."""
+    model = JobQueueModel()
+    queued = _sent(model, "j3")
+    model.mark_cancelling(queued)
+    model.apply_event({"event": "job_cancelled", "job": "j3", "state": "cancelled"})
+    assert _backend(model, queued) == "auto (cancelled before start)"
+    assert "none: cancelled before start" in details_html(model.record(queued))
+    waiting = model.row_of_key(model.add_job({"source": "/m/w.mp4", "output": "/r", "backend": "classic"},
+                                             planned_backend="classic"))
+    assert _backend(model, waiting) == "classic (planned)"
+    model.cancel_here(waiting)  # not on any engine: the controller cancels it here at once
+    assert model.record(waiting).status == "cancelled"
+    assert _backend(model, waiting) == "classic (cancelled before start)"

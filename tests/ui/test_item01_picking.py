@@ -31,10 +31,12 @@ def _browse(window, monkeypatch, paths) -> None:
     window.source_panel.browse_button.click()
 
 
-def _drop(widget, paths) -> None:
-    """A real drag enter + drop event carrying file URLs, as a file manager sends them."""
+def _drop(widget, paths) -> bool:
+    """A real drag enter + drop event carrying file URLs, as a file manager sends them (a str item
+    is sent as the URL it spells); returns whether the drop was taken. The panel acts on it once
+    the event loop runs again (after the drop returned to the file manager)."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    mime.setUrls([QUrl(p) if isinstance(p, str) else QUrl.fromLocalFile(str(p)) for p in paths])
     enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
@@ -42,6 +44,8 @@ def _drop(widget, paths) -> None:
     drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, drop)
+    QApplication.processEvents()
+    return drop.isAccepted()
 
 
 @pytest.mark.parametrize("name", ["908.mp4", "sh010_plate_v001.mov"])
@@ -116,3 +120,59 @@ def test_a_file_dropped_on_the_output_field_means_its_folder(make_window, plates
     assert window.source_panel.output_edit.text() == str(plates)
     _drop(window.source_panel.output_edit, [tmp_path])
     assert window.source_panel.output_edit.text() == str(tmp_path)
+
+
+def test_a_drag_from_another_machine_is_refused_with_the_reason(make_window, plates, tmp_path):
+    """An https:// item (a browser tab, a share the file manager did not mount) is not a file here:
+    the drag is refused as it enters (the cursor says no, the file manager is told nothing was
+    taken), the status bar says why and what to do, and nothing is typed into the field."""
+    window = make_window(tmp_path / "none.json")
+    edit = window.source_panel.source_edit
+    edit.setText(str(plates / "908.mp4"))
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://example.com/shots/sh010.mov")])
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(edit, enter)
+    assert not enter.isAccepted()
+    assert edit.text() == str(plates / "908.mp4")
+    assert window.notice_label.text() == (
+        "Cannot drop here: https://example.com/shots/sh010.mov is not a file on this machine: download it "
+        "first, or drop it from a local or mounted folder")
+
+
+def test_a_mixed_drop_on_the_queue_takes_the_shots_and_names_the_rest(make_window, plates, tmp_path):
+    window = make_window(tmp_path / "none.json")
+    window.source_panel.output_edit.setText(str(tmp_path / "out"))
+    notes = plates / "notes.txt"
+    notes.write_text("not a plate")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _drop(window.queue_panel.table.viewport(),
+                 [plates / "908.mp4", notes, "smb://fileserver/plates/a.mov", plates / "gone.mov", empty,
+                  plates / "sh020.1001.jpg", plates / "sh020.1003.jpg"])
+    assert [r.settings["source"] for r in window.queue_model.records()] == \
+        [str(plates / "908.mp4"), str(plates / "sh020.####.jpg")]
+    refused = [m for m in window.status_log.messages() if m.startswith("Not added: ")]
+    assert len(refused) == 4, refused
+    text = "\n".join(refused)
+    assert "smb://fileserver/plates/a.mov is not a file on this machine" in text
+    assert f"{notes} is not a video or image the engine reads; use one of .mp4" in text
+    assert f"{plates / 'gone.mov'} does not exist" in text
+    assert f"{empty}: no videos or images in this folder" in text
+    assert window.notice_label.text().endswith("(and 3 more: see the messages)")
+
+
+def test_an_unreadable_file_is_named_not_taken(make_window, plates, tmp_path, monkeypatch):
+    """A plate the artist may not read (root reads everything, so the permission check is faked)."""
+    import ui.sources
+
+    window = make_window(tmp_path / "none.json")
+    locked = str(plates / "909.mp4")
+    real_access = ui.sources.os.access
+    monkeypatch.setattr(ui.sources.os, "access", lambda p, mode: False if str(p) == locked else real_access(p, mode))
+    window.source_panel.source_edit.setText(str(plates / "908.mp4"))
+    _drop(window.source_panel.source_edit, [plates / "909.mp4"])
+    assert window.source_panel.source_edit.text() == str(plates / "908.mp4")
+    assert window.status_log.messages()[0] == \
+        f"Not added: {locked}: no permission to read this file; fix its permissions"

@@ -56,6 +56,12 @@ def test_cryptomatte_is_offered_with_mattes_and_exr_only(make_window, media_dir,
     assert window.current_settings()["cryptomatte"] is False  # a greyed choice is never sent
     panel.format_combo.setCurrentText("exr")
     assert check.isEnabled()
+    panel.exr_compression_combo.setCurrentText("dwaa")  # lossy: the engine refuses it with Cryptomatte
+    assert not check.isEnabled() and "lossless" in check.toolTip()
+    assert window.current_settings()["cryptomatte"] is False
+    RenderConfig.from_dict(window.current_settings())
+    panel.exr_compression_combo.setCurrentText("piz")
+    assert check.isEnabled()
     config = RenderConfig.from_dict(window.current_settings())
     assert config.cryptomatte and config.mattes and config.format == "exr"
     assert window.form_values()["cryptomatte"] is True  # presets keep it

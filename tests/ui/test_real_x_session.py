@@ -2,79 +2,28 @@
 it (``python -m ui``), driven with real key presses and mouse clicks through the X server
 (xdotool). Skipped where Xvfb or xdotool is missing (``apt-get install xvfb xdotool``).
 
-There is no window manager on Xvfb, so the tests give a new window the input focus themselves
-(``windowfocus``), as a window manager does when a window maps."""
+These run on a bare Xvfb (no window manager), so they give a new window the input focus themselves
+(``windowfocus``), as a window manager does when a window maps; ``test_real_x_mouse_and_drops.py``
+runs the mouse and drag-and-drop tests both bare and under openbox, and checks what the window
+manager does (focus after dialogs, placement and size restore)."""
 
 from __future__ import annotations
 
 import configparser
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from x_session import NEEDS_X, stop_engine_of, window_geometry
+from x_session import kill_if_running as _kill_if_running
+from x_session import panel_env as _panel_env
+from x_session import wait_window as _wait_window
+from x_session import xdotool as _xdotool
 
-pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(not (sys.platform.startswith("linux") and shutil.which("Xvfb")
-                                      and shutil.which("xdotool")),
-                                 reason="a real X session needs Xvfb and xdotool (apt-get install xvfb xdotool)")]
-
-
-@pytest.fixture
-def x_display(request):
-    """A private Xvfb server (1280x720 unless the test's ``screen`` parameter says otherwise); yields
-    its DISPLAY (the server picks a free number)."""
-    screen = getattr(request, "param", "1280x720")
-    read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{screen}x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    assert number.isdigit(), "Xvfb did not report its display"
-    yield f":{number}"
-    server.terminate()
-    server.wait(timeout=10)
-
-
-def _xdotool(display: str, *args: str, timeout: float = 20) -> str:
-    proc = subprocess.run(["xdotool", *args], env=dict(os.environ, DISPLAY=display), capture_output=True,
-                          text=True, timeout=timeout, check=False)
-    assert proc.returncode == 0, f"xdotool {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-def _wait_window(display: str, name: str, timeout_s: float = 60) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name],
-                               env=dict(os.environ, DISPLAY=display), capture_output=True, text=True, check=False)
-        if found.stdout.strip():
-            return found.stdout.split()[0]
-        time.sleep(0.2)
-    raise AssertionError(f"no window named {name!r} within {timeout_s} s")
-
-
-def _panel_env(display: str, repo_root: Path, tmp_path: Path) -> dict:
-    """The panel as an artist starts it (xcb), with its settings, engine state and models (none:
-    the classic backend renders) in tmp_path."""
-    env = dict(os.environ, DISPLAY=display, XDG_CONFIG_HOME=str(tmp_path / "config"),
-               VTOONIFY_STATE_DIR=str(tmp_path / "state"), VTOONIFY_MODELS=str(tmp_path / "no-models"),
-               PYTHONPATH=str(repo_root))
-    env.pop("QT_QPA_PLATFORM", None)  # the real xcb platform
-    return env
-
-
-def _kill_if_running(panel: subprocess.Popen) -> None:
-    """A failed test leaves no panel (and its X client) behind."""
-    if panel.poll() is None:
-        panel.kill()
-        panel.communicate()
+pytestmark = [pytest.mark.timeout(120), NEEDS_X]
 
 
 def _titles_until(display: str, window: str, done, timeout_s: float) -> list[str]:
@@ -91,27 +40,13 @@ def _titles_until(display: str, window: str, done, timeout_s: float) -> list[str
     raise AssertionError(f"window titles within {timeout_s} s: {seen}")
 
 
-def _stop_engine(connection: Path) -> None:
-    """The engine the panel started outlives it by design (idle timeout): stop it here."""
-    from engine.service.connection import pid_alive, read_connection_file
-
-    info = read_connection_file(connection)
-    if info is None or not pid_alive(info.pid):
-        return
-    os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while pid_alive(info.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
 def _window_picture(display: str, window: str):
     """What the X server shows in the window (PIL; None where Pillow cannot read X screens)."""
     try:
         from PIL import ImageGrab
     except ImportError:
         return None
-    geometry = dict(line.split("=") for line in _xdotool(display, "getwindowgeometry", "--shell", window).split())
-    x, y, w, h = (int(geometry[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+    x, y, w, h = window_geometry(display, window)
     try:
         return ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=display)
     except OSError:
@@ -133,6 +68,7 @@ def _type_source_and_pick_output(display: str, window: str, source: str, out_dir
     _xdotool(display, "windowfocus", "--sync", window)
 
 
+@pytest.mark.parametrize("x_display", ["1280x720", "1280x720+openbox"], indirect=True)
 def test_keyboard_only_source_output_and_quit(x_display, repo_root, media_dir, tmp_path):
     """Typed source (focus starts in its field), Tab commits it, Ctrl+Shift+O picks the output folder
     in the file dialog, Ctrl+Q closes the panel, which saves what was entered."""
@@ -186,7 +122,7 @@ def test_render_the_sample_by_keyboard(x_display, repo_root, media_dir, tmp_path
         output, _ = panel.communicate(timeout=60)
     finally:
         _kill_if_running(panel)
-        _stop_engine(connection)
+        stop_engine_of(connection)
     assert panel.returncode == 0 and "Traceback" not in output, output[-3000:]
     frames = sorted((out_dir / "v001").glob("529_2.*.exr"))
     assert [f.name for f in frames] == ["529_2.0001.exr", "529_2.0002.exr"]
@@ -209,8 +145,7 @@ def test_hidpi_200_percent_fits_the_screen(x_display, repo_root, tmp_path):
                              cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         window = _wait_window(x_display, "VToonify Studio")
-        geometry = dict(line.split("=") for line in _xdotool(x_display, "getwindowgeometry", "--shell", window).split())
-        x, y, w, h = (int(geometry[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+        x, y, w, h = geometry = window_geometry(x_display, window)
         assert x >= 0 and y >= 0 and x + w <= 1920 and y + h <= 1080, geometry
         assert w >= 1600 and h >= 900, geometry  # 2x: device pixels, about the whole screen
         picture = _window_picture(x_display, window)

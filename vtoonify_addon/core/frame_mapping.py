@@ -128,3 +128,16 @@ def media_length_from_probe(duration_probe: int, probe_factor: float) -> int | N
         if candidate >= 1 and content_length(candidate, probe_factor) == duration_probe:
             return candidate
     return None
+
+
+def retimed_movie_refusal(strip_name: str, keys: int) -> tuple[str, str]:
+    """(problem, fix) for a movie strip with retiming keys. Blender's Python API (4.2 to 5.x) gives a
+    retiming key only its timeline frame, never the media frame it holds, so the speed between keys,
+    even an unchanged one (keys added but not moved), cannot be read; nor can the frames it shows.
+    Image sequences are exempt: ``strip_elem_from_frame`` names each file Blender shows."""
+    return (f"movie strip {strip_name!r} has {keys} retiming keys (Strip > Retiming). Blender's Python API "
+            "gives a key only its timeline frame, not the media frame it holds, so the add-on cannot tell "
+            "the strip's speed (even an unchanged one) or which frames it shows",
+            "if the speed was never changed, remove the keys with Strip > Retiming > Reset Retiming (the "
+            "picture stays the same); otherwise render the retimed strip to a movie or image sequence "
+            "and stylize that")
