@@ -242,3 +242,38 @@ def test_a_finetuned_family_names_its_next_step_and_is_no_resume_of_another_stag
 
     with pytest.raises(ModelFileError, match="is a 'finetune' checkpoint, not a 'full' one"):
         check_resume_file(final, "full", "toonify", 10)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_cli_saves_and_the_same_command_with_resume_auto_finishes(small, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ffhq, images = small
+    repo = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "engine", "train", "finetune", "--stylegan-path", str(ffhq), "--images",
+               str(images), "--aligned", "--out", str(tmp_path), "--name", "red", "--iter", "400", "--batch", "2",
+               "--device", "cpu", "--no-progress", "--log-every", "1", "--sample-every", "0", "--resume", "auto"]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:  # stop once training runs (a logged iteration)
+        lines.append(line)
+        if line.startswith("finetune iteration 2/400"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.communicate(timeout=120)[1]
+    err = "".join(lines) + (rest or "")
+    assert proc.returncode == 130, err[-2000:]
+    stop = next(line for line in err.splitlines() if "training stopped after iteration" in line)
+    done = int(stop.split("after iteration ")[1].split()[0])
+    saved = tmp_path / "vtoonify_t_red" / f"finetune-{done:05d}.pt"
+    assert saved.is_file() and f"--resume {saved}" in stop, stop
+    assert torch.load(saved, weights_only=True)["iter"] == done
+    finish = subprocess.run([*command[:command.index("400")], str(done + 2), *command[command.index("400") + 1:]],
+                            cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0, finish.stderr[-2000:]
+    assert f"continuing from {saved} (iteration {done})" in finish.stderr
+    assert torch.load(tmp_path / "vtoonify_t_red" / "finetune.pt", weights_only=True)["iter"] == done + 2
