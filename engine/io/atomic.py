@@ -186,12 +186,13 @@ def atomic_path(path: str | os.PathLike, verify: Callable[[Path], None] | None =
 
 
 @contextlib.contextmanager
-def atomic_reopenable(path: str | os.PathLike, verify: Callable[[Path], None] | None = None) -> Iterator[str]:
+def atomic_reopenable(path: str | os.PathLike, verify: Callable[[Path], None] | None = None, *,
+                      replace: bool = True) -> Iterator[str]:
     """Like ``atomic_path``, for writers that open the file again by name (OIIO): yields a name that reopens
     the very file created here (Linux: ``/proc/self/fd/N``), so a temp swapped for a link in the instant
     after it was created (someone watching the folder sees its name) is never written through; the swap
     is then reported and nothing is renamed. Where there is no such name, the temp's own name."""
-    with _atomic_temp(path, verify) as (temp, fd):
+    with _atomic_temp(path, verify, replace) as (temp, fd):
         yield fd_name(fd) or str(temp)
 
 
