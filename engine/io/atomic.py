@@ -5,6 +5,7 @@ never exist half-written. The temp file sits in the same folder (same filesystem
 atomic) and is named ``.<name>.<host>-<pid>.<random>.tmp`` so it is hidden and cannot be mistaken for
 output. It is created here with ``O_CREAT|O_EXCL|O_NOFOLLOW`` under a name nobody can predict, so a
 link planted in the folder is never written through; the rename checks it is still the file created.
+Writers that open by name (OIIO) get a name that reopens the created file itself (``atomic_reopenable``).
 """
 
 from __future__ import annotations
@@ -182,6 +183,24 @@ def atomic_path(path: str | os.PathLike, verify: Callable[[Path], None] | None =
     """
     with _atomic_temp(path, verify, replace) as (temp, _fd):
         yield temp
+
+
+@contextlib.contextmanager
+def atomic_reopenable(path: str | os.PathLike, verify: Callable[[Path], None] | None = None, *,
+                      replace: bool = True) -> Iterator[str]:
+    """Like ``atomic_path``, for writers that open the file again by name (OIIO): yields a name that reopens
+    the very file created here (Linux: ``/proc/self/fd/N``), so a temp swapped for a link in the instant
+    after it was created (someone watching the folder sees its name) is never written through; the swap
+    is then reported and nothing is renamed. Where there is no such name, the temp's own name."""
+    with _atomic_temp(path, verify, replace) as (temp, fd):
+        yield fd_name(fd) or str(temp)
+
+
+def fd_name(fd: int) -> str | None:
+    """A path that opens the file behind ``fd`` itself, not whatever its name points at now; None where
+    the system has none (``/proc/self/fd`` is Linux's; macOS's ``/dev/fd`` would share the fd instead)."""
+    name = f"/proc/self/fd/{fd}"
+    return name if os.path.exists(name) else None
 
 
 @contextlib.contextmanager

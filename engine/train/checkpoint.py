@@ -31,7 +31,7 @@ import torch
 
 from engine.commands import engine_command
 from engine.errors import ConfigError, ModelFileError, OutputError
-from engine.io.atomic import TargetExistsError, atomic_path
+from engine.io.atomic import TargetExistsError, atomic_reopenable
 from engine.models.checkpoints import check_zip_sizes, describe_checkpoint, load_torch_file
 from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, model_file_name
 
@@ -156,7 +156,7 @@ def output_layout(out: str | Path, name: str, backbone: str, **variant: Any) -> 
 def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     """``torch.save`` to a hidden temp file beside ``path``, then rename (never half a file)."""
     data = {"format": FORMAT, **payload}
-    with atomic_path(path) as tmp:
+    with atomic_reopenable(path) as tmp:  # torch.save opens by name: the created file itself, never a link
         torch.save(data, tmp)
     return path
 
@@ -236,7 +236,7 @@ def save_stop_checkpoint(path: Path, payload: Mapping[str, Any]) -> tuple[Path, 
                 return candidate, False
             continue
         try:
-            with atomic_path(candidate, replace=False) as tmp:
+            with atomic_reopenable(candidate, replace=False) as tmp:
                 torch.save(data, tmp)
         except TargetExistsError:
             continue
@@ -280,7 +280,7 @@ def copy_file_atomic(source: Path, target: Path) -> None:
     """Copy bytes (not a link: the models folder must not depend on where the teacher files live) to a
     free name; a file or link that appears there meanwhile is kept (nothing is replaced)."""
     try:
-        with atomic_path(target, replace=False) as tmp:
+        with atomic_reopenable(target, replace=False) as tmp:
             shutil.copyfile(source, tmp)
     except TargetExistsError:
         pass

@@ -437,3 +437,24 @@ def test_a_truncated_jpeg_is_refused_not_rendered_half_grey(tmp_path):
                 source.read(1)
         assert info.value.message.startswith(f"image {cut} is truncated: its JPEG data stops before the end")
         assert info.value.fix == "copy or export the file again"
+
+
+def test_a_read_stuck_inside_the_libpng_hold_gives_stderr_back(capfd, monkeypatch):
+    # A read stuck on a stalled share must not keep the engine's stderr (hosts read it for crash reports).
+    import time
+
+    from engine.io import oiio_errors
+
+    monkeypatch.setattr(oiio_errors, "HOLD_LIMIT_S", 0.3)
+    seen = ""
+    with oiio_errors.libpng_lines_dropped():  # the "stuck read"
+        os.write(2, b"engine: still alive\n")
+        deadline = time.monotonic() + 10
+        while "still alive" not in seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+            seen += capfd.readouterr().err
+        assert "engine: still alive" in seen  # arrived while the read was still running
+        with oiio_errors.libpng_lines_dropped():  # nested reads go on normally
+            pass
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"

@@ -129,6 +129,41 @@ def test_planted_links_at_temp_names_leave_their_target_untouched(tmp_path, monk
     assert sorted(p.name for p in out.iterdir()) == sorted([target.name, *(p.name for p in links)])
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reopening by fd needs Linux's /proc/self/fd")
+@pytest.mark.parametrize("kind", ["png", "exr", "pt"])
+def test_a_temp_swapped_for_a_link_right_after_it_was_created_is_not_written_through(tmp_path, monkeypatch, kind):
+    # Someone watching a shared output folder (inotify) sees the temp's random name the moment it is made
+    # and swaps it for a link to a file of the artist's. Before, OIIO then opened the temp BY NAME, so it
+    # truncated and overwrote that file; now it writes the file created, whatever the name points at.
+    from engine.io import atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"do not touch")
+    real_create = atomic.create_exclusive
+
+    def create_then_swap(path, mode=0o644):
+        fd = real_create(path, mode)
+        os.unlink(path)
+        os.symlink(victim, path)
+        return fd
+
+    monkeypatch.setattr(atomic, "create_exclusive", create_then_swap)
+    target = out / f"shot.0001.{kind}"
+    with pytest.raises(OutputError, match="was replaced while it was written"):
+        if kind == "png":
+            write_png(target, _noise(16, 16, 3))
+        elif kind == "exr":
+            write_exr(target, np.ones((8, 8, 4), np.float32))
+        else:  # engine train's checkpoints: torch.save opens by name too
+            from engine.train.checkpoint import save_checkpoint
+
+            save_checkpoint(target, {"iter": 1})
+    assert victim.read_bytes() == b"do not touch"
+    assert not target.exists() and os.listdir(out) == []
+
+
 def test_write_probe_never_follows_a_link(tmp_path, monkeypatch):
     from engine.pipeline.outputs import output_folder
 

@@ -130,6 +130,7 @@ def test_stop_then_resume_auto_is_bit_identical_and_the_file_is_official_and_saf
     monkeypatch.setattr(finetune_module, "finetune_step", real_step)
     saved = tmp_path / "b" / "vtoonify_t_red" / "finetune-00003.pt"
     assert f"saved {saved}" in stop.value.message and "--resume" in stop.value.fix
+    assert "`engine train finetune` stopped before its last iteration" in _not_ready_fix(tmp_path / "b")
     resumed, err = quiet(run_finetune, options(ffhq, images, tmp_path / "b", resume="auto"))
     assert f"continuing from {saved} (iteration 3)" in err
     a = torch.load(whole, weights_only=True)  # no pickled code
@@ -173,6 +174,30 @@ def test_style_faces_are_aligned_as_ffhq_and_bad_files_are_all_named(media_dir, 
         left, right = lm[36:42].mean(0), lm[42:48].mean(0)
         assert abs(left[1] - right[1]) < 6 and 40 < (left[1] + right[1]) / 2 < 64, (images.names[k], left, right)
         assert abs((left[0] + right[0]) / 2 - 64) < 8
+    # a second read (a farm retry) takes the faces from the landmark cache: no detector is even built
+    from engine.train import artwork
+
+    cache = tmp_path / "models" / "finetune_landmarks.json"
+    cache.parent.mkdir()
+    artwork.save_landmarks(cache, images.landmarks, warn=pytest.fail)
+    assert images.landmarks["grey.png"]["landmarks"] is None  # "no face" is remembered too
+
+    class NoDetector:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("faces were searched again")
+
+    import engine.face.landmarks as landmarks_module
+
+    real_detector = landmarks_module.FaceLandmarker
+    landmarks_module.FaceLandmarker = NoDetector
+    try:
+        again, err = quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache)
+        assert torch.equal(again.pixels, images.pixels) and f"faces of 5 unchanged image(s) taken from {cache}" in err
+        Image.open(folder / sorted(FACES)[1]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / sorted(FACES)[1])
+        with pytest.raises(AssertionError, match="searched again"):  # a changed file is searched again
+            quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache)
+    finally:
+        landmarks_module.FaceLandmarker = real_detector
     (folder / "grey.png").unlink()
     (folder / sorted(FACES)[0]).unlink()
     with pytest.raises(ConfigError, match="only 3 usable style image"):
@@ -223,10 +248,56 @@ def test_the_output_is_the_finetunegan_path_of_train_full_toonify(tiny_teachers_
     assert (models / "vtoonify_t_mystyle" / "samples" / "finetune_00001.png").is_file()
 
 
-def test_a_finetune_file_is_refused_as_a_resume_of_another_stage(small, tmp_path):
+def _not_ready_fix(models: Path) -> str:
+    """What `models list`, the panel and the add-on say about the family (the engine's fix text)."""
+    from engine.models.inventory import scan_models, unusable_reason
+
+    family = scan_models(models).family("red", "toonify")
+    assert not family.usable and family.training_files
+    return unusable_reason(family, str(models))[1]
+
+
+def test_a_finetuned_family_names_its_next_step_and_is_no_resume_of_another_stage(small, tmp_path):
     ffhq, images = small
     final, _ = quiet(run_finetune, options(ffhq, images, tmp_path, iter=1))
+    fix = _not_ready_fix(tmp_path)
+    assert f"made its fine-tuned StyleGAN {final}: pass it as --finetunegan-path" in fix and "--backbone toonify" in fix
     from engine.train.checkpoint import check_resume_file
 
     with pytest.raises(ModelFileError, match="is a 'finetune' checkpoint, not a 'full' one"):
         check_resume_file(final, "full", "toonify", 10)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_cli_saves_and_the_same_command_with_resume_auto_finishes(small, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ffhq, images = small
+    repo = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "engine", "train", "finetune", "--stylegan-path", str(ffhq), "--images",
+               str(images), "--aligned", "--out", str(tmp_path), "--name", "red", "--iter", "400", "--batch", "2",
+               "--device", "cpu", "--no-progress", "--log-every", "1", "--sample-every", "0", "--resume", "auto"]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:  # stop once training runs (a logged iteration)
+        lines.append(line)
+        if line.startswith("finetune iteration 2/400"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.communicate(timeout=120)[1]
+    err = "".join(lines) + (rest or "")
+    assert proc.returncode == 130, err[-2000:]
+    stop = next(line for line in err.splitlines() if "training stopped after iteration" in line)
+    done = int(stop.split("after iteration ")[1].split()[0])
+    saved = tmp_path / "vtoonify_t_red" / f"finetune-{done:05d}.pt"
+    assert saved.is_file() and f"--resume {saved}" in stop, stop
+    assert torch.load(saved, weights_only=True)["iter"] == done
+    finish = subprocess.run([*command[:command.index("400")], str(done + 2), *command[command.index("400") + 1:]],
+                            cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0, finish.stderr[-2000:]
+    assert f"continuing from {saved} (iteration {done})" in finish.stderr
+    assert torch.load(tmp_path / "vtoonify_t_red" / "finetune.pt", weights_only=True)["iter"] == done + 2
