@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_inference.py [--size 256|400x320] [--backbone dualstylegan|toonify]
         [--precision fp32|bf16|fp16|auto] [--repeats 3] [--device cpu|cuda] [--compile auto|on|off]
+        [--autotune env|on|off]
 
 One full-size random VToonify (official widths, seed 0) and one random input; the reference path is
 ``model(x, style, d_s)`` in float32 (the general model, as the engine ran before), the fast path is
@@ -15,6 +16,8 @@ faults too: that is the same-heap comparison of the networks alone. Each repeat 
 machine load hits both alike. Prints per-path median seconds per frame, GFLOP per frame and
 achieved GFLOP/s, and as its last line exactly ``speedup: <ratio>x max_abs_diff: <value> psnr_db: <value>``
 (difference and PSNR of the fast output against the reference; PSNR on the clamped [0,1] image).
+The line before it names the conv routes autotune chose on the fast path's first (warm-up) call
+(``engine.models.autotune``; that call's time includes the tuning).
 """
 
 from __future__ import annotations
@@ -87,6 +90,9 @@ def main() -> None:
     parser.add_argument("--compile", default=DEFAULTS["compile"], choices=COMPILE_MODES,
                         help="torch.compile the fast path (default: the engine's default; auto: on CPU when a "
                              "C++ compiler is found, as a long job would)")
+    parser.add_argument("--autotune", default="env", choices=("env", "on", "off"),
+                        help="choose each conv's route by timing it on the first frame (env: VTOONIFY_AUTOTUNE, "
+                             "on unless 0); off: the fixed rules")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,9 +110,10 @@ def run(args, device: torch.device, h: int, w: int) -> None:
         rgb = torch.rand(1, 3, h, w) * 2 - 1
         parsing = torch.randn(1, 19, h, w) * 2
         x = torch.cat([rgb, parsing / 16], 1)  # [1,22,h,w]
+    tune = {"env": None, "on": True, "off": False}[args.autotune]
     with torch.inference_mode():
         style = model.zplus2wplus(torch.randn(1, 18, 512, device=device))  # [1,18,512] W+
-        (fast, t_build) = timed(lambda: static_vtoonify(model, style, args.d_s, args.precision), device)
+        (fast, t_build) = timed(lambda: static_vtoonify(model, style, args.d_s, args.precision, tune), device)
         compile_on = should_compile(args.compile, device, 10**6)  # as a long job would
         run_fast = CompiledForward(fast, warn=lambda m: print(f"  warning: {m}")) if compile_on else fast
 
@@ -128,7 +135,7 @@ def run(args, device: torch.device, h: int, w: int) -> None:
             y_fast, t = timed(fast_path, device)
             print(f"  warm-up fast      {t:.2f} s (compiled)")
         else:
-            print(f"  warm-up fast      {t:.2f} s")
+            print(f"  warm-up fast      {t:.2f} s (conv routes chosen then: see the autotune line)")
         times: dict[str, list[float]] = {"reference": [], "fast": []}
         cpu: dict[str, list[float]] = {"reference": [], "fast": []}
         for k in range(args.repeats):
@@ -147,6 +154,7 @@ def run(args, device: torch.device, h: int, w: int) -> None:
     cpu_ratio = statistics.median(cpu["reference"]) / statistics.median(cpu["fast"])
     print(f"load check: 1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, per-repeat ratios "
           f"{' '.join(f'{r:.2f}' for r in pairs)}, process CPU-time ratio {cpu_ratio:.2f}x")
+    print(fast.routes_summary())
     diff = (y_fast.float() - y_ref.float()).abs().max().item()
     mse = (to_unit(y_fast) - to_unit(y_ref)).pow(2).mean().item()
     psnr = math.inf if mse == 0 else 10 * math.log10(1 / mse)

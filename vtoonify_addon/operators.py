@@ -17,7 +17,7 @@ import bpy
 
 from . import compat, engine_client, engines, props, stylize
 from .core import job_settings as js
-from .core.availability import stylize_blocker
+from .core.availability import playhead_blocker, selection_note, stylize_blocker
 from .core.background import BackgroundCall, timer_callback
 from .core.engine_link import connect, preview_frame
 from .core.engine_status import EngineStatus, query_status
@@ -100,6 +100,8 @@ class _EngineOperator:
     @classmethod
     def poll(cls, context):
         reason = blocker(context, cls._needs_idle)
+        if not reason and cls._preview:
+            reason = _playhead_reason(context)
         if reason:
             cls.poll_message_set(reason)  # Blender shows it in the greyed-out entry's tooltip
         return not reason
@@ -116,10 +118,34 @@ class _EngineOperator:
         owner = engines.current()
         return functools.partial(connect, launch, api, on_start=owner.add if owner is not None else None)
 
+    _preview = False
+    """A preview writes nothing to the output folder (the engine keeps previews in its own folder), so
+    it needs no saved .blend or writable output folder."""
+
     def _prepare(self, context, scene, source):
         prefs = get_preferences(context)
         options = job_options(context, scene, compat.active_strip(scene))
-        return stylize.prepare_job(scene, source, options, prefs.output_dir, group_meta=scene.vtoonify.group_meta)
+        return stylize.prepare_job(scene, source, options, prefs.output_dir, group_meta=scene.vtoonify.group_meta,
+                                   preview=self._preview)
+
+
+def _playhead_reason(context) -> str:
+    """Why Preview cannot run at the playhead's frame (empty when it can)."""
+    scene = compat.vse_scene(context)
+    source = _source_of(scene, compat.active_strip(scene))
+    try:
+        start, end = stylize.visible_range(source)
+    except stylize.StripError as err:
+        return _user_message(err)
+    return playhead_blocker(scene.frame_current, start, end, source.name)
+
+
+def _other_selected(scene, source, active) -> list[str]:
+    """Selected movie, image and meta strips that Stylize leaves alone (it renders the active one)."""
+    skip = {source.name, active.name if active is not None else ""}
+    return [s.name for s in compat.all_strips(scene.sequence_editor)
+            if s.select and s.type in {"MOVIE", "IMAGE", "META"} and s.name not in skip
+            and not s.get(js.ROLE_PROPERTY) and not s.get(js.GROUP_PROPERTY)]
 
 
 def job_options(context, scene, active) -> js.StylizeOptions:
@@ -162,7 +188,8 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         api = engine_client.load()
         scene = compat.vse_scene(context)
         source = _source_of(scene, compat.active_strip(scene))
-        context.window_manager.vtoonify_notes = ""
+        self._selection_note = selection_note(source.name, _other_selected(scene, source, compat.active_strip(scene)))
+        context.window_manager.vtoonify_notes = self._selection_note
         locked = stylize.locked_result_problem(scene, source)
         if locked is not None:
             return self._fail(context, _user_message(stylize.StripError(*locked)))
@@ -200,7 +227,8 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         """Status line, and in the panel and the status bar what the artist must know: a fallback to
         the classic backend, the engine's warnings, a source strip that moved during the render."""
         wm = context.window_manager
-        notes = ([note] if note else []) + outcome_notes(tracker, str(self._asked_backend))
+        notes = [n for n in (note, getattr(self, "_selection_note", "")) if n] + outcome_notes(
+            tracker, str(self._asked_backend))
         wm.vtoonify_status = f"VToonify: added {result.name}"
         wm.vtoonify_notes = "; ".join(notes)
         if notes:
@@ -425,16 +453,17 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
     bl_idname = "sequencer.vtoonify_preview"
     bl_label = "Preview VToonify Frame"
     _needs_idle = False
+    _preview = True
 
     def _request(self, context):
         """(api, source frame number, no-argument preview call) or CANCELLED after a report."""
         api = engine_client.load()
         scene = compat.vse_scene(context)
         source = _source_of(scene, compat.active_strip(scene))
+        off = _playhead_reason(context)
+        if off:  # poll greys the button; a script may still call it
+            return self._fail(context, off)
         frame = scene.frame_current
-        start, end = stylize.visible_range(source)
-        if not start <= frame < end:
-            return self._fail(context, f"frame {frame} is outside strip {source.name!r}")
         try:
             prepared = self._prepare(context, scene, source)
         except _errors(api) as err:

@@ -7,6 +7,7 @@ operator uses the same pieces (``prepare_job``, ``PolledJob``, ``finish_job``) o
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 
 import bpy
@@ -31,6 +32,7 @@ from .core.output_versions import (
     output_root_problem,
     purge_versions,
     remove_version_dir,
+    stem_dir_problem,
     version_dir,
     version_number,
 )
@@ -228,21 +230,30 @@ def output_folder(root: str, stem: str) -> str:
         raise StripError("the output folder is relative (//) but the .blend file is not saved",
                          "save the .blend file, or set an absolute output folder in the preferences")
     folder = os.path.abspath(bpy.path.abspath(root))
-    problem = output_root_problem(folder)
+    problem = output_root_problem(folder) or stem_dir_problem(os.path.join(folder, stem))
     if problem is not None:
         raise StripError(*problem)
     return os.path.join(folder, stem)
 
 
 def prepare_job(scene, strip, options: js.StylizeOptions, output_root: str, stem: str | None = None,
-                group_meta: bool = False) -> PreparedJob:
-    """Everything the engine needs for the strip's visible range, with the output folder noted."""
+                group_meta: bool = False, preview: bool = False) -> PreparedJob:
+    """Everything the engine needs for the strip's visible range, with the output folder noted.
+
+    ``preview``: for a one-frame preview, which the engine writes to its own previews folder only (never
+    to ``output``): an output root that cannot be used yet (a ``//`` folder while the .blend is unsaved,
+    an unwritable folder) then gives way to a nominal one in the temp folder instead of refusing."""
     problem = js.cryptomatte_problem(options, bpy.app.version)
     if problem is not None:
         raise StripError(*problem)
     source, numbers, start_number = strip_source(scene, strip)
     stem = stem or js.safe_stem(strip.name)
-    out_dir = next_version_dir(output_folder(output_root, stem))
+    try:
+        out_dir = next_version_dir(output_folder(output_root, stem))
+    except StripError:
+        if not preview:
+            raise
+        out_dir = os.path.join(tempfile.gettempdir(), "vtoonify-preview-output", stem, "v001")
     settings = js.build_job_settings(source, out_dir, range_text(numbers), options, stem,
                                      start_number=start_number if strip.type == "MOVIE" else 1)
     settings.update(js.host_settings(options, bpy.app.version))

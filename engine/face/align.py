@@ -105,14 +105,17 @@ def _bounds(quad: np.ndarray) -> tuple[int, int, int, int]:
     )
 
 
-def plan_alignment(landmarks: np.ndarray, frame_hw: tuple[int, int]) -> AlignmentPlan:
-    """All geometry of ``align_face`` for a frame of size (H, W), without touching pixels."""
+def plan_alignment(landmarks: np.ndarray, frame_hw: tuple[int, int], output_size: int = OUTPUT_SIZE) -> AlignmentPlan:
+    """All geometry of ``align_face`` for a frame of size (H, W), without touching pixels.
+
+    ``output_size``: side of the aligned face (256 for pSp; a StyleGAN's own resolution, e.g. 1024, when
+    style images are put into the FFHQ layout for fine-tuning); only the pre-shrink depends on it."""
     face = face_quad(landmarks)
     quad = face.quad.copy()
     qsize = face.qsize
     width, height = int(frame_hw[1]), int(frame_hw[0])
 
-    shrink = int(np.floor(qsize / OUTPUT_SIZE * 0.5))
+    shrink = int(np.floor(qsize / output_size * 0.5))
     resized_size = None
     if shrink > 1:
         resized_size = (int(np.rint(float(width) / shrink)), int(np.rint(float(height) / shrink)))
@@ -186,15 +189,17 @@ def _pad_and_blend(img: np.ndarray, pad: tuple[int, int, int, int], blur_sigma: 
     return np.uint8(np.clip(np.rint(padded), 0, 255))
 
 
-def align_face(rgb: np.ndarray, landmarks: np.ndarray, plan: AlignmentPlan | None = None) -> np.ndarray:
-    """HxWx3 uint8 RGB + its 68 landmarks -> 256x256x3 uint8 aligned face (official ``align_face``)."""
+def align_face(rgb: np.ndarray, landmarks: np.ndarray, plan: AlignmentPlan | None = None,
+               output_size: int = OUTPUT_SIZE) -> np.ndarray:
+    """HxWx3 uint8 RGB + its 68 landmarks -> ``output_size`` (256) square uint8 aligned face (official
+    ``align_face``; ``plan`` must have been made for the same ``output_size``)."""
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise InputError(
             f"face alignment needs a uint8 HxWx3 RGB array, got {getattr(rgb, 'dtype', type(rgb))} "
             f"{getattr(rgb, 'shape', '')}",
             fix="decode the frame to 8-bit RGB first",
         )
-    plan = plan or plan_alignment(landmarks, rgb.shape[:2])
+    plan = plan or plan_alignment(landmarks, rgb.shape[:2], output_size)
     img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
     if plan.resized_size is not None:
         img = img.resize(plan.resized_size, Image.Resampling.LANCZOS)
@@ -203,9 +208,9 @@ def align_face(rgb: np.ndarray, landmarks: np.ndarray, plan: AlignmentPlan | Non
     if plan.padded:
         img = Image.fromarray(_pad_and_blend(np.asarray(img), plan.pad, plan.blur_sigma), "RGB")
     img = img.transform(
-        (OUTPUT_SIZE, OUTPUT_SIZE),
+        (output_size, output_size),
         Image.Transform.QUAD,
         tuple((plan.quad + 0.5).flatten()),
         Image.Resampling.BILINEAR,
     )
-    return np.asarray(img)  # [256,256,3] uint8
+    return np.asarray(img)  # [S,S,3] uint8

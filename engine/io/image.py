@@ -107,7 +107,38 @@ def _open_buf(path: str | os.PathLike) -> oiio.ImageBuf:
         read = not buf.has_error and buf.read(force=True)
     if not read:
         raise open_error(p, error_text(buf) or error_text())
+    if buf.file_format_name == "jpeg" and jpeg_truncated(p):
+        raise InputError(f"image {p} is truncated: its JPEG data stops before the end-of-image marker (the "
+                         "lower part would be filled with grey)", "copy or export the file again")
     return buf
+
+
+def jpeg_truncated(path: str | os.PathLike) -> bool:
+    """Whether a JPEG's scan data never reaches its end-of-image marker (FF D9): a copy or download that
+    stopped. libjpeg fills the missing rows with grey and OIIO reports no error, so it is checked here.
+    The header segments are walked by their lengths to the image's first start-of-scan (FF DA; an EXIF
+    thumbnail's own scan and end marker sit inside a segment); in scan data every FF byte is followed by
+    00 or a restart marker, so an FF D9 after that is the real end."""
+    import mmap
+
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size < 4:
+            return True
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            pos = 2  # after SOI
+            while pos + 4 <= len(data):
+                if data[pos] != 0xFF:
+                    return False  # not the layout expected: leave it to the decoder
+                marker = data[pos + 1]
+                if marker == 0xFF:  # fill byte
+                    pos += 1
+                elif marker == 0xDA:
+                    return data.find(b"\xff\xd9", pos) < 0
+                elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+                    pos += 2
+                else:
+                    pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+            return True  # the header itself is cut short
 
 
 def _full_window(buf: oiio.ImageBuf) -> oiio.ImageBuf:

@@ -14,7 +14,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from engine.errors import OutputError
-from engine.io.atomic import atomic_path
+from engine.io.atomic import atomic_reopenable
 from engine.io.oiio_errors import error_text, libpng_lines_dropped
 
 MetadataValue = str | int | float | tuple
@@ -75,7 +75,7 @@ def write_with_oiio(path: str | os.PathLike, format_name: str, spec: oiio.ImageS
     def verify(temp) -> None:
         check_written(temp, format_name, spec, os.path.basename(str(path)))
 
-    with atomic_path(path, verify) as temp, libpng_lines_dropped():
+    with atomic_reopenable(path, verify) as temp, libpng_lines_dropped():
         out = oiio.ImageOutput.create(format_name)
         if out is None:
             raise OutputError(f"OIIO has no {format_name} writer: {error_text()}",

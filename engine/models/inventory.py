@@ -155,6 +155,8 @@ def model_file_name(
 
 PRETRAIN_FILE = "pretrain.pt"
 _PRETRAIN_RE = re.compile(r"^pretrain(?:-\d{5,}(?:_stopped\d*)?)?\.pt$")
+_FINETUNE_RE = re.compile(r"^finetune(?:-\d{5,}(?:_stopped\d*)?)?\.pt$")
+"""``engine train finetune``'s StyleGAN fine-tuned on a studio's artwork (VToonify-T's second teacher)."""
 _MODEL_SAVE_RE = re.compile(r"^(?P<model>vtoonify(?:_s\d*_d\d*(?:\.\d+)?(?:_c)?)?)_\d{5,}(?:_stopped\d*)?\.pt$")
 """What ``engine train`` leaves in a family folder besides the model: ``pretrain.pt`` and its numbered /
 stop saves, and the full stage's numbered / stop saves (``vtoonify_s_d_c_00300.pt``), which only
@@ -166,7 +168,8 @@ def _training_files(directory: Path) -> list[str]:
     if not directory.is_dir():
         return []
     return sorted(p.name for p in directory.iterdir()
-                  if (_PRETRAIN_RE.match(p.name) or _MODEL_SAVE_RE.match(p.name)) and not p.is_symlink()
+                  if (_PRETRAIN_RE.match(p.name) or _MODEL_SAVE_RE.match(p.name) or _FINETUNE_RE.match(p.name))
+                  and not p.is_symlink()
                   and p.is_file())
 
 
@@ -390,9 +393,20 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
         elif PRETRAIN_FILE in names:
             fix = (f"run `{engine_command('train', 'full')}` with the flags `engine train pretrain` had, to write "
                    f"{made}{companions}; see docs/TRAINING.md. {not_official}")
-        else:
+        elif any(_PRETRAIN_RE.match(n) for n in names):
             fix = ("`engine train pretrain` stopped before its last iteration: finish it with the same command plus "
                    f"`--resume auto`, then run `{engine_command('train', 'full')}`; see docs/TRAINING.md. "
+                   f"{not_official}")
+        elif "finetune.pt" in names:
+            tuned = Path(models_dir) / family.folder / "finetune.pt"
+            pretrain = engine_command("train", "pretrain")
+            fix = (f"`engine train finetune` made its fine-tuned StyleGAN {tuned}: pass it as --finetunegan-path "
+                   f"to `{pretrain}` --backbone toonify, then "
+                   f"`engine train full` with the same flags, to write {made}{companions}; see docs/TRAINING.md, "
+                   f"'Your own style from artwork'. {not_official}")
+        else:
+            fix = ("`engine train finetune` stopped before its last iteration: finish it with the same command plus "
+                   "`--resume auto`, then distil the model from it (docs/TRAINING.md, 'Your own style from artwork'). "
                    f"{not_official}")
         return problem, fix
     problem = f"{what} cannot render: missing {', '.join(family.missing)} in {models_dir}"

@@ -153,12 +153,14 @@ def build_loaded(
     return load_state_dict_strict(build_model(config), state_dict, path, model_name)
 
 
-def static_vtoonify(model: nn.Module, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32") -> nn.Module:
+def static_vtoonify(model: nn.Module, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32",
+                    autotune: bool | None = None) -> nn.Module:
     """The per-shot static network of a VToonify (see ``engine.models.static``): ``forward(x)``
-    returns what ``model(x, style, d_s=d_s)`` returns, computing in ``precision`` (fp32|bf16|fp16|auto)."""
+    returns what ``model(x, style, d_s=d_s)`` returns, computing in ``precision`` (fp32|bf16|fp16|auto);
+    ``autotune`` (None: ``VTOONIFY_AUTOTUNE``, on unless 0): conv routes chosen by timing the first frame."""
     from engine.models.static import static_vtoonify as build
 
-    return build(model, style, d_s, precision)
+    return build(model, style, d_s, precision, autotune)
 
 
 def _to_device(model: nn.Module, device: str | torch.device) -> nn.Module:

@@ -7,9 +7,10 @@ become per-channel constants, the zero noise is dropped, and the sqrt(2) activat
 1/sqrt(2) of the residual blocks and the d_s weight of the ModRes blocks move into the weights of
 the conv in front of them (leaky ReLU is positively homogeneous). What is left per frame are
 convolutions in channels_last (the layout oneDNN and cuDNN run fastest), in-place activations,
-and instance-norm statistics, which are always taken in float32. On CPU (up to two threads) the
-wide 3x3 convs run as Winograd convs (``engine.ops.winograd``): F(2x2,3x3) on the small bottleneck
-maps, F(4x4,3x3) on the larger ones.
+and instance-norm statistics, which are always taken in float32. On CPU the wide 3x3 convs may
+run as Winograd convs (``engine.ops.winograd``): F(2x2,3x3) on the small bottleneck maps,
+F(4x4,3x3) on the larger ones, each where timing it on the shot's first frame says it pays
+(``engine.models.autotune``; off, the fixed rules of ``winograd.tile_for`` choose).
 
 The general ``VToonify`` stays the reference path: ``static_vtoonify(model, style, d_s)(x)`` returns
 what ``model(x, style.expand(N, ...), d_s=d_s)`` returns, within float rounding (tests check it
@@ -26,6 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.errors import InputError
+from engine.models.autotune import DIRECT, ENV, Tuner
+from engine.models.autotune import enabled as autotune_enabled
 from engine.models.heap import reused_heap
 from engine.models.precision import DTYPES, resolve_precision
 from engine.models.stylegan import ModulatedConv2d, StyledConv, ToRGB
@@ -58,6 +61,8 @@ class StaticConv(nn.Module):
         k = tuple(weight.shape[-2:])
         self.winograd_ok = k == (3, 3) and stride == 1 and padding == dilation and dtype == torch.float32
         self._transformed: dict[int, torch.Tensor] = {}  # winograd weights by tile, made on first use
+        self._tiles_in_use: set[int] = set()
+        self.tuner: Tuner | None = None  # set by StaticVToonify: routes chosen by timing
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, dtype: torch.dtype, activate: bool = False, gain: float = 1.0):
@@ -65,21 +70,39 @@ class StaticConv(nn.Module):
         bias = None if conv.bias is None else conv.bias * gain
         return cls(conv.weight * gain, bias, dtype, conv.stride[0], conv.padding[0], conv.dilation[0], activate)
 
-    def _winograd_tile(self, x: torch.Tensor) -> int:
+    def _route(self, x: torch.Tensor) -> tuple[int, torch.Tensor | None]:
+        """(Winograd tile or 0 for the direct conv, the output when tuning already computed it)."""
         if not self.winograd_ok or torch.compiler.is_compiling():
-            return 0
+            return 0, None
         cout, cin = self.weight.shape[:2]
-        return winograd.tile_for(x, cin, cout, self.dilation)
+        fixed = winograd.tile_for(x, cin, cout, self.dilation)
+        tiles = winograd.candidate_tiles(x, cin, cout, self.dilation) if self.tuner is not None else ()
+        if not tiles:
+            return fixed, None
+        key = ("conv3x3", cin, cout, self.dilation, tuple(x.shape), x.dtype,
+               x.is_contiguous(memory_format=CHANNELS_LAST), torch.get_num_threads(), tiles)
+        routes = {DIRECT: lambda v: self._run(v, 0)}
+        routes.update({f"winograd{t}": (lambda v, t=t: self._run(v, t)) for t in tiles})
+        name, y = self.tuner.choose(key, x, routes, f"winograd{fixed}" if fixed else DIRECT)
+        tile = 0 if name == DIRECT else int(name.removeprefix("winograd"))
+        self._tiles_in_use.add(tile)
+        for unused in set(self._transformed) - self._tiles_in_use:  # tried and lost: free its weights
+            del self._transformed[unused]
+        return tile, y
+
+    def _run(self, x: torch.Tensor, tile: int) -> torch.Tensor:
+        """The conv (no activation) by route ``tile``: 0 direct (oneDNN), 2 or 4 Winograd."""
+        if not tile:
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        u = self._transformed.get(tile)
+        if u is None or u.device != x.device:
+            u = self._transformed[tile] = winograd.winograd_weight(self.weight, tile)
+        return winograd.conv3x3(x, self.weight, self.bias, self.dilation, u, tile=tile)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tile = self._winograd_tile(x)
-        if tile:
-            u = self._transformed.get(tile)
-            if u is None or u.device != x.device:
-                u = self._transformed[tile] = winograd.winograd_weight(self.weight, tile)
-            y = winograd.conv3x3(x, self.weight, self.bias, self.dilation, u, tile=tile)
-        else:
-            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        tile, y = self._route(x)
+        if y is None:
+            y = self._run(x, tile)
         return F.leaky_relu_(y, SLOPE) if self.activate else y
 
 
@@ -253,7 +276,8 @@ class StaticVToonify(nn.Module):
     """VToonify for one shot: ``forward(x)`` -> image ``[N,3,4H,4W]`` (``(image, masks)`` with
     ``return_mask`` on VToonify-D), float32 out whatever the compute dtype (``precision``)."""
 
-    def __init__(self, model: VToonify, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32") -> None:
+    def __init__(self, model: VToonify, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32",
+                 autotune: bool | None = None) -> None:
         super().__init__()
         device = next(model.parameters()).device
         self.precision = resolve_precision(precision, device)
@@ -288,7 +312,17 @@ class StaticVToonify(nn.Module):
                         dtype)
             for k, (up, conv, rgb) in enumerate(stages)
         )
+        self.tuner = Tuner() if autotune_enabled(autotune) else None
+        for module in self.modules():
+            if isinstance(module, StaticConv):
+                module.tuner = self.tuner
         self.eval()
+
+    def routes_summary(self) -> str:
+        """One line naming the conv routes in use (autotune's choices, or that fixed rules choose)."""
+        if self.tuner is None:
+            return f"autotune: off ({ENV}=0 or autotune=False), fixed Winograd rules"
+        return self.tuner.summary()
 
     def extra_repr(self) -> str:
         return f"backbone={self.backbone}, d_s={self.d_s}, precision={self.precision}"
@@ -432,9 +466,10 @@ def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, mar
 
 @torch.no_grad()
 def static_vtoonify(
-    model: VToonify, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32"
+    model: VToonify, style: torch.Tensor, d_s: float = 0.5, precision: str = "fp32", autotune: bool | None = None
 ) -> StaticVToonify:
     """The shot's static network: ``forward(x)`` returns what ``model(x, style, d_s=d_s)`` returns
     for any batch of ``x``. ``style``: the shot's W ``[1,512]`` or W+ ``[1,18,512]``; ``precision``:
-    fp32 | bf16 | fp16 | auto (bf16 where the device has fast bf16)."""
-    return StaticVToonify(model, style, d_s, precision)
+    fp32 | bf16 | fp16 | auto (bf16 where the device has fast bf16); ``autotune``: choose each conv's
+    route by timing it on the first frame (None: ``VTOONIFY_AUTOTUNE``, on unless ``0``)."""
+    return StaticVToonify(model, style, d_s, precision, autotune)

@@ -41,8 +41,9 @@ CHUNK = 1 << 16
 """F(4x4,3x3) runs on bands of tile rows of about ``CHUNK`` input values each (36 times that
 transformed), so its buffers stay in cache and memory bounded whatever the map size."""
 MAX_THREADS = 2
-"""Used only when torch runs this many intra-op threads or fewer (untested beyond two: see the module
-docstring)."""
+"""The fixed rules (``tile_for``) use it only when torch runs this many intra-op threads or fewer
+(untested beyond two: see the module docstring). ``engine.models.autotune`` times the routes
+instead (``candidate_tiles``), at any thread count."""
 
 # F(2,3) matrices (Lavin & Gray 2016): Y = A^T [(G g G^T) * (B^T d B)] A.
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
@@ -74,6 +75,28 @@ def tile_for(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> int:
     if x.shape[2] * x.shape[3] <= MAX_PIXELS:
         return 2
     return 4 if dilation == 1 and min(cin, cout) >= MIN_CHANNELS_4 else 0
+
+
+TUNE_MAX_PIXELS_2 = 64 * 64
+"""Largest H*W F(2x2,3x3) is timed at by ``engine.models.autotune`` (2.5x slower than direct at 128x128)."""
+TUNE_MAX_PIXELS_4 = 128 * 128
+"""Largest H*W F(4x4,3x3) is timed at with under ``MIN_CHANNELS_4`` channels (256->128 at 256x256:
+1.8-2.6x slower than direct; timing it alone would cost about 3 s per shot)."""
+
+
+def candidate_tiles(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> tuple[int, ...]:
+    """The Winograd tiles worth timing for a 3x3 conv of ``x`` (CPU float32, any thread count):
+    F(2x2,3x3) on maps up to 64x64, F(4x4,3x3) above 48x48 (dilation 1); both only with wide in
+    and out (``MIN_CHANNELS``). Routes that lost by 2x or more whenever measured are left out, so
+    tuning a shot stays cheap; F(4x4,3x3) stays off the small bottleneck maps, where its 4x larger
+    transformed weights (about 0.5 GB more for the official widths) bought nothing measurable."""
+    if not (x.device.type == "cpu" and x.dtype == torch.float32 and min(cin, cout) >= MIN_CHANNELS):
+        return ()
+    pixels = x.shape[2] * x.shape[3]
+    tiles = [2] if pixels <= TUNE_MAX_PIXELS_2 else []
+    if dilation == 1 and pixels > MAX_PIXELS and (min(cin, cout) >= MIN_CHANNELS_4 or pixels <= TUNE_MAX_PIXELS_4):
+        tiles.append(4)
+    return tuple(tiles)
 
 
 def _input_transform(x: torch.Tensor, d: int) -> tuple[torch.Tensor, tuple[int, ...]]:

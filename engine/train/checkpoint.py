@@ -31,7 +31,7 @@ import torch
 
 from engine.commands import engine_command
 from engine.errors import ConfigError, ModelFileError, OutputError
-from engine.io.atomic import TargetExistsError, atomic_path
+from engine.io.atomic import TargetExistsError, atomic_reopenable
 from engine.models.checkpoints import check_zip_sizes, describe_checkpoint, load_torch_file
 from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, model_file_name
 
@@ -65,9 +65,14 @@ def family_folder_name(name: str, backbone: str) -> str:
     return f"vtoonify_{kind}_{name}"
 
 
+DASHED_STEMS = ("pretrain", "finetune")
+"""Final files whose numbered saves join with '-' (official ``pretrain-%05d.pt``, ``finetune-%06d.pt``)."""
+
+
 def numbered(path: Path, iteration: int) -> Path:
-    """Intermediate save name, official style: ``pretrain-00300.pt`` / ``vtoonify_s_d_c_00300.pt``."""
-    sep = "-" if path.stem == "pretrain" else "_"
+    """Intermediate save name, official style: ``pretrain-00300.pt`` / ``finetune-00300.pt`` /
+    ``vtoonify_s_d_c_00300.pt``."""
+    sep = "-" if path.stem in DASHED_STEMS else "_"
     return path.with_name(f"{path.stem}{sep}{iteration:05d}{path.suffix}")
 
 
@@ -151,7 +156,7 @@ def output_layout(out: str | Path, name: str, backbone: str, **variant: Any) -> 
 def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     """``torch.save`` to a hidden temp file beside ``path``, then rename (never half a file)."""
     data = {"format": FORMAT, **payload}
-    with atomic_path(path) as tmp:
+    with atomic_reopenable(path) as tmp:  # torch.save opens by name: the created file itself, never a link
         torch.save(data, tmp)
     return path
 
@@ -184,7 +189,7 @@ def save_training_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
 def run_checkpoint_files(final: Path) -> list[Path]:
     """Files in ``final``'s folder named as this run's checkpoints: ``final`` itself, its numbered saves
     and stop saves (``..._%05d.pt``, ``..._%05d_stopped[N].pt``); names only, nothing is read."""
-    sep = "-" if final.stem == "pretrain" else "_"
+    sep = "-" if final.stem in DASHED_STEMS else "_"
     pattern = re.compile(re.escape(final.stem + sep) + r"\d{5,}(_stopped\d*)?" + re.escape(final.suffix) + "$")
     if not final.parent.is_dir():
         return []
@@ -231,7 +236,7 @@ def save_stop_checkpoint(path: Path, payload: Mapping[str, Any]) -> tuple[Path, 
                 return candidate, False
             continue
         try:
-            with atomic_path(candidate, replace=False) as tmp:
+            with atomic_reopenable(candidate, replace=False) as tmp:
                 torch.save(data, tmp)
         except TargetExistsError:
             continue
@@ -275,7 +280,7 @@ def copy_file_atomic(source: Path, target: Path) -> None:
     """Copy bytes (not a link: the models folder must not depend on where the teacher files live) to a
     free name; a file or link that appears there meanwhile is kept (nothing is replaced)."""
     try:
-        with atomic_path(target, replace=False) as tmp:
+        with atomic_reopenable(target, replace=False) as tmp:
             shutil.copyfile(source, tmp)
     except TargetExistsError:
         pass
@@ -346,6 +351,7 @@ def install_companions(
 _STAGE_KEYS = {
     "pretrain": ("g_ema", "g", "g_optim", "iter"),
     "full": ("g_ema", "g", "d", "g_optim", "d_optim", "iter"),
+    "finetune": ("g_ema", "g", "d", "g_optim", "d_optim", "iter", "ada", "mean_path_length"),
 }
 
 

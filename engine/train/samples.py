@@ -41,6 +41,9 @@ def preview_pixels(targets: torch.Tensor, outputs: torch.Tensor) -> np.ndarray:
 class SampleWriter:
     """Keeps the first batch of the run and writes the previews; see the module docstring."""
 
+    PREFIX = "full"
+    """File names ``<PREFIX>_%05d.png`` (the fine-tuning stage writes ``finetune_%05d.png``)."""
+
     def __init__(self, family_dir: Path, every: int, start: int, total: int, warn) -> None:
         self.folder = Path(family_dir) / SAMPLE_DIR
         self.every, self.start, self.total = int(every), int(start), int(total)
@@ -63,7 +66,7 @@ class SampleWriter:
         """Render the kept inputs with ``ema`` and write ``full_%05d.png``; None when nothing was written."""
         if not self.due(done) or self.inputs is None:
             return None
-        path = self.folder / f"full_{done:05d}.png"
+        path = self.folder / f"{self.PREFIX}_{done:05d}.png"
         if self.folder.is_symlink():
             return self._stop(f"{self.folder} is a link; previews are not written through a link training did "
                               "not make")
@@ -71,9 +74,9 @@ class SampleWriter:
             self.warn(f"{self.folder} holds an earlier run's previews (such as {path.name}); they are kept and "
                       "this run's previews of the same iterations are not written")
             return None
-        x, style, degree, targets = self.inputs
+        targets = self.inputs[-1]
         with autocast():
-            outputs = ema(x, style, degree)
+            outputs = self.render(ema)
         try:
             from engine.io.png import write_png
 
@@ -82,6 +85,11 @@ class SampleWriter:
         except (EngineError, OSError) as exc:
             return self._stop(f"preview {path} could not be written ({getattr(exc, 'message', exc)})")
         return path
+
+    def render(self, ema: torch.nn.Module) -> torch.Tensor:
+        """The EMA model's output on the kept inputs [B,3,H,W] in [-1, 1]."""
+        x, style, degree, _ = self.inputs
+        return ema(x, style, degree)
 
     def _stop(self, message: str) -> None:
         self.warn(f"{message}; previews stop, training goes on")

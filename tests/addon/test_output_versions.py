@@ -94,3 +94,29 @@ def test_output_root_that_is_a_file_or_read_only_names_the_fix(tmp_path):
         assert "is not writable" in output_root_problem(str(locked / "renders"))[0]
     finally:
         locked.chmod(0o755)
+
+
+def test_links_are_no_versions_and_a_linked_strip_folder_is_refused_with_the_fix(tmp_path):
+    """A planted ``vNNN`` link is never listed or purged, and no new version gets its name; a strip
+    folder that is a link is named as the problem (nothing is written or deleted through it)."""
+    from vtoonify_addon.core.output_versions import purge_versions, stem_dir_problem
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "keep").mkdir(parents=True)
+    (elsewhere / "keep" / "precious.exr").write_text("not the engine's")
+    stem = tmp_path / "out" / "plate"
+    (stem / "v001").mkdir(parents=True)
+    (stem / "v002").symlink_to(elsewhere / "keep")
+    assert existing_versions(str(stem)) == [1]
+    assert next_version_dir(str(stem)) == str(stem / "v003")
+    assert purge_versions(str(stem), keep=set()) == [str(stem / "v001")]
+    assert (elsewhere / "keep" / "precious.exr").is_file()
+    assert stem_dir_problem(str(stem)) is None
+    linked = tmp_path / "out" / "shot"
+    linked.symlink_to(elsewhere)
+    (elsewhere / "v001").mkdir()
+    problem, fix = stem_dir_problem(str(linked))
+    assert problem == f"the output folder {linked} is a link to {elsewhere}, not a folder VToonify made"
+    assert fix.startswith("remove the link")
+    assert existing_versions(str(linked)) == [] and purge_versions(str(linked), keep=set()) == []
+    assert (elsewhere / "v001").is_dir()

@@ -16,7 +16,8 @@ OPERATOR_METHODS = ("_begin", "_prepare", "_connector", "_fail", "_setup_session
 def stand_in_operator(addon, reports: list):
     """``self`` for ``VTOON_OT_stylize``'s methods; ``report`` appends ``(set(kind), message)``."""
     op = addon.operators.VTOON_OT_stylize
-    fake = SimpleNamespace(_timer=None, report=lambda kind, message: reports.append((set(kind), message)))
+    fake = SimpleNamespace(_timer=None, _preview=op._preview,
+                           report=lambda kind, message: reports.append((set(kind), message)))
     for name in OPERATOR_METHODS:
         setattr(fake, name, functools.partial(getattr(op, name), fake))
     return fake

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 
 import pytest
 
@@ -114,7 +115,7 @@ def test_preview_renders_the_source_frame_under_the_playhead(prefs, engine, trim
     assert bpy.ops.sequencer.vtoonify_preview() == {"FINISHED"}  # again: the overlay is replaced
     assert len([s for s in _strips(scene) if s.get("vtoonify_role") == "preview"]) == 1
     scene.frame_current = 130  # past the trimmed end
-    with pytest.raises(RuntimeError, match="outside strip"):
+    with pytest.raises(RuntimeError, match=r"The playhead \(frame 130\) is not on strip 'plate' \(frames 104-124\)"):
         bpy.ops.sequencer.vtoonify_preview()
 
 
@@ -124,7 +125,7 @@ def _preview_request(addon, reports: list):
     from types import SimpleNamespace
 
     op = addon.operators.VTOON_OT_preview
-    fake = SimpleNamespace(report=lambda kind, message: reports.append((set(kind), message)))
+    fake = SimpleNamespace(_preview=op._preview, report=lambda kind, message: reports.append((set(kind), message)))
     for name in ("_request", "_prepare", "_connector", "_fail"):
         setattr(fake, name, functools.partial(getattr(op, name), fake))
     request = fake._request(bpy.context)
@@ -318,3 +319,27 @@ def test_a_still_photo_strip_is_stylized_and_held_over_its_length(addon, connect
     assert [e.filename for e in result.elements] == ["portrait.0001.png"] * 4
     assert sorted(p.name for p in (tmp_path / "portrait" / "v001").glob("*.png")) == ["portrait.0001.png"]
     assert result.transform.scale_x == pytest.approx(photo.transform.scale_x)
+
+
+def test_a_preview_needs_no_saved_blend_file(addon, prefs, engine, trimmed_scene):
+    """A fresh, unsaved file with the default output folder (//vtoonify/, beside the .blend): Preview
+    works (the engine writes previews to its own folder, never to the output), Stylize still asks for
+    the file to be saved first."""
+    scene, source = trimmed_scene
+    assert not bpy.data.filepath, "this test needs an unsaved file"
+    prefs.connection_file, prefs.auto_start = str(engine), False
+    prefs.output_dir, prefs.output_format = "//vtoonify/", "png"
+    scene.vtoonify.backend = "classic"
+    scene.frame_current = 110
+    reports: list = []
+    _api, request, call = _preview_request(addon, reports)
+    assert reports == []
+    reply = call()
+    assert os.path.isfile(reply["path"])
+    addon.operators._show_preview(reply, request)
+    assert [s.frame_final_start for s in _strips(scene) if s.get("vtoonify_role") == "preview"] == [110]
+    nominal = os.path.join(tempfile.gettempdir(), "vtoonify-preview-output")
+    assert not os.path.exists(nominal) or not any(files for _d, _s, files in os.walk(nominal))
+    options = __import__(addon.__name__ + ".core.job_settings", fromlist=["x"]).StylizeOptions()
+    with pytest.raises(addon.stylize.StripError, match=r"the \.blend file is not saved"):
+        addon.stylize.prepare_job(scene, source, options, "//vtoonify/")

@@ -406,3 +406,55 @@ def test_an_alpha_only_image_is_refused_as_no_plate(tmp_path):
     out.close()
     with open_source(grey) as source:  # a grey picture is still a picture
         assert source.read(1).shape == (16, 16, 3) and int(source.read(1)[0, 0, 0]) == 128
+
+
+def _jpeg(path, thumbnail: bytes = b""):
+    """A 64x64 JPEG; ``thumbnail`` (a whole JPEG) goes into an APP1 segment as an EXIF thumbnail would."""
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), oiio.ImageSpec(64, 64, 3, oiio.UINT8))
+    out.write_image(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    out.close()
+    data = path.read_bytes()
+    if thumbnail:
+        segment = b"Exif\x00\x00" + thumbnail
+        data = data[:2] + b"\xff\xe1" + (len(segment) + 2).to_bytes(2, "big") + segment + data[2:]
+        path.write_bytes(data)
+    return path
+
+
+def test_a_truncated_jpeg_is_refused_not_rendered_half_grey(tmp_path):
+    # Before: libjpeg filled the missing rows with grey, OIIO reported nothing, and the frame rendered.
+    thumb = _jpeg(tmp_path / "thumb.jpg").read_bytes()
+    for name, thumbnail in (("plain.jpg", b""), ("with thumbnail.jpg", thumb)):
+        whole = _jpeg(tmp_path / name, thumbnail)
+        with open_source(whole) as source:
+            assert source.read(1).shape == (64, 64, 3)  # a complete file (its thumbnail's end marker aside)
+        cut = tmp_path / f"cut {name}"
+        data = whole.read_bytes()
+        cut.write_bytes(data[: len(data) - 200])
+        with pytest.raises(InputError) as info:
+            with open_source(cut) as source:
+                source.read(1)
+        assert info.value.message.startswith(f"image {cut} is truncated: its JPEG data stops before the end")
+        assert info.value.fix == "copy or export the file again"
+
+
+def test_a_read_stuck_inside_the_libpng_hold_gives_stderr_back(capfd, monkeypatch):
+    # A read stuck on a stalled share must not keep the engine's stderr (hosts read it for crash reports).
+    import time
+
+    from engine.io import oiio_errors
+
+    monkeypatch.setattr(oiio_errors, "HOLD_LIMIT_S", 0.3)
+    seen = ""
+    with oiio_errors.libpng_lines_dropped():  # the "stuck read"
+        os.write(2, b"engine: still alive\n")
+        deadline = time.monotonic() + 10
+        while "still alive" not in seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+            seen += capfd.readouterr().err
+        assert "engine: still alive" in seen  # arrived while the read was still running
+        with oiio_errors.libpng_lines_dropped():  # nested reads go on normally
+            pass
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"

@@ -129,6 +129,69 @@ def test_planted_links_at_temp_names_leave_their_target_untouched(tmp_path, monk
     assert sorted(p.name for p in out.iterdir()) == sorted([target.name, *(p.name for p in links)])
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reopening by fd needs Linux's /proc/self/fd")
+@pytest.mark.parametrize("kind", ["png", "exr", "pt"])
+def test_a_temp_swapped_for_a_link_right_after_it_was_created_is_not_written_through(tmp_path, monkeypatch, kind):
+    # Someone watching a shared output folder (inotify) sees the temp's random name the moment it is made
+    # and swaps it for a link to a file of the artist's. Before, OIIO then opened the temp BY NAME, so it
+    # truncated and overwrote that file; now it writes the file created, whatever the name points at.
+    from engine.io import atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"do not touch")
+    real_create = atomic.create_exclusive
+
+    def create_then_swap(path, mode=0o644, dirfd=None):
+        fd = real_create(path, mode, dirfd)
+        os.unlink(path)
+        os.symlink(victim, path)
+        return fd
+
+    monkeypatch.setattr(atomic, "create_exclusive", create_then_swap)
+    target = out / f"shot.0001.{kind}"
+    with pytest.raises(OutputError, match="was replaced while it was written"):
+        if kind == "png":
+            write_png(target, _noise(16, 16, 3))
+        elif kind == "exr":
+            write_exr(target, np.ones((8, 8, 4), np.float32))
+        else:  # engine train's checkpoints: torch.save opens by name too
+            from engine.train.checkpoint import save_checkpoint
+
+            save_checkpoint(target, {"iter": 1})
+    assert victim.read_bytes() == b"do not touch"
+    assert not target.exists() and os.listdir(out) == []
+
+
+@pytest.mark.skipif(os.open not in os.supports_dir_fd, reason="writes relative to the open folder need dir_fd")
+def test_an_output_folder_swapped_for_a_link_mid_job_stops_the_job_instead_of_writing_through_it(tmp_path):
+    # Someone who may write into the folder ABOVE the output renames the output away and puts a link to
+    # another folder of the artist's in its place. Before, the next frames (and a rename over a file of
+    # the same name) landed in that other folder.
+    from engine.io.atomic import atomic_open
+    from engine.pipeline.outputs import output_folder
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "shot.0002.png").write_bytes(b"do not touch")
+    out = tmp_path / "show" / "out"
+    with output_folder(str(out)) as out_dir:
+        write_png(out_dir / "shot.0001.png", _noise(8, 8, 3))
+        out.rename(tmp_path / "show" / "moved")
+        out.symlink_to(elsewhere)
+        with pytest.raises(OutputError, match=r"was replaced \(by a link or another folder\) while the job ran"):
+            write_png(out_dir / "shot.0002.png", _noise(8, 8, 3))
+        with pytest.raises(OutputError, match="was replaced"), atomic_open(out_dir / "shot.vtoonify.json", "w") as fh:
+            fh.write("{}")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["shot.0002.png"]
+    assert (elsewhere / "shot.0002.png").read_bytes() == b"do not touch"
+    assert sorted(p.name for p in (tmp_path / "show" / "moved").iterdir()) == ["shot.0001.png"]
+    with output_folder(str(out)) as out_dir:  # a new job checks the folder (the link) anew and may use it
+        write_png(out_dir / "shot.0003.png", _noise(8, 8, 3))
+    assert (elsewhere / "shot.0003.png").is_file()
+
+
 def test_write_probe_never_follows_a_link(tmp_path, monkeypatch):
     from engine.pipeline.outputs import output_folder
 

@@ -38,3 +38,21 @@ def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: st
         return ("The VToonify engine is not running and Auto-start is off: press Start in the VToonify "
                 "panel, or turn on Auto-start in the add-on preferences")
     return ""
+
+
+def playhead_blocker(frame: int, start: int, end: int, strip_name: str) -> str:
+    """Why Preview cannot run: the playhead is off the visible frames [start, end) of the strip it
+    would preview (empty when it is on them)."""
+    if start <= frame < end:
+        return ""
+    return (f"The playhead (frame {frame}) is not on strip {strip_name!r} (frames {start}-{end - 1}): "
+            "move the playhead onto the strip to preview that frame")
+
+
+def selection_note(rendered: str, others: list[str]) -> str:
+    """What Stylize tells when more strips are selected than the active one it renders (empty if none)."""
+    if not others:
+        return ""
+    shown = ", ".join(repr(name) for name in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    return (f"only the active strip {rendered!r} is stylized; the other selected strip(s) {shown} are not: "
+            "make each active in turn (click it) and Stylize it")

@@ -13,13 +13,28 @@ import shutil
 _VERSION = re.compile(r"^v(\d{3,})$")
 
 
-def existing_versions(stem_dir: str) -> list[int]:
-    """Version numbers of the ``vNNN`` folders already in ``stem_dir`` (ascending)."""
+def existing_versions(stem_dir: str, links: bool = False) -> list[int]:
+    """Version numbers of the ``vNNN`` folders already in ``stem_dir`` (ascending). A ``vNNN`` link is
+    no version (the add-on lists, switches to and purges only folders the engine made); ``links``
+    counts them too, so a new version is never given a linked name."""
+    if os.path.islink(stem_dir):  # planted: never listed (or purged) through
+        return []
     try:
-        names = [e.name for e in os.scandir(stem_dir) if e.is_dir()]
+        names = [e.name for e in os.scandir(stem_dir) if e.is_dir(follow_symlinks=False) or (links and e.is_symlink())]
     except FileNotFoundError:
         return []
     return sorted(int(m.group(1)) for m in map(_VERSION.match, names) if m)
+
+
+def stem_dir_problem(stem_dir: str) -> tuple[str, str] | None:
+    """(problem, fix) when a strip's output folder (``<root>/<strip>``, the add-on's own) is a link: the
+    add-on never writes or deletes through a link it did not make. The root itself may be a link (the
+    artist's choice, e.g. to a bigger disk)."""
+    if not os.path.islink(stem_dir):
+        return None
+    return (f"the output folder {stem_dir} is a link to {os.readlink(stem_dir)}, not a folder VToonify made",
+            "remove the link (VToonify makes that folder itself), or point Output Folder in the add-on "
+            "preferences at the real folder")
 
 
 def output_root_problem(root: str) -> tuple[str, str] | None:
@@ -39,7 +54,7 @@ def output_root_problem(root: str) -> tuple[str, str] | None:
 
 def next_version_dir(stem_dir: str) -> str:
     """``stem_dir/vNNN`` one past the highest existing version (``v001`` in an empty folder)."""
-    versions = existing_versions(stem_dir)
+    versions = existing_versions(stem_dir, links=True)
     return os.path.join(stem_dir, f"v{(versions[-1] + 1 if versions else 1):03d}")
 
 

@@ -1,0 +1,130 @@
+"""Conv route choice by measurement: each distinct conv shape of a shot's static network is timed
+once, on the first frame's own tensors, and the fastest route is kept.
+
+Why: which route wins (oneDNN's direct conv, Winograd F(2x2,3x3) or F(4x4,3x3)) depends on the
+map size, the widths, the thread count and how busy the machine is. Fixed rules tuned on a quiet
+2-core AVX2 EPYC lost there once the machine was loaded (load average 14: the Winograd routes' many
+small parallel passes wait on barriers, 0.94x the reference path). Timing on the real tensors picks
+the direct conv on such a machine and Winograd where it pays.
+
+The choice is made per ``(route set, conv shape, input shape, dtype, threads)`` and cached in the
+process, so later frames, strips of the same size and later shots of the same input size reuse it.
+The first call of a new shape runs every candidate once (a warm-up, also timed: candidates over
+``PRUNE`` times the best are dropped), then ``ROUNDS`` interleaved timed rounds; the lowest time
+wins, and a fast route must beat the direct conv by ``1 - MARGIN`` (noise favours the reference).
+Runs are timed on the real tensor when it is small, else on its top rows (``SAMPLE_PIXELS``), so
+tuning costs about the same at any input size. The frame is computed by the winner, so a tuned
+frame's pixels are the winner's. A network spends at most about ``BUDGET_S`` seconds tuning; shapes
+met after that take the fixed rules untimed.
+
+``VTOONIFY_AUTOTUNE=0`` (or ``static_vtoonify(..., autotune=False)``) turns it off: the fixed rules
+of ``engine.ops.winograd.tile_for`` then choose, the same way every run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import torch
+
+ENV = "VTOONIFY_AUTOTUNE"
+ROUNDS = 2
+"""Timed rounds after the warm-up round (interleaved, so a burst of load hits every route alike)."""
+PRUNE = 2.0
+"""Candidates whose warm-up took more than this times the best warm-up are not timed again."""
+MARGIN = 0.95
+"""A fast route is chosen only if its time is under ``MARGIN`` times the direct conv's."""
+BUDGET_S = 10.0
+"""Tuning seconds one network may spend before the fixed rules take the shapes left (2-core EPYC,
+VToonify-D at 256x256, 8 shapes: 5.3 s for 5 of them at load average 9; a quiet machine is 5-8x faster)."""
+SAMPLE_PIXELS = 32 * 32
+"""Output pixels a timed run computes at most: larger inputs are timed on their first frame's top
+rows (the real widths, channels and map width; a conv's cost grows with its rows), so tuning costs
+the same whatever the input size, and the bottleneck maps, where the Winograd routes' per-pass
+overheads matter most, are timed whole."""
+DIRECT = "direct"
+
+_CHOICES: dict[tuple, str] = {}
+
+
+def enabled(flag: bool | None = None) -> bool:
+    """``flag`` when given, else ``VTOONIFY_AUTOTUNE`` (on unless ``0``, ``off``, ``false`` or ``no``)."""
+    if flag is not None:
+        return bool(flag)
+    return os.environ.get(ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def forget() -> None:
+    """Drop every cached choice (tests; a changed machine load)."""
+    _CHOICES.clear()
+
+
+def sample(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself when it has at most ``SAMPLE_PIXELS`` pixels in all, else its first frame's top
+    rows (at least 8, a dilation-4 Winograd tile's height) holding about that many."""
+    n, _, h, w = x.shape
+    if n * h * w <= SAMPLE_PIXELS:
+        return x
+    return x[:1, :, : max(8, SAMPLE_PIXELS // w)]
+
+
+class Tuner:
+    """One network's tuning: the choices it made (``chosen``), the seconds it spent, its budget."""
+
+    def __init__(self, budget_s: float = BUDGET_S, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.budget_s = budget_s
+        self.clock = clock
+        self.spent = 0.0
+        self.timed = 0
+        self.chosen: dict[tuple, str] = {}
+
+    def choose(self, key: tuple, x: torch.Tensor, routes: dict[str, Callable[[torch.Tensor], torch.Tensor]],
+               fallback: str) -> tuple[str, torch.Tensor | None]:
+        """(route, its output for ``x`` or None) for the conv shape ``key``; ``routes`` maps a name
+        to the route's function of the input (``DIRECT`` among them). Without a cached choice the
+        routes are timed on ``sample(x)``; when that is all of ``x`` the winner's output is returned,
+        so the frame is not computed again. ``fallback`` is taken untimed once the budget is spent."""
+        if len(routes) == 1:
+            return next(iter(routes)), None
+        cached = _CHOICES.get(key)
+        if cached in routes:
+            self.chosen[key] = cached
+            return cached, None
+        if self.spent >= self.budget_s:
+            self.chosen[key] = fallback
+            return fallback, None
+        start = self.clock()
+        part = sample(x)
+        best: dict[str, float] = {}
+        outputs: dict[str, torch.Tensor] = {}
+        for name, run in routes.items():  # warm-up round (one-off allocations, oneDNN primitives)
+            outputs[name], best[name] = self._time(name, lambda run=run: run(part))
+        floor = min(best.values())
+        alive = [name for name in routes if best[name] <= PRUNE * floor]
+        for _ in range(ROUNDS if len(alive) > 1 else 0):
+            for name in alive:
+                outputs[name], t = self._time(name, lambda name=name: routes[name](part))
+                best[name] = min(best[name], t)
+        winner = min(alive, key=best.__getitem__)
+        if DIRECT in alive and best[winner] >= MARGIN * best[DIRECT]:
+            winner = DIRECT
+        _CHOICES[key] = self.chosen[key] = winner
+        self.spent += self.clock() - start
+        self.timed += 1
+        return winner, outputs[winner] if part is x else None
+
+    def _time(self, name: str, run: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
+        """(output, seconds) of one run of route ``name``."""
+        start = self.clock()
+        out = run()
+        return out, self.clock() - start
+
+    def summary(self) -> str:
+        """One line: how many shapes were timed, in how long, and the routes now in use."""
+        counts: dict[str, int] = {}
+        for route in self.chosen.values():
+            counts[route] = counts.get(route, 0) + 1
+        routes = ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "none"
+        return (f"autotune: {len(self.chosen)} conv shapes ({self.timed} timed, {self.spent:.2f} s): {routes}")

@@ -1,0 +1,21 @@
+"""Why Preview is greyed out and what Stylize says about other selected strips (bpy-free)."""
+
+from __future__ import annotations
+
+from vtoonify_addon.core.availability import playhead_blocker, selection_note
+
+
+def test_preview_is_greyed_with_the_frames_while_the_playhead_is_off_the_strip():
+    assert playhead_blocker(104, 104, 125, "plate") == ""
+    assert playhead_blocker(124, 104, 125, "plate") == ""
+    reason = playhead_blocker(125, 104, 125, "plate")
+    assert reason == ("The playhead (frame 125) is not on strip 'plate' (frames 104-124): move the playhead onto "
+                      "the strip to preview that frame")
+
+
+def test_other_selected_strips_are_named_and_the_way_to_render_them_said():
+    assert selection_note("plate", []) == ""
+    note = selection_note("plate", ["b", "c", "d", "e", "f"])
+    assert note.startswith("only the active strip 'plate' is stylized; the other selected strip(s) 'b', 'c', 'd' "
+                           "and 2 more are not")
+    assert note.endswith("make each active in turn (click it) and Stylize it")

@@ -1,0 +1,303 @@
+"""`engine train finetune`: Toonify's StyleGAN fine-tuned on a folder of style images, on CPU.
+
+Tiny random StyleGAN2 G/D pairs in rosinality's layout (``g``, ``d``, ``g_ema``, ``latent_avg``): 32 px for
+the loop's behaviour (learning, resume), the 128-px tiny teachers of conftest.py for the hand-over to
+`train pretrain|full --backbone toonify`. Faces: photos of shared/media, aligned by dlib as FFHQ."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import engine.train.finetune as finetune_module
+from engine.cli import main
+from engine.errors import ConfigError, InputError, JobCancelled, ModelFileError
+from engine.models.stylegan import Generator
+from engine.train.artwork import load_style_images
+from engine.train.discriminator import ConditionalDiscriminator
+from engine.train.finetune import run_finetune
+from engine.train.finetune_options import FinetuneOptions
+
+SMALL = {4: 16, 8: 16, 16: 12, 32: 8}
+RED = (200, 40, 40)
+FACES = ("038648.jpg", "077436.jpg", "077559.jpg", "081680.jpg")
+
+
+def write_ffhq(path: Path, size: int = 32, channels=None, style_dim: int = 16, g_ema: dict | None = None,
+               with_d: bool = True, seed: int = 0) -> Path:
+    """A StyleGAN2 checkpoint as rosinality's stylegan2-ffhq-config-f.pt (random weights)."""
+    torch.manual_seed(seed)
+    channels = channels or SMALL
+    if g_ema is None:
+        g_ema = Generator(size, style_dim, 2, channels=channels).state_dict()
+    ckpt = {"g_ema": g_ema, "g": {k: v.clone() for k, v in g_ema.items()}, "latent_avg": torch.zeros(style_dim)}
+    if with_d:
+        ckpt["d"] = ConditionalDiscriminator(size, channels=channels).state_dict()
+    torch.save(ckpt, path)
+    return path
+
+
+def red_images(folder: Path, count: int = 6) -> Path:
+    """Flat red 'artwork' (not square: taken as aligned, centre square), a toy style with one statistic."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(np.full((40, 36, 3), RED, np.uint8)).save(folder / f"red{i}.png")
+    return folder
+
+
+def quiet(function, *args, **kwargs):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        result = function(*args, **kwargs)
+    return result, err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convolutions: one thread is ~20x faster than two on a shared, loaded 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ft")
+    return write_ffhq(root / "ffhq.pt"), red_images(root / "red")
+
+
+def options(ffhq, images, out, **changes) -> FinetuneOptions:
+    base = FinetuneOptions(stylegan_path=str(ffhq), images=str(images), aligned=True, out=str(out), name="red",
+                           iter=4, batch=2, seed=3, device="cpu", progress=False, sample_every=0,
+                           d_reg_every=2, g_reg_every=2, augment_p=0.3)
+    return replace(base, **changes)
+
+
+def mean_colour(g_state: dict, z: torch.Tensor) -> torch.Tensor:
+    g = Generator(32, 16, 2, channels=SMALL)
+    g.load_state_dict(g_state)
+    with torch.no_grad():
+        return g([z], randomize_noise=False)[0].mean(dim=(0, 2, 3))
+
+
+def test_fine_tuning_moves_the_generator_to_the_style_and_d_learns_to_tell_them_apart(small, tmp_path):
+    ffhq, images = small
+    opts = options(ffhq, images, tmp_path, iter=12, lr=0.005, augment_p=0.0, json_log=True, log_every=1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        final, _ = quiet(run_finetune, opts)
+    logs = [json.loads(line) for line in out.getvalue().splitlines() if '"iter"' in line]
+    assert [r["iter"] for r in logs] == list(range(1, 13))
+    # D learns to tell the style images from G's (measured 1.33 -> 1.03, gap 0.55 -> 1.20; noisy per step)
+    d_loss = [r["d"] for r in logs]
+    gap = [r["real_score"] - r["fake_score"] for r in logs]
+    assert np.mean(d_loss[-6:]) < np.mean(d_loss[:2]) - 0.1, d_loss
+    assert np.mean(gap[-6:]) > np.mean(gap[:2]) + 0.3, gap
+    target = torch.tensor(RED) / 127.5 - 1
+    z = torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
+    before = mean_colour(torch.load(ffhq, weights_only=True)["g"], z)
+    after = mean_colour(torch.load(final, weights_only=True)["g"], z)
+    # G's pictures moved towards the style's colour (measured 3.80 -> 1.65): only gradients through D
+    # into G can do that; the EMA follows slowly (official decay 0.998 per step)
+    assert (after - target).norm() < 0.6 * (before - target).norm(), (before, after, target)
+
+
+def test_stop_then_resume_auto_is_bit_identical_and_the_file_is_official_and_safe(small, tmp_path, monkeypatch):
+    ffhq, images = small
+    whole, _ = quiet(run_finetune, options(ffhq, images, tmp_path / "a"))
+    cancel = threading.Event()
+    real_step = finetune_module.finetune_step
+
+    def step(session, i):
+        values = real_step(session, i)
+        if i + 1 == 3:  # odd: the next step draws R1 and path length again, with the saved state
+            cancel.set()
+        return values
+
+    monkeypatch.setattr(finetune_module, "finetune_step", step)
+    with pytest.raises(JobCancelled) as stop:
+        quiet(run_finetune, options(ffhq, images, tmp_path / "b"), cancel)
+    monkeypatch.setattr(finetune_module, "finetune_step", real_step)
+    saved = tmp_path / "b" / "vtoonify_t_red" / "finetune-00003.pt"
+    assert f"saved {saved}" in stop.value.message and "--resume" in stop.value.fix
+    assert "`engine train finetune` stopped before its last iteration" in _not_ready_fix(tmp_path / "b")
+    resumed, err = quiet(run_finetune, options(ffhq, images, tmp_path / "b", resume="auto"))
+    assert f"continuing from {saved} (iteration 3)" in err
+    a = torch.load(whole, weights_only=True)  # no pickled code
+    b = torch.load(resumed, weights_only=True)
+    for key in ("g", "d", "g_ema"):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    assert a["iter"] == b["iter"] == 4 and a["ada"] == b["ada"]
+    assert torch.equal(a["mean_path_length"], b["mean_path_length"]) and float(a["mean_path_length"]) > 0
+    assert not torch.equal(a["g_ema"]["conv1.conv.weight"], torch.load(ffhq)["g_ema"]["conv1.conv.weight"])
+    # rosinality's key names: the FFHQ file's own g, d and g_ema state dicts load into the output's
+    official = torch.load(ffhq, weights_only=True)
+    assert {k: set(official[k]) for k in ("g", "d", "g_ema")} == {k: set(a[k]) for k in ("g", "d", "g_ema")}
+    assert a["stage"] == "finetune" and a["images"]["count"] == 6
+
+
+def test_style_faces_are_aligned_as_ffhq_and_bad_files_are_all_named(media_dir, tmp_path):
+    folder = tmp_path / "art"
+    folder.mkdir()
+    for name in FACES:
+        img = Image.open(media_dir / name)
+        img.thumbnail((520, 520))
+        img.save(folder / name)
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(folder / "grey.png")  # no face
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (folder / "notes.txt").write_text("reference sheet")
+    with pytest.raises(InputError) as info:
+        quiet(load_style_images, folder, 128, aligned=False)
+    assert "1 unreadable image(s)" in info.value.message and "broken.jpg" in info.value.message
+    assert "no face found in 1 of 6 image(s): grey.png" in info.value.message
+    assert "--aligned" in info.value.fix and "--drop-no-face" in info.value.fix
+    (folder / "broken.jpg").unlink()
+    images, err = quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True)
+    assert images.names == sorted(FACES) and images.pixels.shape == (4, 3, 128, 128)
+    assert images.dropped == ["grey.png"] and "notes.txt" in err and "grey.png" in err
+    # FFHQ layout: the eyes sit on one row in the upper half, the face is centred (not the photo's framing)
+    from engine.face.landmarks import find_landmarks
+
+    for k in range(4):
+        lm = find_landmarks(np.ascontiguousarray(images.pixels[k].permute(1, 2, 0).numpy()))
+        assert lm is not None, images.names[k]
+        left, right = lm[36:42].mean(0), lm[42:48].mean(0)
+        assert abs(left[1] - right[1]) < 6 and 40 < (left[1] + right[1]) / 2 < 64, (images.names[k], left, right)
+        assert abs((left[0] + right[0]) / 2 - 64) < 8
+    # a second read (a farm retry) takes the faces from the landmark cache: no detector is even built
+    from engine.train import artwork
+
+    cache = tmp_path / "models" / "finetune_landmarks.json"
+    cache.parent.mkdir()
+    artwork.save_landmarks(cache, images.landmarks, warn=pytest.fail)
+    assert images.landmarks["grey.png"]["landmarks"] is None  # "no face" is remembered too
+
+    class NoDetector:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("faces were searched again")
+
+    import engine.face.landmarks as landmarks_module
+
+    real_detector = landmarks_module.FaceLandmarker
+    landmarks_module.FaceLandmarker = NoDetector
+    try:
+        again, err = quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache)
+        assert torch.equal(again.pixels, images.pixels) and f"faces of 5 unchanged image(s) taken from {cache}" in err
+        Image.open(folder / sorted(FACES)[1]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / sorted(FACES)[1])
+        with pytest.raises(AssertionError, match="searched again"):  # a changed file is searched again
+            quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache)
+    finally:
+        landmarks_module.FaceLandmarker = real_detector
+    (folder / "grey.png").unlink()
+    (folder / sorted(FACES)[0]).unlink()
+    with pytest.raises(ConfigError, match="only 3 usable style image"):
+        quiet(load_style_images, folder, 128, aligned=False)
+
+
+def test_cli_names_missing_and_wrong_inputs(small, tmp_path, capsys):
+    ffhq, images = small
+    base = ["train", "finetune", "--stylegan-path", str(ffhq), "--out", str(tmp_path), "--device", "cpu"]
+    assert main(base) == 2
+    assert "needs the style images" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([*base, "--images", str(empty)]) == 2
+    assert "holds no images" in capsys.readouterr().err
+    no_d = write_ffhq(tmp_path / "g_only.pt", with_d=False)
+    assert main([*base[:3], str(no_d), *base[4:], "--images", str(images), "--aligned"]) == 2
+    err = capsys.readouterr().err
+    assert "has no discriminator 'd'" in err and "convert_weight.py --gen --disc" in err
+    assert not (tmp_path / "vtoonify_t_cartoon").exists()  # nothing written before every check passed
+    assert main(["train", "pretrain", "--stylegan-path", str(ffhq), "--out", str(tmp_path)]) == 2
+    assert "needs --backbone and --faceparsing-path" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_output_is_the_finetunegan_path_of_train_full_toonify(tiny_teachers_128, tmp_path):
+    t = tiny_teachers_128
+    g_ema = torch.load(t.ffhq, weights_only=True)["g_ema"]
+    ffhq = write_ffhq(tmp_path / "ffhq.pt", size=128, channels=t.channels, style_dim=48, g_ema=g_ema)
+    models = tmp_path / "models"
+    tune = ["train", "finetune", "--stylegan-path", ffhq, "--images", red_images(tmp_path / "art"), "--aligned",
+            "--out", models, "--name", "mystyle", "--iter", 1, "--batch", 2, "--device", "cpu", "--no-progress",
+            "--path-regularize", 0]
+    common = ["--backbone", "toonify", "--stylegan-path", ffhq, "--style-encoder-path", t.encoder,
+              "--faceparsing-path", t.faceparsing, "--out", models, "--name", "mystyle", "--iter", 1,
+              "--batch", 1, "--device", "cpu", "--no-progress"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main([str(a) for a in tune]) == 0
+        tuned = models / "vtoonify_t_mystyle" / "finetune.pt"
+        assert f"--finetunegan-path {tuned}" in err.getvalue()  # the next command, ready to paste
+        common += ["--finetunegan-path", tuned]
+        assert main([str(a) for a in ["train", "pretrain", *common]]) == 0
+        assert main([str(a) for a in ["train", "full", *common, "--perc-loss", 0]]) == 0
+    from engine.models.inventory import scan_models
+
+    assert scan_models(models).family("mystyle", "toonify").usable
+    assert (models / "vtoonify_t_mystyle" / "samples" / "finetune_00001.png").is_file()
+
+
+def _not_ready_fix(models: Path) -> str:
+    """What `models list`, the panel and the add-on say about the family (the engine's fix text)."""
+    from engine.models.inventory import scan_models, unusable_reason
+
+    family = scan_models(models).family("red", "toonify")
+    assert not family.usable and family.training_files
+    return unusable_reason(family, str(models))[1]
+
+
+def test_a_finetuned_family_names_its_next_step_and_is_no_resume_of_another_stage(small, tmp_path):
+    ffhq, images = small
+    final, _ = quiet(run_finetune, options(ffhq, images, tmp_path, iter=1))
+    fix = _not_ready_fix(tmp_path)
+    assert f"made its fine-tuned StyleGAN {final}: pass it as --finetunegan-path" in fix and "--backbone toonify" in fix
+    from engine.train.checkpoint import check_resume_file
+
+    with pytest.raises(ModelFileError, match="is a 'finetune' checkpoint, not a 'full' one"):
+        check_resume_file(final, "full", "toonify", 10)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_cli_saves_and_the_same_command_with_resume_auto_finishes(small, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ffhq, images = small
+    repo = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "engine", "train", "finetune", "--stylegan-path", str(ffhq), "--images",
+               str(images), "--aligned", "--out", str(tmp_path), "--name", "red", "--iter", "400", "--batch", "2",
+               "--device", "cpu", "--no-progress", "--log-every", "1", "--sample-every", "0", "--resume", "auto"]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:  # stop once training runs (a logged iteration)
+        lines.append(line)
+        if line.startswith("finetune iteration 2/400"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.communicate(timeout=120)[1]
+    err = "".join(lines) + (rest or "")
+    assert proc.returncode == 130, err[-2000:]
+    stop = next(line for line in err.splitlines() if "training stopped after iteration" in line)
+    done = int(stop.split("after iteration ")[1].split()[0])
+    saved = tmp_path / "vtoonify_t_red" / f"finetune-{done:05d}.pt"
+    assert saved.is_file() and f"--resume {saved}" in stop, stop
+    assert torch.load(saved, weights_only=True)["iter"] == done
+    finish = subprocess.run([*command[:command.index("400")], str(done + 2), *command[command.index("400") + 1:]],
+                            cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0, finish.stderr[-2000:]
+    assert f"continuing from {saved} (iteration {done})" in finish.stderr
+    assert torch.load(tmp_path / "vtoonify_t_red" / "finetune.pt", weights_only=True)["iter"] == done + 2
