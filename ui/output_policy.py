@@ -83,7 +83,7 @@ def resume_conflict(settings: dict) -> str | None:
     depends on the settings only); None otherwise (the engine then decides)."""
     if settings.get("backend") != "classic":
         return None
-    from engine.pipeline.backends import ClassicBackend
+    from engine.pipeline.classic_backend import ClassicBackend  # no torch in the panel
     from engine.pipeline.config import RenderConfig
     from engine.pipeline.shot import job_key, job_settings, settings_difference, sidecar_path
 
