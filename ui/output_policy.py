@@ -90,7 +90,9 @@ def resume_conflict(settings: dict) -> str | None:
     stem = shot_stem(settings)
     try:
         recorded = json.loads(sidecar_path(Path(settings.get("output", "")), stem).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a planted "[[[[..." sidecar
+        return None
+    if not isinstance(recorded, dict):
         return None
     config = RenderConfig.from_dict({k: v for k, v in settings.items() if k not in ("resume", "overwrite")})
     # the key as the engine forms it: with the backend's own precision (classic has no network)

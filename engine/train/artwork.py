@@ -129,7 +129,7 @@ def read_landmarks(path: Path | None) -> dict[str, dict]:
         return {}
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return {}
     if not isinstance(data, dict) or data.get("format") != LANDMARKS_FORMAT or not isinstance(data.get("images"), dict):
         return {}
