@@ -83,14 +83,16 @@ def resume_conflict(settings: dict) -> str | None:
     depends on the settings only); None otherwise (the engine then decides)."""
     if settings.get("backend") != "classic":
         return None
-    from engine.pipeline.backends import ClassicBackend
+    from engine.pipeline.classic_backend import ClassicBackend  # no torch in the panel
     from engine.pipeline.config import RenderConfig
     from engine.pipeline.shot import job_key, job_settings, settings_difference, sidecar_path
 
     stem = shot_stem(settings)
     try:
         recorded = json.loads(sidecar_path(Path(settings.get("output", "")), stem).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a planted "[[[[..." sidecar
+        return None
+    if not isinstance(recorded, dict):
         return None
     config = RenderConfig.from_dict({k: v for k, v in settings.items() if k not in ("resume", "overwrite")})
     # the key as the engine forms it: with the backend's own precision (classic has no network)

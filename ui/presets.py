@@ -56,8 +56,8 @@ class PresetStore:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             values = data["values"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"preset {name!r} cannot be read ({exc})", "save it again") from None
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise ConfigError(f"preset {name!r} cannot be read ({str(exc)[:120]})", "save it again") from None
         if not isinstance(values, dict):
             raise ConfigError(f"preset {name!r} is damaged", "save it again")
         return preset_fields(values)

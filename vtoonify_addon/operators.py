@@ -79,7 +79,8 @@ def blocker(context, needs_idle: bool = True) -> str:
                            is_result=is_result,
                            running=needs_idle and bool(getattr(wm, "vtoonify_running", False)),
                            engine_missing=_engine_missing(context), style=style,
-                           style_problem=_style_problem(scene, style, stored.get("backend")))
+                           style_problem=_style_problem(scene, style, stored.get("backend")),
+                           is_preview=strip is not None and strip.get(js.ROLE_PROPERTY) == stylize.PREVIEW_ROLE)
 
 
 def _style_problem(scene, style: str, backend: str | None = None) -> str:

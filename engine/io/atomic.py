@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,17 +46,19 @@ def host_tag() -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
 
 
-def create_exclusive(path: Path, mode: int = 0o644) -> int:
-    """Create ``path`` as a new regular file and return its fd; never opens an existing file or link."""
-    return os.open(path, _EXCLUSIVE, mode)
+def create_exclusive(path: Path, mode: int = 0o644, dirfd: int | None = None) -> int:
+    """Create ``path`` (its name inside the open folder ``dirfd``, when given) as a new regular file and
+    return its fd; never opens an existing file or link."""
+    return os.open(path.name if dirfd is not None else path, _EXCLUSIVE, mode, dir_fd=dirfd)
 
 
-def new_temp(target: Path, attempts: int = 8) -> tuple[Path, int]:
-    """Create a fresh temp file beside ``target``: (path, open fd). A name that exists is skipped."""
+def new_temp(target: Path, attempts: int = 8, dirfd: int | None = None) -> tuple[Path, int]:
+    """Create a fresh temp file beside ``target`` (in the open folder ``dirfd``, when given): (path, open
+    fd). A name that exists is skipped."""
     for _ in range(attempts):
         temp = temp_path_for(target)
         try:
-            return temp, create_exclusive(temp)
+            return temp, create_exclusive(temp, dirfd=dirfd)
         except FileExistsError:
             continue
     raise OutputError(f"cannot create a temporary file beside {target}: every name tried exists",
@@ -78,38 +81,102 @@ def disk_full_error(target: Path) -> DiskFullError:
                          "free space (or raise the quota) and run again with --resume")
 
 
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
-
-
 class TargetExistsError(OutputError):
     """``replace=False`` and a file (or link) already sits at the target name; nothing was written there."""
 
 
-def _rename_new(temp: Path, target: Path) -> None:
+def _rename_new(temp: Path, target: Path, dirfd: int | None = None) -> None:
     """Rename that never replaces: a hard link fails when the name is taken (atomic); file systems
     without hard links fall back to a check and a rename."""
+    at = _At(dirfd)
     try:
-        os.link(temp, target, follow_symlinks=False)
+        os.link(at.name(temp), at.name(target), src_dir_fd=dirfd, dst_dir_fd=dirfd, follow_symlinks=False)
     except FileExistsError:
         raise TargetExistsError(f"{target} already exists", "pick another name") from None
     except OSError as exc:
         if exc.errno not in {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}:
             raise
-        if os.path.lexists(target):
+        if at.exists(target):
             raise TargetExistsError(f"{target} already exists", "pick another name") from None
-        os.rename(temp, target)
+        os.rename(at.name(temp), at.name(target), src_dir_fd=dirfd, dst_dir_fd=dirfd)
         return
-    os.unlink(temp)
+    os.unlink(at.name(temp), dir_fd=dirfd)
 
 
-def _same_file(temp: Path, created: os.stat_result) -> bool:
+class _At:
+    """Names relative to an open folder (``dirfd``: the folder checked, even if its path is swapped for a
+    link meanwhile), or whole paths where the system has no ``dir_fd`` (Windows)."""
+
+    def __init__(self, dirfd: int | None) -> None:
+        self.dirfd = dirfd
+
+    def name(self, path: Path) -> str:
+        return path.name if self.dirfd is not None else os.fspath(path)
+
+    def lstat(self, path: Path) -> os.stat_result:
+        return os.lstat(self.name(path), dir_fd=self.dirfd)
+
+    def exists(self, path: Path) -> bool:
+        try:
+            self.lstat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def _same_file(temp: Path, created: os.stat_result, dirfd: int | None = None) -> bool:
     try:
-        now = os.lstat(temp)
+        now = _At(dirfd).lstat(temp)
     except OSError:
         return False
     return stat.S_ISREG(now.st_mode) and (now.st_dev, now.st_ino) == (created.st_dev, created.st_ino)
+
+
+# --- the output folder of a job, pinned ------------------------------------------------------------
+# A job checks its output folder once; if someone who may write into the folder ABOVE it then swaps the
+# folder for a link (or another folder), path-based writes would land wherever that link points. While
+# a folder is pinned, every write into it goes through the folder opened at the time of the write AND
+# that folder must be the one pinned, so a swap stops the job instead of redirecting its files.
+
+_pinned: dict[str, tuple[int, int, int]] = {}
+"""Folder path -> (device, inode, number of jobs that pinned it)."""
+_pinned_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def pinned_folder(folder: Path) -> Iterator[None]:
+    """Pin ``folder`` (as it is now) for the duration of a job (see above)."""
+    key = os.fspath(folder)
+    now = os.stat(folder)
+    with _pinned_lock:
+        _, _, count = _pinned.get(key, (0, 0, 0))
+        _pinned[key] = (now.st_dev, now.st_ino, count + 1)  # a re-made folder: the earlier job's is gone
+    try:
+        yield
+    finally:
+        with _pinned_lock:
+            dev, ino, count = _pinned.get(key, (0, 0, 1))
+            if count <= 1:
+                _pinned.pop(key, None)
+            else:
+                _pinned[key] = (dev, ino, count - 1)
+
+
+def _open_folder(folder: Path) -> int | None:
+    """The folder as an open fd (None where ``dir_fd`` is not supported), checked against its pin."""
+    if os.open not in os.supports_dir_fd or not hasattr(os, "O_DIRECTORY"):
+        return None
+    dirfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    with _pinned_lock:
+        pin = _pinned.get(os.fspath(folder))
+    if pin is not None:
+        st = os.fstat(dirfd)
+        if (st.st_dev, st.st_ino) != pin[:2]:
+            os.close(dirfd)
+            raise OutputError(f"output folder {folder} was replaced (by a link or another folder) while the job ran; "
+                              "nothing more is written there", "check who else writes into the folder above it, "
+                                                               "then render again with --resume")
+    return dirfd
 
 
 @contextlib.contextmanager
@@ -123,38 +190,49 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
         raise OutputError(f"output folder {folder} does not exist", "create it or pick another output folder")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder} is not writable", "check its permissions or pick another folder")
+    dirfd = _open_folder(folder)
+    at = _At(dirfd)
     try:
-        temp, fd = new_temp(target)
+        temp, fd = new_temp(target, dirfd=dirfd)
     except OSError as exc:
+        _close(dirfd)
         if is_disk_full(exc, folder):
             raise disk_full_error(target) from exc
         raise OutputError(f"could not write {target}: {exc.strerror or exc}", "check folder permissions") from exc
+    except BaseException:
+        _close(dirfd)
+        raise
     created = os.fstat(fd)
+
+    def remove_temp() -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(at.name(temp), dir_fd=dirfd)
+
     try:
         yield temp, fd
-        if not _same_file(temp, created):
+        if not _same_file(temp, created, dirfd):
             raise OutputError(f"the temporary file for {target.name} was replaced while it was written",
                               "make sure no other program writes into the output folder")
-        if os.lstat(temp).st_size == 0:
+        if os.fstat(fd).st_size == 0:
             raise OutputError(f"nothing was written for {target}", "check free disk space and permissions")
         if verify is not None:
-            verify(temp)
+            verify(Path(fd_name(fd) or temp))  # the file written, whatever its name points at now
         if replace:
-            os.replace(temp, target)
+            os.replace(at.name(temp), at.name(target), src_dir_fd=dirfd, dst_dir_fd=dirfd)
         else:
-            _rename_new(temp, target)
+            _rename_new(temp, target, dirfd)
     except (DiskFullError, TargetExistsError):
-        _remove_quietly(temp)
+        remove_temp()
         raise
     except EngineError as exc:
         full = isinstance(exc, OutputError) and is_disk_full(None, folder)  # before the temp frees space
-        _remove_quietly(temp)
+        remove_temp()
         if full:
             raise disk_full_error(target) from exc
         raise
     except OSError as exc:
         full = is_disk_full(exc, folder)
-        _remove_quietly(temp)
+        remove_temp()
         if full:
             raise disk_full_error(target) from exc
         if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST) and os.path.isdir(target):
@@ -163,9 +241,16 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
         raise OutputError(f"could not write {target}: {exc.strerror or exc}",
                           "check free disk space and folder permissions") from exc
     except BaseException:
-        _remove_quietly(temp)
+        remove_temp()
         raise
     finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        _close(dirfd)
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
         with contextlib.suppress(OSError):
             os.close(fd)
 

@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 
 import OpenImageIO as oiio
@@ -33,11 +34,14 @@ def error_text(source=None) -> str:
 # also prints "libpng error: ..." (and "libpng warning: ...") straight to file descriptor 2. The engine
 # already reports the same text in its own error (naming the file and the fix), so these raw lines are
 # dropped: fd 2 points at a temp file while OIIO reads, and every other line written there meanwhile
-# (by any thread) is copied back to the real stderr when the last reader is done.
+# (by any thread) is copied back to the real stderr when the last reader is done, or after HOLD_LIMIT_S
+# at most (a read stuck on a stalled network share must not keep the engine's stderr, which hosts read
+# for crash reports; libpng lines of reads still running then pass through).
 
+HOLD_LIMIT_S = 5.0
 _LIBPNG_PREFIXES = (b"libpng error:", b"libpng warning:")
 _held_lock = threading.Lock()
-_held = {"depth": 0, "saved": -1, "capture": None}
+_held = {"depth": 0, "saved": -1, "capture": None, "since": 0.0, "watchdog": None}
 
 
 @contextlib.contextmanager
@@ -72,7 +76,10 @@ def _hold_stderr() -> bool:
                 os.close(saved)
                 capture.close()
                 return False
-            _held.update(saved=saved, capture=capture)
+            _held.update(saved=saved, capture=capture, since=time.monotonic())
+            if _held["watchdog"] is None:
+                _held["watchdog"] = threading.Thread(target=_watch, name="stderr-hold-watchdog", daemon=True)
+                _held["watchdog"].start()
         _held["depth"] += 1
         return True
 
@@ -82,20 +89,41 @@ def _release_stderr() -> None:
         _held["depth"] -= 1
         if _held["depth"] > 0:
             return
-        try:
-            sys.stderr.flush()  # what Python wrote meanwhile goes to the capture, then back in order
-        except (OSError, ValueError, AttributeError):
-            pass
-        saved, capture = _held["saved"], _held["capture"]
-        os.dup2(saved, 2)
-        os.close(saved)
-        _held.update(saved=-1, capture=None)
-        try:
-            capture.seek(0)
-            data = capture.read()
-        finally:
-            capture.close()
+        data = _give_back_locked()
+    _write_kept(data)
+
+
+def _give_back_locked() -> bytes:
+    """Point fd 2 at the real stderr again; the captured bytes (caller holds the lock)."""
+    if _held["saved"] < 0:
+        return b""  # given back already by the watchdog
+    try:
+        sys.stderr.flush()  # what Python wrote meanwhile goes to the capture, then back in order
+    except (OSError, ValueError, AttributeError):
+        pass
+    saved, capture = _held["saved"], _held["capture"]
+    os.dup2(saved, 2)
+    os.close(saved)
+    _held.update(saved=-1, capture=None)
+    try:
+        capture.seek(0)
+        return capture.read()
+    finally:
+        capture.close()
+
+
+def _write_kept(data: bytes) -> None:
     kept = b"".join(line for line in data.splitlines(keepends=True) if not line.startswith(_LIBPNG_PREFIXES))
     with contextlib.suppress(OSError):
         while kept:
             kept = kept[os.write(2, kept):]
+
+
+def _watch() -> None:
+    """Give stderr back once a hold has lasted HOLD_LIMIT_S (the reads go on; their depth still counts)."""
+    while True:
+        time.sleep(HOLD_LIMIT_S / 5)
+        with _held_lock:
+            data = (_give_back_locked() if _held["saved"] >= 0
+                    and time.monotonic() - _held["since"] > HOLD_LIMIT_S else b"")
+        _write_kept(data)

@@ -195,8 +195,10 @@ def video_timecode(path, fps: float | None, first_frame: int) -> SourceTimecode 
         tags = [container.metadata] + [stream.metadata for stream in container.streams]
         text = next((value for t in tags for key, value in t.items() if key.lower() == "timecode" and value),
                     None)  # Matroska spells the tag TIMECODE
-        if fps is None and container.streams.video:
-            stream = container.streams.video[0]
+        from engine.io.video import picture_stream
+
+        stream = picture_stream(container) if fps is None else None
+        if stream is not None:
             fps = stream.average_rate or stream.guessed_rate
     if text is None or not fps:
         return None

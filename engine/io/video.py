@@ -92,10 +92,27 @@ def _open_container(path: Path) -> av.container.InputContainer:
                              "re-export or re-copy the file; a partial download or copy has no index") from exc
         raise InputError(f"{path} is not a readable video file", "check the path points at a video "
                          "(mp4, mov, mkv, ...) or give an image sequence pattern") from exc
-    if not container.streams.video:
+    if picture_stream(container) is None:
+        covers = len(container.streams.video)
         container.close()
+        if covers:  # a song or podcast with its cover art: one still picture, no video
+            what = "a cover picture" if covers == 1 else f"{covers} cover pictures"
+            raise InputError(f"{path} has no video, only {what} (an audio file's artwork)",
+                             "give a file with moving picture, not an audio file")
         raise InputError(f"{path} has no video stream", "give a file with picture, not audio only")
     return container
+
+
+ATTACHED_PIC = 0x0400
+"""FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a video stream that is one cover picture (album art), not video."""
+
+
+def picture_stream(container):
+    """The container's first video stream that is real video (cover art streams are skipped), or None."""
+    for stream in container.streams.video:
+        if not int(getattr(stream, "disposition", 0) or 0) & ATTACHED_PIC:
+            return stream
+    return None
 
 
 def _ends_early(container, stream, pts: list[int]) -> bool:
@@ -121,7 +138,7 @@ def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool, int, list[i
     keyframes: list[int] = []
     complete = True
     container = _open_container(path)
-    stream = container.streams.video[0]
+    stream = picture_stream(container)
     claimed = int(stream.frames or 0)
     try:
         for packet in container.demux(stream):
@@ -156,7 +173,7 @@ def _index_by_decode(path: Path) -> tuple[list[int], list[int], bool, bool]:
     intact = True
     by_count = False
     container = _open_container(path)
-    stream = container.streams.video[0]
+    stream = picture_stream(container)
 
     def take(frames) -> None:
         nonlocal by_count
@@ -198,7 +215,7 @@ def _stream_timing(path: Path) -> _Timing:
     """Timing facts of the video stream, from its header."""
     container = _open_container(path)
     try:
-        stream = container.streams.video[0]
+        stream = picture_stream(container)
         rate = stream.guessed_rate or stream.average_rate
         duration = container.duration / av.time_base if container.duration else None
         end = None
@@ -333,7 +350,7 @@ class VideoSource(FrameSource):
         """Variable frame rate: how its pictures map onto frame numbers (None for constant rate)."""
         self._counter = 0  # frames decoded since the last restart (count mode)
         self._container = _open_container(self._path)
-        self._stream = self._container.streams.video[0]
+        self._stream = picture_stream(self._container)
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(self.frame_grid.rate) if self.frame_grid else float(rate) if rate else None
         self._decoder: Iterator[av.VideoFrame] | None = None
@@ -402,7 +419,7 @@ class VideoSource(FrameSource):
         """Decode from the first frame again (streams that cannot seek, or a seek that overshot)."""
         self._container.close()
         self._container = _open_container(self._path)
-        self._stream = self._container.streams.video[0]
+        self._stream = picture_stream(self._container)
         self._decoder = self._frames()
         self._last_index = -1
         self._counter = 0

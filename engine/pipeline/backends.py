@@ -1,4 +1,5 @@
-"""The two stylizers behind one small interface: VToonify (official weights) and classic (none).
+"""The two stylizers behind one small interface: VToonify (official weights, here) and classic (none,
+``classic_backend.py``, re-exported here; it and ``stylized.py`` import no torch, so a classic job need not).
 
 A backend turns a batch of crops (uint8 [h,w,3], sides divisible by 8) into stylized crops at 4x
 (float32 [4h,4w,3] sRGB in [0,1]) plus optional mattes (float32 [4h,4w] in [0,1] per class name).
@@ -6,7 +7,6 @@ A backend turns a batch of crops (uint8 [h,w,3], sides divisible by 8) into styl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +15,15 @@ import torch
 from engine.errors import ConfigError, DeviceOutOfMemoryError, ModelFileError
 from engine.models.precision import resolve_precision
 from engine.models.static import tiled
+from engine.pipeline.classic_backend import ClassicBackend
+from engine.pipeline.stylized import PARSING_NAMES, Stylized, crop_space, matte_selection
+
+__all__ = ["PARSING_NAMES", "STRIP_PIXELS", "ClassicBackend", "Stylized", "VToonifyBackend", "device_memory_errors",
+           "frames_to_tensor", "matte_selection"]
 
 STRIP_PIXELS = 1 << 18
 """Decoder stages whose input is larger than this run in strips (exact, see ``static.tiled``): a
 256x256 crop runs whole; a 1600x1280 crop -> 6400x5120 keeps its 32-64 channel tensors per strip."""
-
-PARSING_NAMES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear",
-                 "ear_r", "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat")
-"""BiSeNet's 19 classes in output-channel order (CelebAMask-HQ labels)."""
-
-
-@dataclass
-class Stylized:
-    rgb: np.ndarray
-    """[4h,4w,3] float32 sRGB in [0,1]."""
-    mattes: dict[str, np.ndarray] = field(default_factory=dict)
-    """class name -> [4h,4w] float32 coverage."""
 
 
 def frames_to_tensor(crops: list[np.ndarray], device) -> torch.Tensor:
@@ -38,93 +31,6 @@ def frames_to_tensor(crops: list[np.ndarray], device) -> torch.Tensor:
     x = torch.from_numpy(np.stack(crops)).to(device)            # [B,h,w,3]
     x = x.permute(0, 3, 1, 2).float().div(255.0)                # [B,3,h,w]
     return (x - 0.5) / 0.5
-
-
-def matte_selection(names: str | None, available: tuple[str, ...]) -> tuple[str, ...]:
-    if names is None:
-        return available
-    wanted = tuple(n.strip() for n in names.split(",") if n.strip())
-    unknown = [n for n in wanted if n not in PARSING_NAMES]
-    if unknown:
-        raise ConfigError(f"unknown matte class {', '.join(unknown)}",
-                          f"use names from: {', '.join(PARSING_NAMES[1:])}")
-    return tuple(n for n in wanted if n in available)
-
-
-class ClassicBackend:
-    """Non-neural toon look (OpenCV) with landmark mattes; needs no weights at all."""
-
-    name = "classic"
-    precision = "fp32"  # no network: the job key does not depend on --precision
-    matte_classes = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip", "l_lip")
-
-    def __init__(self, config) -> None:
-        from engine.pipeline.classic import ClassicStylizer
-
-        self.config = config
-        self.stylizer = ClassicStylizer()
-        self.mattes = matte_selection(config.matte_classes, self.matte_classes) if config.mattes else ()
-
-    def model_files(self) -> dict[str, str]:
-        return {}
-
-    def describe_style(self) -> dict:
-        return {"family": "classic", "backbone": "none", "note": "non-neural OpenCV toon look"}
-
-    def style_code(self, rgb, landmarks, crop, several: bool = False):
-        return None
-
-    def prepare(self, analysis, wplus, frames: int | None = None, warn=None) -> None:
-        faces = analysis.faces or ({"landmarks": analysis.landmarks, "crop": analysis.crop},)
-        self.face_landmarks = [_crop_space(f["landmarks"], analysis.sighting_crops()[i], analysis.source_size)
-                               for i, f in enumerate(faces)]
-        self.shot_landmarks = self.face_landmarks[0]
-        self.several = bool(analysis.faces)
-
-    def crop_landmarks(self, crop: np.ndarray, face: int = 0) -> np.ndarray:
-        """Landmarks of this frame's face in crop pixels.
-
-        dlib's detector needs a margin around a face, and a tight crop has none, so the crop is
-        padded with black first; a frame where detection still fails uses the shot's landmarks.
-        With several faces the crop may show a neighbour: the face nearest the shot's is taken.
-        """
-        import cv2
-
-        from engine.face import find_landmarks, locate_all_faces
-        from engine.face.tracks import nearest_landmarks
-
-        pad = max(crop.shape[:2]) // 2
-        padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-        fallback = self.face_landmarks[face]
-        if getattr(self, "several", False):
-            found = nearest_landmarks(locate_all_faces(padded), fallback + pad)
-        else:
-            found = find_landmarks(padded)
-        if found is None:
-            return fallback
-        return np.asarray(found, np.float64) - pad
-
-    def batch_input(self, crops: list[np.ndarray], parsing=None, parse: bool = False):
-        """What ``stylize_batch`` needs beyond the crops (nothing for the classic look)."""
-        return None
-
-    def stylize_batch(self, batch, crops: list[np.ndarray], face: int = 0) -> list[Stylized]:
-        return self.stylize(crops, face=face)
-
-    def stylize(self, crops: list[np.ndarray], parsing=None, face: int = 0) -> list[Stylized]:
-        from engine.face import landmark_mattes
-
-        results = []
-        for crop in crops:
-            rgb = self.stylizer.stylize(crop).astype(np.float32) / 255.0
-            mattes = {}
-            if self.mattes:
-                h, w = rgb.shape[:2]
-                scale = w / crop.shape[1]
-                all_mattes = landmark_mattes(self.crop_landmarks(crop, face) * scale, (h, w))
-                mattes = {n: all_mattes[n].astype(np.float32) for n in self.mattes if n in all_mattes}
-            results.append(Stylized(rgb, mattes))
-        return results
 
 
 class VToonifyBackend:
@@ -235,7 +141,7 @@ class VToonifyBackend:
             if self.config.color_transfer:
                 return exstyle  # all 18 latents from the exemplar: the face code does not matter
         cropped = scale_and_crop(rgb, crop)
-        mapped = _crop_space(landmarks, crop, (rgb.shape[1], rgb.shape[0]))
+        mapped = crop_space(landmarks, crop, (rgb.shape[1], rgb.shape[0]))
         if several:
             crop_landmarks = nearest_landmarks(locate_all_faces(cropped), mapped)
         else:
@@ -336,13 +242,6 @@ class VToonifyBackend:
         index = [PARSING_NAMES.index(n) for n in self.mattes]
         probs = probs[:, index].float().cpu().numpy()
         return [{n: np.ascontiguousarray(p[k]) for k, n in enumerate(self.mattes)} for p in probs]
-
-
-def _crop_space(landmarks, crop, source_size) -> np.ndarray:
-    """Source-pixel landmarks [68,2] -> float pixels of ``crop`` (resized frame, minus the crop offset)."""
-    sx, sy = crop.w / source_size[0], crop.h / source_size[1]
-    points = np.asarray(landmarks, np.float64)
-    return np.stack([points[:, 0] * sx - crop.left, points[:, 1] * sy - crop.top], 1)
 
 
 class device_memory_errors:

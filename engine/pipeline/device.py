@@ -18,6 +18,27 @@ if TYPE_CHECKING:
     import torch
 
 
+def resolve_device_name(name: str = "auto") -> str:
+    """:func:`resolve_device` as a name (``cpu``, ``cuda``, ``cuda:1``), with the same errors; without
+    importing torch for ``cpu``, and for ``auto`` on a CPU-only torch build (a classic job needs no torch)."""
+    name = str(name)
+    if name == "cpu":
+        return "cpu"
+    head, _, index = name.partition(":")
+    if name != "auto" and (head != "cuda" or (index and not index.isdigit())):
+        raise DeviceError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N")
+    if gpu_build_possible():
+        return str(resolve_device(name))
+    if name == "auto":
+        return "cpu"
+    raise _no_cuda()
+
+
+def _no_cuda() -> DeviceError:
+    return DeviceError("CUDA was requested but no CUDA GPU is available to torch",
+                       "use --device cpu, or install a CUDA build of torch on a GPU machine")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> cuda if available else cpu; ``cuda`` / ``cuda:N`` without that GPU is a clear error."""
     import torch
@@ -31,8 +52,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if head != "cuda" or (index and not index.isdigit()):
         raise DeviceError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise DeviceError("CUDA was requested but no CUDA GPU is available to torch",
-                          "use --device cpu, or install a CUDA build of torch on a GPU machine")
+        raise _no_cuda()
     count = torch.cuda.device_count()
     if index and int(index) >= count:
         raise DeviceError(f"there is no GPU {name} (torch sees {count})",

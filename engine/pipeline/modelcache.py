@@ -10,10 +10,12 @@ import os
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import torch
+from engine.pipeline.device import resolve_device_name
 
-from engine.pipeline.device import resolve_device
+if TYPE_CHECKING:
+    import torch
 
 MEMO_ENTRIES = 16
 
@@ -62,7 +64,9 @@ class ModelCache:
     """An LRU of loaded modules; ``loads`` counts real loads per model name (tests read it)."""
 
     def __init__(self, device: str = "auto", max_bytes: int | None = None) -> None:
-        self.device = resolve_device(device)
+        self.device_name = resolve_device_name(device)  # a bad or absent device fails here, as before
+        """``cpu``, ``cuda`` or ``cuda:N``: known without torch on a CPU-only build (a classic job needs no more)."""
+        self._device: torch.device | None = None
         self.max_bytes = max_bytes if max_bytes is not None else 8 * 1024**3
         self.loads: Counter[str] = Counter()
         self._entries: OrderedDict[tuple, tuple[torch.nn.Module, int]] = OrderedDict()
@@ -70,6 +74,20 @@ class ModelCache:
         self.memo = BoundedMemo()
         """Small per-cache results worth keeping between calls (e.g. shot analyses for previews);
         bounded LRU, so a long-lived engine previewing many shots does not grow without limit."""
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device (importing torch on first use: only a VToonify job asks)."""
+        if self._device is None:
+            import torch
+
+            self._device = torch.device(self.device_name)
+        return self._device
+
+    @property
+    def device_type(self) -> str:
+        """``cpu`` or ``cuda``, without torch."""
+        return self.device_name.partition(":")[0]
 
     def get(self, kind: str, path: str, loader: Callable[[str], torch.nn.Module]) -> torch.nn.Module:
         """Return the model in ``path`` on this cache's device, loading it once."""
@@ -111,7 +129,9 @@ class ModelCache:
     def _return_gpu_memory(self) -> None:
         """Give freed blocks back to the driver only after an eviction (not on every load: emptying
         the caching allocator each time makes the next allocations slow)."""
-        if self.device.type == "cuda":
+        if self.device_type == "cuda":
+            import torch
+
             torch.cuda.empty_cache()
 
     @property
@@ -121,7 +141,7 @@ class ModelCache:
     def stats(self) -> dict:
         with self._lock:
             return {
-                "device": str(self.device),
+                "device": self.device_name,
                 "loads": dict(self.loads),
                 "total_loads": sum(self.loads.values()),
                 "models": [f"{k[0]}:{k[1]}" for k in self._entries],

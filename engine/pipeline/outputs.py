@@ -190,8 +190,11 @@ def output_folder(path: str) -> Iterator[Path]:
         _remove_empty(created)  # mkdir may succeed where files may not be made (ACLs, quotas)
         raise OutputError(f"cannot write to output folder {out} ({exc.strerror or exc})",
                           "choose a folder you can write to, or fix its permissions") from None
+    from engine.io.atomic import pinned_folder
+
     try:
-        yield out
+        with pinned_folder(out):  # a folder swapped for a link mid-job stops the job, never redirects it
+            yield out
     except BaseException:
         _remove_empty(created)
         raise

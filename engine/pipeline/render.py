@@ -118,7 +118,7 @@ def _check_cancel(cancel) -> None:
         raise JobCancelled("job cancelled", "")
 
 
-def auto_batch(backend_name: str, device, crop_pixels: int) -> int:
+def auto_batch(backend_name: str, device_type: str, crop_pixels: int) -> int:
     """Frames per forward pass before any measurement: 4 for classic; 1 for VToonify (on CPU a larger
     batch was never faster per frame and peaks higher; on CUDA the first batch is measured and the
     size then grows, see ``BatchPlan``)."""
@@ -131,15 +131,15 @@ class BatchPlan:
 
     MAX_BATCH = 16
 
-    def __init__(self, config: RenderConfig, backend_name: str, device, crop_pixels: int) -> None:
-        self.size = config.batch or auto_batch(backend_name, device, crop_pixels)
-        self.device = device
-        self.measure = not config.batch and backend_name == "vtoonify" and device.type == "cuda"
-        if self.measure:
+    def __init__(self, config: RenderConfig, backend_name: str, cache: ModelCache, crop_pixels: int) -> None:
+        self.size = config.batch or auto_batch(backend_name, cache.device_type, crop_pixels)
+        self.measure = not config.batch and backend_name == "vtoonify" and cache.device_type == "cuda"
+        if self.measure:  # a VToonify job on CUDA: torch is loaded already
             import torch
 
-            torch.cuda.reset_peak_memory_stats(device)
-            self._base = torch.cuda.memory_allocated(device)
+            self.device = cache.device
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
 
     def measured(self, frames: int) -> None:
         """Called after a network batch of ``frames``: sets the size once, from the peak it took."""
@@ -334,10 +334,10 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     firsts, repeats = held_pictures(source, todo)
     face_crops = writer.frame_crops(firsts[0]) if firsts else writer.crops  # one per face, in id order
     crop = face_crops[0]  # a following crop keeps its size: any frame's gives the batch plan
-    plan = BatchPlan(config, backend.name, cache.device, (crop.bottom - crop.top) * (crop.right - crop.left))
+    plan = BatchPlan(config, backend.name, cache, (crop.bottom - crop.top) * (crop.right - crop.left))
     several = bool(writer.face_names)
     smoothers = [_make_smoother(config, backend, source, c, cache) for c in face_crops]
-    parse_early = cache.device.type == "cuda"  # on a CPU both networks share the same cores
+    parse_early = cache.device_type == "cuda"  # on a CPU both networks share the same cores
     stages = Stages()
     decoded, stylized = stages.queue(2), stages.queue(1)
     progress = {"done": 0, "reported": 0, "frame": None}
@@ -386,7 +386,7 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
 
     stages.start("decode", decode)
     stages.start("write", write)
-    heap = reused_heap() if cache.device.type == "cpu" else contextlib.nullcontext()
+    heap = reused_heap() if cache.device_type == "cpu" else contextlib.nullcontext()
     heap.__enter__()  # CPU: each frame reuses the last frame's pages (engine.models.heap)
     try:
         while True:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from engine.errors import ModelFileError
-from engine.pipeline.backends import ClassicBackend, VToonifyBackend
+from engine.pipeline.classic_backend import ClassicBackend
 
 
 def models_dir_for(config) -> str:
@@ -84,5 +84,7 @@ def make_backend(config, cache):
         warning = (f"using the classic (non-neural) backend: {exc.message}. "
                    f"For VToonify: {exc.fix or 'add the official model files'}")
         return ClassicBackend(config), [warning]
+    from engine.pipeline.backends import VToonifyBackend  # torch: imported only for a VToonify job
+
     backend = VToonifyBackend(config, files, cache)
     return backend, [note] if note else []

@@ -452,7 +452,7 @@ def parse_sidecar(fd: int) -> ShotAnalysis | None:
             return None
         data = json.loads(raw.decode("utf-8"))
         return ShotAnalysis.from_dict(data) if isinstance(data, dict) else None
-    except (ValueError, KeyError, TypeError, OSError):
+    except (ValueError, KeyError, TypeError, OSError, RecursionError):  # RecursionError: "[[[[..." 100k deep
         return None
 
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from engine import __version__
 from engine.pipeline import outputs as out
-from engine.pipeline.backends import Stylized
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.placement import Placement, place_matte, place_rgba, plan_crop_placement, plan_plate_placement
+from engine.pipeline.stylized import Stylized
 
 
 class FrameWriter:

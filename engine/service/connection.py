@@ -83,7 +83,7 @@ def load_connection_file(path: str | os.PathLike | None = None) -> ConnectionInf
         data = json.loads(target.read_text(encoding="utf-8"))
         info = ConnectionInfo(host=str(data["host"]), port=int(data["port"]), token=str(data["token"]),
                               pid=int(data["pid"]), protocol=int(data.get("protocol", 1)), path=str(target))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
     if info.host not in LOOPBACK_ADDRESSES:  # an engine only ever listens on loopback
         return None

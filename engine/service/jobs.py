@@ -441,7 +441,8 @@ class JobQueue:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise UnknownJobError(f"no job {job_id!r}", "list jobs with the 'jobs' request")
+            shown = repr(job_id[:40]) + (f" ({len(job_id)} characters)" if len(job_id) > 40 else "")
+            raise UnknownJobError(f"no job {shown}", "list jobs with the 'jobs' request")  # ids are 12
         return job
 
     def status(self, job_id: str) -> dict:

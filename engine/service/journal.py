@@ -43,7 +43,7 @@ def read_journal(path: str | os.PathLike) -> list[dict]:
         for line in handle:
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # a torn line, or one nested past Python's limit
                 continue
             if isinstance(record, dict) and isinstance(record.get("id"), str):
                 latest[record["id"]] = record
@@ -63,7 +63,7 @@ class Journal:
         if not self.path.exists() and not self.path.is_symlink() and legacy.is_file() and not legacy.is_symlink():
             try:
                 records = json.loads(legacy.read_text(encoding="utf-8")).get("jobs", [])
-            except (OSError, ValueError, AttributeError):
+            except (OSError, ValueError, AttributeError, RecursionError):
                 return []
             return [dict(r, seq=i) for i, r in enumerate(records) if isinstance(r, dict)]
         try:

@@ -8,10 +8,15 @@ the StyleGAN's own resolution, or, with ``--aligned``, taken as already aligned 
 Every problem is collected over the whole folder and raised once, each file named: unreadable files, no
 face found (stylised faces often defeat dlib: align them by hand and pass ``--aligned``, or
 ``--drop-no-face``), too few usable images.
+
+Face detection is the slow part (about a second per image), and a farm retry (``--resume auto``) reads
+the folder again: the landmarks found are kept in ``OUT/NAME/finetune_landmarks.json`` (per file name,
+byte size and modification time), so an unchanged image is not searched again.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +35,8 @@ FEW_IMAGES = 100
 handful memorises them."""
 MAX_NAMED = 12
 """Files named in one message (the rest are counted)."""
+LANDMARKS_FILE = "finetune_landmarks.json"
+LANDMARKS_FORMAT = "vtoonify-studio-landmarks/1"
 MAX_PIXELS = 64_000_000
 """Larger images are refused unread (a decompression bomb, or a scan no face crop needs)."""
 
@@ -45,6 +52,9 @@ class StyleImages:
     """Files without a detectable face left out with ``--drop-no-face``."""
     skipped: list[str] = field(default_factory=list)
     """Files in the folder that are not images by their suffix (ignored)."""
+    landmarks: dict[str, dict] = field(default_factory=dict)
+    """File name -> {size, mtime_ns, landmarks (68x2 list or None)} of every image searched for a face
+    (what :func:`save_landmarks` keeps for the next run)."""
 
     def __len__(self) -> int:
         return len(self.names)
@@ -108,39 +118,96 @@ def square_resize(rgb: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(img)
 
 
+def _stamp(path: Path) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def read_landmarks(path: Path | None) -> dict[str, dict]:
+    """The landmark cache written by an earlier run ({} when there is none, or it is not ours)."""
+    if path is None or path.is_symlink() or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != LANDMARKS_FORMAT or not isinstance(data.get("images"), dict):
+        return {}
+    return data["images"]
+
+
+def save_landmarks(path: Path, entries: dict[str, dict], warn) -> None:
+    """Write the cache atomically; a link or a file this trainer did not write there is left alone."""
+    from engine.io.atomic import atomic_path
+
+    if path.is_symlink() or (path.exists() and not read_landmarks(path) and path.stat().st_size > 0):
+        warn(f"{path} is not a landmark cache of `engine train finetune`; left as it is (faces are searched "
+             "again on the next run)")
+        return
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps({"format": LANDMARKS_FORMAT, "images": entries}))
+    except OSError as exc:
+        warn(f"could not keep the face landmarks in {path} ({exc}); the next run searches again")
+
+
+def _cached(cache: dict[str, dict], path: Path) -> tuple[bool, np.ndarray | None]:
+    """(hit, landmarks or None for 'no face') for an unchanged file named in the cache."""
+    entry = cache.get(path.name)
+    if not isinstance(entry, dict) or {k: entry.get(k) for k in ("size", "mtime_ns")} != _stamp(path):
+        return False, None
+    marks = entry.get("landmarks")
+    if marks is None:
+        return True, None
+    array = np.asarray(marks, dtype=np.int64)
+    return (True, array) if array.shape == (68, 2) else (False, None)
+
+
 def load_style_images(folder: str | Path, size: int, *, aligned: bool, drop_no_face: bool = False,
-                      warn=None, note=None) -> StyleImages:
-    """Read and align every image of ``folder`` to ``size``; see the module docstring."""
+                      warn=None, note=None, cache: Path | None = None) -> StyleImages:
+    """Read and align every image of ``folder`` to ``size``; see the module docstring. ``cache``: the
+    landmark file of an earlier run (read only here; the caller saves :attr:`StyleImages.landmarks`)."""
     warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
     note = note or (lambda message: print(message, file=sys.stderr))
     folder = Path(folder).expanduser()
     paths = check_images_folder(folder)
     others = list_images(folder)[1]
-    landmarker = None
-    if not aligned:
-        from engine.face.landmarks import FaceLandmarker
-
-        landmarker = FaceLandmarker()
     from engine.face.align import align_face, plan_alignment
 
+    known = {} if aligned else read_landmarks(cache)
+    found: dict[str, dict] = {}
+    landmarker = None
     unreadable, no_face, kept, names = [], [], [], []
+    reused = 0
     for k, path in enumerate(paths, 1):
-        if landmarker is not None and (k == 1 or k % 25 == 0 or k == len(paths)):
+        if not aligned and (k == 1 or k % 25 == 0 or k == len(paths)):
             note(f"aligning style images: {k}/{len(paths)}")
         try:
             rgb = read_rgb(path)
         except InputError as exc:
             unreadable.append(exc.message)
             continue
-        if landmarker is None:
+        if aligned:
             kept.append(square_resize(rgb, size))
+            names.append(path.name)
+            continue
+        hit, landmarks = _cached(known, path)
+        if hit:
+            reused += 1
         else:
+            if landmarker is None:
+                from engine.face.landmarks import FaceLandmarker
+
+                landmarker = FaceLandmarker()
             landmarks = landmarker(rgb)
-            if landmarks is None:
-                no_face.append(path.name)
-                continue
-            kept.append(align_face(rgb, landmarks, plan_alignment(landmarks, rgb.shape[:2], size), size))
+        found[path.name] = {**_stamp(path), "landmarks": None if landmarks is None else landmarks.tolist()}
+        if landmarks is None:
+            no_face.append(path.name)
+            continue
+        kept.append(align_face(rgb, landmarks, plan_alignment(landmarks, rgb.shape[:2], size), size))
         names.append(path.name)
+    if reused:
+        note(f"faces of {reused} unchanged image(s) taken from {cache}")
     problems, fixes = [], []
     if unreadable:
         problems.append(f"{len(unreadable)} unreadable image(s) in {folder}: {_listing(unreadable)}")
@@ -165,4 +232,4 @@ def load_style_images(folder: str | Path, size: int, *, aligned: bool, drop_no_f
         note(f"ignored {len(others)} entr{'y' if len(others) == 1 else 'ies'} of {folder} that are not images: "
              f"{_listing(others)}")
     pixels = torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2).contiguous()  # [N,3,S,S] uint8
-    return StyleImages(pixels, names, dropped=no_face if drop_no_face else [], skipped=others)
+    return StyleImages(pixels, names, dropped=no_face if drop_no_face else [], skipped=others, landmarks=found)

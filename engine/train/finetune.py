@@ -43,7 +43,14 @@ from engine.errors import ConfigError, ModelFileError
 from engine.models.checkpoints import describe_checkpoint, load_state_dict_strict, load_torch_file
 from engine.models.precision import resolve_precision
 from engine.models.stylegan import Generator
-from engine.train.artwork import StyleImages, check_images_folder, load_style_images
+from engine.train.artwork import (
+    LANDMARKS_FILE,
+    StyleImages,
+    check_images_folder,
+    load_style_images,
+    read_landmarks,
+    save_landmarks,
+)
 from engine.train.augment import AdaptiveAugment, augment, hflip
 from engine.train.budget import check_batch_fits
 from engine.train.checkpoint import (
@@ -395,8 +402,9 @@ def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = 
     size = start.config["size"]
     how = "taking them as aligned (--aligned)" if options.aligned else "aligning the faces (dlib, FFHQ layout)"
     log.note(f"reading the style images in {options.images} at {size} px, {how} ...")
+    landmark_cache = layout.family_dir / LANDMARKS_FILE
     images = load_style_images(options.images, size, aligned=options.aligned, drop_no_face=options.drop_no_face,
-                               warn=log.warn, note=log.note)
+                               warn=log.warn, note=log.note, cache=landmark_cache)
     precision = resolve_precision(options.precision, device)
     check_batch_fits(options.batch, start.config["channels"], precision, device)
     g_ema.eval()
@@ -418,6 +426,8 @@ def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = 
     log.note(f"{len(images)} style images, {size} px; G and D from {stylegan.name}")
     session.log.restart(session.start_iter)
     session.begin()
+    if images.landmarks and images.landmarks != read_landmarks(landmark_cache):
+        save_landmarks(landmark_cache, images.landmarks, log.warn)
     ex["samples"] = FinetuneSamples(layout.family_dir, options.sample_every, session.start_iter, options.iter,
                                     log.warn)
     ex["samples"].keep_style(images, start.config["style_dim"], options.seed, device)

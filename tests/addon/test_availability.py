@@ -19,3 +19,11 @@ def test_other_selected_strips_are_named_and_the_way_to_render_them_said():
     assert note.startswith("only the active strip 'plate' is stylized; the other selected strip(s) 'b', 'c', 'd' "
                            "and 2 more are not")
     assert note.endswith("make each active in turn (click it) and Stylize it")
+
+
+def test_a_preview_overlay_is_no_strip_to_stylize():
+    from vtoonify_addon.core.availability import stylize_blocker
+
+    reason = stylize_blocker(has_editor=True, strip_type="IMAGE", source_type="IMAGE", is_preview=True)
+    assert reason.startswith("The active strip is a VToonify Preview overlay: click its source strip")
+    assert stylize_blocker(has_editor=True, strip_type="IMAGE", source_type="IMAGE") == ""

@@ -96,11 +96,11 @@ def test_operators_edit_the_workspace_sequencer_scene(engine_prefs, trimmed_scen
     window.scene, window.workspace.sequencer_scene = bare, scene
     try:
         assert bpy.context.scene == bare and bpy.context.sequencer_scene == scene
+        scene.frame_current = 110  # the sequencer scene's playhead: media frame 10
+        bare.frame_current = 1  # the window scene's playhead is off the strip: Preview follows the other
         assert bpy.ops.sequencer.vtoonify_stylize.poll() and bpy.ops.sequencer.vtoonify_preview.poll()
         assert bpy.types.VTOON_PT_stylize.poll(bpy.context)
         scene.vtoonify.backend = "classic"
-        scene.frame_current = 110  # the sequencer scene's playhead: media frame 10
-        bare.frame_current = 1
         assert bpy.ops.sequencer.vtoonify_preview() == {"FINISHED"}
         assert "source frame 10" in bpy.context.window_manager.vtoonify_status
     finally:

@@ -47,3 +47,14 @@ def test_preview_is_greyed_while_the_playhead_is_off_the_strip(addon, prefs, tri
     with pytest.raises(RuntimeError, match=r"The playhead \(frame 125\) is not on strip 'plate' \(frames 104-124\): "
                                            "move the playhead onto the strip"):
         bpy.ops.sequencer.vtoonify_preview()
+
+
+def test_a_preview_overlay_made_active_greys_stylize_and_preview(addon, prefs, trimmed_scene, media_dir):
+    scene, _source = trimmed_scene
+    prefs.auto_start = True
+    scene.frame_current = 110
+    overlay = addon.stylize.show_preview_strip(scene, _source, str(media_dir / "038648.jpg"), 110)
+    scene.sequence_editor.active_strip = overlay  # it sits on top: the artist clicks it
+    assert not bpy.ops.sequencer.vtoonify_stylize.poll() and not bpy.ops.sequencer.vtoonify_preview.poll()
+    with pytest.raises(RuntimeError, match="The active strip is a VToonify Preview overlay: click its source strip"):
+        bpy.ops.sequencer.vtoonify_stylize()

@@ -437,3 +437,60 @@ def test_a_truncated_jpeg_is_refused_not_rendered_half_grey(tmp_path):
                 source.read(1)
         assert info.value.message.startswith(f"image {cut} is truncated: its JPEG data stops before the end")
         assert info.value.fix == "copy or export the file again"
+
+
+def test_a_read_stuck_inside_the_libpng_hold_gives_stderr_back(capfd, monkeypatch):
+    # A read stuck on a stalled share must not keep the engine's stderr (hosts read it for crash reports).
+    import time
+
+    from engine.io import oiio_errors
+
+    monkeypatch.setattr(oiio_errors, "HOLD_LIMIT_S", 0.3)
+    seen = ""
+    with oiio_errors.libpng_lines_dropped():  # the "stuck read"
+        os.write(2, b"engine: still alive\n")
+        deadline = time.monotonic() + 10
+        while "still alive" not in seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+            seen += capfd.readouterr().err
+        assert "engine: still alive" in seen  # arrived while the read was still running
+        with oiio_errors.libpng_lines_dropped():  # nested reads go on normally
+            pass
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def _with_cover(path, video_frames=None):
+    """An mp4 whose FIRST video stream is cover art (disposition attached_pic), then real video if given."""
+    with av.open(str(path), "w") as container:
+        cover = container.add_stream("mjpeg")
+        cover.width = cover.height = 16
+        cover.pix_fmt = "yuvj444p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        video = None
+        if video_frames is not None:
+            video = container.add_stream("mpeg4", rate=24)
+            video.width = video.height = 16
+            video.pix_fmt = "yuv420p"
+        for packet in cover.encode(av.VideoFrame.from_ndarray(np.full((16, 16, 3), 250, np.uint8), format="rgb24")):
+            container.mux(packet)
+        for packet in cover.encode():
+            container.mux(packet)
+        for pixels in video_frames or []:
+            for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        if video is not None:
+            for packet in video.encode():
+                container.mux(packet)
+    return path
+
+
+def test_cover_art_is_not_read_as_video(tmp_path):
+    # Before: a song's or podcast's artwork (a video stream marked attached_pic) rendered as a one-frame
+    # "video", and a clip whose first video stream was its thumbnail rendered the thumbnail.
+    with pytest.raises(InputError, match=r"has no video, only a cover picture \(an audio file's artwork\)"):
+        open_source(_with_cover(tmp_path / "song.mp4"))
+    clip = _with_cover(tmp_path / "clip.mp4", [np.full((16, 16, 3), 20 * i, np.uint8) for i in range(5)])
+    with open_source(clip) as source:
+        assert len(source.frame_numbers) == 5
+        assert int(source.read(5).mean()) in range(70, 90)  # the video's frame 5 (~80), not the cover (250)

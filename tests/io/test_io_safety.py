@@ -143,8 +143,8 @@ def test_a_temp_swapped_for_a_link_right_after_it_was_created_is_not_written_thr
     victim.write_bytes(b"do not touch")
     real_create = atomic.create_exclusive
 
-    def create_then_swap(path, mode=0o644):
-        fd = real_create(path, mode)
+    def create_then_swap(path, mode=0o644, dirfd=None):
+        fd = real_create(path, mode, dirfd)
         os.unlink(path)
         os.symlink(victim, path)
         return fd
@@ -162,6 +162,34 @@ def test_a_temp_swapped_for_a_link_right_after_it_was_created_is_not_written_thr
             save_checkpoint(target, {"iter": 1})
     assert victim.read_bytes() == b"do not touch"
     assert not target.exists() and os.listdir(out) == []
+
+
+@pytest.mark.skipif(os.open not in os.supports_dir_fd, reason="writes relative to the open folder need dir_fd")
+def test_an_output_folder_swapped_for_a_link_mid_job_stops_the_job_instead_of_writing_through_it(tmp_path):
+    # Someone who may write into the folder ABOVE the output renames the output away and puts a link to
+    # another folder of the artist's in its place. Before, the next frames (and a rename over a file of
+    # the same name) landed in that other folder.
+    from engine.io.atomic import atomic_open
+    from engine.pipeline.outputs import output_folder
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "shot.0002.png").write_bytes(b"do not touch")
+    out = tmp_path / "show" / "out"
+    with output_folder(str(out)) as out_dir:
+        write_png(out_dir / "shot.0001.png", _noise(8, 8, 3))
+        out.rename(tmp_path / "show" / "moved")
+        out.symlink_to(elsewhere)
+        with pytest.raises(OutputError, match=r"was replaced \(by a link or another folder\) while the job ran"):
+            write_png(out_dir / "shot.0002.png", _noise(8, 8, 3))
+        with pytest.raises(OutputError, match="was replaced"), atomic_open(out_dir / "shot.vtoonify.json", "w") as fh:
+            fh.write("{}")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["shot.0002.png"]
+    assert (elsewhere / "shot.0002.png").read_bytes() == b"do not touch"
+    assert sorted(p.name for p in (tmp_path / "show" / "moved").iterdir()) == ["shot.0001.png"]
+    with output_folder(str(out)) as out_dir:  # a new job checks the folder (the link) anew and may use it
+        write_png(out_dir / "shot.0003.png", _noise(8, 8, 3))
+    assert (elsewhere / "shot.0003.png").is_file()
 
 
 def test_write_probe_never_follows_a_link(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """Commands that run no model import no torch (nor cv2, PyAV, OpenImageIO): ``--help``, a usage error,
 ``models list|fetch|verify`` and the engine service up to its first job answer in a fraction of a second
-instead of after torch's seconds of import (every Blender/panel engine start and farm task pays it).
+instead of after torch's seconds of import (every Blender/panel engine start and farm task pays it); a
+classic render imports no torch either.
 
 Each case is a real ``python -m engine`` process run with ``-X importtime``, so an eager import anywhere on
 the path (a package ``__init__``, a module-level ``import torch``) fails the test by name.
@@ -61,6 +62,20 @@ def test_a_command_that_runs_no_model_imports_no_torch(case, tmp_path):
         assert "degree 3.0 is outside [0, 1]" in proc.stderr and not (tmp_path / "out").exists()
 
 
+def test_a_classic_render_and_a_missing_source_never_import_torch(media_dir, tmp_path):
+    """The classic backend has no network: its farm tasks (and a job whose source is missing) skip torch's
+    import (with ``--device cpu``, or ``auto`` on a CPU-only torch build); they still read and write media
+    (PyAV, OpenImageIO, OpenCV), which this test allows."""
+    out = tmp_path / "out"
+    done = run_engine("render", str(media_dir / "529_2.mp4"), "-o", str(out), "--frames", "2", "--backend",
+                      "classic", "--padding", "48", "--device", "cpu", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [p.name for p in out.glob("*.exr")] == ["529_2.0002.exr"]
+    missing = run_engine("render", str(tmp_path / "absent.mp4"), "-o", str(out), "--device", "cpu", tmp_path=tmp_path)
+    assert missing.returncode == EXIT_USER_ERROR and "no such file" in missing.stderr
+    assert "torch" not in heavy_imports(done.stderr) + heavy_imports(missing.stderr)
+
+
 def test_the_engine_service_answers_before_torch_is_imported(tmp_path, narrow_models_dir):
     """hello, ping, the job list and (on a CPU-only torch build) capabilities, style names read from
     exstyle_code.npy included, come from a torch-free engine: Blender's and the panel's first questions to
@@ -111,3 +126,35 @@ def test_only_a_certain_cpu_only_torch_build_skips_asking_torch_for_gpus(version
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(REPO)])})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(possible)
+
+
+DEVICE_PROBE = """
+import json, sys
+from engine.errors import DeviceError
+from engine.pipeline import device
+
+def outcome(resolve, name):
+    try:
+        return str(resolve(name))
+    except DeviceError as exc:
+        return "error: " + exc.user_message
+
+names = ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "cuda:x", "gpu", "CPU", "mps"]
+by_name = [outcome(device.resolve_device_name, n) for n in names]
+torch_free = "torch" not in sys.modules
+print(json.dumps({"by_name": by_name, "torch_free": torch_free, "cpu_only": not device.gpu_build_possible(),
+                  "by_torch": [outcome(device.resolve_device, n) for n in names]}))
+"""
+
+
+def test_a_device_name_resolves_as_torch_resolves_it_without_torch_where_it_can():
+    """``ModelCache`` resolves ``--device`` by name first (so a classic job needs no torch): the same device
+    and the same errors as ``resolve_device`` asked afterwards, in the same process."""
+    proc = subprocess.run([sys.executable, "-c", DEVICE_PROBE], capture_output=True, text=True, timeout=60,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["by_name"] == found["by_torch"]
+    assert found["by_name"][1] == "cpu" and found["by_name"][5].startswith("error: unknown device 'cuda:x'")
+    if found["cpu_only"]:
+        assert found["torch_free"]

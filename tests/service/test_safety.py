@@ -284,3 +284,12 @@ def test_windows_device_names_are_refused_on_the_wire_before_anything_is_made(fa
         "source": str(source_file), "output": str(tmp_path / "toon"), "name": "nul"}})
     assert reply["ok"] is False and reply["error"]["code"] == "bad_config" and "'nul'" in reply["error"]["message"]
     assert not (tmp_path / "shows").exists() and not (tmp_path / "toon").exists()
+
+
+def test_an_unknown_job_id_of_a_megabyte_is_not_echoed_back(fake_engine):
+    # Before: "no job 'aaaa...'" quoted the whole id, so a 1 MB id came back as a 1 MB reply line (and an id
+    # of escaped characters could make the reply pass the 1 MiB line limit).
+    reply = raw_request(fake_engine.info, {"type": "status", "job": "a" * 1_000_000})
+    assert reply["ok"] is False and reply["error"]["code"] == "unknown_job"
+    assert reply["error"]["message"] == ("no job '" + "a" * 40 + "' (1000000 characters) "
+                                         "(list jobs with the 'jobs' request)")

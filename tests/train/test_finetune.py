@@ -174,6 +174,30 @@ def test_style_faces_are_aligned_as_ffhq_and_bad_files_are_all_named(media_dir, 
         left, right = lm[36:42].mean(0), lm[42:48].mean(0)
         assert abs(left[1] - right[1]) < 6 and 40 < (left[1] + right[1]) / 2 < 64, (images.names[k], left, right)
         assert abs((left[0] + right[0]) / 2 - 64) < 8
+    # a second read (a farm retry) takes the faces from the landmark cache: no detector is even built
+    from engine.train import artwork
+
+    cache = tmp_path / "models" / "finetune_landmarks.json"
+    cache.parent.mkdir()
+    artwork.save_landmarks(cache, images.landmarks, warn=pytest.fail)
+    assert images.landmarks["grey.png"]["landmarks"] is None  # "no face" is remembered too
+
+    class NoDetector:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("faces were searched again")
+
+    import engine.face.landmarks as landmarks_module
+
+    real_detector = landmarks_module.FaceLandmarker
+    landmarks_module.FaceLandmarker = NoDetector
+    try:
+        again, err = quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache)
+        assert torch.equal(again.pixels, images.pixels) and f"faces of 5 unchanged image(s) taken from {cache}" in err
+        Image.open(folder / sorted(FACES)[1]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / sorted(FACES)[1])
+        with pytest.raises(AssertionError, match="searched again"):  # a changed file is searched again
+            quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache)
+    finally:
+        landmarks_module.FaceLandmarker = real_detector
     (folder / "grey.png").unlink()
     (folder / sorted(FACES)[0]).unlink()
     with pytest.raises(ConfigError, match="only 3 usable style image"):

@@ -11,17 +11,21 @@ RENDERABLE = frozenset({"MOVIE", "IMAGE"})
 
 def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: str | None,
                     is_result: bool = False, running: bool = False, engine_missing: bool = False,
-                    style: str = "", style_problem: str = "") -> str:
+                    style: str = "", style_problem: str = "", is_preview: bool = False) -> str:
     """Empty when Stylize (or Preview) can run, else the reason and what to do.
 
     ``strip_type``: the active strip's type (None: no active strip); ``source_type``: the type of the
     strip that would be rendered (the strip itself, the one a meta shows, or a result's source);
     ``engine_missing``: Auto-start is off and no engine connection file exists; ``style_problem``: the
-    engine's problem and fix for the chosen ``style`` when it cannot render it (a half-trained family)."""
+    engine's problem and fix for the chosen ``style`` when it cannot render it (a half-trained family);
+    ``is_preview``: the active strip is a Preview overlay (a still the add-on laid, not footage)."""
     if not has_editor:
         return "This scene has no Sequencer strips: add a movie or image strip first"
     if strip_type is None:
         return "No active strip: click the movie, image or meta strip to stylize"
+    if is_preview:
+        return ("The active strip is a VToonify Preview overlay: click its source strip below it (delete the "
+                "overlay when done with it)")
     if source_type is None:
         if is_result:
             return "The source strip of this VToonify result is gone: select a movie or image strip"

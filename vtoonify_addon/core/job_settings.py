@@ -153,7 +153,7 @@ def settings_from_json(text: str) -> dict:
     """Read settings back from a strip property; broken text gives an empty dict, not a crash."""
     try:
         data = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # a shared .blend may hold any text
         return {}
     return data if isinstance(data, dict) else {}
 
