@@ -322,12 +322,13 @@ def copy_placement_animation(scene, source, result) -> int:
     on every frame, not only the one it landed on; replaces what an earlier render copied. Returns
     the number of F-curves copied (drivers included)."""
     src_root, dst_root = source.path_from_id(), result.path_from_id()
+    paths = _followed_paths(scene, src_root)
     copied = 0
     for curves in compat.scene_fcurve_collections(scene):
-        for old in [fc for fc in curves if _placement_of(fc.data_path, dst_root) is not None]:
+        for old in [fc for fc in curves if _placement_of(fc.data_path, dst_root, paths) is not None]:
             curves.remove(old)
-        for fc in [fc for fc in curves if _placement_of(fc.data_path, src_root) is not None]:
-            new = curves.new(f"{dst_root}.{_placement_of(fc.data_path, src_root)}", index=fc.array_index)
+        for fc in [fc for fc in curves if _placement_of(fc.data_path, src_root, paths) is not None]:
+            new = curves.new(f"{dst_root}.{_placement_of(fc.data_path, src_root, paths)}", index=fc.array_index)
             new.keyframe_points.add(len(fc.keyframe_points))
             for dst, src in zip(new.keyframe_points, fc.keyframe_points, strict=True):
                 for name in _KEY_SETTINGS:
@@ -337,22 +338,32 @@ def copy_placement_animation(scene, source, result) -> int:
             copy_fcurve_modifiers(fc, new)
             new.update()
             copied += 1
-    return copied + _copy_placement_drivers(scene, src_root, dst_root)
+    return copied + _copy_placement_drivers(scene, src_root, dst_root, paths)
 
 
-def _copy_placement_drivers(scene, src_root: str, dst_root: str) -> int:
+def _followed_paths(scene, src_root: str) -> tuple[str, ...]:
+    """The placement paths, plus the opacity when the source's is animated (a fade in or out: the
+    result must fade with its plate, not stay on over a black frame); a static opacity on the
+    result stays the artist's."""
+    drivers = [scene.animation_data.drivers] if scene.animation_data is not None else []
+    fading = any(fc.data_path == f"{src_root}.blend_alpha"
+                 for curves in [*compat.scene_fcurve_collections(scene), *drivers] for fc in curves)
+    return (*_PLACEMENT_PATHS, "blend_alpha") if fading else _PLACEMENT_PATHS
+
+
+def _copy_placement_drivers(scene, src_root: str, dst_root: str, paths: tuple[str, ...]) -> int:
     """The source's drivers on placement properties, copied whole (variables, expression, modifiers)
     onto the same properties of the strip at ``dst_root``; the result's earlier copies go first."""
     animation = scene.animation_data
     if animation is None:
         return 0
     drivers = animation.drivers
-    for old in [fc for fc in drivers if _placement_of(fc.data_path, dst_root) is not None]:
+    for old in [fc for fc in drivers if _placement_of(fc.data_path, dst_root, paths) is not None]:
         drivers.remove(old)
     copied = 0
-    for fc in [fc for fc in drivers if _placement_of(fc.data_path, src_root) is not None]:
+    for fc in [fc for fc in drivers if _placement_of(fc.data_path, src_root, paths) is not None]:
         new = drivers.from_existing(src_driver=fc)
-        new.data_path = f"{dst_root}.{_placement_of(fc.data_path, src_root)}"
+        new.data_path = f"{dst_root}.{_placement_of(fc.data_path, src_root, paths)}"
         copied += 1
     return copied
 
@@ -386,12 +397,12 @@ def _drop_animation(scene, strip, prop: str) -> None:
             curves.remove(fc)
 
 
-def _placement_of(data_path: str, root: str) -> str | None:
-    """The placement property ``data_path`` animates on the strip at ``root``, else None."""
+def _placement_of(data_path: str, root: str, paths: tuple[str, ...] = _PLACEMENT_PATHS) -> str | None:
+    """The property (one of ``paths``) that ``data_path`` animates on the strip at ``root``, else None."""
     if not data_path.startswith(root + "."):
         return None
     prop = data_path[len(root) + 1:]
-    return prop if prop.startswith(_PLACEMENT_PATHS) else None
+    return prop if prop.startswith(paths) else None
 
 
 def _refill(strip, plan) -> None:

@@ -302,7 +302,8 @@ def test_keyframed_placement_is_followed_on_every_frame(addon, connected, vse, m
 def test_modifiers_and_drivers_on_the_placement_are_followed(addon, connected, vse, media_dir, tmp_path):
     """A handheld shake (Noise modifier on keyed offset X), a Generator drift on offset Y and on the
     crop, and a push-in driven by an expression on scale and saturation: the result takes them all,
-    so it registers on the plate at a frame other than the one it landed on."""
+    so it registers on the plate at a frame other than the one it landed on; an opacity fade on the
+    plate is followed too."""
     source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
     source.frame_offset_end = 26  # 3 frames: 1..3
     t, c = source.transform, source.crop
@@ -322,14 +323,19 @@ def test_modifiers_and_drivers_on_the_placement_are_followed(addon, connected, v
     for prop, expression in (("scale_x", "2.0 + 0.3 * frame"), ("scale_y", "2.0 + 0.3 * frame")):
         t.driver_add(prop).driver.expression = expression
     source.driver_add("color_saturation").driver.expression = "0.5 + 0.1 * frame"
+    for frame, alpha in ((1, 1.0), (2, 0.4), (3, 1.0)):  # a dip: the result must fade with its plate
+        source.blend_alpha = alpha
+        source.keyframe_insert("blend_alpha", frame=frame)
     vse.frame_set(1)  # it lands while the playhead shows frame 1's placement
     result = stylize(addon, vse, source, connected, tmp_path / "out")
 
     def placement(strip):
         return (strip.transform.offset_x, strip.transform.offset_y, strip.transform.scale_x,
-                strip.transform.scale_y, strip.crop.min_x, strip.color_saturation)
+                strip.transform.scale_y, strip.crop.min_x, strip.color_saturation, strip.blend_alpha)
 
     landed = placement(source)
+    vse.frame_set(2)
+    assert (source.blend_alpha, result.blend_alpha) == pytest.approx((0.4, 0.4))
     vse.frame_set(3)
     assert placement(source) != pytest.approx(landed), "the animation should move the plate"
     assert placement(result) == pytest.approx(placement(source), abs=1e-4)
