@@ -63,7 +63,16 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
     if not exists and text.strip() != text:
         _refuse_padded_path(text)
     if pattern is not None and not exists:
-        return SequenceSource(pattern)
+        try:
+            return SequenceSource(pattern)
+        except InputError as exc:
+            if not exc.message.startswith("no files match"):
+                raise
+            near = _folder_fix(file.parent)  # the sequences that ARE there (padding, case or extension off)
+            if not near.startswith("give the image sequence in it"):
+                raise
+            raise InputError(exc.message, near.replace("give the image sequence in it as a pattern",
+                                                       "the folder holds")) from None
     if not exists:
         if file.is_symlink():
             raise InputError(f"{file} is a link that leads nowhere (its target is missing, or links form a loop)",

@@ -513,3 +513,18 @@ def test_a_pasted_path_with_a_trailing_newline_or_space_names_the_invisible_end(
     (tmp_path / "odd name ").write_bytes(plate.read_bytes())  # a file whose name really ends in a space
     with open_source(tmp_path / "odd name ") as source:
         assert source.size == (32, 32)
+
+
+def test_a_pattern_matching_nothing_names_the_sequences_the_folder_does_hold(tmp_path):
+    # Before: only "check the path, the padding (#### = 4 digits) and the extension".
+    for number in (1, 2, 3):
+        _png(tmp_path / f"shot.{number:04d}.png")
+    for typo in ("shot.###.png", "shot.#####.png", "shot.####.jpg"):
+        with pytest.raises(InputError) as info:
+            open_source(tmp_path / typo)
+        assert info.value.message == f"no files match the sequence {tmp_path / typo}"
+        assert info.value.fix == f"the folder holds: {tmp_path / 'shot.####.png'}"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError) as info:
+        open_source(tmp_path / "empty" / "shot.####.png")
+    assert info.value.fix.startswith("check the path, the padding")
