@@ -8,7 +8,8 @@ small parallel passes wait on barriers, 0.94x the reference path). Timing on the
 the direct conv on such a machine and Winograd where it pays.
 
 The choice is made per ``(route set, conv shape, input shape, dtype, threads)`` and cached in the
-process, so later frames, strips of the same size and later shots of the same input size reuse it.
+process, so later frames, strips of the same size and later shots of the same input size reuse it;
+after ``MAX_AGE_S`` it is timed again (the load may have changed).
 The first call of a new shape runs every candidate once (a warm-up, also timed: candidates over
 ``PRUNE`` times the best are dropped), then ``ROUNDS`` interleaved timed rounds; the lowest time
 wins, and a fast route must beat the direct conv by ``1 - MARGIN`` (noise favours the reference).
@@ -46,7 +47,12 @@ the same whatever the input size, and the bottleneck maps, where the Winograd ro
 overheads matter most, are timed whole."""
 DIRECT = "direct"
 
-_CHOICES: dict[tuple, str] = {}
+MAX_AGE_S = 600.0
+"""A choice older than this is timed again when next asked for (the machine's load changes: a long
+job or a long-lived engine service follows it, at a cost of about 1% of the frames' time)."""
+
+_CHOICES: dict[tuple, tuple[str, float]] = {}
+"""key -> (route, when it was chosen, on the tuner's clock)."""
 
 
 def enabled(flag: bool | None = None) -> bool:
@@ -79,6 +85,7 @@ class Tuner:
         self.spent = 0.0
         self.timed = 0
         self.chosen: dict[tuple, str] = {}
+        self._window = clock()  # the budget is per MAX_AGE_S window
 
     def choose(self, key: tuple, x: torch.Tensor, routes: dict[str, Callable[[torch.Tensor], torch.Tensor]],
                fallback: str) -> tuple[str, torch.Tensor | None]:
@@ -88,14 +95,16 @@ class Tuner:
         so the frame is not computed again. ``fallback`` is taken untimed once the budget is spent."""
         if len(routes) == 1:
             return next(iter(routes)), None
-        cached = _CHOICES.get(key)
-        if cached in routes:
+        start = self.clock()
+        if start - self._window > MAX_AGE_S:
+            self.spent, self._window = 0.0, start
+        cached, when = _CHOICES.get(key, (None, 0.0))
+        if cached in routes and (start - when <= MAX_AGE_S or self.spent >= self.budget_s):
             self.chosen[key] = cached
             return cached, None
         if self.spent >= self.budget_s:
             self.chosen[key] = fallback
             return fallback, None
-        start = self.clock()
         part = sample(x)
         best: dict[str, float] = {}
         outputs: dict[str, torch.Tensor] = {}
@@ -110,7 +119,8 @@ class Tuner:
         winner = min(alive, key=best.__getitem__)
         if DIRECT in alive and best[winner] >= MARGIN * best[DIRECT]:
             winner = DIRECT
-        _CHOICES[key] = self.chosen[key] = winner
+        self.chosen[key] = winner
+        _CHOICES[key] = (winner, start)
         self.spent += self.clock() - start
         self.timed += 1
         return winner, outputs[winner] if part is x else None

@@ -494,3 +494,22 @@ def test_cover_art_is_not_read_as_video(tmp_path):
     with open_source(clip) as source:
         assert len(source.frame_numbers) == 5
         assert int(source.read(5).mean()) in range(70, 90)  # the video's frame 5 (~80), not the cover (250)
+
+
+def test_a_pasted_path_with_a_trailing_newline_or_space_names_the_invisible_end(tmp_path):
+    # Before: "no such file: /shots/plate.png" for "/shots/plate.png\n" (pasted from a terminal): the
+    # message showed a path that looked exactly like the file that exists.
+    plate = _png(tmp_path / "plate.png")
+    for number in (1, 2):
+        _png(tmp_path / f"shot.{number:04d}.png")
+    for text, where, what in ((f"{plate}\n", "ends", "a newline"), (f" {plate}", "starts", "white space"),
+                              (f"{tmp_path}/shot.####.png ", "ends", "white space")):
+        with pytest.raises(InputError) as info:
+            open_source(text)
+        assert info.value.message == f"no such file: {text!r} (the path {where} with {what})"
+        assert info.value.fix == f"remove it: {text.strip()}"
+    with pytest.raises(InputError, match=r"^no such file: .*missing\.png $"):  # nothing there either way
+        open_source(f"{tmp_path}/missing.png ")
+    (tmp_path / "odd name ").write_bytes(plate.read_bytes())  # a file whose name really ends in a space
+    with open_source(tmp_path / "odd name ") as source:
+        assert source.size == (32, 32)

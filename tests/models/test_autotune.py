@@ -79,6 +79,24 @@ def test_a_choice_is_cached_per_key_and_reused_untimed():
     assert later.choose(("shape", 2), X, routes_returning("direct", "winograd2"), "direct")[0] == "direct"
 
 
+def test_an_old_choice_is_timed_again_and_the_budget_renews():
+    now, age = [0.0], autotune.MAX_AGE_S
+    tuner = RiggedTuner({"direct": 1.0, "winograd2": 0.5}, budget_s=0.5, clock=lambda: now[0])
+    routes = routes_returning("direct", "winograd2")
+    assert tuner.choose(("k",), X, routes, "direct")[0] == "winograd2"
+    tuner.seconds = {"direct": [0.1], "winograd2": [0.5]}  # the machine got busy
+    now[0] = age / 2
+    assert tuner.choose(("k",), X, routes, "direct") == ("winograd2", None)  # still fresh
+    now[0] = 1.2 * age  # a new budget window; another shape spends it
+    tuner.choose(("k2",), X, routes, "direct")
+    tuner.spent = 1.0
+    now[0] = 1.3 * age  # old, but the budget is spent: the old choice stays (not the fixed rule)
+    assert tuner.choose(("k",), X, routes, "direct") == ("winograd2", None)
+    now[0] = 2.5 * age  # the next window: timed again
+    assert tuner.choose(("k",), X, routes, "winograd2")[0] == "direct"
+    assert tuner.timed == 3
+
+
 def test_a_spent_budget_takes_the_fixed_rule_untimed():
     tuner = RiggedTuner({"direct": 1.0, "winograd2": 0.1}, budget_s=0.0)
     assert tuner.choose(("k",), X, routes_returning("direct", "winograd2"), "direct") == ("direct", None)
