@@ -528,3 +528,23 @@ def test_a_pattern_matching_nothing_names_the_sequences_the_folder_does_hold(tmp
     with pytest.raises(InputError) as info:
         open_source(tmp_path / "empty" / "shot.####.png")
     assert info.value.fix.startswith("check the path, the padding")
+
+
+def test_a_sequence_member_whose_display_window_moved_is_refused_not_placed_shifted(tmp_path):
+    # Before: only the size was compared, so a frame with its display window at another origin (overscan
+    # changed mid-shot) was stylized and written at the first frame's origin, shifted against its plate.
+    for number, origin in ((1, (0, 0)), (2, (0, 0)), (3, (-20, -10))):
+        spec = oiio.ImageSpec(16, 16, 3, oiio.HALF)
+        spec.x, spec.y = origin
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = origin[0], origin[1], 16, 16
+        path = tmp_path / f"shot.{number:04d}.exr"
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), spec)
+        out.write_image(np.full((16, 16, 3), 0.5, np.float32))
+        out.close()
+    with open_source(tmp_path / "shot.####.exr") as source:
+        assert source.read(2).shape == (16, 16, 3)
+        with pytest.raises(InputError, match=r"frame 3 of .* has its display window at -20,-10 but the "
+                                             r"sequence's first frame at 0,0") as info:
+            source.read(3)
+    assert "same display window" in info.value.fix
