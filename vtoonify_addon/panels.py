@@ -7,6 +7,7 @@ import bpy
 
 from . import compat, engines, props, stylize
 from .core import job_settings as js
+from .core.availability import unsaved_output_note
 from .core.engine_status import fetch_command, wrap
 from .core.error_report import split_status
 from .preferences import get_preferences
@@ -165,6 +166,9 @@ class VTOON_PT_stylize(bpy.types.Panel):
         else:
             row.operator("sequencer.vtoonify_stylize", icon="RENDER_ANIMATION", text="Stylize")
             row.operator("sequencer.vtoonify_preview", icon="IMAGE_DATA", text="Preview")
+            note = unsaved_output_note(get_preferences(context).output_dir, bool(bpy.data.filepath))
+            if note:
+                _lines(layout, note, width, icon="INFO")
         if wm.vtoonify_status:
             problem, fix = split_status(wm.vtoonify_status)
             _lines(layout, problem, width)

@@ -140,7 +140,12 @@ class SequenceSource(FrameSource):
                     "render the missing frames upstream or choose a range without gaps")
             raise self._out_of_range(number)
         # The header first: a member that claims another (maybe huge) size is refused before decoding.
-        width, height = display_window(self._files[number])[2:]
+        x, y, width, height = display_window(self._files[number])
+        if (width, height) == self.size and (x, y) != tuple(self.display_origin):
+            # the output is placed on the first frame's display window: this frame would land shifted
+            raise InputError(f"frame {number} of {self.path_pattern} has its display window at {x},{y} but the "
+                             f"sequence's first frame at {self.display_origin[0]},{self.display_origin[1]}",
+                             "render every frame of the sequence with the same display window (overscan)")
         rgb = read_rgb8(self._files[number]) if (width, height) == self.size else None
         if rgb is None or (rgb.shape[1], rgb.shape[0]) != self.size:
             width, height = (width, height) if rgb is None else (rgb.shape[1], rgb.shape[0])

@@ -60,8 +60,19 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
         exists = file.exists()
     except OSError as exc:  # a name or path too long for the file system, a permission problem
         raise InputError(f"cannot read {text[:200]}: {exc.strerror or exc}", "check the path") from None
+    if not exists and text.strip() != text:
+        _refuse_padded_path(text)
     if pattern is not None and not exists:
-        return SequenceSource(pattern)
+        try:
+            return SequenceSource(pattern)
+        except InputError as exc:
+            if not exc.message.startswith("no files match"):
+                raise
+            near = _folder_fix(file.parent)  # the sequences that ARE there (padding, case or extension off)
+            if not near.startswith("give the image sequence in it"):
+                raise
+            raise InputError(exc.message, near.replace("give the image sequence in it as a pattern",
+                                                       "the folder holds")) from None
     if not exists:
         if file.is_symlink():
             raise InputError(f"{file} is a link that leads nowhere (its target is missing, or links form a loop)",
@@ -78,6 +89,18 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
                 return SequenceSource(member, siblings)
         return ImageSource(file, start_number)
     return VideoSource(file, start_number, apply_rotation=orientation == "display")
+
+
+def _refuse_padded_path(text: str) -> None:
+    """InputError when ``text`` names nothing but would without its leading/trailing white space (a path
+    pasted from a terminal or a spreadsheet): the invisible end is then the whole problem."""
+    stripped = text.strip()
+    pattern = parse_pattern(stripped) if stripped else None
+    if not stripped or not (os.path.exists(stripped) or (pattern is not None and scan(pattern))):
+        return
+    where = "ends" if text[-1].isspace() else "starts"
+    what = "a newline" if "\n" in text else "white space"
+    raise InputError(f"no such file: {text!r} (the path {where} with {what})", f"remove it: {stripped}")
 
 
 def _folder_fix(folder: Path, limit: int = 5000) -> str:

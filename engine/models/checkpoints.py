@@ -354,7 +354,7 @@ def describe_checkpoint(obj: Any) -> str:
         if isinstance(obj, Mapping):
             return f"an unknown file (top-level keys: {', '.join(map(str, list(obj)[:6]))})"
         return f"an unknown file (a {type(obj).__name__}, not a dict)"
-    keys = set(sd)
+    keys = {k for k in sd if isinstance(k, str)}  # a file may hold any key: 5, (1, 2)
     if (
         isinstance(obj, Mapping)
         and "latent_avg" in obj
@@ -392,8 +392,9 @@ def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> lis
 
     expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict and not k.endswith(IGNORABLE_MISSING_SUFFIXES)]
-    unexpected = [
-        k for k in state_dict if k not in expected and not k.endswith(IGNORABLE_UNEXPECTED_SUFFIXES)
+    unexpected = [  # keys that are no names at all (5, (1, 2): a hand-edited file) are unexpected too
+        k if isinstance(k, str) else repr(k) for k in state_dict
+        if not isinstance(k, str) or (k not in expected and not k.endswith(IGNORABLE_UNEXPECTED_SUFFIXES))
     ]
     problems: list[str] = []
     if missing:

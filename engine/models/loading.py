@@ -192,7 +192,7 @@ def infer_vtoonify_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, A
     Raises KeyError/IndexError on a state dict that is not a VToonify one (caller turns it into
     a ModelFileError).
     """
-    keys = set(state_dict)
+    keys = {k for k in state_dict if isinstance(k, str)}  # a file may hold any key: 5, (1, 2)
     backbone = "dualstylegan" if any(k.startswith("generator.generator.") for k in keys) else "toonify"
     gen = "generator.generator." if backbone == "dualstylegan" else "generator."
     channels = {4: int(state_dict[gen + "conv1.conv.weight"].shape[1])}
@@ -305,7 +305,7 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
             f"{path} has no finite floating-point 'latent_avg' tensor (the pSp mean latent)",
             "use encoder.pt from the official VToonify models",
         )
-    encoder_sd = {k[len("encoder.") :]: v for k, v in full.items() if k.startswith("encoder.")}
+    encoder_sd = {k[len("encoder.") :]: v for k, v in full.items() if isinstance(k, str) and k.startswith("encoder.")}
     opts = obj.get("opts") if isinstance(obj.get("opts"), Mapping) else {}
     try:
         config = infer_psp_config(encoder_sd, opts)

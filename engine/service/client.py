@@ -81,14 +81,17 @@ PATH_SETTINGS = ("source", "output", "models_dir")
 
 
 def absolute_paths(settings: dict) -> dict:
-    """``settings`` with relative path fields made absolute against this process's working folder."""
+    """``settings`` with relative path fields made absolute against this process's working folder, and a
+    leading ``~`` expanded to the home folder as a shell would (else ``~/renders`` became a folder named
+    ``~`` in the working folder)."""
     if not isinstance(settings, dict):
         return settings
     fixed = dict(settings)
     for key in PATH_SETTINGS:
         value = fixed.get(key)
-        if isinstance(value, str) and value and "\x00" not in value and not os.path.isabs(value):
-            fixed[key] = os.path.abspath(value)
+        if isinstance(value, str) and value and "\x00" not in value:
+            value = os.path.expanduser(value)
+            fixed[key] = value if os.path.isabs(value) else os.path.abspath(value)
     return fixed
 
 

@@ -27,3 +27,12 @@ def test_a_preview_overlay_is_no_strip_to_stylize():
     reason = stylize_blocker(has_editor=True, strip_type="IMAGE", source_type="IMAGE", is_preview=True)
     assert reason.startswith("The active strip is a VToonify Preview overlay: click its source strip")
     assert stylize_blocker(has_editor=True, strip_type="IMAGE", source_type="IMAGE") == ""
+
+
+def test_the_panel_says_to_save_first_only_while_renders_would_go_beside_an_unsaved_file():
+    from vtoonify_addon.core.availability import unsaved_output_note
+
+    assert unsaved_output_note("//vtoonify/", blend_saved=False).startswith(
+        "Renders go to //vtoonify/ beside the .blend file: save it first (File > Save)")
+    assert unsaved_output_note("//vtoonify/", blend_saved=True) == ""
+    assert unsaved_output_note("/shots/toon/", blend_saved=False) == ""

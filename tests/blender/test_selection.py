@@ -4,6 +4,8 @@ while the playhead is off the strip (no engine needed)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
@@ -58,3 +60,16 @@ def test_a_preview_overlay_made_active_greys_stylize_and_preview(addon, prefs, t
     assert not bpy.ops.sequencer.vtoonify_stylize.poll() and not bpy.ops.sequencer.vtoonify_preview.poll()
     with pytest.raises(RuntimeError, match="The active strip is a VToonify Preview overlay: click its source strip"):
         bpy.ops.sequencer.vtoonify_stylize()
+
+
+def test_the_panel_says_to_save_first_while_renders_would_go_beside_an_unsaved_file(addon, prefs, trimmed_scene,
+                                                                                    tmp_path):
+    from test_ui_draw import CheckingLayout
+
+    assert not bpy.data.filepath, "this test needs an unsaved file"
+    for output, shown in (("//vtoonify/", True), (str(tmp_path / "out"), False)):
+        prefs.output_dir = output
+        log: list = []
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+        text = " ".join(t for kind, t in log if kind == "label")
+        assert ("Renders go to //vtoonify/ beside the .blend file: save it first" in text) == shown, text

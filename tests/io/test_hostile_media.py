@@ -494,3 +494,57 @@ def test_cover_art_is_not_read_as_video(tmp_path):
     with open_source(clip) as source:
         assert len(source.frame_numbers) == 5
         assert int(source.read(5).mean()) in range(70, 90)  # the video's frame 5 (~80), not the cover (250)
+
+
+def test_a_pasted_path_with_a_trailing_newline_or_space_names_the_invisible_end(tmp_path):
+    # Before: "no such file: /shots/plate.png" for "/shots/plate.png\n" (pasted from a terminal): the
+    # message showed a path that looked exactly like the file that exists.
+    plate = _png(tmp_path / "plate.png")
+    for number in (1, 2):
+        _png(tmp_path / f"shot.{number:04d}.png")
+    for text, where, what in ((f"{plate}\n", "ends", "a newline"), (f" {plate}", "starts", "white space"),
+                              (f"{tmp_path}/shot.####.png ", "ends", "white space")):
+        with pytest.raises(InputError) as info:
+            open_source(text)
+        assert info.value.message == f"no such file: {text!r} (the path {where} with {what})"
+        assert info.value.fix == f"remove it: {text.strip()}"
+    with pytest.raises(InputError, match=r"^no such file: .*missing\.png $"):  # nothing there either way
+        open_source(f"{tmp_path}/missing.png ")
+    (tmp_path / "odd name ").write_bytes(plate.read_bytes())  # a file whose name really ends in a space
+    with open_source(tmp_path / "odd name ") as source:
+        assert source.size == (32, 32)
+
+
+def test_a_pattern_matching_nothing_names_the_sequences_the_folder_does_hold(tmp_path):
+    # Before: only "check the path, the padding (#### = 4 digits) and the extension".
+    for number in (1, 2, 3):
+        _png(tmp_path / f"shot.{number:04d}.png")
+    for typo in ("shot.###.png", "shot.#####.png", "shot.####.jpg"):
+        with pytest.raises(InputError) as info:
+            open_source(tmp_path / typo)
+        assert info.value.message == f"no files match the sequence {tmp_path / typo}"
+        assert info.value.fix == f"the folder holds: {tmp_path / 'shot.####.png'}"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError) as info:
+        open_source(tmp_path / "empty" / "shot.####.png")
+    assert info.value.fix.startswith("check the path, the padding")
+
+
+def test_a_sequence_member_whose_display_window_moved_is_refused_not_placed_shifted(tmp_path):
+    # Before: only the size was compared, so a frame with its display window at another origin (overscan
+    # changed mid-shot) was stylized and written at the first frame's origin, shifted against its plate.
+    for number, origin in ((1, (0, 0)), (2, (0, 0)), (3, (-20, -10))):
+        spec = oiio.ImageSpec(16, 16, 3, oiio.HALF)
+        spec.x, spec.y = origin
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = origin[0], origin[1], 16, 16
+        path = tmp_path / f"shot.{number:04d}.exr"
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), spec)
+        out.write_image(np.full((16, 16, 3), 0.5, np.float32))
+        out.close()
+    with open_source(tmp_path / "shot.####.exr") as source:
+        assert source.read(2).shape == (16, 16, 3)
+        with pytest.raises(InputError, match=r"frame 3 of .* has its display window at -20,-10 but the "
+                                             r"sequence's first frame at 0,0") as info:
+            source.read(3)
+    assert "same display window" in info.value.fix

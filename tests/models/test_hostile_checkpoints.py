@@ -242,3 +242,21 @@ def test_a_pickle_asking_for_code_is_refused_naming_what_it_asked_for(tmp_path):
     with pytest.raises(ModelFileError, match=r"GLOBAL (posix|nt)\.system") as info:
         load_vtoonify(hostile)
     assert "documentation" not in info.value.message  # torch's closing pointer, which named nothing
+
+
+@pytest.mark.parametrize("key, shown", [(5, "5"), ((1, 2), r"\(1, 2\)")], ids=["int", "tuple"])
+def test_a_key_that_is_no_name_is_named_as_unexpected_not_an_internal_error(golden_state, reference_dir, tmp_path,
+                                                                            key, shown):
+    # Before: AttributeError ("'int' object has no attribute 'startswith'"): an 'internal' error.
+    from engine.models import load_style_encoder
+
+    path = tmp_path / "vtoonify.pt"
+    torch.save({"g_ema": {**golden_state, key: torch.zeros(1)}}, path)
+    with pytest.raises(ModelFileError, match=rf"does not fit VToonify-T .*: unexpected 1 keys such as {shown}$"):
+        load_vtoonify(path)
+    golden = torch.load(reference_dir / "psp_narrow_golden.pt", weights_only=True)
+    layout = golden["checkpoint_layout_example"]
+    state = {layout["state_dict_prefix"] + k: v for k, v in golden["state_dict"].items()}
+    torch.save({"opts": dict(layout["opts"]), "state_dict": {**state, key: torch.zeros(1)},
+                "latent_avg": golden["latent_avg"]}, tmp_path / "encoder.pt")
+    assert load_style_encoder(tmp_path / "encoder.pt") is not None  # only encoder.* keys are read, as officially

@@ -293,3 +293,19 @@ def test_an_unknown_job_id_of_a_megabyte_is_not_echoed_back(fake_engine):
     assert reply["ok"] is False and reply["error"]["code"] == "unknown_job"
     assert reply["error"]["message"] == ("no job '" + "a" * 40 + "' (1000000 characters) "
                                          "(list jobs with the 'jobs' request)")
+
+
+def test_a_home_relative_path_is_expanded_by_the_client_not_made_into_a_folder_named_tilde(fake_engine, source_file,
+                                                                                            tmp_path, monkeypatch):
+    # Before: EngineClient.submit made "~/toon" absolute as "<working folder>/~/toon", so the engine made a
+    # folder literally named "~" there (which a later `rm -rf ~` in that folder would make fatal).
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    with fake_engine.connect() as client:
+        job = client.submit({"source": str(source_file), "output": "~/toon", "frames": "1-2"})
+        assert wait_terminal(client, job)[0]["event"] == "job_done"
+    assert sorted(p.name for p in (home / "toon").iterdir()) == ["plate.0001.txt", "plate.0002.txt"]
+    assert list(work.iterdir()) == []

@@ -60,3 +60,12 @@ def selection_note(rendered: str, others: list[str]) -> str:
     shown = ", ".join(repr(name) for name in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
     return (f"only the active strip {rendered!r} is stylized; the other selected strip(s) {shown} are not: "
             "make each active in turn (click it) and Stylize it")
+
+
+def unsaved_output_note(output_root: str, blend_saved: bool) -> str:
+    """The panel's hint, before any click, that Stylize needs the .blend saved: renders go to a ``//``
+    folder beside it (Preview does not: it writes nothing there). Empty when nothing is missing."""
+    if blend_saved or not output_root.startswith("//"):
+        return ""
+    return (f"Renders go to {output_root} beside the .blend file: save it first (File > Save), or set an "
+            "absolute Output Folder in the add-on preferences")
