@@ -12,7 +12,8 @@ process, so later frames, strips of the same size and later shots of the same in
 after ``MAX_AGE_S`` it is timed again (the load may have changed).
 The first call of a new shape runs every candidate once (a warm-up, also timed: candidates over
 ``PRUNE`` times the best are dropped), then ``ROUNDS`` interleaved timed rounds; the lowest time
-wins, and a fast route must beat the direct conv by ``1 - MARGIN`` (noise favours the reference).
+wins, and it must beat the fixed rules' route by ``1 - MARGIN`` (timing noise leaves the rule's
+choice, measured on a quiet machine, in place).
 Runs are timed on the real tensor when it is small, else on its top rows (``SAMPLE_PIXELS``), so
 tuning costs about the same at any input size. The frame is computed by the winner, so a tuned
 frame's pixels are the winner's. A network spends at most about ``BUDGET_S`` seconds tuning; shapes
@@ -36,15 +37,16 @@ ROUNDS = 2
 PRUNE = 2.0
 """Candidates whose warm-up took more than this times the best warm-up are not timed again."""
 MARGIN = 0.95
-"""A fast route is chosen only if its time is under ``MARGIN`` times the direct conv's."""
+"""Another route replaces the fixed rules' route only if its time is under ``MARGIN`` times that one's."""
 BUDGET_S = 10.0
 """Tuning seconds one network may spend before the fixed rules take the shapes left (2-core EPYC,
 VToonify-D at 256x256, 8 shapes: 5.3 s for 5 of them at load average 9; a quiet machine is 5-8x faster)."""
-SAMPLE_PIXELS = 32 * 32
+SAMPLE_PIXELS = 64 * 64
 """Output pixels a timed run computes at most: larger inputs are timed on their first frame's top
 rows (the real widths, channels and map width; a conv's cost grows with its rows), so tuning costs
-the same whatever the input size, and the bottleneck maps, where the Winograd routes' per-pass
-overheads matter most, are timed whole."""
+the same whatever the input size. Maps up to 64x64 are timed whole: on 16 of 64 rows F(4x4,3x3)
+read its transformed weights for a quarter of the work and timed 4x slower than the direct conv,
+where the whole map runs it faster (quiet 2-core EPYC)."""
 DIRECT = "direct"
 
 MAX_AGE_S = 600.0
@@ -85,14 +87,17 @@ class Tuner:
         self.spent = 0.0
         self.timed = 0
         self.chosen: dict[tuple, str] = {}
+        self.seconds: dict[tuple, dict[str, float]] = {}  # each timed key's best time per route
         self._window = clock()  # the budget is per MAX_AGE_S window
 
     def choose(self, key: tuple, x: torch.Tensor, routes: dict[str, Callable[[torch.Tensor], torch.Tensor]],
-               fallback: str) -> tuple[str, torch.Tensor | None]:
+               fallback: str, prepare: Callable[[], None] | None = None) -> tuple[str, torch.Tensor | None]:
         """(route, its output for ``x`` or None) for the conv shape ``key``; ``routes`` maps a name
         to the route's function of the input (``DIRECT`` among them). Without a cached choice the
         routes are timed on ``sample(x)``; when that is all of ``x`` the winner's output is returned,
-        so the frame is not computed again. ``fallback`` is taken untimed once the budget is spent."""
+        so the frame is not computed again. ``fallback`` (the fixed rules' route) keeps its place
+        unless another route beats it by ``1 - MARGIN``, and is taken untimed once the budget is
+        spent; ``prepare`` runs before any timing (the routes' one-off set-up: transformed weights)."""
         if len(routes) == 1:
             return next(iter(routes)), None
         start = self.clock()
@@ -105,6 +110,8 @@ class Tuner:
         if self.spent >= self.budget_s:
             self.chosen[key] = fallback
             return fallback, None
+        if prepare is not None:
+            prepare()
         part = sample(x)
         best: dict[str, float] = {}
         outputs: dict[str, torch.Tensor] = {}
@@ -117,9 +124,10 @@ class Tuner:
                 outputs[name], t = self._time(name, lambda name=name: routes[name](part))
                 best[name] = min(best[name], t)
         winner = min(alive, key=best.__getitem__)
-        if DIRECT in alive and best[winner] >= MARGIN * best[DIRECT]:
-            winner = DIRECT
+        if fallback in alive and best[winner] >= MARGIN * best[fallback]:
+            winner = fallback
         self.chosen[key] = winner
+        self.seconds[key] = best
         _CHOICES[key] = (winner, start)
         self.spent += self.clock() - start
         self.timed += 1

@@ -83,7 +83,8 @@ class StaticConv(nn.Module):
                x.is_contiguous(memory_format=CHANNELS_LAST), torch.get_num_threads(), tiles)
         routes = {DIRECT: lambda v: self._run(v, 0)}
         routes.update({f"winograd{t}": (lambda v, t=t: self._run(v, t)) for t in tiles})
-        name, y = self.tuner.choose(key, x, routes, f"winograd{fixed}" if fixed else DIRECT)
+        name, y = self.tuner.choose(key, x, routes, f"winograd{fixed}" if fixed else DIRECT,
+                                    prepare=lambda: [self._weights(t, x.device) for t in tiles])
         tile = 0 if name == DIRECT else int(name.removeprefix("winograd"))
         self._tiles_in_use.add(tile)
         for unused in set(self._transformed) - self._tiles_in_use:  # tried and lost: free its weights
@@ -94,10 +95,14 @@ class StaticConv(nn.Module):
         """The conv (no activation) by route ``tile``: 0 direct (oneDNN), 2 or 4 Winograd."""
         if not tile:
             return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return winograd.conv3x3(x, self.weight, self.bias, self.dilation, self._weights(tile, x.device), tile=tile)
+
+    def _weights(self, tile: int, device: torch.device) -> torch.Tensor:
+        """The Winograd-transformed weight for ``tile``, made on first use."""
         u = self._transformed.get(tile)
-        if u is None or u.device != x.device:
+        if u is None or u.device != device:
             u = self._transformed[tile] = winograd.winograd_weight(self.weight, tile)
-        return winograd.conv3x3(x, self.weight, self.bias, self.dilation, u, tile=tile)
+        return u
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tile, y = self._route(x)

@@ -52,10 +52,22 @@ def test_fastest_route_wins_and_its_output_is_returned():
     assert tuner.timed == 1 and "winograd2 1" in tuner.summary()
 
 
-def test_the_direct_conv_keeps_its_place_unless_beaten_by_the_margin():
-    close = autotune.MARGIN * 1.01  # a fast route only 4% faster than direct: noise, direct stays
+def test_the_fixed_rules_route_keeps_its_place_unless_beaten_by_the_margin():
+    close = autotune.MARGIN * 1.01  # only 4% faster than the fixed rule's route: noise, the rule stays
+    tuner = RiggedTuner({"direct": close, "winograd2": 1.0})
+    assert tuner.choose(("k",), X, routes_returning("direct", "winograd2"), "winograd2")[0] == "winograd2"
     tuner = RiggedTuner({"direct": 1.0, "winograd2": close})
-    assert tuner.choose(("k",), X, routes_returning("direct", "winograd2"), "winograd2")[0] == "direct"
+    assert tuner.choose(("k2",), X, routes_returning("direct", "winograd2"), "direct")[0] == "direct"
+    tuner = RiggedTuner({"direct": 0.5, "winograd2": 1.0})  # a busy machine: direct clearly faster
+    assert tuner.choose(("k3",), X, routes_returning("direct", "winograd2"), "winograd2")[0] == "direct"
+
+
+def test_set_up_runs_before_any_timing():
+    events = []
+    tuner = RiggedTuner({"direct": 1.0, "winograd2": 0.5})
+    routes = {name: (lambda x, name=name: events.append(name) or x) for name in ("direct", "winograd2")}
+    tuner.choose(("k",), X, routes, "direct", prepare=lambda: events.append("prepare"))
+    assert events[0] == "prepare" and events.count("prepare") == 1
 
 
 def test_a_slow_warm_up_drops_the_route_before_the_timed_rounds():
