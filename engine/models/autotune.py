@@ -39,8 +39,9 @@ PRUNE = 2.0
 MARGIN = 0.95
 """Another route replaces the fixed rules' route only if its time is under ``MARGIN`` times that one's."""
 BUDGET_S = 10.0
-"""Tuning seconds one network may spend before the fixed rules take the shapes left (2-core EPYC,
-VToonify-D at 256x256, 8 shapes: 5.3 s for 5 of them at load average 9; a quiet machine is 5-8x faster)."""
+"""Tuning seconds one network may spend before the fixed rules take the shapes left. Measured on the
+2-core EPYC, VToonify-D, 8 shapes: 2.4 s at 256x256 and 2.1 s at 400x320 at load average 1-2 (once
+per job and input size); 5-9 s at load average 4-9."""
 SAMPLE_PIXELS = 64 * 64
 """Output pixels a timed run computes at most: larger inputs are timed on their first frame's top
 rows (the real widths, channels and map width; a conv's cost grows with its rows), so tuning costs
