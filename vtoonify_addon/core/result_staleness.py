@@ -24,7 +24,7 @@ def placement(media: str, fps: float, frame_final_start: int, frame_final_end: i
     ``timing``: the strip's content timing (frame_start, offsets, duration, reverse, strobe...)."""
     made = {"media": media, "fps": round(float(fps), 4), "start": int(frame_final_start),
             "end": int(frame_final_end)}
-    made.update({k: timing[k] for k in _TIMING_KEYS if k in timing})
+    made.update({k: timing[k] for k in (*_TIMING_KEYS, "stamp") if k in timing})
     return made
 
 
@@ -52,6 +52,9 @@ def stale_warning(made: dict | None, now: dict | None, source_name: str) -> tupl
     if now.get("media") != made.get("media"):
         return (f"Out of date: source strip {source_name!r} now shows another file than this result was "
                 "made from", RERENDER)
+    if now.get("stamp") != made.get("stamp"):
+        return (f"Out of date: the file of source strip {source_name!r} was replaced (or is missing) since "
+                "this result landed", RERENDER)
     if now.get("fps") != made.get("fps"):
         return (f"Out of date: the scene frame rate is now {_fps(now.get('fps'))} fps; this result was "
                 f"made at {_fps(made.get('fps'))} fps, so its frames no longer line up with the source",
