@@ -29,7 +29,7 @@ REQUEST_TYPES = (
     "hello", "ping", "capabilities", "submit", "jobs", "status", "cancel", "subscribe",
     "preview", "resume", "shutdown",
 )
-EVENT_TYPES = ("progress", "frame_done", "job_done", "job_failed", "job_cancelled")
+EVENT_TYPES = ("progress", "frame_done", "warning", "job_done", "job_failed", "job_cancelled")
 TERMINAL_EVENTS = ("job_done", "job_failed", "job_cancelled")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 
