@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("VTOONIFY_SHARED", REPO_ROOT.parent / "shared")).resolve()
 REFERENCE_DIR = SHARED_DIR / "reference"
 MEDIA_DIR = SHARED_DIR / "media"
+
+# Helpers shared by several test folders (cover_art.py) live here; appended, so nothing in tests/ shadows
+# a real package (tests/ui is no 'ui').
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parent))
 
 
 def _need(path: Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QImageReader
 
+from engine.video_streams import picture_stream
 from ui.sources import first_frame_file, is_video
 
 
@@ -43,7 +44,10 @@ def _read_video_frame(path: str) -> QImage:
         return QImage()
     try:
         with av.open(path) as container:
-            for frame in container.decode(video=0):
+            stream = picture_stream(container)  # the engine's rule: cover art is not the clip's picture
+            if stream is None:  # an audio file with artwork only: the engine refuses it, so no thumbnail
+                return QImage()
+            for frame in container.decode(stream):
                 rgb = frame.to_ndarray(format="rgb24")  # [H,W,3] uint8, rows may be padded
                 height, width, _ = rgb.shape
                 data = rgb.tobytes()  # packed rows: exactly 3 * width bytes each

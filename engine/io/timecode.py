@@ -195,7 +195,7 @@ def video_timecode(path, fps: float | None, first_frame: int) -> SourceTimecode 
         tags = [container.metadata] + [stream.metadata for stream in container.streams]
         text = next((value for t in tags for key, value in t.items() if key.lower() == "timecode" and value),
                     None)  # Matroska spells the tag TIMECODE
-        from engine.io.video import picture_stream
+        from engine.video_streams import picture_stream
 
         stream = picture_stream(container) if fps is None else None
         if stream is not None:

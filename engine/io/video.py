@@ -37,6 +37,7 @@ from engine.errors import InputError
 from engine.io.base import FrameSource
 from engine.io.files import require_regular_file
 from engine.io.frame_grid import FrameGrid, grid_frame_count, host_grid
+from engine.video_streams import picture_stream
 
 # First bytes of container formats we recognise, to tell "damaged video" from "not a video at all".
 _SIGNATURES = (
@@ -101,18 +102,6 @@ def _open_container(path: Path) -> av.container.InputContainer:
                              "give a file with moving picture, not an audio file")
         raise InputError(f"{path} has no video stream", "give a file with picture, not audio only")
     return container
-
-
-ATTACHED_PIC = 0x0400
-"""FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a video stream that is one cover picture (album art), not video."""
-
-
-def picture_stream(container):
-    """The container's first video stream that is real video (cover art streams are skipped), or None."""
-    for stream in container.streams.video:
-        if not int(getattr(stream, "disposition", 0) or 0) & ATTACHED_PIC:
-            return stream
-    return None
 
 
 def _ends_early(container, stream, pts: list[int]) -> bool:

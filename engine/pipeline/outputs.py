@@ -201,16 +201,21 @@ def output_folder(path: str) -> Iterator[Path]:
 
 
 def check_new_folder_names(created: list[Path]) -> None:
-    """Refuse to create a folder Windows cannot open (``CON``, ``aux``, ``shot.``, ``take 2 ``), so a
+    """Refuse to create a folder Windows cannot open (``CON``, ``aux``, ``shot.``, ``take 2 ``, ``take:2``), so a
     studio sharing the output over SMB with Windows hosts never gets frames it cannot reach. Folders
     that already exist are the user's and are used as they are."""
-    from engine.service.catalog import windows_device_name, windows_reserved
+    from engine.service.catalog import windows_device_name, windows_forbidden_chars, windows_reserved
 
     for folder in created:
         name = folder.name
         if not windows_reserved(name):
             continue
-        if windows_device_name(name):
+        bad = windows_forbidden_chars(name)
+        if bad:
+            shown = ", ".join(repr(c) for c in bad)
+            why = f"holds {shown}, which Windows cannot hold in a name"
+            better = "".join("_" if c in bad else c for c in name).rstrip(". ") or "renders"
+        elif windows_device_name(name):
             why = "is a name Windows keeps for a device (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
             better = f"{name.split('.', 1)[0].rstrip(' ')}_renders"
         else:

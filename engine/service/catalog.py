@@ -145,13 +145,24 @@ def windows_device_name(name: str) -> bool:
     return name.split(".", 1)[0].rstrip(" ").upper() in WINDOWS_DEVICE_NAMES
 
 
+WINDOWS_FORBIDDEN_CHARS = frozenset(':<>|?*"\\' + "".join(map(chr, range(32))))
+"""Characters no Windows file or folder name can hold (``\\`` is its separator; 0-31 are controls); a
+POSIX name holding one (``take:2``) shows as a mangled name or not at all over SMB."""
+
+
+def windows_forbidden_chars(name: str) -> str:
+    """The characters of ``name`` that Windows cannot hold in a name, in order, each once ('' if none)."""
+    return "".join(dict.fromkeys(c for c in name if c in WINDOWS_FORBIDDEN_CHARS))
+
+
 def windows_reserved(name: str) -> bool:
-    """Whether Windows refuses ``name`` as a file or folder name: a device name (``windows_device_name``)
-    or a name ending in a dot or a space (Windows strips them, so ``shot.`` and ``shot`` are one name
-    there, and the files in ``shot.`` are out of reach)."""
+    """Whether Windows refuses ``name`` as a file or folder name: a device name (``windows_device_name``),
+    a name ending in a dot or a space (Windows strips them, so ``shot.`` and ``shot`` are one name
+    there, and the files in ``shot.`` are out of reach) or one holding ``:<>|?*"\\`` or a control
+    character (``windows_forbidden_chars``)."""
     if not name or name in (".", ".."):
         return False
-    return name[-1] in ". " or windows_device_name(name)
+    return name[-1] in ". " or windows_device_name(name) or bool(windows_forbidden_chars(name))
 
 
 # --- sequence names -----------------------------------------------------------------------------

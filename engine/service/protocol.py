@@ -29,7 +29,7 @@ REQUEST_TYPES = (
     "hello", "ping", "capabilities", "submit", "jobs", "status", "cancel", "subscribe",
     "preview", "resume", "shutdown",
 )
-EVENT_TYPES = ("progress", "frame_done", "job_done", "job_failed", "job_cancelled")
+EVENT_TYPES = ("progress", "frame_done", "warning", "job_done", "job_failed", "job_cancelled")
 TERMINAL_EVENTS = ("job_done", "job_failed", "job_cancelled")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 
@@ -78,7 +78,10 @@ def decode(line: bytes) -> dict:
     if not text.strip():
         raise ProtocolError("empty line", "send one JSON object per line")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except DuplicateKey as exc:
+        raise ProtocolError(f"message repeats the key {exc.key!r} in one object, so its meaning is ambiguous",
+                            "send each key at most once per JSON object") from None
     except (ValueError, RecursionError) as exc:
         if "integer string conversion" in str(exc):  # Python's own advice (set_int_max_str_digits) is not ours
             raise ProtocolError("message holds an integer of more than 4300 digits",
@@ -100,6 +103,26 @@ def _encodable(value) -> bool:
     except (UnicodeEncodeError, RecursionError):
         return False
     return True
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice: Python keeps the last, others the first, so refuse both."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key[:60]
+
+
+def _unique_keys(pairs: list) -> dict:
+    """json ``object_pairs_hook``: ``{"type": "ping", "type": "shutdown"}`` must not read as shutdown."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return value
 
 
 def _reject_constant(name: str) -> None:

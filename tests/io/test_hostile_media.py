@@ -14,6 +14,7 @@ import av
 import numpy as np
 import OpenImageIO as oiio
 import pytest
+from cover_art import with_cover
 
 from engine.errors import InputError
 from engine.io import open_source
@@ -460,37 +461,12 @@ def test_a_read_stuck_inside_the_libpng_hold_gives_stderr_back(capfd, monkeypatc
     assert capfd.readouterr().err == "after\n"
 
 
-def _with_cover(path, video_frames=None):
-    """An mp4 whose FIRST video stream is cover art (disposition attached_pic), then real video if given."""
-    with av.open(str(path), "w") as container:
-        cover = container.add_stream("mjpeg")
-        cover.width = cover.height = 16
-        cover.pix_fmt = "yuvj444p"
-        cover.disposition = av.stream.Disposition.attached_pic
-        video = None
-        if video_frames is not None:
-            video = container.add_stream("mpeg4", rate=24)
-            video.width = video.height = 16
-            video.pix_fmt = "yuv420p"
-        for packet in cover.encode(av.VideoFrame.from_ndarray(np.full((16, 16, 3), 250, np.uint8), format="rgb24")):
-            container.mux(packet)
-        for packet in cover.encode():
-            container.mux(packet)
-        for pixels in video_frames or []:
-            for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        if video is not None:
-            for packet in video.encode():
-                container.mux(packet)
-    return path
-
-
 def test_cover_art_is_not_read_as_video(tmp_path):
     # Before: a song's or podcast's artwork (a video stream marked attached_pic) rendered as a one-frame
     # "video", and a clip whose first video stream was its thumbnail rendered the thumbnail.
     with pytest.raises(InputError, match=r"has no video, only a cover picture \(an audio file's artwork\)"):
-        open_source(_with_cover(tmp_path / "song.mp4"))
-    clip = _with_cover(tmp_path / "clip.mp4", [np.full((16, 16, 3), 20 * i, np.uint8) for i in range(5)])
+        open_source(with_cover(tmp_path / "song.mp4"))
+    clip = with_cover(tmp_path / "clip.mp4", [np.full((16, 16, 3), 20 * i, np.uint8) for i in range(5)])
     with open_source(clip) as source:
         assert len(source.frame_numbers) == 5
         assert int(source.read(5).mean()) in range(70, 90)  # the video's frame 5 (~80), not the cover (250)

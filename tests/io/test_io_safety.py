@@ -338,3 +338,28 @@ def test_an_existing_folder_with_a_device_name_is_used_as_it_is(tmp_path):
     (tmp_path / "aux").mkdir()  # a Linux studio's own folder: the user's choice, not the engine's
     with output_folder(str(tmp_path / "aux")) as out:
         assert out == tmp_path / "aux"
+
+
+@pytest.mark.parametrize("new, bad", [("take:2", "':'"), ("a<b>c", "'<', '>'"), ('say "hi"', "'\"'"),
+                                      ("what?", "'?'"), ("all*", "'*'"), ("a|b", "'|'"), ("tab\there", "'\\t'"),
+                                      ("back\\slash", "'\\\\'")])
+def test_an_output_folder_holding_a_character_windows_cannot_hold_is_not_created(tmp_path, new, bad):
+    from engine.pipeline.outputs import output_folder
+
+    with pytest.raises(OutputError, match="which Windows cannot hold in a name") as info, \
+            output_folder(str(tmp_path / "show" / new / "v001")):
+        pass
+    assert f"holds {bad}," in info.value.message
+    better = info.value.fix.split("e.g. ")[1].strip("'\"")
+    assert not any(c in better for c in ':<>|?*"\t\\') and better
+    assert list(tmp_path.iterdir()) == []  # nothing was made, not even the parent 'show'
+
+
+def test_an_existing_folder_with_a_colon_is_used_and_source_stems_replace_the_characters(tmp_path):
+    from engine.pipeline.outputs import output_folder, source_stem
+
+    (tmp_path / "take:2").mkdir()  # the user's own folder: used as it is
+    with output_folder(str(tmp_path / "take:2")) as out:
+        assert out == tmp_path / "take:2"
+    assert source_stem('/plates/a:b<c>d|e?f*g"h\x01i\\j.mp4') == "a_b_c_d_e_f_g_h_i_j"
+    assert source_stem("con:.mp4") == "con_"  # the ':' goes, and the device name left gets its '_'

@@ -384,3 +384,29 @@ def test_a_journal_from_before_the_fix_with_a_lone_surrogate_still_lists(tmp_pat
             assert client.ping()["pong"] is True
     finally:
         running.stop()
+
+
+# --- 10. duplicate keys --------------------------------------------------------------------------
+
+
+def test_duplicate_keys_are_refused_so_a_ping_cannot_read_as_shutdown(engine):
+    with pytest.raises(ProtocolError, match="repeats the key 'x'"):
+        protocol.decode(b'{"type": "ping", "id": 1, "s": {"x": 1, "x": 2}}')  # nested objects too
+    sock, reader = engine.raw()
+    with sock:
+        sock.sendall(protocol.encode(protocol.hello(engine.info.token)))
+        assert protocol.decode(reader.readline())["ok"] is True
+        sock.sendall(b'{"type": "ping", "id": 5, "type": "shutdown"}\n')  # was read as shutdown (last wins)
+        reply = protocol.decode(reader.readline())
+        assert reply["ok"] is False and reply["id"] is None
+        assert reply["error"]["code"] == "protocol" and "repeats the key 'type'" in reply["error"]["message"]
+        assert reply["error"]["fix"] == "send each key at most once per JSON object"
+        sock.sendall(b'{"type": "ping", "id": 6}\n')  # the connection stays open, the engine keeps serving
+        assert protocol.decode(reader.readline())["pong"] is True
+    assert not engine.server.stop_requested.is_set()
+    sock, reader = engine.raw()
+    with sock:  # a hello with two tokens is refused before authentication, and the connection closed
+        sock.sendall(b'{"type": "hello", "protocol": 1, "token": "x", "token": "%s"}\n' % engine.info.token.encode())
+        reply = protocol.decode(reader.readline())
+        assert reply["ok"] is False and reply["error"]["code"] == "protocol" and "'token'" in reply["error"]["message"]
+        assert reader.readline() is None

@@ -309,3 +309,12 @@ def test_a_home_relative_path_is_expanded_by_the_client_not_made_into_a_folder_n
         assert wait_terminal(client, job)[0]["event"] == "job_done"
     assert sorted(p.name for p in (home / "toon").iterdir()) == ["plate.0001.txt", "plate.0002.txt"]
     assert list(work.iterdir()) == []
+
+
+def test_a_folder_name_windows_cannot_hold_is_refused_on_the_wire(fake_engine, source_file, tmp_path):
+    reply = raw_request(fake_engine.info, {"type": "submit", "settings": {
+        "source": str(source_file), "output": str(tmp_path / "shows" / "take:2" / "v001")}})
+    assert reply["ok"] is False and reply["error"]["code"] == "output_error"
+    assert "'take:2' holds ':'" in reply["error"]["message"]
+    assert reply["error"]["fix"] == "name the folder otherwise, e.g. 'take_2'"
+    assert not (tmp_path / "shows").exists()

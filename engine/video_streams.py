@@ -1,0 +1,18 @@
+"""Which video stream of a container is the picture: cover art (an attached picture) is not.
+
+Imports nothing (not even PyAV), so the panel's thumbnails (``ui/thumbnails.py``) and the engine's
+reader (``engine/io/video.py``) share one rule without the panel loading the engine's media stack.
+"""
+
+from __future__ import annotations
+
+ATTACHED_PIC = 0x0400
+"""FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a video stream that is one cover picture (album art), not video."""
+
+
+def picture_stream(container):
+    """The container's first video stream that is real video (cover art streams are skipped), or None."""
+    for stream in container.streams.video:
+        if not int(getattr(stream, "disposition", 0) or 0) & ATTACHED_PIC:
+            return stream
+    return None

@@ -1,0 +1,20 @@
+"""Thumbnails follow the engine's stream rule: a clip's cover art (attached picture) is not its picture."""
+
+from __future__ import annotations
+
+import numpy as np
+from cover_art import with_cover
+
+from ui.thumbnails import read_first_frame
+
+
+def test_a_clip_whose_first_video_stream_is_cover_art_shows_its_first_video_frame(tmp_path):
+    # Before: decode(video=0) showed the cover (250) as the clip's thumbnail.
+    clip = with_cover(tmp_path / "clip.mp4", [np.full((16, 16, 3), v, np.uint8) for v in (30, 120, 200)])
+    image = read_first_frame(str(clip), 256)
+    assert (image.width(), image.height()) == (16, 16)
+    assert abs(image.pixelColor(8, 8).red() - 30) <= 12  # the video's frame 1, not the cover
+
+
+def test_an_audio_file_with_only_cover_art_shows_no_thumbnail(tmp_path):
+    assert read_first_frame(str(with_cover(tmp_path / "song.mp4")), 256).isNull()  # the engine refuses it too
