@@ -148,8 +148,14 @@ class VTOON_PT_stylize(bpy.types.Panel):
             if stale is not None:
                 _lines(layout, stale[0], width, icon="ERROR")
                 _lines(layout, stale[1], width, icon="INFO")
-        elif source is not strip:
-            layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
+        else:
+            if source is not strip:
+                layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
+            stale = stylize.source_result_stale(scene, source)
+            if stale is not None:  # its result, laid before the artist's last edit
+                _lines(layout, f"Its VToonify result: {stale[0]}", width, icon="ERROR")
+                _lines(layout, stale[1].replace("select the result and press Stylize", "press Stylize"), width,
+                       icon="INFO")
         col = layout.column()
         col.enabled = not wm.vtoonify_running and not is_result  # stored settings win on a result strip
         col.prop(settings, "backend")

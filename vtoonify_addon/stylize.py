@@ -495,13 +495,13 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     return main
 
 
-def _file_stamp(path: str) -> list | None:
-    """(size, whole-second mtime) of ``path``: a file replaced in place shows as changed."""
+def _file_size(path: str) -> int | None:
+    """Size of ``path`` (None: missing): a file replaced in place (re-encoded, re-exported) shows as
+    changed, while a project folder moved or copied elsewhere (other paths, same files) does not."""
     try:
-        info = os.stat(path)
+        return os.stat(path).st_size
     except OSError:
         return None
-    return [info.st_size, int(info.st_mtime)]
 
 
 def placement_now(scene, strip) -> dict:
@@ -521,7 +521,7 @@ def placement_now(scene, strip) -> dict:
                      reverse=bool(getattr(strip, "use_reverse_frames", False)),
                      strobe=float(getattr(strip, "strobe", 1.0)), retime_keys=len(getattr(strip, "retiming_keys", ())),
                      speed=round(float(getattr(strip, "speed_factor", 1.0)), 6),
-                     stamp=_file_stamp(first_file))
+                     size=_file_size(first_file))
 
 
 def result_stale(scene, result) -> tuple[str, str] | None:
@@ -535,6 +535,16 @@ def result_stale(scene, result) -> tuple[str, str] | None:
     source = compat.all_strips(scene.sequence_editor).get(name)
     now = placement_now(scene, source) if source is not None and source.type in {"MOVIE", "IMAGE"} else None
     return stale_warning(made, now, name)
+
+
+def source_result_stale(scene, source) -> tuple[str, str] | None:
+    """``result_stale`` for the result of ``source`` (it sits next to it, or in its group meta): the
+    artist who just moved or trimmed the source, and still has it selected, sees the warning too."""
+    outer = compat.container_of(scene.sequence_editor, source)
+    group = group_meta_of(outer, source.name)
+    strips = compat.meta_strips(group) if group is not None else outer
+    result = next((s for s in _strips_of_source(strips, source.name) if s.get(js.ROLE_PROPERTY) == "result"), None)
+    return result_stale(scene, result) if result is not None else None
 
 
 def _channel_owner(editor, strip):

@@ -33,6 +33,11 @@ def test_move_trim_retime_relink_and_delete_each_say_what_changed():
     assert "slipped" in slipped[0]
     assert "retimed" in stale_warning(made(), made(retime_keys=2), "a")[0]
     assert "another file" in stale_warning(made(), made(media="/clips/b.mov"), "a")[0]
+    assert "replaced" in stale_warning(made(size=1000), made(size=1200), "a")[0]
+    assert "missing" in stale_warning(made(size=1000), made(size=None), "a")[0]
+    # the project folder moved (same files, other paths): still in line
+    assert stale_warning(made(media="/mnt/a/clips/a.mov", size=1000), made(media="D:\\b\\clips\\a.mov", size=1000),
+                         "a") is None
     gone = stale_warning(made(), None, "a")
     assert "'a' is gone" in gone[0] and "undo" in gone[1]
 

@@ -54,9 +54,15 @@ def test_panel_warns_when_the_result_no_longer_lines_up(addon, connected, trimme
         assert f"made at {fps / base:g} fps" in problem and "Re-render" in fix
         text = _panel_text(layout)  # the same words in the sidebar, with the fix
         assert "Out of date: the scene frame rate" in text and "Re-render" in text, text
+        scene.sequence_editor.active_strip = source  # the source selected: its result's warning shows too
+        text = _panel_text(layout)
+        assert "Its VToonify result: Out of date: the scene frame rate" in text and "Re-render: press Stylize" in text
+        scene.sequence_editor.active_strip = result
     finally:
         scene.render.fps = fps
     assert stylize.result_stale(scene, result) is None  # the rate set back: lines up again
+    scene.sequence_editor.active_strip = source
+    assert "Out of date" not in _panel_text(layout)
     source.frame_start += 10
     problem, fix = stylize.result_stale(scene, result)
     assert "moved by +10 frames" in problem and "move the result by +10" in fix
@@ -65,6 +71,14 @@ def test_panel_warns_when_the_result_no_longer_lines_up(addon, connected, trimme
     assert "trimmed" in stylize.result_stale(scene, result)[0]
     source.frame_offset_end = 23
     assert stylize.result_stale(scene, result) is None
+    moved = tmp_path / "moved_project" / Path(bpy.path.abspath(source.filepath)).name
+    moved.parent.mkdir()
+    moved.write_bytes(Path(bpy.path.abspath(source.filepath)).read_bytes())
+    source.filepath = str(moved)  # the project copied elsewhere and relinked: same file, still in line
+    assert stylize.result_stale(scene, result) is None
+    with open(moved, "ab") as handle:
+        handle.write(b"\0" * 16)  # replaced in place by another export
+    assert "was replaced" in stylize.result_stale(scene, result)[0]
     name = source.name
     source.name = "renamed"
     assert f"{name!r} is gone" in stylize.result_stale(scene, result)[0]

@@ -21,10 +21,11 @@ _TIMING_KEYS = ("frame_start", "offset_start", "offset_end", "duration", "anim_s
 def placement(media: str, fps: float, frame_final_start: int, frame_final_end: int, **timing) -> dict:
     """What a result depends on, from values Blender gives read-only (cheap enough for a panel draw).
 
-    ``timing``: the strip's content timing (frame_start, offsets, duration, reverse, strobe...)."""
+    ``timing``: the strip's content timing (frame_start, offsets, duration, reverse, strobe...) and the
+    file's ``size``."""
     made = {"media": media, "fps": round(float(fps), 4), "start": int(frame_final_start),
             "end": int(frame_final_end)}
-    made.update({k: timing[k] for k in (*_TIMING_KEYS, "stamp") if k in timing})
+    made.update({k: timing[k] for k in (*_TIMING_KEYS, "size") if k in timing})
     return made
 
 
@@ -49,10 +50,10 @@ def stale_warning(made: dict | None, now: dict | None, source_name: str) -> tupl
     if now is None:
         return (f"Out of date: source strip {source_name!r} is gone (deleted or renamed)",
                 "undo the change, or rename the source back; delete this result if it is no longer needed")
-    if now.get("media") != made.get("media"):
+    if _name(now.get("media")) != _name(made.get("media")):
         return (f"Out of date: source strip {source_name!r} now shows another file than this result was "
                 "made from", RERENDER)
-    if now.get("stamp") != made.get("stamp"):
+    if now.get("size") != made.get("size"):  # the same path (or the project moved): size tells a new file
         return (f"Out of date: the file of source strip {source_name!r} was replaced (or is missing) since "
                 "this result landed", RERENDER)
     if now.get("fps") != made.get("fps"):
@@ -70,6 +71,11 @@ def stale_warning(made: dict | None, now: dict | None, source_name: str) -> tupl
                 "landed", f"move the result by {shift:+d} frames too, or {RERENDER[0].lower()}{RERENDER[1:]}")
     return (f"Out of date: source strip {source_name!r} was trimmed, slipped or retimed since this result "
             "landed, so its frames no longer line up", RERENDER)
+
+
+def _name(media) -> str:
+    """The file name without its folder: a project moved elsewhere keeps its results in line."""
+    return str(media or "").replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _fps(value) -> str:
