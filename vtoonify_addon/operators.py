@@ -19,6 +19,7 @@ from . import compat, engine_client, engines, props, stylize
 from .core import job_settings as js
 from .core.availability import playhead_blocker, selection_note, stylize_blocker
 from .core.background import BackgroundCall, timer_callback
+from .core.cancel_gate import HOW_TO_CANCEL, esc_cancels
 from .core.engine_link import connect, preview_frame
 from .core.engine_status import EngineStatus, query_status
 from .core.error_report import report_text, split_status
@@ -165,7 +166,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
     """Stylize the active strip's visible frames with the VToonify engine"""
 
     bl_description = ("Stylize the active strip's visible frames with the VToonify engine; the result lands "
-                      "right above it. Esc cancels a running render")
+                      "right above it. Esc over the Sequencer cancels a running render")
 
     bl_idname = "sequencer.vtoonify_stylize"
     bl_label = "Stylize with VToonify"
@@ -276,14 +277,14 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         return None
 
     def modal(self, context, event):
-        """Timer ticks poll the worker and the engine (never block). Esc (pressed while no playback
-        runs: then Esc stops playback, as always) or the add-on's Cancel stops the render; every other
-        event passes through to Blender untouched. Open menus and text fields get their Esc first:
-        Blender hands it to them before any modal operator."""
+        """Timer ticks poll the worker and the engine (never block). Esc with the pointer over a
+        Sequencer (and no playback running: then Esc stops playback, as always) or the add-on's Cancel
+        stops the render; every other event, a stray Esc elsewhere included, passes through to Blender
+        untouched."""
         wm = context.window_manager
         if getattr(self, "_session", None) is None or getattr(self._session, "abandoned", False):
             return self._ended_from_outside(context)
-        if event.type == "ESC" and event.value == "PRESS" and not _playing(context):
+        if _esc_cancels(context, event):
             wm.vtoonify_cancel_requested = True
             self._session.cancel()
             self._show_progress(context, self._session.phase)
@@ -347,12 +348,14 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         wm = context.window_manager
         job = self._session.job
         if phase == CONNECTING or job is None:
-            text = "VToonify: connecting to the engine..." + (" (cancelling)" if self._session.cancel_requested else "")
+            text = "VToonify: connecting to the engine..." + (" (cancelling)" if self._session.cancel_requested
+                                                               else f" ({HOW_TO_CANCEL})")
         else:
             wm.vtoonify_progress = job.tracker.fraction
             wm.vtoonify_done, wm.vtoonify_total = job.tracker.done_frames, job.tracker.total_frames
             wm.vtoonify_phase = job.tracker.phase
-            text = job.tracker.status_line() + (" (cancelling)" if job.cancelling and not job.tracker.finished else "")
+            text = job.tracker.status_line() + (" (cancelling)" if job.cancelling and not job.tracker.finished
+                                                else "" if job.tracker.finished else f" ({HOW_TO_CANCEL})")
         wm.vtoonify_status = text
         live = phase != FINISHED
         if context.workspace is not None:  # the status bar; the Sequencer header keeps its menus
@@ -405,6 +408,15 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         return scene, strip, prepared, note
 
 
+def _esc_cancels(context, event) -> bool:
+    """``cancel_gate.esc_cancels`` for a Blender event: the pointer against the window's areas."""
+    window = context.window
+    areas = [(a.type, a.x, a.y, a.width, a.height) for a in window.screen.areas] \
+        if window is not None and window.screen is not None else []
+    return esc_cancels(event.type, event.value, _playing(context), getattr(event, "mouse_x", None),
+                       getattr(event, "mouse_y", None), areas)
+
+
 def _playing(context) -> bool:
     screen = context.screen
     return bool(screen is not None and screen.is_animation_playing)
@@ -431,7 +443,8 @@ def _discard_when_stopped(prepared, engine_stopped: bool) -> None:
 
 
 class VTOON_OT_cancel(bpy.types.Operator):
-    """Cancel the running VToonify render (frames written so far are removed). Esc does the same"""
+    """Cancel the running VToonify render (frames written so far are removed). Esc over the Sequencer
+    does the same"""
 
     bl_idname = "sequencer.vtoonify_cancel"
     bl_label = "Cancel VToonify Render"
@@ -660,7 +673,7 @@ class VTOON_OT_engine_stop(bpy.types.Operator):
         owner = engines.current()
         reason = ""
         if context.window_manager.vtoonify_running:
-            reason = "A VToonify render is running: cancel it first (Esc)"
+            reason = "A VToonify render is running: cancel it first (Esc over the Sequencer)"
         elif owner is None or not owner.running():
             reason = ("No engine started by this Blender is running (an engine started elsewhere is "
                       "stopped where it was started)")
@@ -701,7 +714,7 @@ def _versions_poll(cls, context) -> bool:
     if _active_result(context)[1] is None:
         reason = "The active strip is no VToonify result: select a result strip (or its group)"
     elif context.window_manager.vtoonify_running:
-        reason = "A VToonify render is running: wait for it, or cancel it (Esc)"
+        reason = "A VToonify render is running: wait for it, or cancel it (Esc over the Sequencer)"
     if reason:
         cls.poll_message_set(reason)
     return not reason

@@ -144,6 +144,10 @@ class VTOON_PT_stylize(bpy.types.Panel):
                 if strip.get(js.LABEL_PROPERTY):
                     _lines(box, str(strip[js.LABEL_PROPERTY]), width, icon="TIME")
             _versions_row(layout, strip)
+            stale = stylize.result_stale(scene, strip)
+            if stale is not None:
+                _lines(layout, stale[0], width, icon="ERROR")
+                _lines(layout, stale[1], width, icon="INFO")
         elif source is not strip:
             layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
         col = layout.column()

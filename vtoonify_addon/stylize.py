@@ -37,6 +37,7 @@ from .core.output_versions import (
     version_number,
 )
 from .core.result_plan import free_channel, missing_files, plan_result_strips, result_channels
+from .core.result_staleness import MADE_FOR_PROPERTY, from_json, placement, stale_warning, to_json
 from .core.sequence_files import pattern_from_file
 
 __all__ = ("PolledJob", "apply_result", "finish_job", "prepare_job", "run_job", "stylize_strip")
@@ -471,6 +472,7 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     main[js.SOURCE_PROPERTY] = source_name
     main[js.ROLE_PROPERTY] = "result"
     main[js.SETTINGS_PROPERTY] = settings_json
+    main[MADE_FOR_PROPERTY] = to_json(placement_now(scene, source_strip))
     _label_result(main, js.result_label(result, prepared.settings))
     for strip in old_mattes:
         strips.remove(strip)
@@ -491,6 +493,48 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     if group is not None:
         _fit_group(group, start, end)
     return main
+
+
+def _file_stamp(path: str) -> list | None:
+    """(size, whole-second mtime) of ``path``: a file replaced in place shows as changed."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_size, int(info.st_mtime)]
+
+
+def placement_now(scene, strip) -> dict:
+    """What a result of ``strip`` depends on, read-only (no rate probe, one ``stat``): cheap and
+    allowed in a panel draw, where ``source_mark`` (which briefly sets the scene rate) is not."""
+    if strip.type == "MOVIE":
+        media = first_file = bpy.path.abspath(strip.filepath)
+    else:
+        names = [e.filename for e in strip.elements]
+        first_file = os.path.join(bpy.path.abspath(strip.directory), names[0] if names else "")
+        media = f"{first_file} ({len(names)} files)"
+    return placement(media, compat.scene_fps(scene), int(strip.frame_final_start), int(strip.frame_final_end),
+                     frame_start=float(strip.frame_start), offset_start=float(strip.frame_offset_start),
+                     offset_end=float(strip.frame_offset_end), duration=content_length(strip),
+                     anim_start=int(getattr(strip, "animation_offset_start", 0)),
+                     anim_end=int(getattr(strip, "animation_offset_end", 0)),
+                     reverse=bool(getattr(strip, "use_reverse_frames", False)),
+                     strobe=float(getattr(strip, "strobe", 1.0)), retime_keys=len(getattr(strip, "retiming_keys", ())),
+                     speed=round(float(getattr(strip, "speed_factor", 1.0)), 6),
+                     stamp=_file_stamp(first_file))
+
+
+def result_stale(scene, result) -> tuple[str, str] | None:
+    """(problem, fix) when the landed ``result`` no longer lines up with its source strip (scene rate
+    changed, source moved, trimmed, retimed, relinked, replaced or gone); None when it still does or
+    it was made by an add-on that stored nothing to compare. The panel calls this on every draw."""
+    made = from_json(str(result.get(MADE_FOR_PROPERTY, "")))
+    if made is None or scene.sequence_editor is None:
+        return None
+    name = str(result.get(js.SOURCE_PROPERTY, ""))
+    source = compat.all_strips(scene.sequence_editor).get(name)
+    now = placement_now(scene, source) if source is not None and source.type in {"MOVIE", "IMAGE"} else None
+    return stale_warning(made, now, name)
 
 
 def _channel_owner(editor, strip):

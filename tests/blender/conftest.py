@@ -158,3 +158,27 @@ def read_png_text(path) -> dict[str, str]:
 def png_text():
     """Reader of PNG text chunks (the engine stores ``vtoonify/frame`` there)."""
     return read_png_text
+
+
+@pytest.fixture()
+def esc_events(bpy_module):
+    """(Esc over a Sequencer area, Esc over the 3D viewport) of the real window: its bottom area is
+    turned into a Sequencer for the test (restored after). The events carry window coordinates, as
+    Blender's do."""
+    from types import SimpleNamespace
+
+    screen = bpy_module.context.window.screen
+    bottom = min(screen.areas, key=lambda a: a.y)
+    kind = bottom.type
+    bottom.type = "SEQUENCE_EDITOR"
+    seq = bottom
+    view = next(a for a in screen.areas if a.type == "VIEW_3D")
+
+    def esc(area):
+        return SimpleNamespace(type="ESC", value="PRESS", mouse_x=area.x + area.width // 2,
+                               mouse_y=area.y + area.height // 2)
+
+    try:
+        yield esc(seq), esc(view)
+    finally:
+        bottom.type = kind

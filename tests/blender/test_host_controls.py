@@ -96,8 +96,9 @@ class _Session:
         self.cancelled += 1
 
 
-def test_esc_cancels_the_running_render_other_keys_pass(addon):
-    """The modal handler's event rule, on the real operator class and window manager."""
+def test_esc_cancels_the_running_render_other_keys_pass(addon, esc_events):
+    """The modal handler's event rule, on the real operator class, window and window manager: Esc
+    over the Sequencer cancels; a stray Esc elsewhere (3D viewport, no pointer) passes on."""
     op_class = bpy.types.SEQUENCER_OT_vtoonify_stylize
     shown = []
     fake = SimpleNamespace(_session=_Session(), _show_progress=lambda context, phase: shown.append(phase))
@@ -106,7 +107,11 @@ def test_esc_cancels_the_running_render_other_keys_pass(addon):
         key = SimpleNamespace(type="A", value="PRESS")
         assert op_class.modal(fake, bpy.context, key) == {"PASS_THROUGH"}
         assert fake._session.cancelled == 0 and not wm.vtoonify_cancel_requested
-        esc = SimpleNamespace(type="ESC", value="PRESS")
+        over_sequencer, over_viewport = esc_events
+        for stray in (over_viewport, SimpleNamespace(type="ESC", value="PRESS")):
+            assert op_class.modal(fake, bpy.context, stray) == {"PASS_THROUGH"}  # the viewport's Esc
+            assert fake._session.cancelled == 0 and not wm.vtoonify_cancel_requested
+        esc = over_sequencer
         assert op_class.modal(fake, bpy.context, esc) == {"RUNNING_MODAL"}  # consumed: nothing else reacts
         assert fake._session.cancelled == 1 and wm.vtoonify_cancel_requested and shown == ["running"]
     finally:

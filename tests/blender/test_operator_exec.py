@@ -138,7 +138,7 @@ def test_modal_path_connects_off_thread_polls_and_adds_the_strip(addon, engine_p
     assert (result.frame_final_start, result.frame_final_end) == (104, 107)
 
 
-def test_esc_cancels_the_render_unless_it_stops_playback(addon, engine_prefs, trimmed_scene, tmp_path):
+def test_esc_cancels_the_render_unless_it_stops_playback(addon, engine_prefs, trimmed_scene, tmp_path, esc_events):
     """Esc cancels a running render (its frames are removed) like the panel's Cancel button; while
     playback runs, Esc stops the playback as always and the render goes on."""
     import time
@@ -149,7 +149,7 @@ def test_esc_cancels_the_render_unless_it_stops_playback(addon, engine_prefs, tr
     reports: list = []
     op = stand_in_operator(addon, reports)
     assert op._setup_session(bpy.context) is None, reports
-    esc = SimpleNamespace(type="ESC", value="PRESS")
+    esc, stray = esc_events  # over the Sequencer; over the 3D viewport
     outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 120
     while not (op._session.job and op._session.job.tracker.written) and time.monotonic() < deadline:
         outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))
@@ -162,7 +162,9 @@ def test_esc_cancels_the_render_unless_it_stops_playback(addon, engine_prefs, tr
             assert not op._session.cancel_requested and not op._session.job.tracker.finished
         finally:
             bpy.ops.screen.animation_cancel(restore_frame=True)
-    assert op.modal(bpy.context, esc) == {"RUNNING_MODAL"}  # no playback: Esc is the render's
+    assert op.modal(bpy.context, stray) == {"PASS_THROUGH"}  # a stray Esc in the viewport: render goes on
+    assert not op._session.cancel_requested and "Esc over the Sequencer" in bpy.context.window_manager.vtoonify_status
+    assert op.modal(bpy.context, esc) == {"RUNNING_MODAL"}  # no playback, over the Sequencer: the render's
     assert op._session.cancel_requested and "cancelling" in bpy.context.window_manager.vtoonify_status
     while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
         outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))

@@ -14,6 +14,8 @@ import pytest
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 from stand_in import stand_in_operator  # noqa: E402
 
+HOW_TO_CANCEL = "Esc over the Sequencer or Strip > Cancel VToonify Render cancels"  # told on every line
+
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 
 
@@ -40,8 +42,9 @@ def test_follow_faces_shows_the_face_search_then_the_frames(addon, engine_prefs,
         outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 240
         while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
             outcome = op.modal(bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))
-            if outcome == {"PASS_THROUGH"} and (not seen or seen[-1] != wm.vtoonify_status):
-                seen.append(wm.vtoonify_status)
+            shown = wm.vtoonify_status.removesuffix(f" ({HOW_TO_CANCEL})")
+            if outcome == {"PASS_THROUGH"} and (not seen or seen[-1] != shown):
+                seen.append(shown)
                 log: list = []
                 bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=_checking_layout()(log)), bpy.context)
                 bars += [text for kind, text in log if kind == "progress"]

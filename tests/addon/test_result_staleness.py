@@ -1,0 +1,42 @@
+"""A landed result says when its source or the scene changed so that it no longer lines up."""
+
+from vtoonify_addon.core.result_staleness import from_json, placement, stale_warning, to_json
+
+TIMING = {"frame_start": 100, "offset_start": 3, "offset_end": 2, "duration": 20, "anim_start": 0,
+          "anim_end": 0, "reverse": False, "strobe": 1.0, "retime_keys": 0, "speed": 1.0}
+
+
+def made(fps=25.0, media="/clips/a.mov", start=103, end=118, **changes):
+    return placement(media, fps, start, end, **{**TIMING, **changes})
+
+
+def test_unchanged_is_not_stale_and_survives_json():
+    stored = from_json(to_json(made()))
+    assert stored == made()
+    assert stale_warning(stored, made(), "a") is None
+
+
+def test_scene_fps_change_is_told_with_the_fix():
+    problem, fix = stale_warning(made(), made(fps=30.0), "a")
+    assert "frame rate is now 30 fps" in problem and "made at 25 fps" in problem
+    assert "Re-render" in fix and "Stylize" in fix and "25 fps" in fix
+    assert "now 23.976 fps" in stale_warning(made(fps=24.0), made(fps=24000 / 1001), "a")[0]
+    assert stale_warning(made(fps=30000 / 1001), made(fps=30000 / 1001 + 1e-7), "a") is None
+
+
+def test_move_trim_retime_relink_and_delete_each_say_what_changed():
+    moved = stale_warning(made(), made(start=113, end=128, frame_start=110), "a")
+    assert "moved by +10 frames" in moved[0] and "move the result by +10" in moved[1]
+    trimmed = stale_warning(made(), made(end=115, offset_end=5), "a")
+    assert "trimmed" in trimmed[0] and "Re-render" in trimmed[1]
+    slipped = stale_warning(made(), made(frame_start=95, offset_start=8, offset_end=-3), "a")
+    assert "slipped" in slipped[0]
+    assert "retimed" in stale_warning(made(), made(retime_keys=2), "a")[0]
+    assert "another file" in stale_warning(made(), made(media="/clips/b.mov"), "a")[0]
+    gone = stale_warning(made(), None, "a")
+    assert "'a' is gone" in gone[0] and "undo" in gone[1]
+
+
+def test_results_from_older_add_ons_are_not_flagged():
+    assert stale_warning(None, made(), "a") is None
+    assert from_json("") is None and from_json("{broken") is None and from_json("[1]") is None

@@ -1,0 +1,70 @@
+"""A landed result warns, in the panel, once it no longer lines up with its source: the scene frame
+rate changed, the source moved or was trimmed (real engine render, classic backend)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
+
+
+def _checking_layout():
+    """CheckingLayout of test_ui_draw.py (tests/blender is no package)."""
+    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers_stale",
+                                                  Path(__file__).resolve().parent / "test_ui_draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CheckingLayout
+
+
+@pytest.fixture()
+def connected(client_api, engine):
+    client = client_api.EngineClient.connect(client_api.read_connection_file(str(engine)), timeout_s=10)
+    yield client
+    client.close()
+
+
+def _panel_text(layout_class) -> str:
+    log: list = []
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=layout_class(log)), bpy.context)
+    return " ".join(text for kind, text in log if kind == "label")
+
+
+def test_panel_warns_when_the_result_no_longer_lines_up(addon, connected, trimmed_scene, tmp_path):
+    scene, source = trimmed_scene
+    source.frame_offset_end = 23  # 3 frames: a fast render
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    result = stylize.stylize_strip(scene, source, {"backend": "classic", "format": "png", "output": str(tmp_path)},
+                                   connected)
+    scene.sequence_editor.active_strip = result
+    layout = _checking_layout()
+    assert stylize.result_stale(scene, result) is None
+    assert "Out of date" not in _panel_text(layout)
+    fps, base = scene.render.fps, scene.render.fps_base
+    scene.render.fps = 30 if fps != 30 else 24
+    try:
+        problem, fix = stylize.result_stale(scene, result)
+        assert f"frame rate is now {scene.render.fps / base:g} fps" in problem
+        assert f"made at {fps / base:g} fps" in problem and "Re-render" in fix
+        text = _panel_text(layout)  # the same words in the sidebar, with the fix
+        assert "Out of date: the scene frame rate" in text and "Re-render" in text, text
+    finally:
+        scene.render.fps = fps
+    assert stylize.result_stale(scene, result) is None  # the rate set back: lines up again
+    source.frame_start += 10
+    problem, fix = stylize.result_stale(scene, result)
+    assert "moved by +10 frames" in problem and "move the result by +10" in fix
+    source.frame_start -= 10
+    source.frame_offset_end = 22  # trimmed: one more frame shows
+    assert "trimmed" in stylize.result_stale(scene, result)[0]
+    source.frame_offset_end = 23
+    assert stylize.result_stale(scene, result) is None
+    name = source.name
+    source.name = "renamed"
+    assert f"{name!r} is gone" in stylize.result_stale(scene, result)[0]
