@@ -37,6 +37,7 @@ from engine.errors import InputError
 from engine.io.base import FrameSource
 from engine.io.files import require_regular_file
 from engine.io.frame_grid import FrameGrid, grid_frame_count, host_grid
+from engine.io.index_cache import IndexCache
 from engine.video_streams import picture_stream
 
 # First bytes of container formats we recognise, to tell "damaged video" from "not a video at all".
@@ -312,6 +313,10 @@ def build_frame_index(path: Path) -> _FrameIndex:
                                      expected_frames=max(expected, len(pts)), by_count=by_count), path)
 
 
+INDEX_CACHE = IndexCache()
+"""Frame indexes of the clips this process opened (the service opens one clip for preview, then render)."""
+
+
 class VideoSource(FrameSource):
     """A video file; frame ``start_number + i`` is the picture on screen at time i / rate (for variable
     frame rate too: then on FFmpeg's guessed rate, as hosts number it; see ``frame_grid``)."""
@@ -323,7 +328,8 @@ class VideoSource(FrameSource):
         self._apply_rotation = apply_rotation
         self.path_pattern = str(self._path)
         self.start_number = int(start_number)
-        index = build_frame_index(self._path)
+        index = INDEX_CACHE.get_or_build(self._path, build_frame_index, frames=lambda i: len(i.pts),
+                                         keep=lambda i: not i.truncated)
         self._pts = index.pts
         self._keyframe_pts = index.keyframe_pts
         self._indices = list(index.indices)
