@@ -472,7 +472,8 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     main[js.SOURCE_PROPERTY] = source_name
     main[js.ROLE_PROPERTY] = "result"
     main[js.SETTINGS_PROPERTY] = settings_json
-    main[MADE_FOR_PROPERTY] = to_json(placement_now(scene, source_strip))
+    made_for = {**placement_now(scene, source_strip), "result_start": int(main.frame_final_start)}
+    main[MADE_FOR_PROPERTY] = to_json(made_for)
     _label_result(main, js.result_label(result, prepared.settings))
     for strip in old_mattes:
         strips.remove(strip)
@@ -534,6 +535,8 @@ def result_stale(scene, result) -> tuple[str, str] | None:
     name = str(result.get(js.SOURCE_PROPERTY, ""))
     source = compat.all_strips(scene.sequence_editor).get(name)
     now = placement_now(scene, source) if source is not None and source.type in {"MOVIE", "IMAGE"} else None
+    if now is not None:
+        now["result_start"] = int(result.frame_final_start)
     return stale_warning(made, now, name)
 
 

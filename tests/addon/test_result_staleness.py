@@ -27,6 +27,10 @@ def test_scene_fps_change_is_told_with_the_fix():
 def test_move_trim_retime_relink_and_delete_each_say_what_changed():
     moved = stale_warning(made(), made(start=113, end=128, frame_start=110), "a")
     assert "moved by +10 frames" in moved[0] and "move the result by +10" in moved[1]
+    together = {"start": 113, "end": 128, "frame_start": 110}
+    assert stale_warning({**made(), "result_start": 103}, {**made(**together), "result_start": 113}, "a") is None
+    off = stale_warning({**made(), "result_start": 103}, {**made(), "result_start": 100}, "a")
+    assert "this result was moved -3 frames" in off[0] and "move the result by +3" in off[1]
     trimmed = stale_warning(made(), made(end=115, offset_end=5), "a")
     assert "trimmed" in trimmed[0] and "Re-render" in trimmed[1]
     slipped = stale_warning(made(), made(frame_start=95, offset_start=8, offset_end=-3), "a")

@@ -66,6 +66,9 @@ def test_panel_warns_when_the_result_no_longer_lines_up(addon, connected, trimme
     source.frame_start += 10
     problem, fix = stylize.result_stale(scene, result)
     assert "moved by +10 frames" in problem and "move the result by +10" in fix
+    result.frame_start += 10  # both moved: in line again
+    assert stylize.result_stale(scene, result) is None
+    result.frame_start -= 10
     source.frame_start -= 10
     source.frame_offset_end = 22  # trimmed: one more frame shows
     assert "trimmed" in stylize.result_stale(scene, result)[0]

@@ -44,7 +44,10 @@ def from_json(text: str) -> dict | None:
 
 def stale_warning(made: dict | None, now: dict | None, source_name: str) -> tuple[str, str] | None:
     """(problem, fix) when the result no longer lines up with its source as it is ``now`` (None: the
-    source strip is gone); None when it still does, or when nothing was stored to compare."""
+    source strip is gone); None when it still does, or when nothing was stored to compare.
+
+    ``result_start`` in both: the result strip's first frame then and now (a source and result moved
+    together still line up)."""
     if not made:
         return None
     if now is None:
@@ -62,13 +65,19 @@ def stale_warning(made: dict | None, now: dict | None, source_name: str) -> tupl
                 f"Re-render: select the result and press Stylize (or set the frame rate back to "
                 f"{_fps(made.get('fps'))} fps)")
     timing_same = all(now.get(k) == made.get(k) for k in _TIMING_KEYS if k != "frame_start")
-    shift = now.get("start", 0) - made.get("start", 0)
-    if timing_same and shift == now.get("end", 0) - made.get("end", 0) \
-            and shift == now.get("frame_start", 0) - made.get("frame_start", 0):
+    moved = now.get("start", 0) - made.get("start", 0)
+    if timing_same and moved == now.get("end", 0) - made.get("end", 0) \
+            and moved == now.get("frame_start", 0) - made.get("frame_start", 0):
+        # moved together (both grabbed, their meta moved): still in line
+        shift = moved - (now.get("result_start", 0) - made.get("result_start", 0))
         if shift == 0:
             return None
-        return (f"Out of date: source strip {source_name!r} moved by {shift:+d} frames since this result "
-                "landed", f"move the result by {shift:+d} frames too, or {RERENDER[0].lower()}{RERENDER[1:]}")
+        if moved == 0:
+            return (f"Out of date: this result was moved {-shift:+d} frames off its source strip "
+                    f"{source_name!r}", f"move the result by {shift:+d} frames (or undo the move)")
+        return (f"Out of date: source strip {source_name!r} moved by {shift:+d} frames against this result "
+                "since it landed", f"move the result by {shift:+d} frames too, or "
+                f"{RERENDER[0].lower()}{RERENDER[1:]}")
     return (f"Out of date: source strip {source_name!r} was trimmed, slipped or retimed since this result "
             "landed, so its frames no longer line up", RERENDER)
 
