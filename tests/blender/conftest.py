@@ -106,6 +106,13 @@ def engine_prefs(prefs, engine, tmp_path):
 
 
 @pytest.fixture()
+def unsaved_after(bpy_module):
+    """Back to an unsaved startup file afterwards: later tests expect no .blend path (preferences stay)."""
+    yield
+    bpy_module.ops.wm.read_homefile()
+
+
+@pytest.fixture()
 def trimmed_scene(bpy_module, addon, media_dir):
     """Fresh scene: 529_2.mp4 (29 frames) at frame 101 on channel 2, 3 head + 5 tail frames trimmed."""
     bpy = bpy_module

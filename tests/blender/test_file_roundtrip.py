@@ -29,13 +29,6 @@ def connected(client_api, engine):
     client.close()
 
 
-@pytest.fixture()
-def unsaved_after(bpy_module):
-    """Back to an unsaved startup file afterwards: later tests expect no .blend path (preferences stay)."""
-    yield
-    bpy_module.ops.wm.read_homefile()
-
-
 def _result(scene_name: str):
     return next(s for s in _strips(bpy.data.scenes[scene_name]) if s.get("vtoonify_role") == "result")
 

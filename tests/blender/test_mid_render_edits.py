@@ -55,13 +55,6 @@ def short_render(addon, engine_prefs, trimmed_scene):
     bpy.context.window_manager.vtoonify_status = bpy.context.window_manager.vtoonify_notes = ""
 
 
-@pytest.fixture()
-def unsaved_after(bpy_module):
-    """Back to an unsaved startup file afterwards: later tests expect no .blend path (preferences stay)."""
-    yield
-    bpy_module.ops.wm.read_homefile()
-
-
 def _version_files(tmp_path) -> list[str]:
     return sorted(p.name for p in (tmp_path / "renders" / "plate" / "v001").glob("*.png"))
 

@@ -114,7 +114,8 @@ def test_output_folder_inside_a_file_and_wrong_engine_folder_say_the_fix(prefs, 
 
 
 @pytest.mark.slow
-def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, trimmed_scene, tmp_path, repo_root):
+def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, trimmed_scene, tmp_path, repo_root,
+                                                    unsaved_after):
     scene, source = trimmed_scene
     source.frame_offset_end = 21  # 5 frames: 104..108 keeps the render short
     conn = tmp_path / "auto.json"

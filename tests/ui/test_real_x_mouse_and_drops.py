@@ -93,7 +93,9 @@ def test_drag_files_and_urls_onto_the_panel(x_display, repo_root, plates, tmp_pa
     try:
         panel.wait(lambda s: s["source"] == "", "an empty source field")
         link = "https://example.com/shots/sh030.mov"
-        assert drag(x_display, [link], panel.centre("source_edit"), tmp_path, drag_sources) == "IgnoreAction"
+        refusal_shown = lambda: panel.state().get("notice", "").startswith("Cannot drop here: ")  # noqa: E731
+        outcome = drag(x_display, [link], panel.centre("source_edit"), tmp_path, drag_sources, refusal_shown)
+        assert outcome == "IgnoreAction"
         state = panel.wait(lambda s: s["notice"].startswith("Cannot drop here: "), "the refusal in the status bar")
         assert state["notice"] == (f"Cannot drop here: {link} is not a file on this machine: download it "
                                    "first, or drop it from a local or mounted folder")

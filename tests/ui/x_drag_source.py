@@ -5,8 +5,8 @@ Usage: python x_drag_source.py URI [URI ...]
 A small window titled "VToonify drag source" is shown; a left button press in it starts the drag
 (QDrag.exec: the pointer is grabbed and XDND messages go to the window under it), and the outcome
 is printed on stdout as ``drag: <action>`` (the target's last answer while the pointer was over it:
-CopyAction or IgnoreAction). The window stays until the test ends it: the drop target fetches the
-URIs from this process only after the button is released.
+CopyAction or IgnoreAction), after ``pressed`` as the drag starts. The window stays until the test
+ends it: the drop target fetches the URIs from this process only after the button is released.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Source(QLabel):
         mime.setUrls([QUrl(uri) for uri in self.uris])
         drag = QDrag(self)
         drag.setMimeData(mime)
+        print("pressed", flush=True)  # the test moves the pointer only once the drag is under way
         result = drag.exec(Qt.DropAction.CopyAction)
         print(f"drag: {result.name}", flush=True)
         # the drop target reads the data from this process after exec returns (XdndDrop, then a

@@ -77,7 +77,9 @@ def snapshot(window) -> dict:
         "selected_rows": window.queue_panel.selected_rows(),
         "messages": window.status_log.messages()[:30],
         "status_bar": window.statusBar().currentMessage(),
-        "notice": window.notice_label.text() if window.notice_label.isVisible() else "",
+        # the lasting notice: a hover tip (a temporary message) hides it while the pointer rests on a
+        # control, as after a drag onto a field, and it shows again when the tip goes
+        "notice": window.notice_label.text(),
         "active_window": active.windowTitle() if active is not None else "",
         "focus": _focus_name(window, QApplication.focusWidget()),
         "geometry": [window.geometry().x(), window.geometry().y(), window.width(), window.height()],

@@ -175,12 +175,23 @@ def has_wm(display: str) -> bool:
     return run_xdotool(display, "get_num_desktops").returncode == 0
 
 
-def drag(display: str, uris: list[str], to: tuple[int, int], tmp_path: Path, sources: list) -> str:
+def drag(display: str, uris: list[str], to: tuple[int, int], tmp_path: Path, sources: list,
+         hover_until=None) -> str:
+    outcome = _drag_once(display, uris, to, tmp_path, sources, hover_until)
+    assert outcome is not None, "the target never showed what the drag waited for over it"
+    return outcome
+
+
+def _drag_once(display: str, uris: list[str], to: tuple[int, int], tmp_path: Path, sources: list,
+               hover_until=None) -> str | None:
     """Drag ``uris`` from a second X client (``x_drag_source.py``) onto the root point ``to`` with the
     mouse (button down in the source, moves, button up over the target): XDND between two X
     clients, as from a file manager. Returns the source's outcome (``CopyAction``/``IgnoreAction``).
     The source process is appended to ``sources`` and must outlive the drop (the target reads the
-    URIs from it after the release): the test ends it."""
+    URIs from it after the release): the test ends it. ``hover_until()``, if given, is what the
+    pointer waits for over the target before the release, as a hand waits for the cursor to change:
+    a loaded target answers XDND positions late, and a release before its answer is a leave.
+    None when ``hover_until()`` did not come true within 15 s (the drag is released)."""
     for earlier in sources:  # one source window at a time: the search below finds this one
         kill_if_running(earlier)
     log = tmp_path / f"drag-{time.monotonic_ns()}.log"
@@ -192,19 +203,33 @@ def drag(display: str, uris: list[str], to: tuple[int, int], tmp_path: Path, sou
     window = wait_window(display, "VToonify drag source", timeout_s=30)
     x, y, w, h = window_geometry(display, window)
     start = (x + w // 2, y + h // 2)
-    xdotool(display, "mousemove", "--sync", *map(str, start))
+    if has_wm(display):  # a click on an inactive window is the WM's (it grabs the pointer to focus it),
+        xdotool(display, "windowactivate", "--sync", window)  # and a drag started in that click finds
+    xdotool(display, "mousemove", "--sync", *map(str, start))  # the pointer grabbed: it ends at once
     time.sleep(0.2)
     xdotool(display, "mousedown", "1")
+    deadline = time.monotonic() + 20  # a loaded machine may take seconds to start the drag
+    while "pressed" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "pressed" in log.read_text(), f"the drag source never saw the button press: {log.read_text()}"
     time.sleep(0.3)  # QDrag.exec grabs the pointer
     for step in range(1, 11):
         xdotool(display, "mousemove", str(start[0] + (to[0] - start[0]) * step // 10),
                 str(start[1] + (to[1] - start[1]) * step // 10))
         time.sleep(0.05)
-    time.sleep(0.3)  # the target's XdndStatus for the last position
+    for dx in (1, 0):  # two more positions over the target: its answer to the last one is in before release
+        xdotool(display, "mousemove", str(to[0] + dx), str(to[1]))
+        time.sleep(0.3)
+    deadline = time.monotonic() + 15
+    while hover_until is not None and not hover_until() and time.monotonic() < deadline:
+        xdotool(display, "mousemove", str(to[0] + 1), str(to[1]))  # small moves over the target, as a hand does
+        xdotool(display, "mousemove", str(to[0]), str(to[1]))
+        time.sleep(0.5)
+    shown = hover_until is None or hover_until()
     xdotool(display, "mouseup", "1")
     deadline = time.monotonic() + 20
     while "drag: " not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     text = log.read_text()
     assert "drag: " in text, f"the drag did not end: {text}"
-    return text.split("drag: ", 1)[1].split()[0]
+    return text.split("drag: ", 1)[1].split()[0] if shown else None
