@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from engine.errors import ConfigError, DeviceError, ModelFileError
-from engine.models.bisenet import BiSeNet, parsing_maps
+from engine.models.bisenet import BiSeNet
 from engine.models.checkpoints import (
     describe_checkpoint,
     load_state_dict_strict,
@@ -27,19 +27,6 @@ from engine.models.checkpoints import (
     state_dict_problems,
 )
 from engine.models.psp import DEFAULT_WIDTHS, UNITS_PER_STAGE, GradualStyleEncoder, StyleEncoder, n_styles_for
-
-__all__ = [
-    "build_loaded",
-    "build_model",
-    "infer_psp_config",
-    "infer_vtoonify_config",
-    "load_exstyles",
-    "load_face_parser",
-    "load_style_encoder",
-    "load_vtoonify",
-    "parsing_maps",
-    "static_vtoonify",
-]
 
 _MODEL_ARGS: dict[str, tuple[str, ...]] = {
     "VToonify": (

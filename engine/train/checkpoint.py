@@ -153,6 +153,20 @@ def output_layout(out: str | Path, name: str, backbone: str, **variant: Any) -> 
 # --- writing ----------------------------------------------------------------------------------
 
 
+def restore_gan_state(session, ckpt: Mapping[str, Any], path, does_not_fit: str, fix: str) -> None:
+    """The student (``g``), its EMA, D and both optimisers from a resumed file: a file of other widths
+    is one ModelFileError ("<path> does not fit <does_not_fit>") with ``fix``, not a torch traceback."""
+    try:
+        session.student.load_state_dict(ckpt["g"])
+        session.ema.load_state_dict(ckpt["g_ema"])
+        session.extra["d"].load_state_dict(ckpt["d"])
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path} does not fit {does_not_fit} ({str(exc).splitlines()[1].strip()[:160]})",
+                             fix) from None
+    session.g_optim.load_state_dict(ckpt["g_optim"])
+    session.extra["d_optim"].load_state_dict(ckpt["d_optim"])
+
+
 def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     """``torch.save`` to a hidden temp file beside ``path``, then rename (never half a file)."""
     data = {"format": FORMAT, **payload}

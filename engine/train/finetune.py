@@ -58,6 +58,7 @@ from engine.train.checkpoint import (
     latest_checkpoint,
     load_training_checkpoint,
     output_layout,
+    restore_gan_state,
 )
 from engine.train.discriminator import ConditionalDiscriminator
 from engine.train.files import named_by_flag
@@ -331,17 +332,8 @@ def _resume(session: FinetuneSession, path: str | Path) -> None:
     with named_by_flag("resume"):
         ckpt = load_training_checkpoint(path, "finetune", "toonify")
     ex = session.extra
-    try:
-        session.student.load_state_dict(ckpt["g"])
-        session.ema.load_state_dict(ckpt["g_ema"])
-        ex["d"].load_state_dict(ckpt["d"])
-    except RuntimeError as exc:
-        raise ModelFileError(
-            f"{path} does not fit this --stylegan-path ({str(exc).splitlines()[1].strip()[:160]})",
-            "resume with the FFHQ checkpoint it was fine-tuned from",
-        ) from None
-    session.g_optim.load_state_dict(ckpt["g_optim"])
-    ex["d_optim"].load_state_dict(ckpt["d_optim"])
+    restore_gan_state(session, ckpt, path, "this --stylegan-path",
+                      "resume with the FFHQ checkpoint it was fine-tuned from")
     ex["ada"].load_state_dict(ckpt["ada"])
     ex["mean_path_length"] = ckpt["mean_path_length"].to(session.device)
     ex["r1"], ex["path"] = ckpt.get("r1_last", torch.zeros(())), ckpt.get("path_last", torch.zeros(()))

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from engine.commands import engine_command
 from engine.errors import ModelFileError
-from engine.train.checkpoint import load_pretrained_encoder, load_training_checkpoint
+from engine.train.checkpoint import load_pretrained_encoder, load_training_checkpoint, restore_gan_state
 from engine.train.discriminator import ConditionalDiscriminator
 from engine.train.files import named_by_flag
 from engine.train.losses import (
@@ -178,18 +178,7 @@ def _load_pretrained(session: Session) -> None:
 def _resume_full(session: Session, path: str | Path) -> None:
     with named_by_flag("resume"):
         ckpt = load_training_checkpoint(path, "full", session.options.backbone)
-    ex = session.extra
-    try:
-        session.student.load_state_dict(ckpt["g"])
-        session.ema.load_state_dict(ckpt["g_ema"])
-        ex["d"].load_state_dict(ckpt["d"])
-    except RuntimeError as exc:
-        raise ModelFileError(
-            f"{path} does not fit these teachers ({str(exc).splitlines()[1].strip()[:160]})",
-            "resume with the same teacher files it was trained with",
-        ) from None
-    session.g_optim.load_state_dict(ckpt["g_optim"])
-    ex["d_optim"].load_state_dict(ckpt["d_optim"])
+    restore_gan_state(session, ckpt, path, "these teachers", "resume with the same teacher files it was trained with")
     session.continue_from(ckpt, path)
 
 
