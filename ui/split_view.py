@@ -1,12 +1,13 @@
 """Before/after comparison: the source frame left of a draggable split, the stylized frame right.
 
 Both images are drawn into the same aspect-fitted rectangle, so the split line shows the same
-pixel column of each; dragging (or clicking) moves the split.
+pixel column of each; dragging (or clicking) moves the split. At 1:1 one image pixel is one screen
+pixel, also on a HiDPI screen (200 %: half as many logical pixels), on a whole-pixel position.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -74,9 +75,11 @@ class SplitCompareView(QWidget):
         source = self._after if not self._after.isNull() else self._before
         if source.isNull():
             return QRectF(self.rect())
-        size = QSize(source.size())
-        if not self.one_to_one:
-            size.scale(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        if self.one_to_one:  # device pixels: logical ones are 2 screen pixels at 200 %
+            ratio = self.devicePixelRatioF()
+            size = QSizeF(source.width() / ratio, source.height() / ratio)
+        else:
+            size = QSizeF(source.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio))
         x = (self.width() - size.width()) / 2
         y = (self.height() - size.height()) / 2
         return QRectF(x, y, size.width(), size.height())
@@ -106,6 +109,10 @@ class SplitCompareView(QWidget):
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         target = self.image_rect()
+        if self.one_to_one:  # on whole screen pixels: a half-pixel offset would blur every pixel
+            device = painter.deviceTransform()
+            corner = device.map(target.topLeft())
+            target.moveTopLeft(device.inverted()[0].map(QPointF(round(corner.x()), round(corner.y()))))
         split = {SHOW_A: 1.0, SHOW_B: 0.0}.get(self.mode, self._split)
         split_x = target.left() + split * target.width()
         left = QRectF(target.left(), target.top(), split_x - target.left(), target.height())

@@ -67,16 +67,40 @@ def parent_metas(strip) -> list:
 
 
 def scene_fcurve_collections(scene) -> list:
-    """The F-curve collections (with ``new``/``remove``) of the scene's action, where strip animation
-    lives: 4.2's ``action.fcurves``; 4.4+ layered actions keep them per slot in channelbags (5.0 has
-    no ``action.fcurves`` at all)."""
+    """The F-curve collections (with ``new``/``remove``) where the scene's strip animation lives: its
+    active action's, then those of the actions in its NLA strips (placement pushed down or stashed
+    into NLA tracks still moves a strip), each once. 4.2 keeps F-curves in ``action.fcurves``; 4.4+
+    layered actions keep them per slot in channelbags (5.0 has no ``action.fcurves`` at all). Linked
+    (library) actions are left out: they cannot be edited."""
     animation = scene.animation_data
-    action = animation.action if animation is not None else None
-    if action is None:
+    if animation is None:
         return []
+    found, seen = [], set()
+    pairs = [(animation.action, getattr(animation, "action_slot", None))]
+    pairs += [(strip.action, getattr(strip, "action_slot", None))
+              for track in animation.nla_tracks for strip in _nla_strips(track.strips)]
+    for action, slot in pairs:
+        key = (action.as_pointer() if action is not None else 0, slot.handle if slot is not None else None)
+        if action is None or action.library is not None or key in seen:
+            continue
+        seen.add(key)
+        found += _action_fcurves(action, slot)
+    return found
+
+
+def _nla_strips(strips) -> list:
+    """NLA strips with their meta strips' contents (a meta NLA strip holds strips, no action)."""
+    out = []
+    for strip in strips:
+        out.append(strip)
+        out += _nla_strips(strip.strips)
+    return out
+
+
+def _action_fcurves(action, slot) -> list:
+    """The F-curve collections ``action`` holds for ``slot`` (4.2: its one ``fcurves``)."""
     if not hasattr(action, "layers"):
         return [action.fcurves]
-    slot = getattr(animation, "action_slot", None)
     if slot is None:
         return []
     collections = []

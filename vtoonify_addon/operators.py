@@ -192,9 +192,12 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         source = _source_of(scene, compat.active_strip(scene))
         self._selection_note = selection_note(source.name, _other_selected(scene, source, compat.active_strip(scene)))
         context.window_manager.vtoonify_notes = self._selection_note
-        locked = stylize.locked_result_problem(scene, source)
-        if locked is not None:
-            return self._fail(context, _user_message(stylize.StripError(*locked)))
+        try:
+            refused = stylize.render_refusal(scene, source)
+        except stylize.StripError as err:  # outside its meta's cut: prepare says so too
+            refused = (err.message, err.fix)
+        if refused is not None:
+            return self._fail(context, _user_message(stylize.StripError(*refused)))
         try:
             prepared = self._prepare(context, scene, source)
             self._asked_backend = prepared.settings.get("backend", "auto")

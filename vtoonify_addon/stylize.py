@@ -36,7 +36,7 @@ from .core.output_versions import (
     version_dir,
     version_number,
 )
-from .core.result_plan import free_channel, missing_files, plan_result_strips, result_channels
+from .core.result_plan import NoFreeChannel, free_channel, missing_files, plan_result_strips, result_channels
 from .core.result_staleness import MADE_FOR_PROPERTY, from_json, placement, stale_warning, to_json
 from .core.sequence_files import pattern_from_file
 
@@ -453,8 +453,13 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
                          "unlock it (Strip > Lock/Mute > Unlock Strips, or the channel's lock icon), then Stylize "
                          "again")
     matte_count = len(result.get("matte_patterns") or {})
-    channel, matte_channel = result_channels(others, start, end, source_strip.channel + 1, matte_count,
-                                             old_result.channel if old_result is not None else None)
+    try:
+        channel, matte_channel = result_channels(others, start, end, source_strip.channel + 1, matte_count,
+                                                 old_result.channel if old_result is not None else None)
+    except NoFreeChannel as err:
+        what = f"the result and its {matte_count} matte strips" if matte_count else "the result strip"
+        raise StripError(f"{what} of {source_name!r} could not be laid: {err.problem}; the rendered frames are "
+                         f"kept in {prepared.output_dir}", f"{err.fix}, then Stylize again") from err
     name = old_result.name if old_result is not None else f"{source_name}.vtoonify"
     plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name, matte_channel)
     settings_json = js.settings_to_json(prepared.settings)
@@ -584,6 +589,29 @@ def locked_result_problem(scene, source) -> tuple[str, str] | None:
     return None
 
 
+def room_problem(scene, source) -> tuple[str, str] | None:
+    """(problem, fix) when no channel above ``source`` is free over its frames for a new result strip
+    (it sits on the top channel, or every channel above is taken, locked or muted): said before the
+    engine renders for minutes, not after. A re-render refills its result where it is."""
+    if result_group(scene, source):
+        return None
+    strips = compat.container_of(scene.sequence_editor, source)
+    start, end = visible_range(source)
+    occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips]
+    occupied += closed_channels(_channel_owner(scene.sequence_editor, source), start, end)
+    try:
+        free_channel(occupied, start, end, source.channel + 1)
+    except NoFreeChannel as err:
+        return f"the result strip of {source.name!r} has nowhere to go: {err.problem}", err.fix
+    return None
+
+
+def render_refusal(scene, source) -> tuple[str, str] | None:
+    """(problem, fix) that stops a render of ``source`` before it starts: its result strip is locked, or
+    there is no channel for a new one."""
+    return locked_result_problem(scene, source) or room_problem(scene, source)
+
+
 def shown_result(strip):
     """The result strip a group meta holds, else ``strip`` itself: a selected group stands for its result
     (the panel shows its settings and versions; Stylize re-renders it)."""
@@ -646,7 +674,10 @@ def show_preview_strip(scene, source, path: str, frame: int):
         strips.remove(old)
     occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips]
     occupied += closed_channels(_channel_owner(scene.sequence_editor, source), frame, frame + 1)
-    channel = free_channel(occupied, frame, frame + 1, lowest=source.channel + 1)
+    try:
+        channel = free_channel(occupied, frame, frame + 1, lowest=source.channel + 1)
+    except NoFreeChannel as err:
+        raise StripError(f"the preview overlay of {source.name!r} has no channel: {err.problem}", err.fix) from err
     strip = strips.new_image("VToonify Preview", path, channel, frame)
     strip[js.ROLE_PROPERTY] = PREVIEW_ROLE
     match_source_look(strip, source, {"output_space": "plate", "format": "png"})
@@ -748,9 +779,9 @@ def stylize_strip(scene, strip, settings, client, progress=None):
     strip = render_source(strip)
     if strip is None:
         raise StripError("the meta strip shows no movie or image strip", "select a movie or image strip")
-    locked = locked_result_problem(scene, strip)
-    if locked is not None:
-        raise StripError(*locked)
+    refused = render_refusal(scene, strip)
+    if refused is not None:
+        raise StripError(*refused)
     options = js.StylizeOptions.from_dict(settings)
     prepared = prepare_job(scene, strip, options, settings.get("output", "//vtoonify/"), settings.get("name"),
                            group_meta=bool(settings.get("group_meta")))

@@ -359,13 +359,14 @@ class VideoSource(FrameSource):
         """A decoded frame was coded as two fields (broadcast/camcorder footage): the job says so."""
         self._last_index = -1  # index of the frame the decoder returned last
         self._cached: tuple[int, np.ndarray] | None = None
+        self._first_size: tuple[int, int] | None = None
         try:
             first = self._decode_to(0)  # size after display rotation; kept for read(start_number)
         except BaseException:
             self.close()
             raise
         self._cached = (0, first)
-        self.size = (int(first.shape[1]), int(first.shape[0]))
+        self.size = self._first_size = (int(first.shape[1]), int(first.shape[0]))
 
     @property
     def frame_numbers(self) -> list[int]:
@@ -467,6 +468,7 @@ class VideoSource(FrameSource):
                         self.display_rotation = round(frame.rotation or 0) % 360
                         self.interlaced = self.interlaced or bool(getattr(frame, "interlaced_frame", False))
                         turns = round(frame.rotation / 90) % 4 if frame.rotation and self._apply_rotation else 0
+                        self._check_size(index, frame.width, frame.height, turns)
                         return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
                     if stamp > target:
                         break
@@ -483,6 +485,18 @@ class VideoSource(FrameSource):
                              "the file is damaged; re-export it or render a range before the damage")
         raise InputError(f"frame {self._number_at(index)} of {self._path} could not be found by seeking",
                          "the file's timestamps are broken; re-export it (e.g. ffmpeg -c copy) and retry")
+
+    def _check_size(self, index: int, width: int, height: int, turns: int) -> None:
+        """A stream that changes resolution mid-file (spliced broadcast/streaming footage) is refused at
+        the first frame of another size: placed over the first frame's plate it would land squashed."""
+        size = self._first_size  # None while the first frame is decoded
+        shown = (height, width) if turns % 2 else (width, height)
+        if size is not None and shown != tuple(size):
+            raise InputError(f"frame {self._number_at(index)} of {self._path} is {shown[0]}x{shown[1]} but the "
+                             f"video starts at {size[0]}x{size[1]} (its resolution changes mid-file)",
+                             f"conform it to one resolution first, e.g. ffmpeg -i {self._path.name} "
+                             f"-vf scale={size[0]}:{size[1]} conformed.mp4, or render only the frames before "
+                             f"{self._number_at(index)} with --frames")
 
     def read(self, frame_number: int) -> np.ndarray:
         index = self._index_of(frame_number)

@@ -6,7 +6,7 @@ import pytest
 
 from engine.pipeline.config import RenderConfig
 from vtoonify_addon.core.job_settings import StylizeOptions, build_job_settings, safe_stem, settings_from_json
-from vtoonify_addon.core.result_plan import free_channel, missing_files, plan_result_strips
+from vtoonify_addon.core.result_plan import NoFreeChannel, free_channel, missing_files, plan_result_strips
 from vtoonify_addon.core.sequence_files import frame_path, pattern_from_file
 
 
@@ -49,6 +49,20 @@ def test_free_channel_skips_overlaps_only():
     assert free_channel(occupied, 130, 140, lowest=3) == 3  # end is exclusive
     assert free_channel(occupied, 104, 125, lowest=3, needed=2) == 4
     assert free_channel([(3, 100, 130), (5, 100, 130)], 104, 125, lowest=3, needed=2) == 6
+
+
+def test_no_channel_below_the_top_says_where_and_what_to_do():
+    assert free_channel([], 104, 125, lowest=128) == 128  # the top channel itself is usable
+    with pytest.raises(NoFreeChannel) as top:
+        free_channel([], 104, 125, lowest=129)  # a strip on channel 128 has nothing above it
+    assert top.value.problem == ("no 1 free channel above channel 128 over frames 104-124 (Blender's channels "
+                                 "end at 128)")
+    assert top.value.fix.startswith("move the source strip to a lower channel") and "Mattes" not in top.value.fix
+    with pytest.raises(NoFreeChannel) as mattes:
+        free_channel([(127, 100, 130)], 104, 125, lowest=120, needed=9)
+    assert "no 9 free channels above channel 119" in mattes.value.problem and mattes.value.fix.endswith(
+        "or turn Mattes off")
+    assert isinstance(mattes.value, ValueError)  # callers that catch ValueError still do
 
 
 def test_job_settings_are_a_valid_render_config():

@@ -52,3 +52,50 @@ def test_a_result_lands_above_a_locked_channel_and_a_locked_result_is_refused_up
     result.lock, scene.sequence_editor.channels[4].lock = False, True  # now its channel is locked instead
     with pytest.raises(addon.stylize.StripError, match="its channel 4 is locked"):
         addon.stylize.stylize_strip(scene, source, settings, connected)
+
+
+def test_a_plate_on_the_top_channel_is_refused_before_the_render(addon, connected, engine_prefs, trimmed_scene,
+                                                                  tmp_path):
+    """Channel 128 is the sequencer's last: a result could not go above it. Said with the fix before the
+    engine renders (no folder written), by the operator too; with the channel above locked, the same."""
+    scene, source = trimmed_scene
+    source.frame_offset_end = 25  # 1 frame: 104
+    source.channel = 128
+    settings = {"backend": "classic", "format": "png", "output": str(tmp_path / "out")}
+    with pytest.raises(addon.stylize.StripError) as refused:
+        addon.stylize.stylize_strip(scene, source, settings, connected)
+    assert refused.value.message == ("the result strip of 'plate' has nowhere to go: no 1 free channel above "
+                                     "channel 128 over frames 104-104 (Blender's channels end at 128)")
+    assert refused.value.fix.startswith("move the source strip to a lower channel")
+    assert not (tmp_path / "out").exists(), "it rendered before refusing"
+    scene.vtoonify.backend = "classic"
+    with pytest.raises(RuntimeError, match="has nowhere to go: no 1 free channel above channel 128"):
+        bpy.ops.sequencer.vtoonify_stylize("EXEC_DEFAULT")
+    assert "Fix: move the source strip to a lower channel" in bpy.context.window_manager.vtoonify_status
+    assert not (tmp_path / "renders").exists()
+    source.channel = 127
+    scene.sequence_editor.channels[128].lock = True
+    with pytest.raises(addon.stylize.StripError, match="above channel 127"):
+        addon.stylize.stylize_strip(scene, source, settings, connected)
+    scene.sequence_editor.channels[128].lock = False
+    result = addon.stylize.stylize_strip(scene, source, settings, connected)
+    assert result.channel == 128
+
+
+def test_mattes_that_do_not_fit_below_the_top_are_told_with_the_kept_folder(addon, connected, trimmed_scene,
+                                                                            tmp_path):
+    """The result fits above the plate but its matte block does not (the engine decides how many mattes
+    there are, so this shows after the render): the report names the channels, the fix, and the
+    folder where the rendered frames are kept; no strip is half laid."""
+    scene, source = trimmed_scene
+    source.frame_offset_end = 25
+    source.channel = 125
+    settings = {"backend": "classic", "format": "png", "mattes": True, "output": str(tmp_path / "out")}
+    with pytest.raises(addon.stylize.StripError) as refused:
+        addon.stylize.stylize_strip(scene, source, settings, connected)
+    kept = tmp_path / "out" / "plate" / "v001"
+    assert "matte strips of 'plate' could not be laid: no " in refused.value.message
+    assert refused.value.message.endswith(f"the rendered frames are kept in {kept}")
+    assert refused.value.fix.endswith("or turn Mattes off, then Stylize again")
+    assert sorted(p.name for p in kept.glob("plate.0004.png")) == ["plate.0004.png"]
+    assert [s.name for s in _strips(scene)] == ["plate"]

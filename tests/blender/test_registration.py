@@ -347,3 +347,47 @@ def test_modifiers_and_drivers_on_the_placement_are_followed(addon, connected, v
     result_curves = [fc for group in addon.compat.scene_fcurve_collections(vse) for fc in group
                      if f'["{again.name}"]' in fc.data_path]
     assert sorted(m.type for fc in result_curves for m in fc.modifiers) == ["GENERATOR", "GENERATOR", "NOISE"]
+
+
+def test_placement_animated_in_nla_tracks_is_followed(addon, connected, vse, media_dir, tmp_path):
+    """The plate's push-in lives in the scene's NLA, not in its active action: pushed down into one
+    track, with a second track on top adding a drift on offset Y from a strip moved later in time.
+    The result takes the same keys into the same NLA actions, so the NLA's timing and blending move
+    it exactly as the plate, and it registers on frames other than the one it landed on."""
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source.frame_offset_end = 25  # 4 frames: 1..4
+    t = source.transform
+    for frame, (x, scale) in ((1, (0.0, 2.0)), (4, (240.0, 2.6))):
+        t.offset_x, t.scale_x, t.scale_y = x, scale, scale
+        for prop in ("offset_x", "scale_x", "scale_y"):
+            t.keyframe_insert(prop, frame=frame)
+    animation = vse.animation_data
+    animation.nla_tracks.new().strips.new("push-in", 1, animation.action)
+    animation.action = None  # Push Down: the keys now play from the NLA only
+    for frame, y in ((1, 0.0), (3, -90.0)):
+        t.offset_y = y
+        t.keyframe_insert("offset_y", frame=frame)
+    drift = animation.nla_tracks.new().strips.new("drift", 1, animation.action)
+    animation.action = None
+    drift.blend_type, drift.frame_start_ui = "ADD", 2  # plays over frames 2..4, added to the track below
+    t.offset_x, t.offset_y, t.scale_x, t.scale_y = 999.0, 999.0, 9.0, 9.0  # static values the NLA overrides
+
+    def placement(strip):
+        return (strip.transform.offset_x, strip.transform.offset_y, strip.transform.scale_x, strip.transform.scale_y)
+
+    vse.frame_set(1)  # it lands while the playhead shows frame 1's placement
+    result = stylize(addon, vse, source, connected, tmp_path / "out")
+    seen = []
+    for frame in (1, 2, 3, 4):
+        vse.frame_set(frame)
+        seen.append(placement(source))
+        assert placement(result) == pytest.approx(placement(source), abs=1e-4), frame
+    assert len(set(seen)) == 4 and seen[2][1] == pytest.approx(-45.0), seen  # the drift plays from frame 2
+    for frame in (2, 4):
+        vse.frame_set(frame)
+        assert_registered(vse, frame, {source.name}, {result.name}, tmp_path, zoom=source.transform.scale_x)
+    again = stylize(addon, vse, source, connected, tmp_path / "out")  # a re-render replaces the copies
+    curves = [fc.data_path for group in addon.compat.scene_fcurve_collections(vse) for fc in group]
+    assert animation.action is None and len(curves) == 2 * 4
+    assert sorted(p for p in curves if f'["{again.name}"]' in p) == sorted(
+        p.replace(f'["{source.name}"]', f'["{again.name}"]') for p in curves if f'["{source.name}"]' in p)

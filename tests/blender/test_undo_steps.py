@@ -1,9 +1,10 @@
-"""Undo as an artist uses it: what the add-on lays from a timer (a preview overlay) is one undo step
-of its own, so Ctrl+Z takes back just that and Shift+Ctrl+Z brings it back, never the artist's edit
-before it (no engine: the preview's reply is a photo on disk)."""
+"""Undo as an artist uses it: what the add-on lays from a timer (a preview overlay, a modal render's
+result) is one undo step of its own, so Ctrl+Z takes back just that and Shift+Ctrl+Z brings it back,
+never the artist's edit before it (the preview's reply is a photo on disk; the render uses the engine)."""
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -41,3 +42,78 @@ def test_a_laid_preview_is_its_own_undo_step(addon, trimmed_scene, media_dir):
     bpy.ops.ed.redo()
     overlay, = _previews(scene_name)
     assert (overlay.frame_final_start, overlay.frame_final_end) == (frame, frame + 1)
+
+
+def _timeline(scene) -> dict:
+    """Every strip's name -> (channel, start, end, mute), and the F-curve paths of the scene's action."""
+    editor = scene.sequence_editor
+    every = editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
+    strips = {s.name: (s.channel, s.frame_final_start, s.frame_final_end, s.mute) for s in every}
+    action = scene.animation_data.action if scene.animation_data is not None else None
+    if action is None:
+        return {"strips": strips, "curves": []}
+    if hasattr(action, "layers"):
+        curves = [fc.data_path for layer in action.layers for strip in layer.strips
+                  for bag in strip.channelbags for fc in bag.fcurves]
+    else:
+        curves = [fc.data_path for fc in action.fcurves]
+    return {"strips": strips, "curves": sorted(curves)}
+
+
+def test_a_landed_modal_render_is_one_undo_step(addon, engine_prefs, trimmed_scene, tmp_path):
+    """The modal render lands on a timer tick, minutes after the click, between the artist's own edits.
+    Its undo step (Blender pushes one when the operator, which has the UNDO flag, returns FINISHED)
+    holds only the landing: one Ctrl+Z removes the result and matte strips and their copied keys and
+    leaves the plate and the rest of the timeline as they were (the artist's edit during the render
+    included); Shift+Ctrl+Z brings the result back on the same files; a second Ctrl+Z takes back the
+    artist's edit, not something of the render."""
+    import time
+
+    from stand_in import stand_in_operator
+
+    scene, source = trimmed_scene
+    scene_name = scene.name
+    source.frame_offset_end = 23  # 104..106
+    source.transform.offset_x = 40.0
+    source.transform.keyframe_insert("offset_x", frame=104)
+    other = _top(scene).new_movie("other", source.filepath, 6, 90)
+    engine_prefs.mattes = True
+    scene.vtoonify.backend = "classic"
+    assert addon.operators.VTOON_OT_stylize.bl_options == {"UNDO"}  # what makes Blender push the step
+    bpy.ops.ed.undo_push(message="before stylize")
+    reports: list = []
+    op = stand_in_operator(addon, reports)
+    assert op._setup_session(bpy.context) is None, reports
+    timer = SimpleNamespace(type="TIMER", value="NOTHING")
+    outcome, deadline, edited = {"PASS_THROUGH"}, time.monotonic() + 120, False
+    while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        outcome = op.modal(bpy.context, timer)
+        if not edited and op._session.job is not None:  # the artist edits while the engine renders
+            other.channel, edited = 7, True
+            bpy.ops.ed.undo_push(message="Move Strips")
+        time.sleep(0.03)
+    assert edited and outcome == {"FINISHED"}, (reports, bpy.context.window_manager.vtoonify_status)
+    bpy.ops.ed.undo_push(message=addon.operators.VTOON_OT_stylize.bl_label)  # what Blender does on FINISHED
+    landed = _timeline(bpy.data.scenes[scene_name])
+    added = {n for n in landed["strips"] if n not in ("plate", "other")}
+    assert len(added) >= 2 and any(".matte_" in n for n in added), landed  # the result and its mattes
+    assert any("plate.vtoonify" in p for p in landed["curves"]), "the result took no keys: nothing to undo"
+    before = {"strips": {n: v for n, v in landed["strips"].items() if n not in added},
+              "curves": [p for p in landed["curves"] if "plate.vtoonify" not in p]}
+    assert before["strips"]["other"][0] == 7
+
+    bpy.ops.ed.undo()  # Ctrl+Z: every Python reference above is stale from here on
+    assert _timeline(bpy.data.scenes[scene_name]) == before
+    bpy.ops.ed.redo()  # Shift+Ctrl+Z
+    assert _timeline(bpy.data.scenes[scene_name]) == landed
+    result = next(s for s in _strips(bpy.data.scenes[scene_name]) if s.get("vtoonify_role") == "result")
+    assert os.path.isfile(os.path.join(bpy.path.abspath(result.directory), result.elements[0].filename))
+    bpy.ops.ed.undo()
+    bpy.ops.ed.undo()  # the artist's move
+    back = _timeline(bpy.data.scenes[scene_name])
+    assert back["strips"]["other"][0] == 6 and set(back["strips"]) == {"plate", "other"}
+
+
+def _top(scene):
+    editor = scene.sequence_editor
+    return editor.strips if hasattr(editor, "strips") else editor.sequences

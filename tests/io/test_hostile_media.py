@@ -524,3 +524,43 @@ def test_a_sequence_member_whose_display_window_moved_is_refused_not_placed_shif
                                              r"sequence's first frame at 0,0") as info:
             source.read(3)
     assert "same display window" in info.value.fix
+
+
+def test_a_video_whose_resolution_changes_mid_file_is_refused_at_that_frame(tmp_path):
+    # Before: a spliced stream (64x64, then 96x48) decoded its later pictures at their own size and the
+    # render placed them over the first frame's 64x64 plate, squashed, with exit 0.
+    noise = np.random.default_rng(0)  # enough bytes for FFmpeg to probe each part
+    parts = [_video(tmp_path / f"{name}.ts", [noise.integers(0, 255, (h, w, 3), np.uint8) for _ in range(3)],
+                    "libx264", "yuv420p") for name, w, h in (("a", 64, 64), ("b", 96, 48))]
+    with av.open(str(parts[0])) as first, av.open(str(tmp_path / "spliced.ts"), "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(first.streams.video[0])
+        offset = 0
+        for part in parts:
+            with av.open(str(part)) as source:
+                packets = [p for p in source.demux(source.streams.video[0]) if p.dts is not None]
+                shift = offset - min(p.pts for p in packets)
+                for packet in packets:
+                    packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+                    packet.stream = stream
+                    out.mux(packet)
+                offset = max(p.pts for p in packets) + 3750  # 90 kHz ticks per frame at 24 fps
+    with open_source(tmp_path / "spliced.ts") as source:
+        assert source.frame_numbers == [1, 2, 3, 4, 5, 6] and source.size == (64, 64)
+        assert source.read(3).shape == (64, 64, 3)
+        with pytest.raises(InputError, match=r"frame 4 of .* is 96x48 but the video starts at 64x64") as info:
+            source.read(4)
+    assert "render only the frames before 4 with --frames" in info.value.fix
+
+
+@pytest.mark.parametrize("name", [b"plate\xff.mp4", b"still\xe9.png", b"shot\xfe.0001.png", b"shot\xfe.####.png"])
+def test_a_name_that_is_not_utf8_is_refused_naming_its_bytes(tmp_path, name):
+    # Before: OIIO raised TypeError and FFmpeg a C++ RuntimeError on a Latin-1 name: "internal error".
+    folder = os.fsencode(tmp_path)
+    _video(os.fsdecode(folder + b"/plate\xff.mp4"), _grey_frames(2))
+    for member in (b"still\xe9.png", b"shot\xfe.0001.png", b"shot\xfe.0002.png"):
+        _write_image(tmp_path / "utf8.png", np.full((8, 8, 3), 99, np.uint8))  # OIIO cannot name it either
+        os.rename(tmp_path / "utf8.png", folder + b"/" + member)
+    with pytest.raises(InputError, match="is not UTF-8 text") as info:
+        open_source(os.fsdecode(folder + b"/" + name))
+    assert name.decode("utf-8", "backslashreplace") in info.value.message
+    assert info.value.fix.startswith("rename the file or folder to a UTF-8 name")

@@ -87,9 +87,25 @@ def missing_files(plans: list[SequenceStripPlan]) -> list[str]:
     return missing
 
 
+MAX_CHANNEL = 128
+"""Blender's sequencer has channels 1..128 (in the editor and in every meta strip)."""
+
+
+class NoFreeChannel(ValueError):
+    """No block of free channels above a strip: ``problem`` and ``fix`` say so in an artist's words."""
+
+    def __init__(self, needed: int, lowest: int, start: int, end: int) -> None:
+        self.problem = (f"no {needed} free channel{'s' if needed > 1 else ''} above channel {lowest - 1} over "
+                        f"frames {start}-{end - 1} (Blender's channels end at {MAX_CHANNEL})")
+        self.fix = ("move the source strip to a lower channel, or clear (or unlock/unmute) channels above it "
+                    "over these frames" + (", or turn Mattes off" if needed > 1 else ""))
+        super().__init__(self.problem)
+
+
 def free_channel(occupied: list[tuple[int, int, int]], start: int, end: int, lowest: int,
-                 needed: int = 1, max_channel: int = 128) -> int:
-    """Lowest channel >= ``lowest`` with ``needed`` free channels over [start, end).
+                 needed: int = 1, max_channel: int = MAX_CHANNEL) -> int:
+    """Lowest channel >= ``lowest`` with ``needed`` free channels over [start, end); ``NoFreeChannel``
+    when there is none below the top channel.
 
     ``occupied`` holds (channel, frame_final_start, frame_final_end) of the other strips.
     """
@@ -99,4 +115,4 @@ def free_channel(occupied: list[tuple[int, int, int]], start: int, end: int, low
     for ch in range(lowest, max_channel - needed + 2):
         if not any(busy(ch + k) for k in range(needed)):
             return ch
-    raise ValueError(f"no {needed} free channel(s) above {lowest - 1} for frames {start}-{end - 1}")
+    raise NoFreeChannel(needed, lowest, start, end)
