@@ -36,6 +36,16 @@ def _padding(text: str) -> tuple[int, int, int, int]:
     return tuple(int(p) for p in parts)
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: give 0-65535 (0 = any free port)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vtoonify", description="VToonify Studio engine")
     parser.add_argument("--version", action="version", version=f"vtoonify {__version__}")
@@ -78,9 +88,11 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--compile", choices=("auto", "on", "off"), default="off",
                    help="torch.compile the network once per job (default off; auto = on CPU with a C++ compiler "
                         "when the job is long enough to pay for the compile; a failed compile warns, runs uncompiled)")
-    r.add_argument("--format", choices=("exr", "png"), default="exr")
-    r.add_argument("--exr-compression", choices=("zip", "dwaa", "piz", "none"), default="zip")
-    r.add_argument("--png-bits", type=int, choices=(8, 16), default=8)
+    r.add_argument("--format", choices=("exr", "png"), default="exr",
+                   help="exr: half float, scene-linear, premultiplied RGBA (default); png: sRGB, straight alpha")
+    r.add_argument("--exr-compression", choices=("zip", "dwaa", "piz", "none"), default="zip",
+                   help="EXR compression (default zip; dwaa is lossy, so --cryptomatte refuses it)")
+    r.add_argument("--png-bits", type=int, choices=(8, 16), default=8, help="PNG bits per channel (default 8)")
     r.add_argument("--mattes", action="store_true", help="write face-parsing mattes (EXR layers matte.<class>)")
     r.add_argument("--matte-files", action="store_true", help="also write each matte as its own sequence")
     r.add_argument("--no-matte-layers", dest="matte_layers", action="store_false",
@@ -117,12 +129,16 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
 
 
 def add_service_commands(sub) -> None:
-    s = sub.add_parser("serve", help="run the engine service on 127.0.0.1 for Blender and the panel")
-    s.add_argument("--host", default="127.0.0.1", help="only loopback addresses are accepted")
-    s.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
+    s = sub.add_parser("serve", help="run the engine service on 127.0.0.1 for Blender and the panel",
+                       description="Serve render/preview jobs over JSON lines on a loopback socket; clients find "
+                                   "host, port and token in the connection file (docs/PROTOCOL.md). Runs until "
+                                   "Ctrl-C / SIGTERM, --idle-timeout or --parent-pid ends it.")
+    s.add_argument("--host", default="127.0.0.1", help="only loopback addresses are accepted (default 127.0.0.1)")
+    s.add_argument("--port", type=_port, default=0, help="TCP port 0-65535 (default 0 = any free port)")
     s.add_argument("--connection-file", help="where to write host/port/token (default: user runtime folder)")
-    s.add_argument("--models", dest="models_dir", help="models folder")
-    s.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--models", dest="models_dir",
+                   help="models folder for jobs that name none (default: $VTOONIFY_MODELS, then user data)")
+    s.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     s.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
                    help="exit once no client is connected and no job is queued or running for this long "
                         "(default 0 = never)")
@@ -130,11 +146,16 @@ def add_service_commands(sub) -> None:
                    help="when this process is gone (even killed), cancel the jobs of closed connections "
                         "and exit once idle")
 
-    m = sub.add_parser("models", help="list, verify or fetch the official model files")
-    m.add_argument("action", choices=("list", "verify", "fetch"))
-    m.add_argument("--models", dest="models_dir", help="models folder")
-    m.add_argument("--style", action="append", help="style family to fetch (repeatable; default cartoon)")
-    m.add_argument("--backbone", choices=("dualstylegan", "toonify", "both"), default="dualstylegan")
+    m = sub.add_parser("models", help="list, verify or fetch the official model files",
+                       description="list: which styles the models folder can render and which files are missing; "
+                                   "verify: check every file there (checksums, loads; exit 2 when any is missing "
+                                   "or damaged); fetch: download styles from the official Hugging Face repository "
+                                   "(resumable, checksummed; the files are for non-commercial use only).")
+    m.add_argument("action", choices=("list", "verify", "fetch"), help="list, verify or fetch (see above)")
+    m.add_argument("--models", dest="models_dir", help="models folder (default: $VTOONIFY_MODELS, then user data)")
+    m.add_argument("--style", action="append", help="fetch: style family (repeatable; default cartoon)")
+    m.add_argument("--backbone", choices=("dualstylegan", "toonify", "both"), default="dualstylegan",
+                   help="fetch: VToonify-D (dualstylegan, default), VToonify-T (toonify) or both")
     m.add_argument("--base-url", help="download mirror (default: the official Hugging Face repository)")
     m.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -245,9 +266,13 @@ def cmd_prepare(args, sink, cancel) -> int:
 def cmd_serve(args) -> int:
     from engine.service.server import serve
 
+    def ready(info) -> None:  # a TD who starts it by hand learns where it listens and how to stop it
+        _say(f"engine: serving on {info.host}:{info.port} (pid {info.pid}); clients connect through "
+             f"{info.path}; Ctrl-C stops it")
+
     return serve(host=args.host, port=args.port, connection_file=args.connection_file,
-                 models_dir=args.models_dir, device=args.device, idle_timeout_s=args.idle_timeout,
-                 parent_pid=args.parent_pid)
+                 models_dir=args.models_dir, device=args.device, ready_callback=ready,
+                 idle_timeout_s=args.idle_timeout, parent_pid=args.parent_pid)
 
 
 def cmd_models(args) -> int:

@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication, QImage, QKeyEvent
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDesktopServices,
+    QGuiApplication,
+    QImage,
+    QKeyEvent,
+    QMoveEvent,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -51,6 +59,7 @@ from ui.source_panel import SourcePanel
 from ui.sources import check_paths, shots_from_paths
 from ui.status_log import StatusLog
 from ui.style_panel import StylePanel
+from ui.window_fit import frame_on_screen
 from ui.wording import exception_text
 
 PING_INTERVAL_MS = 3000
@@ -107,6 +116,7 @@ class MainWindow(QMainWindow):
         self._preview_source = ""
         self.finish_notice = ""
         self._refused_now: list[str] = []
+        self._frame_margins = (0, 0, 0, 0)
 
         self.indicator = ConnectionIndicator(self)
         self.connect_button = QPushButton("Connect", self)
@@ -197,6 +207,33 @@ class MainWindow(QMainWindow):
         self.setStatusBar(QStatusBar(self))
         self.statusBar().addWidget(self.notice_label, 1)
         self.resize(*fitted_size(self.screen().availableGeometry().size()))
+
+    def moveEvent(self, event: QMoveEvent) -> None:
+        super().moveEvent(event)
+        self.keep_on_screen()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.keep_on_screen()
+
+    def keep_on_screen(self) -> bool:
+        """When the window manager has just framed the window (its frame's borders changed), shrink and
+        move it so the title bar and the status bar lie inside the screen's free area (the size was
+        chosen, or restored, without the frame). Sizes and places the artist gives it are left alone.
+        True when it was moved."""
+        frame, inside = self.frameGeometry(), self.geometry()
+        margins = (inside.left() - frame.left(), inside.top() - frame.top(), frame.right() - inside.right(),
+                   frame.bottom() - inside.bottom())
+        if margins == self._frame_margins:
+            return False
+        self._frame_margins = margins
+        if self.isMaximized() or self.isFullScreen():
+            return False
+        rect = frame_on_screen(frame, inside, self.screen().availableGeometry())
+        if rect is None or rect == inside:
+            return False
+        self.setGeometry(rect)
+        return True
 
     def _install_shortcuts(self) -> None:
         """Window-wide keys for what a keyboard user does most; named in the buttons' tooltips. The

@@ -28,7 +28,8 @@ class SplitCompareView(QWidget):
         """``split``: before left of the line, after right; ``a``: only the source; ``b``: only the result."""
         self.one_to_one = False
         """Draw at 1:1 pixels (centred, cropped by the view) instead of fitting the view."""
-        self.setMinimumSize(200, 100)  # a 960x540 window still gives the queue its rows (queue_panel)
+        # a 960x540 window (1080p at 200 %) with a title bar above it still gives the queue its rows
+        self.setMinimumSize(200, 64)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(False)
         self.setCursor(Qt.CursorShape.SplitHCursor)

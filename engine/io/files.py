@@ -29,3 +29,15 @@ def require_regular_file(path: str | os.PathLike) -> None:
     kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
     raise InputError(f"{path} is {kind}, not a media file",
                      "give a video, an image, or a sequence pattern such as shot.####.exr")
+
+
+def require_utf8_path(text: str) -> None:
+    """Raise InputError when ``text`` holds bytes that are not UTF-8 (a Latin-1 name copied off an old
+    drive): OpenImageIO and FFmpeg take UTF-8 names only and would fail with an internal error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        raise InputError(f"the path {shown} is not UTF-8 text (a name from another encoding), which the "
+                         "media readers cannot open", "rename the file or folder to a UTF-8 name, e.g. "
+                         "convmv -f latin1 -t utf-8 --notest NAME") from None

@@ -9,7 +9,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource
-from engine.io.files import require_regular_file
+from engine.io.files import require_regular_file, require_utf8_path
 from engine.io.image import display_window, part_names, read_rgb8
 from engine.io.sequence import SequenceSource, parse_pattern, pattern_from_member, scan
 from engine.io.video import VideoSource
@@ -54,6 +54,7 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
     Raises InputError with a fix for missing, unreadable, truncated or non-media files.
     """
     text = os.path.expanduser(str(path))
+    require_utf8_path(text)
     pattern = parse_pattern(text)
     file = Path(text)
     try:

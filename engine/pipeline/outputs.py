@@ -10,6 +10,7 @@ completely and carries this job's stamp.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -175,13 +176,10 @@ def output_folder(path: str) -> Iterator[Path]:
     if system is not None:
         raise OutputError(f"output folder {out} is {'inside ' if str(out) != system else ''}the system folder "
                           f"{system}; the engine never writes there", "render into a folder of your own")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output path {out} is a file, not a folder", "give a folder for -o/--output")
-    blocker = next((p for p in out.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():  # mkdir would only say "Not a directory"
-        raise OutputError(f"output folder {out} cannot be made: {blocker} is a file, not a folder",
-                          "give a folder for -o/--output whose parent folders are folders")
-    created = [p for p in [out, *out.parents] if not p.exists()]
+    try:
+        created = _folders_to_create(out)
+    except OSError as exc:  # a name longer than the file system holds (pathlib lets ENAMETOOLONG through)
+        raise _unusable_folder(out, exc) from None
     check_new_folder_names(created)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -198,6 +196,30 @@ def output_folder(path: str) -> Iterator[Path]:
     except BaseException:
         _remove_empty(created)
         raise
+
+
+def _folders_to_create(out: Path) -> list[Path]:
+    """The folders ``mkdir -p out`` would create, deepest first; OutputError if a file is in the way."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output path {out} is a file, not a folder", "give a folder for -o/--output")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # mkdir would only say "Not a directory"
+        raise OutputError(f"output folder {out} cannot be made: {blocker} is a file, not a folder",
+                          "give a folder for -o/--output whose parent folders are folders")
+    return [p for p in [out, *out.parents] if not p.exists()]
+
+
+def _unusable_folder(out: Path, exc: OSError) -> OutputError:
+    """OutputError for an output folder the file system refuses to even look up, its name cut short."""
+    shown = str(out) if len(str(out)) <= 200 else f"{str(out)[:120]}...{str(out)[-40:]}"
+    if exc.errno == errno.ENAMETOOLONG:
+        longest = max(len(os.fsencode(part)) for part in out.parts)
+        fix = ("use shorter folder names for -o/--output (at most 255 bytes each)" if longest > 255 else
+               "use a shorter path for -o/--output (at most 4095 bytes in all)")
+        return OutputError(f"output folder {shown} has a name too long for the file system (longest "
+                           f"{longest} bytes, path {len(os.fsencode(str(out)))} bytes)", fix)
+    return OutputError(f"output folder {shown} cannot be used ({exc.strerror or exc})",
+                       "give another folder for -o/--output")
 
 
 def check_new_folder_names(created: list[Path]) -> None:

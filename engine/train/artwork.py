@@ -1,4 +1,4 @@
-"""Style images (a studio's artwork folder) as a tensor in the FFHQ layout of the StyleGAN to fine-tune.
+"""Style images (a studio's artwork folder) in the FFHQ layout of the StyleGAN to fine-tune, kept on disk.
 
 Toonify fine-tunes an FFHQ StyleGAN on faces framed as FFHQ frames them; a cartoon face framed otherwise
 teaches the model a different crop, not the style. So every image is aligned by the same rule the
@@ -9,13 +9,17 @@ Every problem is collected over the whole folder and raised once, each file name
 face found (stylised faces often defeat dlib: align them by hand and pass ``--aligned``, or
 ``--drop-no-face``), too few usable images.
 
-Face detection is the slow part (about a second per image), and a farm retry (``--resume auto``) reads
-the folder again: the landmarks found are kept in ``OUT/NAME/finetune_landmarks.json`` (per file name,
-byte size and modification time), so an unchanged image is not searched again.
+Each aligned image goes to the run's cache folder (``engine.train.aligned_cache``) as it is made, and
+training reads them per batch: memory does not grow with the folder, and a farm retry (``--resume
+auto``) or a repeated run reads back what is there instead of aligning again (an edited file is aligned
+again: entries are named by content). Face detection is the slow part (about a second per image): the
+landmarks found, and "no face", are also kept in ``OUT/NAME/finetune_landmarks.json`` (per file name and
+content hash), so an unchanged image is not searched again even when its aligned copy is gone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +30,7 @@ import torch
 from PIL import Image, ImageOps
 
 from engine.errors import ConfigError, InputError
+from engine.train.aligned_cache import AlignedCache, content_hash, entry_key
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MIN_IMAGES = 4
@@ -43,21 +48,30 @@ MAX_PIXELS = 64_000_000
 
 @dataclass
 class StyleImages:
-    """The aligned style images and what happened to the folder's files."""
+    """The aligned style images (on disk, read per batch) and what happened to the folder's files."""
 
-    pixels: torch.Tensor
-    """uint8 [N, 3, S, S], in the folder's sorted file order."""
+    store: AlignedCache
+    keys: list[str]
+    """The cache entry of each image, in the folder's sorted file order."""
     names: list[str]
+    digest: str
+    """SHA-256 (16 hex) of all aligned pixels in order, as uint8 [N, 3, S, S] (what a resume compares)."""
     dropped: list[str] = field(default_factory=list)
     """Files without a detectable face left out with ``--drop-no-face``."""
     skipped: list[str] = field(default_factory=list)
     """Files in the folder that are not images by their suffix (ignored)."""
     landmarks: dict[str, dict] = field(default_factory=dict)
-    """File name -> {size, mtime_ns, landmarks (68x2 list or None)} of every image searched for a face
-    (what :func:`save_landmarks` keeps for the next run)."""
+    """File name -> {size, mtime_ns, sha256, landmarks (68x2 list or None)} of every image searched for a
+    face (what :func:`save_landmarks` keeps for the next run)."""
+    aligned_now: int = 0
+    """Images aligned (and written to the cache) by this scan; the others were read back from it."""
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def batch(self, indices) -> torch.Tensor:
+        """uint8 [B, 3, S, S] of the images at ``indices``, read from the cache now (only these in memory)."""
+        return torch.from_numpy(np.stack([self.store.load(self.keys[int(i)]) for i in indices]))
 
 
 def _listing(names: list[str]) -> str:
@@ -151,10 +165,15 @@ def save_landmarks(path: Path, entries: dict[str, dict], warn) -> None:
         warn(f"could not keep the face landmarks in {path} ({exc}); the next run searches again")
 
 
-def _cached(cache: dict[str, dict], path: Path) -> tuple[bool, np.ndarray | None]:
-    """(hit, landmarks or None for 'no face') for an unchanged file named in the cache."""
+def _cached(cache: dict[str, dict], path: Path, content: str) -> tuple[bool, np.ndarray | None]:
+    """(hit, landmarks or None for 'no face') for a file named in the cache with the same content (its
+    SHA-256; entries of older runs without one: the same size and modification time)."""
     entry = cache.get(path.name)
-    if not isinstance(entry, dict) or {k: entry.get(k) for k in ("size", "mtime_ns")} != _stamp(path):
+    if not isinstance(entry, dict):
+        return False, None
+    same = (entry["sha256"] == content if "sha256" in entry
+            else {k: entry.get(k) for k in ("size", "mtime_ns")} == _stamp(path))
+    if not same:
         return False, None
     marks = entry.get("landmarks")
     if marks is None:
@@ -163,10 +182,12 @@ def _cached(cache: dict[str, dict], path: Path) -> tuple[bool, np.ndarray | None
     return (True, array) if array.shape == (68, 2) else (False, None)
 
 
-def load_style_images(folder: str | Path, size: int, *, aligned: bool, drop_no_face: bool = False,
+def load_style_images(folder: str | Path, size: int, *, aligned: bool, store: Path, drop_no_face: bool = False,
                       warn=None, note=None, cache: Path | None = None) -> StyleImages:
-    """Read and align every image of ``folder`` to ``size``; see the module docstring. ``cache``: the
-    landmark file of an earlier run (read only here; the caller saves :attr:`StyleImages.landmarks`)."""
+    """Read and align every image of ``folder`` to ``size`` into the cache folder ``store`` (see
+    :mod:`engine.train.aligned_cache`; one image in memory at a time); see the module docstring.
+    ``cache``: the landmark file of an earlier run (read only here; the caller saves
+    :attr:`StyleImages.landmarks`)."""
     warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
     note = note or (lambda message: print(message, file=sys.stderr))
     folder = Path(folder).expanduser()
@@ -174,40 +195,60 @@ def load_style_images(folder: str | Path, size: int, *, aligned: bool, drop_no_f
     others = list_images(folder)[1]
     from engine.face.align import align_face, plan_alignment
 
+    aligned_store = AlignedCache(store, size)
+    aligned_store.open()
     known = {} if aligned else read_landmarks(cache)
     found: dict[str, dict] = {}
     landmarker = None
-    unreadable, no_face, kept, names = [], [], [], []
-    reused = 0
+    unreadable, no_face, keys, names = [], [], [], []
+    digest = hashlib.sha256()
+    reused = aligned_now = 0
     for k, path in enumerate(paths, 1):
-        if not aligned and (k == 1 or k % 25 == 0 or k == len(paths)):
-            note(f"aligning style images: {k}/{len(paths)}")
+        if k == 1 or k % 25 == 0 or k == len(paths):
+            note(f"reading style images: {k}/{len(paths)}")
         try:
-            rgb = read_rgb(path)
-        except InputError as exc:
-            unreadable.append(exc.message)
+            content = content_hash(path)
+        except OSError as exc:
+            unreadable.append(f"{path.name}: {exc.strerror or exc}")
             continue
-        if aligned:
-            kept.append(square_resize(rgb, size))
-            names.append(path.name)
-            continue
-        hit, landmarks = _cached(known, path)
-        if hit:
-            reused += 1
-        else:
-            if landmarker is None:
-                from engine.face.landmarks import FaceLandmarker
+        key = entry_key(content, size, aligned)
+        pixels = aligned_store.read(key)
+        if pixels is None:
+            try:
+                rgb = read_rgb(path)
+            except InputError as exc:
+                unreadable.append(exc.message)
+                continue
+        if not aligned:
+            hit, landmarks = _cached(known, path, content)
+            if pixels is None and not hit:
+                if landmarker is None:
+                    from engine.face.landmarks import FaceLandmarker
 
-                landmarker = FaceLandmarker()
-            landmarks = landmarker(rgb)
-        found[path.name] = {**_stamp(path), "landmarks": None if landmarks is None else landmarks.tolist()}
-        if landmarks is None:
-            no_face.append(path.name)
-            continue
-        kept.append(align_face(rgb, landmarks, plan_alignment(landmarks, rgb.shape[:2], size), size))
+                    landmarker = FaceLandmarker()
+                landmarks = landmarker(rgb)
+            elif pixels is None:
+                reused += 1
+            if pixels is None or hit:  # a cached image whose landmarks were never kept stays without
+                found[path.name] = {**_stamp(path), "sha256": content,
+                                    "landmarks": None if landmarks is None else landmarks.tolist()}
+            if pixels is None and landmarks is None:
+                no_face.append(path.name)
+                continue
+        if pixels is None:
+            face = (square_resize(rgb, size) if aligned
+                    else align_face(rgb, landmarks, plan_alignment(landmarks, rgb.shape[:2], size), size))
+            pixels = np.ascontiguousarray(face.transpose(2, 0, 1))
+            del rgb, face
+            aligned_store.write(key, pixels)
+            aligned_now += 1
+        digest.update(pixels.tobytes())
+        keys.append(key)
         names.append(path.name)
     if reused:
         note(f"faces of {reused} unchanged image(s) taken from {cache}")
+    if len(keys) > aligned_now:
+        note(f"{len(keys) - aligned_now} aligned image(s) read back from {store}, {aligned_now} aligned now")
     problems, fixes = [], []
     if unreadable:
         problems.append(f"{len(unreadable)} unreadable image(s) in {folder}: {_listing(unreadable)}")
@@ -220,16 +261,19 @@ def load_style_images(folder: str | Path, size: int, *, aligned: bool, drop_no_f
         raise InputError("; ".join(problems), "; ".join(fixes))
     if no_face:
         warn(f"no face found in {len(no_face)} image(s), left out (--drop-no-face): {_listing(no_face)}")
-    if len(kept) < MIN_IMAGES:
+    if len(keys) < MIN_IMAGES:
         raise ConfigError(
-            f"only {len(kept)} usable style image(s) in {folder}; fine-tuning needs at least {MIN_IMAGES}",
+            f"only {len(keys)} usable style image(s) in {folder}; fine-tuning needs at least {MIN_IMAGES}",
             "add style images (the official styles used 100-320 faces)",
         )
-    if len(kept) < FEW_IMAGES:
-        warn(f"{len(kept)} style images: the official styles used 100-320 (cartoon 317); with this few the "
+    if len(keys) < FEW_IMAGES:
+        warn(f"{len(keys)} style images: the official styles used 100-320 (cartoon 317); with this few the "
              "model memorises them, so keep --iter low and check the samples")
     if others:
         note(f"ignored {len(others)} entr{'y' if len(others) == 1 else 'ies'} of {folder} that are not images: "
              f"{_listing(others)}")
-    pixels = torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2).contiguous()  # [N,3,S,S] uint8
-    return StyleImages(pixels, names, dropped=no_face if drop_no_face else [], skipped=others, landmarks=found)
+    pruned = aligned_store.prune(set(keys))
+    if pruned:
+        note(f"removed {pruned} aligned image(s) of sources no longer in {folder} from {store}")
+    return StyleImages(aligned_store, keys, names, digest.hexdigest()[:16], dropped=no_face if drop_no_face else [],
+                       skipped=others, landmarks=found, aligned_now=aligned_now)

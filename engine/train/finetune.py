@@ -26,7 +26,6 @@ reads (its ``g_ema``) and what ``--resume`` continues.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
@@ -43,6 +42,7 @@ from engine.errors import ConfigError, ModelFileError
 from engine.models.checkpoints import describe_checkpoint, load_state_dict_strict, load_torch_file
 from engine.models.precision import resolve_precision
 from engine.models.stylegan import Generator
+from engine.train.aligned_cache import CACHE_DIR as ALIGNED_DIR
 from engine.train.artwork import (
     LANDMARKS_FILE,
     StyleImages,
@@ -198,7 +198,7 @@ def real_batch(images: StyleImages, iteration: int, batch: int, seed: int, devic
         epoch, k = divmod(position, n)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7_919 + epoch))
         picks.append(int(order[k]))
-    return images.pixels[picks].to(device).float() / 127.5 - 1.0
+    return images.batch(picks).to(device).float() / 127.5 - 1.0
 
 
 def path_regularize(fake: torch.Tensor, latents: torch.Tensor, mean_length: torch.Tensor,
@@ -293,7 +293,7 @@ class FinetuneSamples(SampleWriter):
             return
         n = min(MAX_FACES, len(images))
         z = torch.randn(n, style_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-        targets = _shrink(images.pixels[:n].float() / 127.5 - 1.0)
+        targets = _shrink(images.batch(range(n)).float() / 127.5 - 1.0)
         self.inputs = (z, targets)
 
     def render(self, ema: nn.Module) -> torch.Tensor:
@@ -301,11 +301,6 @@ class FinetuneSamples(SampleWriter):
 
 
 # --- setup, resume, payload -------------------------------------------------------------------------
-
-
-def images_digest(images: StyleImages) -> str:
-    """Fingerprint of the aligned training images (a resume on other images is named once)."""
-    return hashlib.sha256(images.pixels.numpy().tobytes()).hexdigest()[:16]
 
 
 def finetune_payload(session: FinetuneSession, done: int) -> dict:
@@ -321,7 +316,7 @@ def finetune_payload(session: FinetuneSession, done: int) -> dict:
         "mean_path_length": ex["mean_path_length"].detach().cpu().clone(),
         "r1_last": ex.get("r1", torch.zeros(())).cpu().clone(),
         "path_last": ex.get("path", torch.zeros(())).cpu().clone(),
-        "images": {"count": len(ex["images"]), "digest": ex["digest"], "names": list(ex["images"].names)},
+        "images": {"count": len(ex["images"]), "digest": ex["images"].digest, "names": list(ex["images"].names)},
     }
     if ex.get("latent_avg") is not None:
         payload["latent_avg"] = ex["latent_avg"]
@@ -338,7 +333,7 @@ def _resume(session: FinetuneSession, path: str | Path) -> None:
     ex["mean_path_length"] = ckpt["mean_path_length"].to(session.device)
     ex["r1"], ex["path"] = ckpt.get("r1_last", torch.zeros(())), ckpt.get("path_last", torch.zeros(()))
     saved = ckpt.get("images") or {}
-    if saved.get("digest") not in (None, ex["digest"]):
+    if saved.get("digest") not in (None, ex["images"].digest):
         session.log.warn(f"resuming {path} on other style images than it was trained on "
                          f"({saved.get('count')} then, {len(ex['images'])} now in --images)")
     session.continue_from(ckpt, path)
@@ -366,7 +361,8 @@ def resolve_auto_resume(options: FinetuneOptions) -> FinetuneOptions | Path:
 
 
 def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = None) -> FinetuneSession:
-    """Every check and load before the first step (nothing is written until ``begin``)."""
+    """Every check and load before the first step; before ``begin`` only the aligned images are written
+    (``OUT/NAME/finetune_aligned``, after the option, output and StyleGAN checks passed)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("`train finetune` runs as one process (no torchrun yet)",
                           "run it without torchrun; raise --batch on one large GPU instead (official: 32 in all)")
@@ -395,8 +391,9 @@ def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = 
     how = "taking them as aligned (--aligned)" if options.aligned else "aligning the faces (dlib, FFHQ layout)"
     log.note(f"reading the style images in {options.images} at {size} px, {how} ...")
     landmark_cache = layout.family_dir / LANDMARKS_FILE
-    images = load_style_images(options.images, size, aligned=options.aligned, drop_no_face=options.drop_no_face,
-                               warn=log.warn, note=log.note, cache=landmark_cache)
+    layout.create()  # the one thing written before begin(): the aligned images (a retry reuses them)
+    images = load_style_images(options.images, size, aligned=options.aligned, store=layout.family_dir / ALIGNED_DIR,
+                               drop_no_face=options.drop_no_face, warn=log.warn, note=log.note, cache=landmark_cache)
     precision = resolve_precision(options.precision, device)
     check_batch_fits(options.batch, start.config["channels"], precision, device)
     g_ema.eval()
@@ -411,7 +408,7 @@ def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = 
     )
     ex = session.extra
     ex.update(d=d, d_optim=lazy_adam(d.parameters(), options.lr, options.d_reg_every, options.r1 > 0), ada=ada,
-              images=images, digest=images_digest(images), latent_avg=start.latent_avg,
+              images=images, latent_avg=start.latent_avg,
               mean_path_length=torch.zeros((), device=device))
     if options.resume:
         _resume(session, options.resume)

@@ -9,13 +9,29 @@ here="$(cd "$(dirname "$0")" && pwd)"
 extra=""
 for arg in "$@"; do
   case "$arg" in
-    --frames|--frames=*|-o|--output|--output=*|--resume|--overwrite|--json-progress|--openjd-progress)
-      echo "$arg is set by the job files, not per shot (docs/FARM.md)" >&2; exit 2 ;;
-    *\"*) echo "$arg: a setting may not hold a double quote" >&2; exit 2 ;;
+    -h|--help)
+      echo "usage: $0 [ENGINE OPTION ...]   e.g. $0 --style arcane --scale 0.5 --mattes"
+      echo "Submits the prepare job, then the chunked render job waiting for it, with deadlinecommand."
+      echo "Shot, frames and settings come from prepare/render .job/.plugin beside this script (edit them"
+      echo "first); engine options given here are added to both jobs' Arguments (docs/FARM.md)."
+      exit 0 ;;
+    --frames|--frames=*|-o|--output|--output=*|--resume|--json-progress|--openjd-progress)
+      echo "$arg is set by the job files, not per shot: edit it in the .job/.plugin files beside" \
+           "this script (docs/FARM.md)" >&2; exit 2 ;;
+    --overwrite)
+      echo "--overwrite deletes an earlier job's frames, so a farm job never takes it: submit into a new" \
+           "output folder (or delete the old frames by hand)" >&2; exit 2 ;;
+    *\"*) echo "$arg: a setting may not hold a double quote (the Arguments line cannot carry it):" \
+                "rename the file or folder" >&2; exit 2 ;;
     *[[:space:]]*) extra+=" \"$arg\"" ;;
     *) extra+=" $arg" ;;
   esac
 done
+if ! command -v deadlinecommand >/dev/null 2>&1; then
+  echo "deadlinecommand is not on PATH, so nothing was submitted. Fix: install the Deadline Client on this" \
+       "machine and put its bin folder on PATH (e.g. export PATH=/opt/Thinkbox/Deadline10/bin:\$PATH)" >&2
+  exit 2
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 for plugin in prepare.plugin render.plugin; do

@@ -1,4 +1,4 @@
-"""Submit one VToonify Studio shot to OpenCue with PyOutline: a one-frame ``prepare`` layer (the shot
+r"""Submit one VToonify Studio shot to OpenCue with PyOutline: a one-frame ``prepare`` layer (the shot
 analysis), then a ``render`` layer of frame chunks that waits for all of it.
 
     python submit_vtoonify.py /plates/shot010.mp4 /renders/shot010/v001 --frames 1-120 --chunk 10 \
@@ -17,8 +17,11 @@ import argparse
 import getpass
 import sys
 
-from outline import Outline, cuerun
-from outline.modules.shell import Shell
+try:
+    from outline import Outline, cuerun
+    from outline.modules.shell import Shell
+except ImportError:  # --help works without it; main() says how to get it
+    Outline = cuerun = Shell = None
 
 
 def build_outline(args: argparse.Namespace) -> Outline:
@@ -56,18 +59,22 @@ def own_option(settings: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     own, settings = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="video or image sequence, as the render hosts see it")
     parser.add_argument("output", help="output folder on shared storage")
     parser.add_argument("--frames", required=True, help="one contiguous source range, e.g. 1-120")
     parser.add_argument("--chunk", type=int, default=10, help="frames per render task (default 10)")
     parser.add_argument("--python", required=True, help="the engine's Python on the render hosts")
-    parser.add_argument("--show", default="vtoonify")
-    parser.add_argument("--shot", default="shot")
+    parser.add_argument("--show", default="vtoonify", help="OpenCue show (default vtoonify)")
+    parser.add_argument("--shot", default="shot", help="shot name; the job is SHOT_vtoonify (default shot)")
     args = parser.parse_args(own)
     if own_option(settings):
         parser.error(f"{own_option(settings)} after -- is set by this script, not per shot (docs/FARM.md)")
     args.settings = pinned_precision(settings)  # after "--": engine settings for both commands (--style ...)
+    if cuerun is None:
+        parser.error(f"OpenCue's PyOutline (the outline module) is not installed for {sys.executable}, so nothing "
+                     "was submitted: pip install opencue-pyoutline opencue-pycue, or run this script with the Python "
+                     "of your OpenCue tools")
     cuerun.launch(build_outline(args), use_pycuerun=False)
 
 

@@ -4,7 +4,9 @@ valid engine command line whose prepare and chunk settings agree (one job key)."
 from __future__ import annotations
 
 import importlib.util
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 import types
@@ -110,3 +112,30 @@ def test_opencue_outline_prepare_layer_then_chunked_render(monkeypatch):
     chunk_args = [a.replace("#FRAME_START#", "13").replace("#FRAME_END#", "24") for a in render.command[1:]]
     verb, chunk = engine_config(chunk_args)
     assert verb == "render" and chunk.frames == "13-24" and chunk.resume and same_job(prep, chunk)
+
+
+def test_deadline_submit_help_and_a_machine_without_deadline(tmp_path):
+    """--help is usage, not an engine option; without deadlinecommand the script stops before submitting,
+    naming the tool and how to get it (it used to end with bash's 'command not found', exit 127)."""
+    script = str(REPO / "farm" / "deadline" / "submit.sh")
+    bare = dict(os.environ, PATH="/usr/bin:/bin")  # the system's tools, no Deadline Client
+    assert shutil.which("deadlinecommand", path=bare["PATH"]) is None
+    helped = subprocess.run(["bash", script, "--help"], capture_output=True, text=True, env=bare, timeout=30)
+    assert helped.returncode == 0 and "usage:" in helped.stdout and "--style arcane" in helped.stdout
+    done = subprocess.run(["bash", script, "--style", "arcane"], capture_output=True, text=True, env=bare,
+                          timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "deadlinecommand is not on PATH" in done.stderr and "install the Deadline Client" in done.stderr
+    assert "command not found" not in done.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("outline") is not None, reason="PyOutline is installed here")
+def test_opencue_script_helps_and_names_the_missing_pyoutline():
+    script = str(REPO / "farm" / "opencue" / "submit_vtoonify.py")
+    helped = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=30)
+    assert helped.returncode == 0, helped.stderr
+    assert "--frames" in helped.stdout and "--chunk 10 \\\n" in helped.stdout  # the example as it pastes
+    done = subprocess.run([sys.executable, script, "/p/s.mp4", "/r/s", "--frames", "1-4", "--python", "py", "--",
+                           "--mattes"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "PyOutline" in done.stderr and "pip install opencue-pyoutline" in done.stderr

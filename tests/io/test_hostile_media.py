@@ -550,3 +550,17 @@ def test_a_video_whose_resolution_changes_mid_file_is_refused_at_that_frame(tmp_
         with pytest.raises(InputError, match=r"frame 4 of .* is 96x48 but the video starts at 64x64") as info:
             source.read(4)
     assert "render only the frames before 4 with --frames" in info.value.fix
+
+
+@pytest.mark.parametrize("name", [b"plate\xff.mp4", b"still\xe9.png", b"shot\xfe.0001.png", b"shot\xfe.####.png"])
+def test_a_name_that_is_not_utf8_is_refused_naming_its_bytes(tmp_path, name):
+    # Before: OIIO raised TypeError and FFmpeg a C++ RuntimeError on a Latin-1 name: "internal error".
+    folder = os.fsencode(tmp_path)
+    _video(os.fsdecode(folder + b"/plate\xff.mp4"), _grey_frames(2))
+    for member in (b"still\xe9.png", b"shot\xfe.0001.png", b"shot\xfe.0002.png"):
+        _write_image(tmp_path / "utf8.png", np.full((8, 8, 3), 99, np.uint8))  # OIIO cannot name it either
+        os.rename(tmp_path / "utf8.png", folder + b"/" + member)
+    with pytest.raises(InputError, match="is not UTF-8 text") as info:
+        open_source(os.fsdecode(folder + b"/" + name))
+    assert name.decode("utf-8", "backslashreplace") in info.value.message
+    assert info.value.fix.startswith("rename the file or folder to a UTF-8 name")

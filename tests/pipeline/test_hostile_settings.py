@@ -221,3 +221,16 @@ def test_a_missing_member_of_a_sequence_spanning_a_billion_numbers_is_named_with
         assert source.missing_text() == "2-4, 6-899999999"
         with pytest.raises(InputError, match=r"frame 3 is missing .*\(missing: 2-4, 6-899999999\)"):
             source.read(3)
+
+
+@pytest.mark.parametrize("parts, fix", [(["L" * 300, "v1"], "at most 255 bytes each"),
+                                         (["d" * 200] * 22, "at most 4095 bytes in all")])
+def test_an_output_folder_name_too_long_for_the_file_system_is_one_clear_line(tmp_path, parts, fix):
+    # Before: pathlib's exists() let ENAMETOOLONG through: "internal error: OSError: [Errno 36] ...".
+    target = os.path.join(tmp_path, *parts)
+    with pytest.raises(OutputError, match="has a name too long for the file system") as info:
+        with outputs.output_folder(target):
+            pass
+    assert fix in info.value.fix
+    assert len(info.value.message) < 400  # the 4 KB path is cut short, not echoed
+    assert os.listdir(tmp_path) == []

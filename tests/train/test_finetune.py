@@ -7,8 +7,10 @@ the loop's behaviour (learning, resume), the 128-px tiny teachers of conftest.py
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
+import shutil
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -156,25 +158,30 @@ def test_style_faces_are_aligned_as_ffhq_and_bad_files_are_all_named(media_dir, 
     Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(folder / "grey.png")  # no face
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (folder / "notes.txt").write_text("reference sheet")
+    store = tmp_path / "aligned"
     with pytest.raises(InputError) as info:
-        quiet(load_style_images, folder, 128, aligned=False)
+        quiet(load_style_images, folder, 128, aligned=False, store=tmp_path / "aligned0")
     assert "1 unreadable image(s)" in info.value.message and "broken.jpg" in info.value.message
     assert "no face found in 1 of 6 image(s): grey.png" in info.value.message
     assert "--aligned" in info.value.fix and "--drop-no-face" in info.value.fix
     (folder / "broken.jpg").unlink()
-    images, err = quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True)
-    assert images.names == sorted(FACES) and images.pixels.shape == (4, 3, 128, 128)
+    images, err = quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, store=store)
+    pixels = images.batch(range(len(images)))
+    assert images.names == sorted(FACES) and pixels.shape == (4, 3, 128, 128)
+    # the digest a resume compares is the one of the earlier in-memory stack (older checkpoints match)
+    assert images.digest == hashlib.sha256(pixels.numpy().tobytes()).hexdigest()[:16]
     assert images.dropped == ["grey.png"] and "notes.txt" in err and "grey.png" in err
     # FFHQ layout: the eyes sit on one row in the upper half, the face is centred (not the photo's framing)
     from engine.face.landmarks import find_landmarks
 
     for k in range(4):
-        lm = find_landmarks(np.ascontiguousarray(images.pixels[k].permute(1, 2, 0).numpy()))
+        lm = find_landmarks(np.ascontiguousarray(pixels[k].permute(1, 2, 0).numpy()))
         assert lm is not None, images.names[k]
         left, right = lm[36:42].mean(0), lm[42:48].mean(0)
         assert abs(left[1] - right[1]) < 6 and 40 < (left[1] + right[1]) / 2 < 64, (images.names[k], left, right)
         assert abs((left[0] + right[0]) / 2 - 64) < 8
-    # a second read (a farm retry) takes the faces from the landmark cache: no detector is even built
+    # a second read (a farm retry) takes the faces from the landmark cache (the aligned images gone): no
+    # detector is even built
     from engine.train import artwork
 
     cache = tmp_path / "models" / "finetune_landmarks.json"
@@ -191,17 +198,19 @@ def test_style_faces_are_aligned_as_ffhq_and_bad_files_are_all_named(media_dir, 
     real_detector = landmarks_module.FaceLandmarker
     landmarks_module.FaceLandmarker = NoDetector
     try:
-        again, err = quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache)
-        assert torch.equal(again.pixels, images.pixels) and f"faces of 5 unchanged image(s) taken from {cache}" in err
+        shutil.rmtree(store)
+        again, err = quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache, store=store)
+        assert torch.equal(again.batch(range(4)), pixels) and again.digest == images.digest
+        assert f"faces of 5 unchanged image(s) taken from {cache}" in err
         Image.open(folder / sorted(FACES)[1]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / sorted(FACES)[1])
         with pytest.raises(AssertionError, match="searched again"):  # a changed file is searched again
-            quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache)
+            quiet(load_style_images, folder, 128, aligned=False, drop_no_face=True, cache=cache, store=store)
     finally:
         landmarks_module.FaceLandmarker = real_detector
     (folder / "grey.png").unlink()
     (folder / sorted(FACES)[0]).unlink()
     with pytest.raises(ConfigError, match="only 3 usable style image"):
-        quiet(load_style_images, folder, 128, aligned=False)
+        quiet(load_style_images, folder, 128, aligned=False, store=store)
 
 
 def test_cli_names_missing_and_wrong_inputs(small, tmp_path, capsys):
@@ -301,3 +310,86 @@ def test_sigterm_to_the_cli_saves_and_the_same_command_with_resume_auto_finishes
     assert finish.returncode == 0, finish.stderr[-2000:]
     assert f"continuing from {saved} (iteration {done})" in finish.stderr
     assert torch.load(tmp_path / "vtoonify_t_red" / "finetune.pt", weights_only=True)["iter"] == done + 2
+
+
+def colour_images(folder: Path, count: int) -> Path:
+    """``count`` flat images of distinct colours (aligned 'artwork': each aligned copy is told by its colour)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(np.full((36, 40, 3), (6 * i, 255 - 6 * i, 100), np.uint8)).save(folder / f"art{i:02d}.png")
+    return folder
+
+
+def test_aligned_images_live_in_the_run_cache_are_read_per_batch_and_reused(small, tmp_path, monkeypatch):
+    from engine.train import aligned_cache, artwork
+
+    ffhq, _ = small
+    art = colour_images(tmp_path / "art", 40)
+    store = tmp_path / "out" / "vtoonify_t_red" / aligned_cache.CACHE_DIR
+    loads = []
+    real_load = aligned_cache.AlignedCache.load
+    monkeypatch.setattr(aligned_cache.AlignedCache, "load", lambda self, key: loads.append(key) or real_load(self, key))
+    _, err = quiet(run_finetune, options(ffhq, art, tmp_path / "out", iter=3))
+    assert "0 aligned image(s) read back" not in err  # nothing to read back on the first run: all aligned now
+    entries = sorted(store.glob("*.npy"))
+    assert len(entries) == 40 and (store / aligned_cache.MARK_FILE).is_file()
+    colours = {tuple(np.load(p)[:, 0, 0]) for p in entries}  # [3, 32, 32] uint8 each, one per source
+    assert colours == {(6 * i, 255 - 6 * i, 100) for i in range(40)}
+    assert all(np.load(p).shape == (3, 32, 32) and np.load(p).dtype == np.uint8 for p in entries)
+    # training read its batches from those files: 3 iterations x batch 2 (no previews)
+    assert len(loads) == 6 and {store / f"{k}.npy" for k in loads} <= set(entries)
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} was decoded again")
+
+    real_read = artwork.read_rgb
+    monkeypatch.setattr(artwork, "read_rgb", no_decoding)
+    _, err = quiet(run_finetune, options(ffhq, art, tmp_path / "out", iter=1, overwrite=True))
+    assert f"40 aligned image(s) read back from {store}, 0 aligned now" in err
+    monkeypatch.setattr(artwork, "read_rgb", real_read)
+    Image.fromarray(np.full((36, 40, 3), (1, 2, 3), np.uint8)).save(art / "art07.png")  # an edited source
+    final, err = quiet(run_finetune, options(ffhq, art, tmp_path / "out", iter=1, overwrite=True))
+    assert f"39 aligned image(s) read back from {store}, 1 aligned now" in err
+    assert "removed 1 aligned image(s) of sources no longer in" in err  # the edited file's old copy
+    entries = sorted(store.glob("*.npy"))
+    colours = {tuple(np.load(p)[:, 0, 0]) for p in entries}
+    assert len(entries) == 40 and (1, 2, 3) in colours and (42, 213, 100) not in colours
+    assert torch.load(final, weights_only=True)["images"]["count"] == 40
+
+
+def test_the_aligned_cache_refuses_links_and_foreign_folders_and_realigns_damaged_entries(tmp_path):
+    from engine.errors import OutputError
+    from engine.train.aligned_cache import CACHE_DIR, MARK_FILE, AlignedCache
+
+    art = colour_images(tmp_path / "art", 4)
+    store = tmp_path / "run" / CACHE_DIR
+    store.parent.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    store.symlink_to(elsewhere)
+    with pytest.raises(OutputError, match="is a link"):
+        quiet(load_style_images, art, 32, aligned=True, store=store)
+    store.unlink()
+    store.mkdir()
+    (store / "someone.txt").write_text("theirs")
+    with pytest.raises(OutputError, match="not an aligned-image folder") as info:
+        quiet(load_style_images, art, 32, aligned=True, store=store)
+    assert "remove or rename" in info.value.fix and not list(elsewhere.iterdir())
+    (store / "someone.txt").unlink()
+    store.rmdir()
+    images, _ = quiet(load_style_images, art, 32, aligned=True, store=store)
+    assert json.loads((store / MARK_FILE).read_text())["format"].startswith("vtoonify-studio-aligned/")
+    first = images.batch(range(4))
+    damaged = store / f"{images.keys[2]}.npy"
+    damaged.write_bytes(damaged.read_bytes()[:-5])  # truncated: the header promises more than is there
+    assert AlignedCache(store, 32).read(images.keys[2]) is None  # checked before anything is allocated
+    again, err = quiet(load_style_images, art, 32, aligned=True, store=store)
+    assert "3 aligned image(s) read back" in err and "1 aligned now" in err
+    assert torch.equal(again.batch(range(4)), first) and again.digest == images.digest
+    victim = tmp_path / "victim.npy"
+    victim.write_bytes(b"keep me")
+    damaged.unlink()
+    damaged.symlink_to(victim)  # a link planted in place of an entry: never read, never replaced
+    with pytest.raises(OutputError, match="is a link"):
+        quiet(load_style_images, art, 32, aligned=True, store=store)
+    assert victim.read_bytes() == b"keep me"

@@ -7,6 +7,7 @@ from PySide6.QtCore import QPoint, QRect, QSettings, QSize
 
 from ui.engine_bridge import FAILED
 from ui.main_window import DEFAULT_SIZE, fitted_size
+from ui.window_fit import frame_on_screen
 
 SMALL = QSize(960, 540)
 
@@ -61,3 +62,24 @@ def test_dragged_splitters_come_back_next_start(make_window, ini_settings, tmp_p
     qtbot.wait(50)
     # (the offscreen screen is 800x600: the restored width is cut to it, the height is not)
     assert second.height() == SMALL.height() and second.main_splitter.sizes() == main
+
+
+def test_a_framed_window_is_moved_and_shrunk_onto_the_screen():
+    """The window manager's title bar (13 px here) comes on top of the first-start size: the frame is
+    brought back inside the free area, the inside shrunk by what stuck out."""
+    screen = QRect(0, 0, 960, 540)
+    frame, inside = QRect(0, 0, 962, 553), QRect(1, 12, 960, 540)
+    fitted = frame_on_screen(frame, inside, screen)
+    assert fitted == QRect(1, 12, 958, 527)
+    assert screen.contains(fitted.adjusted(-1, -12, 1, 1))  # with its frame
+    assert frame_on_screen(QRect(300, 200, 400, 300), QRect(301, 212, 398, 287), screen) is None
+    # a window placed past the right and bottom edges is moved in, its size kept where it fits
+    assert frame_on_screen(QRect(700, 400, 402, 313), QRect(701, 412, 400, 300), screen) == QRect(559, 239, 400, 300)
+
+
+def test_minimum_height_leaves_room_for_a_title_bar_at_960x540(make_window, tmp_path, qtbot):
+    """Below 540 - 40 px: a title bar (and a task bar's few pixels) fit above a shrunk window."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    qtbot.wait(20)
+    assert window.minimumSizeHint().height() <= SMALL.height() - 40, window.minimumSizeHint()

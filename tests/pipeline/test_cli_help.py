@@ -1,0 +1,58 @@
+"""What a TD meets first: every subcommand's --help describes every option, and the service says where it
+listens when started by hand. Kept torch-free and fast (the parser is built in-process)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import build_parser, main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _subparsers(parser: argparse.ArgumentParser, prefix: str = ""):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{prefix}{name}", sub
+                yield from _subparsers(sub, f"{prefix}{name} ")
+
+
+def test_every_option_of_every_command_has_help_text():
+    undocumented = [f"{command}: {'/'.join(action.option_strings) or action.dest}"
+                    for command, sub in _subparsers(build_parser())
+                    for action in sub._actions
+                    if not isinstance(action, argparse._HelpAction) and not (action.help or "").strip()]
+    assert undocumented == []
+
+
+def test_every_command_has_a_description():
+    assert [command for command, sub in _subparsers(build_parser()) if not sub.description] == []
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error_naming_the_range(port, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--port", port])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and f"{port!r} is not a TCP port" in err and "0-65535" in err
+    assert "internal error" not in err
+
+
+def test_serve_says_where_it_listens_and_how_to_stop_it(tmp_path):
+    connection = tmp_path / "engine.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO), VTOONIFY_STATE_DIR=str(tmp_path / "state"))
+    done = subprocess.run([sys.executable, "-m", "engine", "serve", "--connection-file", str(connection),
+                           "--idle-timeout", "0.5"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    ready = done.stderr.splitlines()[0]
+    assert ready.startswith("engine: serving on 127.0.0.1:") and str(connection) in ready and "Ctrl-C" in ready
+    port = int(ready.split("127.0.0.1:")[1].split()[0])
+    assert 0 < port <= 65535
+    assert not connection.exists()  # removed again when it exits
