@@ -47,7 +47,7 @@ from ui.form_rows import hbox_row
 from ui.job_details import JobDetailsDialog
 from ui.job_form import build_job_settings, preview_settings
 from ui.job_records import shot_label
-from ui.panel_settings import PanelSettings
+from ui.panel_settings import PanelSettings, restored_exemplar, restored_output
 from ui.presets import PresetStore
 from ui.preview_panel import PreviewPanel
 from ui.queue_controller import QueueController
@@ -620,6 +620,11 @@ class MainWindow(QMainWindow):
         saved = self.settings.load()
         shot = {k.split("/", 1)[1]: v for k, v in saved.items() if k.startswith("shot/")}
         style = {k.split("/", 1)[1]: v for k, v in saved.items() if k.startswith("style/")}
+        shot["output"], output_note = restored_output(str(shot.get("output") or ""))
+        exemplar_note = restored_exemplar(str(style.get("exstyle_image") or ""))
+        for note in (output_note, exemplar_note):
+            if note:
+                self.status_log.show_warning(note)
         self.source_panel.set_values(shot)
         if shot.get("source"):
             self.source_panel.set_source(shot["source"])
