@@ -136,3 +136,37 @@ def test_options_are_disabled_while_a_result_strip_is_active(addon, trimmed_scen
     bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
     # only these: Cryptomatte greyed until Mattes is on, At Most until Faces is All
     assert [n for kind, n in log if kind == "disabled"] == ["cryptomatte", "max_faces"]
+
+
+@pytest.mark.timeout(180)
+def test_panel_tells_when_the_engine_it_started_has_died(addon, prefs, trimmed_scene, repo_root, tmp_path):
+    """The panel's engine line came from the last check; the engine this Blender started is then killed
+    (or crashes, or idles out): the next redraw says it is not running, how it ended, and what to do,
+    instead of the old "running" line with its check mark."""
+    import os
+    import signal
+
+    prefs.connection_file = str(tmp_path / "engine.json")
+    prefs.auto_start = True
+    prefs.engine_python = os.environ.get("VTOONIFY_ENGINE_PYTHON", str(repo_root / ".venv" / "bin" / "python"))
+    prefs.engine_root, prefs.engine_args = str(repo_root), "--device cpu"
+    owner = addon.engines.current()
+    assert bpy.ops.sequencer.vtoonify_engine_start() == {"FINISHED"}  # background mode: waits for the answer
+    try:
+        (proc,) = owner.running()
+
+        def panel_text() -> str:
+            log: list = []
+            bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+            return " ".join(text for kind, text in log if kind == "label")
+
+        assert panel_text().startswith("Engine ") and "Auto uses" in panel_text(), panel_text()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        text = panel_text()
+        assert text.startswith("Engine not running: it was killed (signal 9) or crashed; press Start, or "
+                               "Stylize with Auto-start on"), text
+        assert not addon.engines.last_status().running
+    finally:
+        owner.stop_all(addon.engine_client.load())
+        addon.engines.remember_status(None)
