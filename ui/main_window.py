@@ -94,7 +94,8 @@ class _FormHolder(QWidget):
     enter_pressed = Signal()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and modifiers == Qt.KeyboardModifier.NoModifier:
             event.accept()
             self.enter_pressed.emit()
             return
@@ -279,6 +280,8 @@ class MainWindow(QMainWindow):
             rows = [r for r in range(self.queue_model.rowCount()) if self.queue_model.record(r).active]
         if rows:
             self.queue.cancel_rows(rows)
+        else:
+            self.status_log.show_info("nothing to stop: no selected job is unfinished and none is rendering")
 
     def _focus_source(self) -> None:
         field = self.source_panel.source_edit
