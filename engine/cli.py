@@ -27,6 +27,13 @@ JOB_COMMANDS = ("render", "prepare")
 """Commands that run a job: SIGTERM cancels them cleanly and their failures map to farm exit codes."""
 
 
+JOB_EPILOG = """example:
+  vtoonify {command} plate.mp4 -o renders/shot010 --frames 1001-1100 --start-number 1001 --style cartoon --mattes
+exit codes: 0 done; 2 the job is wrong (fix it, do not retry); 75 out of memory, disk full or device busy
+  (retry); 130 cancelled (only complete frames are left: --resume finishes the render)
+more: README.md 'Rendering', docs/FARM.md, docs/FACES.md"""
+
+
 def _padding(text: str) -> tuple[int, int, int, int]:
     parts = [p for p in text.replace(",", " ").split() if p]
     if len(parts) == 1:
@@ -52,11 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("render", help="stylize a video, image sequence or image into EXR/PNG frames",
-                       description="Render SOURCE to OUTDIR/<stem>.####.<ext>; output frame N is input frame N.")
+                       description="Render SOURCE to OUTPUT/<stem>.####.<ext>; output frame N is input frame N.",
+                       epilog=JOB_EPILOG.format(command="render"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     add_job_settings(r)
     p = sub.add_parser("prepare", help="analyse a shot once (face, crop, style code) before farm chunks",
-                       description="Write OUTDIR/<stem>.vtoonify.json (+ the style code) for the job these "
-                                   "render settings define, so the render chunks of a farm job never repeat it.")
+                       description="Write OUTPUT/<stem>.vtoonify.json (+ the style code) for the job these "
+                                   "render settings define, so the render chunks of a farm job never repeat it. "
+                                   "Give it the same settings as the chunks (docs/FARM.md).",
+                       epilog=JOB_EPILOG.format(command="prepare"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     add_job_settings(p)
     add_service_commands(sub)
     from engine.train.cli import add_train_parser
@@ -69,7 +81,7 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     """The settings of a job, shared by ``render`` and ``prepare`` (same flags, same job key)."""
     r.add_argument("source", help="video file, image sequence (shot.####.exr, shot.%%04d.png) or image")
     r.add_argument("-o", "--output", required=True, help="output folder (nothing is written outside it)")
-    r.add_argument("--frames", help="frames to render, e.g. 1001-1100 or 1-10,20-30 (default: all)")
+    r.add_argument("--frames", help="frames to render, e.g. 1001-1100, 1-10,20-30 or 1-99x2 (every 2nd; default: all)")
     r.add_argument("--start-number", type=int, default=1, help="number of a video's first frame (default 1)")
     r.add_argument("--backend", choices=("auto", "vtoonify", "classic"), default="auto",
                    help="vtoonify needs the official model files; classic needs none (default auto)")

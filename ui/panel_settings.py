@@ -1,10 +1,14 @@
 """The artist's last choices, kept in QSettings between sessions.
 
 The app uses the native store (organisation ``VToonifyStudio``); tests pass an INI-file QSettings.
-Values are written with explicit types because INI stores everything as text.
+Values are written with explicit types because INI stores everything as text. Saved paths are
+checked when they come back: a folder that is gone is not brought back silently.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -14,6 +18,34 @@ APPLICATION = "Panel"
 
 def default_settings() -> QSettings:
     return QSettings(ORGANISATION, APPLICATION)
+
+
+def restored_output(folder: str) -> tuple[str, str]:
+    """The saved output folder to put back in the form, and a warning for the messages ('' for none).
+
+    A folder that exists comes back. One that is gone while its parent is there (the artist deleted
+    the renders) comes back with a note: the engine makes it again. One whose parent is gone too (a
+    drive or share not mounted, a project moved) is left out: the engine would have made the whole
+    path again on the local disk, and the renders gone where nobody looks.
+    """
+    if not folder:
+        return "", ""
+    path = Path(os.path.expanduser(folder))
+    if path.is_dir():
+        return folder, ""
+    if path.parent.is_dir():
+        return folder, f"the output folder {folder} from last time is not there now; it is made again when a " \
+                       "job starts (pick another with Browse… next to Output if the renders go elsewhere)"
+    return "", f"the output folder {folder} from last time is gone, with the folder above it (a drive or share " \
+               "not mounted, or a project moved?): pick the output folder again (Browse… next to Output)"
+
+
+def restored_exemplar(image: str) -> str:
+    """A warning when the saved exemplar image is not there now ('' when it is, or none was saved)."""
+    if not image or Path(os.path.expanduser(image)).is_file():
+        return ""
+    return f"the exemplar image {image} from last time is not there now: pick it again, or clear the " \
+           "Exemplar field (shots are not queued while it names a missing image)"
 
 
 class PanelSettings:

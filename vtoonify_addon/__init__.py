@@ -27,6 +27,7 @@ if bpy is not None:
         operators.VTOON_OT_version_step,
         operators.VTOON_OT_versions_purge,
         operators.VTOON_OT_select_result,
+        operators.VTOON_OT_match_placement,
         panels.VTOON_PT_stylize,
         menus.SEQUENCER_MT_vtoonify_engine,
     )

@@ -14,6 +14,7 @@ import atexit
 
 from . import engine_client
 from .core.engine_owner import StartedEngines
+from .core.engine_status import exited_status
 from .core.live_jobs import LiveJobs
 
 EXIT_WAIT_S = 15.0
@@ -26,7 +27,16 @@ _status: list = []
 
 
 def last_status():
-    return _status[-1] if _status else None
+    """The last EngineStatus asked for; a "running" one whose engine (started by this add-on) has since
+    exited becomes a not-running one that says how it ended (a cheap ``poll``: fine in a panel draw)."""
+    status = _status[-1] if _status else None
+    owner = current()
+    if status is not None and status.running and status.pid and owner is not None:
+        code = owner.exit_code(status.pid)
+        if code is not None:
+            status = exited_status(code)
+            _status[:] = [status]
+    return status
 
 
 def remember_status(status) -> None:

@@ -24,6 +24,7 @@ def draw_entries(self, _context) -> None:
     layout.operator("sequencer.vtoonify_stylize", icon="RENDER_ANIMATION")
     layout.operator("sequencer.vtoonify_preview", icon="IMAGE_DATA")
     layout.operator("sequencer.vtoonify_select_result", icon="RESTRICT_SELECT_OFF")
+    layout.operator("sequencer.vtoonify_match_placement", icon="PIVOT_BOUNDBOX")
 
 
 def draw_strip_menu(self, context) -> None:

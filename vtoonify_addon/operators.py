@@ -813,3 +813,33 @@ class VTOON_OT_select_result(bpy.types.Operator):
             scene.sequence_editor.active_strip = result
         self.report({"INFO"}, f"VToonify: selected {len(group)} strips")
         return {"FINISHED"}
+
+
+class VTOON_OT_match_placement(bpy.types.Operator):
+    """Copy the source strip's placement (position, scale, rotation, crop, flips, colour and their
+    animation) onto its VToonify result and mattes again, without re-rendering"""
+
+    bl_idname = "sequencer.vtoonify_match_placement"
+    bl_label = "Match VToonify Placement"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
+
+    @classmethod
+    def poll(cls, context):
+        scene = compat.vse_scene(context)
+        if scene is None or not stylize.result_group(scene, compat.active_strip(scene)):
+            cls.poll_message_set("The active strip has no VToonify result: select a result or its source")
+            return False
+        return True
+
+    def execute(self, context):
+        scene = compat.vse_scene(context)
+        try:
+            members = stylize.match_placement(scene, compat.active_strip(scene))
+        except stylize.StripError as err:
+            context.window_manager.vtoonify_status = _user_message(err)
+            self.report({"ERROR"}, context.window_manager.vtoonify_status)
+            return {"CANCELLED"}
+        context.window_manager.vtoonify_status = (f"VToonify: {members[0].name} takes the placement of "
+                                                  f"{members[0][js.SOURCE_PROPERTY]} again")
+        self.report({"INFO"}, context.window_manager.vtoonify_status)
+        return {"FINISHED"}

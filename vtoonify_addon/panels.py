@@ -109,6 +109,14 @@ def _not_ready_note(layout, settings, width: int) -> None:
         _lines(layout, f"Not ready: {problem}", width, icon="ERROR")
 
 
+def _drift_rows(layout, drift, width: int, lead: str = "") -> None:
+    """A result off its plate (the source was repositioned after it landed): why, and the button."""
+    if drift is None:
+        return
+    _lines(layout, lead + drift[0], width, icon="ERROR")
+    layout.operator("sequencer.vtoonify_match_placement", icon="PIVOT_BOUNDBOX", text="Match Placement")
+
+
 class VTOON_PT_stylize(bpy.types.Panel):
     bl_space_type = "SEQUENCE_EDITOR"
     bl_region_type = "UI"
@@ -148,6 +156,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
             if stale is not None:
                 _lines(layout, stale[0], width, icon="ERROR")
                 _lines(layout, stale[1], width, icon="INFO")
+            _drift_rows(layout, stylize.placement_drift_warning(scene, strip), width)
         else:
             if source is not strip:
                 layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
@@ -156,6 +165,8 @@ class VTOON_PT_stylize(bpy.types.Panel):
                 _lines(layout, f"Its VToonify result: {stale[0]}", width, icon="ERROR")
                 _lines(layout, stale[1].replace("select the result and press Stylize", "press Stylize"), width,
                        icon="INFO")
+            result = stylize.source_result(scene, source)
+            _drift_rows(layout, stylize.placement_drift_warning(scene, result), width, "Its VToonify result: ")
         col = layout.column()
         col.enabled = not wm.vtoonify_running and not is_result  # stored settings win on a result strip
         col.prop(settings, "backend")

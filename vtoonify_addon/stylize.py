@@ -37,7 +37,14 @@ from .core.output_versions import (
     version_number,
 )
 from .core.result_plan import NoFreeChannel, free_channel, missing_files, plan_result_strips, result_channels
-from .core.result_staleness import MADE_FOR_PROPERTY, from_json, placement, stale_warning, to_json
+from .core.result_staleness import (
+    MADE_FOR_PROPERTY,
+    from_json,
+    placement,
+    placement_drift,
+    stale_warning,
+    to_json,
+)
 from .core.sequence_files import pattern_from_file
 
 __all__ = ("PolledJob", "apply_result", "finish_job", "prepare_job", "run_job", "stylize_strip")
@@ -545,14 +552,87 @@ def result_stale(scene, result) -> tuple[str, str] | None:
     return stale_warning(made, now, name)
 
 
-def source_result_stale(scene, source) -> tuple[str, str] | None:
-    """``result_stale`` for the result of ``source`` (it sits next to it, or in its group meta): the
-    artist who just moved or trimmed the source, and still has it selected, sees the warning too."""
+def source_result(scene, source):
+    """The result strip of ``source`` (it sits next to it, or in its group meta), or None."""
     outer = compat.container_of(scene.sequence_editor, source)
     group = group_meta_of(outer, source.name)
     strips = compat.meta_strips(group) if group is not None else outer
-    result = next((s for s in _strips_of_source(strips, source.name) if s.get(js.ROLE_PROPERTY) == "result"), None)
+    return next((s for s in _strips_of_source(strips, source.name) if s.get(js.ROLE_PROPERTY) == "result"), None)
+
+
+def source_result_stale(scene, source) -> tuple[str, str] | None:
+    """``result_stale`` for the result of ``source``: the artist who just moved or trimmed the source,
+    and still has it selected, sees the warning too."""
+    result = source_result(scene, source)
     return result_stale(scene, result) if result is not None else None
+
+
+def _rounded(value):
+    """Floats to 4 places (arrays too): a copied setting compares equal, a moved one does not."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if not isinstance(value, str) and hasattr(value, "__len__"):
+        return tuple(_rounded(v) for v in value)
+    return value
+
+
+def placement_values(scene, strip) -> dict:
+    """The settings ``match_source_look`` copies, as they are now, plus ``animation``: a fingerprint of
+    the keys (with their modifiers) and drivers on them (see ``placement_drift``)."""
+    values = {}
+    for group in ("transform", "crop"):
+        settings = getattr(strip, group)
+        for prop in settings.bl_rna.properties:
+            if prop.identifier != "rna_type" and not prop.is_readonly:
+                values[f"{group}.{prop.identifier}"] = _rounded(getattr(settings, prop.identifier))
+    for name in _LOOK:
+        if hasattr(strip, name):
+            values[name] = _rounded(getattr(strip, name))
+    root, keys = strip.path_from_id(), []
+    for curves in compat.scene_fcurve_collections(scene):
+        for fc in curves:
+            prop = _placement_of(fc.data_path, root)
+            if prop is not None:
+                points = tuple((_rounded(tuple(k.co)), k.interpolation, _rounded(tuple(k.handle_left)),
+                                _rounded(tuple(k.handle_right))) for k in fc.keyframe_points)
+                keys.append(repr((prop, fc.array_index, fc.mute, points, [m.type for m in fc.modifiers])))
+    drivers = scene.animation_data.drivers if scene.animation_data is not None else ()
+    keys += [repr((prop, fc.array_index, fc.driver.expression)) for fc in drivers
+             if (prop := _placement_of(fc.data_path, root)) is not None]
+    values["animation"] = tuple(sorted(keys))
+    return values
+
+
+def placement_drift_warning(scene, result) -> tuple[str, str] | None:
+    """(problem, fix) when a plate result strip no longer takes its source's placement (the artist moved,
+    scaled, cropped, flipped or re-keyed the source after the result landed); None otherwise."""
+    if result is None or result.get(js.ROLE_PROPERTY) != "result" or scene.sequence_editor is None:
+        return None
+    settings = js.settings_from_json(str(result.get(js.SETTINGS_PROPERTY, ""))) or {}
+    if settings.get("output_space", "plate") != "plate":
+        return None
+    name = str(result.get(js.SOURCE_PROPERTY, ""))
+    source = compat.all_strips(scene.sequence_editor).get(name)
+    if source is None or source.type not in {"MOVIE", "IMAGE"}:
+        return None
+    return placement_drift(placement_values(scene, source), placement_values(scene, result), name)
+
+
+def match_placement(scene, strip) -> list:
+    """Copy the source's placement (and its animation) again onto the result of ``strip`` (the result,
+    a matte, its group or its source) and its mattes, without re-rendering; returns those strips."""
+    members = [s for s in result_group(scene, strip) if s.type == "IMAGE" and s.get(js.SOURCE_PROPERTY)]
+    name = str(members[0].get(js.SOURCE_PROPERTY)) if members else ""
+    source = compat.all_strips(scene.sequence_editor).get(name) if name else None
+    if source is None:
+        raise StripError(f"the source strip {name!r} of this result is gone" if name else
+                         "the active strip has no VToonify result", "select a VToonify result whose source exists")
+    for member in members:
+        colorspace = member.colorspace_settings.name
+        match_source_look(member, source, js.settings_from_json(str(member.get(js.SETTINGS_PROPERTY, ""))) or {})
+        if str(member.get(js.ROLE_PROPERTY, "")).startswith("matte_"):
+            member.colorspace_settings.name = colorspace  # a matte stays data (Non-Color)
+    return members
 
 
 def _channel_owner(editor, strip):

@@ -21,6 +21,9 @@ def require_regular_file(path: str | os.PathLike) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if os.path.islink(path):  # a sequence member linked to a render that was moved or deleted
+            raise InputError(f"{path} is a link that leads nowhere (its target {os.readlink(path)} is missing)",
+                             "point the link at the media file, or replace it with the file itself") from None
         raise InputError(f"no such file: {path}", "check the path") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}", "check the path and its permissions") from None

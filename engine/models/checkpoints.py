@@ -170,10 +170,21 @@ def load_torch_file(path: str | Path) -> Any:
             raise ModelFileError(
                 f"model file {_display(path)} is not a PyTorch checkpoint (expected a zip archive; found "
                 f"{path.stat().st_size} bytes starting with {magic!r})", refetch_fix(path)) from None
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        reason = _decoder_reason(exc)
         raise ModelFileError(
             f"model file {_display(path)} is truncated or corrupt ({reason})", refetch_fix(path)
         ) from None
+
+
+def _decoder_reason(exc: BaseException) -> str:
+    """The decoder's own first sentence about a damaged file, without torch's appended advice ("This is
+    an internal miniz error. If you are seeing this error, there is a high likelihood that your
+    checkpoint file is corrupted...", which the 160-character cut used to end mid-sentence)."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0].split(" This is an internal miniz error")[0].rstrip(" .")
+    return first if len(first) <= 160 else first[:157] + "..."
 
 
 # --- exstyle_code.npy -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from engine.pipeline import outputs as out
@@ -20,7 +21,9 @@ from engine.pipeline.writer import quantise
 def render_preview(config: RenderConfig, frame: int, out_dir: str, models: ModelCache | None = None) -> dict:
     """One frame stylized and composited over its plate, as PNGs in ``out_dir`` (not the job's folder).
 
-    Returns ``{"path": stylized png, "source_path": source png, "frame": n}``.
+    Returns ``{"path": stylized png, "source_path": source png, "frame": n}``. The source PNG is the
+    same picture at the same size: the plate, or for ``output_space = crop`` the face crop scaled to
+    the stylized crop (the plate was sent, and clients drew it squashed into the crop's shape).
     """
     from engine.face import scale_and_crop
     from engine.io import open_source, write_png
@@ -45,6 +48,7 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
         else:
             result = backend.stylize([scale_and_crop(plate, crops[0])])[0]
         stem = config.name or out.source_stem(source.path_pattern)
+    before = plate  # what the preview is compared with, pixel for pixel
     if analysis.faces:  # several faces are plate-space only (RenderConfig)
         from engine.pipeline.multiface import composite_faces, union_placement
 
@@ -58,9 +62,11 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
         image = composite_over(place_rgba(result.rgb, placement), plate.astype(np.float32) / 255.0, placement)
     else:
         image = result.rgb
+        before = cv2.resize(scale_and_crop(plate, crops[0]), (image.shape[1], image.shape[0]),
+                            interpolation=cv2.INTER_CUBIC)
     stylized_path = target / f"preview_{stem}_{frame}.png"
     source_path = target / f"preview_{stem}_{frame}_source.png"
     write_png(stylized_path, quantise(image, 8))
-    write_png(source_path, plate)
+    write_png(source_path, before)
     return {"path": str(stylized_path), "source_path": str(source_path), "frame": int(frame),
             "backend": backend.name}

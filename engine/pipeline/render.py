@@ -21,7 +21,7 @@ from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
-from engine.pipeline.selection import make_backend
+from engine.pipeline.selection import check_exemplar_image, make_backend
 from engine.pipeline.shot import (
     claim_job,
     legacy_job_keys,
@@ -226,6 +226,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
     with open_source(config.source, config.start_number, orientation=config.orientation) as source:
         check_decodable(source, config.frames)
         frames = select_frames(config.frames, source.frame_numbers)
+        check_exemplar_image(config)
         out.check_output_memory(config, source.size)
         backend, warnings = make_backend(config, cache)
         on_event = with_backend(on_event, backend.name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.errors import ModelFileError
+from engine.errors import InputError, ModelFileError
 from engine.pipeline.classic_backend import ClassicBackend
 
 
@@ -70,6 +70,21 @@ def toonify_ignored(config) -> list[str]:
     if config.exstyle_image:
         asked.append("--exstyle-image")
     return asked
+
+
+def check_exemplar_image(config) -> None:
+    """InputError when ``--exstyle-image`` names no readable file: checked with the source, before anything
+    is written, because the classic backend never reads it (a mistyped path would pass unnoticed and then
+    split the folder's job key) and VToonify would find out only once the shot is analysed."""
+    if not config.exstyle_image:
+        return
+    from engine.io.files import require_regular_file
+
+    try:
+        require_regular_file(config.exstyle_image)
+    except InputError as exc:
+        raise InputError(f"exemplar image (--exstyle-image): {exc.message}",
+                         "give a portrait photo to take the style from, or leave --exstyle-image out") from None
 
 
 def make_backend(config, cache):

@@ -146,6 +146,22 @@ def _stage_defaults(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+BACKBONE_WANTED = "dualstylegan (VToonify-D, a DualStyleGAN teacher) or toonify (VToonify-T, a fine-tuned StyleGAN2)"
+
+
+def missing_flags(args: argparse.Namespace) -> list[str]:
+    """Every flag ``train pretrain|full`` needs for its backbone that the command line lacks, so a first run
+    on a fresh machine learns them in one go (TrainOptions checks the same one by one for API callers)."""
+    d, t = args.backbone == "dualstylegan", args.backbone == "toonify"
+    needed = [("--backbone", not args.backbone), ("--faceparsing-path", not args.faceparsing_path),
+              ("--exstyle-path", d and not args.exstyle_path), ("--finetunegan-path", t and not args.finetunegan_path)]
+    if args.stage == "full":
+        needs_encoder = not (d and args.fix_style and not args.fix_color)  # TrainOptions.needs_style_encoder
+        needed += [("--style-encoder-path", needs_encoder and not args.style_encoder_path),
+                   ("--perceptual-weights", args.perc_loss > 0 and not args.perceptual_weights)]
+    return [flag for flag, lacking in needed if lacking]
+
+
 def check_stage_flags(args: argparse.Namespace) -> None:
     """ConfigError for a flag the stage needs but lacks, or one it cannot use."""
     from engine.errors import ConfigError
@@ -158,11 +174,16 @@ def check_stage_flags(args: argparse.Namespace) -> None:
             raise ConfigError("train finetune makes VToonify-T's teacher; DualStyleGAN is not fine-tuned here",
                               "drop --backbone (or use --backbone toonify)")
         return
-    missing = [flag for flag, value in (("--backbone", args.backbone), ("--faceparsing-path", args.faceparsing_path))
-               if not value]
+    missing = missing_flags(args)
     if missing:
-        raise ConfigError(f"train {args.stage} needs {' and '.join(missing)}",
-                          "e.g. --backbone toonify --faceparsing-path faceparsing.pth (docs/TRAINING.md)")
+        from engine.train.files import DOCS, expected
+
+        wanted = [f"{flag}: {BACKBONE_WANTED if flag == '--backbone' else expected(flag[2:].replace('-', '_'))}"
+                  for flag in missing]
+        if "--perceptual-weights" in missing:
+            wanted[-1] += f" (for the perceptual term, --perc-loss {args.perc_loss:g}; or --perc-loss 0 to drop it)"
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        raise ConfigError(f"train {args.stage} needs {names}", "give " + "; ".join(wanted) + f" ({DOCS})")
     if args.images:
         raise ConfigError(f"--images is for `train finetune`, not `train {args.stage}`",
                           "drop it, or run `train finetune` first to make --finetunegan-path")

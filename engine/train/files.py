@@ -25,7 +25,8 @@ WHAT = {
                            "it; `models fetch` downloads it)"),
     "direction_path": ("--direction-path", "directions.npy of the official VToonify training files (or leave the "
                        "option out)"),
-    "finetunegan_path": ("--finetunegan-path", "the fine-tuned StyleGAN2, e.g. finetune-000600.pt"),
+    "finetunegan_path": ("--finetunegan-path", "the style's fine-tuned StyleGAN2: the finetune.pt `engine train "
+                         "finetune` writes from your style images, or Toonify's finetune-000600.pt"),
     "encoder_path": ("--encoder-path", "the pretrain.pt written by `engine train pretrain`"),
     "resume": ("--resume", "a pretrain*.pt / vtoonify*.pt checkpoint written by `engine train`"),
     "perceptual_weights": ("--perceptual-weights", "torchvision's vgg16-397923af.pth and LPIPS's v0.1 vgg.pth, "

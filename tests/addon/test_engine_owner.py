@@ -43,3 +43,19 @@ def test_engine_that_ignores_shutdown_is_terminated(engine_api):
     assert proc.poll() is not None and codes == [proc.returncode] and codes[0] != 0
     if os.name == "posix":
         assert codes[0] == -15
+
+
+def test_exit_code_tells_an_engine_that_ended_by_itself():
+    owner = StartedEngines()
+    quick = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    owner.add(quick, None)
+    owner.add(slow, None)
+    quick.wait(30)
+    try:
+        assert owner.exit_code(quick.pid) == 3
+        assert owner.exit_code(slow.pid) is None  # still running
+        assert owner.exit_code(0) is None and owner.exit_code(-1) is None  # not one it started
+    finally:
+        slow.kill()
+        slow.wait(10)

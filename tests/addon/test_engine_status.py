@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import shlex
 
-from vtoonify_addon.core.engine_status import EngineStatus, fetch_command, query_status, status_from_capabilities, wrap
+from vtoonify_addon.core.engine_status import (
+    EngineStatus,
+    exited_status,
+    fetch_command,
+    query_status,
+    status_from_capabilities,
+    wrap,
+)
 
 
 def test_status_comes_from_the_engines_capabilities(engine_api, burst_engine):
@@ -13,6 +20,15 @@ def test_status_comes_from_the_engines_capabilities(engine_api, burst_engine):
     assert status.running and status.version and "classic" in status.backends
     assert status.auto_backend in ("classic", "vtoonify")
     assert "Auto uses" in status.summary()
+    assert status.pid == info.pid  # which process answered: the panel can tell once it has exited
+
+
+def test_an_exited_engine_says_how_it_ended_and_how_to_start_one():
+    for code, how in ((0, "it stopped (its idle timeout"), (-9, "it was killed (signal 9) or crashed"),
+                      (3, "it exited with code 3 (its log says why)")):
+        status = exited_status(code)
+        assert not status.running and status.summary().startswith(f"Engine not running: {how}"), status.summary()
+        assert status.summary().endswith("press Start, or Stylize with Auto-start on to start it again")
 
 
 def test_engine_not_running_is_a_status_not_an_error(engine_api, tmp_path):

@@ -1,6 +1,6 @@
 """A landed result says when its source or the scene changed so that it no longer lines up."""
 
-from vtoonify_addon.core.result_staleness import from_json, placement, stale_warning, to_json
+from vtoonify_addon.core.result_staleness import from_json, placement, placement_drift, stale_warning, to_json
 
 TIMING = {"frame_start": 100, "offset_start": 3, "offset_end": 2, "duration": 20, "anim_start": 0,
           "anim_end": 0, "reverse": False, "strobe": 1.0, "retime_keys": 0, "speed": 1.0}
@@ -49,3 +49,18 @@ def test_move_trim_retime_relink_and_delete_each_say_what_changed():
 def test_results_from_older_add_ons_are_not_flagged():
     assert stale_warning(None, made(), "a") is None
     assert from_json("") is None and from_json("{broken") is None and from_json("[1]") is None
+
+
+def test_placement_drift_names_what_changed_on_the_source():
+    look = {"transform.offset_x": 10.0, "transform.scale_x": 2.0, "crop.min_x": 0, "use_flip_x": False,
+            "color_saturation": 1.0, "animation": ("offset_x keys",)}
+    assert placement_drift(look, dict(look), "plate") is None
+    moved = placement_drift({**look, "transform.offset_x": 70.0, "crop.min_x": 8}, look, "plate")
+    assert moved[0] == ("Off its plate: the position/scale/rotation, crop of source strip 'plate' no longer match "
+                        "this result's (changed after it landed), so the two no longer line up")
+    assert moved[1].startswith("press Match Placement in the VToonify panel") and "no re-render" in moved[1]
+    keyed = placement_drift({**look, "animation": ()}, look, "plate")
+    assert "the placement animation of" in keyed[0]
+    flipped = placement_drift({**look, "use_flip_x": True, "color_saturation": 0.5}, look, "p")
+    assert "the flip, colour of" in flipped[0]
+    assert "the extra of" in placement_drift({**look, "extra": 1}, look, "p")[0]  # a setting of a newer Blender

@@ -391,3 +391,37 @@ def test_placement_animated_in_nla_tracks_is_followed(addon, connected, vse, med
     assert animation.action is None and len(curves) == 2 * 4
     assert sorted(p for p in curves if f'["{again.name}"]' in p) == sorted(
         p.replace(f'["{source.name}"]', f'["{again.name}"]') for p in curves if f'["{source.name}"]' in p)
+
+
+def test_a_plate_repositioned_after_landing_is_told_and_matched_without_a_render(addon, connected, vse, media_dir,
+                                                                                  tmp_path):
+    """The artist reframes the plate after its result landed (scale, crop, a key of its push moved):
+    the result no longer follows, the panel says so, and Match Placement puts it back on the plate,
+    animation included, without a new render (no new version folder)."""
+    source = top_strips(vse.sequence_editor).new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1, fit_method="FIT")
+    source.frame_offset_end = 26  # 3 frames: 1..3
+    source.transform.offset_x = 0.0
+    source.transform.keyframe_insert("offset_x", frame=1)
+    source.transform.offset_x = 120.0
+    source.transform.keyframe_insert("offset_x", frame=3)
+    vse.frame_set(1)
+    result = stylize(addon, vse, source, connected, tmp_path / "out")
+    module = __import__(addon.__name__ + ".stylize", fromlist=["placement_drift_warning"])
+    assert module.placement_drift_warning(vse, result) is None
+    source.transform.scale_x = source.transform.scale_y = 2.5
+    source.crop.min_y = 24
+    key = next(fc for curves in addon.compat.scene_fcurve_collections(vse) for fc in curves
+               if fc.data_path == f"{source.path_from_id()}.transform.offset_x").keyframe_points[1]
+    key.co.y = key.handle_left.y = key.handle_right.y = -150.0  # the push now goes left
+    problem, fix = module.placement_drift_warning(vse, result)
+    assert problem == ("Off its plate: the position/scale/rotation, crop, placement animation of source strip "
+                       "'plate' no longer match this result's (changed after it landed), so the two no longer "
+                       "line up")
+    assert fix.startswith("press Match Placement in the VToonify panel")
+    vse.sequence_editor.active_strip = result
+    assert bpy.ops.sequencer.vtoonify_match_placement() == {"FINISHED"}
+    assert module.placement_drift_warning(vse, result) is None
+    assert sorted(p.name for p in (tmp_path / "out" / "plate").iterdir()) == ["v001"]
+    vse.frame_set(3)
+    assert result.transform.offset_x == pytest.approx(-150.0)
+    assert_registered(vse, 3, {source.name}, {result.name}, tmp_path, zoom=2.5)

@@ -3,24 +3,15 @@ rate changed, the source moved or was trimmed (real engine render, classic backe
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import CheckingLayout  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
-
-
-def _checking_layout():
-    """CheckingLayout of test_ui_draw.py (tests/blender is no package)."""
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers_stale",
-                                                  Path(__file__).resolve().parent / "test_ui_draw.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CheckingLayout
 
 
 @pytest.fixture()
@@ -43,7 +34,7 @@ def test_panel_warns_when_the_result_no_longer_lines_up(addon, connected, trimme
     result = stylize.stylize_strip(scene, source, {"backend": "classic", "format": "png", "output": str(tmp_path)},
                                    connected)
     scene.sequence_editor.active_strip = result
-    layout = _checking_layout()
+    layout = CheckingLayout
     assert stylize.result_stale(scene, result) is None
     assert "Out of date" not in _panel_text(layout)
     fps, base = scene.render.fps, scene.render.fps_base
@@ -85,3 +76,41 @@ def test_panel_warns_when_the_result_no_longer_lines_up(addon, connected, trimme
     name = source.name
     source.name = "renamed"
     assert f"{name!r} is gone" in stylize.result_stale(scene, result)[0]
+
+
+def _panel_log(layout_class) -> list:
+    log: list = []
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=layout_class(log)), bpy.context)
+    return log
+
+
+def test_panel_tells_a_result_off_its_repositioned_plate_and_match_placement_fixes_it(addon, connected,
+                                                                                      trimmed_scene, tmp_path):
+    """Moving or flipping the plate after its result landed leaves the stylized face off the real one:
+    the sidebar says so with the result or the source selected and offers Match Placement, which puts
+    the result and its mattes back (the mattes stay Non-Color data)."""
+    scene, source = trimmed_scene
+    source.frame_offset_end = 25  # 1 frame: a fast render
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    result = stylize.stylize_strip(scene, source, {"backend": "classic", "format": "png", "mattes": True,
+                                                   "output": str(tmp_path)}, connected)
+    layout = CheckingLayout
+    scene.sequence_editor.active_strip = result
+    assert ("operator", "sequencer.vtoonify_match_placement") not in _panel_log(layout)
+    source.transform.offset_x += 64.0
+    source.use_flip_y = True
+    for active, lead in ((result, "Off its plate: the position/scale/rotation, flip of source strip 'plate'"),
+                         (source, "Its VToonify result: Off its plate: the position/scale/rotation, flip")):
+        scene.sequence_editor.active_strip = active
+        log = _panel_log(layout)
+        text = " ".join(t for kind, t in log if kind == "label")
+        assert lead in text and ("operator", "sequencer.vtoonify_match_placement") in log, text
+    assert bpy.ops.sequencer.vtoonify_match_placement() == {"FINISHED"}  # the source active: its result
+    assert "takes the placement of plate again" in bpy.context.window_manager.vtoonify_status
+    mattes = [s for s in stylize.result_group(scene, result) if str(s.get("vtoonify_role")).startswith("matte_")]
+    assert mattes and stylize.placement_drift_warning(scene, result) is None
+    for strip in (result, *mattes):
+        assert (strip.transform.offset_x, strip.use_flip_y) == (source.transform.offset_x, True), strip.name
+    assert {m.colorspace_settings.name for m in mattes} == {"Non-Color"}
+    scene.sequence_editor.active_strip = result
+    assert "Off its plate" not in " ".join(t for kind, t in _panel_log(layout) if kind == "label")

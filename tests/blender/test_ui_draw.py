@@ -8,57 +8,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 
+from checking_layout import CheckingLayout, prefs_proxy  # noqa: E402
+
 pytestmark = pytest.mark.blender
-
-
-class CheckingLayout:
-    """Stands in for UILayout (not constructible from Python) and checks each name it is given."""
-
-    def __init__(self, log: list):
-        self.log, self.enabled = log, True
-
-    def _child(self, *args, **kwargs):
-        child = CheckingLayout(self.log)
-        child.enabled = self.enabled
-        return child
-
-    def separator(self, **kwargs):
-        self.log.append(("separator", ""))
-
-    row = column = box = _child
-
-    def label(self, text="", icon="NONE"):
-        self.log.append(("label", text))
-
-    def prop(self, data, name, **kwargs):
-        assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name!r}"
-        self.log.append(("prop", name))
-        if not self.enabled:
-            self.log.append(("disabled", name))
-
-    def operator(self, idname, **kwargs):
-        category, name = idname.split(".")
-        rna = getattr(getattr(bpy.ops, category), name).get_rna_type()  # KeyError when not registered
-        self.log.append(("operator", idname))
-        return _OperatorProps(rna)
-
-    def menu(self, idname, **kwargs):
-        assert hasattr(bpy.types, idname), f"no menu {idname!r} is registered"
-        self.log.append(("menu", idname))
-
-    def progress(self, factor=0.0, type="BAR", text=""):
-        assert 0.0 <= factor <= 1.0 and type in ("BAR", "RING")
-        self.log.append(("progress", text))
-
-
-class _OperatorProps:
-    """What ``layout.operator`` returns: setting a property it lacks is an error, as in Blender."""
-
-    def __init__(self, rna):
-        object.__setattr__(self, "_rna", rna)
-
-    def __setattr__(self, name, value):
-        assert name in self._rna.properties, f"operator has no property {name!r}"
 
 
 def test_panel_draws_idle_and_running(addon, trimmed_scene):
@@ -118,18 +70,6 @@ def test_panel_shows_before_the_first_strip(addon):
         if hasattr(workspace, "sequencer_scene"):
             workspace.sequencer_scene = previous_vse
         bpy.data.scenes.remove(scene)
-
-
-def prefs_proxy(prefs, log):
-    """``self`` for AddonPreferences.draw: the real preferences (RNA checked) plus a checking layout."""
-
-    class Proxy:
-        layout = CheckingLayout(log)
-
-        def __getattr__(self, name):
-            return getattr(prefs, name)
-
-    return Proxy()
 
 
 def test_result_strip_rerenders_with_its_stored_settings(addon, trimmed_scene, media_dir):
@@ -196,3 +136,37 @@ def test_options_are_disabled_while_a_result_strip_is_active(addon, trimmed_scen
     bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
     # only these: Cryptomatte greyed until Mattes is on, At Most until Faces is All
     assert [n for kind, n in log if kind == "disabled"] == ["cryptomatte", "max_faces"]
+
+
+@pytest.mark.timeout(180)
+def test_panel_tells_when_the_engine_it_started_has_died(addon, prefs, trimmed_scene, repo_root, tmp_path):
+    """The panel's engine line came from the last check; the engine this Blender started is then killed
+    (or crashes, or idles out): the next redraw says it is not running, how it ended, and what to do,
+    instead of the old "running" line with its check mark."""
+    import os
+    import signal
+
+    prefs.connection_file = str(tmp_path / "engine.json")
+    prefs.auto_start = True
+    prefs.engine_python = os.environ.get("VTOONIFY_ENGINE_PYTHON", str(repo_root / ".venv" / "bin" / "python"))
+    prefs.engine_root, prefs.engine_args = str(repo_root), "--device cpu"
+    owner = addon.engines.current()
+    assert bpy.ops.sequencer.vtoonify_engine_start() == {"FINISHED"}  # background mode: waits for the answer
+    try:
+        (proc,) = owner.running()
+
+        def panel_text() -> str:
+            log: list = []
+            bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+            return " ".join(text for kind, text in log if kind == "label")
+
+        assert panel_text().startswith("Engine ") and "Auto uses" in panel_text(), panel_text()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        text = panel_text()
+        assert text.startswith("Engine not running: it was killed (signal 9) or crashed; press Start, or "
+                               "Stylize with Auto-start on"), text
+        assert not addon.engines.last_status().running
+    finally:
+        owner.stop_all(addon.engine_client.load())
+        addon.engines.remember_status(None)

@@ -564,3 +564,14 @@ def test_a_name_that_is_not_utf8_is_refused_naming_its_bytes(tmp_path, name):
         open_source(os.fsdecode(folder + b"/" + name))
     assert name.decode("utf-8", "backslashreplace") in info.value.message
     assert info.value.fix.startswith("rename the file or folder to a UTF-8 name")
+
+
+def test_a_sequence_member_that_is_a_dead_link_is_named_as_a_link(tmp_path):
+    # Before: "no such file: .../shot.0002.png (check the path)" for a file the user can see in the folder.
+    _write_image(tmp_path / "shot.0001.png", np.full((8, 8, 3), 99, np.uint8))
+    os.symlink(tmp_path / "moved" / "shot.0002.png", tmp_path / "shot.0002.png")
+    with open_source(tmp_path / "shot.####.png") as source:
+        with pytest.raises(InputError, match=r"shot\.0002\.png is a link that leads nowhere \(its target "
+                                             r".*moved/shot\.0002\.png is missing\)") as info:
+            source.read(2)
+    assert info.value.fix.startswith("point the link at the media file")

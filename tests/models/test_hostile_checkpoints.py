@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from engine.errors import ModelFileError
-from engine.models import load_exstyles, load_vtoonify
+from engine.models import load_exstyles, load_torch_file, load_vtoonify
 from engine.models.checkpoints import MAX_EXSTYLE_BYTES
 
 
@@ -260,3 +260,16 @@ def test_a_key_that_is_no_name_is_named_as_unexpected_not_an_internal_error(gold
     torch.save({"opts": dict(layout["opts"]), "state_dict": {**state, key: torch.zeros(1)},
                 "latent_avg": golden["latent_avg"]}, tmp_path / "encoder.pt")
     assert load_style_encoder(tmp_path / "encoder.pt") is not None  # only encoder.* keys are read, as officially
+
+
+def test_a_truncated_checkpoint_names_the_damage_without_torchs_cut_off_advice(tmp_path):
+    # Before: "... failed finding central directory. This is an internal miniz error. If you are seeing
+    # this error, there is a high)": torch's appended advice, cut mid-sentence at 160 characters.
+    whole = tmp_path / "whole.pt"
+    torch.save({"w": torch.zeros(64)}, whole)
+    path = tmp_path / "faceparsing.pth"
+    path.write_bytes(whole.read_bytes()[:100])
+    with pytest.raises(ModelFileError) as info:
+        load_torch_file(path)
+    assert info.value.message == (f"model file {path} is truncated or corrupt (PytorchStreamReader failed "
+                                  "reading zip archive: failed finding central directory)")

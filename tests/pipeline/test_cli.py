@@ -288,3 +288,15 @@ def test_earlier_faceless_frames_use_the_first_face(reference_dir, tmp_path, no_
     assert result.returncode == 0, result.stderr
     assert [p.name for p in frame_files(tmp_path / "out", "*.png")] == [f"plate.{n:04d}.png" for n in (1, 2, 3, 4)]
     assert json.loads((tmp_path / "out" / "plate.vtoonify.json").read_text())["face_frame"] == 3
+
+
+@pytest.mark.parametrize("backend", ["classic", "auto"])
+def test_a_missing_exemplar_image_is_refused_before_anything_is_written(media_dir, tmp_path, no_models, backend):
+    """The classic backend never reads --exstyle-image, so a mistyped path used to render without a word
+    (and give the folder another job key); any backend now names the flag and the file up front."""
+    out = tmp_path / "out"
+    result = run_cli("render", media_dir / "529_2.mp4", "-o", out, "--frames", "1", "--backend", backend,
+                     "--exstyle-image", tmp_path / "nope.jpg", env_extra=no_models)
+    line = _one_line_error(result)
+    assert "exemplar image (--exstyle-image): no such file:" in line and "nope.jpg" in line
+    assert "leave --exstyle-image out" in line and not out.exists()

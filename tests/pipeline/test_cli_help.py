@@ -56,3 +56,14 @@ def test_serve_says_where_it_listens_and_how_to_stop_it(tmp_path):
     port = int(ready.split("127.0.0.1:")[1].split()[0])
     assert 0 < port <= 65535
     assert not connection.exists()  # removed again when it exits
+
+
+@pytest.mark.parametrize("command", ["render", "prepare"])
+def test_job_help_shows_a_working_example_and_the_exit_codes(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    example = next(line.split(maxsplit=1)[1] for line in text.splitlines() if line.startswith("  vtoonify "))
+    args = build_parser().parse_args(example.split())  # the example is a command line the engine takes
+    assert (args.command, args.frames, args.start_number, args.mattes) == (command, "1001-1100", 1001, True)
+    assert all(f"{code} " in text for code in ("0", "2", "75", "130")) and "--resume" in text

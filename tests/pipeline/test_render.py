@@ -233,3 +233,23 @@ def test_style_code_mixes_the_exemplar_as_the_official_pipeline(narrow_models_di
         crop = CropParams(h=64, w=64, top=0, bottom=64, left=0, right=64, scale=1.0)
         wplus = backend.style_code(frame, np.zeros((68, 2), int), crop)
         assert torch.allclose(wplus, expected, atol=1e-4, rtol=1e-4), color_transfer
+
+
+def test_a_crop_preview_is_compared_with_the_same_crop(media_dir, tmp_path, empty_models_dir):
+    """output_space crop: the source PNG is the face crop at the stylized crop's size, not the whole
+    plate (a 500x375 plate next to a 4x crop: clients drew it squashed into the crop's shape)."""
+    config = RenderConfig(source=str(media_dir / "077436.jpg"), output=str(tmp_path / "job"), output_space="crop")
+    info = render_preview(config, 1, str(tmp_path / "preview"))
+    after, before = read_image(info["path"]), read_image(info["source_path"])
+    assert after.shape[:2] == before.shape[:2] and after.shape[:2] != (375, 500)
+    # the same picture: the stylized crop follows its source crop far closer than the squashed plate
+    plate = read_image(media_dir / "077436.jpg")[..., :3]
+    rows = np.linspace(0, plate.shape[0] - 1, after.shape[0]).astype(int)
+    cols = np.linspace(0, plate.shape[1] - 1, after.shape[1]).astype(int)
+    squashed = plate[rows][:, cols]
+
+    def corr(a, b):
+        return float(np.corrcoef(a[..., :3].mean(axis=2).ravel(), b[..., :3].mean(axis=2).ravel())[0, 1])
+
+    assert corr(after, before) > 0.9 and corr(after, before) > corr(after, squashed) + 0.15, \
+        (corr(after, before), corr(after, squashed))

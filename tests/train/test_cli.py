@@ -160,6 +160,34 @@ def test_every_missing_file_is_named_at_once(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "models").exists()
 
 
+@pytest.mark.parametrize(("argv", "names", "absent"), [
+    (["full", "--backbone", "dualstylegan"], "needs --faceparsing-path, --exstyle-path, --style-encoder-path and "
+     "--perceptual-weights", ["--finetunegan-path", "--backbone:"]),
+    (["full", "--backbone", "toonify", "--perc-loss", "0"], "needs --faceparsing-path, --finetunegan-path and "
+     "--style-encoder-path", ["--exstyle-path", "--perceptual-weights"]),
+    (["full", "--backbone", "dualstylegan", "--fix-style", "--faceparsing-path", "f.pth", "--exstyle-path", "e.npy",
+      "--perceptual-weights", "v.pth"], None, []),                    # fixed exemplar with its colours: no pSp
+    (["pretrain"], "needs --backbone and --faceparsing-path", ["--exstyle-path", "--finetunegan-path"]),
+])
+def test_every_missing_flag_is_named_at_once(tmp_path, capsys, monkeypatch, argv, names, absent):
+    """The README's typical command with flags left out: one error names every flag this stage and backbone
+    still need, each with the file that belongs there (it used to name one per attempt, and for a missing
+    --faceparsing-path suggested `--backbone toonify` whatever the backbone)."""
+    monkeypatch.chdir(tmp_path)
+    full = ["train", *argv, "--stylegan-path", "g.pt", "--out", "models"]
+    if names is None:  # nothing missing: the run goes on to check the files themselves
+        _fails(capsys, full, "training files are missing or unusable", "--stylegan-path: file not found")
+        return
+    line = _fails(capsys, full, names, "Files you need")
+    for flag in names.split("needs ")[1].replace(" and ", ", ").split(", "):
+        assert f"{flag}: " in line, flag                               # each one says what file belongs there
+    for flag in absent:
+        assert flag not in line, flag
+    if "--perceptual-weights" in names:
+        assert "--perc-loss 0.01" in line and "--perc-loss 0 to drop it" in line
+    assert not (tmp_path / "models").exists()
+
+
 @pytest.mark.parametrize(("flag", "stage", "expected"), [
     ("stylegan-path", "pretrain", "DualStyleGAN generator.pt"),
     ("exstyle-path", "pretrain", "exstyle_code.npy"),

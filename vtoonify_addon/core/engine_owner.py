@@ -26,6 +26,13 @@ class StartedEngines:
         with self._lock:
             return [proc for proc, _ in self._engines if proc.poll() is None]
 
+    def exit_code(self, pid: int) -> int | None:
+        """The exit code of the engine with ``pid`` that this add-on started, once it has exited by
+        itself (crash, kill, idle timeout); None while it runs, or for a pid it did not start."""
+        with self._lock:
+            procs = [proc for proc, _ in self._engines if proc.pid == pid]
+        return procs[0].poll() if procs and pid else None
+
     def stop_all(self, api, timeout_s: float = 10.0) -> list[int | None]:
         """Ask each live engine to shut down (it flushes its journal, removes its connection file),
         then SIGTERM, then kill. Returns the exit codes; forgets the engines."""

@@ -25,6 +25,9 @@ class EngineStatus:
     """The installed families with their backbones and exemplar counts (the Style menu's entries)."""
     not_ready: tuple[NotReadyStyle, ...] = ()
     """Families ``engine train`` left half done, with the engine's problem and fix."""
+    pid: int = 0
+    """The process id of the engine that answered (0: unknown): the add-on can tell when one it
+    started has exited since."""
 
     def style_problem(self, style: str) -> str:
         """The engine's problem and fix when ``style`` is a half-trained family, else empty."""
@@ -42,12 +45,24 @@ class EngineStatus:
         return f"Engine {self.version} on {devices}: Auto uses {self.auto_backend.title()}"
 
 
-def status_from_capabilities(caps: dict) -> EngineStatus:
+def status_from_capabilities(caps: dict, pid: int = 0) -> EngineStatus:
     styles = sorted({str(s.get("style")) for s in caps.get("styles") or [] if s.get("style")})
     return EngineStatus(running=True, version=str(caps.get("engine_version", "")),
                         devices=tuple(caps.get("devices") or ()), backends=tuple(caps.get("backends") or ()),
                         styles=tuple(styles), models_dir=str(caps.get("models_dir") or ""),
-                        installed=installed_styles(caps), not_ready=not_ready_styles(caps))
+                        installed=installed_styles(caps), not_ready=not_ready_styles(caps), pid=pid)
+
+
+def exited_status(exit_code: int) -> EngineStatus:
+    """What the panel says once the engine that answered its last check (one this Blender started)
+    has exited: how it ended and how to get one again, instead of the old "running" line."""
+    if exit_code == 0:
+        how = "it stopped (its idle timeout, or a shutdown from outside)"
+    elif exit_code < 0:
+        how = f"it was killed (signal {-exit_code}) or crashed"
+    else:
+        how = f"it exited with code {exit_code} (its log says why)"
+    return EngineStatus(running=False, error=f"{how}; press Start, or Stylize with Auto-start on to start it again")
 
 
 def query_status(connector, api) -> EngineStatus:
@@ -57,7 +72,8 @@ def query_status(connector, api) -> EngineStatus:
     except (api.EngineError, OSError) as err:
         return EngineStatus(running=False, error=getattr(err, "user_message", None) or str(err))
     try:
-        return status_from_capabilities(client.capabilities())
+        pid = int(getattr(getattr(client, "info", None), "pid", 0) or 0)
+        return status_from_capabilities(client.capabilities(), pid=pid)
     except (api.EngineError, OSError) as err:
         return EngineStatus(running=False, error=getattr(err, "user_message", None) or str(err))
     finally:

@@ -1,0 +1,58 @@
+"""Saved paths coming back at the next start: a folder that is gone is never brought back silently.
+An output folder whose parent is gone too (a share not mounted) is left out of the form, so the engine
+does not make the whole path again on the local disk; a deleted render folder comes back with a note;
+a missing exemplar is named at once, not at the first Add."""
+
+from __future__ import annotations
+
+import shutil
+
+from PySide6.QtCore import QSettings
+
+
+def _saved(make_window, ini_settings, media_dir, output, exemplar) -> QSettings:
+    first = make_window(store=ini_settings)
+    first.source_panel.set_source(str(media_dir / "651.mp4"))
+    first.source_panel.output_edit.setText(str(output))
+    first.style_panel.set_values({"exstyle_image": str(exemplar)})
+    first.close()
+    return QSettings(ini_settings.fileName(), QSettings.Format.IniFormat)
+
+
+def test_an_unmounted_output_folder_is_not_restored(make_window, ini_settings, media_dir, tmp_path):
+    share = tmp_path / "mnt" / "show"
+    output = share / "sh010" / "toon"
+    output.mkdir(parents=True)
+    exemplar = tmp_path / "look.jpg"
+    shutil.copyfile(media_dir / "077436.jpg", exemplar)
+    store = _saved(make_window, ini_settings, media_dir, output, exemplar)
+    shutil.rmtree(tmp_path / "mnt")   # the share is not mounted today
+    exemplar.unlink()
+
+    second = make_window(store=store)
+    assert second.source_panel.output_edit.text() == ""
+    warnings = [m for m in second.status_log.messages() if m.startswith("Warning:")]
+    assert any(str(output) in m and "pick the output folder again" in m for m in warnings), warnings
+    assert any(str(exemplar) in m and "pick it again" in m for m in warnings), warnings
+    second.style_panel.set_values({"exstyle_image": ""})
+    assert second.add_to_queue() is None                       # refused: no output folder picked
+    assert "no output folder picked" in second.status_log.messages()[0]
+    assert not (tmp_path / "mnt").exists()
+
+
+def test_a_deleted_render_folder_comes_back_with_a_note(make_window, ini_settings, media_dir, tmp_path):
+    output = tmp_path / "sh010" / "toon"
+    output.mkdir(parents=True)
+    store = _saved(make_window, ini_settings, media_dir, output, "")
+    output.rmdir()                     # the artist deleted the renders to start over
+
+    second = make_window(store=store)
+    assert second.source_panel.output_edit.text() == str(output)
+    assert any(str(output) in m and "made again when a job starts" in m for m in second.status_log.messages())
+
+
+def test_existing_folders_come_back_without_a_word(make_window, ini_settings, media_dir, tmp_path):
+    store = _saved(make_window, ini_settings, media_dir, tmp_path, "")
+    second = make_window(store=store)
+    assert second.source_panel.output_edit.text() == str(tmp_path)
+    assert not [m for m in second.status_log.messages() if m.startswith("Warning:")]
