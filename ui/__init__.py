@@ -7,3 +7,7 @@ shows replies and events that come back as Qt signals. Modules without ``Qt`` in
 ``presets``, ``wording``) are plain Python and tested without a display. Choices, defaults and the
 sequence-name grammar come from ``engine.service.catalog``, shared with the engine and the add-on.
 """
+
+from ui.refcount_guard import protect_singletons
+
+protect_singletons()  # before any Qt call: some PySide6 wheels take references from None on Python 3.11

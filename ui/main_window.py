@@ -94,11 +94,25 @@ class _FormHolder(QWidget):
     enter_pressed = Signal()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and modifiers == Qt.KeyboardModifier.NoModifier:
             event.accept()
             self.enter_pressed.emit()
             return
         super().keyPressEvent(event)
+
+
+class _FormScroll(QScrollArea):
+    """The form's scroll area: as wide as the form and its scroll bar where there is room (so no
+    side scroll bar at the usual sizes), narrower in an 800-pixel-wide window, where the form then
+    scrolls sideways instead of the window being wider than the screen."""
+
+    NARROWEST = 360
+
+    def sizeHint(self) -> QSize:
+        form = self.widget().sizeHint() if self.widget() is not None else QSize(0, 0)
+        bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        return QSize(form.width() + bar + 2 * self.frameWidth() + 8, super().sizeHint().height())
 
 
 class MainWindow(QMainWindow):
@@ -161,13 +175,12 @@ class MainWindow(QMainWindow):
         form_layout.addWidget(self.source_panel)
         form_layout.addWidget(self.style_panel)
         form_layout.addStretch(1)
-        self.form_scroll = QScrollArea(self)
+        self.form_scroll = _FormScroll(self)
         self.form_scroll.setWidget(form)
         self.form_scroll.setWidgetResizable(True)
-        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # no Tab stop of its own (an empty focus frame with nothing to say): it scrolls to the focused field
         self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.form_scroll.setMinimumWidth(form.sizeHint().width() + 24)
+        self.form_scroll.setMinimumWidth(_FormScroll.NARROWEST)
 
         # Add to queue sits under the scrolling form, always in view: at 1280x720 it was below the
         # Style section, out of sight until the form was scrolled to its end
@@ -279,6 +292,8 @@ class MainWindow(QMainWindow):
             rows = [r for r in range(self.queue_model.rowCount()) if self.queue_model.record(r).active]
         if rows:
             self.queue.cancel_rows(rows)
+        else:
+            self.status_log.show_info("nothing to stop: no selected job is unfinished and none is rendering")
 
     def _focus_source(self) -> None:
         field = self.source_panel.source_edit

@@ -17,6 +17,9 @@ SHORTCUTS = {
 }
 """Action name -> (key, what it does). Enter (in the form: add the shot to the queue; in the queue: the
 row's details) and Delete (remove the selected rows) are handled by the form and the queue table."""
+SAME_ACTION = {"toggle_queue": ("Ctrl+Enter",)}
+"""More keys for an action: the keypad's Enter is another key than Return (Ctrl+keypad Enter added the
+shot instead of starting the queue)."""
 
 
 def native_text(action: str) -> str:
@@ -31,6 +34,8 @@ def install(window: QWidget, handlers: dict) -> dict[str, QShortcut]:
         shortcut = QShortcut(QKeySequence(SHORTCUTS[action][0]), window)
         shortcut.activated.connect(handler)
         made[action] = shortcut
+        for key in SAME_ACTION.get(action, ()):
+            QShortcut(QKeySequence(key), window).activated.connect(handler)
     return made
 
 

@@ -132,6 +132,7 @@ class EngineClient:
         if info is None:  # stdlib only (copied into the add-on): the engine's Python is not known here
             raise UnreachableError("no running engine found (no live connection file)",
                                    "start it with `<engine python> -m engine serve` or from the add-on preferences")
+        hello = protocol.encode(protocol.hello(info.token))  # a token that cannot be sent is the caller's ProtocolError
         try:
             sock = socket.create_connection((info.host, info.port), timeout=timeout_s)
         except OSError as exc:
@@ -139,20 +140,24 @@ class EngineClient:
                                    "start the engine again; the connection file may be stale") from None
         reader = protocol.LineReader(sock)
         try:
-            sock.sendall(protocol.encode(protocol.hello(info.token)))
-            line = reader.readline()
+            sock.sendall(hello)
+            # one deadline for the whole answer: a peer that trickles bytes cannot hold the caller (Blender's UI)
+            line = reader.readline(deadline=time.monotonic() + timeout_s)
+            reply = protocol.decode(line) if line is not None else None
+        except ProtocolError as exc:  # an HTTP server, a huge or non-JSON line: not a VToonify engine
+            sock.close()
+            raise UnreachableError(
+                f"{info.host}:{info.port} answered hello with something other than the engine's protocol "
+                f"({exc.message[:120]})", "another program listens on that port (the connection file is stale): "
+                "start the engine again") from None
         except OSError as exc:
             sock.close()
-            raise UnreachableError(f"the engine at {info.host}:{info.port} did not answer hello ({exc})",
+            reason = f"no whole answer within {timeout_s:g} s" if isinstance(exc, TimeoutError) else exc
+            raise UnreachableError(f"the engine at {info.host}:{info.port} did not answer hello ({reason})",
                                    "check that the engine is healthy, or restart it") from None
-        if line is None:
+        if reply is None:
             sock.close()
             raise UnreachableError("the engine closed the connection during hello", "restart the engine")
-        try:
-            reply = protocol.decode(line)
-        except ProtocolError:
-            sock.close()
-            raise
         if not reply.get("ok"):
             sock.close()
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}

@@ -3,25 +3,17 @@ what to do about it on a line of its own."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import CheckingLayout  # noqa: E402
 from stand_in import stand_in_operator  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 HERE = Path(__file__).resolve().parent
-
-
-def _checking_layout():
-    """CheckingLayout of test_ui_draw.py (tests/blender is no package)."""
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers_fix", HERE / "test_ui_draw.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CheckingLayout
 
 
 def test_a_failed_stylize_reports_the_fix_on_its_own_line(prefs, trimmed_scene, tmp_path):
@@ -38,7 +30,7 @@ def test_a_failed_stylize_reports_the_fix_on_its_own_line(prefs, trimmed_scene, 
         assert fix == "Fix: set the engine's Python (its .venv/bin/python) in the VToonify add-on preferences"
         assert f"{problem}\n{fix}" in str(failed.value)
         log: list = []
-        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=_checking_layout()(log)), bpy.context)
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
         labels = [text for kind, text in log if kind == "label"]
         fix_at = next(i for i, text in enumerate(labels) if text.startswith("Fix: set the engine's Python"))
         assert labels[fix_at - 1].endswith("not found") or "not found" in " ".join(labels[:fix_at])
@@ -61,7 +53,7 @@ def test_a_new_render_starts_without_the_last_ones_frame_count(addon, prefs, tri
     try:
         assert op._setup_session(bpy.context) is None, reports
         log: list = []
-        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=_checking_layout()(log)), bpy.context)
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
         assert [text for kind, text in log if kind == "progress"] == ["Starting..."]
         outcome, deadline = {"PASS_THROUGH"}, time.monotonic() + 30
         while outcome == {"PASS_THROUGH"} and time.monotonic() < deadline:

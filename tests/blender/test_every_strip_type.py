@@ -3,26 +3,16 @@ and (5.0) with a sequencer scene that is not the window's scene."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import CheckingLayout  # noqa: E402
 
 pytestmark = pytest.mark.blender
 HERE = Path(__file__).resolve().parent
-
-
-def _checking_layout():
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_types", HERE / "test_ui_draw.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CheckingLayout
-
-
-CheckingLayout = _checking_layout()
 
 
 def _effect(strips, name, kind, channel):

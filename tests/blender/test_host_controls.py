@@ -3,7 +3,6 @@ option, the idle-timeout preference, the result group, and an old .blend's Style
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,22 +12,11 @@ from types import SimpleNamespace
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import CheckingLayout, prefs_proxy  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 HERE = Path(__file__).resolve().parent
 ENGINE_PYTHON = Path(os.environ.get("VTOONIFY_ENGINE_PYTHON", HERE.parents[1] / ".venv" / "bin" / "python"))
-
-
-def _load_draw_helpers():
-    """CheckingLayout and prefs_proxy of test_ui_draw.py (tests/blender is no package)."""
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers", HERE / "test_ui_draw.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_draw = _load_draw_helpers()
-CheckingLayout, prefs_proxy = _draw.CheckingLayout, _draw.prefs_proxy
 
 
 def _module(addon, name):

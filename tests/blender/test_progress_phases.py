@@ -3,29 +3,19 @@ bar and the sidebar's progress bar count frames searched, then frames rendered (
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import CheckingLayout  # noqa: E402
 from stand_in import stand_in_operator  # noqa: E402
 
 HOW_TO_CANCEL = "Esc over the Sequencer or Strip > Cancel VToonify Render cancels"  # told on every line
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
-
-
-def _checking_layout():
-    """CheckingLayout of test_ui_draw.py (tests/blender is no package)."""
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers_phases",
-                                                  Path(__file__).resolve().parent / "test_ui_draw.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CheckingLayout
 
 
 def test_follow_faces_shows_the_face_search_then_the_frames(addon, engine_prefs, trimmed_scene):
@@ -46,7 +36,7 @@ def test_follow_faces_shows_the_face_search_then_the_frames(addon, engine_prefs,
             if outcome == {"PASS_THROUGH"} and (not seen or seen[-1] != shown):
                 seen.append(shown)
                 log: list = []
-                bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=_checking_layout()(log)), bpy.context)
+                bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
                 bars += [text for kind, text in log if kind == "progress"]
             time.sleep(0.02)
         assert outcome == {"FINISHED"}, reports

@@ -3,24 +3,15 @@ rate changed, the source moved or was trimmed (real engine render, classic backe
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import CheckingLayout  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
-
-
-def _checking_layout():
-    """CheckingLayout of test_ui_draw.py (tests/blender is no package)."""
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers_stale",
-                                                  Path(__file__).resolve().parent / "test_ui_draw.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CheckingLayout
 
 
 @pytest.fixture()
@@ -43,7 +34,7 @@ def test_panel_warns_when_the_result_no_longer_lines_up(addon, connected, trimme
     result = stylize.stylize_strip(scene, source, {"backend": "classic", "format": "png", "output": str(tmp_path)},
                                    connected)
     scene.sequence_editor.active_strip = result
-    layout = _checking_layout()
+    layout = CheckingLayout
     assert stylize.result_stale(scene, result) is None
     assert "Out of date" not in _panel_text(layout)
     fps, base = scene.render.fps, scene.render.fps_base
@@ -103,7 +94,7 @@ def test_panel_tells_a_result_off_its_repositioned_plate_and_match_placement_fix
     stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
     result = stylize.stylize_strip(scene, source, {"backend": "classic", "format": "png", "mattes": True,
                                                    "output": str(tmp_path)}, connected)
-    layout = _checking_layout()
+    layout = CheckingLayout
     scene.sequence_editor.active_strip = result
     assert ("operator", "sequencer.vtoonify_match_placement") not in _panel_log(layout)
     source.transform.offset_x += 64.0

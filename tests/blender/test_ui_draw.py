@@ -8,57 +8,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 
+from checking_layout import CheckingLayout, prefs_proxy  # noqa: E402
+
 pytestmark = pytest.mark.blender
-
-
-class CheckingLayout:
-    """Stands in for UILayout (not constructible from Python) and checks each name it is given."""
-
-    def __init__(self, log: list):
-        self.log, self.enabled = log, True
-
-    def _child(self, *args, **kwargs):
-        child = CheckingLayout(self.log)
-        child.enabled = self.enabled
-        return child
-
-    def separator(self, **kwargs):
-        self.log.append(("separator", ""))
-
-    row = column = box = _child
-
-    def label(self, text="", icon="NONE"):
-        self.log.append(("label", text))
-
-    def prop(self, data, name, **kwargs):
-        assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name!r}"
-        self.log.append(("prop", name))
-        if not self.enabled:
-            self.log.append(("disabled", name))
-
-    def operator(self, idname, **kwargs):
-        category, name = idname.split(".")
-        rna = getattr(getattr(bpy.ops, category), name).get_rna_type()  # KeyError when not registered
-        self.log.append(("operator", idname))
-        return _OperatorProps(rna)
-
-    def menu(self, idname, **kwargs):
-        assert hasattr(bpy.types, idname), f"no menu {idname!r} is registered"
-        self.log.append(("menu", idname))
-
-    def progress(self, factor=0.0, type="BAR", text=""):
-        assert 0.0 <= factor <= 1.0 and type in ("BAR", "RING")
-        self.log.append(("progress", text))
-
-
-class _OperatorProps:
-    """What ``layout.operator`` returns: setting a property it lacks is an error, as in Blender."""
-
-    def __init__(self, rna):
-        object.__setattr__(self, "_rna", rna)
-
-    def __setattr__(self, name, value):
-        assert name in self._rna.properties, f"operator has no property {name!r}"
 
 
 def test_panel_draws_idle_and_running(addon, trimmed_scene):
@@ -118,18 +70,6 @@ def test_panel_shows_before_the_first_strip(addon):
         if hasattr(workspace, "sequencer_scene"):
             workspace.sequencer_scene = previous_vse
         bpy.data.scenes.remove(scene)
-
-
-def prefs_proxy(prefs, log):
-    """``self`` for AddonPreferences.draw: the real preferences (RNA checked) plus a checking layout."""
-
-    class Proxy:
-        layout = CheckingLayout(log)
-
-        def __getattr__(self, name):
-            return getattr(prefs, name)
-
-    return Proxy()
 
 
 def test_result_strip_rerenders_with_its_stored_settings(addon, trimmed_scene, media_dir):

@@ -318,3 +318,49 @@ def test_a_folder_name_windows_cannot_hold_is_refused_on_the_wire(fake_engine, s
     assert "'take:2' holds ':'" in reply["error"]["message"]
     assert reply["error"]["fix"] == "name the folder otherwise, e.g. 'take_2'"
     assert not (tmp_path / "shows").exists()
+
+
+def _stranger_on_a_port(answer):
+    """A listening socket that is not the engine: it reads the hello, then ``answer(conn)``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            try:
+                answer(conn)
+            except OSError:
+                pass
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def _trickle(conn):
+    for _ in range(40):  # a byte every 0.1 s, never a newline: 4 s in all
+        conn.sendall(b"x")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (lambda c: c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+     r"answered hello with something other than the engine's protocol \(malformed JSON"),
+    (lambda c: c.sendall(b"[1, 2]\n"), r"something other than the engine's protocol \(message is a JSON list"),
+    (_trickle, r"did not answer hello \(no whole answer within 1 s\)"),
+], ids=["http", "json-list", "trickle"])
+def test_a_connection_file_pointing_at_another_program_is_unreachable_within_the_timeout(answer, expected):
+    # Before: an HTTP server on a stale file's port raised a bare ProtocolError ("malformed JSON") naming no
+    # port, and a peer trickling bytes held connect (Blender's UI) for as long as it trickled.
+    from engine.errors import UnreachableError
+    from engine.service.client import EngineClient
+    from engine.service.connection import ConnectionInfo
+
+    port = _stranger_on_a_port(answer)
+    started = time.monotonic()
+    with pytest.raises(UnreachableError, match=expected) as info:
+        EngineClient.connect(ConnectionInfo(host="127.0.0.1", port=port, token="t", pid=os.getpid()), timeout_s=1)
+    assert time.monotonic() - started < 2.5
+    assert f"127.0.0.1:{port}" in info.value.message
+    assert "start the engine again" in info.value.fix or "restart it" in info.value.fix

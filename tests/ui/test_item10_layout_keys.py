@@ -81,3 +81,28 @@ def test_status_area_has_no_codes_in_brackets(make_window, tmp_path):
     window.add_to_queue()
     message = window.status_log.messages()[0]
     assert message.startswith("Setting not accepted: no output folder picked") and "[" not in message
+
+
+def test_ctrl_keypad_enter_starts_the_queue_and_ctrl_dot_says_when_nothing_stops(make_window, media_dir, tmp_path,
+                                                                                  qtbot):
+    """README: Ctrl+Enter starts/pauses the queue. The keypad's Enter is another key than Return: with
+    Ctrl it added the shot again (the form took any Enter); Ctrl+. with nothing to stop said nothing."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    runs = []
+    window.queue.set_running = runs.append
+    panel = window.source_panel
+    panel.output_edit.setText(str(tmp_path / "out"))
+    panel.source_edit.setText(str(media_dir / "908.mp4"))
+    panel.source_edit.setFocus()
+    keypad_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.KeypadModifier
+    for key, modifiers in ((Qt.Key.Key_Enter, keypad_ctrl), (Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier),
+                           (Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)):
+        qtbot.keyClick(panel.source_edit, key, modifiers)
+    assert window.queue_model.rowCount() == 0 and runs == [True, True]
+    qtbot.keyClick(panel.source_edit, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)  # plain Enter adds
+    assert window.queue_model.rowCount() == 1
+    qtbot.keyClick(panel.source_edit, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
+    assert window.status_log.messages()[0].startswith("nothing to stop")
