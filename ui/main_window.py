@@ -102,6 +102,19 @@ class _FormHolder(QWidget):
         super().keyPressEvent(event)
 
 
+class _FormScroll(QScrollArea):
+    """The form's scroll area: as wide as the form and its scroll bar where there is room (so no
+    side scroll bar at the usual sizes), narrower in an 800-pixel-wide window, where the form then
+    scrolls sideways instead of the window being wider than the screen."""
+
+    NARROWEST = 360
+
+    def sizeHint(self) -> QSize:
+        form = self.widget().sizeHint() if self.widget() is not None else QSize(0, 0)
+        bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        return QSize(form.width() + bar + 2 * self.frameWidth() + 8, super().sizeHint().height())
+
+
 class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge, store: QSettings, parent: QWidget | None = None,
                  presets_dir: str | Path | None = None) -> None:
@@ -162,13 +175,12 @@ class MainWindow(QMainWindow):
         form_layout.addWidget(self.source_panel)
         form_layout.addWidget(self.style_panel)
         form_layout.addStretch(1)
-        self.form_scroll = QScrollArea(self)
+        self.form_scroll = _FormScroll(self)
         self.form_scroll.setWidget(form)
         self.form_scroll.setWidgetResizable(True)
-        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # no Tab stop of its own (an empty focus frame with nothing to say): it scrolls to the focused field
         self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.form_scroll.setMinimumWidth(form.sizeHint().width() + 24)
+        self.form_scroll.setMinimumWidth(_FormScroll.NARROWEST)
 
         # Add to queue sits under the scrolling form, always in view: at 1280x720 it was below the
         # Style section, out of sight until the form was scrolled to its end

@@ -83,6 +83,7 @@ class PreviewPanel(QGroupBox):
         # fits beside the form on a small or HiDPI-scaled screen (960 px wide and up)
         scrub_row = hbox_row(self, self.scrub, *buttons, self.ab_button, self.zoom_button)
         scrub_row.layout().setStretch(0, 1)
+        self.scrub.setMinimumWidth(64)  # in a narrow window it shrank to a square handle alone, like a check box
         layout.addWidget(scrub_row)
         frame_row = hbox_row(self, QLabel("Frame"), self.frame_spin, self.preview_button)
         frame_row.layout().addStretch(1)

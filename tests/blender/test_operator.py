@@ -7,6 +7,7 @@ import sys
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import prefs_proxy  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 
@@ -55,12 +56,6 @@ def test_bad_engine_python_is_reported(prefs, trimmed_scene, tmp_path):
 def test_engine_python_that_is_a_folder_or_not_executable_says_the_fix(prefs, trimmed_scene, tmp_path):
     """The venv folder picked instead of its interpreter, or a file that cannot run: the preferences
     show the problem under the field, and Stylize's error names the exact fix."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_prefs", Path(__file__).parent / "test_ui_draw.py")
-    draw = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(draw)
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     python = venv / "bin" / "python"
@@ -76,24 +71,19 @@ def test_engine_python_that_is_a_folder_or_not_executable_says_the_fix(prefs, tr
     with pytest.raises(RuntimeError, match=r"is not executable\nFix: pick the venv's python program"):
         bpy.ops.sequencer.vtoonify_stylize()
     log: list = []
-    type(prefs).draw(draw.prefs_proxy(prefs, log), bpy.context)
+    type(prefs).draw(prefs_proxy(prefs, log), bpy.context)
     labels = [text for kind, text in log if kind == "label"]
     assert any("is not executable" in text for text in labels) and any("chmod +x" in text for text in labels)
     python.chmod(0o755)  # fixed: the warning goes
     log.clear()
-    type(prefs).draw(draw.prefs_proxy(prefs, log), bpy.context)
+    type(prefs).draw(prefs_proxy(prefs, log), bpy.context)
     assert not any("executable" in text or text.startswith("Fix:") for kind, text in log if kind == "label")
     assert not (tmp_path / "out").exists()
 
 
 def test_output_folder_inside_a_file_and_wrong_engine_folder_say_the_fix(prefs, trimmed_scene, tmp_path):
-    import importlib.util
     import os
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_out", Path(__file__).parent / "test_ui_draw.py")
-    draw = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(draw)
     (tmp_path / "notes.txt").write_text("not a folder")
     prefs.connection_file = str(tmp_path / "none.json")
     prefs.auto_start = True
@@ -102,14 +92,14 @@ def test_output_folder_inside_a_file_and_wrong_engine_folder_say_the_fix(prefs, 
     with pytest.raises(RuntimeError, match=r"notes.txt is a file\nFix: set Output Folder"):
         bpy.ops.sequencer.vtoonify_stylize()
     log: list = []
-    type(prefs).draw(draw.prefs_proxy(prefs, log), bpy.context)
+    type(prefs).draw(prefs_proxy(prefs, log), bpy.context)
     assert any("notes.txt is a file" in text for kind, text in log if kind == "label")
     prefs.output_dir = str(tmp_path / "out")
     prefs.engine_root = str(tmp_path)  # a folder, but not the one holding engine/
     with pytest.raises(RuntimeError, match=r"holds no engine package\nFix: set Engine Folder"):
         bpy.ops.sequencer.vtoonify_stylize()
     log.clear()
-    type(prefs).draw(draw.prefs_proxy(prefs, log), bpy.context)
+    type(prefs).draw(prefs_proxy(prefs, log), bpy.context)
     assert any("holds no engine package" in text for kind, text in log if kind == "label")
 
 

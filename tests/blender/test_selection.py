@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import CheckingLayout  # noqa: E402
 from stand_in import stand_in_operator  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.blender]
@@ -64,8 +65,6 @@ def test_a_preview_overlay_made_active_greys_stylize_and_preview(addon, prefs, t
 
 def test_the_panel_says_to_save_first_while_renders_would_go_beside_an_unsaved_file(addon, prefs, trimmed_scene,
                                                                                     tmp_path):
-    from test_ui_draw import CheckingLayout
-
     assert not bpy.data.filepath, "this test needs an unsaved file"
     for output, shown in (("//vtoonify/", True), (str(tmp_path / "out"), False)):
         prefs.output_dir = output

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+from checking_layout import CheckingLayout  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 N_EXEMPLARS = 4
@@ -50,14 +51,6 @@ def trained_engine(client_api, tmp_path_factory):
                                           connection_file=str(conn), env=env, timeout_s=120)
     yield conn
     importlib.import_module(ADDON_MODULE + ".engine_client.client").stop_engine(proc)
-
-
-def _draw_helpers():
-    """test_ui_draw.py's CheckingLayout (tests/blender is no package)."""
-    spec = importlib.util.spec_from_file_location("vtoonify_ui_draw_helpers", Path(__file__).parent / "test_ui_draw.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _menu(settings) -> dict[str, tuple[str, str]]:
@@ -145,7 +138,7 @@ def test_half_trained_style_is_marked_not_ready_and_refused(prefs, trimmed_scene
         settings.style = "studio"
         assert settings.style_name == "studio"
         log: list = []
-        layout = _draw_helpers().CheckingLayout(log)
+        layout = CheckingLayout(log)
         bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=layout), bpy.context)
         said = " ".join(text for kind, text in log if kind == "label")
         assert "Not ready: " + problem.split(":")[0] in said and "train full" in said

@@ -83,3 +83,29 @@ def test_minimum_height_leaves_room_for_a_title_bar_at_960x540(make_window, tmp_
     window.show()
     qtbot.wait(20)
     assert window.minimumSizeHint().height() <= SMALL.height() - 40, window.minimumSizeHint()
+
+
+def test_an_800x600_window_keeps_every_control_in_reach(make_window, tmp_path, qtbot):
+    """The window could not be narrower than 831 px (the form's full width beside the preview's): on an
+    800-pixel screen its right edge (1:1, Delete) was off the screen. Now the form scrolls sideways."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    assert window.minimumSizeHint().width() <= 800, window.minimumSizeHint()
+    window.resize(QSize(800, 600))
+    qtbot.wait(50)
+    assert window.size() == QSize(800, 600)
+    preview, queue, source = window.preview_panel, window.queue_panel, window.source_panel
+    for widget in (window.connect_button, window.delete_preset_button, window.add_button, preview.preview_button,
+                   preview.zoom_button, preview.ab_button, queue.start_button, queue.apply_button, window.status_log):
+        inside = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+        assert widget.isVisible() and window.rect().contains(inside), (widget, inside)
+    assert preview.scrub.width() >= 64  # a slider, not a lone handle
+    viewport = window.form_scroll.viewport()
+    for widget in (source.browse_button, source.browse_output_button, window.style_panel.exemplar_edit):
+        window.form_scroll.ensureWidgetVisible(widget)   # what focusing it by Tab does
+        qtbot.wait(20)
+        assert viewport.rect().contains(QRect(widget.mapTo(viewport, QPoint(0, 0)), widget.size())), widget
+    for size in (QSize(1280, 720), SMALL):  # where the whole form fits beside the preview: no side scrolling
+        window.resize(size)
+        qtbot.wait(50)
+        assert not window.form_scroll.horizontalScrollBar().isVisible(), size
