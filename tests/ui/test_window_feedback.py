@@ -49,3 +49,21 @@ def test_preview_needs_no_output_folder(make_window, media_dir, tmp_path):
     assert sent[0][0]["output"] == str(Path.home()) and sent[0][1] == 3
     assert window.add_to_queue() is None
     assert "no output folder picked" in window.status_log.messages()[0]
+
+
+def test_a_lost_engine_is_told_with_what_to_press(make_window, tmp_path):
+    """An engine the panel started and that died does not come back by itself: the messages and the
+    row name Start engine, then Retry (the row alone said "once an engine is back")."""
+    window = make_window(tmp_path / "none.json")
+    model = window.queue_model
+    settings = {"source": "/m/a.mp4", "output": str(tmp_path / "out"), "frames": "1-4"}
+    key = model.add_job(settings)
+    model.mark_sent(0, settings)
+    model.assign_job_id(key, "j1")
+    model.apply_event({"event": "progress", "job": "j1", "done": 2, "total": 4})
+    window.queue.on_lost("connection lost: the engine closed the connection")
+    record = model.record(0)
+    assert record.status == "interrupted"
+    assert "Start engine" in record.error and "Retry" in record.error
+    latest = window.status_log.messages()[0]
+    assert "1 job interrupted" in latest and "Start engine" in latest and "Retry" in latest, latest
