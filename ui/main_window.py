@@ -513,6 +513,9 @@ class MainWindow(QMainWindow):
         except EngineError as exc:
             self.status_log.show_error(exc.code, exception_text(exc))
             return False
+        missing = restored_exemplar(str(values.get("exstyle_image") or ""), f"in preset {name}")
+        if missing:  # presets keep no folders; the exemplar image is the one path in them
+            self.status_log.show_warning(missing)
         self.source_panel.set_values(values)
         self.style_panel.set_values(values)
         self.status_log.show_info(f"preset {name} loaded")

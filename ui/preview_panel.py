@@ -6,6 +6,8 @@ another shot is never mistaken for this one.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
@@ -89,6 +91,10 @@ class PreviewPanel(QGroupBox):
         frame_row.layout().addStretch(1)
         layout.addWidget(frame_row)
         layout.addWidget(self.info_label)
+        # Tab goes as the rows read: scrub bar, view modes, then the frame box and its Render preview
+        order = (self.scrub, *buttons, self.ab_button, self.zoom_button, self.frame_spin, self.preview_button)
+        for first, second in pairwise(order):
+            QWidget.setTabOrder(first, second)
 
     def set_frame_range(self, first: int, last: int) -> None:
         """The scrub bar spans the source's frames; the frame box is clamped to them."""
