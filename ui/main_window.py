@@ -57,7 +57,7 @@ from ui.shortcuts import install as install_shortcuts
 from ui.shortcuts import with_key
 from ui.source_panel import SourcePanel
 from ui.sources import check_paths, shots_from_paths
-from ui.status_log import StatusLog
+from ui.status_log import OneLineLabel, StatusLog
 from ui.style_panel import StylePanel
 from ui.window_fit import frame_on_screen
 from ui.wording import exception_text
@@ -102,6 +102,19 @@ class _FormHolder(QWidget):
         super().keyPressEvent(event)
 
 
+class _FormScroll(QScrollArea):
+    """The form's scroll area: as wide as the form and its scroll bar where there is room (so no
+    side scroll bar at the usual sizes), narrower in an 800-pixel-wide window, where the form then
+    scrolls sideways instead of the window being wider than the screen."""
+
+    NARROWEST = 360
+
+    def sizeHint(self) -> QSize:
+        form = self.widget().sizeHint() if self.widget() is not None else QSize(0, 0)
+        bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        return QSize(form.width() + bar + 2 * self.frameWidth() + 8, super().sizeHint().height())
+
+
 class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge, store: QSettings, parent: QWidget | None = None,
                  presets_dir: str | Path | None = None) -> None:
@@ -140,7 +153,7 @@ class MainWindow(QMainWindow):
         self.preview_panel = PreviewPanel(self)
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.status_log = StatusLog(self)
-        self.notice_label = QLabel("", self)
+        self.notice_label = OneLineLabel(self)
         self.notice_label.setVisible(False)  # shown with the queue's finish notice, or what a drop could not use
         self._build_layout()
         self._wire()
@@ -162,13 +175,12 @@ class MainWindow(QMainWindow):
         form_layout.addWidget(self.source_panel)
         form_layout.addWidget(self.style_panel)
         form_layout.addStretch(1)
-        self.form_scroll = QScrollArea(self)
+        self.form_scroll = _FormScroll(self)
         self.form_scroll.setWidget(form)
         self.form_scroll.setWidgetResizable(True)
-        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # no Tab stop of its own (an empty focus frame with nothing to say): it scrolls to the focused field
         self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.form_scroll.setMinimumWidth(form.sizeHint().width() + 24)
+        self.form_scroll.setMinimumWidth(_FormScroll.NARROWEST)
 
         # Add to queue sits under the scrolling form, always in view: at 1280x720 it was below the
         # Style section, out of sight until the form was scrolled to its end
@@ -501,6 +513,9 @@ class MainWindow(QMainWindow):
         except EngineError as exc:
             self.status_log.show_error(exc.code, exception_text(exc))
             return False
+        missing = restored_exemplar(str(values.get("exstyle_image") or ""), f"in preset {name}")
+        if missing:  # presets keep no folders; the exemplar image is the one path in them
+            self.status_log.show_warning(missing)
         self.source_panel.set_values(values)
         self.style_panel.set_values(values)
         self.status_log.show_info(f"preset {name} loaded")

@@ -40,11 +40,12 @@ def restored_output(folder: str) -> tuple[str, str]:
                "not mounted, or a project moved?): pick the output folder again (Browse… next to Output)"
 
 
-def restored_exemplar(image: str) -> str:
-    """A warning when the saved exemplar image is not there now ('' when it is, or none was saved)."""
+def restored_exemplar(image: str, origin: str = "from last time") -> str:
+    """A warning when the saved exemplar image is not there now ('' when it is, or none was saved);
+    ``origin`` says where it was saved (the last session, a preset)."""
     if not image or Path(os.path.expanduser(image)).is_file():
         return ""
-    return f"the exemplar image {image} from last time is not there now: pick it again, or clear the " \
+    return f"the exemplar image {image} {origin} is not there now: pick it again, or clear the " \
            "Exemplar field (shots are not queued while it names a missing image)"
 
 

@@ -6,6 +6,8 @@ another shot is never mistaken for this one.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from ui.form_rows import hbox_row
 from ui.split_view import SHOW_A, SHOW_B, SPLIT, SplitCompareView
+from ui.status_log import OneLineLabel
 
 SCRUB_SETTLE_MS = 350
 """A scrubbed frame is rendered once the slider rests this long (not for every frame passed)."""
@@ -44,7 +47,7 @@ class PreviewPanel(QGroupBox):
         self.preview_button = QPushButton("Render preview", self)
         self.preview_button.setToolTip("Render this frame with the current settings; the shot stays untouched")
         self.preview_button.clicked.connect(lambda: self.preview_requested.emit(self.frame_spin.value()))
-        self.info_label = QLabel("", self)
+        self.info_label = OneLineLabel(self)  # a failure naming a long path must not widen the window
         self.mode_buttons = QButtonGroup(self)
         buttons = []
         for mode, text, tip in ((SPLIT, "Split", "Source left of the line, stylized right (drag the line)"),
@@ -83,11 +86,16 @@ class PreviewPanel(QGroupBox):
         # fits beside the form on a small or HiDPI-scaled screen (960 px wide and up)
         scrub_row = hbox_row(self, self.scrub, *buttons, self.ab_button, self.zoom_button)
         scrub_row.layout().setStretch(0, 1)
+        self.scrub.setMinimumWidth(64)  # in a narrow window it shrank to a square handle alone, like a check box
         layout.addWidget(scrub_row)
         frame_row = hbox_row(self, QLabel("Frame"), self.frame_spin, self.preview_button)
         frame_row.layout().addStretch(1)
         layout.addWidget(frame_row)
         layout.addWidget(self.info_label)
+        # Tab goes as the rows read: scrub bar, view modes, then the frame box and its Render preview
+        order = (self.scrub, *buttons, self.ab_button, self.zoom_button, self.frame_spin, self.preview_button)
+        for first, second in pairwise(order):
+            QWidget.setTabOrder(first, second)
 
     def set_frame_range(self, first: int, last: int) -> None:
         """The scrub bar spans the source's frames; the frame box is clamped to them."""

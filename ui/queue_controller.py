@@ -25,7 +25,9 @@ from ui.queue_model import JobQueueModel
 from ui.wording import with_fix
 
 NOTHING_WAITING = "Nothing waiting in the queue: add a shot first"
-LOST_MESSAGE = "the engine stopped before this job finished; press Retry to continue it once an engine is back"
+LOST_MESSAGE = ("the engine stopped before this job finished; once an engine is back (the panel joins one that "
+                "comes back by itself; else press Start engine, top left) press Retry: the frames already "
+                "rendered are kept")
 
 
 class QueueController(QObject):
@@ -142,7 +144,8 @@ class QueueController(QObject):
         self._following = set()
         if rows:
             self.problem.emit("interrupted", f"lost the engine ({detail}); {len(rows)} job"
-                                             f"{'s' if len(rows) > 1 else ''} interrupted")
+                                             f"{'s' if len(rows) > 1 else ''} interrupted: press Start engine "
+                                             "(top left) unless it comes back by itself, then Retry")
 
     def on_jobs_listed(self, jobs: list) -> None:
         for job_id in self.model.merge_listing([j for j in jobs if isinstance(j, dict)], self.hidden):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import time
 from types import SimpleNamespace
 
 import bpy
@@ -25,7 +26,7 @@ from .core.engine_status import EngineStatus, query_status
 from .core.error_report import report_text, split_status
 from .core.job_session import CONNECTING, FINISHED, JobSession
 from .core.job_tracker import DONE, outcome_notes
-from .core.landing import landing, preview_landing
+from .core.landing import busy_edit, landing, landing_waits, preview_landing, waiting_text
 from .preferences import get_preferences
 
 CANCEL_WAIT_S = 60.0
@@ -268,6 +269,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         # and what the source strip shows, checked again before the result lands
         self._scene_name, self._source_name = scene.name, source.name
         self._scene_uid = scene.session_uid
+        self._done_at = None  # when the finished render first waited for an edit in progress
         self._mark = mark
         jobs = engines.live_jobs()
         if jobs is not None:  # ended cleanly if a file is opened or Blender quits meanwhile
@@ -301,10 +303,25 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             self._show_progress(context, phase)
             if phase != FINISHED:
                 return {"PASS_THROUGH"}
+            if self._waits_for_edit(context):
+                return {"PASS_THROUGH"}
             return self._finish(context)
         except Exception as err:  # UI boundary: a bug must not leave the render flag stuck
             self.cancel(context)
             return self._fail(context, f"VToonify stopped on an internal error: {type(err).__name__}: {err}")
+
+    def _waits_for_edit(self, context) -> bool:
+        """A finished render lands between the artist's edits, never during one (see ``busy_edit``)."""
+        job = self._session.job
+        if self._session.start_error is not None or job is None or job.tracker.state != DONE:
+            return False  # nothing lands: no timeline change to keep apart
+        edit = busy_edit(_modal_operators(context), VTOON_OT_stylize.bl_idname)
+        now = time.monotonic()
+        self._done_at = getattr(self, "_done_at", None) or now
+        if not landing_waits(edit, now - self._done_at):
+            return False
+        context.window_manager.vtoonify_status = waiting_text(edit)
+        return True
 
     def cancel(self, context):
         """Blender dropped the modal handler (window closed, file loaded, internal error): stop the
@@ -409,6 +426,12 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         if shown is None or shown.session_uid != scene.session_uid:  # the artist switched scenes meanwhile
             note = "; ".join(filter(None, [note, f"the result is in scene {scene.name!r}"]))
         return scene, strip, prepared, note
+
+
+def _modal_operators(context) -> list[str]:
+    """The ``bl_idname`` of each modal operator running in the window (``TRANSFORM_OT_seq_slide``...)."""
+    window = context.window
+    return [op.bl_idname for op in getattr(window, "modal_operators", ())] if window is not None else []
 
 
 def _esc_cancels(context, event) -> bool:

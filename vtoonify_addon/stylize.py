@@ -576,29 +576,34 @@ def _rounded(value):
     return value
 
 
+_GEOMETRY = ("transform.", "crop.", "use_flip_x", "use_flip_y")
+"""Where a strip's picture lands: what a result must keep equal to its source's. Colour (saturation,
+multiply) is copied at landing too, but grading the result afterwards is the artist's call."""
+
+
 def placement_values(scene, strip) -> dict:
-    """The settings ``match_source_look`` copies, as they are now, plus ``animation``: a fingerprint of
-    the keys (with their modifiers) and drivers on them (see ``placement_drift``)."""
+    """The geometry settings ``match_source_look`` copies, as they are now, plus ``animation``: a
+    fingerprint of the keys (with their modifiers) and drivers on them (see ``placement_drift``)."""
     values = {}
     for group in ("transform", "crop"):
         settings = getattr(strip, group)
         for prop in settings.bl_rna.properties:
             if prop.identifier != "rna_type" and not prop.is_readonly:
                 values[f"{group}.{prop.identifier}"] = _rounded(getattr(settings, prop.identifier))
-    for name in _LOOK:
+    for name in _GEOMETRY[2:]:
         if hasattr(strip, name):
             values[name] = _rounded(getattr(strip, name))
     root, keys = strip.path_from_id(), []
     for curves in compat.scene_fcurve_collections(scene):
         for fc in curves:
-            prop = _placement_of(fc.data_path, root)
+            prop = _placement_of(fc.data_path, root, _GEOMETRY)
             if prop is not None:
                 points = tuple((_rounded(tuple(k.co)), k.interpolation, _rounded(tuple(k.handle_left)),
                                 _rounded(tuple(k.handle_right))) for k in fc.keyframe_points)
                 keys.append(repr((prop, fc.array_index, fc.mute, points, [m.type for m in fc.modifiers])))
     drivers = scene.animation_data.drivers if scene.animation_data is not None else ()
     keys += [repr((prop, fc.array_index, fc.driver.expression)) for fc in drivers
-             if (prop := _placement_of(fc.data_path, root)) is not None]
+             if (prop := _placement_of(fc.data_path, root, _GEOMETRY)) is not None]
     values["animation"] = tuple(sorted(keys))
     return values
 
@@ -620,7 +625,8 @@ def placement_drift_warning(scene, result) -> tuple[str, str] | None:
 
 def match_placement(scene, strip) -> list:
     """Copy the source's placement (and its animation) again onto the result of ``strip`` (the result,
-    a matte, its group or its source) and its mattes, without re-rendering; returns those strips."""
+    a matte, its group or its source) and its mattes, without re-rendering; returns those strips. A
+    static colour grade on them stays."""
     members = [s for s in result_group(scene, strip) if s.type == "IMAGE" and s.get(js.SOURCE_PROPERTY)]
     name = str(members[0].get(js.SOURCE_PROPERTY)) if members else ""
     source = compat.all_strips(scene.sequence_editor).get(name) if name else None
@@ -629,9 +635,13 @@ def match_placement(scene, strip) -> list:
                          "the active strip has no VToonify result", "select a VToonify result whose source exists")
     for member in members:
         colorspace = member.colorspace_settings.name
+        graded = {name: _rounded(getattr(member, name)) for name in ("color_saturation", "color_multiply")
+                  if hasattr(member, name)}
         match_source_look(member, source, js.settings_from_json(str(member.get(js.SETTINGS_PROPERTY, ""))) or {})
         if str(member.get(js.ROLE_PROPERTY, "")).startswith("matte_"):
             member.colorspace_settings.name = colorspace  # a matte stays data (Non-Color)
+        for name, value in graded.items():  # the artist's grade on the result stays
+            setattr(member, name, value)
     return members
 
 

@@ -4,7 +4,9 @@ Only runs when explicitly called (the engine never touches the network on its ow
 streamed into ``<file>.part`` (an HTTP Range request continues a cut download), hashed, checked
 against a pinned sha256 or the sha256 that Hugging Face reports for LFS files (``X-Linked-Etag``),
 recorded in ``<models_dir>/SHA256SUMS`` (``sha256sum -c`` format) and renamed into place atomically,
-so a half-written or wrong file never carries the real name.
+so a half-written or wrong file never carries the real name. A body that does not start like its kind
+of file (a Wi-Fi login page or proxy error answering every URL with 200) is deleted before any
+checksum is recorded: with no published checksum it would otherwise be kept as the model.
 """
 
 from __future__ import annotations
@@ -177,6 +179,34 @@ def _offline(base_url: str, models_dir: Path, reason: object) -> OfflineError:
     )
 
 
+_MAGIC = {".pt": (b"PK\x03\x04", b"\x80"), ".pth": (b"PK\x03\x04", b"\x80"), ".npy": (b"\x93NUMPY",)}
+"""How each kind of model file starts: torch.save's zip archive (or the legacy format's pickle), numpy's .npy."""
+
+
+def _not_a_model_file(relpath: str, part: Path, content_type: str) -> str | None:
+    """What the server sent instead of ``relpath`` (a captive portal's HTML page, a proxy's error text),
+    or None when it starts like such a model file (or is of a kind not checked here)."""
+    starts = _MAGIC.get(PurePosixPath(relpath).suffix.lower())
+    if starts is None:
+        return None
+    with open(part, "rb") as handle:
+        head = handle.read(16)
+    if any(head.startswith(magic) for magic in starts):
+        return None
+    page = content_type.lower().startswith("text/html") or head.lstrip()[:1] == b"<"
+    what = ("a web page" if page else "an empty body" if not head
+            else f"data that is not a {PurePosixPath(relpath).suffix} file")
+    return f"{what} (starting {head!r}{f', Content-Type {content_type[:60]}' if content_type else ''})"
+
+
+def _discard(part: Path, new_folders: list[Path]) -> None:
+    """Delete a rejected download and the folders made for it (deepest first): no trace is left."""
+    part.unlink(missing_ok=True)
+    for folder in new_folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def _download_one(
     relpath: str,
     models_dir: Path,
@@ -220,6 +250,7 @@ def _download_one(
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
         server_sha = _server_sha256([*redirects.hop_headers, response.headers])
+        content_type = response.headers.get("Content-Type") or ""
         done = have
         try:
             # never through a link planted at the .part name (it would overwrite the link's target)
@@ -252,13 +283,16 @@ def _download_one(
             f"run {_fetch_again(models_dir)} to resume (with the --style and --backbone given before)",
         )
 
+    answered = _not_a_model_file(relpath, part, content_type)
+    if answered is not None:  # checked before any checksum: with none published it would be recorded as good
+        _discard(part, new_folders)
+        raise OfflineError(f"{url} answered with {answered} instead of the model file; the download was deleted",
+                           "a Wi-Fi login page, a proxy or a wrong --base-url answered instead of the model server: "
+                           f"log in to the network or check --base-url, then run {_fetch_again(models_dir)}")
     actual = sha256_of(part)
     wanted = expected or server_sha
     if wanted is not None and actual != wanted:
-        part.unlink(missing_ok=True)
-        for folder in new_folders:  # deepest first: leave no trace of a rejected download
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        _discard(part, new_folders)
         raise ModelFileError(
             f"checksum mismatch for {relpath}: expected sha256 {wanted}, got {actual}; the download was deleted",
             f"run {_fetch_again(models_dir)} (with the same --style and --backbone); if it repeats, the server "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
@@ -80,7 +81,7 @@ def load_connection_file(path: str | os.PathLike | None = None) -> ConnectionInf
         # would receive this user's jobs and paths.
         if hasattr(os, "getuid") and target.stat().st_uid != os.getuid():
             return None
-        data = json.loads(target.read_text(encoding="utf-8"))
+        data = json.loads(_read_small_file(target))
         info = ConnectionInfo(host=str(data["host"]), port=int(data["port"]), token=str(data["token"]),
                               pid=int(data["pid"]), protocol=int(data.get("protocol", 1)), path=str(target))
     except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: absurdly nested JSON
@@ -88,6 +89,23 @@ def load_connection_file(path: str | os.PathLike | None = None) -> ConnectionInf
     if info.host not in LOOPBACK_ADDRESSES:  # an engine only ever listens on loopback
         return None
     return info
+
+
+MAX_CONNECTION_FILE_BYTES = 64 << 10
+"""A connection file is ~150 bytes; more than this is not one (never read whole: a link to a huge file)."""
+
+
+def _read_small_file(target: Path) -> str:
+    """The text of ``target`` if it is a regular file of at most MAX_CONNECTION_FILE_BYTES; OSError otherwise.
+    O_NONBLOCK: a FIFO planted at the path would block the open (Blender's UI, the engine's start) forever."""
+    fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CONNECTION_FILE_BYTES:
+            raise OSError(f"{target} is not a connection file (not a small regular file)")
+        return os.read(fd, MAX_CONNECTION_FILE_BYTES + 1).decode("utf-8")
+    finally:
+        os.close(fd)
 
 
 def read_connection_file(path: str | os.PathLike | None = None) -> ConnectionInfo | None:

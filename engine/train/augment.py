@@ -30,12 +30,17 @@ class AdaptiveAugment:
         self.signs, self.count, self.steps = 0.0, 0, 0
         self.r_t = 0.0
 
-    def tune(self, real_pred: torch.Tensor) -> float:
-        """Account D's outputs on (augmented) real images; returns the p for the next step."""
+    def tune(self, real_pred: torch.Tensor, total=None) -> float:
+        """Account D's outputs on (augmented) real images; returns the p for the next step. ``total``
+        (several processes): sums (signs, count) over all of them, as the official ``reduce_sum``, so
+        every process tunes the same p."""
         if not self.adaptive:
             return self.p
-        self.signs += float(torch.sign(real_pred.detach().float()).sum())
-        self.count += int(real_pred.shape[0])
+        signs, count = float(torch.sign(real_pred.detach().float()).sum()), int(real_pred.shape[0])
+        if total is not None:
+            signs, count = total(signs, count)
+        self.signs += signs
+        self.count += int(count)
         self.steps += 1
         if self.steps % UPDATE_EVERY == 0:
             self.r_t = self.signs / max(self.count, 1)

@@ -18,6 +18,10 @@ Adam with the lazy-regularisation corrections of StyleGAN2: ``lr * c``, betas ``
 off; we only when it is on: same numbers with the defaults). Every random draw of step i comes from
 ``--seed`` and i, so ``--resume`` repeats an uninterrupted run exactly (on CPU bit for bit).
 
+Under ``torchrun`` G and D are DDP replicas, each process on its own slice of the step's images (rank 0
+aligns them and writes); ADA's statistics are summed and the path length mean averaged over processes, so
+every replica holds the same state.
+
 Output ``OUT/vtoonify_t_NAME/finetune.pt``: ``g``, ``d``, ``g_ema`` with rosinality's key names, plus the
 optimiser states, the augmentation state and the iteration (no pickled code: loads with
 ``torch.load(weights_only=True)``); what ``train pretrain|full --backbone toonify --finetunegan-path``
@@ -37,8 +41,9 @@ from typing import Any
 import torch
 from torch import autograd, nn
 
+from engine import errors
 from engine.commands import engine_command
-from engine.errors import ConfigError, ModelFileError
+from engine.errors import ConfigError, EngineError, ModelFileError
 from engine.models.checkpoints import describe_checkpoint, load_state_dict_strict, load_torch_file
 from engine.models.precision import resolve_precision
 from engine.models.stylegan import Generator
@@ -66,12 +71,15 @@ from engine.train.finetune_options import FINETUNE_FILE, FinetuneOptions
 from engine.train.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from engine.train.samples import MAX_FACES, SampleWriter, _shrink
 from engine.train.session import (
+    Processes,
     Session,
     TrainLog,
+    broadcast_text,
     check_outputs_free,
     close_processes,
     init_processes,
     warn_earlier_run,
+    wrap_ddp,
 )
 from engine.train.student import EMA_DECAY
 from engine.train.teachers import infer_stylegan_config
@@ -189,12 +197,16 @@ def draw_latents(g: Generator, batch: int, mixing: float, gen: torch.Generator, 
     return {"styles": styles, "inject_index": inject, "noise": noise}
 
 
-def real_batch(images: StyleImages, iteration: int, batch: int, seed: int, device: torch.device) -> torch.Tensor:
-    """Style images of step ``iteration`` in [-1, 1], randomly mirrored: epochs of one seeded shuffle each,
-    so every image is seen once per epoch (as the official shuffled loader) and a resume repeats it."""
+def real_batch(images: StyleImages, iteration: int, batch: int, seed: int, device: torch.device,
+               rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Style images of step ``iteration`` in [-1, 1]: epochs of one seeded shuffle each, so every image is
+    seen once per epoch (as the official shuffled loader) and a resume repeats it. With several processes
+    a step takes ``world * batch`` images of that order and process ``rank`` its own slice of them (the
+    official DistributedSampler's shards)."""
     n = len(images)
     picks = []
-    for position in range(iteration * batch, iteration * batch + batch):
+    first = (iteration * world + rank) * batch
+    for position in range(first, first + batch):
         epoch, k = divmod(position, n)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7_919 + epoch))
         picks.append(int(order[k]))
@@ -213,14 +225,41 @@ def path_regularize(fake: torch.Tensor, latents: torch.Tensor, mean_length: torc
     return (lengths - mean).pow(2).mean(), mean.detach(), lengths
 
 
+def _summed(session: FinetuneSession):
+    """With several processes: a function summing numbers over all of them (None with one)."""
+    if not session.processes.distributed:
+        return None
+    import torch.distributed as dist
+
+    def total(*numbers: float) -> list[float]:
+        t = torch.tensor(numbers, dtype=torch.float64, device=session.device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    return total
+
+
+def _averaged(session: FinetuneSession, value: torch.Tensor) -> torch.Tensor:
+    """``value`` averaged over the processes, so every replica keeps the same path length mean (official:
+    one per process) and a checkpoint holds the state of all of them."""
+    if not session.processes.distributed:
+        return value
+    import torch.distributed as dist
+
+    value = value.clone()
+    dist.all_reduce(value)
+    return value / session.processes.world_size
+
+
 def finetune_step(session: FinetuneSession, iteration: int) -> dict[str, torch.Tensor]:
     """One iteration (see the module docstring); returns the logged values."""
-    o, ex = session.options, session.extra
+    o, ex, procs = session.options, session.extra, session.processes
     g, d, g_ema, d_optim, ada = session.student, ex["d"], session.ema, ex["d_optim"], ex["ada"]
+    g_model, d_model = session.model, ex.get("d_model", d)  # DDP wrappers with several processes
     device = session.device
     gen = session.step_generator(iteration)
     dev_gen = _device_generator(gen, device)
-    real = real_batch(ex["images"], iteration, o.batch, o.seed, device)
+    real = real_batch(ex["images"], iteration, o.batch, o.seed, device, procs.rank, procs.world_size)
     if o.flip:
         real = hflip(real, gen)
     values: dict[str, torch.Tensor] = {}
@@ -231,17 +270,17 @@ def finetune_step(session: FinetuneSession, iteration: int) -> dict[str, torch.T
     with session.autocast():
         with torch.no_grad():
             fake = g(**draw_latents(g, o.batch, o.mixing, gen, dev_gen, device))[0]
-        real_pred = d(augment(real, ada.p, gen)).float()
-        fake_pred = d(augment(fake, ada.p, gen)).float()
+        real_pred = d_model(augment(real, ada.p, gen)).float()
+        fake_pred = d_model(augment(fake, ada.p, gen)).float()
     d_loss = d_logistic_loss(real_pred, fake_pred)
     d_optim.zero_grad(set_to_none=True)
     d_loss.backward()
     d_optim.step()
     values.update(d=d_loss.detach(), real_score=real_pred.mean().detach(), fake_score=fake_pred.mean().detach())
-    p = ada.tune(real_pred)
+    p = ada.tune(real_pred, _summed(session))
     if o.r1 > 0 and iteration % o.d_reg_every == 0:  # float32: a gradient penalty needs the precision
         real_img = real.detach().requires_grad_(True)
-        pred = d(augment(real_img, p, gen))
+        pred = d_model(augment(real_img, p, gen))
         r1 = r1_penalty(pred, real_img)
         d_optim.zero_grad(set_to_none=True)
         (o.r1 / 2 * r1 * o.d_reg_every + 0 * pred[0]).sum().backward()
@@ -253,8 +292,8 @@ def finetune_step(session: FinetuneSession, iteration: int) -> dict[str, torch.T
     g.requires_grad_(True)
     d.requires_grad_(False)
     with session.autocast():
-        fake = g(**draw_latents(g, o.batch, o.mixing, gen, dev_gen, device))[0]
-        fake_pred = d(augment(fake, p, gen)).float()
+        fake = g_model(**draw_latents(g, o.batch, o.mixing, gen, dev_gen, device))[0]
+        fake_pred = d(augment(fake, p, gen)).float()  # D frozen: no DDP sync
     g_loss = g_nonsaturating_loss(fake_pred)
     session.g_optim.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -262,8 +301,9 @@ def finetune_step(session: FinetuneSession, iteration: int) -> dict[str, torch.T
     values["g"] = g_loss.detach()
     if o.path_regularize > 0 and iteration % o.g_reg_every == 0:
         path_batch = max(1, o.batch // o.path_batch_shrink)
-        fake, latents = g(**draw_latents(g, path_batch, o.mixing, gen, dev_gen, device), return_latents=True)
-        penalty, ex["mean_path_length"], _ = path_regularize(fake, latents, ex["mean_path_length"], dev_gen)
+        fake, latents = g_model(**draw_latents(g, path_batch, o.mixing, gen, dev_gen, device), return_latents=True)
+        penalty, mean, _ = path_regularize(fake, latents, ex["mean_path_length"], dev_gen)
+        ex["mean_path_length"] = _averaged(session, mean)
         session.g_optim.zero_grad(set_to_none=True)
         (o.path_regularize * o.g_reg_every * penalty + 0 * fake[0, 0, 0, 0]).backward()
         session.g_optim.step()
@@ -343,29 +383,66 @@ def final_path(options: FinetuneOptions) -> Path:
     return output_layout(options.out, options.folder_name, "toonify").family_dir / FINETUNE_FILE
 
 
+def _say(*args, **kwargs) -> None:
+    """``print`` on rank 0 of a torchrun job only (one line, not one per process)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(*args, **kwargs)
+
+
 def resolve_auto_resume(options: FinetuneOptions) -> FinetuneOptions | Path:
     """``--resume auto``: this run's most advanced checkpoint in OUT/NAME (see the stages' rule)."""
     final = final_path(options)
     found = latest_checkpoint(final, "finetune", "toonify")
     if found is None:
-        print(f"--resume auto: no checkpoint of this run in {final.parent}; starting at iteration 0",
+        _say(f"--resume auto: no checkpoint of this run in {final.parent}; starting at iteration 0",
               file=sys.stderr, flush=True)
         return replace(options, resume=None)
     path, done = found
     if done >= options.iter:
-        print(f"--resume auto: {path} already holds {done} iterations (--iter {options.iter}); nothing to do",
+        _say(f"--resume auto: {path} already holds {done} iterations (--iter {options.iter}); nothing to do",
               file=sys.stderr, flush=True)
         return path
-    print(f"--resume auto: continuing from {path} (iteration {done})", file=sys.stderr, flush=True)
+    _say(f"--resume auto: continuing from {path} (iteration {done})", file=sys.stderr, flush=True)
     return replace(options, resume=str(path))
+
+
+def scan_images(options: FinetuneOptions, layout, size: int, processes: Processes, device: torch.device,
+                log: TrainLog) -> StyleImages:
+    """The style images, aligned into ``OUT/NAME/finetune_aligned`` (the one thing written before ``begin``:
+    a retry after a bad image reuses the rest) with their landmarks kept. Several processes: rank 0 reads
+    and aligns, then tells the others, which read the same folder back (nothing left to align), or stop
+    with rank 0's error."""
+    landmarks = layout.family_dir / LANDMARKS_FILE
+
+    def scan(warn, note) -> StyleImages:
+        return load_style_images(options.images, size, aligned=options.aligned, store=layout.family_dir / ALIGNED_DIR,
+                                 drop_no_face=options.drop_no_face, warn=warn, note=note, cache=landmarks)
+
+    if processes.main:
+        try:
+            layout.create()
+            images = scan(log.warn, log.note)
+            if images.landmarks and images.landmarks != read_landmarks(landmarks):
+                save_landmarks(landmarks, images.landmarks, log.warn)
+        except EngineError as exc:
+            if processes.distributed:
+                broadcast_text(f"{type(exc).__name__}\n{exc.fix}\n{exc.message}", device)
+            raise
+        if processes.distributed:
+            broadcast_text("", device)
+        return images
+    failed = broadcast_text("", device)
+    if failed:
+        kind, fix, message = failed.split("\n", 2)
+        error = getattr(errors, kind, ConfigError)
+        raise (error if isinstance(error, type) and issubclass(error, EngineError) else ConfigError)(
+            f"rank 0 stopped reading the style images: {message}", fix)
+    return scan(lambda message: None, lambda message: None)
 
 
 def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = None) -> FinetuneSession:
     """Every check and load before the first step; before ``begin`` only the aligned images are written
     (``OUT/NAME/finetune_aligned``, after the option, output and StyleGAN checks passed)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ConfigError("`train finetune` runs as one process (no torchrun yet)",
-                          "run it without torchrun; raise --batch on one large GPU instead (official: 32 in all)")
     with named_by_flag("stylegan_path"):
         stylegan = Path(options.stylegan_path).expanduser()
         if not stylegan.is_file():
@@ -378,7 +455,7 @@ def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = 
     if options.resume:
         with named_by_flag("resume"):
             check_resume_file(options.resume, "finetune", "toonify", options.iter)
-    log = TrainLog(options, 0)
+    log = TrainLog(options, 0, enabled=processes.main)
     if not options.resume:
         warn_earlier_run(log, final)
     log.note(f"loading {stylegan} ...")
@@ -390,10 +467,7 @@ def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = 
     size = start.config["size"]
     how = "taking them as aligned (--aligned)" if options.aligned else "aligning the faces (dlib, FFHQ layout)"
     log.note(f"reading the style images in {options.images} at {size} px, {how} ...")
-    landmark_cache = layout.family_dir / LANDMARKS_FILE
-    layout.create()  # the one thing written before begin(): the aligned images (a retry reuses them)
-    images = load_style_images(options.images, size, aligned=options.aligned, store=layout.family_dir / ALIGNED_DIR,
-                               drop_no_face=options.drop_no_face, warn=log.warn, note=log.note, cache=landmark_cache)
+    images = scan_images(options, layout, size, processes, device, log)
     precision = resolve_precision(options.precision, device)
     check_batch_fits(options.batch, start.config["channels"], precision, device)
     g_ema.eval()
@@ -415,11 +489,12 @@ def prepare_finetune(options: FinetuneOptions, cancel: threading.Event | None = 
     log.note(f"{len(images)} style images, {size} px; G and D from {stylegan.name}")
     session.log.restart(session.start_iter)
     session.begin()
-    if images.landmarks and images.landmarks != read_landmarks(landmark_cache):
-        save_landmarks(landmark_cache, images.landmarks, log.warn)
-    ex["samples"] = FinetuneSamples(layout.family_dir, options.sample_every, session.start_iter, options.iter,
-                                    log.warn)
-    ex["samples"].keep_style(images, start.config["style_dim"], options.seed, device)
+    if processes.main:
+        ex["samples"] = FinetuneSamples(layout.family_dir, options.sample_every, session.start_iter, options.iter,
+                                        log.warn)
+        ex["samples"].keep_style(images, start.config["style_dim"], options.seed, device)
+    session.model = wrap_ddp(g, processes, device)
+    ex["d_model"] = wrap_ddp(d, processes, device)
     g.train()
     d.train()
     return session

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vtoonify_addon.core.landing import SourceMark, find_source, landing
+from vtoonify_addon.core.landing import SourceMark, busy_edit, find_source, landing, landing_waits, waiting_text
 
 BEFORE = SourceMark("plate", "/shots/529.mp4", (4, 5, 6), 104)
 
@@ -63,3 +63,15 @@ def test_a_preview_lands_over_the_source_frame_it_was_rendered_from():
     assert relinked.frame_start is None and "another file" in relinked.problem
     no_scene = preview_landing(BEFORE, BEFORE, 5, 105, "Shot", False)
     assert no_scene.frame_start is None and "scene 'Shot' was deleted" in no_scene.problem
+
+
+def test_a_finished_render_waits_for_the_edit_in_progress_but_not_for_ever():
+    own = "sequencer.vtoonify_stylize"
+    assert busy_edit([], own) == "" and busy_edit(["SEQUENCER_OT_vtoonify_stylize"], own) == ""
+    edit = busy_edit(["SEQUENCER_OT_vtoonify_stylize", "TRANSFORM_OT_seq_slide"], own)
+    assert edit == "TRANSFORM_OT_seq_slide"
+    assert landing_waits(edit, 0.0) and landing_waits(edit, 119.0)
+    assert not landing_waits(edit, 120.0)  # an add-on's endless modal operator: it lands anyway
+    assert not landing_waits("", 0.0)
+    assert waiting_text(edit) == ("VToonify: rendered; the result lands as soon as the current edit "
+                                  "(TRANSFORM_OT_seq_slide) ends")

@@ -10,7 +10,8 @@ import functools
 from types import SimpleNamespace
 
 OPERATOR_METHODS = ("_begin", "_prepare", "_connector", "_fail", "_setup_session", "_show_progress", "_finish",
-                    "_release", "cancel", "modal", "_tell_outcome", "_landing", "_ended_from_outside")
+                    "_release", "cancel", "modal", "_tell_outcome", "_landing", "_ended_from_outside",
+                    "_waits_for_edit")
 
 
 def stand_in_operator(addon, reports: list):

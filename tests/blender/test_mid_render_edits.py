@@ -202,3 +202,28 @@ def test_opening_a_file_during_the_render_cancels_it_and_lands_nothing(addon, en
     with client_api.EngineClient.connect(client_api.read_connection_file(str(engine)), timeout_s=10) as client:
         assert client.status(job_id)["state"] == "cancelled"
     assert addon.engines.live_jobs().labels() == [] and not wm.vtoonify_running
+
+
+def test_a_render_that_ends_during_a_grab_lands_after_it(short_render, addon, monkeypatch):
+    """The artist is dragging strips (a modal transform) when the engine finishes: nothing is laid
+    under the drag (the grab's overlap handling would push the result around, and the render's undo
+    step would hold the half-moved strips); the status says it waits, and it lands on the first tick
+    after the drag ends."""
+    op, scene, source, reports = short_render
+    assert addon.operators._modal_operators(bpy.context) == []  # the real window's list (nothing modal here)
+    grabbing = ["SEQUENCER_OT_vtoonify_stylize", "TRANSFORM_OT_seq_slide"]
+    monkeypatch.setattr(addon.operators, "_modal_operators", lambda _context: grabbing)
+    deadline = time.monotonic() + 120
+    while not (op._session.job and op._session.job.tracker.finished) and time.monotonic() < deadline:
+        assert op.modal(bpy.context, TIMER) == {"PASS_THROUGH"}
+        time.sleep(0.03)
+    for _ in range(3):  # finished, the drag goes on: it waits
+        assert op.modal(bpy.context, TIMER) == {"PASS_THROUGH"}
+    wm = bpy.context.window_manager
+    assert wm.vtoonify_status == ("VToonify: rendered; the result lands as soon as the current edit "
+                                  "(TRANSFORM_OT_seq_slide) ends") and wm.vtoonify_running
+    assert [s.name for s in _strips(scene)] == [source.name]
+    grabbing.pop()  # the drag ends
+    assert op.modal(bpy.context, TIMER) == {"FINISHED"}, reports
+    result = next(s for s in _strips(scene) if s.get("vtoonify_role") == "result")
+    assert (result.frame_final_start, result.frame_final_end) == (104, 107) and not wm.vtoonify_running

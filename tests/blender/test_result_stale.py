@@ -97,6 +97,8 @@ def test_panel_tells_a_result_off_its_repositioned_plate_and_match_placement_fix
     layout = CheckingLayout
     scene.sequence_editor.active_strip = result
     assert ("operator", "sequencer.vtoonify_match_placement") not in _panel_log(layout)
+    result.color_saturation = 0.4  # the artist grades the result: no placement change, and it stays
+    assert stylize.placement_drift_warning(scene, result) is None
     source.transform.offset_x += 64.0
     source.use_flip_y = True
     for active, lead in ((result, "Off its plate: the position/scale/rotation, flip of source strip 'plate'"),
@@ -112,5 +114,6 @@ def test_panel_tells_a_result_off_its_repositioned_plate_and_match_placement_fix
     for strip in (result, *mattes):
         assert (strip.transform.offset_x, strip.use_flip_y) == (source.transform.offset_x, True), strip.name
     assert {m.colorspace_settings.name for m in mattes} == {"Non-Color"}
+    assert result.color_saturation == pytest.approx(0.4)
     scene.sequence_editor.active_strip = result
     assert "Off its plate" not in " ".join(t for kind, t in _panel_log(layout) if kind == "label")

@@ -192,8 +192,8 @@ class FakeHub:
 
 @pytest.fixture
 def hub():
-    rng_bytes = os.urandom(700_000)
-    server = FakeHub({"encoder.pt": rng_bytes, "vtoonify_d_cartoon/exstyle_code.npy": b"codes" * 1000})
+    rng_bytes = b"PK\x03\x04" + os.urandom(700_000 - 4)  # starts like torch.save's zip archive
+    server = FakeHub({"encoder.pt": rng_bytes, "vtoonify_d_cartoon/exstyle_code.npy": b"\x93NUMPY" + b"codes" * 1000})
     server.thread.start()
     yield server
     server.server.shutdown()
@@ -348,3 +348,16 @@ def test_fetch_names_the_weights_licence_before_downloading(tmp_path, capsys):
     assert code in (2, 75)  # offline: fix-it or retry, never success
     assert "S-Lab License 1.0" in err and "non-commercial" in err
     assert err.index("S-Lab License") < err.index(f"127.0.0.1:{port}")
+
+
+def test_a_login_page_served_for_every_file_is_refused_not_recorded_as_the_model(hub, tmp_path):
+    # Before: a captive portal's 200 HTML page was saved as encoder.pt, recorded in SHA256SUMS (no checksum is
+    # published for it) and `models verify` said ok; the render then failed on "not a PyTorch checkpoint".
+    page = b"<!DOCTYPE html><html><body>Log in to the hotel Wi-Fi</body></html>"
+    hub.files.update({"encoder.pt": page, "faceparsing.pth": b"Proxy error: host not allowed\n"})
+    with pytest.raises(OfflineError, match=r"encoder\.pt answered with a web page \(starting b'<!DOCTYPE") as info:
+        fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url.replace("/resolve/", "/cdn/"))
+    assert "Wi-Fi login page" in info.value.fix and "--base-url" in info.value.fix
+    with pytest.raises(OfflineError, match=r"answered with data that is not a \.pth file \(starting b'Proxy"):
+        fetch_models(tmp_path, ["faceparsing.pth"], base_url=hub.base_url.replace("/resolve/", "/cdn/"))
+    assert list(tmp_path.rglob("*")) == []  # no file, no .part, no SHA256SUMS

@@ -364,3 +364,23 @@ def test_a_connection_file_pointing_at_another_program_is_unreachable_within_the
     assert time.monotonic() - started < 2.5
     assert f"127.0.0.1:{port}" in info.value.message
     assert "start the engine again" in info.value.fix or "restart it" in info.value.fix
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_or_a_huge_file_at_the_connection_path_reads_as_no_engine_at_once(tmp_path):
+    # Before: read_text() opened the FIFO and waited for a writer forever (Blender's connect, `engine serve`).
+    from engine.service.connection import read_connection_file
+
+    fifo = tmp_path / "engine.json"
+    os.mkfifo(fifo)
+    found = []
+    reader = threading.Thread(target=lambda: found.append(read_connection_file(fifo)), daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # unblock the stuck open so the test process can end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert found == [None]
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"host": "127.0.0.1", "port": 1, "token": "t", "pid": 1, "pad": "'
+                    + "x" * (1 << 20) + '"}')  # a connection file is ~150 bytes
+    assert read_connection_file(huge) is None

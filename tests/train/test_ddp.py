@@ -101,3 +101,68 @@ def test_sigterm_to_torchrun_saves_once_and_the_retry_continues_with_identical_r
     assert records[-1]["tmp"] > 0 and records[-1]["perc"] > 0  # every term on (flicker ramped in)
     assert sorted(p.name for p in family.iterdir()) == sorted(
         ["exstyle_code.npy", "pretrain.pt", "vtoonify_s_d_c.pt", saved[0].name, "samples"])
+
+
+@pytest.mark.slow
+def test_finetune_under_torchrun_shards_the_artwork_saves_once_and_keeps_identical_replicas(tmp_path):
+    """``train finetune`` as a 2-process torchrun job (32-px G/D, Gloo): rank 0 alone aligns the artwork
+    and writes; SIGTERM saves once; the ``--resume auto`` retry continues with DDP-wrapped G and D, each
+    rank on its own shard of the images, and the replicas (G, EMA, D, augmentation and path length
+    state) stay bit-identical after steps with R1 and path length regularisation."""
+    from tests.train.test_finetune import colour_images, write_ffhq
+
+    ffhq, art = write_ffhq(tmp_path / "ffhq.pt"), colour_images(tmp_path / "art", 12)
+    out, results = tmp_path / "models", tmp_path / "results"
+    family = out / "vtoonify_t_red"
+    results.mkdir()
+
+    def args(iters: int) -> list[str]:
+        return [str(a) for a in ["train", "finetune", "--stylegan-path", ffhq, "--images", art, "--aligned",
+                                 "--out", out, "--name", "red", "--iter", iters, "--batch", 2, "--seed", 3,
+                                 "--device", "cpu", "--log-every", 1, "--json-log", "--no-progress",
+                                 "--sample-every", 0, "--d-reg-every", 2, "--g-reg-every", 2, "--ada-length", 64,
+                                 "--resume", "auto"]]
+
+    # rank 0's error in the artwork reaches rank 1 (which waits for the aligned images): both stop, exit 2
+    few = args(4)
+    few[few.index(str(art))] = str(colour_images(tmp_path / "few", 3))
+    _, err = _torchrun("-m", "engine", *few).communicate(timeout=300)
+    assert "error: only 3 usable style image(s)" in err, err[-4000:]
+    assert "error: rank 0 stopped reading the style images: only 3 usable" in err
+    assert "add style images" in err and not list(family.glob("*.pt"))
+
+    proc = _torchrun("-m", "engine", *args(1000))
+    try:
+        for line in proc.stdout:
+            if line.startswith('{"stage"') and json.loads(line)["iter"] >= 2:
+                proc.send_signal(signal.SIGTERM)
+                break
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert err.count("reading the style images in") == 1, err[-4000:]  # one log, rank 0's
+    stopped = [line for line in err.splitlines() if line.startswith("cancelled: training stopped after iteration")]
+    assert len(stopped) == 2 and stopped[0] == stopped[1], err[-4000:]
+    saved = sorted(family.glob("finetune-*.pt"))
+    assert len(saved) == 1 and f"saved {saved[0]}" in stopped[0], (stopped, saved)
+    done = torch.load(saved[0], weights_only=True)["iter"]
+    assert 2 <= done < 1000 and not (family / "finetune.pt").exists()
+    assert len(list((family / "finetune_aligned").glob("*.npy"))) == 12
+    assert not [p for p in family.rglob(".*")]  # no temp file left behind
+
+    retry = _torchrun(str(REPO / "tests" / "train" / "finetune_ddp_worker.py"), str(results), *args(done + 3))
+    stdout, err = retry.communicate(timeout=300)
+    assert retry.returncode == 0, err[-4000:]
+    assert err.count(f"--resume auto: continuing from {saved[0]} (iteration {done})") == 1
+    ranks = [json.loads((results / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [(r["rank"], r["world_size"]) for r in ranks] == [(0, 2), (1, 2)]
+    assert all(r["ddp"] == ["DistributedDataParallel"] * 2 and r["start_iter"] == done for r in ranks)
+    assert ranks[0]["adam_steps"] == ranks[1]["adam_steps"] and min(ranks[0]["adam_steps"]) > done
+    assert all(r["replicas_equal"] for r in ranks) and ranks[0]["mean_path_length"] > 0
+    # each rank its own shard of the artwork (distinct colours), and nothing left to align on either
+    assert len(ranks[0]["batches"]) == 3 and ranks[0]["batches"] != ranks[1]["batches"]
+    assert [r["aligned_now"] for r in ranks] == [0, 0]
+    assert ranks[1]["writes"] == [] and ranks[0]["writes"] == [["save", str(family / "finetune.pt")]]
+    records = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"stage"')]
+    assert [r["iter"] for r in records] == [done + 1, done + 2, done + 3]

@@ -4,6 +4,7 @@ selected row; messages in the panel's words (no error codes in brackets, no comm
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QApplication
 
 from engine.service.jobs import interrupted_message
 from ui.job_records import JobRecord, apply_event
@@ -106,3 +107,22 @@ def test_ctrl_keypad_enter_starts_the_queue_and_ctrl_dot_says_when_nothing_stops
     assert window.queue_model.rowCount() == 1
     qtbot.keyClick(panel.source_edit, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
     assert window.status_log.messages()[0].startswith("nothing to stop")
+
+
+def test_tab_walks_the_preview_as_it_reads(make_window, tmp_path, qtbot):
+    """After Add to queue, Tab goes scrub bar, view modes, frame box, Render preview, then the queue
+    (the frame box came first, above the scrub bar it sits under)."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    preview = window.preview_panel
+    preview.preview_button.setEnabled(True)  # as once an engine is connected
+    window.add_button.setFocus()
+    seen = []
+    for _ in range(8):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    split = preview.mode_buttons.buttons()[0]
+    assert seen[:7] == [preview.scrub, split, preview.ab_button, preview.zoom_button, preview.frame_spin,
+                        preview.preview_button, window.queue_panel.table], [type(w).__name__ for w in seen]

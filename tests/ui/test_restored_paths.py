@@ -56,3 +56,16 @@ def test_existing_folders_come_back_without_a_word(make_window, ini_settings, me
     second = make_window(store=store)
     assert second.source_panel.output_edit.text() == str(tmp_path)
     assert not [m for m in second.status_log.messages() if m.startswith("Warning:")]
+
+
+def test_a_preset_naming_a_missing_exemplar_says_so_when_loaded(make_window, media_dir, tmp_path):
+    window = make_window(tmp_path / "none.json")
+    exemplar = tmp_path / "look.jpg"
+    shutil.copyfile(media_dir / "077436.jpg", exemplar)
+    window.style_panel.set_values({"exstyle_image": str(exemplar)})
+    window.style_panel.exemplar_edit.setEnabled(True)  # as with a VToonify-D style of a connected engine
+    assert window.save_preset("Hero")
+    exemplar.unlink()
+    assert window.load_preset("Hero")
+    assert any(str(exemplar) in m and "in preset Hero" in m for m in window.status_log.messages()[:2]), \
+        window.status_log.messages()[:3]

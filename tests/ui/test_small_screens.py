@@ -83,3 +83,48 @@ def test_minimum_height_leaves_room_for_a_title_bar_at_960x540(make_window, tmp_
     window.show()
     qtbot.wait(20)
     assert window.minimumSizeHint().height() <= SMALL.height() - 40, window.minimumSizeHint()
+
+
+def test_an_800x600_window_keeps_every_control_in_reach(make_window, tmp_path, qtbot):
+    """The window could not be narrower than 831 px (the form's full width beside the preview's): on an
+    800-pixel screen its right edge (1:1, Delete) was off the screen. Now the form scrolls sideways."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    assert window.minimumSizeHint().width() <= 800, window.minimumSizeHint()
+    window.resize(QSize(800, 600))
+    qtbot.wait(50)
+    assert window.size() == QSize(800, 600)
+    preview, queue, source = window.preview_panel, window.queue_panel, window.source_panel
+    for widget in (window.connect_button, window.delete_preset_button, window.add_button, preview.preview_button,
+                   preview.zoom_button, preview.ab_button, queue.start_button, queue.apply_button, window.status_log):
+        inside = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+        assert widget.isVisible() and window.rect().contains(inside), (widget, inside)
+    assert preview.scrub.width() >= 64  # a slider, not a lone handle
+    viewport = window.form_scroll.viewport()
+    for widget in (source.browse_button, source.browse_output_button, window.style_panel.exemplar_edit):
+        window.form_scroll.ensureWidgetVisible(widget)   # what focusing it by Tab does
+        qtbot.wait(20)
+        assert viewport.rect().contains(QRect(widget.mapTo(viewport, QPoint(0, 0)), widget.size())), widget
+    for size in (QSize(1280, 720), SMALL):  # where the whole form fits beside the preview: no side scrolling
+        window.resize(size)
+        qtbot.wait(50)
+        assert not window.form_scroll.horizontalScrollBar().isVisible(), size
+
+
+def test_long_notices_and_preview_failures_do_not_widen_the_window(make_window, tmp_path, qtbot):
+    """A refused drop naming a long path made the window 3685 px wide, a failed preview 5357: both lines
+    are now cut in the middle to the room there is, whole in text() and the tooltip."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.resize(SMALL)
+    qtbot.wait(50)
+    path = "/very/long/" + "folder_name_ü_" * 40 + "notes.txt"
+    window.show_refused([f"{path}: not a video, image sequence or image"], True)
+    window.preview_panel.show_failure(f"cannot read {path}: " + "a long reason " * 30)
+    qtbot.wait(50)
+    assert window.minimumSizeHint().width() <= SMALL.width() and window.size() == SMALL, window.minimumSizeHint()
+    for label in (window.notice_label, window.preview_panel.info_label):
+        shown = label.shown_text()
+        assert path in label.text() and path in label.toolTip()
+        assert "…" in shown and label.fontMetrics().horizontalAdvance(shown) <= label.width()
+    assert window.notice_label.shown_text().endswith("image sequence or image")  # the reason stays in view

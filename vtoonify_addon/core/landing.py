@@ -115,3 +115,26 @@ def preview_landing(before: SourceMark, now: SourceMark | None, number: int, fra
     note = f"strip {now.strip_name!r} changed while the preview rendered: the preview follows it" \
         if at != frame else ""
     return Landing(at, strip_name=now.strip_name, note=note)
+
+
+LANDING_WAIT_S = 120.0
+"""Longest a finished render waits for the artist's edit in progress before it lands anyway (an
+add-on's modal operator that never ends must not keep the result away for good)."""
+
+
+def busy_edit(modal_operators: list[str], own: str) -> str:
+    """The artist's edit in progress (a modal operator other than the render's own, ``own`` given as
+    ``sequencer.vtoonify_stylize``, Blender's list as ``SEQUENCER_OT_vtoonify_stylize``: a strip being
+    grabbed, a box select, a slider drag), or ''. A result laid in the middle of it would be moved by
+    the grab's overlap handling and its undo step would hold the half-moved strips."""
+    return next((name for name in modal_operators if name.replace("_OT_", ".").lower() != own.lower()), "")
+
+
+def landing_waits(edit: str, waited_s: float, limit_s: float = LANDING_WAIT_S) -> bool:
+    """Whether a finished render keeps waiting for ``edit`` (see ``busy_edit``) before it lands."""
+    return bool(edit) and waited_s < limit_s
+
+
+def waiting_text(edit: str) -> str:
+    """The status line while a finished render waits for the artist's edit to end."""
+    return f"VToonify: rendered; the result lands as soon as the current edit ({edit}) ends"

@@ -92,17 +92,18 @@ def _fps(value) -> str:
 
 
 MATCH_PLACEMENT = ("press Match Placement in the VToonify panel (it copies the source's placement and its "
-                   "animation onto the result and its mattes; no re-render), or undo the change")
+                   "animation onto the result and its mattes, keeping their colour grade; no re-render), or undo "
+                   "the change")
 
 _PLACEMENT_NAMES = (("transform.", "position/scale/rotation"), ("crop.", "crop"), ("use_flip", "flip"),
-                    ("color_", "colour"), ("animation", "placement animation"))
+                    ("animation", "placement animation"))
 
 
 def placement_drift(source: dict, result: dict, source_name: str) -> tuple[str, str] | None:
     """(problem, fix) when the result no longer takes its source strip's placement: ``source`` and
     ``result`` map each placement setting the add-on copies (``transform.offset_x``, ``crop.min_y``,
-    ``use_flip_x``, ``color_saturation``..., and ``animation``: a fingerprint of its keys, modifiers
-    and drivers) to its value now. The artist who repositions a plate after its result landed would
+    ``use_flip_x``..., and ``animation``: a fingerprint of its keys, modifiers and drivers) to its
+    value now. The artist who repositions a plate after its result landed would
     otherwise see the stylized face slide off the real one without a word."""
     changed = [key for key in sorted(source.keys() | result.keys()) if source.get(key) != result.get(key)]
     if not changed:
