@@ -57,7 +57,7 @@ from ui.shortcuts import install as install_shortcuts
 from ui.shortcuts import with_key
 from ui.source_panel import SourcePanel
 from ui.sources import check_paths, shots_from_paths
-from ui.status_log import StatusLog
+from ui.status_log import OneLineLabel, StatusLog
 from ui.style_panel import StylePanel
 from ui.window_fit import frame_on_screen
 from ui.wording import exception_text
@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         self.preview_panel = PreviewPanel(self)
         self.queue_panel = QueuePanel(self.queue_model, self)
         self.status_log = StatusLog(self)
-        self.notice_label = QLabel("", self)
+        self.notice_label = OneLineLabel(self)
         self.notice_label.setVisible(False)  # shown with the queue's finish notice, or what a drop could not use
         self._build_layout()
         self._wire()
