@@ -2,8 +2,8 @@
 
 Everything here runs on the UI thread and only ever calls bridge methods that return at once;
 replies and events come back as signals. Keyboard: Enter in the form adds the shot to the queue (on a
-focused button it presses that button), Delete
-removes the selected rows, Tab moves between controls (never between queue rows).
+focused button it presses that button), Delete removes the selected rows, Tab moves between controls
+(never between queue rows).
 """
 
 from __future__ import annotations
