@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from ui.form_rows import hbox_row
 from ui.split_view import SHOW_A, SHOW_B, SPLIT, SplitCompareView
+from ui.status_log import OneLineLabel
 
 SCRUB_SETTLE_MS = 350
 """A scrubbed frame is rendered once the slider rests this long (not for every frame passed)."""
@@ -46,7 +47,7 @@ class PreviewPanel(QGroupBox):
         self.preview_button = QPushButton("Render preview", self)
         self.preview_button.setToolTip("Render this frame with the current settings; the shot stays untouched")
         self.preview_button.clicked.connect(lambda: self.preview_requested.emit(self.frame_spin.value()))
-        self.info_label = QLabel("", self)
+        self.info_label = OneLineLabel(self)  # a failure naming a long path must not widen the window
         self.mode_buttons = QButtonGroup(self)
         buttons = []
         for mode, text, tip in ((SPLIT, "Split", "Source left of the line, stylized right (drag the line)"),

@@ -7,13 +7,14 @@ instead of walking its cells (the selection stays), and tabbing in selects a row
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal
 from PySide6.QtGui import QFocusEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
     QHeaderView,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -176,6 +177,8 @@ class QueuePanel(QGroupBox):
                                   self.apply_button))
         layout.addWidget(hbox_row(self, self.details_button, self.open_button, self.copy_button,
                                   self.total_bar, self.total_label))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._show_row_menu)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         for signal in (model.dataChanged, model.rowsInserted, model.rowsRemoved, model.rowsMoved):
             signal.connect(self._update_buttons)
@@ -206,6 +209,34 @@ class QueuePanel(QGroupBox):
         is held (extended selection), so a second call, or one after a Ctrl shortcut, unselected it."""
         flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
         self.table.selectionModel().setCurrentIndex(self.model.index(row, 0), flags)
+
+    def row_menu(self, pos: QPoint) -> QMenu:
+        """The right-click (or Menu key) menu: the row buttons' actions for the row under ``pos``
+        (selected first, unless it is in the selection already), each greyed as its button is and
+        with its tooltip, so a right-click offers what the buttons below offer."""
+        index = self.table.indexAt(pos)
+        if index.isValid() and index.row() not in self.selected_rows():
+            self.select_row(index.row())
+        menu = QMenu(self.table)
+        menu.setToolTipsVisible(True)
+        groups = ((self.details_button, self.open_button, self.copy_button),
+                  (self.cancel_button, self.retry_button, self.duplicate_button, self.apply_button),
+                  (self.remove_button,))
+        for group in groups:
+            if not menu.isEmpty():
+                menu.addSeparator()
+            for button in group:
+                action = menu.addAction(button.text())
+                action.setEnabled(button.isEnabled())
+                action.setToolTip(button.toolTip())
+                action.triggered.connect(button.click)
+        return menu
+
+    def _show_row_menu(self, pos: QPoint) -> None:
+        if self.model.rowCount():
+            menu = self.row_menu(pos)
+            menu.exec(self.table.viewport().mapToGlobal(pos))
+            menu.deleteLater()
 
     def _emit_rows(self, signal) -> None:
         rows = self.selected_rows()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QSizePolicy, QWidget
 
 from ui.wording import plain, titled
 
@@ -45,3 +45,30 @@ class StatusLog(QListWidget):
         self.insertItem(0, item)
         while self.count() > MAX_MESSAGES:
             self.takeItem(self.count() - 1)
+
+
+class OneLineLabel(QLabel):
+    """A status line (the status bar's notice, the preview's result) cut in the middle with "…" to the room
+    there is (``text()`` and the tooltip keep it whole): a dropped file with a long path made the window 3685
+    px wide, a failed preview naming a long path 5357, past the screen."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        """What the label shows at its present width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, self.contentsRect().width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        self.style().drawItemText(painter, self.contentsRect(), int(Qt.AlignmentFlag.AlignLeft |
+                                  Qt.AlignmentFlag.AlignVCenter), self.palette(), self.isEnabled(),
+                                  self.shown_text(), QPalette.ColorRole.WindowText)

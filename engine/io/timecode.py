@@ -113,6 +113,9 @@ def frames_to_timecode(count: int, rate: Fraction, drop_frame: bool = False) -> 
     return Timecode(hours % 24, minutes, seconds, frames, drop_frame)
 
 
+MAX_SMPTE_FPS = 60
+"""Most frames per second SMPTE 12M's packed word counts (frame pairs 0-29 and the field mark); a 100 or
+120 fps source keeps its timecode in the text header (``vtoonify/timecode``) only."""
 _FIELD_MARK = 0x8000  # TV60 packing's field/phase bit: the second frame of a pair above 30 fps
 
 
@@ -168,9 +171,11 @@ class SourceTimecode:
         """Typed EXR header attributes for one frame, the OpenEXR standard ``timeCode`` and ``framesPerSecond``."""
         import OpenImageIO as oiio
 
-        words = to_smpte_words(self.at(frame_number), nominal_fps(self.rate))
-        return {"smpte:TimeCode": (oiio.TypeTimeCode, words),
-                "framesPerSecond": (oiio.TypeRational, (self.rate.numerator, self.rate.denominator))}
+        attributes = {"framesPerSecond": (oiio.TypeRational, (self.rate.numerator, self.rate.denominator))}
+        fps = nominal_fps(self.rate)
+        if fps <= MAX_SMPTE_FPS:  # above, frame pairs 40-59 spill into the drop-frame flag: a wrong label
+            attributes["smpte:TimeCode"] = (oiio.TypeTimeCode, to_smpte_words(self.at(frame_number), fps))
+        return attributes
 
     def text_attributes(self, frame_number: int) -> dict[str, str]:
         """Plain-text attributes for every format (PNG text chunks)."""

@@ -412,10 +412,14 @@ def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> lis
         problems.append(f"missing {len(missing)} keys such as {_few(missing)}")
     if unexpected:
         problems.append(f"unexpected {len(unexpected)} keys such as {_few(unexpected)}")
-    mismatched, wrong_type, non_finite = [], [], []
+    mismatched, wrong_type, not_plain, non_finite = [], [], [], []
     for key, target in expected.items():
         value = state_dict.get(key)
-        if isinstance(value, torch.Tensor) and tuple(value.shape) != tuple(target.shape):
+        if isinstance(value, torch.Tensor) and (value.layout != torch.strided or value.is_quantized):
+            # sparse or quantized storage: the checks below (and load_state_dict) raise NotImplementedError
+            kind = "quantized" if value.is_quantized else str(value.layout).removeprefix("torch.")
+            not_plain.append(f"{key} ({kind})")
+        elif isinstance(value, torch.Tensor) and tuple(value.shape) != tuple(target.shape):
             mismatched.append(f"{key} (file {list(value.shape)}, model {list(target.shape)})")
         elif key in state_dict and not isinstance(value, torch.Tensor):
             mismatched.append(f"{key} (file holds a {type(value).__name__}, not a tensor)")
@@ -423,8 +427,11 @@ def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> lis
             # load_state_dict would silently cast int/bool weights and keep NaN/Inf: black or NaN frames
             if not value.is_floating_point():
                 wrong_type.append(f"{key} ({str(value.dtype).removeprefix('torch.')})")
-            elif value.device.type != "meta" and not bool(torch.isfinite(value).all()):  # meta: shapes only
+            elif value.device.type != "meta" and not all_finite(value):  # meta: shapes only
                 non_finite.append(key)
+    if not_plain:
+        problems.append(f"{len(not_plain)} tensors are stored sparse or quantized, not as plain weights, such as "
+                        f"{_few(not_plain, 2)}")
     if mismatched:
         problems.append(f"shape mismatch at {len(mismatched)} tensors such as {_few(mismatched, 2)}")
     if wrong_type:
@@ -432,6 +439,19 @@ def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> lis
     if non_finite:
         problems.append(f"NaN or infinite values in {len(non_finite)} tensors such as {_few(non_finite, 2)}")
     return problems
+
+
+def all_finite(value: torch.Tensor) -> bool:
+    """A plain tensor with no NaN/Inf (False for sparse or quantized storage, which ``isfinite`` cannot
+    check). 8-bit floats (a file quantised to float8) are checked as float32, since ``isfinite`` has no
+    float8 kernel (they load like float16: cast to the module's dtype)."""
+    import torch
+
+    if value.layout != torch.strided or value.is_quantized:
+        return False
+    if value.element_size() < 2:
+        value = value.float()
+    return bool(torch.isfinite(value).all())
 
 
 def load_state_dict_strict(

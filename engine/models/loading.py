@@ -19,6 +19,7 @@ from torch import nn
 from engine.errors import ConfigError, DeviceError, ModelFileError
 from engine.models.bisenet import BiSeNet
 from engine.models.checkpoints import (
+    all_finite,
     describe_checkpoint,
     load_state_dict_strict,
     load_torch_file,
@@ -287,7 +288,7 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
     latent_avg = obj.get("latent_avg")
     if not (isinstance(latent_avg, torch.Tensor) and latent_avg.is_floating_point()
             and latent_avg.numel() <= MAX_LATENT_AVG_VALUES  # a view may claim 2**36 values over one number
-            and bool(torch.isfinite(latent_avg).all())):
+            and all_finite(latent_avg)):
         raise ModelFileError(
             f"{path} has no finite floating-point 'latent_avg' tensor (the pSp mean latent)",
             "use encoder.pt from the official VToonify models",

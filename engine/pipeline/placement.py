@@ -12,6 +12,11 @@ kept in place: tests/pipeline/test_plate_registration.py measures its plate outp
 the plate), VToonify by its architecture (exactly 4x, with one constant offset that trained weights
 fix: tests/pipeline/test_vtoonify_grid.py). The placed element
 covers only the crop's box; the EXR data window is that box, the display window the whole plate.
+
+A crop that reaches a frame edge stops up to 7 resized px short of it (the official crop snaps its
+edges to multiples of 8), so the stylized picture ends a few plate pixels before the frame does. Those
+pixels are filled by mirroring the stylized picture at its edge (``reach_edges``): otherwise a strip of
+the unstylized plate would show there, with a hard edge, in every comp over the plate.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ class Placement:
     """Feather left, right, top, bottom (False where the crop touches the frame edge)."""
     stylized_size: tuple[int, int]
     """Width, height of the stylized crop this placement takes."""
+    reach_edges: tuple[bool, bool, bool, bool] = (False, False, False, False)
+    """Left, right, top, bottom: the window runs to the frame edge there and the few pixels the crop
+    stops short of it are filled by mirroring the stylized picture (the crop meant to reach the edge)."""
 
     @functools.cached_property
     def alpha(self) -> np.ndarray:
@@ -68,14 +76,15 @@ def plan_plate_placement(crop, source_size: tuple[int, int], scale: float, styli
     ax, ay = kx * (crop.right - crop.left) / sw, ky * (crop.bottom - crop.top) / sh
     bx = (0.5 * (crop.right - crop.left) / sw + crop.left) * kx - 0.5
     by = (0.5 * (crop.bottom - crop.top) / sh + crop.top) * ky - 0.5
-    x0 = max(0, math.floor(crop.left * kx))
-    y0 = max(0, math.floor(crop.top * ky))
-    x1 = min(out_w, math.ceil(crop.right * kx))
-    y1 = min(out_h, math.ceil(crop.bottom * ky))
-    matrix = ((ax, 0.0, bx - x0), (0.0, ay, by - y0))
     edges = (crop.left >= EDGE_GAP_PX, crop.w - crop.right >= EDGE_GAP_PX,
              crop.top >= EDGE_GAP_PX, crop.h - crop.bottom >= EDGE_GAP_PX)
-    return Placement((out_w, out_h), (x0, y0, x1, y1), matrix, edges, (sw, sh))
+    reach = tuple(not feathered for feathered in edges)
+    x0 = 0 if reach[0] else max(0, math.floor(crop.left * kx))
+    y0 = 0 if reach[2] else max(0, math.floor(crop.top * ky))
+    x1 = out_w if reach[1] else min(out_w, math.ceil(crop.right * kx))
+    y1 = out_h if reach[3] else min(out_h, math.ceil(crop.bottom * ky))
+    matrix = ((ax, 0.0, bx - x0), (0.0, ay, by - y0))
+    return Placement((out_w, out_h), (x0, y0, x1, y1), matrix, edges, (sw, sh), reach)
 
 
 def plan_crop_placement(stylized_size: tuple[int, int], scale: float) -> Placement:
@@ -127,7 +136,29 @@ def warp_to_window(img: np.ndarray, placement: Placement) -> np.ndarray:
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if out.ndim == 2 and channels_last:
         out = out[:, :, None]
+    if any(placement.reach_edges):
+        mirror_to_edges(out, matrix, img.shape[1::-1], placement.reach_edges)
     return out
+
+
+def mirror_to_edges(out: np.ndarray, matrix: np.ndarray, size: tuple[int, int],
+                    reach: tuple[bool, bool, bool, bool]) -> None:
+    """Fill, in place, the window's pixels beyond the last ones the warp took whole from ``size`` (w, h)
+    source pixels (their centres inside the picture's outermost centres), on the ``reach`` sides, with
+    the pixels mirrored about that last whole one. The strip is at most a few pixels wide."""
+    for axis, (low, high) in ((1, reach[:2]), (0, reach[2:])):
+        scale, offset, n = matrix[1 - axis, 1 - axis], matrix[1 - axis, 2], out.shape[axis]
+        first = max(0, math.ceil(offset - 1e-6))                             # centre of source pixel 0
+        last = min(n - 1, math.floor(scale * (size[1 - axis] - 1) + offset + 1e-6))  # the last one's
+        if first > last:
+            continue
+        index = np.arange(n)
+        if low:
+            index = np.where(index < first, np.minimum(2 * first - index, last), index)
+        if high:
+            index = np.where(index > last, np.maximum(2 * last - index, first), index)
+        if not np.array_equal(index, np.arange(n)):
+            out[...] = np.take(out, index, axis=axis)
 
 
 def place_rgba(rgb: np.ndarray, placement: Placement) -> np.ndarray:

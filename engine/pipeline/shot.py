@@ -677,6 +677,8 @@ def _load_style_code(path: Path):
     """The saved W+ code, or None when it is missing, a link, or not a finite [1, 18, C] tensor."""
     import torch
 
+    from engine.models.checkpoints import all_finite
+
     try:  # never through a link; O_NONBLOCK: a FIFO at this name must not block the job
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
@@ -692,8 +694,8 @@ def _load_style_code(path: Path):
         return None
     ok = (isinstance(wplus, torch.Tensor) and wplus.is_floating_point() and wplus.ndim == 3
           and wplus.shape[0] == 1 and wplus.shape[1] == 18 and 0 < wplus.shape[2] <= 4096
-          and bool(torch.isfinite(wplus).all()))
-    return wplus if ok else None
+          and all_finite(wplus))
+    return wplus.float() if ok else None  # a float8/float16 code edited in is used as float32
 
 
 @contextlib.contextmanager

@@ -110,6 +110,20 @@ def test_above_30_fps_the_word_counts_frame_pairs(frames):
     assert from_smpte_words(words, fps=60) == tc
 
 
+@pytest.mark.parametrize("rate", [Fraction(100), Fraction(120), Fraction(240)])
+def test_above_60_fps_no_exr_timecode_word_is_written_only_the_text(rate):
+    # Before: frame 100 of a second at 120 fps packed pair 50 as BCD 0x50, whose 0x40 bit is the drop-frame
+    # flag: the EXR timeCode read back as 01:02:03;10, a wrong and drop-frame label.
+    source = SourceTimecode(Timecode(1, 2, 3, 0), rate, first_frame=1)
+    for frame in (1, 81, 100):
+        attributes = source.exr_attributes(frame)
+        assert "smpte:TimeCode" not in attributes
+        assert attributes["framesPerSecond"][1] == (rate.numerator, rate.denominator)
+        assert source.text_attributes(frame)["vtoonify/timecode"] == f"01:02:03:{frame - 1:02d}"
+    words = SourceTimecode(Timecode(1, 2, 3, 0), Fraction(60), 1).exr_attributes(60)["smpte:TimeCode"][1]
+    assert from_smpte_words(words, fps=60) == Timecode(1, 2, 3, 59)  # up to 60 fps the word holds every frame
+
+
 def _mov(path, timecode, rate=NTSC, frames=2):
     with av.open(str(path), "w") as out:
         if timecode:

@@ -8,6 +8,7 @@ float16 weights load (cast to the module's float32), as ``load_state_dict`` does
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -273,3 +274,25 @@ def test_a_truncated_checkpoint_names_the_damage_without_torchs_cut_off_advice(t
         load_torch_file(path)
     assert info.value.message == (f"model file {path} is truncated or corrupt (PytorchStreamReader failed "
                                   "reading zip archive: failed finding central directory)")
+
+
+def test_float8_weights_load_and_sparse_weights_are_refused_naming_the_tensor(golden_state, reference_dir, tmp_path):
+    # Before: NotImplementedError ("isfinite" has no float8 kernel; sparse tensors have no 'ne'): internal errors.
+    from engine.models import load_style_encoder
+
+    path = tmp_path / "vtoonify.pt"
+    weight = golden_state[KEY]
+    torch.save({"g_ema": {**golden_state, KEY: weight.to(torch.float8_e4m3fn)}}, path)
+    loaded = load_vtoonify(path).state_dict()[KEY]
+    assert loaded.dtype == torch.float32 and torch.equal(loaded, weight.to(torch.float8_e4m3fn).float())
+    torch.save({"g_ema": {**golden_state, KEY: weight.to_sparse()}}, path)
+    with pytest.raises(ModelFileError, match=rf"1 tensors are stored sparse or quantized, not as plain weights, "
+                                             rf"such as {re.escape(KEY)} \(sparse_coo\)"):
+        load_vtoonify(path)
+    golden = torch.load(reference_dir / "psp_narrow_golden.pt", weights_only=True)
+    layout = golden["checkpoint_layout_example"]
+    state = {layout["state_dict_prefix"] + k: v for k, v in golden["state_dict"].items()}
+    torch.save({"opts": dict(layout["opts"]), "state_dict": state,
+                "latent_avg": golden["latent_avg"].to_sparse()}, tmp_path / "encoder.pt")
+    with pytest.raises(ModelFileError, match="has no finite floating-point 'latent_avg' tensor"):
+        load_style_encoder(tmp_path / "encoder.pt")

@@ -100,6 +100,29 @@ def test_feather_only_on_interior_edges():
     assert p.feather_edges == (False, False, False, False)
 
 
+def test_a_crop_stopping_short_of_the_frame_edges_is_mirrored_out_to_them():
+    """529.mp4's crop: the resized frame is 395x363 and the crop snaps to 392x360, so the stylized picture
+    ends 3 plate pixels before the right and bottom edges. Those pixels mirror the picture (they showed
+    the unstylized plate, alpha 0, a hard-edged strip in every comp); every other pixel is unchanged."""
+    import dataclasses
+
+    crop = CropParams(h=363, w=395, top=0, bottom=360, left=0, right=392, scale=0.9871465295629819)
+    size = (4 * 392, 4 * 360)
+    p = plan_plate_placement(crop, (400, 368), 1.0, size)
+    assert p.window == (0, 0, 400, 368) and p.reach_edges == (True, True, True, True)
+    rgb = np.random.default_rng(1).random((size[1], size[0], 3)).astype(np.float32)
+    element = place_rgba(rgb, p)
+    assert element.shape == (368, 400, 4) and element[..., 3].min() == pytest.approx(1.0)
+    before = place_rgba(rgb, dataclasses.replace(p, reach_edges=(False, False, False, False)))
+    whole_x = np.nonzero(before[180, :, 3] > 1 - 1e-6)[0].max()   # the last column the warp took whole
+    whole_y = np.nonzero(before[:, 200, 3] > 1 - 1e-6)[0].max()
+    assert (400 - 1 - whole_x, 368 - 1 - whole_y) == (4, 4)  # 3 plate px short, and one only partly covered
+    np.testing.assert_array_equal(element[:whole_y + 1, :whole_x + 1], before[:whole_y + 1, :whole_x + 1])
+    for k in range(1, 5):
+        np.testing.assert_array_equal(element[:whole_y + 1, whole_x + k], before[:whole_y + 1, whole_x - k])
+        np.testing.assert_array_equal(element[whole_y + k, :whole_x + 1], before[whole_y - k, :whole_x + 1])
+
+
 def test_crop_space_keeps_native_resolution():
     p = plan_crop_placement((1120, 960), 0.5)
     assert p.out_size == (560, 480) and p.window == (0, 0, 560, 480)

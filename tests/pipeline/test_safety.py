@@ -454,3 +454,18 @@ def test_stale_temps_with_random_names_are_reaped_but_links_are_not(tmp_path):
     link.symlink_to(victim)
     assert clean_stale_temps(tmp_path, "shot") == [stale]
     assert link.is_symlink() and victim.read_bytes() == b"keep"
+
+
+def test_a_style_code_swapped_for_float8_or_sparse_is_used_as_float32_or_recomputed(tmp_path):
+    # Before: a float8 code raised NotImplementedError ("isfinite" has no float8 kernel) and a sparse one
+    # failed the same way: an internal error from a file in the output folder, not a recomputed code.
+    import torch
+
+    from engine.pipeline.shot import _load_style_code
+
+    code = torch.randn(1, 18, 512)
+    torch.save(code.to(torch.float8_e4m3fn), tmp_path / "fp8.pt")
+    torch.save(code.to_sparse(), tmp_path / "sparse.pt")
+    loaded = _load_style_code(tmp_path / "fp8.pt")
+    assert loaded.dtype == torch.float32 and torch.equal(loaded, code.to(torch.float8_e4m3fn).float())
+    assert _load_style_code(tmp_path / "sparse.pt") is None

@@ -1,6 +1,7 @@
 """The preview over its plate, measured on the screen of a real X session at 100 %, 150 % and 200 %
-(QT_SCALE_FACTOR): the stylized frame (B) lands on the plate's (A) screen pixels, and 1:1 shows one
-image pixel on one screen pixel (at 200 % it drew each as a blurred 2x2 block, twice as far apart).
+(QT_SCALE_FACTOR, and QT_SCREEN_SCALE_FACTORS as a per-screen setting gives it): the stylized frame
+(B) lands on the plate's (A) screen pixels, and 1:1 shows one image pixel on one screen pixel (at
+200 % it drew each as a blurred 2x2 block, twice as far apart).
 
 ``x_preview_pixels.py`` puts a known pair in the panel and grabs the X screen in each mode."""
 
@@ -15,7 +16,7 @@ import pytest
 from x_session import HERE, NEEDS_X, panel_env
 
 pytestmark = [pytest.mark.timeout(120), NEEDS_X]
-MARKERS = ((30, 20), (90, 70))  # as in x_preview_pixels.py
+MARKERS = ((70, 50), (105, 80))  # as in x_preview_pixels.py
 
 
 def _marker_pixels(path, channel: int) -> np.ndarray:
@@ -29,12 +30,13 @@ def _marker_pixels(path, channel: int) -> np.ndarray:
     return np.stack([xs, ys], axis=1)
 
 
-@pytest.mark.parametrize("scale", ["1", "1.5", "2"])
+@pytest.mark.parametrize(("variable", "scale"), [("QT_SCALE_FACTOR", "1"), ("QT_SCALE_FACTOR", "1.5"),
+                                                 ("QT_SCALE_FACTOR", "2"), ("QT_SCREEN_SCALE_FACTORS", "2")])
 @pytest.mark.parametrize("x_display", ["1920x1080"], indirect=True)
-def test_preview_sits_on_the_plate_pixel_for_pixel(x_display, repo_root, tmp_path, scale):
+def test_preview_sits_on_the_plate_pixel_for_pixel(x_display, repo_root, tmp_path, variable, scale):
     pytest.importorskip("PIL")
     run = subprocess.run([sys.executable, str(HERE / "x_preview_pixels.py"), str(tmp_path)], cwd=str(tmp_path),
-                         env=panel_env(x_display, repo_root, tmp_path, QT_SCALE_FACTOR=scale),
+                         env=panel_env(x_display, repo_root, tmp_path, **{variable: scale}),
                          capture_output=True, text=True, timeout=90)
     assert run.returncode == 0 and (tmp_path / "done.json").exists(), run.stdout[-2000:] + run.stderr[-2000:]
     assert json.loads((tmp_path / "done.json").read_text())["ratio"] == float(scale)

@@ -109,3 +109,22 @@ def test_an_800x600_window_keeps_every_control_in_reach(make_window, tmp_path, q
         window.resize(size)
         qtbot.wait(50)
         assert not window.form_scroll.horizontalScrollBar().isVisible(), size
+
+
+def test_long_notices_and_preview_failures_do_not_widen_the_window(make_window, tmp_path, qtbot):
+    """A refused drop naming a long path made the window 3685 px wide, a failed preview 5357: both lines
+    are now cut in the middle to the room there is, whole in text() and the tooltip."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.resize(SMALL)
+    qtbot.wait(50)
+    path = "/very/long/" + "folder_name_ü_" * 40 + "notes.txt"
+    window.show_refused([f"{path}: not a video, image sequence or image"], True)
+    window.preview_panel.show_failure(f"cannot read {path}: " + "a long reason " * 30)
+    qtbot.wait(50)
+    assert window.minimumSizeHint().width() <= SMALL.width() and window.size() == SMALL, window.minimumSizeHint()
+    for label in (window.notice_label, window.preview_panel.info_label):
+        shown = label.shown_text()
+        assert path in label.text() and path in label.toolTip()
+        assert "…" in shown and label.fontMetrics().horizontalAdvance(shown) <= label.width()
+    assert window.notice_label.shown_text().endswith("image sequence or image")  # the reason stays in view

@@ -67,3 +67,32 @@ def test_a_lost_engine_is_told_with_what_to_press(make_window, tmp_path):
     assert "Start engine" in record.error and "Retry" in record.error
     latest = window.status_log.messages()[0]
     assert "1 job interrupted" in latest and "Start engine" in latest and "Retry" in latest, latest
+
+
+def test_a_right_click_on_a_row_offers_what_the_buttons_offer(make_window, tmp_path, qtbot):
+    """Right-click (or the Menu key) on a queue row: Details, Reveal output, Copy path, Cancel, Retry,
+    Duplicate, Apply style, Remove, greyed as their buttons are and with their reasons; the clicked
+    row is selected first. A right-click did nothing before."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    model, panel = window.queue_model, window.queue_panel
+    for name in ("a", "b"):
+        model.add_job({"source": f"/m/{name}.mp4", "output": str(tmp_path / "out"), "frames": "1-4"})
+    panel.select_row(0)
+    second = panel.table.visualRect(model.index(1, 0)).center()
+    qtbot.wait(20)
+    menu = panel.row_menu(second)
+    assert panel.selected_rows() == [1]
+    actions = {a.text(): a for a in menu.actions() if not a.isSeparator()}
+    assert list(actions) == ["Details…", "Reveal output", "Copy path", "Cancel", "Retry", "Duplicate", "Apply style",
+                             "Remove"]
+    assert not actions["Retry"].isEnabled() and "only failed, cancelled or interrupted" in actions["Retry"].toolTip()
+    actions["Duplicate"].trigger()
+    assert model.rowCount() == 3 and model.record(2).settings["source"] == "/m/b.mp4"
+    panel.select_row(0)
+    panel.row_menu(second)  # a right-click inside a selection of several keeps it
+    panel.table.selectAll()
+    menu = panel.row_menu(second)
+    assert panel.selected_rows() == [0, 1, 2]
+    next(a for a in menu.actions() if a.text() == "Remove").trigger()
+    assert model.rowCount() == 0

@@ -19,8 +19,9 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
 SIZE = (120, 90)
-MARKERS = ((30, 20), (90, 70))
-"""Image pixels set to pure red (A) or green (B); the rest of both images is the same grey."""
+MARKERS = ((70, 50), (105, 80))
+"""Image pixels set to pure red (A) or green (B); the rest of both images is the same grey. Away from
+the top left, where the view writes which frame it shows ("source (A)", "stylized (B)")."""
 
 
 def frame(colour: str) -> QImage:
