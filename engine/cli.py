@@ -23,6 +23,10 @@ from engine.service.catalog import device_arg
 RESUME_FIX = "run the same command again with --resume to finish it"
 """What a render stopped by Ctrl-C / SIGTERM says: the frames written are complete, the rest follow."""
 
+EXIT_READER_GONE = 141
+"""The program reading the output closed it (``| head``): 128 + SIGPIPE, as a shell reports a tool the
+closed pipe stopped."""
+
 JOB_COMMANDS = ("render", "prepare")
 """Commands that run a job: SIGTERM cancels them cleanly and their failures map to farm exit codes."""
 
@@ -351,6 +355,10 @@ def _job_failed(args, sink, exc: Exception) -> int:
     """Report a failed job in one line (and as an event) and return the exit code a farm acts on."""
     from engine.failures import as_transient, exit_code_for
 
+    if isinstance(exc, BrokenPipeError):  # the reader went away (`models list | head`): no bug, stop quietly
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return EXIT_READER_GONE
     code = exit_code_for(exc)
     error = as_transient(exc) or exc
     if not isinstance(error, EngineError):  # a bug: one line for the artist, the traceback on request

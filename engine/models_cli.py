@@ -23,7 +23,9 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps(inventory.to_dict(), indent=1))
         return 0
-    exists = "" if Path(inventory.models_dir).is_dir() else " (does not exist yet)"
+    folder = Path(inventory.models_dir)
+    exists = ("" if folder.is_dir() else " (does not exist yet)" if not folder.exists()
+              else " (a file, not a folder: pass --models with the folder that holds the model files)")
     print(f"models folder: {inventory.models_dir}{exists}")
     if inventory.shared_missing:
         print(f"  missing shared files: {', '.join(inventory.shared_missing)}")

@@ -1,8 +1,9 @@
 """The panel window: wires the sections to the engine bridge, the queue model and its controller.
 
 Everything here runs on the UI thread and only ever calls bridge methods that return at once;
-replies and events come back as signals. Keyboard: Enter adds the shot to the queue, Delete
-removes the selected rows, Tab moves between controls (never between queue rows).
+replies and events come back as signals. Keyboard: Enter in the form adds the shot to the queue (on a
+focused button it presses that button), Delete removes the selected rows, Tab moves between controls
+(never between queue rows).
 """
 
 from __future__ import annotations
@@ -158,6 +159,10 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._wire()
         self._install_shortcuts()
+        for button in self.findChildren(QPushButton):
+            # Enter presses the focused button, as Space does (outside a dialog Qt leaves Enter to the
+            # parent: on Browse… it added the shot to the queue, on Connect it did nothing)
+            button.setAutoDefault(True)
         set_available(self.preview_panel.preview_button, NOT_CONNECTED)  # offered once an engine is connected
         self._refresh_presets()
         self._restore()
@@ -190,7 +195,6 @@ class MainWindow(QMainWindow):
         left_layout.setSpacing(4)
         left_layout.addWidget(self.form_scroll, 1)
         left_layout.addWidget(self.add_button)
-        self.add_button.setAutoDefault(True)  # Enter on the focused button adds, as anywhere in the form
         top = self.top_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         top.addWidget(left)
         top.addWidget(self.preview_panel)

@@ -319,7 +319,13 @@ def fetch_models(
     ModelFileError (404, checksum mismatch: the partial file is deleted).
     """
     root = Path(models_dir).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() or root.is_symlink():
+        check_models_folder(root)  # a file, a link to nowhere or a loop: said with the fix
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way, no permission, a read-only disk
+        raise ModelFileError(f"cannot create the models folder {root} ({exc.strerror or exc})",
+                             "pass --models with a folder you can write (it is created when missing)") from None
     pinned = {k: v.lower() for k, v in (checksums or {}).items()}
     results: list[FetchResult] = []
     for raw in files:

@@ -300,3 +300,27 @@ def test_a_missing_exemplar_image_is_refused_before_anything_is_written(media_di
     line = _one_line_error(result)
     assert "exemplar image (--exstyle-image): no such file:" in line and "nope.jpg" in line
     assert "leave --exstyle-image out" in line and not out.exists()
+
+
+def test_models_commands_given_a_file_for_the_folder_say_so(tmp_path):
+    """`--models` naming a file (or a folder under one) was an internal error in `models fetch`, and
+    `models list` called it a folder that "does not exist yet"."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a folder")
+    for models, needle in ((notes, f"--models {notes} is a file, not a folder"),
+                           (notes / "models", f"cannot create the models folder {notes / 'models'}")):
+        line = _one_line_error(run_cli("models", "fetch", "--models", models, "--base-url", "http://127.0.0.1:9/m/"))
+        assert needle in line and "internal error" not in line
+    listing = run_cli("models", "list", "--models", notes)
+    assert listing.returncode == 0 and "(a file, not a folder" in listing.stdout.splitlines()[0], listing.stdout
+    assert notes.read_text() == "not a folder"
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path):
+    """`vtoonify models list | head -1`: the reader goes away early; that is no engine bug to report."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "models", "list", "--models", tmp_path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    proc.stdout.close()  # before the engine writes a line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""

@@ -122,9 +122,9 @@ def test_enter_on_a_queue_row_shows_its_details_and_escape_closes_them(make_wind
     window.source_panel.output_edit.setText(str(tmp_path / "out"))
     window.add_to_queue()
     table = window.queue_panel.table
-    zoom = window.preview_panel.zoom_button                 # the stop before the queue in the Tab order
-    zoom.setFocus()
-    QTest.keyClick(zoom, Qt.Key.Key_Tab)
+    frame = window.preview_panel.frame_spin  # the stop before the queue in the Tab order (Render preview: greyed)
+    frame.setFocus()
+    QTest.keyClick(frame, Qt.Key.Key_Tab)
     assert QApplication.focusWidget() is table
     assert window.queue_panel.selected_rows() == [0]        # tabbed in: the row is selected, buttons live
     assert window.queue_panel.details_button.isEnabled()

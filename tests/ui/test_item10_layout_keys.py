@@ -126,3 +126,26 @@ def test_tab_walks_the_preview_as_it_reads(make_window, tmp_path, qtbot):
     split = preview.mode_buttons.buttons()[0]
     assert seen[:7] == [preview.scrub, split, preview.ab_button, preview.zoom_button, preview.frame_spin,
                         preview.preview_button, window.queue_panel.table], [type(w).__name__ for w in seen]
+
+
+def test_enter_on_a_focused_button_presses_that_button(make_window, media_dir, tmp_path, qtbot):
+    """Enter on a button Tab reached presses it, as Space does: on Browse… it added the shot to the
+    queue (the form took the Enter), on Connect or A/B it did nothing."""
+    from PySide6.QtWidgets import QPushButton
+
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.source_panel.source_edit.setText(str(media_dir / "908.mp4"))
+    window.source_panel.output_edit.setText(str(tmp_path / "out"))
+    browse = window.source_panel.browse_button
+    browse.clicked.disconnect()  # no file dialog in a test
+    pressed = []
+    for button in window.findChildren(QPushButton):
+        button.clicked.connect(lambda *_, b=button: pressed.append(b))
+    preview = window.preview_panel
+    for button in (browse, window.connect_button, preview.ab_button, window.add_button):
+        button.setFocus()
+        qtbot.keyClick(button, Qt.Key.Key_Return)
+        assert pressed[-1:] == [button], button.text()
+    assert window.queue_model.rowCount() == 1  # only Add to queue added
+    assert preview.view.mode == "a"          # A/B flipped to the source
