@@ -65,7 +65,8 @@ class PreviewPanel(QGroupBox):
         self.ab_button.clicked.connect(self.toggle_ab)
         self.zoom_button = QPushButton("1:1", self)
         self.zoom_button.setCheckable(True)
-        self.zoom_button.setToolTip("Show the frames at their real pixel size")
+        self.zoom_button.setToolTip("Show the frames at their real pixel size; drag with the middle button (or "
+                                    "Shift+drag, or just drag with A or B shown) to look around a larger frame")
         self.zoom_button.toggled.connect(self.view.set_one_to_one)
 
         self._scrub_timer = QTimer(self)

@@ -2,7 +2,9 @@
 
 Both images are drawn into the same aspect-fitted rectangle, so the split line shows the same
 pixel column of each; dragging (or clicking) moves the split. At 1:1 one image pixel is one screen
-pixel, also on a HiDPI screen (200 %: half as many logical pixels), on a whole-pixel position.
+pixel, also on a HiDPI screen (200 %: half as many logical pixels), on a whole-pixel position; a
+frame larger than the view is panned with the middle button or Shift+drag (or a plain drag when
+only A or B shows), so the face need not be in the middle of the plate to be looked at.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ class SplitCompareView(QWidget):
         self.mode = SPLIT
         """``split``: before left of the line, after right; ``a``: only the source; ``b``: only the result."""
         self.one_to_one = False
-        """Draw at 1:1 pixels (centred, cropped by the view) instead of fitting the view."""
+        """Draw at 1:1 pixels (cropped by the view, panned by ``pan``) instead of fitting the view."""
+        self.pan = QPointF(0, 0)
+        """At 1:1: how far the frame's centre is moved from the view's (logical pixels; kept inside)."""
+        self._pan_start: tuple[QPointF, QPointF] | None = None  # (press position, pan then) while panning
         # a 960x540 window (1080p at 200 %) with a title bar above it still gives the queue its rows
         self.setMinimumSize(200, 64)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -57,6 +62,7 @@ class SplitCompareView(QWidget):
 
     def set_one_to_one(self, on: bool) -> None:
         self.one_to_one = bool(on)
+        self.pan = QPointF(0, 0)  # each 1:1 look starts at the middle
         self.update()
 
     # --- split --------------------------------------------------------------------------------
@@ -83,14 +89,40 @@ class SplitCompareView(QWidget):
             size = QSizeF(source.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio))
         x = (self.width() - size.width()) / 2
         y = (self.height() - size.height()) / 2
+        if self.one_to_one:  # panned, never past the frame's edges (a frame smaller than the view stays centred)
+            x += max(-abs(x), min(abs(x), self.pan.x())) if x < 0 else 0
+            y += max(-abs(y), min(abs(y), self.pan.y())) if y < 0 else 0
         return QRectF(x, y, size.width(), size.height())
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        self._drag_to(event.position())
+        button, shift = event.button(), event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        if self.one_to_one and (button == Qt.MouseButton.MiddleButton or
+                                (button == Qt.MouseButton.LeftButton and (shift or self.mode != SPLIT))):
+            self._pan_start = (event.position(), QPointF(self.pan))
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if button == Qt.MouseButton.LeftButton:
+            self._drag_to(event.position())
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if event.buttons() & Qt.MouseButton.LeftButton:
+        if self._pan_start is not None:
+            pressed, pan = self._pan_start
+            self.pan = self._clamped(pan + event.position() - pressed)
+            self.update()
+        elif event.buttons() & Qt.MouseButton.LeftButton:
             self._drag_to(event.position())
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_start is not None:
+            self._pan_start = None
+            self.setCursor(Qt.CursorShape.SplitHCursor)
+
+    def _clamped(self, pan: QPointF) -> QPointF:
+        """``pan`` held to what shows the frame's edge at most at the view's edge."""
+        self.pan = QPointF(0, 0)
+        centred = self.image_rect()
+        room_x, room_y = max(0.0, -centred.left()), max(0.0, -centred.top())
+        return QPointF(max(-room_x, min(room_x, pan.x())), max(-room_y, min(room_y, pan.y())))
 
     def _drag_to(self, pos: QPointF) -> None:
         rect = self.image_rect()

@@ -19,6 +19,7 @@ from .core.frame_mapping import (
     media_length_from_probe,
     playback_factor,
     range_text,
+    retimed_movie_blocker,
     retimed_movie_refusal,
     source_frame_numbers,
 )
@@ -135,6 +136,14 @@ def retimed(strip) -> bool:
     never moved). Its RNA keeps the speed out of Python: a key has only its timeline frame (see
     ``retimed_movie_refusal``)."""
     return len(getattr(strip, "retiming_keys", ())) >= 2
+
+
+def unreadable_source(strip) -> tuple[str, str] | None:
+    """(problem, fix) when ``strip`` cannot be rendered as Blender shows it, found cheaply enough for a
+    poll (the button greys out with the reason before any click): a movie with retiming keys."""
+    if strip.type == "MOVIE" and retimed(strip):
+        return retimed_movie_blocker(strip.name, len(strip.retiming_keys))
+    return None
 
 
 def strip_timing(scene, strip) -> StripTiming:
@@ -431,6 +440,15 @@ def _refill(strip, plan) -> None:
     strip.invalidate_cache("RAW")
 
 
+def _kept_copy(strip, old_result, start: int, end: int) -> bool:
+    """A second result strip of the same source that a re-render leaves alone: a duplicate the artist
+    placed elsewhere. The pieces of a split result (on its channel, over the frames the refilled
+    result covers again) go, with the old mattes."""
+    if strip.get(js.ROLE_PROPERTY) != "result" or old_result is None:
+        return False
+    return not (strip.channel == old_result.channel and strip.frame_final_start < end and start < strip.frame_final_end)
+
+
 def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     """Show a finished job: the result strip right above the source (in the same meta), lined up with
     it frame for frame and pixel for pixel; muted, unselected matte strips above the result.
@@ -448,8 +466,8 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     strips = compat.meta_strips(group) if group is not None else outer
     previous = _strips_of_source(strips, source_name)
     old_result = next((s for s in previous if s.get(js.ROLE_PROPERTY) == "result"), None)
-    old_mattes = [s for s in previous if s is not old_result]
     start, end = prepared.frame_start, prepared.frame_start + len(prepared.source_numbers)
+    old_mattes = [s for s in previous if s is not old_result and not _kept_copy(s, old_result, start, end)]
     old_names = {s.name for s in old_mattes}
     others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips
               if s.name not in old_names and s is not old_result]
@@ -470,6 +488,8 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     name = old_result.name if old_result is not None else f"{source_name}.vtoonify"
     plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name, matte_channel)
     settings_json = js.settings_to_json(prepared.settings)
+    for strip in old_mattes:  # first: a refill must not overlap them (Blender would shuffle it away)
+        strips.remove(strip)
     if old_result is None:
         created = strips.new_image(name, os.path.join(plans[0].directory, plans[0].files[0]), channel, start)
         for filename in plans[0].files[1:]:
@@ -484,11 +504,9 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     main[js.SOURCE_PROPERTY] = source_name
     main[js.ROLE_PROPERTY] = "result"
     main[js.SETTINGS_PROPERTY] = settings_json
-    made_for = {**placement_now(scene, source_strip), "result_start": int(main.frame_final_start)}
+    made_for = {**placement_now(scene, source_strip), "result_start": int(main.frame_start)}
     main[MADE_FOR_PROPERTY] = to_json(made_for)
     _label_result(main, js.result_label(result, prepared.settings))
-    for strip in old_mattes:
-        strips.remove(strip)
     for plan in plans[1:]:
         matte = strips.new_image(plan.name, os.path.join(plan.directory, plan.files[0]), plan.channel, start)
         for filename in plan.files[1:]:
@@ -548,7 +566,7 @@ def result_stale(scene, result) -> tuple[str, str] | None:
     source = compat.all_strips(scene.sequence_editor).get(name)
     now = placement_now(scene, source) if source is not None and source.type in {"MOVIE", "IMAGE"} else None
     if now is not None:
-        now["result_start"] = int(result.frame_final_start)
+        now["result_start"] = int(result.frame_start)  # its content: a split or trimmed result stays in line
     return stale_warning(made, now, name)
 
 

@@ -117,3 +117,38 @@ def test_panel_tells_a_result_off_its_repositioned_plate_and_match_placement_fix
     assert result.color_saturation == pytest.approx(0.4)
     scene.sequence_editor.active_strip = result
     assert "Off its plate" not in " ".join(t for kind, t in _panel_log(layout) if kind == "label")
+
+
+def test_a_split_or_trimmed_result_stays_in_line_and_a_rerender_makes_it_whole(addon, connected, trimmed_scene,
+                                                                               tmp_path):
+    """The artist cuts the result (K) and trims a piece: its frames still sit over the source's, so no
+    "moved" warning. A re-render makes it one strip again on the artist's channel, mattes right above
+    (the pieces go, nothing is shuffled away); a duplicate placed elsewhere stays."""
+    scene, source = trimmed_scene
+    source.frame_offset_end = 23  # 104..106
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    settings = {"backend": "classic", "format": "png", "mattes": True, "output": str(tmp_path)}
+    result = stylize.stylize_strip(scene, source, settings, connected)
+    strips = _top(scene)
+    mattes = sorted(s.channel for s in strips if str(s.get("vtoonify_role")).startswith("matte_"))
+    assert result.channel == 3 and mattes[0] == 4
+    right = result.split(frame=105, split_method="SOFT")
+    right.frame_final_end = 106  # trimmed: only 105 shows
+    assert {s.name: stylize.result_stale(scene, s) for s in (result, right)} == {result.name: None, right.name: None}
+    result.frame_start += 2  # a real move still tells
+    assert "moved +2 frames off its source" in stylize.result_stale(scene, result)[0]
+    result.frame_start -= 2
+    copy = strips.new_image("copy", bpy.path.abspath(result.directory) + result.elements[0].filename, 20, 300)
+    for key in ("vtoonify_source", "vtoonify_role", "vtoonify_job"):
+        copy[key] = result[key]  # what Shift+D gives: the same properties, elsewhere
+    again = stylize.stylize_strip(scene, source, settings, connected)
+    results = {s.name: (s.channel, s.frame_final_start, s.frame_final_end) for s in strips
+               if s.get("vtoonify_role") == "result"}
+    assert results == {again.name: (3, 104, 107), "copy": (20, 300, 301)}, results
+    assert sorted(s.channel for s in strips if str(s.get("vtoonify_role")).startswith("matte_")) == mattes
+    assert again.directory.rstrip("/").endswith("v002") and stylize.result_stale(scene, again) is None
+
+
+def _top(scene):
+    editor = scene.sequence_editor
+    return editor.strips if hasattr(editor, "strips") else editor.sequences

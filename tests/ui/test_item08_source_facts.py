@@ -103,3 +103,54 @@ def test_split_a_b_and_one_to_one_painting(qtbot):
     assert _rgb(view.grab().toImage(), 10, 10) == (32, 32, 36)   # background around the 1:1 frame
     view.set_one_to_one(False)
     assert view.image_rect() == fitted
+
+
+def _drag(view, start, end, button, modifiers=None) -> None:
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    modifiers = modifiers or Qt.KeyboardModifier.NoModifier
+    for kind, pos, buttons in ((QMouseEvent.Type.MouseButtonPress, start, button),
+                               (QMouseEvent.Type.MouseMove, end, button),
+                               (QMouseEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)):
+        point = QPointF(*pos)
+        QApplication.sendEvent(view, QMouseEvent(kind, point, view.mapToGlobal(point), button, buttons, modifiers))
+
+
+def test_one_to_one_pans_to_a_face_off_the_middle(qtbot):
+    """A 400x300 frame at 1:1 in a 200x150 view showed only its middle, with no way to look at a face
+    near an edge: the middle button (or Shift+drag, or a plain drag with only A or B shown) pans it,
+    never past its edges; the split stays where it was."""
+    from PySide6.QtCore import Qt
+
+    from ui.split_view import SplitCompareView
+
+    def quadrants(top_left: str) -> QImage:
+        image = _solid("#0000ff", 400, 300)
+        for x in range(200):
+            for y in range(150):
+                image.setPixelColor(x, y, QColor(top_left))
+        return image
+
+    view = SplitCompareView()
+    qtbot.addWidget(view)
+    view.resize(200, 150)
+    view.set_images(quadrants("#ff0000"), quadrants("#00ff00"))
+    view.set_one_to_one(True)
+    assert (view.image_rect().left(), view.image_rect().top()) == (-100, -75)
+    _drag(view, (100, 75), (400, 400), Qt.MouseButton.MiddleButton)          # far past the top-left corner
+    assert (view.image_rect().left(), view.image_rect().top()) == (0, 0) and view.split == 0.5
+    assert _rgb(view.grab().toImage(), 5, 5) == (255, 0, 0)                  # the frame's own top left
+    view.set_mode(SHOW_B)
+    _drag(view, (150, 100), (-400, -400), Qt.MouseButton.LeftButton)        # only B shows: a plain drag pans
+    assert (view.image_rect().left(), view.image_rect().top()) == (-200, -150)
+    assert _rgb(view.grab().toImage(), 195, 145) == (0, 0, 255)
+    view.set_mode(SPLIT)
+    _drag(view, (50, 50), (150, 150), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier)
+    assert (view.image_rect().left(), view.image_rect().top()) == (-100, -50) and view.split == 0.5
+    _drag(view, (20, 50), (20, 50), Qt.MouseButton.LeftButton)                # a plain click in split: the split
+    assert view.split == (20 + 100) / 400
+    view.set_one_to_one(False)
+    view.set_one_to_one(True)
+    assert (view.image_rect().left(), view.image_rect().top()) == (-100, -75)  # a new 1:1 look starts centred

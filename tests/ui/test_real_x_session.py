@@ -168,3 +168,32 @@ def test_hidpi_200_percent_fits_the_screen(x_display, repo_root, tmp_path):
     finally:
         _kill_if_running(panel)
     assert panel.returncode == 0 and "Traceback" not in output, output[-3000:]
+
+
+def test_the_shortcuts_in_the_tooltips_answer_real_key_presses(x_display, repo_root, tmp_path):
+    """Through the X server's keymap (xcb), as a keyboard user presses them: Ctrl+L brings the focus
+    back to Source, Ctrl+P says why there is no preview, Ctrl+. says there is nothing to stop, and
+    Ctrl+Enter, on the main keys and on the keypad, answers for the queue (nothing waiting) instead
+    of adding the shot."""
+    from x_session import ProbedPanel
+    from x_session import xdotool as key_press
+
+    from ui.queue_controller import NOTHING_WAITING
+
+    panel = ProbedPanel(x_display, repo_root, tmp_path, "--connection-file", str(tmp_path / "none.json"))
+    try:
+        key_press(x_display, "windowfocus", "--sync", panel.window)  # what a window manager does on map
+        panel.wait(lambda s: s["focus"] == "source_edit", "the focus in Source at start")
+        key_press(x_display, "key", "Tab")
+        panel.wait(lambda s: s["focus"] not in ("source_edit", ""), "the focus moved on by Tab")
+        key_press(x_display, "key", "ctrl+l")
+        panel.wait(lambda s: s["focus"] == "source_edit", "Ctrl+L: the focus back in Source")
+        for keys, says in (("ctrl+p", "no preview: "), ("ctrl+period", "nothing to stop"),
+                           ("ctrl+Return", NOTHING_WAITING), ("ctrl+period", "nothing to stop"),
+                           ("ctrl+KP_Enter", NOTHING_WAITING)):
+            key_press(x_display, "key", keys)
+            panel.wait(lambda s, says=says: s["messages"] and s["messages"][0].startswith(says), f"{keys}: {says}")
+        assert panel.state()["rows"] == [] and not any("no source picked" in m for m in panel.state()["messages"])
+        panel.quit()
+    finally:
+        _kill_if_running(panel.process)

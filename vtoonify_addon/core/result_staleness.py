@@ -46,8 +46,8 @@ def stale_warning(made: dict | None, now: dict | None, source_name: str) -> tupl
     """(problem, fix) when the result no longer lines up with its source as it is ``now`` (None: the
     source strip is gone); None when it still does, or when nothing was stored to compare.
 
-    ``result_start`` in both: the result strip's first frame then and now (a source and result moved
-    together still line up)."""
+    ``result_start`` in both: where the result strip's content starts then and now (its ``frame_start``:
+    a split or trimmed result keeps it; a source and result moved together still line up)."""
     if not made:
         return None
     if now is None:
