@@ -82,7 +82,8 @@ def blocker(context, needs_idle: bool = True) -> str:
                            running=needs_idle and bool(getattr(wm, "vtoonify_running", False)),
                            engine_missing=_engine_missing(context), style=style,
                            style_problem=_style_problem(scene, style, stored.get("backend")),
-                           is_preview=strip is not None and strip.get(js.ROLE_PROPERTY) == stylize.PREVIEW_ROLE)
+                           is_preview=strip is not None and strip.get(js.ROLE_PROPERTY) == stylize.PREVIEW_ROLE,
+                           source_problem=stylize.unreadable_source(source) if source is not None else None)
 
 
 def _style_problem(scene, style: str, backend: str | None = None) -> str:

@@ -19,6 +19,7 @@ from .core.frame_mapping import (
     media_length_from_probe,
     playback_factor,
     range_text,
+    retimed_movie_blocker,
     retimed_movie_refusal,
     source_frame_numbers,
 )
@@ -135,6 +136,14 @@ def retimed(strip) -> bool:
     never moved). Its RNA keeps the speed out of Python: a key has only its timeline frame (see
     ``retimed_movie_refusal``)."""
     return len(getattr(strip, "retiming_keys", ())) >= 2
+
+
+def unreadable_source(strip) -> tuple[str, str] | None:
+    """(problem, fix) when ``strip`` cannot be rendered as Blender shows it, found cheaply enough for a
+    poll (the button greys out with the reason before any click): a movie with retiming keys."""
+    if strip.type == "MOVIE" and retimed(strip):
+        return retimed_movie_blocker(strip.name, len(strip.retiming_keys))
+    return None
 
 
 def strip_timing(scene, strip) -> StripTiming:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vtoonify_addon.core.availability import playhead_blocker, selection_note
+from vtoonify_addon.core.availability import playhead_blocker, selection_note, stylize_blocker
 
 
 def test_preview_is_greyed_with_the_frames_while_the_playhead_is_off_the_strip():
@@ -36,3 +36,10 @@ def test_the_panel_says_to_save_first_only_while_renders_would_go_beside_an_unsa
         "Renders go to //vtoonify/ beside the .blend file: save it first (File > Save)")
     assert unsaved_output_note("//vtoonify/", blend_saved=True) == ""
     assert unsaved_output_note("/shots/toon/", blend_saved=False) == ""
+
+
+def test_a_source_that_cannot_be_read_greys_the_button_with_problem_and_fix():
+    reason = stylize_blocker(has_editor=True, strip_type="META", source_type="MOVIE", engine_missing=True,
+                             source_problem=("movie strip 'plate' has 3 retiming keys", "reset the retiming"))
+    assert reason == "The movie strip 'plate' has 3 retiming keys. Fix: reset the retiming"
+    assert stylize_blocker(has_editor=True, strip_type="MOVIE", source_type="MOVIE", source_problem=None) == ""

@@ -114,16 +114,26 @@ def _retime(scene, strip, speed_percent: float | None, key_frame: int | None = N
             workspace.sequencer_scene = previous_vse
 
 
-def test_a_retimed_movie_is_refused_with_the_fix(addon, trimmed_scene):
+def test_a_retimed_movie_is_refused_with_the_fix(addon, prefs, trimmed_scene):
     """Set Speed 200 %: Blender shows every other media frame, which the RNA does not tell (the keys
     sit where a trimmed 1x strip's would), so the strip is refused instead of stylized wrong."""
     scene, strip = trimmed_scene
+    prefs.auto_start = True  # an engine could answer: only the retiming greys the button
     stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])
     _retime(scene, strip, 200.0)
     assert len(strip.retiming_keys) >= 2
     with pytest.raises(stylize.StripError) as refused:
         stylize.strip_source(scene, strip)
     assert re.search(r"has \d+ retiming keys", refused.value.message) and "Reset Retiming" in refused.value.fix
+    scene.sequence_editor.active_strip = strip  # the button is grey before any click, its tooltip says why
+    assert not bpy.ops.sequencer.vtoonify_stylize.poll() and not bpy.ops.sequencer.vtoonify_preview.poll()
+    with pytest.raises(RuntimeError) as greyed:
+        bpy.ops.sequencer.vtoonify_stylize()
+    assert re.search(r"The movie strip 'plate' has \d+ retiming keys, whose speed Python cannot read\. Fix: "
+                     r"Strip > Retiming > Reset Retiming \(if the speed never changed\), or stylize a render of "
+                     r"it$", str(greyed.value)), str(greyed.value)
+    strip.retiming_keys.reset()
+    assert bpy.ops.sequencer.vtoonify_stylize.poll()
 
 
 def test_retiming_keys_that_keep_the_speed_are_refused_saying_why_and_reset_keeps_the_frames(addon, trimmed_scene):

@@ -11,14 +11,16 @@ RENDERABLE = frozenset({"MOVIE", "IMAGE"})
 
 def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: str | None,
                     is_result: bool = False, running: bool = False, engine_missing: bool = False,
-                    style: str = "", style_problem: str = "", is_preview: bool = False) -> str:
+                    style: str = "", style_problem: str = "", is_preview: bool = False,
+                    source_problem: tuple[str, str] | None = None) -> str:
     """Empty when Stylize (or Preview) can run, else the reason and what to do.
 
     ``strip_type``: the active strip's type (None: no active strip); ``source_type``: the type of the
     strip that would be rendered (the strip itself, the one a meta shows, or a result's source);
     ``engine_missing``: Auto-start is off and no engine connection file exists; ``style_problem``: the
     engine's problem and fix for the chosen ``style`` when it cannot render it (a half-trained family);
-    ``is_preview``: the active strip is a Preview overlay (a still the add-on laid, not footage)."""
+    ``is_preview``: the active strip is a Preview overlay (a still the add-on laid, not footage);
+    ``source_problem``: (problem, fix) why the strip to render cannot be read as it is (a retimed movie)."""
     if not has_editor:
         return "This scene has no Sequencer strips: add a movie or image strip first"
     if strip_type is None:
@@ -34,6 +36,9 @@ def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: st
         return f"The active strip is a {strip_type.lower()} strip: select a movie, image or meta strip"
     if source_type not in RENDERABLE:
         return f"The active strip is a {source_type.lower()} strip: select a movie, image or meta strip"
+    if source_problem is not None:
+        problem, fix = source_problem
+        return f"The {problem}. Fix: {fix}"
     if running:
         return "A VToonify render is running: wait for it, or press Esc (or Cancel) to stop it"
     if style_problem:

@@ -141,3 +141,10 @@ def retimed_movie_refusal(strip_name: str, keys: int) -> tuple[str, str]:
             "if the speed was never changed, remove the keys with Strip > Retiming > Reset Retiming (the "
             "picture stays the same); otherwise render the retimed strip to a movie or image sequence "
             "and stylize that")
+
+
+def retimed_movie_blocker(strip_name: str, keys: int) -> tuple[str, str]:
+    """``retimed_movie_refusal`` short enough for a greyed button's tooltip (Blender cuts poll messages
+    at about 250 characters); clicking still reports the whole reason."""
+    return (f"movie strip {strip_name!r} has {keys} retiming keys, whose speed Python cannot read",
+            "Strip > Retiming > Reset Retiming (if the speed never changed), or stylize a render of it")
