@@ -8,7 +8,8 @@ to the keyframe at or before that time and decodes forward to the frame with exa
 consecutive reads keep decoding without seeking.
 
 Damaged files: if demuxing fails, the container says it holds more frames (or a longer duration) than
-were found, or a packet lies past the end of the file, the file is treated as truncated and the index is
+were found, a packet lies past the end of the file, or the first picture does not decode (a stream cut
+before its first keyframe), the file is treated as truncated and the index is
 rebuilt by decoding, keeping every frame that decodes. Frames are numbered by their timestamp against
 the stream's frame rate, so a hole mid-file does not shift the frames after it: the missing numbers
 are ``damaged_frames`` ("frames 10-18 cannot be decoded") and the others read normally. An intact file
@@ -152,9 +153,10 @@ def _index_by_demux(path: Path) -> tuple[list[int], list[int], bool, int, list[i
     return sorted(pts), sorted(keyframes), complete, claimed, durations
 
 
-def _index_by_decode(path: Path) -> tuple[list[int], list[int], bool, bool]:
+def _index_by_decode(path: Path, errors: list[str] | None = None) -> tuple[list[int], list[int], bool, bool]:
     """Decode every frame that decodes -> (frame pts, keyframe pts, intact?, numbered by count?);
     for damaged files and streams without timestamps (then frames are numbered by decode order).
+    ``errors`` collects the decoder's first complaint (for the message when nothing decodes).
 
     Packets are decoded one by one, so a packet that fails to decode is skipped and decoding goes on
     after the damage; only a container that cannot be demuxed any further ends the scan."""
@@ -177,8 +179,10 @@ def _index_by_decode(path: Path) -> tuple[list[int], list[int], bool, bool]:
         for packet in container.demux(stream):
             try:
                 take(packet.decode())
-            except (av.FFmpegError, OSError, ValueError):
+            except (av.FFmpegError, OSError, ValueError) as exc:
                 intact = False  # this packet is damaged: keep going
+                if errors is not None and not errors:
+                    errors.append((getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__)[:160])
     except (av.FFmpegError, OSError):
         intact = False  # the container ends here: keep the frames decoded before the damage
     finally:
@@ -298,14 +302,44 @@ def _on_host_grid(index: _FrameIndex, timing: _Timing) -> _FrameIndex | None:
     return dataclasses.replace(index, indices=indices, grid=tuple(grid), frame_grid=summary)
 
 
+def _first_picture_decodes(path: Path, first_pts: int, most_packets: int = 512) -> bool:
+    """Whether the earliest packet's picture is the first one the decoder gives: False for a stream that
+    starts without a keyframe (a recording or copy cut mid-GOP), whose leading pictures never decode though
+    every packet is there. Only the first picture is decoded (the reader decodes it anyway)."""
+    container = _open_container(path)
+    stream = picture_stream(container)
+    try:
+        for count, packet in enumerate(container.demux(stream)):
+            if count >= most_packets:
+                return False
+            try:
+                frames = packet.decode()
+            except (av.FFmpegError, ValueError):
+                continue
+            for frame in frames:
+                return frame.pts is None or int(frame.pts) <= first_pts
+    except (av.FFmpegError, OSError):
+        return False
+    finally:
+        container.close()
+    return False
+
+
 def build_frame_index(path: Path) -> _FrameIndex:
-    """Frame pts list for ``path`` (demux only when the file is intact)."""
+    """Frame pts list for ``path`` (demux only when the file is intact and its first picture decodes)."""
     pts, keyframes, intact, expected, durations = _index_by_demux(path)
+    if intact and pts and not _first_picture_decodes(path, pts[0]):
+        intact = False  # numbered by decoding: the pictures that never decode are named as damaged
     if intact and pts:
         return _with_numbers(_FrameIndex(pts, keyframes, truncated=False, expected_frames=expected or len(pts)),
                              path, durations)
-    pts, keyframes, decoded_intact, by_count = _index_by_decode(path)
+    packets = len(pts)
+    errors: list[str] = []
+    pts, keyframes, decoded_intact, by_count = _index_by_decode(path, errors)
     truncated = not (intact and decoded_intact) or len(pts) < expected
+    if not pts and packets and errors:  # every picture is there, none decodes: a lying header, damage
+        raise InputError(f"no frame of video {path} can be decoded ({errors[0]}; {packets} pictures in the file)",
+                         "the file is damaged; re-export or re-copy it")
     if not pts:
         raise InputError(f"video {path} has no decodable frames (it looks truncated or damaged)",
                          "re-export or re-copy the file")

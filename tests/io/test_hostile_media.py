@@ -225,7 +225,7 @@ def test_a_video_whose_frames_claim_a_size_their_data_cannot_fill_says_it_cannot
         data[at + 5:at + 9] = struct.pack(">HH", 4000, 4000)
         at = data.find(b"\xff\xc0", at + 2)
     path.write_bytes(bytes(data))
-    with pytest.raises(InputError, match=r"frame 1 of .*lying\.avi cannot be decoded \(") as info:
+    with pytest.raises(InputError, match=r"no frame of video .*lying\.avi can be decoded \(.*; 3 pictures") as info:
         open_source(path)
     assert "re-export" in info.value.fix
 
@@ -575,3 +575,30 @@ def test_a_sequence_member_that_is_a_dead_link_is_named_as_a_link(tmp_path):
                                              r".*moved/shot\.0002\.png is missing\)") as info:
             source.read(2)
     assert info.value.fix.startswith("point the link at the media file")
+
+
+def test_a_stream_cut_before_its_first_keyframe_names_the_frames_that_cannot_decode(tmp_path):
+    # Before: every packet is indexed, but the pictures before the first keyframe never decode: "frame 1 ...
+    # could not be found by seeking (the file's timestamps are broken)", and nothing could be rendered.
+    noise = np.random.default_rng(1)
+    whole = tmp_path / "whole.ts"
+    with av.open(str(whole), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=24,
+                                options={"x264-params": "keyint=12:min-keyint=12:scenecut=0:bframes=0"})
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for _ in range(24):
+            pixels = noise.integers(0, 255, (64, 64, 3), np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        out.mux(stream.encode())
+    with av.open(str(whole)) as probe:
+        second = [p.pos for p in probe.demux(video=0) if p.size][1]
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[:376] + data[second // 188 * 188:])  # PAT + PMT, then from the 2nd picture's packet on
+    with open_source(cut) as source:
+        assert source.damaged_frames == list(range(1, 12))  # pictures 2-12 of the take: P-frames with no keyframe
+        assert source.frame_numbers == list(range(12, 24))
+        assert source.read(12).shape == (64, 64, 3)
+        with pytest.raises(InputError, match=r"frame 5 of .*cut\.ts cannot be decoded"):
+            source.read(5)
