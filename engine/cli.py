@@ -247,8 +247,30 @@ def cancel_on_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
+def idle_options(config) -> list[str]:
+    """Warnings for options this command line gives that do nothing with its other options (a TD who
+    typed --max-faces without --faces all expects more faces): said, never refused, since farm job types
+    and scripts may pass every setting whatever the others are."""
+    import dataclasses
+
+    default = {f.name: f.default for f in dataclasses.fields(config)}
+    given = {name for name, value in dataclasses.asdict(config).items() if value != default.get(name, value)}
+    rules = [
+        ("matte_files", not config.mattes, "--matte-files writes nothing without --mattes (add --mattes)"),
+        ("matte_layers", not config.mattes, "--no-matte-layers has no mattes to leave out without --mattes"),
+        ("max_faces", config.faces != "all", f"--max-faces {config.max_faces} counts only with --faces all "
+                                              "(add --faces all to stylize every face)"),
+        ("png_bits", config.format != "png", "--png-bits applies to --format png only"),
+        ("exr_compression", config.format != "exr", "--exr-compression applies to --format exr only"),
+        ("data_window", config.format != "exr", "--data-window applies to EXR only (a PNG is the whole frame)"),
+    ]
+    return [f"{text}; it is ignored" for name, idle, text in rules if name in given and idle]
+
+
 def cmd_render(args, sink, cancel) -> int:
     config = _config_from_args(args)  # first: a bad option exits before the pipeline (torch) is imported
+    for message in idle_options(config):
+        sink({"event": "warning", "message": message})
     from engine.pipeline.render import render
 
     result = render(config, on_event=sink, cancel=cancel)
@@ -264,6 +286,8 @@ def cmd_render(args, sink, cancel) -> int:
 
 def cmd_prepare(args, sink, cancel) -> int:
     config = _config_from_args(args)  # first: a bad option exits before the pipeline (torch) is imported
+    for message in idle_options(config):
+        sink({"event": "warning", "message": message})
     from engine.pipeline.render import prepare
 
     result = prepare(config, on_event=sink, cancel=cancel)

@@ -4,6 +4,7 @@ listens when started by hand. Kept torch-free and fast (the parser is built in-p
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -67,3 +68,36 @@ def test_job_help_shows_a_working_example_and_the_exit_codes(command, capsys):
     args = build_parser().parse_args(example.split())  # the example is a command line the engine takes
     assert (args.command, args.frames, args.start_number, args.mattes) == (command, "1001-1100", 1001, True)
     assert all(f"{code} " in text for code in ("0", "2", "75", "130")) and "--resume" in text
+
+
+@pytest.mark.parametrize(("extra", "warned"), [
+    (["--max-faces", "3"], "--max-faces 3 counts only with --faces all"),
+    (["--matte-files"], "--matte-files writes nothing without --mattes"),
+    (["--no-matte-layers"], "--no-matte-layers has no mattes to leave out"),
+    (["--png-bits", "16"], "--png-bits applies to --format png only"),
+    (["--format", "png", "--exr-compression", "piz"], "--exr-compression applies to --format exr only"),
+    (["--format", "png", "--data-window", "full"], "--data-window applies to EXR only"),
+])
+def test_an_option_that_does_nothing_with_the_others_is_named(extra, warned):
+    from engine.cli import _config_from_args, idle_options
+
+    config = _config_from_args(build_parser().parse_args(["render", "a.mp4", "-o", "out", *extra]))
+    assert [w for w in idle_options(config) if warned in w] != [], idle_options(config)
+    fine = ["--faces", "all", "--max-faces", "3", "--mattes", "--matte-files", "--format", "png", "--png-bits", "16"]
+    assert idle_options(_config_from_args(build_parser().parse_args(["render", "a.mp4", "-o", "o", *fine]))) == []
+    # a farm job type passes every setting at its default: nothing to say
+    farm = ["--max-faces", "8", "--png-bits", "8", "--exr-compression", "zip", "--data-window", "face"]
+    assert idle_options(_config_from_args(build_parser().parse_args(["render", "a.mp4", "-o", "o", *farm]))) == []
+
+
+def test_the_render_warns_of_an_idle_option_and_renders(media_dir, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), VTOONIFY_MODELS=str(tmp_path / "none"))
+    done = subprocess.run([sys.executable, "-m", "engine", "render", str(media_dir / "529_2.mp4"), "-o",
+                           str(tmp_path / "out"), "--frames", "1", "--backend", "classic", "--padding", "48",
+                           "--max-faces", "3", "--json-progress"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[0] == {"event": "warning", "message": "--max-faces 3 counts only with --faces all (add --faces "
+                                                        "all to stylize every face); it is ignored"}
+    assert (tmp_path / "out" / "529_2.0001.exr").is_file()
