@@ -161,10 +161,17 @@ def restore_gan_state(session, ckpt: Mapping[str, Any], path, does_not_fit: str,
         session.ema.load_state_dict(ckpt["g_ema"])
         session.extra["d"].load_state_dict(ckpt["d"])
     except RuntimeError as exc:
-        raise ModelFileError(f"{path} does not fit {does_not_fit} ({str(exc).splitlines()[1].strip()[:160]})",
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ModelFileError(f"{path} does not fit {does_not_fit} ({lines[min(1, len(lines) - 1)][:160]})",
                              fix) from None
-    session.g_optim.load_state_dict(ckpt["g_optim"])
-    session.extra["d_optim"].load_state_dict(ckpt["d_optim"])
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a hand-edited entry: "g" is no dict
+        raise ModelFileError(f"{path} holds no usable weights for {does_not_fit} ({str(exc)[:160]})", fix) from None
+    for key, optimiser in (("g_optim", session.g_optim), ("d_optim", session.extra["d_optim"])):
+        try:
+            optimiser.load_state_dict(ckpt[key])
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, RuntimeError) as exc:
+            raise ModelFileError(f"{path}: its {key} optimiser state does not fit this run ({str(exc)[:160]})",
+                                 fix) from None
 
 
 def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:

@@ -215,3 +215,28 @@ def test_a_family_folder_that_is_a_link_is_refused(tmp_path):
     linked_out.symlink_to(tmp_path / "models")
     output_layout(linked_out, "other", "dualstylegan").check_writable()  # --out itself: the user's choice
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ({"g": "x"}, "holds no usable weights for the student"),
+    ({"g_optim": {}}, "its g_optim optimiser state does not fit this run"),
+    ({"d_optim": {"state": {}, "param_groups": [{"params": [0, 1, 2]}]}}, "its d_optim optimiser state does not fit"),
+], ids=["weights-no-dict", "optimiser-empty", "optimiser-other-params"])
+def test_a_resumed_file_with_a_damaged_entry_is_a_model_file_error(damage, expected):
+    # Before: only RuntimeError was caught: TypeError/KeyError/ValueError from load_state_dict escaped.
+    import types
+
+    from engine.train.checkpoint import restore_gan_state
+
+    def session():
+        g, ema, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+        return types.SimpleNamespace(student=g, ema=ema, g_optim=torch.optim.Adam(g.parameters()),
+                                     extra={"d": d, "d_optim": torch.optim.Adam(d.parameters())})
+
+    whole = session()
+    good = {"g": whole.student.state_dict(), "g_ema": whole.ema.state_dict(), "d": whole.extra["d"].state_dict(),
+            "g_optim": whole.g_optim.state_dict(), "d_optim": whole.extra["d_optim"].state_dict()}
+    restore_gan_state(session(), good, "/x/vtoonify.pt", "the student", "resume from an intact checkpoint")
+    with pytest.raises(ModelFileError, match=expected) as info:
+        restore_gan_state(session(), {**good, **damage}, "/x/vtoonify.pt", "the student", "start again")
+    assert info.value.message.startswith("/x/vtoonify.pt") and info.value.fix == "start again"
