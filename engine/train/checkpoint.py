@@ -362,6 +362,8 @@ def install_companions(
 
 # --- reading ----------------------------------------------------------------------------------
 
+MAX_ITER = 10**9
+"""Most iterations a checkpoint may record (the official runs take 2,000-100,000)."""
 _STAGE_KEYS = {
     "pretrain": ("g_ema", "g", "g_optim", "iter"),
     "full": ("g_ema", "g", "d", "g_optim", "d_optim", "iter"),
@@ -415,6 +417,11 @@ def check_training_checkpoint(obj: Any, path: Path, stage: str, backbone: str) -
     missing = [k for k in _STAGE_KEYS[stage] if k not in obj]
     if missing:
         raise ModelFileError(f"{path} lacks {', '.join(missing)}", "resume from an intact checkpoint")
+    done = obj["iter"]
+    if isinstance(done, bool) or not isinstance(done, int) or not 0 <= done <= MAX_ITER:
+        # a hand-edited count ("x", None, NaN, 1e308) would otherwise fail int() as an internal error
+        raise ModelFileError(f"{path} records {str(done)[:40]!r} as its iteration count, not a whole number "
+                             f"from 0 to {MAX_ITER:,}", "resume from an intact checkpoint written by `engine train`")
 
 
 def load_pretrained_encoder(path: str | Path) -> Mapping[str, torch.Tensor]:

@@ -134,6 +134,21 @@ def test_resume_accepts_only_our_files_of_the_right_stage_and_backbone(tmp_path)
         load_training_checkpoint(ours, "pretrain", "dualstylegan")
 
 
+@pytest.mark.parametrize("count", ["x", None, float("nan"), 1e308, [1], True, -1])
+def test_a_hand_edited_iteration_count_is_a_model_file_error(tmp_path, count):
+    # Before: int("x"), int(None), int(nan) raised in --resume's check: an internal error.
+    from engine.train.checkpoint import check_resume_file
+
+    path = tmp_path / "pretrain.pt"
+    save_checkpoint(path, {"stage": "pretrain", "backbone": "toonify", "g_ema": {}, "g": {}, "g_optim": {},
+                           "iter": count})
+    with pytest.raises(ModelFileError, match="as its iteration count, not a whole number") as info:
+        check_resume_file(path, "pretrain", "toonify", 100)
+    assert str(path) in info.value.message and "intact checkpoint" in info.value.fix
+    with pytest.raises(ModelFileError, match="as its iteration count"):
+        load_training_checkpoint(path, "pretrain", "toonify")
+
+
 def test_pretrained_encoder_reads_official_layout(tmp_path):
     official = tmp_path / "pretrain.pt"
     torch.save({"g_ema": {"0.0.weight": torch.zeros(1)}}, official)
