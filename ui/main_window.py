@@ -225,6 +225,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.notice_label, 1)
         self.resize(*fitted_size(self.screen().availableGeometry().size()))
 
+    def share_small_height(self) -> None:
+        """A small screen (1080p at 200 %): the queue and the messages at their least (four rows, two
+        lines), so the form and the preview keep the rest (the queue's share left the preview a strip)."""
+        queue, log = self.queue_panel.minimumSizeHint().height(), self.status_log.minimumHeight()
+        total = sum(self.main_splitter.sizes())
+        self.main_splitter.setSizes([max(1, total - queue - log), queue, log])
+
     def moveEvent(self, event: QMoveEvent) -> None:
         super().moveEvent(event)
         self.keep_on_screen()
@@ -662,6 +669,8 @@ class MainWindow(QMainWindow):
             state = self.settings.geometry(name)
             if state is not None:
                 splitter.restoreState(state)
+        if self.settings.geometry("main_splitter") is None and self.height() < DEFAULT_SIZE[1]:
+            QTimer.singleShot(0, self, self.share_small_height)  # once laid out: the splitter's real height
 
     def _splitters(self) -> tuple[tuple[str, QSplitter], ...]:
         return ("main_splitter", self.main_splitter), ("top_splitter", self.top_splitter)

@@ -128,3 +128,18 @@ def test_long_notices_and_preview_failures_do_not_widen_the_window(make_window, 
         assert path in label.text() and path in label.toolTip()
         assert "…" in shown and label.fontMetrics().horizontalAdvance(shown) <= label.width()
     assert window.notice_label.shown_text().endswith("image sequence or image")  # the reason stays in view
+
+
+def test_a_small_screen_gives_the_room_to_the_form_and_preview(make_window, tmp_path, qtbot):
+    """First start on a small screen (960x540: 1080p at 200 %): the queue and the messages start
+    at their least (four rows, two lines), so the preview is not left a strip of its 64-pixel least."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.resize(SMALL)
+    qtbot.wait(50)
+    window.share_small_height()  # what a first start on a screen under 720 pixels high does
+    qtbot.wait(50)
+    log, table = window.status_log, window.queue_panel.table
+    assert log.height() <= log.minimumHeight() + 4, log.height()
+    assert table.viewport().height() >= 4 * table.verticalHeader().defaultSectionSize()
+    assert window.preview_panel.view.height() >= 100, window.preview_panel.view.height()
