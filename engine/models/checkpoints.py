@@ -232,6 +232,11 @@ MAX_EXSTYLE_BYTES = 256 << 20
 """Largest ``exstyle_code.npy`` read (the official files are ~12 MB: a few hundred [1,18,512] codes)."""
 
 
+MAX_EXSTYLE_VALUES = MAX_EXSTYLE_BYTES // 4
+"""Most values all style codes may hold together (as float32, no more than the file cap): a pickle's memo
+lets a 0.4 MB file name one array 20,000 times, which the float32 copies would turn into 740 MB."""
+
+
 def _unpickle_restricted(data: bytes) -> Any:
     return _RestrictedUnpickler(io.BytesIO(data)).load()
 
@@ -306,6 +311,11 @@ def read_exstyle_arrays(path: str | Path) -> dict[str, np.ndarray]:
             f"{_display(path)} does not hold a dict of style codes (found {type(codes).__name__})",
             refetch_fix(path),
         )
+    values = sum(int(code.size) for code in codes.values() if isinstance(code, np.ndarray))
+    if values > MAX_EXSTYLE_VALUES:  # a pickle may name one array a million times: each would be copied
+        raise ModelFileError(f"{_display(path)} holds {len(codes)} style codes of {values:,} values in all, more than "
+                             f"the {MAX_EXSTYLE_VALUES:,} read (an official file: a few hundred codes of 9,216)",
+                             refetch_fix(path))
     result: dict[str, np.ndarray] = {}
     for name, code in codes.items():
         if not isinstance(code, np.ndarray) or code.dtype.kind != "f" or code.ndim < 1:

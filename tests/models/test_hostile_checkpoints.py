@@ -296,3 +296,15 @@ def test_float8_weights_load_and_sparse_weights_are_refused_naming_the_tensor(go
                 "latent_avg": golden["latent_avg"].to_sparse()}, tmp_path / "encoder.pt")
     with pytest.raises(ModelFileError, match="has no finite floating-point 'latent_avg' tensor"):
         load_style_encoder(tmp_path / "encoder.pt")
+
+
+def test_a_style_file_naming_one_code_thousands_of_times_is_refused_before_copying_them(tmp_path):
+    # Before: the pickle's memo let a 180 KB file name one float16 code 8,000 times; each was copied to
+    # float32 (300 MB here; a 44 MB file under the size cap would ask for 70 GB): refused by the total now.
+    from engine.models.checkpoints import read_exstyle_arrays
+
+    code = np.zeros((1, 18, 512), np.float16)
+    path = _exstyle_file(tmp_path / "exstyle_code.npy", {f"style_{i:05d}.jpg": code for i in range(8000)})
+    assert path.stat().st_size < 400_000
+    with pytest.raises(ModelFileError, match=r"holds 8000 style codes of 73,728,000 values in all, more than"):
+        read_exstyle_arrays(path)
