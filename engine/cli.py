@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from engine import __version__
 from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled
@@ -332,6 +333,25 @@ def _dash_file_hint(argv: list[str]) -> str | None:
     return None
 
 
+def _several_sources_hint(argv: list[str]) -> str | None:
+    """The fix for a usage error caused by several source files, most often a sequence the shell expanded
+    (``render shot.*.png``): one source per command, a sequence as one pattern."""
+    if not argv or argv[0] not in JOB_COMMANDS:
+        return None
+    words = argv[1: argv.index("--")] if "--" in argv else argv[1:]
+    files = [w for i, w in enumerate(words) if os.path.isfile(w) and not (i and words[i - 1].startswith("-"))]
+    if len(files) < 2:
+        return None
+    from engine.io.sequence import pattern_from_member
+
+    member = pattern_from_member(Path(files[0]))
+    given = f"{len(files)} source files were given ({files[0]}, {files[1]}{', ...' if len(files) > 2 else ''})"
+    if member is not None:  # frames of one sequence, most likely expanded by the shell
+        return (f"{given}; give the image sequence as one pattern, in quotes so the shell leaves it alone: "
+                f"'{member.hash_pattern}'")
+    return f"{given}; {argv[0]} takes one source: run one command per clip (or queue them in the panel)"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The parsed command line; a usage error caused by a file named like an option also says how to
     write that file name (argparse alone only says an argument is missing)."""
@@ -339,7 +359,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     try:
         return build_parser().parse_args(argv)
     except SystemExit as exc:
-        hint = _dash_file_hint(argv) if exc.code == 2 else None
+        hint = (_dash_file_hint(argv) or _several_sources_hint(argv)) if exc.code == 2 else None
         if hint:
             _say(f"vtoonify: {hint}")
         raise

@@ -78,6 +78,9 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
         if file.is_symlink():
             raise InputError(f"{file} is a link that leads nowhere (its target is missing, or links form a loop)",
                              "point the link at the media file, or give the file itself")
+        if any(mark in file.name for mark in ("*", "?", "$F")):  # a shell wildcard or Houdini's $F4
+            raise InputError(f"no such file: {text} (a frame pattern writes the frame number as #### or %04d)",
+                             _folder_fix(file.parent).replace("in it", "of its folder"))
         raise InputError(f"no such file: {file}", "check the path")
     if file.is_dir():
         raise InputError(f"{file} is a folder", _folder_fix(file))

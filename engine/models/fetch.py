@@ -98,7 +98,9 @@ def read_sums(models_dir: str | Path) -> dict[str, str]:
     if not sums_path.is_file():
         return {}
     sums: dict[str, str] = {}
-    for line in sums_path.read_text(encoding="utf-8").splitlines():
+    # surrogateescape: `sha256sum *` in a folder with a Latin-1 file name writes that name's raw bytes; they
+    # come back as the name os.listdir gives for the file (and are written back unchanged)
+    for line in sums_path.read_bytes().decode("utf-8", "surrogateescape").splitlines():
         parts = line.strip().split(maxsplit=1)
         if len(parts) == 2 and _SHA256_RE.match(parts[0].lower()):
             sums[parts[1].lstrip("*")] = parts[0].lower()
@@ -128,7 +130,7 @@ def _write_sums(models_dir: Path, sums: Mapping[str, str]) -> None:
     text = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(sums.items()))
     fd, tmp = tempfile.mkstemp(prefix=".SHA256SUMS.", dir=models_dir)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(text)
         os.replace(tmp, models_dir / SUMS_FILE)
     except BaseException:

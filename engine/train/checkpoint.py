@@ -161,10 +161,17 @@ def restore_gan_state(session, ckpt: Mapping[str, Any], path, does_not_fit: str,
         session.ema.load_state_dict(ckpt["g_ema"])
         session.extra["d"].load_state_dict(ckpt["d"])
     except RuntimeError as exc:
-        raise ModelFileError(f"{path} does not fit {does_not_fit} ({str(exc).splitlines()[1].strip()[:160]})",
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ModelFileError(f"{path} does not fit {does_not_fit} ({lines[min(1, len(lines) - 1)][:160]})",
                              fix) from None
-    session.g_optim.load_state_dict(ckpt["g_optim"])
-    session.extra["d_optim"].load_state_dict(ckpt["d_optim"])
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a hand-edited entry: "g" is no dict
+        raise ModelFileError(f"{path} holds no usable weights for {does_not_fit} ({str(exc)[:160]})", fix) from None
+    for key, optimiser in (("g_optim", session.g_optim), ("d_optim", session.extra["d_optim"])):
+        try:
+            optimiser.load_state_dict(ckpt[key])
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, RuntimeError) as exc:
+            raise ModelFileError(f"{path}: its {key} optimiser state does not fit this run ({str(exc)[:160]})",
+                                 fix) from None
 
 
 def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
@@ -362,6 +369,8 @@ def install_companions(
 
 # --- reading ----------------------------------------------------------------------------------
 
+MAX_ITER = 10**9
+"""Most iterations a checkpoint may record (the official runs take 2,000-100,000)."""
 _STAGE_KEYS = {
     "pretrain": ("g_ema", "g", "g_optim", "iter"),
     "full": ("g_ema", "g", "d", "g_optim", "d_optim", "iter"),
@@ -415,6 +424,11 @@ def check_training_checkpoint(obj: Any, path: Path, stage: str, backbone: str) -
     missing = [k for k in _STAGE_KEYS[stage] if k not in obj]
     if missing:
         raise ModelFileError(f"{path} lacks {', '.join(missing)}", "resume from an intact checkpoint")
+    done = obj["iter"]
+    if isinstance(done, bool) or not isinstance(done, int) or not 0 <= done <= MAX_ITER:
+        # a hand-edited count ("x", None, NaN, 1e308) would otherwise fail int() as an internal error
+        raise ModelFileError(f"{path} records {str(done)[:40]!r} as its iteration count, not a whole number "
+                             f"from 0 to {MAX_ITER:,}", "resume from an intact checkpoint written by `engine train`")
 
 
 def load_pretrained_encoder(path: str | Path) -> Mapping[str, torch.Tensor]:

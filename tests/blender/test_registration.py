@@ -383,6 +383,7 @@ def test_placement_animated_in_nla_tracks_is_followed(addon, connected, vse, med
         seen.append(placement(source))
         assert placement(result) == pytest.approx(placement(source), abs=1e-4), frame
     assert len(set(seen)) == 4 and seen[2][1] == pytest.approx(-45.0), seen  # the drift plays from frame 2
+    assert addon.stylize.placement_drift_warning(vse, result) is None  # the panel sees it on its plate
     for frame in (2, 4):
         vse.frame_set(frame)
         assert_registered(vse, frame, {source.name}, {result.name}, tmp_path, zoom=source.transform.scale_x)

@@ -361,3 +361,15 @@ def test_a_login_page_served_for_every_file_is_refused_not_recorded_as_the_model
     with pytest.raises(OfflineError, match=r"answered with data that is not a \.pth file \(starting b'Proxy"):
         fetch_models(tmp_path, ["faceparsing.pth"], base_url=hub.base_url.replace("/resolve/", "/cdn/"))
     assert list(tmp_path.rglob("*")) == []  # no file, no .part, no SHA256SUMS
+
+
+def test_a_sums_file_naming_a_latin1_file_verifies_it_and_keeps_its_bytes(hub, tmp_path):
+    # Before: `sha256sum *` output naming a Latin-1 file made read_sums raise UnicodeDecodeError: verify, list
+    # and fetch all ended in "internal error".
+    name = b"caf\xe9.pt"
+    (tmp_path / os.fsdecode(name)).write_bytes(b"PK\x03\x04 mine")
+    line = hashlib.sha256(b"PK\x03\x04 mine").hexdigest().encode() + b"  " + name + b"\n"
+    (tmp_path / SUMS_FILE).write_bytes(line)
+    assert {v.relpath: v.status for v in verify_models(tmp_path)} == {os.fsdecode(name): "ok"}
+    fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)  # rewrites SHA256SUMS with both
+    assert line in (tmp_path / SUMS_FILE).read_bytes()

@@ -101,3 +101,31 @@ def test_the_render_warns_of_an_idle_option_and_renders(media_dir, tmp_path):
     assert events[0] == {"event": "warning", "message": "--max-faces 3 counts only with --faces all (add --faces "
                                                         "all to stylize every face); it is ignored"}
     assert (tmp_path / "out" / "529_2.0001.exr").is_file()
+
+
+def test_a_sequence_the_shell_expanded_is_told_as_one_quoted_pattern(tmp_path, capsys, monkeypatch):
+    """`render shot.*.png -o out` reaches the engine as every frame file: argparse only says
+    "unrecognized arguments"; the hint gives the pattern that reads them as one source."""
+    monkeypatch.chdir(tmp_path)
+    for n in (1, 2, 3):
+        (tmp_path / f"shot.{n:04d}.png").write_bytes(b"png")
+    with pytest.raises(SystemExit) as stopped:
+        main(["render", "shot.0001.png", "shot.0002.png", "shot.0003.png", "-o", "out"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "unrecognized arguments" in err
+    assert "3 source files were given" in err and "'shot.####.png'" in err
+    for clip in ("a.mp4", "b.mp4"):
+        (tmp_path / clip).write_bytes(b"mp4")
+    with pytest.raises(SystemExit):
+        main(["prepare", "a.mp4", "b.mp4", "-o", "out", "--exstyle-image", "shot.0001.png"])
+    assert "2 source files were given (a.mp4, b.mp4); prepare takes one source" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_wildcard_source_names_the_pattern_form_and_the_sequence_there(tmp_path, capsys):
+    for n in (1, 2):
+        (tmp_path / f"shot.{n:04d}.png").write_bytes(b"png")
+    assert main(["render", str(tmp_path / "shot.*.png"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "#### or %04d" in err and f"{tmp_path}/shot.####.png" in err
+    assert not (tmp_path / "out").exists()

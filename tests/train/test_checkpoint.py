@@ -134,6 +134,21 @@ def test_resume_accepts_only_our_files_of_the_right_stage_and_backbone(tmp_path)
         load_training_checkpoint(ours, "pretrain", "dualstylegan")
 
 
+@pytest.mark.parametrize("count", ["x", None, float("nan"), 1e308, [1], True, -1])
+def test_a_hand_edited_iteration_count_is_a_model_file_error(tmp_path, count):
+    # Before: int("x"), int(None), int(nan) raised in --resume's check: an internal error.
+    from engine.train.checkpoint import check_resume_file
+
+    path = tmp_path / "pretrain.pt"
+    save_checkpoint(path, {"stage": "pretrain", "backbone": "toonify", "g_ema": {}, "g": {}, "g_optim": {},
+                           "iter": count})
+    with pytest.raises(ModelFileError, match="as its iteration count, not a whole number") as info:
+        check_resume_file(path, "pretrain", "toonify", 100)
+    assert str(path) in info.value.message and "intact checkpoint" in info.value.fix
+    with pytest.raises(ModelFileError, match="as its iteration count"):
+        load_training_checkpoint(path, "pretrain", "toonify")
+
+
 def test_pretrained_encoder_reads_official_layout(tmp_path):
     official = tmp_path / "pretrain.pt"
     torch.save({"g_ema": {"0.0.weight": torch.zeros(1)}}, official)
@@ -200,3 +215,28 @@ def test_a_family_folder_that_is_a_link_is_refused(tmp_path):
     linked_out.symlink_to(tmp_path / "models")
     output_layout(linked_out, "other", "dualstylegan").check_writable()  # --out itself: the user's choice
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ({"g": "x"}, "holds no usable weights for the student"),
+    ({"g_optim": {}}, "its g_optim optimiser state does not fit this run"),
+    ({"d_optim": {"state": {}, "param_groups": [{"params": [0, 1, 2]}]}}, "its d_optim optimiser state does not fit"),
+], ids=["weights-no-dict", "optimiser-empty", "optimiser-other-params"])
+def test_a_resumed_file_with_a_damaged_entry_is_a_model_file_error(damage, expected):
+    # Before: only RuntimeError was caught: TypeError/KeyError/ValueError from load_state_dict escaped.
+    import types
+
+    from engine.train.checkpoint import restore_gan_state
+
+    def session():
+        g, ema, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+        return types.SimpleNamespace(student=g, ema=ema, g_optim=torch.optim.Adam(g.parameters()),
+                                     extra={"d": d, "d_optim": torch.optim.Adam(d.parameters())})
+
+    whole = session()
+    good = {"g": whole.student.state_dict(), "g_ema": whole.ema.state_dict(), "d": whole.extra["d"].state_dict(),
+            "g_optim": whole.g_optim.state_dict(), "d_optim": whole.extra["d_optim"].state_dict()}
+    restore_gan_state(session(), good, "/x/vtoonify.pt", "the student", "resume from an intact checkpoint")
+    with pytest.raises(ModelFileError, match=expected) as info:
+        restore_gan_state(session(), {**good, **damage}, "/x/vtoonify.pt", "the student", "start again")
+    assert info.value.message.startswith("/x/vtoonify.pt") and info.value.fix == "start again"
