@@ -5,7 +5,7 @@ call of a Qt method that returns nothing (``setToolTip``, ``setEnabled``…) wit
 signal ``emit`` with 6.11.2, takes one reference from None or from True/False. CPython 3.11 counts
 those references (3.12 made the singletons immortal), so after some thousands of calls, a queue of
 200 jobs or an hour of progress events, the panel died with "Fatal Python error: none_dealloc:
-deallocating None". Giving each singleton 2**40 references up front makes that count unreachable,
+deallocating None". Giving each singleton 2**40 references (64-bit) up front makes that count unreachable,
 whichever PySide6 is installed; ``ui/__init__`` does it before any Qt call.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import sys
 
-RESERVE = 1 << 40
+RESERVE = min(1 << 40, sys.maxsize // 4)  # a 32-bit Python: a quarter of what its count holds
 
 
 def protect_singletons() -> bool:

@@ -58,12 +58,19 @@ class SplitCompareView(QWidget):
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
+        self._show_cursor()
         self.update()
 
     def set_one_to_one(self, on: bool) -> None:
         self.one_to_one = bool(on)
         self.pan = QPointF(0, 0)  # each 1:1 look starts at the middle
+        self._show_cursor()
         self.update()
+
+    def _show_cursor(self) -> None:
+        """What a plain drag does here: move the split, or (1:1, only A or B shown) pan the frame."""
+        pans = self.one_to_one and self.mode != SPLIT
+        self.setCursor(Qt.CursorShape.OpenHandCursor if pans else Qt.CursorShape.SplitHCursor)
 
     # --- split --------------------------------------------------------------------------------
     @property
@@ -115,7 +122,7 @@ class SplitCompareView(QWidget):
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._pan_start is not None:
             self._pan_start = None
-            self.setCursor(Qt.CursorShape.SplitHCursor)
+            self._show_cursor()
 
     def _clamped(self, pan: QPointF) -> QPointF:
         """``pan`` held to what shows the frame's edge at most at the view's edge."""

@@ -142,7 +142,9 @@ def test_one_to_one_pans_to_a_face_off_the_middle(qtbot):
     _drag(view, (100, 75), (400, 400), Qt.MouseButton.MiddleButton)          # far past the top-left corner
     assert (view.image_rect().left(), view.image_rect().top()) == (0, 0) and view.split == 0.5
     assert _rgb(view.grab().toImage(), 5, 5) == (255, 0, 0)                  # the frame's own top left
+    assert view.cursor().shape() == Qt.CursorShape.SplitHCursor               # a plain drag moves the split
     view.set_mode(SHOW_B)
+    assert view.cursor().shape() == Qt.CursorShape.OpenHandCursor             # ... here it pans
     _drag(view, (150, 100), (-400, -400), Qt.MouseButton.LeftButton)        # only B shows: a plain drag pans
     assert (view.image_rect().left(), view.image_rect().top()) == (-200, -150)
     assert _rgb(view.grab().toImage(), 195, 145) == (0, 0, 255)
