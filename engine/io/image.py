@@ -201,6 +201,31 @@ def part_names(path: str | os.PathLike, limit: int = 16) -> list[str]:
     return names
 
 
+def apng_frame_count(path: str | os.PathLike, most_bytes: int = 1 << 20) -> int:
+    """Frames of an animated PNG (its ``acTL`` chunk, which comes before the first ``IDAT``), 0 for a still
+    PNG: OpenImageIO reads only the first frame and says nothing of the others."""
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+                return 0
+            while handle.tell() < most_bytes:
+                head = handle.read(8)
+                if len(head) < 8:
+                    return 0
+                length, kind = struct.unpack(">I4s", head)
+                if kind == b"acTL":
+                    data = handle.read(4)
+                    return struct.unpack(">I", data)[0] if len(data) == 4 else 0
+                if kind in (b"IDAT", b"IEND"):
+                    return 0
+                handle.seek(length + 4, os.SEEK_CUR)  # the chunk's data and CRC
+    except OSError:
+        return 0
+    return 0
+
+
 def empty_plate_reason(path: str | os.PathLike) -> str | None:
     """Why an image's display window holds no pixels at all (its data window lies wholly outside it, as a
     comp with a mis-set data window writes), or None: the plate the engine reads is then black."""

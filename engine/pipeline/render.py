@@ -205,6 +205,22 @@ def parts_note(source) -> str | None:
             f"oiiotool {shlex.quote(first)} --subimage {shlex.quote(other)} -o {file_stem(other)}.exr)")
 
 
+def animation_note(source) -> str | None:
+    """An animated PNG is read as one still, its first frame (as OIIO and Blender's image strips show it):
+    said on the job with the conversion that renders every frame."""
+    frames = int(getattr(source, "animated_frames", 0) or 0)
+    if frames < 2:
+        return None
+    import shlex
+
+    from engine.service.catalog import file_stem
+
+    name = os.path.basename(source.path_pattern)
+    return (f"{name} is an animated PNG of {frames} frames: only its first is read as the plate (to render them "
+            f"all, convert it to a sequence, e.g. ffmpeg -i {shlex.quote(name)} "
+            f"{file_stem(os.path.splitext(name)[0])}.%04d.png)")
+
+
 def interlace_note(source) -> str | None:
     """Interlaced video is stylized frame by frame as coded (both fields in one picture), as the official
     code does; said on the job with a conform that keeps one frame per frame, so numbers stay the same."""
@@ -232,7 +248,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         on_event = with_backend(on_event, backend.name)
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
-        warnings += [note for note in (rotation_note(source), interlace_note(source), parts_note(source)) if note]
+        warnings += [note for note in (rotation_note(source), interlace_note(source), parts_note(source),
+                                       animation_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_runs(holes[:20])}"

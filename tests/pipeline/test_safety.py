@@ -469,3 +469,22 @@ def test_a_style_code_swapped_for_float8_or_sparse_is_used_as_float32_or_recompu
     loaded = _load_style_code(tmp_path / "fp8.pt")
     assert loaded.dtype == torch.float32 and torch.equal(loaded, code.to(torch.float8_e4m3fn).float())
     assert _load_style_code(tmp_path / "sparse.pt") is None
+
+
+def test_an_animated_png_says_only_its_first_frame_is_read(tmp_path):
+    # Before: an 8-frame APNG rendered its first frame with no word of the other 7 (OIIO sees one image).
+    from PIL import Image
+
+    from engine.io import open_source
+    from engine.pipeline.render import animation_note
+
+    frames = [Image.new("RGB", (16, 16), (40 * i, 0, 0)) for i in range(8)]
+    frames[0].save(tmp_path / "take 2.png", save_all=True, append_images=frames[1:], duration=40)
+    frames[0].save(tmp_path / "still.png")
+    with open_source(tmp_path / "take 2.png") as source:
+        assert source.animated_frames == 8 and source.read(1)[0, 0, 0] == 0
+        assert animation_note(source) == ("take 2.png is an animated PNG of 8 frames: only its first is read as the "
+                                          "plate (to render them all, convert it to a sequence, e.g. ffmpeg -i "
+                                          "'take 2.png' take_2.%04d.png)")
+    with open_source(tmp_path / "still.png") as source:
+        assert source.animated_frames == 0 and animation_note(source) is None
