@@ -410,6 +410,10 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
                    f"{not_official}")
         return problem, fix
     problem = f"{what} cannot render: missing {', '.join(family.missing)} in {models_dir}"
+    if Path(models_dir).exists() and not Path(models_dir).is_dir():  # `models fetch` would refuse it too
+        return (f"{what} cannot render: the models folder {models_dir} is a file, not a folder",
+                "pass --models (or $VTOONIFY_MODELS) with the folder that holds the model files, e.g. the folder "
+                "of encoder.pt")
     if own and not family.official:
         return problem, (f"{family.style!r} is not an official style ({not_official}): copy its files into "
                          f"{Path(models_dir) / family.folder}, or train it with `engine train` (docs/TRAINING.md)")

@@ -129,3 +129,13 @@ def test_fetch_refuses_a_style_that_is_not_published(capsys, tmp_path):
     assert main([*base, "--style", "illustration", "--backbone", "toonify"]) == EXIT_USER_ERROR
     assert "(use --backbone dualstylegan)" in capsys.readouterr().err
     assert not models.exists()  # nothing created, nothing downloaded
+
+
+def test_a_models_path_that_is_a_file_is_named_as_a_file_not_sent_to_fetch(capsys, media_dir, tmp_path):
+    # Before: "missing encoder.pt, ... in <file>" and the fix `models fetch --models <file>`, which then
+    # refused the file: two steps to learn the path was not a folder.
+    notes = tmp_path / "models.txt"
+    notes.write_text("not a folder")
+    err = _render_error(capsys, media_dir, notes)
+    assert f"cannot render: the models folder {notes} is a file, not a folder" in err
+    assert "models fetch" not in err and "pass --models (or $VTOONIFY_MODELS) with the folder" in err
