@@ -53,6 +53,19 @@ def _window_picture(display: str, window: str):
         return None
 
 
+def _colours_once_drawn(display: str, window: str, timeout_s: float = 30.0) -> int | None:
+    """Distinct colours the X server shows in the window, read again until Qt has painted it (a
+    window is mapped before its first paint, which a loaded machine can delay by seconds); None
+    where Pillow cannot read X screens."""
+    deadline = time.monotonic() + timeout_s
+    while (picture := _window_picture(display, window)) is not None:
+        colours = len(picture.convert("RGB").getcolors(1 << 16) or range(1 << 16))
+        if colours > 20 or time.monotonic() > deadline:
+            return colours
+        time.sleep(0.25)
+    return None
+
+
 def _type_source_and_pick_output(display: str, window: str, source: str, out_dir: Path) -> None:
     """Types the source (focus starts in its field), Tab commits it, Ctrl+Shift+O picks the output
     folder in the file dialog; focus is back on the panel afterwards."""
@@ -107,9 +120,8 @@ def test_render_the_sample_by_keyboard(x_display, repo_root, media_dir, tmp_path
     try:
         window = _wait_window(x_display, "VToonify Studio")
         assert _xdotool(x_display, "getwindowname", window) == "VToonify Studio"
-        picture = _window_picture(x_display, window)
-        if picture is not None:  # drawn by Qt through xcb, not a blank or black window
-            assert len(picture.convert("RGB").getcolors(1 << 16) or range(1 << 16)) > 20
+        colours = _colours_once_drawn(x_display, window)
+        assert colours is None or colours > 20  # drawn by Qt through xcb, not a blank or black window
         _type_source_and_pick_output(x_display, window, str(media_dir / "529_2.mp4"), out_dir)  # focus: Browse
         # Browse -> "All" (untick: a range) -> first -> last
         _xdotool(x_display, "key", "Tab", "space", "Tab", "ctrl+a", "1", "Tab", "ctrl+a", "2", "Return")
