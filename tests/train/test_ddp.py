@@ -39,6 +39,19 @@ def _torchrun(*argv: str) -> subprocess.Popen:
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _sigterm_after_iteration_2(proc: subprocess.Popen) -> str:
+    """SIGTERM to torchrun once iteration 2 is logged (the workers are in the loop); its stderr."""
+    try:
+        for line in proc.stdout:
+            if line.startswith('{"stage"') and json.loads(line)["iter"] >= 2:
+                proc.send_signal(signal.SIGTERM)
+                break
+        return proc.communicate(timeout=300)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 @pytest.mark.slow
 def test_sigterm_to_torchrun_saves_once_and_the_retry_continues_with_identical_replicas(
         tiny_teachers_128, perceptual_weights, tmp_path):
@@ -59,16 +72,7 @@ def test_sigterm_to_torchrun_saves_once_and_the_retry_continues_with_identical_r
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["train", "pretrain", *_args(files, out, 1, perceptual_weights)[2:]]) == 0
 
-    proc = _torchrun("-m", "engine", *_args(files, out, 1000, perceptual_weights))
-    try:
-        for line in proc.stdout:  # stop once iteration 2 is logged: the workers are in the loop
-            if line.startswith('{"stage"') and json.loads(line)["iter"] >= 2:
-                proc.send_signal(signal.SIGTERM)
-                break
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = _sigterm_after_iteration_2(_torchrun("-m", "engine", *_args(files, out, 1000, perceptual_weights)))
     stopped = [line for line in err.splitlines() if line.startswith("cancelled: training stopped after iteration")]
     assert len(stopped) == 2, err[-4000:]  # each worker says where it stopped: the same iteration and file
     assert stopped[0] == stopped[1]
@@ -131,16 +135,7 @@ def test_finetune_under_torchrun_shards_the_artwork_saves_once_and_keeps_identic
     assert "error: rank 0 stopped reading the style images: only 3 usable" in err
     assert "add style images" in err and not list(family.glob("*.pt"))
 
-    proc = _torchrun("-m", "engine", *args(1000))
-    try:
-        for line in proc.stdout:
-            if line.startswith('{"stage"') and json.loads(line)["iter"] >= 2:
-                proc.send_signal(signal.SIGTERM)
-                break
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = _sigterm_after_iteration_2(_torchrun("-m", "engine", *args(1000)))
     assert err.count("reading the style images in") == 1, err[-4000:]  # one log, rank 0's
     stopped = [line for line in err.splitlines() if line.startswith("cancelled: training stopped after iteration")]
     assert len(stopped) == 2 and stopped[0] == stopped[1], err[-4000:]
