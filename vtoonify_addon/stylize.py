@@ -37,6 +37,7 @@ from .core.output_versions import (
     version_dir,
     version_number,
 )
+from .core.partial_output import kept_after_loss
 from .core.result_plan import NoFreeChannel, free_channel, missing_files, plan_result_strips, result_channels
 from .core.result_staleness import (
     MADE_FOR_PROPERTY,
@@ -867,7 +868,10 @@ def finish_job(scene, strip, prepared: PreparedJob, tracker: JobTracker, api):
         print(f"VToonify: the engine did not confirm the end of job {tracker.job}; "
               f"left {prepared.output_dir} in place")
     if tracker.state == FAILED:
-        raise api.error_from_dict(tracker.error or {})
+        error = tracker.error or {}
+        if not tracker.ended_by_engine:  # engine lost: say where the partial frames are, and what Stylize does
+            error = kept_after_loss(error, prepared.output_dir, str(prepared.settings.get("name") or ""))
+        raise api.error_from_dict(error)
     raise api.JobCancelled("the render was cancelled")
 
 

@@ -66,3 +66,35 @@ def test_a_new_render_starts_without_the_last_ones_frame_count(addon, prefs, tri
         assert "engine is not running" in problem and fix.startswith("Fix: start it with")
     finally:
         wm.vtoonify_status, wm.vtoonify_running = "", False
+
+
+def test_an_engine_lost_mid_render_says_where_its_frames_are(addon, client_api, prefs, trimmed_scene, tmp_path):
+    """The engine went away mid-render (no final event from it): the report and the sidebar status
+    name the version folder, the frames it already holds, and that Stylize renders into a new one."""
+    prefs.output_dir = str(tmp_path / "out")
+    wm = bpy.context.window_manager
+    tracker_mod = __import__(addon.__name__ + ".core.job_tracker", fromlist=["JobTracker"])
+    lost_fix = __import__(addon.__name__ + ".core.job_runner", fromlist=["LOST_FIX"]).LOST_FIX
+    reports: list = []
+    op = stand_in_operator(addon, reports)
+    _api, _scene, _source, prepared = op._begin(bpy.context)
+    folder = Path(prepared.output_dir)
+    assert folder.name == "v001"
+    folder.mkdir(parents=True)
+    for n in (4, 5):  # what the engine wrote before it was killed
+        (folder / f"plate.{n:04d}.png").write_bytes(b"frame")
+    tracker = tracker_mod.JobTracker("job1", state="failed", error=client_api.UnreachableError(
+        "lost the connection to the engine (it stopped or crashed)", lost_fix).to_dict())
+    op._session = SimpleNamespace(start_error=None, job=SimpleNamespace(tracker=tracker), close=lambda: None)
+    op._prepared, op._api = prepared, client_api
+    try:
+        assert op._finish(bpy.context) == {"CANCELLED"}
+        (kind, message), = reports
+        assert kind == {"ERROR"} and message == wm.vtoonify_status
+        problem, fix = message.split("\n")
+        assert problem.endswith(f"; the 2 frames written so far are kept in {folder}")
+        assert fix.startswith(f"Fix: {lost_fix.rstrip('.')}. Stylize renders every frame again into a new version "
+                              "folder (v002); it does not continue v001")
+        assert sorted(p.name for p in folder.iterdir()) == ["plate.0004.png", "plate.0005.png"]  # kept
+    finally:
+        wm.vtoonify_status, wm.vtoonify_running = "", False
