@@ -153,9 +153,50 @@ def output_layout(out: str | Path, name: str, backbone: str, **variant: Any) -> 
 # --- writing ----------------------------------------------------------------------------------
 
 
+GAN_STATE_ENTRIES = ("g", "g_ema", "d", "g_optim", "d_optim")
+"""The entries :func:`restore_gan_state` loads (weights, then optimiser states)."""
+
+
+def non_finite_values(value: Any, name: str = "") -> list[str]:
+    """Dotted names of the floating tensors (and float numbers, e.g. a learning rate) under ``value`` that
+    hold NaN or Inf: one ``isfinite`` pass per tensor (only at resume)."""
+    import math
+
+    from engine.models.checkpoints import all_finite
+
+    if isinstance(value, torch.Tensor):
+        plain = value.layout == torch.strided and not value.is_quantized
+        return [name] if plain and value.is_floating_point() and not all_finite(value) else []
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [name]
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return []
+    return [bad for key, item in items for bad in non_finite_values(item, f"{name}.{key}" if name else str(key))]
+
+
+def check_finite_gan_state(ckpt: Mapping[str, Any], path) -> None:
+    """ModelFileError when the weights or optimiser states to resume hold NaN/Inf: training had diverged
+    before this save, and continuing would only write more NaN checkpoints (and NaN frames)."""
+    for entry in GAN_STATE_ENTRIES:
+        bad = non_finite_values(ckpt.get(entry))
+        if bad:
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise ModelFileError(
+                f"{path}: its {entry} entry holds NaN or infinite values in {shown}; "
+                "training had diverged before this save",
+                f"resume from an earlier checkpoint (a numbered save in {Path(path).parent}: --resume <that file>), "
+                "or start again without --resume")
+
+
 def restore_gan_state(session, ckpt: Mapping[str, Any], path, does_not_fit: str, fix: str) -> None:
     """The student (``g``), its EMA, D and both optimisers from a resumed file: a file of other widths
-    is one ModelFileError ("<path> does not fit <does_not_fit>") with ``fix``, not a torch traceback."""
+    is one ModelFileError ("<path> does not fit <does_not_fit>") with ``fix``, not a torch traceback;
+    NaN/Inf weights or optimiser states are refused before anything is loaded."""
+    check_finite_gan_state(ckpt, path)
     try:
         session.student.load_state_dict(ckpt["g"])
         session.ema.load_state_dict(ckpt["g_ema"])

@@ -240,3 +240,43 @@ def test_a_resumed_file_with_a_damaged_entry_is_a_model_file_error(damage, expec
     with pytest.raises(ModelFileError, match=expected) as info:
         restore_gan_state(session(), {**good, **damage}, "/x/vtoonify.pt", "the student", "start again")
     assert info.value.message.startswith("/x/vtoonify.pt") and info.value.fix == "start again"
+
+
+@pytest.mark.parametrize("entry, damage, named", [
+    ("g", lambda s: s["g"]["weight"].view(-1)[1].fill_(float("nan")), "g entry holds NaN or infinite values in weight"),
+    ("g_ema", lambda s: s["g_ema"]["bias"].fill_(float("inf")), "g_ema entry holds NaN or infinite values in bias"),
+    ("d_optim", lambda s: s["d_optim"]["state"][0]["exp_avg_sq"].fill_(float("-inf")), "d_optim entry holds NaN or "
+     "infinite values in state.0.exp_avg_sq"),
+    ("g_optim", lambda s: s["g_optim"]["param_groups"][0].update(lr=float("nan")), "g_optim entry holds NaN or "
+     "infinite values in param_groups.0.lr"),
+], ids=["weights-nan", "ema-inf", "optimiser-moment-inf", "learning-rate-nan"])
+def test_a_resumed_file_with_non_finite_values_is_refused_before_loading(entry, damage, named):
+    # Before: NaN/Inf weights and optimiser states loaded, and training went on writing NaN checkpoints.
+    import copy
+    import types
+
+    from engine.train.checkpoint import restore_gan_state
+
+    def session():
+        g, ema, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+        run = types.SimpleNamespace(student=g, ema=ema, g_optim=torch.optim.Adam(g.parameters()),
+                                    extra={"d": d, "d_optim": torch.optim.Adam(d.parameters())})
+        for module, optimiser in ((g, run.g_optim), (d, run.extra["d_optim"])):  # optimiser state to resume
+            module(torch.ones(1, 2)).sum().backward()
+            optimiser.step()
+        return run
+
+    whole = session()
+    good = {"g": whole.student.state_dict(), "g_ema": whole.ema.state_dict(), "d": whole.extra["d"].state_dict(),
+            "g_optim": whole.g_optim.state_dict(), "d_optim": whole.extra["d_optim"].state_dict()}
+    good = copy.deepcopy(good)
+    restore_gan_state(session(), good, "/x/vtoonify.pt", "the student", "resume from an intact checkpoint")
+    bad = copy.deepcopy(good)
+    damage(bad)
+    target = session()
+    before = {k: v.clone() for k, v in target.student.state_dict().items()}
+    with pytest.raises(ModelFileError) as info:
+        restore_gan_state(target, bad, "/x/vtoonify.pt", "the student", "start again")
+    assert info.value.message.startswith(f"/x/vtoonify.pt: its {named}")
+    assert "resume from an earlier checkpoint (a numbered save in /x" in info.value.fix
+    assert all(torch.equal(before[k], v) for k, v in target.student.state_dict().items())  # nothing loaded

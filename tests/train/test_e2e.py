@@ -127,6 +127,29 @@ def test_resume_repeats_the_next_step(trained, tiny_teachers, perceptual_weights
 
 
 @pytest.mark.slow
+def test_resume_from_a_diverged_checkpoint_is_refused_naming_the_entry(trained, tiny_teachers, perceptual_weights,
+                                                                        tmp_path, capsys):
+    """A save whose weights hold NaN (training had diverged) is refused with exit 2, before any step."""
+    models, _, _ = trained
+    saved = models / NAME / MODEL_FILE.replace(".pt", f"_{FULL_ITERS - 1:05d}.pt")
+    ckpt = torch.load(saved, weights_only=True)
+    first = next(iter(ckpt["g"]))
+    ckpt["g"][first].view(-1)[0] = float("nan")
+    diverged = tmp_path / "diverged" / saved.name
+    diverged.parent.mkdir()
+    torch.save(ckpt, diverged)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([str(a) for a in full_args(tiny_teachers, tmp_path / "resumed", perceptual_weights,
+                                               "--resume", diverged)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{diverged}: its g entry holds NaN or infinite values in {first}" in err
+    assert "resume from an earlier checkpoint" in err
+    assert not [line for line in out.getvalue().splitlines() if '"iter"' in line]  # no step was trained
+
+
+@pytest.mark.slow
 def test_sigterm_mid_run_saves_and_resume_is_bit_identical(trained, tiny_teachers, perceptual_weights, tmp_path):
     """A farm's SIGTERM stops a real training process after the iteration in progress: exit 130, one
     numbered checkpoint named in the message; ``--resume`` from it ends with exactly (torch.equal, CPU,
