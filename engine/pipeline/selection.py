@@ -1,15 +1,18 @@
 """Which backend a job runs on, and with which model files.
 
 ``auto`` renders with VToonify when the style's files are in the models folder and otherwise falls
-back to the classic backend with one warning that names the missing files and how to get them. A file
-that is present but wrong is never skipped silently: loading it raises ModelFileError.
+back to the classic backend with one warning that names the missing files and how to get them. A style
+that exists nowhere (neither an official family nor a ``vtoonify_[dt]_<style>`` folder) is a typo, not
+missing files: it is refused (ConfigError) naming the closest style names, never rendered as the classic
+look. A file that is present but wrong is never skipped silently: loading it raises ModelFileError.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 
-from engine.errors import InputError, ModelFileError
+from engine.errors import ConfigError, InputError, ModelFileError
 from engine.pipeline.classic_backend import ClassicBackend
 
 
@@ -87,6 +90,27 @@ def check_exemplar_image(config) -> None:
                          "give a portrait photo to take the style from, or leave --exstyle-image out") from None
 
 
+def check_style_known(config) -> None:
+    """ConfigError when ``config.style`` is neither an official family nor a family folder in the models
+    folder: ``auto`` falls back to the classic look only for a style whose files are missing, never for a
+    mistyped name (the artist would get a look nobody asked for, labelled only by a warning)."""
+    from engine.models.inventory import models_command, scan_models
+    from engine.service.catalog import STYLE_FAMILIES
+
+    folder = models_dir_for(config)
+    known = sorted(set(STYLE_FAMILIES) | {f.style for f in scan_models(folder).families})
+    if config.style in known:
+        return
+    by_lower = {name.lower(): name for name in known}
+    close = [by_lower[n] for n in difflib.get_close_matches(config.style.lower(), list(by_lower), n=3, cutoff=0.6)]
+    guess = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise ConfigError(
+        f"unknown style {config.style!r}: not an official style and no vtoonify_d_{config.style} or "
+        f"vtoonify_t_{config.style} folder in {folder}{guess}",
+        f"pass --style {close[0] if close else 'cartoon'} (known styles: {', '.join(known)}); "
+        f"`{models_command('list', models_dir=folder)}` lists them with what each still needs")
+
+
 def make_backend(config, cache):
     """(backend, warnings) for a job."""
     if config.backend == "classic":
@@ -96,6 +120,7 @@ def make_backend(config, cache):
     except ModelFileError as exc:
         if config.backend == "vtoonify":
             raise
+        check_style_known(config)
         warning = (f"using the classic (non-neural) backend: {exc.message}. "
                    f"For VToonify: {exc.fix or 'add the official model files'}")
         return ClassicBackend(config), [warning]

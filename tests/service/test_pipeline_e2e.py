@@ -79,6 +79,18 @@ def test_a_submitted_job_with_other_settings_is_refused_naming_them(real_engine,
     assert [p.name for p in out.glob("*.exr")] == ["529_2.0001.exr"]
 
 
+def test_a_job_with_a_misspelt_style_is_refused_naming_the_closest(real_engine, media_dir, tmp_path):
+    """``backend: auto`` and a style no family has: a failed job naming the near names, not a classic render."""
+    out = tmp_path / "out"
+    with real_engine.connect() as client:
+        job = client.submit(classic_settings(media_dir, out, frames="1", backend="auto", style="narow48"))
+        end, events = wait_terminal(client, job, timeout_s=240)
+    assert end["event"] == "job_failed" and end["error"]["code"] == "bad_config", end
+    assert "unknown style 'narow48'" in end["error"]["message"] and "did you mean narrow48?" in end["error"]["message"]
+    assert "models list" in end["error"]["fix"]
+    assert not [e for e in events if e["event"] in ("warning", "frame_done")] and not out.exists()
+
+
 def test_preview_of_a_real_frame(real_engine, media_dir, tmp_path):
     import OpenImageIO as oiio
 
