@@ -14,7 +14,7 @@ import atexit
 
 from . import engine_client
 from .core.engine_owner import StartedEngines
-from .core.engine_status import exited_status
+from .core.engine_status import exited_status, unreachable_status
 from .core.live_jobs import LiveJobs
 
 EXIT_WAIT_S = 15.0
@@ -37,6 +37,16 @@ def last_status():
             status = exited_status(code)
             _status[:] = [status]
     return status
+
+
+def note_failure(err: BaseException) -> bool:
+    """A request (Stylize, Preview) that could not reach the engine: the panel says so at once instead
+    of the last "running" (no process check: an external engine may be behind an SSH tunnel). True
+    when the status changed."""
+    status = unreachable_status(err)
+    if status is not None:
+        remember_status(status)
+    return status is not None
 
 
 def remember_status(status) -> None:

@@ -110,7 +110,11 @@ class _EngineOperator:
             cls.poll_message_set(reason)  # Blender shows it in the greyed-out entry's tooltip
         return not reason
 
-    def _fail(self, context, message: str):
+    def _fail(self, context, message: str, err: BaseException | None = None):
+        """Report ``message``; ``err`` that could not reach the engine also turns the panel's engine
+        line to "not reachable" (see ``engines.note_failure``)."""
+        if err is not None and engines.note_failure(err):
+            _redraw_status(context.window_manager)
         context.window_manager.vtoonify_status = message
         self.report({"ERROR"}, message)
         return {"CANCELLED"}
@@ -216,7 +220,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         try:
             client = self._connector(context, api)()
         except _errors(api) as err:
-            return self._fail(context, _user_message(err))
+            return self._fail(context, _user_message(err), err)
         try:
             tracker = stylize.run_job(client, api, prepared.settings, progress=_print_progress())
             result = stylize.finish_job(scene, source, prepared, tracker, api)
@@ -224,7 +228,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             wm.vtoonify_status = "VToonify: cancelled"
             return {"CANCELLED"}
         except _errors(api) as err:
-            return self._fail(context, _user_message(err))
+            return self._fail(context, _user_message(err), err)
         finally:
             client.close()
         self._tell_outcome(context, result, tracker)
@@ -389,7 +393,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
         self._release(context)
         session, api = self._session, self._api
         if session.start_error is not None:
-            return self._fail(context, _user_message(session.start_error))
+            return self._fail(context, _user_message(session.start_error), session.start_error)
         tracker = session.job.tracker
         scene, source, prepared, note = None, None, self._prepared, ""
         if tracker.state == DONE:  # only a finished render lands: check where, after the artist's edits
@@ -404,7 +408,7 @@ class VTOON_OT_stylize(_EngineOperator, bpy.types.Operator):
             self.report({"WARNING"}, wm.vtoonify_status)
             return {"CANCELLED"}
         except _errors(api) as err:
-            return self._fail(context, _user_message(err))
+            return self._fail(context, _user_message(err), err)
         self._tell_outcome(context, result, tracker, note)
         return {"FINISHED"}
 
@@ -527,7 +531,7 @@ class VTOON_OT_preview(_EngineOperator, bpy.types.Operator):
         try:
             message = _show_preview(call(), number)
         except _errors(api) as err:
-            return self._fail(context, _user_message(err))
+            return self._fail(context, _user_message(err), err)
         context.window_manager.vtoonify_status = message
         self.report({"WARNING"} if split_status(message)[1] else {"INFO"}, message)
         return {"FINISHED"}
@@ -588,6 +592,7 @@ def _preview_arrived(api, number: tuple, worker: BackgroundCall) -> None:
         wm.vtoonify_status = _show_preview(worker.outcome(), number)
     except _errors(api) as err:
         wm.vtoonify_status = f"VToonify preview failed: {_user_message(err)}"
+        engines.note_failure(err)  # the sidebar below is redrawn anyway
     else:
         _undo_push(wm, PREVIEW_UNDO)
     problem, fix = split_status(wm.vtoonify_status)
@@ -668,6 +673,11 @@ def _status_arrived(status: EngineStatus) -> None:
         return
     engines.remember_status(status)
     wm.vtoonify_status = f"VToonify: {status.summary()}"
+    _redraw_status(wm)
+
+
+def _redraw_status(wm) -> None:
+    """Redraw where the engine's status shows."""
     for window in wm.windows:
         for area in window.screen.areas if window.screen else ():
             if area.type in {"SEQUENCE_EDITOR", "PREFERENCES"}:  # the sidebar and the add-on's preferences

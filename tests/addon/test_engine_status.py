@@ -62,3 +62,24 @@ def test_wrap_keeps_every_word():
     lines = wrap(text, 200)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "") and all(len(line) <= 28 for line in lines)
     assert len(lines) > 3
+
+
+def test_a_refused_connection_is_not_reachable_with_its_fix(engine_api, tmp_path):
+    """An engine started elsewhere that has crashed: its connection file names a port nobody listens on
+    any more. Judged by the connection (an engine behind an SSH tunnel has no process here)."""
+    import socket
+
+    from vtoonify_addon.core.engine_status import unreachable_status
+
+    with socket.socket() as sock:  # a port that was free a moment ago and now refuses
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    info = engine_api.ConnectionInfo(host="127.0.0.1", port=port, token="x" * 32, pid=0)
+    status = query_status(lambda: engine_api.EngineClient.connect(info, timeout_s=2), engine_api)
+    assert not status.running and status.unreachable
+    assert status.summary().startswith(f"Engine not reachable: cannot reach the engine at 127.0.0.1:{port} (")
+    assert status.summary().endswith("; start the engine again; the connection file may be stale")
+    lost = engine_api.UnreachableError("lost the connection to the engine (it stopped or crashed)", "start it again")
+    assert unreachable_status(lost).summary() == ("Engine not reachable: lost the connection to the engine (it "
+                                                  "stopped or crashed); start it again")
+    assert unreachable_status(engine_api.ConfigError("degree 7.0 is outside [0, 1]", "pick 0..1")) is None

@@ -87,6 +87,7 @@ def test_an_engine_lost_mid_render_says_where_its_frames_are(addon, client_api, 
         "lost the connection to the engine (it stopped or crashed)", lost_fix).to_dict())
     op._session = SimpleNamespace(start_error=None, job=SimpleNamespace(tracker=tracker), close=lambda: None)
     op._prepared, op._api = prepared, client_api
+    addon.engines.remember_status(addon.core.engine_status.EngineStatus(running=True, version="x"))
     try:
         assert op._finish(bpy.context) == {"CANCELLED"}
         (kind, message), = reports
@@ -96,5 +97,8 @@ def test_an_engine_lost_mid_render_says_where_its_frames_are(addon, client_api, 
         assert fix.startswith(f"Fix: {lost_fix.rstrip('.')}. Stylize renders every frame again into a new version "
                               "folder (v002); it does not continue v001")
         assert sorted(p.name for p in folder.iterdir()) == ["plate.0004.png", "plate.0005.png"]  # kept
+        status = addon.engines.last_status()  # the panel's engine line no longer says "running"
+        assert not status.running and status.summary().startswith("Engine not reachable: lost the connection")
     finally:
         wm.vtoonify_status, wm.vtoonify_running = "", False
+        addon.engines.remember_status(None)

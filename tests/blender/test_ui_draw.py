@@ -139,6 +139,52 @@ def test_options_are_disabled_while_a_result_strip_is_active(addon, trimmed_scen
 
 
 @pytest.mark.timeout(180)
+def test_panel_tells_when_an_engine_started_elsewhere_is_gone(addon, client_api, prefs, trimmed_scene, repo_root,
+                                                              tmp_path):
+    """An engine this Blender did not start (no process to watch: it may be behind an SSH tunnel) is
+    killed: the next Stylize or Preview cannot connect, and the panel's engine line turns from
+    "running" to "not reachable" with the fix, instead of keeping the old check mark."""
+    import os
+    import signal
+
+    conn = tmp_path / "engine.json"
+    env = dict(os.environ, PYTHONPATH=str(repo_root), VTOONIFY_STATE_DIR=str(tmp_path / "state"))
+    python = os.environ.get("VTOONIFY_ENGINE_PYTHON", str(repo_root / ".venv" / "bin" / "python"))
+    proc, _info = client_api.start_engine(python, args=("--device", "cpu"), connection_file=str(conn), env=env,
+                                          timeout_s=120)
+    prefs.connection_file, prefs.auto_start = str(conn), False
+    prefs.output_dir = str(tmp_path / "out")
+    trimmed_scene[0].frame_current = 110  # on the strip: Preview can run
+
+    def panel_text() -> str:
+        log: list = []
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+        return " ".join(text for kind, text in log if kind == "label")
+
+    try:
+        assert bpy.ops.sequencer.vtoonify_engine_refresh() == {"FINISHED"}  # background mode: waits
+        assert "Auto uses" in panel_text(), panel_text()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        assert "Auto uses" in panel_text()  # nothing asked the engine yet: the last answer stands
+        for ask in (bpy.ops.sequencer.vtoonify_stylize, bpy.ops.sequencer.vtoonify_preview):
+            addon.engines.remember_status(addon.core.engine_status.EngineStatus(running=True, version="x"))
+            with pytest.raises(RuntimeError, match="engine is not running"):
+                ask()
+            text = panel_text()
+            assert text.startswith("Engine not reachable: the VToonify engine is not running (its connection "
+                                   "file names an engine that has exited or does not answer); start it with "), text
+            status = addon.engines.last_status()
+            assert not status.running and status.summary().endswith(
+                "or turn on Auto-start in the add-on preferences"), status.summary()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        addon.engines.remember_status(None)
+        bpy.context.window_manager.vtoonify_status = ""
+
+
+@pytest.mark.timeout(180)
 def test_panel_tells_when_the_engine_it_started_has_died(addon, prefs, trimmed_scene, repo_root, tmp_path):
     """The panel's engine line came from the last check; the engine this Blender started is then killed
     (or crashes, or idles out): the next redraw says it is not running, how it ended, and what to do,

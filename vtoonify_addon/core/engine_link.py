@@ -125,9 +125,12 @@ def connect(settings: EngineLaunchSettings, api, on_start=None):
     if not settings.auto_start:
         if first_error is not None:
             raise first_error
-        raise api.EngineError(
-            "the VToonify engine is not running (no connection file"
-            + (f" at {connection_file}" if connection_file else "") + ")",
+        # unreachable (not a plain error): the panel's engine line then says so too (engines.note_failure)
+        where = (" (its connection file names an engine that has exited or does not answer)"
+                 if connection_file and os.path.isfile(connection_file) else
+                 " (no connection file" + (f" at {connection_file}" if connection_file else "") + ")")
+        raise api.UnreachableError(
+            "the VToonify engine is not running" + where,
             f"start it with `{serve_command(settings)}`, or turn on Auto-start in the add-on preferences")
     problem = python_problem(settings.python_exe) or engine_root_problem(settings.engine_root)
     if problem is not None:

@@ -8,6 +8,7 @@ import shlex
 import textwrap
 from dataclasses import dataclass
 
+from .error_report import problem_and_fix
 from .style_choices import InstalledStyle, NotReadyStyle, installed_styles, not_ready_styles
 
 
@@ -28,6 +29,8 @@ class EngineStatus:
     pid: int = 0
     """The process id of the engine that answered (0: unknown): the add-on can tell when one it
     started has exited since."""
+    unreachable: bool = False
+    """A request found no engine to connect to (``error`` then says why and what to do)."""
 
     def style_problem(self, style: str) -> str:
         """The engine's problem and fix when ``style`` is a half-trained family, else empty."""
@@ -40,7 +43,8 @@ class EngineStatus:
 
     def summary(self) -> str:
         if not self.running:
-            return f"Engine not running{': ' + self.error if self.error else ''}"
+            state = "not reachable" if self.unreachable else "not running"
+            return f"Engine {state}{': ' + self.error if self.error else ''}"
         devices = ", ".join(self.devices) or "?"
         return f"Engine {self.version} on {devices}: Auto uses {self.auto_backend.title()}"
 
@@ -65,17 +69,30 @@ def exited_status(exit_code: int) -> EngineStatus:
     return EngineStatus(running=False, error=f"{how}; press Start, or Stylize with Auto-start on to start it again")
 
 
+def unreachable_status(err: BaseException) -> EngineStatus | None:
+    """The status a request that could not connect to the engine leaves (refused, no answer, lost
+    mid-render: the ``unreachable`` code), with its problem and fix; None for any other error (a bad
+    setting, a refused job: the engine did answer). Judged by the connection, not a process id: an
+    engine reached through an SSH tunnel has no process here."""
+    if getattr(err, "code", "") != "unreachable":
+        return None
+    problem, fix = problem_and_fix(err)
+    return EngineStatus(running=False, unreachable=True, error=f"{problem}; {fix}" if fix else problem)
+
+
 def query_status(connector, api) -> EngineStatus:
     """Connect (``connector()``), ask for capabilities, disconnect; a failure is a not-running status."""
     try:
         client = connector()
     except (api.EngineError, OSError) as err:
-        return EngineStatus(running=False, error=getattr(err, "user_message", None) or str(err))
+        return unreachable_status(err) or EngineStatus(running=False,
+                                                       error=getattr(err, "user_message", None) or str(err))
     try:
         pid = int(getattr(getattr(client, "info", None), "pid", 0) or 0)
         return status_from_capabilities(client.capabilities(), pid=pid)
     except (api.EngineError, OSError) as err:
-        return EngineStatus(running=False, error=getattr(err, "user_message", None) or str(err))
+        return unreachable_status(err) or EngineStatus(running=False,
+                                                       error=getattr(err, "user_message", None) or str(err))
     finally:
         client.close()
 
