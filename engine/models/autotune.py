@@ -70,13 +70,13 @@ def forget() -> None:
     _CHOICES.clear()
 
 
-def sample(x: torch.Tensor) -> torch.Tensor:
-    """``x`` itself when it has at most ``SAMPLE_PIXELS`` pixels in all, else its first frame's top
-    rows (at least 8, a dilation-4 Winograd tile's height) holding about that many."""
+def sample(x: torch.Tensor, pixels: int = SAMPLE_PIXELS) -> torch.Tensor:
+    """``x`` itself when it has at most ``pixels`` pixels in all, else its first frame's top rows
+    (at least 8, a dilation-4 Winograd tile's height) holding about that many."""
     n, _, h, w = x.shape
-    if n * h * w <= SAMPLE_PIXELS:
+    if n * h * w <= pixels:
         return x
-    return x[:1, :, : max(8, SAMPLE_PIXELS // w)]
+    return x[:1, :, : max(8, pixels // w)]
 
 
 class Tuner:
@@ -92,13 +92,15 @@ class Tuner:
         self._window = clock()  # the budget is per MAX_AGE_S window
 
     def choose(self, key: tuple, x: torch.Tensor, routes: dict[str, Callable[[torch.Tensor], torch.Tensor]],
-               fallback: str, prepare: Callable[[], None] | None = None) -> tuple[str, torch.Tensor | None]:
+               fallback: str, prepare: Callable[[], None] | None = None,
+               sample_pixels: int = SAMPLE_PIXELS) -> tuple[str, torch.Tensor | None]:
         """(route, its output for ``x`` or None) for the conv shape ``key``; ``routes`` maps a name
         to the route's function of the input (``DIRECT`` among them). Without a cached choice the
         routes are timed on ``sample(x)``; when that is all of ``x`` the winner's output is returned,
         so the frame is not computed again. ``fallback`` (the fixed rules' route) keeps its place
         unless another route beats it by ``1 - MARGIN``, and is taken untimed once the budget is
-        spent; ``prepare`` runs before any timing (the routes' one-off set-up: transformed weights)."""
+        spent; ``prepare`` runs before any timing (the routes' one-off set-up: transformed weights);
+        ``sample_pixels``: the most pixels a timed run is given (``sample``)."""
         if len(routes) == 1:
             return next(iter(routes)), None
         start = self.clock()
@@ -113,7 +115,7 @@ class Tuner:
             return fallback, None
         if prepare is not None:
             prepare()
-        part = sample(x)
+        part = sample(x, sample_pixels)
         best: dict[str, float] = {}
         outputs: dict[str, torch.Tensor] = {}
         for name, run in routes.items():  # warm-up round (one-off allocations, oneDNN primitives)

@@ -94,7 +94,7 @@ def candidate_tiles(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> 
         return ()
     pixels = x.shape[2] * x.shape[3]
     tiles = [2] if pixels <= TUNE_MAX_PIXELS_2 else []
-    if dilation == 1 and pixels > MAX_PIXELS and (min(cin, cout) >= MIN_CHANNELS_4 or pixels <= TUNE_MAX_PIXELS_4):
+    if dilation == 1 and pixels > MAX_PIXELS:
         tiles.append(4)
     return tuple(tiles)
 

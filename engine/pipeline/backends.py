@@ -14,16 +14,16 @@ import torch
 
 from engine.errors import ConfigError, DeviceOutOfMemoryError, ModelFileError
 from engine.models.precision import resolve_precision
-from engine.models.static import tiled
+from engine.models.static import STRIP_PIXELS, tiled
 from engine.pipeline.classic_backend import ClassicBackend
 from engine.pipeline.stylized import PARSING_NAMES, Stylized, crop_space, matte_selection
 
 __all__ = ["PARSING_NAMES", "STRIP_PIXELS", "ClassicBackend", "Stylized", "VToonifyBackend", "device_memory_errors",
            "frames_to_tensor", "matte_selection"]
 
-STRIP_PIXELS = 1 << 18
-"""Decoder stages whose input is larger than this run in strips (exact, see ``static.tiled``): a
-256x256 crop runs whole; a 1600x1280 crop -> 6400x5120 keeps its 32-64 channel tensors per strip."""
+# STRIP_PIXELS (engine.models.static): decoder stages whose input is larger run in strips (exact, see
+# ``static.tiled``): a 256x256 crop's last stage; a 1600x1280 crop -> 6400x5120 keeps its 32-64 channel
+# tensors per strip.
 
 
 def frames_to_tensor(crops: list[np.ndarray], device) -> torch.Tensor:

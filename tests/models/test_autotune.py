@@ -129,7 +129,7 @@ def test_candidates_stay_where_they_can_pay():
     assert winograd.candidate_tiles(torch.zeros(1, 512, 32, 32), 512, 512, 4) == (2,)
     assert winograd.candidate_tiles(torch.zeros(1, 512, 64, 64), 1024, 512) == (2, 4)
     assert winograd.candidate_tiles(torch.zeros(1, 256, 128, 128), 256, 256) == (4,)
-    assert winograd.candidate_tiles(torch.zeros(1, 256, 256, 256), 256, 128) == ()  # 2x slower, costly to time
+    assert winograd.candidate_tiles(torch.zeros(1, 256, 256, 256), 256, 128) == (4,)  # 0.7x direct's time, whole map
     assert winograd.candidate_tiles(torch.zeros(1, 512, 64, 64), 1024, 1) == ()  # the fusion mask conv
     assert winograd.candidate_tiles(torch.zeros(1, 512, 32, 32, dtype=torch.bfloat16), 512, 512) == ()
 
@@ -163,6 +163,30 @@ def test_static_conv_runs_the_chosen_route_and_frees_the_losers_weights(monkeypa
     assert set(conv._transformed) == kept
     torch.testing.assert_close(first, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(second, first, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("winner", ["deconv", "row_phases"])
+def test_each_upsampling_stage_runs_the_chosen_route_with_the_reference_numbers(reference_dir, winner):
+    """The decoder's stride-2 transposed convs are timed like the 3x3 convs (on up to
+    ``UPSAMPLE_SAMPLE_PIXELS`` input pixels); whichever wins, the frame is the general model's, and
+    the row-phase weights are kept only where that route runs."""
+    from engine.models import static
+
+    golden, model = load_golden(reference_dir, "vtoonify_d_golden.pt")
+    case = cases_by_name(golden)["pipeline_exstyle_mix"]
+    style, x = case["inputs"]["style"][:1], case["inputs"]["x"]
+    net = static_vtoonify(model, style, d_s=0.6, autotune=False)
+    tuner = RiggedTuner({name: 0.1 if name == winner else 1.0 for name in (static.DECONV, static.ROW_PHASES)})
+    for stage in net.stages:
+        stage.tuner = tuner
+    with torch.no_grad():
+        expected = model(x, style.repeat(x.shape[0], 1, 1), d_s=0.6)
+        assert_close(net(x), expected, winner)
+        assert_close(net(x), expected, f"{winner}, second frame")
+    upsampling = {key: route for key, route in tuner.chosen.items() if key[0] == "upconv3x3s2"}
+    assert len(upsampling) == len(net.stages) and set(upsampling.values()) == {winner}
+    assert tuner.timed == len(net.stages)  # the second frame reuses the choices
+    assert all((stage._phases is not None) == (winner == static.ROW_PHASES) for stage in net.stages)
 
 
 def test_autotuned_static_network_matches_the_reference_path(reference_dir, monkeypatch):

@@ -153,6 +153,37 @@ def test_strip_decoding_equals_the_whole_frame(reference_dir, golden_name):
             torch.testing.assert_close(strips, whole, atol=1e-5, rtol=0)
 
 
+def test_cpu_forward_decodes_the_large_stages_in_strips_with_the_whole_frame_numbers(reference_dir, monkeypatch):
+    """``forward`` on CPU runs decoder stages above ``STRIP_PIXELS`` in strips (cache-warm, less memory
+    to page in); the image is the whole-frame one, and a call asking for the masks runs whole."""
+    from engine.models import static
+
+    golden, model = load_golden(reference_dir, "vtoonify_d_golden.pt")
+    case = cases_by_name(golden)["main"]
+    x = torch.nn.functional.interpolate(case["inputs"]["x"], size=(96, 80), mode="bilinear")
+    net = static_vtoonify(model, case["inputs"]["style"][:1], d_s=0.6)
+    calls = []
+    real_tiled = static.tiled
+
+    def counting_tiled(*args, **kwargs):
+        calls.append(args[2])
+        return real_tiled(*args, **kwargs)
+
+    with torch.no_grad():
+        whole = net._forward(x, False)
+        monkeypatch.setattr(static, "tiled", counting_tiled)
+        monkeypatch.setattr(static, "STRIP_PIXELS", 80 * 8)
+        strips = net(x)
+        image, masks = net(x, return_mask=True)
+        monkeypatch.setattr(static, "STRIP_PIXELS", 1 << 30)
+        unsplit = net(x)
+    assert calls == [80 * 8]  # once: not for the masks, not for a frame under the threshold
+    torch.testing.assert_close(strips, whole, atol=1e-5, rtol=0)
+    torch.testing.assert_close(image, whole, atol=0, rtol=0)
+    torch.testing.assert_close(unsplit, whole, atol=0, rtol=0)
+    assert len(masks) == len(net.fusions)
+
+
 def test_cpu_forward_keeps_its_freed_pages_within_the_frame(golden_t, monkeypatch):
     """On CPU ``forward`` runs inside ``reused_heap`` (engine.models.heap), so API callers get the
     within-frame page reuse too; the pixels are the same either way."""
