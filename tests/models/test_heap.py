@@ -3,8 +3,9 @@ reused by the next frame instead of coming back as fresh, page-faulted memory; o
 defaults apply and the memory goes back to the system.
 
 Two independent witnesses: glibc's own counters (``mallinfo2``: whether a frame's big blocks come
-from separate mmap regions or from the heap, and whether the heap grows), which need no kernel help, and the kernel's minor page-fault count, which some
-sandboxed kernels (gVisor) do not keep, so that half runs only where faults are counted."""
+from separate mmap regions or from the heap, and whether the heap grows), which need no kernel help,
+and the kernel's minor page-fault count, which some sandboxed kernels (gVisor) do not keep, so that
+half runs only where faults are counted."""
 
 from __future__ import annotations
 
