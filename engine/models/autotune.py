@@ -1,6 +1,9 @@
 """Conv route choice by measurement: each distinct conv shape of a shot's static network is timed
 once, on the first frame's own tensors, and the fastest route is kept.
 
+The decoder's upsampling convs are timed the same way (oneDNN's deconvolution or two row-phase
+convs, ``engine.ops.upconv``; ``StaticStage``).
+
 Why: which route wins (oneDNN's direct conv, Winograd F(2x2,3x3) or F(4x4,3x3)) depends on the
 map size, the widths, the thread count and how busy the machine is. Fixed rules tuned on a quiet
 2-core AVX2 EPYC lost there once the machine was loaded (load average 14: the Winograd routes' many
@@ -68,6 +71,13 @@ def enabled(flag: bool | None = None) -> bool:
 def forget() -> None:
     """Drop every cached choice (tests; a changed machine load)."""
     _CHOICES.clear()
+
+
+def shape_key(x: torch.Tensor) -> tuple[int, int, int, int]:
+    """``x``'s shape for a choice's key, its height rounded up to a power of two: the strips of one
+    frame (first, middle, last: a few rows apart) share one timing instead of one each."""
+    n, c, h, w = x.shape
+    return n, c, 1 << max(0, h - 1).bit_length(), w
 
 
 def sample(x: torch.Tensor, pixels: int = SAMPLE_PIXELS) -> torch.Tensor:

@@ -10,7 +10,9 @@ convolutions in channels_last (the layout oneDNN and cuDNN run fastest), in-plac
 and instance-norm statistics, which are always taken in float32. On CPU the wide 3x3 convs may
 run as Winograd convs (``engine.ops.winograd``): F(2x2,3x3) on the small bottleneck maps,
 F(4x4,3x3) on the larger ones, each where timing it on the shot's first frame says it pays
-(``engine.models.autotune``; off, the fixed rules of ``winograd.tile_for`` choose).
+(``engine.models.autotune``; off, the fixed rules of ``winograd.tile_for`` choose), and the
+upsampling convs as two row-phase convs (``engine.ops.upconv``) where timing says so. The large
+decoder stages run in strips (``STRIP_PIXELS``, ``tiled``).
 
 The general ``VToonify`` stays the reference path: ``static_vtoonify(model, style, d_s)(x)`` returns
 what ``model(x, style.expand(N, ...), d_s=d_s)`` returns, within float rounding (tests check it
@@ -27,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.errors import InputError
-from engine.models.autotune import DIRECT, ENV, Tuner
+from engine.models.autotune import DIRECT, ENV, Tuner, shape_key
 from engine.models.autotune import enabled as autotune_enabled
 from engine.models.heap import reused_heap
 from engine.models.precision import DTYPES, resolve_precision
@@ -39,9 +41,11 @@ from engine.ops.fir import fir_filter, fir_upsample2x
 SLOPE = 0.2
 DECONV, ROW_PHASES = "deconv", "row_phases"
 """The upsampling conv's routes (``StaticStage``): oneDNN's deconvolution, ``engine.ops.upconv``'s two convs."""
-UPSAMPLE_SAMPLE_PIXELS = 512 * 512
-"""The upsampling routes are timed on up to this many input pixels: on 8-32 row samples the deconvolution
-timed faster at every width, on whole 128x128-512x512 maps the row phases win by 20-25%."""
+UPSAMPLE_TIMED_MACS = 1 << 33
+"""The upsampling routes are timed only on maps of up to this many multiply-adds, and on the whole map:
+on 8-128 row samples the deconvolution timed faster at every width, on whole 128x128-512x512 maps (the
+32-256 channel stages of a 256x256 crop, 4.8e9 each) the row phases won by 20-25%. Larger maps keep the
+deconvolution untimed, so tuning a shot stays within about 0.6 s per upsampling stage."""
 GAIN = math.sqrt(2.0)
 CHANNELS_LAST = torch.channels_last
 STRIP_PIXELS = 1 << 17
@@ -50,6 +54,9 @@ same numbers): each strip's 32-64 channel maps stay cache- and page-warm instead
 memory whole. 256x256 -> 1024x1024, 2-core EPYC, fp32, median of 3: 2.14 s with the last stage in
 strips vs 2.33 s whole when freed pages go back to the system after each call, 1.91 vs 1.98 s when a
 render keeps them (1 << 18 and above ran that size whole)."""
+MIN_STRIP_ROWS = 64
+"""Strips are at least this many rows (``margin`` context rows on each side are computed twice): a
+6400x5120 output's last stage in strips of 40 rows did 40% more work than the whole frame."""
 
 
 class StaticConv(nn.Module):
@@ -90,7 +97,7 @@ class StaticConv(nn.Module):
         tiles = winograd.candidate_tiles(x, cin, cout, self.dilation) if self.tuner is not None else ()
         if not tiles:
             return fixed, None
-        key = ("conv3x3", cin, cout, self.dilation, tuple(x.shape), x.dtype,
+        key = ("conv3x3", cin, cout, self.dilation, shape_key(x), x.dtype,
                x.is_contiguous(memory_format=CHANNELS_LAST), torch.get_num_threads(), tiles)
         routes = {DIRECT: lambda v: self._run(v, 0)}
         routes.update({f"winograd{t}": (lambda v, t=t: self._run(v, t)) for t in tiles})
@@ -284,11 +291,14 @@ class StaticStage(nn.Module):
         or on CPU with autotune on, two row-phase convs (``engine.ops.upconv``) where timing says so."""
         if self.tuner is None or x.device.type != "cpu" or torch.compiler.is_compiling():
             return self._deconv(x)
-        key = ("upconv3x3s2", *self.up_weight.shape[:2], tuple(x.shape), x.dtype,
+        key = ("upconv3x3s2", *self.up_weight.shape[:2], shape_key(x), x.dtype,
                x.is_contiguous(memory_format=CHANNELS_LAST), torch.get_num_threads())
         routes = {DECONV: self._deconv, ROW_PHASES: self._in_row_phases}
-        name, y = self.tuner.choose(key, x, routes, DECONV, prepare=self._row_phases,
-                                    sample_pixels=UPSAMPLE_SAMPLE_PIXELS)
+        cin, cout = self.up_weight.shape[:2]
+        pixels = x.shape[0] * x.shape[2] * x.shape[3]
+        if 9 * cin * cout * pixels > UPSAMPLE_TIMED_MACS:
+            return self._deconv(x)
+        name, y = self.tuner.choose(key, x, routes, DECONV, prepare=self._row_phases, sample_pixels=pixels)
         if name == DECONV:
             self._phases = None  # tried and lost: free its weights
         return routes[name](x) if y is None else y
@@ -505,7 +515,7 @@ def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, mar
         stages = range(k, n_stages) if last_group else range(k, k + 1)
         gated = f_e is not None and k < n_fused and net.fusions[k].gated
         stats = fusion_statistics(net.fusions[k], feat, f_e, 64) if gated else None
-        rows = max(8, strip_pixels // feat.shape[3])
+        rows = max(min(MIN_STRIP_ROWS, feat.shape[2]), strip_pixels // feat.shape[3])
         feat, skip = _in_strips(net, stages, feat, skip, f_e, stats, rows, margin, keep_feat=not last_group)
         k = stages.stop
     return skip.to(out_dtype)

@@ -168,7 +168,7 @@ def test_static_conv_runs_the_chosen_route_and_frees_the_losers_weights(monkeypa
 @pytest.mark.parametrize("winner", ["deconv", "row_phases"])
 def test_each_upsampling_stage_runs_the_chosen_route_with_the_reference_numbers(reference_dir, winner):
     """The decoder's stride-2 transposed convs are timed like the 3x3 convs (on up to
-    ``UPSAMPLE_SAMPLE_PIXELS`` input pixels); whichever wins, the frame is the general model's, and
+    whole maps up to ``UPSAMPLE_TIMED_MACS``); whichever wins, the frame is the general model's, and
     the row-phase weights are kept only where that route runs."""
     from engine.models import static
 
@@ -208,3 +208,13 @@ def test_autotuned_static_network_matches_the_reference_path(reference_dir, monk
     assert tuned.tuner.timed >= 5 and len(tuned.tuner.chosen) >= tuned.tuner.timed
     assert tuned.routes_summary().startswith(f"autotune: {len(tuned.tuner.chosen)} conv shapes")
     assert fixed.tuner is None and "off" in fixed.routes_summary()
+
+
+def test_strips_a_few_rows_apart_share_one_timing():
+    """A frame decoded in strips meets heights like 196, 212 and 220 rows: one key (the height rounded
+    up to a power of two) so the shot is timed once per width, not once per strip."""
+    keys = {autotune.shape_key(torch.zeros(1, 8, rows, 640)) for rows in (196, 212, 220, 256)}
+    assert keys == {(1, 8, 256, 640)}
+    assert autotune.shape_key(torch.zeros(1, 8, 257, 640)) == (1, 8, 512, 640)
+    assert autotune.shape_key(torch.zeros(1, 8, 212, 1280)) != autotune.shape_key(torch.zeros(1, 8, 212, 640))
+    assert autotune.shape_key(torch.zeros(2, 8, 1, 4)) == (2, 8, 1, 4)
