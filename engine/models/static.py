@@ -54,9 +54,6 @@ same numbers): each strip's 32-64 channel maps stay cache- and page-warm instead
 memory whole. 256x256 -> 1024x1024, 2-core EPYC, fp32, median of 3: 2.14 s with the last stage in
 strips vs 2.33 s whole when freed pages go back to the system after each call, 1.91 vs 1.98 s when a
 render keeps them (1 << 18 and above ran that size whole)."""
-MIN_STRIP_ROWS = 64
-"""Strips are at least this many rows (``margin`` context rows on each side are computed twice): a
-6400x5120 output's last stage in strips of 40 rows did 40% more work than the whole frame."""
 
 
 class StaticConv(nn.Module):
@@ -515,7 +512,7 @@ def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, mar
         stages = range(k, n_stages) if last_group else range(k, k + 1)
         gated = f_e is not None and k < n_fused and net.fusions[k].gated
         stats = fusion_statistics(net.fusions[k], feat, f_e, 64) if gated else None
-        rows = max(min(MIN_STRIP_ROWS, feat.shape[2]), strip_pixels // feat.shape[3])
+        rows = max(8, strip_pixels // feat.shape[3])
         feat, skip = _in_strips(net, stages, feat, skip, f_e, stats, rows, margin, keep_feat=not last_group)
         k = stages.stop
     return skip.to(out_dtype)
