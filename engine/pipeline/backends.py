@@ -26,6 +26,13 @@ __all__ = ["PARSING_NAMES", "STRIP_PIXELS", "ClassicBackend", "Stylized", "VToon
 # tensors per strip.
 
 
+TUNE_MIN_FRAMES = 16
+"""Jobs of fewer frames (previews, short farm chunks) time no conv route (``engine.models.autotune``):
+they take routes this process already timed, else the fixed rules. Timing costs 3-5 s on a shot's
+first frame at 256-400 px on a 2-core CPU, and its gain over the fixed rules is well under that on a
+quiet machine over a few frames."""
+
+
 def frames_to_tensor(crops: list[np.ndarray], device) -> torch.Tensor:
     """uint8 [h,w,3] crops -> [B,3,h,w] in [-1,1], as the official ToTensor + Normalize(0.5, 0.5)."""
     x = torch.from_numpy(np.stack(crops)).to(device)            # [B,h,w,3]
@@ -155,8 +162,9 @@ class VToonifyBackend:
 
     def prepare(self, analysis, wplus: torch.Tensor, frames: int | None = None, warn=None) -> None:
         """Fold the shot's style into its static network; the pSp encoder (1 GB) is not needed again.
-        ``frames`` (the job's frame count; None for a preview) decides ``--compile auto``; ``warn``
-        gets a message if compiling fails (the network then runs uncompiled)."""
+        ``frames`` (the job's frame count; None for a preview) decides ``--compile auto`` and whether
+        conv routes are timed (``TUNE_MIN_FRAMES``); ``warn`` gets a message if compiling fails (the
+        network then runs uncompiled)."""
         from engine.models import static_vtoonify
         from engine.models.compiled import CompiledForward, should_compile
 
@@ -174,6 +182,10 @@ class VToonifyBackend:
                     self._check_face_memory(analysis, len(codes))
         self.wplus = codes[0].to(self.device).float()
         self.net = self.nets[0]
+        if frames is None or frames < TUNE_MIN_FRAMES:  # too few frames to repay the timing: reuse, never time
+            for net in self.nets:
+                if net.tuner is not None:
+                    net.tuner.budget_s = 0.0
         mode = getattr(self.config, "compile", "off")
         self.wholes = [None] * len(self.nets)
         if should_compile(mode, self.device, frames):  # auto: only if the job's frames pay for the compile

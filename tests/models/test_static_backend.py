@@ -107,3 +107,35 @@ def test_out_of_device_memory_is_a_retryable_error():
     with pytest.raises(ValueError):  # anything else passes through untouched
         with device_memory_errors("cpu"):
             raise ValueError("other")
+
+
+def test_short_jobs_and_previews_reuse_timed_routes_but_time_none(narrow_models_dir, monkeypatch):
+    """Route timing (``engine.models.autotune``) costs seconds on a shot's first frame: a job of fewer
+    than ``TUNE_MIN_FRAMES`` frames (a preview, a short farm chunk) times nothing, yet takes what a
+    longer job in the same process chose; a long job times its shapes."""
+    from engine.models import autotune
+    from engine.pipeline import backends
+
+    monkeypatch.delenv(autotune.ENV, raising=False)
+    autotune.forget()
+    wplus = torch.randn(1, 18, 512, generator=torch.Generator().manual_seed(3))
+    crops = [np.random.default_rng(2).integers(0, 256, (40, 32, 3), dtype=np.uint8)]
+    try:
+        short, _ = narrow_backend(narrow_models_dir, precision="fp32")
+        short.prepare(None, wplus, frames=backends.TUNE_MIN_FRAMES - 1)
+        first = short.stylize(crops)[0].rgb
+        assert short.net.tuner.timed == 0 and short.net.tuner.chosen  # fixed rules, untimed
+        preview, _ = narrow_backend(narrow_models_dir, precision="fp32")
+        preview.prepare(None, wplus)
+        preview.stylize(crops)
+        assert preview.net.tuner.timed == 0
+        long_job, _ = narrow_backend(narrow_models_dir, precision="fp32")
+        long_job.prepare(None, wplus, frames=backends.TUNE_MIN_FRAMES)
+        np.testing.assert_allclose(long_job.stylize(crops)[0].rgb, first, atol=1e-5)
+        assert long_job.net.tuner.timed > 0  # the upsampling stages, timed on their whole maps
+        after, _ = narrow_backend(narrow_models_dir, precision="fp32")
+        after.prepare(None, wplus, frames=1)
+        after.stylize(crops)
+        assert after.net.tuner.timed == 0 and after.net.tuner.chosen == long_job.net.tuner.chosen
+    finally:
+        autotune.forget()
