@@ -270,6 +270,7 @@ class StaticStage(nn.Module):
         self.register_buffer("skip_kernel", to_rgb.upsample.kernel.detach().clone())
         self.skip_pad = to_rgb.upsample.pad
         self._phases: tuple[torch.Tensor, torch.Tensor] | None = None  # row-phase weights, made on first use
+        self._routes_in_use: set[str] = set()  # kept while any shape runs the row phases
         self.tuner: Tuner | None = None  # set by StaticVToonify: the upsampling route chosen by timing
 
     def _row_phases(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -286,18 +287,18 @@ class StaticStage(nn.Module):
     def _upsample(self, x: torch.Tensor) -> torch.Tensor:
         """The stride-2 transposed conv ``[N,Cin,h,w]`` -> ``[N,Cout,2h+1,2w+1]``: oneDNN's deconvolution,
         or on CPU with autotune on, two row-phase convs (``engine.ops.upconv``) where timing says so."""
-        if self.tuner is None or x.device.type != "cpu" or torch.compiler.is_compiling():
-            return self._deconv(x)
-        key = ("upconv3x3s2", *self.up_weight.shape[:2], shape_key(x), x.dtype,
-               x.is_contiguous(memory_format=CHANNELS_LAST), torch.get_num_threads())
-        routes = {DECONV: self._deconv, ROW_PHASES: self._in_row_phases}
         cin, cout = self.up_weight.shape[:2]
         pixels = x.shape[0] * x.shape[2] * x.shape[3]
-        if 9 * cin * cout * pixels > UPSAMPLE_TIMED_MACS:
+        if (self.tuner is None or x.device.type != "cpu" or torch.compiler.is_compiling()
+                or 9 * cin * cout * pixels > UPSAMPLE_TIMED_MACS):
             return self._deconv(x)
+        key = ("upconv3x3s2", cin, cout, shape_key(x), x.dtype,
+               x.is_contiguous(memory_format=CHANNELS_LAST), torch.get_num_threads())
+        routes = {DECONV: self._deconv, ROW_PHASES: self._in_row_phases}
         name, y = self.tuner.choose(key, x, routes, DECONV, prepare=self._row_phases, sample_pixels=pixels)
-        if name == DECONV:
-            self._phases = None  # tried and lost: free its weights
+        self._routes_in_use.add(name)
+        if ROW_PHASES not in self._routes_in_use:
+            self._phases = None  # tried and lost on every shape so far: free its weights
         return routes[name](x) if y is None else y
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
