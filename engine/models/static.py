@@ -54,6 +54,13 @@ same numbers): each strip's 32-64 channel maps stay cache- and page-warm instead
 memory whole. 256x256 -> 1024x1024, 2-core EPYC, fp32, median of 3: 2.14 s with the last stage in
 strips vs 2.33 s whole when freed pages go back to the system after each call, 1.91 vs 1.98 s when a
 render keeps them (1 << 18 and above ran that size whole)."""
+BANDED_FEATURE_STRIPS = 4
+"""Frames over this many strips' pixels recompute the encoder's full-size feature in bands
+(``EncodedRows``, about 5% more time) rather than hold it (128 channels: over 256 MiB at fp32)."""
+STRIP_CHANNELS = 128
+"""Stages wider than this count their input ``channels / STRIP_CHANNELS`` times in the strip budget
+(``strip_rows``): only huge crops reach them (a 1600x1280 crop's 256-512 channel stages), where whole
+or 200-row strips held 1-1.5 GB of temporaries at once."""
 
 
 class StaticConv(nn.Module):
@@ -378,14 +385,16 @@ class StaticVToonify(nn.Module):
     def extra_repr(self) -> str:
         return f"backbone={self.backbone}, d_s={self.d_s}, precision={self.precision}"
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """x ``[N,22,H,W]`` -> (feature ``[N,C,H/8,W/8]``, RGB skip, encoder features [H/8 .. H])."""
+    def encode(self, x: torch.Tensor, full_in_bands: bool = False):
+        """x ``[N,22,H,W]`` -> (feature ``[N,C,H/8,W/8]``, RGB skip, encoder features [H/8 .. H]).
+        ``full_in_bands``: the full-size feature is an ``EncodedRows`` (recomputed band by band
+        when used) instead of a tensor."""
         assert_vtoonify_input(x, self.in_channels)
         feat = x.to(self.dtype).contiguous(memory_format=CHANNELS_LAST)
         features = []
         for block in self.encoder:
             feat = block(feat)
-            features.append(feat)
+            features.append(EncodedRows(block, x, self.dtype) if full_in_bands and not features else feat)
         features.reverse()  # [H/8, H/4, H/2, H]
         for j, block in enumerate(self.res_blocks):
             feat = block(feat)
@@ -432,14 +441,39 @@ class StaticVToonify(nn.Module):
         return image
 
 
-def fusion_statistics(fusion: StaticFusion, f_g: torch.Tensor, f_e: torch.Tensor, rows: int) -> NormStats:
+class EncodedRows:
+    """The encoder's first block output (the full-size feature, 128 channels: 1 GB for a 1600x1280
+    crop) recomputed band by band from the input when a strip needs it, instead of held from the
+    encoder to the last fused stage. The block is two 3x3 convs, so a band needs 2 more input rows on
+    each side (cropped off again: the same numbers as the whole map); it costs about 1% of a frame."""
+
+    CONTEXT = 2
+
+    def __init__(self, block: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> None:
+        self.block, self.x, self.dtype = block, x, dtype
+        n, _, h, w = x.shape
+        self.shape = (n, block[-1].weight.shape[0], h, w)
+
+    def rows(self, top: int, bottom: int) -> torch.Tensor:
+        """The feature's rows ``top:bottom`` ``[N,C,bottom-top,W]``."""
+        lo, hi = max(0, top - self.CONTEXT), min(self.shape[2], bottom + self.CONTEXT)
+        band = self.x[:, :, lo:hi].to(self.dtype).contiguous(memory_format=CHANNELS_LAST)
+        return self.block(band)[:, :, top - lo : bottom - lo]
+
+
+def _band(f: torch.Tensor | EncodedRows, top: int, bottom: int) -> torch.Tensor:
+    return f.rows(top, bottom) if isinstance(f, EncodedRows) else f[:, :, top:bottom]
+
+
+def fusion_statistics(fusion: StaticFusion, f_g: torch.Tensor, f_e: torch.Tensor | EncodedRows,
+                      rows: int) -> NormStats:
     """The (mean, var) of a gated fusion's norm input ``cat[f_g, |f_g - f_e|]`` over the whole frame,
     accumulated over row blocks (two passes, float32), so the full-size tensor never exists."""
     n, c, h, w = f_g.shape
 
     def blocks():
         for r in range(0, h, rows):
-            g, e = f_g[:, :, r : r + rows].float(), f_e[:, :, r : r + rows].float()
+            g, e = f_g[:, :, r : r + rows].float(), _band(f_e, r, min(h, r + rows)).float()
             yield torch.cat([g, (g - e).abs_()], 1).permute(0, 2, 3, 1).reshape(n, -1, 2 * c)  # [N,hw,2C]
 
     count = h * w
@@ -449,7 +483,8 @@ def fusion_statistics(fusion: StaticFusion, f_g: torch.Tensor, f_e: torch.Tensor
 
 
 def _in_strips(net: StaticVToonify, stages: range, feat: torch.Tensor, skip: torch.Tensor,
-               f_e: torch.Tensor | None, stats: NormStats | None, rows: int, margin: int, keep_feat: bool):
+               f_e: torch.Tensor | EncodedRows | None, stats: NormStats | None, rows: int, margin: int,
+               keep_feat: bool):
     """Run decoder ``stages`` on horizontal strips of ``rows`` rows (plus ``margin`` context rows on
     each side, cropped off again) and assemble (feature or None, skip) for the whole frame."""
     fh = feat.shape[2]
@@ -459,7 +494,7 @@ def _in_strips(net: StaticVToonify, stages: range, feat: torch.Tensor, skip: tor
         lo, hi = max(0, top - margin), min(fh, bottom + margin)
         part_feat, part_skip = feat[:, :, lo:hi], skip[:, :, lo:hi]
         for k in stages:
-            fused = f_e[:, :, lo:hi] if k == stages.start and f_e is not None else None
+            fused = _band(f_e, lo, hi) if k == stages.start and f_e is not None else None
             part_feat, part_skip, _ = net.decode(k, part_feat, part_skip, fused,
                                                  stats.replay() if stats is not None else None)
         up = part_skip.shape[2] // (hi - lo)  # 2 per stage
@@ -475,6 +510,16 @@ def _in_strips(net: StaticVToonify, stages: range, feat: torch.Tensor, skip: tor
     return out_feat, out_skip
 
 
+def strip_rows(feat: torch.Tensor, strip_pixels: int) -> int | None:
+    """Rows per strip for a decoder stage with input ``feat`` (None: run it whole): ``strip_pixels``
+    pixels, or proportionally fewer for stages wider than ``STRIP_CHANNELS``; at least 8 rows."""
+    _, c, h, w = feat.shape
+    weighted = h * w * max(1.0, c / STRIP_CHANNELS)
+    if weighted <= strip_pixels:
+        return None
+    return max(8, int(strip_pixels / (w * max(1.0, c / STRIP_CHANNELS))))
+
+
 def needs_strips(net: StaticVToonify, x: torch.Tensor, strip_pixels: int) -> bool:
     """Whether ``tiled`` would run any decoder stage of ``net`` on ``x`` in strips (its last stage's
     input, ``H/8 * W/8 * 4**(stages-1)`` pixels, is the largest)."""
@@ -488,8 +533,10 @@ def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, mar
     """``net(x)`` with the high-resolution decoder stages run in horizontal strips, so the largest
     tensors (up to 64 channels at 2x-4x the input size) exist one strip at a time.
 
-    The encoder and the decoder stages whose input has at most ``strip_pixels`` pixels run on the
-    whole frame; a gated fusion's instance norm takes its whole-frame statistics block by block
+    The encoder and the decoder stages whose input has at most ``strip_pixels`` pixels (fewer for
+    stages wider than ``STRIP_CHANNELS``, ``strip_rows``) run on the whole frame; a frame over
+    ``BANDED_FEATURE_STRIPS`` strips keeps no full-size encoder feature (``EncodedRows`` recomputes its bands); a
+    gated fusion's instance norm takes its whole-frame statistics block by block
     (``fusion_statistics``). The rest is convolutions with a receptive field of a few pixels, so
     strips with ``margin`` context rows on each side, cropped back to their own rows, give the same
     numbers as the whole frame (float rounding aside: no seams). The last fused stage and the stage
@@ -499,13 +546,15 @@ def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, mar
     if not needs_strips(net, x, strip_pixels):
         return (whole or net)(x)
     out_dtype = x.dtype if x.is_floating_point() else torch.float32
-    feat, skip, features = net.encode(x)
+    h, w = x.shape[-2:]
+    feat, skip, features = net.encode(x, full_in_bands=h * w > BANDED_FEATURE_STRIPS * strip_pixels)
     k, n_stages, n_fused = 0, len(net.stages), len(net.fusions)
     while k < n_stages:
         f_e = features[k] if k < len(features) else None
         if k < len(features):
             features[k] = None
-        if feat.shape[2] * feat.shape[3] <= strip_pixels:
+        rows = strip_rows(feat, strip_pixels)
+        if rows is None:
             feat, skip, _ = net.decode(k, feat, skip, f_e)
             k += 1
             continue
@@ -513,7 +562,6 @@ def tiled(net: StaticVToonify, x: torch.Tensor, strip_pixels: int = 1 << 17, mar
         stages = range(k, n_stages) if last_group else range(k, k + 1)
         gated = f_e is not None and k < n_fused and net.fusions[k].gated
         stats = fusion_statistics(net.fusions[k], feat, f_e, 64) if gated else None
-        rows = max(8, strip_pixels // feat.shape[3])
         feat, skip = _in_strips(net, stages, feat, skip, f_e, stats, rows, margin, keep_feat=not last_group)
         k = stages.stop
     return skip.to(out_dtype)

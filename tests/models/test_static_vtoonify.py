@@ -153,6 +153,55 @@ def test_strip_decoding_equals_the_whole_frame(reference_dir, golden_name):
             torch.testing.assert_close(strips, whole, atol=1e-5, rtol=0)
 
 
+def test_strip_rows_weight_wide_stages_and_keep_the_usual_crops_unchanged():
+    """Stages wider than STRIP_CHANNELS get proportionally shorter strips (a 1600x1280 crop's 512
+    channel stage: 102 rows, not whole); the 256x256 and 400x320 crops' stages split as before."""
+    from engine.models.static import STRIP_PIXELS, strip_rows
+
+    def rows(c, h, w):
+        return strip_rows(torch.empty(1, c, h, w, device="meta"), STRIP_PIXELS)
+
+    assert rows(64, 512, 512) == 256 and rows(128, 256, 256) is None  # 256x256 crop: last stage in 2 strips
+    assert rows(64, 800, 640) == 204 and rows(128, 400, 320) is None  # 400x320 crop
+    assert rows(512, 400, 320) == 102 and rows(256, 800, 640) == 102 and rows(128, 1600, 1280) == 102
+    assert rows(512, 200, 160) is None
+    assert rows(1024, 4000, 4000) == 8  # never under 8 rows
+
+
+def test_huge_frames_recompute_the_full_size_feature_in_bands_with_the_same_numbers(reference_dir, monkeypatch):
+    """A frame of more than BANDED_FEATURE_STRIPS strips never holds the encoder's full-size feature whole: each
+    strip (and the fusion's statistics) recomputes its band from the input, with the whole-frame
+    numbers; narrow stages count as wide when STRIP_CHANNELS is lowered, and still match."""
+    from engine.models import static
+
+    golden, model = load_golden(reference_dir, "vtoonify_d_golden.pt")
+    case = cases_by_name(golden)["main"]
+    x = torch.nn.functional.interpolate(case["inputs"]["x"], size=(96, 80), mode="bilinear")
+    net = static_vtoonify(model, case["inputs"]["style"][:1], d_s=0.6)
+    bands = []
+    real_rows = static.EncodedRows.rows
+
+    def recording_rows(self, top, bottom):
+        bands.append(bottom - top)
+        return real_rows(self, top, bottom)
+
+    with torch.no_grad():
+        whole = net._forward(x, False)
+        monkeypatch.setattr(static.EncodedRows, "rows", recording_rows)
+        strips = static.tiled(net, x, strip_pixels=80 * 16)  # 96x80 is 6 such strips, over BANDED_FEATURE_STRIPS
+        assert bands and max(bands) < 96  # used, and never the whole height
+        torch.testing.assert_close(strips, whole, atol=1e-5, rtol=0)
+        bands.clear()
+        monkeypatch.setattr(static, "STRIP_CHANNELS", 2)
+        narrow = static.tiled(net, x, strip_pixels=80 * 16)
+    torch.testing.assert_close(narrow, whole, atol=1e-5, rtol=0)
+    unsplit = []
+    monkeypatch.setattr(static.EncodedRows, "__init__", lambda *a: unsplit.append(1) or None)
+    with torch.no_grad():
+        static.tiled(net, x, strip_pixels=80 * 24)  # 96x80 is 4 such strips: held whole
+    assert not unsplit
+
+
 def test_cpu_forward_decodes_the_large_stages_in_strips_with_the_whole_frame_numbers(reference_dir, monkeypatch):
     """``forward`` on CPU runs decoder stages above ``STRIP_PIXELS`` in strips (cache-warm, less memory
     to page in); the image is the whole-frame one, and a call asking for the masks runs whole."""
