@@ -28,8 +28,8 @@ from torch.nn import functional as F
 
 IMPLS = ("ref", "fast")
 TILES = (2, 4)
-"""Output tile sides: F(2x2,3x3) (any dilation) and F(4x4,3x3) (dilation 1: 4x fewer multiplies
-than a direct conv, float32 error about 4x that of F(2x2,3x3), ~1e-5 of the output's scale)."""
+"""Output tile sides: F(2x2,3x3) and F(4x4,3x3) (4x fewer multiplies than a direct conv, float32 error
+about 4x that of F(2x2,3x3), ~1e-5 of the output's scale), any dilation."""
 MAX_PIXELS = 48 * 48
 """Largest H*W F(2x2,3x3) is used for (one thread, AVX2 EPYC, thread CPU time: 1.5-2x less than
 oneDNN's direct conv at 32x32 with 512 channels, even at 64x64, 2.6x more at 256x256)."""
@@ -86,15 +86,16 @@ TUNE_MAX_PIXELS_4 = 128 * 128
 
 def candidate_tiles(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> tuple[int, ...]:
     """The Winograd tiles worth timing for a 3x3 conv of ``x`` (CPU float32, any thread count):
-    F(2x2,3x3) on maps up to 64x64, F(4x4,3x3) above 48x48 (dilation 1); both only with wide in
-    and out (``MIN_CHANNELS``). Routes that lost by 2x or more whenever measured are left out, so
-    tuning a shot stays cheap; F(4x4,3x3) stays off the small bottleneck maps, where its 4x larger
-    transformed weights (about 0.5 GB more for the official widths) bought nothing measurable."""
+    F(2x2,3x3) on maps up to 64x64, F(4x4,3x3) where each of the ``dilation``-interleaved sub-grids
+    is at least 8x8 (two tiles a side); both only with wide in and out (``MIN_CHANNELS``). Routes
+    that lost by 2x or more whenever measured are left out, so tuning a shot stays cheap. On the
+    512-channel 32x32 bottleneck F(4x4,3x3) took 13-15 ms against F(2x2,3x3)'s 16 (dilation 1, 2, 4;
+    its transformed weights are 2.25x F(2x2,3x3)'s); at 40x40, dilation 4, it lost (31 vs 24 ms)."""
     if not (x.device.type == "cpu" and x.dtype == torch.float32 and min(cin, cout) >= MIN_CHANNELS):
         return ()
-    pixels = x.shape[2] * x.shape[3]
-    tiles = [2] if pixels <= TUNE_MAX_PIXELS_2 else []
-    if dilation == 1 and pixels > MAX_PIXELS:
+    h, w = x.shape[2:]
+    tiles = [2] if h * w <= TUNE_MAX_PIXELS_2 else []
+    if min(h, w) >= 8 * dilation:
         tiles.append(4)
     return tuple(tiles)
 
@@ -132,14 +133,23 @@ def _output_transform(m: torch.Tensor, grid: tuple[int, ...]) -> torch.Tensor:
     return out.view(n, hp, wp, co)
 
 
-def _conv_f4(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """F(4x4,3x3), dilation 1: x ``[N,C,H,W]``, u ``[36,C,Co]`` -> ``[N, 4*th, 4*tw, Co]`` (whole tiles).
+def _conv_f4(x: torch.Tensor, u: torch.Tensor, d: int = 1) -> torch.Tensor:
+    """F(4x4,3x3): x ``[N,C,H,W]``, u ``[36,C,Co]`` -> ``[N, H', W', Co]`` (whole tiles, H' >= H).
 
     Per band of tile rows: gather the 6x6 input tiles, transform them with one matrix product by
     B^T (x) B^T (a 36x36 Kronecker matrix: one cache-friendly GEMM instead of 24 add passes), 36
-    products with the weights, and A^T (x) A^T back to 4x4 outputs."""
+    products with the weights, and A^T (x) A^T back to 4x4 outputs. Dilation ``d`` splits the map
+    into its ``d x d`` interleaved sub-grids (zeros appended up to multiples of ``d``: the conv's own
+    padding), each an undilated conv."""
     n, c, h, w = x.shape
     co = u.shape[-1]
+    if d > 1:
+        sh, sw = -(-h // d), -(-w // d)
+        if h % d or w % d:
+            x = F.pad(x, [0, sw * d - w, 0, sh * d - h])
+        sub = x.reshape(n, c, sh, d, sw, d).permute(0, 3, 5, 1, 2, 4).reshape(n * d * d, c, sh, sw)
+        y = _conv_f4(sub, u)[:, :sh, :sw]  # [N*d*d, H/d, W/d, Co]
+        return y.reshape(n, d, d, sh, sw, co).permute(0, 3, 1, 4, 2, 5).reshape(n, sh * d, sw * d, co)
     th, tw = -(-h // 4), -(-w // 4)
     kb = torch.kron(*[torch.tensor(_BT4, dtype=x.dtype)] * 2)  # [36,36]
     ka = torch.kron(*[torch.tensor(_AT4, dtype=x.dtype)] * 2)  # [16,36]
@@ -167,19 +177,17 @@ def conv3x3(
     """``F.conv2d(x, weight, bias, padding=dilation, dilation=dilation)`` for a 3x3 ``weight``.
 
     ``transformed``: ``winograd_weight(weight, tile)``, computed once by callers that reuse the
-    weight; ``tile``: 2 (F(2x2,3x3)) or 4 (F(4x4,3x3), dilation 1 only).
+    weight; ``tile``: 2 (F(2x2,3x3)) or 4 (F(4x4,3x3)).
     Returns channels_last (like oneDNN's conv on channels_last input).
     """
     if impl == "ref":
         return F.conv2d(x, weight, bias, padding=dilation, dilation=dilation)
     if impl != "fast":
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if tile == 4 and dilation != 1:
-        raise ValueError(f"F(4x4,3x3) runs dilation 1 only, got {dilation}: use tile=2")
     u = winograd_weight(weight, tile) if transformed is None else transformed
     h, w = x.shape[2:]
     if tile == 4:
-        y = _conv_f4(x, u)[:, :h, :w]
+        y = _conv_f4(x, u, dilation)[:, :h, :w]
     else:
         v, grid = _input_transform(x, dilation)
         y = _output_transform(torch.bmm(v, u), grid)[:, :h, :w]  # [N,H,W,Co]

@@ -126,7 +126,8 @@ def test_switch(monkeypatch, value, on):
 
 
 def test_candidates_stay_where_they_can_pay():
-    assert winograd.candidate_tiles(torch.zeros(1, 512, 32, 32), 512, 512, 4) == (2,)
+    assert winograd.candidate_tiles(torch.zeros(1, 512, 32, 32), 512, 512, 4) == (2, 4)  # 8x8 sub-grids
+    assert winograd.candidate_tiles(torch.zeros(1, 512, 28, 32), 512, 512, 4) == (2,)  # a 7-row sub-grid
     assert winograd.candidate_tiles(torch.zeros(1, 512, 64, 64), 1024, 512) == (2, 4)
     assert winograd.candidate_tiles(torch.zeros(1, 256, 128, 128), 256, 256) == (4,)
     assert winograd.candidate_tiles(torch.zeros(1, 256, 256, 256), 256, 128) == (4,)  # 0.7x direct's time, whole map
