@@ -114,10 +114,13 @@ class StaticConv(nn.Module):
         return tile, y
 
     def _run(self, x: torch.Tensor, tile: int) -> torch.Tensor:
-        """The conv (no activation) by route ``tile``: 0 direct (oneDNN), 2 or 4 Winograd."""
+        """The conv and its activation by route ``tile``: 0 direct (oneDNN), 2 or 4 Winograd."""
+        slope = SLOPE if self.activate else None
         if not tile:
-            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
-        return winograd.conv3x3(x, self.weight, self.bias, self.dilation, self._weights(tile, x.device), tile=tile)
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+            return y if slope is None else F.leaky_relu_(y, slope)
+        return winograd.conv3x3(x, self.weight, self.bias, self.dilation, self._weights(tile, x.device), tile=tile,
+                                slope=slope)
 
     def _weights(self, tile: int, device: torch.device) -> torch.Tensor:
         """The Winograd-transformed weight for ``tile``, made on first use."""
@@ -128,9 +131,7 @@ class StaticConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tile, y = self._route(x)
-        if y is None:
-            y = self._run(x, tile)
-        return F.leaky_relu_(y, SLOPE) if self.activate else y
+        return self._run(x, tile) if y is None else y
 
 
 class NormStats:

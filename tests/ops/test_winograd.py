@@ -80,3 +80,20 @@ def test_rejects_bad_weight_tile_and_impl():
         winograd.winograd_weight(torch.zeros(4, 4, 3, 3), tile=3)
     with pytest.raises(ValueError, match="impl"):
         winograd.conv3x3(torch.zeros(1, 4, 4, 4), torch.zeros(4, 4, 3, 3), impl="nnpack")
+
+
+@pytest.mark.parametrize("tile", winograd.TILES)
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_bias_and_activation_fused_band_by_band_equal_conv_then_leaky_relu(monkeypatch, tile, dilation):
+    """``slope``: the leaky ReLU after the conv (F(4x4,3x3) applies it and the bias per band, the bias
+    in the transformed domain); several bands or one, the numbers of conv2d + leaky_relu."""
+    torch.manual_seed(3)
+    x = torch.randn(1, 8, 22, 18).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(6, 8, 3, 3) / (9 * 8) ** 0.5
+    bias = torch.randn(6)
+    ref = F.leaky_relu(F.conv2d(x, weight, bias, padding=dilation, dilation=dilation), 0.2)
+    torch.testing.assert_close(winograd.conv3x3(x, weight, bias, dilation, impl="ref", slope=0.2), ref)
+    monkeypatch.setattr(winograd, "CHUNK", 1)
+    fast = winograd.conv3x3(x, weight, bias, dilation, tile=tile, slope=0.2)
+    torch.testing.assert_close(fast, ref, atol=2e-6 * tile**2, rtol=1e-5)
+    assert (fast < 0).any() and fast.is_contiguous(memory_format=torch.channels_last)
