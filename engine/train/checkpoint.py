@@ -465,11 +465,49 @@ def check_training_checkpoint(obj: Any, path: Path, stage: str, backbone: str) -
     missing = [k for k in _STAGE_KEYS[stage] if k not in obj]
     if missing:
         raise ModelFileError(f"{path} lacks {', '.join(missing)}", "resume from an intact checkpoint")
+    if stage == "finetune":
+        check_finetune_state(obj, path)
     done = obj["iter"]
     if isinstance(done, bool) or not isinstance(done, int) or not 0 <= done <= MAX_ITER:
         # a hand-edited count ("x", None, NaN, 1e308) would otherwise fail int() as an internal error
         raise ModelFileError(f"{path} records {str(done)[:40]!r} as its iteration count, not a whole number "
                              f"from 0 to {MAX_ITER:,}", "resume from an intact checkpoint written by `engine train`")
+
+
+ADA_FIELDS = {"p": (0.0, 1.0), "signs": None, "r_t": None, "count": (0, None), "steps": (0, None)}
+"""The adaptive augmentation's saved state (``engine.train.augment``): name -> allowed range (None: any
+finite number; counters are whole numbers)."""
+
+
+def check_finetune_state(obj: Mapping[str, Any], path) -> None:
+    """ModelFileError when a fine-tune checkpoint's augmentation state or path-length mean is not what
+    this trainer writes (a hand edit, a diverged run): before, a missing ADA field was a KeyError and a
+    NaN probability or path-length mean trained on silently."""
+    import math
+
+    def refuse(what: str) -> None:
+        raise ModelFileError(
+            f"{path}: its {what}",
+            f"resume from an earlier checkpoint (a numbered save in {Path(path).parent}: --resume <that file>), "
+            "or start again without --resume")
+
+    ada = obj["ada"]
+    if not isinstance(ada, Mapping) or set(ADA_FIELDS) - set(ada):
+        refuse(f"ada entry is not the augmentation state this trainer saves (it needs {', '.join(ADA_FIELDS)})")
+    for name, bounds in ADA_FIELDS.items():
+        value = ada[name]
+        whole = name in ("count", "steps")
+        number = isinstance(value, int) if whole else isinstance(value, (int, float))
+        if isinstance(value, bool) or not number or not math.isfinite(value):
+            refuse(f"ada.{name} is {str(value)[:40]!r}, not a finite {'whole ' if whole else ''}number")
+        low, high = bounds or (None, None)
+        if (low is not None and value < low) or (high is not None and value > high):
+            refuse(f"ada.{name} is {value}, outside {low} to {high if high is not None else 'any'}")
+    mean = obj["mean_path_length"]
+    if not isinstance(mean, torch.Tensor) or not mean.is_floating_point() or mean.numel() != 1:
+        refuse(f"mean_path_length is {describe_checkpoint(mean)}, not one floating-point number")
+    if not math.isfinite(float(mean)) or float(mean) < 0:
+        refuse(f"mean_path_length is {float(mean)}: training had diverged before this save")
 
 
 def load_pretrained_encoder(path: str | Path) -> Mapping[str, torch.Tensor]:

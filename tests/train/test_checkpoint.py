@@ -280,3 +280,47 @@ def test_a_resumed_file_with_non_finite_values_is_refused_before_loading(entry, 
     assert info.value.message.startswith(f"/x/vtoonify.pt: its {named}")
     assert "resume from an earlier checkpoint (a numbered save in /x" in info.value.fix
     assert all(torch.equal(before[k], v) for k, v in target.student.state_dict().items())  # nothing loaded
+
+
+def _finetune_checkpoint(**changes):
+    from engine.train.augment import AdaptiveAugment
+    from engine.train.checkpoint import FORMAT
+
+    ada = AdaptiveAugment(0.6, 500, p=0.2)
+    ada.tune(torch.tensor([1.0, -1.0, 1.0]))
+    obj = {"format": FORMAT, "stage": "finetune", "backbone": "toonify", "g_ema": {}, "g": {}, "d": {},
+           "g_optim": {}, "d_optim": {}, "iter": 5, "ada": ada.state_dict(), "mean_path_length": torch.tensor(0.3)}
+    for key, value in changes.items():
+        if key.startswith("ada_"):
+            obj["ada"] = {**obj["ada"], key[4:]: value}
+        else:
+            obj[key] = value
+    return obj
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"ada": [0.1, 0.2]}, "ada entry is not the augmentation state"),
+    ({"ada": {"p": 0.1}}, r"ada entry is not the augmentation state this trainer saves \(it needs p, signs"),
+    ({"ada_p": float("nan")}, "ada.p is 'nan', not a finite number"),
+    ({"ada_p": 1.5}, "ada.p is 1.5, outside 0.0 to 1.0"),
+    ({"ada_count": 2.5}, "ada.count is '2.5', not a finite whole number"),
+    ({"ada_steps": -1}, "ada.steps is -1, outside 0 to any"),
+    ({"ada_r_t": "x"}, "ada.r_t is 'x', not a finite number"),
+    ({"mean_path_length": torch.tensor(float("inf"))}, "mean_path_length is inf: training had diverged"),
+    ({"mean_path_length": torch.zeros(3)}, "mean_path_length is .*not one floating-point number"),
+    ({"mean_path_length": 0.3}, "mean_path_length is .*not one floating-point number"),
+], ids=["ada-list", "ada-fields", "p-nan", "p-range", "count-fraction", "steps-negative", "r_t-text",
+        "path-mean-inf", "path-mean-shape", "path-mean-number"])
+def test_a_resumed_finetune_checkpoint_with_damaged_augmentation_state_is_refused(tmp_path, changes, named):
+    # Before: only the keys' presence was checked; a missing ADA field was a KeyError at load, and a NaN
+    # p or path-length mean trained on silently.
+    from engine.train.checkpoint import check_resume_file, check_training_checkpoint
+
+    check_training_checkpoint(_finetune_checkpoint(), tmp_path / "a.pt", "finetune", "toonify")  # intact
+    with pytest.raises(ModelFileError, match=named) as info:
+        check_training_checkpoint(_finetune_checkpoint(**changes), tmp_path / "a.pt", "finetune", "toonify")
+    assert info.value.message.startswith(str(tmp_path / "a.pt")) and "--resume" in info.value.fix
+    path = tmp_path / "vtoonify_t.pt"  # the same from a file, before any teacher loads
+    torch.save(_finetune_checkpoint(**changes), path)
+    with pytest.raises(ModelFileError, match=named):
+        check_resume_file(path, "finetune", "toonify", 10)
