@@ -1,4 +1,5 @@
-"""engine.ops.winograd: Winograd F(2x2,3x3) and F(4x4,3x3) against F.conv2d (their reference route)."""
+"""engine.ops.winograd: Winograd F(2x2,3x3) and F(4x4,3x3) against F.conv2d (their reference route),
+with F(4x4,3x3)'s transforms both in C (``engine.ops.native``) and as torch ops (its fallback)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from engine.ops import winograd
+from engine.ops import native, winograd
+
+
+@pytest.fixture(autouse=True, params=["native", "torch"])
+def f4_route(request, monkeypatch):
+    """Every test runs with the C kernels and again with the torch ops they fall back to."""
+    if request.param == "torch":
+        monkeypatch.setattr(native, "library", lambda: None)
+    elif native.library() is None:
+        pytest.skip(f"native kernels unavailable here: {native.problem()}")
+    return request.param
 
 SHAPES = [  # (N, Cin, Cout, H, W, dilation): even, odd, smaller than a tile, batches, ModRes dilations
     (1, 8, 5, 8, 8, 1),

@@ -1,0 +1,208 @@
+"""C kernels built on first use (F(4x4,3x3)'s tile transforms), with the torch ops as the fallback.
+
+As with NVlabs' custom ops, the source ships beside this module (``winograd_f4.c``) and is compiled
+once per machine by the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``) into a private cache
+(``$VTOONIFY_NATIVE_DIR``, else ``<user cache>/vtoonify/native``), keyed by the source, the compiler
+and the CPU's flags. It is loaded with ctypes: no Python headers, no torch headers, a one-second build,
+and the calls release the GIL. OpenMP comes from the ``libgomp`` torch already loaded, so the kernels
+share torch's thread pool.
+
+Where there is no compiler, the build fails, the cache is not private to this user, or the built
+library disagrees with ``F.conv2d`` on a small self-test, ``library()`` returns None, ``problem()``
+says why, and callers keep the torch route (same numbers within float rounding). ``VTOONIFY_NATIVE=0``
+turns the kernels off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("winograd_f4.c")
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
+FALLBACK_FLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC")
+"""Tried when the compiler knows no ``-march=native`` (some clang targets)."""
+BUILD_TIMEOUT_S = 120
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def cache_dir() -> Path:
+    """Where built kernels are kept (per user; override with ``VTOONIFY_NATIVE_DIR``)."""
+    override = os.environ.get("VTOONIFY_NATIVE_DIR")
+    if override:
+        return Path(override)
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    elif sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "vtoonify" / "native"
+
+
+def compiler() -> str | None:
+    """The C compiler to build with: ``$CC`` (a name or path), else the first of cc, gcc, clang."""
+    for name in ([os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _cpu_flags() -> str:
+    """What ``-march=native`` depends on: a library built on another CPU must not be loaded here."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith(("flags", "Features")):
+                    return line
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() + platform.machine()
+
+
+def _private_dir(path: Path) -> str | None:
+    """Why ``path`` cannot hold code this process will load, or None: it must be a real directory
+    (not a link), owned by this user, writable by no one else."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{path} is not a directory (a link or a file)"
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        return f"{path} is not private to this user (owner or group/other write permission)"
+    return None
+
+
+def _private_file(path: Path) -> str | None:
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file"
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        return f"{path} is not private to this user"
+    return None
+
+
+def _build(cc: str, target: Path) -> str | None:
+    """Compile SOURCE into ``target`` (temp name, then rename); why not, or None."""
+    errors = []
+    for flags in (FLAGS, FALLBACK_FLAGS):
+        fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=target.parent)
+        os.close(fd)
+        try:
+            run = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
+                                 timeout=BUILD_TIMEOUT_S, stdin=subprocess.DEVNULL)
+            if run.returncode == 0:
+                os.chmod(tmp, 0o700)
+                os.replace(tmp, target)
+                return None
+            errors.append(run.stderr.strip().splitlines()[-1] if run.stderr.strip() else f"exit {run.returncode}")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            errors.append(str(exc))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return f"{Path(cc).name} could not build {SOURCE.name}: {errors[-1]}"
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    p, i, long_, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_float
+    common = [p, i, p, p, p, long_, long_, i, i, i, i]
+    lib.f4_input.argtypes = [*common, p, long_, long_, i]
+    lib.f4_output.argtypes = [*common, long_, long_, p, i, f, p, i]
+    lib.f4_input.restype = lib.f4_output.restype = None
+    return lib
+
+
+def _self_test(lib: ctypes.CDLL) -> str | None:
+    """A miscompiled library must not render: one odd-sized, dilated, biased conv against F.conv2d."""
+    from engine.ops import winograd
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 19, 11, 9, generator=gen).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(21, 19, 3, 3, generator=gen) / 13
+    bias = torch.randn(21, generator=gen)
+    for d in (1, 2):
+        ref = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(x, weight, bias, padding=d, dilation=d), 0.2)
+        got = winograd.f4_native(lib, x, winograd.winograd_weight(weight, 4), d, bias, 0.2)
+        if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
+            return f"the built kernels disagree with F.conv2d (max error {(got - ref).abs().max().item():.2e})"
+    return None
+
+
+def _load() -> tuple[ctypes.CDLL | None, str | None]:
+    if os.environ.get("VTOONIFY_NATIVE", "1") == "0":
+        return None, "turned off by VTOONIFY_NATIVE=0"
+    cc = compiler()
+    key = hashlib.sha256()
+    key.update(SOURCE.read_bytes())
+    key.update(repr((cc, FLAGS, _cpu_flags(), torch.__version__)).encode())
+    if cc:
+        try:
+            key.update(subprocess.run([cc, "--version"], capture_output=True, timeout=30).stdout)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    folder = cache_dir()
+    target = folder / f"winograd_f4-{key.hexdigest()[:16]}.so"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        return None, f"cannot create {folder}: {exc.strerror}"
+    problem = _private_dir(folder)
+    if problem:
+        return None, problem
+    if not os.path.lexists(target):
+        if cc is None:
+            return None, "no C compiler found (install gcc or clang, or set CC)"
+        problem = _build(cc, target)
+        if problem:
+            return None, problem
+    problem = _private_file(target)
+    if problem:
+        return None, problem
+    try:
+        lib = _bind(ctypes.CDLL(str(target)))
+    except OSError as exc:
+        return None, f"cannot load {target}: {exc}"
+    problem = _self_test(lib)
+    return (None, problem) if problem else (lib, None)
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, built on the first call; None where they cannot be had (see ``problem``)."""
+    with _lock:
+        if "lib" not in _state:
+            _state["lib"], _state["problem"] = _load()
+            if _state["problem"]:
+                log.info("native kernels off, torch ops used instead: %s", _state["problem"])
+        return _state["lib"]  # type: ignore[return-value]
+
+
+def problem() -> str | None:
+    """Why ``library()`` is None (after it was called), else None."""
+    library()
+    return _state.get("problem")  # type: ignore[return-value]
+
+
+def reset() -> None:
+    """Forget the loaded state (tests: another cache dir or ``VTOONIFY_NATIVE`` setting)."""
+    with _lock:
+        _state.clear()

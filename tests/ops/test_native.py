@@ -1,0 +1,183 @@
+"""engine.ops.native: the C kernels of F(4x4,3x3) against F.conv2d and the torch route, and how they
+are built, cached, refused and turned off (with the torch route still giving the same numbers)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from engine.ops import native, winograd
+
+
+@pytest.fixture
+def fresh_native(tmp_path, monkeypatch):
+    """A private, empty kernel cache for this test; the process's own state comes back after it."""
+    monkeypatch.setenv("VTOONIFY_NATIVE_DIR", str(tmp_path / "native"))
+    monkeypatch.delenv("VTOONIFY_NATIVE", raising=False)
+    native.reset()
+    yield tmp_path / "native"
+    native.reset()
+
+
+def _lib():
+    lib = native.library()
+    if lib is None:
+        pytest.skip(f"native kernels unavailable here: {native.problem()}")
+    return lib
+
+
+def _conv_then_act(x, weight, bias, d, slope):
+    y = F.conv2d(x, weight, bias, padding=d, dilation=d)
+    return y if slope is None else F.leaky_relu(y, slope)
+
+
+SHAPES = [  # (N, Cin, Cout, H, W, dilation): whole and partial channel blocks, odd sizes, batches, sub-grids
+    (1, 16, 32, 12, 12, 1),
+    (2, 17, 33, 9, 13, 1),
+    (1, 40, 8, 1, 3, 1),
+    (1, 32, 16, 21, 19, 2),
+    (2, 5, 48, 33, 17, 4),
+    (1, 64, 64, 40, 24, 1),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("bias_and_slope", [(True, 0.2), (False, None), (True, None)])
+@pytest.mark.parametrize("chunk", [1, winograd.CHUNK])
+def test_native_f4_equals_conv2d_and_the_torch_route(monkeypatch, shape, bias_and_slope, chunk):
+    lib = _lib()
+    n, cin, cout, h, w, d = shape
+    with_bias, slope = bias_and_slope
+    torch.manual_seed(sum(shape))
+    x = torch.randn(n, cin, h, w).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(cout, cin, 3, 3) / (9 * cin) ** 0.5
+    bias = torch.randn(cout) if with_bias else None
+    u = winograd.winograd_weight(weight, 4)
+    monkeypatch.setattr(winograd, "CHUNK", chunk)  # 1: one tile row per band, so bands meet everywhere
+    got = winograd.f4_native(lib, x, u, d, bias, slope)
+    assert got.shape == (n, cout, h, w) and got.is_contiguous(memory_format=torch.channels_last)
+    ref = _conv_then_act(x, weight, bias, d, slope)
+    torch.testing.assert_close(got, ref, atol=4e-5, rtol=1e-5)
+    torch_route = winograd._conv_f4(x, u, d, bias, slope)[:, :h, :w].permute(0, 3, 1, 2)
+    torch.testing.assert_close(got, torch_route, atol=4e-5, rtol=1e-5)
+
+
+def test_conv3x3_takes_the_native_route_and_any_input_layout():
+    """``conv3x3(tile=4)`` on CPU float32 runs the kernels (NCHW input too) and gives conv2d's numbers."""
+    lib = _lib()
+    calls = []
+
+    class Counting:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(lib, name)
+
+    torch.manual_seed(4)
+    x = torch.randn(1, 24, 18, 14)  # NCHW
+    weight = torch.randn(20, 24, 3, 3) / 15
+    original = native.library
+    native.library = lambda: Counting()
+    try:
+        got = winograd.conv3x3(x, weight, tile=4)
+    finally:
+        native.library = original
+    assert {"f4_input", "f4_output"} <= set(calls)
+    torch.testing.assert_close(got, F.conv2d(x, weight, padding=1), atol=4e-5, rtol=1e-5)
+
+
+def test_built_once_into_a_private_cache_then_reused(fresh_native, monkeypatch):
+    _lib()
+    built = sorted(fresh_native.glob("winograd_f4-*.so"))
+    assert len(built) == 1
+    assert os.stat(fresh_native).st_mode & 0o077 == 0
+    assert not [p for p in fresh_native.iterdir() if p.name.startswith(".build-")]  # no temp file left
+    native.reset()
+
+    def no_build(*args):
+        raise AssertionError("a built library was compiled again")
+
+    monkeypatch.setattr(native, "_build", no_build)
+    assert native.library() is not None and native.problem() is None
+
+
+def test_no_compiler_keeps_the_torch_route(fresh_native, monkeypatch):
+    monkeypatch.setenv("CC", str(fresh_native.parent / "no-such-cc"))
+    assert native.library() is None
+    assert "no C compiler" in native.problem() and "CC" in native.problem()
+    torch.manual_seed(5)
+    x, weight = torch.randn(1, 8, 11, 10), torch.randn(6, 8, 3, 3) / 9
+    torch.testing.assert_close(winograd.conv3x3(x, weight, tile=4), F.conv2d(x, weight, padding=1),
+                               atol=4e-5, rtol=1e-5)
+
+
+def test_turned_off_by_the_environment(fresh_native, monkeypatch):
+    monkeypatch.setenv("VTOONIFY_NATIVE", "0")
+    assert native.library() is None and "VTOONIFY_NATIVE=0" in native.problem()
+    assert not fresh_native.exists()  # nothing built or created
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_a_cache_others_can_write_to_is_refused(fresh_native):
+    fresh_native.mkdir(mode=0o700)
+    os.chmod(fresh_native, 0o777)
+    assert native.library() is None
+    assert "not private" in native.problem() and str(fresh_native) in native.problem()
+    assert not list(fresh_native.iterdir())  # nothing built there
+
+
+def test_links_are_never_followed(fresh_native, tmp_path, monkeypatch):
+    """A linked cache folder, or a link where the built library should be, is refused, not loaded."""
+    real = tmp_path / "elsewhere"
+    real.mkdir(mode=0o700)
+    fresh_native.symlink_to(real, target_is_directory=True)
+    assert native.library() is None and "link" in native.problem()
+    assert not list(real.iterdir())
+
+    fresh_native.unlink()
+    native.reset()
+    _lib()  # a real build, then its file swapped for a link to a copy of it
+    built = next(fresh_native.glob("winograd_f4-*.so"))
+    copy = real / "copy.so"
+    copy.write_bytes(built.read_bytes())
+    built.unlink()
+    built.symlink_to(copy)
+    native.reset()
+    assert native.library() is None and "not a regular file" in native.problem()
+
+
+def test_a_build_error_is_reported_and_leaves_no_file(fresh_native, tmp_path, monkeypatch):
+    broken = tmp_path / "broken.c"
+    broken.write_text(native.SOURCE.read_text().replace("static inline void bt6", "static inline void bt6 oops"))
+    monkeypatch.setattr(native, "SOURCE", broken)
+    if native.compiler() is None:
+        pytest.skip("no C compiler here")
+    assert native.library() is None
+    assert "could not build broken.c" in native.problem()
+    assert not list(fresh_native.iterdir())
+
+
+def test_a_library_that_disagrees_with_conv2d_is_not_used(fresh_native, tmp_path, monkeypatch):
+    """The load-time self-test: kernels with one wrong transform coefficient are refused."""
+    wrong = tmp_path / "wrong.c"
+    source = native.SOURCE.read_text()
+    assert "y[1][k] = b + 2.0f * e;" in source
+    wrong.write_text(source.replace("y[1][k] = b + 2.0f * e;", "y[1][k] = b + 3.0f * e;"))
+    monkeypatch.setattr(native, "SOURCE", wrong)
+    if native.compiler() is None:
+        pytest.skip("no C compiler here")
+    assert native.library() is None
+    assert "disagree with F.conv2d" in native.problem()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_kernels_use_the_openmp_runtime_torch_loaded():
+    """One OpenMP runtime in the process: the kernels' threads are torch's own, not a second pool
+    spinning against it."""
+    _lib()
+    with open("/proc/self/maps", encoding="utf-8") as handle:
+        runtimes = {line.split()[-1] for line in handle if "libgomp" in line or "libiomp" in line}
+    assert len(runtimes) == 1, runtimes
