@@ -35,7 +35,7 @@ from engine.models.heap import reused_heap
 from engine.models.precision import DTYPES, resolve_precision
 from engine.models.stylegan import ModulatedConv2d, StyledConv, ToRGB
 from engine.models.vtoonify import FIRST_DECODED_LAYER, PARSING_CLASSES, VToonify, assert_vtoonify_input
-from engine.ops import upconv, winograd
+from engine.ops import gate, native, upconv, winograd
 from engine.ops.fir import fir_filter, fir_upsample2x
 
 SLOPE = 0.2
@@ -251,8 +251,14 @@ class StaticFusion(nn.Module):
         """-> (feature, skip, mask ``[N,1,h,w]`` or None)."""
         if not self.gated:
             return self.conv(torch.cat([f_g, f_e], 1)), self.skip_conv(torch.cat([skip, f_e], 1)), None
-        diff = torch.cat([f_g, (f_g - f_e).abs_()], 1)
-        m_e = F.relu_(self.mask_conv(instance_norm_affine(diff, self.gamma, self.beta, stats=stats))).tanh_()
+        lib = native.library() if f_g.device.type == "cpu" and f_g.dtype == torch.float32 else None
+        if lib is not None:  # the mask straight from f_g and f_e (engine.ops.gate): no 2C-channel copies
+            logits = gate.mask_logits(f_g, f_e, self.gamma, self.beta, self.mask_conv.weight, self.mask_conv.bias,
+                                      stats=None if stats is None else stats(None), lib=lib)
+        else:
+            diff = torch.cat([f_g, (f_g - f_e).abs_()], 1)
+            logits = self.mask_conv(instance_norm_affine(diff, self.gamma, self.beta, stats=stats))
+        m_e = F.relu_(logits).tanh_()
         gated = f_e * m_e
         return self.conv(torch.cat([f_g, gated], 1)), self.skip_conv(torch.cat([skip, gated], 1)), m_e
 

@@ -1,8 +1,10 @@
-"""C kernels built on first use (F(4x4,3x3)'s tile transforms), with the torch ops as the fallback.
+"""C kernels built on first use (F(4x4,3x3)'s tile transforms, the gated fusion's mask), with the torch
+ops as the fallback.
 
-As with NVlabs' custom ops, the source ships beside this module (``winograd_f4.c``) and is compiled
+As with NVlabs' custom ops, the sources ship beside this module (``winograd_f4.c``, ``fusion_gate.c``)
+and are compiled
 once per machine by the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``) into a private cache
-(``$VTOONIFY_NATIVE_DIR``, else ``<user cache>/vtoonify/native``), keyed by the source, the compiler
+(``$VTOONIFY_NATIVE_DIR``, else ``<user cache>/vtoonify/native``), keyed by the sources, the compiler
 and the CPU's flags. It is loaded with ctypes: no Python headers, no torch headers, a one-second build,
 and the calls release the GIL. OpenMP comes from the ``libgomp`` torch already loaded, so the kernels
 share torch's thread pool.
@@ -31,7 +33,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("winograd_f4.c")
+SOURCES = (Path(__file__).with_name("winograd_f4.c"), Path(__file__).with_name("fusion_gate.c"))
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
 FALLBACK_FLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC")
 """Tried when the compiler knows no ``-march=native`` (some clang targets)."""
@@ -102,13 +104,13 @@ def _private_file(path: Path) -> str | None:
 
 
 def _build(cc: str, target: Path) -> str | None:
-    """Compile SOURCE into ``target`` (temp name, then rename); why not, or None."""
+    """Compile SOURCES into ``target`` (temp name, then rename); why not, or None."""
     errors = []
     for flags in (FLAGS, FALLBACK_FLAGS):
         fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=target.parent)
         os.close(fd)
         try:
-            run = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
+            run = subprocess.run([cc, *flags, "-o", tmp, *map(str, SOURCES)], capture_output=True, text=True,
                                  timeout=BUILD_TIMEOUT_S, stdin=subprocess.DEVNULL)
             if run.returncode == 0:
                 os.chmod(tmp, 0o700)
@@ -120,7 +122,7 @@ def _build(cc: str, target: Path) -> str | None:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    return f"{Path(cc).name} could not build {SOURCE.name}: {errors[-1]}"
+    return f"{Path(cc).name} could not build {', '.join(p.name for p in SOURCES)}: {errors[-1]}"
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -128,13 +130,16 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     common = [p, i, p, p, p, long_, long_, i, i, i, i]
     lib.f4_input.argtypes = [*common, p, long_, long_, i]
     lib.f4_output.argtypes = [*common, long_, long_, p, i, f, p, i]
-    lib.f4_input.restype = lib.f4_output.restype = None
+    lib.gate_moments.argtypes = [p, p, long_, i, p, p, i]
+    lib.gate_taps.argtypes = [p, p, long_, i, p, p, p, p, i]
+    lib.f4_input.restype = lib.f4_output.restype = lib.gate_moments.restype = lib.gate_taps.restype = None
     return lib
 
 
 def _self_test(lib: ctypes.CDLL) -> str | None:
-    """A miscompiled library must not render: one odd-sized, dilated, biased conv against F.conv2d."""
-    from engine.ops import winograd
+    """A miscompiled library must not render: odd-sized, dilated, biased convs against F.conv2d, and
+    a fusion mask against its torch route."""
+    from engine.ops import gate, winograd
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, 19, 11, 9, generator=gen).contiguous(memory_format=torch.channels_last)
@@ -145,6 +150,13 @@ def _self_test(lib: ctypes.CDLL) -> str | None:
         got = winograd.f4_native(lib, x, winograd.winograd_weight(weight, 4), d, bias, 0.2)
         if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
             return f"the built kernels disagree with F.conv2d (max error {(got - ref).abs().max().item():.2e})"
+    g, e = torch.randn(2, 2, 19, 7, 5, generator=gen).unbind(0)
+    gamma, beta = torch.randn(2, 1, 38, 1, 1, generator=gen).unbind(0)
+    weight, bias = torch.randn(1, 38, 3, 3, generator=gen) / 18, torch.randn(1, generator=gen)
+    ref = gate.mask_logits(g, e, gamma, beta, weight, bias, impl="ref")
+    got = gate.mask_logits(g, e, gamma, beta, weight, bias, lib=lib)
+    if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
+        return f"the built fusion-mask kernels disagree with torch (max error {(got - ref).abs().max().item():.2e})"
     return None
 
 
@@ -153,7 +165,8 @@ def _load() -> tuple[ctypes.CDLL | None, str | None]:
         return None, "turned off by VTOONIFY_NATIVE=0"
     cc = compiler()
     key = hashlib.sha256()
-    key.update(SOURCE.read_bytes())
+    for source in SOURCES:
+        key.update(source.read_bytes())
     key.update(repr((cc, FLAGS, _cpu_flags(), torch.__version__)).encode())
     if cc:
         try:
@@ -161,7 +174,7 @@ def _load() -> tuple[ctypes.CDLL | None, str | None]:
         except (OSError, subprocess.TimeoutExpired):
             pass
     folder = cache_dir()
-    target = folder / f"winograd_f4-{key.hexdigest()[:16]}.so"
+    target = folder / f"kernels-{key.hexdigest()[:16]}.so"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:

@@ -288,3 +288,22 @@ def test_winograd_convs_match_the_reference_path(golden_d, d_s, tile, monkeypatc
     assert_close(image, expected, f"winograd F({tile}x{tile},3x3) d_s={d_s}")
     for m, ref in zip(masks, expected_masks):
         assert_close(m, ref, f"winograd F({tile}x{tile},3x3) d_s={d_s} mask")
+
+
+@pytest.mark.parametrize("route", ["native", "torch"])
+@pytest.mark.parametrize("name", ["main", "pipeline_color_transfer", "ds_1.0"])
+def test_native_kernels_and_their_torch_fallback_both_match_the_golden(golden_d, name, route, monkeypatch):
+    """The C kernels (F(4x4,3x3) transforms, the fusion mask) and the torch ops they fall back to give
+    the golden's numbers; with them on, the fusion mask really comes from the kernels."""
+    from engine.ops import gate, native
+
+    if route == "torch":
+        monkeypatch.setattr(native, "library", lambda: None)
+    elif native.library() is None:
+        pytest.skip(f"native kernels unavailable here: {native.problem()}")
+    calls = []
+    real = gate.mask_logits
+    monkeypatch.setattr(gate, "mask_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
+    golden, model = golden_d
+    check_static_case(model, cases_by_name(golden)[name])
+    assert bool(calls) == (route == "native")

@@ -91,7 +91,7 @@ def test_conv3x3_takes_the_native_route_and_any_input_layout():
 
 def test_built_once_into_a_private_cache_then_reused(fresh_native, monkeypatch):
     _lib()
-    built = sorted(fresh_native.glob("winograd_f4-*.so"))
+    built = sorted(fresh_native.glob("kernels-*.so"))
     assert len(built) == 1
     assert os.stat(fresh_native).st_mode & 0o077 == 0
     assert not [p for p in fresh_native.iterdir() if p.name.startswith(".build-")]  # no temp file left
@@ -140,7 +140,7 @@ def test_links_are_never_followed(fresh_native, tmp_path, monkeypatch):
     fresh_native.unlink()
     native.reset()
     _lib()  # a real build, then its file swapped for a link to a copy of it
-    built = next(fresh_native.glob("winograd_f4-*.so"))
+    built = next(fresh_native.glob("kernels-*.so"))
     copy = real / "copy.so"
     copy.write_bytes(built.read_bytes())
     built.unlink()
@@ -151,8 +151,8 @@ def test_links_are_never_followed(fresh_native, tmp_path, monkeypatch):
 
 def test_a_build_error_is_reported_and_leaves_no_file(fresh_native, tmp_path, monkeypatch):
     broken = tmp_path / "broken.c"
-    broken.write_text(native.SOURCE.read_text().replace("static inline void bt6", "static inline void bt6 oops"))
-    monkeypatch.setattr(native, "SOURCE", broken)
+    broken.write_text(native.SOURCES[0].read_text().replace("static inline void bt6", "static inline void bt6 oops"))
+    monkeypatch.setattr(native, "SOURCES", (broken, *native.SOURCES[1:]))
     if native.compiler() is None:
         pytest.skip("no C compiler here")
     assert native.library() is None
@@ -163,10 +163,10 @@ def test_a_build_error_is_reported_and_leaves_no_file(fresh_native, tmp_path, mo
 def test_a_library_that_disagrees_with_conv2d_is_not_used(fresh_native, tmp_path, monkeypatch):
     """The load-time self-test: kernels with one wrong transform coefficient are refused."""
     wrong = tmp_path / "wrong.c"
-    source = native.SOURCE.read_text()
+    source = native.SOURCES[0].read_text()
     assert "y[1][k] = b + 2.0f * e;" in source
     wrong.write_text(source.replace("y[1][k] = b + 2.0f * e;", "y[1][k] = b + 3.0f * e;"))
-    monkeypatch.setattr(native, "SOURCE", wrong)
+    monkeypatch.setattr(native, "SOURCES", (wrong, *native.SOURCES[1:]))
     if native.compiler() is None:
         pytest.skip("no C compiler here")
     assert native.library() is None

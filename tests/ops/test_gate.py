@@ -1,0 +1,78 @@
+"""engine.ops.gate: the gated fusion's mask logits from the C kernels against the torch route (itself
+checked against conv2d over an explicit concatenation and instance norm)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from engine.ops import gate, native
+
+
+@pytest.fixture(scope="module")
+def lib():
+    loaded = native.library()
+    if loaded is None:
+        pytest.skip(f"native kernels unavailable here: {native.problem()}")
+    return loaded
+
+
+def _inputs(n, c, h, w, seed):
+    gen = torch.Generator().manual_seed(seed)
+    g = torch.randn(n, c, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+    e = torch.randn(n, c, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+    gamma, beta = 1 + torch.randn(1, 2 * c, 1, 1, generator=gen), torch.randn(1, 2 * c, 1, 1, generator=gen)
+    weight = torch.randn(1, 2 * c, 3, 3, generator=gen) / (18 * c) ** 0.5
+    return g, e, gamma, beta, weight, torch.randn(1, generator=gen)
+
+
+def test_torch_route_is_conv2d_over_the_normalised_concatenation():
+    g, e, gamma, beta, weight, bias = _inputs(2, 5, 7, 6, 0)
+    v = torch.cat([g, (g - e).abs()], 1)
+    normed = F.instance_norm(v, eps=1e-5) * gamma + beta
+    torch.testing.assert_close(gate.mask_logits(g, e, gamma, beta, weight, bias, impl="ref"),
+                               F.conv2d(normed, weight, bias, padding=1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8, 8), (2, 13, 9, 7), (1, 3, 1, 5), (1, 64, 32, 24), (3, 20, 5, 1)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_kernels_equal_the_torch_route(lib, shape, with_bias):
+    """Whole and partial 8-channel steps, batches (statistics per sample), maps one pixel wide."""
+    g, e, gamma, beta, weight, bias = _inputs(*shape, seed=sum(shape))
+    bias = bias if with_bias else None
+    ref = gate.mask_logits(g, e, gamma, beta, weight, bias, impl="ref")
+    got = gate.mask_logits(g, e, gamma, beta, weight, bias, lib=lib)
+    assert got.shape == (shape[0], 1, *shape[2:])
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
+
+
+def test_moments_are_the_two_pass_statistics_of_the_concatenation(lib):
+    g, e, *_ = _inputs(2, 11, 6, 9, 3)
+    g = g + 100.0  # a large mean: a one-pass variance would lose the small spread
+    mean, var = gate.moments(lib, g, e)
+    v = torch.cat([g, (g - e).abs()], 1).double()
+    torch.testing.assert_close(mean, v.mean((2, 3)).unsqueeze(1).float())
+    torch.testing.assert_close(var, v.var((2, 3), unbiased=False).unsqueeze(1).float(), atol=1e-5, rtol=1e-5)
+
+
+def test_given_statistics_are_used_instead_of_the_maps_own(lib):
+    """A strip normalises with its frame's statistics: the kernels take them as given."""
+    g, e, gamma, beta, weight, bias = _inputs(1, 16, 12, 10, 4)
+    stats = (torch.randn(1, 1, 32), torch.rand(1, 1, 32) + 0.5)
+    ref = gate.mask_logits(g, e, gamma, beta, weight, bias, stats=stats, impl="ref")
+    torch.testing.assert_close(gate.mask_logits(g, e, gamma, beta, weight, bias, stats=stats, lib=lib), ref,
+                               atol=2e-5, rtol=1e-5)
+    own = gate.mask_logits(g, e, gamma, beta, weight, bias, impl="ref")
+    assert (own - ref).abs().max() > 0.1
+
+
+def test_non_contiguous_inputs_and_bad_impl(lib):
+    g, e, gamma, beta, weight, bias = _inputs(1, 8, 10, 10, 5)
+    rows = g[:, :, 2:9], e[:, :, 2:9].contiguous()  # a strip of a larger map; one NCHW
+    ref = gate.mask_logits(*rows, gamma, beta, weight, bias, impl="ref")
+    torch.testing.assert_close(gate.mask_logits(*rows, gamma, beta, weight, bias, lib=lib), ref, atol=2e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="impl"):
+        gate.mask_logits(g, e, gamma, beta, weight, bias, impl="nnpack")
+    with pytest.raises(ValueError, match="float32"):
+        gate.mask_logits(g.double(), e.double(), gamma, beta, weight, bias, lib=lib)
