@@ -1,7 +1,7 @@
-"""C kernels built on first use (F(4x4,3x3)'s tile transforms, the gated fusion's mask), with the torch
-ops as the fallback.
+"""C kernels built on first use (Winograd tile transforms, the gated fusion's mask), with the torch ops
+as the fallback.
 
-As with NVlabs' custom ops, the sources ship beside this module (``winograd_f4.c``, ``fusion_gate.c``)
+As with NVlabs' custom ops, the sources ship beside this module (``winograd_tiles.c``, ``fusion_gate.c``)
 and are compiled
 once per machine by the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``) into a private cache
 (``$VTOONIFY_NATIVE_DIR``, else ``<user cache>/vtoonify/native``), keyed by the sources, the compiler
@@ -33,7 +33,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SOURCES = (Path(__file__).with_name("winograd_f4.c"), Path(__file__).with_name("fusion_gate.c"))
+SOURCES = (Path(__file__).with_name("winograd_tiles.c"), Path(__file__).with_name("fusion_gate.c"))
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
 FALLBACK_FLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC")
 """Tried when the compiler knows no ``-march=native`` (some clang targets)."""
@@ -128,11 +128,13 @@ def _build(cc: str, target: Path) -> str | None:
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     p, i, long_, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_float
     common = [p, i, p, p, p, long_, long_, i, i, i, i]
-    lib.f4_input.argtypes = [*common, p, long_, long_, i]
-    lib.f4_output.argtypes = [*common, long_, long_, p, i, f, p, i]
+    for tile in (4, 6):
+        getattr(lib, f"f{tile}_input").argtypes = [*common, p, long_, long_, i]
+        getattr(lib, f"f{tile}_output").argtypes = [*common, long_, long_, p, i, f, p, i]
+        getattr(lib, f"f{tile}_input").restype = getattr(lib, f"f{tile}_output").restype = None
     lib.gate_moments.argtypes = [p, p, long_, i, p, p, i]
     lib.gate_taps.argtypes = [p, p, long_, i, p, p, p, p, i]
-    lib.f4_input.restype = lib.f4_output.restype = lib.gate_moments.restype = lib.gate_taps.restype = None
+    lib.gate_moments.restype = lib.gate_taps.restype = None
     return lib
 
 
@@ -145,9 +147,9 @@ def _self_test(lib: ctypes.CDLL) -> str | None:
     x = torch.randn(2, 19, 11, 9, generator=gen).contiguous(memory_format=torch.channels_last)
     weight = torch.randn(21, 19, 3, 3, generator=gen) / 13
     bias = torch.randn(21, generator=gen)
-    for d in (1, 2):
+    for d, tile in ((1, 4), (2, 4), (1, 6), (2, 6)):
         ref = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(x, weight, bias, padding=d, dilation=d), 0.2)
-        got = winograd.f4_native(lib, x, winograd.winograd_weight(weight, 4), d, bias, 0.2)
+        got = winograd.winograd_native(lib, x, winograd.winograd_weight(weight, tile), d, bias, 0.2, tile)
         if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
             return f"the built kernels disagree with F.conv2d (max error {(got - ref).abs().max().item():.2e})"
     g, e = torch.randn(2, 2, 19, 7, 5, generator=gen).unbind(0)

@@ -21,8 +21,11 @@ under 1e-6 (``benchmarks/bench_inference.py``'s max_abs_diff). The transformed w
 size of the 3x3 ones (about 190 MB for the official widths, made once per shot).
 
 F(4x4,3x3)'s tile transforms run in C where ``engine.ops.native`` could build its kernels
-(``f4_native``), else as torch ops (``_conv_f4``: the fallback, and the kernels' reference in the
-tests); the two agree within float32 rounding.
+(``winograd_native``), else as torch ops (``_conv_f4``: the fallback, and the kernels' reference in
+the tests); the two agree within float32 rounding. With the kernels there is F(6x6,3x3) too (NNPACK's
+points 0, +-1, +-2, +-1/2: 64 products per 36 outputs, 0.79x F(4x4,3x3)'s; float32 error about
+1.5-2x F(4x4,3x3)'s), timed by ``engine.models.autotune`` beside the others; without them a tile-6
+route is the direct conv.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ from torch.nn import functional as F
 from engine.ops import native
 
 IMPLS = ("ref", "fast")
-TILES = (2, 4)
-"""Output tile sides: F(2x2,3x3) and F(4x4,3x3) (4x fewer multiplies than a direct conv, float32 error
-about 4x that of F(2x2,3x3), ~1e-5 of the output's scale), any dilation."""
+TILES = (2, 4, 6)
+"""Output tile sides: F(2x2,3x3), F(4x4,3x3) (4x fewer multiplies than a direct conv, float32 error
+about 4x that of F(2x2,3x3), ~1e-5 of the output's scale) and F(6x6,3x3) (5x fewer; C kernels
+only), any dilation."""
 MAX_PIXELS = 48 * 48
 """Largest H*W F(2x2,3x3) is used for (one thread, AVX2 EPYC, thread CPU time: 1.5-2x less than
 oneDNN's direct conv at 32x32 with 512 channels, even at 64x64, 2.6x more at 256x256)."""
@@ -61,6 +65,9 @@ _G4 = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24
 _BT4 = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0),
         (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
 _AT4 = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+# F(6,3) at points 0, +-1, +-2, +-1/2 (NNPACK's); its B^T and A^T live in winograd_tiles.c only.
+_G6 = ((1, 0, 0), (-2 / 9, -2 / 9, -2 / 9), (-2 / 9, 2 / 9, -2 / 9), (1 / 90, 1 / 45, 2 / 45),
+       (1 / 90, -1 / 45, 2 / 45), (32 / 45, 16 / 45, 8 / 45), (32 / 45, -16 / 45, 8 / 45), (0, 0, 1))
 
 
 def winograd_weight(weight: torch.Tensor, tile: int = 2) -> torch.Tensor:
@@ -69,7 +76,7 @@ def winograd_weight(weight: torch.Tensor, tile: int = 2) -> torch.Tensor:
         raise ValueError(f"winograd_weight needs a [Cout,Cin,3,3] weight, got {tuple(weight.shape)}")
     if tile not in TILES:
         raise ValueError(f"tile must be one of {TILES}, got {tile!r}")
-    g = torch.tensor(_G if tile == 2 else _G4, dtype=torch.float64, device=weight.device)
+    g = torch.tensor({2: _G, 4: _G4, 6: _G6}[tile], dtype=torch.float64, device=weight.device)
     u = torch.einsum("ak,oikl,bl->abio", g, weight.detach().double(), g)  # [t,t,Cin,Cout]
     return u.reshape(-1, weight.shape[1], weight.shape[0]).float().contiguous()
 
@@ -92,19 +99,28 @@ TUNE_MAX_PIXELS_4 = 128 * 128
 1.8-2.6x slower than direct; timing it alone would cost about 3 s per shot)."""
 
 
+TUNE_MIN_SIDE_6 = 48
+"""Smallest map side (per dilation sub-grid) F(6x6,3x3) is timed at: with the C kernels it took 0.8-0.9x
+F(4x4,3x3)'s time on 64x64-128x128 maps with 256-512 channels, 1.2x on 32x32 (a 6x6 tile grid
+wastes more of a small map)."""
+
+
 def candidate_tiles(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> tuple[int, ...]:
     """The Winograd tiles worth timing for a 3x3 conv of ``x`` (CPU float32, any thread count):
     F(2x2,3x3) on maps up to 64x64, F(4x4,3x3) where each of the ``dilation``-interleaved sub-grids
     is at least 8x8 (two tiles a side); both only with wide in and out (``MIN_CHANNELS``). Routes
     that lost by 2x or more whenever measured are left out, so tuning a shot stays cheap. On the
     512-channel 32x32 bottleneck F(4x4,3x3) took 13-15 ms against F(2x2,3x3)'s 16 (dilation 1, 2, 4;
-    its transformed weights are 2.25x F(2x2,3x3)'s); at 40x40, dilation 4, it lost (31 vs 24 ms)."""
+    its transformed weights are 2.25x F(2x2,3x3)'s); at 40x40, dilation 4, it lost (31 vs 24 ms).
+    F(6x6,3x3) (C kernels only) from ``TUNE_MIN_SIDE_6`` up."""
     if not (x.device.type == "cpu" and x.dtype == torch.float32 and min(cin, cout) >= MIN_CHANNELS):
         return ()
     h, w = x.shape[2:]
     tiles = [2] if h * w <= TUNE_MAX_PIXELS_2 else []
     if min(h, w) >= 8 * dilation:
         tiles.append(4)
+    if min(h, w) >= TUNE_MIN_SIDE_6 * dilation and native.library() is not None:
+        tiles.append(6)
     return tuple(tiles)
 
 
@@ -183,10 +199,11 @@ def _conv_f4(x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: torch.Tensor | 
     return out.view(n, 4 * th, 4 * tw, co)
 
 
-def f4_native(lib, x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: torch.Tensor | None = None,
-              slope: float | None = None) -> torch.Tensor:
-    """``_conv_f4`` with its transforms in C (``engine.ops.native``, loaded as ``lib``): x ``[N,C,H,W]``
-    float32, u ``[36,C,Co]`` -> ``[N,Co,H,W]`` channels_last, bias and leaky ReLU applied.
+def winograd_native(lib, x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: torch.Tensor | None = None,
+                    slope: float | None = None, tile: int = 4) -> torch.Tensor:
+    """F(``tile``x``tile``,3x3) (4 or 6) with its transforms in C (``engine.ops.native``, loaded as
+    ``lib``): x ``[N,C,H,W]`` float32, u ``[(tile+2)**2,C,Co]`` -> ``[N,Co,H,W]`` channels_last, bias
+    and leaky ReLU applied (``_conv_f4``'s maths for tile 4).
 
     Per band of tile rows, one pass reads each 6x6 input tile where it lies and writes B^T d B (no
     padded band, no gathered copy, no split into dilation sub-grids: each of the ``d x d`` sub-grids
@@ -196,7 +213,9 @@ def f4_native(lib, x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: torch.Ten
     the bands reuse two buffers. In the 256x256 network: F(4x4,3x3)'s transforms and copies 0.25 s
     a frame against the torch route's 0.39, the network 1.05x faster (A/B in one process)."""
     if x.dtype != torch.float32 or x.device.type != "cpu" or u.dtype != x.dtype:
-        raise ValueError(f"f4_native needs CPU float32 maps and weights, got {x.dtype} on {x.device.type}")
+        raise ValueError(f"winograd_native needs CPU float32 maps and weights, got {x.dtype} on {x.device.type}")
+    if tile not in (4, 6):
+        raise ValueError(f"winograd_native has tiles 4 and 6, got {tile!r}")
     x = x.contiguous(memory_format=torch.channels_last)
     n, c, h, w = x.shape
     co = u.shape[-1]
@@ -208,23 +227,25 @@ def f4_native(lib, x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: torch.Ten
     out_off = longs(*(b * h * w * co + dy * w * co + dx * co for b, dy, dx in images))
     heights = ints(*(-(-(h - dy) // d) for _, dy, _ in images))
     widths = ints(*(-(-(w - dx) // d) for _, _, dx in images))
-    th, tw = -(-h // (4 * d)), -(-w // (4 * d))
+    th, tw = -(-h // (tile * d)), -(-w // (tile * d))
+    points = (tile + 2) ** 2
     rows = max(1, CHUNK // (count * tw * max(c, co)))
     per_band = count * rows * tw
-    v_buf, m_buf = x.new_empty(per_band * 36 * c), x.new_empty(36 * per_band * co)
+    v_buf, m_buf = x.new_empty(per_band * points * c), x.new_empty(points * per_band * co)
     bias = None if bias is None else bias.to(x.dtype).contiguous()  # kept alive for the calls below
     ptr, threads = ctypes.c_void_p, torch.get_num_threads()
+    forward, back = getattr(lib, f"f{tile}_input"), getattr(lib, f"f{tile}_output")
     for r in range(0, th, rows):
         r1 = min(th, r + rows)
         tiles = count * (r1 - r) * tw
-        v = v_buf[: tiles * 36 * c].view(tiles, 36, c).transpose(0, 1)  # [36,T,C] read tile by tile
-        m = m_buf[: 36 * tiles * co].view(36, tiles, co)
-        lib.f4_input(ptr(x.data_ptr()), count, in_off, heights, widths, d * w * c, d * c, c, r, r1, tw,
-                     ptr(v.data_ptr()), v.stride(0), v.stride(1), threads)
+        v = v_buf[: tiles * points * c].view(tiles, points, c).transpose(0, 1)  # [P,T,C] read tile by tile
+        m = m_buf[: points * tiles * co].view(points, tiles, co)
+        forward(ptr(x.data_ptr()), count, in_off, heights, widths, d * w * c, d * c, c, r, r1, tw,
+                ptr(v.data_ptr()), v.stride(0), v.stride(1), threads)
         torch.bmm(v, u, out=m)
-        lib.f4_output(ptr(m.data_ptr()), count, out_off, heights, widths, d * w * co, d * co, co, r, r1, tw,
-                      m.stride(0), m.stride(1), None if bias is None else ptr(bias.data_ptr()), slope is not None,
-                      0.0 if slope is None else slope, ptr(out.data_ptr()), threads)
+        back(ptr(m.data_ptr()), count, out_off, heights, widths, d * w * co, d * co, co, r, r1, tw,
+             m.stride(0), m.stride(1), None if bias is None else ptr(bias.data_ptr()), slope is not None,
+             0.0 if slope is None else slope, ptr(out.data_ptr()), threads)
     return out
 
 
@@ -251,10 +272,13 @@ def conv3x3(
         return y if slope is None else F.leaky_relu_(y, slope)
     if impl != "fast":
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    lib = native.library() if tile in (4, 6) and x.device.type == "cpu" and x.dtype == torch.float32 else None
+    if tile == 6 and lib is None:  # no kernels here: the direct conv, same numbers
+        return conv3x3(x, weight, bias, dilation, impl="ref", slope=slope).contiguous(memory_format=torch.channels_last)
     u = winograd_weight(weight, tile) if transformed is None else transformed
     h, w = x.shape[2:]
-    if tile == 4 and x.device.type == "cpu" and x.dtype == torch.float32 and native.library() is not None:
-        return f4_native(native.library(), x, u, dilation, bias, slope)
+    if lib is not None:
+        return winograd_native(lib, x, u, dilation, bias, slope, tile)
     if tile == 4:
         y = _conv_f4(x, u, dilation, bias, slope)[:, :h, :w]
     else:

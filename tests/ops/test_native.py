@@ -48,7 +48,10 @@ SHAPES = [  # (N, Cin, Cout, H, W, dilation): whole and partial channel blocks, 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("bias_and_slope", [(True, 0.2), (False, None), (True, None)])
 @pytest.mark.parametrize("chunk", [1, winograd.CHUNK])
-def test_native_f4_equals_conv2d_and_the_torch_route(monkeypatch, shape, bias_and_slope, chunk):
+@pytest.mark.parametrize("tile", [4, 6])
+def test_native_winograd_equals_conv2d_and_the_torch_route(monkeypatch, shape, bias_and_slope, chunk, tile):
+    """F(4x4,3x3) and F(6x6,3x3) in C against conv2d (+ leaky ReLU); F(4x4,3x3) also against its torch
+    route."""
     lib = _lib()
     n, cin, cout, h, w, d = shape
     with_bias, slope = bias_and_slope
@@ -56,14 +59,15 @@ def test_native_f4_equals_conv2d_and_the_torch_route(monkeypatch, shape, bias_an
     x = torch.randn(n, cin, h, w).contiguous(memory_format=torch.channels_last)
     weight = torch.randn(cout, cin, 3, 3) / (9 * cin) ** 0.5
     bias = torch.randn(cout) if with_bias else None
-    u = winograd.winograd_weight(weight, 4)
+    u = winograd.winograd_weight(weight, tile)
     monkeypatch.setattr(winograd, "CHUNK", chunk)  # 1: one tile row per band, so bands meet everywhere
-    got = winograd.f4_native(lib, x, u, d, bias, slope)
+    got = winograd.winograd_native(lib, x, u, d, bias, slope, tile)
     assert got.shape == (n, cout, h, w) and got.is_contiguous(memory_format=torch.channels_last)
     ref = _conv_then_act(x, weight, bias, d, slope)
-    torch.testing.assert_close(got, ref, atol=4e-5, rtol=1e-5)
-    torch_route = winograd._conv_f4(x, u, d, bias, slope)[:, :h, :w].permute(0, 3, 1, 2)
-    torch.testing.assert_close(got, torch_route, atol=4e-5, rtol=1e-5)
+    torch.testing.assert_close(got, ref, atol=6e-5, rtol=1e-5)
+    if tile == 4:
+        torch_route = winograd._conv_f4(x, u, d, bias, slope)[:, :h, :w].permute(0, 3, 1, 2)
+        torch.testing.assert_close(got, torch_route, atol=4e-5, rtol=1e-5)
 
 
 def test_conv3x3_takes_the_native_route_and_any_input_layout():
@@ -82,11 +86,26 @@ def test_conv3x3_takes_the_native_route_and_any_input_layout():
     original = native.library
     native.library = lambda: Counting()
     try:
-        got = winograd.conv3x3(x, weight, tile=4)
+        for tile in (4, 6):
+            got = winograd.conv3x3(x, weight, tile=tile)
+            torch.testing.assert_close(got, F.conv2d(x, weight, padding=1), atol=6e-5, rtol=1e-5)
     finally:
         native.library = original
-    assert {"f4_input", "f4_output"} <= set(calls)
-    torch.testing.assert_close(got, F.conv2d(x, weight, padding=1), atol=4e-5, rtol=1e-5)
+    assert {"f4_input", "f4_output", "f6_input", "f6_output"} <= set(calls)
+
+
+def test_tile_six_is_timed_only_with_the_kernels_and_runs_direct_without(monkeypatch):
+    big = torch.zeros(1, 256, 64, 64)
+    if native.library() is not None:
+        assert 6 in winograd.candidate_tiles(big, 256, 256)
+        assert 6 not in winograd.candidate_tiles(torch.zeros(1, 256, 32, 32), 256, 256)  # loses on small maps
+        assert 6 not in winograd.candidate_tiles(big, 256, 256, dilation=2)
+    monkeypatch.setattr(native, "library", lambda: None)
+    assert 6 not in winograd.candidate_tiles(big, 256, 256) and 4 in winograd.candidate_tiles(big, 256, 256)
+    torch.manual_seed(6)
+    x, weight, bias = torch.randn(1, 8, 13, 11), torch.randn(5, 8, 3, 3) / 9, torch.randn(5)
+    torch.testing.assert_close(winograd.conv3x3(x, weight, bias, tile=6, slope=0.2),
+                               F.leaky_relu(F.conv2d(x, weight, bias, padding=1), 0.2))
 
 
 def test_built_once_into_a_private_cache_then_reused(fresh_native, monkeypatch):
