@@ -260,7 +260,11 @@ class StaticFusion(nn.Module):
             logits = self.mask_conv(instance_norm_affine(diff, self.gamma, self.beta, stats=stats))
         m_e = F.relu_(logits).tanh_()
         gated = f_e * m_e
-        return self.conv(torch.cat([f_g, gated], 1)), self.skip_conv(torch.cat([skip, gated], 1)), m_e
+        if lib is not None:  # the skip conv from skip, f_e and the mask: no concatenation
+            rgb = gate.skip_conv(skip, f_e, m_e, self.skip_conv.weight, self.skip_conv.bias, lib=lib)
+        else:
+            rgb = self.skip_conv(torch.cat([skip, gated], 1))
+        return self.conv(torch.cat([f_g, gated], 1)), rgb, m_e
 
 
 class StaticStage(nn.Module):

@@ -97,3 +97,37 @@ void gate_taps(const float *g, const float *e, int64_t pixels, int channels, con
         }
     }
 }
+
+/* The fusion's skip conv, conv3x3(cat[skip, e * m]) with three outputs, as per-pixel tap sums:
+ * taps[p][3 * t + o] = sum_c w[3 * t + o][c] * v(p, c), v = cat[skip(p), e(p) * m(p)], so neither the
+ * gated feature nor the concatenation is written; the caller adds the nine shifted taps. skip holds
+ * three channels per pixel, e `channels`, m one; w is [27][3 + channels]. */
+void skip_taps(const float *skip, const float *e, const float *m, int64_t pixels, int channels, const float *w,
+               float *taps, int threads)
+{
+    const int width = 3 + channels;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < pixels; ++p) {
+        const float *ep = e + p * channels, gate = m[p];
+        float acc[27][VB] = {{0.0f}};
+        int c = 0;
+        for (; c + VB <= channels; c += VB) {
+            float v[VB];
+            for (int i = 0; i < VB; ++i)
+                v[i] = ep[c + i] * gate;
+            for (int r = 0; r < 27; ++r)
+                for (int i = 0; i < VB; ++i)
+                    acc[r][i] += w[r * width + 3 + c + i] * v[i];
+        }
+        for (int r = 0; r < 27; ++r) {
+            float sum = 0.0f;
+            for (int i = 0; i < VB; ++i)
+                sum += acc[r][i];
+            for (int s = 0; s < 3; ++s)
+                sum += w[r * width + s] * skip[p * 3 + s];
+            for (int rest = c; rest < channels; ++rest)
+                sum += w[r * width + 3 + rest] * ep[rest] * gate;
+            taps[p * 27 + r] = sum;
+        }
+    }
+}

@@ -1,11 +1,13 @@
 """VToonify-D's fusion mask logits ``conv3x3(IN(cat[g, |g - e|]) * gamma + beta)`` (one output channel)
-without the three 2C-channel intermediates (fast beside the torch route, CPU fp32).
+without the three 2C-channel intermediates, and its skip conv ``conv3x3(cat[skip, e * m])`` (three
+outputs) without the gated feature's concatenation (fast beside the torch route, CPU fp32).
 
 The torch route writes ``|g - e|``, its concatenation with ``g`` and the normalised copy, full size,
 only to reduce them to one channel. The C kernels (``engine.ops.native``, ``fusion_gate.c``) read
 ``g`` and ``e`` twice for the norm's statistics (two-pass, double sums) and once for the nine
 per-pixel tap sums; the taps are then added shifted, which is the conv (zero padding: a tap that
-falls outside the map adds nothing). ``impl='ref'`` is the torch route; both agree within float32
+falls outside the map adds nothing). The skip conv is the same tap sums (27 per pixel) over ``skip``
+and ``e * m``, formed as they are read. ``impl='ref'`` is the torch route; both agree within float32
 rounding.
 """
 
@@ -21,6 +23,22 @@ IMPLS = ("ref", "fast")
 
 def _samples(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
+
+
+def _check(lib, *maps: torch.Tensor) -> None:
+    if lib is None or any(x.dtype != torch.float32 or x.device.type != "cpu" for x in maps):
+        raise ValueError("impl='fast' needs the loaded kernels (engine.ops.native.library()) and CPU float32 maps")
+
+
+def _add_shifted(per_pixel: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out [H,W,Co] += sum_t per_pixel[y + ky - 1, x + kx - 1, t]`` for ``per_pixel [H,W,9,Co]``:
+    conv2d's taps, zero outside the map."""
+    h, w = per_pixel.shape[:2]
+    padded = F.pad(per_pixel, (0, 0, 0, 0, 1, 1, 1, 1))  # [H+2, W+2, 9, Co]
+    for t in range(9):
+        ky, kx = divmod(t, 3)
+        out.add_(padded[ky : ky + h, kx : kx + w, t])
+    return out
 
 
 def moments(lib, g: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,8 +87,7 @@ def mask_logits(
         return F.conv2d(normed, weight.float(), None if bias is None else bias.float(), padding=1)
     if impl != "fast":
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if lib is None or g.dtype != torch.float32 or g.device.type != "cpu" or e.dtype != g.dtype:
-        raise ValueError("impl='fast' needs the loaded kernels (engine.ops.native.library()) and CPU float32 maps")
+    _check(lib, g, e)
     g, e = _samples(g), _samples(e)
     n, c, h, w = g.shape
     mean, var = moments(lib, g, e) if stats is None else stats
@@ -85,10 +102,39 @@ def mask_logits(
         per_pixel = torch.empty(h, w, 9)
         lib.gate_taps(ptr(g[b].data_ptr()), ptr(e[b].data_ptr()), h * w, c, ptr(mean_b.data_ptr()),
                       ptr(w_b.data_ptr()), ptr(constant.data_ptr()), ptr(per_pixel.data_ptr()), threads)
-        padded = F.pad(per_pixel.permute(2, 0, 1), (1, 1, 1, 1))  # [9, H+2, W+2]: outside adds nothing
-        logits = out[b, 0]
-        logits.fill_(0.0 if bias is None else float(bias.reshape(-1)[0]))
-        for t in range(9):
-            ky, kx = divmod(t, 3)
-            logits.add_(padded[t, ky : ky + h, kx : kx + w])
+        logits = out[b, 0].unsqueeze(-1).fill_(0.0 if bias is None else float(bias.reshape(-1)[0]))  # [H,W,1]
+        _add_shifted(per_pixel.unsqueeze(-1), logits)
+    return out
+
+
+def skip_conv(
+    skip: torch.Tensor,
+    e: torch.Tensor,
+    m: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    impl: str = "fast",
+    lib=None,
+) -> torch.Tensor:
+    """``F.conv2d(cat[skip, e * m], weight, bias, padding=1)`` -> ``[N,3,H,W]`` channels_last.
+
+    skip ``[N,3,H,W]``, e ``[N,C,H,W]``, m ``[N,1,H,W]`` (the fusion's mask), weight ``[3,3+C,3,3]``.
+    """
+    if impl == "ref":
+        return F.conv2d(torch.cat([skip, e * m], 1), weight, bias, padding=1)
+    if impl != "fast":
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    _check(lib, skip, e, m)
+    skip, e, m = _samples(skip), _samples(e), m.contiguous()
+    n, c, h, w = e.shape
+    rows = weight.float().permute(2, 3, 0, 1).reshape(27, 3 + c).contiguous()  # row 3 * t + o
+    out = torch.empty(n, 3, h, w, memory_format=torch.channels_last)
+    ptr, threads = ctypes.c_void_p, torch.get_num_threads()
+    for b in range(n):
+        per_pixel = torch.empty(h, w, 9, 3)
+        lib.skip_taps(ptr(skip[b].data_ptr()), ptr(e[b].data_ptr()), ptr(m[b].data_ptr()), h * w, c,
+                      ptr(rows.data_ptr()), ptr(per_pixel.data_ptr()), threads)
+        rgb = out[b].permute(1, 2, 0)  # [H,W,3] view of the channels_last output
+        rgb.copy_((bias if bias is not None else torch.zeros(3)).float().view(1, 1, 3).expand(h, w, 3))
+        _add_shifted(per_pixel, rgb)
     return out

@@ -134,7 +134,8 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         getattr(lib, f"f{tile}_input").restype = getattr(lib, f"f{tile}_output").restype = None
     lib.gate_moments.argtypes = [p, p, long_, i, p, p, i]
     lib.gate_taps.argtypes = [p, p, long_, i, p, p, p, p, i]
-    lib.gate_moments.restype = lib.gate_taps.restype = None
+    lib.skip_taps.argtypes = [p, p, p, long_, i, p, p, i]
+    lib.gate_moments.restype = lib.gate_taps.restype = lib.skip_taps.restype = None
     return lib
 
 
@@ -159,6 +160,12 @@ def _self_test(lib: ctypes.CDLL) -> str | None:
     got = gate.mask_logits(g, e, gamma, beta, weight, bias, lib=lib)
     if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
         return f"the built fusion-mask kernels disagree with torch (max error {(got - ref).abs().max().item():.2e})"
+    skip, m = torch.randn(2, 3, 7, 5, generator=gen), torch.rand(2, 1, 7, 5, generator=gen)
+    weight, bias = torch.randn(3, 22, 3, 3, generator=gen) / 14, torch.randn(3, generator=gen)
+    ref = gate.skip_conv(skip, e, m, weight, bias, impl="ref")
+    got = gate.skip_conv(skip, e, m, weight, bias, lib=lib)
+    if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
+        return f"the built skip-conv kernel disagrees with torch (max error {(got - ref).abs().max().item():.2e})"
     return None
 
 

@@ -76,3 +76,20 @@ def test_non_contiguous_inputs_and_bad_impl(lib):
         gate.mask_logits(g, e, gamma, beta, weight, bias, impl="nnpack")
     with pytest.raises(ValueError, match="float32"):
         gate.mask_logits(g.double(), e.double(), gamma, beta, weight, bias, lib=lib)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8, 8), (2, 13, 9, 7), (1, 64, 1, 5), (1, 128, 20, 16)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_skip_conv_kernel_equals_conv2d_over_the_gated_concatenation(lib, shape, with_bias):
+    n, c, h, w = shape
+    gen = torch.Generator().manual_seed(sum(shape))
+    skip = torch.randn(n, 3, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+    e = torch.randn(n, c, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+    m = torch.rand(n, 1, h, w, generator=gen)
+    weight = torch.randn(3, 3 + c, 3, 3, generator=gen) / (9 * c) ** 0.5
+    bias = torch.randn(3, generator=gen) if with_bias else None
+    ref = F.conv2d(torch.cat([skip, e * m], 1), weight, bias, padding=1)
+    torch.testing.assert_close(gate.skip_conv(skip, e, m, weight, bias, impl="ref"), ref)
+    got = gate.skip_conv(skip, e, m, weight, bias, lib=lib)
+    assert got.shape == (n, 3, h, w) and got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
