@@ -388,10 +388,14 @@ class StaticVToonify(nn.Module):
         self.eval()
 
     def routes_summary(self) -> str:
-        """One line naming the conv routes in use (autotune's choices, or that fixed rules choose)."""
-        if self.tuner is None:
-            return f"autotune: off ({ENV}=0 or autotune=False), fixed Winograd rules"
-        return self.tuner.summary()
+        """One line naming the conv routes in use (autotune's choices, or that fixed rules choose) and
+        whether the C kernels (``engine.ops.native``) run, or why not."""
+        routes = (f"autotune: off ({ENV}=0 or autotune=False), fixed Winograd rules" if self.tuner is None
+                  else self.tuner.summary())
+        if next(self.buffers()).device.type != "cpu":
+            return routes
+        problem = native.problem()
+        return f"{routes}; C kernels: {'off, ' + problem if problem else 'on'}"
 
     def extra_repr(self) -> str:
         return f"backbone={self.backbone}, d_s={self.d_s}, precision={self.precision}"

@@ -213,6 +213,10 @@ def test_autotuned_static_network_matches_the_reference_path(reference_dir, monk
     assert tuned.tuner.timed >= 5 and len(tuned.tuner.chosen) >= tuned.tuner.timed
     assert tuned.routes_summary().startswith(f"autotune: {len(tuned.tuner.chosen)} conv shapes")
     assert fixed.tuner is None and "off" in fixed.routes_summary()
+    from engine.ops import native
+
+    kernels = "C kernels: on" if native.library() is not None else f"C kernels: off, {native.problem()}"
+    assert tuned.routes_summary().endswith(kernels)
 
 
 def test_strips_a_few_rows_apart_share_one_timing():
