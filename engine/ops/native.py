@@ -202,10 +202,10 @@ def _load() -> tuple[ctypes.CDLL | None, str | None]:
         return None, problem
     try:
         lib = _bind(ctypes.CDLL(str(target)))
-    except OSError as exc:
-        return None, f"cannot load {target}: {exc}"
+    except (OSError, AttributeError) as exc:  # AttributeError: a library without one of the kernels
+        return None, f"cannot load {target} ({exc}); delete it to rebuild"
     problem = _self_test(lib)
-    return (None, problem) if problem else (lib, None)
+    return (None, f"{problem} ({target}; delete it to rebuild)") if problem else (lib, None)
 
 
 def library() -> ctypes.CDLL | None:

@@ -200,3 +200,23 @@ def test_kernels_use_the_openmp_runtime_torch_loaded():
     with open("/proc/self/maps", encoding="utf-8") as handle:
         runtimes = {line.split()[-1] for line in handle if "libgomp" in line or "libiomp" in line}
     assert len(runtimes) == 1, runtimes
+
+
+def test_a_cached_file_that_is_not_a_library_is_refused_with_the_fix(fresh_native):
+    """A damaged cache entry (not a shared library) is named, with how to rebuild it. Checked in a new
+    process: this one already has the library loaded under that name."""
+    import subprocess
+
+    _lib()
+    built = next(fresh_native.glob("kernels-*.so"))
+    built.unlink()  # a new file, not the mapped one rewritten in place (that would crash this process)
+    built.write_bytes(b"not an ELF file")
+    os.chmod(built, 0o700)
+    code = "from engine.ops import native; print(native.library() is None); print(native.problem())"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         env={**os.environ, "VTOONIFY_NATIVE_DIR": str(fresh_native)})
+    assert run.returncode == 0, run.stderr
+    refused, problem = run.stdout.splitlines()[:2]
+    assert refused == "True"
+    assert str(built) in problem and "delete it to rebuild" in problem
