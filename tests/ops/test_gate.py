@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from native_kernels import require
 from torch.nn import functional as F
 
-from engine.ops import gate, native
+from engine.ops import gate
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def lib():
-    loaded = native.library()
-    if loaded is None:
-        pytest.skip(f"native kernels unavailable here: {native.problem()}")
-    return loaded
+    return require()
 
 
 def _inputs(n, c, h, w, seed):

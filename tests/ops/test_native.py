@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from native_kernels import require
 from torch.nn import functional as F
 
 from engine.ops import native, winograd
@@ -21,13 +22,6 @@ def fresh_native(tmp_path, monkeypatch):
     native.reset()
     yield tmp_path / "native"
     native.reset()
-
-
-def _lib():
-    lib = native.library()
-    if lib is None:
-        pytest.skip(f"native kernels unavailable here: {native.problem()}")
-    return lib
 
 
 def _conv_then_act(x, weight, bias, d, slope):
@@ -52,7 +46,7 @@ SHAPES = [  # (N, Cin, Cout, H, W, dilation): whole and partial channel blocks, 
 def test_native_winograd_equals_conv2d_and_the_torch_route(monkeypatch, shape, bias_and_slope, chunk, tile):
     """F(4x4,3x3) and F(6x6,3x3) in C against conv2d (+ leaky ReLU); F(4x4,3x3) also against its torch
     route."""
-    lib = _lib()
+    lib = require()
     n, cin, cout, h, w, d = shape
     with_bias, slope = bias_and_slope
     torch.manual_seed(sum(shape))
@@ -72,7 +66,7 @@ def test_native_winograd_equals_conv2d_and_the_torch_route(monkeypatch, shape, b
 
 def test_conv3x3_takes_the_native_route_and_any_input_layout():
     """``conv3x3(tile=4)`` on CPU float32 runs the kernels (NCHW input too) and gives conv2d's numbers."""
-    lib = _lib()
+    lib = require()
     calls = []
 
     class Counting:
@@ -109,7 +103,7 @@ def test_tile_six_is_timed_only_with_the_kernels_and_runs_direct_without(monkeyp
 
 
 def test_built_once_into_a_private_cache_then_reused(fresh_native, monkeypatch):
-    _lib()
+    require()
     built = sorted(fresh_native.glob("kernels-*.so"))
     assert len(built) == 1
     assert os.stat(fresh_native).st_mode & 0o077 == 0
@@ -158,7 +152,7 @@ def test_links_are_never_followed(fresh_native, tmp_path, monkeypatch):
 
     fresh_native.unlink()
     native.reset()
-    _lib()  # a real build, then its file swapped for a link to a copy of it
+    require()  # a real build, then its file swapped for a link to a copy of it
     built = next(fresh_native.glob("kernels-*.so"))
     copy = real / "copy.so"
     copy.write_bytes(built.read_bytes())
@@ -196,7 +190,7 @@ def test_a_library_that_disagrees_with_conv2d_is_not_used(fresh_native, tmp_path
 def test_kernels_use_the_openmp_runtime_torch_loaded():
     """One OpenMP runtime in the process: the kernels' threads are torch's own, not a second pool
     spinning against it."""
-    _lib()
+    require()
     with open("/proc/self/maps", encoding="utf-8") as handle:
         runtimes = {line.split()[-1] for line in handle if "libgomp" in line or "libiomp" in line}
     assert len(runtimes) == 1, runtimes
@@ -207,7 +201,7 @@ def test_a_cached_file_that_is_not_a_library_is_refused_with_the_fix(fresh_nativ
     process: this one already has the library loaded under that name."""
     import subprocess
 
-    _lib()
+    require()
     built = next(fresh_native.glob("kernels-*.so"))
     built.unlink()  # a new file, not the mapped one rewritten in place (that would crash this process)
     built.write_bytes(b"not an ELF file")

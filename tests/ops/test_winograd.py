@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from native_kernels import require
 from torch.nn import functional as F
 
 from engine.ops import native, winograd
@@ -15,8 +16,8 @@ def f4_route(request, monkeypatch):
     """Every test runs with the C kernels and again with the torch ops they fall back to."""
     if request.param == "torch":
         monkeypatch.setattr(native, "library", lambda: None)
-    elif native.library() is None:
-        pytest.skip(f"native kernels unavailable here: {native.problem()}")
+    else:
+        require()
     return request.param
 
 SHAPES = [  # (N, Cin, Cout, H, W, dilation): even, odd, smaller than a tile, batches, ModRes dilations
