@@ -251,7 +251,8 @@ class StaticFusion(nn.Module):
         """-> (feature, skip, mask ``[N,1,h,w]`` or None)."""
         if not self.gated:
             return self.conv(torch.cat([f_g, f_e], 1)), self.skip_conv(torch.cat([skip, f_e], 1)), None
-        lib = native.library() if f_g.device.type == "cpu" and f_g.dtype == torch.float32 else None
+        cpu_fp32 = f_g.device.type == "cpu" and f_g.dtype == torch.float32
+        lib = native.library() if cpu_fp32 and not torch.compiler.is_compiling() else None  # inductor: torch ops
         if lib is not None:  # the mask straight from f_g and f_e (engine.ops.gate): no 2C-channel copies
             logits = gate.mask_logits(f_g, f_e, self.gamma, self.beta, self.mask_conv.weight, self.mask_conv.bias,
                                       stats=None if stats is None else stats(None), lib=lib)
