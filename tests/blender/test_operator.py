@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -82,8 +83,6 @@ def test_engine_python_that_is_a_folder_or_not_executable_says_the_fix(prefs, tr
 
 
 def test_output_folder_inside_a_file_and_wrong_engine_folder_say_the_fix(prefs, trimmed_scene, tmp_path):
-    import os
-
     (tmp_path / "notes.txt").write_text("not a folder")
     prefs.connection_file = str(tmp_path / "none.json")
     prefs.auto_start = True
@@ -111,7 +110,7 @@ def test_auto_start_brings_engine_up_and_adds_strip(prefs, client_api, addon, tr
     conn = tmp_path / "auto.json"
     prefs.connection_file = str(conn)
     prefs.auto_start = True
-    prefs.engine_python = str(repo_root / ".venv" / "bin" / "python")
+    prefs.engine_python = os.environ.get("VTOONIFY_ENGINE_PYTHON", str(repo_root / ".venv" / "bin" / "python"))
     prefs.engine_root = str(repo_root)
     prefs.engine_args = "--device cpu"
     prefs.output_dir = "//vtoonify/"  # the default: beside the saved .blend
