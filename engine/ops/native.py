@@ -80,26 +80,19 @@ def _cpu_flags() -> str:
     return platform.processor() + platform.machine()
 
 
-def _private_dir(path: Path) -> str | None:
-    """Why ``path`` cannot hold code this process will load, or None: it must be a real directory
-    (not a link), owned by this user, writable by no one else."""
+def _private(path: Path, directory: bool) -> str | None:
+    """Why ``path`` cannot hold (``directory``) or be code this process will load, or None: it must be
+    a real directory or regular file (never a link), owned by this user, writable by no one else."""
     try:
         info = os.lstat(path)
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror}"
-    if not stat.S_ISDIR(info.st_mode):
+    if directory and not stat.S_ISDIR(info.st_mode):
         return f"{path} is not a directory (a link or a file)"
-    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
-        return f"{path} is not private to this user (owner or group/other write permission)"
-    return None
-
-
-def _private_file(path: Path) -> str | None:
-    info = os.lstat(path)
-    if not stat.S_ISREG(info.st_mode):
+    if not directory and not stat.S_ISREG(info.st_mode):
         return f"{path} is not a regular file"
     if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
-        return f"{path} is not private to this user"
+        return f"{path} is not private to this user (owner or group/other write permission)"
     return None
 
 
@@ -188,7 +181,7 @@ def _load() -> tuple[ctypes.CDLL | None, str | None]:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         return None, f"cannot create {folder}: {exc.strerror}"
-    problem = _private_dir(folder)
+    problem = _private(folder, directory=True)
     if problem:
         return None, problem
     if not os.path.lexists(target):
@@ -197,7 +190,7 @@ def _load() -> tuple[ctypes.CDLL | None, str | None]:
         problem = _build(cc, target)
         if problem:
             return None, problem
-    problem = _private_file(target)
+    problem = _private(target, directory=False)
     if problem:
         return None, problem
     try:
