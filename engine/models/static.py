@@ -251,16 +251,16 @@ class StaticFusion(nn.Module):
         """-> (feature, skip, mask ``[N,1,h,w]`` or None)."""
         if not self.gated:
             return self.conv(torch.cat([f_g, f_e], 1)), self.skip_conv(torch.cat([skip, f_e], 1)), None
-        cpu_fp32 = f_g.device.type == "cpu" and f_g.dtype == torch.float32
-        lib = native.library() if cpu_fp32 and not torch.compiler.is_compiling() else None  # inductor: torch ops
+        on_cpu = f_g.device.type == "cpu" and f_g.dtype in gate.DTYPES
+        lib = native.library() if on_cpu and not torch.compiler.is_compiling() else None  # inductor: torch ops
         if lib is not None:  # the mask straight from f_g and f_e (engine.ops.gate): no 2C-channel copies
             logits = gate.mask_logits(f_g, f_e, self.gamma, self.beta, self.mask_conv.weight, self.mask_conv.bias,
-                                      stats=None if stats is None else stats(None), lib=lib)
+                                      stats=None if stats is None else stats(None), lib=lib)  # float32
         else:
             diff = torch.cat([f_g, (f_g - f_e).abs_()], 1)
             logits = self.mask_conv(instance_norm_affine(diff, self.gamma, self.beta, stats=stats))
         m_e = F.relu_(logits).tanh_()
-        gated = f_e * m_e
+        gated = f_e * m_e.to(f_e.dtype)
         if lib is not None:  # the skip conv from skip, f_e and the mask: no concatenation
             rgb = gate.skip_conv(skip, f_e, m_e, self.skip_conv.weight, self.skip_conv.bias, lib=lib)
         else:

@@ -7,8 +7,9 @@ only to reduce them to one channel. The C kernels (``engine.ops.native``, ``fusi
 ``g`` and ``e`` twice for the norm's statistics (two-pass, double sums) and once for the nine
 per-pixel tap sums; the taps are then added shifted, which is the conv (zero padding: a tap that
 falls outside the map adds nothing). The skip conv is the same tap sums (27 per pixel) over ``skip``
-and ``e * m``, formed as they are read. ``impl='ref'`` is the torch route; both agree within float32
-rounding.
+and ``e * m``, formed as they are read. The maps may be float32 or bfloat16 (the bf16 static network:
+the kernels read bf16 and compute in float32, so no float32 copy of the maps is made); the mask and
+the returned logits are float32. ``impl='ref'`` is the torch route; both agree within float32 rounding.
 """
 
 from __future__ import annotations
@@ -25,9 +26,17 @@ def _samples(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def _check(lib, *maps: torch.Tensor) -> None:
-    if lib is None or any(x.dtype != torch.float32 or x.device.type != "cpu" for x in maps):
-        raise ValueError("impl='fast' needs the loaded kernels (engine.ops.native.library()) and CPU float32 maps")
+DTYPES = (torch.float32, torch.bfloat16)
+"""The feature-map dtypes the kernels read."""
+
+
+def _kernel(lib, name: str, *maps: torch.Tensor):
+    """``lib``'s entry point ``name`` for ``maps`` (CPU, all float32 or all bfloat16: ``name_bf16``)."""
+    dtypes = {x.dtype for x in maps}
+    if lib is None or len(dtypes) != 1 or not dtypes <= set(DTYPES) or any(x.device.type != "cpu" for x in maps):
+        raise ValueError("impl='fast' needs the loaded kernels (engine.ops.native.library()) and CPU maps, "
+                         "all float32 or all bfloat16")
+    return getattr(lib, name + ("_bf16" if dtypes == {torch.bfloat16} else ""))
 
 
 def _add_shifted(per_pixel: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -43,6 +52,7 @@ def _add_shifted(per_pixel: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 def moments(lib, g: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, biased var) of ``cat[g, |g - e|]`` per sample and channel, each ``[N,1,2C]`` float32."""
+    kernel = _kernel(lib, "gate_moments", g, e)
     g, e = _samples(g), _samples(e)
     n, c, h, w = g.shape
     ptr, threads, count = ctypes.c_void_p, torch.get_num_threads(), h * w
@@ -51,9 +61,9 @@ def moments(lib, g: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.
     variances = torch.empty(n, 1, 2 * c)
     for b in range(n):
         gp, ep = ptr(g[b].data_ptr()), ptr(e[b].data_ptr())
-        lib.gate_moments(gp, ep, count, c, None, ptr(sums[b].data_ptr()), threads)
+        kernel(gp, ep, count, c, None, ptr(sums[b].data_ptr()), threads)
         means[b] = (sums[b] / count).float()
-        lib.gate_moments(gp, ep, count, c, ptr(means[b].data_ptr()), ptr(sums[b].data_ptr()), threads)
+        kernel(gp, ep, count, c, ptr(means[b].data_ptr()), ptr(sums[b].data_ptr()), threads)
         variances[b] = (sums[b] / count).float()
     return means, variances
 
@@ -87,7 +97,7 @@ def mask_logits(
         return F.conv2d(normed, weight.float(), None if bias is None else bias.float(), padding=1)
     if impl != "fast":
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    _check(lib, g, e)
+    kernel = _kernel(lib, "gate_taps", g, e)
     g, e = _samples(g), _samples(e)
     n, c, h, w = g.shape
     mean, var = moments(lib, g, e) if stats is None else stats
@@ -100,7 +110,7 @@ def mask_logits(
         w_b = (taps * scale).contiguous()
         mean_b = mean[b].reshape(2 * c).float().contiguous()
         per_pixel = torch.empty(h, w, 9)
-        lib.gate_taps(ptr(g[b].data_ptr()), ptr(e[b].data_ptr()), h * w, c, ptr(mean_b.data_ptr()),
+        kernel(ptr(g[b].data_ptr()), ptr(e[b].data_ptr()), h * w, c, ptr(mean_b.data_ptr()),
                       ptr(w_b.data_ptr()), ptr(constant.data_ptr()), ptr(per_pixel.data_ptr()), threads)
         logits = out[b, 0].unsqueeze(-1).fill_(0.0 if bias is None else float(bias.reshape(-1)[0]))  # [H,W,1]
         _add_shifted(per_pixel.unsqueeze(-1), logits)
@@ -116,15 +126,19 @@ def skip_conv(
     impl: str = "fast",
     lib=None,
 ) -> torch.Tensor:
-    """``F.conv2d(cat[skip, e * m], weight, bias, padding=1)`` -> ``[N,3,H,W]`` channels_last.
+    """``F.conv2d(cat[skip, e * m], weight, bias, padding=1)`` -> ``[N,3,H,W]`` channels_last, in skip's dtype.
 
-    skip ``[N,3,H,W]``, e ``[N,C,H,W]``, m ``[N,1,H,W]`` (the fusion's mask), weight ``[3,3+C,3,3]``.
+    skip ``[N,3,H,W]``, e ``[N,C,H,W]`` (both float32 or both bfloat16), m ``[N,1,H,W]`` (the fusion's
+    mask, float32 for the kernel), weight ``[3,3+C,3,3]``.
     """
     if impl == "ref":
-        return F.conv2d(torch.cat([skip, e * m], 1), weight, bias, padding=1)
+        return F.conv2d(torch.cat([skip, e * m.to(e.dtype)], 1), weight.to(e.dtype),
+                        None if bias is None else bias.to(e.dtype), padding=1)
     if impl != "fast":
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    _check(lib, skip, e, m)
+    kernel = _kernel(lib, "skip_taps", skip, e)
+    if m.dtype != torch.float32:
+        raise ValueError(f"impl='fast' takes the mask as float32, got {m.dtype}")
     skip, e, m = _samples(skip), _samples(e), m.contiguous()
     n, c, h, w = e.shape
     rows = weight.float().permute(2, 3, 0, 1).reshape(27, 3 + c).contiguous()  # row 3 * t + o
@@ -132,9 +146,9 @@ def skip_conv(
     ptr, threads = ctypes.c_void_p, torch.get_num_threads()
     for b in range(n):
         per_pixel = torch.empty(h, w, 9, 3)
-        lib.skip_taps(ptr(skip[b].data_ptr()), ptr(e[b].data_ptr()), ptr(m[b].data_ptr()), h * w, c,
+        kernel(ptr(skip[b].data_ptr()), ptr(e[b].data_ptr()), ptr(m[b].data_ptr()), h * w, c,
                       ptr(rows.data_ptr()), ptr(per_pixel.data_ptr()), threads)
         rgb = out[b].permute(1, 2, 0)  # [H,W,3] view of the channels_last output
         rgb.copy_((bias if bias is not None else torch.zeros(3)).float().view(1, 1, 3).expand(h, w, 3))
         _add_shifted(per_pixel, rgb)
-    return out
+    return out.to(skip.dtype)

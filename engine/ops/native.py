@@ -125,10 +125,12 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         getattr(lib, f"f{tile}_input").argtypes = [*common, p, long_, long_, i]
         getattr(lib, f"f{tile}_output").argtypes = [*common, long_, long_, p, i, f, p, i]
         getattr(lib, f"f{tile}_input").restype = getattr(lib, f"f{tile}_output").restype = None
-    lib.gate_moments.argtypes = [p, p, long_, i, p, p, i]
-    lib.gate_taps.argtypes = [p, p, long_, i, p, p, p, p, i]
-    lib.skip_taps.argtypes = [p, p, p, long_, i, p, p, i]
-    lib.gate_moments.restype = lib.gate_taps.restype = lib.skip_taps.restype = None
+    for suffix in ("", "_bf16"):  # float32 and bfloat16 feature maps
+        getattr(lib, f"gate_moments{suffix}").argtypes = [p, p, long_, i, p, p, i]
+        getattr(lib, f"gate_taps{suffix}").argtypes = [p, p, long_, i, p, p, p, p, i]
+        getattr(lib, f"skip_taps{suffix}").argtypes = [p, p, p, long_, i, p, p, i]
+        for name in ("gate_moments", "gate_taps", "skip_taps"):
+            getattr(lib, name + suffix).restype = None
     return lib
 
 
@@ -153,12 +155,24 @@ def _self_test(lib: ctypes.CDLL) -> str | None:
     got = gate.mask_logits(g, e, gamma, beta, weight, bias, lib=lib)
     if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
         return f"the built fusion-mask kernels disagree with torch (max error {(got - ref).abs().max().item():.2e})"
+    low = g.bfloat16(), e.bfloat16()  # the bf16 entry points: float32 maths on the same values
+    ref = gate.mask_logits(*(v.float() for v in low), gamma, beta, weight, bias, impl="ref")
+    got = gate.mask_logits(*low, gamma, beta, weight, bias, lib=lib)
+    if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
+        error = (got - ref).abs().max().item()
+        return f"the built bf16 fusion-mask kernels disagree with torch (max error {error:.2e})"
     skip, m = torch.randn(2, 3, 7, 5, generator=gen), torch.rand(2, 1, 7, 5, generator=gen)
     weight, bias = torch.randn(3, 22, 3, 3, generator=gen) / 14, torch.randn(3, generator=gen)
     ref = gate.skip_conv(skip, e, m, weight, bias, impl="ref")
     got = gate.skip_conv(skip, e, m, weight, bias, lib=lib)
     if not torch.allclose(got, ref, atol=1e-4, rtol=1e-4):
         return f"the built skip-conv kernel disagrees with torch (max error {(got - ref).abs().max().item():.2e})"
+    low = skip.bfloat16(), e.bfloat16()
+    ref = gate.skip_conv(*(v.float() for v in low), m, weight, bias, impl="ref").bfloat16()  # rounded as returned
+    got = gate.skip_conv(*low, m, weight, bias, lib=lib)
+    if got.dtype != torch.bfloat16 or not torch.allclose(got.float(), ref.float(), atol=1e-2, rtol=1e-2):
+        error = (got.float() - ref.float()).abs().max().item()
+        return f"the built bf16 skip-conv kernel disagrees with torch (max error {error:.2e})"
     return None
 
 

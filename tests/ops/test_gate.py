@@ -91,3 +91,34 @@ def test_skip_conv_kernel_equals_conv2d_over_the_gated_concatenation(lib, shape,
     got = gate.skip_conv(skip, e, m, weight, bias, lib=lib)
     assert got.shape == (n, 3, h, w) and got.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8, 8), (2, 13, 9, 7), (1, 64, 12, 10)])
+def test_bf16_maps_are_read_as_their_float32_values(lib, shape):
+    """The bf16 static network hands the kernels bfloat16 maps: the maths is float32 on exactly those
+    values (so the result equals the float32 route on the upcast maps), logits float32."""
+    g, e, gamma, beta, weight, bias = _inputs(*shape, seed=7 + sum(shape))
+    g, e = g.bfloat16(), e.bfloat16()
+    got = gate.mask_logits(g, e, gamma, beta, weight, bias, lib=lib)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, gate.mask_logits(g.float(), e.float(), gamma, beta, weight, bias, impl="ref"),
+                               atol=2e-5, rtol=1e-5)
+    mean, var = gate.moments(lib, g, e)
+    torch.testing.assert_close((mean, var), gate.moments(lib, g.float(), e.float()))
+    n, c, h, w = shape
+    skip = torch.randn(n, 3, h, w).bfloat16().contiguous(memory_format=torch.channels_last)
+    m = torch.rand(n, 1, h, w)
+    weight = torch.randn(3, 3 + c, 3, 3) / (9 * c) ** 0.5
+    rgb = gate.skip_conv(skip, e, m, weight, bias.expand(3), lib=lib)
+    ref = F.conv2d(torch.cat([skip.float(), e.float() * m], 1), weight, bias.expand(3), padding=1)
+    assert rgb.dtype == torch.bfloat16 and rgb.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(rgb, ref.bfloat16(), atol=1e-2, rtol=1e-2)  # one bf16 rounding of the result
+
+
+def test_mixed_dtypes_are_refused(lib):
+    g, e, gamma, beta, weight, bias = _inputs(1, 8, 6, 6, 9)
+    with pytest.raises(ValueError, match="all float32 or all bfloat16"):
+        gate.mask_logits(g.bfloat16(), e, gamma, beta, weight, bias, lib=lib)
+    with pytest.raises(ValueError, match="mask as float32"):
+        gate.skip_conv(g[:, :3].bfloat16(), e.bfloat16(), torch.rand(1, 1, 6, 6).bfloat16(),
+                       torch.randn(3, 11, 3, 3), None, lib=lib)
