@@ -81,7 +81,8 @@ class StaticConv(nn.Module):
         self.register_buffer("bias", None if bias is None else bias.detach().to(dtype))
         self.stride, self.padding, self.dilation, self.activate = stride, padding, dilation, activate
         k = tuple(weight.shape[-2:])
-        self.winograd_ok = k == (3, 3) and stride == 1 and padding == dilation and dtype == torch.float32
+        self.winograd_ok = (k == (3, 3) and stride == 1 and padding == dilation
+                            and dtype in (torch.float32, torch.bfloat16))
         self._transformed: dict[int, torch.Tensor] = {}  # winograd weights by tile, made on first use
         self._tiles_in_use: set[int] = set()
         self.tuner: Tuner | None = None  # set by StaticVToonify: routes chosen by timing
@@ -126,7 +127,7 @@ class StaticConv(nn.Module):
         """The Winograd-transformed weight for ``tile``, made on first use."""
         u = self._transformed.get(tile)
         if u is None or u.device != device:
-            u = self._transformed[tile] = winograd.winograd_weight(self.weight, tile)
+            u = self._transformed[tile] = winograd.winograd_weight(self.weight, tile).to(self.weight.dtype)
         return u
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

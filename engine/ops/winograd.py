@@ -26,6 +26,13 @@ the tests); the two agree within float32 rounding. With the kernels there is F(6
 points 0, +-1, +-2, +-1/2: 64 products per 36 outputs, 0.79x F(4x4,3x3)'s; float32 error about
 1.5-2x F(4x4,3x3)'s), timed by ``engine.models.autotune`` beside the others; without them a tile-6
 route is the direct conv.
+
+bfloat16 maps (the bf16 static network) have F(4x4,3x3) and F(6x6,3x3) through the C kernels only:
+the tiles are transformed in float32 and stored as bf16, the products run as a bf16 ``torch.bmm`` (the
+CPU's bf16 dot-product units: 4-5x fewer multiplies than oneDNN's bf16 direct conv), and A^T M A is
+taken in float32 from the bf16 products. The error is a few bf16 roundings of the transformed values,
+amplified by the transforms (``benchmarks/bench_inference.py --precision bf16`` gives the network's
+PSNR against fp32); without the kernels bf16 convs stay direct.
 """
 
 from __future__ import annotations
@@ -82,10 +89,19 @@ def winograd_weight(weight: torch.Tensor, tile: int = 2) -> torch.Tensor:
 
 
 def tile_for(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> int:
-    """The Winograd tile that pays for a 3x3 conv of ``x`` (CPU float32, wide in and out, few
-    threads): 2 on small maps, 4 on larger ones (dilation 1), 0 for the direct conv."""
-    if not (x.device.type == "cpu" and x.dtype == torch.float32 and min(cin, cout) >= MIN_CHANNELS
-            and torch.get_num_threads() <= MAX_THREADS):
+    """The Winograd tile that pays for a 3x3 conv of ``x`` (CPU, wide in and out, few threads), 0 for the
+    direct conv. float32: 2 on small maps, 4 on larger ones (dilation 1). bfloat16 (C kernels only): 6
+    where each dilation sub-grid is at least ``TUNE_MIN_SIDE_6`` a side, else 4 where it is at least 8,
+    which is what autotune chose for every wide conv of the 256x256 network on an AVX512-BF16 EPYC
+    (F(4x4,3x3) 2x faster than oneDNN's bf16 direct conv at 32x32, F(6x6,3x3) 1.4-2.6x at 64-128 px)."""
+    if not (x.device.type == "cpu" and min(cin, cout) >= MIN_CHANNELS and torch.get_num_threads() <= MAX_THREADS):
+        return 0
+    if x.dtype == torch.bfloat16:
+        side = min(x.shape[2:]) // dilation
+        if side < 8 or native.library() is None:
+            return 0
+        return 6 if side >= TUNE_MIN_SIDE_6 else 4
+    if x.dtype != torch.float32:
         return 0
     if x.shape[2] * x.shape[3] <= MAX_PIXELS:
         return 2
@@ -112,11 +128,14 @@ def candidate_tiles(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> 
     that lost by 2x or more whenever measured are left out, so tuning a shot stays cheap. On the
     512-channel 32x32 bottleneck F(4x4,3x3) took 13-15 ms against F(2x2,3x3)'s 16 (dilation 1, 2, 4;
     its transformed weights are 2.25x F(2x2,3x3)'s); at 40x40, dilation 4, it lost (31 vs 24 ms).
-    F(6x6,3x3) (C kernels only) from ``TUNE_MIN_SIDE_6`` up."""
-    if not (x.device.type == "cpu" and x.dtype == torch.float32 and min(cin, cout) >= MIN_CHANNELS):
+    F(6x6,3x3) (C kernels only) from ``TUNE_MIN_SIDE_6`` up. bfloat16 maps: F(4x4,3x3) and F(6x6,3x3),
+    C kernels only."""
+    if not (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and min(cin, cout) >= MIN_CHANNELS):
+        return ()
+    if x.dtype == torch.bfloat16 and native.library() is None:
         return ()
     h, w = x.shape[2:]
-    tiles = [2] if h * w <= TUNE_MAX_PIXELS_2 else []
+    tiles = [2] if h * w <= TUNE_MAX_PIXELS_2 and x.dtype == torch.float32 else []
     if min(h, w) >= 8 * dilation:
         tiles.append(4)
     if min(h, w) >= TUNE_MIN_SIDE_6 * dilation and native.library() is not None:
@@ -212,8 +231,9 @@ def winograd_native(lib, x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: tor
     tile by tile (``[T,36,C]`` memory, one write stream; ``torch.bmm`` reads it through strides) and
     the bands reuse two buffers. In the 256x256 network: F(4x4,3x3)'s transforms and copies 0.25 s
     a frame against the torch route's 0.39, the network 1.05x faster (A/B in one process)."""
-    if x.dtype != torch.float32 or x.device.type != "cpu" or u.dtype != x.dtype:
-        raise ValueError(f"winograd_native needs CPU float32 maps and weights, got {x.dtype} on {x.device.type}")
+    if x.dtype not in (torch.float32, torch.bfloat16) or x.device.type != "cpu" or u.dtype != x.dtype:
+        raise ValueError("winograd_native needs CPU maps and weights, both float32 or both bfloat16, "
+                         f"got {x.dtype} on {x.device.type} and {u.dtype} weights")
     if tile not in (4, 6):
         raise ValueError(f"winograd_native has tiles 4 and 6, got {tile!r}")
     x = x.contiguous(memory_format=torch.channels_last)
@@ -232,9 +252,10 @@ def winograd_native(lib, x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: tor
     rows = max(1, CHUNK // (count * tw * max(c, co)))
     per_band = count * rows * tw
     v_buf, m_buf = x.new_empty(per_band * points * c), x.new_empty(points * per_band * co)
-    bias = None if bias is None else bias.to(x.dtype).contiguous()  # kept alive for the calls below
+    bias = None if bias is None else bias.float().contiguous()  # kept alive for the calls below
     ptr, threads = ctypes.c_void_p, torch.get_num_threads()
-    forward, back = getattr(lib, f"f{tile}_input"), getattr(lib, f"f{tile}_output")
+    suffix = "_bf16" if x.dtype == torch.bfloat16 else ""
+    forward, back = getattr(lib, f"f{tile}_input{suffix}"), getattr(lib, f"f{tile}_output{suffix}")
     for r in range(0, th, rows):
         r1 = min(th, r + rows)
         tiles = count * (r1 - r) * tw
@@ -272,10 +293,11 @@ def conv3x3(
         return y if slope is None else F.leaky_relu_(y, slope)
     if impl != "fast":
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    lib = native.library() if tile in (4, 6) and x.device.type == "cpu" and x.dtype == torch.float32 else None
-    if tile == 6 and lib is None:  # no kernels here: the direct conv, same numbers
+    on_cpu = x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
+    lib = native.library() if tile in (4, 6) and on_cpu else None
+    if (tile == 6 or x.dtype == torch.bfloat16) and lib is None:  # no kernels here: the direct conv, same numbers
         return conv3x3(x, weight, bias, dilation, impl="ref", slope=slope).contiguous(memory_format=torch.channels_last)
-    u = winograd_weight(weight, tile) if transformed is None else transformed
+    u = winograd_weight(weight, tile).to(x.dtype) if transformed is None else transformed
     h, w = x.shape[2:]
     if lib is not None:
         return winograd_native(lib, x, u, dilation, bias, slope, tile)

@@ -14,6 +14,10 @@
  * (channels contiguous), tile = (image * band_rows + row) * tiles_per_row + column: torch.bmm reads
  * V as [(m+2)^2][tiles][channels] through those strides. Channels run in blocks of CB; a last,
  * partial block goes through zero-padded copies.
+ *
+ * The `_bf16` entry points take bfloat16 maps, V and M (the bf16 static network: torch.bmm multiplies
+ * bf16 V and U on the CPU's bf16 units); each block is widened to float32 as it is read and rounded
+ * to nearest even as it is written, so the transforms themselves run in float32.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,8 +25,40 @@
 
 #define CB 16   /* channels per block: the inner loops run over exactly this many, so they vectorise */
 #define TMAX 8  /* largest input tile side (F(6x6,3x3)) */
+#define INLINE static inline __attribute__((always_inline))
 
 static const float zeros[CB];
+
+/* Blocks of n <= CB channels from element i of a float32 map (bf16 = 0) or a bfloat16 one (bf16 = 1),
+ * as float32; the rest of the block is zero. */
+INLINE void load_block(const void *base, int64_t i, int n, const int bf16, float out[CB])
+{
+    for (int k = 0; k < CB; ++k) {
+        if (k >= n) {
+            out[k] = 0.0f;
+        } else if (bf16) {
+            const uint32_t bits = (uint32_t)((const uint16_t *)base)[i + k] << 16;
+            memcpy(&out[k], &bits, sizeof bits);
+        } else {
+            out[k] = ((const float *)base)[i + k];
+        }
+    }
+}
+
+INLINE void store_block(void *base, int64_t i, int n, const int bf16, const float in[CB])
+{
+    if (!bf16) {
+        memcpy((float *)base + i, in, (size_t)n * sizeof(float));
+        return;
+    }
+    for (int k = 0; k < n; ++k) { /* round to nearest even; NaN stays NaN */
+        uint32_t bits;
+        memcpy(&bits, &in[k], sizeof bits);
+        const int nan = (bits & 0x7fffffffu) > 0x7f800000u;
+        bits = nan ? (bits | 0x00400000u) : bits + 0x7fffu + ((bits >> 16) & 1u);
+        ((uint16_t *)base)[i + k] = (uint16_t)(bits >> 16);
+    }
+}
 
 /* B^T of F(4,3) at points 0, +-1, +-2 (Lavin & Gray 2016) on six blocks. */
 static inline void bt6(const float *const d[TMAX], float *const out[TMAX])
@@ -108,21 +144,22 @@ static inline void at(int t, const float *const m[TMAX], float *const y[TMAX])
 }
 
 /* V = B^T d B for one tile of rows [r0, r1) of every image; m the output tile side (4 or 6). */
-static inline __attribute__((always_inline)) void input_tile(
-    const int m, const int64_t tile, const float *x, const int64_t *offset, const int *height, const int *width,
-    int64_t row_stride, int64_t col_stride, int channels, int r0, int64_t rows, int tiles_per_row, float *v,
-    int64_t point_stride, int64_t tile_stride)
+INLINE void input_tile(
+    const int m, const int64_t tile, const void *x, const int64_t *offset, const int *height, const int *width,
+    int64_t row_stride, int64_t col_stride, int channels, int r0, int64_t rows, int tiles_per_row, void *v,
+    int64_t point_stride, int64_t tile_stride, const int bf16)
 {
     const int t = m + 2;
     {
         const int64_t image = tile / (rows * tiles_per_row);
         const int top = m * (r0 + (int)(tile / tiles_per_row % rows)) - 1;
         const int left = m * (int)(tile % tiles_per_row) - 1;
-        const float *base = x + offset[image];
+        const int64_t base = offset[image];
         const int h = height[image], w = width[image];
         for (int c0 = 0; c0 < channels; c0 += CB) {
             const int n = channels - c0 < CB ? channels - c0 : CB;
-            float part[TMAX][TMAX][CB]; /* a last, partial block, zero-padded */
+            const int direct = !bf16 && n == CB; /* read and write the maps in place */
+            float part[TMAX][TMAX][CB]; /* a last, partial block, zero-padded; or a widened bf16 one */
             float rows_t[TMAX][TMAX][CB], tail[TMAX][CB];
             const float *d[TMAX];
             float *o[TMAX];
@@ -131,14 +168,15 @@ static inline __attribute__((always_inline)) void input_tile(
                 for (int i = 0; i < t; ++i) {
                     const int yy = top + i;
                     const int inside = yy >= 0 && yy < h && xx >= 0 && xx < w;
-                    const float *src = inside ? base + yy * row_stride + xx * col_stride + c0 : zeros;
-                    if (n < CB) {
-                        memset(part[i][j], 0, sizeof part[i][j]);
-                        if (inside)
-                            memcpy(part[i][j], src, n * sizeof(float));
-                        src = part[i][j];
+                    const int64_t at = base + yy * row_stride + xx * col_stride + c0;
+                    if (!inside) {
+                        d[i] = zeros;
+                    } else if (direct) {
+                        d[i] = (const float *)x + at;
+                    } else {
+                        load_block(x, at, n, bf16, part[i][j]);
+                        d[i] = part[i][j];
                     }
-                    d[i] = src;
                 }
                 for (int a = 0; a < t; ++a)
                     o[a] = rows_t[a][j];
@@ -146,13 +184,13 @@ static inline __attribute__((always_inline)) void input_tile(
             }
             for (int a = 0; a < t; ++a) { /* then over its columns, into V */
                 for (int b = 0; b < t; ++b)
-                    o[b] = n < CB ? tail[b] : v + (t * a + b) * point_stride + tile * tile_stride + c0;
+                    o[b] = direct ? (float *)v + (t * a + b) * point_stride + tile * tile_stride + c0 : tail[b];
                 for (int j = 0; j < t; ++j)
                     d[j] = rows_t[a][j];
                 bt(t, d, o);
-                if (n < CB)
+                if (!direct)
                     for (int b = 0; b < t; ++b)
-                        memcpy(v + (t * a + b) * point_stride + tile * tile_stride + c0, tail[b], n * sizeof(float));
+                        store_block(v, (t * a + b) * point_stride + tile * tile_stride + c0, n, bf16, tail[b]);
             }
         }
     }
@@ -160,20 +198,21 @@ static inline __attribute__((always_inline)) void input_tile(
 
 /* Y = A^T M A (+ bias, then leaky ReLU when slope_on) for one tile of rows [r0, r1), written to the
  * output's pixels inside its image (the rest of the last tiles is dropped). */
-static inline __attribute__((always_inline)) void output_tile(
-    const int m, const int64_t tile, const float *mt, const int64_t *offset, const int *height, const int *width,
+INLINE void output_tile(
+    const int m, const int64_t tile, const void *mt, const int64_t *offset, const int *height, const int *width,
     int64_t row_stride, int64_t col_stride, int channels, int r0, int64_t rows, int tiles_per_row,
-    int64_t point_stride, int64_t tile_stride, const float *bias, int slope_on, float slope, float *y)
+    int64_t point_stride, int64_t tile_stride, const float *bias, int slope_on, float slope, void *y, const int bf16)
 {
     const int t = m + 2;
     {
         const int64_t image = tile / (rows * tiles_per_row);
         const int top = m * (r0 + (int)(tile / tiles_per_row % rows));
         const int left = m * (int)(tile % tiles_per_row);
-        float *base = y + offset[image];
+        const int64_t base = offset[image];
         const int h = height[image], w = width[image];
         for (int c0 = 0; c0 < channels; c0 += CB) {
             const int n = channels - c0 < CB ? channels - c0 : CB;
+            const int direct = !bf16 && n == CB; /* read and write the maps in place */
             float part[TMAX][TMAX][CB], cols_t[TMAX][TMAX][CB], px[TMAX][CB], b0[CB];
             const float *src[TMAX];
             float *dst[TMAX];
@@ -181,10 +220,11 @@ static inline __attribute__((always_inline)) void output_tile(
                 b0[k] = (bias && k < n) ? bias[c0 + k] : 0.0f;
             for (int b = 0; b < t; ++b) { /* A^T over the transform's rows, column by column */
                 for (int a = 0; a < t; ++a) {
-                    src[a] = mt + (t * a + b) * point_stride + tile * tile_stride + c0;
-                    if (n < CB) {
-                        memset(part[a][b], 0, sizeof part[a][b]);
-                        memcpy(part[a][b], src[a], n * sizeof(float));
+                    const int64_t at = (t * a + b) * point_stride + tile * tile_stride + c0;
+                    if (direct) {
+                        src[a] = (const float *)mt + at;
+                    } else {
+                        load_block(mt, at, n, bf16, part[a][b]);
                         src[a] = part[a][b];
                     }
                 }
@@ -199,44 +239,48 @@ static inline __attribute__((always_inline)) void output_tile(
                     dst[j] = px[j];
                 at(t, src, dst);
                 for (int j = 0; j < m && left + j < w; ++j) {
-                    float *out = base + (top + i) * row_stride + (left + j) * col_stride + c0;
-                    float *to = n < CB ? px[j] : out;
+                    const int64_t at = base + (top + i) * row_stride + (left + j) * col_stride + c0;
+                    float *to = direct ? (float *)y + at : px[j];
                     for (int k = 0; k < CB; ++k) {
                         const float s = px[j][k] + b0[k];
                         to[k] = (slope_on && s < 0.0f) ? s * slope : s;
                     }
-                    if (n < CB)
-                        memcpy(out, px[j], n * sizeof(float));
+                    if (!direct)
+                        store_block(y, at, n, bf16, px[j]);
                 }
             }
         }
     }
 }
 
-/* The exported entry points per tile size: the tiles of rows [r0, r1) split over the threads, each
- * tile's work inlined with m a constant (so its loops unroll). */
-#define TILE_KERNELS(M)                                                                                      \
-    void f##M##_input(const float *x, int images, const int64_t *offset, const int *height, const int *width, \
-                      int64_t row_stride, int64_t col_stride, int channels, int r0, int r1, int tiles_per_row,   \
-                      float *v, int64_t point_stride, int64_t tile_stride, int threads)                        \
+/* The exported entry points per tile size and element type (T float: float32 maps; uint16_t with
+ * BF16 1: bfloat16 maps, V and M): the tiles of rows [r0, r1) split over the threads, each tile's work
+ * inlined with m and the type constant (so its loops unroll). */
+#define TILE_KERNELS(M, SUFFIX, T, BF16)                                                                     \
+    void f##M##_input##SUFFIX(const T *x, int images, const int64_t *offset, const int *height,              \
+                              const int *width, int64_t row_stride, int64_t col_stride, int channels, int r0, \
+                              int r1, int tiles_per_row, T *v, int64_t point_stride, int64_t tile_stride,      \
+                              int threads)                                                                   \
     {                                                                                                        \
         const int64_t rows = r1 - r0, tiles = (int64_t)images * rows * tiles_per_row;                        \
         _Pragma("omp parallel for num_threads(threads) schedule(static)")                                    \
         for (int64_t tile = 0; tile < tiles; ++tile)                                                         \
             input_tile(M, tile, x, offset, height, width, row_stride, col_stride, channels, r0, rows,        \
-                       tiles_per_row, v, point_stride, tile_stride);                                         \
+                       tiles_per_row, v, point_stride, tile_stride, BF16);                                   \
     }                                                                                                        \
-    void f##M##_output(const float *mt, int images, const int64_t *offset, const int *height,                \
-                       const int *width, int64_t row_stride, int64_t col_stride, int channels, int r0, int r1, \
-                       int tiles_per_row, int64_t point_stride, int64_t tile_stride, const float *bias,       \
-                       int slope_on, float slope, float *y, int threads)                                     \
+    void f##M##_output##SUFFIX(const T *mt, int images, const int64_t *offset, const int *height,            \
+                               const int *width, int64_t row_stride, int64_t col_stride, int channels, int r0, \
+                               int r1, int tiles_per_row, int64_t point_stride, int64_t tile_stride,          \
+                               const float *bias, int slope_on, float slope, T *y, int threads)              \
     {                                                                                                        \
         const int64_t rows = r1 - r0, tiles = (int64_t)images * rows * tiles_per_row;                        \
         _Pragma("omp parallel for num_threads(threads) schedule(static)")                                    \
         for (int64_t tile = 0; tile < tiles; ++tile)                                                         \
             output_tile(M, tile, mt, offset, height, width, row_stride, col_stride, channels, r0, rows,      \
-                        tiles_per_row, point_stride, tile_stride, bias, slope_on, slope, y);                 \
+                        tiles_per_row, point_stride, tile_stride, bias, slope_on, slope, y, BF16);           \
     }
 
-TILE_KERNELS(4)
-TILE_KERNELS(6)
+TILE_KERNELS(4, , float, 0)
+TILE_KERNELS(6, , float, 0)
+TILE_KERNELS(4, _bf16, uint16_t, 1)
+TILE_KERNELS(6, _bf16, uint16_t, 1)

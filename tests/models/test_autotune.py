@@ -136,7 +136,11 @@ def test_candidates_stay_where_they_can_pay():
     assert winograd.candidate_tiles(torch.zeros(1, 256, 128, 128), 256, 256) == (4, *six)
     assert winograd.candidate_tiles(torch.zeros(1, 256, 256, 256), 256, 128) == (4, *six)  # 0.7x direct's time
     assert winograd.candidate_tiles(torch.zeros(1, 512, 64, 64), 1024, 1) == ()  # the fusion mask conv
-    assert winograd.candidate_tiles(torch.zeros(1, 512, 32, 32, dtype=torch.bfloat16), 512, 512) == ()
+    low = torch.zeros(1, 512, 32, 32, dtype=torch.bfloat16)  # bf16: C kernels' F(4x4,3x3), F(6x6,3x3) only
+    assert winograd.candidate_tiles(low, 512, 512) == ((4,) if six else ())
+    assert winograd.candidate_tiles(torch.zeros(1, 512, 64, 64, dtype=torch.bfloat16), 1024, 512) == (
+        (4, 6) if six else ())
+    assert winograd.candidate_tiles(low.half(), 512, 512) == ()
 
 
 def test_large_inputs_are_timed_on_their_first_frames_top_rows():

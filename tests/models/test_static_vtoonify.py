@@ -100,6 +100,40 @@ def test_low_precision_stays_close_to_fp32(golden_d, precision):
     assert not torch.equal(ref, low)
 
 
+def test_bf16_winograd_routes_stay_close_to_fp32(golden_d, monkeypatch):
+    """The bf16 network's wide convs run as bf16 Winograd convs (C kernels; the narrow goldens are made
+    wide enough by lowering the width rule): PSNR against fp32 stays above 30 dB and every tile
+    route is taken, so the transformed bf16 weights and the fusion's bf16 mask kernels are in the
+    picture (dilated sub-grids: tests/ops/test_native.py)."""
+    from native_kernels import require
+
+    from engine.ops import winograd
+
+    require()
+    golden, model = golden_d
+    case = cases_by_name(golden)["pipeline_color_transfer"]
+    x, style = case["inputs"]["x"], case["inputs"]["style"][:1]
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "TUNE_MIN_SIDE_6", 20)  # 48x40 input: F(4x4,3x3) at 12x10, F(6x6,3x3) above
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    with torch.no_grad():
+        ref = static_vtoonify(model, style, autotune=False)(x)
+    calls, native_conv = [], winograd.winograd_native
+
+    def spy(lib, v, u, d, *rest):
+        calls.append((rest[-1], d, v.dtype, u.dtype))
+        return native_conv(lib, v, u, d, *rest)
+
+    monkeypatch.setattr(winograd, "winograd_native", spy)
+    with torch.no_grad():
+        low = static_vtoonify(model, style, precision="bf16", autotune=False)(x)
+    assert {tile for tile, *_ in calls} == {4, 6}, calls
+    assert all(v == u == torch.bfloat16 for *_, v, u in calls)
+    a, b = ((ref.clamp(-1, 1) + 1) / 2), ((low.clamp(-1, 1) + 1) / 2)
+    psnr = 10 * torch.log10(1 / (a - b).pow(2).mean())
+    assert psnr > 30, psnr
+
+
 def test_static_rejects_a_batch_of_different_styles_and_bad_input(golden_d):
     golden, model = golden_d
     case = cases_by_name(golden)["main"]

@@ -214,3 +214,38 @@ def test_a_cached_file_that_is_not_a_library_is_refused_with_the_fix(fresh_nativ
     refused, problem = run.stdout.splitlines()[:2]
     assert refused == "True"
     assert str(built) in problem and "delete it to rebuild" in problem
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("tile", [4, 6])
+def test_bf16_kernels_equal_the_float32_kernels_within_bf16_rounding(shape, tile):
+    """bf16 maps, V and M (the bf16 static network's route): the same transforms in float32 between bf16
+    roundings, so the result is the float32 kernels' on the same bf16 inputs, off by those roundings
+    amplified by the transforms (about 1.6% (F(4x4,3x3)) and 3% (F(6x6,3x3)) of the mean output here);
+    a wrong layout or a lost block would be off by 100%. Partial channel blocks, batches, sub-grids."""
+    lib = require()
+    n, cin, cout, h, w, d = shape
+    gen = torch.Generator().manual_seed(sum(shape) + tile)
+    x = torch.randn(n, cin, h, w, generator=gen).bfloat16().contiguous(memory_format=torch.channels_last)
+    weight = (torch.randn(cout, cin, 3, 3, generator=gen) / (9 * cin) ** 0.5).bfloat16()
+    bias = torch.randn(cout, generator=gen)
+    u = winograd.winograd_weight(weight, tile)
+    exact = winograd.winograd_native(lib, x.float(), u, d, bias, 0.2, tile)
+    got = winograd.winograd_native(lib, x, u.bfloat16(), d, bias, 0.2, tile)
+    assert got.dtype == torch.bfloat16 and got.shape == exact.shape
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    error = ((got.float() - exact).abs().mean() / exact.abs().mean()).item()
+    assert error < {4: 0.03, 6: 0.06}[tile], error
+    routed = winograd.conv3x3(x, weight, bias, d, tile=tile, slope=0.2)  # the public entry, same kernels
+    torch.testing.assert_close(routed, got, atol=0, rtol=0)
+
+
+def test_bf16_conv_without_kernels_is_the_direct_conv(monkeypatch):
+    monkeypatch.setattr(native, "library", lambda: None)
+    x = torch.randn(1, 8, 9, 9).bfloat16()
+    weight, bias = torch.randn(4, 8, 3, 3).bfloat16(), torch.randn(4).bfloat16()
+    for tile in (4, 6):
+        got = winograd.conv3x3(x, weight, bias, tile=tile)
+        torch.testing.assert_close(got, F.conv2d(x, weight, bias, padding=1), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="both float32 or both bfloat16"):
+        winograd.winograd_native(object(), x, winograd.winograd_weight(weight.float(), 4), 1, None, None, 4)

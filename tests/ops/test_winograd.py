@@ -78,7 +78,16 @@ def test_tile_only_where_it_pays(monkeypatch):
     assert winograd.tile_for(big, 1024, 512) == 4  # larger map: F(4x4,3x3)'s cheaper transforms
     assert winograd.tile_for(big, 1024, 512, dilation=2) == 0
     assert winograd.tile_for(torch.zeros(1, 128, 256, 256), 256, 128) == 0  # narrow: transforms dominate
-    assert winograd.tile_for(wide.to(torch.bfloat16), 512, 512) == 0
+    low = wide.to(torch.bfloat16)  # bf16: C kernels only, F(6x6,3x3) from 48 px a sub-grid side
+    with_kernels = native.library() is not None
+    assert winograd.tile_for(low, 512, 512) == (4 if with_kernels else 0)
+    assert winograd.tile_for(low, 512, 512, dilation=4) == (4 if with_kernels else 0)
+    assert winograd.tile_for(big.to(torch.bfloat16), 1024, 512) == (6 if with_kernels else 0)
+    assert winograd.tile_for(big.to(torch.bfloat16), 1024, 512, dilation=2) == (4 if with_kernels else 0)
+    assert winograd.tile_for(torch.zeros(1, 512, 7, 7, dtype=torch.bfloat16), 512, 512) == 0  # under two tiles
+    assert winograd.tile_for(low, 64, 512) == 0
+    assert winograd.tile_for(wide.half(), 512, 512) == 0
+    assert winograd.candidate_tiles(big.to(torch.bfloat16), 512, 512) == ((4, 6) if with_kernels else ())
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert winograd.tile_for(wide, 512, 512) == 2  # two threads: still 1.2x faster end to end
     monkeypatch.setattr(torch, "get_num_threads", lambda: winograd.MAX_THREADS + 1)
