@@ -33,6 +33,20 @@ else
        "(see README.md, 'Panel on a fresh machine')." >&2
 fi
 
+# The real-X panel tests (tests/ui/test_real_x_*.py) need an X server, key and mouse presses and a
+# window manager; installed the same way when missing. Without them those tests are skipped, saying so.
+X_TEST_PACKAGES="xvfb xdotool x11-utils openbox"
+if ! command -v Xvfb >/dev/null 2>&1 || ! command -v xdotool >/dev/null 2>&1 || ! command -v openbox >/dev/null 2>&1; then
+  # shellcheck disable=SC2086
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $X_TEST_PACKAGES >/dev/null 2>&1 \
+      || echo "setup_env: could not install the X test tools (offline?); the real-X panel tests will be" \
+              "skipped. Install them later: apt-get install $X_TEST_PACKAGES" >&2
+  else
+    echo "setup_env: not root or no apt-get: the real-X panel tests need $X_TEST_PACKAGES" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
