@@ -42,11 +42,13 @@ def register() -> None:
     menus.register()
     keymaps.register()
     engines.start_tracking()
+    engines.keep_watch(operators.start_status_watch())
     file_events.register()
 
 
 def unregister() -> None:
     file_events.unregister()
+    operators.stop_status_watch(engines.drop_watch())
     engines.stop_tracking()  # auto-started engines go with the add-on
     keymaps.unregister()
     menus.unregister()

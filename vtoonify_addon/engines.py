@@ -24,6 +24,18 @@ _tracked: list[StartedEngines] = []
 _jobs: list[LiveJobs] = []
 _status: list = []
 """The last EngineStatus the panel asked for (a list so that the module keeps no rebindable global)."""
+_watch: list = []
+"""The status watch's timer function (``operators.start_status_watch``) while the add-on is registered."""
+
+
+def keep_watch(tick) -> None:
+    if tick is not None:
+        _watch.append(tick)
+
+
+def drop_watch():
+    """The status watch's timer function, forgotten here (None when there is none)."""
+    return _watch.pop() if _watch else None
 
 
 def last_status():

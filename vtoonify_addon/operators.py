@@ -27,6 +27,7 @@ from .core.error_report import report_text, split_status
 from .core.job_session import CONNECTING, FINISHED, JobSession
 from .core.job_tracker import DONE, outcome_notes
 from .core.landing import busy_edit, landing, landing_waits, preview_landing, waiting_text
+from .core.status_watch import StatusWatch
 from .preferences import get_preferences
 
 CANCEL_WAIT_S = 60.0
@@ -682,6 +683,37 @@ def _redraw_status(wm) -> None:
         for area in window.screen.areas if window.screen else ():
             if area.type in {"SEQUENCE_EDITOR", "PREFERENCES"}:  # the sidebar and the add-on's preferences
                 area.tag_redraw()
+
+
+def _watch_check() -> BackgroundCall:
+    """A status check for the watch: the preferences' engine, never auto-started."""
+    api = engine_client.load()
+    launch = dataclasses.replace(get_preferences(bpy.context).launch_settings(), auto_start=False)
+    return BackgroundCall(functools.partial(query_status, functools.partial(connect, launch, api), api),
+                          name="vtoonify-status-watch")
+
+
+def start_status_watch():
+    """Keep the engine line true while it says "not running" (``core.status_watch``): a persistent
+    ``bpy.app.timers`` function, returned so that unregister can remove it. None in background mode
+    (no panel to keep true; scripts ask with Refresh)."""
+    if bpy.app.background:
+        return None
+    watch = StatusWatch(_watch_check, engines.last_status, _status_arrived)
+
+    def tick() -> float | None:
+        if not _registered(bpy.context.window_manager):
+            return None  # the add-on was disabled: the timer ends
+        return watch.tick()
+
+    tick.watch = watch  # for tests: what the timer holds
+    bpy.app.timers.register(tick, first_interval=1.0, persistent=True)
+    return tick
+
+
+def stop_status_watch(tick) -> None:
+    if tick is not None and bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
 
 
 class VTOON_OT_engine_refresh(_EngineStatusOperator):

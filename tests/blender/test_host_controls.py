@@ -235,3 +235,37 @@ def test_faces_choice_is_drawn_and_sent(addon, prefs, trimmed_scene, tmp_path):
     scene.vtoonify.output_space = "crop"
     with pytest.raises(ValueError, match="Output Space to Plate"):
         operators.job_options(bpy.context, scene, source)
+
+
+def test_engine_line_turns_running_by_itself_when_an_engine_appears(addon, engine_prefs, engine, tmp_path):
+    """The status watch the add-on's timer runs (in a UI session; background mode has no timers, so
+    the test ticks the add-on's own watch as the timer would): the panel said "not running", an engine
+    appears at the connection file, and the line says so without Refresh; nothing is auto-started."""
+    import shutil
+    import time
+
+    operators, engines = _module(addon, "operators"), _module(addon, "engines")
+    assert bpy.app.background and operators.start_status_watch() is None  # no panel to keep true here
+    before = len(engines.current().running())
+    engine_prefs.connection_file = str(tmp_path / "later.json")
+    engine_prefs.auto_start = True  # the watch must not start one all the same
+    engines.remember_status(None)
+    watch = operators.StatusWatch(operators._watch_check, engines.last_status, operators._status_arrived,
+                                  interval_s=0.3)
+
+    def tick_until(done, limit_s=60.0):
+        deadline = time.monotonic() + limit_s
+        while not done():
+            assert time.monotonic() < deadline, bpy.context.window_manager.vtoonify_status
+            time.sleep(watch.tick())
+
+    try:
+        tick_until(lambda: engines.last_status() is not None)
+        assert not engines.last_status().running
+        assert "not running" in bpy.context.window_manager.vtoonify_status
+        assert not (tmp_path / "later.json").exists() and len(engines.current().running()) == before  # none started
+        shutil.copy(engine, tmp_path / "later.json")  # an engine started elsewhere writes its file
+        tick_until(lambda: engines.last_status().running)
+        assert "Auto uses" in bpy.context.window_manager.vtoonify_status
+    finally:
+        engines.remember_status(None)
