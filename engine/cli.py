@@ -265,6 +265,11 @@ def idle_options(config) -> list[str]:
         ("exr_compression", config.format != "exr", "--exr-compression applies to --format exr only"),
         ("data_window", config.format != "exr", "--data-window applies to EXR only (a PNG is the whole frame)"),
     ]
+    model_flags = {"style": f"--style {config.style}", "style_id": "--style-id", "degree": "--degree",
+                   "color_transfer": "--color-transfer", "exstyle_image": "--exstyle-image"}
+    rules += [(name, config.backend == "classic", f"{flag} sets up the VToonify model, and --backend classic uses "
+                                                   "none (leave out --backend classic to render it)")
+              for name, flag in model_flags.items()]
     return [f"{text}; it is ignored" for name, idle, text in rules if name in given and idle]
 
 

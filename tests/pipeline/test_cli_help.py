@@ -77,16 +77,21 @@ def test_job_help_shows_a_working_example_and_the_exit_codes(command, capsys):
     (["--png-bits", "16"], "--png-bits applies to --format png only"),
     (["--format", "png", "--exr-compression", "piz"], "--exr-compression applies to --format exr only"),
     (["--format", "png", "--data-window", "full"], "--data-window applies to EXR only"),
+    (["--backend", "classic", "--style", "arcnae"], "--style arcnae sets up the VToonify model, and --backend classic"),
+    (["--backend", "classic", "--degree", "0.9"], "--degree sets up the VToonify model"),
+    (["--backend", "classic", "--exstyle-image", "me.jpg"], "--exstyle-image sets up the VToonify model"),
 ])
 def test_an_option_that_does_nothing_with_the_others_is_named(extra, warned):
     from engine.cli import _config_from_args, idle_options
 
     config = _config_from_args(build_parser().parse_args(["render", "a.mp4", "-o", "out", *extra]))
     assert [w for w in idle_options(config) if warned in w] != [], idle_options(config)
-    fine = ["--faces", "all", "--max-faces", "3", "--mattes", "--matte-files", "--format", "png", "--png-bits", "16"]
+    fine = ["--faces", "all", "--max-faces", "3", "--mattes", "--matte-files", "--format", "png", "--png-bits", "16",
+            "--style", "arcane", "--degree", "0.9"]
     assert idle_options(_config_from_args(build_parser().parse_args(["render", "a.mp4", "-o", "o", *fine]))) == []
     # a farm job type passes every setting at its default: nothing to say
-    farm = ["--max-faces", "8", "--png-bits", "8", "--exr-compression", "zip", "--data-window", "face"]
+    farm = ["--max-faces", "8", "--png-bits", "8", "--exr-compression", "zip", "--data-window", "face",
+            "--backend", "classic", "--style", "cartoon", "--style-id", "26", "--degree", "0.5"]
     assert idle_options(_config_from_args(build_parser().parse_args(["render", "a.mp4", "-o", "o", *farm]))) == []
 
 
