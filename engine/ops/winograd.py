@@ -259,7 +259,10 @@ def winograd_native(lib, x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: tor
     for r in range(0, th, rows):
         r1 = min(th, r + rows)
         tiles = count * (r1 - r) * tw
-        v = v_buf[: tiles * points * c].view(tiles, points, c).transpose(0, 1)  # [P,T,C] read tile by tile
+        if x.dtype == torch.bfloat16:  # oneDNN's bf16 bmm copies a strided V first: write it point by point
+            v = v_buf[: tiles * points * c].view(points, tiles, c)
+        else:
+            v = v_buf[: tiles * points * c].view(tiles, points, c).transpose(0, 1)  # [P,T,C] read tile by tile
         m = m_buf[: points * tiles * co].view(points, tiles, co)
         forward(ptr(x.data_ptr()), count, in_off, heights, widths, d * w * c, d * c, c, r, r1, tw,
                 ptr(v.data_ptr()), v.stride(0), v.stride(1), threads)
