@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #define CB 16   /* channels per block: the inner loops run over exactly this many, so they vectorise */
 #define TMAX 8  /* largest input tile side (F(6x6,3x3)) */
@@ -33,6 +36,13 @@ static const float zeros[CB];
  * as float32; the rest of the block is zero. */
 INLINE void load_block(const void *base, int64_t i, int n, const int bf16, float out[CB])
 {
+#if defined(__AVX512F__) && CB == 16
+    if (bf16 && n == CB) { /* a whole block: 16 widened in one register */
+        const __m256i half = _mm256_loadu_si256((const __m256i *)((const uint16_t *)base + i));
+        _mm512_storeu_ps(out, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16)));
+        return;
+    }
+#endif
     for (int k = 0; k < CB; ++k) {
         if (k >= n) {
             out[k] = 0.0f;
@@ -51,6 +61,13 @@ INLINE void store_block(void *base, int64_t i, int n, const int bf16, const floa
         memcpy((float *)base + i, in, (size_t)n * sizeof(float));
         return;
     }
+#if defined(__AVX512BF16__) && CB == 16
+    if (n == CB) { /* the CPU's own rounding (nearest even, NaN kept) */
+        const __m256bh packed = _mm512_cvtneps_pbh(_mm512_loadu_ps(in));
+        _mm256_storeu_si256((__m256i *)((uint16_t *)base + i), (__m256i)packed);
+        return;
+    }
+#endif
     for (int k = 0; k < n; ++k) { /* round to nearest even; NaN stays NaN */
         uint32_t bits;
         memcpy(&bits, &in[k], sizeof bits);

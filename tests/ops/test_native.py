@@ -249,3 +249,26 @@ def test_bf16_conv_without_kernels_is_the_direct_conv(monkeypatch):
         torch.testing.assert_close(got, F.conv2d(x, weight, bias, padding=1), atol=0, rtol=0)
     with pytest.raises(ValueError, match="both float32 or both bfloat16"):
         winograd.winograd_native(object(), x, winograd.winograd_weight(weight.float(), 4), 1, None, None, 4)
+
+
+def test_bf16_blocks_convert_the_same_without_the_cpus_bf16_instructions(tmp_path):
+    """A ``-march=native`` build widens and rounds whole bf16 blocks with AVX-512 instructions; the
+    portable build (``FALLBACK_FLAGS``, what a compiler without ``-march=native`` makes) does it in
+    plain C. Both must give the same bits, partial blocks included."""
+    import ctypes
+    import subprocess
+
+    lib = require()
+    cc = native.compiler()
+    portable = tmp_path / "portable.so"
+    subprocess.run([cc, *native.FALLBACK_FLAGS, "-o", str(portable), *map(str, native.SOURCES)], check=True,
+                   capture_output=True, timeout=120)
+    other = native._bind(ctypes.CDLL(str(portable)))
+    gen = torch.Generator().manual_seed(11)
+    for cin, cout, tile in ((32, 48, 4), (19, 21, 6)):
+        x = (torch.randn(1, cin, 14, 13, generator=gen) * 3).bfloat16().contiguous(memory_format=torch.channels_last)
+        u = winograd.winograd_weight(torch.randn(cout, cin, 3, 3, generator=gen) / 9, tile).bfloat16()
+        bias = torch.randn(cout, generator=gen)
+        a = winograd.winograd_native(lib, x, u, 1, bias, 0.2, tile)
+        b = winograd.winograd_native(other, x, u, 1, bias, 0.2, tile)
+        assert torch.equal(a, b)
