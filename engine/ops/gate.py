@@ -111,7 +111,7 @@ def mask_logits(
         mean_b = mean[b].reshape(2 * c).float().contiguous()
         per_pixel = torch.empty(h, w, 9)
         kernel(ptr(g[b].data_ptr()), ptr(e[b].data_ptr()), h * w, c, ptr(mean_b.data_ptr()),
-                      ptr(w_b.data_ptr()), ptr(constant.data_ptr()), ptr(per_pixel.data_ptr()), threads)
+               ptr(w_b.data_ptr()), ptr(constant.data_ptr()), ptr(per_pixel.data_ptr()), threads)
         logits = out[b, 0].unsqueeze(-1).fill_(0.0 if bias is None else float(bias.reshape(-1)[0]))  # [H,W,1]
         _add_shifted(per_pixel.unsqueeze(-1), logits)
     return out
@@ -147,7 +147,7 @@ def skip_conv(
     for b in range(n):
         per_pixel = torch.empty(h, w, 9, 3)
         kernel(ptr(skip[b].data_ptr()), ptr(e[b].data_ptr()), ptr(m[b].data_ptr()), h * w, c,
-                      ptr(rows.data_ptr()), ptr(per_pixel.data_ptr()), threads)
+               ptr(rows.data_ptr()), ptr(per_pixel.data_ptr()), threads)
         rgb = out[b].permute(1, 2, 0)  # [H,W,3] view of the channels_last output
         rgb.copy_((bias if bias is not None else torch.zeros(3)).float().view(1, 1, 3).expand(h, w, 3))
         _add_shifted(per_pixel, rgb)
