@@ -644,14 +644,8 @@ class _EngineStatusOperator(bpy.types.Operator):
 
     auto_start = False
 
-    def _connector(self, context, api):
-        launch = dataclasses.replace(get_preferences(context).launch_settings(), auto_start=self.auto_start)
-        owner = engines.current()
-        return functools.partial(connect, launch, api, on_start=owner.add if owner is not None else None)
-
     def execute(self, context):
-        api = engine_client.load()
-        call = functools.partial(query_status, self._connector(context, api), api)
+        call = _status_query(context, engine_client.load(), self.auto_start)
         if bpy.app.background:
             _status_arrived(BackgroundCall(call, name="vtoonify-status").outcome_when_done())
             return {"FINISHED"}
@@ -685,12 +679,18 @@ def _redraw_status(wm) -> None:
                 area.tag_redraw()
 
 
+def _status_query(context, api, auto_start: bool):
+    """A no-argument ``query_status`` of the preferences' engine (read now, on the main thread; the call
+    may run on a worker thread); an engine it starts (``auto_start``) is tracked so the add-on stops it."""
+    launch = dataclasses.replace(get_preferences(context).launch_settings(), auto_start=auto_start)
+    owner = engines.current()
+    connector = functools.partial(connect, launch, api, on_start=owner.add if owner is not None else None)
+    return functools.partial(query_status, connector, api)
+
+
 def _watch_check() -> BackgroundCall:
     """A status check for the watch: the preferences' engine, never auto-started."""
-    api = engine_client.load()
-    launch = dataclasses.replace(get_preferences(bpy.context).launch_settings(), auto_start=False)
-    return BackgroundCall(functools.partial(query_status, functools.partial(connect, launch, api), api),
-                          name="vtoonify-status-watch")
+    return BackgroundCall(_status_query(bpy.context, engine_client.load(), False), name="vtoonify-status-watch")
 
 
 def start_status_watch():
@@ -706,7 +706,6 @@ def start_status_watch():
             return None  # the add-on was disabled: the timer ends
         return watch.tick()
 
-    tick.watch = watch  # for tests: what the timer holds
     bpy.app.timers.register(tick, first_interval=1.0, persistent=True)
     return tick
 

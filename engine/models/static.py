@@ -82,7 +82,7 @@ class StaticConv(nn.Module):
         self.stride, self.padding, self.dilation, self.activate = stride, padding, dilation, activate
         k = tuple(weight.shape[-2:])
         self.winograd_ok = (k == (3, 3) and stride == 1 and padding == dilation
-                            and dtype in (torch.float32, torch.bfloat16))
+                            and dtype in winograd.DTYPES)
         self._transformed: dict[int, torch.Tensor] = {}  # winograd weights by tile, made on first use
         self._tiles_in_use: set[int] = set()
         self.tuner: Tuner | None = None  # set by StaticVToonify: routes chosen by timing

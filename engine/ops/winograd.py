@@ -45,6 +45,8 @@ from torch.nn import functional as F
 from engine.ops import native
 
 IMPLS = ("ref", "fast")
+DTYPES = (torch.float32, torch.bfloat16)
+"""Map dtypes with Winograd routes (bfloat16: the C kernels' F(4x4,3x3) and F(6x6,3x3) only)."""
 TILES = (2, 4, 6)
 """Output tile sides: F(2x2,3x3), F(4x4,3x3) (4x fewer multiplies than a direct conv, float32 error
 about 4x that of F(2x2,3x3), ~1e-5 of the output's scale) and F(6x6,3x3) (5x fewer; C kernels
@@ -130,7 +132,7 @@ def candidate_tiles(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> 
     its transformed weights are 2.25x F(2x2,3x3)'s); at 40x40, dilation 4, it lost (31 vs 24 ms).
     F(6x6,3x3) (C kernels only) from ``TUNE_MIN_SIDE_6`` up. bfloat16 maps: F(4x4,3x3) and F(6x6,3x3),
     C kernels only."""
-    if not (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and min(cin, cout) >= MIN_CHANNELS):
+    if not (x.device.type == "cpu" and x.dtype in DTYPES and min(cin, cout) >= MIN_CHANNELS):
         return ()
     if x.dtype == torch.bfloat16 and native.library() is None:
         return ()
@@ -231,7 +233,7 @@ def winograd_native(lib, x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: tor
     tile by tile (``[T,36,C]`` memory, one write stream; ``torch.bmm`` reads it through strides) and
     the bands reuse two buffers. In the 256x256 network: F(4x4,3x3)'s transforms and copies 0.25 s
     a frame against the torch route's 0.39, the network 1.05x faster (A/B in one process)."""
-    if x.dtype not in (torch.float32, torch.bfloat16) or x.device.type != "cpu" or u.dtype != x.dtype:
+    if x.dtype not in DTYPES or x.device.type != "cpu" or u.dtype != x.dtype:
         raise ValueError("winograd_native needs CPU maps and weights, both float32 or both bfloat16, "
                          f"got {x.dtype} on {x.device.type} and {u.dtype} weights")
     if tile not in (4, 6):
@@ -296,7 +298,7 @@ def conv3x3(
         return y if slope is None else F.leaky_relu_(y, slope)
     if impl != "fast":
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    on_cpu = x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
+    on_cpu = x.device.type == "cpu" and x.dtype in DTYPES
     lib = native.library() if tile in (4, 6) and on_cpu else None
     if (tile == 6 or x.dtype == torch.bfloat16) and lib is None:  # no kernels here: the direct conv, same numbers
         return conv3x3(x, weight, bias, dilation, impl="ref", slope=slope).contiguous(memory_format=torch.channels_last)
