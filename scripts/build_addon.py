@@ -5,10 +5,10 @@ Run with the bpy venv's Python (Blender's own extension tool ships in the bpy wh
     .venv-blender/bin/python scripts/build_addon.py
 
 Steps: stage the manifest + package contents in a temp folder, copy the stdlib engine client
-(``engine/service/{protocol,connection,client,launcher,catalog}.py`` and ``engine/errors.py``) into the
-staged ``engine_client/`` with ``engine.*`` imports rewritten to package-relative ones, then
-``blender_ext.py build`` and ``validate``. Nothing is written into the source tree, so tests and a
-checkout always import the real client, never a stale copy.
+(``engine/service/{protocol,connection,client,launcher,catalog}.py``, ``engine/errors.py`` and
+``engine/user_dirs.py``) into the staged ``engine_client/`` with ``engine.*`` imports rewritten to
+package-relative ones, then ``blender_ext.py build`` and ``validate``. Nothing is written into the
+source tree, so tests and a checkout always import the real client, never a stale copy.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ CLIENT_SOURCES = {
     "client.py": REPO / "engine" / "service" / "client.py",
     "launcher.py": REPO / "engine" / "service" / "launcher.py",
     "catalog.py": REPO / "engine" / "service" / "catalog.py",
+    "user_dirs.py": REPO / "engine" / "user_dirs.py",
 }
 REQUIRED_CLIENT = ("errors.py", "client.py")
 _ENGINE_IMPORT = re.compile(r"^(\s*)from engine(?:\.service)?(\.[\w.]*)? import ", re.MULTILINE)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from engine.errors import ModelFileError
+from engine.user_dirs import user_dir
 
 BACKBONES = ("dualstylegan", "toonify")
 """VToonify-D uses DualStyleGAN (exemplar, degree, colour controls); VToonify-T a fine-tuned StyleGAN2."""
@@ -526,15 +526,6 @@ def default_models_dir(
     ``environ``/``platform``/``home`` default to this process's and exist for tests.
     """
     env = os.environ if environ is None else environ
-    platform = sys.platform if platform is None else platform
-    home_dir = Path(home) if home is not None else Path.home()
     if env.get("VTOONIFY_MODELS"):
         return Path(env["VTOONIFY_MODELS"]).expanduser()
-    if platform.startswith("win"):
-        base = Path(env["LOCALAPPDATA"]) if env.get("LOCALAPPDATA") else home_dir / "AppData" / "Local"
-    elif platform == "darwin":
-        base = home_dir / "Library" / "Application Support"
-    else:
-        xdg = env.get("XDG_DATA_HOME")
-        base = Path(xdg) if xdg and Path(xdg).is_absolute() else home_dir / ".local" / "share"
-    return base / "vtoonify" / "models"
+    return user_dir("data", env, platform, home) / "models"

@@ -24,12 +24,13 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import torch
+
+from engine.user_dirs import user_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,7 @@ def cache_dir() -> Path:
     override = os.environ.get("VTOONIFY_NATIVE_DIR")
     if override:
         return Path(override)
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    elif sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "vtoonify" / "native"
+    return user_dir("cache") / "native"
 
 
 def compiler() -> str | None:

@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from engine.user_dirs import user_dir
+
 APP_DIR_NAME = "vtoonify"
 FILE_NAME = "engine.json"
 
@@ -42,12 +44,7 @@ def default_connection_path() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
         return Path(runtime) / APP_DIR_NAME / FILE_NAME
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / APP_DIR_NAME / FILE_NAME
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / APP_DIR_NAME / FILE_NAME
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / APP_DIR_NAME / FILE_NAME
+    return user_dir("cache") / FILE_NAME
 
 
 LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost", "::1")

@@ -30,6 +30,7 @@ import engine
 from engine.errors import BusyError, ConfigError, EngineError, InternalError, OutputError, ProtocolError
 from engine.pipeline.config import RenderConfig
 from engine.service.catalog import device_arg
+from engine.user_dirs import user_dir
 
 from . import protocol
 from .connection import (
@@ -74,11 +75,7 @@ def default_state_dir() -> Path:
     """Where the job journal and previews live: $VTOONIFY_STATE_DIR, else the per-user state dir."""
     if os.environ.get("VTOONIFY_STATE_DIR"):
         return Path(os.environ["VTOONIFY_STATE_DIR"])
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "vtoonify" / "state"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "vtoonify" / "state"
-    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "vtoonify"
+    return user_dir("state")
 
 
 def loopback_host(host: str) -> str:

@@ -24,7 +24,7 @@ def test_zip_root_holds_manifest_and_package(addon_zip, repo_root):
     assert "blender_manifest.toml" in names
     assert "__init__.py" in names and "core/frame_mapping.py" in names
     for copied in ("engine_client/client.py", "engine_client/protocol.py", "engine_client/errors.py",
-                   "engine_client/connection.py"):
+                   "engine_client/connection.py", "engine_client/user_dirs.py"):
         assert copied in names, copied
     assert not any("__pycache__" in n or n.endswith(".gitignore") for n in names)
     manifest = tomllib.loads(zipfile.ZipFile(addon_zip).read("blender_manifest.toml").decode())

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 _API_NAMES = ("read_connection_file", "EngineClient", "start_engine", "stop_engine", "ConnectionInfo",
               "default_connection_path")
-_COPIED_MODULES = ("errors", "protocol", "connection", "client", "launcher", "catalog")
+_COPIED_MODULES = ("errors", "user_dirs", "protocol", "connection", "client", "launcher", "catalog")
 
 
 def _from_copies() -> dict | None:
