@@ -10,7 +10,9 @@ One full-size random VToonify (official widths, seed 0) and one random input; th
 ``--compile on|auto`` compiled (the compile is timed on its own and, like the warm-up calls, left
 out of the medians). By default each path runs as it is shipped: the reference under glibc's heap
 thresholds where its own dynamic rule settles (as the official code runs), the fast path's forward
-keeping its own freed feature maps for reuse within the frame (both: ``engine.models.heap``).
+keeping its own freed feature maps for reuse within the frame (both: ``engine.models.heap``; the
+fast path's heap is given back after each call, not kept for ``heap.LINGER_S``, so the reference that
+runs next is not helped by it).
 ``--heap reused`` runs both under the engine's CPU render setting (freed pages kept across frames),
 which removes most of the reference path's page faults too: that is the same-heap comparison of the
 networks alone. Each repeat times both, one after the other, so machine load hits both alike.
@@ -33,7 +35,7 @@ import time
 import torch
 
 from engine.models.compiled import CompiledForward, should_compile
-from engine.models.heap import reused_heap
+from engine.models.heap import release_now, reused_heap
 from engine.models.static import static_vtoonify
 from engine.models.vtoonify import VToonify
 from engine.service.catalog import COMPILE_MODES, DEFAULTS
@@ -122,7 +124,10 @@ def run(args, device: torch.device, h: int, w: int) -> None:
             return model(x, style, d_s=args.d_s)
 
         def fast_path():
-            return run_fast(x)
+            out = run_fast(x)
+            if args.heap == "default":
+                release_now()  # the reference runs next: under glibc's own heap, not a lingering one of ours
+            return out
 
         print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
               f"{args.backbone} {h}x{w} -> {4 * h}x{4 * w}, fast path {fast.precision}"

@@ -30,8 +30,16 @@ fresh pages: the reference VToonify forward (256x256) then took 20% longer than 
 rule (7.6 M vs 5.2 M minor faults over 5 frames); at 32/64 MiB it ran as under the rule
 (4.3-4.9 M faults, same time within noise)."""
 
+LINGER_S = 2.0
+"""How long ``reused_heap(linger=True)`` keeps the setting after its last user leaves. A caller that
+runs ``forward`` alone in a loop (an API user, a benchmark) would otherwise give the frame's ~720 MiB
+back at the end of each call and fault it in again in the next (185,000 minor faults, 12% of a
+256x256 frame); a call that comes back within the linger finds the pages still there."""
+
 _lock = threading.Lock()
 _users = 0
+_active = False
+_release_timer: threading.Timer | None = None
 
 
 def _glibc():
@@ -42,27 +50,67 @@ def _glibc():
         return None
 
 
+def _restore(libc) -> None:
+    """Back to glibc's settled thresholds and the free memory to the system (caller holds ``_lock``)."""
+    global _active
+    libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(SETTLED_MMAP_BYTES))
+    libc.mallopt(M_TRIM_THRESHOLD, ctypes.c_int(SETTLED_TRIM_BYTES))
+    libc.malloc_trim(ctypes.c_size_t(0))
+    _active = False
+
+
+def _release_after_linger(libc, timer_box: list) -> None:
+    global _release_timer
+    with _lock:
+        if _users == 0 and _release_timer is timer_box[0]:  # nobody came back, and no newer timer
+            _release_timer = None
+            _restore(libc)
+
+
+def release_now() -> None:
+    """Give a lingering heap back now (a pending linger is cancelled); nothing while a user is inside."""
+    global _release_timer
+    libc = _glibc()
+    with _lock:
+        if _release_timer is not None:
+            _release_timer.cancel()
+            _release_timer = None
+        if libc is not None and _users == 0 and _active:
+            _restore(libc)
+
+
 @contextlib.contextmanager
-def reused_heap() -> Iterator[bool]:
+def reused_heap(linger: bool = False) -> Iterator[bool]:
     """Within: freed large blocks stay on the heap for reuse. Yields whether the setting took (glibc).
-    Nests and may be entered from several threads; the defaults come back when the last one leaves."""
-    global _users
+    Nests and may be entered from several threads; the defaults come back when the last one leaves
+    (``linger``: ``LINGER_S`` later, unless someone enters again before)."""
+    global _users, _active, _release_timer
     libc = _glibc()
     if libc is None:
         yield False
         return
     with _lock:
         _users += 1
-        if _users == 1:
+        if _release_timer is not None:  # came back within a linger: the setting is still on
+            _release_timer.cancel()
+            _release_timer = None
+        if not _active:
             libc.mallopt(M_TRIM_THRESHOLD, ctypes.c_int(2**31 - 1))
             if not libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(KEEP_BYTES)):
                 libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(FALLBACK_BYTES))
+            _active = True
     try:
         yield True
     finally:
         with _lock:
             _users -= 1
             if _users == 0:
-                libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(SETTLED_MMAP_BYTES))
-                libc.mallopt(M_TRIM_THRESHOLD, ctypes.c_int(SETTLED_TRIM_BYTES))
-                libc.malloc_trim(ctypes.c_size_t(0))
+                if linger:
+                    box: list = []
+                    timer = threading.Timer(LINGER_S, _release_after_linger, (libc, box))
+                    timer.daemon = True
+                    box.append(timer)
+                    _release_timer = timer
+                    timer.start()
+                else:
+                    _restore(libc)

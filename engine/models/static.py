@@ -431,12 +431,12 @@ class StaticVToonify(nn.Module):
 
     def forward(self, x: torch.Tensor, return_mask: bool = False):
         """x ``[N,22,H,W]`` as for ``VToonify.forward`` (H, W multiples of 8). On CPU the frame's freed
-        feature maps are reused within the frame (``engine.models.heap``; a render keeps them across frames)
-        and the large decoder stages run in strips (``STRIP_PIXELS``; the masks, when asked for, need
-        the whole frame)."""
+        feature maps are reused within the frame and by a next call within ``heap.LINGER_S`` (a render
+        keeps them across all its frames: ``engine.models.heap``), and the large decoder stages run in
+        strips (``STRIP_PIXELS``; the masks, when asked for, need the whole frame)."""
         if x.device.type != "cpu" or torch.compiler.is_compiling():  # a compiled graph holds no ctypes calls
             return self._forward(x, return_mask)
-        with reused_heap():
+        with reused_heap(linger=True):  # a caller looping over forward keeps its pages (heap.LINGER_S)
             if not return_mask and needs_strips(self, x, STRIP_PIXELS):
                 return tiled(self, x, STRIP_PIXELS)
             return self._forward(x, return_mask)

@@ -16,6 +16,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,36 @@ def test_outside_blocks_up_to_32_mib_come_from_the_heap_as_glibcs_own_rule_settl
     large = torch.empty(16 << 20)  # 64 MiB
     assert libc.mallinfo2().hblkhd - mapped >= 64 << 20
     del medium, large
+
+
+@in_fresh_process
+def test_a_lingering_heap_serves_the_next_call_then_goes_back_by_itself(inputs, monkeypatch):
+    """``forward`` alone in a loop (an API caller): with ``linger`` the next call within ``LINGER_S``
+    finds the setting still on; once nobody comes back, the defaults return without anyone's help."""
+    libc = _libc()
+    monkeypatch.setattr(heap, "LINGER_S", 0.3)
+
+    def mapped_at_peak() -> int:
+        seen = []
+        frame(*inputs, at_peak=lambda: seen.append(libc.mallinfo2().hblkhd))
+        return seen[0]
+
+    with reused_heap(linger=True):
+        frame(*inputs)
+    inside = []
+    for _ in range(3):  # calls back to back, each entering and leaving on its own
+        with reused_heap(linger=True):
+            inside.append(mapped_at_peak())
+    assert max(inside) < UPSAMPLED_BYTES
+    assert mapped_at_peak() < UPSAMPLED_BYTES  # still within the linger: outside code shares the heap
+    deadline = time.monotonic() + 10
+    while heap._active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not heap._active and heap._release_timer is None
+    assert mapped_at_peak() >= UPSAMPLED_BYTES  # the defaults are back by themselves
+
+    with reused_heap(linger=True):
+        frame(*inputs)
+    heap.release_now()  # cancels the linger, gives the heap back at once
+    assert not heap._active and heap._release_timer is None
+    assert mapped_at_peak() >= UPSAMPLED_BYTES

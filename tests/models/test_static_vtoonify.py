@@ -268,8 +268,8 @@ def test_cpu_forward_decodes_the_large_stages_in_strips_with_the_whole_frame_num
 
 
 def test_cpu_forward_keeps_its_freed_pages_within_the_frame(golden_t, monkeypatch):
-    """On CPU ``forward`` runs inside ``reused_heap`` (engine.models.heap), so API callers get the
-    within-frame page reuse too; the pixels are the same either way."""
+    """On CPU ``forward`` runs inside ``reused_heap(linger=True)`` (engine.models.heap), so API callers
+    get the page reuse too, within the frame and from call to call; the pixels are the same either way."""
     import contextlib
 
     from engine.models import static as static_module
@@ -283,8 +283,8 @@ def test_cpu_forward_keeps_its_freed_pages_within_the_frame(golden_t, monkeypatc
     entered = []
 
     @contextlib.contextmanager
-    def recording_heap():
-        entered.append(True)
+    def recording_heap(linger=False):
+        entered.append(linger)
         yield True
 
     monkeypatch.setattr(static_module, "reused_heap", recording_heap)
