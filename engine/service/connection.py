@@ -126,8 +126,9 @@ def is_stale(info: ConnectionInfo, timeout_s: float = 1.0) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (a zombie child still counts until reaped)."""
-    if pid <= 0:
+    """Whether a process with this pid exists (a zombie child still counts until reaped). A pid no
+    process can have (a forged or damaged connection file's 2**40) is simply not alive."""
+    if pid <= 0 or pid > 0xFFFFFFFF:
         return False
     if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process on Windows
         import ctypes
@@ -139,7 +140,7 @@ def pid_alive(pid: int) -> bool:
         return True
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # Overflow: a pid no process can have (a forged file's 2**40)
         return False
     except PermissionError:
         return True

@@ -55,6 +55,19 @@ def test_stale_connection_file_is_replaced(tmp_path):
         engine.stop()
 
 
+def test_a_connection_file_naming_an_impossible_pid_is_stale_and_replaced(tmp_path):
+    """A forged or damaged file's pid of 2**40 once raised OverflowError from os.kill: every client's
+    read_connection_file crashed, and the engine refused to start with an internal error."""
+    conn = tmp_path / "engine.json"
+    write_connection_file(ConnectionInfo("127.0.0.1", 9, "forged", pid=2**40), conn)
+    assert read_connection_file(conn) is None
+    engine = start_test_engine(tmp_path)
+    try:
+        assert load_connection_file(conn).pid == engine.proc.pid
+    finally:
+        engine.stop()
+
+
 def test_second_engine_refuses_a_live_connection_file_and_says_why(tmp_path):
     engine = start_test_engine(tmp_path)
     try:

@@ -122,6 +122,17 @@ def test_engine_exits_within_the_grace_when_its_parent_is_killed(tmp_path, sourc
             os.kill(engine_pid, signal.SIGKILL)
 
 
+def test_a_parent_pid_no_process_can_have_counts_as_gone(tmp_path):
+    """--parent-pid 2**40 once made the engine die of an internal OverflowError after it had started."""
+    engine = start_engine_with(tmp_path, parent_pid=2**40)
+    try:
+        assert engine.proc.wait(PARENT_GRACE_S + EXIT_SLACK_S) == 0
+        assert "is gone" in engine.stderr_tail() and "internal error" not in engine.stderr_tail()
+        assert not (tmp_path / "engine.json").exists()
+    finally:
+        engine.stop()
+
+
 def test_parent_gone_cancels_only_orphaned_jobs_and_waits_for_connected_clients(tmp_path, source_file):
     orphan_settings = {"source": str(source_file), "output": str(tmp_path / "orphan"), "frames": "1-200",
                        "delay_s": 0.2}
