@@ -607,6 +607,18 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
     host = loopback_host(host)
     lifetime = Lifetime(idle_timeout_s, parent_pid)
     conn_path = Path(connection_file) if connection_file else default_connection_path()
+    claim = claim_connection_file(conn_path)
+    try:
+        return _serve_claimed(host, port, conn_path, models_dir, device, ready_callback, lifetime,
+                              state_dir=state_dir, runner=runner, preview_runner=preview_runner,
+                              model_cache=model_cache)
+    finally:
+        release_connection_file(claim)
+
+
+def _serve_claimed(host, port, conn_path: Path, models_dir, device, ready_callback, lifetime: Lifetime, *,
+                   state_dir, runner, preview_runner, model_cache) -> int:
+    """``serve`` once this process holds the connection file's lock."""
     existing = load_connection_file(conn_path)
     if existing is not None and existing.pid != os.getpid() and not is_stale(existing):
         raise ConfigError(f"an engine is already running (pid {existing.pid}, port {existing.port}) "
@@ -646,6 +658,76 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def claim_connection_file(conn_path: Path) -> tuple[int, Path] | None:
+    """Hold an exclusive lock on ``<connection file>.lock`` for the engine's life, so that "no live
+    engine owns the file" and writing ours are one step: engines started in the same instant (the
+    add-on and the panel each starting one) both passed the check, and the one whose file was
+    overwritten ran on where no client could find it. Another engine holding it is a ConfigError.
+    None (the check alone, as before) where the lock file cannot be made or locked: an unwritable
+    folder is reported by the connection file's write, a file system without locks has no claim."""
+    lock_path = conn_path.with_name(conn_path.name + ".lock")
+    try:
+        conn_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    for _ in range(8):
+        try:  # never through a link: a link planted at the name is not followed, only not locked
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError:
+            return None
+        held = _lock_exclusive(fd)
+        if held is None:
+            os.close(fd)
+            return None
+        if not held:
+            os.close(fd)
+            existing = load_connection_file(conn_path)
+            owner = f"pid {existing.pid}, port {existing.port}" if existing else "it is still starting"
+            raise ConfigError(f"an engine is already running ({owner}) and owns {conn_path}",
+                              "connect to it, shut it down, or pass --connection-file")
+        try:  # an engine that was exiting may have removed the file we opened: lock the new one
+            if os.path.samestat(os.fstat(fd), os.lstat(lock_path)):
+                return fd, lock_path
+        except OSError:
+            pass
+        os.close(fd)
+    return None
+
+
+def _lock_exclusive(fd: int) -> bool | None:
+    """True: locked; False: another process holds it; None: this file system cannot lock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
+def release_connection_file(claim: tuple[int, Path] | None) -> None:
+    """Remove the lock file (while still holding it, so no engine can lock the removed one), then unlock."""
+    if claim is None:
+        return
+    fd, lock_path = claim
+    try:
+        if os.path.samestat(os.fstat(fd), os.lstat(lock_path)):
+            os.unlink(lock_path)
+    except OSError:
+        pass  # Windows cannot remove an open file; the next engine locks it as it is
+    os.close(fd)
 
 
 def add_lifetime_options(parser: argparse.ArgumentParser) -> None:

@@ -80,6 +80,42 @@ def test_second_engine_refuses_a_live_connection_file_and_says_why(tmp_path):
         engine.stop()
 
 
+RACE_SCRIPT = """
+import sys, time
+import engine_entry
+start_at = float(sys.argv[1])
+while time.time() < start_at:
+    time.sleep(0.0005)
+sys.exit(engine_entry.main(sys.argv[2:]))
+"""
+
+
+def test_engines_started_at_once_on_one_connection_file_leave_exactly_one_running(tmp_path):
+    """Checking for a live engine and writing the connection file were two steps: engines started in
+    the same instant (the add-on and the panel each starting one) both passed the check, the later
+    one's file replaced the earlier one's, and that engine ran on where no client could find it."""
+    conn = tmp_path / "engine.json"
+    for round_ in range(3):
+        start_at = time.time() + 3.0  # every engine has imported the service by then
+        procs = [subprocess.Popen([sys.executable, "-c", RACE_SCRIPT, str(start_at), "--state-dir",
+                                   str(tmp_path / f"state{round_}-{i}"), "--job-runner", "jobrunners:write_frames",
+                                   "--no-model-cache", "--connection-file", str(conn), "--idle-timeout", "4"],
+                                  env=engine_env(tmp_path / f"state{round_}-{i}"), cwd=str(REPO),
+                                  stderr=subprocess.PIPE, text=True) for i in range(3)]
+        try:
+            results = [(proc.wait(30), proc.stderr.read()) for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        served = [err for code, err in results if code == 0]  # ran until its idle timeout
+        assert len(served) == 1, results
+        refused = [(code, err) for code, err in results if code != 0]
+        assert all(code == 2 and "already running" in err for code, err in refused), refused
+        assert not conn.exists() and not [p.name for p in tmp_path.iterdir() if p.name.startswith("engine")]
+
+
 def test_killed_engine_marks_jobs_interrupted_and_resume_finishes_them(tmp_path):
     source = tmp_path / "plate.bin"
     source.write_bytes(b"plate" * 10)
