@@ -63,6 +63,10 @@ DROPPABLE_LIMIT = 256
 """Queued messages above which a client's progress/frame_done events are dropped."""
 HARD_LIMIT = 4096
 """Queued messages above which a client is disconnected (its terminal events are never dropped)."""
+OUTGOING_BYTES_LIMIT = 8 << 20
+"""Bytes queued for one client above which its next request is not read until they are sent: a client
+that pipelines requests (a ``jobs`` reply is up to 512 KiB) and reads slowly is slowed to its reading
+speed, instead of the engine keeping up to HARD_LIMIT replies (gigabytes) for it."""
 DROPPABLE_EVENTS = ("progress", "frame_done")
 PARENT_AT_START = os.getppid()
 PARENT_GRACE_S = 3.0
@@ -174,7 +178,10 @@ class OutgoingQueue:
         self._cond = threading.Condition()
         self._droppable_limit = droppable_limit
         self._hard_limit = hard_limit
+        self._closed = False
         self.dropped = 0
+        self.bytes = 0
+        """Bytes queued and not yet taken by the writer."""
 
     def put(self, data: bytes, droppable: bool) -> bool:
         """False when the client is hopelessly behind (caller disconnects it)."""
@@ -185,19 +192,30 @@ class OutgoingQueue:
             if len(self._items) >= self._hard_limit:
                 return False
             self._items.append(data)
-            self._cond.notify()
+            self.bytes += len(data)
+            self._cond.notify_all()
             return True
 
     def close(self) -> None:
         with self._cond:
+            self._closed = True
             self._items.append(None)
-            self._cond.notify()
+            self._cond.notify_all()
 
     def get(self) -> bytes | None:
         with self._cond:
             while not self._items:
                 self._cond.wait()
-            return self._items.popleft()
+            data = self._items.popleft()
+            if data is not None:
+                self.bytes -= len(data)
+                self._cond.notify_all()  # a reader may wait for room (wait_for_room)
+            return data
+
+    def wait_for_room(self, limit: int, timeout_s: float) -> bool:
+        """Wait until at most ``limit`` bytes are queued or the queue is closed; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._closed or self.bytes <= limit, timeout_s)
 
 
 class ClientSession:
@@ -286,6 +304,8 @@ class ClientSession:
         reader = self._reader_input
         try:
             while not self.closed.is_set():
+                if not self.outgoing.wait_for_room(self.server.outgoing_bytes_limit, 1.0):
+                    continue  # replies pile up unsent: read no request until the client takes them
                 try:
                     line = reader.readline()
                 except TimeoutError:
@@ -337,6 +357,7 @@ class EngineServer:
         self._ids = itertools.count(1)
         self.doorman = Doorman(self.token)
         self.send_timeout_s = SEND_TIMEOUT_S
+        self.outgoing_bytes_limit = OUTGOING_BYTES_LIMIT
         self._listener = listen(self.host, port)
         self.port = self._listener.getsockname()[1]
         make_jobs = jobs_factory or (lambda publish: JobQueue(publish, state_dir=self.state_dir))

@@ -320,6 +320,33 @@ def test_a_client_that_stops_reading_is_dropped_and_shutdown_stays_fast(tmp_path
     assert took < 5.0
 
 
+def test_a_client_pipelining_requests_it_reads_slowly_is_slowed_not_buffered_for(tmp_path):
+    """Each ``jobs`` reply may be 512 KiB: a client that sent requests faster than it read the replies
+    made the engine queue them all (about 20 MB/s, up to HARD_LIMIT = 4096 replies, gigabytes)."""
+    running = InProcessEngine(tmp_path)
+    running.server.outgoing_bytes_limit = 1 << 20
+    try:
+        with running.connect() as client:
+            for i in range(8):  # every jobs reply lists these: about 8 x 20 KB
+                job = client.submit({"source": "/s", "output": f"/o{i}", "filler": "x" * 20_000})
+                assert client.status(job)
+        sock, reader = running.raw()
+        sock.sendall(protocol.encode(protocol.hello(running.info.token)))
+        assert protocol.decode(reader.readline())["ok"] is True
+        sock.sendall(b"".join(protocol.encode({"type": "jobs", "id": i}) for i in range(1, 201)))  # ~32 MB of replies
+        time.sleep(2.0)  # reads nothing meanwhile (all 200 requests are in the engine's socket buffer)
+        with running.server._lock:
+            (session,) = [s for s in running.server._sessions if s.client_id != 1]
+        reply_size = len(json.dumps(running.server.jobs.list()))
+        queued = sum(len(item) for item in list(session.outgoing._items) if item)
+        assert queued <= (1 << 20) + 2 * reply_size, f"{queued} bytes queued for a client that reads nothing"
+        ids = [protocol.decode(reader.readline())["id"] for _ in range(200)]  # then every reply, in order
+        assert ids == list(range(1, 201))
+        sock.close()
+    finally:
+        running.stop()
+
+
 # --- 9. growth limits --------------------------------------------------------------------------
 
 
