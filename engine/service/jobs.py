@@ -521,13 +521,7 @@ class JobQueue:
 
     def _render_preview(self, config, frame, out_root, worker, on_done) -> None:
         try:
-            out_root.mkdir(parents=True, exist_ok=True)
-            if out_root.is_symlink():  # pruning through it would delete someone's folders
-                raise OutputError(f"the previews folder {out_root} is a link; the engine writes and prunes "
-                                  "previews only in a folder of its own", f"remove the link {out_root} "
-                                  "(the engine creates the folder again)")
-            prune_preview_folders(out_root, PREVIEWS_KEPT - 1)
-            out_dir = tempfile.mkdtemp(prefix=f"{int(time.time())}-", dir=str(out_root))
+            out_dir = self._new_preview_folder(out_root)
             models = worker.models()
             too_long = threading.Event()
             timer = threading.Timer(self.preview_timeout_s, too_long.set)
@@ -553,6 +547,27 @@ class JobQueue:
             on_done(result, None)
         except Exception:
             pass
+
+    @staticmethod
+    def _new_preview_folder(out_root: Path) -> str:
+        """A new folder for one preview under ``out_root``; OutputError when that cannot be (a file in
+        the way was an 'internal error: FileExistsError', as if the engine had a bug)."""
+        try:
+            out_root.mkdir(parents=True, exist_ok=True)
+            if out_root.is_symlink():  # pruning through it would delete someone's folders
+                raise OutputError(f"the previews folder {out_root} is a link; the engine writes and prunes "
+                                  "previews only in a folder of its own", f"remove the link {out_root} "
+                                  "(the engine creates the folder again)")
+            prune_preview_folders(out_root, PREVIEWS_KEPT - 1)
+            return tempfile.mkdtemp(prefix=f"{int(time.time())}-", dir=str(out_root))
+        except OSError as exc:
+            from engine.failures import as_transient
+
+            transient = as_transient(exc)  # a full disk: ask again later, not "fix your request"
+            if transient is not None:
+                raise transient from None
+            raise OutputError(f"cannot make a preview folder in {out_root} ({exc.strerror or exc})",
+                              "leave out_dir out, or move away the file in its place") from None
 
     def model_stats(self) -> dict:
         """{device: ModelCache.stats()} for the render workers."""

@@ -111,6 +111,28 @@ def test_previews_folder_replaced_by_a_link_is_refused_and_prunes_nothing(tmp_pa
     assert len(list(shots.iterdir())) == 70
 
 
+@pytest.mark.parametrize("in_the_way", ["previews", "previews/mine"])
+def test_a_file_where_the_preview_folder_goes_is_an_output_error_not_an_internal_one(tmp_path, in_the_way):
+    """A file at the previews folder (or at the out_dir asked for) was 'internal error: FileExistsError'."""
+    from service_helpers import start_test_engine
+
+    engine = start_test_engine(tmp_path / "engine")
+    state = tmp_path / "engine" / "state"
+    blocker = state / in_the_way
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("someone's notes")
+    try:
+        with engine.connect() as client:
+            with pytest.raises(OutputError) as err:
+                client.request("preview", settings={"source": str(tmp_path / "p.mp4"), "output": str(tmp_path / "o")},
+                               frame=1, out_dir=str(state / "previews" / "mine"))
+            assert "cannot make a preview folder" in err.value.message and err.value.fix
+            assert client.ping()["pong"] is True
+    finally:
+        engine.stop()
+    assert blocker.read_text() == "someone's notes"
+
+
 def test_pruning_deletes_only_the_engines_own_preview_folders(tmp_path):
     root = tmp_path / "previews"
     mine = [root / f"{1700000000 + i}-abc_{i}" for i in range(5)]
