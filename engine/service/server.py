@@ -117,6 +117,8 @@ class Lifetime:
     def __init__(self, idle_timeout_s: float = 0.0, parent_pid: int | None = None) -> None:
         if idle_timeout_s < 0:
             raise ConfigError(f"idle timeout {idle_timeout_s:g} s is negative", "pass 0 (never) or more seconds")
+        if idle_timeout_s != idle_timeout_s:  # NaN (argparse's float accepts "nan") compared false: never exit
+            raise ConfigError("idle timeout nan is not a number of seconds", "pass 0 (never) or more seconds")
         if parent_pid is not None and parent_pid <= 0:
             raise ConfigError(f"parent pid {parent_pid} is not a process id", "pass the pid of the process to follow")
         self.idle_timeout_s = float(idle_timeout_s)

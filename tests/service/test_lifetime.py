@@ -179,3 +179,13 @@ def test_lifetime_timer_restarts_whenever_there_is_work():
     assert not lifetime.should_exit(True, 105.0)
     assert lifetime.should_exit(True, 110.0)
     assert Lifetime().limit_s() is None and not Lifetime().active
+
+
+@pytest.mark.parametrize("value", ["nan", "-1"])
+def test_an_idle_timeout_that_is_no_number_of_seconds_is_refused(tmp_path, value):
+    """--idle-timeout nan was taken (float("nan")) and silently meant "never"."""
+    done = subprocess.run([sys.executable, "-m", "engine", "serve", "--connection-file", str(tmp_path / "e.json"),
+                           "--idle-timeout", value], env=engine_env(tmp_path / "state"), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "idle timeout" in done.stderr and "pass 0 (never)" in done.stderr
+    assert not (tmp_path / "e.json").exists()
