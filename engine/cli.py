@@ -20,6 +20,7 @@ from engine import __version__
 from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled
 from engine.progress import one_line
 from engine.service.catalog import device_arg
+from engine.stop_signals import STOP_SIGNALS
 
 RESUME_FIX = "run the same command again with --resume to finish it"
 """What a render stopped by Ctrl-C / SIGTERM says: the frames written are complete, the rest follow."""
@@ -217,7 +218,7 @@ def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRAC
     def on_signal(signum, frame) -> None:
         cancel.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     worker = threading.Thread(target=work, name="job", daemon=True)
     deadline = None
     try:
@@ -395,9 +396,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(line: str) -> None:
     """One line to stderr in one write: ranks of a torchrun job share the pipe, and print() writes the
-    text and its newline separately, so two ranks' lines ran together."""
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+    text and its newline separately, so two ranks' lines ran together. Nothing when the terminal is gone."""
+    from engine.progress import write_out
+
+    write_out(sys.stderr, line + "\n")
 
 
 def _job_failed(args, sink, exc: Exception) -> int:

@@ -14,6 +14,17 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
+def write_out(stream, text: str) -> None:
+    """Write and flush, saying nothing when the reader is gone: a closed terminal (EIO after SIGHUP)
+    or a wrapper that stopped reading (EPIPE) must not turn a render or training that stops cleanly,
+    or goes on, into a crash; its files, not its log, are what counts."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):  # ValueError: the stream was closed
+        pass
+
+
 class ProgressBar:
     """Redraws one stderr line per event; silent when stderr is not a terminal except at the end."""
 
@@ -45,8 +56,7 @@ class ProgressBar:
                 self._line("\n")
 
     def _line(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        write_out(self.stream, text)
 
 
 class StepBar:
@@ -75,14 +85,11 @@ class StepBar:
         filled = int(self.width * done / self.total) if self.total else self.width
         text = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{self.total} {self.unit}"
                 f"  {rate:.2f} {self.unit}/s  ETA {_clock(eta) if eta is not None else '--:--'}  {detail}")
-        self.stream.write(("\r" + text) if self.tty else text + "\n")
-        if self.tty and done >= self.total:
-            self.stream.write("\n")
-        self.stream.flush()
+        end = "\n" if self.tty and done >= self.total else ""
+        write_out(self.stream, (("\r" + text) if self.tty else text + "\n") + end)
 
     def warn(self, message: str) -> None:
-        self.stream.write(f"warning: {one_line(message)}\n")
-        self.stream.flush()
+        write_out(self.stream, f"warning: {one_line(message)}\n")
 
 
 class JsonProgress:
@@ -92,8 +99,7 @@ class JsonProgress:
         self.stream = stream or sys.stdout
 
     def __call__(self, event: dict) -> None:
-        self.stream.write(json.dumps(event, default=str) + "\n")
-        self.stream.flush()
+        write_out(self.stream, json.dumps(event, default=str) + "\n")
 
 
 class OpenJDProgress:
@@ -130,8 +136,7 @@ class OpenJDProgress:
         self._line(f"openjd_progress: {self.percent:.1f}")
 
     def _line(self, text: str) -> None:
-        self.stream.write(one_line(text) + "\n")
-        self.stream.flush()
+        write_out(self.stream, one_line(text) + "\n")
 
 
 def _clock(seconds: float) -> str:

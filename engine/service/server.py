@@ -30,6 +30,7 @@ import engine
 from engine.errors import BusyError, ConfigError, EngineError, InternalError, OutputError, ProtocolError
 from engine.pipeline.config import RenderConfig
 from engine.service.catalog import device_arg
+from engine.stop_signals import STOP_SIGNALS
 from engine.user_dirs import user_dir
 
 from . import protocol
@@ -659,7 +660,7 @@ def _serve_claimed(host, port, conn_path: Path, models_dir, device, ready_callba
                           protocol=protocol.PROTOCOL_VERSION, path=str(conn_path))
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             previous[signum] = signal.signal(signum, lambda *_: server.stop_requested.set())
     try:
         try:

@@ -260,6 +260,47 @@ def test_signal_ends_the_cli_inside_a_blocking_read(tmp_path, face_png, sig):
     assert "cancelled:" in err and "--resume" in err
 
 
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="POSIX terminals")
+def test_closing_the_terminal_stops_a_render_cleanly_and_it_resumes(tmp_path, face_png, empty_models_dir):
+    """The artist closes the terminal running ``engine render`` (SIGHUP, then EIO on every write to
+    it): the render stops between frames and exits 130 as for Ctrl-C (it died at once by default, and
+    its last message to the gone terminal turned a clean stop into exit 1); the rerun completes it."""
+    import pty
+    import select
+
+    plates = tmp_path / "plates"
+    _plates(plates, face_png, range(1, 41))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "engine", "render", str(plates / "shot.####.png"), "-o", str(out),
+               "--backend", "classic", "--format", "png"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), VTOONIFY_MODELS=str(empty_models_dir))
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the render, with the new terminal as its controlling one
+        os.execve(sys.executable, command, env)
+    shown = b""
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("shot.*.png"))) < 3 and time.monotonic() < deadline:
+        if select.select([terminal], [], [], 0.2)[0]:
+            with contextlib.suppress(OSError):
+                shown += os.read(terminal, 4096)
+    os.close(terminal)  # the terminal goes away: the kernel hangs up its session
+    waited, status = 0, None
+    while status is None and waited < 600:
+        done_pid, raw = os.waitpid(pid, os.WNOHANG)
+        status = os.waitstatus_to_exitcode(raw) if done_pid else None
+        time.sleep(0.1)
+        waited += 1
+    assert status == 130, (status, shown[-500:])
+    written = sorted(out.glob("shot.*.png"))
+    assert 3 <= len(written) < 40, "the render should have stopped part way"
+    assert not [p.name for p in out.iterdir() if not p.name.startswith("shot.")], "temp files left behind"
+    for frame in written:
+        assert read_image(str(frame)).shape[:2] == (read_image(str(face_png)).shape[:2]), frame
+    rerun = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(list(out.glob("shot.*.png"))) == 40
+
+
 # --- item 4: two jobs with other settings into one folder at once: one is refused -------------------
 
 def test_two_renders_with_other_settings_at_once_one_is_refused(tmp_path, face_png, empty_models_dir):

@@ -42,6 +42,15 @@ def test_sigterm_exits_cleanly_and_removes_the_connection_file(tmp_path):
     assert not Path(engine.info.path).exists()
 
 
+def test_sighup_exits_cleanly_and_removes_the_connection_file(tmp_path):
+    """Closing the terminal that ran ``engine serve`` (SIGHUP) stops it as SIGTERM does; its default
+    action ended the process on the spot and left the connection file behind."""
+    engine = start_test_engine(tmp_path)
+    engine.proc.send_signal(signal.SIGHUP)
+    assert engine.proc.wait(10) == 0
+    assert not Path(engine.info.path).exists()
+
+
 def test_stale_connection_file_is_replaced(tmp_path):
     conn = tmp_path / "engine.json"
     dead = ConnectionInfo("127.0.0.1", 9, "old-token", pid=2**22 + 12345)
