@@ -266,6 +266,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.check_name_lengths(naming, frames, margin=len("face01_") if config.faces == "all" else 0)
             out.clean_stale_temps(out_dir, stem)
             key = resolved_job_key(config, backend, cache, source)
+            out.check_foreign_files(naming, frames, key)  # before the sidecar: a refused job leaves nothing
             settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
                            legacy_job_keys(config, backend, cache, source), on_event) as (analysis, wplus, analysed):

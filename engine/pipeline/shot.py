@@ -456,6 +456,19 @@ def parse_sidecar(fd: int) -> ShotAnalysis | None:
         return None
 
 
+def written_by_us(fd: int) -> bool:
+    """Whether an unreadable sidecar is still one of ours (a JSON object with a ``job_key``, of an
+    engine whose fields changed): it may be replaced by a new analysis. Anything else at the name is
+    somebody's file, which the engine never overwrites."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        raw = os.read(fd, MAX_SIDECAR_BYTES + 1)
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_SIDECAR_BYTES else None
+    except (ValueError, OSError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("job_key"), str)
+
+
 def read_sidecar(path: Path) -> ShotAnalysis | None:
     fd = open_sidecar(path)
     if fd is None:
@@ -719,6 +732,10 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
         fd = open_sidecar(path)
         try:
             existing = parse_sidecar(fd) if fd is not None else None
+            if fd is not None and existing is None and os.fstat(fd).st_size > 0 and not written_by_us(fd):
+                raise ConfigError(f"{path.name} in {out_dir} is not a VToonify sidecar, and the engine keeps "
+                                  "its shot analysis under that name", "move the file away, or choose another "
+                                  "output folder or --name")
             result = None
             if existing is not None and existing.job_key in legacy_keys:
                 key = existing.job_key  # an earlier engine's key of this job: its frames carry it

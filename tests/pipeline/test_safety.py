@@ -19,7 +19,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from engine.errors import ConfigError, FrameRangeError, InputError
+from engine.errors import ConfigError, FrameRangeError, InputError, OutputError
 from engine.io import open_source, read_image
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import parse_frame_ranges, select_frames
@@ -299,6 +299,44 @@ def test_closing_the_terminal_stops_a_render_cleanly_and_it_resumes(tmp_path, fa
     rerun = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert len(list(out.glob("shot.*.png"))) == 40
+
+
+def test_a_foreign_file_at_the_sidecar_name_is_never_replaced(tmp_path, face_png, empty_models_dir):
+    """The engine keeps its shot analysis in ``<stem>.vtoonify.json``; somebody's file of that name
+    was silently replaced by it. Now the job is refused and the file stays; a sidecar of ours whose
+    fields an older or newer engine wrote differently is still replaced by a fresh analysis."""
+    plates = tmp_path / "plates"
+    _plates(plates, face_png, (1, 2))
+    out = tmp_path / "out"
+    out.mkdir()
+    notes = out / "shot.vtoonify.json"
+    notes.write_text("shot notes: keep the grain\n")
+    config = RenderConfig(source=str(plates / "shot.####.png"), output=str(out), padding=SMALL, format="png")
+    with pytest.raises(ConfigError, match=r"shot\.vtoonify\.json .* is not a VToonify sidecar") as info:
+        render(config)
+    assert "move the file away" in info.value.fix
+    assert notes.read_text() == "shot notes: keep the grain\n"
+    assert sorted(p.name for p in out.iterdir()) == ["shot.vtoonify.json"]
+
+    notes.write_text('{"job_key": "from-another-engine", "landmarks": "not a list"}')  # ours, unreadable
+    render(config)
+    assert sorted(p.name for p in out.glob("shot.*.png")) == ["shot.0001.png", "shot.0002.png"]
+    assert "landmarks" in notes.read_text() and "from-another-engine" not in notes.read_text()
+
+
+def test_a_job_refused_for_a_foreign_frame_file_leaves_nothing_behind(tmp_path, face_png, empty_models_dir):
+    """A file the engine did not write at an output frame's name refuses the job before its shot
+    analysis: no sidecar (the refused job's analysis was written and left in the folder), no frames."""
+    plates = tmp_path / "plates"
+    _plates(plates, face_png, (1, 2, 3))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "shot.0002.png").write_bytes(b"somebody's frame")
+    config = RenderConfig(source=str(plates / "shot.####.png"), output=str(out), padding=SMALL, format="png")
+    with pytest.raises(OutputError, match=r"shot\.0002\.png .* was not written by VToonify Studio"):
+        render(config)
+    assert sorted(p.name for p in out.iterdir()) == ["shot.0002.png"]
+    assert (out / "shot.0002.png").read_bytes() == b"somebody's frame"
 
 
 # --- item 4: two jobs with other settings into one folder at once: one is refused -------------------
