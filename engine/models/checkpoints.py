@@ -155,7 +155,7 @@ def load_torch_file(path: str | Path) -> Any:
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
             warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True)
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower():
             first = _refused_global(str(exc))
@@ -174,6 +174,56 @@ def load_torch_file(path: str | Path) -> Any:
         raise ModelFileError(
             f"model file {_display(path)} is truncated or corrupt ({reason})", refetch_fix(path)
         ) from None
+    check_claimed_sizes(loaded, path)
+    return loaded
+
+
+def _tensors_in(obj: Any) -> list[torch.Tensor]:
+    """Every tensor in a loaded checkpoint's dicts, lists and tuples (each object once; no recursion, so
+    a deeply nested pickle cannot overflow the stack)."""
+    import torch
+
+    found, seen, stack = [], set(), [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, torch.Tensor):
+            found.append(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return found
+
+
+def check_claimed_sizes(obj: Any, path: str | Path) -> None:
+    """Refuse a checkpoint whose tensors claim far more values than the file stores.
+
+    ``torch.save`` writes each tensor over its own bytes, but a hand-made file can hold stride-0 views
+    (``expand``) that claim billions of values over one stored number. The model is built from the
+    tensors' shapes, so loading would try to allocate all of them: an out-of-memory error that a farm
+    retries forever (exit 75) instead of a bad file (exit 2). Checked right after unpickling, before
+    any value is read.
+    """
+    import torch
+
+    claimed, stored, storages = 0, 0, set()
+    for tensor in _tensors_in(obj):
+        if tensor.layout != torch.strided:  # sparse: no storage; refused by name where it is used
+            continue
+        claimed += tensor.numel() * tensor.element_size()
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in storages:
+            storages.add(storage.data_ptr())
+            stored += storage.nbytes()
+    if claimed > MAX_INFLATE_RATIO * stored + (1 << 20):
+        raise ModelFileError(
+            f"refusing to load {_display(path)}: its tensors claim {claimed / 1e6:,.1f} MB of values over "
+            f"{stored / 1e6:,.1f} MB stored (views that repeat the same numbers, made to exhaust memory; "
+            "torch.save never writes such a model)",
+            "use the official checkpoint files; never load model files from untrusted sources")
 
 
 def _decoder_reason(exc: BaseException) -> str:

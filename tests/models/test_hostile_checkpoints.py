@@ -147,7 +147,8 @@ def test_an_encoder_with_a_nan_mean_latent_is_refused(reference_dir, tmp_path):
 def test_an_encoder_whose_mean_latent_claims_billions_of_values_is_refused_before_it_is_read(reference_dir,
                                                                                              tmp_path):
     # A stride-0 view: one stored number, 2**36 values claimed. Before, the finite check ran before the
-    # shape check and asked for 64 GiB (out of memory, or an 'internal' allocation error).
+    # shape check and asked for 64 GiB (out of memory, or an 'internal' allocation error). Now every
+    # file's claimed sizes are checked as it is loaded (the latent_avg check stays as a second guard).
     from engine.models import load_style_encoder
 
     golden = torch.load(reference_dir / "psp_narrow_golden.pt", weights_only=True)
@@ -157,8 +158,42 @@ def test_an_encoder_whose_mean_latent_claims_billions_of_values_is_refused_befor
     torch.save({"opts": dict(layout["opts"]), "state_dict": state,
                 "latent_avg": torch.zeros(1).expand(1 << 36)}, path)
     assert path.stat().st_size < 10 << 20
-    with pytest.raises(ModelFileError, match="no finite floating-point 'latent_avg'"):
+    with pytest.raises(ModelFileError, match=r"claim 274,\d+\.\d MB of values over"):
         load_style_encoder(path)
+
+
+def test_weights_that_claim_more_values_than_the_file_stores_are_refused_before_allocating(reference_dir,
+                                                                                          tmp_path):
+    # Before: the face parser's class count is read off its head's shape, so three stride-0 heads of 10**8
+    # classes (a 27 MB file) built a 100 GB model: "can't allocate memory", which exits 75 (retry) and a
+    # farm requeued it forever.
+    from engine.models import load_face_parser
+
+    state = dict(torch.load(reference_dir / "bisenet_golden.pt", weights_only=True)["state_dict"])
+    for key in ("conv_out.conv_out.weight", "conv_out16.conv_out.weight", "conv_out32.conv_out.weight"):
+        state[key] = torch.zeros(1).expand(10**8, *state[key].shape[1:])
+    path = tmp_path / "faceparsing.pth"
+    torch.save(state, path)
+    with pytest.raises(ModelFileError, match=r"refusing to load .*faceparsing\.pth: its tensors claim "
+                                             r"[\d,.]+ MB of values over [\d,.]+ MB stored") as info:
+        load_face_parser(path)
+    assert "untrusted sources" in info.value.fix
+
+
+def test_a_hundred_names_for_one_stored_tensor_are_refused(tmp_path):
+    # The same through views of one shared storage: a model built from them would allocate each.
+    pool = torch.zeros(1 << 22)
+    path = tmp_path / "vtoonify.pt"
+    torch.save({"g_ema": {f"w{i}": pool.view(1024, 4096) for i in range(100)}}, path)
+    with pytest.raises(ModelFileError, match=r"claim 1,677\.7 MB of values over 16\.8 MB stored"):
+        load_torch_file(path)
+
+
+def test_tied_weights_sharing_one_storage_still_load(tmp_path):
+    weight = torch.randn(64, 64)
+    path = tmp_path / "tied.pt"
+    torch.save({"a": weight, "b": weight, "c": weight[:32]}, path)
+    assert torch.equal(load_torch_file(path)["b"], weight)
 
 
 def test_an_empty_style_code_file_says_so_and_names_the_fetch_for_its_style_and_folder(tmp_path):
