@@ -124,8 +124,14 @@ def build_loaded(
     its own values for what the file lacks.
     """
     _import_model_modules(str(config.get("class_name")))
-    with torch.device("meta"):
-        skeleton = build_model(config)
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(config)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # sizes read off a hand-edited file's tensors
+        raise ModelFileError(
+            f"{path} does not describe a buildable {model_name} ({type(exc).__name__}: {str(exc)[:120]})",
+            f"use the file made for this model, or {refetch_fix(path)}",
+        ) from None
     problems = state_dict_problems(skeleton, state_dict)
     if problems:
         raise ModelFileError(
@@ -165,6 +171,22 @@ def _to_device(model: nn.Module, device: str | torch.device) -> nn.Module:
 # --- VToonify ---------------------------------------------------------------------------------
 
 
+def _shape(state_dict: Mapping[str, Any], key: str, ndim: int) -> tuple[int, ...]:
+    """Shape of the file's tensor ``key``, which must have ``ndim`` dims: an architecture is read off these
+    shapes, so a hand-edited file's ``5`` or 0-d tensor there is a ValueError naming the key, not an
+    AttributeError/IndexError deep in the inference (KeyError when the key is absent)."""
+    value = state_dict[key]
+    if not isinstance(value, torch.Tensor) or value.dim() != ndim:
+        found = f"a {value.dim()}-d tensor" if isinstance(value, torch.Tensor) else f"a Python {type(value).__name__}"
+        raise ValueError(f"{key} is {found}, expected a {ndim}-d tensor")
+    return tuple(value.shape)
+
+
+MAX_VTOONIFY_SIZE = 4096
+"""Largest VToonify output size accepted (official: 1024): a file's layer count sets it, checked before
+anything is built."""
+
+
 def _indices(keys: set[str], prefix: str, suffix: str) -> list[int]:
     """Sorted integers N of keys ``prefix + N + suffix``."""
     pattern = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix) + "$")
@@ -177,31 +199,43 @@ def infer_vtoonify_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, A
     ``generator.generator.*`` keys mean a DualStyleGAN backbone (VToonify-D), else toonify.
     Generator widths: ``conv1`` gives 4x4, ``convs[2k]`` gives resolution 2**(k+3).
     Encoder: its last index L gives in_size = 2**(L+3); block L-1 holds the residual blocks.
-    Raises KeyError/IndexError on a state dict that is not a VToonify one (caller turns it into
-    a ModelFileError).
+    Raises KeyError (a tensor is missing) or ValueError (a tensor of the wrong kind, layer numbers that
+    skip or give sizes beyond :data:`MAX_VTOONIFY_SIZE`) on a state dict that is not a VToonify one (the
+    caller turns it into a ModelFileError).
     """
     keys = {k for k in state_dict if isinstance(k, str)}  # a file may hold any key: 5, (1, 2)
     backbone = "dualstylegan" if any(k.startswith("generator.generator.") for k in keys) else "toonify"
     gen = "generator.generator." if backbone == "dualstylegan" else "generator."
-    channels = {4: int(state_dict[gen + "conv1.conv.weight"].shape[1])}
+    channels = {4: _shape(state_dict, gen + "conv1.conv.weight", 5)[1]}
     conv_ids = _indices(keys, gen + "convs.", ".conv.weight")
-    for i in conv_ids[::2]:
-        channels[2 ** (i // 2 + 3)] = int(state_dict[f"{gen}convs.{i}.conv.weight"].shape[1])
     out_size = 2 ** (len(conv_ids) // 2 + 2)
+    if conv_ids != list(range(len(conv_ids))) or out_size > MAX_VTOONIFY_SIZE:
+        raise ValueError(f"its generator layers {gen}convs.N are numbered {_few_ids(conv_ids)}, expected 0 to at "
+                         f"most {2 * (MAX_VTOONIFY_SIZE.bit_length() - 3) - 1} in a row")
+    for i in conv_ids[::2]:
+        channels[2 ** (i // 2 + 3)] = _shape(state_dict, f"{gen}convs.{i}.conv.weight", 5)[1]
     mlps = _indices(keys, gen + "style.", ".weight")
     last = max(_indices(keys, "encoder.", ".weight"))  # the 1x1 conv to RGB
+    if last + 3 > out_size.bit_length() or 2 ** (last + 3) not in channels:  # no 2**big computed for a big index
+        raise ValueError(f"its encoder ends at encoder.{last}, an input of 2**{last + 3} px, which the {out_size} px "
+                         "generator has no layer for")
+    in_size = 2 ** (last + 3)
     return {
         "class_name": "VToonify",
-        "in_size": 2 ** (last + 3),
+        "in_size": in_size,
         "out_size": out_size,
-        "img_channels": int(state_dict[f"encoder.{last}.weight"].shape[0]),
-        "style_channels": int(state_dict[gen + f"style.{mlps[0]}.weight"].shape[0]),
+        "img_channels": _shape(state_dict, f"encoder.{last}.weight", 4)[0],
+        "style_channels": _shape(state_dict, gen + f"style.{mlps[0]}.weight", 2)[0],
         "num_mlps": len(mlps),
         "channel_multiplier": 2,
         "num_res_layers": len(_indices(keys, f"encoder.{last - 1}.", ".conv.weight")),
         "backbone": backbone,
         "channels": channels,
     }
+
+
+def _few_ids(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:4])) + (f", ... {ids[-1]}" if len(ids) > 4 else "") if ids else "(none)"
 
 
 def _vtoonify_state_dict(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:
@@ -224,8 +258,9 @@ def load_vtoonify(path: str | Path, device: str | torch.device = "cpu") -> nn.Mo
     try:
         config = infer_vtoonify_config(sd)
     except (KeyError, IndexError, ValueError) as exc:
+        reason = f"no tensor {exc}" if isinstance(exc, KeyError) else str(exc)
         raise ModelFileError(
-            f"{path} looks like VToonify but its layout is incomplete (no tensor {exc})",
+            f"{path} looks like VToonify but its layout is incomplete ({reason})",
             refetch_fix(path),
         ) from None
     kind = "VToonify-D" if config["backbone"] == "dualstylegan" else "VToonify-T"
@@ -246,7 +281,7 @@ def infer_psp_config(encoder_sd: Mapping[str, torch.Tensor], opts: Mapping[str, 
     counts = UNITS_PER_STAGE[depth]
     stage_first = [sum(counts[:i]) for i in range(4)]
     widths = {
-        f"W{i + 1}": int(encoder_sd[f"body.{unit}.res_layer.1.weight"].shape[0])
+        f"W{i + 1}": _shape(encoder_sd, f"body.{unit}.res_layer.1.weight", 4)[0]
         for i, unit in enumerate(stage_first)
     }
     n_styles = len(_indices(keys, "styles.", ".linear.weight"))
@@ -259,7 +294,7 @@ def infer_psp_config(encoder_sd: Mapping[str, torch.Tensor], opts: Mapping[str, 
         "class_name": "GradualStyleEncoder",
         "num_layers": depth,
         "mode": "ir_se" if "body.0.res_layer.5.fc1.weight" in keys else "ir",
-        "input_nc": int(encoder_sd["input_layer.0.weight"].shape[1]),
+        "input_nc": _shape(encoder_sd, "input_layer.0.weight", 4)[1],
         "output_size": output_size,
         "n_styles": n_styles,
         "widths": widths if widths != DEFAULT_WIDTHS else None,
@@ -303,7 +338,8 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
         ) from None
     encoder = build_loaded(config, encoder_sd, path, "the pSp GradualStyleEncoder")
     width = config["widths"]["W4"] if config["widths"] else DEFAULT_WIDTHS["W4"]
-    if latent_avg.shape[-1] != width or latent_avg.numel() not in (width, config["n_styles"] * width):
+    if (latent_avg.dim() == 0 or latent_avg.shape[-1] != width
+            or latent_avg.numel() not in (width, config["n_styles"] * width)):
         raise ModelFileError(
             f"{path}: latent_avg has shape {list(latent_avg.shape)}, expected "
             f"[{config['n_styles']}, {width}] or [{width}]",
@@ -325,7 +361,8 @@ def load_face_parser(path: str | Path, device: str | torch.device = "cpu") -> Bi
             "use faceparsing.pth from the official VToonify models",
         )
     head = obj.get("conv_out.conv_out.weight")
-    n_classes = int(head.shape[0]) if isinstance(head, torch.Tensor) else 19
+    # the class count is read off the head; a head of another kind keeps 19 and is named as a mismatch
+    n_classes = int(head.shape[0]) if isinstance(head, torch.Tensor) and head.dim() == 4 else 19
     parser = build_loaded(
         {"class_name": "BiSeNet", "n_classes": n_classes}, obj, path, "the BiSeNet face parser"
     )

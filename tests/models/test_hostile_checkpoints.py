@@ -343,3 +343,44 @@ def test_a_style_file_naming_one_code_thousands_of_times_is_refused_before_copyi
     assert path.stat().st_size < 400_000
     with pytest.raises(ModelFileError, match=r"holds 8000 style codes of 73,728,000 values in all, more than"):
         read_exstyle_arrays(path)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("generator.conv1.conv.weight", 5, r"generator\.conv1\.conv\.weight is a Python int, expected a 5-d tensor"),
+    ("encoder.5.weight", torch.tensor(1.0), r"encoder\.5\.weight is a 0-d tensor, expected a 4-d tensor"),
+    ("encoder.40.weight", torch.zeros(1), r"encoder ends at encoder\.40, an input of 2\*\*43 px, which the 1024 px "
+                                          r"generator has no layer for"),
+    ("encoder.100000.weight", torch.zeros(1), r"an input of 2\*\*100003 px"),
+    ("generator.convs.99.conv.weight", torch.zeros(1), r"generator\.convs\.N are numbered 0, 1, 2, 3, \.\.\. 99, "
+                                                       r"expected 0 to at most 19 in a row"),
+], ids=["int", "0-d", "encoder index 40", "encoder index 100000", "a gap in the generator layers"])
+def test_sizes_read_off_a_hand_edited_vtoonify_file_are_checked_before_building(golden_state, tmp_path, key, value,
+                                                                                expected):
+    # Before: AttributeError / IndexError, or a KeyError out of the constructor (whose text for 2**100003 could
+    # not even be printed): all "internal error, please report it" instead of naming the tensor.
+    path = tmp_path / "vtoonify.pt"
+    torch.save({"g_ema": {**golden_state, key: value}}, path)
+    with pytest.raises(ModelFileError, match=r"looks like VToonify but its layout is incomplete \(.*" + expected):
+        load_vtoonify(path)
+
+
+def test_a_pSp_or_face_parser_tensor_of_the_wrong_kind_is_named_not_an_internal_error(reference_dir, tmp_path):
+    from engine.models import load_face_parser, load_style_encoder
+
+    golden = torch.load(reference_dir / "psp_narrow_golden.pt", weights_only=True)
+    layout = golden["checkpoint_layout_example"]
+    state = {layout["state_dict_prefix"] + k: v for k, v in golden["state_dict"].items()}
+    good = {"opts": dict(layout["opts"]), "state_dict": state, "latent_avg": golden["latent_avg"]}
+    path = tmp_path / "encoder.pt"
+    torch.save({**good, "state_dict": {**state, "encoder.input_layer.0.weight": 3}}, path)
+    with pytest.raises(ModelFileError, match=r"unexpected pSp layout \(input_layer\.0\.weight is a Python int"):
+        load_style_encoder(path)
+    torch.save({**good, "latent_avg": torch.tensor(0.0)}, path)
+    with pytest.raises(ModelFileError, match=r"latent_avg has shape \[\], expected \[18, 48\] or \[48\]"):
+        load_style_encoder(path)
+
+    parser = dict(torch.load(reference_dir / "bisenet_golden.pt", weights_only=True)["state_dict"])
+    path = tmp_path / "faceparsing.pth"
+    torch.save({**parser, "conv_out.conv_out.weight": torch.tensor(1.0)}, path)
+    with pytest.raises(ModelFileError, match=r"conv_out\.conv_out\.weight \(file \[\], model \[19, 256, 1, 1\]\)"):
+        load_face_parser(path)
