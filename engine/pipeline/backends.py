@@ -108,6 +108,22 @@ class VToonifyBackend:
                               f"use a style id from 0 to {len(names) - 1}")
         return str(names[self.config.style_id])
 
+    def _exstyle_code(self, net) -> np.ndarray:
+        """The job's code from ``exstyle_code.npy``, checked against the model that takes it: a file whose
+        codes are [1, 18, 7] or [1, 10, 512] reads fine, but the model's mapping then fails with a matrix
+        shape error (an internal error) or a message that names no file."""
+        from engine.models.checkpoints import refetch_fix
+
+        name = self._exstyle_name()
+        code = self._exstyle_codes()[name]
+        wanted = [1, net.stylegan().n_latent, net.style_channels]
+        if list(code.shape) != wanted:
+            path = self.files["exstyle"]
+            raise ModelFileError(f"{path}: style code {name!r} is {list(code.shape)}, but "
+                                 f"{Path(self.files['vtoonify']).name} takes {wanted}",
+                                 f"use the exstyle_code.npy of this model's family, or {refetch_fix(path)}")
+        return code
+
     def _encode_face(self, rgb: np.ndarray, landmarks=None) -> torch.Tensor:
         """pSp z+ [1,18,512] of the aligned face in ``rgb``."""
         from engine.face import align_face, find_landmarks
@@ -143,7 +159,7 @@ class VToonifyBackend:
                     ex_rgb = ex.read(ex.frame_numbers[0])
                 z_ex = self._encode_face(ex_rgb)
             else:
-                z_ex = torch.as_tensor(self._exstyle_codes()[self._exstyle_name()]).float().to(self.device)
+                z_ex = torch.as_tensor(self._exstyle_code(net)).float().to(self.device)
             exstyle = net.zplus2wplus(z_ex.reshape(1, -1, z_ex.shape[-1]))
             if self.config.color_transfer:
                 return exstyle  # all 18 latents from the exemplar: the face code does not matter

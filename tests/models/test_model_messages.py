@@ -139,3 +139,23 @@ def test_a_models_path_that_is_a_file_is_named_as_a_file_not_sent_to_fetch(capsy
     err = _render_error(capsys, media_dir, notes)
     assert f"cannot render: the models folder {notes} is a file, not a folder" in err
     assert "models fetch" not in err and "pass --models (or $VTOONIFY_MODELS) with the folder" in err
+
+
+@pytest.mark.parametrize("shape", [(1, 18, 7), (1, 10, 512)], ids=["width 7", "10 latents"])
+def test_style_codes_that_do_not_fit_the_model_name_the_file_not_an_internal_error(capsys, media_dir, tmp_path,
+                                                                                    narrow_models_dir, shape):
+    # Before: [1, 18, 7] codes read fine and the model's mapping failed with "mat1 and mat2 shapes cannot be
+    # multiplied" (internal error, exit 1); [1, 10, 512] ended in a static-network message naming no file.
+    import shutil
+
+    import numpy as np
+
+    models = tmp_path / "models"
+    shutil.copytree(narrow_models_dir, models)
+    codes = {f"Cartoons_{i:05d}.jpg": np.zeros(shape, np.float32) for i in range(30)}
+    exstyle = models / "vtoonify_d_cartoon" / "exstyle_code.npy"
+    np.save(exstyle, np.array(codes, dtype=object), allow_pickle=True)
+    err = _render_error(capsys, media_dir, models, "--style-id", "3")
+    code = "style code 'Cartoons_00003.jpg'"
+    assert f"{exstyle}: {code} is {list(shape)}, but vtoonify_s_d_c.pt takes [1, 18, 512]" in err
+    assert "internal error" not in err
