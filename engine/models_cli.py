@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def cmd_list(args) -> int:
     return 0
 
 
+UNREADABLE = "unreadable (permission denied)"
+
+
 def _present_model_files(models_dir: str) -> list[str]:
     """Relative paths of every model file the inventory sees in the folder."""
     from engine.models.inventory import SHARED_FILES, scan_models
@@ -68,6 +72,8 @@ def _load_check(models_dir: str, relpath: str) -> str:
     problem = link_problem(f"{models_dir}/{relpath}")
     if problem:
         return problem
+    if not os.access(f"{models_dir}/{relpath}", os.R_OK):  # not damaged: fetching it again would not help
+        return UNREADABLE
     loader = {ENCODER_FILE: models.load_style_encoder, FACE_PARSER_FILE: models.load_face_parser,
               EXSTYLE_FILE: models.load_exstyles}.get(name, models.load_vtoonify)
     try:
@@ -98,7 +104,8 @@ def cmd_verify(args) -> int:
     for relpath in _present_model_files(folder):
         if relpath not in recorded:
             outcome = _load_check(folder, relpath)
-            results.append(VerifyResult(relpath, "ok" if outcome == "loads" else f"corrupt: {outcome}"))
+            results.append(VerifyResult(relpath, "ok" if outcome == "loads" else outcome if outcome == UNREADABLE
+                                        else f"corrupt: {outcome}"))
     for relpath in _dangling_links(folder):
         if relpath not in {r.relpath for r in results}:
             results.append(VerifyResult(relpath, link_problem(f"{folder}/{relpath}") or "missing"))
@@ -110,6 +117,9 @@ def cmd_verify(args) -> int:
     for r in results if not args.json else ():
         print(f"  {r.status:<9} {r.relpath}")
     bad = [r for r in results if r.status != "ok"]
+    if bad and all(r.status.startswith("unreadable") for r in bad):
+        raise ModelFileError(f"{len(bad)} model file(s) cannot be read: " + ", ".join(r.relpath for r in bad[:5]),
+                             f"let the engine's user read them (e.g. `chmod -R a+rX {folder}`)")
     if bad:
         raise ModelFileError(f"{len(bad)} model file(s) are missing or damaged: "
                              + ", ".join(f"{r.relpath} ({r.status})" for r in bad[:5]),

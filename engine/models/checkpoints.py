@@ -80,7 +80,8 @@ def _display(path: str | Path) -> str:
 
 def check_model_file(path: str | Path, what: str = "model file") -> None:
     """Raise ModelFileError naming what is at ``path`` when it is not a readable regular file: missing,
-    a link to nothing or to itself, a folder, a FIFO/socket/device (whose read would block or never end).
+    a link to nothing or to itself, a folder, a FIFO/socket/device (whose read would block or never end),
+    or a file the engine's user may not read.
     A link to a real file is fine (shared model folders are often linked in)."""
     path = Path(path)
     try:
@@ -102,6 +103,9 @@ def check_model_file(path: str | Path, what: str = "model file") -> None:
     if not stat.S_ISREG(mode):
         raise ModelFileError(f"{what} {_display(path)} is not a regular file (a FIFO, socket or device)",
                              f"remove it, then {refetch_fix(path)}")
+    if not os.access(path, os.R_OK):  # reading it would raise PermissionError: an internal error
+        raise ModelFileError(f"{what} {_display(path)} cannot be read (permission denied)",
+                             f"let the engine's user read it (e.g. `chmod a+r {path}`), or {refetch_fix(path)}")
 
 
 def _refused_global(message: str) -> str:

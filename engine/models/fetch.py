@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 from engine.errors import DiskFullError, ModelFileError, OfflineError
 from engine.failures import DISK_FULL_ERRNOS
-from engine.models.inventory import models_command
+from engine.models.inventory import models_command, unreadable_fix, unreadable_problem
 
 HF_BASE_URL = "https://huggingface.co/PKUWilliamYang/VToonify/resolve/main/models/"
 SUMS_FILE = "SHA256SUMS"
@@ -58,7 +58,8 @@ class FetchResult:
 class VerifyResult:
     relpath: str
     status: str
-    """'ok', 'missing', 'mismatch', 'symlink loop' or 'refused: <why>' (an entry outside the folder)."""
+    """'ok', 'missing', 'mismatch', 'unreadable (<why>)', 'symlink loop' or 'refused: <why>' (an entry outside
+    the folder)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,9 +99,14 @@ def read_sums(models_dir: str | Path) -> dict[str, str]:
     if not sums_path.is_file():
         return {}
     sums: dict[str, str] = {}
+    try:
+        raw = sums_path.read_bytes()
+    except PermissionError:
+        raise ModelFileError(f"{sums_path} cannot be read (permission denied)",
+                             f"let the engine's user read it (e.g. `chmod a+r {sums_path}`)") from None
     # surrogateescape: `sha256sum *` in a folder with a Latin-1 file name writes that name's raw bytes; they
     # come back as the name os.listdir gives for the file (and are written back unchanged)
-    for line in sums_path.read_bytes().decode("utf-8", "surrogateescape").splitlines():
+    for line in raw.decode("utf-8", "surrogateescape").splitlines():
         parts = line.strip().split(maxsplit=1)
         if len(parts) == 2 and _SHA256_RE.match(parts[0].lower()):
             sums[parts[1].lstrip("*")] = parts[0].lower()
@@ -201,6 +207,17 @@ def _not_a_model_file(relpath: str, part: Path, content_type: str) -> str | None
     return f"{what} (starting {head!r}{f', Content-Type {content_type[:60]}' if content_type else ''})"
 
 
+_NOT_WRITABLE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _not_writable(path: Path, exc: OSError) -> ModelFileError:
+    """A models folder ``fetch`` may not write (permissions, a read-only disk): the user's to fix, not a
+    cut download to resume (what the message said before) nor an internal error."""
+    return ModelFileError(f"cannot write {path} ({exc.strerror or exc})",
+                          "let the engine's user write the models folder (or mount it writable), or pass --models "
+                          "with a folder you can write")
+
+
 def _discard(part: Path, new_folders: list[Path]) -> None:
     """Delete a rejected download and the folders made for it (deepest first): no trace is left."""
     part.unlink(missing_ok=True)
@@ -221,7 +238,14 @@ def _download_one(
     dest = models_dir / relpath
     part = dest.with_name(dest.name + ".part")
     new_folders = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in _NOT_WRITABLE_ERRNOS:
+            raise _not_writable(dest.parent, exc) from None
+        raise ModelFileError(f"cannot make the folder {dest.parent} for {relpath} ({exc.strerror or exc}): "
+                             "something that is not a folder is in the way",
+                             f"move it away, then run {_fetch_again(models_dir)}") from None
     have = _partial_size(part, relpath, models_dir)
     url = base_url.rstrip("/") + "/" + relpath
     request = urllib.request.Request(url, headers={"User-Agent": "vtoonify-studio"})
@@ -266,6 +290,8 @@ def _download_one(
                     if progress is not None:
                         progress(relpath, done, total)
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE_ERRNOS:  # nor a folder it may not write
+                raise _not_writable(part, exc) from None
             if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:  # a full disk is no network fault
                 raise DiskFullError(f"the disk is full or over quota writing {part} after {done} bytes",
                                     f"free space (or raise the quota), then run {_fetch_again(models_dir)} "
@@ -363,6 +389,8 @@ def check_models_folder(models_dir: str | Path) -> Path:
     if not root.is_dir():
         raise ModelFileError(f"--models {root} is a file, not a folder",
                              "pass the folder that holds the model files (e.g. the folder of encoder.pt)")
+    if not os.access(root, os.R_OK | os.X_OK):  # else every read below is a PermissionError (internal error)
+        raise ModelFileError(unreadable_problem(root, PermissionError()), unreadable_fix(root))
     return root
 
 
@@ -384,7 +412,10 @@ def verify_models(models_dir: str | Path) -> list[VerifyResult]:
         elif not path.is_file():
             status = "missing"
         else:
-            status = "ok" if sha256_of(path) == digest else "mismatch"
+            try:
+                status = "ok" if sha256_of(path) == digest else "mismatch"
+            except OSError as exc:  # no read permission, an I/O error: said per file, the others still checked
+                status = f"unreadable ({(exc.strerror or str(exc)).lower()})"
         results.append(VerifyResult(relpath, status))
     return results
 

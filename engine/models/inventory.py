@@ -323,8 +323,28 @@ def _family_from_disk(
 
 
 def scan_models(models_dir: str | Path) -> ModelInventory:
-    """List the official families (present or not) plus any other ``vtoonify_[dt]_*`` folder found."""
+    """List the official families (present or not) plus any other ``vtoonify_[dt]_*`` folder found.
+
+    A folder the engine's user may not read is a ModelFileError naming it (``models list``, ``verify`` and
+    a render said "internal error: PermissionError" before)."""
     root = Path(models_dir).expanduser()
+    try:
+        return _scan(root)
+    except PermissionError as exc:
+        raise ModelFileError(unreadable_problem(root, exc), unreadable_fix(root)) from None
+
+
+def unreadable_problem(root: Path, exc: OSError) -> str:
+    where = f"{exc.filename} in " if exc.filename and Path(exc.filename) != root else ""
+    return f"permission denied reading {where}the models folder {root}"
+
+
+def unreadable_fix(root: Path) -> str:
+    return (f"let the engine's user read the models folder and its family folders (e.g. `chmod -R a+rX {root}`), "
+            "or pass --models with another folder")
+
+
+def _scan(root: Path) -> ModelInventory:
     shared_missing = tuple(name for name in SHARED_FILES if not (root / name).is_file())
     keys = list(OFFICIAL_FILES)
     if root.is_dir():

@@ -373,3 +373,78 @@ def test_a_sums_file_naming_a_latin1_file_verifies_it_and_keeps_its_bytes(hub, t
     assert {v.relpath: v.status for v in verify_models(tmp_path)} == {os.fsdecode(name): "ok"}
     fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)  # rewrites SHA256SUMS with both
     assert line in (tmp_path / SUMS_FILE).read_bytes()
+
+
+# --- a models folder the engine's user may not read or write -------------------------------------------------
+
+needs_permissions = pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
+
+
+@pytest.fixture
+def locked(tmp_path):
+    """chmod a path for one test (restored after, so pytest can clean up)."""
+    changed = []
+
+    def lock(path: Path, mode: int = 0) -> Path:
+        changed.append((path, path.stat().st_mode))
+        path.chmod(mode)
+        return path
+
+    yield lock
+    for path, mode in reversed(changed):
+        path.chmod(mode)
+
+
+@needs_permissions
+@pytest.mark.parametrize("what", ["the folder", "a family folder"])
+def test_an_unreadable_models_folder_is_named_by_list_and_verify(tmp_path, locked, capsys, what):
+    # Before: "internal error: PermissionError" (exit 1) from `models list`, `models verify` and a render.
+    from engine.cli import main
+
+    models = tmp_path / "models"
+    (models / "vtoonify_d_cartoon").mkdir(parents=True)
+    (models / "encoder.pt").write_bytes(b"x")
+    locked(models if what == "the folder" else models / "vtoonify_d_cartoon")
+    for action in ("list", "verify"):
+        assert main(["models", action, "--models", str(models)]) == 2
+        err = capsys.readouterr().err
+        assert "permission denied reading" in err and f"the models folder {models}" in err, err
+        assert f"chmod -R a+rX {models}" in err and "internal error" not in err
+
+
+@needs_permissions
+def test_an_unreadable_model_file_is_named_unreadable_not_corrupt_or_an_internal_error(tmp_path, locked, capsys):
+    from engine.cli import main
+    from engine.models import load_vtoonify
+
+    models = tmp_path / "models"
+    (models / "vtoonify_t_arcane").mkdir(parents=True)
+    model = models / "vtoonify_t_arcane" / "vtoonify.pt"
+    model.write_bytes(b"")  # empty: only the permission check can come before the size check
+    locked(model)
+    encoder = models / "encoder.pt"
+    encoder.write_bytes(b"PK\x03\x04")
+    (models / SUMS_FILE).write_text(f"{hashlib.sha256(b'PK').hexdigest()}  encoder.pt\n")
+    locked(encoder)
+    with pytest.raises(ModelFileError, match=r"vtoonify\.pt cannot be read \(permission denied\)") as info:
+        load_vtoonify(model)
+    assert f"chmod a+r {model}" in info.value.fix
+    assert main(["models", "verify", "--models", str(models)]) == 2
+    captured = capsys.readouterr()
+    assert "  unreadable (permission denied) encoder.pt" in captured.out
+    assert "  unreadable (permission denied) vtoonify_t_arcane/vtoonify.pt" in captured.out
+    assert "2 model file(s) cannot be read" in captured.err and "internal error" not in captured.err
+
+
+@needs_permissions
+def test_fetch_into_a_folder_it_may_not_write_says_so_not_resume_or_internal_error(hub, tmp_path, locked):
+    # Before: "download ... was interrupted after 0 bytes ... run fetch again to resume" for a file at the top,
+    # and "internal error: PermissionError" for one in a family folder.
+    models = tmp_path / "models"
+    models.mkdir()
+    locked(models, 0o555)
+    for relpath in ("encoder.pt", "vtoonify_d_cartoon/exstyle_code.npy"):
+        with pytest.raises(ModelFileError, match=r"cannot write .* \(Permission denied\)") as info:
+            fetch_models(models, [relpath], base_url=hub.base_url)
+        assert "pass --models with a folder you can write" in info.value.fix
+    assert list(models.iterdir()) == []
