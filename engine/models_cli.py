@@ -164,7 +164,9 @@ def cmd_fetch(args) -> int:
     sys.stderr.write("\n")
     for r in results:
         state = "already there" if r.skipped else ("verified" if r.verified else "recorded (no published checksum)")
-        print(f"  {r.relpath}: {state} sha256={r.sha256[:12]}")
+        print(f"  {r.relpath}: {state} sha256={r.sha256[:12]}"
+              + (f" (the different file that was there, not downloaded by fetch, is kept as {r.kept_as})"
+                 if r.kept_as else ""))
     return 0
 
 

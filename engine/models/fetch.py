@@ -49,6 +49,8 @@ class FetchResult:
     """True when the hash matched a pinned or server-reported sha256 (False: recorded on first use)."""
     skipped: bool = False
     """Already present and matching SHA256SUMS: nothing was downloaded."""
+    kept_as: str = ""
+    """Where a different file found at this name, which fetch had not written, was moved (never overwritten)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -218,9 +220,25 @@ def _not_writable(path: Path, exc: OSError) -> ModelFileError:
                           "with a folder you can write")
 
 
+def _keep_aside(dest: Path) -> Path:
+    """Move a file fetch did not write (copied in by hand, a studio's own model, a link) out of the way of
+    the download, to the first free ``<name>.old[N]``: fetch never overwrites what it did not write."""
+    for n in range(1000):
+        kept = dest.with_name(f"{dest.name}.old{n or ''}")
+        if not os.path.lexists(kept):
+            os.rename(dest, kept)
+            return kept
+    raise ModelFileError(f"{dest} is in the way of the download and {dest.name}.old ... .old999 are taken",
+                         f"move {dest} away, then run the fetch again")
+
+
 def _discard(part: Path, new_folders: list[Path]) -> None:
     """Delete a rejected download and the folders made for it (deepest first): no trace is left."""
     part.unlink(missing_ok=True)
+    _remove_empty(new_folders)
+
+
+def _remove_empty(new_folders: list[Path]) -> None:
     for folder in new_folders:
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
@@ -234,9 +252,15 @@ def _download_one(
     progress: ProgressCallback | None,
     timeout_s: float,
     chunk_bytes: int,
+    recorded: bool = False,
 ) -> FetchResult:
+    """One file into place; ``recorded``: SHA256SUMS lists it, so a file at its name is fetch's own."""
     dest = models_dir / relpath
     part = dest.with_name(dest.name + ".part")
+    if dest.is_dir() or (os.path.lexists(dest) and not os.path.islink(dest) and not dest.is_file()):
+        kind = "a folder" if dest.is_dir() else "not a regular file"  # os.replace would fail after the download
+        raise ModelFileError(f"{dest} is {kind}, where `models fetch` puts {relpath}",
+                             f"move it away, then run {_fetch_again(models_dir)}")
     new_folders = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -258,7 +282,7 @@ def _download_one(
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the .part is already complete (or longer than the file)
             part.unlink()
-            return _download_one(relpath, models_dir, base_url, expected, progress, timeout_s, chunk_bytes)
+            return _download_one(relpath, models_dir, base_url, expected, progress, timeout_s, chunk_bytes, recorded)
         if exc.code in (401, 403, 404):
             raise ModelFileError(
                 f"{url} is not available (HTTP {exc.code})",
@@ -267,6 +291,7 @@ def _download_one(
         raise _offline(base_url, models_dir, f"HTTP {exc.code} for {relpath}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
+        _remove_empty(new_folders)  # nothing was written: leave no empty family folder behind
         raise _offline(base_url, models_dir, reason) from None
 
     with response:
@@ -326,8 +351,11 @@ def _download_one(
             f"run {_fetch_again(models_dir)} (with the same --style and --backbone); if it repeats, the server "
             "or a proxy is serving a wrong file",
         )
+    kept = ""
+    if not recorded and os.path.lexists(dest) and not (dest.is_file() and sha256_of(dest) == actual):
+        kept = str(_keep_aside(dest))
     os.replace(part, dest)
-    return FetchResult(relpath, str(dest), actual, done, verified=wanted is not None)
+    return FetchResult(relpath, str(dest), actual, done, verified=wanted is not None, kept_as=kept)
 
 
 def fetch_models(
@@ -367,7 +395,8 @@ def fetch_models(
                     FetchResult(relpath, str(dest), digest, dest.stat().st_size, True, skipped=True)
                 )
                 continue
-        result = _download_one(relpath, root, base_url, pinned.get(relpath), progress, timeout_s, chunk_bytes)
+        result = _download_one(relpath, root, base_url, pinned.get(relpath), progress, timeout_s, chunk_bytes,
+                               recorded=relpath in sums)
         sums = read_sums(root)
         sums[relpath] = result.sha256
         _write_sums(root, sums)

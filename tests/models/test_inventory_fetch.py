@@ -448,3 +448,44 @@ def test_fetch_into_a_folder_it_may_not_write_says_so_not_resume_or_internal_err
             fetch_models(models, [relpath], base_url=hub.base_url)
         assert "pass --models with a folder you can write" in info.value.fix
     assert list(models.iterdir()) == []
+
+
+def test_fetch_never_overwrites_a_file_it_did_not_write(hub, tmp_path):
+    # Before: a hand-copied encoder.pt (or a studio's own model, or a link to a shared volume) that SHA256SUMS
+    # does not list was silently replaced by the download. Now a different one is kept aside, named in the result.
+    (tmp_path / "encoder.pt").write_bytes(b"PK\x03\x04 my own encoder")
+    elsewhere = tmp_path / "shared.npy"
+    elsewhere.write_bytes(b"\x93NUMPY shared")
+    (tmp_path / "vtoonify_d_cartoon").mkdir()
+    (tmp_path / "vtoonify_d_cartoon" / "exstyle_code.npy").symlink_to(elsewhere)
+    results = fetch_models(tmp_path, list(hub.files), base_url=hub.base_url)
+    assert [Path(r.kept_as).name for r in results] == ["encoder.pt.old", "exstyle_code.npy.old"]
+    assert (tmp_path / "encoder.pt.old").read_bytes() == b"PK\x03\x04 my own encoder"
+    assert (tmp_path / "vtoonify_d_cartoon" / "exstyle_code.npy.old").readlink() == elsewhere
+    assert elsewhere.read_bytes() == b"\x93NUMPY shared"
+    for rel, data in hub.files.items():
+        assert (tmp_path / rel).read_bytes() == data
+
+    (tmp_path / "encoder.pt").unlink()  # an identical copy, or one fetch recorded, is not kept twice
+    (tmp_path / "encoder.pt").write_bytes(hub.files["encoder.pt"])
+    (tmp_path / SUMS_FILE).unlink()
+    assert [r.kept_as for r in fetch_models(tmp_path, list(hub.files), base_url=hub.base_url)] == ["", ""]
+    assert not (tmp_path / "encoder.pt.old1").exists()
+
+
+def test_a_folder_where_the_file_goes_is_refused_before_downloading(hub, tmp_path):
+    # Before: the whole file was downloaded, then os.replace raised IsADirectoryError (internal error) and
+    # left encoder.pt.part behind.
+    (tmp_path / "encoder.pt").mkdir()
+    with pytest.raises(ModelFileError, match=r"encoder\.pt is a folder, where `models fetch` puts encoder\.pt"):
+        fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)
+    assert [p.name for p in tmp_path.iterdir()] == ["encoder.pt"] and hub.range_headers == []
+
+
+def test_an_offline_fetch_leaves_no_empty_family_folder(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(OfflineError):
+        fetch_models(tmp_path, ["vtoonify_d_cartoon/exstyle_code.npy"], base_url=f"http://127.0.0.1:{port}/")
+    assert list(tmp_path.iterdir()) == []
