@@ -8,6 +8,7 @@ on half the batch, style mixing 0.9, EMA ``0.5 ** (32 / 10000)`` per step, ADA t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from engine.errors import ConfigError
@@ -65,11 +66,12 @@ class FinetuneOptions:
         checks = [
             (self.iter >= 1, f"--iter must be at least 1, got {self.iter}", "official 600"),
             (self.batch >= 1, f"--batch must be at least 1, got {self.batch}", "official 4 per GPU, 32 in all"),
-            (self.lr > 0, f"--lr must be positive, got {self.lr}", "official 0.002"),
+            (0 < self.lr < math.inf, f"--lr must be a positive number, got {self.lr}", "official 0.002"),
             (self.log_every >= 1, f"--log-every must be at least 1, got {self.log_every}", "e.g. --log-every 50"),
             (self.save_every >= 0, f"--save-every must be >= 0, got {self.save_every}", "0 saves only at the end"),
             (self.sample_every >= 0, f"--sample-every must be >= 0, got {self.sample_every}", "0 writes none"),
-            (self.r1 >= 0 and self.path_regularize >= 0, "--r1 and --path-regularize must be >= 0",
+            (0 <= self.r1 < math.inf and 0 <= self.path_regularize < math.inf,
+             "--r1 and --path-regularize must be finite numbers >= 0",
              "0 switches the term off (official 10 and 2)"),
             (self.d_reg_every >= 1 and self.g_reg_every >= 1, "--d-reg-every and --g-reg-every must be >= 1",
              "official 16 and 4"),

@@ -7,6 +7,7 @@ Names and defaults follow the official ``train_vtoonify_d.py`` / ``train_vtoonif
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from engine.errors import ConfigError
@@ -93,7 +94,7 @@ class TrainOptions:
         checks = [
             (self.iter >= 1, f"--iter must be at least 1, got {self.iter}", "e.g. --iter 2000"),
             (self.batch >= 1, f"--batch must be at least 1, got {self.batch}", "e.g. --batch 8"),
-            (self.lr > 0, f"--lr must be positive, got {self.lr}", "official default 1e-4"),
+            (0 < self.lr < math.inf, f"--lr must be a positive number, got {self.lr}", "official default 1e-4"),
             (self.log_every >= 1, f"--log-every must be at least 1, got {self.log_every}", "e.g. --log-every 200"),
             (self.save_every >= 0, f"--save-every must be >= 0, got {self.save_every}", "0 saves only at the end"),
             (self.sample_every >= 0, f"--sample-every must be >= 0, got {self.sample_every}", "0 writes no previews"),
@@ -102,12 +103,15 @@ class TrainOptions:
             (self.style_id >= 0, f"--style-id must be >= 0, got {self.style_id}", "an index into exstyle_code.npy"),
             (len(self.weight) == 18, f"--weight needs 18 values, got {len(self.weight)}", "one per W+ layer"),
             (self.d_reg_every >= 1, f"--d-reg-every must be at least 1, got {self.d_reg_every}", "e.g. 16"),
-            (self.fusion_init_scale >= 0, "--fusion-init-scale must be >= 0", "0 (exact) or 0.01 (official)"),
+            (0 <= self.fusion_init_scale < math.inf, "--fusion-init-scale must be a number >= 0",
+             "0 (exact) or 0.01 (official)"),
             (self.precision in TRAIN_PRECISIONS, f"unknown --precision {self.precision!r}",
              "use fp32, bf16 or auto (fp16 would need loss scaling and is not offered)"),
         ]
+        # each weight on its own: min() passes a NaN that is not first, and NaN/inf trains a NaN model
         weights = (self.adv_loss, self.grec_loss, self.perc_loss, self.tmp_loss, self.msk_loss, self.r1)
-        checks.append((min(weights) >= 0, "loss weights must be >= 0", "use 0 to switch a term off"))
+        checks.append((all(0 <= w < math.inf for w in weights), "loss weights must be finite numbers >= 0",
+                       "use 0 to switch a term off"))
         for ok, message, fix in checks:
             if not ok:
                 raise ConfigError(message, fix)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from engine.cli import build_parser, main
+from engine.errors import ConfigError
 from engine.models import build_model
 from engine.train.cli import options_from_args
 
@@ -278,6 +279,29 @@ def test_bad_options_and_foreign_resume(tiny_teachers, tmp_path, capsys):
     torch.save({"g_ema": {}}, foreign)
     _fails(capsys, _d_args(tiny_teachers, out) + ["--resume", str(foreign)], "not written by `engine train`")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--msk-loss", "nan", "loss weights must be finite"),
+    ("--perc-loss", "inf", "loss weights must be finite"),
+    ("--tmp-loss", "nan", "loss weights must be finite"),
+    ("--lr", "inf", "--lr must be a positive number"),
+    ("--fusion-init-scale", "inf", "--fusion-init-scale"),
+])
+def test_non_finite_hyperparameters_are_refused(tiny_teachers, tmp_path, capsys, flag, value, needle):
+    # Before: min() over the weights let a NaN that was not the first one through (and inf always): the run
+    # trained to the end, exit 0, and wrote a model of NaN weights.
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out) + [flag, value], needle)
+    assert not out.exists()
+
+
+def test_non_finite_finetune_hyperparameters_are_refused(tmp_path):
+    from engine.train.finetune_options import FinetuneOptions
+
+    for bad in ({"lr": float("inf")}, {"r1": float("inf")}, {"path_regularize": float("inf")}):
+        with pytest.raises(ConfigError):
+            FinetuneOptions(stylegan_path="ffhq.pt", images=str(tmp_path), **bad)
 
 
 def test_real_process_exit_code_and_one_line(tiny_teachers, tmp_path):
