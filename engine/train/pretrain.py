@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from engine.train.checkpoint import load_training_checkpoint
+from engine.train.checkpoint import check_finite_gan_state, load_training_checkpoint
 from engine.train.files import named_by_flag
 from engine.train.options import TrainOptions
 from engine.train.session import Session, open_session, wrap_ddp
@@ -39,8 +39,11 @@ def pretrain_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
 
 
 def resume_pretrain(session: Session, path: str | Path) -> None:
+    """Encoder, EMA and optimiser from ``path``; NaN/Inf states are refused as in the full stage (a
+    diverged save would otherwise train NaN steps and replace ``pretrain.pt`` with them)."""
     with named_by_flag("resume"):
         ckpt = load_training_checkpoint(path, "pretrain", session.options.backbone)
+    check_finite_gan_state(ckpt, path)
     _load_encoder_states(session, ckpt, path)
     session.g_optim.load_state_dict(ckpt["g_optim"])
     session.continue_from(ckpt, path)

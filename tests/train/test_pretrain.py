@@ -119,3 +119,30 @@ def test_pretrain_resume_repeats_the_next_step(tiny_teachers, tmp_path):
     b = torch.load(tmp_path / "b" / "vtoonify_t_t" / "pretrain.pt", weights_only=True)
     assert a["iter"] == b["iter"] == 2
     assert all(torch.equal(a["g_ema"][k], b["g_ema"][k]) for k in a["g_ema"])
+
+
+def test_pretrain_resume_from_a_diverged_checkpoint_is_refused(tiny_teachers_128, tmp_path, capsys):
+    # Before: only the full stage checked; a pretrain save holding NaN resumed, trained NaN steps, exit 0,
+    # and replaced pretrain.pt with NaN weights.
+    from engine.cli import main
+
+    files = tiny_teachers_128
+
+    def argv(out, *extra):
+        return [str(a) for a in ["train", "pretrain", "--backbone", "toonify", "--stylegan-path", files.ffhq,
+                                 "--finetunegan-path", files.finetune, "--faceparsing-path", files.faceparsing,
+                                 "--out", out, "--name", "t", "--iter", 2, "--batch", 1, "--no-progress", *extra]]
+
+    assert main(argv(tmp_path / "a", "--save-every", 1)) == 0
+    saved = tmp_path / "a" / "vtoonify_t_t" / "pretrain-00001.pt"
+    ckpt = torch.load(saved, weights_only=True)
+    first = next(iter(ckpt["g"]))
+    ckpt["g"][first].view(-1)[0] = float("nan")
+    torch.save(ckpt, saved)
+    final = tmp_path / "a" / "vtoonify_t_t" / "pretrain.pt"
+    before = final.read_bytes()
+    capsys.readouterr()
+    assert main(argv(tmp_path / "a", "--resume", saved)) == 2
+    err = capsys.readouterr().err
+    assert f"{saved}: its g entry holds NaN or infinite values in {first}" in err
+    assert final.read_bytes() == before
