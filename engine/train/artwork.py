@@ -107,6 +107,13 @@ def check_images_folder(folder: str | Path) -> list[Path]:
     return paths
 
 
+def _grey16_to_rgb8(img: Image.Image) -> np.ndarray:
+    """16-bit greyscale (PIL modes ``I;16*`` / ``I``) as 8-bit RGB: PIL's ``convert("RGB")`` clips these
+    at 255, so a 16-bit ink scan came out white."""
+    grey = np.asarray(img, dtype=np.float64) / 257.0
+    return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """HxWx3 uint8 RGB with the EXIF orientation applied; InputError for anything unreadable."""
     try:
@@ -114,6 +121,10 @@ def read_rgb(path: Path) -> np.ndarray:
             if img.width * img.height > MAX_PIXELS:
                 raise InputError(f"{path.name} is {img.width}x{img.height}", "scale it down")
             img = ImageOps.exif_transpose(img)
+            if img.mode == "I" or img.mode.startswith("I;16"):
+                return _grey16_to_rgb8(img)
+            if img.mode == "F":  # floating-point pixels have no agreed range: guessing one whitens or blackens
+                raise InputError(f"{path.name} has floating-point pixels", "re-export it as 8- or 16-bit PNG")
             return np.asarray(img.convert("RGB"))
     except InputError:
         raise

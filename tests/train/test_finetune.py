@@ -393,3 +393,19 @@ def test_the_aligned_cache_refuses_links_and_foreign_folders_and_realigns_damage
     with pytest.raises(OutputError, match="is a link"):
         quiet(load_style_images, art, 32, aligned=True, store=store)
     assert victim.read_bytes() == b"keep me"
+
+
+def test_sixteen_bit_grey_artwork_keeps_its_tones_and_float_pixels_are_named(tmp_path):
+    # Before: PIL's convert("RGB") clipped 16-bit grey at 255 (a 16-bit ink scan trained as a white image),
+    # and float TIFFs in [0, 1] came out black.
+    from engine.train.artwork import read_rgb
+
+    ramp = (np.arange(64 * 64, dtype=np.float64).reshape(64, 64) / (64 * 64 - 1) * 65535).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "ink16.png")
+    rgb = read_rgb(tmp_path / "ink16.png")
+    assert rgb.shape == (64, 64, 3) and rgb.dtype == np.uint8
+    assert np.abs(rgb[..., 0].astype(int) - np.rint(ramp / 257.0).astype(int)).max() == 0
+    assert abs(float(rgb.mean()) - 127.5) < 1
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(InputError, match=r"float\.tif has floating-point pixels"):
+        read_rgb(tmp_path / "float.tif")
