@@ -112,7 +112,8 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     _flag(variant, "fix-style", action="store_true", help="one exemplar (--style-id)")
     _flag(variant, "style-id", type=int, default=26, help="exemplar index with --fix-style (default 26)")
     _flag(variant, "fix-degree", action="store_true", help="one style degree (--style-degree)")
-    _flag(variant, "style-degree", type=float, default=0.5, help="degree in [0, 1] with --fix-degree (default 0.5)")
+    _flag(variant, "style-degree", type=float, default=0.5,
+          help="degree in [0, 1] with --fix-degree, one decimal: it names the model file (default 0.5)")
     _flag(variant, "fix-color", action="store_true", help="keep the face's colours (no colour transfer)")
 
     tune = t.add_argument_group("finetune (Toonify: the FFHQ StyleGAN2 fine-tuned on your style images)")

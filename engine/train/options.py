@@ -108,6 +108,13 @@ class TrainOptions:
             (self.precision in TRAIN_PRECISIONS, f"unknown --precision {self.precision!r}",
              "use fp32, bf16 or auto (fp16 would need loss scaling and is not offered)"),
         ]
+        # the model file names a fixed degree with one decimal (official ``_d%1.1f``) and the renderer
+        # picks models by that name: 0.75 would be saved as _d0.8 and never match --degree 0.75
+        checks.append((self.backbone != "dualstylegan" or not self.fix_degree
+                       or abs(round(self.style_degree, 1) - self.style_degree) < 1e-9,
+                       f"--style-degree {self.style_degree:g} with --fix-degree has more than one decimal; the model "
+                       f"file would be named _d{self.style_degree:1.1f} and render only at that degree",
+                       "use a degree with one decimal (0.0, 0.1, ..., 1.0)"))
         # each weight on its own: min() passes a NaN that is not first, and NaN/inf trains a NaN model
         weights = (self.adv_loss, self.grec_loss, self.perc_loss, self.tmp_loss, self.msk_loss, self.r1)
         checks.append((all(0 <= w < math.inf for w in weights), "loss weights must be finite numbers >= 0",

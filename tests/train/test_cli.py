@@ -296,6 +296,20 @@ def test_non_finite_hyperparameters_are_refused(tiny_teachers, tmp_path, capsys,
     assert not out.exists()
 
 
+def test_a_fixed_degree_the_model_file_name_cannot_hold_is_refused(tiny_teachers, tmp_path, capsys):
+    # Before: --fix-degree --style-degree 0.75 trained vtoonify_s_d0.8_c.pt, which `render --degree 0.75`
+    # refused (no model supports degree 0.75) and `--degree 0.8` ran off the trained degree.
+    out = tmp_path / "out"
+    _fails(capsys, _d_args(tiny_teachers, out) + ["--fix-degree", "--style-degree", "0.75"],
+           "--style-degree 0.75 with --fix-degree has more than one decimal", "_d0.8")
+    assert not out.exists()
+    for ok in ("0.3", "1.0", "0"):  # what the official names hold
+        argv = _d_args(tiny_teachers, out) + ["--fix-degree", "--style-degree", ok]
+        assert options_from_args(build_parser().parse_args(argv)).style_degree == float(ok)
+    argv = _d_args(tiny_teachers, out) + ["--style-degree", "0.75"]  # without --fix-degree: unused, allowed
+    assert options_from_args(build_parser().parse_args(argv)).style_degree == 0.75
+
+
 def test_non_finite_finetune_hyperparameters_are_refused(tmp_path):
     from engine.train.finetune_options import FinetuneOptions
 
