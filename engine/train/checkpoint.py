@@ -272,6 +272,20 @@ def latest_checkpoint(final: Path, stage: str, backbone: str) -> tuple[Path, int
     return (best[1], best[0][0]) if best else None
 
 
+def check_auto_resume_done(found: Path, done: int, final: Path, iterations: int) -> None:
+    """``--resume auto`` found a checkpoint at or past ``--iter``: that is "nothing to do" only when the
+    final file is there; a numbered or stop save past a lowered ``--iter`` is no finished run (exit 0
+    without a model to render was the result)."""
+    if found == final or is_training_checkpoint(final):
+        return
+    raise ConfigError(
+        f"--resume auto: {found} holds {done} iterations, more than --iter {iterations}, and {final.name} "
+        "(the finished run) is missing",
+        f"pass --iter {done + 1} or more to continue it (then {final.name} is written), or --resume {found} "
+        "with its own --iter",
+    )
+
+
 STOP_NAME_ATTEMPTS = 100
 
 

@@ -59,6 +59,7 @@ from engine.train.artwork import (
 from engine.train.augment import AdaptiveAugment, augment, hflip
 from engine.train.budget import check_batch_fits
 from engine.train.checkpoint import (
+    check_auto_resume_done,
     check_resume_file,
     latest_checkpoint,
     load_training_checkpoint,
@@ -399,6 +400,7 @@ def resolve_auto_resume(options: FinetuneOptions) -> FinetuneOptions | Path:
         return replace(options, resume=None)
     path, done = found
     if done >= options.iter:
+        check_auto_resume_done(path, done, final, options.iter)
         _say(f"--resume auto: {path} already holds {done} iterations (--iter {options.iter}); nothing to do",
               file=sys.stderr, flush=True)
         return path

@@ -28,6 +28,7 @@ from engine.progress import StepBar, _clock
 from engine.train.budget import check_batch_fits
 from engine.train.checkpoint import (
     OutputLayout,
+    check_auto_resume_done,
     check_family_exstyles,
     check_replaceable,
     check_resume_file,
@@ -444,6 +445,7 @@ def resolve_auto_resume(options: TrainOptions) -> TrainOptions | Path:
         return replace(options, resume=None)
     path, done = found
     if done >= options.iter:
+        check_auto_resume_done(path, done, final, options.iter)
         say(f"--resume auto: {path} already holds {done} iterations (--iter {options.iter}); nothing to do",
             file=sys.stderr, flush=True)
         return path

@@ -245,3 +245,23 @@ def test_a_resume_file_of_the_wrong_stage_or_already_done_is_refused_before_the_
     with pytest.raises(ConfigError, match="already holds 3 iterations"):
         train(_options(tiny_teachers_128, tmp_path / "m", resume=str(pre)))
     assert not (tmp_path / "m").exists()
+
+
+def test_resume_auto_past_a_lowered_iter_without_the_final_file_is_no_finished_run(tiny_teachers_128, tmp_path,
+                                                                                     monkeypatch):
+    # Before: a stop save at 2 and `--resume auto --iter 1` said "nothing to do" (exit 0) and left the
+    # family without pretrain.pt, so `models list` showed it missing its file.
+    from engine.errors import ConfigError
+
+    out = tmp_path / "models"
+    _stopped_after(_options(tiny_teachers_128, out), 2, monkeypatch)
+    final = out / NAME / "pretrain.pt"
+    assert not final.exists()
+    with pytest.raises(ConfigError, match="holds 2 iterations, more than --iter 1") as info:
+        _quiet_train(_options(tiny_teachers_128, out, iter=1, resume="auto"))
+    assert "--iter 3 or more" in info.value.fix
+    assert not final.exists()
+    _quiet_train(_options(tiny_teachers_128, out, resume="auto"))  # --iter 3: continues and finishes
+    assert final.is_file()
+    err = _quiet_train(_options(tiny_teachers_128, out, iter=2, resume="auto"))  # final there: nothing to do
+    assert "nothing to do" in err
