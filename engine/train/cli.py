@@ -16,6 +16,8 @@ import signal
 import sys
 import threading
 
+from engine.progress import write_out
+from engine.stop_signals import STOP_SIGNALS
 from engine.train.options import DEFAULT_BLEND, TrainOptions
 
 
@@ -225,7 +227,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 
 @contextlib.contextmanager
 def stop_on_signals(cancel: threading.Event):
-    """First Ctrl-C / SIGTERM: set ``cancel`` (the loop saves and stops after the iteration in progress);
+    """First Ctrl-C / SIGTERM / SIGHUP: set ``cancel`` (the loop saves and stops after the iteration in progress);
     a second one: stop at once (KeyboardInterrupt). Signal handlers exist only on the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -235,10 +237,10 @@ def stop_on_signals(cancel: threading.Event):
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        print("\nstopping after this iteration to save a checkpoint to resume from "
-              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        write_out(sys.stderr, "\nstopping after this iteration to save a checkpoint to resume from "
+                  "(press Ctrl-C again to stop at once)\n")  # a closed terminal (SIGHUP) must not raise here
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:
         yield
     finally:

@@ -10,6 +10,7 @@ perceptual weights) passed too.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -334,6 +335,7 @@ class Session:
         for i in range(self.start_iter, self.options.iter):
             done = i + 1
             values = mean_over_processes(step(self, i), self.processes, self.device)
+            check_finite_losses(values, done, final)
             self.log.progress(done, values)
             if self.should_log(done):
                 self.log.record({"stage": stage, "iter": done, **values})
@@ -350,6 +352,18 @@ class Session:
                 )
 
 
+def check_finite_losses(values: Mapping[str, float], done: int, final: Path) -> None:
+    """Stop a run whose losses turned NaN/Inf, before it saves: it went on to write NaN checkpoints and a
+    NaN final model with exit 0 (and JSON logs strict parsers refuse). Every process sees the same
+    averaged values, so all stop together; the saves so far were made from finite steps."""
+    bad = [f"{name} = {value}" for name, value in values.items() if not math.isfinite(value)]
+    if bad:
+        raise ConfigError(
+            f"training diverged at iteration {done}: {', '.join(bad)}; nothing of this iteration was saved",
+            f"continue from the newest save in {final.parent} (--resume auto) with a lower --lr or smaller "
+            "loss weights, or start again with them")
+
+
 RECIPE_OPTIONS = ("batch", "lr", "seed", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss",
                   "r1", "fix_style", "style_id", "fix_degree", "style_degree", "fix_color", "weight")
 """Options a resumed run should keep; a change is allowed but named once (it changes the recipe).
@@ -361,6 +375,10 @@ def warn_changed_options(session: Session, saved: Mapping[str, Any], path) -> No
     changed = [k for k in RECIPE_OPTIONS if k in saved and saved[k] != now[k]]
     if changed:
         session.log.warn(f"resuming {path} with other {', '.join(changed)} than it was trained with")
+    if session.options.stage != "finetune" and isinstance(saved.get("iter"), int) and saved["iter"] != now["iter"]:
+        session.log.warn(f"resuming {path}, trained toward --iter {saved['iter']}, with --iter {now['iter']}: the "
+                         "d_s/colour-jitter schedule and the flicker-loss ramp follow --iter, so they change from "
+                         "here and the run will not repeat an uninterrupted one of --iter " + str(now["iter"]))
 
 
 def resumed_precision(session: Session, ckpt: Mapping[str, Any], path) -> str:

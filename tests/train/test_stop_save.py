@@ -18,7 +18,7 @@ import torch
 
 import engine.models.precision as precision_module
 import engine.train.pretrain as pretrain_module
-from engine.errors import JobCancelled, OutputError
+from engine.errors import ConfigError, JobCancelled, OutputError
 from engine.io.atomic import TargetExistsError, atomic_path
 from engine.train.checkpoint import FORMAT, save_checkpoint, save_stop_checkpoint
 from engine.train.options import TrainOptions
@@ -203,7 +203,7 @@ def test_auto_precision_is_recorded_as_it_ran_and_a_resume_follows_it(tiny_teach
     resume = str(out / NAME / "pretrain.pt")
     err = _quiet_train(_options(tiny_teachers_128, tmp_path / "a", iter=2, precision="auto", resume=resume))
     assert torch.load(tmp_path / "a" / NAME / "pretrain.pt", weights_only=True)["precision"] == "bf16"
-    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in err.splitlines() if line.startswith("warning:") and "toward --iter 1" not in line]
     assert len(warnings) == 1 and "in bf16, the precision it was trained in" in warnings[0], err
     assert "--precision fp32 to switch" in warnings[0]
     assert "pretrain: iterations 2-2, batch 1, cpu, bf16 (--precision auto)" in err, err  # what runs, up front
@@ -265,3 +265,36 @@ def test_resume_auto_past_a_lowered_iter_without_the_final_file_is_no_finished_r
     assert final.is_file()
     err = _quiet_train(_options(tiny_teachers_128, out, iter=2, resume="auto"))  # final there: nothing to do
     assert "nothing to do" in err
+
+
+def test_a_run_whose_losses_turn_nan_stops_before_saving_them(tiny_teachers_128, tmp_path, monkeypatch):
+    """Losses that turn NaN mid-run (a step too large for the data) end the run with exit 2 before
+    anything of that iteration is saved: it went on to write NaN checkpoints and a NaN final model with
+    exit 0. The save made before the divergence stays, and continues the run."""
+    real_step = pretrain_module.pretrain_step
+
+    def step(session, i):
+        values = real_step(session, i)
+        return {**values, "emse": float("nan")} if i + 1 == 3 else values
+
+    monkeypatch.setattr(pretrain_module, "pretrain_step", step)
+    out = tmp_path / "models"
+    with pytest.raises(ConfigError, match="training diverged at iteration 3: emse = nan") as info:
+        _quiet_train(_options(tiny_teachers_128, out, iter=4, save_every=2))
+    assert "--resume auto" in info.value.fix and "lower --lr" in info.value.fix
+    assert sorted(p.name for p in (out / NAME).glob("*.pt")) == ["pretrain-00002.pt"]  # no NaN save, no final
+    monkeypatch.setattr(pretrain_module, "pretrain_step", real_step)
+    _quiet_train(_options(tiny_teachers_128, out, iter=4, save_every=2, resume="auto"))
+    assert (out / NAME / "pretrain.pt").is_file()
+
+
+def test_resuming_with_another_iter_says_the_schedules_change(periodic, tiny_teachers_128, tmp_path):
+    """The degree/colour-jitter schedule and the flicker ramp are fractions of --iter: extending a run
+    (--iter 3 -> 5) moves them back, which was not said (--iter is no recipe option)."""
+    out = tmp_path / "models"
+    (out / NAME).mkdir(parents=True)
+    kept = out / NAME / "pretrain-00002.pt"
+    kept.write_bytes((periodic / NAME / "pretrain-00002.pt").read_bytes())
+    err = _quiet_train(_options(tiny_teachers_128, out, iter=4, resume=str(kept)))
+    assert "trained toward --iter 3, with --iter 4" in err and "flicker-loss ramp" in err, err
+    assert (out / NAME / "pretrain.pt").is_file()
