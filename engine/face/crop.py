@@ -123,10 +123,12 @@ def scale_and_crop(rgb: np.ndarray, params: CropParams) -> np.ndarray:
     """Pre-blur, resize to (w, h) bilinear, crop: HxWx3 uint8 -> (bottom-top)x(right-left)x3 uint8.
 
     OpenCV defaults on purpose (even kernel with default anchor, reflect-101 border, uint8 rounding)
-    because the official frames went through exactly those calls.
+    because the official frames went through exactly those calls. The crop is copied out: a view would
+    keep the whole rescaled frame (scale squared times the plate: ~80 MB for a small face on a 1080p
+    plate) alive for as long as the crop waits in the render's queues.
     """
     frame = np.ascontiguousarray(rgb)
     for _ in range(num_preblurs(params.scale)):
         frame = cv2.sepFilter2D(frame, -1, PREBLUR_KERNEL, PREBLUR_KERNEL)
     frame = cv2.resize(frame, (params.w, params.h))
-    return frame[params.top : params.bottom, params.left : params.right]
+    return frame[params.top : params.bottom, params.left : params.right].copy()
