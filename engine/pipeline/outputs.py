@@ -351,20 +351,39 @@ def host_memory() -> tuple[int | None, int | None]:
 
 
 def check_frame_memory(out_w: int, out_h: int, fix: str, cause: str = "this job") -> None:
-    """Refuse, before allocating, an output frame that does not fit: more than the machine has at all
-    (exit 2, ``fix``), or more than is free now because other processes hold memory (exit 75: a farm
-    retries the task later or on another worker), as ``engine.pipeline.memory`` decides for faces."""
+    """Refuse, before allocating, an output frame that does not fit (``check_memory``)."""
+    need = int(out_w) * int(out_h) * BYTES_PER_OUTPUT_PIXEL
+    check_memory(need, f"{cause} makes {out_w}x{out_h} output frames that need about {need / 2**30:.1f} GiB of "
+                       "memory each", fix)
+
+
+def check_memory(need: int, what: str, fix: str) -> None:
+    """Refuse ``need`` bytes that do not fit: more than the machine has at all (exit 2, ``fix``), or more
+    than is free now because other processes hold memory (exit 75: a farm retries the task later or on
+    another worker), as ``engine.pipeline.memory`` decides for faces."""
     from engine.errors import ConfigError, DeviceOutOfMemoryError
 
-    need = int(out_w) * int(out_h) * BYTES_PER_OUTPUT_PIXEL
     available, total = host_memory()
-    what = f"{cause} makes {out_w}x{out_h} output frames that need about {need / 2**30:.1f} GiB of memory each"
     if total is not None and need > total:
         raise ConfigError(f"{what}, more than the {total / 2**30:.1f} GiB this machine has", fix)
     if available is not None and need > available:
         raise DeviceOutOfMemoryError(f"{what}, but only {available / 2**30:.1f} GiB is free now "
                                      "(other processes hold the rest)",
                                      f"retry when memory is free, or on another worker; or {fix}")
+
+
+def check_rescale_memory(crops, source_size: tuple[int, int]) -> None:
+    """The official crop resizes the whole plate by its scale before cutting the face out, so a small face
+    on a large plate needs scale squared times the plate (eyes 13 px apart on a 4096x6144 plate: scale 4.8,
+    a 19661x29491 frame of 1.6 GiB). Checked once the crops are known, so such a job is refused with the
+    fix instead of failing inside OpenCV's resize as an internal error."""
+    crop = max(crops, key=lambda c: c.w * c.h)
+    need = int(crop.w) * int(crop.h) * 3
+    w, h = int(source_size[0]), int(source_size[1])
+    check_memory(need, f"the face is small in this {w}x{h} plate: the official crop scales the whole frame by "
+                       f"{crop.scale:.2f} to {crop.w}x{crop.h} (about {need / 2**30:.1f} GiB) before cutting the "
+                       "face out",
+                 "crop the plate around the face (or scale it down) before rendering, so the face fills more of it")
 
 
 def check_output_memory(config, source_size: tuple[int, int]) -> None:

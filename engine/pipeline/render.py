@@ -314,13 +314,15 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
             job.warnings.append(message)
             _emit(on_event, {"event": "warning", "message": message})
 
+        timecode = source_timecode(job.source)
+        writer = FrameWriter(config, naming, job.analysis, job.backend, timecode)
+        if todo:
+            out.check_rescale_memory(writer.crops, job.analysis.source_size)
         job.backend.prepare(job.analysis, job.wplus, frames=len(todo), warn=warn)
         out.check_foreign_files(naming, todo, key)
         skipped = len(frames) - len(todo)
         _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
                          "fps": 0.0, "eta_s": None, "skipped": skipped})
-        timecode = source_timecode(job.source)
-        writer = FrameWriter(config, naming, job.analysis, job.backend, timecode)
         done = render_frames(config, job.source, job.backend, writer, todo, skipped, cache, on_event, cancel)
     return RenderResult(
         outputs=[str(naming.beauty(f)) for f in frames],

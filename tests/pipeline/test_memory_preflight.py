@@ -144,3 +144,30 @@ def test_a_two_face_vtoonify_job_stops_before_the_second_network(figures, code, 
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("error: 2 faces need about ") and "network per face at fp32" in line, line
     assert not list(out.glob("*.exr")) and not list(out.glob(".*tmp*"))
+
+
+def test_a_small_face_on_a_plate_is_refused_when_its_rescaled_frame_cannot_fit(tmp_path, reference_dir,
+                                                                                 empty_models_dir, monkeypatch):
+    """The official crop resizes the whole plate so the eyes are 64 px apart: a face 1/5 of its size on a
+    480x360 plate is scale 5.05, a 2425x1819 frame (13 MB) against an 8 MB output frame. On a machine with
+    10 MB that resize failed inside OpenCV as an internal error (exit 1); now it is refused before any frame
+    is rendered, naming the scale and the fix."""
+    import cv2
+    import numpy as np
+
+    from engine.failures import exit_code_for
+    from engine.pipeline.config import RenderConfig
+    from engine.pipeline.render import render
+
+    face = cv2.imread(str(reference_dir / "preprocess" / "529_2_frame0.png"))
+    plate = np.full((360, 480, 3), 100, np.uint8)
+    plate[140:140 + 70, 200:200 + 75] = cv2.resize(face, (75, 70), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "wide.png"), plate)
+    _figures(monkeypatch, 10 * MB, 10 * MB)
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as caught:
+        render(RenderConfig(source=str(tmp_path / "wide.png"), output=str(out), format="png"))
+    text = caught.value.user_message
+    assert exit_code_for(caught.value) == EXIT_USER_ERROR
+    assert "scales the whole frame by 5.05 to 2425x1819" in text and "crop the plate around the face" in text, text
+    assert not list(out.glob("wide.*.png"))
