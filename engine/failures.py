@@ -46,6 +46,8 @@ def _is_oom(exc: BaseException) -> bool:
     oom_type = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
     if oom_type is not None and isinstance(exc, oom_type):
         return True
+    if type(exc).__module__.startswith("cv2") and "insufficient memory" in str(exc).lower():
+        return True  # cv2.error "(-4:Insufficient memory) Failed to allocate ...": a resize of a huge plate
     return isinstance(exc, RuntimeError) and any(t in str(exc).lower() for t in OOM_TEXTS)
 
 

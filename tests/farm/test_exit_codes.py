@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import cv2
 import pytest
 import torch
 from farm_helpers import REPO, frame_files, run_engine
@@ -54,7 +55,10 @@ def _no_frames_or_temps(out) -> bool:
     RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported"),
     RuntimeError("cuDNN error: CUDNN_STATUS_NOT_ALLOC"),
     RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8589934592 bytes"),
-], ids=["torch_oom", "cuda_runtime_oom", "cudnn_alloc", "cpu_allocator"])
+    # what cv2.resize raised under a 1 GiB address-space limit (a huge plate's crop rescale); it was exit 1
+    cv2.error("OpenCV(5.1.0) /io/opencv/modules/core/src/alloc.cpp:73: error: (-4:Insufficient memory) Failed to "
+              "allocate 2700000000 bytes in function 'OutOfMemoryError'\n"),
+], ids=["torch_oom", "cuda_runtime_oom", "cudnn_alloc", "cpu_allocator", "opencv_alloc"])
 def test_device_out_of_memory_exits_75(media_dir, tmp_path, monkeypatch, capsys, oom):
     def stylize(self, crops, parsing=None, face=0):
         raise oom
