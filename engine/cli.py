@@ -228,7 +228,11 @@ def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRAC
             if cancel.is_set() and worker.is_alive():
                 deadline = deadline or time.monotonic() + grace_s
                 if time.monotonic() > deadline:
-                    raise JobCancelled("interrupted while it waited on a read", RESUME_FIX)
+                    from engine.pipeline.outputs import remove_abandoned_folders
+
+                    remove_abandoned_folders()
+                    raise JobCancelled(f"stopped without waiting for the step in progress (a read or a face search "
+                                       f"that did not return within {grace_s:g} s)", RESUME_FIX)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,12 +191,31 @@ def output_folder(path: str) -> Iterator[Path]:
                           "choose a folder you can write to, or fix its permissions") from None
     from engine.io.atomic import pinned_folder
 
+    with _open_jobs_lock:
+        _open_jobs_created.append(created)
     try:
         with pinned_folder(out):  # a folder swapped for a link mid-job stops the job, never redirects it
             yield out
     except BaseException:
         _remove_empty(created)
         raise
+    finally:
+        with _open_jobs_lock:
+            _open_jobs_created.remove(created)
+
+
+_open_jobs_lock = threading.Lock()
+_open_jobs_created: list[list[Path]] = []
+"""The folders each job still inside ``output_folder`` created, for ``remove_abandoned_folders``."""
+
+
+def remove_abandoned_folders() -> None:
+    """Remove the still-empty folders of jobs the process gives up on without unwinding them: the CLI
+    ends a job stuck in a step that cannot be interrupted (a read on a stalled mount, the face search
+    of a huge frame) without waiting for it, so its ``output_folder`` never gets to clean up."""
+    with _open_jobs_lock:
+        for created in _open_jobs_created:
+            _remove_empty(created)
 
 
 def _folders_to_create(out: Path) -> list[Path]:

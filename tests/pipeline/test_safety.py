@@ -258,6 +258,8 @@ def test_signal_ends_the_cli_inside_a_blocking_read(tmp_path, face_png, sig):
         pytest.fail("the CLI kept waiting on a blocked read after the signal")
     assert proc.returncode == 130, err
     assert "cancelled:" in err and "--resume" in err
+    # the job was given up inside the read, without unwinding: the folder it made was left empty before
+    assert not (tmp_path / "out").exists(), list((tmp_path / "out").iterdir())
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="POSIX terminals")
