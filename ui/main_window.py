@@ -443,10 +443,18 @@ class MainWindow(QMainWindow):
         self.show_notice(f"Not added: {first}" + (f" (and {rest} more: see the messages)" if rest else ""))
 
     def show_notice(self, text: str) -> None:
-        """The status bar's lasting line (hover tips cover it only while they show)."""
+        """The status bar's lasting line (hover tips cover it only while they show).
+
+        QStatusBar hides its normal widgets only when a tip starts, and shows again on the tip's end
+        only those it hid itself: a notice arriving while a tip shows (a queue finishing under the
+        resting pointer) is hidden the same way, or both would be drawn over each other."""
         self.notice_label.setText(text)
         self.notice_label.setToolTip(text)
-        self.notice_label.setVisible(bool(text))
+        if text and self.statusBar().currentMessage():
+            self.notice_label.hide()
+            self.notice_label.setAttribute(Qt.WidgetAttribute.WA_WState_ExplicitShowHide, False)
+        else:
+            self.notice_label.setVisible(bool(text))
 
     def duplicate_rows(self, rows: list[int]) -> None:
         for row in rows:

@@ -96,3 +96,23 @@ def test_a_right_click_on_a_row_offers_what_the_buttons_offer(make_window, tmp_p
     assert panel.selected_rows() == [0, 1, 2]
     next(a for a in menu.actions() if a.text() == "Remove").trigger()
     assert model.rowCount() == 0
+
+
+def test_a_notice_arriving_under_a_hover_tip_waits_for_the_tip_to_go(make_window, tmp_path):
+    """The queue finishing while the pointer rests on a control: the notice was shown at once and
+    drawn over the tip, two lines of text on top of each other; it shows once the tip goes."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    button = window.queue_panel.start_button
+    QApplication.sendEvent(button, QEnterEvent(QPointF(2, 2), QPointF(2, 2), QPointF(2, 2)))
+    assert window.statusBar().currentMessage() == button.statusTip()
+    window._on_queue_finished("Queue finished: 1 done")
+    assert not window.notice_label.isVisible()
+    QApplication.sendEvent(button, QEvent(QEvent.Type.Leave))
+    assert window.statusBar().currentMessage() == ""
+    assert window.notice_label.isVisible() and window.notice_label.text() == "Queue finished: 1 done"
+    window.show_notice("")  # a cleared notice stays hidden after the next tip
+    QApplication.sendEvent(button, QEnterEvent(QPointF(2, 2), QPointF(2, 2), QPointF(2, 2)))
+    QApplication.sendEvent(button, QEvent(QEvent.Type.Leave))
+    assert not window.notice_label.isVisible()
+
