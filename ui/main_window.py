@@ -607,9 +607,12 @@ class MainWindow(QMainWindow):
     def _on_start_toggled(self, running: bool) -> None:
         """A new run: the last run's finish notice no longer describes the queue."""
         if running and self.queue.running and self.finish_notice:  # a refused Start keeps it
-            self.finish_notice = ""
-            self.show_notice("")
-            self._update_title()
+            self._retire_finish_notice()
+
+    def _retire_finish_notice(self) -> None:
+        self.finish_notice = ""
+        self.show_notice("")
+        self._update_title()
 
     def _on_queue_finished(self, text: str) -> None:
         self.finish_notice = text
@@ -627,6 +630,11 @@ class MainWindow(QMainWindow):
         return f"{self.finish_notice} · {TITLE}" if self.finish_notice else TITLE
 
     def _update_title(self, *_) -> None:
+        """Also retires the finish notice once a row of this panel renders again without a Start
+        (Retry on an idle queue): its counts no longer hold, and the title fell back to them after."""
+        if self.finish_notice and any(r.mine and r.active for r in self.queue_model.records()):
+            self._retire_finish_notice()
+            return
         title = self.window_title()
         if title != self.windowTitle():
             self.setWindowTitle(title)

@@ -116,3 +116,24 @@ def test_a_notice_arriving_under_a_hover_tip_waits_for_the_tip_to_go(make_window
     QApplication.sendEvent(button, QEvent(QEvent.Type.Leave))
     assert not window.notice_label.isVisible()
 
+
+def test_a_retry_on_an_idle_queue_retires_the_last_finish_notice(make_window, tmp_path):
+    """Retry on a finished queue renders without a Start: "1 not done" no longer describes the
+    queue, yet the title and the status bar went back to it once the retried job was done."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    model = window.queue_model
+    settings = {"source": "/m/a.mp4", "output": str(tmp_path / "out"), "frames": "1-4"}
+    key = model.add_job(settings)
+    model.mark_sent(0, settings)
+    model.assign_job_id(key, "j1")
+    model.apply_event({"event": "job_cancelled", "job": "j1", "state": "cancelled"})
+    window._on_queue_finished("Queue finished: 0 done, 1 not done")
+    assert window.windowTitle() == "Queue finished: 0 done, 1 not done · VToonify Studio"
+    model.mark_resuming(0)  # what Retry does to a row whose job the engine knows
+    model.apply_event({"event": "progress", "job": "j1", "done": 1, "total": 4})
+    assert window.windowTitle() == "1/4 frames · VToonify Studio"
+    assert not window.notice_label.isVisible()
+    model.apply_event({"event": "job_done", "job": "j1", "state": "done", "result": {"backend": "classic"}})
+    assert window.windowTitle() == "VToonify Studio", window.windowTitle()
+    assert window.finish_notice == ""
