@@ -77,6 +77,9 @@ class JobRecord:
     """Frames a resumed job found already rendered."""
     planned_backend: str | None = None
     """The backend the panel expects to render (``auto`` resolved from the engine's models)."""
+    counted: int = 0
+    """Frames the panel read in the whole source when the row was added (0: not known): the totals
+    count a whole clip with it before the engine reports its own count."""
 
     @property
     def finished(self) -> bool:
@@ -282,7 +285,13 @@ def request_cancel(record: JobRecord) -> JobRecord:
 def reset_for_retry(record: JobRecord) -> JobRecord:
     """Same row and settings, waiting to be sent again as a fresh engine job."""
     return JobRecord(key=record.key, settings=dict(record.settings), policy=record.policy, status=PENDING,
-                     planned_backend=record.planned_backend)
+                     planned_backend=record.planned_backend, counted=record.counted)
+
+
+def frames_planned(record: JobRecord) -> int:
+    """Frames a row will render as far as the panel knows: the engine's count, else the range's,
+    else the whole source's as read when it was added; 0 when unknown."""
+    return record.total or frames_in(record.settings.get("frames")) or record.counted
 
 
 def frames_in(frames: str | None) -> int:

@@ -390,11 +390,20 @@ class MainWindow(QMainWindow):
         if output_policy.needs_confirmation(settings, policy) and not self.confirm_overwrite(settings):
             self.status_log.show_info("not queued: the earlier render was kept")
             return None
-        key = self.queue_model.add_job(settings, policy, self.style_panel.planned[0])
+        key = self.queue_model.add_job(settings, policy, self.style_panel.planned[0],
+                                       counted=self._whole_source_count(settings))
         where = "" if self.queue.running else " (press Start queue to render)"
         self.status_log.show_info(f"added {shot_label(settings)} to the queue{where}")
         self.queue.dispatch()
         return key
+
+    def _whole_source_count(self, settings: dict) -> int:
+        """The frames of a whole-clip shot as the source facts read them (0 when not read, or a
+        range is set): the total bar and the title count them before the engine does."""
+        info = self.source_panel.info
+        if settings.get("frames") is not None or info is None or info.error or info.source != settings.get("source"):
+            return 0
+        return info.count
 
     def add_shots(self, sources: list[str]) -> list[int]:
         """One row per shot, with the form's style and output settings and each shot's whole clip."""

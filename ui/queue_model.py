@@ -72,10 +72,11 @@ class JobQueueModel(QAbstractTableModel):
 
     # --- queue operations ---------------------------------------------------------------------
     def add_job(self, settings: dict, policy: str = "version", planned_backend: str | None = None,
-                status: str = jr.PENDING) -> int:
-        """Append a row (waiting to be sent, unless ``status`` says otherwise); returns its panel key."""
+                status: str = jr.PENDING, counted: int = 0) -> int:
+        """Append a row (waiting to be sent, unless ``status`` says otherwise); returns its panel key.
+        ``counted``: the frames the panel read in the whole source (JobRecord.counted)."""
         return self._append(JobRecord(key=self._take_key(), settings=dict(settings), policy=policy,
-                                      status=status, planned_backend=planned_backend))
+                                      status=status, planned_backend=planned_backend, counted=counted))
 
     def add_engine_job(self, summary: dict) -> int:
         """A row for a job the engine knows but this panel did not send."""
@@ -117,7 +118,8 @@ class JobQueueModel(QAbstractTableModel):
     def duplicate(self, row: int) -> int:
         """A new waiting row with the same shot and settings; returns its key."""
         record = self._records[row]
-        return self.add_job(record.settings, record.policy, record.planned_backend)
+        counted = record.total if record.settings.get("frames") is None and record.total else record.counted
+        return self.add_job(record.settings, record.policy, record.planned_backend, counted=counted)
 
     def replace_settings(self, row: int, settings: dict, planned_backend: str | None = None) -> bool:
         """New settings for a row not sent yet; False (unchanged) once it is on an engine."""
@@ -180,7 +182,7 @@ class JobQueueModel(QAbstractTableModel):
         queue. A cancelled row's frames it will not render leave "to do" (the bar describes the
         work that is done or still coming) and are counted apart; Retry brings them back."""
         done = sum(r.total if r.status == jr.DONE else r.done for r in self._records)
-        planned = [r.total or jr.frames_in(r.settings.get("frames")) for r in self._records]
+        planned = [jr.frames_planned(r) for r in self._records]
         cancelled = sum(max(0, p - r.done) for p, r in zip(planned, self._records) if r.status == jr.CANCELLED)
         finished = sum(1 for r in self._records if r.finished)
         return done, sum(planned) - cancelled, cancelled, finished, len(self._records)
@@ -188,15 +190,15 @@ class JobQueueModel(QAbstractTableModel):
     def queue_eta(self) -> tuple[float | None, bool]:
         """(seconds until this panel's queue is rendered, whether that is a floor) — None before a
         running job has a rate. The running rows' own ETA, plus the waiting rows' frames at the rate the
-        queue renders now; a waiting whole clip (frame count not known before the engine reads it)
-        makes the figure a floor ("at least")."""
+        queue renders now; a waiting whole clip the panel could not count (frame count not known
+        before the engine reads it) makes the figure a floor ("at least")."""
         running = [r for r in self._records if r.mine and r.active]
         rates = [r.fps for r in running if r.fps]
         if not running or not rates:
             return None, False
         waiting = [r for r in self._records if r.status == jr.PENDING]
-        frames = sum(jr.frames_in(r.settings.get("frames")) for r in waiting)
-        floor = any(not jr.frames_in(r.settings.get("frames")) for r in waiting) or \
+        frames = sum(jr.frames_planned(r) for r in waiting)
+        floor = any(not jr.frames_planned(r) for r in waiting) or \
             any(r.eta_s is None for r in running)
         return sum(r.eta_s or 0.0 for r in running) + frames / (sum(rates) / len(rates)), floor
 

@@ -3,6 +3,8 @@ engine's progress event) plus the waiting rows' frames at the rate it renders no
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import QApplication
+
 from ui.queue_model import JobQueueModel
 from ui.queue_panel import QueuePanel
 
@@ -28,3 +30,31 @@ def test_the_total_bar_shows_frames_and_the_queue_eta(qtbot):
     assert panel.total_bar.format() == "10/60 frames · queue ETA ≥ 0:25"
     model.apply_event({"event": "job_done", "job": "j1", "result": {}})
     assert model.queue_eta() == (None, False) and "ETA" not in panel.total_bar.format()
+
+
+def test_a_whole_clip_the_panel_has_read_counts_before_the_engine_does(make_window, media_dir, tmp_path):
+    """Two whole clips queued from the form, the first cancelled before the second reported its
+    length: the bar read "21/21 frames, 279 cancelled", full, and the title "21/21 frames" while the
+    second still rendered. The source facts had counted its 62 frames when it was added."""
+    window = make_window(tmp_path / "none.json")
+    model, panel = window.queue_model, window.queue_panel
+    keys = []
+    for name in ("529_2.mp4", "651.mp4"):  # 29 and 62 frames
+        window.source_panel.set_source(str(media_dir / name))
+        assert window.source_panel.wait_for_info()
+        QApplication.processEvents()  # the facts reach the panel through a queued signal
+        window.source_panel.output_edit.setText(str(tmp_path / "out"))
+        keys.append(window.add_to_queue())
+    assert panel.total_bar.format() == "0/91 frames"
+    first = model.record(0).settings
+    model.mark_sent(0, first)
+    model.assign_job_id(keys[0], "j1")
+    model.apply_event({"event": "progress", "job": "j1", "done": 5, "total": 29, "fps": 2.0, "eta_s": 12.0})
+    assert panel.total_bar.format() == "5/91 frames · queue ETA 0:43"  # 12 s + 62 frames at 2 fps: no floor
+    model.mark_sent(1, model.record(1).settings)
+    model.assign_job_id(keys[1], "j2")
+    model.apply_event({"event": "job_cancelled", "job": "j1", "state": "cancelled"})
+    assert panel.total_bar.format() == "5/67 frames, 24 cancelled"
+    assert window.windowTitle() == "5/67 frames · VToonify Studio"
+    model.duplicate(1)  # a copy of the row counts the same frames
+    assert panel.total_bar.format() == "5/129 frames, 24 cancelled"
