@@ -272,9 +272,9 @@ class MainWindow(QMainWindow):
             "cancel": self._cancel_by_key,
             "quit": self.close,
         })
-        source.browse_button.setToolTip(with_key("Pick a video, image sequence or image", "open_source"))
+        describe(source.browse_button, with_key("Pick a video, image sequence or image", "open_source"))
         describe(source.source_edit, with_key("Type or paste a source path, then press Tab", "focus_source"))
-        source.browse_output_button.setToolTip(with_key("Pick the output folder", "open_output"))
+        describe(source.browse_output_button, with_key("Pick the output folder", "open_output"))
         describe(preview.preview_button, with_key(base_tip(preview.preview_button) or "Render this frame",
                                                   "preview"))
         source.source_edit.setFocus()

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.control_tips import describe
 from ui.form_rows import hbox_row
 from ui.split_view import SHOW_A, SHOW_B, SPLIT, SplitCompareView
 from ui.status_log import OneLineLabel
@@ -42,10 +43,10 @@ class PreviewPanel(QGroupBox):
         self.frame_spin.setValue(1)
         self.scrub = QSlider(Qt.Orientation.Horizontal, self)
         self.scrub.setRange(1, 1)
-        self.scrub.setToolTip("Scrub through the shot; the frame under the handle is previewed when you stop")
-        self.frame_spin.setToolTip("Frame to preview (the source's own numbering)")
+        describe(self.scrub, "Scrub through the shot; the frame under the handle is previewed when you stop")
+        describe(self.frame_spin, "Frame to preview (the source's own numbering)")
         self.preview_button = QPushButton("Render preview", self)
-        self.preview_button.setToolTip("Render this frame with the current settings; the shot stays untouched")
+        describe(self.preview_button, "Render this frame with the current settings; the shot stays untouched")
         self.preview_button.clicked.connect(lambda: self.preview_requested.emit(self.frame_spin.value()))
         self.info_label = OneLineLabel(self)  # a failure naming a long path must not widen the window
         self.mode_buttons = QButtonGroup(self)
@@ -54,19 +55,19 @@ class PreviewPanel(QGroupBox):
                                 (SHOW_A, "A", "Only the source frame"), (SHOW_B, "B", "Only the stylized frame")):
             button = QPushButton(text, self)
             button.setCheckable(True)
-            button.setToolTip(tip)
+            describe(button, tip)
             button.setProperty("mode", mode)
             self.mode_buttons.addButton(button)
             buttons.append(button)
         buttons[0].setChecked(True)
         self.mode_buttons.buttonClicked.connect(lambda b: self.view.set_mode(b.property("mode")))
         self.ab_button = QPushButton("A/B", self)
-        self.ab_button.setToolTip("Flip between the source (A) and the stylized frame (B)")
+        describe(self.ab_button, "Flip between the source (A) and the stylized frame (B)")
         self.ab_button.clicked.connect(self.toggle_ab)
         self.zoom_button = QPushButton("1:1", self)
         self.zoom_button.setCheckable(True)
-        self.zoom_button.setToolTip("Show the frames at their real pixel size; drag with the middle button (or "
-                                    "Shift+drag, or just drag with A or B shown) to look around a larger frame")
+        describe(self.zoom_button, "Show the frames at their real pixel size; drag with the middle button (or "
+                 "Shift+drag, or just drag with A or B shown) to look around a larger frame")
         self.zoom_button.toggled.connect(self.view.set_one_to_one)
 
         self._scrub_timer = QTimer(self)

@@ -51,8 +51,8 @@ class QueueTable(PathDropMixin, QTableView):
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.setTabKeyNavigation(False)
-        self.setToolTip("The shots to render, in order. Drop videos, sequences or folders here; Enter or "
-                        "double-click shows a row's details; Delete removes the selected rows")
+        describe(self, "The shots to render, in order. Drop videos, sequences or folders here; Enter or "
+                       "double-click shows a row's details; Delete removes the selected rows")
 
     def focusInEvent(self, event: QFocusEvent) -> None:
         """Tabbed into with nothing selected: the current row (else the first) is selected, so the

@@ -8,6 +8,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QSizePolicy, QWidget
 
+from ui.control_tips import describe
 from ui.wording import plain, titled
 
 MAX_MESSAGES = 200
@@ -21,7 +22,7 @@ class StatusLog(QListWidget):
         # a long message is cut with "…" (its tooltip has it whole) instead of a scroll bar that hides a line
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.setToolTip("Messages, newest first; hover one to read it whole")
+        describe(self, "Messages, newest first; hover one to read it whole")
 
     def show_info(self, message: str) -> None:
         self._add(message, None)

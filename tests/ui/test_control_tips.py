@@ -43,8 +43,8 @@ def untold(window) -> list[str]:
             bad.append(f"{name}: no tooltip")
         elif not widget.isEnabled() and UNAVAILABLE not in widget.toolTip():
             bad.append(f"{name}: greyed without a reason ({widget.toolTip()!r})")
-        elif not widget.isEnabled() and widget.statusTip() != widget.toolTip().replace("\n", " — "):
-            bad.append(f"{name}: the status tip does not say why")
+        elif widget.statusTip() != widget.toolTip().replace("\n", " — "):  # hovered, the status bar shows it
+            bad.append(f"{name}: the status tip is not the tooltip")
     return bad
 
 
