@@ -11,6 +11,7 @@ from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal
 from PySide6.QtGui import QFocusEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QGroupBox,
     QHeaderView,
     QLabel,
@@ -263,7 +264,12 @@ class QueuePanel(QGroupBox):
 
     # --- state --------------------------------------------------------------------------------
     def _update_buttons(self, *_) -> None:
-        """Offer what applies to the selection; every greyed button says why (its tooltip)."""
+        """Offer what applies to the selection; every greyed button says why (its tooltip).
+
+        A button greyed out under the focus (Cancel once its job stopped, Start once the queue
+        drained) leaves the focus to the queue table: Qt hands it to the next live button, often
+        Remove, where the next Enter or Space takes the rows out of the queue."""
+        focused = QApplication.focusWidget()
         rows = [r for r in self.selected_rows() if r < self.model.rowCount()]
         records = [self.model.record(r) for r in rows]
         select = "select a row in the queue first" if not records else ""
@@ -289,6 +295,8 @@ class QueuePanel(QGroupBox):
             set_available(button, one)
         set_available(self.clear_button, "" if any(r.finished for r in self.model.records())
                       else "no row has finished yet")
+        if isinstance(focused, QPushButton) and self.isAncestorOf(focused) and not focused.isEnabled():
+            self.table.setFocus(Qt.FocusReason.OtherFocusReason)
         self._update_total()
 
     def set_engine_connected(self, connected: bool) -> None:

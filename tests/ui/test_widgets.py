@@ -277,3 +277,34 @@ def test_sequence_thumbnail_is_its_first_frame(tmp_path):
     image = read_first_frame(str(tmp_path / "sh020.####.png"), 256)
     assert (image.width(), image.height()) == (64, 48)
     assert _rgb(image, 10, 10) == (0, 255, 0)
+
+
+def test_a_row_button_greyed_under_the_focus_hands_it_to_the_queue_not_to_remove(make_window, tmp_path, qtbot):
+    """Cancel pressed (Space, or a click, which focuses the button): it greys out and Qt moved the
+    focus to the next live button, Remove, so the next Enter or Space took the row out of the queue,
+    and with it the Retry that was coming. The focus goes to the queue table instead."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    model, panel = window.queue_model, window.queue_panel
+    settings = {"source": "/m/a.mp4", "output": str(tmp_path / "out"), "frames": "1-40"}
+    key = model.add_job(settings)
+    model.mark_sent(0, settings)
+    model.assign_job_id(key, "j1")
+    model.apply_event({"event": "progress", "job": "j1", "done": 3, "total": 40})
+    panel.select_row(0)
+    cancels = []
+    window.bridge.state = "connected"  # the engine takes the cancel and confirms it later
+    window.bridge.cancel = cancels.append
+    panel.cancel_button.setFocus()
+    QTest.keyClick(panel.cancel_button, Qt.Key.Key_Space)
+    assert cancels == ["j1"]
+    model.apply_event({"event": "job_cancelled", "job": "j1", "state": "cancelled"})
+    assert not panel.cancel_button.isEnabled() and panel.retry_button.isEnabled()
+    assert QApplication.focusWidget() is panel.table, QApplication.focusWidget()
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert model.rowCount() == 1 and panel.selected_rows() == [0]
