@@ -422,8 +422,9 @@ class MainWindow(QMainWindow):
         for source in sources:
             settings = dict(base, source=source, frames=None, name=None)
             keys.append(self.queue_model.add_job(settings, self.source_panel.policy, self.style_panel.planned[0]))
-        if keys:
-            self.status_log.show_info(f"added {len(keys)} shots to the queue")
+        if keys:  # as for one shot: rows added to an idle queue wait for Start
+            where = "" if self.queue.running else " (press Start queue to render)"
+            self.status_log.show_info(f"added {len(keys)} shots to the queue{where}")
         self.queue.dispatch()
         return keys
 

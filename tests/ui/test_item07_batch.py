@@ -24,6 +24,8 @@ def test_many_shots_at_once_and_row_editing(make_window, media_dir, tmp_path, mo
     window.source_panel.browse_button.click()
     assert _sources(window) == picked
     assert all(r.status == "waiting" and r.settings["frames"] is None for r in window.queue_model.records())
+    # rows added to an idle queue wait for Start, and the message says so, as for one shot
+    assert window.status_log.messages()[0] == "added 3 shots to the queue (press Start queue to render)"
 
     folder = tmp_path / "drop"
     folder.mkdir()

@@ -120,7 +120,7 @@ def test_drag_files_and_urls_onto_the_panel(x_display, repo_root, plates, tmp_pa
         assert any(m.startswith(f"Not added: {plates / 'notes.txt'} is not a video or image") for m in refused)
         assert any(m.startswith("Not added: smb://fileserver/plates/a.mov is not a file on this machine")
                    for m in refused)
-        assert "added 3 shots to the queue" in state["messages"]
+        assert "added 3 shots to the queue (press Start queue to render)" in state["messages"]
         panel.quit()
     finally:
         kill_if_running(panel.process)
