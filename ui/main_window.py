@@ -47,7 +47,7 @@ from ui.engine_bridge import CONNECTED, FAILED, EngineBridge
 from ui.form_rows import hbox_row
 from ui.job_details import JobDetailsDialog
 from ui.job_form import build_job_settings, preview_settings
-from ui.job_records import shot_label
+from ui.job_records import PENDING, shot_label
 from ui.panel_settings import PanelSettings, restored_exemplar, restored_output
 from ui.presets import PresetStore
 from ui.preview_panel import PreviewPanel
@@ -660,15 +660,28 @@ class MainWindow(QMainWindow):
 
     def ask_close(self, running: int) -> str:
         """This panel's jobs are still on the engine: cancel them, leave them rendering, or stay."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Jobs still rendering",
-                          f"{running} job{'s' if running > 1 else ''} sent from this panel "
-                          f"{'are' if running > 1 else 'is'} queued or rendering.", parent=self)
+        box = QMessageBox(QMessageBox.Icon.Question, "Jobs still rendering", self.close_question(running),
+                          parent=self)
         cancel = box.addButton("Cancel them and close", QMessageBox.ButtonRole.DestructiveRole)
         keep = box.addButton("Close, keep rendering", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Don't close", QMessageBox.ButtonRole.RejectRole)
         box.exec()
         return CLOSE_CANCEL if box.clickedButton() is cancel else CLOSE_KEEP if box.clickedButton() is keep \
             else CLOSE_STAY
+
+    def close_question(self, running: int) -> str:
+        """The close question's text. Rows still waiting in the panel were never sent: the engine
+        cannot render them after the panel closes, whatever is chosen, so the question says so
+        ("Close, keep rendering" read as if the rest of the queue would render too)."""
+        text = (f"{running} job{'s' if running > 1 else ''} sent from this panel "
+                f"{'are' if running > 1 else 'is'} queued or rendering.")
+        waiting = sum(1 for r in self.queue_model.records() if r.mine and r.status == PENDING)
+        if waiting:
+            text += (f"\n\n{waiting} more row{'s' if waiting > 1 else ''} waiting in this panel "
+                     f"{'have' if waiting > 1 else 'has'} not been sent to the engine: closing drops "
+                     f"{'them' if waiting > 1 else 'it'} either way (Don't close to let the queue reach "
+                     f"{'them' if waiting > 1 else 'it'}).")
+        return text
 
     # --- persistence --------------------------------------------------------------------------
     def _restore(self) -> None:

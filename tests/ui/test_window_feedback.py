@@ -137,3 +137,38 @@ def test_a_retry_on_an_idle_queue_retires_the_last_finish_notice(make_window, tm
     model.apply_event({"event": "job_done", "job": "j1", "state": "done", "result": {"backend": "classic"}})
     assert window.windowTitle() == "VToonify Studio", window.windowTitle()
     assert window.finish_notice == ""
+
+
+def test_the_close_question_names_the_rows_closing_drops(make_window, tmp_path, qtbot):
+    """Two rows waiting behind a rendering one: the question said only "1 job ... is queued or
+    rendering", and "Close, keep rendering" read as if the queue would go on; the waiting rows were
+    never sent, so closing drops them whatever is chosen."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.main_window import CLOSE_STAY, MainWindow
+
+    window = make_window(tmp_path / "none.json")
+    model = window.queue_model
+    for name in ("a", "b", "c"):
+        model.add_job({"source": f"/m/{name}.mp4", "output": str(tmp_path / "out"), "frames": "1-4"})
+    model.mark_sent(0, model.record(0).settings)
+    model.assign_job_id(model.record(0).key, "j1")
+    model.apply_event({"event": "progress", "job": "j1", "done": 1, "total": 4})
+    shown = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, answer)
+            return
+        shown.append(box.text())
+        next(b for b in box.buttons() if b.text() == "Don't close").click()
+
+    QTimer.singleShot(0, answer)
+    assert MainWindow.ask_close(window, 1) == CLOSE_STAY
+    assert shown == [window.close_question(1)]
+    assert shown[0].startswith("1 job sent from this panel is queued or rendering.")
+    assert "2 more rows waiting in this panel have not been sent to the engine: closing drops them" in shown[0]
+    model.remove_rows([1, 2])
+    assert window.close_question(1) == "1 job sent from this panel is queued or rendering."
