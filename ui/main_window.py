@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QSettings, QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
@@ -23,6 +23,8 @@ from PySide6.QtGui import (
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QAbstractSpinBox,
     QApplication,
     QComboBox,
     QInputDialog,
@@ -110,6 +112,25 @@ class _FormScroll(QScrollArea):
 
     NARROWEST = 360
 
+    def keep_wheel_for_scrolling(self) -> None:
+        """The wheel scrolls the form: a combo box, spin box or slider under the pointer took it
+        and changed its value as the form went by ("If it exists" New version -> Overwrite). Such
+        a field takes the wheel only once it has the focus (a click or Tab), and the wheel no
+        longer gives it the focus."""
+        form = self.widget()
+        for field in form.findChildren(QWidget):  # isAncestorOf: not the combo boxes' popup lists
+            if isinstance(field, (QComboBox, QAbstractSpinBox, QAbstractSlider)) and form.isAncestorOf(field):
+                field.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+                field.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        # the scroll area filters its own scroll bars' events too: only the form's fields are held back
+        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus() \
+                and self.widget().isAncestorOf(watched):
+            QApplication.sendEvent(self.viewport(), event)  # the scroll area's own wheel handling
+            return True
+        return super().eventFilter(watched, event)
+
     def sizeHint(self) -> QSize:
         form = self.widget().sizeHint() if self.widget() is not None else QSize(0, 0)
         bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
@@ -183,6 +204,7 @@ class MainWindow(QMainWindow):
         self.form_scroll = _FormScroll(self)
         self.form_scroll.setWidget(form)
         self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.keep_wheel_for_scrolling()
         # no Tab stop of its own (an empty focus frame with nothing to say): it scrolls to the focused field
         self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.form_scroll.setMinimumWidth(_FormScroll.NARROWEST)

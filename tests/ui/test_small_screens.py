@@ -143,3 +143,38 @@ def test_a_small_screen_gives_the_room_to_the_form_and_preview(make_window, tmp_
     assert log.height() <= log.minimumHeight() + 4, log.height()
     assert table.viewport().height() >= 4 * table.verticalHeader().defaultSectionSize()
     assert window.preview_panel.view.height() >= 100, window.preview_panel.view.height()
+
+
+def test_the_wheel_scrolls_the_form_without_changing_the_field_under_the_pointer(make_window, tmp_path, qtbot):
+    """Scrolling the form with the wheel: a combo box or spin box passing under the pointer took
+    the wheel and changed its value ("If it exists" went New version -> Resume -> Overwrite, the
+    scale 1.00 -> 0.90) instead of the form scrolling. A field takes the wheel once it has the focus."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.resize(SMALL)
+    qtbot.wait(50)
+    bar = window.form_scroll.verticalScrollBar()
+    assert bar.maximum() > 0, "the form scrolls at 960x540"
+
+    def wheel(widget, notches: int = -1) -> None:
+        centre = QPointF(widget.width() / 2, widget.height() / 2)
+        QApplication.sendEvent(widget, QWheelEvent(
+            centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, 120 * notches),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+    source = window.source_panel
+    policy, scale = source.policy_combo, source.scale_spin
+    before = (policy.currentIndex(), scale.value(), bar.value())
+    window.source_panel.source_edit.setFocus()
+    for widget in (policy, scale, window.style_panel.backend_combo):
+        wheel(widget)
+    assert (policy.currentIndex(), scale.value()) == before[:2]
+    assert bar.value() > before[2], "the form scrolled"
+    assert policy.focusPolicy() == Qt.FocusPolicy.StrongFocus  # the wheel does not take the focus either
+    policy.setFocus()  # clicked or tabbed into: the wheel is the field's
+    wheel(policy)
+    assert policy.currentIndex() == before[0] + 1
