@@ -215,6 +215,27 @@ def video_timecode(path, fps: float | None, first_frame: int) -> SourceTimecode 
     return _checked(start, standard_rate(fps), first_frame, f"video {path}")
 
 
+def _header_rate(value) -> Fraction | None:
+    """A header's frame rate as a Fraction, whatever type the writer gave it; None where it gives none.
+
+    Why: OpenEXR's ``framesPerSecond`` is a rational, but tools (``oiiotool --attrib``, scripts) also
+    write it as a float, an int or text ("24", "24000/1001"); indexing those as a pair crashed the
+    render, and text "24" read as the pair ("2", "4") gave 1/2 fps, a wrong label on every frame.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2 or not value[1]:
+            return None  # 0 as denominator: no rate declared (as before)
+        return Fraction(int(value[0]), int(value[1]))
+    if isinstance(value, str):
+        try:
+            return Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"frame rate {value!r} is not a number") from None
+    return Fraction(value)  # int or float (nan/inf raise, as an invalid rate)
+
+
 def image_timecode(path, first_frame: int) -> SourceTimecode | None:
     """``smpte:TimeCode`` of an image file's header with its rate; None without either."""
     import OpenImageIO as oiio
@@ -235,13 +256,14 @@ def image_timecode(path, first_frame: int) -> SourceTimecode | None:
     if words is None:
         return None
     try:  # a header may declare any rate: 0/1, -24/1, inf
-        if rational is not None and rational[1]:
-            rate = standard_rate(Fraction(int(rational[0]), int(rational[1])))
+        declared = _header_rate(rational)
+        if declared is not None:
+            rate = standard_rate(declared)
         elif isinstance(dpx_rate, float) and dpx_rate > 0:
             rate = standard_rate(dpx_rate)
         else:
             return None  # a label without a rate cannot be counted on: write none rather than guess
-    except (ValueError, OverflowError, ZeroDivisionError) as exc:
+    except (ValueError, OverflowError, ZeroDivisionError, TypeError) as exc:
         raise InputError(f"image {path} carries a timecode with an invalid frame rate ({exc})",
                          "fix the file's frame rate (framesPerSecond) or re-export it") from None
     return _checked(from_smpte_words(words, nominal_fps(rate)), rate, first_frame, f"image {path}")
