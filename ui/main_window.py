@@ -58,6 +58,7 @@ from ui.queue_model import JobQueueModel
 from ui.queue_panel import QueuePanel
 from ui.shortcuts import install as install_shortcuts
 from ui.shortcuts import with_key
+from ui.shot_counter import ShotCounter
 from ui.source_panel import SourcePanel
 from ui.sources import check_paths, shots_from_paths
 from ui.status_log import OneLineLabel, StatusLog
@@ -148,6 +149,8 @@ class MainWindow(QMainWindow):
         self.presets = PresetStore(presets_dir or default_presets_dir())
         self.queue_model = JobQueueModel(self)
         self.queue = QueueController(self.queue_model, bridge, self)
+        self.shot_counter = ShotCounter(self)
+        self.shot_counter.counted.connect(self.queue_model.set_counted)
         self._latest_preview_key = 0
         self._preview_source = ""
         self.finish_notice = ""
@@ -416,6 +419,7 @@ class MainWindow(QMainWindow):
                                        counted=self._whole_source_count(settings))
         where = "" if self.queue.running else " (press Start queue to render)"
         self.status_log.show_info(f"added {shot_label(settings)} to the queue{where}")
+        self._show_new_rows([key])
         self.queue.dispatch()
         return key
 
@@ -444,11 +448,18 @@ class MainWindow(QMainWindow):
         for source in sources:
             settings = dict(base, source=source, frames=None, name=None)
             keys.append(self.queue_model.add_job(settings, self.source_panel.policy, self.style_panel.planned[0]))
+            self.shot_counter.count(keys[-1], source, int(settings.get("start_number", 1)))
         if keys:  # as for one shot: rows added to an idle queue wait for Start
             where = "" if self.queue.running else " (press Start queue to render)"
             self.status_log.show_info(f"added {len(keys)} shots to the queue{where}")
+            self._show_new_rows(keys)
         self.queue.dispatch()
         return keys
+
+    def _show_new_rows(self, keys: list[int]) -> None:
+        rows = [row for row in map(self.queue_model.row_of_key, keys) if row is not None]
+        if rows:
+            self.queue_panel.show_rows(min(rows), max(rows))
 
     def add_dropped(self, paths: list[str]) -> list[int]:
         """Files and folders dropped on the queue: one row per shot; what cannot be one is named."""
@@ -658,7 +669,7 @@ class MainWindow(QMainWindow):
         window list tells how far a render is while the panel is hidden behind other windows."""
         if any(record.active for record in self.queue_model.records()):
             done, total = self.queue_model.totals()[:2]
-            return f"{done}/{total} frames · {TITLE}"
+            return f"{done}/{total}{'+' if self.queue_model.uncounted() else ''} frames · {TITLE}"
         return f"{self.finish_notice} · {TITLE}" if self.finish_notice else TITLE
 
     def _update_title(self, *_) -> None:
@@ -681,7 +692,15 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def ask_close(self, running: int) -> str:
-        """This panel's jobs are still on the engine: cancel them, leave them rendering, or stay."""
+        """This panel's jobs are still on the engine: cancel them, leave them rendering, or stay.
+        With none on the engine (``running`` 0) only rows waiting in the panel are at stake: close
+        and drop them, or stay (the default, so Enter or Escape loses no queue)."""
+        if not running:
+            box = QMessageBox(QMessageBox.Icon.Question, "Shots still waiting", self.close_question(0), parent=self)
+            drop = box.addButton("Close and &drop them", QMessageBox.ButtonRole.DestructiveRole)
+            box.setDefaultButton(box.addButton("Don't close", QMessageBox.ButtonRole.RejectRole))
+            box.exec()
+            return CLOSE_CANCEL if box.clickedButton() is drop else CLOSE_STAY
         box = QMessageBox(QMessageBox.Icon.Question, "Jobs still rendering", self.close_question(running),
                           parent=self)
         cancel = box.addButton("Cancel them and close", QMessageBox.ButtonRole.DestructiveRole)
@@ -695,15 +714,24 @@ class MainWindow(QMainWindow):
         """The close question's text. Rows still waiting in the panel were never sent: the engine
         cannot render them after the panel closes, whatever is chosen, so the question says so
         ("Close, keep rendering" read as if the rest of the queue would render too)."""
+        waiting = self.waiting_rows()
+        if not running:
+            return (f"{waiting} shot{'s' if waiting > 1 else ''} in the queue {'have' if waiting > 1 else 'has'} "
+                    f"not been sent to the engine (press Start queue to render "
+                    f"{'them' if waiting > 1 else 'it'}).\n\nClosing the panel drops "
+                    f"{'them' if waiting > 1 else 'it'}: the queue is not kept for next time.")
         text = (f"{running} job{'s' if running > 1 else ''} sent from this panel "
                 f"{'are' if running > 1 else 'is'} queued or rendering.")
-        waiting = sum(1 for r in self.queue_model.records() if r.mine and r.status == PENDING)
         if waiting:
             text += (f"\n\n{waiting} more row{'s' if waiting > 1 else ''} waiting in this panel "
                      f"{'have' if waiting > 1 else 'has'} not been sent to the engine: closing drops "
                      f"{'them' if waiting > 1 else 'it'} either way (Don't close to let the queue reach "
                      f"{'them' if waiting > 1 else 'it'}).")
         return text
+
+    def waiting_rows(self) -> int:
+        """Rows built in this panel and never sent: they exist nowhere else."""
+        return sum(1 for r in self.queue_model.records() if r.mine and r.status == PENDING)
 
     # --- persistence --------------------------------------------------------------------------
     def _restore(self) -> None:
@@ -721,6 +749,7 @@ class MainWindow(QMainWindow):
         if not shot.get("whole_source", True) and "first_frame" in shot and "last_frame" in shot:
             self.source_panel.set_frame_range(shot["first_frame"], shot["last_frame"])
         self.style_panel.set_values(style)
+        self.queue_model.restore_order(self.settings.job_order())
         self.preview_panel.frame_spin.setValue(int(saved.get("preview/frame", 1)))
         self.preview_panel.view.set_split(float(saved.get("preview/split", 0.5)))
         geometry = self.settings.geometry()
@@ -771,18 +800,22 @@ class MainWindow(QMainWindow):
             "preview/frame": self.preview_panel.frame_spin.value(),
             "preview/split": self.preview_panel.view.split,
         })
+        self.settings.save_job_order(self.queue_model.job_order())
         self.settings.save_geometry(self.saveGeometry())
         for name, splitter in self._splitters():
             self.settings.save_geometry(splitter.saveState(), name)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing cancels only this panel's jobs, after asking while any is queued or rendering;
-        other clients' jobs go on, and an engine this panel started stays while anyone uses it."""
-        mine = self.queue.mine_active_job_ids()
-        choice = self.ask_close(len(mine)) if mine and self.bridge.state == CONNECTED else CLOSE_KEEP
+        other clients' jobs go on, and an engine this panel started stays while anyone uses it.
+        Rows still waiting are asked about too, with nothing on the engine: the panel keeps no
+        queue between runs, and an artist's queued shots were dropped without a word."""
+        mine = self.queue.mine_active_job_ids() if self.bridge.state == CONNECTED else []
+        choice = self.ask_close(len(mine)) if mine or self.waiting_rows() else CLOSE_KEEP
         if choice == CLOSE_STAY:
             event.ignore()
             return
+        self.shot_counter.stop()
         self._ping_timer.stop()
         self.save_settings()
         self.bridge.shutdown(cancel_jobs=mine if choice == CLOSE_CANCEL else [])

@@ -7,6 +7,7 @@ checked when they come back: a folder that is gone is not brought back silently.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -100,4 +101,17 @@ class PanelSettings:
 
     def save_geometry(self, geometry: QByteArray, name: str = "geometry") -> None:
         self.store.setValue(f"window/{name}", geometry)
+        self.store.sync()
+
+    def job_order(self) -> list[str]:
+        """The engine job ids of the queue's rows, in the order the panel last showed them."""
+        try:
+            ids = json.loads(str(self.store.value("queue/job_order") or "[]"))
+        except ValueError:
+            return []  # a hand-edited bad value: the engine's order
+        return [str(i) for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+
+    def save_job_order(self, job_ids: list[str]) -> None:
+        """Kept as JSON text: an INI file reads a one-item list back as a plain string."""
+        self.store.setValue("queue/job_order", json.dumps(list(job_ids)))
         self.store.sync()

@@ -22,6 +22,8 @@ NOTES_COLUMN = COLUMNS.index("Notes")
 # Custom role: the row's progress in [0, 1] for the delegate, the record itself for actions.
 FractionRole = Qt.ItemDataRole.UserRole + 1
 RecordRole = Qt.ItemDataRole.UserRole + 2
+SAVED_ORDER_MAX = 2000
+"""Job ids whose row order the panel keeps between runs (the engine prunes old jobs itself)."""
 WARNING_COLOUR = QColor(230, 150, 30)
 ERROR_COLOUR = QColor(220, 70, 70)
 
@@ -38,6 +40,7 @@ class JobQueueModel(QAbstractTableModel):
         self._records: list[JobRecord] = []
         self._held_events: dict[str, list[dict]] = {}
         self._next_key = 1
+        self._saved_order: dict[str, int] = {}
 
     # --- Qt model API -------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
@@ -79,8 +82,33 @@ class JobQueueModel(QAbstractTableModel):
                                       status=status, planned_backend=planned_backend, counted=counted))
 
     def add_engine_job(self, summary: dict) -> int:
-        """A row for a job the engine knows but this panel did not send."""
-        return self._append(jr.from_summary(self._take_key(), summary))
+        """A row for a job the engine knows but this panel did not send; a job of the order saved by
+        the last panel (``restore_order``) goes back to its place among the rows, not the engine's."""
+        record = jr.from_summary(self._take_key(), summary)
+        rank = self._saved_order.get(record.job_id or "")
+        if rank is None:
+            return self._append(record)
+        ranks = [self._saved_order.get(r.job_id or "") for r in self._records]
+        row = next((i for i, other in enumerate(ranks) if other is None or other > rank), len(self._records))
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._records.insert(row, record)
+        self.endInsertRows()
+        return record.key
+
+    def job_order(self) -> list[str]:
+        """The engine job ids of the rows, in the rows' order (saved when the panel closes), then
+        those of the order restored that have no row now (a panel closed before the engine listed
+        its jobs keeps the order for the next one); SAVED_ORDER_MAX ids at most."""
+        ids = [r.job_id for r in self._records if r.job_id]
+        shown = set(ids)
+        ids += [job_id for job_id in self._saved_order if job_id not in shown]
+        return ids[:SAVED_ORDER_MAX]
+
+    def restore_order(self, job_ids: list[str]) -> None:
+        """The row order the last panel had (``job_order``). The engine lists its jobs in its own
+        order (a retried job moves to its end) and knows nothing of rows moved up or down, so the
+        rows a fresh panel makes for those jobs take this order instead, before rows added now."""
+        self._saved_order = {job_id: i for i, job_id in enumerate(job_ids)}
 
     def _take_key(self) -> int:
         key = self._next_key
@@ -129,6 +157,17 @@ class JobQueueModel(QAbstractTableModel):
         self._set(row, dataclasses.replace(record, settings=dict(settings),
                                            planned_backend=planned_backend or record.planned_backend))
         return True
+
+    def set_counted(self, key: int, frames: int) -> None:
+        """The whole source of a row added without its facts (a drop, a multi-pick) has been read."""
+        row = self.row_of_key(key)
+        if row is not None and self._records[row].settings.get("frames") is None:
+            self._set(row, dataclasses.replace(self._records[row], counted=frames))
+
+    def uncounted(self) -> int:
+        """Unfinished rows whose frame count nobody knows yet (not read when added, not reported by
+        the engine): the total is a floor while there are any."""
+        return sum(1 for r in self._records if not r.finished and not jr.frames_planned(r))
 
     def set_policy(self, row: int, policy: str) -> None:
         self._set(row, dataclasses.replace(self._records[row], policy=policy))

@@ -166,7 +166,8 @@ class QueuePanel(QGroupBox):
         self.total_bar.setValue(0)
         self.total_bar.setTextVisible(True)
         self.total_bar.setToolTip("Frames rendered of every row in the list, and the time left for this panel's "
-                                  "queue at the rate it renders now (≥: a waiting whole clip is not counted yet)")
+                                  "queue at the rate it renders now (≥: a waiting whole clip is not counted yet; 60+ "
+                                  "frames: some rows' lengths are not known yet)")
         self.total_label = QLabel("", self)
 
         layout = QVBoxLayout(self)
@@ -198,6 +199,14 @@ class QueuePanel(QGroupBox):
         return button
 
     # --- selection ----------------------------------------------------------------------------
+    def show_rows(self, first: int, last: int) -> None:
+        """Scroll rows just added into view (the first of them when they do not all fit): rows
+        dropped on a long queue landed below its end, out of sight. The table lays new rows out
+        later: done now, or the scroll range would not reach them yet."""
+        self.table.doItemsLayout()
+        self.table.scrollTo(self.model.index(last, 0))
+        self.table.scrollTo(self.model.index(first, 0))
+
     def selected_rows(self) -> list[int]:
         return sorted(index.row() for index in self.table.selectionModel().selectedRows())
 
@@ -304,10 +313,17 @@ class QueuePanel(QGroupBox):
         self._update_buttons()
 
     def _update_total(self) -> None:
+        """A row whose length is not known yet (a clip the panel could not read, another client's
+        job the engine has not counted) counts as one frame in the bar, the least it holds, and the
+        text says so: the bar read full while such rows still waited."""
         done, total, cancelled, finished, jobs = self.model.totals()
-        self.total_bar.setRange(0, max(1, total))
-        self.total_bar.setValue(min(done, max(1, total)))
-        text = f"{done}/{total} frames" if total else "no frames yet"
+        uncounted = self.model.uncounted()
+        most = max(1, total + uncounted)
+        self.total_bar.setRange(0, most)
+        self.total_bar.setValue(min(done, most))
+        text = f"{done}/{total}{'+' if uncounted else ''} frames" if total else "no frames yet"
+        if uncounted:
+            text += f", {uncounted} shot{'s' if uncounted > 1 else ''} not counted yet"
         eta, floor = self.model.queue_eta()
         eta_text = f" · queue ETA {'≥ ' if floor else ''}{format_eta(eta)}" if eta is not None else ""
         self.total_bar.setFormat(text + (f", {cancelled} cancelled" if cancelled else "") + eta_text)

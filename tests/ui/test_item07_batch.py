@@ -83,3 +83,30 @@ def test_start_pause_total_and_finish_notice(make_window, engines, media_dir, tm
     assert window.notice_label.text() == "Queue finished: 2 done"
     assert (panel.total_bar.value(), panel.total_bar.maximum()) == (4, 4)
     assert panel.total_label.text() == "2/2 jobs finished"
+
+
+def test_rows_dropped_on_a_long_queue_are_scrolled_into_view(make_window, media_dir, tmp_path, qtbot):
+    """Twelve rows fill the table; shots dropped on it landed below its end, out of sight. The
+    table now scrolls to them (the first new row when they do not all fit)."""
+    window = make_window(tmp_path / "none.json")
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    window.source_panel.output_edit.setText(str(tmp_path / "out"))
+    model, table = window.queue_model, window.queue_panel.table
+    for n in range(12):
+        model.add_job({"source": f"/m/sh{n:03d}.mp4", "output": str(tmp_path / "out"), "frames": "1-4"})
+    qtbot.wait(50)
+    assert table.rowAt(table.viewport().height() - 1) < 11, "the table shows every row: nothing to scroll"
+
+    def in_view(row: int) -> bool:
+        rect = table.visualRect(model.index(row, 0))
+        return rect.isValid() and table.viewport().rect().contains(rect)
+
+    window.add_dropped([str(media_dir / "529_2.mp4"), str(media_dir / "651.mp4")])
+    qtbot.waitUntil(lambda: in_view(12) and in_view(13), timeout=2000)
+
+    for n in range(12):  # many dropped at once: the first of them shows, with those after it that fit
+        (tmp_path / f"plate{n:02d}.mp4").write_bytes((media_dir / "908.mp4").read_bytes())
+    window.add_dropped([str(tmp_path / f"plate{n:02d}.mp4") for n in range(12)])
+    qtbot.waitUntil(lambda: in_view(14) and not in_view(13), timeout=2000)

@@ -27,7 +27,7 @@ def test_the_total_bar_shows_frames_and_the_queue_eta(qtbot):
     assert model.queue_eta() == (25.0, False)
     assert panel.total_bar.format() == "10/60 frames · queue ETA 0:25"
     model.add_job({"source": "/m/whole.mp4", "output": "/r"})         # a whole clip: its length is not known yet
-    assert panel.total_bar.format() == "10/60 frames · queue ETA ≥ 0:25"
+    assert panel.total_bar.format() == "10/60+ frames, 1 shot not counted yet · queue ETA ≥ 0:25"
     model.apply_event({"event": "job_done", "job": "j1", "result": {}})
     assert model.queue_eta() == (None, False) and "ETA" not in panel.total_bar.format()
 
@@ -58,3 +58,44 @@ def test_a_whole_clip_the_panel_has_read_counts_before_the_engine_does(make_wind
     assert window.windowTitle() == "5/67 frames · VToonify Studio"
     model.duplicate(1)  # a copy of the row counts the same frames
     assert panel.total_bar.format() == "5/129 frames, 24 cancelled"
+
+
+def test_dropped_shots_count_their_frames_and_the_bar_is_never_full_while_one_is_unknown(
+        make_window, media_dir, tmp_path, qtbot):
+    """Shots dropped on the queue had no frame count until the engine reported one: with a finished
+    4-frame row and two dropped clips waiting, the bar read "4/4 frames", full. Their facts are now
+    read in the background (the UI keeps going), and a clip that cannot be read counts as the one
+    frame it holds at least, the text naming it."""
+    window = make_window(tmp_path / "none.json")
+    model, panel = window.queue_model, window.queue_panel
+    window.source_panel.output_edit.setText(str(tmp_path / "out"))
+    done = model.add_job({"source": "/m/a.mp4", "output": str(tmp_path / "out"), "frames": "1-4"})
+    model.mark_sent(0, model.record(0).settings)
+    model.assign_job_id(done, "j1")
+    model.apply_event({"event": "progress", "job": "j1", "done": 4, "total": 4})
+    model.apply_event({"event": "job_done", "job": "j1", "result": {}})
+    assert panel.total_bar.format() == "4/4 frames"
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+
+    keys = window.add_dropped([str(media_dir / "529_2.mp4"), str(media_dir / "651.mp4"), str(broken)])
+    assert len(keys) == 3
+    assert panel.total_bar.value() < panel.total_bar.maximum()   # not full before the facts are read
+    assert window.shot_counter.wait()
+    qtbot.waitUntil(lambda: bool(model.record(1).counted and model.record(2).counted), timeout=5000)
+    assert [model.record(r).counted for r in (1, 2, 3)] == [29, 62, 0]
+    assert panel.total_bar.format() == "4/95+ frames, 1 shot not counted yet"
+    assert (panel.total_bar.value(), panel.total_bar.maximum()) == (4, 96)
+    model.remove_rows([3])
+    assert panel.total_bar.format() == "4/95 frames"
+
+
+def test_a_multi_file_browse_counts_its_shots(make_window, media_dir, tmp_path, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = make_window(tmp_path / "none.json")
+    window.source_panel.output_edit.setText(str(tmp_path / "out"))
+    picked = [str(media_dir / n) for n in ("529_2.mp4", "651.mp4")]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: (picked, "")))
+    window.source_panel.browse_button.click()
+    qtbot.waitUntil(lambda: window.queue_panel.total_bar.format() == "0/91 frames", timeout=5000)

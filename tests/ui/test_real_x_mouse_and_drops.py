@@ -121,7 +121,21 @@ def test_drag_files_and_urls_onto_the_panel(x_display, repo_root, plates, tmp_pa
         assert any(m.startswith("Not added: smb://fileserver/plates/a.mov is not a file on this machine")
                    for m in refused)
         assert "added 3 shots to the queue (press Start queue to render)" in state["messages"]
-        panel.quit()
+
+        # the three rows were never sent: Ctrl+Q asks before dropping them, with the focus in the
+        # question; Escape (Don't close) keeps the panel and its rows, Alt+D (Close and drop them) quits
+        panel.ask_quit()
+        dialog = wait_window(x_display, "Shots still waiting", timeout_s=20)
+        panel.wait(lambda s: s["active_window"] == "Shots still waiting", "the question has the focus")
+        assert _focused_window(x_display) == dialog, "the X input focus is not on the question"
+        xdotool(x_display, "key", "Escape")
+        state = panel.wait(lambda s: "Shots still waiting" not in s["top_levels"], "the question gone")
+        assert len(state["rows"]) == 3 and all(r["status"] == "waiting" for r in state["rows"])
+        panel.ask_quit()
+        wait_window(x_display, "Shots still waiting", timeout_s=20)
+        panel.wait(lambda s: s["active_window"] == "Shots still waiting", "the question has the focus again")
+        xdotool(x_display, "key", "alt+d")
+        panel.quit(ask=False)
     finally:
         kill_if_running(panel.process)
 

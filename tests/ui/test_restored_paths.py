@@ -69,3 +69,35 @@ def test_a_preset_naming_a_missing_exemplar_says_so_when_loaded(make_window, med
     assert window.load_preset("Hero")
     assert any(str(exemplar) in m and "in preset Hero" in m for m in window.status_log.messages()[:2]), \
         window.status_log.messages()[:3]
+
+
+def _summary(job_id: str, state: str = "done") -> dict:
+    """A ``jobs`` listing entry, as the engine sends it (Job.summary)."""
+    settings = {"source": f"/m/{job_id}.mp4", "output": "/r", "frames": "1-2"}
+    return {"job": job_id, "state": state, "source": settings["source"], "output": "/r", "backend_asked": "classic",
+            "backend_used": "classic", "device": "cpu", "progress": {"done": 2, "total": 2}, "settings": settings,
+            "warnings": [], "error": None, "created_s": 0.0}
+
+
+def test_rows_come_back_in_the_panels_order_not_the_engines(make_window, ini_settings, tmp_path):
+    """Three jobs sent in order, the third moved up and the first retried (the engine lists a
+    retried job last): after a restart the rows followed the engine's order (b, c, a). They now
+    come back in the order the panel showed them, before rows added since."""
+    first = make_window(tmp_path / "none.json", store=ini_settings)
+    model = first.queue_model
+    for job_id in ("a", "b", "c"):
+        key = model.add_job({"source": f"/m/{job_id}.mp4", "output": "/r", "frames": "1-2"})
+        model.mark_sent(model.row_of_key(key), model.record(model.row_of_key(key)).settings)
+        model.assign_job_id(key, job_id)
+        model.apply_event({"event": "job_done", "job": job_id, "result": {}})
+    first.move_row(2, -1)
+    assert [r.job_id for r in model.records()] == ["a", "c", "b"]
+    first.close()
+
+    idle = make_window(tmp_path / "none.json", store=QSettings(ini_settings.fileName(), QSettings.Format.IniFormat))
+    idle.close()  # closed before any engine listed its jobs: the order is kept for the next panel
+    second = make_window(tmp_path / "none.json", store=QSettings(ini_settings.fileName(), QSettings.Format.IniFormat))
+    second.queue_model.add_job({"source": "/m/new.mp4", "output": "/r", "frames": "1-2"})  # added before the listing
+    second.bridge.jobs_listed.emit([_summary("b"), _summary("c"), _summary("other"), _summary("a")])
+    assert [r.settings["source"] for r in second.queue_model.records()] == \
+        ["/m/a.mp4", "/m/c.mp4", "/m/b.mp4", "/m/new.mp4", "/m/other.mp4"]

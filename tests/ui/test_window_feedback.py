@@ -172,3 +172,58 @@ def test_the_close_question_names_the_rows_closing_drops(make_window, tmp_path, 
     assert "2 more rows waiting in this panel have not been sent to the engine: closing drops them" in shown[0]
     model.remove_rows([1, 2])
     assert window.close_question(1) == "1 job sent from this panel is queued or rendering."
+
+
+def test_closing_with_only_waiting_rows_asks_before_dropping_them(make_window, tmp_path, qtbot):
+    """Twenty shots queued, never started, nothing on an engine: closing asked nothing and the queue
+    was gone. Now it asks; "Don't close" (the default: Enter or Escape) keeps the window and every
+    row, "Close and drop them" closes."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.main_window import CLOSE_CANCEL, CLOSE_STAY, MainWindow
+
+    window = make_window(tmp_path / "none.json")
+    model = window.queue_model
+    for n in range(20):
+        model.add_job({"source": f"/m/sh{n:03d}.mp4", "output": str(tmp_path / "out"), "frames": "1-4"})
+    window.show()
+    asked = []
+    window.ask_close = lambda running: asked.append(running) or CLOSE_STAY
+    assert not window.close()
+    assert asked == [0] and window.isVisible() and model.rowCount() == 20
+    assert window.close_question(0) == (
+        "20 shots in the queue have not been sent to the engine (press Start queue to render them).\n\n"
+        "Closing the panel drops them: the queue is not kept for next time.")
+
+    shown = []
+
+    def answer(button: str) -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, lambda: answer(button))
+            return
+        shown.append((box.windowTitle(), box.text(), box.defaultButton().text()))
+        next(b for b in box.buttons() if b.text().replace("&", "") == button).click()
+
+    QTimer.singleShot(0, lambda: answer("Don't close"))
+    assert MainWindow.ask_close(window, 0) == CLOSE_STAY
+    assert shown == [("Shots still waiting", window.close_question(0), "Don't close")]
+    QTimer.singleShot(0, lambda: answer("Close and drop them"))
+    assert MainWindow.ask_close(window, 0) == CLOSE_CANCEL
+
+    window.ask_close = lambda running: asked.append(running) or CLOSE_CANCEL
+    assert window.close() and not window.isVisible()
+    assert asked == [0, 0]
+
+
+def test_closing_with_no_waiting_row_asks_nothing(make_window, tmp_path):
+    """Finished or cancelled rows are not lost by closing (their frames are on disk): no question."""
+    window = make_window(tmp_path / "none.json")
+    model = window.queue_model
+    model.add_job({"source": "/m/a.mp4", "output": str(tmp_path / "out"), "frames": "1-4"})
+    model.cancel_here(0)
+    window.show()
+    asked = []
+    window.ask_close = lambda running: asked.append(running) or "stay"
+    assert window.close() and asked == []

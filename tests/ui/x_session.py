@@ -148,11 +148,17 @@ class ProbedPanel:
     def click_control(self, name: str) -> None:
         self.click(*self.centre(name))
 
-    def quit(self) -> str:
-        """Ctrl+Q with the panel focused; returns its output after a clean exit."""
+    def ask_quit(self) -> None:
+        """Ctrl+Q with the panel focused (it may ask first: rows waiting, jobs rendering)."""
         xdotool(self.display, "windowactivate", "--sync", self.window) if has_wm(self.display) else \
             xdotool(self.display, "windowfocus", "--sync", self.window)
         xdotool(self.display, "key", "ctrl+q")
+
+    def quit(self, ask: bool = True) -> str:
+        """Ctrl+Q (``ask``; else the close was already asked for and answered); returns the panel's
+        output after a clean exit."""
+        if ask:
+            self.ask_quit()
         output, _ = self.process.communicate(timeout=60)
         assert self.process.returncode == 0 and "Traceback" not in output, output[-3000:]
         return output
