@@ -8,13 +8,15 @@ Everything after ``--`` goes to both engine commands unchanged, so prepare and e
 job key; without ``--precision`` both get ``--precision fp32`` (``auto`` would resolve per host). The
 options this script sets itself (frames, output, --resume, progress) or that delete files (--overwrite)
 are refused there.
-Cuebot replaces ``#FRAME_START#``/``#FRAME_END#`` with each chunk's first and last frame.
+Cuebot replaces ``#FRAMESPEC#`` with each chunk's own frames (``1-10``, ``121-125``, ``1-19x2``).
+RQD runs a layer's command through ``/bin/sh``, so the render hosts must be Linux or macOS.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import shlex
 import sys
 
 try:
@@ -24,13 +26,27 @@ except ImportError:  # --help works without it; main() says how to get it
     Outline = cuerun = Shell = None
 
 
+CHUNK_FRAMES = "#FRAMESPEC#"
+"""The Cuebot token for a chunk's frames. Not ``#FRAME_START#-#FRAME_END#``: Cuebots before 1.0 put the
+chunk's last *index* in ``#FRAME_END#`` (range 1-120, chunk 10: ``1-9``, frame 10 never rendered), and even
+fixed ones span the frames a stepped range (``1-20x2``) or a frame list skips. ``#FRAMESPEC#`` has been
+the chunk's exact frame list since 2019, in the ``a-b``/``a-bxN``/``a,b`` syntax the engine reads."""
+
+
+def shell_words(argv: list[str]) -> list[str]:
+    """``argv`` quoted for ``/bin/sh``: PyOutline joins a layer's command with spaces and RQD runs it as a
+    shell script, so a path with a space, quote or ``$`` would otherwise split or expand."""
+    return [a if a == CHUNK_FRAMES else shlex.quote(a) for a in argv]
+
+
 def build_outline(args: argparse.Namespace) -> Outline:
     engine = [args.python, "-m", "engine"]
     shot = [args.source, "-o", args.output]
-    prepare = Shell("prepare", command=[*engine, "prepare", *shot, "--frames", args.frames, *args.settings],
+    prepare = Shell("prepare", command=shell_words([*engine, "prepare", *shot, "--frames", args.frames,
+                                                    *args.settings]),
                     range="1", chunk=1)
-    render = Shell("render", command=[*engine, "render", *shot, "--frames", "#FRAME_START#-#FRAME_END#", "--resume",
-                                      *args.settings],
+    render = Shell("render", command=shell_words([*engine, "render", *shot, "--frames", CHUNK_FRAMES, "--resume",
+                                                  *args.settings]),
                    range=args.frames, chunk=args.chunk)
     render.depend_all(prepare)
     job = Outline(f"{args.shot}_vtoonify", shot=args.shot, show=args.show, user=getpass.getuser())
@@ -62,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="video or image sequence, as the render hosts see it")
     parser.add_argument("output", help="output folder on shared storage")
-    parser.add_argument("--frames", required=True, help="one contiguous source range, e.g. 1-120")
+    parser.add_argument("--frames", required=True, help="source frames, e.g. 1-120, 1-120x2 or 1-10,20-30")
     parser.add_argument("--chunk", type=int, default=10, help="frames per render task (default 10)")
     parser.add_argument("--python", required=True, help="the engine's Python on the render hosts")
     parser.add_argument("--show", default="vtoonify", help="OpenCue show (default vtoonify)")

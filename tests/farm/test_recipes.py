@@ -4,6 +4,8 @@ valid engine command line whose prepare and chunk settings agree (one job key)."
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import json
 import os
 import shlex
 import shutil
@@ -15,6 +17,7 @@ import pytest
 from farm_helpers import REPO
 
 from engine.cli import _config_from_args, build_parser
+from engine.pipeline.frames import parse_frame_ranges
 
 FARM_DOC = REPO / "docs" / "FARM.md"
 RECIPE_FILES = ["farm/deadline/prepare.job", "farm/deadline/prepare.plugin", "farm/deadline/render.job",
@@ -109,9 +112,69 @@ def test_opencue_outline_prepare_layer_then_chunked_render(monkeypatch):
     assert prepare.command[0] == render.command[0] == "/opt/vt/bin/python"
     verb, prep = engine_config(prepare.command[1:])
     assert verb == "prepare" and prep.frames == "1-120" and prep.style == "arcane" and prep.mattes
-    chunk_args = [a.replace("#FRAME_START#", "13").replace("#FRAME_END#", "24") for a in render.command[1:]]
+    chunk_args = [a.replace("#FRAMESPEC#", "13-24") for a in render.command[1:]]
     verb, chunk = engine_config(chunk_args)
     assert verb == "render" and chunk.frames == "13-24" and chunk.resume and same_job(prep, chunk)
+
+
+def cuebot_framespecs(frame_range: str, chunk: int) -> list[str]:
+    """What Cuebot puts in ``#FRAMESPEC#`` for each frame of a chunked layer (FrameSet.getChunk): the next
+    ``chunk`` frames of the layer's frame list, runs of one step written ``a-b`` / ``a-bxN``, else ``a,b``."""
+    frames = parse_frame_ranges(frame_range)
+    specs = []
+    for i in range(0, len(frames), chunk):
+        part = frames[i:i + chunk]
+        step = part[1] - part[0] if len(part) > 1 else 1
+        if len(part) > 2 and all(b - a == step for a, b in itertools.pairwise(part)):
+            specs.append(f"{part[0]}-{part[-1]}" + (f"x{step}" if step > 1 else ""))
+        else:
+            specs.append(",".join(map(str, part)))
+    return specs
+
+
+@pytest.mark.parametrize(("frames", "chunk"), [("1-125", 10), ("1001-1100", 7), ("1-120x2", 10), ("1-10,20-30", 4),
+                                               ("5", 3), ("1-3", 1)])
+def test_opencue_chunks_render_each_frame_once(monkeypatch, frames, chunk):
+    """Every chunk gets exactly its own frames: the command takes ``#FRAMESPEC#``, not ``#FRAME_START#-
+    #FRAME_END#``, which Cuebots before 1.0 filled with the chunk's last index (1-120 by 10: 1-9, 11-19, ...;
+    1001-1100: 1001-6) and which spans the frames of a stepped range or a frame list that the job skips."""
+    script = _load_opencue_script(monkeypatch)
+    launched = []
+    monkeypatch.setattr(script.cuerun, "launch", lambda job, use_pycuerun: launched.append(job))
+    script.main(["/p/s.mp4", "/r/s", "--frames", frames, "--chunk", str(chunk), "--python", "py"])
+    render = launched[0].layers[1]
+    assert render.args == {"range": frames, "chunk": chunk}
+    command = " ".join(render.command)                    # as PyOutline serializes it (use_pycuerun=False)
+    assert "#FRAME_END#" not in command and "#FRAME_START#" not in command
+    rendered = []
+    for spec in cuebot_framespecs(frames, chunk):
+        _, config = engine_config(shlex.split(command.replace("#FRAMESPEC#", spec))[1:])
+        rendered += parse_frame_ranges(config.frames)
+    assert rendered == parse_frame_ranges(frames)          # none dropped, none twice, none the job skips
+
+
+def test_opencue_command_survives_rqds_shell(monkeypatch, tmp_path):
+    """RQD writes the joined command into a file and runs it with /bin/sh: paths with spaces, quotes, ``$``
+    and non-ASCII letters must reach the engine as they were given."""
+    script = _load_opencue_script(monkeypatch)
+    launched = []
+    monkeypatch.setattr(script.cuerun, "launch", lambda job, use_pycuerun: launched.append(job))
+    dump = tmp_path / "engine py ü" / "python"             # stands in for the engine's Python: prints its argv
+    dump.parent.mkdir()
+    dump.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n", encoding="utf-8")
+    dump.chmod(0o755)
+    source, output = "/plates/shot 010/it's $HOME ü.mp4", "/renders/Café (v001)/a&b"
+    script.main([source, output, "--frames", "1-4", "--chunk", "2", "--python", str(dump), "--",
+                 "--matte-classes", "skin,hair", "--exstyle-image", "/refs/me & you; `id`.png"])
+    prepare, render = launched[0].layers
+    for layer, frames in ((prepare, "1-4"), (render, "1-2")):
+        command_file = tmp_path / f"rqd-cmd-{layer.name}"
+        command_file.write_text(" ".join(layer.command).replace("#FRAMESPEC#", "1-2"), encoding="utf-8")
+        done = subprocess.run(["/bin/sh", str(command_file)], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        verb, config = engine_config(json.loads(done.stdout))
+        assert (verb, config.source, config.output, config.frames) == (layer.name, source, output, frames)
+        assert (config.exstyle_image, config.matte_classes) == ("/refs/me & you; `id`.png", "skin,hair")
 
 
 def test_deadline_submit_help_and_a_machine_without_deadline(tmp_path):
