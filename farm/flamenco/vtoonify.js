@@ -179,11 +179,17 @@ function compileJob(job) {
     checkSettings(settings);
     print("VToonify job", job.name, ":", settings.source, "->", settings.output, "frames", settings.frames);
 
+    // frameChunker also reads Blender's "1..10", which the engine's --frames does not: prepare gets the
+    // whole frame list as frameChunker writes it (one chunk holding every frame), so it analyses exactly
+    // the frames the chunks render, in "a-b,c" notation.
+    const chunks = frameChunker(settings.frames, settings.chunk_size);
+    const allFrames = frameChunker(settings.frames, chunks.length * settings.chunk_size)[0];
+
     const prepareTask = author.Task("prepare", TASK_TYPE);
-    prepareTask.addCommand(engineCommand("prepare", settings, settings.frames, []));
+    prepareTask.addCommand(engineCommand("prepare", settings, allFrames, []));
     job.addTask(prepareTask);
 
-    for (const chunk of frameChunker(settings.frames, settings.chunk_size)) {
+    for (const chunk of chunks) {
         const renderTask = author.Task(`render-${chunk}`, TASK_TYPE);
         // --resume: a requeued chunk (exit 75, a lost worker) only renders the frames it has not finished.
         renderTask.addCommand(engineCommand("render", settings, chunk, ["--resume"]));

@@ -10,22 +10,23 @@ const fs = require("node:fs");
 const vm = require("node:vm");
 const nodePath = require("node:path");
 
-// Flamenco's frame-list syntax: comma-separated frames and inclusive ranges, e.g. "1-10,20-30" or "3, 5-7".
+// Flamenco's frame-list syntax: comma-separated frames and inclusive ranges, e.g. "1-10,20-30" or "3, 5-7",
+// also in Blender's notation "1..10". Like the Manager, the result is sorted and holds each frame once.
 function explodeFrames(text) {
-    const frames = [];
-    for (const raw of String(text).split(",")) {
+    const frames = new Set();
+    for (const raw of String(text).replaceAll("..", "-").split(",")) {
         const part = raw.trim();
         const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
         if (!m) throw `invalid frame range "${part}"`;
         const first = Number(m[1]);
         const last = m[2] === undefined ? first : Number(m[2]);
-        if (last < first) throw `frame range "${part}" runs backwards`;
-        for (let f = first; f <= last; f++) frames.push(f);
+        for (let f = first; f <= last; f++) frames.add(f);
     }
-    return frames;
+    if (frames.size === 0) throw `invalid range "${text}": empty range`;
+    return [...frames].sort((a, b) => a - b);
 }
 
-// [1,2,3,5] -> "1-3,5", as Flamenco formats a chunk.
+// [1,2,3,5,7,8] -> "1-3,5,7,8", as Flamenco formats a chunk: a run of two frames is written "7,8".
 function mergeFrames(frames) {
     const parts = [];
     let start = frames[0];
@@ -35,7 +36,7 @@ function mergeFrames(frames) {
             prev = f;
             continue;
         }
-        parts.push(start === prev ? `${start}` : `${start}-${prev}`);
+        parts.push(start === prev ? `${start}` : prev === start + 1 ? `${start},${prev}` : `${start}-${prev}`);
         start = prev = f;
     }
     return parts.join(",");

@@ -142,8 +142,8 @@ def test_flamenco_passes_every_setting_to_prepare_and_chunks(node):
         if "padding" in job:
             settings["padding"] = ",".join(map(str, job["padding"]))
         tasks = compile_job(node, settings)["tasks"]
-        assert [t["name"] for t in tasks] == ["prepare", "render-1-2", "render-3-4"]
-        prepare, chunk = expected_configs(job, "3-4")
+        assert [t["name"] for t in tasks] == ["prepare", "render-1,2", "render-3,4"]
+        prepare, chunk = expected_configs(job, "3,4")  # Flamenco writes a 2-frame chunk "3,4"
         args = [t["commands"][0]["parameters"]["args"] for t in tasks]
         assert parsed(args[0][2:]) == ("prepare", prepare)
         assert parsed(args[2][2:]) == ("render", chunk)
@@ -204,9 +204,11 @@ def test_opencue_passes_every_setting_to_prepare_and_chunks(monkeypatch):
         script.main([SHOT["source"], SHOT["output"], "--frames", SHOT["frames"], "--chunk", "2", "--python", "py",
                      "--", *cli_args(job)])
         prepare_layer, render_layer = launched[0].layers
-        chunk_argv = [a.replace("#FRAME_START#", "3").replace("#FRAME_END#", "4") for a in render_layer.command[3:]]
+        # the words are quoted for RQD's /bin/sh, which undoes the quoting as shlex.split does
+        prepare_argv = shlex.split(" ".join(prepare_layer.command))[3:]
+        chunk_argv = shlex.split(" ".join(render_layer.command).replace("#FRAMESPEC#", "3-4"))[3:]
         prepare, chunk = expected_configs(job, "3-4")
-        assert parsed(prepare_layer.command[3:]) == ("prepare", prepare)
+        assert parsed(prepare_argv) == ("prepare", prepare)
         assert parsed(chunk_argv) == ("render", chunk)
 
 

@@ -87,7 +87,7 @@ def test_compiled_tasks_commands_and_dependencies(node):
     prepare, renders = tasks[0], tasks[1:]
     assert prepare["name"] == "prepare" and prepare["dependencies"] == []
     chunks = [t["name"].removeprefix("render-") for t in renders]
-    assert chunks == ["1-4", "5-8", "9-10,20-21", "22-25", "26-29", "30"]
+    assert chunks == ["1-4", "5-8", "9,10,20,21", "22-25", "26-29", "30"]   # Flamenco writes a 2-frame run "9,10"
     covered = [f for chunk in chunks for f in parse_frame_ranges(chunk)]
     assert covered == parse_frame_ranges("1-10,20-30")            # every frame once, none twice
     assert {t["type"] for t in tasks} == {"vtoonify"}
@@ -107,6 +107,25 @@ def test_compiled_tasks_commands_and_dependencies(node):
         assert verb == "render" and chunk_config.frames == chunk and chunk_config.resume
         # prepare and every chunk agree on everything but the frames, so they share one job key
         assert chunk_config.to_dict() | {"frames": None, "resume": False} == config.to_dict() | {"frames": None}
+
+
+@pytest.mark.parametrize(("frames", "chunk_size", "chunks", "prepare_frames"), [
+    ("1..10", 4, ["1-4", "5-8", "9,10"], "1-10"),                       # Blender's notation, as Flamenco reads it
+    ("20-30, 1-10", 4, ["1-4", "5-8", "9,10,20,21", "22-25", "26-29", "30"], "1-10,20-30"),
+    ("1001..1013", 5, ["1001-1005", "1006-1010", "1011-1013"], "1001-1013"),
+    ("7", 10, ["7"], "7"),
+])
+def test_prepare_gets_the_frames_the_chunks_render(node, frames, chunk_size, chunks, prepare_frames):
+    """Prepare used to get the ``frames`` text as typed: Flamenco's frameChunker reads ``1..10`` but the engine
+    does not, so the prepare task failed (exit 2) and with it the whole job. It now gets frameChunker's own
+    list, which the engine reads, and which covers exactly the chunks' frames."""
+    tasks = compile_job(node, {"source": "/s.mp4", "output": "/o", "frames": frames, "chunk_size": chunk_size,
+                               "engine_python": "py"})["tasks"]
+    assert [t["name"].removeprefix("render-") for t in tasks[1:]] == chunks
+    verb, prepare = engine_config(tasks[0]["commands"][0])
+    assert verb == "prepare" and prepare.frames == prepare_frames
+    covered = [f for t in tasks[1:] for f in parse_frame_ranges(engine_config(t["commands"][0])[1].frames)]
+    assert covered == parse_frame_ranges(prepare.frames)                 # every frame once, none twice
 
 
 def test_defaults_add_no_optional_flags(node):
@@ -209,7 +228,7 @@ def test_two_face_chunks_with_cryptomatte_equal_one_render(node, media_dir, tmp_
                              "engine_python": sys.executable, "backend": "classic", "mattes": True,
                              "cryptomatte": True, "faces": "all", "max_faces": 4})
     prepare, *renders = job["tasks"]
-    assert [t["name"] for t in renders] == ["render-1-2", "render-3-4"]
+    assert [t["name"] for t in renders] == ["render-1,2", "render-3,4"]      # Flamenco writes 2 frames "1,2"
     analysed = _popen(prepare["commands"][0], worker_env)
     stdout, stderr = analysed.communicate(timeout=300)
     assert analysed.returncode == 0, stderr
