@@ -80,6 +80,22 @@ def test_launcher_turns_job_values_into_engine_flags(template, monkeypatch):
                      "--mattes", "--resume"]]
 
 
+def test_openjd_frame_steps_reach_the_engine(template, monkeypatch):
+    """``Frames`` is an OpenJD range expression, whose step is ``1-9:2`` (the engine's is ``1-9x2``); prepare
+    got it as typed and refused it (exit 2), failing the whole job. The launcher now respells the step."""
+    import engine.cli
+
+    code = template["steps"][0]["script"]["embeddedFiles"][0]["data"]
+    seen = []
+    monkeypatch.setattr(engine.cli, "main", lambda argv: seen.append(argv) or 0)
+    for frames in ("1-9:2", "1-9:2,20-30", "1001-1100 : 10", "1-10", "3-3"):
+        monkeypatch.setattr(sys, "argv", ["vtoonify_launch.py", "prepare", "/p.mp4", "-o", "/o", f"--frames={frames}"])
+        with pytest.raises(SystemExit):
+            exec(compile(code, "vtoonify_launch.py", "exec"), {"__name__": "__main__"})
+    assert [parse_frame_ranges(argv[-1]) for argv in seen] == [
+        [1, 3, 5, 7, 9], [1, 3, 5, 7, 9, *range(20, 31)], list(range(1001, 1101, 10)), list(range(1, 11)), [3]]
+
+
 def _run_bundle(openjd: str, env: dict, **params) -> tuple[int, list[str], str]:
     """Run the whole job locally: (exit code, the session log's messages, openjd's full output)."""
     args = [openjd, "run", str(TEMPLATE)]
