@@ -8,6 +8,12 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 extra=""
 for arg in "$@"; do
+  # the engine takes any unambiguous prefix of an option (--frame, --overw): refuse those of the ones below
+  for own in --frames --output --resume --overwrite --json-progress --openjd-progress; do
+    if [[ "${arg%%=*}" == --?* && "$own" == "${arg%%=*}"?* ]]; then
+      echo "$arg abbreviates $own, which a farm job does not take per shot (docs/FARM.md)" >&2; exit 2
+    fi
+  done
   case "$arg" in
     -h|--help)
       echo "usage: $0 [ENGINE OPTION ...]   e.g. $0 --style arcane --scale 0.5 --mattes"

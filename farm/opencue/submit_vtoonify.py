@@ -68,8 +68,12 @@ OWN_OPTIONS = ("--frames", "-o", "--output", "--resume", "--overwrite", "--json-
 
 
 def own_option(settings: list[str]) -> str | None:
-    """The first option of ``settings`` that OWN_OPTIONS reserves, or None."""
-    return next((a.split("=")[0] for a in settings if a.split("=")[0] in OWN_OPTIONS), None)
+    """The first option of ``settings`` that OWN_OPTIONS reserves, or None. The engine's parser also takes
+    any unambiguous prefix (``--frame``, ``--overw``), so a ``--`` prefix of a reserved option counts too."""
+    def reserved(name: str) -> bool:
+        return name in OWN_OPTIONS or (len(name) > 2 and name.startswith("--")
+                                       and any(own.startswith(name) for own in OWN_OPTIONS))
+    return next((a.split("=")[0] for a in settings if reserved(a.split("=")[0])), None)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -213,7 +213,9 @@ def test_opencue_passes_every_setting_to_prepare_and_chunks(monkeypatch):
 
 
 @pytest.mark.parametrize("owned", ["--frames", "--frames=1-9", "-o", "--output", "--resume", "--overwrite",
-                                   "--json-progress", "--openjd-progress"])
+                                   "--json-progress", "--openjd-progress",
+                                   # prefixes the engine's parser expands (--frame 1-120: every chunk renders it all)
+                                   "--frame", "--frame=1-9", "--overw", "--res", "--openjd"])
 def test_opencue_refuses_settings_the_job_itself_sets(monkeypatch, capsys, owned):
     script = _load_opencue_script(monkeypatch)
     monkeypatch.setattr(script.cuerun, "launch", lambda outline, use_pycuerun: pytest.fail("submitted"))
@@ -264,7 +266,9 @@ def test_deadline_submit_passes_every_setting_to_prepare_and_chunks(tmp_path):
         assert parsed(chunk_argv[2:]) == ("render", chunk)
 
 
-@pytest.mark.parametrize("bad", ["--frames", "--output=/x", "--resume", "--overwrite", 'say "hi"'])
+@pytest.mark.parametrize("bad", ["--frames", "--output=/x", "--resume", "--overwrite", 'say "hi"',
+                                 # prefixes the engine's parser expands: every chunk would render 1-120, or delete
+                                 "--frame", "--overw", "--out=/x", "--res", "--json"])
 def test_deadline_submit_refuses_settings_it_cannot_pass(tmp_path, bad):
     done, submissions = _deadline_submit(tmp_path, ["--mattes", bad])
     assert done.returncode == 2 and submissions == [] and bad.split("=")[0].split()[0] in done.stderr
