@@ -111,3 +111,26 @@ def test_cancel_mid_batch_reports_exactly_the_frames_on_disk_and_resume_skips_th
     assert [e["frame"] for e in events if e["event"] == "frame_done"] == on_disk
     resumed = render(RenderConfig(**{**config.__dict__, "resume": True}))
     assert resumed.skipped == len(on_disk) and resumed.rendered == 16 - len(on_disk)
+
+
+@pytest.mark.parametrize("plate, per_batch", [((640, 480), 4), ((2048, 1152), 1)])
+def test_the_classic_look_batches_small_plates_and_renders_large_ones_a_frame_at_a_time(
+        reference_dir, tmp_path, empty_models_dir, plate, per_batch):
+    """About six batches are in flight between decoding and writing: on plates over 1080p a batch of 4
+    doubled the peak (3840x2160 with mattes: 3.1 GB against 1.6 GB), so those go one frame a batch.
+    Progress is reported once per batch, which shows the batch size the render chose."""
+    import cv2
+    import numpy as np
+
+    face = cv2.imread(str(reference_dir / "preprocess" / "529_2_frame0.png"))
+    canvas = np.full((plate[1], plate[0], 3), 40, np.uint8)
+    canvas[20:20 + face.shape[0], 30:30 + face.shape[1]] = face
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for n in range(1, 6):
+        cv2.imwrite(str(plates / f"p.{n:04d}.png"), canvas)
+    done = []
+    config = RenderConfig(source=str(plates / "p.####.png"), output=str(tmp_path / "out"), backend="classic",
+                          format="png", padding=SMALL)
+    render(config, on_event=lambda e: done.append(e["done"]) if e.get("event") == "progress" else None)
+    assert done == [0, *range(per_batch, 5, per_batch), 5]
