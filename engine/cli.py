@@ -100,8 +100,9 @@ def add_job_settings(r: argparse.ArgumentParser) -> None:
     r.add_argument("--exstyle-image", help="portrait image encoded with pSp as a custom exemplar")
     r.add_argument("--models", dest="models_dir", help="models folder (default: $VTOONIFY_MODELS, then user data)")
     r.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    r.add_argument("--batch", type=int, default=0, help="frames per forward pass (0 = automatic: VToonify 1, or measured on a GPU; the classic look 4, "
-                   "or 1 on plates over 1080p to bound memory)")
+    r.add_argument("--batch", type=int, default=0,
+                   help="frames per forward pass (0 = automatic: VToonify 1, or measured on a GPU; the classic "
+                        "look 4, or 1 on plates over 1080p to bound memory)")
     r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="network compute precision; auto = bf16 where the CPU/GPU has fast bf16, else fp32")
     r.add_argument("--compile", choices=("auto", "on", "off"), default="off",

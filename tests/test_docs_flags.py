@@ -25,6 +25,7 @@ FOREIGN = {
     "--nproc_per_node",  # torchrun
     "--start_iter", "--augment",  # the official training scripts
     "--gen", "--disc",  # rosinality's convert_weight.py
+    "--frame", "--overw",  # FARM.md: prefixes argparse would expand, which the submit scripts refuse
 }
 SNIPPET = re.compile(r"(?:-m engine|vtoonify) (render|prepare|serve|models|train)\b([^`\n]*)")
 
