@@ -173,10 +173,12 @@ def output_folder(path: str) -> Iterator[Path]:
     except (RuntimeError, OSError) as exc:  # a symlink loop: RuntimeError before Python 3.13, then OSError
         raise OutputError(f"output folder {path} cannot be reached: {exc}",
                           "fix or remove the symlink loop, or give another folder for -o/--output") from None
-    system = system_folder(out)
-    if system is not None:
-        raise OutputError(f"output folder {out} is {'inside ' if str(out) != system else ''}the system folder "
-                          f"{system}; the engine never writes there", "render into a folder of your own")
+    given = Path(os.path.abspath(os.path.expanduser(path)))  # /proc/self/cwd/x resolves out of /proc
+    for shown in (out, given):
+        system = system_folder(shown)
+        if system is not None:
+            raise OutputError(f"output folder {shown} is {'inside ' if str(shown) != system else ''}the system "
+                              f"folder {system}; the engine never writes there", "render into a folder of your own")
     try:
         created = _folders_to_create(out)
     except OSError as exc:  # a name longer than the file system holds (pathlib lets ENAMETOOLONG through)

@@ -49,6 +49,16 @@ def test_a_sequence_numbered_beyond_a_billion_is_refused_before_anything_is_writ
     assert not out.exists()
 
 
+def test_an_output_path_through_proc_is_refused_though_it_resolves_elsewhere(tmp_path, monkeypatch):
+    """/proc/self/cwd/x is absolute (the service refuses relative outputs) but resolves into the engine's
+    working folder, nobody's folder: it wrote there."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OutputError, match="output folder /proc/self/cwd/x is inside the system folder /proc"):
+        with outputs.output_folder("/proc/self/cwd/x"):
+            pass
+    assert not (tmp_path / "x").exists()
+
+
 def test_the_pipeline_never_creates_an_output_folder_in_a_system_folder(tmp_path):
     target = "/etc/vtoonify-hostile-test"
     try:
