@@ -463,16 +463,19 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     if missing:
         raise StripError(f"the engine reported success but {len(missing)} output file(s) are missing, "
                          f"e.g. {missing[0]}", "check the engine log and the output folder")
-    group = group_meta_of(outer, source_name)
-    strips = compat.meta_strips(group) if group is not None else outer
+    group, strips = _result_place(editor, source_strip)
     previous = _strips_of_source(strips, source_name)
     old_result = next((s for s in previous if s.get(js.ROLE_PROPERTY) == "result"), None)
     start, end = prepared.frame_start, prepared.frame_start + len(prepared.source_numbers)
     old_mattes = [s for s in previous if s is not old_result and not _kept_copy(s, old_result, start, end)]
     old_names = {s.name for s in old_mattes}
+    # mattes left beside the source when only the result was moved into another meta
+    old_mattes += [s for s in _strips_of_source(outer, source_name)
+                   if s.name not in old_names and s.get(js.ROLE_PROPERTY) != "result"]
     others = [(s.channel, s.frame_final_start, s.frame_final_end) for s in strips
               if s.name not in old_names and s is not old_result]
-    others += closed_channels(group if group is not None else _channel_owner(editor, source_strip), start, end)
+    owner = group if group is not None else _channel_owner(editor, old_result or source_strip)
+    others += closed_channels(owner, start, end)
     if old_result is not None and result_lock(scene, old_result):
         raise StripError(f"the result strip {old_result.name!r} is locked ({result_lock(scene, old_result)}), so "
                          f"the new render cannot update it; its frames are in {prepared.output_dir}",
@@ -490,7 +493,7 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
     plans = plan_result_strips(result, list(prepared.source_numbers), start, channel, name, matte_channel)
     settings_json = js.settings_to_json(prepared.settings)
     for strip in old_mattes:  # first: a refill must not overlap them (Blender would shuffle it away)
-        strips.remove(strip)
+        compat.container_of(editor, strip).remove(strip)
     if old_result is None:
         created = strips.new_image(name, os.path.join(plans[0].directory, plans[0].files[0]), channel, start)
         for filename in plans[0].files[1:]:
@@ -521,7 +524,7 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
         matte[js.SETTINGS_PROPERTY] = settings_json
     if group is None and prepared.group_meta:
         mattes = [s for s in strips if s.get(js.SOURCE_PROPERTY) == source_name and s.name != main.name]
-        group = _make_group(outer, source_name, [main, *mattes], start)
+        group = _make_group(strips, source_name, [main, *mattes], start)
     if group is not None:
         _fit_group(group, start, end)
     return main
@@ -571,11 +574,27 @@ def result_stale(scene, result) -> tuple[str, str] | None:
     return stale_warning(made, now, name)
 
 
-def source_result(scene, source):
-    """The result strip of ``source`` (it sits next to it, or in its group meta), or None."""
-    outer = compat.container_of(scene.sequence_editor, source)
+def _result_place(editor, source):
+    """(group meta or None, strips collection) where the result of ``source`` is: beside the source
+    (or in its group meta there), else wherever the artist moved it (into another meta), so a
+    re-render refills it there instead of laying a second result beside the source."""
+    outer = compat.container_of(editor, source)
     group = group_meta_of(outer, source.name)
     strips = compat.meta_strips(group) if group is not None else outer
+    if any(s.get(js.ROLE_PROPERTY) == "result" for s in _strips_of_source(strips, source.name)):
+        return group, strips
+    moved = next((s for s in compat.all_strips(editor) if s.get(js.SOURCE_PROPERTY) == source.name
+                  and s.get(js.ROLE_PROPERTY) == "result"), None)
+    if moved is None:
+        return group, strips
+    parent = moved.parent_meta()
+    return (parent if parent is not None and parent.get(js.GROUP_PROPERTY) == source.name else None,
+            compat.container_of(editor, moved))
+
+
+def source_result(scene, source):
+    """The result strip of ``source`` (next to it, in its group meta, or moved into a meta), or None."""
+    _group, strips = _result_place(scene.sequence_editor, source)
     return next((s for s in _strips_of_source(strips, source.name) if s.get(js.ROLE_PROPERTY) == "result"), None)
 
 

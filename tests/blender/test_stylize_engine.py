@@ -303,6 +303,30 @@ def test_versions_switch_and_purge(addon, connected, trimmed_scene, tmp_path):
         stylize.switch_version(scene, result, 1)
 
 
+def test_a_result_moved_into_another_meta_is_refilled_there(addon, connected, trimmed_scene, tmp_path):
+    """The artist moves the result (not its mattes) into a grading meta: a re-render refills that strip
+    where it now is, with its mattes beside it, and lays no second result beside the source."""
+    scene, source = trimmed_scene
+    source.frame_offset_end = 23  # 3 frames: 104..106
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    settings = {"backend": "classic", "format": "png", "mattes": True, "output": str(tmp_path)}
+    first = stylize.stylize_strip(scene, source, settings, connected)
+    editor = scene.sequence_editor
+    top, every = (editor.strips, editor.strips_all) if hasattr(editor, "strips") else \
+        (editor.sequences, editor.sequences_all)
+    grade = top.new_meta("grade", 9, 104)
+    first.move_to_meta(grade)
+    second = stylize.stylize_strip(scene, source, settings, connected)
+    results = [s for s in every if s.get("vtoonify_role") == "result"]
+    assert [s.name for s in results] == [second.name] == ["plate.vtoonify"]
+    assert second.parent_meta().name == "grade"
+    assert bpy.path.abspath(second.directory).rstrip("/").endswith("v002")
+    mattes = [s for s in every if str(s.get("vtoonify_role", "")).startswith("matte_")]
+    assert mattes and all(m.parent_meta() is not None and m.parent_meta().name == "grade" for m in mattes)
+    assert all(bpy.path.abspath(m.directory).rstrip("/").endswith("v002") for m in mattes)
+    assert stylize.source_result(scene, source).name == second.name  # the panel's stale check finds it
+
+
 def test_a_still_photo_strip_is_stylized_and_held_over_its_length(addon, connected, trimmed_scene, media_dir,
                                                                   tmp_path):
     """Add > Image with one portrait photo (its name has no frame number): the engine renders it once
