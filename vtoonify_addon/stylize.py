@@ -866,10 +866,13 @@ def switch_version(scene, strip, number: int) -> None:
 
 
 def purge_old_versions(scene, strip) -> list[str]:
-    """Delete the versions of this result that no strip shows (never the one in use)."""
+    """Delete the versions of this result that no strip shows, in any scene of the file (never one in
+    use): a scene's copy, or a strip of the same name in another scene, renders into the same folder."""
     stem_dir, _versions, _current = result_versions(strip)
     keep = set()
-    for member in compat.all_strips(scene.sequence_editor):
+    members = [m for each in bpy.data.scenes if each.sequence_editor is not None
+               for m in compat.all_strips(each.sequence_editor)]
+    for member in members:
         if member.get(js.SOURCE_PROPERTY) and member.type == "IMAGE":
             folder = os.path.normpath(bpy.path.abspath(member.directory))
             if os.path.dirname(folder) == stem_dir and version_number(folder) is not None:

@@ -327,6 +327,28 @@ def test_a_result_moved_into_another_meta_is_refilled_there(addon, connected, tr
     assert stylize.source_result(scene, source).name == second.name  # the panel's stale check finds it
 
 
+def test_purge_keeps_the_versions_another_scene_shows(addon, connected, trimmed_scene, tmp_path, media_dir):
+    """A second scene (e.g. a scene copy) with a strip of the same name renders into the same folder:
+    purging one scene's old versions must not delete the version the other scene shows."""
+    scene, source = trimmed_scene
+    source.frame_offset_end = 23
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["stylize_strip"])
+    settings = {"backend": "classic", "format": "png", "output": str(tmp_path)}
+    first = stylize.stylize_strip(scene, source, settings, connected)
+    other = bpy.data.scenes.new("vtoonify_other_cut")
+    try:
+        editor = other.sequence_editor_create()
+        strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+        plate = strips.new_movie("plate", str(media_dir / "529_2.mp4"), 2, 1)
+        plate.frame_final_end = 4
+        second = stylize.stylize_strip(other, plate, settings, connected)
+        assert stylize.purge_old_versions(scene, first) == []
+        assert sorted(p.name for p in (tmp_path / "plate").iterdir()) == ["v001", "v002"]
+        assert os.path.isfile(os.path.join(bpy.path.abspath(second.directory), second.elements[0].filename))
+    finally:
+        bpy.data.scenes.remove(other)
+
+
 def test_a_still_photo_strip_is_stylized_and_held_over_its_length(addon, connected, trimmed_scene, media_dir,
                                                                   tmp_path):
     """Add > Image with one portrait photo (its name has no frame number): the engine renders it once
