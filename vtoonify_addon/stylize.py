@@ -47,7 +47,7 @@ from .core.result_staleness import (
     stale_warning,
     to_json,
 )
-from .core.sequence_files import pattern_from_file
+from .core.sequence_files import pattern_from_file, sequence_numbers
 
 __all__ = ("PolledJob", "apply_result", "finish_job", "prepare_job", "run_job", "stylize_strip")
 
@@ -187,8 +187,7 @@ def strip_source(scene, strip) -> tuple[str, list[int], int]:
         if timing is None:  # retimed (5.0): the files Blender itself shows, frame by frame
             return _shown_files(strip, directory, names)
         try:
-            pattern, _ = pattern_from_file(names[0])
-            numbers = [pattern_from_file(n)[1] for n in names]
+            pattern, numbers = sequence_numbers(names)
         except ValueError as err:
             raise StripError(str(err)) from err
         indices = [min(i, len(names) - 1) for i in source_frame_numbers(timing, start_number=0)]
@@ -201,16 +200,17 @@ def _shown_files(strip, directory: str, names: list[str]) -> tuple[str, list[int
     """(pattern, frame number per visible frame, first number) of a retimed image strip, read from
     ``strip_elem_from_frame``: Blender's own choice of file, speed changes and freeze frames included."""
     try:
-        pattern, first = pattern_from_file(names[0])
+        pattern, every = sequence_numbers(names)
+        number_of = dict(zip(names, every, strict=True))
         numbers = []
         for frame in range(*visible_range(strip)):
             element = strip.strip_elem_from_frame(frame)
             if element is None:
                 raise StripError(f"strip {strip.name!r} shows no file at frame {frame}", "reset its retiming")
-            numbers.append(pattern_from_file(element.filename)[1])
+            numbers.append(number_of[element.filename])
     except ValueError as err:
         raise StripError(str(err)) from err
-    return os.path.join(directory, pattern), numbers, first
+    return os.path.join(directory, pattern), numbers, every[0]
 
 
 def source_mark(scene, strip) -> SourceMark:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from engine.pipeline.config import RenderConfig
 from vtoonify_addon.core.job_settings import StylizeOptions, build_job_settings, safe_stem, settings_from_json
 from vtoonify_addon.core.result_plan import NoFreeChannel, free_channel, missing_files, plan_result_strips
-from vtoonify_addon.core.sequence_files import frame_path, pattern_from_file
+from vtoonify_addon.core.sequence_files import frame_path, pattern_from_file, sequence_numbers
 
 
 def test_frame_path_pads_to_hash_count():
@@ -23,6 +25,16 @@ def test_pattern_from_file():
     assert pattern_from_file("img_07.png") == ("img_##.png", 7)
     with pytest.raises(ValueError):
         pattern_from_file("plate.png")
+
+
+def test_sequence_numbers_refuse_files_the_engine_would_not_read():
+    """The engine reads one pattern per strip: every file must be that pattern's file for its number."""
+    assert sequence_numbers(["plate.1001.png", "plate.1003.png"]) == ("plate.####.png", [1001, 1003])
+    assert sequence_numbers(["s.9.png", "s.10.png"]) == ("s.#.png", [9, 10])  # unpadded, one digit more
+    with pytest.raises(ValueError, match=re.escape("'take2_0001.png' is not in 'take1_####.png'")):
+        sequence_numbers(["take1_0001.png", "take2_0001.png", "take2_0002.png"])
+    with pytest.raises(ValueError, match=re.escape("'plate.01002.png' is not in")):
+        sequence_numbers(["plate.1001.png", "plate.01002.png"])
 
 
 def test_plan_lines_up_with_source_frames_and_stacks_mattes():

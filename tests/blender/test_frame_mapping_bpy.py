@@ -50,6 +50,25 @@ def test_mapping_matches_blender(addon, image_strip, setup):
     assert numbers == shown
 
 
+def test_an_image_strip_of_two_sequences_is_refused(addon, tmp_path):
+    """Files of two takes picked into one strip: the engine reads one pattern, so it would render
+    take1's pictures where Blender shows take2's. Refused, naming the file and the fix."""
+    for name in ("take1_0001.png", "take2_0001.png", "take2_0002.png"):
+        (tmp_path / name).write_bytes(b"")
+    scene = bpy.data.scenes.new("vtoonify_two_takes")
+    try:
+        editor = scene.sequence_editor_create()
+        strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+        strip = strips.new_image("takes", str(tmp_path / "take1_0001.png"), 1, 1)
+        strip.elements.append("take2_0001.png")
+        strip.elements.append("take2_0002.png")
+        stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])
+        with pytest.raises(stylize.StripError, match=re.escape("'take2_0001.png' is not in 'take1_####.png'")):
+            stylize.strip_source(scene, strip)
+    finally:
+        bpy.data.scenes.remove(scene)
+
+
 def test_movie_strip_mapping_uses_source_numbers_from_one(addon, trimmed_scene):
     scene, strip = trimmed_scene
     stylize = __import__(addon.__name__ + ".stylize", fromlist=["strip_source"])

@@ -26,3 +26,16 @@ def pattern_from_file(filename: str) -> tuple[str, int]:
     if found is None:
         raise ValueError(f"{filename!r} has no frame number (name frames like shot.1001.png)")
     return found
+
+
+def sequence_numbers(filenames: list[str]) -> tuple[str, list[int]]:
+    """(pattern, frame number of each file) of an image strip's files. ValueError when a file has no
+    number, or is not the file the engine reads for its number (``take2_0001.png`` in a strip that
+    starts with ``take1_0001.png``): the engine reads one pattern, so it would render another picture."""
+    pattern = pattern_from_file(filenames[0])[0]
+    numbers = [pattern_from_file(name)[1] for name in filenames]
+    for name, number in zip(filenames, numbers, strict=True):
+        if frame_path(pattern, number) != name:
+            raise ValueError(f"the strip's files are not one numbered sequence: {name!r} is not in "
+                             f"{pattern!r} (make one strip per sequence, or rename the files into one)")
+    return pattern, numbers
