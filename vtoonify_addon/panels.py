@@ -117,6 +117,14 @@ def _drift_rows(layout, drift, width: int, lead: str = "") -> None:
     layout.operator("sequencer.vtoonify_match_placement", icon="PIVOT_BOUNDBOX", text="Match Placement")
 
 
+def _effect_rows(layout, scene, source, width: int) -> None:
+    """Effect strips over the source (a Speed Control, a Transform) that its result does not go through."""
+    effects = stylize.effect_inputs_warning(scene, source)
+    if effects is not None:
+        _lines(layout, effects[0], width, icon="ERROR")
+        _lines(layout, effects[1], width, icon="INFO")
+
+
 class VTOON_PT_stylize(bpy.types.Panel):
     bl_space_type = "SEQUENCE_EDITOR"
     bl_region_type = "UI"
@@ -157,6 +165,8 @@ class VTOON_PT_stylize(bpy.types.Panel):
                 _lines(layout, stale[0], width, icon="ERROR")
                 _lines(layout, stale[1], width, icon="INFO")
             _drift_rows(layout, stylize.placement_drift_warning(scene, strip), width)
+            _effect_rows(layout, scene, compat.all_strips(scene.sequence_editor).get(str(strip[js.SOURCE_PROPERTY])),
+                         width)
         else:
             if source is not strip:
                 layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
@@ -167,6 +177,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
                        icon="INFO")
             result = stylize.source_result(scene, source)
             _drift_rows(layout, stylize.placement_drift_warning(scene, result), width, "Its VToonify result: ")
+            _effect_rows(layout, scene, source, width)
         col = layout.column()
         col.enabled = not wm.vtoonify_running and not is_result  # stored settings win on a result strip
         col.prop(settings, "backend")

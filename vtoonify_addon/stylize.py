@@ -661,6 +661,34 @@ def placement_drift_warning(scene, result) -> tuple[str, str] | None:
     return placement_drift(placement_values(scene, source), placement_values(scene, result), name)
 
 
+def effects_on(scene, source) -> list:
+    """Effect strips anywhere in the scene that take ``source`` as an input (Speed Control, Transform,
+    Blur, a cross...): what Blender shows is their output, which the result does not go through."""
+    if scene.sequence_editor is None or source is None:
+        return []
+    return [s for s in compat.all_strips(scene.sequence_editor)
+            if source in (getattr(s, "input_1", None), getattr(s, "input_2", None))]
+
+
+def effect_inputs_warning(scene, source) -> tuple[str, str] | None:
+    """(problem, fix) when effect strips take ``source`` as input: the result is laid over the source as
+    it is, so a Speed Control's retiming (the result keeps the source's own timing, out of step) or a
+    Transform effect's move is not on it; None otherwise."""
+    effects = effects_on(scene, source)
+    if not effects:
+        return None
+    names = ", ".join(f"{s.name!r} ({s.type.replace('_', ' ').lower()})" for s in effects[:3])
+    names += f" and {len(effects) - 3} more" if len(effects) > 3 else ""
+    retimed = any(s.type == "SPEED" for s in effects)
+    problem = (f"effect strip{'s' if len(effects) > 1 else ''} {names} take{'' if len(effects) > 1 else 's'} "
+               f"{source.name!r} as input; its VToonify result is laid over {source.name!r} as it is, without "
+               f"{'them' if len(effects) > 1 else 'it'}" + (" (the result keeps the source's own timing, out of "
+                                                            "step with the speed change)" if retimed else ""))
+    fix = ("add the same effect with the result strip as its input (select the result, then Add > Effect Strip)"
+           + (", or retime the source with retiming keys instead of a Speed Control strip" if retimed else ""))
+    return problem, fix
+
+
 def match_placement(scene, strip) -> list:
     """Copy the source's placement (and its animation) again onto the result of ``strip`` (the result,
     a matte, its group or its source) and its mattes, without re-rendering; returns those strips. A

@@ -89,3 +89,38 @@ def test_panel_follows_the_sequencer_scene_not_the_window_scene(addon, trimmed_s
         window.workspace.sequencer_scene = None
         window.scene = scene
         bpy.data.scenes.remove(bare)
+
+
+def _effect_on(strips, name, kind, channel, source):
+    """An effect strip taking ``source`` as its input (4.2 ``seq1``, 4.4+ ``input1``)."""
+    inputs = {"input1" if bpy.app.version >= (4, 4, 0) else "seq1": source}
+    span = {"length": 10} if bpy.app.version >= (4, 4, 0) else {"frame_end": 111}
+    return strips.new_effect(name, kind, channel, 101, **span, **inputs)
+
+
+@pytest.mark.parametrize("kind, timing", [("SPEED", True), ("GAUSSIAN_BLUR", False)])
+def test_panel_says_an_effect_over_the_source_is_not_on_its_result(addon, trimmed_scene, kind, timing):
+    """The result is laid over its source as it is: an effect strip fed by the source (a Speed Control's
+    retiming, a blur) is not on it, which nothing said; the panel names the effect and the fix, for the
+    source and for its result."""
+    scene, movie = trimmed_scene
+    editor = scene.sequence_editor
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    log: list = []
+    _draw(log)
+    assert not any("as input" in text for k, text in log if k == "label")  # no effect yet: nothing said
+    effect = _effect_on(strips, "fx", kind, 4, movie)
+    scene.sequence_editor.active_strip = movie
+    log = []
+    _draw(log)
+    said = " ".join(text for k, text in log if k == "label")
+    assert "effect strip 'fx'" in said and "'plate' as input" in said and "laid over 'plate' as it is" in said, said
+    assert ("out of step with the speed change" in said) == timing, said
+    assert "Add > Effect Strip" in said
+    result = strips.new_image("plate_toon", str(Path(movie.filepath).with_suffix(".png")), 3, 101)
+    result["vtoonify_source"] = movie.name  # what the add-on stamps on a result it lays
+    scene.sequence_editor.active_strip = result
+    log = []
+    _draw(log)
+    assert "effect strip 'fx'" in " ".join(text for k, text in log if k == "label")
+    strips.remove(effect)
