@@ -202,6 +202,13 @@ def _tensors_in(obj: Any) -> list[torch.Tensor]:
     return found
 
 
+def _kind_of(value: Any) -> str:
+    """What a style-code entry is, for a message: an array's dtype and shape, else the type's name."""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
 def check_claimed_sizes(obj: Any, path: str | Path) -> None:
     """Refuse a checkpoint whose tensors claim far more values than the file stores.
 
@@ -374,7 +381,8 @@ def read_exstyle_arrays(path: str | Path) -> dict[str, np.ndarray]:
     for name, code in codes.items():
         if not isinstance(code, np.ndarray) or code.dtype.kind != "f" or code.ndim < 1:
             raise ModelFileError(
-                f"{_display(path)}: entry {name!r} is not a float array (found {type(code).__name__})",
+                f"{_display(path)}: entry {name!r} is not a float array (found "
+                f"{_kind_of(code)})",
                 refetch_fix(path),
             )
         array = np.ascontiguousarray(code, dtype=np.float32)

@@ -377,11 +377,20 @@ def fetch_models(
     root = Path(models_dir).expanduser()
     if root.exists() or root.is_symlink():
         check_models_folder(root)  # a file, a link to nowhere or a loop: said with the fix
+    made = [p for p in [root, *root.parents] if not p.exists()]  # removed again if nothing lands in them
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file on the way, no permission, a read-only disk
         raise ModelFileError(f"cannot create the models folder {root} ({exc.strerror or exc})",
                              "pass --models with a folder you can write (it is created when missing)") from None
+    try:
+        return _fetch_into(root, files, base_url, progress, checksums, timeout_s, chunk_bytes)
+    except BaseException:
+        _remove_empty(made)  # an offline or refused fetch leaves no empty models folder behind
+        raise
+
+
+def _fetch_into(root: Path, files, base_url, progress, checksums, timeout_s, chunk_bytes) -> list[FetchResult]:
     pinned = {k: v.lower() for k, v in (checksums or {}).items()}
     results: list[FetchResult] = []
     for raw in files:

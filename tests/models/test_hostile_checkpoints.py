@@ -384,3 +384,10 @@ def test_a_pSp_or_face_parser_tensor_of_the_wrong_kind_is_named_not_an_internal_
     torch.save({**parser, "conv_out.conv_out.weight": torch.tensor(1.0)}, path)
     with pytest.raises(ModelFileError, match=r"conv_out\.conv_out\.weight \(file \[\], model \[19, 256, 1, 1\]\)"):
         load_face_parser(path)
+
+
+def test_an_integer_style_code_is_named_with_its_dtype_and_shape(tmp_path):
+    path = _exstyle_file(tmp_path / "exstyle_code.npy", {"a.jpg": np.zeros((1, 18, 512), np.int64)})
+    with pytest.raises(ModelFileError, match=r"'a\.jpg' is not a float array \(found int64 array of shape "
+                                             r"\(1, 18, 512\)\)"):
+        load_exstyles(path)

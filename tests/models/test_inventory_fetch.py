@@ -263,6 +263,21 @@ def test_offline_error_names_the_folder(tmp_path):
     assert str(tmp_path) in info.value.fix and "models list" in info.value.fix
 
 
+def test_an_offline_fetch_leaves_no_models_folder_it_made(tmp_path):
+    """The folder (and its missing parents) was made before the first request and stayed, empty."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(OfflineError):
+        fetch_models(tmp_path / "studio" / "models", ["encoder.pt"], base_url=f"http://127.0.0.1:{port}/m/",
+                     timeout_s=5)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()  # a folder that was there before stays, empty or not
+    with pytest.raises(OfflineError):
+        fetch_models(tmp_path / "kept", ["encoder.pt"], base_url=f"http://127.0.0.1:{port}/m/", timeout_s=5)
+    assert (tmp_path / "kept").is_dir()
+
+
 def test_fetch_refuses_paths_outside_the_folder(tmp_path):
     with pytest.raises(ModelFileError, match="bad model file name"):
         fetch_models(tmp_path, ["../evil.pt"], base_url="http://127.0.0.1:9/")
