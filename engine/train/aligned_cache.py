@@ -31,6 +31,10 @@ CACHE_DIR = "finetune_aligned"
 MARK_FILE = "cache.json"
 FORMAT = "vtoonify-studio-aligned/1"
 """Also part of every entry's name: a change of the alignment rule bumps it, so old entries are unused."""
+READER = "pixels/2"
+"""How a source file's pixels are read, also part of every entry's name: 2 keeps a 16-bit grey image's
+tones (1 clipped them to white), so entries read the old way are not reused (the folder's mark, FORMAT,
+stays: an earlier folder is still ours)."""
 ENTRY = re.compile(r"^([0-9a-f]{64})\.npy$")
 LEFTOVER = re.compile(r"^\.[0-9a-f]{64}\.npy\..+\.tmp$")
 """The hidden temp name of an entry being written (engine.io.atomic); one left by a killed run."""
@@ -50,7 +54,7 @@ def content_hash(path: Path) -> str:
 def entry_key(content: str, size: int, aligned: bool) -> str:
     """The cache name of one source: its content hash and how it is aligned."""
     how = "aligned-centre-square" if aligned else "dlib68-ffhq-quad"
-    return hashlib.sha256(f"{FORMAT}|{size}|{how}|{content}".encode()).hexdigest()
+    return hashlib.sha256(f"{FORMAT}|{READER}|{size}|{how}|{content}".encode()).hexdigest()
 
 
 class AlignedCache:

@@ -409,3 +409,21 @@ def test_sixteen_bit_grey_artwork_keeps_its_tones_and_float_pixels_are_named(tmp
     Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(tmp_path / "float.tif")
     with pytest.raises(InputError, match=r"float\.tif has floating-point pixels"):
         read_rgb(tmp_path / "float.tif")
+
+
+def test_aligned_entries_read_the_old_way_are_not_reused(tmp_path, monkeypatch):
+    """Entries made by an engine that read pixels otherwise (16-bit grey clipped white) carry the old
+    READER in their names: a folder of them is still ours, but each source is aligned again."""
+    from engine.train import aligned_cache
+
+    art = colour_images(tmp_path / "art", 4)
+    store = tmp_path / "run" / aligned_cache.CACHE_DIR
+    store.parent.mkdir()
+    monkeypatch.setattr(aligned_cache, "READER", "pixels/1")
+    quiet(load_style_images, art, 32, aligned=True, store=store)
+    old = {p.name for p in store.glob("*.npy")}
+    monkeypatch.undo()
+    _, err = quiet(load_style_images, art, 32, aligned=True, store=store)
+    now = {p.name for p in store.glob("*.npy")}
+    assert len(old) == len(now) == 4 and not old & now, err  # all aligned again; the old entries pruned
+    assert "read back" not in err, err
