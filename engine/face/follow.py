@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from engine.face.tracks import best_first_pairs, iou
+from engine.face.tracks import MOTION_SIGHTINGS, best_first_pairs, iou, predicted_box
 
 SMOOTH_FRAMES = 9
 """Width of the centred moving average over crop centres (frames; odd)."""
@@ -56,27 +56,36 @@ class SeedLinker:
     """Links each frame's faces to the seeded faces, frame by frame, and says where to search next.
 
     A seed is (first frame, box). From its first frame on, a face takes the box that best continues its
-    last one (``tracks.match_score``; best pair first, ties by face then box order)."""
+    motion (``tracks.best_first_pairs`` with ``predicted_box``: best pair first, ties by face then box
+    order), so faces that cross keep their identities."""
 
     def __init__(self, frames: list[int], seeds: list[tuple[int, tuple]]) -> None:
         self.seeds = seeds
         self.position = {n: i for i, n in enumerate(frames)}
         self.last: list[tuple | None] = [None] * len(seeds)
         self.found: list[dict[int, np.ndarray]] = [{} for _ in seeds]
+        self.seen: list[list[tuple[int, tuple]]] = [[] for _ in seeds]
+        """Each face's last ``MOTION_SIGHTINGS`` (frame position, box): its motion."""
 
     def _activate(self, frame: int) -> None:
         for face, (start, box) in enumerate(self.seeds):
             if self.last[face] is None and self.position[frame] >= self.position[start]:
                 self.last[face] = tuple(box)
+                self.seen[face] = [(self.position[start], tuple(box))]
+
+    def _predicted(self, frame: int) -> list[tuple | None]:
+        return [predicted_box(seen, self.position[frame]) if seen else None for seen in self.seen]
 
     def windows(self, frame: int, size: tuple[int, int]) -> list[tuple[int, int, int, int]] | None:
-        """Where to search ``frame`` (width, height ``size``): boxes around the faces' last boxes, [] when
-        no face is followed yet, None (the whole frame) when the boxes would cover half of it."""
+        """Where to search ``frame`` (width, height ``size``): around each face's last box and where its
+        motion puts it (``predicted_box``), [] when no face is followed yet, None (the whole frame) when
+        the boxes would cover half of it."""
         self._activate(frame)
         w, h = size
         out = []
-        for box in (b for b in self.last if b is not None):
-            grow = SEARCH_MARGIN * max(box[2] - box[0], box[3] - box[1], 1)
+        for last, ahead in ((b, p) for b, p in zip(self.last, self._predicted(frame)) if b is not None):
+            grow = SEARCH_MARGIN * max(last[2] - last[0], last[3] - last[1], 1)
+            box = (min(last[0], ahead[0]), min(last[1], ahead[1]), max(last[2], ahead[2]), max(last[3], ahead[3]))
             out.append((max(0, int(box[0] - grow)), max(0, int(box[1] - grow)),
                         min(w, int(box[2] + grow) + 1), min(h, int(box[3] + grow) + 1)))
         return None if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in out) > w * h / 2 else out
@@ -84,8 +93,9 @@ class SeedLinker:
     def add(self, frame: int, faces: list) -> None:
         """Link ``frame``'s faces [(box, landmarks), ...] to the followed faces."""
         self._activate(frame)
-        for face, k in best_first_pairs(list(self.last), [box for box, _ in faces]):
+        for face, k in best_first_pairs(list(self.last), [box for box, _ in faces], self._predicted(frame)):
             self.last[face] = tuple(faces[k][0])
+            self.seen[face] = [*self.seen[face][1 - MOTION_SIGHTINGS:], (self.position[frame], self.last[face])]
             self.found[face][frame] = np.asarray(faces[k][1])
 
 

@@ -73,11 +73,48 @@ def match_score(a: Box, b: Box) -> float:
     return 1e-3 * (1.0 - shift / MAX_CENTRE_SHIFT) if shift < MAX_CENTRE_SHIFT else 0.0
 
 
-def best_first_pairs(previous: list[Box | None], boxes: list[Box]) -> list[tuple[int, int]]:
+STALE_WEIGHT = 0.5
+"""A box that lies only where a face last was scores this fraction of its ``match_score``."""
+
+
+MOTION_SIGHTINGS = 5
+"""A face's motion is the straight line fitted through its centres on this many last sightings."""
+
+
+def predicted_box(seen: list[tuple[int, Box]], at: int) -> Box:
+    """Where a face seen at ``seen`` ((frame number, box), in order; the last ``MOTION_SIGHTINGS`` used) is
+    on frame ``at`` if it keeps its motion: its centre on the line fitted through its last centres (so
+    one jittery dlib box does not throw it), its size the last box's; the last box when seen on one frame.
+
+    Why: when two faces cross, the one in front hides the other for a few frames; compared with the last
+    box only, the face in front then lies where the hidden one was last seen and passes to it (an
+    identity swap). Each face's motion carried on puts every face where it really is."""
+    seen = seen[-MOTION_SIGHTINGS:]
+    last = seen[-1][1]
+    frames = np.array([f for f, _ in seen], np.float64)
+    if len(seen) < 2 or frames.min() == frames.max():
+        return last
+    centres = np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for _, b in seen], np.float64)
+    x, y = (np.polyval(np.polyfit(frames, centres[:, k], 1), at) for k in range(2))
+    dx, dy = round(x - (last[0] + last[2]) / 2), round(y - (last[1] + last[3]) / 2)
+    return last[0] + dx, last[1] + dy, last[2] + dx, last[3] + dy
+
+
+def best_first_pairs(previous: list[Box | None], boxes: list[Box], predicted: list[Box | None] | None = None
+                     ) -> list[tuple[int, int]]:
     """Greedy one-to-one links ``(i, k)``: ``boxes[k]`` continues ``previous[i]`` (None: no box), best
-    ``match_score`` first, ties by lower ``i`` then lower ``k``; each side used at most once."""
+    score first, ties by lower ``i`` then lower ``k``; each side used at most once.
+
+    The score is ``match_score`` against ``predicted[i]`` (where the face's motion puts it), or
+    ``STALE_WEIGHT`` times that against ``previous[i]`` when higher (a face that stopped while hidden is
+    found again), so a box that continues a face's motion wins over one that only lies where a face was."""
+    predicted = predicted or previous
+
+    def score(i: int, box: Box) -> float:
+        return max(match_score(predicted[i], box), STALE_WEIGHT * match_score(previous[i], box))
+
     pairs = sorted((-s, i, k) for i, old in enumerate(previous) if old is not None
-                   for k, box in enumerate(boxes) if (s := match_score(old, box)) > 0)
+                   for k, box in enumerate(boxes) if (s := score(i, box)) > 0)
     used_i, used_k, links = set(), set(), []
     for _, i, k in pairs:
         if i not in used_i and k not in used_k:
@@ -91,11 +128,14 @@ def link_tracks(detections: list[tuple[int, list[tuple[Box, np.ndarray]]]]) -> l
     """Greedy frame-to-frame association of ``(frame, [(box, landmarks), ...])`` in frame order.
 
     Per frame, (track, box) pairs are taken best score first (ties: lower track, then lower box
-    index); a box left over starts a new track, left to right."""
+    index), each track compared where its motion puts it (``predicted_box``); a box left over starts a
+    new track, left to right."""
     tracks: list[FaceTrack] = []
     for frame, faces in detections:
         used_faces = set()
-        for t, f in best_first_pairs([track.last.box for track in tracks], [box for box, _ in faces]):
+        predicted = [predicted_box([(s.frame, s.box) for s in track.sightings[-MOTION_SIGHTINGS:]], frame)
+                     for track in tracks]
+        for t, f in best_first_pairs([track.last.box for track in tracks], [box for box, _ in faces], predicted):
             used_faces.add(f)
             tracks[t].sightings.append(Sighting(frame, faces[f][0], faces[f][1]))
         new = sorted((faces[f][0][0], faces[f][0][1], f) for f in range(len(faces)) if f not in used_faces)

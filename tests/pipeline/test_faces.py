@@ -81,6 +81,26 @@ def test_tracks_follow_motion_and_ids_go_by_first_appearance_then_left_to_right(
     assert [t.first.box for t in kept] == [a, b] and "3 faces" in notes[0]
 
 
+def test_crossing_faces_keep_their_tracks_while_the_one_in_front_hides_the_other():
+    """dlib's boxes (one jittery) of two faces walking past each other: face 2 (in front, moving left)
+    hides face 1 on frames 9-12. Compared with the last box only, face 2's box on frame 12 lies nearer
+    where face 1 was last seen, face 1 took it (an identity swap) and came back as a third face."""
+    from engine.face.follow import link_to_seeds
+
+    boxes = {6: [(666, 98, 820, 253), (270, 81, 425, 236)], 7: [(631, 98, 786, 253), (304, 81, 459, 236)],
+             9: [(562, 98, 717, 253)], 10: [(528, 98, 683, 253)], 11: [(494, 116, 648, 270)],
+             12: [(459, 98, 614, 253)], 14: [(373, 98, 528, 253), (562, 81, 717, 236)]}
+    detections = [(frame, [_face(b) for b in found]) for frame, found in boxes.items()]
+    tracks = link_tracks(detections)
+    assert [[s.box[0] for s in t.sightings] for t in tracks] == [[270, 304, 562], [666, 631, 562, 528, 494, 459, 373]]
+    frames = list(range(6, 15))
+    seeds = [(6, (270, 81, 425, 236)), (6, (666, 98, 820, 253))]
+    marked = {frame: [(b, np.full((68, 2), b[0])) for b in found] for frame, found in boxes.items()}
+    first, second = link_to_seeds(frames, marked, seeds)
+    assert {f: int(p[0, 0]) for f, p in first.items()} == {6: 270, 7: 304, 14: 562}
+    assert {f: int(p[0, 0]) for f, p in second.items()} == {6: 666, 7: 631, 9: 562, 10: 528, 11: 494, 12: 459, 14: 373}
+
+
 def test_overlapping_faces_paint_the_larger_on_top_and_hold_out_the_one_behind():
     from engine.face import CropParams
     from engine.pipeline.backends import Stylized

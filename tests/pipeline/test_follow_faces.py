@@ -306,3 +306,40 @@ def test_the_vtoonify_step_shifts_the_output_exactly_and_a_still_face_repeats_it
     assert sidecar["follow"]["step"] == 8 and len(sidecar["follow"]["faces"][0]["runs"]) == 1
     frames = [read_image(tmp_path / "out" / f"still.{f:04d}.exr") for f in range(1, 5)]
     assert np.array_equal(frames[0], frames[2]) and np.array_equal(frames[1], frames[3])
+
+
+def test_faces_that_cross_keep_their_ids_while_the_front_one_hides_the_other(media_dir, tmp_path):
+    """Two faces walk past each other, the right one in front: the left one is hidden for a few frames.
+    Linked by their last boxes only, face01 took the front face after the crossing (an identity swap) and
+    the hidden face came back as a third face; each face's motion carried on keeps them apart."""
+    import cv2
+
+    left = _portrait(media_dir, "077436.jpg")[60:360, 100:390]
+    right = cv2.resize(_portrait(media_dir, "038648.jpg"), None, fx=1.7, fy=1.7)[60:360, 120:410]
+    frames, width, travel = 12, 900, 590
+    xs = [round(20 + travel * i / (frames - 1)) for i in range(frames)]  # the left face's tile, moving right
+    canvases = []
+    for x in xs:
+        canvas = np.full((330, width, 3), 90, np.uint8)
+        canvas[15:315, x:x + 290] = left
+        canvas[15:315, width - 290 - x:width - x] = right  # mirrored path, drawn in front
+        canvases.append(canvas)
+    alone = np.full((330, width, 3), 90, np.uint8)
+    alone[15:315, xs[0]:xs[0] + 290] = left
+    left_eye = eye_centre(find_landmarks(alone))[0] - xs[0]
+    alone = np.full((330, width, 3), 90, np.uint8)
+    alone[15:315, width - 290 - xs[0]:width - xs[0]] = right
+    right_eye = eye_centre(find_landmarks(alone))[0] - (width - 290 - xs[0])
+    pattern = _sequence(tmp_path, "cross", canvases)
+    out = tmp_path / "out"
+    render(_config(pattern, out, faces="all", follow_faces=True, mattes=True, cryptomatte=True))
+    sidecar = json.loads((out / "cross.vtoonify.json").read_text())
+    assert [f["name"] for f in sidecar["faces"]] == ["face01", "face02"]  # not a third face after the crossing
+    for frame in (1, 2, 3, frames - 2, frames - 1, frames):  # both faces in sight
+        pixels, spec = _read(out / f"cross.{frame:04d}.exr")
+        names = list(spec.channelnames)
+        crypto = pixels[..., [names.index(f"CryptoFace{layer:02d}.{c}") for layer in range(3) for c in "RGBA"]]
+        x = xs[frame - 1]
+        for name, truth in (("face01", x + left_eye), ("face02", width - 290 - x + right_eye)):
+            covered = np.nonzero(decode(crypto, name) > 0.5)[1]
+            assert abs(spec.x + covered.mean() - truth) < 30, (frame, name, spec.x + covered.mean(), truth)
