@@ -65,6 +65,24 @@ class Placement:
         return x1 - x0, y1 - y0
 
 
+def preblur_shift(crop_scale: float) -> float:
+    """How far (source px, right and down) the official crop's pre-blur moves the picture: its
+    [1,3,3,1]/8 kernel is even, and OpenCV anchors it at tap 2, so each pass samples half a pixel up
+    and left of the centre. Kept in the crop (official parity), undone here: a face shrunk by 0.75 or
+    less sat 0.5 px off its plate, by 0.375 or less 1 px."""
+    from engine.face.crop import num_preblurs
+
+    return 0.5 * num_preblurs(crop_scale)
+
+
+def plate_box(crop, source_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The plate region (source px: left, top, right, bottom) a crop's picture shows, pre-blur shift
+    included: what the ``vtoonify/crop_box`` and ``vtoonify/faces`` headers tell a compositor."""
+    sx, sy = source_size[0] / crop.w, source_size[1] / crop.h
+    shift = preblur_shift(crop.scale)
+    return crop.left * sx - shift, crop.top * sy - shift, crop.right * sx - shift, crop.bottom * sy - shift
+
+
 def plan_plate_placement(crop, source_size: tuple[int, int], scale: float, stylized_size: tuple[int, int]
                          ) -> Placement:
     """Placement of a stylized crop (``stylized_size`` = 4x crop w,h) over a plate of ``source_size``."""
@@ -74,15 +92,16 @@ def plan_plate_placement(crop, source_size: tuple[int, int], scale: float, styli
     ky = src_h * scale / crop.h
     sw, sh = stylized_size
     ax, ay = kx * (crop.right - crop.left) / sw, ky * (crop.bottom - crop.top) / sh
-    bx = (0.5 * (crop.right - crop.left) / sw + crop.left) * kx - 0.5
-    by = (0.5 * (crop.bottom - crop.top) / sh + crop.top) * ky - 0.5
+    shift = preblur_shift(crop.scale) * scale  # in output px
+    bx = (0.5 * (crop.right - crop.left) / sw + crop.left) * kx - 0.5 - shift
+    by = (0.5 * (crop.bottom - crop.top) / sh + crop.top) * ky - 0.5 - shift
     edges = (crop.left >= EDGE_GAP_PX, crop.w - crop.right >= EDGE_GAP_PX,
              crop.top >= EDGE_GAP_PX, crop.h - crop.bottom >= EDGE_GAP_PX)
     reach = tuple(not feathered for feathered in edges)
-    x0 = 0 if reach[0] else max(0, math.floor(crop.left * kx))
-    y0 = 0 if reach[2] else max(0, math.floor(crop.top * ky))
-    x1 = out_w if reach[1] else min(out_w, math.ceil(crop.right * kx))
-    y1 = out_h if reach[3] else min(out_h, math.ceil(crop.bottom * ky))
+    x0 = 0 if reach[0] else max(0, math.floor(crop.left * kx - shift))
+    y0 = 0 if reach[2] else max(0, math.floor(crop.top * ky - shift))
+    x1 = out_w if reach[1] else min(out_w, math.ceil(crop.right * kx - shift))
+    y1 = out_h if reach[3] else min(out_h, math.ceil(crop.bottom * ky - shift))
     matrix = ((ax, 0.0, bx - x0), (0.0, ay, by - y0))
     return Placement((out_w, out_h), (x0, y0, x1, y1), matrix, edges, (sw, sh), reach)
 

@@ -14,7 +14,14 @@ import numpy as np
 from engine import __version__
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.placement import Placement, place_matte, place_rgba, plan_crop_placement, plan_plate_placement
+from engine.pipeline.placement import (
+    Placement,
+    place_matte,
+    place_rgba,
+    plan_crop_placement,
+    plan_plate_placement,
+    plate_box,
+)
 from engine.pipeline.stylized import Stylized
 
 
@@ -78,8 +85,7 @@ class FrameWriter:
     def metadata(self, frame: int, picture: int | None = None) -> dict:
         """The frame's header attributes; ``picture``: the frame whose crop it shows (held VFR pictures)."""
         crops = self.frame_crops(frame if picture is None else picture)
-        c = crops[0]
-        sx, sy = self.analysis.source_size[0] / c.w, self.analysis.source_size[1] / c.h
+        size = tuple(self.analysis.source_size)
         style = self.analysis.style
         meta = {
             "vtoonify/version": __version__,
@@ -92,16 +98,14 @@ class FrameWriter:
             "vtoonify/color_transfer": str(style.get("color_transfer", "")),
             "vtoonify/checkpoint": str(style.get("checkpoint", "")),
             "vtoonify/output_space": self.config.output_space,
-            "vtoonify/crop_box": f"{c.left * sx:.3f},{c.top * sy:.3f},{c.right * sx:.3f},{c.bottom * sy:.3f}",
+            "vtoonify/crop_box": ",".join(f"{v:.3f}" for v in plate_box(crops[0], size)),
             "vtoonify/job": self.analysis.job_key,
             "Software": f"VToonify Studio {__version__}",
         }
         if self.face_names:
             boxes = []
             for name, crop in zip(self.face_names, crops):
-                fx, fy = self.analysis.source_size[0] / crop.w, self.analysis.source_size[1] / crop.h
-                boxes.append(f"{name}:{crop.left * fx:.3f},{crop.top * fy:.3f},{crop.right * fx:.3f},"
-                             f"{crop.bottom * fy:.3f}")
+                boxes.append(f"{name}:" + ",".join(f"{v:.3f}" for v in plate_box(crop, size)))
             meta["vtoonify/faces"] = ";".join(boxes)
         if self.timecode is not None:
             meta.update(self.timecode.text_attributes(frame))

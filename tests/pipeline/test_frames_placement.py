@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.errors import ConfigError, FrameRangeError
-from engine.face import CropParams
+from engine.face import CropParams, scale_and_crop
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import format_frame_ranges, gaps_in, parse_frame_ranges, select_frames
 from engine.pipeline.placement import (
@@ -63,12 +63,13 @@ def test_plate_placement_maps_crop_box_to_source_pixels():
     crop = _crop()                                       # resized frame is half the 800x720 source
     p = plan_plate_placement(crop, (800, 720), 1.0, (4 * 280, 4 * 280))
     assert p.out_size == (800, 720)
-    assert p.window == (160, 80, 720, 640)               # crop box x2
+    assert p.window == (159, 79, 720, 640)               # crop box x2, half a px up-left (pre-blur)
     assert p.feather_edges == (True, True, True, True)
     ax, _, bx = p.matrix[0]
     assert ax == pytest.approx(0.5)                      # 4x crop px -> 2 source px per crop px
-    # the centre of stylized pixel 0 lands a quarter source pixel in from the window's edge
-    assert bx == pytest.approx(-0.25)
+    # the centre of stylized pixel 0 lands a quarter source pixel in from the crop box's edge, less the
+    # half pixel the one pre-blur pass at scale 0.5 moved the crop's picture (placement.preblur_shift)
+    assert bx == pytest.approx(-0.25 - 0.5 + (160 - p.window[0]))
 
 
 def test_identity_stylization_reproduces_the_plate():
@@ -78,12 +79,11 @@ def test_identity_stylization_reproduces_the_plate():
     rng = np.random.default_rng(0)
     plate = cv2.GaussianBlur(rng.random((720, 800, 3)).astype(np.float32), (0, 0), 6)
     crop = _crop()
-    resized = cv2.resize(plate, (crop.w, crop.h), interpolation=cv2.INTER_AREA)
-    crop_img = resized[crop.top:crop.bottom, crop.left:crop.right]
+    crop_img = scale_and_crop(plate, crop)  # the engine's own crop: pre-blur (scale 0.5) and resize
     up = cv2.resize(crop_img, (crop_img.shape[1] * 4, crop_img.shape[0] * 4), interpolation=cv2.INTER_LINEAR)
     p = plan_plate_placement(crop, (800, 720), 1.0, (up.shape[1], up.shape[0]))
     element = place_rgba(up, p)
-    assert element.shape == (560, 560, 4)
+    assert element.shape == (561, 561, 4)
     out = composite_over(element, np.zeros_like(plate), p)
     x0, y0, x1, y1 = p.window
     inner = (slice(y0 + 60, y1 - 60), slice(x0 + 60, x1 - 60))

@@ -97,3 +97,31 @@ def test_data_window_is_part_of_the_job_key():
     face = RenderConfig(source="/a/shot.mp4", output="/out", data_window="face")
     full = RenderConfig(source="/a/shot.mp4", output="/out", data_window="full")
     assert job_key(face, "classic", {}) != job_key(full, "classic", {})
+
+
+@pytest.mark.parametrize("scale, passes", [(1.0, 0), (0.7, 1), (0.3, 2)])
+def test_a_shrunk_crop_registers_though_the_official_pre_blur_moves_it(scale, passes):
+    """The official crop pre-blurs a face it shrinks (once at scale <= 0.75, twice at <= 0.375) with
+    an even kernel that moves the picture half a source px down-right per pass. The crop keeps that
+    (parity), the placement undoes it: an identity 'stylization' of a shrunk crop sat 0.3-1 px off its
+    plate before (a large face in a 1920x2880 still: (0.99, 0.99) px)."""
+    from engine.face import CropParams, scale_and_crop
+    from engine.face.crop import num_preblurs
+    from engine.pipeline.placement import place_rgba, plan_plate_placement
+
+    assert num_preblurs(scale) == passes
+    rng = np.random.default_rng(0)
+    height, width = 1200, 1600
+    noise = (rng.random((height // 8, width // 8, 3)) * 255).astype(np.uint8)
+    plate = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    h, w = round(height * scale), round(width * scale)
+    top, left = h // 32 * 8, w // 32 * 8
+    crop = CropParams(h, w, top, top + h // 16 * 8, left, left + w // 16 * 8, scale)
+    cut = scale_and_crop(plate, crop)
+    stylized = cv2.resize(cut, (cut.shape[1] * 4, cut.shape[0] * 4), interpolation=cv2.INTER_LINEAR) / 255.0
+    placement = plan_plate_placement(crop, (width, height), 1.0, (stylized.shape[1], stylized.shape[0]))
+    x0, y0, x1, y1 = placement.window
+    full = np.zeros((height, width, 4), np.float32)
+    full[y0:y1, x0:x1] = place_rgba(stylized.astype(np.float32), placement)
+    dx, dy = registration(full[:, :, :3], plate.astype(np.float32) / 255.0, (x0 + 40, y0 + 40, x1 - 40, y1 - 40))
+    assert abs(dx) < 0.05 and abs(dy) < 0.05, f"a crop at scale {scale} sits ({dx:.3f}, {dy:.3f}) px off its plate"
