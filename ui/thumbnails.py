@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QImageReader
 
-from engine.video_streams import picture_stream
+from engine.video_streams import ffmpeg_file_name, picture_stream
 from ui.sources import first_frame_file, is_video
 
 
@@ -43,7 +43,7 @@ def _read_video_frame(path: str) -> QImage:
     except ImportError:
         return QImage()
     try:
-        with av.open(path) as container:
+        with av.open(ffmpeg_file_name(path)) as container:
             stream = picture_stream(container)  # the engine's rule: cover art is not the clip's picture
             if stream is None:  # an audio file with artwork only: the engine refuses it, so no thumbnail
                 return QImage()

@@ -196,7 +196,9 @@ def video_timecode(path, fps: float | None, first_frame: int) -> SourceTimecode 
     """The ``timecode`` tag of a video (container, then each stream, the ``tmcd`` track included)."""
     import av
 
-    with av.open(str(path)) as container:
+    from engine.video_streams import ffmpeg_file_name
+
+    with av.open(ffmpeg_file_name(path)) as container:
         tags = [container.metadata] + [stream.metadata for stream in container.streams]
         text = next((value for t in tags for key, value in t.items() if key.lower() == "timecode" and value),
                     None)  # Matroska spells the tag TIMECODE

@@ -39,7 +39,7 @@ from engine.io.base import FrameSource
 from engine.io.files import require_regular_file
 from engine.io.frame_grid import FrameGrid, grid_frame_count, host_grid
 from engine.io.index_cache import IndexCache
-from engine.video_streams import picture_stream
+from engine.video_streams import ffmpeg_file_name, picture_stream
 
 # First bytes of container formats we recognise, to tell "damaged video" from "not a video at all".
 _SIGNATURES = (
@@ -88,7 +88,7 @@ def _open_container(path: Path) -> av.container.InputContainer:
     if path.stat().st_size == 0:
         raise InputError(f"video {path} is empty (0 bytes)", "re-copy or re-export it: the copy or download failed")
     try:
-        container = av.open(str(path), mode="r")
+        container = av.open(ffmpeg_file_name(path), mode="r")
     except (av.FFmpegError, OSError, ValueError) as exc:
         if looks_like_video(path):
             raise InputError(f"video {path} is truncated or damaged and cannot be opened ({exc.__class__.__name__})",

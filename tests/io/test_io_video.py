@@ -278,3 +278,19 @@ def test_an_interlaced_clip_is_named_with_a_conform_that_keeps_the_frame_numbers
     assert "tape.mp4 is interlaced" in note and "bwdif=mode=send_frame" in note
     with open_source(media_dir / "529_2.mp4") as plain:
         assert interlace_note(plain) is None
+
+
+@pytest.mark.parametrize("name", ["take:2.mp4", "c:clip.mp4", "http:x.mp4"])
+def test_a_clip_whose_name_reads_like_a_url_opens_as_the_file(media_dir, tmp_path, monkeypatch, name):
+    """FFmpeg takes ``take:`` in ``take:2.mp4`` for a protocol; the reader opens it as the local file it is."""
+    from engine.io.timecode import video_timecode
+
+    clip = tmp_path / name
+    clip.write_bytes((media_dir / "529_2.mp4").read_bytes())
+    truth = decode_all(media_dir / "529_2.mp4")
+    monkeypatch.chdir(tmp_path)
+    for path in (clip, name, f"./{name}"):  # absolute, relative, relative with ./ (pathlib drops it)
+        with open_source(path) as src:
+            assert src.frame_numbers == list(range(1, 30))
+            np.testing.assert_array_equal(src.read(3), truth[2])
+        assert video_timecode(path, None, 1) is None  # the clip carries no timecode: read, not refused
