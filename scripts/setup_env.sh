@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates the two virtual environments the project needs (idempotent):
+# Creates the three virtual environments the project needs (idempotent):
 #   .venv          engine + panel + tests (torch, OpenImageIO, PyAV, dlib, PySide6)
 #   .venv-blender  bpy 5.0.1 (pins numpy 1.26, so it never shares a venv with torch/OIIO)
 #   .venv-blender42  bpy 4.2.23 (the 4.2 LTS line the add-on supports; bpy 4.2 needs Python 3.11;
