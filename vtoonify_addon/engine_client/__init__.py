@@ -1,8 +1,9 @@
 """The engine client for the add-on: the copied modules in a built add-on, the repo's in a checkout.
 
 ``scripts/build_addon.py`` copies ``engine/service/{protocol,client,connection,launcher,catalog}.py``,
-``engine/errors.py`` and ``engine/user_dirs.py`` here in the staged zip (imports rewritten to this package); it never writes
-them into the source tree, where the repo's own ``engine`` package is used, so there is one client.
+``engine/errors.py`` and ``engine/user_dirs.py`` here in the staged zip (imports rewritten to this package);
+it never writes them into the source tree, where the repo's own ``engine`` package is used, so there is one
+client.
 """
 
 from __future__ import annotations
