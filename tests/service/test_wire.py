@@ -83,7 +83,8 @@ def test_error_codes_rebuild_typed_errors():
 def test_client_side_modules_are_stdlib_only():
     """The add-on copies these files verbatim: they may import only the stdlib and their siblings."""
     allowed_local = {"errors", "protocol", "connection", "client", "engine.errors", "engine.service",
-                     "engine.service.client", "engine.service.connection"}
+                     "engine.service.client", "engine.service.connection",
+                     "engine.user_dirs"}  # copied beside them too; stdlib-only itself (tests/test_user_dirs.py)
     for name in ("protocol.py", "client.py", "connection.py", "launcher.py"):
         tree = ast.parse((SERVICE_DIR / name).read_text())
         for node in ast.walk(tree):
