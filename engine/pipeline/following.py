@@ -27,12 +27,13 @@ from engine.face.follow import (
 )
 
 
-def follow_shot(analysis, source, config, step: int, cancel=None, on_event=None) -> dict:
+def follow_shot(analysis, source, config, step: int, cancel=None, on_event=None, cuts=None) -> dict:
     """The ``follow`` entry of the sidecar: ``{"step", "smooth_frames", "faces": [{"size", "seen",
     "runs"}]}``, one face per stylized face in id order (the one face of a one-face job).
 
     The per-frame search reads the whole shot before the first frame renders, so it reports itself
-    through ``on_event`` as ``progress`` events with ``"phase": "analysis"`` (docs/PROTOCOL.md)."""
+    through ``on_event`` as ``progress`` events with ``"phase": "analysis"`` (docs/PROTOCOL.md). ``cuts``
+    (a ``CutFinder``) sees every frame it reads, so shot changes are found at no extra decoding."""
     from engine.errors import JobCancelled
     from engine.face import locate_all_faces
 
@@ -44,6 +45,8 @@ def follow_shot(analysis, source, config, step: int, cancel=None, on_event=None)
     for done, (number, rgb) in enumerate(source.read_many(frames), 1):
         if cancel is not None and cancel.is_set():
             raise JobCancelled("job cancelled during shot analysis")
+        if cuts is not None:
+            cuts.add(number, rgb)
         windows = linker.windows(number, (rgb.shape[1], rgb.shape[0]))
         if windows != []:  # frames before the first face need no search
             linker.add(number, detect_in(locate_all_faces, rgb, windows))

@@ -525,14 +525,24 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
 
     The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None). With
     ``follow_faces`` every frame is searched too and each face's per-frame crop stored (``following``)."""
+    from engine.face.cuts import CutFinder, cut_warning, find_cuts
+
     analysis, wplus = _analyse_fixed(config, source, backend, key, out_dir, stem, cancel)
+    kind = getattr(source, "kind", "")
     if getattr(config, "follow_faces", False):
         from engine.face.follow import DEFAULT_STEP
         from engine.pipeline.following import follow_shot
 
         step = int(getattr(backend, "translation_step", DEFAULT_STEP))
+        finder = CutFinder()
         analysis = dataclasses.replace(analysis, follow=follow_shot(analysis, source, config, step, cancel,
-                                                                        on_event))
+                                                                        on_event, finder))
+        cuts = finder.cuts
+    else:  # a video decodes straight through for about 1-2 ms a frame; image files cost more to read
+        cuts = find_cuts(source, cancel) if kind == "video" else []
+    note = cut_warning(cuts, list(source.frame_numbers), kind)
+    if note:
+        analysis = dataclasses.replace(analysis, warnings=(*analysis.warnings, note))
     return analysis, wplus
 
 
