@@ -538,8 +538,10 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         analysis = dataclasses.replace(analysis, follow=follow_shot(analysis, source, config, step, cancel,
                                                                         on_event, finder))
         cuts = finder.cuts
-    else:  # a video decodes straight through for about 1-2 ms a frame; image files cost more to read
-        cuts = find_cuts(source, cancel) if kind == "video" else []
+    elif kind == "video" and out_dir is not None:  # straight through, 1-2 ms a small frame; not for a
+        cuts = find_cuts(source, cancel)                # preview (out_dir None), which must come back fast
+    else:  # image files cost more to read: checked only where --follow-faces reads them anyway
+        cuts = []
     note = cut_warning(cuts, list(source.frame_numbers), kind)
     if note:
         analysis = dataclasses.replace(analysis, warnings=(*analysis.warnings, note))
