@@ -199,19 +199,24 @@ def test_sequence_without_timecode_or_rate_gives_none(tmp_path):
             assert source_timecode(source) is None
 
 
+def _plate_with_rate(path, label: str, fps) -> None:
+    """An 8x8 EXR plate with a timecode and ``fps`` as given (any type) in its FramesPerSecond."""
+    spec = oiio.ImageSpec(8, 8, 3, oiio.HALF)
+    spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, to_smpte_words(parse_timecode(label)))
+    spec.attribute("FramesPerSecond", fps)
+    out = oiio.ImageOutput.create("openexr")
+    assert out.open(str(path), spec)
+    out.write_image(np.zeros((8, 8, 3), np.float32))
+    out.close()
+
+
 @pytest.mark.parametrize(("fps", "rate", "next_label"), [
     (25.0, Fraction(25), "10:00:00:24"), (23.976, FILM, "10:00:01:00"), (24, Fraction(24), "10:00:01:00"),
     ("24000/1001", FILM, "10:00:01:00"), (" 25 ", Fraction(25), "10:00:00:24")])
 def test_a_frame_rate_written_as_a_number_or_text_counts_like_the_rational(tmp_path, fps, rate, next_label):
     # oiiotool --attrib and scripts write framesPerSecond as a float, int or text, not OpenEXR's rational:
     # a float crashed the render (TypeError), the text "24" read as the pair ("2", "4"): 1/2 fps
-    spec = oiio.ImageSpec(8, 8, 3, oiio.HALF)
-    spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, to_smpte_words(parse_timecode("10:00:00:23")))
-    spec.attribute("FramesPerSecond", fps)
-    out = oiio.ImageOutput.create("openexr")
-    assert out.open(str(tmp_path / "plate.0011.exr"), spec)
-    out.write_image(np.zeros((8, 8, 3), np.float32))
-    out.close()
+    _plate_with_rate(tmp_path / "plate.0011.exr", "10:00:00:23", fps)
     with open_source(str(tmp_path / "plate.####.exr")) as source:
         tc = source_timecode(source)
     assert tc.rate == rate and str(tc.at(12)) == next_label
@@ -219,13 +224,7 @@ def test_a_frame_rate_written_as_a_number_or_text_counts_like_the_rational(tmp_p
 
 @pytest.mark.parametrize("fps", ["fast", float("nan"), -24.0])
 def test_a_frame_rate_that_is_no_rate_is_refused_with_a_fix(tmp_path, fps):
-    spec = oiio.ImageSpec(8, 8, 3, oiio.HALF)
-    spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, to_smpte_words(parse_timecode("10:00:00:00")))
-    spec.attribute("FramesPerSecond", fps)
-    out = oiio.ImageOutput.create("openexr")
-    assert out.open(str(tmp_path / "plate.0001.exr"), spec)
-    out.write_image(np.zeros((8, 8, 3), np.float32))
-    out.close()
+    _plate_with_rate(tmp_path / "plate.0001.exr", "10:00:00:00", fps)
     with open_source(str(tmp_path / "plate.####.exr")) as source, \
             pytest.raises(InputError, match="invalid frame rate"):
         source_timecode(source)
