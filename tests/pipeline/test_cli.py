@@ -239,6 +239,8 @@ def test_models_commands(tmp_path):
     offline = run_cli("models", "fetch", "--models", models, "--base-url", "http://127.0.0.1:9/models/")
     line = _one_line_error(offline)
     assert "cannot reach" in line and str(models) in line
+    assert not models.exists()  # the offline fetch leaves no empty models folder behind
+    models.mkdir()
     verify = run_cli("models", "verify", "--models", models)
     assert verify.returncode == 0 and "no model files" in verify.stdout
 
