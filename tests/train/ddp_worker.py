@@ -68,6 +68,7 @@ def main(result_dir: str, argv: list[str]) -> None:
         "adam_steps": sorted({int(s["step"]) for s in session.g_optim.state_dict()["state"].values()}),
     }
     Path(result_dir, f"rank{session.processes.rank}.json").write_text(json.dumps(record))
+    dist.barrier()  # both ranks done with the group before either tears it down (finetune_ddp_worker.py)
     dist.destroy_process_group()
 
 

@@ -73,7 +73,8 @@ def main(result_dir: str, argv: list[str]) -> None:
         "adam_steps": sorted({int(s["step"]) for s in session.g_optim.state_dict()["state"].values()}),
     }
     Path(result_dir, f"rank{session.processes.rank}.json").write_text(json.dumps(record))
-    dist.destroy_process_group()
+    dist.barrier()  # both ranks done with the group before either tears it down (one CI run saw rank 0
+    dist.destroy_process_group()  # abort at exit, "terminate called without an active exception")
 
 
 if __name__ == "__main__":
