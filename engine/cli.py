@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from engine import __version__
-from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled
+from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled, cli_words
 from engine.progress import one_line
 from engine.service.catalog import device_arg
 from engine.stop_signals import STOP_SIGNALS
@@ -425,7 +425,7 @@ def _job_failed(args, sink, exc: Exception) -> int:
               "to see the traceback)")
         return code
     if sink is not None and (args.json_progress or args.openjd_progress):
-        sink({"event": "job_failed", "error": error.to_dict()})
+        sink({"event": "job_failed", "error": error.to_dict(cli_words)})  # the CLI's user typed flags
     _say(f"error: {one_line(error.user_message)}")
     return code
 

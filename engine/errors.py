@@ -5,9 +5,18 @@ Every error a user can cause carries a stable ``code`` (the protocol sends it), 
 ``error: <message> (<fix>)`` and exits non-zero; the service sends ``{code, message, fix}``
 (``message`` still ends with `` (<fix>)`` for clients older than ``fix``) and the client rebuilds
 the type from ``code``.
+
+A message or fix that names a job setting names it with ``setting(field[, value])``: the words depend on
+who reads them. The CLI user typed flags (``--frames``, ``--overwrite``); a client of the service sent
+fields (``'frames'``, ``'overwrite': true``), and Blender or panel artists set controls, which their
+client names from the error's ``settings`` list. So ``message`` / ``fix`` read as the CLI's and
+``to_dict()`` (what the service sends) names the protocol fields: one error, each reader's words.
 """
 
 from __future__ import annotations
+
+import json
+import re
 
 # Process exit codes shared by the CLI and farm wrappers (docs/FARM.md): 0 done, 1 a bug,
 # 2 the job itself is wrong (do not retry), 75 a transient resource failure (retry), 130 cancelled.
@@ -18,25 +27,116 @@ EXIT_RETRY = 75
 EXIT_CANCELLED = 130
 
 
+# --- job settings named in messages -----------------------------------------------------------------
+
+_OPEN, _CLOSE = "\x1e", "\x1f"  # ASCII record/unit separators: never in a path a message quotes
+_MARK = re.compile(f"{_OPEN}([^{_OPEN}{_CLOSE}]*){_CLOSE}")
+_NO_VALUE = object()
+_CLI_FLAGS = {"output": "-o/--output", "models_dir": "--models"}
+"""Fields whose CLI flag is not ``--`` + the field with '-' for '_' (engine/cli.py's parser)."""
+_CLI_NEGATED = {"matte_layers": "--no-matte-layers"}
+"""Fields the CLI turns off with a flag of their own (default true)."""
+
+
+def setting(field: str, value: object = _NO_VALUE) -> str:
+    """A job setting (a ``RenderConfig`` field) named in an error's message or fix, optionally with the
+    value to give it: ``setting('frames')``, ``setting('overwrite', True)``, ``setting('scale', 0.5)``.
+    Shown as the CLI's flag (``--frames``, ``--overwrite``, ``--scale 0.5``) by ``message``/``fix``,
+    as the protocol's field (``'frames'``, ``'overwrite': true``, ``'scale': 0.5``) by ``to_dict``."""
+    named = [field] if value is _NO_VALUE else [field, value]
+    return f"{_OPEN}{json.dumps(named)}{_CLOSE}"
+
+
+def cli_words(field: str, *value: object) -> str:
+    """How the CLI names a setting (``--start-number``, ``--scale 0.5``, ``--no-matte-layers``)."""
+    if field in _CLI_NEGATED and value and value[0] is False:
+        return _CLI_NEGATED[field]
+    flag = _CLI_FLAGS.get(field, "--" + field.replace("_", "-"))
+    if not value or isinstance(value[0], bool):
+        return flag
+    return f"{flag} {value[0]:g}" if isinstance(value[0], float) else f"{flag} {value[0]}"
+
+
+def field_words(field: str, *value: object) -> str:
+    """How the protocol names a setting: the field quoted, with its value as JSON (``'overwrite': true``)."""
+    return f"'{field}'" + (f": {json.dumps(value[0])}" if value else "")
+
+
+def render_settings(text: str, words=cli_words) -> str:
+    """``text`` with every ``setting(...)`` in it written by ``words(field[, value])``."""
+    return _MARK.sub(lambda m: words(*_named(m.group(1))), str(text))
+
+
+def named_settings(*texts: str) -> list[dict]:
+    """The settings ``texts`` name, in order, once each: ``[{"field": ..., ["value": ...]}]``."""
+    found: list[dict] = []
+    for text in texts:
+        for match in _MARK.finditer(str(text)):
+            named = _named(match.group(1))
+            entry = {"field": named[0], **({"value": named[1]} if len(named) > 1 else {})}
+            if entry not in found:
+                found.append(entry)
+    return found
+
+
+def in_words(text: str, settings: list, words) -> str:
+    """Text as the protocol sent it (settings named as fields, listed in the error's ``settings``) with each
+    of those settings named by ``words(field[, value])`` instead: how a client names its own controls."""
+    text = str(text or "")
+    entries = [s for s in settings or () if isinstance(s, dict) and isinstance(s.get("field"), str)]
+    for entry in sorted(entries, key=lambda s: "value" not in s):  # 'scale': 0.5 before a bare 'scale'
+        named = (entry["field"], entry["value"]) if "value" in entry else (entry["field"],)
+        text = text.replace(field_words(*named), words(*named))
+    return text
+
+
+def error_in_words(error: BaseException, words) -> tuple[str, str]:
+    """(problem, fix) of a typed error with its settings named by ``words``: an error raised here from its
+    marked text, one rebuilt from the protocol (``error_from_dict``) from its ``settings`` list."""
+    said = getattr(error, "_said", None)
+    message, fix = str(getattr(error, "message", error)), str(getattr(error, "fix", "") or "")
+    if said and (render_settings(said[0]), render_settings(said[1])) == (message, fix) and \
+            named_settings(*said):
+        return render_settings(said[0], words), render_settings(said[1], words)
+    settings = getattr(error, "settings", [])
+    return in_words(message, settings, words), in_words(fix, settings, words)
+
+
+def _named(inside: str) -> list:
+    try:
+        named = json.loads(inside)
+    except ValueError:
+        return [inside]
+    return named if isinstance(named, list) and named and isinstance(named[0], str) else [str(named)]
+
+
 class EngineError(Exception):
     """Base class: a problem the user can act on (never a bug)."""
 
     code = "engine_error"
 
     def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
+        self._said = (str(message), str(fix))  # settings still marked, for each reader's words
+        self.message = render_settings(message)
+        self.fix = render_settings(fix)
+        self.settings: list[dict] = named_settings(message, fix)
+        """The job settings the message and fix name (``setting``), for a client to name its own controls."""
+        super().__init__(self.message)
 
     @property
     def user_message(self) -> str:
         """The one line shown to an artist: problem, then fix."""
         return f"{self.message} ({self.fix})" if self.fix else self.message
 
-    def to_dict(self) -> dict:
+    def to_dict(self, words=field_words) -> dict:
         """The protocol's error object: ``message`` is the whole line (older clients show only it),
-        ``fix`` the action on its own ('' when there is none)."""
-        return {"code": self.code, "message": self.user_message, "fix": self.fix}
+        ``fix`` the action on its own ('' when there is none); settings are named by ``words`` (the
+        protocol's fields; the CLI's JSON lines pass ``cli_words``), and listed in ``settings``."""
+        said = getattr(self, "_said", ("", ""))  # a subclass may set message/fix itself: then those
+        message, fix = (render_settings(text, words) if render_settings(text) == now else now
+                        for text, now in zip(said, (self.message, self.fix)))
+        data = {"code": self.code, "message": f"{message} ({fix})" if fix else message, "fix": fix}
+        return {**data, "settings": self.settings} if self.settings else data
 
 
 class InputError(EngineError):
@@ -172,7 +272,11 @@ def error_from_dict(data: dict) -> EngineError:
     its ``user_message`` is the ``message`` that was sent."""
     cls = ERROR_TYPES.get(str(data.get("code", "")), EngineError)
     problem, fix = problem_and_fix(data)
-    return cls(problem or "unknown engine error", fix)
+    error = cls(problem or "unknown engine error", fix)
+    settings = data.get("settings")
+    error.settings = [s for s in settings if isinstance(s, dict) and isinstance(s.get("field"), str)] \
+        if isinstance(settings, list) else []
+    return error
 
 
 # --- service / protocol errors (appended by the engine service) -------------------------------

@@ -21,6 +21,7 @@ from engine.errors import (
     EngineError,
     JobCancelled,
     TransientError,
+    setting,
 )
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -63,7 +64,8 @@ def as_transient(exc: BaseException) -> TransientError | None:
         if _is_oom(link):
             return DeviceOutOfMemoryError(
                 f"the compute device ran out of memory ({_first_line(link)})",
-                "retry the task (the farm may requeue it), use a smaller --batch, or a worker with more memory")
+                f"retry the task (the farm may requeue it), use a smaller {setting('batch')}, or a worker with more "
+                "memory")
         if isinstance(link, MemoryError):
             return DeviceOutOfMemoryError("the machine ran out of memory",
                                           "retry the task on a worker with more free memory")

@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import problem_and_fix
-from ui.wording import plain, split_fix
+from ui.wording import error_parts, plain, split_fix
 
 PENDING = "waiting"
 """Built in the panel, not sent yet (the queue sends it when started)."""
@@ -191,10 +190,10 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
                                    done=max(record.done, record.total))
     if kind == "job_failed":
         error = event.get("error") if isinstance(event.get("error"), dict) else {}
-        problem, fix = problem_and_fix(error)
+        problem, fix = error_parts(error)
         status = INTERRUPTED if "interrupted" in (event.get("state"), error.get("code")) else FAILED
-        return dataclasses.replace(record, status=status, error=plain(problem or "the engine reported a failure"),
-                                   error_code=_code(error), fix=plain(fix), eta_s=None, fps=None)
+        return dataclasses.replace(record, status=status, error=problem or "the engine reported a failure",
+                                   error_code=_code(error), fix=fix, eta_s=None, fps=None)
     if kind == "job_cancelled":  # a stopped job renders at no rate: no last fps left standing in its row
         status = INTERRUPTED if event.get("state") == "interrupted" else CANCELLED
         return dataclasses.replace(record, status=status, eta_s=None, fps=None)
@@ -225,14 +224,14 @@ def apply_summary(record: JobRecord, summary: dict) -> JobRecord:
                                        record.warnings)
     total = int(progress.get("total") or record.total)
     done = max(int(progress.get("done") or 0), record.done if status == record.status else 0)
-    problem, fix = problem_and_fix(error) if error and status in (FAILED, INTERRUPTED) else (None, None)
+    problem, fix = error_parts(error) if error and status in (FAILED, INTERRUPTED) else (None, None)
     return dataclasses.replace(
         record, status=status, total=total, done=min(done, total) if total else done,
         skipped=int(progress.get("skipped") or record.skipped), warnings=warnings,
         backend=summary.get("backend_used") or record.backend,
-        error=plain(problem) if problem is not None else record.error,
+        error=problem if problem is not None else record.error,
         error_code=_code(error) if problem is not None else record.error_code,
-        fix=plain(fix) if fix is not None else record.fix)
+        fix=fix if fix is not None else record.fix)
 
 
 def interrupted(record: JobRecord, message: str) -> JobRecord:

@@ -1,15 +1,65 @@
 """Engine messages in the panel's words (plain Python, no Qt).
 
-The engine's errors are written for the command line (``pass --overwrite``, ``send resume``); an
-artist sees the panel's buttons and choices instead, and never an error code in brackets. An
-error's fix (the protocol's ``fix``) goes on a line of its own: ``with_fix``.
+An error names the job settings it is about (``engine.errors.setting``): the engine sends them as
+protocol fields (``'overwrite': true``) and lists them in the error's ``settings``; the panel names
+them as its own controls instead (``CONTROLS``: 'Overwrite' under "If it exists"). An artist never
+sees an error code in brackets, and an older engine's command-line words (``--overwrite``, ``send
+resume``) are still put in the panel's (``_REWRITES``). An error's fix (the protocol's ``fix``) goes on
+a line of its own: ``with_fix``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
-from engine.errors import problem_and_fix
+from engine.errors import error_in_words, in_words, problem_and_fix
+
+CONTROLS = {
+    "source": "the Source",
+    "output": "the Output folder",
+    "frames": "the Frames range (first/last, or All)",
+    "start_number": "'start #' in the Frames row",
+    "name": "the name beside \"If it exists\"",
+    "overwrite": "'Overwrite' under \"If it exists\"",
+    "resume": "'Resume' under \"If it exists\"",
+    "format": "the Format",
+    "exr_compression": "the EXR compression (Format row)",
+    "png_bits": "the PNG bit depth (Format row)",
+    "output_space": "the space (Format row)",
+    "scale": "the scale (Format row)",
+    "faces": "Faces",
+    "max_faces": "'at most' in the Faces row",
+    "follow_faces": "'Crops follow the faces'",
+    "mattes": "Mattes",
+    "matte_files": "Mattes 'as files'",
+    "matte_classes": "the matte classes (Mattes row)",
+    "cryptomatte": "Cryptomatte",
+    "backend": "the Backend",
+    "device": "the Device",
+    "style": "the Style family",
+    "backbone": "the Backbone",
+    "style_id": "the Style id",
+    "degree": "the Degree",
+    "color_transfer": "'Colour transfer'",
+    "exstyle_image": "the Exemplar image",
+}
+"""Each job setting as the panel's form shows it (settings it has no control for keep the engine's name)."""
+
+
+def control_words(field: str, *value: object) -> str:
+    """A setting an error names, as the artist finds it in the panel: a checkbox or choice to pick
+    (``'Overwrite' under "If it exists"``), a field with the value to give it (``the scale (Format row)
+    at 0.5``), or for a setting the panel does not show, the engine's own name for it."""
+    label = CONTROLS.get(field)
+    if label is None:
+        return f"the engine setting '{field}'" + (f" = {json.dumps(value[0])}" if value else "")
+    if not value or value[0] is True:
+        return label
+    if value[0] is False:
+        return f"{label} off"
+    shown = f"{value[0]:g}" if isinstance(value[0], float) else str(value[0])
+    return f"{label} '{shown}'" if isinstance(value[0], str) else f"{label} at {shown}"
 
 FIX_PREFIX = "Fix: "
 """Starts the line that says what to do about an error, under the line that says what is wrong."""
@@ -77,15 +127,26 @@ def with_fix(problem: str, fix: str = "") -> str:
     return f"{problem}\n{FIX_PREFIX}{fix}" if fix else problem
 
 
+def error_parts(error: dict | None) -> tuple[str, str]:
+    """(problem, fix) of a protocol error object (``{code, message, fix, settings}``; an older engine's
+    has no ``fix`` or ``settings``) in the panel's words: the settings it names as the panel's controls."""
+    problem, fix = problem_and_fix(error or {})
+    settings = (error or {}).get("settings")
+    settings = settings if isinstance(settings, list) else []
+    return plain(in_words(problem, settings, control_words)), plain(in_words(fix, settings, control_words))
+
+
 def error_text(error: dict) -> str:
-    """A protocol error object (``{code, message, fix}``; an older engine's has no ``fix``) as text."""
-    return with_fix(*problem_and_fix(error))
+    """A protocol error object as text: the problem, then its fix on a line of its own."""
+    return with_fix(*error_parts(error))
 
 
 def exception_text(exc: BaseException) -> str:
-    """A typed ``EngineError`` (its ``message`` and ``fix``), or any other exception's text."""
-    message = getattr(exc, "message", None)
-    return with_fix(message, getattr(exc, "fix", "")) if isinstance(message, str) else plain(str(exc))
+    """A typed ``EngineError`` (raised here, or rebuilt from the engine's reply) with the settings it
+    names as the panel's controls, or any other exception's text."""
+    if isinstance(getattr(exc, "message", None), str):
+        return with_fix(*error_in_words(exc, control_words))
+    return plain(str(exc))
 
 
 def split_fix(text: str) -> tuple[str, str]:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.errors import DiskFullError, EngineError, OutputError
+from engine.errors import DiskFullError, EngineError, OutputError, setting
 
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _EXCLUSIVE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -78,7 +78,7 @@ def is_disk_full(exc: BaseException | None, folder: Path) -> bool:
 
 def disk_full_error(target: Path) -> DiskFullError:
     return DiskFullError(f"the disk holding {target.parent} is full or over quota; {target.name} was not written",
-                         "free space (or raise the quota) and run again with --resume")
+                         f"free space (or raise the quota) and run again with {setting('resume', True)}")
 
 
 class TargetExistsError(OutputError):
@@ -175,7 +175,7 @@ def _open_folder(folder: Path) -> int | None:
             os.close(dirfd)
             raise OutputError(f"output folder {folder} was replaced (by a link or another folder) while the job ran; "
                               "nothing more is written there", "check who else writes into the folder above it, "
-                                                               "then render again with --resume")
+                                                               f"then render again with {setting('resume', True)}")
     return dirfd
 
 
@@ -237,7 +237,7 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
             raise disk_full_error(target) from exc
         if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST) and os.path.isdir(target):
             raise OutputError(f"{target.name} in {folder} is a folder, so the file of that name cannot be written",
-                              "move the folder away, or choose another output folder or --name") from exc
+                              f"move the folder away, or choose another output folder or {setting('name')}") from exc
         raise OutputError(f"could not write {target}: {exc.strerror or exc}",
                           "check free disk space and folder permissions") from exc
     except BaseException:

@@ -34,7 +34,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import InputError, setting
 from engine.io.base import FrameSource
 from engine.io.files import require_regular_file
 from engine.io.frame_grid import FrameGrid, grid_frame_count, host_grid
@@ -530,7 +530,7 @@ class VideoSource(FrameSource):
                              f"video starts at {size[0]}x{size[1]} (its resolution changes mid-file)",
                              f"conform it to one resolution first, e.g. ffmpeg -i {self._path.name} "
                              f"-vf scale={size[0]}:{size[1]} conformed.mp4, or render only the frames before "
-                             f"{self._number_at(index)} with --frames")
+                             f"{self._number_at(index)} with {setting('frames')}")
 
     def read(self, frame_number: int) -> np.ndarray:
         index = self._index_of(frame_number)

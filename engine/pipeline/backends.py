@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import ConfigError, DeviceOutOfMemoryError, ModelFileError
+from engine.errors import ConfigError, DeviceOutOfMemoryError, ModelFileError, setting
 from engine.models.precision import resolve_precision
 from engine.models.static import STRIP_PIXELS, tiled
 from engine.pipeline.classic_backend import ClassicBackend
@@ -186,7 +186,8 @@ class VToonifyBackend:
 
         codes = wplus if isinstance(wplus, list) else [wplus]
         if not codes or any(code is None for code in codes):
-            raise ModelFileError("the job sidecar has no style code", "render again without --resume")
+            raise ModelFileError("the job sidecar has no style code",
+                                 f"render again without {setting('resume', True)}")
         self.cache.release("encoder")
         self.nets = []
         with device_memory_errors(self.device):
@@ -287,7 +288,8 @@ class device_memory_errors:
             return False
         raise DeviceOutOfMemoryError(
             f"the {self.device} device ran out of memory ({str(exc).splitlines()[0][:160]})",
-            "render with a smaller --batch (e.g. --batch 1), close other GPU programs, or use another device",
+            f"render with a smaller {setting('batch')} (e.g. {setting('batch', 1)}), close other GPU programs, or use "
+            "another device",
         ) from None
 
 

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, setting
 from engine.service.catalog import (  # the one list of choices and defaults (shared with the clients)
     BACKBONES,
     BACKENDS,
@@ -128,7 +128,7 @@ class RenderConfig:
                 raise ConfigError(what, fix)
 
         check(bool(self.source), "no source given", "pass a video, image sequence or image")
-        check(bool(self.output), "no output folder given", "pass -o/--output DIR")
+        check(bool(self.output), "no output folder given", f"give an output folder ({setting('output')})")
         check(self.backend in BACKENDS, f"unknown backend {self.backend!r}", f"use one of {', '.join(BACKENDS)}")
         check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}",
               f"use one of {', '.join(BACKBONES)}")
@@ -159,27 +159,29 @@ class RenderConfig:
         check(self.exr_compression in EXR_COMPRESSIONS, f"unknown EXR compression {self.exr_compression!r}",
               f"use one of {', '.join(EXR_COMPRESSIONS)}")
         check(self.matte_layers or self.matte_files or not self.mattes or self.format != "exr",
-              "--no-matte-layers would leave the EXR mattes nowhere", "add --matte-files, or drop --no-matte-layers")
+              f"{setting('matte_layers', False)} would leave the EXR mattes nowhere",
+              f"add {setting('matte_files', True)}, or drop {setting('matte_layers', False)}")
         check(not self.cryptomatte or self.format == "exr", "Cryptomatte is an EXR feature; PNG cannot hold it",
-              "use --format exr, or drop --cryptomatte")
-        check(not self.cryptomatte or self.mattes, "--cryptomatte encodes the face-parsing mattes",
-              "add --mattes")
+              f"use {setting('format', 'exr')}, or drop {setting('cryptomatte', True)}")
+        check(not self.cryptomatte or self.mattes, f"{setting('cryptomatte', True)} encodes the face-parsing mattes",
+              f"add {setting('mattes', True)}")
         # DWAA quantises every channel named .R/.G/.B like colour (Cryptomatte's id channels too): ids
         # no longer match any name (measured: 212 unknown ids in one two-face frame), so keyers miss pixels
         check(not (self.cryptomatte and self.exr_compression == "dwaa"),
-              "--exr-compression dwaa is lossy and rounds the Cryptomatte id channels, so keying by name fails",
-              "use --exr-compression zip or piz with --cryptomatte (or drop --cryptomatte)")
+              f"{setting('exr_compression', 'dwaa')} is lossy and rounds the Cryptomatte id channels, so keying by "
+              "name fails", f"use {setting('exr_compression', 'zip')} or {setting('exr_compression', 'piz')} with "
+              f"{setting('cryptomatte', True)} (or drop {setting('cryptomatte', True)})")
         check(self.orientation in ORIENTATIONS, f"unknown orientation {self.orientation!r}",
               f"use one of {', '.join(ORIENTATIONS)}")
         check(self.faces in FACE_MODES, f"unknown faces mode {self.faces!r}", f"use one of {', '.join(FACE_MODES)}")
         check(1 <= int(self.max_faces) <= MAX_FACES_LIMIT, f"max faces {self.max_faces} is out of range",
               f"use 1 to {MAX_FACES_LIMIT}")
         check(self.faces == "one" or self.output_space == "plate",
-              "--faces all places every face over the plate; a crop output holds one face",
-              "use --output-space plate, or --faces one")
+              f"{setting('faces', 'all')} places every face over the plate; a crop output holds one face",
+              f"use {setting('output_space', 'plate')}, or {setting('faces', 'one')}")
         check(not (self.follow_faces and self.smooth_parsing),
-              "--smooth-parsing warps parsing maps between frames of one fixed crop; following crops move",
-              "drop --smooth-parsing, or drop --follow-faces")
+              f"{setting('smooth_parsing', True)} warps parsing maps between frames of one fixed crop; following "
+              f"crops move", f"drop {setting('smooth_parsing', True)}, or drop {setting('follow_faces', True)}")
         check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
         for key in ("degree", "scale", "style_id", "batch", "start_number", "max_faces", "padding"):
             values = getattr(self, key) if key == "padding" else (getattr(self, key),)

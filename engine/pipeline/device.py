@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import DeviceError
+from engine.errors import DeviceError, setting
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +36,7 @@ def resolve_device_name(name: str = "auto") -> str:
 
 def _no_cuda() -> DeviceError:
     return DeviceError("CUDA was requested but no CUDA GPU is available to torch",
-                       "use --device cpu, or install a CUDA build of torch on a GPU machine")
+                       f"use {setting('device', 'cpu')}, or install a CUDA build of torch on a GPU machine")
 
 
 def resolve_device(name: str = "auto") -> torch.device:

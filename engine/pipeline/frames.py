@@ -11,7 +11,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
-from engine.errors import FrameRangeError
+from engine.errors import FrameRangeError, setting
 
 _PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?(?:x\s*(\d+)\s*)?$")
 
@@ -26,7 +26,8 @@ MAX_FRAME_NUMBER = 1_000_000_000
 def parse_frame_parts(text: str) -> list[range]:
     """Parse ``a-b[xstep]`` parts separated by commas into ranges, without expanding them."""
     if text is None or not str(text).strip():
-        raise FrameRangeError("empty frame range", "give frames like 1-10 or 1001-1100, or leave --frames out")
+        raise FrameRangeError("empty frame range",
+                              f"give frames like 1-10 or 1001-1100, or leave {setting('frames')} out")
     parts = []
     for part in str(text).split(","):
         if not part.strip():
@@ -72,7 +73,7 @@ def check_frame_numbers(frames: list[int]) -> list[int]:
     if frames and max(-frames[0], frames[-1]) > MAX_FRAME_NUMBER:
         worst = frames[0] if -frames[0] > frames[-1] else frames[-1]
         raise FrameRangeError(f"frame number {worst} is beyond the {MAX_FRAME_NUMBER:,} the engine numbers "
-                              "files with", "renumber the frames: --start-number for a video, or rename "
+                              "files with", f"renumber the frames: {setting('start_number')} for a video, or rename "
                                             "the sequence's files")
     return frames
 
@@ -93,7 +94,7 @@ def select_frames(text: str | None, available: list[int]) -> list[int]:
         raise FrameRangeError(
             f"{'frame' if single else 'frames'} {shown}{' ...' if len(outside) > 5 else ''} "
             f"{'is' if single else 'are'} outside the source (it has frames {lo}-{hi}, {len(available)} in all)",
-            f"ask for frames within {lo}-{hi}, or set --start-number to renumber a video")
+            f"ask for frames within {lo}-{hi}, or set {setting('start_number')} to renumber a video")
     # Every part lies within the source's span now, but a span may be huge (two files, shot.0001.png and
     # shot.900000000.png): walk the asked-for frames in order, never expanding them, and stop after 51
     # gaps, so the walk is bounded by the source's own frame count.
@@ -147,7 +148,8 @@ def check_decodable(source, requested: str | None) -> None:
     good = [f for f in source.frame_numbers if f not in set(damaged)]
     raise InputError(
         f"frames {format_frame_ranges(hit)} of {source.path_pattern} cannot be decoded (the file is damaged)",
-        f"re-export or re-copy the file, or render only frames that decode: --frames {format_frame_ranges(good)}"
+        f"re-export or re-copy the file, or render only frames that decode: "
+        f"{setting('frames', format_frame_ranges(good))}"
         if good else "re-export or re-copy the file")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.errors import ConfigError, DeviceOutOfMemoryError
+from engine.errors import ConfigError, DeviceOutOfMemoryError, setting
 from engine.pipeline.outputs import BYTES_PER_OUTPUT_PIXEL
 
 WORKING_BYTES_PER_CROP_PIXEL = 4096
@@ -81,17 +81,17 @@ def check_face_networks(device, faces: int, per_face: int, built: int, working: 
     whole = resident + faces * per_face + working                      # what the job holds at its peak
     what = (f"{faces} faces need about {_size(whole)} of {where} memory ({_size(per_face)} network per face "
             f"at {precision}, {_size(working)} per frame, {_size(resident)} models)")
-    bf16 = ["--precision bf16 to halve the network memory"] if precision == "fp32" else []
+    bf16 = [f"{setting('precision', 'bf16')} to halve the network memory"] if precision == "fp32" else []
     if total is not None and whole > total:
         fit = (total - resident - working) // per_face if per_face else 0
-        fewer = [f"--max-faces {fit} to keep the faces seen most often"] if fit >= 1 else []
+        fewer = [f"{setting('max_faces', int(fit))} to keep the faces seen most often"] if fit >= 1 else []
         raise ConfigError(f"{what}, more than the {_size(total)} this machine has",
                           "use " + ", or ".join([*fewer, *bf16, "a machine with more memory"]))
     if available is not None and still > available:
         raise DeviceOutOfMemoryError(
             f"{what}; {_size(still)} more is needed but only {_size(available)} is free now",
             "retry when other jobs have freed memory, or on another worker; or use "
-            + ", or ".join(["a lower --max-faces", *bf16]))
+            + ", or ".join([f"a lower {setting('max_faces')}", *bf16]))
 
 
 def _size(nbytes: int) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import OutputError
+from engine.errors import OutputError, setting
 from engine.service.connection import pid_alive  # stdlib-only; also knows Windows
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)(?:\.[0-9a-f]{12})?\.tmp$")
@@ -154,10 +154,12 @@ def check_foreign_files(naming: OutputNaming, frames: list[int], job: str) -> No
                 continue
             if stat.S_ISDIR(st.st_mode):  # a rename cannot replace it: refused before any frame is rendered
                 raise OutputError(f"{path.name} in {naming.out_dir} is a folder, so the frame of that name cannot "
-                                  "be written", "move the folder away, or choose another output folder or --name")
+                                  "be written",
+                                  f"move the folder away, or choose another output folder or {setting('name')}")
             if stat.S_ISREG(st.st_mode) and st.st_size > 0 and job_stamp(path) is None:
                 raise OutputError(f"{path.name} in {naming.out_dir} was not written by VToonify Studio "
-                                  "and would be overwritten", "move it away, or choose another output folder or --name")
+                                  "and would be overwritten",
+                                  f"move it away, or choose another output folder or {setting('name')}")
 
 
 def frame_digits(frames: list[int]) -> int:
@@ -172,7 +174,7 @@ def output_folder(path: str) -> Iterator[Path]:
         out = Path(path).expanduser().resolve()
     except (RuntimeError, OSError) as exc:  # a symlink loop: RuntimeError before Python 3.13, then OSError
         raise OutputError(f"output folder {path} cannot be reached: {exc}",
-                          "fix or remove the symlink loop, or give another folder for -o/--output") from None
+                          f"fix or remove the symlink loop, or give another folder for {setting('output')}") from None
     given = Path(os.path.abspath(os.path.expanduser(path)))  # /proc/self/cwd/x resolves out of /proc
     for shown in (out, given):
         system = system_folder(shown)
@@ -223,11 +225,11 @@ def remove_abandoned_folders() -> None:
 def _folders_to_create(out: Path) -> list[Path]:
     """The folders ``mkdir -p out`` would create, deepest first; OutputError if a file is in the way."""
     if out.exists() and not out.is_dir():
-        raise OutputError(f"output path {out} is a file, not a folder", "give a folder for -o/--output")
+        raise OutputError(f"output path {out} is a file, not a folder", f"give a folder for {setting('output')}")
     blocker = next((p for p in out.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():  # mkdir would only say "Not a directory"
         raise OutputError(f"output folder {out} cannot be made: {blocker} is a file, not a folder",
-                          "give a folder for -o/--output whose parent folders are folders")
+                          f"give a folder for {setting('output')} whose parent folders are folders")
     return [p for p in [out, *out.parents] if not p.exists()]
 
 
@@ -236,12 +238,12 @@ def _unusable_folder(out: Path, exc: OSError) -> OutputError:
     shown = str(out) if len(str(out)) <= 200 else f"{str(out)[:120]}...{str(out)[-40:]}"
     if exc.errno == errno.ENAMETOOLONG:
         longest = max(len(os.fsencode(part)) for part in out.parts)
-        fix = ("use shorter folder names for -o/--output (at most 255 bytes each)" if longest > 255 else
-               "use a shorter path for -o/--output (at most 4095 bytes in all)")
+        fix = (f"use shorter folder names for {setting('output')} (at most 255 bytes each)" if longest > 255 else
+               f"use a shorter path for {setting('output')} (at most 4095 bytes in all)")
         return OutputError(f"output folder {shown} has a name too long for the file system (longest "
                            f"{longest} bytes, path {len(os.fsencode(str(out)))} bytes)", fix)
     return OutputError(f"output folder {shown} cannot be used ({exc.strerror or exc})",
-                       "give another folder for -o/--output")
+                       f"give another folder for {setting('output')}")
 
 
 def check_new_folder_names(created: list[Path]) -> None:
@@ -312,7 +314,7 @@ def check_name_lengths(naming: OutputNaming, frames: list[int], margin: int = 0)
     if need > limit:
         raise ConfigError(f"output names for the stem '{naming.stem[:40]}...' ({len(naming.stem)} characters) "
                           f"would be {need} bytes long, over the {limit}-byte file name limit of {naming.out_dir}",
-                          "give a shorter output name (--name, the 'name' setting)")
+                          f"give a shorter output name ({setting('name')})")
 
 
 def write_probe(folder: Path) -> None:
@@ -332,7 +334,7 @@ def check_no_clobber(naming: OutputNaming, frames: list[int], source_files: list
             if os.path.realpath(path) in sources:
                 raise OutputError(
                     f"output file {path.name} would overwrite a source frame in {naming.out_dir}",
-                    "choose another output folder or --name")
+                    f"choose another output folder or {setting('name')}")
 
 
 def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:
@@ -418,7 +420,8 @@ def check_output_memory(config, source_size: tuple[int, int]) -> None:
     per_pixel = max(w * h * BYTES_PER_OUTPUT_PIXEL, 1)
     never = total is not None and per_pixel * scale * scale > total   # then the scale that ever fits
     fitting = ((total if never else available or 0) / per_pixel) ** 0.5
-    fix = (f"use --scale {max(0.05, int(fitting * 100) / 100):g} or less on this {w}x{h} plate, or "
-           "--output-space crop" if fitting >= 0.05 else "render on a machine with more memory")
+    fix = (f"use {setting('scale', max(0.05, int(fitting * 100) / 100))} or less on this {w}x{h} "
+           f"plate, or {setting('output_space', 'crop')}" if fitting >= 0.05 else
+           "render on a machine with more memory")
     check_frame_memory(max(1, round(w * scale)), max(1, round(h * scale)), fix,
-                       f"--scale {scale:g} on a {w}x{h} plate")
+                       f"{setting('scale', scale)} on a {w}x{h} plate")

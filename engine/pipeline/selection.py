@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from engine.errors import ConfigError, InputError, ModelFileError
+from engine.errors import ConfigError, InputError, ModelFileError, setting
 from engine.pipeline.classic_backend import ClassicBackend
 
 
@@ -86,8 +86,9 @@ def check_exemplar_image(config) -> None:
     try:
         require_regular_file(config.exstyle_image)
     except InputError as exc:
-        raise InputError(f"exemplar image (--exstyle-image): {exc.message}",
-                         "give a portrait photo to take the style from, or leave --exstyle-image out") from None
+        raise InputError(f"exemplar image ({setting('exstyle_image')}): {exc.message}",
+                         f"give a portrait photo to take the style from, or leave {setting('exstyle_image')} out") \
+            from None
 
 
 def check_style_known(config) -> None:
@@ -107,7 +108,7 @@ def check_style_known(config) -> None:
     raise ConfigError(
         f"unknown style {config.style!r}: not an official style and no vtoonify_d_{config.style} or "
         f"vtoonify_t_{config.style} folder in {folder}{guess}",
-        f"pass --style {close[0] if close else 'cartoon'} (known styles: {', '.join(known)}); "
+        f"pass {setting('style', close[0] if close else 'cartoon')} (known styles: {', '.join(known)}); "
         f"`{models_command('list', models_dir=folder)}` lists them with what each still needs")
 
 

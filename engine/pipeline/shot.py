@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import __version__
-from engine.errors import ConfigError, InputError, NoFaceError
+from engine.errors import ConfigError, InputError, NoFaceError, setting
 
 SIDECAR_VERSION = 1
 FACES_SIDECAR_VERSION = 2
@@ -339,13 +339,13 @@ def pixel_config(config, backend):
 
 
 _SETTING_FIXES = {
-    "precision": "pass --precision {old} to every task",
-    "device": "run every task on {old} workers (--device {old})",
-    "faces": "pass --faces {old} to every task",
-    "max_faces": "pass --max-faces {old} to every task",
-    "padding": "pass the same --padding to every task",
-    "frame_grid": "render every task with the same engine version: this source has a variable frame rate, "
-                  "which earlier engines numbered picture by picture instead of on its frame grid",
+    "precision": lambda old: f"pass {setting('precision', old)} to every task",
+    "device": lambda old: f"run every task on {old} workers ({setting('device', old)})",
+    "faces": lambda old: f"pass {setting('faces', old)} to every task",
+    "max_faces": lambda old: f"pass {setting('max_faces', old)} to every task",
+    "padding": lambda old: f"pass the same {setting('padding')} to every task",
+    "frame_grid": lambda old: "render every task with the same engine version: this source has a variable frame "
+                              "rate, which earlier engines numbered picture by picture instead of on its frame grid",
 }
 
 
@@ -359,8 +359,8 @@ def settings_difference(recorded: dict | None, current: dict | None) -> tuple[st
         return None
     shown = "; ".join(f"{k}: prepare/sidecar has {_shown(recorded.get(k))}, this task resolves "
                       f"{_shown(current.get(k))}" for k in names)
-    fixes = [_SETTING_FIXES.get(k, "give every task the same {name} as prepare ({old})")
-             .format(name=k, old=_shown(recorded.get(k))) for k in names]
+    fixes = [_SETTING_FIXES[k](recorded.get(k)) if k in _SETTING_FIXES else
+             f"give every task the same {k} as prepare ({_shown(recorded.get(k))})" for k in names]
     return shown, "; ".join(fixes) + " (see docs/FARM.md)"
 
 
@@ -513,8 +513,8 @@ def no_face_error(source, count: int) -> NoFaceError:
         return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}, read "
                            f"{'turned by' if applied else 'without'} its {rotation}-degree display rotation"
                            f"{' as players show it' if applied else ' (as coded)'}",
-                           f"if the face lies sideways there, render with --orientation {other} (the 'orientation' "
-                           "setting); else use a shot where a face is visible and at least ~64 px between the eyes")
+                           f"if the face lies sideways there, render with {setting('orientation', other)}; else use a "
+                           "shot where a face is visible and at least ~64 px between the eyes")
     return NoFaceError(f"no face was found in any of the {count} frames of {source.path_pattern}",
                        "use a shot where a face is visible and at least ~64 px between the eyes, or crop the plate")
 
@@ -747,7 +747,7 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
             if fd is not None and existing is None and os.fstat(fd).st_size > 0 and not written_by_us(fd):
                 raise ConfigError(f"{path.name} in {out_dir} is not a VToonify sidecar, and the engine keeps "
                                   "its shot analysis under that name", "move the file away, or choose another "
-                                  "output folder or --name")
+                                  f"output folder or {setting('name')}")
             result = None
             if existing is not None and existing.job_key in legacy_keys:
                 key = existing.job_key  # an earlier engine's key of this job: its frames carry it
@@ -757,19 +757,19 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
                 if fd is not None and not _try_lock(fd, shared=False):
                     raise _refusal(
                         f"another render with other settings is writing {stem} frames into {out_dir}",
-                        "wait for it to finish, or render into another output folder or --name",
+                        f"wait for it to finish, or render into another output folder or {setting('name')}",
                         existing, settings)
                 if config.resume:
                     raise _refusal(
                         f"{path.name} in the output folder belongs to a job with other settings",
-                        "render into a new output folder, or run without --resume to start the job again",
+                        f"render into a new output folder, or start the job again without {setting('resume', True)}",
                         existing, settings)
                 others = earlier_job_files(out_dir, stem, key, source.files())
                 if others and not config.overwrite:
                     raise _refusal(
                         f"{out_dir} holds {len(others)} file{'' if len(others) == 1 else 's'} of an "
                         f"earlier {stem} job with other settings",
-                        "render into a new output folder, or pass --overwrite to delete them first",
+                        f"render into a new output folder, or use {setting('overwrite', True)} to delete them first",
                         existing, settings)
                 for old in others:
                     old.unlink(missing_ok=True)

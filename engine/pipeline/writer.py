@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import __version__
+from engine.errors import setting
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.placement import (
@@ -59,7 +60,8 @@ class FrameWriter:
             else:
                 w, h = stylized_size
                 out.check_frame_memory(round(w * self.config.scale), round(h * self.config.scale),
-                                       "use a smaller --scale", f"--scale {self.config.scale:g} in crop space")
+                                       f"use a smaller {setting('scale')}",
+                                       f"{setting('scale', float(self.config.scale))} in crop space")
                 self._placement = plan_crop_placement(stylized_size, self.config.scale)
         return self._placement
 

@@ -252,7 +252,7 @@ def test_no_face_in_a_rotated_clip_names_its_rotation_and_the_other_orientation(
         error = no_face_error(src, 3)
         note = rotation_note(src)  # every job on a rotated clip says how it was read (a job warning)
     assert "90-degree display rotation" in error.message
-    assert f"render with --orientation {other} (the 'orientation' setting)" in error.fix
+    assert f"render with --orientation {other};" in error.fix
     assert "carries a 90-degree display rotation" in note and f"render with --orientation {other}" in note
     assert ("Blender 5.0's sequencer show the clip" if orientation == "display" else "ignored") in note
     with open_source(media_dir / "529_2.mp4") as plain:

@@ -7,16 +7,66 @@ report and the panel's status show ``problem`` and, below it, ``Fix: …``.
 
 from __future__ import annotations
 
+import json
+
 FIX_PREFIX = "Fix: "
+
+CONTROLS = {
+    "source": "the strip's source file",
+    "output": "Output Folder (add-on preferences)",
+    "frames": "the strip's frame range (trim the strip)",
+    "start_number": "the strip's frame range (trim the strip)",
+    "name": "the strip's name",
+    "format": "Format (add-on preferences)",
+    "output_space": "Output Space",
+    "faces": "Faces",
+    "max_faces": "At Most (Faces)",
+    "follow_faces": "Crops Follow the Faces",
+    "mattes": "Mattes",
+    "matte_files": "Mattes",
+    "cryptomatte": "Cryptomatte",
+    "backend": "Backend",
+    "style": "Style",
+    "style_id": "Style ID",
+    "degree": "Degree",
+    "color_transfer": "Colour Transfer",
+    "models_dir": "Models Folder (add-on preferences)",
+}
+"""The job settings an engine error may name (its ``settings``), as the add-on's controls show them. The
+engine names them as protocol fields (``'frames'``, ``'cryptomatte': true``); an artist never typed one."""
 
 
 def problem_and_fix(err: BaseException) -> tuple[str, str]:
-    """(problem, fix) of a typed error (``message`` / ``fix``), or (its text, '') of any other."""
+    """(problem, fix) of a typed error (``message`` / ``fix``), or (its text, '') of any other; the job
+    settings an engine error names are shown as the add-on's controls."""
     message = getattr(err, "message", None)
     if isinstance(message, str) and message:
         fix = getattr(err, "fix", "")
-        return message, fix if isinstance(fix, str) else ""
+        settings = getattr(err, "settings", None)
+        fix = fix if isinstance(fix, str) else ""
+        return _in_controls(message, settings), _in_controls(fix, settings)
     return str(err) or type(err).__name__, ""
+
+
+def _in_controls(text: str, settings) -> str:
+    """``text`` with each setting in ``settings`` (``[{"field", ["value"]}]``) named as the add-on's control
+    (fields the add-on has no control for keep the engine's name)."""
+    entries = [s for s in settings or () if isinstance(s, dict) and isinstance(s.get("field"), str)]
+    for entry in sorted(entries, key=lambda s: "value" not in s):
+        field = entry["field"]
+        sent = f"'{field}'" + (f": {json.dumps(entry['value'])}" if "value" in entry else "")
+        text = text.replace(sent, _control(field, entry.get("value")) if field in CONTROLS else
+                            f"the engine setting {sent}")
+    return text
+
+
+def _control(field: str, value) -> str:
+    label = CONTROLS[field]
+    if value is None or value is True or field in ("frames", "start_number"):
+        return label
+    if value is False:
+        return f"{label} off"
+    return f"{label} {value!r}" if isinstance(value, str) else f"{label} {value}"
 
 
 def report_text(err: BaseException) -> str:

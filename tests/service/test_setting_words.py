@@ -1,0 +1,101 @@
+"""An error names the job settings it is about in its reader's words: flags for the CLI, the protocol's
+fields for a job sent over the socket, the panel's and the add-on's controls for their artists.
+
+Over a real ``python -m engine serve`` (the real pipeline, classic backend on a real clip) and a real
+``python -m engine render``; nobody who sent a job over the socket typed ``--frames`` or ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from service_helpers import REPO, engine_env, start_test_engine, wait_terminal
+
+from engine.errors import ConfigError, error_from_dict, setting
+from ui.wording import error_text, exception_text
+from vtoonify_addon.core.error_report import report_text
+
+pytestmark = pytest.mark.timeout(240)
+
+FLAG = re.compile(r"(?<![\w-])--[a-z]")
+
+
+@pytest.fixture(scope="module")
+def real_engine(tmp_path_factory):
+    engine = start_test_engine(tmp_path_factory.mktemp("words-engine"), runner=None)
+    yield engine
+    engine.stop()
+
+
+def _job(media_dir: Path, out: Path, **more) -> dict:
+    return {"source": str(media_dir / "529_2.mp4"), "output": str(out), "frames": "1", "backend": "classic",
+            "device": "cpu", "format": "png", **more}
+
+
+def test_one_error_reads_in_each_readers_words():
+    error = ConfigError("the folder holds frames of another job",
+                        f"use {setting('overwrite', True)}, set {setting('scale', 0.5)} or leave {setting('frames')} out")
+    assert error.fix == "use --overwrite, set --scale 0.5 or leave --frames out"  # the CLI's line
+    sent = error.to_dict()
+    assert sent["fix"] == "use 'overwrite': true, set 'scale': 0.5 or leave 'frames' out"
+    assert sent["message"] == f"the folder holds frames of another job ({sent['fix']})"
+    assert sent["settings"] == [{"field": "overwrite", "value": True}, {"field": "scale", "value": 0.5},
+                                {"field": "frames"}]
+    rebuilt = error_from_dict(sent)
+    assert rebuilt.settings == sent["settings"] and rebuilt.fix == sent["fix"]
+    assert "Fix: use 'Overwrite' under \"If it exists\", set the scale (Format row) at 0.5 or leave the Frames " \
+           "range" in exception_text(rebuilt) == exception_text(error)
+    assert ConfigError("x", "y").to_dict() == {"code": "bad_config", "message": "x (y)", "fix": "y"}
+
+
+def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(real_engine, media_dir, tmp_path):
+    out = tmp_path / "out"
+    with real_engine.connect() as client:
+        # refused at submit: a setting check of RenderConfig
+        with pytest.raises(ConfigError) as refused:
+            client.submit(_job(media_dir, out, cryptomatte=True, mattes=True))
+        assert refused.value.fix == "use 'format': \"exr\", or drop 'cryptomatte': true"
+        assert not FLAG.search(refused.value.user_message)
+        assert "the Format 'exr', or drop Cryptomatte" in exception_text(refused.value)
+        assert "Format (add-on preferences) 'exr', or drop Cryptomatte" in report_text(refused.value)
+
+        # failed in the pipeline: frames outside the clip
+        job = client.submit(_job(media_dir, out, frames="1-99999"))
+        end, _ = wait_terminal(client, job, timeout_s=120)
+        error = end["error"]
+        assert end["event"] == "job_failed" and error["code"] == "frame_range", end
+        assert "or set 'start_number' to renumber a video" in error["fix"] and not FLAG.search(error["message"])
+        assert {"field": "start_number"} in error["settings"]
+        assert "'start #' in the Frames row" in error_text(error)
+        assert "the strip's frame range (trim the strip)" in report_text(error_from_dict(error))
+
+        # a second look into the same folder: the fix offers overwrite, as the field the client sends
+        first = client.submit(_job(media_dir, out))
+        assert wait_terminal(client, first, timeout_s=120)[0]["event"] == "job_done"
+        again = client.submit(_job(media_dir, out, scale=0.5))
+        end, _ = wait_terminal(client, again, timeout_s=120)
+        error = end["error"]
+        assert end["event"] == "job_failed" and error["code"] == "bad_config", end
+        assert "or use 'overwrite': true to delete them first" in error["fix"], error
+        assert not FLAG.search(error["message"]) and {"field": "overwrite", "value": True} in error["settings"]
+        shown = error_text(error)
+        assert "or use 'Overwrite' under \"If it exists\" to delete them first" in shown and "'overwrite'" not in shown
+        # resume over the other job's sidecar: the fix names the resume field, never --resume
+        resumed = client.submit(_job(media_dir, out, scale=0.5, resume=True))
+        error = wait_terminal(client, resumed, timeout_s=120)[0]["error"]
+        assert "without 'resume': true" in error["fix"] and not FLAG.search(error["message"]), error
+        assert "without 'Resume' under \"If it exists\"" in error_text(error)
+
+
+def test_the_cli_keeps_naming_its_flags(media_dir, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "engine", "render", str(media_dir / "529_2.mp4"), "-o",
+                           str(tmp_path / "out"), "--frames", "1-99999", "--backend", "classic", "--device", "cpu",
+                           "--json-progress"], cwd=str(REPO), env=engine_env(tmp_path / "state"),
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2, done.stderr
+    assert "or set --start-number to renumber a video" in done.stderr
+    assert '"fix": "ask for frames within' in done.stdout and "--start-number" in done.stdout  # JSON lines too
