@@ -204,11 +204,12 @@ def _code(error: dict) -> str:
     return str(error.get("code") or "engine_error")
 
 
-def from_summary(key: int, summary: dict) -> JobRecord:
-    """A row for a job the engine lists (``jobs`` reply) that this panel did not send."""
+def from_summary(key: int, summary: dict, mine: bool = False) -> JobRecord:
+    """A row for a job the engine lists (``jobs`` reply) that has no row here: another client's, or
+    (``mine``) one this panel sent before it was restarted."""
     settings = summary.get("settings") if isinstance(summary.get("settings"), dict) else {}
     settings = settings or {"source": summary.get("source") or "", "output": summary.get("output") or ""}
-    record = JobRecord(key=key, settings=dict(settings), job_id=str(summary.get("job")), mine=False,
+    record = JobRecord(key=key, settings=dict(settings), job_id=str(summary.get("job")), mine=mine,
                        sent=dict(settings))
     return apply_summary(record, summary)
 

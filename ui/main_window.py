@@ -149,6 +149,8 @@ class MainWindow(QMainWindow):
         self.presets = PresetStore(presets_dir or default_presets_dir())
         self.queue_model = JobQueueModel(self)
         self.queue = QueueController(self.queue_model, bridge, self)
+        # kept at once (not only on close): a panel that crashes still knows its jobs when started again
+        bridge.job_submitted.connect(lambda *_: self.settings.save_sent_jobs(self.queue_model.sent_job_ids()))
         self.shot_counter = ShotCounter(self)
         self.shot_counter.counted.connect(self.queue_model.set_counted)
         self._latest_preview_key = 0
@@ -750,6 +752,7 @@ class MainWindow(QMainWindow):
             self.source_panel.set_frame_range(shot["first_frame"], shot["last_frame"])
         self.style_panel.set_values(style)
         self.queue_model.restore_order(self.settings.job_order())
+        self.queue_model.restore_sent(self.settings.claim_sent_jobs())
         self.preview_panel.frame_spin.setValue(int(saved.get("preview/frame", 1)))
         self.preview_panel.view.set_split(float(saved.get("preview/split", 0.5)))
         geometry = self.settings.geometry()
@@ -801,6 +804,7 @@ class MainWindow(QMainWindow):
             "preview/split": self.preview_panel.view.split,
         })
         self.settings.save_job_order(self.queue_model.job_order())
+        self.settings.save_sent_jobs(self.queue_model.sent_job_ids())
         self.settings.save_geometry(self.saveGeometry())
         for name, splitter in self._splitters():
             self.settings.save_geometry(splitter.saveState(), name)

@@ -115,3 +115,46 @@ class PanelSettings:
         """Kept as JSON text: an INI file reads a one-item list back as a plain string."""
         self.store.setValue("queue/job_order", json.dumps(list(job_ids)))
         self.store.sync()
+
+    def claim_sent_jobs(self) -> list[str]:
+        """The engine job ids an earlier panel (now closed, or crashed) sent: this panel's own jobs, as the
+        artist sees it. Ids a panel still open sent stay its own. The engine makes every job id (random) and
+        nothing another client sends can add one here, so no other client's job is ever taken for ours."""
+        claimed = [job_id for job_id, pid in self._sent_jobs().items() if pid == os.getpid() or not _alive(pid)]
+        self.save_sent_jobs(claimed)  # ours now: a second panel opened next does not claim them too
+        return claimed
+
+    def save_sent_jobs(self, job_ids: list[str]) -> None:
+        """Keep the ids this panel sent (after each submit, so a crash loses none), beside those of other
+        panels still open; SENT_JOBS_MAX ids at most, the newest kept."""
+        mine = set(job_ids)
+        kept = {job_id: pid for job_id, pid in self._sent_jobs().items()
+                if job_id not in mine and pid != os.getpid() and _alive(pid)}
+        kept.update({str(job_id): os.getpid() for job_id in job_ids})
+        self.store.setValue("queue/sent_jobs", json.dumps(dict(list(kept.items())[-SENT_JOBS_MAX:])))
+        self.store.sync()
+
+    def _sent_jobs(self) -> dict[str, int]:
+        try:
+            data = json.loads(str(self.store.value("queue/sent_jobs") or "{}"))
+        except ValueError:
+            return {}  # a hand-edited bad value: no row is claimed
+        return {str(k): v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
+
+
+SENT_JOBS_MAX = 2000
+"""Job ids a panel remembers sending (the engine prunes old jobs itself)."""
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a panel still open). Where that cannot be asked, False: the ids
+    are claimed, as after a crash."""
+    if os.name == "nt" or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: running
+    return True

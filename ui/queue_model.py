@@ -41,6 +41,7 @@ class JobQueueModel(QAbstractTableModel):
         self._held_events: dict[str, list[dict]] = {}
         self._next_key = 1
         self._saved_order: dict[str, int] = {}
+        self._sent_here: dict[str, None] = {}  # engine job ids this panel sent (its earlier runs' too), in order
 
     # --- Qt model API -------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
@@ -82,9 +83,10 @@ class JobQueueModel(QAbstractTableModel):
                                       status=status, planned_backend=planned_backend, counted=counted))
 
     def add_engine_job(self, summary: dict) -> int:
-        """A row for a job the engine knows but this panel did not send; a job of the order saved by
-        the last panel (``restore_order``) goes back to its place among the rows, not the engine's."""
-        record = jr.from_summary(self._take_key(), summary)
+        """A row for a job the engine knows that has no row here (another client's, or one this panel
+        sent before a restart: ``restore_sent``); a job of the order saved by the last panel
+        (``restore_order``) goes back to its place among the rows, not the engine's."""
+        record = jr.from_summary(self._take_key(), summary, mine=str(summary.get("job")) in self._sent_here)
         rank = self._saved_order.get(record.job_id or "")
         if rank is None:
             return self._append(record)
@@ -109,6 +111,14 @@ class JobQueueModel(QAbstractTableModel):
         order (a retried job moves to its end) and knows nothing of rows moved up or down, so the
         rows a fresh panel makes for those jobs take this order instead, before rows added now."""
         self._saved_order = {job_id: i for i, job_id in enumerate(job_ids)}
+
+    def restore_sent(self, job_ids: list[str]) -> None:
+        """Engine job ids this panel sent before it was restarted: their rows are this panel's again."""
+        self._sent_here.update(dict.fromkeys(job_ids))
+
+    def sent_job_ids(self) -> list[str]:
+        """Engine job ids this panel sent (kept in its settings, to know them after a restart)."""
+        return list(self._sent_here)
 
     def _take_key(self) -> int:
         key = self._next_key
@@ -256,6 +266,7 @@ class JobQueueModel(QAbstractTableModel):
         if row is None:
             return []
         record = self._records[row]
+        self._sent_here[job_id] = None
         self._set(row, jr.with_job_id(record, job_id))
         if record.cancel_requested:
             self.cancel_needed.emit(job_id)
