@@ -38,7 +38,8 @@ def _job(media_dir: Path, out: Path, **more) -> dict:
 
 def test_one_error_reads_in_each_readers_words():
     error = ConfigError("the folder holds frames of another job",
-                        f"use {setting('overwrite', True)}, set {setting('scale', 0.5)} or leave {setting('frames')} out")
+                        f"use {setting('overwrite', True)}, set {setting('scale', 0.5)} or leave "
+                        f"{setting('frames')} out")
     assert error.fix == "use --overwrite, set --scale 0.5 or leave --frames out"  # the CLI's line
     sent = error.to_dict()
     assert sent["fix"] == "use 'overwrite': true, set 'scale': 0.5 or leave 'frames' out"
