@@ -203,8 +203,17 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
         _close(dirfd)
         raise
     created = os.fstat(fd)
+    held = [fd]
+    """The temp's fd while it is open: closed before the temp is renamed or removed, because Windows
+    refuses to rename or delete a file that any handle still holds (a sharing violation)."""
+
+    def close_temp() -> None:
+        if held:
+            with contextlib.suppress(OSError):
+                os.close(held.pop())
 
     def remove_temp() -> None:
+        close_temp()
         with contextlib.suppress(OSError):
             os.unlink(at.name(temp), dir_fd=dirfd)
 
@@ -217,6 +226,7 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
             raise OutputError(f"nothing was written for {target}", "check free disk space and permissions")
         if verify is not None:
             verify(Path(fd_name(fd) or temp))  # the file written, whatever its name points at now
+        close_temp()
         if replace:
             os.replace(at.name(temp), at.name(target), src_dir_fd=dirfd, dst_dir_fd=dirfd)
         else:
@@ -244,8 +254,7 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
         remove_temp()
         raise
     finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        close_temp()
         _close(dirfd)
 
 
