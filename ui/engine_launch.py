@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError, JobCancelled, UnreachableError
+from engine.service.client import engine_process_options
 
 POLL_S = 0.05
 
@@ -34,7 +35,7 @@ def spawn_engine(api: Any, python_exe: str, args: tuple[str, ...], connection_fi
     stderr_log = tempfile.TemporaryFile()
     try:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=stderr_log, env=env)
+                                   stderr=stderr_log, env=env, **engine_process_options())
     except OSError as exc:
         stderr_log.close()
         raise UnreachableError(f"cannot start the engine with {python_exe} ({exc})",

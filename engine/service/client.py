@@ -13,6 +13,7 @@ import itertools
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -343,7 +344,7 @@ def start_engine(python_exe: str, args: list[str] | tuple[str, ...] = (), connec
     stderr_log = tempfile.TemporaryFile()
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=stderr_log, env=env, cwd=cwd)
+                                stderr=stderr_log, env=env, cwd=cwd, **engine_process_options())
     except OSError as exc:
         stderr_log.close()
         raise UnreachableError(f"cannot start the engine with {python_exe} ({exc})",
@@ -368,6 +369,22 @@ def start_engine(python_exe: str, args: list[str] | tuple[str, ...] = (), connec
                            f"{engine_stderr_tail(proc)}", "see the engine output above; try a longer timeout")
 
 
+_CREATE_NEW_PROCESS_GROUP = 0x00000200
+_CREATE_NO_WINDOW = 0x08000000
+
+
+def engine_process_options(platform: str | None = None) -> dict:
+    """Extra ``Popen`` options for an engine child on this platform. Windows: its own process group (a
+    Ctrl-C or Ctrl-Break in the console Blender or the panel was started from is not delivered to it: it
+    stops by the ``shutdown`` request, ``--parent-pid`` or ``stop_engine``) and no console window of its
+    own popping up beside Blender. POSIX: none, so a terminal's Ctrl-C or hang-up stops it cleanly with
+    its parent (``engine.stop_signals``)."""
+    if (platform or sys.platform) != "win32":
+        return {}
+    flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", _CREATE_NEW_PROCESS_GROUP)
+    return {"creationflags": flags | getattr(subprocess, "CREATE_NO_WINDOW", _CREATE_NO_WINDOW)}
+
+
 def engine_stderr_tail(proc: subprocess.Popen, max_chars: int = 4000) -> str:
     """The last characters the engine wrote to stderr (start_engine keeps them in a temp file)."""
     log = getattr(proc, "stderr_log", None)
@@ -383,7 +400,10 @@ def engine_stderr_tail(proc: subprocess.Popen, max_chars: int = 4000) -> str:
 
 
 def stop_engine(proc: subprocess.Popen, timeout_s: float = 10.0) -> int:
-    """Terminate (SIGTERM: a clean shutdown), then kill if it does not exit in time; returns the code."""
+    """Terminate, then kill if it does not exit in time; returns the code. POSIX: SIGTERM, which the engine
+    answers with a clean shutdown. Windows has no SIGTERM: ``terminate`` is already TerminateProcess, a
+    kill, so callers send the ``shutdown`` request first (``EngineProcess.stop``, the add-on's
+    ``engine_owner``); the engine's connection file, left behind, then reads as stale (its pid is gone)."""
     if proc.poll() is None:
         proc.terminate()
         try:

@@ -76,7 +76,7 @@ def load_connection_file(path: str | os.PathLike | None = None) -> ConnectionInf
     try:
         # A file another user owns (planted in a shared folder such as /tmp) is not trusted: their engine
         # would receive this user's jobs and paths.
-        if hasattr(os, "getuid") and target.stat().st_uid != os.getuid():
+        if not owned_by_this_user(target):
             return None
         data = json.loads(_read_small_file(target))
         info = ConnectionInfo(host=str(data["host"]), port=int(data["port"]), token=str(data["token"]),
@@ -86,6 +86,32 @@ def load_connection_file(path: str | os.PathLike | None = None) -> ConnectionInf
     if info.host not in LOOPBACK_ADDRESSES:  # an engine only ever listens on loopback
         return None
     return info
+
+
+def owned_by_this_user(target: Path) -> bool:
+    """Whether the file at ``target`` is this user's to trust. POSIX: its owner is this uid. Windows has
+    no uids: the file must lie inside this user's profile folder (``%USERPROFILE%``, which holds
+    ``%LOCALAPPDATA%``, the default place), whose ACLs let no other ordinary user write there; a shared
+    folder (``C:\\Users\\Public``, a network drive) could hold another user's file. OSError when absent."""
+    if hasattr(os, "getuid"):
+        return target.stat().st_uid == os.getuid()
+    target.stat()
+    return outside_user_profile(target) is None
+
+
+def outside_user_profile(target: str | os.PathLike) -> str | None:
+    """Where there are no uids (Windows): the user's folder that ``target`` lies outside of, else None.
+    ``%USERPROFILE%`` or ``%LOCALAPPDATA%`` (redirected elsewhere on some networks) both count. Compared
+    as Windows compares names (case-insensitive, either slash), after links are resolved."""
+    if hasattr(os, "getuid"):
+        return None
+    import ntpath
+
+    profile = os.environ.get("USERPROFILE") or str(Path.home())
+    roots = [profile, os.environ.get("LOCALAPPDATA") or profile]
+    name = ntpath.normcase(os.path.realpath(target))
+    inside = any(name.startswith(ntpath.normcase(os.path.realpath(root)).rstrip("\\") + "\\") for root in roots)
+    return None if inside else profile
 
 
 MAX_CONNECTION_FILE_BYTES = 64 << 10
@@ -131,13 +157,7 @@ def pid_alive(pid: int) -> bool:
     if pid <= 0 or pid > 0xFFFFFFFF:
         return False
     if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process on Windows
-        import ctypes
-
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        ctypes.windll.kernel32.CloseHandle(handle)
-        return True
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):  # Overflow: a pid no process can have (a forged file's 2**40)
@@ -145,6 +165,30 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+_ERROR_ACCESS_DENIED = 5
+_STILL_ACTIVE = 259
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    """Windows: a process that exited still opens while anyone holds a handle to it (its parent's Popen
+    does), so its exit code is asked too; a process of another user that refuses the query exists."""
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = ctypes.c_void_p
+    handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return ctypes.get_last_error() == _ERROR_ACCESS_DENIED
+    try:
+        code = ctypes.c_ulong(0)
+        if not kernel32.GetExitCodeProcess(ctypes.c_void_p(handle), ctypes.byref(code)):
+            return True
+        return code.value == _STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(ctypes.c_void_p(handle))
 
 
 def remove_connection_file(path: str | os.PathLike | None, token: str | None = None) -> bool:

@@ -39,6 +39,7 @@ from .connection import (
     default_connection_path,
     is_stale,
     load_connection_file,
+    outside_user_profile,
     pid_alive,
     remove_connection_file,
     write_connection_file,
@@ -631,6 +632,12 @@ def serve(host: str = "127.0.0.1", port: int = 0, connection_file: str | os.Path
     host = loopback_host(host)
     lifetime = Lifetime(idle_timeout_s, parent_pid)
     conn_path = Path(connection_file) if connection_file else default_connection_path()
+    outside = outside_user_profile(conn_path)
+    if outside is not None:  # Windows: clients would not trust it (no uid to check; see owned_by_this_user)
+        raise ConfigError(f"the connection file {conn_path} lies outside your user folder {outside}: on Windows "
+                          "clients trust only a connection file there, since other users may write to shared "
+                          "folders", "pass a --connection-file inside your user folder (e.g. under %LOCALAPPDATA%), "
+                                     "or leave it out for the default place")
     claim = claim_connection_file(conn_path)
     try:
         return _serve_claimed(host, port, conn_path, models_dir, device, ready_callback, lifetime,
