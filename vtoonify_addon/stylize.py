@@ -36,6 +36,7 @@ from .core.output_versions import (
     stem_dir_problem,
     version_dir,
     version_number,
+    versions_shown,
 )
 from .core.partial_output import kept_after_loss
 from .core.result_plan import NoFreeChannel, free_channel, missing_files, plan_result_strips, result_channels
@@ -897,15 +898,11 @@ def purge_old_versions(scene, strip) -> list[str]:
     """Delete the versions of this result that no strip shows, in any scene of the file (never one in
     use): a scene's copy, or a strip of the same name in another scene, renders into the same folder."""
     stem_dir, _versions, _current = result_versions(strip)
-    keep = set()
     members = [m for each in bpy.data.scenes if each.sequence_editor is not None
                for m in compat.all_strips(each.sequence_editor)]
-    for member in members:
-        if member.get(js.SOURCE_PROPERTY) and member.type == "IMAGE":
-            folder = os.path.normpath(bpy.path.abspath(member.directory))
-            if os.path.dirname(folder) == stem_dir and version_number(folder) is not None:
-                keep.add(version_number(folder))
-    return purge_versions(stem_dir, keep)
+    shown = [os.path.normpath(bpy.path.abspath(member.directory)) for member in members
+             if member.get(js.SOURCE_PROPERTY) and member.type == "IMAGE"]
+    return purge_versions(stem_dir, versions_shown(stem_dir, shown))
 
 
 def finish_job(scene, strip, prepared: PreparedJob, tracker: JobTracker, api):

@@ -127,3 +127,24 @@ def test_engine_folder_without_the_engine_package_names_the_fix(tmp_path, repo_r
     assert "does not exist" in problem and "engine/ inside" in fix
     problem, _fix = engine_root_problem(str(tmp_path))  # a folder, but not the checkout
     assert "holds no engine package" in problem
+
+
+def test_windows_extra_args_keep_their_backslashes():
+    """Windows paths in Extra Arguments: shell rules would eat the backslashes (``C:VTmodels``)."""
+    s = EngineLaunchSettings(extra_args=r'--device cpu --models C:\VT\models --log "C:\My Logs\e.log"')
+    assert launch_args(s, os_name="nt") == ("--device", "cpu", "--models", r"C:\VT\models",
+                                            "--log", r"C:\My Logs\e.log")
+    assert launch_args(s, os_name="posix")[3] == "C:VTmodels"  # what POSIX quoting makes of it (a shell would too)
+    line = serve_command(s, os_name="nt")
+    assert r"--models C:\VT\models" in line and r'"C:\My Logs\e.log"' in line
+
+
+def test_windows_fixes_name_the_scripts_interpreter(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "Scripts").mkdir(parents=True)
+    (venv / "Scripts" / "python.exe").write_bytes(b"MZ")
+    problem, fix = python_problem(str(venv), os_name="nt")
+    assert "is a folder" in problem and fix == f"set Engine Python to {venv / 'Scripts' / 'python.exe'}"
+    assert python_problem("", os_name="nt")[1].endswith(r".venv\Scripts\python.exe")
+    assert r".venv\Scripts\python.exe" in python_problem(str(tmp_path / "missing"), os_name="nt")[1]
+    assert ".venv/bin/python" in python_problem(str(tmp_path / "missing"), os_name="posix")[1]

@@ -120,3 +120,30 @@ def test_links_are_no_versions_and_a_linked_strip_folder_is_refused_with_the_fix
     assert fix.startswith("remove the link")
     assert existing_versions(str(linked)) == [] and purge_versions(str(linked), keep=set()) == []
     assert (elsewhere / "v001").is_dir()
+
+
+def test_a_version_name_in_another_case_is_taken(tmp_path):
+    """``V002`` is the folder ``v002`` on a case-insensitive disk (Windows, macOS): a new version never
+    gets that number, so the add-on never renders into (or, after a cancel, deletes) that folder."""
+    stem = tmp_path / "plate"
+    (stem / "v001").mkdir(parents=True)
+    (stem / "V002").mkdir()
+    assert next_version_dir(str(stem)) == str(stem / "v003")
+    assert existing_versions(str(stem)) == [1]  # still no version of ours: never listed or purged
+
+
+def test_purge_keeps_versions_shown_under_another_spelling_of_the_folder(tmp_path):
+    """Strips ``Take`` and ``take`` share one output folder on a case-insensitive disk. Purging ``Take``'s
+    old versions must keep the version ``take`` shows. Simulated with a second name for the folder (a
+    link), which is what another spelling is there."""
+    from vtoonify_addon.core.output_versions import purge_versions, same_folder, versions_shown
+
+    stem = tmp_path / "Take"
+    for name in ("v001", "v002", "v003"):
+        (stem / name).mkdir(parents=True)
+    (tmp_path / "take").symlink_to(stem, target_is_directory=True)
+    shown = [str(stem / "v001"), str(tmp_path / "take" / "v002")]
+    assert same_folder(str(tmp_path / "take"), str(stem)) and not same_folder(str(stem / "v001"), str(stem))
+    assert versions_shown(str(stem), shown) == {1, 2}
+    assert purge_versions(str(stem), versions_shown(str(stem), shown)) == [str(stem / "v003")]
+    assert sorted(p.name for p in stem.iterdir()) == ["v001", "v002"]

@@ -34,8 +34,21 @@ class EngineLaunchSettings:
     Blender is gone, crash or not: it watches Blender's pid), so none is left behind or adopted later."""
 
 
-def launch_args(settings: EngineLaunchSettings) -> tuple[str, ...]:
-    args = tuple(shlex.split(settings.extra_args))
+def split_args(text: str, os_name: str | None = None) -> list[str]:
+    """``text`` split into words as the platform's users type them: POSIX shell quoting, or on Windows
+    the same quotes with backslashes kept (they are path separators there: shell rules would turn
+    ``--models C:\\VT\\models`` into ``C:VTmodels``)."""
+    if (os_name or os.name) != "nt":
+        return shlex.split(text)
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    lexer.escape = ""
+    return list(lexer)
+
+
+def launch_args(settings: EngineLaunchSettings, os_name: str | None = None) -> tuple[str, ...]:
+    args = tuple(split_args(settings.extra_args, os_name))
     if settings.models_dir:
         args += ("--models", settings.models_dir)
     return args
@@ -51,7 +64,7 @@ def serve_command(settings: EngineLaunchSettings, os_name: str | None = None) ->
     words = [python, "-m", "engine", "serve"]
     if settings.connection_file:
         words += ["--connection-file", settings.connection_file]
-    words += list(launch_args(settings))
+    words += list(launch_args(settings, os_name))
     line = subprocess.list2cmdline(words) if windows else " ".join(shlex.quote(w) for w in words)
     if settings.engine_root:
         root = subprocess.list2cmdline([settings.engine_root]) if windows else shlex.quote(settings.engine_root)
@@ -68,26 +81,39 @@ def launch_env(settings: EngineLaunchSettings, base: dict | None = None) -> dict
     return env
 
 
-PYTHON_FIX = "set the engine's Python (its .venv/bin/python) in the VToonify add-on preferences"
+VENV_PYTHON = {"posix": ".venv/bin/python", "nt": ".venv\\Scripts\\python.exe"}
+"""Where a venv keeps its interpreter, as the fixes name it to the platform's users."""
+
+
+def python_fix(os_name: str | None = None) -> str:
+    return f"set the engine's Python (its {_venv_python(os_name)}) in the VToonify add-on preferences"
+
+
+def _venv_python(os_name: str | None) -> str:
+    return VENV_PYTHON["nt" if (os_name or os.name) == "nt" else "posix"]
+
+
+PYTHON_FIX = python_fix("posix")
 _VENV_PYTHONS = (("bin", "python"), ("bin", "python3"), ("Scripts", "python.exe"),
                  (".venv", "bin", "python"), (".venv", "Scripts", "python.exe"))
 """Where an interpreter sits inside a venv folder, or inside a checkout holding ``.venv``."""
 
 
-def python_problem(path: str) -> tuple[str, str] | None:
+def python_problem(path: str, os_name: str | None = None) -> tuple[str, str] | None:
     """(problem, fix) when ``path`` cannot be the engine's Python: empty, missing, a folder (the fix
-    names the interpreter inside it when there is one), or not executable; None when it can."""
+    names the interpreter inside it when there is one), or not executable; None when it can. The fixes
+    name the venv's interpreter as this platform lays it out (``Scripts\\python.exe`` on Windows)."""
     if not path:
         return ("cannot auto-start the engine: no engine Python is set",
-                "set Engine Python in the VToonify add-on preferences to the engine's .venv/bin/python")
+                f"set Engine Python in the VToonify add-on preferences to the engine's {_venv_python(os_name)}")
     if os.path.isdir(path):
         inside = next((os.path.join(path, *parts) for parts in _VENV_PYTHONS
                        if os.path.isfile(os.path.join(path, *parts))), None)
         return (f"cannot auto-start the engine: Engine Python {path!r} is a folder, not the Python program",
-                f"set Engine Python to {inside}" if inside else PYTHON_FIX)
+                f"set Engine Python to {inside}" if inside else python_fix(os_name))
     if not os.path.isfile(path):
-        return f"cannot auto-start the engine: Python interpreter {path!r} not found", PYTHON_FIX
-    if not os.access(path, os.X_OK):
+        return f"cannot auto-start the engine: Python interpreter {path!r} not found", python_fix(os_name)
+    if not os.access(path, os.X_OK):  # Windows: every existing file passes (no execute bit there)
         return (f"cannot auto-start the engine: Engine Python {path!r} is not executable",
                 "pick the venv's python program itself (its bin/python), or make the file executable "
                 "(chmod +x)")

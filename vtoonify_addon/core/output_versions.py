@@ -11,19 +11,24 @@ import re
 import shutil
 
 _VERSION = re.compile(r"^v(\d{3,})$")
+_TAKEN = re.compile(r"^v(\d{3,})$", re.IGNORECASE)
+"""A name a new version folder must avoid: ``V004`` is the very folder ``v004`` on a case-insensitive
+disk (Windows, and macOS by default), and it is not the add-on's to write into or delete."""
 
 
 def existing_versions(stem_dir: str, links: bool = False) -> list[int]:
     """Version numbers of the ``vNNN`` folders already in ``stem_dir`` (ascending). A ``vNNN`` link is
     no version (the add-on lists, switches to and purges only folders the engine made); ``links``
-    counts them too, so a new version is never given a linked name."""
+    (the numbers a new version must avoid) counts them too, and names in another case (``V004``), so a
+    new version is never given a linked or someone else's name."""
     if os.path.islink(stem_dir):  # planted: never listed (or purged) through
         return []
     try:
         names = [e.name for e in os.scandir(stem_dir) if e.is_dir(follow_symlinks=False) or (links and e.is_symlink())]
     except FileNotFoundError:
         return []
-    return sorted(int(m.group(1)) for m in map(_VERSION.match, names) if m)
+    pattern = _TAKEN if links else _VERSION
+    return sorted({int(m.group(1)) for m in map(pattern.match, names) if m})
 
 
 def stem_dir_problem(stem_dir: str) -> tuple[str, str] | None:
@@ -88,6 +93,24 @@ def missing_in_version(stem_dir: str, number: int, filenames: list[str]) -> list
     """Which of a strip's files version ``number`` lacks (a version with other frames or format)."""
     folder = version_dir(stem_dir, number)
     return [name for name in dict.fromkeys(filenames) if not os.path.isfile(os.path.join(folder, name))]
+
+
+def same_folder(a: str, b: str) -> bool:
+    """Whether two paths name one folder: equal, or the same folder on disk under another spelling
+    (``Take`` and ``take`` on a case-insensitive disk: two strips whose names differ only in case
+    share one output folder there)."""
+    if os.path.normpath(a) == os.path.normpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def versions_shown(stem_dir: str, folders: list[str]) -> set[int]:
+    """The version numbers of ``stem_dir`` that some of ``folders`` (result strips' folders) show."""
+    return {version_number(folder) for folder in folders
+            if version_number(folder) is not None and same_folder(os.path.dirname(os.path.normpath(folder)), stem_dir)}
 
 
 def purge_versions(stem_dir: str, keep: set[int]) -> list[str]:
