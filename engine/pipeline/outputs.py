@@ -327,14 +327,26 @@ def write_probe(folder: Path) -> None:
 
 
 def check_no_clobber(naming: OutputNaming, frames: list[int], source_files: list[str]) -> None:
-    """Refuse output names that are source files (e.g. output folder = source folder, same stem)."""
+    """Refuse output names that are source files (e.g. output folder = source folder, same stem). By
+    path, and by identity on disk: on a case-insensitive disk (Windows, macOS) ``shot.0001.png`` IS the
+    source ``Shot.0001.png`` though no path comparison says so, and a hard link is a source by any name."""
     sources = {os.path.realpath(p) for p in source_files}
+    identities = {_identity(p) for p in source_files} - {None}
     for frame in frames:
         for path in naming.files(frame):
-            if os.path.realpath(path) in sources:
+            if os.path.realpath(path) in sources or (identities and _identity(path) in identities):
                 raise OutputError(
                     f"output file {path.name} would overwrite a source frame in {naming.out_dir}",
                     f"choose another output folder or {setting('name')}")
+
+
+def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` (links followed), None when there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:

@@ -569,3 +569,18 @@ def test_an_animated_png_says_only_its_first_frame_is_read(tmp_path):
                                           "'take 2.png' take_2.%04d.png)")
     with open_source(tmp_path / "still.png") as source:
         assert source.animated_frames == 0 and animation_note(source) is None
+
+
+def test_an_output_name_that_is_a_source_file_by_another_name_is_refused(tmp_path):
+    """On a case-insensitive disk (Windows, macOS) ``shot.0001.png`` is the source ``Shot.0001.png``; no path
+    comparison says so. Simulated on Linux by a hard link: the output name then is the source file too."""
+    from engine.pipeline.outputs import check_no_clobber
+
+    plate = tmp_path / "Shot.0001.png"
+    plate.write_bytes(b"plate pixels")
+    os.link(plate, tmp_path / "shot.0001.png")  # the second spelling of the same file
+    naming = OutputNaming(tmp_path, "shot", "png", 4)
+    with pytest.raises(OutputError, match="would overwrite a source frame"):
+        check_no_clobber(naming, [1], [str(plate)])
+    check_no_clobber(naming, [2], [str(plate)])  # another frame's name holds nothing of the source
+    check_no_clobber(OutputNaming(tmp_path / "out", "shot", "png", 4), [1], [str(plate)])
