@@ -70,7 +70,9 @@ def copy_client(client_dir: Path) -> list[Path]:
             target.unlink(missing_ok=True)
             continue
         header = f"# COPY of {source.relative_to(REPO)} made by scripts/build_addon.py -- do not edit.\n"
-        target.write_text(header + relative_imports(source.read_text(encoding="utf-8")), encoding="utf-8")
+        # newline="\n": a build on Windows writes the same bytes as one on Linux (no CRLF in the zip)
+        target.write_text(header + relative_imports(source.read_text(encoding="utf-8")), encoding="utf-8",
+                          newline="\n")
         written.append(target)
     return written
 
@@ -94,6 +96,52 @@ def stage(staging: Path) -> None:
     copy_client(staging / CLIENT_DIR.name)
 
 
+BINARY_SUFFIXES = (".so", ".pyd", ".dll", ".dylib", ".exe", ".pyc", ".pyo")
+"""Compiled files: each is built for one platform (and the add-on must stay pure stdlib Python)."""
+MAX_PATH_CHARS = 120
+"""Longest path inside the zip: Blender installs extensions deep in the user's profile on Windows, whose
+classic limit is 260 characters for the whole path."""
+
+
+def portability_problems(root: Path) -> list[str]:
+    """What in the staged tree would not install or run alike on Windows, macOS and Linux: compiled files,
+    names Windows refuses (``:<>|?*"\\``, ``CON``, a trailing dot or space), two names that are one on a
+    case-insensitive disk, paths too long for Windows, text files with CRLF or not UTF-8."""
+    catalog = _load_catalog()
+    problems, seen = [], {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if catalog.windows_reserved(path.name):
+            problems.append(f"{rel}: a name Windows cannot hold")
+        other = seen.setdefault(rel.casefold(), rel)
+        if other != rel:
+            problems.append(f"{rel} and {other} are one name on a case-insensitive disk (Windows, macOS)")
+        if len(rel) > MAX_PATH_CHARS:
+            problems.append(f"{rel}: path longer than {MAX_PATH_CHARS} characters")
+        if path.is_symlink():
+            problems.append(f"{rel}: a link (Windows needs a privilege to make one)")
+        elif path.is_file():
+            if path.name.endswith(BINARY_SUFFIXES):
+                problems.append(f"{rel}: a compiled file, built for one platform")
+                continue
+            data = path.read_bytes()
+            if b"\r\n" in data:
+                problems.append(f"{rel}: CRLF line ends")
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{rel}: not UTF-8 text")
+    return problems
+
+
+def _load_catalog():
+    """``engine.service.catalog`` (stdlib only) from its file: the Windows name rules, kept in one place."""
+    spec = importlib.util.spec_from_file_location("vtoonify_catalog", REPO / "engine" / "service" / "catalog.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_tool(tool: Path, *args: str) -> None:
     proc = subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -108,6 +156,9 @@ def build(output_dir: Path) -> Path:
     zip_path.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="vtoonify-stage-") as tmp:
         stage(Path(tmp))
+        problems = portability_problems(Path(tmp))
+        if problems:
+            raise BuildError("the add-on holds platform-specific content:\n  " + "\n  ".join(problems))
         run_tool(tool, "build", "--source-dir", tmp, "--output-filepath", str(zip_path))
     run_tool(tool, "validate", str(zip_path))
     return zip_path

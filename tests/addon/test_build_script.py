@@ -59,3 +59,27 @@ def test_source_tree_client_is_the_engine_package():
 
     assert engine_client.load().EngineClient is engine.service.client.EngineClient
     assert engine_client.shared_catalog() is engine.service.catalog
+
+
+def test_the_staged_add_on_holds_nothing_platform_specific(build, tmp_path):
+    """What the zip will hold: no compiled file, no name Windows refuses or that collides by case, no CRLF."""
+    build.stage(tmp_path)
+    assert build.portability_problems(tmp_path) == []
+    copy = (tmp_path / "engine_client" / "client.py").read_bytes()
+    assert b"\r\n" not in copy and copy.startswith(b"# COPY of engine/service/client.py")
+
+
+def test_platform_specific_content_is_named(build, tmp_path):
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "Notes.py").write_text("x = 1\n")
+    (tmp_path / "core" / "notes.py").write_text("x = 2\n")
+    (tmp_path / "take:2.py").write_text("")
+    (tmp_path / "aux.py").write_text("")
+    (tmp_path / "crlf.py").write_bytes(b"x = 1\r\n")
+    (tmp_path / "_speedups.so").write_bytes(b"\x7fELF")
+    (tmp_path / "link.py").symlink_to(tmp_path / "crlf.py")
+    problems = "\n".join(build.portability_problems(tmp_path))
+    assert "core/notes.py and core/Notes.py are one name" in problems
+    assert "take:2.py: a name Windows cannot hold" in problems and "aux.py: a name Windows cannot hold" in problems
+    assert "crlf.py: CRLF line ends" in problems and "_speedups.so: a compiled file" in problems
+    assert "link.py: a link" in problems

@@ -31,6 +31,21 @@ def test_zip_root_holds_manifest_and_package(addon_zip, repo_root):
     assert addon_zip.name == f"vtoonify-{manifest['version']}.zip"
 
 
+def test_zip_holds_nothing_platform_specific(addon_zip):
+    """One zip for Windows, macOS and Linux: no platforms list in the manifest, no compiled file, no two
+    names that are one on a case-insensitive disk, forward slashes, LF-only UTF-8 text."""
+    with zipfile.ZipFile(addon_zip) as archive:
+        names = archive.namelist()
+        manifest = tomllib.loads(archive.read("blender_manifest.toml").decode())
+        texts = {n: archive.read(n) for n in names if n.endswith((".py", ".toml"))}
+    assert "platforms" not in manifest and "wheels" not in manifest
+    assert len({n.casefold() for n in names}) == len(names)
+    assert not any("\\" in n or n.endswith((".so", ".pyd", ".dll", ".dylib", ".pyc")) for n in names)
+    for name, data in texts.items():
+        assert b"\r\n" not in data, name
+        data.decode("utf-8")
+
+
 def test_copied_client_matches_original_apart_from_imports(addon_zip, repo_root):
     text = zipfile.ZipFile(addon_zip).read("engine_client/protocol.py").decode()
     original = (repo_root / "engine" / "service" / "protocol.py").read_text()
