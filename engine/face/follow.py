@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from engine.face.tracks import MOTION_SIGHTINGS, best_first_pairs, iou, predicted_box
+from engine.face.tracks import MOTION_SIGHTINGS, best_first_pairs, iou, look_allows, predicted_box, resume_pairs
 
 SMOOTH_FRAMES = 9
 """Width of the centred moving average over crop centres (frames; odd)."""
@@ -52,20 +52,37 @@ SEARCH_MARGIN = 1.0
 """dlib searches each followed face within its last box grown by this many box sides on every side."""
 
 
+LOST_AFTER = 2
+"""A followed face not found on this many searched frames in a row is lost: searched for on the whole frame."""
+
+REACQUIRE_EVERY = 4
+"""While a face is lost the whole frame is searched on every this-many-th frame (a whole-frame search
+costs several times a window's), so a face that comes back elsewhere is found within that many frames."""
+
+
 class SeedLinker:
     """Links each frame's faces to the seeded faces, frame by frame, and says where to search next.
 
     A seed is (first frame, box). From its first frame on, a face takes the box that best continues its
     motion (``tracks.best_first_pairs`` with ``predicted_box``: best pair first, ties by face then box
-    order), so faces that cross keep their identities."""
+    order), so faces that cross keep their identities. With looks (``looks``: each seed's, and a third
+    item per detection), a box is linked by position only where ``tracks.look_allows`` it, and a box no face
+    continues is given back to a face not found on this frame when its look is that face's and no
+    other's (``tracks.resume_pairs``): a face that left the frame keeps its id when it comes back."""
 
-    def __init__(self, frames: list[int], seeds: list[tuple[int, tuple]]) -> None:
+    def __init__(self, frames: list[int], seeds: list[tuple[int, tuple]], looks: list | None = None) -> None:
         self.seeds = seeds
         self.position = {n: i for i, n in enumerate(frames)}
         self.last: list[tuple | None] = [None] * len(seeds)
         self.found: list[dict[int, np.ndarray]] = [{} for _ in seeds]
         self.seen: list[list[tuple[int, tuple]]] = [[] for _ in seeds]
         """Each face's last ``MOTION_SIGHTINGS`` (frame position, box): its motion."""
+        self.looks: list = list(looks) if looks is not None else [None] * len(seeds)
+        """Each face's latest look (None: unknown)."""
+        self.missed = [0] * len(seeds)
+        """Searched frames in a row each face was not found on (since its first frame)."""
+        self.returned: list[list[int]] = [[] for _ in seeds]
+        """Frames where each face was given back by its look."""
 
     def _activate(self, frame: int) -> None:
         for face, (start, box) in enumerate(self.seeds):
@@ -79,8 +96,10 @@ class SeedLinker:
     def windows(self, frame: int, size: tuple[int, int]) -> list[tuple[int, int, int, int]] | None:
         """Where to search ``frame`` (width, height ``size``): around each face's last box and where its
         motion puts it (``predicted_box``), [] when no face is followed yet, None (the whole frame) when
-        the boxes would cover half of it."""
+        the boxes would cover half of it or, every ``REACQUIRE_EVERY`` frames, while a face is lost."""
         self._activate(frame)
+        if any(m >= LOST_AFTER for m in self.missed) and self.position[frame] % REACQUIRE_EVERY == 0:
+            return None
         w, h = size
         out = []
         for last, ahead in ((b, p) for b, p in zip(self.last, self._predicted(frame)) if b is not None):
@@ -91,18 +110,37 @@ class SeedLinker:
         return None if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in out) > w * h / 2 else out
 
     def add(self, frame: int, faces: list) -> None:
-        """Link ``frame``'s faces [(box, landmarks), ...] to the followed faces."""
+        """Link ``frame``'s faces [(box, landmarks[, look]), ...] to the followed faces."""
         self._activate(frame)
-        for face, k in best_first_pairs(list(self.last), [box for box, _ in faces], self._predicted(frame)):
+        looks = [face[2] if len(face) > 2 else None for face in faces]
+
+        def allowed(face: int, k: int) -> bool:
+            return look_allows(self.looks[face], looks[k], stale=self.missed[face] > 0)
+
+        links = best_first_pairs(list(self.last), [face[0] for face in faces], self._predicted(frame), allowed)
+        linked, used = {face for face, _ in links}, {k for _, k in links}
+        lost = [face for face, last in enumerate(self.last) if last is not None and face not in linked]
+        left = [k for k in range(len(faces)) if k not in used]
+        if lost and left:
+            for i, j in resume_pairs([(self.looks[face], self.last[face]) for face in lost],
+                                     [(looks[k], faces[k][0]) for k in left]):
+                links.append((lost[i], left[j]))
+                self.returned[lost[i]].append(frame)
+                self.seen[lost[i]] = []  # it came back elsewhere: its old motion does not lead here
+        for face, k in links:
             self.last[face] = tuple(faces[k][0])
             self.seen[face] = [*self.seen[face][1 - MOTION_SIGHTINGS:], (self.position[frame], self.last[face])]
             self.found[face][frame] = np.asarray(faces[k][1])
+            self.looks[face] = looks[k] if looks[k] is not None else self.looks[face]
+        for face, last in enumerate(self.last):
+            if last is not None:
+                self.missed[face] = 0 if frame in self.found[face] else self.missed[face] + 1
 
 
-def link_to_seeds(frames: list[int], detections: dict[int, list], seeds: list[tuple[int, tuple]]
+def link_to_seeds(frames: list[int], detections: dict[int, list], seeds: list[tuple[int, tuple]], looks=None
                   ) -> list[dict[int, np.ndarray]]:
-    """Each seeded face's landmarks per frame, from ``detections`` (frame -> [(box, landmarks), ...])."""
-    linker = SeedLinker(frames, seeds)
+    """Each seeded face's landmarks per frame, from ``detections`` (frame -> [(box, landmarks[, look]), ...])."""
+    linker = SeedLinker(frames, seeds, looks)
     for frame in frames:
         linker.add(frame, detections.get(frame, []))
     return linker.found

@@ -5,6 +5,14 @@ the analysis only needs to know which faces the shot holds and where each is fir
 number of frames spread over the shot finds faces that enter later without decoding every frame.
 Linking is greedy and deterministic (best overlap first, ties by track then box order), and ids
 follow first appearance, then left to right, so every farm chunk that repeats it gets the same ids.
+
+Re-identification: a face that is gone for a while (left the frame, hidden, missed by dlib) and comes
+back somewhere else would start a new track and so a new id, mattes and Cryptomatte id. A box no
+track continues by position is given back to a lost track when its look (``appearance``) is that
+track's and no other's: both ways unique, and only below ``SAME_LOOK``, since merging two people is
+worse than a new id. And linking by position asks the look too (``look_allows``): never a box whose
+look is clearly another person's, and for a track not seen on the previous searched frame only one
+whose look is the track's (someone who steps in where another stood is not that other).
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from engine.face.appearance import DIFFERENT_LOOK, SAME_LOOK, Look, look_distance
 
 Box = tuple[int, int, int, int]
 """left, top, right, bottom in source pixels (dlib's rectangle)."""
@@ -29,6 +39,10 @@ class Sighting:
     box: Box
     landmarks: np.ndarray
     """68x2 int64 dlib landmarks of this face in this frame."""
+    look: Look | None = None
+    """Its colours (``appearance.face_look``), None when not measured."""
+    returned: bool = False
+    """Given back to its track by its look after the track lost it (not by position)."""
 
 
 @dataclass
@@ -42,6 +56,11 @@ class FaceTrack:
     @property
     def last(self) -> Sighting:
         return self.sightings[-1]
+
+    @property
+    def look(self) -> Look | None:
+        """The look of its latest sighting that has one: the light and pose nearest a return."""
+        return next((s.look for s in reversed(self.sightings) if s.look is not None), None)
 
 
 def sample_frames(numbers: list[int], start: int, count: int) -> list[int]:
@@ -100,21 +119,22 @@ def predicted_box(seen: list[tuple[int, Box]], at: int) -> Box:
     return last[0] + dx, last[1] + dy, last[2] + dx, last[3] + dy
 
 
-def best_first_pairs(previous: list[Box | None], boxes: list[Box], predicted: list[Box | None] | None = None
-                     ) -> list[tuple[int, int]]:
+def best_first_pairs(previous: list[Box | None], boxes: list[Box], predicted: list[Box | None] | None = None,
+                     allowed=None) -> list[tuple[int, int]]:
     """Greedy one-to-one links ``(i, k)``: ``boxes[k]`` continues ``previous[i]`` (None: no box), best
     score first, ties by lower ``i`` then lower ``k``; each side used at most once.
 
     The score is ``match_score`` against ``predicted[i]`` (where the face's motion puts it), or
     ``STALE_WEIGHT`` times that against ``previous[i]`` when higher (a face that stopped while hidden is
-    found again), so a box that continues a face's motion wins over one that only lies where a face was."""
+    found again), so a box that continues a face's motion wins over one that only lies where a face was.
+    ``allowed(i, k)`` False forbids a pair (a look that is clearly another person's)."""
     predicted = predicted or previous
 
     def score(i: int, box: Box) -> float:
         return max(match_score(predicted[i], box), STALE_WEIGHT * match_score(previous[i], box))
 
     pairs = sorted((-s, i, k) for i, old in enumerate(previous) if old is not None
-                   for k, box in enumerate(boxes) if (s := score(i, box)) > 0)
+                   for k, box in enumerate(boxes) if (s := score(i, box)) > 0 and (allowed is None or allowed(i, k)))
     used_i, used_k, links = set(), set(), []
     for _, i, k in pairs:
         if i not in used_i and k not in used_k:
@@ -124,23 +144,73 @@ def best_first_pairs(previous: list[Box | None], boxes: list[Box], predicted: li
     return links
 
 
-def link_tracks(detections: list[tuple[int, list[tuple[Box, np.ndarray]]]]) -> list[FaceTrack]:
-    """Greedy frame-to-frame association of ``(frame, [(box, landmarks), ...])`` in frame order.
+def look_allows(old: Look | None, new: Look | None, stale: bool) -> bool:
+    """May a box of look ``new`` continue by position a face last looking ``old``? Not when the looks
+    are clearly two people's; and for a face not seen on the last searched frame (it may have left and
+    someone else stepped in) only when they are the same person's. Unknown looks decide nothing."""
+    distance = look_distance(old, new)
+    return distance is None or distance <= (SAME_LOOK if stale else DIFFERENT_LOOK)
+
+
+MAX_SIZE_CHANGE = 2.0
+"""A returning face's box side is within this factor of its last one (it came nearer or went away)."""
+
+
+def _side(box: Box) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1], 1))
+
+
+def resume_pairs(lost: list[tuple[Look | None, Box]], faces: list[tuple[Look | None, Box]]
+                 ) -> list[tuple[int, int]]:
+    """``(i, k)``: ``faces[k]`` is the face ``lost[i]`` (its latest look and box) come back, by look
+    alone: at most ``SAME_LOOK`` apart, sizes within ``MAX_SIZE_CHANGE``, and neither has another
+    such partner (a look that two tracks or two boxes share decides nothing: new id)."""
+    close = [(i, k) for i, (old_look, old_box) in enumerate(lost) for k, (look, box) in enumerate(faces)
+             if (d := look_distance(old_look, look)) is not None and d <= SAME_LOOK
+             and 1 / MAX_SIZE_CHANGE <= _side(box) / _side(old_box) <= MAX_SIZE_CHANGE]
+    return sorted((i, k) for i, k in close if sum(a == i for a, _ in close) == 1 and sum(b == k for _, b in close) == 1)
+
+
+def _look_of(face) -> Look | None:
+    return face[2] if len(face) > 2 else None
+
+
+def link_tracks(detections: list[tuple[int, list]], may_resume=None, veto: bool = False) -> list[FaceTrack]:
+    """Greedy frame-to-frame association of ``(frame, [(box, landmarks[, look]), ...])`` in frame order.
 
     Per frame, (track, box) pairs are taken best score first (ties: lower track, then lower box
-    index), each track compared where its motion puts it (``predicted_box``); a box left over starts a
-    new track, left to right."""
+    index), each track compared where its motion puts it (``predicted_box``); with ``veto`` only
+    where ``look_allows`` it. A box left over is given back to a track not seen on
+    this frame when ``may_resume(track, sighting)`` allows it and ``resume_pairs`` says it is that
+    track's face (None: never); else it starts a new track, left to right."""
     tracks: list[FaceTrack] = []
+    before = None
     for frame, faces in detections:
         used_faces = set()
         predicted = [predicted_box([(s.frame, s.box) for s in track.sightings[-MOTION_SIGHTINGS:]], frame)
                      for track in tracks]
-        for t, f in best_first_pairs([track.last.box for track in tracks], [box for box, _ in faces], predicted):
+
+        def allowed(t: int, f: int, faces=faces, before=before) -> bool:
+            return not veto or look_allows(tracks[t].look, _look_of(faces[f]), tracks[t].last.frame != before)
+
+        for t, f in best_first_pairs([track.last.box for track in tracks], [face[0] for face in faces], predicted,
+                                     allowed):
             used_faces.add(f)
-            tracks[t].sightings.append(Sighting(frame, faces[f][0], faces[f][1]))
+            tracks[t].sightings.append(Sighting(frame, faces[f][0], faces[f][1], _look_of(faces[f])))
+        left = [f for f in range(len(faces)) if f not in used_faces]
+        if may_resume is not None and left:
+            lost = [t for t, track in enumerate(tracks) if track.last.frame != frame]
+            for i, k in resume_pairs([(tracks[t].look, tracks[t].last.box) for t in lost],
+                                     [(_look_of(faces[f]), faces[f][0]) for f in left]):
+                t, f = lost[i], left[k]
+                sighting = Sighting(frame, faces[f][0], faces[f][1], _look_of(faces[f]), returned=True)
+                if may_resume(tracks[t], sighting):
+                    used_faces.add(f)
+                    tracks[t].sightings.append(sighting)
         new = sorted((faces[f][0][0], faces[f][0][1], f) for f in range(len(faces)) if f not in used_faces)
         for _, _, f in new:
-            tracks.append(FaceTrack([Sighting(frame, faces[f][0], faces[f][1])]))
+            tracks.append(FaceTrack([Sighting(frame, faces[f][0], faces[f][1], _look_of(faces[f]))]))
+        before = frame
     return tracks
 
 

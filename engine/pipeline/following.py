@@ -29,13 +29,15 @@ from engine.face.follow import (
 
 def follow_shot(analysis, source, config, step: int, cancel=None, on_event=None, cuts=None) -> dict:
     """The ``follow`` entry of the sidecar: ``{"step", "smooth_frames", "faces": [{"size", "seen",
-    "runs"}]}``, one face per stylized face in id order (the one face of a one-face job).
+    "returned", "runs"}]}``, one face per stylized face in id order (the one face of a one-face job);
+    ``returned``: the frames where the face was found again by its look after it was lost.
 
     The per-frame search reads the whole shot before the first frame renders, so it reports itself
     through ``on_event`` as ``progress`` events with ``"phase": "analysis"`` (docs/PROTOCOL.md). ``cuts``
     (a ``CutFinder``) sees every frame it reads, so shot changes are found at no extra decoding."""
     from engine.errors import JobCancelled
     from engine.face import locate_all_faces
+    from engine.face.appearance import face_look
 
     frames = list(source.frame_numbers)
     seeds = [(face["frame"], tuple(face["box"])) for face in analysis.faces] if analysis.faces else [
@@ -49,19 +51,22 @@ def follow_shot(analysis, source, config, step: int, cancel=None, on_event=None,
             cuts.add(number, rgb)
         windows = linker.windows(number, (rgb.shape[1], rgb.shape[0]))
         if windows != []:  # frames before the first face need no search
-            linker.add(number, detect_in(locate_all_faces, rgb, windows))
+            linker.add(number, [(box, points, face_look(rgb, points))
+                                for box, points in detect_in(locate_all_faces, rgb, windows)])
         report(done, number)
     found = linker.found
     firsts = [face["landmarks"] for face in analysis.faces] or [analysis.landmarks]
     faces = []
-    for crop, sightings, (seed_frame, _), first in zip(analysis.face_crops(), found, seeds, firsts):
+    for crop, sightings, (seed_frame, _), first, returned in zip(analysis.face_crops(), found, seeds, firsts,
+                                                                 linker.returned):
         sightings.setdefault(seed_frame, np.asarray(first))  # the analysis saw it there, whatever dlib says now
         centres = np.full((len(frames), 2), np.nan)
         for i, number in enumerate(frames):
             if number in sightings:
                 centres[i] = eye_centre(sightings[number])
         size, offsets = follow_offsets(centres, crop, tuple(config.padding), step)
-        faces.append({"size": list(size), "seen": len(sightings), "runs": to_runs(frames, offsets)})
+        faces.append({"size": list(size), "seen": len(sightings), "returned": returned,
+                      "runs": to_runs(frames, offsets)})
     return {"step": int(step), "smooth_frames": SMOOTH_FRAMES, "faces": faces}
 
 

@@ -584,13 +584,17 @@ def _analyse_fixed(config, source, backend, key: str, out_dir: Path | None, stem
     ), wplus
 
 
-def find_face_tracks(source, max_faces: int, cancel=None):
+def find_face_tracks(source, max_faces: int, cancel=None, padding=None, follow: bool = False):
     """Every face of the shot: (kept ``FaceTrack``s in id order, warnings).
 
     The first frame with a face is found as in the one-face analysis; from there ``SAMPLED_FRAMES``
-    frames spread to the shot's end are searched, so a face that enters later is found too."""
+    frames spread to the shot's end are searched too, so a face that enters later is found too. A face
+    that comes back after it was lost keeps its track when its look is that track's (``tracks``):
+    anywhere with ``follow`` (its crop goes with it); with fixed crops only inside its own crop (a crop
+    that cannot move would not stylize it elsewhere, so there it gets a new id and crop, as before)."""
     from engine.errors import JobCancelled
     from engine.face import locate_all_faces
+    from engine.face.appearance import face_look
     from engine.face.tracks import choose_tracks, link_tracks, sample_frames
 
     numbers = list(source.frame_numbers)
@@ -598,6 +602,9 @@ def find_face_tracks(source, max_faces: int, cancel=None):
     def stop_if_cancelled() -> None:
         if cancel is not None and cancel.is_set():
             raise JobCancelled("job cancelled during shot analysis")
+
+    def with_looks(rgb, found):
+        return [(box, points, face_look(rgb, points)) for box, points in found]
 
     first = None
     for number, rgb in source.read_many(numbers):
@@ -608,13 +615,35 @@ def find_face_tracks(source, max_faces: int, cancel=None):
             break
     if first is None:
         raise no_face_error(source, len(numbers))
-    detections = [(first, found)]
+    detections = [(first, with_looks(rgb, found))]
     picks = sample_frames(numbers, numbers.index(first), SAMPLED_FRAMES)[1:]
     for number, rgb in source.read_many(picks):
         stop_if_cancelled()
-        detections.append((number, locate_all_faces(rgb)))
+        detections.append((number, with_looks(rgb, locate_all_faces(rgb))))
     order = {n: i for i, n in enumerate(numbers)}
-    return choose_tracks(link_tracks(detections), max_faces, order)
+    may_resume = (lambda track, sighting: True) if follow else inside_first_crop(source.size, padding or (0, 0, 0, 0))
+    return choose_tracks(link_tracks(detections, may_resume, veto=follow), max_faces, order)
+
+
+def inside_first_crop(size: tuple[int, int], padding):
+    """``may_resume(track, sighting)``: the sighting's box lies inside the crop of the track's first
+    sighting (source pixels), the only place a fixed crop stylizes."""
+    import numpy as np
+
+    from engine.face import crop_parameters
+
+    w, h = (int(v) for v in size)
+
+    def may_resume(track, sighting) -> bool:
+        try:
+            crop = crop_parameters(np.asarray(track.first.landmarks), (h, w), tuple(padding))
+        except Exception:  # landmarks that give no crop give no place to come back to
+            return False
+        sx, sy = w / crop.w, h / crop.h
+        x0, y0, x1, y1 = sighting.box
+        return crop.left * sx <= x0 and crop.top * sy <= y0 and x1 <= crop.right * sx and y1 <= crop.bottom * sy
+
+    return may_resume
 
 
 def analyse_faces(config, source, backend, key: str, out_dir: Path | None, stem: str,
@@ -623,7 +652,8 @@ def analyse_faces(config, source, backend, key: str, out_dir: Path | None, stem:
     and style code; (analysis, [W+ or None per face])."""
     from engine.face import crop_parameters, num_preblurs
 
-    tracks, notes = find_face_tracks(source, int(config.max_faces), cancel)
+    tracks, notes = find_face_tracks(source, int(config.max_faces), cancel, tuple(config.padding),
+                                     bool(getattr(config, "follow_faces", False)))
     frames: dict[int, object] = {}
     faces, codes = [], []
     for track in tracks:
@@ -646,7 +676,7 @@ def analyse_faces(config, source, backend, key: str, out_dir: Path | None, stem:
         faces.append({"id": len(faces) + 1, "name": name, "frame": int(sight.frame),
                       "box": [int(v) for v in sight.box], "landmarks": [[int(x), int(y)] for x, y in sight.landmarks],
                       "crop": crop.to_dict(), "preblurs": num_preblurs(crop.scale), "style_code": code_name,
-                      "seen": len(track.sightings)})
+                      "seen": len(track.sightings), "returned": [int(s.frame) for s in track.sightings if s.returned]})
         codes.append(wplus)
     if not faces:
         raise InputError(f"no face of {source.path_pattern} leaves a usable crop",
