@@ -1,10 +1,11 @@
 """Several stylized faces over one plate: union data window, paint order, per-face mattes and coverage.
 
 Each face is placed exactly as a one-face job places its crop (``placement``), then the faces are
-painted back to front: smaller boxes first, so the largest face (usually nearest the camera) is on
-top where two crops overlap; equal sizes paint in id order. Painting is premultiplied "over", and
-every face's mattes and coverage are held out by the faces painted over it, so selecting all faces
-in a Cryptomatte gives the beauty's alpha and a face's mattes never show through a face in front.
+painted back to front: smaller crops first, so the largest face (usually nearest the camera) is on
+top where two crops overlap; equal sizes paint in id order. The order holds for the whole shot.
+Painting is premultiplied "over", and every face's mattes and coverage are held out by the faces
+painted over it, so selecting all faces in a Cryptomatte gives the beauty's alpha and a face's
+mattes never show through a face in front.
 """
 
 from __future__ import annotations
@@ -44,10 +45,17 @@ def union_placement(placements: list[Placement]) -> Placement:
 
 
 def paint_order(placements: list[Placement]) -> list[int]:
-    """Face indices back to front: smaller data windows first (ties: lower id)."""
-    def area(i: int) -> int:
-        w, h = placements[i].window_size
-        return w * h
+    """Face indices back to front: smaller crops first (ties: lower id).
+
+    A crop's size is its stylized picture's on the plate (``stylized_size`` times the placement's
+    scale), not its data window: the window is clipped by the plate and rounded out to whole pixels,
+    so two faces of one size got windows 1 px apart by turns as their crops moved, and the face on top
+    flickered from frame to frame. The crop's own size is the face's (the official crop scales every
+    face to one eye distance) and stays the same all shot."""
+
+    def area(i: int) -> float:
+        p = placements[i]
+        return round(p.stylized_size[0] * abs(p.matrix[0][0]) * p.stylized_size[1] * abs(p.matrix[1][1]), 3)
 
     return sorted(range(len(placements)), key=lambda i: (area(i), i))
 

@@ -184,3 +184,26 @@ def test_with_fixed_crops_a_face_is_given_back_its_id_only_inside_its_own_crop(p
         found = link_tracks([(1, [(box, points, look)]), (2, []), (3, [(back, points + [shift, 0], look)])], may_resume)
         assert len(found) == tracks, shift
         assert found[0].sightings[-1].returned == (tracks == 1)
+
+
+def test_paint_order_of_two_faces_of_one_size_does_not_flicker_as_their_crops_move():
+    """Two following crops of one size and scale: their data windows are 1 px wider or narrower as
+    each crop's edges fall on the plate's pixel grid (floor / ceil of a non-integer scale), so ordered
+    by window area the face on top changed from frame to frame. Ordered by the crop's own size on the
+    plate (constant over the shot) the larger stays on top, and of equal ones the higher id."""
+    from engine.face import CropParams
+    from engine.pipeline.multiface import paint_order
+    from engine.pipeline.placement import plan_plate_placement
+
+    orders = set()
+    for step in range(12):
+        crops = [
+            CropParams(h=700, w=1300, top=100, bottom=300, left=8 * step, right=8 * step + 200, scale=0.7),
+            CropParams(h=700, w=1300, top=100, bottom=300, left=600 + 8 * step, right=800 + 8 * step, scale=0.7),
+        ]
+        placements = [plan_plate_placement(c, (1857, 1000), 1.0, (800, 800)) for c in crops]
+        orders.add(tuple(paint_order(placements)))
+    assert orders == {(0, 1)}  # face02 on top on every frame
+    bigger = CropParams(h=700, w=1300, top=100, bottom=308, left=8, right=216, scale=0.7)
+    placements = [plan_plate_placement(c, (1857, 1000), 1.0, (832, 832)) for c in (bigger, crops[1])]
+    assert paint_order(placements) == [1, 0]  # the larger face01 on top
