@@ -14,8 +14,8 @@ The choice is made per ``(route set, conv shape, input shape, dtype, threads)`` 
 process, so later frames, strips of the same size and later shots of the same input size reuse it;
 after ``MAX_AGE_S`` it is timed again (the load may have changed).
 The first call of a new shape runs every candidate once (a warm-up, also timed: candidates over
-``PRUNE`` times the best are dropped), then ``ROUNDS`` interleaved timed rounds; the lowest time
-wins, and it must beat the fixed rules' route by ``1 - MARGIN`` (timing noise leaves the rule's
+``PRUNE`` times the best are dropped, never the fixed rules' route), then ``ROUNDS`` interleaved timed
+rounds; the lowest time wins, and it must beat the fixed rules' route by ``1 - MARGIN`` (timing noise leaves the rule's
 choice, measured on a quiet machine, in place).
 Runs are timed on the real tensor when it is small, else on its top rows (``SAMPLE_PIXELS``), so
 tuning costs about the same at any input size. The frame is computed by the winner, so a tuned
@@ -38,7 +38,9 @@ ENV = "VTOONIFY_AUTOTUNE"
 ROUNDS = 2
 """Timed rounds after the warm-up round (interleaved, so a burst of load hits every route alike)."""
 PRUNE = 2.0
-"""Candidates whose warm-up took more than this times the best warm-up are not timed again."""
+"""Candidates whose warm-up took more than this times the best warm-up are not timed again, except the
+fixed rules' route: a burst of load (or its one-off set-up) during its single warm-up run dropped it on a
+busy machine, and the direct conv then ran 256x256 maps at 2-3x F(6x6,3x3)'s time."""
 MARGIN = 0.95
 """Another route replaces the fixed rules' route only if its time is under ``MARGIN`` times that one's."""
 BUDGET_S = 10.0
@@ -131,7 +133,7 @@ class Tuner:
         for name, run in routes.items():  # warm-up round (one-off allocations, oneDNN primitives)
             outputs[name], best[name] = self._time(name, lambda run=run: run(part))
         floor = min(best.values())
-        alive = [name for name in routes if best[name] <= PRUNE * floor]
+        alive = [name for name in routes if best[name] <= PRUNE * floor or name == fallback]
         for _ in range(ROUNDS if len(alive) > 1 else 0):
             for name in alive:
                 outputs[name], t = self._time(name, lambda name=name: routes[name](part))

@@ -92,16 +92,22 @@ def winograd_weight(weight: torch.Tensor, tile: int = 2) -> torch.Tensor:
 
 def tile_for(x: torch.Tensor, cin: int, cout: int, dilation: int = 1) -> int:
     """The Winograd tile that pays for a 3x3 conv of ``x`` (CPU, wide in and out, few threads), 0 for the
-    direct conv. float32: 2 on small maps, 4 on larger ones (dilation 1). bfloat16 (C kernels only): 6
-    where each dilation sub-grid is at least ``TUNE_MIN_SIDE_6`` a side, else 4 where it is at least 8,
-    which is what autotune chose for every wide conv of the 256x256 network on an AVX512-BF16 EPYC
-    (F(4x4,3x3) 2x faster than oneDNN's bf16 direct conv at 32x32, F(6x6,3x3) 1.4-2.6x at 64-128 px)."""
+    direct conv. With the C kernels (float32 and bfloat16): 6 where each dilation sub-grid is at least
+    ``TUNE_MIN_SIDE_6`` a side, else 4 where it is at least 8, which is what autotune chose for every wide
+    conv of the 256x256 network on an AVX512-BF16 EPYC in bfloat16 (F(4x4,3x3) 2x faster than oneDNN's
+    bf16 direct conv at 32x32, F(6x6,3x3) 1.4-2.6x at 64-128 px) and measured fastest in float32 (below).
+    Without them float32 takes 2 on small maps, 4 on larger ones (dilation 1), bfloat16 the direct conv."""
     if not (x.device.type == "cpu" and min(cin, cout) >= MIN_CHANNELS and torch.get_num_threads() <= MAX_THREADS):
         return 0
-    if x.dtype == torch.bfloat16:
-        side = min(x.shape[2:]) // dilation
-        if side < 8 or native.library() is None:
-            return 0
+    side = min(x.shape[2:]) // dilation
+    # With the C tile kernels, each wide conv of the 256x256 and 400x320 networks in float32 (one thread,
+    # thread CPU time, min of 3, 2-core AVX512-BF16 EPYC), direct / F(4x4) / F(6x6) in ms: 256->128 at
+    # 256x256 379 / 265 / 199; 128->128 at 256x256 182 / 129 / 116; 512->256 at 128x128 398 / 176 / 163;
+    # 256->256 at 128x128 181 / 110 / 92; 512->512 at 64x64 187 / 74 / 61; 1024->512 at 64x64 477 / 160 /
+    # 178; 512->512 at 32x32 (dilation 1, 2, 4) and 50x40: F(4x4) 23-55 against F(2x2)'s 30-68. The
+    # float32 rules below (measured on an AVX2 EPYC before the C kernels) ran 256x256 maps direct, and
+    # autotune falls back to the rules when its budget runs out on a loaded machine.
+    if x.dtype in DTYPES and side >= 8 and native.library() is not None:
         return 6 if side >= TUNE_MIN_SIDE_6 else 4
     if x.dtype != torch.float32:
         return 0

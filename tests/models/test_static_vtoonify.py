@@ -295,29 +295,31 @@ def test_cpu_forward_keeps_its_freed_pages_within_the_frame(golden_t, monkeypatc
 
 
 @pytest.mark.parametrize("d_s", [0.0, 0.6, 1.0])
-@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("tile", [2, 4, 6])
 def test_winograd_convs_match_the_reference_path(golden_d, d_s, tile, monkeypatch):
     """With a Winograd 3x3 route forced on for every eligible conv of the narrow model (tile 2:
-    residual, ModRes with dilations 4/2/1, fusion convs; tile 4: every dilation-1 3x3 conv of the
-    encoder, fusions and decoder stages), the static network still equals the general model."""
+    residual, ModRes with dilations 4/2/1, fusion convs; tiles 4 and 6: every dilation-1 3x3 conv of
+    the encoder, fusions and decoder stages), the static network still equals the general model."""
     from engine.models import static as static_module
     from engine.ops import winograd
 
+    if tile == 6:
+        from native_kernels import require
+
+        require()  # F(6x6,3x3) is a C kernel only
     golden, model = golden_d
     case = cases_by_name(golden)["pipeline_exstyle_mix"]
     style, x = case["inputs"]["style"][:1], case["inputs"]["x"]
     monkeypatch.setenv("VTOONIFY_AUTOTUNE", "0")  # the fixed rules, forced below (autotune: test_autotune.py)
-    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
-    monkeypatch.setattr(winograd, "MIN_CHANNELS_4", 1)
-    monkeypatch.setattr(winograd, "MAX_PIXELS", 1 << 30 if tile == 2 else 0)
-    monkeypatch.setattr(winograd, "MAX_THREADS", 1 << 10)
+    forced = lambda v, cin, cout, dilation=1: tile if tile == 2 or dilation == 1 else 0  # noqa: E731
+    monkeypatch.setattr(winograd, "tile_for", forced)
     calls = []
     real = winograd.conv3x3
     monkeypatch.setattr(winograd, "conv3x3", lambda *a, **k: calls.append(k["tile"]) or real(*a, **k))
     with torch.no_grad():
         expected, expected_masks = model(x, style.repeat(x.shape[0], 1, 1), d_s=d_s, return_mask=True)
         image, masks = static_module.static_vtoonify(model, style, d_s=d_s)(x, return_mask=True)
-    n_modres = 12 if d_s and tile == 2 else 0  # 6 ModRes blocks x 2 convs, none at d_s = 0 (dilated: direct at tile 4)
+    n_modres = 12 if d_s and tile == 2 else 0  # 6 ModRes blocks x 2 convs, none at d_s = 0 (dilated: direct at 4, 6)
     assert calls.count(tile) == len(calls) >= 12 + n_modres  # 6 residual blocks x 2 convs at least
     assert_close(image, expected, f"winograd F({tile}x{tile},3x3) d_s={d_s}")
     for m, ref in zip(masks, expected_masks):

@@ -71,15 +71,18 @@ def test_fast_route_takes_nchw_input_and_wide_layers(tile):
 def test_tile_only_where_it_pays(monkeypatch):
     wide = torch.zeros(1, 512, 32, 32)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert winograd.tile_for(wide, 512, 512) == 2
-    assert winograd.tile_for(wide, 512, 512, dilation=4) == 2
+    with_kernels = native.library() is not None  # float32 with the C kernels: 6 from 48 px a sub-grid side, else 4
+    assert winograd.tile_for(wide, 512, 512) == (4 if with_kernels else 2)
+    assert winograd.tile_for(wide, 512, 512, dilation=4) == (4 if with_kernels else 2)
+    assert winograd.tile_for(torch.zeros(1, 512, 16, 16), 512, 512, dilation=4) == 2  # under two 4x4 tiles
     assert winograd.tile_for(wide, 512, 3) == 0  # a 3-channel output is cheap already
     big = torch.zeros(1, 512, 64, 64)
-    assert winograd.tile_for(big, 1024, 512) == 4  # larger map: F(4x4,3x3)'s cheaper transforms
-    assert winograd.tile_for(big, 1024, 512, dilation=2) == 0
-    assert winograd.tile_for(torch.zeros(1, 128, 256, 256), 256, 128) == 0  # narrow: transforms dominate
+    assert winograd.tile_for(big, 1024, 512) == (6 if with_kernels else 4)  # larger map: cheaper transforms
+    assert winograd.tile_for(big, 1024, 512, dilation=2) == (4 if with_kernels else 0)
+    # 256x256 maps of 128 channels: direct with the torch transforms, F(6x6,3x3) with the C ones
+    assert winograd.tile_for(torch.zeros(1, 128, 256, 256), 256, 128) == (6 if with_kernels else 0)
+    assert winograd.tile_for(torch.zeros(1, 64, 256, 256), 64, 64) == 0  # narrow: transforms dominate
     low = wide.to(torch.bfloat16)  # bf16: C kernels only, F(6x6,3x3) from 48 px a sub-grid side
-    with_kernels = native.library() is not None
     assert winograd.tile_for(low, 512, 512) == (4 if with_kernels else 0)
     assert winograd.tile_for(low, 512, 512, dilation=4) == (4 if with_kernels else 0)
     assert winograd.tile_for(big.to(torch.bfloat16), 1024, 512) == (6 if with_kernels else 0)
@@ -89,7 +92,7 @@ def test_tile_only_where_it_pays(monkeypatch):
     assert winograd.tile_for(wide.half(), 512, 512) == 0
     assert winograd.candidate_tiles(big.to(torch.bfloat16), 512, 512) == ((4, 6) if with_kernels else ())
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    assert winograd.tile_for(wide, 512, 512) == 2  # two threads: still 1.2x faster end to end
+    assert winograd.tile_for(wide, 512, 512) == (4 if with_kernels else 2)  # two threads: the same rules
     monkeypatch.setattr(torch, "get_num_threads", lambda: winograd.MAX_THREADS + 1)
     assert winograd.tile_for(big, 1024, 512) == 0  # more threads: unmeasured, barrier waits grow
 
