@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from engine import __version__
-from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled, cli_words
+from engine.errors import EXIT_CANCELLED, EXIT_OK, EngineError, JobCancelled, cli_words, event_in_words
 from engine.progress import one_line
 from engine.service.catalog import device_arg
 from engine.stop_signals import STOP_SIGNALS
@@ -190,11 +190,14 @@ def _config_from_args(args):
 
 
 def _progress_sink(args):
+    """Where a command's events go; a warning's settings named as this user typed them (flags)."""
     from engine.progress import JsonProgress, OpenJDProgress, ProgressBar
 
     if args.json_progress:
-        return JsonProgress()
-    return OpenJDProgress() if args.openjd_progress else ProgressBar()
+        show = JsonProgress()
+    else:
+        show = OpenJDProgress() if args.openjd_progress else ProgressBar()
+    return lambda event: show(event_in_words(event, cli_words, listed=False))
 
 
 CANCEL_GRACE_S = 5.0

@@ -102,6 +102,46 @@ def error_in_words(error: BaseException, words) -> tuple[str, str]:
     return in_words(message, settings, words), in_words(fix, settings, words)
 
 
+def marked(error: BaseException) -> tuple[str, str]:
+    """(message, fix) of an error with the settings it names still marked (``setting``), to build another
+    message from: ``f"... {exc.message}"`` would keep only the CLI's words for every reader."""
+    said = getattr(error, "_said", None)
+    message, fix = str(getattr(error, "message", error)), str(getattr(error, "fix", "") or "")
+    if said and (render_settings(said[0]), render_settings(said[1])) == (message, fix):
+        return said
+    return message, fix
+
+
+def warning_in_words(text: str, words=field_words) -> dict:
+    """A warning (plain text whose settings are marked with ``setting``) as one reader reads it:
+    ``{"message": ..., ["settings": [...]]}``, the settings listed as an error's are."""
+    settings = named_settings(text)
+    return {"message": render_settings(text, words), **({"settings": settings} if settings else {})}
+
+
+def event_in_words(event: dict, words=field_words, listed: bool = True) -> dict:
+    """A pipeline event with the settings its warnings name in a reader's words: the one place where warnings
+    leave the engine (the CLI's lines with ``cli_words``, the service's events with the protocol's fields).
+    ``listed`` adds the ``settings`` a ``warning`` names, and a result's ``warning_settings`` (every setting
+    its ``warnings`` name), so a client can name its own controls (``in_words``)."""
+    kind = event.get("event")
+    if kind == "warning" and isinstance(event.get("message"), str):
+        said = warning_in_words(event["message"], words)
+        return {**event, **(said if listed else {"message": said["message"]})}
+    result = event.get("result")
+    if kind == "job_done" and isinstance(result, dict) and isinstance(result.get("warnings"), list):
+        return {**event, "result": result_in_words(result, words, listed)}
+    return event
+
+
+def result_in_words(result: dict, words=field_words, listed: bool = True) -> dict:
+    """A job's result with its ``warnings`` in a reader's words (see ``event_in_words``)."""
+    warnings = [str(w) for w in result.get("warnings") or []]
+    settings = named_settings(*warnings) if listed else []
+    return {**result, "warnings": [render_settings(w, words) for w in warnings],
+            **({"warning_settings": settings} if settings else {})}
+
+
 def _named(inside: str) -> list:
     try:
         named = json.loads(inside)

@@ -18,6 +18,7 @@ def _models_dir(args) -> str:
 
 
 def cmd_list(args) -> int:
+    from engine.errors import render_settings
     from engine.models.inventory import fetch_command, scan_models, unusable_reason
 
     inventory = scan_models(_models_dir(args))
@@ -36,7 +37,7 @@ def cmd_list(args) -> int:
         names = ", ".join(c.relpath.split("/")[-1] for c in family.checkpoints)
         print(f"  {family.style:<13} {family.backbone:<13} {state}" + (f"  [{names}]" if names else ""))
         if own and not family.official:  # fetch cannot help: say what can (finish training, copy files)
-            print(f"  {'':<27} -> {unusable_reason(family, inventory.models_dir)[1]}")
+            print(f"  {'':<27} -> {render_settings(unusable_reason(family, inventory.models_dir)[1])}")
     usable = inventory.usable_families()
     print(f"{len(usable)} style families ready; the classic backend needs no files.")
     if inventory.shared_missing or any(f.official and not f.usable for f in inventory.families):

@@ -120,8 +120,10 @@ def _not_ready(models) -> tuple[NotReadyFamily, ...]:
     sent (which file is missing and which ``engine train`` step writes it, as a command for the ENGINE's
     interpreter). Only an older engine that sends none gets them made here
     (``engine.models.inventory.unusable_reason``), naming this panel's interpreter."""
+    from engine.errors import render_settings
     from engine.models.inventory import StyleFamily as InventoryFamily
     from engine.models.inventory import unusable_reason
+    from ui.wording import control_words
 
     models = models if isinstance(models, dict) else {}
     found = []
@@ -136,7 +138,8 @@ def _not_ready(models) -> tuple[NotReadyFamily, ...]:
             continue
         problem, fix = entry.get("problem"), entry.get("fix")
         if not (isinstance(problem, str) and problem and isinstance(fix, str) and fix):
-            problem, fix = unusable_reason(family, str(models.get("models_dir") or ""))
+            problem, fix = (render_settings(text, control_words)
+                            for text in unusable_reason(family, str(models.get("models_dir") or "")))
         found.append(NotReadyFamily(family.style, family.backbone, problem, fix))
     return tuple(found)
 

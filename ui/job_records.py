@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ui.wording import error_parts, plain, split_fix
+from ui.wording import error_parts, plain, split_fix, warning_text
 
 PENDING = "waiting"
 """Built in the panel, not sent yet (the queue sends it when started)."""
@@ -155,7 +155,7 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
     now_s = time.monotonic() if now_s is None else now_s
     kind = event.get("event")
     if kind == "warning":
-        message = str(event.get("message") or "")
+        message = warning_text(event.get("message"), event.get("settings"))
         return record if not message or message in record.warnings else \
             dataclasses.replace(record, warnings=record.warnings + (message,))
     if record.finished:
@@ -182,8 +182,7 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
                                    last_frame_path=event.get("path") or record.last_frame_path)
     if kind == "job_done":
         result = event.get("result") or {}
-        warnings = record.warnings + tuple(str(w) for w in result.get("warnings") or () if str(w) not in
-                                           record.warnings)
+        warnings = _more_warnings(record.warnings, result.get("warnings"), result.get("warning_settings"))
         return dataclasses.replace(record, status=DONE, eta_s=0.0, result=result, warnings=warnings,
                                    backend=result.get("backend") or record.backend,
                                    skipped=int(result.get("skipped") or record.skipped),
@@ -198,6 +197,13 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
         status = INTERRUPTED if event.get("state") == "interrupted" else CANCELLED
         return dataclasses.replace(record, status=status, eta_s=None, fps=None)
     return record
+
+
+def _more_warnings(known: tuple[str, ...], sent, settings) -> tuple[str, ...]:
+    """``known`` and the listed warnings (a result's or the ``jobs`` summary's) not among them, in the panel's
+    words (``settings``: the ``warning_settings`` sent with the list)."""
+    shown = [warning_text(w, settings) for w in sent or () if isinstance(w, str)] if isinstance(sent, list) else []
+    return known + tuple(dict.fromkeys(w for w in shown if w not in known))
 
 
 def _code(error: dict) -> str:
@@ -221,8 +227,7 @@ def apply_summary(record: JobRecord, summary: dict) -> JobRecord:
         status = CANCELLING
     progress = summary.get("progress") if isinstance(summary.get("progress"), dict) else {}
     error = summary.get("error") if isinstance(summary.get("error"), dict) else None
-    warnings = record.warnings + tuple(str(w) for w in summary.get("warnings") or () if str(w) not in
-                                       record.warnings)
+    warnings = _more_warnings(record.warnings, summary.get("warnings"), summary.get("warning_settings"))
     total = int(progress.get("total") or record.total)
     done = max(int(progress.get("done") or 0), record.done if status == record.status else 0)
     problem, fix = error_parts(error) if error and status in (FAILED, INTERRUPTED) else (None, None)

@@ -22,7 +22,7 @@ from ui import job_records as jr
 from ui import output_policy
 from ui.engine_bridge import CONNECTED, EngineBridge
 from ui.queue_model import JobQueueModel
-from ui.wording import with_fix
+from ui.wording import warning_text, with_fix
 
 NOTHING_WAITING = "Nothing waiting in the queue: add a shot first"
 LOST_MESSAGE = ("the engine stopped before this job finished; once an engine is back (the panel joins one that "
@@ -161,7 +161,8 @@ class QueueController(QObject):
     def _tell_warning(self, event: dict) -> None:
         row = self.model.row_of_job(str(event.get("job", "")))
         if event.get("event") == "warning" and row is not None:  # held events are told once their row is known
-            self.warning.emit(f"{self.model.record(row).shot}: {event.get('message', '')}")
+            said = warning_text(event.get("message"), event.get("settings"))  # named as the panel's controls
+            self.warning.emit(f"{self.model.record(row).shot}: {said}")
 
     def _on_submitted(self, key: int, job_id: str) -> None:
         self._following.add(job_id)  # submit and resume subscribe this connection

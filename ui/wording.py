@@ -136,6 +136,13 @@ def error_parts(error: dict | None) -> tuple[str, str]:
     return plain(in_words(problem, settings, control_words)), plain(in_words(fix, settings, control_words))
 
 
+def warning_text(message: str, settings=None) -> str:
+    """An engine warning (a ``warning`` event's ``message`` and ``settings``, or a result's ``warnings`` with
+    its ``warning_settings``) with the settings it names as the panel's controls."""
+    settings = settings if isinstance(settings, list) else []
+    return plain(in_words(str(message or ""), settings, control_words))
+
+
 def error_text(error: dict) -> str:
     """A protocol error object as text: the problem, then its fix on a line of its own."""
     return with_fix(*error_parts(error))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.errors import setting
+
 THUMB = 16
 """Thumbnail side (pixels) the frames are compared at."""
 
@@ -87,12 +89,12 @@ def cut_warning(cuts: list[int], frames: list[int], kind: str = "video") -> str 
     if kind == "video":
         first = position[named[0]]
         split = (f"e.g. ffmpeg -i IN -vf trim=end_frame={first} shot1.mov and ffmpeg -i IN -vf "
-                 f"trim=start_frame={first},setpts=PTS-STARTPTS shot2.mov, rendered with --start-number "
-                 f"{named[0]} so its frames keep their numbers")
+                 f"trim=start_frame={first},setpts=PTS-STARTPTS shot2.mov, rendered with "
+                 f"{setting('start_number', named[0])} so its frames keep their numbers")
     else:
         split = "e.g. each shot's files moved into a folder of their own"
     return (f"the clip changes shot (a cut) at {where}{more}: the analysis treats it as one shot, so after the "
             "cut each face keeps the crop and style code of its first sighting (with several faces, ids go "
             "by screen position and may now be another person). Render each shot (frames "
-            f"{shots}) as its own source into its own output folder; --frames alone is not enough, the "
+            f"{shots}) as its own source into its own output folder; {setting('frames')} alone is not enough, the "
             f"analysis always covers the whole source. Split the clip at the cut, {split}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.errors import setting
 from engine.face.appearance import DIFFERENT_LOOK, SAME_LOOK, Look, look_distance
 
 Box = tuple[int, int, int, int]
@@ -227,7 +228,7 @@ def choose_tracks(tracks: list[FaceTrack], max_faces: int, frame_order: dict[int
     notes = []
     if len(tracks) > max_faces:
         notes.append(f"the shot shows {len(tracks)} faces; the {max_faces} seen most often are stylized "
-                     "(raise --max-faces to include more)")
+                     f"(raise {setting('max_faces')} to include more)")
     return sorted(kept, key=place), notes
 
 

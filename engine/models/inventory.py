@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine.errors import ModelFileError
+from engine.errors import ModelFileError, setting
 from engine.user_dirs import user_dir
 
 BACKBONES = ("dualstylegan", "toonify")
@@ -341,7 +341,7 @@ def unreadable_problem(root: Path, exc: OSError) -> str:
 
 def unreadable_fix(root: Path) -> str:
     return (f"let the engine's user read the models folder and its family folders (e.g. `chmod -R a+rX {root}`), "
-            "or pass --models with another folder")
+            f"or pass {setting('models_dir')} with another folder")
 
 
 def _scan(root: Path) -> ModelInventory:
@@ -432,8 +432,8 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
     problem = f"{what} cannot render: missing {', '.join(family.missing)} in {models_dir}"
     if Path(models_dir).exists() and not Path(models_dir).is_dir():  # `models fetch` would refuse it too
         return (f"{what} cannot render: the models folder {models_dir} is a file, not a folder",
-                "pass --models (or $VTOONIFY_MODELS) with the folder that holds the model files, e.g. the folder "
-                "of encoder.pt")
+                f"pass {setting('models_dir')} (or $VTOONIFY_MODELS) with the folder that holds the model files, e.g. "
+                "the folder of encoder.pt")
     if own and not family.official:
         return problem, (f"{family.style!r} is not an official style ({not_official}): copy its files into "
                          f"{Path(models_dir) / family.folder}, or train it with `engine train` (docs/TRAINING.md)")
@@ -474,7 +474,7 @@ def pick_checkpoint(
         choices += [f"an official one to fetch ({', '.join(others)})"] if others else []
         other = next((f.backbone for f in inventory.families if f.style == style), None)
         if other:
-            choices = [f"--backbone {other} (or auto): {style} is a {other} style"]
+            choices = [f"{setting('backbone', other)} (or auto): {style} is a {other} style"]
         raise ModelFileError(
             f"unknown style family {style!r} for {backbone}: no {family_folder(style, backbone)} folder in {root}",
             f"choose {' or '.join(choices) or 'another style'}; see `{models_command('list', models_dir=root)}`",
@@ -514,7 +514,7 @@ def pick_checkpoint(
         note = f"the {style} models are colour-transfer models; colour transfer is on"
     if not candidates:
         have = ", ".join(Path(c.relpath).name for c in family.checkpoints)
-        exemplar = "a custom exemplar (--exstyle-image)" if style_id is None else f"style id {style_id}"
+        exemplar = f"a custom exemplar ({setting('exstyle_image')})" if style_id is None else f"style id {style_id}"
         wanted = f"{exemplar}, degree {degree}" + (", colour transfer" if color_transfer else "")
         get_more = ("fetch vtoonify_s_d.pt (any exemplar and degree) or vtoonify_s_d_c.pt (colour transfer)"
                     if family.official else "train one without --fix-style / --fix-degree (docs/TRAINING.md)")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import ConfigError, DeviceError, ModelFileError
+from engine.errors import ConfigError, DeviceError, ModelFileError, setting
 from engine.models.bisenet import BiSeNet
 from engine.models.checkpoints import (
     all_finite,
@@ -164,7 +164,7 @@ def _to_device(model: nn.Module, device: str | torch.device) -> nn.Module:
     except (RuntimeError, AssertionError, ValueError) as exc:
         raise DeviceError(
             f"cannot use device {device!r} ({str(exc).splitlines()[0][:120]})",
-            "choose --device cpu, or check the GPU driver and the torch build",
+            f"choose {setting('device', 'cpu')}, or check the GPU driver and the torch build",
         ) from None
 
 

@@ -13,6 +13,7 @@ def capabilities(models_dir: str | None = None) -> dict:
     inventory; each family that cannot render also carries ``problem`` and ``fix``, made here because the
     fix names commands as this engine's interpreter runs them (a client's would name its own).
     """
+    from engine.errors import field_words, named_settings, render_settings
     from engine.models.inventory import default_models_dir, scan_models, unusable_reason
     from engine.pipeline.device import available_devices
 
@@ -29,7 +30,9 @@ def capabilities(models_dir: str | None = None) -> dict:
     models = inventory.to_dict()
     for family, entry in zip(inventory.families, models["families"], strict=True):
         if not family.usable:  # said here: its fix names THIS engine's command (engine.commands), not a client's
-            entry["problem"], entry["fix"] = unusable_reason(family, folder)
+            said = unusable_reason(family, folder)  # the settings it names, as the protocol's fields
+            entry["problem"], entry["fix"] = (render_settings(text, field_words) for text in said)
+            entry.update({"settings": named_settings(*said)} if named_settings(*said) else {})
     return {
         "engine_version": __version__,
         "backends": backends,

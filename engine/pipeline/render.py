@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from engine.errors import JobCancelled
+from engine.errors import JobCancelled, setting
 from engine.io.timecode import source_timecode
 from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
@@ -190,10 +190,11 @@ def rotation_note(source) -> str | None:
     if getattr(source, "rotation_applied", True):
         return (f"{source.path_pattern} carries a {degrees}-degree display rotation: frames are read and written "
                 "turned by it, as players and Blender 5.0's sequencer show the clip (for a host that shows it "
-                "as coded, such as Blender 4.2's sequencer, render with --orientation stored)")
-    return (f"{source.path_pattern} carries a {degrees}-degree display rotation, ignored (--orientation stored): "
-            "frames are read and written as coded, as Blender 4.2's sequencer shows the clip (players and "
-            "Blender 5.0 show it turned; render with --orientation display for them)")
+                f"as coded, such as Blender 4.2's sequencer, render with {setting('orientation', 'stored')})")
+    return (f"{source.path_pattern} carries a {degrees}-degree display rotation, ignored "
+            f"({setting('orientation', 'stored')}): frames are read and written as coded, as Blender 4.2's "
+            "sequencer shows the clip (players and Blender 5.0 show it turned; render with "
+            f"{setting('orientation', 'display')} for them)")
 
 
 def parts_note(source) -> str | None:

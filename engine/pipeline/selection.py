@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from engine.errors import ConfigError, InputError, ModelFileError, setting
+from engine.errors import ConfigError, InputError, ModelFileError, marked, setting
 from engine.pipeline.classic_backend import ClassicBackend
 
 
@@ -56,7 +56,7 @@ def auto_backbone(inventory, style: str) -> str:
 
 
 def toonify_ignored(config) -> list[str]:
-    """The VToonify-D controls this job asks for, as flags (a VToonify-T model has none of them).
+    """The VToonify-D controls this job asks for, as ``setting`` marks (a VToonify-T model has none of them).
 
     Only values other than the defaults count: the panel, the add-on and the farm templates always send
     style id, degree and colour transfer, so a default value is no request and earns no warning.
@@ -65,13 +65,13 @@ def toonify_ignored(config) -> list[str]:
 
     asked = []
     if int(config.style_id) != DEFAULTS["style_id"] and not config.exstyle_image:
-        asked.append(f"--style-id {config.style_id}")
+        asked.append(setting("style_id", int(config.style_id)))
     if float(config.degree) != DEFAULTS["degree"]:
-        asked.append(f"--degree {float(config.degree):g}")
+        asked.append(setting("degree", float(config.degree)))
     if config.color_transfer:
-        asked.append("--color-transfer")
+        asked.append(setting("color_transfer", True))
     if config.exstyle_image:
-        asked.append("--exstyle-image")
+        asked.append(setting("exstyle_image"))
     return asked
 
 
@@ -86,7 +86,7 @@ def check_exemplar_image(config) -> None:
     try:
         require_regular_file(config.exstyle_image)
     except InputError as exc:
-        raise InputError(f"exemplar image ({setting('exstyle_image')}): {exc.message}",
+        raise InputError(f"exemplar image ({setting('exstyle_image')}): {marked(exc)[0]}",
                          f"give a portrait photo to take the style from, or leave {setting('exstyle_image')} out") \
             from None
 
@@ -122,8 +122,9 @@ def make_backend(config, cache):
         if config.backend == "vtoonify":
             raise
         check_style_known(config)
-        warning = (f"using the classic (non-neural) backend: {exc.message}. "
-                   f"For VToonify: {exc.fix or 'add the official model files'}")
+        problem, fix = marked(exc)  # its settings stay marked: each reader names them in their words
+        warning = (f"using the classic (non-neural) backend: {problem}. "
+                   f"For VToonify: {fix or 'add the official model files'}")
         return ClassicBackend(config), [warning]
     from engine.pipeline.backends import VToonifyBackend  # torch: imported only for a VToonify job
 

@@ -33,6 +33,8 @@ from engine.errors import (
     OutputError,
     TransientError,
     UnknownJobError,
+    event_in_words,
+    result_in_words,
 )
 from engine.pipeline.config import RenderConfig
 
@@ -223,6 +225,8 @@ class Job:
     """client_id of the connection that submitted (or resumed) it; not journaled (connections die
     with the engine). The engine cancels a dead owner's jobs once its --parent-pid is gone."""
     warnings: list[str] = field(default_factory=list)
+    warning_settings: list[dict] = field(default_factory=list)
+    """The job settings its ``warnings`` name (as the protocol's fields), for clients to name their controls."""
     backend_used: str | None = None
     seq: int = 0
     """Order of submission (a resumed job counts as new); the journal's records sort by it."""
@@ -232,7 +236,13 @@ class Job:
     def to_dict(self) -> dict:
         return {"job": self.id, "state": self.state, "device": self.device, "created_s": self.created_s,
                 "progress": small_fields(self.progress), "result": self.result, "error": small_fields(self.error),
-                "settings": bounded_settings(self.settings), "warnings": self.warnings[:MAX_WARNINGS]}
+                "settings": bounded_settings(self.settings), "warnings": self.warnings[:MAX_WARNINGS],
+                **self._warning_settings()}
+
+    def _warning_settings(self) -> dict:
+        result = self.result if isinstance(self.result, dict) else {}
+        settings = self.warning_settings or [s for s in result.get("warning_settings") or [] if isinstance(s, dict)]
+        return {"warning_settings": settings[:MAX_WARNINGS * 4]} if settings else {}
 
     def summary(self) -> dict:
         """What the ``jobs`` reply says about a job, whoever submitted it (see docs/PROTOCOL.md)."""
@@ -242,13 +252,14 @@ class Job:
                 "output": self.settings.get("output"), "backend_asked": self.settings.get("backend"),
                 "backend_used": self.backend_used or result.get("backend"), "device": self.device,
                 "progress": small_fields(self.progress), "settings": bounded_settings(self.settings),
-                "warnings": warnings[:MAX_WARNINGS], "error": small_fields(self.error), "created_s": self.created_s}
+                "warnings": warnings[:MAX_WARNINGS], **self._warning_settings(), "error": small_fields(self.error),
+                "created_s": self.created_s}
 
     def to_journal(self) -> dict:
         return {"id": self.id, "settings": self.settings, "device": self.device, "state": self.state,
                 "created_s": self.created_s, "progress": self.progress, "result": self.result,
-                "error": self.error, "warnings": self.warnings[:MAX_WARNINGS], "backend_used": self.backend_used,
-                "seq": self.seq}
+                "error": self.error, "warnings": self.warnings[:MAX_WARNINGS], **self._warning_settings(),
+                "backend_used": self.backend_used, "seq": self.seq}
 
     @classmethod
     def from_journal(cls, data: dict) -> Job:
@@ -258,6 +269,7 @@ class Job:
                   created_s=float(data.get("created_s", 0.0)), progress=data.get("progress"),
                   result=data.get("result"), error=data.get("error"),
                   warnings=[str(w) for w in data.get("warnings") or []][:MAX_WARNINGS],
+                  warning_settings=[s for s in data.get("warning_settings") or [] if isinstance(s, dict)],
                   backend_used=data.get("backend_used"), seq=int(data.get("seq") or 0))
         if job.state == "interrupted":
             job.last_event = protocol.event("job_failed", job.id, state="interrupted",
@@ -612,6 +624,7 @@ class JobQueue:
             if job.abandoned:  # the worker has moved on: stop this runner at its next event
                 raise JobCancelled("job cancelled")
             kind = str(data.get("event", "progress"))
+            data = event_in_words(data)  # the settings a warning names, as the protocol's fields
             fields = {k: v for k, v in data.items() if k not in ("event", "job")}
             message = protocol.event(kind, job.id, **fields)
             if kind == "progress":
@@ -622,6 +635,7 @@ class JobQueue:
                 job.last_event = message
             elif kind == "warning" and len(job.warnings) < MAX_WARNINGS:
                 job.warnings.append(str(fields.get("message", ""))[:1000])
+                job.warning_settings += [s for s in fields.get("settings") or [] if s not in job.warning_settings]
             self._publish(job.id, message)
 
         try:
@@ -630,7 +644,8 @@ class JobQueue:
             result = run_abandonable(lambda: self._runner(config, on_event, job.cancel, models), job.cancel,
                                      self.cancel_grace_s, f"engine-job-{job.id}")
             state = "done"
-            job.result = compact_result(result)
+            job.result = compact_result(result_in_words(result) if isinstance(result.get("warnings"), list)
+                                        else result)
             if isinstance(job.result.get("backend"), str):
                 job.backend_used = job.result["backend"]
             message = protocol.event("job_done", job.id, state=state, result=job.result)

@@ -237,6 +237,7 @@ def test_no_face_in_a_rotated_clip_names_its_rotation_and_the_other_orientation(
                                                                                 other):
     # Before: the plain "no face was found" (face size advice) for a phone clip whose rotation metadata
     # is wrong, though the face only lies sideways; the message now says how the clip was read.
+    from engine.errors import render_settings
     from engine.pipeline.render import rotation_note
     from engine.pipeline.shot import no_face_error
 
@@ -250,7 +251,7 @@ def test_no_face_in_a_rotated_clip_names_its_rotation_and_the_other_orientation(
                 out.mux(packet)
     with open_source(path, orientation=orientation) as src:
         error = no_face_error(src, 3)
-        note = rotation_note(src)  # every job on a rotated clip says how it was read (a job warning)
+        note = render_settings(rotation_note(src))  # every job on a rotated clip says how (a job warning), in flags
     assert "90-degree display rotation" in error.message
     assert f"render with --orientation {other};" in error.fix
     assert "carries a 90-degree display rotation" in note and f"render with --orientation {other}" in note

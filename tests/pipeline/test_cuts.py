@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.errors import render_settings
 from engine.face.cuts import CUT_SCORE, CutFinder, cut_warning, find_cuts
 from engine.io import open_source, read_image, write_png
 from engine.pipeline.config import RenderConfig
@@ -82,7 +83,7 @@ def test_one_face_render_warns_names_the_cut_and_chunks_resume_to_the_same_files
                    on_event=events.append)
     warned = [e["message"] for e in events if e.get("event") == "warning" and "changes shot" in e["message"]]
     assert len(warned) == 1 and "at frame 13:" in warned[0] and "frames 1-12, 13-22" in warned[0]
-    assert "trim=end_frame=12" in warned[0] and "--start-number 13" in warned[0]
+    assert "trim=end_frame=12" in warned[0] and "--start-number 13" in render_settings(warned[0])
     assert warned[0] in whole.warnings
     sidecar = json.loads((tmp_path / "whole" / "joined.vtoonify.json").read_text())
     assert sidecar["warnings"] == warned and sidecar["version"] == 1  # one-face sidecars stay version 1

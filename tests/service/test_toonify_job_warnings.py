@@ -40,7 +40,7 @@ def test_addon_default_toonify_job_warns_only_about_what_the_artist_changed(tmp_
                                          dataclasses.replace(options, degree=0.25), "shot")
             warnings = _job_warnings(client, {**changed, "padding": [32, 32, 32, 32]})
             assert [w for w in warnings if "VToonify-T" in w] == [
-                "the narrow48 VToonify-T model ignores --degree 0.25: only VToonify-D models take an exemplar, "
+                "the narrow48 VToonify-T model ignores 'degree': 0.25: only VToonify-D models take an exemplar, "
                 "a degree or colour transfer"]
     finally:
         engine.stop()

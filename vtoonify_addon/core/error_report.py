@@ -31,6 +31,8 @@ CONTROLS = {
     "degree": "Degree",
     "color_transfer": "Colour Transfer",
     "models_dir": "Models Folder (add-on preferences)",
+    "orientation": "the clip's orientation (the add-on reads clips as this Blender's sequencer shows them)",
+    "device": "the engine's device (Engine Arguments in add-on preferences)",
 }
 """The job settings an engine error may name (its ``settings``), as the add-on's controls show them. The
 engine names them as protocol fields (``'frames'``, ``'cryptomatte': true``); an artist never typed one."""
@@ -44,13 +46,13 @@ def problem_and_fix(err: BaseException) -> tuple[str, str]:
         fix = getattr(err, "fix", "")
         settings = getattr(err, "settings", None)
         fix = fix if isinstance(fix, str) else ""
-        return _in_controls(message, settings), _in_controls(fix, settings)
+        return in_controls(message, settings), in_controls(fix, settings)
     return str(err) or type(err).__name__, ""
 
 
-def _in_controls(text: str, settings) -> str:
-    """``text`` with each setting in ``settings`` (``[{"field", ["value"]}]``) named as the add-on's control
-    (fields the add-on has no control for keep the engine's name)."""
+def in_controls(text: str, settings) -> str:
+    """``text`` (an error's, or a warning's) with each setting in ``settings`` (``[{"field", ["value"]}]``)
+    named as the add-on's control (fields the add-on has no control for keep the engine's name)."""
     entries = [s for s in settings or () if isinstance(s, dict) and isinstance(s.get("field"), str)]
     for entry in sorted(entries, key=lambda s: "value" not in s):
         field = entry["field"]

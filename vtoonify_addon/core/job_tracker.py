@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .error_report import in_controls
+
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 
 
@@ -47,8 +49,8 @@ class JobTracker:
             self.fps = float(event.get("fps") or 0.0)
             self.eta_s = event.get("eta_s")
             self.phase = "analysis" if event.get("phase") == "analysis" else "render"
-        elif kind == "warning":
-            message = str(event.get("message") or "")
+        elif kind == "warning":  # the settings it names (protocol fields) as the add-on's controls
+            message = in_controls(str(event.get("message") or ""), event.get("settings"))
             if message and message not in self.warnings:
                 self.warnings.append(message)
         elif kind == "frame_done":
@@ -87,7 +89,8 @@ def outcome_notes(tracker: JobTracker, asked_backend: str) -> list[str]:
     used = result.get("backend")
     if used and used != asked_backend:
         notes.append(f"rendered with the {used} backend ({asked_backend} was asked for)")
-    for message in list(tracker.warnings) + [str(w) for w in result.get("warnings") or []]:
+    settings = result.get("warning_settings")
+    for message in list(tracker.warnings) + [in_controls(str(w), settings) for w in result.get("warnings") or []]:
         if message not in notes:
             notes.append(message)
     return notes
