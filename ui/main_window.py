@@ -53,7 +53,7 @@ from ui.job_records import PENDING, shot_label
 from ui.panel_settings import PanelSettings, restored_exemplar, restored_output
 from ui.presets import PresetStore
 from ui.preview_panel import PreviewPanel
-from ui.queue_controller import QueueController
+from ui.queue_controller import RESTART_LABEL, QueueController
 from ui.queue_model import JobQueueModel
 from ui.queue_panel import QueuePanel
 from ui.shortcuts import install as install_shortcuts
@@ -162,6 +162,10 @@ class MainWindow(QMainWindow):
         self.indicator = ConnectionIndicator(self)
         self.connect_button = QPushButton("Connect", self)
         self.start_button = QPushButton("Start engine", self)
+        self.restart_button = QPushButton(RESTART_LABEL, self)
+        self.restart_button.setVisible(False)  # offered when the engine went away under running jobs
+        describe(self.restart_button, "Start the engine again and continue the jobs it stopped; the frames "
+                                      "already rendered are kept")
         self.preset_combo = QComboBox(self)
         describe(self.connect_button, "Connect to the engine already running for this user (its connection file)")
         describe(self.start_button, "Start an engine on this machine and connect to it")
@@ -241,9 +245,9 @@ class MainWindow(QMainWindow):
         central = QWidget(self)
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(hbox_row(central, self.indicator, self.connect_button, self.start_button, QLabel("Preset"),
-                                  self.preset_combo, self.load_preset_button, self.save_preset_button,
-                                  self.delete_preset_button))
+        layout.addWidget(hbox_row(central, self.indicator, self.connect_button, self.start_button,
+                                  self.restart_button, QLabel("Preset"), self.preset_combo, self.load_preset_button,
+                                  self.save_preset_button, self.delete_preset_button))
         layout.addWidget(main, 1)
         self.setCentralWidget(central)
         # the status bar shows the hovered control's tip (every control has one: control_tips) and,
@@ -333,6 +337,11 @@ class MainWindow(QMainWindow):
         else:
             self.status_log.show_info("nothing to stop: no selected job is unfinished and none is rendering")
 
+    def _offer_restart(self, jobs: int) -> None:
+        self.restart_button.setVisible(jobs > 0)
+        self.restart_button.setText(f"{RESTART_LABEL} ({jobs} job{'s' if jobs != 1 else ''})" if jobs else
+                                    RESTART_LABEL)
+
     def _focus_source(self) -> None:
         field = self.source_panel.source_edit
         self.form_scroll.ensureWidgetVisible(field)
@@ -343,6 +352,8 @@ class MainWindow(QMainWindow):
         bridge, queue, panel = self.bridge, self.queue, self.queue_panel
         self.connect_button.clicked.connect(bridge.connect_to_engine)
         self.start_button.clicked.connect(bridge.start_engine)
+        self.restart_button.clicked.connect(queue.restart_and_resume)
+        queue.restart_offered.connect(self._offer_restart)
         self.add_button.clicked.connect(self.add_to_queue)
         self._form.enter_pressed.connect(self.add_to_queue)
         self.load_preset_button.clicked.connect(lambda: self.load_preset(self.preset_combo.currentText()))

@@ -20,20 +20,34 @@ from PySide6.QtCore import QObject, Signal
 
 from ui import job_records as jr
 from ui import output_policy
-from ui.engine_bridge import CONNECTED, EngineBridge
+from ui.engine_bridge import CONNECTED, FAILED, EngineBridge
 from ui.queue_model import JobQueueModel
 from ui.wording import warning_text, with_fix
 
 NOTHING_WAITING = "Nothing waiting in the queue: add a shot first"
-LOST_MESSAGE = ("the engine stopped before this job finished; once an engine is back (the panel joins one that "
-                "comes back by itself; else press Start engine, top left) press Retry: the frames already "
-                "rendered are kept")
+LOST_MESSAGE = ("the engine stopped before this job finished; press 'Restart engine and resume' (top left), or "
+                "Retry once an engine is back (the panel joins one that comes back by itself): the frames "
+                "already rendered are kept")
+RESTART_LABEL = "Restart engine and resume"
+
+
+def engine_end_words(returncode: int | None) -> str:
+    """Why the engine went away, as an artist reads it: killed, crashed or ended by itself (the exit status
+    of the engine this panel started; None when it was another's, or is not known yet)."""
+    if returncode is None:
+        return "the engine stopped unexpectedly (it crashed, was killed or was shut down)"
+    if returncode in (-9, 137):
+        return "the engine stopped unexpectedly: it was killed (signal 9, e.g. kill -9 or the system out of memory)"
+    if returncode < 0:
+        return f"the engine stopped unexpectedly: it crashed (signal {-returncode})"
+    return f"the engine stopped unexpectedly (exit status {returncode})"
 
 
 class QueueController(QObject):
     notice = Signal(str)           # a line for the status area
     problem = Signal(str, str)     # code, message
     warning = Signal(str)
+    restart_offered = Signal(int)  # jobs a lost engine stopped that one action can resume (0: none left)
     queue_finished = Signal(str)   # the finish notice
     running_changed = Signal(bool)  # the queue stopped by itself (drained): the panel shows it idle
 
@@ -45,6 +59,8 @@ class QueueController(QObject):
         self.hidden: set[str] = set()       # engine jobs the artist removed from this panel
         self._following: set[str] = set()   # jobs this connection gets events of
         self._ran_any = False
+        self._lost_keys: list[int] = []     # rows the lost engine stopped, for 'Restart engine and resume'
+        self._resume_on_connect = False
         bridge.job_submitted.connect(self._on_submitted)
         bridge.submit_failed.connect(self._on_submit_failed)
         bridge.engine_event.connect(self.on_event)
@@ -137,15 +153,48 @@ class QueueController(QObject):
     def _on_state(self, state: str, detail: str) -> None:
         if state == CONNECTED:
             self._following = set()
+            if self._resume_on_connect:
+                self._resume_on_connect = False
+                self._resume_lost()
             self.dispatch()
+        elif state == FAILED:
+            self._resume_on_connect = False  # the start failed: the offer stays, the reason is in the log
 
     def on_lost(self, detail: str) -> None:
         rows = self.model.mark_interrupted(LOST_MESSAGE)
         self._following = set()
+        self._lost_keys += [self.model.record(r).key for r in rows if self.model.record(r).status == jr.INTERRUPTED]
         if rows:
-            self.problem.emit("interrupted", f"lost the engine ({detail}); {len(rows)} job"
-                                             f"{'s' if len(rows) > 1 else ''} interrupted: press Start engine "
-                                             "(top left) unless it comes back by itself, then Retry")
+            self.problem.emit("interrupted", f"{engine_end_words(self._exit_status())}; {len(rows)} job"
+                                             f"{'s' if len(rows) > 1 else ''} interrupted: press "
+                                             f"'{RESTART_LABEL}' (top left) to start it again and continue "
+                                             f"{'them' if len(rows) > 1 else 'it'}, keeping the frames already "
+                                             "rendered")
+        self.restart_offered.emit(len(self._lost_keys))
+
+    def _exit_status(self) -> int | None:
+        process = self.bridge.started_process
+        if process is None:
+            return None
+        try:
+            return process.wait(timeout=0.2)  # its socket closed as it died: the status follows at once
+        except Exception:  # still running (only its connection broke), or not ours to wait on
+            return None
+
+    def restart_and_resume(self) -> None:
+        """One action after a lost engine: start one again (or use the one already back) and resume every
+        job the loss stopped, from the frames already on disk."""
+        if self.bridge.state == CONNECTED:
+            self._resume_lost()
+            return
+        self._resume_on_connect = True
+        self.bridge.start_engine()
+
+    def _resume_lost(self) -> None:
+        rows = [self.model.row_of_key(k) for k in self._lost_keys]
+        self._lost_keys = []
+        self.restart_offered.emit(0)
+        self.retry_rows([r for r in rows if r is not None])
 
     def on_jobs_listed(self, jobs: list) -> None:
         for job_id in self.model.merge_listing([j for j in jobs if isinstance(j, dict)], self.hidden):
