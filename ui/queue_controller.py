@@ -130,7 +130,18 @@ class QueueController(QObject):
                 return
             record = self.model.mark_resuming(row)
             self.bridge.resume(record.key, record.job_id)
+        self._forget_resumed()
         self.dispatch()
+
+    def _forget_resumed(self) -> None:
+        """Rows resumed or removed another way leave the 'Restart engine and resume' offer (gone once empty)."""
+        if not self._lost_keys:
+            return
+        rows = {k: self.model.row_of_key(k) for k in self._lost_keys}
+        still = [k for k, row in rows.items() if row is not None and self.model.record(row).status == jr.INTERRUPTED]
+        if still != self._lost_keys:
+            self._lost_keys = still
+            self.restart_offered.emit(len(still))
 
     def remove_rows(self, rows: list[int]) -> None:
         """Rows leave this panel; active jobs are cancelled first (the engine keeps its history)."""
@@ -138,6 +149,7 @@ class QueueController(QObject):
         for record in self.model.remove_rows(rows):
             if record.job_id:
                 self.hidden.add(record.job_id)
+        self._forget_resumed()
         self.dispatch()
         if self.running and not any(r.status == jr.PENDING or (r.mine and r.active) for r in self.model.records()):
             self.running = False  # the last waiting rows left before being sent: idle, not armed for later rows

@@ -89,3 +89,22 @@ def test_cancel_resume_and_a_killed_engine_in_one_batch(make_window, media_dir, 
     for name, first, last in SHOTS:
         stem = Path(name).stem
         _check_folder(tmp_path / stem, stem, _reference(media_dir, name, first, last, tmp_path / "ref" / stem))
+
+
+def test_the_offer_leaves_with_the_rows_it_would_resume(make_window, tmp_path, qtbot):
+    """Rows resumed with Retry, or removed, leave the offer; it goes once none is left (no engine needed)."""
+    from ui import job_records as jr
+
+    window = make_window(tmp_path / "none.json")
+    model, queue = window.queue_model, window.queue
+    keys = [model.add_engine_job({"job": f"job{n}", "state": "running", "source": f"/shots/{n}.mp4",
+                                  "output": f"/out/{n}"}) for n in ("a", "b")]
+    assert all(model.record(model.row_of_key(k)).status == jr.RUNNING for k in keys)
+    queue.on_lost("connection lost: the engine closed the connection")
+    assert not window.restart_button.isHidden() and window.restart_button.text().endswith("(2 jobs)")
+    assert any("the engine stopped unexpectedly (it crashed, was killed or was shut down)" in m
+               for m in window.status_log.messages())
+    queue.remove_rows([model.row_of_key(keys[0])])
+    assert window.restart_button.text().endswith("(1 job)")
+    queue.remove_rows([model.row_of_key(keys[1])])
+    assert window.restart_button.isHidden()
