@@ -3,11 +3,14 @@
 Why: the losses alone do not tell a studio whether a style is turning out well; an hour-long run should
 show it. Every ``--sample-every`` iterations (and after the first and the last) rank 0 writes
 ``OUT/NAME/samples/full_%05d.png``: the top row the teacher's targets, the bottom row the EMA model
-(``g_ema``, what the model file renders with) on the same inputs, the first batch of this run (up to
+(``g_ema``, what the model file renders with) on the same inputs, the batch of iteration 1 (up to
 four faces, at most 256 px each). The EMA forward draws no random numbers, so previews change nothing
-in the run (a resumed run still repeats an uninterrupted one). A preview never replaces a file: one
-already there (an earlier run's) is kept and named in one warning; a ``samples`` link is not followed;
-a preview that cannot be written is said once and previews stop, training goes on.
+in the run. A resumed run writes the previews an uninterrupted one would: the same iterations (no
+extra one after its first step) and the same pixels (it makes iteration 1's batch again from the seed
+instead of keeping its own first batch), so its samples folder reads as one run. A preview never
+replaces a file: one already there (an earlier run's, or this run's before a hard stop) is kept and
+named in one warning; a ``samples`` link is not followed; a preview that cannot be written is said once
+and previews stop, training goes on.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def preview_pixels(targets: torch.Tensor, outputs: torch.Tensor) -> np.ndarray:
 
 
 class SampleWriter:
-    """Keeps the first batch of the run and writes the previews; see the module docstring."""
+    """Keeps iteration 1's batch and writes the previews; see the module docstring."""
 
     PREFIX = "full"
     """File names ``<PREFIX>_%05d.png`` (the fine-tuning stage writes ``finetune_%05d.png``)."""
@@ -52,27 +55,36 @@ class SampleWriter:
         self.enabled = self.every > 0
 
     def due(self, done: int) -> bool:
-        return self.enabled and (done == self.start + 1 or done % self.every == 0 or done == self.total)
+        """The uninterrupted run's schedule (iteration 1, every ``every``, the last) whatever ``start`` is:
+        a resumed run's first iteration gets no preview of its own."""
+        return self.enabled and (done == 1 or done % self.every == 0 or done == self.total)
 
-    def keep(self, batch) -> None:
-        """The first batch this run trains on (its first MAX_FACES faces) becomes the preview input."""
-        if self.inputs is None and self.enabled:
+    def keep(self, batch, iteration: int = 0) -> None:
+        """Iteration 1's batch (index 0; its first MAX_FACES faces) becomes the preview input; the
+        batches of later iterations are not kept (a resumed run passes ``first_batch`` to :meth:`write`)."""
+        if iteration == 0 and self.inputs is None and self.enabled:
             n = min(MAX_FACES, batch.y.shape[0])
             self.inputs = (batch.student_input()[:n].detach().clone(), batch.style[:n].detach().clone(),
                            batch.degree(), _shrink(batch.y[:n].detach().float()))
 
     @torch.no_grad()
-    def write(self, ema: torch.nn.Module, done: int, autocast) -> Path | None:
-        """Render the kept inputs with ``ema`` and write ``full_%05d.png``; None when nothing was written."""
-        if not self.due(done) or self.inputs is None:
+    def write(self, ema: torch.nn.Module, done: int, autocast, first_batch=None) -> Path | None:
+        """Render the kept inputs with ``ema`` and write ``full_%05d.png``; None when nothing was written.
+        ``first_batch``: makes iteration 1's batch again (called once, by a resumed run's first preview)."""
+        if not self.due(done):
+            return None
+        if self.inputs is None and first_batch is not None:
+            self.keep(first_batch(), 0)
+        if self.inputs is None:
             return None
         path = self.folder / f"{self.PREFIX}_{done:05d}.png"
         if self.folder.is_symlink():
             return self._stop(f"{self.folder} is a link; previews are not written through a link training did "
                               "not make")
         if path.exists() or path.is_symlink():
-            self.warn(f"{self.folder} holds an earlier run's previews (such as {path.name}); they are kept and "
-                      "this run's previews of the same iterations are not written")
+            self.warn(f"{self.folder} holds an earlier run's previews (such as {path.name}; a run resumed after a "
+                      "hard stop finds its own); they are kept and this run's previews of the same iterations are "
+                      "not written")
             return None
         targets = self.inputs[-1]
         with autocast():

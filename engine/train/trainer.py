@@ -10,7 +10,7 @@ Per iteration, as ``train_vtoonify_d.py`` / ``train_vtoonify_t.py``:
    + perc * LPIPS(G(x), y) (pooled to half: 512 px officially) + tmp * ramp * flicker (Eq. 4) + msk * mask (Eq. 9, D)``;
    the flicker weight ramps from 0 at half the iterations to 1 at the end (official);
 4. EMA of encoder and fusion modules into ``g_ema``;
-5. rank 0: every ``--sample-every`` iterations a preview PNG of ``g_ema`` on the run's first batch
+5. rank 0: every ``--sample-every`` iterations a preview PNG of ``g_ema`` on iteration 1's batch
    (``engine.train.samples``, as the official ``log/NAME/%05d.jpg``).
 
 Logged terms (JSON ``--json-log``) are the weighted values, as the official progress line: ``d_adv``,
@@ -90,7 +90,7 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
     x, style, d_s, real = batch.student_input(), batch.style, batch.degree(), batch.y
     samples = ex.get("samples")
     if samples is not None:
-        samples.keep(batch)
+        samples.keep(batch, iteration)
     cond = (batch.d_s.view(-1, 1).float(), batch.style_ids) if session.is_d else ()
     d_size = disc.size
     losses: dict[str, torch.Tensor] = {}
@@ -148,9 +148,17 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
     session.g_optim.step()
     accumulate(session.ema, session.student, TRAINED_PARTS)
     if samples is not None:
-        samples.write(session.ema, iteration + 1, session.autocast)
+        samples.write(session.ema, iteration + 1, session.autocast, lambda: first_batch(session))
     losses["d_s"] = torch.tensor(d_s)
     return losses
+
+
+def first_batch(session: Session):
+    """Iteration 1's batch on this process, made again from the seed (a resumed run's preview input:
+    every random draw of step 0 comes from its own generator, so it is the batch the run started with)."""
+    o = session.options
+    with torch.no_grad(), session.autocast():
+        return session.pairs.sample(o.batch, session.step_generator(0), iteration=0, total_iterations=o.iter)
 
 
 def _load_pretrained(session: Session) -> None:

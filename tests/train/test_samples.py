@@ -91,3 +91,23 @@ def test_a_failed_write_stops_previews_not_training(tmp_path):
     assert writer.write(_Ema(), 1, contextlib.nullcontext) is None
     assert "could not be written" in warnings[0] and "training goes on" in warnings[0]
     assert not writer.due(2) and blocker.read_text() == "a file where the folder goes"
+
+
+def test_a_resumed_run_previews_the_uninterrupted_schedule_from_iteration_1s_batch(tmp_path):
+    """Resumed after iteration 3 of 7 (every 3): previews 6 and 7 only, as the uninterrupted run (no extra
+    one after its first step), rendered from iteration 1's batch, made again once, not its own first one."""
+    writer = SampleWriter(tmp_path, every=3, start=3, total=7, warn=[].append)
+    assert [d for d in range(4, 8) if writer.due(d)] == [6, 7]
+    remade = []
+
+    def first_batch():
+        remade.append(1)
+        return _batch(n=2, size=64)
+
+    writer.keep(_batch(n=1, size=32), iteration=3)  # the resumed run's own first batch is not the input
+    ema = _Ema()
+    assert writer.write(ema, 4, contextlib.nullcontext, first_batch) is None and remade == []
+    assert writer.write(ema, 6, contextlib.nullcontext, first_batch) == tmp_path / "samples" / "full_00006.png"
+    assert writer.write(ema, 7, contextlib.nullcontext, first_batch).is_file()
+    assert remade == [1] and ema.calls == [(2, 2, 0.5), (2, 2, 0.5)]
+    assert _read(tmp_path / "samples" / "full_00007.png").shape == (128, 2 * 64, 3)
