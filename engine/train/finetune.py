@@ -79,6 +79,7 @@ from engine.train.session import (
     check_outputs_free,
     close_processes,
     init_processes,
+    raised_everywhere,
     warn_earlier_run,
     wrap_ddp,
 )
@@ -429,6 +430,7 @@ def scan_images(options: FinetuneOptions, layout, size: int, processes: Processe
         except EngineError as exc:
             if processes.distributed:
                 broadcast_text(f"{type(exc).__name__}\n{exc.fix}\n{exc.message}", device)
+                raised_everywhere(exc)
             raise
         if processes.distributed:
             broadcast_text("", device)
@@ -437,8 +439,8 @@ def scan_images(options: FinetuneOptions, layout, size: int, processes: Processe
     if failed:
         kind, fix, message = failed.split("\n", 2)
         error = getattr(errors, kind, ConfigError)
-        raise (error if isinstance(error, type) and issubclass(error, EngineError) else ConfigError)(
-            f"rank 0 stopped reading the style images: {message}", fix)
+        error_type = error if isinstance(error, type) and issubclass(error, EngineError) else ConfigError
+        raise raised_everywhere(error_type(f"rank 0 stopped reading the style images: {message}", fix))
     return scan(lambda message: None, lambda message: None)
 
 
@@ -509,12 +511,17 @@ def run_finetune(options: FinetuneOptions, cancel: threading.Event | None = None
         if isinstance(resolved, Path):
             return resolved
         options = resolved
+    together = False
     try:
         session = prepare_finetune(options, cancel)
         final = session.layout.family_dir / FINETUNE_FILE
         session.run_loop("finetune", finetune_step, finetune_payload, final)
+        together = True
+    except BaseException as exc:
+        together = getattr(exc, "every_process", False)
+        raise
     finally:
-        close_processes()
+        close_processes(together)
     pretrain = engine_command("train", "pretrain", "--backbone", "toonify", "--stylegan-path", options.stylegan_path,
                               "--finetunegan-path", final, "--faceparsing-path", "faceparsing.pth",
                               "--out", options.out, "--name", session.layout.folder)

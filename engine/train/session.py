@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +114,42 @@ def wrap_ddp(module: nn.Module, processes: Processes, device: torch.device) -> n
     return nn.parallel.DistributedDataParallel(module, device_ids=ids, output_device=ids[0] if ids else None)
 
 
-def close_processes() -> None:
-    """Leave the process group (a ``torchrun`` job) when this process joined one."""
+EXIT_WAIT_S = 600.0
+"""How long a process that finished waits for the others at the end (rank 0 may still be writing a
+large final checkpoint to slow storage) before it leaves without them."""
+
+
+def raised_everywhere(error: BaseException) -> BaseException:
+    """Mark an error every process raises at the same point (an agreed stop, a divergence seen in the
+    averaged losses, rank 0's error passed on), so :func:`close_processes` waits for the others."""
+    error.every_process = True
+    return error
+
+
+def close_processes(together: bool = True, wait_s: float = EXIT_WAIT_S) -> None:
+    """Leave the process group (a ``torchrun`` job) when this process joined one.
+
+    Why the barrier: a process that destroyed its group and exited while another was still finishing
+    (rank 0 writing the final checkpoint) could make that one abort at exit under Gloo ("terminate
+    called without an active exception", exit code 1 after a good run). So when every process reached the
+    end ``together`` (finished, or an error all of them raised), each waits for the others, at most
+    ``wait_s``, then leaves. A process that failed alone (``together=False``) does not wait: the others
+    are in a collective it will never join; its exit breaks their connections and torchrun stops them.
+    A wait that runs out is said and the group is left as it is (destroying it would block on the
+    barrier still pending).
+    """
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if together and dist.get_world_size() > 1:
+        try:
+            dist.barrier(async_op=True).wait(timeout=timedelta(seconds=wait_s))
+        except RuntimeError as exc:
+            print(f"warning: process {dist.get_rank()}: the other processes did not finish within {wait_s:g} s "
+                  f"({str(exc).splitlines()[0][:160]}); leaving without them", file=sys.stderr, flush=True)
+            return
+    dist.destroy_process_group()
 
 
 def mean_over_processes(
@@ -326,7 +357,8 @@ class Session:
         checkpoint of it, so ``--resume`` continues exactly where the run stopped (JobCancelled, exit 130).
         """
         if self.stop_requested():  # stopped while loading: nothing trained, nothing to save
-            raise JobCancelled("training stopped before its first iteration", "run the command again")
+            raise raised_everywhere(JobCancelled("training stopped before its first iteration",
+                                                 "run the command again"))
         o = self.options
         asked = f" (--precision {o.precision})" if o.precision != self.precision else ""
         procs = f" x {self.processes.world_size} processes" if self.processes.distributed else ""
@@ -346,10 +378,10 @@ class Session:
                 kept, written = (path, True) if path else self.save_on_stop(numbered(final, done),
                                                                              payload(self, done))
                 saved = f"saved {kept}" if written else f"its state is already in {kept} (kept, nothing written)"
-                raise JobCancelled(
+                raise raised_everywhere(JobCancelled(
                     f"training stopped after iteration {done} of {self.options.iter}; {saved}",
                     f"continue it with the same command plus --resume {kept}",
-                )
+                ))
 
 
 def check_finite_losses(values: Mapping[str, float], done: int, final: Path) -> None:
@@ -358,10 +390,10 @@ def check_finite_losses(values: Mapping[str, float], done: int, final: Path) -> 
     averaged values, so all stop together; the saves so far were made from finite steps."""
     bad = [f"{name} = {value}" for name, value in values.items() if not math.isfinite(value)]
     if bad:
-        raise ConfigError(
+        raise raised_everywhere(ConfigError(
             f"training diverged at iteration {done}: {', '.join(bad)}; nothing of this iteration was saved",
             f"continue from the newest save in {final.parent} (--resume auto) with a lower --lr or smaller "
-            "loss weights, or start again with them")
+            "loss weights, or start again with them"))
 
 
 RECIPE_OPTIONS = ("batch", "lr", "seed", "adv_loss", "grec_loss", "perc_loss", "tmp_loss", "msk_loss",

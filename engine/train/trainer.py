@@ -248,8 +248,14 @@ def train(options: TrainOptions, cancel=None) -> Path:
         if isinstance(resolved, Path):
             return resolved
         options = resolved
+    together = False
     try:
         stage = run_pretrain if options.stage == "pretrain" else run_full
-        return stage(options, cancel=cancel)
+        final = stage(options, cancel=cancel)
+        together = True
+        return final
+    except BaseException as exc:
+        together = getattr(exc, "every_process", False)
+        raise
     finally:
-        close_processes()
+        close_processes(together)

@@ -2,7 +2,7 @@
 
 Runs the real full stage (``open_session`` joins the Gloo group from torchrun's environment, the student
 and D are DDP-wrapped; ``--resume auto`` resolved as ``engine train`` does), recording which files this rank
-writes and a checksum of the data it trained on; then gathers every rank's weights (student, EMA,
+writes and a checksum of each batch it made; then gathers every rank's weights (student, EMA,
 discriminator) and writes ``RESULT_DIR/rank<N>.json``.
 """
 
@@ -44,11 +44,11 @@ def main(result_dir: str, argv: list[str]) -> None:
         options = resolve_auto_resume(options)
     session = open_session(options)
     sample = session.pairs.sample
-    batches: list[float] = []
+    batches: list[list] = []  # [iteration index, checksum] of every batch this rank made
 
     def recording_sample(*args, **kwargs):
         batch = sample(*args, **kwargs)
-        batches.append(float(batch.y.double().sum()))
+        batches.append([kwargs["iteration"], float(batch.y.double().sum())])
         return batch
 
     session.pairs.sample = recording_sample

@@ -48,7 +48,7 @@ def main(result_dir: str, argv: list[str]) -> None:
         return step(session, i)
 
     finetune_module.real_batch, finetune_module.finetune_step = recording_batch, recording_step
-    finetune_module.close_processes = lambda: None  # the group is needed below
+    finetune_module.close_processes = lambda *args, **kwargs: None  # the group is needed below
     options = finetune_options_from_args(_stage_defaults(build_parser().parse_args(argv)))
     finetune_module.run_finetune(options)
     session = seen["session"]

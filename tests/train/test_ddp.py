@@ -95,8 +95,10 @@ def test_sigterm_to_torchrun_saves_once_and_the_retry_continues_with_identical_r
                                                                         (1, 2, "DistributedDataParallel")]
     assert all(r["start_iter"] == done and r["adam_steps"] == [done + 1] for r in ranks)  # continued, not anew
     assert all(r["replicas_equal"] and r["numel"] > 0 for r in ranks)
-    # each rank trained on its own data, so identical replicas mean the gradients were averaged
-    assert len(ranks[0]["batches"]) == 1 and ranks[0]["batches"] != ranks[1]["batches"]
+    # each rank trained on its own data, so identical replicas mean the gradients were averaged; rank 0 also
+    # made iteration 1's batch again for the last preview (the uninterrupted run's preview input)
+    assert [i for i, _ in ranks[0]["batches"]] == [done, 0] and [i for i, _ in ranks[1]["batches"]] == [done]
+    assert ranks[0]["batches"][0] != ranks[1]["batches"][0]
     assert ranks[1]["writes"] == []
     assert ranks[0]["writes"] == [["companions", str(family)], ["save", str(family / "vtoonify_s_d_c.pt")]]
     # one log: rank 0's JSON records, the loss of the iteration averaged over both processes
@@ -161,3 +163,40 @@ def test_finetune_under_torchrun_shards_the_artwork_saves_once_and_keeps_identic
     assert ranks[1]["writes"] == [] and ranks[0]["writes"] == [["save", str(family / "finetune.pt")]]
     records = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"stage"')]
     assert [r["iter"] for r in records] == [done + 1, done + 2, done + 3]
+
+
+@pytest.mark.slow
+def test_the_processes_leave_together_and_one_failing_alone_does_not_hang_the_other(tiny_teachers_128, tmp_path):
+    """Teardown of a real 2-process ``engine train pretrain`` (``teardown_worker.py`` around the CLI):
+
+    1. rank 0 finishes 3 s after rank 1 (a big final save): rank 1 waits for it before leaving the group,
+       so neither tears the group down under the other (one CI run had rank 0 abort at exit, 'terminate
+       called without an active exception'); torchrun exits 0;
+    2. rank 1 fails alone in iteration 2: it does not wait at the exit barrier (rank 0 is in a collective it
+       will never join), rank 0 is not left hanging, torchrun exits non-zero naming rank 1's error.
+    """
+    files = tiny_teachers_128
+    worker = str(REPO / "tests" / "train" / "teardown_worker.py")
+
+    def launch(mode: str) -> tuple[subprocess.CompletedProcess, Path]:
+        results = tmp_path / mode
+        results.mkdir()
+        argv = ["train", "pretrain", *_args(files, tmp_path / f"models_{mode}", 3, "-")[2:]]
+        argv = argv[: argv.index("--perceptual-weights")]
+        proc = _torchrun(worker, str(results), mode, *argv)
+        try:
+            stdout, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, err), results
+
+    done, results = launch("slow0")
+    assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr[-4000:]
+    ranks = [json.loads((results / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["trained"] - ranks[1]["trained"] > 2  # rank 0 finished last, 3 s after rank 1
+    assert ranks[1]["close_ended"] >= ranks[0]["close_began"]  # rank 1 left only once rank 0 was done too
+
+    failed, results = launch("fail1")
+    assert failed.returncode != 0 and "rank 1 failed on its own" in failed.stderr, failed.stderr[-4000:]
+    assert "did not finish within" not in failed.stderr  # nobody waited out the exit barrier
