@@ -183,21 +183,65 @@ def test_sigterm_mid_run_saves_and_resume_is_bit_identical(trained, tiny_teacher
         assert all(torch.equal(first[part][k], second[part][k]) for k in first[part]), part
 
 
-@pytest.mark.slow
-def test_render_uses_the_trained_model(trained, media_dir, tmp_path):
-    models, _, _ = trained
-    out = tmp_path / "render"
+def _render(models: Path, out: Path, frames: str, clip: Path) -> dict:
+    """``engine render`` of ``clip`` with the ``tiny`` family of ``models`` (default backend: no forced
+    ``--backend``, as a studio runs it); the job_done result."""
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "render", str(media_dir / "529_2.mp4"), "-o", str(out), "--frames", "1-2",
+        [sys.executable, "-m", "engine", "render", str(clip), "-o", str(out), "--frames", frames,
          "--models", str(models), "--style", "tiny", "--style-id", str(STYLE_ID), "--degree", "0.5",
-         "--backend", "vtoonify", "--device", "cpu", "--format", "png", "--json-progress"],
+         "--device", "cpu", "--format", "exr", "--json-progress"],
         cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    done = [json.loads(line) for line in proc.stdout.splitlines() if '"job_done"' in line][-1]["result"]
-    assert done["backend"] == "vtoonify"
-    assert done["frames"] == [1, 2]
-    assert len(list(out.glob("*.png"))) == 2
+    return [json.loads(line) for line in proc.stdout.splitlines() if '"job_done"' in line][-1]["result"]
+
+
+def _exr(path: Path) -> tuple[np.ndarray, dict]:
+    image = oiio.ImageInput.open(str(path))
+    try:
+        return image.read_image(format="float"), {a.name: a.value for a in image.spec().extra_attribs}
+    finally:
+        image.close()
+
+
+def _untrained_copy(models: Path, root: Path) -> Path:
+    """The same models folder with the model file's ``g_ema`` at iteration 0 of the full stage: the
+    pre-trained encoder and the identity fusion init (what the run started from)."""
+    from engine.train.student import init_fusion
+
+    shutil.copytree(models, root)
+    path = root / NAME / MODEL_FILE
+    model = load_vtoonify(path)
+    model.encoder.load_state_dict(torch.load(root / NAME / "pretrain.pt", weights_only=True)["g_ema"])
+    init_fusion(model)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["g_ema"] = model.state_dict()
+    torch.save(ckpt, path)
+    return root
+
+
+@pytest.mark.slow
+def test_render_uses_the_trained_model(trained, media_dir, tmp_path):
+    """A real clip rendered with the freshly trained models folder (default backend) is the trained
+    model's work: the vtoonify backend, the sidecar and each EXR name the family and its model file, and
+    the pixels differ from the same render with the untrained weights (rendering itself is repeatable)."""
+    models, _, _ = trained
+    out = tmp_path / "render"
+    done = _render(models, out, "1-2", media_dir / "529_2.mp4")
+    assert done["backend"] == "vtoonify" and done["frames"] == [1, 2]
+    frames = sorted(out.glob("*.exr"))
+    assert len(frames) == 2
+    settings = json.loads((out / "529_2.vtoonify.json").read_text())["job_settings"]
+    assert (settings["style"], settings["model_files"]["vtoonify"]) == ("tiny", MODEL_FILE)
+    pixels, header = _exr(frames[0])
+    assert (header["vtoonify/backend"], header["vtoonify/style"]) == ("vtoonify", "tiny")
+    assert header["vtoonify/checkpoint"] == MODEL_FILE
+
+    untrained = _untrained_copy(models, tmp_path / "untrained")
+    assert _render(untrained, tmp_path / "render_untrained", "1", media_dir / "529_2.mp4")["backend"] == "vtoonify"
+    before, _ = _exr(tmp_path / "render_untrained" / frames[0].name)
+    assert pixels.shape == before.shape
+    assert np.abs(pixels - before).max() > 0.01, "the render did not change with the trained weights"
 
 
 # --- full size: the official key set ----------------------------------------------------------------
