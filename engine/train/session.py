@@ -9,6 +9,7 @@ perceptual weights) passed too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import ConfigError, DeviceError, JobCancelled, OutputError
+from engine.errors import ConfigError, DeviceError, DiskFullError, EngineError, JobCancelled, OutputError
 from engine.models.precision import resolve_precision
 from engine.progress import StepBar, _clock
 from engine.train.budget import check_batch_fits
@@ -305,6 +306,23 @@ class Session:
         if self.processes.main:
             save_training_checkpoint(path, self.checkpoint_data(payload))
 
+    @contextlib.contextmanager
+    def resume_hint_on_failure(self, final: Path):
+        """A save that fails (disk full, folder made read-only, a file put in the way mid-run) ends its
+        fix with how to continue, naming the newest save: the generic "run again with --resume" left a farm
+        TD to find the flag's value and to wonder whether earlier saves were damaged (they are not: each
+        is written to a temp name and renamed)."""
+        try:
+            yield
+        except EngineError as exc:
+            found = latest_checkpoint(final, self.options.stage, self.options.backbone)
+            then = (f"continue with the same command plus --resume auto (it continues from {found[0].name}, "
+                    f"iteration {found[1]}, the newest save, intact)" if found else
+                    "run the same command again (no checkpoint of this run was saved yet)")
+            first = "free space (or raise the quota)" if isinstance(exc, DiskFullError) else exc.fix
+            exc.fix = f"{first}, then {then}" if first else then
+            raise
+
     def save_on_stop(self, path: Path, payload: Mapping[str, Any]) -> tuple[Path, bool]:
         """The stop checkpoint (replaces nothing, see :func:`save_stop_checkpoint`); returns (its path,
         whether it was written), as rank 0 found them, on every process (each names it in its message)."""
@@ -373,10 +391,12 @@ class Session:
                 self.log.record({"stage": stage, "iter": done, **values})
             path = self.save_path(done, final)
             if path is not None:
-                self.save(path, payload(self, done))
+                with self.resume_hint_on_failure(final):
+                    self.save(path, payload(self, done))
             if done < self.options.iter and self.stop_requested():
-                kept, written = (path, True) if path else self.save_on_stop(numbered(final, done),
-                                                                             payload(self, done))
+                with self.resume_hint_on_failure(final):
+                    kept, written = (path, True) if path else self.save_on_stop(numbered(final, done),
+                                                                                 payload(self, done))
                 saved = f"saved {kept}" if written else f"its state is already in {kept} (kept, nothing written)"
                 raise raised_everywhere(JobCancelled(
                     f"training stopped after iteration {done} of {self.options.iter}; {saved}",

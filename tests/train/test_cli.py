@@ -359,6 +359,54 @@ def test_full_disk_exits_75_and_leaves_no_partial_checkpoint(tiny_teachers_128, 
     assert sorted(p.name for p in (out / "vtoonify_d_tiny").iterdir()) == ["exstyle_code.npy"]
 
 
+def test_a_disk_full_mid_run_keeps_the_last_save_intact_and_names_the_resume(tiny_teachers_128, tmp_path, capsys,
+                                                                           monkeypatch):
+    """ENOSPC at the second --save-every save: exit 75, one line naming the file not written and how to go
+    on (`--resume auto` from pretrain-00001.pt); the first save is untouched, no temp file is left, and
+    the retry continues with the losses an uninterrupted run logs."""
+    import errno
+    import json
+
+    import engine.train.checkpoint as checkpoint
+
+    def run(out: Path, *extra: str) -> tuple[int, list[dict], str]:
+        code = main(_d_args(tiny_teachers_128, out) + ["--iter", "3", "--save-every", "1", "--seed", "4",
+                                                       "--json-log", "--log-every", "1", *extra])
+        captured = capsys.readouterr()
+        return code, [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")], captured.err
+
+    code, whole, _ = run(tmp_path / "whole")
+    assert code == 0
+    real_save, saves = checkpoint.torch.save, []
+
+    def full_at_second_save(obj, path):
+        saves.append(path)
+        if len(saves) == 2:
+            Path(path).write_bytes(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_save(obj, path)
+
+    out = tmp_path / "out"
+    family = out / "vtoonify_d_tiny"
+    monkeypatch.setattr(checkpoint.torch, "save", full_at_second_save)
+    code, first, err = run(out)
+    assert code == 75, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "full or over quota; pretrain-00002.pt was not written" in lines[0], err
+    assert "--resume auto (it continues from pretrain-00001.pt, iteration 1, the newest save, intact)" in lines[0]
+    assert sorted(p.name for p in family.iterdir()) == ["exstyle_code.npy", "pretrain-00001.pt"]  # no temp
+    kept = torch.load(family / "pretrain-00001.pt", weights_only=True)  # whole and readable: the same state
+    same = torch.load(tmp_path / "whole" / "vtoonify_d_tiny" / "pretrain-00001.pt", weights_only=True)
+    assert kept["iter"] == 1 and all(torch.equal(kept["g"][k], same["g"][k]) for k in same["g"])
+
+    monkeypatch.setattr(checkpoint.torch, "save", real_save)
+    code, rest, err = run(out, "--resume", "auto")
+    assert code == 0, err
+    logged = [r for r in whole if "iter" in r]
+    assert [r for r in first if "iter" in r] == logged[:2]  # iteration 2 ran; its save failed
+    assert [r for r in rest if "iter" in r] == logged[1:]  # so the retry runs it again: the same losses
+
+
 def test_first_ctrl_c_asks_to_stop_the_second_stops_at_once(capsys):
     import signal
     import threading
