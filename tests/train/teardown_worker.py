@@ -24,8 +24,11 @@ RANK = int(os.environ.get("RANK", "0"))
 
 def run(result_dir: str, mode: str, argv: list[str]) -> int:
     record: dict = {"rank": RANK}
-    real_close, real_stage, real_step = (trainer_module.close_processes, trainer_module.run_pretrain,
-                                         pretrain_module.pretrain_step)
+    real_close, real_stage, real_step = (
+        trainer_module.close_processes,
+        trainer_module.run_pretrain,
+        pretrain_module.pretrain_step,
+    )
 
     def close(*args, **kwargs):
         record["close_began"] = time.time()
