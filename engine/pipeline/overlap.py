@@ -2,7 +2,8 @@
 
 Each stage is one thread (order is kept: one producer, one consumer per queue); the queues are
 small, so at most a few batches are in flight and memory stays bounded. The first error of any
-stage stops every stage and is raised again in the calling thread; ``stop()`` ends all waits
+stage stops every stage and is raised again in the calling thread (a stage may instead pass a ``Failed``
+marker down, so the items before it are finished first); ``stop()`` ends all waits
 (cancel), and a stage that is waiting on a full or empty queue notices it within ``POLL_S``.
 """
 
@@ -15,6 +16,18 @@ from collections.abc import Callable
 POLL_S = 0.05
 DONE = object()
 """End-of-stream marker passed down the queues."""
+
+
+class Failed:
+    """End-of-stream marker carrying a stage's error, passed down the queues in order: the stages after it
+    finish every item before it, then the last one raises it. Why: a frame that cannot be read in the
+    middle of a batch must not cost the good frames decoded before it (they are written, so a resume
+    after the fix renders only what is missing)."""
+
+    def __init__(self, error: BaseException, frame: int | None = None) -> None:
+        self.error = error
+        self.frame = frame
+        """The frame whose read failed (None where it is not one frame's)."""
 
 
 class Stopped(Exception):

@@ -7,20 +7,21 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from engine.errors import JobCancelled, setting
+from engine.errors import EngineError, JobCancelled, setting
 from engine.io.timecode import source_timecode
 from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
-from engine.pipeline.overlap import DONE, POLL_S, Stages, Stopped
+from engine.pipeline.overlap import DONE, POLL_S, Failed, Stages, Stopped
 from engine.pipeline.selection import check_exemplar_image, make_backend
 from engine.pipeline.shot import (
     claim_job,
@@ -387,10 +388,13 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     def decode() -> None:
         reader = iter(source.read_many(firsts))
         position = 0
-        while position < len(firsts):
+        failed = None
+        while position < len(firsts) and failed is None:
             stages.check()
-            chunk = [next(reader) for _ in range(min(plan.size, len(firsts) - position))]
+            chunk, failed = read_chunk(reader, firsts[position:position + plan.size])
             position += len(chunk)
+            if not chunk:
+                break
             numbers = [n for n, _ in chunk]
             per_face = []
             frame_crops = [writer.frame_crops(n) for n in numbers]  # fixed, or where each face is (follow)
@@ -399,10 +403,12 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
                 parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
                 per_face.append((crops, backend.batch_input(crops, parsing, parse=parse_early)))
             stages.put(decoded, (numbers, [plate for _, plate in chunk], per_face))
-        stages.put(decoded, DONE)
+        stages.put(decoded, failed or DONE)  # a bad frame goes down after the good ones before it
 
     def write() -> None:
         while (item := stages.get(stylized)) is not DONE:
+            if isinstance(item, Failed):  # every frame before the bad one is on disk now
+                raise stopped_at_bad_frame(item, progress["done"])
             numbers, plates, face_results = item
             for i, (first, plate) in enumerate(zip(numbers, plates)):
                 for number in (first, *repeats.get(first, ())):  # frames holding one picture: one stylization
@@ -424,7 +430,7 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
         while True:
             _check_cancel(cancel)
             item = stages.get(decoded)
-            if item is DONE:
+            if item is DONE or isinstance(item, Failed):
                 break
             numbers, plates, per_face = item
             face_results = []
@@ -434,7 +440,7 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
                 _check_cancel(cancel)
             plan.measured(len(numbers))
             stages.put(stylized, (numbers, plates, face_results))
-        stages.put(stylized, DONE)
+        stages.put(stylized, item)  # DONE, or the bad frame's Failed: the writer raises it after the rest
         while any(t.is_alive() for t in stages._threads):  # the writer finishes the last batches
             _check_cancel(cancel)
             stages.join(POLL_S)
@@ -451,6 +457,37 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             report(progress["frame"])
     stages.raise_error()
     return progress["done"]
+
+
+def read_chunk(reader, numbers: list[int]) -> tuple[list[tuple[int, object]], Failed | None]:
+    """The next batch's ``(number, rgb)`` pairs from ``reader``, stopping at the first frame that cannot be
+    read: (the good frames before it, its ``Failed``), so those frames still get written."""
+    chunk = []
+    for number in numbers:
+        try:
+            chunk.append(next(reader))
+        except Exception as exc:  # any read failure: the frames before it are good
+            return chunk, Failed(exc, number)
+    return chunk, None
+
+
+def stopped_at_bad_frame(failed: Failed, written: int) -> BaseException:
+    """The read error of a bad frame, saying that the frames before it are written and that a resume
+    after the fix renders only what is missing (an error that is no engine error is raised as it is)."""
+    error = failed.error
+    if not isinstance(error, EngineError):
+        return error
+    message = error.message
+    if failed.frame is not None and f"frame {failed.frame}" not in message:
+        message = f"frame {failed.frame}: {message}"
+    message += (f"; the {written} frame{'s' if written != 1 else ''} before it "
+                f"{'are' if written != 1 else 'is'} written")
+    fix = (f"{error.fix.rstrip('. ') or 'replace the file'}, then run the same command again with --resume: "
+           "only the frames not written yet are rendered")
+    told = copy.copy(error)
+    told.message, told.fix, told.args = message, fix, (message,)
+    told.__cause__ = error
+    return told
 
 
 def held_pictures(source, todo: list[int]) -> tuple[list[int], dict[int, list[int]]]:
