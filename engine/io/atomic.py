@@ -4,7 +4,8 @@ Why: farm chunks and ``--resume`` decide "is frame N done?" by the file existing
 never exist half-written. The temp file sits in the same folder (same filesystem, so the rename is
 atomic) and is named ``.<name>.<host>-<pid>.<random>.tmp`` so it is hidden and cannot be mistaken for
 output. It is created here with ``O_CREAT|O_EXCL|O_NOFOLLOW`` under a name nobody can predict, so a
-link planted in the folder is never written through; the rename checks it is still the file created.
+link planted in the folder is never written through; the rename checks it is still the file created, and
+never replaces a link at the target name (the engine makes none, so a link there is somebody's).
 Writers that open by name (OIIO) get a name that reopens the created file itself (``atomic_reopenable``).
 """
 
@@ -124,6 +125,19 @@ class _At:
         return True
 
 
+def refuse_link(target: Path, at: _At) -> None:
+    """OutputError if a link sits at ``target``: the engine makes no links, so one there is somebody's and
+    is never replaced (jobs refuse them up front; this catches one planted while the job ran)."""
+    try:
+        if not stat.S_ISLNK(at.lstat(target).st_mode):
+            return
+    except OSError:
+        return
+    raise OutputError(f"{target.name} in {target.parent} is a link the engine did not make; it was not replaced "
+                      "(nor what it points at)", "remove the link or move it away, then run again (--resume "
+                      "keeps the frames already written)")
+
+
 def _same_file(temp: Path, created: os.stat_result, dirfd: int | None = None) -> bool:
     try:
         now = _At(dirfd).lstat(temp)
@@ -228,6 +242,7 @@ def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
             verify(Path(fd_name(fd) or temp))  # the file written, whatever its name points at now
         close_temp()
         if replace:
+            refuse_link(target, at)  # never replaces a link it did not make (it makes none)
             os.replace(at.name(temp), at.name(target), src_dir_fd=dirfd, dst_dir_fd=dirfd)
         else:
             _rename_new(temp, target, dirfd)

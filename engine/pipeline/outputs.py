@@ -4,7 +4,8 @@ Output frame N of a job is always ``<stem>.<N padded>.<ext>``, whatever chunk re
 chunks and resumed runs agree on names. Every file the engine writes carries its job key in the header
 (``vtoonify/job``): that stamp, not a name pattern, is what makes a file "ours" to skip on ``--resume`` or
 delete on ``--overwrite``. A file counts as done only if it is a regular file (not a link) that reads back
-completely and carries this job's stamp.
+completely and carries this job's stamp. The engine never makes links: a link at any of a job's names is
+refused up front, with ``--overwrite`` and ``--resume`` too, and never followed or replaced.
 """
 
 from __future__ import annotations
@@ -143,15 +144,18 @@ def earlier_job_files(out_dir: Path, stem: str, keep_job: str, sources: list[str
 
 
 def check_foreign_files(naming: OutputNaming, frames: list[int], job: str) -> None:
-    """Refuse to replace a file at an output name that this engine did not write (no job stamp).
+    """Refuse to replace a file at an output name that this engine did not write (no job stamp), or a link
+    (the engine never makes one, so any link there is somebody's: never followed, never replaced).
 
-    Empty files and links hold nothing to lose (the rename replaces a link, never its target)."""
+    Empty regular files hold nothing to lose."""
     for frame in frames:
         for path in naming.files(frame):
             try:
                 st = os.lstat(path)
             except OSError:
                 continue
+            if stat.S_ISLNK(st.st_mode):
+                raise foreign_link_error(path)
             if stat.S_ISDIR(st.st_mode):  # a rename cannot replace it: refused before any frame is rendered
                 raise OutputError(f"{path.name} in {naming.out_dir} is a folder, so the frame of that name cannot "
                                   "be written",
@@ -160,6 +164,26 @@ def check_foreign_files(naming: OutputNaming, frames: list[int], job: str) -> No
                 raise OutputError(f"{path.name} in {naming.out_dir} was not written by VToonify Studio "
                                   "and would be overwritten",
                                   f"move it away, or choose another output folder or {setting('name')}")
+
+
+def foreign_link_error(path: Path) -> OutputError:
+    """The refusal of a link at one of the job's file names, saying where it points and the fix."""
+    try:
+        points = f" (to {os.readlink(path)})"
+    except OSError:
+        points = ""
+    return OutputError(f"{path.name} in {path.parent} is a link{points} that VToonify Studio did not make; the engine "
+                       "never writes through a link or replaces one", "remove the link or move it away (what it "
+                       "points at is not needed), or choose another output folder or --name")
+
+
+def check_no_links(folder: Path, names: list[str]) -> None:
+    """Refuse a link at any of ``names`` in ``folder`` (the sidecar, the style codes) before the job
+    writes anything: the engine never makes links, so one there is somebody's and is left alone."""
+    for name in names:
+        path = folder / name
+        if os.path.islink(path):
+            raise foreign_link_error(path)
 
 
 def frame_digits(frames: list[int]) -> int:

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from engine.errors import EngineError, JobCancelled, setting
 from engine.io.timecode import source_timecode
@@ -278,6 +279,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.clean_stale_temps(out_dir, stem)
             key = resolved_job_key(config, backend, cache, source)
             out.check_foreign_files(naming, frames, key)  # before the sidecar: a refused job leaves nothing
+            out.check_no_links(out_dir, job_file_names(config, stem))
             settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
                            legacy_job_keys(config, backend, cache, source), on_event) as (analysis, wplus, analysed):
@@ -292,6 +294,14 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
                     _emit(on_event, {"event": "warning", "message": message})
                 yield JobSetup(source, frames, backend, naming, analysis, wplus, analysed,
                                str(sidecar_path(out_dir, stem)), warnings, on_event)
+
+
+def job_file_names(config: RenderConfig, stem: str) -> list[str]:
+    """The sidecar's and style codes' names (one per face with ``--faces all``), checked for links up front."""
+    from engine.pipeline.shot import face_name, style_code_name
+
+    faces = [face_name(i) for i in range(1, int(config.max_faces) + 1)] if config.faces == "all" else []
+    return [sidecar_path(Path("."), stem).name, style_code_name(stem), *(style_code_name(stem, f) for f in faces)]
 
 
 def prepare(config: RenderConfig, on_event: EventSink | None = None, cancel=None,

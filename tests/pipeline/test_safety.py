@@ -93,7 +93,7 @@ def test_output_name_held_by_a_foreign_file_is_refused(tmp_path, face_png, empty
 
 # --- item 2: --resume counts only complete, regular files of this job ------------------------------
 
-def test_resume_redoes_truncated_empty_and_linked_frames(tmp_path, face_png, empty_models_dir):
+def test_resume_redoes_truncated_and_empty_frames_and_refuses_a_linked_one(tmp_path, face_png, empty_models_dir):
     source = tmp_path / "in"
     _plates(source, face_png, (1, 2, 3, 4))
     out = tmp_path / "out"
@@ -106,6 +106,10 @@ def test_resume_redoes_truncated_empty_and_linked_frames(tmp_path, face_png, emp
     link_target = tmp_path / "elsewhere.png"
     link_target.write_bytes(good)
     (out / "shot.0004.png").symlink_to(link_target)                   # a link planted at an output name
+    with pytest.raises(OutputError, match=r"shot\.0004\.png .* is a link"):  # never replaced, nor followed
+        render(RenderConfig(**{**config.to_dict(), "resume": True}))
+    assert (out / "shot.0004.png").is_symlink() and link_target.read_bytes() == good
+    (out / "shot.0004.png").unlink()                                  # the fix the error names
     result = render(RenderConfig(**{**config.to_dict(), "resume": True}))
     assert (result.skipped, result.rendered) == (1, 3)
     for n in (2, 3, 4):
