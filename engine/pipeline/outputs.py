@@ -160,7 +160,11 @@ def check_foreign_files(naming: OutputNaming, frames: list[int], job: str) -> No
                 raise OutputError(f"{path.name} in {naming.out_dir} is a folder, so the frame of that name cannot "
                                   "be written",
                                   f"move the folder away, or choose another output folder or {setting('name')}")
-            if stat.S_ISREG(st.st_mode) and st.st_size > 0 and job_stamp(path) is None:
+            if not stat.S_ISREG(st.st_mode):  # a FIFO, socket or device: somebody's, the rename would delete it
+                raise OutputError(f"{path.name} in {naming.out_dir} is not a regular file (a FIFO, socket or device) "
+                                  "and would be replaced",
+                                  f"move it away, or choose another output folder or {setting('name')}")
+            if st.st_size > 0 and job_stamp(path) is None:
                 raise OutputError(f"{path.name} in {naming.out_dir} was not written by VToonify Studio "
                                   "and would be overwritten",
                                   f"move it away, or choose another output folder or {setting('name')}")

@@ -133,3 +133,12 @@ def test_overwrite_still_leaves_links_outside_the_job_alone(plates, tmp_path, em
     render(RenderConfig(source=plates, output=str(out), backend="classic", padding=(48, 48, 48, 48), format="png",
                         overwrite=True))
     assert (out / "shot.0009.png").is_symlink() and victim.read_bytes() == (tmp_path / "precious.png").read_bytes()
+
+
+def test_a_fifo_at_an_output_frame_name_is_refused_not_replaced(plates, tmp_path, empty_models_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "shot.0003.png")
+    with pytest.raises(OutputError, match=r"shot\.0003\.png .*not a regular file"):
+        render(RenderConfig(source=plates, output=str(out), backend="classic", padding=SMALL, format="png"))
+    assert (out / "shot.0003.png").is_fifo() and [p.name for p in out.iterdir()] == ["shot.0003.png"]
