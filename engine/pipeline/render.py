@@ -344,7 +344,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         skipped = len(frames) - len(todo)
         _emit(on_event, {"event": "progress", "done": 0, "total": len(todo), "frame": None,
                          "fps": 0.0, "eta_s": None, "skipped": skipped})
-        done = render_frames(config, job.source, job.backend, writer, todo, skipped, cache, on_event, cancel)
+        done = render_frames(config, job.source, job.backend, writer, todo, skipped, cache, on_event, cancel, warn)
     return RenderResult(
         outputs=[str(naming.beauty(f)) for f in frames],
         pattern=naming.pattern,
@@ -362,14 +362,16 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
 
 
 def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, todo: list[int], skipped: int,
-                  cache: ModelCache, on_event: EventSink | None, cancel) -> int:
+                  cache: ModelCache, on_event: EventSink | None, cancel, warn: Callable[[str], None] | None = None
+                  ) -> int:
     """Decode + crop (+ parsing on a GPU) -> network -> place + write, as three overlapping stages.
 
     Bounded queues keep at most a few batches in flight; frames stay in order (one thread per stage),
     so output frame N is input frame N. Cancel is checked between batches (the writer stops before
     its next frame; every written file is complete); the first error of any stage is raised here.
     Progress is reported per batch; a job stopped inside one reports once more after the writer has
-    stopped, so the last ``done`` counts exactly the files on disk (what a resume skips).
+    stopped, so the last ``done`` counts exactly the files on disk (what a resume skips). The decoded
+    pictures are also looked at for cuts (``cut_watch``), warned about (``warn``) by the writer thread.
     """
     from engine.face import scale_and_crop
 
@@ -395,7 +397,11 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
                          "fps": round(fps, 3), "eta_s": round((len(todo) - done) / fps, 1) if fps else None,
                          "skipped": skipped})
 
+    cuts = cut_watch(source, writer) if warn is not None and firsts else None
+
     def decode() -> None:
+        if cuts is not None:
+            cuts.seed(source, firsts[0])
         reader = iter(source.read_many(firsts))
         position = 0
         failed = None
@@ -406,6 +412,9 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             if not chunk:
                 break
             numbers = [n for n, _ in chunk]
+            if cuts is not None:
+                for number, rgb in chunk:
+                    cuts.add(number, rgb, (repeats.get(number) or [number])[-1])
             per_face = []
             frame_crops = [writer.frame_crops(n) for n in numbers]  # fixed, or where each face is (follow)
             for face, smoother in enumerate(smoothers):
@@ -420,6 +429,8 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             if isinstance(item, Failed):  # every frame before the bad one is on disk now
                 raise stopped_at_bad_frame(item, progress["done"])
             numbers, plates, face_results = item
+            if cuts is not None and (note := cuts.news()):  # before the batch: the decoder has looked at it
+                warn(note)
             for i, (first, plate) in enumerate(zip(numbers, plates)):
                 for number in (first, *repeats.get(first, ())):  # frames holding one picture: one stylization
                     stages.check()
@@ -431,6 +442,8 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
                     progress["frame"] = number
                     _emit(on_event, {"event": "frame_done", "frame": number, "path": str(path)})
             report(numbers[-1])
+        if cuts is not None and (note := cuts.rest()):
+            warn(note)
 
     stages.start("decode", decode)
     stages.start("write", write)
@@ -467,6 +480,16 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             report(progress["frame"])
     stages.raise_error()
     return progress["done"]
+
+
+def cut_watch(source, writer: FrameWriter):
+    """A ``CutWatch`` over the frames this render decodes, for a video or sequence with fixed crops (crops
+    that follow their faces had every frame looked at during the analysis); else None."""
+    if getattr(source, "kind", "") not in ("video", "sequence") or writer.follow:
+        return None
+    from engine.face.cuts import CutWatch
+
+    return CutWatch(list(source.frame_numbers), source.kind)
 
 
 def read_chunk(reader, numbers: list[int]) -> tuple[list[tuple[int, object]], Failed | None]:

@@ -525,7 +525,7 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
 
     The style code is saved beside the sidecar when ``out_dir`` is given (previews pass None). With
     ``follow_faces`` every frame is searched too and each face's per-frame crop stored (``following``)."""
-    from engine.face.cuts import CutFinder, cut_warning, find_cuts
+    from engine.face.cuts import CutFinder, cut_warning
 
     analysis, wplus = _analyse_fixed(config, source, backend, key, out_dir, stem, cancel)
     kind = getattr(source, "kind", "")
@@ -538,9 +538,7 @@ def analyse_shot(config, source, backend, key: str, out_dir: Path | None, stem: 
         analysis = dataclasses.replace(analysis, follow=follow_shot(analysis, source, config, step, cancel,
                                                                         on_event, finder))
         cuts = finder.cuts
-    elif kind == "video" and out_dir is not None:  # straight through, 1-2 ms a small frame; not for a
-        cuts = find_cuts(source, cancel)                # preview (out_dir None), which must come back fast
-    else:  # image files cost more to read: checked only where --follow-faces reads them anyway
+    else:  # fixed crops: the render looks for cuts in the frames it decodes (engine.face.cuts.CutWatch)
         cuts = []
     note = cut_warning(cuts, list(source.frame_numbers), kind)
     if note:
