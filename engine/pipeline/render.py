@@ -400,6 +400,17 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
     cuts = cut_watch(source, writer) if warn is not None and firsts else None
 
     def decode() -> None:
+        try:
+            failed = decode_batches()
+        except Stopped:
+            raise
+        except Exception as exc:  # a batch could not be prepared (a frame a smoother reads, memory): the
+            failed = Failed(exc)  # batches before it are good and still go down to be written first
+        stages.put(decoded, failed or DONE)
+
+    def decode_batches() -> Failed | None:
+        """Put every batch on ``decoded``; the ``Failed`` of a frame that cannot be read, after the good
+        frames before it, else None."""
         if cuts is not None:
             cuts.seed(source, firsts[0])
         reader = iter(source.read_many(firsts))
@@ -422,7 +433,7 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
                 parsing = smoother.parsing_for(numbers, crops) if smoother is not None else None
                 per_face.append((crops, backend.batch_input(crops, parsing, parse=parse_early)))
             stages.put(decoded, (numbers, [plate for _, plate in chunk], per_face))
-        stages.put(decoded, failed or DONE)  # a bad frame goes down after the good ones before it
+        return failed  # a bad frame goes down after the good ones before it
 
     def write() -> None:
         while (item := stages.get(stylized)) is not DONE:
@@ -505,8 +516,9 @@ def read_chunk(reader, numbers: list[int]) -> tuple[list[tuple[int, object]], Fa
 
 
 def stopped_at_bad_frame(failed: Failed, written: int) -> BaseException:
-    """The read error of a bad frame, saying that the frames before it are written and that a resume
-    after the fix renders only what is missing (an error that is no engine error is raised as it is)."""
+    """The error that stopped the decoding (a frame that cannot be read, or a batch that could not be
+    prepared), saying that the frames before it are written and that a resume after the fix renders only
+    what is missing (an error that is no engine error, a bug, is raised as it is)."""
     error = failed.error
     if not isinstance(error, EngineError):
         return error

@@ -92,3 +92,28 @@ def test_a_video_frame_that_fails_to_decode_mid_batch_keeps_the_frames_before_it
     monkeypatch.setattr(VideoSource, "read", original)
     again = render(RenderConfig(**{**config.__dict__, "resume": True}))
     assert again.skipped == 6 and again.rendered == 4
+
+
+def test_a_batch_that_cannot_be_prepared_keeps_the_batches_before_it(media_dir, tmp_path, empty_models_dir,
+                                                                     monkeypatch):
+    """Not only reads: any failure while the decode stage prepares a batch (a frame a parsing smoother
+    reads, memory) lets the batches already decoded be written before the job stops."""
+    from engine.errors import DeviceOutOfMemoryError
+    from engine.pipeline.classic_backend import ClassicBackend
+
+    original = ClassicBackend.batch_input
+    calls = []
+
+    def fails_on_the_third(self, crops, *rest, **kw):
+        calls.append(len(crops))
+        if len(calls) == 3:
+            raise DeviceOutOfMemoryError("out of memory preparing a batch", "retry with --batch 1")
+        return original(self, crops, *rest, **kw)
+
+    monkeypatch.setattr(ClassicBackend, "batch_input", fails_on_the_third)
+    config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), frames="1-12",
+                          backend="classic", format="png", padding=SMALL, batch=3)
+    with pytest.raises(DeviceOutOfMemoryError) as failed:
+        render(config)
+    assert "the 6 frames before it are written" in failed.value.message and "--resume" in failed.value.fix
+    assert sorted(p.name for p in tmp_path.glob("529_2.*.png")) == [f"529_2.{n:04d}.png" for n in range(1, 7)]
