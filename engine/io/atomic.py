@@ -134,8 +134,8 @@ def refuse_link(target: Path, at: _At) -> None:
     except OSError:
         return
     raise OutputError(f"{target.name} in {target.parent} is a link the engine did not make; it was not replaced "
-                      "(nor what it points at)", "remove the link or move it away, then run again (--resume "
-                      "keeps the frames already written)")
+                      "(nor what it points at)", "remove the link or move it away, then run again with "
+                      f"{setting('resume', True)} (it keeps the frames already written)")
 
 
 def _same_file(temp: Path, created: os.stat_result, dirfd: int | None = None) -> bool:

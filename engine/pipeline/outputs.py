@@ -178,7 +178,7 @@ def foreign_link_error(path: Path) -> OutputError:
         points = ""
     return OutputError(f"{path.name} in {path.parent} is a link{points} that VToonify Studio did not make; the engine "
                        "never writes through a link or replaces one", "remove the link or move it away (what it "
-                       "points at is not needed), or choose another output folder or --name")
+                       f"points at is not needed), or choose another output folder or {setting('name')}")
 
 
 def check_no_links(folder: Path, names: list[str]) -> None:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import os
 import time
@@ -522,15 +521,15 @@ def stopped_at_bad_frame(failed: Failed, written: int) -> BaseException:
     error = failed.error
     if not isinstance(error, EngineError):
         return error
-    message = error.message
-    if failed.frame is not None and f"frame {failed.frame}" not in message:
+    said_message, said_fix = getattr(error, "_said", (error.message, error.fix))  # settings still marked
+    message = said_message
+    if failed.frame is not None and f"frame {failed.frame}" not in error.message:
         message = f"frame {failed.frame}: {message}"
     message += (f"; the {written} frame{'s' if written != 1 else ''} before it "
                 f"{'are' if written != 1 else 'is'} written")
-    fix = (f"{error.fix.rstrip('. ') or 'replace the file'}, then run the same command again with --resume: "
-           "only the frames not written yet are rendered")
-    told = copy.copy(error)
-    told.message, told.fix, told.args = message, fix, (message,)
+    fix = (f"{said_fix.rstrip('. ') or 'replace the file'}, then run the same command again with "
+           f"{setting('resume', True)}: only the frames not written yet are rendered")
+    told = type(error)(message, fix)
     told.__cause__ = error
     return told
 
