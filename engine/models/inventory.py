@@ -511,7 +511,10 @@ def pick_checkpoint(
         and all(c.color_transfer for c in family.checkpoints)
     ):
         candidates, color_transfer = fitting, True
-        note = f"the {style} models are colour-transfer models; colour transfer is on"
+        names = ", ".join(sorted(Path(c.relpath).name for c in fitting))
+        note = (f"colour transfer is on, though the job has {setting('color_transfer')} off: the {style} models "
+                f"are colour-transfer models ({names}), which render only with it (the sidecar and the "
+                "frames' headers record it on; fetch or train a model without _c to render without it)")
     if not candidates:
         have = ", ".join(Path(c.relpath).name for c in family.checkpoints)
         exemplar = f"a custom exemplar ({setting('exstyle_image')})" if style_id is None else f"style id {style_id}"

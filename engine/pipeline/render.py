@@ -52,6 +52,9 @@ class RenderResult:
     """The source's start timecode (``SourceTimecode.to_dict()``); None when the source has none."""
     frame_grid: dict | None = None
     """Variable-frame-rate source: ``FrameGrid.to_dict()`` (how pictures map onto frame numbers)."""
+    style: dict = field(default_factory=dict)
+    """The style the network ran (the sidecar's ``style``: checkpoint, and for VToonify-D the style id,
+    degree and effective colour transfer, which a ``_c``-only family forces on)."""
 
     def to_dict(self) -> dict:
         return {
@@ -68,6 +71,7 @@ class RenderResult:
             "analysed": self.analysed,
             "timecode": self.timecode,
             "frame_grid": self.frame_grid,
+            "style": self.style,
         }
 
 
@@ -357,6 +361,7 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         analysed=job.analysed,
         timecode=timecode.to_dict() if timecode is not None else None,
         frame_grid=job.analysis.frame_grid,
+        style=dict(job.analysis.style or {}),
     )
 
 

@@ -304,13 +304,20 @@ def resolved_job_key(config, backend, cache, source=None) -> str:
 
 
 def legacy_job_keys(config, backend, cache, source=None) -> tuple[str, ...]:
-    """Keys earlier engines gave this job (they hashed ``--backbone`` as given), so a job started with an
-    explicit backbone before keys held the resolved one still resumes its own sidecar and frames."""
-    if config.backbone == "auto":
-        return ()
-    old = dataclasses.replace(pixel_config(config, backend), backbone=config.backbone)
-    return (job_key(old, backend.name, backend.model_files(), job_device(backend, cache),
-                    getattr(source, "frame_grid", None)),)
+    """Keys earlier engines gave this job, so a job they started still resumes its own sidecar and frames:
+    they hashed ``--backbone`` as given (not the resolved one), and ``--color-transfer`` as asked even where
+    the model forced it on (a family of ``_c`` models only)."""
+    resolved = pixel_config(config, backend)
+    variants = []
+    if config.backbone != "auto":
+        variants.append({"backbone": config.backbone})
+    forced = backend.name == "vtoonify" and getattr(backend, "backbone", None) != "toonify"
+    if forced and resolved.color_transfer != config.color_transfer:
+        variants.append({"color_transfer": config.color_transfer})
+        if config.backbone != "auto":
+            variants.append({"backbone": config.backbone, "color_transfer": config.color_transfer})
+    return tuple(job_key(dataclasses.replace(resolved, **changes), backend.name, backend.model_files(),
+                         job_device(backend, cache), getattr(source, "frame_grid", None)) for changes in variants)
 
 
 def resolved_job_settings(config, backend, cache, source=None) -> dict:
@@ -323,15 +330,18 @@ def pixel_config(config, backend):
     """``config`` as its pixels see it: the precision the backend resolved, the backbone as ``auto`` and,
     for a VToonify-T model (which has no exemplar, degree or colour transfer), the catalog defaults for
     those controls, so farm chunks differing only in values the model ignores share a key (jobs at the
-    defaults keep theirs).
+    defaults keep theirs). Colour transfer is the one the network runs (``backend.config``): a family of
+    ``_c`` models only forces it on, and the sidecar must not record it off.
 
     The backbone a job resolved is in its key already, through the checkpoint names of ``model_files``
     (``vtoonify.pt`` for VToonify-T, ``vtoonify_s*_d*.pt`` and the exemplar codes for VToonify-D), and
     the classic backend has none: so ``--backbone auto`` and the backbone it resolves to share one job,
     and default (``auto``) keys stay those of earlier engines (``legacy_job_keys`` covers the others)."""
     config = dataclasses.replace(config, precision=backend.precision, backbone="auto")
-    if backend.name != "vtoonify" or getattr(backend, "backbone", None) != "toonify":
+    if backend.name != "vtoonify":
         return config
+    if getattr(backend, "backbone", None) != "toonify":
+        return dataclasses.replace(config, color_transfer=bool(backend.config.color_transfer))
     from engine.service.catalog import DEFAULTS
 
     return dataclasses.replace(config, style_id=DEFAULTS["style_id"], degree=DEFAULTS["degree"],
