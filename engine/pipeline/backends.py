@@ -53,7 +53,12 @@ class VToonifyBackend:
         self.device = cache.device
         from engine.models import load_face_parser, load_vtoonify
 
+        exemplar_code = "exstyle" in files and not config.exstyle_image
+        if exemplar_code:  # a style id past the codes file: refused before the model loads, not after analysis
+            self._exstyle_name()
         self.vtoonify = cache.get("vtoonify", files["vtoonify"], load_vtoonify)
+        if exemplar_code and self.backbone == "dualstylegan":
+            self._exstyle_code(self.vtoonify)  # a codes file of another model's shape, likewise up front
         self.parser = cache.get("faceparsing", files["faceparsing"], load_face_parser)
         self.mattes = matte_selection(config.matte_classes, self.matte_classes) if config.mattes else ()
         self.precision = resolve_precision(config.precision, self.device)
@@ -104,8 +109,12 @@ class VToonifyBackend:
     def _exstyle_name(self) -> str:
         names = list(self._exstyle_codes())
         if not 0 <= self.config.style_id < len(names):
-            raise ConfigError(f"style id {self.config.style_id} is out of range for {self.config.style}",
-                              f"use a style id from 0 to {len(names) - 1}")
+            asked = self.config.style_id
+            raise ConfigError(f"style id {asked} ({setting('style_id', asked)}) is out of "
+                              f"range for {self.config.style}: {Path(self.files['exstyle']).name} holds "
+                              f"{len(names)} exemplar codes, ids 0 to {len(names) - 1}",
+                              f"pass {setting('style_id')} from 0 to {len(names) - 1}, or an exemplar photo "
+                              f"with {setting('exstyle_image')}")
         return str(names[self.config.style_id])
 
     def _exstyle_code(self, net) -> np.ndarray:
