@@ -471,14 +471,16 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             if item is DONE or isinstance(item, Failed):
                 break
             numbers, plates, per_face = item
-            face_results = []
-            for face, (crops, batch) in enumerate(per_face):
-                face_results.append(backend.stylize_batch(batch, crops, face) if several
-                                    else backend.stylize_batch(batch, crops))
-                _check_cancel(cancel)
+            try:
+                face_results = stylize_faces(backend, per_face, several, cancel)
+            except (JobCancelled, Stopped):
+                raise
+            except Exception as exc:  # out of memory, say: the batches stylized before it are still written
+                item = Failed(exc, numbers[0])
+                break
             plan.measured(len(numbers))
             stages.put(stylized, (numbers, plates, face_results))
-        stages.put(stylized, item)  # DONE, or the bad frame's Failed: the writer raises it after the rest
+        stages.put(stylized, item)  # DONE, or a bad frame's or batch's Failed: the writer raises it after the rest
         while any(t.is_alive() for t in stages._threads):  # the writer finishes the last batches
             _check_cancel(cancel)
             stages.join(POLL_S)
@@ -495,6 +497,16 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             report(progress["frame"])
     stages.raise_error()
     return progress["done"]
+
+
+def stylize_faces(backend, per_face: list, several: bool, cancel) -> list:
+    """One batch through the network, face by face (``--faces all``); cancel is checked after each face."""
+    face_results = []
+    for face, (crops, batch) in enumerate(per_face):
+        face_results.append(backend.stylize_batch(batch, crops, face) if several
+                            else backend.stylize_batch(batch, crops))
+        _check_cancel(cancel)
+    return face_results
 
 
 def cut_watch(source, writer: FrameWriter):
@@ -520,9 +532,9 @@ def read_chunk(reader, numbers: list[int]) -> tuple[list[tuple[int, object]], Fa
 
 
 def stopped_at_bad_frame(failed: Failed, written: int) -> BaseException:
-    """The error that stopped the decoding (a frame that cannot be read, or a batch that could not be
-    prepared), saying that the frames before it are written and that a resume after the fix renders only
-    what is missing (an error that is no engine error, a bug, is raised as it is)."""
+    """The error that stopped the decoding or the network (a frame that cannot be read, a batch that could
+    not be prepared or stylized), saying that the frames before it are written and that a resume after the
+    fix renders only what is missing (an error that is no engine error, a bug, is raised as it is)."""
     error = failed.error
     if not isinstance(error, EngineError):
         return error

@@ -117,3 +117,42 @@ def test_a_batch_that_cannot_be_prepared_keeps_the_batches_before_it(media_dir, 
         render(config)
     assert "the 6 frames before it are written" in failed.value.message and "--resume" in failed.value.fix
     assert sorted(p.name for p in tmp_path.glob("529_2.*.png")) == [f"529_2.{n:04d}.png" for n in range(1, 7)]
+
+
+def test_a_network_failure_keeps_the_stylized_batch_already_on_its_way_to_the_writer(media_dir, tmp_path,
+                                                                                    empty_models_dir, monkeypatch):
+    """Out of memory in the network on a batch while the batch before it waits for the writer: that batch is
+    stylized already and is written before the job stops, as frames decoded before a bad frame are. The
+    writer is held on frame 1 until the network has failed, so batch 2 is in flight then, every run."""
+    from engine.errors import DeviceOutOfMemoryError
+    from engine.pipeline.classic_backend import ClassicBackend
+
+    original = ClassicBackend.stylize_batch
+    calls = []
+    network_failed = threading.Event()
+
+    def fails_on_the_third(self, batch, crops, *rest, **kw):
+        calls.append(len(crops))
+        if len(calls) == 3:
+            network_failed.set()
+            raise DeviceOutOfMemoryError("out of memory in the network", "retry with --batch 1")
+        return original(self, batch, crops, *rest, **kw)
+
+    def hold_the_writer(event):
+        if event.get("event") == "frame_done" and event["frame"] == 1:
+            assert network_failed.wait(60)
+
+    monkeypatch.setattr(ClassicBackend, "stylize_batch", fails_on_the_third)
+    config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path), frames="1-4",
+                          backend="classic", format="png", padding=SMALL, batch=1)
+    with pytest.raises(DeviceOutOfMemoryError) as failed:
+        render(config, on_event=hold_the_writer)
+    assert sorted(p.name for p in tmp_path.glob("529_2.*.png")) == ["529_2.0001.png", "529_2.0002.png"]
+    assert all(is_complete_file(p, "png") for p in tmp_path.glob("529_2.*.png"))
+    assert "frame 3" in failed.value.message and "the 2 frames before it are written" in failed.value.message
+    assert "--resume" in failed.value.fix
+
+    calls.clear()
+    monkeypatch.setattr(ClassicBackend, "stylize_batch", original)
+    result = render(RenderConfig(**{**config.to_dict(), "resume": True}))
+    assert (result.skipped, result.rendered) == (2, 2)
