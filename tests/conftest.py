@@ -1,6 +1,14 @@
-"""Shared fixtures: where the read-only reference data and media live.
+"""Shared fixtures: where the read-only reference data and media live, and which torch device runs the
+tests where the device matters.
 
 ``../shared`` sits beside the repository root (locally and in CI); ``VTOONIFY_SHARED`` overrides it.
+
+``--device cpu|cuda|cuda:N`` (default cpu) is the device of the ``device`` fixture: the model and golden
+parity tests, the ops with a CUDA route, the VToonify backend and pipeline renders, the service's
+per-device worker and a few training iterations run there. Tests that take the fixture are marked
+``device`` (``-m device`` selects them: what ``scripts/gpu_check.sh`` runs on a GPU); without that GPU they
+skip, saying so. Tests of CPU-only machinery (the C kernels, the heap, autotune, Winograd) are marked
+``cpu_only`` and skip under any other ``--device``, naming why. Tolerances: ``DEVICE_ATOL``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,86 @@ MEDIA_DIR = SHARED_DIR / "media"
 # a real package (tests/ui is no 'ui').
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
+
+
+DEVICE_ATOL = {"cpu": 1e-4, "cuda": 1e-4}
+"""Max abs error against the CPU-made goldens, float32. CUDA keeps the CPU's 1e-4 because the engine turns
+TF32 off for its float32 work (``engine.models.precision.exact_fp32``): cuDNN's other summation order moves
+a narrow model's outputs by ~1e-6, while TF32 convs (cuDNN's default) would move them by ~1e-3."""
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--device", default="cpu", metavar="DEVICE",
+                     help="torch device for the tests where the device matters: cpu (default), cuda or cuda:N")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "device: uses the --device fixture (selected by -m device on a GPU)")
+    config.addinivalue_line("markers", "cpu_only(reason): CPU-only machinery; skipped under --device cuda")
+    name = config.getoption("--device")
+    head, _, index = name.partition(":")
+    if not (name == "cpu" or (head == "cuda" and (not index or index.isdigit()))):
+        raise pytest.UsageError(f"--device {name!r}: use cpu, cuda or cuda:N")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark the tests that take ``device``; skip the CPU-only ones when the run is for another device."""
+    name = config.getoption("--device")
+    for item in items:
+        if "device" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.device)
+        marker = item.get_closest_marker("cpu_only")
+        if marker is not None and name != "cpu":
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "CPU-only machinery")
+            item.add_marker(pytest.mark.skip(reason=f"CPU only ({reason}); run without --device {name}"))
+
+
+def device_problem(name: str) -> str | None:
+    """Why the tests cannot run on device ``name`` here, or None when they can."""
+    if name == "cpu":
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return (f"--device {name}: torch {torch.__version__} sees no CUDA GPU (CPU-only build, or no driver); "
+                "run on a GPU machine or drop --device")
+    index = int(name.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        return f"--device {name}: torch sees {torch.cuda.device_count()} GPU(s)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def device_name(request) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` (``--device``); skips when that device is not here."""
+    name = request.config.getoption("--device")
+    problem = device_problem(name)
+    if problem:
+        pytest.skip(problem)
+    return name
+
+
+@pytest.fixture(scope="session")
+def device(device_name):
+    """The ``torch.device`` of ``--device`` (default cpu), with float32 kept exact on it as the engine keeps it
+    on every CUDA device it resolves (TF32 off: ``engine.models.precision.exact_fp32``)."""
+    import torch
+
+    from engine.models.precision import exact_fp32
+
+    exact_fp32(device_name)
+    return torch.device(device_name)
+
+
+def to_device(value, device):
+    """Tensors in nested dicts / lists / tuples moved to ``device`` (goldens are stored on CPU)."""
+    if hasattr(value, "to") and hasattr(value, "device"):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_device(v, device) for v in value)
+    return value
 
 
 def _need(path: Path) -> Path:

@@ -40,6 +40,20 @@ def device_has_fast_bf16(device: str | torch.device) -> bool:
     return device.type == "cpu" and cpu_has_fast_bf16()
 
 
+def exact_fp32(device: str | torch.device) -> None:
+    """On CUDA, float32 convs and matmuls in float32, not TF32 (process-wide; a no-op elsewhere).
+
+    cuDNN runs float32 convs in TF32 unless told not to (``torch.backends.cudnn.allow_tf32`` defaults to
+    True): 10-bit mantissas, so ``--precision fp32`` output would differ from the reference numbers by
+    ~1e-3 and the pSp style code and parsing maps would drift with it. fp32 is the reference precision,
+    and bf16 is the fast one, so the engine keeps float32 exact on every device it resolves to CUDA
+    (``engine.pipeline.device.resolve_device``) and in every static network built on one."""
+    if torch.device(device).type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def resolve_precision(name: str, device: str | torch.device = "cpu") -> str:
     """``auto`` -> ``bf16`` or ``fp32`` for ``device``; other names are checked and returned."""
     if name not in PRECISIONS:

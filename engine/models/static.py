@@ -32,7 +32,7 @@ from engine.errors import InputError
 from engine.models.autotune import DIRECT, ENV, Tuner, shape_key
 from engine.models.autotune import enabled as autotune_enabled
 from engine.models.heap import reused_heap
-from engine.models.precision import DTYPES, resolve_precision
+from engine.models.precision import DTYPES, exact_fp32, resolve_precision
 from engine.models.stylegan import ModulatedConv2d, StyledConv, ToRGB
 from engine.models.vtoonify import FIRST_DECODED_LAYER, PARSING_CLASSES, VToonify, assert_vtoonify_input
 from engine.ops import gate, native, upconv, winograd
@@ -54,6 +54,18 @@ same numbers): each strip's 32-64 channel maps stay cache- and page-warm instead
 memory whole. 256x256 -> 1024x1024, 2-core EPYC, fp32, median of 3: 2.14 s with the last stage in
 strips vs 2.33 s whole when freed pages go back to the system after each call, 1.91 vs 1.98 s when a
 render keeps them (1 << 18 and above ran that size whole)."""
+GPU_STRIP_PIXELS = 1 << 21
+"""On CUDA strips are for memory alone (a GPU has no cache to keep warm, and each strip is another round
+of kernel launches): stages whose input is larger than this (2M pixels: a 1600x1280 crop's last two
+stages) run in strips; a 256x256 or 400x320 crop (largest stage input 512x512, 800x640) runs whole.
+Its speed against ``STRIP_PIXELS`` on a GPU is measured by ``scripts/gpu_check.sh``."""
+
+
+def strip_pixels_for(device: str | torch.device) -> int:
+    """The strip budget of ``tiled`` on ``device``: ``STRIP_PIXELS`` on CPU, ``GPU_STRIP_PIXELS`` elsewhere."""
+    return STRIP_PIXELS if torch.device(device).type == "cpu" else GPU_STRIP_PIXELS
+
+
 BANDED_FEATURE_STRIPS = 4
 """Frames over this many strips' pixels recompute the encoder's full-size feature in bands
 (``EncodedRows``, about 5% more time) rather than hold it (128 channels: over 256 MiB at fp32)."""
@@ -351,6 +363,7 @@ class StaticVToonify(nn.Module):
                  autotune: bool | None = None) -> None:
         super().__init__()
         device = next(model.parameters()).device
+        exact_fp32(device)  # CUDA: the folded weights and fp32 convs without TF32 (reference numbers)
         self.precision = resolve_precision(precision, device)
         self.dtype = dtype = DTYPES[self.precision]
         self.backbone = model.backbone

@@ -204,7 +204,8 @@ def _conv_f4(x: torch.Tensor, u: torch.Tensor, d: int = 1, bias: torch.Tensor | 
         y = _conv_f4(sub, u, 1, bias, slope)[:, :sh, :sw]  # [N*d*d, H/d, W/d, Co]
         return y.reshape(n, d, d, sh, sw, co).permute(0, 3, 1, 4, 2, 5).reshape(n, sh * d, sw * d, co)
     th, tw = -(-h // 4), -(-w // 4)
-    bt, at = torch.tensor(_BT4, dtype=x.dtype), torch.tensor(_AT4, dtype=x.dtype)
+    bt = torch.tensor(_BT4, dtype=x.dtype, device=x.device)  # beside x: a CUDA map has CUDA transforms
+    at = torch.tensor(_AT4, dtype=x.dtype, device=x.device)
     nhwc = x.permute(0, 2, 3, 1)
     out = x.new_empty(n, th, 4, tw, 4, co)
     rows = max(1, CHUNK // (n * tw * max(c, co)))

@@ -14,16 +14,16 @@ import torch
 
 from engine.errors import ConfigError, DeviceOutOfMemoryError, ModelFileError, setting
 from engine.models.precision import resolve_precision
-from engine.models.static import STRIP_PIXELS, tiled
+from engine.models.static import STRIP_PIXELS, strip_pixels_for, tiled
 from engine.pipeline.classic_backend import ClassicBackend
 from engine.pipeline.stylized import PARSING_NAMES, Stylized, crop_space, matte_selection
 
 __all__ = ["PARSING_NAMES", "STRIP_PIXELS", "ClassicBackend", "Stylized", "VToonifyBackend", "device_memory_errors",
            "frames_to_tensor", "matte_selection"]
 
-# STRIP_PIXELS (engine.models.static): decoder stages whose input is larger run in strips (exact, see
-# ``static.tiled``): a 256x256 crop's last stage; a 1600x1280 crop -> 6400x5120 keeps its 32-64 channel
-# tensors per strip.
+# STRIP_PIXELS (engine.models.static): on CPU decoder stages whose input is larger run in strips (exact,
+# see ``static.tiled``): a 256x256 crop's last stage; a 1600x1280 crop -> 6400x5120 keeps its 32-64 channel
+# tensors per strip. On CUDA the budget is GPU_STRIP_PIXELS (``strip_pixels_for``): strips for memory only.
 
 
 TUNE_MIN_FRAMES = 16
@@ -258,7 +258,8 @@ class VToonifyBackend:
                 inputs = self.network_input(crops, batch.get("parsing"))
             net = self.nets[face] if self.nets else self.net
             whole = self.wholes[face] if self.wholes else None
-            y = tiled(net, inputs, strip_pixels=STRIP_PIXELS, whole=whole).clamp_(-1, 1)  # [B,3,4h,4w]
+            strips = strip_pixels_for(inputs.device)  # CPU: cache-warm strips; CUDA: only for memory
+            y = tiled(net, inputs, strip_pixels=strips, whole=whole).clamp_(-1, 1)  # [B,3,4h,4w]
             rgb = y.add(1).mul_(0.5).permute(0, 2, 3, 1).float().cpu().numpy()
             mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
         return [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(crops))]

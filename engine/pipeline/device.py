@@ -45,7 +45,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
     name = str(name)
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return _exact(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     head, _, index = name.partition(":")
     if name == "cpu":
         return torch.device("cpu")
@@ -57,7 +57,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     if index and int(index) >= count:
         raise DeviceError(f"there is no GPU {name} (torch sees {count})",
                           f"use cuda:0 to cuda:{count - 1}, or cuda for the first")
-    return torch.device(name)
+    return _exact(torch.device(name))
+
+
+def _exact(device: torch.device) -> torch.device:
+    """``device``, with float32 kept exact on it (no TF32 on CUDA: ``engine.models.precision.exact_fp32``)."""
+    from engine.models.precision import exact_fp32
+
+    exact_fp32(device)
+    return device
 
 
 def available_devices() -> list[str]:

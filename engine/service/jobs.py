@@ -97,6 +97,26 @@ def pipeline_model_cache(device: str):
     return ModelCache(device=device)
 
 
+def worker_device(name: str) -> str:
+    """The device a job's ``device`` lands on, as its worker's key: ``cpu`` or ``cuda:N``.
+
+    ``auto``, ``cuda`` and ``cuda:0`` are one GPU on a one-GPU machine: keyed by the names as given they
+    got three workers, each with its own ModelCache (three copies of 1-2 GB of weights) running jobs on
+    that GPU at the same time. A name that resolves to no device here (``cuda`` on a CPU machine, a
+    torch that cannot load) keeps its own key, and its jobs fail in that worker naming the problem."""
+    try:
+        from engine.pipeline.device import resolve_device_name
+
+        resolved = resolve_device_name(name)
+        if resolved == "cuda":  # torch's "cuda" is its current GPU
+            import torch
+
+            resolved = f"cuda:{torch.cuda.current_device()}"
+    except Exception:  # DeviceError, ImportError, a broken driver: the job's own run says which
+        return name
+    return resolved
+
+
 def compact_result(result: dict) -> dict:
     """The pipeline's result dict, with a very long ``outputs`` list replaced by its length."""
     result = dict(result)
@@ -390,6 +410,7 @@ class JobQueue:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._workers: dict[str, _Worker] = {}
+        self._device_keys: dict[str, str] = {}
         self._preview_lanes: dict[str, _PreviewLane] = {}
         self.max_active_jobs = MAX_ACTIVE_JOBS
         self.cancel_grace_s = CANCEL_GRACE_S
@@ -459,7 +480,7 @@ class JobQueue:
 
     def status(self, job_id: str) -> dict:
         job = self.get(job_id)
-        worker = self._workers.get(job.device)
+        worker = self._workers.get(self._device_key(job.device))
         return dict(job.to_dict(), model_cache=worker.stats() if worker else None)
 
     def list(self) -> list[dict]:
@@ -511,9 +532,9 @@ class JobQueue:
             if self._closing:
                 raise EngineError("the engine is shutting down", "start it again")
             worker = self._worker_for(config.device)
-            lane = self._preview_lanes.get(config.device)
+            lane = self._preview_lanes.get(worker.device)
             if lane is None:
-                lane = self._preview_lanes[config.device] = _PreviewLane(config.device, self._run_preview)
+                lane = self._preview_lanes[worker.device] = _PreviewLane(worker.device, self._run_preview)
             self._previews_in_flight += 1
         try:
             lane.offer((config, frame, Path(out_root), worker, on_done))
@@ -690,7 +711,16 @@ class JobQueue:
             changes["models_dir"] = self._models_dir
         return dataclasses.replace(config, **changes) if changes else config
 
+    def _device_key(self, device: str) -> str:
+        """``worker_device(device)``, asked once per name (the first GPU name may import torch)."""
+        key = self._device_keys.get(device)
+        if key is None:
+            key = self._device_keys[device] = worker_device(device)
+        return key
+
     def _worker_for(self, device: str) -> _Worker:
+        """The one worker of the device ``device`` lands on (``worker_device``): one per GPU."""
+        device = self._device_key(device)
         worker = self._workers.get(device)
         if worker is None:
             worker = self._workers[device] = _Worker(device, self._run, self._make_models)

@@ -12,6 +12,8 @@ from engine.models.static import StaticConv, static_vtoonify
 from engine.ops import winograd
 from tests.models.test_vtoonify_golden import assert_close, cases_by_name, load_golden
 
+pytestmark = pytest.mark.cpu_only("routes are timed on CPU only; CUDA runs cuDNN's convs untimed")
+
 
 class RiggedTuner(autotune.Tuner):
     """Times each route as ``seconds[name]`` (a list: one value per run, the last repeated), so a

@@ -26,7 +26,8 @@ from torch.nn import functional as F
 from engine.models import heap
 from engine.models.heap import reused_heap
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc heap setting (Linux)")
+pytestmark = [pytest.mark.cpu_only("glibc's heap thresholds for CPU feature maps"),
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc heap setting (Linux)")]
 
 UPSAMPLED_BYTES = 16 * 1024 * 1024 * 4
 """The largest tensor of one 'frame' below (the 2x upsample)."""

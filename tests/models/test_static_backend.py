@@ -13,21 +13,23 @@ from engine.pipeline.config import RenderConfig
 from engine.pipeline.modelcache import ModelCache
 
 
-def narrow_backend(models_dir, **settings):
+def narrow_backend(models_dir, device="cpu", **settings):
     from engine.pipeline.backends import VToonifyBackend
     from engine.pipeline.selection import choose_files
 
     config = RenderConfig(source="unused.mp4", output="unused", models_dir=str(models_dir), backend="vtoonify",
-                          **settings)
+                          device=str(device), **settings)
     config, files, _ = choose_files(config)
-    cache = ModelCache("cpu")
+    cache = ModelCache(str(device))
     return VToonifyBackend(config, files, cache), cache
 
 
 @pytest.mark.parametrize("degree", [0.7])
-def test_backend_stylizes_with_the_static_network_as_the_reference_path(narrow_models_dir, degree):
-    """fp32 backend output == clamp(general model(x, W+ repeated, d_s)), for a batch of 2 crops."""
-    backend, _ = narrow_backend(narrow_models_dir, precision="fp32", degree=degree)
+def test_backend_stylizes_with_the_static_network_as_the_reference_path(narrow_models_dir, device, degree):
+    """fp32 backend output == clamp(general model(x, W+ repeated, d_s)), for a batch of 2 crops, on the
+    run's ``--device`` (models loaded there by the cache, TF32 off on CUDA)."""
+    backend, _ = narrow_backend(narrow_models_dir, device, precision="fp32", degree=degree)
+    assert next(backend.vtoonify.parameters()).device.type == device.type
     rng = np.random.default_rng(1)
     crops = [rng.integers(0, 256, (40, 32, 3), dtype=np.uint8) for _ in range(2)]
     wplus = torch.randn(1, 18, 512, generator=torch.Generator().manual_seed(3))
@@ -36,11 +38,64 @@ def test_backend_stylizes_with_the_static_network_as_the_reference_path(narrow_m
     results = backend.stylize(crops)
     with torch.no_grad():
         x = backend.network_input(crops)
-        expected = backend.vtoonify(x, wplus.repeat(2, 1, 1), d_s=degree).clamp(-1, 1)
-    expected = ((expected + 1) / 2).permute(0, 2, 3, 1).numpy()
+        assert x.device.type == device.type
+        expected = backend.vtoonify(x, wplus.to(device).repeat(2, 1, 1), d_s=degree).clamp(-1, 1)
+    expected = ((expected + 1) / 2).permute(0, 2, 3, 1).cpu().numpy()
     for result, ref in zip(results, expected):
         assert result.rgb.shape == (160, 128, 3) and result.rgb.dtype == np.float32
         np.testing.assert_allclose(result.rgb, ref, atol=1e-4)
+
+
+def test_backend_stylizes_in_bf16_with_mattes_on_the_device(narrow_models_dir, device):
+    """bf16 network and BiSeNet mattes on ``--device``: float32 pictures and mattes in [0,1] come back to
+    the host, close to the fp32 network's (bf16: a few 1e-2 at most on this narrow model)."""
+    rng = np.random.default_rng(4)
+    crops = [rng.integers(0, 256, (40, 32, 3), dtype=np.uint8)]
+    wplus = torch.randn(1, 18, 512, generator=torch.Generator().manual_seed(5))
+    results = {}
+    for precision in ("fp32", "bf16"):
+        backend, _ = narrow_backend(narrow_models_dir, device, precision=precision, mattes=True)
+        backend.prepare(None, wplus)
+        assert backend.net.precision == precision
+        results[precision] = backend.stylize(crops)[0]
+    low, exact = results["bf16"], results["fp32"]
+    assert low.rgb.dtype == np.float32 and low.rgb.shape == (160, 128, 3)
+    assert 0 <= low.rgb.min() and low.rgb.max() <= 1
+    assert np.abs(low.rgb - exact.rgb).max() < 0.05
+    assert set(low.mattes) == set(exact.mattes) and low.mattes
+    for name, matte in low.mattes.items():
+        assert matte.shape == (160, 128) and matte.dtype == np.float32
+        assert np.abs(matte - exact.mattes[name]).max() < 0.05
+
+
+def test_cuda_runs_usual_crops_whole_and_only_huge_ones_in_strips():
+    """On a GPU strips are for memory alone: the 256x256 and 400x320 crops of the speed figures run every
+    stage whole, a 1600x1280 crop still decodes its last stages in strips; CPU keeps its cache-sized
+    strips (``tests/models/test_static_vtoonify.py`` checks strips give the whole frame's numbers)."""
+    from engine.models.static import GPU_STRIP_PIXELS, STRIP_PIXELS, strip_pixels_for, strip_rows
+
+    assert strip_pixels_for("cpu") == STRIP_PIXELS
+    assert strip_pixels_for("cuda:0") == strip_pixels_for(torch.device("cuda")) == GPU_STRIP_PIXELS
+    largest = {size: torch.empty(1, 64, 2 * size[0], 2 * size[1], device="meta")  # last stage's input
+               for size in ((256, 256), (400, 320), (1600, 1280))}
+    assert strip_rows(largest[(256, 256)], STRIP_PIXELS) is not None  # CPU: strips
+    assert strip_rows(largest[(256, 256)], GPU_STRIP_PIXELS) is None
+    assert strip_rows(largest[(400, 320)], GPU_STRIP_PIXELS) is None
+    assert strip_rows(largest[(1600, 1280)], GPU_STRIP_PIXELS) is not None
+
+
+def test_backend_takes_the_strip_budget_of_its_device(narrow_models_dir, monkeypatch):
+    from engine.pipeline import backends
+
+    seen = []
+    real = backends.tiled
+    monkeypatch.setattr(backends, "tiled", lambda net, x, strip_pixels, whole: seen.append(strip_pixels)
+                        or real(net, x, strip_pixels=strip_pixels, whole=whole))
+    monkeypatch.setattr(backends, "strip_pixels_for", lambda device: 1234 if device.type == "cpu" else 0)
+    backend, _ = narrow_backend(narrow_models_dir, precision="fp32")
+    backend.prepare(None, torch.zeros(1, 18, 512))
+    backend.stylize([np.zeros((40, 32, 3), np.uint8)])
+    assert seen == [1234]
 
 
 def test_backend_releases_the_style_encoder_after_the_style_code(narrow_models_dir, tmp_path):

@@ -1,4 +1,5 @@
-"""The per-shot static VToonify against the official goldens and the general (reference) model."""
+"""The per-shot static VToonify against the official goldens and the general (reference) model, on the run's
+``--device`` (tests/conftest.py); the C-kernel and CPU-heap tests are CPU only."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ T_IMAGE_CASES = ["main", "nonsquare", "style2d", "pipeline_toonify"]
 
 
 @pytest.fixture(scope="module")
-def golden_d(reference_dir):
-    return load_golden(reference_dir, "vtoonify_d_golden.pt")
+def golden_d(reference_dir, device):
+    return load_golden(reference_dir, "vtoonify_d_golden.pt", device)
 
 
 @pytest.fixture(scope="module")
-def golden_t(reference_dir):
-    return load_golden(reference_dir, "vtoonify_t_golden.pt")
+def golden_t(reference_dir, device):
+    return load_golden(reference_dir, "vtoonify_t_golden.pt", device)
 
 
 def check_static_case(model, case: dict) -> None:
@@ -100,6 +101,7 @@ def test_low_precision_stays_close_to_fp32(golden_d, precision):
     assert not torch.equal(ref, low)
 
 
+@pytest.mark.cpu_only("bf16 Winograd runs as C kernels on CPU maps")
 def test_bf16_winograd_routes_stay_close_to_fp32(golden_d, monkeypatch):
     """The bf16 network's wide convs run as bf16 Winograd convs (C kernels; the narrow goldens are made
     wide enough by lowering the width rule): PSNR against fp32 stays above 30 dB and every tile
@@ -141,7 +143,7 @@ def test_static_rejects_a_batch_of_different_styles_and_bad_input(golden_d):
         static_vtoonify(model, case["inputs"]["style"])
     net = static_vtoonify(model, case["inputs"]["style"][:1])
     with pytest.raises(InputError, match="multiples of 8"):
-        net(torch.zeros(1, 22, 30, 32))
+        net(torch.zeros(1, 22, 30, 32, device=case["inputs"]["x"].device))
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
@@ -170,12 +172,12 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 
 
 @pytest.mark.parametrize("golden_name", ["vtoonify_d_golden.pt", "vtoonify_t_golden.pt"])
-def test_strip_decoding_equals_the_whole_frame(reference_dir, golden_name):
+def test_strip_decoding_equals_the_whole_frame(reference_dir, device, golden_name):
     """Decoding the high-resolution stages in strips (bounded memory) gives the whole-frame numbers:
     whole-frame norm statistics and margins wider than the receptive field leave no seams."""
     from engine.models.static import tiled
 
-    golden, model = load_golden(reference_dir, golden_name)
+    golden, model = load_golden(reference_dir, golden_name, device)
     case = cases_by_name(golden)["main"]
     x = torch.nn.functional.interpolate(case["inputs"]["x"], size=(96, 80), mode="bilinear")
     net = static_vtoonify(model, case["inputs"]["style"][:1], d_s=0.6)
@@ -202,13 +204,14 @@ def test_strip_rows_weight_wide_stages_and_keep_the_usual_crops_unchanged():
     assert rows(1024, 4000, 4000) == 8  # never under 8 rows
 
 
-def test_huge_frames_recompute_the_full_size_feature_in_bands_with_the_same_numbers(reference_dir, monkeypatch):
+def test_huge_frames_recompute_the_full_size_feature_in_bands_with_the_same_numbers(reference_dir, device,
+                                                                                   monkeypatch):
     """A frame of more than BANDED_FEATURE_STRIPS strips never holds the encoder's full-size feature whole: each
     strip (and the fusion's statistics) recomputes its band from the input, with the whole-frame
     numbers; narrow stages count as wide when STRIP_CHANNELS is lowered, and still match."""
     from engine.models import static
 
-    golden, model = load_golden(reference_dir, "vtoonify_d_golden.pt")
+    golden, model = load_golden(reference_dir, "vtoonify_d_golden.pt", device)
     case = cases_by_name(golden)["main"]
     x = torch.nn.functional.interpolate(case["inputs"]["x"], size=(96, 80), mode="bilinear")
     net = static_vtoonify(model, case["inputs"]["style"][:1], d_s=0.6)
@@ -267,6 +270,7 @@ def test_cpu_forward_decodes_the_large_stages_in_strips_with_the_whole_frame_num
     assert len(masks) == len(net.fusions)
 
 
+@pytest.mark.cpu_only("the reused heap is glibc's, for CPU feature maps")
 def test_cpu_forward_keeps_its_freed_pages_within_the_frame(golden_t, monkeypatch):
     """On CPU ``forward`` runs inside ``reused_heap(linger=True)`` (engine.models.heap), so API callers
     get the page reuse too, within the frame and from call to call; the pixels are the same either way."""
@@ -303,11 +307,13 @@ def test_winograd_convs_match_the_reference_path(golden_d, d_s, tile, monkeypatc
     from engine.models import static as static_module
     from engine.ops import winograd
 
+    golden, model = golden_d
     if tile == 6:
+        if next(model.parameters()).device.type != "cpu":
+            pytest.skip("F(6x6,3x3) is a CPU C kernel only (tiles 2 and 4 run their torch routes here)")
         from native_kernels import require
 
         require()  # F(6x6,3x3) is a C kernel only
-    golden, model = golden_d
     case = cases_by_name(golden)["pipeline_exstyle_mix"]
     style, x = case["inputs"]["style"][:1], case["inputs"]["x"]
     monkeypatch.setenv("VTOONIFY_AUTOTUNE", "0")  # the fixed rules, forced below (autotune: test_autotune.py)
@@ -326,6 +332,7 @@ def test_winograd_convs_match_the_reference_path(golden_d, d_s, tile, monkeypatc
         assert_close(m, ref, f"winograd F({tile}x{tile},3x3) d_s={d_s} mask")
 
 
+@pytest.mark.cpu_only("the C kernels and their fallback are the CPU routes; CUDA runs check_static_case above")
 @pytest.mark.parametrize("route", ["native", "torch"])
 @pytest.mark.parametrize("name", ["main", "pipeline_color_transfer", "ds_1.0"])
 def test_native_kernels_and_their_torch_fallback_both_match_the_golden(golden_d, name, route, monkeypatch):

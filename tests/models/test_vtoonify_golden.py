@@ -1,4 +1,5 @@
-"""VToonify-D / -T against the official goldens (narrow random-weight models, see reference README)."""
+"""VToonify-D / -T against the official goldens (narrow random-weight models, see reference README), on the
+``--device`` of the run (tests/conftest.py: the goldens were made on CPU; CUDA keeps their tolerance)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import torch
 from engine.errors import EngineError, InputError
 from engine.models.stylegan import set_modulated_conv_fused, set_ops_impl
 from engine.models.vtoonify import VToonify
+from tests.conftest import DEVICE_ATOL, to_device
 
 ATOL = RTOL = 1e-4
+assert DEVICE_ATOL["cuda"] == DEVICE_ATOL["cpu"] == ATOL  # TF32 off on CUDA: the CPU's tolerance holds
 D_CASES = [
     "main",
     "ds_0.0",
@@ -35,13 +38,19 @@ T_CASES = [
 EXSTYLE_LATENTS = 7  # style_transfer.py takes the first 7 W+ latents from the exemplar
 
 
-def load_golden(reference_dir, name: str) -> tuple[dict, VToonify]:
+def load_golden(reference_dir, name: str, device="cpu") -> tuple[dict, VToonify]:
+    """The golden file (its cases' tensors on ``device``) and its model on ``device``; on CUDA the
+    engine's float32 setting (TF32 off) is applied, as every engine load on CUDA does."""
+    from engine.models.precision import exact_fp32
+
     golden = torch.load(reference_dir / name)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in golden["state_dict"].items()}
     config = {k: v for k, v in golden["config"].items() if k not in ("class_name", "channels_note")}
     model = VToonify(**config)
     model.load_state_dict(state, strict=True)
-    return golden, model.eval()
+    exact_fp32(device)
+    golden = dict(golden, cases=to_device(golden["cases"], device))
+    return golden, model.to(device).eval()
 
 
 def cases_by_name(golden: dict) -> dict[str, dict]:
@@ -50,18 +59,19 @@ def cases_by_name(golden: dict) -> dict[str, dict]:
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    actual, expected = actual.detach().cpu(), expected.detach().cpu()
     err = (actual - expected).abs().max().item()
     assert torch.allclose(actual, expected, atol=ATOL, rtol=RTOL), f"{what}: max abs error {err:.3g}"
 
 
 @pytest.fixture(scope="module")
-def golden_d(reference_dir):
-    return load_golden(reference_dir, "vtoonify_d_golden.pt")
+def golden_d(reference_dir, device):
+    return load_golden(reference_dir, "vtoonify_d_golden.pt", device)
 
 
 @pytest.fixture(scope="module")
-def golden_t(reference_dir):
-    return load_golden(reference_dir, "vtoonify_t_golden.pt")
+def golden_t(reference_dir, device):
+    return load_golden(reference_dir, "vtoonify_t_golden.pt", device)
 
 
 def check_forward_case(model: VToonify, case: dict) -> None:
@@ -210,27 +220,27 @@ def test_channels_table_accepts_string_keys(golden_d):
         ((1, 22, 64, 36), "multiples of 8"),
     ],
 )
-def test_wrong_input_shape_gives_clear_error(golden_t, shape, needle):
+def test_wrong_input_shape_gives_clear_error(golden_t, device, shape, needle):
     _, model = golden_t
     with pytest.raises(InputError) as info:
-        model(torch.zeros(shape), torch.zeros(1, 18, 512))
+        model(torch.zeros(shape, device=device), torch.zeros(1, 18, 512, device=device))
     assert needle in info.value.message
     assert info.value.fix
     assert isinstance(info.value, EngineError)
 
 
 @pytest.mark.parametrize("style_shape", [(2, 18, 512), (1, 14, 512), (1, 18, 256), (1, 1, 18, 512)])
-def test_wrong_style_shape_gives_clear_error(golden_d, style_shape):
+def test_wrong_style_shape_gives_clear_error(golden_d, device, style_shape):
     _, model = golden_d
     with pytest.raises(InputError, match="style must be") as info:
-        model(torch.zeros(1, 22, 32, 32), torch.zeros(style_shape))
+        model(torch.zeros(1, 22, 32, 32, device=device), torch.zeros(style_shape, device=device))
     assert "repeat" in info.value.fix
 
 
-def test_dualstylegan_backbone_needs_a_style(golden_d):
+def test_dualstylegan_backbone_needs_a_style(golden_d, device):
     _, model = golden_d
     with pytest.raises(InputError, match="style code"):
-        model(torch.zeros(1, 22, 32, 32), None, return_feat=True)
+        model(torch.zeros(1, 22, 32, 32, device=device), None, return_feat=True)
 
 
 def test_unknown_backbone_rejected():

@@ -15,11 +15,11 @@ PADS = [(1, 1), (2, 1), (0, -1, 1, 0), (0, 0)]
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("kernel_name", list(KERNELS))
 @pytest.mark.parametrize("pad", PADS)
-def test_fast_fir_routes_match_reference(memory_format, kernel_name, pad):
+def test_fast_fir_routes_match_reference(device, memory_format, kernel_name, pad):
     torch.manual_seed(0)
-    kernel = KERNELS[kernel_name]
-    x = torch.randn(2, 5, 7, 9).contiguous(memory_format=memory_format)
-    bias = torch.randn(5)
+    kernel = KERNELS[kernel_name].to(device)
+    x = torch.randn(2, 5, 7, 9).to(device).contiguous(memory_format=memory_format)
+    bias = torch.randn(5).to(device)
     pairs = [
         (fir_filter(x, kernel, pad, bias, impl="ref"), fir_filter(x, kernel, pad, bias, impl="fast")),
         (fir_upsample2x(x, kernel, pad, impl="ref"), fir_upsample2x(x, kernel, pad, impl="fast")),

@@ -10,6 +10,8 @@ from torch.nn import functional as F
 
 from engine.ops import gate
 
+pytestmark = pytest.mark.cpu_only("the fusion gate's C kernels read CPU maps")
+
 
 @pytest.fixture
 def lib():

@@ -13,6 +13,8 @@ from torch.nn import functional as F
 
 from engine.ops import native, winograd
 
+pytestmark = pytest.mark.cpu_only("C kernels built with the system compiler, called through ctypes on CPU maps")
+
 
 @pytest.fixture
 def fresh_native(tmp_path, monkeypatch):

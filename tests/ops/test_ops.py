@@ -61,9 +61,9 @@ def test_reference_route_matches_numpy_definition(up, down, pads, kernel):
 
 
 @pytest.mark.parametrize("up,down,pads,kernel", CONFIGS)
-def test_fast_route_matches_reference(up, down, pads, kernel):
-    x = torch.randn(2, 5, 11, 8, generator=torch.Generator().manual_seed(1))
-    k = torch.from_numpy(kernel).float()
+def test_fast_route_matches_reference(device, up, down, pads, kernel):
+    x = torch.randn(2, 5, 11, 8, generator=torch.Generator().manual_seed(1)).to(device)
+    k = torch.from_numpy(kernel).float().to(device)
     ref = upfirdn2d(x, k, up=up, down=down, pad=pads, impl="ref")
     fast = upfirdn2d(x, k, up=up, down=down, pad=pads, impl="fast")
     assert fast.shape == ref.shape
@@ -121,10 +121,10 @@ def test_fused_leaky_relu_reference_is_the_formula():
 
 @pytest.mark.parametrize("shape", [(4, 7), (2, 3, 5, 6)])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_fused_leaky_relu_fast_matches_reference(shape, with_bias):
+def test_fused_leaky_relu_fast_matches_reference(device, shape, with_bias):
     gen = torch.Generator().manual_seed(2)
-    x = torch.randn(shape, generator=gen)
-    bias = torch.randn(shape[1], generator=gen) if with_bias else None
+    x = torch.randn(shape, generator=gen).to(device)
+    bias = torch.randn(shape[1], generator=gen).to(device) if with_bias else None
     original = x.clone()
     ref = fused_leaky_relu(x, bias, impl="ref")
     with torch.no_grad():

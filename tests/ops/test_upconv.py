@@ -19,13 +19,13 @@ SHAPES = [  # (N, Cin, Cout, H, W): square, odd and unequal sides, one pixel, a 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_row_phases_match_the_transposed_conv(shape, channels_last):
+def test_row_phases_match_the_transposed_conv(device, shape, channels_last):
     n, cin, cout, h, w = shape
     torch.manual_seed(0)
-    x = torch.randn(n, cin, h, w)
+    x = torch.randn(n, cin, h, w).to(device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    weight = torch.randn(cin, cout, 3, 3) / (9 * cin) ** 0.5
+    weight = (torch.randn(cin, cout, 3, 3) / (9 * cin) ** 0.5).to(device)
     expected = F.conv_transpose2d(x, weight, stride=2)
     got = upconv.conv_transpose3x3_s2(x, weight)
     assert got.shape == expected.shape == (n, cout, 2 * h + 1, 2 * w + 1)

@@ -10,6 +10,8 @@ from torch.nn import functional as F
 
 from engine.ops import native, winograd
 
+pytestmark = pytest.mark.cpu_only("Winograd convs are a CPU route; CUDA runs cuDNN's convs")
+
 
 @pytest.fixture(autouse=True, params=["native", "torch"])
 def f4_route(request, monkeypatch):

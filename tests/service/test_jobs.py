@@ -129,3 +129,87 @@ def test_a_runner_bug_fails_the_job_not_the_worker(tmp_path):
     assert "ZeroDivisionError: oops" in failed["error"]["message"]
     assert events.wait_terminal(good.id)["event"] == "job_done" and calls == ["bad", "good"]
     queue.close()
+
+
+class NamedCache:
+    """A stand-in ModelCache that only says which worker (device) made it."""
+
+    def __init__(self, device: str) -> None:
+        self.device_name = device
+
+    def stats(self) -> dict:
+        return {"device": self.device_name, "loads": {}, "total_loads": 0, "models": [], "memory_bytes": 0}
+
+
+def cache_runner(config, on_event, cancel, models):
+    """Records the device of the worker's cache the job was given (one cache per worker)."""
+    return {"outputs": [], "pattern": "", "frames": [0, 0], "count": 0, "backend": "touch",
+            "worker": models.device_name, "cache": id(models)}
+
+
+def test_one_worker_per_gpu_whatever_the_jobs_call_it(tmp_path, monkeypatch):
+    """``auto``, ``cuda`` and ``cuda:0`` are one GPU: their jobs share one worker (one ModelCache, one at a
+    time on that GPU), ``cuda:1`` gets its own. Before, each spelling got a worker of its own: three
+    copies of the models and three jobs at once on GPU 0. A name no device answers here keeps its own
+    worker, whose job then fails naming the device."""
+    torch = pytest.importorskip("torch")
+    from engine.pipeline import device as device_module
+
+    monkeypatch.setattr(device_module, "gpu_build_possible", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(device_module, "_exact", lambda device: device)  # no TF32 flags set on this host
+    events = Recorder()
+    queue = JobQueue(events, runner=cache_runner, model_cache_factory=NamedCache, state_dir=tmp_path / "state")
+    names = ["auto", "cuda", "cuda:0", "cuda:1", "cuda:7"]
+    jobs = {name: queue.submit({"source": "s", "output": f"o-{name}", "device": name}) for name in names}
+    results = {}
+    for name, job in jobs.items():
+        done = events.wait_terminal(job.id)
+        assert done["event"] == "job_done", done
+        results[name] = done["result"]
+    assert results["auto"]["worker"] == results["cuda"]["worker"] == results["cuda:0"]["worker"] == "cuda:0"
+    assert results["auto"]["cache"] == results["cuda"]["cache"] == results["cuda:0"]["cache"]  # one ModelCache
+    assert results["cuda:1"]["worker"] == "cuda:1"
+    assert results["cuda:7"]["worker"] == "cuda:7"  # no such GPU: its own worker, the render says why
+    assert sorted(queue.model_stats()) == ["cuda:0", "cuda:1", "cuda:7"]
+    assert queue.status(jobs["cuda"].id)["device"] == "cuda"  # the job keeps the name it was given
+    queue.close()
+
+
+def test_the_device_worker_loads_models_on_its_device(tmp_path, device_name):
+    """A real ModelCache per worker on ``--device``: the job's model is loaded there once, and a job that
+    names the same GPU otherwise (``cuda`` / ``cuda:0``) finds it warm in the same worker."""
+    torch = pytest.importorskip("torch")
+    from engine.service.jobs import pipeline_model_cache, worker_device
+
+    path = tmp_path / "tiny.pt"
+    torch.save(torch.nn.Linear(4, 4).state_dict(), path)
+
+    def model_runner(config, on_event, cancel, models):
+        def load(p):
+            module = torch.nn.Linear(4, 4)
+            module.load_state_dict(torch.load(p, weights_only=True))
+            return module
+
+        module = models.get("tiny", str(path), load)
+        y = module(torch.ones(1, 4, device=models.device))
+        return {"outputs": [], "pattern": "", "frames": [0, 0], "count": 0, "backend": "touch",
+                "device": str(next(module.parameters()).device), "out_device": y.device.type, "id": id(module)}
+
+    events = Recorder()
+    queue = JobQueue(events, runner=model_runner, model_cache_factory=pipeline_model_cache,
+                     state_dir=tmp_path / "state", default_device=device_name)
+    names = [device_name] if device_name == "cpu" else [device_name, "cuda", "auto"]
+    results = []
+    for k, name in enumerate(names):
+        job = queue.submit({"source": "s", "output": f"o{k}", "device": name})
+        done = events.wait_terminal(job.id, timeout_s=60)
+        assert done["event"] == "job_done", done
+        results.append(done["result"])
+    key = worker_device(device_name)
+    assert all(r["device"].partition(":")[0] == key.partition(":")[0] == r["out_device"] for r in results)
+    assert len({r["id"] for r in results}) == 1  # warm in the one worker
+    assert list(queue.model_stats()) == [key] and queue.model_stats()[key]["total_loads"] == 1
+    queue.close()

@@ -49,3 +49,21 @@ def test_bf16_step_tracks_fp32_and_keeps_float32_master_weights(tiny_teachers_12
     assert {t.dtype for t in tensors} == {torch.float32}
     grads = [p.grad for p in bf.student.parameters() if p.grad is not None]
     assert grads and {g.dtype for g in grads} == {torch.float32}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_few_iterations_train_on_the_device(tiny_teachers_128, perceptual_weights, tmp_path, device_name, precision):
+    """Two pretrain iterations, then two full-stage iterations with every loss term, on ``--device``: the
+    student, EMA and optimiser state live there, the losses are finite and the models folder is written."""
+    base = replace(_options(tiny_teachers_128, tmp_path / "models", perceptual_weights), device=device_name,
+                   precision=precision, iter=2)
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert train(base).is_file()
+        session = prepare_full(replace(base, stage="full"))
+    assert session.device.type == torch.device(device_name).type
+    assert {p.device.type for p in [*session.student.parameters(), *session.ema.parameters()]} == {session.device.type}
+    for index in range(2):
+        losses = full_step(session, index)
+        assert all(torch.isfinite(torch.as_tensor(v)).all() for v in losses.values()), losses
+    states = [v for st in session.g_optim.state.values() for v in st.values() if isinstance(v, torch.Tensor) and v.ndim]
+    assert states and {v.device.type for v in states} == {session.device.type}
