@@ -51,6 +51,8 @@ def _other_parsers() -> set[str]:
     for f in files:
         if f.is_file():
             found |= set(re.findall(r"""add_argument\(\s*["'](--[a-z][a-z0-9-]*)""", f.read_text(errors="ignore")))
+            if f.suffix == ".sh":  # a shell script's options: the patterns of its `case "$1" in` (--budget) ...)
+                found |= set(re.findall(r"^\s*(--[a-z][a-z0-9-]*)\)", f.read_text(errors="ignore"), re.MULTILINE))
     return found
 
 
