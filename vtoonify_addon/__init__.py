@@ -12,7 +12,7 @@ except ImportError:  # plain Python: only the bpy-free core is usable
     bpy = None
 
 if bpy is not None:
-    from . import engines, file_events, keymaps, menus, operators, panels, preferences, props
+    from . import engines, file_events, keymaps, menus, operators, panels, preferences, props, version_undo
 
     classes = (
         props.VToonifySceneSettings,
@@ -44,9 +44,11 @@ def register() -> None:
     engines.start_tracking()
     engines.keep_watch(operators.start_status_watch())
     file_events.register()
+    version_undo.register()
 
 
 def unregister() -> None:
+    version_undo.unregister()
     file_events.unregister()
     operators.stop_status_watch(engines.drop_watch())
     engines.stop_tracking()  # auto-started engines go with the add-on

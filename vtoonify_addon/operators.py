@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import bpy
 
-from . import compat, engine_client, engines, props, stylize
+from . import compat, engine_client, engines, props, stylize, version_undo
 from .core import job_settings as js
 from .core.availability import playhead_blocker, selection_note, stylize_blocker
 from .core.background import BackgroundCall, timer_callback
@@ -824,7 +824,8 @@ class VTOON_OT_version_step(bpy.types.Operator):
 
 
 class VTOON_OT_versions_purge(bpy.types.Operator):
-    """Delete the rendered versions of this result that no strip shows (the shown one is kept)"""
+    """Remove the rendered versions of this result that no strip shows (the shown one is kept). Undo can
+    still bring one back until this file is closed; then they are deleted"""
 
     bl_idname = "sequencer.vtoonify_versions_purge"
     bl_label = "Purge Old VToonify Versions"
@@ -838,10 +839,23 @@ class VTOON_OT_versions_purge(bpy.types.Operator):
 
     def execute(self, context):
         scene, strip = _active_result(context)
-        removed = stylize.purge_old_versions(scene, strip)
-        context.window_manager.vtoonify_status = f"VToonify: deleted {len(removed)} old version(s)"
+        version_bin = version_undo.current()
+        if version_bin is None:
+            return self._fail(context, "VToonify: the add-on is not enabled")
+        try:
+            removed = stylize.purge_old_versions(scene, strip, version_bin)
+        except stylize.StripError as err:
+            return self._fail(context, _user_message(err))
+        context.window_manager.vtoonify_status = (
+            f"VToonify: purged {len(removed)} old version(s); Undo can bring one back until this file is "
+            "closed, then they are deleted")
         self.report({"INFO"}, context.window_manager.vtoonify_status)
         return {"FINISHED"}
+
+    def _fail(self, context, message):
+        context.window_manager.vtoonify_status = message
+        self.report({"ERROR"}, message)
+        return {"CANCELLED"}
 
 
 class VTOON_OT_select_result(bpy.types.Operator):

@@ -31,7 +31,6 @@ from .core.output_versions import (
     missing_in_version,
     next_version_dir,
     output_root_problem,
-    purge_versions,
     remove_version_dir,
     stem_dir_problem,
     version_dir,
@@ -894,15 +893,25 @@ def switch_version(scene, strip, number: int) -> None:
         member.invalidate_cache("RAW")
 
 
-def purge_old_versions(scene, strip) -> list[str]:
-    """Delete the versions of this result that no strip shows, in any scene of the file (never one in
-    use): a scene's copy, or a strip of the same name in another scene, renders into the same folder."""
-    stem_dir, _versions, _current = result_versions(strip)
-    members = [m for each in bpy.data.scenes if each.sequence_editor is not None
-               for m in compat.all_strips(each.sequence_editor)]
-    shown = [os.path.normpath(bpy.path.abspath(member.directory)) for member in members
-             if member.get(js.SOURCE_PROPERTY) and member.type == "IMAGE"]
-    return purge_versions(stem_dir, versions_shown(stem_dir, shown))
+def purge_old_versions(scene, strip, version_bin) -> list[str]:
+    """Set aside (``core.version_bin``: an undo may show them again; deleted when the file closes) the
+    versions of this result that no strip shows, in any scene of the file (never one in use): a scene's
+    copy, or a strip of the same name in another scene, renders into the same folder."""
+    stem_dir, versions, _current = result_versions(strip)
+    shown = [os.path.normpath(bpy.path.abspath(member.directory)) for member in result_image_strips()]
+    keep = versions_shown(stem_dir, shown)
+    try:
+        return version_bin.set_aside(stem_dir, [n for n in versions if n not in keep])
+    except (ValueError, OSError) as err:
+        raise StripError(f"the old versions in {stem_dir} could not be set aside: {err}",
+                         "remove what blocks it (named above), then purge again") from err
+
+
+def result_image_strips() -> list:
+    """Every result and matte strip (image strips with a source) in every scene of the file."""
+    return [m for each in bpy.data.scenes if each.sequence_editor is not None
+            for m in compat.all_strips(each.sequence_editor)
+            if m.get(js.SOURCE_PROPERTY) and m.type == "IMAGE"]
 
 
 def finish_job(scene, strip, prepared: PreparedJob, tracker: JobTracker, api):

@@ -117,3 +117,50 @@ def test_a_landed_modal_render_is_one_undo_step(addon, engine_prefs, trimmed_sce
 def _top(scene):
     editor = scene.sequence_editor
     return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def _result_on(scene, stem, number: int, media_dir):
+    """A result strip as a landing lays it, on version ``number`` of ``stem`` (v001 and v002 made)."""
+    import shutil
+
+    for n in (1, 2):
+        folder = stem / f"v{n:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(media_dir / "038648.jpg", folder / "plate.0004.jpg")
+    result = _top(scene).new_image("plate.vtoonify", str(stem / f"v{number:03d}" / "plate.0004.jpg"), 3, 104)
+    result["vtoonify_source"], result["vtoonify_role"] = "plate", "result"
+    scene.sequence_editor.active_strip = result
+    return result
+
+
+def _shown(scene_name: str) -> str:
+    result = next(s for s in _strips(bpy.data.scenes[scene_name]) if s.get("vtoonify_role") == "result")
+    return os.path.basename(os.path.normpath(bpy.path.abspath(result.directory)))
+
+
+def test_undo_after_purge_brings_the_purged_version_back(addon, trimmed_scene, media_dir, tmp_path):
+    """v001 landed, a re-render's step shows v002, Purge removes v001: Ctrl+Z to the v001 step shows
+    v001's own files again (brought back from the session's bin), Shift+Ctrl+Z shows v002; closing
+    the file (here: File > New) deletes what the purge set aside, and only that."""
+    scene, _source = trimmed_scene
+    scene_name, stem = scene.name, tmp_path / "renders" / "plate"
+    result = _result_on(scene, stem, 1, media_dir)
+    bpy.ops.ed.undo_push(message="v001 landed")
+    result.directory = str(stem / "v002") + os.sep  # what a re-render's landing does
+    bpy.ops.ed.undo_push(message="v002 landed")
+    assert bpy.ops.sequencer.vtoonify_versions_purge() == {"FINISHED"}
+    assert sorted(p.name for p in stem.iterdir()) == [".purged", "v002"]
+    assert "Undo can bring one back" in bpy.context.window_manager.vtoonify_status
+
+    bpy.ops.ed.undo()
+    assert _shown(scene_name) == "v001"
+    assert (stem / "v001" / "plate.0004.jpg").read_bytes() == (media_dir / "038648.jpg").read_bytes()
+    bpy.ops.ed.redo()
+    assert _shown(scene_name) == "v002" and (stem / "v001").is_dir()
+
+    bpy.context.scene.sequence_editor.active_strip = next(
+        s for s in _strips(bpy.data.scenes[scene_name]) if s.get("vtoonify_role") == "result")
+    assert bpy.ops.sequencer.vtoonify_versions_purge() == {"FINISHED"}
+    assert not (stem / "v001").exists()
+    bpy.ops.wm.read_homefile()  # the file closes: its undo history, and the bin, end
+    assert sorted(p.name for p in stem.iterdir()) == ["v002"]

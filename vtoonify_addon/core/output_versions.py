@@ -14,6 +14,8 @@ _VERSION = re.compile(r"^v(\d{3,})$")
 _TAKEN = re.compile(r"^v(\d{3,})$", re.IGNORECASE)
 """A name a new version folder must avoid: ``V004`` is the very folder ``v004`` on a case-insensitive
 disk (Windows, and macOS by default), and it is not the add-on's to write into or delete."""
+BIN_NAME = ".purged"
+"""The folder in ``<stem>`` where purged versions wait for the undo history to end (``version_bin``)."""
 
 
 def existing_versions(stem_dir: str, links: bool = False) -> list[int]:
@@ -59,8 +61,21 @@ def output_root_problem(root: str) -> tuple[str, str] | None:
 
 def next_version_dir(stem_dir: str) -> str:
     """``stem_dir/vNNN`` one past the highest existing version (``v001`` in an empty folder)."""
-    versions = existing_versions(stem_dir, links=True)
+    versions = sorted(existing_versions(stem_dir, links=True) + set_aside_numbers(stem_dir))
     return os.path.join(stem_dir, f"v{(versions[-1] + 1 if versions else 1):03d}")
+
+
+def set_aside_numbers(stem_dir: str) -> list[int]:
+    """Version numbers held in any session's ``.purged`` bin of ``stem_dir``: a new render never takes
+    one, so an undo that brings one back never meets a newer folder of the same name."""
+    holder = os.path.join(stem_dir, BIN_NAME)
+    if os.path.islink(holder) or not os.path.isdir(holder):
+        return []
+    numbers: set[int] = set()
+    for entry in os.scandir(holder):
+        if entry.is_dir(follow_symlinks=False):
+            numbers.update(existing_versions(entry.path))
+    return sorted(numbers)
 
 
 def remove_version_dir(version_dir: str) -> bool:
@@ -114,7 +129,8 @@ def versions_shown(stem_dir: str, folders: list[str]) -> set[int]:
 
 
 def purge_versions(stem_dir: str, keep: set[int]) -> list[str]:
-    """Delete every ``vNNN`` folder of ``stem_dir`` whose number is not in ``keep``; returns them."""
+    """Delete every ``vNNN`` folder of ``stem_dir`` whose number is not in ``keep``; returns them. (The
+    add-on sets them aside instead, ``version_bin``, where an undo can still bring them back.)"""
     removed = []
     for number in existing_versions(stem_dir):
         if number not in keep:

@@ -1,0 +1,70 @@
+"""Purge sets versions aside per session, undo brings one back, closing the file deletes them; nothing
+outside the session's own bin folder is ever deleted, and no link is written through."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from vtoonify_addon.core.output_versions import BIN_NAME, existing_versions, next_version_dir
+from vtoonify_addon.core.version_bin import VersionBin
+
+
+def _versions(stem, *names):
+    for name in names:
+        (stem / name).mkdir(parents=True)
+        (stem / name / "plate.0004.png").write_bytes(name.encode())
+
+
+def test_set_aside_then_bring_back_then_empty(tmp_path):
+    stem = tmp_path / "plate"
+    _versions(stem, "v001", "v002", "v003")
+    kept = VersionBin("s1")
+    assert kept.set_aside(str(stem), [1, 2]) == [str(stem / "v001"), str(stem / "v002")]
+    assert existing_versions(str(stem)) == [3]
+    assert next_version_dir(str(stem)) == str(stem / "v004")  # never a set-aside number
+    assert kept.held() == [str(stem / BIN_NAME / "s1" / "v001"), str(stem / BIN_NAME / "s1" / "v002")]
+
+    assert kept.bring_back(str(stem / "v001") + os.sep) is True  # an undo shows v001 again
+    assert (stem / "v001" / "plate.0004.png").read_bytes() == b"v001"
+    assert kept.bring_back(str(stem / "v001")) is False  # already there
+    assert kept.bring_back(str(stem / "v009")) is False  # never set aside
+    assert kept.bring_back(str(tmp_path / "other" / "v002")) is False  # another stem
+
+    assert kept.empty() == [str(stem / BIN_NAME / "s1" / "v002")]
+    assert sorted(p.name for p in stem.iterdir()) == ["v001", "v003"]  # the bin folder went too
+    assert kept.held() == [] and kept.bring_back(str(stem / "v002")) is False
+
+
+def test_one_session_never_empties_another(tmp_path):
+    stem = tmp_path / "plate"
+    _versions(stem, "v001", "v002", "v003")
+    mine, theirs = VersionBin("mine"), VersionBin("theirs")
+    mine.set_aside(str(stem), [1])
+    theirs.set_aside(str(stem), [2])
+    assert theirs.bring_back(str(stem / "v001")) is False  # not its purge
+    mine.empty()
+    assert (stem / BIN_NAME / "theirs" / "v002" / "plate.0004.png").read_bytes() == b"v002"
+    assert next_version_dir(str(stem)) == str(stem / "v004")
+
+
+def test_a_planted_bin_link_is_refused_and_not_written_through(tmp_path):
+    stem, elsewhere = tmp_path / "plate", tmp_path / "elsewhere"
+    _versions(stem, "v001", "v002")
+    elsewhere.mkdir()
+    (stem / BIN_NAME).symlink_to(elsewhere)
+    with pytest.raises(ValueError, match="not a folder VToonify made"):
+        VersionBin("s").set_aside(str(stem), [1])
+    assert existing_versions(str(stem)) == [1, 2] and list(elsewhere.iterdir()) == []
+    assert next_version_dir(str(stem)) == str(stem / "v003")
+
+
+def test_a_linked_version_is_not_moved(tmp_path):
+    stem, real = tmp_path / "plate", tmp_path / "real"
+    _versions(stem, "v002")
+    real.mkdir()
+    (stem / "v001").symlink_to(real)
+    session = VersionBin("s")
+    assert session.set_aside(str(stem), [1, 2]) == [str(stem / "v002")]
+    assert (stem / "v001").is_symlink() and real.is_dir()

@@ -1,0 +1,82 @@
+"""Purged versions set aside until the .blend's undo history is gone.
+
+Purge Old VToonify Versions deletes files, which Blender's undo cannot bring back; a Ctrl+Z (or
+Shift+Ctrl+Z) to a step whose result strip showed a purged version would lay a strip over frames that
+no longer exist. So a purge moves each version into ``<stem>/.purged/<session>/vNNN`` (a rename in the
+same folder: instant, no copy), an undo or redo that shows it again moves it back, and the bin is
+emptied when the undo history ends: another file opened (or File > New, Revert), the add-on disabled,
+Blender quit. Each Blender session has its own bin folder, so one session never empties another's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+from .output_versions import BIN_NAME, existing_versions, version_dir, version_number
+
+
+class VersionBin:
+    """This session's set-aside versions: ``set_aside`` on purge, ``bring_back`` on undo/redo,
+    ``empty`` when the undo history ends. Holds paths only (no Blender data)."""
+
+    def __init__(self, session: str | None = None) -> None:
+        self.session = session or uuid.uuid4().hex[:12]
+        self._stems: set[str] = set()
+
+    def folder(self, stem_dir: str) -> str:
+        return os.path.join(stem_dir, BIN_NAME, self.session)
+
+    def set_aside(self, stem_dir: str, numbers: list[int]) -> list[str]:
+        """Move versions ``numbers`` of ``stem_dir`` into this session's bin; returns the version
+        folders moved. A ``.purged`` that is a link or a file is refused (never written through)."""
+        holder = os.path.join(stem_dir, BIN_NAME)
+        if os.path.islink(holder) or (os.path.exists(holder) and not os.path.isdir(holder)):
+            raise ValueError(f"{holder} is not a folder VToonify made (a link or a file): remove it, then purge again")
+        moved = []
+        for number in numbers:
+            source = version_dir(stem_dir, number)
+            if os.path.islink(source) or not os.path.isdir(source):
+                continue
+            os.makedirs(self.folder(stem_dir), exist_ok=True)
+            self._stems.add(stem_dir)
+            os.rename(source, version_dir(self.folder(stem_dir), number))
+            moved.append(source)
+        return moved
+
+    def bring_back(self, wanted_dir: str) -> bool:
+        """Move ``.../<stem>/vNNN`` back out of this session's bin when a strip shows it again and the
+        folder is missing; False when it is there, was not set aside here, or is no version folder."""
+        wanted_dir = os.path.normpath(wanted_dir)
+        number, stem_dir = version_number(wanted_dir), os.path.dirname(wanted_dir)
+        if number is None or stem_dir not in self._stems or os.path.lexists(wanted_dir):
+            return False
+        held = version_dir(self.folder(stem_dir), number)
+        if os.path.islink(held) or not os.path.isdir(held):
+            return False
+        os.rename(held, wanted_dir)
+        return True
+
+    def held(self) -> list[str]:
+        """The version folders in this session's bin now."""
+        return [
+            version_dir(self.folder(stem), n)
+            for stem in sorted(self._stems)
+            for n in existing_versions(self.folder(stem))
+        ]
+
+    def empty(self) -> list[str]:
+        """Delete this session's bin folders (and ``.purged`` once no session's is left); returns the
+        version folders deleted."""
+        deleted = self.held()
+        for stem_dir in self._stems:
+            folder = self.folder(stem_dir)
+            if os.path.isdir(folder) and not os.path.islink(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+            try:
+                os.rmdir(os.path.join(stem_dir, BIN_NAME))
+            except OSError:  # another session's bin is still there, or it is already gone
+                pass
+        self._stems.clear()
+        return deleted
