@@ -109,3 +109,48 @@ def test_replies_arriving_after_disable_are_dropped_quietly(bpy_module, addon):
     finally:
         bpy.ops.preferences.addon_enable(module=addon.__name__)
     assert addon.engines.last_status() is None  # nothing was kept for a panel that was gone
+
+
+def _ours(bpy, addon) -> dict:
+    """Everything the add-on hooks into Blender: app handlers, menu entries, add-on keymap items."""
+    prefix = addon.__name__ + "."
+    handlers = sorted(f"{name}:{fn.__module__}.{fn.__name__}" for name in dir(bpy.app.handlers)
+                      if not name.startswith("_") and isinstance(getattr(bpy.app.handlers, name), list)
+                      for fn in getattr(bpy.app.handlers, name) if getattr(fn, "__module__", "").startswith(prefix))
+    menus = sorted(f"{menu}:{fn.__name__}" for menu in ("SEQUENCER_MT_strip", "SEQUENCER_MT_context_menu")
+                   for fn in getattr(bpy.types, menu)._dyn_ui_initialize()
+                   if getattr(fn, "__module__", "").startswith(prefix))
+    keyconfig = bpy.context.window_manager.keyconfigs.addon
+    keys = sorted(i.idname for km in (keyconfig.keymaps if keyconfig else ()) for i in km.keymap_items
+                  if i.idname.startswith("sequencer.vtoonify_"))
+    classes = sorted(n for n in dir(bpy.types) if n.startswith(("VTOON_", "SEQUENCER_MT_vtoonify")))
+    for name in dir(bpy.ops.sequencer):
+        if name.startswith("vtoonify_"):
+            try:
+                getattr(bpy.ops.sequencer, name).get_rna_type()
+                classes.append(name)
+            except KeyError:  # listed by bpy.ops, but no longer registered
+                pass
+    return {"handlers": handlers, "menus": menus, "keys": keys, "classes": classes}
+
+
+def test_enable_disable_cycles_leave_nothing_behind(bpy_module, addon):
+    """Disable, enable, three times: each disable removes every handler, menu entry, keymap item, class
+    and property the add-on added (and its lifetime state), each enable adds each exactly once."""
+    import importlib
+
+    bpy = bpy_module
+    enabled = _ours(bpy, addon)
+    assert enabled["handlers"] and enabled["menus"] and enabled["classes"], enabled
+    assert len(enabled["handlers"]) == len(set(enabled["handlers"]))
+    for _ in range(3):
+        bpy.ops.preferences.addon_disable(module=addon.__name__)
+        try:
+            assert _ours(bpy, addon) == {"handlers": [], "menus": [], "keys": [], "classes": []}
+            assert not hasattr(bpy.types.WindowManager, "vtoonify_status")
+            engines = importlib.import_module(addon.__name__ + ".engines")
+            version_undo = importlib.import_module(addon.__name__ + ".version_undo")
+            assert engines.current() is None and engines.drop_watch() is None and version_undo.current() is None
+        finally:
+            bpy.ops.preferences.addon_enable(module=addon.__name__)
+        assert _ours(bpy, addon) == enabled
