@@ -30,6 +30,7 @@ if bpy is not None:
         operators.VTOON_OT_match_placement,
         panels.VTOON_PT_stylize,
         menus.SEQUENCER_MT_vtoonify_engine,
+        menus.SEQUENCER_MT_vtoonify_versions,
     )
 else:
     classes = ()

@@ -18,6 +18,19 @@ class SEQUENCER_MT_vtoonify_engine(bpy.types.Menu):
         layout.operator("sequencer.vtoonify_engine_refresh", icon="FILE_REFRESH")
 
 
+class SEQUENCER_MT_vtoonify_versions(bpy.types.Menu):
+    """Strip > VToonify Versions: the panel's previous / next / purge buttons as named entries, so F3
+    finds them and the keyboard reaches them."""
+
+    bl_label = "VToonify Versions"
+
+    def draw(self, _context) -> None:
+        layout = self.layout
+        layout.operator("sequencer.vtoonify_version_step", text="Previous VToonify Version", icon="TRIA_LEFT").step = -1
+        layout.operator("sequencer.vtoonify_version_step", text="Next VToonify Version", icon="TRIA_RIGHT").step = 1
+        layout.operator("sequencer.vtoonify_versions_purge", text="Purge Old VToonify Versions...", icon="TRASH")
+
+
 def draw_entries(self, _context) -> None:
     layout = self.layout
     layout.separator()
@@ -31,6 +44,7 @@ def draw_strip_menu(self, context) -> None:
     """The header's Strip menu also holds Cancel and the engine (the right-click menu stays short)."""
     draw_entries(self, context)
     self.layout.operator("sequencer.vtoonify_cancel", icon="CANCEL")
+    self.layout.menu(SEQUENCER_MT_vtoonify_versions.__name__)
     self.layout.menu(SEQUENCER_MT_vtoonify_engine.__name__)
 
 

@@ -780,7 +780,7 @@ def _versions_poll(cls, context) -> bool:
     """Version switching and purging need a result strip and no render writing a new version."""
     reason = ""
     if _active_result(context)[1] is None:
-        reason = "The active strip is no VToonify result: select a result strip (or its group)"
+        reason = "The active strip is not a VToonify result: select a result strip (or its group)"
     elif context.window_manager.vtoonify_running:
         reason = "A VToonify render is running: wait for it, or cancel it (Esc over the Sequencer)"
     if reason:
@@ -795,7 +795,14 @@ class VTOON_OT_version_step(bpy.types.Operator):
     bl_label = "Switch VToonify Result Version"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
 
-    step: bpy.props.IntProperty(default=1, options={"SKIP_SAVE"})
+    step: bpy.props.IntProperty(name="Step", default=1, options={"SKIP_SAVE"},
+                                description="How many versions to step: -1 the previous one, 1 the next one")
+
+    @classmethod
+    def description(cls, _context, properties):
+        """The panel's arrow buttons have no text: the tooltip says which way each goes."""
+        which = "previous (older)" if properties.step < 0 else "next (newer)"
+        return f"Show the {which} rendered version (vNNN) of the active result strip and its mattes"
 
     @classmethod
     def poll(cls, context):

@@ -63,7 +63,7 @@ def test_panel_draws_and_stylize_says_why_for_every_strip_type(addon, prefs, tri
             kind, f"is a {kind.lower()} strip: select a movie, image or meta strip")
         assert expected in str(refused.value), (kind, str(refused.value))
         for op in ("vtoonify_version_step", "vtoonify_versions_purge"):
-            with pytest.raises(RuntimeError, match="no VToonify result: select a result strip"):
+            with pytest.raises(RuntimeError, match="not a VToonify result: select a result strip"):
                 getattr(bpy.ops.sequencer, op)()
     with pytest.raises(RuntimeError, match="No engine started by this Blender is running"):
         bpy.ops.sequencer.vtoonify_engine_stop()
