@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import bpy
 
-from . import compat
+from . import compat, retime
 from .core import job_settings as js
 from .core.frame_mapping import (
     StripTiming,
@@ -536,6 +536,8 @@ def apply_result(scene, source_strip, prepared: PreparedJob, result: dict):
         matte[js.SOURCE_PROPERTY] = source_name
         matte[js.ROLE_PROPERTY] = plan.role
         matte[js.SETTINGS_PROPERTY] = settings_json
+    if group is None and not prepared.group_meta:  # a meta's strips cannot feed an effect outside it
+        retime.follow_speeds(scene, source_strip, main, strips, settings_json)
     if group is None and prepared.group_meta:
         mattes = [s for s in strips if s.get(js.SOURCE_PROPERTY) == source_name and s.name != main.name]
         group = _make_group(strips, source_name, [main, *mattes], start)
@@ -688,7 +690,8 @@ def effect_inputs_warning(scene, source) -> tuple[str, str] | None:
     """(problem, fix) when effect strips take ``source`` as input: the result is laid over the source as
     it is, so a Speed Control's retiming (the result keeps the source's own timing, out of step) or a
     Transform effect's move is not on it; None otherwise."""
-    effects = effects_on(scene, source)
+    followed = {s.get(retime.FOLLOWS) for s in retime.speed_copies(scene, source.name)}
+    effects = [s for s in effects_on(scene, source) if s.name not in followed and s.get(js.ROLE_PROPERTY) is None]
     if not effects:
         return None
     names = ", ".join(f"{s.name!r} ({s.type.replace('_', ' ').lower()})" for s in effects[:3])
@@ -699,7 +702,9 @@ def effect_inputs_warning(scene, source) -> tuple[str, str] | None:
                f"{'them' if len(effects) > 1 else 'it'}" + (" (the result keeps the source's own timing, out of "
                                                             "step with the speed change)" if retimed else ""))
     fix = ("add the same effect with the result strip as its input (select the result, then Add > Effect Strip)"
-           + (", or retime the source with retiming keys instead of a Speed Control strip" if retimed else ""))
+           + (", or retime the source with retiming keys instead of a Speed Control strip, or remove the source's "
+                 "trims (a Speed Control also shows frames trimmed off it) and Stylize again: an untrimmed "
+                 "source's result gets the same Speed Control by itself" if retimed else ""))
     return problem, fix
 
 
@@ -881,7 +886,8 @@ def _version_strips(scene, strip) -> list:
     source_name = strip.get(js.SOURCE_PROPERTY)
     if not source_name:
         raise StripError(f"strip {strip.name!r} is not a VToonify result", "select a VToonify result strip")
-    return [s for s in compat.all_strips(scene.sequence_editor) if s.get(js.SOURCE_PROPERTY) == source_name]
+    return [s for s in compat.all_strips(scene.sequence_editor)
+            if s.get(js.SOURCE_PROPERTY) == source_name and s.type == "IMAGE"]
 
 
 def result_versions(strip) -> tuple[str, list[int], int | None]:

@@ -1,0 +1,110 @@
+"""A Speed Control fed by the source: where Blender allows it exactly, the result goes through the same
+retiming, so the result frame under the playhead is the stylization of exactly the source frame the
+Speed Control shows there (read from frame-index bands in Blender's own sequencer renders, classic
+backend, a real engine); where it does not, no copy and the panel's warning says why."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
+import test_registration as registration  # noqa: E402
+from vse_scene import all_strips, top_strips  # noqa: E402
+
+ENGINE_PYTHON, _codes, render, stylize = (
+    registration.ENGINE_PYTHON,
+    registration._codes,
+    registration.render,
+    registration.stylize,
+)
+coded_clip, connected, vse = registration.coded_clip, registration.connected, registration.vse  # shared fixtures
+pytestmark = [pytest.mark.timeout(300), pytest.mark.blender, pytest.mark.slow]
+
+_FRAMES = """
+import sys, av
+with av.open(sys.argv[1]) as clip:
+    for index, frame in enumerate(clip.decode(video=0)):
+        frame.to_image().save(f"{sys.argv[2]}/coded.{index + 1:04d}.png")
+"""
+
+
+@pytest.fixture(scope="module")
+def coded_frames(coded_clip, tmp_path_factory):
+    """The coded clip as a PNG sequence coded.0001.png... (the same frame-index bands)."""
+    out = tmp_path_factory.mktemp("coded_frames")
+    subprocess.run([str(ENGINE_PYTHON), "-c", _FRAMES, str(coded_clip), str(out)], check=True, timeout=120)
+    return sorted(p.name for p in out.iterdir()), out
+
+
+def _speed(strips, source, channel: int, start: int, length: int):
+    if bpy.app.version >= (4, 4, 0):
+        return strips.new_effect("slowmo", "SPEED", channel, start, length=length, input1=source)
+    return strips.new_effect("slowmo", "SPEED", channel, start, frame_end=start + length, seq1=source)
+
+
+def _copies(scene) -> list:
+    return [s for s in all_strips(scene.sequence_editor) if s.get("vtoonify_role") == "speed"]
+
+
+def _source(kind, scene, coded_clip, coded_frames):
+    strips = top_strips(scene.sequence_editor)
+    if kind == "movie":
+        return strips.new_movie("plate", str(coded_clip), 2, 1, fit_method="FIT")
+    names, folder = coded_frames
+    source = strips.new_image("plate", str(folder / names[0]), 2, 1, fit_method="FIT")
+    for name in names[1:]:
+        source.elements.append(name)
+    return source
+
+
+@pytest.mark.parametrize(("kind", "control"), [("movie", "MULTIPLY"), ("movie", "STRETCH"), ("images", "MULTIPLY")])
+def test_the_result_follows_the_sources_speed_control_frame_for_frame(
+    addon, connected, vse, coded_clip, coded_frames, tmp_path, kind, control
+):
+    vse.render.resolution_x, vse.render.resolution_y = 376, 352  # 1:1 with the clip: codes read in place
+    vse.render.fps, vse.render.fps_base = 15, 1.0  # the clip's rate: no playback-rate adjustment
+    source = _source(kind, vse, coded_clip, coded_frames)
+    assert (source.frame_final_start, source.frame_final_end) == (1, 30)
+    speed = _speed(top_strips(vse.sequence_editor), source, 3, 1, 40)
+    speed.speed_control, speed.speed_factor, speed.blend_alpha = control, 0.5, 0.9  # 0.5x: in-between frames
+    result = stylize(addon, vse, source, connected, tmp_path / "out")
+    panel = __import__(addon.__name__ + ".stylize", fromlist=["effect_inputs_warning"])
+    if kind == "movie" and bpy.app.version[:2] != (4, 2):
+        assert not _copies(vse) and not result.mute
+        problem, fix = panel.effect_inputs_warning(vse, source)
+        assert "slowmo" in problem and "Speed Control" in fix
+        assert "frame off" in panel.retime.copy_blocker(vse, source, speed, result)
+        return
+    (copy,) = _copies(vse)
+    assert result.mute and copy.input_1 == result and copy.channel > max(speed.channel, result.channel)
+    assert (copy.frame_final_start, copy.frame_final_end) == (speed.frame_final_start, speed.frame_final_end)
+    assert (copy.speed_control, copy.speed_factor, copy.blend_alpha) == (control, 0.5, speed.blend_alpha)
+    frames = range(speed.frame_final_start, speed.frame_final_end)
+    # descending: every source render seeks (5.0.1 can show the previous frame on a forward step)
+    shown = {t: _codes(render(vse, t, {speed.name}, tmp_path / "s.png")) for t in reversed(frames)}
+    stylized = {t: _codes(render(vse, t, {copy.name}, tmp_path / "r.png")) for t in frames}
+    assert [stylized[t] for t in frames] == [shown[t] for t in frames]
+    assert len(set(shown.values())) > 10
+    assert panel.effect_inputs_warning(vse, source) is None  # followed: no warning left
+
+    stylize(addon, vse, source, connected, tmp_path / "out")  # a re-render keeps one copy, over the new version
+    (copy,) = _copies(vse)
+    assert copy.input_1.name == result.name and copy.input_1.directory.rstrip("/\\").endswith("v002")
+
+
+def test_a_trimmed_source_keeps_the_warning(addon, connected, vse, coded_clip, coded_frames, tmp_path):
+    """A Speed Control shows frames trimmed off its input too, which are not rendered: no copy, the
+    result stays unmuted over the source, and the panel still names the effect and the fix."""
+    vse.render.fps, vse.render.fps_base = 15, 1.0
+    source = _source("images", vse, coded_clip, coded_frames)
+    source.frame_offset_start, source.frame_offset_end = 3, 23  # 3 frames: 4..6
+    speed = _speed(top_strips(vse.sequence_editor), source, 3, 4, 6)
+    speed.speed_control = "MULTIPLY"
+    result = stylize(addon, vse, source, connected, tmp_path / "out")
+    assert not result.mute and not _copies(vse)
+    panel = __import__(addon.__name__ + ".stylize", fromlist=["effect_inputs_warning"])
+    problem, fix = panel.effect_inputs_warning(vse, source)
+    assert "slowmo" in problem and "untrimmed" in fix
+    assert "trimmed" in panel.retime.copy_blocker(vse, source, speed, result)
