@@ -788,10 +788,12 @@ def render_refusal(scene, source) -> tuple[str, str] | None:
 
 
 def shown_result(strip):
-    """The result strip a group meta holds, else ``strip`` itself: a selected group stands for its result
-    (the panel shows its settings and versions; Stylize re-renders it)."""
+    """The result strip a group meta holds (or a speed copy shows), else ``strip`` itself: a selected
+    group stands for its result (the panel shows its settings and versions; Stylize re-renders it)."""
     if strip is not None and strip.type == "META" and strip.get(js.GROUP_PROPERTY):
         return next((s for s in compat.meta_strips(strip) if s.get(js.ROLE_PROPERTY) == "result"), strip)
+    if strip is not None and strip.get(js.ROLE_PROPERTY) == retime.SPEED_ROLE and strip.input_1 is not None:
+        return strip.input_1  # the result's Speed Control copy stands for the result (what the editor sees)
     return strip
 
 

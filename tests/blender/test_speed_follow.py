@@ -6,11 +6,13 @@ backend, a real engine); where it does not, no copy and the panel's warning says
 from __future__ import annotations
 
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 import test_registration as registration  # noqa: E402
+from checking_layout import CheckingLayout  # noqa: E402
 from vse_scene import all_strips, top_strips  # noqa: E402
 
 ENGINE_PYTHON, _codes, render, stylize = (
@@ -88,6 +90,13 @@ def test_the_result_follows_the_sources_speed_control_frame_for_frame(
     assert [stylized[t] for t in frames] == [shown[t] for t in frames]
     assert len(set(shown.values())) > 10
     assert panel.effect_inputs_warning(vse, source) is None  # followed: no warning left
+    vse.sequence_editor.active_strip = copy  # what the editor clicks: it stands for the result
+    log: list = []
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    assert ("label", "Version v001 (1: v001..v001)") in log, log
+    assert bpy.ops.sequencer.vtoonify_version_step(step=-1) == {"CANCELLED"}  # v001 is the oldest
+    assert bpy.ops.sequencer.vtoonify_select_result() == {"FINISHED"}
+    assert {s.name for s in all_strips(vse.sequence_editor) if s.select} == {source.name, result.name, copy.name}
 
     stylize(addon, vse, source, connected, tmp_path / "out")  # a re-render keeps one copy, over the new version
     (copy,) = _copies(vse)
