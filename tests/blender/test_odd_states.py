@@ -1,7 +1,7 @@
 """Odd states an artist reaches by mouse and keyboard: the sidebar draws and every VToonify operator's
 poll answers (with a reason when it says no) without a Python traceback, and Stylize's job is prepared
 or refused with a StripError naming the fix: a movie with proxies on (files never built), a strip with
-crop and transform, a 29.97 fps scene over a 15 fps clip, a sound, scene, colour or text strip, a meta,
+crop and transform, a 29.97 fps scene over a 15 fps and a 30 fps clip, a sound, scene, colour or text strip, a meta,
 an empty meta, a muted or locked strip, the playhead off the strip, no strip at all."""
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def _odd_strips(scene, movie, media_dir) -> dict:
     muted.mute = True
     locked = strips.new_movie("locked", str(media_dir / "529_2.mp4"), 13, 1)
     locked.lock = True
+    near_rate = strips.new_movie("near_rate", str(media_dir / "529.mp4"), 20, 1)  # 30 fps in a 29.97 scene
     meta = strips.new_meta("meta", 14, 1)
     empty_meta = strips.new_meta("empty_meta", 15, 1)
     inner = (meta.strips if hasattr(meta, "strips") else meta.sequences).new_movie(
@@ -53,6 +54,7 @@ def _odd_strips(scene, movie, media_dir) -> dict:
         "framed": framed,
         "muted": muted,
         "locked": locked,
+        "near_rate": near_rate,
         "meta": meta,
         "empty_meta": empty_meta,
         "inner": inner,
