@@ -68,3 +68,27 @@ def test_a_linked_version_is_not_moved(tmp_path):
     session = VersionBin("s")
     assert session.set_aside(str(stem), [1, 2]) == [str(stem / "v002")]
     assert (stem / "v001").is_symlink() and real.is_dir()
+
+
+def test_a_version_named_in_another_case_is_kept_and_brought_back(tmp_path):
+    """A strip naming ``Plate/V002`` shows ``plate/v002`` on a case-insensitive disk (Windows, macOS).
+    Purge must keep it, and an undo that shows it again must bring it back under the folder's own name
+    (``v002``: a ``V002`` would be no version the add-on lists). Simulated as the output-version tests
+    do: a second name (a link) for the stem folder; ``V002`` is read as version 2."""
+    from vtoonify_addon.core.output_versions import versions_shown
+
+    stem = tmp_path / "plate"
+    _versions(stem, "v001", "v002", "v003")
+    (tmp_path / "Plate").symlink_to(stem, target_is_directory=True)
+    shown = str(tmp_path / "Plate" / "V002")
+    assert versions_shown(str(stem), [shown]) == {2}  # purge keeps the version the strip shows
+
+    session = VersionBin("s")
+    session.set_aside(str(stem), [1, 2])
+    assert session.bring_back(shown) is True  # the undo's strip names it Plate/V002
+    assert (stem / "v002" / "plate.0004.png").read_bytes() == b"v002" and not (stem / "V002").exists()
+    assert existing_versions(str(stem)) == [2, 3]
+    assert session.bring_back(str(tmp_path / "Plate" / "V001")) is True and existing_versions(str(stem)) == [1, 2, 3]
+    assert session.bring_back(str(tmp_path / "Plate" / "Vx01")) is False  # no version name
+    session.set_aside(str(tmp_path / "Plate"), [3])  # strip "Plate" purges the same folder: one bin, one list
+    assert session.held() == [str(stem / BIN_NAME / "s" / "v003")]

@@ -100,6 +100,13 @@ def version_number(version_dir: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def shown_version_number(folder: str) -> int | None:
+    """``version_number`` of a folder a strip names, in any case: a strip naming ``V002`` shows the
+    folder ``v002`` on a case-insensitive disk (Windows, and macOS by default)."""
+    match = _TAKEN.match(os.path.basename(os.path.normpath(folder)))
+    return int(match.group(1)) if match else None
+
+
 def version_dir(stem_dir: str, number: int) -> str:
     return os.path.join(stem_dir, f"v{number:03d}")
 
@@ -124,8 +131,8 @@ def same_folder(a: str, b: str) -> bool:
 
 def versions_shown(stem_dir: str, folders: list[str]) -> set[int]:
     """The version numbers of ``stem_dir`` that some of ``folders`` (result strips' folders) show."""
-    return {version_number(folder) for folder in folders
-            if version_number(folder) is not None and same_folder(os.path.dirname(os.path.normpath(folder)), stem_dir)}
+    return {shown_version_number(folder) for folder in folders if shown_version_number(folder) is not None
+            and same_folder(os.path.dirname(os.path.normpath(folder)), stem_dir)}
 
 
 def purge_versions(stem_dir: str, keep: set[int]) -> list[str]:

@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 
-from .output_versions import BIN_NAME, existing_versions, version_dir, version_number
+from .output_versions import BIN_NAME, existing_versions, same_folder, shown_version_number, version_dir
 
 
 class VersionBin:
@@ -31,6 +31,7 @@ class VersionBin:
     def set_aside(self, stem_dir: str, numbers: list[int]) -> list[str]:
         """Move versions ``numbers`` of ``stem_dir`` into this session's bin; returns the version
         folders moved. A ``.purged`` that is a link or a file is refused (never written through)."""
+        stem_dir = next((stem for stem in sorted(self._stems) if same_folder(stem, stem_dir)), stem_dir)  # Take/take
         holder = os.path.join(stem_dir, BIN_NAME)
         if os.path.islink(holder) or (os.path.exists(holder) and not os.path.isdir(holder)):
             raise ValueError(f"{holder} is not a folder VToonify made (a link or a file): remove it, then purge again")
@@ -47,15 +48,23 @@ class VersionBin:
 
     def bring_back(self, wanted_dir: str) -> bool:
         """Move ``.../<stem>/vNNN`` back out of this session's bin when a strip shows it again and the
-        folder is missing; False when it is there, was not set aside here, or is no version folder."""
+        folder is missing; False when it is there, was not set aside here, or is no version folder.
+
+        Case-aware: a strip naming ``Plate/V002`` shows ``plate/v002`` on a case-insensitive disk, so
+        the stem is matched as one folder on disk and the version goes back under its own name
+        (``v002``, which the add-on lists and switches to)."""
         wanted_dir = os.path.normpath(wanted_dir)
-        number, stem_dir = version_number(wanted_dir), os.path.dirname(wanted_dir)
-        if number is None or stem_dir not in self._stems or os.path.lexists(wanted_dir):
+        number, named_stem = shown_version_number(wanted_dir), os.path.dirname(wanted_dir)
+        stem_dir = next((stem for stem in sorted(self._stems) if same_folder(stem, named_stem)), None)
+        if number is None or stem_dir is None:
+            return False
+        home = version_dir(stem_dir, number)
+        if os.path.lexists(home) or os.path.lexists(wanted_dir):
             return False
         held = version_dir(self.folder(stem_dir), number)
         if os.path.islink(held) or not os.path.isdir(held):
             return False
-        os.rename(held, wanted_dir)
+        os.rename(held, home)
         return True
 
     def held(self) -> list[str]:
