@@ -28,6 +28,7 @@ if bpy is not None:
         operators.VTOON_OT_versions_purge,
         operators.VTOON_OT_select_result,
         operators.VTOON_OT_match_placement,
+        operators.VTOON_OT_follow_speed,
         panels.VTOON_PT_stylize,
         menus.SEQUENCER_MT_vtoonify_engine,
         menus.SEQUENCER_MT_vtoonify_versions,

@@ -38,6 +38,7 @@ def draw_entries(self, _context) -> None:
     layout.operator("sequencer.vtoonify_preview", icon="IMAGE_DATA")
     layout.operator("sequencer.vtoonify_select_result", icon="RESTRICT_SELECT_OFF")
     layout.operator("sequencer.vtoonify_match_placement", icon="PIVOT_BOUNDBOX")
+    layout.operator("sequencer.vtoonify_follow_speed", icon="MOD_TIME")
 
 
 def draw_strip_menu(self, context) -> None:

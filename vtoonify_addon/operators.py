@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import bpy
 
-from . import compat, engine_client, engines, props, stylize, version_undo
+from . import compat, engine_client, engines, props, retime, stylize, version_undo
 from .core import job_settings as js
 from .core.availability import playhead_blocker, selection_note, stylize_blocker
 from .core.background import BackgroundCall, timer_callback
@@ -928,4 +928,36 @@ class VTOON_OT_match_placement(bpy.types.Operator):
         context.window_manager.vtoonify_status = (f"VToonify: {members[0].name} takes the placement of "
                                                   f"{members[0][js.SOURCE_PROPERTY]} again")
         self.report({"INFO"}, context.window_manager.vtoonify_status)
+        return {"FINISHED"}
+
+
+class VTOON_OT_follow_speed(bpy.types.Operator):
+    """Lay the VToonify result's Speed Control copy again from its source's Speed Control as it is now
+    (or remove it and unmute the result when the source has none), without re-rendering"""
+
+    bl_idname = "sequencer.vtoonify_follow_speed"
+    bl_label = "Follow VToonify Source Speed"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
+
+    @classmethod
+    def poll(cls, context):
+        scene = compat.vse_scene(context)
+        if scene is None or not stylize.result_group(scene, compat.active_strip(scene)):
+            cls.poll_message_set("The active strip has no VToonify result: select a result or its source")
+            return False
+        return True
+
+    def execute(self, context):
+        scene, wm = compat.vse_scene(context), context.window_manager
+        try:
+            result, notes = stylize.follow_source_speed(scene, compat.active_strip(scene))
+        except stylize.StripError as err:
+            wm.vtoonify_status = _user_message(err)
+            self.report({"ERROR"}, wm.vtoonify_status)
+            return {"CANCELLED"}
+        copies = retime.speed_copies(scene, str(result[js.SOURCE_PROPERTY]))
+        wm.vtoonify_status = (f"VToonify: {result.name} follows {', '.join(c[retime.FOLLOWS] for c in copies)} again"
+                              if copies else f"VToonify: {result.name} has no Speed Control copy now (unmuted)")
+        wm.vtoonify_status += "".join(f"; not followed: {note}" for note in notes)
+        self.report({"WARNING" if notes else "INFO"}, wm.vtoonify_status)
         return {"FINISHED"}

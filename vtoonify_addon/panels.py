@@ -117,6 +117,14 @@ def _drift_rows(layout, drift, width: int, lead: str = "") -> None:
     layout.operator("sequencer.vtoonify_match_placement", icon="PIVOT_BOUNDBOX", text="Match Placement")
 
 
+def _speed_rows(layout, drift, width: int, lead: str = "") -> None:
+    """A result off its speed (the source's Speed Control changed after it landed): why, and the button."""
+    if drift is None:
+        return
+    _lines(layout, lead + drift[0], width, icon="ERROR")
+    layout.operator("sequencer.vtoonify_follow_speed", icon="MOD_TIME", text="Follow Source Speed")
+
+
 def _effect_rows(layout, scene, source, width: int) -> None:
     """Effect strips over the source (a Speed Control, a Transform) that its result does not go through."""
     effects = stylize.effect_inputs_warning(scene, source)
@@ -165,6 +173,8 @@ class VTOON_PT_stylize(bpy.types.Panel):
                 _lines(layout, stale[0], width, icon="ERROR")
                 _lines(layout, stale[1], width, icon="INFO")
             _drift_rows(layout, stylize.placement_drift_warning(scene, strip), width)
+            if stale is None:  # a re-render lays the copy again anyway
+                _speed_rows(layout, stylize.speed_drift_warning(scene, strip), width)
             _effect_rows(layout, scene, compat.all_strips(scene.sequence_editor).get(str(strip[js.SOURCE_PROPERTY])),
                          width)
         else:
@@ -177,6 +187,8 @@ class VTOON_PT_stylize(bpy.types.Panel):
                        icon="INFO")
             result = stylize.source_result(scene, source)
             _drift_rows(layout, stylize.placement_drift_warning(scene, result), width, "Its VToonify result: ")
+            if stale is None:
+                _speed_rows(layout, stylize.speed_drift_warning(scene, result), width, "Its VToonify result: ")
             _effect_rows(layout, scene, source, width)
         col = layout.column()
         col.enabled = not wm.vtoonify_running and not is_result  # stored settings win on a result strip

@@ -10,7 +10,13 @@ source, or an animated speed, gets no copy and keeps the panel's warning with th
 source outside Blender 4.2: 5.0 rounds a movie's in-between frames (a 0.5x speed's 0.5, 1.5...) to the
 nearest frame but an image sequence's down, so the copy would show the previous frame there (measured
 in tests/blender/test_speed_follow.py; 4.2 treats both alike). An image-sequence source is followed
-in every version: both inputs are image strips.
+in every version: both inputs are image strips. A muted Speed Control shows nothing (the source shows
+at its own timing), so it gets no copy either.
+
+The artist may change, mute or delete the source's Speed Control after the landing; the copy would
+then keep the old retiming (or, deleted, leave the result muted with nothing over it) without a word.
+``speed_drift`` says so, and ``refollow_speeds`` lays the copies again from the effects as they are
+now, without re-rendering (the result's frames are the source's, whatever the retiming).
 """
 
 from __future__ import annotations
@@ -103,12 +109,101 @@ def _copy_settings(copy, speed) -> None:
                 setattr(mine, prop.identifier, getattr(theirs, prop.identifier))
 
 
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 4)
+    if not isinstance(value, str) and hasattr(value, "__len__"):
+        return tuple(_rounded(v) for v in value)
+    return value
+
+
+def fingerprint(strip) -> dict:
+    """What a copy shares with the Speed Control it follows (range, speed settings, blend, placement):
+    equal values, equal retiming on screen."""
+    values = {"range": (int(strip.frame_final_start), int(strip.frame_final_end))}
+    values.update({name: _rounded(getattr(strip, name)) for name in _SETTINGS if hasattr(strip, name)})
+    for group in _PLACEMENT:
+        settings = getattr(strip, group, None)
+        for prop in settings.bl_rna.properties if settings is not None else ():
+            if prop.identifier != "rna_type" and not prop.is_readonly:
+                values[f"{group}.{prop.identifier}"] = _rounded(getattr(settings, prop.identifier))
+    return values
+
+
+def _followable(scene, source, strips) -> list:
+    """The source's Speed Controls a copy over the result in ``strips`` may stand for: beside it, unmuted."""
+    editor = scene.sequence_editor
+    return [s for s in source_speeds(scene, source) if not s.mute and compat.container_of(editor, s) == strips]
+
+
+_SAID = {
+    "range": "range",
+    "speed_control": "speed mode",
+    "speed_factor": "speed factor",
+    "speed_frame_number": "frame number",
+    "speed_length": "length",
+    "use_frame_interpolate": "interpolation",
+    "blend_type": "blend",
+    "blend_alpha": "opacity",
+}
+REFOLLOW = (
+    "press Follow Source Speed in the VToonify panel (it lays the result's copy again from the source's "
+    "Speed Control as it is now, or removes it and unmutes the result when there is none; no re-render), "
+    "or undo the change"
+)
+
+
+def speed_drift(scene, source, result) -> tuple[str, str] | None:
+    """(problem, fix) when the Speed Control copies over ``result`` no longer match the source's (one
+    changed, muted, deleted or added after the landing, or a copy deleted under the still-muted result);
+    None when they match, or when the result was laid without any (``effect_inputs_warning`` speaks)."""
+    laid = {str(c.get(FOLLOWS, "")): c for c in speed_copies(scene, source.name)}
+    if not laid and not result.get(MUTED_FOR_SPEED):
+        return None
+    wanted = {s.name: s for s in _followable(scene, source, compat.container_of(scene.sequence_editor, result))}
+    wanted = {name: s for name, s in wanted.items() if name in laid or not copy_blocker(scene, source, s, result)}
+    said = []
+    for name, copy in laid.items():
+        speed = wanted.get(name)
+        if speed is None:
+            gone = next((s for s in source_speeds(scene, source) if s.name == name), None)
+            said.append(f"{name!r} was {'muted' if gone is not None and gone.mute else 'deleted'}")
+            continue
+        why = copy_blocker(scene, source, speed, result)
+        if why:
+            said.append(f"{name!r} can no longer be followed ({why})")
+            continue
+        theirs, mine = fingerprint(speed), fingerprint(copy)
+        changed = [key for key in theirs if theirs[key] != mine.get(key)]
+        if changed:
+            what = sorted({_SAID.get(key, "placement" if "." in key else key) for key in changed})
+            said.append(f"the {', '.join(what)} of {name!r} changed")
+    if not laid:  # still muted for a copy that is gone: nothing shows it
+        said.append("its Speed Control copy was deleted, which leaves it muted")
+    else:
+        said += [f"{name!r} was added (or unmuted)" for name in wanted if name not in laid]
+    if not said:
+        return None
+    return (
+        f"Off its speed: since this result landed, {'; '.join(said)}, so the result's copy no longer "
+        f"retimes it as {source.name!r} is shown",
+        REFOLLOW,
+    )
+
+
+def refollow_speeds(scene, source, result) -> list[str]:
+    """Lay the result's speed copies again from the source's Speed Controls as they are now (no
+    re-render): same as after a landing, with the settings the result was made with."""
+    settings_json = str(result.get(js.SETTINGS_PROPERTY, ""))
+    return follow_speeds(scene, source, result, compat.container_of(scene.sequence_editor, result), settings_json)
+
+
 def follow_speeds(scene, source, result, strips, settings_json: str) -> list[str]:
     """After a landing: a speed copy over the result for each Speed Control on ``source`` that it can
     follow; returns, for each it cannot, why (the panel's warning keeps the fix)."""
     for old in speed_copies(scene, source.name):
         compat.container_of(scene.sequence_editor, old).remove(old)
-    speeds = [s for s in source_speeds(scene, source) if compat.container_of(scene.sequence_editor, s) == strips]
+    speeds = _followable(scene, source, strips)
     followed, notes = [], []
     for speed in speeds:
         why = copy_blocker(scene, source, speed, result)

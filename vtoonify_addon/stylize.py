@@ -677,6 +677,31 @@ def placement_drift_warning(scene, result) -> tuple[str, str] | None:
     return placement_drift(placement_values(scene, source), placement_values(scene, result), name)
 
 
+def speed_drift_warning(scene, result) -> tuple[str, str] | None:
+    """(problem, fix) when the result's Speed Control copy no longer matches its source's (changed,
+    muted or deleted after the landing; ``retime.speed_drift``); None otherwise."""
+    if result is None or result.get(js.ROLE_PROPERTY) != "result" or scene.sequence_editor is None:
+        return None
+    source = compat.all_strips(scene.sequence_editor).get(str(result.get(js.SOURCE_PROPERTY, "")))
+    return retime.speed_drift(scene, source, result) if source is not None else None
+
+
+def follow_source_speed(scene, strip) -> tuple[object, list[str]]:
+    """Lay the Speed Control copy of the result of ``strip`` (the result, its copy, a matte or its
+    source) again from the source's Speed Control as it is now, without re-rendering; returns the
+    result and, for each Speed Control it cannot follow, why."""
+    result = next((s for s in result_group(scene, strip) if s.get(js.ROLE_PROPERTY) == "result"), None)
+    name = str(result.get(js.SOURCE_PROPERTY, "")) if result is not None else ""
+    source = compat.all_strips(scene.sequence_editor).get(name) if name else None
+    if source is None:
+        raise StripError(f"the source strip {name!r} of this result is gone" if name else
+                         "the active strip has no VToonify result", "select a VToonify result whose source exists")
+    if result.parent_meta() is not None:
+        raise StripError(f"the result of {name!r} is inside a meta strip, where an effect outside it cannot "
+                         "take it as input", "ungroup it (Strip > Meta > UnMeta), then Follow Source Speed again")
+    return result, retime.refollow_speeds(scene, source, result)
+
+
 def effects_on(scene, source) -> list:
     """Effect strips anywhere in the scene that take ``source`` as an input (Speed Control, Transform,
     Blur, a cross...): what Blender shows is their output, which the result does not go through."""

@@ -141,3 +141,4 @@ def test_every_operator_is_a_named_menu_entry_with_a_description(addon, trimmed_
     assert "REGISTER" not in flags["vtoonify_stylize"] and "UNDO" in flags["vtoonify_stylize"]
     assert not flags["vtoonify_preview"] and not flags["vtoonify_versions_purge"]  # timer / files: own steps
     assert {"REGISTER", "UNDO"} <= flags["vtoonify_select_result"] & flags["vtoonify_match_placement"]
+    assert {"REGISTER", "UNDO"} <= flags["vtoonify_follow_speed"]  # a quick edit, like Match Placement

@@ -120,3 +120,61 @@ def test_a_trimmed_source_keeps_the_warning(addon, connected, vse, coded_clip, c
     problem, fix = panel.effect_inputs_warning(vse, source)
     assert "slowmo" in problem and "untrimmed" in fix
     assert "trimmed" in panel.retime.copy_blocker(vse, source, speed, result)
+
+
+def _panel_text(strip) -> tuple[str, list]:
+    """The sidebar drawn with ``strip`` active: its labels joined, and its log."""
+    bpy.context.scene.sequence_editor.active_strip = strip
+    log: list = []
+    bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    return " ".join(text for kind, text in log if kind == "label"), log
+
+
+def test_a_speed_control_changed_after_landing_is_said_and_followed_again_without_rendering(
+    addon, connected, vse, coded_clip, coded_frames, tmp_path
+):
+    """The artist changes, mutes or deletes the source's Speed Control (or the copy) after the result
+    landed: the panel says the result is off its speed (for the result and the source), and Follow
+    Source Speed lays the copy again from the effect as it is now, or removes it and unmutes the result,
+    with no new version rendered."""
+    vse.render.resolution_x, vse.render.resolution_y = 376, 352
+    vse.render.fps, vse.render.fps_base = 15, 1.0
+    source = _source("images", vse, coded_clip, coded_frames)
+    speed = _speed(top_strips(vse.sequence_editor), source, 3, 1, 12)
+    speed.speed_control, speed.speed_factor = "MULTIPLY", 0.5
+    result = stylize(addon, vse, source, connected, tmp_path / "out")
+    panel = __import__(addon.__name__ + ".stylize", fromlist=["speed_drift_warning"])
+    (copy,) = _copies(vse)
+    assert panel.speed_drift_warning(vse, result) is None
+    assert "Off its speed" not in _panel_text(result)[0]
+    follow = bpy.ops.sequencer.vtoonify_follow_speed
+
+    speed.speed_factor, speed.blend_alpha = 0.25, 0.7  # 1: the artist slows it further
+    problem, fix = panel.speed_drift_warning(vse, result)
+    assert "the opacity, speed factor of 'slowmo' changed" in problem and "Follow Source Speed" in fix
+    said, log = _panel_text(source)
+    assert "Its VToonify result: Off its speed" in said and ("operator", "sequencer.vtoonify_follow_speed") in log
+    assert follow() == {"FINISHED"}
+    (copy,) = _copies(vse)
+    assert (copy.speed_factor, round(copy.blend_alpha, 4), copy.input_1) == (0.25, 0.7, result) and result.mute
+    assert panel.speed_drift_warning(vse, result) is None and "Off its speed" not in _panel_text(copy)[0]
+    frames = range(1, 6)  # 0.25x: each source frame 4 times; the copy shows the same ones
+    shown = [_codes(render(vse, t, {speed.name}, tmp_path / "s.png")) for t in reversed(frames)][::-1]
+    assert [_codes(render(vse, t, {copy.name}, tmp_path / "r.png")) for t in frames] == shown
+
+    top_strips(vse.sequence_editor).remove(copy)  # 2: the copy deleted: the result stays muted, nothing shows
+    assert "its Speed Control copy was deleted" in panel.speed_drift_warning(vse, result)[0]
+    vse.sequence_editor.active_strip = result
+    assert follow() == {"FINISHED"} and len(_copies(vse)) == 1 and result.mute
+
+    speed.mute = True  # 3: muted, then deleted: the source shows at its own timing
+    assert "'slowmo' was muted" in panel.speed_drift_warning(vse, result)[0]
+    top_strips(vse.sequence_editor).remove(speed)
+    assert "'slowmo' was deleted" in panel.speed_drift_warning(vse, result)[0]
+    vse.sequence_editor.active_strip = _copies(vse)[0]  # clicking the copy itself
+    assert follow() == {"FINISHED"}
+    assert not _copies(vse) and not result.mute and "vtoonify_muted_for_speed" not in result
+    assert panel.speed_drift_warning(vse, result) is None and "Off its speed" not in _panel_text(result)[0]
+    assert result.directory.rstrip("/\\").endswith("v001") and sorted(
+        p.name for p in (tmp_path / "out").rglob("v0*")
+    ) == ["v001"]  # never re-rendered
