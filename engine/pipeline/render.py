@@ -534,9 +534,11 @@ def read_chunk(reader, numbers: list[int]) -> tuple[list[tuple[int, object]], Fa
 def stopped_at_bad_frame(failed: Failed, written: int) -> BaseException:
     """The error that stopped the decoding or the network (a frame that cannot be read, a batch that could
     not be prepared or stylized), saying that the frames before it are written and that a resume after the
-    fix renders only what is missing (an error that is no engine error, a bug, is raised as it is)."""
+    fix renders only what is missing. Raised as it is: an error that is no engine error (a bug), and one
+    before any frame of this run was written (nothing to resume from: its own message and fix, e.g. the
+    device's out-of-memory advice a farm acts on)."""
     error = failed.error
-    if not isinstance(error, EngineError):
+    if not isinstance(error, EngineError) or written == 0:
         return error
     said_message, said_fix = getattr(error, "_said", (error.message, error.fix))  # settings still marked
     message = said_message

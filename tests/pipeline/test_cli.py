@@ -206,8 +206,10 @@ def test_wrong_model_file_is_named(media_dir, reference_dir, tmp_path):
     models = tmp_path / "models"
     (models / "vtoonify_d_cartoon").mkdir(parents=True)
     shutil.copy(reference_dir / "bisenet_golden.pt", models / "vtoonify_d_cartoon" / "vtoonify_s_d.pt")
-    for name in ("encoder.pt", "faceparsing.pth", "vtoonify_d_cartoon/exstyle_code.npy"):
+    for name in ("encoder.pt", "faceparsing.pth"):
         (models / name).write_bytes(b"placeholder")
+    codes = {f"cartoon_{i:05d}.jpg": np.zeros((1, 18, 512), np.float32) for i in range(32)}  # checked first, fine
+    np.save(models / "vtoonify_d_cartoon" / "exstyle_code.npy", np.array(codes, dtype=object), allow_pickle=True)
     out = tmp_path / "out"
     result = run_cli("render", media_dir / "529_2.mp4", "-o", out, "--models", models)
     line = _one_line_error(result)

@@ -157,7 +157,7 @@ def test_cryptomatte_needs_exr_and_mattes(tmp_path):
         RenderConfig(source="a.mov", output=str(tmp_path), cryptomatte=True)
     with pytest.raises(ConfigError, match="dwaa") as err:  # lossy: it rounds the id channels (tests/io)
         RenderConfig(source="a.mov", output=str(tmp_path), mattes=True, cryptomatte=True, exr_compression="dwaa")
-    assert "--exr-compression zip or piz" in err.value.fix
+    assert "--exr-compression zip or --exr-compression piz" in err.value.fix
     for lossless in ("zip", "piz", "none"):
         RenderConfig(source="a.mov", output=str(tmp_path), mattes=True, cryptomatte=True, exr_compression=lossless)
 

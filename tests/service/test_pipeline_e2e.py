@@ -75,7 +75,7 @@ def test_a_submitted_job_with_other_settings_is_refused_naming_them(real_engine,
     assert end["event"] == "job_failed" and end["error"]["code"] == "bad_config", end
     message = end["error"]["message"]
     assert "padding: prepare/sidecar has [48, 48, 48, 48], this task resolves [64, 64, 64, 64]" in message
-    assert "pass the same --padding to every task" in message
+    assert "pass the same 'padding' to every task" in message  # the protocol's field, not the CLI flag
     assert [p.name for p in out.glob("*.exr")] == ["529_2.0001.exr"]
 
 

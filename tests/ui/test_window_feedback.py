@@ -53,7 +53,8 @@ def test_preview_needs_no_output_folder(make_window, media_dir, tmp_path):
 
 def test_a_lost_engine_is_told_with_what_to_press(make_window, tmp_path):
     """An engine the panel started and that died does not come back by itself: the messages and the
-    row name Start engine, then Retry (the row alone said "once an engine is back")."""
+    row name what to press, 'Restart engine and resume' (one press, 6dbff0d) or Retry (the row alone
+    said "once an engine is back")."""
     window = make_window(tmp_path / "none.json")
     model = window.queue_model
     settings = {"source": "/m/a.mp4", "output": str(tmp_path / "out"), "frames": "1-4"}
@@ -64,9 +65,9 @@ def test_a_lost_engine_is_told_with_what_to_press(make_window, tmp_path):
     window.queue.on_lost("connection lost: the engine closed the connection")
     record = model.record(0)
     assert record.status == "interrupted"
-    assert "Start engine" in record.error and "Retry" in record.error
+    assert "Restart engine and resume" in record.error and "Retry" in record.error
     latest = window.status_log.messages()[0]
-    assert "1 job interrupted" in latest and "Start engine" in latest and "Retry" in latest, latest
+    assert "1 job interrupted" in latest and "Restart engine" in latest, latest
 
 
 def test_a_right_click_on_a_row_offers_what_the_buttons_offer(make_window, tmp_path, qtbot):
