@@ -901,13 +901,8 @@ class VTOON_OT_select_result(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class VTOON_OT_match_placement(bpy.types.Operator):
-    """Copy the source strip's placement (position, scale, rotation, crop, flips, colour and their
-    animation) onto its VToonify result and mattes again, without re-rendering"""
-
-    bl_idname = "sequencer.vtoonify_match_placement"
-    bl_label = "Match VToonify Placement"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
+class _OnAResult:
+    """Poll of the operators that act on a VToonify result (the active strip is one, or its source)."""
 
     @classmethod
     def poll(cls, context):
@@ -916,6 +911,15 @@ class VTOON_OT_match_placement(bpy.types.Operator):
             cls.poll_message_set("The active strip has no VToonify result: select a result or its source")
             return False
         return True
+
+
+class VTOON_OT_match_placement(_OnAResult, bpy.types.Operator):
+    """Copy the source strip's placement (position, scale, rotation, crop, flips, colour and their
+    animation) onto its VToonify result and mattes again, without re-rendering"""
+
+    bl_idname = "sequencer.vtoonify_match_placement"
+    bl_label = "Match VToonify Placement"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
 
     def execute(self, context):
         scene = compat.vse_scene(context)
@@ -931,21 +935,13 @@ class VTOON_OT_match_placement(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class VTOON_OT_follow_speed(bpy.types.Operator):
+class VTOON_OT_follow_speed(_OnAResult, bpy.types.Operator):
     """Lay the VToonify result's Speed Control copy again from its source's Speed Control as it is now
     (or remove it and unmute the result when the source has none), without re-rendering"""
 
     bl_idname = "sequencer.vtoonify_follow_speed"
     bl_label = "Follow VToonify Source Speed"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012
-
-    @classmethod
-    def poll(cls, context):
-        scene = compat.vse_scene(context)
-        if scene is None or not stylize.result_group(scene, compat.active_strip(scene)):
-            cls.poll_message_set("The active strip has no VToonify result: select a result or its source")
-            return False
-        return True
 
     def execute(self, context):
         scene, wm = compat.vse_scene(context), context.window_manager

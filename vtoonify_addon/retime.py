@@ -109,11 +109,13 @@ def _copy_settings(copy, speed) -> None:
                 setattr(mine, prop.identifier, getattr(theirs, prop.identifier))
 
 
-def _rounded(value):
+def rounded(value):
+    """Floats to 4 places (arrays too): a copied setting compares equal, a moved one does not (the stale
+    checks of ``stylize`` and the speed drift here compare strips by it)."""
     if isinstance(value, float):
         return round(value, 4)
     if not isinstance(value, str) and hasattr(value, "__len__"):
-        return tuple(_rounded(v) for v in value)
+        return tuple(rounded(v) for v in value)
     return value
 
 
@@ -121,12 +123,12 @@ def fingerprint(strip) -> dict:
     """What a copy shares with the Speed Control it follows (range, speed settings, blend, placement):
     equal values, equal retiming on screen."""
     values = {"range": (int(strip.frame_final_start), int(strip.frame_final_end))}
-    values.update({name: _rounded(getattr(strip, name)) for name in _SETTINGS if hasattr(strip, name)})
+    values.update({name: rounded(getattr(strip, name)) for name in _SETTINGS if hasattr(strip, name)})
     for group in _PLACEMENT:
         settings = getattr(strip, group, None)
         for prop in settings.bl_rna.properties if settings is not None else ():
             if prop.identifier != "rna_type" and not prop.is_readonly:
-                values[f"{group}.{prop.identifier}"] = _rounded(getattr(settings, prop.identifier))
+                values[f"{group}.{prop.identifier}"] = rounded(getattr(settings, prop.identifier))
     return values
 
 

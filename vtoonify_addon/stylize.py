@@ -621,15 +621,6 @@ def source_result_stale(scene, source) -> tuple[str, str] | None:
     return result_stale(scene, result) if result is not None else None
 
 
-def _rounded(value):
-    """Floats to 4 places (arrays too): a copied setting compares equal, a moved one does not."""
-    if isinstance(value, float):
-        return round(value, 4)
-    if not isinstance(value, str) and hasattr(value, "__len__"):
-        return tuple(_rounded(v) for v in value)
-    return value
-
-
 _GEOMETRY = ("transform.", "crop.", "use_flip_x", "use_flip_y")
 """Where a strip's picture lands: what a result must keep equal to its source's. Colour (saturation,
 multiply) is copied at landing too, but grading the result afterwards is the artist's call."""
@@ -643,17 +634,17 @@ def placement_values(scene, strip) -> dict:
         settings = getattr(strip, group)
         for prop in settings.bl_rna.properties:
             if prop.identifier != "rna_type" and not prop.is_readonly:
-                values[f"{group}.{prop.identifier}"] = _rounded(getattr(settings, prop.identifier))
+                values[f"{group}.{prop.identifier}"] = retime.rounded(getattr(settings, prop.identifier))
     for name in _GEOMETRY[2:]:
         if hasattr(strip, name):
-            values[name] = _rounded(getattr(strip, name))
+            values[name] = retime.rounded(getattr(strip, name))
     root, keys = strip.path_from_id(), []
     for curves in compat.scene_fcurve_collections(scene):
         for fc in curves:
             prop = _placement_of(fc.data_path, root, _GEOMETRY)
             if prop is not None:
-                points = tuple((_rounded(tuple(k.co)), k.interpolation, _rounded(tuple(k.handle_left)),
-                                _rounded(tuple(k.handle_right))) for k in fc.keyframe_points)
+                points = tuple((retime.rounded(tuple(k.co)), k.interpolation, retime.rounded(tuple(k.handle_left)),
+                                retime.rounded(tuple(k.handle_right))) for k in fc.keyframe_points)
                 keys.append(repr((prop, fc.array_index, fc.mute, points, [m.type for m in fc.modifiers])))
     drivers = scene.animation_data.drivers if scene.animation_data is not None else ()
     keys += [repr((prop, fc.array_index, fc.driver.expression)) for fc in drivers
@@ -745,7 +736,7 @@ def match_placement(scene, strip) -> list:
                          "the active strip has no VToonify result", "select a VToonify result whose source exists")
     for member in members:
         colorspace = member.colorspace_settings.name
-        graded = {name: _rounded(getattr(member, name)) for name in ("color_saturation", "color_multiply")
+        graded = {name: retime.rounded(getattr(member, name)) for name in ("color_saturation", "color_multiply")
                   if hasattr(member, name)}
         match_source_look(member, source, js.settings_from_json(str(member.get(js.SETTINGS_PROPERTY, ""))) or {})
         if str(member.get(js.ROLE_PROPERTY, "")).startswith("matte_"):
