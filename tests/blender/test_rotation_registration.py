@@ -22,16 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 ENGINE_PYTHON = Path(os.environ.get("VTOONIFY_ENGINE_PYTHON", REPO / ".venv" / "bin" / "python"))
 
 ENGINE_SIDE = """
-import sys, av
+import sys
 from engine.io import open_source, write_png
+from rotated_clip import rotated_copy
 plate, rotated, frame_png, orientation = sys.argv[1:5]
-with av.open(plate) as src, av.open(rotated, "w") as out:
-    stream = out.add_stream_from_template(src.streams.video[0])
-    stream.set_display_rotation(90)
-    for packet in src.demux(video=0):
-        if packet.dts is not None:
-            packet.stream = stream
-            out.mux(packet)
+rotated_copy(plate, rotated, 90)
 with open_source(rotated, orientation=orientation) as source:
     write_png(frame_png, source.read(1))
 """
@@ -55,7 +50,7 @@ def test_a_rotated_phone_clip_shows_in_the_sequencer_as_the_engine_reads_it(addo
     orientation = settings.host_settings(settings.StylizeOptions(), bpy.app.version).get("orientation", "display")
     shown_size = (352, 376) if orientation == "display" else (376, 352)  # the clip is 376x352 as stored
     rotated, engine_png = tmp_path / "phone.mp4", tmp_path / "engine.png"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
     env.pop("BLENDER_USER_RESOURCES", None)
     subprocess.run([str(ENGINE_PYTHON), "-c", ENGINE_SIDE, str(media_dir / "529_2.mp4"), str(rotated),
                     str(engine_png), orientation], env=env, check=True, timeout=120)

@@ -11,6 +11,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from rotated_clip import rotated_copy
 
 from engine.errors import FrameRangeError, InputError
 from engine.io import FrameSource, open_source
@@ -207,14 +208,7 @@ def test_out_of_range_and_closed(media_dir):
 @pytest.mark.parametrize("degrees", [90, -90, 180])
 def test_display_rotation_is_applied_like_opencv(media_dir, tmp_path, degrees):
     """Phone footage: the display matrix turns the picture; OpenCV (the official reader) applies it."""
-    path = tmp_path / f"rot{degrees}.mp4"
-    with av.open(str(media_dir / "529_2.mp4")) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream_from_template(src.streams.video[0])
-        stream.set_display_rotation(degrees)
-        for packet in src.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
+    path = rotated_copy(media_dir / "529_2.mp4", tmp_path / f"rot{degrees}.mp4", degrees)
     capture = cv2.VideoCapture(str(path))
     expected = []
     for _ in range(3):
@@ -241,14 +235,7 @@ def test_no_face_in_a_rotated_clip_names_its_rotation_and_the_other_orientation(
     from engine.pipeline.render import rotation_note
     from engine.pipeline.shot import no_face_error
 
-    path = tmp_path / "phone.mp4"
-    with av.open(str(media_dir / "529_2.mp4")) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream_from_template(src.streams.video[0])
-        stream.set_display_rotation(90)
-        for packet in src.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
+    path = rotated_copy(media_dir / "529_2.mp4", tmp_path / "phone.mp4", 90)
     with open_source(path, orientation=orientation) as src:
         error = no_face_error(src, 3)
         note = render_settings(rotation_note(src))  # every job on a rotated clip says how (a job warning), in flags

@@ -37,3 +37,13 @@ def source_file(tmp_path) -> Path:
     path = tmp_path / "plate.bin"
     path.write_bytes(b"\x00plate-bytes" * 100)
     return path
+
+
+@pytest.fixture(scope="module")
+def classic_engine(tmp_path_factory):
+    """A module-wide engine process with the real render runner (classic jobs render for real)."""
+    from service_helpers import start_test_engine
+
+    engine = start_test_engine(tmp_path_factory.mktemp("classic-engine"), runner=None)
+    yield engine
+    engine.stop()

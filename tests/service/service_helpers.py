@@ -69,3 +69,9 @@ def wait_terminal(client, job: str, timeout_s: float = 20.0) -> tuple[dict, list
         if event.get("job") == job and event["event"] in ("job_done", "job_failed", "job_cancelled"):
             return event, events
     raise AssertionError(f"no terminal event for {job} within {timeout_s} s; got {events[-5:]}")
+
+
+def classic_job(source: Path, out: Path, **more) -> dict:
+    """A one-frame classic PNG job on the CPU: the cheapest real render, for wording tests."""
+    return {"source": str(source), "output": str(out), "frames": "1", "backend": "classic", "device": "cpu",
+            "format": "png", **more}

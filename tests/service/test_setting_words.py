@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from service_helpers import REPO, engine_env, start_test_engine, wait_terminal
+from service_helpers import REPO, classic_job, engine_env, wait_terminal
 
 from engine.errors import ConfigError, error_from_dict, setting
 from ui.wording import error_text, exception_text
@@ -22,18 +21,6 @@ from vtoonify_addon.core.error_report import report_text
 pytestmark = pytest.mark.timeout(240)
 
 FLAG = re.compile(r"(?<![\w-])--[a-z]")
-
-
-@pytest.fixture(scope="module")
-def real_engine(tmp_path_factory):
-    engine = start_test_engine(tmp_path_factory.mktemp("words-engine"), runner=None)
-    yield engine
-    engine.stop()
-
-
-def _job(media_dir: Path, out: Path, **more) -> dict:
-    return {"source": str(media_dir / "529_2.mp4"), "output": str(out), "frames": "1", "backend": "classic",
-            "device": "cpu", "format": "png", **more}
 
 
 def test_one_error_reads_in_each_readers_words():
@@ -53,19 +40,19 @@ def test_one_error_reads_in_each_readers_words():
     assert ConfigError("x", "y").to_dict() == {"code": "bad_config", "message": "x (y)", "fix": "y"}
 
 
-def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(real_engine, media_dir, tmp_path):
+def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(classic_engine, media_dir, tmp_path):
     out = tmp_path / "out"
-    with real_engine.connect() as client:
+    with classic_engine.connect() as client:
         # refused at submit: a setting check of RenderConfig
         with pytest.raises(ConfigError) as refused:
-            client.submit(_job(media_dir, out, cryptomatte=True, mattes=True))
+            client.submit(classic_job(media_dir / "529_2.mp4", out, cryptomatte=True, mattes=True))
         assert refused.value.fix == "use 'format': \"exr\", or drop 'cryptomatte': true"
         assert not FLAG.search(refused.value.user_message)
         assert "the Format 'exr', or drop Cryptomatte" in exception_text(refused.value)
         assert "Format (add-on preferences) 'exr', or drop Cryptomatte" in report_text(refused.value)
 
         # failed in the pipeline: frames outside the clip
-        job = client.submit(_job(media_dir, out, frames="1-99999"))
+        job = client.submit(classic_job(media_dir / "529_2.mp4", out, frames="1-99999"))
         end, _ = wait_terminal(client, job, timeout_s=120)
         error = end["error"]
         assert end["event"] == "job_failed" and error["code"] == "frame_range", end
@@ -75,9 +62,9 @@ def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(
         assert "the strip's frame range (trim the strip)" in report_text(error_from_dict(error))
 
         # a second look into the same folder: the fix offers overwrite, as the field the client sends
-        first = client.submit(_job(media_dir, out))
+        first = client.submit(classic_job(media_dir / "529_2.mp4", out))
         assert wait_terminal(client, first, timeout_s=120)[0]["event"] == "job_done"
-        again = client.submit(_job(media_dir, out, scale=0.5))
+        again = client.submit(classic_job(media_dir / "529_2.mp4", out, scale=0.5))
         end, _ = wait_terminal(client, again, timeout_s=120)
         error = end["error"]
         assert end["event"] == "job_failed" and error["code"] == "bad_config", end
@@ -86,7 +73,7 @@ def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(
         shown = error_text(error)
         assert "or use 'Overwrite' under \"If it exists\" to delete them first" in shown and "'overwrite'" not in shown
         # resume over the other job's sidecar: the fix names the resume field, never --resume
-        resumed = client.submit(_job(media_dir, out, scale=0.5, resume=True))
+        resumed = client.submit(classic_job(media_dir / "529_2.mp4", out, scale=0.5, resume=True))
         error = wait_terminal(client, resumed, timeout_s=120)[0]["error"]
         assert "without 'resume': true" in error["fix"] and not FLAG.search(error["message"]), error
         assert "without 'Resume' under \"If it exists\"" in error_text(error)

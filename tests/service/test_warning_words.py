@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import pytest
-from service_helpers import REPO, engine_env, start_test_engine, wait_terminal
+from rotated_clip import rotated_copy
+from service_helpers import REPO, classic_job, engine_env, wait_terminal
 
 from engine.errors import InputError, ModelFileError, error_from_dict, marked, setting
 from ui import job_records as jr
@@ -26,36 +26,17 @@ from vtoonify_addon.core.job_tracker import JobTracker, outcome_notes
 pytestmark = pytest.mark.timeout(120)
 
 FLAG = re.compile(r"(?<![\w-])--[a-z]")
+PAD = [32, 32, 32, 32]
 
 
 @pytest.fixture(scope="module")
 def phone_clip(media_dir, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("phone") / "phone.mp4"
-    with av.open(str(media_dir / "529_2.mp4")) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream_from_template(src.streams.video[0])
-        stream.set_display_rotation(90)
-        for packet in src.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    return path
+    return rotated_copy(media_dir / "529_2.mp4", tmp_path_factory.mktemp("phone") / "phone.mp4", 90)
 
 
-@pytest.fixture(scope="module")
-def real_engine(tmp_path_factory):
-    engine = start_test_engine(tmp_path_factory.mktemp("warn-engine"), runner=None)
-    yield engine
-    engine.stop()
-
-
-def _job(source: Path, out: Path, **more) -> dict:
-    return {"source": str(source), "output": str(out), "frames": "1", "backend": "classic", "device": "cpu",
-            "format": "png", "padding": [32, 32, 32, 32], **more}
-
-
-def test_socket_warnings_name_fields_and_clients_name_their_controls(real_engine, phone_clip, tmp_path):
-    with real_engine.connect() as client:
-        job = client.submit(_job(phone_clip, tmp_path / "out", orientation="stored"))
+def test_socket_warnings_name_fields_and_clients_name_their_controls(classic_engine, phone_clip, tmp_path):
+    with classic_engine.connect() as client:
+        job = client.submit(classic_job(phone_clip, tmp_path / "out", padding=PAD, orientation="stored"))
         end, events = wait_terminal(client, job, timeout_s=90)
         assert end["event"] == "job_done", end
         [warning] = [e for e in events if e["event"] == "warning" and "display rotation" in e["message"]]
@@ -88,12 +69,12 @@ def test_socket_warnings_name_fields_and_clients_name_their_controls(real_engine
     assert not FLAG.search(notes[0]) and "'orientation'" not in notes[0]
 
 
-def test_a_fallback_warning_keeps_the_setting_its_model_error_names(real_engine, media_dir, tmp_path):
+def test_a_fallback_warning_keeps_the_setting_its_model_error_names(classic_engine, media_dir, tmp_path):
     not_a_folder = tmp_path / "models.txt"
     not_a_folder.write_text("not a models folder\n")
-    with real_engine.connect() as client:
-        job = client.submit(_job(media_dir / "529_2.mp4", tmp_path / "out", backend="auto",
-                                 models_dir=str(not_a_folder)))
+    with classic_engine.connect() as client:
+        job = client.submit(classic_job(media_dir / "529_2.mp4", tmp_path / "out", padding=PAD, backend="auto",
+                                        models_dir=str(not_a_folder)))
         end, events = wait_terminal(client, job, timeout_s=90)
     assert end["event"] == "job_done" and end["result"]["backend"] == "classic", end
     [warning] = [e for e in events if e["event"] == "warning" and "classic (non-neural)" in e["message"]]
