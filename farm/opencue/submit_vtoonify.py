@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import shlex
 import sys
 
@@ -55,6 +56,22 @@ def build_outline(args: argparse.Namespace) -> Outline:
     return job
 
 
+def cuebot_name(text: str) -> str:
+    """``text`` if Cuebot takes it as a shot name: its JobSpec refuses anything but 3 or more of
+    ``[A-Za-z0-9_.-]``, and the job name ``SHOT_vtoonify`` must be an XML NMTOKEN of the CJSL DTD."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{3,}", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: Cuebot takes only 3 or more letters, digits, '_', '.' or '-' "
+                                         "(e.g. shot010 or sq01_sh010)")
+    return text
+
+
+def chunk_size(text: str) -> int:
+    """``text`` as a chunk of at least one frame: Cuebot cannot cut a layer into chunks of none."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the frames per render task, 1 or more (e.g. 10)")
+    return int(text)
+
+
 def pinned_precision(settings: list[str]) -> list[str]:
     """``settings`` with ``--precision fp32`` added when none is given: the engine's default ``auto`` resolves
     per host (bf16 where the CPU/GPU has it), and a chunk resolving otherwise than prepare is refused."""
@@ -83,10 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("source", help="video or image sequence, as the render hosts see it")
     parser.add_argument("output", help="output folder on shared storage")
     parser.add_argument("--frames", required=True, help="source frames, e.g. 1-120, 1-120x2 or 1-10,20-30")
-    parser.add_argument("--chunk", type=int, default=10, help="frames per render task (default 10)")
+    parser.add_argument("--chunk", type=chunk_size, default=10, help="frames per render task (default 10)")
     parser.add_argument("--python", required=True, help="the engine's Python on the render hosts")
     parser.add_argument("--show", default="vtoonify", help="OpenCue show (default vtoonify)")
-    parser.add_argument("--shot", default="shot", help="shot name; the job is SHOT_vtoonify (default shot)")
+    parser.add_argument("--shot", type=cuebot_name, default="shot",
+                        help="shot name, 3+ of A-Z a-z 0-9 _ . - (Cuebot's rule); job SHOT_vtoonify (default shot)")
     args = parser.parse_args(own)
     if own_option(settings):
         parser.error(f"{own_option(settings)} after -- is set by this script, not per shot (docs/FARM.md)")

@@ -132,8 +132,8 @@ def cuebot_framespecs(frame_range: str, chunk: int) -> list[str]:
     return specs
 
 
-@pytest.mark.parametrize(("frames", "chunk"), [("1-125", 10), ("1001-1100", 7), ("1-120x2", 10), ("1-10,20-30", 4),
-                                               ("5", 3), ("1-3", 1)])
+@pytest.mark.parametrize(("frames", "chunk"), [("1-125", 10), ("1001-1100", 7), ("1001-1097", 10), ("1-120x2", 10),
+                                               ("1-10,20-30", 4), ("5", 3), ("1-3", 1), ("1-3", 50)])
 def test_opencue_chunks_render_each_frame_once(monkeypatch, frames, chunk):
     """Every chunk gets exactly its own frames: the command takes ``#FRAMESPEC#``, not ``#FRAME_START#-
     #FRAME_END#``, which Cuebots before 1.0 filled with the chunk's last index (1-120 by 10: 1-9, 11-19, ...;
@@ -151,6 +151,23 @@ def test_opencue_chunks_render_each_frame_once(monkeypatch, frames, chunk):
         _, config = engine_config(shlex.split(command.replace("#FRAMESPEC#", spec))[1:])
         rendered += parse_frame_ranges(config.frames)
     assert rendered == parse_frame_ranges(frames)          # none dropped, none twice, none the job skips
+
+
+@pytest.mark.parametrize(("own", "named"), [(["--shot", "shot 010"], "--shot"), (["--shot", "s1"], "--shot"),
+                                            (["--shot", "sh/010"], "--shot"), (["--chunk", "0"], "--chunk"),
+                                            (["--chunk", "-5"], "--chunk")])
+def test_opencue_refuses_what_cuebot_would_refuse(monkeypatch, capsys, own, named):
+    """Cuebot's CJSL DTD makes the job name (``SHOT_vtoonify``) an XML NMTOKEN and its JobSpec takes a shot
+    name only as 3+ of ``[A-Za-z0-9_.-]``; a chunk below 1 has no frames. Such a job used to be built and
+    sent, and Cuebot refused the whole spec after submission: the script now stops first (exit 2)."""
+    script = _load_opencue_script(monkeypatch)
+    launched = []
+    monkeypatch.setattr(script.cuerun, "launch", lambda job, use_pycuerun: launched.append(job))
+    with pytest.raises(SystemExit) as stopped:
+        script.main(["/p/s.mp4", "/r/s", "--frames", "1-4", "--python", "py", *own])
+    assert stopped.value.code == 2 and not launched
+    err = capsys.readouterr().err
+    assert named in err and own[1] in err, err
 
 
 def test_opencue_command_survives_rqds_shell(monkeypatch, tmp_path):
