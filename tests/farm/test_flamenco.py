@@ -114,6 +114,8 @@ def test_compiled_tasks_commands_and_dependencies(node):
     ("20-30, 1-10", 4, ["1-4", "5-8", "9,10,20,21", "22-25", "26-29", "30"], "1-10,20-30"),
     ("1001..1013", 5, ["1001-1005", "1006-1010", "1011-1013"], "1001-1013"),
     ("7", 10, ["7"], "7"),
+    ("1001-1097", 10, [f"{a}-{min(a + 9, 1097)}" for a in range(1001, 1098, 10)], "1001-1097"),
+    ("1-3", 50, ["1-3"], "1-3"),                                         # a chunk larger than the range
 ])
 def test_prepare_gets_the_frames_the_chunks_render(node, frames, chunk_size, chunks, prepare_frames):
     """Prepare used to get the ``frames`` text as typed: Flamenco's frameChunker reads ``1..10`` but the engine

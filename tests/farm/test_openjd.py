@@ -4,6 +4,7 @@ locally with ``openjd run``: prepare once, then every chunk, frames equal to one
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -188,3 +189,25 @@ def test_faces_cryptomatte_precision_reach_prepare_and_chunks_alike(template, mo
     assert {p["name"]: p["default"] for p in template["parameterDefinitions"] if p["name"] in (
         "Faces", "Cryptomatte", "MaxFaces", "Precision", "DataWindow")} == {
         "Faces": "one", "Cryptomatte": "false", "MaxFaces": 8, "Precision": "fp32", "DataWindow": "face"}
+
+
+@pytest.mark.parametrize(("frames", "chunk_size"), [("1001-1097", 10), ("5", 10), ("1-3", 50), ("1-10,20-30", 4),
+                                                    ("1-99:2", 4), ("7-7", 1)])
+def test_openjd_chunks_hold_every_frame_once(frames, chunk_size):
+    """The Render step's chunks as openjd-model itself cuts them (the code Deadline Cloud workers share): every
+    frame of ``Frames`` in exactly one chunk, each chunk one ``a-b`` range the engine reads."""
+    openjd_model = pytest.importorskip("openjd.model")
+    from openjd.model import ParameterValue, ParameterValueType, StepParameterSpaceIterator
+
+    template = openjd_model.decode_job_template(template=yaml.safe_load(TEMPLATE.read_text(encoding="utf-8")),
+                                                supported_extensions=["TASK_CHUNKING"])
+    values = {"Source": (ParameterValueType.PATH, "/p/a.mp4"), "Output": (ParameterValueType.PATH, "/o"),
+              "Frames": (ParameterValueType.STRING, frames), "ChunkSize": (ParameterValueType.INT, str(chunk_size))}
+    job = openjd_model.create_job(job_template=template, job_parameter_values={
+        name: ParameterValue(type=kind, value=value) for name, (kind, value) in values.items()})
+    render = next(step for step in job.steps if step.name == "Render")
+    chunks = [task["Frame"].value for task in StepParameterSpaceIterator(space=render.parameterSpace)]
+    assert all(re.fullmatch(r"\d+(-\d+)?", chunk) for chunk in chunks), chunks
+    rendered = [frame for chunk in chunks for frame in parse_frame_ranges(chunk)]
+    assert rendered == parse_frame_ranges(frames.replace(":", "x"))
+    assert all(len(parse_frame_ranges(chunk)) <= chunk_size for chunk in chunks)

@@ -219,3 +219,46 @@ def test_opencue_script_helps_and_names_the_missing_pyoutline():
                            "--mattes"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "PyOutline" in done.stderr and "pip install opencue-pyoutline" in done.stderr
+
+
+def deadline_tasks(frames: str, chunk_size: int) -> list[tuple[int, int]]:
+    """(first, last) frame of each task Deadline makes of a job's contiguous ``Frames`` and ``ChunkSize``: the
+    next ``ChunkSize`` frames each, the last task holding what is left."""
+    numbers = parse_frame_ranges(frames)
+    return [(part[0], part[-1]) for part in (numbers[i:i + chunk_size] for i in range(0, len(numbers), chunk_size))]
+
+
+@pytest.mark.parametrize(("frames", "chunk_size"), [("1001-1097", 10), ("5", 10), ("1-3", 50), ("1-120", 10)])
+def test_deadline_chunks_render_each_frame_once(frames, chunk_size):
+    arguments = _ini("render.plugin")["Arguments"]
+    rendered = []
+    for first, last in deadline_tasks(frames, chunk_size):
+        argv = arguments.replace("<STARTFRAME>", str(first)).replace("<ENDFRAME>", str(last))
+        _, chunk = engine_config(shlex.split(argv))
+        assert chunk.resume
+        rendered += parse_frame_ranges(chunk.frames)
+    assert rendered == parse_frame_ranges(frames)
+
+
+def test_a_deadline_chunk_resumes_only_its_missing_frames(media_dir, tmp_path):
+    """A requeued chunk (exit 75, a lost worker) reruns the job file's own command line: with --resume it
+    renders only the frames the first try did not finish and leaves the finished files alone."""
+    from farm_helpers import engine_env, frame_files, frame_number
+
+    (tmp_path / "no-models").mkdir()
+    out = tmp_path / "out"
+    argv = shlex.split(_ini("render.plugin")["Arguments"].replace("<STARTFRAME>", "1").replace("<ENDFRAME>", "3"))
+    argv = [str(media_dir / "529_2.mp4") if a == "/shows/demo/plates/shot010.mp4" else a for a in argv]
+    argv = [str(out) if a == "/shows/demo/renders/shot010/v001" else a for a in argv]
+    argv += ["--backend", "classic", "--device", "cpu", "--models", str(tmp_path / "no-models")]  # last value wins
+    env = engine_env(tmp_path / "no-models")
+    first = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert first.returncode == 0, first.stderr
+    frames = frame_files(out)
+    assert [frame_number(p) for p in frames] == [1, 2, 3]
+    frames[1].unlink()                                            # the frame a killed first try did not finish
+    kept = {p.name: p.stat().st_mtime_ns for p in (frames[0], frames[2])}
+    again = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [frame_number(p) for p in frame_files(out)] == [1, 2, 3]
+    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept
