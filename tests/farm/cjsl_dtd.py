@@ -13,14 +13,14 @@ NMTOKEN = re.compile(r"[A-Za-z0-9_.:\-]+")
 
 @dataclass
 class Attribute:
-    kind: str                      # CDATA, NMTOKEN, ... or "enum"
+    kind: str  # CDATA, NMTOKEN, ... or "enum"
     required: bool
     choices: tuple[str, ...] = ()
 
 
 @dataclass
 class Element:
-    children: re.Pattern | None    # None: text only (#PCDATA)
+    children: re.Pattern | None  # None: text only (#PCDATA)
     attributes: dict[str, Attribute] = field(default_factory=dict)
 
 
@@ -36,8 +36,10 @@ def _model_regex(model: str) -> re.Pattern | None:
 
 def parse_dtd(text: str) -> dict[str, Element]:
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
-    elements = {name: Element(_model_regex(model))
-                for name, model in re.findall(r"<!ELEMENT\s+(\S+)\s+(.*?)>", text, flags=re.S)}
+    elements = {
+        name: Element(_model_regex(model))
+        for name, model in re.findall(r"<!ELEMENT\s+(\S+)\s+(.*?)>", text, flags=re.S)
+    }
     for name, body in re.findall(r"<!ATTLIST\s+(\S+)\s+(.*?)>", text, flags=re.S):
         for attr, kind, default in re.findall(r"(\S+)\s+(\([^)]*\)|\S+)\s+(#REQUIRED|#IMPLIED|\"[^\"]*\")", body):
             choices = tuple(c.strip() for c in kind.strip("()").split("|")) if kind.startswith("(") else ()

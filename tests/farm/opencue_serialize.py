@@ -12,16 +12,21 @@ from pathlib import Path
 
 def _with_metaclass(meta, *bases):
     """``future.utils.with_metaclass``: PyOutline still imports Python 2 shims that only this needs."""
+
     class Temporary(meta):
         def __new__(cls, name, _bases, namespace):
             return meta(name, bases, namespace)
+
     return type.__new__(Temporary, "temporary_class", (), {})
 
 
 def main(argv: list[str]) -> None:
     if importlib.util.find_spec("future") is None:
-        for name, members in {"future": {}, "future.standard_library": {"install_aliases": lambda: None},
-                              "future.utils": {"with_metaclass": _with_metaclass}}.items():
+        for name, members in {
+            "future": {},
+            "future.standard_library": {"install_aliases": lambda: None},
+            "future.utils": {"with_metaclass": _with_metaclass},
+        }.items():
             sys.modules[name] = types.ModuleType(name)
             sys.modules[name].__dict__.update(members)
         sys.modules["future"].standard_library = sys.modules["future.standard_library"]
