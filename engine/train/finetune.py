@@ -42,7 +42,6 @@ import torch
 from torch import autograd, nn
 
 from engine import errors
-from engine.commands import engine_command
 from engine.errors import ConfigError, EngineError, ModelFileError
 from engine.models.checkpoints import describe_checkpoint, load_state_dict_strict, load_torch_file
 from engine.models.precision import resolve_precision
@@ -70,6 +69,7 @@ from engine.train.discriminator import ConditionalDiscriminator
 from engine.train.files import named_by_flag
 from engine.train.finetune_options import FINETUNE_FILE, FinetuneOptions
 from engine.train.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+from engine.train.next_steps import toonify_commands
 from engine.train.samples import MAX_FACES, SampleWriter, _shrink
 from engine.train.session import (
     Processes,
@@ -522,9 +522,7 @@ def run_finetune(options: FinetuneOptions, cancel: threading.Event | None = None
         raise
     finally:
         close_processes(together)
-    pretrain = engine_command("train", "pretrain", "--backbone", "toonify", "--stylegan-path", options.stylegan_path,
-                              "--finetunegan-path", final, "--faceparsing-path", "faceparsing.pth",
-                              "--out", options.out, "--name", session.layout.folder)
-    session.log.note(f"fine-tuned StyleGAN -> {final}\nnext (VToonify-T): {pretrain}\nthen `train full` with the "
-                     "same flags (docs/TRAINING.md, 'Your own style from artwork')")
+    pretrain, full = toonify_commands(options.stylegan_path, final, options.out, session.layout.folder)
+    session.log.note(f"fine-tuned StyleGAN -> {final}\nnext (VToonify-T): {pretrain}\nthen: {full}\n(a bare file "
+                     "name stands for your copy of that file: docs/TRAINING.md, 'Files you need')")
     return final

@@ -10,6 +10,8 @@ import contextlib
 import hashlib
 import io
 import json
+import os
+import shlex
 import shutil
 import threading
 from dataclasses import replace
@@ -275,6 +277,34 @@ def test_a_finetuned_family_names_its_next_step_and_is_no_resume_of_another_stag
 
     with pytest.raises(ModelFileError, match="is a 'finetune' checkpoint, not a 'full' one"):
         check_resume_file(final, "full", "toonify", 10)
+
+
+def test_the_next_commands_it_prints_train_with_every_file_of_the_recipe(small, tmp_path):
+    """Pasted, the two printed commands must run the paper's recipe: it edits the faces with
+    directions.npy (left out, training goes on with one warning and no edits) and the full stage needs pSp
+    and the LPIPS weights. A models folder's own encoder.pt / faceparsing.pth (`models fetch` puts them
+    there) are named by their paths; a file the run cannot know is a bare name to replace."""
+    from engine.cli import build_parser
+    from engine.train.cli import _stage_defaults, check_stage_flags, options_from_args
+
+    ffhq, images = small
+    for name in ("encoder.pt", "faceparsing.pth"):
+        (tmp_path / name).write_bytes(b"stand-in")
+    final, err = quiet(run_finetune, options(ffhq, images, tmp_path, iter=1))
+    lines = err.splitlines()
+    commands = {stage: next(line for line in lines if line.startswith(prefix)).split(": ", 1)[1]
+                for stage, prefix in (("pretrain", "next (VToonify-T): "), ("full", "then: "))}
+    for stage, command in commands.items():
+        words = shlex.split(command)
+        args = _stage_defaults(build_parser().parse_args(words[words.index("train"):]))
+        check_stage_flags(args)  # every flag the stage needs is there
+        opts = options_from_args(args)
+        assert (opts.stage, opts.backbone, opts.name) == (stage, "toonify", "vtoonify_t_red"), command
+        assert opts.finetunegan_path == str(final) and opts.stylegan_path == str(ffhq), command
+        assert opts.faceparsing_path == str(tmp_path / "faceparsing.pth"), command
+        assert opts.style_encoder_path == str(tmp_path / "encoder.pt"), command
+        assert opts.direction_path == "directions.npy", command
+    assert opts.perceptual_weights == os.pathsep.join(("vgg16-397923af.pth", "vgg.pth"))
 
 
 @pytest.mark.slow
