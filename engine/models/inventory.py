@@ -118,6 +118,15 @@ class CheckpointFile:
         return asdict(self)
 
 
+def _what_it_renders(checkpoint: CheckpointFile) -> str:
+    """``vtoonify_s002_d0.5_c.pt renders --style-id 2 --degree 0.5``: a fixed model's name in job settings."""
+    exemplar = (f"any {setting('style_id')}" if checkpoint.style_id is None
+                else setting("style_id", checkpoint.style_id))
+    degree = f"any {setting('degree')}" if checkpoint.degree is None else setting("degree", checkpoint.degree)
+    joint = ", " if None in (checkpoint.style_id, checkpoint.degree) else " "
+    return f"{Path(checkpoint.relpath).name} renders {exemplar}{joint}{degree}"
+
+
 def parse_checkpoint_name(relpath: str) -> CheckpointFile | None:
     """CheckpointFile for a VToonify-D file name (``vtoonify_s026_d0.5.pt``), None if it is not one."""
     match = _D_FILE_RE.match(Path(relpath).name)
@@ -521,9 +530,10 @@ def pick_checkpoint(
         wanted = f"{exemplar}, degree {degree}" + (", colour transfer" if color_transfer else "")
         get_more = ("fetch vtoonify_s_d.pt (any exemplar and degree) or vtoonify_s_d_c.pt (colour transfer)"
                     if family.official else "train one without --fix-style / --fix-degree (docs/TRAINING.md)")
+        offers = "; ".join(_what_it_renders(c) for c in family.checkpoints)
         raise ModelFileError(
             f"no {style} VToonify-D model supports {wanted} (found: {have})",
-            f"pick a style id / degree one of these models supports, or {get_more}",
+            f"pick a style id / degree one of these models supports ({offers}), or {get_more}",
         )
     # An exemplar's own model is picked only when it is exactly what was asked: no note (it would be a
     # warning on every default cartoon render); the sidecar and the EXR headers name the checkpoint.

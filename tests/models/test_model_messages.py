@@ -103,6 +103,12 @@ def test_unsupported_exemplar_is_worded_for_a_custom_image_and_a_trained_style(t
     assert info.value.message == ("no mine VToonify-D model supports style id 3, degree 0.5 "
                                   "(found: vtoonify_s026_d_c.pt)")
     assert "train one without --fix-style / --fix-degree" in info.value.fix and "fetch" not in info.value.fix
+    # the fix says in flags what the found model renders: its name alone leaves `s026` to be decoded
+    assert "vtoonify_s026_d_c.pt renders --style-id 26, any --degree" in info.value.fix
+    (models / "vtoonify_d_mine" / "vtoonify_s002_d0.5_c.pt").write_bytes(b"x")  # --fix-degree 0.5 as well
+    with pytest.raises(ModelFileError) as info:
+        choose_files(RenderConfig(source="shot.mp4", output="out", models_dir=str(models), style="mine", style_id=3))
+    assert "vtoonify_s002_d0.5_c.pt renders --style-id 2 --degree 0.5" in info.value.fix
 
 
 def test_a_mistyped_style_lists_what_is_here_and_what_can_be_fetched(capsys, media_dir, tmp_path):
