@@ -427,10 +427,25 @@ def warn_changed_options(session: Session, saved: Mapping[str, Any], path) -> No
     changed = [k for k in RECIPE_OPTIONS if k in saved and saved[k] != now[k]]
     if changed:
         session.log.warn(f"resuming {path} with other {', '.join(changed)} than it was trained with")
-    if session.options.stage != "finetune" and isinstance(saved.get("iter"), int) and saved["iter"] != now["iter"]:
-        session.log.warn(f"resuming {path}, trained toward --iter {saved['iter']}, with --iter {now['iter']}: the "
-                         "d_s/colour-jitter schedule and the flicker-loss ramp follow --iter, so they change from "
-                         "here and the run will not repeat an uninterrupted one of --iter " + str(now["iter"]))
+    schedules = iter_schedules(session.options) if session.options.stage != "finetune" else []
+    if schedules and isinstance(saved.get("iter"), int) and saved["iter"] != now["iter"]:
+        named = " and ".join(schedules)
+        verb = "follows" if len(schedules) == 1 else "follow"
+        session.log.warn(f"resuming {path}, trained toward --iter {saved['iter']}, with --iter {now['iter']}: "
+                         f"{named} {verb} --iter, so the run changes from here and will not repeat an "
+                         f"uninterrupted one of --iter {now['iter']}")
+
+
+def iter_schedules(options) -> list[str]:
+    """What in a pretrain/full run is a fraction of ``--iter`` (official scripts): D pre-training's d_s (0 for
+    the first quarter), D's colour jitter and the flicker ramp (both over the second half). Empty: every
+    step is the same whatever ``--iter`` says (VToonify-T pre-training), so a resume needs no warning."""
+    d = options.backbone == "dualstylegan"
+    if options.stage == "pretrain":
+        return ["the d_s schedule"] if d and not options.fix_degree else []
+    jitter = d and not options.fix_color and not options.fix_style
+    return [name for name, on in (("the colour jitter", jitter), ("the flicker-loss ramp", options.tmp_loss > 0))
+            if on]
 
 
 def resumed_precision(session: Session, ckpt: Mapping[str, Any], path) -> str:

@@ -296,5 +296,25 @@ def test_resuming_with_another_iter_says_the_schedules_change(periodic, tiny_tea
     kept = out / NAME / "pretrain-00002.pt"
     kept.write_bytes((periodic / NAME / "pretrain-00002.pt").read_bytes())
     err = _quiet_train(_options(tiny_teachers_128, out, iter=4, resume=str(kept)))
-    assert "trained toward --iter 3, with --iter 4" in err and "flicker-loss ramp" in err, err
+    assert "trained toward --iter 3, with --iter 4" in err and "the d_s schedule" in err, err
+    assert "flicker" not in err and "colour" not in err, err  # pre-training has neither
     assert (out / NAME / "pretrain.pt").is_file()
+
+
+def test_resuming_with_another_iter_warns_only_where_a_schedule_follows_it(tiny_teachers_128, tmp_path):
+    """VToonify-T pre-training has no schedule (no d_s, no colour jitter, no flicker term): a resume
+    with another --iter repeats an uninterrupted run, so it gets no warning; a T full stage names only
+    the flicker ramp."""
+    files, out = tiny_teachers_128, tmp_path / "models"
+    t = replace(_options(files, out, iter=2), backbone="toonify", stylegan_path=str(files.ffhq),
+                finetunegan_path=str(files.finetune), exstyle_path=None, name="vtoonify_t_stop")
+    _quiet_train(t)
+    err = _quiet_train(replace(t, iter=3, resume=str(out / "vtoonify_t_stop" / "pretrain.pt")))
+    assert "trained toward" not in err, err
+    from engine.train.session import iter_schedules
+
+    assert iter_schedules(replace(t, stage="full", style_encoder_path="e.pt", perc_loss=0)) == ["the flicker-loss ramp"]
+    d_full = replace(_options(files, out), stage="full", style_encoder_path="e.pt", perc_loss=0)
+    assert iter_schedules(d_full) == ["the colour jitter", "the flicker-loss ramp"]
+    assert iter_schedules(replace(d_full, fix_color=True, tmp_loss=0)) == []
+    assert iter_schedules(replace(d_full, stage="pretrain", fix_degree=True)) == []
