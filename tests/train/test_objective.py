@@ -32,15 +32,30 @@ def test_each_weight_flag_scales_its_own_term_of_the_full_step(tiny_teachers_128
     term weighed by another flag, or by none, shows as a wrong ratio."""
     files = tiny_teachers_128
     base = TrainOptions(
-        stage="pretrain", backbone="dualstylegan", stylegan_path=str(files.dualstylegan),
-        faceparsing_path=str(files.faceparsing), exstyle_path=str(files.exstyle),
-        style_encoder_path=str(files.encoder), direction_path=str(files.directions), out=str(tmp_path),
-        name="vtoonify_d_weights", iter=10, batch=2, device="cpu", progress=False,
+        stage="pretrain",
+        backbone="dualstylegan",
+        stylegan_path=str(files.dualstylegan),
+        faceparsing_path=str(files.faceparsing),
+        exstyle_path=str(files.exstyle),
+        style_encoder_path=str(files.encoder),
+        direction_path=str(files.directions),
+        out=str(tmp_path),
+        name="vtoonify_d_weights",
+        iter=10,
+        batch=2,
+        device="cpu",
+        progress=False,
         perceptual_weights=perceptual_weights,
     )
     factors = {"adv_loss": 2.0, "grec_loss": 3.0, "perc_loss": 5.0, "tmp_loss": 7.0, "msk_loss": 11.0}
-    flag_of = {"d_adv": "adv_loss", "g_adv": "adv_loss", "rec": "grec_loss", "perc": "perc_loss",
-               "tmp": "tmp_loss", "msk": "msk_loss"}
+    flag_of = {
+        "d_adv": "adv_loss",
+        "g_adv": "adv_loss",
+        "rec": "grec_loss",
+        "perc": "perc_loss",
+        "tmp": "tmp_loss",
+        "msk": "msk_loss",
+    }
     logged = []
     with contextlib.redirect_stderr(io.StringIO()):
         train(replace(base, iter=1))  # pretrain.pt for the full stage
