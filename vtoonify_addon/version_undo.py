@@ -1,7 +1,8 @@
 """Undo after Purge Old VToonify Versions: the purged versions wait in this session's bin
 (``core.version_bin``); an undo or redo that shows one again brings it back before the Sequencer
 draws, and the bin is emptied when the undo history ends (another file opened, File > New, Revert,
-the add-on disabled or Blender quitting, which disables add-ons).
+the add-on disabled or Blender quitting, which disables add-ons). A Blender that crashed never
+empties its bin: the next session deletes it when the add-on starts (``core.orphan_bins``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import bpy
 from bpy.app.handlers import persistent
 
-from . import stylize
+from . import engine_client, stylize
 from .core.version_bin import VersionBin
 
 _bins: list[VersionBin] = []
@@ -45,8 +46,21 @@ def empty_before_load(*_args) -> None:
 HANDLERS = (("undo_post", bring_back_shown), ("redo_post", bring_back_shown), ("load_pre", empty_before_load))
 
 
+def records_dir() -> str | None:
+    """Where each session lists the stems it has a bin in: the extension's folder in Blender's user
+    folders (None when the add-on runs as a legacy add-on from a checkout, which has none)."""
+    try:
+        return bpy.utils.extension_path_user(__package__, path="purge_bins")
+    except (ValueError, AttributeError):
+        return None
+
+
 def register() -> None:
-    _bins[:] = [VersionBin()]
+    version_bin = VersionBin(records_dir=records_dir(), alive=engine_client.load().pid_alive)
+    _bins[:] = [version_bin]
+    deleted = version_bin.sweep_ended_sessions()
+    if deleted:
+        print(f"VToonify: deleted {len(deleted)} purged version(s) a Blender that ended without closing its file left")
     for name, handler in HANDLERS:
         getattr(bpy.app.handlers, name).append(handler)
 

@@ -92,3 +92,99 @@ def test_a_version_named_in_another_case_is_kept_and_brought_back(tmp_path):
     assert session.bring_back(str(tmp_path / "Plate" / "Vx01")) is False  # no version name
     session.set_aside(str(tmp_path / "Plate"), [3])  # strip "Plate" purges the same folder: one bin, one list
     assert session.held() == [str(stem / BIN_NAME / "s" / "v003")]
+
+
+# -- a crashed session's bin: the next session deletes it, and only it -------------------------------
+
+_CRASHING_SESSION = """
+import os, sys
+from vtoonify_addon.core.version_bin import VersionBin
+VersionBin("crashed", records_dir=sys.argv[2], alive=lambda pid: True).set_aside(sys.argv[1], [1, 2])
+os._exit(9)  # Blender crashed: no load_pre, no unregister, the bin is never emptied
+"""
+
+
+def _crash_after_purge(stem, records):
+    """A real process purges v001 and v002 of ``stem`` into its bin, then dies without cleaning up."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _CRASHING_SESSION, str(stem), str(records)],
+                          env=dict(os.environ, PYTHONPATH=os.getcwd()), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 9, proc.stderr
+    assert existing_versions(str(stem / BIN_NAME / "crashed")) == [1, 2]
+
+
+def test_the_next_session_deletes_the_bin_of_one_that_crashed(tmp_path):
+    from engine.service.connection import pid_alive
+
+    stem, records = tmp_path / "plate", tmp_path / "records"
+    _versions(stem, "v001", "v002", "v003")
+    _crash_after_purge(stem, records)
+    assert [p.name for p in records.iterdir()] == ["crashed.json"]
+
+    nxt = VersionBin("next", records_dir=str(records), alive=pid_alive)
+    assert nxt.sweep_ended_sessions() == [str(stem / BIN_NAME / "crashed" / "v001"),
+                                          str(stem / BIN_NAME / "crashed" / "v002")]
+    assert sorted(p.name for p in stem.iterdir()) == ["v003"]  # .purged went with its last bin
+    assert list(records.iterdir()) == []
+    assert nxt.sweep_ended_sessions() == []
+
+
+def test_a_purge_deletes_crashed_bins_beside_its_own_without_a_record(tmp_path):
+    from engine.service.connection import pid_alive
+
+    stem = tmp_path / "plate"
+    _versions(stem, "v001", "v002", "v003", "v004")
+    _crash_after_purge(stem, tmp_path / "lost-records")
+    VersionBin("next", alive=pid_alive).set_aside(str(stem), [3])
+    assert sorted(p.name for p in (stem / BIN_NAME).iterdir()) == ["next"]
+    assert existing_versions(str(stem)) == [4]
+
+
+def test_only_bins_of_ended_sessions_of_this_machine_with_the_add_ons_marker_go(tmp_path):
+    """Kept: a running session's bin, another machine's, one with no marker, a marker that is a link,
+    a bin holding anything but version folders, a ``.purged`` link (and what it points at)."""
+    import json
+
+    from vtoonify_addon.core.orphan_bins import MARKER_NAME, sweep_stem
+
+    def bin_of(stem, session, marker=None):
+        (stem / BIN_NAME / session / "v001").mkdir(parents=True)
+        (stem / BIN_NAME / session / "v001" / "plate.0001.png").write_bytes(b"x")
+        if marker is not None:
+            (stem / BIN_NAME / session / MARKER_NAME).write_text(json.dumps(marker))
+        return stem / BIN_NAME / session
+
+    import socket
+
+    here = socket.gethostname()
+    dead, running = 2**22 + 7, 2**22 + 8
+    alive = {running}.__contains__
+    stem = tmp_path / "plate"
+    gone = bin_of(stem, "gone", {"vtoonify_bin": 1, "session": "gone", "pid": dead, "host": here})
+    kept = [
+        bin_of(stem, "running", {"vtoonify_bin": 1, "session": "running", "pid": running, "host": here}),
+        bin_of(stem, "farm", {"vtoonify_bin": 1, "session": "farm", "pid": dead, "host": here + "-other"}),
+        bin_of(stem, "unmarked"),
+        bin_of(stem, "renamed", {"vtoonify_bin": 1, "session": "someone", "pid": dead, "host": here}),
+        bin_of(stem, "mixed", {"vtoonify_bin": 1, "session": "mixed", "pid": dead, "host": here}),
+    ]
+    (kept[-1] / "notes.txt").write_text("the artist's")
+    linked_marker = bin_of(stem, "linked", None)
+    (tmp_path / "marker.json").write_text(json.dumps({"vtoonify_bin": 1, "session": "linked", "pid": dead,
+                                                      "host": here}))
+    (linked_marker / MARKER_NAME).symlink_to(tmp_path / "marker.json")
+    kept.append(linked_marker)
+
+    assert sweep_stem(str(stem), "mine", alive) == [str(gone / "v001")]
+    assert not gone.exists()
+    for folder in kept:
+        assert (folder / "v001" / "plate.0001.png").read_bytes() == b"x", folder
+
+    other, target = tmp_path / "other", tmp_path / "target"
+    bin_of(target, "gone", {"vtoonify_bin": 1, "session": "gone", "pid": dead, "host": here})
+    other.mkdir()
+    (other / BIN_NAME).symlink_to(target / BIN_NAME)
+    assert sweep_stem(str(other), "mine", alive) == []
+    assert (target / BIN_NAME / "gone" / "v001" / "plate.0001.png").is_file()

@@ -164,3 +164,39 @@ def test_undo_after_purge_brings_the_purged_version_back(addon, trimmed_scene, m
     assert not (stem / "v001").exists()
     bpy.ops.wm.read_homefile()  # the file closes: its undo history, and the bin, end
     assert sorted(p.name for p in stem.iterdir()) == ["v002"]
+
+
+_CRASHING_BLENDER = """
+import os, sys
+sys.path.insert(0, sys.argv[1])  # the installed add-on's folder: its bpy-free core, as the add-on runs it
+from core.version_bin import VersionBin
+VersionBin("crashed0001", records_dir=sys.argv[2], alive=lambda pid: True).set_aside(sys.argv[3], [1])
+os._exit(9)  # Blender crashed: the file never closed, the bin was never emptied
+"""
+
+
+def test_the_next_session_deletes_the_purge_bin_a_crashed_blender_left(addon, tmp_path):
+    """A Blender that purged v001 and then crashed leaves ``.purged/<its session>``; the next start of
+    the add-on deletes that bin (and nothing of a running session's bin, nor an unmarked folder)."""
+    import importlib
+    import subprocess
+    import sys
+
+    version_undo = importlib.import_module(addon.__name__ + ".version_undo")
+    records = version_undo.records_dir()
+    assert records and records.startswith(bpy.utils.user_resource("EXTENSIONS")), records
+    stem = tmp_path / "renders" / "plate"
+    for name in ("v001", "v002", ".purged/not-ours/v009"):
+        (stem / name).mkdir(parents=True)
+        (stem / name / "plate.0001.png").write_bytes(b"x")
+    proc = subprocess.run([sys.executable, "-c", _CRASHING_BLENDER, os.path.dirname(addon.__file__), records,
+                           str(stem)], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 9, proc.stderr
+    assert (stem / ".purged" / "crashed0001" / "v001" / "plate.0001.png").is_file()
+
+    bpy.ops.preferences.addon_disable(module=addon.__name__)
+    bpy.ops.preferences.addon_enable(module=addon.__name__)  # the next session's start
+    assert sorted(p.name for p in (stem / ".purged").iterdir()) == ["not-ours"]
+    assert (stem / ".purged" / "not-ours" / "v009" / "plate.0001.png").is_file()
+    assert sorted(p.name for p in stem.iterdir()) == [".purged", "v002"]
+    assert not os.path.exists(os.path.join(records, "crashed0001.json"))

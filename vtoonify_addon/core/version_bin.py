@@ -5,7 +5,8 @@ Shift+Ctrl+Z) to a step whose result strip showed a purged version would lay a s
 no longer exist. So a purge moves each version into ``<stem>/.purged/<session>/vNNN`` (a rename in the
 same folder: instant, no copy), an undo or redo that shows it again moves it back, and the bin is
 emptied when the undo history ends: another file opened (or File > New, Revert), the add-on disabled,
-Blender quit. Each Blender session has its own bin folder, so one session never empties another's.
+Blender quit. Each Blender session has its own bin folder, so one session never empties another's;
+a session that crashed leaves its bin, which the next one deletes (``orphan_bins``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,49 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 
+from . import orphan_bins
 from .output_versions import BIN_NAME, existing_versions, same_folder, shown_version_number, version_dir
 
 
 class VersionBin:
     """This session's set-aside versions: ``set_aside`` on purge, ``bring_back`` on undo/redo,
-    ``empty`` when the undo history ends. Holds paths only (no Blender data)."""
+    ``empty`` when the undo history ends. Holds paths only (no Blender data).
 
-    def __init__(self, session: str | None = None) -> None:
+    ``records_dir`` (Blender's user folder for the add-on) keeps the list of stems this session has a
+    bin in, so the next session finds a crashed one's bins; ``alive`` (pid -> running) lets a purge
+    delete the bins of ended sessions it finds beside its own. Without them, nothing is swept."""
+
+    def __init__(self, session: str | None = None, records_dir: str | None = None,
+                 alive: Callable[[int], bool] | None = None) -> None:
         self.session = session or uuid.uuid4().hex[:12]
+        self.records_dir = records_dir
+        self.alive = alive
         self._stems: set[str] = set()
+
+    def sweep_ended_sessions(self) -> list[str]:
+        """Delete the bins of sessions that ended without emptying theirs (a crash); returns the
+        version folders deleted. Never raises: a bin that cannot go now is tried again next time."""
+        if self.alive is None or not self.records_dir:
+            return []
+        try:
+            return orphan_bins.sweep_records(self.records_dir, self.session, self.alive)
+        except OSError as exc:
+            print(f"VToonify: old purge bins not cleaned ({exc}); tried again at the next start")
+            return []
+
+    def _open_bin(self, stem_dir: str) -> None:
+        """Make this session's bin in ``stem_dir`` with its marker, and list the stem in the record."""
+        folder = self.folder(stem_dir)
+        os.makedirs(folder, exist_ok=True)
+        marker = os.path.join(folder, orphan_bins.MARKER_NAME)
+        if not os.path.lexists(marker):
+            orphan_bins.write_json_new(marker, orphan_bins.marker_record(self.session))
+        if stem_dir not in self._stems:
+            self._stems.add(stem_dir)
+            if self.records_dir:
+                orphan_bins.write_record(self.records_dir, self.session, self._stems)
 
     def folder(self, stem_dir: str) -> str:
         return os.path.join(stem_dir, BIN_NAME, self.session)
@@ -35,13 +68,14 @@ class VersionBin:
         holder = os.path.join(stem_dir, BIN_NAME)
         if os.path.islink(holder) or (os.path.exists(holder) and not os.path.isdir(holder)):
             raise ValueError(f"{holder} is not a folder VToonify made (a link or a file): remove it, then purge again")
+        if self.alive is not None:
+            orphan_bins.sweep_stem(stem_dir, self.session, self.alive)
         moved = []
         for number in numbers:
             source = version_dir(stem_dir, number)
             if os.path.islink(source) or not os.path.isdir(source):
                 continue
-            os.makedirs(self.folder(stem_dir), exist_ok=True)
-            self._stems.add(stem_dir)
+            self._open_bin(stem_dir)
             os.rename(source, version_dir(self.folder(stem_dir), number))
             moved.append(source)
         return moved
@@ -88,4 +122,5 @@ class VersionBin:
             except OSError:  # another session's bin is still there, or it is already gone
                 pass
         self._stems.clear()
+        orphan_bins.remove_record(self.records_dir, self.session)
         return deleted

@@ -15,7 +15,7 @@ import sys
 from types import SimpleNamespace
 
 _API_NAMES = ("read_connection_file", "EngineClient", "start_engine", "stop_engine", "ConnectionInfo",
-              "default_connection_path")
+              "default_connection_path", "pid_alive")
 _COPIED_MODULES = ("errors", "user_dirs", "protocol", "connection", "client", "launcher", "catalog")
 
 
