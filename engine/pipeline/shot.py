@@ -24,6 +24,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.errors import ConfigError, InputError, NoFaceError, setting
+from engine.pipeline.legacy_warnings import marked_warning
 
 SIDECAR_VERSION = 1
 FACES_SIDECAR_VERSION = 2
@@ -130,7 +131,7 @@ class ShotAnalysis:
         data["landmarks"] = tuple(tuple(_int(v) for v in p) for p in data["landmarks"])
         data["source_size"] = tuple(_int(v) for v in data["source_size"])
         data["display_origin"] = tuple(_int(v) for v in data.get("display_origin", (0, 0)))
-        data["warnings"] = tuple(str(w) for w in data.get("warnings", ()))
+        data["warnings"] = tuple(marked_warning(str(w)) for w in data.get("warnings", ()))  # earlier engines
         faces = data.get("faces", ())
         if not isinstance(faces, list | tuple) or not all(isinstance(f, dict) for f in faces):
             raise TypeError("faces is not a list of objects")

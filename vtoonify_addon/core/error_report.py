@@ -8,6 +8,7 @@ report and the panel's status show ``problem`` and, below it, ``Fix: …``.
 from __future__ import annotations
 
 import json
+import re
 
 FIX_PREFIX = "Fix: "
 
@@ -50,9 +51,16 @@ def problem_and_fix(err: BaseException) -> tuple[str, str]:
     return str(err) or type(err).__name__, ""
 
 
+_RAW_MARK = re.compile("\x1e([^\x1e\x1f]*)\x1f")
+"""A setting still marked as the engine marks it inside (``engine.errors.setting``): an engine from before
+those marks replays a newer sidecar's warning as stored, marker bytes and all."""
+
+
 def in_controls(text: str, settings) -> str:
     """``text`` (an error's, or a warning's) with each setting in ``settings`` (``[{"field", ["value"]}]``)
-    named as the add-on's control (fields the add-on has no control for keep the engine's name)."""
+    named as the add-on's control (fields the add-on has no control for keep the engine's name), and
+    each setting still marked named so too."""
+    text = _RAW_MARK.sub(_marked_setting, str(text or ""))
     entries = [s for s in settings or () if isinstance(s, dict) and isinstance(s.get("field"), str)]
     for entry in sorted(entries, key=lambda s: "value" not in s):
         field = entry["field"]
@@ -60,6 +68,19 @@ def in_controls(text: str, settings) -> str:
         text = text.replace(sent, _control(field, entry.get("value")) if field in CONTROLS else
                             f"the engine setting {sent}")
     return text
+
+
+def _marked_setting(match: re.Match) -> str:
+    try:
+        named = json.loads(match.group(1))
+    except ValueError:
+        named = None
+    if not isinstance(named, list) or not named or not isinstance(named[0], str):
+        return "a setting"
+    field, value = named[0], (named[1] if len(named) > 1 else None)
+    if field in CONTROLS:
+        return _control(field, value)
+    return f"the engine setting '{field}'" + (f": {json.dumps(value)}" if len(named) > 1 else "")
 
 
 def _control(field: str, value) -> str:
