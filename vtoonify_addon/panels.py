@@ -3,6 +3,7 @@ what the last render reported, and the result's versions."""
 
 from __future__ import annotations
 
+import blf
 import bpy
 
 from . import compat, engines, props, stylize
@@ -12,10 +13,38 @@ from .core.engine_status import fetch_command, wrap
 from .core.error_report import split_status
 from .preferences import get_preferences
 
+_SIDES_PX = 50
+"""A sidebar line's text room is the region's width less this (at UI scale 1): the panel's margins, a
+box's, and a label's inset (estimated; a few px to spare)."""
+_ICON_PX = 20
+"""One UI unit: what a label's icon (or the blank beside a wrapped line) takes."""
 
-def _lines(layout, text: str, width: int, icon: str = "NONE") -> None:
+
+class _Room:
+    """How much text fits a line of the sidebar: its width and the UI scale (2 on a hi-DPI screen), text
+    measured with Blender's UI font, so a line is wrapped where Blender would cut it."""
+
+    def __init__(self, context) -> None:
+        prefs = context.preferences
+        self.scale = prefs.system.ui_scale or prefs.view.ui_scale or 1.0  # 0 in background mode
+        self.width = context.region.width if context.region is not None else 300 * self.scale
+        self.points = prefs.ui_styles[0].widget.points if len(prefs.ui_styles) else 11.0
+
+    def _measure(self, text: str) -> float:
+        blf.size(0, self.points * self.scale)
+        return blf.dimensions(0, text)[0]
+
+    def wrap(self, text: str, icon: bool) -> list[str]:
+        room = self.width - (_SIDES_PX + (_ICON_PX if icon else 0)) * self.scale
+        try:
+            return wrap(text, room, measure=self._measure)
+        except (RuntimeError, ValueError):  # no font to measure with: about 7 px a character
+            return wrap(text, room, char_px=7.0 * self.scale)
+
+
+def _lines(layout, text: str, width: _Room, icon: str = "NONE") -> None:
     """``text`` as wrapped labels (a label alone cuts long text in the middle)."""
-    for index, line in enumerate(wrap(text, width)):
+    for index, line in enumerate(width.wrap(text, icon != "NONE")):
         layout.label(text=line, icon=icon if index == 0 else "BLANK1" if icon != "NONE" else "NONE")
 
 
@@ -37,7 +66,7 @@ def engine_buttons(row) -> None:
     row.operator("sequencer.vtoonify_engine_stop", icon="X", text="Stop")
 
 
-def _engine_box(layout, context, settings, width: int) -> None:
+def _engine_box(layout, context, settings, width: _Room) -> None:
     box = layout.box()
     status = engines.last_status()
     if status is None:
@@ -62,20 +91,21 @@ def _engine_box(layout, context, settings, width: int) -> None:
 
 
 def _versions_row(layout, strip) -> None:
-    """``v002 of v001..v003``, previous / next, purge."""
+    """``v002 of 3``, previous / next, purge: short, beside three buttons in a narrow sidebar (each
+    button's tooltip names the version it goes to)."""
     if strip.type != "IMAGE":
         return
     _stem, versions, current = stylize.result_versions(strip)
     if current is None or not versions:
         return
     row = layout.row(align=True)
-    row.label(text=f"Version v{current:03d} ({len(versions)}: v{versions[0]:03d}..v{versions[-1]:03d})")
+    row.label(text=f"v{current:03d} of {len(versions)}")
     row.operator("sequencer.vtoonify_version_step", text="", icon="TRIA_LEFT").step = -1
     row.operator("sequencer.vtoonify_version_step", text="", icon="TRIA_RIGHT").step = 1
     row.operator("sequencer.vtoonify_versions_purge", text="", icon="TRASH")
 
 
-def _cryptomatte_row(layout, settings, output_format: str, width: int) -> None:
+def _cryptomatte_row(layout, settings, output_format: str, width: _Room) -> None:
     """Cryptomatte under Mattes: usable with mattes on and EXR output, else greyed with the reason."""
     row = layout.row()
     too_old = js.cryptomatte_problem(js.StylizeOptions(format="exr", mattes=True, cryptomatte=True), bpy.app.version)
@@ -87,7 +117,7 @@ def _cryptomatte_row(layout, settings, output_format: str, width: int) -> None:
         _lines(layout, "Cryptomatte needs EXR: set Format to EXR in the add-on preferences", width, icon="ERROR")
 
 
-def _faces_rows(layout, settings, width: int) -> None:
+def _faces_rows(layout, settings, width: _Room) -> None:
     """Faces, its "at most" count (greyed with the reason unless all faces on a plate) and following."""
     layout.prop(settings, "faces")
     plate, every = settings.output_space == "plate", settings.faces == "all"
@@ -101,7 +131,7 @@ def _faces_rows(layout, settings, width: int) -> None:
     layout.prop(settings, "follow_faces")
 
 
-def _not_ready_note(layout, settings, width: int) -> None:
+def _not_ready_note(layout, settings, width: _Room) -> None:
     """The engine's problem and fix under Style when the chosen family is half trained."""
     status = engines.last_status()
     problem = status.style_problem(props.chosen_style(settings)) if status is not None and status.running else ""
@@ -109,7 +139,7 @@ def _not_ready_note(layout, settings, width: int) -> None:
         _lines(layout, f"Not ready: {problem}", width, icon="ERROR")
 
 
-def _drift_rows(layout, drift, width: int, lead: str = "") -> None:
+def _drift_rows(layout, drift, width: _Room, lead: str = "") -> None:
     """A result off its plate (the source was repositioned after it landed): why, and the button."""
     if drift is None:
         return
@@ -117,7 +147,7 @@ def _drift_rows(layout, drift, width: int, lead: str = "") -> None:
     layout.operator("sequencer.vtoonify_match_placement", icon="PIVOT_BOUNDBOX", text="Match Placement")
 
 
-def _speed_rows(layout, drift, width: int, lead: str = "") -> None:
+def _speed_rows(layout, drift, width: _Room, lead: str = "") -> None:
     """A result off its speed (the source's Speed Control changed after it landed): why, and the button."""
     if drift is None:
         return
@@ -125,7 +155,7 @@ def _speed_rows(layout, drift, width: int, lead: str = "") -> None:
     layout.operator("sequencer.vtoonify_follow_speed", icon="MOD_TIME", text="Follow Source Speed")
 
 
-def _effect_rows(layout, scene, source, width: int) -> None:
+def _effect_rows(layout, scene, source, width: _Room) -> None:
     """Effect strips over the source (a Speed Control, a Transform) that its result does not go through."""
     effects = stylize.effect_inputs_warning(scene, source)
     if effects is not None:
@@ -147,24 +177,24 @@ class VTOON_PT_stylize(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         scene, wm = compat.vse_scene(context), context.window_manager
-        width = context.region.width if context.region is not None else 300
+        width = _Room(context)
         settings = scene.vtoonify
         _engine_box(layout, context, settings, width)
         strip = stylize.shown_result(compat.active_strip(scene))
         is_result = strip is not None and bool(strip.get(js.SOURCE_PROPERTY))
         source = stylize.render_source(strip) if strip is not None and not is_result else None
         if scene.sequence_editor is None:
-            layout.label(text="Add a movie or image strip (Add > Movie, Add > Image/Sequence)", icon="INFO")
+            _lines(layout, "Add a movie or image strip (Add > Movie, Add > Image/Sequence)", width, icon="INFO")
         elif strip is None or (not is_result and (source is None or source.type not in {"MOVIE", "IMAGE"})):
-            layout.label(text="Select a movie, image or meta strip", icon="INFO")
+            _lines(layout, "Select a movie, image or meta strip", width, icon="INFO")
         elif is_result:
             _lines(layout, f"Result of {strip[js.SOURCE_PROPERTY]}: Stylize re-renders it with its stored "
                            "settings (select the source strip to change them)", width, icon="FILE_REFRESH")
             stored = js.settings_from_json(strip.get(js.SETTINGS_PROPERTY, ""))
             if stored:
                 box = layout.box()
-                box.label(text=f"{stored.get('backend')} / {stored.get('style')} #{stored.get('style_id')}, "
-                               f"degree {stored.get('degree')}")
+                _lines(box, f"{stored.get('backend')} / {stored.get('style')} #{stored.get('style_id')}, "
+                            f"degree {stored.get('degree')}", width)
                 if strip.get(js.LABEL_PROPERTY):
                     _lines(box, str(strip[js.LABEL_PROPERTY]), width, icon="TIME")
             _versions_row(layout, strip)
@@ -179,7 +209,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
                          width)
         else:
             if source is not strip:
-                layout.label(text=f"Renders {source.name} inside the meta", icon="SEQ_STRIP_META")
+                _lines(layout, f"Renders {source.name} inside the meta", width, icon="SEQ_STRIP_META")
             stale = stylize.source_result_stale(scene, source)
             if stale is not None:  # its result, laid before the artist's last edit
                 _lines(layout, f"Its VToonify result: {stale[0]}", width, icon="ERROR")

@@ -216,3 +216,87 @@ def test_panel_tells_when_the_engine_it_started_has_died(addon, prefs, trimmed_s
     finally:
         owner.stop_all(addon.engine_client.load())
         addon.engines.remember_status(None)
+
+
+class _Sidebar:
+    """``bpy.context`` as the panel sees it in a sidebar ``width`` px wide at UI scale ``scale`` (a
+    hi-DPI screen counts 2): background mode has no region and reports a UI scale of 0."""
+
+    def __init__(self, width: int, scale: float):
+        self.region = SimpleNamespace(width=width)
+        prefs = bpy.context.preferences
+        self.preferences = SimpleNamespace(system=SimpleNamespace(ui_scale=scale), view=prefs.view,
+                                           ui_styles=prefs.ui_styles, addons=prefs.addons)
+
+    def __getattr__(self, name):
+        return getattr(bpy.context, name)
+
+
+def _text_px(text: str, scale: float) -> float:
+    """The width Blender's UI font draws ``text`` at (11 pt labels, times the UI scale)."""
+    import blf
+
+    blf.size(0, bpy.context.preferences.ui_styles[0].widget.points * scale)
+    return blf.dimensions(0, text)[0]
+
+
+@pytest.mark.parametrize(("width", "scale"), [(220, 1.0), (300, 1.0), (600, 2.0)])
+def test_no_sidebar_label_is_cut_in_a_narrow_or_hi_dpi_sidebar(addon, trimmed_scene, media_dir, width, scale):
+    """Blender cuts a label too wide for its line in the middle ("Add a movie or...Image/Sequence"):
+    every label of the sidebar in each state fits the sidebar's width once the panel's margins (at least
+    30 px) and its icon (20 px) are taken, measured with Blender's own UI font at the UI scale."""
+    engines = __import__(addon.__name__ + ".engines", fromlist=["remember_status"])
+    status_mod = __import__(addon.__name__ + ".core.engine_status", fromlist=["EngineStatus"])
+    wm = bpy.context.window_manager
+    scene, movie = trimmed_scene
+    editor = scene.sequence_editor
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    meta = strips.new_meta("interview_take_03_" + "x" * 40, 9, 1)
+    (meta.strips if hasattr(meta, "strips") else meta.sequences).new_movie(
+        "Closeup_of_the_second_interviewee_graded_v002", str(media_dir / "529_2.mp4"), 1, 1)
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    stem = tempfile.mkdtemp(prefix="vtoonify-narrow-")
+    for n in (1, 2, 3):
+        os.makedirs(os.path.join(stem, f"v{n:03d}"))
+        shutil.copyfile(media_dir / "038648.jpg", os.path.join(stem, f"v{n:03d}", "plate.0004.jpg"))
+    result = strips.new_image("plate.vtoonify", os.path.join(stem, "v002", "plate.0004.jpg"), 4, 104)
+    result["vtoonify_source"], result["vtoonify_role"] = movie.name, "result"
+    result["vtoonify_settings"] = json.dumps({"backend": "vtoonify", "style": "illustration_c", "style_id": 104,
+                                              "degree": 0.5})
+    bare = bpy.data.scenes.new("vtoonify_no_editor")
+    window = bpy.context.window_manager.windows[0]
+    states = {"no strips yet": bare, "movie": movie, "meta": meta, "nothing selected": None, "result": result}
+    engines.remember_status(status_mod.EngineStatus(running=True, version="0.1.0", devices=("cpu",),
+                                                    backends=("auto", "classic"), styles=()))
+    scene.vtoonify.style, scene.vtoonify.backend = "pixar", "auto"
+    wm.vtoonify_status = "the engine reported success but 3 output file(s) are missing\nFix: render again"
+    wm.vtoonify_notes = "rendered with the classic backend (auto was asked for)"
+    cut = []
+    try:
+        for state, shown in states.items():
+            if state == "no strips yet":
+                window.scene = bare
+            else:
+                window.scene = scene
+                editor.active_strip = shown
+            labels: list = []
+            bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout([], labels)), _Sidebar(width, scale))
+            assert labels, state
+            if state == "result":
+                assert any(text.startswith("v002") for text, _icon in labels), labels
+            for text, icon in labels:
+                beside = 60 if text.startswith("v00") else 0  # the versions row's three buttons
+                room = width - (30 + beside + (20 if icon != "NONE" else 0)) * scale
+                if _text_px(text, scale) > room:
+                    cut.append((state, text, round(_text_px(text, scale)), room))
+    finally:
+        window.scene = scene
+        bpy.data.scenes.remove(bare)
+        shutil.rmtree(stem)
+        wm.vtoonify_status = wm.vtoonify_notes = ""
+        engines.remember_status(None)
+    assert not cut, cut

@@ -105,7 +105,24 @@ def fetch_command(python_exe: str, style: str, models_dir: str = "", backbone: s
     return shlex.join(words)
 
 
-def wrap(text: str, width_px: int, char_px: float = 7.0) -> list[str]:
-    """Panel lines for ``text`` at a region ``width_px`` wide (labels cut long text in the middle)."""
-    columns = max(20, int(width_px / char_px))
-    return textwrap.wrap(text, columns) or [""]
+def wrap(text: str, width_px: float, char_px: float = 7.0, measure=None) -> list[str]:
+    """Panel lines for ``text`` at a region ``width_px`` wide (labels cut long text in the middle).
+    ``measure`` (text -> px, the UI font's) fits each line exactly; without it, ``char_px`` a character."""
+    if measure is None:
+        columns = max(20, int(width_px / char_px))
+        return textwrap.wrap(text, columns) or [""]
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        joined = f"{line} {word}" if line else word
+        if measure(joined) <= width_px:
+            line = joined
+            continue
+        if line:
+            lines.append(line)
+        while measure(word) > width_px and len(word) > 1:  # a long path: cut where it no longer fits
+            cut = max(1, next((n for n in range(len(word) - 1, 0, -1) if measure(word[:n]) <= width_px), 1))
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    return [*lines, line] if line or not lines else lines
