@@ -88,12 +88,12 @@ def blocker(context, needs_idle: bool = True) -> str:
 
 
 def _style_problem(scene, style: str, backend: str | None = None) -> str:
-    """The engine's problem and fix when the style to render is a half-trained family (the last reply);
+    """Why the style to render cannot, when it is a half-trained family (the last reply), for the tooltip;
     ``backend`` is a result strip's stored one, else the panel's."""
     status = engines.last_status()
     if scene is None or status is None or not status.running or (backend or scene.vtoonify.backend) == "classic":
         return ""
-    return status.style_problem(style)
+    return status.style_blocker(style)
 
 
 class _EngineOperator:

@@ -136,7 +136,7 @@ def _not_ready_note(layout, settings, width: _Room) -> None:
     status = engines.last_status()
     problem = status.style_problem(props.chosen_style(settings)) if status is not None and status.running else ""
     if problem and settings.backend != "classic":
-        _lines(layout, f"Not ready: {problem}", width, icon="ERROR")
+        _lines(layout, f"Not ready (for whoever trains your styles): {problem}", width, icon="ERROR")
 
 
 def _drift_rows(layout, drift, width: _Room, lead: str = "") -> None:

@@ -111,20 +111,21 @@ def test_half_trained_styles_are_listed_not_ready_with_the_engines_problem_and_f
     items = style_items(status.installed, catalog.STYLE_FAMILIES, "cartoon", status.not_ready)
     assert [i[:2] for i in items] == [("cartoon", "Cartoon"), ("studio", "Studio (not ready)"),
                                       ("inked", "Inked (not ready)")]
-    studio = items[1][2]
-    assert sent["studio"][0] in studio and sent["studio"][1] in studio and studio.startswith("Not ready: ")
-    assert "wrote only pretrain.pt" in studio
-    assert status.style_problem("studio") == f"{sent['studio'][0]}; fix: {sent['studio'][1]}"
+    studio = items[1][2]  # a tooltip an artist reads: no shell command, flag or docs path
+    assert studio.startswith("Not ready: ") and "training" in studio and "VToonify panel" in studio
+    assert not any(word in studio for word in ("`", "--", "docs/", ".md", ".pt")), studio
+    assert status.style_problem("studio") == f"{sent['studio'][0]}; fix: {sent['studio'][1]}"  # the panel's note
     assert status.style_problem("cartoon") == "" and status.style_problem("arcane") == ""  # official, unfetched
     # chosen while half trained: listed once, still not ready (not "not installed")
     items = style_items(status.installed, catalog.STYLE_FAMILIES, "studio", status.not_ready)
     assert [i[0] for i in items].count("studio") == 1 and items[1][1] == "Studio (not ready)"
     # Stylize refuses it with the problem and the fix
     reason = stylize_blocker(has_editor=True, strip_type="MOVIE", source_type="MOVIE", style="studio",
-                             style_problem=status.style_problem("studio"))
-    assert reason.startswith("Style 'studio' is not ready: ") and sent["studio"][1] in reason
+                             style_problem=status.style_blocker("studio"))
+    assert reason.startswith("Style 'studio' is not ready: ") and "Backend Classic" in reason
+    assert not any(word in reason for word in ("`", "--", "docs/", ".md", ".pt", "engine train")), reason
     assert stylize_blocker(has_editor=True, strip_type="MOVIE", source_type="MOVIE", style="cartoon",
-                           style_problem=status.style_problem("cartoon")) == ""
+                           style_problem=status.style_blocker("cartoon")) == ""
 
 
 def test_an_older_engine_without_problem_and_fix_still_marks_half_trained_styles(tmp_path):

@@ -17,8 +17,8 @@ def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: st
 
     ``strip_type``: the active strip's type (None: no active strip); ``source_type``: the type of the
     strip that would be rendered (the strip itself, the one a meta shows, or a result's source);
-    ``engine_missing``: Auto-start is off and no engine connection file exists; ``style_problem``: the
-    engine's problem and fix for the chosen ``style`` when it cannot render it (a half-trained family);
+    ``engine_missing``: Auto-start is off and no engine connection file exists; ``style_problem``: why the
+    chosen ``style`` cannot render, in an artist's words (a half-trained family);
     ``is_preview``: the active strip is a Preview overlay (a still the add-on laid, not footage);
     ``source_problem``: (problem, fix) why the strip to render cannot be read as it is (a retimed movie)."""
     if not has_editor:
@@ -42,7 +42,8 @@ def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: st
     if running:
         return "A VToonify render is running: wait for it, or press Esc (or Cancel) to stop it"
     if style_problem:
-        return f"Style '{style}' is not ready: {style_problem} (or pick another style, or Backend Classic)"
+        return (f"Style '{style}' is not ready: {style_problem}. Pick another style, or Backend Classic (the "
+                "VToonify panel says what is left to run, for whoever trains your styles)")
     if engine_missing:
         return ("The VToonify engine is not running and Auto-start is off: press Start in the VToonify "
                 "panel, or turn on Auto-start in the add-on preferences")

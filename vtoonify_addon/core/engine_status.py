@@ -36,6 +36,10 @@ class EngineStatus:
         """The engine's problem and fix when ``style`` is a half-trained family, else empty."""
         return next((s.reason() for s in self.not_ready if s.name == style), "")
 
+    def style_blocker(self, style: str) -> str:
+        """Why Stylize is greyed out for a half-trained ``style``, in an artist's words, else empty."""
+        return next((s.ARTIST_REASON for s in self.not_ready if s.name == style), "")
+
     @property
     def auto_backend(self) -> str:
         """What ``auto`` renders with: VToonify when some family is installed, else classic."""

@@ -60,7 +60,11 @@ class NotReadyStyle:
     fix: str
 
     def reason(self) -> str:
+        """The engine's problem and fix, for whoever trains the studio's styles (the panel's note)."""
         return f"{self.problem}; fix: {self.fix}"
+
+    ARTIST_REASON = "its training has not written a model to render yet"
+    """What an artist reads in a tooltip: the engine's fix is shell commands and docs for a TD."""
 
 
 def not_ready_styles(caps: dict | None) -> tuple[NotReadyStyle, ...]:
@@ -100,7 +104,8 @@ def style_items(installed: tuple[InstalledStyle, ...] | None, official: tuple[st
             items = [(name, name.title() + NOT_INSTALLED, f"{name}: not installed on the engine")
                      for name in official]
     listed = {item[0] for item in items}
-    items += [(s.name, s.name.title() + NOT_READY, f"Not ready: {s.reason()}")
+    items += [(s.name, s.name.title() + NOT_READY,
+               f"Not ready: {s.ARTIST_REASON} (the VToonify panel says what is left to run)")
               for s in not_ready if s.name not in listed]
     if current and current not in (item[0] for item in items):
         items.append((current, current + NOT_INSTALLED,
