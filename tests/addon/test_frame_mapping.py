@@ -149,5 +149,5 @@ def test_a_retimed_movie_refusal_names_the_keys_the_api_limit_and_both_fixes():
 
     problem, fix = retimed_movie_refusal("plate", 3)
     assert problem.startswith("movie strip 'plate' has 3 retiming keys (Strip > Retiming).")
-    assert "only its timeline frame, not the media frame it holds" in problem
+    assert "only a key's place on the timeline, not the movie frame it holds" in problem
     assert "Strip > Retiming > Reset Retiming" in fix and "render the retimed strip to a movie" in fix

@@ -148,7 +148,7 @@ def test_a_retimed_movie_is_refused_with_the_fix(addon, prefs, trimmed_scene):
     assert not bpy.ops.sequencer.vtoonify_stylize.poll() and not bpy.ops.sequencer.vtoonify_preview.poll()
     with pytest.raises(RuntimeError) as greyed:
         bpy.ops.sequencer.vtoonify_stylize()
-    assert re.search(r"The movie strip 'plate' has \d+ retiming keys, whose speed Python cannot read\. Fix: "
+    assert re.search(r"The movie strip 'plate' has \d+ retiming keys, whose speed the add-on cannot read\. Fix: "
                      r"Strip > Retiming > Reset Retiming \(if the speed never changed\), or stylize a render of "
                      r"it$", str(greyed.value)), str(greyed.value)
     strip.retiming_keys.reset()
@@ -168,7 +168,7 @@ def test_retiming_keys_that_keep_the_speed_are_refused_saying_why_and_reset_keep
     with pytest.raises(stylize.StripError) as refused:
         stylize.strip_source(scene, strip)
     assert f"has {keys} retiming keys" in refused.value.message
-    assert "only its timeline frame, not the media frame it holds" in refused.value.message
+    assert "only a key's place on the timeline, not the movie frame it holds" in refused.value.message
     assert "even an unchanged one" in refused.value.message
     assert refused.value.fix.startswith("if the speed was never changed, remove the keys with Strip > Retiming > "
                                         "Reset Retiming")

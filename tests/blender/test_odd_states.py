@@ -7,6 +7,7 @@ an empty meta, a muted or locked strip, the playhead off the strip, no strip at 
 from __future__ import annotations
 
 import importlib
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -15,6 +16,8 @@ bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blen
 from checking_layout import CheckingLayout  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.timeout(120)]
+_TECHNICAL = re.compile(r"--|`|\.md\b|\bdocs/|\bbpy\b|\bPython\b|poll\(|\b[a-z]+_[a-z_]+\(")
+"""What an artist's tooltip never says: a CLI flag, a shell command, a docs file, a Python name."""
 
 
 def _operators(addon) -> list[str]:
@@ -95,6 +98,10 @@ def test_every_odd_state_draws_and_polls_without_a_traceback(
                 operator()
             reason = str(refused.value).split("Error: ", 1)[-1].strip()
             assert reason and "poll() failed" not in reason, (kind, name, str(refused.value))
+            said = reason.split(".poll() ", 1)[-1]  # Blender's own prefix names the operator, not ours
+            assert not _TECHNICAL.search(said), (kind, name, said)
+            assert not (name == "vtoonify_preview" and "to stylize" in said), said
+            assert not re.search(r"frames (\d+)-\1\b", said), said  # one frame is "frame N"
         if operators.VTOON_OT_stylize.poll(bpy.context):
             try:
                 prepared = operators.VTOON_OT_stylize._prepare(

@@ -24,7 +24,7 @@ def stylize_blocker(*, has_editor: bool, strip_type: str | None, source_type: st
     if not has_editor:
         return "This scene has no Sequencer strips: add a movie or image strip first"
     if strip_type is None:
-        return "No active strip: click the movie, image or meta strip to stylize"
+        return "No active strip: click the movie, image or meta strip to render"
     if is_preview:
         return ("The active strip is a VToonify Preview overlay: click its source strip below it (delete the "
                 "overlay when done with it)")
@@ -55,7 +55,8 @@ def playhead_blocker(frame: int, start: int, end: int, strip_name: str) -> str:
     would preview (empty when it is on them)."""
     if start <= frame < end:
         return ""
-    return (f"The playhead (frame {frame}) is not on strip {strip_name!r} (frames {start}-{end - 1}): "
+    shown = f"frame {start}" if end - start == 1 else f"frames {start}-{end - 1}"
+    return (f"The playhead (frame {frame}) is not on strip {strip_name!r} ({shown}): "
             "move the playhead onto the strip to preview that frame")
 
 

@@ -135,8 +135,8 @@ def retimed_movie_refusal(strip_name: str, keys: int) -> tuple[str, str]:
     retiming key only its timeline frame, never the media frame it holds, so the speed between keys,
     even an unchanged one (keys added but not moved), cannot be read; nor can the frames it shows.
     Image sequences are exempt: ``strip_elem_from_frame`` names each file Blender shows."""
-    return (f"movie strip {strip_name!r} has {keys} retiming keys (Strip > Retiming). Blender's Python API "
-            "gives a key only its timeline frame, not the media frame it holds, so the add-on cannot tell "
+    return (f"movie strip {strip_name!r} has {keys} retiming keys (Strip > Retiming). Blender tells add-ons "
+            "only a key's place on the timeline, not the movie frame it holds, so the add-on cannot tell "
             "the strip's speed (even an unchanged one) or which frames it shows",
             "if the speed was never changed, remove the keys with Strip > Retiming > Reset Retiming (the "
             "picture stays the same); otherwise render the retimed strip to a movie or image sequence "
@@ -146,5 +146,5 @@ def retimed_movie_refusal(strip_name: str, keys: int) -> tuple[str, str]:
 def retimed_movie_blocker(strip_name: str, keys: int) -> tuple[str, str]:
     """``retimed_movie_refusal`` short enough for a greyed button's tooltip (Blender cuts poll messages
     at about 250 characters); clicking still reports the whole reason."""
-    return (f"movie strip {strip_name!r} has {keys} retiming keys, whose speed Python cannot read",
+    return (f"movie strip {strip_name!r} has {keys} retiming keys, whose speed the add-on cannot read",
             "Strip > Retiming > Reset Retiming (if the speed never changed), or stylize a render of it")
