@@ -10,6 +10,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 from .compat import blend_relative_path_options
 from .core.engine_link import EngineLaunchSettings, engine_root_problem, python_problem
 from .core.output_versions import output_root_problem
+from .text_room import Room, lines
 
 _RELATIVE = blend_relative_path_options()
 
@@ -56,52 +57,53 @@ class VToonifyPreferences(bpy.types.AddonPreferences):
             models_dir=bpy.path.abspath(self.models_dir) if self.models_dir else "")
 
     def draw(self, context):
-        layout = self.layout
+        layout, width = self.layout, Room(context, default_width=640)
         box = layout.box()
         box.label(text="Engine")
         for name in ("engine_python", "engine_args", "engine_root", "connection_file", "auto_start",
                      "idle_timeout_min", "models_dir"):
             box.prop(self, name)
             if name == "engine_python" and self.engine_python:
-                self._draw_problem(box, python_problem(bpy.path.abspath(self.engine_python)))
+                self._draw_problem(box, python_problem(bpy.path.abspath(self.engine_python)), width)
             elif name == "engine_root" and self.engine_root:
-                self._draw_problem(box, engine_root_problem(bpy.path.abspath(self.engine_root)))
-        box.label(text="An auto-started engine stops when the add-on is disabled or Blender quits", icon="INFO")
-        box.label(text="The engine's token is read from the connection file (owner-only, new each start); "
-                       "it is never stored in preferences or .blend files", icon="LOCKED")
-        self._draw_engine_status(layout.box())
+                self._draw_problem(box, engine_root_problem(bpy.path.abspath(self.engine_root)), width)
+        lines(box, "An auto-started engine stops when the add-on is disabled or Blender quits", width, icon="INFO")
+        lines(box, "The engine's token is read from the connection file (owner-only, new each start); "
+                   "it is never stored in preferences or .blend files", width, icon="LOCKED")
+        self._draw_engine_status(layout.box(), width)
         box = layout.box()
         box.label(text="Output")
         for name in ("output_dir", "output_format", "mattes"):
             box.prop(self, name)
             if name == "output_dir" and self.output_dir and not (self.output_dir.startswith("//")
                                                                  and not bpy.data.filepath):
-                self._draw_problem(box, output_root_problem(os.path.abspath(bpy.path.abspath(self.output_dir))))
+                self._draw_problem(box, output_root_problem(os.path.abspath(bpy.path.abspath(self.output_dir))),
+                                   width)
 
 
     @staticmethod
-    def _draw_engine_status(box) -> None:
+    def _draw_engine_status(box, width) -> None:
         """The engine's state as the last Refresh / Start found it, with the buttons that change it
         (the same operators as the Sequencer sidebar's engine row)."""
         from . import engines
 
         status = engines.last_status()
         text = status.summary() if status is not None else "Engine: not asked yet (Refresh asks it)"
-        box.label(text=text, icon="CHECKMARK" if status is not None and status.running else "QUESTION")
+        lines(box, text, width, icon="CHECKMARK" if status is not None and status.running else "QUESTION")
         row = box.row(align=True)
         row.operator("sequencer.vtoonify_engine_refresh", icon="FILE_REFRESH", text="Refresh")
         row.operator("sequencer.vtoonify_engine_start", icon="PLAY", text="Start")
         row.operator("sequencer.vtoonify_engine_stop", icon="X", text="Stop")
 
     @staticmethod
-    def _draw_problem(layout, problem) -> None:
+    def _draw_problem(layout, problem, width) -> None:
         """A wrong setting says so under its field, with the fix, before any render fails on it."""
         if problem is None:
             return
         col = layout.column(align=True)
         col.alert = True
-        col.label(text=problem[0].removeprefix("cannot auto-start the engine: "), icon="ERROR")
-        col.label(text=f"Fix: {problem[1]}", icon="BLANK1")
+        lines(col, problem[0].removeprefix("cannot auto-start the engine: "), width, icon="ERROR")
+        lines(col, f"Fix: {problem[1]}", width, icon="BLANK1")
 
 
 def get_preferences(context) -> VToonifyPreferences:

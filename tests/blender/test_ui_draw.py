@@ -300,3 +300,27 @@ def test_no_sidebar_label_is_cut_in_a_narrow_or_hi_dpi_sidebar(addon, trimmed_sc
         wm.vtoonify_status = wm.vtoonify_notes = ""
         engines.remember_status(None)
     assert not cut, cut
+
+
+@pytest.mark.parametrize(("width", "scale"), [(640, 1.0), (1280, 2.0)])
+def test_no_preferences_label_is_cut(addon, prefs, width, scale):
+    """The add-on preferences (Edit > Preferences > Add-ons, about 640 px of text room in the default
+    window): a wrong engine Python and engine folder (long paths), the engine's state, the token note."""
+    engines = __import__(addon.__name__ + ".engines", fromlist=["remember_status"])
+    status_mod = __import__(addon.__name__ + ".core.engine_status", fromlist=["EngineStatus"])
+    deep = "/studio/projects/feature_2026/pipeline/tools/vtoonify/environments/python311"
+    prefs.engine_python, prefs.engine_root = deep + "/bin/python3", deep + "/engine_checkout"
+    engines.remember_status(status_mod.EngineStatus(running=False, error="the engine did not answer within "
+                                                    "10 s on 127.0.0.1:53817 (it may still be loading models)"))
+    labels: list = []
+    try:
+        proxy = prefs_proxy(prefs, [])
+        type(proxy).layout = CheckingLayout([], labels)
+        type(prefs).draw(proxy, _Sidebar(width, scale))
+    finally:
+        engines.remember_status(None)
+    said = " ".join(text for text, _icon in labels)
+    assert "python3" in said and "token" in said
+    cut = [(text, round(_text_px(text, scale))) for text, icon in labels
+           if _text_px(text, scale) > width - (30 + (20 if icon != "NONE" else 0)) * scale]
+    assert not cut, cut
