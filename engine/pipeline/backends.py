@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import ConfigError, DeviceOutOfMemoryError, ModelFileError, setting
+from engine.errors import DeviceOutOfMemoryError, ModelFileError, setting
 from engine.models.precision import resolve_precision
 from engine.models.static import STRIP_PIXELS, strip_pixels_for, tiled
 from engine.pipeline.classic_backend import ClassicBackend
@@ -107,14 +107,10 @@ class VToonifyBackend:
         return self.cache.memo[key]
 
     def _exstyle_name(self) -> str:
+        from engine.pipeline.selection import check_style_id
+
         names = list(self._exstyle_codes())
-        if not 0 <= self.config.style_id < len(names):
-            asked = self.config.style_id
-            raise ConfigError(f"style id {asked} ({setting('style_id', asked)}) is out of "
-                              f"range for {self.config.style}: {Path(self.files['exstyle']).name} holds "
-                              f"{len(names)} exemplar codes, ids 0 to {len(names) - 1}",
-                              f"pass {setting('style_id')} from 0 to {len(names) - 1}, or an exemplar photo "
-                              f"with {setting('exstyle_image')}")
+        check_style_id(self.config, self.files["exstyle"], len(names))
         return str(names[self.config.style_id])
 
     def _exstyle_code(self, net) -> np.ndarray:

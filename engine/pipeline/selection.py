@@ -91,6 +91,37 @@ def check_exemplar_image(config) -> None:
             from None
 
 
+def check_style_id(config, codes_path: str, count: int) -> None:
+    """ConfigError when ``config.style_id`` is past the ``count`` exemplar codes of ``codes_path``."""
+    from pathlib import Path
+
+    if 0 <= config.style_id < count:
+        return
+    asked = config.style_id
+    raise ConfigError(f"style id {asked} ({setting('style_id', asked)}) is out of range for {config.style}: "
+                      f"{Path(codes_path).name} holds {count} exemplar codes, ids 0 to {count - 1}",
+                      f"pass {setting('style_id')} from 0 to {count - 1}, or an exemplar photo with "
+                      f"{setting('exstyle_image')}")
+
+
+def check_style_id_up_front(config) -> None:
+    """The style id checked against the exemplar codes file the job would use, without torch: the service
+    refuses it in the reply to ``submit``, as the CLI refuses it before decoding, instead of only once the
+    job starts. Anything else the models folder decides (files missing, damaged) is left to the job."""
+    if config.backend == "classic" or config.exstyle_image:
+        return
+    from engine.models.checkpoints import read_exstyles
+
+    try:
+        _, files, _ = choose_files(config)
+        if "exstyle" not in files:
+            return  # VToonify-T: no exemplar codes, and a style id it ignores is a warning, not an error
+        count = len(read_exstyles(files["exstyle"]))
+    except (ModelFileError, OSError, ValueError):
+        return
+    check_style_id(config, files["exstyle"], count)
+
+
 def check_style_known(config) -> None:
     """ConfigError when ``config.style`` is neither an official family nor a family folder in the models
     folder: ``auto`` falls back to the classic look only for a style whose files are missing, never for a

@@ -78,7 +78,7 @@ class EventQueue:
         return len(self._items)
 
 
-PATH_SETTINGS = ("source", "output", "models_dir")
+PATH_SETTINGS = ("source", "output", "models_dir", "exstyle_image")
 
 
 def absolute_paths(settings: dict) -> dict:

@@ -57,7 +57,7 @@ MAX_SETTINGS_BYTES = 32 * 1024
 ``jobs`` replies and journaled, so one huge job must not make those unsendable or unbounded."""
 MAX_PATH_CHARS = 4096
 """Longest accepted path in job settings (Linux PATH_MAX)."""
-PATH_FIELDS = ("source", "output", "models_dir")
+PATH_FIELDS = ("source", "output", "models_dir", "exstyle_image")
 MAX_LISTED_OUTPUT_BYTES = 256 * 1024
 """``outputs`` lists longer than this as JSON are left out of results too (long folder names)."""
 PREVIEW_TIMEOUT_S = 240.0
@@ -158,8 +158,8 @@ def check_settings(settings: dict, state_dir: Path | None) -> None:
                           "send only the render options (a job's settings are about 1 KiB)")
     for name in PATH_FIELDS:
         value = settings.get(name)
-        if value is None and name == "models_dir":
-            continue
+        if (value is None and name == "models_dir") or (not value and name == "exstyle_image"):
+            continue  # optional (an empty exemplar image is none, as the CLI and the farm forms send it)
         if not isinstance(value, str):
             continue  # RenderConfig names the missing field or the wrong type
         shown = repr(value[:200])
@@ -186,6 +186,16 @@ def check_settings(settings: dict, state_dir: Path | None) -> None:
 
         target = Path(os.path.abspath(output))
         check_new_folder_names([p for p in [target, *target.parents] if not os.path.lexists(p)])
+
+
+def check_models_settings(config: RenderConfig) -> None:
+    """Settings the models folder decides, refused in the reply to ``submit`` as the CLI refuses them before
+    decoding (a style id past the exemplar codes); the job would find them only once it starts."""
+    try:
+        from engine.pipeline.selection import check_style_id_up_front
+    except ImportError:  # a service without the pipeline's packages: the job says what is missing
+        return
+    check_style_id_up_front(config)
 
 
 def is_inside(path: str | os.PathLike, root: Path) -> bool:
@@ -432,6 +442,7 @@ class JobQueue:
                job_id: str | None = None, owner: int | None = None) -> Job:
         """Validate settings (ConfigError names the bad field) and queue the job on its device."""
         config = self._config_for(settings)
+        check_models_settings(config)
         with self._lock:
             return self._enqueue(config, job_id or uuid.uuid4().hex[:12], on_created, owner)
 
@@ -449,6 +460,7 @@ class JobQueue:
                 raise ConfigError(f"job {job_id} is already done; there is nothing to resume",
                                   "submit it again to render it anew")
             config = self._config_for(dict(old.settings, resume=True))
+            check_models_settings(config)
             return self._enqueue(config, job_id, on_created, owner)
 
     def _enqueue(self, config: RenderConfig, job_id: str, on_created: Callable[[Job], None] | None,

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.errors import ConfigError
 from engine.service.jobs import JobQueue
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
@@ -57,19 +58,20 @@ def test_a_style_id_past_the_codes_file_is_refused_before_analysis(capsys, media
     assert not (tmp_path / "out").exists()  # nothing written, not even the folder
 
 
-def test_a_service_job_with_a_style_id_past_the_codes_file_fails_before_analysis(media_dir, narrow_models_dir,
-                                                                                tmp_path, tripwires):
+def test_a_service_job_with_a_style_id_past_the_codes_file_is_refused_at_submit(media_dir, narrow_models_dir,
+                                                                                 tmp_path, tripwires):
+    """Refused in the reply to the submit (tests/service/test_submit_refusals.py: over the socket), never queued."""
     events = Recorder()
     queue = JobQueue(events, state_dir=tmp_path / "state", default_device="cpu")
     try:
-        job = queue.submit({"source": str(media_dir / "529_2.mp4"), "output": str(tmp_path / "out"), "frames": "2",
-                            "models_dir": str(narrow_models_dir), "style": "cartoon", "backend": "vtoonify",
-                            "style_id": 99, "padding": [32, 32, 32, 32]})
-        end = events.wait_terminal(job.id, timeout_s=120)
+        with pytest.raises(ConfigError) as refused:
+            queue.submit({"source": str(media_dir / "529_2.mp4"), "output": str(tmp_path / "out"), "frames": "2",
+                          "models_dir": str(narrow_models_dir), "style": "cartoon", "backend": "vtoonify",
+                          "style_id": 99, "padding": [32, 32, 32, 32]})
+        assert queue.list() == []
     finally:
         queue.close()
-    assert end["event"] == "job_failed", end
-    error = end["error"]
+    error = refused.value.to_dict()
     assert error["code"] == "bad_config", error
     assert "'style_id': 99" in error["message"] and "ids 0 to 29" in error["message"], error
     assert "'style_id' from 0 to 29" in error["fix"], error

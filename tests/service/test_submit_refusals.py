@@ -1,0 +1,68 @@
+"""Settings refused in the reply to ``submit`` by a real ``python -m engine serve`` over its socket, as the CLI
+refuses them before decoding: a style id past the exemplar codes file (it used to be accepted and fail only
+once the job started), a relative exemplar image (it used to be looked up in the ENGINE's working folder).
+"""
+
+from __future__ import annotations
+
+import pytest
+from service_helpers import start_test_engine
+
+from engine.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def models_engine(tmp_path_factory, narrow_models_dir):
+    """The product entry point with the narrow reference models (VToonify-D cartoon, 30 exemplar codes)."""
+    engine = start_test_engine(tmp_path_factory.mktemp("refusals"), runner=None,
+                               extra_args=("--models", str(narrow_models_dir)))
+    yield engine
+    engine.stop()
+
+
+def settings(media_dir, out, **more) -> dict:
+    return {"source": str(media_dir / "529_2.mp4"), "output": str(out), "frames": "2", "style": "cartoon",
+            "device": "cpu", "padding": [32, 32, 32, 32], **more}
+
+
+@pytest.mark.parametrize("backend", ["vtoonify", "auto"])
+def test_a_style_id_past_the_codes_file_is_refused_in_the_submit_reply(models_engine, media_dir, tmp_path, backend):
+    out = tmp_path / "out"
+    with models_engine.connect() as client:
+        with pytest.raises(ConfigError) as refused:
+            client.submit(settings(media_dir, out, backend=backend, style_id=30))
+        jobs = client.jobs()
+    error = refused.value
+    assert "style id 30 ('style_id': 30) is out of range for cartoon: exstyle_code.npy holds 30 exemplar codes, " \
+           "ids 0 to 29" in error.message, error.message
+    assert "pass 'style_id' from 0 to 29, or an exemplar photo with 'exstyle_image'" == error.fix, error.fix
+    assert {"field": "style_id", "value": 30} in error.settings
+    assert jobs == [] and not out.exists()  # no job queued, nothing written
+
+
+def test_the_classic_backend_and_an_exemplar_photo_take_any_style_id(models_engine, media_dir, tmp_path):
+    """The classic look uses no exemplar codes; an exemplar photo replaces them: neither is refused."""
+    photo = media_dir / "038648.jpg"
+    with models_engine.connect() as client:
+        classic = client.submit(settings(media_dir, tmp_path / "a", backend="classic", style_id=30))
+        custom = client.submit(settings(media_dir, tmp_path / "b", backend="vtoonify", style_id=30,
+                                        exstyle_image=str(photo)))
+        for job in (classic, custom):
+            client.cancel(job)
+    assert classic and custom
+
+
+def test_a_relative_exemplar_image_is_refused_not_looked_up_in_the_engines_folder(models_engine, media_dir,
+                                                                               tmp_path):
+    """Sent as it is (``request``, not ``submit``, which makes it absolute first)."""
+    with models_engine.connect() as client:
+        with pytest.raises(ConfigError) as refused:
+            client.request("submit", settings=settings(media_dir, tmp_path / "out", exstyle_image="faces/me.jpg"))
+    assert refused.value.message.startswith("exstyle_image 'faces/me.jpg' is a relative path"), refused.value
+
+
+def test_the_client_makes_a_relative_exemplar_image_absolute(tmp_path, monkeypatch):
+    from engine.service.client import absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    assert absolute_paths({"exstyle_image": "me.jpg"}) == {"exstyle_image": str(tmp_path / "me.jpg")}
