@@ -59,6 +59,8 @@ class VToonifyBackend:
         self.vtoonify = cache.get("vtoonify", files["vtoonify"], load_vtoonify)
         if exemplar_code and self.backbone == "dualstylegan":
             self._exstyle_code(self.vtoonify)  # a codes file of another model's shape, likewise up front
+        self.exemplar = self._exemplar_face() if config.exstyle_image and self.backbone == "dualstylegan" else None
+        """(rgb, landmarks) of the exemplar photo: its face is found before the source's is searched."""
         self.parser = cache.get("faceparsing", files["faceparsing"], load_face_parser)
         self.mattes = matte_selection(config.matte_classes, self.matte_classes) if config.mattes else ()
         self.precision = resolve_precision(config.precision, self.device)
@@ -113,6 +115,28 @@ class VToonifyBackend:
         check_style_id(self.config, self.files["exstyle"], len(names))
         return str(names[self.config.style_id])
 
+    def _exemplar_face(self) -> tuple[np.ndarray, np.ndarray]:
+        """The exemplar photo and its face's landmarks, looked for when the job starts: a photo without a face
+        used to be found out only after the source's face search (minutes on a long shot)."""
+        from engine.errors import InputError, marked
+        from engine.face import find_landmarks
+        from engine.io import open_source
+
+        path = str(self.config.exstyle_image)
+        try:
+            with open_source(path) as ex:
+                rgb = ex.read(ex.frame_numbers[0])
+        except InputError as exc:
+            raise InputError(f"exemplar image ({setting('exstyle_image')}): {marked(exc)[0]}",
+                             f"give a portrait photo to take the style from, or leave {setting('exstyle_image')} "
+                             "out") from None
+        landmarks = find_landmarks(rgb)
+        if landmarks is None:
+            raise InputError(f"no face found in the exemplar image {path} ({setting('exstyle_image')})",
+                             f"give a photo with one clear, frontal face as {setting('exstyle_image')}, or leave "
+                             f"{setting('exstyle_image')} out to take the exemplar {setting('style_id')} names")
+        return rgb, landmarks
+
     def _exstyle_code(self, net) -> np.ndarray:
         """The job's code from ``exstyle_code.npy``, checked against the model that takes it: a file whose
         codes are [1, 18, 7] or [1, 10, 512] reads fine, but the model's mapping then fails with a matrix
@@ -129,17 +153,11 @@ class VToonifyBackend:
                                  f"use the exstyle_code.npy of this model's family, or {refetch_fix(path)}")
         return code
 
-    def _encode_face(self, rgb: np.ndarray, landmarks=None) -> torch.Tensor:
+    def _encode_face(self, rgb: np.ndarray, landmarks) -> torch.Tensor:
         """pSp z+ [1,18,512] of the aligned face in ``rgb``."""
-        from engine.face import align_face, find_landmarks
+        from engine.face import align_face
         from engine.models import load_style_encoder
 
-        if landmarks is None:
-            landmarks = find_landmarks(rgb)
-            if landmarks is None:
-                from engine.errors import InputError
-
-                raise InputError("no face found in the exemplar image", "use a clear, frontal portrait")
         encoder = self.cache.get("encoder", self.files["encoder"], load_style_encoder)
         aligned = align_face(rgb, landmarks)
         x = frames_to_tensor([aligned], self.device)
@@ -157,12 +175,8 @@ class VToonifyBackend:
         net = self.vtoonify
         exstyle = None
         if self.backbone == "dualstylegan":
-            if self.config.exstyle_image:
-                from engine.io import open_source
-
-                with open_source(self.config.exstyle_image) as ex:
-                    ex_rgb = ex.read(ex.frame_numbers[0])
-                z_ex = self._encode_face(ex_rgb)
+            if self.exemplar is not None:
+                z_ex = self._encode_face(*self.exemplar)
             else:
                 z_ex = torch.as_tensor(self._exstyle_code(net)).float().to(self.device)
             exstyle = net.zplus2wplus(z_ex.reshape(1, -1, z_ex.shape[-1]))

@@ -92,3 +92,25 @@ def test_the_tripwires_do_trip_when_the_settings_are_fine(capsys, media_dir, nar
     """The same job with a valid style id reaches the analysis: the tripwires above are really on its path."""
     code, err = _cli(capsys, media_dir, narrow_models_dir, tmp_path / "out", "--style-id", "29")
     assert code != 0 and "the shot was analysed / a frame decoded before the refusal" in err, err
+
+
+def test_an_exemplar_photo_without_a_face_is_refused_before_the_shot_is_searched(capsys, media_dir, narrow_models_dir,
+                                                                               tmp_path, monkeypatch):
+    """The exemplar's face used to be looked for only after the source's face search (minutes on a long shot),
+    then said as a bare 'no face found in the exemplar image'. Now it is looked for when the job starts,
+    and the refusal names the file, the setting and the fix."""
+    import OpenImageIO as oiio
+
+    import engine.pipeline.shot as shot
+
+    def tripped(*_args, **_kwargs):
+        raise AssertionError("the source's face search started before the exemplar was checked")
+
+    monkeypatch.setattr(shot, "analyse_shot", tripped)
+    photo = tmp_path / "wall.png"
+    assert oiio.ImageBuf(np.full((256, 256, 3), 0.5, np.float32)).write(str(photo))
+    code, err = _cli(capsys, media_dir, narrow_models_dir, tmp_path / "out", "--exstyle-image", str(photo))
+    assert code == 2, err
+    assert f"no face found in the exemplar image {photo} (--exstyle-image)" in err, err
+    assert "give a photo with one clear, frontal face as --exstyle-image, or leave --exstyle-image out" in err, err
+    assert not (tmp_path / "out").exists()
