@@ -31,6 +31,8 @@ EXIT_CANCELLED = 130
 
 _OPEN, _CLOSE = "\x1e", "\x1f"  # ASCII record/unit separators: never in a path a message quotes
 _MARK = re.compile(f"{_OPEN}([^{_OPEN}{_CLOSE}]*){_CLOSE}")
+_CLI_ONLY = "\x1d"  # ASCII group separator: around words only the CLI's reader gets (``for_cli``)
+_CLI_ONLY_MARK = re.compile(f"{_CLI_ONLY}([^{_CLI_ONLY}]*){_CLI_ONLY}")
 _NO_VALUE = object()
 _CLI_FLAGS = {"output": "-o/--output", "models_dir": "--models"}
 """Fields whose CLI flag is not ``--`` + the field with '-' for '_' (engine/cli.py's parser)."""
@@ -45,6 +47,14 @@ def setting(field: str, value: object = _NO_VALUE) -> str:
     as the protocol's field (``'frames'``, ``'overwrite': true``, ``'scale': 0.5``) by ``to_dict``."""
     named = [field] if value is _NO_VALUE else [field, value]
     return f"{_OPEN}{json.dumps(named)}{_CLOSE}"
+
+
+def for_cli(text: str) -> str:
+    """Words only the command line's reader gets: a pointer to the repository's docs (``docs/FARM.md``) helps
+    whoever runs farm tasks from a shell, but a panel or Blender artist, or a script on the socket, has
+    neither that file nor farm tasks. ``render_settings`` keeps them for ``cli_words`` and drops them for
+    every other reader."""
+    return f"{_CLI_ONLY}{text}{_CLI_ONLY}"
 
 
 def cli_words(field: str, *value: object) -> str:
@@ -63,15 +73,17 @@ def field_words(field: str, *value: object) -> str:
 
 
 def render_settings(text: str, words=cli_words) -> str:
-    """``text`` with every ``setting(...)`` in it written by ``words(field[, value])``."""
-    return _MARK.sub(lambda m: words(*_named(m.group(1))), str(text))
+    """``text`` with every ``setting(...)`` in it written by ``words(field[, value])``, and what ``for_cli``
+    marks kept for the CLI's words only."""
+    text = _CLI_ONLY_MARK.sub(lambda m: m.group(1) if words is cli_words else "", str(text))
+    return _MARK.sub(lambda m: words(*_named(m.group(1))), text)
 
 
 def named_settings(*texts: str) -> list[dict]:
     """The settings ``texts`` name, in order, once each: ``[{"field": ..., ["value": ...]}]``."""
     found: list[dict] = []
     for text in texts:
-        for match in _MARK.finditer(str(text)):
+        for match in _MARK.finditer(_CLI_ONLY_MARK.sub("", str(text))):  # as the protocol's readers read it
             named = _named(match.group(1))
             entry = {"field": named[0], **({"value": named[1]} if len(named) > 1 else {})}
             if entry not in found:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import __version__
-from engine.errors import ConfigError, InputError, NoFaceError, setting
+from engine.errors import ConfigError, InputError, NoFaceError, for_cli, setting
 from engine.pipeline.legacy_warnings import marked_warning
 
 SIDECAR_VERSION = 1
@@ -355,6 +355,7 @@ _SETTING_FIXES = {
     "faces": lambda old: f"pass {setting('faces', old)} to every task",
     "max_faces": lambda old: f"pass {setting('max_faces', old)} to every task",
     "padding": lambda old: f"pass the same {setting('padding')} to every task",
+    "source": lambda old: f"render {old} into it, as the folder's job did",  # the CLI's positional argument
     "frame_grid": lambda old: "render every task with the same engine version: this source has a variable frame "
                               "rate, which earlier engines numbered picture by picture instead of on its frame grid",
 }
@@ -370,9 +371,23 @@ def settings_difference(recorded: dict | None, current: dict | None) -> tuple[st
         return None
     shown = "; ".join(f"{k}: prepare/sidecar has {_shown(recorded.get(k))}, this task resolves "
                       f"{_shown(current.get(k))}" for k in names)
-    fixes = [_SETTING_FIXES[k](recorded.get(k)) if k in _SETTING_FIXES else
-             f"give every task the same {k} as prepare ({_shown(recorded.get(k))})" for k in names]
-    return shown, "; ".join(fixes) + " (see docs/FARM.md)"
+    fixes = [_SETTING_FIXES[k](recorded.get(k)) if k in _SETTING_FIXES else _same_as_before(k, recorded.get(k))
+             for k in names]
+    return shown, "; ".join(fixes) + for_cli(" (see docs/FARM.md)")  # the repo's docs: the CLI's reader only
+
+
+def _same_as_before(name: str, old) -> str:
+    """How to render ``name`` as the folder's job did, the setting named in each reader's words (a farm task's
+    flag, a protocol field, a panel or add-on control)."""
+    from engine.pipeline.config import RenderConfig
+
+    if name not in {f.name for f in dataclasses.fields(RenderConfig)}:  # model_files: not a setting to give
+        return f"render with the same {name} as the folder's job ({_shown(old)})"
+    if old is None:
+        return f"leave {setting(name)} out, as the folder's job did"
+    if old is False and name != "matte_layers":  # the CLI has no flag for off but --no-matte-layers
+        return f"render without {setting(name, True)}, as the folder's job did"
+    return f"render with {setting(name, old)}, as the folder's job did"
 
 
 def _shown(value) -> str:

@@ -40,6 +40,31 @@ def test_one_error_reads_in_each_readers_words():
     assert ConfigError("x", "y").to_dict() == {"code": "bad_config", "message": "x (y)", "fix": "y"}
 
 
+def test_the_fix_for_a_folder_of_another_job_points_only_the_cli_at_docs_farm():
+    """The fix for a job whose settings differ from the folder's named docs/FARM.md to every reader, and the
+    differing setting by its bare field name, which no reader's words replaced: a panel artist read
+    'give every task the same scale as prepare (1.0) (see docs/FARM.md)'."""
+    from engine.pipeline.shot import settings_difference
+    from vtoonify_addon.core.error_report import in_controls
+
+    shown, fix = settings_difference({"scale": 1.0, "mattes": False, "matte_classes": None},
+                                     {"scale": 0.5, "mattes": True, "matte_classes": "skin"})
+    error = ConfigError(f"the folder holds frames of another job: {shown}", fix)
+    assert error.fix == ("leave --matte-classes out, as the folder's job did; render without --mattes, as the "
+                         "folder's job did; render with --scale 1, as the folder's job did (see docs/FARM.md)")
+    sent = error.to_dict()
+    assert sent["fix"] == ("leave 'matte_classes' out, as the folder's job did; render without 'mattes': true, as "
+                           "the folder's job did; render with 'scale': 1.0, as the folder's job did")
+    assert sent["settings"] == [{"field": "matte_classes"}, {"field": "mattes", "value": True},
+                                {"field": "scale", "value": 1.0}]
+    panel = exception_text(error_from_dict(sent))
+    assert "render with the scale (Format row) at 1, as the folder's job did" in panel, panel
+    assert "render without Mattes" in panel and "leave the matte classes (Mattes row) out" in panel, panel
+    addon = in_controls(sent["fix"], sent["settings"])
+    assert "docs/FARM.md" not in panel + addon and "'scale'" not in panel, (panel, addon)
+    assert "render without Mattes, as the folder's job did" in addon, addon  # its own control; others by field
+
+
 def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(classic_engine, media_dir, tmp_path):
     out = tmp_path / "out"
     with classic_engine.connect() as client:
@@ -72,6 +97,9 @@ def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(
         assert not FLAG.search(error["message"]) and {"field": "overwrite", "value": True} in error["settings"]
         shown = error_text(error)
         assert "or use 'Overwrite' under \"If it exists\" to delete them first" in shown and "'overwrite'" not in shown
+        assert error["fix"].startswith("render with 'scale': 1.0, as the folder's job did; or "), error
+        assert "docs/FARM.md" not in error["message"] and {"field": "scale", "value": 1.0} in error["settings"]
+        assert "render with the scale (Format row) at 1, as the folder's job did" in shown, shown
         # resume over the other job's sidecar: the fix names the resume field, never --resume
         resumed = client.submit(classic_job(media_dir / "529_2.mp4", out, scale=0.5, resume=True))
         error = wait_terminal(client, resumed, timeout_s=120)[0]["error"]
