@@ -47,7 +47,11 @@ def check_hello(message: dict, token: str) -> EngineError | None:
     """Why this first message does not admit its sender, or None when it does."""
     given = message.get("token")
     version = message.get("protocol")
-    if message.get("type") != "hello" or not isinstance(given, str):
+    if message.get("type") == "hello" and not isinstance(given, str):
+        said = ("hello has no 'token'" if given is None else
+                f"hello's token must be a string, not a JSON {protocol.json_kind(given)}")
+        return AuthError(said, "send the token of the engine's connection file as \"token\" in hello")
+    if message.get("type") != "hello":
         return AuthError("the first message must be hello with the engine token",
                          f"send {{\"type\": \"hello\", \"token\": ..., \"protocol\": {protocol.PROTOCOL_VERSION}}}")
     if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode("utf-8")):

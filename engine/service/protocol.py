@@ -82,18 +82,28 @@ def decode(line: bytes) -> dict:
     except DuplicateKey as exc:
         raise ProtocolError(f"message repeats the key {exc.key!r} in one object, so its meaning is ambiguous",
                             "send each key at most once per JSON object") from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:  # Python's words ("... while decoding a JSON array from a unicode string") are not ours
+        raise ProtocolError("message nests arrays or objects too deeply (a request is a few levels deep)",
+                            "send one flat JSON object per line") from None
+    except ValueError as exc:
         if "integer string conversion" in str(exc):  # Python's own advice (set_int_max_str_digits) is not ours
             raise ProtocolError("message holds an integer of more than 4300 digits",
                                 "send numbers of at most 18 digits (ids, frames and settings all fit)") from None
         raise ProtocolError(f"malformed JSON: {str(exc)[:120]}", "send one JSON object per line") from None
     if not isinstance(value, dict):
-        raise ProtocolError(f"message is a JSON {type(value).__name__}, not an object",
+        raise ProtocolError(f"message is a JSON {json_kind(value)}, not an object",
                             "send a JSON object such as {\"type\": \"ping\", \"id\": 1}")
     if "\\u" in text and not _encodable(value):  # only an escape can smuggle in a lone surrogate
         raise ProtocolError("message contains a lone surrogate (\\ud800-\\udfff escape), which is not "
                             "valid Unicode text", "send valid Unicode text")
     return value
+
+
+def json_kind(value) -> str:
+    """What a decoded value is in JSON's terms (a client wrote JSON, not Python: ``null``, not ``NoneType``)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return {list: "array", str: "string", int: "number", float: "number"}.get(type(value), "object")
 
 
 def _encodable(value) -> bool:

@@ -347,7 +347,7 @@ def _trickle(conn):
 @pytest.mark.parametrize("answer, expected", [
     (lambda c: c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
      r"answered hello with something other than the engine's protocol \(malformed JSON"),
-    (lambda c: c.sendall(b"[1, 2]\n"), r"something other than the engine's protocol \(message is a JSON list"),
+    (lambda c: c.sendall(b"[1, 2]\n"), r"something other than the engine's protocol \(message is a JSON array"),
     (_trickle, r"did not answer hello \(no whole answer within 1 s\)"),
 ], ids=["http", "json-list", "trickle"])
 def test_a_connection_file_pointing_at_another_program_is_unreachable_within_the_timeout(answer, expected):
