@@ -261,7 +261,8 @@ def _coerce(key: str, value, type_text) -> object:
     if t.startswith("tuple"):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
                                                            for v in value):
-            raise ConfigError(f"field {key!r} must be a list of integers", f"fix {key!r}")
+            raise ConfigError(f"field {key!r} must be an array of integers, not {_json_kind(value)}",
+                              f"send {key!r} as an array of integers")
         return tuple(value)
     if t.startswith("bool"):
         ok = isinstance(value, bool)
@@ -277,6 +278,17 @@ def _coerce(key: str, value, type_text) -> object:
     else:
         ok = True
     if not ok:
-        raise ConfigError(f"field {key!r} has the wrong type ({type(value).__name__})",
-                          f"send {key!r} as {t.replace(' | None', '')}")
+        from engine.service.protocol import JSON_WANTED
+
+        wanted = JSON_WANTED.get({"bool": bool, "int": int, "float": float, "str": str}.get(t.split(" ")[0]),
+                                 t.replace(" | None", ""))
+        raise ConfigError(f"field {key!r} must be {wanted}, not {_json_kind(value)}", f"send {key!r} as {wanted}")
     return value
+
+
+def _json_kind(value) -> str:
+    """``a JSON string``: a job's settings come as JSON (the service, the sidecar), so a wrong type is named in
+    JSON's terms, not Python's (``str``, ``NoneType``)."""
+    from engine.service.protocol import json_kind
+
+    return f"a JSON {json_kind(value)}"

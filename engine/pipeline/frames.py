@@ -39,7 +39,7 @@ def parse_frame_parts(text: str) -> list[range]:
                                   "use forms like 1-10, 20-30x2 or 7, separated by commas")
         if any(len(g.lstrip("-")) > 12 for g in m.groups() if g):  # 10**4000 would overflow range() / len()
             raise FrameRangeError(f"frame range {part.strip()[:40]!r} holds a number of more than 12 digits",
-                                  f"frame numbers lie within +-{MAX_FRAME_NUMBER:,}")
+                                  f"ask for frame numbers within +-{MAX_FRAME_NUMBER:,}")
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) is not None else first
         step = int(m.group(3) or 1)

@@ -99,6 +99,11 @@ def decode(line: bytes) -> dict:
     return value
 
 
+JSON_WANTED = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object",
+               list: "an array"}
+"""What a field of each Python type must be, in JSON's terms (a client wrote JSON, not Python)."""
+
+
 def json_kind(value) -> str:
     """What a decoded value is in JSON's terms (a client wrote JSON, not Python: ``null``, not ``NoneType``)."""
     if value is None or isinstance(value, bool):
@@ -224,7 +229,7 @@ def require_field(message: dict, name: str, kind: type | tuple[type, ...]) -> ob
     value = message[name]
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        wanted = "/".join(k.__name__ for k in kinds)
-        raise ProtocolError(f"field {name!r} must be {wanted}, not {type(value).__name__}",
+        wanted = " or ".join(JSON_WANTED.get(k, k.__name__) for k in kinds)
+        raise ProtocolError(f"field {name!r} must be {wanted}, not a JSON {json_kind(value)}",
                             f"send {name!r} as {wanted}")
     return value

@@ -51,7 +51,7 @@ def test_config_checks_and_json_round_trip():
         RenderConfig(source="a", output="b", degree=1.5)
     with pytest.raises(ConfigError, match="not a plain file stem"):
         RenderConfig(source="a", output="b", name="../escape")
-    with pytest.raises(ConfigError, match="wrong type"):
+    with pytest.raises(ConfigError, match="must be an integer, not a JSON string"):
         RenderConfig.from_dict({"source": "a", "output": "b", "batch": "4"})
 
 

@@ -69,7 +69,7 @@ def test_require_field_checks_json_types():
     assert protocol.require_field({"job": "a1"}, "job", str) == "a1"
     with pytest.raises(ProtocolError, match="needs field 'job'"):
         protocol.require_field({"type": "status"}, "job", str)
-    with pytest.raises(ProtocolError, match="must be int"):
+    with pytest.raises(ProtocolError, match="must be an integer, not a JSON true"):
         protocol.require_field({"frame": True}, "frame", int)
     assert protocol.request_id_of({"id": True}) is None and protocol.request_id_of({"id": 3}) == 3
 

@@ -56,3 +56,45 @@ def test_a_hello_without_a_string_token_says_so(fake_engine, token, said):
     assert reply["ok"] is False and reply["error"]["code"] == "auth", reply
     assert reply["error"]["message"].startswith(said), reply
     assert "connection file" in reply["error"]["fix"], reply
+
+
+def _reply(engine, request: dict) -> dict:
+    sock, reader = _raw(engine)
+    with sock:
+        sock.sendall(json.dumps(dict(request, id=5)).encode() + b"\n")
+        return json.loads(reader.readline())
+
+
+@pytest.mark.parametrize("request_, said, fix", [
+    ({"type": "cancel", "job": 5}, "field 'job' must be a string, not a JSON number", "send 'job' as a string"),
+    ({"type": "preview", "settings": "x", "frame": 1}, "field 'settings' must be an object, not a JSON string",
+     "send 'settings' as an object"),
+    ({"type": "preview", "settings": {}, "frame": 2.0}, "field 'frame' must be an integer, not a JSON number",
+     "send 'frame' as an integer"),
+])
+def test_request_fields_of_the_wrong_type_are_named_in_json_terms(fake_engine, request_, said, fix):
+    error = _reply(fake_engine, request_)["error"]
+    assert error["code"] == "protocol" and error["message"].startswith(said) and error["fix"] == fix, error
+
+
+@pytest.mark.parametrize("settings, said, fix", [
+    ({"batch": "4"}, "field 'batch' must be an integer, not a JSON string", "send 'batch' as an integer"),
+    ({"mattes": 1}, "field 'mattes' must be true or false, not a JSON number", "send 'mattes' as true or false"),
+    ({"scale": [1]}, "field 'scale' must be a number, not a JSON array", "send 'scale' as a number"),
+    ({"name": {}}, "field 'name' must be a string, not a JSON object", "send 'name' as a string"),
+    ({"padding": 32}, "field 'padding' must be an array of integers, not a JSON number",
+     "send 'padding' as an array of integers"),
+])
+def test_job_settings_of_the_wrong_type_are_named_in_json_terms(fake_engine, tmp_path, settings, said, fix):
+    job = {"source": str(tmp_path / "a.mp4"), "output": str(tmp_path / "out"), **settings}
+    error = _reply(fake_engine, {"type": "submit", "settings": job})["error"]
+    assert error["code"] == "bad_config" and error["message"].startswith(said) and error["fix"] == fix, error
+
+
+def test_a_frame_number_of_too_many_digits_gets_an_action_as_its_fix():
+    from engine.errors import FrameRangeError
+    from engine.pipeline.frames import parse_frame_parts
+
+    with pytest.raises(FrameRangeError) as refused:
+        parse_frame_parts("1-99999999999999")
+    assert refused.value.fix == "ask for frame numbers within +-1,000,000,000", refused.value.fix
