@@ -104,18 +104,24 @@ def check_style_id(config, codes_path: str, count: int) -> None:
                       f"{setting('exstyle_image')}")
 
 
-def check_style_id_up_front(config) -> None:
-    """The style id checked against the exemplar codes file the job would use, without torch: the service
-    refuses it in the reply to ``submit``, as the CLI refuses it before decoding, instead of only once the
-    job starts. Anything else the models folder decides (files missing, damaged) is left to the job."""
-    if config.backend == "classic" or config.exstyle_image:
+def check_style_up_front(config) -> None:
+    """A mistyped style (``auto``), and the style id against the exemplar codes file the job would use, checked
+    without torch: the service refuses them in the reply to ``submit``, as the CLI refuses them before
+    decoding, instead of only once the job starts. Anything else the models folder decides (files missing,
+    damaged) is left to the job."""
+    if config.backend == "classic":
         return
     from engine.models.checkpoints import read_exstyles
 
     try:
         _, files, _ = choose_files(config)
-        if "exstyle" not in files:
-            return  # VToonify-T: no exemplar codes, and a style id it ignores is a warning, not an error
+    except ModelFileError:
+        if config.backend == "auto":
+            check_style_known(config)  # a typo, not missing files: refused as make_backend refuses it
+        return
+    if config.exstyle_image or "exstyle" not in files:
+        return  # an exemplar photo replaces the codes; VToonify-T has none (a style id it ignores is a warning)
+    try:
         count = len(read_exstyles(files["exstyle"]))
     except (ModelFileError, OSError, ValueError):
         return

@@ -190,12 +190,13 @@ def check_settings(settings: dict, state_dir: Path | None) -> None:
 
 def check_models_settings(config: RenderConfig) -> None:
     """Settings the models folder decides, refused in the reply to ``submit`` as the CLI refuses them before
-    decoding (a style id past the exemplar codes); the job would find them only once it starts."""
+    decoding (a mistyped style, a style id past the exemplar codes); the job would find them only once it
+    starts."""
     try:
-        from engine.pipeline.selection import check_style_id_up_front
+        from engine.pipeline.selection import check_style_up_front
     except ImportError:  # a service without the pipeline's packages: the job says what is missing
         return
-    check_style_id_up_front(config)
+    check_style_up_front(config)
 
 
 def is_inside(path: str | os.PathLike, root: Path) -> bool:

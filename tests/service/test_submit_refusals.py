@@ -31,7 +31,7 @@ def test_a_style_id_past_the_codes_file_is_refused_in_the_submit_reply(models_en
     with models_engine.connect() as client:
         with pytest.raises(ConfigError) as refused:
             client.submit(settings(media_dir, out, backend=backend, style_id=30))
-        jobs = client.jobs()
+        jobs = [job for job in client.jobs() if job["output"] == str(out)]
     error = refused.value
     assert "style id 30 ('style_id': 30) is out of range for cartoon: exstyle_code.npy holds 30 exemplar codes, " \
            "ids 0 to 29" in error.message, error.message
@@ -66,3 +66,18 @@ def test_the_client_makes_a_relative_exemplar_image_absolute(tmp_path, monkeypat
 
     monkeypatch.chdir(tmp_path)
     assert absolute_paths({"exstyle_image": "me.jpg"}) == {"exstyle_image": str(tmp_path / "me.jpg")}
+
+
+def test_a_mistyped_style_is_refused_in_the_submit_reply(models_engine, media_dir, tmp_path):
+    """``auto`` refuses a style that exists nowhere before decoding (the CLI did); the service said so only
+    once the job had started."""
+    out = tmp_path / "out"
+    with models_engine.connect() as client:
+        with pytest.raises(ConfigError) as refused:
+            client.submit(settings(media_dir, out, backend="auto", style="cartoom"))
+        assert not [job for job in client.jobs() if job["output"] == str(out)]  # none queued
+    assert "unknown style 'cartoom'" in refused.value.message and "did you mean cartoon" in refused.value.message
+    assert refused.value.fix.startswith("pass 'style': \"cartoon\""), refused.value.fix
+    with models_engine.connect() as client, pytest.raises(ConfigError, match="unknown style 'cartoom'"):
+        client.submit(settings(media_dir, out, backend="auto", style="cartoom",
+                               exstyle_image=str(media_dir / "038648.jpg")))
