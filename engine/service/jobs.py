@@ -453,6 +453,15 @@ class JobQueue:
 
         The settings are validated BEFORE the old record is replaced, so a resume that fails (bad
         settings, engine shutting down, queue full) leaves the job exactly as it was."""
+        old = self._resumable(job_id)
+        config = self._config_for(dict(old.settings, resume=True))
+        check_models_settings(config)  # reads the models folder: not under the lock every worker takes
+        with self._lock:
+            if self._resumable(job_id) is not old:  # resumed (or replaced) by another client meanwhile
+                raise ConfigError(f"job {job_id} was resumed by another request just now", "subscribe to it")
+            return self._enqueue(config, job_id, on_created, owner)
+
+    def _resumable(self, job_id: str) -> Job:
         with self._lock:
             old = self.get(job_id)
             if old.state in ACTIVE_STATES:
@@ -460,9 +469,7 @@ class JobQueue:
             if old.state == "done":
                 raise ConfigError(f"job {job_id} is already done; there is nothing to resume",
                                   "submit it again to render it anew")
-            config = self._config_for(dict(old.settings, resume=True))
-            check_models_settings(config)
-            return self._enqueue(config, job_id, on_created, owner)
+            return old
 
     def _enqueue(self, config: RenderConfig, job_id: str, on_created: Callable[[Job], None] | None,
                  owner: int | None = None) -> Job:

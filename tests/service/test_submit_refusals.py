@@ -81,3 +81,39 @@ def test_a_mistyped_style_is_refused_in_the_submit_reply(models_engine, media_di
     with models_engine.connect() as client, pytest.raises(ConfigError, match="unknown style 'cartoom'"):
         client.submit(settings(media_dir, out, backend="auto", style="cartoom",
                                exstyle_image=str(media_dir / "038648.jpg")))
+
+
+def test_a_resume_reading_a_slow_models_folder_does_not_hold_the_queue(tmp_path, monkeypatch):
+    """The models-folder check of a resume (a network share may take seconds) ran under the queue's lock, which
+    every worker, listing and submit takes: one client's resume stalled the whole engine."""
+    import threading
+    import time
+
+    from engine.service import jobs as jobs_module
+    from engine.service.jobs import JobQueue
+
+    def quick(config, on_event, cancel, models) -> dict:
+        return {"outputs": [], "count": 0}
+
+    queue = JobQueue(lambda *_: None, runner=quick, model_cache_factory=None, state_dir=tmp_path,
+                     default_device="cpu")
+    try:
+        job = queue.submit({"source": "/s.mp4", "output": str(tmp_path / "o")})
+        while queue.get(job.id).state != "done":
+            time.sleep(0.01)
+        queue.get(job.id).state = "failed"  # a job to resume
+        slow = threading.Event()
+        monkeypatch.setattr(jobs_module, "check_models_settings", lambda config: slow.wait(10))
+        resumer = threading.Thread(target=queue.resume, args=(job.id,))
+        resumer.start()
+        time.sleep(0.2)  # the resume is now in its models-folder check
+        started = time.monotonic()
+        listed = queue.list()
+        waited = time.monotonic() - started
+        slow.set()
+        resumer.join(10)
+        resumed = queue.get(job.id).state
+    finally:
+        queue.close()
+    assert waited < 1.0 and [j["job"] for j in listed] == [job.id], (waited, listed)
+    assert resumed in ("queued", "running", "done")  # and the resume went through
