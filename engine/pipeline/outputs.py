@@ -215,7 +215,8 @@ def output_folder(path: str) -> Iterator[Path]:
         raise _unusable_folder(out, exc) from None
     check_new_folder_names(created)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        for folder in reversed(created):  # one level at a time: mkdir(parents=True) recurses once per level
+            folder.mkdir(exist_ok=True)
         write_probe(out)
     except OSError as exc:
         _remove_empty(created)  # mkdir may succeed where files may not be made (ACLs, quotas)
