@@ -261,7 +261,10 @@ def _coerce(key: str, value, type_text) -> object:
     if t.startswith("tuple"):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
                                                            for v in value):
-            raise ConfigError(f"field {key!r} must be an array of integers, not {_json_kind(value)}",
+            odd = next((i for i, v in enumerate(value) if not isinstance(v, int) or isinstance(v, bool)), None) \
+                if isinstance(value, (list, tuple)) else None
+            what = _json_kind(value) if odd is None else f"an array whose item {odd} is {_json_kind(value[odd])}"
+            raise ConfigError(f"field {key!r} must be an array of integers, not {what}",
                               f"send {key!r} as an array of integers")
         return tuple(value)
     if t.startswith("bool"):

@@ -84,6 +84,8 @@ def test_request_fields_of_the_wrong_type_are_named_in_json_terms(fake_engine, r
     ({"name": {}}, "field 'name' must be a string, not a JSON object", "send 'name' as a string"),
     ({"padding": 32}, "field 'padding' must be an array of integers, not a JSON number",
      "send 'padding' as an array of integers"),
+    ({"padding": [32, [32], 32, 32]}, "field 'padding' must be an array of integers, not an array whose item 1 is "
+     "a JSON array", "send 'padding' as an array of integers"),
 ])
 def test_job_settings_of_the_wrong_type_are_named_in_json_terms(fake_engine, tmp_path, settings, said, fix):
     job = {"source": str(tmp_path / "a.mp4"), "output": str(tmp_path / "out"), **settings}
