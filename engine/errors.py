@@ -31,8 +31,8 @@ EXIT_CANCELLED = 130
 
 _OPEN, _CLOSE = "\x1e", "\x1f"  # ASCII record/unit separators: never in a path a message quotes
 _MARK = re.compile(f"{_OPEN}([^{_OPEN}{_CLOSE}]*){_CLOSE}")
-_CLI_ONLY = "\x1d"  # ASCII group separator: around words only the CLI's reader gets (``for_cli``)
-_CLI_ONLY_MARK = re.compile(f"{_CLI_ONLY}([^{_CLI_ONLY}]*){_CLI_ONLY}")
+_CLI_ONLY, _OTHERWISE = "\x1d", "\x1c"  # ASCII group/file separators: words by reader (``for_cli``)
+_CLI_ONLY_MARK = re.compile(f"{_CLI_ONLY}([^{_CLI_ONLY}{_OTHERWISE}]*)(?:{_OTHERWISE}([^{_CLI_ONLY}]*))?{_CLI_ONLY}")
 _NO_VALUE = object()
 _CLI_FLAGS = {"output": "-o/--output", "models_dir": "--models"}
 """Fields whose CLI flag is not ``--`` + the field with '-' for '_' (engine/cli.py's parser)."""
@@ -49,12 +49,12 @@ def setting(field: str, value: object = _NO_VALUE) -> str:
     return f"{_OPEN}{json.dumps(named)}{_CLOSE}"
 
 
-def for_cli(text: str) -> str:
-    """Words only the command line's reader gets: a pointer to the repository's docs (``docs/FARM.md``) helps
+def for_cli(text: str, otherwise: str = "") -> str:
+    """Words only the command line's reader gets, and ``otherwise`` what every other reader gets instead: a
+    pointer to the repository's docs (``docs/FARM.md``) and farm words ("every task", "cpu workers") help
     whoever runs farm tasks from a shell, but a panel or Blender artist, or a script on the socket, has
-    neither that file nor farm tasks. ``render_settings`` keeps them for ``cli_words`` and drops them for
-    every other reader."""
-    return f"{_CLI_ONLY}{text}{_CLI_ONLY}"
+    neither that file nor farm tasks. ``render_settings`` keeps ``text`` for ``cli_words`` only."""
+    return f"{_CLI_ONLY}{text}{_OTHERWISE}{otherwise}{_CLI_ONLY}"
 
 
 def cli_words(field: str, *value: object) -> str:
@@ -75,7 +75,7 @@ def field_words(field: str, *value: object) -> str:
 def render_settings(text: str, words=cli_words) -> str:
     """``text`` with every ``setting(...)`` in it written by ``words(field[, value])``, and what ``for_cli``
     marks kept for the CLI's words only."""
-    text = _CLI_ONLY_MARK.sub(lambda m: m.group(1) if words is cli_words else "", str(text))
+    text = _CLI_ONLY_MARK.sub(lambda m: m.group(1) if words is cli_words else m.group(2) or "", str(text))
     return _MARK.sub(lambda m: words(*_named(m.group(1))), text)
 
 
@@ -83,7 +83,7 @@ def named_settings(*texts: str) -> list[dict]:
     """The settings ``texts`` name, in order, once each: ``[{"field": ..., ["value": ...]}]``."""
     found: list[dict] = []
     for text in texts:
-        for match in _MARK.finditer(_CLI_ONLY_MARK.sub("", str(text))):  # as the protocol's readers read it
+        for match in _MARK.finditer(_CLI_ONLY_MARK.sub(lambda m: m.group(2) or "", str(text))):  # as clients read
             named = _named(match.group(1))
             entry = {"field": named[0], **({"value": named[1]} if len(named) > 1 else {})}
             if entry not in found:

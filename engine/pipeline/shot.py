@@ -350,11 +350,11 @@ def pixel_config(config, backend):
 
 
 _SETTING_FIXES = {
-    "precision": lambda old: f"pass {setting('precision', old)} to every task",
-    "device": lambda old: f"run every task on {old} workers ({setting('device', old)})",
-    "faces": lambda old: f"pass {setting('faces', old)} to every task",
-    "max_faces": lambda old: f"pass {setting('max_faces', old)} to every task",
-    "padding": lambda old: f"pass the same {setting('padding')} to every task",
+    "precision": lambda old: _farm_or_not(f"pass {setting('precision', old)} to every task", "precision", old),
+    "device": lambda old: _farm_or_not(f"run every task on {old} workers ({setting('device', old)})", "device", old),
+    "faces": lambda old: _farm_or_not(f"pass {setting('faces', old)} to every task", "faces", old),
+    "max_faces": lambda old: _farm_or_not(f"pass {setting('max_faces', old)} to every task", "max_faces", old),
+    "padding": lambda old: _farm_or_not(f"pass the same {setting('padding')} to every task", "padding", old),
     "source": lambda old: f"render {old} into it, as the folder's job did",  # the CLI's positional argument
     "frame_grid": lambda old: "render every task with the same engine version: this source has a variable frame "
                               "rate, which earlier engines numbered picture by picture instead of on its frame grid",
@@ -374,6 +374,11 @@ def settings_difference(recorded: dict | None, current: dict | None) -> tuple[st
     fixes = [_SETTING_FIXES[k](recorded.get(k)) if k in _SETTING_FIXES else _same_as_before(k, recorded.get(k))
              for k in names]
     return shown, "; ".join(fixes) + for_cli(" (see docs/FARM.md)")  # the repo's docs: the CLI's reader only
+
+
+def _farm_or_not(farm_fix: str, name: str, old) -> str:
+    """A farm task's fix for the CLI's reader, the generic one (``_same_as_before``) for every other."""
+    return for_cli(farm_fix, _same_as_before(name, old))
 
 
 def _same_as_before(name: str, old) -> str:

@@ -63,6 +63,16 @@ def test_the_fix_for_a_folder_of_another_job_points_only_the_cli_at_docs_farm():
     addon = in_controls(sent["fix"], sent["settings"])
     assert "docs/FARM.md" not in panel + addon and "'scale'" not in panel, (panel, addon)
     assert "render without Mattes, as the folder's job did" in addon, addon  # its own control; others by field
+    # a setting with a farm fix of its own: the farm's words for the CLI, the same plain fix for everyone else
+    shown, fix = settings_difference({"precision": "fp32", "device": "cpu"}, {"precision": "bf16", "device": "cuda"})
+    error = ConfigError(f"the folder holds frames of another job: {shown}", fix)
+    assert error.fix == "run every task on cpu workers (--device cpu); pass --precision fp32 to every task " \
+                        "(see docs/FARM.md)", error.fix
+    sent = error.to_dict()
+    assert sent["fix"] == "render with 'device': \"cpu\", as the folder's job did; render with 'precision': " \
+                          "\"fp32\", as the folder's job did", sent
+    assert sent["settings"] == [{"field": "device", "value": "cpu"}, {"field": "precision", "value": "fp32"}]
+    assert "render with the Device 'cpu', as the folder's job did" in exception_text(error_from_dict(sent))
 
 
 def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(classic_engine, media_dir, tmp_path):
