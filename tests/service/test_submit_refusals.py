@@ -117,3 +117,20 @@ def test_a_resume_reading_a_slow_models_folder_does_not_hold_the_queue(tmp_path,
         queue.close()
     assert waited < 1.0 and [j["job"] for j in listed] == [job.id], (waited, listed)
     assert resumed in ("queued", "running", "done")  # and the resume went through
+
+
+def test_the_submit_time_style_check_loads_no_torch(narrow_models_dir):
+    """The service starts and queues without torch (a classic job never needs it): the new check reads the
+    models folder and exstyle_code.npy with numpy only."""
+    import subprocess
+    import sys
+
+    from service_helpers import REPO
+
+    code = ("import sys\nfrom engine.pipeline.config import RenderConfig\n"
+            "from engine.service.jobs import check_models_settings\n"
+            f"check_models_settings(RenderConfig.from_dict({{'source': '/s.mp4', 'output': '/o', 'style': 'cartoon', "
+            f"'style_id': 3, 'models_dir': {str(narrow_models_dir)!r}}}))\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", (done.stdout, done.stderr)
