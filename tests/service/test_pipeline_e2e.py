@@ -75,20 +75,22 @@ def test_a_submitted_job_with_other_settings_is_refused_naming_them(real_engine,
     assert end["event"] == "job_failed" and end["error"]["code"] == "bad_config", end
     message = end["error"]["message"]
     assert "padding: prepare/sidecar has [48, 48, 48, 48], this task resolves [64, 64, 64, 64]" in message
-    assert "pass the same 'padding' to every task" in message  # the protocol's field, not the CLI flag
+    assert "render with 'padding': [48, 48, 48, 48], as the folder's job did" in message  # a field, not a flag
+    assert "docs/FARM.md" not in message and "every task" not in message  # farm words are the CLI's
     assert [p.name for p in out.glob("*.exr")] == ["529_2.0001.exr"]
 
 
 def test_a_job_with_a_misspelt_style_is_refused_naming_the_closest(real_engine, media_dir, tmp_path):
-    """``backend: auto`` and a style no family has: a failed job naming the near names, not a classic render."""
+    """``backend: auto`` and a style no family has: refused in the submit's reply naming the near names, not
+    queued (it was a failed job, once started) and never a classic render."""
     out = tmp_path / "out"
     with real_engine.connect() as client:
-        job = client.submit(classic_settings(media_dir, out, frames="1", backend="auto", style="narow48"))
-        end, events = wait_terminal(client, job, timeout_s=240)
-    assert end["event"] == "job_failed" and end["error"]["code"] == "bad_config", end
-    assert "unknown style 'narow48'" in end["error"]["message"] and "did you mean narrow48?" in end["error"]["message"]
-    assert "models list" in end["error"]["fix"]
-    assert not [e for e in events if e["event"] in ("warning", "frame_done")] and not out.exists()
+        with pytest.raises(ConfigError) as refused:
+            client.submit(classic_settings(media_dir, out, frames="1", backend="auto", style="narow48"))
+    assert refused.value.code == "bad_config"
+    assert "unknown style 'narow48'" in refused.value.message and "did you mean narrow48?" in refused.value.message
+    assert "models list" in refused.value.fix
+    assert not out.exists()
 
 
 def test_preview_of_a_real_frame(real_engine, media_dir, tmp_path):
