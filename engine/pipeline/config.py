@@ -186,8 +186,9 @@ class RenderConfig:
         for key in ("degree", "scale", "style_id", "batch", "start_number", "max_faces", "padding"):
             values = getattr(self, key) if key == "padding" else (getattr(self, key),)
             huge = [v for v in values if isinstance(v, int) and abs(v) > MAX_SETTING_INT]  # JSON allows 10**4000
-            check(not huge, f"{key} {str(huge[0])[:12] if huge else ''}... ({len(str(huge[0])) if huge else 0} "
-                  "digits) is out of range", f"send {key} as an ordinary number")
+            digits = str(abs(huge[0])) if huge else ""
+            check(not huge, f"{setting(key)} {digits[:12]}... ({len(digits)} digits) is out of range",
+                  f"send {setting(key)} as a number of at most 18 digits")
         check(abs(int(self.start_number)) <= 1_000_000_000, f"start number {self.start_number} is out of range",
               "use a start number within +-1000000000")
         check(0.0 <= float(self.degree) <= 1.0, f"degree {self.degree} is outside [0, 1]", "pick a value from 0 to 1")
@@ -274,7 +275,8 @@ def _coerce(key: str, value, type_text) -> object:
     elif t.startswith("float"):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok and isinstance(value, int) and abs(value) > MAX_SETTING_INT:
-            raise ConfigError(f"field {key!r} is a {len(str(abs(value)))}-digit number", f"send {key!r} in range")
+            raise ConfigError(f"{setting(key)} {str(abs(value))[:12]}... ({len(str(abs(value)))} digits) is out of "
+                              "range", f"send {setting(key)} as a number of at most 18 digits")
         value = float(value) if ok else value
     elif t.startswith("str"):
         ok = isinstance(value, str)

@@ -93,6 +93,17 @@ def test_job_settings_of_the_wrong_type_are_named_in_json_terms(fake_engine, tmp
     assert error["code"] == "bad_config" and error["message"].startswith(said) and error["fix"] == fix, error
 
 
+@pytest.mark.parametrize("field", ["scale", "style_id", "padding"])
+def test_a_number_of_30_digits_is_refused_naming_the_field_and_a_usable_fix(fake_engine, tmp_path, field):
+    """The fixes were 'send 'scale' in range' and 'send style_id as an ordinary number' (no field quoting)."""
+    value = [10**30] * 4 if field == "padding" else 10**30
+    job = {"source": str(tmp_path / "a.mp4"), "output": str(tmp_path / "out"), field: value}
+    error = _reply(fake_engine, {"type": "submit", "settings": job})["error"]
+    assert error["code"] == "bad_config" and "(31 digits)" in error["message"], error
+    assert error["fix"] == f"send '{field}' as a number of at most 18 digits", error
+    assert {"field": field} in error["settings"], error
+
+
 def test_a_frame_number_of_too_many_digits_gets_an_action_as_its_fix():
     from engine.errors import FrameRangeError
     from engine.pipeline.frames import parse_frame_parts
