@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 from engine.errors import FrameRangeError, setting
 
-_PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?(?:x\s*(\d+)\s*)?$")
+_PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?(?:x\s*(\d+)\s*)?$", re.ASCII)
+"""0-9 only: ``int()`` also reads Arabic-Indic or full-width digits, which no log or farm can type back."""
 
 
 MAX_FRAMES = 10_000_000

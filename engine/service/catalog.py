@@ -167,9 +167,9 @@ def windows_reserved(name: str) -> bool:
 
 # --- sequence names -----------------------------------------------------------------------------
 
-_PRINTF = re.compile(r"%(0?)(\d*)d")
+_PRINTF = re.compile(r"%(0?)(\d*)d", re.ASCII)
 _HASHES = re.compile(r"#+|@+")
-_TRAILING_DIGITS = re.compile(r"^(?P<prefix>.*?)(?P<digits>\d+)$")
+_TRAILING_DIGITS = re.compile(r"^(?P<prefix>.*?)(?P<digits>\d+)$", re.ASCII)
 
 
 def is_device_name(name: str) -> bool:

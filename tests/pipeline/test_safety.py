@@ -129,6 +129,15 @@ def test_huge_frame_range_is_an_instant_clear_error():
     assert time.monotonic() - start < 1.0
 
 
+@pytest.mark.parametrize("text", ["\u0663", "1-\u0661\u0660", "\uff11-\uff15", "\u00b2"])
+def test_frame_numbers_are_ascii_digits_only(text):
+    # Before: Python's \d and int() read Arabic-Indic and full-width digits, so '\u0663' rendered frame 3
+    # (and a farm's log showed a range no one could type back).
+    with pytest.raises(FrameRangeError, match="cannot read frame range") as refused:
+        parse_frame_ranges(text)
+    assert "use forms like 1-10" in refused.value.fix
+
+
 @pytest.mark.parametrize("text", ["", "  ", " , "])
 def test_blank_frame_range_is_an_error(text):
     with pytest.raises(FrameRangeError):
