@@ -19,7 +19,7 @@ def details_html(record: JobRecord) -> str:
                               else f"{record.planned_backend} (planned)" if record.planned_backend
                               else "not yet known")
     rows = [("Shot", record.shot), ("Source", settings.get("source", "")), ("Status", record.status),
-            ("Frames", settings.get("frames") or "all"), ("Progress", f"{record.done}/{record.total}"),
+            ("Frames", settings.get("frames") or "all"), ("Progress", f"{record.frames_done}/{record.frames_total}"),
             ("Backend asked", asked), ("Backend used", used), ("Output", record.pattern or record.output),
             ("Output policy", record.policy), ("Engine job", record.job_id or "not sent yet"),
             ("Sent by", "this panel" if record.mine else "another client")]

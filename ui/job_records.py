@@ -85,11 +85,23 @@ class JobRecord:
         return self.status in FINISHED_STATES
 
     @property
+    def frames_done(self) -> int:
+        """Frames of this row on disk: rendered by this run plus those a resume kept. The engine counts
+        a resumed run's frames apart from the kept ones; the row counts both, so its bar goes on from
+        where the cancel or crash left it instead of starting again at 0."""
+        return self.done + self.skipped
+
+    @property
+    def frames_total(self) -> int:
+        """Frames of this row, kept ones included (0 until the engine has counted them)."""
+        return self.total + self.skipped
+
+    @property
     def fraction(self) -> float:
         """Progress in [0, 1]; a finished job shows full only when it succeeded."""
         if self.status == DONE:
             return 1.0
-        return min(1.0, self.done / self.total) if self.total > 0 else 0.0
+        return min(1.0, self.frames_done / self.frames_total) if self.frames_total > 0 else 0.0
 
     @property
     def shot(self) -> str:
@@ -165,7 +177,7 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
         status = CANCELLING if record.status == CANCELLING else RUNNING
         done = max(int(event.get("done") or 0), record.frames_written)
         return dataclasses.replace(
-            record, status=status, done=done, total=total, skipped=int(event.get("skipped") or record.skipped),
+            record, status=status, done=done, total=total, skipped=_count(event, "skipped", record.skipped),
             backend=event.get("backend") if isinstance(event.get("backend"), str) else record.backend,
             fps=_positive_or(event.get("fps"), record.fps), eta_s=_positive_or(event.get("eta_s"), record.eta_s))
     if kind == "frame_done":
@@ -185,7 +197,7 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
         warnings = _more_warnings(record.warnings, result.get("warnings"), result.get("warning_settings"))
         return dataclasses.replace(record, status=DONE, eta_s=0.0, result=result, warnings=warnings,
                                    backend=result.get("backend") or record.backend,
-                                   skipped=int(result.get("skipped") or record.skipped),
+                                   skipped=_count(result, "skipped", record.skipped),
                                    done=max(record.done, record.total))
     if kind == "job_failed":
         error = event.get("error") if isinstance(event.get("error"), dict) else {}
@@ -204,6 +216,12 @@ def _more_warnings(known: tuple[str, ...], sent, settings) -> tuple[str, ...]:
     words (``settings``: the ``warning_settings`` sent with the list)."""
     shown = [warning_text(w, settings) for w in sent or () if isinstance(w, str)] if isinstance(sent, list) else []
     return known + tuple(dict.fromkeys(w for w in shown if w not in known))
+
+
+def _count(fields: dict, name: str, known: int) -> int:
+    """``fields[name]`` when the engine sent it (0 too: a run that found nothing to keep), else ``known``."""
+    value = fields.get(name)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else known
 
 
 def _code(error: dict) -> str:
@@ -233,7 +251,7 @@ def apply_summary(record: JobRecord, summary: dict) -> JobRecord:
     problem, fix = error_parts(error) if error and status in (FAILED, INTERRUPTED) else (None, None)
     return dataclasses.replace(
         record, status=status, total=total, done=min(done, total) if total else done,
-        skipped=int(progress.get("skipped") or record.skipped), warnings=warnings,
+        skipped=_count(progress, "skipped", record.skipped), warnings=warnings,
         backend=summary.get("backend_used") or record.backend,
         error=problem if problem is not None else record.error,
         error_code=_code(error) if problem is not None else record.error_code,
@@ -296,7 +314,7 @@ def reset_for_retry(record: JobRecord) -> JobRecord:
 def frames_planned(record: JobRecord) -> int:
     """Frames a row will render as far as the panel knows: the engine's count, else the range's,
     else the whole source's as read when it was added; 0 when unknown."""
-    return record.total or frames_in(record.settings.get("frames")) or record.counted
+    return record.frames_total or frames_in(record.settings.get("frames")) or record.counted
 
 
 def frames_in(frames: str | None) -> int:

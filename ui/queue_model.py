@@ -156,7 +156,8 @@ class JobQueueModel(QAbstractTableModel):
     def duplicate(self, row: int) -> int:
         """A new waiting row with the same shot and settings; returns its key."""
         record = self._records[row]
-        counted = record.total if record.settings.get("frames") is None and record.total else record.counted
+        counted = record.frames_total if record.settings.get("frames") is None and record.frames_total \
+            else record.counted
         return self.add_job(record.settings, record.policy, record.planned_backend, counted=counted)
 
     def replace_settings(self, row: int, settings: dict, planned_backend: str | None = None) -> bool:
@@ -230,9 +231,9 @@ class JobQueueModel(QAbstractTableModel):
         """(frames done, frames to do, frames cancelled, jobs finished, jobs) over the rows of this
         queue. A cancelled row's frames it will not render leave "to do" (the bar describes the
         work that is done or still coming) and are counted apart; Retry brings them back."""
-        done = sum(r.total if r.status == jr.DONE else r.done for r in self._records)
+        done = sum(r.frames_total if r.status == jr.DONE else r.frames_done for r in self._records)
         planned = [jr.frames_planned(r) for r in self._records]
-        cancelled = sum(max(0, p - r.done) for p, r in zip(planned, self._records) if r.status == jr.CANCELLED)
+        cancelled = sum(max(0, p - r.frames_done) for p, r in zip(planned, self._records) if r.status == jr.CANCELLED)
         finished = sum(1 for r in self._records if r.finished)
         return done, sum(planned) - cancelled, cancelled, finished, len(self._records)
 
@@ -321,7 +322,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
             text += f" · {len(record.warnings)} warning{'s' if len(record.warnings) > 1 else ''}"
         return text
     if column == PROGRESS_COLUMN:
-        return f"{record.done}/{record.total}" if record.total else ""
+        return f"{record.frames_done}/{record.frames_total}" if record.frames_total else ""
     if column == BACKEND_COLUMN:
         return jr.backend_text(record)
     if column == OUTPUT_COLUMN:  # the version folder and file pattern; the full path is the tooltip
