@@ -64,7 +64,7 @@ from ui.sources import check_paths, shots_from_paths
 from ui.status_log import OneLineLabel, StatusLog
 from ui.style_panel import StylePanel
 from ui.window_fit import frame_on_screen
-from ui.wording import exception_text
+from ui.wording import exception_text, with_fix
 
 PING_INTERVAL_MS = 3000
 TITLE = "VToonify Studio"
@@ -445,8 +445,16 @@ class MainWindow(QMainWindow):
         return info.count
 
     def add_shots(self, sources: list[str]) -> list[int]:
-        """One row per shot, with the form's style and output settings and each shot's whole clip."""
+        """One row per shot, with the form's style and output settings and each shot's whole clip. With
+        no output folder yet the panel asks for one, rather than dropping what the artist just picked."""
         keys = []
+        if sources and not self.source_panel.output_edit.text().strip():
+            count = f"{len(sources)} shot" + ("s" if len(sources) > 1 else "")
+            if not self.source_panel.ask_output_folder(f"Output folder for {count}"):
+                self.status_log.show_error("output_error", with_fix(
+                    f"{count} not added: no output folder picked",
+                    "pick the output folder (Browse… next to Output), then pick or drop the shots again"))
+                return keys
         try:
             base = self.current_settings() if self.source_panel.source_edit.text().strip() else None
         except EngineError:

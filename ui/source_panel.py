@@ -87,6 +87,9 @@ class SourcePanel(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Shot", parent)
         self.info: SourceInfo | None = None
+        self.picked_from = ""
+        """The folder the last picked or dropped shots came from: Browse opens there when the Source field
+        is empty (several shots picked at once go to the queue and leave it empty)."""
         self.source_edit = PathDropEdit(self)
         self.source_edit.setPlaceholderText("video, shot.####.exr or image — or drop files here")
         self.browse_button = QPushButton("Browse…", self)
@@ -304,6 +307,8 @@ class SourcePanel(QGroupBox):
         paths = check.usable
         if not paths:
             return
+        first = Path(paths[0])
+        self.picked_from = str(first if first.is_dir() else first.parent)
         if len(paths) == 1 and not Path(paths[0]).is_dir():
             offer = sequence_offer(paths[0])
             self.set_source(offer.pattern if offer and self.confirm_sequence(offer) else paths[0])
@@ -410,7 +415,7 @@ class SourcePanel(QGroupBox):
     def _browse_source(self) -> None:
         patterns = " ".join(f"*{s}" for s in MEDIA_SUFFIXES)
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "Pick videos, images, or frames of a sequence", self.source_edit.text(),
+            self, "Pick videos, images, or frames of a sequence", self.source_edit.text().strip() or self.picked_from,
             f"Media ({patterns});;All files (*)")
         self.pick(list(paths))
 
@@ -420,7 +425,14 @@ class SourcePanel(QGroupBox):
         self.output_edit.setText(str(path if path.is_dir() or not path.exists() else path.parent))
 
     def _browse_output(self) -> None:
-        start = self.output_edit.text().strip() or str(Path(self.source_edit.text().strip()).parent)
-        path = QFileDialog.getExistingDirectory(self, "Output folder", start)
+        self.ask_output_folder("Output folder")
+
+    def ask_output_folder(self, title: str) -> str:
+        """The folder dialog for Output; the folder picked is put in the field and returned ('' when the
+        artist cancelled)."""
+        source = self.source_edit.text().strip()
+        start = self.output_edit.text().strip() or (str(Path(source).parent) if source else self.picked_from)
+        path = QFileDialog.getExistingDirectory(self, title, start)
         if path:
             self.output_edit.setText(path)
+        return path
