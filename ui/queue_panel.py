@@ -7,6 +7,8 @@ instead of walking its cells (the selection stays), and tabbing in selects a row
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal
 from PySide6.QtGui import QFocusEvent, QKeyEvent
 from PySide6.QtWidgets import (
@@ -174,11 +176,15 @@ class QueuePanel(QGroupBox):
         layout.setContentsMargins(6, 4, 6, 4)  # tight, so four rows fit a 960x540 window
         layout.setSpacing(4)
         layout.addWidget(self.table, 1)
-        layout.addWidget(hbox_row(self, self.start_button, self.cancel_button, self.retry_button, self.remove_button,
-                                  self.clear_button, self.up_button, self.down_button, self.duplicate_button,
-                                  self.apply_button))
-        layout.addWidget(hbox_row(self, self.details_button, self.open_button, self.copy_button,
-                                  self.total_bar, self.total_label))
+        buttons = (self.start_button, self.cancel_button, self.retry_button, self.remove_button, self.clear_button,
+                   self.up_button, self.down_button, self.duplicate_button, self.apply_button)
+        row_buttons = (self.details_button, self.open_button, self.copy_button)
+        layout.addWidget(hbox_row(self, *buttons))
+        layout.addWidget(hbox_row(self, *row_buttons, self.total_bar, self.total_label))
+        # Tab goes along the rows as they read (it went in the order the buttons were made: Remove,
+        # Duplicate, ↓, Clear finished, back and forth along the row)
+        for first, second in pairwise((self.table, *buttons, *row_buttons)):
+            QWidget.setTabOrder(first, second)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._show_row_menu)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)

@@ -149,3 +149,29 @@ def test_enter_on_a_focused_button_presses_that_button(make_window, media_dir, t
         assert pressed[-1:] == [button], button.text()
     assert window.queue_model.rowCount() == 1  # only Add to queue added
     assert preview.view.mode == "a"          # A/B flipped to the source
+
+
+def test_tab_walks_the_queue_buttons_as_they_read(make_window, media_dir, tmp_path, qtbot):
+    """From the queue, Tab goes along the button rows left to right. Under X it went Remove, Duplicate,
+    ↓, Clear finished (the order the buttons were made in), skipping back and forth along the row."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    panel = window.queue_panel
+    window.source_panel.output_edit.setText(str(tmp_path / "out"))
+    for name in ("908.mp4", "529_2.mp4", "651.mp4"):
+        window.source_panel.set_source(str(media_dir / name))
+        window.add_to_queue()
+    panel.select_row(1)  # a middle row: both move buttons, Remove, Duplicate, Apply style are live
+    row_order = [panel.start_button, panel.cancel_button, panel.retry_button, panel.remove_button, panel.clear_button,
+                 panel.up_button, panel.down_button, panel.duplicate_button, panel.apply_button,
+                 panel.details_button, panel.open_button, panel.copy_button]
+    expected = [b for b in row_order if b.isEnabled()]
+    assert len(expected) >= 7, [b.text() for b in expected]
+    panel.table.setFocus()
+    seen = []
+    for _ in expected:
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    assert seen == expected, [w.text() if hasattr(w, "text") else type(w).__name__ for w in seen]
