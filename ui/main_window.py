@@ -772,6 +772,7 @@ class MainWindow(QMainWindow):
         self.style_panel.set_values(style)
         self.queue_model.restore_order(self.settings.job_order())
         self.queue_model.restore_sent(self.settings.claim_sent_jobs())
+        self.queue.hidden.update(dict.fromkeys(self.settings.removed_jobs()))
         self.preview_panel.frame_spin.setValue(int(saved.get("preview/frame", 1)))
         self.preview_panel.view.set_split(float(saved.get("preview/split", 0.5)))
         geometry = self.settings.geometry()
@@ -824,6 +825,7 @@ class MainWindow(QMainWindow):
         })
         self.settings.save_job_order(self.queue_model.job_order())
         self.settings.save_sent_jobs(self.queue_model.sent_job_ids())
+        self.settings.save_removed_jobs(self.queue.hidden)
         self.settings.save_geometry(self.saveGeometry())
         for name, splitter in self._splitters():
             self.settings.save_geometry(splitter.saveState(), name)

@@ -134,6 +134,22 @@ class PanelSettings:
         self.store.setValue("queue/sent_jobs", json.dumps(dict(list(kept.items())[-SENT_JOBS_MAX:])))
         self.store.sync()
 
+    def removed_jobs(self) -> list[str]:
+        """Engine job ids whose rows the artist removed (Remove, Delete, Clear finished): the engine keeps
+        listing them (its journal outlives panels and engines), a panel opened later leaves them out."""
+        try:
+            ids = json.loads(str(self.store.value("queue/removed_jobs") or "[]"))
+        except ValueError:
+            return []  # a hand-edited bad value: every job the engine lists is shown
+        return [str(i) for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+
+    def save_removed_jobs(self, job_ids) -> None:
+        """Add ``job_ids`` to those kept (another panel open at the same time may have added its own);
+        SENT_JOBS_MAX ids at most, the newest kept."""
+        ids = list(dict.fromkeys([*self.removed_jobs(), *map(str, job_ids)]))
+        self.store.setValue("queue/removed_jobs", json.dumps(ids[-SENT_JOBS_MAX:]))
+        self.store.sync()
+
     def _sent_jobs(self) -> dict[str, int]:
         try:
             data = json.loads(str(self.store.value("queue/sent_jobs") or "{}"))

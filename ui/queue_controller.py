@@ -56,7 +56,7 @@ class QueueController(QObject):
         self.model = model
         self.bridge = bridge
         self.running = False
-        self.hidden: set[str] = set()       # engine jobs the artist removed from this panel
+        self.hidden: dict[str, None] = {}   # engine jobs the artist removed from this panel (in order)
         self._following: set[str] = set()   # jobs this connection gets events of
         self._ran_any = False
         self._lost_keys: list[int] = []     # rows the lost engine stopped, for 'Restart engine and resume'
@@ -148,7 +148,7 @@ class QueueController(QObject):
         self.cancel_rows([r for r in rows if self.model.record(r).active])
         for record in self.model.remove_rows(rows):
             if record.job_id:
-                self.hidden.add(record.job_id)
+                self.hidden[record.job_id] = None
         self._forget_resumed()
         self.dispatch()
         if self.running and not any(r.status == jr.PENDING or (r.mine and r.active) for r in self.model.records()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Container
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -207,7 +208,7 @@ class JobQueueModel(QAbstractTableModel):
                 rows.append(row)
         return rows
 
-    def merge_listing(self, summaries: list[dict], hidden: set[str] = frozenset()) -> list[str]:
+    def merge_listing(self, summaries: list[dict], hidden: Container[str] = frozenset()) -> list[str]:
         """Apply the engine's ``jobs`` listing: rows of known ids follow it, unknown jobs get rows
         (``hidden``: ids the artist removed from this panel). Returns ids of active jobs to follow."""
         follow = []
