@@ -48,7 +48,7 @@ MAX_FACES_TIP = ("With all faces: at most this many are stylized, those seen mos
                  f"(1 to {MAX_FACES_LIMIT}; each face costs one network's memory)")
 FOLLOW_TIP = ("Each face's crop follows it over the shot instead of staying where the face was first seen. "
               "The analysis then runs dlib on every frame (about 1 s of CPU per HD frame, before the first "
-              "frame renders); see docs/FACES.md")
+              "frame renders)")
 MAX_FACES_NEED_ALL = "only used when Faces is 'all faces in the shot'"
 CRYPTOMATTE_TIP = ("Also write the mattes as Cryptomatte layers (CryptoFace, objects face/<class>) into the EXR "
                    "frames: pick them by name in Nuke, Fusion, Blender or Houdini")

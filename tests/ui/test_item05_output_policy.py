@@ -83,7 +83,7 @@ def test_policies_against_the_real_engine(make_window, running_engine, media_dir
     rows = model.rowCount()
     assert window.add_to_queue() is None and model.rowCount() == rows
     assert "Resume cannot continue it" in window.status_log.messages()[0]
-    assert "scale: prepare/sidecar has 1.0, this task resolves 0.5" in window.status_log.messages()[0]
+    assert "the scale (Format row): 1.0 in the render there, 0.5 in this shot" in window.status_log.messages()[0]
     # resume into v001 with its own settings keeps both frames
     window.source_panel.scale_spin.setValue(1.0)
     key = window.add_to_queue()

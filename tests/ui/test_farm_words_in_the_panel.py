@@ -1,0 +1,52 @@
+"""The engine words a refusal over settings that differ for the farm ("faces: prepare/sidecar has one, this
+task resolves all", "pass --faces one to every task (see docs/FARM.md)"). In the panel an artist read that,
+field names, "None" and a docs file included; the panel now names its own controls and keeps the fix that
+applies to it. A tooltip named docs/FACES.md too."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from engine.errors import setting
+from engine.pipeline.config import RenderConfig
+from engine.pipeline.shot import _refusal, job_settings
+from ui.output_policy import resume_conflict
+from ui.source_panel import FOLLOW_TIP
+from ui.wording import error_parts, titled
+
+FARM_WORDS = ("docs/", ".md", "prepare/sidecar", "every task", "this task", "--", "None", "'faces'")
+
+
+def _farm_free(text: str) -> None:
+    assert not [w for w in FARM_WORDS if w in text], text
+
+
+def test_a_refusal_over_other_settings_names_the_panels_controls():
+    error = _refusal("another render with other settings is writing 908 frames into /r",
+                     f"wait for it to finish, or render into another output folder or {setting('name')}",
+                     SimpleNamespace(job_settings={"faces": "one", "precision": "fp16", "scale": 0.5}),
+                     {"faces": "all", "max_faces": 8, "precision": "fp32", "scale": 1.0})
+    problem, fix = error_parts(error.to_dict())
+    _farm_free(problem)
+    _farm_free(fix)
+    assert "Faces: 'one' in the render there, 'all' in this shot" in problem
+    assert "'at most' in the Faces row: the default in the render there, 8 in this shot" in problem
+    assert "the scale (Format row): 0.5 in the render there, 1.0 in this shot" in problem
+    assert fix == 'wait for it to finish, or render into another output folder or the name beside "If it exists"'
+
+
+def test_resume_into_a_folder_of_other_settings_says_which_controls_differ(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    shot = {"source": "/m/908.mp4", "output": str(out), "backend": "classic", "format": "png"}
+    earlier = job_settings(RenderConfig.from_dict(dict(shot, scale=0.5, precision="fp32")), "classic", {}, "cpu")
+    (out / "908.vtoonify.json").write_text(json.dumps({"job_key": "other", "job_settings": earlier}))
+    said = titled("output_error", resume_conflict(dict(shot, faces="all", scale=1.0)))
+    _farm_free(said)
+    assert "(Faces: the default in the render there, 'all' in this shot; " in said, said
+    assert "the scale (Format row): 0.5 in the render there, 1.0 in this shot)" in said, said
+
+
+def test_tooltips_name_no_docs_files():
+    _farm_free(FOLLOW_TIP)
