@@ -79,6 +79,15 @@ class JobRecord:
     counted: int = 0
     """Frames the panel read in the whole source when the row was added (0: not known): the totals
     count a whole clip with it before the engine reports its own count."""
+    searched: int = 0
+    search_total: int = 0
+    """Frames searched for faces / to search, before a job whose crops follow the faces renders (its
+    ``progress`` events with ``"phase": "analysis"``); kept apart from the rendered frames."""
+
+    @property
+    def searching(self) -> bool:
+        """The engine is still searching the shot for faces: nothing is rendered yet."""
+        return self.status == RUNNING and self.search_total > 0 and not (self.total or self.done)
 
     @property
     def finished(self) -> bool:
@@ -172,6 +181,12 @@ def apply_event(record: JobRecord, event: dict, now_s: float | None = None) -> J
             dataclasses.replace(record, warnings=record.warnings + (message,))
     if record.finished:
         return record
+    if kind == "progress" and event.get("phase") == "analysis":
+        if record.total or record.done:  # the render has begun: a late search event says nothing new
+            return record
+        status = CANCELLING if record.status == CANCELLING else RUNNING
+        return dataclasses.replace(record, status=status, searched=int(event.get("done") or 0),
+                                   search_total=int(event.get("total") or record.search_total))
     if kind == "progress":
         total = int(event.get("total") or record.total)
         status = CANCELLING if record.status == CANCELLING else RUNNING
@@ -244,6 +259,11 @@ def apply_summary(record: JobRecord, summary: dict) -> JobRecord:
     if record.status == CANCELLING and status in (QUEUED, RUNNING):
         status = CANCELLING
     progress = summary.get("progress") if isinstance(summary.get("progress"), dict) else {}
+    if progress.get("phase") == "analysis":  # the job still searches the shot for faces: no frame rendered
+        if not (record.total or record.done):
+            record = dataclasses.replace(record, searched=int(progress.get("done") or 0),
+                                         search_total=int(progress.get("total") or 0))
+        progress = {}
     error = summary.get("error") if isinstance(summary.get("error"), dict) else None
     warnings = _more_warnings(record.warnings, summary.get("warnings"), summary.get("warning_settings"))
     total = int(progress.get("total") or record.total)

@@ -316,13 +316,15 @@ def _cell(record: JobRecord, column: int) -> str | None:
     if column == 1:
         return record.settings.get("frames") or "all"
     if column == STATUS_COLUMN:
-        text = record.status
+        text = record.status + (" · finding faces" if record.searching else "")
         if record.skipped and record.status in (jr.RUNNING, jr.DONE):
             text += f" ({record.skipped} kept)"
         if record.warnings:
             text += f" · {len(record.warnings)} warning{'s' if len(record.warnings) > 1 else ''}"
         return text
     if column == PROGRESS_COLUMN:
+        if record.searching:
+            return f"finding faces {record.searched}/{record.search_total}"
         return f"{record.frames_done}/{record.frames_total}" if record.frames_total else ""
     if column == BACKEND_COLUMN:
         return jr.backend_text(record)
