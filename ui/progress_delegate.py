@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QFontMetrics, QPainter
 from PySide6.QtWidgets import (
     QApplication,
     QStyle,
@@ -29,8 +29,15 @@ class ProgressBarDelegate(QStyledItemDelegate):
         bar.minimum = 0
         bar.maximum = 1000
         bar.progress = round(float(fraction) * 1000)
-        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or f"{fraction:.0%}")
+        text = str(index.data(Qt.ItemDataRole.DisplayRole) or f"{fraction:.0%}")
+        bar.text = fitted_text(text, option.fontMetrics, bar.rect.width() - 8)
         bar.textVisible = True
         bar.state = option.state | QStyle.StateFlag.State_Horizontal
         style = option.widget.style() if option.widget is not None else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+
+
+def fitted_text(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` on one line of ``width`` pixels: the style's bar wraps a wider text onto lines the cell
+    clips; elided in the middle instead, so the count at its end stays readable."""
+    return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, max(0, width))

@@ -324,7 +324,7 @@ def _cell(record: JobRecord, column: int) -> str | None:
         return text
     if column == PROGRESS_COLUMN:
         if record.searching:
-            return f"finding faces {record.searched}/{record.search_total}"
+            return f"faces {record.searched}/{record.search_total}"  # short: the Status says "finding faces"
         return f"{record.frames_done}/{record.frames_total}" if record.frames_total else ""
     if column == BACKEND_COLUMN:
         return jr.backend_text(record)

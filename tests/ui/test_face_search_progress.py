@@ -20,7 +20,7 @@ def test_the_face_search_is_not_counted_as_rendered_frames(qtbot):
     for done in (0, 20, 39):
         model.apply_event({"event": "progress", "job": "j1", "phase": "analysis", "done": done, "total": 39,
                            "fps": 6.0, "eta_s": (39 - done) / 6.0, "skipped": 0})
-        assert model.data(model.index(0, PROGRESS_COLUMN)) == f"finding faces {done}/39"
+        assert model.data(model.index(0, PROGRESS_COLUMN)) == f"faces {done}/39"
         assert model.record(0).fraction == 0.0 and model.record(0).fps is None
         assert "finding faces" in model.data(model.index(0, STATUS_COLUMN))
         assert panel.total_bar.format().startswith("0/39 frames")
@@ -45,3 +45,16 @@ def test_a_panel_that_joins_during_the_search_shows_the_search():
                "progress": {"phase": "analysis", "done": 12, "total": 39, "skipped": 0}}
     record = jr.from_summary(1, summary)
     assert (record.done, record.total, record.searched, record.search_total, record.searching) == (0, 0, 12, 39, True)
+
+
+def test_the_bar_text_fits_its_cell_on_one_line(qtbot):
+    """Under X the bar's text wrapped onto two clipped lines in the Progress column ("finding faces" over
+    "14/39"); a text wider than the cell is elided in the middle, keeping the count's end."""
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from ui.progress_delegate import fitted_text
+
+    metrics = QFontMetrics(QFont())
+    assert fitted_text("faces 14/39", metrics, 200) == "faces 14/39"
+    narrow = fitted_text("finding faces 14/39", metrics, 60)
+    assert metrics.horizontalAdvance(narrow) <= 60 and narrow.endswith("/39") and "…" in narrow
