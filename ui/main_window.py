@@ -72,6 +72,7 @@ DEFAULT_SIZE = (1280, 720)
 """Fits a 1366x768 screen with its task bar; the left column scrolls when the window is smaller."""
 CLOSE_CANCEL, CLOSE_KEEP, CLOSE_STAY = "cancel", "keep", "stay"
 NOT_CONNECTED = "no engine is connected: press Connect or Start engine (top left)"
+NO_SOURCE = "no source yet: type one in the Source field or pick one with Browse…"
 NO_PRESETS = "no preset is saved yet: set the form up, then Save preset…"
 
 
@@ -155,6 +156,7 @@ class MainWindow(QMainWindow):
         self.shot_counter.counted.connect(self.queue_model.set_counted)
         self._latest_preview_key = 0
         self._preview_source = ""
+        self._connected = False
         self.finish_notice = ""
         self._refused_now: list[str] = []
         self._frame_margins = (0, 0, 0, 0)
@@ -309,6 +311,7 @@ class MainWindow(QMainWindow):
         describe(preview.preview_button, with_key(base_tip(preview.preview_button) or "Render this frame",
                                                   "preview"))
         source.source_edit.setFocus()
+        source.source_edit.textChanged.connect(self._offer_preview)
 
     def _toggle_queue_by_key(self) -> None:
         """Start/Pause; with the button off (nothing waiting) the controller says why it stays idle."""
@@ -636,6 +639,13 @@ class MainWindow(QMainWindow):
         self.preview_panel.set_busy(frame)
         return self._latest_preview_key
 
+    def _offer_preview(self) -> None:
+        """Render preview is live with an engine and a source to render: a press without either only
+        earned an error."""
+        why = NOT_CONNECTED if not self._connected else \
+            NO_SOURCE if not self.source_panel.source_edit.text().strip() else ""
+        set_available(self.preview_panel.preview_button, why)
+
     def _on_source_changed(self, source: str) -> None:
         self._latest_preview_key = -1  # a preview of the old source still rendering is not shown
         self.preview_panel.clear("new source: render a preview to see it")
@@ -656,7 +666,8 @@ class MainWindow(QMainWindow):
     # --- bridge signals -----------------------------------------------------------------------
     def _on_state(self, state: str, detail: str) -> None:
         self.indicator.set_state(state, detail)
-        set_available(self.preview_panel.preview_button, "" if state == CONNECTED else NOT_CONNECTED)
+        self._connected = state == CONNECTED
+        self._offer_preview()
         self.queue_panel.set_engine_connected(state == CONNECTED)
         if state == FAILED:
             return  # the failure itself is already in the status area (request_failed)

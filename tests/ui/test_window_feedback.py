@@ -228,3 +228,22 @@ def test_closing_with_no_waiting_row_asks_nothing(make_window, tmp_path):
     asked = []
     window.ask_close = lambda running: asked.append(running) or "stay"
     assert window.close() and asked == []
+
+
+def test_render_preview_is_offered_once_there_is_a_source(make_window, media_dir, tmp_path):
+    """Under X, with the engine connected and no source yet, Render preview was live and answered a press
+    with an error; it is greyed, saying why, until a source is typed or picked."""
+    from ui.control_tips import why_not
+    from ui.engine_bridge import CONNECTED
+
+    window = make_window(tmp_path / "none.json")
+    button = window.preview_panel.preview_button
+    window.source_panel.source_edit.setText("")
+    window._on_state(CONNECTED, "127.0.0.1:1 (pid 1)")
+    assert not button.isEnabled() and "source" in why_not(button)
+    window.source_panel.source_edit.setText(str(media_dir / "908.mp4"))
+    assert button.isEnabled()
+    window.source_panel.source_edit.setText("  ")
+    assert not button.isEnabled()
+    window._preview_by_key()
+    assert window.status_log.messages()[0].startswith("no preview: no source")
