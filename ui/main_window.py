@@ -423,6 +423,11 @@ class MainWindow(QMainWindow):
         except EngineError as exc:
             self.status_log.show_error(exc.code, exception_text(exc))
             return None
+        info = self.source_panel.info
+        if info is not None and info.error and info.source == settings.get("source"):
+            # the facts already read it and failed: queued, the row would only fail when its turn came
+            self.status_log.show_error("input_error", info.error)
+            return None
         policy = self.source_panel.policy
         conflict = output_policy.resume_conflict(settings) if policy == output_policy.RESUME else None
         if conflict:

@@ -6,6 +6,7 @@ the UI thread keeps running (no gap over GAP_LIMIT_S) while jobs render and prev
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -112,11 +113,15 @@ def test_preview_shows_before_and_after(make_window, running_engine, media_dir, 
     assert tick_monitor.max_gap_s < GAP_LIMIT_S, f"UI thread stalled {tick_monitor.max_gap_s:.3f} s"
 
 
-def test_engine_errors_reach_the_status_area(make_window, running_engine, tmp_path, qtbot):
+def test_engine_errors_reach_the_status_area(make_window, running_engine, media_dir, tmp_path, qtbot):
     window = make_window(running_engine)
     _connect(window, qtbot)
-    _set_shot(window, tmp_path / "no_such_shot.mp4", tmp_path / "out", 1, 3)
+    shot = tmp_path / "no_such_shot.mp4"  # there when queued (a source the facts cannot read is refused
+    shutil.copyfile(media_dir / "908.mp4", shot)  # at once), gone when the engine opens it
+    _set_shot(window, shot, tmp_path / "out", 1, 3)
     key = window.add_to_queue()
+    assert key is not None
+    shot.unlink()
     start_queue(window)
     model = window.queue_model
     qtbot.waitUntil(lambda: model.record(model.row_of_key(key)).finished, timeout=60_000)

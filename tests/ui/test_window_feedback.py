@@ -247,3 +247,20 @@ def test_render_preview_is_offered_once_there_is_a_source(make_window, media_dir
     assert not button.isEnabled()
     window._preview_by_key()
     assert window.status_log.messages()[0].startswith("no preview: no source")
+
+
+def test_a_source_the_facts_could_not_read_is_not_queued(make_window, tmp_path):
+    """Under X, notes.md typed in the Source field showed in red "... is not a readable video file", yet
+    Enter queued it: the row failed only when the queue reached it. The form now refuses it at once."""
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(tmp_path / "none.json")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# not a video\n")
+    window.source_panel.set_source(str(notes))
+    assert window.source_panel.wait_for_info()
+    QApplication.processEvents()  # the facts reach the panel through a queued signal
+    window.source_panel.output_edit.setText(str(tmp_path / "out"))
+    assert window.add_to_queue() is None and window.queue_model.rowCount() == 0
+    said = window.status_log.messages()[0]
+    assert said.startswith("Source cannot be read:") and "notes.md" in said, said
