@@ -231,12 +231,18 @@ class JobQueueModel(QAbstractTableModel):
     def totals(self) -> tuple[int, int, int, int, int]:
         """(frames done, frames to do, frames cancelled, jobs finished, jobs) over the rows of this
         queue. A cancelled row's frames it will not render leave "to do" (the bar describes the
-        work that is done or still coming) and are counted apart; Retry brings them back."""
+        work that is done or still coming) and are counted apart; Retry brings them back. A failed
+        row's leave it too (``failed_frames``)."""
         done = sum(r.frames_total if r.status == jr.DONE else r.frames_done for r in self._records)
         planned = [jr.frames_planned(r) for r in self._records]
         cancelled = sum(max(0, p - r.frames_done) for p, r in zip(planned, self._records) if r.status == jr.CANCELLED)
         finished = sum(1 for r in self._records if r.finished)
-        return done, sum(planned) - cancelled, cancelled, finished, len(self._records)
+        return done, sum(planned) - cancelled - self.failed_frames(), cancelled, finished, len(self._records)
+
+    def failed_frames(self) -> int:
+        """Frames failed rows will not render (until Retry): out of the totals' "to do", named apart as a
+        cancelled row's are, so a queue that finished with a failure does not read as part-way."""
+        return sum(max(0, jr.frames_planned(r) - r.frames_done) for r in self._records if r.status == jr.FAILED)
 
     def queue_eta(self) -> tuple[float | None, bool]:
         """(seconds until this panel's queue is rendered, whether that is a floor) — None before a

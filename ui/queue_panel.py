@@ -332,5 +332,7 @@ class QueuePanel(QGroupBox):
             text += f", {uncounted} shot{'s' if uncounted > 1 else ''} not counted yet"
         eta, floor = self.model.queue_eta()
         eta_text = f" · queue ETA {'≥ ' if floor else ''}{format_eta(eta)}" if eta is not None else ""
-        self.total_bar.setFormat(text + (f", {cancelled} cancelled" if cancelled else "") + eta_text)
+        failed = self.model.failed_frames()
+        self.total_bar.setFormat(text + (f", {cancelled} cancelled" if cancelled else "")
+                                 + (f", {failed} failed" if failed else "") + eta_text)
         self.total_label.setText(f"{finished}/{jobs} jobs finished" if jobs else "queue empty")

@@ -99,3 +99,21 @@ def test_a_multi_file_browse_counts_its_shots(make_window, media_dir, tmp_path, 
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: (picked, "")))
     window.source_panel.browse_button.click()
     qtbot.waitUntil(lambda: window.queue_panel.total_bar.format() == "0/91 frames", timeout=5000)
+
+
+def test_a_failed_rows_frames_leave_the_bar_and_are_named(qtbot):
+    """Under X a queue of two good shots and one that failed (its output folder was a file) finished at
+    "78/117 frames": the bar stayed a third empty for frames no one would render. They are named apart,
+    as a cancelled row's are, and Retry brings them back."""
+    model = JobQueueModel()
+    panel = QueuePanel(model)
+    qtbot.addWidget(panel)
+    _running(model, "1-10", "ok", done=10, total=10, fps=2.0, eta_s=0.0)
+    model.apply_event({"event": "job_done", "job": "ok", "result": {}})
+    key = model.add_job({"source": "/m/908.mp4", "output": "/file.mp4"}, counted=39)
+    model.mark_sent(1, model.record(1).settings)
+    model.assign_job_id(key, "bad")
+    model.apply_event({"event": "job_failed", "job": "bad", "error": {"code": "output_error", "message": "no"}})
+    assert panel.total_bar.format() == "10/10 frames, 39 failed"
+    model.reset_for_retry(1)
+    assert panel.total_bar.format() == "10/49 frames"

@@ -63,12 +63,13 @@ def test_a_drained_queue_is_idle_again_and_failures_say_what_to_do(make_window, 
     for key in (long_key, failed_key):
         assert (_cell(model, key, "FPS"), _cell(model, key, "ETA")) == ("", ""), record(key)
     assert panel.total_label.text() == "3/3 jobs finished"
-    # the total: the cancelled job's unrendered frames (of 62) leave it and are named apart
+    # the total: the cancelled job's unrendered frames (of 62) and the failed job's 2 leave it and are
+    # named apart (the failed ones stayed in "to do": a finished queue's bar read part-way)
     rendered = record(long_key).done
     assert 2 <= rendered < 62 and record(long_key).total == 62
     cancelled = 62 - rendered
-    assert panel.total_bar.format() == f"{2 + rendered}/{2 + rendered + 2} frames, {cancelled} cancelled"
-    assert (panel.total_bar.value(), panel.total_bar.maximum()) == (2 + rendered, 2 + rendered + 2)
+    assert panel.total_bar.format() == f"{2 + rendered}/{2 + rendered} frames, {cancelled} cancelled, 2 failed"
+    assert (panel.total_bar.value(), panel.total_bar.maximum()) == (2 + rendered, 2 + rendered)
     panel.select_row(model.row_of_key(done_key))
     assert not panel.cancel_button.isEnabled()
 
