@@ -27,13 +27,16 @@ def restored_output(folder: str) -> tuple[str, str]:
     A folder that exists comes back. One that is gone while its parent is there (the artist deleted
     the renders) comes back with a note: the engine makes it again. One whose parent is gone too (a
     drive or share not mounted, a project moved) is left out: the engine would have made the whole
-    path again on the local disk, and the renders gone where nobody looks.
+    path again on the local disk, and the renders gone where nobody looks. A file is left out too.
     """
     if not folder:
         return "", ""
     path = Path(os.path.expanduser(folder))
     if path.is_dir():
         return folder, ""
+    if path.exists():  # a file (a clip typed or dropped there): no job can make a folder of it
+        return "", f"the output folder {folder} from last time is a file, not a folder: pick the output " \
+                   "folder again (Browse… next to Output)"
     if path.parent.is_dir():
         return folder, f"the output folder {folder} from last time is not there now; it is made again when a " \
                        "job starts (pick another with Browse… next to Output if the renders go elsewhere)"

@@ -101,3 +101,16 @@ def test_rows_come_back_in_the_panels_order_not_the_engines(make_window, ini_set
     second.bridge.jobs_listed.emit([_summary("b"), _summary("c"), _summary("other"), _summary("a")])
     assert [r.settings["source"] for r in second.queue_model.records()] == \
         ["/m/a.mp4", "/m/c.mp4", "/m/b.mp4", "/m/new.mp4", "/m/other.mp4"]
+
+
+def test_an_output_path_that_is_a_file_is_not_restored_as_missing(make_window, ini_settings, media_dir, tmp_path):
+    """Under X a clip's path saved as the output folder came back with "is not there now; it is made again
+    when a job starts": it was there, a file, and no job can make a folder of it."""
+    clip = tmp_path / "529.mp4"
+    shutil.copyfile(media_dir / "908.mp4", clip)
+    exemplar = tmp_path / "look.jpg"
+    shutil.copyfile(media_dir / "077436.jpg", exemplar)
+    second = make_window(store=_saved(make_window, ini_settings, media_dir, clip, exemplar))
+    assert second.source_panel.output_edit.text() == ""
+    said = [m for m in second.status_log.messages() if str(clip) in m]
+    assert said and "is a file, not a folder" in said[0] and "made again" not in said[0], said
