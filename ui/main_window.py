@@ -653,7 +653,7 @@ class MainWindow(QMainWindow):
 
     def _on_source_changed(self, source: str) -> None:
         self._latest_preview_key = -1  # a preview of the old source still rendering is not shown
-        self.preview_panel.clear("new source: render a preview to see it")
+        self.preview_panel.clear("new source: render a preview to see it" if source else "")
 
     def _on_source_info(self, info) -> None:
         if not info.error:

@@ -294,6 +294,14 @@ class SourcePanel(QGroupBox):
             self._loader.load(source)
             self._probe(source)
             self.source_changed.emit(source)
+        elif not source and self._thumbnail_source:  # emptied: the last clip's picture and facts go too
+            self._thumbnail_source = ""
+            self.info = None
+            self.info_label.setText("")
+            self.info_label.setStyleSheet("")
+            self.thumbnail.setPixmap(QPixmap())
+            self.thumbnail.setText("no source")
+            self.source_changed.emit("")
 
     def pick(self, paths: list[str]) -> None:
         """Paths from Browse or a drop onto the Source field: one file is that file (a still that is
