@@ -33,7 +33,10 @@ def test_a_refusal_over_other_settings_names_the_panels_controls():
     assert "Faces: 'one' in the render there, 'all' in this shot" in problem
     assert "'at most' in the Faces row: the default in the render there, 8 in this shot" in problem
     assert "the scale (Format row): 0.5 in the render there, 1.0 in this shot" in problem
-    assert fix == 'wait for it to finish, or render into another output folder or the name beside "If it exists"'
+    # the engine words the fix per reader (engine.errors.for_cli): the panel's controls, no farm tasks
+    assert "render with the scale (Format row) at 0.5, as the folder's job did" in fix, fix
+    assert fix.endswith('; or wait for it to finish, or render into another output folder or the name beside '
+                        '"If it exists"'), fix
 
 
 def test_resume_into_a_folder_of_other_settings_says_which_controls_differ(tmp_path):
