@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -367,10 +368,33 @@ def _several_sources_hint(argv: list[str]) -> str | None:
     return f"{given}; {argv[0]} takes one source: run one command per clip (or queue them in the panel)"
 
 
+NEGATIVE_FRAME_RANGE = re.compile(r"-\d[\d\s,x-]*")
+"""A frame range starting below zero (``-5--3``, ``-10-20``, ``-3,-1``): argparse reads a word starting
+with '-' as an option unless it is one plain number."""
+
+
+def _join_negative_frame_ranges(argv: list[str]) -> list[str]:
+    """``--frames -5--3`` as ``--frames=-5--3``: farm job types (Deadline's ``--frames <STARTFRAME>-<ENDFRAME>``,
+    Flamenco, OpenCue) pass a chunk's range as its own word, and argparse alone refused a shot numbered
+    below zero with "expected one argument"."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    joined: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if i + 1 < end and word == "--frames" and NEGATIVE_FRAME_RANGE.fullmatch(argv[i + 1]):
+            joined.append(f"--frames={argv[i + 1]}")
+            i += 2
+            continue
+        joined.append(word)
+        i += 1
+    return joined
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The parsed command line; a usage error caused by a file named like an option also says how to
     write that file name (argparse alone only says an argument is missing)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _join_negative_frame_ranges(list(sys.argv[1:] if argv is None else argv))
     try:
         return build_parser().parse_args(argv)
     except SystemExit as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.cli import parse_args
 from engine.io import read_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -328,3 +329,19 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path):
     proc.stdout.close()  # before the engine writes a line
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == ""
+
+
+def test_a_negative_frame_range_given_as_its_own_word_renders(media_dir, tmp_path, no_models):
+    """Deadline (`--frames <STARTFRAME>-<ENDFRAME>`), Flamenco and OpenCue pass a chunk's range as the word
+    after --frames; a shot numbered below zero gives `--frames -3--2`, which argparse took for an option
+    ("expected one argument") so every such chunk failed. It renders frames -3 and -2 as `--frames=` would."""
+    out = tmp_path / "out"
+    result = run_cli("render", media_dir / "529_2.mp4", "-o", out, "--start-number", "-3", "--frames", "-3--2",
+                     "--backend", "classic", "--padding", SMALL, env_extra=no_models)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in frame_files(out)] == ["529_2.-0002.exr", "529_2.-0003.exr"]
+    for words in (["-3,-1"], ["-3--1x2"], ["-3"]):      # lists and steps too; one plain number always worked
+        args = parse_args(["render", "clip.mp4", "-o", "out", "--frames", *words, "--resume"])
+        assert args.frames == words[0] and args.resume
+    with pytest.raises(SystemExit):                      # an option after --frames is still no frame range
+        parse_args(["render", "clip.mp4", "-o", "out", "--frames", "--resume"])
