@@ -76,6 +76,9 @@ class ShotAnalysis:
     follow: dict | None = None
     """``--follow-faces``: each face's crop size and per-frame offsets (``engine.pipeline.following``);
     None when crops are fixed (then not written at all)."""
+    source_fingerprint: str | None = None
+    """``source_fingerprint()`` of the plate the analysis and frames were made from, so a plate re-exported
+    over its file is not resumed onto; None for sequences and in sidecars of earlier engines (not written)."""
 
     def crop_params(self):
         from engine.face import CropParams
@@ -122,6 +125,8 @@ class ShotAnalysis:
             del data["frame_grid"]
         if self.follow is None:
             del data["follow"]
+        if self.source_fingerprint is None:
+            del data["source_fingerprint"]
         return data
 
     @classmethod
@@ -142,6 +147,8 @@ class ShotAnalysis:
             raise TypeError("frame_grid is not an object")
         if not isinstance(data.get("follow"), dict | None):
             raise TypeError("follow is not an object")
+        if not isinstance(data.get("source_fingerprint"), str | None):
+            raise TypeError("source_fingerprint is not a string")
         return cls(**data)
 
 
@@ -242,6 +249,29 @@ def _faces_problem(analysis: ShotAnalysis, source, config, stem: str) -> str | N
             first["frame"], [list(p) for p in first["landmarks"]], first["crop"], first["style_code"]):
         return "the shot's face is not face01"
     return None
+
+
+FINGERPRINT_BLOCK = 1 << 20
+"""Bytes hashed at each of a plate's start, middle and end: enough to tell a re-export, cheap on any file."""
+
+
+def source_fingerprint(source) -> str | None:
+    """A one-file plate's size and a hash of its first, middle and last MiB, or None (a sequence of several
+    files; an unreadable file, which the job reports itself). Content only, never mtime or inode, so every
+    farm worker, whatever its mount or clock, gets the same value for the same file."""
+    files = source.files()
+    if len(files) != 1:
+        return None
+    digest = hashlib.sha256()
+    try:
+        with open(files[0], "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            for start in sorted({0, max(0, size // 2 - FINGERPRINT_BLOCK // 2), max(0, size - FINGERPRINT_BLOCK)}):
+                file.seek(start)
+                digest.update(file.read(FINGERPRINT_BLOCK))
+    except OSError:
+        return None
+    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def face_name(index: int) -> str:
@@ -799,6 +829,7 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
     from engine.pipeline.outputs import earlier_job_files
 
     path = sidecar_path(out_dir, stem)
+    fingerprint = source_fingerprint(source)
     with folder_lock(out_dir):
         fd = open_sidecar(path)
         try:
@@ -810,7 +841,11 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
             result = None
             if existing is not None and existing.job_key in legacy_keys:
                 key = existing.job_key  # an earlier engine's key of this job: its frames carry it
-            if existing is not None and existing.job_key == key:
+            replaced = (existing is not None and existing.job_key == key and fingerprint is not None
+                        and existing.source_fingerprint not in (None, fingerprint))
+            if replaced:
+                _clear_replaced_plate(fd, config, source, out_dir, stem)
+            elif existing is not None and existing.job_key == key:
                 result = _reuse(existing, source, config, out_dir, stem)
             elif existing is not None:
                 if fd is not None and not _try_lock(fd, shared=False):
@@ -834,7 +869,8 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
                     old.unlink(missing_ok=True)
             if result is None:
                 analysis, wplus = analyse_shot(config, source, backend, key, out_dir, stem, cancel, on_event)
-                result = (dataclasses.replace(analysis, job_settings=settings), wplus, True)
+                result = (dataclasses.replace(analysis, job_settings=settings, source_fingerprint=fingerprint),
+                          wplus, True)
                 write_json_atomic(path, result[0].to_dict())
         finally:
             if fd is not None:
@@ -847,6 +883,28 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
     finally:
         if held is not None:
             os.close(held)
+
+
+def _clear_replaced_plate(fd: int | None, config, source, out_dir: Path, stem: str) -> None:
+    """The sidecar is this job's but the plate at its path is another file now (re-exported over it): its
+    frames show the earlier plate, so resuming onto them would break frame N = input frame N. Refused, or
+    with ``--overwrite`` (no ``--resume``) those frames are deleted and the shot is analysed again."""
+    from engine.pipeline.outputs import earlier_job_files
+
+    what = (f"{source.path_pattern} is not the file the {stem} frames in {out_dir} were rendered from "
+            "(it was replaced or re-exported since)")
+    if fd is not None and not _try_lock(fd, shared=False):
+        raise ConfigError(f"{what}, and a render of the earlier file is still writing there",
+                          "wait for it to finish, or render into a new output folder")
+    old = earlier_job_files(out_dir, stem, "", source.files())  # "": every stamped frame of this stem
+    fix = (f"render into a new output folder, or run once with {setting('overwrite', True)} "
+           f"{'instead of ' + setting('resume', True) + ' ' if config.resume else ''}to delete the earlier "
+           "file's frames and render this one")
+    if old and (config.resume or not config.overwrite):
+        raise ConfigError(f"{what}: {len(old)} frame file{'' if len(old) == 1 else 's'} there show the earlier file",
+                          fix)
+    for path in old:
+        path.unlink(missing_ok=True)
 
 
 def _reuse(existing: ShotAnalysis, source, config, out_dir: Path, stem: str):

@@ -388,6 +388,32 @@ def test_two_renders_with_other_settings_at_once_one_is_refused(tmp_path, face_p
     assert len(frames) == 6 and stamps == {key}                               # one look only
 
 
+def test_a_plate_replaced_at_its_path_is_never_resumed_onto_the_old_plates_frames(media_dir, tmp_path,
+                                                                                    empty_models_dir):
+    """A plate re-exported over its file (same name and picture size, other frames) between two runs of one
+    job: --resume (every farm chunk's) counted the old plate's frames 1-2 as done and added 3-4 of the new
+    one, reusing the old plate's crop: a folder whose frame N was no longer input frame N. The job is now
+    refused naming the change, and --overwrite renders the new plate, deleting the old plate's frames."""
+    plate, out = tmp_path / "plate.mp4", tmp_path / "out"
+    shutil.copy(media_dir / "651.mp4", plate)
+    render(RenderConfig(source=str(plate), output=str(out), frames="1-2", padding=SMALL))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    shutil.copy(media_dir / "908.mp4", plate)            # 392x360 as 651.mp4 is: only the pictures differ
+    for resume in (True, False):
+        with pytest.raises(ConfigError, match=r"plate\.mp4 is not the file .* rendered from") as info:
+            render(RenderConfig(source=str(plate), output=str(out), frames="1-4", padding=SMALL, resume=resume))
+        assert "--overwrite" in info.value.fix
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    render(RenderConfig(source=str(plate), output=str(out), frames="3-4", padding=SMALL, overwrite=True))
+    assert sorted(p.name for p in out.glob("*.exr")) == ["plate.0003.exr", "plate.0004.exr"]
+    fresh = tmp_path / "fresh"
+    render(RenderConfig(source=str(plate), output=str(fresh), frames="3-4", padding=SMALL))
+    for name in ("plate.0003.exr", "plate.0004.exr"):
+        assert np.array_equal(read_image(out / name), read_image(fresh / name)), name
+    render(RenderConfig(source=str(plate), output=str(out), frames="1-4", padding=SMALL, resume=True))
+    assert len(list(out.glob("*.exr"))) == 4             # the same plate again resumes as before
+
+
 # --- item 6: a tampered sidecar is validated, never trusted -----------------------------------------
 
 def test_tampered_sidecar_is_recomputed_not_trusted(tmp_path, face_png, empty_models_dir):
