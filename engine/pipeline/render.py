@@ -236,6 +236,19 @@ def animation_note(source) -> str | None:
             f"{file_stem(os.path.splitext(name)[0])}.%04d.png)")
 
 
+def start_number_note(source, config) -> str | None:
+    """``--start-number`` renumbers a video or a single image; a sequence keeps its files' numbers, so a
+    start number given for one does nothing: said, as for any option that does nothing (README)."""
+    from engine.service.catalog import DEFAULTS
+
+    if getattr(source, "kind", "") != "sequence" or config.start_number == DEFAULTS["start_number"]:
+        return None
+    numbers = source.frame_numbers
+    return (f"{setting('start_number', config.start_number)} renumbers a video; the image sequence "
+            f"{source.path_pattern} keeps its files' numbers ({numbers[0]}-{numbers[-1]}), so it is ignored "
+            "(rename the files to renumber a sequence)")
+
+
 def interlace_note(source) -> str | None:
     """Interlaced video is stylized frame by frame as coded (both fields in one picture), as the official
     code does; said on the job with a conform that keeps one frame per frame, so numbers stay the same."""
@@ -264,7 +277,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
         warnings += [note for note in (rotation_note(source), interlace_note(source), parts_note(source),
-                                       animation_note(source)) if note]
+                                       animation_note(source), start_number_note(source, config)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_runs(holes[:20])}"

@@ -330,16 +330,29 @@ def resolved_job_key(config, backend, cache, source=None) -> str:
     """The job key of ``config`` run by ``backend``: with the precision the backend resolved ("auto" is
     bf16 or fp32 by device), so the same pixels always get the same key (render, prepare, preview);
     ``source``: the opened source, whose frame grid (variable frame rate) is part of the key."""
-    return job_key(pixel_config(config, backend), backend.name,
+    return job_key(pixel_config(source_config(config, source), backend), backend.name,
                    backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
+
+
+def source_config(config, source):
+    """``config`` as ``source`` reads it: an image sequence keeps its files' numbers, so ``--start-number``
+    changes nothing there and is left out of its key (the default's, so default keys stay as they were):
+    chunks of one sequence differing only in it are one job (the job warns that it is ignored)."""
+    from engine.service.catalog import DEFAULTS
+
+    if getattr(source, "kind", "") != "sequence":
+        return config
+    return dataclasses.replace(config, start_number=DEFAULTS["start_number"])
 
 
 def legacy_job_keys(config, backend, cache, source=None) -> tuple[str, ...]:
     """Keys earlier engines gave this job, so a job they started still resumes its own sidecar and frames:
-    they hashed ``--backbone`` as given (not the resolved one), and ``--color-transfer`` as asked even where
-    the model forced it on (a family of ``_c`` models only)."""
-    resolved = pixel_config(config, backend)
+    they hashed ``--backbone`` as given (not the resolved one), ``--color-transfer`` as asked even where
+    the model forced it on (a family of ``_c`` models only), and an image sequence's ``--start-number``."""
+    resolved = pixel_config(source_config(config, source), backend)
     variants = []
+    if resolved.start_number != config.start_number:
+        variants.append({"start_number": config.start_number})
     if config.backbone != "auto":
         variants.append({"backbone": config.backbone})
     forced = backend.name == "vtoonify" and getattr(backend, "backbone", None) != "toonify"
@@ -353,7 +366,7 @@ def legacy_job_keys(config, backend, cache, source=None) -> tuple[str, ...]:
 
 def resolved_job_settings(config, backend, cache, source=None) -> dict:
     """The settings behind ``resolved_job_key`` (same resolved precision, device kind and frame grid)."""
-    return job_settings(pixel_config(config, backend), backend.name,
+    return job_settings(pixel_config(source_config(config, source), backend), backend.name,
                         backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
 
 

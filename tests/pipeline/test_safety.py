@@ -414,6 +414,28 @@ def test_a_plate_replaced_at_its_path_is_never_resumed_onto_the_old_plates_frame
     assert len(list(out.glob("*.exr"))) == 4             # the same plate again resumes as before
 
 
+def test_a_start_number_given_for_an_image_sequence_is_named_as_ignored(tmp_path, face_png, empty_models_dir):
+    """--start-number renumbers a video (and a single image); a sequence keeps its files' numbers. A TD who
+    gave --start-number 1 for a 1001-based sequence got frames 1001-1002 without a word (the README's rule:
+    an option that does nothing with the others is named in a warning). Now the job says so."""
+    from engine.errors import render_settings
+
+    _plates(tmp_path / "plates", face_png, (1001, 1002))
+    events = []
+    result = render(RenderConfig(source=str(tmp_path / "plates" / "shot.####.png"), output=str(tmp_path / "out"),
+                                 start_number=1, padding=SMALL, format="png", backend="classic"),
+                    on_event=events.append)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["shot.1001.png", "shot.1002.png"]
+    assert not [e for e in events if e["event"] == "warning"]              # the default says nothing
+    events.clear()
+    result = render(RenderConfig(source=str(tmp_path / "plates" / "shot.####.png"), output=str(tmp_path / "out"),
+                                 start_number=5, padding=SMALL, format="png", backend="classic", resume=True),
+                    on_event=events.append)
+    notes = [render_settings(e["message"]) for e in events if e["event"] == "warning"]
+    assert len(notes) == 1 and notes[0] in [render_settings(w) for w in result.warnings], notes
+    assert "--start-number 5 renumbers a video" in notes[0] and "keeps its files' numbers (1001-1002)" in notes[0]
+
+
 # --- item 6: a tampered sidecar is validated, never trusted -----------------------------------------
 
 def test_tampered_sidecar_is_recomputed_not_trusted(tmp_path, face_png, empty_models_dir):
