@@ -39,7 +39,7 @@ from engine.io.base import FrameSource
 from engine.io.files import require_regular_file
 from engine.io.frame_grid import FrameGrid, grid_frame_count, host_grid
 from engine.io.index_cache import IndexCache
-from engine.video_streams import ffmpeg_file_name, picture_stream
+from engine.video_streams import ATTACHED_PIC, ffmpeg_file_name, picture_stream
 
 # First bytes of container formats we recognise, to tell "damaged video" from "not a video at all".
 _SIGNATURES = (
@@ -380,6 +380,15 @@ class VideoSource(FrameSource):
         self._counter = 0  # frames decoded since the last restart (count mode)
         self._container = _open_container(self._path)
         self._stream = picture_stream(self._container)
+        videos = list(self._container.streams.video)
+        self.stream_size = (int(self._stream.width or 0), int(self._stream.height or 0))
+        """The picture stream's coded width, height (before any display rotation)."""
+        self.other_video_streams = tuple(
+            (position, int(s.width or 0), int(s.height or 0)) for position, s in enumerate(videos)
+            if s is not self._stream and s.index != self._stream.index
+            and not int(getattr(s, "disposition", 0) or 0) & ATTACHED_PIC)
+        """Video streams besides the picture stream (cover art aside): (position among the file's video
+        streams, as ffmpeg's ``-map 0:v:N`` counts, width, height). Only the first is read; the job says so."""
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(self.frame_grid.rate) if self.frame_grid else float(rate) if rate else None
         self._decoder: Iterator[av.VideoFrame] | None = None

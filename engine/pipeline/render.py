@@ -249,6 +249,28 @@ def start_number_note(source, config) -> str | None:
             "(rename the files to renumber a sequence)")
 
 
+def streams_note(source) -> str | None:
+    """A file holding several video streams is read from its first, as Blender's sequencer reads it: said on
+    the job, with the command that copies another into its own file, so a shot whose face is in the second
+    stream is not taken for a faceless one."""
+    others = tuple(getattr(source, "other_video_streams", ()) or ())
+    if getattr(source, "kind", "") != "video" or not others:
+        return None
+    import shlex
+
+    from engine.service.catalog import file_stem
+
+    name = os.path.basename(source.path_pattern)
+    stem, ext = os.path.splitext(name)
+    w, h = source.stream_size
+    position = others[0][0]
+    shown = ", ".join(f"{ow}x{oh}" for _, ow, oh in others[:4]) + (", ..." if len(others) > 4 else "")
+    return (f"{name} holds {1 + len(others)} video streams: the first ({w}x{h}) is read, as Blender's sequencer "
+            f"reads it, not the other{'s' if len(others) > 1 else ''} ({shown}) (to render another, copy it into "
+            f"its own file, e.g. ffmpeg -i {shlex.quote(name)} -map 0:v:{position} -c copy "
+            f"{shlex.quote(f'{file_stem(stem)}_v{position}{ext}')})")
+
+
 def interlace_note(source) -> str | None:
     """Interlaced video is stylized frame by frame as coded (both fields in one picture), as the official
     code does; said on the job with a conform that keeps one frame per frame, so numbers stay the same."""
@@ -277,7 +299,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
         warnings += [note for note in (rotation_note(source), interlace_note(source), parts_note(source),
-                                       animation_note(source), start_number_note(source, config)) if note]
+                                       animation_note(source), start_number_note(source, config),
+                                       streams_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_runs(holes[:20])}"

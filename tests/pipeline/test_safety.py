@@ -436,6 +436,33 @@ def test_a_start_number_given_for_an_image_sequence_is_named_as_ignored(tmp_path
     assert "--start-number 5 renumbers a video" in notes[0] and "keeps its files' numbers (1001-1002)" in notes[0]
 
 
+def test_a_file_with_two_video_streams_says_which_one_is_read(tmp_path, face_png, empty_models_dir):
+    """A container holding two video streams (a camera and a witness cam, a picture-in-picture export) is read
+    from its first, as Blender's sequencer reads it, with no word: a shot whose face is in the second stream
+    failed with only "no face was found". The job names the streams and how to render the other one."""
+    from engine.io import read_rgb8
+
+    face = read_rgb8(face_png)
+    clip = tmp_path / "two.mkv"
+    with av.open(str(clip), "w") as out:
+        streams = [out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)]
+        for stream, (w, h) in zip(streams, ((face.shape[1], face.shape[0]), (64, 48))):
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for _ in range(2):
+            for stream, picture in zip(streams, (face, np.full((48, 64, 3), 90, np.uint8))):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                    out.mux(packet)
+        for stream in streams:
+            for packet in stream.encode():
+                out.mux(packet)
+    result = render(RenderConfig(source=str(clip), output=str(tmp_path / "out"), padding=SMALL, backend="classic"))
+    notes = [w for w in result.warnings if "video streams" in w]
+    assert len(notes) == 1, result.warnings
+    assert f"two.mkv holds 2 video streams: the first ({face.shape[1]}x{face.shape[0]}) is read" in notes[0]
+    assert "ffmpeg -i two.mkv -map 0:v:1 -c copy two_v1.mkv" in notes[0]   # how to render the other one
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.exr")) == ["two.0001.exr", "two.0002.exr"]
+
+
 # --- item 6: a tampered sidecar is validated, never trusted -----------------------------------------
 
 def test_tampered_sidecar_is_recomputed_not_trusted(tmp_path, face_png, empty_models_dir):
