@@ -393,6 +393,15 @@ class VideoSource(FrameSource):
         self.fps = float(self.frame_grid.rate) if self.frame_grid else float(rate) if rate else None
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._skipped_error: Exception | None = None
+        self._damage: str | None = None
+        """Why the packets sent to the decoder now give wrong pictures (a packet before them failed, or a
+        frame came out flagged corrupt), until the next keyframe: FFmpeg conceals the loss, it does not
+        drop them."""
+        self._damaged: dict[int, str] = {}
+        """pts of the pictures decoded since the last seek that are wrong -> why."""
+        self._seek_floor: int | None = None
+        """The keyframe pts the decoder last seeked to: pictures before it are its leading pictures (open GOP),
+        decoded without their references after a seek and never returned, so their flags are no damage."""
         self.display_rotation = 0
         """The container's display rotation (counter-clockwise degrees, as FFmpeg reports it), applied
         on read unless ``apply_rotation`` is off: named when no face is found (a clip whose rotation
@@ -447,12 +456,22 @@ class VideoSource(FrameSource):
         """Decoded frames from the current position; a packet that fails to decode (damage) is skipped,
         as when the index was built, so the frames after it stay reachable."""
         for packet in self._container.demux(self._stream):
+            if packet.is_keyframe:
+                self._damage = None
+            if self._damage is not None and packet.pts is not None:
+                self._damaged[packet.pts] = self._damage
             try:
                 frames = packet.decode()
             except (av.FFmpegError, ValueError) as exc:
                 self._skipped_error = exc  # named if the wanted frame never comes
+                self._damage = "it is decoded from data that cannot be read"
                 continue
-            yield from frames
+            for frame in frames:
+                leading = self._seek_floor is not None and frame.pts is not None and frame.pts < self._seek_floor
+                if getattr(frame, "is_corrupt", False) and frame.pts is not None and not leading:
+                    self._damaged[frame.pts] = "part of its data is lost (FFmpeg flags it corrupt)"
+                    self._damage = self._damage or "it is decoded from a picture whose data is partly lost"
+                yield frame
 
     def _restart(self) -> None:
         """Decode from the first frame again (streams that cannot seek, or a seek that overshot)."""
@@ -462,6 +481,8 @@ class VideoSource(FrameSource):
         self._decoder = self._frames()
         self._last_index = -1
         self._counter = 0
+        self._damage = self._seek_floor = None
+        self._damaged = {}
 
     def _seek_before(self, target_pts: int) -> None:
         """Position the decoder at the keyframe at or before ``target_pts``."""
@@ -477,6 +498,7 @@ class VideoSource(FrameSource):
             return
         self._decoder = self._frames()
         self._last_index = -1
+        self._damage, self._seek_floor, self._damaged = None, seek_pts, {}
 
     def _needs_seek(self, index: int) -> bool:
         if self._decoder is None or index <= self._last_index:
@@ -505,6 +527,11 @@ class VideoSource(FrameSource):
                     if stamp is None:
                         continue
                     if stamp == target:
+                        why = self._damaged.get(frame.pts) if frame.pts is not None else None
+                        if why is not None:
+                            raise InputError(f"frame {self._number_at(index)} of {self._path} is damaged: "
+                                             f"{why}, and FFmpeg hides the loss in a wrong picture",
+                                             "re-export or re-copy the file, or render a range before the damage")
                         self._last_index = index
                         # Phone footage carries a display rotation (counter-clockwise degrees);
                         # cv2.VideoCapture applies it too, so frames match the official code.

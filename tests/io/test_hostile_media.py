@@ -602,3 +602,33 @@ def test_a_stream_cut_before_its_first_keyframe_names_the_frames_that_cannot_dec
         assert source.read(12).shape == (64, 64, 3)
         with pytest.raises(InputError, match=r"frame 5 of .*cut\.ts cannot be decoded"):
             source.read(5)
+
+
+def test_frames_decoded_from_data_that_failed_are_refused_not_read_as_pictures(media_dir, tmp_path):
+    # Before: 4000 bytes of noise mid-file (a bad sector, a broken copy) made frame 13's packet fail (refused),
+    # but every later frame of its group of pictures, decoded from the lost one, was read as a good picture:
+    # ~7% of their pixels off by more than 40 levels, rendered without a word. Those are refused now. (The
+    # frame whose own packet holds the start of the noise decodes without an error and is not flagged, so
+    # nothing can tell it; a frame FFmpeg flags corrupt is refused too.)
+    data = bytearray((media_dir / "529_2.mp4").read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    clip = tmp_path / "damaged.mp4"
+    clip.write_bytes(bytes(data))
+    outcome = {}
+    with open_source(media_dir / "529_2.mp4") as clean, open_source(clip) as damaged:
+        assert damaged.frame_numbers == clean.frame_numbers                 # the container itself is intact
+        for number in damaged.frame_numbers:
+            try:
+                outcome[number] = np.array_equal(damaged.read(number), clean.read(number))
+            except InputError as exc:
+                outcome[number] = str(exc)
+    lost = next(n for n, v in outcome.items() if isinstance(v, str))
+    assert f"frame {lost} of {clip} cannot be decoded" in outcome[lost], outcome[lost]
+    assert all(outcome[n] is True for n in range(1, lost - 1)), outcome   # before the damage: the clean pictures
+    for number in range(lost + 1, 30):                                    # one group of pictures: to the end
+        assert f"frame {number} of {clip} is damaged: it is decoded from data that cannot be read" in \
+            str(outcome[number]), outcome[number]
+    with open_source(clip) as damaged:                                     # read alone (a farm chunk) too
+        with pytest.raises(InputError, match=r"frame 29 .* is damaged"):
+            damaged.read(29)

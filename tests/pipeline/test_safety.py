@@ -202,7 +202,12 @@ def test_hole_in_an_mkv_keeps_frame_numbers_and_names_the_damage(tmp_path):
     _mkv_with_a_hole(clip)
     with open_source(clip) as src:
         for number in src.frame_numbers:
-            assert _grey_level(src.read(number)) == number - 1, number    # frame N is source frame N
+            try:
+                picture = src.read(number)
+            except InputError as exc:  # the hole's edge cuts the end of frame 9's packet: FFmpeg flags it corrupt
+                assert number == 9 and "is damaged" in str(exc), (number, exc)  # (up to 12 levels off a clean copy)
+                continue
+            assert _grey_level(picture) == number - 1, number             # frame N is source frame N
         assert set(range(10, 19)) <= set(src.damaged_frames)
         assert sorted(src.frame_numbers + src.damaged_frames) == list(range(1, 30))
         with pytest.raises(InputError, match="cannot be decoded"):
