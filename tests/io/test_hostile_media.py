@@ -632,3 +632,26 @@ def test_frames_decoded_from_data_that_failed_are_refused_not_read_as_pictures(m
     with open_source(clip) as damaged:                                     # read alone (a farm chunk) too
         with pytest.raises(InputError, match=r"frame 29 .* is damaged"):
             damaged.read(29)
+
+
+@pytest.mark.parametrize("codec, params", [
+    ("libx264", ("x264-params", "keyint=12:min-keyint=12:open-gop=1:bframes=3:scenecut=0")),
+    ("libx265", ("x265-params", "keyint=12:open-gop=1:bframes=4:log-level=none"))])
+def test_a_healthy_open_gop_clip_read_out_of_order_is_never_taken_for_damaged(tmp_path, codec, params):
+    # After a seek the leading pictures of an open GOP decode without their references (FFmpeg may flag them
+    # corrupt); they are never the frame asked for, so they must not make a healthy clip's frames "damaged".
+    clip = tmp_path / "open_gop.mp4"
+    noise = np.random.default_rng(0).integers(0, 255, (96, 128, 3), np.uint8)
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream(codec, rate=24, options=dict([params]))
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for i in range(36):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.roll(noise, 3 * i, axis=1), format="rgb24")))
+        out.mux(stream.encode())
+    with open_source(clip) as source:
+        in_order = {n: source.read(n) for n in source.frame_numbers}
+    shuffled = list(in_order)
+    np.random.default_rng(1).shuffle(shuffled)
+    with open_source(clip) as source:
+        for number in shuffled:
+            assert np.array_equal(source.read(number), in_order[number]), number
