@@ -391,3 +391,38 @@ def test_an_integer_style_code_is_named_with_its_dtype_and_shape(tmp_path):
     with pytest.raises(ModelFileError, match=r"'a\.jpg' is not a float array \(found int64 array of shape "
                                              r"\(1, 18, 512\)\)"):
         load_exstyles(path)
+
+
+def _flip_a_byte_of(path, entry_suffix: str) -> None:
+    """Damage one stored byte of a torch.save zip's entry, leaving the zip's directory (and CRC) as written."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(entry_suffix))
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    data[info.header_offset + 30 + name_len + extra_len + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_checkpoint_whose_bytes_fail_their_crc_is_refused_not_loaded_with_wrong_weights(tmp_path):
+    # Before: torch's zip reader does not check CRC-32, so a file damaged on disk or in a copy loaded its
+    # changed bytes as weights without a word (a silently wrong model).
+    path = tmp_path / "faceparsing.pth"
+    torch.save({"w": torch.arange(1000, dtype=torch.float32)}, path)
+    _flip_a_byte_of(path, "data/0")
+    with pytest.raises(ModelFileError, match=r"is corrupt: its entry \S*data/0 fails its CRC-32 check") as info:
+        load_torch_file(path)
+    assert str(path) in info.value.message and "models fetch" in info.value.fix
+
+
+def test_a_checkpoint_saved_without_crcs_still_loads(tmp_path):
+    # torch.serialization.set_crc32_options(False) writes 0 for every CRC: nothing to check, not damage.
+    path = tmp_path / "faceparsing.pth"
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save({"w": torch.arange(1000, dtype=torch.float32)}, path)
+    finally:
+        torch.serialization.set_crc32_options(True)
+    assert torch.equal(load_torch_file(path)["w"], torch.arange(1000, dtype=torch.float32))
