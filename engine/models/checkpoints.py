@@ -37,6 +37,15 @@ _FAMILY_FOLDER_RE = re.compile(r"^vtoonify_(?P<kind>[dt])_(?P<style>[A-Za-z0-9][
 """A family folder of the models folder (as ``inventory`` reads it): ``vtoonify_d_<style>``."""
 
 
+def family_backbone(path: str | Path) -> str | None:
+    """The backbone the family folder of model file ``path`` holds (``dualstylegan`` for ``vtoonify_d_*``,
+    ``toonify`` for ``vtoonify_t_*``), or None outside a models folder's layout."""
+    match = _FAMILY_FOLDER_RE.match(Path(path).parent.name)
+    if not match:
+        return None
+    return "dualstylegan" if match["kind"] == "d" else "toonify"
+
+
 def refetch_fix(path: str | Path) -> str:
     """How to replace the bad model file ``path``: the ``models fetch`` command (as the user can paste it,
     ``engine.commands``) that downloads its family into its folder (``--style``/``--backbone``, and

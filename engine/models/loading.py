@@ -21,6 +21,7 @@ from engine.models.bisenet import BiSeNet
 from engine.models.checkpoints import (
     all_finite,
     describe_checkpoint,
+    family_backbone,
     load_state_dict_strict,
     load_torch_file,
     read_exstyles,
@@ -264,8 +265,30 @@ def load_vtoonify(path: str | Path, device: str | torch.device = "cpu") -> nn.Mo
             refetch_fix(path),
         ) from None
     kind = "VToonify-D" if config["backbone"] == "dualstylegan" else "VToonify-T"
+    check_family_kind(path, config["backbone"])
     model = build_loaded(config, sd, path, f"{kind} (out_size {config['out_size']})")
     return _to_device(model.float().eval(), device)
+
+
+_KIND = {"dualstylegan": "VToonify-D", "toonify": "VToonify-T"}
+
+
+def check_family_kind(path: Path, backbone: str) -> None:
+    """ModelFileError when a family folder holds a model of the other kind (``vtoonify_d_<style>`` a
+    VToonify-T file, or the reverse). Why: the renderer takes the folder's codes and controls with the
+    model, so a T model there rendered without its exemplar (``--style-id`` ignored without a word), and a D
+    model in a T folder, which has no ``exstyle_code.npy``, failed as an internal error."""
+    wanted = family_backbone(path)
+    if wanted is None or wanted == backbone:
+        return
+    found, expected = _KIND[backbone], _KIND[wanted]
+    style = path.parent.name.split("_", 2)[2]
+    home = (f"to vtoonify_t_{style}/vtoonify.pt" if backbone == "toonify" else
+            f"into vtoonify_d_{style}/ under its vtoonify_s*.pt name, beside that family's exstyle_code.npy")
+    raise ModelFileError(
+        f"{path} is a {found} model, but its folder {path.parent.name} holds {expected} models (rendered from "
+        f"there it would be paired with the wrong style codes and controls)",
+        f"move it {home}; then, for {path.parent.name}, {refetch_fix(path)}")
 
 
 # --- pSp style encoder ------------------------------------------------------------------------

@@ -426,3 +426,23 @@ def test_a_checkpoint_saved_without_crcs_still_loads(tmp_path):
     finally:
         torch.serialization.set_crc32_options(True)
     assert torch.equal(load_torch_file(path)["w"], torch.arange(1000, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("golden, folder, found, wanted", [
+    ("vtoonify_t_golden.pt", "vtoonify_d_cartoon", "VToonify-T", "VToonify-D"),
+    ("vtoonify_d_golden.pt", "vtoonify_t_cartoon", "VToonify-D", "VToonify-T"),
+], ids=["T file in a D folder", "D file in a T folder"])
+def test_a_model_of_the_other_kind_in_a_family_folder_is_named_not_rendered_as_it(reference_dir, tmp_path, golden,
+                                                                                  folder, found, wanted):
+    # Before: a VToonify-T file at vtoonify_d_cartoon/vtoonify_s_d.pt rendered as VToonify-T (exemplar codes and
+    # --style-id ignored without a word); a VToonify-D file at vtoonify_t_cartoon/vtoonify.pt failed the render
+    # with "internal error: KeyError: 'exstyle'".
+    state = torch.load(reference_dir / golden, weights_only=True)["state_dict"]
+    path = tmp_path / folder / ("vtoonify_s_d.pt" if folder.startswith("vtoonify_d") else "vtoonify.pt")
+    path.parent.mkdir()
+    torch.save({"g_ema": {k: v.float() if v.is_floating_point() else v for k, v in state.items()}}, path)
+    with pytest.raises(ModelFileError) as info:
+        load_vtoonify(path)
+    assert info.value.message.startswith(f"{path} is a {found} model, but its folder {folder} holds {wanted} models")
+    fetch = "models fetch --backbone toonify --models" if wanted == "VToonify-T" else "models fetch --models"
+    assert info.value.fix.startswith("move it ") and fetch in info.value.fix
