@@ -503,6 +503,54 @@ def describe_checkpoint(obj: Any) -> str:
     return f"an unknown model (keys such as {sample})"
 
 
+def locate_weights(obj: Any) -> tuple[str, str | None, str]:
+    """(what model, top-level key that holds its weights or None, prefix on every name or '') of a loaded
+    file, for a file kept in a layout other than the official one: the weights under another key
+    (``state_dict``, ``generator``), or every name prefixed by the wrapper a training script saved
+    (``module.`` of DataParallel/DDP). ``('', None, '')`` when no known model is found."""
+    import torch
+
+    candidates: list[tuple[Mapping[Any, Any], str | None]] = []
+    if isinstance(obj, Mapping):
+        if any(isinstance(value, torch.Tensor) for value in obj.values()):
+            candidates.append((obj, None))
+        candidates += [(value, key) for key, value in obj.items()
+                       if isinstance(key, str) and isinstance(value, Mapping)]
+    for state, key in candidates:
+        what = describe_checkpoint(state)
+        if not what.startswith("an unknown"):
+            return what, key, ""
+    for state, key in candidates:
+        names = [k for k in state if isinstance(k, str) and "." in k]
+        heads = {name.split(".", 1)[0] for name in names}
+        if len(heads) != 1 or len(names) != len(state):
+            continue
+        prefix = heads.pop() + "."
+        what = describe_checkpoint({name[len(prefix) :]: value for name, value in state.items()})
+        if not what.startswith("an unknown"):
+            return what, key, prefix
+    return "", None, ""
+
+
+def not_this_model(path: str | Path, obj: Any, model: str, marker: str, official_key: str | None, layout: str,
+                   fix: str) -> ModelFileError:
+    """The error of the loader of ``model`` for a file it cannot read. A file holding that model (its
+    description contains ``marker``) in another layout is told so, naming the layout the engine reads
+    (the official file's); any other file is named by what it looks like."""
+    what, key, prefix = locate_weights(obj)
+    places = ([f"under the key {key!r}"] if key is not None and key != official_key else []) + (
+        [f"with every name prefixed {prefix!r}"] if prefix else [])
+    if marker in what and places:
+        return ModelFileError(
+            f"{_display(path)} holds {what}, but {' and '.join(places)}, not in the official file's layout "
+            f"({layout})",
+            f"use the official file unchanged, or save these weights in that layout; {fix}")
+    found = describe_checkpoint(obj)
+    if found.startswith("an unknown") and what:  # a known model under a wrapper's names: say which
+        found = f"{what} ({' and '.join(places)})"
+    return ModelFileError(f"{_display(path)} is not {model}: it looks like {found}", fix)
+
+
 # --- strict key and shape check -----------------------------------------------------------------
 
 

@@ -20,10 +20,10 @@ from engine.errors import ConfigError, DeviceError, ModelFileError, setting
 from engine.models.bisenet import BiSeNet
 from engine.models.checkpoints import (
     all_finite,
-    describe_checkpoint,
     family_backbone,
     load_state_dict_strict,
     load_torch_file,
+    not_this_model,
     read_exstyles,
     refetch_fix,
     state_dict_problems,
@@ -245,10 +245,8 @@ def _vtoonify_state_dict(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:
     if sd is None and isinstance(obj, Mapping) and "fusion_skip.0.weight" in obj:
         sd = obj
     if not isinstance(sd, Mapping) or "fusion_skip.0.weight" not in sd:
-        raise ModelFileError(
-            f"{path} is not a VToonify model: it looks like {describe_checkpoint(obj)}",
-            "pick a vtoonify_t_<style>/vtoonify.pt or vtoonify_d_<style>/vtoonify_s*.pt file",
-        )
+        raise not_this_model(path, obj, "a VToonify model", "VToonify-", "g_ema", "{'g_ema': state dict}",
+                             "pick a vtoonify_t_<style>/vtoonify.pt or vtoonify_d_<style>/vtoonify_s*.pt file")
     return sd
 
 
@@ -339,10 +337,9 @@ def load_style_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
     obj = load_torch_file(path)
     full = obj.get("state_dict") if isinstance(obj, Mapping) else None
     if not isinstance(full, Mapping) or "encoder.input_layer.0.weight" not in full:
-        raise ModelFileError(
-            f"{path} is not a pSp style encoder: it looks like {describe_checkpoint(obj)}",
-            "use encoder.pt from the official VToonify models",
-        )
+        raise not_this_model(path, obj, "a pSp style encoder", "pSp style encoder", "state_dict",
+                             "{'state_dict': {'encoder.<name>': ...}, 'latent_avg': ..., 'opts': ...}",
+                             "use encoder.pt from the official VToonify models")
     latent_avg = obj.get("latent_avg")
     if not (isinstance(latent_avg, torch.Tensor) and latent_avg.is_floating_point()
             and latent_avg.numel() <= MAX_LATENT_AVG_VALUES  # a view may claim 2**36 values over one number
@@ -379,10 +376,8 @@ def load_face_parser(path: str | Path, device: str | torch.device = "cpu") -> Bi
     path = Path(path)
     obj = load_torch_file(path)
     if not isinstance(obj, Mapping) or "cp.resnet.conv1.weight" not in obj:
-        raise ModelFileError(
-            f"{path} is not the BiSeNet face parser: it looks like {describe_checkpoint(obj)}",
-            "use faceparsing.pth from the official VToonify models",
-        )
+        raise not_this_model(path, obj, "the BiSeNet face parser", "BiSeNet", None, "the bare state dict",
+                             "use faceparsing.pth from the official VToonify models")
     head = obj.get("conv_out.conv_out.weight")
     # the class count is read off the head; a head of another kind keeps 19 and is named as a mismatch
     n_classes = int(head.shape[0]) if isinstance(head, torch.Tensor) and head.dim() == 4 else 19

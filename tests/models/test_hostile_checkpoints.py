@@ -446,3 +446,44 @@ def test_a_model_of_the_other_kind_in_a_family_folder_is_named_not_rendered_as_i
     assert info.value.message.startswith(f"{path} is a {found} model, but its folder {folder} holds {wanted} models")
     fetch = "models fetch --backbone toonify --models" if wanted == "VToonify-T" else "models fetch --models"
     assert info.value.fix.startswith("move it ") and fetch in info.value.fix
+
+
+def _prefixed(state, prefix):
+    return {prefix + k: v for k, v in state.items()}
+
+
+@pytest.mark.parametrize("layout, where", [
+    ("vtoonify under state_dict", "under the key 'state_dict'"),
+    ("vtoonify under generator", "under the key 'generator'"),
+    ("vtoonify prefixed module.", "with every name prefixed 'module.'"),
+    ("parser under state_dict", "under the key 'state_dict'"),
+    ("parser prefixed module.", "with every name prefixed 'module.'"),
+    ("encoder prefixed module.", "with every name prefixed 'module.'"),
+])
+def test_the_right_weights_in_another_layout_are_named_as_such_not_as_another_model(golden_state, reference_dir,
+                                                                                    tmp_path, layout, where):
+    # Before: "X is not a VToonify model: it looks like a VToonify-T model" (under 'state_dict'), or "... it looks
+    # like an unknown model (keys such as module.encoder.0.0.bias...)": it contradicted itself or named no cause.
+    from engine.models import load_face_parser, load_style_encoder
+
+    parser = {k: v.float() if v.is_floating_point() else v
+              for k, v in torch.load(reference_dir / "bisenet_golden.pt", weights_only=True)["state_dict"].items()}
+    psp = torch.load(reference_dir / "psp_narrow_golden.pt", weights_only=True)
+    encoder = {"opts": dict(psp["checkpoint_layout_example"]["opts"]), "latent_avg": psp["latent_avg"],
+               "state_dict": _prefixed(psp["state_dict"], "module.encoder.")}
+    obj, load, model = {
+        "vtoonify under state_dict": ({"state_dict": golden_state}, load_vtoonify, "a VToonify-T model"),
+        "vtoonify under generator": ({"generator": golden_state}, load_vtoonify, "a VToonify-T model"),
+        "vtoonify prefixed module.": ({"g_ema": _prefixed(golden_state, "module.")}, load_vtoonify,
+                                      "a VToonify-T model"),
+        "parser under state_dict": ({"state_dict": parser}, load_face_parser, "the BiSeNet face parser"),
+        "parser prefixed module.": (_prefixed(parser, "module."), load_face_parser, "the BiSeNet face parser"),
+        "encoder prefixed module.": (encoder, load_style_encoder, "a pSp style encoder"),
+    }[layout]
+    path = tmp_path / "model.pt"
+    torch.save(obj, path)
+    with pytest.raises(ModelFileError) as info:
+        load(path)
+    assert info.value.message.startswith(f"{path} holds {model}")
+    assert f"{where}, not in the official file's layout" in info.value.message
+    assert "use the official file unchanged" in info.value.fix
