@@ -28,6 +28,7 @@ from numpy.lib import format as npy_format
 
 from engine.commands import engine_command
 from engine.errors import ModelFileError
+from engine.models.safe_npy import DamagedPickle, ForbiddenPickle, unpickle_arrays
 
 if TYPE_CHECKING:
     import torch
@@ -291,45 +292,6 @@ def _decoder_reason(exc: BaseException) -> str:
 
 # --- exstyle_code.npy -------------------------------------------------------------------------
 
-_NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("builtins", "dict"),
-}
-"""The only globals an ``np.save``-d dict of float arrays needs (array rebuild, dtype, dict)."""
-
-
-class _ForbiddenPickle(pickle.UnpicklingError):
-    """The pickle asked for something outside the allow-list (raised before anything is called)."""
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only :data:`_NUMPY_GLOBALS`; any other global aborts before it runs."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _NUMPY_GLOBALS:
-            raise _ForbiddenPickle(f"forbidden global {module}.{name}")
-        if name == "dict":
-            return dict
-        if name == "ndarray":
-            return np.ndarray
-        if name == "dtype":
-            return np.dtype
-        # Files written by numpy 1.x name ``numpy.core``, numpy 2 ``numpy._core``: same functions.
-        try:
-            from numpy._core import multiarray
-        except ImportError:  # numpy 1.x
-            from numpy.core import multiarray  # type: ignore[no-redef]
-        return getattr(multiarray, name)
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise _ForbiddenPickle("persistent ids are not allowed")
-
-
 MAX_EXSTYLE_BYTES = 256 << 20
 """Largest ``exstyle_code.npy`` read (the official files are ~12 MB: a few hundred [1,18,512] codes)."""
 
@@ -337,10 +299,6 @@ MAX_EXSTYLE_BYTES = 256 << 20
 MAX_EXSTYLE_VALUES = MAX_EXSTYLE_BYTES // 4
 """Most values all style codes may hold together (as float32, no more than the file cap): a pickle's memo
 lets a 0.4 MB file name one array 20,000 times, which the float32 copies would turn into 740 MB."""
-
-
-def _unpickle_restricted(data: bytes) -> Any:
-    return _RestrictedUnpickler(io.BytesIO(data)).load()
 
 
 def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
@@ -358,8 +316,10 @@ def read_exstyle_arrays(path: str | Path) -> dict[str, np.ndarray]:
     (the service lists style names from it before any job has loaded torch).
 
     The file is a 0-d object array holding a pickled dict, which ``np.load(allow_pickle=True)`` would
-    unpickle without limits; here only numpy's array/dtype rebuild and ``dict`` are allowed, so a
-    hostile file raises ModelFileError and nothing in it runs. Order is kept (``style_id`` indexes it).
+    unpickle without limits; here only array, dtype and ``dict`` rebuilding are allowed, each through a
+    builder that checks its state (``engine.models.safe_npy``), so a hostile file raises ModelFileError
+    and nothing in it runs, nor does numpy's ``__setstate__`` (which crashed on an inconsistent one).
+    Order is kept (``style_id`` indexes it).
     """
     path = Path(path)
     check_model_file(path, "style code file")
@@ -385,8 +345,10 @@ def read_exstyle_arrays(path: str | Path) -> dict[str, np.ndarray]:
             refetch_fix(path),
         )
     try:
-        array = _unpickle_restricted(raw[stream.tell() :])
-    except _ForbiddenPickle as exc:
+        array = unpickle_arrays(raw[stream.tell() :])
+    except DamagedPickle as exc:
+        raise ModelFileError(f"{_display(path)} is corrupt: {exc}", refetch_fix(path)) from None
+    except ForbiddenPickle as exc:
         raise ModelFileError(
             f"refusing to load {_display(path)}: its pickle asks for code ({exc})",
             "use the official exstyle_code.npy; never load style files from untrusted sources",

@@ -487,3 +487,41 @@ def test_the_right_weights_in_another_layout_are_named_as_such_not_as_another_mo
     assert info.value.message.startswith(f"{path} holds {model}")
     assert f"{where}, not in the official file's layout" in info.value.message
     assert "use the official file unchanged" in info.value.fix
+
+
+class _ArrayState:
+    """Pickles as numpy pickles an ndarray (``_reconstruct`` then ``__setstate__``), with any state."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+
+        return _reconstruct, (np.ndarray, (0,), b"b"), self.state
+
+
+@pytest.mark.parametrize("state, expected", [
+    ((1, (1000,), np.dtype("O"), False, [1.0]), r"an object array of 1000 values holds 1"),
+    ((1, (4,), np.dtype("f4"), False, b"\0" * 4), r"a float32 array of 4 values holds 4 bytes, not 16"),
+    ((1, (2,), np.dtype([("a", "f4")]), False, b"\0" * 8), r"holds an array of a structured or sub-array dtype"),
+], ids=["object array longer than its values", "float array longer than its bytes", "structured dtype"])
+def test_a_style_file_whose_arrays_do_not_match_their_data_is_refused_without_crashing_the_engine(tmp_path, state,
+                                                                                                  expected):
+    # Before: numpy's ndarray.__setstate__ (allowed by the restricted unpickler) read past the end of an object
+    # array's value list: a 200-byte exstyle_code.npy killed the engine (or the service listing styles) with a
+    # segmentation fault. Run in a child process so that a crash fails this test, not the test run.
+    import pickle
+    import subprocess
+    import sys
+
+    path = tmp_path / "exstyle_code.npy"
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "|O", "fortran_order": False, "shape": ()})
+        handle.write(pickle.dumps({"x": _ArrayState(state)}, protocol=3))
+    code = ("import sys; from engine.models import load_exstyles; from engine.errors import ModelFileError\n"
+            "try:\n    load_exstyles(sys.argv[1])\nexcept ModelFileError as exc:\n    print(exc.message)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-400:]}"
+    assert re.search(rf"^{re.escape(str(path))} is corrupt: .*{expected}", done.stdout), done.stdout
