@@ -14,6 +14,7 @@ VToonify-D file names encode what a model supports (official README): ``_sNNN`` 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Mapping
@@ -443,11 +444,42 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
         return (f"{what} cannot render: the models folder {models_dir} is a file, not a folder",
                 f"pass {setting('models_dir')} (or $VTOONIFY_MODELS) with the folder that holds the model files, e.g. "
                 "the folder of encoder.pt")
-    if own and not family.official:
-        return problem, (f"{family.style!r} is not an official style ({not_official}): copy its files into "
-                         f"{Path(models_dir) / family.folder}, or train it with `engine train` (docs/TRAINING.md)")
-    return problem, (f"run `{fetch_command(family.style, family.backbone, models_dir)}` or copy the files by hand "
-                     f"into the models folder (see `{models_command('list', models_dir=models_dir)}`)")
+    in_the_way = {relpath: thing for relpath in family.missing if (thing := _in_the_way(Path(models_dir) / relpath))}
+    first = ""
+    if in_the_way:  # "missing" alone sent the user to a fetch that refuses a folder or FIFO at the name
+        problem += ": " + "; ".join(f"{relpath} {thing}" for relpath, thing in in_the_way.items())
+        paths = [Path(models_dir) / relpath for relpath in in_the_way]
+        first = (f"fix the link {paths[0]}, or " if all(os.path.islink(p) for p in paths) else
+                 f"move {', '.join(map(str, paths))} away (`models fetch` replaces no folder or FIFO), then ")
+    if family.official:
+        return problem, (f"{first}run `{fetch_command(family.style, family.backbone, models_dir)}` or copy the files "
+                         f"by hand into the models folder (see `{models_command('list', models_dir=models_dir)}`)")
+    shared = [m for m in family.missing if "/" not in m]
+    get_shared = (f"run `{models_command('fetch', models_dir=models_dir)}` ({' and '.join(shared)} "
+                  f"{'comes' if len(shared) == 1 else 'come'} with any official style) or copy "
+                  f"{'it' if len(shared) == 1 else 'them'} into {models_dir}") if shared else ""
+    if not own:
+        return problem, first + get_shared
+    copy = (f"{family.style!r} is not an official style ({not_official}): copy its files into "
+            f"{Path(models_dir) / family.folder}, or train it with `engine train` (docs/TRAINING.md)")
+    return problem, first + copy + (f"; for the shared files, {get_shared}" if shared else "")
+
+
+def _in_the_way(path: Path) -> str | None:
+    """What stands at a model file's name when it is no readable regular file (the inventory counts it as
+    missing), or None when nothing does."""
+    if not os.path.lexists(path) or path.is_file():
+        return None
+    if os.path.islink(path) and not path.exists():
+        try:
+            path.stat()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "is a link round a loop"
+        return f"is a link to {os.readlink(path)}, which does not exist"
+    if path.is_dir():
+        return "is a folder, not a file"
+    return "is not a regular file (a FIFO, socket or device)"
 
 
 def _rank(checkpoint: CheckpointFile, style_id: int | None, degree: float | None) -> int:

@@ -525,3 +525,43 @@ def test_a_style_file_whose_arrays_do_not_match_their_data_is_refused_without_cr
                           env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-400:]}"
     assert re.search(rf"^{re.escape(str(path))} is corrupt: .*{expected}", done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("dangling link", r"encoder\.pt is a link to .*moved-away\.pt, which does not exist"),
+    ("link loop", r"encoder\.pt is a link round a loop"), ("folder", r"encoder\.pt is a folder, not a file"),
+    ("fifo", r"encoder\.pt is not a regular file \(a FIFO, socket or device\)"),
+])
+def test_a_render_names_what_stands_where_a_model_file_belongs_not_just_missing(tmp_path, kind, expected):
+    # Before: "style 'cartoon' (toonify) cannot render: missing encoder.pt ... run `models fetch`", though a folder,
+    # FIFO or broken link was there, which that fetch then refused ("is not a regular file ... move it away").
+    from engine.models.inventory import scan_models, unusable_reason
+
+    models = tmp_path / "models"
+    (models / "vtoonify_t_cartoon").mkdir(parents=True)
+    (models / "faceparsing.pth").write_bytes(b"x")
+    (models / "vtoonify_t_cartoon" / "vtoonify.pt").write_bytes(b"x")
+    _plant(kind, models / "encoder.pt")
+    problem, fix = unusable_reason(scan_models(models).family("cartoon", "toonify"), models)
+    assert re.search(rf"cannot render: missing encoder\.pt in .*models: {expected}", problem), problem
+    path = models / "encoder.pt"
+    expected_fix = (f"fix the link {path}, or run `" if "link" in kind else
+                    f"move {path} away (`models fetch` replaces no folder or FIFO), then run `")
+    assert fix.startswith(expected_fix), fix
+
+
+def test_a_studio_style_lacking_only_the_shared_files_is_sent_to_a_fetch_that_works(tmp_path, capsys):
+    # Before: "run `models fetch --style house --backbone toonify`", which models fetch refuses ("no official
+    # style 'house'"): the suggested command could not bring the shared encoder.pt.
+    from engine.models.inventory import models_command, scan_models, unusable_reason
+    from engine.models_cli import _check_official
+
+    models = tmp_path / "models"
+    (models / "vtoonify_t_house").mkdir(parents=True)
+    (models / "vtoonify_t_house" / "vtoonify.pt").write_bytes(b"x")
+    (models / "faceparsing.pth").write_bytes(b"x")
+    problem, fix = unusable_reason(scan_models(models).family("house", "toonify"), models)
+    assert problem.endswith(f"cannot render: missing encoder.pt in {models}")
+    assert f"run `{models_command('fetch', models_dir=models)}` (encoder.pt comes with any official style)" in fix
+    assert "--style house" not in fix
+    _check_official("cartoon", ("dualstylegan",))  # what that command fetches is published

@@ -12,7 +12,7 @@ import pytest
 from engine.cli import build_parser, main
 from engine.commands import engine_command
 from engine.errors import EXIT_USER_ERROR
-from engine.models.inventory import official_files, scan_models
+from engine.models.inventory import models_command, official_files, scan_models
 
 
 def _render_error(capsys, media_dir, models, *flags) -> str:
@@ -44,7 +44,8 @@ def test_unofficial_style_is_not_sent_to_models_fetch(capsys, media_dir, tmp_pat
     err = _render_error(capsys, media_dir, models, "--style", "house")
     assert "missing encoder.pt, faceparsing.pth, vtoonify_d_house/vtoonify_s_d.pt" in err
     assert "'house' is not an official style" in err and f"copy its files into {models / 'vtoonify_d_house'}" in err
-    assert "models fetch --style house" not in err and "run `" not in err
+    assert "models fetch --style house" not in err  # the shared files: the plain fetch, which brings them
+    assert f"for the shared files, run `{models_command('fetch', models_dir=models)}`" in err.replace("\n", " ")
 
 
 def test_models_list_names_missing_shared_files_and_how_to_get_them(capsys, tmp_path):
