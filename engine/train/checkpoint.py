@@ -32,7 +32,7 @@ import torch
 from engine.commands import engine_command
 from engine.errors import ConfigError, ModelFileError, OutputError
 from engine.io.atomic import TargetExistsError, atomic_reopenable
-from engine.models.checkpoints import check_zip_sizes, describe_checkpoint, load_torch_file
+from engine.models.checkpoints import check_zip_crcs, check_zip_sizes, describe_checkpoint, load_torch_file
 from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, model_file_name
 
 FORMAT = "vtoonify-studio-train/1"
@@ -451,6 +451,7 @@ def check_resume_file(path: str | Path, stage: str, backbone: str, iterations: i
     if obj is None:
         obj = load_torch_file(path)  # the precise reason (corrupt, unsafe, not a checkpoint)
     check_training_checkpoint(obj, path, stage, backbone)
+    check_zip_crcs(path)  # a damaged file, said before the teachers load rather than after
     if int(obj["iter"]) >= iterations:
         raise ConfigError(
             f"{path} already holds {int(obj['iter'])} iterations (--iter is {iterations})",

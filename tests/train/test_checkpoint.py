@@ -324,3 +324,25 @@ def test_a_resumed_finetune_checkpoint_with_damaged_augmentation_state_is_refuse
     torch.save(_finetune_checkpoint(**changes), path)
     with pytest.raises(ModelFileError, match=named):
         check_resume_file(path, "finetune", "toonify", 10)
+
+
+def test_a_resume_file_whose_bytes_fail_their_crc_is_refused_before_the_teachers_load(tmp_path):
+    # Before: --resume's up-front check read the file memory-mapped, CRCs unchecked, so a damaged checkpoint
+    # was refused only after the teachers had loaded (minutes for the official ones).
+    import struct
+    import zipfile
+
+    from engine.train.checkpoint import check_resume_file
+
+    path = tmp_path / "pretrain.pt"
+    save_checkpoint(path, {"stage": "pretrain", "backbone": "toonify", "g_ema": {"w": torch.arange(1000.0)},
+                           "g": {}, "g_optim": {}, "iter": 3})
+    check_resume_file(path, "pretrain", "toonify", 100)  # intact: passes
+    with zipfile.ZipFile(path) as archive:
+        entry = next(i for i in archive.infolist() if "/data/" in i.filename)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[entry.header_offset + 26 : entry.header_offset + 30])
+    data[entry.header_offset + 30 + name_len + extra_len + 9] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"pretrain\.pt is corrupt: its entry \S+ fails its CRC-32 check"):
+        check_resume_file(path, "pretrain", "toonify", 100)
