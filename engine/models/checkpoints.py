@@ -175,6 +175,11 @@ def check_zip_crcs(path: Path) -> None:
                 return  # truncated, or stored in a way zipfile cannot read: torch.load names it
 
 
+LEGACY_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
+"""How a checkpoint in torch's legacy (pre-1.6, not zip) format begins, after its pickle's PROTO (and any
+FRAME) opcode: its magic number 0x1950a86a20f9469cfc6c, pickled as a LONG1."""
+
+
 def load_torch_file(path: str | Path) -> Any:
     """``torch.load(path, map_location='cpu', weights_only=True)`` with typed errors.
 
@@ -187,7 +192,8 @@ def load_torch_file(path: str | Path) -> Any:
     if path.stat().st_size == 0:
         raise ModelFileError(f"model file {_display(path)} is empty (0 bytes)", refetch_fix(path))
     with open(path, "rb") as handle:
-        magic = handle.read(6)
+        head = handle.read(32)
+    magic = head[:6]
     if magic[:2] == b"PK":
         check_zip_sizes(path)
         check_zip_crcs(path)
@@ -212,6 +218,10 @@ def load_torch_file(path: str | Path) -> Any:
             ) from None
         raise ModelFileError(f"model file {_display(path)} is corrupt ({exc})", refetch_fix(path)) from None
     except Exception as exc:  # any decoder error of a damaged file (struct, zip, runtime...) is the same fault
+        if head[:1] == b"\x80" and LEGACY_MAGIC in head:  # pre-1.6 format (loadable): a pickle, then storages
+            raise ModelFileError(
+                f"model file {_display(path)} is truncated or corrupt (a checkpoint in torch's legacy (pre-1.6) "
+                f"format: {_decoder_reason(exc)})", refetch_fix(path)) from None
         if magic[:2] != b"PK":  # every torch.save file since 1.6 is a zip archive
             raise ModelFileError(
                 f"model file {_display(path)} is not a PyTorch checkpoint (expected a zip archive; found "

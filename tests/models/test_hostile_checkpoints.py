@@ -565,3 +565,20 @@ def test_a_studio_style_lacking_only_the_shared_files_is_sent_to_a_fetch_that_wo
     assert f"run `{models_command('fetch', models_dir=models)}` (encoder.pt comes with any official style)" in fix
     assert "--style house" not in fix
     _check_official("cartoon", ("dualstylegan",))  # what that command fetches is published
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.99])
+def test_a_truncated_legacy_format_checkpoint_is_named_truncated_not_a_non_checkpoint(tmp_path, fraction):
+    # Before: "is not a PyTorch checkpoint (expected a zip archive; ...)" for a cut file in torch's pre-1.6
+    # format, which loads when whole (models fetch accepts it too): the wrong diagnosis for a cut download.
+    whole = tmp_path / "whole.pth"
+    torch.save({"w": torch.arange(4096, dtype=torch.float32)}, whole, _use_new_zipfile_serialization=False)
+    assert torch.equal(load_torch_file(whole)["w"], torch.arange(4096, dtype=torch.float32))
+    path = tmp_path / "faceparsing.pth"
+    data = whole.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(ModelFileError) as info:
+        load_torch_file(path)
+    assert info.value.message.startswith(f"model file {path} is truncated or corrupt (a checkpoint in torch's "
+                                         "legacy (pre-1.6) format")
+    assert "models fetch" in info.value.fix
