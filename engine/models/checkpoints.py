@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 import stat
+import unicodedata
 import warnings
 import zipfile
 import zlib
@@ -311,6 +312,37 @@ MAX_EXSTYLE_VALUES = MAX_EXSTYLE_BYTES // 4
 lets a 0.4 MB file name one array 20,000 times, which the float32 copies would turn into 740 MB."""
 
 
+MAX_STYLE_CODES = 4096
+"""Most style codes read from one file (official files hold 100 to 317)."""
+MAX_STYLE_NAME_CHARS = 255
+"""Longest style name (an exemplar image's file name, as official files name their codes)."""
+MAX_STYLE_NAMES_CHARS = 64 << 10
+"""Most characters all of one file's style names may hold together (official: under 8,000)."""
+
+
+def check_style_names(codes: dict, path: str | Path) -> None:
+    """ModelFileError for style names no exemplar file name has: too many, too long, or with control
+    characters. Why: the service sends every style's names in one capabilities reply, which a single 2 MB
+    name pushed past the protocol's 1 MiB line limit, so the panel and the add-on could list no style."""
+    if len(codes) > MAX_STYLE_CODES:
+        raise ModelFileError(f"{_display(path)} holds {len(codes):,} style codes, more than the {MAX_STYLE_CODES:,} "
+                             "read (an official file: a few hundred)", refetch_fix(path))
+    total = 0
+    for key in codes:
+        name = str(key)
+        shown = repr(name[:10] + "…" if len(name) > 12 else name)
+        if len(name) > MAX_STYLE_NAME_CHARS:
+            raise ModelFileError(f"{_display(path)}: style name {shown} is {len(name):,} characters long; an "
+                                 f"exemplar's file name has at most {MAX_STYLE_NAME_CHARS}", refetch_fix(path))
+        if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+            raise ModelFileError(f"{_display(path)}: style name {shown} holds control characters, which no "
+                                 "exemplar's file name has", refetch_fix(path))
+        total += len(name)
+    if total > MAX_STYLE_NAMES_CHARS:
+        raise ModelFileError(f"{_display(path)}: its {len(codes):,} style names hold {total:,} characters, more than "
+                             f"the {MAX_STYLE_NAMES_CHARS:,} read (an official file's: under 8,000)", refetch_fix(path))
+
+
 def load_exstyle_codes(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an official ``exstyle_code.npy``: style name -> extrinsic z+ code [1,18,512] (float32).
 
@@ -385,6 +417,7 @@ def read_exstyle_arrays(path: str | Path) -> dict[str, np.ndarray]:
             f"{_display(path)} does not hold a dict of style codes (found {type(codes).__name__})",
             refetch_fix(path),
         )
+    check_style_names(codes, path)
     values = sum(int(code.size) for code in codes.values() if isinstance(code, np.ndarray))
     if values > MAX_EXSTYLE_VALUES:  # a pickle may name one array a million times: each would be copied
         raise ModelFileError(f"{_display(path)} holds {len(codes)} style codes of {values:,} values in all, more than "

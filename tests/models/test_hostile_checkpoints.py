@@ -338,10 +338,10 @@ def test_a_style_file_naming_one_code_thousands_of_times_is_refused_before_copyi
     # float32 (300 MB here; a 44 MB file under the size cap would ask for 70 GB): refused by the total now.
     from engine.models.checkpoints import read_exstyle_arrays
 
-    code = np.zeros((1, 18, 512), np.float16)
-    path = _exstyle_file(tmp_path / "exstyle_code.npy", {f"style_{i:05d}.jpg": code for i in range(8000)})
+    code = np.zeros((1, 18, 1024), np.float16)  # 4,000 names: under the count cap, so the total is what refuses
+    path = _exstyle_file(tmp_path / "exstyle_code.npy", {f"style_{i:05d}.jpg": code for i in range(4000)})
     assert path.stat().st_size < 400_000
-    with pytest.raises(ModelFileError, match=r"holds 8000 style codes of 73,728,000 values in all, more than"):
+    with pytest.raises(ModelFileError, match=r"holds 4000 style codes of 73,728,000 values in all, more than"):
         read_exstyle_arrays(path)
 
 
@@ -582,3 +582,19 @@ def test_a_truncated_legacy_format_checkpoint_is_named_truncated_not_a_non_check
     assert info.value.message.startswith(f"model file {path} is truncated or corrupt (a checkpoint in torch's "
                                          "legacy (pre-1.6) format")
     assert "models fetch" in info.value.fix
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["n" * 2_000_000], r"style name 'nnnnnnnnnn…' is 2,000,000 characters long; an exemplar's file name has "
+                        r"at most 255"),
+    (["a\nb.jpg"], r"style name 'a\\nb\.jpg' holds control characters"),
+    ([f"{i:06d}.jpg" for i in range(5000)], r"holds 5,000 style codes, more than the 4,096 read"),
+], ids=["a 2 MB name", "a newline", "5000 codes"])
+def test_style_names_that_could_not_be_sent_to_the_panel_are_refused(tmp_path, names, expected):
+    # Before: one style name of 2 MB loaded, and the service's capabilities reply (every style's names) broke the
+    # protocol's 1 MiB line limit: the panel and the add-on could list no style at all.
+    codes = {name: np.zeros((1, 1, 1), np.float32) for name in names}
+    path = _exstyle_file(tmp_path / "exstyle_code.npy", codes)
+    with pytest.raises(ModelFileError, match=expected) as info:
+        load_exstyles(path)
+    assert str(path) in info.value.message
