@@ -15,6 +15,7 @@ import io
 import os
 import pickle
 import re
+import reprlib
 import stat
 import unicodedata
 import warnings
@@ -255,6 +256,19 @@ def _tensors_in(obj: Any) -> list[torch.Tensor]:
     return found
 
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother, _SHORT_REPR.maxlong = 3, 60, 60, 40
+
+
+def shown_name(key: Any) -> str:
+    """A file's key as a message shows it: at most ~80 characters, however long or deeply nested it is
+    (a hand-made file's 5 MB name or a tuple nested 100,000 deep once made a 5 MB message or a
+    RecursionError)."""
+    if isinstance(key, str):
+        return key if len(key) <= 80 else key[:77] + "..."
+    return _SHORT_REPR.repr(key)
+
+
 def _kind_of(value: Any) -> str:
     """What a style-code entry is, for a message: an array's dtype and shape, else the type's name."""
     if isinstance(value, np.ndarray):
@@ -481,7 +495,7 @@ def describe_checkpoint(obj: Any) -> str:
     sd = unwrap_checkpoint(obj)
     if sd is None:
         if isinstance(obj, Mapping):
-            return f"an unknown file (top-level keys: {', '.join(map(str, list(obj)[:6]))})"
+            return f"an unknown file (top-level keys: {', '.join(map(shown_name, list(obj)[:6]))})"
         return f"an unknown file (a {type(obj).__name__}, not a dict)"
     keys = {k for k in sd if isinstance(k, str)}  # a file may hold any key: 5, (1, 2)
     if (
@@ -504,7 +518,7 @@ def describe_checkpoint(obj: Any) -> str:
         return "a StyleGAN2 generator (e.g. finetune-*.pt or stylegan2-ffhq-config-f.pt)"
     if any(k.startswith("convs.") for k in keys) and any("final_linear" in k for k in keys):
         return "a StyleGAN discriminator"
-    sample = ", ".join(sorted(keys)[:3])
+    sample = ", ".join(map(shown_name, sorted(keys)[:3]))
     return f"an unknown model (keys such as {sample})"
 
 
@@ -543,8 +557,8 @@ def not_this_model(path: str | Path, obj: Any, model: str, marker: str, official
     description contains ``marker``) in another layout is told so, naming the layout the engine reads
     (the official file's); any other file is named by what it looks like."""
     what, key, prefix = locate_weights(obj)
-    places = ([f"under the key {key!r}"] if key is not None and key != official_key else []) + (
-        [f"with every name prefixed {prefix!r}"] if prefix else [])
+    places = ([f"under the key {shown_name(key)!r}"] if key is not None and key != official_key else []) + (
+        [f"with every name prefixed {shown_name(prefix)!r}"] if prefix else [])
     if marker in what and places:
         return ModelFileError(
             f"{_display(path)} holds {what}, but {' and '.join(places)}, not in the official file's layout "
@@ -570,7 +584,7 @@ def state_dict_problems(module: nn.Module, state_dict: Mapping[str, Any]) -> lis
     expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict and not k.endswith(IGNORABLE_MISSING_SUFFIXES)]
     unexpected = [  # keys that are no names at all (5, (1, 2): a hand-edited file) are unexpected too
-        k if isinstance(k, str) else repr(k) for k in state_dict
+        shown_name(k) for k in state_dict
         if not isinstance(k, str) or (k not in expected and not k.endswith(IGNORABLE_UNEXPECTED_SUFFIXES))
     ]
     problems: list[str] = []

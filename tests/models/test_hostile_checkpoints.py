@@ -598,3 +598,33 @@ def test_style_names_that_could_not_be_sent_to_the_panel_are_refused(tmp_path, n
     with pytest.raises(ModelFileError, match=expected) as info:
         load_exstyles(path)
     assert str(path) in info.value.message
+
+
+def _torch_zip_with_pickle(path, payload: bytes) -> None:
+    """A checkpoint in torch.save's zip layout whose data.pkl is ``payload`` (opcodes written by hand)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data.pkl", payload)
+        archive.writestr("archive/byteorder", "little")
+        archive.writestr("archive/version", "3\n")
+
+
+@pytest.mark.parametrize("layout", ["top level", "in g_ema"])
+@pytest.mark.parametrize("key", ["5 MB name", "a million-int tuple", "a tuple 100,000 deep"])
+def test_keys_of_any_size_or_depth_are_shown_short_in_the_message(golden_state, tmp_path, layout, key):
+    # Before: a 5 MB key or a million-int tuple key was printed whole (a 5-8 MB error message, past the service's
+    # 1 MiB line limit for the job's failure); a tuple nested 100,000 deep raised RecursionError (an internal error).
+    path = tmp_path / "vtoonify.pt"
+    if key == "a tuple 100,000 deep":  # torch.save cannot pickle it (recursion); the unpickler can build it
+        deep = b")" + b"\x85" * 100_000  # EMPTY_TUPLE, then TUPLE1 100,000 times
+        inner = b"}" + deep + b"K\x05s"  # {deep: 5}
+        _torch_zip_with_pickle(path, b"\x80\x02" + (b"}U\x05g_ema" + inner + b"s" if layout == "in g_ema" else inner)
+                               + b".")
+    else:
+        name = "k" * 5_000_000 if key == "5 MB name" else tuple(range(10**6))
+        state = {"g_ema": {**golden_state, name: torch.zeros(1)}} if layout == "in g_ema" else {name: 1}
+        torch.save(state, path)
+    with pytest.raises(ModelFileError) as info:
+        load_vtoonify(path)
+    assert str(path) in info.value.message and len(info.value.message) < 1000, info.value.message[:300]
