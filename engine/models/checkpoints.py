@@ -30,6 +30,7 @@ from numpy.lib import format as npy_format
 
 from engine.commands import engine_command
 from engine.errors import ModelFileError
+from engine.models.pickle_scan import PickleTooDeep, check_pickle_depth
 from engine.models.safe_npy import DamagedPickle, ForbiddenPickle, unpickle_arrays
 
 if TYPE_CHECKING:
@@ -177,6 +178,29 @@ def check_zip_crcs(path: Path) -> None:
                 return  # truncated, or stored in a way zipfile cannot read: torch.load names it
 
 
+def check_pickle_nesting(path: Path, legacy: bool) -> None:
+    """Refuse a checkpoint whose pickle nests deeper than any model file, before torch unpickles it (a
+    key nested a million deep crashes the process: ``engine.models.pickle_scan``). The zip format's
+    ``data.pkl`` is read; the legacy format's leading pickles (magic, protocol, system info, data)."""
+    try:
+        if legacy:
+            with open(path, "rb") as handle:
+                check_pickle_depth(handle, pickles=4)
+            return
+        with zipfile.ZipFile(path) as archive:
+            entry = next((e for e in archive.infolist() if e.filename.endswith("data.pkl")), None)
+            if entry is None:
+                return  # torch.load names what is missing
+            with archive.open(entry) as stream:
+                check_pickle_depth(stream)
+    except PickleTooDeep as exc:
+        raise ModelFileError(f"refusing to load {_display(path)}: {exc}",
+                             "use the official checkpoint files; never load model files from untrusted "
+                             "sources") from None
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error):
+        return  # not a readable zip: torch.load reports it
+
+
 LEGACY_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 """How a checkpoint in torch's legacy (pre-1.6, not zip) format begins, after its pickle's PROTO (and any
 FRAME) opcode: its magic number 0x1950a86a20f9469cfc6c, pickled as a LONG1."""
@@ -199,6 +223,7 @@ def load_torch_file(path: str | Path) -> Any:
     if magic[:2] == b"PK":
         check_zip_sizes(path)
         check_zip_crcs(path)
+    check_pickle_nesting(path, legacy=head[:1] == b"\x80")
     if magic == b"\x93NUMPY":
         raise ModelFileError(
             f"{_display(path)} is a numpy .npy file (such as exstyle_code.npy), not a torch checkpoint",
@@ -401,7 +426,12 @@ def read_exstyle_arrays(path: str | Path) -> dict[str, np.ndarray]:
             refetch_fix(path),
         )
     try:
+        check_pickle_depth(raw[stream.tell() :])
         array = unpickle_arrays(raw[stream.tell() :])
+    except PickleTooDeep as exc:
+        raise ModelFileError(f"refusing to load {_display(path)}: {exc}",
+                             "use the official exstyle_code.npy; never load style files from untrusted "
+                             "sources") from None
     except DamagedPickle as exc:
         raise ModelFileError(f"{_display(path)} is corrupt: {exc}", refetch_fix(path)) from None
     except ForbiddenPickle as exc:

@@ -628,3 +628,31 @@ def test_keys_of_any_size_or_depth_are_shown_short_in_the_message(golden_state, 
     with pytest.raises(ModelFileError) as info:
         load_vtoonify(path)
     assert str(path) in info.value.message and len(info.value.message) < 1000, info.value.message[:300]
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "style codes"])
+def test_a_key_nested_a_million_deep_is_refused_without_crashing_the_engine(tmp_path, kind):
+    # Before: a 1 MB file whose dict key was a tuple nested 1,000,000 deep killed the process with SIGSEGV while
+    # unpickling (hashing the key recurses in C): torch.load(weights_only=True) and the .npy unpickler alike.
+    # Run in a child process so that a crash fails this test, not the test run.
+    import subprocess
+    import sys
+
+    deep_key = b")" + b"\x85" * 1_000_000  # EMPTY_TUPLE, then TUPLE1 a million times
+    if kind == "checkpoint":
+        path = tmp_path / "vtoonify.pt"
+        _torch_zip_with_pickle(path, b"\x80\x02}" + deep_key + b"K\x05s.")
+        load = "load_vtoonify"
+    else:
+        path = tmp_path / "exstyle_code.npy"
+        with open(path, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, {"descr": "|O", "fortran_order": False, "shape": ()})
+            handle.write(b"\x80\x03}" + deep_key + b"K\x05s.")
+        load = "load_exstyles"
+    code = (f"import sys; from engine.models import {load}; from engine.errors import ModelFileError\n"
+            f"try:\n    {load}(sys.argv[1])\nexcept ModelFileError as exc:\n    print(exc.message)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-400:]}"
+    assert re.match(rf"refusing to load {re.escape(str(path))}: its pickle nests objects 1,000,00\d deep \(a model "
+                    r"file's: under 10; at most 200 read", done.stdout), done.stdout
