@@ -23,7 +23,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -178,23 +178,44 @@ def check_zip_crcs(path: Path) -> None:
                 return  # truncated, or stored in a way zipfile cannot read: torch.load names it
 
 
-def check_pickle_nesting(path: Path, legacy: bool) -> None:
+def check_pickle_nesting(path: Path | IO[bytes], legacy: bool | None = None) -> None:
     """Refuse a checkpoint whose pickle nests deeper than any model file, before torch unpickles it (a
     key nested a million deep crashes the process: ``engine.models.pickle_scan``). The zip format's
-    ``data.pkl`` is read; the legacy format's leading pickles (magic, protocol, system info, data)."""
+    ``data.pkl`` is read; the legacy format's leading pickles (magic, protocol, system info, data).
+    ``path`` may be an open binary file (read from its start, left there); ``legacy`` None: told by its
+    first byte. Every ``torch.load`` of a file the engine did not just write goes through this."""
+    if not isinstance(path, Path | str):
+        start, shown = path.tell(), str(getattr(path, "name", "the file"))
+        try:
+            path.seek(0)
+            _check_nesting(path, path.read(1) == b"\x80" if legacy is None else legacy, shown)
+        finally:
+            path.seek(start)
+        return
+    if legacy is None:
+        with open(path, "rb") as handle:
+            legacy = handle.read(1) == b"\x80"
+    _check_nesting(path, legacy, _display(path))
+
+
+def _check_nesting(source: Path | IO[bytes], legacy: bool, shown: str) -> None:
     try:
         if legacy:
-            with open(path, "rb") as handle:
-                check_pickle_depth(handle, pickles=4)
+            if isinstance(source, Path | str):
+                with open(source, "rb") as handle:
+                    check_pickle_depth(handle, pickles=4)
+            else:
+                source.seek(0)
+                check_pickle_depth(source, pickles=4)
             return
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(source) as archive:
             entry = next((e for e in archive.infolist() if e.filename.endswith("data.pkl")), None)
             if entry is None:
                 return  # torch.load names what is missing
             with archive.open(entry) as stream:
                 check_pickle_depth(stream)
     except PickleTooDeep as exc:
-        raise ModelFileError(f"refusing to load {_display(path)}: {exc}",
+        raise ModelFileError(f"refusing to load {shown}: {exc}",
                              "use the official checkpoint files; never load model files from untrusted "
                              "sources") from None
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error):

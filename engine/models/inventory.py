@@ -210,10 +210,11 @@ def _recorded_options(path: Path) -> object:
     tensors memory-mapped and never read)."""
     import torch
 
-    from engine.models.checkpoints import check_zip_sizes
+    from engine.models.checkpoints import check_pickle_nesting, check_zip_sizes
 
     try:
         check_zip_sizes(path)
+        check_pickle_nesting(path)  # a key nested a million deep crashes the unpickler itself
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # damaged or not ours: the listing then names the usual default file
         return None

@@ -804,7 +804,7 @@ def _load_style_code(path: Path):
     """The saved W+ code, or None when it is missing, a link, or not a finite [1, 18, C] tensor."""
     import torch
 
-    from engine.models.checkpoints import all_finite
+    from engine.models.checkpoints import all_finite, check_pickle_nesting
 
     try:  # never through a link; O_NONBLOCK: a FIFO at this name must not block the job
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
@@ -816,6 +816,7 @@ def _load_style_code(path: Path):
         return None
     try:
         with os.fdopen(fd, "rb") as fh:
+            check_pickle_nesting(fh)  # a key nested a million deep crashes the unpickler itself
             wplus = torch.load(fh, map_location="cpu", weights_only=True)
     except Exception:  # a damaged or foreign file is recomputed, whatever the reason
         return None

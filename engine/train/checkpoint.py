@@ -32,7 +32,13 @@ import torch
 from engine.commands import engine_command
 from engine.errors import ConfigError, ModelFileError, OutputError
 from engine.io.atomic import TargetExistsError, atomic_reopenable
-from engine.models.checkpoints import check_zip_crcs, check_zip_sizes, describe_checkpoint, load_torch_file
+from engine.models.checkpoints import (
+    check_pickle_nesting,
+    check_zip_crcs,
+    check_zip_sizes,
+    describe_checkpoint,
+    load_torch_file,
+)
 from engine.models.inventory import ENCODER_FILE, EXSTYLE_FILE, FACE_PARSER_FILE, model_file_name
 
 FORMAT = "vtoonify-studio-train/1"
@@ -347,6 +353,7 @@ def _peek(path: Path) -> Any:
     """``weights_only`` load with memory-mapped tensors; None for anything unreadable."""
     try:
         check_zip_sizes(path)  # a planted zip bomb is refused unopened, as every model load
+        check_pickle_nesting(path)  # and a key nested a million deep, which crashes the unpickler itself
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # not a torch zip file, damaged, refused by the weights-only unpickler: not ours
         return None

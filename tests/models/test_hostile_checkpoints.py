@@ -656,3 +656,19 @@ def test_a_key_nested_a_million_deep_is_refused_without_crashing_the_engine(tmp_
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-400:]}"
     assert re.match(rf"refusing to load {re.escape(str(path))}: its pickle nests objects 1,000,00\d deep \(a model "
                     r"file's: under 10; at most 200 read", done.stdout), done.stdout
+
+
+def test_models_list_beside_a_training_file_nested_a_million_deep_does_not_crash(tmp_path):
+    # Before: the inventory reads the options a D family's pretrain.pt recorded (torch.load, bypassing
+    # load_torch_file's checks), so a planted 1 MB pretrain.pt crashed `models list`, every render's model
+    # lookup and the service's capabilities with SIGSEGV. Now the file is passed over, as any unreadable one.
+    import subprocess
+    import sys
+
+    family = tmp_path / "vtoonify_d_house"
+    family.mkdir()
+    _torch_zip_with_pickle(family / "pretrain.pt", b"\x80\x02}" + b")" + b"\x85" * 1_000_000 + b"K\x05s.")
+    done = subprocess.run([sys.executable, "-m", "engine", "models", "list", "--models", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-400:]}"
+    assert "house" in done.stdout and "vtoonify_d_house/vtoonify_s_d.pt" in done.stdout
