@@ -222,6 +222,11 @@ def _check_nesting(source: Path | IO[bytes], legacy: bool, shown: str) -> None:
         return  # not a readable zip: torch.load reports it
 
 
+_NEWER_PROTOCOL_RE = re.compile(r"Unsupported operand (14\d|15[0-2])\b")
+"""torch's weights-only refusal of an instruction protocol 4/5 added (140 SHORT_BINUNICODE to 152
+READONLY_BUFFER; it reads protocol 2/3, which torch.save writes by default)."""
+
+
 LEGACY_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 """How a checkpoint in torch's legacy (pre-1.6, not zip) format begins, after its pickle's PROTO (and any
 FRAME) opcode: its magic number 0x1950a86a20f9469cfc6c, pickled as a LONG1."""
@@ -257,6 +262,12 @@ def load_torch_file(path: str | Path) -> Any:
             warnings.simplefilter("ignore", UserWarning)
             loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if _NEWER_PROTOCOL_RE.search(str(exc)):  # FRAME/MEMOIZE/...: protocol 4+, no sign of code
+            raise ModelFileError(
+                f"cannot load {_display(path)}: its pickle uses protocol 4 or later, which torch's weights-only "
+                "loader (the only one the engine uses) cannot read; nothing in it ran",
+                "if you trust the file, save its weights again with torch.save's default pickle_protocol=2; "
+                f"else {refetch_fix(path)}") from None
         if "weights only" in str(exc).lower():
             first = _refused_global(str(exc))
             raise ModelFileError(

@@ -672,3 +672,17 @@ def test_models_list_beside_a_training_file_nested_a_million_deep_does_not_crash
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-400:]}"
     assert "house" in done.stdout and "vtoonify_d_house/vtoonify_s_d.pt" in done.stdout
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_a_checkpoint_pickled_with_protocol_4_or_5_is_named_so_not_as_code(tmp_path, protocol):
+    # Before: "refusing to load ...: it contains objects other than tensors and plain data (a pickle that could
+    # run code): Unsupported operand 149": torch's weights-only loader lacks protocol 4's FRAME instruction, so a
+    # plain state dict saved with torch.save(..., pickle_protocol=4) was called hostile.
+    path = tmp_path / "vtoonify.pt"
+    torch.save({"w": torch.ones(3)}, path, pickle_protocol=protocol)
+    with pytest.raises(ModelFileError) as info:
+        load_torch_file(path)
+    assert info.value.message == (f"cannot load {path}: its pickle uses protocol 4 or later, which torch's "
+                                  "weights-only loader (the only one the engine uses) cannot read; nothing in it ran")
+    assert "pickle_protocol=2" in info.value.fix
