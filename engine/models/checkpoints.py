@@ -392,15 +392,19 @@ MAX_STYLE_NAMES_CHARS = 64 << 10
 
 
 def check_style_names(codes: dict, path: str | Path) -> None:
-    """ModelFileError for style names no exemplar file name has: too many, too long, or with control
-    characters. Why: the service sends every style's names in one capabilities reply, which a single 2 MB
+    """ModelFileError for style names no exemplar file name has: not a string, too many, too long, or with
+    control characters. Why: the service sends every style's names in one capabilities reply, which a single 2 MB
     name pushed past the protocol's 1 MiB line limit, so the panel and the add-on could list no style."""
     if len(codes) > MAX_STYLE_CODES:
         raise ModelFileError(f"{_display(path)} holds {len(codes):,} style codes, more than the {MAX_STYLE_CODES:,} "
                              "read (an official file: a few hundred)", refetch_fix(path))
     total = 0
     for key in codes:
-        name = str(key)
+        if not isinstance(key, str):  # str(5) would list a style "5" no exemplar is named; a style id is its index
+            raise ModelFileError(f"{_display(path)}: style code named {shown_name(key)} (a {type(key).__name__}); an "
+                                 "official file names each code by its exemplar's file name, a string",
+                                 refetch_fix(path))
+        name = key
         shown = repr(name[:10] + "…" if len(name) > 12 else name)
         if len(name) > MAX_STYLE_NAME_CHARS:
             raise ModelFileError(f"{_display(path)}: style name {shown} is {len(name):,} characters long; an "

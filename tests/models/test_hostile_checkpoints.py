@@ -686,3 +686,16 @@ def test_a_checkpoint_pickled_with_protocol_4_or_5_is_named_so_not_as_code(tmp_p
     assert info.value.message == (f"cannot load {path}: its pickle uses protocol 4 or later, which torch's "
                                   "weights-only loader (the only one the engine uses) cannot read; nothing in it ran")
     assert "pickle_protocol=2" in info.value.fix
+
+
+@pytest.mark.parametrize("key", [5, 2.5, b"a.jpg", ("a", "b")], ids=["int", "float", "bytes", "tuple"])
+def test_a_style_code_whose_name_is_no_string_is_refused(tmp_path, key):
+    # Before: {5: code} loaded as a style named "5" (str(key)): a hand-made file passed for an official one, whose
+    # keys are always exemplar file names (strings, e.g. "Cartoons_00038_07.jpg").
+    path = _exstyle_file(tmp_path / "exstyle_code.npy", {"a.jpg": np.zeros((1, 18, 512), np.float32),
+                                                         key: np.zeros((1, 18, 512), np.float32)})
+    with pytest.raises(ModelFileError, match=rf"style code named {re.escape(repr(key))} \(a {type(key).__name__}\); "
+                                             r"an official file names each code by its exemplar's file name, a "
+                                             r"string") as info:
+        load_exstyles(path)
+    assert str(path) in info.value.message and "models fetch" in info.value.fix
