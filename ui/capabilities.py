@@ -62,6 +62,8 @@ class Capabilities:
     models_dir: str = ""
     pipeline_error: str = ""
     not_ready: tuple[NotReadyFamily, ...] = ()
+    truncated: str = ""
+    """What the engine left out to keep its reply under the 1 MiB line limit (empty: nothing); shown as a warning."""
 
     def family(self, name: str) -> StyleFamily | None:
         return next((f for f in self.families if f.name == name), None)
@@ -112,7 +114,8 @@ def parse_capabilities(reply: dict) -> Capabilities:
                                             if s in catalog.OUTPUT_SPACES) or catalog.OUTPUT_SPACES,
                         models_dir=str(reply.get("models_dir") or ""),
                         pipeline_error=str(reply.get("pipeline_error") or ""),
-                        not_ready=_not_ready(reply.get("models")))
+                        not_ready=_not_ready(reply.get("models")),
+                        truncated=str(reply.get("truncated") or ""))
 
 
 def _not_ready(models) -> tuple[NotReadyFamily, ...]:

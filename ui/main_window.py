@@ -683,6 +683,8 @@ class MainWindow(QMainWindow):
         self.style_panel.set_capabilities(capabilities)
         if capabilities.pipeline_error:
             self.status_log.show_error("engine_error", f"the engine cannot render: {capabilities.pipeline_error}")
+        if capabilities.truncated:  # some style names are not offered: say why, not just show fewer
+            self.status_log.show_warning(capabilities.truncated)
 
     def _on_start_toggled(self, running: bool) -> None:
         """A new run: the last run's finish notice no longer describes the queue."""

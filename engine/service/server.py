@@ -30,6 +30,7 @@ import engine
 from engine.errors import BusyError, ConfigError, EngineError, InternalError, OutputError, ProtocolError
 from engine.pipeline.config import RenderConfig
 from engine.service.catalog import device_arg
+from engine.service.reply_budget import encoded_bytes, fit_capabilities
 from engine.stop_signals import STOP_SIGNALS
 from engine.user_dirs import user_dir
 
@@ -523,6 +524,8 @@ class EngineServer:
             caps = {"backends": [], "devices": [], "models": {}, "pipeline_error": str(exc)}
         caps = dict(caps, protocol=protocol.PROTOCOL_VERSION, engine_version=engine.__version__,
                     model_cache=self.jobs.model_stats())
+        envelope = encoded_bytes(protocol.reply_ok(request_id, capabilities={}))
+        caps = fit_capabilities(caps, protocol.MAX_LINE_BYTES - envelope)  # many long style lists: cut, and said
         session.send(protocol.reply_ok(request_id, capabilities=caps))
 
     def _submit(self, session, request_id, message) -> None:

@@ -69,6 +69,18 @@ def test_a_pipeline_that_cannot_load_is_said_not_hidden():
     assert parse_capabilities(None).family_names == (DEFAULT_FAMILY,)
 
 
+def test_a_reply_cut_to_fit_the_line_limit_carries_its_note_to_the_panel():
+    from engine.service.reply_budget import fit_capabilities
+
+    reply = {"styles": [{"style": "cartoon", "backbone": "dualstylegan", "checkpoints": ["vtoonify_s_d.pt"],
+                         "style_ids": [f"Cartoons_{i:05d}.jpg" for i in range(300)]}],
+             "backends": ["auto", "classic", "vtoonify"], "models": {}}
+    caps = parse_capabilities(fit_capabilities(reply, 2_000))
+    assert "1 MiB line limit" in caps.truncated and "cartoon (dualstylegan): the first" in caps.truncated
+    assert 0 < len(caps.family("cartoon").style_names) < 300
+    assert parse_capabilities(reply).truncated == ""
+
+
 @pytest.mark.parametrize("backend", ["classic", "auto"])
 def test_style_panel_follows_the_engine_reply(qtbot, tmp_path, backend):
     from ui.control_tips import why_not
