@@ -178,6 +178,9 @@ def add_service_commands(sub) -> None:
     m.add_argument("--backbone", choices=("dualstylegan", "toonify", "both"), default="dualstylegan",
                    help="fetch: VToonify-D (dualstylegan, default), VToonify-T (toonify) or both")
     m.add_argument("--base-url", help="download mirror (default: the official Hugging Face repository)")
+    m.add_argument("--replace-modified", action="store_true",
+                   help="fetch: replace files changed since fetch downloaded them (refused otherwise: fetch never "
+                        "overwrites a file it did not write)")
     m.add_argument("--json", action="store_true", help="machine-readable output")
 
 

@@ -161,7 +161,8 @@ def cmd_fetch(args) -> int:
             files += [f for f in official_files(style, backbone) if f not in files]
     sys.stderr.write(WEIGHTS_LICENCE_NOTICE + "\n")
     bar = _FetchBar()
-    results = fetch_models(_models_dir(args), files, base_url=args.base_url or HF_BASE_URL, progress=bar)
+    results = fetch_models(_models_dir(args), files, base_url=args.base_url or HF_BASE_URL, progress=bar,
+                           replace_modified=getattr(args, "replace_modified", False))
     sys.stderr.write("\n")
     for r in results:
         state = "already there" if r.skipped else ("verified" if r.verified else "recorded (no published checksum)")

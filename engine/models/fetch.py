@@ -352,7 +352,8 @@ def _download_one(
             "or a proxy is serving a wrong file",
         )
     kept = ""
-    if not recorded and os.path.lexists(dest) and not (dest.is_file() and sha256_of(dest) == actual):
+    theirs = not recorded or os.path.islink(dest)  # fetch makes no links: one at a recorded name is someone's
+    if theirs and os.path.lexists(dest) and not (dest.is_file() and sha256_of(dest) == actual):
         kept = str(_keep_aside(dest))
     os.replace(part, dest)
     return FetchResult(relpath, str(dest), actual, done, verified=wanted is not None, kept_as=kept)
@@ -366,11 +367,15 @@ def fetch_models(
     checksums: Mapping[str, str] | None = None,
     timeout_s: float = 30.0,
     chunk_bytes: int = 1 << 20,
+    replace_modified: bool = False,
 ) -> list[FetchResult]:
     """Download ``files`` (paths relative to the models folder) from ``base_url`` into ``models_dir``.
 
     Files already present whose sha256 matches SHA256SUMS are skipped. ``checksums`` pins expected
     sha256 values (relpath -> hex); otherwise the server's LFS sha256 is used when it states one.
+    A listed file whose sha256 no longer matches SHA256SUMS was changed after fetch wrote it (by hand,
+    perhaps a studio's own model under the official name): refused before downloading, unless
+    ``replace_modified`` (the CLI's ``--replace-modified``) says to replace it.
     Raises OfflineError (no network / cut connection; the ``.part`` stays for resuming) or
     ModelFileError (404, checksum mismatch: the partial file is deleted).
     """
@@ -384,13 +389,14 @@ def fetch_models(
         raise ModelFileError(f"cannot create the models folder {root} ({exc.strerror or exc})",
                              "pass --models with a folder you can write (it is created when missing)") from None
     try:
-        return _fetch_into(root, files, base_url, progress, checksums, timeout_s, chunk_bytes)
+        return _fetch_into(root, files, base_url, progress, checksums, timeout_s, chunk_bytes, replace_modified)
     except BaseException:
         _remove_empty(made)  # an offline or refused fetch leaves no empty models folder behind
         raise
 
 
-def _fetch_into(root: Path, files, base_url, progress, checksums, timeout_s, chunk_bytes) -> list[FetchResult]:
+def _fetch_into(root: Path, files, base_url, progress, checksums, timeout_s, chunk_bytes,
+                replace_modified: bool) -> list[FetchResult]:
     pinned = {k: v.lower() for k, v in (checksums or {}).items()}
     results: list[FetchResult] = []
     for raw in files:
@@ -404,6 +410,8 @@ def _fetch_into(root: Path, files, base_url, progress, checksums, timeout_s, chu
                     FetchResult(relpath, str(dest), digest, dest.stat().st_size, True, skipped=True)
                 )
                 continue
+            if digest != sums[relpath] and not replace_modified:
+                raise _modified_by_hand(dest, relpath, digest, sums[relpath], root)
         result = _download_one(relpath, root, base_url, pinned.get(relpath), progress, timeout_s, chunk_bytes,
                                recorded=relpath in sums)
         sums = read_sums(root)
@@ -411,6 +419,17 @@ def _fetch_into(root: Path, files, base_url, progress, checksums, timeout_s, chu
         _write_sums(root, sums)
         results.append(result)
     return results
+
+
+def _modified_by_hand(dest: Path, relpath: str, actual: str, recorded: str, models_dir: Path) -> ModelFileError:
+    """A file SHA256SUMS lists whose bytes changed since fetch wrote them: someone's own file now (fetch never
+    overwrites what it did not write), or a damaged download; only the user can tell which."""
+    return ModelFileError(
+        f"{dest} has sha256 {actual}, but `models fetch` recorded {recorded} for {relpath} in "
+        f"{models_dir / SUMS_FILE}: it was changed after the download, so fetch will not overwrite it",
+        f"if it is your own file, move it aside (e.g. `mv {dest} {dest}.mine`), then run {_fetch_again(models_dir)}; "
+        "if it is a damaged download, run the fetch again with --replace-modified to replace it",
+    )
 
 
 def check_models_folder(models_dir: str | Path) -> Path:

@@ -504,3 +504,40 @@ def test_an_offline_fetch_leaves_no_empty_family_folder(tmp_path):
     with pytest.raises(OfflineError):
         fetch_models(tmp_path, ["vtoonify_d_cartoon/exstyle_code.npy"], base_url=f"http://127.0.0.1:{port}/")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_refuses_a_recorded_file_changed_by_hand_and_replaces_it_only_when_told(hub, tmp_path, capsys):
+    # Before: SHA256SUMS listed encoder.pt, so a file swapped in by hand (a studio's own encoder under the
+    # official name) counted as fetch's own and was overwritten by the next fetch without a word.
+    fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)
+    mine = b"PK\x03\x04 retrained in the studio"
+    (tmp_path / "encoder.pt").write_bytes(mine)
+    recorded, actual = hashlib.sha256(hub.files["encoder.pt"]).hexdigest(), hashlib.sha256(mine).hexdigest()
+    with pytest.raises(ModelFileError) as info:
+        fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)
+    message, fix = info.value.message, info.value.fix
+    assert str(tmp_path / "encoder.pt") in message and f"sha256 {actual}" in message and recorded in message
+    assert "move it aside" in fix and "--replace-modified" in fix
+    assert (tmp_path / "encoder.pt").read_bytes() == mine and len(hub.range_headers) == 1  # nothing downloaded
+    assert not list(tmp_path.glob("encoder.pt.*"))
+
+    from engine.cli import main  # the CLI says the same and exits 2; with the flag the file is replaced
+    cli = ["models", "fetch", "--models", str(tmp_path), "--base-url", hub.base_url]
+    assert main(cli) == 2
+    assert f"sha256 {actual}" in capsys.readouterr().err and (tmp_path / "encoder.pt").read_bytes() == mine
+    main([*cli, "--replace-modified"])  # faceparsing.pth is not on the fake hub: only encoder.pt matters here
+    assert (tmp_path / "encoder.pt").read_bytes() == hub.files["encoder.pt"]
+    assert read_sums(tmp_path)["encoder.pt"] == recorded
+
+
+def test_fetch_still_replaces_what_it_left_itself(hub, tmp_path):
+    """A recorded file that still has its recorded checksum, and fetch's own .part, are fetch's to replace."""
+    fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url)
+    pinned = hashlib.sha256(hub.files["encoder.pt"]).hexdigest()
+    hub.files["encoder.pt"] = b"PK\x03\x04 a newer upload" * 100
+    (tmp_path / "encoder.pt.part").write_bytes(hub.files["encoder.pt"][:1000])  # a cut re-download of its own
+    new = hashlib.sha256(hub.files["encoder.pt"]).hexdigest()
+    result = fetch_models(tmp_path, ["encoder.pt"], base_url=hub.base_url, checksums={"encoder.pt": new})[0]
+    assert not result.skipped and result.sha256 == new != pinned and not result.kept_as
+    assert (tmp_path / "encoder.pt").read_bytes() == hub.files["encoder.pt"]
+    assert hub.range_headers[-1] == "bytes=1000-"  # the .part was resumed, not refused
