@@ -48,6 +48,8 @@ def cmd_list(args) -> int:
 
 
 UNREADABLE = "unreadable (permission denied)"
+_NOT_A_FILE = ("a folder, not a file", "not a regular file (a FIFO, socket or device)")
+"""verify's words for what `models fetch` refuses to replace (engine.models.fetch.not_a_file_status)."""
 
 
 def _present_model_files(models_dir: str) -> list[str]:
@@ -84,20 +86,20 @@ def _load_check(models_dir: str, relpath: str) -> str:
     return "loads"
 
 
-def _dangling_links(models_dir: str) -> list[str]:
-    """Model-looking links in the folder and its family folders that lead nowhere (the inventory,
-    which asks ``is_file``, would call them simply missing)."""
-    from engine.models.fetch import link_problem
+def _not_files(models_dir: str) -> list[str]:
+    """Model-looking names in the folder and its family folders where no file stands: links that lead
+    nowhere, folders, FIFOs (the inventory, which asks ``is_file``, counts them as missing and lists none)."""
+    from engine.models.inventory import what_is_in_the_way
 
     root = Path(models_dir)
     folders = [root, *sorted(p for p in root.glob("vtoonify_*") if p.is_dir())]
     return [p.relative_to(root).as_posix() for folder in folders for p in sorted(folder.iterdir())
-            if p.suffix in (".pt", ".pth", ".npy") and link_problem(p)]
+            if p.suffix in (".pt", ".pth", ".npy") and what_is_in_the_way(p)]
 
 
 def cmd_verify(args) -> int:
     """Checksums recorded by ``fetch``; files copied in by hand are checked by loading them."""
-    from engine.models.fetch import VerifyResult, check_models_folder, link_problem, verify_models
+    from engine.models.fetch import VerifyResult, check_models_folder, link_problem, not_a_file_status, verify_models
 
     folder = str(check_models_folder(_models_dir(args)))  # missing / a file / a loop: an error, exit 2
     results = verify_models(folder)
@@ -107,9 +109,10 @@ def cmd_verify(args) -> int:
             outcome = _load_check(folder, relpath)
             results.append(VerifyResult(relpath, "ok" if outcome == "loads" else outcome if outcome == UNREADABLE
                                         else f"corrupt: {outcome}"))
-    for relpath in _dangling_links(folder):
+    for relpath in _not_files(folder):
         if relpath not in {r.relpath for r in results}:
-            results.append(VerifyResult(relpath, link_problem(f"{folder}/{relpath}") or "missing"))
+            path = Path(folder, relpath)
+            results.append(VerifyResult(relpath, link_problem(path) or not_a_file_status(path)))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     elif not results:
@@ -122,9 +125,12 @@ def cmd_verify(args) -> int:
         raise ModelFileError(f"{len(bad)} model file(s) cannot be read: " + ", ".join(r.relpath for r in bad[:5]),
                              f"let the engine's user read them (e.g. `chmod -R a+rX {folder}`)")
     if bad:
+        in_the_way = [str(Path(folder, r.relpath)) for r in bad if r.status in _NOT_A_FILE]
+        first = (f"move {', '.join(in_the_way)} away (`models fetch` replaces no folder or FIFO), then "
+                 if in_the_way else "")
         raise ModelFileError(f"{len(bad)} model file(s) are missing or damaged: "
                              + ", ".join(f"{r.relpath} ({r.status})" for r in bad[:5]),
-                             f"run `{models_command('fetch', models_dir=folder)}` (with the --style and "
+                             f"{first}run `{models_command('fetch', models_dir=folder)}` (with the --style and "
                              "--backbone of those files) to download them again")
     return 0
 

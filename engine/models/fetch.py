@@ -60,8 +60,8 @@ class FetchResult:
 class VerifyResult:
     relpath: str
     status: str
-    """'ok', 'missing', 'mismatch', 'unreadable (<why>)', 'symlink loop' or 'refused: <why>' (an entry outside
-    the folder)."""
+    """'ok', 'missing', 'mismatch', 'unreadable (<why>)', 'symlink loop', 'dangling symlink', 'a folder, not a
+    file', 'not a regular file (a FIFO, socket or device)' or 'refused: <why>' (an entry outside the folder)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -451,6 +451,13 @@ def check_models_folder(models_dir: str | Path) -> Path:
     return root
 
 
+def not_a_file_status(path: Path) -> str:
+    """``models verify``'s word for a folder, FIFO, socket or device where a model file belongs."""
+    from engine.models.inventory import what_is_in_the_way
+
+    return (what_is_in_the_way(path) or "not a regular file").removeprefix("is ")
+
+
 def verify_models(models_dir: str | Path) -> list[VerifyResult]:
     """Check every file listed in SHA256SUMS. An entry that would lead outside the folder
     (absolute, '..', a drive) is refused, never read; a link that leads nowhere is named as such."""
@@ -466,6 +473,8 @@ def verify_models(models_dir: str | Path) -> list[VerifyResult]:
         problem = link_problem(path)
         if problem:
             status = problem
+        elif os.path.lexists(path) and not path.is_file():  # "missing" would send the user to a fetch that refuses it
+            status = not_a_file_status(path)
         elif not path.is_file():
             status = "missing"
         else:

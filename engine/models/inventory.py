@@ -445,7 +445,8 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
         return (f"{what} cannot render: the models folder {models_dir} is a file, not a folder",
                 f"pass {setting('models_dir')} (or $VTOONIFY_MODELS) with the folder that holds the model files, e.g. "
                 "the folder of encoder.pt")
-    in_the_way = {relpath: thing for relpath in family.missing if (thing := _in_the_way(Path(models_dir) / relpath))}
+    in_the_way = {relpath: thing for relpath in family.missing
+                  if (thing := what_is_in_the_way(Path(models_dir) / relpath))}
     first = ""
     if in_the_way:  # "missing" alone sent the user to a fetch that refuses a folder or FIFO at the name
         problem += ": " + "; ".join(f"{relpath} {thing}" for relpath, thing in in_the_way.items())
@@ -466,7 +467,7 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
     return problem, first + copy + (f"; for the shared files, {get_shared}" if shared else "")
 
 
-def _in_the_way(path: Path) -> str | None:
+def what_is_in_the_way(path: Path) -> str | None:
     """What stands at a model file's name when it is no readable regular file (the inventory counts it as
     missing), or None when nothing does."""
     if not os.path.lexists(path) or path.is_file():

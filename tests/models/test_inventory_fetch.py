@@ -541,3 +541,19 @@ def test_fetch_still_replaces_what_it_left_itself(hub, tmp_path):
     assert not result.skipped and result.sha256 == new != pinned and not result.kept_as
     assert (tmp_path / "encoder.pt").read_bytes() == hub.files["encoder.pt"]
     assert hub.range_headers[-1] == "bytes=1000-"  # the .part was resumed, not refused
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+@pytest.mark.parametrize("recorded", [False, True], ids=["copied by hand", "recorded"])
+def test_verify_lists_a_shared_file_that_is_a_folder_or_fifo(tmp_path, capsys, kind, recorded):
+    # Before: encoder.pt as a folder or FIFO was left out of `models verify` (or called plain "missing"), and
+    # the fix sent the user to a fetch that refuses it.
+    path = tmp_path / "encoder.pt"
+    path.mkdir() if kind == "folder" else os.mkfifo(path)
+    if recorded:
+        (tmp_path / SUMS_FILE).write_text(f"{'0' * 64}  encoder.pt\n")
+    expected = "a folder, not a file" if kind == "folder" else "not a regular file (a FIFO, socket or device)"
+    assert run_models_cli("verify", "--models", str(tmp_path)) == 2
+    captured = capsys.readouterr()
+    assert f"  {expected} encoder.pt" in captured.out
+    assert f"encoder.pt ({expected})" in captured.err and f"move {path} away" in captured.err
