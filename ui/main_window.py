@@ -228,9 +228,14 @@ class MainWindow(QMainWindow):
         left_layout.setSpacing(4)
         left_layout.addWidget(self.form_scroll, 1)
         left_layout.addWidget(self.add_button)
+        # the preview's column: in a wide window the queue and the messages join it (``_arrange``), so the
+        # form keeps the window's whole height (at 1600x1000 it scrolled while the queue had empty rows)
+        side = self.side_splitter = QSplitter(Qt.Orientation.Vertical, self)
+        side.addWidget(self.preview_panel)
+        side.setChildrenCollapsible(False)
         top = self.top_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         top.addWidget(left)
-        top.addWidget(self.preview_panel)
+        top.addWidget(side)
         top.setStretchFactor(1, 1)
         # the message list sits in the splitter (drag it taller to read back), so at 1280x720 the form
         # keeps the room to show the Style section's first rows next to the shot
@@ -261,15 +266,49 @@ class MainWindow(QMainWindow):
     def share_small_height(self) -> None:
         """A small screen (1080p at 200 %): the queue and the messages at their least (four rows, two
         lines), so the form and the preview keep the rest (the queue's share left the preview a strip)."""
+        splitter = self.queue_splitter()
         queue, log = self.queue_panel.minimumSizeHint().height(), self.status_log.minimumHeight()
-        total = sum(self.main_splitter.sizes())
-        self.main_splitter.setSizes([max(1, total - queue - log), queue, log])
+        total = sum(splitter.sizes())
+        splitter.setSizes([max(1, total - queue - log), queue, log])
+
+    def queue_splitter(self) -> QSplitter:
+        """The splitter the queue and the messages are in now: under the form and the preview, or
+        (a wide window) under the preview only."""
+        return self.side_splitter if self.wide_layout else self.main_splitter
+
+    @property
+    def wide_layout(self) -> bool:
+        return self.queue_panel.parentWidget() is self.side_splitter
+
+    def wide_enough(self, width: int) -> bool:
+        """Room for the form and, beside it, the queue's buttons (about 1250 px): the form then takes
+        the window's whole height, the queue and the messages sharing the preview's column."""
+        form = self.form_scroll.sizeHint().width()
+        return width >= form + self.queue_panel.minimumSizeHint().width() + 40
+
+    def _arrange(self) -> None:
+        """The queue and the messages under the preview (wide window) or across the window's width."""
+        wide = self.wide_enough(self.width())
+        if wide == self.wide_layout:
+            return
+        target = self.side_splitter if wide else self.main_splitter
+        for widget in (self.queue_panel, self.status_log):
+            target.addWidget(widget)
+        target.setStretchFactor(0, 3)
+        target.setStretchFactor(1, 2)
+        target.setStretchFactor(2, 0)
+        target.setCollapsible(1, False)
+        target.setCollapsible(2, False)
+        if wide:
+            self.top_splitter.setSizes([self.form_scroll.sizeHint().width(),
+                                        max(1, self.top_splitter.width() - self.form_scroll.sizeHint().width())])
 
     def moveEvent(self, event: QMoveEvent) -> None:
         super().moveEvent(event)
         self.keep_on_screen()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
+        self._arrange()
         super().resizeEvent(event)
         self.keep_on_screen()
 
@@ -804,7 +843,8 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self.share_small_height)  # once laid out: the splitter's real height
 
     def _splitters(self) -> tuple[tuple[str, QSplitter], ...]:
-        return ("main_splitter", self.main_splitter), ("top_splitter", self.top_splitter)
+        return (("main_splitter", self.main_splitter), ("top_splitter", self.top_splitter),
+                ("side_splitter", self.side_splitter))
 
     def save_settings(self) -> None:
         source = self.source_panel
