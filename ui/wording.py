@@ -61,6 +61,33 @@ def control_words(field: str, *value: object) -> str:
     shown = f"{value[0]:g}" if isinstance(value[0], float) else str(value[0])
     return f"{label} '{shown}'" if isinstance(value[0], str) else f"{label} at {shown}"
 
+def setting_label(field: str) -> str:
+    """A setting as a row label (job details): the panel's control without the sentence around it
+    ('Crops follow the faces', 'Scale (Format row)'), or the engine's name for one it has no control for."""
+    label = CONTROLS.get(field)
+    if label is None:
+        return f"{field} (engine setting)"
+    label = label.removeprefix("the ").replace("'", "")
+    return label[:1].upper() + label[1:]
+
+
+_RAW_MARK = re.compile("\x1e([^\x1e\x1f]*)\x1f")
+"""A setting still marked as the engine marks it inside (``engine.errors.setting``): an engine from before
+those marks replays a newer sidecar's warning as stored, marker bytes and all."""
+_RAW_CLI_ONLY = re.compile("\x1d([^\x1d\x1c]*)(?:\x1c([^\x1d]*))?\x1d")
+"""Words marked for the command line only (``engine.errors.for_cli``): the panel reads what follows them."""
+
+
+def _marked_setting(match: re.Match) -> str:
+    try:
+        named = json.loads(match.group(1))
+    except ValueError:
+        named = None
+    if not isinstance(named, list) or not named or not isinstance(named[0], str):
+        return "a setting"
+    return control_words(*named[:2])
+
+
 FIX_PREFIX = "Fix: "
 """Starts the line that says what to do about an error, under the line that says what is wrong."""
 
@@ -136,7 +163,9 @@ def _value_in_words(value: str) -> str:
 
 def plain(message: str) -> str:
     """The engine's message with command-line wording replaced by the panel's."""
-    text = _DOCS.sub("", _FARM_FIXES.sub("", _FARM_DIFFERENCE.sub(_difference_in_words, str(message or ""))))
+    text = _RAW_CLI_ONLY.sub(lambda m: m.group(2) or "", str(message or ""))
+    text = _RAW_MARK.sub(_marked_setting, text)
+    text = _DOCS.sub("", _FARM_FIXES.sub("", _FARM_DIFFERENCE.sub(_difference_in_words, text)))
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
     return text
