@@ -6,9 +6,39 @@ import html
 import json
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from ui.job_records import JobRecord
+from ui.wording import CONTROLS, setting_label
+
+COPY_JSON = "Copy settings as JSON"
+
+
+def settings_json(settings: dict) -> str:
+    """The settings as the engine takes them (``submit`` fields), for a TD to paste into a script or a farm job."""
+    return json.dumps(settings, indent=1, sort_keys=True)
+
+
+def value_words(value: object) -> str:
+    """A setting's value as the form shows it: on/off, a number, a list, or 'default' where unset."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(value_words(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def settings_rows(settings: dict) -> list[tuple[str, str]]:
+    """(label, value) per setting: the form's controls in the form's order, then the engine's other settings."""
+    order = [f for f in CONTROLS if f in settings] + sorted(f for f in settings if f not in CONTROLS)
+    return [(setting_label(f), value_words(settings[f])) for f in order]
 
 
 def details_html(record: JobRecord) -> str:
@@ -34,7 +64,9 @@ def details_html(record: JobRecord) -> str:
     if record.warnings:
         parts.append("<h4 style='color:#d08020'>Warnings</h4><ul>"
                      + "".join(f"<li>{html.escape(w)}</li>" for w in record.warnings) + "</ul>")
-    parts.append("<h4>Settings</h4><pre>" + html.escape(json.dumps(settings, indent=1, sort_keys=True)) + "</pre>")
+    parts.append(f"<h4>Settings</h4><p>As sent to the engine ({COPY_JSON} below gives them to a script).</p><table>")
+    parts += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in settings_rows(settings)]
+    parts.append("</table>")
     return "".join(parts)
 
 
@@ -47,6 +79,11 @@ class JobDetailsDialog(QDialog):
         self.browser.setHtml(details_html(record))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
+        self.copy_button = buttons.addButton(COPY_JSON, QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.setToolTip("The settings as the engine's submit fields, on the clipboard")
+        self.copy_button.setAutoDefault(False)  # Enter and Escape still close the dialog
+        settings = dict(record.effective)
+        self.copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(settings_json(settings)))
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
         layout.addWidget(buttons)

@@ -61,6 +61,7 @@ def control_words(field: str, *value: object) -> str:
     shown = f"{value[0]:g}" if isinstance(value[0], float) else str(value[0])
     return f"{label} '{shown}'" if isinstance(value[0], str) else f"{label} at {shown}"
 
+
 def setting_label(field: str) -> str:
     """A setting as a row label (job details): the panel's control without the sentence around it
     ('Crops follow the faces', 'Scale (Format row)'), or the engine's name for one it has no control for."""
