@@ -72,6 +72,8 @@ DEFAULT_SIZE = (1280, 720)
 """Fits a 1366x768 screen with its task bar; the left column scrolls when the window is smaller."""
 CLOSE_CANCEL, CLOSE_KEEP, CLOSE_STAY = "cancel", "keep", "stay"
 NOT_CONNECTED = "no engine is connected: press Connect or Start engine (top left)"
+CONNECT_LABEL, RECONNECT_LABEL = "Connect", "Reconnect"
+CONNECT_TIP = "Connect to the engine already running for this user (its connection file)"
 NO_SOURCE = "no source yet: type one in the Source field or pick one with Browse…"
 NO_PRESETS = "no preset is saved yet: set the form up, then Save preset…"
 
@@ -162,14 +164,14 @@ class MainWindow(QMainWindow):
         self._frame_margins = (0, 0, 0, 0)
 
         self.indicator = ConnectionIndicator(self)
-        self.connect_button = QPushButton("Connect", self)
+        self.connect_button = QPushButton(CONNECT_LABEL, self)
         self.start_button = QPushButton("Start engine", self)
         self.restart_button = QPushButton(RESTART_LABEL, self)
         self.restart_button.setVisible(False)  # offered when the engine went away under running jobs
         describe(self.restart_button, "Start the engine again and continue the jobs it stopped; the frames "
                                       "already rendered are kept")
         self.preset_combo = QComboBox(self)
-        describe(self.connect_button, "Connect to the engine already running for this user (its connection file)")
+        describe(self.connect_button, CONNECT_TIP)
         describe(self.start_button, "Start an engine on this machine and connect to it")
         describe(self.preset_combo, "Saved looks and output options")
         self.preset_combo.setMinimumWidth(140)
@@ -711,11 +713,25 @@ class MainWindow(QMainWindow):
     def _on_state(self, state: str, detail: str) -> None:
         self.indicator.set_state(state, detail)
         self._connected = state == CONNECTED
+        self._offer_connect(detail if self._connected else "")
         self._offer_preview()
         self.queue_panel.set_engine_connected(state == CONNECTED)
         if state == FAILED:
             return  # the failure itself is already in the status area (request_failed)
         self.status_log.show_info(f"engine {state}" + (f": {detail}" if detail else ""))
+
+    def _offer_connect(self, engine: str) -> None:
+        """Connected (``engine`` names it), Start engine could only join the same engine: greyed, saying
+        so. Connect stays as Reconnect (a fresh connection to it, for one that stopped answering)."""
+        if engine:
+            self.connect_button.setText(RECONNECT_LABEL)
+            describe(self.connect_button, f"Connected to the engine at {engine}: open a fresh connection to it "
+                                          "(jobs keep rendering)")
+            set_available(self.start_button, f"already connected to the engine at {engine}")
+        else:
+            self.connect_button.setText(CONNECT_LABEL)
+            describe(self.connect_button, CONNECT_TIP)
+            set_available(self.start_button)
 
     def _on_capabilities(self, reply: dict) -> None:
         capabilities = parse_capabilities(reply)
@@ -775,7 +791,7 @@ class MainWindow(QMainWindow):
         and drop them, or stay (the default, so Enter or Escape loses no queue)."""
         if not running:
             box = QMessageBox(QMessageBox.Icon.Question, "Shots still waiting", self.close_question(0), parent=self)
-            drop = box.addButton("Close and &drop them", QMessageBox.ButtonRole.DestructiveRole)
+            drop = box.addButton(self.drop_button_text(self.waiting_rows()), QMessageBox.ButtonRole.DestructiveRole)
             box.setDefaultButton(box.addButton("Don't close", QMessageBox.ButtonRole.RejectRole))
             box.exec()
             return CLOSE_CANCEL if box.clickedButton() is drop else CLOSE_STAY
@@ -787,6 +803,11 @@ class MainWindow(QMainWindow):
         box.exec()
         return CLOSE_CANCEL if box.clickedButton() is cancel else CLOSE_KEEP if box.clickedButton() is keep \
             else CLOSE_STAY
+
+    @staticmethod
+    def drop_button_text(waiting: int) -> str:
+        """The close question's drop button, for the shots waiting (Alt+D either way)."""
+        return f"Close and &drop {'them' if waiting > 1 else 'it'}"
 
     def close_question(self, running: int) -> str:
         """The close question's text. Rows still waiting in the panel were never sent: the engine

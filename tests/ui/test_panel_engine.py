@@ -140,9 +140,11 @@ def test_panel_starts_its_own_engine_which_exits_when_idle(make_window, tmp_path
     process = window.bridge.started_process
     assert process is not None and process.poll() is None
     assert (tmp_path / "own-engine.json").exists()
+    # connected, the button is greyed and says why (pressed, it only joined the same engine again)
+    assert not window.start_button.isEnabled() and "already connected to the engine at" in window.start_button.toolTip()
     with qtbot.waitSignal(window.bridge.state_changed, check_params_cb=lambda s, _: s == "connected",
                           timeout=30_000):
-        window.start_button.click()  # pressed again: joins the same engine instead of failing
+        window.bridge.start_engine()  # asked again all the same: joins the same engine instead of failing
     assert window.bridge.started_process is process
     window.close()
     qtbot.waitUntil(lambda: window.bridge.is_stopped, timeout=20_000)
