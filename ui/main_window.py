@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, QStandardPaths, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         self.finish_notice = ""
         self._refused_now: list[str] = []
         self._frame_margins = (0, 0, 0, 0)
+        self._saved_side: QByteArray | None = None  # the wide layout's column, restored once it is wide
 
         self.indicator = ConnectionIndicator(self)
         self.connect_button = QPushButton(CONNECT_LABEL, self)
@@ -304,6 +305,19 @@ class MainWindow(QMainWindow):
         if wide:
             self.top_splitter.setSizes([self.form_scroll.sizeHint().width(),
                                         max(1, self.top_splitter.width() - self.form_scroll.sizeHint().width())])
+        QTimer.singleShot(0, self, self._share_moved_height)  # once laid out: the splitter's real height
+
+    def _share_moved_height(self) -> None:
+        """After a move between layouts: the messages at two lines, the queue at 40 % of the rest (at
+        least its four rows); the moved widgets otherwise got equal thirds, the messages a third."""
+        splitter = self.queue_splitter()
+        saved, self._saved_side = self._saved_side, None
+        if self.wide_layout and saved is not None and splitter.restoreState(saved):
+            return  # where the artist dragged them last time
+        total = sum(splitter.sizes())
+        log = self.status_log.minimumHeight()
+        queue = max(self.queue_panel.minimumSizeHint().height(), int((total - log) * 0.4))
+        splitter.setSizes([max(1, total - queue - log), queue, log])
 
     def moveEvent(self, event: QMoveEvent) -> None:
         super().moveEvent(event)
@@ -856,6 +870,7 @@ class MainWindow(QMainWindow):
         geometry = self.settings.geometry()
         if geometry is not None:
             self.restoreGeometry(geometry)
+        self._saved_side = self.settings.geometry("side_splitter")
         for name, splitter in self._splitters():  # where the artist dragged the form, queue and messages
             state = self.settings.geometry(name)
             if state is not None:

@@ -41,3 +41,25 @@ def test_every_form_control_is_in_view_on_a_large_screen(make_window, tmp_path, 
     assert window.form_scroll.verticalScrollBar().maximum() == 0
     table = window.queue_panel.table
     assert table.viewport().height() >= 4 * table.verticalHeader().defaultSectionSize()
+
+
+def test_the_wide_layouts_column_comes_back_where_it_was_dragged(make_window, ini_settings, tmp_path, qtbot):
+    """In a wide window the queue and the messages share the preview's column; the messages start at two
+    lines (they took a third of it), and where the artist dragged them is kept for the next start."""
+    from PySide6.QtCore import QSettings
+
+    first = make_window(tmp_path / "none.json", store=ini_settings)
+    first.show()
+    first.resize(QSize(1600, 1000))
+    qtbot.waitUntil(lambda: first.wide_layout and first.side_splitter.sizes()[2] == first.status_log.minimumHeight())
+    preview, queue, log = first.side_splitter.sizes()
+    assert queue >= 0.35 * (preview + queue) and preview > queue
+    total = preview + queue + log
+    first.side_splitter.setSizes([300, total - 300 - 120, 120])
+    dragged = first.side_splitter.sizes()
+    first.close()
+    second = make_window(tmp_path / "none.json", store=QSettings(ini_settings.fileName(), QSettings.Format.IniFormat))
+    second.show()
+    second.resize(QSize(1600, 1000))
+    qtbot.wait(50)
+    assert second.wide_layout and second.side_splitter.sizes() == dragged
