@@ -71,7 +71,7 @@ TITLE = "VToonify Studio"
 DEFAULT_SIZE = (1280, 720)
 """Fits a 1366x768 screen with its task bar; the left column scrolls when the window is smaller."""
 CLOSE_CANCEL, CLOSE_KEEP, CLOSE_STAY = "cancel", "keep", "stay"
-NOT_CONNECTED = "no engine is connected: press Connect or Start engine (top left)"
+NOT_CONNECTED = "no engine is connected: press Connect or Start engine (top of the window)"
 CONNECT_LABEL, RECONNECT_LABEL = "Connect", "Reconnect"
 CONNECT_TIP = "Connect to the engine already running for this user (its connection file)"
 NO_SOURCE = "no source yet: type one in the Source field or pick one with Browse…"

@@ -25,7 +25,7 @@ from ui.queue_model import JobQueueModel
 from ui.wording import warning_text, with_fix
 
 NOTHING_WAITING = "Nothing waiting in the queue: add a shot first"
-LOST_MESSAGE = ("the engine stopped before this job finished; press 'Restart engine and resume' (top left), or "
+LOST_MESSAGE = ("the engine stopped before this job finished; press 'Restart engine and resume' (top of the window), or "
                 "Retry once an engine is back (the panel joins one that comes back by itself): the frames "
                 "already rendered are kept")
 RESTART_LABEL = "Restart engine and resume"
@@ -179,7 +179,7 @@ class QueueController(QObject):
         if rows:
             self.problem.emit("interrupted", f"{engine_end_words(self._exit_status())}; {len(rows)} job"
                                              f"{'s' if len(rows) > 1 else ''} interrupted: press "
-                                             f"'{RESTART_LABEL}' (top left) to start it again and continue "
+                                             f"'{RESTART_LABEL}' (top of the window) to start it again and continue "
                                              f"{'them' if len(rows) > 1 else 'it'}, keeping the frames already "
                                              "rendered")
         self.restart_offered.emit(len(self._lost_keys))

@@ -63,3 +63,20 @@ def test_the_wide_layouts_column_comes_back_where_it_was_dragged(make_window, in
     second.resize(QSize(1600, 1000))
     qtbot.wait(50)
     assert second.wide_layout and second.side_splitter.sizes() == dragged
+
+
+def test_messages_place_the_engine_buttons_where_they_are(make_window, tmp_path, qtbot):
+    """'press Connect or Start engine (top left)' sent the artist to the wrong corner: the engine buttons sit
+    in the window's top row, right of the engine's status."""
+    from ui.main_window import NOT_CONNECTED
+    from ui.queue_controller import LOST_MESSAGE
+
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.resize(QSize(1600, 1000))
+    qtbot.wait(50)
+    for button in (window.connect_button, window.start_button):
+        top_left = button.mapTo(window, QPoint(0, 0))
+        assert top_left.y() < 60 and top_left.x() > window.width() // 2, (button.text(), top_left)
+    for text in (NOT_CONNECTED, LOST_MESSAGE):
+        assert "(top left)" not in text and "(top of the window)" in text, text
