@@ -25,8 +25,8 @@ from ui.queue_model import JobQueueModel
 from ui.wording import warning_text, with_fix
 
 NOTHING_WAITING = "Nothing waiting in the queue: add a shot first"
-LOST_MESSAGE = ("the engine stopped before this job finished; press 'Restart engine and resume' (top of the window), or "
-                "Retry once an engine is back (the panel joins one that comes back by itself): the frames "
+LOST_MESSAGE = ("the engine stopped before this job finished; press 'Restart engine and resume' (top of the window), "
+                "or Retry once an engine is back (the panel joins one that comes back by itself): the frames "
                 "already rendered are kept")
 RESTART_LABEL = "Restart engine and resume"
 
