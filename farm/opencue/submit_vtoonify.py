@@ -93,6 +93,25 @@ def own_option(settings: list[str]) -> str | None:
     return next((a.split("=")[0] for a in settings if reserved(a.split("=")[0])), None)
 
 
+NEGATIVE_FRAME_RANGE = re.compile(r"-\d[\d\s,x-]*")
+"""A frame range starting below zero (``-10-20``, ``-3,-1``): argparse reads a word starting with '-' as an
+option unless it is one plain number. (This script runs on OpenCue's Python, without the engine's modules.)"""
+
+
+def joined_negative_frames(own: list[str]) -> list[str]:
+    """``--frames -10-20`` as ``--frames=-10-20``, as the engine's own parser takes it: a shot numbered below
+    zero was refused with argparse's "expected one argument" and nothing was submitted."""
+    joined: list[str] = []
+    words = iter(range(len(own)))
+    for i in words:
+        if own[i] == "--frames" and i + 1 < len(own) and NEGATIVE_FRAME_RANGE.fullmatch(own[i + 1]):
+            joined.append(f"--frames={own[i + 1]}")
+            next(words)
+        else:
+            joined.append(own[i])
+    return joined
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     own, settings = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
@@ -105,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--show", default="vtoonify", help="OpenCue show (default vtoonify)")
     parser.add_argument("--shot", type=cuebot_name, default="shot",
                         help="shot name, 3+ of A-Z a-z 0-9 _ . - (Cuebot's rule); job SHOT_vtoonify (default shot)")
-    args = parser.parse_args(own)
+    args = parser.parse_args(joined_negative_frames(own))
     if own_option(settings):
         parser.error(f"{own_option(settings)} after -- is set by this script, not per shot (docs/FARM.md)")
     args.settings = pinned_precision(settings)  # after "--": engine settings for both commands (--style ...)

@@ -16,7 +16,7 @@ import types
 import pytest
 from farm_helpers import REPO
 
-from engine.cli import _config_from_args, build_parser
+from engine.cli import _config_from_args, parse_args
 from engine.pipeline.frames import parse_frame_ranges
 
 FARM_DOC = REPO / "docs" / "FARM.md"
@@ -27,7 +27,7 @@ RECIPE_FILES = ["farm/deadline/prepare.job", "farm/deadline/prepare.plugin", "fa
 def engine_config(argv: list[str]):
     """(verb, RenderConfig) of ``python -m engine ARGV`` as the engine's own parser reads it."""
     assert argv[:2] == ["-m", "engine"], argv
-    args = build_parser().parse_args(argv[2:])
+    args = parse_args(argv[2:])
     return args.command, _config_from_args(args)
 
 
@@ -115,6 +115,24 @@ def test_opencue_outline_prepare_layer_then_chunked_render(monkeypatch):
     chunk_args = [a.replace("#FRAMESPEC#", "13-24") for a in render.command[1:]]
     verb, chunk = engine_config(chunk_args)
     assert verb == "render" and chunk.frames == "13-24" and chunk.resume and same_job(prep, chunk)
+
+
+def test_opencue_takes_a_negative_frame_range_given_as_its_own_word(monkeypatch):
+    """A shot numbered below zero: `--frames -10-20` (as the engine takes it since 'CLI: a negative frame range
+    given as its own word renders') failed argparse with 'expected one argument' and submitted nothing."""
+    script = _load_opencue_script(monkeypatch)
+    launched = []
+    monkeypatch.setattr(script.cuerun, "launch", lambda job, use_pycuerun: launched.append(job))
+    monkeypatch.setattr(sys, "argv", ["submit_vtoonify.py", "/plates/s.mp4", "/renders/s", "--frames", "-10-20",
+                                      "--python", "py", "--", "--start-number", "-10"])
+    script.main()
+    (job,) = launched
+    prepare, render = job.layers
+    assert render.args["range"] == "-10-20"
+    verb, prep = engine_config(prepare.command[1:])
+    assert verb == "prepare" and prep.frames == "-10-20"
+    with pytest.raises(SystemExit):                      # an option after --frames is still no frame range
+        script.main(["/p/s.mp4", "/r/s", "--frames", "--chunk", "4", "--python", "py"])
 
 
 def cuebot_framespecs(frame_range: str, chunk: int) -> list[str]:
