@@ -66,6 +66,8 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
     if not exists and text.strip() != text:
         _refuse_padded_path(text)
     if pattern is not None and not exists:
+        if pattern.suffix.lower() in catalog.VIDEO_SUFFIXES:
+            _refuse_video_pattern(pattern)
         try:
             return SequenceSource(pattern)
         except InputError as exc:
@@ -95,6 +97,19 @@ def open_source(path: str | os.PathLike, start_number: int = 1, orientation: str
                 return SequenceSource(member, siblings)
         return ImageSource(file, start_number)
     return VideoSource(file, start_number, apply_rotation=orientation == "display")
+
+
+def _refuse_video_pattern(pattern) -> None:
+    """InputError for ``shot.####.mp4``: a frame pattern reads one picture per file, so a pattern of video
+    files was opened as images and OpenImageIO answered only "no format reader"."""
+    found = scan(pattern)
+    if not found:
+        return  # the generic "no files match" names the sequences the folder does hold
+    first = found[min(found)]
+    raise InputError(f"{pattern.hash_pattern} is a pattern of video files ({len(found)} match): a frame pattern "
+                     "names an image sequence, one picture per file",
+                     f"render one video per job (e.g. {first}), or join the clips into one video first "
+                     "(ffmpeg's concat demuxer), or give the frames as an image sequence (shot.####.exr)")
 
 
 def _refuse_padded_path(text: str) -> None:
