@@ -116,6 +116,10 @@ class SequenceSource(FrameSource):
     def files(self) -> list[str]:
         return [str(path) for path in self._files.values()]
 
+    def frame_file(self, frame_number: int) -> Path | None:
+        """The file of ``frame_number``, or None when the sequence has none."""
+        return self._files.get(int(frame_number))
+
     def missing_text(self, limit: int = 20) -> str:
         """The numbers between the first and last frame that have no file, as text (``3, 5-7``): built from
         the runs between files, never expanded (``shot.0001.png`` + ``shot.900000000.png``)."""

@@ -89,6 +89,12 @@ class OutputNaming:
 
 def job_stamp(path: Path) -> str | None:
     """The ``vtoonify/job`` key in a regular file's header; None for links, other files, unreadable ones."""
+    return header_text(path, JOB_STAMP)
+
+
+def header_text(path: Path, name: str) -> str | None:
+    """The text attribute ``name`` in a regular file's header; None for links, other files, unreadable ones
+    and headers without it."""
     import OpenImageIO as oiio
 
     try:
@@ -104,7 +110,7 @@ def job_stamp(path: Path) -> str | None:
         error_text()  # clear it (never raising, even for a garbled header)
         return None
     try:
-        value = inp.spec().getattribute(JOB_STAMP)
+        value = inp.spec().getattribute(name)
     finally:
         inp.close()
     return value if isinstance(value, str) and value else None

@@ -22,6 +22,7 @@ from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Failed, Stages, Stopped
+from engine.pipeline.plate_prints import check_unchanged_plates
 from engine.pipeline.selection import check_exemplar_image, make_backend
 from engine.pipeline.shot import (
     claim_job,
@@ -369,13 +370,15 @@ def render(config: RenderConfig, on_event: EventSink | None = None, cancel=None,
         naming, frames = job.naming, job.frames
         key = job.analysis.job_key
         todo = [f for f in frames if not (config.resume and naming.complete(f, key))]
+        if config.resume:  # a done frame whose plate frame was re-rendered upstream since is refused
+            check_unchanged_plates(job.source, naming, sorted(set(frames) - set(todo)))
 
         def warn(message: str) -> None:
             job.warnings.append(message)
             _emit(on_event, {"event": "warning", "message": message})
 
         timecode = source_timecode(job.source)
-        writer = FrameWriter(config, naming, job.analysis, job.backend, timecode)
+        writer = FrameWriter(config, naming, job.analysis, job.backend, timecode, job.source)
         if todo:
             out.check_rescale_memory(writer.crops, job.analysis.source_size)
         job.backend.prepare(job.analysis, job.wplus, frames=len(todo), warn=warn)

@@ -257,21 +257,12 @@ FINGERPRINT_BLOCK = 1 << 20
 
 def source_fingerprint(source) -> str | None:
     """A one-file plate's size and a hash of its first, middle and last MiB, or None (a sequence of several
-    files; an unreadable file, which the job reports itself). Content only, never mtime or inode, so every
-    farm worker, whatever its mount or clock, gets the same value for the same file."""
+    files, whose frames are fingerprinted one by one in their outputs: ``plate_prints``; an unreadable file,
+    which the job reports itself). Content only, so every farm worker gets the same value."""
+    from engine.io.fingerprint import file_fingerprint
+
     files = source.files()
-    if len(files) != 1:
-        return None
-    digest = hashlib.sha256()
-    try:
-        with open(files[0], "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            for start in sorted({0, max(0, size // 2 - FINGERPRINT_BLOCK // 2), max(0, size - FINGERPRINT_BLOCK)}):
-                file.seek(start)
-                digest.update(file.read(FINGERPRINT_BLOCK))
-    except OSError:
-        return None
-    return f"{size}:{digest.hexdigest()[:16]}"
+    return file_fingerprint(files[0], FINGERPRINT_BLOCK) if len(files) == 1 else None
 
 
 def face_name(index: int) -> str:

@@ -23,14 +23,18 @@ from engine.pipeline.placement import (
     plan_plate_placement,
     plate_box,
 )
+from engine.pipeline.plate_prints import PLATE_STAMP, plate_print
 from engine.pipeline.stylized import Stylized
 
 
 class FrameWriter:
     """Places a stylized crop and writes its files (atomically) with the job's metadata."""
 
-    def __init__(self, config: RenderConfig, naming: out.OutputNaming, analysis, backend, timecode=None) -> None:
+    def __init__(self, config: RenderConfig, naming: out.OutputNaming, analysis, backend, timecode=None,
+                 source=None) -> None:
         self.config = config
+        self.source = source
+        """The frame source: a sequence's frames record the plate file each was rendered from."""
         self.naming = naming
         self.analysis = analysis
         self.crop = analysis.crop_params()
@@ -111,7 +115,14 @@ class FrameWriter:
             meta["vtoonify/faces"] = ";".join(boxes)
         if self.timecode is not None:
             meta.update(self.timecode.text_attributes(frame))
+        plate_file = self.plate_print(frame)
+        if plate_file is not None:
+            meta[PLATE_STAMP] = plate_file
         return meta
+
+    def plate_print(self, frame: int) -> str | None:
+        """The fingerprint of ``frame``'s plate file (sequences only), which ``--resume`` checks."""
+        return plate_print(self.source, frame) if self.source is not None else None
 
     def write(self, frame: int, result: Stylized, plate: np.ndarray, picture: int | None = None) -> Path:
         """One face's frame; ``picture``: the frame whose crop was stylized (default ``frame``; a held

@@ -468,6 +468,51 @@ def test_a_file_with_two_video_streams_says_which_one_is_read(tmp_path, face_png
     assert sorted(p.name for p in (tmp_path / "out").glob("*.exr")) == ["two.0001.exr", "two.0002.exr"]
 
 
+def _rerender_upstream(path: Path) -> None:
+    """An upstream re-render of one plate frame: the same picture size, other pixels."""
+    pixels = read_image(path)
+    pixels[:8, :8] = 1.0 - pixels[:8, :8]
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], oiio.UINT8))
+    out.write_image(pixels)
+    out.close()
+
+
+def test_sequence_frames_re_rendered_upstream_are_never_resumed_onto(tmp_path, face_png, empty_models_dir,
+                                                                      monkeypatch):
+    """Plate frames 2-3 re-rendered in place upstream (same names and size, other pixels) after the job wrote
+    their frames: --resume counted the old frames 2-3 as done, so output frames 2-3 no longer showed input
+    frames 2-3. The resume is refused naming the changed frames and the --overwrite that re-renders them;
+    re-rendering just those frames with --overwrite makes the folder resumable again. Frames written by an
+    earlier engine (no record of their plate file) still resume."""
+    plates, out = tmp_path / "plates", tmp_path / "out"
+    _plates(plates, face_png, numbers=(1, 2, 3, 4))
+    pattern = str(plates / "shot.####.png")
+    render(RenderConfig(source=pattern, output=str(out), frames="1-4", padding=SMALL))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for number in (2, 3):
+        _rerender_upstream(plates / f"shot.{number:04d}.png")
+    with pytest.raises(ConfigError, match=r"frames 2-3 of .*shot\.####\.png changed") as info:
+        render(RenderConfig(source=pattern, output=str(out), frames="1-4", padding=SMALL, resume=True))
+    assert "--overwrite --frames 2-3" in info.value.fix
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    render(RenderConfig(source=pattern, output=str(out), frames="1", padding=SMALL, resume=True))  # 1: unchanged
+    render(RenderConfig(source=pattern, output=str(out), frames="2-3", padding=SMALL, overwrite=True))
+    assert (out / "shot.0001.exr").read_bytes() == before["shot.0001.exr"]
+    assert (out / "shot.0002.exr").read_bytes() != before["shot.0002.exr"]
+    render(RenderConfig(source=pattern, output=str(out), frames="1-4", padding=SMALL, resume=True))
+
+    from engine.pipeline.writer import FrameWriter
+
+    old = tmp_path / "old"
+    monkeypatch.setattr(FrameWriter, "plate_print", lambda self, frame: None)  # an earlier engine's frames
+    render(RenderConfig(source=pattern, output=str(old), frames="1-2", padding=SMALL))
+    monkeypatch.undo()
+    _rerender_upstream(plates / "shot.0001.png")
+    render(RenderConfig(source=pattern, output=str(old), frames="1-4", padding=SMALL, resume=True))
+    assert len(list(old.glob("*.exr"))) == 4
+
+
 # --- item 6: a tampered sidecar is validated, never trusted -----------------------------------------
 
 def test_tampered_sidecar_is_recomputed_not_trusted(tmp_path, face_png, empty_models_dir):
