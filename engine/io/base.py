@@ -18,6 +18,43 @@ if TYPE_CHECKING:  # annotations only: typing.Self needs Python 3.11
     from typing_extensions import Self
 
 
+MAX_FRAME_PIXELS = 1 << 26
+"""Most pixels in one frame the engine stylizes: 67,108,864 (8192x8192; an 8K frame is about half of it).
+Checked on the header, before any pixel is decoded: the face search and placement work on the whole frame,
+and an all-black 16000x12000 PNG (577 KB on disk) took 141 s and 9.8 GB of memory."""
+
+
+def check_frame_pixels(width: int, height: int, path_pattern: str, kind: str) -> None:
+    """InputError for a frame above MAX_FRAME_PIXELS, with the oiiotool / ffmpeg command that downscales it
+    (by the smallest power of two that fits). ``kind``: ``image``, ``sequence`` or ``video``."""
+    import os
+    import shlex
+
+    from engine.errors import InputError
+
+    pixels = int(width) * int(height)
+    if pixels <= MAX_FRAME_PIXELS:
+        return
+    divisor = 2
+    while pixels / (divisor * divisor) > MAX_FRAME_PIXELS:
+        divisor *= 2
+    name = os.path.basename(path_pattern)
+    stem, ext = os.path.splitext(name)
+    percent, scale = 100 // divisor, f"scale=iw/{divisor}:-2"
+    if kind == "video":
+        fix = (f"downscale it first, e.g. ffmpeg -i {shlex.quote(name)} -vf {scale} -c:v prores_ks "
+               f"{shlex.quote(stem + '_small.mov')}")
+    elif kind == "sequence":  # oiiotool reads and writes a #### pattern frame by frame, numbers kept
+        fix = (f"downscale its frames first, e.g. oiiotool {shlex.quote(name)} --resize {percent}% "
+               f"-o {shlex.quote('small_' + name)}")
+    else:
+        smaller = shlex.quote(f"{stem}_small{ext}")
+        fix = (f"downscale it first, e.g. oiiotool {shlex.quote(name)} --resize {percent}% -o {smaller} "
+               f"or ffmpeg -i {shlex.quote(name)} -vf {scale} {smaller}")
+    raise InputError(f"{path_pattern} is {width}x{height} ({pixels:,} pixels) per frame, above the "
+                     f"{MAX_FRAME_PIXELS:,} pixels (e.g. 8192x8192) the engine stylizes per frame", fix)
+
+
 class FrameSource(abc.ABC):
     """Random-access frames of one shot. Use as a context manager so decoders are closed."""
 

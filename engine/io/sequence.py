@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError
-from engine.io.base import FrameSource, describe_numbers
+from engine.io.base import FrameSource, check_frame_pixels, describe_numbers
 from engine.io.image import display_window, part_names, read_rgb8
 from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
@@ -104,6 +104,7 @@ class SequenceSource(FrameSource):
         self._numbers = list(self._files)
         self.fps = None
         x, y, w, h = display_window(self._files[self._numbers[0]])
+        check_frame_pixels(w, h, self.path_pattern, self.kind)
         self.size = (w, h)
         self.display_origin = (x, y)
         self.parts = tuple(part_names(self._files[self._numbers[0]]))

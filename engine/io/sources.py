@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError
-from engine.io.base import FrameSource
+from engine.io.base import FrameSource, check_frame_pixels
 from engine.io.files import require_regular_file, require_utf8_path
 from engine.io.image import apng_frame_count, display_window, part_names, read_rgb8
 from engine.io.sequence import SequenceSource, parse_pattern, pattern_from_member, scan
@@ -29,6 +29,7 @@ class ImageSource(FrameSource):
         self.start_number = int(start_number)
         self.fps = None
         x, y, w, h = display_window(self._path)
+        check_frame_pixels(w, h, self.path_pattern, self.kind)
         self.size = (w, h)
         self.display_origin = (x, y)
         self.parts = tuple(part_names(self._path))

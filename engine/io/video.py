@@ -35,7 +35,7 @@ import av
 import numpy as np
 
 from engine.errors import InputError, setting
-from engine.io.base import FrameSource
+from engine.io.base import FrameSource, check_frame_pixels
 from engine.io.files import require_regular_file
 from engine.io.frame_grid import FrameGrid, grid_frame_count, host_grid
 from engine.io.index_cache import IndexCache
@@ -413,6 +413,7 @@ class VideoSource(FrameSource):
         self._cached: tuple[int, np.ndarray] | None = None
         self._first_size: tuple[int, int] | None = None
         try:
+            check_frame_pixels(*self.stream_size, str(path), "video")  # before a picture is decoded
             first = self._decode_to(0)  # size after display rotation; kept for read(start_number)
         except BaseException:
             self.close()
