@@ -20,7 +20,7 @@ DOCS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").g
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 # other programs' flags the docs quote on purpose
 FOREIGN = {
-    "--subimage", "--resize",  # oiiotool
+    "--subimage", "--resize", "--ch",  # oiiotool
     "--max-retries-per-task",  # Flamenco's job submission
     "--nproc_per_node",  # torchrun
     "--start_iter", "--augment",  # the official training scripts

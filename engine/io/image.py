@@ -183,6 +183,25 @@ def display_window(path: str | os.PathLike) -> tuple[int, int, int, int]:
     return int(spec.full_x), int(spec.full_y), width, height
 
 
+def channels_read(path: str | os.PathLike) -> tuple[str, ...]:
+    """The names of the channels ``read_rgb8`` takes as the picture, from the header: the first three as red,
+    green and blue, or the first one as grey (one or two channels). Said on the job when they are not R, G,
+    B (``colour_names``): an EXR of X/Y/Z or P.x/P.y/P.z would otherwise be read as a picture without a word."""
+    names = tuple(str(n) for n in _read_header(path).channelnames)
+    return names[:3] if len(names) >= 3 else names[:1]
+
+
+GREY_NAMES = frozenset({"Y", "L", "R", "G", "GREY", "GRAY", "LUMINANCE"})
+"""Names a grey picture's one channel goes by (OpenImageIO names a grey PNG/JPEG/TIFF channel ``Y``)."""
+
+
+def colour_names(channels: tuple[str, ...]) -> bool:
+    """Whether ``channels`` (``channels_read``) are a picture's: R, G, B, or one grey channel, with or without
+    a layer name before them (``beauty.R``)."""
+    last = tuple(name.rsplit(".", 1)[-1].upper() for name in channels)
+    return last == ("R", "G", "B") if len(last) == 3 else len(last) == 1 and last[0] in GREY_NAMES
+
+
 def part_names(path: str | os.PathLike, limit: int = 16) -> list[str]:
     """The names of the parts (subimages) of a multi-part EXR or multi-page TIFF, first first; one name for
     an ordinary image. The engine reads only the first part, so a caller can say which one that was."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource, check_frame_pixels, describe_numbers
-from engine.io.image import display_window, part_names, read_rgb8
+from engine.io.image import channels_read, display_window, part_names, read_rgb8
 from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
 
@@ -108,6 +108,8 @@ class SequenceSource(FrameSource):
         self.size = (w, h)
         self.display_origin = (x, y)
         self.parts = tuple(part_names(self._files[self._numbers[0]]))
+        self.channels_read = channels_read(self._files[self._numbers[0]])
+        """The first frame's channels read as the picture (``engine.io.image.channels_read``)."""
         """Top-left of the first frame's display window (EXR overscan / moved origin)."""
 
     @property

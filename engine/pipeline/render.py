@@ -221,6 +221,31 @@ def parts_note(source) -> str | None:
             f"oiiotool {shlex.quote(first)} --subimage {shlex.quote(other)} -o {file_stem(other)}.exr)")
 
 
+def channels_note(source) -> str | None:
+    """An image whose channels are not R, G, B (an EXR of X/Y/Z, P.x/P.y/P.z, a depth or utility pass) is
+    read as a picture from its first channels: said on the job, naming them, so a faceless result or a
+    strange look is not a mystery."""
+    from engine.io.image import colour_names
+
+    channels = tuple(getattr(source, "channels_read", ()) or ())
+    if not channels or colour_names(channels):
+        return None
+    import shlex
+
+    name = os.path.basename(source.path_pattern)
+    stem = os.path.splitext(name)[0]
+    shown = ", ".join(repr(c) for c in channels)
+    if len(channels) == 1:
+        read = f"its channel {shown} is read as a grey picture"
+        mapping = ",".join(f"{c}={channels[0]}" for c in "RGB")
+    else:
+        read, mapping = (f"its channels {shown} are read as red, green and blue",
+                         ",".join(f"{c}={n}" for c, n in zip("RGB", channels)))
+    return (f"{name} holds no R, G, B{' or grey (Y)' if len(channels) == 1 else ''} channels: {read} (give the "
+            "file with the plate's colour if they are not; if they are, name them R, G, B to silence this: "
+            f"oiiotool {shlex.quote(name)} --ch {shlex.quote(mapping)} -o {shlex.quote(stem + '_rgb.exr')})")
+
+
 def animation_note(source) -> str | None:
     """An animated PNG is read as one still, its first frame (as OIIO and Blender's image strips show it):
     said on the job with the conversion that renders every frame."""
@@ -300,7 +325,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))
         warnings += [note for note in (rotation_note(source), interlace_note(source), parts_note(source),
-                                       animation_note(source), start_number_note(source, config),
+                                       channels_note(source), animation_note(source), start_number_note(source, config),
                                        streams_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:

@@ -8,6 +8,7 @@ import struct
 import zlib
 
 import numpy as np
+import OpenImageIO as oiio
 import pytest
 
 from engine.errors import InputError
@@ -75,3 +76,32 @@ def test_a_video_above_the_pixel_limit_is_refused_before_its_first_frame_is_deco
     with pytest.raises(InputError) as info:
         open_source(path)
     assert "64x48 (3,072 pixels)" in info.value.message and "ffmpeg -i big.mp4 -vf scale=" in info.value.fix
+
+
+def _exr(path, channels: list[str], size=(8, 8)):
+    spec = oiio.ImageSpec(size[0], size[1], len(channels), oiio.HALF)
+    spec.channelnames = tuple(channels)
+    out = oiio.ImageOutput.create(str(path))
+    pixels = np.linspace(0, 1, size[0] * size[1] * len(channels), dtype=np.float32).reshape(size[1], size[0], -1)
+    assert out.open(str(path), spec) and out.write_image(pixels) and out.close()
+    return path
+
+
+def test_exr_channels_that_are_not_rgb_are_named_when_read_as_rgb(tmp_path):
+    """An EXR holding X/Y/Z (a position or normal pass) was read as R/G/B without a word."""
+    from engine.pipeline.render import channels_note
+
+    with open_source(_exr(tmp_path / "pos v1.exr", ["X", "Y", "Z"])) as source:
+        assert source.channels_read == ("X", "Y", "Z")
+        note = channels_note(source)
+    assert note.startswith("pos v1.exr holds no R, G, B channels: its channels 'X', 'Y', 'Z' are read as red, "
+                           "green and blue")
+    for number in (1, 2):
+        _exr(tmp_path / f"shot.{number:04d}.exr", ["P.x", "P.y", "P.z", "A"])
+    with open_source(tmp_path / "shot.####.exr") as sequence:
+        note = channels_note(sequence)  # OpenEXR stores channels sorted: the alpha comes first and is read as red
+    assert "its channels 'A', 'P.x', 'P.y' are read as red, green and blue" in note
+    assert note.endswith("oiiotool 'shot.####.exr' --ch R=A,G=P.x,B=P.y -o 'shot.####_rgb.exr')")
+    for fine in (["R", "G", "B", "A"], ["beauty.R", "beauty.G", "beauty.B"], ["Y"], ["Y", "A"]):
+        with open_source(_exr(tmp_path / "fine.exr", fine)) as source:
+            assert channels_note(source) is None, fine
