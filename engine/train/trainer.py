@@ -14,7 +14,7 @@ Per iteration, as ``train_vtoonify_d.py`` / ``train_vtoonify_t.py``:
    (``engine.train.samples``, as the official ``log/NAME/%05d.jpg``).
 
 Logged terms (JSON ``--json-log``) are the weighted values, as the official progress line: ``d_adv``,
-``g_adv``, ``rec``, ``perc``, ``tmp``, ``msk`` (D), ``r1`` (when on) and ``d_s``.
+``g_adv``, ``rec``, ``perc``, ``tmp``, ``msk`` (D), ``r1`` (when on) and ``d_s`` (D: the degree drawn).
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def full_step(session: Session, iteration: int) -> dict[str, torch.Tensor]:
     accumulate(session.ema, session.student, TRAINED_PARTS)
     if samples is not None:
         samples.write(session.ema, iteration + 1, session.autocast, lambda: first_batch(session))
-    losses["d_s"] = torch.tensor(d_s)
+    if session.is_d:  # VToonify-T has no structure degree: a logged 0 would only mislead
+        losses["d_s"] = d_s  # the drawn float itself: a float32 tensor of 0.6 logs as 0.6000000238418579
     return losses
 
 
