@@ -339,13 +339,19 @@ def source_config(config, source):
 def legacy_job_keys(config, backend, cache, source=None) -> tuple[str, ...]:
     """Keys earlier engines gave this job, so a job they started still resumes its own sidecar and frames:
     they hashed ``--backbone`` as given (not the resolved one), ``--color-transfer`` as asked even where
-    the model forced it on (a family of ``_c`` models only), and an image sequence's ``--start-number``."""
+    the model forced it on (a family of ``_c`` models only), an image sequence's ``--start-number``, and
+    a classic job's VToonify controls (``--style``, ``--style-id``, ...) as asked."""
     resolved = pixel_config(source_config(config, source), backend)
     variants = []
     if resolved.start_number != config.start_number:
         variants.append({"start_number": config.start_number})
     if config.backbone != "auto":
         variants.append({"backbone": config.backbone})
+    asked = {k: getattr(config, k) for k in CLASSIC_IGNORED if getattr(config, k) != getattr(resolved, k)}
+    if backend.name != "vtoonify" and asked:
+        variants.append(asked)
+        if config.backbone != "auto":
+            variants.append({**asked, "backbone": config.backbone})
     forced = backend.name == "vtoonify" and getattr(backend, "backbone", None) != "toonify"
     if forced and resolved.color_transfer != config.color_transfer:
         variants.append({"color_transfer": config.color_transfer})
@@ -361,24 +367,31 @@ def resolved_job_settings(config, backend, cache, source=None) -> dict:
                         backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
 
 
+CLASSIC_IGNORED = ("style", "style_id", "degree", "color_transfer", "exstyle_image")
+"""The VToonify model's controls: the classic look (``ClassicStylizer``, fixed parameters) takes none."""
+
+
 def pixel_config(config, backend):
     """``config`` as its pixels see it: the precision the backend resolved, the backbone as ``auto`` and,
-    for a VToonify-T model (which has no exemplar, degree or colour transfer), the catalog defaults for
-    those controls, so farm chunks differing only in values the model ignores share a key (jobs at the
-    defaults keep theirs). Colour transfer is the one the network runs (``backend.config``): a family of
-    ``_c`` models only forces it on, and the sidecar must not record it off.
+    for a VToonify-T model (which has no exemplar, degree or colour transfer) or the classic backend (which
+    has no model: ``CLASSIC_IGNORED``), the catalog defaults for the controls it ignores, so farm chunks
+    differing only in those share a key (jobs at the defaults keep theirs). Colour transfer is the one the
+    network runs (``backend.config``): a family of ``_c`` models only forces it on, and the sidecar must not
+    record it off.
 
     The backbone a job resolved is in its key already, through the checkpoint names of ``model_files``
     (``vtoonify.pt`` for VToonify-T, ``vtoonify_s*_d*.pt`` and the exemplar codes for VToonify-D), and
     the classic backend has none: so ``--backbone auto`` and the backbone it resolves to share one job,
     and default (``auto``) keys stay those of earlier engines (``legacy_job_keys`` covers the others)."""
-    config = dataclasses.replace(config, precision=backend.precision, backbone="auto")
-    if backend.name != "vtoonify":
-        return config
-    if getattr(backend, "backbone", None) != "toonify":
-        return dataclasses.replace(config, color_transfer=bool(backend.config.color_transfer))
     from engine.service.catalog import DEFAULTS
 
+    config = dataclasses.replace(config, precision=backend.precision, backbone="auto")
+    if backend.name != "vtoonify":
+        return dataclasses.replace(
+            config, exstyle_image=None, **{k: DEFAULTS[k] for k in CLASSIC_IGNORED if k != "exstyle_image"}
+        )
+    if getattr(backend, "backbone", None) != "toonify":
+        return dataclasses.replace(config, color_transfer=bool(backend.config.color_transfer))
     return dataclasses.replace(config, style_id=DEFAULTS["style_id"], degree=DEFAULTS["degree"],
                                color_transfer=DEFAULTS["color_transfer"], exstyle_image=None)
 
