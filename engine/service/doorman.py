@@ -168,9 +168,7 @@ class Doorman:
 
     def _refuse(self, stranger: _Stranger, error: EngineError, request_id: int | None = None) -> None:
         """One error line (never blocking: a fresh socket's send buffer holds it), then hang up."""
-        reply = protocol.reply_exception(request_id, error)
-        if request_id is None:
-            reply.pop("id")
+        reply = protocol.hello_refusal(request_id, error)
         try:
             stranger.sock.send(protocol.encode(reply, lossy=True))
         except OSError:

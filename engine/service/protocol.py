@@ -212,6 +212,13 @@ def reply_exception(request_id: int | None, exc) -> dict:
     return {"id": request_id, "ok": False, "error": exc.to_dict()}
 
 
+def hello_refusal(request_id: int | None, exc) -> dict:
+    """The error reply to a hello: like every reply to a hello, it echoes the hello's ``id`` only when the
+    hello had one (docs/PROTOCOL.md), where any later request's reply always has an ``id``."""
+    reply = reply_exception(request_id, exc)
+    return reply if request_id is not None else {k: v for k, v in reply.items() if k != "id"}
+
+
 def event(kind: str, job_id: str, **fields) -> dict:
     return {"event": kind, "job": job_id, **fields}
 

@@ -413,7 +413,7 @@ class EngineServer:
         with self._lock:
             full = sum(1 for s in self._sessions if not s.closed.is_set()) >= self.max_sessions
         if full:  # two threads per client: a client stuck in a reconnect loop must not exhaust them
-            refusal = protocol.reply_exception(protocol.request_id_of(entry.hello), BusyError(
+            refusal = protocol.hello_refusal(protocol.request_id_of(entry.hello), BusyError(
                 f"{self.max_sessions} clients are connected to this engine already",
                 "close connections you no longer use, then connect again"))
             try:

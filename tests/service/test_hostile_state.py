@@ -201,3 +201,26 @@ def test_authenticated_connections_are_capped_and_a_freed_slot_is_reused(tmp_pat
         for client in clients:
             client.close()
         engine.stop()
+
+
+def test_a_busy_refusal_of_a_hello_carries_its_id_only_when_the_hello_had_one(tmp_path):
+    """docs/PROTOCOL.md: a reply to a hello echoes its ``id`` if it had one; the busy refusal sent
+    ``"id": null`` to a hello without one (the doorman's refusals leave it out)."""
+    from test_hardening import InProcessEngine
+
+    from engine.service import protocol
+
+    engine = InProcessEngine(tmp_path)
+    engine.server.max_sessions = 1
+    client = engine.connect()
+    try:
+        for hello, expected in (({}, None), ({"id": 7}, 7)):
+            sock, reader = engine.raw()
+            with sock:
+                sock.sendall(protocol.encode({"type": "hello", "token": engine.info.token, "protocol": 1, **hello}))
+                reply = protocol.decode(reader.readline())
+            assert reply["ok"] is False and reply["error"]["code"] == "busy", reply
+            assert ("id" in reply) is (expected is not None) and reply.get("id") == expected, reply
+    finally:
+        client.close()
+        engine.stop()
