@@ -57,6 +57,31 @@ def for_cli(text: str, otherwise: str = "") -> str:
     return f"{_CLI_ONLY}{text}{_OTHERWISE}{otherwise}{_CLI_ONLY}"
 
 
+THERE = " in the render there"
+"""What follows the first value of a setting that ``difference`` shows to a reader other than the CLI's."""
+
+
+def difference(field: str, there: object, here: object) -> str:
+    """A setting the folder's render (``there``) and this job (``here``) give different values: the farm's
+    words for the CLI (``scale: prepare/sidecar has 1.0, this task resolves 0.5``: prepare's sidecar against
+    this chunk's task), the setting named in each other reader's words with both values for them (``'scale':
+    1.0 in the render there, 0.5 in this shot``; ``in_words`` keeps that apart from a fix's ``'scale': 1.0``)."""
+    farm = f"{field}: prepare/sidecar has {_farm_value(there)}, this task resolves {_farm_value(here)}"
+    return for_cli(farm, f"{setting(field)}: {_value(there)}{THERE}, {_value(here)} in this shot")
+
+
+def _farm_value(value: object) -> str:
+    if value is None:
+        return "(not set)"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "the default"
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
 def cli_words(field: str, *value: object) -> str:
     """How the CLI names a setting (``--start-number``, ``--scale 0.5``, ``--no-matte-layers``)."""
     if field in _CLI_NEGATED and value and value[0] is False:
@@ -98,7 +123,10 @@ def in_words(text: str, settings: list, words) -> str:
     entries = [s for s in settings or () if isinstance(s, dict) and isinstance(s.get("field"), str)]
     for entry in sorted(entries, key=lambda s: "value" not in s):  # 'scale': 0.5 before a bare 'scale'
         named = (entry["field"], entry["value"]) if "value" in entry else (entry["field"],)
-        text = text.replace(field_words(*named), words(*named))
+        # a setting's values in a ``difference`` ('scale': 1.0 in the render there) are not a value to give it
+        sent = re.escape(field_words(*named)) + (f"(?!{re.escape(THERE)})" if len(named) > 1 else "")
+        said = words(*named)
+        text = re.sub(sent, lambda _, said=said: said, text)
     return text
 
 

@@ -135,38 +135,15 @@ _TITLES = {
 }
 
 
-_FARM_DIFFERENCE = re.compile(r"(\w+): prepare/sidecar has (\(not set\)|.+?), this task resolves "
-                              r"(\(not set\)|.+?)(?=; \w+: prepare/sidecar has | \(pass |\)|$)", re.M)
-"""One setting the engine found different from the render already in the folder, in its farm words
-(``engine.pipeline.shot.settings_difference``: prepare's sidecar against this chunk's task)."""
-_FARM_FIXES = re.compile(r"(?:(?:(?<=\()|(?<=; )|^)(?:pass|run|give|render) [^;\n]*?every task[^;\n]*?"
-                         r"(?:; (?!or )|\s*\(see docs/FARM\.md\)(?:; or )?))+", re.M)
-"""The fixes for a farm's tasks (every chunk given prepare's settings); the panel's own fix follows them."""
 _DOCS = re.compile(r"\s*\((?:see )?docs/[\w.]+\.md\b[^)]*\)|;? see docs/[\w.]+\.md(?:, '[^']*')?")
 """A pointer to the project's docs: for whoever runs the engine by hand, not for the artist."""
-
-
-def _difference_in_words(match: re.Match) -> str:
-    field, there, here = match.groups()
-    label = CONTROLS.get(field, f"the engine setting '{field}'")
-    return f"{label}: {_value_in_words(there)} in the render there, {_value_in_words(here)} in this shot"
-
-
-def _value_in_words(value: str) -> str:
-    if value == "(not set)":
-        return "the default"
-    try:
-        json.loads(value)
-    except ValueError:
-        return f"'{value}'"  # the engine shows a string setting bare
-    return value
 
 
 def plain(message: str) -> str:
     """The engine's message with command-line wording replaced by the panel's."""
     text = _RAW_CLI_ONLY.sub(lambda m: m.group(2) or "", str(message or ""))
     text = _RAW_MARK.sub(_marked_setting, text)
-    text = _DOCS.sub("", _FARM_FIXES.sub("", _FARM_DIFFERENCE.sub(_difference_in_words, text)))
+    text = _DOCS.sub("", text)
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
     return text

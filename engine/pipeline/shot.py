@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import __version__
-from engine.errors import ConfigError, InputError, NoFaceError, for_cli, setting
+from engine.errors import ConfigError, InputError, NoFaceError, difference, for_cli, setting
 from engine.pipeline.legacy_warnings import marked_warning
 
 SIDECAR_VERSION = 1
@@ -403,7 +403,8 @@ _SETTING_FIXES = {
     "max_faces": lambda old: _farm_or_not(f"pass {setting('max_faces', old)} to every task", "max_faces", old),
     "padding": lambda old: _farm_or_not(f"pass the same {setting('padding')} to every task", "padding", old),
     "source": lambda old: f"render {old} into it, as the folder's job did",  # the CLI's positional argument
-    "frame_grid": lambda old: "render every task with the same engine version: this source has a variable frame "
+    "frame_grid": lambda old: for_cli("render every task with the same engine version", "render it with the same "
+                                      "engine version as the folder's job") + ": this source has a variable frame "
                               "rate, which earlier engines numbered picture by picture instead of on its frame grid",
 }
 
@@ -416,8 +417,7 @@ def settings_difference(recorded: dict | None, current: dict | None) -> tuple[st
     names = sorted(k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k))
     if not names:
         return None
-    shown = "; ".join(f"{k}: prepare/sidecar has {_shown(recorded.get(k))}, this task resolves "
-                      f"{_shown(current.get(k))}" for k in names)
+    shown = "; ".join(difference(k, recorded.get(k), current.get(k)) for k in names)
     fixes = [_SETTING_FIXES[k](recorded.get(k)) if k in _SETTING_FIXES else _same_as_before(k, recorded.get(k))
              for k in names]
     return shown, "; ".join(fixes) + for_cli(" (see docs/FARM.md)")  # the repo's docs: the CLI's reader only

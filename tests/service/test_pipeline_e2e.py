@@ -74,9 +74,11 @@ def test_a_submitted_job_with_other_settings_is_refused_naming_them(real_engine,
         end, _ = wait_terminal(client, other, timeout_s=240)
     assert end["event"] == "job_failed" and end["error"]["code"] == "bad_config", end
     message = end["error"]["message"]
-    assert "padding: prepare/sidecar has [48, 48, 48, 48], this task resolves [64, 64, 64, 64]" in message
+    assert "'padding': [48, 48, 48, 48] in the render there, [64, 64, 64, 64] in this shot" in message, message
+    assert {"field": "padding"} in end["error"]["settings"]
     assert "render with 'padding': [48, 48, 48, 48], as the folder's job did" in message  # a field, not a flag
     assert "docs/FARM.md" not in message and "every task" not in message  # farm words are the CLI's
+    assert "prepare/sidecar" not in message and "this task" not in message
     assert [p.name for p in out.glob("*.exr")] == ["529_2.0001.exr"]
 
 

@@ -55,8 +55,8 @@ def test_the_fix_for_a_folder_of_another_job_points_only_the_cli_at_docs_farm():
     sent = error.to_dict()
     assert sent["fix"] == ("leave 'matte_classes' out, as the folder's job did; render without 'mattes': true, as "
                            "the folder's job did; render with 'scale': 1.0, as the folder's job did")
-    assert sent["settings"] == [{"field": "matte_classes"}, {"field": "mattes", "value": True},
-                                {"field": "scale", "value": 1.0}]
+    assert sent["settings"] == [{"field": "matte_classes"}, {"field": "mattes"}, {"field": "scale"},  # the problem's
+                                {"field": "mattes", "value": True}, {"field": "scale", "value": 1.0}]
     panel = exception_text(error_from_dict(sent))
     assert "render with the scale (Format row) at 1, as the folder's job did" in panel, panel
     assert "render without Mattes" in panel and "leave the matte classes (Mattes row) out" in panel, panel
@@ -71,8 +71,51 @@ def test_the_fix_for_a_folder_of_another_job_points_only_the_cli_at_docs_farm():
     sent = error.to_dict()
     assert sent["fix"] == "render with 'device': \"cpu\", as the folder's job did; render with 'precision': " \
                           "\"fp32\", as the folder's job did", sent
-    assert sent["settings"] == [{"field": "device", "value": "cpu"}, {"field": "precision", "value": "fp32"}]
+    assert sent["settings"] == [{"field": "device"}, {"field": "precision"}, {"field": "device", "value": "cpu"},
+                                {"field": "precision", "value": "fp32"}]
     assert "render with the Device 'cpu', as the folder's job did" in exception_text(error_from_dict(sent))
+
+
+def test_the_settings_that_differ_read_in_each_readers_words():
+    """The problem of a refusal over other settings named each setting by its bare field with the farm's
+    words ('scale: prepare/sidecar has 1.0, this task resolves 0.5') to every reader: the panel rewrote it
+    with regexes, the add-on showed it raw. The CLI keeps the farm's words; every other reader gets the
+    settings named (listed in ``settings``) and the values as in the render there and in this shot."""
+    from engine.pipeline.shot import settings_difference
+    from vtoonify_addon.core.error_report import in_controls
+
+    shown, fix = settings_difference({"scale": 1.0, "faces": "one", "mattes": False, "max_faces": None},
+                                     {"scale": 0.5, "faces": "all", "mattes": True, "max_faces": 8})
+    error = ConfigError(f"the folder holds frames of another job: {shown}", fix)
+    assert error.message == ("the folder holds frames of another job: faces: prepare/sidecar has one, this task "
+                             "resolves all; mattes: prepare/sidecar has false, this task resolves true; max_faces: "
+                             "prepare/sidecar has (not set), this task resolves 8; scale: prepare/sidecar has 1.0, "
+                             "this task resolves 0.5"), error.message
+    sent = error.to_dict()
+    assert sent["message"].startswith("the folder holds frames of another job: 'faces': 'one' in the render "
+                                      "there, 'all' in this shot; 'mattes': false in the render there, true in "
+                                      "this shot; 'max_faces': the default in the render there, 8 in this shot; "
+                                      "'scale': 1.0 in the render there, 0.5 in this shot ("), sent
+    assert {"field": "scale"} in sent["settings"] and {"field": "faces"} in sent["settings"], sent
+    for panel in (exception_text(error), exception_text(error_from_dict(sent))):
+        assert "the scale (Format row): 1.0 in the render there, 0.5 in this shot" in panel, panel
+        assert "Faces: 'one' in the render there, 'all' in this shot" in panel, panel
+        assert "'at most' in the Faces row: the default in the render there, 8 in this shot" in panel, panel
+        assert "Mattes: false in the render there, true in this shot" in panel, panel
+    for addon in (report_text(error_from_dict(sent)), in_controls(sent["message"], sent["settings"])):
+        assert "Faces: 'one' in the render there, 'all' in this shot" in addon, addon
+        assert "At Most (Faces): the default in the render there, 8 in this shot" in addon, addon
+        assert "Mattes: false in the render there, true in this shot" in addon, addon
+        assert "the engine setting 'scale': 1.0 in the render there, 0.5 in this shot" in addon, addon
+        assert "prepare/sidecar" not in addon and "this task" not in addon, addon
+    # the value the fix gives is the one the render there has: it still reads as that render's value
+    shown, fix = settings_difference({"max_faces": 4, "mattes": True}, {"max_faces": 8, "mattes": False})
+    sent = ConfigError(f"the folder holds frames of another job: {shown}", fix).to_dict()
+    panel, addon = exception_text(error_from_dict(sent)), report_text(error_from_dict(sent))
+    assert "Mattes: true in the render there, false in this shot; 'at most' in the Faces row: 4 in the render " \
+           "there, 8 in this shot\nFix: render with Mattes, as the folder's job did; render with 'at most'" in panel
+    assert "Mattes: true in the render there, false in this shot; At Most (Faces): 4 in the render there, 8 in " \
+           "this shot\nFix: render with Mattes, as the folder's job did; render with At Most (Faces) 4" in addon
 
 
 def test_socket_errors_name_fields_and_the_panel_and_add_on_name_their_controls(classic_engine, media_dir, tmp_path):

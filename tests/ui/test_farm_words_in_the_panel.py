@@ -53,3 +53,18 @@ def test_resume_into_a_folder_of_other_settings_says_which_controls_differ(tmp_p
 
 def test_tooltips_name_no_docs_files():
     _farm_free(FOLLOW_TIP)
+
+
+def test_a_refusal_over_the_frame_grid_gives_the_panel_its_own_fix():
+    """The frame grid's fix named farm tasks ('render every task with the same engine version') to every
+    reader; the panel cut it out with a regex and showed no fix for it at all."""
+    grid = {"rate": 30, "pictures": 8, "frames": 11}
+    error = _refusal("the folder holds frames of another job", f"or use {setting('overwrite', True)}",
+                     SimpleNamespace(job_settings={"frame_grid": None}), {"frame_grid": grid})
+    assert error.fix.startswith("render every task with the same engine version: this source has a variable")
+    problem, fix = error_parts(error.to_dict())
+    _farm_free(problem)
+    _farm_free(fix)
+    assert fix.startswith("render it with the same engine version as the folder's job: this source has a "
+                          "variable frame rate"), fix
+    assert "the engine setting 'frame_grid': the default in the render there, " in problem, problem

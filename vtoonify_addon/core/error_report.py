@@ -65,9 +65,16 @@ def in_controls(text: str, settings) -> str:
     for entry in sorted(entries, key=lambda s: "value" not in s):
         field = entry["field"]
         sent = f"'{field}'" + (f": {json.dumps(entry['value'])}" if "value" in entry else "")
-        text = text.replace(sent, _control(field, entry.get("value")) if field in CONTROLS else
-                            f"the engine setting {sent}")
+        shown = _control(field, entry.get("value")) if field in CONTROLS else f"the engine setting {sent}"
+        # the values of a setting that differs ('max_faces': 4 in the render there) are no value to give it
+        pattern = re.escape(sent) + (f"(?!{re.escape(_THERE)})" if "value" in entry else "")
+        text = re.sub(pattern, lambda _, said=shown: said, text)
     return text
+
+
+_THERE = " in the render there"
+"""What follows a setting's value in the folder's render where the engine names a setting that differs
+(``engine.errors.difference``: ``'max_faces': 4 in the render there, 8 in this shot``)."""
 
 
 def _marked_setting(match: re.Match) -> str:
