@@ -41,8 +41,8 @@ def _engine_box(layout, context, settings, width: _Room) -> None:
     else:
         _lines(box, status.summary(), width, icon="CHECKMARK" if status.running else "ERROR")
         if status.running:
-            installed = ", ".join(status.styles) or "none (classic look only)"
-            _lines(box, f"Installed styles: {installed}", width)
+            for text, icon in status.style_lines():  # with the engine's note when its reply was cut
+                _lines(box, text, width, icon=icon)
             style = settings.style_name
             if style not in status.styles and settings.backend != "classic" and style in props.STYLES:
                 prefs = get_preferences(context)

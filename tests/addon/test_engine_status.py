@@ -83,3 +83,20 @@ def test_a_refused_connection_is_not_reachable_with_its_fix(engine_api, tmp_path
     assert unreachable_status(lost).summary() == ("Engine not reachable: lost the connection to the engine (it "
                                                   "stopped or crashed); start it again")
     assert unreachable_status(engine_api.ConfigError("degree 7.0 is outside [0, 1]", "pick 0..1")) is None
+
+
+def test_a_capabilities_reply_cut_to_fit_says_so_where_the_styles_are_listed():
+    """The engine cuts a capabilities reply over the 1 MiB line limit and says what it cut (``truncated``);
+    the panel shows that note, the add-on dropped it and listed fewer styles without a word."""
+    from engine.service.reply_budget import fit_capabilities
+
+    reply = {"styles": [{"style": "cartoon", "backbone": "dualstylegan", "checkpoints": ["vtoonify_s_d.pt"],
+                         "style_ids": [f"Cartoons_{i:05d}.jpg" for i in range(300)]}],
+             "backends": ["auto", "classic", "vtoonify"], "models": {}, "engine_version": "0.1.0"}
+    fitted = fit_capabilities(reply, 2_000)
+    status = status_from_capabilities(fitted)
+    assert status.truncated == fitted["truncated"] and "1 MiB line limit" in status.truncated
+    assert status.style_lines() == [("Installed styles: cartoon", "NONE"), (fitted["truncated"], "INFO")]
+    whole = status_from_capabilities(reply)
+    assert whole.truncated == "" and whole.style_lines() == [("Installed styles: cartoon", "NONE")]
+    assert EngineStatus(running=True).style_lines() == [("Installed styles: none (classic look only)", "NONE")]

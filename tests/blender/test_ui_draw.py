@@ -121,6 +121,25 @@ def test_panel_tells_the_fallback_wraps_long_text_and_shows_the_engine(addon, tr
     assert long_error.replace(" ", "") in joined and max(len(text) for text in labels) < 60  # wrapped, whole
 
 
+def test_the_sidebar_says_when_the_engine_cut_its_style_list(addon, trimmed_scene):
+    """The engine's note on a capabilities reply cut to fit its line limit stands under the installed styles."""
+    engines = __import__(addon.__name__ + ".engines", fromlist=["remember_status"])
+    status_mod = __import__(addon.__name__ + ".core.engine_status", fromlist=["EngineStatus"])
+    note = "style names listed only for cartoon (dualstylegan): the first 37 of 300 (a job naming a later " \
+           "style id by number still renders it)"
+    engines.remember_status(status_mod.EngineStatus(running=True, version="0.1.0", devices=("cpu",),
+                                                    backends=("auto", "classic", "vtoonify"), styles=("cartoon",),
+                                                    truncated=note))
+    try:
+        log: list = []
+        bpy.types.VTOON_PT_stylize.draw(SimpleNamespace(layout=CheckingLayout(log)), bpy.context)
+    finally:
+        engines.remember_status(None)
+    labels = [text for kind, text in log if kind == "label"]
+    joined = "".join(labels).replace(" ", "")
+    assert "Installedstyles:cartoon" + note.replace(" ", "") in joined, labels
+
+
 def test_options_are_disabled_while_a_result_strip_is_active(addon, trimmed_scene, media_dir):
     scene, source = trimmed_scene
     editor = scene.sequence_editor

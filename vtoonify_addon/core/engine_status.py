@@ -31,6 +31,15 @@ class EngineStatus:
     started has exited since."""
     unreachable: bool = False
     """A request found no engine to connect to (``error`` then says why and what to do)."""
+    truncated: str = ""
+    """The engine's note on what it cut from its capabilities reply to fit the protocol's line limit (style
+    names past a prefix, whole families): the Style menu then lists less than is installed, and says why."""
+
+    def style_lines(self) -> list[tuple[str, str]]:
+        """(text, icon) of the lines that list the installed styles: the families, then the engine's note
+        when its reply was cut, so an artist who misses a style or a style id learns why."""
+        installed = ", ".join(self.styles) or "none (classic look only)"
+        return [(f"Installed styles: {installed}", "NONE"), *([(self.truncated, "INFO")] if self.truncated else [])]
 
     def style_problem(self, style: str) -> str:
         """The engine's problem and fix when ``style`` is a half-trained family, else empty."""
@@ -58,7 +67,8 @@ def status_from_capabilities(caps: dict, pid: int = 0) -> EngineStatus:
     return EngineStatus(running=True, version=str(caps.get("engine_version", "")),
                         devices=tuple(caps.get("devices") or ()), backends=tuple(caps.get("backends") or ()),
                         styles=tuple(styles), models_dir=str(caps.get("models_dir") or ""),
-                        installed=installed_styles(caps), not_ready=not_ready_styles(caps), pid=pid)
+                        installed=installed_styles(caps), not_ready=not_ready_styles(caps), pid=pid,
+                        truncated=str(caps.get("truncated") or ""))
 
 
 def exited_status(exit_code: int) -> EngineStatus:
