@@ -83,3 +83,14 @@ def test_an_engine_lost_mid_render_says_to_start_it_again(engine_api, repo_root,
         client.close()
         if proc.poll() is None:
             proc.kill()
+
+
+def test_words_marked_for_the_cli_stay_out_of_the_add_on():
+    """An older engine replays a newer sidecar's text as stored, marks and all: the panel dropped the words
+    marked for the CLI only (``engine.errors.for_cli``), the add-on showed the farm's words and the mark
+    bytes (a difference: 'scale: prepare/sidecar has 1.0, this task resolves 0.5')."""
+    from engine.errors import difference, for_cli
+    from vtoonify_addon.core.error_report import in_controls
+
+    shown = in_controls(f"{difference('max_faces', 4, None)}; {for_cli('see docs/FARM.md', 'ask your TD')}", [])
+    assert shown == "At Most (Faces): 4 in the render there, the default in this shot; ask your TD", repr(shown)

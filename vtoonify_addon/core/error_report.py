@@ -54,13 +54,16 @@ def problem_and_fix(err: BaseException) -> tuple[str, str]:
 _RAW_MARK = re.compile("\x1e([^\x1e\x1f]*)\x1f")
 """A setting still marked as the engine marks it inside (``engine.errors.setting``): an engine from before
 those marks replays a newer sidecar's warning as stored, marker bytes and all."""
+_RAW_CLI_ONLY = re.compile("\x1d([^\x1d\x1c]*)(?:\x1c([^\x1d]*))?\x1d")
+"""Words still marked for the command line only (``engine.errors.for_cli``), and what every other reader gets:
+the add-on keeps the latter."""
 
 
 def in_controls(text: str, settings) -> str:
     """``text`` (an error's, or a warning's) with each setting in ``settings`` (``[{"field", ["value"]}]``)
     named as the add-on's control (fields the add-on has no control for keep the engine's name), and
     each setting still marked named so too."""
-    text = _RAW_MARK.sub(_marked_setting, str(text or ""))
+    text = _RAW_MARK.sub(_marked_setting, _RAW_CLI_ONLY.sub(lambda m: m.group(2) or "", str(text or "")))
     entries = [s for s in settings or () if isinstance(s, dict) and isinstance(s.get("field"), str)]
     for entry in sorted(entries, key=lambda s: "value" not in s):
         field = entry["field"]
