@@ -397,10 +397,10 @@ def pixel_config(config, backend):
 
 
 _SETTING_FIXES = {
-    "precision": lambda old: _farm_or_not(f"pass {setting('precision', old)} to every task", "precision", old),
+    "precision": lambda old: _pass_to_every_task("precision", old),
     "device": lambda old: _farm_or_not(f"run every task on {old} workers ({setting('device', old)})", "device", old),
-    "faces": lambda old: _farm_or_not(f"pass {setting('faces', old)} to every task", "faces", old),
-    "max_faces": lambda old: _farm_or_not(f"pass {setting('max_faces', old)} to every task", "max_faces", old),
+    "faces": lambda old: _pass_to_every_task("faces", old),
+    "max_faces": lambda old: _pass_to_every_task("max_faces", old),
     "padding": lambda old: _farm_or_not(f"pass the same {setting('padding')} to every task", "padding", old),
     "source": lambda old: f"render {old} into it, as the folder's job did",  # the CLI's positional argument
     "frame_grid": lambda old: for_cli("render every task with the same engine version", "render it with the same "
@@ -421,6 +421,14 @@ def settings_difference(recorded: dict | None, current: dict | None) -> tuple[st
     fixes = [_SETTING_FIXES[k](recorded.get(k)) if k in _SETTING_FIXES else _same_as_before(k, recorded.get(k))
              for k in names]
     return shown, "; ".join(fixes) + for_cli(" (see docs/FARM.md)")  # the repo's docs: the CLI's reader only
+
+
+def _pass_to_every_task(name: str, old) -> str:
+    """Every farm task given the folder's value of ``name`` (left out where the folder's job left it unset:
+    a task cannot be passed 'None')."""
+    if old is None:
+        return _farm_or_not(f"leave {setting(name)} out of every task", name, old)
+    return _farm_or_not(f"pass {setting(name, old)} to every task", name, old)
 
 
 def _farm_or_not(farm_fix: str, name: str, old) -> str:

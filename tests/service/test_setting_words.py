@@ -73,6 +73,11 @@ def test_the_fix_for_a_folder_of_another_job_points_only_the_cli_at_docs_farm():
                           "\"fp32\", as the folder's job did", sent
     assert sent["settings"] == [{"field": "device"}, {"field": "precision"}, {"field": "device", "value": "cpu"},
                                 {"field": "precision", "value": "fp32"}]
+    # a farm setting the folder's job left unset: no task can be passed 'None' (it read 'pass --max-faces None')
+    shown, fix = settings_difference({"max_faces": None}, {"max_faces": 4})
+    error = ConfigError(f"the folder holds frames of another job: {shown}", fix)
+    assert error.fix == "leave --max-faces out of every task (see docs/FARM.md)", error.fix
+    assert error.to_dict()["fix"] == "leave 'max_faces' out, as the folder's job did", error.to_dict()
     assert "render with the Device 'cpu', as the folder's job did" in exception_text(error_from_dict(sent))
 
 
