@@ -284,6 +284,8 @@ def idle_options(config) -> list[str]:
     rules += [(name, config.backend == "classic", f"{flag} sets up the VToonify model, and --backend classic uses "
                                                    "none (leave out --backend classic to render it)")
               for name, flag in model_flags.items()]
+    rules.append(("smooth_parsing", config.backend == "classic", "--smooth-parsing smooths the VToonify model's "
+                  "parsing maps, and --backend classic uses none (leave out --backend classic to render it)"))
     return [f"{text}; it is ignored" for name, idle, text in rules if name in given and idle]
 
 

@@ -340,7 +340,7 @@ def legacy_job_keys(config, backend, cache, source=None) -> tuple[str, ...]:
     """Keys earlier engines gave this job, so a job they started still resumes its own sidecar and frames:
     they hashed ``--backbone`` as given (not the resolved one), ``--color-transfer`` as asked even where
     the model forced it on (a family of ``_c`` models only), an image sequence's ``--start-number``, and
-    a classic job's VToonify controls (``--style``, ``--style-id``, ...) as asked."""
+    a classic job's VToonify controls (``--style``, ``--style-id``, ..., ``--smooth-parsing``) as asked."""
     resolved = pixel_config(source_config(config, source), backend)
     variants = []
     if resolved.start_number != config.start_number:
@@ -367,8 +367,9 @@ def resolved_job_settings(config, backend, cache, source=None) -> dict:
                         backend.model_files(), job_device(backend, cache), getattr(source, "frame_grid", None))
 
 
-CLASSIC_IGNORED = ("style", "style_id", "degree", "color_transfer", "exstyle_image")
-"""The VToonify model's controls: the classic look (``ClassicStylizer``, fixed parameters) takes none."""
+CLASSIC_IGNORED = ("style", "style_id", "degree", "color_transfer", "exstyle_image", "smooth_parsing")
+"""The VToonify model's controls: the classic look (``ClassicStylizer``, fixed parameters) takes none, nor
+parsing maps to smooth (the render makes no parsing smoother for it)."""
 
 
 def pixel_config(config, backend):
@@ -387,9 +388,8 @@ def pixel_config(config, backend):
 
     config = dataclasses.replace(config, precision=backend.precision, backbone="auto")
     if backend.name != "vtoonify":
-        return dataclasses.replace(
-            config, exstyle_image=None, **{k: DEFAULTS[k] for k in CLASSIC_IGNORED if k != "exstyle_image"}
-        )
+        model_defaults = {**DEFAULTS, "exstyle_image": None, "smooth_parsing": False}
+        return dataclasses.replace(config, **{k: model_defaults[k] for k in CLASSIC_IGNORED})
     if getattr(backend, "backbone", None) != "toonify":
         return dataclasses.replace(config, color_transfer=bool(backend.config.color_transfer))
     return dataclasses.replace(config, style_id=DEFAULTS["style_id"], degree=DEFAULTS["degree"],

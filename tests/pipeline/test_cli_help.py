@@ -80,6 +80,8 @@ def test_job_help_shows_a_working_example_and_the_exit_codes(command, capsys):
     (["--backend", "classic", "--style", "arcnae"], "--style arcnae sets up the VToonify model, and --backend classic"),
     (["--backend", "classic", "--degree", "0.9"], "--degree sets up the VToonify model"),
     (["--backend", "classic", "--exstyle-image", "me.jpg"], "--exstyle-image sets up the VToonify model"),
+    (["--backend", "classic", "--smooth-parsing"], "--smooth-parsing smooths the VToonify model's parsing maps, and "
+                                                   "--backend classic"),
 ])
 def test_an_option_that_does_nothing_with_the_others_is_named(extra, warned):
     from engine.cli import _config_from_args, idle_options
@@ -87,7 +89,7 @@ def test_an_option_that_does_nothing_with_the_others_is_named(extra, warned):
     config = _config_from_args(build_parser().parse_args(["render", "a.mp4", "-o", "out", *extra]))
     assert [w for w in idle_options(config) if warned in w] != [], idle_options(config)
     fine = ["--faces", "all", "--max-faces", "3", "--mattes", "--matte-files", "--format", "png", "--png-bits", "16",
-            "--style", "arcane", "--degree", "0.9"]
+            "--style", "arcane", "--degree", "0.9", "--smooth-parsing"]
     assert idle_options(_config_from_args(build_parser().parse_args(["render", "a.mp4", "-o", "o", *fine]))) == []
     # a farm job type passes every setting at its default: nothing to say
     farm = ["--max-faces", "8", "--png-bits", "8", "--exr-compression", "zip", "--data-window", "face",
