@@ -156,16 +156,25 @@ def close_processes(together: bool = True, wait_s: float = EXIT_WAIT_S) -> None:
 def mean_over_processes(
     values: Mapping[str, torch.Tensor | float], processes: Processes, device: torch.device
 ) -> dict[str, float]:
-    """Loss values as floats (in the given order), averaged over all processes (what rank 0 logs)."""
+    """Loss values as floats (in the given order), averaged over all processes (what rank 0 logs). A plain
+    number (the degree ``d_s`` each process drew) averages to ``logged_mean``'s 6 significant digits."""
     names = list(values)
     numbers = torch.tensor([float(values[n]) for n in names], dtype=torch.float64)
-    if processes.distributed:
-        import torch.distributed as dist
+    if not processes.distributed:
+        return dict(zip(names, numbers.tolist()))
+    import torch.distributed as dist
 
-        numbers = numbers.to(device)
-        dist.all_reduce(numbers)
-        numbers = numbers.cpu() / processes.world_size
-    return dict(zip(names, numbers.tolist()))
+    numbers = numbers.to(device)
+    dist.all_reduce(numbers)
+    sums = numbers.cpu().tolist()
+    return {n: logged_mean(total, processes.world_size) if not isinstance(values[n], torch.Tensor)
+            else total / processes.world_size for n, total in zip(names, sums)}
+
+
+def logged_mean(total: float, processes: int) -> float:
+    """``total / processes`` to 6 significant digits: the drawn degrees are exact decimals (0.2, 0.4), but
+    their float64 mean carries summing noise (0.30000000000000004) that the JSON log would print."""
+    return float(f"{total / processes:.6g}")
 
 
 def broadcast_text(text: str, device: torch.device, limit: int = 8192) -> str:
