@@ -66,6 +66,17 @@ class TeacherFiles:
         kwargs.update(overrides)
         return kwargs
 
+    def d_options(self, out, name: str, **changes):
+        """``TrainOptions`` of a one-thread CPU VToonify-D run on these files (pre-training stage), no
+        progress bar; ``changes`` override any field."""
+        from engine.train.options import TrainOptions
+
+        fields = dict(stage="pretrain", backbone="dualstylegan", stylegan_path=str(self.dualstylegan),
+                      faceparsing_path=str(self.faceparsing), exstyle_path=str(self.exstyle),
+                      style_encoder_path=str(self.encoder), direction_path=str(self.directions),
+                      out=str(out), name=name, device="cpu", progress=False)
+        return TrainOptions(**{**fields, **changes})
+
     def t_kwargs(self, **overrides) -> dict:
         """Keyword arguments of ``load_teachers('toonify', ...)`` for these files."""
         kwargs = dict(stylegan_path=self.ffhq, finetunegan_path=self.finetune, faceparsing_path=self.faceparsing,
@@ -230,3 +241,12 @@ def tiny_teachers_128(tmp_path_factory) -> TeacherFiles:
 def teacher_files():
     """Factory: ``teacher_files(root, seed=0, size=256)`` writes a fresh set (for tests that damage a file)."""
     return write_teacher_files
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny convolutions: one thread is ~20x faster than two on a shared, loaded 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

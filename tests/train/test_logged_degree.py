@@ -12,18 +12,11 @@ import json
 from dataclasses import replace
 
 import pytest
-import torch
 
 from engine.train.options import TrainOptions
 from engine.train.trainer import train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _full_stage_logs(options: TrainOptions) -> tuple[list[dict], str]:
@@ -37,26 +30,8 @@ def _full_stage_logs(options: TrainOptions) -> tuple[list[dict], str]:
 
 
 def _options(files, tmp_path, **changes) -> TrainOptions:
-    base = TrainOptions(
-        stage="pretrain",
-        backbone="dualstylegan",
-        stylegan_path=str(files.dualstylegan),
-        faceparsing_path=str(files.faceparsing),
-        exstyle_path=str(files.exstyle),
-        style_encoder_path=str(files.encoder),
-        direction_path=str(files.directions),
-        out=str(tmp_path),
-        name="vtoonify_d_degree",
-        iter=1,
-        batch=1,
-        lr=1e-3,
-        seed=3,
-        device="cpu",
-        progress=False,
-        perc_loss=0.0,
-        log_every=1,
-        json_log=True,
-    )
+    base = files.d_options(tmp_path, "vtoonify_d_degree", iter=1, batch=1, lr=1e-3, seed=3, perc_loss=0.0,
+                           log_every=1, json_log=True)
     return replace(base, **changes)
 
 

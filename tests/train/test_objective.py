@@ -11,18 +11,10 @@ import io
 from dataclasses import replace
 
 import pytest
-import torch
 
-from engine.train.options import TrainOptions
 from engine.train.trainer import full_step, prepare_full, train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_each_weight_flag_scales_its_own_term_of_the_full_step(tiny_teachers_128, perceptual_weights, tmp_path):
@@ -31,22 +23,7 @@ def test_each_weight_flag_scales_its_own_term_of_the_full_step(tiny_teachers_128
     --seed and i) and so is D after its step (Adam's first step does not depend on the loss scale), so a
     term weighed by another flag, or by none, shows as a wrong ratio."""
     files = tiny_teachers_128
-    base = TrainOptions(
-        stage="pretrain",
-        backbone="dualstylegan",
-        stylegan_path=str(files.dualstylegan),
-        faceparsing_path=str(files.faceparsing),
-        exstyle_path=str(files.exstyle),
-        style_encoder_path=str(files.encoder),
-        direction_path=str(files.directions),
-        out=str(tmp_path),
-        name="vtoonify_d_weights",
-        iter=10,
-        batch=2,
-        device="cpu",
-        progress=False,
-        perceptual_weights=perceptual_weights,
-    )
+    base = files.d_options(tmp_path, "vtoonify_d_weights", iter=10, batch=2, perceptual_weights=perceptual_weights)
     factors = {"adv_loss": 2.0, "grec_loss": 3.0, "perc_loss": 5.0, "tmp_loss": 7.0, "msk_loss": 11.0}
     flag_of = {
         "d_adv": "adv_loss",

@@ -29,26 +29,8 @@ ITERS, EVERY = 5, 2
 
 
 def _options(files, out: Path, stage: str, **changes) -> TrainOptions:
-    base = TrainOptions(
-        stage=stage,
-        backbone="dualstylegan",
-        stylegan_path=str(files.dualstylegan),
-        faceparsing_path=str(files.faceparsing),
-        exstyle_path=str(files.exstyle),
-        style_encoder_path=str(files.encoder),
-        direction_path=str(files.directions),
-        out=str(out),
-        name=NAME,
-        iter=ITERS,
-        batch=1,
-        lr=1e-3,
-        seed=11,
-        device="cpu",
-        progress=False,
-        perc_loss=0.0,
-        sample_every=EVERY,
-        save_every=EVERY,
-    )
+    base = files.d_options(out, NAME, stage=stage, iter=ITERS, batch=1, lr=1e-3, seed=11, perc_loss=0.0,
+                           sample_every=EVERY, save_every=EVERY)
     return replace(base, **changes)
 
 
