@@ -47,3 +47,15 @@ def classic_engine(tmp_path_factory):
     engine = start_test_engine(tmp_path_factory.mktemp("classic-engine"), runner=None)
     yield engine
     engine.stop()
+
+
+@pytest.fixture(scope="module")
+def narrow_models_engine(tmp_path_factory, narrow_models_dir):
+    """``python -m engine serve --models <narrow models>``: the real pipeline with small random-weight models
+    (VToonify-D cartoon, 30 exemplar codes)."""
+    from service_helpers import start_test_engine
+
+    engine = start_test_engine(tmp_path_factory.mktemp("narrow-engine"), runner=None,
+                               extra_args=("--models", str(narrow_models_dir)))
+    yield engine
+    engine.stop()

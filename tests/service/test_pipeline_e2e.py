@@ -22,25 +22,16 @@ from engine.service import protocol
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def real_engine(tmp_path_factory, narrow_models_dir):
-    """``python -m engine serve --models <narrow models>``: the real pipeline, small random-weight models."""
-    engine = start_test_engine(tmp_path_factory.mktemp("real-engine"), runner=None,
-                               extra_args=("--models", str(narrow_models_dir)))
-    yield engine
-    engine.stop()
-
-
 def classic_settings(media_dir: Path, out: Path, **more) -> dict:
     return {"source": str(media_dir / "529_2.mp4"), "output": str(out), "frames": "1-4", "backend": "classic",
             "device": "cpu", **more}
 
 
-def test_classic_job_on_a_real_clip_writes_the_frames(real_engine, media_dir, tmp_path):
+def test_classic_job_on_a_real_clip_writes_the_frames(narrow_models_engine, media_dir, tmp_path):
     import OpenImageIO as oiio
 
     out = tmp_path / "out"
-    with real_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         job = client.submit(classic_settings(media_dir, out))
         end, events = wait_terminal(client, job, timeout_s=240)
         assert end["event"] == "job_done", end
@@ -64,10 +55,10 @@ def test_classic_job_on_a_real_clip_writes_the_frames(real_engine, media_dir, tm
     assert status["state"] == "done" and status["model_cache"]["device"] == "cpu"
 
 
-def test_a_submitted_job_with_other_settings_is_refused_naming_them(real_engine, media_dir, tmp_path):
+def test_a_submitted_job_with_other_settings_is_refused_naming_them(narrow_models_engine, media_dir, tmp_path):
     """The panel/add-on see which setting differs from the folder's job, both values and the fix."""
     out = tmp_path / "out"
-    with real_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         first = client.submit(classic_settings(media_dir, out, frames="1", padding=[48, 48, 48, 48]))
         assert wait_terminal(client, first, timeout_s=240)[0]["event"] == "job_done"
         other = client.submit(classic_settings(media_dir, out, frames="2", padding=[64, 64, 64, 64], resume=True))
@@ -82,11 +73,11 @@ def test_a_submitted_job_with_other_settings_is_refused_naming_them(real_engine,
     assert [p.name for p in out.glob("*.exr")] == ["529_2.0001.exr"]
 
 
-def test_a_job_with_a_misspelt_style_is_refused_naming_the_closest(real_engine, media_dir, tmp_path):
+def test_a_job_with_a_misspelt_style_is_refused_naming_the_closest(narrow_models_engine, media_dir, tmp_path):
     """``backend: auto`` and a style no family has: refused in the submit's reply naming the near names, not
     queued (it was a failed job, once started) and never a classic render."""
     out = tmp_path / "out"
-    with real_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         with pytest.raises(ConfigError) as refused:
             client.submit(classic_settings(media_dir, out, frames="1", backend="auto", style="narow48"))
     assert refused.value.code == "bad_config"
@@ -95,10 +86,10 @@ def test_a_job_with_a_misspelt_style_is_refused_naming_the_closest(real_engine, 
     assert not out.exists()
 
 
-def test_preview_of_a_real_frame(real_engine, media_dir, tmp_path):
+def test_preview_of_a_real_frame(narrow_models_engine, media_dir, tmp_path):
     import OpenImageIO as oiio
 
-    with real_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         preview = client.preview(classic_settings(media_dir, tmp_path / "p", format="png"), frame=2)
     assert preview["frame"] == 2
     for key in ("path", "source_path"):
@@ -107,8 +98,8 @@ def test_preview_of_a_real_frame(real_engine, media_dir, tmp_path):
         image.close()
 
 
-def test_capabilities_report_backends_devices_styles_and_cache(real_engine, narrow_models_dir):
-    with real_engine.connect() as client:
+def test_capabilities_report_backends_devices_styles_and_cache(narrow_models_engine, narrow_models_dir):
+    with narrow_models_engine.connect() as client:
         caps = client.capabilities()
     assert caps["protocol"] == 1 and caps["engine_version"] == "0.1.0"
     assert "pipeline_error" not in caps, caps.get("pipeline_error")
@@ -123,13 +114,13 @@ def test_capabilities_report_backends_devices_styles_and_cache(real_engine, narr
     assert isinstance(caps["model_cache"], dict)
 
 
-def test_narrow_vtoonify_jobs_reuse_the_warm_models(real_engine, media_dir, narrow_models_dir, tmp_path):
+def test_narrow_vtoonify_jobs_reuse_the_warm_models(narrow_models_engine, media_dir, narrow_models_dir, tmp_path):
     import OpenImageIO as oiio
 
     expected_loads = {"vtoonify:vtoonify_d_cartoon/vtoonify_s_d_c.pt": 1,
                       f"faceparsing:{narrow_models_dir.name}/faceparsing.pth": 1}
     statuses = []
-    with real_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         for run in ("first", "second"):
             job = client.submit({"source": str(media_dir / "529_2.mp4"), "output": str(tmp_path / run),
                                  "frames": "1-2", "backend": "vtoonify", "padding": [32, 32, 32, 32],
@@ -168,9 +159,9 @@ def leftovers(out: Path) -> list[str]:
     return [p.name for p in out.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp")]
 
 
-def test_cancel_mid_job_with_the_real_pipeline_stops_within_a_batch(real_engine, media_dir, tmp_path):
+def test_cancel_mid_job_with_the_real_pipeline_stops_within_a_batch(narrow_models_engine, media_dir, tmp_path):
     out = tmp_path / "out"
-    with real_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         job = client.submit(whole_clip_settings(media_dir, out))
         seen_done = 0
         while True:

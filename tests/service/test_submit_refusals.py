@@ -6,18 +6,8 @@ once the job started), a relative exemplar image (it used to be looked up in the
 from __future__ import annotations
 
 import pytest
-from service_helpers import start_test_engine
 
 from engine.errors import ConfigError
-
-
-@pytest.fixture(scope="module")
-def models_engine(tmp_path_factory, narrow_models_dir):
-    """The product entry point with the narrow reference models (VToonify-D cartoon, 30 exemplar codes)."""
-    engine = start_test_engine(tmp_path_factory.mktemp("refusals"), runner=None,
-                               extra_args=("--models", str(narrow_models_dir)))
-    yield engine
-    engine.stop()
 
 
 def settings(media_dir, out, **more) -> dict:
@@ -26,9 +16,10 @@ def settings(media_dir, out, **more) -> dict:
 
 
 @pytest.mark.parametrize("backend", ["vtoonify", "auto"])
-def test_a_style_id_past_the_codes_file_is_refused_in_the_submit_reply(models_engine, media_dir, tmp_path, backend):
+def test_a_style_id_past_the_codes_file_is_refused_in_the_submit_reply(narrow_models_engine, media_dir, tmp_path,
+                                                                       backend):
     out = tmp_path / "out"
-    with models_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         with pytest.raises(ConfigError) as refused:
             client.submit(settings(media_dir, out, backend=backend, style_id=30))
         jobs = [job for job in client.jobs() if job["output"] == str(out)]
@@ -40,10 +31,10 @@ def test_a_style_id_past_the_codes_file_is_refused_in_the_submit_reply(models_en
     assert jobs == [] and not out.exists()  # no job queued, nothing written
 
 
-def test_the_classic_backend_and_an_exemplar_photo_take_any_style_id(models_engine, media_dir, tmp_path):
+def test_the_classic_backend_and_an_exemplar_photo_take_any_style_id(narrow_models_engine, media_dir, tmp_path):
     """The classic look uses no exemplar codes; an exemplar photo replaces them: neither is refused."""
     photo = media_dir / "038648.jpg"
-    with models_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         classic = client.submit(settings(media_dir, tmp_path / "a", backend="classic", style_id=30))
         custom = client.submit(settings(media_dir, tmp_path / "b", backend="vtoonify", style_id=30,
                                         exstyle_image=str(photo)))
@@ -52,10 +43,10 @@ def test_the_classic_backend_and_an_exemplar_photo_take_any_style_id(models_engi
     assert classic and custom
 
 
-def test_a_relative_exemplar_image_is_refused_not_looked_up_in_the_engines_folder(models_engine, media_dir,
+def test_a_relative_exemplar_image_is_refused_not_looked_up_in_the_engines_folder(narrow_models_engine, media_dir,
                                                                                tmp_path):
     """Sent as it is (``request``, not ``submit``, which makes it absolute first)."""
-    with models_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         with pytest.raises(ConfigError) as refused:
             client.request("submit", settings=settings(media_dir, tmp_path / "out", exstyle_image="faces/me.jpg"))
     assert refused.value.message.startswith("exstyle_image 'faces/me.jpg' is a relative path"), refused.value
@@ -68,17 +59,17 @@ def test_the_client_makes_a_relative_exemplar_image_absolute(tmp_path, monkeypat
     assert absolute_paths({"exstyle_image": "me.jpg"}) == {"exstyle_image": str(tmp_path / "me.jpg")}
 
 
-def test_a_mistyped_style_is_refused_in_the_submit_reply(models_engine, media_dir, tmp_path):
+def test_a_mistyped_style_is_refused_in_the_submit_reply(narrow_models_engine, media_dir, tmp_path):
     """``auto`` refuses a style that exists nowhere before decoding (the CLI did); the service said so only
     once the job had started."""
     out = tmp_path / "out"
-    with models_engine.connect() as client:
+    with narrow_models_engine.connect() as client:
         with pytest.raises(ConfigError) as refused:
             client.submit(settings(media_dir, out, backend="auto", style="cartoom"))
         assert not [job for job in client.jobs() if job["output"] == str(out)]  # none queued
     assert "unknown style 'cartoom'" in refused.value.message and "did you mean cartoon" in refused.value.message
     assert refused.value.fix.startswith("pass 'style': \"cartoon\""), refused.value.fix
-    with models_engine.connect() as client, pytest.raises(ConfigError, match="unknown style 'cartoom'"):
+    with narrow_models_engine.connect() as client, pytest.raises(ConfigError, match="unknown style 'cartoom'"):
         client.submit(settings(media_dir, out, backend="auto", style="cartoom",
                                exstyle_image=str(media_dir / "038648.jpg")))
 
