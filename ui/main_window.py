@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         self.finish_notice = ""
         self._refused_now: list[str] = []
         self._frame_margins = (0, 0, 0, 0)
+        self._stacked_dragged = False  # the artist dragged the stacked layout's splitter (or it was restored)
         self._saved_side: QByteArray | None = None  # the wide layout's column, restored once it is wide
 
         self.indicator = ConnectionIndicator(self)
@@ -251,6 +252,7 @@ class MainWindow(QMainWindow):
         main.setStretchFactor(2, 0)
         main.setCollapsible(2, False)
         main.setSizes([400, 250, 60])  # about five queue rows at 1280x720
+        main.splitterMoved.connect(self._note_stacked_drag)  # emitted by a drag, never by setSizes
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -273,6 +275,25 @@ class MainWindow(QMainWindow):
         queue, log = self.queue_panel.minimumSizeHint().height(), self.status_log.minimumHeight()
         total = sum(splitter.sizes())
         splitter.setSizes([max(1, total - queue - log), queue, log])
+
+    def share_stacked_height(self) -> None:
+        """The stacked layout (narrow window) gives the form the room first, as the wide one does: the
+        messages at two lines, the queue at its least (header, four rows, its buttons) unless the form
+        and the preview already have all they ask for. At 960x540 the form scrolled in a 169 px viewport."""
+        if self.wide_layout or self._stacked_dragged:
+            return
+        splitter = self.main_splitter
+        total = sum(splitter.sizes())
+        log = self.status_log.minimumHeight()
+        # the whole form with Add to queue under it (the scroll area's own hint stops short of that)
+        form = (self.form_scroll.widget().sizeHint().height() + 2 * self.form_scroll.frameWidth()
+                + self.add_button.sizeHint().height() + 4)
+        top = max(form, self.top_splitter.sizeHint().height())
+        queue = max(self.queue_panel.minimumSizeHint().height(), total - log - top)
+        splitter.setSizes([max(1, total - queue - log), queue, log])
+
+    def _note_stacked_drag(self, *_) -> None:
+        self._stacked_dragged = True
 
     def queue_splitter(self) -> QSplitter:
         """The splitter the queue and the messages are in now: under the form and the preview, or
@@ -314,6 +335,9 @@ class MainWindow(QMainWindow):
         saved, self._saved_side = self._saved_side, None
         if self.wide_layout and saved is not None and splitter.restoreState(saved):
             return  # where the artist dragged them last time
+        if not self.wide_layout:
+            self.share_stacked_height()
+            return
         total = sum(splitter.sizes())
         log = self.status_log.minimumHeight()
         queue = max(self.queue_panel.minimumSizeHint().height(), int((total - log) * 0.4))
@@ -326,6 +350,8 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event: QResizeEvent) -> None:
         self._arrange()
         super().resizeEvent(event)
+        if not self.wide_layout and not self._stacked_dragged:
+            QTimer.singleShot(0, self, self.share_stacked_height)  # once laid out: the splitter's real height
         self.keep_on_screen()
 
     def keep_on_screen(self) -> bool:
@@ -875,6 +901,7 @@ class MainWindow(QMainWindow):
             state = self.settings.geometry(name)
             if state is not None:
                 splitter.restoreState(state)
+                self._stacked_dragged |= splitter is self.main_splitter
         if self.settings.geometry("main_splitter") is None and self.height() < DEFAULT_SIZE[1]:
             QTimer.singleShot(0, self, self.share_small_height)  # once laid out: the splitter's real height
 

@@ -80,3 +80,38 @@ def test_messages_place_the_engine_buttons_where_they_are(make_window, tmp_path,
         assert top_left.y() < 60 and top_left.x() > window.width() // 2, (button.text(), top_left)
     for text in (NOT_CONNECTED, LOST_MESSAGE):
         assert "(top left)" not in text and "(top of the window)" in text, text
+
+
+@pytest.mark.parametrize("size", [QSize(960, 540), QSize(1024, 600)])
+def test_a_small_windows_stacked_layout_gives_the_form_the_room(make_window, tmp_path, qtbot, size):
+    """In the stacked layout (under ~1250 px wide) the queue took 2/5 of the height: at 960x540 the form
+    scrolled in a ~195 px viewport over a queue with empty rows. The queue now keeps its least (header,
+    four rows, its buttons) and the form and the preview take the rest."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.resize(size)
+    qtbot.wait(50)
+    assert not window.wide_layout
+    queue, table = window.queue_panel, window.queue_panel.table
+    assert table.viewport().height() >= 4 * table.verticalHeader().defaultSectionSize()
+    assert queue.height() <= queue.minimumSizeHint().height() + 4, (queue.height(), queue.minimumSizeHint())
+    assert window.status_log.height() <= window.status_log.minimumHeight() + 4
+    # all that is left goes to the form's row: window height less the top row, the queue, the messages
+    viewport = window.form_scroll.viewport().height()
+    assert viewport >= size.height() - queue.minimumSizeHint().height() - 150, viewport
+
+
+def test_the_stacked_layout_keeps_where_the_queue_was_dragged(make_window, tmp_path, qtbot):
+    """The form-first share is only the start: a dragged splitter stays where the artist put it."""
+    window = make_window(tmp_path / "none.json")
+    window.show()
+    window.resize(QSize(960, 540))
+    qtbot.wait(50)
+    splitter = window.main_splitter
+    top, queue, _log = splitter.sizes()
+    splitter.moveSplitter(top - 30, 1)  # what a drag does (emits splitterMoved)
+    dragged = splitter.sizes()
+    assert dragged[1] >= queue + 25, dragged
+    window.resize(QSize(1000, 560))
+    qtbot.wait(50)
+    assert splitter.sizes()[1] >= dragged[1] - 4, (dragged, splitter.sizes())
