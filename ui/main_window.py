@@ -949,7 +949,9 @@ class MainWindow(QMainWindow):
         self.settings.save_removed_jobs(self.queue.hidden)
         self.settings.save_geometry(self.saveGeometry())
         for name, splitter in self._splitters():
-            self.settings.save_geometry(splitter.saveState(), name)
+            # an undragged stacked layout is left to share form-first at the next start's size
+            if splitter is not self.main_splitter or self._stacked_dragged:
+                self.settings.save_geometry(splitter.saveState(), name)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing cancels only this panel's jobs, after asking while any is queued or rendering;

@@ -115,3 +115,21 @@ def test_the_stacked_layout_keeps_where_the_queue_was_dragged(make_window, tmp_p
     window.resize(QSize(1000, 560))
     qtbot.wait(50)
     assert splitter.sizes()[1] >= dragged[1] - 4, (dragged, splitter.sizes())
+
+
+def test_an_undragged_stacked_layout_is_not_saved_over_the_form_first_share(make_window, ini_settings, tmp_path, qtbot):
+    """Closing saved the stacked splitter's sizes even when nobody dragged it, and restored sizes win:
+    a window closed at 960x540 and opened at 1200x1100 grew the queue and the form still scrolled."""
+    from PySide6.QtCore import QSettings
+
+    first = make_window(tmp_path / "none.json", store=ini_settings)
+    first.show()
+    first.resize(QSize(960, 540))
+    qtbot.wait(50)
+    first.close()
+    second = make_window(tmp_path / "none.json", store=QSettings(ini_settings.fileName(), QSettings.Format.IniFormat))
+    second.show()
+    second.resize(QSize(1200, 1100))  # still stacked: room for the whole form, the queue the rest
+    qtbot.wait(50)
+    assert not second.wide_layout
+    assert second.form_scroll.verticalScrollBar().maximum() == 0, second.main_splitter.sizes()

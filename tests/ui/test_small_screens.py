@@ -53,8 +53,7 @@ def test_dragged_splitters_come_back_next_start(make_window, ini_settings, tmp_p
     first.show()
     first.resize(SMALL)
     qtbot.wait(50)
-    total = sum(first.main_splitter.sizes())
-    first.main_splitter.setSizes([total - 260 - 34, 260, 34])  # the queue dragged taller
+    first.main_splitter.moveSplitter(first.main_splitter.sizes()[0] - 30, 1)  # the queue dragged taller
     main = first.main_splitter.sizes()
     first.close()
     second = make_window(tmp_path / "none.json", store=QSettings(ini_settings.fileName(), QSettings.Format.IniFormat))
