@@ -422,18 +422,28 @@ def unusable_reason(family: StyleFamily, models_dir: str | Path) -> tuple[str, s
             fix = (f"`engine train full` stopped before its last iteration: run the same command plus `--resume auto` "
                    f"to finish it and write {made}{companions}; see docs/TRAINING.md. {not_official}")
         elif PRETRAIN_FILE in names:
-            fix = (f"run `{engine_command('train', 'full')}` with the flags `engine train pretrain` had, to write "
-                   f"{made}{companions}; see docs/TRAINING.md. {not_official}")
+            from engine.train.next_steps import matching_flags, recorded_full_command
+
+            recorded = _recorded_options(Path(models_dir) / family.folder / PRETRAIN_FILE)
+            full = recorded_full_command(recorded, models_dir, family.folder) if isinstance(recorded, Mapping) \
+                else None
+            run_full = (f"run `{full}` (the pre-training run's own flags, from pretrain.pt)" if full else
+                        f"run `{engine_command('train', 'full')}` with the flags `engine train pretrain` had (the "
+                        f"same {matching_flags(family.backbone)})")
+            fix = f"{run_full}, to write {made}{companions}; see docs/TRAINING.md. {not_official}"
         elif any(_PRETRAIN_RE.match(n) for n in names):
             fix = ("`engine train pretrain` stopped before its last iteration: finish it with the same command plus "
                    f"`--resume auto`, then run `{engine_command('train', 'full')}`; see docs/TRAINING.md. "
                    f"{not_official}")
         elif "finetune.pt" in names:
+            from engine.train.next_steps import matching_flags
+
             tuned = Path(models_dir) / family.folder / "finetune.pt"
             pretrain = engine_command("train", "pretrain")
             fix = (f"`engine train finetune` made its fine-tuned StyleGAN {tuned}: pass it as --finetunegan-path "
                    f"to `{pretrain}` --backbone toonify, then "
-                   f"`engine train full` with the same flags, to write {made}{companions}; see docs/TRAINING.md, "
+                   f"`engine train full` with the same {matching_flags(family.backbone)} plus --style-encoder-path "
+                   f"and --perceptual-weights, to write {made}{companions}; see docs/TRAINING.md, "
                    f"'Your own style from artwork'. {not_official}")
         else:
             fix = ("`engine train finetune` stopped before its last iteration: finish it with the same command plus "

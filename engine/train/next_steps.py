@@ -10,10 +10,12 @@ official bare name for the user to replace (docs/TRAINING.md, 'Files you need').
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from engine.commands import engine_command
 from engine.models.inventory import ENCODER_FILE, FACE_PARSER_FILE
+from engine.train.options import DEFAULT_BLEND
 
 DIRECTIONS_FILE = "directions.npy"
 PERCEPTUAL_FILES = ("vgg16-397923af.pth", "vgg.pth")
@@ -42,3 +44,60 @@ def toonify_commands(stylegan_path: str | Path, finetuned: str | Path, out: str 
     pretrain = engine_command("train", "pretrain", *words)
     full = engine_command("train", "full", *words, "--perceptual-weights", perceptual)
     return pretrain, full
+
+
+def matching_flags(backbone: str) -> str:
+    """The flags `train full` must repeat from `train pretrain`: its teachers, folder and model variant
+    (another --fix-degree writes another file; another teacher trains against the wrong one)."""
+    teacher = (
+        "--finetunegan-path, --weight"
+        if backbone == "toonify"
+        else "--exstyle-path, --fix-style, --style-id, --fix-degree, --style-degree, --fix-color"
+    )
+    return f"--backbone, --stylegan-path, {teacher}, --faceparsing-path, --direction-path, --out and --name"
+
+
+def recorded_full_command(options: Mapping, models_dir: str | Path, folder: str) -> str | None:
+    """`train full` for the run a ``pretrain.pt`` recorded (its ``options``), writing into ``models_dir/folder``
+    where the listing found it; None when the record lacks what the stage needs."""
+    backbone = options.get("backbone")
+    teacher = {"dualstylegan": "exstyle_path", "toonify": "finetunegan_path"}.get(backbone)
+    if teacher is None or not all(
+        isinstance(options.get(k), str) and options[k] for k in ("stylegan_path", "faceparsing_path", teacher)
+    ):
+        return None
+    perceptual = options.get("perceptual_weights") or os.pathsep.join(
+        _in_models_folder(models_dir, name) for name in PERCEPTUAL_FILES
+    )
+    words = [
+        "--backbone",
+        backbone,
+        "--stylegan-path",
+        options["stylegan_path"],
+        f"--{teacher.replace('_', '-')}",
+        options[teacher],
+        "--faceparsing-path",
+        options["faceparsing_path"],
+        "--style-encoder-path",
+        options.get("style_encoder_path") or _in_models_folder(models_dir, ENCODER_FILE),
+    ]
+    if options.get("direction_path"):
+        words += ["--direction-path", options["direction_path"]]
+    try:
+        if backbone == "toonify":
+            weight = [float(w) for w in options.get("weight") or DEFAULT_BLEND]
+            words += ["--weight", *(f"{w:g}" for w in weight)] if tuple(weight) != DEFAULT_BLEND else []
+        else:
+            words += (
+                ["--fix-style", "--style-id", str(int(options.get("style_id", 26)))] if options.get("fix_style") else []
+            )
+            words += (
+                ["--fix-degree", "--style-degree", f"{float(options.get('style_degree', 0.5)):g}"]
+                if options.get("fix_degree")
+                else []
+            )
+            words += ["--fix-color"] if options.get("fix_color") else []
+    except (TypeError, ValueError):
+        return None
+    words += ["--perceptual-weights", perceptual, "--out", str(models_dir), "--name", folder]
+    return engine_command("train", "full", *[str(w) for w in words])

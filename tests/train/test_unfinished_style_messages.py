@@ -78,7 +78,8 @@ def test_partly_trained_style_names_the_missing_file_and_the_training_step(tiny_
     assert code == EXIT_USER_ERROR
     assert f"style 'mystyle' (dualstylegan) has no model to render yet: `engine train` wrote only pretrain.pt in " \
            f"{models / 'vtoonify_d_mystyle'}, not {MODEL}" in err
-    assert f"run `{engine_command('train', 'full')}` with the flags `engine train pretrain` had" in err
+    assert f"run `{engine_command('train', 'full')} --backbone dualstylegan --stylegan-path" in err
+    assert "--fix-degree --style-degree 0.5" in err and "(the pre-training run's own flags, from pretrain.pt)" in err
     assert "docs/TRAINING.md" in err
     assert f"run `{engine_command('models', 'fetch')}" not in err and "only downloads the official styles" in err
     # the default backend says the same in its fall-back warning, and renders classic
@@ -90,7 +91,7 @@ def test_partly_trained_style_names_the_missing_file_and_the_training_step(tiny_
     assert main(["models", "list", "--models", str(models)]) == 0
     listing = capsys.readouterr().out
     assert f"mystyle       dualstylegan  missing vtoonify_d_mystyle/{MODEL}\n" in listing
-    assert f"-> run `{engine_command('train', 'full')}` with the flags `engine train pretrain` had" in listing
+    assert f"-> run `{engine_command('train', 'full')} --backbone dualstylegan --stylegan-path" in listing
 
     # a stopped full stage: its stop save is no model; the fix is to resume
     stopped = _stop_full_after_first_iteration(t, models, monkeypatch)
