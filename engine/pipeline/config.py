@@ -179,9 +179,11 @@ class RenderConfig:
         check(self.faces == "one" or self.output_space == "plate",
               f"{setting('faces', 'all')} places every face over the plate; a crop output holds one face",
               f"use {setting('output_space', 'plate')}, or {setting('faces', 'one')}")
-        check(not (self.follow_faces and self.smooth_parsing),
+        # classic parses no faces: it ignores --smooth-parsing (a warning, engine.cli) so the pair renders there
+        check(not (self.follow_faces and self.smooth_parsing) or self.backend == "classic",
               f"{setting('smooth_parsing', True)} warps parsing maps between frames of one fixed crop; following "
-              f"crops move", f"drop {setting('smooth_parsing', True)}, or drop {setting('follow_faces', True)}")
+              f"crops move", f"drop {setting('smooth_parsing', True)} or {setting('follow_faces', True)}, or use "
+              f"{setting('backend', 'classic')} (it ignores the smoothing)")
         check(self.png_bits in PNG_BITS, f"PNG bit depth {self.png_bits} is not supported", "use 8 or 16")
         for key in ("degree", "scale", "style_id", "batch", "start_number", "max_faces", "padding"):
             values = getattr(self, key) if key == "padding" else (getattr(self, key),)

@@ -216,8 +216,10 @@ function checkSettings(settings) {
     if (settings.faces === "all" && !(settings.max_faces >= 1 && settings.max_faces <= 32)) {
         throw `max_faces must be 1 to 32, not ${settings.max_faces}`;
     }
-    if (settings.follow_faces && settings.smooth_parsing) {
-        throw "smooth_parsing warps parsing maps within one fixed crop: turn it off with follow_faces";
+    if (settings.follow_faces && settings.smooth_parsing && settings.backend !== "classic") {
+        // classic parses no faces and ignores smooth_parsing (with a warning), as the engine does
+        throw "smooth_parsing warps parsing maps within one fixed crop: turn it off with follow_faces "
+            + "(backend classic ignores it)";
     }
     if (settings.faces === "all" && settings.output_space !== "plate") {
         throw "faces 'all' places every face over the plate: use output_space plate";

@@ -168,12 +168,25 @@ def test_cryptomatte_and_faces_reach_prepare_and_every_chunk(node):
     ({"scale": 0}, "scale must be 0.05 to 8, not 0"),
     ({"padding": "10,20"}, 'padding must be one number or four (left,right,top,bottom), not "10,20"'),
     ({"batch": 65}, "batch must be 0 (automatic) to 64, not 65"),
+    ({"follow_faces": True, "smooth_parsing": True}, "smooth_parsing warps parsing maps within one fixed crop"),
+    ({"follow_faces": True, "smooth_parsing": True, "backend": "vtoonify"}, "turn it off with follow_faces"),
 ])
 def test_bad_jobs_are_refused_at_compile_time(node, settings, message):
     base = {"source": "/s.mp4", "output": "/o", "frames": "1-5", "engine_python": "py"}
     base.update(settings)
     base = {k: v for k, v in base.items() if v is not None}
     assert message in compile_job(node, base)["error"]
+
+
+def test_follow_faces_with_smooth_parsing_compiles_for_classic_which_ignores_the_smoothing(node):
+    """The engine renders the pair with --backend classic (smoothing ignored, with a warning): so does the farm."""
+    settings = {"source": "/s.mp4", "output": "/o", "frames": "1-5", "engine_python": "py", "backend": "classic",
+                "follow_faces": True, "smooth_parsing": True}
+    compiled = compile_job(node, settings)
+    assert "error" not in compiled, compiled.get("error")
+    for task in compiled["tasks"]:
+        _, config = engine_config(task["commands"][0])
+        assert (config.backend, config.follow_faces, config.smooth_parsing) == ("classic", True, True)
 
 
 def _popen(command: dict, env: dict) -> subprocess.Popen:

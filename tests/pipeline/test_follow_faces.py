@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from engine.io.colour import linear_to_srgb
 from engine.io.cryptomatte import decode
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.render import prepare, render
-from engine.pipeline.shot import job_key, job_settings
+from engine.pipeline.shot import job_key, job_settings, pixel_config
 
 from .test_plate_registration import read_float as _read
 from .test_plate_registration import registration
@@ -265,8 +266,13 @@ def test_follow_reaches_the_job_key_only_when_on_and_the_cli_sets_it(tmp_path):
     assert _config_from_args(args).follow_faces is True
     assert RenderConfig.from_dict({"source": "a.png", "output": "o", "follow_faces": True}).follow_faces
     with pytest.raises(ConfigError) as refused:
-        RenderConfig(**{**on.to_dict(), "smooth_parsing": True})
+        RenderConfig(**{**on.to_dict(), "smooth_parsing": True, "backend": "auto"})  # may resolve to the model
     assert "--smooth-parsing" in refused.value.message and "--follow-faces" in refused.value.fix
+    assert "--backend classic" in refused.value.fix
+    # classic parses no faces and ignores --smooth-parsing (warned, not in the job key): the pair renders
+    classic = RenderConfig(**{**on.to_dict(), "smooth_parsing": True, "backend": "classic"})
+    backend = SimpleNamespace(name="classic", precision="fp32")
+    assert pixel_config(classic, backend) == pixel_config(on, backend)
 
 
 @pytest.mark.slow
