@@ -47,9 +47,13 @@ def host_tag() -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
 
 
-def create_exclusive(path: Path, mode: int = 0o644, dirfd: int | None = None) -> int:
+def create_exclusive(path: Path, mode: int = 0o666, dirfd: int | None = None) -> int:
     """Create ``path`` (its name inside the open folder ``dirfd``, when given) as a new regular file and
-    return its fd; never opens an existing file or link."""
+    return its fd; never opens an existing file or link.
+
+    ``0o666`` less the process's umask, as ``touch`` or ``cp`` would: a studio running with umask 002 in
+    group-shared folders gets 0664 files its whole group may write (a fixed 0644 kept the group out), and
+    umask 077 keeps them private."""
     return os.open(path.name if dirfd is not None else path, _EXCLUSIVE, mode, dir_fd=dirfd)
 
 

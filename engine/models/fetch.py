@@ -17,7 +17,6 @@ import http.client
 import os
 import re
 import stat
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -134,9 +133,14 @@ def _partial_size(part: Path, relpath: str, models_dir: Path) -> int:
 
 
 def _write_sums(models_dir: Path, sums: Mapping[str, str]) -> None:
-    """Rewrite SHA256SUMS atomically (temp file in the same folder, then os.replace)."""
+    """Rewrite SHA256SUMS atomically (temp file in the same folder, then os.replace). The temp is made with
+    the umask's mode, not mkstemp's 0600: in a shared models folder other users read (and a colleague's
+    fetch rewrites) the sums file."""
+    from engine.io.atomic import create_exclusive, temp_path_for
+
     text = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(sums.items()))
-    fd, tmp = tempfile.mkstemp(prefix=".SHA256SUMS.", dir=models_dir)
+    tmp = temp_path_for(models_dir / SUMS_FILE)
+    fd = create_exclusive(tmp)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(text)
@@ -306,7 +310,7 @@ def _download_one(
         try:
             # never through a link planted at the .part name (it would overwrite the link's target)
             flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if resumed else os.O_TRUNC)
-            with os.fdopen(os.open(part, flags, 0o644), "ab" if resumed else "wb") as handle:
+            with os.fdopen(os.open(part, flags, 0o666), "ab" if resumed else "wb") as handle:  # less the umask
                 while block := response.read(chunk_bytes):
                     handle.write(block)
                     done += len(block)

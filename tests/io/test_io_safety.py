@@ -143,7 +143,7 @@ def test_a_temp_swapped_for_a_link_right_after_it_was_created_is_not_written_thr
     victim.write_bytes(b"do not touch")
     real_create = atomic.create_exclusive
 
-    def create_then_swap(path, mode=0o644, dirfd=None):
+    def create_then_swap(path, mode=0o666, dirfd=None):
         fd = real_create(path, mode, dirfd)
         os.unlink(path)
         os.symlink(victim, path)

@@ -557,3 +557,20 @@ def test_verify_lists_a_shared_file_that_is_a_folder_or_fifo(tmp_path, capsys, k
     captured = capsys.readouterr()
     assert f"  {expected} encoder.pt" in captured.out
     assert f"encoder.pt ({expected})" in captured.err and f"move {path} away" in captured.err
+
+
+@pytest.mark.parametrize("mask", [0o002, 0o077])
+def test_fetched_files_and_the_sums_file_get_the_umask_mode(hub, tmp_path, mask):
+    """A shared models folder (umask 002) gets 0664 model files and SHA256SUMS, as `cp` would make them:
+    the sums file was 0600 (mkstemp's mode), so other users' `models verify` and renders could not read it,
+    and a colleague's later fetch could not record its files."""
+    models = tmp_path / "models"
+    previous = os.umask(mask)
+    try:
+        fetch_models(models, ["encoder.pt", "vtoonify_d_cartoon/exstyle_code.npy"], base_url=hub.base_url)
+    finally:
+        os.umask(previous)
+    for rel in (SUMS_FILE, "encoder.pt", "vtoonify_d_cartoon/exstyle_code.npy"):
+        assert (models / rel).stat().st_mode & 0o777 == 0o666 & ~mask, rel
+    for folder in (models, models / "vtoonify_d_cartoon"):
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~mask, folder
