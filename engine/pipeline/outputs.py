@@ -319,6 +319,9 @@ SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "
                   "/usr", "/System")
 """Folders of the operating system (and the filesystem root itself): an output there, e.g. sent over the
 socket by a confused or hostile client to an engine running as root, is refused (symlinks resolved)."""
+SCRATCH_FOLDERS = ("/dev/shm",)
+"""Inside a system folder yet open to every user, as /tmp is (a world-writable tmpfs): Linux's RAM disk, where
+TDs render a shot fast before copying it to the show's storage; nothing of the system lives in its files."""
 
 
 def system_folder(resolved: Path) -> str | None:
@@ -329,6 +332,8 @@ def system_folder(resolved: Path) -> str | None:
     if os.name == "nt":
         windows = Path(os.environ.get("SystemRoot", "C:/Windows"))
         return str(windows) if resolved == windows or windows in resolved.parents else None
+    if any(text == f or text.startswith(f + "/") for f in SCRATCH_FOLDERS):
+        return None
     return next((f for f in SYSTEM_FOLDERS if text == f or text.startswith(f + "/")), None)
 
 
