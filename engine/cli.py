@@ -453,6 +453,10 @@ def _job_failed(args, sink, exc: Exception) -> int:
     if not isinstance(error, EngineError):  # a bug: one line for the artist, the traceback on request
         if os.environ.get("VTOONIFY_DEBUG"):
             raise exc
+        if sink is not None and (args.json_progress or args.openjd_progress):  # a wrapper reading stdout hears of it
+            from engine.errors import InternalError
+
+            sink({"event": "job_failed", "error": InternalError.of(exc).to_dict(cli_words)})
         _say(f"internal error: {type(exc).__name__}: {one_line(exc)} (please report it; set VTOONIFY_DEBUG=1 "
               "to see the traceback)")
         return code
