@@ -783,7 +783,10 @@ class JobQueue:
         self._jobs = {job.id: job for job in jobs}
         self._seq = itertools.count(max((job.seq for job in jobs), default=0) + 1)
         self._prune()
-        self._compact()
+        try:
+            self._compact()  # the engine's first write to its state folder, which it makes here
+        except OSError as exc:
+            raise state_folder_error(self._journal.path.parent, exc) from None
 
     def _record(self, job: Job) -> None:
         """Append the job's new state (called under the lock on every state change); compact once
@@ -797,6 +800,19 @@ class JobQueue:
     def _compact(self) -> None:
         if self._journal is not None:
             self._journal.rewrite([job.to_journal() for job in self._jobs.values()])
+
+
+def state_folder_error(folder: Path, exc: OSError) -> EngineError:
+    """The error for a state folder the engine cannot write at start-up (a HOME it may not write, a file in
+    the way): the folder and the fix, not an internal error; a full disk is a retry (exit 75)."""
+    from engine.failures import as_transient
+
+    transient = as_transient(exc)
+    if transient is not None:
+        return transient
+    return ConfigError(f"the engine's state folder {folder} cannot be written ({exc.strerror or exc})",
+                       "set VTOONIFY_STATE_DIR to a folder this user may write (the engine keeps its job journal "
+                       "and previews there), or fix the permissions of that folder or the ones above it")
 
 
 PREVIEW_FOLDER = re.compile(r"\d+-[A-Za-z0-9_]+")

@@ -366,7 +366,11 @@ class EngineServer:
         self._listener = listen(self.host, port)
         self.port = self._listener.getsockname()[1]
         make_jobs = jobs_factory or (lambda publish: JobQueue(publish, state_dir=self.state_dir))
-        self.jobs = make_jobs(self.publish)
+        try:
+            self.jobs = make_jobs(self.publish)
+        except BaseException:  # e.g. a state folder it cannot write: the port is not left open behind it
+            self._listener.close()
+            raise
         self._handlers = {
             "ping": self._ping, "capabilities": self._capabilities, "submit": self._submit,
             "jobs": self._jobs, "status": self._status, "cancel": self._cancel,

@@ -224,3 +224,20 @@ def test_a_busy_refusal_of_a_hello_carries_its_id_only_when_the_hello_had_one(tm
     finally:
         client.close()
         engine.stop()
+
+
+def test_a_state_folder_that_cannot_be_made_is_a_clear_error_not_an_internal_one(tmp_path, monkeypatch, capsys):
+    """`engine serve` with a HOME it may not write (a farm service account, a read-only home): before, it
+    died with 'internal error: PermissionError: ... .local' (exit 1). A file where the folder goes fails the
+    same way for root, whom permissions do not stop."""
+    from engine.cli import main
+    from engine.errors import EXIT_USER_ERROR
+
+    (tmp_path / "home").write_text("not a folder")
+    monkeypatch.setenv("VTOONIFY_STATE_DIR", str(tmp_path / "home" / "state"))
+    code = main(["serve", "--connection-file", str(tmp_path / "conn" / "engine.json"), "--idle-timeout", "1"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR, err
+    assert f"the engine's state folder {tmp_path / 'home' / 'state'} cannot be written" in err
+    assert "VTOONIFY_STATE_DIR" in err and "internal error" not in err
+    assert not (tmp_path / "conn" / "engine.json").exists()
