@@ -574,3 +574,35 @@ def test_fetched_files_and_the_sums_file_get_the_umask_mode(hub, tmp_path, mask)
         assert (models / rel).stat().st_mode & 0o777 == 0o666 & ~mask, rel
     for folder in (models, models / "vtoonify_d_cartoon"):
         assert folder.stat().st_mode & 0o777 == 0o777 & ~mask, folder
+
+
+@pytest.fixture
+def cartoon_hub():
+    """A hub serving every file `models fetch` (default style) asks for."""
+    from engine.models.inventory import official_files
+
+    files = {rel: (b"\x93NUMPY" if rel.endswith(".npy") else b"PK\x03\x04") + os.urandom(200_000)
+             for rel in official_files("cartoon", "dualstylegan")}
+    server = FakeHub(files)
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def test_models_fetch_json_prints_json_and_no_carriage_returns_off_a_terminal(cartoon_hub, tmp_path, capsys):
+    """A pipeline scripting `models fetch --json` got text lines on stdout (--json was ignored) and, in a log
+    file, one '\\r'-redrawn bar update per 64 KiB read (thousands for the 1.2 GB encoder)."""
+    from engine.cli import main
+
+    cli = ["models", "fetch", "--json", "--models", str(tmp_path / "m"), "--base-url", cartoon_hub.base_url]
+    assert main(cli) == 0
+    out, err = capsys.readouterr()
+    results = json.loads(out)
+    assert sorted(r["relpath"] for r in results) == sorted(cartoon_hub.files)
+    assert all(r["verified"] and not r["skipped"] and len(r["sha256"]) == 64 for r in results)
+    assert "\r" not in err
+    assert sum(line.endswith("done") for line in err.splitlines()) == len(cartoon_hub.files), err
+
+    assert main(cli) == 0  # again: everything already there, still JSON
+    assert all(r["skipped"] for r in json.loads(capsys.readouterr().out))
