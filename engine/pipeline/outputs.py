@@ -204,6 +204,10 @@ def frame_digits(frames: list[int]) -> int:
 def output_folder(path: str) -> Iterator[Path]:
     """Create the output folder, prove it is writable, and remove what was created if the job fails
     before putting anything in it (so a bad input leaves no empty folders behind)."""
+    if not os.path.isabs(os.path.expanduser(path)) and _working_folder_gone():
+        raise OutputError(f"output folder {path} is relative, but the working folder no longer exists (another "
+                          "process removed it), so there is nothing to place it in",
+                          f"give {setting('output')} as an absolute path, or cd to an existing folder first")
     try:
         out = Path(path).expanduser().resolve()
     except (RuntimeError, OSError) as exc:  # a symlink loop: RuntimeError before Python 3.13, then OSError
@@ -304,6 +308,15 @@ def check_new_folder_names(created: list[Path]) -> None:
             better = name.rstrip(". ") or "renders"
         raise OutputError(f"output folder {folder} would be created, but its name {name!r} {why}: a Windows host "
                           "could not open it over a shared folder", f"name the folder otherwise, e.g. {better!r}")
+
+
+def _working_folder_gone() -> bool:
+    """True when this process's working folder was removed under it (``os.getcwd`` then fails)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _remove_empty(created: list[Path]) -> None:

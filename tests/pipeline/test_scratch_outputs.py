@@ -60,3 +60,17 @@ def test_a_link_into_dev_is_still_refused(tmp_path):
         outputs.output_folder(str(tmp_path / "innocent" / "x")),
     ):
         pass
+
+
+def test_a_relative_output_from_a_deleted_working_folder_says_so(tmp_path, monkeypatch):
+    """A shell left in a folder another process removed (a cleaned-up temp, a re-synced show tree): before,
+    'output folder relout cannot be reached: [Errno 2] ... (fix or remove the symlink loop, ...)'."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(OutputError) as info, outputs.output_folder("renders/sh010"):
+        pass
+    message = info.value.user_message
+    assert "working folder no longer exists" in message and "absolute path" in message
+    assert "symlink" not in message
