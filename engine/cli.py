@@ -36,8 +36,9 @@ JOB_COMMANDS = ("render", "prepare")
 
 JOB_EPILOG = """example:
   vtoonify {command} plate.mp4 -o renders/shot010 --frames 1001-1100 --start-number 1001 --style cartoon --mattes
-exit codes: 0 done; 2 the job is wrong (fix it, do not retry); 75 out of memory, disk full or device busy
-  (retry); 130 cancelled (only complete frames are left: --resume finishes the render)
+exit codes: 0 done; 1 a bug (report it); 2 the job is wrong (fix it, do not retry); 75 out of memory, disk
+  full or device busy (retry); 130 cancelled (only complete frames are left: --resume finishes the render);
+  141 the program reading its output closed it
 more: README.md 'Rendering', docs/FARM.md, docs/FACES.md"""
 
 
