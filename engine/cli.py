@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import re
 import signal
@@ -410,7 +411,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise
 
 
+def _stdout_never_fails_on_a_name() -> None:
+    """Escape (``\\u65e5``) the letters stdout's encoding cannot show, as Python does on stderr: a Latin-1
+    locale, ``PYTHONIOENCODING=ascii`` or a pipe on Windows (cp1252) made the summary line of a finished
+    render of ``日本.mp4`` raise UnicodeEncodeError, so the render exited 1 with every frame written (a
+    UTF-8 locale's strict stdout did the same for a folder name in another encoding)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)  # surrogateescape (C locales) already writes any name
+    if reconfigure is not None and getattr(sys.stdout, "errors", None) == "strict":
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _stdout_never_fails_on_a_name()
     args = parse_args(argv)
     if args.command not in JOB_COMMANDS:
         return _run_tool(args)

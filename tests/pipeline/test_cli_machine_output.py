@@ -53,3 +53,42 @@ def test_a_bug_ends_openjd_progress_with_an_openjd_fail_line(buggy_render, tmp_p
     out, _ = capsys.readouterr()
     assert code == EXIT_INTERNAL_ERROR
     assert out.splitlines()[-1].startswith("openjd_fail: internal error: ZeroDivisionError: division by zero")
+
+
+def test_a_finished_render_with_a_unicode_name_exits_0_on_a_stdout_that_cannot_show_it(media_dir, tmp_path):
+    """stdout in an encoding without the name's letters (PYTHONIOENCODING=ascii, a Latin-1 locale, a pipe on
+    Windows: cp1252): before, the summary line raised UnicodeEncodeError after every frame was written, so
+    a finished render exited 1 ('internal error'). Now the letters it cannot show are escaped."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = tmp_path / "日本 take.mp4"
+    source.symlink_to(media_dir / "529_2.mp4")
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo), PYTHONIOENCODING="ascii", VTOONIFY_MODELS=str(tmp_path / "none"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "render",
+            str(source),
+            "-o",
+            str(tmp_path / "out"),
+            "--backend",
+            "classic",
+            "--frames",
+            "1",
+            "--padding",
+            "48",
+        ],
+        capture_output=True,
+        env=env,
+        cwd=repo,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr.decode("ascii", "replace")
+    assert b"\\u65e5\\u672c_take.####.exr" in done.stdout
+    assert (tmp_path / "out" / "日本_take.0001.exr").is_file()
