@@ -422,7 +422,25 @@ def _stdout_never_fails_on_a_name() -> None:
             reconfigure(errors="backslashreplace")
 
 
+def _standard_streams_open() -> None:
+    """A closed stdin/stdout/stderr (a daemon, a ``>&-`` wrapper) becomes /dev/null. Else Python's
+    ``sys.stdout`` is None (a ``--json-progress`` render crashed on its first event, one with stderr
+    closed exited 1 with no frame written), and the first file the engine opens takes the free fd 1 or 2,
+    where a C library's print would land in a frame or the sidecar."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free fd: this one, as the lower ones are open
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name, None) is None:
+            setattr(sys, name, open(fd, mode, encoding="utf-8", errors="backslashreplace", closefd=False))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _standard_streams_open()
     _stdout_never_fails_on_a_name()
     args = parse_args(argv)
     if args.command not in JOB_COMMANDS:

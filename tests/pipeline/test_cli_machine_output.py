@@ -92,3 +92,28 @@ def test_a_finished_render_with_a_unicode_name_exits_0_on_a_stdout_that_cannot_s
     assert done.returncode == 0, done.stderr.decode("ascii", "replace")
     assert b"\\u65e5\\u672c_take.####.exr" in done.stdout
     assert (tmp_path / "out" / "日本_take.0001.exr").is_file()
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr", "both"])
+def test_a_render_started_with_closed_standard_streams_renders(media_dir, tmp_path, closed):
+    """A daemon or a `>&-` wrapper starts the engine with stdout/stderr closed: before, a --json-progress
+    render crashed on its first event ('NoneType' object has no attribute 'write') and any render with
+    stderr closed exited 1 with no frame written; and the first file the engine opened took the free
+    fd 1/2, where a C library's print would land in the frame. Now they read as /dev/null."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    redirect = {"stdout": ">&-", "stderr": "2>&-", "both": ">&- 2>&-"}[closed]
+    command = (
+        f'"{sys.executable}" -m engine render "{media_dir / "529_2.mp4"}" -o "{out}" --backend classic '
+        f'--frames 1-2 --padding 48 --json-progress {redirect}; echo $? > "{tmp_path / "rc"}"'
+    )
+    env = dict(os.environ, PYTHONPATH=str(repo), VTOONIFY_MODELS=str(tmp_path / "none"))
+    subprocess.run(["bash", "-c", command], env=env, cwd=repo, timeout=300, capture_output=True)
+    assert (tmp_path / "rc").read_text().strip() == "0"
+    assert sorted(p.name for p in out.iterdir()) == ["529_2.0001.exr", "529_2.0002.exr", "529_2.vtoonify.json"]
+    json.loads((out / "529_2.vtoonify.json").read_text())
