@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from engine.errors import ConfigError, DeviceError, DiskFullError, EngineError, JobCancelled, OutputError
+from engine.models.inventory import ENCODER_FILE
 from engine.models.precision import resolve_precision
 from engine.progress import StepBar, _clock
 from engine.train.budget import check_batch_fits
@@ -580,6 +581,9 @@ def open_session(options: TrainOptions, cancel: threading.Event | None = None) -
         fix_degree=options.fix_degree, style_degree=options.style_degree, fix_color=options.fix_color,
         device=device,
     )
+    installed = layout.models_dir / ENCODER_FILE
+    if options.stage == "full" and options.style_encoder_path and not (installed.exists() or installed.is_symlink()):
+        teachers.check_style_encoder()  # Session.begin copies it there, even where these pairs need no pSp
     precision = resolve_precision(options.precision, device)
     check_batch_fits(options.batch, teachers.channels, precision, device)
     torch.manual_seed(options.seed)  # the same seed builds the same untrained student

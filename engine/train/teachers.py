@@ -100,6 +100,14 @@ class TeacherSet:
             self._style_encoder = _freeze(encoder)
         return self._style_encoder
 
+    def check_style_encoder(self) -> None:
+        """Load the pSp file once to check it, without keeping it (GPU memory) when training never uses it:
+        the full stage still copies it into the models folder as ``encoder.pt`` for the renderer, and a
+        corrupt or mismatched file must not be installed there unchecked."""
+        if self._style_encoder is None:
+            self.style_encoder()
+            self._style_encoder = None
+
     def stylegan(self) -> Generator:
         """The StyleGAN2 generator whose mapping network turns z / z+ into W / W+ (shared by both kinds)."""
         return self.generator.generator if self.backbone == "dualstylegan" else self.generator

@@ -450,3 +450,22 @@ def test_a_batch_that_can_never_fit_is_refused_before_any_step(tiny_teachers_128
                   "cannot fit on cpu", "128-px feature maps", "smaller --batch")
     assert f"{24 * 128 * 128 * 4 * 10**7 / 2**30:.1f} GiB for it" in line, line  # 14648.4
     assert not list(out.rglob("*.pt"))
+
+
+def test_a_style_encoder_training_does_not_read_is_still_checked_before_it_is_installed(
+        tiny_teachers, perceptual_weights, tmp_path, capsys):
+    """--fix-style with colour transfer trains without pSp, yet the full stage copies --style-encoder-path into
+    the models folder as encoder.pt for the renderer. A corrupt file went there unchecked (found by hand: 5000
+    random bytes became OUT/encoder.pt, `models list` said the family was ready, and every later family of that
+    folder that needs pSp would meet it); now it is refused by its flag before anything is written."""
+    out = tmp_path / "out"
+    broken = tmp_path / "encoder.pt"
+    broken.write_bytes(tiny_teachers.encoder.read_bytes()[:4000])
+    fixed = ["--fix-style", "--style-id", "1"]
+    assert main(_d_args(tiny_teachers, out) + fixed) == 0  # pretrain.pt, so the full stage would run
+    capsys.readouterr()
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    args = _d_args(tiny_teachers, out, stage="full", **{"style-encoder-path": broken})
+    _fails(capsys, args + fixed + ["--perceptual-weights", perceptual_weights],
+           "--style-encoder-path: ", "truncated or corrupt", "pSp encoder.pt")
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # no encoder.pt, no model file
