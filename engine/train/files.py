@@ -46,6 +46,21 @@ def expected(option: str) -> str:
     return text
 
 
+def split_path_list(value: str) -> list[str]:
+    """The files of an ``os.pathsep``-joined list (``--perceptual-weights``), taking whole any file that
+    exists although its path holds the separator (a folder named ``lpips:v0.1``): the plain split cut such
+    paths in two and named both halves as missing. When some name does not exist the plain split is kept,
+    so the error lists each missing part."""
+    parts = str(value).split(os.pathsep)
+    found, pending = [], None
+    for part in parts:
+        pending = part if pending is None else f"{pending}{os.pathsep}{part}"
+        if pending and Path(pending).expanduser().is_file():
+            found.append(pending)
+            pending = None
+    return found if pending is None else [p for p in parts if p]
+
+
 def given_files(options: TrainOptions) -> list[tuple[str, Path]]:
     """(option, path) for every file this run will read; ``--perceptual-weights`` may list several."""
     files = []
@@ -53,7 +68,7 @@ def given_files(options: TrainOptions) -> list[tuple[str, Path]]:
         value = getattr(options, option)
         if not value:
             continue
-        parts = str(value).split(os.pathsep) if option == "perceptual_weights" else [str(value)]
+        parts = split_path_list(value) if option == "perceptual_weights" else [str(value)]
         files += [(option, Path(p).expanduser()) for p in parts if p]
     return files
 

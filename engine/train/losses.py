@@ -8,7 +8,6 @@ Every function returns the *unweighted* term; the training loop multiplies by th
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from torch.nn import functional as F
 
 from engine.errors import ConfigError, ModelFileError
 from engine.models.checkpoints import load_torch_file
+from engine.train.files import split_path_list
 from engine.train.pairs import PairBatch, blur_downsample
 
 FLICKER_MARGIN = 4
@@ -235,7 +235,7 @@ def load_perceptual_loss(
     given.
     """
     if isinstance(paths, (str, Path)):
-        paths = [p for p in str(paths).split(os.pathsep) if p]
+        paths = split_path_list(str(paths))
     merged: dict[str, torch.Tensor] = {}
     for path in paths:
         obj = load_torch_file(path)

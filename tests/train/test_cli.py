@@ -469,3 +469,23 @@ def test_a_style_encoder_training_does_not_read_is_still_checked_before_it_is_in
     _fails(capsys, args + fixed + ["--perceptual-weights", perceptual_weights],
            "--style-encoder-path: ", "truncated or corrupt", "pSp encoder.pt")
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # no encoder.pt, no model file
+
+
+def test_perceptual_weights_in_a_folder_whose_name_holds_the_list_separator(perceptual_weights, tmp_path):
+    """--perceptual-weights lists two files joined with os.pathsep (':'), so a studio folder such as
+    `lpips:v0.1` was cut inside the name: the run stopped with four "file not found" halves of two files that
+    exist. Files that exist are now taken whole; the plain split stays for names that do not exist."""
+    import shutil
+    from types import SimpleNamespace
+
+    from engine.train.files import WHAT, given_files
+    from engine.train.losses import load_perceptual_loss
+
+    folder = tmp_path / f"lpips{os.pathsep}v0.1 ü"
+    folder.mkdir()
+    value = os.pathsep.join(shutil.copy(p, folder) for p in perceptual_weights.split(os.pathsep))
+    options = SimpleNamespace(**{**dict.fromkeys(WHAT), "perceptual_weights": value})
+    assert [path for _, path in given_files(options)] == [folder / "vgg16-397923af.pth", folder / "vgg.pth"]
+    load_perceptual_loss(value)  # every tensor found: no "lack N tensors" error
+    missing = os.pathsep.join([str(folder / "gone.pth"), str(folder / "vgg.pth")])
+    assert len(given_files(SimpleNamespace(**{**dict.fromkeys(WHAT), "perceptual_weights": missing}))) >= 2
