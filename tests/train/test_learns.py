@@ -19,6 +19,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from engine.train.pretrain import prepare_pretrain, pretrain_step
 from engine.train.student import TRAINED_PARTS
 from engine.train.trainer import full_step, prepare_full, train
 
@@ -51,6 +52,34 @@ def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> dict[s
     return {name: not torch.equal(before[name], p) for name, p in module.named_parameters()}
 
 
+def _two_steps_move_exactly(session, step, trained_parts: tuple[str, ...]) -> None:
+    """Two steps of ``step`` move every parameter of ``trained_parts`` (student and EMA) and no other: not
+    the StyleGAN generator, not the ModRes blocks copied from DualStyleGAN, not the teacher making the
+    targets (paper 4.1.2, official ``g_parameters``); the full stage's D trains too.
+
+    Two steps: the D fusion masks (conv2, norm, linear) gate only f_E, whose kernel half starts at 0 (the
+    exact teacher at init), so their first gradient is 0 and they move from the second step on."""
+    student, ema, disc = session.student, session.ema, session.extra.get("d")
+    before = {"student": _snapshot(student), "ema": _snapshot(ema), "teacher": _snapshot(session.teachers.generator)}
+    if disc is not None:
+        before["d"] = _snapshot(disc)
+    step(session, 0)
+    step(session, 1)
+    moved = _changed(before["student"], student)
+    trained = {n for n in moved if n.split(".")[0] in trained_parts}
+    assert trained and all(moved[n] for n in trained), sorted(n for n in trained if not moved[n])
+    frozen_moved = sorted(n for n in moved if moved[n] and n not in trained)
+    assert not frozen_moved, frozen_moved
+    frozen = {"generator", "res"} if session.is_d else {"generator"}
+    frozen |= {"fusion_out", "fusion_skip"} - set(trained_parts)
+    assert {n.split(".")[0] for n in moved if n not in trained} == frozen
+    ema_moved = _changed(before["ema"], ema)
+    assert {n for n in ema_moved if ema_moved[n]} == trained  # EMA follows exactly the trained parts
+    assert not any(_changed(before["teacher"], session.teachers.generator).values())
+    if disc is not None:
+        assert all(_changed(before["d"], disc).values())
+
+
 def test_full_stage_learns_the_teacher_on_held_out_pairs(tiny_teachers_128, tmp_path):
     files = tiny_teachers_128
     options = files.d_options(
@@ -72,34 +101,46 @@ def test_full_stage_learns_the_teacher_on_held_out_pairs(tiny_teachers_128, tmp_
     held_out = [session.pairs.sample(2, torch.Generator().manual_seed(s)) for s in HELD_OUT_SEEDS]
     start_error, _ = _held_out_errors(session, held_out)
 
-    student, ema, disc = session.student, session.ema, session.extra["d"]
-    before = {
-        "student": _snapshot(student),
-        "ema": _snapshot(ema),
-        "d": _snapshot(disc),
-        "teacher": _snapshot(session.teachers.generator),
-    }
-    full_step(session, 0)
-    full_step(session, 1)
-
-    # paper 4.1.2 / official g_parameters: encoder and fusion modules train; the StyleGAN generator and the
-    # ModRes blocks copied from DualStyleGAN stay frozen (so does the teacher making the targets); D trains.
-    # Two steps: the fusion masks (conv2, norm, linear) gate only f_E, whose kernel half starts at 0 (exact
-    # teacher at init), so their first gradient is 0 and they move from the second step on
-    moved = _changed(before["student"], student)
-    trained = {n for n in moved if n.split(".")[0] in TRAINED_PARTS}
-    assert trained and all(moved[n] for n in trained), sorted(n for n in trained if not moved[n])
-    frozen_moved = sorted(n for n in moved if moved[n] and n not in trained)
-    assert not frozen_moved, frozen_moved
-    assert {n.split(".")[0] for n in moved if n not in trained} == {"generator", "res"}
-    ema_moved = _changed(before["ema"], ema)
-    assert {n for n in ema_moved if ema_moved[n]} == trained  # EMA follows exactly the trained parts
-    assert not any(_changed(before["teacher"], session.teachers.generator).values())
-    assert all(_changed(before["d"], disc).values())
-
+    _two_steps_move_exactly(session, full_step, TRAINED_PARTS)
     for i in range(2, STEPS):
         full_step(session, i)
     to_target, to_face = _held_out_errors(session, held_out)
     # measured 5.7 -> 0.45 (to the face 0.75); no optimiser step: 5.7; trained towards the face: 0.94 (face 0.47)
     assert to_target < start_error / 8, (start_error, to_target)
     assert to_target < 0.8 * to_face, (to_target, to_face)
+
+
+@pytest.mark.parametrize(("backbone", "stage"), [("dualstylegan", "pretrain"), ("toonify", "full")])
+def test_each_stage_trains_exactly_its_parts(tiny_teachers_128, tmp_path, backbone, stage):
+    """Pre-training moves the encoder alone (Eq. 1 / 8); VToonify-T's full stage its encoder and fusion convs."""
+    files = tiny_teachers_128
+    # a fixed degree: pre-training's schedule draws d_s = 0 in its first quarter, where the ModRes blocks
+    # pass their input through and get no gradient, so a wrongly trained block would not show
+    options = files.d_options(
+        tmp_path,
+        "vtoonify_x_parts",
+        iter=4,
+        batch=1,
+        lr=1e-3,
+        perc_loss=0.0,
+        sample_every=0,
+        fix_degree=True,
+        style_degree=0.5,
+    )
+    if backbone == "toonify":
+        options = replace(
+            options,
+            backbone="toonify",
+            name="vtoonify_t_parts",
+            stylegan_path=str(files.ffhq),
+            finetunegan_path=str(files.finetune),
+            exstyle_path=None,
+        )
+    with contextlib.redirect_stderr(io.StringIO()):
+        if stage == "pretrain":
+            session = prepare_pretrain(options)
+            _two_steps_move_exactly(session, pretrain_step, ("encoder",))
+        else:
+            train(replace(options, iter=1))
+            session = prepare_full(replace(options, stage="full"))
+            _two_steps_move_exactly(session, full_step, TRAINED_PARTS)
