@@ -323,13 +323,13 @@ def load_teachers(
         _check_size(config, stylegan_path, backbone)
         with named_by_flag("exstyle_path"):
             codes = load_exstyles(exstyle_path)
-        shapes = {tuple(c.shape[1:]) for c in codes.values()}
-        if shapes != {(generator.n_latent, config["style_dim"])}:
-            raise ModelFileError(
-                f"{exstyle_path}: style codes of shape {sorted(shapes)} do not fit the DualStyleGAN of "
-                f"{stylegan_path} ({generator.n_latent} codes of width {config['style_dim']})",
-                "use the exstyle_code.npy made for this generator (same style folder)",
-            )
+            shapes = {tuple(c.shape[1:]) for c in codes.values()}
+            if shapes != {(generator.n_latent, config["style_dim"])}:
+                raise ModelFileError(
+                    f"{exstyle_path}: style codes of shape {sorted(shapes)} do not fit the DualStyleGAN of "
+                    f"{stylegan_path} ({generator.n_latent} codes of width {config['style_dim']})",
+                    "use the exstyle_code.npy made for this generator (same style folder)",
+                )
         names = tuple(codes)
         exstyles_z = torch.cat(list(codes.values()), 0)
         base = generator.generator
