@@ -6,7 +6,8 @@ towards the wrong image (the input face instead of the stylised target), also lo
 figures here are measured on held-out pairs (seeds the run never draws) against the stylised target *and*
 against the input face, and the thresholds were checked to fail with the optimiser step removed (error
 stays at its step-0 value, 5.7) and with the target swapped for the face (held-out error 0.94, and nearer
-the face than the target), against 0.45 for the real run. Tiny 128-px teachers, CPU, one thread, about 20 s.
+the face than the target), against 0.45 for the real run. Tiny 128-px teachers, CPU, one thread, 20-30 s
+on the shared 2-core machine.
 """
 
 from __future__ import annotations
