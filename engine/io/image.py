@@ -191,6 +191,15 @@ def channels_read(path: str | os.PathLike) -> tuple[str, ...]:
     return names[:3] if len(names) >= 3 else names[:1]
 
 
+def alpha_channel(path: str | os.PathLike) -> str | None:
+    """The name of the image's alpha channel (from the header), or None: ``read_rgb8`` reads colour only,
+    so a plate's alpha is dropped and the job says so (``colour_notes.alpha_note``)."""
+    spec = _read_header(path)
+    index = int(spec.alpha_channel)
+    names = tuple(str(n) for n in spec.channelnames)
+    return names[index] if 0 <= index < len(names) and len(names) > 1 else None
+
+
 GREY_NAMES = frozenset({"Y", "L", "R", "G", "GREY", "GRAY", "LUMINANCE"})
 """Names a grey picture's one channel goes by (OpenImageIO names a grey PNG/JPEG/TIFF channel ``Y``)."""
 

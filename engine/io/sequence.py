@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource, check_frame_pixels, describe_numbers
-from engine.io.image import channels_read, display_window, part_names, read_rgb8
+from engine.io.image import alpha_channel, channels_read, display_window, part_names, read_rgb8
 from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
 
@@ -110,6 +110,8 @@ class SequenceSource(FrameSource):
         self.parts = tuple(part_names(self._files[self._numbers[0]]))
         self.channels_read = channels_read(self._files[self._numbers[0]])
         """The first frame's channels read as the picture (``engine.io.image.channels_read``)."""
+        self.plate_alpha = alpha_channel(self._files[self._numbers[0]])
+        """The first frame's alpha channel name when it has one: only colour is read, the job says so."""
         """Top-left of the first frame's display window (EXR overscan / moved origin)."""
 
     @property

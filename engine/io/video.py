@@ -409,6 +409,11 @@ class VideoSource(FrameSource):
         self.rotation_applied = apply_rotation
         self.interlaced = False
         """A decoded frame was coded as two fields (broadcast/camcorder footage): the job says so."""
+        self.transfer = self.primaries = 2  # AVCOL_TRC / AVCOL_PRI numbers, 2 = unspecified
+        """The first frame's transfer and primaries tags: HLG/PQ or BT.2020 are read as SDR Rec.709
+        (``colour_notes.hdr_note`` says so)."""
+        self.plate_alpha: str | None = None
+        """The pixel format when it carries alpha (ProRes 4444, ``yuva444p12le``): only colour is read."""
         self._last_index = -1  # index of the frame the decoder returned last
         self._cached: tuple[int, np.ndarray] | None = None
         self._first_size: tuple[int, int] | None = None
@@ -540,6 +545,8 @@ class VideoSource(FrameSource):
                         self.interlaced = self.interlaced or bool(getattr(frame, "interlaced_frame", False))
                         turns = round(frame.rotation / 90) % 4 if frame.rotation and self._apply_rotation else 0
                         self._check_size(index, frame.width, frame.height, turns)
+                        if self._first_size is None:
+                            self._note_colour(frame)
                         return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
                     if stamp > target:
                         break
@@ -556,6 +563,12 @@ class VideoSource(FrameSource):
                              "the file is damaged; re-export it or render a range before the damage")
         raise InputError(f"frame {self._number_at(index)} of {self._path} could not be found by seeking",
                          "the file's timestamps are broken; re-export it (e.g. ffmpeg -c copy) and retry")
+
+    def _note_colour(self, frame: av.VideoFrame) -> None:
+        """Keep the first frame's colour facts that the rgb24 read cannot show (HDR transfer, alpha)."""
+        self.transfer, self.primaries = int(frame.color_trc or 2), int(frame.color_primaries or 2)
+        if any(component.is_alpha for component in frame.format.components):
+            self.plate_alpha = frame.format.name
 
     def _check_size(self, index: int, width: int, height: int, turns: int) -> None:
         """A stream that changes resolution mid-file (spliced broadcast/streaming footage) is refused at

@@ -19,6 +19,7 @@ from engine.io.timecode import source_timecode
 from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
+from engine.pipeline.colour_notes import alpha_note, hdr_note
 from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Failed, Stages, Stopped
@@ -326,7 +327,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             warnings.append(source.frame_grid.warning(source.path_pattern))
         warnings += [note for note in (rotation_note(source), interlace_note(source), parts_note(source),
                                        channels_note(source), animation_note(source), start_number_note(source, config),
-                                       streams_note(source)) if note]
+                                       streams_note(source), hdr_note(source), alpha_note(source)) if note]
         holes = gaps_in(frames) if not config.frames else []
         if holes:
             warnings.append(f"{source.path_pattern} has no frames {format_runs(holes[:20])}"

@@ -1,0 +1,96 @@
+"""The plate's colour as the engine reads it, against colour bars with exactly known Y'CbCr codes.
+
+Measured (PyAV 18.1 / FFmpeg 8, bpy 5.0.1 beside it in ``tests/blender/test_plate_colour_bpy.py``):
+tagged BT.709 / BT.601 / full-range / 10-bit bars decode within 3.25/255 of the exact RGB (swscale's
+8-bit fast path; Blender's within 1.3/255) and engine and Blender agree within 3/255 per pixel on SDR
+clips. An untagged clip is BT.601 in both (FFmpeg's default), HD or not. HDR (HLG/PQ) and alpha are
+what the engine cannot show as Blender does: the job says so (``colour_notes``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+from colour_bars import BARS, Case, bar_centres, make_bars_clip
+
+from engine.errors import render_settings
+from engine.io import open_source
+from engine.pipeline.colour_notes import alpha_note, hdr_note
+
+X265 = (("x265-params", "lossless=1:log-level=none"),)
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.mark.parametrize("case", [
+    Case("rec709_limited", "bt709", False),
+    Case("bt601_limited", "bt601", False),
+    Case("rec709_full", "bt709", True),
+    Case("jpeg_range_phone", "bt601", True, pix_fmt="yuvj420p"),
+    Case("rec709_10bit", "bt709", False, codec="libx265", pix_fmt="yuv420p10le", options=X265),
+    Case("untagged_sd", "bt601", False, tag_matrix="unknown", tag_range=False),
+], ids=lambda case: case.name)
+def test_tagged_matrix_and_range_are_honoured(tmp_path, case):
+    # A BT.709 bar decoded with swscale's BT.601 default is off by up to 31/255 (green in the green bar);
+    # a full-range clip read as limited by up to 19/255. Both are read by their tags.
+    path = make_bars_clip(tmp_path / f"{case.name}.{case.container}", case)
+    with open_source(path) as src:
+        got = bar_centres(src.read(1).astype(np.float64))
+    assert np.abs(got - BARS * 255).max() <= 3.5
+
+
+def test_untagged_hd_is_read_as_bt601_like_blender(tmp_path):
+    # FFmpeg (and so Blender's sequencer) takes an untagged matrix as BT.601 whatever the size; the engine
+    # must read the same plate, or the result does not sit over it in colour (measured: 30.75/255 apart
+    # from the 709 reading on the green bar, the same in both).
+    case = Case("untagged_hd", "bt709", False, tag_matrix="unknown", tag_range=False, height=720)
+    path = make_bars_clip(tmp_path / "hd.mp4", case)
+    with open_source(path) as src:
+        got = bar_centres(src.read(1).astype(np.float64))
+    green = got[3]
+    assert green[1] > 215  # 0.75 green with 709 codes read through the 601 matrix: ~222
+
+
+@pytest.mark.parametrize("trc, name", [("hlg", "HLG (arib-std-b67)"), ("pq", "PQ (smpte2084)")])
+def test_hdr_clip_names_its_transfer_and_the_conversion(tmp_path, trc, name):
+    # Before: an iPhone HLG clip was read as SDR Rec.709 without a word, while Blender 5.0 shows the same
+    # strip as Rec.2100 (measured 26/255 mean, 110/255 max apart on the bars).
+    case = Case(f"hdr_{trc}", "bt2020", False, codec="libx265", pix_fmt="yuv420p10le", trc=trc, options=X265)
+    path = make_bars_clip(tmp_path / f"iphone_{trc}.mp4", case)
+    with open_source(path) as src:
+        note = render_settings(hdr_note(src))
+    assert f"iphone_{trc}.mp4 is HDR video: {name} transfer, BT.2020 primaries" in note
+    assert "reads it as SDR Rec.709" in note and "tonemap" in note and "zscale" in note
+    sdr = make_bars_clip(tmp_path / "sdr.mp4", Case("sdr", "bt709", False))
+    with open_source(sdr) as src:
+        assert hdr_note(src) is None
+
+
+def _write_rgba_png(path, straight_alpha: float) -> None:
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 191, round(straight_alpha * 255)
+    spec = oiio.ImageSpec(16, 16, 4, oiio.UINT8)
+    spec.attribute("oiio:UnassociatedAlpha", 1)  # stored as given, straight
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(rgba)
+    out.close()
+
+
+def test_plate_alpha_is_named_for_images_and_video(tmp_path):
+    # Before: the plate's alpha was dropped without a word: a straight PNG's colour under transparent pixels
+    # (black in Blender's sequencer) was stylized as stored.
+    png = tmp_path / "keyed.png"
+    _write_rgba_png(png, 0.5)
+    with open_source(png) as src:
+        assert src.read(1)[0, 0].tolist() == [191, 0, 0]  # the colour as stored (straight), alpha not applied
+        note = render_settings(alpha_note(src))
+    assert "keyed.png has an alpha channel (A)" in note and "drops the alpha" in note
+    case = Case("p4444", "bt709", False, codec="prores_ks", pix_fmt="yuva444p10le", container="mov",
+                options=(("profile", "4"),))
+    mov = make_bars_clip(tmp_path / "keyed4444.mov", case)
+    with open_source(mov) as src:
+        assert "keyed4444.mov has an alpha channel" in alpha_note(src)
+    opaque = make_bars_clip(tmp_path / "opaque.mp4", Case("opaque", "bt709", False))
+    with open_source(opaque) as src:
+        assert alpha_note(src) is None
