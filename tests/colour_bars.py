@@ -14,10 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-BARS = np.array([
-    [1.0, 1.0, 1.0], [0.75, 0.75, 0.0], [0.0, 0.75, 0.75], [0.0, 0.75, 0.0],
-    [0.75, 0.0, 0.75], [0.75, 0.0, 0.0], [0.0, 0.0, 0.75], [0.0, 0.0, 0.0],
-], dtype=np.float64)
+BARS = np.array(
+    [
+        [1.0, 1.0, 1.0],
+        [0.75, 0.75, 0.0],
+        [0.0, 0.75, 0.75],
+        [0.0, 0.75, 0.0],
+        [0.75, 0.0, 0.75],
+        [0.75, 0.0, 0.0],
+        [0.0, 0.0, 0.75],
+        [0.0, 0.0, 0.0],
+    ],
+    dtype=np.float64,
+)
 """Display RGB (0..1) of each bar, left to right: white, then 75% SMPTE bars, then black."""
 
 LUMA_WEIGHTS = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114), "bt2020": (0.2627, 0.0593)}
@@ -44,6 +53,23 @@ class Case:
     @property
     def bits(self) -> int:
         return 10 if "10" in self.pix_fmt else 8
+
+
+X265_LOSSLESS = (("x265-params", "lossless=1:log-level=none:bframes=0:frame-threads=1:pools=none"),)
+"""bframes=0, one thread: with frame threads the mov muxer now and then refused a packet (ENOSYS, 3 in 30)."""
+COLOUR_CASES = (
+    Case("rec709_limited", "bt709", False),
+    Case("bt601_limited", "bt601", False),
+    Case("rec709_full", "bt709", True),
+    Case("jpeg_range_phone", "bt601", True, pix_fmt="yuvj420p"),
+    Case("untagged_sd", "bt601", False, tag_matrix="unknown", tag_range=False),
+    Case("untagged_hd", "bt709", False, tag_matrix="unknown", tag_range=False, height=720),
+    Case("rec709_10bit_hevc", "bt709", False, codec="libx265", pix_fmt="yuv420p10le", options=X265_LOSSLESS),
+    Case("rec709_10bit_prores", "bt709", False, codec="prores_ks", pix_fmt="yuv422p10le", container="mov", options=()),
+    Case("hlg_bt2020", "bt2020", False, codec="libx265", pix_fmt="yuv420p10le", trc="hlg", options=X265_LOSSLESS),
+    Case("pq_bt2020", "bt2020", False, codec="libx265", pix_fmt="yuv420p10le", trc="pq", options=X265_LOSSLESS),
+)
+"""The plates artists bring, as bar clips: Rec.709 HD, SD BT.601, full range (phone), untagged, 10-bit, HDR."""
 
 
 def bar_codes(matrix: str, full_range: bool, bits: int) -> np.ndarray:
@@ -129,5 +155,9 @@ def bar_centres(rgb: np.ndarray) -> np.ndarray:
     """[8, 3] mean RGB of the middle of each bar of a decoded [H, W, 3] frame (any dtype)."""
     height = rgb.shape[0]
     rows = slice(height // 4, height - height // 4)
-    return np.stack([rgb[rows, i * BAR_WIDTH + 8: (i + 1) * BAR_WIDTH - 8].reshape(-1, rgb.shape[2]).mean(axis=0)
-                     for i in range(len(BARS))])[:, :3]
+    return np.stack(
+        [
+            rgb[rows, i * BAR_WIDTH + 8 : (i + 1) * BAR_WIDTH - 8].reshape(-1, rgb.shape[2]).mean(axis=0)
+            for i in range(len(BARS))
+        ]
+    )[:, :3]

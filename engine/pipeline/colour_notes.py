@@ -11,8 +11,10 @@ import shlex
 
 _HDR_TRANSFERS = {16: "PQ (smpte2084)", 18: "HLG (arib-std-b67)"}
 _WIDE_PRIMARIES = {9: "BT.2020"}
-_SDR_CONFORM = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0,"
-                "zscale=t=bt709:m=bt709:r=tv,format=yuv422p10le")
+_SDR_CONFORM = (
+    "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0,"
+    "zscale=t=bt709:m=bt709:r=tv,format=yuv422p10le"
+)
 """FFmpeg (built with zimg) HDR -> SDR Rec.709 conform, the widely used zscale + tonemap chain."""
 
 
@@ -33,12 +35,17 @@ def hdr_note(source) -> str | None:
     if transfer is None and primaries is None:
         return None
     name, target = _stem_name(source.path_pattern, "_sdr", ".mov")
-    what = (f"HDR video: {transfer} transfer" + (f", {primaries} primaries" if primaries else "") if transfer
-            else f"wide-gamut video: {primaries} primaries")
-    return (f"{name} is {what}; the engine reads it as SDR Rec.709, so its plate looks flat and off in hue and "
-            "the result will not match the plate Blender 5.0 shows (a Rec.2100 strip). Conform it to SDR first "
-            f"and use that file in both: ffmpeg -i {shlex.quote(name)} -vf {_SDR_CONFORM} -c:v prores_ks "
-            f"{shlex.quote(target)} (or an OCIO display transform to Rec.709)")
+    what = (
+        f"HDR video: {transfer} transfer" + (f", {primaries} primaries" if primaries else "")
+        if transfer
+        else f"wide-gamut video: {primaries} primaries"
+    )
+    return (
+        f"{name} is {what}; the engine reads it as SDR Rec.709, so its plate looks flat and off in hue and "
+        "the result will not match the plate Blender 5.0 shows (a Rec.2100 strip). Conform it to SDR first "
+        f"and use that file in both: ffmpeg -i {shlex.quote(name)} -vf {_SDR_CONFORM} -c:v prores_ks "
+        f"{shlex.quote(target)} (or an OCIO display transform to Rec.709)"
+    )
 
 
 def alpha_note(source) -> str | None:
@@ -55,7 +62,9 @@ def alpha_note(source) -> str | None:
     else:
         _, target = _stem_name(name, "_flat", os.path.splitext(name)[1])
         flatten = f"oiiotool {shlex.quote(name)} --ch R,G,B -o {shlex.quote(target)}"
-    return (f"{name} has an alpha channel ({alpha}): the engine stylizes its colour as stored and drops the alpha "
-            "(colour kept under transparent pixels is read, where Blender's sequencer shows black), and the "
-            "result's alpha is the face matte, not the plate's. If the transparent parts hold stray colour, "
-            f"flatten the plate over black first: {flatten}")
+    return (
+        f"{name} has an alpha channel ({alpha}): the engine stylizes its colour as stored and drops the alpha "
+        "(colour kept under transparent pixels is read, where Blender's sequencer shows black), and the "
+        "result's alpha is the face matte, not the plate's. If the transparent parts hold stray colour, "
+        f"flatten the plate over black first: {flatten}"
+    )

@@ -18,8 +18,8 @@ from engine.errors import EngineError, JobCancelled, setting
 from engine.io.timecode import source_timecode
 from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
-from engine.pipeline.config import RenderConfig
 from engine.pipeline.colour_notes import alpha_note, hdr_note
+from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.overlap import DONE, POLL_S, Failed, Stages, Stopped

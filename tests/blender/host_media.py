@@ -3,6 +3,7 @@
     python host_media.py two-faces MEDIA DIR      4-frame PNG sequence DIR/two.####.png, two portraits
     python host_media.py tc-mov SRC DST TC RATE N  N frames of SRC (320 px wide) as an MJPEG .mov, start TC
     python host_media.py layers OUT.npz EXR...     every channel of each EXR as float32, plus its header
+    python host_media.py colour-bars DIR           colour-bar clips (tests/colour_bars.py) + the engine's plate
 
 ``layers`` only reads files (OIIO): the comparisons stay in the test, and no engine module decodes.
 """
@@ -76,5 +77,23 @@ def layers(out: str, *paths: str) -> None:
     print(json.dumps(headers))
 
 
+def colour_bars(folder: str) -> None:
+    """Each SDR/HDR case of ``COLOUR_CASES`` as a clip in ``folder``, and its first frame as the engine reads
+    it (``NAME.npy``, uint8 RGB); prints the clip names and whether the engine warns HDR on each."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: colour_bars
+    from colour_bars import COLOUR_CASES, make_bars_clip
+
+    from engine.io import open_source
+    from engine.pipeline.colour_notes import hdr_note
+
+    made = {}
+    for case in COLOUR_CASES:
+        path = make_bars_clip(Path(folder) / f"{case.name}.{case.container}", case)
+        with open_source(path) as src:
+            np.save(Path(folder) / f"{case.name}.npy", src.read(1))
+            made[case.name] = {"file": path.name, "hdr_note": hdr_note(src) is not None}
+    print(json.dumps(made))
+
+
 if __name__ == "__main__":
-    {"two-faces": two_faces, "tc-mov": tc_mov, "layers": layers}[sys.argv[1]](*sys.argv[2:])
+    {"two-faces": two_faces, "tc-mov": tc_mov, "layers": layers, "colour-bars": colour_bars}[sys.argv[1]](*sys.argv[2:])

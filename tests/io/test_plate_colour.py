@@ -12,24 +12,27 @@ from __future__ import annotations
 import numpy as np
 import OpenImageIO as oiio
 import pytest
-from colour_bars import BARS, Case, bar_centres, make_bars_clip
+from colour_bars import BARS, X265_LOSSLESS, Case, bar_centres, make_bars_clip
 
 from engine.errors import render_settings
 from engine.io import open_source
 from engine.pipeline.colour_notes import alpha_note, hdr_note
 
-X265 = (("x265-params", "lossless=1:log-level=none"),)
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.mark.parametrize("case", [
-    Case("rec709_limited", "bt709", False),
-    Case("bt601_limited", "bt601", False),
-    Case("rec709_full", "bt709", True),
-    Case("jpeg_range_phone", "bt601", True, pix_fmt="yuvj420p"),
-    Case("rec709_10bit", "bt709", False, codec="libx265", pix_fmt="yuv420p10le", options=X265),
-    Case("untagged_sd", "bt601", False, tag_matrix="unknown", tag_range=False),
-], ids=lambda case: case.name)
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case("rec709_limited", "bt709", False),
+        Case("bt601_limited", "bt601", False),
+        Case("rec709_full", "bt709", True),
+        Case("jpeg_range_phone", "bt601", True, pix_fmt="yuvj420p"),
+        Case("rec709_10bit", "bt709", False, codec="libx265", pix_fmt="yuv420p10le", options=X265_LOSSLESS),
+        Case("untagged_sd", "bt601", False, tag_matrix="unknown", tag_range=False),
+    ],
+    ids=lambda case: case.name,
+)
 def test_tagged_matrix_and_range_are_honoured(tmp_path, case):
     # A BT.709 bar decoded with swscale's BT.601 default is off by up to 31/255 (green in the green bar);
     # a full-range clip read as limited by up to 19/255. Both are read by their tags.
@@ -55,7 +58,7 @@ def test_untagged_hd_is_read_as_bt601_like_blender(tmp_path):
 def test_hdr_clip_names_its_transfer_and_the_conversion(tmp_path, trc, name):
     # Before: an iPhone HLG clip was read as SDR Rec.709 without a word, while Blender 5.0 shows the same
     # strip as Rec.2100 (measured 26/255 mean, 110/255 max apart on the bars).
-    case = Case(f"hdr_{trc}", "bt2020", False, codec="libx265", pix_fmt="yuv420p10le", trc=trc, options=X265)
+    case = Case(f"hdr_{trc}", "bt2020", False, codec="libx265", pix_fmt="yuv420p10le", trc=trc, options=X265_LOSSLESS)
     path = make_bars_clip(tmp_path / f"iphone_{trc}.mp4", case)
     with open_source(path) as src:
         note = render_settings(hdr_note(src))
@@ -86,8 +89,9 @@ def test_plate_alpha_is_named_for_images_and_video(tmp_path):
         assert src.read(1)[0, 0].tolist() == [191, 0, 0]  # the colour as stored (straight), alpha not applied
         note = render_settings(alpha_note(src))
     assert "keyed.png has an alpha channel (A)" in note and "drops the alpha" in note
-    case = Case("p4444", "bt709", False, codec="prores_ks", pix_fmt="yuva444p10le", container="mov",
-                options=(("profile", "4"),))
+    case = Case(
+        "p4444", "bt709", False, codec="prores_ks", pix_fmt="yuva444p10le", container="mov", options=(("profile", "4"),)
+    )
     mov = make_bars_clip(tmp_path / "keyed4444.mov", case)
     with open_source(mov) as src:
         assert "keyed4444.mov has an alpha channel" in alpha_note(src)
