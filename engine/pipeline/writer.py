@@ -133,12 +133,11 @@ class FrameWriter:
         picture = frame if picture is None else picture
         placement = self.placement((w, h), picture)
         mattes = {n: place_matte(result.mattes[n], placement) for n in self.mattes if n in result.mattes}
-        if self.config.format != "exr":
-            return self._write_files(frame, place_rgba(result.rgb, placement), mattes, placement,
-                                     picture=picture)
+        # Placed (resampled, feathered) in linear light for every format: a PNG resampled in sRGB drew the
+        # toon lines up to 24/255 heavier than the EXR of the same render (_write_files encodes it back).
         rgba = place_rgba(srgb_to_linear(result.rgb), placement)
         crypto = None
-        if self.config.cryptomatte:
+        if self.config.format == "exr" and self.config.cryptomatte:
             from engine.io.cryptomatte import cryptomatte_layers
 
             crypto = cryptomatte_layers(mattes, rgba[:, :, 3])
@@ -154,8 +153,7 @@ class FrameWriter:
         picture = frame if picture is None else picture
         placements = [self.face_placement(i, (r.rgb.shape[1], r.rgb.shape[0]), picture) for i, r in enumerate(results)]
         exr = self.config.format == "exr"
-        faces = composite_faces(self.face_names, results, placements, self.mattes,
-                                srgb_to_linear if exr else (lambda rgb: rgb))
+        faces = composite_faces(self.face_names, results, placements, self.mattes, srgb_to_linear)
         crypto = None
         if exr and self.config.cryptomatte:
             from engine.io.cryptomatte import coverage_layers
@@ -165,7 +163,7 @@ class FrameWriter:
 
     def _write_files(self, frame: int, rgba: np.ndarray, mattes: dict[str, np.ndarray], placement: Placement,
                      crypto_layers=None, picture: int | None = None) -> Path:
-        """Write the placed element (premultiplied; linear for EXR, sRGB for PNG) and its mattes."""
+        """Write the placed element (premultiplied linear) and its mattes: EXR as it is, PNG as straight sRGB."""
         from engine.io import write_exr, write_grey, write_png
 
         meta = self.metadata(frame, picture)
@@ -188,9 +186,7 @@ class FrameWriter:
                       full_origin=(ox, oy), float_channels=crypto or None)
         else:
             canvas = np.zeros((out_h, out_w, 4), np.float32)
-            canvas[y0:y1, x0:x1] = rgba
-            alpha = canvas[:, :, 3:4]
-            canvas[:, :, :3] = np.where(alpha > 1e-6, canvas[:, :, :3] / np.maximum(alpha, 1e-6), 0.0)
+            canvas[y0:y1, x0:x1] = straight_srgb(rgba)
             write_png(path, quantise(canvas, self.config.png_bits), metadata=meta)
         if self.naming.matte_files:
             for name, matte in mattes.items():
@@ -199,6 +195,15 @@ class FrameWriter:
                 write_grey(self.naming.matte(name, frame), full, fmt=self.config.format,
                            bits=self.config.png_bits, metadata=meta)
         return path
+
+
+def straight_srgb(rgba: np.ndarray) -> np.ndarray:
+    """Premultiplied linear RGBA -> straight-alpha sRGB RGBA (PNG's convention); no colour where alpha is 0."""
+    from engine.io import linear_to_srgb
+
+    alpha = rgba[:, :, 3:4]
+    straight = np.where(alpha > 1e-6, rgba[:, :, :3] / np.maximum(alpha, 1e-6), 0.0)
+    return np.concatenate([linear_to_srgb(straight), alpha], axis=2)
 
 
 def full_frame(rgba: np.ndarray, mattes: dict[str, np.ndarray], placement: Placement
