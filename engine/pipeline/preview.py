@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.io.colour import srgb_to_linear
 from engine.pipeline import outputs as out
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import select_frames
@@ -15,7 +16,16 @@ from engine.pipeline.modelcache import ModelCache
 from engine.pipeline.placement import composite_over, place_rgba, plan_plate_placement
 from engine.pipeline.selection import make_backend
 from engine.pipeline.shot import analyse_shot, resolved_job_key
-from engine.pipeline.writer import quantise
+from engine.pipeline.writer import quantise, straight_srgb
+
+
+def premultiplied_srgb(rgba: np.ndarray) -> np.ndarray:
+    """A placed linear element as the host lays it over an sRGB plate (Blender's sequencer composites in
+    sRGB): straight sRGB colour times alpha. Placed in linear light as the written frames are, so the
+    preview shows the lines the render will have."""
+    element = straight_srgb(rgba)
+    element[:, :, :3] *= element[:, :, 3:]
+    return element
 
 
 def render_preview(config: RenderConfig, frame: int, out_dir: str, models: ModelCache | None = None) -> dict:
@@ -54,12 +64,14 @@ def render_preview(config: RenderConfig, frame: int, out_dir: str, models: Model
 
         placements = [plan_plate_placement(c, tuple(analysis.source_size), 1.0, (r.rgb.shape[1], r.rgb.shape[0]))
                       for c, r in zip(crops, results)]
-        faces = composite_faces(analysis.face_names(), results, placements, ())
-        image = composite_over(faces.rgba, plate.astype(np.float32) / 255.0, union_placement(placements))
+        faces = composite_faces(analysis.face_names(), results, placements, (), srgb_to_linear)
+        image = composite_over(premultiplied_srgb(faces.rgba), plate.astype(np.float32) / 255.0,
+                               union_placement(placements))
     elif config.output_space == "plate":
         placement = plan_plate_placement(crops[0], tuple(analysis.source_size), 1.0,
                                          (result.rgb.shape[1], result.rgb.shape[0]))
-        image = composite_over(place_rgba(result.rgb, placement), plate.astype(np.float32) / 255.0, placement)
+        element = premultiplied_srgb(place_rgba(srgb_to_linear(result.rgb), placement))
+        image = composite_over(element, plate.astype(np.float32) / 255.0, placement)
     else:
         image = result.rgb
         before = cv2.resize(scale_and_crop(plate, crops[0]), (image.shape[1], image.shape[0]),

@@ -56,3 +56,19 @@ def test_exr_and_png_hold_the_same_picture(media_dir, tmp_path, empty_models_dir
     over_black = np.abs(png16[..., :3] * png16[..., 3:] - exr_srgb * alpha[..., None])[partial]
     assert over_black.max() * 255 <= 1.0, over_black.max() * 255
     print(errors)
+
+
+def test_preview_is_the_png_render_over_its_plate(media_dir, tmp_path, empty_models_dir):
+    # Before: the preview placed the crop in sRGB while renders place it in linear light, so the panel's
+    # before/after showed toon lines up to ~24/255 heavier than the frames the job then wrote.
+    from engine.pipeline.preview import render_preview
+
+    png = _render(media_dir, tmp_path / "png", format="png", png_bits=16)
+    config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path / "job"), padding=SMALL,
+                          backend="classic")
+    info = render_preview(config, 2, str(tmp_path / "preview"))
+    after, plate = read_image(info["path"])[..., :3], read_image(info["source_path"])[..., :3]
+    alpha = png[..., 3:]
+    over = png[..., :3] * alpha + plate * (1.0 - alpha)  # Blender's sequencer: alpha over, in sRGB
+    gap = np.abs(after - over).max() * 255
+    assert gap <= 1.0, gap
