@@ -130,6 +130,14 @@ def _effect_rows(layout, scene, source, width: _Room) -> None:
         _lines(layout, effects[1], width, icon="INFO")
 
 
+def _colour_rows(layout, source, output_format: str, width: _Room) -> None:
+    """A plate whose Color Space an EXR result cannot match (DPX as linear, HDR): why, and what to set."""
+    mismatch = stylize.plate_colour_warning(source, output_format)
+    if mismatch is not None:
+        _lines(layout, mismatch[0], width, icon="ERROR")
+        _lines(layout, mismatch[1], width, icon="INFO")
+
+
 class VTOON_PT_stylize(bpy.types.Panel):
     bl_space_type = "SEQUENCE_EDITOR"
     bl_region_type = "UI"
@@ -187,6 +195,7 @@ class VTOON_PT_stylize(bpy.types.Panel):
             if stale is None:
                 _speed_rows(layout, stylize.speed_drift_warning(scene, result), width, "Its VToonify result: ")
             _effect_rows(layout, scene, source, width)
+            _colour_rows(layout, source, get_preferences(context).output_format, width)
         col = layout.column()
         col.enabled = not wm.vtoonify_running and not is_result  # stored settings win on a result strip
         col.prop(settings, "backend")

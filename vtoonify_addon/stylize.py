@@ -724,6 +724,31 @@ def effect_inputs_warning(scene, source) -> tuple[str, str] | None:
     return problem, fix
 
 
+_FLOAT_PLATES = (".exr", ".hdr")
+"""Plates the engine reads in their own declared space (scene-linear by default), as Blender does."""
+
+
+def plate_colour_warning(source, output_format: str) -> tuple[str, str] | None:
+    """(problem, fix) when an EXR result cannot match ``source`` in colour: the engine reads a video's or an
+    8/16-bit image's pixel values as sRGB, so its scene-linear EXR shows like the plate only when the
+    strip's Color Space is sRGB. Blender 5.0 takes a DPX strip as Linear Rec.709 and an HLG/PQ clip as
+    Rec.2100 by default. A PNG result takes the plate's Color Space (``match_source_look``): no warning."""
+    if output_format != "exr" or source is None or source.type not in {"MOVIE", "IMAGE"}:
+        return None
+    if source.type == "IMAGE" and source.elements:
+        if os.path.splitext(source.elements[0].filename)[1].lower() in _FLOAT_PLATES:
+            return None
+    space = source.colorspace_settings.name
+    if space == "sRGB":
+        return None
+    problem = (f"{source.name!r} is shown as {space}, but the engine reads its pixel values as sRGB: "
+               "an EXR result will not match it in colour")
+    fix = ("set the strip's Color Space to sRGB if its pixels are sRGB/Rec.709 video values (a DPX of video), "
+           "or render PNG (Preferences > Format), which Blender reads in the plate's Color Space; conform an "
+           "HDR or log plate to SDR first (the job's warning names the command)")
+    return problem, fix
+
+
 def match_placement(scene, strip) -> list:
     """Copy the source's placement (and its animation) again onto the result of ``strip`` (the result,
     a matte, its group or its source) and its mattes, without re-rendering; returns those strips. A

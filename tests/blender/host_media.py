@@ -92,7 +92,21 @@ def colour_bars(folder: str) -> None:
         with open_source(path) as src:
             np.save(Path(folder) / f"{case.name}.npy", src.read(1))
             made[case.name] = {"file": path.name, "hdr_note": hdr_note(src) is not None}
+    ramp = np.tile(np.linspace(0.0, 1.0, 256, dtype=np.float32), (16, 1))
+    _write_oiio(Path(folder) / "plate.dpx", np.stack([ramp, ramp[:, ::-1], ramp * 0.5], axis=-1), bits=10)
     print(json.dumps(made))
+
+
+def _write_oiio(path: Path, pixels: np.ndarray, bits: int) -> None:
+    """A 16-bit-typed image file (``bits`` stored: a 10-bit DPX), written by OIIO."""
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], oiio.UINT16)
+    spec.attribute("oiio:BitsPerSample", bits)
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(pixels)
+    out.close()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 np = pytest.importorskip("numpy")
+from vse_scene import shown_scene, top_strips  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.blender]
 
@@ -56,26 +57,19 @@ def bar_clips(tmp_path_factory):
 
 def _blender_plate(movie: Path, out: Path) -> tuple[np.ndarray, str]:
     """The movie strip alone, rendered by the sequencer and read back as stored: uint-scale float RGB."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.sequence_editor_create()
-    editor = scene.sequence_editor
-    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
-    strip = strips.new_movie("plate", str(movie), 1, 1)
-    scene.render.resolution_x = strip.elements[0].orig_width
-    scene.render.resolution_y = strip.elements[0].orig_height
-    scene.render.resolution_percentage = 100
-    scene.frame_start = scene.frame_end = 1
-    scene.view_settings.view_transform = "Standard"
-    scene.render.image_settings.file_format = "PNG"
-    scene.render.image_settings.color_depth = "16"
-    scene.render.filepath = str(out)
-    bpy.ops.render.render(write_still=True)
+    width, height = (BAR_WIDTH * 8, 720) if "hd" in movie.stem else (BAR_WIDTH * 8, 64)
+    with shown_scene("plate_colour", width, height, color_depth="16") as scene:
+        strip = top_strips(scene.sequence_editor).new_movie("plate", str(movie), 1, 1)
+        assert (strip.elements[0].orig_width, strip.elements[0].orig_height) == (width, height)
+        space = strip.colorspace_settings.name
+        scene.frame_start = scene.frame_end = scene.frame_current = 1
+        scene.render.filepath = str(out)
+        bpy.ops.render.render(write_still=True, scene=scene.name)
     image = bpy.data.images.load(str(out))
     image.colorspace_settings.name = "Non-Color"  # the stored code values, not linearised
-    width, height = image.size
     pixels = np.array(image.pixels[:], dtype=np.float64).reshape(height, width, 4)[::-1, :, :3] * 255.0
-    return pixels, strip.colorspace_settings.name
+    bpy.data.images.remove(image)
+    return pixels, space
 
 
 def test_engine_plate_matches_blender_plate(bar_clips, tmp_path):
@@ -96,3 +90,29 @@ def test_engine_plate_matches_blender_plate(bar_clips, tmp_path):
                 assert space.startswith("Rec.2100"), (name, space)
         else:
             assert not warned and gap <= 3.5, (name, gap)
+
+
+def test_exr_results_name_a_plate_colour_space_they_cannot_match(addon, bar_clips):
+    # Before: nothing said that an EXR result over a DPX plate (Blender 5.0: Linear Rec.709 by default; the
+    # engine reads DPX values as sRGB) or an HLG clip (Rec.2100) shows other colours than its plate.
+    folder, clips = bar_clips
+    stylize = __import__(addon.__name__ + ".stylize", fromlist=["plate_colour_warning"])
+    with shown_scene("plate_strips", 256, 64) as scene:
+        _check_warnings(stylize, top_strips(scene.sequence_editor), folder, clips)
+
+
+def _check_warnings(stylize, strips, folder: Path, clips: dict) -> None:
+    dpx = strips.new_image("dpx", str(folder / "plate.dpx"), 1, 1)
+    if bpy.app.version >= (5, 0, 0):
+        assert dpx.colorspace_settings.name == "Linear Rec.709"  # what Blender 5.0 takes a DPX for
+    if dpx.colorspace_settings.name != "sRGB":
+        problem, fix = stylize.plate_colour_warning(dpx, "exr")
+        assert f"is shown as {dpx.colorspace_settings.name}" in problem and "Color Space to sRGB" in fix
+    assert stylize.plate_colour_warning(dpx, "png") is None  # a PNG result takes the plate's Color Space
+    dpx.colorspace_settings.name = "sRGB"
+    assert stylize.plate_colour_warning(dpx, "exr") is None
+    sdr = strips.new_movie("sdr", str(folder / clips["rec709_limited"]["file"]), 2, 1)
+    assert stylize.plate_colour_warning(sdr, "exr") is None
+    hlg = strips.new_movie("hlg", str(folder / clips["hlg_bt2020"]["file"]), 3, 1)
+    if bpy.app.version >= (5, 0, 0):
+        assert "Rec.2100-HLG" in stylize.plate_colour_warning(hlg, "exr")[0]
