@@ -56,6 +56,11 @@ def alpha_note(source) -> str | None:
     if not alpha:
         return None
     name = os.path.basename(source.path_pattern)
+    if os.path.splitext(name)[1].lower() == ".exr":  # premultiplied by the format: colour is 0 where alpha is
+        return (
+            f"{name} has an alpha channel ({alpha}): its premultiplied colour is read (over black, as Blender "
+            "shows it) and the alpha is dropped; the result's alpha is the face matte, not the plate's"
+        )
     if getattr(source, "kind", "") == "video":
         quoted, target = shlex.quote(name), shlex.quote(_stem_name(name, "_flat", ".mov")[1])
         flatten = f"ffmpeg -i {quoted} -vf premultiply=inplace=1,format=yuv422p10le -c:v prores_ks {target}"

@@ -95,6 +95,15 @@ def test_plate_alpha_is_named_for_images_and_video(tmp_path):
     mov = make_bars_clip(tmp_path / "keyed4444.mov", case)
     with open_source(mov) as src:
         assert "keyed4444.mov has an alpha channel" in alpha_note(src)
+    exr = tmp_path / "render.0001.exr"
+    spec = oiio.ImageSpec(16, 16, 4, oiio.HALF)
+    out = oiio.ImageOutput.create(str(exr))
+    out.open(str(exr), spec)
+    out.write_image(np.full((16, 16, 4), 0.5, np.float32))
+    out.close()
+    with open_source(exr) as src:
+        note = alpha_note(src)
+    assert "render.0001.exr has an alpha channel (A): its premultiplied colour is read (over black" in note
     opaque = make_bars_clip(tmp_path / "opaque.mp4", Case("opaque", "bt709", False))
     with open_source(opaque) as src:
         assert alpha_note(src) is None
