@@ -54,6 +54,14 @@ _SIGNATURES = (
 )
 
 
+CHROMA_UPSAMPLING = av.video.reformatter.Interpolation.POINT
+"""How swscale brings subsampled chroma to full size when frames become RGB (the matrix and range come
+from the frame's tags). Each chroma sample covers its own pixels, as Blender's sequencer reads them: the
+default bilinear filter, used by swscale's 10/12-bit path only, put the next colour's chroma on the pixels
+beside an edge (68/255 off on 10-bit colour bars, up to 14.8/255 from Blender's picture of a 10-bit clip;
+now 2.4 and 4.0). 8-bit 4:2:0 frames decode byte for byte as before (the OpenCV goldens)."""
+
+
 def looks_like_video(path: Path) -> bool:
     """True if the file starts like a known video container (used only to word errors)."""
     try:
@@ -547,7 +555,8 @@ class VideoSource(FrameSource):
                         self._check_size(index, frame.width, frame.height, turns)
                         if self._first_size is None:
                             self._note_colour(frame)
-                        return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
+                        rgb = frame.to_ndarray(format="rgb24", interpolation=CHROMA_UPSAMPLING)
+                        return np.ascontiguousarray(np.rot90(rgb, turns))
                     if stamp > target:
                         break
                     self._last_index = bisect.bisect_left(self._pts, stamp)

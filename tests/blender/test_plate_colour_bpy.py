@@ -4,7 +4,8 @@ The engine's Python makes the clips (``host_media.py colour-bars``: Rec.709 / BT
 untagged / 10-bit / HLG / PQ) and saves its first frame as it reads it; this bpy renders each movie strip
 alone (view transform Standard, 16-bit PNG) and reads the render back as stored (Non-Color), so the two
 plates are compared pixel for pixel. A result only sits over its plate in colour when these agree.
-Measured on bpy 5.0.1: SDR cases agree within 3/255 per pixel (1.04/255 mean on the sample clip 529_2);
+Measured on bpy 5.0.1: SDR cases agree within 3/255 per pixel (1.1/255 mean on the sample clip 529_2, 4/255
+at most on a 10-bit copy of it);
 HLG/PQ are Rec.2100 strips in Blender and 26/255 apart on average, which the job's HDR warning names.
 """
 
@@ -79,10 +80,11 @@ def test_engine_plate_matches_blender_plate(bar_clips, tmp_path):
         shown, space = _blender_plate(folder / facts["file"], tmp_path / f"{name}.png")
         engine = np.load(folder / f"{name}.npy").astype(np.float64)
         assert engine.shape == shown.shape, name
-        gap = np.abs(_bar_centres(engine) - _bar_centres(shown)).max()
-        measured[name] = (round(float(gap), 2), space, facts["hdr_note"])
+        centres = np.abs(_bar_centres(engine) - _bar_centres(shown)).max()
+        edges = np.abs(engine - shown).max()  # every pixel, bar edges included
+        measured[name] = (round(float(centres), 2), round(float(edges), 2), space, facts["hdr_note"])
     print(measured)
-    for name, (gap, space, warned) in measured.items():
+    for name, (gap, edges, space, warned) in measured.items():
         if name.startswith(("hlg", "pq")):
             # Not the same plate: the engine warns, naming the transfer and the SDR conform.
             assert warned, name
@@ -90,6 +92,10 @@ def test_engine_plate_matches_blender_plate(bar_clips, tmp_path):
                 assert space.startswith("Rec.2100"), (name, space)
         else:
             assert not warned and gap <= 3.5, (name, gap)
+            # Chroma as Blender 5.0 upsamples it (each sample on its own pixels; before: 68/255 at the 10-bit
+            # bars' edges). Blender 4.2 filters 10-bit chroma bilinearly: its bar edges stay 68/255 apart.
+            if bpy.app.version >= (5, 0, 0) or "10bit" not in name:
+                assert edges <= 3.5, (name, edges)
 
 
 def test_exr_results_name_a_plate_colour_space_they_cannot_match(addon, bar_clips):

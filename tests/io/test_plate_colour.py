@@ -42,6 +42,29 @@ def test_tagged_matrix_and_range_are_honoured(tmp_path, case):
     assert np.abs(got - BARS * 255).max() <= 3.5
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case("rec709_8bit", "bt709", False),
+        Case("rec709_10bit_hevc", "bt709", False, codec="libx265", pix_fmt="yuv420p10le", options=X265_LOSSLESS),
+        Case(
+            "rec709_10bit_prores", "bt709", False, codec="prores_ks", pix_fmt="yuv422p10le", container="mov", options=()
+        ),
+    ],
+    ids=lambda case: case.name,
+)
+def test_chroma_is_not_smeared_across_bar_edges(tmp_path, case):
+    # Before: a 10-bit clip went through swscale's bilinear chroma upsampling (its 8-bit 4:2:0 path does not),
+    # so the pixels beside each bar edge took the next bar's chroma: 68/255 off the exact RGB, and as far from
+    # what Blender's sequencer shows (14.8/255 at most on a 10-bit copy of 529_2.mp4). Each chroma sample
+    # now covers its own pixels, as Blender reads them: every pixel of the bars is its bar's colour.
+    path = make_bars_clip(tmp_path / f"{case.name}.{case.container}", case)
+    with open_source(path) as src:
+        rgb = src.read(1).astype(np.float64)
+    exact = np.repeat(BARS * 255, 32, axis=0)[None]
+    assert np.abs(rgb - exact).max() <= 3.5
+
+
 def test_untagged_hd_is_read_as_bt601_like_blender(tmp_path):
     # FFmpeg (and so Blender's sequencer) takes an untagged matrix as BT.601 whatever the size; the engine
     # must read the same plate, or the result does not sit over it in colour (measured: 30.75/255 apart
