@@ -64,8 +64,9 @@ def test_preview_is_the_png_render_over_its_plate(media_dir, tmp_path, empty_mod
     from engine.pipeline.preview import render_preview
 
     png = _render(media_dir, tmp_path / "png", format="png", png_bits=16)
-    config = RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path / "job"), padding=SMALL,
-                          backend="classic")
+    config = RenderConfig(
+        source=str(media_dir / "529_2.mp4"), output=str(tmp_path / "job"), padding=SMALL, backend="classic"
+    )
     info = render_preview(config, 2, str(tmp_path / "preview"))
     after, plate = read_image(info["path"])[..., :3], read_image(info["source_path"])[..., :3]
     alpha = png[..., 3:]
