@@ -206,17 +206,25 @@ def _progress_sink(args):
     return lambda event: show(event_in_words(event, cli_words, listed=False))
 
 
+CANCEL_STOP_S = 1.0
+"""After Ctrl-C or SIGTERM, how long a job may take to stop at its next check before the CLI gives up on
+it: a step may compute for many seconds without one (a 1.2 GB encoder.pt load, the pSp pass, one frame on
+one thread) or sit in a read that never returns (a stalled network mount)."""
+
 CANCEL_GRACE_S = 5.0
-"""After Ctrl-C or SIGTERM, how long a job may take to stop at its next check before the CLI ends
-anyway (it may be inside a read that never returns: a stalled network mount)."""
+"""Once given up on, how long the job's file writes already under way may take to finish (renamed into
+place, or their temps removed); a write stuck on a stalled mount longer than this is left as a hidden
+temp, which the next run reaps."""
 
 
-def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRACE_S):
+def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRACE_S,
+                      stop_s: float = CANCEL_STOP_S):
     """Run ``job()`` on a worker thread while the main thread watches for Ctrl-C / SIGTERM.
 
     A signal sets ``cancel`` (the frame loop stops cleanly at its next check); if the job is still busy
-    ``grace_s`` later, e.g. blocked in a read, JobCancelled is raised here anyway so the process ends.
-    Frames already written stay complete (atomic writes); a temp left behind is reaped by the next run.
+    ``stop_s`` later, no new file write may start (``write_gate``), the writes under way get up to
+    ``grace_s`` to finish, and JobCancelled (``abandoned``) is raised here: every file is complete or
+    absent, and the caller ends the process without waiting for the job's thread.
     """
     box: dict = {}
 
@@ -235,21 +243,33 @@ def run_interruptibly(job, cancel: threading.Event, grace_s: float = CANCEL_GRAC
     try:
         worker.start()
         while worker.is_alive():
-            worker.join(0.1)
+            worker.join(0.05)
             if cancel.is_set() and worker.is_alive():
-                deadline = deadline or time.monotonic() + grace_s
+                deadline = deadline or time.monotonic() + stop_s
                 if time.monotonic() > deadline:
-                    from engine.pipeline.outputs import remove_abandoned_folders
-
-                    remove_abandoned_folders()
-                    raise JobCancelled(f"stopped without waiting for the step in progress (a read or a face search "
-                                       f"that did not return within {grace_s:g} s)", RESUME_FIX)
+                    raise _abandoned(grace_s, stop_s)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+def _abandoned(grace_s: float, stop_s: float) -> JobCancelled:
+    """Give up on a job that did not stop: its writes under way finish (or time out), new ones are
+    refused, the empty folders it made are removed; the JobCancelled to end the process with."""
+    from engine.io import write_gate
+    from engine.pipeline.outputs import remove_abandoned_folders
+
+    settled = write_gate.close(grace_s)
+    remove_abandoned_folders()
+    exc = JobCancelled(f"stopped without waiting for the step in progress (a read, a model load or a computation "
+                       f"that did not stop within {stop_s:g} s)"
+                       + ("" if settled else f"; a file write still stuck after {grace_s:g} s left a hidden temp "
+                          "file, which the next run removes"), RESUME_FIX)
+    exc.abandoned = True
+    return exc
 
 
 @contextlib.contextmanager
@@ -459,9 +479,21 @@ def main(argv: list[str] | None = None) -> int:
         if not exc.fix:  # stopped between frames: every frame file is complete or absent
             exc = JobCancelled(exc.message, RESUME_FIX if args.command == "render" else "run the same command again")
         _say(f"cancelled: {one_line(exc.user_message)}")
+        if getattr(exc, "abandoned", False):
+            _exit_now(EXIT_CANCELLED)
         return EXIT_CANCELLED
     except Exception as exc:
         return _job_failed(args, sink, exc)
+
+
+def _exit_now(code: int) -> None:
+    """End the process without interpreter teardown: the job's thread is still inside torch, whose C++
+    threads abort the process at exit (SIGABRT, exit -6, a crash to a farm) when torn down under it.
+    Every file is settled already (``write_gate``)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _say(line: str) -> None:

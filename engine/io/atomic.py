@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.errors import DiskFullError, EngineError, OutputError, setting
+from engine.io import write_gate
 
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _EXCLUSIVE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -217,7 +218,14 @@ def _open_folder(folder: Path) -> int | None:
 def _atomic_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
                  replace: bool = True) -> Iterator[tuple[Path, int]]:
     """Create the temp exclusively, yield (temp, open fd), then check it and rename it onto ``path``
-    (``replace=False``: only if that name is free, else TargetExistsError)."""
+    (``replace=False``: only if that name is free, else TargetExistsError). Held open in ``write_gate``,
+    so a process giving up on its job waits for this file rather than leave it half-written."""
+    with write_gate.writing():
+        yield from _gated_temp(path, verify, replace)
+
+
+def _gated_temp(path: str | os.PathLike, verify: Callable[[Path], None] | None,
+                replace: bool) -> Iterator[tuple[Path, int]]:
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,3 +102,53 @@ def test_rename_failure_removes_temp(tmp_path):
         write_png(blocker, np.zeros((4, 4, 3), np.uint8))
     assert sorted(os.listdir(tmp_path)) == ["beauty.0001.png"]
     assert blocker.is_dir()
+
+
+GATE_SCRIPT = r"""
+import sys, threading, time
+from pathlib import Path
+from engine.errors import JobCancelled
+from engine.io import write_gate
+from engine.io.atomic import atomic_path
+
+folder = Path(sys.argv[1])
+inside = threading.Event()
+
+def slow_write():
+    with atomic_path(folder / "frame.0001.bin") as temp:
+        temp.write_bytes(b"half")
+        inside.set()
+        time.sleep(0.5)  # the process gives up on the job meanwhile
+        temp.write_bytes(b"whole frame")
+
+writer = threading.Thread(target=slow_write)
+writer.start()
+inside.wait()
+start = time.monotonic()
+settled = write_gate.close(5.0)
+waited = time.monotonic() - start
+try:
+    with atomic_path(folder / "frame.0002.bin") as temp:
+        temp.write_bytes(b"late")
+    refused = False
+except JobCancelled:
+    refused = True
+print(settled, refused, round(waited, 2), sorted(p.name for p in folder.iterdir()))
+"""
+
+
+def test_a_process_giving_up_on_its_job_lets_the_write_under_way_finish_and_starts_no_other(tmp_path):
+    """The CLI ends a job that does not stop within a second of Ctrl-C without unwinding it; the frame being
+    written then must land whole (or not at all) and no later write may begin: no half-written file."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", GATE_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    settled, refused, waited, names = done.stdout.split(" ", 3)
+    assert settled == "True" and refused == "True", done.stdout
+    assert 0.3 < float(waited) < 3, done.stdout
+    assert names.strip() == "['frame.0001.bin']", done.stdout
+    assert (tmp_path / "frame.0001.bin").read_bytes() == b"whole frame"

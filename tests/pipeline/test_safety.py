@@ -280,6 +280,40 @@ def test_signal_ends_the_cli_inside_a_blocking_read(tmp_path, face_png, sig):
     assert not (tmp_path / "out").exists(), list((tmp_path / "out").iterdir())
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_a_step_that_never_checks_cancel_within_two_seconds(tmp_path, face_png, sig):
+    """A step that computes for long without a cancel check (a 1.2 GB encoder.pt load, the pSp pass, a
+    frame on one thread): Ctrl-C / SIGTERM ended the CLI only after the 5 s grace, and SIGTERM then often
+    ended it with SIGABRT (exit -6, torch's threads alive at interpreter exit), which a farm reads as a
+    crash. Now: exit 130 within ~1-2 s, the empty output folder removed."""
+    plates = tmp_path / "plates"
+    _plates(plates, face_png, (1,))
+    marker = tmp_path / "busy"
+    env = dict(os.environ, PYTHONPATH=str(REPO), VTOONIFY_MODELS=str(tmp_path), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "pipeline" / "busy_render.py"), str(marker),
+                             "render", str(plates / "shot.####.png"), "-o", str(tmp_path / "out"),
+                             "--backend", "classic"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), proc.communicate(timeout=5)
+        time.sleep(0.2)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert took < 2.5, f"took {took:.2f} s to stop"
+    assert "cancelled:" in err and "--resume" in err
+    assert not (tmp_path / "out").exists(), list((tmp_path / "out").iterdir())
+
+
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="POSIX terminals")
 def test_closing_the_terminal_stops_a_render_cleanly_and_it_resumes(tmp_path, face_png, empty_models_dir):
     """The artist closes the terminal running ``engine render`` (SIGHUP, then EIO on every write to
