@@ -539,8 +539,13 @@ def cmd_train(args) -> int:
 def _run_tool(args) -> int:
     """serve / models / train: their own exit codes; failures get the same codes as a job's
     (2 fix it, 75 retry: out of memory, disk full, a busy device; 130 cancelled)."""
+    from engine.stop_signals import interrupting
+
     handlers = {"serve": cmd_serve, "models": cmd_models, "train": cmd_train}
     try:
+        if args.command == "models":  # no job thread: a stop signal interrupts the download as Ctrl-C does
+            with interrupting():
+                return handlers[args.command](args)
         return handlers[args.command](args)
     except (JobCancelled, KeyboardInterrupt) as exc:
         text = exc.user_message if isinstance(exc, JobCancelled) else f"{args.command} interrupted"

@@ -606,3 +606,60 @@ def test_models_fetch_json_prints_json_and_no_carriage_returns_off_a_terminal(ca
 
     assert main(cli) == 0  # again: everything already there, still JSON
     assert all(r["skipped"] for r in json.loads(capsys.readouterr().out))
+
+
+class _StallingHandler(BaseHTTPRequestHandler):
+    """Sends the headers and the first MiB of a large file, then nothing: a server or proxy that hangs."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Length", str(300 << 20))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        self.wfile.write(b"PK\x03\x04" + bytes(1 << 20))
+        self.wfile.flush()
+        self.server.release.wait(60)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_fetch_stopped_by_a_signal_on_a_stalled_download_exits_130_and_keeps_its_part(tmp_path, signame):
+    """`models fetch` stuck on a server that went quiet: Ctrl-C exited 130, but SIGTERM (a farm or init
+    stopping the task) and SIGHUP (the terminal closed) killed it by their default action (exit -15 / -1),
+    against the documented 130. Now all three exit 130 at once, and the `.part` stays for the resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StallingHandler)
+    server.daemon_threads = True
+    server.release = threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    models = tmp_path / "models"
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "models", "fetch", "--models", str(models),
+                             "--base-url", f"http://127.0.0.1:{server.server_address[1]}/"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(repo)})
+    try:
+        deadline = time.monotonic() + 30
+        while not any(p.stat().st_size >= 1 << 20 for p in models.rglob("*.part")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(getattr(signal, signame))
+        _, err = proc.communicate(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        server.release.set()
+        server.shutdown()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert took < 2, took
+    assert "cancelled:" in err
+    assert [p.name for p in models.rglob("*.part")] == ["encoder.pt.part"]  # kept: the next fetch resumes it
+    assert not (models / "encoder.pt").exists()
