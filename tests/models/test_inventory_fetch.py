@@ -611,7 +611,7 @@ def test_models_fetch_json_prints_json_and_no_carriage_returns_off_a_terminal(ca
 class _StallingHandler(BaseHTTPRequestHandler):
     """Sends the headers and the first MiB of a large file, then nothing: a server or proxy that hangs."""
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Length", str(300 << 20))
         self.send_header("Content-Type", "application/octet-stream")
