@@ -348,15 +348,15 @@ def cmd_prepare(args, sink, cancel) -> int:
 
 
 def cmd_serve(args) -> int:
-    from engine.service.server import serve
+    from engine.service.server import end_process, serve
 
     def ready(info) -> None:  # a TD who starts it by hand learns where it listens and how to stop it
         _say(f"engine: serving on {info.host}:{info.port} (pid {info.pid}); clients connect through "
              f"{info.path}; Ctrl-C stops it")
 
-    return serve(host=args.host, port=args.port, connection_file=args.connection_file,
-                 models_dir=args.models_dir, device=args.device, ready_callback=ready,
-                 idle_timeout_s=args.idle_timeout, parent_pid=args.parent_pid)
+    return end_process(serve(host=args.host, port=args.port, connection_file=args.connection_file,
+                             models_dir=args.models_dir, device=args.device, ready_callback=ready,
+                             idle_timeout_s=args.idle_timeout, parent_pid=args.parent_pid))
 
 
 def cmd_models(args) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import errno
 import importlib
 import itertools
@@ -346,6 +347,10 @@ def encode_for_peer(message: dict) -> bytes | None:
 class EngineServer:
     """Listening socket + sessions + subscriptions; requests are dispatched to the JobQueue."""
 
+    job_stop_s = 10.0
+    """At close, how long running jobs get to stop before they are journalled interrupted (``serve``:
+    JOB_STOP_S)."""
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
                  jobs_factory: Callable[[Callable[[str, dict], None]], JobQueue] | None = None,
                  state_dir: str | os.PathLike | None = None, lifetime: Lifetime | None = None) -> None:
@@ -459,7 +464,7 @@ class EngineServer:
         reading cannot stretch shutdown past CLOSE_JOIN_S (its socket is then shut down)."""
         self._listener.close()
         self.doorman.close()
-        self.jobs.close()
+        self.jobs.close(self.job_stop_s)
         with self._lock:
             sessions = list(self._sessions)
         for session in sessions:
@@ -670,6 +675,7 @@ def _serve_claimed(host, port, conn_path: Path, models_dir, device, ready_callba
         return JobQueue(publish, state_dir=state, default_device=device, models_dir=models_dir, **kwargs)
 
     server = EngineServer(host, port, jobs_factory=make_jobs, state_dir=state, lifetime=lifetime)
+    server.job_stop_s = JOB_STOP_S
     info = ConnectionInfo(host=server.host, port=server.port, token=server.token, pid=os.getpid(),
                           protocol=protocol.PROTOCOL_VERSION, path=str(conn_path))
     previous = {}
@@ -778,6 +784,27 @@ def add_lifetime_options(parser: argparse.ArgumentParser) -> None:
                              f"once idle for {PARENT_GRACE_S:g} s")
 
 
+JOB_STOP_S = 1.0
+"""At shutdown, how long a running job gets to stop at its own check before it is journalled
+``interrupted`` and left: a step may compute for many seconds without one (a model load, a frame on
+one thread); the process then ends through ``end_process``."""
+
+
+def end_process(code: int) -> int:
+    """``code`` to return, or the process ends here with it: when a job thread is still running after
+    shutdown, no new file write may start (``write_gate``; those under way finish), and the process
+    exits without interpreter teardown, which under a thread inside torch aborted it (SIGABRT, -6)."""
+    if not any(t.is_alive() and t.name.startswith("engine-job-") for t in threading.enumerate()):
+        return code
+    from engine.io import write_gate
+
+    write_gate.close(5.0)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None, **serve_options) -> int:
     """``python -m engine.service.server`` (the options of ``python -m engine serve`` plus --state-dir).
 
@@ -793,9 +820,9 @@ def main(argv: list[str] | None = None, **serve_options) -> int:
     add_lifetime_options(parser)
     args = parser.parse_args(argv)
     try:
-        return serve(args.host, args.port, args.connection_file, args.models, args.device,
-                     state_dir=args.state_dir, idle_timeout_s=args.idle_timeout, parent_pid=args.parent_pid,
-                     **serve_options)
+        return end_process(serve(args.host, args.port, args.connection_file, args.models, args.device,
+                                 state_dir=args.state_dir, idle_timeout_s=args.idle_timeout,
+                                 parent_pid=args.parent_pid, **serve_options))
     except EngineError as exc:
         from engine.failures import exit_code_for
 

@@ -91,3 +91,14 @@ def load_tiny_model(path: str):
     model = torch.nn.Linear(4, 4)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model
+
+
+def compute_ignoring_cancel(config, on_event, cancel, models) -> dict:
+    """A job inside a long torch computation that never checks cancel (a 1.2 GB model load, one frame of
+    the full-size network on one thread), for timing shutdown."""
+    import torch
+
+    on_event({"event": "progress", "done": 0, "total": 1, "frame": None, "fps": 0.0, "eta_s": None})
+    a = torch.randn(256, 256)
+    while True:
+        a = torch.tanh(a @ a)

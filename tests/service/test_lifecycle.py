@@ -196,3 +196,30 @@ def test_unwritable_connection_file_is_a_one_line_config_error(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot write the connection file"), proc.stderr
     assert "--connection-file" in lines[0]
+
+
+def test_sigterm_while_a_job_computes_without_a_cancel_check_exits_0_within_two_seconds(tmp_path):
+    """SIGTERM to an engine whose job sits in seconds of torch work with no cancel check (measured with
+    full-size models: mid-frame on one thread): it waited the 10 s cancel grace, then exited -6 (SIGABRT:
+    torch's threads torn down under the abandoned job thread), a crash against the documented exit 0.
+    Now: the job gets 1 s, is journalled interrupted, no new file write starts, and the engine exits 0."""
+    import time
+
+    engine = start_test_engine(tmp_path, runner="jobrunners:compute_ignoring_cancel", extra_args=())
+    with engine.connect() as client:
+        job = client.submit({"source": str(tmp_path / "in.mov"), "output": str(tmp_path / "out"),
+                             "frames": "1-2"})
+        client.subscribe(job)
+        deadline = time.monotonic() + 60
+        while client.status(job)["state"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        sent = time.monotonic()
+        engine.proc.send_signal(signal.SIGTERM)
+        code = engine.proc.wait(30)
+        took = time.monotonic() - sent
+    assert code == 0
+    assert took < 2.5, took
+    assert not Path(engine.info.path).exists()
+    states = {record["id"]: record["state"] for record in read_journal(tmp_path / "state" / "jobs.jsonl")}
+    assert states.get(job) == "interrupted", states
