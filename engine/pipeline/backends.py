@@ -72,6 +72,8 @@ class VToonifyBackend:
         self.wholes: list = []
         """``nets`` compiled (``engine.models.compiled``) for frames decoded whole, when ``--compile`` says so."""
         self.smoother = None
+        self._cancel = None
+        """The cancel of the ``style_code`` call in progress (looked at after the encoder's load)."""
 
     @property
     def backbone(self) -> str:
@@ -154,21 +156,32 @@ class VToonifyBackend:
         return code
 
     def _encode_face(self, rgb: np.ndarray, landmarks) -> torch.Tensor:
-        """pSp z+ [1,18,512] of the aligned face in ``rgb``."""
+        """pSp z+ [1,18,512] of the aligned face in ``rgb``. The encoder's load (1.2 GB) and its pass each
+        take seconds on one thread: a job cancelled during the load (``style_code``'s cancel) stops there."""
         from engine.face import align_face
         from engine.models import load_style_encoder
+        from engine.pipeline.shot import stop_if_cancelled
 
         encoder = self.cache.get("encoder", self.files["encoder"], load_style_encoder)
+        stop_if_cancelled(self._cancel)
         aligned = align_face(rgb, landmarks)
         x = frames_to_tensor([aligned], self.device)
         with torch.no_grad():
             return encoder(x)
 
     @torch.no_grad()
-    def style_code(self, rgb: np.ndarray, landmarks, crop, several: bool = False) -> torch.Tensor:
+    def style_code(self, rgb: np.ndarray, landmarks, crop, several: bool = False, cancel=None) -> torch.Tensor:
         """W+ [1,18,512] for the shot: pSp of the aligned crop, exstyle mixed as style_transfer.py.
 
-        ``several``: the crop may show a neighbour's face too; the one nearest ``landmarks`` is aligned."""
+        ``several``: the crop may show a neighbour's face too; the one nearest ``landmarks`` is aligned.
+        ``cancel``: looked at between the encoder's load and its pass."""
+        self._cancel = cancel
+        try:
+            return self._style_code(rgb, landmarks, crop, several)
+        finally:
+            self._cancel = None
+
+    def _style_code(self, rgb: np.ndarray, landmarks, crop, several: bool) -> torch.Tensor:
         from engine.face import find_landmarks, locate_all_faces, scale_and_crop
         from engine.face.tracks import nearest_landmarks
 
@@ -259,9 +272,16 @@ class VToonifyBackend:
             return {"inputs": self.network_input(crops, parsing)}
         return {"parsing": parsing}
 
-    def stylize_batch(self, batch, crops: list[np.ndarray], face: int = 0) -> list[Stylized]:
+    takes_stop = True
+    """``stylize_batch`` takes ``stop``, looked at between the frames of a batch."""
+
+    def stylize_batch(self, batch, crops: list[np.ndarray], face: int = 0, stop=None) -> list[Stylized]:
         """Stylize what ``batch_input`` prepared: the [B,22,h,w] network input, or the parsing (or None),
-        with face ``face``'s network (0 = the only one of a one-face job)."""
+        with face ``face``'s network (0 = the only one of a one-face job).
+
+        On a CPU the frames go through the network one at a time, ``stop()`` called between them: a larger
+        batch is no faster per frame there, and a frame of the full-size network takes seconds on one
+        thread, so a cancel waits for one frame, not for ``--batch`` of them."""
         with torch.inference_mode(), device_memory_errors(self.device):
             inputs = batch.get("inputs")
             if inputs is None:
@@ -269,10 +289,16 @@ class VToonifyBackend:
             net = self.nets[face] if self.nets else self.net
             whole = self.wholes[face] if self.wholes else None
             strips = strip_pixels_for(inputs.device)  # CPU: cache-warm strips; CUDA: only for memory
-            y = tiled(net, inputs, strip_pixels=strips, whole=whole).clamp_(-1, 1)  # [B,3,4h,4w]
-            rgb = y.add(1).mul_(0.5).permute(0, 2, 3, 1).float().cpu().numpy()
-            mattes = self._mattes(y) if self.mattes else [{} for _ in crops]
-        return [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(crops))]
+            step = 1 if inputs.device.type == "cpu" else max(1, len(inputs))
+            results = []
+            for start in range(0, len(inputs), step):
+                if start and stop is not None:
+                    stop()
+                y = tiled(net, inputs[start:start + step], strip_pixels=strips, whole=whole).clamp_(-1, 1)
+                rgb = y.add(1).mul_(0.5).permute(0, 2, 3, 1).float().cpu().numpy()  # [b,4h,4w,3]
+                mattes = self._mattes(y) if self.mattes else [{} for _ in range(len(y))]
+                results += [Stylized(np.ascontiguousarray(rgb[i]), mattes[i]) for i in range(len(y))]
+        return results
 
     def stylize(self, crops: list[np.ndarray], parsing: torch.Tensor | None = None, face: int = 0) -> list[Stylized]:
         return self.stylize_batch({"parsing": parsing}, crops, face)

@@ -30,7 +30,7 @@ class ClassicBackend:
     def describe_style(self) -> dict:
         return {"family": "classic", "backbone": "none", "note": "non-neural OpenCV toon look"}
 
-    def style_code(self, rgb, landmarks, crop, several: bool = False):
+    def style_code(self, rgb, landmarks, crop, several: bool = False, cancel=None):
         return None
 
     def prepare(self, analysis, wplus, frames: int | None = None, warn=None) -> None:

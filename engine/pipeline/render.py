@@ -565,11 +565,13 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
 
 
 def stylize_faces(backend, per_face: list, several: bool, cancel) -> list:
-    """One batch through the network, face by face (``--faces all``); cancel is checked after each face."""
+    """One batch through the network, face by face (``--faces all``); cancel is checked after each face,
+    and between frames where the backend takes a ``stop`` (VToonify on a CPU: seconds a frame)."""
+    stop = {"stop": lambda: _check_cancel(cancel)} if getattr(backend, "takes_stop", False) else {}
     face_results = []
     for face, (crops, batch) in enumerate(per_face):
-        face_results.append(backend.stylize_batch(batch, crops, face) if several
-                            else backend.stylize_batch(batch, crops))
+        face_results.append(backend.stylize_batch(batch, crops, face, **stop) if several
+                            else backend.stylize_batch(batch, crops, **stop))
         _check_cancel(cancel)
     return face_results
 

@@ -565,15 +565,21 @@ def read_sidecar(path: Path) -> ShotAnalysis | None:
         os.close(fd)
 
 
+def stop_if_cancelled(cancel) -> None:
+    """JobCancelled once ``cancel`` is set: between the analysis' long steps (a 1.2 GB encoder load, the
+    pSp pass, each frame searched), so a cancelled job stops there and writes nothing more."""
+    if cancel is not None and cancel.is_set():
+        from engine.errors import JobCancelled
+
+        raise JobCancelled("job cancelled during shot analysis")
+
+
 def find_face_frame(source, cancel=None):
     """First frame (in source order) with a face: (frame number, rgb, landmarks, warnings)."""
     from engine.face import locate_faces, several_faces_warning
 
     for number, rgb in source.read_many(source.frame_numbers):
-        if cancel is not None and cancel.is_set():
-            from engine.errors import JobCancelled
-
-            raise JobCancelled("job cancelled during shot analysis")
+        stop_if_cancelled(cancel)
         landmarks, boxes = locate_faces(rgb)
         if landmarks is not None:
             note = several_faces_warning(number, boxes)
@@ -646,7 +652,8 @@ def _analyse_fixed(config, source, backend, key: str, out_dir: Path | None, stem
                          "check the plate: the face must be inside the frame")
     style_code_name = None
     style_info = backend.describe_style()
-    wplus = backend.style_code(rgb, landmarks, crop)
+    wplus = backend.style_code(rgb, landmarks, crop, cancel=cancel)
+    stop_if_cancelled(cancel)  # a cancelled job writes no style code
     if wplus is not None and out_dir is not None:
         style_code_name = f"{stem}.vtoonify.style.pt"
         _save_tensor_atomic(out_dir / style_code_name, wplus)
@@ -752,7 +759,8 @@ def analyse_faces(config, source, backend, key: str, out_dir: Path | None, stem:
                          f"frame {sight.frame} leaves no usable crop: it is not stylized")
             continue
         name = face_name(len(faces) + 1)
-        wplus = backend.style_code(rgb, sight.landmarks, crop, several=True)
+        wplus = backend.style_code(rgb, sight.landmarks, crop, several=True, cancel=cancel)
+        stop_if_cancelled(cancel)
         code_name = None
         if wplus is not None and out_dir is not None:
             code_name = style_code_name(stem, name)

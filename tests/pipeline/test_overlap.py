@@ -134,3 +134,28 @@ def test_the_classic_look_batches_small_plates_and_renders_large_ones_a_frame_at
                           format="png", padding=SMALL)
     render(config, on_event=lambda e: done.append(e["done"]) if e.get("event") == "progress" else None)
     assert done == [0, *range(per_batch, 5, per_batch), 5]
+
+
+def test_a_cancel_inside_a_cpu_batch_waits_for_one_frame_not_the_batch(media_dir, narrow_models_dir, tmp_path,
+                                                                        monkeypatch):
+    """With ``--batch 3`` on a CPU the network took the three frames in one pass (full-size, one thread:
+    seconds a frame), so a cancel during the first frame waited for all three. Now the frames of a CPU
+    batch go through one at a time, and the job stops after the frame in progress."""
+    import engine.pipeline.backends as backends
+
+    cancel = threading.Event()
+    frames_through = []
+    real_tiled = backends.tiled
+
+    def tiled_then_cancel(net, x, *args, **kwargs):
+        frames_through.append(len(x))
+        cancel.set()  # the user cancels while this pass runs
+        return real_tiled(net, x, *args, **kwargs)
+
+    monkeypatch.setattr(backends, "tiled", tiled_then_cancel)
+    with pytest.raises(JobCancelled):
+        render(RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path / "out"), frames="1-3",
+                            models_dir=str(narrow_models_dir), style="cartoon", backend="vtoonify", batch=3,
+                            device="cpu", padding=(32, 32, 32, 32), format="png"), cancel=cancel)
+    assert frames_through == [1]
+    assert not list((tmp_path / "out").glob("*.png"))

@@ -253,3 +253,35 @@ def test_a_crop_preview_is_compared_with_the_same_crop(media_dir, tmp_path, empt
 
     assert corr(after, before) > 0.9 and corr(after, before) > corr(after, squashed) + 0.15, \
         (corr(after, before), corr(after, squashed))
+
+
+def test_a_cancel_during_the_encoder_load_stops_before_the_psp_pass_and_writes_no_style_code(
+        media_dir, narrow_models_dir, tmp_path, monkeypatch):
+    """The 1.2 GB encoder.pt load and the pSp pass take seconds each on one thread (6.3 s and 4.8 s measured
+    on a busy 2-core machine) and nothing looked at cancel between them: a service job cancelled during
+    the load ran the pass, wrote its style code and sidecar, and was abandoned only after 10 s. Now the job
+    stops right after the load, and writes nothing."""
+    import threading
+
+    import engine.models as models
+    from engine.errors import JobCancelled
+    from engine.models.psp import StyleEncoder
+
+    cancel = threading.Event()
+    real_load = models.load_style_encoder
+
+    def load_then_cancel(path, *args, **kwargs):
+        encoder = real_load(path, *args, **kwargs)
+        cancel.set()  # the user cancels while the encoder loads
+        return encoder
+
+    passes = []
+    real_forward = StyleEncoder.forward
+    monkeypatch.setattr(models, "load_style_encoder", load_then_cancel)
+    monkeypatch.setattr(StyleEncoder, "forward", lambda self, x: passes.append(1) or real_forward(self, x))
+    with pytest.raises(JobCancelled):
+        render(RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path / "out"), frames="1-2",
+                            models_dir=str(narrow_models_dir), style="narrow48", backend="vtoonify",
+                            padding=(32, 32, 32, 32), format="png"), cancel=cancel)
+    assert passes == []
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
