@@ -7,6 +7,8 @@ A backend turns a batch of crops (uint8 [h,w,3], sides divisible by 8) into styl
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -273,21 +275,21 @@ class VToonifyBackend:
         return {"parsing": parsing}
 
     takes_stop = True
-    """``stylize_batch`` takes ``stop``, looked at between the frames of a batch."""
+    """``stylize_batch`` takes ``stop``, looked at before each layer of the parser and the network."""
 
     def stylize_batch(self, batch, crops: list[np.ndarray], face: int = 0, stop=None) -> list[Stylized]:
         """Stylize what ``batch_input`` prepared: the [B,22,h,w] network input, or the parsing (or None),
         with face ``face``'s network (0 = the only one of a one-face job).
 
-        On a CPU the frames go through the network one at a time, ``stop()`` called between them: a larger
-        batch is no faster per frame there, and a frame of the full-size network takes seconds on one
-        thread, so a cancel waits for one frame, not for ``--batch`` of them."""
-        with torch.inference_mode(), device_memory_errors(self.device):
+        ``stop()`` runs before each layer (``stop_checks``); on a CPU the frames also go through the network
+        one at a time, as a larger batch is no faster per frame there."""
+        net = self.nets[face] if self.nets else self.net
+        whole = self.wholes[face] if self.wholes else None
+        with (torch.inference_mode(), device_memory_errors(self.device),
+              stop_checks([self.parser, net if whole is None else None], stop)):
             inputs = batch.get("inputs")
             if inputs is None:
                 inputs = self.network_input(crops, batch.get("parsing"))
-            net = self.nets[face] if self.nets else self.net
-            whole = self.wholes[face] if self.wholes else None
             strips = strip_pixels_for(inputs.device)  # CPU: cache-warm strips; CUDA: only for memory
             step = 1 if inputs.device.type == "cpu" else max(1, len(inputs))
             results = []
@@ -317,6 +319,30 @@ class VToonifyBackend:
         index = [PARSING_NAMES.index(n) for n in self.mattes]
         probs = probs[:, index].float().cpu().numpy()
         return [{n: np.ascontiguousarray(p[k]) for k, n in enumerate(self.mattes)} for p in probs]
+
+
+@contextlib.contextmanager
+def stop_checks(nets, stop):
+    """``stop()`` before every layer of ``nets`` runs on this thread: one frame of the full-size network
+    takes seconds on a CPU thread (25 s for a shot's first frame, whose conv routes are timed, on a busy
+    2-core machine), so a cancel is honoured within a layer, not a frame. Only this thread's calls: the
+    face parser is shared with the service's previews. A None in ``nets`` (a compiled network) is skipped."""
+    nets = [net for net in nets if net is not None]
+    if not nets or stop is None:
+        yield
+        return
+    owner = threading.get_ident()
+
+    def check(module, args) -> None:
+        if threading.get_ident() == owner:
+            stop()
+
+    handles = [module.register_forward_pre_hook(check) for net in nets for module in net.modules()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 class device_memory_errors:

@@ -159,3 +159,30 @@ def test_a_cancel_inside_a_cpu_batch_waits_for_one_frame_not_the_batch(media_dir
                             device="cpu", padding=(32, 32, 32, 32), format="png"), cancel=cancel)
     assert frames_through == [1]
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_a_cancel_inside_a_frame_stops_the_network_at_its_next_layer(media_dir, narrow_models_dir, tmp_path,
+                                                                      monkeypatch):
+    """A shot's first frame took 25 s on one busy CPU thread (the full-size network, its conv routes timed)
+    with no cancel check inside it: the service waited its 10 s and abandoned the job, which went on
+    computing. Now every layer looks at cancel first: the pass in progress stops where it is."""
+    import engine.pipeline.backends as backends
+
+    cancel = threading.Event()
+    passes = {"started": 0, "finished": 0}
+    real_tiled = backends.tiled
+
+    def tiled_cancelled_inside(net, x, *args, **kwargs):
+        passes["started"] += 1
+        cancel.set()  # the user cancels while the frame is in the network
+        y = real_tiled(net, x, *args, **kwargs)
+        passes["finished"] += 1
+        return y
+
+    monkeypatch.setattr(backends, "tiled", tiled_cancelled_inside)
+    with pytest.raises(JobCancelled):
+        render(RenderConfig(source=str(media_dir / "529_2.mp4"), output=str(tmp_path / "out"), frames="1-2",
+                            models_dir=str(narrow_models_dir), style="cartoon", backend="vtoonify",
+                            device="cpu", padding=(32, 32, 32, 32), format="png"), cancel=cancel)
+    assert passes == {"started": 1, "finished": 0}
+    assert not list((tmp_path / "out").glob("*.png"))
