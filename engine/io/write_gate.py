@@ -15,22 +15,31 @@ from engine.errors import JobCancelled
 _state = threading.Condition()
 _in_flight = 0
 _closed = False
+_depth = threading.local()
+"""How deep this thread is in ``writing()``: the writes inside one that began (a frame's matte files after
+its beauty EXR) go on after the gate closes, so a frame's files land together."""
 
 
 @contextlib.contextmanager
 def writing() -> Iterator[None]:
-    """Around one atomic write: JobCancelled before anything is created once the gate is closed."""
+    """Around one write (an atomic file, or a frame's set of them): JobCancelled before anything is
+    created once the gate is closed, unless this thread is inside a write that began before."""
     global _in_flight
-    with _state:
-        if _closed:
-            raise JobCancelled("job cancelled")
-        _in_flight += 1
+    depth = getattr(_depth, "value", 0)
+    if depth == 0:
+        with _state:
+            if _closed:
+                raise JobCancelled("job cancelled")
+            _in_flight += 1
+    _depth.value = depth + 1
     try:
         yield
     finally:
-        with _state:
-            _in_flight -= 1
-            _state.notify_all()
+        _depth.value = depth
+        if depth == 0:
+            with _state:
+                _in_flight -= 1
+                _state.notify_all()
 
 
 def close(timeout_s: float) -> bool:

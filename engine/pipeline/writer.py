@@ -163,7 +163,15 @@ class FrameWriter:
 
     def _write_files(self, frame: int, rgba: np.ndarray, mattes: dict[str, np.ndarray], placement: Placement,
                      crypto_layers=None, picture: int | None = None) -> Path:
-        """Write the placed element (premultiplied linear) and its mattes: EXR as it is, PNG as straight sRGB."""
+        """Write the placed element (premultiplied linear) and its mattes: EXR as it is, PNG as straight sRGB;
+        as one ``write_gate`` write: a process leaving its job meanwhile waits for all of the frame's files."""
+        from engine.io import write_gate
+
+        with write_gate.writing():
+            return self._write_frame_files(frame, rgba, mattes, placement, crypto_layers, picture)
+
+    def _write_frame_files(self, frame: int, rgba: np.ndarray, mattes: dict[str, np.ndarray], placement: Placement,
+                           crypto_layers=None, picture: int | None = None) -> Path:
         from engine.io import write_exr, write_grey, write_png
 
         meta = self.metadata(frame, picture)

@@ -152,3 +152,41 @@ def test_a_process_giving_up_on_its_job_lets_the_write_under_way_finish_and_star
     assert 0.3 < float(waited) < 3, done.stdout
     assert names.strip() == "['frame.0001.bin']", done.stdout
     assert (tmp_path / "frame.0001.bin").read_bytes() == b"whole frame"
+
+
+FRAME_SET_SCRIPT = r"""
+import sys, threading, time
+from pathlib import Path
+from engine.io import write_gate
+from engine.io.atomic import atomic_path
+
+folder = Path(sys.argv[1])
+inside = threading.Event()
+
+def write_frame():  # a frame's files: the beauty, then its matte files, as one gated write
+    with write_gate.writing():
+        for name in ("shot.0001.exr", "shot.matte_skin.0001.exr", "shot.matte_hair.0001.exr"):
+            with atomic_path(folder / name) as temp:
+                temp.write_bytes(b"whole")
+            inside.set()
+            time.sleep(0.2)
+
+writer = threading.Thread(target=write_frame)
+writer.start()
+inside.wait()
+print(write_gate.close(5.0), sorted(p.name for p in folder.iterdir()))
+"""
+
+
+def test_a_frame_whose_files_are_being_written_when_the_job_is_left_gets_all_of_them(tmp_path):
+    """The gate closed between a frame's beauty EXR and its matte files left the frame with some of them;
+    the frame's files are one write now: all of them land."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", FRAME_SET_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("True ['shot.0001.exr', 'shot.matte_hair.0001.exr', "
+                                   "'shot.matte_skin.0001.exr']"), done.stdout
