@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         if not exc.fix:  # stopped between frames: every frame file is complete or absent
             exc = JobCancelled(exc.message, RESUME_FIX if args.command == "render" else "run the same command again")
         _say(f"cancelled: {one_line(exc.user_message)}")
-        if getattr(exc, "abandoned", False):
+        if argv is None:  # this process's own command line (console script, python -m engine): end it now
             _exit_now(EXIT_CANCELLED)
         return EXIT_CANCELLED
     except Exception as exc:
@@ -487,9 +487,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _exit_now(code: int) -> None:
-    """End the process without interpreter teardown: the job's thread is still inside torch, whose C++
-    threads abort the process at exit (SIGABRT, exit -6, a crash to a farm) when torn down under it.
-    Every file is settled already (``write_gate``)."""
+    """End a cancelled job's process without interpreter teardown: freeing a full-size model's gigabytes
+    took 2.7 s after the job had stopped, and a job thread left inside torch (abandoned) made its C++
+    threads abort the process at exit (SIGABRT, exit -6, a crash to a farm). Every file is settled
+    already (the job stopped, or ``write_gate`` closed). Only for ``main()`` given no ``argv``: a caller
+    passing its own (tests, in process) gets the exit code back."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

@@ -15,12 +15,16 @@ from engine.cli import main
 
 
 def blocking_read(path):
-    Path(sys.argv[2]).touch()
-    with open(sys.argv[1], "rb") as fh:  # blocks in open(2): no writer will come
+    Path(MARKER).touch()
+    with open(FIFO, "rb") as fh:  # blocks in open(2): no writer will come
         fh.read()
     raise AssertionError("unreachable")
 
 
+FIFO, MARKER = sys.argv[1:3] if __name__ == "__main__" else (None, None)
+
+
 if __name__ == "__main__":
     sequence.read_rgb8 = blocking_read
-    sys.exit(main(sys.argv[3:]))
+    sys.argv = [sys.argv[0], *sys.argv[3:]]  # the process's own command line, as `python -m engine`
+    sys.exit(main())
