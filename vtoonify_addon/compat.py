@@ -1,7 +1,7 @@
 """Blender 4.2-5.0 differences in one place (Strip vs Sequence naming).
 
-5.0 renamed ``SequenceEditor.sequences``/``sequences_all`` to ``strips``/``strips_all``; 4.x has
-only the old names. Everything else reads strips through these helpers.
+4.4 added ``SequenceEditor.strips``/``strips_all`` beside ``sequences``/``sequences_all``, which 5.0
+removed; 4.2 and 4.3 have only the old names. Everything else reads strips through these helpers.
 """
 
 from __future__ import annotations
@@ -12,6 +12,17 @@ def top_level_strips(sequence_editor):
     if hasattr(sequence_editor, "strips"):
         return sequence_editor.strips
     return sequence_editor.sequences
+
+
+def new_effect(strips, name: str, kind: str, channel: int, start: int, length: int, input1=None):
+    """``strips.new_effect`` spelled as this Blender's RNA takes it, read from its parameters rather than
+    guessed from the version: the input is ``seq1`` up to 4.4 and ``input1`` from 4.5; the span is
+    ``frame_end`` up to 4.5 and ``length`` from 5.0 (a wrong keyword is a TypeError)."""
+    takes = strips.bl_rna.functions["new_effect"].parameters
+    span = {"length": length} if "length" in takes else {"frame_end": start + length}
+    if input1 is not None:
+        span["input1" if "input1" in takes else "seq1"] = input1
+    return strips.new_effect(name, kind, channel, start, **span)
 
 
 def all_strips(sequence_editor):

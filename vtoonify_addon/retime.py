@@ -91,9 +91,7 @@ def copy_blocker(scene, source, speed, result) -> str:
 
 def _new_speed(strips, name: str, channel: int, speed, result):
     start, length = speed.frame_final_start, speed.frame_final_end - speed.frame_final_start
-    if bpy.app.version >= (4, 4, 0):  # frame_end became length, seq1 input1
-        return strips.new_effect(name, "SPEED", channel, start, length=length, input1=result)
-    return strips.new_effect(name, "SPEED", channel, start, frame_end=start + length, seq1=result)
+    return compat.new_effect(strips, name, "SPEED", channel, start, length, input1=result)
 
 
 def _copy_settings(copy, speed) -> None:

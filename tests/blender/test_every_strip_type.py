@@ -10,15 +10,14 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 from checking_layout import CheckingLayout  # noqa: E402
+from vse_scene import new_effect  # noqa: E402
 
 pytestmark = pytest.mark.blender
 HERE = Path(__file__).resolve().parent
 
 
 def _effect(strips, name, kind, channel):
-    if bpy.app.version >= (4, 4, 0):  # frame_end became length in 4.4
-        return strips.new_effect(name, kind, channel, 1, length=10)
-    return strips.new_effect(name, kind, channel, 1, frame_end=11)
+    return new_effect(strips, name, kind, channel, 1, 10)
 
 
 def _add_every_type(scene, media_dir) -> dict:
@@ -92,10 +91,8 @@ def test_panel_follows_the_sequencer_scene_not_the_window_scene(addon, trimmed_s
 
 
 def _effect_on(strips, name, kind, channel, source):
-    """An effect strip taking ``source`` as its input (4.2 ``seq1``, 4.4+ ``input1``)."""
-    inputs = {"input1" if bpy.app.version >= (4, 4, 0) else "seq1": source}
-    span = {"length": 10} if bpy.app.version >= (4, 4, 0) else {"frame_end": 111}
-    return strips.new_effect(name, kind, channel, 101, **span, **inputs)
+    """An effect strip taking ``source`` as its input."""
+    return new_effect(strips, name, kind, channel, 101, 10, input1=source)
 
 
 @pytest.mark.parametrize("kind, timing", [("SPEED", True), ("GAUSSIAN_BLUR", False)])

@@ -14,6 +14,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 from checking_layout import CheckingLayout  # noqa: E402
+from vse_scene import new_effect  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.timeout(120)]
 _TECHNICAL = re.compile(r"--|`|\.md\b|\bdocs/|\bbpy\b|\bPython\b|poll\(|\b[a-z]+_[a-z_]+\(")
@@ -27,9 +28,7 @@ def _operators(addon) -> list[str]:
 
 
 def _effect(strips, name, kind, channel):
-    if bpy.app.version >= (4, 4, 0):
-        return strips.new_effect(name, kind, channel, 1, length=10)
-    return strips.new_effect(name, kind, channel, 1, frame_end=11)
+    return new_effect(strips, name, kind, channel, 1, 10)
 
 
 def _odd_strips(scene, movie, media_dir) -> dict:

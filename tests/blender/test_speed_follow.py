@@ -13,7 +13,7 @@ import pytest
 bpy = pytest.importorskip("bpy", reason="bpy is not installed: create .venv-blender (see tests/blender/conftest.py)")
 import test_registration as registration  # noqa: E402
 from checking_layout import CheckingLayout  # noqa: E402
-from vse_scene import all_strips, top_strips  # noqa: E402
+from vse_scene import all_strips, new_effect, top_strips  # noqa: E402
 
 ENGINE_PYTHON, _codes, render, stylize = (
     registration.ENGINE_PYTHON,
@@ -42,9 +42,7 @@ def coded_frames(coded_clip, tmp_path_factory):
 
 
 def _speed(strips, source, channel: int, start: int, length: int):
-    if bpy.app.version >= (4, 4, 0):
-        return strips.new_effect("slowmo", "SPEED", channel, start, length=length, input1=source)
-    return strips.new_effect("slowmo", "SPEED", channel, start, frame_end=start + length, seq1=source)
+    return new_effect(strips, "slowmo", "SPEED", channel, start, length, input1=source)
 
 
 def _copies(scene) -> list:

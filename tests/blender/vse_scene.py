@@ -1,4 +1,4 @@
-"""Sequencer scaffolding shared by the Blender registration tests (bpy 4.2 and 5.0 spellings).
+"""Sequencer scaffolding shared by the Blender registration tests (bpy 4.2-5.0 spellings).
 
 A scene made for one test and shown in the window (and as 5.0's sequencer scene), the strip
 collections under either version's name, and a movie added the way an artist adds one with
@@ -22,6 +22,16 @@ def top_strips(container):
 def all_strips(editor) -> list:
     """Every strip, meta contents included."""
     return list(editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)
+
+
+def new_effect(strips, name: str, kind: str, channel: int, start: int, length: int, input1=None):
+    """An effect strip, in this Blender's keywords (read from the RNA, not the version): the input is
+    ``seq1`` in 4.2-4.4 and ``input1`` from 4.5; the span ``frame_end`` in 4.2-4.5, ``length`` in 5.0."""
+    takes = strips.bl_rna.functions["new_effect"].parameters
+    span = {"length": length} if "length" in takes else {"frame_end": start + length}
+    if input1 is not None:
+        span["input1" if "input1" in takes else "seq1"] = input1
+    return strips.new_effect(name, kind, channel, start, **span)
 
 
 @contextlib.contextmanager
