@@ -425,7 +425,7 @@ def _placement_of(data_path: str, root: str, paths: tuple[str, ...] = _PLACEMENT
 
 def new_image_strip(strips, name: str, plan, channel: int, start: int, size_from=()):
     """A new image strip showing ``plan``'s files. Blender reads the first file for the strip's size;
-    Blender 5.0 leaks the whole decoded image each time that file is an EXR with channels beyond RGBA
+    Blender 4.4-5.0 leak the whole decoded image each time that file is an EXR with channels beyond RGBA
     (the beauty EXR with its ``matte.*`` channels): 5 blocks, 6.6 MB for a 376x352 frame, about 100 MB
     at 1080p, printed as "Not freed memory blocks" at exit, the same with the add-on disabled. So the
     size is read from a plain matte file of the same frame (``size_from``: one channel, same size,

@@ -137,6 +137,9 @@ def test_cryptomatte_is_refused_where_the_sequencer_cannot_show_multilayer_exrs(
     problem, fix = cryptomatte_problem(wanted, (4, 2, 23))
     assert "Blender 4.2" in problem and "multilayer" in problem and "--cryptomatte" in fix
     assert cryptomatte_problem(wanted, (5, 0, 1)) is None
+    assert "Blender 4.3" in cryptomatte_problem(wanted, (4, 3, 0))[0]
+    for shows_multilayer in ((4, 4, 0), (4, 5, 15)):  # measured: their sequencers show the engine's EXR
+        assert cryptomatte_problem(wanted, shows_multilayer) is None
     assert cryptomatte_problem(StylizeOptions(format="exr", mattes=True), (4, 2, 23)) is None
 
 
@@ -147,6 +150,9 @@ def test_blender_4_gets_a_plain_rgba_beauty_and_the_engine_takes_it(tmp_path):
     options = StylizeOptions(backend="classic", format="exr", mattes=True)
     assert host_settings(options, (4, 2, 23)) == {"matte_layers": False, "orientation": "stored"}
     assert host_settings(options, (5, 0, 1)) == {}
+    assert host_settings(options, (4, 3, 0)) == {"matte_layers": False, "orientation": "stored"}
+    for version in ((4, 4, 0), (4, 5, 15)):  # multilayer EXRs shown, display rotation applied (measured)
+        assert host_settings(options, version) == {}
     assert host_settings(StylizeOptions(format="png", mattes=True), (4, 2, 23)) == {"orientation": "stored"}
     settings = {**build_job_settings("in.mp4", str(tmp_path), "1-3", options, "plate"),
                 **host_settings(options, (4, 2, 23))}

@@ -1,7 +1,8 @@
-""" "Not freed memory blocks" at Blender's exit: Blender 5.0.1 leaks the decoded image whenever an image
-strip is made from an EXR with channels beyond RGBA (the beauty EXR with its ``matte.*`` channels),
-with no add-on at all. The add-on's strip maker reads the strip's size from a plain matte file instead,
-so landing such a result leaks nothing. Each case is a fresh bpy process: the message comes at exit."""
+""" "Not freed memory blocks" at Blender's exit: Blender 4.4.0, 4.5.15 and 5.0.1 leak the decoded image
+whenever an image strip is made from an EXR with channels beyond RGBA (the beauty EXR with its
+``matte.*`` channels), with no add-on at all (4.2 and 4.3 cannot read such an EXR in the sequencer).
+The add-on's strip maker reads the strip's size from a plain matte file instead, so landing such a
+result leaks nothing. Each case is a fresh bpy process: the message comes at exit."""
 
 from __future__ import annotations
 
@@ -81,5 +82,6 @@ def test_the_add_on_lays_a_beauty_exr_without_a_leak(beauty_with_mattes, tmp_pat
 
     assert LEAK not in _exit_output(beauty_with_mattes, "addon", tmp_path)
     plain = _exit_output(beauty_with_mattes, "blender", tmp_path)
-    if bpy.app.version[:2] == (5, 0):  # Blender's own leak, which the add-on steps around (none in 4.2)
+    if bpy.app.version[:2] >= (4, 4):  # Blender's own leak, which the add-on steps around (none in 4.2/4.3,
+        # whose sequencers cannot read such an EXR at all)
         assert LEAK in plain, plain

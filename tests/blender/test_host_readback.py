@@ -29,8 +29,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 ENGINE_PYTHON = Path(os.environ.get("VTOONIFY_ENGINE_PYTHON", REPO / ".venv" / "bin" / "python"))
 FACES = ("face01", "face02")
-SEQUENCER_MULTILAYER = (5, 0)
-"""Blender 4.x's sequencer shows no multilayer EXR (the add-on then sends plain RGBA, no Cryptomatte)."""
+SEQUENCER_MULTILAYER = (4, 4)
+"""The sequencer of 4.2 and 4.3 shows no multilayer EXR (the add-on then sends plain RGBA, no Cryptomatte)."""
 
 
 def _registration():
@@ -194,8 +194,8 @@ def test_compositor_keys_each_face_by_name_on_every_frame_as_the_engine_matted_i
 
 
 def test_each_face_of_a_two_face_render_sits_on_its_plate_pixels_in_the_sequencer(two_face_plates, tmp_path):
-    """As the add-on renders for Blender: full data window; multilayer with Cryptomatte on 5.0, plain RGBA
-    beside matte files on 4.x. The sequencer composites the EXR over the PNG plate; per face, the edges
+    """As the add-on renders for Blender: full data window; multilayer with Cryptomatte from 4.4, plain
+    RGBA beside matte files on 4.2/4.3. The sequencer composites the EXR over the PNG plate; per face, the edges
     of the stylized face are phase-correlated with the plate's (measured on 4.2.23 and 5.0.1: face01
     (0.05, 0.02) px, face02 at most (-0.17, -0.08) px)."""
     registration = _registration()
@@ -250,7 +250,7 @@ def test_blender_keys_the_class_mattes_and_carries_the_source_timecode_text(medi
     size = read_layers([exr], tmp_path)[0]["header"]["window"][2:]
     layer, keys = key_in_compositor(exr, size, ["face/skin", "face/nose", "face/skin,face/nose"], tmp_path / "keys")
     assert layer == "CryptoFace"
-    shown = exr  # 4.x's sequencer shows no multilayer EXR: there the add-on asks for plain RGBA
+    shown = exr  # 4.2/4.3's sequencer shows no multilayer EXR: there the add-on asks for plain RGBA
     if bpy.app.version[:2] < SEQUENCER_MULTILAYER:
         shown = _render(mov, tmp_path / "plain", "--frames", "10") / "tc24.0010.exr"
     with shown_scene("timecode", 320, 288, file_format="OPEN_EXR") as scene:

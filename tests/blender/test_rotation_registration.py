@@ -1,9 +1,9 @@
 """Phone footage with a display rotation: the engine's frame N is the picture Blender's sequencer shows.
 
 The engine applies the display matrix on read (as OpenCV and players do), so its output frames are in
-display orientation. Blender 5.0's movie strips apply it too; were one of them not to, every result
-strip would sit turned over its plate. This renders the sequencer's frame and compares it with the
-engine's frame 1, read by the engine's own Python.
+display orientation. Blender's movie strips apply it too from 4.4 (4.2 and 4.3 show it as stored);
+were one of them not to, every result strip would sit turned over its plate. This renders the
+sequencer's frame and compares it with the engine's frame 1, read by the engine's own Python.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _pixels(path) -> np.ndarray:
 
 
 def test_a_rotated_phone_clip_shows_in_the_sequencer_as_the_engine_reads_it(addon, media_dir, tmp_path):
-    """Blender 5.0 turns a phone clip by its display rotation, 4.2 shows it as stored: with the
+    """Blender 4.4+ turns a phone clip by its display rotation, 4.2/4.3 show it as stored: with the
     orientation the add-on asks for on this Blender, the engine's frame is the sequencer's."""
     settings = __import__(f"{addon.__name__}.core.job_settings", fromlist=["_"])
     orientation = settings.host_settings(settings.StylizeOptions(), bpy.app.version).get("orientation", "display")

@@ -77,9 +77,13 @@ class StylizeOptions:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-SEQUENCER_MULTILAYER_EXR = (5, 0)
-"""First Blender line whose sequencer shows multilayer EXRs (measured: 5.0.1 shows them, 4.2.23 says
-"can't process EXR multilayer file"); Cryptomatte layers make a result EXR multilayer."""
+SEQUENCER_MULTILAYER_EXR = (4, 4)
+"""First Blender line whose sequencer shows multilayer EXRs (measured on an engine beauty EXR with matte
+layers: 4.4.0, 4.5.15 and 5.0.1 show it, 4.2.23 and 4.3.0 say "can't process EXR multilayer file");
+Cryptomatte layers make a result EXR multilayer."""
+MOVIE_DISPLAY_ROTATION = (4, 4)
+"""First Blender line whose movie strips apply a phone clip's display rotation (measured: a 90-degree
+clip stored 376x352 is 352x376 in 4.4.0, 4.5.15 and 5.0.1, 376x352 in 4.2.23 and 4.3.0)."""
 
 
 def cryptomatte_problem(options: StylizeOptions, blender_version: tuple) -> tuple[str, str] | None:
@@ -89,18 +93,19 @@ def cryptomatte_problem(options: StylizeOptions, blender_version: tuple) -> tupl
     version = ".".join(str(n) for n in blender_version[:2])
     return (f"Blender {version}'s sequencer cannot show multilayer EXRs, and Cryptomatte layers make the "
             "result EXR multilayer",
-            "turn Cryptomatte off here (the matte strips stay), use Blender 5.0 or later, or render the "
+            "turn Cryptomatte off here (the matte strips stay), use Blender 4.4 or later, or render the "
             "Cryptomatte version with the VToonify panel or `python -m engine render --mattes --cryptomatte`")
 
 
 def host_settings(options: StylizeOptions, blender_version: tuple) -> dict:
-    """Settings this Blender needs beyond the options. Blender 4.x's sequencer (measured on 4.2.23) shows
-    no multilayer EXR, so the beauty stays plain RGBA and the mattes come only as their own files (the
-    matte strips); it also ignores a movie's display rotation, so the engine reads frames as stored."""
-    if tuple(blender_version[:2]) >= SEQUENCER_MULTILAYER_EXR:
-        return {}
-    settings = {"orientation": "stored"}
-    if options.mattes and options.format == "exr":
+    """Settings this Blender needs beyond the options. The sequencer of 4.2 and 4.3 shows no multilayer
+    EXR, so the beauty stays plain RGBA and the mattes come only as their own files (the matte strips);
+    it also ignores a movie's display rotation, so the engine reads frames as stored."""
+    line = tuple(blender_version[:2])
+    settings = {}
+    if line < MOVIE_DISPLAY_ROTATION:
+        settings["orientation"] = "stored"
+    if line < SEQUENCER_MULTILAYER_EXR and options.mattes and options.format == "exr":
         settings["matte_layers"] = False
     return settings
 
