@@ -4,6 +4,7 @@
 #   .venv-blender  bpy 5.0.1 (pins numpy 1.26, so it never shares a venv with torch/OIIO)
 #   .venv-blender42  bpy 4.2.23 (the 4.2 LTS line the add-on supports; bpy 4.2 needs Python 3.11;
 #                    the 4.2.0 wheel aborts on any movie strip, so the suite uses the LTS update)
+#   .venv-blender45  bpy 4.5.15 (the 4.5 LTS line, between the two: Python 3.11, pins numpy 1.26)
 # Usage: bash scripts/setup_env.sh [--no-blender]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,4 +78,9 @@ if [ "${1:-}" != "--no-blender" ]; then
   fi
   .venv-blender42/bin/python -m pip install -q --upgrade pip
   .venv-blender42/bin/python -m pip install -q "bpy==4.2.23" pytest pytest-timeout
+  if [ ! -x .venv-blender45/bin/python ]; then
+    "$PY311" -m venv .venv-blender45
+  fi
+  .venv-blender45/bin/python -m pip install -q --upgrade pip
+  .venv-blender45/bin/python -m pip install -q "bpy==4.5.15" pytest pytest-timeout
 fi
