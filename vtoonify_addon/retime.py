@@ -7,11 +7,11 @@ muted input) so only the retimed result shows. A Speed Control picks frames from
 content (frames trimmed off the source too) counted from the input's own start, so the copy shows the
 same frames only when the result covers exactly what the source holds: an untrimmed source. A trimmed
 source, or an animated speed, gets no copy and keeps the panel's warning with the fix. So does a movie
-source outside Blender 4.2: 5.0 rounds a movie's in-between frames (a 0.5x speed's 0.5, 1.5...) to the
-nearest frame but an image sequence's down, so the copy would show the previous frame there (measured
-in tests/blender/test_speed_follow.py; 4.2 treats both alike). An image-sequence source is followed
-in every version: both inputs are image strips. A muted Speed Control shows nothing (the source shows
-at its own timing), so it gets no copy either.
+source outside Blender 4.2: 4.3-5.0 round a movie's in-between frames (a 0.5x speed's 0.5, 1.5...) to
+the nearest frame but an image sequence's down, so the copy would show the previous frame there (measured
+in tests/blender/test_speed_follow.py, and by hand on 4.3.0, 4.4.0, 4.5.15; 4.2 treats both alike). An
+image-sequence source is followed in every version: both inputs are image strips. A muted Speed Control
+shows nothing (the source shows at its own timing), so it gets no copy either.
 
 The artist may change, mute or delete the source's Speed Control after the landing; the copy would
 then keep the old retiming (or, deleted, leave the result muted with nothing over it) without a word.
