@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import socket
 import stat
@@ -52,6 +53,39 @@ def pid_namespace() -> int | None:
         return os.stat("/proc/self/ns/pid").st_ino
     except OSError:
         return None
+
+
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)(?:\.[0-9a-f]{12})?\.tmp$")
+"""A temp name of :func:`temp_path_for` (``.<name>.<host>-<pid>[.<random>].tmp``)."""
+
+
+def remove_stale_temps(folder: Path, wanted: Callable[[str], bool] = lambda name: True) -> list[Path]:
+    """Delete this host's temps in ``folder`` whose process is gone (killed mid-write: the rename never
+    came) and whose target name passes ``wanted``; returns them.
+
+    Why here: every writer that goes through this module can leave one, and only the host that made it can
+    tell its process is gone. Temps of live processes, of other hosts, links and other hidden files stay.
+    """
+    from engine.service.connection import pid_alive  # stdlib-only; also knows Windows
+
+    here = host_tag()
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = TEMP_NAME.match(entry.name)
+        if not m or m.group("host") != here or not wanted(m.group("name")):
+            continue
+        if pid_alive(int(m.group("pid"))) or entry.is_symlink():
+            continue
+        try:
+            entry.unlink()
+            removed.append(entry)
+        except OSError:
+            pass
+    return removed
 
 
 def host_tag() -> str:

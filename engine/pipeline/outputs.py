@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import OutputError, setting
-from engine.service.connection import pid_alive  # stdlib-only; also knows Windows
 
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)(?:\.[0-9a-f]{12})?\.tmp$")
 JOB_STAMP = "vtoonify/job"
 """Header attribute holding the job key of every file the engine writes."""
 
@@ -407,23 +405,9 @@ def clean_stale_temps(out_dir: Path, stem: str) -> list[Path]:
 
     Temps of other hosts are left alone: a farm node cannot see another node's processes.
     """
-    from engine.io.atomic import host_tag
+    from engine.io.atomic import remove_stale_temps
 
-    here = host_tag()
-    removed = []
-    for entry in out_dir.iterdir():
-        m = _TEMP.match(entry.name)
-        if not m or not m.group("name").startswith(stem) or m.group("host") != here:
-            continue
-        if pid_alive(int(m.group("pid"))) or entry.is_symlink():
-            continue
-        try:
-            entry.unlink()
-            removed.append(entry)
-        except OSError:
-            pass
-    return removed
-
+    return remove_stale_temps(out_dir, lambda name: name.startswith(stem))
 
 
 BYTES_PER_OUTPUT_PIXEL = 48

@@ -31,7 +31,7 @@ import torch
 
 from engine.commands import engine_command
 from engine.errors import ConfigError, ModelFileError, OutputError
-from engine.io.atomic import TargetExistsError, atomic_reopenable
+from engine.io.atomic import TargetExistsError, atomic_reopenable, remove_stale_temps
 from engine.models.checkpoints import (
     check_pickle_nesting,
     check_zip_crcs,
@@ -141,13 +141,26 @@ class OutputLayout:
                 )
 
     def create(self) -> None:
-        """Make ``DIR/NAME`` (after every check passed)."""
+        """Make ``DIR/NAME`` (after every check passed) and remove what saves killed midway left there."""
         try:
             self.family_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(
                 f"cannot create {self.family_dir}: {exc.strerror or exc}", "pick another --out folder"
             ) from None
+        self.remove_stale_temps()
+
+    def remove_stale_temps(self) -> list[Path]:
+        """Delete this host's temps of dead training processes: a run killed during a save (a farm's hard
+        kill, OOM) never renames its temp, and a checkpoint's temp is as large as the checkpoint. In
+        ``DIR/NAME`` and its folders (``samples``) any such temp is the trainer's; in ``DIR`` only those of
+        the companion files it copies there (other families and jobs may share ``DIR``)."""
+        removed = remove_stale_temps(self.models_dir, lambda name: name in (ENCODER_FILE, FACE_PARSER_FILE))
+        removed += remove_stale_temps(self.family_dir)
+        for sub in sorted(self.family_dir.iterdir()):
+            if sub.is_dir() and not sub.is_symlink():
+                removed += remove_stale_temps(sub)
+        return removed
 
 
 def output_layout(out: str | Path, name: str, backbone: str, **variant: Any) -> OutputLayout:
