@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -20,6 +22,8 @@ FILE_NAME = "jobs.jsonl"
 LEGACY_FILE_NAME = "jobs.json"
 COMPACT_FACTOR = 3
 COMPACT_MIN_LINES = 64
+_REWRITE_TEMP = re.compile(r"^\.jobs-(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)-[a-z0-9_]+\.tmp$")
+"""A rewrite's temp, ``.jobs-<host>-<pid>-<random>.tmp``: whose it is, so a killed engine's can be removed."""
 
 
 def read_journal(path: str | os.PathLike) -> list[dict]:
@@ -71,6 +75,7 @@ class Journal:
         except OSError:
             return []
         self.lines = len(records)  # compacted right after loading
+        remove_killed_rewrites(self.path.parent)
         return records
 
     def append(self, record: dict) -> None:
@@ -96,7 +101,7 @@ class Journal:
     def rewrite(self, records: list[dict]) -> None:
         """Replace the file with exactly these records (atomic); the legacy file is then retired."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".jobs-", suffix=".tmp", dir=str(self.path.parent))
+        fd, tmp = tempfile.mkstemp(prefix=f".jobs-{_host()}-{os.getpid()}-", suffix=".tmp", dir=str(self.path.parent))
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(record) + "\n" for record in records)
@@ -110,5 +115,34 @@ class Journal:
         self.lines = len(records)
         try:
             self.path.with_name(LEGACY_FILE_NAME).unlink()
+        except OSError:
+            pass
+
+
+def _host() -> str:
+    """This machine's name as it may stand in a file name (a state folder on a shared home is seen by
+    several machines, and only this one can tell whether its own engines are alive). The rule of
+    ``engine.io.atomic.host_tag``, kept here because ``engine.io`` imports the media libraries."""
+    name = socket.gethostname().split(".")[0] or "host"
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
+
+
+def remove_killed_rewrites(folder: Path) -> None:
+    """Delete rewrite temps of this host's engines that are gone: an engine killed while it compacted (every
+    start compacts) never renamed its temp. Temps of live engines, of other hosts, of engines whose names
+    carry no pid, and links stay."""
+    from engine.service.connection import pid_alive  # stdlib-only; also knows Windows
+
+    here = _host()
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        m = _REWRITE_TEMP.match(entry.name)
+        if not m or m.group("host") != here or pid_alive(int(m.group("pid"))) or entry.is_symlink():
+            continue
+        try:
+            entry.unlink()
         except OSError:
             pass
