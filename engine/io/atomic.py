@@ -16,13 +16,13 @@ import errno
 import os
 import re
 import secrets
-import socket
 import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.errors import DiskFullError, EngineError, OutputError, setting
+from engine.host_name import host_tag
 from engine.io import write_gate
 
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -41,18 +41,6 @@ def temp_path_for(path: str | os.PathLike, token: str | None = None) -> Path:
     target = Path(path)
     token = token or secrets.token_hex(6)
     return target.with_name(f".{target.name}.{host_tag()}-{os.getpid()}.{token}.tmp")
-
-
-INITIAL_PID_NAMESPACE = 0xEFFFFFFC
-"""The inode Linux gives the host's own PID namespace (``PROC_PID_INIT_INO``)."""
-
-
-def pid_namespace() -> int | None:
-    """The inode of this process's PID namespace; None where there is no ``/proc`` (macOS, Windows)."""
-    try:
-        return os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return None
 
 
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)(?:\.[0-9a-f]{12})?\.tmp$")
@@ -86,16 +74,6 @@ def remove_stale_temps(folder: Path, wanted: Callable[[str], bool] = lambda name
         except OSError:
             pass
     return removed
-
-
-def host_tag() -> str:
-    """Whose process ids a temp's pid is: this machine's name, reduced to characters that are safe in a
-    file name, plus ``_pidns<inode>`` inside a container. Containers can share the host's name (Docker
-    with host networking takes it) while each numbers its processes anew, so without it one container's
-    job took another's live temp for a dead process's leftover and deleted it mid-write."""
-    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in socket.gethostname().split(".")[0] or "host")
-    space = pid_namespace()
-    return name if space in (None, INITIAL_PID_NAMESPACE) else f"{name}_pidns{space}"
 
 
 def create_exclusive(path: Path, mode: int = 0o666, dirfd: int | None = None) -> int:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import stat
 import tempfile
 from pathlib import Path
+
+from engine.host_name import host_tag
 
 FILE_NAME = "jobs.jsonl"
 LEGACY_FILE_NAME = "jobs.json"
@@ -101,7 +102,8 @@ class Journal:
     def rewrite(self, records: list[dict]) -> None:
         """Replace the file with exactly these records (atomic); the legacy file is then retired."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".jobs-{_host()}-{os.getpid()}-", suffix=".tmp", dir=str(self.path.parent))
+        prefix = f".jobs-{host_tag()}-{os.getpid()}-"
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=str(self.path.parent))
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(record) + "\n" for record in records)
@@ -119,21 +121,13 @@ class Journal:
             pass
 
 
-def _host() -> str:
-    """This machine's name as it may stand in a file name (a state folder on a shared home is seen by
-    several machines, and only this one can tell whether its own engines are alive). The rule of
-    ``engine.io.atomic.host_tag``, kept here because ``engine.io`` imports the media libraries."""
-    name = socket.gethostname().split(".")[0] or "host"
-    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
-
-
 def remove_killed_rewrites(folder: Path) -> None:
     """Delete rewrite temps of this host's engines that are gone: an engine killed while it compacted (every
     start compacts) never renamed its temp. Temps of live engines, of other hosts, of engines whose names
     carry no pid, and links stay."""
     from engine.service.connection import pid_alive  # stdlib-only; also knows Windows
 
-    here = _host()
+    here = host_tag()
     try:
         entries = list(folder.iterdir())
     except OSError:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import host_name
 from engine.io import atomic
 from engine.pipeline.outputs import clean_stale_temps
 
@@ -21,20 +22,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_the_temp_tag_names_the_pid_namespace_only_inside_a_container(monkeypatch):
     plain = atomic.host_tag()
-    monkeypatch.setattr(atomic, "pid_namespace", lambda: atomic.INITIAL_PID_NAMESPACE)
+    monkeypatch.setattr(host_name, "pid_namespace", lambda: host_name.INITIAL_PID_NAMESPACE)
     assert atomic.host_tag() == plain.split("_pidns")[0]  # the host's own processes: names as before
-    monkeypatch.setattr(atomic, "pid_namespace", lambda: 4026532175)
+    monkeypatch.setattr(host_name, "pid_namespace", lambda: 4026532175)
     assert atomic.host_tag().endswith("_pidns4026532175")
-    monkeypatch.setattr(atomic, "pid_namespace", lambda: None)  # no /proc: the host name alone
+    monkeypatch.setattr(host_name, "pid_namespace", lambda: None)  # no /proc: the host name alone
     assert "_pidns" not in atomic.host_tag()
 
 
 def test_a_job_in_another_pid_namespace_leaves_a_live_jobs_temp_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(atomic, "pid_namespace", lambda: atomic.INITIAL_PID_NAMESPACE)
+    monkeypatch.setattr(host_name, "pid_namespace", lambda: host_name.INITIAL_PID_NAMESPACE)
     outside = tmp_path / f".shot.0001.exr.{atomic.host_tag()}-{os.getpid()}.0123456789ab.tmp"
     outside.write_bytes(b"being written")
-    monkeypatch.setattr(atomic, "pid_namespace", lambda: 4026532175)  # a container: this pid is not its own
-    monkeypatch.setattr("engine.pipeline.outputs.pid_alive", lambda pid: False)
+    monkeypatch.setattr(host_name, "pid_namespace", lambda: 4026532175)  # a container: this pid is not its own
+    monkeypatch.setattr("engine.service.connection.pid_alive", lambda pid: False)
     assert clean_stale_temps(tmp_path, "shot") == []
     assert outside.read_bytes() == b"being written"
     own = tmp_path / f".shot.0002.exr.{atomic.host_tag()}-999999.0123456789ab.tmp"
