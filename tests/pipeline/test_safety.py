@@ -280,17 +280,14 @@ def test_signal_ends_the_cli_inside_a_blocking_read(tmp_path, face_png, sig):
     assert not (tmp_path / "out").exists(), list((tmp_path / "out").iterdir())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_ends_a_step_that_never_checks_cancel_within_two_seconds(tmp_path, face_png, sig):
-    """A step that computes for long without a cancel check (a 1.2 GB encoder.pt load, the pSp pass, a
-    frame on one thread): Ctrl-C / SIGTERM ended the CLI only after the 5 s grace, and SIGTERM then often
-    ended it with SIGABRT (exit -6, torch's threads alive at interpreter exit), which a farm reads as a
-    crash. Now: exit 130 within ~1-2 s, the empty output folder removed."""
+def _signal_a_render_at_its_marker(tmp_path, face_png, script, sig, settle=0.0):
+    """Run ``engine render`` (classic) through a test wrapper ``script`` that writes ``marker`` once it is
+    inside the step under test, send ``sig`` there, and return (exit code, stderr, seconds to the exit)."""
     plates = tmp_path / "plates"
     _plates(plates, face_png, (1,))
-    marker = tmp_path / "busy"
+    marker = tmp_path / "marker"
     env = dict(os.environ, PYTHONPATH=str(REPO), VTOONIFY_MODELS=str(tmp_path), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "pipeline" / "busy_render.py"), str(marker),
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "pipeline" / script), str(marker),
                              "render", str(plates / "shot.####.png"), "-o", str(tmp_path / "out"),
                              "--backend", "classic"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -299,16 +296,25 @@ def test_signal_ends_a_step_that_never_checks_cancel_within_two_seconds(tmp_path
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert marker.exists(), proc.communicate(timeout=5)
-        time.sleep(0.2)
+        time.sleep(settle)
         sent = time.monotonic()
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
+        return proc.returncode, err, time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_a_step_that_never_checks_cancel_within_two_seconds(tmp_path, face_png, sig):
+    """A step that computes for long without a cancel check (a 1.2 GB encoder.pt load, the pSp pass, a
+    frame on one thread): Ctrl-C / SIGTERM ended the CLI only after the 5 s grace, and SIGTERM then often
+    ended it with SIGABRT (exit -6, torch's threads alive at interpreter exit), which a farm reads as a
+    crash. Now: exit 130 within ~1-2 s, the empty output folder removed."""
+    code, err, took = _signal_a_render_at_its_marker(tmp_path, face_png, "busy_render.py", sig, settle=0.2)
+    assert code == 130, err
     assert took < 2.5, f"took {took:.2f} s to stop"
     assert "cancelled:" in err and "--resume" in err
     assert not (tmp_path / "out").exists(), list((tmp_path / "out").iterdir())
@@ -318,28 +324,8 @@ def test_a_cancelled_render_ends_without_waiting_for_the_interpreter_to_tear_dow
     """A job that stopped at its own check 0.6 s after SIGTERM still took 3.3 s to end the process: the
     interpreter freed a full-size model's gigabytes on the way out. Every file is settled once the job
     has stopped, so the CLI now ends at once with 130."""
-    plates = tmp_path / "plates"
-    _plates(plates, face_png, (1,))
-    marker = tmp_path / "searching"
-    env = dict(os.environ, PYTHONPATH=str(REPO), VTOONIFY_MODELS=str(tmp_path), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "pipeline" / "slow_teardown_render.py"),
-                             str(marker), "render", str(plates / "shot.####.png"), "-o", str(tmp_path / "out"),
-                             "--backend", "classic"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert marker.exists(), proc.communicate(timeout=5)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err
+    code, err, took = _signal_a_render_at_its_marker(tmp_path, face_png, "slow_teardown_render.py", signal.SIGTERM)
+    assert code == 130, err
     assert took < 2.5, f"took {took:.2f} s to end"
     assert "cancelled:" in err and "--resume" in err
 

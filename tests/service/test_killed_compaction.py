@@ -8,11 +8,11 @@ the renders came back whole, but nothing ever removed a killed rewrite's temp fr
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from engine.host_name import host_tag
 from engine.service.journal import Journal, read_journal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_the_next_load_removes_a_killed_rewrites_temp_and_keeps_the_journal(tmp_
     left = [p.name for p in state.iterdir() if p.name.endswith(".tmp")]
     assert len(left) == 1, left
 
-    host = "".join(c if c.isalnum() or c in "_-" else "_" for c in socket.gethostname().split(".")[0])
+    host = host_tag()
     alive = state / f".jobs-{host}-{os.getpid()}-abcd1234.tmp"  # an engine compacting right now
     other_host = state / f".jobs-{host}x-4242-abcd1234.tmp"
     older = state / ".jobs-abcd1234.tmp"  # an earlier engine's name: whose it is cannot be told
