@@ -99,6 +99,10 @@ def resume_conflict(settings: dict) -> str | None:
     config = dataclasses.replace(config, precision=ClassicBackend.precision)
     if recorded.get("job_key") in (None, job_key(config, "classic", {}, "cpu")):
         return None
+    if recorded.get("job_key") == job_key(config, "classic", {}, "cpu", linear_png=False):  # its own, but sRGB
+        return (f"{settings.get('output')} holds a render of {stem} by an earlier engine, which placed PNG frames "
+                "into the plate in sRGB (this one places them in linear light, so the lines would change mid-shot), "
+                "so Resume cannot continue it; pick New version (a new folder) or Overwrite")
     diff = settings_difference(recorded.get("job_settings"), job_settings(config, "classic", {}, "cpu"))
     return (f"{settings.get('output')} holds a render of {stem} with other settings"
             f"{f' ({diff[0]})' if diff else ''}, so Resume cannot continue it; pick New version (a new "

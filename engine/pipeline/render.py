@@ -31,6 +31,7 @@ from engine.pipeline.shot import (
     resolved_job_key,
     resolved_job_settings,
     sidecar_path,
+    srgb_placed_keys,
 )
 from engine.pipeline.writer import FrameWriter
 
@@ -348,7 +349,8 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
             out.check_no_links(out_dir, job_file_names(config, stem))
             settings = resolved_job_settings(config, backend, cache, source)
             with claim_job(config, source, backend, key, out_dir, stem, cancel, settings,
-                           legacy_job_keys(config, backend, cache, source), on_event) as (analysis, wplus, analysed):
+                           legacy_job_keys(config, backend, cache, source), on_event,
+                           srgb_placed_keys(config, backend, cache, source)) as (analysis, wplus, analysed):
                 if analysis.faces:  # several faces: their mattes are named per face (face01_skin, ...)
                     from engine.pipeline.multiface import face_matte_names
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import __version__
-from engine.errors import ConfigError, InputError, NoFaceError, difference, for_cli, setting
+from engine.errors import THERE, ConfigError, InputError, NoFaceError, difference, for_cli, setting
 from engine.pipeline.legacy_warnings import marked_warning
 
 SIDECAR_VERSION = 1
@@ -282,19 +282,21 @@ PIXEL_SETTINGS = ("backend", "backbone", "style", "style_id", "degree", "color_t
 
 
 def job_key(config, backend: str, model_files: dict[str, str], device: str = "cpu",
-            frame_grid=None) -> str:
+            frame_grid=None, linear_png: bool = True) -> str:
     """Stable hash of the settings, model files and device kind that decide a job's pixels.
 
     The device kind (``cpu``/``cuda``) is part of it because the two give slightly different pixels:
     a farm chunk on a GPU worker must not add frames to a look a CPU worker started. A variable-frame-rate
     source's grid (``FrameGrid``) is too: it decides which picture frame N is."""
-    text = json.dumps(job_settings(config, backend, model_files, device, frame_grid), sort_keys=True, default=str)
+    text = json.dumps(job_settings(config, backend, model_files, device, frame_grid, linear_png), sort_keys=True,
+                      default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def job_settings(config, backend: str, model_files: dict[str, str], device: str = "cpu",
-                 frame_grid=None) -> dict:
-    """The settings ``job_key`` hashes, as JSON values (what the sidecar records beside the key)."""
+                 frame_grid=None, linear_png: bool = True) -> dict:
+    """The settings ``job_key`` hashes, as JSON values (what the sidecar records beside the key);
+    ``linear_png=False``: as engines before linear PNG placement hashed them (``srgb_placed_keys``)."""
     settings = {k: getattr(config, k) for k in PIXEL_SETTINGS}
     settings["backend"] = backend
     settings["device"] = device
@@ -311,10 +313,23 @@ def job_settings(config, backend: str, model_files: dict[str, str], device: str 
         settings["max_faces"] = int(config.max_faces)
     if getattr(config, "follow_faces", False):  # likewise: fixed-crop keys are those of earlier jobs
         settings["follow_faces"] = True
+    if linear_png and places_png(config):  # PNG frames placed in sRGB by earlier engines have other pixels
+        settings["placement"] = PNG_PLACEMENT
     if frame_grid is not None:  # VFR only: constant-rate keys stay those of earlier engines
         settings["frame_grid"] = f"{frame_grid.rate.numerator}/{frame_grid.rate.denominator} fps"
     settings["model_files"] = {k: os.path.basename(v) for k, v in sorted(model_files.items())}
     return json.loads(json.dumps(settings, default=str))
+
+
+PNG_PLACEMENT = "linear"
+"""Recorded in a PNG plate job's key: engines before it placed (resampled, feathered) PNG frames in sRGB,
+whose toon lines differ from linear placement by up to 33/255, so their frames are another job's."""
+
+
+def places_png(config) -> bool:
+    """Whether the job resamples PNG frames into the plate (``--output-space crop`` does not: its PNG
+    frames were and stay the same, so its key stays that of earlier engines, as EXR keys do)."""
+    return getattr(config, "format", "exr") == "png" and getattr(config, "output_space", "plate") != "crop"
 
 
 def resolved_job_key(config, backend, cache, source=None) -> str:
@@ -342,6 +357,29 @@ def legacy_job_keys(config, backend, cache, source=None) -> tuple[str, ...]:
     the model forced it on (a family of ``_c`` models only), an image sequence's ``--start-number``, and
     a classic job's VToonify controls (``--style``, ``--style-id``, ..., ``--smooth-parsing``) as asked."""
     resolved = pixel_config(source_config(config, source), backend)
+    if places_png(resolved):  # every earlier engine placed these PNG frames in sRGB: srgb_placed_keys
+        return ()
+    return _keys(resolved, _legacy_variants(config, resolved, backend), backend, cache, source)
+
+
+def srgb_placed_keys(config, backend, cache, source=None) -> tuple[str, ...]:
+    """Keys earlier engines gave this job when they placed its PNG frames in sRGB (before linear placement,
+    ``PNG_PLACEMENT``): a folder of those frames is refused for resume rather than mixed with linear ones
+    (a visible step in the lines mid-shot). Empty for EXR and crop-space jobs, whose pixels did not change."""
+    resolved = pixel_config(source_config(config, source), backend)
+    if not places_png(resolved):
+        return ()
+    return _keys(resolved, [{}, *_legacy_variants(config, resolved, backend)], backend, cache, source, False)
+
+
+def _keys(resolved, variants: list[dict], backend, cache, source, linear_png: bool = True) -> tuple[str, ...]:
+    return tuple(job_key(dataclasses.replace(resolved, **changes), backend.name, backend.model_files(),
+                         job_device(backend, cache), getattr(source, "frame_grid", None), linear_png)
+                 for changes in variants)
+
+
+def _legacy_variants(config, resolved, backend) -> list[dict]:
+    """The settings earlier engines hashed otherwise for this job (``legacy_job_keys``)."""
     variants = []
     if resolved.start_number != config.start_number:
         variants.append({"start_number": config.start_number})
@@ -357,8 +395,7 @@ def legacy_job_keys(config, backend, cache, source=None) -> tuple[str, ...]:
         variants.append({"color_transfer": config.color_transfer})
         if config.backbone != "auto":
             variants.append({"backbone": config.backbone, "color_transfer": config.color_transfer})
-    return tuple(job_key(dataclasses.replace(resolved, **changes), backend.name, backend.model_files(),
-                         job_device(backend, cache), getattr(source, "frame_grid", None)) for changes in variants)
+    return variants
 
 
 def resolved_job_settings(config, backend, cache, source=None) -> dict:
@@ -403,6 +440,8 @@ _SETTING_FIXES = {
     "max_faces": lambda old: _pass_to_every_task("max_faces", old),
     "padding": lambda old: _farm_or_not(f"pass the same {setting('padding')} to every task", "padding", old),
     "source": lambda old: f"render {old} into it, as the folder's job did",  # the CLI's positional argument
+    "placement": lambda old: "render the whole shot with this engine (an earlier engine placed PNG frames into the "
+                             "plate in sRGB, this one in linear light)",
     "frame_grid": lambda old: for_cli("render every task with the same engine version", "render it with the same "
                                       "engine version as the folder's job") + ": this source has a variable frame "
                               "rate, which earlier engines numbered picture by picture instead of on its frame grid",
@@ -417,10 +456,18 @@ def settings_difference(recorded: dict | None, current: dict | None) -> tuple[st
     names = sorted(k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k))
     if not names:
         return None
-    shown = "; ".join(difference(k, recorded.get(k), current.get(k)) for k in names)
+    shown = "; ".join(_placement_difference(recorded.get(k), current.get(k)) if k == "placement"
+                      else difference(k, recorded.get(k), current.get(k)) for k in names)
     fixes = [_SETTING_FIXES[k](recorded.get(k)) if k in _SETTING_FIXES else _same_as_before(k, recorded.get(k))
              for k in names]
     return shown, "; ".join(fixes) + for_cli(" (see docs/FARM.md)")  # the repo's docs: the CLI's reader only
+
+
+def _placement_difference(there, here) -> str:
+    """PNG placement is no setting a reader can give: named in words, the farm's for the CLI."""
+    words = {None: "sRGB (an earlier engine)", PNG_PLACEMENT: "linear light"}
+    farm = f"placement: prepare/sidecar has {_shown(there)}, this task resolves {_shown(here)}"
+    return for_cli(farm, f"PNG placement: {words.get(there, there)}{THERE}, {words.get(here, here)} in this shot")
 
 
 def _pass_to_every_task(name: str, old) -> str:
@@ -848,7 +895,8 @@ def _load_style_code(path: Path):
 
 @contextlib.contextmanager
 def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cancel=None,
-              settings: dict | None = None, legacy_keys: tuple[str, ...] = (), on_event=None):
+              settings: dict | None = None, legacy_keys: tuple[str, ...] = (), on_event=None,
+              srgb_keys: tuple[str, ...] = ()):
     """Claim the output folder for this job and yield (analysis, wplus or None, analysed) while it
     renders; ``analysed`` is True when this call computed the analysis, False when it reused the sidecar.
 
@@ -858,7 +906,9 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
     stamp, never by name alone; source files never) are an error unless ``--overwrite`` deletes them.
     ``settings`` (``resolved_job_settings``) are recorded in the sidecar so refusals can name what differs.
     A sidecar keyed by one of ``legacy_keys`` (``legacy_job_keys``: the same job as an earlier engine keyed
-    it) is this job too: it is reused with its own key, so its frames and the new ones match.
+    it) is this job too: it is reused with its own key, so its frames and the new ones match. A sidecar keyed
+    by one of ``srgb_keys`` (``srgb_placed_keys``) is this job as an earlier engine placed its PNG frames:
+    never resumed onto (their lines differ), and its frames go only with ``--overwrite``.
     """
     from engine.pipeline.outputs import earlier_job_files
 
@@ -887,12 +937,17 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
                         f"another render with other settings is writing {stem} frames into {out_dir}",
                         f"wait for it to finish, or render into another output folder or {setting('name')}",
                         existing, settings)
+                srgb = existing.job_key in srgb_keys
+                if srgb and config.resume:
+                    raise srgb_placed_refusal(config, out_dir, stem)
                 if config.resume:
                     raise _refusal(
                         f"{path.name} in the output folder belongs to a job with other settings",
                         f"render into a new output folder, or start the job again without {setting('resume', True)}",
                         existing, settings)
                 others = earlier_job_files(out_dir, stem, key, source.files())
+                if others and not config.overwrite and srgb:
+                    raise srgb_placed_refusal(config, out_dir, stem)
                 if others and not config.overwrite:
                     raise _refusal(
                         f"{out_dir} holds {len(others)} file{'' if len(others) == 1 else 's'} of an "
@@ -917,6 +972,20 @@ def claim_job(config, source, backend, key: str, out_dir: Path, stem: str, cance
     finally:
         if held is not None:
             os.close(held)
+
+
+def srgb_placed_refusal(config, out_dir: Path, stem: str) -> ConfigError:
+    """The refusal of a PNG job whose folder holds this job's frames as an earlier engine placed them (in
+    sRGB): resumed, frame N onwards would draw the lines differently from the frames before it (up to
+    33/255), a step mid-shot. The only fix is the whole shot from one engine."""
+    instead = f" instead of {setting('resume', True)}" if config.resume else ""
+    return ConfigError(
+        f"the {stem} PNG frames in {out_dir} were rendered by an earlier engine, which placed PNG frames into "
+        "the plate in sRGB; this engine places them in linear light (as EXR), so their toon lines differ by up to "
+        "33/255 and a resumed shot would change look mid-shot",
+        f"render the whole shot again: run once with {setting('overwrite', True)}{instead} to delete those frames"
+        f"{for_cli(' (a farm: engine prepare ... --overwrite, then requeue the chunks)')}, or render into a new "
+        "output folder")
 
 
 def _clear_replaced_plate(fd: int | None, config, source, out_dir: Path, stem: str) -> None:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from engine.errors import setting
 from engine.pipeline.config import RenderConfig
-from engine.pipeline.shot import _refusal, job_settings
+from engine.pipeline.shot import _refusal, job_key, job_settings
 from ui.output_policy import resume_conflict
 from ui.source_panel import FOLLOW_TIP
 from ui.wording import error_parts, titled
@@ -68,3 +68,29 @@ def test_a_refusal_over_the_frame_grid_gives_the_panel_its_own_fix():
     assert fix.startswith("render it with the same engine version as the folder's job: this source has a "
                           "variable frame rate"), fix
     assert "the engine setting 'frame_grid': the default in the render there, " in problem, problem
+
+
+def test_resume_into_an_older_engines_png_folder_says_why_not(tmp_path):
+    """An engine before linear PNG placement keyed the same shot without it: Resume would mix its sRGB-placed
+    frames with linear ones, so the panel refuses, naming that reason in its own words."""
+    out = tmp_path / "out"
+    out.mkdir()
+    shot = {"source": "/m/908.mp4", "output": str(out), "backend": "classic", "format": "png"}
+    config = RenderConfig.from_dict(dict(shot, precision="fp32"))
+    older = {"job_key": job_key(config, "classic", {}, "cpu", linear_png=False),
+             "job_settings": job_settings(config, "classic", {}, "cpu", linear_png=False)}
+    (out / "908.vtoonify.json").write_text(json.dumps(older))
+    said = titled("output_error", resume_conflict(shot))
+    _farm_free(said)
+    assert "by an earlier engine, which placed PNG frames into the plate in sRGB" in said, said
+    older["job_settings"]["scale"] = 0.5  # and another setting: both named, in the panel's words
+    older["job_key"] = "other"
+    (out / "908.vtoonify.json").write_text(json.dumps(older))
+    said = titled("output_error", resume_conflict(dict(shot, scale=1.0)))
+    _farm_free(said)
+    assert "PNG placement: sRGB (an earlier engine) in the render there, linear light in this shot" in said, said
+    exr = dict(shot, format="exr")  # EXR keys did not change: an earlier engine's EXR folder resumes
+    config = RenderConfig.from_dict(dict(exr, precision="fp32"))
+    (out / "908.vtoonify.json").write_text(json.dumps({"job_key": job_key(config, "classic", {}, "cpu",
+                                                                          linear_png=False)}))
+    assert resume_conflict(exr) is None
