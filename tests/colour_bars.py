@@ -122,8 +122,9 @@ def make_bars_frame(case: Case, alpha: np.ndarray | None = None):
     return frame
 
 
-def make_bars_clip(path: Path, case: Case, frames: int = 2) -> Path:
-    """Encode ``frames`` frames of bars for ``case`` into ``path`` with the case's tags."""
+def make_bars_clip(path: Path, case: Case, frames: int = 2, alpha: np.ndarray | None = None) -> Path:
+    """Encode ``frames`` frames of bars for ``case`` into ``path`` with the case's tags (``alpha``: the
+    alpha plane, 0..1, of a format with one; opaque when None)."""
     import av
 
     tag_matrix = case.tag_matrix or case.matrix
@@ -140,7 +141,7 @@ def make_bars_clip(path: Path, case: Case, frames: int = 2) -> Path:
         context.color_trc = TRC_TAG[trc]
         context.color_range = (2 if case.full_range else 1) if case.tag_range else 0
         for index in range(frames):
-            frame = make_bars_frame(case)
+            frame = make_bars_frame(case, alpha)
             frame.pts = index
             frame.colorspace = context.colorspace
             frame.color_range = context.color_range

@@ -200,6 +200,32 @@ def alpha_channel(path: str | os.PathLike) -> str | None:
     return names[index] if 0 <= index < len(names) and len(names) > 1 else None
 
 
+OPAQUE_FROM = 1.0 - 1.0 / 2048
+"""Alpha at or above this is opaque: half float's step just below 1, so a written 1.0 in any depth counts."""
+
+
+def alpha_opaque(path: str | os.PathLike) -> bool:
+    """Whether the image's alpha is opaque over its whole data window (True when it has none). Only the
+    alpha channel is decoded: CG and comp EXRs carry an alpha that is 1 everywhere, which needs no warning."""
+    spec = _read_header(path)
+    index = int(spec.alpha_channel)
+    if not 0 <= index < spec.nchannels:
+        return True
+    with libpng_lines_dropped():
+        inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        error_text()  # the frame read reports it
+        return True
+    try:
+        alpha = inp.read_image(0, 0, index, index + 1, oiio.FLOAT)
+    finally:
+        inp.close()
+    if alpha is None:
+        error_text()
+        return True
+    return bool(np.all(np.asarray(alpha) >= OPAQUE_FROM))  # NaN is not opaque
+
+
 GREY_NAMES = frozenset({"Y", "L", "R", "G", "GREY", "GRAY", "LUMINANCE"})
 """Names a grey picture's one channel goes by (OpenImageIO names a grey PNG/JPEG/TIFF channel ``Y``)."""
 

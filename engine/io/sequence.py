@@ -7,6 +7,7 @@ then the InputError lists every missing number in the sequence's span.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource, check_frame_pixels, describe_numbers
-from engine.io.image import alpha_channel, channels_read, display_window, part_names, read_rgb8
+from engine.io.image import alpha_channel, alpha_opaque, channels_read, display_window, part_names, read_rgb8
 from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
 
@@ -111,8 +112,15 @@ class SequenceSource(FrameSource):
         self.channels_read = channels_read(self._files[self._numbers[0]])
         """The first frame's channels read as the picture (``engine.io.image.channels_read``)."""
         self.plate_alpha = alpha_channel(self._files[self._numbers[0]])
-        """The first frame's alpha channel name when it has one: only colour is read, the job says so."""
+        """The first frame's alpha channel name when it has one: only colour is read, the job says so
+        unless it is opaque (``plate_alpha_opaque``)."""
         """Top-left of the first frame's display window (EXR overscan / moved origin)."""
+
+    @functools.cached_property
+    def plate_alpha_opaque(self) -> bool:
+        """Whether the first frame's alpha (the frame the header facts come from) is 1 everywhere: read
+        when the job asks, so opening the sequence decodes nothing."""
+        return self.plate_alpha is None or alpha_opaque(self._files[self._numbers[0]])
 
     @property
     def frame_numbers(self) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -10,7 +11,15 @@ import numpy as np
 from engine.errors import InputError
 from engine.io.base import FrameSource, check_frame_pixels
 from engine.io.files import require_regular_file, require_utf8_path
-from engine.io.image import alpha_channel, apng_frame_count, channels_read, display_window, part_names, read_rgb8
+from engine.io.image import (
+    alpha_channel,
+    alpha_opaque,
+    apng_frame_count,
+    channels_read,
+    display_window,
+    part_names,
+    read_rgb8,
+)
 from engine.io.sequence import SequenceSource, parse_pattern, pattern_from_member, scan
 from engine.io.video import VideoSource
 from engine.service import catalog
@@ -36,10 +45,16 @@ class ImageSource(FrameSource):
         self.channels_read = channels_read(self._path)
         """The channels read as the picture (``engine.io.image.channels_read``)."""
         self.plate_alpha = alpha_channel(self._path)
-        """The alpha channel's name (``A``) when the image has one: only colour is read, the job says so."""
+        """The alpha channel's name (``A``) when the image has one: only colour is read, the job says so
+        unless it is opaque (``plate_alpha_opaque``)."""
         self.animated_frames = apng_frame_count(self._path) if self._path.suffix.lower() == ".png" else 0
         """Frames of an animated PNG, of which only the first is read (0: a still image)."""
         self._rgb: np.ndarray | None = None
+
+    @functools.cached_property
+    def plate_alpha_opaque(self) -> bool:
+        """Whether the alpha is 1 everywhere: read when the job asks, so opening the plate decodes nothing."""
+        return self.plate_alpha is None or alpha_opaque(self._path)
 
     @property
     def frame_numbers(self) -> list[int]:

@@ -359,6 +359,19 @@ INDEX_CACHE = IndexCache()
 """Frame indexes of the clips this process opened (the service opens one clip for preview, then render)."""
 
 
+def frame_alpha_opaque(frame: av.VideoFrame) -> bool:
+    """Whether a decoded frame's alpha is at its top code everywhere. A planar alpha (yuva*, gbrap*) is
+    read as stored, exactly; a packed one (rgba, argb) through an 8-bit RGBA conversion."""
+    alpha = next(component for component in frame.format.components if component.is_alpha)
+    shares_plane = sum(component.plane == alpha.plane for component in frame.format.components) > 1
+    if shares_plane:
+        return bool(np.all(frame.to_ndarray(format="rgba")[..., 3] == 255))
+    plane = frame.planes[alpha.plane]
+    dtype = np.dtype("<u2") if alpha.bits > 8 else np.dtype(np.uint8)
+    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    return bool(np.all(rows[:, : plane.width] >= (1 << alpha.bits) - 1))
+
+
 class VideoSource(FrameSource):
     """A video file; frame ``start_number + i`` is the picture on screen at time i / rate (for variable
     frame rate too: then on FFmpeg's guessed rate, as hosts number it; see ``frame_grid``)."""
@@ -422,6 +435,8 @@ class VideoSource(FrameSource):
         (``colour_notes.hdr_note`` says so)."""
         self.plate_alpha: str | None = None
         """The pixel format when it carries alpha (ProRes 4444, ``yuva444p12le``): only colour is read."""
+        self.plate_alpha_opaque = True
+        """Whether the first frame's alpha is full everywhere (an opaque 4444 export): no warning then."""
         self._last_index = -1  # index of the frame the decoder returned last
         self._cached: tuple[int, np.ndarray] | None = None
         self._first_size: tuple[int, int] | None = None
@@ -578,6 +593,7 @@ class VideoSource(FrameSource):
         self.transfer, self.primaries = int(frame.color_trc or 2), int(frame.color_primaries or 2)
         if any(component.is_alpha for component in frame.format.components):
             self.plate_alpha = frame.format.name
+            self.plate_alpha_opaque = frame_alpha_opaque(frame)
 
     def _check_size(self, index: int, width: int, height: int, turns: int) -> None:
         """A stream that changes resolution mid-file (spliced broadcast/streaming footage) is refused at

@@ -51,9 +51,11 @@ def hdr_note(source) -> str | None:
 def alpha_note(source) -> str | None:
     """A plate with alpha is read as its colour alone: straight (unassociated) colour under transparent
     pixels is stylized as stored though Blender's sequencer shows black there, and the result's alpha is
-    the face matte, not the plate's. Said with the command that flattens the plate over black."""
+    the face matte, not the plate's. Said with the command that flattens the plate over black. Not said
+    for an alpha that is 1 everywhere in the plate's first frame (every CG/comp EXR has one): nothing is
+    dropped there, and a warning on nearly every EXR plate would be noise."""
     alpha = getattr(source, "plate_alpha", None)
-    if not alpha:
+    if not alpha or getattr(source, "plate_alpha_opaque", False):
         return None
     name = os.path.basename(source.path_pattern)
     if os.path.splitext(name)[1].lower() == ".exr":  # premultiplied by the format: colour is 0 where alpha is

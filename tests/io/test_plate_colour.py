@@ -103,6 +103,20 @@ def _write_rgba_png(path, straight_alpha: float) -> None:
     out.close()
 
 
+def _write_rgba_exr(path, alpha: np.ndarray) -> None:
+    rgba = np.full((16, 16, 4), 0.5, np.float32)
+    rgba[..., 3] = alpha
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), oiio.ImageSpec(16, 16, 4, oiio.HALF))
+    out.write_image(rgba)
+    out.close()
+
+
+_PRORES_4444 = Case(
+    "p4444", "bt709", False, codec="prores_ks", pix_fmt="yuva444p10le", container="mov", options=(("profile", "4"),)
+)
+
+
 def test_plate_alpha_is_named_for_images_and_video(tmp_path):
     # Before: the plate's alpha was dropped without a word: a straight PNG's colour under transparent pixels
     # (black in Blender's sequencer) was stylized as stored.
@@ -112,21 +126,35 @@ def test_plate_alpha_is_named_for_images_and_video(tmp_path):
         assert src.read(1)[0, 0].tolist() == [191, 0, 0]  # the colour as stored (straight), alpha not applied
         note = render_settings(alpha_note(src))
     assert "keyed.png has an alpha channel (A)" in note and "drops the alpha" in note
-    case = Case(
-        "p4444", "bt709", False, codec="prores_ks", pix_fmt="yuva444p10le", container="mov", options=(("profile", "4"),)
-    )
-    mov = make_bars_clip(tmp_path / "keyed4444.mov", case)
+    keyed = np.ones((64, 256))
+    keyed[:, :32] = 0.0  # a keyed-out strip down the left
+    mov = make_bars_clip(tmp_path / "keyed4444.mov", _PRORES_4444, alpha=keyed)
     with open_source(mov) as src:
         assert "keyed4444.mov has an alpha channel" in alpha_note(src)
     exr = tmp_path / "render.0001.exr"
-    spec = oiio.ImageSpec(16, 16, 4, oiio.HALF)
-    out = oiio.ImageOutput.create(str(exr))
-    out.open(str(exr), spec)
-    out.write_image(np.full((16, 16, 4), 0.5, np.float32))
-    out.close()
+    _write_rgba_exr(exr, np.full((16, 16), 0.5, np.float32))
     with open_source(exr) as src:
         note = alpha_note(src)
     assert "render.0001.exr has an alpha channel (A): its premultiplied colour is read (over black" in note
     opaque = make_bars_clip(tmp_path / "opaque.mp4", Case("opaque", "bt709", False))
     with open_source(opaque) as src:
         assert alpha_note(src) is None
+
+
+def test_opaque_alpha_is_not_warned_about(tmp_path):
+    # Before: every CG/comp EXR plate (RGBA, alpha 1 everywhere) got the alpha warning, as did an opaque
+    # ProRes 4444 or RGBA PNG: noise on nearly every job. The alpha of the frame the header is read from
+    # is now looked at, and only an alpha that is not opaque there is said.
+    _write_rgba_exr(tmp_path / "beauty.0001.exr", np.ones((16, 16), np.float32))
+    _write_rgba_exr(tmp_path / "beauty.0002.exr", np.ones((16, 16), np.float32))
+    _write_rgba_png(tmp_path / "opaque.png", 1.0)
+    mov = make_bars_clip(tmp_path / "opaque4444.mov", _PRORES_4444)
+    for plate in (tmp_path / "beauty.####.exr", tmp_path / "opaque.png", mov):
+        with open_source(plate) as src:
+            assert src.plate_alpha == "A" or src.kind == "video"
+            assert alpha_note(src) is None, plate
+    one_hole = np.ones((16, 16), np.float32)
+    one_hole[3, 5] = 0.0  # one transparent pixel is enough: its colour is read as stored
+    _write_rgba_exr(tmp_path / "holdout.0001.exr", one_hole)
+    with open_source(tmp_path / "holdout.####.exr") as src:
+        assert "holdout.####.exr has an alpha channel (A)" in alpha_note(src)
