@@ -276,6 +276,13 @@ class TransientError(EngineError):
     code = "transient"
 
 
+class NetworkInterruptedError(TransientError, OfflineError):
+    """A download timed out or its connection was reset or cut: a network hiccup, so a retry (exit 75, a
+    farm requeues the task) gets past it and resumes the partial file. Its code stays ``offline``."""
+
+    code = "offline"
+
+
 class DeviceOutOfMemoryError(TransientError):
     """The compute device ran out of memory (retry with a smaller batch or on another worker)."""
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from engine.errors import DiskFullError, ModelFileError, OfflineError
+from engine.errors import DiskFullError, ModelFileError, NetworkInterruptedError, OfflineError
 from engine.failures import DISK_FULL_ERRNOS
 from engine.models.inventory import models_command, unreadable_fix, unreadable_problem
 
@@ -183,6 +183,27 @@ def _fetch_again(models_dir: Path) -> str:
     return f"`{models_command('fetch', models_dir=models_dir)}` again"
 
 
+def _hiccup(exc: BaseException) -> str | None:
+    """'timed out' / 'connection reset' when ``exc`` (or the reason a URLError wraps) is a network hiccup a
+    retry gets past: a stalled server or proxy, a dropped connection. None for anything else (a refused
+    connection, an unknown host, an HTTP error), which a retry would meet again."""
+    reason = getattr(exc, "reason", None) if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, (ConnectionResetError, ConnectionAbortedError, http.client.IncompleteRead)):
+        return "connection reset"
+    return None
+
+
+_RETRY = "it may be retried"
+"""Said in the message of a download stopped by a network hiccup: the farm's retry (exit 75) is the fix."""
+
+
+def _retry_fix(models_dir: Path) -> str:
+    return (f"retry the task (a farm requeues it), or run {_fetch_again(models_dir)} to resume (with the --style "
+            "and --backbone given before)")
+
+
 def _offline(base_url: str, models_dir: Path, reason: object) -> OfflineError:
     parsed = urlparse(base_url)
     host = parsed.netloc or base_url
@@ -296,6 +317,12 @@ def _download_one(
     except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         _remove_empty(new_folders)  # nothing was written: leave no empty family folder behind
+        hiccup = _hiccup(exc)
+        if hiccup is not None:
+            host = urlparse(url).netloc or url
+            waited = f" within {timeout_s:g} s" if hiccup == "timed out" else ""
+            raise NetworkInterruptedError(f"{host} did not answer the download of {relpath}{waited} ({hiccup}); "
+                                          f"{_RETRY}", _retry_fix(models_dir)) from None
         raise _offline(base_url, models_dir, reason) from None
 
     with response:
@@ -325,6 +352,11 @@ def _download_one(
                 raise DiskFullError(f"the disk is full or over quota writing {part} after {done} bytes",
                                     f"free space (or raise the quota), then run {_fetch_again(models_dir)} "
                                     "to resume (with the --style and --backbone given before)") from None
+            hiccup = _hiccup(exc)
+            if hiccup is not None:
+                waited = f": the server sent nothing for {timeout_s:g} s" if hiccup == "timed out" else ""
+                raise NetworkInterruptedError(f"download of {relpath} {hiccup} after {done} bytes{waited}; {_RETRY}",
+                                              _retry_fix(models_dir)) from None
             raise OfflineError(
                 f"download of {relpath} was interrupted after {done} bytes ({exc})",
                 f"run {_fetch_again(models_dir)} to resume (with the --style and --backbone given before)",
@@ -334,10 +366,11 @@ def _download_one(
         raise ModelFileError(f"{url} sent more than {MAX_DOWNLOAD_BYTES >> 30} GiB for {relpath}, more than any "
                              "model file holds; the download was deleted",
                              "check --base-url: the server or a proxy is not serving the model file")
-    if total is not None and done < total:
-        raise OfflineError(
-            f"download of {relpath} was interrupted after {done} of {total} bytes",
-            f"run {_fetch_again(models_dir)} to resume (with the --style and --backbone given before)",
+    if total is not None and done < total:  # the connection closed early (a proxy or server dropped it)
+        raise NetworkInterruptedError(
+            f"download of {relpath} was interrupted after {done} of {total} bytes (the connection closed early); "
+            f"{_RETRY}",
+            _retry_fix(models_dir),
         )
 
     answered = _not_a_model_file(relpath, part, content_type)
