@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -10,6 +11,12 @@ from pathlib import Path
 
 from engine.errors import ModelFileError
 from engine.models.inventory import models_command
+
+
+def _print_json(args, data) -> None:
+    """The command's JSON answer on stdout; noted, so a failure after it adds no second document."""
+    print(json.dumps(data, indent=1))
+    args.json_printed = True
 
 
 def _models_dir(args) -> str:
@@ -24,7 +31,7 @@ def cmd_list(args) -> int:
 
     inventory = scan_models(_models_dir(args))
     if args.json:
-        print(json.dumps(inventory.to_dict(), indent=1))
+        _print_json(args, inventory.to_dict())
         return 0
     folder = Path(inventory.models_dir)
     exists = ("" if folder.is_dir() else " (does not exist yet)" if not folder.exists()
@@ -114,11 +121,12 @@ def cmd_verify(args) -> int:
         if relpath not in {r.relpath for r in results}:
             path = Path(folder, relpath)
             results.append(VerifyResult(relpath, link_problem(path) or not_a_file_status(path)))
+    if not results:  # a wrong --models (a typo that exists, the share's parent) or an unfilled share
+        raise ModelFileError(f"no model files in {folder}: nothing to verify",
+                             f"pass --models with the folder that holds the model files, or fill this one with "
+                             f"`{models_command('fetch', models_dir=folder)}` (the classic backend needs none)")
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=1))
-    elif not results:
-        print(f"no model files in {folder} (see `{models_command('list', models_dir=folder)}`); "
-              "the classic backend needs none")
+        _print_json(args, [r.to_dict() for r in results])
     for r in results if not args.json else ():
         print(f"  {r.status:<9} {r.relpath}")
     bad = [r for r in results if r.status != "ok"]
@@ -200,7 +208,7 @@ def cmd_fetch(args) -> int:
     finally:
         bar.finish()  # an error then starts on a line of its own
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=1))
+        _print_json(args, [r.to_dict() for r in results])
         return 0
     for r in results:
         state = "already there" if r.skipped else ("verified" if r.verified else "recorded (no published checksum)")
@@ -225,4 +233,21 @@ def _check_official(style: str, backbones: tuple[str, ...]) -> None:
 
 
 def run(args) -> int:
-    return {"list": cmd_list, "verify": cmd_verify, "fetch": cmd_fetch}[args.action](args)
+    """Run the action; with --json a failure is also said on stdout, as ``{"error": {code, message, fix}}``
+    (a pipeline parsing stdout got nothing before). The stderr line and exit code come from the caller."""
+    try:
+        return {"list": cmd_list, "verify": cmd_verify, "fetch": cmd_fetch}[args.action](args)
+    except Exception as exc:
+        if args.json and not getattr(args, "json_printed", False):
+            _print_json_error(exc)
+        raise
+
+
+def _print_json_error(exc: Exception) -> None:
+    from engine.errors import EngineError, InternalError, cli_words
+    from engine.failures import as_transient
+
+    error = as_transient(exc) or exc
+    error = error if isinstance(error, EngineError) else InternalError.of(exc)
+    with contextlib.suppress(OSError):  # a reader gone: the caller's handling of the first error stands
+        print(json.dumps({"error": error.to_dict(cli_words)}, indent=1), flush=True)

@@ -244,8 +244,8 @@ def test_models_commands(tmp_path):
     assert "cannot reach" in line and str(models) in line
     assert not models.exists()  # the offline fetch leaves no empty models folder behind
     models.mkdir()
-    verify = run_cli("models", "verify", "--models", models)
-    assert verify.returncode == 0 and "no model files" in verify.stdout
+    verify = run_cli("models", "verify", "--models", models)  # nothing there: a wrong folder, not a pass
+    assert verify.returncode == 2 and f"no model files in {models}" in _one_line_error(verify)
 
 
 def test_models_verify_loads_files_copied_by_hand(tmp_path, narrow_models_dir):
