@@ -211,11 +211,15 @@ class TrainLog:
         if self.bar is not None:
             self.bar = StepBar(self.bar.total, start=start)
 
+    def rate(self, done: int) -> tuple[float, float | None]:
+        """(iterations per second, seconds left) since :meth:`restart`; seconds left is None before a step."""
+        rate = (done - self._start) / max(time.monotonic() - self._t0, 1e-9)
+        return rate, (max(self.total - done, 0) / rate if rate > 0 else None)
+
     def pace(self, done: int) -> str:
         """``0.52 it/s  ETA 57:40`` since :meth:`restart` (what the bar shows, for text-line logs)."""
-        rate = (done - self._start) / max(time.monotonic() - self._t0, 1e-9)
-        eta = _clock((self.total - done) / rate) if rate > 0 else "--:--"
-        return f"{rate:.2f} it/s  ETA {eta}"
+        rate, left = self.rate(done)
+        return f"{rate:.2f} it/s  ETA {_clock(left) if left is not None else '--:--'}"
 
     def warn(self, message: str) -> None:
         if not self.enabled or message in self.warned:
@@ -230,12 +234,14 @@ class TrainLog:
             self.bar.update(done, "  ".join(f"{k} {v:.4g}" for k, v in losses.items()))
 
     def record(self, record: Mapping[str, Any]) -> None:
-        """A logged iteration: JSON on stdout with ``--json-log``; else, without a bar (``--no-progress``,
-        farm logs), one text line on stderr, so a log always shows the run moving."""
+        """A logged iteration: JSON on stdout with ``--json-log`` (``it_per_s`` and ``eta_s`` added); else,
+        without a bar (``--no-progress``, farm logs), one text line on stderr, so a log always shows the run
+        moving."""
         if not self.enabled:
             return
-        if self.json:
-            self._emit(record)
+        if self.json:  # the rate and ETA too: a farm monitor reading the lines can say when the run ends
+            rate, left = self.rate(int(record.get("iter", 0)))
+            self._emit({**record, "it_per_s": float(f"{rate:.4g}"), "eta_s": round(left) if left is not None else None})
         elif self.bar is None:
             values = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("stage", "iter"))
             print(f"{record.get('stage', '')} iteration {record.get('iter')}/{self.total}  {values}  "

@@ -38,6 +38,8 @@ def _options(files, tmp_path, **changes) -> TrainOptions:
 def test_a_vtoonify_d_log_shows_the_degree_the_schedule_drew(tiny_teachers_128, tmp_path):
     records, _ = _full_stage_logs(_options(tiny_teachers_128, tmp_path, fix_degree=True, style_degree=0.6))
     assert [r["d_s"] for r in records] == [0.6]
+    # the rate and ETA of a real run's JSON line (the run's one iteration done: nothing left)
+    assert records[0]["it_per_s"] > 0 and records[0]["eta_s"] == 0, records
 
 
 def test_a_vtoonify_t_log_has_no_degree(tiny_teachers_128, tmp_path):
