@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from log_records import untimed
 
 from engine.cli import build_parser, main
 from engine.errors import ConfigError
@@ -365,7 +366,6 @@ def test_a_disk_full_mid_run_keeps_the_last_save_intact_and_names_the_resume(tin
     on (`--resume auto` from pretrain-00001.pt); the first save is untouched, no temp file is left, and
     the retry continues with the losses an uninterrupted run logs."""
     import errno
-    import json
 
     import engine.train.checkpoint as checkpoint
 
@@ -373,7 +373,7 @@ def test_a_disk_full_mid_run_keeps_the_last_save_intact_and_names_the_resume(tin
         code = main(_d_args(tiny_teachers_128, out) + ["--iter", "3", "--save-every", "1", "--seed", "4",
                                                        "--json-log", "--log-every", "1", *extra])
         captured = capsys.readouterr()
-        return code, [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")], captured.err
+        return code, [untimed(line) for line in captured.out.splitlines() if line.startswith("{")], captured.err
 
     code, whole, _ = run(tmp_path / "whole")
     assert code == 0

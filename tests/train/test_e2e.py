@@ -19,6 +19,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 import torch
+from log_records import untimed
 
 from engine.cli import main
 from engine.models import build_model, load_vtoonify
@@ -37,7 +38,7 @@ def run_cli(argv: list[str]) -> list[dict]:
     with contextlib.redirect_stdout(out):
         code = main([str(a) for a in argv])
     assert code == 0, out.getvalue()[-2000:]
-    return [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    return [untimed(line) for line in out.getvalue().splitlines() if line.startswith("{")]
 
 
 def d_args(files, out: Path, stage: str, iters: int, lr: float, batch: int = 2, *extra) -> list:
@@ -161,13 +162,13 @@ def test_sigterm_mid_run_saves_and_resume_is_bit_identical(trained, tiny_teacher
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     seen = []
     for line in proc.stdout:  # stop it once iteration 2 is logged (the run has 8)
-        seen.append(json.loads(line))
+        seen.append(untimed(line))
         if seen[-1].get("iter") == 2:
             proc.send_signal(signal.SIGTERM)
             break
     rest, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
-    records = seen + [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+    records = seen + [untimed(line) for line in rest.splitlines() if line.startswith("{")]
     stopped_at = records[-1]["iter"]
     assert 2 <= stopped_at < FULL_ITERS
     kept = out / NAME / MODEL_FILE.replace(".pt", f"_{stopped_at:05d}.pt")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from log_records import untimed
 
 from engine.train.pairs import PairGenerator, zero_noise
 from engine.train.student import build_student, init_fusion, trained_parameters
@@ -96,7 +97,6 @@ def test_pretrain_target_matches_student_feature_shape(tiny_teachers):
 def test_pretrain_resume_repeats_the_next_step(tiny_teachers, tmp_path):
     import contextlib
     import io
-    import json
 
     from engine.cli import main
 
@@ -108,7 +108,7 @@ def test_pretrain_resume_repeats_the_next_step(tiny_teachers, tmp_path):
         text = io.StringIO()
         with contextlib.redirect_stdout(text):
             assert main([str(a) for a in common]) == 0
-        return [json.loads(line) for line in text.getvalue().splitlines() if '"iter"' in line]
+        return [untimed(line) for line in text.getvalue().splitlines() if '"iter"' in line]
 
     first = run(tmp_path / "a", "--save-every", 1)
     saved = tmp_path / "a" / "vtoonify_t_t" / "pretrain-00001.pt"
