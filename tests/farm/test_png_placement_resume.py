@@ -43,15 +43,21 @@ def _job(media_dir, out, fmt):
     return [str(media_dir / "529_2.mp4"), "-o", str(out), "--backend", "classic", "--format", fmt]
 
 
-def test_an_older_engines_png_folder_is_refused_for_resume_and_overwrite_renders_it_again(
-    media_dir, tmp_path, monkeypatch, capsys, older_engine
-):
+def _older_engines_folder(media_dir, tmp_path, monkeypatch, older_engine, fmt):
+    """Frame 1 of 529_2 in ``fmt`` as an engine before linear placement wrote it; returns (folder, job)."""
     monkeypatch.setenv("VTOONIFY_MODELS", str(tmp_path / "no-models"))
     out = tmp_path / "out"
-    job = _job(media_dir, out, "png")
+    job = _job(media_dir, out, fmt)
     older_engine(True)
     assert main(["render", *job, "--frames", "1"]) == EXIT_OK
     older_engine(False)
+    return out, job
+
+
+def test_an_older_engines_png_folder_is_refused_for_resume_and_overwrite_renders_it_again(
+    media_dir, tmp_path, monkeypatch, capsys, older_engine
+):
+    out, job = _older_engines_folder(media_dir, tmp_path, monkeypatch, older_engine, "png")
     sidecar = (out / "529_2.vtoonify.json").read_text()
     assert "placement" not in json.loads(sidecar)["job_settings"]
     capsys.readouterr()
@@ -81,12 +87,7 @@ def test_an_older_engines_png_folder_is_refused_for_resume_and_overwrite_renders
 
 
 def test_an_older_engines_exr_folder_still_resumes(media_dir, tmp_path, monkeypatch, older_engine):
-    monkeypatch.setenv("VTOONIFY_MODELS", str(tmp_path / "no-models"))
-    out = tmp_path / "out"
-    job = _job(media_dir, out, "exr")
-    older_engine(True)
-    assert main(["render", *job, "--frames", "1"]) == EXIT_OK
-    older_engine(False)
+    out, job = _older_engines_folder(media_dir, tmp_path, monkeypatch, older_engine, "exr")
     first = (out / "529_2.0001.exr").read_bytes()
     assert main(["render", *job, "--frames", "1-2", "--resume"]) == EXIT_OK
     assert len(frame_files(out)) == 2 and (out / "529_2.0001.exr").read_bytes() == first
