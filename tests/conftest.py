@@ -13,6 +13,7 @@ skip, saying so. Tests of CPU-only machinery (the C kernels, the heap, autotune,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -97,6 +98,23 @@ def device(device_name):
 
     exact_fp32(device_name)
     return torch.device(device_name)
+
+
+@contextlib.contextmanager
+def deterministic_kernels():
+    """cuDNN's deterministic algorithms while the block runs (a no-op on CPU, whose kernels always are).
+
+    By default cuDNN may pick algorithms whose float sums land in a different order on each call: two
+    identical calls of the full-size model on an H200 differed by up to 5e-8 (gpu_check, 2026-12-04), so a
+    test that asserts two calls are *equal* (not close) must ask for the deterministic ones."""
+    import torch
+
+    previous = torch.backends.cudnn.deterministic
+    torch.backends.cudnn.deterministic = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic = previous
 
 
 def to_device(value, device):

@@ -9,6 +9,8 @@ import torch
 from engine.errors import InputError
 from engine.models import static_vtoonify
 from engine.models.precision import resolve_precision
+from engine.models.static import memory_format_for
+from tests.conftest import deterministic_kernels
 from tests.models.test_vtoonify_golden import assert_close, cases_by_name, load_golden
 
 D_IMAGE_CASES = ["main", "ds_0.0", "ds_1.0", "nonsquare", "style2d", "pipeline_exstyle_mix",
@@ -78,10 +80,39 @@ def test_static_t_ignores_degree_and_returns_a_tensor_with_return_mask(golden_t)
     golden, model = golden_t
     case = cases_by_name(golden)["pipeline_toonify"]
     x, style = case["inputs"]["x"], case["inputs"]["style"][:1]
-    with torch.no_grad():
+    with torch.no_grad(), deterministic_kernels():
         a = static_vtoonify(model, style, d_s=0.0)(x)
         b = static_vtoonify(model, style, d_s=1.0)(x, return_mask=True)
     assert isinstance(b, torch.Tensor) and torch.equal(a, b)
+
+
+def test_memory_format_is_nchw_only_for_float32_on_cuda():
+    assert memory_format_for("cuda:0", torch.float32) == torch.contiguous_format
+    assert memory_format_for("cuda", torch.bfloat16) == torch.channels_last
+    assert memory_format_for("cpu", torch.float32) == torch.channels_last
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_static_network_runs_in_its_devices_layout(golden_d, device, precision):
+    """The folded weights and the encoder's maps are laid out as ``memory_format_for`` says for this
+    device and dtype (fp32 on CUDA: NCHW), and the image still matches the reference path."""
+    golden, model = golden_d
+    case = cases_by_name(golden)["pipeline_exstyle_mix"]
+    x, style = case["inputs"]["x"], case["inputs"]["style"][:1]
+    net = static_vtoonify(model, style, d_s=0.6, precision=precision)
+    layout = memory_format_for(device, net.dtype)
+    assert net.memory_format == layout
+    weights = [b for b in net.buffers() if b.dim() == 4]
+    assert weights and all(b.is_contiguous(memory_format=layout) for b in weights)
+    with torch.no_grad():
+        feat, _, _ = net.encode(x)
+        image = net(x)
+        expected = model(x, style.repeat(x.shape[0], 1, 1), d_s=0.6)
+    assert feat.shape[1] > 3 and feat.is_contiguous(memory_format=layout)
+    if precision == "fp32":
+        assert_close(image, expected, "fp32 image")
+    else:
+        assert (image - expected).abs().max().item() < 0.1
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
