@@ -6,7 +6,8 @@ set, not one per frame of the batch), the ModRes and fusion AdaIN parameters and
 become per-channel constants, the zero noise is dropped, and the sqrt(2) activation gains, the
 1/sqrt(2) of the residual blocks and the d_s weight of the ModRes blocks move into the weights of
 the conv in front of them (leaky ReLU is positively homogeneous). What is left per frame are
-convolutions in channels_last (the layout oneDNN and cuDNN run fastest), in-place activations,
+convolutions in channels_last (the layout oneDNN and cuDNN's tensor cores run fastest; float32 on
+CUDA runs NCHW, ``memory_format_for``), in-place activations,
 and instance-norm statistics, which are always taken in float32. On CPU the wide 3x3 convs may
 run as Winograd convs (``engine.ops.winograd``): F(2x2,3x3) on the small bottleneck maps,
 F(4x4,3x3) on the larger ones, each where timing it on the shot's first frame says it pays
@@ -59,6 +60,19 @@ GPU_STRIP_PIXELS = 1 << 21
 of kernel launches): stages whose input is larger than this (2M pixels: a 1600x1280 crop's last two
 stages) run in strips; a 256x256 or 400x320 crop (largest stage input 512x512, 800x640) runs whole.
 Its speed against ``STRIP_PIXELS`` on a GPU is measured by ``scripts/gpu_check.sh``."""
+
+
+def memory_format_for(device: str | torch.device, dtype: torch.dtype) -> torch.memory_format:
+    """The feature-map layout of a static network: channels_last, except float32 on CUDA.
+
+    cuDNN's float32 (non-TF32) convs are NCHW kernels: fed channels_last maps it transposes each one
+    in and out, and runs the blur's depthwise conv as a slow grouped kernel (5.5 ms of a 28 ms frame).
+    H200, full-size D, fp32, median of 10: 256x256 crop 28.4 ms channels_last -> 22.2 ms NCHW (the
+    reference path: 23.8), 400x320 51.8 -> 40.1 ms (reference 42.1). bf16 stays channels_last, where
+    cuDNN's tensor-core kernels are NHWC (measured there: scripts/gpu_check.sh, 2026-12-04)."""
+    if torch.device(device).type == "cuda" and dtype == torch.float32:
+        return torch.contiguous_format
+    return CHANNELS_LAST
 
 
 def strip_pixels_for(device: str | torch.device) -> int:
@@ -174,7 +188,8 @@ def instance_norm_affine(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tenso
     """``gamma * InstanceNorm(x) + beta`` with float32 two-pass statistics; gamma/beta ``[1,C,1,1]``.
 
     Reduces over ``[N, H*W, C]`` (a view of a channels_last tensor), which runs several times faster
-    than ``var_mean`` over dims (2, 3) of the strided NCHW view. Returns channels_last in x's dtype.
+    than ``var_mean`` over dims (2, 3) of the strided NCHW view. Returns x's dtype and layout (NCHW
+    input: float32 on CUDA, ``memory_format_for``; else channels_last).
     ``stats`` supplies whole-frame statistics (frames decoded in strips).
     """
     n, c, h, w = x.shape
@@ -186,7 +201,8 @@ def instance_norm_affine(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tenso
         mean, var = stats(v)
         centred = v - mean
     out = centred.mul_(gamma.view(1, 1, c) * torch.rsqrt(var + eps)).add_(beta.view(1, 1, c))
-    return out.view(n, h, w, c).permute(0, 3, 1, 2).to(x.dtype)  # [N,C,H,W] channels_last
+    out = out.view(n, h, w, c).permute(0, 3, 1, 2).to(x.dtype)  # [N,C,H,W] channels_last
+    return out if x.is_contiguous(memory_format=CHANNELS_LAST) else out.contiguous()
 
 
 def _adain_constants(norm: nn.Module, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -396,6 +412,12 @@ class StaticVToonify(nn.Module):
                         dtype)
             for k, (up, conv, rgb) in enumerate(stages)
         )
+        self.memory_format = memory_format_for(device, dtype)
+        if self.memory_format != CHANNELS_LAST:  # the folded weights were laid out channels_last
+            for module in self.modules():
+                for name, buffer in module.named_buffers(recurse=False):
+                    if buffer.dim() == 4:
+                        setattr(module, name, buffer.contiguous(memory_format=self.memory_format))
         self.tuner = Tuner() if autotune_enabled(autotune) else None
         for module in self.modules():
             if isinstance(module, (StaticConv, StaticStage)):
@@ -420,11 +442,12 @@ class StaticVToonify(nn.Module):
         ``full_in_bands``: the full-size feature is an ``EncodedRows`` (recomputed band by band
         when used) instead of a tensor."""
         assert_vtoonify_input(x, self.in_channels)
-        feat = x.to(self.dtype).contiguous(memory_format=CHANNELS_LAST)
+        feat = x.to(self.dtype).contiguous(memory_format=self.memory_format)
         features = []
         for block in self.encoder:
             feat = block(feat)
-            features.append(EncodedRows(block, x, self.dtype) if full_in_bands and not features else feat)
+            features.append(EncodedRows(block, x, self.dtype, self.memory_format) if full_in_bands and not features
+                            else feat)
         features.reverse()  # [H/8, H/4, H/2, H]
         for j, block in enumerate(self.res_blocks):
             feat = block(feat)
@@ -480,15 +503,16 @@ class EncodedRows:
 
     CONTEXT = 2
 
-    def __init__(self, block: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> None:
-        self.block, self.x, self.dtype = block, x, dtype
+    def __init__(self, block: nn.Module, x: torch.Tensor, dtype: torch.dtype,
+                 memory_format: torch.memory_format = CHANNELS_LAST) -> None:
+        self.block, self.x, self.dtype, self.memory_format = block, x, dtype, memory_format
         n, _, h, w = x.shape
         self.shape = (n, block[-1].weight.shape[0], h, w)
 
     def rows(self, top: int, bottom: int) -> torch.Tensor:
         """The feature's rows ``top:bottom`` ``[N,C,bottom-top,W]``."""
         lo, hi = max(0, top - self.CONTEXT), min(self.shape[2], bottom + self.CONTEXT)
-        band = self.x[:, :, lo:hi].to(self.dtype).contiguous(memory_format=CHANNELS_LAST)
+        band = self.x[:, :, lo:hi].to(self.dtype).contiguous(memory_format=self.memory_format)
         return self.block(band)[:, :, top - lo : bottom - lo]
 
 
@@ -531,10 +555,10 @@ def _in_strips(net: StaticVToonify, stages: range, feat: torch.Tensor, skip: tor
         up = part_skip.shape[2] // (hi - lo)  # 2 per stage
         if out_skip is None:
             n, _, _, w = part_skip.shape
-            out_skip = part_skip.new_empty(n, 3, fh * up, w).contiguous(memory_format=CHANNELS_LAST)
+            out_skip = part_skip.new_empty(n, 3, fh * up, w).contiguous(memory_format=net.memory_format)
             if keep_feat:
                 out_feat = part_feat.new_empty(n, part_feat.shape[1], fh * up, w).contiguous(
-                    memory_format=CHANNELS_LAST)
+                    memory_format=net.memory_format)
         out_skip[:, :, top * up : bottom * up] = part_skip[:, :, (top - lo) * up : (bottom - lo) * up]
         if keep_feat:
             out_feat[:, :, top * up : bottom * up] = part_feat[:, :, (top - lo) * up : (bottom - lo) * up]
