@@ -13,8 +13,10 @@
 # torch sees a GPU, else python3 (the GPU image's python3 holds a CUDA torch). Wheels for what that Python
 # lacks may travel in .whl/ (carry it; installed with --no-index into a temp folder, nothing downloaded).
 # The engine's benchmarks need only torch and numpy; the tests need pytest (+ pytest-timeout, hypothesis).
-# Goldens: $VTOONIFY_SHARED, else ../shared, else .gpu_shared/ (copy /work/shared/reference/vtoonify_*_golden.pt
-# there and carry it: 54 MB; a test file whose golden files are not there is left out, and said so).
+# Goldens: $VTOONIFY_SHARED, else ../shared, else .gpu_shared/ (made by scripts/gpu_shared.py and carried; a
+# call carries 64 MiB, so one run checks one set: the parity goldens (54 MB), or with --weights-only the
+# weights the backend, training and worker tests build their models from (51 MB; training also needs the
+# OpenImageIO wheel in .whl/). A test file whose golden files are not there is left out, and said so).
 # Without a CUDA GPU (and without --dry-run) it says so and exits 3 at once.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -105,8 +107,9 @@ shared=${VTOONIFY_SHARED:-}
 have() { [ -n "$shared" ] && for f in "$@"; do [ -f "$shared/reference/$f" ] || return 1; done; }
 files="tests/ops/test_ops.py tests/ops/test_fir.py tests/ops/test_upconv.py tests/service/test_jobs.py"
 gold="vtoonify_d_golden.pt vtoonify_t_golden.pt"
-have $gold && files="$files tests/models/test_vtoonify_golden.py tests/models/test_static_vtoonify.py" \
-  || say "tests left out (no $gold under ${shared:-any shared folder}): golden parity"
+if have WEIGHTS_ONLY; then say "tests left out (weights-only goldens, scripts/gpu_shared.py): golden parity"
+elif have $gold; then files="$files tests/models/test_vtoonify_golden.py tests/models/test_static_vtoonify.py"
+else say "tests left out (no $gold under ${shared:-any shared folder}): golden parity"; fi
 have $gold psp_narrow_golden.pt bisenet_golden.pt && files="$files tests/models/test_static_backend.py tests/train/test_precision.py" \
   || say "tests left out (no psp_narrow/bisenet goldens too): backend renders, training iterations"
 t=$(left); [ "$t" -gt 60 ] || t=60

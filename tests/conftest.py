@@ -52,10 +52,11 @@ def pytest_configure(config) -> None:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Mark the tests that take ``device``; skip the CPU-only ones when the run is for another device."""
+    """Mark the tests that take ``device`` or ``device_name``; skip the CPU-only ones when the run is for
+    another device."""
     name = config.getoption("--device")
     for item in items:
-        if "device" in getattr(item, "fixturenames", ()):
+        if {"device", "device_name"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.device)
         marker = item.get_closest_marker("cpu_only")
         if marker is not None and name != "cpu":

@@ -1,26 +1,40 @@
-"""Media in and out: frame sources (PyAV video, OIIO images and sequences) and atomic EXR/PNG writers."""
+"""Media in and out: frame sources (PyAV video, OIIO images and sequences) and atomic EXR/PNG writers.
 
-from engine.io.atomic import atomic_path
-from engine.io.base import FrameSource
-from engine.io.colour import linear_to_srgb, srgb_to_linear
-from engine.io.image import read_image, read_rgb8
-from engine.io.sequence import SequenceSource
-from engine.io.sources import ImageSource, open_source
-from engine.io.video import VideoSource
-from engine.io.writers import write_exr, write_grey, write_png
+The names below load their module on first use (PEP 562), so importing one light submodule, such as
+``engine.io.atomic`` for a training checkpoint, does not import PyAV and OpenImageIO with it: training,
+the model tools and a GPU machine without those packages import only what they use.
+"""
 
-__all__ = [
-    "FrameSource",
-    "ImageSource",
-    "SequenceSource",
-    "VideoSource",
-    "atomic_path",
-    "linear_to_srgb",
-    "open_source",
-    "read_image",
-    "read_rgb8",
-    "srgb_to_linear",
-    "write_exr",
-    "write_grey",
-    "write_png",
-]
+from __future__ import annotations
+
+import importlib
+
+_HOMES = {
+    "atomic_path": "engine.io.atomic",
+    "FrameSource": "engine.io.base",
+    "linear_to_srgb": "engine.io.colour",
+    "srgb_to_linear": "engine.io.colour",
+    "read_image": "engine.io.image",
+    "read_rgb8": "engine.io.image",
+    "SequenceSource": "engine.io.sequence",
+    "ImageSource": "engine.io.sources",
+    "open_source": "engine.io.sources",
+    "VideoSource": "engine.io.video",
+    "write_exr": "engine.io.writers",
+    "write_grey": "engine.io.writers",
+    "write_png": "engine.io.writers",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'engine.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
