@@ -48,7 +48,8 @@ class VToonifyBackend:
     name = "vtoonify"
     matte_classes = PARSING_NAMES[1:]
 
-    def __init__(self, config, files: dict[str, str], cache) -> None:
+    def __init__(self, config, files: dict[str, str], cache, cancel=None) -> None:
+        """``cancel``: the job's event; a cancel during a model load is answered at once (``ModelCache.get``)."""
         self.config = config
         self.files = files
         self.cache = cache
@@ -58,12 +59,12 @@ class VToonifyBackend:
         exemplar_code = "exstyle" in files and not config.exstyle_image
         if exemplar_code:  # a style id past the codes file: refused before the model loads, not after analysis
             self._exstyle_name()
-        self.vtoonify = cache.get("vtoonify", files["vtoonify"], load_vtoonify)
+        self.vtoonify = cache.get("vtoonify", files["vtoonify"], load_vtoonify, cancel)
         if exemplar_code and self.backbone == "dualstylegan":
             self._exstyle_code(self.vtoonify)  # a codes file of another model's shape, likewise up front
         self.exemplar = self._exemplar_face() if config.exstyle_image and self.backbone == "dualstylegan" else None
         """(rgb, landmarks) of the exemplar photo: its face is found before the source's is searched."""
-        self.parser = cache.get("faceparsing", files["faceparsing"], load_face_parser)
+        self.parser = cache.get("faceparsing", files["faceparsing"], load_face_parser, cancel)
         self.mattes = matte_selection(config.matte_classes, self.matte_classes) if config.mattes else ()
         self.precision = resolve_precision(config.precision, self.device)
         self.wplus: torch.Tensor | None = None
@@ -164,7 +165,7 @@ class VToonifyBackend:
         from engine.models import load_style_encoder
         from engine.pipeline.shot import stop_if_cancelled
 
-        encoder = self.cache.get("encoder", self.files["encoder"], load_style_encoder)
+        encoder = self.cache.get("encoder", self.files["encoder"], load_style_encoder, self._cancel)
         stop_if_cancelled(self._cancel)
         aligned = align_face(rgb, landmarks)
         x = frames_to_tensor([aligned], self.device)

@@ -322,7 +322,7 @@ def open_job(config: RenderConfig, cache: ModelCache, on_event: EventSink | None
         frames = select_frames(config.frames, source.frame_numbers)
         check_exemplar_image(config)
         out.check_output_memory(config, source.size)
-        backend, warnings = make_backend(config, cache)
+        backend, warnings = make_backend(config, cache, cancel)
         on_event = with_backend(on_event, backend.name)
         if getattr(source, "frame_grid", None) is not None:
             warnings.append(source.frame_grid.warning(source.path_pattern))

@@ -149,8 +149,8 @@ def check_style_known(config) -> None:
         f"`{models_command('list', models_dir=folder)}` lists them with what each still needs")
 
 
-def make_backend(config, cache):
-    """(backend, warnings) for a job."""
+def make_backend(config, cache, cancel=None):
+    """(backend, warnings) for a job; ``cancel`` ends a wait for its model loads (``ModelCache.get``)."""
     if config.backend == "classic":
         return ClassicBackend(config), []
     try:
@@ -165,5 +165,5 @@ def make_backend(config, cache):
         return ClassicBackend(config), [warning]
     from engine.pipeline.backends import VToonifyBackend  # torch: imported only for a VToonify job
 
-    backend = VToonifyBackend(config, files, cache)
+    backend = VToonifyBackend(config, files, cache, cancel)
     return backend, [note] if note else []

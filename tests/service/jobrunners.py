@@ -102,3 +102,25 @@ def compute_ignoring_cancel(config, on_event, cancel, models) -> dict:
     a = torch.randn(256, 256)
     while True:
         a = torch.tanh(a @ a)
+
+
+def slow_model_load(config, on_event, cancel, models) -> dict:
+    """The real pipeline (``jobs.pipeline_runner``) with a BiSeNet load that first touches the ``marker`` knob's
+    file, then takes ``load_s`` seconds more (a full-size model on a busy machine: 2.5-7 s of C++ that
+    never looks at cancel), so a test can cancel while a model loads."""
+    import engine.models as models_module
+    from engine.service.jobs import pipeline_runner
+
+    real = models_module.load_face_parser
+    marker, load_s = Path(config.knobs["marker"]), float(config.knobs.get("load_s", 6.0))
+
+    def slow(path, *args, **kwargs):
+        marker.touch()
+        time.sleep(load_s)
+        return real(path, *args, **kwargs)
+
+    models_module.load_face_parser = slow
+    try:
+        return pipeline_runner(config, on_event, cancel, models)
+    finally:
+        models_module.load_face_parser = real
