@@ -122,9 +122,10 @@ def make_bars_frame(case: Case, alpha: np.ndarray | None = None):
     return frame
 
 
-def make_bars_clip(path: Path, case: Case, frames: int = 2, alpha: np.ndarray | None = None) -> Path:
+def make_bars_clip(path: Path, case: Case, frames: int = 2, alpha: np.ndarray | list | None = None) -> Path:
     """Encode ``frames`` frames of bars for ``case`` into ``path`` with the case's tags (``alpha``: the
-    alpha plane, 0..1, of a format with one; opaque when None)."""
+    alpha plane, 0..1, of a format with one, or a list of one per frame; opaque where None)."""
+    alphas = alpha if isinstance(alpha, list) else [alpha] * frames
     import av
 
     tag_matrix = case.tag_matrix or case.matrix
@@ -141,7 +142,7 @@ def make_bars_clip(path: Path, case: Case, frames: int = 2, alpha: np.ndarray | 
         context.color_trc = TRC_TAG[trc]
         context.color_range = (2 if case.full_range else 1) if case.tag_range else 0
         for index in range(frames):
-            frame = make_bars_frame(case, alpha)
+            frame = make_bars_frame(case, alphas[index])
             frame.pts = index
             frame.colorspace = context.colorspace
             frame.color_range = context.color_range

@@ -305,11 +305,27 @@ def _to_three_channels(pixels: np.ndarray) -> np.ndarray:
 
 def read_rgb8(path: str | os.PathLike) -> np.ndarray:
     """Image file -> uint8 [H, W, 3] display sRGB, display window, EXIF orientation applied."""
+    return read_rgb8_and_alpha(path)[0]
+
+
+def _alpha_full(pixels: np.ndarray, index: int, top: float) -> bool:
+    """Whether channel ``index`` of ``pixels`` [H, W, C] is opaque everywhere (True when there is none)."""
+    if not 0 <= index < pixels.shape[2] or pixels.shape[2] < 2:
+        return True
+    return bool(np.all(pixels[:, :, index] >= top * OPAQUE_FROM))  # NaN is not opaque
+
+
+def read_rgb8_and_alpha(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+    """``read_rgb8``, and whether the image's alpha (if it has one) is opaque everywhere, from the same
+    decode: an image sequence checks every frame's alpha without reading a frame twice."""
     buf = _full_window(_open_buf(path))
-    basetype = buf.spec().format.basetype
+    spec = buf.spec()
+    basetype, alpha = spec.format.basetype, int(spec.alpha_channel)
     if basetype in _FLOAT_TYPES:
-        declared = buf.spec().getattribute("oiio:ColorSpace")  # e.g. lin_rec709_scene, lin_ap1_scene
-        linear = np.ascontiguousarray(_to_three_channels(buf.get_pixels(oiio.FLOAT)))
+        declared = spec.getattribute("oiio:ColorSpace")  # e.g. lin_rec709_scene, lin_ap1_scene
+        pixels = buf.get_pixels(oiio.FLOAT)
+        opaque = _alpha_full(pixels, alpha, 1.0)
+        linear = np.ascontiguousarray(_to_three_channels(pixels))
         # NaN/inf pixels (bad renders, broken comps) become black / clipped, without numpy warnings.
         linear = np.nan_to_num(linear, nan=0.0, posinf=np.finfo(np.float32).max, neginf=0.0)
         rgb = quantise_uint8(float_to_srgb(linear, declared if isinstance(declared, str) else None))
@@ -318,7 +334,11 @@ def read_rgb8(path: str | os.PathLike) -> np.ndarray:
         if buf.orientation != 1:
             buf = oiio.ImageBufAlgo.reorient(buf)
         if basetype in (oiio.UINT16, oiio.INT16, oiio.UINT32, oiio.INT32):
-            rgb = uint16_to_uint8(_to_three_channels(buf.get_pixels(oiio.UINT16)))
+            pixels = buf.get_pixels(oiio.UINT16)
+            opaque = _alpha_full(pixels, alpha, 65535.0)
+            rgb = uint16_to_uint8(_to_three_channels(pixels))
         else:
-            rgb = _to_three_channels(buf.get_pixels(oiio.UINT8))
-    return np.ascontiguousarray(rgb, dtype=np.uint8)
+            pixels = buf.get_pixels(oiio.UINT8)
+            opaque = _alpha_full(pixels, alpha, 255.0)
+            rgb = _to_three_channels(pixels)
+    return np.ascontiguousarray(rgb, dtype=np.uint8), opaque

@@ -17,7 +17,15 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.base import FrameSource, check_frame_pixels, describe_numbers
-from engine.io.image import alpha_channel, alpha_opaque, channels_read, display_window, part_names, read_rgb8
+from engine.io.image import (
+    alpha_channel,
+    alpha_opaque,
+    channels_read,
+    display_window,
+    part_names,
+    read_rgb8,
+    read_rgb8_and_alpha,
+)
 from engine.service import catalog  # the name grammar shared with the panel and the add-on
 
 
@@ -114,6 +122,9 @@ class SequenceSource(FrameSource):
         self.plate_alpha = alpha_channel(self._files[self._numbers[0]])
         """The first frame's alpha channel name when it has one: only colour is read, the job says so
         unless it is opaque (``plate_alpha_opaque``)."""
+        self.alpha_from: int | None = None
+        """The first frame read whose alpha is not opaque everywhere (checked in the same decode as its
+        colour, and only until one is found): a plate keyed or faded after an opaque first frame."""
         """Top-left of the first frame's display window (EXR overscan / moved origin)."""
 
     @functools.cached_property
@@ -163,7 +174,12 @@ class SequenceSource(FrameSource):
             raise InputError(f"frame {number} of {self.path_pattern} has its display window at {x},{y} but the "
                              f"sequence's first frame at {self.display_origin[0]},{self.display_origin[1]}",
                              "render every frame of the sequence with the same display window (overscan)")
-        rgb = read_rgb8(self._files[number]) if (width, height) == self.size else None
+        rgb = None
+        if (width, height) == self.size and self.plate_alpha is not None and self.alpha_from is None:
+            rgb, opaque = read_rgb8_and_alpha(self._files[number])
+            self.alpha_from = None if opaque else number
+        elif (width, height) == self.size:
+            rgb = read_rgb8(self._files[number])
         if rgb is None or (rgb.shape[1], rgb.shape[0]) != self.size:
             width, height = (width, height) if rgb is None else (rgb.shape[1], rgb.shape[0])
             raise InputError(f"frame {number} of {self.path_pattern} is {width}x{height} "

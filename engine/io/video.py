@@ -437,6 +437,9 @@ class VideoSource(FrameSource):
         """The pixel format when it carries alpha (ProRes 4444, ``yuva444p12le``): only colour is read."""
         self.plate_alpha_opaque = True
         """Whether the first frame's alpha is full everywhere (an opaque 4444 export): no warning then."""
+        self.alpha_from: int | None = None
+        """The first frame read whose alpha is not full everywhere (each decoded frame's alpha plane is
+        looked at until one is found: ~1 ms for a 1080p 12-bit plane): a plate keyed or faded later."""
         self._last_index = -1  # index of the frame the decoder returned last
         self._cached: tuple[int, np.ndarray] | None = None
         self._first_size: tuple[int, int] | None = None
@@ -570,6 +573,10 @@ class VideoSource(FrameSource):
                         self._check_size(index, frame.width, frame.height, turns)
                         if self._first_size is None:
                             self._note_colour(frame)
+                            if not self.plate_alpha_opaque:
+                                self.alpha_from = self._number_at(index)
+                        elif self.plate_alpha and self.alpha_from is None and not frame_alpha_opaque(frame):
+                            self.alpha_from = self._number_at(index)
                         rgb = frame.to_ndarray(format="rgb24", interpolation=CHROMA_UPSAMPLING)
                         return np.ascontiguousarray(np.rot90(rgb, turns))
                     if stamp > target:

@@ -48,16 +48,28 @@ def hdr_note(source) -> str | None:
     )
 
 
-def alpha_note(source) -> str | None:
+def later_alpha_note(source) -> str | None:
+    """``alpha_note`` for a plate whose first frame is opaque but a later frame read is not (a key or a fade
+    after an opaque head): said once, when the decoder has read that frame (``alpha_from``), before its file is
+    written, naming it."""
+    frame = getattr(source, "alpha_from", None)
+    if frame is None or not getattr(source, "plate_alpha_opaque", True):
+        return None  # none found, or the job said it at the start
+    return alpha_note(source, from_frame=frame)
+
+
+def alpha_note(source, from_frame: int | None = None) -> str | None:
     """A plate with alpha is read as its colour alone: straight (unassociated) colour under transparent
     pixels is stylized as stored though Blender's sequencer shows black there, and the result's alpha is
     the face matte, not the plate's. Said with the command that flattens the plate over black. Not said
     for an alpha that is 1 everywhere in the plate's first frame (every CG/comp EXR has one): nothing is
     dropped there, and a warning on nearly every EXR plate would be noise."""
     alpha = getattr(source, "plate_alpha", None)
-    if not alpha or getattr(source, "plate_alpha_opaque", False):
+    if not alpha or (from_frame is None and getattr(source, "plate_alpha_opaque", False)):
         return None
     name = os.path.basename(source.path_pattern)
+    if from_frame is not None:  # the first frame's alpha was full: this one is the first that is not
+        alpha = f"{alpha}, transparent from frame {from_frame} on, though the first frame is opaque"
     if os.path.splitext(name)[1].lower() == ".exr":  # premultiplied by the format: colour is 0 where alpha is
         return (
             f"{name} has an alpha channel ({alpha}): its premultiplied colour is read (over black, as Blender "

@@ -18,7 +18,7 @@ from engine.errors import EngineError, JobCancelled, setting
 from engine.io.timecode import source_timecode
 from engine.models.heap import reused_heap
 from engine.pipeline import outputs as out
-from engine.pipeline.colour_notes import alpha_note, hdr_note
+from engine.pipeline.colour_notes import alpha_note, hdr_note, later_alpha_note
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.frames import check_decodable, format_runs, gaps_in, select_frames
 from engine.pipeline.modelcache import ModelCache
@@ -506,12 +506,17 @@ def render_frames(config: RenderConfig, source, backend, writer: FrameWriter, to
             stages.put(decoded, (numbers, [plate for _, plate in chunk], per_face))
         return failed  # a bad frame goes down after the good ones before it
 
+    alpha_told: list[str] = []  # the later-alpha warning, once given (a plate opaque at its first frame)
+
     def write() -> None:
         while (item := stages.get(stylized)) is not DONE:
             if isinstance(item, Failed):  # every frame before the bad one is on disk now
                 raise stopped_at_bad_frame(item, progress["done"])
             numbers, plates, face_results = item
             if cuts is not None and (note := cuts.news()):  # before the batch: the decoder has looked at it
+                warn(note)
+            if not alpha_told and (note := later_alpha_note(source)):  # the decoder has read it: before its file
+                alpha_told.append(note)
                 warn(note)
             for i, (first, plate) in enumerate(zip(numbers, plates)):
                 for number in (first, *repeats.get(first, ())):  # frames holding one picture: one stylization

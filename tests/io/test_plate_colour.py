@@ -16,7 +16,7 @@ from colour_bars import BARS, X265_LOSSLESS, Case, bar_centres, make_bars_clip
 
 from engine.errors import render_settings
 from engine.io import open_source
-from engine.pipeline.colour_notes import alpha_note, hdr_note
+from engine.pipeline.colour_notes import alpha_note, hdr_note, later_alpha_note
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -158,3 +158,39 @@ def test_opaque_alpha_is_not_warned_about(tmp_path):
     _write_rgba_exr(tmp_path / "holdout.0001.exr", one_hole)
     with open_source(tmp_path / "holdout.####.exr") as src:
         assert "holdout.####.exr has an alpha channel (A)" in alpha_note(src)
+
+
+def test_alpha_that_appears_after_an_opaque_first_frame_is_found_in_the_same_read(tmp_path):
+    """Before: only the first frame's alpha was looked at, so a plate keyed or faded from its fourth frame on
+    was stylized from its colour as stored without a word. Each frame read is now looked at (in the decode
+    that reads its colour) until one is not opaque; ``later_alpha_note`` names that frame."""
+    for number in (1, 2, 3, 4):
+        alpha = np.ones((16, 16), np.float32)
+        if number == 4:
+            alpha[:, :4] = 0.0  # keyed out from frame 4 on
+        _write_rgba_exr(tmp_path / f"fade.{number:04d}.exr", alpha)
+    with open_source(tmp_path / "fade.####.exr") as src:
+        assert alpha_note(src) is None  # the first frame is opaque: nothing said at the start
+        for number in (1, 2, 3):
+            src.read(number)
+        assert src.alpha_from is None and later_alpha_note(src) is None
+        assert src.read(4)[0, 0].tolist() == src.read(1)[0, 0].tolist()  # colour as stored, alpha not applied
+        assert src.alpha_from == 4
+        note = render_settings(later_alpha_note(src))
+    assert ("fade.####.exr has an alpha channel (A, transparent from frame 4 on, though the first frame is "
+            "opaque)") in note
+
+    keyed = np.ones((64, 256))
+    keyed[:, :32] = 0.0
+    mov = make_bars_clip(tmp_path / "late4444.mov", _PRORES_4444, frames=4, alpha=[None, None, keyed, keyed])
+    with open_source(mov) as src:
+        assert alpha_note(src) is None
+        src.read(1), src.read(2)
+        assert src.alpha_from is None
+        src.read(3)
+        assert src.alpha_from == 3
+        assert "late4444.mov has an alpha channel (yuva444p12le, transparent from frame 3 on" in later_alpha_note(src)
+    with open_source(mov) as src:  # a keyed first frame is said at the start, never again
+        assert src.alpha_from is None
+    with open_source(make_bars_clip(tmp_path / "head.mov", _PRORES_4444, frames=2, alpha=[keyed, None])) as src:
+        assert alpha_note(src) is not None and src.alpha_from == 1 and later_alpha_note(src) is None
