@@ -7,7 +7,7 @@ the model tools and a GPU machine without those packages import only what they u
 
 from __future__ import annotations
 
-import importlib
+from engine.lazy_names import lazy_names
 
 _HOMES = {
     "atomic_path": "engine.io.atomic",
@@ -27,14 +27,4 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'engine.io' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

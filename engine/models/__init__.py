@@ -17,8 +17,9 @@ The code lives in ``loading.py`` (and the model modules); names keep resolving f
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from engine.lazy_names import lazy_names
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
@@ -47,19 +48,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """Import the module behind ``name`` on first use and keep the value here (later lookups, and a
-    test's ``monkeypatch.setattr(engine.models, name, ...)``, then see a plain attribute)."""
-    module = _LAZY.get(name)
-    if module is None:  # also how ``from engine.models import fetch`` falls through to the submodule
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see for the public names; never executed
