@@ -116,6 +116,7 @@ class SequenceSource(FrameSource):
         check_frame_pixels(w, h, self.path_pattern, self.kind)
         self.size = (w, h)
         self.display_origin = (x, y)
+        """Top-left of the first frame's display window (EXR overscan / moved origin)."""
         self.parts = tuple(part_names(self._files[self._numbers[0]]))
         self.channels_read = channels_read(self._files[self._numbers[0]])
         """The first frame's channels read as the picture (``engine.io.image.channels_read``)."""
@@ -125,7 +126,6 @@ class SequenceSource(FrameSource):
         self.alpha_from: int | None = None
         """The first frame read whose alpha is not opaque everywhere (checked in the same decode as its
         colour, and only until one is found): a plate keyed or faded after an opaque first frame."""
-        """Top-left of the first frame's display window (EXR overscan / moved origin)."""
 
     @functools.cached_property
     def plate_alpha_opaque(self) -> bool:
