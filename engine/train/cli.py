@@ -227,7 +227,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 
 @contextlib.contextmanager
 def stop_on_signals(cancel: threading.Event):
-    """First Ctrl-C / SIGTERM / SIGHUP: set ``cancel`` (the loop saves and stops after the iteration in progress);
+    """First Ctrl-C / SIGTERM / SIGHUP: set ``cancel`` (the loop stops as Session.run_loop says);
     a second one: stop at once (KeyboardInterrupt). Signal handlers exist only on the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -237,8 +237,9 @@ def stop_on_signals(cancel: threading.Event):
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        write_out(sys.stderr, "\nstopping after this iteration to save a checkpoint to resume from "
-                  "(press Ctrl-C again to stop at once)\n")  # a closed terminal (SIGHUP) must not raise here
+        # a closed terminal (SIGHUP) must not raise here
+        write_out(sys.stderr, "\nstopping: within a layer when the iteration before is saved, else after this "
+                  "one, saving it to resume from (press Ctrl-C again to stop at once)\n")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:

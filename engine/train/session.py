@@ -383,12 +383,36 @@ class Session:
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
+    @contextlib.contextmanager
+    def stop_within_a_layer(self):
+        """A stop asked mid-iteration abandons it before the next layer runs on this thread: a full-size
+        iteration takes seconds on a CPU, and the stop used to wait for its end. Nothing of the abandoned
+        iteration is saved (its optimiser steps may be half done), so :meth:`run_loop` uses this only when
+        the iteration before is on disk (or none was trained): otherwise the stop still ends the iteration
+        and saves it, since --save-every 0 would lose the whole run. One process only: under DDP a process
+        leaving mid-step would leave the others waiting in an all-reduce."""
+        if self.cancel is None or self.processes.distributed:
+            yield
+            return
+        owner, cancel = threading.get_ident(), self.cancel
+
+        def check(module, args) -> None:
+            if cancel.is_set() and threading.get_ident() == owner:
+                raise IterationAbandoned
+
+        handle = nn.modules.module.register_module_forward_pre_hook(check)
+        try:
+            yield
+        finally:
+            handle.remove()
+
     def run_loop(self, stage: str, step: Callable[[Session, int], Mapping[str, torch.Tensor]],
                  payload: Callable[[Session, int], Mapping[str, Any]], final: Path) -> None:
         """The loop both stages share: step, average over processes, show, log, save on schedule.
 
         A stop request (Ctrl-C, SIGTERM) ends the loop after the iteration in progress with a numbered
-        checkpoint of it, so ``--resume`` continues exactly where the run stopped (JobCancelled, exit 130).
+        checkpoint of it, so ``--resume`` continues exactly where the run stopped (JobCancelled, exit 130);
+        when the iteration before is already saved it ends within a layer instead (:meth:`stop_within_a_layer`).
         """
         if self.stop_requested():  # stopped while loading: nothing trained, nothing to save
             raise raised_everywhere(JobCancelled("training stopped before its first iteration",
@@ -398,9 +422,19 @@ class Session:
         procs = f" x {self.processes.world_size} processes" if self.processes.distributed else ""
         self.log.note(f"{stage}: iterations {self.start_iter + 1}-{o.iter}, batch {o.batch}{procs}, "
                       f"{self.device}, {self.precision}{asked} -> {final}")
+        saved_through = self.start_iter  # the newest iteration whose state is on disk (0: none trained)
         for i in range(self.start_iter, self.options.iter):
             done = i + 1
-            values = mean_over_processes(step(self, i), self.processes, self.device)
+            try:
+                with self.stop_within_a_layer() if saved_through == i else contextlib.nullcontext():
+                    values = mean_over_processes(step(self, i), self.processes, self.device)
+            except IterationAbandoned:
+                found = latest_checkpoint(final, o.stage, o.backbone)
+                raise JobCancelled(
+                    f"training stopped during iteration {done} of {o.iter}; nothing of it was saved",
+                    f"continue it with the same command plus --resume {found[0]} (iteration {found[1]}, the "
+                    "newest save, intact)" if found else "run the same command again (nothing was saved yet)",
+                ) from None
             check_finite_losses(values, done, final)
             self.log.progress(done, values)
             if self.should_log(done):
@@ -409,6 +443,7 @@ class Session:
             if path is not None:
                 with self.resume_hint_on_failure(final):
                     self.save(path, payload(self, done))
+                saved_through = done
             if done < self.options.iter and self.stop_requested():
                 with self.resume_hint_on_failure(final):
                     kept, written = (path, True) if path else self.save_on_stop(numbered(final, done),
@@ -418,6 +453,10 @@ class Session:
                     f"training stopped after iteration {done} of {self.options.iter}; {saved}",
                     f"continue it with the same command plus --resume {kept}",
                 ))
+
+
+class IterationAbandoned(Exception):
+    """Raised by a layer's pre-hook once a stop is asked; never leaves :meth:`Session.run_loop`."""
 
 
 def check_finite_losses(values: Mapping[str, float], done: int, final: Path) -> None:
