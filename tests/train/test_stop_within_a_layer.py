@@ -125,3 +125,38 @@ def test_without_a_save_of_the_iteration_before_the_stop_still_finishes_and_save
         pretrain_module.pretrain_step = real_step
     assert "after iteration 2 of 5" in str(stopped.value), stopped.value
     assert [p.name for p in out.rglob("*.pt")] == ["pretrain-00002.pt"]
+
+
+def _tensors(value, prefix=""):
+    """Every tensor of a checkpoint, by its path of keys (for an exact comparison of two runs)."""
+    if isinstance(value, torch.Tensor):
+        return {prefix: value}
+    if isinstance(value, dict):
+        return {k: t for key, item in value.items() for k, t in _tensors(item, f"{prefix}/{key}").items()}
+    return {}
+
+
+def test_a_run_resumed_after_a_stop_within_a_layer_ends_as_an_uninterrupted_one(tiny_teachers_128, tmp_path):
+    """The abandoned iteration leaves no trace: --resume auto from the save before it ends with exactly the
+    weights of a run never stopped."""
+    stopped, whole = tmp_path / "stopped", tmp_path / "whole"
+    cancel = threading.Event()
+
+    def stop_in_the_second_iteration(module, args):
+        if list(stopped.rglob("*00001.pt")):
+            cancel.set()
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(stop_in_the_second_iteration)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), pytest.raises(JobCancelled, match="during iteration 2"):
+            train(options_from_args(build_parser().parse_args(_d_args(tiny_teachers_128, stopped))), cancel=cancel)
+    finally:
+        handle.remove()
+    with contextlib.redirect_stderr(io.StringIO()):
+        args = _d_args(tiny_teachers_128, stopped) + ["--resume", "auto"]
+        train(options_from_args(build_parser().parse_args(args)))
+        train(options_from_args(build_parser().parse_args(_d_args(tiny_teachers_128, whole))))
+    first = _tensors(torch.load(next(whole.rglob("pretrain.pt")), weights_only=True))
+    second = _tensors(torch.load(next(stopped.rglob("pretrain.pt")), weights_only=True))
+    assert first and list(first) == list(second)
+    assert all(torch.equal(first[k], second[k]) for k in first)
