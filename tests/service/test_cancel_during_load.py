@@ -45,3 +45,29 @@ def test_a_cancel_during_a_model_load_is_answered_at_once_and_the_load_is_kept(n
         assert sorted(p.name for p in (tmp_path / "out2").glob("*.png")) == ["529_2.0001.png", "529_2.0002.png"]
     finally:
         engine.stop()
+
+
+def test_a_shutdown_during_a_model_load_ends_the_engine_at_once(narrow_models_dir, media_dir, tmp_path):
+    """``shutdown`` while a job's model loads (stretched to 6 s): the engine exits within seconds, the load
+    left on its daemon thread does not hold it."""
+    marker = tmp_path / "loading"
+    engine = start_test_engine(tmp_path / "e", runner="jobrunners:slow_model_load",
+                               extra_args=("--models", str(narrow_models_dir)))
+    settings = {"source": str(media_dir / "529_2.mp4"), "output": str(tmp_path / "out"), "frames": "1-2",
+                "backend": "vtoonify", "device": "cpu", "padding": [32, 32, 32, 32],
+                "format": "png", "marker": str(marker), "load_s": LOAD_S}
+    try:
+        with engine.connect() as client:
+            client.submit(settings)
+            deadline = time.monotonic() + 120
+            while not marker.exists():
+                assert time.monotonic() < deadline, "the model load never started"
+                time.sleep(0.02)
+            asked = time.monotonic()
+            client.shutdown()
+        assert engine.proc.wait(LOAD_S * 3) == 0
+        took = time.monotonic() - asked
+        print(f"engine exited {took:.2f} s after shutdown")
+        assert took < 3.0, f"the engine exited {took:.2f} s after shutdown (the load takes {LOAD_S:g} s)"
+    finally:
+        engine.stop()
