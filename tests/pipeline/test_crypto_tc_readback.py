@@ -15,6 +15,7 @@ import pytest
 
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.render import prepare, render
+from tests.pipeline.test_render_metadata import _read
 
 SMALL = (64, 64, 64, 64)
 
@@ -65,15 +66,6 @@ def _clip(media_dir, path, timecode, rate, count):
             out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         out.mux(stream.encode())
     return path
-
-
-def _read(path):
-    inp = oiio.ImageInput.open(str(path))
-    assert inp is not None, oiio.geterror()
-    try:
-        return inp.spec(), inp.read_image(oiio.FLOAT)
-    finally:
-        inp.close()
 
 
 def test_cryptomatte_decodes_independently(media_dir, tmp_path, empty_models_dir):
