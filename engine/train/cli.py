@@ -50,8 +50,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
         "  train finetune --stylegan-path stylegan2-ffhq-config-f.pt --images artwork/ --out models --name mystyle\n"
         "  train pretrain --backbone toonify --stylegan-path stylegan2-ffhq-config-f.pt \\\n"
         "      --finetunegan-path models/vtoonify_t_mystyle/finetune.pt ...   (then full)\n"
-        "Ctrl-C / SIGTERM stop after the current iteration with a checkpoint; the message names the\n"
-        "--resume that continues it. Files you need and the recipe: docs/TRAINING.md.",
+        "Ctrl-C / SIGTERM stop with a checkpoint to resume from (within a layer when the iteration before\n"
+        "is saved, else after the current one); the message names the --resume that continues it.\n"
+        "Files you need and the recipe: docs/TRAINING.md.",
     )
     t.add_argument("stage", choices=("pretrain", "full", "finetune"),
                    help="pretrain: encoder (Eq. 1/8); full: Eq. 5; finetune: a StyleGAN on your style images")
