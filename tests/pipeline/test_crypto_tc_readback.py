@@ -8,14 +8,13 @@ import re
 import struct
 from fractions import Fraction
 
-import av
 import numpy as np
 import OpenImageIO as oiio
 import pytest
 
 from engine.pipeline.config import RenderConfig
 from engine.pipeline.render import prepare, render
-from tests.pipeline.test_render_metadata import _read
+from tests.pipeline.test_render_metadata import _read, _small_mov
 
 SMALL = (64, 64, 64, 64)
 
@@ -55,17 +54,8 @@ def test_own_hash_matches_the_spec_example():
 
 
 def _clip(media_dir, path, timecode, rate, count):
-    with av.open(str(media_dir / "7154235.mp4")) as clip, av.open(str(path), "w") as out:
-        stream = out.add_stream("mjpeg", rate=rate)
-        stream.metadata["timecode"] = timecode  # the stream's tag this time, not the container's
-        stream.width, stream.height, stream.pix_fmt = 320, 288, "yuvj420p"
-        for index, frame in enumerate(clip.decode(video=0)):
-            if index == count:
-                break
-            rgb = frame.reformat(width=320, height=288).to_ndarray(format="rgb24")
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        out.mux(stream.encode())
-    return path
+    """The sample clip's first ``count`` frames, the timecode on the stream's tag this time, not the container's."""
+    return _small_mov(media_dir, path, timecode, rate, count, on_stream=True)
 
 
 def test_cryptomatte_decodes_independently(media_dir, tmp_path, empty_models_dir):

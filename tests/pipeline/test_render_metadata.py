@@ -181,11 +181,12 @@ def test_no_matte_layers_gives_a_plain_rgba_beauty_beside_its_matte_files(media_
         RenderConfig(output=str(tmp_path / "x"), matte_layers=False, **{**common, "matte_files": False})
 
 
-def _small_mov(media_dir, path, timecode: str, rate: Fraction, count: int = 20):
-    """``count`` frames of the sample clip at 320x288 as an MJPEG MOV whose tmcd track starts at ``timecode``."""
+def _small_mov(media_dir, path, timecode: str, rate: Fraction, count: int = 20, on_stream: bool = False):
+    """``count`` frames of the sample clip at 320x288 as an MJPEG MOV whose tmcd track starts at ``timecode``,
+    tagged on the container (or with ``on_stream``, on the video stream: FFmpeg reads either)."""
     with av.open(str(media_dir / "7154235.mp4")) as clip, av.open(str(path), "w") as out:
-        out.metadata["timecode"] = timecode
         stream = out.add_stream("mjpeg", rate=rate)
+        (stream if on_stream else out).metadata["timecode"] = timecode
         stream.width, stream.height, stream.pix_fmt = 320, 288, "yuvj420p"
         for index, frame in enumerate(clip.decode(video=0)):
             if index == count:
